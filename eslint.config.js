@@ -1,0 +1,60 @@
+// Lint is part of `npm test`. Beyond style, it enforces the layering in DESIGN.md:
+// the pure core (domain, scheduler) may not import anything that does I/O.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const ioModules = [
+  'fs', 'fs/*', 'node:*', 'child_process', 'net', 'http', 'https', 'os', 'path', 'process',
+  'koffi', 'better-sqlite3', 'fastify', 'pino', 'worker_threads', 'dgram', 'tls', 'crypto',
+];
+
+/** Patterns that forbid reaching from a pure layer into the imperative shell. */
+function shellImports(...layers) {
+  return layers.map((layer) => `**/${layer}/**`);
+}
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'coverage/**', 'web/dist/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', Buffer: 'readonly', URL: 'readonly' },
+    },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'no-console': 'off',
+    },
+  },
+  {
+    files: ['src/domain/**/*.ts'],
+    ignores: ['src/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: ioModules.filter((m) => !m.includes('*')).map((name) => ({ name, message: 'src/domain is pure: no I/O imports.' })),
+        patterns: [
+          { group: ['node:*', 'fs/*'], message: 'src/domain is pure: no I/O imports.' },
+          { group: shellImports('gpu', 'node', 'api', 'cli', 'monitor', 'k8s', 'remote', 'scheduler'), message: 'src/domain depends on nothing.' },
+        ],
+      }],
+      'no-restricted-globals': ['error', 'process', 'fetch', 'setTimeout', 'setInterval'],
+      'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'Pure code takes time as an argument.' }, { object: 'Math', property: 'random', message: 'Pure code takes a seeded random source.' }],
+    },
+  },
+  {
+    files: ['src/scheduler/**/*.ts'],
+    ignores: ['src/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: ioModules.filter((m) => !m.includes('*')).map((name) => ({ name, message: 'src/scheduler is pure: no I/O imports.' })),
+        patterns: [
+          { group: ['node:*', 'fs/*'], message: 'src/scheduler is pure: no I/O imports.' },
+          { group: shellImports('gpu', 'node', 'api', 'cli', 'monitor', 'k8s', 'remote'), message: 'src/scheduler depends on src/domain only.' },
+        ],
+      }],
+      'no-restricted-globals': ['error', 'process', 'fetch', 'setTimeout', 'setInterval'],
+      'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'Pure code takes time as an argument.' }, { object: 'Math', property: 'random', message: 'Pure code takes a seeded random source.' }],
+    },
+  },
+);

@@ -1,0 +1,19 @@
+import { Option, type Command } from 'commander';
+import { BACKEND_CHOICES, openBackend, type OpenedBackend } from '../gpu/open.js';
+
+export interface BackendFlags {
+  readonly backend?: string;
+  readonly simulate?: string;
+}
+
+/** Adds `--backend` and `--simulate` (with their environment variables) to a command that reads GPUs. */
+export function addBackendOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--backend <kind>', 'where GPUs come from').choices(BACKEND_CHOICES).env('GPUSHARE_BACKEND'))
+    .addOption(new Option('--simulate <fleet>', 'simulate GPUs: a spec such as "2xH100-80GB,1xA100-40GB" or a file holding one').env('GPUSHARE_SIMULATE'));
+}
+
+/** Opens the backend the flags ask for; the NVML library path comes from GPUSHARE_NVML_PATH. */
+export function openBackendFromFlags(flags: BackendFlags): OpenedBackend {
+  return openBackend({ backend: flags.backend, simulate: flags.simulate, nvmlPath: process.env['GPUSHARE_NVML_PATH'] });
+}

@@ -1,0 +1,54 @@
+/**
+ * Stable error codes. A code never changes meaning once published: scripts and the CLI's exit
+ * status depend on it, and it survives the trip from daemon to CLI in API bodies.
+ */
+export const ErrorCodes = {
+  /** A value given by the user is malformed or out of range (unit strings, counts, flags). */
+  invalidArgument: 'GS_ERR_INVALID_ARGUMENT',
+  /** A slice request is well-formed but cannot be valid on this fleet (e.g. more memory than any GPU has). */
+  unsatisfiable: 'GS_ERR_UNSATISFIABLE',
+  /** NVML could not be loaded or initialised (no library, no driver, version too old). */
+  nvmlUnavailable: 'GS_ERR_NVML_UNAVAILABLE',
+  /** An NVML call failed in a way that is not simply "not supported". */
+  nvmlCall: 'GS_ERR_NVML_CALL',
+  /** A GPU stopped answering (fell off the bus, needs a reset). */
+  gpuLost: 'GS_ERR_GPU_LOST',
+  /** A named thing (GPU, task, file) does not exist. */
+  notFound: 'GS_ERR_NOT_FOUND',
+  /** A bug: never the user's fault. */
+  internal: 'GS_ERR_INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** Expected errors are the user's or the environment's doing; everything else is a bug. */
+const expectedCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  ErrorCodes.invalidArgument,
+  ErrorCodes.unsatisfiable,
+  ErrorCodes.nvmlUnavailable,
+  ErrorCodes.nvmlCall,
+  ErrorCodes.gpuLost,
+  ErrorCodes.notFound,
+]);
+
+/** The one base error of the project: a stable code, a message for people, optional structured details. */
+export class GsError extends Error {
+  override readonly name = 'GsError';
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options?.details;
+  }
+
+  /** True for bad input and environment problems; false for bugs. */
+  get expected(): boolean {
+    return expectedCodes.has(this.code);
+  }
+}
+
+export function isGsError(value: unknown): value is GsError {
+  return value instanceof GsError;
+}
