@@ -34,3 +34,8 @@ nvidia-smi -q > "$OUT/nvidia-smi-q.txt"
 kill "$load_pid" 2>/dev/null; wait "$load_pid" 2>/dev/null
 cat "$OUT/gpushare-1.err"
 "$NODE" scripts/gpu-check/compare-smi.mjs "$OUT" "$fields" | tee "$OUT/table.md"
+
+# Our NVML declarations against the nvml.h of this machine's CUDA toolkit (newer than Debian's 11.8).
+if [ -f /usr/local/cuda/include/nvml.h ] && command -v make >/dev/null; then
+  NVML_INCLUDE_DIR=/usr/local/cuda/include make -s -C native check-headers 2>&1 | tail -3
+fi
