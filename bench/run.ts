@@ -11,6 +11,10 @@ const files = readdirSync(here)
   .filter((f) => f.endsWith('.bench.ts'))
   .filter((f) => wanted.length === 0 || wanted.some((w) => f.includes(w)))
   .sort();
+if (files.length === 0 && wanted.length === 0) {
+  console.log('no benchmarks yet (bench/*.bench.ts)');
+  process.exit(0);
+}
 if (files.length === 0) {
   console.error(`no benchmark matches ${wanted.join(' ')}; available: ${readdirSync(here).filter((f) => f.endsWith('.bench.ts')).join(', ')}`);
   process.exit(2);
