@@ -13,6 +13,28 @@ function shellImports(...layers) {
   return layers.map((layer) => `**/${layer}/**`);
 }
 
+/** A pure layer: no I/O modules, no shell layers, no clock, no randomness, no process. */
+function pureLayer(dir, dependencyRule, forbiddenLayers) {
+  const io = `${dir} is pure: no I/O imports.`;
+  return {
+    files: [`${dir}/**/*.ts`],
+    ignores: ['src/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: ioModules.filter((m) => !m.includes('*')).map((name) => ({ name, message: io })),
+        patterns: [
+          { group: ['node:*', 'fs/*'], message: io },
+          { group: shellImports(...forbiddenLayers), message: `${dir} ${dependencyRule}.` },
+        ],
+      }],
+      'no-restricted-globals': ['error', 'process', 'fetch', 'setTimeout', 'setInterval'],
+      'no-restricted-properties': ['error',
+        { object: 'Date', property: 'now', message: 'Pure code takes time as an argument.' },
+        { object: 'Math', property: 'random', message: 'Pure code takes a seeded random source.' }],
+    },
+  };
+}
+
 export default tseslint.config(
   { ignores: ['dist/**', 'build/**', 'node_modules/**', 'coverage/**', 'web/dist/**'] },
   js.configs.recommended,
@@ -27,34 +49,6 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
-  {
-    files: ['src/domain/**/*.ts'],
-    ignores: ['src/**/*.test.ts'],
-    rules: {
-      'no-restricted-imports': ['error', {
-        paths: ioModules.filter((m) => !m.includes('*')).map((name) => ({ name, message: 'src/domain is pure: no I/O imports.' })),
-        patterns: [
-          { group: ['node:*', 'fs/*'], message: 'src/domain is pure: no I/O imports.' },
-          { group: shellImports('gpu', 'node', 'api', 'cli', 'monitor', 'k8s', 'remote', 'scheduler'), message: 'src/domain depends on nothing.' },
-        ],
-      }],
-      'no-restricted-globals': ['error', 'process', 'fetch', 'setTimeout', 'setInterval'],
-      'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'Pure code takes time as an argument.' }, { object: 'Math', property: 'random', message: 'Pure code takes a seeded random source.' }],
-    },
-  },
-  {
-    files: ['src/scheduler/**/*.ts'],
-    ignores: ['src/**/*.test.ts'],
-    rules: {
-      'no-restricted-imports': ['error', {
-        paths: ioModules.filter((m) => !m.includes('*')).map((name) => ({ name, message: 'src/scheduler is pure: no I/O imports.' })),
-        patterns: [
-          { group: ['node:*', 'fs/*'], message: 'src/scheduler is pure: no I/O imports.' },
-          { group: shellImports('gpu', 'node', 'api', 'cli', 'monitor', 'k8s', 'remote'), message: 'src/scheduler depends on src/domain only.' },
-        ],
-      }],
-      'no-restricted-globals': ['error', 'process', 'fetch', 'setTimeout', 'setInterval'],
-      'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'Pure code takes time as an argument.' }, { object: 'Math', property: 'random', message: 'Pure code takes a seeded random source.' }],
-    },
-  },
+  pureLayer('src/domain', 'depends on nothing', ['gpu', 'node', 'api', 'cli', 'monitor', 'k8s', 'remote', 'scheduler']),
+  pureLayer('src/scheduler', 'depends on src/domain only', ['gpu', 'node', 'api', 'cli', 'monitor', 'k8s', 'remote']),
 );

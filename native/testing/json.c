@@ -355,6 +355,26 @@ static bool parse_literal(parser_t *p, const char *word, json_value_t *out)
     return true;
 }
 
+typedef enum { SEPARATOR_NEXT, SEPARATOR_CLOSED, SEPARATOR_FAILED } separator_t;
+
+/* After an array item or object member: a ',' (another follows) or the closing bracket. */
+static separator_t after_item(parser_t *p, char close)
+{
+    if (!skip_space(p))
+        return SEPARATOR_FAILED;
+    if (peek(p) == ',') {
+        advance(p);
+        return skip_space(p) ? SEPARATOR_NEXT : SEPARATOR_FAILED;
+    }
+    if (peek(p) == close) {
+        advance(p);
+        return SEPARATOR_CLOSED;
+    }
+    char here[24];
+    (void)fail(p, "expected ',' or '%c' but found %s", close, describe_here(p, here, sizeof here));
+    return SEPARATOR_FAILED;
+}
+
 static bool parse_array(parser_t *p, json_value_t *out)
 {
     json_value_t *items = NULL;
@@ -381,21 +401,11 @@ static bool parse_array(parser_t *p, json_value_t *out)
                 capacity = grown;
             }
             items[count++] = item;
-            if (!skip_space(p))
+            separator_t next = after_item(p, ']');
+            if (next == SEPARATOR_FAILED)
                 goto failed;
-            if (peek(p) == ',') {
-                advance(p);
-                if (!skip_space(p))
-                    goto failed;
-                continue;
-            }
-            if (peek(p) == ']') {
-                advance(p);
+            if (next == SEPARATOR_CLOSED)
                 break;
-            }
-            char here[24];
-            (void)fail(p, "expected ',' or ']' but found %s", describe_here(p, here, sizeof here));
-            goto failed;
         }
     }
     out->type = JSON_ARRAY;
@@ -469,21 +479,11 @@ static bool parse_object(parser_t *p, json_value_t *out)
                 capacity = grown;
             }
             members[count++] = member;
-            if (!skip_space(p))
+            separator_t next = after_item(p, '}');
+            if (next == SEPARATOR_FAILED)
                 goto failed;
-            if (peek(p) == ',') {
-                advance(p);
-                if (!skip_space(p))
-                    goto failed;
-                continue;
-            }
-            if (peek(p) == '}') {
-                advance(p);
+            if (next == SEPARATOR_CLOSED)
                 break;
-            }
-            char here[24];
-            (void)fail(p, "expected ',' or '}' but found %s", describe_here(p, here, sizeof here));
-            goto failed;
         }
     }
     out->type = JSON_OBJECT;
