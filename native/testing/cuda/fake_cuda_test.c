@@ -1,0 +1,76 @@
+/*
+ * fake_cuda_test.c: the harness behind fake_cuda_test.h.
+ */
+#define _GNU_SOURCE
+#include "fake_cuda_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* Counters for the one test program this process runs. */
+static struct {
+    unsigned int checks;
+    unsigned int failures;
+} fct;
+
+bool fct_check(bool ok, const char *file, int line, const char *what)
+{
+    __atomic_add_fetch(&fct.checks, 1, __ATOMIC_RELAXED);
+    if (!ok) {
+        __atomic_add_fetch(&fct.failures, 1, __ATOMIC_RELAXED);
+        (void)fprintf(stderr, "  %s:%d: failed: %s\n", file, line, what);
+    }
+    return ok;
+}
+
+bool fct_check_rc(CUresult got, CUresult want, const char *file, int line, const char *what)
+{
+    if (got != want) {
+        const char *g = "?", *w = "?";
+        (void)cuGetErrorName(got, &g);
+        (void)cuGetErrorName(want, &w);
+        (void)fprintf(stderr, "  %s:%d: %s returned %s (%d), expected %s (%d)\n", file, line, what, g, (int)got, w,
+                      (int)want);
+    }
+    return fct_check(got == want, file, line, what);
+}
+
+bool fct_check_u64(unsigned long long got, unsigned long long want, const char *file, int line, const char *what)
+{
+    if (got != want)
+        (void)fprintf(stderr, "  %s:%d: got %llu, expected %llu\n", file, line, got, want);
+    return fct_check(got == want, file, line, what);
+}
+
+int fct_finish(const char *name)
+{
+    if (fct.failures)
+        (void)printf("FAIL %s (%u of %u checks failed)\n", name, fct.failures, fct.checks);
+    else
+        (void)printf("PASS %s (%u checks)\n", name, fct.checks);
+    return fct.failures ? 1 : 0;
+}
+
+void fct_configure(const char *json, const char *visible)
+{
+    if (setenv("GPUSHARE_FAKE_CUDA", json, 1) != 0)
+        abort();
+    if (visible ? setenv("CUDA_VISIBLE_DEVICES", visible, 1) != 0 : unsetenv("CUDA_VISIBLE_DEVICES") != 0)
+        abort();
+}
+
+unsigned long long fct_free(void)
+{
+    size_t f = 0, t = 0;
+    if (cuMemGetInfo_v2(&f, &t) != CUDA_SUCCESS)
+        return ~0ULL;
+    return f;
+}
+
+uint64_t fct_now_ns(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}

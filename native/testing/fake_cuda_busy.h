@@ -1,0 +1,35 @@
+/*
+ * fake_cuda_busy.h: the per-process busy-time file the fake driver publishes, so a
+ * compute limiter (or a fake NVML) can read how much GPU time each process used.
+ *
+ * With GPUSHARE_FAKE_CUDA_BUSY_DIR (or "busyDir") set, cuInit creates
+ * <dir>/<pid>.busy holding one fake_cuda_busy_file_t, mapped shared; the fake updates it
+ * after every kernel with relaxed 64-bit atomic stores (readers load the same way).
+ * busy_ns is the union of kernel intervals on the device (two streams running at once
+ * count once), as a GPU's "busy" would be. Times are CLOCK_MONOTONIC nanoseconds.
+ */
+#ifndef GS_FAKE_CUDA_BUSY_H
+#define GS_FAKE_CUDA_BUSY_H
+
+#include <stdint.h>
+
+#define FAKE_CUDA_BUSY_MAGIC 0x42534647u /* "GFSB" little-endian */
+#define FAKE_CUDA_BUSY_VERSION 1u
+#define FAKE_CUDA_BUSY_DEVICES 16
+
+typedef struct fake_cuda_busy_device {
+    char uuid[48];          /* the device's UUID, so readers can match across processes */
+    uint64_t busy_ns;       /* total time at least one kernel of this process ran */
+    uint64_t kernels;       /* kernels completed (a graph launch counts its kernel nodes) */
+    uint64_t last_end_ns;   /* end of the latest kernel */
+} fake_cuda_busy_device_t;
+
+typedef struct fake_cuda_busy_file {
+    uint32_t magic;
+    uint32_t version;
+    int32_t pid;
+    uint32_t device_count;  /* visible devices of that process, in its ordinal order */
+    fake_cuda_busy_device_t devices[FAKE_CUDA_BUSY_DEVICES];
+} fake_cuda_busy_file_t;
+
+#endif /* GS_FAKE_CUDA_BUSY_H */

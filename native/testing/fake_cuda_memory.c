@@ -1,0 +1,318 @@
+/*
+ * fake_cuda_memory.c: cuMemGetInfo and the synchronous allocators (plain, pitch, managed,
+ * host), cuMemFree, and the copies/sets that let tests read and write device memory.
+ *
+ * Cost model (FAKE_CUDA.md): plain, pitch and managed allocations take their size rounded
+ * up to `allocRounding` from the device; pitch allocations take pitch x height, with the
+ * pitch rounded up to `pitchAlignment`. Managed memory is resident on the device while it
+ * has room (the rest stays on the host, so it never fails for lack of device memory), or
+ * on the host only with "managedResidency": "host". Host allocations cost no device memory.
+ */
+#include <string.h>
+
+#include "fake_cuda_state.h"
+
+FAKE_EXPORT CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total)
+{
+    struct CUctx_st *ctx;
+    CUresult r = fake_enter("cuMemGetInfo_v2");
+    if (r == CUDA_SUCCESS && (!free_bytes || !total))
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS)
+        r = fake_need_ctx(&ctx);
+    if (r == CUDA_SUCCESS) {
+        *free_bytes = (size_t)fake_free_bytes(ctx->device);
+        *total = (size_t)fake_state()->devices[ctx->device].cfg.total_bytes;
+    }
+    return fake_leave(r);
+}
+
+FAKE_EXPORT CUresult cuMemGetInfo(unsigned int *free_bytes, unsigned int *total)
+{
+    size_t f = 0, t = 0;
+    CUresult r = (!free_bytes || !total) ? CUDA_ERROR_INVALID_VALUE : cuMemGetInfo_v2(&f, &t);
+    if (r == CUDA_SUCCESS) {
+        /* The 32-bit ABI saturates. */
+        *free_bytes = f > 0xffffffffU ? 0xffffffffU : (unsigned int)f;
+        *total = t > 0xffffffffU ? 0xffffffffU : (unsigned int)t;
+    }
+    return r;
+}
+
+/* Allocates `size` usable bytes costing `charged` device bytes; under the lock with a
+ * current context. `low` asks for a 32-bit address (old ABI). */
+static CUresult allocate(fake_alloc_kind_t kind, size_t size, unsigned long long charged, bool low,
+                         CUdeviceptr *out)
+{
+    struct CUctx_st *ctx;
+    CUresult r = fake_need_ctx(&ctx);
+    if (r != CUDA_SUCCESS)
+        return r;
+    if (kind == FAKE_ALLOC_MANAGED) {
+        unsigned long long room = fake_free_bytes(ctx->device);
+        charged = fake_state()->config.managed_on_host ? 0 : charged < room ? charged : room;
+    }
+    r = fake_charge(ctx->device, charged);
+    if (r != CUDA_SUCCESS)
+        return r;
+    size_t mapped = 0;
+    uintptr_t base = low ? fake_map_space_low(size, &mapped) : fake_map_space(size, &mapped);
+    fake_alloc_t *a = base ? fake_alloc_add(kind, base, size, mapped, charged, ctx->device, ctx) : NULL;
+    if (!a) {
+        fake_unmap_space(base, mapped);
+        fake_uncharge(ctx->device, charged);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    *out = (CUdeviceptr)base;
+    return CUDA_SUCCESS;
+}
+
+static unsigned long long rounded(size_t size)
+{
+    return fake_round_up(size, fake_state()->config.alloc_rounding);
+}
+
+FAKE_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
+{
+    CUresult r = fake_enter("cuMemAlloc_v2");
+    if (r == CUDA_SUCCESS && (!dptr || bytesize == 0))
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS)
+        r = allocate(FAKE_ALLOC_PLAIN, bytesize, rounded(bytesize), false, dptr);
+    return fake_leave(r);
+}
+
+FAKE_EXPORT CUresult cuMemAlloc(CUdeviceptr_v1 *dptr, unsigned int bytesize)
+{
+    CUdeviceptr p = 0;
+    CUresult r = fake_enter("cuMemAlloc");
+    if (r == CUDA_SUCCESS && (!dptr || bytesize == 0))
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS)
+        r = allocate(FAKE_ALLOC_PLAIN, bytesize, rounded(bytesize), true, &p);
+    if (r == CUDA_SUCCESS)
+        *dptr = (CUdeviceptr_v1)p;
+    return fake_leave(r);
+}
+
+static CUresult pitch_alloc(size_t width, size_t height, unsigned int elem, bool low, CUdeviceptr *dptr,
+                            size_t *pitch)
+{
+    if (width == 0 || height == 0 || (elem != 4 && elem != 8 && elem != 16))
+        return CUDA_ERROR_INVALID_VALUE;
+    unsigned long long p = fake_round_up(width, fake_state()->config.pitch_alignment);
+    if (p > ~0ULL / height)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult r = allocate(FAKE_ALLOC_PITCH, (size_t)(p * height), rounded((size_t)(p * height)), low, dptr);
+    if (r == CUDA_SUCCESS)
+        *pitch = (size_t)p;
+    return r;
+}
+
+FAKE_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t WidthInBytes, size_t Height,
+                                        unsigned int ElementSizeBytes)
+{
+    CUresult r = fake_enter("cuMemAllocPitch_v2");
+    if (r == CUDA_SUCCESS && (!dptr || !pPitch))
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS)
+        r = pitch_alloc(WidthInBytes, Height, ElementSizeBytes, false, dptr, pPitch);
+    return fake_leave(r);
+}
+
+FAKE_EXPORT CUresult cuMemAllocPitch(CUdeviceptr_v1 *dptr, unsigned int *pPitch, unsigned int WidthInBytes,
+                                     unsigned int Height, unsigned int ElementSizeBytes)
+{
+    CUdeviceptr p = 0;
+    size_t pitch = 0;
+    CUresult r = fake_enter("cuMemAllocPitch");
+    if (r == CUDA_SUCCESS && (!dptr || !pPitch))
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS)
+        r = pitch_alloc(WidthInBytes, Height, ElementSizeBytes, true, &p, &pitch);
+    if (r == CUDA_SUCCESS) {
+        *dptr = (CUdeviceptr_v1)p;
+        *pPitch = (unsigned int)pitch;
+    }
+    return fake_leave(r);
+}
+
+FAKE_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags)
+{
+    CUresult r = fake_enter("cuMemAllocManaged");
+    if (r == CUDA_SUCCESS && (!dptr || bytesize == 0 || (flags != CU_MEM_ATTACH_GLOBAL && flags != CU_MEM_ATTACH_HOST)))
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS)
+        r = allocate(FAKE_ALLOC_MANAGED, bytesize, rounded(bytesize), false, dptr);
+    return fake_leave(r);
+}
+
+static CUresult mem_free(const char *fn, CUdeviceptr dptr)
+{
+    struct CUctx_st *ctx;
+    CUresult r = fake_enter(fn);
+    if (r == CUDA_SUCCESS)
+        r = fake_need_ctx(&ctx);
+    fake_alloc_t *a = r == CUDA_SUCCESS ? fake_alloc_find((uintptr_t)dptr) : NULL;
+    if (r == CUDA_SUCCESS && (!a || a->kind == FAKE_ALLOC_HOST || a->free_queued))
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS)
+        fake_alloc_release(a); /* pool and graph allocations may be freed this way too */
+    return fake_leave(r);
+}
+
+FAKE_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr)
+{
+    return mem_free("cuMemFree_v2", dptr);
+}
+
+FAKE_EXPORT CUresult cuMemFree(CUdeviceptr_v1 dptr)
+{
+    return mem_free("cuMemFree", dptr);
+}
+
+FAKE_EXPORT CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUdeviceptr dptr)
+{
+    struct CUctx_st *ctx;
+    CUresult r = fake_enter("cuMemGetAddressRange_v2");
+    if (r == CUDA_SUCCESS)
+        r = fake_need_ctx(&ctx);
+    if (r != CUDA_SUCCESS)
+        return fake_leave(r);
+    r = CUDA_ERROR_NOT_FOUND;
+    FAKE_FOREACH(fake_alloc_t, a, &fake_state()->allocs)
+    if (a->kind != FAKE_ALLOC_HOST && dptr >= a->base && dptr - a->base < a->size) {
+        if (pbase)
+            *pbase = a->base;
+        if (psize)
+            *psize = a->size;
+        r = CUDA_SUCCESS;
+        break;
+    }
+    return fake_leave(r);
+}
+
+/* ---- page-locked host memory -------------------------------------------------------- */
+static CUresult host_alloc(const char *fn, void **pp, size_t bytesize, unsigned int flags)
+{
+    CUdeviceptr p = 0;
+    CUresult r = fake_enter(fn);
+    if (r == CUDA_SUCCESS && (!pp || bytesize == 0 || flags > 0x7))
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS)
+        r = allocate(FAKE_ALLOC_HOST, bytesize, 0, false, &p);
+    if (r == CUDA_SUCCESS)
+        *pp = (void *)(uintptr_t)p;
+    return fake_leave(r);
+}
+
+FAKE_EXPORT CUresult cuMemAllocHost_v2(void **pp, size_t bytesize)
+{
+    return host_alloc("cuMemAllocHost_v2", pp, bytesize, 0);
+}
+
+FAKE_EXPORT CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags)
+{
+    return host_alloc("cuMemHostAlloc", pp, bytesize, Flags);
+}
+
+FAKE_EXPORT CUresult cuMemFreeHost(void *p)
+{
+    struct CUctx_st *ctx;
+    CUresult r = fake_enter("cuMemFreeHost");
+    if (r == CUDA_SUCCESS)
+        r = fake_need_ctx(&ctx);
+    fake_alloc_t *a = r == CUDA_SUCCESS ? fake_alloc_find((uintptr_t)p) : NULL;
+    if (r == CUDA_SUCCESS && (!a || a->kind != FAKE_ALLOC_HOST))
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS)
+        fake_alloc_release(a);
+    return fake_leave(r);
+}
+
+/* ---- copies and sets: synchronous, after the context's default stream drains --------- */
+static CUresult touch(const char *fn, uintptr_t device_ptr, size_t n)
+{
+    struct CUctx_st *ctx;
+    CUresult r = fake_enter(fn);
+    if (r == CUDA_SUCCESS)
+        r = fake_need_ctx(&ctx);
+    if (r == CUDA_SUCCESS && n && !fake_range_valid(device_ptr, n))
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS && ctx->default_stream)
+        fake_stream_wait_idle(ctx->default_stream);
+    return r;
+}
+
+static CUresult memset8(const char *fn, CUdeviceptr dst, unsigned char uc, size_t n)
+{
+    CUresult r = touch(fn, (uintptr_t)dst, n);
+    if (r == CUDA_SUCCESS && n)
+        memset((void *)(uintptr_t)dst, uc, n);
+    return fake_leave(r);
+}
+
+FAKE_EXPORT CUresult cuMemsetD8_v2(CUdeviceptr dstDevice, unsigned char uc, size_t N)
+{
+    return memset8("cuMemsetD8_v2", dstDevice, uc, N);
+}
+
+FAKE_EXPORT CUresult cuMemsetD8_v2_ptds(CUdeviceptr dstDevice, unsigned char uc, size_t N)
+{
+    return memset8("cuMemsetD8_v2_ptds", dstDevice, uc, N);
+}
+
+FAKE_EXPORT CUresult cuMemsetD8(CUdeviceptr_v1 dstDevice, unsigned char uc, unsigned int N)
+{
+    return memset8("cuMemsetD8", dstDevice, uc, N);
+}
+
+static CUresult htod(const char *fn, CUdeviceptr dst, const void *src, size_t n)
+{
+    CUresult r = touch(fn, (uintptr_t)dst, n);
+    if (r == CUDA_SUCCESS && n && !src)
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS && n)
+        memcpy((void *)(uintptr_t)dst, src, n);
+    return fake_leave(r);
+}
+
+FAKE_EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount)
+{
+    return htod("cuMemcpyHtoD_v2", dstDevice, srcHost, ByteCount);
+}
+
+FAKE_EXPORT CUresult cuMemcpyHtoD_v2_ptds(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount)
+{
+    return htod("cuMemcpyHtoD_v2_ptds", dstDevice, srcHost, ByteCount);
+}
+
+FAKE_EXPORT CUresult cuMemcpyHtoD(CUdeviceptr_v1 dstDevice, const void *srcHost, unsigned int ByteCount)
+{
+    return htod("cuMemcpyHtoD", dstDevice, srcHost, ByteCount);
+}
+
+static CUresult dtoh(const char *fn, void *dst, CUdeviceptr src, size_t n)
+{
+    CUresult r = touch(fn, (uintptr_t)src, n);
+    if (r == CUDA_SUCCESS && n && !dst)
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS && n)
+        memcpy(dst, (const void *)(uintptr_t)src, n);
+    return fake_leave(r);
+}
+
+FAKE_EXPORT CUresult cuMemcpyDtoH_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount)
+{
+    return dtoh("cuMemcpyDtoH_v2", dstHost, srcDevice, ByteCount);
+}
+
+FAKE_EXPORT CUresult cuMemcpyDtoH_v2_ptds(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount)
+{
+    return dtoh("cuMemcpyDtoH_v2_ptds", dstHost, srcDevice, ByteCount);
+}
+
+FAKE_EXPORT CUresult cuMemcpyDtoH(void *dstHost, CUdeviceptr_v1 srcDevice, unsigned int ByteCount)
+{
+    return dtoh("cuMemcpyDtoH", dstHost, srcDevice, ByteCount);
+}
