@@ -1,0 +1,55 @@
+/**
+ * The plugin contract, after kube-scheduler's framework: admission, filter and score plugins.
+ * Each plugin's `prepare()` runs once per decision and returns a typed object closed over
+ * whatever it precomputed for this request (or null: "nothing to do for this request"), so the
+ * per-node hot path never looks anything up by string.
+ */
+import type { Demand } from './demand.js';
+import type { WorkloadModel } from './workload.js';
+import type { AdmissionReason, ClusterSnapshot, GpuReason, NodeReason, NodeState, PlacementRequest } from './types.js';
+
+/** Everything a plugin may read while deciding one request. */
+export interface CycleContext {
+  readonly snapshot: ClusterSnapshot;
+  readonly request: PlacementRequest;
+  readonly demand: Demand;
+  /** The estimated mix of incoming requests (for fragmentation-aware scoring); null if unknown. */
+  readonly workload: WorkloadModel | null;
+}
+
+/** Checks that do not depend on a node (quotas): a failure means no node can help. */
+export interface AdmissionPlugin {
+  readonly name: string;
+  admit(ctx: CycleContext): AdmissionReason | null;
+}
+
+export interface PreparedFilter {
+  /** Node-wide check (CPU, memory); null when the node passes. */
+  node?(node: NodeState): NodeReason | null;
+  /** Check of one GPU (by position in node.spec.gpus); null when it passes. */
+  gpu?(node: NodeState, gpu: number): GpuReason | null;
+}
+
+export interface FilterPlugin {
+  readonly name: string;
+  prepare(ctx: CycleContext): PreparedFilter | null;
+}
+
+export interface PreparedScore {
+  /** How good it is to place the request on `gpus` of `node`: 0 (worst) to 1 (best). */
+  score(node: NodeState, gpus: readonly number[]): number;
+  /** Preference for one GPU, 0-1, used to pick the GPUs of a multi-GPU candidate. */
+  gpu?(node: NodeState, gpu: number): number;
+  /** Extra GPU sets worth scoring for a multi-GPU request (e.g. the best-connected ones). */
+  propose?(node: NodeState, feasible: readonly number[], count: number): readonly (readonly number[])[];
+}
+
+export interface ScorePlugin {
+  readonly name: string;
+  /**
+   * True when the score can tell apart two GPUs of one node that are in the same state (links,
+   * NUMA). When no plugin of a policy does, the engine scores one GPU per equivalence class.
+   */
+  readonly gpuIdentity: boolean;
+  prepare(ctx: CycleContext): PreparedScore | null;
+}

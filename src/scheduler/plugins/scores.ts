@@ -1,0 +1,277 @@
+/**
+ * The score plugins. Each returns 0-1 (higher is better) so that policies can mix them by
+ * weight without one plugin's scale drowning another's.
+ */
+import type { CycleContext, PreparedScore, ScorePlugin } from '../framework.js';
+import { fragAfter, fragIndex, type FragIndex, type FragState } from '../fragmentation.js';
+import type { WorkloadModel } from '../workload.js';
+import type { GpuSpec, NodeState } from '../types.js';
+
+/** Utilisation of GPU `i` after adding `compute`/`memory` to it: mean of the compute and memory shares. */
+function gpuUtilAfter(node: NodeState, i: number, compute: number, memory: number): number {
+  const g = node.spec.gpus[i] as GpuSpec;
+  const c = 1 - ((node.gpuComputeFree[i] ?? 0) - compute) / g.computeMilli;
+  const m = 1 - ((node.gpuMemoryFree[i] ?? 0) - memory) / g.memoryBytes;
+  return 0.5 * c + 0.5 * m;
+}
+
+/** Share of the node's GPU compute (or CPU, for CPU-only requests) in use after placing. */
+function nodeUtilAfter(ctx: CycleContext, node: NodeState, gpus: readonly number[]): number {
+  if (node.spec.gpus.length === 0 || ctx.demand.count === 0) {
+    return node.spec.cpuMilli > 0 ? 1 - (node.cpuFree - ctx.request.cpuMilli) / node.spec.cpuMilli : 0;
+  }
+  let cap = 0;
+  for (const g of node.spec.gpus) if (g.health === 'ok') cap += g.computeMilli;
+  let taken = 0;
+  for (const i of gpus) taken += ctx.demand.computeOn(node.spec.gpus[i] as GpuSpec);
+  return cap > 0 ? 1 - (node.computeFreeTotal - taken) / cap : 0;
+}
+
+function packing(ctx: CycleContext, node: NodeState, gpus: readonly number[]): number {
+  let gpuUtil = 0;
+  for (const i of gpus) {
+    const g = node.spec.gpus[i] as GpuSpec;
+    gpuUtil += gpuUtilAfter(node, i, ctx.demand.computeOn(g), ctx.demand.memoryOn(g));
+  }
+  const perGpu = gpus.length > 0 ? gpuUtil / gpus.length : 0;
+  return clamp01(0.5 * nodeUtilAfter(ctx, node, gpus) + 0.5 * perGpu);
+}
+
+/** Fill the busiest nodes and GPUs first, keeping whole nodes free for large requests. */
+export const binpack: ScorePlugin = {
+  name: 'binpack',
+  gpuIdentity: false,
+  prepare(ctx) {
+    return {
+      score: (node, gpus) => packing(ctx, node, gpus),
+      gpu: (node, i) => gpuUtilAfter(node, i, 0, 0),
+    };
+  },
+};
+
+/** Least-loaded first: less interference between co-located slices. */
+export const spread: ScorePlugin = {
+  name: 'spread',
+  gpuIdentity: false,
+  prepare(ctx) {
+    return {
+      score: (node, gpus) => 1 - packing(ctx, node, gpus),
+      gpu: (node, i) => 1 - gpuUtilAfter(node, i, 0, 0),
+    };
+  },
+};
+
+/**
+ * The node whose CPU and GPU left over after placing are smallest (each normalised by the
+ * largest node, weighted half and half, as in the FGD paper's best-fit baseline); within a
+ * node, the tightest GPU.
+ */
+export const bestfit: ScorePlugin = {
+  name: 'bestfit',
+  gpuIdentity: false,
+  prepare(ctx) {
+    const { scale } = ctx.snapshot;
+    const cpu = ctx.request.cpuMilli;
+    return {
+      score(node, gpus) {
+        let taken = 0;
+        let tight = 0;
+        for (const i of gpus) {
+          const g = node.spec.gpus[i] as GpuSpec;
+          const c = ctx.demand.computeOn(g);
+          taken += c;
+          tight += 1 - ((node.gpuComputeFree[i] ?? 0) - c) / g.computeMilli;
+        }
+        const left = (0.5 * (node.cpuFree - cpu)) / scale.cpuMilli + (0.5 * (node.computeFreeTotal - taken)) / scale.computeMilli;
+        // The GPU term only orders GPUs within a node: it is far below one milli of node score.
+        const gpuTerm = gpus.length > 0 ? (1e-7 * tight) / gpus.length : 0;
+        return clamp01(1 - left) * (1 - 1e-6) + gpuTerm;
+      },
+      gpu: (node, i) => 1 - (node.gpuComputeFree[i] ?? 0) / (node.spec.gpus[i] as GpuSpec).computeMilli,
+    };
+  },
+};
+
+/** No preference: every candidate ties, so the engine's seeded tie-break picks a node at random. */
+export const random: ScorePlugin = {
+  name: 'random',
+  gpuIdentity: false,
+  prepare: () => ({ score: () => 0 }),
+};
+
+/** How good a link is, 0-1: NVLink (more links better) over PCIe switch over host bridge over the system bus. */
+export function linkQuality(level: string, nvlinks: number): number {
+  switch (level) {
+    case 'SELF':
+      return 1;
+    case 'NV':
+      return 0.7 + 0.3 * Math.min(nvlinks, 18) / 18;
+    case 'PIX':
+      return 0.5;
+    case 'PXB':
+      return 0.4;
+    case 'PHB':
+      return 0.3;
+    case 'NODE':
+      return 0.2;
+    default:
+      return 0.05;
+  }
+}
+
+function pairQuality(node: NodeState, a: number, b: number): number {
+  const link = node.spec.gpus[a]?.links.find((l) => l.gpu === b);
+  if (link) return linkQuality(link.level, link.nvlinks);
+  // No link data: the NUMA node is the next best hint of distance.
+  const na = node.spec.gpus[a]?.numaNode ?? null;
+  const nb = node.spec.gpus[b]?.numaNode ?? null;
+  return na !== null && na === nb ? 0.3 : 0.1;
+}
+
+function setQuality(node: NodeState, gpus: readonly number[]): number {
+  if (gpus.length < 2) return 1;
+  let sum = 0;
+  let pairs = 0;
+  for (let x = 0; x < gpus.length; x++) {
+    for (let y = x + 1; y < gpus.length; y++) {
+      sum += pairQuality(node, gpus[x] as number, gpus[y] as number);
+      pairs += 1;
+    }
+  }
+  return sum / pairs;
+}
+
+/**
+ * Topology: a multi-GPU slice on the best-connected set; a single-GPU slice on the GPU whose
+ * links to idle GPUs are worth least, so well-connected groups stay whole for later.
+ */
+export const topology: ScorePlugin = {
+  name: 'topology',
+  gpuIdentity: true,
+  prepare(ctx) {
+    if (ctx.demand.count === 0 || !ctx.snapshot.hasTopology) return null;
+    // What taking GPU i would break: its links to idle GPUs, if it is idle itself (a GPU
+    // already in use has no idle pairing left to spoil).
+    const linkValue = (node: NodeState, i: number): number => {
+      if ((node.gpuSlices[i] ?? 0) > 0) return 0;
+      let v = 0;
+      let n = 0;
+      for (let j = 0; j < node.spec.gpus.length; j++) {
+        if (j === i) continue;
+        n += 1;
+        if ((node.gpuSlices[j] ?? 0) === 0) v += pairQuality(node, i, j);
+      }
+      return n > 0 ? v / n : 0;
+    };
+    const prepared: PreparedScore = {
+      score(node, gpus) {
+        if (gpus.length === 1) return 1 - linkValue(node, gpus[0] as number);
+        return setQuality(node, gpus);
+      },
+      propose(node, feasible, count) {
+        // Greedy growth from each seed GPU: cheap, and exact for the usual 2/4/8-GPU islands.
+        const sets: number[][] = [];
+        for (const seed of feasible) {
+          const set = [seed];
+          while (set.length < count) {
+            let best = -1;
+            let bestQ = -1;
+            for (const c of feasible) {
+              if (set.includes(c)) continue;
+              let q = 0;
+              for (const s of set) q += pairQuality(node, s, c);
+              if (q > bestQ) {
+                bestQ = q;
+                best = c;
+              }
+            }
+            if (best < 0) break;
+            set.push(best);
+          }
+          if (set.length === count) sets.push(set.sort((a, b) => a - b));
+        }
+        return sets;
+      },
+    };
+    return prepared;
+  },
+};
+
+/** NUMA: all of a request's GPUs on one NUMA node. */
+export const numa: ScorePlugin = {
+  name: 'numa',
+  gpuIdentity: true,
+  prepare(ctx) {
+    if (ctx.demand.count < 2 || !ctx.snapshot.hasTopology) return null;
+    return {
+      score(node, gpus) {
+        const counts = new Map<number | null, number>();
+        let top = 0;
+        for (const i of gpus) {
+          const k = node.spec.gpus[i]?.numaNode ?? null;
+          const c = (counts.get(k) ?? 0) + 1;
+          counts.set(k, c);
+          top = Math.max(top, c);
+        }
+        return top / gpus.length;
+      },
+    };
+  },
+};
+
+/** A NodeState never changes, so its fragmentation index under one model doesn't either. */
+const fragCache = new WeakMap<NodeState, { model: WorkloadModel; index: FragIndex; state: FragState }>();
+
+function fragState(node: NodeState): FragState {
+  return {
+    cpuFree: node.cpuFree,
+    memoryFree: node.memoryFree,
+    gpus: node.spec.gpus,
+    computeFree: node.gpuComputeFree,
+    memoryFreeGpu: node.gpuMemoryFree,
+    exclusive: node.gpuExclusive,
+  };
+}
+
+function indexOf(node: NodeState, model: WorkloadModel): { index: FragIndex; state: FragState } {
+  const hit = fragCache.get(node);
+  if (hit && hit.model === model) return hit;
+  const state = fragState(node);
+  const entry = { model, index: fragIndex(state, model), state };
+  fragCache.set(node, entry);
+  return entry;
+}
+
+/**
+ * Fragmentation-aware (FGD-style): the candidate that increases the node's expected
+ * fragmentation least, under the workload model the caller estimated online.
+ */
+export const fragmentation: ScorePlugin = {
+  name: 'fragmentation',
+  gpuIdentity: false,
+  prepare(ctx) {
+    const model = ctx.workload;
+    if (!model || model.shapes.length === 0) return null;
+    const scale = ctx.snapshot.scale.computeMilli;
+    const compute: number[] = [];
+    const memory: number[] = [];
+    return {
+      score(node, gpus) {
+        compute.length = gpus.length;
+        memory.length = gpus.length;
+        for (let j = 0; j < gpus.length; j++) {
+          const g = node.spec.gpus[gpus[j] as number] as GpuSpec;
+          compute[j] = ctx.demand.computeOn(g);
+          memory[j] = ctx.demand.memoryOn(g);
+        }
+        const { index, state } = indexOf(node, model);
+        const after = fragAfter(index, state, model, gpus, compute, memory, ctx.request.cpuMilli, ctx.demand.exclusive);
+        return clamp01(0.5 - (after - index.total) / (2 * scale));
+      },
+    };
+  },
+};
+
+function clamp01(x: number): number {
+  return x < 0 ? 0 : x > 1 ? 1 : x;
+}

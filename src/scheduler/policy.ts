@@ -1,0 +1,72 @@
+/**
+ * Policies: weighted sums of score plugins, named on the command line and in configuration as
+ * `NAME` or `NAME:WEIGHT+NAME:WEIGHT` (e.g. `fragmentation+topology:0.2`).
+ */
+import { fail, ok, type Result } from '../domain/index.js';
+import type { ScorePlugin } from './framework.js';
+import { binpack, bestfit, fragmentation, numa, random, spread, topology } from './plugins/scores.js';
+
+export interface WeightedPlugin {
+  readonly plugin: ScorePlugin;
+  readonly weight: number;
+}
+
+export interface Policy {
+  readonly name: string;
+  readonly plugins: readonly WeightedPlugin[];
+}
+
+/** Every score plugin by the name policies use. */
+export const SCORE_PLUGINS: ReadonlyMap<string, ScorePlugin> = new Map(
+  [random, binpack, spread, bestfit, topology, numa, fragmentation].map((p) => [p.name, p]),
+);
+
+/** The policy names of issue 5, in the order reports list them. */
+export const POLICY_NAMES = ['random', 'binpack', 'spread', 'bestfit', 'topology', 'fragmentation'] as const;
+
+/**
+ * Named policies that are more than one plugin. `topology` alone cannot tell nodes apart by
+ * load, so it packs nodes too; `fragmentation` keeps a little topology so multi-GPU slices
+ * still land on connected GPUs where links are known.
+ */
+const PRESETS: ReadonlyMap<string, string> = new Map([
+  ['topology', 'topology+numa:0.5+binpack:0.5'],
+  ['fragmentation', 'fragmentation+bestfit:0.006+topology:0.01'],
+]);
+
+/** Parses `NAME[:WEIGHT](+NAME[:WEIGHT])*`; preset names expand to their definitions. */
+export function parsePolicy(text: string): Result<Policy> {
+  const name = text.trim();
+  if (name === '') return fail('policy', 'empty', `is empty; expected one of ${POLICY_NAMES.join(', ')} or a combination like binpack+topology:0.5`);
+  const weights = new Map<ScorePlugin, number>();
+  const add = (term: string, factor: number, depth: number): string | null => {
+    const [pluginName = '', weightText] = term.split(':');
+    const w = weightText === undefined ? 1 : Number(weightText);
+    if (!Number.isFinite(w) || w < 0) return `weight "${weightText}" of ${pluginName} is not a number >= 0`;
+    const preset = depth === 0 ? PRESETS.get(pluginName.trim()) : undefined;
+    if (preset !== undefined) {
+      for (const t of preset.split('+')) {
+        const err = add(t, factor * w, depth + 1);
+        if (err) return err;
+      }
+      return null;
+    }
+    const plugin = SCORE_PLUGINS.get(pluginName.trim());
+    if (!plugin) return `"${pluginName}" is not a policy; expected one of ${[...SCORE_PLUGINS.keys()].join(', ')}`;
+    weights.set(plugin, (weights.get(plugin) ?? 0) + factor * w);
+    return null;
+  };
+  for (const term of name.split('+')) {
+    const err = add(term.trim(), 1, 0);
+    if (err) return fail('policy', 'unknownValue', err);
+  }
+  const plugins = [...weights].filter(([, w]) => w > 0).map(([plugin, weight]) => ({ plugin, weight }));
+  return ok({ name, plugins });
+}
+
+/** Parses a policy known to be valid (constants in code); throws on a typo. */
+export function policy(text: string): Policy {
+  const r = parsePolicy(text);
+  if (!r.ok) throw new Error(r.issues.map((i) => i.message).join('; '));
+  return r.value;
+}

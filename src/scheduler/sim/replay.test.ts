@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { policy } from '../policy.js';
+import { parseSeeds, placementsCsv, PLACEMENTS_HEADER, reportHtml, summarize } from './output.js';
+import { arrivals, replay } from './replay.js';
+import { parseNodeList, parsePodList, TraceFormatError } from './trace.js';
+
+const NODES = 'sn,cpu_milli,memory_mib,gpu,model\nn0,32000,131072,2,T4\nn1,16000,65536,1,V100M16\n';
+const PODS = [
+  'name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time',
+  'p0,4000,8192,1,500,,LS,Running,0,1,0',
+  'p1,4000,8192,1,1000,V100M16,LS,Running,0,1,0',
+  'p2,2000,1024,0,0,,LS,Running,0,1,0',
+  'p3,8000,8192,2,1000,,LS,Running,0,1,0',
+].join('\n');
+
+describe('trace decoding', () => {
+  it('reads nodes and pods, and maps milli to shares', () => {
+    const nodes = parseNodeList(NODES);
+    expect(nodes.map((n) => [n.name, n.gpus.length, n.gpus[0]?.model])).toEqual([['n0', 2, 'T4'], ['n1', 1, 'V100M16']]);
+    const pods = parsePodList(PODS);
+    expect(pods[1]).toMatchObject({ numGpu: 1, gpuMilli: 1000, gpuSpec: 'V100M16' });
+    expect(() => parsePodList('name,cpu_milli\nx,1')).toThrow(TraceFormatError);
+    expect(() => parsePodList('name,cpu_milli,memory_mib,num_gpu,gpu_milli\nx,1,1,2,500')).toThrow(/fractional/);
+  });
+});
+
+describe('replay', () => {
+  const nodes = parseNodeList(NODES);
+  const pods = parsePodList(PODS);
+  it('inflates arrivals to the ratio asked, reproducibly', () => {
+    const a = arrivals(pods, 3000, 1.3, 1);
+    expect(a.reduce((s, p) => s + p.numGpu * p.gpuMilli, 0)).toBeGreaterThanOrEqual(3900);
+    expect(arrivals(pods, 3000, 1.3, 1)).toEqual(a);
+  });
+  it('records every pod, honours gpu_spec, and allocation never exceeds arrivals', () => {
+    const r = replay(nodes, pods, { policy: policy('bestfit'), seed: 7, inflate: 1.3, keepRecords: true });
+    expect(r.records?.length).toBe(r.pods);
+    for (const rec of r.records ?? []) if (rec.pod.gpuSpec === 'V100M16' && rec.node) expect(rec.node).toBe('n1');
+    for (const p of r.curve) expect(p.allocated).toBeLessThanOrEqual(p.arrived + 1e-9);
+    expect(r.allocatedAt100).not.toBeNull();
+    const csv = placementsCsv(r).split('\n');
+    expect(csv[0]).toBe(PLACEMENTS_HEADER);
+    expect(csv.length - 2).toBe(r.pods);
+    expect(reportHtml('t', [r], 1.3)).toContain('<svg');
+    expect(summarize([r])[0]?.policy).toBe('bestfit');
+  });
+  it('parses seed lists', () => {
+    expect(parseSeeds('42-44,50')).toEqual({ ok: true, value: [42, 43, 44, 50] });
+    expect(parseSeeds('5-1').ok).toBe(false);
+  });
+});

@@ -1,0 +1,195 @@
+/**
+ * The scheduler's vocabulary: what a cluster looks like to it (a snapshot), what it is asked
+ * to place (a request) and what it answers (a decision). Everything here is immutable data.
+ *
+ * Units are integers where the domain allows: compute in milli-GPU (1000 = a whole GPU's
+ * compute), CPU in milli-cores, memory in bytes.
+ */
+import type { GpuHealth, SliceRequest, TopologyLevel } from '../domain/index.js';
+
+/** Compute of one whole GPU, in milli. */
+export const GPU_MILLI = 1000;
+
+/** A link from one GPU to another on the same node (nvidia-smi topo's levels, best first). */
+export interface GpuLinkInfo {
+  readonly gpu: number;
+  readonly level: TopologyLevel;
+  readonly nvlinks: number;
+}
+
+/** A MIG instance that exists on a GPU. */
+export interface MigInstance {
+  readonly id: string;
+  /** `1g.10gb`, `3g.40gb`... */
+  readonly profile: string;
+  readonly memoryBytes: number;
+  /** Compute slices (the `Ng` part of the profile): 1-7. */
+  readonly slices: number;
+}
+
+/**
+ * How a MIG-enabled GPU is carved. `instances` exist now; with `dynamic`, the engine may also
+ * ask for a new instance of any profile in `creatable` while the GPU has room for it.
+ */
+export interface MigLayout {
+  readonly instances: readonly MigInstance[];
+  readonly dynamic: boolean;
+  readonly creatable: readonly string[];
+  /** Compute slices the GPU has in all (7 on A100/H100). */
+  readonly totalSlices: number;
+}
+
+/** A GPU as the scheduler sees it: capacity and identity, no usage. */
+export interface GpuSpec {
+  /** Node-local index. */
+  readonly index: number;
+  readonly uuid: string;
+  /** Short model used by selectors (`H100-80GB`, or the trace's `V100M16`). */
+  readonly model: string;
+  /** Board name, also matched by model selectors. */
+  readonly name: string;
+  readonly memoryBytes: number;
+  /** Compute capacity in milli; 1000 for a whole GPU. */
+  readonly computeMilli: number;
+  readonly numaNode: number | null;
+  readonly health: GpuHealth;
+  readonly links: readonly GpuLinkInfo[];
+  /** null when MIG is off: the GPU is shared by slices instead. */
+  readonly mig: MigLayout | null;
+}
+
+/** A node: its CPU, memory and GPUs. */
+export interface NodeSpec {
+  readonly name: string;
+  readonly cpuMilli: number;
+  readonly memoryBytes: number;
+  readonly gpus: readonly GpuSpec[];
+}
+
+/** What a placed slice holds on one GPU. */
+export interface GpuShare {
+  readonly gpu: number;
+  readonly memoryBytes: number;
+  readonly computeMilli: number;
+  /** The MIG instance it runs in (an existing id, or a new one the node must create). */
+  readonly mig: { readonly instanceId: string | null; readonly profile: string } | null;
+}
+
+/** A slice that holds resources on a node (a task, a pod, or a decision not yet committed). */
+export interface Placement {
+  readonly id: string;
+  readonly node: string;
+  readonly gpus: readonly GpuShare[];
+  readonly cpuMilli: number;
+  readonly memoryBytes: number;
+  readonly priority: number;
+  readonly tenant: string | null;
+  /** Holds its GPUs alone: nothing else may share them. */
+  readonly exclusive: boolean;
+  /** Can be suspended (checkpointed to host memory) instead of killed to make room. */
+  readonly suspendable: boolean;
+  readonly gang: string | null;
+}
+
+/** Per-tenant limits; a missing field means no limit on it. */
+export interface TenantQuota {
+  /** GPU slices held (each GPU a placement touches counts once). */
+  readonly gpus?: number;
+  readonly memoryBytes?: number;
+  readonly computeMilli?: number;
+}
+
+export interface TenantUsage {
+  readonly gpus: number;
+  readonly memoryBytes: number;
+  readonly computeMilli: number;
+}
+
+/**
+ * A node with what is in use on it. Immutable: a change makes a new NodeState, so caches may
+ * key on object identity (see the fragmentation plugin).
+ */
+export interface NodeState {
+  readonly spec: NodeSpec;
+  /** Position in the snapshot's node list. */
+  readonly ordinal: number;
+  readonly cpuFree: number;
+  readonly memoryFree: number;
+  /** Per GPU (by position in spec.gpus): free compute in milli. */
+  readonly gpuComputeFree: readonly number[];
+  readonly gpuMemoryFree: readonly number[];
+  /** Per GPU: how many slices hold part of it. */
+  readonly gpuSlices: readonly number[];
+  /** Per GPU: held by an exclusive slice. */
+  readonly gpuExclusive: readonly boolean[];
+  /** Per GPU: MIG instance ids in use, and compute slices taken (for dynamic MIG). */
+  readonly gpuMigUsed: readonly (readonly string[])[];
+  readonly gpuMigSlicesUsed: readonly number[];
+  readonly placements: readonly Placement[];
+  /** Sum of free compute over healthy GPUs, and how many GPUs are entirely free. */
+  readonly computeFreeTotal: number;
+  readonly wholeGpusFree: number;
+  readonly maxGpuComputeFree: number;
+}
+
+/** The cluster at one instant: the engine's only input besides the request. */
+export interface ClusterSnapshot {
+  readonly nodes: readonly NodeState[];
+  readonly nodeByName: ReadonlyMap<string, number>;
+  readonly quotas: ReadonlyMap<string, TenantQuota>;
+  readonly usage: ReadonlyMap<string, TenantUsage>;
+  /** Largest node capacities: the scale scores normalise by. */
+  readonly scale: { readonly cpuMilli: number; readonly memoryBytes: number; readonly computeMilli: number };
+  /** Whether any GPU has link or NUMA data (topology scoring has nothing to say otherwise). */
+  readonly hasTopology: boolean;
+}
+
+/** A request to place: the domain's slice request plus what the scheduler also needs. */
+export interface PlacementRequest {
+  readonly id: string;
+  readonly slice: SliceRequest;
+  readonly cpuMilli: number;
+  readonly memoryBytes: number;
+  readonly tenant: string | null;
+  /** Gang id: requests sharing one are placed all-or-nothing (see gang.ts). */
+  readonly gang: string | null;
+  readonly suspendable: boolean;
+  /** A policy for this request alone, overriding the tenant's and the cluster's. */
+  readonly policy: string | null;
+}
+
+/** Why one GPU cannot take the request. */
+export type GpuReason =
+  | { readonly kind: 'gpuUnhealthy'; readonly gpu: number }
+  | { readonly kind: 'modelNotSelected'; readonly gpu: number; readonly model: string }
+  | { readonly kind: 'uuidNotSelected'; readonly gpu: number; readonly uuid: string }
+  | { readonly kind: 'numaMismatch'; readonly gpu: number; readonly numaNode: number | null; readonly requested: number }
+  | { readonly kind: 'insufficientGpuMemory'; readonly gpu: number; readonly requestedBytes: number; readonly freeBytes: number }
+  | { readonly kind: 'insufficientCompute'; readonly gpu: number; readonly requestedMilli: number; readonly freeMilli: number }
+  | { readonly kind: 'heldExclusively'; readonly gpu: number }
+  | { readonly kind: 'notIdleForExclusive'; readonly gpu: number; readonly slices: number }
+  | { readonly kind: 'migMismatch'; readonly gpu: number; readonly migEnabled: boolean }
+  | { readonly kind: 'noMigProfileFits'; readonly gpu: number; readonly profile: string | null; readonly requestedBytes: number | null }
+  | { readonly kind: 'quotaMemory'; readonly gpu: number; readonly requestedBytes: number; readonly remainingBytes: number };
+
+/** Why one node cannot take the request. */
+export type NodeReason =
+  | { readonly kind: 'insufficientCpu'; readonly requestedMilli: number; readonly freeMilli: number }
+  | { readonly kind: 'insufficientMemory'; readonly requestedBytes: number; readonly freeBytes: number }
+  | { readonly kind: 'tooFewGpus'; readonly requested: number; readonly eligible: number; readonly gpus: readonly GpuReason[] };
+
+export interface NodeRejection {
+  readonly node: string;
+  readonly reason: NodeReason;
+}
+
+/** Why a request can never be placed as things stand, whatever node: checked before any node. */
+export type AdmissionReason =
+  | { readonly kind: 'quotaExceeded'; readonly tenant: string; readonly resource: 'gpus' | 'memoryBytes' | 'computeMilli'; readonly requested: number; readonly used: number; readonly limit: number }
+  | { readonly kind: 'unknownPolicy'; readonly policy: string }
+  | { readonly kind: 'noNodes' };
+
+export type Decision =
+  | { readonly status: 'ok'; readonly placement: Placement; readonly score: number }
+  | { readonly status: 'unschedulable'; readonly rejections: readonly NodeRejection[] }
+  | { readonly status: 'unresolvable'; readonly reason: AdmissionReason };

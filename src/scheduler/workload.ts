@@ -1,0 +1,108 @@
+/**
+ * An online estimate of the workload's common request shapes, for fragmentation-aware scoring.
+ * It learns only from requests that have arrived (no oracle): counts of each distinct shape,
+ * of which the most frequent ones covering `coverage` of arrivals form the model, weighted by
+ * frequency (FGD's "typical pods", there taken from the whole trace in advance).
+ */
+import type { MemoryQuantity } from '../domain/index.js';
+import type { PlacementRequest } from './types.js';
+
+/** One request shape: what a typical incoming request needs. */
+export interface Shape {
+  readonly key: string;
+  readonly cpuMilli: number;
+  readonly memoryBytes: number;
+  /** GPUs wanted; 0 for CPU-only. */
+  readonly count: number;
+  /** Compute per GPU as a share 0-1 (1 for whole GPUs). */
+  readonly computeShare: number;
+  /** Memory per GPU; null means the whole GPU. */
+  readonly gpuMemory: MemoryQuantity | null;
+  /** Model include list (empty: any model). */
+  readonly models: readonly string[];
+  /** Frequency among the shapes of the model; they sum to 1. */
+  readonly weight: number;
+}
+
+export interface WorkloadModel {
+  /** Changes whenever the shapes or weights do, so caches can key on it. */
+  readonly version: number;
+  readonly shapes: readonly Shape[];
+}
+
+interface Count {
+  shape: Omit<Shape, 'weight'>;
+  n: number;
+}
+
+/** The shape of a request (host memory is kept as first seen: FGD ignores it, so do shape keys). */
+export function shapeOf(request: PlacementRequest): Omit<Shape, 'weight'> {
+  const s = request.slice;
+  const whole = s.isolation === 'exclusive' || (s.memory === null && s.compute === null);
+  const computeShare = whole ? 1 : (s.compute ?? 0);
+  const gpuMemory = whole ? null : s.memory;
+  const models = s.models.include.map((m) => m.toLowerCase()).sort();
+  const mem = gpuMemory === null ? 'all' : gpuMemory.kind === 'bytes' ? `${gpuMemory.bytes}b` : `${gpuMemory.fraction}f`;
+  const key = `${request.cpuMilli}/${s.gpus}/${computeShare}/${mem}/${models.join('|')}`;
+  return { key, cpuMilli: request.cpuMilli, memoryBytes: request.memoryBytes, count: s.gpus, computeShare, gpuMemory, models };
+}
+
+/**
+ * Accumulates arrivals. Deterministic and free of I/O; the caller owns one per cluster (or per
+ * replay) and asks it for a model when scoring.
+ */
+export class ShapeEstimator {
+  private readonly counts = new Map<string, Count>();
+  private total = 0;
+  private sinceBuild = 0;
+  private current: WorkloadModel = { version: 0, shapes: [] };
+
+  /**
+   * @param coverage share of arrivals the model's shapes must cover (FGD used 95%)
+   * @param growth rebuild the model once arrivals have grown by this share since the last
+   *   build: every arrival at first, when each one moves the estimate a lot, then more rarely
+   *   (each rebuild makes scorers recompute every node's fragmentation)
+   */
+  constructor(
+    private readonly coverage = 0.95,
+    private readonly growth = 0.1,
+  ) {}
+
+  observe(request: PlacementRequest): void {
+    const shape = shapeOf(request);
+    const c = this.counts.get(shape.key);
+    if (c) c.n += 1;
+    else this.counts.set(shape.key, { shape, n: 1 });
+    this.total += 1;
+    this.sinceBuild += 1;
+  }
+
+  /** The current model (rebuilt lazily; the same object until it changes). */
+  model(): WorkloadModel {
+    if (this.sinceBuild > 0 && this.sinceBuild >= Math.max(1, Math.floor(this.growth * (this.total - this.sinceBuild)))) this.rebuild();
+    return this.current;
+  }
+
+  private rebuild(): void {
+    const sorted = [...this.counts.values()].sort((a, b) => b.n - a.n || (a.shape.key < b.shape.key ? -1 : 1));
+    const chosen: Count[] = [];
+    let covered = 0;
+    for (const c of sorted) {
+      if (covered >= this.coverage * this.total) break;
+      chosen.push(c);
+      covered += c.n;
+    }
+    const shapes = chosen.map((c) => ({ ...c.shape, weight: c.n / covered }));
+    this.current = { version: this.current.version + 1, shapes };
+    this.sinceBuild = 0;
+  }
+}
+
+/** A fixed model (tests, or a cluster whose workload is known). */
+export function fixedWorkload(shapes: readonly Omit<Shape, 'weight' | 'key'>[], weights: readonly number[]): WorkloadModel {
+  const sum = weights.reduce((a, b) => a + b, 0);
+  return {
+    version: -1,
+    shapes: shapes.map((s, i) => ({ ...s, key: `fixed${i}`, weight: (weights[i] ?? 0) / sum })),
+  };
+}
