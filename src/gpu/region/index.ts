@@ -1,0 +1,11 @@
+export { REGION_KINDS, REGION_LAYOUT, type RegionKind } from './layout.js';
+export {
+  decodeRegion,
+  readRegion,
+  type RegionDeviceLimits,
+  type RegionHeader,
+  type RegionReservation,
+  type RegionSlot,
+  type RegionSlotDevice,
+  type RegionSnapshot,
+} from './reader.js';
