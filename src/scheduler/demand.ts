@@ -31,20 +31,32 @@ export function demandOf(request: PlacementRequest): Demand {
   const exclusive = s.isolation === 'exclusive';
   const mig = s.isolation === 'mig';
   const whole = exclusive || (s.memory === null && s.compute === null);
+  // Both depend on one number of the GPU only; clusters have few distinct ones and the engine
+  // asks for every GPU it looks at, so the last answer is kept.
+  let computeKey = -1;
+  let computeValue = 0;
+  let memoryKey = -1;
+  let memoryValue = 0;
   return {
     count: s.gpus,
     exclusive,
     mig,
     migProfile: s.migProfile,
     computeOn(gpu) {
-      if (mig) return 0; // a MIG instance's compute is its own; see mig.ts
-      if (whole) return gpu.computeMilli;
-      return s.compute === null ? 0 : Math.round(s.compute * gpu.computeMilli);
+      if (gpu.computeMilli === computeKey) return computeValue;
+      computeKey = gpu.computeMilli;
+      if (mig) computeValue = 0; // a MIG instance's compute is its own; see mig.ts
+      else if (whole) computeValue = gpu.computeMilli;
+      else computeValue = s.compute === null ? 0 : Math.round(s.compute * gpu.computeMilli);
+      return computeValue;
     },
     memoryOn(gpu) {
-      if (mig && s.migProfile !== null) return migProfileBytes(s.migProfile);
-      if (whole) return gpu.memoryBytes;
-      return requestedBytesOn(s, gpu.memoryBytes);
+      if (gpu.memoryBytes === memoryKey) return memoryValue;
+      memoryKey = gpu.memoryBytes;
+      if (mig && s.migProfile !== null) memoryValue = migProfileBytes(s.migProfile);
+      else if (whole) memoryValue = gpu.memoryBytes;
+      else memoryValue = requestedBytesOn(s, gpu.memoryBytes);
+      return memoryValue;
     },
   };
 }

@@ -4,6 +4,7 @@
  * same snapshot, request, options and PRNG state give the same decision.
  */
 import { demandOf, migComputeMilli } from './demand.js';
+import { prepareFeasibility, type Feasibility } from './feasibility.js';
 import type { AdmissionPlugin, CycleContext, FilterPlugin, PreparedFilter, PreparedScore } from './framework.js';
 import { chooseMigInstance } from './mig.js';
 import { exclusivity, gpuCapacity, health, migFit, migMode, nodeResources, selectors } from './plugins/filters.js';
@@ -33,12 +34,22 @@ export interface ScheduleOptions {
 interface Scorer {
   readonly prepared: PreparedScore;
   readonly weight: number;
+  /** The plugin tells GPUs in the same state apart (ScorePlugin.gpuIdentity). */
+  readonly identity: boolean;
 }
 
 /** Relative difference under which two scores count as a tie. */
 const TIE = 1e-12;
 
-/** Decides where `request` goes on `snapshot`, or says why it cannot go anywhere. */
+/**
+ * Decides where `request` goes on `snapshot`, or says why it cannot go anywhere.
+ *
+ * Two paths give the same decisions (engine.fastpath.test.ts holds them to it against
+ * testing/reference-engine.ts, PRNG draws included). With the default filters and a non-MIG
+ * request, the fused checks of feasibility.ts pick the candidates and no reasons are built;
+ * with custom filters, a MIG request, or when nothing fits, the filter plugins run on every
+ * node, so an explanation costs time only when there is something to explain.
+ */
 export function schedule(snapshot: ClusterSnapshot, request: PlacementRequest, options: ScheduleOptions): Decision {
   const pol = resolvePolicy(request, options);
   if ('kind' in pol) return { status: 'unresolvable', reason: pol };
@@ -48,36 +59,89 @@ export function schedule(snapshot: ClusterSnapshot, request: PlacementRequest, o
     const reason = a.admit(ctx);
     if (reason) return { status: 'unresolvable', reason };
   }
-
-  const nodeFilters: PreparedFilter[] = [];
-  const gpuFilters: PreparedFilter[] = [];
-  for (const f of options.filters ?? DEFAULT_FILTERS) {
-    const p = f.prepare(ctx);
-    if (!p) continue;
-    if (p.node) nodeFilters.push(p);
-    if (p.gpu) gpuFilters.push(p);
-  }
   const scorers: Scorer[] = [];
   let identity = false;
   for (const { plugin, weight } of pol.plugins) {
     const prepared = plugin.prepare(ctx);
     if (!prepared) continue;
-    scorers.push({ prepared, weight });
+    scorers.push({ prepared, weight, identity: plugin.gpuIdentity });
     identity ||= plugin.gpuIdentity;
   }
+  const search = new Search(scorers, identity, options.rng, ctx.demand.count);
+  const filters = options.filters ?? DEFAULT_FILTERS;
+  const fast = filters === DEFAULT_FILTERS ? prepareFeasibility(ctx) : null;
+  if (fast) {
+    const found = fastScan(snapshot, fast, search);
+    if (found) return { status: 'ok', placement: toPlacement(ctx, found.node, found.gpus), score: found.score };
+    // Nothing fits. Without explanations the fused checks also give each node's reason;
+    // with them, the plugins below say why (and, as the fused checks agree with them, find no
+    // candidate either, so no PRNG draw happens there).
+    if (!(options.explain ?? true)) return { status: 'unschedulable', rejections: fastRejections(snapshot, ctx, fast) };
+  }
+  return filterScan(snapshot, ctx, filters, options.explain ?? true, search);
+}
 
-  const explain = options.explain ?? true;
+/** The fast path: fused checks, node summaries first, no reasons. */
+function fastScan(snapshot: ClusterSnapshot, fast: Feasibility, search: Search): Found | null {
+  const feasible: number[] = [];
+  const count = search.count;
+  const nodes = snapshot.nodes;
+  for (let n = 0; n < nodes.length; n++) {
+    const node = nodes[n] as NodeState;
+    if (!fast.node(node)) continue;
+    const k = count > 0 ? fast.gpus(node, feasible) : 0;
+    if (k < count) continue;
+    search.node(node, feasible, k);
+  }
+  return search.found();
+}
+
+/**
+ * Each node's reason without per-GPU detail, as filterScan gives it with `explain` off (the
+ * default chain's only node filter is nodeResources: CPU, then memory).
+ */
+function fastRejections(snapshot: ClusterSnapshot, ctx: CycleContext, fast: Feasibility): NodeRejection[] {
+  const { request, demand } = ctx;
+  const cpu = request.cpuMilli;
+  const mem = request.memoryBytes;
+  const checkHost = cpu > 0 || mem > 0;
+  const count = demand.count;
+  const slice = request.slice;
+  const whole = count > 0 && (demand.exclusive || (slice.memory === null && slice.compute === null));
+  const feasible: number[] = [];
+  const rejections: NodeRejection[] = [];
+  for (const node of snapshot.nodes) {
+    const name = node.spec.name;
+    if (checkHost && node.cpuFree < cpu) {
+      rejections.push({ node: name, reason: { kind: 'insufficientCpu', requestedMilli: cpu, freeMilli: node.cpuFree } });
+    } else if (checkHost && node.memoryFree < mem) {
+      rejections.push({ node: name, reason: { kind: 'insufficientMemory', requestedBytes: mem, freeBytes: node.memoryFree } });
+    } else {
+      const short = node.spec.gpus.length < count || (whole && node.wholeGpusFree < count);
+      const eligible = short ? 0 : fast.gpus(node, feasible);
+      rejections.push({ node: name, reason: { kind: 'tooFewGpus', requested: count, eligible, gpus: [] } });
+    }
+  }
+  return rejections;
+}
+
+/** The filter plugins on every node and GPU, with a reason for each node that fails. */
+function filterScan(snapshot: ClusterSnapshot, ctx: CycleContext, filters: readonly FilterPlugin[], explain: boolean, search: Search): Decision {
+  const nodeFilters: PreparedFilter[] = [];
+  const gpuFilters: PreparedFilter[] = [];
+  for (const f of filters) {
+    const p = f.prepare(ctx);
+    if (!p) continue;
+    if (p.node) nodeFilters.push(p);
+    if (p.gpu) gpuFilters.push(p);
+  }
   const count = ctx.demand.count;
   // A request for whole GPUs needs GPUs nothing else holds (see demand.ts).
-  const slice = request.slice;
+  const slice = ctx.request.slice;
   const whole = count > 0 && !ctx.demand.mig && (ctx.demand.exclusive || (slice.memory === null && slice.compute === null));
   const rejections: NodeRejection[] = [];
   const feasible: number[] = [];
   const gpuReasons: GpuReason[] = [];
-  let best: { node: NodeState; gpus: readonly number[] } | null = null;
-  let bestScore = -Infinity;
-  let ties = 0;
-
   for (const node of snapshot.nodes) {
     const nodeReason = firstNodeReason(nodeFilters, node);
     if (nodeReason) {
@@ -87,7 +151,7 @@ export function schedule(snapshot: ClusterSnapshot, request: PlacementRequest, o
     feasible.length = 0;
     gpuReasons.length = 0;
     if (count > 0 && !explain && (node.spec.gpus.length < count || (whole && node.wholeGpusFree < count))) {
-      // Fast path: without explanations, a node that cannot have enough idle GPUs is out at once.
+      // Without explanations, a node that cannot have enough idle GPUs is out at once.
       rejections.push({ node: node.spec.name, reason: { kind: 'tooFewGpus', requested: count, eligible: 0, gpus: [] } });
       continue;
     }
@@ -105,21 +169,11 @@ export function schedule(snapshot: ClusterSnapshot, request: PlacementRequest, o
         continue;
       }
     }
-    const pick = bestOnNode(node, feasible, count, scorers, identity, options.rng);
-    if (!pick) continue;
-    const c = compare(pick.score, bestScore, best !== null);
-    if (c === 1) {
-      best = { node, gpus: pick.gpus };
-      bestScore = pick.score;
-      ties = 1;
-    } else if (c === 0) {
-      // Reservoir sampling: each of the tied nodes ends up chosen with equal probability.
-      ties += 1;
-      if (options.rng.int(ties) === 0) best = { node, gpus: pick.gpus };
-    }
+    search.node(node, feasible, feasible.length);
   }
-  if (!best) return { status: 'unschedulable', rejections };
-  return { status: 'ok', placement: toPlacement(ctx, best.node, best.gpus), score: bestScore };
+  const found = search.found();
+  if (!found) return { status: 'unschedulable', rejections };
+  return { status: 'ok', placement: toPlacement(ctx, found.node, found.gpus), score: found.score };
 }
 
 function resolvePolicy(request: PlacementRequest, options: ScheduleOptions): Policy | { kind: 'unknownPolicy'; policy: string } {
@@ -150,26 +204,6 @@ function firstGpuReason(filters: readonly PreparedFilter[], node: NodeState, i: 
   return null;
 }
 
-function scoreOf(scorers: readonly Scorer[], node: NodeState, gpus: readonly number[]): number {
-  let s = 0;
-  for (const { prepared, weight } of scorers) s += weight * prepared.score(node, gpus);
-  return s;
-}
-
-/** Two GPUs a score cannot tell apart unless it looks at identity (links, NUMA). */
-function sameState(node: NodeState, a: number, b: number): boolean {
-  const ga = node.spec.gpus[a] as GpuSpec;
-  const gb = node.spec.gpus[b] as GpuSpec;
-  return (
-    node.gpuComputeFree[a] === node.gpuComputeFree[b] &&
-    node.gpuMemoryFree[a] === node.gpuMemoryFree[b] &&
-    node.gpuSlices[a] === node.gpuSlices[b] &&
-    ga.computeMilli === gb.computeMilli &&
-    ga.memoryBytes === gb.memoryBytes &&
-    ga.model === gb.model
-  );
-}
-
 /**
  * How `score` compares with the best so far: 1 better, 0 tied, -1 worse. Scores within a
  * relative 1e-12 tie, so float noise in a sum of weights does not decide placements.
@@ -181,66 +215,226 @@ function compare(score: number, best: number, hasBest: boolean): 1 | 0 | -1 {
   return d > eps ? 1 : d >= -eps ? 0 : -1;
 }
 
-/** The best candidate GPU set on one node, ties broken at random (reservoir sampling). */
-function bestOnNode(
-  node: NodeState,
-  feasible: readonly number[],
-  count: number,
-  scorers: readonly Scorer[],
-  identity: boolean,
-  rng: Prng,
-): { gpus: readonly number[]; score: number } | null {
-  if (count === 0) return { gpus: [], score: scoreOf(scorers, node, []) };
-  let bestGpus: readonly number[] | null = null;
-  let bestScore = -Infinity;
-  let ties = 0;
-  let sets: readonly (readonly number[])[];
-  if (count === 1) {
-    const singles: number[][] = [];
-    for (let k = 0; k < feasible.length; k++) {
-      const i = feasible[k] as number;
-      let seen = false;
-      // Without identity-aware scores, equivalent GPUs tie: score one per class, so the
-      // tie-break weighs classes (not GPUs) and the work shrinks on half-empty nodes.
-      for (let j = 0; j < k && !seen && !identity; j++) seen = sameState(node, feasible[j] as number, i);
-      if (!seen) singles.push([i]);
-    }
-    sets = singles;
-  } else {
-    const all: (readonly number[])[] = [defaultSet(node, feasible, count, scorers)];
-    for (const { prepared } of scorers) if (prepared.propose) all.push(...prepared.propose(node, feasible, count));
-    sets = all;
-  }
-  for (const gpus of sets) {
-    const s = scoreOf(scorers, node, gpus);
-    const c = compare(s, bestScore, bestGpus !== null);
-    if (c === 1) {
-      bestGpus = gpus;
-      bestScore = s;
-      ties = 1;
-    } else if (c === 0) {
-      ties += 1;
-      if (rng.int(ties) === 0) bestGpus = gpus;
-    }
-  }
-  return bestGpus === null ? null : { gpus: bestGpus, score: bestScore };
+interface Found {
+  readonly node: NodeState;
+  readonly gpus: readonly number[];
+  readonly score: number;
 }
 
-/** The `count` feasible GPUs the policy prefers one by one (index order on ties). */
-function defaultSet(node: NodeState, feasible: readonly number[], count: number, scorers: readonly Scorer[]): number[] {
-  const withGpu = scorers.filter((s) => s.prepared.gpu);
-  if (withGpu.length === 0) return feasible.slice(0, count);
-  const pref = (i: number): number => {
+/**
+ * The running search over nodes: the best candidate GPU set of each node offered to it, then
+ * the best node, ties broken by reservoir sampling (each of k tied candidates ends up chosen
+ * with probability 1/k). Candidates are scored in a fixed order (nodes in snapshot order, a
+ * node's GPUs in index order) so that a seed gives the same decision on any path.
+ *
+ * Allocation-free per candidate: single GPUs are scored through one reused array (a score
+ * plugin must not keep the array it is given), and only a new best is copied.
+ */
+class Search {
+  private best: NodeState | null = null;
+  private bestGpus: readonly number[] = [];
+  private bestScore = -Infinity;
+  private ties = 0;
+  private readonly one = [0];
+  private readonly pref: number[] = [];
+  private readonly order: number[] = [];
+  /** With identity-aware scores that all give keys: per feasible position, the score and keys. */
+  private readonly keyed: boolean;
+  private readonly keyers: readonly PreparedScore[];
+  private readonly scores: number[] = [];
+  private readonly keys: number[] = [];
+
+  constructor(
+    private readonly scorers: readonly Scorer[],
+    private readonly identity: boolean,
+    private readonly rng: Prng,
+    readonly count: number,
+  ) {
+    this.keyers = scorers.filter((s) => s.prepared.gpuKey !== undefined).map((s) => s.prepared);
+    // Only identity-blind plugins and keyed identity-aware ones: then (class, keys) fixes the score.
+    this.keyed = identity && count === 1 && this.keyers.length > 0 && scorers.every((s) => s.prepared.gpuKey !== undefined || !s.identity);
+  }
+
+  /**
+   * An earlier feasible position whose GPU gets the same score as GPU `i` (position `a`), or -1:
+   * same state class, same board name, health, MIG mode and exclusivity (what identity-blind
+   * scores may read beyond the class), and equal keys from every identity-aware plugin.
+   */
+  private sameScoreAs(node: NodeState, feasible: readonly number[], a: number, i: number): number {
+    const keyers = this.keyers;
+    const nk = keyers.length;
+    const keys = this.keys;
+    for (let t = 0; t < nk; t++) keys[a * nk + t] = (keyers[t] as PreparedScore).gpuKey?.(node, i) ?? 0;
+    const gi = node.spec.gpus[i] as GpuSpec;
+    for (let b = 0; b < a; b++) {
+      const j = feasible[b] as number;
+      if (node.gpuClass[j] !== node.gpuClass[i] || node.gpuExclusive[j] !== node.gpuExclusive[i]) continue;
+      const gj = node.spec.gpus[j] as GpuSpec;
+      if (gj.name !== gi.name || gj.health !== gi.health || (gj.mig === null) !== (gi.mig === null)) continue;
+      let t = 0;
+      while (t < nk && keys[b * nk + t] === keys[a * nk + t]) t++;
+      if (t === nk) return b;
+    }
+    return -1;
+  }
+
+  /** Offers `node`, whose first `k` entries of `feasible` are the GPUs that pass the filters. */
+  node(node: NodeState, feasible: readonly number[], k: number): void {
+    const count = this.count;
+    if (count === 0) {
+      this.offer(node, NO_GPUS, this.scoreOf(node, NO_GPUS), true);
+      return;
+    }
+    if (count === 1) {
+      // Without identity-aware scores, GPUs in the same state tie: score one per class, so the
+      // tie-break weighs classes (not GPUs) and the work shrinks on half-empty nodes.
+      const one = this.one;
+      const dedupe = !this.identity;
+      const keyed = this.keyed;
+      const cls = node.gpuClass;
+      let seen = 0;
+      let nodeBest = -1;
+      let nodeScore = -Infinity;
+      let nodeTies = 0;
+      for (let a = 0; a < k; a++) {
+        const i = feasible[a] as number;
+        if (dedupe) {
+          // GPU classes are equivalence classes, so "an earlier feasible GPU in the same state"
+          // is "this class already seen"; nodes of over 31 GPUs use the pairwise check.
+          const c = cls[i] as number;
+          if (c < 31) {
+            const bit = 1 << c;
+            if ((seen & bit) !== 0) continue;
+            seen |= bit;
+          } else if (seenBefore(node, feasible, a, i)) continue;
+        }
+        let s: number;
+        const reuse = keyed ? this.sameScoreAs(node, feasible, a, i) : -1;
+        if (reuse >= 0) {
+          // Same state and same identity keys as an earlier GPU: the same score, so the same
+          // comparison (and PRNG draw) as scoring it again would give.
+          s = this.scores[reuse] as number;
+        } else {
+          one[0] = i;
+          s = this.scoreOf(node, one);
+        }
+        if (keyed) this.scores[a] = s;
+        const cmp = compare(s, nodeScore, nodeBest >= 0);
+        if (cmp === 1) {
+          nodeBest = i;
+          nodeScore = s;
+          nodeTies = 1;
+        } else if (cmp === 0) {
+          nodeTies += 1;
+          if (this.rng.int(nodeTies) === 0) nodeBest = i;
+        }
+      }
+      if (nodeBest >= 0) this.offerOne(node, nodeBest, nodeScore);
+      return;
+    }
+    let nodeGpus: readonly number[] | null = null;
+    let nodeScore = -Infinity;
+    let nodeTies = 0;
+    const consider = (gpus: readonly number[]): void => {
+      const s = this.scoreOf(node, gpus);
+      const cmp = compare(s, nodeScore, nodeGpus !== null);
+      if (cmp === 1) {
+        nodeGpus = gpus;
+        nodeScore = s;
+        nodeTies = 1;
+      } else if (cmp === 0) {
+        nodeTies += 1;
+        if (this.rng.int(nodeTies) === 0) nodeGpus = gpus;
+      }
+    };
+    consider(this.defaultSet(node, feasible, k));
+    for (const { prepared } of this.scorers) {
+      if (!prepared.propose) continue;
+      for (const set of prepared.propose(node, feasible.slice(0, k), count)) consider(set);
+    }
+    if (nodeGpus !== null) this.offer(node, nodeGpus, nodeScore, false);
+  }
+
+  found(): Found | null {
+    return this.best === null ? null : { node: this.best, gpus: this.bestGpus, score: this.bestScore };
+  }
+
+  private scoreOf(node: NodeState, gpus: readonly number[]): number {
+    const scorers = this.scorers;
     let s = 0;
-    for (const { prepared, weight } of withGpu) s += weight * (prepared.gpu?.(node, i) ?? 0);
+    for (let j = 0; j < scorers.length; j++) {
+      const sc = scorers[j] as Scorer;
+      s += sc.weight * sc.prepared.score(node, gpus);
+    }
     return s;
-  };
-  return feasible
-    .map((i) => ({ i, p: pref(i) }))
-    .sort((a, b) => b.p - a.p || a.i - b.i)
-    .slice(0, count)
-    .map((x) => x.i)
-    .sort((a, b) => a - b);
+  }
+
+  private offerOne(node: NodeState, gpu: number, score: number): void {
+    const cmp = compare(score, this.bestScore, this.best !== null);
+    if (cmp === 1) {
+      this.take(node, [gpu], score);
+    } else if (cmp === 0) {
+      this.ties += 1;
+      if (this.rng.int(this.ties) === 0) {
+        this.best = node;
+        this.bestGpus = [gpu];
+      }
+    }
+  }
+
+  private offer(node: NodeState, gpus: readonly number[], score: number, shared: boolean): void {
+    const cmp = compare(score, this.bestScore, this.best !== null);
+    if (cmp === 1) {
+      this.take(node, shared ? gpus.slice() : gpus, score);
+    } else if (cmp === 0) {
+      this.ties += 1;
+      if (this.rng.int(this.ties) === 0) {
+        this.best = node;
+        this.bestGpus = shared ? gpus.slice() : gpus;
+      }
+    }
+  }
+
+  private take(node: NodeState, gpus: readonly number[], score: number): void {
+    this.best = node;
+    this.bestGpus = gpus;
+    this.bestScore = score;
+    this.ties = 1;
+  }
+
+  /** The `count` feasible GPUs the policy prefers one by one (index order on ties), in index order. */
+  private defaultSet(node: NodeState, feasible: readonly number[], k: number): number[] {
+    const count = this.count;
+    let withGpu = false;
+    for (const { prepared } of this.scorers) if (prepared.gpu) withGpu = true;
+    if (!withGpu) return feasible.slice(0, count);
+    const pref = this.pref;
+    const order = this.order;
+    for (let a = 0; a < k; a++) {
+      const i = feasible[a] as number;
+      let p = 0;
+      for (const { prepared, weight } of this.scorers) if (prepared.gpu) p += weight * prepared.gpu(node, i);
+      // Insertion sort by preference, then index: n is a node's GPU count.
+      let b = a;
+      while (b > 0 && (pref[b - 1] as number) < p) {
+        pref[b] = pref[b - 1] as number;
+        order[b] = order[b - 1] as number;
+        b -= 1;
+      }
+      pref[b] = p;
+      order[b] = i;
+    }
+    return order.slice(0, count).sort((x, y) => x - y);
+  }
+}
+
+const NO_GPUS: readonly number[] = [];
+
+/** Whether a feasible GPU before position `a` is in the same state as GPU `i`. */
+function seenBefore(node: NodeState, feasible: readonly number[], a: number, i: number): boolean {
+  const cls = node.gpuClass[i];
+  for (let b = 0; b < a; b++) if (node.gpuClass[feasible[b] as number] === cls) return true;
+  return false;
 }
 
 function toPlacement(ctx: CycleContext, node: NodeState, gpus: readonly number[]): Placement {

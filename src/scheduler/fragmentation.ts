@@ -63,6 +63,45 @@ export function nodeFragmentation(s: FragState, model: WorkloadModel): number {
 }
 
 /**
+ * What each shape needs of each GPU of a node, worked out once per node and workload model:
+ * per shape x GPU (shape-major), the compute and memory one unit of the shape takes there, or
+ * -1 where it can never go (unhealthy or MIG GPU, model not selected, CPU-only shape). Turns
+ * hostsShape's per-call rounding, memory resolution and model matching into two comparisons.
+ */
+export interface FragNeeds {
+  readonly model: WorkloadModel;
+  readonly compute: Float64Array;
+  readonly memory: Float64Array;
+}
+
+/** Needs by GPU list (a NodeSpec's `gpus` never changes, whatever the node's usage). */
+const needsCache = new WeakMap<readonly GpuSpec[], FragNeeds>();
+
+export function fragNeeds(gpus: readonly GpuSpec[], model: WorkloadModel): FragNeeds {
+  const hit = needsCache.get(gpus);
+  if (hit && hit.model === model) return hit;
+  const shapes = model.shapes;
+  const n = gpus.length;
+  const compute = new Float64Array(shapes.length * n).fill(-1);
+  const memory = new Float64Array(shapes.length * n).fill(-1);
+  for (let k = 0; k < shapes.length; k++) {
+    const shape = shapes[k] as Shape;
+    if (shape.count === 0) continue;
+    for (let i = 0; i < n; i++) {
+      const g = gpus[i] as GpuSpec;
+      if (g.health !== 'ok' || g.mig !== null) continue;
+      // hostsShape with all of the GPU free: false only when the model is not selected.
+      if (!hostsShape(g, g.computeMilli, Infinity, false, shape)) continue;
+      compute[k * n + i] = Math.round(shape.computeShare * g.computeMilli);
+      memory[k * n + i] = shape.gpuMemory === null ? g.memoryBytes : resolveMemory(shape.gpuMemory, g.memoryBytes);
+    }
+  }
+  const needs = { model, compute, memory };
+  needsCache.set(gpus, needs);
+  return needs;
+}
+
+/**
  * Per-shape parts of a node's fragmentation, so that the fragmentation after placing a
  * request on a few GPUs is found by updating those GPUs' terms rather than rescanning the node.
  */
@@ -74,11 +113,15 @@ export interface FragIndex {
   readonly stranded: Float64Array;
   /** Per shape x GPU (shape-major): whether the GPU holds one unit now. */
   readonly hostsGpu: Uint8Array;
+  readonly needs: FragNeeds;
 }
 
 export function fragIndex(s: FragState, model: WorkloadModel): FragIndex {
   const shapes = model.shapes;
   const n = s.gpus.length;
+  const needs = fragNeeds(s.gpus, model);
+  const needC = needs.compute;
+  const needM = needs.memory;
   const hosts = new Int32Array(shapes.length);
   const stranded = new Float64Array(shapes.length);
   const hostsGpu = new Uint8Array(shapes.length * n);
@@ -96,7 +139,8 @@ export function fragIndex(s: FragState, model: WorkloadModel): FragIndex {
       const g = s.gpus[i] as GpuSpec;
       if (g.health !== 'ok' || g.mig !== null) continue;
       const free = s.computeFree[i] ?? 0;
-      if (shape.count > 0 && hostsShape(g, free, s.memoryFreeGpu[i] ?? 0, s.exclusive[i] ?? false, shape)) {
+      const c = needC[k * n + i] as number;
+      if (c >= 0 && !(s.exclusive[i] ?? false) && free >= c && (s.memoryFreeGpu[i] ?? 0) >= (needM[k * n + i] as number)) {
         h += 1;
         hostsGpu[k * n + i] = 1;
       } else st += free;
@@ -106,12 +150,14 @@ export function fragIndex(s: FragState, model: WorkloadModel): FragIndex {
     const f = shape.count === 0 || h < shape.count || s.cpuFree < shape.cpuMilli ? idle : st;
     total += shape.weight * f;
   }
-  return { total, idle, hosts, stranded, hostsGpu };
+  return { total, idle, hosts, stranded, hostsGpu, needs };
 }
 
 /**
  * Fragmentation after taking `compute[j]`/`memory[j]` from GPU `gpus[j]` and `cpu` from the
  * node (`exclusive`: the GPUs become unusable to others), from the index of the state before.
+ * The GPUs are ones the request may use: healthy, and without MIG (a MIG GPU is outside the
+ * accounting, so taking from it changes only the node's CPU).
  */
 export function fragAfter(
   before: FragIndex,
@@ -125,8 +171,14 @@ export function fragAfter(
 ): number {
   const shapes = model.shapes;
   const n = s.gpus.length;
+  const needC = before.needs.compute;
+  const needM = before.needs.memory;
+  const hostsGpu = before.hostsGpu;
   let idle = before.idle;
-  for (let j = 0; j < gpus.length; j++) idle -= compute[j] ?? 0;
+  for (let j = 0; j < gpus.length; j++) {
+    const g = s.gpus[gpus[j] as number] as GpuSpec;
+    if (g.mig === null) idle -= compute[j] ?? 0;
+  }
   const cpuFree = s.cpuFree - cpu;
   let total = 0;
   for (let k = 0; k < shapes.length; k++) {
@@ -135,16 +187,55 @@ export function fragAfter(
       total += shape.weight * idle;
       continue;
     }
-    let h = before.hosts[k] ?? 0;
-    let st = before.stranded[k] ?? 0;
+    let h = before.hosts[k] as number;
+    let st = before.stranded[k] as number;
     for (let j = 0; j < gpus.length; j++) {
       const i = gpus[j] as number;
-      const g = s.gpus[i] as GpuSpec;
+      const ki = k * n + i;
+      const c = needC[ki] as number;
+      if (c < 0 && (s.gpus[i] as GpuSpec).mig !== null) continue;
       const free = s.computeFree[i] ?? 0;
       const freeAfter = free - (compute[j] ?? 0);
-      if (before.hostsGpu[k * n + i] === 1) h -= 1;
+      if (hostsGpu[ki] === 1) h -= 1;
       else st -= free;
-      if (!exclusive && hostsShape(g, freeAfter, (s.memoryFreeGpu[i] ?? 0) - (memory[j] ?? 0), s.exclusive[i] ?? false, shape)) h += 1;
+      if (!exclusive && c >= 0 && !(s.exclusive[i] ?? false) && freeAfter >= c && (s.memoryFreeGpu[i] ?? 0) - (memory[j] ?? 0) >= (needM[ki] as number)) h += 1;
+      else st += freeAfter;
+    }
+    const f = h < shape.count || cpuFree < shape.cpuMilli ? idle : st;
+    total += shape.weight * f;
+  }
+  return total;
+}
+
+/** fragAfter for a request on one GPU (the common case), without the per-GPU arrays; same result. */
+export function fragAfterOne(before: FragIndex, s: FragState, model: WorkloadModel, i: number, compute: number, memory: number, cpu: number, exclusive: boolean): number {
+  const shapes = model.shapes;
+  const n = s.gpus.length;
+  const needC = before.needs.compute;
+  const needM = before.needs.memory;
+  const hostsGpu = before.hostsGpu;
+  const mig = (s.gpus[i] as GpuSpec).mig !== null;
+  const idle = mig ? before.idle : before.idle - compute;
+  const cpuFree = s.cpuFree - cpu;
+  const free = s.computeFree[i] ?? 0;
+  const freeAfter = free - compute;
+  const memAfter = (s.memoryFreeGpu[i] ?? 0) - memory;
+  const usable = !exclusive && !(s.exclusive[i] ?? false);
+  let total = 0;
+  for (let k = 0; k < shapes.length; k++) {
+    const shape = shapes[k] as Shape;
+    if (shape.count === 0) {
+      total += shape.weight * idle;
+      continue;
+    }
+    let h = before.hosts[k] as number;
+    let st = before.stranded[k] as number;
+    const ki = k * n + i;
+    const c = needC[ki] as number;
+    if (!(c < 0 && mig)) {
+      if (hostsGpu[ki] === 1) h -= 1;
+      else st -= free;
+      if (usable && c >= 0 && freeAfter >= c && memAfter >= (needM[ki] as number)) h += 1;
       else st += freeAfter;
     }
     const f = h < shape.count || cpuFree < shape.cpuMilli ? idle : st;

@@ -36,8 +36,19 @@ export interface FilterPlugin {
 }
 
 export interface PreparedScore {
-  /** How good it is to place the request on `gpus` of `node`: 0 (worst) to 1 (best). */
+  /**
+   * How good it is to place the request on `gpus` of `node`: 0 (worst) to 1 (best). Called
+   * once per candidate, so keep it free of allocation; `gpus` is valid only during the call
+   * (the engine reuses the array).
+   */
   score(node: NodeState, gpus: readonly number[]): number;
+  /**
+   * For a plugin that tells GPUs apart by identity (gpuIdentity): a number such that two GPUs
+   * of a node in the same state (NodeState.gpuClass) with equal keys get the same score for a
+   * single-GPU request. Lets the engine score one GPU of each (class, key) pair instead of
+   * every GPU; without it, every GPU is scored.
+   */
+  gpuKey?(node: NodeState, gpu: number): number;
   /** Preference for one GPU, 0-1, used to pick the GPUs of a multi-GPU candidate. */
   gpu?(node: NodeState, gpu: number): number;
   /** Extra GPU sets worth scoring for a multi-GPU request (e.g. the best-connected ones). */

@@ -4,7 +4,7 @@
  * one node rebuild plus a copy of the node list (pointers), whatever the cluster size.
  */
 import { migSlicesOf } from './mig.js';
-import type { ClusterSnapshot, NodeSpec, NodeState, Placement, TenantQuota, TenantUsage } from './types.js';
+import type { ClusterSnapshot, GpuSpec, NodeSpec, NodeState, Placement, TenantQuota, TenantUsage } from './types.js';
 
 const NO_USAGE: TenantUsage = { gpus: 0, memoryBytes: 0, computeMilli: 0 };
 
@@ -76,13 +76,36 @@ export function nodeState(spec: NodeSpec, ordinal: number, placements: readonly 
   let computeFreeTotal = 0;
   let wholeGpusFree = 0;
   let maxGpuComputeFree = 0;
+  let maxGpuMemoryFree = 0;
+  let fullGpusFree = 0;
+  let computeCapacity = 0;
+  let uniformGpus = true;
+  const g0 = spec.gpus[0];
+  const gpuClass = new Array<number>(n);
+  const gpuFree = new Float64Array(2 * n);
+  let gpuOpenMask = 0;
+  let gpuIdleMask = 0;
   for (let i = 0; i < n; i++) {
-    const g = spec.gpus[i];
-    if (!g || g.health !== 'ok') continue;
+    const g = spec.gpus[i] as GpuSpec;
+    gpuFree[2 * i] = computeFree[i] ?? 0;
+    gpuFree[2 * i + 1] = memoryFree[i] ?? 0;
+    if (n <= 31) {
+      if (g.health === 'ok' && g.mig === null && !exclusive[i]) gpuOpenMask |= 1 << i;
+      if ((slices[i] ?? 0) === 0) gpuIdleMask |= 1 << i;
+    }
+    if (g0 && (g.computeMilli !== g0.computeMilli || g.memoryBytes !== g0.memoryBytes)) uniformGpus = false;
+    let cls = i;
+    for (let j = 0; j < i && cls === i; j++) if (sameGpuState(spec, computeFree, memoryFree, slices, i, j)) cls = j;
+    gpuClass[i] = cls;
+    if (g.health !== 'ok') continue;
     const c = computeFree[i] ?? 0;
+    const m = memoryFree[i] ?? 0;
     computeFreeTotal += c;
+    computeCapacity += g.computeMilli;
     if ((slices[i] ?? 0) === 0) wholeGpusFree += 1;
+    if (g.mig === null && !exclusive[i] && c >= g.computeMilli && m >= g.memoryBytes) fullGpusFree += 1;
     if (c > maxGpuComputeFree) maxGpuComputeFree = c;
+    if (m > maxGpuMemoryFree) maxGpuMemoryFree = m;
   }
   return {
     spec,
@@ -99,7 +122,29 @@ export function nodeState(spec: NodeSpec, ordinal: number, placements: readonly 
     computeFreeTotal,
     wholeGpusFree,
     maxGpuComputeFree,
+    maxGpuMemoryFree,
+    fullGpusFree,
+    computeCapacity,
+    uniformGpus,
+    gpuClass,
+    gpuFree,
+    gpuOpenMask,
+    gpuIdleMask,
   };
+}
+
+/** GPUs `a` and `b` of a node in the same state, as far as identity-blind scores can see. */
+function sameGpuState(spec: NodeSpec, computeFree: readonly number[], memoryFree: readonly number[], slices: readonly number[], a: number, b: number): boolean {
+  const ga = spec.gpus[a] as GpuSpec;
+  const gb = spec.gpus[b] as GpuSpec;
+  return (
+    computeFree[a] === computeFree[b] &&
+    memoryFree[a] === memoryFree[b] &&
+    slices[a] === slices[b] &&
+    ga.computeMilli === gb.computeMilli &&
+    ga.memoryBytes === gb.memoryBytes &&
+    ga.model === gb.model
+  );
 }
 
 /** The snapshot with `placement` committed. */

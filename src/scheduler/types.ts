@@ -129,7 +129,33 @@ export interface NodeState {
   /** Sum of free compute over healthy GPUs, and how many GPUs are entirely free. */
   readonly computeFreeTotal: number;
   readonly wholeGpusFree: number;
+  /**
+   * Summaries the engine reads to drop a node before any per-GPU work (each is a necessary
+   * condition, never a sufficient one): the most free compute and memory on one healthy GPU,
+   * and how many healthy non-MIG GPUs, not held exclusively, have all their capacity free.
+   */
   readonly maxGpuComputeFree: number;
+  readonly maxGpuMemoryFree: number;
+  readonly fullGpusFree: number;
+  /** Compute capacity of the healthy GPUs. */
+  readonly computeCapacity: number;
+  /** Every GPU has the same compute and memory capacity, so a request needs the same on each. */
+  readonly uniformGpus: boolean;
+  /**
+   * Per GPU: the lowest index of a GPU in the same state (capacity, free compute and memory,
+   * slice count, model). Scores that ignore GPU identity cannot tell such GPUs apart, so the
+   * engine scores one per class.
+   */
+  readonly gpuClass: readonly number[];
+  /**
+   * The same per-GPU state packed for the engine's hot loop (one contiguous read per node):
+   * `gpuFree` is [compute0, memory0, compute1, memory1, ...]; in `gpuOpenMask` bit i is set when
+   * GPU i is healthy, without MIG and not held exclusively, in `gpuIdleMask` when it holds no
+   * slice. Both masks are 0 on nodes of over 31 GPUs, which take the slower path.
+   */
+  readonly gpuFree: Float64Array;
+  readonly gpuOpenMask: number;
+  readonly gpuIdleMask: number;
 }
 
 /** The cluster at one instant: the engine's only input besides the request. */

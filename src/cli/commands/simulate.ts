@@ -52,7 +52,8 @@ function readText(path: string, what: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (cause) {
-    throw new GsError(ErrorCodes.notFound, `cannot read the ${what} ${path}: ${(cause as Error).message}`, { cause });
+    // A missing or unreadable input is bad usage (exit 2), like a malformed one.
+    throw new GsError(ErrorCodes.invalidArgument, `cannot read the ${what} ${path}: ${(cause as Error).message}`, { cause });
   }
 }
 

@@ -3,7 +3,7 @@
  * weight without one plugin's scale drowning another's.
  */
 import type { CycleContext, PreparedScore, ScorePlugin } from '../framework.js';
-import { fragAfter, fragIndex, type FragIndex, type FragState } from '../fragmentation.js';
+import { fragAfter, fragAfterOne, fragIndex, type FragIndex, type FragState } from '../fragmentation.js';
 import type { WorkloadModel } from '../workload.js';
 import type { GpuSpec, NodeState } from '../types.js';
 
@@ -20,8 +20,7 @@ function nodeUtilAfter(ctx: CycleContext, node: NodeState, gpus: readonly number
   if (node.spec.gpus.length === 0 || ctx.demand.count === 0) {
     return node.spec.cpuMilli > 0 ? 1 - (node.cpuFree - ctx.request.cpuMilli) / node.spec.cpuMilli : 0;
   }
-  let cap = 0;
-  for (const g of node.spec.gpus) if (g.health === 'ok') cap += g.computeMilli;
+  const cap = node.computeCapacity;
   let taken = 0;
   for (const i of gpus) taken += ctx.demand.computeOn(node.spec.gpus[i] as GpuSpec);
   return cap > 0 ? 1 - (node.computeFreeTotal - taken) / cap : 0;
@@ -119,13 +118,32 @@ export function linkQuality(level: string, nvlinks: number): number {
   }
 }
 
-function pairQuality(node: NodeState, a: number, b: number): number {
-  const link = node.spec.gpus[a]?.links.find((l) => l.gpu === b);
+function pairQualityOf(gpus: readonly GpuSpec[], a: number, b: number): number {
+  const link = gpus[a]?.links.find((l) => l.gpu === b);
   if (link) return linkQuality(link.level, link.nvlinks);
   // No link data: the NUMA node is the next best hint of distance.
-  const na = node.spec.gpus[a]?.numaNode ?? null;
-  const nb = node.spec.gpus[b]?.numaNode ?? null;
+  const na = gpus[a]?.numaNode ?? null;
+  const nb = gpus[b]?.numaNode ?? null;
   return na !== null && na === nb ? 0.3 : 0.1;
+}
+
+/** Pair qualities of a node's GPUs (row-major), by GPU list: links never change with usage. */
+const pairCache = new WeakMap<readonly GpuSpec[], Float64Array>();
+
+function pairMatrix(gpus: readonly GpuSpec[]): Float64Array {
+  let m = pairCache.get(gpus);
+  if (!m) {
+    const n = gpus.length;
+    m = new Float64Array(n * n);
+    for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) m[a * n + b] = pairQualityOf(gpus, a, b);
+    pairCache.set(gpus, m);
+  }
+  return m;
+}
+
+function pairQuality(node: NodeState, a: number, b: number): number {
+  const gpus = node.spec.gpus;
+  return pairMatrix(gpus)[a * gpus.length + b] as number;
 }
 
 function setQuality(node: NodeState, gpus: readonly number[]): number {
@@ -142,6 +160,27 @@ function setQuality(node: NodeState, gpus: readonly number[]): number {
 }
 
 /**
+ * What taking GPU i would break: its links to idle GPUs, if it is idle itself (a GPU already
+ * in use has no idle pairing left to spoil).
+ */
+function linkValueOf(node: NodeState, i: number): number {
+  if ((node.gpuSlices[i] ?? 0) > 0) return 0;
+  const count = node.spec.gpus.length;
+  const pairs = pairMatrix(node.spec.gpus);
+  let v = 0;
+  let n = 0;
+  for (let j = 0; j < count; j++) {
+    if (j === i) continue;
+    n += 1;
+    if ((node.gpuSlices[j] ?? 0) === 0) v += pairs[i * count + j] as number;
+  }
+  return n > 0 ? v / n : 0;
+}
+
+/** linkValueOf per node state and GPU (NaN: not yet known). */
+const linkValues = new WeakMap<NodeState, Float64Array>();
+
+/**
  * Topology: a multi-GPU slice on the best-connected set; a single-GPU slice on the GPU whose
  * links to idle GPUs are worth least, so well-connected groups stay whole for later.
  */
@@ -150,20 +189,27 @@ export const topology: ScorePlugin = {
   gpuIdentity: true,
   prepare(ctx) {
     if (ctx.demand.count === 0 || !ctx.snapshot.hasTopology) return null;
-    // What taking GPU i would break: its links to idle GPUs, if it is idle itself (a GPU
-    // already in use has no idle pairing left to spoil).
+    // linkValueOf depends on the node's state only, not on the request: kept per node state.
+    let lastNode: NodeState | null = null;
+    let values: Float64Array | null = null;
     const linkValue = (node: NodeState, i: number): number => {
-      if ((node.gpuSlices[i] ?? 0) > 0) return 0;
-      let v = 0;
-      let n = 0;
-      for (let j = 0; j < node.spec.gpus.length; j++) {
-        if (j === i) continue;
-        n += 1;
-        if ((node.gpuSlices[j] ?? 0) === 0) v += pairQuality(node, i, j);
+      if (node !== lastNode || values === null) {
+        lastNode = node;
+        values = linkValues.get(node) ?? null;
+        if (values === null) {
+          values = new Float64Array(node.spec.gpus.length).fill(NaN);
+          linkValues.set(node, values);
+        }
       }
-      return n > 0 ? v / n : 0;
+      let v = values[i] as number;
+      if (v !== v) {
+        v = linkValueOf(node, i);
+        values[i] = v;
+      }
+      return v;
     };
     const prepared: PreparedScore = {
+      gpuKey: linkValue,
       score(node, gpus) {
         if (gpus.length === 1) return 1 - linkValue(node, gpus[0] as number);
         return setQuality(node, gpus);
@@ -219,8 +265,20 @@ export const numa: ScorePlugin = {
   },
 };
 
-/** A NodeState never changes, so its fragmentation index under one model doesn't either. */
-const fragCache = new WeakMap<NodeState, { model: WorkloadModel; index: FragIndex; state: FragState }>();
+/**
+ * A NodeState never changes, so its fragmentation index under one model doesn't either: a
+ * committed placement rebuilds the index of the one node it changed, and a new workload model
+ * those of the nodes scored after it.
+ */
+const fragCache = new WeakMap<NodeState, FragEntry>();
+
+interface FragEntry {
+  readonly model: WorkloadModel;
+  readonly index: FragIndex;
+  readonly state: FragState;
+  /** Per request kind: fragmentation after placing one GPU's worth on GPU i (NaN: not yet known). */
+  readonly memo: Map<string, Float64Array>;
+}
 
 function fragState(node: NodeState): FragState {
   return {
@@ -233,11 +291,11 @@ function fragState(node: NodeState): FragState {
   };
 }
 
-function indexOf(node: NodeState, model: WorkloadModel): { index: FragIndex; state: FragState } {
+function indexOf(node: NodeState, model: WorkloadModel): FragEntry {
   const hit = fragCache.get(node);
   if (hit && hit.model === model) return hit;
   const state = fragState(node);
-  const entry = { model, index: fragIndex(state, model), state };
+  const entry = { model, index: fragIndex(state, model), state, memo: new Map<string, Float64Array>() };
   fragCache.set(node, entry);
   return entry;
 }
@@ -255,8 +313,44 @@ export const fragmentation: ScorePlugin = {
     const scale = ctx.snapshot.scale.computeMilli;
     const compute: number[] = [];
     const memory: number[] = [];
+    // Fragmentation after placing depends on the node's state, the GPU and what the request
+    // takes, so each node state keeps its answers per request kind (GPU share, CPU,
+    // exclusivity): a replay sees a few dozen kinds, and all but one node are unchanged
+    // between decisions, so most candidates are a lookup.
+    const s = ctx.request.slice;
+    const mem = s.memory === null ? 'all' : s.memory.kind === 'bytes' ? `${s.memory.bytes}b` : `${s.memory.fraction}f`;
+    const kind = `${ctx.request.cpuMilli}/${s.compute}/${mem}/${s.isolation}/${s.migProfile}`;
+    const exclusive = ctx.demand.exclusive;
+    const cpu = ctx.request.cpuMilli;
+    // The engine scores a node's candidates one after another: look its index up once.
+    let lastNode: NodeState | null = null;
+    let last: FragEntry | null = null;
+    let memo: Float64Array | null = null;
     return {
       score(node, gpus) {
+        if (node !== lastNode || last === null) {
+          last = indexOf(node, model);
+          lastNode = node;
+          memo = null;
+        }
+        const { index, state } = last;
+        if (gpus.length === 1) {
+          const i = gpus[0] as number;
+          if (memo === null) {
+            memo = last.memo.get(kind) ?? null;
+            if (memo === null) {
+              memo = new Float64Array(node.spec.gpus.length).fill(NaN);
+              last.memo.set(kind, memo);
+            }
+          }
+          let after = memo[i] as number;
+          if (after !== after) {
+            const g = node.spec.gpus[i] as GpuSpec;
+            after = fragAfterOne(index, state, model, i, ctx.demand.computeOn(g), ctx.demand.memoryOn(g), cpu, exclusive);
+            memo[i] = after;
+          }
+          return clamp01(0.5 - (after - index.total) / (2 * scale));
+        }
         compute.length = gpus.length;
         memory.length = gpus.length;
         for (let j = 0; j < gpus.length; j++) {
@@ -264,7 +358,6 @@ export const fragmentation: ScorePlugin = {
           compute[j] = ctx.demand.computeOn(g);
           memory[j] = ctx.demand.memoryOn(g);
         }
-        const { index, state } = indexOf(node, model);
         const after = fragAfter(index, state, model, gpus, compute, memory, ctx.request.cpuMilli, ctx.demand.exclusive);
         return clamp01(0.5 - (after - index.total) / (2 * scale));
       },

@@ -65,6 +65,8 @@ export interface ReplayOptions {
   readonly progressEvery?: number;
   /** Requests the workload estimate starts from (history from before the run); none by default. */
   readonly prior?: readonly TracePod[];
+  /** Share of arrivals the estimated workload's shapes cover (ShapeEstimator's coverage; 0.95 by default). */
+  readonly shapeCoverage?: number;
 }
 
 /** The arrival order of one run: the shuffled list, then random copies up to `inflate` x capacity. */
@@ -104,7 +106,7 @@ export function replay(nodes: readonly NodeSpec[], pods: readonly TracePod[], op
   const order = arrivals(pods, capacityMilli, options.inflate, options.seed);
   // The tie-break stream is separate from the shuffle's, so a policy's choices do not change the arrivals.
   const rng = createPrng((options.seed ^ 0x9e3779b9) >>> 0);
-  const estimator = new ShapeEstimator();
+  const estimator = new ShapeEstimator(options.shapeCoverage);
   for (const [i, p] of (options.prior ?? []).entries()) estimator.observe(podRequest(p, `prior${i}`));
   const curve: ReplayPoint[] = [];
   const records: ReplayRecord[] | null = options.keepRecords ? [] : null;
