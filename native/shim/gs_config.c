@@ -6,7 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define BYTES_ACCEPTED "a size such as 8Gi, 8192Mi, 8G, 1.5GiB, 50% or plain bytes"
+/* Used inside printf formats (set_why), hence the doubled percent sign. */
+#define BYTES_ACCEPTED "a size such as 8Gi, 8192Mi, 8G, 1.5GiB, 50%% or plain bytes"
 
 typedef struct {
     const char *suffix;

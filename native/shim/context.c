@@ -1,0 +1,311 @@
+/*
+ * context.c: context memory, measured when a context is made (cuCtxCreate*, and the
+ * first retain of a device's primary context), counted as kind CONTEXT, and given back
+ * with everything the context owned when it is destroyed (cuCtxDestroy, the last primary
+ * release, a primary reset).
+ *
+ * How it is measured, best first:
+ *   1. NVML's per-process usage for our pid on the device (nvmlDeviceGetComputeRunningProcesses_v3)
+ *      minus what we already count there: exact, and blind to other processes.
+ *   2. NVML's device-wide used memory before and after (other processes' allocations in
+ *      between would be counted; used in containers whose pids NVML cannot see).
+ *   3. cuMemGetInfo before and after, when a context on the same device was current
+ *      before (no NVML at all).
+ * A context that would pass the limit is destroyed (released) and the call fails with
+ * CUDA_ERROR_OUT_OF_MEMORY, as on a device that small.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gs_nvml_types.h"
+#include "gs_shim.h"
+
+typedef struct nvml_fns {
+    nvmlReturn_t (*init)(void);
+    nvmlReturn_t (*by_uuid)(const char *uuid, nvmlDevice_t *device);
+    nvmlReturn_t (*processes)(nvmlDevice_t device, unsigned int *count, nvmlProcessInfo_t *infos);
+    nvmlReturn_t (*memory)(nvmlDevice_t device, nvmlMemory_t *memory);
+} nvml_fns;
+
+static struct {
+    pthread_once_t nvml_once;
+    bool nvml_ok;
+    nvml_fns nvml;
+    pthread_mutex_t primary_lock; /* retain/release/reset of primary contexts */
+    CUcontext primary[GS_REGION_MAX_DEVICES];
+    atomic_bool unmeasured_logged;
+} C = {.nvml_once = PTHREAD_ONCE_INIT, .primary_lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void nvml_load(void)
+{
+    void *h = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL)
+        return;
+    C.nvml.init = (nvmlReturn_t(*)(void))gs_real_dlsym(h, "nvmlInit_v2");
+    C.nvml.by_uuid = (nvmlReturn_t(*)(const char *, nvmlDevice_t *))gs_real_dlsym(h, "nvmlDeviceGetHandleByUUID");
+    C.nvml.processes = (nvmlReturn_t(*)(nvmlDevice_t, unsigned int *, nvmlProcessInfo_t *))gs_real_dlsym(
+        h, "nvmlDeviceGetComputeRunningProcesses_v3");
+    C.nvml.memory = (nvmlReturn_t(*)(nvmlDevice_t, nvmlMemory_t *))gs_real_dlsym(h, "nvmlDeviceGetMemoryInfo");
+    C.nvml_ok = C.nvml.init != NULL && C.nvml.by_uuid != NULL && C.nvml.init() == NVML_SUCCESS;
+}
+
+static bool nvml_device(CUdevice dev, nvmlDevice_t *out)
+{
+    (void)pthread_once(&C.nvml_once, nvml_load);
+    const gs_real_fns *R = gs_real();
+    CUuuid u;
+    char uuid[64];
+    if (!C.nvml_ok || R->cuDeviceGetUuid_v2 == NULL || R->cuDeviceGetUuid_v2(&u, dev) != CUDA_SUCCESS)
+        return false;
+    gs_uuid_string(&u, uuid, sizeof uuid);
+    return C.nvml.by_uuid(uuid, out) == NVML_SUCCESS;
+}
+
+/* This process's usage on the device as NVML sees it; false when NVML does not list us. */
+static bool nvml_self_used(nvmlDevice_t d, uint64_t *used)
+{
+    if (C.nvml.processes == NULL)
+        return false;
+    nvmlProcessInfo_t infos[64];
+    unsigned int n = 64;
+    if (C.nvml.processes(d, &n, infos) != NVML_SUCCESS)
+        return false;
+    unsigned int pid = (unsigned int)getpid();
+    for (unsigned int i = 0; i < n; i++) {
+        if (infos[i].pid == pid) {
+            *used = infos[i].usedGpuMemory;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool nvml_device_used(nvmlDevice_t d, uint64_t *used)
+{
+    nvmlMemory_t m;
+    if (C.nvml.memory == NULL || C.nvml.memory(d, &m) != NVML_SUCCESS)
+        return false;
+    *used = m.used;
+    return true;
+}
+
+/* What we could read before the context was made. */
+typedef struct before {
+    bool have_nvml, have_free;
+    nvmlDevice_t nd;
+    uint64_t nvml_used;
+    size_t free;
+} before;
+
+static before measure_before(CUdevice dev)
+{
+    before b = {0};
+    if (nvml_device(dev, &b.nd))
+        b.have_nvml = nvml_device_used(b.nd, &b.nvml_used);
+    size_t total;
+    if (gs_current_device() == (int)dev && gs_real()->cuMemGetInfo_v2(&b.free, &total) == CUDA_SUCCESS)
+        b.have_free = true;
+    return b;
+}
+
+/* Bytes the new context took; ctx must be current. */
+static uint64_t measure_after(CUdevice dev, const before *b)
+{
+    nvmlDevice_t nd;
+    uint64_t used;
+    if (nvml_device(dev, &nd) && nvml_self_used(nd, &used)) {
+        gs_region_usage self = {0};
+        (void)gs_region_usage_self((uint32_t)dev, &self);
+        return used > self.device_bytes ? used - self.device_bytes : 0;
+    }
+    if (b->have_nvml && nvml_device_used(b->nd, &used) && used > b->nvml_used)
+        return used - b->nvml_used;
+    size_t f, t;
+    if (b->have_free && gs_real()->cuMemGetInfo_v2(&f, &t) == CUDA_SUCCESS && b->free > f)
+        return b->free - f;
+    if (!atomic_exchange(&C.unmeasured_logged, true))
+        gs_log(GS_LOG_WARN, "cannot measure context memory on device %d (no NVML view of this process); "
+                            "contexts are not counted", (int)dev);
+    return 0;
+}
+
+/* Counts a new context; false when it passes the limit (the caller undoes it). */
+static bool count_context(CUcontext ctx, CUdevice dev, const before *b)
+{
+    if (!gs_dev_ok((int)dev))
+        return true;
+    uint64_t bytes = measure_after(dev, b);
+    gs_region_reservation r;
+    int st = gs_reserve((int)dev, GS_REGION_KIND_CONTEXT, bytes, &r);
+    if (st == 1)
+        return false;
+    if (st == 0) {
+        gs_commit(&r);
+        gs_track_entry e = {.dev = (int)dev, .kind = GS_REGION_KIND_CONTEXT, .bytes = bytes, .ctx = ctx};
+        if (!gs_track_put(GS_SPACE_CTX, (uint64_t)(uintptr_t)ctx, &e))
+            gs_release((int)dev, GS_REGION_KIND_CONTEXT, bytes);
+    }
+    gs_log(GS_LOG_DEBUG, "context on device %d: %llu bytes", (int)dev, (unsigned long long)bytes);
+    return true;
+}
+
+/* cuCtxCreate* leave the new context current. */
+static CUresult after_create(CUresult r, CUcontext *pctx, CUdevice dev, const before *b)
+{
+    if (r != CUDA_SUCCESS || pctx == NULL || count_context(*pctx, dev, b))
+        return r;
+    (void)gs_real()->cuCtxDestroy_v2(*pctx);
+    *pctx = NULL;
+    return CUDA_ERROR_OUT_OF_MEMORY;
+}
+
+GS_EXPORT CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev)
+{
+    const gs_real_fns *R = gs_real();
+    if (gs_nested() || !gs_ready())
+        return R->cuCtxCreate_v2(pctx, flags, dev);
+    gs_enter();
+    before b = measure_before(dev);
+    CUresult r = after_create(R->cuCtxCreate_v2(pctx, flags, dev), pctx, dev, &b);
+    gs_leave();
+    return r;
+}
+
+GS_EXPORT CUresult cuCtxCreate(CUcontext *pctx, unsigned int flags, CUdevice dev)
+{
+    const gs_real_fns *R = gs_real();
+    if (gs_nested() || !gs_ready())
+        return R->cuCtxCreate(pctx, flags, dev);
+    gs_enter();
+    before b = measure_before(dev);
+    CUresult r = after_create(R->cuCtxCreate(pctx, flags, dev), pctx, dev, &b);
+    gs_leave();
+    return r;
+}
+
+GS_EXPORT CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *paramsArray, int numParams, unsigned int flags,
+                                  CUdevice dev)
+{
+    const gs_real_fns *R = gs_real();
+    if (gs_nested() || !gs_ready())
+        return R->cuCtxCreate_v3(pctx, paramsArray, numParams, flags, dev);
+    gs_enter();
+    before b = measure_before(dev);
+    CUresult r = after_create(R->cuCtxCreate_v3(pctx, paramsArray, numParams, flags, dev), pctx, dev, &b);
+    gs_leave();
+    return r;
+}
+
+GS_EXPORT CUresult cuCtxCreate_v4(CUcontext *pctx, CUctxCreateParams *ctxCreateParams, unsigned int flags, CUdevice dev)
+{
+    const gs_real_fns *R = gs_real();
+    if (gs_nested() || !gs_ready())
+        return R->cuCtxCreate_v4(pctx, ctxCreateParams, flags, dev);
+    gs_enter();
+    before b = measure_before(dev);
+    CUresult r = after_create(R->cuCtxCreate_v4(pctx, ctxCreateParams, flags, dev), pctx, dev, &b);
+    gs_leave();
+    return r;
+}
+
+/* The driver frees everything a destroyed context owned: so do we. */
+static CUresult destroy(CUresult (*fn)(CUcontext), CUcontext ctx)
+{
+    if (gs_nested())
+        return fn(ctx);
+    gs_enter();
+    CUresult r = fn(ctx);
+    if (r == CUDA_SUCCESS)
+        gs_track_drop_ctx(ctx);
+    gs_leave();
+    return r;
+}
+
+GS_EXPORT CUresult cuCtxDestroy_v2(CUcontext ctx)
+{
+    return destroy(gs_real()->cuCtxDestroy_v2, ctx);
+}
+
+GS_EXPORT CUresult cuCtxDestroy(CUcontext ctx)
+{
+    return destroy(gs_real()->cuCtxDestroy, ctx);
+}
+
+static bool primary_active(CUdevice dev)
+{
+    unsigned int flags = 0;
+    int active = 0;
+    const gs_real_fns *R = gs_real();
+    return R->cuDevicePrimaryCtxGetState != NULL && R->cuDevicePrimaryCtxGetState(dev, &flags, &active) == CUDA_SUCCESS &&
+           active != 0;
+}
+
+GS_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
+{
+    const gs_real_fns *R = gs_real();
+    if (gs_nested() || !gs_ready() || dev < 0 || dev >= (CUdevice)GS_REGION_MAX_DEVICES)
+        return R->cuDevicePrimaryCtxRetain(pctx, dev);
+    gs_enter();
+    pthread_mutex_lock(&C.primary_lock);
+    bool was_active = primary_active(dev);
+    before b = was_active ? (before){0} : measure_before(dev);
+    CUresult r = R->cuDevicePrimaryCtxRetain(pctx, dev);
+    if (r == CUDA_SUCCESS && !was_active && pctx != NULL) {
+        C.primary[dev] = *pctx;
+        /* Measure with it current (cuMemGetInfo and the fakes need a current context). */
+        bool pushed = R->cuCtxPushCurrent_v2(*pctx) == CUDA_SUCCESS;
+        bool ok = count_context(*pctx, dev, &b);
+        CUcontext popped;
+        if (pushed)
+            (void)R->cuCtxPopCurrent_v2(&popped);
+        if (!ok) {
+            (void)R->cuDevicePrimaryCtxRelease_v2(dev);
+            *pctx = NULL;
+            r = CUDA_ERROR_OUT_OF_MEMORY;
+        }
+    }
+    pthread_mutex_unlock(&C.primary_lock);
+    gs_leave();
+    return r;
+}
+
+/* After a release or reset: once the primary context is inactive, what it held is gone. */
+static CUresult primary_down(CUresult (*fn)(CUdevice), CUdevice dev)
+{
+    if (gs_nested() || dev < 0 || dev >= (CUdevice)GS_REGION_MAX_DEVICES)
+        return fn(dev);
+    gs_enter();
+    pthread_mutex_lock(&C.primary_lock);
+    CUresult r = fn(dev);
+    if (r == CUDA_SUCCESS && C.primary[dev] != NULL && !primary_active(dev)) {
+        gs_track_drop_ctx(C.primary[dev]);
+        C.primary[dev] = NULL;
+    }
+    pthread_mutex_unlock(&C.primary_lock);
+    gs_leave();
+    return r;
+}
+
+GS_EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev)
+{
+    return primary_down(gs_real()->cuDevicePrimaryCtxRelease_v2, dev);
+}
+
+GS_EXPORT CUresult cuDevicePrimaryCtxRelease(CUdevice dev)
+{
+    return primary_down(gs_real()->cuDevicePrimaryCtxRelease, dev);
+}
+
+GS_EXPORT CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev)
+{
+    return primary_down(gs_real()->cuDevicePrimaryCtxReset_v2, dev);
+}
+
+GS_EXPORT CUresult cuDevicePrimaryCtxReset(CUdevice dev)
+{
+    return primary_down(gs_real()->cuDevicePrimaryCtxReset, dev);
+}

@@ -1,0 +1,117 @@
+/*
+ * gs_shim.h: what libgpushare's modules share (internal; nothing here is exported).
+ *
+ *   dispatch.c  the real driver functions (gs_real), the name table and the reverse map,
+ *               cuGetProcAddress; dlsym.c: our exported dlsym
+ *   state.c     config at load time, the region (opened at the first hook that needs it),
+ *               per-device limits as the process sees its devices
+ *   track.c     the allocation map: what each pointer/handle took, so frees give it back
+ *   memory.c    allocation and free policies (plain, pitch, managed, VMM, arrays)
+ *   pool.c      stream-ordered allocations: pool growth
+ *   context.c   context memory, measured
+ *   info.c      cuMemGetInfo / cuDeviceTotalMem report the slice
+ *   log.c       leveled stderr lines, the rate-limited out-of-memory line
+ */
+#ifndef GS_SHIM_H
+#define GS_SHIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gs_config.h"
+#include "gs_cuda.h"
+#include "gs_region.h"
+
+#define GS_EXPORT __attribute__((visibility("default")))
+#define GS_TLS __attribute__((tls_model("initial-exec"))) _Thread_local
+
+/* ---- dispatch.c --------------------------------------------------------------------- */
+/* The driver's own functions, resolved once from the libcuda.so.1 the process uses. */
+typedef struct gs_real_fns {
+#define GS_HOOK(name, params, args) CUresult (*name) params;
+#define GS_CALL(name, params, args) CUresult (*name) params;
+#include "hooks.def"
+} gs_real_fns;
+
+/* Resolves on first use (thread-safe); NULL members: libcuda lacks that symbol. */
+const gs_real_fns *gs_real(void);
+/* Our hook for an exported driver name, or NULL (binary search of the name table). */
+void *gs_hook_by_name(const char *name);
+/* Our hook for a real driver function pointer, or NULL (binary search of the reverse map). */
+void *gs_hook_by_real(const void *real);
+/* Whether p is one of our hooks. */
+bool gs_is_hook(const void *p);
+/* Whether code at p belongs to the driver library (dladdr). */
+bool gs_in_driver(const void *p);
+/* The real dlsym of libc (never ours). */
+void *gs_real_dlsym(void *handle, const char *name);
+
+/* ---- recursion guard ---------------------------------------------------------------- */
+/* Depth of hook calls on this thread: a hook reached from inside another hook (the driver
+ * calling its own exports, or our policy code) passes straight through. */
+extern GS_TLS int gs_depth;
+static inline bool gs_nested(void) { return gs_depth > 0; }
+static inline void gs_enter(void) { gs_depth++; }
+static inline void gs_leave(void) { gs_depth--; }
+
+/* ---- log.c -------------------------------------------------------------------------- */
+void gs_log(gs_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One line per second at most: what was asked and why it does not fit. */
+void gs_log_oom(int dev, uint64_t asked, const gs_region_over_limit *over);
+/* "64 MiB", "1.50 GiB", "17 B". */
+const char *gs_human_bytes(uint64_t bytes, char *buf, size_t len);
+
+/* ---- state.c ------------------------------------------------------------------------ */
+extern gs_config gs_cfg; /* read once at load time, never written after */
+/* Opens the region if it is not open yet (needs cuInit done); false when it cannot be
+ * opened now, in which case hooks pass through without accounting. */
+bool gs_ready(void);
+/* Limit in bytes on a process-visible ordinal (0 = unlimited), after gs_ready(). */
+uint64_t gs_limit(int dev);
+/* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" from the driver's UUID bytes. */
+void gs_uuid_string(const CUuuid *u, char *out, size_t len);
+/* The device of the calling thread's current context, or -1. */
+int gs_current_device(void);
+/* Whether dev may be accounted (0 <= dev < GS_REGION_MAX_DEVICES). */
+bool gs_dev_ok(int dev);
+
+/* Reserves `bytes` of `kind` on dev. Returns 0 when granted (commit or cancel r), 1 when
+ * refused (the OOM line was printed unless quiet), -1 when accounting is off for dev (do
+ * not commit). */
+int gs_reserve_ex(int dev, gs_region_kind kind, uint64_t bytes, gs_region_reservation *r, bool quiet);
+static inline int gs_reserve(int dev, gs_region_kind kind, uint64_t bytes, gs_region_reservation *r)
+{
+    return gs_reserve_ex(dev, kind, bytes, r, false);
+}
+void gs_commit(const gs_region_reservation *r);
+void gs_cancel(const gs_region_reservation *r);
+void gs_release(int dev, gs_region_kind kind, uint64_t bytes);
+
+/* ---- track.c ------------------------------------------------------------------------ */
+typedef enum gs_space { GS_SPACE_PTR = 0, GS_SPACE_VMM, GS_SPACE_ARRAY, GS_SPACE_MIPMAP, GS_SPACE_CTX } gs_space;
+
+typedef struct gs_track_entry {
+    int dev;
+    gs_region_kind kind;
+    uint64_t bytes;
+    CUcontext ctx; /* the context it belongs to (freed with it), NULL: none */
+} gs_track_entry;
+
+/* Remembers key -> entry; false when out of memory (the bytes are then never given back,
+ * so callers release them at once). */
+bool gs_track_put(gs_space space, uint64_t key, const gs_track_entry *e);
+/* Forgets key, copying what it held into *out; false when unknown. */
+bool gs_track_take(gs_space space, uint64_t key, gs_track_entry *out);
+/* Forgets every entry of ctx (destroyed with it) and releases its bytes. */
+void gs_track_drop_ctx(CUcontext ctx);
+
+/* ---- context.c ---------------------------------------------------------------------- */
+/* The current context (NULL when none or on error). */
+CUcontext gs_current_ctx(void);
+
+/* ---- pool.c ------------------------------------------------------------------------- */
+/* Pools of dev: observe their reserved memory and settle the accounting with it. */
+void gs_pool_settle_device(int dev);
+
+#endif /* GS_SHIM_H */

@@ -1,0 +1,237 @@
+/*
+ * pool.c: stream-ordered allocations. What a pool takes from the device is its reserved
+ * memory (CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT), which grows in chunks on allocation and
+ * shrinks at synchronization points and trims; individual cuMemAllocAsync sizes say
+ * little. So each pool's reserved memory is counted (kind POOL): around every async
+ * allocation we compare it with what we counted, and count the growth; growth past the
+ * limit frees the allocation, trims the pool back and fails with OUT_OF_MEMORY. Shrinks
+ * are noticed at the next async call, trim, or before any refusal (state.c), so a pool
+ * is at worst over-counted for a while, never under-counted.
+ *
+ * One mutex serializes the pool paths: stream-ordered allocation is not the hot path of
+ * the frameworks we serve (PyTorch's caching allocator sits on cuMemAlloc/cuMemCreate).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "gs_shim.h"
+
+typedef struct pool_acct {
+    CUmemoryPool pool;
+    int dev;
+    uint64_t counted;
+} pool_acct;
+
+static struct {
+    pthread_mutex_t lock;
+    pool_acct *pools;
+    size_t count, cap;
+} P = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static pool_acct *find(CUmemoryPool pool, int dev, bool add)
+{
+    for (size_t i = 0; i < P.count; i++)
+        if (P.pools[i].pool == pool)
+            return &P.pools[i];
+    if (!add)
+        return NULL;
+    if (P.count == P.cap) {
+        size_t cap = P.cap ? P.cap * 2 : 8;
+        pool_acct *p = realloc(P.pools, cap * sizeof *p);
+        if (p == NULL)
+            return NULL;
+        P.pools = p;
+        P.cap = cap;
+    }
+    P.pools[P.count] = (pool_acct){.pool = pool, .dev = dev};
+    return &P.pools[P.count++];
+}
+
+static bool reserved_now(CUmemoryPool pool, uint64_t *out)
+{
+    cuuint64_t v = 0;
+    const gs_real_fns *R = gs_real();
+    if (R->cuMemPoolGetAttribute == NULL || R->cuMemPoolGetAttribute(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &v) != CUDA_SUCCESS)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Gives back what a pool no longer holds; under P.lock. */
+static void settle_shrink(pool_acct *p)
+{
+    uint64_t now;
+    if (reserved_now(p->pool, &now) && now < p->counted) {
+        gs_release(p->dev, GS_REGION_KIND_POOL, p->counted - now);
+        p->counted = now;
+    }
+}
+
+void gs_pool_settle_device(int dev)
+{
+    pthread_mutex_lock(&P.lock);
+    for (size_t i = 0; i < P.count; i++)
+        if (P.pools[i].dev == dev)
+            settle_shrink(&P.pools[i]);
+    pthread_mutex_unlock(&P.lock);
+}
+
+static CUresult call_alloc(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream s, bool explicit_pool,
+                           bool ptsz)
+{
+    const gs_real_fns *R = gs_real();
+    if (explicit_pool)
+        return ptsz ? R->cuMemAllocFromPoolAsync_ptsz(dptr, bytesize, pool, s)
+                    : R->cuMemAllocFromPoolAsync(dptr, bytesize, pool, s);
+    return ptsz ? R->cuMemAllocAsync_ptsz(dptr, bytesize, s) : R->cuMemAllocAsync(dptr, bytesize, s);
+}
+
+/* The pool of an allocation is the explicit one, or the current device's current pool. The
+ * device is the current context's (a pool on another device is counted there too: a
+ * deliberate simplification until cuMemPoolCreate is hooked). */
+static CUresult pool_alloc(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream s, bool explicit_pool,
+                           bool ptsz)
+{
+    const gs_real_fns *R = gs_real();
+    int dev = gs_current_device();
+    if (!explicit_pool && (dev < 0 || R->cuDeviceGetMemPool == NULL || R->cuDeviceGetMemPool(&pool, dev) != CUDA_SUCCESS))
+        pool = NULL;
+    if (dev < 0 || pool == NULL || !gs_dev_ok(dev))
+        return call_alloc(dptr, bytesize, pool, s, explicit_pool, ptsz);
+    pthread_mutex_lock(&P.lock);
+    CUresult r = call_alloc(dptr, bytesize, pool, s, explicit_pool, ptsz);
+    pool_acct *p = find(pool, dev, true);
+    uint64_t now;
+    if (r == CUDA_SUCCESS && p != NULL && reserved_now(pool, &now)) {
+        if (now > p->counted) {
+            gs_region_reservation res;
+            int st = gs_reserve(dev, GS_REGION_KIND_POOL, now - p->counted, &res);
+            if (st == 1) {
+                /* Undo: free, let the free complete, and give the growth back. */
+                (void)(ptsz ? R->cuMemFreeAsync_ptsz(*dptr, s) : R->cuMemFreeAsync(*dptr, s));
+                if (R->cuStreamSynchronize != NULL)
+                    (void)R->cuStreamSynchronize(s);
+                (void)R->cuMemPoolTrimTo(pool, (size_t)p->counted);
+                settle_shrink(p); /* the synchronization may have shrunk it further */
+                if (reserved_now(pool, &now) && now > p->counted)
+                    gs_log(GS_LOG_WARN, "pool could not be trimmed back to %llu bytes (holds %llu)",
+                           (unsigned long long)p->counted, (unsigned long long)now);
+                *dptr = 0;
+                r = CUDA_ERROR_OUT_OF_MEMORY;
+            } else {
+                if (st == 0)
+                    gs_commit(&res);
+                p->counted = now;
+            }
+        } else if (now < p->counted) {
+            gs_release(dev, GS_REGION_KIND_POOL, p->counted - now);
+            p->counted = now;
+        }
+    }
+    pthread_mutex_unlock(&P.lock);
+    return r;
+}
+
+GS_EXPORT CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
+{
+    if (gs_nested())
+        return gs_real()->cuMemAllocAsync(dptr, bytesize, hStream);
+    gs_enter();
+    CUresult r = pool_alloc(dptr, bytesize, NULL, hStream, false, false);
+    gs_leave();
+    return r;
+}
+
+GS_EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
+{
+    if (gs_nested())
+        return gs_real()->cuMemAllocAsync_ptsz(dptr, bytesize, hStream);
+    gs_enter();
+    CUresult r = pool_alloc(dptr, bytesize, NULL, hStream, false, true);
+    gs_leave();
+    return r;
+}
+
+GS_EXPORT CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream hStream)
+{
+    if (gs_nested())
+        return gs_real()->cuMemAllocFromPoolAsync(dptr, bytesize, pool, hStream);
+    gs_enter();
+    CUresult r = pool_alloc(dptr, bytesize, pool, hStream, true, false);
+    gs_leave();
+    return r;
+}
+
+GS_EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
+                                                CUstream hStream)
+{
+    if (gs_nested())
+        return gs_real()->cuMemAllocFromPoolAsync_ptsz(dptr, bytesize, pool, hStream);
+    gs_enter();
+    CUresult r = pool_alloc(dptr, bytesize, pool, hStream, true, true);
+    gs_leave();
+    return r;
+}
+
+/* A free may let the pool shrink (at the next synchronization); look now anyway. */
+GS_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
+{
+    if (gs_nested())
+        return gs_real()->cuMemFreeAsync(dptr, hStream);
+    gs_enter();
+    CUresult r = gs_real()->cuMemFreeAsync(dptr, hStream);
+    int dev = gs_current_device();
+    if (r == CUDA_SUCCESS && dev >= 0)
+        gs_pool_settle_device(dev);
+    gs_leave();
+    return r;
+}
+
+GS_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream)
+{
+    if (gs_nested())
+        return gs_real()->cuMemFreeAsync_ptsz(dptr, hStream);
+    gs_enter();
+    CUresult r = gs_real()->cuMemFreeAsync_ptsz(dptr, hStream);
+    int dev = gs_current_device();
+    if (r == CUDA_SUCCESS && dev >= 0)
+        gs_pool_settle_device(dev);
+    gs_leave();
+    return r;
+}
+
+GS_EXPORT CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToKeep)
+{
+    if (gs_nested())
+        return gs_real()->cuMemPoolTrimTo(pool, minBytesToKeep);
+    gs_enter();
+    CUresult r = gs_real()->cuMemPoolTrimTo(pool, minBytesToKeep);
+    pthread_mutex_lock(&P.lock);
+    pool_acct *p = find(pool, -1, false);
+    if (p != NULL)
+        settle_shrink(p);
+    pthread_mutex_unlock(&P.lock);
+    gs_leave();
+    return r;
+}
+
+/* A destroyed pool's memory goes back to the device (once its allocations are freed; a
+ * pool with live allocations keeps being counted until then is not modelled). */
+GS_EXPORT CUresult cuMemPoolDestroy(CUmemoryPool pool)
+{
+    if (gs_nested())
+        return gs_real()->cuMemPoolDestroy(pool);
+    gs_enter();
+    CUresult r = gs_real()->cuMemPoolDestroy(pool);
+    if (r == CUDA_SUCCESS) {
+        pthread_mutex_lock(&P.lock);
+        pool_acct *p = find(pool, -1, false);
+        if (p != NULL) {
+            gs_release(p->dev, GS_REGION_KIND_POOL, p->counted);
+            *p = P.pools[--P.count];
+        }
+        pthread_mutex_unlock(&P.lock);
+    }
+    gs_leave();
+    return r;
+}

@@ -1,0 +1,187 @@
+/*
+ * state.c: the slice this process is held to. The configuration is read when the library
+ * loads (its problems are printed then, one line each); the region is opened at the first
+ * hook that needs it, once cuInit has run, because limits given as a share of the device
+ * ("50%") and per-UUID limits need the driver: every process-visible ordinal gets
+ * gs_memory_limit_resolve(limit for (ordinal, UUID), cuDeviceTotalMem_v2).
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "gs_shim.h"
+
+gs_config gs_cfg = {.log_level = GS_LOG_WARN};
+
+static struct {
+    pthread_mutex_t lock;
+    atomic_bool ready;
+    atomic_bool broken_logged;
+    int device_count;
+} S = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static const char *env_get(void *ctx, const char *name)
+{
+    (void)ctx;
+    return getenv(name);
+}
+
+static void report(void *ctx, const char *variable, const char *message)
+{
+    (void)ctx;
+    /* Always shown: a typo in a limit is exactly what a person needs to see. */
+    gs_log_level saved = gs_cfg.log_level;
+    gs_cfg.log_level = GS_LOG_ERROR;
+    gs_log(GS_LOG_ERROR, "%s: %s", variable, message);
+    gs_cfg.log_level = saved;
+}
+
+__attribute__((constructor)) static void gs_load_config(void)
+{
+    gs_config c;
+    (void)gs_config_load(&c, env_get, NULL, report, NULL);
+    gs_cfg = c;
+}
+
+/* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" from the driver's 16 bytes. */
+void gs_uuid_string(const CUuuid *u, char *out, size_t len)
+{
+    const unsigned char *b = (const unsigned char *)u->bytes;
+    (void)snprintf(out, len,
+                   "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+                   b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+static bool open_locked(void)
+{
+    const gs_real_fns *R = gs_real();
+    int count = 0;
+    if (R->cuDeviceGetCount == NULL || R->cuDeviceGetCount(&count) != CUDA_SUCCESS)
+        return false; /* before cuInit: try again at the next hook */
+    gs_region_options o = {.path = gs_cfg.region_path, .has_limits = 1};
+    o.device_count = count < (int)GS_REGION_MAX_DEVICES ? (uint32_t)count : GS_REGION_MAX_DEVICES;
+    for (uint32_t d = 0; d < o.device_count; d++) {
+        CUdevice dev = (CUdevice)d;
+        size_t total = 0;
+        char uuid[64] = "";
+        CUuuid u;
+        if (R->cuDeviceGet != NULL)
+            (void)R->cuDeviceGet(&dev, (int)d);
+        if (R->cuDeviceTotalMem_v2 != NULL)
+            (void)R->cuDeviceTotalMem_v2(&total, dev);
+        if (R->cuDeviceGetUuid_v2 != NULL && R->cuDeviceGetUuid_v2(&u, dev) == CUDA_SUCCESS)
+            gs_uuid_string(&u, uuid, sizeof uuid);
+        uint64_t limit = gs_memory_limit_resolve(gs_config_memory_limit(&gs_cfg, (int)d, uuid[0] ? uuid : NULL), total);
+        o.mem_limit[d] = limit == UINT64_MAX ? 0 : limit;
+        o.core_limit_pct[d] = (uint32_t)gs_config_compute_limit(&gs_cfg, (int)d, uuid[0] ? uuid : NULL);
+        o.priority[d] = (int32_t)gs_cfg.priority;
+        char h[48];
+        gs_log(GS_LOG_INFO, "device %u (%s): limit %s", d, uuid, o.mem_limit[d] ? gs_human_bytes(o.mem_limit[d], h, sizeof h) : "none");
+    }
+    char err[256] = "";
+    int rc = gs_region_open(&o, err, sizeof err);
+    if (rc == GS_REGION_LIMITS_DIFFER) {
+        gs_log(GS_LOG_WARN, "region %s holds other limits than ours; the region's apply (%s)", o.path, err);
+    } else if (rc == GS_REGION_EOPEN) {
+        /* already open (a fork child keeps its parent's mapping) */
+    } else if (rc != GS_REGION_OK) {
+        gs_log(GS_LOG_ERROR, "cannot use region %s (%s); this process is limited on its own", o.path, err);
+        o.path = NULL;
+        if (gs_region_open(&o, err, sizeof err) != GS_REGION_OK) {
+            gs_log(GS_LOG_ERROR, "cannot open a private region (%s); memory is not limited", err);
+            return false;
+        }
+    }
+    S.device_count = (int)o.device_count;
+    return true;
+}
+
+bool gs_ready(void)
+{
+    if (atomic_load_explicit(&S.ready, memory_order_acquire))
+        return true;
+    pthread_mutex_lock(&S.lock);
+    bool ok = atomic_load(&S.ready) || open_locked();
+    if (ok)
+        atomic_store_explicit(&S.ready, true, memory_order_release);
+    pthread_mutex_unlock(&S.lock);
+    return ok;
+}
+
+bool gs_dev_ok(int dev)
+{
+    return dev >= 0 && dev < (int)GS_REGION_MAX_DEVICES && gs_ready() && dev < S.device_count;
+}
+
+uint64_t gs_limit(int dev)
+{
+    return gs_dev_ok(dev) ? gs_region_limit((uint32_t)dev) : 0;
+}
+
+int gs_current_device(void)
+{
+    const gs_real_fns *R = gs_real();
+    CUdevice d = -1;
+    if (R->cuCtxGetDevice == NULL || R->cuCtxGetDevice(&d) != CUDA_SUCCESS)
+        return -1;
+    return (int)d;
+}
+
+static void broken(const char *what, int rc)
+{
+    if (!atomic_exchange(&S.broken_logged, true))
+        gs_log(GS_LOG_ERROR, "region %s failed (%s); allocations are not counted", what, gs_region_strerror(rc));
+}
+
+int gs_reserve_ex(int dev, gs_region_kind kind, uint64_t bytes, gs_region_reservation *r, bool quiet)
+{
+    if (!gs_dev_ok(dev))
+        return -1;
+    gs_region_over_limit over;
+    bool settled = false;
+    for (;;) {
+        int rc = gs_region_reserve((uint32_t)dev, kind, bytes, r, &over);
+        if (rc == GS_REGION_OK)
+            return 0;
+        if (rc == GS_REGION_OVER_LIMIT) {
+            /* Pools give memory back at synchronization points we do not watch: look at
+             * them before refusing (pool.c itself only reserves kind POOL). */
+            if (!settled && kind != GS_REGION_KIND_POOL) {
+                settled = true;
+                gs_pool_settle_device(dev);
+                continue;
+            }
+            if (!quiet)
+                gs_log_oom(dev, bytes, &over);
+            return 1;
+        }
+        if (rc == GS_REGION_EBUSY)
+            continue; /* every lane held by our own threads mid-allocation: they finish soon */
+        broken("reserve", rc);
+        return -1;
+    }
+}
+
+void gs_commit(const gs_region_reservation *r)
+{
+    int rc = gs_region_commit(r);
+    if (rc != GS_REGION_OK)
+        broken("commit", rc);
+}
+
+void gs_cancel(const gs_region_reservation *r)
+{
+    (void)gs_region_cancel(r);
+}
+
+void gs_release(int dev, gs_region_kind kind, uint64_t bytes)
+{
+    if (bytes == 0 || !gs_dev_ok(dev))
+        return;
+    int rc = gs_region_release((uint32_t)dev, kind, bytes);
+    if (rc != GS_REGION_OK)
+        gs_log(GS_LOG_DEBUG, "release of %llu bytes on device %d: %s", (unsigned long long)bytes, dev,
+               gs_region_strerror(rc));
+}

@@ -1,0 +1,86 @@
+#!/bin/sh
+# run_shim_tests.sh ROOT CC: runs shim_test's scenarios under the sanitized libgpushare
+# (see native/shim/TESTING.md), then the issue's contract with the release builds.
+# Prints one PASS/FAIL line per run and a summary; exits 1 if any run failed.
+set -u
+ROOT=$1
+CC=${2:-cc}
+B=$ROOT/build/native
+T=$B/shim/tests
+ASAN_RT=$($CC -print-file-name=libasan.so)
+# The ASan runtime must come first in the initial library list: preload it before the shim.
+ASAN_PRELOAD="$ASAN_RT:$B/asan/libgpushare.so"
+FAKE='{"contextBytes": 4194304}'
+UUID0=GPU-fa4e0000-0000-4000-8000-000000000000
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+# Two devices in both fakes, same UUIDs (the defaults by index). Files: `run` splits on spaces.
+FAKE2=$WORK/fake_cuda_2.json
+NVML2=$WORK/fake_nvml_2.json
+echo '{"contextBytes": 4194304, "devices": [{"totalMemory": 1073741824}, {"totalMemory": 1073741824}]}' >"$FAKE2"
+echo '{"devices": [{}, {}]}' >"$NVML2"
+pass=0
+fail=0
+
+# run NAME LIBDIR PRELOAD [VAR=VALUE ...] -- ARGS...
+run() {
+    name=$1; libdir=$2; preload=$3; shift 3
+    vars=""
+    while [ "$1" != "--" ]; do vars="$vars $1"; shift; done
+    shift
+    if env GPUSHARE_FAKE_CUDA="$FAKE" $vars LD_LIBRARY_PATH="$libdir:$B/asan:$T" LD_PRELOAD="$preload" \
+        ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+        "$@" >"$WORK/out" 2>"$WORK/err"; then
+        pass=$((pass + 1)); echo "PASS $name"
+    else
+        fail=$((fail + 1)); echo "FAIL $name"; sed 's/^/    /' "$WORK/out" "$WORK/err" | head -40
+    fi
+}
+
+A="$B/fake/asan"
+S="$T/symbolic"
+for mode in direct dlsym procaddr procaddr_pt; do
+    run "contract $mode" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi -- "$T/shim_test" contract $mode
+    run "contract $mode (-Bsymbolic driver)" "$S" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi -- "$T/shim_test" contract $mode
+    run "edge $mode" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi -- "$T/shim_test" edge $mode
+    run "paths $mode" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi -- "$T/shim_test" paths $mode
+done
+run "paths procaddr_pt (-Bsymbolic driver)" "$S" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi -- "$T/shim_test" paths procaddr_pt
+run "edge (HAMi variable)" "$A" "$ASAN_PRELOAD" CUDA_DEVICE_MEMORY_LIMIT=64m -- "$T/shim_test" edge direct
+run "threads" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi -- "$T/shim_test" threads direct
+run "threads dlsym" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi -- "$T/shim_test" threads dlsym
+run "primary contexts" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi -- "$T/shim_test" primary direct
+run "passthrough" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi -- "$T/shim_test" passthrough direct
+run "passthrough (-Bsymbolic driver)" "$S" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi -- "$T/shim_test" passthrough dlsym
+run "CUDA_VISIBLE_DEVICES=1,0 with ordinal and UUID limits" "$A" "$ASAN_PRELOAD" GPUSHARE_FAKE_CUDA="$FAKE2" \
+    GPUSHARE_FAKE_NVML="$NVML2" CUDA_VISIBLE_DEVICES=1,0 "GPUSHARE_MEMORY_LIMIT=0=32Mi,$UUID0=16Mi" -- \
+    "$T/shim_test" visible direct
+run "two processes share one region" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi \
+    GPUSHARE_REGION="$WORK/region" -- "$T/shim_test" shared direct
+
+# A bad limit: one clear line at start, and the program runs (unlimited).
+run "bad limit string" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=12Qi -- "$T/shim_test" badenv direct
+if grep -q '^gpushare: GPUSHARE_MEMORY_LIMIT: ' "$WORK/err" && [ "$(grep -c '^gpushare:' "$WORK/err")" = 1 ]; then
+    pass=$((pass + 1)); echo "PASS bad limit string: one message"; sed 's/^/    /' "$WORK/err"
+else
+    fail=$((fail + 1)); echo "FAIL bad limit string: one message"; sed 's/^/    /' "$WORK/err"
+fi
+# The OOM line, once, with the numbers.
+run "out-of-memory line" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi -- "$T/shim_test" contract direct
+if grep -q '^gpushare: out of memory on device 0: asked 1 MiB, limit 64 MiB, in use 64 MiB (this process 64 MiB)$' "$WORK/err"; then
+    pass=$((pass + 1)); echo "PASS out-of-memory line: $(cat "$WORK/err")"
+else
+    fail=$((fail + 1)); echo "FAIL out-of-memory line"; sed 's/^/    /' "$WORK/err"
+fi
+
+# The issue's interface contract, literally: release fake and release shim, no sanitizer.
+if env LD_LIBRARY_PATH="$B/fake:$T" LD_PRELOAD="$B/libgpushare.so" GPUSHARE_MEMORY_LIMIT=64Mi \
+    GPUSHARE_FAKE_CUDA="$FAKE" "$T/shim_test_release" contract direct >"$WORK/out" 2>"$WORK/err"; then
+    pass=$((pass + 1)); echo "PASS contract (release build, LD_LIBRARY_PATH=build/native/fake)"
+else
+    fail=$((fail + 1)); echo "FAIL contract (release build)"; sed 's/^/    /' "$WORK/out" "$WORK/err"
+fi
+
+echo "shim tests: $pass passed, $fail failed"
+[ "$fail" = 0 ] && echo "PASS" || echo "FAIL"
+[ "$fail" = 0 ]

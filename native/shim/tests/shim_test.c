@@ -1,0 +1,486 @@
+/*
+ * shim_test.c: libgpushare against the fake libcuda, one scenario per run:
+ *
+ *     shim_test SCENARIO [MODE]
+ *
+ * MODE is how the program reaches the driver: "direct" (linked against libcuda, the
+ * default), "dlsym" (dlopen + dlsym, as PyTorch does), "procaddr" (cuGetProcAddress_v2
+ * from libc's own dlsym on the libcuda handle, then every function, cuGetProcAddress
+ * itself included, through it) or "procaddr_pt" (the same with the per-thread default
+ * stream flag). run_shim_tests.sh sets the environment (limits, fake configs) each
+ * scenario expects. Prints one line per failed check and a summary; exits 1 on failure.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "gs_cuda.h"
+
+#define MIB (1024ull * 1024ull)
+
+#ifdef SHIM_TEST_NO_NEXT
+static int gsnext_call_next(void) { return 2; } /* the release build skips the RTLD_NEXT check */
+#else
+int gsnext_call_next(void);
+#endif
+
+static int checks, failures;
+static const char *scenario = "?", *mode = "direct";
+
+static void check(int ok, const char *fmt, ...)
+{
+    checks++;
+    if (ok)
+        return;
+    failures++;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "FAIL [%s %s] ", scenario, mode);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* ---- the driver, reached one of three ways ------------------------------------------- */
+#define API_LIST(X) \
+    X(cuInit) X(cuDeviceGet) X(cuDeviceGetCount) X(cuDeviceGetName) X(cuDeviceGetUuid_v2) X(cuDeviceTotalMem_v2) \
+    X(cuDeviceTotalMem) X(cuCtxCreate_v2) X(cuCtxDestroy_v2) X(cuCtxSetCurrent) X(cuDevicePrimaryCtxRetain) \
+    X(cuDevicePrimaryCtxRelease_v2) X(cuMemAlloc_v2) X(cuMemAlloc) X(cuMemFree_v2) X(cuMemFree) X(cuMemGetInfo_v2) \
+    X(cuMemGetInfo) X(cuMemAllocPitch_v2) X(cuMemAllocManaged) X(cuMemCreate) X(cuMemRelease) X(cuArrayCreate_v2) \
+    X(cuArray3DCreate_v2) X(cuArrayDestroy) X(cuMipmappedArrayCreate) X(cuMipmappedArrayDestroy) \
+    X(cuMemAllocAsync) X(cuMemFreeAsync) X(cuStreamSynchronize) X(cuMemcpyHtoD_v2) X(cuMemcpyDtoH_v2) \
+    X(cuDeviceGetMemPool) X(cuMemPoolGetAttribute) X(cuGetProcAddress_v2)
+
+/* The name cuGetProcAddress takes for each (the unversioned API name). */
+static const char *proc_name(const char *sym, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", sym);
+    char *v = strstr(buf, "_v2");
+    if (v && v[3] == '\0')
+        *v = '\0';
+    return buf;
+}
+
+static struct api {
+#define API_FIELD(name) __typeof__(&name) name;
+    API_LIST(API_FIELD)
+} A;
+
+static void *libc_dlsym(void *h, const char *name)
+{
+    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    void *(*sym)(void *, const char *) = (void *(*)(void *, const char *))dlvsym(libc, "dlsym", "GLIBC_2.34");
+    if (!sym)
+        sym = (void *(*)(void *, const char *))dlvsym(libc, "dlsym", "GLIBC_2.2.5");
+    return sym(h, name);
+}
+
+static void load_api(void)
+{
+    if (strcmp(mode, "direct") == 0) {
+#define API_DIRECT(name) A.name = &name;
+        API_LIST(API_DIRECT)
+        return;
+    }
+    void *h = dlopen("libcuda.so.1", RTLD_NOW);
+    check(h != NULL, "dlopen libcuda.so.1: %s", dlerror());
+    if (strcmp(mode, "dlsym") == 0) {
+#define API_DLSYM(name) A.name = (__typeof__(&name))dlsym(h, #name);
+        API_LIST(API_DLSYM)
+        return;
+    }
+    /* procaddr: the driver's own cuGetProcAddress_v2 (not through any dlsym hook), then
+     * cuGetProcAddress itself through it, then everything else. */
+    cuuint64_t flags = strcmp(mode, "procaddr_pt") == 0 ? CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM : 0;
+    /* As the CUDA runtime does: cuGetProcAddress_v2 by dlsym on the driver's handle. */
+    __typeof__(&cuGetProcAddress_v2) gpa = (__typeof__(&cuGetProcAddress_v2))dlsym(h, "cuGetProcAddress_v2");
+    check(gpa != NULL, "driver cuGetProcAddress_v2");
+    check(libc_dlsym(h, "cuGetProcAddress_v2") != (void *)gpa, "dlsym hands out our cuGetProcAddress_v2");
+    void *p = NULL;
+    CUdriverProcAddressQueryResult st;
+    check(gpa("cuGetProcAddress", &p, 13000, flags, &st) == CUDA_SUCCESS && p, "cuGetProcAddress(cuGetProcAddress)");
+    Dl_info info;
+    check(dladdr(p, &info) && info.dli_fname && strstr(info.dli_fname, "libgpushare"),
+          "cuGetProcAddress(\"cuGetProcAddress\") is libgpushare's (got %s)", p && dladdr(p, &info) ? info.dli_fname : "?");
+    gpa = (__typeof__(&cuGetProcAddress_v2))p;
+    char buf[64];
+#define API_PROC(name) \
+    A.name = NULL; \
+    (void)gpa(proc_name(#name, buf, sizeof buf), (void **)&A.name, 13000, flags, &st);
+    API_LIST(API_PROC)
+    /* cuCtxCreate at 13000 is cuCtxCreate_v4 (another signature): ask for the _v2 era. */
+    (void)gpa("cuCtxCreate", (void **)&A.cuCtxCreate_v2, 11000, flags, &st);
+    /* The old ABI by an old version. */
+    (void)gpa("cuMemAlloc", (void **)&A.cuMemAlloc, 3000, flags, &st);
+    (void)gpa("cuMemFree", (void **)&A.cuMemFree, 3000, flags, &st);
+    (void)gpa("cuMemGetInfo", (void **)&A.cuMemGetInfo, 3000, flags, &st);
+    (void)gpa("cuDeviceTotalMem", (void **)&A.cuDeviceTotalMem, 3000, flags, &st);
+#define API_NONNULL(name) check(A.name != NULL, "cuGetProcAddress(%s)", #name);
+    API_LIST(API_NONNULL)
+}
+
+/* ---- helpers --------------------------------------------------------------------------- */
+static CUcontext setup(int ordinal)
+{
+    CUdevice dev;
+    CUcontext ctx = NULL;
+    check(A.cuInit(0) == CUDA_SUCCESS, "cuInit");
+    check(A.cuDeviceGet(&dev, ordinal) == CUDA_SUCCESS, "cuDeviceGet");
+    CUresult r = A.cuCtxCreate_v2(&ctx, 0, dev);
+    check(r == CUDA_SUCCESS, "cuCtxCreate_v2: %d", r);
+    return ctx;
+}
+
+static size_t free_now(void)
+{
+    size_t f = 0, t = 0;
+    CUresult r = A.cuMemGetInfo_v2(&f, &t);
+    check(r == CUDA_SUCCESS, "cuMemGetInfo_v2: %d", r);
+    return f;
+}
+
+static size_t total_now(void)
+{
+    size_t f = 0, t = 0;
+    (void)A.cuMemGetInfo_v2(&f, &t);
+    return t;
+}
+
+static uint64_t env_u64(const char *name, uint64_t dflt)
+{
+    const char *v = getenv(name);
+    return v ? strtoull(v, NULL, 0) : dflt;
+}
+
+/* ---- scenarios ---------------------------------------------------------------------- */
+
+/* The contract: 64 MiB, a 4 MiB context, 1 MiB allocations: the 61st fails. */
+static void t_contract(void)
+{
+    (void)setup(0);
+    CUdeviceptr p[100];
+    int n = 0;
+    CUresult r = CUDA_SUCCESS;
+    while (n < 100 && (r = A.cuMemAlloc_v2(&p[n], MIB)) == CUDA_SUCCESS)
+        n++;
+    check(r == CUDA_ERROR_OUT_OF_MEMORY, "result past the limit is %d, want 2", r);
+    check(n == 60, "allocated %d x 1 MiB next to a 4 MiB context under 64 MiB, want 60", n);
+    check(free_now() == 0, "free at the limit: %zu", free_now());
+    check(total_now() == 64 * MIB, "total %zu", total_now());
+    for (int i = 0; i < n; i++)
+        check(A.cuMemFree_v2(p[i]) == CUDA_SUCCESS, "free");
+    check(free_now() == 60 * MIB, "free after freeing all: %zu, want 60 MiB", free_now());
+    size_t t = 0;
+    check(A.cuDeviceTotalMem_v2(&t, 0) == CUDA_SUCCESS && t == 64 * MIB, "cuDeviceTotalMem_v2 %zu", t);
+}
+
+/* limit - 1, limit, limit + 1 bytes in total; frees give back exactly; the old ABI too. */
+static void t_edge(void)
+{
+    (void)setup(0);
+    uint64_t limit = 64 * MIB, ctx = limit - free_now();
+    check(ctx == env_u64("SHIM_TEST_CONTEXT", 4 * MIB), "context measured %llu", (unsigned long long)ctx);
+    CUdeviceptr big, one, two;
+    check(A.cuMemAlloc_v2(&big, limit - ctx - 1) == CUDA_SUCCESS, "limit - 1 in total");
+    check(free_now() == 1, "free at limit - 1: %zu", free_now());
+    check(A.cuMemAlloc_v2(&one, 1) == CUDA_SUCCESS, "exactly the limit");
+    check(free_now() == 0, "free at the limit: %zu", free_now());
+    check(A.cuMemAlloc_v2(&two, 1) == CUDA_ERROR_OUT_OF_MEMORY, "limit + 1 refused");
+    check(A.cuMemFree_v2(one) == CUDA_SUCCESS, "free one byte");
+    check(free_now() == 1, "one byte back: %zu", free_now());
+    check(A.cuMemAlloc_v2(&two, 2) == CUDA_ERROR_OUT_OF_MEMORY, "two bytes into one refused");
+    check(A.cuMemAlloc_v2(&two, 1) == CUDA_SUCCESS, "one byte into one");
+    check(A.cuMemFree_v2(two) == CUDA_SUCCESS && A.cuMemFree_v2(big) == CUDA_SUCCESS, "frees");
+    check(free_now() == limit - ctx, "all back: %zu", free_now());
+    /* old 32-bit ABI */
+    CUdeviceptr_v1 p1;
+    unsigned int f32 = 0, t32 = 0;
+    check(A.cuMemAlloc(&p1, 8 * MIB) == CUDA_SUCCESS, "cuMemAlloc (v1)");
+    check(A.cuMemGetInfo(&f32, &t32) == CUDA_SUCCESS && f32 == limit - ctx - 8 * MIB && t32 == limit,
+          "cuMemGetInfo (v1): %u/%u", f32, t32);
+    CUdeviceptr_v1 p2;
+    check(A.cuMemAlloc(&p2, (unsigned)(limit - ctx - 8 * MIB + 1)) == CUDA_ERROR_OUT_OF_MEMORY, "cuMemAlloc (v1) past the limit");
+    check(A.cuMemFree(p1) == CUDA_SUCCESS, "cuMemFree (v1)");
+    unsigned int tm = 0;
+    check(A.cuDeviceTotalMem(&tm, 0) == CUDA_SUCCESS && tm == limit, "cuDeviceTotalMem (v1) %u", tm);
+    /* freeing something we never saw passes through to the driver's answer */
+    check(A.cuMemFree_v2((CUdeviceptr)0x1234) != CUDA_SUCCESS, "unknown pointer passes through");
+    check(free_now() == limit - ctx, "unchanged: %zu", free_now());
+}
+
+static uint64_t fmt_bytes_2d(size_t w, size_t h, unsigned ch) { return (uint64_t)w * (h ? h : 1) * 4 * ch; }
+
+/* Every allocation path takes and gives back what it should, and is refused past the limit. */
+static void t_paths(void)
+{
+    (void)setup(0);
+    uint64_t base = free_now();
+    size_t f;
+    /* pitch: the real pitch x height */
+    CUdeviceptr p;
+    size_t pitch = 0;
+    check(A.cuMemAllocPitch_v2(&p, &pitch, 1000, 100, 4) == CUDA_SUCCESS, "pitch");
+    f = free_now();
+    check(pitch >= 1000 && base - f == pitch * 100, "pitch took %llu, want %zu", (unsigned long long)(base - f), pitch * 100);
+    check(A.cuMemFree_v2(p) == CUDA_SUCCESS && free_now() == base, "pitch freed");
+    check(A.cuMemAllocPitch_v2(&p, &pitch, 1 * MIB, 61, 4) == CUDA_ERROR_OUT_OF_MEMORY, "pitch past the limit");
+    check(A.cuMemAllocPitch_v2(&p, &pitch, 1 * MIB, 60, 4) == CUDA_SUCCESS, "pitch to the limit");
+    check(free_now() == 0, "pitch to the limit: free %zu", free_now());
+    check(A.cuMemFree_v2(p) == CUDA_SUCCESS && free_now() == base, "pitch freed");
+    /* managed */
+    check(A.cuMemAllocManaged(&p, 10 * MIB, 1) == CUDA_SUCCESS && base - free_now() == 10 * MIB, "managed");
+    CUdeviceptr q;
+    check(A.cuMemAllocManaged(&q, 51 * MIB, 1) == CUDA_ERROR_OUT_OF_MEMORY, "managed past the limit");
+    check(A.cuMemFree_v2(p) == CUDA_SUCCESS && free_now() == base, "managed freed");
+    /* VMM: physical memory counts, address reservations do not */
+    CUmemAllocationProp prop;
+    memset(&prop, 0, sizeof prop);
+    prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    prop.location.id = 0;
+    CUmemGenericAllocationHandle h1, h2;
+    check(A.cuMemCreate(&h1, 20 * MIB, &prop, 0) == CUDA_SUCCESS && base - free_now() == 20 * MIB, "cuMemCreate");
+    check(A.cuMemCreate(&h2, 42 * MIB, &prop, 0) == CUDA_ERROR_OUT_OF_MEMORY, "cuMemCreate past the limit");
+    check(A.cuMemCreate(&h2, 40 * MIB, &prop, 0) == CUDA_SUCCESS && free_now() == 0, "cuMemCreate to the limit");
+    check(A.cuMemRelease(h1) == CUDA_SUCCESS && A.cuMemRelease(h2) == CUDA_SUCCESS && free_now() == base, "cuMemRelease");
+    /* arrays */
+    CUarray arr, arr3;
+    CUDA_ARRAY_DESCRIPTOR d2 = {.Width = 1024, .Height = 512, .Format = CU_AD_FORMAT_FLOAT, .NumChannels = 4};
+    check(A.cuArrayCreate_v2(&arr, &d2) == CUDA_SUCCESS, "cuArrayCreate_v2");
+    check(base - free_now() == fmt_bytes_2d(1024, 512, 4), "array took %llu", (unsigned long long)(base - free_now()));
+    CUDA_ARRAY3D_DESCRIPTOR d3 = {.Width = 256, .Height = 256, .Depth = 64, .Format = CU_AD_FORMAT_FLOAT, .NumChannels = 1};
+    check(A.cuArray3DCreate_v2(&arr3, &d3) == CUDA_SUCCESS, "cuArray3DCreate_v2");
+    check(base - free_now() == fmt_bytes_2d(1024, 512, 4) + 256ull * 256 * 64 * 4, "3D array");
+    CUDA_ARRAY3D_DESCRIPTOR huge = {.Width = 4096, .Height = 4096, .Depth = 1, .Format = CU_AD_FORMAT_FLOAT, .NumChannels = 1};
+    CUarray nope;
+    check(A.cuArray3DCreate_v2(&nope, &huge) == CUDA_ERROR_OUT_OF_MEMORY, "array past the limit");
+    check(A.cuArrayDestroy(arr) == CUDA_SUCCESS && A.cuArrayDestroy(arr3) == CUDA_SUCCESS && free_now() == base, "arrays destroyed");
+    CUmipmappedArray mip;
+    CUDA_ARRAY3D_DESCRIPTOR dm = {.Width = 512, .Height = 512, .Depth = 0, .Format = CU_AD_FORMAT_UNSIGNED_INT8, .NumChannels = 4};
+    uint64_t want = 0;
+    for (uint64_t l = 0, w = 512; l < 4; l++, w /= 2)
+        want += w * w * 4;
+    check(A.cuMipmappedArrayCreate(&mip, &dm, 4) == CUDA_SUCCESS && base - free_now() == want, "mipmapped array");
+    check(A.cuMipmappedArrayDestroy(mip) == CUDA_SUCCESS && free_now() == base, "mipmapped array destroyed");
+    /* stream-ordered: the pool's reserved memory counts */
+    CUmemoryPool pool;
+    check(A.cuDeviceGetMemPool(&pool, 0) == CUDA_SUCCESS, "cuDeviceGetMemPool");
+    check(A.cuMemAllocAsync(&p, 1 * MIB, NULL) == CUDA_SUCCESS, "cuMemAllocAsync");
+    cuuint64_t reserved = 0;
+    (void)A.cuMemPoolGetAttribute(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &reserved);
+    check(reserved > 0 && base - free_now() == reserved, "pool growth counted: %llu vs %llu",
+          (unsigned long long)(base - free_now()), (unsigned long long)reserved);
+    CUdeviceptr big;
+    check(A.cuMemAlloc_v2(&big, base - reserved) == CUDA_SUCCESS && free_now() == 0, "plain to the limit beside the pool");
+    check(A.cuMemAllocAsync(&q, reserved, NULL) == CUDA_ERROR_OUT_OF_MEMORY, "pool growth past the limit");
+    cuuint64_t after = 0;
+    (void)A.cuMemPoolGetAttribute(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &after);
+    check(after <= reserved && free_now() == reserved - after, "after the refusal the pool (%llu) is counted as it is: free %zu",
+          (unsigned long long)after, free_now());
+    check(A.cuMemFree_v2(big) == CUDA_SUCCESS, "free big");
+    check(A.cuMemFreeAsync(p, NULL) == CUDA_SUCCESS && A.cuStreamSynchronize(NULL) == CUDA_SUCCESS, "cuMemFreeAsync");
+    check(free_now() == base, "pool shrink noticed: free %zu, want %llu", free_now(), (unsigned long long)base);
+}
+
+/* Threads allocating and freeing at once: exact totals afterwards. */
+static CUcontext g_ctx;
+static uint64_t g_live[16];
+
+static void *worker(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    A.cuCtxSetCurrent(g_ctx);
+    unsigned seed = (unsigned)id * 7919u + 1;
+    CUdeviceptr live[8] = {0};
+    size_t sizes[8] = {0};
+    for (int i = 0; i < 3000; i++) {
+        int k = rand_r(&seed) % 8;
+        if (live[k]) {
+            check(A.cuMemFree_v2(live[k]) == CUDA_SUCCESS, "thread free");
+            live[k] = 0;
+        } else {
+            size_t s = 1 + (size_t)(rand_r(&seed) % (512 * 1024));
+            CUresult r = A.cuMemAlloc_v2(&live[k], s);
+            check(r == CUDA_SUCCESS || r == CUDA_ERROR_OUT_OF_MEMORY, "thread alloc %d", r);
+            sizes[k] = r == CUDA_SUCCESS ? s : 0;
+            if (r != CUDA_SUCCESS)
+                live[k] = 0;
+        }
+    }
+    uint64_t sum = 0;
+    for (int k = 0; k < 8; k++)
+        if (live[k])
+            sum += sizes[k];
+    g_live[id] = sum;
+    /* keep half, free the rest after the main thread looked */
+    return NULL;
+}
+
+static void t_threads(void)
+{
+    g_ctx = setup(0);
+    uint64_t base = free_now();
+    pthread_t th[16];
+    for (int i = 0; i < 16; i++)
+        pthread_create(&th[i], NULL, worker, (void *)(intptr_t)i);
+    for (int i = 0; i < 16; i++)
+        pthread_join(th[i], NULL);
+    uint64_t live = 0;
+    for (int i = 0; i < 16; i++)
+        live += g_live[i];
+    check(base - free_now() == live, "after 16 threads: counted %llu, live %llu", (unsigned long long)(base - free_now()),
+          (unsigned long long)live);
+}
+
+/* CUDA_VISIBLE_DEVICES=1,0 with limits by ordinal (0=32Mi) and by UUID (physical 0 = 16Mi). */
+static void t_visible(void)
+{
+    check(A.cuInit(0) == CUDA_SUCCESS, "cuInit");
+    int n = 0;
+    check(A.cuDeviceGetCount(&n) == CUDA_SUCCESS && n == 2, "two devices visible: %d", n);
+    size_t t0 = 0, t1 = 0;
+    check(A.cuDeviceTotalMem_v2(&t0, 0) == CUDA_SUCCESS && t0 == 32 * MIB, "ordinal 0 total %zu, want 32 MiB", t0);
+    check(A.cuDeviceTotalMem_v2(&t1, 1) == CUDA_SUCCESS && t1 == 16 * MIB, "ordinal 1 total %zu, want 16 MiB", t1);
+    for (int ord = 0; ord < 2; ord++) {
+        CUcontext ctx;
+        CUdevice dev;
+        A.cuDeviceGet(&dev, ord);
+        check(A.cuCtxCreate_v2(&ctx, 0, dev) == CUDA_SUCCESS, "ctx on %d", ord);
+        uint64_t limit = ord == 0 ? 32 * MIB : 16 * MIB, f = free_now();
+        check(f == limit - 4 * MIB, "ordinal %d free %llu", ord, (unsigned long long)f);
+        CUdeviceptr p, q;
+        check(A.cuMemAlloc_v2(&p, f) == CUDA_SUCCESS, "fill ordinal %d", ord);
+        check(A.cuMemAlloc_v2(&q, 1) == CUDA_ERROR_OUT_OF_MEMORY, "ordinal %d full", ord);
+        check(A.cuMemFree_v2(p) == CUDA_SUCCESS, "free");
+    }
+}
+
+/* Two processes, one region file, one 64 MiB limit. */
+static void t_shared(void)
+{
+    int up[2], down[2];
+    char c;
+    check(pipe(up) == 0 && pipe(down) == 0, "pipes");
+    pid_t pid = fork();
+    if (pid == 0) {
+        (void)setup(0);
+        CUdeviceptr p;
+        int ok = A.cuMemAlloc_v2(&p, 30 * MIB) == CUDA_SUCCESS;
+        c = ok ? 'y' : 'n';
+        (void)!write(up[1], &c, 1);
+        (void)!read(down[0], &c, 1);
+        _exit(ok && A.cuMemFree_v2(p) == CUDA_SUCCESS ? 0 : 1);
+    }
+    check(read(up[0], &c, 1) == 1 && c == 'y', "child allocated 30 MiB");
+    (void)setup(0);
+    uint64_t f = free_now();
+    check(f == 64 * MIB - 8 * MIB - 30 * MIB, "group free %llu: two contexts and the child's 30 MiB", (unsigned long long)f);
+    CUdeviceptr p, q;
+    check(A.cuMemAlloc_v2(&p, f) == CUDA_SUCCESS, "fill the shared limit");
+    check(A.cuMemAlloc_v2(&q, 1) == CUDA_ERROR_OUT_OF_MEMORY, "one byte past the shared limit");
+    c = 'x';
+    (void)!write(down[1], &c, 1);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child exit");
+    /* The dead child's slot is reclaimed before any refusal. */
+    check(A.cuMemAlloc_v2(&q, 34 * MIB) == CUDA_SUCCESS, "the room the child left (30 MiB + its context)");
+    check(free_now() == 0, "full again: %zu", free_now());
+}
+
+/* A bad limit is reported at start and ignored: the program runs unlimited. */
+static void t_badenv(void)
+{
+    (void)setup(0);
+    CUdeviceptr p;
+    check(A.cuMemAlloc_v2(&p, 100 * MIB) == CUDA_SUCCESS, "no limit in force");
+    check(A.cuMemFree_v2(p) == CUDA_SUCCESS, "free");
+}
+
+/* Unhooked functions reach the driver untouched; lookups give our hooks for hooked names. */
+static void t_passthrough(void)
+{
+    (void)setup(0);
+    char name[96] = "";
+    check(A.cuDeviceGetName(name, sizeof name, 0) == CUDA_SUCCESS && strstr(name, "H100"), "cuDeviceGetName: %s", name);
+    CUdeviceptr p;
+    check(A.cuMemAlloc_v2(&p, 4096) == CUDA_SUCCESS, "alloc");
+    char in[4096], out[4096];
+    for (int i = 0; i < 4096; i++)
+        in[i] = (char)i;
+    check(A.cuMemcpyHtoD_v2(p, in, sizeof in) == CUDA_SUCCESS && A.cuMemcpyDtoH_v2(out, p, sizeof out) == CUDA_SUCCESS &&
+              memcmp(in, out, sizeof in) == 0, "copies round-trip");
+    check(A.cuMemFree_v2(p) == CUDA_SUCCESS, "free");
+    void *h = dlopen("libcuda.so.1", RTLD_NOW);
+    Dl_info info;
+    void *f = dlsym(h, "cuDeviceGetName");
+    check(f && dladdr(f, &info) && strstr(info.dli_fname, "libcuda"), "dlsym of an unhooked name is the driver's");
+    f = dlsym(h, "cuMemAlloc_v2");
+    check(f && dladdr(f, &info) && strstr(info.dli_fname, "libgpushare"), "dlsym(handle, cuMemAlloc_v2) is ours");
+    void *p2 = NULL;
+    CUdriverProcAddressQueryResult st;
+    check(A.cuGetProcAddress_v2("cuMemAllocAsync", &p2, 13000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, &st) ==
+                  CUDA_SUCCESS &&
+              dladdr(p2, &info) && info.dli_sname && strcmp(info.dli_sname, "cuMemAllocAsync_ptsz") == 0 &&
+              strstr(info.dli_fname, "libgpushare"),
+          "per-thread cuMemAllocAsync is our _ptsz hook (%s)", p2 && dladdr(p2, &info) ? info.dli_sname : "?");
+    check(A.cuGetProcAddress_v2("cuMemAlloc", &p2, 3000, 0, &st) == CUDA_SUCCESS && dladdr(p2, &info) &&
+              info.dli_sname && strcmp(info.dli_sname, "cuMemAlloc") == 0 && strstr(info.dli_fname, "libgpushare"),
+          "cuMemAlloc at 3000 is our old-ABI hook");
+    check(A.cuGetProcAddress_v2("cuDeviceGetName", &p2, 13000, 0, &st) == CUDA_SUCCESS && dladdr(p2, &info) &&
+              strstr(info.dli_fname, "libcuda"), "unhooked names come back from the driver untouched");
+    check(gsnext_call_next() == 2, "dlsym(RTLD_NEXT) from a library finds the next library's symbol");
+}
+
+/* Primary contexts: measured on the first retain, given back on the last release. */
+static void t_primary(void)
+{
+    check(A.cuInit(0) == CUDA_SUCCESS, "cuInit");
+    CUcontext c1, c2;
+    check(A.cuDevicePrimaryCtxRetain(&c1, 0) == CUDA_SUCCESS, "retain");
+    check(A.cuDevicePrimaryCtxRetain(&c2, 0) == CUDA_SUCCESS && c1 == c2, "retain again");
+    A.cuCtxSetCurrent(c1);
+    check(free_now() == 60 * MIB, "one 4 MiB primary context counted once: %zu", free_now());
+    CUdeviceptr p;
+    check(A.cuMemAlloc_v2(&p, 10 * MIB) == CUDA_SUCCESS, "alloc in primary");
+    check(A.cuDevicePrimaryCtxRelease_v2(0) == CUDA_SUCCESS && A.cuDevicePrimaryCtxRelease_v2(0) == CUDA_SUCCESS, "release x2");
+    check(A.cuDevicePrimaryCtxRetain(&c1, 0) == CUDA_SUCCESS, "retain after the last release");
+    A.cuCtxSetCurrent(c1);
+    check(free_now() == 60 * MIB, "context and its allocations were given back: %zu", free_now());
+    /* a created context, destroyed with allocations still in it */
+    CUcontext ctx;
+    check(A.cuCtxCreate_v2(&ctx, 0, 0) == CUDA_SUCCESS, "cuCtxCreate_v2");
+    check(A.cuMemAlloc_v2(&p, 10 * MIB) == CUDA_SUCCESS, "alloc in ctx");
+    check(free_now() == 46 * MIB, "two contexts and 10 MiB: %zu", free_now());
+    check(A.cuCtxDestroy_v2(ctx) == CUDA_SUCCESS, "destroy");
+    A.cuCtxSetCurrent(c1);
+    check(free_now() == 60 * MIB, "destroyed context's memory is back: %zu", free_now());
+}
+
+int main(int argc, char **argv)
+{
+    scenario = argc > 1 ? argv[1] : "contract";
+    mode = argc > 2 ? argv[2] : "direct";
+    load_api();
+    static const struct {
+        const char *name;
+        void (*fn)(void);
+    } all[] = {{"contract", t_contract}, {"edge", t_edge}, {"paths", t_paths}, {"threads", t_threads},
+               {"visible", t_visible}, {"shared", t_shared}, {"badenv", t_badenv}, {"passthrough", t_passthrough},
+               {"primary", t_primary}};
+    int found = 0;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (strcmp(all[i].name, scenario) == 0) {
+            all[i].fn();
+            found = 1;
+        }
+    check(found, "unknown scenario");
+    printf("%s %s: %d checks, %d failed\n", scenario, mode, checks, failures);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Real-GPU checks and benchmarks of libgpushare's memory isolation (issue 3). Runs on a machine
+# with an NVIDIA GPU, PyTorch and CuPy; needs build/native/libgpushare.so (built anywhere with
+# `npm run build`: plain C, no CUDA toolkit). Prints a table; full JSON lines go to $OUT.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/gpu-check-memory}
+mkdir -p "$OUT"
+LIB=$PWD/build/native/libgpushare.so
+[ -f "$LIB" ] || { echo "missing $LIB: run npm run build first"; exit 1; }
+results=$OUT/results.jsonl
+: > "$results"
+export PYTHONUNBUFFERED=1
+py() { python3 scripts/gpu/memcheck.py "$@"; }
+run() { # run NAME ENV... -- CMD...: one check in a clean process with the library preloaded
+  local name=$1; shift
+  local envs=()
+  while [ "$1" != "--" ]; do envs+=("$1"); shift; done; shift
+  env "${envs[@]}" LD_PRELOAD="$LIB" "$@" 2> "$OUT/$name.err" | tail -n 1 >> "$results" || true
+  tail -n 3 "$OUT/$name.err" | sed "s/^/  [$name stderr] /"
+}
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+cudalib=$(ldconfig -p | awk '/libcuda.so.1 /{print $NF; exit}')
+gcc -O2 -I/usr/local/cuda/include scripts/gpu/driver_fill.c -o "$OUT/driver_fill" "$cudalib" || echo "driver_fill: build failed"
+nvcc -O2 -o "$OUT/bench_launch" scripts/gpu/bench_launch.cu || echo "bench_launch: build failed"
+
+run fill GPUSHARE_MEMORY_LIMIT=2Gi PYTORCH_NO_CUDA_MEMORY_CACHING=1 -- py fill
+run meminfo GPUSHARE_MEMORY_LIMIT=2Gi -- py meminfo
+run expandable GPUSHARE_MEMORY_LIMIT=2Gi PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True -- py expandable
+run graph GPUSHARE_MEMORY_LIMIT=2Gi -- py graph
+run cupy GPUSHARE_MEMORY_LIMIT=1Gi -- py cupy
+run oversubscribe GPUSHARE_MEMORY_LIMIT=1Gi GPUSHARE_OVERSUBSCRIBE=1 -- py oversubscribe
+GPUSHARE_MEMORY_LIMIT=1Gi LD_PRELOAD="$LIB" "$OUT/driver_fill" > "$OUT/driver.json" 2> "$OUT/driver.err"
+python3 - "$OUT/driver.json" >> "$results" <<'PY'
+import json, sys
+try:
+    d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+except Exception as e:
+    d = {"error": str(e)}
+limit = 1 << 30
+ok = d.get("last_rc") == 2 and d.get("allocated", 1 << 62) <= limit and d.get("total") == limit
+print(json.dumps({"check": "driver-API program stops at the limit (OOM = 2)", "ok": ok, "detail": d}))
+PY
+region=$OUT/share.region
+rm -f "$region"
+GPUSHARE_MEMORY_LIMIT=2Gi GPUSHARE_REGION=$region LD_PRELOAD="$LIB" python3 scripts/gpu/memcheck.py share first > "$OUT/share-first.json" 2> "$OUT/share-first.err" &
+first=$!
+sleep 5
+GPUSHARE_MEMORY_LIMIT=2Gi GPUSHARE_REGION=$region LD_PRELOAD="$LIB" python3 scripts/gpu/memcheck.py share second > "$OUT/share-second.json" 2> "$OUT/share-second.err"
+wait $first
+python3 - "$OUT" >> "$results" <<'PY'
+import json, sys
+d = {}
+for role in ("first", "second"):
+    try:
+        d[role] = json.loads(open(f"{sys.argv[1]}/share-{role}.json").read().strip().splitlines()[-1])["result"]
+    except Exception as e:
+        d[role] = f"no result ({e})"
+print(json.dumps({"check": "two processes share one limit (60% + 60% of it)", "ok": d == {"first": "allocated", "second": "oom"}, "detail": d}))
+PY
+
+# Overhead: the same program with and without the library, alternated, 5 runs each.
+for i in 1 2 3 4 5; do
+  "$OUT/bench_launch" | sed 's/^/{"bench":"launch","lib":false,"data":/; s/$/}/' >> "$OUT/bench.jsonl"
+  LD_PRELOAD="$LIB" "$OUT/bench_launch" | sed 's/^/{"bench":"launch","lib":true,"data":/; s/$/}/' >> "$OUT/bench.jsonl"
+done
+for i in 1 2 3; do
+  python3 scripts/gpu/bench_torch.py | sed 's/^/{"bench":"torch","lib":false,"data":/; s/$/}/' >> "$OUT/bench.jsonl"
+  GPUSHARE_MEMORY_LIMIT=16Gi LD_PRELOAD="$LIB" python3 scripts/gpu/bench_torch.py | sed 's/^/{"bench":"torch","lib":true,"data":/; s/$/}/' >> "$OUT/bench.jsonl"
+done
+python3 scripts/gpu/summarize.py "$results" "$OUT/bench.jsonl" | tee "$OUT/table.md"

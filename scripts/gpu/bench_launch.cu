@@ -1,0 +1,44 @@
+// bench_launch.cu: launch-rate and allocation microbenchmarks for libgpushare's overhead.
+// Prints one JSON line. Built with nvcc on the GPU machine; run with and without LD_PRELOAD.
+#include <chrono>
+#include <cstdio>
+#include <cuda_runtime.h>
+
+__global__ void empty_kernel(int *p) {
+    if (p != nullptr && threadIdx.x == 1024) *p = 1;  // never true: keeps the kernel from being elided
+}
+
+static double now_s() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+#define CHECK(call)                                                                    \
+    do {                                                                               \
+        cudaError_t e = (call);                                                        \
+        if (e != cudaSuccess) {                                                        \
+            std::printf("{\"error\": \"%s at line %d\"}\n", cudaGetErrorString(e), __LINE__); \
+            return 1;                                                                  \
+        }                                                                              \
+    } while (0)
+
+int main() {
+    const int launches = 200000, allocs = 5000;
+    CHECK(cudaFree(nullptr));
+    for (int i = 0; i < 1000; i++) empty_kernel<<<1, 32>>>(nullptr);
+    CHECK(cudaDeviceSynchronize());
+    double t0 = now_s();
+    for (int i = 0; i < launches; i++) empty_kernel<<<1, 32>>>(nullptr);
+    CHECK(cudaGetLastError());
+    CHECK(cudaDeviceSynchronize());
+    double launch_s = now_s() - t0;
+
+    void *p = nullptr;
+    t0 = now_s();
+    for (int i = 0; i < allocs; i++) {
+        CHECK(cudaMalloc(&p, 1 << 20));
+        CHECK(cudaFree(p));
+    }
+    double alloc_s = now_s() - t0;
+    std::printf("{\"launches_per_s\": %.0f, \"alloc_free_us\": %.3f}\n", launches / launch_s, alloc_s / allocs * 1e6);
+    return 0;
+}
