@@ -6,33 +6,41 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-check-memory}
 mkdir -p "$OUT"
+# Per-check files go to a scratch dir; $OUT keeps the results, the table and one stderr digest.
+WORK=$(mktemp -d)
 LIB=$PWD/build/native/libgpushare.so
 [ -f "$LIB" ] || { echo "missing $LIB: run npm run build first"; exit 1; }
 results=$OUT/results.jsonl
 : > "$results"
 export PYTHONUNBUFFERED=1
-py() { python3 scripts/gpu/memcheck.py "$@"; }
+MEMCHECK=(python3 scripts/gpu/memcheck.py)
 run() { # run NAME ENV... -- CMD...: one check in a clean process with the library preloaded
   local name=$1; shift
   local envs=()
   while [ "$1" != "--" ]; do envs+=("$1"); shift; done; shift
-  env "${envs[@]}" LD_PRELOAD="$LIB" "$@" 2> "$OUT/$name.err" | tail -n 1 >> "$results" || true
-  tail -n 3 "$OUT/$name.err" | sed "s/^/  [$name stderr] /"
+  env "${envs[@]}" LD_PRELOAD="$LIB" "$@" 2> "$WORK/$name.err" | tail -n 1 >> "$results" || true
+  tail -n 3 "$WORK/$name.err" | sed "s/^/  [$name stderr] /"
 }
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-cudalib=$(ldconfig -p | awk '/libcuda.so.1 /{print $NF; exit}')
-gcc -O2 -I/usr/local/cuda/include scripts/gpu/driver_fill.c -o "$OUT/driver_fill" "$cudalib" || echo "driver_fill: build failed"
-nvcc -O2 -o "$OUT/bench_launch" scripts/gpu/bench_launch.cu || echo "bench_launch: build failed"
+# Test programs: prebuilt here by `bash scripts/gpu-build.sh` (the GPU machine may have no
+# toolkit), else built now if it has one.
+GPUBIN=$PWD/build/gpu
+if [ ! -x "$GPUBIN/driver_fill" ] || [ ! -x "$GPUBIN/bench_launch" ]; then
+  mkdir -p "$GPUBIN"
+  cudalib=$(ldconfig -p | awk '/libcuda.so.1 /{print $NF; exit}')
+  gcc -O2 -I/usr/local/cuda/include scripts/gpu/driver_fill.c -o "$GPUBIN/driver_fill" "$cudalib" || echo "driver_fill: build failed"
+  nvcc -O2 -o "$GPUBIN/bench_launch" scripts/gpu/bench_launch.cu || echo "bench_launch: build failed"
+fi
 
-run fill GPUSHARE_MEMORY_LIMIT=2Gi PYTORCH_NO_CUDA_MEMORY_CACHING=1 -- py fill
-run meminfo GPUSHARE_MEMORY_LIMIT=2Gi -- py meminfo
-run expandable GPUSHARE_MEMORY_LIMIT=2Gi PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True -- py expandable
-run graph GPUSHARE_MEMORY_LIMIT=2Gi -- py graph
-run cupy GPUSHARE_MEMORY_LIMIT=1Gi -- py cupy
-run oversubscribe GPUSHARE_MEMORY_LIMIT=1Gi GPUSHARE_OVERSUBSCRIBE=1 -- py oversubscribe
-GPUSHARE_MEMORY_LIMIT=1Gi LD_PRELOAD="$LIB" "$OUT/driver_fill" > "$OUT/driver.json" 2> "$OUT/driver.err"
-python3 - "$OUT/driver.json" >> "$results" <<'PY'
+run fill GPUSHARE_MEMORY_LIMIT=2Gi PYTORCH_NO_CUDA_MEMORY_CACHING=1 -- "${MEMCHECK[@]}" fill
+run meminfo GPUSHARE_MEMORY_LIMIT=2Gi -- "${MEMCHECK[@]}" meminfo
+run expandable GPUSHARE_MEMORY_LIMIT=2Gi PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True -- "${MEMCHECK[@]}" expandable
+run graph GPUSHARE_MEMORY_LIMIT=2Gi -- "${MEMCHECK[@]}" graph
+run cupy GPUSHARE_MEMORY_LIMIT=1Gi -- "${MEMCHECK[@]}" cupy
+run oversubscribe GPUSHARE_MEMORY_LIMIT=1Gi GPUSHARE_OVERSUBSCRIBE=1 -- "${MEMCHECK[@]}" oversubscribe
+GPUSHARE_MEMORY_LIMIT=1Gi LD_PRELOAD="$LIB" "$GPUBIN/driver_fill" > "$WORK/driver.json" 2> "$WORK/driver.err"
+python3 - "$WORK/driver.json" >> "$results" <<'PY'
 import json, sys
 try:
     d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
@@ -42,14 +50,14 @@ limit = 1 << 30
 ok = d.get("last_rc") == 2 and d.get("allocated", 1 << 62) <= limit and d.get("total") == limit
 print(json.dumps({"check": "driver-API program stops at the limit (OOM = 2)", "ok": ok, "detail": d}))
 PY
-region=$OUT/share.region
+region=$WORK/share.region
 rm -f "$region"
-GPUSHARE_MEMORY_LIMIT=2Gi GPUSHARE_REGION=$region LD_PRELOAD="$LIB" python3 scripts/gpu/memcheck.py share first > "$OUT/share-first.json" 2> "$OUT/share-first.err" &
+GPUSHARE_MEMORY_LIMIT=2Gi GPUSHARE_REGION=$region LD_PRELOAD="$LIB" python3 scripts/gpu/memcheck.py share first > "$WORK/share-first.json" 2> "$WORK/share-first.err" &
 first=$!
 sleep 5
-GPUSHARE_MEMORY_LIMIT=2Gi GPUSHARE_REGION=$region LD_PRELOAD="$LIB" python3 scripts/gpu/memcheck.py share second > "$OUT/share-second.json" 2> "$OUT/share-second.err"
+GPUSHARE_MEMORY_LIMIT=2Gi GPUSHARE_REGION=$region LD_PRELOAD="$LIB" python3 scripts/gpu/memcheck.py share second > "$WORK/share-second.json" 2> "$WORK/share-second.err"
 wait $first
-python3 - "$OUT" >> "$results" <<'PY'
+python3 - "$WORK" >> "$results" <<'PY'
 import json, sys
 d = {}
 for role in ("first", "second"):
@@ -60,13 +68,15 @@ for role in ("first", "second"):
 print(json.dumps({"check": "two processes share one limit (60% + 60% of it)", "ok": d == {"first": "allocated", "second": "oom"}, "detail": d}))
 PY
 
-# Overhead: the same program with and without the library, alternated, 5 runs each.
-for i in 1 2 3 4 5; do
-  "$OUT/bench_launch" | sed 's/^/{"bench":"launch","lib":false,"data":/; s/$/}/' >> "$OUT/bench.jsonl"
-  LD_PRELOAD="$LIB" "$OUT/bench_launch" | sed 's/^/{"bench":"launch","lib":true,"data":/; s/$/}/' >> "$OUT/bench.jsonl"
+# Overhead (skipped with SKIP_BENCH=1): the same program with and without the library, alternated, 5 runs each.
+[ "${SKIP_BENCH:-0}" = 1 ] || for i in 1 2 3 4 5; do
+  "$GPUBIN/bench_launch" | sed 's/^/{"bench":"launch","lib":false,"data":/; s/$/}/' >> "$OUT/bench.jsonl"
+  LD_PRELOAD="$LIB" "$GPUBIN/bench_launch" | sed 's/^/{"bench":"launch","lib":true,"data":/; s/$/}/' >> "$OUT/bench.jsonl"
 done
-for i in 1 2 3; do
+[ "${SKIP_BENCH:-0}" = 1 ] || for i in 1 2 3; do
   python3 scripts/gpu/bench_torch.py | sed 's/^/{"bench":"torch","lib":false,"data":/; s/$/}/' >> "$OUT/bench.jsonl"
   GPUSHARE_MEMORY_LIMIT=16Gi LD_PRELOAD="$LIB" python3 scripts/gpu/bench_torch.py | sed 's/^/{"bench":"torch","lib":true,"data":/; s/$/}/' >> "$OUT/bench.jsonl"
 done
+touch "$OUT/bench.jsonl"
 python3 scripts/gpu/summarize.py "$results" "$OUT/bench.jsonl" | tee "$OUT/table.md"
+for f in "$WORK"/*.err; do echo "== $(basename "$f")"; tail -n 20 "$f"; done > "$OUT/stderr.txt" 2>/dev/null

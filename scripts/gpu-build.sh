@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds the real-GPU test programs here (CUDA toolkit needed, no GPU) into build/gpu/, so the
+# GPU machine, which may have no toolkit, only runs them. driver_fill links by soname against
+# our fake libcuda.so.1 and so loads the real driver there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CUDA_INC=${CUDA_INC:-/usr/local/cuda/include}
+mkdir -p build/gpu
+[ -f build/native/fake/libcuda.so.1 ] || make -s -C native fake-cuda
+gcc -O2 -Wall -I"$CUDA_INC" scripts/gpu/driver_fill.c -o build/gpu/driver_fill build/native/fake/libcuda.so.1
+nvcc -O2 -arch=sm_90 -o build/gpu/bench_launch scripts/gpu/bench_launch.cu
+ls build/gpu
