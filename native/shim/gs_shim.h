@@ -11,6 +11,7 @@
  *   context.c   context memory, measured
  *   info.c      cuMemGetInfo / cuDeviceTotalMem report the slice
  *   log.c       leveled stderr lines, the rate-limited out-of-memory line
+ *   nvml.c      NVML (nvml_hooks.def): nvmlDeviceGetMemoryInfo(_v2) report the slice
  */
 #ifndef GS_SHIM_H
 #define GS_SHIM_H
@@ -21,6 +22,7 @@
 
 #include "gs_config.h"
 #include "gs_cuda.h"
+#include "gs_nvml.h"
 #include "gs_region.h"
 
 #define GS_EXPORT __attribute__((visibility("default")))
@@ -47,6 +49,20 @@ bool gs_in_driver(const void *p);
 /* The real dlsym of libc (never ours). */
 void *gs_real_dlsym(void *handle, const char *name);
 
+/* ---- nvml.c ------------------------------------------------------------------------- */
+/* NVML's own functions (nvml_hooks.def), resolved once with dlopen("libnvidia-ml.so.1");
+ * NULL when the process has no NVML (members are then NULL too, never called). */
+typedef struct gs_nvml_fns {
+#define GS_NVML_HOOK(name, params, args) nvmlReturn_t (*name) params;
+#define GS_NVML_CALL(name, params, args) nvmlReturn_t (*name) params;
+#include "nvml_hooks.def"
+} gs_nvml_fns;
+const gs_nvml_fns *gs_nvml(void);
+/* gs_nvml() after our own nvmlInit_v2 (once); NULL when NVML is missing or fails to init. */
+const gs_nvml_fns *gs_nvml_inited(void);
+/* Whether code at p belongs to libcuda or libnvidia-ml (dladdr): a definition we replace. */
+bool gs_in_vendor_lib(const void *p);
+
 /* ---- recursion guard ---------------------------------------------------------------- */
 /* Depth of hook calls on this thread: a hook reached from inside another hook (the driver
  * calling its own exports, or our policy code) passes straight through. */
@@ -71,6 +87,9 @@ bool gs_ready(void);
 uint64_t gs_limit(int dev);
 /* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" from the driver's UUID bytes. */
 void gs_uuid_string(const CUuuid *u, char *out, size_t len);
+/* The process-visible ordinal whose device has this UUID ("GPU-..." or "MIG-...", any
+ * case), or -1 (not visible to this process, or before gs_ready()). */
+int gs_ordinal_of_uuid(const char *uuid);
 /* The device of the calling thread's current context, or -1. */
 int gs_current_device(void);
 /* Whether dev may be accounted (0 <= dev < GS_REGION_MAX_DEVICES). */
@@ -105,6 +124,12 @@ bool gs_track_put(gs_space space, uint64_t key, const gs_track_entry *e);
 bool gs_track_take(gs_space space, uint64_t key, gs_track_entry *out);
 /* Forgets every entry of ctx (destroyed with it) and releases its bytes. */
 void gs_track_drop_ctx(CUcontext ctx);
+
+/* ---- info.c ------------------------------------------------------------------------- */
+/* The slice of dev as the program should see it, given the driver's physical total:
+ * total = min(limit, physical), used = the group's committed device bytes. false when dev
+ * has no limit (report the driver's numbers unchanged). */
+bool gs_slice_view(int dev, uint64_t physical_total, uint64_t *total, uint64_t *used);
 
 /* ---- context.c ---------------------------------------------------------------------- */
 /* The current context (NULL when none or on error). */

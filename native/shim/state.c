@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gs_shim.h"
 
@@ -20,6 +21,7 @@ static struct {
     atomic_bool ready;
     atomic_bool broken_logged;
     int device_count;
+    char uuid[GS_REGION_MAX_DEVICES][GS_CONFIG_UUID_LEN]; /* per visible ordinal, "" unknown */
 } S = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static const char *env_get(void *ctx, const char *name)
@@ -73,6 +75,7 @@ static bool open_locked(void)
             (void)R->cuDeviceTotalMem_v2(&total, dev);
         if (R->cuDeviceGetUuid_v2 != NULL && R->cuDeviceGetUuid_v2(&u, dev) == CUDA_SUCCESS)
             gs_uuid_string(&u, uuid, sizeof uuid);
+        memcpy(S.uuid[d], uuid, sizeof uuid < sizeof S.uuid[d] ? sizeof uuid : sizeof S.uuid[d]);
         uint64_t limit = gs_memory_limit_resolve(gs_config_memory_limit(&gs_cfg, (int)d, uuid[0] ? uuid : NULL), total);
         o.mem_limit[d] = limit == UINT64_MAX ? 0 : limit;
         o.core_limit_pct[d] = (uint32_t)gs_config_compute_limit(&gs_cfg, (int)d, uuid[0] ? uuid : NULL);
@@ -118,6 +121,16 @@ bool gs_dev_ok(int dev)
 uint64_t gs_limit(int dev)
 {
     return gs_dev_ok(dev) ? gs_region_limit((uint32_t)dev) : 0;
+}
+
+int gs_ordinal_of_uuid(const char *uuid)
+{
+    if (!gs_ready())
+        return -1;
+    for (int d = 0; d < S.device_count; d++)
+        if (gs_uuid_same(S.uuid[d], uuid))
+            return d;
+    return -1;
 }
 
 int gs_current_device(void)

@@ -58,6 +58,22 @@ run "CUDA_VISIBLE_DEVICES=1,0 with ordinal and UUID limits" "$A" "$ASAN_PRELOAD"
 run "two processes share one region" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi \
     GPUSHARE_REGION="$WORK/region" -- "$T/shim_test" shared direct
 
+# NVML reports the slice (linked, and dlopen + dlsym); the GPU this process cannot see
+# passes through; an NVML-only child (nvidia-smi) sees the group's usage.
+for mode in direct dlsym; do
+    run "nvml $mode" "$A" "$ASAN_PRELOAD" GPUSHARE_FAKE_CUDA="$FAKE2" GPUSHARE_FAKE_NVML="$NVML2" CUDA_VISIBLE_DEVICES=1 \
+        GPUSHARE_MEMORY_LIMIT=64Mi GPUSHARE_REGION="$WORK/region-nvml-$mode" -- "$T/shim_test" nvml $mode
+done
+# No libnvidia-ml at all: a directory holding only the driver.
+mkdir -p "$WORK/nonvml" && ln -sf "$B/fake/libcuda.so.1" "$WORK/nonvml/libcuda.so.1"
+if env LD_LIBRARY_PATH="$WORK/nonvml" LD_PRELOAD="$B/libgpushare.so" GPUSHARE_MEMORY_LIMIT=64Mi \
+    GPUSHARE_FAKE_CUDA="$FAKE" "$T/shim_test_release" nonvml dlsym >"$WORK/out" 2>"$WORK/err" &&
+    grep -q '^gpushare: cannot measure context memory' "$WORK/err"; then
+    pass=$((pass + 1)); echo "PASS no NVML: the program runs, one warning"
+else
+    fail=$((fail + 1)); echo "FAIL no NVML"; sed 's/^/    /' "$WORK/out" "$WORK/err"
+fi
+
 # A bad limit: one clear line at start, and the program runs (unlimited).
 run "bad limit string" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=12Qi -- "$T/shim_test" badenv direct
 if grep -q '^gpushare: GPUSHARE_MEMORY_LIMIT: ' "$WORK/err" && [ "$(grep -c '^gpushare:' "$WORK/err")" = 1 ]; then

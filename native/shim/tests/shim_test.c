@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "gs_cuda.h"
+#include "gs_nvml.h"
 
 #define MIB (1024ull * 1024ull)
 
@@ -123,6 +124,36 @@ static void load_api(void)
     (void)gpa("cuDeviceTotalMem", (void **)&A.cuDeviceTotalMem, 3000, flags, &st);
 #define API_NONNULL(name) check(A.name != NULL, "cuGetProcAddress(%s)", #name);
     API_LIST(API_NONNULL)
+}
+
+/* ---- NVML, reached directly (linked: SHIM_TEST_NVML_LINKED) or by dlopen + dlsym ---- */
+#define NVML_LIST(X) X(nvmlInit_v2) X(nvmlDeviceGetHandleByIndex_v2) X(nvmlDeviceGetMemoryInfo) X(nvmlDeviceGetMemoryInfo_v2)
+
+static struct nvml_api {
+#define NVML_FIELD(name) __typeof__(&name) name;
+    NVML_LIST(NVML_FIELD)
+} NV;
+
+static void load_nvml(void)
+{
+    if (strcmp(mode, "direct") == 0) {
+#ifdef SHIM_TEST_NVML_LINKED
+#define NVML_DIRECT(name) NV.name = &name;
+        NVML_LIST(NVML_DIRECT)
+#else
+        check(0, "this build is not linked against libnvidia-ml: use mode dlsym");
+#endif
+        return;
+    }
+    void *h = dlopen("libnvidia-ml.so.1", RTLD_NOW);
+    check(h != NULL, "dlopen libnvidia-ml.so.1: %s", dlerror());
+#define NVML_DLSYM(name) NV.name = h ? (__typeof__(&name))dlsym(h, #name) : NULL;
+    NVML_LIST(NVML_DLSYM)
+#define NVML_NONNULL(name) check(NV.name != NULL, "dlsym(%s)", #name);
+    NVML_LIST(NVML_NONNULL)
+    Dl_info info;
+    check(NV.nvmlDeviceGetMemoryInfo && dladdr((void *)NV.nvmlDeviceGetMemoryInfo, &info) && strstr(info.dli_fname, "libgpushare"),
+          "dlsym(nvml handle, nvmlDeviceGetMemoryInfo) is ours");
 }
 
 /* ---- helpers --------------------------------------------------------------------------- */
@@ -463,6 +494,88 @@ static void t_primary(void)
     check(free_now() == 60 * MIB, "destroyed context's memory is back: %zu", free_now());
 }
 
+/* NVML device `index` as the v1 and v2 calls report it; the two must agree. */
+static nvmlMemory_t nvml_mem(unsigned index)
+{
+    nvmlDevice_t d = NULL;
+    nvmlMemory_t m = {0};
+    nvmlMemory_v2_t m2 = {.version = nvmlMemory_v2};
+    check(NV.nvmlDeviceGetHandleByIndex_v2(index, &d) == NVML_SUCCESS, "nvml handle %u", index);
+    check(NV.nvmlDeviceGetMemoryInfo(d, &m) == NVML_SUCCESS, "nvmlDeviceGetMemoryInfo");
+    check(NV.nvmlDeviceGetMemoryInfo_v2(d, &m2) == NVML_SUCCESS, "nvmlDeviceGetMemoryInfo_v2");
+    check(m2.total == m.total && (m.total == 85520809984ull || (m2.reserved == 0 && m2.used == m.used && m2.free == m.free)),
+          "v2 agrees with v1 on device %u: total %llu/%llu used %llu/%llu free %llu/%llu reserved %llu", index, m2.total,
+          m.total, m2.used, m.used, m2.free, m.free, m2.reserved);
+    return m;
+}
+
+/* Run under CUDA_VISIBLE_DEVICES=1 (two GPUs, 1 GiB each) and a 64 MiB limit: NVML's
+ * device 1 is our ordinal 0, the slice; NVML's device 0 is not ours and passes through. */
+static void t_nvml(void)
+{
+    load_nvml();
+    (void)setup(0);
+    check(NV.nvmlInit_v2() == NVML_SUCCESS, "nvmlInit_v2");
+    nvmlMemory_t m = nvml_mem(1);
+    check(m.total == 64 * MIB && m.used == 4 * MIB && m.free == 60 * MIB, "slice with a context: %llu/%llu/%llu",
+          m.total, m.used, m.free);
+    CUdeviceptr p, q;
+    check(A.cuMemAlloc_v2(&p, 10 * MIB) == CUDA_SUCCESS, "alloc 10 MiB");
+    m = nvml_mem(1);
+    check(m.total == 64 * MIB && m.used == 14 * MIB && m.free == 50 * MIB, "after 10 MiB: %llu/%llu/%llu", m.total,
+          m.used, m.free);
+    m = nvml_mem(0);
+    check(m.total == 85520809984ull && m.used == 0, "invisible GPU passes through: total %llu used %llu", m.total, m.used);
+    nvmlDevice_t d;
+    nvmlMemory_v2_t bad = {.version = 1};
+    check(NV.nvmlDeviceGetHandleByIndex_v2(1, &d) == NVML_SUCCESS &&
+              NV.nvmlDeviceGetMemoryInfo_v2(d, &bad) == NVML_ERROR_ARGUMENT_VERSION_MISMATCH && bad.total == 0,
+          "a v2 struct of another version gets NVML's own error, untouched");
+    /* A process that only uses NVML (nvidia-smi) sees the group's usage of the slice. */
+    char used[32];
+    snprintf(used, sizeof used, "%llu", 14 * MIB);
+    setenv("SHIM_TEST_NVML_USED", used, 1);
+    for (int dl = 0; dl < 2; dl++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            execl("/proc/self/exe", "shim_test", "nvmlonly", dl ? "dlsym" : mode, (char *)NULL);
+            _exit(127);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "nvmlonly (%s) exit %d", dl ? "dlsym" : mode, status);
+    }
+    check(A.cuMemAlloc_v2(&q, 50 * MIB) == CUDA_SUCCESS, "fill the slice");
+    m = nvml_mem(1);
+    check(m.total == 64 * MIB && m.used == 64 * MIB && m.free == 0, "full: %llu/%llu/%llu", m.total, m.used, m.free);
+    check(A.cuMemFree_v2(p) == CUDA_SUCCESS && A.cuMemFree_v2(q) == CUDA_SUCCESS, "frees");
+    m = nvml_mem(1);
+    check(m.used == 4 * MIB && m.free == 60 * MIB, "after frees: %llu/%llu", m.used, m.free);
+}
+
+/* Like nvidia-smi: NVML only, never cuInit; the group in the region holds SHIM_TEST_NVML_USED. */
+static void t_nvmlonly(void)
+{
+    load_nvml();
+    check(NV.nvmlInit_v2() == NVML_SUCCESS, "nvmlInit_v2");
+    nvmlMemory_t m = nvml_mem(1);
+    uint64_t want = env_u64("SHIM_TEST_NVML_USED", 0);
+    check(m.total == 64 * MIB && m.used == want && m.free == 64 * MIB - want, "nvidia-smi view: %llu/%llu/%llu, want used %llu",
+          m.total, m.used, m.free, (unsigned long long)want);
+    m = nvml_mem(0);
+    check(m.total == 85520809984ull, "invisible GPU passes through");
+}
+
+/* No libnvidia-ml anywhere: the program runs; contexts cannot be measured (one warning). */
+static void t_nonvml(void)
+{
+    (void)setup(0);
+    check(dlopen("libnvidia-ml.so.1", RTLD_NOW) == NULL, "no NVML in this run");
+    CUdeviceptr p;
+    check(A.cuMemAlloc_v2(&p, MIB) == CUDA_SUCCESS && free_now() == 63 * MIB, "alloc counted: free %zu", free_now());
+    check(A.cuMemFree_v2(p) == CUDA_SUCCESS && free_now() == 64 * MIB, "free");
+}
+
 int main(int argc, char **argv)
 {
     scenario = argc > 1 ? argv[1] : "contract";
@@ -473,7 +586,7 @@ int main(int argc, char **argv)
         void (*fn)(void);
     } all[] = {{"contract", t_contract}, {"edge", t_edge}, {"paths", t_paths}, {"threads", t_threads},
                {"visible", t_visible}, {"shared", t_shared}, {"badenv", t_badenv}, {"passthrough", t_passthrough},
-               {"primary", t_primary}};
+               {"primary", t_primary}, {"nvml", t_nvml}, {"nvmlonly", t_nvmlonly}, {"nonvml", t_nonvml}};
     int found = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (strcmp(all[i].name, scenario) == 0) {
