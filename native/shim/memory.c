@@ -116,6 +116,48 @@ static void untrack_end(const untrack *u, CUresult r)
         (void)gs_track_put(u->space, u->key, &u->e);
 }
 
+/* ---- oversubscription: past the limit, managed memory kept on the host ---------------- */
+
+/* Asks the driver to keep [p, p+n) on the host and to map it for dev (so kernels read it
+ * over the bus instead of migrating it). CUDA 12.2+ takes a CUmemLocation (cuMemAdvise_v2);
+ * older drivers take CU_DEVICE_CPU. Advice is a hint: failures change nothing we count. */
+static void keep_on_host(CUdeviceptr p, size_t n, int dev)
+{
+    const gs_real_fns *R = gs_real();
+    CUmemLocation host = {.type = CU_MEM_LOCATION_TYPE_HOST, .id = 0};
+    CUmemLocation device = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = dev};
+    if (R->cuMemAdvise_v2(p, n, CU_MEM_ADVISE_SET_PREFERRED_LOCATION, host) != CUDA_SUCCESS)
+        (void)R->cuMemAdvise(p, n, CU_MEM_ADVISE_SET_PREFERRED_LOCATION, CU_DEVICE_CPU);
+    if (R->cuMemAdvise_v2(p, n, CU_MEM_ADVISE_SET_ACCESSED_BY, device) != CUDA_SUCCESS)
+        (void)R->cuMemAdvise(p, n, CU_MEM_ADVISE_SET_ACCESSED_BY, (CUdevice)dev);
+}
+
+/*
+ * GPUSHARE_OVERSUBSCRIBE=1: an allocation the limit refused (`refused`: its device and
+ * context) is served as managed memory advised to stay on the host, counted as kind HOST
+ * (never against the limit) and freed by cuMemFree like any other pointer. When the driver
+ * cannot give managed memory, the answer is the refusal: CUDA_ERROR_OUT_OF_MEMORY.
+ */
+static CUresult host_backed(CUdeviceptr *dptr, size_t bytes, const acct *refused)
+{
+    const gs_real_fns *R = gs_real();
+    acct h = {.dev = refused->dev, .ctx = refused->ctx};
+    h.st = gs_reserve(h.dev, GS_REGION_KIND_HOST, bytes, &h.r);
+    CUresult r = h.st == 1 ? CUDA_ERROR_OUT_OF_MEMORY : R->cuMemAllocManaged(dptr, bytes, CU_MEM_ATTACH_GLOBAL);
+    char b[48];
+    if (r != CUDA_SUCCESS) {
+        acct_end(&h, r, GS_SPACE_PTR, 0);
+        gs_log(GS_LOG_WARN, "device %d: %s past the limit; host-backed memory failed too (%d)", h.dev,
+               gs_human_bytes(bytes, b, sizeof b), (int)r);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    keep_on_host(*dptr, bytes, h.dev);
+    acct_end(&h, r, GS_SPACE_PTR, (uint64_t)*dptr);
+    gs_log(GS_LOG_INFO, "device %d: %s past the limit served from host memory (GPUSHARE_OVERSUBSCRIBE)", h.dev,
+           gs_human_bytes(bytes, b, sizeof b));
+    return CUDA_SUCCESS;
+}
+
 /* ---- plain and managed -------------------------------------------------------------- */
 
 GS_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
@@ -126,9 +168,11 @@ GS_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
     gs_enter();
     acct a;
     CUresult r = CUDA_ERROR_OUT_OF_MEMORY;
-    if (acct_begin(&a, GS_REGION_KIND_ALLOC, bytesize)) {
+    if (acct_begin_ex(&a, GS_REGION_KIND_ALLOC, bytesize, gs_cfg.oversubscribe)) {
         r = R->cuMemAlloc_v2(dptr, bytesize);
         acct_end(&a, r, GS_SPACE_PTR, r == CUDA_SUCCESS ? (uint64_t)*dptr : 0);
+    } else if (gs_cfg.oversubscribe && dptr != NULL && bytesize > 0) {
+        r = host_backed(dptr, bytesize, &a);
     }
     gs_leave();
     return r;
@@ -231,8 +275,19 @@ static CUresult pitch_alloc(pitch_call call, void *dptr, void *pitch, size_t w, 
     if (h != 0 && (upper > UINT64_MAX / h))
         upper = lower = UINT64_MAX / h; /* absurd: the driver refuses it */
     acct a;
-    if (!acct_begin_ex(&a, GS_REGION_KIND_ALLOC, upper * h, true) && !acct_begin(&a, GS_REGION_KIND_ALLOC, lower * h))
-        return CUDA_ERROR_OUT_OF_MEMORY;
+    /* Host-backed pitched memory is linear memory at the widest pitch the driver would
+     * choose (512); only for the 64-bit ABI (managed addresses do not fit 32 bits). */
+    bool host_ok = gs_cfg.oversubscribe && call == pitch_v2 && w > 0 && h > 0 && (elem == 4 || elem == 8 || elem == 16) &&
+                   upper * h <= SIZE_MAX;
+    if (!acct_begin_ex(&a, GS_REGION_KIND_ALLOC, upper * h, true) &&
+        !acct_begin_ex(&a, GS_REGION_KIND_ALLOC, lower * h, host_ok)) {
+        if (!host_ok)
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        CUresult r = host_backed(dptr, (size_t)(upper * h), &a);
+        if (r == CUDA_SUCCESS)
+            *(size_t *)pitch = (size_t)upper;
+        return r;
+    }
     uint64_t p = 0, ptr = 0;
     CUresult r = call(R, dptr, pitch, w, h, elem, &p, &ptr);
     if (r != CUDA_SUCCESS) {

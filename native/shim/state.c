@@ -98,6 +98,8 @@ static bool open_locked(void)
         }
     }
     S.device_count = (int)o.device_count;
+    gs_log(GS_LOG_DEBUG, "region %s: slot %d, %d devices", o.path && o.path[0] ? o.path : "(private)",
+           gs_region_slot_index(), S.device_count);
     return true;
 }
 

@@ -64,6 +64,27 @@ for mode in direct dlsym; do
     run "nvml $mode" "$A" "$ASAN_PRELOAD" GPUSHARE_FAKE_CUDA="$FAKE2" GPUSHARE_FAKE_NVML="$NVML2" CUDA_VISIBLE_DEVICES=1 \
         GPUSHARE_MEMORY_LIMIT=64Mi GPUSHARE_REGION="$WORK/region-nvml-$mode" -- "$T/shim_test" nvml $mode
 done
+# Oversubscription: past the limit, host-resident managed memory.
+for mode in direct procaddr; do
+    run "oversubscribe $mode" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi GPUSHARE_OVERSUBSCRIBE=1 \
+        GPUSHARE_REGION="$WORK/region-oversub-$mode" -- "$T/shim_test" oversub $mode
+done
+
+# GPUSHARE_LOG_LEVEL: each level shows its own lines and the ones above it, no others.
+for level in error warn info debug; do
+    run "log level $level" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi GPUSHARE_OVERSUBSCRIBE=1 \
+        GPUSHARE_LOG_LEVEL=$level GPUSHARE_REGION="$WORK/region-log-$level" -- "$T/shim_test" oversub direct
+    info=$(grep -c '^gpushare: device 0: 20 MiB past the limit served from host memory' "$WORK/err")
+    debug=$(grep -c '^gpushare: region .*: slot [0-9]*, 1 devices$' "$WORK/err")
+    oom=$(grep -c '^gpushare: out of memory on device 0' "$WORK/err")
+    case $level in error|warn) want="0 0 1" ;; info) want="2 0 1" ;; debug) want="2 1 1" ;; esac
+    if [ "$info $debug $oom" = "$want" ]; then
+        pass=$((pass + 1)); echo "PASS log level $level: info/debug/oom lines $info $debug $oom"
+    else
+        fail=$((fail + 1)); echo "FAIL log level $level: info/debug/oom lines $info $debug $oom, want $want"; sed 's/^/    /' "$WORK/err"
+    fi
+done
+
 # No libnvidia-ml at all: a directory holding only the driver.
 mkdir -p "$WORK/nonvml" && ln -sf "$B/fake/libcuda.so.1" "$WORK/nonvml/libcuda.so.1"
 if env LD_LIBRARY_PATH="$WORK/nonvml" LD_PRELOAD="$B/libgpushare.so" GPUSHARE_MEMORY_LIMIT=64Mi \
@@ -72,6 +93,13 @@ if env LD_LIBRARY_PATH="$WORK/nonvml" LD_PRELOAD="$B/libgpushare.so" GPUSHARE_ME
     pass=$((pass + 1)); echo "PASS no NVML: the program runs, one warning"
 else
     fail=$((fail + 1)); echo "FAIL no NVML"; sed 's/^/    /' "$WORK/out" "$WORK/err"
+fi
+# ... and GPUSHARE_LOG_LEVEL=error silences that warning (and only warnings and below).
+if env LD_LIBRARY_PATH="$WORK/nonvml" LD_PRELOAD="$B/libgpushare.so" GPUSHARE_MEMORY_LIMIT=64Mi GPUSHARE_LOG_LEVEL=error \
+    GPUSHARE_FAKE_CUDA="$FAKE" "$T/shim_test_release" nonvml dlsym >"$WORK/out" 2>"$WORK/err" && ! [ -s "$WORK/err" ]; then
+    pass=$((pass + 1)); echo "PASS log level error: no warning"
+else
+    fail=$((fail + 1)); echo "FAIL log level error: no warning"; sed 's/^/    /' "$WORK/out" "$WORK/err"
 fi
 
 # A bad limit: one clear line at start, and the program runs (unlimited).

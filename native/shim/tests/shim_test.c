@@ -17,11 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "gs_cuda.h"
 #include "gs_nvml.h"
+#include "gpushare_region.h"
 
 #define MIB (1024ull * 1024ull)
 
@@ -187,6 +190,38 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
 {
     const char *v = getenv(name);
     return v ? strtoull(v, NULL, 0) : dflt;
+}
+
+/* Bytes of `kind` on dev summed over the live slots of the region file GPUSHARE_REGION,
+ * read straight from the layout (the test's own view, independent of libgpushare). */
+static uint64_t region_kind_bytes(unsigned dev, unsigned kind)
+{
+    const char *path = getenv("GPUSHARE_REGION");
+    int fd = path ? open(path, O_RDONLY) : -1;
+    check(fd >= 0, "open region %s", path ? path : "(GPUSHARE_REGION unset)");
+    if (fd < 0)
+        return UINT64_MAX;
+    const gs_region_file *f = mmap(NULL, sizeof *f, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (f == MAP_FAILED)
+        return UINT64_MAX;
+    uint64_t sum = 0;
+    uint32_t hwm = atomic_load(&f->header.slots_hwm);
+    for (uint32_t i = 0; i < hwm && i < GS_REGION_MAX_SLOTS; i++)
+        if (atomic_load(&f->slots[i].owner) != 0)
+            sum += atomic_load(&f->slots[i].dev[dev].bytes[kind]);
+    munmap((void *)f, sizeof *f);
+    return sum;
+}
+
+/* Device bytes the driver itself has handed out (its own cuMemGetInfo_v2, not our hook). */
+static uint64_t driver_used(void)
+{
+    void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    __typeof__(&cuMemGetInfo_v2) info = h ? (__typeof__(&cuMemGetInfo_v2))libc_dlsym(h, "cuMemGetInfo_v2") : NULL;
+    size_t f = 0, t = 0;
+    check(info != NULL && info(&f, &t) == CUDA_SUCCESS, "driver's cuMemGetInfo_v2");
+    return t - f;
 }
 
 /* ---- scenarios ---------------------------------------------------------------------- */
@@ -576,6 +611,40 @@ static void t_nonvml(void)
     check(A.cuMemFree_v2(p) == CUDA_SUCCESS && free_now() == 64 * MIB, "free");
 }
 
+/* GPUSHARE_OVERSUBSCRIBE=1, 64 MiB, a region: past the limit, plain and pitched
+ * allocations become host-resident managed memory, counted as HOST, usable, freed. */
+static void t_oversub(void)
+{
+    (void)setup(0);
+    uint64_t drv0 = driver_used();
+    CUdeviceptr dev_p, host_p, pitch_p;
+    check(A.cuMemAlloc_v2(&dev_p, 50 * MIB) == CUDA_SUCCESS, "50 MiB on the device");
+    check(A.cuMemAlloc_v2(&host_p, 20 * MIB) == CUDA_SUCCESS, "20 MiB past the limit is served");
+    check(free_now() == 10 * MIB, "the slice does not count host-backed bytes: free %zu", free_now());
+    check(region_kind_bytes(0, GS_REGION_KIND_HOST) == 20 * MIB, "region HOST bytes %llu",
+          (unsigned long long)region_kind_bytes(0, GS_REGION_KIND_HOST));
+    check(region_kind_bytes(0, GS_REGION_KIND_ALLOC) == 50 * MIB, "region ALLOC bytes %llu",
+          (unsigned long long)region_kind_bytes(0, GS_REGION_KIND_ALLOC));
+    check(driver_used() == drv0 + 50 * MIB, "advised to the host: the driver holds no device bytes for it (%llu)",
+          (unsigned long long)(driver_used() - drv0));
+    static char in[1 << 16], out[1 << 16];
+    for (size_t i = 0; i < sizeof in; i++)
+        in[i] = (char)(i * 7);
+    check(A.cuMemcpyHtoD_v2(host_p + 19 * MIB, in, sizeof in) == CUDA_SUCCESS &&
+              A.cuMemcpyDtoH_v2(out, host_p + 19 * MIB, sizeof out) == CUDA_SUCCESS && memcmp(in, out, sizeof in) == 0,
+          "host-backed memory holds data");
+    size_t pitch = 0;
+    check(A.cuMemAllocPitch_v2(&pitch_p, &pitch, 1000, 20 * 1024, 4) == CUDA_SUCCESS && pitch == 1024,
+          "pitched past the limit: pitch %zu", pitch);
+    check(region_kind_bytes(0, GS_REGION_KIND_HOST) == 40 * MIB, "pitch counted as HOST");
+    CUdeviceptr_v1 p1;
+    check(A.cuMemAlloc(&p1, 20 * MIB) == CUDA_ERROR_OUT_OF_MEMORY, "the 32-bit ABI is not oversubscribed");
+    check(A.cuMemFree_v2(host_p) == CUDA_SUCCESS && A.cuMemFree_v2(pitch_p) == CUDA_SUCCESS, "cuMemFree of host-backed");
+    check(region_kind_bytes(0, GS_REGION_KIND_HOST) == 0, "HOST back to 0");
+    check(A.cuMemFree_v2(dev_p) == CUDA_SUCCESS && free_now() == 60 * MIB, "all back: %zu", free_now());
+    check(driver_used() == drv0, "driver back to where it was");
+}
+
 int main(int argc, char **argv)
 {
     scenario = argc > 1 ? argv[1] : "contract";
@@ -586,7 +655,7 @@ int main(int argc, char **argv)
         void (*fn)(void);
     } all[] = {{"contract", t_contract}, {"edge", t_edge}, {"paths", t_paths}, {"threads", t_threads},
                {"visible", t_visible}, {"shared", t_shared}, {"badenv", t_badenv}, {"passthrough", t_passthrough},
-               {"primary", t_primary}, {"nvml", t_nvml}, {"nvmlonly", t_nvmlonly}, {"nonvml", t_nonvml}};
+               {"primary", t_primary}, {"nvml", t_nvml}, {"nvmlonly", t_nvmlonly}, {"nonvml", t_nonvml}, {"oversub", t_oversub}};
     int found = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (strcmp(all[i].name, scenario) == 0) {
