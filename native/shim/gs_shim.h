@@ -10,6 +10,8 @@
  *   pool.c      stream-ordered allocations: pool growth
  *   context.c   context memory, measured
  *   info.c      cuMemGetInfo / cuDeviceTotalMem report the slice
+ *   vmm.c       VMM mappings: memory released while mapped lives until its last unmap
+ *   scrub.c     GPUSHARE_SCRUB: zero memory before it is freed
  *   log.c       leveled stderr lines, the rate-limited out-of-memory line
  *   nvml.c      NVML (nvml_hooks.def): nvmlDeviceGetMemoryInfo(_v2) report the slice
  */
@@ -108,7 +110,12 @@ void gs_cancel(const gs_region_reservation *r);
 void gs_release(int dev, gs_region_kind kind, uint64_t bytes);
 
 /* ---- track.c ------------------------------------------------------------------------ */
-typedef enum gs_space { GS_SPACE_PTR = 0, GS_SPACE_VMM, GS_SPACE_ARRAY, GS_SPACE_MIPMAP, GS_SPACE_CTX } gs_space;
+/* GS_SPACE_ASYNC: sizes of stream-ordered allocations, kept only for scrubbing (never
+ * released: the pools' reserved memory is what is counted). */
+/* GS_SPACE_VMM_DEFERRED: handles released while still mapped (vmm.c). */
+typedef enum gs_space {
+    GS_SPACE_PTR = 0, GS_SPACE_VMM, GS_SPACE_ARRAY, GS_SPACE_MIPMAP, GS_SPACE_CTX, GS_SPACE_ASYNC, GS_SPACE_VMM_DEFERRED
+} gs_space;
 
 typedef struct gs_track_entry {
     int dev;
@@ -138,5 +145,13 @@ CUcontext gs_current_ctx(void);
 /* ---- pool.c ------------------------------------------------------------------------- */
 /* Pools of dev: observe their reserved memory and settle the accounting with it. */
 void gs_pool_settle_device(int dev);
+
+/* ---- scrub.c (GPUSHARE_SCRUB=1; each a no-op when it is off) ------------------------- */
+/* Remembers the size of a stream-ordered allocation. */
+void gs_scrub_note_async(CUdeviceptr p, uint64_t bytes);
+/* Before cuMemFree(_v2) of p: zero it and wait (known: its allocation map entry, or NULL). */
+void gs_scrub_before_free(CUdeviceptr p, const gs_track_entry *known);
+/* Before cuMemFreeAsync(_ptsz) of p on s: zero it on s. */
+void gs_scrub_before_free_async(CUdeviceptr p, CUstream s, bool ptsz);
 
 #endif /* GS_SHIM_H */

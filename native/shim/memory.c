@@ -218,6 +218,7 @@ GS_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr)
         return R->cuMemFree_v2(dptr);
     gs_enter();
     untrack u = untrack_begin(GS_SPACE_PTR, (uint64_t)dptr);
+    gs_scrub_before_free((CUdeviceptr)dptr, u.known ? &u.e : NULL);
     CUresult r = R->cuMemFree_v2(dptr);
     untrack_end(&u, r);
     gs_leave();
@@ -231,6 +232,7 @@ GS_EXPORT CUresult cuMemFree(CUdeviceptr_v1 dptr)
         return R->cuMemFree(dptr);
     gs_enter();
     untrack u = untrack_begin(GS_SPACE_PTR, (uint64_t)dptr);
+    gs_scrub_before_free((CUdeviceptr)dptr, u.known ? &u.e : NULL);
     CUresult r = R->cuMemFree(dptr);
     untrack_end(&u, r);
     gs_leave();
@@ -351,18 +353,7 @@ GS_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size
     return r;
 }
 
-GS_EXPORT CUresult cuMemRelease(CUmemGenericAllocationHandle handle)
-{
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuMemRelease(handle);
-    gs_enter();
-    untrack u = untrack_begin(GS_SPACE_VMM, (uint64_t)handle);
-    CUresult r = R->cuMemRelease(handle);
-    untrack_end(&u, r);
-    gs_leave();
-    return r;
-}
+/* cuMemRelease: vmm.c (a released handle may live on in its mappings). */
 
 /* ---- arrays ----------------------------------------------------------------------------- */
 

@@ -138,6 +138,8 @@ GS_EXPORT CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream 
         return gs_real()->cuMemAllocAsync(dptr, bytesize, hStream);
     gs_enter();
     CUresult r = pool_alloc(dptr, bytesize, NULL, hStream, false, false);
+    if (r == CUDA_SUCCESS && dptr != NULL)
+        gs_scrub_note_async(*dptr, bytesize);
     gs_leave();
     return r;
 }
@@ -148,6 +150,8 @@ GS_EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUst
         return gs_real()->cuMemAllocAsync_ptsz(dptr, bytesize, hStream);
     gs_enter();
     CUresult r = pool_alloc(dptr, bytesize, NULL, hStream, false, true);
+    if (r == CUDA_SUCCESS && dptr != NULL)
+        gs_scrub_note_async(*dptr, bytesize);
     gs_leave();
     return r;
 }
@@ -158,6 +162,8 @@ GS_EXPORT CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, C
         return gs_real()->cuMemAllocFromPoolAsync(dptr, bytesize, pool, hStream);
     gs_enter();
     CUresult r = pool_alloc(dptr, bytesize, pool, hStream, true, false);
+    if (r == CUDA_SUCCESS && dptr != NULL)
+        gs_scrub_note_async(*dptr, bytesize);
     gs_leave();
     return r;
 }
@@ -169,6 +175,8 @@ GS_EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesi
         return gs_real()->cuMemAllocFromPoolAsync_ptsz(dptr, bytesize, pool, hStream);
     gs_enter();
     CUresult r = pool_alloc(dptr, bytesize, pool, hStream, true, true);
+    if (r == CUDA_SUCCESS && dptr != NULL)
+        gs_scrub_note_async(*dptr, bytesize);
     gs_leave();
     return r;
 }
@@ -179,6 +187,7 @@ GS_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
     if (gs_nested())
         return gs_real()->cuMemFreeAsync(dptr, hStream);
     gs_enter();
+    gs_scrub_before_free_async(dptr, hStream, false);
     CUresult r = gs_real()->cuMemFreeAsync(dptr, hStream);
     int dev = gs_current_device();
     if (r == CUDA_SUCCESS && dev >= 0)
@@ -192,6 +201,7 @@ GS_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream)
     if (gs_nested())
         return gs_real()->cuMemFreeAsync_ptsz(dptr, hStream);
     gs_enter();
+    gs_scrub_before_free_async(dptr, hStream, true);
     CUresult r = gs_real()->cuMemFreeAsync_ptsz(dptr, hStream);
     int dev = gs_current_device();
     if (r == CUDA_SUCCESS && dev >= 0)

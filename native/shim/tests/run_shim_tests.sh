@@ -70,6 +70,16 @@ for mode in direct procaddr; do
         GPUSHARE_REGION="$WORK/region-oversub-$mode" -- "$T/shim_test" oversub $mode
 done
 
+# Scrubbing: on, the reused bytes read 0; off (the control), they still hold the old data.
+REUSE=$WORK/fake_cuda_reuse.json
+echo '{"contextBytes": 4194304, "reuseFreed": true}' >"$REUSE"
+for mode in direct procaddr_pt; do
+    run "scrub $mode" "$A" "$ASAN_PRELOAD" GPUSHARE_FAKE_CUDA="$REUSE" GPUSHARE_MEMORY_LIMIT=64Mi GPUSHARE_SCRUB=1 -- \
+        "$T/shim_test" scrub $mode
+done
+run "scrub off (control: old bytes visible)" "$A" "$ASAN_PRELOAD" GPUSHARE_FAKE_CUDA="$REUSE" GPUSHARE_MEMORY_LIMIT=64Mi \
+    SHIM_TEST_EXPECT_SCRUB=0 -- "$T/shim_test" scrub direct
+
 # GPUSHARE_LOG_LEVEL: each level shows its own lines and the ones above it, no others.
 for level in error warn info debug; do
     run "log level $level" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi GPUSHARE_OVERSUBSCRIBE=1 \

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,7 +60,8 @@ static void check(int ok, const char *fmt, ...)
     X(cuMemGetInfo) X(cuMemAllocPitch_v2) X(cuMemAllocManaged) X(cuMemCreate) X(cuMemRelease) X(cuArrayCreate_v2) \
     X(cuArray3DCreate_v2) X(cuArrayDestroy) X(cuMipmappedArrayCreate) X(cuMipmappedArrayDestroy) \
     X(cuMemAllocAsync) X(cuMemFreeAsync) X(cuStreamSynchronize) X(cuMemcpyHtoD_v2) X(cuMemcpyDtoH_v2) \
-    X(cuDeviceGetMemPool) X(cuMemPoolGetAttribute) X(cuGetProcAddress_v2)
+    X(cuDeviceGetMemPool) X(cuMemPoolGetAttribute) X(cuGetProcAddress_v2) X(cuMemAddressReserve) X(cuMemAddressFree) \
+    X(cuMemMap) X(cuMemUnmap) X(cuMemSetAccess) X(cuMemsetD8_v2)
 
 /* The name cuGetProcAddress takes for each (the unversioned API name). */
 static const char *proc_name(const char *sym, char *buf, size_t len)
@@ -645,6 +647,102 @@ static void t_oversub(void)
     check(driver_used() == drv0, "driver back to where it was");
 }
 
+/* The fake driver backs a VMM handle with a memfd: a dup of the newest one outlives the
+ * handle, so the test can read what the physical memory held when it went away. */
+static int dup_newest_vmm_memfd(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int best = -1;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        char path[320], target[256];
+        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        if (n > 0) {
+            target[n] = '\0';
+            int fd = atoi(e->d_name);
+            if (strstr(target, "memfd:fake-cuda-vmm") && fd > best)
+                best = fd;
+        }
+    }
+    if (d)
+        closedir(d);
+    check(best >= 0, "found the fake's VMM memfd");
+    return best >= 0 ? dup(best) : -1;
+}
+
+static unsigned char memfd_byte(int fd, size_t at)
+{
+    unsigned char b = 0xee;
+    check(pread(fd, &b, 1, (off_t)at) == 1, "read the memfd");
+    return b;
+}
+
+/* GPUSHARE_SCRUB: freed memory that the fake hands out again ("reuseFreed") reads 0 when
+ * scrubbing is on and still holds the old bytes when it is off (SHIM_TEST_EXPECT_SCRUB=0,
+ * the control run that shows the check can fail). VMM: also the deferred release. */
+static void t_scrub(void)
+{
+    (void)setup(0);
+    int on = (int)env_u64("SHIM_TEST_EXPECT_SCRUB", 1);
+    unsigned char want = on ? 0 : 0xab, b = 0;
+    size_t base = free_now();
+    CUdeviceptr p, q;
+    /* plain */
+    check(A.cuMemAlloc_v2(&p, MIB) == CUDA_SUCCESS && A.cuMemsetD8_v2(p, 0xab, MIB) == CUDA_SUCCESS, "plain, filled");
+    check(A.cuMemFree_v2(p) == CUDA_SUCCESS && A.cuMemAlloc_v2(&q, MIB) == CUDA_SUCCESS && q == p, "same bytes again");
+    check(A.cuMemcpyDtoH_v2(&b, q + 12345, 1) == CUDA_SUCCESS && b == want, "plain after free: %#x, want %#x", b, want);
+    check(A.cuMemFree_v2(q) == CUDA_SUCCESS, "free");
+    /* pitch */
+    size_t pitch;
+    check(A.cuMemAllocPitch_v2(&p, &pitch, 1000, 100, 4) == CUDA_SUCCESS && A.cuMemsetD8_v2(p, 0xab, pitch * 100) == CUDA_SUCCESS, "pitch");
+    check(A.cuMemFree_v2(p) == CUDA_SUCCESS && A.cuMemAllocPitch_v2(&q, &pitch, 1000, 100, 4) == CUDA_SUCCESS && q == p, "pitch again");
+    check(A.cuMemcpyDtoH_v2(&b, q + pitch * 99 + 999, 1) == CUDA_SUCCESS && b == want, "pitch after free: %#x", b);
+    check(A.cuMemFree_v2(q) == CUDA_SUCCESS, "free");
+    /* stream-ordered: freed on the stream, and freed with cuMemFree */
+    for (int sync_free = 0; sync_free < 2; sync_free++) {
+        check(A.cuMemAllocAsync(&p, MIB, NULL) == CUDA_SUCCESS && A.cuMemsetD8_v2(p, 0xab, MIB) == CUDA_SUCCESS, "async");
+        check((sync_free ? A.cuMemFree_v2(p) : A.cuMemFreeAsync(p, NULL)) == CUDA_SUCCESS &&
+                  A.cuStreamSynchronize(NULL) == CUDA_SUCCESS, "async free (%s)", sync_free ? "cuMemFree" : "cuMemFreeAsync");
+        check(A.cuMemAllocAsync(&q, MIB, NULL) == CUDA_SUCCESS && q == p, "async again");
+        check(A.cuMemcpyDtoH_v2(&b, q + MIB - 1, 1) == CUDA_SUCCESS && b == want, "async after %s: %#x",
+              sync_free ? "cuMemFree" : "cuMemFreeAsync", b);
+        check(A.cuMemFreeAsync(q, NULL) == CUDA_SUCCESS && A.cuStreamSynchronize(NULL) == CUDA_SUCCESS, "free");
+    }
+    /* VMM, released unmapped, and released while mapped (freed at the unmap) */
+    CUmemAllocationProp prop;
+    memset(&prop, 0, sizeof prop);
+    prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    CUmemAccessDesc acc = {.location = prop.location, .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
+    size_t sz = 2 * MIB;
+    for (int while_mapped = 0; while_mapped < 2; while_mapped++) {
+        CUmemGenericAllocationHandle h;
+        CUdeviceptr va;
+        check(A.cuMemCreate(&h, sz, &prop, 0) == CUDA_SUCCESS && A.cuMemAddressReserve(&va, sz, 0, 0, 0) == CUDA_SUCCESS &&
+                  A.cuMemMap(va, sz, 0, h, 0) == CUDA_SUCCESS && A.cuMemSetAccess(va, sz, &acc, 1) == CUDA_SUCCESS,
+              "VMM create/map");
+        check(A.cuMemsetD8_v2(va, 0xab, sz) == CUDA_SUCCESS, "VMM fill");
+        int fd = dup_newest_vmm_memfd();
+        check(free_now() == base - sz, "VMM counted");
+        if (while_mapped) {
+            check(A.cuMemRelease(h) == CUDA_SUCCESS, "release while mapped");
+            check(free_now() == base - sz, "released but mapped: still counted (free %zu)", free_now());
+            check(A.cuMemcpyDtoH_v2(&b, va + 5, 1) == CUDA_SUCCESS && b == 0xab, "still readable through the mapping");
+            check(A.cuMemUnmap(va, sz) == CUDA_SUCCESS, "unmap");
+        } else {
+            check(A.cuMemUnmap(va, sz) == CUDA_SUCCESS && free_now() == base - sz, "unmapped, still held");
+            check(A.cuMemRelease(h) == CUDA_SUCCESS, "release");
+        }
+        check(free_now() == base, "VMM gone: free %zu", free_now());
+        check(A.cuMemAddressFree(va, sz) == CUDA_SUCCESS, "address free");
+        check(memfd_byte(fd, sz - 1) == want && memfd_byte(fd, 0) == want, "VMM %s: physical memory reads %#x, want %#x",
+              while_mapped ? "released while mapped" : "released unmapped", memfd_byte(fd, 0), want);
+        close(fd);
+    }
+    check(free_now() == base, "all back");
+}
+
 int main(int argc, char **argv)
 {
     scenario = argc > 1 ? argv[1] : "contract";
@@ -655,7 +753,7 @@ int main(int argc, char **argv)
         void (*fn)(void);
     } all[] = {{"contract", t_contract}, {"edge", t_edge}, {"paths", t_paths}, {"threads", t_threads},
                {"visible", t_visible}, {"shared", t_shared}, {"badenv", t_badenv}, {"passthrough", t_passthrough},
-               {"primary", t_primary}, {"nvml", t_nvml}, {"nvmlonly", t_nvmlonly}, {"nonvml", t_nonvml}, {"oversub", t_oversub}};
+               {"primary", t_primary}, {"nvml", t_nvml}, {"nvmlonly", t_nvmlonly}, {"nonvml", t_nonvml}, {"oversub", t_oversub}, {"scrub", t_scrub}};
     int found = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (strcmp(all[i].name, scenario) == 0) {
