@@ -58,6 +58,11 @@ run "CUDA_VISIBLE_DEVICES=1,0 with ordinal and UUID limits" "$A" "$ASAN_PRELOAD"
 run "two processes share one region" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi \
     GPUSHARE_REGION="$WORK/region" -- "$T/shim_test" shared direct
 
+# SIGKILL at random instants: 100 kills among 4 children sharing one region.
+run "SIGKILL loop (4 processes, 100 kills)" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi GPUSHARE_REGION="$WORK/region-kill" \
+    SHIM_TEST_BOARD="$WORK/board" -- "$T/shim_test" killloop direct
+sed -n 's/^/    /; /seed/p' "$WORK/out"
+
 # NVML reports the slice (linked, and dlopen + dlsym); the GPU this process cannot see
 # passes through; an NVML-only child (nvidia-smi) sees the group's usage.
 for mode in direct dlsym; do

@@ -14,12 +14,16 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
 #include <dirent.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -743,6 +747,187 @@ static void t_scrub(void)
     check(free_now() == base, "all back");
 }
 
+/* ---- SIGKILL loop ---------------------------------------------------------------------
+ * Children (exec'd "churn") share one region and allocate/free at random; the parent
+ * SIGKILLs one at a random instant, starts a new one, and after every kill checks that each
+ * survivor still completes operations (no wedge). Between rounds it pauses the children
+ * between operations and has a fresh NVML-only process (attaching reclaims dead slots)
+ * check that the group's usage is exactly what the live children hold. */
+#define CHURN_KIDS 4
+#define CHURN_MAX_LIVE 6
+
+typedef struct churn_kid {
+    _Atomic uint64_t ops;        /* completed alloc/free operations */
+    _Atomic uint64_t held;       /* device bytes held after the last operation, context included */
+    _Atomic int paused;          /* 1 while parked between operations */
+} churn_kid;
+
+typedef struct churn_board {
+    _Atomic int pause;
+    churn_kid kid[CHURN_KIDS];
+} churn_board;
+
+static churn_board *board_map(int create)
+{
+    const char *path = getenv("SHIM_TEST_BOARD");
+    int fd = path ? open(path, create ? O_RDWR | O_CREAT | O_TRUNC : O_RDWR, 0600) : -1;
+    check(fd >= 0, "board %s", path ? path : "(SHIM_TEST_BOARD unset)");
+    if (fd < 0 || (create && ftruncate(fd, sizeof(churn_board)) != 0))
+        exit(1);
+    churn_board *b = mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    check(b != MAP_FAILED, "map board");
+    return b;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A child: allocate and free 64 KiB .. 4 MiB blocks forever (refusals are fine). */
+static void t_churn(void)
+{
+    churn_board *b = board_map(0);
+    int me = (int)env_u64("SHIM_TEST_KID", 0);
+    churn_kid *k = &b->kid[me];
+    (void)setup(0);
+    CUdeviceptr live[CHURN_MAX_LIVE] = {0};
+    uint64_t size[CHURN_MAX_LIVE] = {0}, held = 4 * MIB;
+    unsigned seed = (unsigned)getpid();
+    atomic_store(&k->held, held);
+    for (;;) {
+        if (atomic_load(&b->pause)) {
+            atomic_store(&k->paused, 1);
+            while (atomic_load(&b->pause))
+                usleep(100);
+            atomic_store(&k->paused, 0);
+        }
+        int i = rand_r(&seed) % CHURN_MAX_LIVE;
+        if (live[i]) {
+            if (A.cuMemFree_v2(live[i]) != CUDA_SUCCESS)
+                _exit(3);
+            held -= size[i];
+            live[i] = 0;
+        } else {
+            size[i] = (64 * 1024) * (1 + (uint64_t)(rand_r(&seed) % 64));
+            CUresult r = A.cuMemAlloc_v2(&live[i], size[i]);
+            if (r == CUDA_SUCCESS)
+                held += size[i];
+            else if (r == CUDA_ERROR_OUT_OF_MEMORY)
+                live[i] = 0;
+            else
+                _exit(4);
+        }
+        atomic_store(&k->held, held);
+        atomic_fetch_add(&k->ops, 1);
+    }
+}
+
+static pid_t churn_start(churn_board *b, int kid)
+{
+    atomic_store(&b->kid[kid].ops, 0);
+    atomic_store(&b->kid[kid].paused, 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char id[16];
+        snprintf(id, sizeof id, "%d", kid);
+        setenv("SHIM_TEST_KID", id, 1);
+        execl("/proc/self/exe", "shim_test", "churn", "direct", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Waits until kid has done `more` operations past `from`; false after timeout_ms (wedged). */
+static bool churn_progress(churn_board *b, int kid, uint64_t from, uint64_t more, uint64_t timeout_ms)
+{
+    uint64_t end = now_ms() + timeout_ms;
+    while (atomic_load(&b->kid[kid].ops) < from + more) {
+        if (now_ms() > end)
+            return false;
+        usleep(200);
+    }
+    return true;
+}
+
+/* A fresh NVML-only process attaches (reclaiming dead slots) and checks the group usage. */
+static void churn_verify(uint64_t want, const char *when)
+{
+    char w[32];
+    snprintf(w, sizeof w, "%llu", (unsigned long long)want);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("SHIM_TEST_NVML_USED", w, 1);
+        execl("/proc/self/exe", "shim_test", "groupused", "direct", (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: group usage is exactly %llu bytes (checker exit %d)", when,
+          (unsigned long long)want, status);
+}
+
+static void t_groupused(void)
+{
+    load_nvml();
+    check(NV.nvmlInit_v2() == NVML_SUCCESS, "nvmlInit_v2");
+    nvmlMemory_t m = nvml_mem(0);
+    uint64_t want = env_u64("SHIM_TEST_NVML_USED", 0);
+    check(m.used == want, "group uses %llu, live processes hold %llu", m.used, (unsigned long long)want);
+}
+
+static void t_killloop(void)
+{
+    churn_board *b = board_map(1);
+    unsigned seed = (unsigned)env_u64("SHIM_TEST_SEED", (uint64_t)time(NULL));
+    printf("killloop seed %u\n", seed);
+    pid_t kids[CHURN_KIDS];
+    for (int i = 0; i < CHURN_KIDS; i++)
+        kids[i] = churn_start(b, i);
+    for (int i = 0; i < CHURN_KIDS; i++)
+        check(churn_progress(b, i, 0, 1, 10000), "child %d started", i);
+    int rounds = (int)env_u64("SHIM_TEST_KILLS", 100), wedged = 0;
+    for (int round = 0; round < rounds && !wedged; round++) {
+        int victim = rand_r(&seed) % CHURN_KIDS;
+        usleep((useconds_t)(rand_r(&seed) % 20000)); /* a random instant of its work */
+        uint64_t before[CHURN_KIDS];
+        for (int i = 0; i < CHURN_KIDS; i++)
+            before[i] = atomic_load(&b->kid[i].ops);
+        kill(kids[victim], SIGKILL);
+        waitpid(kids[victim], NULL, 0);
+        kids[victim] = churn_start(b, victim);
+        /* every survivor goes on (a lock held by the dead one would stop it) */
+        for (int i = 0; i < CHURN_KIDS; i++) {
+            bool ok = i == victim ? churn_progress(b, i, 0, 1, 10000) : churn_progress(b, i, before[i], 20, 3000);
+            check(ok, "round %d: child %d %s", round, i, i == victim ? "restarted and works" : "is not wedged");
+            wedged |= !ok;
+        }
+        if (round % 25 == 24) { /* pause everyone between operations and compare */
+            atomic_store(&b->pause, 1);
+            uint64_t want = 0;
+            for (int i = 0; i < CHURN_KIDS; i++) {
+                uint64_t end = now_ms() + 2000;
+                while (!atomic_load(&b->kid[i].paused) && now_ms() < end)
+                    usleep(100);
+                check(atomic_load(&b->kid[i].paused), "child %d pauses", i);
+                want += atomic_load(&b->kid[i].held);
+            }
+            char when[48];
+            snprintf(when, sizeof when, "after %d kills", round + 1);
+            churn_verify(want, when);
+            atomic_store(&b->pause, 0);
+        }
+    }
+    for (int i = 0; i < CHURN_KIDS; i++) {
+        kill(kids[i], SIGKILL);
+        waitpid(kids[i], NULL, 0);
+    }
+    churn_verify(0, "all children killed");
+}
+
 int main(int argc, char **argv)
 {
     scenario = argc > 1 ? argv[1] : "contract";
@@ -753,7 +938,7 @@ int main(int argc, char **argv)
         void (*fn)(void);
     } all[] = {{"contract", t_contract}, {"edge", t_edge}, {"paths", t_paths}, {"threads", t_threads},
                {"visible", t_visible}, {"shared", t_shared}, {"badenv", t_badenv}, {"passthrough", t_passthrough},
-               {"primary", t_primary}, {"nvml", t_nvml}, {"nvmlonly", t_nvmlonly}, {"nonvml", t_nonvml}, {"oversub", t_oversub}, {"scrub", t_scrub}};
+               {"primary", t_primary}, {"nvml", t_nvml}, {"nvmlonly", t_nvmlonly}, {"nonvml", t_nonvml}, {"oversub", t_oversub}, {"scrub", t_scrub}, {"churn", t_churn}, {"killloop", t_killloop}, {"groupused", t_groupused}};
     int found = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (strcmp(all[i].name, scenario) == 0) {
