@@ -10,6 +10,7 @@
  *   pool.c      stream-ordered allocations: pool growth
  *   context.c   context memory, measured
  *   info.c      cuMemGetInfo / cuDeviceTotalMem report the slice
+ *   graph.c     graph memory nodes: the graph pool's reserve, counted after it changes
  *   vmm.c       VMM mappings: memory released while mapped lives until its last unmap
  *   scrub.c     GPUSHARE_SCRUB: zero memory before it is freed
  *   log.c       leveled stderr lines, the rate-limited out-of-memory line
@@ -145,6 +146,10 @@ CUcontext gs_current_ctx(void);
 /* ---- pool.c ------------------------------------------------------------------------- */
 /* Pools of dev: observe their reserved memory and settle the accounting with it. */
 void gs_pool_settle_device(int dev);
+
+/* ---- graph.c ------------------------------------------------------------------------ */
+/* Trims dev's unused graph memory and settles its count; false when there was none. */
+bool gs_graph_trim(int dev);
 
 /* ---- scrub.c (GPUSHARE_SCRUB=1; each a no-op when it is off) ------------------------- */
 /* Remembers the size of a stream-ordered allocation. */

@@ -162,10 +162,13 @@ int gs_reserve_ex(int dev, gs_region_kind kind, uint64_t bytes, gs_region_reserv
             return 0;
         if (rc == GS_REGION_OVER_LIMIT) {
             /* Pools give memory back at synchronization points we do not watch: look at
-             * them before refusing (pool.c itself only reserves kind POOL). */
+             * them before refusing (pool.c itself only reserves kind POOL), and trim the
+             * graph memory pool, which holds memory no graph is using until trimmed. */
             if (!settled && kind != GS_REGION_KIND_POOL) {
                 settled = true;
                 gs_pool_settle_device(dev);
+                /* unused graph memory is the driver's cache, not the program's: give it back */
+                (void)gs_graph_trim(dev);
                 continue;
             }
             if (!quiet)

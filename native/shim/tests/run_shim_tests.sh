@@ -75,6 +75,12 @@ for mode in direct procaddr; do
         GPUSHARE_REGION="$WORK/region-oversub-$mode" -- "$T/shim_test" oversub $mode
 done
 
+# Graph memory nodes: the graph pool's reserve is counted.
+for mode in direct dlsym procaddr_pt; do
+    run "graph memory $mode" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi GPUSHARE_REGION="$WORK/region-graph-$mode" -- \
+        "$T/shim_test" graph $mode
+done
+
 # Scrubbing: on, the reused bytes read 0; off (the control), they still hold the old data.
 REUSE=$WORK/fake_cuda_reuse.json
 echo '{"contextBytes": 4194304, "reuseFreed": true}' >"$REUSE"

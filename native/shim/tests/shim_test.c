@@ -65,7 +65,9 @@ static void check(int ok, const char *fmt, ...)
     X(cuArray3DCreate_v2) X(cuArrayDestroy) X(cuMipmappedArrayCreate) X(cuMipmappedArrayDestroy) \
     X(cuMemAllocAsync) X(cuMemFreeAsync) X(cuStreamSynchronize) X(cuMemcpyHtoD_v2) X(cuMemcpyDtoH_v2) \
     X(cuDeviceGetMemPool) X(cuMemPoolGetAttribute) X(cuGetProcAddress_v2) X(cuMemAddressReserve) X(cuMemAddressFree) \
-    X(cuMemMap) X(cuMemUnmap) X(cuMemSetAccess) X(cuMemsetD8_v2)
+    X(cuMemMap) X(cuMemUnmap) X(cuMemSetAccess) X(cuMemsetD8_v2) X(cuGraphCreate) X(cuGraphDestroy) \
+    X(cuGraphAddMemAllocNode) X(cuGraphAddMemFreeNode) X(cuGraphInstantiateWithFlags) X(cuGraphExecDestroy) X(cuGraphLaunch) \
+    X(cuDeviceGraphMemTrim)
 
 /* The name cuGetProcAddress takes for each (the unversioned API name). */
 static const char *proc_name(const char *sym, char *buf, size_t len)
@@ -928,6 +930,58 @@ static void t_killloop(void)
     churn_verify(0, "all children killed");
 }
 
+/* A graph with one allocation node of `bytes` on device 0 (and a free node after it when
+ * with_free); *dptr gets the allocation's address. */
+static CUgraphExec graph_with_alloc(size_t bytes, int with_free, CUdeviceptr *dptr, CUgraph *g)
+{
+    CUDA_MEM_ALLOC_NODE_PARAMS p;
+    memset(&p, 0, sizeof p);
+    p.poolProps.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+    p.poolProps.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    p.poolProps.location.id = 0;
+    p.bytesize = bytes;
+    CUgraphNode a, f;
+    CUgraphExec e = NULL;
+    check(A.cuGraphCreate(g, 0) == CUDA_SUCCESS && A.cuGraphAddMemAllocNode(&a, *g, NULL, 0, &p) == CUDA_SUCCESS,
+          "graph with an alloc node");
+    if (with_free)
+        check(A.cuGraphAddMemFreeNode(&f, *g, &a, 1, p.dptr) == CUDA_SUCCESS, "free node");
+    check(A.cuGraphInstantiateWithFlags(&e, *g, 0) == CUDA_SUCCESS, "instantiate");
+    *dptr = p.dptr;
+    return e;
+}
+
+/* Graph memory nodes, 64 MiB, 4 MiB context, a region: the graph pool's reserve counts
+ * after launch, goes at trim, is trimmed before a refusal, and past the limit the slice
+ * reports free 0 and refuses until the graph memory is freed. */
+static void t_graph(void)
+{
+    (void)setup(0);
+    CUgraph g1, g2;
+    CUdeviceptr d1, d2, big, one;
+    CUgraphExec e1 = graph_with_alloc(10 * MIB, 1, &d1, &g1);
+    check(free_now() == 60 * MIB, "instantiating reserves nothing here: %zu", free_now());
+    check(A.cuGraphLaunch(e1, NULL) == CUDA_SUCCESS && A.cuStreamSynchronize(NULL) == CUDA_SUCCESS, "launch");
+    check(free_now() == 50 * MIB, "the graph pool's 10 MiB is counted: free %zu", free_now());
+    check(region_kind_bytes(0, GS_REGION_KIND_GRAPH) == 10 * MIB, "as GRAPH");
+    check(A.cuDeviceGraphMemTrim(0) == CUDA_SUCCESS && free_now() == 60 * MIB, "trim gives it back: %zu", free_now());
+    check(A.cuGraphLaunch(e1, NULL) == CUDA_SUCCESS && A.cuStreamSynchronize(NULL) == CUDA_SUCCESS && free_now() == 50 * MIB,
+          "launched again");
+    check(A.cuMemAlloc_v2(&big, 55 * MIB) == CUDA_SUCCESS, "unused graph memory is trimmed before refusing");
+    check(free_now() == 5 * MIB && region_kind_bytes(0, GS_REGION_KIND_GRAPH) == 0, "free %zu", free_now());
+    /* a live graph allocation (no free node) takes the slice past its limit: counted anyway */
+    CUgraphExec e2 = graph_with_alloc(8 * MIB, 0, &d2, &g2);
+    check(A.cuGraphLaunch(e2, NULL) == CUDA_SUCCESS && A.cuStreamSynchronize(NULL) == CUDA_SUCCESS, "launch past the limit");
+    check(free_now() == 0 && total_now() == 64 * MIB, "over the limit: free 0 (no underflow), total %zu", total_now());
+    check(A.cuMemAlloc_v2(&one, 1) == CUDA_ERROR_OUT_OF_MEMORY, "nothing more fits while the graph holds it");
+    check(A.cuMemFree_v2(d2) == CUDA_SUCCESS, "free the graph allocation");
+    check(A.cuMemAlloc_v2(&one, 1) == CUDA_SUCCESS, "its memory, trimmed, makes room");
+    check(A.cuMemFree_v2(one) == CUDA_SUCCESS && A.cuMemFree_v2(big) == CUDA_SUCCESS, "frees");
+    check(A.cuGraphExecDestroy(e1) == CUDA_SUCCESS && A.cuGraphExecDestroy(e2) == CUDA_SUCCESS &&
+              A.cuGraphDestroy(g1) == CUDA_SUCCESS && A.cuGraphDestroy(g2) == CUDA_SUCCESS, "destroy");
+    check(A.cuDeviceGraphMemTrim(0) == CUDA_SUCCESS && free_now() == 60 * MIB, "all back: %zu", free_now());
+}
+
 int main(int argc, char **argv)
 {
     scenario = argc > 1 ? argv[1] : "contract";
@@ -938,7 +992,7 @@ int main(int argc, char **argv)
         void (*fn)(void);
     } all[] = {{"contract", t_contract}, {"edge", t_edge}, {"paths", t_paths}, {"threads", t_threads},
                {"visible", t_visible}, {"shared", t_shared}, {"badenv", t_badenv}, {"passthrough", t_passthrough},
-               {"primary", t_primary}, {"nvml", t_nvml}, {"nvmlonly", t_nvmlonly}, {"nonvml", t_nonvml}, {"oversub", t_oversub}, {"scrub", t_scrub}, {"churn", t_churn}, {"killloop", t_killloop}, {"groupused", t_groupused}};
+               {"primary", t_primary}, {"nvml", t_nvml}, {"nvmlonly", t_nvmlonly}, {"nonvml", t_nonvml}, {"oversub", t_oversub}, {"scrub", t_scrub}, {"churn", t_churn}, {"killloop", t_killloop}, {"groupused", t_groupused}, {"graph", t_graph}};
     int found = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (strcmp(all[i].name, scenario) == 0) {
