@@ -156,7 +156,8 @@ bool gs_graph_trim(int dev);
 void gs_scrub_note_async(CUdeviceptr p, uint64_t bytes);
 /* Before cuMemFree(_v2) of p: zero it and wait (known: its allocation map entry, or NULL). */
 void gs_scrub_before_free(CUdeviceptr p, const gs_track_entry *known);
-/* Before cuMemFreeAsync(_ptsz) of p on s: zero it on s. */
-void gs_scrub_before_free_async(CUdeviceptr p, CUstream s, bool ptsz);
+/* Before cuMemFreeAsync(_ptsz) of p on s: zero it on s (plain: its entry when p came
+ * from cuMemAlloc, else NULL). */
+void gs_scrub_before_free_async(CUdeviceptr p, CUstream s, bool ptsz, const gs_track_entry *plain);
 
 #endif /* GS_SHIM_H */

@@ -456,6 +456,8 @@ typedef struct array_args {
     CUarray *ph;
     const CUDA_ARRAY_DESCRIPTOR *d2;
     const CUDA_ARRAY3D_DESCRIPTOR *d3;
+    const CUDA_ARRAY_DESCRIPTOR_v1 *d2v1;
+    const CUDA_ARRAY3D_DESCRIPTOR_v1 *d3v1;
     CUmipmappedArray *pm;
     unsigned levels;
 } array_args;
@@ -469,6 +471,16 @@ static CUresult create_3d(const void *p)
 {
     const array_args *a = p;
     return gs_real()->cuArray3DCreate_v2(a->ph, a->d3);
+}
+static CUresult create_2d_v1(const void *p)
+{
+    const array_args *a = p;
+    return gs_real()->cuArrayCreate(a->ph, a->d2v1);
+}
+static CUresult create_3d_v1(const void *p)
+{
+    const array_args *a = p;
+    return gs_real()->cuArray3DCreate(a->ph, a->d3v1);
 }
 static CUresult create_mip(const void *p)
 {
@@ -507,6 +519,36 @@ GS_EXPORT CUresult cuArray3DCreate_v2(CUarray *pHandle, const CUDA_ARRAY3D_DESCR
     array_args args = {.ph = pHandle, .d3 = pAllocateArray};
     uint64_t bytes = mipmap_bytes(pAllocateArray, 1);
     CUresult r = array_alloc(bytes, GS_SPACE_ARRAY, create_3d, &args, array_handle);
+    gs_leave();
+    return r;
+}
+
+/* The pre-3.2 ABI (32-bit dimensions): libcuda still exports it for old binaries. */
+GS_EXPORT CUresult cuArrayCreate(CUarray *pHandle, const CUDA_ARRAY_DESCRIPTOR_v1 *pAllocateArray)
+{
+    const gs_real_fns *R = gs_real();
+    if (gs_nested() || pHandle == NULL || pAllocateArray == NULL)
+        return R->cuArrayCreate(pHandle, pAllocateArray);
+    gs_enter();
+    array_args args = {.ph = pHandle, .d2v1 = pAllocateArray};
+    uint64_t bytes = level_bytes(pAllocateArray->Width, pAllocateArray->Height, 1, pAllocateArray->Format,
+                                 pAllocateArray->NumChannels);
+    CUresult r = array_alloc(bytes, GS_SPACE_ARRAY, create_2d_v1, &args, array_handle);
+    gs_leave();
+    return r;
+}
+
+GS_EXPORT CUresult cuArray3DCreate(CUarray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR_v1 *pAllocateArray)
+{
+    const gs_real_fns *R = gs_real();
+    if (gs_nested() || pHandle == NULL || pAllocateArray == NULL)
+        return R->cuArray3DCreate(pHandle, pAllocateArray);
+    gs_enter();
+    array_args args = {.ph = pHandle, .d3v1 = pAllocateArray};
+    CUDA_ARRAY3D_DESCRIPTOR wide = {.Width = pAllocateArray->Width, .Height = pAllocateArray->Height,
+                                    .Depth = pAllocateArray->Depth, .Format = pAllocateArray->Format,
+                                    .NumChannels = pAllocateArray->NumChannels, .Flags = pAllocateArray->Flags};
+    CUresult r = array_alloc(mipmap_bytes(&wide, 1), GS_SPACE_ARRAY, create_3d_v1, &args, array_handle);
     gs_leave();
     return r;
 }

@@ -187,8 +187,16 @@ GS_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
     if (gs_nested())
         return gs_real()->cuMemFreeAsync(dptr, hStream);
     gs_enter();
-    gs_scrub_before_free_async(dptr, hStream, false);
+    /* a cuMemAlloc pointer may be freed on a stream too: give its bytes back (at once, not
+     * when the stream gets there: briefly under-counted by what is still queued) */
+    gs_track_entry e;
+    bool plain = gs_track_take(GS_SPACE_PTR, (uint64_t)dptr, &e);
+    gs_scrub_before_free_async(dptr, hStream, false, plain ? &e : NULL);
     CUresult r = gs_real()->cuMemFreeAsync(dptr, hStream);
+    if (plain && r == CUDA_SUCCESS)
+        gs_release(e.dev, e.kind, e.bytes);
+    else if (plain)
+        (void)gs_track_put(GS_SPACE_PTR, (uint64_t)dptr, &e);
     int dev = gs_current_device();
     if (r == CUDA_SUCCESS && dev >= 0)
         gs_pool_settle_device(dev);
@@ -201,8 +209,16 @@ GS_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream)
     if (gs_nested())
         return gs_real()->cuMemFreeAsync_ptsz(dptr, hStream);
     gs_enter();
-    gs_scrub_before_free_async(dptr, hStream, true);
+    /* a cuMemAlloc pointer may be freed on a stream too: give its bytes back (at once, not
+     * when the stream gets there: briefly under-counted by what is still queued) */
+    gs_track_entry e;
+    bool plain = gs_track_take(GS_SPACE_PTR, (uint64_t)dptr, &e);
+    gs_scrub_before_free_async(dptr, hStream, true, plain ? &e : NULL);
     CUresult r = gs_real()->cuMemFreeAsync_ptsz(dptr, hStream);
+    if (plain && r == CUDA_SUCCESS)
+        gs_release(e.dev, e.kind, e.bytes);
+    else if (plain)
+        (void)gs_track_put(GS_SPACE_PTR, (uint64_t)dptr, &e);
     int dev = gs_current_device();
     if (r == CUDA_SUCCESS && dev >= 0)
         gs_pool_settle_device(dev);

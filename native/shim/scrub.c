@@ -50,18 +50,13 @@ void gs_scrub_before_free(CUdeviceptr p, const gs_track_entry *known)
                (unsigned long long)p, (int)r);
 }
 
-void gs_scrub_before_free_async(CUdeviceptr p, CUstream s, bool ptsz)
+void gs_scrub_before_free_async(CUdeviceptr p, CUstream s, bool ptsz, const gs_track_entry *plain)
 {
     if (!gs_cfg.scrub)
         return;
-    gs_track_entry e;
     uint64_t bytes = take_async(p);
-    if (bytes == 0 && gs_track_take(GS_SPACE_PTR, (uint64_t)p, &e)) {
-        /* cuMemFreeAsync of a cuMemAlloc pointer: legal; put the entry back for cuMemFree's
-         * accounting (it is not ours to release here) */
-        bytes = e.kind == GS_REGION_KIND_HOST ? 0 : e.bytes;
-        (void)gs_track_put(GS_SPACE_PTR, (uint64_t)p, &e);
-    }
+    if (plain != NULL) /* cuMemFreeAsync of a cuMemAlloc pointer */
+        bytes = plain->kind == GS_REGION_KIND_HOST ? 0 : plain->bytes;
     if (bytes == 0)
         return;
     const gs_real_fns *R = gs_real();

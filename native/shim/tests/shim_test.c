@@ -67,7 +67,7 @@ static void check(int ok, const char *fmt, ...)
     X(cuDeviceGetMemPool) X(cuMemPoolGetAttribute) X(cuGetProcAddress_v2) X(cuMemAddressReserve) X(cuMemAddressFree) \
     X(cuMemMap) X(cuMemUnmap) X(cuMemSetAccess) X(cuMemsetD8_v2) X(cuGraphCreate) X(cuGraphDestroy) \
     X(cuGraphAddMemAllocNode) X(cuGraphAddMemFreeNode) X(cuGraphInstantiateWithFlags) X(cuGraphExecDestroy) X(cuGraphLaunch) \
-    X(cuDeviceGraphMemTrim)
+    X(cuDeviceGraphMemTrim) X(cuArrayCreate) X(cuArray3DCreate)
 
 /* The name cuGetProcAddress takes for each (the unversioned API name). */
 static const char *proc_name(const char *sym, char *buf, size_t len)
@@ -133,6 +133,8 @@ static void load_api(void)
     (void)gpa("cuMemFree", (void **)&A.cuMemFree, 3000, flags, &st);
     (void)gpa("cuMemGetInfo", (void **)&A.cuMemGetInfo, 3000, flags, &st);
     (void)gpa("cuDeviceTotalMem", (void **)&A.cuDeviceTotalMem, 3000, flags, &st);
+    (void)gpa("cuArrayCreate", (void **)&A.cuArrayCreate, 3000, flags, &st);
+    (void)gpa("cuArray3DCreate", (void **)&A.cuArray3DCreate, 3000, flags, &st);
 #define API_NONNULL(name) check(A.name != NULL, "cuGetProcAddress(%s)", #name);
     API_LIST(API_NONNULL)
 }
@@ -335,6 +337,15 @@ static void t_paths(void)
     CUarray nope;
     check(A.cuArray3DCreate_v2(&nope, &huge) == CUDA_ERROR_OUT_OF_MEMORY, "array past the limit");
     check(A.cuArrayDestroy(arr) == CUDA_SUCCESS && A.cuArrayDestroy(arr3) == CUDA_SUCCESS && free_now() == base, "arrays destroyed");
+    /* the pre-3.2 ABI: 32-bit descriptors */
+    CUDA_ARRAY_DESCRIPTOR_v1 o2 = {.Width = 1024, .Height = 512, .Format = CU_AD_FORMAT_FLOAT, .NumChannels = 4};
+    CUDA_ARRAY3D_DESCRIPTOR_v1 o3 = {.Width = 256, .Height = 256, .Depth = 64, .Format = CU_AD_FORMAT_FLOAT, .NumChannels = 1};
+    CUDA_ARRAY3D_DESCRIPTOR_v1 o3big = {.Width = 4096, .Height = 4096, .Depth = 1, .Format = CU_AD_FORMAT_FLOAT, .NumChannels = 1};
+    check(A.cuArrayCreate(&arr, &o2) == CUDA_SUCCESS && base - free_now() == fmt_bytes_2d(1024, 512, 4), "cuArrayCreate (v1)");
+    check(A.cuArray3DCreate(&arr3, &o3) == CUDA_SUCCESS && base - free_now() == fmt_bytes_2d(1024, 512, 4) + 256ull * 256 * 64 * 4,
+          "cuArray3DCreate (v1)");
+    check(A.cuArray3DCreate(&nope, &o3big) == CUDA_ERROR_OUT_OF_MEMORY, "v1 array past the limit");
+    check(A.cuArrayDestroy(arr) == CUDA_SUCCESS && A.cuArrayDestroy(arr3) == CUDA_SUCCESS && free_now() == base, "v1 arrays destroyed");
     CUmipmappedArray mip;
     CUDA_ARRAY3D_DESCRIPTOR dm = {.Width = 512, .Height = 512, .Depth = 0, .Format = CU_AD_FORMAT_UNSIGNED_INT8, .NumChannels = 4};
     uint64_t want = 0;
@@ -360,6 +371,10 @@ static void t_paths(void)
     check(A.cuMemFree_v2(big) == CUDA_SUCCESS, "free big");
     check(A.cuMemFreeAsync(p, NULL) == CUDA_SUCCESS && A.cuStreamSynchronize(NULL) == CUDA_SUCCESS, "cuMemFreeAsync");
     check(free_now() == base, "pool shrink noticed: free %zu, want %llu", free_now(), (unsigned long long)base);
+    /* a cuMemAlloc pointer freed on a stream gives its bytes back */
+    check(A.cuMemAlloc_v2(&big, 3 * MIB) == CUDA_SUCCESS && free_now() == base - 3 * MIB, "plain alloc");
+    check(A.cuMemFreeAsync(big, NULL) == CUDA_SUCCESS && A.cuStreamSynchronize(NULL) == CUDA_SUCCESS, "cuMemFreeAsync of it");
+    check(free_now() == base, "cuMemFreeAsync of a cuMemAlloc pointer gives its bytes back: free %zu", free_now());
 }
 
 /* Threads allocating and freeing at once: exact totals afterwards. */
