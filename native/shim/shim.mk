@@ -48,7 +48,10 @@ SHIM_FAKE_NVML_ASAN := $(SHIM_BUILD)/asan/libnvidia-ml.so.1
 .PHONY: shim shim-asan shim-test shim-clean shim-fakes
 .DELETE_ON_ERROR:
 
-shim: $(SHIM_LIB)
+# The benchmark program of bench/shim.bench.ts: release flags, linked against the release fake.
+SHIM_BENCH := $(SHIM_TEST_DIR)/shim_bench
+
+shim: $(SHIM_LIB) $(SHIM_BENCH)
 
 ifneq ($(SHIM_DEFAULT_GOAL),)
 .DEFAULT_GOAL := $(SHIM_DEFAULT_GOAL)
@@ -98,6 +101,16 @@ $(SHIM_TEST_BIN): shim/tests/shim_test.c $(SHIM_TEST_NEXT) shim-fakes
 	@mkdir -p $(@D)
 	$(CC) $(SHIM_CFLAGS_ASAN) -DSHIM_TEST_NVML_LINKED -o $@ $< -L$(SHIM_TEST_DIR) -lgsnext1 -lgsnext2 $(SHIM_FAKE_CUDA_ASAN) \
 		$(SHIM_FAKE_NVML_ASAN) -ldl -lpthread
+
+# Included from native/Makefile the fake's own rule builds it; on our own, ask its makefile.
+ifndef FAKECUDA_LIB
+$(SHIM_FAKE_CUDA):
+	$(MAKE) -f testing/fake_cuda.mk fake-cuda
+endif
+
+$(SHIM_BENCH): shim/tests/shim_bench.c $(SHIM_FAKE_CUDA)
+	@mkdir -p $(@D)
+	$(CC) $(SHIM_CFLAGS) -o $@ $< $(SHIM_FAKE_CUDA)
 
 # The issue's interface contract, exactly: release shim, release fake, no sanitizer. Not
 # linked against NVML, so it also runs where there is none.
