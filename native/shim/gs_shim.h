@@ -86,6 +86,9 @@ extern gs_config gs_cfg; /* read once at load time, never written after */
 /* Opens the region if it is not open yet (needs cuInit done); false when it cannot be
  * opened now, in which case hooks pass through without accounting. */
 bool gs_ready(void);
+/* gs_ready(), or when CUDA was never initialised, the devices as NVML sees them (for
+ * NVML-only processes such as nvidia-smi: CUDA is not started behind their back). */
+bool gs_ready_nvml(void);
 /* Limit in bytes on a process-visible ordinal (0 = unlimited), after gs_ready(). */
 uint64_t gs_limit(int dev);
 /* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" from the driver's UUID bytes. */

@@ -9,9 +9,9 @@
  *
  * NVML names devices by handle; the slice is named by CUDA ordinal, so the handle's UUID
  * (the real nvmlDeviceGetUUID) is looked up among the UUIDs of the process-visible
- * ordinals (state.c). A process that only uses NVML (nvidia-smi) never called cuInit: we
- * call it once, so the limits, which may be keyed by ordinal under CUDA_VISIBLE_DEVICES,
- * resolve exactly as they do for a CUDA program.
+ * ordinals (state.c). A process that only uses NVML (nvidia-smi) never called cuInit, and
+ * we do not call it for it (CUDA started in a process that later forks is broken in the
+ * children): state.c numbers the devices from NVML and CUDA_VISIBLE_DEVICES instead.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -28,10 +28,10 @@
 #include "nvml_hooks.def"
 
 static struct {
-    pthread_once_t once, init_once, cuda_once;
+    pthread_once_t once, init_once;
     gs_nvml_fns fns;
     bool found, inited;
-} N = {.once = PTHREAD_ONCE_INIT, .init_once = PTHREAD_ONCE_INIT, .cuda_once = PTHREAD_ONCE_INIT};
+} N = {.once = PTHREAD_ONCE_INIT, .init_once = PTHREAD_ONCE_INIT};
 
 /* The libnvidia-ml the process already uses, else loaded by us; every member or none. */
 static void resolve(void)
@@ -69,18 +69,11 @@ const gs_nvml_fns *gs_nvml_inited(void)
     return N.inited ? &N.fns : NULL;
 }
 
-static void cuda_init_once(void)
-{
-    if (!gs_ready() && gs_real()->cuInit(0) == CUDA_SUCCESS)
-        (void)gs_ready();
-}
-
 /* The ordinal the slice knows this NVML device by, or -1: pass the real answer through. */
 static int slice_ordinal(const gs_nvml_fns *f, nvmlDevice_t device)
 {
-    (void)pthread_once(&N.cuda_once, cuda_init_once);
     char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
-    if (!gs_ready() || f->nvmlDeviceGetUUID(device, uuid, sizeof uuid) != NVML_SUCCESS)
+    if (!gs_ready_nvml() || f->nvmlDeviceGetUUID(device, uuid, sizeof uuid) != NVML_SUCCESS)
         return -1;
     return gs_ordinal_of_uuid(uuid);
 }

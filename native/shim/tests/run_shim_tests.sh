@@ -69,6 +69,9 @@ for mode in direct dlsym; do
     run "nvml $mode" "$A" "$ASAN_PRELOAD" GPUSHARE_FAKE_CUDA="$FAKE2" GPUSHARE_FAKE_NVML="$NVML2" CUDA_VISIBLE_DEVICES=1 \
         GPUSHARE_MEMORY_LIMIT=64Mi GPUSHARE_REGION="$WORK/region-nvml-$mode" -- "$T/shim_test" nvml $mode
 done
+run "nvml direct (CUDA_VISIBLE_DEVICES by UUID)" "$A" "$ASAN_PRELOAD" GPUSHARE_FAKE_CUDA="$FAKE2" \
+    GPUSHARE_FAKE_NVML="$NVML2" CUDA_VISIBLE_DEVICES=GPU-FA4E0000-0000-4000-8000-000000000001 GPUSHARE_MEMORY_LIMIT=64Mi \
+    GPUSHARE_REGION="$WORK/region-nvml-uuid" -- "$T/shim_test" nvml direct
 # Oversubscription: past the limit, host-resident managed memory.
 for mode in direct procaddr; do
     run "oversubscribe $mode" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi GPUSHARE_OVERSUBSCRIBE=1 \

@@ -622,6 +622,11 @@ static void t_nvmlonly(void)
           m.total, m.used, m.free, (unsigned long long)want);
     m = nvml_mem(0);
     check(m.total == 85520809984ull, "invisible GPU passes through");
+    /* ... and CUDA was not started behind its back (a later fork would break it) */
+    void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    __typeof__(&cuDeviceGetCount) count = h ? (__typeof__(&cuDeviceGetCount))libc_dlsym(h, "cuDeviceGetCount") : NULL;
+    int n = 0;
+    check(count != NULL && count(&n) == CUDA_ERROR_NOT_INITIALIZED, "CUDA still uninitialised in the NVML-only process");
 }
 
 /* No libnvidia-ml anywhere: the program runs; contexts cannot be measured (one warning). */
