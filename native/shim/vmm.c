@@ -38,6 +38,21 @@ static size_t mappings_of(CUmemGenericAllocationHandle h)
     return n;
 }
 
+/* Whether [ptr, ptr+size) is covered exactly by whole mappings we know. */
+static bool exactly_mappings(CUdeviceptr ptr, size_t size)
+{
+    size_t covered = 0;
+    for (size_t i = 0; i < V.count; i++) {
+        const mapping *m = &V.maps[i];
+        if (m->va < ptr + size && ptr < m->va + m->size) {
+            if (m->va < ptr || m->va + m->size > ptr + size)
+                return false;
+            covered += m->size;
+        }
+    }
+    return size > 0 && covered == size;
+}
+
 static void zero(CUdeviceptr va, size_t size)
 {
     const gs_real_fns *R = gs_real();
@@ -106,8 +121,10 @@ GS_EXPORT CUresult cuMemUnmap(CUdeviceptr ptr, size_t size)
         return R->cuMemUnmap(ptr, size);
     gs_enter();
     pthread_mutex_lock(&V.lock);
-    /* Mappings inside the range; a released handle whose every mapping is among them dies. */
-    if (gs_cfg.scrub) {
+    /* Mappings inside the range; a released handle whose every mapping is among them dies.
+     * Zeroed only when the range is exactly whole mappings (what the driver accepts), so an
+     * unmap the driver will refuse never destroys memory still in use. */
+    if (gs_cfg.scrub && exactly_mappings(ptr, size)) {
         for (size_t i = 0; i < V.count; i++) {
             mapping *m = &V.maps[i];
             if (m->va < ptr || m->va - ptr >= size)

@@ -755,6 +755,8 @@ static void t_scrub(void)
             check(A.cuMemRelease(h) == CUDA_SUCCESS, "release while mapped");
             check(free_now() == base - sz, "released but mapped: still counted (free %zu)", free_now());
             check(A.cuMemcpyDtoH_v2(&b, va + 5, 1) == CUDA_SUCCESS && b == 0xab, "still readable through the mapping");
+            check(A.cuMemUnmap(va, sz / 2) != CUDA_SUCCESS, "an unmap of half a mapping is refused");
+            check(A.cuMemcpyDtoH_v2(&b, va + 5, 1) == CUDA_SUCCESS && b == 0xab, "... and destroys nothing");
             check(A.cuMemUnmap(va, sz) == CUDA_SUCCESS, "unmap");
         } else {
             check(A.cuMemUnmap(va, sz) == CUDA_SUCCESS && free_now() == base - sz, "unmapped, still held");
