@@ -138,12 +138,12 @@ static void keep_on_host(CUdeviceptr p, size_t n, int dev)
  * (never against the limit) and freed by cuMemFree like any other pointer. When the driver
  * cannot give managed memory, the answer is the refusal: CUDA_ERROR_OUT_OF_MEMORY.
  */
-static CUresult host_backed(CUdeviceptr *dptr, size_t bytes, const acct *refused)
+static CUresult host_backed(CUdeviceptr *dptr, size_t bytes, unsigned int flags, const acct *refused)
 {
     const gs_real_fns *R = gs_real();
     acct h = {.dev = refused->dev, .ctx = refused->ctx};
     h.st = gs_reserve(h.dev, GS_REGION_KIND_HOST, bytes, &h.r);
-    CUresult r = h.st == 1 ? CUDA_ERROR_OUT_OF_MEMORY : R->cuMemAllocManaged(dptr, bytes, CU_MEM_ATTACH_GLOBAL);
+    CUresult r = h.st == 1 ? CUDA_ERROR_OUT_OF_MEMORY : R->cuMemAllocManaged(dptr, bytes, flags);
     char b[48];
     if (r != CUDA_SUCCESS) {
         acct_end(&h, r, GS_SPACE_PTR, 0);
@@ -172,7 +172,7 @@ GS_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
         r = R->cuMemAlloc_v2(dptr, bytesize);
         acct_end(&a, r, GS_SPACE_PTR, r == CUDA_SUCCESS ? (uint64_t)*dptr : 0);
     } else if (gs_cfg.oversubscribe && dptr != NULL && bytesize > 0) {
-        r = host_backed(dptr, bytesize, &a);
+        r = host_backed(dptr, bytesize, CU_MEM_ATTACH_GLOBAL, &a);
     }
     gs_leave();
     return r;
@@ -194,7 +194,8 @@ GS_EXPORT CUresult cuMemAlloc(CUdeviceptr_v1 *dptr, unsigned int bytesize)
     return r;
 }
 
-/* Managed memory counts as device memory: it may all become resident. */
+/* Managed memory counts as device memory: it may all become resident. Past the limit with
+ * GPUSHARE_OVERSUBSCRIBE it is the same managed memory, advised to stay on the host. */
 GS_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags)
 {
     const gs_real_fns *R = gs_real();
@@ -203,9 +204,11 @@ GS_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigne
     gs_enter();
     acct a;
     CUresult r = CUDA_ERROR_OUT_OF_MEMORY;
-    if (acct_begin(&a, GS_REGION_KIND_ALLOC, bytesize)) {
+    if (acct_begin_ex(&a, GS_REGION_KIND_ALLOC, bytesize, gs_cfg.oversubscribe)) {
         r = R->cuMemAllocManaged(dptr, bytesize, flags);
         acct_end(&a, r, GS_SPACE_PTR, r == CUDA_SUCCESS ? (uint64_t)*dptr : 0);
+    } else if (gs_cfg.oversubscribe && dptr != NULL && bytesize > 0) {
+        r = host_backed(dptr, bytesize, flags, &a);
     }
     gs_leave();
     return r;
@@ -285,7 +288,7 @@ static CUresult pitch_alloc(pitch_call call, void *dptr, void *pitch, size_t w, 
         !acct_begin_ex(&a, GS_REGION_KIND_ALLOC, lower * h, host_ok)) {
         if (!host_ok)
             return CUDA_ERROR_OUT_OF_MEMORY;
-        CUresult r = host_backed(dptr, (size_t)(upper * h), &a);
+        CUresult r = host_backed(dptr, (size_t)(upper * h), CU_MEM_ATTACH_GLOBAL, &a);
         if (r == CUDA_SUCCESS)
             *(size_t *)pitch = (size_t)upper;
         return r;

@@ -667,6 +667,10 @@ static void t_oversub(void)
     check(region_kind_bytes(0, GS_REGION_KIND_HOST) == 40 * MIB, "pitch counted as HOST");
     CUdeviceptr_v1 p1;
     check(A.cuMemAlloc(&p1, 20 * MIB) == CUDA_ERROR_OUT_OF_MEMORY, "the 32-bit ABI is not oversubscribed");
+    CUdeviceptr mp;
+    check(A.cuMemAllocManaged(&mp, 15 * MIB, CU_MEM_ATTACH_GLOBAL) == CUDA_SUCCESS &&
+              region_kind_bytes(0, GS_REGION_KIND_HOST) == 55 * MIB, "managed past the limit: host-backed too");
+    check(A.cuMemFree_v2(mp) == CUDA_SUCCESS, "free managed");
     check(A.cuMemFree_v2(host_p) == CUDA_SUCCESS && A.cuMemFree_v2(pitch_p) == CUDA_SUCCESS, "cuMemFree of host-backed");
     check(region_kind_bytes(0, GS_REGION_KIND_HOST) == 0, "HOST back to 0");
     check(A.cuMemFree_v2(dev_p) == CUDA_SUCCESS && free_now() == 60 * MIB, "all back: %zu", free_now());
