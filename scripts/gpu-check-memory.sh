@@ -68,6 +68,41 @@ for role in ("first", "second"):
 print(json.dumps({"check": "two processes share one limit (60% + 60% of it)", "ok": d == {"first": "allocated", "second": "oom"}, "detail": d}))
 PY
 
+# nvidia-smi is an NVML-only program (it never calls cuInit): under the library and with the
+# slice's region it must show the slice: total = the limit, used = what the group holds
+# (the holder's 512 MiB and its context), on the GPU the holder uses; other GPUs unchanged.
+region=$WORK/smi.region
+rm -f "$region"
+CUDA_VISIBLE_DEVICES=0 GPUSHARE_MEMORY_LIMIT=2Gi GPUSHARE_REGION=$region LD_PRELOAD="$LIB" \
+  python3 scripts/gpu/memcheck.py hold 512 > "$WORK/hold.json" 2> "$WORK/hold.err" &
+holder=$!
+sleep 6
+CUDA_VISIBLE_DEVICES=0 GPUSHARE_MEMORY_LIMIT=2Gi GPUSHARE_REGION=$region LD_PRELOAD="$LIB" \
+  nvidia-smi --query-gpu=uuid,memory.total,memory.used --format=csv,noheader,nounits > "$WORK/smi.csv" 2> "$WORK/smi.err"
+nvidia-smi --query-gpu=uuid,memory.total,memory.used --format=csv,noheader,nounits > "$WORK/smi-plain.csv"
+wait $holder
+python3 - "$WORK" >> "$results" <<'PY'
+import json, sys
+out = sys.argv[1]
+try:
+    hold = json.loads(open(f"{out}/hold.json").read().strip().splitlines()[-1])
+    rows = [l.split(", ") for l in open(f"{out}/smi.csv").read().strip().splitlines()]
+    plain = {l.split(", ")[0]: l.split(", ") for l in open(f"{out}/smi-plain.csv").read().strip().splitlines()}
+    mine = [r for r in rows if r[0].lower() == hold["uuid"].lower()]
+    others_unchanged = all(plain[r[0]][1] == r[1] for r in rows if r[0].lower() != hold["uuid"].lower())
+    total, used = int(mine[0][1]), int(mine[0][2])
+    # nvidia-smi prints MiB; used is the group's usage (holder: 512 MiB + its context), within the slice
+    ok = total == 2048 and 512 <= used <= 2048 and abs(used * 2**20 - hold["slice_used"]) <= 2**20 and others_unchanged
+    detail = {"nvidia_smi": mine[0], "holder": hold, "other_gpus_unchanged": others_unchanged}
+except Exception as e:
+    ok, detail = False, {"error": repr(e)}
+print(json.dumps({"check": "nvidia-smi (NVML only) under the library shows the slice and the group's usage", "ok": ok, "detail": detail}))
+PY
+
+# Scrubbing, and its control run without it.
+run scrub GPUSHARE_MEMORY_LIMIT=2Gi GPUSHARE_SCRUB=1 PYTORCH_NO_CUDA_MEMORY_CACHING=1 -- "${MEMCHECK[@]}" scrub on
+run scrub-control GPUSHARE_MEMORY_LIMIT=2Gi PYTORCH_NO_CUDA_MEMORY_CACHING=1 -- "${MEMCHECK[@]}" scrub off
+
 # Overhead (skipped with SKIP_BENCH=1): the same program with and without the library, alternated, 5 runs each.
 [ "${SKIP_BENCH:-0}" = 1 ] || for i in 1 2 3 4 5; do
   "$GPUBIN/bench_launch" | sed 's/^/{"bench":"launch","lib":false,"data":/; s/$/}/' >> "$OUT/bench.jsonl"

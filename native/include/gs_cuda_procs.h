@@ -125,6 +125,8 @@
     X(cuLaunchKernelEx, 11060, cuLaunchKernelEx_ptsz, GS_CUDA_PROC_PTSZ) \
     X(cuMemAddressFree, 10020, cuMemAddressFree, GS_CUDA_PROC_LEGACY) \
     X(cuMemAddressReserve, 10020, cuMemAddressReserve, GS_CUDA_PROC_LEGACY) \
+    X(cuMemAdvise, 8000, cuMemAdvise, GS_CUDA_PROC_LEGACY) \
+    X(cuMemAdvise, 12020, cuMemAdvise_v2, GS_CUDA_PROC_LEGACY) \
     X(cuMemAlloc, 2000, cuMemAlloc, GS_CUDA_PROC_LEGACY) \
     X(cuMemAlloc, 3020, cuMemAlloc_v2, GS_CUDA_PROC_LEGACY) \
     X(cuMemAllocAsync, 11020, cuMemAllocAsync, GS_CUDA_PROC_LEGACY) \
@@ -152,6 +154,8 @@
     X(cuMemPoolGetAttribute, 11020, cuMemPoolGetAttribute, GS_CUDA_PROC_LEGACY) \
     X(cuMemPoolSetAttribute, 11020, cuMemPoolSetAttribute, GS_CUDA_PROC_LEGACY) \
     X(cuMemPoolTrimTo, 11020, cuMemPoolTrimTo, GS_CUDA_PROC_LEGACY) \
+    X(cuMemPrefetchAsync, 8000, cuMemPrefetchAsync, GS_CUDA_PROC_LEGACY) \
+    X(cuMemPrefetchAsync, 12020, cuMemPrefetchAsync_v2, GS_CUDA_PROC_LEGACY) \
     X(cuMemRelease, 10020, cuMemRelease, GS_CUDA_PROC_LEGACY) \
     X(cuMemSetAccess, 10020, cuMemSetAccess, GS_CUDA_PROC_LEGACY) \
     X(cuMemUnmap, 10020, cuMemUnmap, GS_CUDA_PROC_LEGACY) \
@@ -164,6 +168,8 @@
     X(cuMemsetD8, 2000, cuMemsetD8, GS_CUDA_PROC_LEGACY) \
     X(cuMemsetD8, 3020, cuMemsetD8_v2, GS_CUDA_PROC_LEGACY) \
     X(cuMemsetD8, 7000, cuMemsetD8_v2_ptds, GS_CUDA_PROC_PTDS) \
+    X(cuMemsetD8Async, 3020, cuMemsetD8Async, GS_CUDA_PROC_LEGACY) \
+    X(cuMemsetD8Async, 7000, cuMemsetD8Async_ptsz, GS_CUDA_PROC_PTSZ) \
     X(cuMipmappedArrayCreate, 5000, cuMipmappedArrayCreate, GS_CUDA_PROC_LEGACY) \
     X(cuMipmappedArrayDestroy, 5000, cuMipmappedArrayDestroy, GS_CUDA_PROC_LEGACY) \
     X(cuModuleGetFunction, 2000, cuModuleGetFunction, GS_CUDA_PROC_LEGACY) \

@@ -36,7 +36,7 @@
 #define GS_REGION_MAX_SLOTS 1024u
 /* Concurrent reservations one process may have in flight (one per allocating thread). */
 #define GS_REGION_LANES 8u
-/* Kinds of memory counted per device; the last two are reserved for later kinds. */
+/* Kinds of memory counted per device; the last one is reserved for a later kind. */
 #define GS_REGION_KINDS 8u
 #define GS_REGION_CACHE_LINE 64u
 
@@ -54,11 +54,14 @@ typedef enum gs_region_kind {
     GS_REGION_KIND_ARRAY = 3,   /* cuArray*, mipmapped arrays */
     GS_REGION_KIND_POOL = 4,    /* memory reserved by stream-ordered pools */
     GS_REGION_KIND_HOST = 5,    /* host-backed managed memory (oversubscription) */
-    GS_REGION_KIND_COUNT_USED = 6
+    GS_REGION_KIND_GRAPH = 6,   /* memory reserved for CUDA graph memory nodes (added without a
+                                 * version bump: it takes a reserved kind; regions created before
+                                 * it do not limit it, readers that do not know it ignore it) */
+    GS_REGION_KIND_COUNT_USED = 7
 } gs_region_kind;
 
 /* Kinds that count against mem_limit (bit i = kind i); written to the header by the creator. */
-#define GS_REGION_LIMITED_KINDS 0x1fu
+#define GS_REGION_LIMITED_KINDS 0x5fu
 
 /*
  * Slot owner word: who owns a slot, in one atomic word so that claiming, reclaiming and

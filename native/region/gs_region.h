@@ -95,6 +95,9 @@ int gs_region_reserve(uint32_t dev, gs_region_kind kind, uint64_t bytes, gs_regi
 int gs_region_commit(const gs_region_reservation *r);
 /* The allocation failed: the reserved bytes are given back. */
 int gs_region_cancel(const gs_region_reservation *r);
+/* Memory the driver has already given (it cannot be refused: a graph launch grew its
+ * pool): counted at once, even past the limit, so later reservations see it. */
+int gs_region_add(uint32_t dev, gs_region_kind kind, uint64_t bytes);
 /* Memory was freed: bytes of kind on dev leave this process's usage. */
 int gs_region_release(uint32_t dev, gs_region_kind kind, uint64_t bytes);
 

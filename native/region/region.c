@@ -1006,6 +1006,20 @@ int gs_region_cancel(const gs_region_reservation *r)
     return GS_REGION_OK;
 }
 
+int gs_region_add(uint32_t dev, gs_region_kind kind, uint64_t bytes)
+{
+    if (check_dev_kind(dev, (uint32_t)kind) != GS_REGION_OK)
+        return GS_REGION_EINVAL;
+    int idx = ensure_attached();
+    if (idx < 0)
+        return idx;
+    gs_region_slot *s = &S.map->slots[idx];
+    if (kind_limited(S.map, (uint32_t)kind))
+        atomic_fetch_add(&s->dev_total[dev], bytes);
+    atomic_fetch_add(&s->dev[dev].bytes[kind], bytes);
+    return GS_REGION_OK;
+}
+
 int gs_region_release(uint32_t dev, gs_region_kind kind, uint64_t bytes)
 {
     if (check_dev_kind(dev, (uint32_t)kind) != GS_REGION_OK)

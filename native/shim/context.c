@@ -21,58 +21,37 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gs_nvml_types.h"
 #include "gs_shim.h"
 
-typedef struct nvml_fns {
-    nvmlReturn_t (*init)(void);
-    nvmlReturn_t (*by_uuid)(const char *uuid, nvmlDevice_t *device);
-    nvmlReturn_t (*processes)(nvmlDevice_t device, unsigned int *count, nvmlProcessInfo_t *infos);
-    nvmlReturn_t (*memory)(nvmlDevice_t device, nvmlMemory_t *memory);
-} nvml_fns;
-
 static struct {
-    pthread_once_t nvml_once;
-    bool nvml_ok;
-    nvml_fns nvml;
     pthread_mutex_t primary_lock; /* retain/release/reset of primary contexts */
     CUcontext primary[GS_REGION_MAX_DEVICES];
     atomic_bool unmeasured_logged;
-} C = {.nvml_once = PTHREAD_ONCE_INIT, .primary_lock = PTHREAD_MUTEX_INITIALIZER};
-
-static void nvml_load(void)
-{
-    void *h = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (h == NULL)
-        return;
-    C.nvml.init = (nvmlReturn_t(*)(void))gs_real_dlsym(h, "nvmlInit_v2");
-    C.nvml.by_uuid = (nvmlReturn_t(*)(const char *, nvmlDevice_t *))gs_real_dlsym(h, "nvmlDeviceGetHandleByUUID");
-    C.nvml.processes = (nvmlReturn_t(*)(nvmlDevice_t, unsigned int *, nvmlProcessInfo_t *))gs_real_dlsym(
-        h, "nvmlDeviceGetComputeRunningProcesses_v3");
-    C.nvml.memory = (nvmlReturn_t(*)(nvmlDevice_t, nvmlMemory_t *))gs_real_dlsym(h, "nvmlDeviceGetMemoryInfo");
-    C.nvml_ok = C.nvml.init != NULL && C.nvml.by_uuid != NULL && C.nvml.init() == NVML_SUCCESS;
-}
+} C = {.primary_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static bool nvml_device(CUdevice dev, nvmlDevice_t *out)
 {
-    (void)pthread_once(&C.nvml_once, nvml_load);
+    const gs_nvml_fns *N = gs_nvml_inited();
     const gs_real_fns *R = gs_real();
     CUuuid u;
     char uuid[64];
-    if (!C.nvml_ok || R->cuDeviceGetUuid_v2 == NULL || R->cuDeviceGetUuid_v2(&u, dev) != CUDA_SUCCESS)
+    if (N == NULL || R->cuDeviceGetUuid_v2 == NULL || R->cuDeviceGetUuid_v2(&u, dev) != CUDA_SUCCESS)
         return false;
     gs_uuid_string(&u, uuid, sizeof uuid);
-    return C.nvml.by_uuid(uuid, out) == NVML_SUCCESS;
+    if (N->nvmlDeviceGetHandleByUUID(uuid, out) == NVML_SUCCESS)
+        return true;
+    /* a MIG device: the same 16 bytes under NVML's MIG- prefix */
+    uuid[0] = 'M', uuid[1] = 'I', uuid[2] = 'G';
+    return N->nvmlDeviceGetHandleByUUID(uuid, out) == NVML_SUCCESS;
 }
 
 /* This process's usage on the device as NVML sees it; false when NVML does not list us. */
 static bool nvml_self_used(nvmlDevice_t d, uint64_t *used)
 {
-    if (C.nvml.processes == NULL)
-        return false;
+    const gs_nvml_fns *N = gs_nvml_inited();
     nvmlProcessInfo_t infos[64];
     unsigned int n = 64;
-    if (C.nvml.processes(d, &n, infos) != NVML_SUCCESS)
+    if (N == NULL || N->nvmlDeviceGetComputeRunningProcesses_v3(d, &n, infos) != NVML_SUCCESS)
         return false;
     unsigned int pid = (unsigned int)getpid();
     for (unsigned int i = 0; i < n; i++) {
@@ -86,8 +65,9 @@ static bool nvml_self_used(nvmlDevice_t d, uint64_t *used)
 
 static bool nvml_device_used(nvmlDevice_t d, uint64_t *used)
 {
+    const gs_nvml_fns *N = gs_nvml_inited();
     nvmlMemory_t m;
-    if (C.nvml.memory == NULL || C.nvml.memory(d, &m) != NVML_SUCCESS)
+    if (N == NULL || N->nvmlDeviceGetMemoryInfo(d, &m) != NVML_SUCCESS)
         return false;
     *used = m.used;
     return true;

@@ -35,9 +35,12 @@ typedef struct real_hook {
     void *hook;
 } real_hook;
 
+/* The name table holds both halves of the hook table (driver and NVML). */
 #define GS_HOOK(name, params, args) +1
+#define GS_NVML_HOOK(name, params, args) +1
 enum { HOOK_COUNT = 0
 #include "hooks.def"
+#include "nvml_hooks.def"
 };
 
 static struct {
@@ -71,7 +74,9 @@ static void build_names(void)
 {
     size_t n = 0;
 #define GS_HOOK(name, params, args) D.by_name[n++] = (named_hook){#name, (void *)&name};
+#define GS_NVML_HOOK(name, params, args) D.by_name[n++] = (named_hook){#name, (void *)&name};
 #include "hooks.def"
+#include "nvml_hooks.def"
     qsort(D.by_name, HOOK_COUNT, sizeof D.by_name[0], cmp_name);
     for (size_t i = 0; i < HOOK_COUNT; i++)
         D.hooks[i] = D.by_name[i].hook;
@@ -167,25 +172,36 @@ bool gs_is_hook(const void *p)
     return false;
 }
 
-bool gs_in_driver(const void *p)
+static const char *lib_base(const void *p)
 {
     Dl_info info;
     if (p == NULL || dladdr(p, &info) == 0 || info.dli_fname == NULL)
-        return false;
+        return "";
     const char *base = strrchr(info.dli_fname, '/');
-    base = base ? base + 1 : info.dli_fname;
-    return strncmp(base, "libcuda.so", 10) == 0;
+    return base ? base + 1 : info.dli_fname;
 }
 
-/* Called by our dlsym for a cu* name on a real handle: our hook when the name is one we
- * interpose and the handle's definition is the driver's; NULL: let the real dlsym answer. */
+bool gs_in_driver(const void *p)
+{
+    return strncmp(lib_base(p), "libcuda.so", 10) == 0;
+}
+
+bool gs_in_vendor_lib(const void *p)
+{
+    const char *base = lib_base(p);
+    return strncmp(base, "libcuda.so", 10) == 0 || strncmp(base, "libnvidia-ml.so", 15) == 0;
+}
+
+/* Called by our dlsym for a cu* or nvml* name on a real handle: our hook when the name is
+ * one we interpose and the handle's definition is the driver's or NVML's; NULL: let the
+ * real dlsym answer. */
 void *gs_dlsym_hook(void *handle, const char *name)
 {
     void *hook = gs_hook_by_name(name);
     if (hook == NULL)
         return NULL;
     void *real = gs_real_dlsym(handle, name);
-    return real != NULL && (real == hook || gs_in_driver(real)) ? hook : NULL;
+    return real != NULL && (real == hook || gs_in_vendor_lib(real)) ? hook : NULL;
 }
 
 /* What cuGetProcAddress hands out instead of `p`, the driver's answer for `symbol`. */

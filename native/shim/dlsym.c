@@ -1,7 +1,8 @@
 /*
  * dlsym.c: our exported dlsym. Frameworks dlopen libcuda and look functions up by name
- * (PyTorch does every lookup this way), so a cu* name we interpose, looked up on a real
- * handle, gets our hook; everything else goes to libc's dlsym.
+ * (PyTorch does every lookup this way; nvidia-smi and pynvml do the same with
+ * libnvidia-ml), so a cu* or nvml* name we interpose, looked up on a real handle, gets our
+ * hook; everything else goes to libc's dlsym.
  *
  * Built -O2 -foptimize-sibling-calls and without sanitizers, even in the sanitized twin:
  * the pass-through must be a tail call (a jump), because glibc resolves RTLD_NEXT relative
@@ -45,8 +46,8 @@ GS_EXPORT void *dlsym(void *restrict handle, const char *restrict name)
      * optimizer rather than let the check be deleted. */
     const char *n = name;
     __asm__("" : "+r"(n));
-    if (n != NULL && n[0] == 'c' && n[1] == 'u' && handle != RTLD_DEFAULT && handle != RTLD_NEXT &&
-        gs_depth == 0) {
+    if (n != NULL && ((n[0] == 'c' && n[1] == 'u') || (n[0] == 'n' && n[1] == 'v' && n[2] == 'm' && n[3] == 'l')) &&
+        handle != RTLD_DEFAULT && handle != RTLD_NEXT && gs_depth == 0) {
         void *hook = gs_dlsym_hook(handle, name);
         if (hook != NULL)
             return hook;

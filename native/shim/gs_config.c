@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* Used inside printf formats (set_why), hence the doubled percent sign. */
 #define BYTES_ACCEPTED "a size such as 8Gi, 8192Mi, 8G, 1.5GiB, 50%% or plain bytes"
@@ -467,6 +468,17 @@ int gs_config_load(gs_config *out, gs_getenv_fn getenv_fn, void *env_ctx, gs_con
     return l.problems;
 }
 
+/* The driver hands out 16 bytes; whether they print as GPU- or MIG- depends on who prints
+ * them (cuDeviceGetUuid has no prefix, NVML and nvidia-smi -L say MIG- for a MIG device),
+ * and hex may come in either case. So two names are the same device when their bodies
+ * after the prefix match, case aside. */
+bool gs_uuid_same(const char *a, const char *b) {
+    if (a == NULL || b == NULL) return false;
+    if (strncasecmp(a, "GPU-", 4) == 0 || strncasecmp(a, "MIG-", 4) == 0) a += 4;
+    if (strncasecmp(b, "GPU-", 4) == 0 || strncasecmp(b, "MIG-", 4) == 0) b += 4;
+    return *a != '\0' && strcasecmp(a, b) == 0;
+}
+
 static const gs_device_entry *find_entry(const gs_config *c, int ordinal, const char *uuid, entry_field field) {
     /* A UUID entry is more specific than an ordinal one, so it wins when both match. */
     const gs_device_entry *by_ordinal = NULL;
@@ -474,7 +486,7 @@ static const gs_device_entry *find_entry(const gs_config *c, int ordinal, const 
         const gs_device_entry *e = &c->devices[i];
         int has = field == FIELD_MEMORY ? e->memory.kind != GS_LIMIT_NONE : e->compute_percent != 0;
         if (!has) continue;
-        if (uuid != NULL && e->key.uuid[0] != '\0' && strcmp(e->key.uuid, uuid) == 0) return e;
+        if (uuid != NULL && e->key.uuid[0] != '\0' && gs_uuid_same(e->key.uuid, uuid)) return e;
         if (e->key.ordinal >= 0 && e->key.ordinal == ordinal) by_ordinal = e;
     }
     return by_ordinal;

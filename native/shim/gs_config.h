@@ -68,6 +68,8 @@ int gs_config_load(gs_config *out, gs_getenv_fn getenv_fn, void *env_ctx, gs_con
 
 /** The memory limit for a device seen as `ordinal` with `uuid` (may be NULL), before resolving fractions. */
 gs_memory_limit gs_config_memory_limit(const gs_config *config, int ordinal, const char *uuid);
+/** Whether two UUID strings name one device: GPU-/MIG- prefix and hex case aside. */
+bool gs_uuid_same(const char *a, const char *b);
 /** The compute limit in percent (0 = none) for a device. */
 int gs_config_compute_limit(const gs_config *config, int ordinal, const char *uuid);
 /** A limit in bytes on a device of `total_bytes` (UINT64_MAX when there is none): min(limit, physical). */

@@ -10,7 +10,11 @@
  *   pool.c      stream-ordered allocations: pool growth
  *   context.c   context memory, measured
  *   info.c      cuMemGetInfo / cuDeviceTotalMem report the slice
+ *   graph.c     graph memory nodes: the graph pool's reserve, counted after it changes
+ *   vmm.c       VMM mappings: memory released while mapped lives until its last unmap
+ *   scrub.c     GPUSHARE_SCRUB: zero memory before it is freed
  *   log.c       leveled stderr lines, the rate-limited out-of-memory line
+ *   nvml.c      NVML (nvml_hooks.def): nvmlDeviceGetMemoryInfo(_v2) report the slice
  */
 #ifndef GS_SHIM_H
 #define GS_SHIM_H
@@ -21,6 +25,7 @@
 
 #include "gs_config.h"
 #include "gs_cuda.h"
+#include "gs_nvml.h"
 #include "gs_region.h"
 
 #define GS_EXPORT __attribute__((visibility("default")))
@@ -47,6 +52,20 @@ bool gs_in_driver(const void *p);
 /* The real dlsym of libc (never ours). */
 void *gs_real_dlsym(void *handle, const char *name);
 
+/* ---- nvml.c ------------------------------------------------------------------------- */
+/* NVML's own functions (nvml_hooks.def), resolved once with dlopen("libnvidia-ml.so.1");
+ * NULL when the process has no NVML (members are then NULL too, never called). */
+typedef struct gs_nvml_fns {
+#define GS_NVML_HOOK(name, params, args) nvmlReturn_t (*name) params;
+#define GS_NVML_CALL(name, params, args) nvmlReturn_t (*name) params;
+#include "nvml_hooks.def"
+} gs_nvml_fns;
+const gs_nvml_fns *gs_nvml(void);
+/* gs_nvml() after our own nvmlInit_v2 (once); NULL when NVML is missing or fails to init. */
+const gs_nvml_fns *gs_nvml_inited(void);
+/* Whether code at p belongs to libcuda or libnvidia-ml (dladdr): a definition we replace. */
+bool gs_in_vendor_lib(const void *p);
+
 /* ---- recursion guard ---------------------------------------------------------------- */
 /* Depth of hook calls on this thread: a hook reached from inside another hook (the driver
  * calling its own exports, or our policy code) passes straight through. */
@@ -67,10 +86,16 @@ extern gs_config gs_cfg; /* read once at load time, never written after */
 /* Opens the region if it is not open yet (needs cuInit done); false when it cannot be
  * opened now, in which case hooks pass through without accounting. */
 bool gs_ready(void);
+/* gs_ready(), or when CUDA was never initialised, the devices as NVML sees them (for
+ * NVML-only processes such as nvidia-smi: CUDA is not started behind their back). */
+bool gs_ready_nvml(void);
 /* Limit in bytes on a process-visible ordinal (0 = unlimited), after gs_ready(). */
 uint64_t gs_limit(int dev);
 /* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" from the driver's UUID bytes. */
 void gs_uuid_string(const CUuuid *u, char *out, size_t len);
+/* The process-visible ordinal whose device has this UUID ("GPU-..." or "MIG-...", any
+ * case), or -1 (not visible to this process, or before gs_ready()). */
+int gs_ordinal_of_uuid(const char *uuid);
 /* The device of the calling thread's current context, or -1. */
 int gs_current_device(void);
 /* Whether dev may be accounted (0 <= dev < GS_REGION_MAX_DEVICES). */
@@ -89,7 +114,12 @@ void gs_cancel(const gs_region_reservation *r);
 void gs_release(int dev, gs_region_kind kind, uint64_t bytes);
 
 /* ---- track.c ------------------------------------------------------------------------ */
-typedef enum gs_space { GS_SPACE_PTR = 0, GS_SPACE_VMM, GS_SPACE_ARRAY, GS_SPACE_MIPMAP, GS_SPACE_CTX } gs_space;
+/* GS_SPACE_ASYNC: sizes of stream-ordered allocations, kept only for scrubbing (never
+ * released: the pools' reserved memory is what is counted). */
+/* GS_SPACE_VMM_DEFERRED: handles released while still mapped (vmm.c). */
+typedef enum gs_space {
+    GS_SPACE_PTR = 0, GS_SPACE_VMM, GS_SPACE_ARRAY, GS_SPACE_MIPMAP, GS_SPACE_CTX, GS_SPACE_ASYNC, GS_SPACE_VMM_DEFERRED
+} gs_space;
 
 typedef struct gs_track_entry {
     int dev;
@@ -106,6 +136,12 @@ bool gs_track_take(gs_space space, uint64_t key, gs_track_entry *out);
 /* Forgets every entry of ctx (destroyed with it) and releases its bytes. */
 void gs_track_drop_ctx(CUcontext ctx);
 
+/* ---- info.c ------------------------------------------------------------------------- */
+/* The slice of dev as the program should see it, given the driver's physical total:
+ * total = min(limit, physical), used = the group's committed device bytes. false when dev
+ * has no limit (report the driver's numbers unchanged). */
+bool gs_slice_view(int dev, uint64_t physical_total, uint64_t *total, uint64_t *used);
+
 /* ---- context.c ---------------------------------------------------------------------- */
 /* The current context (NULL when none or on error). */
 CUcontext gs_current_ctx(void);
@@ -113,5 +149,18 @@ CUcontext gs_current_ctx(void);
 /* ---- pool.c ------------------------------------------------------------------------- */
 /* Pools of dev: observe their reserved memory and settle the accounting with it. */
 void gs_pool_settle_device(int dev);
+
+/* ---- graph.c ------------------------------------------------------------------------ */
+/* Trims dev's unused graph memory and settles its count; false when there was none. */
+bool gs_graph_trim(int dev);
+
+/* ---- scrub.c (GPUSHARE_SCRUB=1; each a no-op when it is off) ------------------------- */
+/* Remembers the size of a stream-ordered allocation. */
+void gs_scrub_note_async(CUdeviceptr p, uint64_t bytes);
+/* Before cuMemFree(_v2) of p: zero it and wait (known: its allocation map entry, or NULL). */
+void gs_scrub_before_free(CUdeviceptr p, const gs_track_entry *known);
+/* Before cuMemFreeAsync(_ptsz) of p on s: zero it on s (plain: its entry when p came
+ * from cuMemAlloc, else NULL). */
+void gs_scrub_before_free_async(CUdeviceptr p, CUstream s, bool ptsz, const gs_track_entry *plain);
 
 #endif /* GS_SHIM_H */

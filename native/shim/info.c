@@ -7,22 +7,29 @@
  */
 #include "gs_shim.h"
 
-static void slice_info(size_t *free_b, size_t *total_b)
+bool gs_slice_view(int dev, uint64_t physical_total, uint64_t *total, uint64_t *used)
 {
-    int dev = gs_current_device();
     uint64_t limit = gs_limit(dev);
     if (limit == 0)
-        return;
+        return false;
     gs_pool_settle_device(dev);
     gs_region_usage u = {0};
     if (gs_region_usage_group((uint32_t)dev, &u) != GS_REGION_OK)
+        return false;
+    *total = limit < physical_total ? limit : physical_total;
+    *used = u.device_bytes;
+    return true;
+}
+
+static void slice_info(size_t *free_b, size_t *total_b)
+{
+    uint64_t total, used;
+    if (!gs_slice_view(gs_current_device(), *total_b, &total, &used))
         return;
-    uint64_t total = limit < *total_b ? limit : *total_b;
-    uint64_t free = u.device_bytes < limit ? limit - u.device_bytes : 0;
+    /* free is also bounded by what the device really has free (other tenants' use) */
+    uint64_t free = used < total ? total - used : 0;
     if (free > *free_b)
         free = *free_b;
-    if (free > total)
-        free = total;
     *free_b = (size_t)free;
     *total_b = (size_t)total;
 }

@@ -116,6 +116,48 @@ static void untrack_end(const untrack *u, CUresult r)
         (void)gs_track_put(u->space, u->key, &u->e);
 }
 
+/* ---- oversubscription: past the limit, managed memory kept on the host ---------------- */
+
+/* Asks the driver to keep [p, p+n) on the host and to map it for dev (so kernels read it
+ * over the bus instead of migrating it). CUDA 12.2+ takes a CUmemLocation (cuMemAdvise_v2);
+ * older drivers take CU_DEVICE_CPU. Advice is a hint: failures change nothing we count. */
+static void keep_on_host(CUdeviceptr p, size_t n, int dev)
+{
+    const gs_real_fns *R = gs_real();
+    CUmemLocation host = {.type = CU_MEM_LOCATION_TYPE_HOST, .id = 0};
+    CUmemLocation device = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = dev};
+    if (R->cuMemAdvise_v2(p, n, CU_MEM_ADVISE_SET_PREFERRED_LOCATION, host) != CUDA_SUCCESS)
+        (void)R->cuMemAdvise(p, n, CU_MEM_ADVISE_SET_PREFERRED_LOCATION, CU_DEVICE_CPU);
+    if (R->cuMemAdvise_v2(p, n, CU_MEM_ADVISE_SET_ACCESSED_BY, device) != CUDA_SUCCESS)
+        (void)R->cuMemAdvise(p, n, CU_MEM_ADVISE_SET_ACCESSED_BY, (CUdevice)dev);
+}
+
+/*
+ * GPUSHARE_OVERSUBSCRIBE=1: an allocation the limit refused (`refused`: its device and
+ * context) is served as managed memory advised to stay on the host, counted as kind HOST
+ * (never against the limit) and freed by cuMemFree like any other pointer. When the driver
+ * cannot give managed memory, the answer is the refusal: CUDA_ERROR_OUT_OF_MEMORY.
+ */
+static CUresult host_backed(CUdeviceptr *dptr, size_t bytes, unsigned int flags, const acct *refused)
+{
+    const gs_real_fns *R = gs_real();
+    acct h = {.dev = refused->dev, .ctx = refused->ctx};
+    h.st = gs_reserve(h.dev, GS_REGION_KIND_HOST, bytes, &h.r);
+    CUresult r = h.st == 1 ? CUDA_ERROR_OUT_OF_MEMORY : R->cuMemAllocManaged(dptr, bytes, flags);
+    char b[48];
+    if (r != CUDA_SUCCESS) {
+        acct_end(&h, r, GS_SPACE_PTR, 0);
+        gs_log(GS_LOG_WARN, "device %d: %s past the limit; host-backed memory failed too (%d)", h.dev,
+               gs_human_bytes(bytes, b, sizeof b), (int)r);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    keep_on_host(*dptr, bytes, h.dev);
+    acct_end(&h, r, GS_SPACE_PTR, (uint64_t)*dptr);
+    gs_log(GS_LOG_INFO, "device %d: %s past the limit served from host memory (GPUSHARE_OVERSUBSCRIBE)", h.dev,
+           gs_human_bytes(bytes, b, sizeof b));
+    return CUDA_SUCCESS;
+}
+
 /* ---- plain and managed -------------------------------------------------------------- */
 
 GS_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
@@ -126,9 +168,11 @@ GS_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
     gs_enter();
     acct a;
     CUresult r = CUDA_ERROR_OUT_OF_MEMORY;
-    if (acct_begin(&a, GS_REGION_KIND_ALLOC, bytesize)) {
+    if (acct_begin_ex(&a, GS_REGION_KIND_ALLOC, bytesize, gs_cfg.oversubscribe)) {
         r = R->cuMemAlloc_v2(dptr, bytesize);
         acct_end(&a, r, GS_SPACE_PTR, r == CUDA_SUCCESS ? (uint64_t)*dptr : 0);
+    } else if (gs_cfg.oversubscribe && dptr != NULL && bytesize > 0) {
+        r = host_backed(dptr, bytesize, CU_MEM_ATTACH_GLOBAL, &a);
     }
     gs_leave();
     return r;
@@ -150,7 +194,8 @@ GS_EXPORT CUresult cuMemAlloc(CUdeviceptr_v1 *dptr, unsigned int bytesize)
     return r;
 }
 
-/* Managed memory counts as device memory: it may all become resident. */
+/* Managed memory counts as device memory: it may all become resident. Past the limit with
+ * GPUSHARE_OVERSUBSCRIBE it is the same managed memory, advised to stay on the host. */
 GS_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags)
 {
     const gs_real_fns *R = gs_real();
@@ -159,9 +204,11 @@ GS_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigne
     gs_enter();
     acct a;
     CUresult r = CUDA_ERROR_OUT_OF_MEMORY;
-    if (acct_begin(&a, GS_REGION_KIND_ALLOC, bytesize)) {
+    if (acct_begin_ex(&a, GS_REGION_KIND_ALLOC, bytesize, gs_cfg.oversubscribe)) {
         r = R->cuMemAllocManaged(dptr, bytesize, flags);
         acct_end(&a, r, GS_SPACE_PTR, r == CUDA_SUCCESS ? (uint64_t)*dptr : 0);
+    } else if (gs_cfg.oversubscribe && dptr != NULL && bytesize > 0) {
+        r = host_backed(dptr, bytesize, flags, &a);
     }
     gs_leave();
     return r;
@@ -174,6 +221,7 @@ GS_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr)
         return R->cuMemFree_v2(dptr);
     gs_enter();
     untrack u = untrack_begin(GS_SPACE_PTR, (uint64_t)dptr);
+    gs_scrub_before_free((CUdeviceptr)dptr, u.known ? &u.e : NULL);
     CUresult r = R->cuMemFree_v2(dptr);
     untrack_end(&u, r);
     gs_leave();
@@ -187,6 +235,7 @@ GS_EXPORT CUresult cuMemFree(CUdeviceptr_v1 dptr)
         return R->cuMemFree(dptr);
     gs_enter();
     untrack u = untrack_begin(GS_SPACE_PTR, (uint64_t)dptr);
+    gs_scrub_before_free((CUdeviceptr)dptr, u.known ? &u.e : NULL);
     CUresult r = R->cuMemFree(dptr);
     untrack_end(&u, r);
     gs_leave();
@@ -231,8 +280,19 @@ static CUresult pitch_alloc(pitch_call call, void *dptr, void *pitch, size_t w, 
     if (h != 0 && (upper > UINT64_MAX / h))
         upper = lower = UINT64_MAX / h; /* absurd: the driver refuses it */
     acct a;
-    if (!acct_begin_ex(&a, GS_REGION_KIND_ALLOC, upper * h, true) && !acct_begin(&a, GS_REGION_KIND_ALLOC, lower * h))
-        return CUDA_ERROR_OUT_OF_MEMORY;
+    /* Host-backed pitched memory is linear memory at the widest pitch the driver would
+     * choose (512); only for the 64-bit ABI (managed addresses do not fit 32 bits). */
+    bool host_ok = gs_cfg.oversubscribe && call == pitch_v2 && w > 0 && h > 0 && (elem == 4 || elem == 8 || elem == 16) &&
+                   upper * h <= SIZE_MAX;
+    if (!acct_begin_ex(&a, GS_REGION_KIND_ALLOC, upper * h, true) &&
+        !acct_begin_ex(&a, GS_REGION_KIND_ALLOC, lower * h, host_ok)) {
+        if (!host_ok)
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        CUresult r = host_backed(dptr, (size_t)(upper * h), CU_MEM_ATTACH_GLOBAL, &a);
+        if (r == CUDA_SUCCESS)
+            *(size_t *)pitch = (size_t)upper;
+        return r;
+    }
     uint64_t p = 0, ptr = 0;
     CUresult r = call(R, dptr, pitch, w, h, elem, &p, &ptr);
     if (r != CUDA_SUCCESS) {
@@ -296,18 +356,7 @@ GS_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size
     return r;
 }
 
-GS_EXPORT CUresult cuMemRelease(CUmemGenericAllocationHandle handle)
-{
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuMemRelease(handle);
-    gs_enter();
-    untrack u = untrack_begin(GS_SPACE_VMM, (uint64_t)handle);
-    CUresult r = R->cuMemRelease(handle);
-    untrack_end(&u, r);
-    gs_leave();
-    return r;
-}
+/* cuMemRelease: vmm.c (a released handle may live on in its mappings). */
 
 /* ---- arrays ----------------------------------------------------------------------------- */
 
@@ -410,6 +459,8 @@ typedef struct array_args {
     CUarray *ph;
     const CUDA_ARRAY_DESCRIPTOR *d2;
     const CUDA_ARRAY3D_DESCRIPTOR *d3;
+    const CUDA_ARRAY_DESCRIPTOR_v1 *d2v1;
+    const CUDA_ARRAY3D_DESCRIPTOR_v1 *d3v1;
     CUmipmappedArray *pm;
     unsigned levels;
 } array_args;
@@ -423,6 +474,16 @@ static CUresult create_3d(const void *p)
 {
     const array_args *a = p;
     return gs_real()->cuArray3DCreate_v2(a->ph, a->d3);
+}
+static CUresult create_2d_v1(const void *p)
+{
+    const array_args *a = p;
+    return gs_real()->cuArrayCreate(a->ph, a->d2v1);
+}
+static CUresult create_3d_v1(const void *p)
+{
+    const array_args *a = p;
+    return gs_real()->cuArray3DCreate(a->ph, a->d3v1);
 }
 static CUresult create_mip(const void *p)
 {
@@ -461,6 +522,36 @@ GS_EXPORT CUresult cuArray3DCreate_v2(CUarray *pHandle, const CUDA_ARRAY3D_DESCR
     array_args args = {.ph = pHandle, .d3 = pAllocateArray};
     uint64_t bytes = mipmap_bytes(pAllocateArray, 1);
     CUresult r = array_alloc(bytes, GS_SPACE_ARRAY, create_3d, &args, array_handle);
+    gs_leave();
+    return r;
+}
+
+/* The pre-3.2 ABI (32-bit dimensions): libcuda still exports it for old binaries. */
+GS_EXPORT CUresult cuArrayCreate(CUarray *pHandle, const CUDA_ARRAY_DESCRIPTOR_v1 *pAllocateArray)
+{
+    const gs_real_fns *R = gs_real();
+    if (gs_nested() || pHandle == NULL || pAllocateArray == NULL)
+        return R->cuArrayCreate(pHandle, pAllocateArray);
+    gs_enter();
+    array_args args = {.ph = pHandle, .d2v1 = pAllocateArray};
+    uint64_t bytes = level_bytes(pAllocateArray->Width, pAllocateArray->Height, 1, pAllocateArray->Format,
+                                 pAllocateArray->NumChannels);
+    CUresult r = array_alloc(bytes, GS_SPACE_ARRAY, create_2d_v1, &args, array_handle);
+    gs_leave();
+    return r;
+}
+
+GS_EXPORT CUresult cuArray3DCreate(CUarray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR_v1 *pAllocateArray)
+{
+    const gs_real_fns *R = gs_real();
+    if (gs_nested() || pHandle == NULL || pAllocateArray == NULL)
+        return R->cuArray3DCreate(pHandle, pAllocateArray);
+    gs_enter();
+    array_args args = {.ph = pHandle, .d3v1 = pAllocateArray};
+    CUDA_ARRAY3D_DESCRIPTOR wide = {.Width = pAllocateArray->Width, .Height = pAllocateArray->Height,
+                                    .Depth = pAllocateArray->Depth, .Format = pAllocateArray->Format,
+                                    .NumChannels = pAllocateArray->NumChannels, .Flags = pAllocateArray->Flags};
+    CUresult r = array_alloc(mipmap_bytes(&wide, 1), GS_SPACE_ARRAY, create_3d_v1, &args, array_handle);
     gs_leave();
     return r;
 }

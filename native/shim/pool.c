@@ -138,6 +138,8 @@ GS_EXPORT CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream 
         return gs_real()->cuMemAllocAsync(dptr, bytesize, hStream);
     gs_enter();
     CUresult r = pool_alloc(dptr, bytesize, NULL, hStream, false, false);
+    if (r == CUDA_SUCCESS && dptr != NULL)
+        gs_scrub_note_async(*dptr, bytesize);
     gs_leave();
     return r;
 }
@@ -148,6 +150,8 @@ GS_EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUst
         return gs_real()->cuMemAllocAsync_ptsz(dptr, bytesize, hStream);
     gs_enter();
     CUresult r = pool_alloc(dptr, bytesize, NULL, hStream, false, true);
+    if (r == CUDA_SUCCESS && dptr != NULL)
+        gs_scrub_note_async(*dptr, bytesize);
     gs_leave();
     return r;
 }
@@ -158,6 +162,8 @@ GS_EXPORT CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, C
         return gs_real()->cuMemAllocFromPoolAsync(dptr, bytesize, pool, hStream);
     gs_enter();
     CUresult r = pool_alloc(dptr, bytesize, pool, hStream, true, false);
+    if (r == CUDA_SUCCESS && dptr != NULL)
+        gs_scrub_note_async(*dptr, bytesize);
     gs_leave();
     return r;
 }
@@ -169,6 +175,8 @@ GS_EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesi
         return gs_real()->cuMemAllocFromPoolAsync_ptsz(dptr, bytesize, pool, hStream);
     gs_enter();
     CUresult r = pool_alloc(dptr, bytesize, pool, hStream, true, true);
+    if (r == CUDA_SUCCESS && dptr != NULL)
+        gs_scrub_note_async(*dptr, bytesize);
     gs_leave();
     return r;
 }
@@ -179,7 +187,16 @@ GS_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
     if (gs_nested())
         return gs_real()->cuMemFreeAsync(dptr, hStream);
     gs_enter();
+    /* a cuMemAlloc pointer may be freed on a stream too: give its bytes back (at once, not
+     * when the stream gets there: briefly under-counted by what is still queued) */
+    gs_track_entry e;
+    bool plain = gs_track_take(GS_SPACE_PTR, (uint64_t)dptr, &e);
+    gs_scrub_before_free_async(dptr, hStream, false, plain ? &e : NULL);
     CUresult r = gs_real()->cuMemFreeAsync(dptr, hStream);
+    if (plain && r == CUDA_SUCCESS)
+        gs_release(e.dev, e.kind, e.bytes);
+    else if (plain)
+        (void)gs_track_put(GS_SPACE_PTR, (uint64_t)dptr, &e);
     int dev = gs_current_device();
     if (r == CUDA_SUCCESS && dev >= 0)
         gs_pool_settle_device(dev);
@@ -192,7 +209,16 @@ GS_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream)
     if (gs_nested())
         return gs_real()->cuMemFreeAsync_ptsz(dptr, hStream);
     gs_enter();
+    /* a cuMemAlloc pointer may be freed on a stream too: give its bytes back (at once, not
+     * when the stream gets there: briefly under-counted by what is still queued) */
+    gs_track_entry e;
+    bool plain = gs_track_take(GS_SPACE_PTR, (uint64_t)dptr, &e);
+    gs_scrub_before_free_async(dptr, hStream, true, plain ? &e : NULL);
     CUresult r = gs_real()->cuMemFreeAsync_ptsz(dptr, hStream);
+    if (plain && r == CUDA_SUCCESS)
+        gs_release(e.dev, e.kind, e.bytes);
+    else if (plain)
+        (void)gs_track_put(GS_SPACE_PTR, (uint64_t)dptr, &e);
     int dev = gs_current_device();
     if (r == CUDA_SUCCESS && dev >= 0)
         gs_pool_settle_device(dev);

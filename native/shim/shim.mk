@@ -26,7 +26,7 @@ SHIM_CFLAGS_ASAN := $(SHIM_CFLAGS_BASE) -O1 -g $(SHIM_SANITIZE)
 SHIM_CFLAGS_DLSYM := $(SHIM_CFLAGS_BASE) -O2 -g -foptimize-sibling-calls -fno-stack-protector
 
 SHIM_SRCS := shim/dispatch.c shim/state.c shim/track.c shim/memory.c shim/pool.c shim/context.c shim/info.c \
-	shim/log.c shim/gs_config.c region/region.c
+	shim/nvml.c shim/scrub.c shim/vmm.c shim/graph.c shim/log.c shim/gs_config.c region/region.c
 SHIM_MAP := $(SHIM_BUILD)/shim/gpushare.map
 SHIM_LIB := $(SHIM_BUILD)/libgpushare.so
 SHIM_LIB_ASAN := $(SHIM_BUILD)/asan/libgpushare.so
@@ -48,7 +48,10 @@ SHIM_FAKE_NVML_ASAN := $(SHIM_BUILD)/asan/libnvidia-ml.so.1
 .PHONY: shim shim-asan shim-test shim-clean shim-fakes
 .DELETE_ON_ERROR:
 
-shim: $(SHIM_LIB)
+# The benchmark program of bench/shim.bench.ts: release flags, linked against the release fake.
+SHIM_BENCH := $(SHIM_TEST_DIR)/shim_bench
+
+shim: $(SHIM_LIB) $(SHIM_BENCH)
 
 ifneq ($(SHIM_DEFAULT_GOAL),)
 .DEFAULT_GOAL := $(SHIM_DEFAULT_GOAL)
@@ -56,11 +59,11 @@ endif
 
 shim-asan: $(SHIM_LIB_ASAN)
 
-# Exported: dlsym and every GS_HOOK name of hooks.def; nothing else.
-$(SHIM_MAP): shim/hooks.def shim/shim.mk
+# Exported: dlsym and every GS_HOOK / GS_NVML_HOOK name of hooks.def and nvml_hooks.def; nothing else.
+$(SHIM_MAP): shim/hooks.def shim/nvml_hooks.def shim/shim.mk
 	@mkdir -p $(@D)
 	{ printf '{\n  global:\n    dlsym;\n'; \
-	  printf '#define GS_HOOK(name, params, args) name;\n#include "hooks.def"\n' | \
+	  printf '#define GS_HOOK(name, params, args) name;\n#define GS_NVML_HOOK(name, params, args) name;\n#include "hooks.def"\n#include "nvml_hooks.def"\n' | \
 	    $(CC) -E -P -Ishim -x c - | tr -s ' ;' '\n' | grep -v '^$$' | sed 's/^/    /; s/$$/;/'; \
 	  printf '  local:\n    *;\n};\n'; } > $@
 
@@ -96,9 +99,21 @@ $(SHIM_TEST_DIR)/libgsnext%.so: shim/tests/gsnext%.c
 # Linked against the sanitized fake by soname (found through LD_LIBRARY_PATH at run time).
 $(SHIM_TEST_BIN): shim/tests/shim_test.c $(SHIM_TEST_NEXT) shim-fakes
 	@mkdir -p $(@D)
-	$(CC) $(SHIM_CFLAGS_ASAN) -o $@ $< -L$(SHIM_TEST_DIR) -lgsnext1 -lgsnext2 $(SHIM_FAKE_CUDA_ASAN) -ldl -lpthread
+	$(CC) $(SHIM_CFLAGS_ASAN) -DSHIM_TEST_NVML_LINKED -o $@ $< -L$(SHIM_TEST_DIR) -lgsnext1 -lgsnext2 $(SHIM_FAKE_CUDA_ASAN) \
+		$(SHIM_FAKE_NVML_ASAN) -ldl -lpthread
 
-# The issue's interface contract, exactly: release shim, release fake, no sanitizer.
+# Included from native/Makefile the fake's own rule builds it; on our own, ask its makefile.
+ifndef FAKECUDA_LIB
+$(SHIM_FAKE_CUDA):
+	$(MAKE) -f testing/fake_cuda.mk fake-cuda
+endif
+
+$(SHIM_BENCH): shim/tests/shim_bench.c $(SHIM_FAKE_CUDA)
+	@mkdir -p $(@D)
+	$(CC) $(SHIM_CFLAGS) -o $@ $< $(SHIM_FAKE_CUDA)
+
+# The issue's interface contract, exactly: release shim, release fake, no sanitizer. Not
+# linked against NVML, so it also runs where there is none.
 $(SHIM_TEST_BIN_REL): shim/tests/shim_test.c shim-fakes
 	@mkdir -p $(@D)
 	$(CC) $(SHIM_CFLAGS) -DSHIM_TEST_NO_NEXT -o $@ $< $(SHIM_FAKE_CUDA) -ldl -lpthread

@@ -19,7 +19,7 @@
 
 static const char *const top_fields[] = {"driverVersion", "contextBytes", "allocRounding", "pitchAlignment",
                                          "vmmGranularity", "poolChunkBytes", "managedResidency",
-                                         "defaultKernelMicros", "busyDir", "errors", "devices", NULL};
+                                         "defaultKernelMicros", "busyDir", "reuseFreed", "errors", "devices", NULL};
 static const char *const device_fields[] = {"name", "uuid", "totalMemory", "reservedMemory", "contextBytes",
                                             "multiprocessorCount", "computeCapability", "pciBusId",
                                             "smPartitionMin", "smCoscheduledAlignment", NULL};
@@ -89,6 +89,17 @@ static bool read_string(reader_t *r, const char *where, const json_value_t *o, c
     if (v->type != JSON_STRING || v->as.string.length == 0 || v->as.string.length >= size)
         return fail(r, where, "%s: expected a non-empty string shorter than %zu", key, size);
     memcpy(dst, v->as.string.chars, v->as.string.length + 1);
+    return true;
+}
+
+static bool read_bool(reader_t *r, const char *where, const json_value_t *o, const char *key, bool *dst)
+{
+    const json_value_t *v = json_get(o, key);
+    if (!v || v->type == JSON_NULL)
+        return true;
+    if (v->type != JSON_BOOL)
+        return fail(r, where, "%s: expected true or false", key);
+    *dst = v->as.boolean;
     return true;
 }
 
@@ -201,7 +212,8 @@ static bool read_root(reader_t *r, const json_value_t *root, fake_cuda_config_t 
         !read_u64(r, "(top level)", root, "poolChunkBytes", 1, 1ULL << 40, &c->pool_chunk_bytes) ||
         !read_u64(r, "(top level)", root, "defaultKernelMicros", 0, 60000000, &c->default_kernel_us) ||
         !read_string(r, "(top level)", root, "managedResidency", residency, sizeof residency) ||
-        !read_string(r, "(top level)", root, "busyDir", c->busy_dir, sizeof c->busy_dir) || !read_errors(r, root, c))
+        !read_string(r, "(top level)", root, "busyDir", c->busy_dir, sizeof c->busy_dir) ||
+        !read_bool(r, "(top level)", root, "reuseFreed", &c->reuse_freed) || !read_errors(r, root, c))
         return false;
     c->driver_version = (int)driver;
     if (strcmp(residency, "device") != 0 && strcmp(residency, "host") != 0)

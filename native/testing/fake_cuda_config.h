@@ -38,6 +38,7 @@ typedef struct fake_cuda_config {
     unsigned long long vmm_granularity;
     unsigned long long pool_chunk_bytes;
     bool managed_on_host;                /* "managedResidency": "host" */
+    bool reuse_freed;                    /* "reuseFreed": freed address ranges come back, bytes intact */
     unsigned long long default_kernel_us;
     unsigned int device_count;
     fake_cuda_device_config_t devices[FAKE_CUDA_MAX_DEVICES];

@@ -316,3 +316,145 @@ FAKE_EXPORT CUresult cuMemcpyDtoH(void *dstHost, CUdeviceptr_v1 srcDevice, unsig
 {
     return dtoh("cuMemcpyDtoH", dstHost, srcDevice, ByteCount);
 }
+
+/* ---- stream-ordered set: after the stream's earlier work, before its later work ------- */
+static CUresult memset8_async(const char *fn, CUdeviceptr dst, unsigned char uc, size_t n, CUstream h)
+{
+    struct CUctx_st *ctx;
+    fake_stream_t *s = NULL;
+    CUresult r = fake_enter(fn);
+    if (r == CUDA_SUCCESS)
+        r = fake_need_ctx(&ctx);
+    if (r == CUDA_SUCCESS && n && !fake_range_valid((uintptr_t)dst, n))
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS)
+        r = fake_stream_resolve(h, &s);
+    /* Simplification: the set runs once the stream drains, then returns (the ordering a
+     * program can observe is the same). */
+    if (r == CUDA_SUCCESS && s)
+        fake_stream_wait_idle(s);
+    if (r == CUDA_SUCCESS && n)
+        memset((void *)(uintptr_t)dst, uc, n);
+    return fake_leave(r);
+}
+
+FAKE_EXPORT CUresult cuMemsetD8Async(CUdeviceptr dstDevice, unsigned char uc, size_t N, CUstream hStream)
+{
+    return memset8_async("cuMemsetD8Async", dstDevice, uc, N, hStream);
+}
+
+FAKE_EXPORT CUresult cuMemsetD8Async_ptsz(CUdeviceptr dstDevice, unsigned char uc, size_t N, CUstream hStream)
+{
+    return memset8_async("cuMemsetD8Async_ptsz", dstDevice, uc, N, hStream);
+}
+
+/* ---- managed memory placement: advice and prefetch ---------------------------------- */
+
+/* The managed allocation holding [p, p+n), or NULL. */
+static fake_alloc_t *managed_of(uintptr_t p, size_t n)
+{
+    FAKE_FOREACH(fake_alloc_t, a, &fake_state()->allocs)
+    if (a->kind == FAKE_ALLOC_MANAGED && p >= a->base && p - a->base < a->size && n <= a->size - (p - a->base))
+        return a;
+    return NULL;
+}
+
+/* Where a location points: 1 host, 0 a valid device (*dev), -1 invalid. */
+static int location_kind(CUmemLocation loc, int *dev)
+{
+    if (loc.type == CU_MEM_LOCATION_TYPE_HOST || loc.type == CU_MEM_LOCATION_TYPE_HOST_NUMA ||
+        loc.type == CU_MEM_LOCATION_TYPE_HOST_NUMA_CURRENT)
+        return 1;
+    if (loc.type == CU_MEM_LOCATION_TYPE_DEVICE && fake_device_valid(loc.id)) {
+        *dev = loc.id;
+        return 0;
+    }
+    return -1;
+}
+
+/* Moves a whole managed allocation: to the host (its device bytes come back) or to its
+ * device (takes what is missing, as far as there is room: managed memory never fails). */
+static void place(fake_alloc_t *a, bool host)
+{
+    unsigned long long want = host ? 0 : fake_round_up(a->size, fake_state()->config.alloc_rounding);
+    if (want < a->charged) {
+        fake_uncharge(a->device, a->charged - want);
+        a->charged = want;
+    } else if (want > a->charged) {
+        unsigned long long room = fake_free_bytes(a->device), more = want - a->charged;
+        more = more < room ? more : room;
+        if (more && fake_charge(a->device, more) == CUDA_SUCCESS)
+            a->charged += more;
+    }
+}
+
+static CUresult advise(const char *fn, CUdeviceptr p, size_t n, CUmem_advise advice, CUmemLocation loc)
+{
+    struct CUctx_st *ctx;
+    int dev = -1, kind = -1;
+    CUresult r = fake_enter(fn);
+    if (r == CUDA_SUCCESS)
+        r = fake_need_ctx(&ctx);
+    fake_alloc_t *a = r == CUDA_SUCCESS ? managed_of((uintptr_t)p, n) : NULL;
+    if (r == CUDA_SUCCESS && (!a || n == 0 || advice < CU_MEM_ADVISE_SET_READ_MOSTLY || advice > CU_MEM_ADVISE_UNSET_ACCESSED_BY))
+        r = CUDA_ERROR_INVALID_VALUE;
+    bool needs_location = advice == CU_MEM_ADVISE_SET_PREFERRED_LOCATION || advice == CU_MEM_ADVISE_SET_ACCESSED_BY ||
+                          advice == CU_MEM_ADVISE_UNSET_ACCESSED_BY;
+    if (r == CUDA_SUCCESS && needs_location && (kind = location_kind(loc, &dev)) < 0)
+        r = CUDA_ERROR_INVALID_DEVICE;
+    /* Only whole-allocation advice moves bytes (a partial range is accepted and ignored). */
+    if (r == CUDA_SUCCESS && (uintptr_t)p == a->base && n == a->size) {
+        if (advice == CU_MEM_ADVISE_SET_PREFERRED_LOCATION && kind == 1) {
+            a->prefer_host = true;
+            place(a, true);
+        } else if (advice == CU_MEM_ADVISE_SET_PREFERRED_LOCATION || advice == CU_MEM_ADVISE_UNSET_PREFERRED_LOCATION) {
+            a->prefer_host = false;
+        }
+    }
+    return fake_leave(r);
+}
+
+FAKE_EXPORT CUresult cuMemAdvise_v2(CUdeviceptr devPtr, size_t count, CUmem_advise advice, CUmemLocation location)
+{
+    return advise("cuMemAdvise_v2", devPtr, count, advice, location);
+}
+
+FAKE_EXPORT CUresult cuMemAdvise(CUdeviceptr devPtr, size_t count, CUmem_advise advice, CUdevice device)
+{
+    CUmemLocation loc = {.type = device == CU_DEVICE_CPU ? CU_MEM_LOCATION_TYPE_HOST : CU_MEM_LOCATION_TYPE_DEVICE,
+                         .id = device == CU_DEVICE_CPU ? 0 : device};
+    return advise("cuMemAdvise", devPtr, count, advice, loc);
+}
+
+static CUresult prefetch(const char *fn, CUdeviceptr p, size_t n, CUmemLocation loc, unsigned int flags, CUstream h)
+{
+    struct CUctx_st *ctx;
+    fake_stream_t *s = NULL;
+    int dev = -1, kind = -1;
+    CUresult r = fake_enter(fn);
+    if (r == CUDA_SUCCESS)
+        r = fake_need_ctx(&ctx);
+    fake_alloc_t *a = r == CUDA_SUCCESS ? managed_of((uintptr_t)p, n) : NULL;
+    if (r == CUDA_SUCCESS && (!a || n == 0 || flags != 0))
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS && (kind = location_kind(loc, &dev)) < 0)
+        r = CUDA_ERROR_INVALID_DEVICE;
+    if (r == CUDA_SUCCESS)
+        r = fake_stream_resolve(h, &s);
+    if (r == CUDA_SUCCESS && (uintptr_t)p == a->base && n == a->size && (kind == 1 || dev == a->device))
+        place(a, kind == 1);
+    return fake_leave(r);
+}
+
+FAKE_EXPORT CUresult cuMemPrefetchAsync_v2(CUdeviceptr devPtr, size_t count, CUmemLocation location, unsigned int flags,
+                                           CUstream hStream)
+{
+    return prefetch("cuMemPrefetchAsync_v2", devPtr, count, location, flags, hStream);
+}
+
+FAKE_EXPORT CUresult cuMemPrefetchAsync(CUdeviceptr devPtr, size_t count, CUdevice dstDevice, CUstream hStream)
+{
+    CUmemLocation loc = {.type = dstDevice == CU_DEVICE_CPU ? CU_MEM_LOCATION_TYPE_HOST : CU_MEM_LOCATION_TYPE_DEVICE,
+                         .id = dstDevice == CU_DEVICE_CPU ? 0 : dstDevice};
+    return prefetch("cuMemPrefetchAsync", devPtr, count, loc, 0, hStream);
+}

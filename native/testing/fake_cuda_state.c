@@ -123,9 +123,28 @@ void fake_uncharge(int device, unsigned long long bytes)
     d->used = bytes > d->used ? 0 : d->used - bytes;
 }
 
+/* "reuseFreed": freed ranges wait here (newest first) for an allocation of the same
+ * length, bytes intact, as a GPU allocator hands freed memory out again. */
+enum { REUSE_SLOTS = 64 };
+static struct {
+    uintptr_t base[REUSE_SLOTS];
+    size_t len[REUSE_SLOTS];
+    unsigned int count;
+} reuse;
+
 uintptr_t fake_map_space(size_t size, size_t *mapped)
 {
     size_t len = (size_t)fake_round_up(size ? size : 1, 4096);
+    for (unsigned int i = reuse.count; i-- > 0;) {
+        if (reuse.len[i] == len) {
+            uintptr_t b = reuse.base[i];
+            reuse.count--;
+            memmove(&reuse.base[i], &reuse.base[i + 1], (reuse.count - i) * sizeof reuse.base[0]);
+            memmove(&reuse.len[i], &reuse.len[i + 1], (reuse.count - i) * sizeof reuse.len[0]);
+            *mapped = len;
+            return b;
+        }
+    }
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) {
         /* Strict overcommit refuses huge writable mappings: fall back to address space
@@ -150,8 +169,20 @@ uintptr_t fake_map_space_low(size_t size, size_t *mapped)
 
 void fake_unmap_space(uintptr_t base, size_t mapped)
 {
-    if (base)
-        (void)munmap((void *)base, mapped);
+    if (!base)
+        return;
+    if (fake.config.reuse_freed && base >= (1ULL << 31)) { /* 32-bit ABI addresses are never kept */
+        if (reuse.count == REUSE_SLOTS) {
+            (void)munmap((void *)reuse.base[0], reuse.len[0]);
+            reuse.count--;
+            memmove(&reuse.base[0], &reuse.base[1], reuse.count * sizeof reuse.base[0]);
+            memmove(&reuse.len[0], &reuse.len[1], reuse.count * sizeof reuse.len[0]);
+        }
+        reuse.base[reuse.count] = base;
+        reuse.len[reuse.count++] = mapped;
+        return;
+    }
+    (void)munmap((void *)base, mapped);
 }
 
 fake_alloc_t *fake_alloc_add(fake_alloc_kind_t kind, uintptr_t base, size_t size, size_t mapped,

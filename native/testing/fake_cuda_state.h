@@ -121,6 +121,7 @@ typedef struct fake_alloc {
     struct CUmemPoolHandle_st *pool;
     struct fake_graph_alloc *graph_alloc;
     bool free_queued;           /* cuMemFreeAsync accepted; the stream frees it */
+    bool prefer_host;           /* managed: cuMemAdvise(SET_PREFERRED_LOCATION, host) */
 } fake_alloc_t;
 
 struct CUmemPoolHandle_st {

@@ -39,6 +39,24 @@ int main() {
         CHECK(cudaFree(p));
     }
     double alloc_s = now_s() - t0;
-    std::printf("{\"launches_per_s\": %.0f, \"alloc_free_us\": %.3f}\n", launches / launch_s, alloc_s / allocs * 1e6);
+
+    // Graph launches: libgpushare reads the graph memory pool's reserve after each one.
+    const int graph_launches = 50000;
+    cudaStream_t stream;
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    CHECK(cudaStreamCreate(&stream));
+    CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+    empty_kernel<<<1, 32, 0, stream>>>(nullptr);
+    CHECK(cudaStreamEndCapture(stream, &graph));
+    CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    for (int i = 0; i < 1000; i++) CHECK(cudaGraphLaunch(exec, stream));
+    CHECK(cudaStreamSynchronize(stream));
+    t0 = now_s();
+    for (int i = 0; i < graph_launches; i++) CHECK(cudaGraphLaunch(exec, stream));
+    CHECK(cudaStreamSynchronize(stream));
+    double graph_s = now_s() - t0;
+    std::printf("{\"launches_per_s\": %.0f, \"alloc_free_us\": %.3f, \"graph_launches_per_s\": %.0f}\n", launches / launch_s,
+                alloc_s / allocs * 1e6, graph_launches / graph_s);
     return 0;
 }

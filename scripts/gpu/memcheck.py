@@ -139,17 +139,56 @@ def oversubscribe():
     try:
         x = torch.ones(n, device="cuda")
         s = float(x.sum())
-        ok = s == float(n)
-        detail = {"sum": s, "expected": float(n)}
+        free, total = torch.cuda.mem_get_info()
+        # host-backed bytes are not the slice's: the slice still reports under its 1 GiB
+        ok = s == float(n) and total == limit_bytes() and total - free < GiB
+        detail = {"sum": s, "expected": float(n), "slice_total": total, "slice_used": total - free}
     except RuntimeError as e:
         ok, detail = False, {"error": str(e).splitlines()[0]}
     report("oversubscription: 2 GiB tensor in a 1 GiB slice", ok, **detail)
+
+
+def hold(mib):
+    """Holds `mib` MiB on CUDA device 0 for 15 s; prints its UUID and what it holds (for the nvidia-smi check)."""
+    import time
+    import torch
+    x = torch.empty(int(mib) * MiB, dtype=torch.uint8, device="cuda")  # noqa: F841 (kept alive while sleeping)
+    torch.cuda.synchronize()
+    uuid = "GPU-" + str(torch.cuda.get_device_properties(0).uuid)
+    free, total = torch.cuda.mem_get_info()
+    print(json.dumps({"uuid": uuid, "held": int(mib) * MiB, "slice_used": total - free}), flush=True)
+    time.sleep(15)
+
+
+def scrub(expect_zero):
+    """Freed memory handed out again reads 0 with GPUSHARE_SCRUB=1 (and still holds the old
+    bytes without it: the control run, which shows the check can fail). Caching allocator off,
+    so torch's frees reach cuMemFree."""
+    import torch
+    n = 256 * MiB
+    x = torch.full((n,), 0xAB, dtype=torch.uint8, device="cuda")
+    torch.cuda.synchronize()
+    ptr = x.data_ptr()
+    del x
+    y = torch.empty(n, dtype=torch.uint8, device="cuda")
+    same = y.data_ptr() == ptr
+    nonzero = int((y != 0).sum())
+    if expect_zero:
+        report("GPUSHARE_SCRUB: freed memory reads 0 when handed out again", same and nonzero == 0, same_address=same,
+               nonzero_bytes=nonzero)
+    else:
+        report("scrub control (off): old bytes are visible, so the check above can fail", same and nonzero > 0,
+               same_address=same, nonzero_bytes=nonzero)
 
 
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "share":
         torch_share(sys.argv[2])
+    elif cmd == "hold":
+        hold(sys.argv[2])
+    elif cmd == "scrub":
+        scrub(sys.argv[2] == "on")
     else:
         {"fill": torch_fill, "meminfo": torch_meminfo, "expandable": torch_expandable, "graph": torch_graph,
          "cupy": cupy_fill, "oversubscribe": oversubscribe}[cmd]()

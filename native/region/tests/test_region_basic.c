@@ -83,6 +83,18 @@ static void test_limit_edge(const char *path)
     CHECK_EQ(reserve_commit(0, GS_REGION_KIND_POOL, 1), GS_REGION_OK);
     CHECK_EQ(gs_region_reserve(0, GS_REGION_KIND_ARRAY, 1, &r, NULL), GS_REGION_OVER_LIMIT);
 
+    rt_section("add: memory the driver already gave is counted past the limit");
+    CHECK_EQ(gs_region_add(0, GS_REGION_KIND_GRAPH, 10), GS_REGION_OK);
+    CHECK_EQ(self_device_bytes(0), L + 10);
+    CHECK_EQ(gs_region_reserve(0, GS_REGION_KIND_ALLOC, 1, &r, NULL), GS_REGION_OVER_LIMIT);
+    CHECK_EQ(gs_region_add(0, GS_REGION_KIND_HOST, 5), GS_REGION_OK); /* not limited: not in the device total */
+    CHECK_EQ(self_device_bytes(0), L + 10);
+    CHECK_EQ(gs_region_add(GS_REGION_MAX_DEVICES, GS_REGION_KIND_GRAPH, 1), GS_REGION_EINVAL);
+    CHECK_EQ(gs_region_release(0, GS_REGION_KIND_GRAPH, 11), GS_REGION_EUNDERFLOW);
+    CHECK_EQ(gs_region_release(0, GS_REGION_KIND_GRAPH, 10), GS_REGION_OK);
+    CHECK_EQ(gs_region_release(0, GS_REGION_KIND_HOST, 5), GS_REGION_OK);
+    CHECK_EQ(self_device_bytes(0), L);
+
     rt_section("release exactness and underflow");
     gs_region_usage u;
     CHECK_EQ(gs_region_usage_self(0, &u), GS_REGION_OK);

@@ -58,6 +58,74 @@ run "CUDA_VISIBLE_DEVICES=1,0 with ordinal and UUID limits" "$A" "$ASAN_PRELOAD"
 run "two processes share one region" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi \
     GPUSHARE_REGION="$WORK/region" -- "$T/shim_test" shared direct
 
+# SIGKILL at random instants: 100 kills among 4 children sharing one region.
+run "SIGKILL loop (4 processes, 100 kills)" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi GPUSHARE_REGION="$WORK/region-kill" \
+    SHIM_TEST_BOARD="$WORK/board" -- "$T/shim_test" killloop direct
+sed -n 's/^/    /; /seed/p' "$WORK/out"
+
+# NVML reports the slice (linked, and dlopen + dlsym); the GPU this process cannot see
+# passes through; an NVML-only child (nvidia-smi) sees the group's usage.
+for mode in direct dlsym; do
+    run "nvml $mode" "$A" "$ASAN_PRELOAD" GPUSHARE_FAKE_CUDA="$FAKE2" GPUSHARE_FAKE_NVML="$NVML2" CUDA_VISIBLE_DEVICES=1 \
+        GPUSHARE_MEMORY_LIMIT=64Mi GPUSHARE_REGION="$WORK/region-nvml-$mode" -- "$T/shim_test" nvml $mode
+done
+run "nvml direct (CUDA_VISIBLE_DEVICES by UUID)" "$A" "$ASAN_PRELOAD" GPUSHARE_FAKE_CUDA="$FAKE2" \
+    GPUSHARE_FAKE_NVML="$NVML2" CUDA_VISIBLE_DEVICES=GPU-FA4E0000-0000-4000-8000-000000000001 GPUSHARE_MEMORY_LIMIT=64Mi \
+    GPUSHARE_REGION="$WORK/region-nvml-uuid" -- "$T/shim_test" nvml direct
+# Oversubscription: past the limit, host-resident managed memory.
+for mode in direct procaddr; do
+    run "oversubscribe $mode" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi GPUSHARE_OVERSUBSCRIBE=1 \
+        GPUSHARE_REGION="$WORK/region-oversub-$mode" -- "$T/shim_test" oversub $mode
+done
+
+# Graph memory nodes: the graph pool's reserve is counted.
+for mode in direct dlsym procaddr_pt; do
+    run "graph memory $mode" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi GPUSHARE_REGION="$WORK/region-graph-$mode" -- \
+        "$T/shim_test" graph $mode
+done
+
+# Scrubbing: on, the reused bytes read 0; off (the control), they still hold the old data.
+REUSE=$WORK/fake_cuda_reuse.json
+echo '{"contextBytes": 4194304, "reuseFreed": true}' >"$REUSE"
+for mode in direct procaddr_pt; do
+    run "scrub $mode" "$A" "$ASAN_PRELOAD" GPUSHARE_FAKE_CUDA="$REUSE" GPUSHARE_MEMORY_LIMIT=64Mi GPUSHARE_SCRUB=1 -- \
+        "$T/shim_test" scrub $mode
+done
+run "scrub off (control: old bytes visible)" "$A" "$ASAN_PRELOAD" GPUSHARE_FAKE_CUDA="$REUSE" GPUSHARE_MEMORY_LIMIT=64Mi \
+    SHIM_TEST_EXPECT_SCRUB=0 -- "$T/shim_test" scrub direct
+
+# GPUSHARE_LOG_LEVEL: each level shows its own lines and the ones above it, no others.
+for level in error warn info debug; do
+    run "log level $level" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi GPUSHARE_OVERSUBSCRIBE=1 \
+        GPUSHARE_LOG_LEVEL=$level GPUSHARE_REGION="$WORK/region-log-$level" -- "$T/shim_test" oversub direct
+    info=$(grep -c '^gpushare: device 0: 20 MiB past the limit served from host memory' "$WORK/err")
+    debug=$(grep -c '^gpushare: region .*: slot [0-9]*, 1 devices$' "$WORK/err")
+    oom=$(grep -c '^gpushare: out of memory on device 0' "$WORK/err")
+    case $level in error|warn) want="0 0 1" ;; info) want="2 0 1" ;; debug) want="2 1 1" ;; esac
+    if [ "$info $debug $oom" = "$want" ]; then
+        pass=$((pass + 1)); echo "PASS log level $level: info/debug/oom lines $info $debug $oom"
+    else
+        fail=$((fail + 1)); echo "FAIL log level $level: info/debug/oom lines $info $debug $oom, want $want"; sed 's/^/    /' "$WORK/err"
+    fi
+done
+
+# No libnvidia-ml at all: a directory holding only the driver.
+mkdir -p "$WORK/nonvml" && ln -sf "$B/fake/libcuda.so.1" "$WORK/nonvml/libcuda.so.1"
+if env LD_LIBRARY_PATH="$WORK/nonvml" LD_PRELOAD="$B/libgpushare.so" GPUSHARE_MEMORY_LIMIT=64Mi \
+    GPUSHARE_FAKE_CUDA="$FAKE" "$T/shim_test_release" nonvml dlsym >"$WORK/out" 2>"$WORK/err" &&
+    grep -q '^gpushare: cannot measure context memory' "$WORK/err"; then
+    pass=$((pass + 1)); echo "PASS no NVML: the program runs, one warning"
+else
+    fail=$((fail + 1)); echo "FAIL no NVML"; sed 's/^/    /' "$WORK/out" "$WORK/err"
+fi
+# ... and GPUSHARE_LOG_LEVEL=error silences that warning (and only warnings and below).
+if env LD_LIBRARY_PATH="$WORK/nonvml" LD_PRELOAD="$B/libgpushare.so" GPUSHARE_MEMORY_LIMIT=64Mi GPUSHARE_LOG_LEVEL=error \
+    GPUSHARE_FAKE_CUDA="$FAKE" "$T/shim_test_release" nonvml dlsym >"$WORK/out" 2>"$WORK/err" && ! [ -s "$WORK/err" ]; then
+    pass=$((pass + 1)); echo "PASS log level error: no warning"
+else
+    fail=$((fail + 1)); echo "FAIL log level error: no warning"; sed 's/^/    /' "$WORK/out" "$WORK/err"
+fi
+
 # A bad limit: one clear line at start, and the program runs (unlimited).
 run "bad limit string" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=12Qi -- "$T/shim_test" badenv direct
 if grep -q '^gpushare: GPUSHARE_MEMORY_LIMIT: ' "$WORK/err" && [ "$(grep -c '^gpushare:' "$WORK/err")" = 1 ]; then

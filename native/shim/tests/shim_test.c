@@ -14,13 +14,22 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "gs_cuda.h"
+#include "gs_nvml.h"
+#include "gpushare_region.h"
 
 #define MIB (1024ull * 1024ull)
 
@@ -55,7 +64,10 @@ static void check(int ok, const char *fmt, ...)
     X(cuMemGetInfo) X(cuMemAllocPitch_v2) X(cuMemAllocManaged) X(cuMemCreate) X(cuMemRelease) X(cuArrayCreate_v2) \
     X(cuArray3DCreate_v2) X(cuArrayDestroy) X(cuMipmappedArrayCreate) X(cuMipmappedArrayDestroy) \
     X(cuMemAllocAsync) X(cuMemFreeAsync) X(cuStreamSynchronize) X(cuMemcpyHtoD_v2) X(cuMemcpyDtoH_v2) \
-    X(cuDeviceGetMemPool) X(cuMemPoolGetAttribute) X(cuGetProcAddress_v2)
+    X(cuDeviceGetMemPool) X(cuMemPoolGetAttribute) X(cuGetProcAddress_v2) X(cuMemAddressReserve) X(cuMemAddressFree) \
+    X(cuMemMap) X(cuMemUnmap) X(cuMemSetAccess) X(cuMemsetD8_v2) X(cuGraphCreate) X(cuGraphDestroy) \
+    X(cuGraphAddMemAllocNode) X(cuGraphAddMemFreeNode) X(cuGraphInstantiateWithFlags) X(cuGraphExecDestroy) X(cuGraphLaunch) \
+    X(cuDeviceGraphMemTrim) X(cuArrayCreate) X(cuArray3DCreate)
 
 /* The name cuGetProcAddress takes for each (the unversioned API name). */
 static const char *proc_name(const char *sym, char *buf, size_t len)
@@ -121,8 +133,40 @@ static void load_api(void)
     (void)gpa("cuMemFree", (void **)&A.cuMemFree, 3000, flags, &st);
     (void)gpa("cuMemGetInfo", (void **)&A.cuMemGetInfo, 3000, flags, &st);
     (void)gpa("cuDeviceTotalMem", (void **)&A.cuDeviceTotalMem, 3000, flags, &st);
+    (void)gpa("cuArrayCreate", (void **)&A.cuArrayCreate, 3000, flags, &st);
+    (void)gpa("cuArray3DCreate", (void **)&A.cuArray3DCreate, 3000, flags, &st);
 #define API_NONNULL(name) check(A.name != NULL, "cuGetProcAddress(%s)", #name);
     API_LIST(API_NONNULL)
+}
+
+/* ---- NVML, reached directly (linked: SHIM_TEST_NVML_LINKED) or by dlopen + dlsym ---- */
+#define NVML_LIST(X) X(nvmlInit_v2) X(nvmlDeviceGetHandleByIndex_v2) X(nvmlDeviceGetMemoryInfo) X(nvmlDeviceGetMemoryInfo_v2)
+
+static struct nvml_api {
+#define NVML_FIELD(name) __typeof__(&name) name;
+    NVML_LIST(NVML_FIELD)
+} NV;
+
+static void load_nvml(void)
+{
+    if (strcmp(mode, "direct") == 0) {
+#ifdef SHIM_TEST_NVML_LINKED
+#define NVML_DIRECT(name) NV.name = &name;
+        NVML_LIST(NVML_DIRECT)
+#else
+        check(0, "this build is not linked against libnvidia-ml: use mode dlsym");
+#endif
+        return;
+    }
+    void *h = dlopen("libnvidia-ml.so.1", RTLD_NOW);
+    check(h != NULL, "dlopen libnvidia-ml.so.1: %s", dlerror());
+#define NVML_DLSYM(name) NV.name = h ? (__typeof__(&name))dlsym(h, #name) : NULL;
+    NVML_LIST(NVML_DLSYM)
+#define NVML_NONNULL(name) check(NV.name != NULL, "dlsym(%s)", #name);
+    NVML_LIST(NVML_NONNULL)
+    Dl_info info;
+    check(NV.nvmlDeviceGetMemoryInfo && dladdr((void *)NV.nvmlDeviceGetMemoryInfo, &info) && strstr(info.dli_fname, "libgpushare"),
+          "dlsym(nvml handle, nvmlDeviceGetMemoryInfo) is ours");
 }
 
 /* ---- helpers --------------------------------------------------------------------------- */
@@ -156,6 +200,38 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
 {
     const char *v = getenv(name);
     return v ? strtoull(v, NULL, 0) : dflt;
+}
+
+/* Bytes of `kind` on dev summed over the live slots of the region file GPUSHARE_REGION,
+ * read straight from the layout (the test's own view, independent of libgpushare). */
+static uint64_t region_kind_bytes(unsigned dev, unsigned kind)
+{
+    const char *path = getenv("GPUSHARE_REGION");
+    int fd = path ? open(path, O_RDONLY) : -1;
+    check(fd >= 0, "open region %s", path ? path : "(GPUSHARE_REGION unset)");
+    if (fd < 0)
+        return UINT64_MAX;
+    const gs_region_file *f = mmap(NULL, sizeof *f, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (f == MAP_FAILED)
+        return UINT64_MAX;
+    uint64_t sum = 0;
+    uint32_t hwm = atomic_load(&f->header.slots_hwm);
+    for (uint32_t i = 0; i < hwm && i < GS_REGION_MAX_SLOTS; i++)
+        if (atomic_load(&f->slots[i].owner) != 0)
+            sum += atomic_load(&f->slots[i].dev[dev].bytes[kind]);
+    munmap((void *)f, sizeof *f);
+    return sum;
+}
+
+/* Device bytes the driver itself has handed out (its own cuMemGetInfo_v2, not our hook). */
+static uint64_t driver_used(void)
+{
+    void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    __typeof__(&cuMemGetInfo_v2) info = h ? (__typeof__(&cuMemGetInfo_v2))libc_dlsym(h, "cuMemGetInfo_v2") : NULL;
+    size_t f = 0, t = 0;
+    check(info != NULL && info(&f, &t) == CUDA_SUCCESS, "driver's cuMemGetInfo_v2");
+    return t - f;
 }
 
 /* ---- scenarios ---------------------------------------------------------------------- */
@@ -261,6 +337,15 @@ static void t_paths(void)
     CUarray nope;
     check(A.cuArray3DCreate_v2(&nope, &huge) == CUDA_ERROR_OUT_OF_MEMORY, "array past the limit");
     check(A.cuArrayDestroy(arr) == CUDA_SUCCESS && A.cuArrayDestroy(arr3) == CUDA_SUCCESS && free_now() == base, "arrays destroyed");
+    /* the pre-3.2 ABI: 32-bit descriptors */
+    CUDA_ARRAY_DESCRIPTOR_v1 o2 = {.Width = 1024, .Height = 512, .Format = CU_AD_FORMAT_FLOAT, .NumChannels = 4};
+    CUDA_ARRAY3D_DESCRIPTOR_v1 o3 = {.Width = 256, .Height = 256, .Depth = 64, .Format = CU_AD_FORMAT_FLOAT, .NumChannels = 1};
+    CUDA_ARRAY3D_DESCRIPTOR_v1 o3big = {.Width = 4096, .Height = 4096, .Depth = 1, .Format = CU_AD_FORMAT_FLOAT, .NumChannels = 1};
+    check(A.cuArrayCreate(&arr, &o2) == CUDA_SUCCESS && base - free_now() == fmt_bytes_2d(1024, 512, 4), "cuArrayCreate (v1)");
+    check(A.cuArray3DCreate(&arr3, &o3) == CUDA_SUCCESS && base - free_now() == fmt_bytes_2d(1024, 512, 4) + 256ull * 256 * 64 * 4,
+          "cuArray3DCreate (v1)");
+    check(A.cuArray3DCreate(&nope, &o3big) == CUDA_ERROR_OUT_OF_MEMORY, "v1 array past the limit");
+    check(A.cuArrayDestroy(arr) == CUDA_SUCCESS && A.cuArrayDestroy(arr3) == CUDA_SUCCESS && free_now() == base, "v1 arrays destroyed");
     CUmipmappedArray mip;
     CUDA_ARRAY3D_DESCRIPTOR dm = {.Width = 512, .Height = 512, .Depth = 0, .Format = CU_AD_FORMAT_UNSIGNED_INT8, .NumChannels = 4};
     uint64_t want = 0;
@@ -286,6 +371,10 @@ static void t_paths(void)
     check(A.cuMemFree_v2(big) == CUDA_SUCCESS, "free big");
     check(A.cuMemFreeAsync(p, NULL) == CUDA_SUCCESS && A.cuStreamSynchronize(NULL) == CUDA_SUCCESS, "cuMemFreeAsync");
     check(free_now() == base, "pool shrink noticed: free %zu, want %llu", free_now(), (unsigned long long)base);
+    /* a cuMemAlloc pointer freed on a stream gives its bytes back */
+    check(A.cuMemAlloc_v2(&big, 3 * MIB) == CUDA_SUCCESS && free_now() == base - 3 * MIB, "plain alloc");
+    check(A.cuMemFreeAsync(big, NULL) == CUDA_SUCCESS && A.cuStreamSynchronize(NULL) == CUDA_SUCCESS, "cuMemFreeAsync of it");
+    check(free_now() == base, "cuMemFreeAsync of a cuMemAlloc pointer gives its bytes back: free %zu", free_now());
 }
 
 /* Threads allocating and freeing at once: exact totals afterwards. */
@@ -463,6 +552,462 @@ static void t_primary(void)
     check(free_now() == 60 * MIB, "destroyed context's memory is back: %zu", free_now());
 }
 
+/* NVML device `index` as the v1 and v2 calls report it; the two must agree. */
+static nvmlMemory_t nvml_mem(unsigned index)
+{
+    nvmlDevice_t d = NULL;
+    nvmlMemory_t m = {0};
+    nvmlMemory_v2_t m2 = {.version = nvmlMemory_v2};
+    check(NV.nvmlDeviceGetHandleByIndex_v2(index, &d) == NVML_SUCCESS, "nvml handle %u", index);
+    check(NV.nvmlDeviceGetMemoryInfo(d, &m) == NVML_SUCCESS, "nvmlDeviceGetMemoryInfo");
+    check(NV.nvmlDeviceGetMemoryInfo_v2(d, &m2) == NVML_SUCCESS, "nvmlDeviceGetMemoryInfo_v2");
+    check(m2.total == m.total && (m.total == 85520809984ull || (m2.reserved == 0 && m2.used == m.used && m2.free == m.free)),
+          "v2 agrees with v1 on device %u: total %llu/%llu used %llu/%llu free %llu/%llu reserved %llu", index, m2.total,
+          m.total, m2.used, m.used, m2.free, m.free, m2.reserved);
+    return m;
+}
+
+/* Run under CUDA_VISIBLE_DEVICES=1 (two GPUs, 1 GiB each) and a 64 MiB limit: NVML's
+ * device 1 is our ordinal 0, the slice; NVML's device 0 is not ours and passes through. */
+static void t_nvml(void)
+{
+    load_nvml();
+    (void)setup(0);
+    check(NV.nvmlInit_v2() == NVML_SUCCESS, "nvmlInit_v2");
+    nvmlMemory_t m = nvml_mem(1);
+    check(m.total == 64 * MIB && m.used == 4 * MIB && m.free == 60 * MIB, "slice with a context: %llu/%llu/%llu",
+          m.total, m.used, m.free);
+    CUdeviceptr p, q;
+    check(A.cuMemAlloc_v2(&p, 10 * MIB) == CUDA_SUCCESS, "alloc 10 MiB");
+    m = nvml_mem(1);
+    check(m.total == 64 * MIB && m.used == 14 * MIB && m.free == 50 * MIB, "after 10 MiB: %llu/%llu/%llu", m.total,
+          m.used, m.free);
+    m = nvml_mem(0);
+    check(m.total == 85520809984ull && m.used == 0, "invisible GPU passes through: total %llu used %llu", m.total, m.used);
+    nvmlDevice_t d;
+    nvmlMemory_v2_t bad = {.version = 1};
+    check(NV.nvmlDeviceGetHandleByIndex_v2(1, &d) == NVML_SUCCESS &&
+              NV.nvmlDeviceGetMemoryInfo_v2(d, &bad) == NVML_ERROR_ARGUMENT_VERSION_MISMATCH && bad.total == 0,
+          "a v2 struct of another version gets NVML's own error, untouched");
+    /* A process that only uses NVML (nvidia-smi) sees the group's usage of the slice. */
+    char used[32];
+    snprintf(used, sizeof used, "%llu", 14 * MIB);
+    setenv("SHIM_TEST_NVML_USED", used, 1);
+    for (int dl = 0; dl < 2; dl++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            execl("/proc/self/exe", "shim_test", "nvmlonly", dl ? "dlsym" : mode, (char *)NULL);
+            _exit(127);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "nvmlonly (%s) exit %d", dl ? "dlsym" : mode, status);
+    }
+    check(A.cuMemAlloc_v2(&q, 50 * MIB) == CUDA_SUCCESS, "fill the slice");
+    m = nvml_mem(1);
+    check(m.total == 64 * MIB && m.used == 64 * MIB && m.free == 0, "full: %llu/%llu/%llu", m.total, m.used, m.free);
+    check(A.cuMemFree_v2(p) == CUDA_SUCCESS && A.cuMemFree_v2(q) == CUDA_SUCCESS, "frees");
+    m = nvml_mem(1);
+    check(m.used == 4 * MIB && m.free == 60 * MIB, "after frees: %llu/%llu", m.used, m.free);
+}
+
+/* Like nvidia-smi: NVML only, never cuInit; the group in the region holds SHIM_TEST_NVML_USED. */
+static void t_nvmlonly(void)
+{
+    load_nvml();
+    check(NV.nvmlInit_v2() == NVML_SUCCESS, "nvmlInit_v2");
+    nvmlMemory_t m = nvml_mem(1);
+    uint64_t want = env_u64("SHIM_TEST_NVML_USED", 0);
+    check(m.total == 64 * MIB && m.used == want && m.free == 64 * MIB - want, "nvidia-smi view: %llu/%llu/%llu, want used %llu",
+          m.total, m.used, m.free, (unsigned long long)want);
+    m = nvml_mem(0);
+    check(m.total == 85520809984ull, "invisible GPU passes through");
+    /* ... and CUDA was not started behind its back (a later fork would break it) */
+    void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    __typeof__(&cuDeviceGetCount) count = h ? (__typeof__(&cuDeviceGetCount))libc_dlsym(h, "cuDeviceGetCount") : NULL;
+    int n = 0;
+    check(count != NULL && count(&n) == CUDA_ERROR_NOT_INITIALIZED, "CUDA still uninitialised in the NVML-only process");
+}
+
+/* No libnvidia-ml anywhere: the program runs; contexts cannot be measured (one warning). */
+static void t_nonvml(void)
+{
+    (void)setup(0);
+    check(dlopen("libnvidia-ml.so.1", RTLD_NOW) == NULL, "no NVML in this run");
+    CUdeviceptr p;
+    check(A.cuMemAlloc_v2(&p, MIB) == CUDA_SUCCESS && free_now() == 63 * MIB, "alloc counted: free %zu", free_now());
+    check(A.cuMemFree_v2(p) == CUDA_SUCCESS && free_now() == 64 * MIB, "free");
+}
+
+/* GPUSHARE_OVERSUBSCRIBE=1, 64 MiB, a region: past the limit, plain and pitched
+ * allocations become host-resident managed memory, counted as HOST, usable, freed. */
+static void t_oversub(void)
+{
+    (void)setup(0);
+    uint64_t drv0 = driver_used();
+    CUdeviceptr dev_p, host_p, pitch_p;
+    check(A.cuMemAlloc_v2(&dev_p, 50 * MIB) == CUDA_SUCCESS, "50 MiB on the device");
+    check(A.cuMemAlloc_v2(&host_p, 20 * MIB) == CUDA_SUCCESS, "20 MiB past the limit is served");
+    check(free_now() == 10 * MIB, "the slice does not count host-backed bytes: free %zu", free_now());
+    check(region_kind_bytes(0, GS_REGION_KIND_HOST) == 20 * MIB, "region HOST bytes %llu",
+          (unsigned long long)region_kind_bytes(0, GS_REGION_KIND_HOST));
+    check(region_kind_bytes(0, GS_REGION_KIND_ALLOC) == 50 * MIB, "region ALLOC bytes %llu",
+          (unsigned long long)region_kind_bytes(0, GS_REGION_KIND_ALLOC));
+    check(driver_used() == drv0 + 50 * MIB, "advised to the host: the driver holds no device bytes for it (%llu)",
+          (unsigned long long)(driver_used() - drv0));
+    static char in[1 << 16], out[1 << 16];
+    for (size_t i = 0; i < sizeof in; i++)
+        in[i] = (char)(i * 7);
+    check(A.cuMemcpyHtoD_v2(host_p + 19 * MIB, in, sizeof in) == CUDA_SUCCESS &&
+              A.cuMemcpyDtoH_v2(out, host_p + 19 * MIB, sizeof out) == CUDA_SUCCESS && memcmp(in, out, sizeof in) == 0,
+          "host-backed memory holds data");
+    size_t pitch = 0;
+    check(A.cuMemAllocPitch_v2(&pitch_p, &pitch, 1000, 20 * 1024, 4) == CUDA_SUCCESS && pitch == 1024,
+          "pitched past the limit: pitch %zu", pitch);
+    check(region_kind_bytes(0, GS_REGION_KIND_HOST) == 40 * MIB, "pitch counted as HOST");
+    CUdeviceptr_v1 p1;
+    check(A.cuMemAlloc(&p1, 20 * MIB) == CUDA_ERROR_OUT_OF_MEMORY, "the 32-bit ABI is not oversubscribed");
+    CUdeviceptr mp;
+    check(A.cuMemAllocManaged(&mp, 15 * MIB, CU_MEM_ATTACH_GLOBAL) == CUDA_SUCCESS &&
+              region_kind_bytes(0, GS_REGION_KIND_HOST) == 55 * MIB, "managed past the limit: host-backed too");
+    check(A.cuMemFree_v2(mp) == CUDA_SUCCESS, "free managed");
+    check(A.cuMemFree_v2(host_p) == CUDA_SUCCESS && A.cuMemFree_v2(pitch_p) == CUDA_SUCCESS, "cuMemFree of host-backed");
+    check(region_kind_bytes(0, GS_REGION_KIND_HOST) == 0, "HOST back to 0");
+    check(A.cuMemFree_v2(dev_p) == CUDA_SUCCESS && free_now() == 60 * MIB, "all back: %zu", free_now());
+    check(driver_used() == drv0, "driver back to where it was");
+}
+
+/* The fake driver backs a VMM handle with a memfd: a dup of the newest one outlives the
+ * handle, so the test can read what the physical memory held when it went away. */
+static int dup_newest_vmm_memfd(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int best = -1;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        char path[320], target[256];
+        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        if (n > 0) {
+            target[n] = '\0';
+            int fd = atoi(e->d_name);
+            if (strstr(target, "memfd:fake-cuda-vmm") && fd > best)
+                best = fd;
+        }
+    }
+    if (d)
+        closedir(d);
+    check(best >= 0, "found the fake's VMM memfd");
+    return best >= 0 ? dup(best) : -1;
+}
+
+static unsigned char memfd_byte(int fd, size_t at)
+{
+    unsigned char b = 0xee;
+    check(pread(fd, &b, 1, (off_t)at) == 1, "read the memfd");
+    return b;
+}
+
+/* GPUSHARE_SCRUB: freed memory that the fake hands out again ("reuseFreed") reads 0 when
+ * scrubbing is on and still holds the old bytes when it is off (SHIM_TEST_EXPECT_SCRUB=0,
+ * the control run that shows the check can fail). VMM: also the deferred release. */
+static void t_scrub(void)
+{
+    (void)setup(0);
+    int on = (int)env_u64("SHIM_TEST_EXPECT_SCRUB", 1);
+    unsigned char want = on ? 0 : 0xab, b = 0;
+    size_t base = free_now();
+    CUdeviceptr p, q;
+    /* plain */
+    check(A.cuMemAlloc_v2(&p, MIB) == CUDA_SUCCESS && A.cuMemsetD8_v2(p, 0xab, MIB) == CUDA_SUCCESS, "plain, filled");
+    check(A.cuMemFree_v2(p) == CUDA_SUCCESS && A.cuMemAlloc_v2(&q, MIB) == CUDA_SUCCESS && q == p, "same bytes again");
+    check(A.cuMemcpyDtoH_v2(&b, q + 12345, 1) == CUDA_SUCCESS && b == want, "plain after free: %#x, want %#x", b, want);
+    check(A.cuMemFree_v2(q) == CUDA_SUCCESS, "free");
+    /* pitch */
+    size_t pitch;
+    check(A.cuMemAllocPitch_v2(&p, &pitch, 1000, 100, 4) == CUDA_SUCCESS && A.cuMemsetD8_v2(p, 0xab, pitch * 100) == CUDA_SUCCESS, "pitch");
+    check(A.cuMemFree_v2(p) == CUDA_SUCCESS && A.cuMemAllocPitch_v2(&q, &pitch, 1000, 100, 4) == CUDA_SUCCESS && q == p, "pitch again");
+    check(A.cuMemcpyDtoH_v2(&b, q + pitch * 99 + 999, 1) == CUDA_SUCCESS && b == want, "pitch after free: %#x", b);
+    check(A.cuMemFree_v2(q) == CUDA_SUCCESS, "free");
+    /* stream-ordered: freed on the stream, and freed with cuMemFree */
+    for (int sync_free = 0; sync_free < 2; sync_free++) {
+        check(A.cuMemAllocAsync(&p, MIB, NULL) == CUDA_SUCCESS && A.cuMemsetD8_v2(p, 0xab, MIB) == CUDA_SUCCESS, "async");
+        check((sync_free ? A.cuMemFree_v2(p) : A.cuMemFreeAsync(p, NULL)) == CUDA_SUCCESS &&
+                  A.cuStreamSynchronize(NULL) == CUDA_SUCCESS, "async free (%s)", sync_free ? "cuMemFree" : "cuMemFreeAsync");
+        check(A.cuMemAllocAsync(&q, MIB, NULL) == CUDA_SUCCESS && q == p, "async again");
+        check(A.cuMemcpyDtoH_v2(&b, q + MIB - 1, 1) == CUDA_SUCCESS && b == want, "async after %s: %#x",
+              sync_free ? "cuMemFree" : "cuMemFreeAsync", b);
+        check(A.cuMemFreeAsync(q, NULL) == CUDA_SUCCESS && A.cuStreamSynchronize(NULL) == CUDA_SUCCESS, "free");
+    }
+    /* VMM, released unmapped, and released while mapped (freed at the unmap) */
+    CUmemAllocationProp prop;
+    memset(&prop, 0, sizeof prop);
+    prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    CUmemAccessDesc acc = {.location = prop.location, .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
+    size_t sz = 2 * MIB;
+    for (int while_mapped = 0; while_mapped < 2; while_mapped++) {
+        CUmemGenericAllocationHandle h;
+        CUdeviceptr va;
+        check(A.cuMemCreate(&h, sz, &prop, 0) == CUDA_SUCCESS && A.cuMemAddressReserve(&va, sz, 0, 0, 0) == CUDA_SUCCESS &&
+                  A.cuMemMap(va, sz, 0, h, 0) == CUDA_SUCCESS && A.cuMemSetAccess(va, sz, &acc, 1) == CUDA_SUCCESS,
+              "VMM create/map");
+        check(A.cuMemsetD8_v2(va, 0xab, sz) == CUDA_SUCCESS, "VMM fill");
+        int fd = dup_newest_vmm_memfd();
+        check(free_now() == base - sz, "VMM counted");
+        if (while_mapped) {
+            check(A.cuMemRelease(h) == CUDA_SUCCESS, "release while mapped");
+            check(free_now() == base - sz, "released but mapped: still counted (free %zu)", free_now());
+            check(A.cuMemcpyDtoH_v2(&b, va + 5, 1) == CUDA_SUCCESS && b == 0xab, "still readable through the mapping");
+            check(A.cuMemUnmap(va, sz / 2) != CUDA_SUCCESS, "an unmap of half a mapping is refused");
+            check(A.cuMemcpyDtoH_v2(&b, va + 5, 1) == CUDA_SUCCESS && b == 0xab, "... and destroys nothing");
+            check(A.cuMemUnmap(va, sz) == CUDA_SUCCESS, "unmap");
+        } else {
+            check(A.cuMemUnmap(va, sz) == CUDA_SUCCESS && free_now() == base - sz, "unmapped, still held");
+            check(A.cuMemRelease(h) == CUDA_SUCCESS, "release");
+        }
+        check(free_now() == base, "VMM gone: free %zu", free_now());
+        check(A.cuMemAddressFree(va, sz) == CUDA_SUCCESS, "address free");
+        check(memfd_byte(fd, sz - 1) == want && memfd_byte(fd, 0) == want, "VMM %s: physical memory reads %#x, want %#x",
+              while_mapped ? "released while mapped" : "released unmapped", memfd_byte(fd, 0), want);
+        close(fd);
+    }
+    check(free_now() == base, "all back");
+}
+
+/* ---- SIGKILL loop ---------------------------------------------------------------------
+ * Children (exec'd "churn") share one region and allocate/free at random; the parent
+ * SIGKILLs one at a random instant, starts a new one, and after every kill checks that each
+ * survivor still completes operations (no wedge). Between rounds it pauses the children
+ * between operations and has a fresh NVML-only process (attaching reclaims dead slots)
+ * check that the group's usage is exactly what the live children hold. */
+#define CHURN_KIDS 4
+#define CHURN_MAX_LIVE 6
+
+typedef struct churn_kid {
+    _Atomic uint64_t ops;        /* completed alloc/free operations */
+    _Atomic uint64_t held;       /* device bytes held after the last operation, context included */
+    _Atomic int paused;          /* 1 while parked between operations */
+} churn_kid;
+
+typedef struct churn_board {
+    _Atomic int pause;
+    churn_kid kid[CHURN_KIDS];
+} churn_board;
+
+static churn_board *board_map(int create)
+{
+    const char *path = getenv("SHIM_TEST_BOARD");
+    int fd = path ? open(path, create ? O_RDWR | O_CREAT | O_TRUNC : O_RDWR, 0600) : -1;
+    check(fd >= 0, "board %s", path ? path : "(SHIM_TEST_BOARD unset)");
+    if (fd < 0 || (create && ftruncate(fd, sizeof(churn_board)) != 0))
+        exit(1);
+    churn_board *b = mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    check(b != MAP_FAILED, "map board");
+    return b;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A child: allocate and free 64 KiB .. 4 MiB blocks forever (refusals are fine). */
+static void t_churn(void)
+{
+    churn_board *b = board_map(0);
+    int me = (int)env_u64("SHIM_TEST_KID", 0);
+    churn_kid *k = &b->kid[me];
+    (void)setup(0);
+    CUdeviceptr live[CHURN_MAX_LIVE] = {0};
+    uint64_t size[CHURN_MAX_LIVE] = {0}, held = 4 * MIB;
+    unsigned seed = (unsigned)getpid();
+    atomic_store(&k->held, held);
+    for (;;) {
+        if (atomic_load(&b->pause)) {
+            atomic_store(&k->paused, 1);
+            while (atomic_load(&b->pause))
+                usleep(100);
+            atomic_store(&k->paused, 0);
+        }
+        int i = rand_r(&seed) % CHURN_MAX_LIVE;
+        if (live[i]) {
+            if (A.cuMemFree_v2(live[i]) != CUDA_SUCCESS)
+                _exit(3);
+            held -= size[i];
+            live[i] = 0;
+        } else {
+            size[i] = (64 * 1024) * (1 + (uint64_t)(rand_r(&seed) % 64));
+            CUresult r = A.cuMemAlloc_v2(&live[i], size[i]);
+            if (r == CUDA_SUCCESS)
+                held += size[i];
+            else if (r == CUDA_ERROR_OUT_OF_MEMORY)
+                live[i] = 0;
+            else
+                _exit(4);
+        }
+        atomic_store(&k->held, held);
+        atomic_fetch_add(&k->ops, 1);
+    }
+}
+
+static pid_t churn_start(churn_board *b, int kid)
+{
+    atomic_store(&b->kid[kid].ops, 0);
+    atomic_store(&b->kid[kid].paused, 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char id[16];
+        snprintf(id, sizeof id, "%d", kid);
+        setenv("SHIM_TEST_KID", id, 1);
+        execl("/proc/self/exe", "shim_test", "churn", "direct", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Waits until kid has done `more` operations past `from`; false after timeout_ms (wedged). */
+static bool churn_progress(churn_board *b, int kid, uint64_t from, uint64_t more, uint64_t timeout_ms)
+{
+    uint64_t end = now_ms() + timeout_ms;
+    while (atomic_load(&b->kid[kid].ops) < from + more) {
+        if (now_ms() > end)
+            return false;
+        usleep(200);
+    }
+    return true;
+}
+
+/* A fresh NVML-only process attaches (reclaiming dead slots) and checks the group usage. */
+static void churn_verify(uint64_t want, const char *when)
+{
+    char w[32];
+    snprintf(w, sizeof w, "%llu", (unsigned long long)want);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("SHIM_TEST_NVML_USED", w, 1);
+        execl("/proc/self/exe", "shim_test", "groupused", "direct", (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: group usage is exactly %llu bytes (checker exit %d)", when,
+          (unsigned long long)want, status);
+}
+
+static void t_groupused(void)
+{
+    load_nvml();
+    check(NV.nvmlInit_v2() == NVML_SUCCESS, "nvmlInit_v2");
+    nvmlMemory_t m = nvml_mem(0);
+    uint64_t want = env_u64("SHIM_TEST_NVML_USED", 0);
+    check(m.used == want, "group uses %llu, live processes hold %llu", m.used, (unsigned long long)want);
+}
+
+static void t_killloop(void)
+{
+    churn_board *b = board_map(1);
+    unsigned seed = (unsigned)env_u64("SHIM_TEST_SEED", (uint64_t)time(NULL));
+    printf("killloop seed %u\n", seed);
+    pid_t kids[CHURN_KIDS];
+    for (int i = 0; i < CHURN_KIDS; i++)
+        kids[i] = churn_start(b, i);
+    for (int i = 0; i < CHURN_KIDS; i++)
+        check(churn_progress(b, i, 0, 1, 10000), "child %d started", i);
+    int rounds = (int)env_u64("SHIM_TEST_KILLS", 100), wedged = 0;
+    for (int round = 0; round < rounds && !wedged; round++) {
+        int victim = rand_r(&seed) % CHURN_KIDS;
+        usleep((useconds_t)(rand_r(&seed) % 20000)); /* a random instant of its work */
+        uint64_t before[CHURN_KIDS];
+        for (int i = 0; i < CHURN_KIDS; i++)
+            before[i] = atomic_load(&b->kid[i].ops);
+        kill(kids[victim], SIGKILL);
+        waitpid(kids[victim], NULL, 0);
+        kids[victim] = churn_start(b, victim);
+        /* every survivor goes on (a lock held by the dead one would stop it) */
+        for (int i = 0; i < CHURN_KIDS; i++) {
+            bool ok = i == victim ? churn_progress(b, i, 0, 1, 10000) : churn_progress(b, i, before[i], 20, 3000);
+            check(ok, "round %d: child %d %s", round, i, i == victim ? "restarted and works" : "is not wedged");
+            wedged |= !ok;
+        }
+        if (round % 25 == 24) { /* pause everyone between operations and compare */
+            atomic_store(&b->pause, 1);
+            uint64_t want = 0;
+            for (int i = 0; i < CHURN_KIDS; i++) {
+                uint64_t end = now_ms() + 2000;
+                while (!atomic_load(&b->kid[i].paused) && now_ms() < end)
+                    usleep(100);
+                check(atomic_load(&b->kid[i].paused), "child %d pauses", i);
+                want += atomic_load(&b->kid[i].held);
+            }
+            char when[48];
+            snprintf(when, sizeof when, "after %d kills", round + 1);
+            churn_verify(want, when);
+            atomic_store(&b->pause, 0);
+        }
+    }
+    for (int i = 0; i < CHURN_KIDS; i++) {
+        kill(kids[i], SIGKILL);
+        waitpid(kids[i], NULL, 0);
+    }
+    churn_verify(0, "all children killed");
+}
+
+/* A graph with one allocation node of `bytes` on device 0 (and a free node after it when
+ * with_free); *dptr gets the allocation's address. */
+static CUgraphExec graph_with_alloc(size_t bytes, int with_free, CUdeviceptr *dptr, CUgraph *g)
+{
+    CUDA_MEM_ALLOC_NODE_PARAMS p;
+    memset(&p, 0, sizeof p);
+    p.poolProps.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+    p.poolProps.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    p.poolProps.location.id = 0;
+    p.bytesize = bytes;
+    CUgraphNode a, f;
+    CUgraphExec e = NULL;
+    check(A.cuGraphCreate(g, 0) == CUDA_SUCCESS && A.cuGraphAddMemAllocNode(&a, *g, NULL, 0, &p) == CUDA_SUCCESS,
+          "graph with an alloc node");
+    if (with_free)
+        check(A.cuGraphAddMemFreeNode(&f, *g, &a, 1, p.dptr) == CUDA_SUCCESS, "free node");
+    check(A.cuGraphInstantiateWithFlags(&e, *g, 0) == CUDA_SUCCESS, "instantiate");
+    *dptr = p.dptr;
+    return e;
+}
+
+/* Graph memory nodes, 64 MiB, 4 MiB context, a region: the graph pool's reserve counts
+ * after launch, goes at trim, is trimmed before a refusal, and past the limit the slice
+ * reports free 0 and refuses until the graph memory is freed. */
+static void t_graph(void)
+{
+    (void)setup(0);
+    CUgraph g1, g2;
+    CUdeviceptr d1, d2, big, one;
+    CUgraphExec e1 = graph_with_alloc(10 * MIB, 1, &d1, &g1);
+    check(free_now() == 60 * MIB, "instantiating reserves nothing here: %zu", free_now());
+    check(A.cuGraphLaunch(e1, NULL) == CUDA_SUCCESS && A.cuStreamSynchronize(NULL) == CUDA_SUCCESS, "launch");
+    check(free_now() == 50 * MIB, "the graph pool's 10 MiB is counted: free %zu", free_now());
+    check(region_kind_bytes(0, GS_REGION_KIND_GRAPH) == 10 * MIB, "as GRAPH");
+    check(A.cuDeviceGraphMemTrim(0) == CUDA_SUCCESS && free_now() == 60 * MIB, "trim gives it back: %zu", free_now());
+    check(A.cuGraphLaunch(e1, NULL) == CUDA_SUCCESS && A.cuStreamSynchronize(NULL) == CUDA_SUCCESS && free_now() == 50 * MIB,
+          "launched again");
+    check(A.cuMemAlloc_v2(&big, 55 * MIB) == CUDA_SUCCESS, "unused graph memory is trimmed before refusing");
+    check(free_now() == 5 * MIB && region_kind_bytes(0, GS_REGION_KIND_GRAPH) == 0, "free %zu", free_now());
+    /* a live graph allocation (no free node) takes the slice past its limit: counted anyway */
+    CUgraphExec e2 = graph_with_alloc(8 * MIB, 0, &d2, &g2);
+    check(A.cuGraphLaunch(e2, NULL) == CUDA_SUCCESS && A.cuStreamSynchronize(NULL) == CUDA_SUCCESS, "launch past the limit");
+    check(free_now() == 0 && total_now() == 64 * MIB, "over the limit: free 0 (no underflow), total %zu", total_now());
+    check(A.cuMemAlloc_v2(&one, 1) == CUDA_ERROR_OUT_OF_MEMORY, "nothing more fits while the graph holds it");
+    check(A.cuMemFree_v2(d2) == CUDA_SUCCESS, "free the graph allocation");
+    check(A.cuMemAlloc_v2(&one, 1) == CUDA_SUCCESS, "its memory, trimmed, makes room");
+    check(A.cuMemFree_v2(one) == CUDA_SUCCESS && A.cuMemFree_v2(big) == CUDA_SUCCESS, "frees");
+    check(A.cuGraphExecDestroy(e1) == CUDA_SUCCESS && A.cuGraphExecDestroy(e2) == CUDA_SUCCESS &&
+              A.cuGraphDestroy(g1) == CUDA_SUCCESS && A.cuGraphDestroy(g2) == CUDA_SUCCESS, "destroy");
+    check(A.cuDeviceGraphMemTrim(0) == CUDA_SUCCESS && free_now() == 60 * MIB, "all back: %zu", free_now());
+}
+
 int main(int argc, char **argv)
 {
     scenario = argc > 1 ? argv[1] : "contract";
@@ -473,7 +1018,7 @@ int main(int argc, char **argv)
         void (*fn)(void);
     } all[] = {{"contract", t_contract}, {"edge", t_edge}, {"paths", t_paths}, {"threads", t_threads},
                {"visible", t_visible}, {"shared", t_shared}, {"badenv", t_badenv}, {"passthrough", t_passthrough},
-               {"primary", t_primary}};
+               {"primary", t_primary}, {"nvml", t_nvml}, {"nvmlonly", t_nvmlonly}, {"nonvml", t_nonvml}, {"oversub", t_oversub}, {"scrub", t_scrub}, {"churn", t_churn}, {"killloop", t_killloop}, {"groupused", t_groupused}, {"graph", t_graph}};
     int found = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (strcmp(all[i].name, scenario) == 0) {

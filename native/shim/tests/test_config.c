@@ -98,6 +98,13 @@ static void test_whole_and_per_device(void) {
     CHECK(gs_config_memory_limit(&c, 1, "GPU-1234-abcd").bytes == 2 * GiB, "a UUID entry beats an ordinal one");
     CHECK(gs_config_memory_limit(&c, 2, NULL).kind == GS_LIMIT_NONE, "device 2 has no limit");
 
+    /* The driver's 16 bytes print as GPU-... in our code and as MIG-... in NVML/nvidia-smi for
+     * a MIG device: a MIG- key matches that device, in either hex case. */
+    CHECK(load(&c, &r, (env_table){{"GPUSHARE_MEMORY_LIMIT", "MIG-FA4E0001-0000-4000-8000-000000000002=3Gi", NULL}}) == 0, "MIG key: %s", r.last_message);
+    CHECK(gs_config_memory_limit(&c, 0, "GPU-fa4e0001-0000-4000-8000-000000000002").bytes == 3 * GiB, "MIG- key matches the driver's UUID");
+    CHECK(gs_config_memory_limit(&c, 0, "GPU-fa4e0001-0000-4000-8000-000000000003").kind == GS_LIMIT_NONE, "another UUID does not match");
+    CHECK(gs_uuid_same("GPU-ab", "mig-AB") && !gs_uuid_same("GPU-ab", "GPU-abc") && !gs_uuid_same("GPU-", "MIG-") && !gs_uuid_same(NULL, "GPU-a"), "gs_uuid_same");
+
     CHECK(load(&c, &r, (env_table){{"GPUSHARE_MEMORY_LIMIT", "50%", NULL}}) == 0, "50%%");
     gs_memory_limit half = gs_config_memory_limit(&c, 0, NULL);
     CHECK(half.kind == GS_LIMIT_FRACTION && gs_memory_limit_resolve(half, 81559 * MiB) == 40779 * MiB, "50%% of an H100 is 40779 MiB");

@@ -8,7 +8,7 @@
 #include "fake_cuda_test.h"
 
 /* 4 GiB device, 64 MiB contexts, 2 MiB rounding so costs are easy to predict. */
-static const char *config = "{\"contextBytes\": 67108864, \"allocRounding\": 2097152, \"poolChunkBytes\": 33554432,"
+static const char *config = "{\"contextBytes\": 67108864, \"allocRounding\": 2097152, \"poolChunkBytes\": 33554432, \"reuseFreed\": true,"
                             " \"devices\": [{\"totalMemory\": 4294967296, \"reservedMemory\": 2097152}]}";
 
 static void test_contexts(unsigned long long start)
@@ -220,6 +220,43 @@ static void test_checkpoint(unsigned long long start)
     CHECK_OK(cuMemFree_v2(p));
 }
 
+/* Advice and prefetch move a whole managed allocation between host and device; memsets
+ * on a stream; "reuseFreed" hands a freed range out again with its bytes. */
+static void test_placement_and_reuse(unsigned long long start)
+{
+    CUdeviceptr m, p, q;
+    CHECK_OK(cuMemAllocManaged(&m, 5 * MIB, CU_MEM_ATTACH_GLOBAL));
+    CHECK_EQ(fct_free(), start - 6 * MIB);
+    CUmemLocation host = {.type = CU_MEM_LOCATION_TYPE_HOST, .id = 0}, dev0 = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = 0};
+    CHECK_OK(cuMemAdvise_v2(m, 5 * MIB, CU_MEM_ADVISE_SET_PREFERRED_LOCATION, host));
+    CHECK_EQ(fct_free(), start);
+    CHECK_OK(cuMemAdvise_v2(m, 5 * MIB, CU_MEM_ADVISE_SET_ACCESSED_BY, dev0));
+    CHECK_OK(cuMemPrefetchAsync_v2(m, 5 * MIB, dev0, 0, NULL));
+    CHECK_EQ(fct_free(), start - 6 * MIB);
+    CHECK_OK(cuMemPrefetchAsync(m, 5 * MIB, CU_DEVICE_CPU, NULL));
+    CHECK_EQ(fct_free(), start);
+    CHECK_OK(cuMemAdvise(m, 5 * MIB, CU_MEM_ADVISE_SET_PREFERRED_LOCATION, 0));
+    CHECK_RC(cuMemAdvise_v2(m, 6 * MIB, CU_MEM_ADVISE_SET_PREFERRED_LOCATION, host), CUDA_ERROR_INVALID_VALUE);
+    CHECK_RC(cuMemAdvise_v2(m, MIB, (CUmem_advise)9, host), CUDA_ERROR_INVALID_VALUE);
+    CHECK_RC(cuMemAdvise_v2(m, MIB, CU_MEM_ADVISE_SET_PREFERRED_LOCATION, (CUmemLocation){CU_MEM_LOCATION_TYPE_DEVICE, 7}),
+             CUDA_ERROR_INVALID_DEVICE);
+    CHECK_OK(cuMemAlloc_v2(&p, MIB));
+    CHECK_RC(cuMemAdvise_v2(p, MIB, CU_MEM_ADVISE_SET_PREFERRED_LOCATION, host), CUDA_ERROR_INVALID_VALUE);
+    CHECK_OK(cuMemsetD8Async(p, 0x5a, MIB, NULL));
+    unsigned char b = 0;
+    CHECK_OK(cuMemcpyDtoH_v2(&b, p + MIB - 1, 1));
+    CHECK_EQ(b, 0x5a);
+    CHECK_OK(cuMemFree_v2(p));
+    CHECK_OK(cuMemAlloc_v2(&q, MIB));
+    CHECK(q == p);
+    CHECK_OK(cuMemcpyDtoH_v2(&b, q + 17, 1));
+    CHECK_EQ(b, 0x5a); /* reuseFreed: the bytes are still there */
+    CHECK_RC(cuMemsetD8Async_ptsz(q, 0, 2 * MIB + 1, NULL), CUDA_ERROR_INVALID_VALUE);
+    CHECK_OK(cuMemFree_v2(q));
+    CHECK_OK(cuMemFree_v2(m));
+    CHECK_EQ(fct_free(), start);
+}
+
 int main(void)
 {
     fct_configure(config, NULL);
@@ -231,6 +268,7 @@ int main(void)
     test_contexts(start);
     CHECK_OK(cuCtxSetCurrent(primary));
     test_plain_pitch_managed(start);
+    test_placement_and_reuse(start);
     test_oom_edge(start);
     test_pools(start);
     test_vmm(start);

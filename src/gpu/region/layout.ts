@@ -16,7 +16,7 @@ export const REGION_LAYOUT = {
     headerSize: 4096,
     slotSize: 2560,
     fileSize: 2625536,
-    limitedKinds: 0x1f,
+    limitedKinds: 0x5f,
     shareOne: 65536,
     ownerStateShift: 62,
     ownerPidShift: 40,
@@ -89,7 +89,7 @@ export const REGION_LAYOUT = {
 } as const;
 
 /** gs_region_kind, by index. */
-export const REGION_KINDS = ['context', 'alloc', 'vmm', 'array', 'pool', 'host'] as const;
+export const REGION_KINDS = ['context', 'alloc', 'vmm', 'array', 'pool', 'host', 'graph'] as const;
 export type RegionKind = (typeof REGION_KINDS)[number];
 
 /** Slot owner states (bits 63..62 of the owner word). */

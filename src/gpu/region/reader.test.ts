@@ -34,7 +34,7 @@ async function withFixture(path: string): Promise<{ snapshot: RegionSnapshot; pa
 describe('region reader', () => {
   it('reads exactly what two processes counted', async () => {
     const { snapshot, parent, child } = await withFixture(join(dir, 'fixture'));
-    expect(snapshot.header).toMatchObject({ version: 1, creatorPid: parent, deviceCount: 2, limitedKinds: ['context', 'alloc', 'vmm', 'array', 'pool'], slotsHwm: 2 });
+    expect(snapshot.header).toMatchObject({ version: 1, creatorPid: parent, deviceCount: 2, limitedKinds: ['context', 'alloc', 'vmm', 'array', 'pool', 'graph'], slotsHwm: 2 });
     expect(snapshot.limits[0]).toEqual({ device: 0, memoryLimitBytes: 64 * 1024 * 1024, computeLimitPercent: 40, priority: 2 });
     expect(snapshot.limits[1]).toEqual({ device: 1, memoryLimitBytes: 1024 * 1024 * 1024, computeLimitPercent: null, priority: 0 });
     expect(snapshot.limits[2]).toEqual({ device: 2, memoryLimitBytes: null, computeLimitPercent: null, priority: 0 });
@@ -44,12 +44,12 @@ describe('region reader', () => {
     expect(p!.startTime).toBeGreaterThan(0);
     expect(p!.attachedAtMs).toBeGreaterThan(Date.now() - 60_000);
     expect(p!.devices).toEqual([
-      { device: 0, bytes: { context: 3000000, alloc: 1048576, vmm: 0, array: 0, pool: 0, host: 0 }, limitedBytes: 4048576, kernelsLaunched: 10, busyNs: 5000, throttleNs: 0, achievedShare: 0.5 },
+      { device: 0, bytes: { context: 3000000, alloc: 1048576, vmm: 0, array: 0, pool: 0, host: 0, graph: 0 }, limitedBytes: 4048576, kernelsLaunched: 10, busyNs: 5000, throttleNs: 0, achievedShare: 0.5 },
     ]);
     expect(p!.inFlight).toEqual([{ lane: 0, state: 'granted', device: 0, kind: 'alloc', bytes: 4096, ticket: expect.any(Number) as number }]);
     expect(c!.devices).toEqual([
-      { device: 0, bytes: { context: 0, alloc: 65536, vmm: 0, array: 0, pool: 0, host: 0 }, limitedBytes: 65536, kernelsLaunched: 0, busyNs: 0, throttleNs: 0, achievedShare: 0 },
-      { device: 1, bytes: { context: 0, alloc: 0, vmm: 2097152, array: 12345, pool: 777, host: 999999 }, limitedBytes: 2097152 + 12345 + 777, kernelsLaunched: 3, busyNs: 0, throttleNs: 42, achievedShare: 0 },
+      { device: 0, bytes: { context: 0, alloc: 65536, vmm: 0, array: 0, pool: 0, host: 0, graph: 0 }, limitedBytes: 65536, kernelsLaunched: 0, busyNs: 0, throttleNs: 0, achievedShare: 0 },
+      { device: 1, bytes: { context: 0, alloc: 0, vmm: 2097152, array: 12345, pool: 777, host: 999999, graph: 0 }, limitedBytes: 2097152 + 12345 + 777, kernelsLaunched: 3, busyNs: 0, throttleNs: 42, achievedShare: 0 },
     ]);
     expect(c!.inFlight).toEqual([]);
   });

@@ -1,0 +1,123 @@
+/*
+ * nvml.c: NVML reports the slice, so `nvidia-smi` and NVML users inside a slice see it:
+ * nvmlDeviceGetMemoryInfo(_v2) on a device this process can see (through CUDA, with a
+ * limit) answers total = min(limit, physical), used = what the slice's group has in use on
+ * it (the region), free = clamp(total - used, 0, total); v2's reserved is 0 (the driver's
+ * reserve is outside the slice). Everything else passes through unchanged: devices without
+ * a limit, GPUs this process cannot see (NVML lists every physical GPU), errors of the real
+ * call, and processes without NVML (it is resolved lazily and never required).
+ *
+ * NVML names devices by handle; the slice is named by CUDA ordinal, so the handle's UUID
+ * (the real nvmlDeviceGetUUID) is looked up among the UUIDs of the process-visible
+ * ordinals (state.c). A process that only uses NVML (nvidia-smi) never called cuInit, and
+ * we do not call it for it (CUDA started in a process that later forks is broken in the
+ * children): state.c numbers the devices from NVML and CUDA_VISIBLE_DEVICES instead.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "gs_shim.h"
+
+/* Our definitions must have NVML's exact types (gs_nvml_api.h). */
+#define GS_NVML_HOOK(name, params, args) \
+    _Static_assert(__builtin_types_compatible_p(__typeof__(&name), nvmlReturn_t (*) params), \
+                   #name " matches gs_nvml_api.h");
+#define GS_NVML_CALL(name, params, args) GS_NVML_HOOK(name, params, args)
+#include "nvml_hooks.def"
+
+static struct {
+    pthread_once_t once, init_once;
+    gs_nvml_fns fns;
+    bool found, inited;
+} N = {.once = PTHREAD_ONCE_INIT, .init_once = PTHREAD_ONCE_INIT};
+
+/* The libnvidia-ml the process already uses, else loaded by us; every member or none. */
+static void resolve(void)
+{
+    void *h = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_NOLOAD);
+    if (h == NULL)
+        h = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL)
+        return;
+    bool all = true;
+#define GS_NVML_CALL(name, params, args) \
+    N.fns.name = (nvmlReturn_t(*) params)gs_real_dlsym(h, #name); \
+    all = all && N.fns.name != NULL;
+#define GS_NVML_HOOK(name, params, args) \
+    GS_NVML_CALL(name, params, args) all = all && (void *)N.fns.name != (void *)&name;
+#include "nvml_hooks.def"
+    N.found = all;
+}
+
+const gs_nvml_fns *gs_nvml(void)
+{
+    (void)pthread_once(&N.once, resolve);
+    return N.found ? &N.fns : NULL;
+}
+
+static void init_once(void)
+{
+    const gs_nvml_fns *f = gs_nvml();
+    N.inited = f != NULL && f->nvmlInit_v2() == NVML_SUCCESS;
+}
+
+const gs_nvml_fns *gs_nvml_inited(void)
+{
+    (void)pthread_once(&N.init_once, init_once);
+    return N.inited ? &N.fns : NULL;
+}
+
+/* The ordinal the slice knows this NVML device by, or -1: pass the real answer through. */
+static int slice_ordinal(const gs_nvml_fns *f, nvmlDevice_t device)
+{
+    char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+    if (!gs_ready_nvml() || f->nvmlDeviceGetUUID(device, uuid, sizeof uuid) != NVML_SUCCESS)
+        return -1;
+    return gs_ordinal_of_uuid(uuid);
+}
+
+GS_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory)
+{
+    const gs_nvml_fns *f = gs_nvml();
+    if (f == NULL)
+        return NVML_ERROR_LIBRARY_NOT_FOUND; /* unreachable: nobody can call NVML without it */
+    if (gs_nested())
+        return f->nvmlDeviceGetMemoryInfo(device, memory);
+    gs_enter();
+    nvmlReturn_t r = f->nvmlDeviceGetMemoryInfo(device, memory);
+    uint64_t total, used;
+    int dev;
+    if (r == NVML_SUCCESS && memory != NULL && (dev = slice_ordinal(f, device)) >= 0 &&
+        gs_slice_view(dev, memory->total, &total, &used)) {
+        memory->total = total;
+        memory->used = used;
+        memory->free = used < total ? total - used : 0;
+    }
+    gs_leave();
+    return r;
+}
+
+GS_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v2_t *memory)
+{
+    const gs_nvml_fns *f = gs_nvml();
+    if (f == NULL)
+        return NVML_ERROR_LIBRARY_NOT_FOUND;
+    if (gs_nested())
+        return f->nvmlDeviceGetMemoryInfo_v2(device, memory);
+    gs_enter();
+    /* The real call checks memory->version: a struct it rejects is passed back untouched. */
+    nvmlReturn_t r = f->nvmlDeviceGetMemoryInfo_v2(device, memory);
+    uint64_t total, used;
+    int dev;
+    if (r == NVML_SUCCESS && memory != NULL && (dev = slice_ordinal(f, device)) >= 0 &&
+        gs_slice_view(dev, memory->total, &total, &used)) {
+        memory->total = total;
+        memory->reserved = 0;
+        memory->used = used;
+        memory->free = used < total ? total - used : 0;
+    }
+    gs_leave();
+    return r;
+}
