@@ -5,7 +5,7 @@
 import fastifySwagger from '@fastify/swagger';
 import { createHash } from 'node:crypto';
 import Fastify, { LogController, type FastifyRequest } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ErrorCodes, GsError } from '../domain/index.js';
@@ -58,6 +58,7 @@ export async function buildApi(options: ApiOptions) {
   await app.register(fastifySwagger, {
     openapi: { info: { title: 'gpushare daemon API', version: VERSION }, components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } },
     transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
   });
 
   const local: Principal = { actor: `local:${process.getuid?.() ?? 'user'}`, role: 'admin', tenant: null };

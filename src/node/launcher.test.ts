@@ -8,7 +8,7 @@ if (!request.ok) throw new Error('fixture');
 
 const task = {
   id: 'abc123',
-  env: { GPUSHARE_MEMORY_LIMIT: '80Gi', CUDA_DEVICE_MEMORY_LIMIT: '80g', MINE: 'yes' },
+  env: { GPUSHARE_MEMORY_LIMIT: '80Gi', CUDA_DEVICE_MEMORY_LIMIT_0: '80g', GPUSHARE_OVERSUBSCRIBE: '1', GPUSHARE_LOG_LEVEL: 'debug', MINE: 'yes' },
   request: request.value,
   priority: 900,
   regionPath: '/state/tasks/abc123/region',
@@ -20,6 +20,7 @@ describe('taskEnvironment', () => {
     expect(env).toEqual({
       PATH: '/bin',
       MINE: 'yes',
+      GPUSHARE_LOG_LEVEL: 'debug',
       GPUSHARE_TASK_ID: 'abc123',
       CUDA_VISIBLE_DEVICES: 'GPU-a',
       GPUSHARE_MEMORY_LIMIT: String(8 * 2 ** 30),

@@ -35,6 +35,9 @@ export function taskFiles(stateDir: string, id: string): { dir: string; stdout: 
   return { dir, stdout: join(dir, 'stdout.log'), stderr: join(dir, 'stderr.log'), region: join(dir, 'region'), status: join(dir, 'exit-status') };
 }
 
+/** Variables that set a slice, ours and HAMi-core's (native/shim/gs_config.c reads them): only the daemon sets these. */
+const SLICE_VARIABLE = /^(GPUSHARE_(MEMORY_LIMIT|COMPUTE_LIMIT|REGION|PRIORITY|ISOLATION|OVERSUBSCRIBE)|CUDA_DEVICE_(MEMORY_LIMIT|SM_LIMIT)(_\d+)?|CUDA_DEVICE_MEMORY_SHARED_CACHE|CUDA_TASK_PRIORITY)$/;
+
 /**
  * The environment a task runs with: the daemon's, the task's own on top, then the slice, which
  * always wins (a task cannot raise its own limits by setting them). Exact bytes, so the
@@ -44,7 +47,7 @@ export function taskEnvironment(base: Readonly<Record<string, string | undefined
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(base)) if (v !== undefined) env[k] = v;
   Object.assign(env, task.env);
-  for (const k of Object.keys(env)) if (k.startsWith('GPUSHARE_') || k.startsWith('CUDA_DEVICE_MEMORY_') || k.startsWith('CUDA_DEVICE_SM_')) delete env[k];
+  for (const k of Object.keys(env)) if (SLICE_VARIABLE.test(k)) delete env[k];
   env['GPUSHARE_TASK_ID'] = task.id;
   env['CUDA_VISIBLE_DEVICES'] = gpus.map((g) => g.uuid).join(',');
   if (gpus.length === 0) return env;

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ErrorBody, TaskBody } from '../../src/api/schemas.js';
 import { REPO_ROOT } from '../helpers/cli.js';
@@ -42,6 +42,26 @@ describe('gpushare run (foreground)', () => {
     expect(preload).toBe(`${REPO_ROOT}build/native/libgpushare.so`);
     expect(existsSync(preload ?? '')).toBe(true);
     expect(priority).toBe('normal');
+  });
+
+  it('holds the task to its --mem through the real library (fake CUDA driver, the simulated GPU)', async () => {
+    // The fake driver and NVML describe the simulated GPU, so CUDA_VISIBLE_DEVICES (its UUID) selects it.
+    const gpus = await h.client.json<{ gpus: { uuid: string }[] }>('GET', '/v1/gpus');
+    const uuid = gpus.gpus[0]?.uuid ?? '';
+    const program = `${REPO_ROOT}build/native/shim/tests/shim_test_release`;
+    expect(existsSync(program), `${program} is built by \`npm run test:native\`, which npm test runs first`).toBe(true);
+    const device = JSON.stringify({ devices: [{ uuid }] });
+    const r = await h.run([
+      'run', '--mem', '64Mi',
+      '-e', `LD_LIBRARY_PATH=${REPO_ROOT}build/native/fake:${REPO_ROOT}build/native/shim/tests`,
+      '-e', `GPUSHARE_FAKE_NVML=${device}`,
+      '-e', `GPUSHARE_FAKE_CUDA=${JSON.stringify({ contextBytes: 4 * 2 ** 20, devices: [{ uuid }] })}`,
+      '--', program, 'contract', 'direct',
+    ]);
+    // The contract: 4 MiB context + 60 x 1 MiB fit in 64 MiB, the 61st is CUDA_ERROR_OUT_OF_MEMORY.
+    expect(r.stderr).toMatch(/^gpushare: out of memory on device 0: asked 1 MiB, limit 64 MiB/m);
+    expect(r.stdout).toMatch(/contract direct: \d+ checks, 0 failed/);
+    expect(r.status).toBe(0);
   });
 
   it('exits with the task exit code and keeps stdout and stderr apart', async () => {
@@ -92,6 +112,16 @@ describe('queue', () => {
     expect(killed).toMatchObject({ state: 'killed', signal: 'SIGTERM', killRequested: true });
     await h.run(['kill', low]);
     await h.waitFor(low);
+  });
+
+  it('kills with SIGKILL a task that ignores SIGTERM, after the grace period', async () => {
+    const id = await h.detach(['--gpus', '0', '--', 'sh', '-c', 'trap "" TERM; echo ready; while :; do sleep 0.05; done']);
+    await h.waitFor(id, (t) => t.state === 'running');
+    while (!(await h.run(['logs', id])).stdout.includes('ready')) await sleep(20);
+    expect((await h.run(['kill', '--grace', '0.3', id])).status).toBe(0);
+    await sleep(150);
+    expect((await h.task(id)).state).toBe('running'); // SIGTERM ignored, grace not over
+    expect(await h.waitFor(id)).toMatchObject({ state: 'killed', signal: 'SIGKILL', exitCode: null });
   });
 
   it('cancels a queued task without starting it', async () => {
@@ -190,9 +220,15 @@ describe('many clients', () => {
 
 describe('API surface', () => {
   it('serves an OpenAPI document generated from the schemas', async () => {
-    const doc = await h.client.json<{ openapi: string; paths: Record<string, unknown> }>('GET', '/openapi.json');
+    const doc = await h.client.json<{ openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } }>('GET', '/openapi.json');
     expect(doc.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(['Task', 'SubmitTask', 'Error', 'Gpu', 'Event']));
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/gpus', '/v1/tasks', '/v1/tasks/{id}', '/v1/tasks/{id}/logs', '/v1/tasks/{id}/kill', '/v1/events']));
+  });
+
+  it('listens on a socket only its user can reach', () => {
+    expect(statSync(h.socket).mode & 0o777).toBe(0o600);
+    expect(statSync(h.stateDir).mode & 0o777).toBe(0o700);
   });
 
   it('lists GPUs with the slices placed on them', async () => {
@@ -203,6 +239,39 @@ describe('API surface', () => {
     expect(r.gpus[0]?.slices).toContainEqual({ taskId: id, memoryBytes: 2 * GiB, computeMilli: 0 });
     await h.run(['kill', id]);
     await h.waitFor(id);
+  });
+
+  it('streams events as they happen with follow=1', async () => {
+    const { request } = await import('node:http');
+    const last = (await h.client.json<{ seq: number }[]>('GET', '/v1/events?limit=10000')).at(-1)?.seq ?? 0;
+    const seen: { type: string; taskId: string }[] = [];
+    let id = '';
+    await new Promise<void>((resolve, reject) => {
+      const req = request({ socketPath: h.socket, path: `/v1/events?follow=1&since=${last}` }, (res) => {
+        let rest = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          rest += chunk;
+          const lines = rest.split('\n');
+          rest = lines.pop() ?? '';
+          for (const line of lines) seen.push(JSON.parse(line) as { type: string; taskId: string });
+          check();
+        });
+      });
+      const check = (): void => {
+        if (id !== '' && seen.some((e) => e.type === 'task.ended' && e.taskId === id)) {
+          req.destroy();
+          resolve();
+        }
+      };
+      req.on('error', reject);
+      req.end();
+      void h.detach(['--gpus', '0', '--', 'true']).then((x) => {
+        id = x;
+        check();
+      });
+    });
+    expect(seen.filter((e) => e.taskId === id).map((e) => e.type)).toEqual(['task.submitted', 'task.started', 'task.ended']);
   });
 
   it('records every change as an event', async () => {
