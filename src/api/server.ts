@@ -51,7 +51,11 @@ export type ApiApp = Awaited<ReturnType<typeof buildApi>>;
 
 export async function buildApi(options: ApiOptions) {
   const { daemon } = options;
-  const app = Fastify({ loggerInstance: options.logger.child({ component: 'api' }), logController: new LogController({ disableRequestLogging: true }), bodyLimit: 4 * 1024 * 1024 });
+  const app = Fastify({ loggerInstance: options.logger.child({ component: 'api' }), logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 4 * 1024 * 1024,
+    // Followers (logs -f, events) never end by themselves; closing the daemon must not wait for them.
+    forceCloseConnections: true,
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorateRequest('principal', null as unknown as Principal);

@@ -44,14 +44,19 @@ export class Client {
     }
     res.setEncoding('utf8');
     let rest = '';
-    for await (const chunk of res as AsyncIterable<string>) {
-      rest += chunk;
-      let nl;
-      while ((nl = rest.indexOf('\n')) >= 0) {
-        const line = rest.slice(0, nl);
-        rest = rest.slice(nl + 1);
-        if (line !== '') onLine(JSON.parse(line));
+    try {
+      for await (const chunk of res as AsyncIterable<string>) {
+        rest += chunk;
+        let nl;
+        while ((nl = rest.indexOf('\n')) >= 0) {
+          const line = rest.slice(0, nl);
+          rest = rest.slice(nl + 1);
+          if (line !== '') onLine(JSON.parse(line));
+        }
       }
+    } catch (cause) {
+      // The daemon stopped mid-stream (restart, crash): what it was streaming goes on without us.
+      throw new GsError(ErrorCodes.daemonUnreachable, 'lost the connection to the daemon', { cause });
     }
   }
 
@@ -68,6 +73,9 @@ export class Client {
         const where = t.kind === 'unix' ? t.path : t.url.origin;
         if (['ENOENT', 'ECONNREFUSED', 'EACCES', 'ENOTFOUND', 'EHOSTUNREACH'].includes(err.code ?? '')) {
           reject(new GsError(ErrorCodes.daemonUnreachable, `cannot reach a gpushare daemon at ${where} (${err.code}); start one with \`gpushare serve\`, or point --host / GPUSHARE_HOST at one`));
+        } else if (['EPIPE', 'ECONNRESET'].includes(err.code ?? '')) {
+          // It accepted the connection, then went away: a daemon shutting down or crashing.
+          reject(new GsError(ErrorCodes.daemonUnreachable, `the daemon at ${where} closed the connection (${err.code})`, { cause: err }));
         } else reject(err);
       });
       req.end(payload);

@@ -18,7 +18,7 @@ import { computeLimitPercent, currentSnapshot, localNode, placementRequest, task
 import { isSameLiveProcess, signalGroup, signalName, signalNumber } from './proc.js';
 import type { EventRecord, TaskStore } from './store/tasks.js';
 import { Supervisor, type Ending } from './supervisor.js';
-import { LIVE_STATES, queueOrder, type Task, type TaskState } from './task.js';
+import { LIVE_STATES, queueOrder, type Task, type TaskGpu, type TaskState } from './task.js';
 
 /** Who asks: the Unix socket's user (admin), or a bearer token's tenant on TCP. */
 export interface Principal {
@@ -228,7 +228,7 @@ export class Daemon {
     if (issues.length > 0) throw new GsError(ErrorCodes.unsatisfiable, describeIssues(issues), { details: { issues } });
     // Could it run on this machine with nothing else on it? If not, it would block the queue forever.
     const empty = buildSnapshot([this.node]);
-    const decision = schedule(empty, placementRequest({ id: 'admission', request, tenant: null } as Task), { policy: this.policy, rng: createPrng(1) });
+    const decision = schedule(empty, placementRequest({ id: 'admission', request, tenant: null }), { policy: this.policy, rng: createPrng(1) });
     if (decision.status !== 'ok') throw new GsError(ErrorCodes.unsatisfiable, `can never run here: ${describeDecision(decision)}`);
     return request;
   }
@@ -258,8 +258,12 @@ export class Daemon {
     }
   }
 
-  private startTask(task: Task, gpus: Task['gpus'] & object): void {
+  private startTask(task: Task, gpus: readonly TaskGpu[]): void {
     const files = taskFiles(this.options.stateDir, task.id);
+    if (!existsSync(task.cwd)) {
+      this.commit(task.id, { state: 'failed', finishedAt: this.now(), message: `its working directory ${task.cwd} no longer exists` }, 'task.ended', { state: 'failed' });
+      return;
+    }
     const limit = computeLimitPercent(task);
     const env = taskEnvironment(this.options.baseEnv ?? process.env, task, gpus, limit);
     const at = this.now();

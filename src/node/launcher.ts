@@ -79,6 +79,8 @@ export function launch(task: Task, env: Record<string, string>, native: NativePa
   try {
     const wrapperEnv = { ...env, ...(native.preload ? { GPUSHARE_EXEC_PRELOAD: native.preload } : {}) };
     child = spawn(native.exec, [statusFile, '--', ...task.command], { cwd: task.cwd, env: wrapperEnv, detached: true, stdio: ['ignore', out, err] });
+    // A failed spawn (no pid) is reported below; without a listener its 'error' event would crash the daemon.
+    child.once('error', () => undefined);
   } finally {
     closeSync(out);
     closeSync(err);

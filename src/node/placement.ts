@@ -64,7 +64,7 @@ export function currentSnapshot(node: NodeSpec, running: readonly Task[]): Clust
   return buildSnapshot([node], placements);
 }
 
-export function placementRequest(task: Task): PlacementRequest {
+export function placementRequest(task: Pick<Task, 'id' | 'request' | 'tenant'>): PlacementRequest {
   return { id: task.id, slice: task.request, cpuMilli: 0, memoryBytes: 0, tenant: task.tenant, gang: null, suspendable: false, policy: null };
 }
 

@@ -30,7 +30,13 @@ describe('daemon restart', () => {
     const queued = await h.detach(['--mem', '50Gi', '--', 'sh', '-c', 'echo queued ran']);
     h.extraPids.add(first.pid ?? -1);
 
-    await h.stop(signal);
+    const follower = h.cli(['run', '--mem', '1Gi', '--priority', 'high', '--', 'sh', '-c', `while [ ! -e ${go} ]; do sleep 0.02; done`]);
+    while ((await h.client.json<{ state: string }[]>('GET', '/v1/tasks')).filter((t) => t.state === 'running').length < 2) await sleep(20);
+
+    await h.stop(signal); // with a client attached: the daemon must not wait for it
+    const detached = await follower.done;
+    expect(detached.status).toBe(1);
+    expect(detached.stderr).toMatch(/; task [0-9a-f]{12} is not affected: see it again with `gpushare logs -f [0-9a-f]{12}` \[GS_ERR_DAEMON_UNREACHABLE\]/);
     expect(readProcStat(first.pid ?? -1)?.state).not.toBe('Z'); // the task outlives its daemon
     await h.start();
 

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { constants } from 'node:os';
 import type { LogChunk, SubmitTask, TaskBody } from '../../api/schemas.js';
+import { ErrorCodes, GsError, isGsError } from '../../domain/index.js';
 import type { Client } from '../client.js';
 import { addHostOption, clientFor } from './tasks-common.js';
 
@@ -79,11 +80,18 @@ export async function attach(client: Client, id: string): Promise<number> {
       const chunk = value as LogChunk;
       (chunk.stream === 'stderr' ? process.stderr : process.stdout).write(chunk.data);
     });
+    const done = await client.json<TaskBody>('GET', `/v1/tasks/${id}`);
+    // The stream also ends when the daemon shuts down while the task goes on.
+    if (done.state === 'queued' || done.state === 'running') throw new GsError(ErrorCodes.daemonUnreachable, 'the daemon ended the output stream (shutting down?)');
+    return exitStatusOf(done);
+  } catch (err) {
+    if (isGsError(err) && err.code === ErrorCodes.daemonUnreachable) {
+      throw new GsError(err.code, `${err.message}; task ${id} is not affected: see it again with \`gpushare logs -f ${id}\``, { cause: err });
+    }
+    throw err;
   } finally {
     process.off('SIGINT', onInterrupt);
   }
-  const done = await client.json<TaskBody>('GET', `/v1/tasks/${id}`);
-  return exitStatusOf(done);
 }
 
 /** The shell's convention: the code, or 128+N for signal N; 1 when nothing better is known. */
