@@ -12,7 +12,7 @@ import { ErrorCodes, GsError } from '../domain/index.js';
 import type { TokenEntry } from '../node/config.js';
 import type { Daemon, Principal } from '../node/daemon.js';
 import { LIVE_STATES } from '../node/task.js';
-import { VERSION } from '../cli/version.js';
+import { VERSION } from '../version.js';
 import { toErrorResponse } from './errors.js';
 import { eventStream, logStream } from './streams.js';
 import {
