@@ -51,4 +51,11 @@ export default tseslint.config(
   },
   pureLayer('src/domain', 'depends on nothing', ['gpu', 'node', 'api', 'cli', 'monitor', 'k8s', 'remote', 'scheduler']),
   pureLayer('src/scheduler', 'depends on src/domain only', ['gpu', 'node', 'api', 'cli', 'monitor', 'k8s', 'remote']),
+  // The daemon and its API never reach into the CLI (the CLI is one of their clients).
+  {
+    files: ['src/node/**/*.ts', 'src/api/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: shellImports('cli'), message: 'src/node and src/api do not depend on src/cli.' }] }],
+    },
+  },
 );

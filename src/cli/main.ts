@@ -9,6 +9,7 @@ export function buildProgram(): Command {
     .description('Share NVIDIA GPUs between many jobs: fractional GPUs with memory and compute limits that hold.')
     .version(VERSION, '-v, --version', 'print the gpushare version')
     .showHelpAfterError('(run with --help for usage)')
+    .enablePositionalOptions()
     .exitOverride();
   for (const register of commands) register(program);
   program.commands.forEach((c) => c.exitOverride().showHelpAfterError('(run with --help for usage)'));

@@ -15,6 +15,14 @@ export const ErrorCodes = {
   gpuLost: 'GS_ERR_GPU_LOST',
   /** A named thing (GPU, task, file) does not exist. */
   notFound: 'GS_ERR_NOT_FOUND',
+  /** The thing exists but its state does not allow the action (kill a task that already ended). */
+  conflict: 'GS_ERR_CONFLICT',
+  /** A TCP API call without a valid bearer token. */
+  unauthenticated: 'GS_ERR_UNAUTHENTICATED',
+  /** The caller is known but may not do this (another tenant's task, an admin-only call). */
+  forbidden: 'GS_ERR_FORBIDDEN',
+  /** The CLI cannot reach a daemon at the address it was given. */
+  daemonUnreachable: 'GS_ERR_DAEMON_UNREACHABLE',
   /** A bug: never the user's fault. */
   internal: 'GS_ERR_INTERNAL',
 } as const;
@@ -29,6 +37,10 @@ const expectedCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCodes.nvmlCall,
   ErrorCodes.gpuLost,
   ErrorCodes.notFound,
+  ErrorCodes.conflict,
+  ErrorCodes.unauthenticated,
+  ErrorCodes.forbidden,
+  ErrorCodes.daemonUnreachable,
 ]);
 
 /** The one base error of the project: a stable code, a message for people, optional structured details. */

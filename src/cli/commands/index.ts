@@ -1,7 +1,23 @@
 import type { Command } from 'commander';
 import { registerGpus } from './gpus.js';
 import { registerInfo } from './info.js';
+import { registerInspect } from './inspect.js';
+import { registerKill } from './kill.js';
+import { registerLogs } from './logs.js';
+import { registerPs } from './ps.js';
+import { registerRun } from './run.js';
+import { registerServe } from './serve.js';
 import { registerSimulate } from './simulate.js';
 
 /** Every top-level command, in the order `gpushare --help` lists them. */
-export const commands: ReadonlyArray<(program: Command) => void> = [registerGpus, registerInfo, registerSimulate];
+export const commands: ReadonlyArray<(program: Command) => void> = [
+  registerServe,
+  registerRun,
+  registerPs,
+  registerLogs,
+  registerInspect,
+  registerKill,
+  registerGpus,
+  registerInfo,
+  registerSimulate,
+];

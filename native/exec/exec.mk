@@ -1,0 +1,16 @@
+# native/exec/exec.mk: gpushare-exec, the parent of every task's command (see gpushare_exec.c).
+# Self-contained (every variable starts with EXEC_), paths relative to native/:
+#
+#   make -C native exec      build/native/gpushare-exec
+#
+# Tested end to end by src/node/exec.test.ts and the daemon tests (test/daemon/).
+
+EXEC_BIN := $(abspath $(CURDIR)/..)/build/native/gpushare-exec
+EXEC_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -O2 -g
+
+.PHONY: exec
+exec: $(EXEC_BIN)
+
+$(EXEC_BIN): exec/gpushare_exec.c exec/exec.mk
+	@mkdir -p $(@D)
+	$(CC) $(EXEC_CFLAGS) -o $@ exec/gpushare_exec.c

@@ -1,0 +1,130 @@
+/*
+ * gpushare-exec: the parent of every task's command. The daemon starts it as the leader of the
+ * task's process group; it runs the command as its child and, when the command ends, writes
+ * how it ended to a status file ("exit N", "signal N", or "error ERRNO" when it could not be
+ * started at all). The daemon may have restarted meanwhile: a process it did not start is not
+ * its child, so without this file an adopted task's exit code would be unknowable.
+ *
+ *   gpushare-exec STATUS_FILE -- COMMAND [ARGS...]
+ *
+ * GPUSHARE_EXEC_PRELOAD, when set, becomes the command's LD_PRELOAD (prepended to any it
+ * already has), so libgpushare loads into the task and never into this wrapper.
+ *
+ * Signals sent to the group reach the command directly; the wrapper catches them (so it
+ * survives to write the status) without forwarding, which would deliver them twice.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Exit statuses of the wrapper itself when the command never ran (as env(1) uses them). */
+enum { EXIT_WRAPPER = 125, EXIT_CANNOT_RUN = 126, EXIT_NOT_FOUND = 127 };
+
+static void on_signal(int sig) { (void)sig; }
+
+static int write_status(const char *path, const char *text) {
+    size_t len = strlen(path) + 5;
+    char *tmp = malloc(len);
+    if (tmp == NULL) return -1;
+    snprintf(tmp, len, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int rc = -1;
+    if (fd >= 0) {
+        size_t n = strlen(text);
+        rc = write(fd, text, n) == (ssize_t)n && fsync(fd) == 0 ? 0 : -1;
+        if (close(fd) != 0) rc = -1;
+        /* rename is atomic: a reader sees no file or a whole one, never half a line. */
+        if (rc == 0 && rename(tmp, path) != 0) rc = -1;
+    }
+    if (rc != 0) fprintf(stderr, "gpushare-exec: cannot write %s: %s\n", path, strerror(errno));
+    free(tmp);
+    return rc;
+}
+
+static void set_preload(void) {
+    const char *ours = getenv("GPUSHARE_EXEC_PRELOAD");
+    if (ours == NULL || ours[0] == '\0') return;
+    const char *theirs = getenv("LD_PRELOAD");
+    if (theirs == NULL || theirs[0] == '\0') {
+        setenv("LD_PRELOAD", ours, 1);
+    } else {
+        size_t len = strlen(ours) + strlen(theirs) + 2;
+        char *both = malloc(len);
+        if (both == NULL) return;
+        snprintf(both, len, "%s:%s", ours, theirs);
+        setenv("LD_PRELOAD", both, 1);
+        free(both);
+    }
+    unsetenv("GPUSHARE_EXEC_PRELOAD");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4 || strcmp(argv[2], "--") != 0) {
+        fprintf(stderr, "usage: gpushare-exec STATUS_FILE -- COMMAND [ARGS...]\n");
+        return EXIT_WRAPPER;
+    }
+    const char *status = argv[1];
+    /* The child reports a failed exec through this pipe; a successful exec closes it empty. */
+    int report[2];
+    if (pipe(report) != 0 || fcntl(report[1], F_SETFD, FD_CLOEXEC) != 0) {
+        fprintf(stderr, "gpushare-exec: pipe: %s\n", strerror(errno));
+        return EXIT_WRAPPER;
+    }
+    pid_t child = fork();
+    if (child < 0) {
+        fprintf(stderr, "gpushare-exec: fork: %s\n", strerror(errno));
+        return EXIT_WRAPPER;
+    }
+    if (child == 0) {
+        close(report[0]);
+        set_preload();
+        execvp(argv[3], argv + 3);
+        int err = errno;
+        ssize_t ignored = write(report[1], &err, sizeof err);
+        (void)ignored;
+        fprintf(stderr, "gpushare-exec: cannot run %s: %s\n", argv[3], strerror(err));
+        _exit(err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN);
+    }
+    close(report[1]);
+    /* Caught (not ignored) in the parent only: the child's dispositions stay the defaults. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    const int caught[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+    for (size_t i = 0; i < sizeof caught / sizeof caught[0]; i++) sigaction(caught[i], &sa, NULL);
+
+    int exec_errno = 0;
+    ssize_t got;
+    do got = read(report[0], &exec_errno, sizeof exec_errno);
+    while (got < 0 && errno == EINTR);
+    close(report[0]);
+
+    int st;
+    while (waitpid(child, &st, 0) < 0) {
+        if (errno != EINTR) {
+            fprintf(stderr, "gpushare-exec: waitpid: %s\n", strerror(errno));
+            return EXIT_WRAPPER;
+        }
+    }
+    char line[64];
+    int code;
+    if (got == (ssize_t)sizeof exec_errno) {
+        snprintf(line, sizeof line, "error %d\n", exec_errno);
+        code = exec_errno == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN;
+    } else if (WIFSIGNALED(st)) {
+        snprintf(line, sizeof line, "signal %d\n", WTERMSIG(st));
+        code = 128 + WTERMSIG(st);
+    } else {
+        snprintf(line, sizeof line, "exit %d\n", WEXITSTATUS(st));
+        code = WEXITSTATUS(st);
+    }
+    write_status(status, line);
+    return code;
+}

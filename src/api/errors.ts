@@ -1,0 +1,51 @@
+import type { FastifyError } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { ErrorCodes, GsError, isGsError, type ErrorCode } from '../domain/index.js';
+import type { ErrorBody } from './schemas.js';
+
+/** HTTP status for each expected error code; anything else is a bug (500). */
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  [ErrorCodes.invalidArgument]: 400,
+  [ErrorCodes.unauthenticated]: 401,
+  [ErrorCodes.forbidden]: 403,
+  [ErrorCodes.notFound]: 404,
+  [ErrorCodes.conflict]: 409,
+  [ErrorCodes.unsatisfiable]: 422,
+  [ErrorCodes.nvmlUnavailable]: 503,
+  [ErrorCodes.gpuLost]: 503,
+};
+
+/** Any error a handler throws, as a status and the one error body every endpoint uses. */
+export function toErrorResponse(err: unknown): { status: number; body: ErrorBody; bug: boolean } {
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    const where = (err as FastifyError).validationContext ?? 'body';
+    const issues = err.validation.map((v) => {
+      const path = v.instancePath.replace(/^\//, '').replaceAll('/', '.');
+      return { field: path === '' ? where : path, code: 'malformed', message: v.message ?? 'is invalid' };
+    });
+    return { status: 400, bug: false, body: { error: { code: ErrorCodes.invalidArgument, message: issues.map((i) => `${i.field}: ${i.message}`).join('; '), issues } } };
+  }
+  if (isGsError(err)) {
+    const status = STATUS[err.code] ?? 500;
+    const issues = Array.isArray(err.details?.['issues']) ? (err.details['issues'] as { field: string; code: string; message: string }[]) : undefined;
+    return { status, bug: status === 500, body: { error: { code: err.code, message: err.message, ...(issues ? { issues } : {}) } } };
+  }
+  const fe = err as Partial<FastifyError>;
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    // fastify's own refusals: malformed JSON, wrong content type, body too large.
+    return { status: fe.statusCode, bug: false, body: { error: { code: ErrorCodes.invalidArgument, message: fe.message ?? 'bad request' } } };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return { status: 500, bug: true, body: { error: { code: ErrorCodes.internal, message: `internal error: ${message}` } } };
+}
+
+/** The error body back into an error on the client side: codes survive the trip. */
+export function fromErrorBody(status: number, body: unknown): GsError {
+  const e = (body as Partial<ErrorBody> | undefined)?.error;
+  const known = Object.values(ErrorCodes) as string[];
+  if (e && typeof e.code === 'string' && typeof e.message === 'string') {
+    const code = (known.includes(e.code) ? e.code : ErrorCodes.internal) as ErrorCode;
+    return new GsError(code, e.message, e.issues ? { details: { issues: e.issues } } : undefined);
+  }
+  return new GsError(ErrorCodes.internal, `the daemon answered HTTP ${status} without an error body`);
+}

@@ -1,0 +1,146 @@
+/**
+ * The HTTP API's wire format, one zod schema per body: fastify validates requests and serializes
+ * responses with them, the OpenAPI document (/openapi.json) is generated from them, and the
+ * CLI's client uses their inferred types. Times are UTC epoch milliseconds.
+ */
+import { z } from 'zod';
+import { ISOLATION_MODES } from '../domain/index.js';
+import type { Task } from '../node/task.js';
+import { TASK_STATES } from '../node/task.js';
+
+export const ErrorBodySchema = z
+  .object({
+    error: z.object({
+      /** Stable: scripts may depend on it (GS_ERR_*). */
+      code: z.string(),
+      message: z.string(),
+      issues: z.array(z.object({ field: z.string(), code: z.string(), message: z.string() })).optional(),
+    }),
+  })
+  .meta({ id: 'Error' });
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;
+
+const Selector = z.strictObject({ include: z.array(z.string().max(256)).max(64).optional(), exclude: z.array(z.string().max(256)).max(64).optional() });
+
+/** A submission. Slice fields take the same forms as the CLI flags (`8Gi`, `50%`, `30`, `high`). */
+export const SubmitTaskSchema = z
+  .strictObject({
+    command: z.array(z.string().max(65536)).min(1).max(4096).describe('argv: the program and its arguments, run without a shell'),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a variable name'), z.string().max(65536)).optional(),
+    cwd: z.string().min(1).max(4096).optional().describe("absolute working directory on the daemon's machine; the daemon's own if absent"),
+    gpus: z.union([z.number(), z.string()]).optional(),
+    memory: z.union([z.number(), z.string()]).optional().describe('per GPU: 8Gi, 8192Mi, 50%, or bytes'),
+    compute: z.union([z.number(), z.string()]).optional().describe('per GPU, percent: 30 or 30%'),
+    priority: z.union([z.number(), z.string()]).optional().describe('low, normal, high or 0-1000'),
+    isolation: z.string().optional().describe(`one of ${ISOLATION_MODES.join(', ')}`),
+    migProfile: z.string().optional(),
+    models: Selector.optional(),
+    uuids: Selector.optional(),
+    numaNode: z.union([z.number(), z.string()]).optional(),
+    tenant: z.string().min(1).max(64).optional(),
+  })
+  .meta({ id: 'SubmitTask' });
+export type SubmitTask = z.infer<typeof SubmitTaskSchema>;
+
+const MemoryQuantity = z.union([z.object({ kind: z.literal('bytes'), bytes: z.number() }), z.object({ kind: z.literal('fraction'), fraction: z.number() })]);
+const SelectorOut = z.object({ include: z.array(z.string()), exclude: z.array(z.string()) });
+
+export const TaskSchema = z
+  .object({
+    id: z.string(),
+    seq: z.number(),
+    state: z.enum(TASK_STATES),
+    command: z.array(z.string()),
+    env: z.record(z.string(), z.string()),
+    cwd: z.string(),
+    request: z.object({
+      gpus: z.number(),
+      memory: MemoryQuantity.nullable(),
+      compute: z.number().nullable(),
+      priority: z.number(),
+      isolation: z.enum(ISOLATION_MODES),
+      migProfile: z.string().nullable(),
+      models: SelectorOut,
+      uuids: SelectorOut,
+      numaNode: z.number().nullable(),
+    }),
+    priority: z.number(),
+    tenant: z.string().nullable(),
+    gpus: z.array(z.object({ index: z.number(), uuid: z.string(), memoryBytes: z.number(), computeMilli: z.number() })).nullable(),
+    computeLimitPercent: z.number().nullable(),
+    pid: z.number().nullable(),
+    pidStartTime: z.number().nullable(),
+    submittedAt: z.number(),
+    startedAt: z.number().nullable(),
+    finishedAt: z.number().nullable(),
+    exitCode: z.number().nullable(),
+    signal: z.string().nullable(),
+    message: z.string().nullable(),
+    peakMemoryBytes: z.number().nullable(),
+    killRequested: z.boolean(),
+    adopted: z.boolean(),
+    stdoutPath: z.string(),
+    stderrPath: z.string(),
+    regionPath: z.string(),
+  })
+  .meta({ id: 'Task' });
+export type TaskBody = z.infer<typeof TaskSchema>;
+
+// The wire type and the daemon's record must stay the same shape; this fails to compile otherwise.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const taskShapeMatches: Same<TaskBody, DeepMutable<Task>> = true;
+void taskShapeMatches;
+type DeepMutable<T> = T extends readonly (infer U)[] ? DeepMutable<U>[] : T extends object ? { -readonly [K in keyof T]: DeepMutable<T[K]> } : T;
+
+export const TaskIdParamsSchema = z.object({ id: z.string().min(1).max(64) });
+
+const Flag = z.enum(['0', '1', 'true', 'false']).transform((v) => v === '1' || v === 'true');
+
+export const ListTasksQuerySchema = z.strictObject({ all: Flag.optional() });
+
+export const LogsQuerySchema = z.strictObject({
+  follow: Flag.optional(),
+  stream: z.enum(['stdout', 'stderr', 'both']).optional(),
+});
+
+export const KillBodySchema = z
+  .strictObject({
+    signal: z.string().max(16).optional().describe('SIGTERM (default), SIGINT, SIGKILL, or a number'),
+    graceSeconds: z.number().min(0).max(3600).optional().describe('then SIGKILL after this long; the daemon default if absent'),
+  })
+  .meta({ id: 'KillTask' });
+
+export const EventsQuerySchema = z.strictObject({
+  since: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(10000).optional(),
+  follow: Flag.optional(),
+});
+
+export const EventSchema = z
+  .object({ seq: z.number(), at: z.number(), type: z.string(), taskId: z.string().nullable(), data: z.record(z.string(), z.unknown()) })
+  .meta({ id: 'Event' });
+
+/** A GPU as `gpushare gpus --json` prints it, plus what the daemon placed on it. */
+export const GpuSchema = z
+  .looseObject({
+    index: z.number(),
+    uuid: z.string(),
+    name: z.string(),
+    model: z.string(),
+    health: z.enum(['ok', 'lost']),
+    memoryTotalBytes: z.number(),
+    memoryUsedBytes: z.number(),
+    memoryFreeBytes: z.number(),
+    utilizationGpu: z.number().nullable(),
+    slices: z.array(z.object({ taskId: z.string(), memoryBytes: z.number(), computeMilli: z.number() })),
+    allocatedMemoryBytes: z.number(),
+    allocatedComputeMilli: z.number(),
+  })
+  .meta({ id: 'Gpu' });
+
+export const GpusResponseSchema = z.object({ backend: z.enum(['nvml', 'simulated']), description: z.string(), gpus: z.array(GpuSchema) });
+export type GpusResponse = z.infer<typeof GpusResponseSchema>;
+
+/** One line of a task's output in the NDJSON logs format. */
+export const LogChunkSchema = z.object({ stream: z.enum(['stdout', 'stderr']), data: z.string() });
+export type LogChunk = z.infer<typeof LogChunkSchema>;

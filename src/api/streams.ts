@@ -1,0 +1,109 @@
+/**
+ * Streaming bodies: a task's log files tailed as they grow, and the daemon's event feed. Both
+ * stop when the client goes away; timers are owned here and cleared on every path.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { PassThrough } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import type { Daemon } from '../node/daemon.js';
+import type { EventRecord } from '../node/store/tasks.js';
+
+type StreamName = 'stdout' | 'stderr';
+
+export interface LogSource {
+  readonly name: StreamName;
+  readonly path: string;
+}
+
+const POLL_MS = 50;
+const CHUNK = 64 * 1024;
+
+/**
+ * Copies the files' bytes to a stream: raw bytes (`text`) or one JSON object per chunk
+ * (`ndjson`, `{"stream":"stdout","data":"..."}`), which keeps stdout and stderr apart. With
+ * `follow`, keeps reading as they grow until `ended()` and a last read found nothing new.
+ */
+export function logStream(sources: readonly LogSource[], format: 'text' | 'ndjson', follow: boolean, ended: () => boolean): PassThrough {
+  const out = new PassThrough();
+  let stopped = false;
+  let timer: NodeJS.Timeout | null = null;
+  const files = sources.map((s) => ({ ...s, offset: 0, handle: null as FileHandle | null, decoder: new StringDecoder('utf8') }));
+  const stop = (): void => {
+    if (stopped) return;
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    void Promise.all(files.map((f) => f.handle?.close().catch(() => undefined)));
+  };
+  out.on('close', stop);
+
+  const readNew = async (): Promise<boolean> => {
+    let any = false;
+    for (const f of files) {
+      if (!f.handle) {
+        try {
+          f.handle = await open(f.path, 'r');
+        } catch {
+          continue; // not created yet: the task has not started
+        }
+      }
+      const buf = Buffer.alloc(CHUNK);
+      for (;;) {
+        const { bytesRead } = await f.handle.read(buf, 0, CHUNK, f.offset);
+        if (bytesRead === 0 || stopped) break;
+        f.offset += bytesRead;
+        any = true;
+        const bytes = buf.subarray(0, bytesRead);
+        if (format === 'text') out.write(Buffer.from(bytes));
+        else {
+          const data = f.decoder.write(bytes);
+          if (data !== '') out.write(`${JSON.stringify({ stream: f.name, data })}\n`);
+        }
+      }
+    }
+    return any;
+  };
+
+  const tick = async (): Promise<void> => {
+    try {
+      // Read `ended` before reading: output written before the end is then always drained.
+      const done = !follow || ended();
+      const any = await readNew();
+      if (stopped) return;
+      if (done && !any) {
+        stop();
+        out.end();
+        return;
+      }
+      timer = setTimeout(() => void tick(), any && !done ? 0 : POLL_MS);
+    } catch (err) {
+      stop();
+      out.destroy(err as Error);
+    }
+  };
+  void tick();
+  return out;
+}
+
+/** The event feed as NDJSON: everything after `since`, then new events as they happen. */
+export function eventStream(daemon: Daemon, since: number): PassThrough {
+  const out = new PassThrough();
+  let last = since;
+  const pending: EventRecord[] = [];
+  let live = false;
+  const write = (e: EventRecord): void => {
+    if (e.seq <= last) return;
+    last = e.seq;
+    out.write(`${JSON.stringify(e)}\n`);
+  };
+  // Subscribe before reading the backlog so nothing falls between the two.
+  const unsubscribe = daemon.onEvent((e) => (live ? write(e) : pending.push(e)));
+  out.on('close', unsubscribe);
+  for (;;) {
+    const batch = daemon.events(last, 1000);
+    batch.forEach(write);
+    if (batch.length < 1000) break;
+  }
+  pending.forEach(write);
+  live = true;
+  return out;
+}

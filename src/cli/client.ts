@@ -1,0 +1,99 @@
+/**
+ * The CLI's way to the daemon: HTTP over the Unix socket (default) or TCP with a bearer token.
+ * Errors come back as GsErrors with the daemon's codes, so exit statuses match local errors.
+ */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { ErrorCodes, GsError } from '../domain/index.js';
+import { fromErrorBody } from '../api/errors.js';
+import { defaultPaths } from '../node/paths.js';
+
+export type Target = { readonly kind: 'unix'; readonly path: string } | { readonly kind: 'tcp'; readonly url: URL; readonly token: string | undefined };
+
+/** `--host`, else GPUSHARE_HOST, else the default socket. A path (or `unix:PATH`) is a socket; `http(s)://` is TCP. */
+export function resolveTarget(host: string | undefined, env: Readonly<Record<string, string | undefined>> = process.env): Target {
+  const value = host ?? env['GPUSHARE_HOST'] ?? defaultPaths(env).socket;
+  if (/^https?:\/\//.test(value)) return { kind: 'tcp', url: new URL(value), token: env['GPUSHARE_TOKEN'] };
+  const path = value.startsWith('unix:') ? value.slice(5) : value;
+  if (!path.includes('/')) throw new GsError(ErrorCodes.invalidArgument, `--host "${value}" is neither a socket path nor an http:// URL`);
+  return { kind: 'unix', path };
+}
+
+export class Client {
+  constructor(readonly target: Target) {}
+
+  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.send(method, path, body, 'application/json');
+    const text = await readAll(res);
+    let parsed: unknown;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      throw new GsError(ErrorCodes.internal, `the daemon answered HTTP ${res.statusCode} with a body that is not JSON`);
+    }
+    if ((res.statusCode ?? 500) >= 400) throw fromErrorBody(res.statusCode ?? 500, parsed);
+    return parsed as T;
+  }
+
+  /** Calls `onLine` with each line of an NDJSON response until the daemon ends it. */
+  async lines(path: string, onLine: (value: unknown) => void): Promise<void> {
+    const res = await this.send('GET', path, undefined, 'application/x-ndjson');
+    if ((res.statusCode ?? 500) >= 400) {
+      const text = await readAll(res);
+      throw fromErrorBody(res.statusCode ?? 500, safeJson(text));
+    }
+    res.setEncoding('utf8');
+    let rest = '';
+    try {
+      for await (const chunk of res as AsyncIterable<string>) {
+        rest += chunk;
+        let nl;
+        while ((nl = rest.indexOf('\n')) >= 0) {
+          const line = rest.slice(0, nl);
+          rest = rest.slice(nl + 1);
+          if (line !== '') onLine(JSON.parse(line));
+        }
+      }
+    } catch (cause) {
+      // The daemon stopped mid-stream (restart, crash): what it was streaming goes on without us.
+      throw new GsError(ErrorCodes.daemonUnreachable, 'lost the connection to the daemon', { cause });
+    }
+  }
+
+  private send(method: string, path: string, body: unknown, accept: string): Promise<IncomingMessage> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers: Record<string, string> = { accept };
+    if (payload !== undefined) headers['content-type'] = 'application/json';
+    const t = this.target;
+    if (t.kind === 'tcp' && t.token) headers['authorization'] = `Bearer ${t.token}`;
+    return new Promise((resolve, reject) => {
+      const options = t.kind === 'unix' ? { socketPath: t.path, path, method, headers } : { host: t.url.hostname, port: t.url.port, path: `${t.url.pathname.replace(/\/$/, '')}${path}`, method, headers };
+      const req = (t.kind === 'tcp' && t.url.protocol === 'https:' ? httpsRequest : httpRequest)(options, resolve);
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        const where = t.kind === 'unix' ? t.path : t.url.origin;
+        if (['ENOENT', 'ECONNREFUSED', 'EACCES', 'ENOTFOUND', 'EHOSTUNREACH'].includes(err.code ?? '')) {
+          reject(new GsError(ErrorCodes.daemonUnreachable, `cannot reach a gpushare daemon at ${where} (${err.code}); start one with \`gpushare serve\`, or point --host / GPUSHARE_HOST at one`));
+        } else if (['EPIPE', 'ECONNRESET'].includes(err.code ?? '')) {
+          // It accepted the connection, then went away: a daemon shutting down or crashing.
+          reject(new GsError(ErrorCodes.daemonUnreachable, `the daemon at ${where} closed the connection (${err.code})`, { cause: err }));
+        } else reject(err);
+      });
+      req.end(payload);
+    });
+  }
+}
+
+async function readAll(res: IncomingMessage): Promise<string> {
+  res.setEncoding('utf8');
+  let text = '';
+  for await (const chunk of res as AsyncIterable<string>) text += chunk;
+  return text;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

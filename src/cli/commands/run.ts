@@ -1,0 +1,116 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { constants } from 'node:os';
+import type { LogChunk, SubmitTask, TaskBody } from '../../api/schemas.js';
+import { ErrorCodes, GsError, isGsError } from '../../domain/index.js';
+import type { Client } from '../client.js';
+import { addHostOption, clientFor } from './tasks-common.js';
+
+interface RunFlags {
+  readonly host?: string;
+  readonly gpus?: string;
+  readonly mem?: string;
+  readonly cores?: string;
+  readonly priority?: string;
+  readonly gpuModel?: string[];
+  readonly isolation?: string;
+  readonly env?: string[];
+  readonly tenant?: string;
+  readonly detach?: boolean;
+}
+
+export function registerRun(program: Command): void {
+  const cmd = program
+    .command('run')
+    .description('run a command on a GPU slice through the daemon; waits for it and exits with its code')
+    .argument('<command...>', 'the program and its arguments (put them after --)')
+    .option('--gpus <n>', 'number of GPUs (default 1; 0 for a CPU-only task)')
+    .option('--mem <size>', 'GPU memory per GPU: 8Gi, 8192Mi, 50% (default: the whole GPU)')
+    .option('--cores <percent>', 'compute per GPU, percent: 30 (default: no limit)')
+    .option('--priority <p>', 'low, normal (default), high or 0-1000; higher runs first')
+    .option('--gpu-model <model...>', 'only GPUs of these models, e.g. H100-80GB')
+    .addOption(new Option('--isolation <mode>', 'how the slice shares its GPU').choices(['time-slice', 'sm-partition', 'exclusive']))
+    .option('-e, --env <KEY=VALUE...>', 'set a variable in the task (repeatable)', collectEnv)
+    .option('--tenant <name>', 'submit for this tenant')
+    .option('-d, --detach', 'print the task id and return; see `gpushare logs -f ID`')
+    .passThroughOptions()
+    .addHelpText('after', `
+Examples:
+  gpushare run --mem 8Gi --cores 30 -- python train.py
+  gpushare run -d --priority high --gpus 2 -- ./bench.sh
+  gpushare run --gpus 0 -- sh -c 'echo no GPU needed'
+
+Ctrl-C sends SIGINT to the task (a second Ctrl-C sends SIGKILL); the task's exit code becomes
+gpushare's (128+N when a signal N ended it).
+`);
+  addHostOption(cmd).action(async (command: string[], flags: RunFlags) => {
+    const client = clientFor(flags);
+    const body: SubmitTask = {
+      command,
+      cwd: process.cwd(),
+      ...(flags.env ? { env: Object.fromEntries(flags.env.map(splitEnv)) } : {}),
+      ...(flags.gpus !== undefined ? { gpus: flags.gpus } : {}),
+      ...(flags.mem !== undefined ? { memory: flags.mem } : {}),
+      ...(flags.cores !== undefined ? { compute: flags.cores } : {}),
+      ...(flags.priority !== undefined ? { priority: flags.priority } : {}),
+      ...(flags.gpuModel ? { models: { include: flags.gpuModel } } : {}),
+      ...(flags.isolation !== undefined ? { isolation: flags.isolation } : {}),
+      ...(flags.tenant !== undefined ? { tenant: flags.tenant } : {}),
+    };
+    const task = await client.json<TaskBody>('POST', '/v1/tasks', body);
+    if (flags.detach) {
+      process.stdout.write(`${task.id}\n`);
+      return;
+    }
+    if (task.state === 'queued') process.stderr.write(`gpushare: task ${task.id} is queued; it starts when its slice fits (Ctrl-C cancels it)\n`);
+    process.exitCode = await attach(client, task.id);
+  });
+}
+
+/** Streams the task's output until it ends, forwarding Ctrl-C; returns the exit status to use. */
+export async function attach(client: Client, id: string): Promise<number> {
+  let interrupts = 0;
+  const onInterrupt = (): void => {
+    interrupts += 1;
+    const signal = interrupts === 1 ? 'SIGINT' : 'SIGKILL';
+    client.json('POST', `/v1/tasks/${id}/kill`, { signal }).catch(() => undefined);
+  };
+  process.on('SIGINT', onInterrupt);
+  try {
+    await client.lines(`/v1/tasks/${id}/logs?follow=1`, (value) => {
+      const chunk = value as LogChunk;
+      (chunk.stream === 'stderr' ? process.stderr : process.stdout).write(chunk.data);
+    });
+    const done = await client.json<TaskBody>('GET', `/v1/tasks/${id}`);
+    // The stream also ends when the daemon shuts down while the task goes on.
+    if (done.state === 'queued' || done.state === 'running') throw new GsError(ErrorCodes.daemonUnreachable, 'the daemon ended the output stream (shutting down?)');
+    return exitStatusOf(done);
+  } catch (err) {
+    if (isGsError(err) && err.code === ErrorCodes.daemonUnreachable) {
+      throw new GsError(err.code, `${err.message}; task ${id} is not affected: see it again with \`gpushare logs -f ${id}\``, { cause: err });
+    }
+    throw err;
+  } finally {
+    process.off('SIGINT', onInterrupt);
+  }
+}
+
+/** The shell's convention: the code, or 128+N for signal N; 1 when nothing better is known. */
+export function exitStatusOf(task: TaskBody): number {
+  if (task.exitCode !== null) return task.exitCode;
+  if (task.signal !== null) {
+    const n = (constants.signals as Record<string, number | undefined>)[task.signal];
+    if (n !== undefined) return 128 + n;
+  }
+  if (task.message) process.stderr.write(`gpushare: task ${task.id} ${task.state}: ${task.message}\n`);
+  return task.state === 'failed' ? 127 : 1;
+}
+
+function collectEnv(value: string, previous: string[] | undefined): string[] {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(value)) throw new InvalidArgumentError(`"${value}" is not KEY=VALUE`);
+  return [...(previous ?? []), value];
+}
+
+function splitEnv(kv: string): [string, string] {
+  const i = kv.indexOf('=');
+  return [kv.slice(0, i), kv.slice(i + 1)];
+}

@@ -1,0 +1,48 @@
+import { Option, type Command } from 'commander';
+import { BACKEND_CHOICES } from '../../gpu/open.js';
+
+interface ServeFlags {
+  readonly config?: string;
+  readonly stateDir?: string;
+  readonly listen?: string[];
+  readonly backend?: string;
+  readonly simulate?: string;
+  readonly policy?: string;
+  readonly logLevel?: string;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the node daemon: queue, place, start and supervise GPU tasks; API on a Unix socket')
+    .option('--config <file>', 'config file (default $XDG_CONFIG_HOME/gpushare/config.json, if it exists)')
+    .option('--state-dir <dir>', 'state: database, task logs, regions (default $XDG_STATE_HOME/gpushare)')
+    .option('--listen <address...>', 'Unix socket path, or host:port for TCP (needs tokens in the config); repeatable')
+    .addOption(new Option('--backend <kind>', 'where GPUs come from').choices(BACKEND_CHOICES).env('GPUSHARE_BACKEND'))
+    .addOption(new Option('--simulate <fleet>', 'simulate GPUs: "1xH100-80GB", "2xH100-80GB,1xA100-40GB" or a file').env('GPUSHARE_SIMULATE'))
+    .option('--policy <name>', 'scheduling policy: binpack (default), spread, bestfit, topology, fragmentation, random')
+    .addOption(new Option('--log-level <level>', 'log level of the JSON log on stderr').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .addHelpText('after', `
+Examples:
+  gpushare serve                                        defaults: socket in $XDG_RUNTIME_DIR/gpushare/, real GPUs if NVML works
+  gpushare serve --backend simulated --simulate 1xH100-80GB
+  gpushare serve --state-dir /tmp/gs --listen /tmp/gs/api.sock
+`)
+    .action(async (flags: ServeFlags) => {
+      // Loaded here so that every other command starts without fastify, pino and SQLite.
+      const { loadConfig } = await import('../../node/config.js');
+      const { serve } = await import('../../node/serve.js');
+      const config = loadConfig({ ...flags, listen: flags.listen });
+      const running = await serve({ config });
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await running.close();
+    });
+}

@@ -1,0 +1,64 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, parseListen } from './config.js';
+import { defaultPaths } from './paths.js';
+
+describe('defaultPaths', () => {
+  it('follows XDG, ignoring relative values', () => {
+    expect(defaultPaths({ XDG_STATE_HOME: '/s', XDG_CONFIG_HOME: '/c', XDG_RUNTIME_DIR: '/run/user/7' }, '/home/u', 7)).toEqual({
+      stateDir: '/s/gpushare',
+      configDir: '/c/gpushare',
+      socket: '/run/user/7/gpushare/gpushare.sock',
+    });
+    expect(defaultPaths({ XDG_STATE_HOME: 'rel' }, '/home/u', 7)).toEqual({
+      stateDir: '/home/u/.local/state/gpushare',
+      configDir: '/home/u/.config/gpushare',
+      socket: '/tmp/gpushare-7/gpushare.sock',
+    });
+  });
+});
+
+describe('parseListen', () => {
+  it.each([
+    ['/run/g.sock', { kind: 'unix', path: '/run/g.sock' }],
+    ['unix:/x/y', { kind: 'unix', path: '/x/y' }],
+    ['127.0.0.1:7070', { kind: 'tcp', host: '127.0.0.1', port: 7070 }],
+    ['[::1]:80', { kind: 'tcp', host: '::1', port: 80 }],
+    [':9000', { kind: 'tcp', host: '127.0.0.1', port: 9000 }],
+  ])('%s', (text, expected) => {
+    expect(parseListen(text)).toEqual(expected);
+  });
+
+  it.each(['localhost', 'host:0', 'host:70000', 'host:abc'])('refuses %s', (text) => {
+    expect(() => parseListen(text)).toThrow(/neither a Unix socket path/);
+  });
+});
+
+describe('loadConfig', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gpushare-config-'));
+  const file = (name: string, body: string): string => {
+    const p = join(dir, name);
+    writeFileSync(p, body);
+    return p;
+  };
+
+  it('uses defaults when no file exists, and flags over the file', () => {
+    const env = { XDG_CONFIG_HOME: join(dir, 'none'), XDG_STATE_HOME: '/st', XDG_RUNTIME_DIR: '/rt' };
+    const c = loadConfig({}, env);
+    expect(c).toMatchObject({ stateDir: '/st/gpushare', listen: [{ kind: 'unix', path: '/rt/gpushare/gpushare.sock' }], policy: 'binpack', killGraceMs: 10_000, configFile: null });
+    const f = file('a.json', JSON.stringify({ stateDir: '/from-file', killGraceSeconds: 2, policy: 'spread' }));
+    expect(loadConfig({ config: f, policy: 'bestfit' }, env)).toMatchObject({ stateDir: '/from-file', killGraceMs: 2000, policy: 'bestfit', configFile: f });
+  });
+
+  it('says what is wrong with a bad file', () => {
+    expect(() => loadConfig({ config: file('b.json', '{"stateDir": 3, "extra": true}') })).toThrow(/stateDir: .*expected string.*Unrecognized key/s);
+    expect(() => loadConfig({ config: file('c.json', '{nope') })).toThrow(/not valid JSON/);
+    expect(() => loadConfig({ config: join(dir, 'missing.json') })).toThrow(/does not exist/);
+  });
+
+  it('refuses TCP without tokens', () => {
+    expect(() => loadConfig({ config: file('d.json', '{}'), listen: ['127.0.0.1:7070'] })).toThrow(/needs bearer tokens/);
+  });
+});

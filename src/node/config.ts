@@ -1,0 +1,115 @@
+/**
+ * The daemon's configuration: a file (`config.json` in the config directory, or --config) under
+ * flags. One zod schema is the source of both the file's validation and the TypeScript type.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { ErrorCodes, GsError } from '../domain/index.js';
+import { BACKEND_CHOICES } from '../gpu/open.js';
+import { defaultPaths } from './paths.js';
+
+const TokenSchema = z.strictObject({
+  /** sha256 of the bearer token, hex: the file never holds the secret itself. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits (sha256 of the token)'),
+  tenant: z.string().min(1).max(64),
+  role: z.enum(['user', 'admin']).default('user'),
+});
+export type TokenEntry = z.infer<typeof TokenSchema>;
+
+export const ConfigFileSchema = z.strictObject({
+  stateDir: z.string().min(1).optional(),
+  /** Where the API listens: a Unix socket path (anything with a `/`) or `host:port` for TCP. */
+  listen: z.array(z.string().min(1)).min(1).optional(),
+  backend: z.enum(BACKEND_CHOICES).optional(),
+  simulate: z.string().min(1).optional(),
+  /** The scheduler policy by name (see src/scheduler/policy.ts). */
+  policy: z.string().min(1).optional(),
+  /** Seconds between SIGTERM and SIGKILL when a task is killed. */
+  killGraceSeconds: z.number().positive().max(3600).optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  /** Bearer tokens accepted on TCP listeners; Unix sockets rely on file permissions instead. */
+  tokens: z.array(TokenSchema).optional(),
+});
+export type ConfigFile = z.infer<typeof ConfigFileSchema>;
+
+/** What `gpushare serve` was given on the command line; each wins over the file. */
+export interface ServeFlags {
+  readonly config?: string | undefined;
+  readonly stateDir?: string | undefined;
+  readonly listen?: readonly string[] | undefined;
+  readonly backend?: string | undefined;
+  readonly simulate?: string | undefined;
+  readonly policy?: string | undefined;
+  readonly logLevel?: string | undefined;
+}
+
+export type ListenAddress = { readonly kind: 'unix'; readonly path: string } | { readonly kind: 'tcp'; readonly host: string; readonly port: number };
+
+export interface DaemonConfig {
+  readonly stateDir: string;
+  readonly listen: readonly ListenAddress[];
+  readonly backend: string | undefined;
+  readonly simulate: string | undefined;
+  readonly policy: string;
+  readonly killGraceMs: number;
+  readonly logLevel: string;
+  readonly tokens: readonly TokenEntry[];
+  /** The file read, if any, for the startup log. */
+  readonly configFile: string | null;
+}
+
+/** Merges defaults, the config file and flags, validating each; throws GS_ERR_INVALID_ARGUMENT. */
+export function loadConfig(flags: ServeFlags, env: Readonly<Record<string, string | undefined>> = process.env): DaemonConfig {
+  const defaults = defaultPaths(env);
+  const path = flags.config ?? join(defaults.configDir, 'config.json');
+  const file = readConfigFile(path, flags.config !== undefined);
+  const listen = (flags.listen && flags.listen.length > 0 ? flags.listen : file.value.listen) ?? [defaults.socket];
+  const config: DaemonConfig = {
+    stateDir: flags.stateDir ?? file.value.stateDir ?? defaults.stateDir,
+    listen: listen.map(parseListen),
+    backend: flags.backend ?? file.value.backend,
+    simulate: flags.simulate ?? file.value.simulate,
+    policy: flags.policy ?? file.value.policy ?? 'binpack',
+    killGraceMs: (file.value.killGraceSeconds ?? 10) * 1000,
+    logLevel: flags.logLevel ?? file.value.logLevel ?? 'info',
+    tokens: file.value.tokens ?? [],
+    configFile: file.found ? path : null,
+  };
+  if (config.listen.some((l) => l.kind === 'tcp') && config.tokens.length === 0) {
+    throw new GsError(ErrorCodes.invalidArgument, 'a TCP listen address needs bearer tokens in the config file ("tokens": [{"sha256", "tenant", "role"}]); the API is never open on the network without them');
+  }
+  return config;
+}
+
+function readConfigFile(path: string, required: boolean): { value: ConfigFile; found: boolean } {
+  if (!existsSync(path)) {
+    if (required) throw new GsError(ErrorCodes.notFound, `config file ${path} does not exist`);
+    return { value: {}, found: false };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (cause) {
+    throw new GsError(ErrorCodes.invalidArgument, `config file ${path} is not valid JSON: ${(cause as Error).message}`, { cause });
+  }
+  const parsed = ConfigFileSchema.safeParse(json);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ');
+    throw new GsError(ErrorCodes.invalidArgument, `config file ${path}: ${issues}`);
+  }
+  return { value: parsed.data, found: true };
+}
+
+/** `/run/x.sock` or `unix:/run/x.sock` is a socket; `127.0.0.1:7070`, `[::1]:7070` or `:7070` is TCP. */
+export function parseListen(text: string): ListenAddress {
+  const value = text.trim();
+  if (value.startsWith('unix:')) return { kind: 'unix', path: value.slice(5) };
+  if (value.includes('/')) return { kind: 'unix', path: value };
+  const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:]*)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port >= 1 && port <= 65535)) {
+    throw new GsError(ErrorCodes.invalidArgument, `listen address "${text}" is neither a Unix socket path (containing "/") nor host:port with a port from 1 to 65535`);
+  }
+  return { kind: 'tcp', host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}

@@ -1,0 +1,348 @@
+/**
+ * The node daemon's core: admits tasks, keeps the queue, places tasks with the scheduler engine,
+ * launches and supervises them, and re-adopts them after a restart. Every state change is one
+ * SQLite transaction (the task row, its event, and for API changes an audit row), committed
+ * before anything is signalled or started, so a crash between the two leaves a state the next
+ * start can reconcile.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { getSystemErrorMap } from 'node:util';
+import type { Logger } from 'pino';
+import { checkRequestAgainstGpus, describeIssues, ErrorCodes, GsError, parseSliceRequest, type Gpu, type SliceRequestInput } from '../domain/index.js';
+import type { GpuBackend } from '../gpu/backend.js';
+import { buildSnapshot, createPrng, describeDecision, parsePolicy, schedule, withPlacement, type NodeSpec, type Policy, type Prng } from '../scheduler/index.js';
+import { launch, readExitStatus, taskEnvironment, taskFiles, type NativePaths } from './launcher.js';
+import { computeLimitPercent, currentSnapshot, localNode, placementRequest, taskGpus } from './placement.js';
+import { isSameLiveProcess, signalGroup, signalName, signalNumber } from './proc.js';
+import type { EventRecord, TaskStore } from './store/tasks.js';
+import { Supervisor, type Ending } from './supervisor.js';
+import { LIVE_STATES, queueOrder, type Task, type TaskGpu, type TaskState } from './task.js';
+
+/** Who asks: the Unix socket's user (admin), or a bearer token's tenant on TCP. */
+export interface Principal {
+  readonly actor: string;
+  readonly role: 'admin' | 'user';
+  readonly tenant: string | null;
+}
+
+export interface SubmitInput extends SliceRequestInput {
+  readonly command: readonly string[];
+  readonly env?: Readonly<Record<string, string>> | undefined;
+  readonly cwd?: string | undefined;
+  readonly tenant?: string | undefined;
+}
+
+export interface DaemonOptions {
+  readonly stateDir: string;
+  readonly backend: GpuBackend;
+  readonly store: TaskStore;
+  readonly logger: Logger;
+  readonly native: NativePaths;
+  readonly policy: string;
+  readonly killGraceMs: number;
+  /** The environment tasks start from (the daemon's own by default). */
+  readonly baseEnv?: Readonly<Record<string, string | undefined>>;
+  readonly now?: () => number;
+}
+
+export type EventListener = (event: EventRecord) => void;
+
+/** A GPU with what the daemon has placed on it. */
+export interface GpuWithSlices extends Gpu {
+  readonly slices: { taskId: string; memoryBytes: number; computeMilli: number }[];
+  readonly allocatedMemoryBytes: number;
+  readonly allocatedComputeMilli: number;
+}
+
+const MAX_COMMAND_ARGS = 4096;
+
+export class Daemon {
+  private readonly store: TaskStore;
+  private readonly log: Logger;
+  private readonly policy: Policy;
+  private readonly rng: Prng;
+  private readonly now: () => number;
+  private readonly supervisor: Supervisor;
+  private readonly listeners = new Set<EventListener>();
+  private readonly killTimers = new Map<string, NodeJS.Timeout>();
+  private node: NodeSpec;
+  private closed = false;
+
+  constructor(private readonly options: DaemonOptions) {
+    this.store = options.store;
+    this.log = options.logger;
+    this.now = options.now ?? Date.now;
+    const policy = parsePolicy(options.policy);
+    if (!policy.ok) throw new GsError(ErrorCodes.invalidArgument, `policy: ${describeIssues(policy.issues)}`);
+    this.policy = policy.value;
+    this.rng = createPrng(0x5eed);
+    this.node = localNode(options.backend.gpus());
+    this.supervisor = new Supervisor({ onEnd: (id, ending) => this.ended(id, ending) });
+  }
+
+  /** Reconciles with what survived the last daemon, then starts whatever fits. */
+  start(): void {
+    for (const task of this.store.list().filter((t) => t.state === 'running')) {
+      const files = taskFiles(this.options.stateDir, task.id);
+      if (task.pid !== null && task.pidStartTime !== null && isSameLiveProcess(task.pid, task.pidStartTime)) {
+        this.supervisor.watchAdopted(task.id, task.pid, task.pidStartTime, files.status, task.regionPath);
+        this.commit(task.id, { adopted: true }, 'task.adopted', { pid: task.pid });
+        this.log.info({ task: task.id, taskPid: task.pid }, 're-adopted running task');
+      } else {
+        this.ended(task.id, { status: readExitStatus(files.status), wrapper: null, peakMemoryBytes: task.peakMemoryBytes }, true);
+      }
+    }
+    this.pump();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.supervisor.close();
+    for (const t of this.killTimers.values()) clearTimeout(t);
+    this.killTimers.clear();
+    this.listeners.clear();
+  }
+
+  onEvent(listener: EventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  events(since: number, limit: number): EventRecord[] {
+    return this.store.events(since, limit);
+  }
+
+  gpus(): GpuWithSlices[] {
+    const gpus = this.options.backend.gpus();
+    const running = this.store.list().filter((t) => t.state === 'running');
+    return gpus.map((g) => {
+      const slices = running.flatMap((t) => (t.gpus ?? []).filter((x) => x.uuid === g.uuid).map((x) => ({ taskId: t.id, memoryBytes: x.memoryBytes, computeMilli: x.computeMilli })));
+      return {
+        ...g,
+        slices,
+        allocatedMemoryBytes: slices.reduce((s, x) => s + x.memoryBytes, 0),
+        allocatedComputeMilli: slices.reduce((s, x) => s + x.computeMilli, 0),
+      };
+    });
+  }
+
+  list(all: boolean, principal: Principal): Task[] {
+    return this.store.list(all).filter((t) => canSee(principal, t));
+  }
+
+  get(idOrPrefix: string, principal: Principal): Task {
+    const task = this.store.resolve(idOrPrefix);
+    if (!canSee(principal, task)) throw new GsError(ErrorCodes.notFound, `no task "${idOrPrefix}"`);
+    return task;
+  }
+
+  /** Validates everything first: a refused submission leaves no trace but its error. */
+  submit(input: SubmitInput, principal: Principal): Task {
+    const request = this.admit(input);
+    const cwd = checkCwd(input.cwd ?? process.cwd());
+    const tenant = this.tenantFor(input.tenant, principal);
+    const id = randomBytes(6).toString('hex');
+    const files = taskFiles(this.options.stateDir, id);
+    const at = this.now();
+    const task = this.store.transaction(() => {
+      const t = this.store.create({
+        id,
+        command: [...input.command],
+        env: { ...(input.env ?? {}) },
+        cwd,
+        request,
+        priority: request.priority,
+        tenant,
+        submittedAt: at,
+        stdoutPath: files.stdout,
+        stderrPath: files.stderr,
+        regionPath: files.region,
+      });
+      this.store.audit(at, { actor: principal.actor, role: principal.role, action: 'task.submit', target: id, detail: { command: t.command, request: input } });
+      this.emit(this.store.recordEvent(at, 'task.submitted', id, { priority: t.priority, tenant }));
+      return t;
+    });
+    this.log.info({ task: id, command: task.command, priority: task.priority }, 'task submitted');
+    this.pump();
+    return this.store.get(id);
+  }
+
+  /**
+   * Stops a task: a queued one is cancelled; a running one gets `signal` (SIGTERM by default) on
+   * its whole process group, then SIGKILL after the grace period if it is still there.
+   */
+  kill(idOrPrefix: string, principal: Principal, options: { signal?: string | undefined; graceMs?: number | undefined } = {}): Task {
+    const task = this.get(idOrPrefix, principal);
+    const signal = signalNumber(options.signal ?? 'SIGTERM');
+    if (signal === null) throw new GsError(ErrorCodes.invalidArgument, `"${options.signal}" is not a signal; expected a name such as SIGTERM, SIGINT, SIGKILL or its number`);
+    if (!LIVE_STATES.has(task.state)) throw new GsError(ErrorCodes.conflict, `task ${task.id} already ended (${task.state})`);
+    const at = this.now();
+    const audit = { actor: principal.actor, role: principal.role, action: 'task.kill', target: task.id, detail: { signal: signalName(signal) } };
+    if (task.state === 'queued') {
+      this.store.transaction(() => {
+        this.store.audit(at, audit);
+        this.commit(task.id, { state: 'killed', finishedAt: at, killRequested: true, message: 'cancelled while queued' }, 'task.killed', { queued: true });
+      });
+      return this.store.get(task.id);
+    }
+    this.store.transaction(() => {
+      this.store.audit(at, audit);
+      this.commit(task.id, { killRequested: true }, 'task.kill-requested', { signal: signalName(signal) });
+    });
+    if (task.pid !== null && task.pidStartTime !== null && isSameLiveProcess(task.pid, task.pidStartTime)) {
+      signalGroup(task.pid, signal);
+      this.scheduleHardKill(task, options.graceMs ?? this.options.killGraceMs);
+    }
+    return this.store.get(task.id);
+  }
+
+  private scheduleHardKill(task: Task, graceMs: number): void {
+    if (this.killTimers.has(task.id) || task.pid === null || task.pidStartTime === null) return;
+    const { pid, pidStartTime } = task;
+    const timer = setTimeout(() => {
+      this.killTimers.delete(task.id);
+      if (isSameLiveProcess(pid, pidStartTime)) {
+        this.log.warn({ task: task.id, taskPid: pid }, 'task outlived its kill grace period; sending SIGKILL');
+        signalGroup(pid, 9);
+      }
+    }, graceMs);
+    timer.unref();
+    this.killTimers.set(task.id, timer);
+  }
+
+  private admit(input: SubmitInput) {
+    if (input.command.length === 0 || input.command[0] === '') throw new GsError(ErrorCodes.invalidArgument, 'command: is empty; give the program to run and its arguments');
+    if (input.command.length > MAX_COMMAND_ARGS) throw new GsError(ErrorCodes.invalidArgument, `command: has ${input.command.length} arguments; at most ${MAX_COMMAND_ARGS}`);
+    const parsed = parseSliceRequest(input);
+    if (!parsed.ok) throw new GsError(ErrorCodes.invalidArgument, describeIssues(parsed.issues), { details: { issues: parsed.issues } });
+    const request = parsed.value;
+    if (request.isolation === 'mig') {
+      throw new GsError(ErrorCodes.unsatisfiable, 'isolation: mig is not supported by gpushare serve yet (MIG instances are not managed by the daemon); use time-slice, sm-partition or exclusive', {
+        details: { issues: [{ field: 'isolation', code: 'unknownValue', message: 'mig is not supported by the daemon yet' }] },
+      });
+    }
+    const gpus = this.options.backend.gpus();
+    const issues = checkRequestAgainstGpus(request, gpus);
+    if (issues.length > 0) throw new GsError(ErrorCodes.unsatisfiable, describeIssues(issues), { details: { issues } });
+    // Could it run on this machine with nothing else on it? If not, it would block the queue forever.
+    const empty = buildSnapshot([this.node]);
+    const decision = schedule(empty, placementRequest({ id: 'admission', request, tenant: null }), { policy: this.policy, rng: createPrng(1) });
+    if (decision.status !== 'ok') throw new GsError(ErrorCodes.unsatisfiable, `can never run here: ${describeDecision(decision)}`);
+    return request;
+  }
+
+  private tenantFor(asked: string | undefined, principal: Principal): string | null {
+    if (principal.role === 'admin') return asked ?? principal.tenant;
+    if (asked !== undefined && asked !== principal.tenant) throw new GsError(ErrorCodes.forbidden, `tenant "${principal.tenant}" may not submit for tenant "${asked}"`);
+    return principal.tenant;
+  }
+
+  /**
+   * Starts queued tasks in queue order while they fit. The first that does not fit stops the
+   * pass: later, smaller tasks do not jump it (no backfill), so big tasks are never starved.
+   */
+  private pump(): void {
+    if (this.closed) return;
+    const all = this.store.list();
+    const queued = all.filter((t) => t.state === 'queued').sort(queueOrder);
+    if (queued.length === 0) return;
+    this.node = localNode(this.options.backend.gpus());
+    let snapshot = currentSnapshot(this.node, all.filter((t) => t.state === 'running'));
+    for (const task of queued) {
+      const decision = schedule(snapshot, placementRequest(task), { policy: this.policy, rng: this.rng });
+      if (decision.status !== 'ok') break;
+      snapshot = withPlacement(snapshot, decision.placement);
+      this.startTask(task, taskGpus(decision.placement, this.node));
+    }
+  }
+
+  private startTask(task: Task, gpus: readonly TaskGpu[]): void {
+    const files = taskFiles(this.options.stateDir, task.id);
+    if (!existsSync(task.cwd)) {
+      this.commit(task.id, { state: 'failed', finishedAt: this.now(), message: `its working directory ${task.cwd} no longer exists` }, 'task.ended', { state: 'failed' });
+      return;
+    }
+    const limit = computeLimitPercent(task);
+    const env = taskEnvironment(this.options.baseEnv ?? process.env, task, gpus, limit);
+    const at = this.now();
+    try {
+      const launched = launch(task, env, this.options.native, files.status);
+      this.commit(task.id, { state: 'running', gpus, computeLimitPercent: limit, pid: launched.pid, pidStartTime: launched.startTime, startedAt: at }, 'task.started', {
+        pid: launched.pid,
+        gpus: gpus.map((g) => g.uuid),
+      });
+      this.supervisor.watchChild(task.id, launched.child, files.status, task.regionPath);
+      this.log.info({ task: task.id, taskPid: launched.pid, gpus: gpus.map((g) => g.index) }, 'task started');
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.commit(task.id, { state: 'failed', finishedAt: at, message }, 'task.ended', { state: 'failed' });
+      this.log.error({ task: task.id, err }, 'task could not be started');
+    }
+  }
+
+  private ended(id: string, ending: Ending, atStart = false): void {
+    const timer = this.killTimers.get(id);
+    if (timer) clearTimeout(timer);
+    this.killTimers.delete(id);
+    const task = this.store.get(id);
+    if (task.state !== 'running') return;
+    const outcome = describeEnding(task, ending, atStart);
+    this.commit(id, { ...outcome, finishedAt: this.now(), peakMemoryBytes: ending.peakMemoryBytes ?? task.peakMemoryBytes }, 'task.ended', {
+      state: outcome.state,
+      exitCode: outcome.exitCode,
+      signal: outcome.signal,
+    });
+    this.log.info({ task: id, ...outcome }, 'task ended');
+    if (!atStart) this.pump();
+  }
+
+  /** Updates a task and records the event in one transaction, then tells listeners. */
+  private commit(id: string, change: Parameters<TaskStore['update']>[1], type: string, data: Record<string, unknown>): void {
+    const event = this.store.transaction(() => {
+      this.store.update(id, change);
+      return this.store.recordEvent(this.now(), type, id, data);
+    });
+    this.emit(event);
+  }
+
+  private emit(event: EventRecord): void {
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch (err) {
+        this.log.error({ err }, 'event listener failed');
+      }
+    }
+  }
+}
+
+function canSee(principal: Principal, task: Task): boolean {
+  return principal.role === 'admin' || task.tenant === principal.tenant;
+}
+
+function checkCwd(cwd: string): string {
+  if (!isAbsolute(cwd)) throw new GsError(ErrorCodes.invalidArgument, `cwd: "${cwd}" is not an absolute path`);
+  if (!existsSync(cwd) || !statSync(cwd).isDirectory()) throw new GsError(ErrorCodes.invalidArgument, `cwd: "${cwd}" is not an existing directory on the daemon's machine`);
+  return cwd;
+}
+
+const ERRNO = getSystemErrorMap();
+
+/** The task's final state from what the wrapper and waitpid say; honest about what is unknown. */
+export function describeEnding(task: Task, ending: Ending, atStart: boolean): { state: TaskState; exitCode: number | null; signal: string | null; message: string | null } {
+  const killed = task.killRequested;
+  const s = ending.status;
+  if (s?.kind === 'error') {
+    const [name, text] = ERRNO.get(-s.errno) ?? [`errno ${s.errno}`, 'unknown error'];
+    return { state: 'failed', exitCode: null, signal: null, message: `cannot run "${task.command[0]}": ${text} (${name})` };
+  }
+  if (s?.kind === 'exit') return { state: killed ? 'killed' : 'exited', exitCode: s.code, signal: null, message: null };
+  if (s?.kind === 'signal') return { state: killed ? 'killed' : 'exited', exitCode: null, signal: signalName(s.signal), message: null };
+  // No status file: the wrapper itself died (SIGKILL to the group), or the process vanished while no daemon watched.
+  if (ending.wrapper?.signal) return { state: killed ? 'killed' : 'exited', exitCode: null, signal: ending.wrapper.signal, message: null };
+  if (ending.wrapper && ending.wrapper.code !== null) return { state: killed ? 'killed' : 'failed', exitCode: ending.wrapper.code, signal: null, message: 'the task wrapper wrote no exit status' };
+  const why = atStart ? 'its process was gone when the daemon restarted' : 'its process ended while not a child of this daemon';
+  return { state: killed ? 'killed' : 'lost', exitCode: null, signal: null, message: `${why} and left no exit status (killed with SIGKILL?); how it ended is unknown` };
+}

@@ -1,0 +1,116 @@
+/**
+ * Starting a placed task: its environment (the slice as libgpushare reads it) and the process,
+ * run under gpushare-exec in its own process group with its output in log files.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ErrorCodes, GsError } from '../domain/index.js';
+import type { ChildProcess } from 'node:child_process';
+import { readProcStat } from './proc.js';
+import type { Task, TaskGpu } from './task.js';
+
+/** Native files the launcher uses; both are built by `npm run build` (make -C native). */
+export interface NativePaths {
+  /** The per-task wrapper; required. */
+  readonly exec: string;
+  /** libgpushare.so; null runs tasks without enforcement (the daemon says so at start). */
+  readonly preload: string | null;
+}
+
+const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Finds the native files next to this package (build/native/), or where the environment says. */
+export function findNativePaths(env: Readonly<Record<string, string | undefined>> = process.env): NativePaths {
+  const exec = env['GPUSHARE_EXEC_PATH'] ?? join(REPO_ROOT, 'build', 'native', 'gpushare-exec');
+  if (!existsSync(exec)) throw new GsError(ErrorCodes.notFound, `the task wrapper ${exec} is missing; build it with \`npm run build\` (make -C native)`);
+  const preload = env['GPUSHARE_LIBRARY_PATH'] ?? join(REPO_ROOT, 'build', 'native', 'libgpushare.so');
+  return { exec, preload: existsSync(preload) ? preload : null };
+}
+
+/** Where a task's files live in the state directory. */
+export function taskFiles(stateDir: string, id: string): { dir: string; stdout: string; stderr: string; region: string; status: string } {
+  const dir = join(stateDir, 'tasks', id);
+  return { dir, stdout: join(dir, 'stdout.log'), stderr: join(dir, 'stderr.log'), region: join(dir, 'region'), status: join(dir, 'exit-status') };
+}
+
+/** Variables that set a slice, ours and HAMi-core's (native/shim/gs_config.c reads them): only the daemon sets these. */
+const SLICE_VARIABLE = /^(GPUSHARE_(MEMORY_LIMIT|COMPUTE_LIMIT|REGION|PRIORITY|ISOLATION|OVERSUBSCRIBE)|CUDA_DEVICE_(MEMORY_LIMIT|SM_LIMIT)(_\d+)?|CUDA_DEVICE_MEMORY_SHARED_CACHE|CUDA_TASK_PRIORITY)$/;
+
+/**
+ * The environment a task runs with: the daemon's, the task's own on top, then the slice, which
+ * always wins (a task cannot raise its own limits by setting them). Exact bytes, so the
+ * library's limit is the reservation to the byte.
+ */
+export function taskEnvironment(base: Readonly<Record<string, string | undefined>>, task: Task, gpus: readonly TaskGpu[], computeLimitPercent: number | null): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(base)) if (v !== undefined) env[k] = v;
+  Object.assign(env, task.env);
+  for (const k of Object.keys(env)) if (SLICE_VARIABLE.test(k)) delete env[k];
+  env['GPUSHARE_TASK_ID'] = task.id;
+  env['CUDA_VISIBLE_DEVICES'] = gpus.map((g) => g.uuid).join(',');
+  if (gpus.length === 0) return env;
+  // Devices are renumbered 0..n-1 inside the process, in CUDA_VISIBLE_DEVICES order.
+  const sameMemory = gpus.every((g) => g.memoryBytes === gpus[0]?.memoryBytes);
+  env['GPUSHARE_MEMORY_LIMIT'] = sameMemory ? String(gpus[0]?.memoryBytes) : gpus.map((g, i) => `${i}=${g.memoryBytes}`).join(',');
+  if (computeLimitPercent !== null) env['GPUSHARE_COMPUTE_LIMIT'] = String(computeLimitPercent);
+  env['GPUSHARE_PRIORITY'] = libraryPriority(task.priority);
+  env['GPUSHARE_ISOLATION'] = task.request.isolation === 'sm-partition' ? 'sm-partition' : 'time-slice';
+  env['GPUSHARE_REGION'] = task.regionPath;
+  return env;
+}
+
+export interface Launched {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly startTime: number;
+}
+
+/**
+ * Starts the task: gpushare-exec leads a new process group (so kill reaches everything the task
+ * starts) and outlives the daemon (detached, output to files, no pipes back to us).
+ */
+export function launch(task: Task, env: Record<string, string>, native: NativePaths, statusFile: string): Launched {
+  mkdirSync(dirname(task.stdoutPath), { recursive: true, mode: 0o700 });
+  const out = openSync(task.stdoutPath, 'a', 0o600);
+  const err = openSync(task.stderrPath, 'a', 0o600);
+  let child: ChildProcess;
+  try {
+    const wrapperEnv = { ...env, ...(native.preload ? { GPUSHARE_EXEC_PRELOAD: native.preload } : {}) };
+    child = spawn(native.exec, [statusFile, '--', ...task.command], { cwd: task.cwd, env: wrapperEnv, detached: true, stdio: ['ignore', out, err] });
+    // A failed spawn (no pid) is reported below; without a listener its 'error' event would crash the daemon.
+    child.once('error', () => undefined);
+  } finally {
+    closeSync(out);
+    closeSync(err);
+  }
+  const pid = child.pid;
+  if (pid === undefined) throw new GsError(ErrorCodes.internal, `could not start ${native.exec} for task ${task.id}`);
+  // The wrapper exists from fork on, so its start time is readable now; it never changes across exec.
+  const stat = readProcStat(pid);
+  if (stat === null) throw new GsError(ErrorCodes.internal, `task ${task.id}: /proc/${pid}/stat unreadable right after spawn`);
+  child.unref();
+  return { child, pid, startTime: stat.startTime };
+}
+
+/** How a task ended, from the wrapper's status file; null when the wrapper never wrote one. */
+export type ExitStatus = { readonly kind: 'exit'; readonly code: number } | { readonly kind: 'signal'; readonly signal: number } | { readonly kind: 'error'; readonly errno: number };
+
+export function readExitStatus(statusFile: string): ExitStatus | null {
+  let text: string;
+  try {
+    text = readFileSync(statusFile, 'utf8');
+  } catch {
+    return null;
+  }
+  const m = /^(exit|signal|error) (\d+)\n?$/.exec(text);
+  if (!m) return null;
+  const n = Number(m[2]);
+  return m[1] === 'exit' ? { kind: 'exit', code: n } : m[1] === 'signal' ? { kind: 'signal', signal: n } : { kind: 'error', errno: n };
+}
+
+/** libgpushare knows three priorities; the daemon's 0-1000 scale maps onto them in bands around the named levels. */
+export function libraryPriority(priority: number): 'low' | 'normal' | 'high' {
+  return priority >= 700 ? 'high' : priority <= 300 ? 'low' : 'normal';
+}

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { isSameLiveProcess, parseProcStat, readProcStat, signalName, signalNumber } from './proc.js';
+
+describe('parseProcStat', () => {
+  it('counts fields from the last parenthesis, whatever the command name holds', () => {
+    const rest = 'S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 987654 20 21';
+    expect(parseProcStat(`42 (a) b (c) d) ${rest}`)).toEqual({ state: 'S', startTime: 987654 });
+    expect(parseProcStat(`42 (plain) ${rest}`)).toEqual({ state: 'S', startTime: 987654 });
+  });
+
+  it('refuses lines that are not stat lines', () => {
+    expect(parseProcStat('garbage')).toBeNull();
+    expect(parseProcStat('1 (x) S 1')).toBeNull();
+  });
+});
+
+describe('isSameLiveProcess', () => {
+  it('knows this process by pid and start time, and a reused pid by its different start time', () => {
+    const me = readProcStat(process.pid);
+    expect(me).not.toBeNull();
+    expect(isSameLiveProcess(process.pid, me?.startTime ?? -1)).toBe(true);
+    expect(isSameLiveProcess(process.pid, (me?.startTime ?? 0) + 1)).toBe(false);
+    expect(isSameLiveProcess(2 ** 22 + 12345, 1)).toBe(false);
+  });
+});
+
+describe('signals', () => {
+  it.each([
+    ['SIGTERM', 15],
+    ['term', 15],
+    ['INT', 2],
+    ['9', 9],
+    ['SIGFOO', null],
+    ['999', null],
+  ])('%s is %s', (text, n) => {
+    expect(signalNumber(text)).toBe(n);
+  });
+
+  it('names numbers', () => {
+    expect(signalName(15)).toBe('SIGTERM');
+    expect(signalName(250)).toBe('signal 250');
+  });
+});

@@ -1,0 +1,68 @@
+/** Linux process facts from /proc, used to supervise tasks the daemon did not start itself. */
+import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
+
+export interface ProcStat {
+  /** `R`, `S`, `Z` (zombie: ended, not yet reaped)... */
+  readonly state: string;
+  /** Start time in clock ticks since boot (field 22): with the pid, names one process forever. */
+  readonly startTime: number;
+}
+
+/** /proc/PID/stat's state and start time, or null when no such process exists. */
+export function readProcStat(pid: number): ProcStat | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  return parseProcStat(text);
+}
+
+/** Parses a stat line; the command name (field 2) may hold spaces and parentheses, so fields count from the last `)`. */
+export function parseProcStat(text: string): ProcStat | null {
+  const close = text.lastIndexOf(')');
+  if (close < 0) return null;
+  const fields = text.slice(close + 2).trim().split(' ');
+  // fields[0] is field 3 (state), so field 22 is fields[19].
+  const state = fields[0];
+  const startTime = Number(fields[19]);
+  if (state === undefined || !Number.isSafeInteger(startTime)) return null;
+  return { state, startTime };
+}
+
+/** Whether `pid` is still the process that started at `startTime` and has not ended. */
+export function isSameLiveProcess(pid: number, startTime: number): boolean {
+  const st = readProcStat(pid);
+  return st !== null && st.startTime === startTime && st.state !== 'Z' && st.state !== 'X';
+}
+
+/** `SIGTERM` for 15, or `signal 99` for a number the OS does not name. */
+export function signalName(signal: number): string {
+  for (const [name, n] of Object.entries(constants.signals)) if (n === signal) return name;
+  return `signal ${signal}`;
+}
+
+/** The signal number for `SIGTERM`/`TERM`/`15`, or null when none is known by that name. */
+export function signalNumber(text: string): number | null {
+  const upper = text.trim().toUpperCase();
+  if (/^\d+$/.test(upper)) {
+    const n = Number(upper);
+    return Object.values(constants.signals).includes(n) ? n : null;
+  }
+  const name = upper.startsWith('SIG') ? upper : `SIG${upper}`;
+  const n = (constants.signals as Record<string, number | undefined>)[name];
+  return n ?? null;
+}
+
+/** Signals a whole process group; false when it no longer exists. */
+export function signalGroup(pgid: number, signal: number): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}

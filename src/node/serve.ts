@@ -1,0 +1,103 @@
+/**
+ * `gpushare serve` as a function: opens the backend, the state and the listeners, starts the
+ * daemon, and returns something that closes all of them. Tasks are never stopped on close:
+ * the next start re-adopts them.
+ */
+import { existsSync, chmodSync, mkdirSync, unlinkSync } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname, join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { buildApi, type ApiApp } from '../api/server.js';
+import { ErrorCodes, GsError } from '../domain/index.js';
+import { openBackend } from '../gpu/open.js';
+import type { DaemonConfig, ListenAddress } from './config.js';
+import { Daemon } from './daemon.js';
+import { findNativePaths } from './launcher.js';
+import { ensurePrivateDir } from './paths.js';
+import { openDatabase } from './store/db.js';
+import { TaskStore } from './store/tasks.js';
+
+export interface RunningDaemon {
+  readonly daemon: Daemon;
+  /** Where it listens, as the CLI's --host would name it. */
+  readonly addresses: readonly string[];
+  close(): Promise<void>;
+}
+
+export interface ServeOptions {
+  readonly config: DaemonConfig;
+  /** Where pino writes (stderr by default). */
+  readonly logger?: Logger;
+  /** One-line messages for the person who started the daemon. */
+  readonly say?: (line: string) => void;
+}
+
+export async function serve(options: ServeOptions): Promise<RunningDaemon> {
+  const { config } = options;
+  const say = options.say ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const logger = options.logger ?? pino({ level: config.logLevel }, pino.destination(2));
+  ensurePrivateDir(config.stateDir);
+  const native = findNativePaths();
+  const { backend, notice } = openBackend({ backend: config.backend, simulate: config.simulate, nvmlPath: process.env['GPUSHARE_NVML_PATH'] });
+  if (notice) say(notice);
+  if (backend.kind === 'simulated') say(`gpushare serve: using SIMULATED GPUs (${backend.description}): tasks get simulated GPU UUIDs; nothing measured here is real.`);
+  if (native.preload === null) say('gpushare serve: libgpushare.so not found; tasks run WITHOUT memory/compute enforcement (build it with `npm run build`).');
+  const db = openDatabase(join(config.stateDir, 'gpushare.db'));
+  const store = new TaskStore(db);
+  const daemon = new Daemon({ stateDir: config.stateDir, backend, store, logger, native, policy: config.policy, killGraceMs: config.killGraceMs });
+  const apps: ApiApp[] = [];
+  const sockets: string[] = [];
+  const close = async (): Promise<void> => {
+    await Promise.all(apps.map((a) => a.close()));
+    for (const s of sockets) if (existsSync(s)) unlinkSync(s);
+    daemon.close();
+    db.close();
+    backend.close();
+  };
+  try {
+    daemon.start();
+    const addresses: string[] = [];
+    for (const address of config.listen) {
+      const app = await buildApi({ daemon, logger, tokens: address.kind === 'unix' ? null : config.tokens, backend });
+      apps.push(app);
+      addresses.push(await listen(app, address, sockets));
+    }
+    logger.info({ stateDir: config.stateDir, addresses, backend: backend.description, config: config.configFile }, 'gpushare daemon listening');
+    say(`gpushare serve: listening on ${addresses.join(', ')}; state in ${config.stateDir}`);
+    return { daemon, addresses, close };
+  } catch (err) {
+    await close().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function listen(app: ApiApp, address: ListenAddress, sockets: string[]): Promise<string> {
+  if (address.kind === 'tcp') {
+    await app.listen({ host: address.host, port: address.port });
+    const a = app.server.address();
+    const port = typeof a === 'object' && a !== null ? a.port : address.port;
+    return `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${port}`;
+  }
+  const dir = dirname(address.path);
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(dir);
+  if (existsSync(address.path)) {
+    if (await answers(address.path)) throw new GsError(ErrorCodes.conflict, `another daemon already listens on ${address.path}`);
+    unlinkSync(address.path); // left behind by a daemon that crashed
+  }
+  await app.listen({ path: address.path });
+  sockets.push(address.path);
+  chmodSync(address.path, 0o600);
+  return address.path;
+}
+
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}

@@ -1,0 +1,65 @@
+/**
+ * Schema migrations, applied in order, each once, inside a transaction. Append only: a
+ * published migration never changes, so every database reaches the same schema.
+ */
+export const MIGRATIONS: readonly { readonly version: number; readonly name: string; readonly sql: string }[] = [
+  {
+    version: 1,
+    name: 'tasks, events, audit, tenants',
+    sql: `
+      CREATE TABLE tasks (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        command TEXT NOT NULL,
+        env TEXT NOT NULL,
+        cwd TEXT NOT NULL,
+        request TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        tenant TEXT,
+        gpus TEXT,
+        compute_limit_percent REAL,
+        pid INTEGER,
+        pid_start_time INTEGER,
+        submitted_at INTEGER NOT NULL,
+        started_at INTEGER,
+        finished_at INTEGER,
+        exit_code INTEGER,
+        signal TEXT,
+        message TEXT,
+        peak_memory_bytes INTEGER,
+        kill_requested INTEGER NOT NULL DEFAULT 0,
+        adopted INTEGER NOT NULL DEFAULT 0,
+        stdout_path TEXT NOT NULL,
+        stderr_path TEXT NOT NULL,
+        region_path TEXT NOT NULL
+      );
+      CREATE INDEX tasks_live ON tasks (state, priority DESC, seq);
+      CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        task_id TEXT,
+        data TEXT NOT NULL
+      );
+      -- One row per change made through the API: who, what, to which thing.
+      CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT,
+        detail TEXT NOT NULL
+      );
+      -- Quotas per tenant (enforced by the scheduler's quota plugins once wired in).
+      CREATE TABLE tenants (
+        name TEXT PRIMARY KEY,
+        quota_gpus INTEGER,
+        quota_memory_bytes INTEGER,
+        quota_compute_milli INTEGER,
+        created_at INTEGER NOT NULL
+      );
+    `,
+  },
+];

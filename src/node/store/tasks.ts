@@ -1,0 +1,207 @@
+import type { SliceRequest } from '../../domain/index.js';
+import { ErrorCodes, GsError } from '../../domain/index.js';
+import type { Task, TaskGpu, TaskState } from '../task.js';
+import type { Db } from './db.js';
+
+interface TaskRow {
+  seq: number;
+  id: string;
+  state: string;
+  command: string;
+  env: string;
+  cwd: string;
+  request: string;
+  priority: number;
+  tenant: string | null;
+  gpus: string | null;
+  compute_limit_percent: number | null;
+  pid: number | null;
+  pid_start_time: number | null;
+  submitted_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  exit_code: number | null;
+  signal: string | null;
+  message: string | null;
+  peak_memory_bytes: number | null;
+  kill_requested: number;
+  adopted: number;
+  stdout_path: string;
+  stderr_path: string;
+  region_path: string;
+}
+
+export type NewTask = Omit<Task, 'seq' | 'state' | 'gpus' | 'computeLimitPercent' | 'pid' | 'pidStartTime' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal' | 'message' | 'peakMemoryBytes' | 'killRequested' | 'adopted'>;
+
+/** Fields a state change may set. */
+export type TaskUpdate = Partial<Pick<Task, 'state' | 'gpus' | 'computeLimitPercent' | 'pid' | 'pidStartTime' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal' | 'message' | 'peakMemoryBytes' | 'killRequested' | 'adopted'>>;
+
+const COLUMN: Record<keyof TaskUpdate, string> = {
+  state: 'state',
+  gpus: 'gpus',
+  computeLimitPercent: 'compute_limit_percent',
+  pid: 'pid',
+  pidStartTime: 'pid_start_time',
+  startedAt: 'started_at',
+  finishedAt: 'finished_at',
+  exitCode: 'exit_code',
+  signal: 'signal',
+  message: 'message',
+  peakMemoryBytes: 'peak_memory_bytes',
+  killRequested: 'kill_requested',
+  adopted: 'adopted',
+};
+
+export interface EventRecord {
+  readonly seq: number;
+  readonly at: number;
+  readonly type: string;
+  readonly taskId: string | null;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+export interface AuditEntry {
+  readonly actor: string;
+  readonly role: string;
+  readonly action: string;
+  readonly target: string | null;
+  readonly detail: Readonly<Record<string, unknown>>;
+}
+
+/** The daemon's persistent state: tasks, their events and the audit trail. Synchronous (better-sqlite3). */
+export class TaskStore {
+  private readonly insertTask;
+  private readonly byId;
+  private readonly byPrefix;
+  private readonly live;
+  private readonly all;
+  private readonly insertEvent;
+  private readonly eventsSince;
+  private readonly insertAudit;
+
+  constructor(private readonly db: Db) {
+    this.insertTask = db.prepare(`INSERT INTO tasks (id, state, command, env, cwd, request, priority, tenant, submitted_at, stdout_path, stderr_path, region_path)
+      VALUES (@id, 'queued', @command, @env, @cwd, @request, @priority, @tenant, @submittedAt, @stdoutPath, @stderrPath, @regionPath)`);
+    this.byId = db.prepare('SELECT * FROM tasks WHERE id = ?');
+    this.byPrefix = db.prepare("SELECT * FROM tasks WHERE id LIKE ? || '%' ESCAPE '\\' LIMIT 2");
+    this.live = db.prepare("SELECT * FROM tasks WHERE state IN ('queued', 'running') ORDER BY seq");
+    this.all = db.prepare('SELECT * FROM tasks ORDER BY seq');
+    this.insertEvent = db.prepare('INSERT INTO events (at, type, task_id, data) VALUES (?, ?, ?, ?)');
+    this.eventsSince = db.prepare('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?');
+    this.insertAudit = db.prepare('INSERT INTO audit (at, actor, role, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)');
+  }
+
+  /** Runs `fn` in one transaction: a change and its event/audit rows land together or not at all. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  create(task: NewTask): Task {
+    this.insertTask.run({
+      id: task.id,
+      command: JSON.stringify(task.command),
+      env: JSON.stringify(task.env),
+      cwd: task.cwd,
+      request: JSON.stringify(task.request),
+      priority: task.priority,
+      tenant: task.tenant,
+      submittedAt: task.submittedAt,
+      stdoutPath: task.stdoutPath,
+      stderrPath: task.stderrPath,
+      regionPath: task.regionPath,
+    });
+    return this.get(task.id);
+  }
+
+  /** The task with this id, or the only one whose id starts with it (like docker's short ids). */
+  resolve(idOrPrefix: string): Task {
+    const exact = this.byId.get(idOrPrefix) as TaskRow | undefined;
+    if (exact) return fromRow(exact);
+    if (!/^[0-9a-f]{1,32}$/.test(idOrPrefix)) throw new GsError(ErrorCodes.notFound, `no task "${idOrPrefix}"; task ids are lowercase hex`);
+    const rows = this.byPrefix.all(idOrPrefix) as TaskRow[];
+    if (rows.length === 0) throw new GsError(ErrorCodes.notFound, `no task "${idOrPrefix}"`);
+    if (rows.length > 1) throw new GsError(ErrorCodes.invalidArgument, `"${idOrPrefix}" matches more than one task; give more of its id`);
+    return fromRow(rows[0] as TaskRow);
+  }
+
+  get(id: string): Task {
+    const row = this.byId.get(id) as TaskRow | undefined;
+    if (!row) throw new GsError(ErrorCodes.notFound, `no task "${id}"`);
+    return fromRow(row);
+  }
+
+  /** Queued and running tasks in arrival order, or every task with `all`. */
+  list(all = false): Task[] {
+    return ((all ? this.all : this.live).all() as TaskRow[]).map(fromRow);
+  }
+
+  update(id: string, change: TaskUpdate): Task {
+    const keys = Object.keys(change) as (keyof TaskUpdate)[];
+    if (keys.length > 0) {
+      const sets = keys.map((k) => `${COLUMN[k]} = @${k}`).join(', ');
+      const values: Record<string, unknown> = { id };
+      for (const k of keys) values[k] = toColumn(k, change[k]);
+      this.db.prepare(`UPDATE tasks SET ${sets} WHERE id = @id`).run(values);
+    }
+    return this.get(id);
+  }
+
+  recordEvent(at: number, type: string, taskId: string | null, data: Record<string, unknown> = {}): EventRecord {
+    const info = this.insertEvent.run(at, type, taskId, JSON.stringify(data));
+    return { seq: Number(info.lastInsertRowid), at, type, taskId, data };
+  }
+
+  events(since: number, limit: number): EventRecord[] {
+    return (this.eventsSince.all(since, limit) as { seq: number; at: number; type: string; task_id: string | null; data: string }[]).map((r) => ({
+      seq: r.seq,
+      at: r.at,
+      type: r.type,
+      taskId: r.task_id,
+      data: JSON.parse(r.data) as Record<string, unknown>,
+    }));
+  }
+
+  audit(at: number, entry: AuditEntry): void {
+    this.insertAudit.run(at, entry.actor, entry.role, entry.action, entry.target, JSON.stringify(entry.detail));
+  }
+
+  auditCount(): number {
+    return this.db.prepare('SELECT count(*) FROM audit').pluck().get() as number;
+  }
+}
+
+function toColumn(key: keyof TaskUpdate, value: unknown): unknown {
+  if (key === 'gpus') return value === null ? null : JSON.stringify(value);
+  if (key === 'killRequested' || key === 'adopted') return value ? 1 : 0;
+  return value;
+}
+
+function fromRow(r: TaskRow): Task {
+  return {
+    id: r.id,
+    seq: r.seq,
+    state: r.state as TaskState,
+    command: JSON.parse(r.command) as string[],
+    env: JSON.parse(r.env) as Record<string, string>,
+    cwd: r.cwd,
+    request: JSON.parse(r.request) as SliceRequest,
+    priority: r.priority,
+    tenant: r.tenant,
+    gpus: r.gpus === null ? null : (JSON.parse(r.gpus) as TaskGpu[]),
+    computeLimitPercent: r.compute_limit_percent,
+    pid: r.pid,
+    pidStartTime: r.pid_start_time,
+    submittedAt: r.submitted_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    exitCode: r.exit_code,
+    signal: r.signal,
+    message: r.message,
+    peakMemoryBytes: r.peak_memory_bytes,
+    killRequested: r.kill_requested !== 0,
+    adopted: r.adopted !== 0,
+    stdoutPath: r.stdout_path,
+    stderrPath: r.stderr_path,
+    regionPath: r.region_path,
+  };
+}

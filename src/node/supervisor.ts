@@ -1,0 +1,108 @@
+/**
+ * Watches running tasks to their end. A task the daemon started is its child: its exit arrives
+ * as an event. A task adopted after a restart is not: its pid is polled, and its start time
+ * compared so a reused pid never passes for it. Either way the wrapper's status file says how
+ * the command ended. Meanwhile each task's region is sampled for its peak GPU memory.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { readRegion } from '../gpu/region/index.js';
+import { readExitStatus, type ExitStatus } from './launcher.js';
+import { isSameLiveProcess } from './proc.js';
+
+/** How a task's process ended, as far as can be known. */
+export interface Ending {
+  /** From the wrapper's status file; null when it wrote none (it was SIGKILLed, or never ran). */
+  readonly status: ExitStatus | null;
+  /** The wrapper's own exit as waitpid saw it; null for adopted tasks (not our child). */
+  readonly wrapper: { readonly code: number | null; readonly signal: string | null } | null;
+  readonly peakMemoryBytes: number | null;
+}
+
+interface Watched {
+  readonly statusFile: string;
+  readonly regionPath: string;
+  readonly pid: number;
+  /** Set for adopted tasks, which are polled. */
+  readonly startTime: number | null;
+  peak: number | null;
+  ended: boolean;
+}
+
+export interface SupervisorOptions {
+  readonly onEnd: (id: string, ending: Ending) => void;
+  /** How often adopted pids are checked. */
+  readonly pollMs?: number;
+  /** How often regions are read for peak memory. */
+  readonly sampleMs?: number;
+}
+
+export class Supervisor {
+  private readonly watched = new Map<string, Watched>();
+  private readonly pollTimer: NodeJS.Timeout;
+  private readonly sampleTimer: NodeJS.Timeout;
+
+  constructor(private readonly options: SupervisorOptions) {
+    this.pollTimer = setInterval(() => this.pollAdopted(), options.pollMs ?? 200);
+    this.sampleTimer = setInterval(() => this.sampleAll(), options.sampleMs ?? 1000);
+    this.pollTimer.unref();
+    this.sampleTimer.unref();
+  }
+
+  /** Watches a task the daemon just started. */
+  watchChild(id: string, child: ChildProcess, statusFile: string, regionPath: string): void {
+    const w: Watched = { statusFile, regionPath, pid: child.pid ?? -1, startTime: null, peak: null, ended: false };
+    this.watched.set(id, w);
+    child.once('exit', (code, signal) => this.finish(id, w, { code, signal }));
+  }
+
+  /** Watches a task started by an earlier daemon (the pid's start time must still match). */
+  watchAdopted(id: string, pid: number, startTime: number, statusFile: string, regionPath: string): void {
+    this.watched.set(id, { statusFile, regionPath, pid, startTime, peak: null, ended: false });
+  }
+
+  /** Ids of the tasks being watched. */
+  ids(): string[] {
+    return [...this.watched.keys()];
+  }
+
+  close(): void {
+    clearInterval(this.pollTimer);
+    clearInterval(this.sampleTimer);
+    this.watched.clear();
+  }
+
+  private pollAdopted(): void {
+    for (const [id, w] of this.watched) {
+      if (w.startTime !== null && !isSameLiveProcess(w.pid, w.startTime)) this.finish(id, w, null);
+    }
+  }
+
+  private finish(id: string, w: Watched, wrapper: { code: number | null; signal: NodeJS.Signals | null } | null): void {
+    if (w.ended || this.watched.get(id) !== w) return;
+    w.ended = true;
+    this.sample(w);
+    this.watched.delete(id);
+    this.options.onEnd(id, {
+      status: readExitStatus(w.statusFile),
+      wrapper: wrapper === null ? null : { code: wrapper.code, signal: wrapper.signal },
+      peakMemoryBytes: w.peak,
+    });
+  }
+
+  private sampleAll(): void {
+    for (const w of this.watched.values()) this.sample(w);
+  }
+
+  /** Adds up what every process of the task holds now; a task that never used CUDA has no region. */
+  private sample(w: Watched): void {
+    let bytes = 0;
+    try {
+      const region = readRegion(w.regionPath);
+      for (const slot of region.slots) for (const d of slot.devices) bytes += d.limitedBytes;
+    } catch {
+      return;
+    }
+    w.peak = Math.max(w.peak ?? 0, bytes);
+  }
+}
+

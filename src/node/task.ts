@@ -1,0 +1,61 @@
+import type { SliceRequest } from '../domain/index.js';
+
+/**
+ * Where a task is in its life. `exited`: it ran and ended by itself (any exit code); `killed`:
+ * it ended after a kill (or was cancelled while queued); `failed`: it could not be started;
+ * `lost`: its process is gone and how it ended is unknown (see supervisor.ts).
+ */
+export const TASK_STATES = ['queued', 'running', 'exited', 'killed', 'failed', 'lost'] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+export const LIVE_STATES: ReadonlySet<TaskState> = new Set(['queued', 'running']);
+
+/** What a task holds on one GPU once placed. */
+export interface TaskGpu {
+  readonly index: number;
+  readonly uuid: string;
+  readonly memoryBytes: number;
+  /** Compute reserved, in milli-GPU (1000 = the whole GPU); 0 = best effort. */
+  readonly computeMilli: number;
+}
+
+/** A task as the daemon records it and the API returns it; times are UTC epoch milliseconds. */
+export interface Task {
+  readonly id: string;
+  /** Arrival order: the queue's tie-breaker after priority. */
+  readonly seq: number;
+  readonly state: TaskState;
+  readonly command: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd: string;
+  readonly request: SliceRequest;
+  readonly priority: number;
+  readonly tenant: string | null;
+  readonly gpus: readonly TaskGpu[] | null;
+  /** Compute limit passed to the task, percent of each GPU; null = none. */
+  readonly computeLimitPercent: number | null;
+  readonly pid: number | null;
+  /** The pid's start time in clock ticks since boot (/proc/PID/stat field 22): tells a reused pid apart. */
+  readonly pidStartTime: number | null;
+  readonly submittedAt: number;
+  readonly startedAt: number | null;
+  readonly finishedAt: number | null;
+  readonly exitCode: number | null;
+  /** The signal that ended it (`SIGTERM`), if one did. */
+  readonly signal: string | null;
+  /** Why it ended the way it did, for people (`cannot run foo: No such file or directory`). */
+  readonly message: string | null;
+  /** Most GPU memory it held at once, summed over its GPUs, as libgpushare reported it. */
+  readonly peakMemoryBytes: number | null;
+  /** A kill was asked for; the task ends as `killed`. */
+  readonly killRequested: boolean;
+  /** Re-adopted by a restarted daemon at least once. */
+  readonly adopted: boolean;
+  readonly stdoutPath: string;
+  readonly stderrPath: string;
+  readonly regionPath: string;
+}
+
+/** The queue's order: higher priority first, then earlier arrival. */
+export function queueOrder(a: Pick<Task, 'priority' | 'seq'>, b: Pick<Task, 'priority' | 'seq'>): number {
+  return b.priority - a.priority || a.seq - b.seq;
+}

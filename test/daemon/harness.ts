@@ -1,0 +1,153 @@
+/**
+ * A real daemon for tests: `gpushare serve` as a child process on a temporary state directory
+ * and a real Unix socket, on the simulated backend, with the real native wrapper and library.
+ * Everything a harness starts (daemons, tasks) is stopped by `cleanup()`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TaskBody } from '../../src/api/schemas.js';
+import { Client } from '../../src/cli/client.js';
+import { REPO_ROOT } from '../helpers/cli.js';
+
+const BIN = `${REPO_ROOT}bin/gpushare.js`;
+
+export interface CliRun {
+  readonly child: ChildProcess;
+  readonly done: Promise<{ status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+}
+
+export class Harness {
+  readonly dir = mkdtempSync(join(tmpdir(), 'gpushare-daemon-'));
+  readonly socket = join(this.dir, 'api.sock');
+  readonly stateDir = join(this.dir, 'state');
+  readonly client = new Client({ kind: 'unix', path: this.socket });
+  private daemon: ChildProcess | null = null;
+  private daemonLog = '';
+  private readonly children = new Set<ChildProcess>();
+
+  /** Starts `gpushare serve` and waits until its API answers. */
+  async start(extra: readonly string[] = []): Promise<void> {
+    const d = spawn(process.execPath, [BIN, 'serve', '--backend', 'simulated', '--simulate', '1xH100-80GB', '--state-dir', this.stateDir, '--listen', this.socket, '--log-level', 'warn', ...extra], {
+      env: this.env(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.daemon = d;
+    this.daemonLog = '';
+    d.stdout?.on('data', (b: Buffer) => (this.daemonLog += b.toString()));
+    d.stderr?.on('data', (b: Buffer) => (this.daemonLog += b.toString()));
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      if (d.exitCode !== null) throw new Error(`daemon exited with ${d.exitCode}:\n${this.daemonLog}`);
+      try {
+        await this.client.json('GET', '/v1/gpus');
+        return;
+      } catch {
+        if (Date.now() > deadline) throw new Error(`daemon did not answer within 15 s:\n${this.daemonLog}`);
+        await sleep(50);
+      }
+    }
+  }
+
+  get log(): string {
+    return this.daemonLog;
+  }
+
+  /** Stops the daemon (SIGTERM: orderly; SIGKILL: a crash) and waits for it to go. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const d = this.daemon;
+    if (!d || d.exitCode !== null || d.signalCode !== null) return;
+    const gone = new Promise((resolve) => d.once('exit', resolve));
+    d.kill(signal);
+    await gone;
+    this.daemon = null;
+  }
+
+  /** Runs the real CLI against this daemon. */
+  cli(args: readonly string[]): CliRun {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...this.env(), GPUSHARE_HOST: this.socket }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.children.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+    const done = new Promise<{ status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
+      child.once('close', (status, signal) => {
+        this.children.delete(child);
+        resolve({ status, signal, stdout, stderr });
+      });
+    });
+    return { child, done };
+  }
+
+  async run(args: readonly string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    return this.cli(args).done;
+  }
+
+  /** `run -d`: the new task's id. */
+  async detach(args: readonly string[]): Promise<string> {
+    const r = await this.run(['run', '-d', ...args]);
+    if (r.status !== 0) throw new Error(`run -d failed (${r.status}): ${r.stderr}`);
+    return r.stdout.trim();
+  }
+
+  task(id: string): Promise<TaskBody> {
+    return this.client.json<TaskBody>('GET', `/v1/tasks/${id}`);
+  }
+
+  /** Polls until the task satisfies `done` (default: it has ended). */
+  async waitFor(id: string, done: (t: TaskBody) => boolean = (t) => !['queued', 'running'].includes(t.state), timeoutMs = 10_000): Promise<TaskBody> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const t = await this.task(id);
+      if (done(t)) return t;
+      if (Date.now() > deadline) throw new Error(`task ${id} still ${t.state} after ${timeoutMs} ms`);
+      await sleep(30);
+    }
+  }
+
+  /** Kills every task process still alive (by its recorded group), the CLIs and the daemon, then removes the directory. */
+  async cleanup(): Promise<void> {
+    for (const c of this.children) c.kill('SIGKILL');
+    try {
+      const tasks = await this.client.json<TaskBody[]>('GET', '/v1/tasks');
+      for (const t of tasks) if (t.pid !== null) killGroup(t.pid);
+    } catch {
+      // daemon already down: tasks were stopped by the test itself
+    }
+    await this.stop('SIGKILL');
+    for (const pid of this.extraPids) killGroup(pid);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Task process groups a test learned about while the daemon was down. */
+  readonly extraPids = new Set<number>();
+
+  private env(): Record<string, string | undefined> {
+    const env = { ...process.env };
+    for (const k of Object.keys(env)) if (k.startsWith('GPUSHARE_')) delete env[k];
+    return env;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
