@@ -21,27 +21,38 @@ static double now_s() {
         }                                                                              \
     } while (0)
 
+// Each measurement is repeated and the best repetition kept: a short stall (another process,
+// an interrupt) only slows some repetitions, so the best is the stable estimate of what the
+// launch path costs. The driver's launch queue is drained between repetitions.
+static const int kReps = 9;
+
 int main() {
-    const int launches = 200000, allocs = 5000;
+    const int launches = 20000, allocs = 1000, graph_launches = 20000;
     CHECK(cudaFree(nullptr));
     for (int i = 0; i < 1000; i++) empty_kernel<<<1, 32>>>(nullptr);
     CHECK(cudaDeviceSynchronize());
-    double t0 = now_s();
-    for (int i = 0; i < launches; i++) empty_kernel<<<1, 32>>>(nullptr);
-    CHECK(cudaGetLastError());
-    CHECK(cudaDeviceSynchronize());
-    double launch_s = now_s() - t0;
+    double best_launch = 0, best_alloc = 1e30, best_graph = 0;
+    for (int rep = 0; rep < kReps; rep++) {
+        double t0 = now_s();
+        for (int i = 0; i < launches; i++) empty_kernel<<<1, 32>>>(nullptr);
+        CHECK(cudaGetLastError());
+        CHECK(cudaDeviceSynchronize());
+        double rate = launches / (now_s() - t0);
+        if (rate > best_launch) best_launch = rate;
+    }
 
     void *p = nullptr;
-    t0 = now_s();
-    for (int i = 0; i < allocs; i++) {
-        CHECK(cudaMalloc(&p, 1 << 20));
-        CHECK(cudaFree(p));
+    for (int rep = 0; rep < kReps; rep++) {
+        double t0 = now_s();
+        for (int i = 0; i < allocs; i++) {
+            CHECK(cudaMalloc(&p, 1 << 20));
+            CHECK(cudaFree(p));
+        }
+        double us = (now_s() - t0) / allocs * 1e6;
+        if (us < best_alloc) best_alloc = us;
     }
-    double alloc_s = now_s() - t0;
 
     // Graph launches: libgpushare reads the graph memory pool's reserve after each one.
-    const int graph_launches = 50000;
     cudaStream_t stream;
     cudaGraph_t graph;
     cudaGraphExec_t exec;
@@ -52,11 +63,14 @@ int main() {
     CHECK(cudaGraphInstantiate(&exec, graph, 0));
     for (int i = 0; i < 1000; i++) CHECK(cudaGraphLaunch(exec, stream));
     CHECK(cudaStreamSynchronize(stream));
-    t0 = now_s();
-    for (int i = 0; i < graph_launches; i++) CHECK(cudaGraphLaunch(exec, stream));
-    CHECK(cudaStreamSynchronize(stream));
-    double graph_s = now_s() - t0;
-    std::printf("{\"launches_per_s\": %.0f, \"alloc_free_us\": %.3f, \"graph_launches_per_s\": %.0f}\n", launches / launch_s,
-                alloc_s / allocs * 1e6, graph_launches / graph_s);
+    for (int rep = 0; rep < kReps; rep++) {
+        double t0 = now_s();
+        for (int i = 0; i < graph_launches; i++) CHECK(cudaGraphLaunch(exec, stream));
+        CHECK(cudaStreamSynchronize(stream));
+        double rate = graph_launches / (now_s() - t0);
+        if (rate > best_graph) best_graph = rate;
+    }
+    std::printf("{\"launches_per_s\": %.0f, \"alloc_free_us\": %.3f, \"graph_launches_per_s\": %.0f}\n", best_launch,
+                best_alloc, best_graph);
     return 0;
 }
