@@ -16,6 +16,8 @@ export interface Feasibility {
   node(node: NodeState): boolean;
   /** Writes the node-local indexes of the GPUs that pass every filter into `out`; returns how many. */
   gpus(node: NodeState, out: number[]): number;
+  /** Tenant GPU memory quota left (Infinity: none); part of what a node's answer depends on. */
+  readonly quotaLeft: number;
 }
 
 /** The fused checks for `ctx.request`, or null where the engine must use the plugins (MIG requests). */
@@ -69,6 +71,7 @@ export function prepareFeasibility(ctx: CycleContext): Feasibility | null {
   }
 
   return {
+    quotaLeft,
     node(node) {
       if (checkHost && (node.cpuFree < cpu || node.memoryFree < mem)) return false;
       if (count === 0) return true;
