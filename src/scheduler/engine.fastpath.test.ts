@@ -63,6 +63,8 @@ const requestArb = fc
     uuid: fc.option(fc.constantFrom('n0-g0', 'N1-G1', 'n2-g3')),
     numa: fc.option(fc.constantFrom(0, 1), { freq: 4 }),
     cpu: fc.constantFrom(0, 1000, 2000, 4000),
+    // Host memory against the nodes' 64 GiB: the memo keys answers without it.
+    memGib: fc.constantFrom(0, 1, 1, 8, 30, 70),
     tenant: fc.constantFrom(null, 't'),
   })
   .map((r): PlacementRequest => {
@@ -83,7 +85,7 @@ const requestArb = fc
       gpus === 0
         ? base
         : { ...base, models: { include: r.include ? [r.include] : [], exclude: [] }, uuids: { include: r.uuid ? [r.uuid] : [], exclude: [] }, numaNode: r.numa };
-    return { id: 'r', slice: s, cpuMilli: r.cpu, memoryBytes: GIB, tenant: r.tenant, gang: null, suspendable: false, policy: null };
+    return { id: 'r', slice: s, cpuMilli: r.cpu, memoryBytes: r.memGib * GIB, tenant: r.tenant, gang: null, suspendable: false, policy: null };
   });
 
 const workload = fixedWorkload(

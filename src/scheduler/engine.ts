@@ -98,7 +98,9 @@ export function schedule(snapshot: ClusterSnapshot, request: PlacementRequest, o
 /**
  * What a node's evaluation depends on besides its state: the policy, the request's shape, the
  * workload model, the cluster's scale and topology flag, and the tenant's memory quota left.
- * Null when a plugin is not a built-in one (a custom plugin may read anything).
+ * Not the request's host memory: no built-in score reads it, and fastScan checks it apart
+ * (a trace has many more host memory sizes than shapes). Null when a plugin is not a built-in
+ * one (a custom plugin may read anything).
  */
 function memoKey(pol: Policy, ctx: CycleContext, fast: Feasibility, memo: DecisionMemo): string | null {
   let p = '';
@@ -112,7 +114,7 @@ function memoKey(pol: Policy, ctx: CycleContext, fast: Feasibility, memo: Decisi
   const sel = (x: { readonly include: readonly string[]; readonly exclude: readonly string[] }): string => `${x.include.join(',')}/${x.exclude.join(',')}`;
   const { scale } = snapshot;
   return (
-    `${p}|${request.cpuMilli}|${request.memoryBytes}|${s.gpus}|${mem}|${s.compute}|${s.isolation}|${sel(s.models)}|${sel(s.uuids)}|${s.numaNode}` +
+    `${p}|${request.cpuMilli}|${s.gpus}|${mem}|${s.compute}|${s.isolation}|${sel(s.models)}|${sel(s.uuids)}|${s.numaNode}` +
     `|${memo.workloadId(ctx.workload)}|${scale.cpuMilli}|${scale.memoryBytes}|${scale.computeMilli}|${snapshot.hasTopology}|${fast.quotaLeft}`
   );
 }
@@ -128,7 +130,7 @@ function fastScan(snapshot: ClusterSnapshot, fast: Feasibility, search: Search, 
     const node = nodes[n] as NodeState;
     if (table !== null && table.states[n] === node) {
       const ties = table.ties[n];
-      if (ties !== null && ties !== undefined) search.offer(node, table.scores[n] as number, ties);
+      if (ties !== null && ties !== undefined && fast.memoryOk(node)) search.offer(node, table.scores[n] as number, ties);
       continue;
     }
     let ok = fast.node(node);
@@ -136,7 +138,8 @@ function fastScan(snapshot: ClusterSnapshot, fast: Feasibility, search: Search, 
       const k = count > 0 ? fast.gpus(node, feasible) : 0;
       ok = k >= count && search.evaluate(node, feasible, k);
     }
-    if (table !== null) {
+    // An answer is kept only when host memory did not decide it (the key leaves memory out).
+    if (table !== null && fast.memoryOk(node)) {
       table.states[n] = node;
       table.scores[n] = ok ? search.nodeScore : NaN;
       table.ties[n] = ok ? (count === 0 ? NO_TIES : search.nodeTies.slice()) : null;
