@@ -13,7 +13,7 @@ const NODES = `${REPO_ROOT}test/fixtures/sim-nodes.csv`;
 const PODS = `${REPO_ROOT}test/fixtures/sim-pods.csv`;
 const BAD_PODS = `${REPO_ROOT}test/fixtures/sim-pods-bad.csv`;
 const HEADER = 'seq,pod,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,node,gpu_indexes';
-const POLICIES = ['random', 'binpack', 'spread', 'bestfit', 'topology', 'fragmentation'];
+const POLICIES = ['random', 'binpack', 'spread', 'bestfit', 'topology', 'fragmentation', 'fgd'];
 
 const dir = mkdtempSync(join(tmpdir(), 'gpushare-sim-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -13,8 +13,9 @@ import { fragAfter, fragAfterOne, fragIndex, nodeFragmentation, type FragState }
 import { fragmentation } from './plugins/scores.js';
 import { policy, POLICY_NAMES } from './policy.js';
 import { createPrng } from './prng.js';
-import { buildSnapshot, nodeState, withPlacement } from './snapshot.js';
-import { GIB, gpu, node, slice } from './testing/fixtures.js';
+import { DecisionMemo } from './memo.js';
+import { buildSnapshot, nodeState, withPlacement, withoutPlacements } from './snapshot.js';
+import { GIB, gpu, node, request, slice } from './testing/fixtures.js';
 import { scheduleReference } from './testing/reference-engine.js';
 import type { GpuSpec, NodeSpec, NodeState, PlacementRequest } from './types.js';
 import { fixedWorkload } from './workload.js';
@@ -62,6 +63,8 @@ const requestArb = fc
     uuid: fc.option(fc.constantFrom('n0-g0', 'N1-G1', 'n2-g3')),
     numa: fc.option(fc.constantFrom(0, 1), { freq: 4 }),
     cpu: fc.constantFrom(0, 1000, 2000, 4000),
+    // Host memory against the nodes' 64 GiB: the memo keys answers without it.
+    memGib: fc.constantFrom(0, 1, 1, 8, 30, 70),
     tenant: fc.constantFrom(null, 't'),
   })
   .map((r): PlacementRequest => {
@@ -82,7 +85,7 @@ const requestArb = fc
       gpus === 0
         ? base
         : { ...base, models: { include: r.include ? [r.include] : [], exclude: [] }, uuids: { include: r.uuid ? [r.uuid] : [], exclude: [] }, numaNode: r.numa };
-    return { id: 'r', slice: s, cpuMilli: r.cpu, memoryBytes: GIB, tenant: r.tenant, gang: null, suspendable: false, policy: null };
+    return { id: 'r', slice: s, cpuMilli: r.cpu, memoryBytes: r.memGib * GIB, tenant: r.tenant, gang: null, suspendable: false, policy: null };
   });
 
 const workload = fixedWorkload(
@@ -97,24 +100,71 @@ const workload = fixedWorkload(
 );
 
 describe('fast engine = reference engine', () => {
-  it.each([...POLICY_NAMES, 'fragmentation+bestfit:0.15', 'binpack+topology:0.5'])('%s: same decisions and PRNG draws on random clusters', (name) => {
-    fc.assert(
-      fc.property(clusterArb, fc.array(requestArb, { minLength: 1, maxLength: 30 }), fc.integer(), fc.boolean(), (nodes, reqs, seed, explain) => {
-        const quotas = new Map([['t', { gpus: 6, memoryBytes: 120 * GIB }]]);
-        let snap = buildSnapshot(nodes, [], quotas);
-        const rngFast = createPrng(seed);
-        const rngRef = createPrng(seed);
-        reqs.forEach((r, k) => {
-          const req = { ...r, id: `r${k}` };
-          const fast = schedule(snap, req, { policy: policy(name), rng: rngFast, workload, explain });
-          const ref = scheduleReference(snap, req, { policy: policy(name), rng: rngRef, workload, explain });
-          expect(fast).toEqual(ref);
-          expect(rngFast.next()).toBe(rngRef.next());
-          if (fast.status === 'ok') snap = withPlacement(snap, fast.placement);
-        });
-      }),
-      { numRuns: 80 },
-    );
+  it.each([...POLICY_NAMES, 'fragmentation+bestfit:0.15', 'binpack+topology:0.5'])(
+    '%s: same decisions and PRNG draws on random clusters, with and without the memo, under churn',
+    (name) => {
+      fc.assert(
+        fc.property(
+          clusterArb,
+          fc.array(fc.tuple(requestArb, fc.integer({ min: 0, max: 4 })), { minLength: 1, maxLength: 30 }),
+          fc.integer(),
+          fc.boolean(),
+          (nodes, reqs, seed, explain) => {
+            const quotas = new Map([['t', { gpus: 6, memoryBytes: 120 * GIB }]]);
+            let snap = buildSnapshot(nodes, [], quotas);
+            const rngMemo = createPrng(seed);
+            const rngFast = createPrng(seed);
+            const rngRef = createPrng(seed);
+            const memo = new DecisionMemo();
+            const placed: string[] = [];
+            reqs.forEach(([r, churn], k) => {
+              const req = { ...r, id: `r${k}` };
+              const withMemo = schedule(snap, req, { policy: policy(name), rng: rngMemo, workload, explain, memo });
+              const fast = schedule(snap, req, { policy: policy(name), rng: rngFast, workload, explain });
+              const ref = scheduleReference(snap, req, { policy: policy(name), rng: rngRef, workload, explain });
+              expect(fast).toEqual(ref);
+              expect(withMemo).toEqual(ref);
+              const next = rngRef.next();
+              expect(rngFast.next()).toBe(next);
+              expect(rngMemo.next()).toBe(next);
+              if (fast.status === 'ok') {
+                snap = withPlacement(snap, fast.placement);
+                placed.push(fast.placement.id);
+              }
+              // Now and then a placement leaves, so cached answers of its node go stale.
+              if (churn === 0 && placed.length > 0) snap = withoutPlacements(snap, new Set(placed.splice(k % placed.length, 1)));
+            });
+          },
+        ),
+        { numRuns: 80 },
+      );
+    },
+  );
+
+  it('one PRNG draw per decision, whatever the number of ties', () => {
+    const nodes = Array.from({ length: 5 }, (_, n) => node(`n${n}`, Array.from({ length: 4 }, (_, i) => gpu(i, { uuid: `n${n}-${i}` }))));
+    const snap = buildSnapshot(nodes);
+    for (const count of [1, 3]) {
+      const rng = createPrng(7);
+      const twin = createPrng(7);
+      expect(schedule(snap, request({ gpus: count }), { policy: policy('random'), rng }).status).toBe('ok');
+      twin.next();
+      expect(rng.next()).toBe(twin.next());
+    }
+  });
+
+  it('the tie-break spreads ties: every tied node wins for some seed, none for most', () => {
+    const nodes = Array.from({ length: 4 }, (_, n) => node(`n${n}`, [gpu(0, { uuid: `n${n}-0` })]));
+    const snap = buildSnapshot(nodes);
+    const wins = new Map<string, number>();
+    for (let seed = 0; seed < 400; seed++) {
+      const d = schedule(snap, request({ gpus: 1 }), { policy: policy('random'), rng: createPrng(seed) });
+      if (d.status === 'ok') wins.set(d.placement.node, (wins.get(d.placement.node) ?? 0) + 1);
+    }
+    expect([...wins.keys()].sort()).toEqual(['n0', 'n1', 'n2', 'n3']);
+    // 100 expected each; a fair tie-break stays well within 60-140 over 400 seeds.
+    for (const c of wins.values()) expect(c).toBeGreaterThan(60);
+    for (const c of wins.values()) expect(c).toBeLessThan(140);
   });
 });
 

@@ -11,6 +11,9 @@ import { exclusivity, gpuCapacity, health, migFit, migMode, nodeResources, selec
 import { quotaAdmission, quotaMemory } from './plugins/quota.js';
 import { parsePolicy, type Policy } from './policy.js';
 import type { Prng } from './prng.js';
+import type { DecisionMemo, MemoTable } from './memo.js';
+import { SCORE_PLUGINS } from './policy.js';
+import { gpuOneKey, gpuSetKey, tieDraw, tieRank, type TieMode } from './tiebreak.js';
 import type { WorkloadModel } from './workload.js';
 import type { ClusterSnapshot, Decision, GpuReason, GpuShare, GpuSpec, NodeRejection, NodeState, Placement, PlacementRequest } from './types.js';
 
@@ -29,6 +32,11 @@ export interface ScheduleOptions {
   readonly explain?: boolean;
   readonly filters?: readonly FilterPlugin[];
   readonly admission?: readonly AdmissionPlugin[];
+  /**
+   * Per-node results kept between decisions (memo.ts): same decisions, far less work when few
+   * nodes change between them. Used on the fast path only (default filters, non-MIG).
+   */
+  readonly memo?: DecisionMemo;
 }
 
 interface Scorer {
@@ -45,10 +53,12 @@ const TIE = 1e-12;
  * Decides where `request` goes on `snapshot`, or says why it cannot go anywhere.
  *
  * Two paths give the same decisions (engine.fastpath.test.ts holds them to it against
- * testing/reference-engine.ts, PRNG draws included). With the default filters and a non-MIG
- * request, the fused checks of feasibility.ts pick the candidates and no reasons are built;
- * with custom filters, a MIG request, or when nothing fits, the filter plugins run on every
- * node, so an explanation costs time only when there is something to explain.
+ * testing/reference-engine.ts, PRNG draws included: one per decision that passes admission,
+ * none under the `first` tie mode). With the default filters and a non-MIG request, the fused
+ * checks of feasibility.ts pick the candidates, no reasons are built, and `options.memo`
+ * answers for nodes unchanged since the last decision of the same shape; with custom filters,
+ * a MIG request, or when nothing fits, the filter plugins run on every node, so an
+ * explanation costs time only when there is something to explain.
  */
 export function schedule(snapshot: ClusterSnapshot, request: PlacementRequest, options: ScheduleOptions): Decision {
   const pol = resolvePolicy(request, options);
@@ -61,37 +71,80 @@ export function schedule(snapshot: ClusterSnapshot, request: PlacementRequest, o
   }
   const scorers: Scorer[] = [];
   let identity = false;
+  let tieMode: TieMode = 'hash';
   for (const { plugin, weight } of pol.plugins) {
+    if (plugin.tieMode === 'first') tieMode = 'first';
     const prepared = plugin.prepare(ctx);
     if (!prepared) continue;
     scorers.push({ prepared, weight, identity: plugin.gpuIdentity });
     identity ||= plugin.gpuIdentity;
   }
-  const search = new Search(scorers, identity, options.rng, ctx.demand.count);
+  const search = new Search(scorers, identity, options.rng, ctx.demand.count, tieMode);
   const filters = options.filters ?? DEFAULT_FILTERS;
   const fast = filters === DEFAULT_FILTERS ? prepareFeasibility(ctx) : null;
   if (fast) {
-    const found = fastScan(snapshot, fast, search);
+    const key = options.memo ? memoKey(pol, ctx, fast, options.memo) : null;
+    const table = key !== null && options.memo ? options.memo.table(key) : null;
+    const found = fastScan(snapshot, fast, search, table);
     if (found) return { status: 'ok', placement: toPlacement(ctx, found.node, found.gpus), score: found.score };
     // Nothing fits. Without explanations the fused checks also give each node's reason;
     // with them, the plugins below say why (and, as the fused checks agree with them, find no
-    // candidate either, so no PRNG draw happens there).
+    // candidate either).
     if (!(options.explain ?? true)) return { status: 'unschedulable', rejections: fastRejections(snapshot, ctx, fast) };
   }
   return filterScan(snapshot, ctx, filters, options.explain ?? true, search);
 }
 
-/** The fast path: fused checks, node summaries first, no reasons. */
-function fastScan(snapshot: ClusterSnapshot, fast: Feasibility, search: Search): Found | null {
+/**
+ * What a node's evaluation depends on besides its state: the policy, the request's shape, the
+ * workload model, the cluster's scale and topology flag, and the tenant's memory quota left.
+ * Not the request's host memory: no built-in score reads it, and fastScan checks it apart
+ * (a trace has many more host memory sizes than shapes). Null when a plugin is not a built-in
+ * one (a custom plugin may read anything).
+ */
+function memoKey(pol: Policy, ctx: CycleContext, fast: Feasibility, memo: DecisionMemo): string | null {
+  let p = '';
+  for (const { plugin, weight } of pol.plugins) {
+    if (SCORE_PLUGINS.get(plugin.name) !== plugin) return null;
+    p += `${plugin.name}:${weight}+`;
+  }
+  const { request, snapshot } = ctx;
+  const s = request.slice;
+  const mem = s.memory === null ? '-' : s.memory.kind === 'bytes' ? `${s.memory.bytes}b` : `${s.memory.fraction}f`;
+  const sel = (x: { readonly include: readonly string[]; readonly exclude: readonly string[] }): string => `${x.include.join(',')}/${x.exclude.join(',')}`;
+  const { scale } = snapshot;
+  return (
+    `${p}|${request.cpuMilli}|${s.gpus}|${mem}|${s.compute}|${s.isolation}|${sel(s.models)}|${sel(s.uuids)}|${s.numaNode}` +
+    `|${memo.workloadId(ctx.workload)}|${scale.cpuMilli}|${scale.memoryBytes}|${scale.computeMilli}|${snapshot.hasTopology}|${fast.quotaLeft}`
+  );
+}
+
+const NO_TIES: readonly number[] = [];
+
+/** The fast path: fused checks, node summaries first, no reasons; answers from `table` where still valid. */
+function fastScan(snapshot: ClusterSnapshot, fast: Feasibility, search: Search, table: MemoTable | null): Found | null {
   const feasible: number[] = [];
   const count = search.count;
   const nodes = snapshot.nodes;
   for (let n = 0; n < nodes.length; n++) {
     const node = nodes[n] as NodeState;
-    if (!fast.node(node)) continue;
-    const k = count > 0 ? fast.gpus(node, feasible) : 0;
-    if (k < count) continue;
-    search.node(node, feasible, k);
+    if (table !== null && table.states[n] === node) {
+      const ties = table.ties[n];
+      if (ties !== null && ties !== undefined && fast.memoryOk(node)) search.offer(node, table.scores[n] as number, ties);
+      continue;
+    }
+    let ok = fast.node(node);
+    if (ok) {
+      const k = count > 0 ? fast.gpus(node, feasible) : 0;
+      ok = k >= count && search.evaluate(node, feasible, k);
+    }
+    // An answer is kept only when host memory did not decide it (the key leaves memory out).
+    if (table !== null && fast.memoryOk(node)) {
+      table.states[n] = node;
+      table.scores[n] = ok ? search.nodeScore : NaN;
+      table.ties[n] = ok ? (count === 0 ? NO_TIES : search.nodeTies.slice()) : null;
+    }
+    if (ok) search.offer(node, search.nodeScore, search.nodeTies);
   }
   return search.found();
 }
@@ -169,7 +222,7 @@ function filterScan(snapshot: ClusterSnapshot, ctx: CycleContext, filters: reado
         continue;
       }
     }
-    search.node(node, feasible, feasible.length);
+    if (search.evaluate(node, feasible, feasible.length)) search.offer(node, search.nodeScore, search.nodeTies);
   }
   const found = search.found();
   if (!found) return { status: 'unschedulable', rejections };
@@ -222,10 +275,11 @@ interface Found {
 }
 
 /**
- * The running search over nodes: the best candidate GPU set of each node offered to it, then
- * the best node, ties broken by reservoir sampling (each of k tied candidates ends up chosen
- * with probability 1/k). Candidates are scored in a fixed order (nodes in snapshot order, a
- * node's GPUs in index order) so that a seed gives the same decision on any path.
+ * The running search over nodes. Each node offered is first evaluated on its own: its best
+ * score and every candidate GPU set tied with it (`ties`, flattened, `count` GPUs each). Then
+ * the node competes with the best so far; among tied candidates the tie-break of tiebreak.ts
+ * decides (lowest hash rank of one draw per decision, or FGD's "first"). A node's evaluation
+ * does not depend on the draw or on other nodes, which is what lets memo.ts cache it.
  *
  * Allocation-free per candidate: single GPUs are scored through one reused array (a score
  * plugin must not keep the array it is given), and only a new best is copied.
@@ -234,7 +288,8 @@ class Search {
   private best: NodeState | null = null;
   private bestGpus: readonly number[] = [];
   private bestScore = -Infinity;
-  private ties = 0;
+  private bestRank = 0;
+  private readonly draw: number;
   private readonly one = [0];
   private readonly pref: number[] = [];
   private readonly order: number[] = [];
@@ -243,16 +298,21 @@ class Search {
   private readonly keyers: readonly PreparedScore[];
   private readonly scores: number[] = [];
   private readonly keys: number[] = [];
+  /** The node being evaluated: its best score and its tied GPU sets (flattened). */
+  nodeScore = -Infinity;
+  readonly nodeTies: number[] = [];
 
   constructor(
     private readonly scorers: readonly Scorer[],
     private readonly identity: boolean,
-    private readonly rng: Prng,
+    rng: Prng,
     readonly count: number,
+    private readonly tieMode: TieMode,
   ) {
     this.keyers = scorers.filter((s) => s.prepared.gpuKey !== undefined).map((s) => s.prepared);
     // Only identity-blind plugins and keyed identity-aware ones: then (class, keys) fixes the score.
     this.keyed = identity && count === 1 && this.keyers.length > 0 && scorers.every((s) => s.prepared.gpuKey !== undefined || !s.identity);
+    this.draw = tieMode === 'hash' ? tieDraw(rng) : 0;
   }
 
   /**
@@ -278,24 +338,29 @@ class Search {
     return -1;
   }
 
-  /** Offers `node`, whose first `k` entries of `feasible` are the GPUs that pass the filters. */
-  node(node: NodeState, feasible: readonly number[], k: number): void {
+  /**
+   * Evaluates `node`, whose first `k` entries of `feasible` are the GPUs that pass the filters,
+   * into nodeScore/nodeTies; false when it has no candidate.
+   */
+  evaluate(node: NodeState, feasible: readonly number[], k: number): boolean {
     const count = this.count;
+    const ties = this.nodeTies;
+    ties.length = 0;
     if (count === 0) {
-      this.offer(node, NO_GPUS, this.scoreOf(node, NO_GPUS), true);
-      return;
+      this.nodeScore = this.scoreOf(node, NO_GPUS);
+      return true;
     }
     if (count === 1) {
-      // Without identity-aware scores, GPUs in the same state tie: score one per class, so the
-      // tie-break weighs classes (not GPUs) and the work shrinks on half-empty nodes.
+      // Without identity-aware scores, GPUs in the same state tie: score one per class (the
+      // lowest-indexed GPU of it), so the tie-break weighs classes, not GPUs, and the work
+      // shrinks on half-empty nodes.
       const one = this.one;
       const dedupe = !this.identity;
       const keyed = this.keyed;
       const cls = node.gpuClass;
       let seen = 0;
-      let nodeBest = -1;
+      let have = false;
       let nodeScore = -Infinity;
-      let nodeTies = 0;
       for (let a = 0; a < k; a++) {
         const i = feasible[a] as number;
         if (dedupe) {
@@ -311,48 +376,74 @@ class Search {
         let s: number;
         const reuse = keyed ? this.sameScoreAs(node, feasible, a, i) : -1;
         if (reuse >= 0) {
-          // Same state and same identity keys as an earlier GPU: the same score, so the same
-          // comparison (and PRNG draw) as scoring it again would give.
+          // Same state and same identity keys as an earlier GPU: the same score.
           s = this.scores[reuse] as number;
         } else {
           one[0] = i;
           s = this.scoreOf(node, one);
         }
         if (keyed) this.scores[a] = s;
-        const cmp = compare(s, nodeScore, nodeBest >= 0);
+        const cmp = compare(s, nodeScore, have);
         if (cmp === 1) {
-          nodeBest = i;
+          have = true;
           nodeScore = s;
-          nodeTies = 1;
-        } else if (cmp === 0) {
-          nodeTies += 1;
-          if (this.rng.int(nodeTies) === 0) nodeBest = i;
-        }
+          ties.length = 0;
+          ties.push(i);
+        } else if (cmp === 0) ties.push(i);
       }
-      if (nodeBest >= 0) this.offerOne(node, nodeBest, nodeScore);
-      return;
+      this.nodeScore = nodeScore;
+      return have;
     }
-    let nodeGpus: readonly number[] | null = null;
+    let have = false;
     let nodeScore = -Infinity;
-    let nodeTies = 0;
     const consider = (gpus: readonly number[]): void => {
       const s = this.scoreOf(node, gpus);
-      const cmp = compare(s, nodeScore, nodeGpus !== null);
+      const cmp = compare(s, nodeScore, have);
       if (cmp === 1) {
-        nodeGpus = gpus;
+        have = true;
         nodeScore = s;
-        nodeTies = 1;
-      } else if (cmp === 0) {
-        nodeTies += 1;
-        if (this.rng.int(nodeTies) === 0) nodeGpus = gpus;
-      }
+        ties.length = 0;
+        for (const g of gpus) ties.push(g);
+      } else if (cmp === 0) for (const g of gpus) ties.push(g);
     };
     consider(this.defaultSet(node, feasible, k));
     for (const { prepared } of this.scorers) {
       if (!prepared.propose) continue;
       for (const set of prepared.propose(node, feasible.slice(0, k), count)) consider(set);
     }
-    if (nodeGpus !== null) this.offer(node, nodeGpus, nodeScore, false);
+    this.nodeScore = nodeScore;
+    return have;
+  }
+
+  /**
+   * Offers a node's evaluation (score and tied sets, `count` GPUs each; one empty set when
+   * the request has no GPUs) to the search over nodes.
+   */
+  offer(node: NodeState, score: number, ties: readonly number[]): void {
+    const cmp = compare(score, this.bestScore, this.best !== null);
+    if (cmp < 0) return;
+    const count = this.count;
+    const n = count === 0 ? 1 : ties.length / count;
+    let pick = 0;
+    let rank = 0;
+    if (this.tieMode === 'hash') {
+      rank = 0xffffffff + 1;
+      for (let t = 0; t < n; t++) {
+        const key = count === 1 ? gpuOneKey(ties[t] as number) : count === 0 ? 0 : gpuSetKey(ties.slice(t * count, t * count + count));
+        const r = tieRank(this.draw, node.ordinal, key);
+        if (r < rank) {
+          rank = r;
+          pick = t;
+        }
+      }
+    }
+    if (cmp === 0) {
+      const wins = this.tieMode === 'hash' ? rank < this.bestRank : node.spec.name < (this.best as NodeState).spec.name;
+      if (!wins) return;
+    } else this.bestScore = score;
+    this.best = node;
+    this.bestRank = rank;
+    this.bestGpus = count === 0 ? NO_GPUS : ties.slice(pick * count, pick * count + count);
   }
 
   found(): Found | null {
@@ -367,39 +458,6 @@ class Search {
       s += sc.weight * sc.prepared.score(node, gpus);
     }
     return s;
-  }
-
-  private offerOne(node: NodeState, gpu: number, score: number): void {
-    const cmp = compare(score, this.bestScore, this.best !== null);
-    if (cmp === 1) {
-      this.take(node, [gpu], score);
-    } else if (cmp === 0) {
-      this.ties += 1;
-      if (this.rng.int(this.ties) === 0) {
-        this.best = node;
-        this.bestGpus = [gpu];
-      }
-    }
-  }
-
-  private offer(node: NodeState, gpus: readonly number[], score: number, shared: boolean): void {
-    const cmp = compare(score, this.bestScore, this.best !== null);
-    if (cmp === 1) {
-      this.take(node, shared ? gpus.slice() : gpus, score);
-    } else if (cmp === 0) {
-      this.ties += 1;
-      if (this.rng.int(this.ties) === 0) {
-        this.best = node;
-        this.bestGpus = shared ? gpus.slice() : gpus;
-      }
-    }
-  }
-
-  private take(node: NodeState, gpus: readonly number[], score: number): void {
-    this.best = node;
-    this.bestGpus = gpus;
-    this.bestScore = score;
-    this.ties = 1;
   }
 
   /** The `count` feasible GPUs the policy prefers one by one (index order on ties), in index order. */

@@ -16,6 +16,13 @@ export interface Feasibility {
   node(node: NodeState): boolean;
   /** Writes the node-local indexes of the GPUs that pass every filter into `out`; returns how many. */
   gpus(node: NodeState, out: number[]): number;
+  /**
+   * The host memory check alone (node() includes it). The only check that reads the request's
+   * host memory, which no built-in score reads: memo.ts keys answers without it and runs this.
+   */
+  memoryOk(node: NodeState): boolean;
+  /** Tenant GPU memory quota left (Infinity: none); part of what a node's answer depends on. */
+  readonly quotaLeft: number;
 }
 
 /** The fused checks for `ctx.request`, or null where the engine must use the plugins (MIG requests). */
@@ -69,6 +76,8 @@ export function prepareFeasibility(ctx: CycleContext): Feasibility | null {
   }
 
   return {
+    quotaLeft,
+    memoryOk: (node) => !checkHost || node.memoryFree >= mem,
     node(node) {
       if (checkHost && (node.cpuFree < cpu || node.memoryFree < mem)) return false;
       if (count === 0) return true;

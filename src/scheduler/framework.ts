@@ -5,6 +5,7 @@
  * per-node hot path never looks anything up by string.
  */
 import type { Demand } from './demand.js';
+import type { TieMode } from './tiebreak.js';
 import type { WorkloadModel } from './workload.js';
 import type { AdmissionReason, ClusterSnapshot, GpuReason, NodeReason, NodeState, PlacementRequest } from './types.js';
 
@@ -62,5 +63,11 @@ export interface ScorePlugin {
    * NUMA). When no plugin of a policy does, the engine scores one GPU per equivalence class.
    */
   readonly gpuIdentity: boolean;
+  /**
+   * How ties are broken when this plugin is in the policy: the default `hash` (one seeded draw
+   * per decision, tiebreak.ts), or `first` (first GPU set, then the node name sorting first),
+   * for a faithful port of a policy defined with it (fgd).
+   */
+  readonly tieMode?: TieMode;
   prepare(ctx: CycleContext): PreparedScore | null;
 }

@@ -4,7 +4,7 @@
  */
 import { fail, ok, type Result } from '../domain/index.js';
 import type { ScorePlugin } from './framework.js';
-import { binpack, bestfit, fragmentation, numa, random, spread, topology } from './plugins/scores.js';
+import { binpack, bestfit, fgd, fragmentation, numa, random, spread, topology } from './plugins/scores.js';
 
 export interface WeightedPlugin {
   readonly plugin: ScorePlugin;
@@ -18,11 +18,11 @@ export interface Policy {
 
 /** Every score plugin by the name policies use. */
 export const SCORE_PLUGINS: ReadonlyMap<string, ScorePlugin> = new Map(
-  [random, binpack, spread, bestfit, topology, numa, fragmentation].map((p) => [p.name, p]),
+  [random, binpack, spread, bestfit, topology, numa, fragmentation, fgd].map((p) => [p.name, p]),
 );
 
-/** The policy names of issue 5, in the order reports list them. */
-export const POLICY_NAMES = ['random', 'binpack', 'spread', 'bestfit', 'topology', 'fragmentation'] as const;
+/** The policy names of issue 5 in the order reports list them, and `fgd`, the published policy ported as its authors run it, to compare against. */
+export const POLICY_NAMES = ['random', 'binpack', 'spread', 'bestfit', 'topology', 'fragmentation', 'fgd'] as const;
 
 /**
  * Named policies that are more than one plugin. `topology` alone cannot tell nodes apart by

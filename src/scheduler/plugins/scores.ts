@@ -301,8 +301,68 @@ function indexOf(node: NodeState, model: WorkloadModel): FragEntry {
 }
 
 /**
+ * A scorer from a node's fragmentation change: `score(delta)` where delta is the expected
+ * fragmentation after placing minus before (milli-GPU), under the caller's workload model.
+ */
+function fragmentationScorer(ctx: CycleContext, model: WorkloadModel, score: (delta: number) => number): PreparedScore {
+  const compute: number[] = [];
+  const memory: number[] = [];
+  // Fragmentation after placing depends on the node's state, the GPU and what the request
+  // takes, so each node state keeps its answers per request kind (GPU share, CPU,
+  // exclusivity): a replay sees a few dozen kinds, and all but one node are unchanged
+  // between decisions, so most candidates are a lookup.
+  const s = ctx.request.slice;
+  const mem = s.memory === null ? 'all' : s.memory.kind === 'bytes' ? `${s.memory.bytes}b` : `${s.memory.fraction}f`;
+  const kind = `${ctx.request.cpuMilli}/${s.compute}/${mem}/${s.isolation}/${s.migProfile}`;
+  const exclusive = ctx.demand.exclusive;
+  const cpu = ctx.request.cpuMilli;
+  // The engine scores a node's candidates one after another: look its index up once.
+  let lastNode: NodeState | null = null;
+  let last: FragEntry | null = null;
+  let memo: Float64Array | null = null;
+  return {
+    score(node, gpus) {
+      if (node !== lastNode || last === null) {
+        last = indexOf(node, model);
+        lastNode = node;
+        memo = null;
+      }
+      const { index, state } = last;
+      if (gpus.length === 1) {
+        const i = gpus[0] as number;
+        if (memo === null) {
+          memo = last.memo.get(kind) ?? null;
+          if (memo === null) {
+            memo = new Float64Array(node.spec.gpus.length).fill(NaN);
+            last.memo.set(kind, memo);
+          }
+        }
+        let after = memo[i] as number;
+        if (after !== after) {
+          const g = node.spec.gpus[i] as GpuSpec;
+          after = fragAfterOne(index, state, model, i, ctx.demand.computeOn(g), ctx.demand.memoryOn(g), cpu, exclusive);
+          memo[i] = after;
+        }
+        return score(after - index.total);
+      }
+      compute.length = gpus.length;
+      memory.length = gpus.length;
+      for (let j = 0; j < gpus.length; j++) {
+        const g = node.spec.gpus[gpus[j] as number] as GpuSpec;
+        compute[j] = ctx.demand.computeOn(g);
+        memory[j] = ctx.demand.memoryOn(g);
+      }
+      const after = fragAfter(index, state, model, gpus, compute, memory, cpu, exclusive);
+      return score(after - index.total);
+    },
+  };
+}
+
+/**
  * Fragmentation-aware (FGD-style): the candidate that increases the node's expected
- * fragmentation least, under the workload model the caller estimated online.
+ * fragmentation least, under the workload model the caller estimated online. Linear in the
+ * change (1/16,000 per milli-GPU at the trace's 8-GPU scale), so a small weight of another
+ * plugin can order FGD's near-ties (see policy.ts).
  */
 export const fragmentation: ScorePlugin = {
   name: 'fragmentation',
@@ -311,57 +371,28 @@ export const fragmentation: ScorePlugin = {
     const model = ctx.workload;
     if (!model || model.shapes.length === 0) return null;
     const scale = ctx.snapshot.scale.computeMilli;
-    const compute: number[] = [];
-    const memory: number[] = [];
-    // Fragmentation after placing depends on the node's state, the GPU and what the request
-    // takes, so each node state keeps its answers per request kind (GPU share, CPU,
-    // exclusivity): a replay sees a few dozen kinds, and all but one node are unchanged
-    // between decisions, so most candidates are a lookup.
-    const s = ctx.request.slice;
-    const mem = s.memory === null ? 'all' : s.memory.kind === 'bytes' ? `${s.memory.bytes}b` : `${s.memory.fraction}f`;
-    const kind = `${ctx.request.cpuMilli}/${s.compute}/${mem}/${s.isolation}/${s.migProfile}`;
-    const exclusive = ctx.demand.exclusive;
-    const cpu = ctx.request.cpuMilli;
-    // The engine scores a node's candidates one after another: look its index up once.
-    let lastNode: NodeState | null = null;
-    let last: FragEntry | null = null;
-    let memo: Float64Array | null = null;
-    return {
-      score(node, gpus) {
-        if (node !== lastNode || last === null) {
-          last = indexOf(node, model);
-          lastNode = node;
-          memo = null;
-        }
-        const { index, state } = last;
-        if (gpus.length === 1) {
-          const i = gpus[0] as number;
-          if (memo === null) {
-            memo = last.memo.get(kind) ?? null;
-            if (memo === null) {
-              memo = new Float64Array(node.spec.gpus.length).fill(NaN);
-              last.memo.set(kind, memo);
-            }
-          }
-          let after = memo[i] as number;
-          if (after !== after) {
-            const g = node.spec.gpus[i] as GpuSpec;
-            after = fragAfterOne(index, state, model, i, ctx.demand.computeOn(g), ctx.demand.memoryOn(g), cpu, exclusive);
-            memo[i] = after;
-          }
-          return clamp01(0.5 - (after - index.total) / (2 * scale));
-        }
-        compute.length = gpus.length;
-        memory.length = gpus.length;
-        for (let j = 0; j < gpus.length; j++) {
-          const g = node.spec.gpus[gpus[j] as number] as GpuSpec;
-          compute[j] = ctx.demand.computeOn(g);
-          memory[j] = ctx.demand.memoryOn(g);
-        }
-        const after = fragAfter(index, state, model, gpus, compute, memory, ctx.request.cpuMilli, ctx.demand.exclusive);
-        return clamp01(0.5 - (after - index.total) / (2 * scale));
-      },
-    };
+    return fragmentationScorer(ctx, model, (delta) => clamp01(0.5 - delta / (2 * scale)));
+  },
+};
+
+/**
+ * FGD as its authors' simulator scores it (hkust-adsl/kubernetes-scheduler-simulator,
+ * fgd_score.go): int64(sigmoid((before - after) / 1000) * 100), an integer 0-100, here /100;
+ * the GPU of a partial request is the first with the best score, whole GPUs the first free
+ * ones, and node ties go to the name that sorts first (their vendored kube-scheduler's
+ * selectHost, changed "for reproducibility"): tieMode `first`. The fragmentation measure is
+ * the same as `fragmentation`'s (fragmentation.ts); what differs is the integer sigmoid score
+ * and the tie-break. One difference stays: the typical pods come from the same online
+ * estimate as `fragmentation` (the authors take them from the whole trace in advance).
+ */
+export const fgd: ScorePlugin = {
+  name: 'fgd',
+  gpuIdentity: false,
+  tieMode: 'first',
+  prepare(ctx) {
+    const model = ctx.workload;
+    if (!model || model.shapes.length === 0) return null;
+    return fragmentationScorer(ctx, model, (delta) => Math.trunc(100 / (1 + Math.exp(delta / 1000))) / 100);
   },
 };
 

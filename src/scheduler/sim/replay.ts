@@ -5,6 +5,7 @@
  * fails; no queue, no departures, no preemption. After each pod, `arrived` is the GPU asked for
  * so far (failed pods included) and `allocated` the GPU placed, both as shares of capacity.
  */
+import { DecisionMemo } from '../memo.js';
 import { schedule } from '../engine.js';
 import { nodeFragmentation } from '../fragmentation.js';
 import type { Policy } from '../policy.js';
@@ -107,6 +108,8 @@ export function replay(nodes: readonly NodeSpec[], pods: readonly TracePod[], op
   // The tie-break stream is separate from the shuffle's, so a policy's choices do not change the arrivals.
   const rng = createPrng((options.seed ^ 0x9e3779b9) >>> 0);
   const estimator = new ShapeEstimator(options.shapeCoverage);
+  // Same decisions as without it; only the one node each placement changes is re-evaluated.
+  const memo = new DecisionMemo();
   for (const [i, p] of (options.prior ?? []).entries()) estimator.observe(podRequest(p, `prior${i}`));
   const curve: ReplayPoint[] = [];
   const records: ReplayRecord[] | null = options.keepRecords ? [] : null;
@@ -122,7 +125,7 @@ export function replay(nodes: readonly NodeSpec[], pods: readonly TracePod[], op
     const request = podRequest(pod, `${seq}`);
     estimator.observe(request);
     const workload = estimator.model();
-    const decision = schedule(snapshot, request, { policy: options.policy, rng, workload, explain: false });
+    const decision = schedule(snapshot, request, { policy: options.policy, rng, workload, explain: false, memo });
     const milli = podGpuMilli(pod);
     asked += milli;
     let failure: FailureKind | null = null;

@@ -2,14 +2,15 @@
  * The reference engine: the first, naive implementation of engine.ts (every node, every GPU
  * through the filter plugins, candidate arrays allocated per GPU), kept as the oracle the fast
  * engine must agree with, decision for decision and PRNG draw for PRNG draw
- * (engine.fastpath.test.ts). Not exported from the package.
+ * (engine.fastpath.test.ts). Not exported from the package. It uses the same tie-break
+ * (tiebreak.ts), done the obvious way: every node scored, in order, no memo.
  */
 import { demandOf, migComputeMilli } from '../demand.js';
 import type { CycleContext, PreparedFilter, PreparedScore } from '../framework.js';
 import { chooseMigInstance } from '../mig.js';
 import { DEFAULT_ADMISSION, DEFAULT_FILTERS, type ScheduleOptions } from '../engine.js';
 import { parsePolicy, type Policy } from '../policy.js';
-import type { Prng } from '../prng.js';
+import { gpuSetKey, tieDraw, tieRank, type TieMode } from '../tiebreak.js';
 import type { ClusterSnapshot, Decision, GpuReason, GpuShare, GpuSpec, NodeRejection, NodeState, Placement, PlacementRequest } from '../types.js';
 
 interface Scorer {
@@ -41,7 +42,9 @@ export function scheduleReference(snapshot: ClusterSnapshot, request: PlacementR
   }
   const scorers: Scorer[] = [];
   let identity = false;
+  let mode: TieMode = 'hash';
   for (const { plugin, weight } of pol.plugins) {
+    if (plugin.tieMode === 'first') mode = 'first';
     const prepared = plugin.prepare(ctx);
     if (!prepared) continue;
     scorers.push({ prepared, weight });
@@ -56,9 +59,10 @@ export function scheduleReference(snapshot: ClusterSnapshot, request: PlacementR
   const rejections: NodeRejection[] = [];
   const feasible: number[] = [];
   const gpuReasons: GpuReason[] = [];
-  let best: { node: NodeState; gpus: readonly number[] } | null = null;
+  // One draw per decision; each tied candidate's rank is a hash of it (tiebreak.ts).
+  const draw = mode === 'hash' ? tieDraw(options.rng) : 0;
+  let best: { node: NodeState; gpus: readonly number[]; rank: number } | null = null;
   let bestScore = -Infinity;
-  let ties = 0;
 
   for (const node of snapshot.nodes) {
     const nodeReason = firstNodeReason(nodeFilters, node);
@@ -87,17 +91,19 @@ export function scheduleReference(snapshot: ClusterSnapshot, request: PlacementR
         continue;
       }
     }
-    const pick = bestOnNode(node, feasible, count, scorers, identity, options.rng);
+    const pick = bestOnNode(node, feasible, count, scorers, identity);
     if (!pick) continue;
     const c = compare(pick.score, bestScore, best !== null);
+    if (c < 0) continue;
+    // The node's own winner among its tied sets: lowest rank, or the first one.
+    const ranked = pick.ties.map((gpus) => ({ gpus, rank: mode === 'hash' ? tieRank(draw, node.ordinal, gpuSetKey(gpus)) : 0 }));
+    let mine = ranked[0] as { gpus: readonly number[]; rank: number };
+    for (const r of ranked) if (r.rank < mine.rank) mine = r;
     if (c === 1) {
-      best = { node, gpus: pick.gpus };
+      best = { node, ...mine };
       bestScore = pick.score;
-      ties = 1;
-    } else if (c === 0) {
-      // Reservoir sampling: each of the tied nodes ends up chosen with equal probability.
-      ties += 1;
-      if (options.rng.int(ties) === 0) best = { node, gpus: pick.gpus };
+    } else if (best !== null && (mode === 'hash' ? mine.rank < best.rank : node.spec.name < best.node.spec.name)) {
+      best = { node, ...mine };
     }
   }
   if (!best) return { status: 'unschedulable', rejections };
@@ -163,27 +169,25 @@ function compare(score: number, best: number, hasBest: boolean): 1 | 0 | -1 {
   return d > eps ? 1 : d >= -eps ? 0 : -1;
 }
 
-/** The best candidate GPU set on one node, ties broken at random (reservoir sampling). */
+/** The best score on one node and every candidate GPU set tied with it, in the order scored. */
 function bestOnNode(
   node: NodeState,
   feasible: readonly number[],
   count: number,
   scorers: readonly Scorer[],
   identity: boolean,
-  rng: Prng,
-): { gpus: readonly number[]; score: number } | null {
-  if (count === 0) return { gpus: [], score: scoreOf(scorers, node, []) };
-  let bestGpus: readonly number[] | null = null;
+): { ties: (readonly number[])[]; score: number } | null {
+  if (count === 0) return { ties: [[]], score: scoreOf(scorers, node, []) };
+  let ties: (readonly number[])[] = [];
   let bestScore = -Infinity;
-  let ties = 0;
   let sets: readonly (readonly number[])[];
   if (count === 1) {
     const singles: number[][] = [];
     for (let k = 0; k < feasible.length; k++) {
       const i = feasible[k] as number;
       let seen = false;
-      // Without identity-aware scores, equivalent GPUs tie: score one per class, so the
-      // tie-break weighs classes (not GPUs) and the work shrinks on half-empty nodes.
+      // Without identity-aware scores, equivalent GPUs tie: score one per class (its first
+      // GPU), so the tie-break weighs classes (not GPUs).
       for (let j = 0; j < k && !seen && !identity; j++) seen = sameState(node, feasible[j] as number, i);
       if (!seen) singles.push([i]);
     }
@@ -195,17 +199,13 @@ function bestOnNode(
   }
   for (const gpus of sets) {
     const s = scoreOf(scorers, node, gpus);
-    const c = compare(s, bestScore, bestGpus !== null);
+    const c = compare(s, bestScore, ties.length > 0);
     if (c === 1) {
-      bestGpus = gpus;
+      ties = [gpus];
       bestScore = s;
-      ties = 1;
-    } else if (c === 0) {
-      ties += 1;
-      if (rng.int(ties) === 0) bestGpus = gpus;
-    }
+    } else if (c === 0) ties.push(gpus);
   }
-  return bestGpus === null ? null : { gpus: bestGpus, score: bestScore };
+  return ties.length === 0 ? null : { ties, score: bestScore };
 }
 
 /** The `count` feasible GPUs the policy prefers one by one (index order on ties). */
