@@ -99,7 +99,7 @@ $(SHIM_TEST_DIR)/libgsnext%.so: shim/tests/gsnext%.c
 # Linked against the sanitized fake by soname (found through LD_LIBRARY_PATH at run time).
 $(SHIM_TEST_BIN): shim/tests/shim_test.c $(SHIM_TEST_NEXT) shim-fakes
 	@mkdir -p $(@D)
-	$(CC) $(SHIM_CFLAGS_ASAN) -DSHIM_TEST_NVML_LINKED -o $@ $< -L$(SHIM_TEST_DIR) -lgsnext1 -lgsnext2 $(SHIM_FAKE_CUDA_ASAN) \
+	$(CC) $(SHIM_CFLAGS_ASAN) -Itesting -DSHIM_TEST_NVML_LINKED -o $@ $< -L$(SHIM_TEST_DIR) -lgsnext1 -lgsnext2 $(SHIM_FAKE_CUDA_ASAN) \
 		$(SHIM_FAKE_NVML_ASAN) -ldl -lpthread
 
 # Included from native/Makefile the fake's own rule builds it; on our own, ask its makefile.
@@ -116,7 +116,7 @@ $(SHIM_BENCH): shim/tests/shim_bench.c $(SHIM_FAKE_CUDA)
 # linked against NVML, so it also runs where there is none.
 $(SHIM_TEST_BIN_REL): shim/tests/shim_test.c shim-fakes
 	@mkdir -p $(@D)
-	$(CC) $(SHIM_CFLAGS) -DSHIM_TEST_NO_NEXT -o $@ $< $(SHIM_FAKE_CUDA) -ldl -lpthread
+	$(CC) $(SHIM_CFLAGS) -Itesting -DSHIM_TEST_NO_NEXT -o $@ $< $(SHIM_FAKE_CUDA) -ldl -lpthread
 
 # The fake relinked with -Bsymbolic: like the real libcuda, its cuGetProcAddress then hands
 # out its own entry points (not ours through interposition), so the reverse map is tested.

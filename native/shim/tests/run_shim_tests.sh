@@ -84,6 +84,14 @@ for mode in direct dlsym procaddr_pt; do
         "$T/shim_test" graph $mode
 done
 
+# ... and only graphs that can allocate have the pool read after a launch.
+for mode in direct procaddr_pt; do
+    mkdir -p "$WORK/busy-graphpoll-$mode"
+    run "graph pool read only for allocating graphs $mode" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi \
+        GPUSHARE_REGION="$WORK/region-graphpoll-$mode" GPUSHARE_FAKE_CUDA_BUSY_DIR="$WORK/busy-graphpoll-$mode" -- \
+        "$T/shim_test" graphpoll $mode
+done
+
 # Scrubbing: on, the reused bytes read 0; off (the control), they still hold the old data.
 REUSE=$WORK/fake_cuda_reuse.json
 echo '{"contextBytes": 4194304, "reuseFreed": true}' >"$REUSE"
