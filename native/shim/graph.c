@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "gs_compute.h"
 #include "gs_shim.h"
 
 static struct {
@@ -204,7 +205,10 @@ GS_EXPORT CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream)
     if (gs_nested())
         return R->cuGraphLaunch(hGraphExec, hStream);
     gs_enter();
+    gs_gate gate; /* the compute governor first: a graph is a launch like any other */
+    gs_compute_enter(&gate, hStream, false);
     CUresult r = R->cuGraphLaunch(hGraphExec, hStream);
+    gs_compute_leave(&gate, hStream, r);
     if (r == CUDA_SUCCESS && !safe_has(hGraphExec))
         settle_launch();
     gs_leave();
@@ -217,7 +221,10 @@ GS_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream)
     if (gs_nested())
         return R->cuGraphLaunch_ptsz(hGraphExec, hStream);
     gs_enter();
+    gs_gate gate; /* the compute governor first: a graph is a launch like any other */
+    gs_compute_enter(&gate, hStream, true);
     CUresult r = R->cuGraphLaunch_ptsz(hGraphExec, hStream);
+    gs_compute_leave(&gate, hStream, r);
     if (r == CUDA_SUCCESS && !safe_has(hGraphExec))
         settle_launch();
     gs_leave();

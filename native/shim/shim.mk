@@ -26,7 +26,7 @@ SHIM_CFLAGS_ASAN := $(SHIM_CFLAGS_BASE) -O1 -g $(SHIM_SANITIZE)
 SHIM_CFLAGS_DLSYM := $(SHIM_CFLAGS_BASE) -O2 -g -foptimize-sibling-calls -fno-stack-protector
 
 SHIM_SRCS := shim/dispatch.c shim/state.c shim/track.c shim/memory.c shim/pool.c shim/context.c shim/info.c \
-	shim/nvml.c shim/scrub.c shim/vmm.c shim/graph.c shim/log.c shim/gs_config.c region/region.c
+	shim/nvml.c shim/scrub.c shim/vmm.c shim/graph.c shim/compute.c shim/launch.c shim/log.c shim/gs_config.c region/region.c
 SHIM_MAP := $(SHIM_BUILD)/shim/gpushare.map
 SHIM_LIB := $(SHIM_BUILD)/libgpushare.so
 SHIM_LIB_ASAN := $(SHIM_BUILD)/asan/libgpushare.so
@@ -125,7 +125,14 @@ $(SHIM_TEST_DIR)/symbolic/libcuda.so.1: shim-fakes
 	$(CC) $(SHIM_CFLAGS_ASAN) -shared -Wl,-soname,libcuda.so.1 -Wl,--version-script=testing/fake_cuda.map \
 		-Wl,-Bsymbolic -pthread -o $@ $$(ls $(SHIM_BUILD)/fake/obj/asan/testing/*.o)
 
-shim-test: $(SHIM_LIB) $(SHIM_LIB_ASAN) $(SHIM_TEST_BIN) $(SHIM_TEST_BIN_REL) $(SHIM_TEST_DIR)/symbolic/libcuda.so.1
+# The compute governor's scenarios (compute_test.c): ASan+UBSan, against the sanitized fake.
+SHIM_COMPUTE_TEST := $(SHIM_TEST_DIR)/compute_test
+$(SHIM_COMPUTE_TEST): shim/tests/compute_test.c shim-fakes
+	@mkdir -p $(@D)
+	$(CC) $(SHIM_CFLAGS_ASAN) -Itesting -o $@ $< $(SHIM_FAKE_CUDA_ASAN) -lm -lpthread
+
+shim-test: $(SHIM_LIB) $(SHIM_LIB_ASAN) $(SHIM_TEST_BIN) $(SHIM_TEST_BIN_REL) $(SHIM_TEST_DIR)/symbolic/libcuda.so.1 \
+	$(SHIM_COMPUTE_TEST)
 	@sh shim/tests/run_shim_tests.sh "$(SHIM_ROOT)" "$(CC)"
 
 shim-clean:

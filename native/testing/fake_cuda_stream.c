@@ -41,7 +41,10 @@ static void run_op(fake_stream_t *s, fake_op_t *op)
             fake_unlock();
             sleep_until(start);
             fake_lock();
-            start = fake_shared_gpu_claim(s->ctx->device, max_u64(start, fake_now_ns()), op->duration_ns);
+            /* from `start`, not from when this thread woke: a late wake-up is the host's
+             * delay, not time the GPU idled (nobody else claimed it meanwhile, or
+             * free_at_ns would say so) */
+            start = fake_shared_gpu_claim(s->ctx->device, start, op->duration_ns);
         }
         uint64_t end = start + op->duration_ns;
         s->timeline_ns = end;

@@ -69,7 +69,7 @@ static void check(int ok, const char *fmt, ...)
     X(cuMemMap) X(cuMemUnmap) X(cuMemSetAccess) X(cuMemsetD8_v2) X(cuGraphCreate) X(cuGraphDestroy) \
     X(cuGraphAddMemAllocNode) X(cuGraphAddMemFreeNode) X(cuGraphInstantiateWithFlags) X(cuGraphExecDestroy) X(cuGraphLaunch) \
     X(cuDeviceGraphMemTrim) X(cuArrayCreate) X(cuArray3DCreate) X(cuGraphAddKernelNode_v2) X(cuModuleLoadData) \
-    X(cuModuleGetFunction)
+    X(cuModuleGetFunction) X(cuLaunchKernel)
 
 /* The name cuGetProcAddress takes for each (the unversioned API name). */
 static const char *proc_name(const char *sym, char *buf, size_t len)
@@ -1071,6 +1071,25 @@ static void t_graphpoll(void)
     check(A.cuGraphExecDestroy(e2) == CUDA_SUCCESS && A.cuGraphDestroy(g) == CUDA_SUCCESS, "destroy");
 }
 
+/* Kernels launch and run (a bad compute variable leaves the program ungoverned, not broken). */
+static void t_launch(void)
+{
+    (void)setup(0);
+    CUmodule mod;
+    CUfunction fn;
+    check(A.cuModuleLoadData(&mod, "x") == CUDA_SUCCESS && A.cuModuleGetFunction(&fn, mod, "sleep_200") == CUDA_SUCCESS,
+          "module");
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 100; i++)
+        check(A.cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL) == CUDA_SUCCESS, "launch %d", i);
+    check(A.cuStreamSynchronize(NULL) == CUDA_SUCCESS, "sync");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    /* 100 x 200 us = 20 ms of GPU time; ungoverned it is not held back by periods of 200 ms */
+    check(s >= 0.02 && s < 2.0, "100 kernels of 200 us took %.3f s", s);
+}
+
 int main(int argc, char **argv)
 {
     scenario = argc > 1 ? argv[1] : "contract";
@@ -1081,7 +1100,7 @@ int main(int argc, char **argv)
         void (*fn)(void);
     } all[] = {{"contract", t_contract}, {"edge", t_edge}, {"paths", t_paths}, {"threads", t_threads},
                {"visible", t_visible}, {"shared", t_shared}, {"badenv", t_badenv}, {"passthrough", t_passthrough},
-               {"primary", t_primary}, {"nvml", t_nvml}, {"nvmlonly", t_nvmlonly}, {"nonvml", t_nonvml}, {"oversub", t_oversub}, {"scrub", t_scrub}, {"churn", t_churn}, {"killloop", t_killloop}, {"groupused", t_groupused}, {"graph", t_graph}, {"graphpoll", t_graphpoll}};
+               {"primary", t_primary}, {"nvml", t_nvml}, {"nvmlonly", t_nvmlonly}, {"nonvml", t_nonvml}, {"oversub", t_oversub}, {"scrub", t_scrub}, {"churn", t_churn}, {"killloop", t_killloop}, {"groupused", t_groupused}, {"graph", t_graph}, {"graphpoll", t_graphpoll}, {"launch", t_launch}};
     int found = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (strcmp(all[i].name, scenario) == 0) {
