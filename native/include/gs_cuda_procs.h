@@ -107,10 +107,12 @@
     X(cuGraphCreate, 10000, cuGraphCreate, GS_CUDA_PROC_LEGACY) \
     X(cuGraphDestroy, 10000, cuGraphDestroy, GS_CUDA_PROC_LEGACY) \
     X(cuGraphExecDestroy, 10000, cuGraphExecDestroy, GS_CUDA_PROC_LEGACY) \
+    X(cuGraphGetNodes, 10000, cuGraphGetNodes, GS_CUDA_PROC_LEGACY) \
     X(cuGraphInstantiate, 12000, cuGraphInstantiateWithFlags, GS_CUDA_PROC_LEGACY) \
     X(cuGraphInstantiateWithFlags, 11040, cuGraphInstantiateWithFlags, GS_CUDA_PROC_LEGACY) \
     X(cuGraphLaunch, 10000, cuGraphLaunch, GS_CUDA_PROC_LEGACY) \
     X(cuGraphLaunch, 10000, cuGraphLaunch_ptsz, GS_CUDA_PROC_PTSZ) \
+    X(cuGraphNodeGetType, 10000, cuGraphNodeGetType, GS_CUDA_PROC_LEGACY) \
     X(cuGreenCtxCreate, 12040, cuGreenCtxCreate, GS_CUDA_PROC_LEGACY) \
     X(cuGreenCtxDestroy, 12040, cuGreenCtxDestroy, GS_CUDA_PROC_LEGACY) \
     X(cuGreenCtxGetDevResource, 12040, cuGreenCtxGetDevResource, GS_CUDA_PROC_LEGACY) \

@@ -110,14 +110,22 @@ typedef struct gs_region_lane {
 /* One process's counters for one device (two cache lines). */
 typedef struct gs_region_slot_dev {
     _Atomic uint64_t bytes[GS_REGION_KINDS]; /* committed bytes by gs_region_kind */
-    /* For the compute limiter (a later issue); written by the owner only. */
-    _Atomic uint64_t kernels_launched;
-    _Atomic uint64_t busy_ns;
-    _Atomic uint64_t throttle_ns;
-    _Atomic uint32_t achieved_share; /* recent share, GS_REGION_SHARE_ONE = 100% */
-    uint32_t reserved0;
-    uint64_t reserved[4];
+    /* The compute limiter's (libgpushare compute.c); written by the owner only. */
+    _Atomic uint64_t kernels_launched; /* launches that went through (a graph launch counts 1) */
+    _Atomic uint64_t busy_ns;          /* GPU time its work took, measured with CUDA events */
+    _Atomic uint64_t throttle_ns;      /* time its launches were held back (limit or priority) */
+    _Atomic uint32_t achieved_share;   /* recent share (about the last second), GS_REGION_SHARE_ONE = 100% */
+    /* Added without a version bump (they took reserved words; 0 in older regions): */
+    _Atomic uint32_t target_share;     /* the compute limit, GS_REGION_SHARE_ONE = 100%; 0 = not governed */
+    _Atomic int32_t priority;          /* gs_priority: 0 low, 1 normal, 2 high */
+    _Atomic uint32_t policy;           /* GS_REGION_POLICY_* */
+    uint64_t reserved[3];
 } gs_region_slot_dev;
+
+/* gs_region_slot_dev.policy: how the compute limit is kept. */
+#define GS_REGION_POLICY_NONE 0u  /* not governed on this device */
+#define GS_REGION_POLICY_HARD 1u  /* never more than the target, even on an idle GPU */
+#define GS_REGION_POLICY_SHARE 2u /* at least the target; idle capacity others do not want may be used */
 
 /* One process (40 cache lines). Only the owner writes it, except a reclaimer of a dead owner. */
 typedef struct gs_region_slot {
@@ -191,6 +199,8 @@ static_assert(GS_REGION_KIND_COUNT_USED <= GS_REGION_KINDS, "kinds fit");
 static_assert(GS_REGION_MAX_DEVICES <= 16 && GS_REGION_KINDS <= 16, "device and kind fit in 4 bits of a lane");
 static_assert(sizeof(gs_region_lane) == 16, "lane");
 static_assert(sizeof(gs_region_slot_dev) == 128, "slot_dev is two cache lines");
+static_assert(offsetof(gs_region_slot_dev, target_share) == 92 && offsetof(gs_region_slot_dev, policy) == 100,
+              "compute fields took the old reserved words in place");
 static_assert(offsetof(gs_region_slot, lanes) == 64, "lanes start on line 1");
 static_assert(offsetof(gs_region_slot, dev_total) == 192, "dev_total starts on line 3");
 static_assert(offsetof(gs_region_slot, dev) == 320, "dev starts on line 5");

@@ -108,9 +108,12 @@ int gs_region_usage_group(uint32_t dev, gs_region_usage *u);
 /* The limit in force on dev (0 = unlimited), or 0 when no region is open. */
 uint64_t gs_region_limit(uint32_t dev);
 
-/* Compute-limiter counters of this process on dev (for the later compute limiter). */
+/* Compute-limiter counters of this process on dev (libgpushare compute.c). */
 int gs_region_compute_add(uint32_t dev, uint64_t kernels, uint64_t busy_ns, uint64_t throttle_ns);
 int gs_region_compute_set_share(uint32_t dev, uint32_t share);
+/* What this process is held to on dev: target share (GS_REGION_SHARE_ONE = 100%, 0 = not
+ * governed), priority (gs_priority) and GS_REGION_POLICY_*. */
+int gs_region_compute_set_policy(uint32_t dev, uint32_t target_share, int32_t priority, uint32_t policy);
 
 /* Frees the slots of dead processes (pid gone, or reused: start time differs); returns how
  * many were reclaimed, or a negative error. Also runs at attach and before any refusal. */

@@ -1119,6 +1119,20 @@ int gs_region_compute_set_share(uint32_t dev, uint32_t share)
     return GS_REGION_OK;
 }
 
+int gs_region_compute_set_policy(uint32_t dev, uint32_t target_share, int32_t priority, uint32_t policy)
+{
+    if (dev >= GS_REGION_MAX_DEVICES || target_share > GS_REGION_SHARE_ONE || policy > GS_REGION_POLICY_SHARE)
+        return GS_REGION_EINVAL;
+    int idx = ensure_attached();
+    if (idx < 0)
+        return idx;
+    gs_region_slot_dev *sd = &S.map->slots[idx].dev[dev];
+    atomic_store(&sd->target_share, target_share);
+    atomic_store(&sd->priority, priority);
+    atomic_store(&sd->policy, policy);
+    return GS_REGION_OK;
+}
+
 int gs_region_reclaim(void)
 {
     int idx = ensure_attached(); /* the reclaim word names us: we need our pid and start time */

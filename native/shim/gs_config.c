@@ -376,13 +376,17 @@ static void load_priority(loader *l, gs_config *c) {
             problem(l, "GPUSHARE_PRIORITY", why);
             v = NULL;
         }
-        if (v != NULL) return;
+        if (v != NULL) {
+            c->priority_set = true;
+            return;
+        }
     }
-    /* HAMi: nvidia.com/priority 0 is high, 1 is low. */
+    /* HAMi: nvidia.com/priority 0 is high, 1 is low (HAMi-core's default is 1, but only a
+     * task that says so is ranked here: unset stays normal). */
     v = var(l, "CUDA_TASK_PRIORITY");
     if (v == NULL) return;
-    if (strcmp(v, "0") == 0) c->priority = GS_PRIORITY_HIGH;
-    else if (strcmp(v, "1") == 0) c->priority = GS_PRIORITY_LOW;
+    if (strcmp(v, "0") == 0) c->priority = GS_PRIORITY_HIGH, c->priority_set = true;
+    else if (strcmp(v, "1") == 0) c->priority = GS_PRIORITY_LOW, c->priority_set = true;
     else {
         snprintf(why, sizeof why, "\"%.100s\" is not a HAMi task priority; expected 0 (high) or 1 (low)", v);
         problem(l, "CUDA_TASK_PRIORITY", why);
@@ -452,6 +456,10 @@ int gs_config_load(gs_config *out, gs_getenv_fn getenv_fn, void *env_ctx, gs_con
     }
 
     load_priority(&l, &c);
+    static const char *const policy_names[] = {"hard", "share"};
+    int policy = (int)c.compute_policy;
+    load_enum(&l, "GPUSHARE_COMPUTE_POLICY", policy_names, 2, &policy, "hard or share");
+    c.compute_policy = (gs_compute_policy)policy;
     static const char *const isolation_names[] = {"time-slice", "sm-partition"};
     int isolation = (int)c.isolation;
     load_enum(&l, "GPUSHARE_ISOLATION", isolation_names, 2, &isolation, "time-slice or sm-partition");

@@ -41,6 +41,8 @@ typedef struct {
 typedef enum { GS_PRIORITY_LOW = 0, GS_PRIORITY_NORMAL = 1, GS_PRIORITY_HIGH = 2 } gs_priority;
 typedef enum { GS_ISOLATION_TIME_SLICE = 0, GS_ISOLATION_SM_PARTITION } gs_isolation;
 typedef enum { GS_LOG_ERROR = 0, GS_LOG_WARN, GS_LOG_INFO, GS_LOG_DEBUG } gs_log_level;
+/* GPUSHARE_COMPUTE_POLICY: hard caps (default), or work-conserving sharing. */
+typedef enum { GS_COMPUTE_HARD = 0, GS_COMPUTE_SHARE } gs_compute_policy;
 
 typedef struct {
     gs_memory_limit memory_all; /* for devices without their own entry */
@@ -53,6 +55,8 @@ typedef struct {
     bool oversubscribe;
     bool scrub;
     char region_path[GS_CONFIG_PATH_LEN]; /* empty: private accounting */
+    gs_compute_policy compute_policy;
+    bool priority_set; /* GPUSHARE_PRIORITY or CUDA_TASK_PRIORITY was given (and understood) */
 } gs_config;
 
 /** Looks a variable up; NULL when unset. Tests pass a table, the library passes getenv. */

@@ -26,7 +26,7 @@ SHIM_CFLAGS_ASAN := $(SHIM_CFLAGS_BASE) -O1 -g $(SHIM_SANITIZE)
 SHIM_CFLAGS_DLSYM := $(SHIM_CFLAGS_BASE) -O2 -g -foptimize-sibling-calls -fno-stack-protector
 
 SHIM_SRCS := shim/dispatch.c shim/state.c shim/track.c shim/memory.c shim/pool.c shim/context.c shim/info.c \
-	shim/nvml.c shim/scrub.c shim/vmm.c shim/graph.c shim/log.c shim/gs_config.c region/region.c
+	shim/nvml.c shim/scrub.c shim/vmm.c shim/graph.c shim/compute.c shim/launch.c shim/log.c shim/gs_config.c region/region.c
 SHIM_MAP := $(SHIM_BUILD)/shim/gpushare.map
 SHIM_LIB := $(SHIM_BUILD)/libgpushare.so
 SHIM_LIB_ASAN := $(SHIM_BUILD)/asan/libgpushare.so
@@ -99,7 +99,7 @@ $(SHIM_TEST_DIR)/libgsnext%.so: shim/tests/gsnext%.c
 # Linked against the sanitized fake by soname (found through LD_LIBRARY_PATH at run time).
 $(SHIM_TEST_BIN): shim/tests/shim_test.c $(SHIM_TEST_NEXT) shim-fakes
 	@mkdir -p $(@D)
-	$(CC) $(SHIM_CFLAGS_ASAN) -DSHIM_TEST_NVML_LINKED -o $@ $< -L$(SHIM_TEST_DIR) -lgsnext1 -lgsnext2 $(SHIM_FAKE_CUDA_ASAN) \
+	$(CC) $(SHIM_CFLAGS_ASAN) -Itesting -DSHIM_TEST_NVML_LINKED -o $@ $< -L$(SHIM_TEST_DIR) -lgsnext1 -lgsnext2 $(SHIM_FAKE_CUDA_ASAN) \
 		$(SHIM_FAKE_NVML_ASAN) -ldl -lpthread
 
 # Included from native/Makefile the fake's own rule builds it; on our own, ask its makefile.
@@ -116,7 +116,7 @@ $(SHIM_BENCH): shim/tests/shim_bench.c $(SHIM_FAKE_CUDA)
 # linked against NVML, so it also runs where there is none.
 $(SHIM_TEST_BIN_REL): shim/tests/shim_test.c shim-fakes
 	@mkdir -p $(@D)
-	$(CC) $(SHIM_CFLAGS) -DSHIM_TEST_NO_NEXT -o $@ $< $(SHIM_FAKE_CUDA) -ldl -lpthread
+	$(CC) $(SHIM_CFLAGS) -Itesting -DSHIM_TEST_NO_NEXT -o $@ $< $(SHIM_FAKE_CUDA) -ldl -lpthread
 
 # The fake relinked with -Bsymbolic: like the real libcuda, its cuGetProcAddress then hands
 # out its own entry points (not ours through interposition), so the reverse map is tested.
@@ -125,7 +125,14 @@ $(SHIM_TEST_DIR)/symbolic/libcuda.so.1: shim-fakes
 	$(CC) $(SHIM_CFLAGS_ASAN) -shared -Wl,-soname,libcuda.so.1 -Wl,--version-script=testing/fake_cuda.map \
 		-Wl,-Bsymbolic -pthread -o $@ $$(ls $(SHIM_BUILD)/fake/obj/asan/testing/*.o)
 
-shim-test: $(SHIM_LIB) $(SHIM_LIB_ASAN) $(SHIM_TEST_BIN) $(SHIM_TEST_BIN_REL) $(SHIM_TEST_DIR)/symbolic/libcuda.so.1
+# The compute governor's scenarios (compute_test.c): ASan+UBSan, against the sanitized fake.
+SHIM_COMPUTE_TEST := $(SHIM_TEST_DIR)/compute_test
+$(SHIM_COMPUTE_TEST): shim/tests/compute_test.c shim-fakes
+	@mkdir -p $(@D)
+	$(CC) $(SHIM_CFLAGS_ASAN) -Itesting -o $@ $< $(SHIM_FAKE_CUDA_ASAN) -lm -lpthread
+
+shim-test: $(SHIM_LIB) $(SHIM_LIB_ASAN) $(SHIM_TEST_BIN) $(SHIM_TEST_BIN_REL) $(SHIM_TEST_DIR)/symbolic/libcuda.so.1 \
+	$(SHIM_COMPUTE_TEST)
 	@sh shim/tests/run_shim_tests.sh "$(SHIM_ROOT)" "$(CC)"
 
 shim-clean:

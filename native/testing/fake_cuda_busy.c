@@ -3,17 +3,65 @@
  * (fake_cuda_busy.h).
  */
 #define _GNU_SOURCE
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fake_cuda_busy.h"
 #include "fake_cuda_state.h"
 
-/* The mapped file, when configured; global like the driver state it mirrors. */
+/* The mapped files, when configured; global like the driver state they mirror. */
 static fake_cuda_busy_file_t *busy_file;
+static fake_cuda_shared_gpu_t *shared_gpu[FAKE_CUDA_BUSY_DEVICES];
+
+static void *map_file(const char *path, size_t size, bool truncate)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0644);
+    if (fd < 0)
+        return NULL;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || ((size_t)sb.st_size < size && ftruncate(fd, (off_t)size) != 0)) {
+        (void)close(fd);
+        return NULL;
+    }
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    (void)close(fd);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void shared_gpu_open(const fake_cuda_state_t *st)
+{
+    for (unsigned int i = 0; i < st->device_count && i < FAKE_CUDA_BUSY_DEVICES; i++) {
+        char path[400];
+        (void)snprintf(path, sizeof path, "%s/%s.gpu", st->config.busy_dir, st->devices[i].cfg.uuid);
+        shared_gpu[i] = map_file(path, sizeof *shared_gpu[i], false);
+        if (!shared_gpu[i])
+            (void)fprintf(stderr, "fake libcuda: cannot map %s; device %u is not shared\n", path, i);
+    }
+}
+
+uint64_t fake_shared_gpu_claim(int device, uint64_t earliest_ns, uint64_t duration_ns)
+{
+    fake_cuda_shared_gpu_t *g = device >= 0 && device < FAKE_CUDA_BUSY_DEVICES ? shared_gpu[device] : NULL;
+    if (!g)
+        return earliest_ns;
+    uint64_t was = __atomic_load_n(&g->free_at_ns, __ATOMIC_ACQUIRE), start;
+    do {
+        start = was > earliest_ns ? was : earliest_ns;
+    } while (!__atomic_compare_exchange_n(&g->free_at_ns, &was, start + duration_ns, false, __ATOMIC_ACQ_REL,
+                                          __ATOMIC_ACQUIRE));
+    return start;
+}
+
+void fake_busy_count_graph_query(void)
+{
+    if (busy_file)
+        __atomic_fetch_add(&busy_file->graph_mem_queries, 1, __ATOMIC_RELAXED);
+}
 
 void fake_busy_open(void)
 {
@@ -21,18 +69,14 @@ void fake_busy_open(void)
     if (!st->config.busy_dir[0] || busy_file)
         return;
     char path[400];
+    if (st->config.shared_gpu)
+        shared_gpu_open(st);
     (void)snprintf(path, sizeof path, "%s/%d.busy", st->config.busy_dir, (int)getpid());
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || ftruncate(fd, sizeof *busy_file) != 0) {
+    void *p = map_file(path, sizeof *busy_file, true);
+    if (!p) {
         (void)fprintf(stderr, "fake libcuda: cannot create %s; busy time is not published\n", path);
-        if (fd >= 0)
-            (void)close(fd);
         return;
     }
-    void *p = mmap(NULL, sizeof *busy_file, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    (void)close(fd);
-    if (p == MAP_FAILED)
-        return;
     busy_file = p;
     busy_file->pid = (int32_t)getpid();
     busy_file->version = FAKE_CUDA_BUSY_VERSION;

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #define FAKE_CUDA_BUSY_MAGIC 0x42534647u /* "GFSB" little-endian */
-#define FAKE_CUDA_BUSY_VERSION 1u
+#define FAKE_CUDA_BUSY_VERSION 2u
 #define FAKE_CUDA_BUSY_DEVICES 16
 
 typedef struct fake_cuda_busy_device {
@@ -30,6 +30,25 @@ typedef struct fake_cuda_busy_file {
     int32_t pid;
     uint32_t device_count;  /* visible devices of that process, in its ordinal order */
     fake_cuda_busy_device_t devices[FAKE_CUDA_BUSY_DEVICES];
+    /* version 2: calls of cuDeviceGetGraphMemAttribute, so a test can see how often a
+     * library polls the graph memory pool (it costs a driver round trip on a GPU) */
+    uint64_t graph_mem_queries;
 } fake_cuda_busy_file_t;
+
+/*
+ * Shared GPU (version 2): with "sharedGpu": true (or GPUSHARE_FAKE_CUDA_SHARED_GPU=1) and a
+ * busy directory, the kernels of every process using that directory run one at a time per
+ * device, as contexts of different processes time-slice a real GPU: <dir>/<uuid>.gpu holds
+ * one fake_cuda_shared_gpu_t per device, and a stream worker claims the device from
+ * max(its op's earliest start, free_at_ns) for the op's duration with a compare-and-swap.
+ * Claims are served in the order they are made (a process that claims once per kernel
+ * alternates with the others, like time slicing).
+ */
+#define FAKE_CUDA_SHARED_GPU_MAGIC 0x55504753u /* "SGPU" little-endian */
+typedef struct fake_cuda_shared_gpu {
+    uint32_t magic;
+    uint32_t reserved;
+    uint64_t free_at_ns; /* CLOCK_MONOTONIC: the device is claimed until then */
+} fake_cuda_shared_gpu_t;
 
 #endif /* GS_FAKE_CUDA_BUSY_H */

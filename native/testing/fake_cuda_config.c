@@ -19,7 +19,7 @@
 
 static const char *const top_fields[] = {"driverVersion", "contextBytes", "allocRounding", "pitchAlignment",
                                          "vmmGranularity", "poolChunkBytes", "managedResidency",
-                                         "defaultKernelMicros", "busyDir", "reuseFreed", "errors", "devices", NULL};
+                                         "defaultKernelMicros", "busyDir", "reuseFreed", "sharedGpu", "errors", "devices", NULL};
 static const char *const device_fields[] = {"name", "uuid", "totalMemory", "reservedMemory", "contextBytes",
                                             "multiprocessorCount", "computeCapability", "pciBusId",
                                             "smPartitionMin", "smCoscheduledAlignment", NULL};
@@ -213,7 +213,8 @@ static bool read_root(reader_t *r, const json_value_t *root, fake_cuda_config_t 
         !read_u64(r, "(top level)", root, "defaultKernelMicros", 0, 60000000, &c->default_kernel_us) ||
         !read_string(r, "(top level)", root, "managedResidency", residency, sizeof residency) ||
         !read_string(r, "(top level)", root, "busyDir", c->busy_dir, sizeof c->busy_dir) ||
-        !read_bool(r, "(top level)", root, "reuseFreed", &c->reuse_freed) || !read_errors(r, root, c))
+        !read_bool(r, "(top level)", root, "reuseFreed", &c->reuse_freed) ||
+        !read_bool(r, "(top level)", root, "sharedGpu", &c->shared_gpu) || !read_errors(r, root, c))
         return false;
     c->driver_version = (int)driver;
     if (strcmp(residency, "device") != 0 && strcmp(residency, "host") != 0)
@@ -311,6 +312,9 @@ bool fake_cuda_config_load(fake_cuda_config_t *c, char *err, size_t err_size)
     /* The environment variable wins over the file, so one config can serve many tests. */
     if (ok && busy && busy[0])
         (void)snprintf(c->busy_dir, sizeof c->busy_dir, "%s", busy);
+    const char *shared = getenv("GPUSHARE_FAKE_CUDA_SHARED_GPU");
+    if (ok && shared && shared[0])
+        c->shared_gpu = strcmp(shared, "1") == 0;
     return ok;
 }
 

@@ -45,6 +45,7 @@ typedef struct fake_cuda_config {
     unsigned int error_count;
     fake_cuda_forced_error_t errors[FAKE_CUDA_MAX_ERRORS];
     char busy_dir[256];                  /* empty: no busy-time file */
+    bool shared_gpu;                     /* "sharedGpu": kernels of all processes of busy_dir serialize */
 } fake_cuda_config_t;
 
 /* Fills *c from the environment; unset or empty gives one default H100. On failure

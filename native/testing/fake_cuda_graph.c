@@ -269,6 +269,7 @@ FAKE_EXPORT CUresult cuDeviceGetGraphMemAttribute(CUdevice device, CUgraphMem_at
         r = CUDA_ERROR_INVALID_DEVICE;
     if (r != CUDA_SUCCESS)
         return fake_leave(r);
+    fake_busy_count_graph_query();
     const fake_device_t *d = &fake_state()->devices[device];
     cuuint64_t *out = value;
     switch (attr) {
@@ -297,5 +298,47 @@ FAKE_EXPORT CUresult cuDeviceSetGraphMemAttribute(CUdevice device, CUgraphMem_at
         d->graph_reserved_high = d->graph_reserved;
     else
         r = CUDA_ERROR_INVALID_VALUE;
+    return fake_leave(r);
+}
+
+FAKE_EXPORT CUresult cuGraphGetNodes(CUgraph hGraph, CUgraphNode *nodes, size_t *numNodes)
+{
+    CUresult r = fake_enter("cuGraphGetNodes");
+    if (r == CUDA_SUCCESS && (!numNodes || !fake_list_has(&fake_state()->graphs, hGraph) || hGraph->destroyed))
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r != CUDA_SUCCESS)
+        return fake_leave(r);
+    /* As the driver: NULL nodes asks for the count; else up to *numNodes are written and
+     * *numNodes becomes how many were (the rest of the array is zeroed). */
+    size_t n = 0, cap = *numNodes;
+    for (struct CUgraphNode_st *x = hGraph->nodes; x; x = x->next, n++)
+        if (nodes && n < cap)
+            nodes[n] = x;
+    if (nodes) {
+        for (size_t i = n; i < cap; i++)
+            nodes[i] = NULL;
+        *numNodes = n < cap ? n : cap;
+    } else {
+        *numNodes = n;
+    }
+    return fake_leave(CUDA_SUCCESS);
+}
+
+FAKE_EXPORT CUresult cuGraphNodeGetType(CUgraphNode hNode, CUgraphNodeType *type)
+{
+    CUresult r = fake_enter("cuGraphNodeGetType");
+    if (r == CUDA_SUCCESS && !type)
+        r = CUDA_ERROR_INVALID_VALUE;
+    bool found = false;
+    if (r == CUDA_SUCCESS)
+        FAKE_FOREACH(struct CUgraph_st, g, &fake_state()->graphs)
+        for (struct CUgraphNode_st *x = g->nodes; x && !found; x = x->next)
+            found = x == hNode;
+    if (r == CUDA_SUCCESS && !found)
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS)
+        *type = hNode->kind == FAKE_NODE_KERNEL      ? CU_GRAPH_NODE_TYPE_KERNEL
+                : hNode->kind == FAKE_NODE_MEM_ALLOC ? CU_GRAPH_NODE_TYPE_MEM_ALLOC
+                                                     : CU_GRAPH_NODE_TYPE_MEM_FREE;
     return fake_leave(r);
 }

@@ -329,6 +329,11 @@ bool fake_function_valid(const struct CUfunc_st *f);
 /* Busy-time accounting for a finished kernel interval [start, end) on a device. */
 void fake_busy_record(int device, uint64_t start_ns, uint64_t end_ns, unsigned int kernels);
 void fake_busy_open(void);
+/* Shared GPU mode: the start of [start, start + duration) claimed on the device for a
+ * kernel that could start at earliest_ns (earliest_ns itself when the device is not shared). */
+uint64_t fake_shared_gpu_claim(int device, uint64_t earliest_ns, uint64_t duration_ns);
+/* Counts a cuDeviceGetGraphMemAttribute call in the busy file. */
+void fake_busy_count_graph_query(void);
 
 uint64_t fake_now_ns(void);
 

@@ -36,6 +36,16 @@ static void run_op(fake_stream_t *s, fake_op_t *op)
     switch (op->kind) {
     case FAKE_OP_KERNEL: {
         uint64_t start = max_u64(op->enqueued_ns, s->timeline_ns);
+        if (st->config.shared_gpu) {
+            /* claim the device when the op could start, not before: others run meanwhile */
+            fake_unlock();
+            sleep_until(start);
+            fake_lock();
+            /* from `start`, not from when this thread woke: a late wake-up is the host's
+             * delay, not time the GPU idled (nobody else claimed it meanwhile, or
+             * free_at_ns would say so) */
+            start = fake_shared_gpu_claim(s->ctx->device, start, op->duration_ns);
+        }
         uint64_t end = start + op->duration_ns;
         s->timeline_ns = end;
         fake_unlock();

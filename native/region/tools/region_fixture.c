@@ -54,6 +54,7 @@ int main(int argc, char **argv)
     must(gs_region_reserve(0, GS_REGION_KIND_ALLOC, 4096, &pending, NULL), "reserve in flight");
     must(gs_region_compute_add(0, 10, 5000, 0), "compute");
     must(gs_region_compute_set_share(0, GS_REGION_SHARE_ONE / 2), "share");
+    must(gs_region_compute_set_policy(0, GS_REGION_SHARE_ONE / 4, 2, GS_REGION_POLICY_HARD), "policy");
 
     int ready[2], quit[2];
     if (pipe(ready) != 0 || pipe(quit) != 0) {

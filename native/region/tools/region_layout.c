@@ -33,7 +33,8 @@ static const field slot_fields[] = {
 static const field lane_fields[] = {F(gs_region_lane, meta), F(gs_region_lane, bytes)};
 static const field slot_dev_fields[] = {
     F(gs_region_slot_dev, bytes), F(gs_region_slot_dev, kernels_launched), F(gs_region_slot_dev, busy_ns),
-    F(gs_region_slot_dev, throttle_ns), F(gs_region_slot_dev, achieved_share),
+    F(gs_region_slot_dev, throttle_ns), F(gs_region_slot_dev, achieved_share), F(gs_region_slot_dev, target_share),
+    F(gs_region_slot_dev, priority), F(gs_region_slot_dev, policy),
 };
 static const field file_fields[] = {F(gs_region_file, header), F(gs_region_file, slots)};
 

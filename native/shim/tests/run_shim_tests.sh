@@ -84,6 +84,14 @@ for mode in direct dlsym procaddr_pt; do
         "$T/shim_test" graph $mode
 done
 
+# ... and only graphs that can allocate have the pool read after a launch.
+for mode in direct procaddr_pt; do
+    mkdir -p "$WORK/busy-graphpoll-$mode"
+    run "graph pool read only for allocating graphs $mode" "$A" "$ASAN_PRELOAD" GPUSHARE_MEMORY_LIMIT=64Mi \
+        GPUSHARE_REGION="$WORK/region-graphpoll-$mode" GPUSHARE_FAKE_CUDA_BUSY_DIR="$WORK/busy-graphpoll-$mode" -- \
+        "$T/shim_test" graphpoll $mode
+done
+
 # Scrubbing: on, the reused bytes read 0; off (the control), they still hold the old data.
 REUSE=$WORK/fake_cuda_reuse.json
 echo '{"contextBytes": 4194304, "reuseFreed": true}' >"$REUSE"
@@ -140,6 +148,29 @@ if grep -q '^gpushare: out of memory on device 0: asked 1 MiB, limit 64 MiB, in 
 else
     fail=$((fail + 1)); echo "FAIL out-of-memory line"; sed 's/^/    /' "$WORK/err"
 fi
+
+# Compute governor (issue 4): burners on a shared fake GPU (5 devices), measured by the
+# fake's busy time; each scenario with its own busy directory and board directory.
+CFAKE=$WORK/fake_cuda_compute.json
+echo '{"contextBytes": 4194304, "sharedGpu": true, "devices": [{}, {}, {}, {}, {}]}' >"$CFAKE"
+for sc in alone unlimited colocated paths policy priority published kill; do
+    mkdir -p "$WORK/cbusy-$sc" "$WORK/cboard-$sc"
+    run "compute $sc" "$A" "$ASAN_PRELOAD" GPUSHARE_FAKE_CUDA="$CFAKE" GPUSHARE_FAKE_CUDA_BUSY_DIR="$WORK/cbusy-$sc" \
+        GPUSHARE_COMPUTE_DIR="$WORK/cboard-$sc" GPUSHARE_LOG_LEVEL=error -- "$T/compute_test" $sc
+    sed -n 's/^/    /; /%/p' "$WORK/out"
+done
+# Bad compute strings: one line each at start, and the program runs (ungoverned).
+for bad in GPUSHARE_COMPUTE_LIMIT=abc GPUSHARE_COMPUTE_LIMIT=0=150 GPUSHARE_COMPUTE_POLICY=soft GPUSHARE_PRIORITY=urgent \
+    CUDA_TASK_PRIORITY=7 CUDA_DEVICE_SM_LIMIT=-3; do
+    name=${bad%%=*}
+    if env GPUSHARE_FAKE_CUDA="$FAKE" LD_LIBRARY_PATH="$B/fake" LD_PRELOAD="$B/libgpushare.so" "$bad" \
+        "$T/shim_test_release" launch direct >"$WORK/out" 2>"$WORK/err" &&
+        [ "$(grep -c "^gpushare: $name: " "$WORK/err")" = 1 ] && [ "$(grep -c '^gpushare:' "$WORK/err")" = 1 ]; then
+        pass=$((pass + 1)); echo "PASS bad compute string $bad: $(cat "$WORK/err")"
+    else
+        fail=$((fail + 1)); echo "FAIL bad compute string $bad"; sed 's/^/    /' "$WORK/out" "$WORK/err"
+    fi
+done
 
 # The issue's interface contract, literally: release fake and release shim, no sanitizer.
 if env LD_LIBRARY_PATH="$B/fake:$T" LD_PRELOAD="$B/libgpushare.so" GPUSHARE_MEMORY_LIMIT=64Mi \

@@ -30,6 +30,7 @@
 #include "gs_cuda.h"
 #include "gs_nvml.h"
 #include "gpushare_region.h"
+#include "fake_cuda_busy.h"
 
 #define MIB (1024ull * 1024ull)
 
@@ -67,7 +68,8 @@ static void check(int ok, const char *fmt, ...)
     X(cuDeviceGetMemPool) X(cuMemPoolGetAttribute) X(cuGetProcAddress_v2) X(cuMemAddressReserve) X(cuMemAddressFree) \
     X(cuMemMap) X(cuMemUnmap) X(cuMemSetAccess) X(cuMemsetD8_v2) X(cuGraphCreate) X(cuGraphDestroy) \
     X(cuGraphAddMemAllocNode) X(cuGraphAddMemFreeNode) X(cuGraphInstantiateWithFlags) X(cuGraphExecDestroy) X(cuGraphLaunch) \
-    X(cuDeviceGraphMemTrim) X(cuArrayCreate) X(cuArray3DCreate)
+    X(cuDeviceGraphMemTrim) X(cuArrayCreate) X(cuArray3DCreate) X(cuGraphAddKernelNode_v2) X(cuModuleLoadData) \
+    X(cuModuleGetFunction) X(cuLaunchKernel)
 
 /* The name cuGetProcAddress takes for each (the unversioned API name). */
 static const char *proc_name(const char *sym, char *buf, size_t len)
@@ -1008,6 +1010,86 @@ static void t_graph(void)
     check(A.cuDeviceGraphMemTrim(0) == CUDA_SUCCESS && free_now() == 60 * MIB, "all back: %zu", free_now());
 }
 
+/* The fake's count of cuDeviceGetGraphMemAttribute calls (its busy file, GPUSHARE_FAKE_CUDA_BUSY_DIR). */
+static uint64_t graph_mem_queries(void)
+{
+    const char *dir = getenv("GPUSHARE_FAKE_CUDA_BUSY_DIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/%d.busy", dir ? dir : ".", (int)getpid());
+    uint64_t n = UINT64_MAX;
+    int fd = open(path, O_RDONLY);
+    if (fd >= 0) {
+        fake_cuda_busy_file_t f;
+        if (pread(fd, &f, sizeof f, 0) == (ssize_t)sizeof f && f.version >= 2)
+            n = f.graph_mem_queries;
+        close(fd);
+    }
+    return n;
+}
+
+/* Launching a graph without memory nodes never reads the graph pool (a driver call per
+ * launch on a GPU); one with an allocation node still does, at every launch. */
+static void t_graphpoll(void)
+{
+    (void)setup(0);
+    CUmodule mod;
+    CUfunction fn;
+    check(A.cuModuleLoadData(&mod, "x") == CUDA_SUCCESS && A.cuModuleGetFunction(&fn, mod, "sleep_1") == CUDA_SUCCESS,
+          "module");
+    CUgraph g, ga;
+    CUgraphNode k;
+    CUgraphExec e = NULL, ea;
+    CUDA_KERNEL_NODE_PARAMS kp;
+    memset(&kp, 0, sizeof kp);
+    kp.func = fn;
+    kp.gridDimX = kp.gridDimY = kp.gridDimZ = kp.blockDimX = kp.blockDimY = kp.blockDimZ = 1;
+    check(A.cuGraphCreate(&g, 0) == CUDA_SUCCESS && A.cuGraphAddKernelNode_v2(&k, g, NULL, 0, &kp) == CUDA_SUCCESS &&
+              A.cuGraphInstantiateWithFlags(&e, g, 0) == CUDA_SUCCESS, "kernel-only graph");
+    uint64_t before = graph_mem_queries();
+    check(before != UINT64_MAX, "the fake's busy file (version 2) is readable");
+    for (int i = 0; i < 100; i++)
+        check(A.cuGraphLaunch(e, NULL) == CUDA_SUCCESS, "launch %d", i);
+    check(A.cuStreamSynchronize(NULL) == CUDA_SUCCESS, "sync");
+    check(graph_mem_queries() == before, "100 launches of a graph without memory nodes: %llu pool reads",
+          (unsigned long long)(graph_mem_queries() - before));
+    CUdeviceptr d;
+    ea = graph_with_alloc(MIB, 1, &d, &ga);
+    before = graph_mem_queries();
+    for (int i = 0; i < 10; i++)
+        check(A.cuGraphLaunch(ea, NULL) == CUDA_SUCCESS, "launch alloc graph %d", i);
+    check(A.cuStreamSynchronize(NULL) == CUDA_SUCCESS, "sync");
+    check(graph_mem_queries() - before >= 10, "10 launches of a graph with an allocation node: %llu pool reads",
+          (unsigned long long)(graph_mem_queries() - before));
+    check(region_kind_bytes(0, GS_REGION_KIND_GRAPH) > 0, "and its pool is counted");
+    /* destroyed, its handle leaves the set: the next exec may reuse the address */
+    check(A.cuGraphExecDestroy(e) == CUDA_SUCCESS && A.cuGraphExecDestroy(ea) == CUDA_SUCCESS, "exec destroy");
+    check(A.cuGraphAddMemAllocNode != NULL, "api");
+    CUgraphExec e2 = graph_with_alloc(MIB, 1, &d, &ga);
+    before = graph_mem_queries();
+    check(A.cuGraphLaunch(e2, NULL) == CUDA_SUCCESS && A.cuStreamSynchronize(NULL) == CUDA_SUCCESS, "launch");
+    check(graph_mem_queries() > before, "a new allocating graph (maybe at a reused address) is read");
+    check(A.cuGraphExecDestroy(e2) == CUDA_SUCCESS && A.cuGraphDestroy(g) == CUDA_SUCCESS, "destroy");
+}
+
+/* Kernels launch and run (a bad compute variable leaves the program ungoverned, not broken). */
+static void t_launch(void)
+{
+    (void)setup(0);
+    CUmodule mod;
+    CUfunction fn;
+    check(A.cuModuleLoadData(&mod, "x") == CUDA_SUCCESS && A.cuModuleGetFunction(&fn, mod, "sleep_200") == CUDA_SUCCESS,
+          "module");
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 100; i++)
+        check(A.cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL) == CUDA_SUCCESS, "launch %d", i);
+    check(A.cuStreamSynchronize(NULL) == CUDA_SUCCESS, "sync");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    /* 100 x 200 us = 20 ms of GPU time; ungoverned it is not held back by periods of 200 ms */
+    check(s >= 0.02 && s < 2.0, "100 kernels of 200 us took %.3f s", s);
+}
+
 int main(int argc, char **argv)
 {
     scenario = argc > 1 ? argv[1] : "contract";
@@ -1018,7 +1100,7 @@ int main(int argc, char **argv)
         void (*fn)(void);
     } all[] = {{"contract", t_contract}, {"edge", t_edge}, {"paths", t_paths}, {"threads", t_threads},
                {"visible", t_visible}, {"shared", t_shared}, {"badenv", t_badenv}, {"passthrough", t_passthrough},
-               {"primary", t_primary}, {"nvml", t_nvml}, {"nvmlonly", t_nvmlonly}, {"nonvml", t_nonvml}, {"oversub", t_oversub}, {"scrub", t_scrub}, {"churn", t_churn}, {"killloop", t_killloop}, {"groupused", t_groupused}, {"graph", t_graph}};
+               {"primary", t_primary}, {"nvml", t_nvml}, {"nvmlonly", t_nvmlonly}, {"nonvml", t_nonvml}, {"oversub", t_oversub}, {"scrub", t_scrub}, {"churn", t_churn}, {"killloop", t_killloop}, {"groupused", t_groupused}, {"graph", t_graph}, {"graphpoll", t_graphpoll}, {"launch", t_launch}};
     int found = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (strcmp(all[i].name, scenario) == 0) {

@@ -76,6 +76,9 @@ export const REGION_LAYOUT = {
         busy_ns: { offset: 72, size: 8 },
         throttle_ns: { offset: 80, size: 8 },
         achieved_share: { offset: 88, size: 4 },
+        target_share: { offset: 92, size: 4 },
+        priority: { offset: 96, size: 4 },
+        policy: { offset: 100, size: 4 },
       },
     },
     gs_region_file: {
@@ -91,6 +94,11 @@ export const REGION_LAYOUT = {
 /** gs_region_kind, by index. */
 export const REGION_KINDS = ['context', 'alloc', 'vmm', 'array', 'pool', 'host', 'graph'] as const;
 export type RegionKind = (typeof REGION_KINDS)[number];
+
+/** gs_region_slot_dev.priority (gs_priority). */
+export const COMPUTE_PRIORITIES = { 0: 'low', 1: 'normal', 2: 'high' } as const;
+/** gs_region_slot_dev.policy (GS_REGION_POLICY_*): none = not governed on that device. */
+export const COMPUTE_POLICIES = { 0: 'none', 1: 'hard', 2: 'share' } as const;
 
 /** Slot owner states (bits 63..62 of the owner word). */
 export const SLOT_STATES = { 0: 'free', 1: 'active', 2: 'reclaiming' } as const;

@@ -44,12 +44,12 @@ describe('region reader', () => {
     expect(p!.startTime).toBeGreaterThan(0);
     expect(p!.attachedAtMs).toBeGreaterThan(Date.now() - 60_000);
     expect(p!.devices).toEqual([
-      { device: 0, bytes: { context: 3000000, alloc: 1048576, vmm: 0, array: 0, pool: 0, host: 0, graph: 0 }, limitedBytes: 4048576, kernelsLaunched: 10, busyNs: 5000, throttleNs: 0, achievedShare: 0.5 },
+      { device: 0, bytes: { context: 3000000, alloc: 1048576, vmm: 0, array: 0, pool: 0, host: 0, graph: 0 }, limitedBytes: 4048576, kernelsLaunched: 10, busyNs: 5000, throttleNs: 0, achievedShare: 0.5, targetShare: 0.25, priority: 'high', policy: 'hard' },
     ]);
     expect(p!.inFlight).toEqual([{ lane: 0, state: 'granted', device: 0, kind: 'alloc', bytes: 4096, ticket: expect.any(Number) as number }]);
     expect(c!.devices).toEqual([
-      { device: 0, bytes: { context: 0, alloc: 65536, vmm: 0, array: 0, pool: 0, host: 0, graph: 0 }, limitedBytes: 65536, kernelsLaunched: 0, busyNs: 0, throttleNs: 0, achievedShare: 0 },
-      { device: 1, bytes: { context: 0, alloc: 0, vmm: 2097152, array: 12345, pool: 777, host: 999999, graph: 0 }, limitedBytes: 2097152 + 12345 + 777, kernelsLaunched: 3, busyNs: 0, throttleNs: 42, achievedShare: 0 },
+      { device: 0, bytes: { context: 0, alloc: 65536, vmm: 0, array: 0, pool: 0, host: 0, graph: 0 }, limitedBytes: 65536, kernelsLaunched: 0, busyNs: 0, throttleNs: 0, achievedShare: 0, targetShare: 0, priority: 'low', policy: 'none' },
+      { device: 1, bytes: { context: 0, alloc: 0, vmm: 2097152, array: 12345, pool: 777, host: 999999, graph: 0 }, limitedBytes: 2097152 + 12345 + 777, kernelsLaunched: 3, busyNs: 0, throttleNs: 42, achievedShare: 0, targetShare: 0, priority: 'low', policy: 'none' },
     ]);
     expect(c!.inFlight).toEqual([]);
   });

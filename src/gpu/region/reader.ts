@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ErrorCodes, GsError } from '../../domain/index.js';
-import { LANE_STATES, REGION_KINDS, REGION_LAYOUT, SLOT_STATES, type RegionKind } from './layout.js';
+import { COMPUTE_POLICIES, COMPUTE_PRIORITIES, LANE_STATES, REGION_KINDS, REGION_LAYOUT, SLOT_STATES, type RegionKind } from './layout.js';
 
 /**
  * Reads a gpushare shared region (native/region/gpushare_region.h) from its bytes. The file
@@ -49,8 +49,13 @@ export interface RegionSlotDevice {
   readonly kernelsLaunched: number;
   readonly busyNs: number;
   readonly throttleNs: number;
-  /** Recent achieved compute share, 0..1. */
+  /** Recent achieved compute share (about the last second), 0..1. */
   readonly achievedShare: number;
+  /** The compute limit, 0..1; 0 when this device is not governed. */
+  readonly targetShare: number;
+  readonly priority: 'low' | 'normal' | 'high';
+  /** How the limit is kept: hard cap, work-conserving share, or none (not governed). */
+  readonly policy: 'none' | 'hard' | 'share';
 }
 
 export interface RegionSlot {
@@ -166,8 +171,12 @@ function slotDevices(view: DataView, base: number): RegionSlotDevice[] {
       busyNs: u64(view, at + D.fields.busy_ns.offset),
       throttleNs: u64(view, at + D.fields.throttle_ns.offset),
       achievedShare: view.getUint32(at + D.fields.achieved_share.offset, true) / C.shareOne,
+      targetShare: view.getUint32(at + D.fields.target_share.offset, true) / C.shareOne,
+      priority: COMPUTE_PRIORITIES[view.getInt32(at + D.fields.priority.offset, true) as 0 | 1 | 2] ?? 'normal',
+      policy: COMPUTE_POLICIES[view.getUint32(at + D.fields.policy.offset, true) as 0 | 1 | 2] ?? 'none',
     };
-    const anything = dev.limitedBytes + dev.kernelsLaunched + dev.busyNs + dev.throttleNs + dev.achievedShare + Object.values(bytes).reduce((a, b) => a + b, 0);
+    const anything =
+      dev.limitedBytes + dev.kernelsLaunched + dev.busyNs + dev.throttleNs + dev.achievedShare + dev.targetShare + Object.values(bytes).reduce((a, b) => a + b, 0);
     if (anything > 0) out.push(dev);
   }
   return out;

@@ -1,0 +1,745 @@
+/*
+ * compute.c: the compute governor (time-slice mode; design and numbers in COMPUTE.md).
+ *
+ * Time on a GPU is cut into host-wide periods of 200 ms (CLOCK_MONOTONIC, the same clock
+ * in every process). The governed processes on a GPU meet on a small board file per GPU
+ * (GPUSHARE_COMPUTE_DIR, default /dev/shm: gpushare-compute-<UUID>): each has a slot with
+ * its share, priority, policy and the last time it wanted the GPU. From the board every
+ * process works out the same layout of the period: an exclusive window for each process
+ * that wants the GPU now (share x period, hard; share processes split what is left), in
+ * priority order. A process launches inside its own window or in time nobody holds, only
+ * while its budget for the period (its window's length) lasts, and never queues work that
+ * would run into another process's window. Because the windows do not overlap, the time
+ * measured between two of its events is its own work, not another context's time slice.
+ *
+ * Measurement: marker events recorded on the launch's stream (at most one every 250 us,
+ * a start marker before a launch onto an idle queue), reaped without blocking
+ * (cuEventQuery) at later launches; the time between consecutive markers of a busy queue
+ * is busy time, and its launches give the estimate of one launch's duration that predicts
+ * when queued work ends.
+ *
+ * Nothing here holds a lock across processes: the board is atomics, a process that dies
+ * stops refreshing its demand and drops out of every layout within IDLE_NS. Inside the
+ * process, sampling and reaping take a per-device mutex with trylock only (a thread that
+ * finds it taken launches without sampling); the decision reads atomics.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gs_compute.h"
+
+#define PERIOD_NS UINT64_C(200000000)  /* one period of the layout */
+#define SAMPLE_NS UINT64_C(250000)     /* at most one marker per 250 us */
+#define REAP_NS UINT64_C(50000)        /* completed markers are looked for at most every 50 us */
+#define IDLE_NS UINT64_C(50000000)     /* a process that neither launched nor waited for 50 ms is idle */
+#define QUEUE_NS UINT64_C(20000000)    /* at most 20 ms of work queued ahead (priority reacts within it) */
+#define LAYOUT_NS UINT64_C(2000000)    /* a thread recomputes its layout every 2 ms */
+#define DEMAND_NS UINT64_C(1000000)    /* the demand word is written at most every 1 ms */
+#define PUBLISH_NS UINT64_C(100000000) /* region counters every 100 ms */
+#define STALE_NS UINT64_C(30000000000) /* a board slot without a heartbeat for 30 s may be taken */
+#define SHARE_SNAPS 10                 /* achieved share over the last ~1 s (10 x 100 ms) */
+#define PPM 1000000u
+#define RING 32
+
+#define BOARD_MAGIC UINT64_C(0x4452414f42534743) /* "CGSBOARD" */
+#define BOARD_VERSION 1u
+#define BOARD_SLOTS 64
+
+/* One governed process on the GPU (one cache line). */
+typedef struct board_slot {
+    _Atomic uint64_t owner;        /* 0 = free, else pid << 32 | a random nonce */
+    _Atomic uint64_t demand_ns;    /* it wanted the GPU (or had work queued) until then */
+    _Atomic uint64_t heartbeat_ns; /* last time the owner wrote the slot */
+    _Atomic uint32_t share_ppm;    /* its share of the GPU, parts per million */
+    _Atomic int32_t priority;      /* gs_priority */
+    _Atomic uint32_t policy;       /* GS_REGION_POLICY_HARD or _SHARE */
+    uint32_t reserved0;
+    uint64_t reserved[3];
+} board_slot;
+
+typedef struct board {
+    _Atomic uint64_t magic;
+    _Atomic uint32_t version;
+    uint32_t slots;
+    uint64_t reserved[6];
+    board_slot slot[BOARD_SLOTS];
+} board;
+
+static_assert(sizeof(board_slot) == 64, "a board slot is one cache line");
+static_assert(offsetof(board, slot) == 64, "slots start on line 1");
+static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "board atomics are lock-free (a dead process holds no lock)");
+
+typedef struct marker {
+    CUevent ev;
+    uint64_t launches; /* measured launches issued before it */
+    bool start;        /* recorded before a launch onto an idle queue */
+    bool tail;         /* put by a waiting thread: the queue may have idled before it */
+} marker;
+
+enum { DEV_UNKNOWN = 0, DEV_OFF, DEV_ON };
+
+typedef struct cdev {
+    _Atomic int state;
+    uint32_t share_ppm;
+    int32_t priority;
+    uint32_t policy;
+    board *b;
+    _Atomic int slot; /* our board slot, -1: none (alone) */
+    uint64_t token;
+    pthread_mutex_t lock; /* sampling, reaping, publishing; trylock only */
+    CUcontext ctx;        /* the events' context */
+    CUevent pool[RING + 2];
+    int npool;
+    marker ring[RING];
+    unsigned head, count;
+    CUstream last_stream; /* where the latest sampled launch went (a tail marker goes there) */
+    bool last_ptsz, have_last;
+    CUevent ref; /* the latest completed marker */
+    uint64_t ref_launches;
+    uint64_t last_sample_ns, last_reap_ns;
+    _Atomic uint64_t launches;      /* measured launches */
+    _Atomic uint64_t done;          /* measured launches known complete */
+    _Atomic uint64_t d_est_ns;      /* one launch's GPU time, recent average (0: unknown) */
+    _Atomic uint64_t done_seen_ns;  /* when `done` last moved (host time we saw it) */
+    _Atomic uint64_t first_pending_ns; /* when the first launch after `done` was made */
+    _Atomic uint64_t busy_ns;       /* measured */
+    _Atomic uint64_t throttle_ns;   /* slept in the gate */
+    _Atomic uint64_t kernels;       /* launches that went through */
+    _Atomic int64_t balance_ns;     /* what is left of this period's budget */
+    _Atomic uint64_t period;        /* the period balance was refilled for */
+    _Atomic uint64_t demand_at_ns;  /* when we last wrote our demand */
+    _Atomic uint64_t allowance_ns;  /* our window's length in the latest layout */
+    uint64_t pub_at, pub_busy, pub_throttle, pub_kernels;
+    uint64_t snap_t[SHARE_SNAPS], snap_busy[SHARE_SNAPS];
+    unsigned snap_next;
+} cdev;
+
+static struct {
+    _Atomic int mode; /* DEV_UNKNOWN, DEV_OFF (nothing governed: the fast path), DEV_ON */
+    pthread_mutex_t init;
+    cdev dev[GS_REGION_MAX_DEVICES];
+} C = {.init = PTHREAD_MUTEX_INITIALIZER};
+
+/* A thread's view of the period on one device. */
+typedef struct layout {
+    int dev;
+    uint64_t valid_until;
+    uint64_t my_off, my_len;
+    int n; /* others' windows, by offset */
+    uint64_t off[BOARD_SLOTS], len[BOARD_SLOTS];
+} layout;
+static GS_TLS layout TL = {.dev = -1};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / UINT64_C(1000000000)), (long)(ns % UINT64_C(1000000000))};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* ---- the board ---------------------------------------------------------------------- */
+
+static board *board_open(const char *uuid)
+{
+    const char *dir = getenv("GPUSHARE_COMPUTE_DIR");
+    char path[4200];
+    (void)snprintf(path, sizeof path, "%s/gpushare-compute-%s", dir && dir[0] ? dir : "/dev/shm", uuid);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        gs_log(GS_LOG_WARN, "cannot open %s (%s): compute is limited for this process alone, not shared with others "
+                            "on the GPU", path, strerror(errno));
+        return NULL;
+    }
+    (void)fchmod(fd, 0666); /* processes of other users share the GPU too */
+    struct stat sb;
+    board *b = NULL;
+    if (fstat(fd, &sb) == 0 && ((size_t)sb.st_size >= sizeof *b || ftruncate(fd, sizeof *b) == 0)) {
+        void *p = mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        b = p == MAP_FAILED ? NULL : p;
+    }
+    (void)close(fd);
+    if (b == NULL) {
+        gs_log(GS_LOG_WARN, "cannot map %s: compute is limited for this process alone", path);
+        return NULL;
+    }
+    /* Racing creators write the same values; the magic goes last. */
+    if (atomic_load(&b->magic) == 0) {
+        atomic_store(&b->version, BOARD_VERSION);
+        b->slots = BOARD_SLOTS;
+        uint64_t zero = 0;
+        (void)atomic_compare_exchange_strong(&b->magic, &zero, BOARD_MAGIC);
+    }
+    if (atomic_load(&b->magic) != BOARD_MAGIC || atomic_load(&b->version) != BOARD_VERSION) {
+        gs_log(GS_LOG_WARN, "%s is not a gpushare compute board of version %u: compute is limited for this process "
+                            "alone", path, BOARD_VERSION);
+        (void)munmap(b, sizeof *b);
+        return NULL;
+    }
+    return b;
+}
+
+static bool slot_takeable(const board_slot *s, uint64_t owner, uint64_t now)
+{
+    if (owner == 0)
+        return true;
+    pid_t pid = (pid_t)(owner >> 32);
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        return true;
+    uint64_t hb = atomic_load(&s->heartbeat_ns);
+    return now > hb && now - hb > STALE_NS;
+}
+
+static void board_fill(cdev *d, board_slot *s, uint64_t now)
+{
+    atomic_store(&s->share_ppm, d->share_ppm);
+    atomic_store(&s->priority, d->priority);
+    atomic_store(&s->policy, d->policy);
+    atomic_store(&s->heartbeat_ns, now);
+    atomic_store(&s->demand_ns, now);
+}
+
+/* Claims a slot for d (or keeps -1: then the process is laid out alone). */
+static void board_claim(cdev *d, uint64_t now)
+{
+    if (d->b == NULL)
+        return;
+    for (int i = 0; i < BOARD_SLOTS; i++) {
+        board_slot *s = &d->b->slot[i];
+        uint64_t o = atomic_load(&s->owner);
+        if (slot_takeable(s, o, now) && atomic_compare_exchange_strong(&s->owner, &o, d->token)) {
+            board_fill(d, s, now);
+            atomic_store(&d->slot, i);
+            return;
+        }
+    }
+    atomic_store(&d->slot, -1);
+    gs_log(GS_LOG_WARN, "the compute board is full (%d processes): this process is limited alone", BOARD_SLOTS);
+}
+
+/* Says we want the GPU until `until`; re-claims a slot that was taken from us. */
+static void board_demand(cdev *d, uint64_t now, uint64_t until)
+{
+    uint64_t last = atomic_load_explicit(&d->demand_at_ns, memory_order_relaxed);
+    if (now - last < DEMAND_NS || !atomic_compare_exchange_strong(&d->demand_at_ns, &last, now))
+        return;
+    int i = atomic_load(&d->slot);
+    if (d->b == NULL)
+        return;
+    if (i < 0 || atomic_load_explicit(&d->b->slot[i].owner, memory_order_relaxed) != d->token) {
+        board_claim(d, now);
+        i = atomic_load(&d->slot);
+        if (i < 0)
+            return;
+    }
+    atomic_store_explicit(&d->b->slot[i].demand_ns, until, memory_order_relaxed);
+    atomic_store_explicit(&d->b->slot[i].heartbeat_ns, now, memory_order_relaxed);
+}
+
+__attribute__((destructor)) static void board_leave(void)
+{
+    for (unsigned dev = 0; dev < GS_REGION_MAX_DEVICES; dev++) {
+        cdev *d = &C.dev[dev];
+        int i = atomic_load(&d->slot);
+        if (atomic_load(&d->state) == DEV_ON && d->b != NULL && i >= 0) {
+            uint64_t mine = d->token;
+            (void)atomic_compare_exchange_strong(&d->b->slot[i].owner, &mine, 0);
+        }
+    }
+}
+
+/* ---- the layout of a period ------------------------------------------------------- */
+
+typedef struct entry {
+    int slot;
+    uint32_t share_ppm;
+    int32_t priority;
+    uint32_t policy;
+} entry;
+
+/*
+ * Windows in priority order (high first; within a level, board slot order): a hard
+ * process gets share x period, as far as the period lasts; the share processes of a level
+ * split all that is left, in proportion to their shares, so lower levels get nothing while
+ * they want the GPU (they yield). Time nobody holds is free for anyone's budget.
+ * Example: hard 30% + share 30% at one level -> [0, 60 ms) and [60, 200 ms).
+ */
+static void compute_layout(cdev *d, int dev, uint64_t now, layout *out)
+{
+    entry e[BOARD_SLOTS];
+    int n = 0, me = atomic_load(&d->slot);
+    if (d->b == NULL || me < 0) {
+        e[n++] = (entry){.slot = -1, .share_ppm = d->share_ppm, .priority = d->priority, .policy = d->policy};
+    } else {
+        for (int i = 0; i < BOARD_SLOTS; i++) {
+            board_slot *s = &d->b->slot[i];
+            if (atomic_load_explicit(&s->owner, memory_order_relaxed) == 0)
+                continue;
+            uint64_t demand = atomic_load_explicit(&s->demand_ns, memory_order_relaxed);
+            uint32_t share = atomic_load_explicit(&s->share_ppm, memory_order_relaxed);
+            if (i != me && (share == 0 || demand + IDLE_NS < now))
+                continue;
+            entry x = {.slot = i, .share_ppm = i == me ? d->share_ppm : share,
+                       .priority = i == me ? d->priority : atomic_load_explicit(&s->priority, memory_order_relaxed),
+                       .policy = i == me ? d->policy : atomic_load_explicit(&s->policy, memory_order_relaxed)};
+            int j = n++;
+            while (j > 0 && e[j - 1].priority < x.priority) { /* stable: slot order within a level */
+                e[j] = e[j - 1];
+                j--;
+            }
+            e[j] = x;
+        }
+    }
+    out->dev = dev;
+    out->valid_until = now + LAYOUT_NS;
+    out->my_off = out->my_len = 0;
+    out->n = 0;
+    uint64_t off = 0, remaining = PERIOD_NS;
+    for (int a = 0; a < n;) {
+        int b = a;
+        while (b < n && e[b].priority == e[a].priority)
+            b++;
+        uint64_t share_sum = 0;
+        uint64_t len[BOARD_SLOTS] = {0};
+        for (int i = a; i < b; i++) {
+            if (e[i].policy == GS_REGION_POLICY_SHARE) {
+                share_sum += e[i].share_ppm;
+                continue;
+            }
+            uint64_t want = PERIOD_NS / PPM * e[i].share_ppm;
+            len[i] = want < remaining ? want : remaining;
+            remaining -= len[i];
+        }
+        if (share_sum > 0) {
+            uint64_t pool = remaining;
+            for (int i = a; i < b; i++)
+                if (e[i].policy == GS_REGION_POLICY_SHARE) {
+                    len[i] = pool / share_sum * e[i].share_ppm + (pool % share_sum) * e[i].share_ppm / share_sum;
+                    remaining -= len[i];
+                }
+        }
+        for (int i = a; i < b; i++) {
+            if (e[i].slot == me) {
+                out->my_off = off;
+                out->my_len = len[i];
+            } else if (len[i] > 0) {
+                out->off[out->n] = off;
+                out->len[out->n] = len[i];
+                out->n++;
+            }
+            off += len[i];
+        }
+        a = b;
+    }
+    atomic_store_explicit(&d->allowance_ns, out->my_len, memory_order_relaxed);
+}
+
+/* ---- measurement ------------------------------------------------------------------ */
+
+static void pool_put(cdev *d, CUevent ev)
+{
+    if (d->npool < (int)(sizeof d->pool / sizeof d->pool[0]))
+        d->pool[d->npool++] = ev;
+    else
+        (void)gs_real()->cuEventDestroy_v2(ev);
+}
+
+/* Forgets every marker (their context is gone, or the driver refused them): what they
+ * covered counts as done, and the next sample makes events in the current context. */
+static void drop_all(cdev *d)
+{
+    d->ctx = NULL;
+    d->npool = 0;
+    d->count = 0;
+    d->ref = NULL;
+    atomic_store(&d->done, atomic_load(&d->launches));
+    atomic_store(&d->done_seen_ns, now_ns());
+}
+
+/*
+ * GPU time still queued: the launches after the last completed marker at the estimate,
+ * less what the GPU has worked through since it was free to start on them (the later of
+ * when we saw the marker complete and when the first of them was made). Without the
+ * second part a thread waiting for the queue to shrink would see no progress until the
+ * next marker completes, and the queue would run dry first.
+ */
+static uint64_t pending_ns(cdev *d, uint64_t now)
+{
+    uint64_t n = atomic_load(&d->launches) - atomic_load(&d->done);
+    if (n == 0)
+        return 0;
+    uint64_t queued = n * atomic_load(&d->d_est_ns);
+    uint64_t from = atomic_load(&d->done_seen_ns), first = atomic_load(&d->first_pending_ns);
+    if (first > from)
+        from = first;
+    uint64_t worked = now > from ? now - from : 0;
+    /* at least one launch's worth stays pending until a marker says otherwise */
+    uint64_t floor = atomic_load(&d->d_est_ns) / 4;
+    return queued > worked + floor ? queued - worked : floor;
+}
+
+static CUresult elapsed_ms(float *ms, CUevent a, CUevent b)
+{
+    const gs_real_fns *R = gs_real();
+    if (R->cuEventElapsedTime_v2 != NULL)
+        return R->cuEventElapsedTime_v2(ms, a, b);
+    return R->cuEventElapsedTime != NULL ? R->cuEventElapsedTime(ms, a, b) : CUDA_ERROR_NOT_SUPPORTED;
+}
+
+/* Takes in the markers that completed, oldest first, without blocking. Under d->lock. */
+static void reap(cdev *d, uint64_t now)
+{
+    const gs_real_fns *R = gs_real();
+    d->last_reap_ns = now;
+    while (d->count > 0) {
+        marker *m = &d->ring[d->head];
+        CUresult q = R->cuEventQuery(m->ev);
+        if (q == CUDA_ERROR_NOT_READY)
+            return;
+        if (q != CUDA_SUCCESS) {
+            drop_all(d);
+            return;
+        }
+        float ms = 0;
+        uint64_t gap = m->launches - atomic_load(&d->done);
+        if (m->start && gap > 0) {
+            /* launches between the last marker and this start ran unmeasured (no marker
+             * followed them before the queue went idle): count them at the estimate */
+            uint64_t ns = gap * atomic_load(&d->d_est_ns);
+            atomic_fetch_add(&d->busy_ns, ns);
+            atomic_fetch_sub(&d->balance_ns, (int64_t)ns);
+        }
+        if (!m->start && d->ref != NULL && elapsed_ms(&ms, d->ref, m->ev) == CUDA_SUCCESS && ms > 0) {
+            uint64_t ns = (uint64_t)((double)ms * 1e6);
+            uint64_t launches = m->launches - d->ref_launches, est = launches * atomic_load(&d->d_est_ns);
+            if (m->tail && est > 0 && est < ns)
+                ns = est; /* the time to a tail marker may include an idle queue */
+            atomic_fetch_add(&d->busy_ns, ns);
+            atomic_fetch_sub(&d->balance_ns, (int64_t)ns);
+            if (launches > 0 && !m->tail) {
+                uint64_t one = ns / launches, old = atomic_load(&d->d_est_ns);
+                atomic_store(&d->d_est_ns, old == 0 ? one : (3 * old + one) / 4);
+            }
+        }
+        if (d->ref != NULL)
+            pool_put(d, d->ref);
+        d->ref = m->ev;
+        d->ref_launches = m->launches;
+        atomic_store(&d->done, m->launches);
+        atomic_store(&d->done_seen_ns, now);
+        d->head = (d->head + 1) % RING;
+        d->count--;
+    }
+}
+
+/* Counters and the recent achieved share into the region. Under d->lock. */
+static void publish(cdev *d, int dev, uint64_t now)
+{
+    if (now - d->pub_at < PUBLISH_NS)
+        return;
+    d->pub_at = now;
+    uint64_t busy = atomic_load(&d->busy_ns), thr = atomic_load(&d->throttle_ns), k = atomic_load(&d->kernels);
+    (void)gs_region_compute_add((uint32_t)dev, k - d->pub_kernels, busy - d->pub_busy, thr - d->pub_throttle);
+    d->pub_kernels = k;
+    d->pub_busy = busy;
+    d->pub_throttle = thr;
+    unsigned oldest = d->snap_next % SHARE_SNAPS;
+    uint64_t t0 = d->snap_t[oldest], b0 = d->snap_busy[oldest];
+    d->snap_t[oldest] = now;
+    d->snap_busy[oldest] = busy;
+    d->snap_next++;
+    if (t0 != 0 && now > t0) {
+        double share = (double)(busy - b0) / (double)(now - t0);
+        share = share < 0 ? 0 : share > 1 ? 1 : share;
+        (void)gs_region_compute_set_share((uint32_t)dev, (uint32_t)(share * GS_REGION_SHARE_ONE));
+    }
+}
+
+static bool record(CUevent ev, CUstream s, bool ptsz)
+{
+    const gs_real_fns *R = gs_real();
+    if (ptsz && R->cuEventRecord_ptsz != NULL)
+        return R->cuEventRecord_ptsz(ev, s) == CUDA_SUCCESS;
+    return R->cuEventRecord(ev, s) == CUDA_SUCCESS;
+}
+
+/* Events for markers in the current context. Under d->lock. */
+static bool events_ready(cdev *d)
+{
+    const gs_real_fns *R = gs_real();
+    CUcontext cur = NULL;
+    if (R->cuCtxGetCurrent(&cur) != CUDA_SUCCESS || cur == NULL)
+        return false;
+    if (d->ctx == cur)
+        return d->npool > 0;
+    if (d->ctx != NULL)
+        return false; /* another context's launches are not measured (counted by estimate) */
+    d->npool = 0;
+    for (int i = 0; i < RING + 2; i++) {
+        CUevent ev;
+        if (R->cuEventCreate(&ev, CU_EVENT_DEFAULT) != CUDA_SUCCESS)
+            break;
+        d->pool[d->npool++] = ev;
+    }
+    d->ctx = d->npool > 0 ? cur : NULL;
+    return d->npool > 0;
+}
+
+/* Launches after the newest marker are known done only once a later marker completes. A
+ * thread waiting on them puts a marker at the tail of the latest launch's stream, so the
+ * wait ends (no marker would ever come otherwise: markers follow launches). Under d->lock. */
+static void cover_tail(cdev *d, uint64_t now)
+{
+    if (d->count != 0 || !d->have_last || atomic_load(&d->launches) == atomic_load(&d->done) || !events_ready(d))
+        return;
+    CUevent ev = d->pool[--d->npool];
+    if (record(ev, d->last_stream, d->last_ptsz)) {
+        d->ring[(d->head + d->count) % RING] = (marker){ev, atomic_load(&d->launches), false, true};
+        d->count++;
+        d->last_sample_ns = now;
+    } else {
+        pool_put(d, ev);
+        drop_all(d); /* the stream is gone: what it held is done */
+        d->have_last = false;
+    }
+}
+
+/* ---- per-device setup ----------------------------------------------------------- */
+
+static void dev_setup(cdev *d, int dev)
+{
+    const gs_real_fns *R = gs_real();
+    char uuid[GS_CONFIG_UUID_LEN] = "";
+    CUdevice h = (CUdevice)dev;
+    CUuuid u;
+    if (R->cuDeviceGet != NULL)
+        (void)R->cuDeviceGet(&h, dev);
+    if (R->cuDeviceGetUuid_v2 != NULL && R->cuDeviceGetUuid_v2(&u, h) == CUDA_SUCCESS)
+        gs_uuid_string(&u, uuid, sizeof uuid);
+    int pct = gs_config_compute_limit(&gs_cfg, dev, uuid[0] ? uuid : NULL);
+    if (pct == 0 && !gs_cfg.priority_set) {
+        atomic_store(&d->state, DEV_OFF);
+        return;
+    }
+    /* A priority without a limit: the whole GPU, work-conserving, ranked by priority. */
+    d->share_ppm = pct > 0 ? (uint32_t)pct * (PPM / 100) : PPM;
+    d->policy = pct > 0 && gs_cfg.compute_policy == GS_COMPUTE_HARD ? GS_REGION_POLICY_HARD : GS_REGION_POLICY_SHARE;
+    d->priority = (int32_t)gs_cfg.priority;
+    (void)pthread_mutex_init(&d->lock, NULL);
+    uint64_t now = now_ns();
+    atomic_store(&d->slot, -1);
+    d->token = ((uint64_t)(uint32_t)getpid() << 32) | (((uint64_t)now ^ (uint64_t)(uintptr_t)d) & 0xffffffffu) | 1u;
+    if (uuid[0])
+        d->b = board_open(uuid);
+    board_claim(d, now);
+    atomic_store(&d->period, now / PERIOD_NS);
+    atomic_store(&d->balance_ns, (int64_t)(PERIOD_NS / PPM * d->share_ppm));
+    if (gs_ready())
+        (void)gs_region_compute_set_policy((uint32_t)dev, (uint32_t)((uint64_t)d->share_ppm * GS_REGION_SHARE_ONE / PPM),
+                                           d->priority, d->policy);
+    gs_log(GS_LOG_INFO, "device %d: compute %u%% (%s, priority %s)", dev, d->share_ppm / (PPM / 100),
+           d->policy == GS_REGION_POLICY_HARD ? "hard" : "share",
+           d->priority == GS_PRIORITY_HIGH ? "high" : d->priority == GS_PRIORITY_LOW ? "low" : "normal");
+    atomic_store(&d->state, DEV_ON);
+}
+
+static bool any_governed_possible(void)
+{
+    if (gs_cfg.isolation == GS_ISOLATION_SM_PARTITION)
+        return false; /* the compute limit is a set of SMs there, not time */
+    if (gs_cfg.compute_all_percent > 0 || gs_cfg.priority_set)
+        return true;
+    for (int i = 0; i < gs_cfg.device_count; i++)
+        if (gs_cfg.devices[i].compute_percent > 0)
+            return true;
+    return false;
+}
+
+static cdev *governed(int *devp)
+{
+    int mode = atomic_load_explicit(&C.mode, memory_order_acquire);
+    if (mode == DEV_OFF)
+        return NULL;
+    if (mode == DEV_UNKNOWN) {
+        mode = any_governed_possible() ? DEV_ON : DEV_OFF;
+        atomic_store_explicit(&C.mode, mode, memory_order_release);
+        if (mode == DEV_OFF)
+            return NULL;
+    }
+    int dev = gs_current_device();
+    if (dev < 0 || dev >= (int)GS_REGION_MAX_DEVICES)
+        return NULL;
+    cdev *d = &C.dev[dev];
+    int st = atomic_load_explicit(&d->state, memory_order_acquire);
+    if (st == DEV_UNKNOWN) {
+        pthread_mutex_lock(&C.init);
+        if (atomic_load(&d->state) == DEV_UNKNOWN)
+            dev_setup(d, dev);
+        pthread_mutex_unlock(&C.init);
+        st = atomic_load(&d->state);
+    }
+    *devp = dev;
+    return st == DEV_ON ? d : NULL;
+}
+
+/* ---- the gate ----------------------------------------------------------------------- */
+
+/* Refills the budget at a period boundary; debt (an overshoot) carries over. */
+static void refill(cdev *d, uint64_t now)
+{
+    uint64_t k = now / PERIOD_NS, seen = atomic_load_explicit(&d->period, memory_order_relaxed);
+    if (k == seen || !atomic_compare_exchange_strong(&d->period, &seen, k))
+        return;
+    int64_t allowance = (int64_t)atomic_load_explicit(&d->allowance_ns, memory_order_relaxed);
+    int64_t b = atomic_load(&d->balance_ns), nb;
+    do {
+        int64_t debt = b < 0 ? b + allowance * (int64_t)(k - seen - 1) : 0;
+        nb = (debt < 0 ? debt : 0) + allowance;
+    } while (!atomic_compare_exchange_weak(&d->balance_ns, &b, nb));
+}
+
+/* When, from now, the launch may go; 0 = now. */
+static uint64_t decide(cdev *d, const layout *L, uint64_t now)
+{
+    uint64_t phase = now % PERIOD_NS, base = now - phase;
+    uint64_t pending = pending_ns(d, now);
+    uint64_t one = atomic_load(&d->d_est_ns);
+    int64_t balance = atomic_load(&d->balance_ns);
+    if (balance <= 0 || (int64_t)pending >= balance)
+        return base + PERIOD_NS - now; /* spent: the next period refills */
+    for (int i = 0; i < L->n; i++)
+        if (phase >= L->off[i] && phase < L->off[i] + L->len[i])
+            return base + L->off[i] + L->len[i] - now; /* another process's window */
+    /* Allowed here: our window or time nobody holds. Queue no further than the next
+     * window of another process (or QUEUE_NS ahead). */
+    uint64_t horizon = now + QUEUE_NS;
+    for (int i = 0; i < L->n; i++) {
+        uint64_t start = base + L->off[i] + (L->off[i] <= phase ? PERIOD_NS : 0);
+        if (start < horizon)
+            horizon = start;
+    }
+    if (now + pending + one <= horizon)
+        return 0;
+    bool mine = phase >= L->my_off && phase < L->my_off + L->my_len;
+    if (pending == 0 && mine && phase - L->my_off < L->my_len / 2)
+        return 0; /* a kernel longer than what is left: at the start of our window, and the debt carries */
+    if (pending == 0)
+        return horizon > now ? horizon - now + 1 : 1000; /* it cannot fit before the next window */
+    uint64_t wait = pending / 2;
+    return wait < 100000 ? 100000 : wait > 2000000 ? 2000000 : wait;
+}
+
+void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
+{
+    g->dev = -1;
+    g->sample = false;
+    g->ptsz = ptsz;
+    int dev;
+    cdev *d = governed(&dev);
+    if (d == NULL)
+        return;
+    g->dev = dev;
+    uint64_t slept = 0;
+    for (;;) {
+        uint64_t now = now_ns();
+        if (now - d->last_reap_ns >= REAP_NS && pthread_mutex_trylock(&d->lock) == 0) {
+            reap(d, now);
+            publish(d, dev, now);
+            pthread_mutex_unlock(&d->lock);
+        }
+        board_demand(d, now, now + pending_ns(d, now));
+        if (TL.dev != dev || now >= TL.valid_until)
+            compute_layout(d, dev, now, &TL);
+        refill(d, now);
+        uint64_t wait = decide(d, &TL, now);
+        if (wait == 0)
+            break;
+        /* short naps: the layout can change under us (a process leaves, a priority arrives) */
+        if (wait > 2000000)
+            wait = 2000000;
+        if (pthread_mutex_trylock(&d->lock) == 0) {
+            reap(d, now);
+            cover_tail(d, now);
+            pthread_mutex_unlock(&d->lock);
+        }
+        sleep_ns(wait);
+        slept += now_ns() - now;
+    }
+    if (slept > 0)
+        atomic_fetch_add(&d->throttle_ns, slept);
+    /* A marker for this launch? Keep the lock until leave records its end. */
+    uint64_t now = now_ns();
+    if (now - d->last_sample_ns < SAMPLE_NS || pthread_mutex_trylock(&d->lock) != 0)
+        return;
+    reap(d, now);
+    if (d->count < RING - 1 && events_ready(d) && d->npool >= 2) {
+        d->last_sample_ns = now;
+        g->sample = true;
+        if (d->count == 0) { /* an idle queue: the work starts now, not at the last marker */
+            CUevent ev = d->pool[--d->npool];
+            if (record(ev, s, ptsz)) {
+                d->ring[(d->head + d->count) % RING] = (marker){ev, atomic_load(&d->launches), true, false};
+                d->count++;
+            } else {
+                pool_put(d, ev);
+                drop_all(d);
+                g->sample = false;
+            }
+        }
+    }
+    if (!g->sample)
+        pthread_mutex_unlock(&d->lock);
+}
+
+void gs_compute_leave(const gs_gate *g, CUstream s, CUresult r)
+{
+    if (g->dev < 0)
+        return;
+    cdev *d = &C.dev[g->dev];
+    if (r == CUDA_SUCCESS) {
+        atomic_fetch_add_explicit(&d->kernels, 1, memory_order_relaxed);
+        CUcontext cur = NULL;
+        /* launches in another context than the events' are not measured: count their
+         * estimated time against the budget instead */
+        if (g->sample || (gs_real()->cuCtxGetCurrent(&cur) == CUDA_SUCCESS && cur == d->ctx)) {
+            if (atomic_fetch_add(&d->launches, 1) == atomic_load(&d->done))
+                atomic_store(&d->first_pending_ns, now_ns());
+        } else
+            atomic_fetch_sub(&d->balance_ns, (int64_t)atomic_load(&d->d_est_ns));
+    }
+    if (!g->sample)
+        return;
+    if (r == CUDA_SUCCESS) {
+        d->last_stream = s;
+        d->last_ptsz = g->ptsz;
+        d->have_last = true;
+    }
+    if (r == CUDA_SUCCESS && d->npool > 0) {
+        CUevent ev = d->pool[--d->npool];
+        if (record(ev, s, g->ptsz)) {
+            d->ring[(d->head + d->count) % RING] = (marker){ev, atomic_load(&d->launches), false, false};
+            d->count++;
+        } else {
+            pool_put(d, ev);
+            drop_all(d);
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+}

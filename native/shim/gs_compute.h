@@ -1,0 +1,29 @@
+/*
+ * gs_compute.h: the compute governor (compute.c) as the launch hooks see it (launch.c,
+ * graph.c). Design: COMPUTE.md.
+ *
+ * Every launch path calls gs_compute_enter before the driver's launch and gs_compute_leave
+ * after it, with the stream the work goes to. When no device of the process is governed
+ * (no compute limit, no priority) enter returns after one load and leave does nothing.
+ */
+#ifndef GS_COMPUTE_H
+#define GS_COMPUTE_H
+
+#include <stdbool.h>
+
+#include "gs_shim.h"
+
+/* What enter found out, for leave. */
+typedef struct gs_gate {
+    int dev;       /* -1: not governed, leave does nothing */
+    bool sample;   /* record a marker event after the launch */
+    bool ptsz;     /* per-thread default stream semantics for a NULL stream */
+} gs_gate;
+
+/* Before a launch on stream s: waits (sleeps) while the process is past its share of the
+ * current device's time or a higher-priority process has it. Never fails. */
+void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz);
+/* After the launch: r is its result (only a successful launch is counted). */
+void gs_compute_leave(const gs_gate *g, CUstream s, CUresult r);
+
+#endif /* GS_COMPUTE_H */

@@ -1,0 +1,456 @@
+/*
+ * compute_test.c: the compute governor (compute.c) against the fake libcuda in shared-GPU
+ * mode (FAKE_CUDA.md), where the kernels of all processes on a device run one at a time.
+ *
+ *     compute_test SCENARIO                 runs a scenario (forks burners, measures them)
+ *     compute_test burn API KERNEL_US       a burner: launches KERNEL_US-long kernels through
+ *                                           API (kernel, ptsz, ex, coop, multi, graph,
+ *                                           graph_ptsz) forever, synchronizing every 16
+ *
+ * The environment (run_shim_tests.sh) gives the fake config (5 devices, sharedGpu, a busy
+ * directory), GPUSHARE_COMPUTE_DIR and the preloaded library; a scenario adds each burner's
+ * own variables (limit, policy, priority, CUDA_VISIBLE_DEVICES). What a burner achieved is
+ * read from the fake's busy file (<dir>/<pid>.busy: the GPU time its kernels really took),
+ * never from the library itself, over a 2 s window after a 1 s settle. The bound is the
+ * issue's: within 5 points of the target. A wall-clock window on a loaded 2-core machine can
+ * be disturbed, so a failed measurement is repeated once with fresh processes.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fake_cuda_busy.h"
+#include "gpushare_region.h"
+#include "gs_cuda.h"
+
+#define TOLERANCE 5.0
+#define SETTLE_S 1.0
+#define WINDOW_S 2.0
+#define KERNEL_US 2000
+
+static int checks, failures;
+static const char *scenario = "?";
+static char self_path[4096];
+
+static void check(int ok, const char *fmt, ...)
+{
+    checks++;
+    if (ok)
+        return;
+    failures++;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "FAIL [%s] ", scenario);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* ---- the burner ---------------------------------------------------------------------- */
+
+#define CK(call)                                                                                                       \
+    do {                                                                                                               \
+        CUresult r_ = (call);                                                                                          \
+        if (r_ != CUDA_SUCCESS) {                                                                                      \
+            fprintf(stderr, "burn: %s = %d\n", #call, (int)r_);                                                       \
+            exit(3);                                                                                                   \
+        }                                                                                                              \
+    } while (0)
+
+static int burn(const char *api, const char *us)
+{
+    CUdevice dev;
+    CUcontext ctx;
+    CUmodule mod;
+    CUfunction fn;
+    CUstream s;
+    char name[64];
+    snprintf(name, sizeof name, "sleep_%s", us);
+    CK(cuInit(0));
+    CK(cuDeviceGet(&dev, 0));
+    CK(cuDevicePrimaryCtxRetain(&ctx, dev));
+    CK(cuCtxSetCurrent(ctx));
+    CK(cuModuleLoadData(&mod, "x"));
+    CK(cuModuleGetFunction(&fn, mod, name));
+    CK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    bool ptsz = strcmp(api, "ptsz") == 0 || strcmp(api, "graph_ptsz") == 0;
+    CUstream target = ptsz ? NULL : s;
+    CUgraphExec exec = NULL;
+    if (strncmp(api, "graph", 5) == 0) {
+        CUgraph g;
+        CUgraphNode k;
+        CUDA_KERNEL_NODE_PARAMS kp;
+        memset(&kp, 0, sizeof kp);
+        kp.func = fn;
+        kp.gridDimX = kp.gridDimY = kp.gridDimZ = kp.blockDimX = kp.blockDimY = kp.blockDimZ = 1;
+        CK(cuGraphCreate(&g, 0));
+        CK(cuGraphAddKernelNode_v2(&k, g, NULL, 0, &kp));
+        CK(cuGraphInstantiateWithFlags(&exec, g, 0));
+    }
+    CUlaunchAttribute coop = {.id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE};
+    coop.value.cooperative = 1;
+    CUlaunchConfig cfg = {.gridDimX = 1, .gridDimY = 1, .gridDimZ = 1, .blockDimX = 1, .blockDimY = 1, .blockDimZ = 1,
+                          .hStream = s, .attrs = &coop, .numAttrs = 1};
+    CUDA_LAUNCH_PARAMS mp = {.function = fn, .gridDimX = 1, .gridDimY = 1, .gridDimZ = 1, .blockDimX = 1,
+                             .blockDimY = 1, .blockDimZ = 1, .hStream = s};
+    for (unsigned long i = 1;; i++) {
+        if (strcmp(api, "kernel") == 0)
+            CK(cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, s, NULL, NULL));
+        else if (strcmp(api, "ptsz") == 0)
+            CK(cuLaunchKernel_ptsz(fn, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL));
+        else if (strcmp(api, "ex") == 0)
+            CK(cuLaunchKernelEx(&cfg, fn, NULL, NULL));
+        else if (strcmp(api, "coop") == 0)
+            CK(cuLaunchCooperativeKernel(fn, 1, 1, 1, 1, 1, 1, 0, s, NULL));
+        else if (strcmp(api, "multi") == 0)
+            CK(cuLaunchCooperativeKernelMultiDevice(&mp, 1, 0));
+        else if (strcmp(api, "graph") == 0)
+            CK(cuGraphLaunch(exec, s));
+        else if (strcmp(api, "graph_ptsz") == 0)
+            CK(cuGraphLaunch_ptsz(exec, NULL));
+        else {
+            fprintf(stderr, "burn: unknown API %s\n", api);
+            return 2;
+        }
+        if (i % 16 == 0)
+            CK(cuStreamSynchronize(target));
+    }
+}
+
+/* ---- the orchestrator ---------------------------------------------------------------- */
+
+typedef struct burner {
+    pid_t pid;
+    double target; /* percent it should get (for messages) */
+} burner;
+
+/* Starts a burner on fake device `dev` with extra "NAME=VALUE" variables (NULL-terminated). */
+static pid_t spawn(int dev, const char *api, const char *const *vars)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        char d[16];
+        snprintf(d, sizeof d, "%d", dev);
+        setenv("CUDA_VISIBLE_DEVICES", d, 1);
+        for (const char *const *v = vars; v && *v; v++)
+            putenv((char *)*v);
+        char us[16];
+        snprintf(us, sizeof us, "%d", KERNEL_US);
+        execl(self_path, self_path, "burn", api, us, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void stop(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+/* The busy time (ns) of pid's device 0, or -1 when its file is not there yet. */
+static double busy_of(pid_t pid)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%d.busy", getenv("GPUSHARE_FAKE_CUDA_BUSY_DIR"), (int)pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    fake_cuda_busy_file_t f;
+    ssize_t got = pread(fd, &f, sizeof f, 0);
+    close(fd);
+    if (got != (ssize_t)sizeof f || f.magic != FAKE_CUDA_BUSY_MAGIC)
+        return -1;
+    return (double)__atomic_load_n(&f.devices[0].busy_ns, __ATOMIC_RELAXED);
+}
+
+/* Shares (percent of wall time) of n running burners over a window after a settle. */
+static void measure(const pid_t *pids, int n, double *pct)
+{
+    double t_wait = now_s();
+    for (int i = 0; i < n; i++)
+        while (busy_of(pids[i]) < 0 && now_s() - t_wait < 10)
+            sleep_s(0.01);
+    sleep_s(SETTLE_S);
+    double b0[8], b1[8];
+    double t0 = now_s();
+    for (int i = 0; i < n; i++)
+        b0[i] = busy_of(pids[i]);
+    sleep_s(WINDOW_S);
+    double t1 = now_s();
+    for (int i = 0; i < n; i++)
+        b1[i] = busy_of(pids[i]);
+    for (int i = 0; i < n; i++)
+        pct[i] = 100.0 * (b1[i] - b0[i]) / ((t1 - t0) * 1e9);
+}
+
+typedef struct job {
+    int dev;
+    const char *api;
+    const char *vars[6];
+    double want; /* expected percent */
+    double tol;  /* allowed distance; 0 = TOLERANCE; negative: at least `want` */
+} job;
+
+static bool within(double got, const job *j)
+{
+    if (j->tol < 0)
+        return got >= j->want;
+    return fabs(got - j->want) <= (j->tol > 0 ? j->tol : TOLERANCE);
+}
+
+/* Runs jobs at once (each on its device), measures, and retries once on a miss. */
+static void run_jobs(const char *what, const job *jobs, int n)
+{
+    double pct[8];
+    for (int attempt = 0; attempt < 2; attempt++) {
+        pid_t pids[8];
+        for (int i = 0; i < n; i++)
+            pids[i] = spawn(jobs[i].dev, jobs[i].api, jobs[i].vars);
+        measure(pids, n, pct);
+        for (int i = 0; i < n; i++)
+            stop(pids[i]);
+        bool ok = true;
+        for (int i = 0; i < n; i++)
+            ok = ok && within(pct[i], &jobs[i]);
+        printf("%s%s:", what, attempt ? " (retry)" : "");
+        for (int i = 0; i < n; i++)
+            printf(" [dev %d %s %s%s%s] %.1f%% (want %s%.0f)", jobs[i].dev, jobs[i].api, jobs[i].vars[0],
+                   jobs[i].vars[1] ? " " : "", jobs[i].vars[1] ? jobs[i].vars[1] : "", pct[i],
+                   jobs[i].tol < 0 ? ">=" : "", jobs[i].want);
+        printf("\n");
+        if (ok)
+            break;
+    }
+    for (int i = 0; i < n; i++)
+        check(within(pct[i], &jobs[i]), "%s: job %d (%s) achieved %.1f%%, want %s%.0f", what, i, jobs[i].vars[0],
+              pct[i], jobs[i].tol < 0 ? ">=" : "", jobs[i].want);
+}
+
+/* Alone on a GPU (hard cap): 10/30/50/70/90%, one device each, all at once. */
+static void t_alone(void)
+{
+    job jobs[] = {
+        {0, "kernel", {"GPUSHARE_COMPUTE_LIMIT=10"}, 10, 0},
+        {1, "kernel", {"GPUSHARE_COMPUTE_LIMIT=30"}, 30, 0},
+        {2, "kernel", {"GPUSHARE_COMPUTE_LIMIT=50"}, 50, 0},
+        {3, "kernel", {"GPUSHARE_COMPUTE_LIMIT=70"}, 70, 0},
+        {4, "kernel", {"GPUSHARE_COMPUTE_LIMIT=90"}, 90, 0},
+    };
+    run_jobs("alone", jobs, 5);
+}
+
+/* Without a limit a burner takes the whole GPU (the control: the limit is what holds it). */
+static void t_unlimited(void)
+{
+    job jobs[] = {{0, "kernel", {"GPUSHARE_LOG_LEVEL=warn"}, 95, -1}};
+    run_jobs("no limit", jobs, 1);
+}
+
+/* Co-located on one GPU: 30+70 (dev 0), 50+50 (dev 1), 20+30+50 (dev 2). */
+static void t_colocated(void)
+{
+    job jobs[] = {
+        {0, "kernel", {"GPUSHARE_COMPUTE_LIMIT=30"}, 30, 0}, {0, "kernel", {"GPUSHARE_COMPUTE_LIMIT=70"}, 70, 0},
+        {1, "kernel", {"GPUSHARE_COMPUTE_LIMIT=50"}, 50, 0}, {1, "kernel", {"GPUSHARE_COMPUTE_LIMIT=50"}, 50, 0},
+        {2, "kernel", {"GPUSHARE_COMPUTE_LIMIT=20"}, 20, 0}, {2, "kernel", {"GPUSHARE_COMPUTE_LIMIT=30"}, 30, 0},
+        {2, "kernel", {"GPUSHARE_COMPUTE_LIMIT=50"}, 50, 0},
+    };
+    run_jobs("co-located", jobs, 7);
+}
+
+/* Every launch path is governed: each at 30% alone on its own device. */
+static void t_paths(void)
+{
+    job a[] = {
+        {0, "graph", {"GPUSHARE_COMPUTE_LIMIT=30"}, 30, 0}, {1, "coop", {"GPUSHARE_COMPUTE_LIMIT=30"}, 30, 0},
+        {2, "ex", {"GPUSHARE_COMPUTE_LIMIT=30"}, 30, 0},    {3, "ptsz", {"GPUSHARE_COMPUTE_LIMIT=30"}, 30, 0},
+        {4, "multi", {"GPUSHARE_COMPUTE_LIMIT=30"}, 30, 0},
+    };
+    run_jobs("launch paths", a, 5);
+    job b[] = {{0, "graph_ptsz", {"GPUSHARE_COMPUTE_LIMIT=30"}, 30, 0},
+               /* a graph beside a plain kernel loop on one GPU: 40+60 */
+               {1, "graph", {"GPUSHARE_COMPUTE_LIMIT=40"}, 40, 0},
+               {1, "coop", {"GPUSHARE_COMPUTE_LIMIT=60"}, 60, 0}};
+    run_jobs("graph and cooperative co-located", b, 3);
+}
+
+/* hard vs share: share alone uses the idle GPU; two share slices split it by their shares;
+ * a hard slice beside a share slice keeps its cap and the share slice takes the rest. */
+static void t_policy(void)
+{
+    job alone[] = {
+        {0, "kernel", {"GPUSHARE_COMPUTE_LIMIT=30", "GPUSHARE_COMPUTE_POLICY=share"}, 90, -1},
+        {1, "kernel", {"GPUSHARE_COMPUTE_LIMIT=30", "GPUSHARE_COMPUTE_POLICY=hard"}, 30, 0},
+        /* HAMi's variable; GPUSHARE_* wins over it */
+        {2, "kernel", {"CUDA_DEVICE_SM_LIMIT=40"}, 40, 0},
+        {3, "kernel", {"CUDA_DEVICE_SM_LIMIT=40", "GPUSHARE_COMPUTE_LIMIT=20"}, 20, 0},
+    };
+    run_jobs("policy alone", alone, 4);
+    job together[] = {
+        {2, "kernel", {"GPUSHARE_COMPUTE_LIMIT=20", "GPUSHARE_COMPUTE_POLICY=share"}, 40, 0},
+        {2, "kernel", {"GPUSHARE_COMPUTE_LIMIT=30", "GPUSHARE_COMPUTE_POLICY=share"}, 60, 0},
+        {3, "kernel", {"GPUSHARE_COMPUTE_LIMIT=30", "GPUSHARE_COMPUTE_POLICY=hard"}, 30, 0},
+        {3, "kernel", {"GPUSHARE_COMPUTE_LIMIT=30", "GPUSHARE_COMPUTE_POLICY=share"}, 70, 0},
+    };
+    run_jobs("policy co-located", together, 4);
+}
+
+/* Priority: a low slice (share policy) has the GPU; a high one arrives and the low one
+ * yields; the high one leaves and the low one gets the GPU back. */
+static void t_priority(void)
+{
+    static const char *low_vars[] = {"GPUSHARE_COMPUTE_LIMIT=50", "GPUSHARE_COMPUTE_POLICY=share",
+                                     "GPUSHARE_PRIORITY=low", NULL};
+    static const char *high_vars[] = {"GPUSHARE_COMPUTE_LIMIT=50", "GPUSHARE_COMPUTE_POLICY=share",
+                                      "CUDA_TASK_PRIORITY=0", NULL};
+    double p1[1], p2[2], p3[1];
+    bool ok = false;
+    for (int attempt = 0; attempt < 2 && !ok; attempt++) {
+        pid_t low = spawn(0, "kernel", low_vars);
+        measure(&low, 1, p1);
+        pid_t high = spawn(0, "kernel", high_vars);
+        pid_t both[2] = {low, high};
+        measure(both, 2, p2);
+        stop(high);
+        measure(&low, 1, p3);
+        stop(low);
+        printf("priority%s: low alone %.1f%%; with high: low %.1f%%, high %.1f%%; high gone: low %.1f%%\n",
+               attempt ? " (retry)" : "", p1[0], p2[0], p2[1], p3[0]);
+        ok = p1[0] >= 90 && p2[0] <= 5 && p2[1] >= 90 && p3[0] >= 90;
+    }
+    check(p1[0] >= 90, "low alone uses the idle GPU: %.1f%%", p1[0]);
+    check(p2[0] <= 5, "low yields to high: %.1f%%", p2[0]);
+    check(p2[1] >= 90, "high gets the GPU: %.1f%%", p2[1]);
+    check(p3[0] >= 90, "low gets it back: %.1f%%", p3[0]);
+}
+
+/* Usage published in the region: a burner at 40% with its own region file. */
+static void t_published(void)
+{
+    char region[600], var[700];
+    snprintf(region, sizeof region, "%s/region-published", getenv("GPUSHARE_FAKE_CUDA_BUSY_DIR"));
+    snprintf(var, sizeof var, "GPUSHARE_REGION=%s", region);
+    const char *vars[] = {"GPUSHARE_COMPUTE_LIMIT=40", "GPUSHARE_PRIORITY=high", var, NULL};
+    pid_t pid = spawn(0, "kernel", vars);
+    double pct[1];
+    measure(&pid, 1, pct);
+    int fd = open(region, O_RDONLY);
+    check(fd >= 0, "region %s", region);
+    if (fd < 0) {
+        stop(pid);
+        return;
+    }
+    gs_region_file *f = mmap(NULL, sizeof *f, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    check(f != MAP_FAILED, "map region");
+    if (f == MAP_FAILED) {
+        stop(pid);
+        return;
+    }
+    const gs_region_slot_dev *sd = NULL;
+    for (unsigned i = 0; i < GS_REGION_MAX_SLOTS && !sd; i++)
+        if (atomic_load(&f->slots[i].pid) == (uint32_t)pid)
+            sd = &f->slots[i].dev[0];
+    check(sd != NULL, "the burner's slot");
+    if (sd) {
+        double busy_fake = busy_of(pid);
+        uint64_t kernels = atomic_load(&sd->kernels_launched), busy = atomic_load(&sd->busy_ns);
+        uint64_t thr = atomic_load(&sd->throttle_ns);
+        double achieved = 100.0 * atomic_load(&sd->achieved_share) / GS_REGION_SHARE_ONE;
+        double target = 100.0 * atomic_load(&sd->target_share) / GS_REGION_SHARE_ONE;
+        printf("published: kernels %llu, busy %.3f s (fake: %.3f s), throttle %.3f s, achieved %.1f%%, target %.1f%%, "
+               "priority %d, policy %u (measured %.1f%%)\n",
+               (unsigned long long)kernels, (double)busy / 1e9, busy_fake / 1e9, (double)thr / 1e9, achieved, target,
+               atomic_load(&sd->priority), atomic_load(&sd->policy), pct[0]);
+        check(kernels > 100, "kernels launched %llu", (unsigned long long)kernels);
+        /* published every 100 ms: behind the fake's count by at most that much, never ahead */
+        check(busy > 0 && (double)busy <= busy_fake * 1.02 && (double)busy >= busy_fake * 0.85,
+              "busy %.3f s vs the fake's %.3f s", (double)busy / 1e9, busy_fake / 1e9);
+        check(thr > 1000000000ull, "throttled most of the time: %.3f s", (double)thr / 1e9);
+        check(fabs(achieved - 40) <= 8, "achieved share %.1f%%", achieved);
+        check(fabs(target - 40) < 0.01, "target share %.2f%%", target);
+        check(atomic_load(&sd->priority) == 2 && atomic_load(&sd->policy) == GS_REGION_POLICY_HARD, "priority, policy");
+    }
+    stop(pid);
+    munmap(f, sizeof *f);
+}
+
+/* A burner SIGKILLed while it holds its window: the other one takes the GPU within a second. */
+static void t_kill(void)
+{
+    const char *va[] = {"GPUSHARE_COMPUTE_LIMIT=50", "GPUSHARE_COMPUTE_POLICY=share", NULL};
+    double p[2], q[1];
+    bool ok = false;
+    for (int attempt = 0; attempt < 2 && !ok; attempt++) {
+        pid_t a = spawn(0, "kernel", va), b = spawn(0, "kernel", va);
+        pid_t both[2] = {a, b};
+        measure(both, 2, p);
+        stop(a);
+        measure(&b, 1, q);
+        stop(b);
+        printf("kill%s: together %.1f%% + %.1f%%; after SIGKILL of one: %.1f%%\n", attempt ? " (retry)" : "", p[0],
+               p[1], q[0]);
+        ok = fabs(p[0] - 50) <= TOLERANCE && fabs(p[1] - 50) <= TOLERANCE && q[0] >= 90;
+    }
+    check(fabs(p[0] - 50) <= TOLERANCE && fabs(p[1] - 50) <= TOLERANCE, "50+50: %.1f + %.1f", p[0], p[1]);
+    check(q[0] >= 90, "the survivor takes the GPU: %.1f%%", q[0]);
+}
+
+int main(int argc, char **argv)
+{
+    scenario = argc > 1 ? argv[1] : "alone";
+    if (strcmp(scenario, "burn") == 0 && argc == 4)
+        return burn(argv[2], argv[3]);
+    ssize_t n = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
+    if (n <= 0)
+        return 2;
+    self_path[n] = '\0';
+    if (getenv("GPUSHARE_FAKE_CUDA_BUSY_DIR") == NULL) {
+        fprintf(stderr, "compute_test: GPUSHARE_FAKE_CUDA_BUSY_DIR must be set\n");
+        return 2;
+    }
+    static const struct {
+        const char *name;
+        void (*fn)(void);
+    } all[] = {{"alone", t_alone},   {"unlimited", t_unlimited}, {"colocated", t_colocated},
+               {"paths", t_paths},   {"policy", t_policy},       {"priority", t_priority},
+               {"published", t_published}, {"kill", t_kill}};
+    int found = 0;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (strcmp(all[i].name, scenario) == 0) {
+            all[i].fn();
+            found = 1;
+        }
+    check(found, "unknown scenario");
+    printf("%s: %d checks, %d failed\n", scenario, checks, failures);
+    return failures ? 1 : 0;
+}
