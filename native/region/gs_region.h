@@ -111,6 +111,8 @@ uint64_t gs_region_limit(uint32_t dev);
 /* Compute-limiter counters of this process on dev (for the later compute limiter). */
 int gs_region_compute_add(uint32_t dev, uint64_t kernels, uint64_t busy_ns, uint64_t throttle_ns);
 int gs_region_compute_set_share(uint32_t dev, uint32_t share);
+/* Publishes the SMs of this process's partition on dev (0: none). */
+int gs_region_partition_set(uint32_t dev, uint32_t sms);
 
 /* Frees the slots of dead processes (pid gone, or reused: start time differs); returns how
  * many were reclaimed, or a negative error. Also runs at attach and before any refusal. */
