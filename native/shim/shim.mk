@@ -125,8 +125,15 @@ $(SHIM_TEST_DIR)/symbolic/libcuda.so.1: shim-fakes
 	$(CC) $(SHIM_CFLAGS_ASAN) -shared -Wl,-soname,libcuda.so.1 -Wl,--version-script=testing/fake_cuda.map \
 		-Wl,-Bsymbolic -pthread -o $@ $$(ls $(SHIM_BUILD)/fake/obj/asan/testing/*.o)
 
-shim-test: $(SHIM_LIB) $(SHIM_LIB_ASAN) $(SHIM_TEST_BIN) $(SHIM_TEST_BIN_REL) $(SHIM_TEST_DIR)/symbolic/libcuda.so.1
+shim-test: $(SHIM_LIB) $(SHIM_LIB_ASAN) $(SHIM_TEST_BIN) $(SHIM_TEST_BIN_REL) $(SHIM_TEST_DIR)/symbolic/libcuda.so.1 \
+		$(SHIM_TEST_DIR)/partition_test
 	@sh shim/tests/run_shim_tests.sh "$(SHIM_ROOT)" "$(CC)"
+	@sh shim/tests/run_partition_tests.sh "$(SHIM_ROOT)" "$(CC)"
+
+# GPUSHARE_ISOLATION=sm-partition (partition.c) against the sanitized fake.
+$(SHIM_TEST_DIR)/partition_test: shim/tests/partition_test.c shim-fakes
+	@mkdir -p $(@D)
+	$(CC) $(SHIM_CFLAGS_ASAN) -o $@ $< $(SHIM_FAKE_CUDA_ASAN) -ldl -lpthread
 
 shim-clean:
 	rm -rf $(SHIM_BUILD)/shim $(SHIM_LIB) $(SHIM_LIB_ASAN)
