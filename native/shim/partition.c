@@ -55,6 +55,20 @@ static struct {
     created *made;
 } P = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+/* P.lock, with the thread marked as inside a hook: driver calls we make while holding it
+ * (and any of our hooks they reach) pass straight through, never back into this lock. */
+static void enter(void)
+{
+    gs_enter();
+    pthread_mutex_lock(&P.lock);
+}
+
+static void leave(void)
+{
+    pthread_mutex_unlock(&P.lock);
+    gs_leave();
+}
+
 static const char *err_name(CUresult r)
 {
     static const struct {
@@ -238,10 +252,10 @@ bool gs_partition_primary_retain(CUcontext *pctx, CUdevice dev, CUresult *out)
 {
     if (!gs_partition_mode())
         return false;
-    pthread_mutex_lock(&P.lock);
+    enter();
     dev_state s = state_of(dev);
     if (s == DEV_NONE) {
-        pthread_mutex_unlock(&P.lock);
+        leave();
         return false;
     }
     part_dev *d = &P.dev[dev];
@@ -257,7 +271,7 @@ bool gs_partition_primary_retain(CUcontext *pctx, CUdevice dev, CUresult *out)
         gs_log(GS_LOG_DEBUG, "primary context of device %d: green context %p of %u SMs, %d references (%d)", (int)dev,
                (void *)d->ctx, d->granted, d->refs, (int)r);
     }
-    pthread_mutex_unlock(&P.lock);
+    leave();
     *out = r;
     return true;
 }
@@ -266,10 +280,10 @@ bool gs_partition_primary_down(CUdevice dev, bool reset, CUresult *out)
 {
     if (!gs_partition_mode())
         return false;
-    pthread_mutex_lock(&P.lock);
+    enter();
     dev_state s = state_of(dev);
     if (s == DEV_NONE) {
-        pthread_mutex_unlock(&P.lock);
+        leave();
         return false;
     }
     part_dev *d = &P.dev[dev];
@@ -285,10 +299,11 @@ bool gs_partition_primary_down(CUdevice dev, bool reset, CUresult *out)
             destroy_green(d->green, d->ctx);
             d->green = NULL;
             d->ctx = NULL;
+            d->pinned = false; /* a reset took the pin too: the next swap pins the new one */
             (void)gs_region_partition_set((uint32_t)dev, 0);
         }
     }
-    pthread_mutex_unlock(&P.lock);
+    leave();
     *out = r;
     return true;
 }
@@ -297,10 +312,10 @@ bool gs_partition_primary_state(CUdevice dev, unsigned int *flags, int *active, 
 {
     if (!gs_partition_mode())
         return false;
-    pthread_mutex_lock(&P.lock);
+    enter();
     dev_state s = state_of(dev);
     if (s == DEV_NONE) {
-        pthread_mutex_unlock(&P.lock);
+        leave();
         return false;
     }
     /* Flags are the real primary context's (cuDevicePrimaryCtxSetFlags passes through); the
@@ -310,7 +325,7 @@ bool gs_partition_primary_state(CUdevice dev, unsigned int *flags, int *active, 
     CUresult r = gs_real()->cuDevicePrimaryCtxGetState(dev, flags, &real_active);
     if (r == CUDA_SUCCESS && active != NULL)
         *active = P.dev[dev].ctx != NULL && P.dev[dev].refs > 0;
-    pthread_mutex_unlock(&P.lock);
+    leave();
     *out = r;
     return true;
 }
@@ -319,10 +334,10 @@ bool gs_partition_ctx_create(CUcontext *pctx, CUdevice dev, CUresult *out)
 {
     if (!gs_partition_mode())
         return false;
-    pthread_mutex_lock(&P.lock);
+    enter();
     dev_state s = state_of(dev);
     if (s == DEV_NONE) {
-        pthread_mutex_unlock(&P.lock);
+        leave();
         return false;
     }
     CUresult r = CUDA_ERROR_NOT_SUPPORTED;
@@ -345,7 +360,7 @@ bool gs_partition_ctx_create(CUcontext *pctx, CUdevice dev, CUresult *out)
             free(c);
         }
     }
-    pthread_mutex_unlock(&P.lock);
+    leave();
     *out = r;
     return true;
 }
@@ -354,13 +369,13 @@ bool gs_partition_ctx_destroy(CUcontext ctx, CUresult *out)
 {
     if (!gs_partition_mode() || ctx == NULL)
         return false;
-    pthread_mutex_lock(&P.lock);
+    enter();
     created **pp = &P.made;
     while (*pp != NULL && (*pp)->ctx != ctx)
         pp = &(*pp)->next;
     created *c = *pp;
     if (c == NULL) {
-        pthread_mutex_unlock(&P.lock);
+        leave();
         return false;
     }
     *pp = c->next;
@@ -371,7 +386,7 @@ bool gs_partition_ctx_destroy(CUcontext ctx, CUresult *out)
         (void)gs_real()->cuCtxPopCurrent_v2(&cur);
     destroy_green(c->green, c->ctx);
     free(c);
-    pthread_mutex_unlock(&P.lock);
+    leave();
     *out = CUDA_SUCCESS;
     return true;
 }
@@ -413,7 +428,7 @@ static CUcontext substitute(CUcontext ctx)
     int count = 0;
     if (gs_real()->cuDeviceGetCount(&count) != CUDA_SUCCESS)
         return ctx;
-    pthread_mutex_lock(&P.lock);
+    enter();
     CUcontext out = ctx;
     /* It comes before the runtime's first cuDevicePrimaryCtxRetain: settle devices here. */
     for (int dev = 0; dev < count && dev < (int)GS_REGION_MAX_DEVICES && out == ctx; dev++) {
@@ -434,7 +449,7 @@ static CUcontext substitute(CUcontext ctx)
         gs_log(GS_LOG_DEBUG, "device %d: its primary context %p made current: green context %p instead", dev,
                (void *)ctx, (void *)out);
     }
-    pthread_mutex_unlock(&P.lock);
+    leave();
     return out;
 }
 

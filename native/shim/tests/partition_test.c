@@ -308,6 +308,16 @@ static void t_runtime(void)
     check(A.cuCtxGetCurrent(&cur) == CUDA_SUCCESS && cur == c1, "the retained context is the one made current");
     check(A.cuDevicePrimaryCtxRelease_v2(0) == CUDA_SUCCESS, "release");
     check(current_sms() == want_sms, "still the partition after the runtime's release (pinned)");
+    /* cudaDeviceReset: the runtime resets, then makes its primary current again. */
+    unsigned flags;
+    int active = -1;
+    check(A.cuDevicePrimaryCtxReset_v2(0) == CUDA_SUCCESS, "reset");
+    check(A.cuDevicePrimaryCtxGetState(0, &flags, &active) == CUDA_SUCCESS && active == 0, "inactive after reset");
+    check(A.cuCtxSetCurrent(g_real_primary) == CUDA_SUCCESS, "set the driver's primary current again");
+    check(current_sms() == want_sms, "after reset: a new partition, %u SMs", current_sms());
+    check(A.cuDevicePrimaryCtxGetState(0, &flags, &active) == CUDA_SUCCESS && active == 1, "active again (pinned anew)");
+    ran = launch_sms(&green);
+    check(ran == want_sms && green == 1, "after reset: kernel ran on %u SMs (green %d)", ran, green);
 }
 
 /* Refused (old GPU or driver): every context-making call fails with NOT_SUPPORTED. */
