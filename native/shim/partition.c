@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,10 @@ static struct {
     pthread_mutex_t lock;
     part_dev dev[GS_REGION_MAX_DEVICES];
     created *made;
+    /* The runtime may set its primary context current again whenever it finds another one
+     * current (ours), so each device's swap is kept here for a lock-free answer: the driver's
+     * primary (fixed per device) -> our stand-in (cleared first when it is destroyed). */
+    _Atomic(CUcontext) fast_from[GS_REGION_MAX_DEVICES], fast_to[GS_REGION_MAX_DEVICES];
 } P = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* P.lock, with the thread marked as inside a hook: driver calls we make while holding it
@@ -296,6 +301,7 @@ bool gs_partition_primary_down(CUdevice dev, bool reset, CUresult *out)
         /* Reset destroys the primary context whatever its count (the count starts again). */
         d->refs = reset ? 0 : d->refs - 1;
         if (d->refs == 0 && d->ctx != NULL) {
+            atomic_store(&P.fast_to[dev], NULL); /* a reader now falls back to the locked path */
             destroy_green(d->green, d->ctx);
             d->green = NULL;
             d->ctx = NULL;
@@ -425,6 +431,13 @@ static CUcontext substitute(CUcontext ctx)
 {
     if (!gs_partition_mode() || ctx == NULL || gs_nested())
         return ctx;
+    for (unsigned i = 0; i < GS_REGION_MAX_DEVICES; i++) {
+        if (ctx != atomic_load_explicit(&P.fast_from[i], memory_order_acquire))
+            continue;
+        CUcontext to = atomic_load_explicit(&P.fast_to[i], memory_order_acquire);
+        if (to != NULL)
+            return to;
+    }
     int count = 0;
     if (gs_real()->cuDeviceGetCount(&count) != CUDA_SUCCESS)
         return ctx;
@@ -446,6 +459,8 @@ static CUcontext substitute(CUcontext ctx)
             d->refs++;
         }
         out = d->ctx;
+        atomic_store_explicit(&P.fast_to[dev], out, memory_order_release);
+        atomic_store_explicit(&P.fast_from[dev], ctx, memory_order_release);
         gs_log(GS_LOG_DEBUG, "device %d: its primary context %p made current: green context %p instead", dev,
                (void *)ctx, (void *)out);
     }
