@@ -143,8 +143,11 @@ typedef struct gs_region_slot {
     _Atomic uint64_t dev_total[GS_REGION_MAX_DEVICES];
     /* lines 5-36 */
     gs_region_slot_dev dev[GS_REGION_MAX_DEVICES];
-    /* lines 37-39 */
-    uint64_t reserved2[24];
+    /* lines 37-38 */
+    uint64_t reserved2[16];
+    /* line 39: SM partitions (GPUSHARE_ISOLATION=sm-partition): SMs of the green context this
+     * process runs in per device, 0 = none (the whole device, or time-slice mode) */
+    _Atomic uint32_t sm_partition[GS_REGION_MAX_DEVICES];
 } gs_region_slot;
 
 /* The header (one page). Everything above `ticket` is written by the creator before it
@@ -204,6 +207,7 @@ static_assert(offsetof(gs_region_slot_dev, target_share) == 92 && offsetof(gs_re
 static_assert(offsetof(gs_region_slot, lanes) == 64, "lanes start on line 1");
 static_assert(offsetof(gs_region_slot, dev_total) == 192, "dev_total starts on line 3");
 static_assert(offsetof(gs_region_slot, dev) == 320, "dev starts on line 5");
+static_assert(offsetof(gs_region_slot, sm_partition) == 2496, "sm_partition on the slot's last line");
 static_assert(sizeof(gs_region_slot) == GS_REGION_SLOT_SIZE, "slot size");
 static_assert(GS_REGION_SLOT_SIZE % GS_REGION_CACHE_LINE == 0, "slots are cache-line aligned");
 static_assert(offsetof(gs_region_header, mem_limit) == 64, "limits on line 1");

@@ -114,6 +114,8 @@ int gs_region_compute_set_share(uint32_t dev, uint32_t share);
 /* What this process is held to on dev: target share (GS_REGION_SHARE_ONE = 100%, 0 = not
  * governed), priority (gs_priority) and GS_REGION_POLICY_*. */
 int gs_region_compute_set_policy(uint32_t dev, uint32_t target_share, int32_t priority, uint32_t policy);
+/* Publishes the SMs of this process's partition on dev (0: none). */
+int gs_region_partition_set(uint32_t dev, uint32_t sms);
 
 /* Frees the slots of dead processes (pid gone, or reused: start time differs); returns how
  * many were reclaimed, or a negative error. Also runs at attach and before any refusal. */

@@ -242,6 +242,7 @@ static void slot_zero(gs_region_slot *s)
         atomic_store(&sd->busy_ns, 0);
         atomic_store(&sd->throttle_ns, 0);
         atomic_store(&sd->achieved_share, 0);
+        atomic_store(&s->sm_partition[d], 0);
     }
     atomic_store(&s->pid, 0);
     atomic_store(&s->start_time, 0);
@@ -1130,6 +1131,17 @@ int gs_region_compute_set_policy(uint32_t dev, uint32_t target_share, int32_t pr
     atomic_store(&sd->target_share, target_share);
     atomic_store(&sd->priority, priority);
     atomic_store(&sd->policy, policy);
+    return GS_REGION_OK;
+}
+
+int gs_region_partition_set(uint32_t dev, uint32_t sms)
+{
+    if (dev >= GS_REGION_MAX_DEVICES)
+        return GS_REGION_EINVAL;
+    int idx = ensure_attached();
+    if (idx < 0)
+        return idx;
+    atomic_store(&S.map->slots[idx].sm_partition[dev], sms);
     return GS_REGION_OK;
 }
 

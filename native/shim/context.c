@@ -13,6 +13,8 @@
  *      before (no NVML at all).
  * A context that would pass the limit is destroyed (released) and the call fails with
  * CUDA_ERROR_OUT_OF_MEMORY, as on a device that small.
+ * In sm-partition mode each hook first offers the call to partition.c, which makes green
+ * contexts instead (and counts them with gs_ctx_count).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -74,14 +76,9 @@ static bool nvml_device_used(nvmlDevice_t d, uint64_t *used)
 }
 
 /* What we could read before the context was made. */
-typedef struct before {
-    bool have_nvml, have_free;
-    nvmlDevice_t nd;
-    uint64_t nvml_used;
-    size_t free;
-} before;
+typedef gs_ctx_before before;
 
-static before measure_before(CUdevice dev)
+gs_ctx_before gs_ctx_measure_before(CUdevice dev)
 {
     before b = {0};
     if (nvml_device(dev, &b.nd))
@@ -114,7 +111,7 @@ static uint64_t measure_after(CUdevice dev, const before *b)
 }
 
 /* Counts a new context; false when it passes the limit (the caller undoes it). */
-static bool count_context(CUcontext ctx, CUdevice dev, const before *b)
+bool gs_ctx_count(CUcontext ctx, CUdevice dev, const before *b)
 {
     if (!gs_dev_ok((int)dev))
         return true;
@@ -136,7 +133,7 @@ static bool count_context(CUcontext ctx, CUdevice dev, const before *b)
 /* cuCtxCreate* leave the new context current. */
 static CUresult after_create(CUresult r, CUcontext *pctx, CUdevice dev, const before *b)
 {
-    if (r != CUDA_SUCCESS || pctx == NULL || count_context(*pctx, dev, b))
+    if (r != CUDA_SUCCESS || pctx == NULL || gs_ctx_count(*pctx, dev, b))
         return r;
     (void)gs_real()->cuCtxDestroy_v2(*pctx);
     *pctx = NULL;
@@ -146,10 +143,13 @@ static CUresult after_create(CUresult r, CUcontext *pctx, CUdevice dev, const be
 GS_EXPORT CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev)
 {
     const gs_real_fns *R = gs_real();
-    if (gs_nested() || !gs_ready())
+    CUresult pr;
+    if (gs_nested() || gs_partition_ctx_create(pctx, dev, &pr))
+        return gs_nested() ? R->cuCtxCreate_v2(pctx, flags, dev) : pr;
+    if (!gs_ready())
         return R->cuCtxCreate_v2(pctx, flags, dev);
     gs_enter();
-    before b = measure_before(dev);
+    before b = gs_ctx_measure_before(dev);
     CUresult r = after_create(R->cuCtxCreate_v2(pctx, flags, dev), pctx, dev, &b);
     gs_leave();
     return r;
@@ -158,10 +158,13 @@ GS_EXPORT CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice 
 GS_EXPORT CUresult cuCtxCreate(CUcontext *pctx, unsigned int flags, CUdevice dev)
 {
     const gs_real_fns *R = gs_real();
-    if (gs_nested() || !gs_ready())
+    CUresult pr;
+    if (gs_nested() || gs_partition_ctx_create(pctx, dev, &pr))
+        return gs_nested() ? R->cuCtxCreate(pctx, flags, dev) : pr;
+    if (!gs_ready())
         return R->cuCtxCreate(pctx, flags, dev);
     gs_enter();
-    before b = measure_before(dev);
+    before b = gs_ctx_measure_before(dev);
     CUresult r = after_create(R->cuCtxCreate(pctx, flags, dev), pctx, dev, &b);
     gs_leave();
     return r;
@@ -171,10 +174,13 @@ GS_EXPORT CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *paramsAr
                                   CUdevice dev)
 {
     const gs_real_fns *R = gs_real();
-    if (gs_nested() || !gs_ready())
+    CUresult pr;
+    if (gs_nested() || gs_partition_ctx_create(pctx, dev, &pr))
+        return gs_nested() ? R->cuCtxCreate_v3(pctx, paramsArray, numParams, flags, dev) : pr;
+    if (!gs_ready())
         return R->cuCtxCreate_v3(pctx, paramsArray, numParams, flags, dev);
     gs_enter();
-    before b = measure_before(dev);
+    before b = gs_ctx_measure_before(dev);
     CUresult r = after_create(R->cuCtxCreate_v3(pctx, paramsArray, numParams, flags, dev), pctx, dev, &b);
     gs_leave();
     return r;
@@ -183,10 +189,13 @@ GS_EXPORT CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *paramsAr
 GS_EXPORT CUresult cuCtxCreate_v4(CUcontext *pctx, CUctxCreateParams *ctxCreateParams, unsigned int flags, CUdevice dev)
 {
     const gs_real_fns *R = gs_real();
-    if (gs_nested() || !gs_ready())
+    CUresult pr;
+    if (gs_nested() || gs_partition_ctx_create(pctx, dev, &pr))
+        return gs_nested() ? R->cuCtxCreate_v4(pctx, ctxCreateParams, flags, dev) : pr;
+    if (!gs_ready())
         return R->cuCtxCreate_v4(pctx, ctxCreateParams, flags, dev);
     gs_enter();
-    before b = measure_before(dev);
+    before b = gs_ctx_measure_before(dev);
     CUresult r = after_create(R->cuCtxCreate_v4(pctx, ctxCreateParams, flags, dev), pctx, dev, &b);
     gs_leave();
     return r;
@@ -195,10 +204,13 @@ GS_EXPORT CUresult cuCtxCreate_v4(CUcontext *pctx, CUctxCreateParams *ctxCreateP
 /* The driver frees everything a destroyed context owned: so do we. */
 static CUresult destroy(CUresult (*fn)(CUcontext), CUcontext ctx)
 {
+    CUresult r;
     if (gs_nested())
         return fn(ctx);
+    if (gs_partition_ctx_destroy(ctx, &r))
+        return r;
     gs_enter();
-    CUresult r = fn(ctx);
+    r = fn(ctx);
     if (r == CUDA_SUCCESS)
         gs_track_drop_ctx(ctx);
     gs_leave();
@@ -227,18 +239,23 @@ static bool primary_active(CUdevice dev)
 GS_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
 {
     const gs_real_fns *R = gs_real();
-    if (gs_nested() || !gs_ready() || dev < 0 || dev >= (CUdevice)GS_REGION_MAX_DEVICES)
+    CUresult pr;
+    if (gs_nested())
+        return R->cuDevicePrimaryCtxRetain(pctx, dev);
+    if (gs_partition_primary_retain(pctx, dev, &pr))
+        return pr;
+    if (!gs_ready() || dev < 0 || dev >= (CUdevice)GS_REGION_MAX_DEVICES)
         return R->cuDevicePrimaryCtxRetain(pctx, dev);
     gs_enter();
     pthread_mutex_lock(&C.primary_lock);
     bool was_active = primary_active(dev);
-    before b = was_active ? (before){0} : measure_before(dev);
+    before b = was_active ? (before){0} : gs_ctx_measure_before(dev);
     CUresult r = R->cuDevicePrimaryCtxRetain(pctx, dev);
     if (r == CUDA_SUCCESS && !was_active && pctx != NULL) {
         C.primary[dev] = *pctx;
         /* Measure with it current (cuMemGetInfo and the fakes need a current context). */
         bool pushed = R->cuCtxPushCurrent_v2(*pctx) == CUDA_SUCCESS;
-        bool ok = count_context(*pctx, dev, &b);
+        bool ok = gs_ctx_count(*pctx, dev, &b);
         CUcontext popped;
         if (pushed)
             (void)R->cuCtxPopCurrent_v2(&popped);
@@ -254,8 +271,11 @@ GS_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
 }
 
 /* After a release or reset: once the primary context is inactive, what it held is gone. */
-static CUresult primary_down(CUresult (*fn)(CUdevice), CUdevice dev)
+static CUresult primary_down(CUresult (*fn)(CUdevice), CUdevice dev, bool reset)
 {
+    CUresult pr;
+    if (!gs_nested() && gs_partition_primary_down(dev, reset, &pr))
+        return pr;
     if (gs_nested() || dev < 0 || dev >= (CUdevice)GS_REGION_MAX_DEVICES)
         return fn(dev);
     gs_enter();
@@ -272,20 +292,20 @@ static CUresult primary_down(CUresult (*fn)(CUdevice), CUdevice dev)
 
 GS_EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev)
 {
-    return primary_down(gs_real()->cuDevicePrimaryCtxRelease_v2, dev);
+    return primary_down(gs_real()->cuDevicePrimaryCtxRelease_v2, dev, false);
 }
 
 GS_EXPORT CUresult cuDevicePrimaryCtxRelease(CUdevice dev)
 {
-    return primary_down(gs_real()->cuDevicePrimaryCtxRelease, dev);
+    return primary_down(gs_real()->cuDevicePrimaryCtxRelease, dev, false);
 }
 
 GS_EXPORT CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev)
 {
-    return primary_down(gs_real()->cuDevicePrimaryCtxReset_v2, dev);
+    return primary_down(gs_real()->cuDevicePrimaryCtxReset_v2, dev, true);
 }
 
 GS_EXPORT CUresult cuDevicePrimaryCtxReset(CUdevice dev)
 {
-    return primary_down(gs_real()->cuDevicePrimaryCtxReset, dev);
+    return primary_down(gs_real()->cuDevicePrimaryCtxReset, dev, true);
 }

@@ -15,6 +15,7 @@
  *   scrub.c     GPUSHARE_SCRUB: zero memory before it is freed
  *   log.c       leveled stderr lines, the rate-limited out-of-memory line
  *   nvml.c      NVML (nvml_hooks.def): nvmlDeviceGetMemoryInfo(_v2) report the slice
+ *   partition.c GPUSHARE_ISOLATION=sm-partition: contexts are green contexts on a set of SMs
  */
 #ifndef GS_SHIM_H
 #define GS_SHIM_H
@@ -145,6 +146,28 @@ bool gs_slice_view(int dev, uint64_t physical_total, uint64_t *total, uint64_t *
 /* ---- context.c ---------------------------------------------------------------------- */
 /* The current context (NULL when none or on error). */
 CUcontext gs_current_ctx(void);
+/* What could be read of dev's memory before a context is made (to measure what it took). */
+typedef struct gs_ctx_before {
+    bool have_nvml, have_free;
+    nvmlDevice_t nd;
+    uint64_t nvml_used;
+    size_t free;
+} gs_ctx_before;
+gs_ctx_before gs_ctx_measure_before(CUdevice dev);
+/* Counts ctx (new, current) as context memory on dev; false when it passes the limit. */
+bool gs_ctx_count(CUcontext ctx, CUdevice dev, const gs_ctx_before *b);
+
+/* ---- partition.c (GPUSHARE_ISOLATION=sm-partition) --------------------------------- */
+/* Each gs_partition_* hook returns false when the call is not ours (time-slice mode, or a
+ * device without a compute limit: the caller goes on as usual), else true with *out set. */
+bool gs_partition_mode(void);
+bool gs_partition_primary_retain(CUcontext *pctx, CUdevice dev, CUresult *out);
+bool gs_partition_primary_down(CUdevice dev, bool reset, CUresult *out);
+bool gs_partition_primary_state(CUdevice dev, unsigned int *flags, int *active, CUresult *out);
+bool gs_partition_ctx_create(CUcontext *pctx, CUdevice dev, CUresult *out);
+bool gs_partition_ctx_destroy(CUcontext ctx, CUresult *out);
+/* SMs for `percent` of `total`: the nearest size the driver makes (min, or a multiple of step). */
+unsigned int gs_partition_round(double percent, unsigned int total, unsigned int min, unsigned int step);
 
 /* ---- pool.c ------------------------------------------------------------------------- */
 /* Pools of dev: observe their reserved memory and settle the accounting with it. */

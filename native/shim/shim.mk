@@ -26,7 +26,7 @@ SHIM_CFLAGS_ASAN := $(SHIM_CFLAGS_BASE) -O1 -g $(SHIM_SANITIZE)
 SHIM_CFLAGS_DLSYM := $(SHIM_CFLAGS_BASE) -O2 -g -foptimize-sibling-calls -fno-stack-protector
 
 SHIM_SRCS := shim/dispatch.c shim/state.c shim/track.c shim/memory.c shim/pool.c shim/context.c shim/info.c \
-	shim/nvml.c shim/scrub.c shim/vmm.c shim/graph.c shim/compute.c shim/launch.c shim/log.c shim/gs_config.c region/region.c
+	shim/nvml.c shim/scrub.c shim/vmm.c shim/graph.c shim/compute.c shim/launch.c shim/partition.c shim/log.c shim/gs_config.c region/region.c
 SHIM_MAP := $(SHIM_BUILD)/shim/gpushare.map
 SHIM_LIB := $(SHIM_BUILD)/libgpushare.so
 SHIM_LIB_ASAN := $(SHIM_BUILD)/asan/libgpushare.so
@@ -132,8 +132,14 @@ $(SHIM_COMPUTE_TEST): shim/tests/compute_test.c shim-fakes
 	$(CC) $(SHIM_CFLAGS_ASAN) -Itesting -o $@ $< $(SHIM_FAKE_CUDA_ASAN) -lm -lpthread
 
 shim-test: $(SHIM_LIB) $(SHIM_LIB_ASAN) $(SHIM_TEST_BIN) $(SHIM_TEST_BIN_REL) $(SHIM_TEST_DIR)/symbolic/libcuda.so.1 \
-	$(SHIM_COMPUTE_TEST)
+	$(SHIM_COMPUTE_TEST) $(SHIM_TEST_DIR)/partition_test
 	@sh shim/tests/run_shim_tests.sh "$(SHIM_ROOT)" "$(CC)"
+	@sh shim/tests/run_partition_tests.sh "$(SHIM_ROOT)" "$(CC)"
+
+# GPUSHARE_ISOLATION=sm-partition (partition.c) against the sanitized fake.
+$(SHIM_TEST_DIR)/partition_test: shim/tests/partition_test.c shim-fakes
+	@mkdir -p $(@D)
+	$(CC) $(SHIM_CFLAGS_ASAN) -o $@ $< $(SHIM_FAKE_CUDA_ASAN) -ldl -lpthread
 
 shim-clean:
 	rm -rf $(SHIM_BUILD)/shim $(SHIM_LIB) $(SHIM_LIB_ASAN)

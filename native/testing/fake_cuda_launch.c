@@ -140,6 +140,7 @@ static CUresult launch(const char *fn, CUfunction f, unsigned int gx, unsigned i
     op->duration_ns = fake_kernel_ns(f, s->ctx, blocks, params, extra);
     op->kernels = 1;
     fake_stream_push(s, op);
+    fake_launch_log(fn, f, s->ctx, blocks);
     return fake_leave(CUDA_SUCCESS);
 }
 

@@ -325,6 +325,8 @@ void fake_ctx_sync(struct CUctx_st *ctx);
 uint64_t fake_kernel_ns(const struct CUfunc_st *f, const struct CUctx_st *ctx, unsigned long long blocks,
                         void **params, void **extra);
 bool fake_function_valid(const struct CUfunc_st *f);
+/* GPUSHARE_FAKE_CUDA_LAUNCH_LOG: one line per accepted launch, with its context's SMs. */
+void fake_launch_log(const char *fn, const struct CUfunc_st *f, const struct CUctx_st *ctx, unsigned long long blocks);
 
 /* Busy-time accounting for a finished kernel interval [start, end) on a device. */
 void fake_busy_record(int device, uint64_t start_ns, uint64_t end_ns, unsigned int kernels);

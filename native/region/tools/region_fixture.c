@@ -5,7 +5,7 @@
  *   parent: dev 0: context 3000000, alloc 1048576, and one reservation of 4096 in flight
  *           (granted, not committed); dev 0 compute: 10 kernels, busy 5000 ns, share 1/2
  *   child:  dev 1: vmm 2097152, array 12345, pool 777, host 999999;
- *           dev 0: alloc 65536; dev 1 compute: 3 kernels, throttle 42 ns
+ *           dev 0: alloc 65536; dev 1 compute: 3 kernels, throttle 42 ns; dev 1: SM partition of 64
  * Prints one JSON line {"ready":true,"parent":PID,"child":PID} when both are done and keeps
  * both attached until stdin closes (or a line is read), then detaches and exits 0.
  */
@@ -76,6 +76,7 @@ int main(int argc, char **argv)
         alloc(1, GS_REGION_KIND_HOST, 999999);
         alloc(0, GS_REGION_KIND_ALLOC, 65536);
         must(gs_region_compute_add(1, 3, 0, 42), "compute");
+        must(gs_region_partition_set(1, 64), "partition");
         char c = 1;
         if (write(ready[1], &c, 1) != 1)
             _exit(1);

@@ -28,7 +28,7 @@ static const field header_fields[] = {
 static const field slot_fields[] = {
     F(gs_region_slot, owner), F(gs_region_slot, pid), F(gs_region_slot, start_time),
     F(gs_region_slot, attached_at_ms), F(gs_region_slot, lanes), F(gs_region_slot, dev_total),
-    F(gs_region_slot, dev),
+    F(gs_region_slot, dev), F(gs_region_slot, sm_partition),
 };
 static const field lane_fields[] = {F(gs_region_lane, meta), F(gs_region_lane, bytes)};
 static const field slot_dev_fields[] = {

@@ -6,6 +6,7 @@ export {
   type RegionHeader,
   type RegionReservation,
   type RegionSlot,
+  type RegionSmPartition,
   type RegionSlotDevice,
   type RegionSnapshot,
 } from './reader.js';

@@ -59,6 +59,7 @@ export const REGION_LAYOUT = {
         lanes: { offset: 64, size: 128 },
         dev_total: { offset: 192, size: 128 },
         dev: { offset: 320, size: 2048 },
+        sm_partition: { offset: 2496, size: 64 },
       },
     },
     gs_region_lane: {

@@ -52,6 +52,8 @@ describe('region reader', () => {
       { device: 1, bytes: { context: 0, alloc: 0, vmm: 2097152, array: 12345, pool: 777, host: 999999, graph: 0 }, limitedBytes: 2097152 + 12345 + 777, kernelsLaunched: 3, busyNs: 0, throttleNs: 42, achievedShare: 0, targetShare: 0, priority: 'low', policy: 'none' },
     ]);
     expect(c!.inFlight).toEqual([]);
+    expect(p!.smPartitions).toEqual([]);
+    expect(c!.smPartitions).toEqual([{ device: 1, sms: 64 }]);
   });
 
   it('shows no slots once the processes detached', async () => {

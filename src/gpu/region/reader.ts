@@ -58,6 +58,13 @@ export interface RegionSlotDevice {
   readonly policy: 'none' | 'hard' | 'share';
 }
 
+/** A process's SM partition on a device (GPUSHARE_ISOLATION=sm-partition). */
+export interface RegionSmPartition {
+  readonly device: number;
+  /** SMs of the green context the process runs in. */
+  readonly sms: number;
+}
+
 export interface RegionSlot {
   readonly index: number;
   readonly state: 'active' | 'reclaiming';
@@ -69,6 +76,8 @@ export interface RegionSlot {
   readonly devices: readonly RegionSlotDevice[];
   /** Reservations in flight (not yet committed or cancelled). */
   readonly inFlight: readonly RegionReservation[];
+  /** SM partitions it runs in (sm-partition mode), by device; empty: none. */
+  readonly smPartitions: readonly RegionSmPartition[];
 }
 
 export interface RegionSnapshot {
@@ -153,6 +162,7 @@ export function decodeRegion(bytes: Uint8Array): RegionSnapshot {
       attachedAtMs: u64(view, base + S.attached_at_ms.offset),
       devices: slotDevices(view, base),
       inFlight: slotLanes(view, base),
+      smPartitions: slotPartitions(view, base),
     });
   }
   return { header, limits, slots };
@@ -178,6 +188,15 @@ function slotDevices(view: DataView, base: number): RegionSlotDevice[] {
     const anything =
       dev.limitedBytes + dev.kernelsLaunched + dev.busyNs + dev.throttleNs + dev.achievedShare + dev.targetShare + Object.values(bytes).reduce((a, b) => a + b, 0);
     if (anything > 0) out.push(dev);
+  }
+  return out;
+}
+
+function slotPartitions(view: DataView, base: number): RegionSmPartition[] {
+  const out: RegionSmPartition[] = [];
+  for (let d = 0; d < C.maxDevices; d++) {
+    const sms = view.getUint32(base + S.sm_partition.offset + 4 * d, true);
+    if (sms > 0) out.push({ device: d, sms });
   }
   return out;
 }
