@@ -329,6 +329,8 @@ bool fake_function_valid(const struct CUfunc_st *f);
 /* Busy-time accounting for a finished kernel interval [start, end) on a device. */
 void fake_busy_record(int device, uint64_t start_ns, uint64_t end_ns, unsigned int kernels);
 void fake_busy_open(void);
+/* Checkpoint by other processes (fake_cuda_checkpoint.h): file and agent thread, from cuInit. */
+void fake_checkpoint_agent_start(void);
 
 uint64_t fake_now_ns(void);
 
