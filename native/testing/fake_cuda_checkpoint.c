@@ -119,6 +119,12 @@ static void publish(void)
     __atomic_store_n(&agent_file->state, (uint32_t)st->checkpoint_state, __ATOMIC_RELEASE);
 }
 
+void fake_checkpoint_note_used(int device)
+{
+    if (agent_file && device >= 0 && device < FAKE_CUDA_CKPT_DEVICES)
+        __atomic_store_n(&agent_file->devices[device].used, (uint64_t)fake_state()->devices[device].used, __ATOMIC_RELAXED);
+}
+
 static bool streams_busy(void)
 {
     FAKE_FOREACH(fake_stream_t, s, &fake_state()->streams)

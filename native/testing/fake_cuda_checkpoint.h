@@ -39,7 +39,7 @@ enum fake_ckpt_op { FAKE_CKPT_LOCK = 1, FAKE_CKPT_CHECKPOINT, FAKE_CKPT_RESTORE,
 
 typedef struct fake_cuda_ckpt_device {
     char uuid[48];          /* the physical device behind this ordinal now (restore may remap) */
-    uint64_t used;          /* device bytes the process holds (0 while checkpointed) */
+    uint64_t used;          /* device bytes the process holds now (0 while checkpointed) */
     uint64_t on_host;       /* bytes of device memory contents held on the host by checkpoint */
 } fake_cuda_ckpt_device_t;
 

@@ -331,6 +331,8 @@ void fake_busy_record(int device, uint64_t start_ns, uint64_t end_ns, unsigned i
 void fake_busy_open(void);
 /* Checkpoint by other processes (fake_cuda_checkpoint.h): file and agent thread, from cuInit. */
 void fake_checkpoint_agent_start(void);
+/* Keeps the checkpoint file's `used` of a device current (no-op without one); under the lock. */
+void fake_checkpoint_note_used(int device);
 
 uint64_t fake_now_ns(void);
 

@@ -144,7 +144,7 @@ int main(void)
         return fct_finish("fake_cuda_checkpoint");
     }
     unsigned long long held = BYTES + 4096 + MIB; /* buffer, scratch (rounded to 512), context */
-    CHECK_EQ(f->devices[0].used, 0); /* published at cuInit, before the allocations */
+    CHECK_EQ(f->devices[0].used, held); /* kept current as the child allocates */
 
     CHECK_OK(cuCheckpointProcessGetState(pid, &s));
     CHECK_EQ(s, CU_PROCESS_STATE_RUNNING);
