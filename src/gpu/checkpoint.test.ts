@@ -64,6 +64,8 @@ describe('checkpoint API (koffi on the fake libcuda, another process)', () => {
     expect((await api.lock(pid, 10_000)).ok).toBe(true);
     expect((await api.checkpoint(pid)).ok).toBe(true);
     expect(api.state(pid)).toEqual({ ok: true, value: 'checkpointed' });
+    // A step whose CUDA calls returned just before the lock may still print; none after it.
+    await new Promise((r) => setTimeout(r, 300));
     const steps = t.out();
     const bad = await api.restore(pid, [{ from: B, to: A }]);
     expect(!bad.ok && bad.error.code).toBe(CHECKPOINT_ERROR_CODES.invalidValue);

@@ -61,6 +61,16 @@ function procState(pid: number): string | null {
   }
 }
 
+/** A stop signal takes effect when the process is next scheduled: on a loaded machine, give it time. */
+async function stateBecomes(pid: number, want: string, timeoutMs = 10_000): Promise<string | null> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = procState(pid);
+    if (s === want || Date.now() > deadline) return s;
+    await sleep(20);
+  }
+}
+
 async function waitForOutput(task: TaskBody, text: string, timeoutMs = 15_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -124,7 +134,7 @@ describe('suspend and resume (one GPU)', () => {
     const during = ckptFile(ckpt, pid ?? -1);
     expect(during).toMatchObject({ state: 2, used: 0 });
     expect(during?.onHost).toBe(before?.used);
-    expect(procState(pid ?? -1)).toBe('T'); // stopped: no CPU work either
+    expect(await stateBecomes(pid ?? -1, 'T')).toBe('T'); // stopped: no CPU work either
     const gpus = await h.client.json<{ gpus: { allocatedMemoryBytes: number; slices: unknown[] }[] }>('GET', '/v1/gpus');
     expect(gpus.gpus[0]?.allocatedMemoryBytes).toBe(0);
     const steps = readFileSync(task.stdoutPath, 'utf8');
@@ -261,13 +271,13 @@ describe('a suspended task across a daemon restart', () => {
     const [pid] = trainPid(ckpt);
     h.extraPids.add(task.pid ?? -1);
     await h.stop('SIGKILL');
-    expect(procState(pid ?? -1)).toBe('T');
+    expect(await stateBecomes(pid ?? -1, 'T')).toBe('T');
     expect(ckptFile(ckpt, pid ?? -1)).toMatchObject({ state: 2, used: 0 });
     await startDaemon(h, '1xH100-80GB');
     const after = await h.task(task.id);
     expect(after.state).toBe('suspended');
     expect(after.adopted).toBe(true);
-    expect(procState(pid ?? -1)).toBe('T');
+    expect(await stateBecomes(pid ?? -1, 'T')).toBe('T');
     expect((await post(h, `/v1/tasks/${task.id}/resume`)).body.state).toBe('running');
     const done = await h.waitFor(task.id, undefined, 30_000);
     expect(done.state).toBe('exited');
