@@ -114,6 +114,7 @@ CUresult fake_charge(int device, unsigned long long bytes)
     if (bytes > fake_free_bytes(device))
         return CUDA_ERROR_OUT_OF_MEMORY;
     fake.devices[device].used += bytes;
+    fake_checkpoint_note_used(device);
     return CUDA_SUCCESS;
 }
 
@@ -121,6 +122,7 @@ void fake_uncharge(int device, unsigned long long bytes)
 {
     fake_device_t *d = &fake.devices[device];
     d->used = bytes > d->used ? 0 : d->used - bytes;
+    fake_checkpoint_note_used(device);
 }
 
 /* "reuseFreed": freed ranges wait here (newest first) for an allocation of the same

@@ -336,6 +336,10 @@ void fake_busy_open(void);
 uint64_t fake_shared_gpu_claim(int device, uint64_t earliest_ns, uint64_t duration_ns);
 /* Counts a cuDeviceGetGraphMemAttribute call in the busy file. */
 void fake_busy_count_graph_query(void);
+/* Checkpoint by other processes (fake_cuda_checkpoint.h): file and agent thread, from cuInit. */
+void fake_checkpoint_agent_start(void);
+/* Keeps the checkpoint file's `used` of a device current (no-op without one); under the lock. */
+void fake_checkpoint_note_used(int device);
 
 uint64_t fake_now_ns(void);
 

@@ -13,6 +13,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.unsatisfiable]: 422,
   [ErrorCodes.nvmlUnavailable]: 503,
   [ErrorCodes.gpuLost]: 503,
+  [ErrorCodes.checkpointUnavailable]: 503,
+  [ErrorCodes.checkpointFailed]: 503,
 };
 
 /** Any error a handler throws, as a status and the one error body every endpoint uses. */

@@ -40,6 +40,7 @@ export interface ApiOptions {
 }
 
 const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 422: ErrorBodySchema };
+const checkpointErrors = { ...errors, 503: ErrorBodySchema };
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -130,6 +131,30 @@ export async function buildApi(options: ApiOptions) {
     '/v1/tasks/:id/kill',
     { schema: { summary: 'Cancel a queued task or signal a running one (SIGKILL after the grace period)', params: TaskIdParamsSchema, body: KillBodySchema.optional(), response: { 200: TaskSchema, ...errors } } },
     async (req) => wire(daemon.kill(req.params.id, req.principal, { signal: req.body?.signal, graceMs: req.body?.graceSeconds === undefined ? undefined : req.body.graceSeconds * 1000 })),
+  );
+
+  api.post(
+    '/v1/tasks/:id/suspend',
+    {
+      schema: {
+        summary: "Suspend a running task: its GPU memory moves to host memory (CUDA checkpoint) and its processes stop; answers once it is suspended",
+        params: TaskIdParamsSchema,
+        response: { 200: TaskSchema, ...checkpointErrors },
+      },
+    },
+    async (req) => wire(await daemon.suspend(req.params.id, req.principal)),
+  );
+
+  api.post(
+    '/v1/tasks/:id/resume',
+    {
+      schema: {
+        summary: 'Resume a suspended task on its GPUs or others of the same model; without room now it stays suspended (autoResume) and resumes when room returns',
+        params: TaskIdParamsSchema,
+        response: { 200: TaskSchema, ...checkpointErrors },
+      },
+    },
+    async (req) => wire(await daemon.resume(req.params.id, req.principal)),
   );
 
   api.get('/v1/events', { schema: { summary: 'Task events after `since`; follow=1 streams them as NDJSON', querystring: EventsQuerySchema, response: { 200: z.array(EventSchema), ...errors } } }, async (req, reply) => {

@@ -23,6 +23,10 @@ export const ErrorCodes = {
   forbidden: 'GS_ERR_FORBIDDEN',
   /** The CLI cannot reach a daemon at the address it was given. */
   daemonUnreachable: 'GS_ERR_DAEMON_UNREACHABLE',
+  /** Suspend/resume is not possible here: no CUDA driver with the checkpoint API (driver 570+). */
+  checkpointUnavailable: 'GS_ERR_CHECKPOINT_UNAVAILABLE',
+  /** The driver refused or failed a checkpoint step (details carry its code and CUresult); nothing was changed. */
+  checkpointFailed: 'GS_ERR_CHECKPOINT_FAILED',
   /** A bug: never the user's fault. */
   internal: 'GS_ERR_INTERNAL',
 } as const;
@@ -41,6 +45,8 @@ const expectedCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCodes.unauthenticated,
   ErrorCodes.forbidden,
   ErrorCodes.daemonUnreachable,
+  ErrorCodes.checkpointUnavailable,
+  ErrorCodes.checkpointFailed,
 ]);
 
 /** The one base error of the project: a stable code, a message for people, optional structured details. */

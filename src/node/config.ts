@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { ErrorCodes, GsError } from '../domain/index.js';
 import { BACKEND_CHOICES } from '../gpu/open.js';
+import { PREEMPTION_POLICIES, type PreemptionPolicy } from './daemon.js';
 import { defaultPaths } from './paths.js';
 
 const TokenSchema = z.strictObject({
@@ -30,6 +31,10 @@ export const ConfigFileSchema = z.strictObject({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   /** Bearer tokens accepted on TCP listeners; Unix sockets rely on file permissions instead. */
   tokens: z.array(TokenSchema).optional(),
+  /** What a higher-priority task that does not fit does to lower-priority ones (daemon.ts PREEMPTION_POLICIES). */
+  preemption: z.enum(PREEMPTION_POLICIES).optional(),
+  /** How long suspending waits for a task's queued GPU work (cuCheckpointProcessLock's timeout); 0: no limit. */
+  checkpointLockTimeoutSeconds: z.number().min(0).max(3600).optional(),
 });
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 
@@ -42,6 +47,7 @@ export interface ServeFlags {
   readonly simulate?: string | undefined;
   readonly policy?: string | undefined;
   readonly logLevel?: string | undefined;
+  readonly preemption?: string | undefined;
 }
 
 export type ListenAddress = { readonly kind: 'unix'; readonly path: string } | { readonly kind: 'tcp'; readonly host: string; readonly port: number };
@@ -55,6 +61,8 @@ export interface DaemonConfig {
   readonly killGraceMs: number;
   readonly logLevel: string;
   readonly tokens: readonly TokenEntry[];
+  readonly preemption: PreemptionPolicy;
+  readonly lockTimeoutMs: number;
   /** The file read, if any, for the startup log. */
   readonly configFile: string | null;
 }
@@ -74,6 +82,8 @@ export function loadConfig(flags: ServeFlags, env: Readonly<Record<string, strin
     killGraceMs: (file.value.killGraceSeconds ?? 10) * 1000,
     logLevel: flags.logLevel ?? file.value.logLevel ?? 'info',
     tokens: file.value.tokens ?? [],
+    preemption: parsePreemption(flags.preemption ?? file.value.preemption ?? 'suspend'),
+    lockTimeoutMs: (file.value.checkpointLockTimeoutSeconds ?? 30) * 1000,
     configFile: file.found ? path : null,
   };
   if (config.listen.some((l) => l.kind === 'tcp') && config.tokens.length === 0) {
@@ -99,6 +109,11 @@ function readConfigFile(path: string, required: boolean): { value: ConfigFile; f
     throw new GsError(ErrorCodes.invalidArgument, `config file ${path}: ${issues}`);
   }
   return { value: parsed.data, found: true };
+}
+
+function parsePreemption(text: string): PreemptionPolicy {
+  if ((PREEMPTION_POLICIES as readonly string[]).includes(text)) return text as PreemptionPolicy;
+  throw new GsError(ErrorCodes.invalidArgument, `preemption: "${text}" is not one of ${PREEMPTION_POLICIES.join(', ')}`);
 }
 
 /** `/run/x.sock` or `unix:/run/x.sock` is a socket; `127.0.0.1:7070`, `[::1]:7070` or `:7070` is TCP. */

@@ -12,13 +12,24 @@ import { getSystemErrorMap } from 'node:util';
 import type { Logger } from 'pino';
 import { checkRequestAgainstGpus, describeIssues, ErrorCodes, GsError, parseSliceRequest, type Gpu, type SliceRequestInput } from '../domain/index.js';
 import type { GpuBackend } from '../gpu/backend.js';
-import { buildSnapshot, createPrng, describeDecision, parsePolicy, schedule, withPlacement, type NodeSpec, type Policy, type Prng } from '../scheduler/index.js';
+import type { CheckpointApi, GpuPair } from '../gpu/checkpoint.js';
+import { readRegion } from '../gpu/region/index.js';
+import { buildSnapshot, createPrng, describeDecision, parsePolicy, planPreemption, schedule, withPlacement, type ClusterSnapshot, type NodeSpec, type Placement, type Policy, type Prng } from '../scheduler/index.js';
 import { launch, readExitStatus, taskEnvironment, taskFiles, type NativePaths } from './launcher.js';
-import { computeLimitPercent, currentSnapshot, localNode, placementRequest, taskGpus } from './placement.js';
+import { computeLimitPercent, localNode, placementRequest, taskGpus, taskPlacement } from './placement.js';
 import { isSameLiveProcess, signalGroup, signalName, signalNumber } from './proc.js';
 import type { EventRecord, TaskStore } from './store/tasks.js';
+import { cudaStates, resumeGroup, suspendGroup } from './suspend.js';
 import { Supervisor, type Ending } from './supervisor.js';
-import { LIVE_STATES, queueOrder, type Task, type TaskGpu, type TaskState } from './task.js';
+import { HOLDING_STATES, LIVE_STATES, queueOrder, STARTED_STATES, type Task, type TaskGpu, type TaskState } from './task.js';
+
+/**
+ * What a higher-priority task that does not fit may do to lower-priority ones: `suspend` them
+ * (never kill; the default), `suspend-then-kill` (kill those that cannot be suspended, the last
+ * resort), or nothing (`off`).
+ */
+export const PREEMPTION_POLICIES = ['suspend', 'suspend-then-kill', 'off'] as const;
+export type PreemptionPolicy = (typeof PREEMPTION_POLICIES)[number];
 
 /** Who asks: the Unix socket's user (admin), or a bearer token's tenant on TCP. */
 export interface Principal {
@@ -45,6 +56,12 @@ export interface DaemonOptions {
   /** The environment tasks start from (the daemon's own by default). */
   readonly baseEnv?: Readonly<Record<string, string | undefined>>;
   readonly now?: () => number;
+  /** The CUDA checkpoint API; null: suspend, resume and preemption by suspension are unavailable (`checkpointProblem` says why). */
+  readonly checkpoint?: CheckpointApi | null;
+  readonly checkpointProblem?: string;
+  readonly preemption?: PreemptionPolicy;
+  /** How long lock may wait for a task's GPU work to drain; 0: as long as it takes. */
+  readonly lockTimeoutMs?: number;
 }
 
 export type EventListener = (event: EventRecord) => void;
@@ -67,6 +84,10 @@ export class Daemon {
   private readonly supervisor: Supervisor;
   private readonly listeners = new Set<EventListener>();
   private readonly killTimers = new Map<string, NodeJS.Timeout>();
+  /** Suspensions and resumptions in flight, by task. */
+  private readonly busy = new Map<string, Promise<unknown>>();
+  /** Where a resuming task goes (its record keeps its old GPUs until the restore succeeded). */
+  private readonly resumeTargets = new Map<string, readonly TaskGpu[]>();
   private node: NodeSpec;
   private closed = false;
 
@@ -84,12 +105,13 @@ export class Daemon {
 
   /** Reconciles with what survived the last daemon, then starts whatever fits. */
   start(): void {
-    for (const task of this.store.list().filter((t) => t.state === 'running')) {
+    for (const task of this.store.list().filter((t) => STARTED_STATES.has(t.state))) {
       const files = taskFiles(this.options.stateDir, task.id);
       if (task.pid !== null && task.pidStartTime !== null && isSameLiveProcess(task.pid, task.pidStartTime)) {
         this.supervisor.watchAdopted(task.id, task.pid, task.pidStartTime, files.status, task.regionPath);
-        this.commit(task.id, { adopted: true }, 'task.adopted', { pid: task.pid });
-        this.log.info({ task: task.id, taskPid: task.pid }, 're-adopted running task');
+        this.commit(task.id, { adopted: true }, 'task.adopted', { pid: task.pid, state: task.state });
+        this.log.info({ task: task.id, taskPid: task.pid, state: task.state }, 're-adopted task');
+        if (task.state === 'suspending' || task.state === 'resuming') this.reconcile(task);
       } else {
         this.ended(task.id, { status: readExitStatus(files.status), wrapper: null, peakMemoryBytes: task.peakMemoryBytes }, true);
       }
@@ -116,9 +138,9 @@ export class Daemon {
 
   gpus(): GpuWithSlices[] {
     const gpus = this.options.backend.gpus();
-    const running = this.store.list().filter((t) => t.state === 'running');
+    const running = this.store.list().filter((t) => HOLDING_STATES.has(t.state));
     return gpus.map((g) => {
-      const slices = running.flatMap((t) => (t.gpus ?? []).filter((x) => x.uuid === g.uuid).map((x) => ({ taskId: t.id, memoryBytes: x.memoryBytes, computeMilli: x.computeMilli })));
+      const slices = running.flatMap((t) => (this.resumeTargets.get(t.id) ?? t.gpus ?? []).filter((x) => x.uuid === g.uuid).map((x) => ({ taskId: t.id, memoryBytes: x.memoryBytes, computeMilli: x.computeMilli })));
       return {
         ...g,
         slices,
@@ -193,9 +215,152 @@ export class Daemon {
     });
     if (task.pid !== null && task.pidStartTime !== null && isSameLiveProcess(task.pid, task.pidStartTime)) {
       signalGroup(task.pid, signal);
+      // A suspended group is stopped: it only receives the signal once continued. It dies
+      // without its GPU state ever being restored (the driver frees the host copy with it).
+      if (task.state !== 'running') signalGroup(task.pid, SIGCONT);
       this.scheduleHardKill(task, options.graceMs ?? this.options.killGraceMs);
     }
     return this.store.get(task.id);
+  }
+
+  /**
+   * Suspends a running task: its GPU memory goes to host memory and its processes stop; its
+   * GPUs are free for others. It stays suspended until resumed (`resume`).
+   */
+  async suspend(idOrPrefix: string, principal: Principal): Promise<Task> {
+    const task = this.get(idOrPrefix, principal);
+    this.checkSuspendable(task);
+    this.store.audit(this.now(), { actor: principal.actor, role: principal.role, action: 'task.suspend', target: task.id, detail: {} });
+    const result = await this.suspendTask(task, { preemptedBy: null, autoResume: false, by: principal.actor });
+    if (!result.ok) throw new GsError(ErrorCodes.checkpointFailed, `task ${task.id} could not be suspended and goes on running: ${result.message}`, { details: { checkpointCode: result.code } });
+    return this.store.get(task.id);
+  }
+
+  /**
+   * Resumes a suspended task on its GPUs, or on other GPUs of the same model. Without room now,
+   * it stays suspended and resumes by itself as soon as room returns (`autoResume`).
+   */
+  async resume(idOrPrefix: string, principal: Principal): Promise<Task> {
+    const task = this.get(idOrPrefix, principal);
+    if (task.state !== 'suspended') throw new GsError(ErrorCodes.conflict, `task ${task.id} is ${describeState(task)}; only a suspended task can be resumed`);
+    if (!this.options.checkpoint) throw new GsError(ErrorCodes.checkpointUnavailable, `cannot resume: ${this.checkpointProblem()}`);
+    this.store.transaction(() => {
+      this.store.audit(this.now(), { actor: principal.actor, role: principal.role, action: 'task.resume', target: task.id, detail: {} });
+      this.store.update(task.id, { autoResume: true, message: null });
+    });
+    this.pump();
+    const op = this.busy.get(task.id);
+    if (op) await op;
+    const after = this.store.get(task.id);
+    if (after.state === 'suspended' && after.message !== null && after.message.startsWith('resume failed')) throw new GsError(ErrorCodes.checkpointFailed, `task ${task.id}: ${after.message}; it stays suspended and is retried when room changes`);
+    return after;
+  }
+
+  private checkpointProblem(): string {
+    return this.options.checkpointProblem ?? 'the CUDA checkpoint API is not available';
+  }
+
+  private checkSuspendable(task: Task): void {
+    if (task.state !== 'running') throw new GsError(ErrorCodes.conflict, `task ${task.id} is ${describeState(task)}; only a running task can be suspended`);
+    if (task.killRequested) throw new GsError(ErrorCodes.conflict, `task ${task.id} is being killed; it cannot be suspended`);
+    if (!this.options.checkpoint) throw new GsError(ErrorCodes.checkpointUnavailable, `cannot suspend: ${this.checkpointProblem()}`);
+  }
+
+  /** Starts a suspension; the promise says how it went (the task is back to running if it failed). */
+  private suspendTask(task: Task, why: { preemptedBy: string | null; autoResume: boolean; by: string }): Promise<{ ok: true } | { ok: false; code: string; message: string }> {
+    const api = this.options.checkpoint;
+    const pid = task.pid;
+    if (!api || pid === null) return Promise.resolve({ ok: false, code: ErrorCodes.checkpointUnavailable, message: this.checkpointProblem() });
+    this.commit(task.id, { state: 'suspending', preemptedBy: why.preemptedBy, autoResume: why.autoResume }, 'task.suspending', { by: why.by, preemptedBy: why.preemptedBy });
+    const bytes = regionBytes(task.regionPath);
+    const started = performance.now();
+    const op = (async () => {
+      const r = await suspendGroup(api, pid, this.options.lockTimeoutMs ?? 0);
+      this.busy.delete(task.id);
+      if (this.closed || this.store.get(task.id).state !== 'suspending') return r.ok ? { ok: true as const } : { ok: false as const, code: r.error.code, message: r.error.message };
+      const ms = Math.round(performance.now() - started);
+      if (r.ok) {
+        this.commit(task.id, { state: 'suspended', suspendedAt: this.now(), suspensions: task.suspensions + 1, message: null }, 'task.suspended', { ms, gpuBytes: bytes, processes: r.pids.length, preemptedBy: why.preemptedBy });
+        this.log.info({ task: task.id, ms, gpuBytes: bytes, preemptedBy: why.preemptedBy }, 'task suspended');
+      } else {
+        this.commit(task.id, { state: 'running', preemptedBy: null, autoResume: false }, 'task.suspend-failed', { code: r.error.code, cudaResult: r.error.cudaResult, message: r.error.message });
+        this.log.warn({ task: task.id, err: r.error }, 'suspend failed; the task goes on running');
+        if (why.preemptedBy !== null && this.options.preemption === 'suspend-then-kill') this.evict(this.store.get(task.id), why.preemptedBy, `could not be suspended (${r.error.message})`);
+      }
+      this.pump();
+      return r.ok ? { ok: true as const } : { ok: false as const, code: r.error.code, message: r.error.message };
+    })();
+    this.busy.set(task.id, op);
+    return op;
+  }
+
+  /** Starts resuming a suspended task onto `gpus` (its own, or others of the same model). */
+  private resumeTask(task: Task, gpus: readonly TaskGpu[]): void {
+    const api = this.options.checkpoint;
+    const pid = task.pid;
+    if (!api || pid === null) return;
+    const old = task.gpus ?? [];
+    const moved = old.length === gpus.length && old.some((g, i) => g.uuid !== gpus[i]?.uuid);
+    // The driver maps every checkpointed GPU to its new one; CUDA_VISIBLE_DEVICES in the task's
+    // environment keeps naming the old UUIDs, and its device ordinals keep their meaning.
+    const pairs: GpuPair[] = moved ? old.map((g, i) => ({ from: g.uuid, to: gpus[i]?.uuid ?? g.uuid })) : [];
+    this.resumeTargets.set(task.id, gpus);
+    this.commit(task.id, { state: 'resuming' }, 'task.resuming', { gpus: gpus.map((g) => g.uuid), moved });
+    const started = performance.now();
+    const op = (async () => {
+      const r = await resumeGroup(api, pid, pairs);
+      this.busy.delete(task.id);
+      this.resumeTargets.delete(task.id);
+      if (this.closed || this.store.get(task.id).state !== 'resuming') return;
+      const ms = Math.round(performance.now() - started);
+      if (r.ok) {
+        this.commit(task.id, { state: 'running', gpus, preemptedBy: null, autoResume: false, message: null }, 'task.resumed', { ms, gpus: gpus.map((g) => g.uuid), moved, processes: r.pids.length });
+        this.log.info({ task: task.id, ms, moved }, 'task resumed');
+      } else {
+        this.commit(task.id, { state: 'suspended', message: `resume failed: ${r.error.message}` }, 'task.resume-failed', { code: r.error.code, cudaResult: r.error.cudaResult, message: r.error.message });
+        this.log.warn({ task: task.id, err: r.error }, 'resume failed; the task stays suspended');
+        return;
+      }
+      this.pump();
+    })();
+    this.busy.set(task.id, op);
+  }
+
+  /**
+   * After a restart, a task caught halfway through a suspension or resumption: if all of its
+   * CUDA processes run, it is running; otherwise it is suspended (finishing the suspension),
+   * and resumes like any other suspended task.
+   */
+  private reconcile(task: Task): void {
+    const api = this.options.checkpoint;
+    const pid = task.pid;
+    if (pid === null) return;
+    const found = api ? cudaStates(api, pid) : null;
+    const allRunning = found !== null && found.ok && [...found.states.values()].every((s) => s === 'running');
+    if (allRunning || !api) {
+      signalGroup(pid, SIGCONT);
+      this.commit(task.id, { state: 'running', preemptedBy: null, autoResume: false }, 'task.reconciled', { state: 'running' });
+      return;
+    }
+    const op = (async () => {
+      const r = await suspendGroup(api, pid, this.options.lockTimeoutMs ?? 0);
+      this.busy.delete(task.id);
+      if (this.closed || !STARTED_STATES.has(this.store.get(task.id).state)) return;
+      if (r.ok) this.commit(task.id, { state: 'suspended', autoResume: true, suspendedAt: this.now() }, 'task.reconciled', { state: 'suspended' });
+      else this.commit(task.id, { state: 'running', preemptedBy: null, autoResume: false, message: `left running after a restart: ${r.error.message}` }, 'task.reconciled', { state: 'running', message: r.error.message });
+      this.pump();
+    })();
+    this.busy.set(task.id, op);
+  }
+
+  /** Kills a preemption victim that cannot be suspended (policy suspend-then-kill). */
+  private evict(victim: Task, by: string, why: string): void {
+    if (victim.state !== 'running' || victim.pid === null || victim.pidStartTime === null) return;
+    this.commit(victim.id, { killRequested: true, message: `preempted by task ${by}: killed because it ${why}` }, 'task.evicted', { preemptedBy: by });
+    if (isSameLiveProcess(victim.pid, victim.pidStartTime)) {
+      signalGroup(victim.pid, 15);
+      this.scheduleHardKill(victim, this.options.killGraceMs);
+    }
   }
 
   private scheduleHardKill(task: Task, graceMs: number): void {
@@ -246,15 +411,79 @@ export class Daemon {
   private pump(): void {
     if (this.closed) return;
     const all = this.store.list();
-    const queued = all.filter((t) => t.state === 'queued').sort(queueOrder);
-    if (queued.length === 0) return;
+    // Suspended tasks waiting for room take their turn in the queue's order, like queued ones.
+    const waiting = all.filter((t) => t.state === 'queued' || (t.state === 'suspended' && t.autoResume && !this.busy.has(t.id))).sort(queueOrder);
+    if (waiting.length === 0) return;
     this.node = localNode(this.options.backend.gpus());
-    let snapshot = currentSnapshot(this.node, all.filter((t) => t.state === 'running'));
-    for (const task of queued) {
+    let snapshot = this.snapshot(all);
+    for (const task of waiting) {
+      if (task.state === 'suspended') {
+        const placement = this.resumePlacement(snapshot, task);
+        if (placement === null) break;
+        snapshot = withPlacement(snapshot, placement);
+        this.resumeTask(task, taskGpus(placement, this.node));
+        continue;
+      }
       const decision = schedule(snapshot, placementRequest(task), { policy: this.policy, rng: this.rng });
-      if (decision.status !== 'ok') break;
+      if (decision.status !== 'ok') {
+        // One preemption at a time: while victims are being suspended, wait for them.
+        if (!all.some((t) => t.state === 'suspending')) this.preempt(snapshot, task);
+        break;
+      }
       snapshot = withPlacement(snapshot, decision.placement);
       this.startTask(task, taskGpus(decision.placement, this.node));
+    }
+  }
+
+  /**
+   * The machine as the scheduler sees it: tasks that hold GPUs (running, suspending, resuming
+   * onto their targets). Suspended tasks hold nothing. Placements with an operation in flight are
+   * out of the planner's reach (priority beyond any task's).
+   */
+  private snapshot(all: readonly Task[]): ClusterSnapshot {
+    const placements: Placement[] = [];
+    for (const t of all) {
+      if (!HOLDING_STATES.has(t.state)) continue;
+      const target = this.resumeTargets.get(t.id);
+      const p = taskPlacement(target ? { ...t, gpus: target } : t, this.node);
+      if (!p) continue;
+      const locked = this.busy.has(t.id) || t.state !== 'running' || t.killRequested;
+      placements.push({ ...p, suspendable: this.options.checkpoint != null, priority: locked ? Number.MAX_SAFE_INTEGER : p.priority });
+    }
+    return buildSnapshot([this.node], placements);
+  }
+
+  /** Its own GPUs if they have room again, else other GPUs of the same model (restore remaps them), else null. */
+  private resumePlacement(snapshot: ClusterSnapshot, task: Task): Placement | null {
+    const old = task.gpus ?? [];
+    const tryRequest = (request: Task['request']): Placement | null => {
+      const d = schedule(snapshot, placementRequest({ ...task, request }), { policy: this.policy, rng: this.rng });
+      return d.status === 'ok' ? d.placement : null;
+    };
+    if (old.length === 0) return tryRequest(task.request);
+    const same = tryRequest({ ...task.request, uuids: { include: old.map((g) => g.uuid), exclude: [] } });
+    if (same) return same;
+    const models = [...new Set(old.map((g) => this.node.gpus.find((s) => s.uuid === g.uuid)?.model))];
+    if (models.length !== 1 || models[0] === undefined) return null;
+    return tryRequest({ ...task.request, models: { include: [models[0]], exclude: [] }, uuids: { include: [], exclude: [] } });
+  }
+
+  /** Makes room for `task` by suspending (or, by policy, killing) the lower-priority tasks the planner names. */
+  private preempt(snapshot: ClusterSnapshot, task: Task): void {
+    const policy = this.options.preemption ?? 'suspend';
+    if (policy === 'off') return;
+    const plan = planPreemption(snapshot, { ...placementRequest(task), suspendable: this.options.checkpoint != null }, { policy: this.policy, rng: createPrng(task.seq) });
+    if (!plan) return;
+    if (plan.actions.some((a) => a.action === 'evict') && policy !== 'suspend-then-kill') {
+      this.log.info({ task: task.id, reason: this.options.checkpoint ? 'victims cannot be suspended' : this.checkpointProblem() }, 'preemption would need kills; policy "suspend" never kills');
+      return;
+    }
+    const victims = plan.actions.map((a) => ({ task: this.store.get(a.placement.id), action: a.action }));
+    this.emit(this.store.recordEvent(this.now(), 'task.preempting', task.id, { victims: victims.map((v) => ({ id: v.task.id, action: v.action })) }));
+    this.log.info({ task: task.id, victims: victims.map((v) => `${v.task.id}:${v.action}`) }, 'preempting lower-priority tasks');
+    for (const v of victims) {
+      if (v.action === 'suspend') void this.suspendTask(v.task, { preemptedBy: task.id, autoResume: true, by: `preemption:${task.id}` });
+      else this.evict(v.task, task.id, 'cannot be suspended');
     }
   }
 
@@ -287,7 +516,8 @@ export class Daemon {
     if (timer) clearTimeout(timer);
     this.killTimers.delete(id);
     const task = this.store.get(id);
-    if (task.state !== 'running') return;
+    if (!STARTED_STATES.has(task.state)) return;
+    this.resumeTargets.delete(id);
     const outcome = describeEnding(task, ending, atStart);
     this.commit(id, { ...outcome, finishedAt: this.now(), peakMemoryBytes: ending.peakMemoryBytes ?? task.peakMemoryBytes }, 'task.ended', {
       state: outcome.state,
@@ -315,6 +545,37 @@ export class Daemon {
         this.log.error({ err }, 'event listener failed');
       }
     }
+  }
+}
+
+const SIGCONT = 18;
+
+/** `queued`, `already suspended`, `ended (exited)`: a task's state in an error message. */
+function describeState(task: Task): string {
+  switch (task.state) {
+    case 'queued':
+      return 'queued (not started yet)';
+    case 'suspended':
+      return 'already suspended';
+    case 'suspending':
+      return 'being suspended';
+    case 'resuming':
+      return 'being resumed';
+    case 'running':
+      return 'running';
+    default:
+      return `already ended (${task.state})`;
+  }
+}
+
+/** GPU memory the task's processes hold now, as libgpushare counts it; null without a region. */
+function regionBytes(path: string): number | null {
+  try {
+    let bytes = 0;
+    for (const slot of readRegion(path).slots) for (const d of slot.devices) bytes += d.limitedBytes;
+    return bytes;
+  } catch {
+    return null;
   }
 }
 

@@ -1,5 +1,5 @@
 /** Linux process facts from /proc, used to supervise tasks the daemon did not start itself. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 
 export interface ProcStat {
@@ -64,5 +64,39 @@ export function signalGroup(pgid: number, signal: number): boolean {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
     throw err;
+  }
+}
+
+/** Pids of the live processes whose process group is `pgid` (from /proc; zombies left out). */
+export function groupMembers(pgid: number): number[] {
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const pids: number[] = [];
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // ended meanwhile
+    }
+    const close = text.lastIndexOf(')');
+    const fields = text.slice(close + 2).split(' ');
+    // fields[0] is field 3 (state), fields[2] field 5 (pgrp).
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') pids.push(Number(name));
+  }
+  return pids.sort((a, b) => a - b);
+}
+
+/** Whether the process has the CUDA driver library mapped (it may hold GPU state). */
+export function usesCudaDriver(pid: number): boolean {
+  try {
+    return /\/libcuda\.so[.\d]*$/m.test(readFileSync(`/proc/${pid}/maps`, 'utf8'));
+  } catch {
+    return false;
   }
 }

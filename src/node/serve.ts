@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { buildApi, type ApiApp } from '../api/server.js';
 import { ErrorCodes, GsError } from '../domain/index.js';
+import { openCheckpointApi } from '../gpu/checkpoint.js';
 import { openBackend } from '../gpu/open.js';
 import type { DaemonConfig, ListenAddress } from './config.js';
 import { Daemon } from './daemon.js';
@@ -42,9 +43,24 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   if (notice) say(notice);
   if (backend.kind === 'simulated') say(`gpushare serve: using SIMULATED GPUs (${backend.description}): tasks get simulated GPU UUIDs; nothing measured here is real.`);
   if (native.preload === null) say('gpushare serve: libgpushare.so not found; tasks run WITHOUT memory/compute enforcement (build it with `npm run build`).');
+  const checkpoint = openCheckpointApi();
+  const checkpointProblem = checkpoint.ok ? undefined : `${checkpoint.error.message}; suspend, resume and preemption by suspension are unavailable`;
+  if (checkpointProblem) say(`gpushare serve: ${checkpointProblem}.`);
   const db = openDatabase(join(config.stateDir, 'gpushare.db'));
   const store = new TaskStore(db);
-  const daemon = new Daemon({ stateDir: config.stateDir, backend, store, logger, native, policy: config.policy, killGraceMs: config.killGraceMs });
+  const daemon = new Daemon({
+    stateDir: config.stateDir,
+    backend,
+    store,
+    logger,
+    native,
+    policy: config.policy,
+    killGraceMs: config.killGraceMs,
+    checkpoint: checkpoint.ok ? checkpoint.value : null,
+    ...(checkpointProblem ? { checkpointProblem } : {}),
+    preemption: config.preemption,
+    lockTimeoutMs: config.lockTimeoutMs,
+  });
   const apps: ApiApp[] = [];
   const sockets: string[] = [];
   const close = async (): Promise<void> => {
@@ -53,6 +69,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     daemon.close();
     db.close();
     backend.close();
+    if (checkpoint.ok) checkpoint.value.close();
   };
   try {
     daemon.start();

@@ -4,10 +4,18 @@ import type { SliceRequest } from '../domain/index.js';
  * Where a task is in its life. `exited`: it ran and ended by itself (any exit code); `killed`:
  * it ended after a kill (or was cancelled while queued); `failed`: it could not be started;
  * `lost`: its process is gone and how it ended is unknown (see supervisor.ts).
+ * Suspension (suspend.ts): `suspending` (GPU state going to host memory; still holds its GPUs),
+ * `suspended` (its GPU memory is on the host and its processes are stopped: it holds no GPU in
+ * the scheduler's view, but keeps its reservation record in `gpus`), `resuming` (placed again,
+ * GPU state coming back).
  */
-export const TASK_STATES = ['queued', 'running', 'exited', 'killed', 'failed', 'lost'] as const;
+export const TASK_STATES = ['queued', 'running', 'exited', 'killed', 'failed', 'lost', 'suspending', 'suspended', 'resuming'] as const;
 export type TaskState = (typeof TASK_STATES)[number];
-export const LIVE_STATES: ReadonlySet<TaskState> = new Set(['queued', 'running']);
+export const LIVE_STATES: ReadonlySet<TaskState> = new Set(['queued', 'running', 'suspending', 'suspended', 'resuming']);
+/** States whose process exists (started, not ended). */
+export const STARTED_STATES: ReadonlySet<TaskState> = new Set(['running', 'suspending', 'suspended', 'resuming']);
+/** States that hold GPU memory and compute in the scheduler's view. */
+export const HOLDING_STATES: ReadonlySet<TaskState> = new Set(['running', 'suspending', 'resuming']);
 
 /** What a task holds on one GPU once placed. */
 export interface TaskGpu {
@@ -50,6 +58,14 @@ export interface Task {
   readonly killRequested: boolean;
   /** Re-adopted by a restarted daemon at least once. */
   readonly adopted: boolean;
+  /** When it was last suspended (null: never, or see `state`). */
+  readonly suspendedAt: number | null;
+  /** How many times it was suspended. */
+  readonly suspensions: number;
+  /** The task whose start preempted it, while it is suspended for that reason. */
+  readonly preemptedBy: string | null;
+  /** Resume it by itself as soon as there is room (preempted, or a resume asked while there was none). */
+  readonly autoResume: boolean;
   readonly stdoutPath: string;
   readonly stderrPath: string;
   readonly regionPath: string;

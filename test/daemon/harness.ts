@@ -28,9 +28,9 @@ export class Harness {
   private readonly children = new Set<ChildProcess>();
 
   /** Starts `gpushare serve` and waits until its API answers. */
-  async start(extra: readonly string[] = []): Promise<void> {
-    const d = spawn(process.execPath, [BIN, 'serve', '--backend', 'simulated', '--simulate', '1xH100-80GB', '--state-dir', this.stateDir, '--listen', this.socket, '--log-level', 'warn', ...extra], {
-      env: this.env(),
+  async start(extra: readonly string[] = [], env: Readonly<Record<string, string>> = {}, simulate = '1xH100-80GB'): Promise<void> {
+    const d = spawn(process.execPath, [BIN, 'serve', '--backend', 'simulated', '--simulate', simulate, '--state-dir', this.stateDir, '--listen', this.socket, '--log-level', 'warn', ...extra], {
+      env: { ...this.env(), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.daemon = d;
@@ -97,7 +97,7 @@ export class Harness {
   }
 
   /** Polls until the task satisfies `done` (default: it has ended). */
-  async waitFor(id: string, done: (t: TaskBody) => boolean = (t) => !['queued', 'running'].includes(t.state), timeoutMs = 10_000): Promise<TaskBody> {
+  async waitFor(id: string, done: (t: TaskBody) => boolean = (t) => !['queued', 'running', 'suspending', 'suspended', 'resuming'].includes(t.state), timeoutMs = 10_000): Promise<TaskBody> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const t = await this.task(id);

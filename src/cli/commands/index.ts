@@ -8,6 +8,7 @@ import { registerPs } from './ps.js';
 import { registerRun } from './run.js';
 import { registerServe } from './serve.js';
 import { registerSimulate } from './simulate.js';
+import { registerSuspend } from './suspend.js';
 
 /** Every top-level command, in the order `gpushare --help` lists them. */
 export const commands: ReadonlyArray<(program: Command) => void> = [
@@ -17,6 +18,7 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerLogs,
   registerInspect,
   registerKill,
+  registerSuspend,
   registerGpus,
   registerInfo,
   registerSimulate,

@@ -9,6 +9,7 @@ interface ServeFlags {
   readonly simulate?: string;
   readonly policy?: string;
   readonly logLevel?: string;
+  readonly preemption?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -21,6 +22,7 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--backend <kind>', 'where GPUs come from').choices(BACKEND_CHOICES).env('GPUSHARE_BACKEND'))
     .addOption(new Option('--simulate <fleet>', 'simulate GPUs: "1xH100-80GB", "2xH100-80GB,1xA100-40GB" or a file').env('GPUSHARE_SIMULATE'))
     .option('--policy <name>', 'scheduling policy: binpack (default), spread, bestfit, topology, fragmentation, random')
+    .addOption(new Option('--preemption <policy>', 'what a higher-priority task that does not fit does to lower-priority ones: suspend them (default), suspend-then-kill (kill those that cannot be suspended), off').choices(['suspend', 'suspend-then-kill', 'off']))
     .addOption(new Option('--log-level <level>', 'log level of the JSON log on stderr').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .addHelpText('after', `
 Examples:

@@ -62,4 +62,14 @@ export const MIGRATIONS: readonly { readonly version: number; readonly name: str
       );
     `,
   },
+  {
+    version: 2,
+    name: 'suspend and resume: suspended_at, suspensions, preempted_by, auto_resume',
+    sql: `
+      ALTER TABLE tasks ADD COLUMN suspended_at INTEGER;
+      ALTER TABLE tasks ADD COLUMN suspensions INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE tasks ADD COLUMN preempted_by TEXT;
+      ALTER TABLE tasks ADD COLUMN auto_resume INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];

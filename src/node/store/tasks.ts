@@ -26,15 +26,19 @@ interface TaskRow {
   peak_memory_bytes: number | null;
   kill_requested: number;
   adopted: number;
+  suspended_at: number | null;
+  suspensions: number;
+  preempted_by: string | null;
+  auto_resume: number;
   stdout_path: string;
   stderr_path: string;
   region_path: string;
 }
 
-export type NewTask = Omit<Task, 'seq' | 'state' | 'gpus' | 'computeLimitPercent' | 'pid' | 'pidStartTime' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal' | 'message' | 'peakMemoryBytes' | 'killRequested' | 'adopted'>;
+export type NewTask = Omit<Task, 'seq' | 'state' | 'gpus' | 'computeLimitPercent' | 'pid' | 'pidStartTime' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal' | 'message' | 'peakMemoryBytes' | 'killRequested' | 'adopted' | 'suspendedAt' | 'suspensions' | 'preemptedBy' | 'autoResume'>;
 
 /** Fields a state change may set. */
-export type TaskUpdate = Partial<Pick<Task, 'state' | 'gpus' | 'computeLimitPercent' | 'pid' | 'pidStartTime' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal' | 'message' | 'peakMemoryBytes' | 'killRequested' | 'adopted'>>;
+export type TaskUpdate = Partial<Pick<Task, 'state' | 'gpus' | 'computeLimitPercent' | 'pid' | 'pidStartTime' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal' | 'message' | 'peakMemoryBytes' | 'killRequested' | 'adopted' | 'suspendedAt' | 'suspensions' | 'preemptedBy' | 'autoResume'>>;
 
 const COLUMN: Record<keyof TaskUpdate, string> = {
   state: 'state',
@@ -50,6 +54,10 @@ const COLUMN: Record<keyof TaskUpdate, string> = {
   peakMemoryBytes: 'peak_memory_bytes',
   killRequested: 'kill_requested',
   adopted: 'adopted',
+  suspendedAt: 'suspended_at',
+  suspensions: 'suspensions',
+  preemptedBy: 'preempted_by',
+  autoResume: 'auto_resume',
 };
 
 export interface EventRecord {
@@ -84,7 +92,7 @@ export class TaskStore {
       VALUES (@id, 'queued', @command, @env, @cwd, @request, @priority, @tenant, @submittedAt, @stdoutPath, @stderrPath, @regionPath)`);
     this.byId = db.prepare('SELECT * FROM tasks WHERE id = ?');
     this.byPrefix = db.prepare("SELECT * FROM tasks WHERE id LIKE ? || '%' ESCAPE '\\' LIMIT 2");
-    this.live = db.prepare("SELECT * FROM tasks WHERE state IN ('queued', 'running') ORDER BY seq");
+    this.live = db.prepare("SELECT * FROM tasks WHERE state IN ('queued', 'running', 'suspending', 'suspended', 'resuming') ORDER BY seq");
     this.all = db.prepare('SELECT * FROM tasks ORDER BY seq');
     this.insertEvent = db.prepare('INSERT INTO events (at, type, task_id, data) VALUES (?, ?, ?, ?)');
     this.eventsSince = db.prepare('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?');
@@ -172,7 +180,7 @@ export class TaskStore {
 
 function toColumn(key: keyof TaskUpdate, value: unknown): unknown {
   if (key === 'gpus') return value === null ? null : JSON.stringify(value);
-  if (key === 'killRequested' || key === 'adopted') return value ? 1 : 0;
+  if (key === 'killRequested' || key === 'adopted' || key === 'autoResume') return value ? 1 : 0;
   return value;
 }
 
@@ -200,6 +208,10 @@ function fromRow(r: TaskRow): Task {
     peakMemoryBytes: r.peak_memory_bytes,
     killRequested: r.kill_requested !== 0,
     adopted: r.adopted !== 0,
+    suspendedAt: r.suspended_at,
+    suspensions: r.suspensions,
+    preemptedBy: r.preempted_by,
+    autoResume: r.auto_resume !== 0,
     stdoutPath: r.stdout_path,
     stderrPath: r.stderr_path,
     regionPath: r.region_path,

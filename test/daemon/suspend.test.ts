@@ -1,0 +1,287 @@
+/**
+ * Suspend, resume and preemption end to end: the real daemon on the simulated backend, tasks
+ * running fake-train on the fake CUDA driver with the real libgpushare preloaded, and the
+ * daemon checkpointing them through koffi on the fake libcuda (cross-process, see
+ * native/testing/fake_cuda_checkpoint.h). What the fake's checkpoint file says about a task's
+ * process (state, device bytes, bytes held on the host) is read here to prove what happened.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ErrorBody, TaskBody } from '../../src/api/schemas.js';
+import { REPO_ROOT } from '../helpers/cli.js';
+import { Harness, sleep } from './harness.js';
+
+const TRAIN = `${REPO_ROOT}build/native/fake/fake-train`;
+const MiB = 2 ** 20;
+
+interface Event {
+  seq: number;
+  type: string;
+  taskId: string | null;
+  data: Record<string, unknown>;
+}
+
+/** A daemon whose tasks and checkpoint calls use the fake driver. */
+async function startDaemon(h: Harness, simulate: string, extra: readonly string[] = []): Promise<{ ckpt: string; uuids: string[] }> {
+  const ckpt = join(h.dir, 'ckpt');
+  mkdirSync(ckpt, { recursive: true });
+  await h.start(extra, { GPUSHARE_CUDA_PATH: `${REPO_ROOT}build/native/fake/libcuda.so.1`, GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR: ckpt }, simulate);
+  const gpus = await h.client.json<{ gpus: { uuid: string }[] }>('GET', '/v1/gpus');
+  return { ckpt, uuids: gpus.gpus.map((g) => g.uuid) };
+}
+
+/** fake-train's fake driver: the machine's GPUs, same chip, so a restore may move between them. */
+function fakeCuda(uuids: readonly string[]): string {
+  return JSON.stringify({ contextBytes: 4 * MiB, devices: uuids.map((uuid) => ({ uuid, name: 'NVIDIA H100 80GB HBM3' })) });
+}
+
+/** What the fake driver publishes about one process (fake_cuda_ckpt_file_t). */
+function ckptFile(dir: string, pid: number): { state: number; used: number; onHost: number; uuid: string } | null {
+  const path = join(dir, `${pid}.ckpt`);
+  if (!existsSync(path)) return null;
+  const b = readFileSync(path);
+  const dev = 48 + 16 * 2 * 16; // header, then the pairs table
+  return { state: b.readUInt32LE(16), used: Number(b.readBigUInt64LE(dev + 48)), onHost: Number(b.readBigUInt64LE(dev + 56)), uuid: b.toString('latin1', dev, dev + 48).replace(/\0.*$/s, '') };
+}
+
+/** Pids of live CUDA processes (fake-train under gpushare-exec): those that published a checkpoint file. */
+function trainPid(dir: string): number[] {
+  return readdirSync(dir)
+    .map((f) => Number(f.replace('.ckpt', '')))
+    .filter((p) => procState(p) !== null && procState(p) !== 'Z');
+}
+
+function procState(pid: number): string | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2).split(' ')[0] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** A stop signal takes effect when the process is next scheduled: on a loaded machine, give it time. */
+async function stateBecomes(pid: number, want: string, timeoutMs = 10_000): Promise<string | null> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = procState(pid);
+    if (s === want || Date.now() > deadline) return s;
+    await sleep(20);
+  }
+}
+
+async function waitForOutput(task: TaskBody, text: string, timeoutMs = 15_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const out = existsSync(task.stdoutPath) ? readFileSync(task.stdoutPath, 'utf8') : '';
+    if (out.includes(text)) return out;
+    if (Date.now() > deadline) throw new Error(`task ${task.id} never printed "${text}"; stdout so far:\n${out}\nstderr:\n${existsSync(task.stderrPath) ? readFileSync(task.stderrPath, 'utf8') : ''}`);
+    await sleep(30);
+  }
+}
+
+async function post(h: Harness, path: string): Promise<{ status: number; body: ErrorBody & TaskBody }> {
+  const { request } = await import('node:http');
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: h.socket, path, method: 'POST' }, (res) => {
+      let text = '';
+      res.on('data', (b: Buffer) => (text += b.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as ErrorBody & TaskBody }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function events(h: Harness, id?: string): Promise<Event[]> {
+  const all = await h.client.json<Event[]>('GET', '/v1/events?since=0&limit=10000');
+  return id === undefined ? all : all.filter((e) => e.taskId === id);
+}
+
+async function submitTrain(h: Harness, uuids: readonly string[], args: { mem: string; priority: string; steps: number; stepMs: number; mib: number; seed: number }): Promise<TaskBody> {
+  const id = await h.detach(['--mem', args.mem, '--priority', args.priority, '-e', `GPUSHARE_FAKE_CUDA=${fakeCuda(uuids)}`, '--', TRAIN, String(args.steps), String(args.stepMs), String(args.mib), String(args.seed)]);
+  return h.task(id);
+}
+
+describe('suspend and resume (one GPU)', () => {
+  const h = new Harness();
+  let ckpt = '';
+  let uuids: string[] = [];
+  beforeAll(async () => {
+    expect(existsSync(TRAIN), `${TRAIN} is built by npm run build`).toBe(true);
+    ({ ckpt, uuids } = await startDaemon(h, '1xH100-80GB'));
+  });
+  afterAll(async () => {
+    await h.cleanup();
+  });
+
+  it('suspends through the CLI (GPU memory to host, processes stopped, GPU free) and resumes to a correct finish', async () => {
+    const task = await submitTrain(h, uuids, { mem: '8Gi', priority: 'normal', steps: 60, stepMs: 40, mib: 16, seed: 11 });
+    await waitForOutput(task, 'ready');
+    const [pid] = trainPid(ckpt);
+    expect(pid).toBeDefined();
+    const before = ckptFile(ckpt, pid ?? -1);
+    expect(before?.used).toBeGreaterThanOrEqual(16 * MiB);
+
+    const s = await h.run(['suspend', task.id.slice(0, 6)]);
+    expect(s.stderr).toBe('');
+    expect(s.stdout).toBe(`${task.id} suspended\n`);
+    const suspended = await h.task(task.id);
+    expect(suspended.state).toBe('suspended');
+    expect(suspended.suspensions).toBe(1);
+    expect(suspended.gpus?.[0]?.uuid).toBe(uuids[0]); // the reservation record stays
+    const during = ckptFile(ckpt, pid ?? -1);
+    expect(during).toMatchObject({ state: 2, used: 0 });
+    expect(during?.onHost).toBe(before?.used);
+    expect(await stateBecomes(pid ?? -1, 'T')).toBe('T'); // stopped: no CPU work either
+    const gpus = await h.client.json<{ gpus: { allocatedMemoryBytes: number; slices: unknown[] }[] }>('GET', '/v1/gpus');
+    expect(gpus.gpus[0]?.allocatedMemoryBytes).toBe(0);
+    const steps = readFileSync(task.stdoutPath, 'utf8');
+    await sleep(400);
+    expect(readFileSync(task.stdoutPath, 'utf8')).toBe(steps);
+
+    const r = await h.run(['resume', task.id]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(`${task.id} running\n`);
+    expect(ckptFile(ckpt, pid ?? -1)).toMatchObject({ state: 0, used: before?.used, onHost: 0 });
+    const done = await h.waitFor(task.id, undefined, 30_000);
+    expect(done.state).toBe('exited');
+    expect(done.exitCode).toBe(0);
+    const out = readFileSync(task.stdoutPath, 'utf8');
+    expect(out).toMatch(/^step 60$/m);
+    expect(out).toMatch(/^result ok sum=[0-9a-f]+$/m);
+    const types = (await events(h, task.id)).map((e) => e.type);
+    expect(types).toEqual(expect.arrayContaining(['task.suspending', 'task.suspended', 'task.resuming', 'task.resumed']));
+    const ev = (await events(h, task.id)).find((e) => e.type === 'task.suspended');
+    expect(typeof ev?.data['ms']).toBe('number');
+  }, 60_000);
+
+  it('refuses suspend and resume in the wrong state with a precise 4xx, changing nothing', async () => {
+    const task = await submitTrain(h, uuids, { mem: '8Gi', priority: 'normal', steps: 100, stepMs: 30, mib: 4, seed: 2 });
+    await waitForOutput(task, 'ready');
+    const eventsBefore = (await events(h, task.id)).length;
+    const resumeRunning = await post(h, `/v1/tasks/${task.id}/resume`);
+    expect(resumeRunning.status).toBe(409);
+    expect(resumeRunning.body.error).toEqual({ code: 'GS_ERR_CONFLICT', message: `task ${task.id} is running; only a suspended task can be resumed` });
+    expect((await post(h, `/v1/tasks/${task.id}/suspend`)).status).toBe(200);
+    const again = await post(h, `/v1/tasks/${task.id}/suspend`);
+    expect(again.status).toBe(409);
+    expect(again.body.error.message).toBe(`task ${task.id} is already suspended; only a running task can be suspended`);
+    const unknown = await post(h, '/v1/tasks/ffffffffffff/suspend');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.code).toBe('GS_ERR_NOT_FOUND');
+    const now = await h.task(task.id);
+    expect(now.state).toBe('suspended');
+    expect(now.suspensions).toBe(1);
+    // The audit and state events of the one suspension, nothing for the refusals.
+    expect((await events(h, task.id)).length).toBe(eventsBefore + 2);
+
+    // A suspended task can be killed: it is continued so the signal lands.
+    const killed = await h.run(['kill', task.id]);
+    expect(killed.status).toBe(0);
+    const end = await h.waitFor(task.id);
+    expect(end.state).toBe('killed');
+    const late = await post(h, `/v1/tasks/${task.id}/resume`);
+    expect(late.status).toBe(409);
+    expect(late.body.error.message).toBe(`task ${task.id} is already ended (killed); only a suspended task can be resumed`);
+    const cli = await h.run(['suspend', task.id]);
+    expect(cli.status).not.toBe(0);
+    expect(cli.stderr).toMatch(/already ended \(killed\); only a running task can be suspended \[GS_ERR_CONFLICT\]/);
+  }, 60_000);
+
+  it('preempts a low-priority task by suspending it, runs the high one, then resumes the low one to a correct finish', async () => {
+    const low = await submitTrain(h, uuids, { mem: '60Gi', priority: 'low', steps: 40, stepMs: 40, mib: 16, seed: 7 });
+    await waitForOutput(low, 'ready');
+    const highId = await h.detach(['--mem', '40Gi', '--priority', 'high', '-e', `GPUSHARE_FAKE_CUDA=${fakeCuda(uuids)}`, '--', TRAIN, '5', '20', '8', '9']);
+    const high = await h.waitFor(highId, undefined, 30_000);
+    expect(high.state).toBe('exited');
+    expect(high.exitCode).toBe(0);
+    expect(readFileSync(high.stdoutPath, 'utf8')).toMatch(/^result ok/m);
+    const lowDone = await h.waitFor(low.id, undefined, 30_000);
+    expect(lowDone.state).toBe('exited');
+    expect(lowDone.exitCode).toBe(0);
+    expect(lowDone.suspensions).toBe(1);
+    expect(lowDone.preemptedBy).toBeNull();
+    const out = readFileSync(low.stdoutPath, 'utf8');
+    expect(out).toMatch(/^step 40$/m);
+    expect(out).toMatch(/^result ok sum=/m);
+    // The order: the low one was suspended before the high one started, resumed after it ended.
+    const all = await events(h);
+    const at = (type: string, id: string): number => all.find((e) => e.type === type && e.taskId === id)?.seq ?? -1;
+    const preempting = all.find((e) => e.type === 'task.preempting' && e.taskId === highId);
+    expect(preempting?.data['victims']).toEqual([{ id: low.id, action: 'suspend' }]);
+    expect(at('task.suspended', low.id)).toBeGreaterThan(0);
+    expect(at('task.started', highId)).toBeGreaterThan(at('task.suspended', low.id));
+    expect(at('task.resuming', low.id)).toBeGreaterThan(at('task.ended', highId));
+    expect(all.find((e) => e.type === 'task.suspending' && e.taskId === low.id)?.data['preemptedBy']).toBe(highId);
+  }, 60_000);
+});
+
+describe('resume on another GPU of the same model (two simulated GPUs)', () => {
+  const h = new Harness();
+  let uuids: string[] = [];
+  beforeAll(async () => {
+    ({ uuids } = await startDaemon(h, '2xH100-80GB'));
+  });
+  afterAll(async () => {
+    await h.cleanup();
+  });
+
+  it('restores onto the free GPU through GPU remapping when its own is taken; CUDA_VISIBLE_DEVICES stays', async () => {
+    const task = await submitTrain(h, uuids, { mem: '60Gi', priority: 'normal', steps: 30, stepMs: 30, mib: 16, seed: 5 });
+    await waitForOutput(task, 'ready');
+    const own = task.gpus?.[0]?.uuid ?? (await h.task(task.id)).gpus?.[0]?.uuid;
+    const other = uuids.find((u) => u !== own) ?? '';
+    expect((await post(h, `/v1/tasks/${task.id}/suspend`)).status).toBe(200);
+    // Something else takes its GPU while it is suspended.
+    const blocker = await h.client.json<TaskBody>('POST', '/v1/tasks', { command: ['sleep', '30'], memory: '60Gi', uuids: { include: [own] } });
+    await h.waitFor(blocker.id, (t) => t.state === 'running');
+    const resumed = await post(h, `/v1/tasks/${task.id}/resume`);
+    expect(resumed.status).toBe(200);
+    expect(resumed.body.state).toBe('running');
+    expect(resumed.body.gpus?.[0]?.uuid).toBe(other);
+    const done = await h.waitFor(task.id, undefined, 30_000);
+    expect(done.state).toBe('exited');
+    const out = readFileSync(task.stdoutPath, 'utf8');
+    expect(out).toMatch(new RegExp(`^start device ${own}$`, 'mi'));
+    expect(out).toMatch(new RegExp(`^end device ${other}$`, 'mi'));
+    expect(out).toMatch(/^result ok/m);
+    const ev = (await events(h, task.id)).find((e) => e.type === 'task.resumed');
+    expect(ev?.data['moved']).toBe(true);
+    await h.run(['kill', blocker.id]);
+  }, 60_000);
+});
+
+describe('a suspended task across a daemon restart', () => {
+  const h = new Harness();
+  let ckpt = '';
+  let uuids: string[] = [];
+  beforeAll(async () => {
+    ({ ckpt, uuids } = await startDaemon(h, '1xH100-80GB'));
+  });
+  afterAll(async () => {
+    await h.cleanup();
+  });
+
+  it('stays suspended while the daemon is down and after it restarts, then resumes and finishes', async () => {
+    const task = await submitTrain(h, uuids, { mem: '8Gi', priority: 'normal', steps: 20, stepMs: 30, mib: 8, seed: 3 });
+    await waitForOutput(task, 'ready');
+    expect((await post(h, `/v1/tasks/${task.id}/suspend`)).status).toBe(200);
+    const [pid] = trainPid(ckpt);
+    h.extraPids.add(task.pid ?? -1);
+    await h.stop('SIGKILL');
+    expect(await stateBecomes(pid ?? -1, 'T')).toBe('T');
+    expect(ckptFile(ckpt, pid ?? -1)).toMatchObject({ state: 2, used: 0 });
+    await startDaemon(h, '1xH100-80GB');
+    const after = await h.task(task.id);
+    expect(after.state).toBe('suspended');
+    expect(after.adopted).toBe(true);
+    expect(await stateBecomes(pid ?? -1, 'T')).toBe('T');
+    expect((await post(h, `/v1/tasks/${task.id}/resume`)).body.state).toBe('running');
+    const done = await h.waitFor(task.id, undefined, 30_000);
+    expect(done.state).toBe('exited');
+    expect(done.exitCode).toBe(0);
+    expect(readFileSync(task.stdoutPath, 'utf8')).toMatch(/^result ok/m);
+  }, 60_000);
+});
