@@ -8,6 +8,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.invalidArgument]: 400,
   [ErrorCodes.unauthenticated]: 401,
   [ErrorCodes.forbidden]: 403,
+  [ErrorCodes.quotaExceeded]: 403,
   [ErrorCodes.notFound]: 404,
   [ErrorCodes.conflict]: 409,
   [ErrorCodes.unsatisfiable]: 422,

@@ -144,3 +144,58 @@ export type GpusResponse = z.infer<typeof GpusResponseSchema>;
 /** One line of a task's output in the NDJSON logs format. */
 export const LogChunkSchema = z.object({ stream: z.enum(['stdout', 'stderr']), data: z.string() });
 export type LogChunk = z.infer<typeof LogChunkSchema>;
+
+const QuotaValue = z.union([z.number(), z.string().max(64)]).nullable();
+
+/** A quota as written: null removes a limit, an absent field keeps it. */
+export const QuotaInputSchema = z
+  .strictObject({
+    gpus: QuotaValue.optional().describe('GPUs held at once, summed over running tasks'),
+    memory: QuotaValue.optional().describe('GPU memory held at once, summed over GPUs: 160Gi, or bytes'),
+    compute: QuotaValue.optional().describe('compute held at once, percent of one GPU summed over GPUs: 250 = two and a half GPUs'),
+  })
+  .meta({ id: 'QuotaInput' });
+
+export const CreateTenantSchema = z
+  .strictObject({ name: z.string().min(1).max(64), quota: QuotaInputSchema.optional() })
+  .meta({ id: 'CreateTenant' });
+
+export const UpdateTenantSchema = z.strictObject({ quota: QuotaInputSchema }).meta({ id: 'UpdateTenant' });
+
+export const TenantNameParamsSchema = z.object({ name: z.string().min(1).max(64) });
+
+const Usage = z.object({ gpus: z.number(), memoryBytes: z.number(), computeMilli: z.number() });
+
+export const TenantSchema = z
+  .object({
+    name: z.string(),
+    quota: z.object({ gpus: z.number().nullable(), memoryBytes: z.number().nullable(), computeMilli: z.number().nullable() }),
+    usage: Usage,
+    running: z.number(),
+    queued: z.number(),
+    registered: z.boolean().describe('false: the tenant only has tasks, no quota record'),
+    createdAt: z.number().nullable(),
+    updatedAt: z.number().nullable(),
+  })
+  .meta({ id: 'Tenant' });
+export type TenantBody = z.infer<typeof TenantSchema>;
+
+export const AuditQuerySchema = z.strictObject({
+  since: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(10000).optional(),
+});
+
+export const AuditRecordSchema = z
+  .object({
+    seq: z.number(),
+    at: z.number(),
+    actor: z.string(),
+    role: z.string(),
+    action: z.string(),
+    target: z.string().nullable(),
+    detail: z.record(z.string(), z.unknown()),
+    result: z.string().describe("'ok', or the error code the change was refused with"),
+    message: z.string().nullable(),
+  })
+  .meta({ id: 'AuditRecord' });
+export type AuditRecordBody = z.infer<typeof AuditRecordSchema>;

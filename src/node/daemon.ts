@@ -10,13 +10,14 @@ import { existsSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import type { Logger } from 'pino';
-import { checkRequestAgainstGpus, describeIssues, ErrorCodes, GsError, parseSliceRequest, type Gpu, type SliceRequestInput } from '../domain/index.js';
+import { checkRequestAgainstGpus, describeIssues, ErrorCodes, formatBytes, GsError, parseSliceRequest, type Gpu, type SliceRequestInput } from '../domain/index.js';
 import type { GpuBackend } from '../gpu/backend.js';
 import { buildSnapshot, createPrng, describeDecision, parsePolicy, schedule, withPlacement, type NodeSpec, type Policy, type Prng } from '../scheduler/index.js';
 import { launch, readExitStatus, taskEnvironment, taskFiles, type NativePaths } from './launcher.js';
 import { computeLimitPercent, currentSnapshot, localNode, placementRequest, taskGpus } from './placement.js';
 import { isSameLiveProcess, signalGroup, signalName, signalNumber } from './proc.js';
-import type { EventRecord, TaskStore } from './store/tasks.js';
+import type { AuditEntry, AuditRecord, EventRecord, TaskStore } from './store/tasks.js';
+import { checkTenantName, parseQuota, quotaMap, requireAdmin, tenantViews, type QuotaInput, type TenantView } from './tenants.js';
 import { Supervisor, type Ending } from './supervisor.js';
 import { LIVE_STATES, queueOrder, type Task, type TaskGpu, type TaskState } from './task.js';
 
@@ -110,8 +111,85 @@ export class Daemon {
     return () => this.listeners.delete(listener);
   }
 
-  events(since: number, limit: number): EventRecord[] {
-    return this.store.events(since, limit);
+  /** Events after `since`: all of them for an admin, a tenant's own tasks' otherwise. */
+  events(since: number, limit: number, principal?: Principal): EventRecord[] {
+    return this.store.events(since, limit, principal === undefined || principal.role === 'admin' ? undefined : (principal.tenant ?? ''));
+  }
+
+  /** Whether `principal` may see `event` (for live streams). */
+  canSeeEvent(principal: Principal, event: EventRecord): boolean {
+    if (principal.role === 'admin') return true;
+    if (event.taskId === null) return false;
+    try {
+      return this.store.get(event.taskId).tenant === principal.tenant;
+    } catch {
+      return false;
+    }
+  }
+
+  auditLog(principal: Principal, since: number, limit: number): AuditRecord[] {
+    requireAdmin(principal, 'reading the audit log');
+    return this.store.auditLog(since, limit);
+  }
+
+  /** Records a change the API refused, so the audit log shows attempts as well as changes. */
+  recordRefusal(principal: Principal, entry: Omit<AuditEntry, 'actor' | 'role'>): void {
+    this.store.audit(this.now(), { ...entry, actor: principal.actor, role: principal.role });
+  }
+
+  tenants(principal: Principal): TenantView[] {
+    const views = tenantViews(this.store, this.usage());
+    return principal.role === 'admin' ? views : views.filter((v) => v.name === principal.tenant);
+  }
+
+  tenant(name: string, principal: Principal): TenantView {
+    const view = this.tenants(principal).find((v) => v.name === name);
+    if (!view) throw new GsError(ErrorCodes.notFound, `no tenant "${name}"`);
+    return view;
+  }
+
+  createTenant(name: string, quota: QuotaInput, principal: Principal): TenantView {
+    requireAdmin(principal, 'creating a tenant');
+    checkTenantName(name);
+    const parsed = parseQuota(quota);
+    const at = this.now();
+    this.store.transaction(() => {
+      this.store.tenants.create(name, parsed, at);
+      this.store.audit(at, { actor: principal.actor, role: principal.role, action: 'tenant.create', target: name, detail: { quota: parsed } });
+    });
+    return this.tenant(name, principal);
+  }
+
+  /** Changes a tenant's quota; lowering it below what runs now stops nothing, it holds back what is queued. */
+  setQuota(name: string, quota: QuotaInput, principal: Principal): TenantView {
+    requireAdmin(principal, "changing a tenant's quota");
+    const at = this.now();
+    this.store.transaction(() => {
+      const before = this.store.tenants.get(name).quota;
+      const after = parseQuota(quota, before);
+      this.store.tenants.setQuota(name, after, at);
+      this.store.audit(at, { actor: principal.actor, role: principal.role, action: 'tenant.set-quota', target: name, detail: { before, after } });
+    });
+    this.pump(); // a raised quota may let queued tasks start
+    return this.tenant(name, principal);
+  }
+
+  deleteTenant(name: string, principal: Principal): void {
+    requireAdmin(principal, 'deleting a tenant');
+    const at = this.now();
+    this.store.transaction(() => {
+      const before = this.store.tenants.get(name);
+      const live = this.store.list().filter((t) => t.tenant === name).length;
+      // Its queued tasks would otherwise start with no quota at all, which nobody asked for.
+      if (live > 0) throw new GsError(ErrorCodes.conflict, `tenant "${name}" has ${live} queued or running task(s); kill them first, or change its quota instead`);
+      this.store.tenants.delete(name);
+      this.store.audit(at, { actor: principal.actor, role: principal.role, action: 'tenant.delete', target: name, detail: { quota: before.quota } });
+    });
+  }
+
+  /** What each tenant's running tasks hold, as the scheduler counts it. */
+  private usage() {
+    return currentSnapshot(this.node, this.store.list().filter((t) => t.state === 'running')).usage;
   }
 
   gpus(): GpuWithSlices[] {
@@ -140,9 +218,10 @@ export class Daemon {
 
   /** Validates everything first: a refused submission leaves no trace but its error. */
   submit(input: SubmitInput, principal: Principal): Task {
-    const request = this.admit(input);
-    const cwd = checkCwd(input.cwd ?? process.cwd());
     const tenant = this.tenantFor(input.tenant, principal);
+    if (tenant !== null) checkTenantName(tenant);
+    const request = this.admit(input, tenant);
+    const cwd = checkCwd(input.cwd ?? process.cwd());
     const id = randomBytes(6).toString('hex');
     const files = taskFiles(this.options.stateDir, id);
     const at = this.now();
@@ -212,7 +291,7 @@ export class Daemon {
     this.killTimers.set(task.id, timer);
   }
 
-  private admit(input: SubmitInput) {
+  private admit(input: SubmitInput, tenant: string | null) {
     if (input.command.length === 0 || input.command[0] === '') throw new GsError(ErrorCodes.invalidArgument, 'command: is empty; give the program to run and its arguments');
     if (input.command.length > MAX_COMMAND_ARGS) throw new GsError(ErrorCodes.invalidArgument, `command: has ${input.command.length} arguments; at most ${MAX_COMMAND_ARGS}`);
     const parsed = parseSliceRequest(input);
@@ -230,6 +309,14 @@ export class Daemon {
     const empty = buildSnapshot([this.node]);
     const decision = schedule(empty, placementRequest({ id: 'admission', request, tenant: null }), { policy: this.policy, rng: createPrng(1) });
     if (decision.status !== 'ok') throw new GsError(ErrorCodes.unsatisfiable, `can never run here: ${describeDecision(decision)}`);
+    // Within its tenant's quota with nothing else of the tenant running? Otherwise it could never start.
+    const quota = tenant === null ? undefined : this.store.tenants.find(tenant);
+    if (tenant !== null && quota) {
+      const alone = schedule(buildSnapshot([this.node], [], quotaMap([quota])), placementRequest({ id: 'admission', request, tenant }), { policy: this.policy, rng: createPrng(1) });
+      if (alone.status !== 'ok') {
+        throw new GsError(ErrorCodes.quotaExceeded, `exceeds tenant "${tenant}"'s quota, so it could never start: ${describeQuotaRefusal(alone)}`, { details: { quota: quota.quota } });
+      }
+    }
     return request;
   }
 
@@ -249,10 +336,19 @@ export class Daemon {
     const queued = all.filter((t) => t.state === 'queued').sort(queueOrder);
     if (queued.length === 0) return;
     this.node = localNode(this.options.backend.gpus());
-    let snapshot = currentSnapshot(this.node, all.filter((t) => t.state === 'running'));
+    const quotas = quotaMap(this.store.tenants.list());
+    let snapshot = currentSnapshot(this.node, all.filter((t) => t.state === 'running'), quotas);
     for (const task of queued) {
       const decision = schedule(snapshot, placementRequest(task), { policy: this.policy, rng: this.rng });
-      if (decision.status !== 'ok') break;
+      if (decision.status !== 'ok') {
+        // Held back only by its own tenant's quota: it waits without holding up other tenants.
+        if (task.tenant !== null && quotas.has(task.tenant) && schedule({ ...snapshot, quotas: new Map() }, placementRequest(task), { policy: this.policy, rng: createPrng(1) }).status === 'ok') {
+          const why = `waiting for tenant quota: ${describeQuotaRefusal(decision)}`;
+          if (task.message !== why) this.store.update(task.id, { message: why });
+          continue;
+        }
+        break;
+      }
       snapshot = withPlacement(snapshot, decision.placement);
       this.startTask(task, taskGpus(decision.placement, this.node));
     }
@@ -269,7 +365,7 @@ export class Daemon {
     const at = this.now();
     try {
       const launched = launch(task, env, this.options.native, files.status);
-      this.commit(task.id, { state: 'running', gpus, computeLimitPercent: limit, pid: launched.pid, pidStartTime: launched.startTime, startedAt: at }, 'task.started', {
+      this.commit(task.id, { state: 'running', gpus, computeLimitPercent: limit, pid: launched.pid, pidStartTime: launched.startTime, startedAt: at, message: null }, 'task.started', {
         pid: launched.pid,
         gpus: gpus.map((g) => g.uuid),
       });
@@ -316,6 +412,23 @@ export class Daemon {
       }
     }
   }
+}
+
+/** A quota refusal in one line: the quota's own reason, not the whole scheduler explanation. */
+function describeQuotaRefusal(d: ReturnType<typeof schedule>): string {
+  if (d.status === 'unresolvable' && d.reason.kind === 'quotaExceeded') {
+    const r = d.reason;
+    const fmt = (v: number): string => (r.resource === 'memoryBytes' ? formatBytes(v) : r.resource === 'computeMilli' ? `${v / 10}%` : String(v));
+    const what = r.resource === 'computeMilli' ? 'compute' : r.resource === 'memoryBytes' ? 'memory' : 'GPU';
+    return `its ${what} quota is ${fmt(r.limit)}; ${fmt(r.used)} in use + ${fmt(r.requested)} asked`;
+  }
+  if (d.status === 'unschedulable') {
+    for (const rej of d.rejections) {
+      const q = rej.reason.kind === 'tooFewGpus' ? rej.reason.gpus.find((g) => g.kind === 'quotaMemory') : undefined;
+      if (q?.kind === 'quotaMemory') return `asks ${formatBytes(q.requestedBytes)} of GPU memory; ${formatBytes(q.remainingBytes)} of its memory quota is left`;
+    }
+  }
+  return describeDecision(d);
 }
 
 function canSee(principal: Principal, task: Task): boolean {

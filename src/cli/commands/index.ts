@@ -8,6 +8,7 @@ import { registerPs } from './ps.js';
 import { registerRun } from './run.js';
 import { registerServe } from './serve.js';
 import { registerSimulate } from './simulate.js';
+import { registerAudit, registerTenant } from './tenant.js';
 
 /** Every top-level command, in the order `gpushare --help` lists them. */
 export const commands: ReadonlyArray<(program: Command) => void> = [
@@ -18,6 +19,8 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerInspect,
   registerKill,
   registerGpus,
+  registerTenant,
+  registerAudit,
   registerInfo,
   registerSimulate,
 ];
