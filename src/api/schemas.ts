@@ -132,7 +132,17 @@ export const GpuSchema = z
     memoryUsedBytes: z.number(),
     memoryFreeBytes: z.number(),
     utilizationGpu: z.number().nullable(),
-    slices: z.array(z.object({ taskId: z.string(), memoryBytes: z.number(), computeMilli: z.number() })),
+    slices: z.array(
+      z.object({
+        taskId: z.string(),
+        tenant: z.string().nullable(),
+        priority: z.number(),
+        memoryBytes: z.number().describe('reserved for the task on this GPU'),
+        computeMilli: z.number().describe('compute reserved, milli-GPU; 0 = best effort'),
+        usedMemoryBytes: z.number().nullable().describe("what the task's processes hold now, from its region (about 1 s old); null before its first CUDA call"),
+        computeShare: z.number().nullable().describe('achieved compute share, 0..1, from its region'),
+      }),
+    ),
     allocatedMemoryBytes: z.number(),
     allocatedComputeMilli: z.number(),
   })

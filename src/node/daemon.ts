@@ -52,9 +52,22 @@ export type EventListener = (event: EventRecord) => void;
 
 /** A GPU with what the daemon has placed on it. */
 export interface GpuWithSlices extends Gpu {
-  readonly slices: { taskId: string; memoryBytes: number; computeMilli: number }[];
+  readonly slices: GpuSlice[];
   readonly allocatedMemoryBytes: number;
   readonly allocatedComputeMilli: number;
+}
+
+/** One running task's slice of a GPU: what it reserved, and what libgpushare says it uses. */
+export interface GpuSlice {
+  readonly taskId: string;
+  readonly tenant: string | null;
+  readonly priority: number;
+  readonly memoryBytes: number;
+  readonly computeMilli: number;
+  /** From the task's region, sampled about once a second; null before its first CUDA call. */
+  readonly usedMemoryBytes: number | null;
+  /** Achieved share of the GPU's compute, 0..1; null as above. */
+  readonly computeShare: number | null;
 }
 
 const MAX_COMMAND_ARGS = 4096;
@@ -196,7 +209,14 @@ export class Daemon {
     const gpus = this.options.backend.gpus();
     const running = this.store.list().filter((t) => t.state === 'running');
     return gpus.map((g) => {
-      const slices = running.flatMap((t) => (t.gpus ?? []).filter((x) => x.uuid === g.uuid).map((x) => ({ taskId: t.id, memoryBytes: x.memoryBytes, computeMilli: x.computeMilli })));
+      const slices = running.flatMap((t) => {
+        const usage = this.supervisor.usage(t.id);
+        return (t.gpus ?? []).flatMap((x, ordinal): GpuSlice[] => {
+          if (x.uuid !== g.uuid) return [];
+          const used = usage === null ? null : (usage.find((u) => u.device === ordinal) ?? { memoryBytes: 0, computeShare: 0 });
+          return [{ taskId: t.id, tenant: t.tenant, priority: t.priority, memoryBytes: x.memoryBytes, computeMilli: x.computeMilli, usedMemoryBytes: used?.memoryBytes ?? null, computeShare: used?.computeShare ?? null }];
+        });
+      });
       return {
         ...g,
         slices,

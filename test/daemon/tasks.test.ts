@@ -241,6 +241,44 @@ describe('API surface', () => {
     await h.waitFor(id);
   });
 
+  it('shows each slice with what its processes use, from the task region (gpus, top)', async () => {
+    // region_fixture attaches two processes to the task's region with known usage and stays until stdin closes.
+    const fixture = `${REPO_ROOT}build/native/region/region_fixture`;
+    expect(existsSync(fixture), `${fixture} is built by \`npm run build:native\``).toBe(true);
+    const id = await h.detach(['--mem', '3Gi', '--cores', '40', '--tenant', 'viewer', '--', 'sh', '-c', `sleep 30 | ${fixture} "$GPUSHARE_REGION"`]);
+    await h.waitFor(id, (t) => t.state === 'running');
+    type Slice = { taskId: string; tenant: string | null; memoryBytes: number; computeMilli: number; usedMemoryBytes: number | null; computeShare: number | null };
+    let slice: Slice | undefined;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const r = await h.client.json<{ gpus: { slices: Slice[] }[] }>('GET', '/v1/gpus');
+      slice = r.gpus[0]?.slices.find((s) => s.taskId === id);
+      if (slice?.usedMemoryBytes) break;
+      await sleep(100);
+    }
+    // Device 0 of the task: parent context 3000000 + alloc 1048576, child alloc 65536; the parent's share is 1/2.
+    expect(slice).toEqual({ taskId: id, tenant: 'viewer', priority: 500, memoryBytes: 3 * GiB, computeMilli: 400, usedMemoryBytes: 4114112, computeShare: 0.5 });
+
+    const gpus = await h.run(['gpus']);
+    expect(gpus.status).toBe(0);
+    expect(gpus.stdout).toMatch(/^GPU\s+MODEL \/ TASK\s+TENANT\s+MEM USED\s+MEM RESERVED\s+COMPUTE\s+USAGE$/m);
+    expect(gpus.stdout).toMatch(new RegExp(`^\\s+${id}\\s+viewer\\s+3\\.9 MiB\\s+3 GiB\\s+40%\\s+achieved 50%$`, 'm'));
+    const json = JSON.parse((await h.run(['gpus', '--json'])).stdout) as { slices: Slice[] }[];
+    expect(json[0]?.slices.find((s) => s.taskId === id)?.usedMemoryBytes).toBe(4114112);
+
+    // Not a terminal: top prints one frame and exits.
+    const top = await h.run(['top']);
+    expect(top.status).toBe(0);
+    expect(top.stdout).toMatch(/^gpushare top - \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC - .*api\.sock - 1 running, 0 queued$/m);
+    expect(top.stdout).toContain(id);
+    expect(top.stdout).toMatch(/^ID\s+STATE\s+PRIO/m);
+    const topJson = JSON.parse((await h.run(['top', '--json'])).stdout) as { at: number; gpus: unknown[]; tasks: { id: string }[] };
+    expect(topJson.tasks.map((t) => t.id)).toEqual([id]);
+    expect(topJson.gpus).toHaveLength(1);
+    await h.run(['kill', id]);
+    await h.waitFor(id);
+  });
+
   it('streams events as they happen with follow=1', async () => {
     const { request } = await import('node:http');
     const last = (await h.client.json<{ seq: number }[]>('GET', '/v1/events?limit=10000')).at(-1)?.seq ?? 0;

@@ -8,6 +8,7 @@ import { registerPs } from './ps.js';
 import { registerRun } from './run.js';
 import { registerServe } from './serve.js';
 import { registerSimulate } from './simulate.js';
+import { registerTop } from './top.js';
 import { registerAudit, registerTenant } from './tenant.js';
 
 /** Every top-level command, in the order `gpushare --help` lists them. */
@@ -19,6 +20,7 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerInspect,
   registerKill,
   registerGpus,
+  registerTop,
   registerTenant,
   registerAudit,
   registerInfo,
