@@ -26,7 +26,15 @@ const Selector = z.strictObject({ include: z.array(z.string().max(256)).max(64).
 export const SubmitTaskSchema = z
   .strictObject({
     command: z.array(z.string().max(65536)).min(1).max(4096).describe('argv: the program and its arguments, run without a shell'),
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a variable name'), z.string().max(65536)).optional(),
+    env: z
+      .record(z.string(), z.string().max(65536))
+      .superRefine((env, ctx) => {
+        // Checked here rather than as the record's key schema, whose failure only says "Invalid key in record".
+        for (const key of Object.keys(env)) {
+          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: `"${key}" is not a variable name; expected letters, digits and _, not starting with a digit` });
+        }
+      })
+      .optional(),
     cwd: z.string().min(1).max(4096).optional().describe("absolute working directory on the daemon's machine; the daemon's own if absent"),
     gpus: z.union([z.number(), z.string()]).optional(),
     memory: z.union([z.number(), z.string()]).optional().describe('per GPU: 8Gi, 8192Mi, 50%, or bytes'),

@@ -114,6 +114,26 @@ describe('queue', () => {
     await h.waitFor(low);
   });
 
+  it('starts queued tasks by priority, then by arrival', async () => {
+    const blocker = await h.detach(['--isolation', 'exclusive', '--', 'sleep', '30']);
+    await h.waitFor(blocker, (t) => t.state === 'running');
+    // Each takes the whole GPU, so they start one at a time, in queue order.
+    const submit = (priority: string): Promise<string> => h.detach(['--isolation', 'exclusive', '--priority', priority, '--', 'sleep', '0.05']);
+    const n1 = await submit('normal');
+    const n2 = await submit('normal');
+    const h1 = await submit('high');
+    const n3 = await submit('500');
+    const l1 = await submit('low');
+    const h2 = await submit('high');
+    const p7 = await submit('700');
+    await h.run(['kill', blocker]);
+    const ids = [n1, n2, h1, n3, l1, h2, p7];
+    await Promise.all(ids.map((id) => h.waitFor(id, undefined, 20_000)));
+    const events = await h.client.json<{ type: string; taskId: string | null }[]>('GET', '/v1/events?limit=10000');
+    const started = events.filter((e) => e.type === 'task.started' && e.taskId !== null && ids.includes(e.taskId)).map((e) => e.taskId);
+    expect(started).toEqual([h1, h2, p7, n1, n2, n3, l1]);
+  });
+
   it('kills with SIGKILL a task that ignores SIGTERM, after the grace period', async () => {
     const id = await h.detach(['--gpus', '0', '--', 'sh', '-c', 'trap "" TERM; echo ready; while :; do sleep 0.05; done']);
     await h.waitFor(id, (t) => t.state === 'running');
