@@ -83,6 +83,12 @@ export class Daemon {
   private readonly killTimers = new Map<string, NodeJS.Timeout>();
   private node: NodeSpec;
   private closed = false;
+  /**
+   * The queued task the last pump stopped at for want of room, if any. Until something ends or
+   * changes, a submission queued behind it cannot start, so submit skips the pump (which reads
+   * the whole queue): a deep queue does not make every submission slower.
+   */
+  private blockedAt: Pick<Task, 'priority' | 'seq'> | null = null;
 
   constructor(private readonly options: DaemonOptions) {
     this.store = options.store;
@@ -264,7 +270,7 @@ export class Daemon {
       return t;
     });
     this.log.info({ task: id, command: task.command, priority: task.priority }, 'task submitted');
-    this.pump();
+    if (this.blockedAt === null || queueOrder(task, this.blockedAt) < 0) this.pump();
     return this.store.get(id);
   }
 
@@ -284,6 +290,8 @@ export class Daemon {
         this.store.audit(at, audit);
         this.commit(task.id, { state: 'killed', finishedAt: at, killRequested: true, message: 'cancelled while queued' }, 'task.killed', { queued: true });
       });
+      // It may have been the head the queue was waiting on: those behind it may fit now.
+      this.pump();
       return this.store.get(task.id);
     }
     this.store.transaction(() => {
@@ -351,6 +359,7 @@ export class Daemon {
    * pass: later, smaller tasks do not jump it (no backfill), so big tasks are never starved.
    */
   private pump(): void {
+    this.blockedAt = null;
     if (this.closed) return;
     const all = this.store.list();
     const queued = all.filter((t) => t.state === 'queued').sort(queueOrder);
@@ -367,6 +376,7 @@ export class Daemon {
           if (task.message !== why) this.store.update(task.id, { message: why });
           continue;
         }
+        this.blockedAt = { priority: task.priority, seq: task.seq };
         break;
       }
       snapshot = withPlacement(snapshot, decision.placement);

@@ -114,6 +114,19 @@ describe('queue', () => {
     await h.waitFor(low);
   });
 
+  it('cancelling the task at the head of the queue lets the ones behind it start', async () => {
+    const blocker = await h.detach(['--mem', '60Gi', '--', 'sleep', '30']);
+    await h.waitFor(blocker, (t) => t.state === 'running');
+    const head = await h.detach(['--mem', '50Gi', '--priority', 'high', '--', 'sleep', '30']);
+    const small = await h.detach(['--mem', '10Gi', '--', 'sleep', '30']);
+    expect((await h.task(small)).state).toBe('queued'); // it fits, but does not jump the head (no backfill)
+    await h.run(['kill', head]);
+    expect(await h.waitFor(small, (t) => t.state === 'running')).toMatchObject({ gpus: [expect.objectContaining({ memoryBytes: 10 * GiB })] });
+    await h.run(['kill', blocker, small]);
+    await h.waitFor(blocker);
+    await h.waitFor(small);
+  });
+
   it('starts queued tasks by priority, then by arrival', async () => {
     const blocker = await h.detach(['--isolation', 'exclusive', '--', 'sleep', '30']);
     await h.waitFor(blocker, (t) => t.state === 'running');
