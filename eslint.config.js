@@ -36,7 +36,7 @@ function pureLayer(dir, dependencyRule, forbiddenLayers) {
 }
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'coverage/**', 'web/dist/**'] },
+  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'coverage/**', 'web/dist/**', '.hw/**', '.carry/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

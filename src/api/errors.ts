@@ -1,6 +1,6 @@
 import type { FastifyError } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { ErrorCodes, GsError, isGsError, type ErrorCode } from '../domain/index.js';
+import { ErrorCodes, isGsError, type ErrorCode } from '../domain/index.js';
 import type { ErrorBody } from './schemas.js';
 
 /** HTTP status for each expected error code; anything else is a bug (500). */
@@ -8,6 +8,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.invalidArgument]: 400,
   [ErrorCodes.unauthenticated]: 401,
   [ErrorCodes.forbidden]: 403,
+  [ErrorCodes.quotaExceeded]: 403,
   [ErrorCodes.notFound]: 404,
   [ErrorCodes.conflict]: 409,
   [ErrorCodes.unsatisfiable]: 422,
@@ -41,13 +42,5 @@ export function toErrorResponse(err: unknown): { status: number; body: ErrorBody
   return { status: 500, bug: true, body: { error: { code: ErrorCodes.internal, message: `internal error: ${message}` } } };
 }
 
-/** The error body back into an error on the client side: codes survive the trip. */
-export function fromErrorBody(status: number, body: unknown): GsError {
-  const e = (body as Partial<ErrorBody> | undefined)?.error;
-  const known = Object.values(ErrorCodes) as string[];
-  if (e && typeof e.code === 'string' && typeof e.message === 'string') {
-    const code = (known.includes(e.code) ? e.code : ErrorCodes.internal) as ErrorCode;
-    return new GsError(code, e.message, e.issues ? { details: { issues: e.issues } } : undefined);
-  }
-  return new GsError(ErrorCodes.internal, `the daemon answered HTTP ${status} without an error body`);
-}
+// The client's half lives apart so the CLI does not load fastify's zod plumbing to read an error.
+export { fromErrorBody } from './error-body.js';

@@ -26,7 +26,15 @@ const Selector = z.strictObject({ include: z.array(z.string().max(256)).max(64).
 export const SubmitTaskSchema = z
   .strictObject({
     command: z.array(z.string().max(65536)).min(1).max(4096).describe('argv: the program and its arguments, run without a shell'),
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a variable name'), z.string().max(65536)).optional(),
+    env: z
+      .record(z.string(), z.string().max(65536))
+      .superRefine((env, ctx) => {
+        // Checked here rather than as the record's key schema, whose failure only says "Invalid key in record".
+        for (const key of Object.keys(env)) {
+          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: `"${key}" is not a variable name; expected letters, digits and _, not starting with a digit` });
+        }
+      })
+      .optional(),
     cwd: z.string().min(1).max(4096).optional().describe("absolute working directory on the daemon's machine; the daemon's own if absent"),
     gpus: z.union([z.number(), z.string()]).optional(),
     memory: z.union([z.number(), z.string()]).optional().describe('per GPU: 8Gi, 8192Mi, 50%, or bytes'),
@@ -136,7 +144,17 @@ export const GpuSchema = z
     memoryUsedBytes: z.number(),
     memoryFreeBytes: z.number(),
     utilizationGpu: z.number().nullable(),
-    slices: z.array(z.object({ taskId: z.string(), memoryBytes: z.number(), computeMilli: z.number() })),
+    slices: z.array(
+      z.object({
+        taskId: z.string(),
+        tenant: z.string().nullable(),
+        priority: z.number(),
+        memoryBytes: z.number().describe('reserved for the task on this GPU'),
+        computeMilli: z.number().describe('compute reserved, milli-GPU; 0 = best effort'),
+        usedMemoryBytes: z.number().nullable().describe("what the task's processes hold now, from its region (about 1 s old); null before its first CUDA call"),
+        computeShare: z.number().nullable().describe('achieved compute share, 0..1, from its region'),
+      }),
+    ),
     allocatedMemoryBytes: z.number(),
     allocatedComputeMilli: z.number(),
   })
@@ -148,3 +166,58 @@ export type GpusResponse = z.infer<typeof GpusResponseSchema>;
 /** One line of a task's output in the NDJSON logs format. */
 export const LogChunkSchema = z.object({ stream: z.enum(['stdout', 'stderr']), data: z.string() });
 export type LogChunk = z.infer<typeof LogChunkSchema>;
+
+const QuotaValue = z.union([z.number(), z.string().max(64)]).nullable();
+
+/** A quota as written: null removes a limit, an absent field keeps it. */
+export const QuotaInputSchema = z
+  .strictObject({
+    gpus: QuotaValue.optional().describe('GPUs held at once, summed over running tasks'),
+    memory: QuotaValue.optional().describe('GPU memory held at once, summed over GPUs: 160Gi, or bytes'),
+    compute: QuotaValue.optional().describe('compute held at once, percent of one GPU summed over GPUs: 250 = two and a half GPUs'),
+  })
+  .meta({ id: 'QuotaInput' });
+
+export const CreateTenantSchema = z
+  .strictObject({ name: z.string().min(1).max(64), quota: QuotaInputSchema.optional() })
+  .meta({ id: 'CreateTenant' });
+
+export const UpdateTenantSchema = z.strictObject({ quota: QuotaInputSchema }).meta({ id: 'UpdateTenant' });
+
+export const TenantNameParamsSchema = z.object({ name: z.string().min(1).max(64) });
+
+const Usage = z.object({ gpus: z.number(), memoryBytes: z.number(), computeMilli: z.number() });
+
+export const TenantSchema = z
+  .object({
+    name: z.string(),
+    quota: z.object({ gpus: z.number().nullable(), memoryBytes: z.number().nullable(), computeMilli: z.number().nullable() }),
+    usage: Usage,
+    running: z.number(),
+    queued: z.number(),
+    registered: z.boolean().describe('false: the tenant only has tasks, no quota record'),
+    createdAt: z.number().nullable(),
+    updatedAt: z.number().nullable(),
+  })
+  .meta({ id: 'Tenant' });
+export type TenantBody = z.infer<typeof TenantSchema>;
+
+export const AuditQuerySchema = z.strictObject({
+  since: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(10000).optional(),
+});
+
+export const AuditRecordSchema = z
+  .object({
+    seq: z.number(),
+    at: z.number(),
+    actor: z.string(),
+    role: z.string(),
+    action: z.string(),
+    target: z.string().nullable(),
+    detail: z.record(z.string(), z.unknown()),
+    result: z.string().describe("'ok', or the error code the change was refused with"),
+    message: z.string().nullable(),
+  })
+  .meta({ id: 'AuditRecord' });
+export type AuditRecordBody = z.infer<typeof AuditRecordSchema>;

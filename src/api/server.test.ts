@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { openBackend } from '../gpu/open.js';
 import { Daemon } from '../node/daemon.js';
 import { findNativePaths } from '../node/launcher.js';
@@ -72,5 +73,29 @@ describe('TCP API auth', () => {
     expect((asAdmin.json() as { id: string }[]).map((t) => t.id)).toContain(id);
     const onSocket = await local.inject({ method: 'GET', url: `/v1/tasks/${id}` });
     expect(onSocket.statusCode).toBe(200);
+  });
+});
+
+describe('responses match their schemas', () => {
+  // The API serializes with JSON.stringify (fast); this is where the shapes are checked at run time.
+  it('tasks, GPUs, tenants, audit and events parse with the schemas the OpenAPI document gives', async () => {
+    const { AuditRecordSchema, EventSchema, GpusResponseSchema, TaskSchema, TenantSchema } = await import('./schemas.js');
+    const created = await local.inject({ method: 'POST', url: '/v1/tenants', payload: { name: 'schema-check', quota: { gpus: 1, memory: '10Gi', compute: 50 } } });
+    expect(created.statusCode).toBe(201);
+    const submitted = await local.inject({ method: 'POST', url: '/v1/tasks', payload: { command: ['true'], gpus: 0, cwd: '/', tenant: 'schema-check' } });
+    expect(submitted.statusCode).toBe(201);
+    const strict = <T extends z.ZodType>(schema: T, value: unknown): void => {
+      const parsed = schema.safeParse(value);
+      expect(parsed.success, JSON.stringify(parsed.error?.issues)).toBe(true);
+      // Nothing beyond the schema leaks out (the parsed value keeps only known keys, loose objects aside).
+      expect(parsed.data).toEqual(value);
+    };
+    strict(TaskSchema, submitted.json());
+    strict(z.array(TaskSchema), (await local.inject({ method: 'GET', url: '/v1/tasks?all=1' })).json());
+    strict(GpusResponseSchema, (await local.inject({ method: 'GET', url: '/v1/gpus' })).json());
+    strict(TenantSchema, created.json());
+    strict(z.array(TenantSchema), (await local.inject({ method: 'GET', url: '/v1/tenants' })).json());
+    strict(z.array(AuditRecordSchema), (await local.inject({ method: 'GET', url: '/v1/audit' })).json());
+    strict(z.array(EventSchema), (await local.inject({ method: 'GET', url: '/v1/events' })).json());
   });
 });

@@ -5,7 +5,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import type { Daemon } from '../node/daemon.js';
+import type { Daemon, Principal } from '../node/daemon.js';
 import type { EventRecord } from '../node/store/tasks.js';
 
 type StreamName = 'stdout' | 'stderr';
@@ -85,7 +85,7 @@ export function logStream(sources: readonly LogSource[], format: 'text' | 'ndjso
 }
 
 /** The event feed as NDJSON: everything after `since`, then new events as they happen. */
-export function eventStream(daemon: Daemon, since: number): PassThrough {
+export function eventStream(daemon: Daemon, since: number, principal: Principal): PassThrough {
   const out = new PassThrough();
   let last = since;
   const pending: EventRecord[] = [];
@@ -93,13 +93,14 @@ export function eventStream(daemon: Daemon, since: number): PassThrough {
   const write = (e: EventRecord): void => {
     if (e.seq <= last) return;
     last = e.seq;
+    if (!daemon.canSeeEvent(principal, e)) return;
     out.write(`${JSON.stringify(e)}\n`);
   };
   // Subscribe before reading the backlog so nothing falls between the two.
   const unsubscribe = daemon.onEvent((e) => (live ? write(e) : pending.push(e)));
   out.on('close', unsubscribe);
   for (;;) {
-    const batch = daemon.events(last, 1000);
+    const batch = daemon.events(last, 1000, principal);
     batch.forEach(write);
     if (batch.length < 1000) break;
   }

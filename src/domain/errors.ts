@@ -21,6 +21,8 @@ export const ErrorCodes = {
   unauthenticated: 'GS_ERR_UNAUTHENTICATED',
   /** The caller is known but may not do this (another tenant's task, an admin-only call). */
   forbidden: 'GS_ERR_FORBIDDEN',
+  /** The request alone is more than its tenant's quota allows: it could never start. */
+  quotaExceeded: 'GS_ERR_QUOTA_EXCEEDED',
   /** The CLI cannot reach a daemon at the address it was given. */
   daemonUnreachable: 'GS_ERR_DAEMON_UNREACHABLE',
   /** Suspend/resume is not possible here: no CUDA driver with the checkpoint API (driver 570+). */
@@ -44,6 +46,7 @@ const expectedCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCodes.conflict,
   ErrorCodes.unauthenticated,
   ErrorCodes.forbidden,
+  ErrorCodes.quotaExceeded,
   ErrorCodes.daemonUnreachable,
   ErrorCodes.checkpointUnavailable,
   ErrorCodes.checkpointFailed,

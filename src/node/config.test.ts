@@ -27,11 +27,12 @@ describe('parseListen', () => {
     ['127.0.0.1:7070', { kind: 'tcp', host: '127.0.0.1', port: 7070 }],
     ['[::1]:80', { kind: 'tcp', host: '::1', port: 80 }],
     [':9000', { kind: 'tcp', host: '127.0.0.1', port: 9000 }],
+    ['127.0.0.1:0', { kind: 'tcp', host: '127.0.0.1', port: 0 }],
   ])('%s', (text, expected) => {
     expect(parseListen(text)).toEqual(expected);
   });
 
-  it.each(['localhost', 'host:0', 'host:70000', 'host:abc'])('refuses %s', (text) => {
+  it.each(['localhost', 'host:-1', 'host:70000', 'host:abc'])('refuses %s', (text) => {
     expect(() => parseListen(text)).toThrow(/neither a Unix socket path/);
   });
 });

@@ -116,15 +116,16 @@ function parsePreemption(text: string): PreemptionPolicy {
   throw new GsError(ErrorCodes.invalidArgument, `preemption: "${text}" is not one of ${PREEMPTION_POLICIES.join(', ')}`);
 }
 
-/** `/run/x.sock` or `unix:/run/x.sock` is a socket; `127.0.0.1:7070`, `[::1]:7070` or `:7070` is TCP. */
+/** `/run/x.sock` or `unix:/run/x.sock` is a socket; `127.0.0.1:7070`, `[::1]:7070` or `:7070` is TCP (`:0`: any free port). */
 export function parseListen(text: string): ListenAddress {
   const value = text.trim();
   if (value.startsWith('unix:')) return { kind: 'unix', path: value.slice(5) };
   if (value.includes('/')) return { kind: 'unix', path: value };
   const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:]*)):(\d{1,5})$/.exec(value);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || !(port >= 1 && port <= 65535)) {
-    throw new GsError(ErrorCodes.invalidArgument, `listen address "${text}" is neither a Unix socket path (containing "/") nor host:port with a port from 1 to 65535`);
+  // Port 0: the system picks a free one; the daemon prints the address it got.
+  if (!m || !(port >= 0 && port <= 65535)) {
+    throw new GsError(ErrorCodes.invalidArgument, `listen address "${text}" is neither a Unix socket path (containing "/") nor host:port with a port from 0 (any free port) to 65535`);
   }
   return { kind: 'tcp', host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }

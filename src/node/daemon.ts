@@ -10,16 +10,17 @@ import { existsSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import type { Logger } from 'pino';
-import { checkRequestAgainstGpus, describeIssues, ErrorCodes, GsError, parseSliceRequest, type Gpu, type SliceRequestInput } from '../domain/index.js';
+import { checkRequestAgainstGpus, describeIssues, ErrorCodes, formatBytes, GsError, parseSliceRequest, type Gpu, type SliceRequestInput } from '../domain/index.js';
 import type { GpuBackend } from '../gpu/backend.js';
 import type { CheckpointApi, GpuPair } from '../gpu/checkpoint.js';
 import { readRegion } from '../gpu/region/index.js';
-import { buildSnapshot, createPrng, describeDecision, parsePolicy, planPreemption, schedule, withPlacement, type ClusterSnapshot, type NodeSpec, type Placement, type Policy, type Prng } from '../scheduler/index.js';
+import { buildSnapshot, createPrng, describeDecision, parsePolicy, planPreemption, schedule, withPlacement, type ClusterSnapshot, type NodeSpec, type Placement, type Policy, type Prng, type TenantQuota } from '../scheduler/index.js';
 import { launch, readExitStatus, taskEnvironment, taskFiles, type NativePaths } from './launcher.js';
-import { computeLimitPercent, localNode, placementRequest, taskGpus, taskPlacement } from './placement.js';
+import { computeLimitPercent, currentSnapshot, localNode, placementRequest, taskGpus, taskPlacement } from './placement.js';
 import { isSameLiveProcess, signalGroup, signalName, signalNumber } from './proc.js';
-import type { EventRecord, TaskStore } from './store/tasks.js';
+import type { AuditEntry, AuditRecord, EventRecord, TaskStore } from './store/tasks.js';
 import { cudaStates, resumeGroup, suspendGroup } from './suspend.js';
+import { checkTenantName, parseQuota, quotaMap, requireAdmin, tenantViews, type QuotaInput, type TenantView } from './tenants.js';
 import { Supervisor, type Ending } from './supervisor.js';
 import { HOLDING_STATES, LIVE_STATES, queueOrder, STARTED_STATES, type Task, type TaskGpu, type TaskState } from './task.js';
 
@@ -68,9 +69,22 @@ export type EventListener = (event: EventRecord) => void;
 
 /** A GPU with what the daemon has placed on it. */
 export interface GpuWithSlices extends Gpu {
-  readonly slices: { taskId: string; memoryBytes: number; computeMilli: number }[];
+  readonly slices: GpuSlice[];
   readonly allocatedMemoryBytes: number;
   readonly allocatedComputeMilli: number;
+}
+
+/** One running task's slice of a GPU: what it reserved, and what libgpushare says it uses. */
+export interface GpuSlice {
+  readonly taskId: string;
+  readonly tenant: string | null;
+  readonly priority: number;
+  readonly memoryBytes: number;
+  readonly computeMilli: number;
+  /** From the task's region, sampled about once a second; null before its first CUDA call. */
+  readonly usedMemoryBytes: number | null;
+  /** Achieved share of the GPU's compute, 0..1; null as above. */
+  readonly computeShare: number | null;
 }
 
 const MAX_COMMAND_ARGS = 4096;
@@ -90,6 +104,12 @@ export class Daemon {
   private readonly resumeTargets = new Map<string, readonly TaskGpu[]>();
   private node: NodeSpec;
   private closed = false;
+  /**
+   * The queued task the last pump stopped at for want of room, if any. Until something ends or
+   * changes, a submission queued behind it cannot start, so submit skips the pump (which reads
+   * the whole queue): a deep queue does not make every submission slower.
+   */
+  private blockedAt: Pick<Task, 'priority' | 'seq'> | null = null;
 
   constructor(private readonly options: DaemonOptions) {
     this.store = options.store;
@@ -132,15 +152,99 @@ export class Daemon {
     return () => this.listeners.delete(listener);
   }
 
-  events(since: number, limit: number): EventRecord[] {
-    return this.store.events(since, limit);
+  /** Events after `since`: all of them for an admin, a tenant's own tasks' otherwise. */
+  events(since: number, limit: number, principal?: Principal): EventRecord[] {
+    return this.store.events(since, limit, principal === undefined || principal.role === 'admin' ? undefined : (principal.tenant ?? ''));
+  }
+
+  /** Whether `principal` may see `event` (for live streams). */
+  canSeeEvent(principal: Principal, event: EventRecord): boolean {
+    if (principal.role === 'admin') return true;
+    if (event.taskId === null) return false;
+    try {
+      return this.store.get(event.taskId).tenant === principal.tenant;
+    } catch {
+      return false;
+    }
+  }
+
+  auditLog(principal: Principal, since: number, limit: number): AuditRecord[] {
+    requireAdmin(principal, 'reading the audit log');
+    return this.store.auditLog(since, limit);
+  }
+
+  /** Records a change the API refused, so the audit log shows attempts as well as changes. */
+  recordRefusal(principal: Principal, entry: Omit<AuditEntry, 'actor' | 'role'>): void {
+    this.store.audit(this.now(), { ...entry, actor: principal.actor, role: principal.role });
+  }
+
+  tenants(principal: Principal): TenantView[] {
+    const views = tenantViews(this.store, this.usage());
+    return principal.role === 'admin' ? views : views.filter((v) => v.name === principal.tenant);
+  }
+
+  tenant(name: string, principal: Principal): TenantView {
+    const view = this.tenants(principal).find((v) => v.name === name);
+    if (!view) throw new GsError(ErrorCodes.notFound, `no tenant "${name}"`);
+    return view;
+  }
+
+  createTenant(name: string, quota: QuotaInput, principal: Principal): TenantView {
+    requireAdmin(principal, 'creating a tenant');
+    checkTenantName(name);
+    const parsed = parseQuota(quota);
+    const at = this.now();
+    this.store.transaction(() => {
+      this.store.tenants.create(name, parsed, at);
+      this.store.audit(at, { actor: principal.actor, role: principal.role, action: 'tenant.create', target: name, detail: { quota: parsed } });
+    });
+    return this.tenant(name, principal);
+  }
+
+  /** Changes a tenant's quota; lowering it below what runs now stops nothing, it holds back what is queued. */
+  setQuota(name: string, quota: QuotaInput, principal: Principal): TenantView {
+    requireAdmin(principal, "changing a tenant's quota");
+    const at = this.now();
+    this.store.transaction(() => {
+      const before = this.store.tenants.get(name).quota;
+      const after = parseQuota(quota, before);
+      this.store.tenants.setQuota(name, after, at);
+      this.store.audit(at, { actor: principal.actor, role: principal.role, action: 'tenant.set-quota', target: name, detail: { before, after } });
+    });
+    this.pump(); // a raised quota may let queued tasks start
+    return this.tenant(name, principal);
+  }
+
+  deleteTenant(name: string, principal: Principal): void {
+    requireAdmin(principal, 'deleting a tenant');
+    const at = this.now();
+    this.store.transaction(() => {
+      const before = this.store.tenants.get(name);
+      const live = this.store.list().filter((t) => t.tenant === name).length;
+      // Its queued tasks would otherwise start with no quota at all, which nobody asked for.
+      if (live > 0) throw new GsError(ErrorCodes.conflict, `tenant "${name}" has ${live} queued or running task(s); kill them first, or change its quota instead`);
+      this.store.tenants.delete(name);
+      this.store.audit(at, { actor: principal.actor, role: principal.role, action: 'tenant.delete', target: name, detail: { quota: before.quota } });
+    });
+  }
+
+  /** What each tenant's running tasks hold, as the scheduler counts it. */
+  private usage() {
+    return currentSnapshot(this.node, this.store.list().filter((t) => HOLDING_STATES.has(t.state))).usage;
   }
 
   gpus(): GpuWithSlices[] {
     const gpus = this.options.backend.gpus();
     const running = this.store.list().filter((t) => HOLDING_STATES.has(t.state));
     return gpus.map((g) => {
-      const slices = running.flatMap((t) => (this.resumeTargets.get(t.id) ?? t.gpus ?? []).filter((x) => x.uuid === g.uuid).map((x) => ({ taskId: t.id, memoryBytes: x.memoryBytes, computeMilli: x.computeMilli })));
+      const slices = running.flatMap((t) => {
+        const usage = this.supervisor.usage(t.id);
+        return (this.resumeTargets.get(t.id) ?? t.gpus ?? []).flatMap((x, ordinal): GpuSlice[] => {
+          if (x.uuid !== g.uuid) return [];
+          const used = usage === null ? null : (usage.find((u) => u.device === ordinal) ?? { memoryBytes: 0, computeShare: 0 });
+          return [{ taskId: t.id, tenant: t.tenant, priority: t.priority, memoryBytes: x.memoryBytes, computeMilli: x.computeMilli, usedMemoryBytes: used?.memoryBytes ?? null, computeShare: used?.computeShare ?? null }];
+        });
+      });
       return {
         ...g,
         slices,
@@ -162,9 +266,10 @@ export class Daemon {
 
   /** Validates everything first: a refused submission leaves no trace but its error. */
   submit(input: SubmitInput, principal: Principal): Task {
-    const request = this.admit(input);
-    const cwd = checkCwd(input.cwd ?? process.cwd());
     const tenant = this.tenantFor(input.tenant, principal);
+    if (tenant !== null) checkTenantName(tenant);
+    const request = this.admit(input, tenant);
+    const cwd = checkCwd(input.cwd ?? process.cwd());
     const id = randomBytes(6).toString('hex');
     const files = taskFiles(this.options.stateDir, id);
     const at = this.now();
@@ -187,7 +292,7 @@ export class Daemon {
       return t;
     });
     this.log.info({ task: id, command: task.command, priority: task.priority }, 'task submitted');
-    this.pump();
+    if (this.blockedAt === null || queueOrder(task, this.blockedAt) < 0) this.pump();
     return this.store.get(id);
   }
 
@@ -207,6 +312,8 @@ export class Daemon {
         this.store.audit(at, audit);
         this.commit(task.id, { state: 'killed', finishedAt: at, killRequested: true, message: 'cancelled while queued' }, 'task.killed', { queued: true });
       });
+      // It may have been the head the queue was waiting on: those behind it may fit now.
+      this.pump();
       return this.store.get(task.id);
     }
     this.store.transaction(() => {
@@ -377,7 +484,7 @@ export class Daemon {
     this.killTimers.set(task.id, timer);
   }
 
-  private admit(input: SubmitInput) {
+  private admit(input: SubmitInput, tenant: string | null) {
     if (input.command.length === 0 || input.command[0] === '') throw new GsError(ErrorCodes.invalidArgument, 'command: is empty; give the program to run and its arguments');
     if (input.command.length > MAX_COMMAND_ARGS) throw new GsError(ErrorCodes.invalidArgument, `command: has ${input.command.length} arguments; at most ${MAX_COMMAND_ARGS}`);
     const parsed = parseSliceRequest(input);
@@ -395,6 +502,14 @@ export class Daemon {
     const empty = buildSnapshot([this.node]);
     const decision = schedule(empty, placementRequest({ id: 'admission', request, tenant: null }), { policy: this.policy, rng: createPrng(1) });
     if (decision.status !== 'ok') throw new GsError(ErrorCodes.unsatisfiable, `can never run here: ${describeDecision(decision)}`);
+    // Within its tenant's quota with nothing else of the tenant running? Otherwise it could never start.
+    const quota = tenant === null ? undefined : this.store.tenants.find(tenant);
+    if (tenant !== null && quota) {
+      const alone = schedule(buildSnapshot([this.node], [], quotaMap([quota])), placementRequest({ id: 'admission', request, tenant }), { policy: this.policy, rng: createPrng(1) });
+      if (alone.status !== 'ok') {
+        throw new GsError(ErrorCodes.quotaExceeded, `exceeds tenant "${tenant}"'s quota, so it could never start: ${describeQuotaRefusal(alone)}`, { details: { quota: quota.quota } });
+      }
+    }
     return request;
   }
 
@@ -409,13 +524,15 @@ export class Daemon {
    * pass: later, smaller tasks do not jump it (no backfill), so big tasks are never starved.
    */
   private pump(): void {
+    this.blockedAt = null;
     if (this.closed) return;
     const all = this.store.list();
     // Suspended tasks waiting for room take their turn in the queue's order, like queued ones.
     const waiting = all.filter((t) => t.state === 'queued' || (t.state === 'suspended' && t.autoResume && !this.busy.has(t.id))).sort(queueOrder);
     if (waiting.length === 0) return;
     this.node = localNode(this.options.backend.gpus());
-    let snapshot = this.snapshot(all);
+    const quotas = quotaMap(this.store.tenants.list());
+    let snapshot = this.snapshot(all, quotas);
     for (const task of waiting) {
       if (task.state === 'suspended') {
         const placement = this.resumePlacement(snapshot, task);
@@ -426,8 +543,15 @@ export class Daemon {
       }
       const decision = schedule(snapshot, placementRequest(task), { policy: this.policy, rng: this.rng });
       if (decision.status !== 'ok') {
+        // Held back only by its own tenant's quota: it waits without holding up other tenants.
+        if (task.tenant !== null && quotas.has(task.tenant) && schedule({ ...snapshot, quotas: new Map() }, placementRequest(task), { policy: this.policy, rng: createPrng(1) }).status === 'ok') {
+          const why = `waiting for tenant quota: ${describeQuotaRefusal(decision)}`;
+          if (task.message !== why) this.store.update(task.id, { message: why });
+          continue;
+        }
         // One preemption at a time: while victims are being suspended, wait for them.
         if (!all.some((t) => t.state === 'suspending')) this.preempt(snapshot, task);
+        this.blockedAt = { priority: task.priority, seq: task.seq };
         break;
       }
       snapshot = withPlacement(snapshot, decision.placement);
@@ -440,7 +564,7 @@ export class Daemon {
    * onto their targets). Suspended tasks hold nothing. Placements with an operation in flight are
    * out of the planner's reach (priority beyond any task's).
    */
-  private snapshot(all: readonly Task[]): ClusterSnapshot {
+  private snapshot(all: readonly Task[], quotas: ReadonlyMap<string, TenantQuota> = new Map()): ClusterSnapshot {
     const placements: Placement[] = [];
     for (const t of all) {
       if (!HOLDING_STATES.has(t.state)) continue;
@@ -450,7 +574,7 @@ export class Daemon {
       const locked = this.busy.has(t.id) || t.state !== 'running' || t.killRequested;
       placements.push({ ...p, suspendable: this.options.checkpoint != null, priority: locked ? Number.MAX_SAFE_INTEGER : p.priority });
     }
-    return buildSnapshot([this.node], placements);
+    return buildSnapshot([this.node], placements, quotas);
   }
 
   /** Its own GPUs if they have room again, else other GPUs of the same model (restore remaps them), else null. */
@@ -498,7 +622,7 @@ export class Daemon {
     const at = this.now();
     try {
       const launched = launch(task, env, this.options.native, files.status);
-      this.commit(task.id, { state: 'running', gpus, computeLimitPercent: limit, pid: launched.pid, pidStartTime: launched.startTime, startedAt: at }, 'task.started', {
+      this.commit(task.id, { state: 'running', gpus, computeLimitPercent: limit, pid: launched.pid, pidStartTime: launched.startTime, startedAt: at, message: null }, 'task.started', {
         pid: launched.pid,
         gpus: gpus.map((g) => g.uuid),
       });
@@ -577,6 +701,23 @@ function regionBytes(path: string): number | null {
   } catch {
     return null;
   }
+}
+
+/** A quota refusal in one line: the quota's own reason, not the whole scheduler explanation. */
+function describeQuotaRefusal(d: ReturnType<typeof schedule>): string {
+  if (d.status === 'unresolvable' && d.reason.kind === 'quotaExceeded') {
+    const r = d.reason;
+    const fmt = (v: number): string => (r.resource === 'memoryBytes' ? formatBytes(v) : r.resource === 'computeMilli' ? `${v / 10}%` : String(v));
+    const what = r.resource === 'computeMilli' ? 'compute' : r.resource === 'memoryBytes' ? 'memory' : 'GPU';
+    return `its ${what} quota is ${fmt(r.limit)}; ${fmt(r.used)} in use + ${fmt(r.requested)} asked`;
+  }
+  if (d.status === 'unschedulable') {
+    for (const rej of d.rejections) {
+      const q = rej.reason.kind === 'tooFewGpus' ? rej.reason.gpus.find((g) => g.kind === 'quotaMemory') : undefined;
+      if (q?.kind === 'quotaMemory') return `asks ${formatBytes(q.requestedBytes)} of GPU memory; ${formatBytes(q.remainingBytes)} of its memory quota is left`;
+    }
+  }
+  return describeDecision(d);
 }
 
 function canSee(principal: Principal, task: Task): boolean {

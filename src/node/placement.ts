@@ -4,7 +4,7 @@
  * Pure functions; the daemon calls them and commits what they decide.
  */
 import type { Gpu } from '../domain/index.js';
-import { buildSnapshot, GPU_MILLI, type ClusterSnapshot, type GpuSpec, type NodeSpec, type Placement, type PlacementRequest } from '../scheduler/index.js';
+import { buildSnapshot, GPU_MILLI, type ClusterSnapshot, type GpuSpec, type NodeSpec, type Placement, type PlacementRequest, type TenantQuota } from '../scheduler/index.js';
 import type { Task, TaskGpu } from './task.js';
 
 export const LOCAL_NODE = 'local';
@@ -59,9 +59,9 @@ export function taskPlacement(task: Task, node: NodeSpec): Placement | null {
 }
 
 /** The snapshot the next decision is made on: the machine with every running task on it. */
-export function currentSnapshot(node: NodeSpec, running: readonly Task[]): ClusterSnapshot {
+export function currentSnapshot(node: NodeSpec, running: readonly Task[], quotas: ReadonlyMap<string, TenantQuota> = new Map()): ClusterSnapshot {
   const placements = running.map((t) => taskPlacement(t, node)).filter((p): p is Placement => p !== null);
-  return buildSnapshot([node], placements);
+  return buildSnapshot([node], placements, quotas);
 }
 
 export function placementRequest(task: Pick<Task, 'id' | 'request' | 'tenant'>): PlacementRequest {

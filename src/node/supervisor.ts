@@ -25,7 +25,17 @@ interface Watched {
   /** Set for adopted tasks, which are polled. */
   readonly startTime: number | null;
   peak: number | null;
+  /** The last sample, per CUDA device ordinal inside the task. */
+  latest: DeviceUsage[] | null;
   ended: boolean;
+}
+
+/** What a task's processes hold on one of its GPUs (ordinal as CUDA numbers them inside the task). */
+export interface DeviceUsage {
+  readonly device: number;
+  readonly memoryBytes: number;
+  /** Recent achieved compute share, 0..1, summed over its processes. */
+  readonly computeShare: number;
 }
 
 export interface SupervisorOptions {
@@ -50,14 +60,19 @@ export class Supervisor {
 
   /** Watches a task the daemon just started. */
   watchChild(id: string, child: ChildProcess, statusFile: string, regionPath: string): void {
-    const w: Watched = { statusFile, regionPath, pid: child.pid ?? -1, startTime: null, peak: null, ended: false };
+    const w: Watched = { statusFile, regionPath, pid: child.pid ?? -1, startTime: null, peak: null, latest: null, ended: false };
     this.watched.set(id, w);
     child.once('exit', (code, signal) => this.finish(id, w, { code, signal }));
   }
 
   /** Watches a task started by an earlier daemon (the pid's start time must still match). */
   watchAdopted(id: string, pid: number, startTime: number, statusFile: string, regionPath: string): void {
-    this.watched.set(id, { statusFile, regionPath, pid, startTime, peak: null, ended: false });
+    this.watched.set(id, { statusFile, regionPath, pid, startTime, peak: null, latest: null, ended: false });
+  }
+
+  /** The task's usage at the last sample (about a second old at most); null before its first CUDA call. */
+  usage(id: string): readonly DeviceUsage[] | null {
+    return this.watched.get(id)?.latest ?? null;
   }
 
   /** Ids of the tasks being watched. */
@@ -96,13 +111,23 @@ export class Supervisor {
   /** Adds up what every process of the task holds now; a task that never used CUDA has no region. */
   private sample(w: Watched): void {
     let bytes = 0;
+    const devices = new Map<number, { memoryBytes: number; computeShare: number }>();
     try {
       const region = readRegion(w.regionPath);
-      for (const slot of region.slots) for (const d of slot.devices) bytes += d.limitedBytes;
+      for (const slot of region.slots) {
+        for (const d of slot.devices) {
+          bytes += d.limitedBytes;
+          const u = devices.get(d.device) ?? { memoryBytes: 0, computeShare: 0 };
+          u.memoryBytes += d.limitedBytes;
+          u.computeShare += d.achievedShare;
+          devices.set(d.device, u);
+        }
+      }
     } catch {
       return;
     }
     w.peak = Math.max(w.peak ?? 0, bytes);
+    w.latest = [...devices].sort((a, b) => a[0] - b[0]).map(([device, u]) => ({ device, ...u }));
   }
 }
 

@@ -28,8 +28,8 @@ export class Harness {
   private readonly children = new Set<ChildProcess>();
 
   /** Starts `gpushare serve` and waits until its API answers. */
-  async start(extra: readonly string[] = [], env: Readonly<Record<string, string>> = {}, simulate = '1xH100-80GB'): Promise<void> {
-    const d = spawn(process.execPath, [BIN, 'serve', '--backend', 'simulated', '--simulate', simulate, '--state-dir', this.stateDir, '--listen', this.socket, '--log-level', 'warn', ...extra], {
+  async start(extra: readonly string[] = [], env: Readonly<Record<string, string>> = {}, simulate = '1xH100-80GB', listen: readonly string[] = []): Promise<void> {
+    const d = spawn(process.execPath, [BIN, 'serve', '--backend', 'simulated', '--simulate', simulate, '--state-dir', this.stateDir, '--listen', this.socket, ...listen, '--log-level', 'warn', ...extra], {
       env: { ...this.env(), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -65,8 +65,8 @@ export class Harness {
   }
 
   /** Runs the real CLI against this daemon. */
-  cli(args: readonly string[]): CliRun {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...this.env(), GPUSHARE_HOST: this.socket }, stdio: ['ignore', 'pipe', 'pipe'] });
+  cli(args: readonly string[], env: Readonly<Record<string, string>> = {}): CliRun {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...this.env(), GPUSHARE_HOST: this.socket, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.children.add(child);
     let stdout = '';
     let stderr = '';
@@ -81,8 +81,8 @@ export class Harness {
     return { child, done };
   }
 
-  async run(args: readonly string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-    return this.cli(args).done;
+  async run(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    return this.cli(args, env).done;
   }
 
   /** `run -d`: the new task's id. */

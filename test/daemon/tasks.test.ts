@@ -114,6 +114,39 @@ describe('queue', () => {
     await h.waitFor(low);
   });
 
+  it('cancelling the task at the head of the queue lets the ones behind it start', async () => {
+    const blocker = await h.detach(['--mem', '60Gi', '--', 'sleep', '30']);
+    await h.waitFor(blocker, (t) => t.state === 'running');
+    const head = await h.detach(['--mem', '50Gi', '--priority', 'high', '--', 'sleep', '30']);
+    const small = await h.detach(['--mem', '10Gi', '--', 'sleep', '30']);
+    expect((await h.task(small)).state).toBe('queued'); // it fits, but does not jump the head (no backfill)
+    await h.run(['kill', head]);
+    expect(await h.waitFor(small, (t) => t.state === 'running')).toMatchObject({ gpus: [expect.objectContaining({ memoryBytes: 10 * GiB })] });
+    await h.run(['kill', blocker, small]);
+    await h.waitFor(blocker);
+    await h.waitFor(small);
+  });
+
+  it('starts queued tasks by priority, then by arrival', async () => {
+    const blocker = await h.detach(['--isolation', 'exclusive', '--', 'sleep', '30']);
+    await h.waitFor(blocker, (t) => t.state === 'running');
+    // Each takes the whole GPU, so they start one at a time, in queue order.
+    const submit = (priority: string): Promise<string> => h.detach(['--isolation', 'exclusive', '--priority', priority, '--', 'sleep', '0.05']);
+    const n1 = await submit('normal');
+    const n2 = await submit('normal');
+    const h1 = await submit('high');
+    const n3 = await submit('500');
+    const l1 = await submit('low');
+    const h2 = await submit('high');
+    const p7 = await submit('700');
+    await h.run(['kill', blocker]);
+    const ids = [n1, n2, h1, n3, l1, h2, p7];
+    await Promise.all(ids.map((id) => h.waitFor(id, undefined, 20_000)));
+    const events = await h.client.json<{ type: string; taskId: string | null }[]>('GET', '/v1/events?limit=10000');
+    const started = events.filter((e) => e.type === 'task.started' && e.taskId !== null && ids.includes(e.taskId)).map((e) => e.taskId);
+    expect(started).toEqual([h1, h2, p7, n1, n2, n3, l1]);
+  });
+
   it('kills with SIGKILL a task that ignores SIGTERM, after the grace period', async () => {
     const id = await h.detach(['--gpus', '0', '--', 'sh', '-c', 'trap "" TERM; echo ready; while :; do sleep 0.05; done']);
     await h.waitFor(id, (t) => t.state === 'running');
@@ -236,7 +269,45 @@ describe('API surface', () => {
     await h.waitFor(id, (t) => t.state === 'running');
     const r = await h.client.json<{ backend: string; gpus: { slices: { taskId: string; memoryBytes: number }[] }[] }>('GET', '/v1/gpus');
     expect(r.backend).toBe('simulated');
-    expect(r.gpus[0]?.slices).toContainEqual({ taskId: id, memoryBytes: 2 * GiB, computeMilli: 0 });
+    expect(r.gpus[0]?.slices).toContainEqual(expect.objectContaining({ taskId: id, memoryBytes: 2 * GiB, computeMilli: 0 }));
+    await h.run(['kill', id]);
+    await h.waitFor(id);
+  });
+
+  it('shows each slice with what its processes use, from the task region (gpus, top)', async () => {
+    // region_fixture attaches two processes to the task's region with known usage and stays until stdin closes.
+    const fixture = `${REPO_ROOT}build/native/region/region_fixture`;
+    expect(existsSync(fixture), `${fixture} is built by \`npm run build:native\``).toBe(true);
+    const id = await h.detach(['--mem', '3Gi', '--cores', '40', '--tenant', 'viewer', '--', 'sh', '-c', `sleep 30 | ${fixture} "$GPUSHARE_REGION"`]);
+    await h.waitFor(id, (t) => t.state === 'running');
+    type Slice = { taskId: string; tenant: string | null; memoryBytes: number; computeMilli: number; usedMemoryBytes: number | null; computeShare: number | null };
+    let slice: Slice | undefined;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const r = await h.client.json<{ gpus: { slices: Slice[] }[] }>('GET', '/v1/gpus');
+      slice = r.gpus[0]?.slices.find((s) => s.taskId === id);
+      if (slice?.usedMemoryBytes) break;
+      await sleep(100);
+    }
+    // Device 0 of the task: parent context 3000000 + alloc 1048576, child alloc 65536; the parent's share is 1/2.
+    expect(slice).toEqual({ taskId: id, tenant: 'viewer', priority: 500, memoryBytes: 3 * GiB, computeMilli: 400, usedMemoryBytes: 4114112, computeShare: 0.5 });
+
+    const gpus = await h.run(['gpus']);
+    expect(gpus.status).toBe(0);
+    expect(gpus.stdout).toMatch(/^GPU\s+MODEL \/ TASK\s+TENANT\s+MEM USED\s+MEM RESERVED\s+COMPUTE\s+USAGE$/m);
+    expect(gpus.stdout).toMatch(new RegExp(`^\\s+${id}\\s+viewer\\s+3\\.9 MiB\\s+3 GiB\\s+40%\\s+achieved 50%$`, 'm'));
+    const json = JSON.parse((await h.run(['gpus', '--json'])).stdout) as { slices: Slice[] }[];
+    expect(json[0]?.slices.find((s) => s.taskId === id)?.usedMemoryBytes).toBe(4114112);
+
+    // Not a terminal: top prints one frame and exits.
+    const top = await h.run(['top']);
+    expect(top.status).toBe(0);
+    expect(top.stdout).toMatch(/^gpushare top - \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC - .*api\.sock - 1 running, 0 queued$/m);
+    expect(top.stdout).toContain(id);
+    expect(top.stdout).toMatch(/^ID\s+STATE\s+PRIO/m);
+    const topJson = JSON.parse((await h.run(['top', '--json'])).stdout) as { at: number; gpus: unknown[]; tasks: { id: string }[] };
+    expect(topJson.tasks.map((t) => t.id)).toEqual([id]);
+    expect(topJson.gpus).toHaveLength(1);
     await h.run(['kill', id]);
     await h.waitFor(id);
   });

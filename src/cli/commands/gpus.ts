@@ -1,5 +1,9 @@
+import { existsSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import { formatBytes, type Gpu } from '../../domain/index.js';
+import type { GpusResponse } from '../../api/schemas.js';
+import { ErrorCodes, formatBytes, isGsError, type Gpu } from '../../domain/index.js';
+import { defaultPaths } from '../../node/paths.js';
+import { Client, resolveTarget } from '../client.js';
 import type { GpuBackend } from '../../gpu/backend.js';
 import { addBackendOptions, openBackendFromFlags, type BackendFlags } from '../options.js';
 import { renderTable } from '../output/table.js';
@@ -7,7 +11,12 @@ import { renderTable } from '../output/table.js';
 interface GpusFlags extends BackendFlags {
   readonly json?: boolean;
   readonly watch?: number | true;
+  readonly host?: string;
+  readonly local?: boolean;
 }
+
+/** Where GPUs are read from: the daemon (with its slices), or this machine directly. */
+type Source = { readonly kind: 'daemon'; readonly client: Client; readonly where: string } | { readonly kind: 'local'; readonly backend: GpuBackend };
 
 const DEFAULT_WATCH_SECONDS = 2;
 
@@ -17,26 +26,54 @@ export function registerGpus(program: Command): void {
     .description('list this machine\'s GPUs: memory, utilization, temperature, power, MIG and processes')
     .option('--json', 'print a JSON array, one object per GPU (every field, machine-readable)')
     .option('-w, --watch [seconds]', `refresh in place every N seconds (default ${DEFAULT_WATCH_SECONDS}); Ctrl-C stops`, parseInterval)
+    .option('--host <socket|url>', 'ask this daemon (GPUSHARE_HOST): GPUs with the slices placed on them and their usage')
+    .option('--local', 'read this machine\'s GPUs directly, even when a daemon runs')
     .addHelpText('after', `
+With a daemon reachable (--host, GPUSHARE_HOST, or the default socket), each GPU is followed by
+its slices: task, tenant, memory reserved and used, compute reserved and achieved. Without one,
+or with --local, --backend or --simulate, the GPUs are read directly.
+
 Examples:
-  gpushare gpus                                  table of real GPUs (simulated if no driver is found)
+  gpushare gpus                                  GPUs and slices from the daemon, else this machine's GPUs
   gpushare gpus --json | jq '.[].uuid'           machine-readable
   gpushare gpus --watch 1                        live view
   gpushare gpus --simulate 2xH100-80GB,1xA100-40GB
 `);
   addBackendOptions(cmd).action(async (flags: GpusFlags) => {
-    const { backend, notice } = openBackendFromFlags(flags);
-    if (notice) process.stderr.write(`${notice}\n`);
+    const source = await chooseSource(flags);
     try {
       if (flags.watch === undefined) {
-        process.stdout.write(`${render(backend, flags)}\n`);
+        process.stdout.write(`${await render(source, flags)}\n`);
       } else {
-        await watch(backend, flags, flags.watch === true ? DEFAULT_WATCH_SECONDS : flags.watch);
+        await watch(source, flags, flags.watch === true ? DEFAULT_WATCH_SECONDS : flags.watch);
       }
     } finally {
-      backend.close();
+      if (source.kind === 'local') source.backend.close();
     }
   });
+}
+
+/**
+ * The daemon when one was named or answers on the default socket; otherwise this machine. A
+ * daemon that was named but does not answer is an error, not a silent switch to other GPUs.
+ */
+async function chooseSource(flags: GpusFlags): Promise<Source> {
+  const named = flags.host ?? process.env['GPUSHARE_HOST'];
+  if (!flags.local && flags.backend === undefined && flags.simulate === undefined) {
+    if (named !== undefined || existsSync(defaultPaths().socket)) {
+      const target = resolveTarget(named);
+      const client = new Client(target);
+      try {
+        await client.json('GET', '/v1/gpus');
+        return { kind: 'daemon', client, where: target.kind === 'unix' ? target.path : target.url.origin };
+      } catch (err) {
+        if (named !== undefined || !(isGsError(err) && err.code === ErrorCodes.daemonUnreachable)) throw err;
+      }
+    }
+  }
+  const { backend, notice } = openBackendFromFlags(flags);
+  if (notice) process.stderr.write(`${notice}\n`);
+  return { kind: 'local', backend };
 }
 
 function parseInterval(value: string): number {
@@ -45,18 +82,27 @@ function parseInterval(value: string): number {
   return n;
 }
 
-function render(backend: GpuBackend, flags: GpusFlags): string {
-  const gpus = backend.gpus();
-  return flags.json ? JSON.stringify(gpus, null, flags.watch === undefined ? 2 : undefined) : renderGpuTable(backend.description, gpus);
+async function render(source: Source, flags: GpusFlags): Promise<string> {
+  const indent = flags.watch === undefined ? 2 : undefined;
+  if (source.kind === 'daemon') {
+    const r = await source.client.json<GpusResponse>('GET', '/v1/gpus');
+    return flags.json ? JSON.stringify(r.gpus, null, indent) : renderSliceTable(`${r.description} (daemon at ${source.where})`, r.gpus);
+  }
+  const gpus = source.backend.gpus();
+  return flags.json ? JSON.stringify(gpus, null, indent) : renderGpuTable(source.backend.description, gpus);
 }
 
 /** Redraws until SIGINT/SIGTERM; with --json prints one JSON array per line instead of redrawing. */
-async function watch(backend: GpuBackend, flags: GpusFlags, seconds: number): Promise<void> {
+async function watch(source: Source, flags: GpusFlags, seconds: number): Promise<void> {
   const tty = process.stdout.isTTY === true && !flags.json;
-  await new Promise<void>((resolve) => {
+  await new Promise<void>((resolve, reject) => {
     const draw = (): void => {
-      const body = render(backend, flags);
-      process.stdout.write(tty ? `\x1b[H\x1b[2J${body}\n\nEvery ${seconds}s. Ctrl-C to stop.\n` : `${body}\n`);
+      render(source, flags).then((body) => {
+        process.stdout.write(tty ? `\x1b[H\x1b[2J${body}\n\nEvery ${seconds}s. Ctrl-C to stop.\n` : `${body}\n`);
+      }, (err: unknown) => {
+        stop();
+        reject(err instanceof Error ? err : new Error(String(err)));
+      });
     };
     const timer = setInterval(draw, seconds * 1000);
     const stop = (): void => {
@@ -97,5 +143,45 @@ export function renderGpuTable(description: string, gpus: readonly Gpu[]): strin
     }
   }
   const table = gpus.length === 0 ? 'No GPUs found.' : renderTable(['GPU', 'MODEL', 'UUID', 'MEMORY', 'UTIL', 'TEMP', 'POWER', 'MIG', 'PROCS'], rows);
+  return `Backend: ${description}\n${table}`;
+}
+
+type DaemonGpu = GpusResponse['gpus'][number];
+
+/**
+ * The daemon's view: one row per GPU (memory used on the device, reserved by slices, compute
+ * reserved), then one row per slice under it: its task, tenant, and reserved vs used.
+ */
+export function renderSliceTable(description: string, gpus: readonly DaemonGpu[]): string {
+  const dash = '-';
+  const pct = (v: number | null): string => (v === null ? dash : `${Math.round(v * 100)}%`);
+  const rows: string[][] = [];
+  for (const g of gpus) {
+    if (g.health === 'lost') {
+      rows.push([String(g.index), 'LOST', dash, dash, dash, dash, dash]);
+      continue;
+    }
+    rows.push([
+      String(g.index),
+      g.model,
+      dash,
+      `${formatBytes(g.memoryUsedBytes)} / ${formatBytes(g.memoryTotalBytes)}`,
+      `${formatBytes(g.allocatedMemoryBytes)} / ${formatBytes(g.memoryTotalBytes)}`,
+      `${g.allocatedComputeMilli / 10}%`,
+      `${g.slices.length} slice${g.slices.length === 1 ? '' : 's'}, util ${pct(g.utilizationGpu)}`,
+    ]);
+    for (const s of g.slices) {
+      rows.push([
+        '',
+        `  ${s.taskId}`,
+        s.tenant ?? dash,
+        s.usedMemoryBytes === null ? dash : formatBytes(s.usedMemoryBytes),
+        formatBytes(s.memoryBytes),
+        s.computeMilli === 0 ? 'best effort' : `${s.computeMilli / 10}%`,
+        s.computeShare === null ? dash : `achieved ${pct(s.computeShare)}`,
+      ]);
+    }
+  }
+  const table = gpus.length === 0 ? 'No GPUs found.' : renderTable(['GPU', 'MODEL / TASK', 'TENANT', 'MEM USED', 'MEM RESERVED', 'COMPUTE', 'USAGE'], rows);
   return `Backend: ${description}\n${table}`;
 }

@@ -9,6 +9,8 @@ import { registerRun } from './run.js';
 import { registerServe } from './serve.js';
 import { registerSimulate } from './simulate.js';
 import { registerSuspend } from './suspend.js';
+import { registerTop } from './top.js';
+import { registerAudit, registerTenant } from './tenant.js';
 
 /** Every top-level command, in the order `gpushare --help` lists them. */
 export const commands: ReadonlyArray<(program: Command) => void> = [
@@ -20,6 +22,9 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerKill,
   registerSuspend,
   registerGpus,
+  registerTop,
+  registerTenant,
+  registerAudit,
   registerInfo,
   registerSimulate,
 ];

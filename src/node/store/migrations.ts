@@ -72,4 +72,15 @@ export const MIGRATIONS: readonly { readonly version: number; readonly name: str
       ALTER TABLE tasks ADD COLUMN auto_resume INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 3,
+    name: 'api: audit result and message, tenant updated_at',
+    sql: `
+      -- Refused changes are audited too: result is 'ok' or the refusal's error code.
+      ALTER TABLE audit ADD COLUMN result TEXT NOT NULL DEFAULT 'ok';
+      ALTER TABLE audit ADD COLUMN message TEXT;
+      ALTER TABLE tenants ADD COLUMN updated_at INTEGER;
+      UPDATE tenants SET updated_at = created_at;
+    `,
+  },
 ];

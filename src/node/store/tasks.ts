@@ -2,6 +2,7 @@ import type { SliceRequest } from '../../domain/index.js';
 import { ErrorCodes, GsError } from '../../domain/index.js';
 import type { Task, TaskGpu, TaskState } from '../task.js';
 import type { Db } from './db.js';
+import { TenantStore } from './tenants.js';
 
 interface TaskRow {
   seq: number;
@@ -74,6 +75,15 @@ export interface AuditEntry {
   readonly action: string;
   readonly target: string | null;
   readonly detail: Readonly<Record<string, unknown>>;
+  /** 'ok', or the error code the change was refused with. */
+  readonly result?: string;
+  readonly message?: string | null;
+}
+
+/** An audit row as the API lists it. */
+export interface AuditRecord extends Required<AuditEntry> {
+  readonly seq: number;
+  readonly at: number;
 }
 
 /** The daemon's persistent state: tasks, their events and the audit trail. Synchronous (better-sqlite3). */
@@ -85,9 +95,13 @@ export class TaskStore {
   private readonly all;
   private readonly insertEvent;
   private readonly eventsSince;
+  private readonly tenantEventsSince;
   private readonly insertAudit;
+  private readonly auditSince;
+  readonly tenants: TenantStore;
 
   constructor(private readonly db: Db) {
+    this.tenants = new TenantStore(db);
     this.insertTask = db.prepare(`INSERT INTO tasks (id, state, command, env, cwd, request, priority, tenant, submitted_at, stdout_path, stderr_path, region_path)
       VALUES (@id, 'queued', @command, @env, @cwd, @request, @priority, @tenant, @submittedAt, @stdoutPath, @stderrPath, @regionPath)`);
     this.byId = db.prepare('SELECT * FROM tasks WHERE id = ?');
@@ -96,7 +110,9 @@ export class TaskStore {
     this.all = db.prepare('SELECT * FROM tasks ORDER BY seq');
     this.insertEvent = db.prepare('INSERT INTO events (at, type, task_id, data) VALUES (?, ?, ?, ?)');
     this.eventsSince = db.prepare('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?');
-    this.insertAudit = db.prepare('INSERT INTO audit (at, actor, role, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)');
+    this.tenantEventsSince = db.prepare('SELECT e.* FROM events e JOIN tasks t ON t.id = e.task_id WHERE e.seq > ? AND t.tenant = ? ORDER BY e.seq LIMIT ?');
+    this.insertAudit = db.prepare('INSERT INTO audit (at, actor, role, action, target, detail, result, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    this.auditSince = db.prepare('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?');
   }
 
   /** Runs `fn` in one transaction: a change and its event/audit rows land together or not at all. */
@@ -159,8 +175,10 @@ export class TaskStore {
     return { seq: Number(info.lastInsertRowid), at, type, taskId, data };
   }
 
-  events(since: number, limit: number): EventRecord[] {
-    return (this.eventsSince.all(since, limit) as { seq: number; at: number; type: string; task_id: string | null; data: string }[]).map((r) => ({
+  /** Events after `since`; with `tenant`, only those of its tasks. */
+  events(since: number, limit: number, tenant?: string): EventRecord[] {
+    const rows = tenant === undefined ? this.eventsSince.all(since, limit) : this.tenantEventsSince.all(since, tenant, limit);
+    return (rows as { seq: number; at: number; type: string; task_id: string | null; data: string }[]).map((r) => ({
       seq: r.seq,
       at: r.at,
       type: r.type,
@@ -170,7 +188,22 @@ export class TaskStore {
   }
 
   audit(at: number, entry: AuditEntry): void {
-    this.insertAudit.run(at, entry.actor, entry.role, entry.action, entry.target, JSON.stringify(entry.detail));
+    this.insertAudit.run(at, entry.actor, entry.role, entry.action, entry.target, JSON.stringify(entry.detail), entry.result ?? 'ok', entry.message ?? null);
+  }
+
+  auditLog(since: number, limit: number): AuditRecord[] {
+    type Row = { seq: number; at: number; actor: string; role: string; action: string; target: string | null; detail: string; result: string; message: string | null };
+    return (this.auditSince.all(since, limit) as Row[]).map((r) => ({
+      seq: r.seq,
+      at: r.at,
+      actor: r.actor,
+      role: r.role,
+      action: r.action,
+      target: r.target,
+      detail: JSON.parse(r.detail) as Record<string, unknown>,
+      result: r.result,
+      message: r.message,
+    }));
   }
 
   auditCount(): number {

@@ -1,0 +1,113 @@
+import { randomBytes, createHash } from 'node:crypto';
+import { Option, type Command } from 'commander';
+import type { AuditRecordBody, TenantBody } from '../../api/schemas.js';
+import { formatBytes } from '../../domain/index.js';
+import { renderTable } from '../output/table.js';
+import { addHostOption, clientFor } from './tasks-common.js';
+
+interface QuotaFlags {
+  readonly gpus?: string;
+  readonly mem?: string;
+  readonly compute?: string;
+}
+
+/** `none` removes a limit; an absent flag leaves it as it is. */
+function quotaBody(flags: QuotaFlags): Record<string, string | null> {
+  const out: Record<string, string | null> = {};
+  const put = (key: string, v: string | undefined): void => {
+    if (v !== undefined) out[key] = v === 'none' ? null : v;
+  };
+  put('gpus', flags.gpus);
+  put('memory', flags.mem);
+  put('compute', flags.compute);
+  return out;
+}
+
+function addQuotaOptions(cmd: Command): Command {
+  return cmd
+    .option('--gpus <n>', 'GPUs its running tasks may hold at once ("none": no limit)')
+    .option('--mem <size>', 'GPU memory its running tasks may hold at once, summed over GPUs: 160Gi ("none": no limit)')
+    .option('--compute <percent>', 'compute its running tasks may hold, percent of one GPU summed over GPUs: 250 ("none": no limit)');
+}
+
+export function registerTenant(program: Command): void {
+  const tenant = program.command('tenant').description('tenants and their quotas (changes need the admin role)');
+
+  addHostOption(tenant.command('ls').description('list tenants: quota and what their running tasks hold').option('--json', 'print a JSON array')).action(
+    async (flags: { host?: string; json?: boolean }) => {
+      const tenants = await clientFor(flags).json<TenantBody[]>('GET', '/v1/tenants');
+      process.stdout.write(flags.json ? `${JSON.stringify(tenants, null, 2)}\n` : `${renderTenants(tenants)}\n`);
+    },
+  );
+
+  addHostOption(addQuotaOptions(tenant.command('create').description('create a tenant, optionally with a quota').argument('<name>'))).action(
+    async (name: string, flags: QuotaFlags & { host?: string }) => {
+      const t = await clientFor(flags).json<TenantBody>('POST', '/v1/tenants', { name, quota: quotaBody(flags) });
+      process.stdout.write(`${renderTenants([t])}\n`);
+    },
+  );
+
+  addHostOption(
+    addQuotaOptions(
+      tenant
+        .command('set-quota')
+        .description("change a tenant's quota; flags not given keep their value. Lowering it stops nothing: queued tasks wait")
+        .argument('<name>'),
+    ),
+  ).action(async (name: string, flags: QuotaFlags & { host?: string }) => {
+    const t = await clientFor(flags).json<TenantBody>('PATCH', `/v1/tenants/${encodeURIComponent(name)}`, { quota: quotaBody(flags) });
+    process.stdout.write(`${renderTenants([t])}\n`);
+  });
+
+  addHostOption(tenant.command('rm').description('delete a tenant and its quota (refused while it has queued or running tasks)').argument('<name>')).action(
+    async (name: string, flags: { host?: string }) => {
+      await clientFor(flags).json('DELETE', `/v1/tenants/${encodeURIComponent(name)}`);
+      process.stdout.write(`${name}\n`);
+    },
+  );
+
+  tenant
+    .command('token')
+    .description('make a bearer token for a tenant: prints the token once, and the entry to add to "tokens" in the config file (only its sha256 is kept)')
+    .requiredOption('--tenant <name>', 'the tenant the token acts as')
+    .addOption(new Option('--role <role>', 'user: its own tasks only; admin: everything').choices(['user', 'admin']).default('user'))
+    .action((flags: { tenant: string; role: string }) => {
+      const token = `gs_${randomBytes(24).toString('base64url')}`;
+      const sha256 = createHash('sha256').update(token).digest('hex');
+      process.stdout.write(`token (give it to the tenant; it is not stored anywhere): ${token}\n`);
+      process.stdout.write(`config entry for "tokens": ${JSON.stringify({ sha256, tenant: flags.tenant, role: flags.role })}\n`);
+    });
+}
+
+export function registerAudit(program: Command): void {
+  const cmd = program
+    .command('audit')
+    .description('the audit log: every change made through the API and every refused change (admin)')
+    .option('--since <seq>', 'only records after this sequence number', '0')
+    .option('--limit <n>', 'at most this many records', '1000')
+    .option('--json', 'print a JSON array');
+  addHostOption(cmd).action(async (flags: { host?: string; since: string; limit: string; json?: boolean }) => {
+    const records = await clientFor(flags).json<AuditRecordBody[]>('GET', `/v1/audit?since=${encodeURIComponent(flags.since)}&limit=${encodeURIComponent(flags.limit)}`);
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
+      return;
+    }
+    const rows = records.map((r) => [String(r.seq), new Date(r.at).toISOString(), r.actor, r.action, r.target ?? '-', r.result === 'ok' ? 'ok' : `${r.result}: ${r.message ?? ''}`.slice(0, 80)]);
+    process.stdout.write(`${records.length === 0 ? 'No audit records.' : renderTable(['SEQ', 'TIME', 'ACTOR', 'ACTION', 'TARGET', 'RESULT'], rows)}\n`);
+  });
+}
+
+export function renderTenants(tenants: readonly TenantBody[]): string {
+  if (tenants.length === 0) return 'No tenants.';
+  const of = (used: string, limit: number | null, fmt: (n: number) => string): string => (limit === null ? `${used} / -` : `${used} / ${fmt(limit)}`);
+  const pct = (milli: number): string => `${milli / 10}%`;
+  const rows = tenants.map((t) => [
+    t.name,
+    of(String(t.usage.gpus), t.quota.gpus, String),
+    of(formatBytes(t.usage.memoryBytes), t.quota.memoryBytes, formatBytes),
+    of(pct(t.usage.computeMilli), t.quota.computeMilli, pct),
+    String(t.running),
+    String(t.queued),
+  ]);
+  return renderTable(['TENANT', 'GPUS', 'MEMORY', 'COMPUTE', 'RUNNING', 'QUEUED'], rows);
+}

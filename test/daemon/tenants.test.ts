@@ -1,0 +1,177 @@
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditRecordBody, TaskBody, TenantBody } from '../../src/api/schemas.js';
+import { Client } from '../../src/cli/client.js';
+import { Harness } from './harness.js';
+
+const GiB = 2 ** 30;
+const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
+const h = new Harness();
+let port = 0;
+let url = '';
+
+/** A port the kernel just gave out and took back: free unless something grabs it in between. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
+    });
+  });
+}
+
+beforeAll(async () => {
+  port = await freePort();
+  url = `http://127.0.0.1:${port}`;
+  const config = join(h.dir, 'config.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      tokens: [
+        { sha256: sha('alice-secret'), tenant: 'alice' },
+        { sha256: sha('bob-secret'), tenant: 'bob', role: 'user' },
+        { sha256: sha('ops-secret'), tenant: 'ops', role: 'admin' },
+      ],
+    }),
+  );
+  await h.start(['--config', config], {}, undefined, [`127.0.0.1:${port}`]);
+});
+afterAll(async () => {
+  await h.cleanup();
+});
+
+const as = (token: string): Record<string, string> => ({ GPUSHARE_HOST: url, GPUSHARE_TOKEN: token });
+const tcp = (token: string | undefined): Client => new Client({ kind: 'tcp', url: new URL(url), token });
+
+describe('tenants and quotas (CLI over the Unix socket, the local admin)', () => {
+  it('creates, lists, changes and deletes a tenant; each change is audited', async () => {
+    const c = await h.run(['tenant', 'create', 'team-a', '--gpus', '1', '--mem', '40Gi', '--compute', '150']);
+    expect(c.stderr).toBe('');
+    expect(c.status).toBe(0);
+    const ls = JSON.parse((await h.run(['tenant', 'ls', '--json'])).stdout) as TenantBody[];
+    expect(ls.find((t) => t.name === 'team-a')).toMatchObject({ quota: { gpus: 1, memoryBytes: 40 * GiB, computeMilli: 1500 }, registered: true, running: 0 });
+    expect((await h.run(['tenant', 'set-quota', 'team-a', '--gpus', 'none', '--compute', '50%'])).status).toBe(0);
+    expect((await h.client.json<TenantBody>('GET', '/v1/tenants/team-a')).quota).toEqual({ gpus: null, memoryBytes: 40 * GiB, computeMilli: 500 });
+    const table = (await h.run(['tenant', 'ls'])).stdout;
+    expect(table).toMatch(/^TENANT\s+GPUS\s+MEMORY\s+COMPUTE\s+RUNNING\s+QUEUED$/m);
+    expect(table).toMatch(/^team-a\s+0 \/ -\s+0 B \/ 40 GiB\s+0% \/ 50%\s+0\s+0$/m);
+    expect((await h.run(['tenant', 'rm', 'team-a'])).status).toBe(0);
+    const gone = await h.run(['tenant', 'set-quota', 'team-a', '--gpus', '1']);
+    expect(gone.status).toBe(1);
+    expect(gone.stderr).toMatch(/no tenant "team-a" \[GS_ERR_NOT_FOUND\]/);
+    const audit = JSON.parse((await h.run(['audit', '--json'])).stdout) as AuditRecordBody[];
+    expect(audit.filter((a) => a.target === 'team-a').map((a) => [a.action, a.result])).toEqual([
+      ['tenant.create', 'ok'],
+      ['tenant.set-quota', 'ok'],
+      ['tenant.delete', 'ok'],
+      ['tenant.set-quota', 'GS_ERR_NOT_FOUND'],
+    ]);
+    expect(audit.find((a) => a.action === 'tenant.set-quota' && a.result === 'ok')?.detail).toEqual({
+      before: { gpus: 1, memoryBytes: 40 * GiB, computeMilli: 1500 },
+      after: { gpus: null, memoryBytes: 40 * GiB, computeMilli: 500 },
+    });
+  });
+
+  it('refuses a task bigger than its tenant quota with a precise message, records the refusal, creates nothing', async () => {
+    expect((await h.run(['tenant', 'create', 'small', '--gpus', '1', '--mem', '20Gi'])).status).toBe(0);
+    const before = await h.client.json<TaskBody[]>('GET', '/v1/tasks?all=1');
+    const r = await h.run(['run', '--tenant', 'small', '--mem', '30Gi', '--', 'true']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/exceeds tenant "small"'s quota, so it could never start: asks 30 GiB of GPU memory; 20 GiB of its memory quota is left \[GS_ERR_QUOTA_EXCEEDED\]/);
+    const r2 = await h.run(['run', '--tenant', 'small', '--gpus', '2', '--mem', '1Gi', '--', 'true']);
+    // One GPU here: "2 GPUs" is refused as unsatisfiable before the quota is looked at.
+    expect(r2.stderr).toMatch(/GS_ERR_UNSATISFIABLE/);
+    expect(await h.client.json<TaskBody[]>('GET', '/v1/tasks?all=1')).toEqual(before);
+    const audit = await h.client.json<AuditRecordBody[]>('GET', '/v1/audit?limit=10000');
+    expect(audit.at(-2)).toMatchObject({ action: 'task.submit', result: 'GS_ERR_QUOTA_EXCEEDED', message: expect.stringMatching(/memory quota/) });
+  });
+
+  it('holds a task back while its tenant is at its quota, without holding up other tenants', async () => {
+    expect((await h.run(['tenant', 'create', 'capped', '--mem', '30Gi'])).status).toBe(0);
+    const first = await h.detach(['--tenant', 'capped', '--mem', '20Gi', '--', 'sleep', '30']);
+    await h.waitFor(first, (t) => t.state === 'running');
+    const second = await h.detach(['--tenant', 'capped', '--mem', '20Gi', '--', 'sleep', '30']);
+    const other = await h.detach(['--tenant', 'other', '--mem', '20Gi', '--', 'sleep', '30']);
+    await h.waitFor(other, (t) => t.state === 'running');
+    expect(await h.task(second)).toMatchObject({ state: 'queued', message: 'waiting for tenant quota: asks 20 GiB of GPU memory; 10 GiB of its memory quota is left' });
+    const capped = await h.client.json<TenantBody>('GET', '/v1/tenants/capped');
+    expect(capped).toMatchObject({ usage: { gpus: 1, memoryBytes: 20 * GiB }, running: 1, queued: 1 });
+    // Raising the quota lets it start at once.
+    expect((await h.run(['tenant', 'set-quota', 'capped', '--mem', '40Gi'])).status).toBe(0);
+    expect(await h.waitFor(second, (t) => t.state === 'running')).toMatchObject({ message: null });
+    const rm = await h.run(['tenant', 'rm', 'capped']);
+    expect(rm.status).toBe(1);
+    expect(rm.stderr).toMatch(/tenant "capped" has 2 queued or running task\(s\); kill them first, or change its quota instead \[GS_ERR_CONFLICT\]/);
+    for (const id of [first, second, other]) await h.run(['kill', id]);
+    for (const id of [first, second, other]) await h.waitFor(id);
+  });
+});
+
+describe('TCP with bearer tokens', () => {
+  it('refuses callers without a known token, and audits nothing for them', async () => {
+    const audits = (await h.client.json<unknown[]>('GET', '/v1/audit?limit=10000')).length;
+    const none = await h.run(['ps'], { GPUSHARE_HOST: url });
+    expect(none.status).toBe(1);
+    expect(none.stderr).toMatch(/needs "Authorization: Bearer <token>" on TCP \[GS_ERR_UNAUTHENTICATED\]/);
+    const wrong = await h.run(['run', '-d', '--gpus', '0', '--', 'true'], as('not-a-token'));
+    expect(wrong.stderr).toMatch(/bearer token is not known to this daemon \[GS_ERR_UNAUTHENTICATED\]/);
+    expect((await h.client.json<unknown[]>('GET', '/v1/audit?limit=10000')).length).toBe(audits);
+  });
+
+  it('maps tokens to tenants: a tenant sees and acts on its own tasks only; admins on all', async () => {
+    const mine = (await h.run(['run', '-d', '--gpus', '0', '--', 'sleep', '30'], as('alice-secret'))).stdout.trim();
+    expect(mine).toMatch(/^[0-9a-f]{12}$/);
+    expect((await h.task(mine)).tenant).toBe('alice');
+    const bobs = (await h.run(['run', '-d', '--gpus', '0', '--', 'sleep', '30'], as('bob-secret'))).stdout.trim();
+
+    const alicePs = JSON.parse((await h.run(['ps', '--json'], as('alice-secret'))).stdout) as TaskBody[];
+    expect(alicePs.map((t) => t.id)).toEqual([mine]);
+    const peek = await h.run(['inspect', bobs], as('alice-secret'));
+    expect(peek.stderr).toMatch(/no task .* \[GS_ERR_NOT_FOUND\]/);
+    const kill = await h.run(['kill', bobs], as('alice-secret'));
+    expect(kill.status).toBe(1);
+    expect((await h.task(bobs)).state).toBe('running');
+    const forBob = await h.run(['run', '-d', '--tenant', 'bob', '--gpus', '0', '--', 'true'], as('alice-secret'));
+    expect(forBob.stderr).toMatch(/tenant "alice" may not submit for tenant "bob" \[GS_ERR_FORBIDDEN\]/);
+
+    // Events: a tenant's own tasks only.
+    const events = await tcp('alice-secret').json<{ taskId: string | null }[]>('GET', '/v1/events?limit=10000');
+    expect(events.length).toBeGreaterThan(0);
+    expect(new Set(events.map((e) => e.taskId))).toEqual(new Set([mine]));
+
+    // Admin-only calls.
+    const create = await h.run(['tenant', 'create', 'evil', '--gpus', '8'], as('alice-secret'));
+    expect(create.stderr).toMatch(/creating a tenant needs the admin role; tenant "alice" has the user role \[GS_ERR_FORBIDDEN\]/);
+    expect((await h.run(['audit'], as('alice-secret'))).stderr).toMatch(/GS_ERR_FORBIDDEN/);
+    const tenantsSeen = await tcp('alice-secret').json<TenantBody[]>('GET', '/v1/tenants');
+    expect(tenantsSeen.map((t) => t.name)).toEqual(['alice']);
+
+    // The admin token sees everything and may kill anyone's task.
+    const adminPs = JSON.parse((await h.run(['ps', '--json'], as('ops-secret'))).stdout) as TaskBody[];
+    expect(adminPs.map((t) => t.id)).toEqual(expect.arrayContaining([mine, bobs]));
+    expect((await h.run(['kill', mine, bobs], as('ops-secret'))).status).toBe(0);
+    await h.waitFor(mine);
+    await h.waitFor(bobs);
+    expect((await h.run(['tenant', 'create', 'by-ops', '--gpus', '1'], as('ops-secret'))).status).toBe(0);
+
+    const audit = JSON.parse((await h.run(['audit', '--json'], as('ops-secret'))).stdout) as AuditRecordBody[];
+    const byAlice = audit.filter((a) => a.actor === 'tenant:alice').map((a) => [a.action, a.target, a.result]);
+    expect(byAlice).toEqual([
+      ['task.submit', mine, 'ok'],
+      ['task.kill', bobs, 'GS_ERR_NOT_FOUND'],
+      ['task.submit', null, 'GS_ERR_FORBIDDEN'],
+      ['tenant.create', 'evil', 'GS_ERR_FORBIDDEN'],
+    ]);
+    expect(audit.filter((a) => a.actor === 'tenant:ops').map((a) => [a.action, a.target, a.result, a.role])).toEqual([
+      ['task.kill', mine, 'ok', 'admin'],
+      ['task.kill', bobs, 'ok', 'admin'],
+      ['tenant.create', 'by-ops', 'ok', 'admin'],
+    ]);
+    expect(audit.every((a) => typeof a.at === 'number' && a.at > 0)).toBe(true);
+  });
+});
