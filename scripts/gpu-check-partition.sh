@@ -40,11 +40,13 @@ d.update(name=name, kind=kind, stderr=[l for l in open(err).read().splitlines() 
 print(json.dumps(d))
 PY
 }
-# pair NAME KIND P1 P2: two processes side by side, measuring the same window
+# pair NAME KIND P1 P2 [OFFSET1 OFFSET2]: two processes side by side, measuring the same
+# window; with offsets, each partition is placed there (GPUSHARE_SM_OFFSET)
 pair() {
   local name=$1 kind=$2 p1=$3 p2=$4
   local start=$(( $(date +%s%3N) + $([ "$kind" = torch ] && echo 15000 || echo 4000) ))
   local e1=("${PART[@]}" GPUSHARE_COMPUTE_LIMIT="$p1") e2=("${PART[@]}" GPUSHARE_COMPUTE_LIMIT="$p2")
+  [ $# -ge 6 ] && e1+=(GPUSHARE_SM_OFFSET="$5") && e2+=(GPUSHARE_SM_OFFSET="$6")
   [ "$p1" = 100 ] && e1=(GPUSHARE_UNUSED=1)
   [ "$p2" = 100 ] && e2=(GPUSHARE_UNUSED=1)
   START=$start one "$name-a" "$kind" "${e1[@]}" &
@@ -54,14 +56,17 @@ pair() {
 
 # Side by side under an MPS daemon of our own (private pipe/log dirs; the GPU's compute mode
 # is not touched): without MPS the GPU time-slices between processes, so two partitions
-# never run at the same time; MPS clients do run at once, each on its own SMs.
+# never run at the same time; MPS clients do run at once, on their partitions' SMs, which
+# overlap unless placed apart (the "disjoint" pairs: GPUSHARE_SM_OFFSET 0/64, 96/0).
 mps_pairs() {
   command -v nvidia-cuda-mps-control > /dev/null || { echo "no nvidia-cuda-mps-control: MPS pairs skipped"; return; }
   export CUDA_MPS_PIPE_DIRECTORY=$WORK/mps-pipe CUDA_MPS_LOG_DIRECTORY=$WORK/mps-log
   mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
   nvidia-cuda-mps-control -d || { echo "MPS daemon did not start"; return; }
   pair cu-mps-pair-50+50 cu 50 50
+  pair cu-mps-disjoint-pair-50+50 cu 50 50 0 64
   pair cu-mps-pair-25+75 cu 25 75
+  pair cu-mps-disjoint-pair-25+75 cu 25 75 96 0
   pair cu-mps-pair-100+100 cu 100 100
   echo quit | nvidia-cuda-mps-control
   unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY

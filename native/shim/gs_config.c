@@ -421,12 +421,60 @@ static void load_region(loader *l, gs_config *c) {
     }
 }
 
+/* ---- GPUSHARE_SM_OFFSET (sm-partition placement): "64", or per ordinal "0=0,1=64" ---- */
+static int parse_sm_count(const char *text, size_t len, int *out) {
+    int v = 0;
+    if (len == 0 || len > 5) return -1;
+    for (size_t i = 0; i < len; i++) {
+        if (!isdigit((unsigned char)text[i])) return -1;
+        v = v * 10 + (text[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static void load_sm_offset(loader *l, gs_config *c) {
+    const char *v = var(l, "GPUSHARE_SM_OFFSET");
+    int all = -1, per[GS_CONFIG_MAX_DEVICE_ENTRIES];
+    for (int i = 0; i < GS_CONFIG_MAX_DEVICE_ENTRIES; i++) per[i] = -1;
+    if (v == NULL) return;
+    bool ok = true;
+    if (strchr(v, '=') == NULL) {
+        ok = parse_sm_count(v, strlen(v), &all) == 0;
+    } else {
+        for (const char *p = v; ok && *p != '\0';) {
+            size_t len = strcspn(p, ","), eq = strcspn(p, "=");
+            int dev = -1, sms = -1;
+            ok = eq < len && parse_sm_count(p, eq, &dev) == 0 && dev < GS_CONFIG_MAX_DEVICE_ENTRIES &&
+                 parse_sm_count(p + eq + 1, len - eq - 1, &sms) == 0;
+            if (ok) per[dev] = sms;
+            p += len;
+            if (*p == ',') p++;
+        }
+    }
+    if (!ok) {
+        char why[256];
+        snprintf(why, sizeof why, "\"%.100s\" is not an SM offset; expected a number of SMs (e.g. 64) or per device index 0=0,1=64", v);
+        problem(l, "GPUSHARE_SM_OFFSET", why);
+        return;
+    }
+    c->sm_offset_all = all;
+    memcpy(c->sm_offset, per, sizeof per);
+}
+
+int gs_config_sm_offset(const gs_config *config, int ordinal) {
+    if (ordinal >= 0 && ordinal < GS_CONFIG_MAX_DEVICE_ENTRIES && config->sm_offset[ordinal] >= 0) return config->sm_offset[ordinal];
+    return config->sm_offset_all;
+}
+
 int gs_config_load(gs_config *out, gs_getenv_fn getenv_fn, void *env_ctx, gs_config_report_fn report, void *report_ctx) {
     loader l = {getenv_fn, env_ctx, report, report_ctx, 0};
     gs_config c;
     memset(&c, 0, sizeof c);
     c.priority = GS_PRIORITY_NORMAL;
     c.log_level = GS_LOG_WARN;
+    c.sm_offset_all = -1;
+    for (int i = 0; i < GS_CONFIG_MAX_DEVICE_ENTRIES; i++) c.sm_offset[i] = -1;
 
     /* Memory: GPUSHARE_MEMORY_LIMIT replaces every HAMi memory variable when it is valid. */
     gs_config hami = c;
@@ -471,6 +519,7 @@ int gs_config_load(gs_config *out, gs_getenv_fn getenv_fn, void *env_ctx, gs_con
     parse_flag(&l, "GPUSHARE_OVERSUBSCRIBE", &c.oversubscribe);
     parse_flag(&l, "GPUSHARE_SCRUB", &c.scrub);
     load_region(&l, &c);
+    load_sm_offset(&l, &c);
 
     *out = c;
     return l.problems;

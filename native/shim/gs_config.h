@@ -57,6 +57,10 @@ typedef struct {
     char region_path[GS_CONFIG_PATH_LEN]; /* empty: private accounting */
     gs_compute_policy compute_policy;
     bool priority_set; /* GPUSHARE_PRIORITY or CUDA_TASK_PRIORITY was given (and understood) */
+    /* GPUSHARE_SM_OFFSET (sm-partition mode): where the partition starts, in SMs of the
+     * driver's split order; -1 = unset (the first SMs). By ordinal, else the whole value. */
+    int sm_offset_all;
+    int sm_offset[GS_CONFIG_MAX_DEVICE_ENTRIES];
 } gs_config;
 
 /** Looks a variable up; NULL when unset. Tests pass a table, the library passes getenv. */
@@ -76,6 +80,8 @@ gs_memory_limit gs_config_memory_limit(const gs_config *config, int ordinal, con
 bool gs_uuid_same(const char *a, const char *b);
 /** The compute limit in percent (0 = none) for a device. */
 int gs_config_compute_limit(const gs_config *config, int ordinal, const char *uuid);
+/** GPUSHARE_SM_OFFSET for a visible ordinal, or -1 (not set). */
+int gs_config_sm_offset(const gs_config *config, int ordinal);
 /** A limit in bytes on a device of `total_bytes` (UINT64_MAX when there is none): min(limit, physical). */
 uint64_t gs_memory_limit_resolve(gs_memory_limit limit, uint64_t total_bytes);
 

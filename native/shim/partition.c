@@ -117,6 +117,38 @@ unsigned int gs_partition_round(double percent, unsigned int total, unsigned int
     return pick;
 }
 
+/*
+ * GPUSHARE_SM_OFFSET: the partition starts `offset` SMs into the driver's split order
+ * instead of at its first SM, so processes given disjoint offsets (by whoever places them
+ * on the GPU) get disjoint SMs. The device is split into its smallest groups; the partition
+ * is `target / g` consecutive groups from group `offset / g` (*groups: calloc'ed).
+ */
+static bool place(const CUdevResource *all, unsigned int g, unsigned int offset, unsigned int target,
+                  CUdevResource **groups, unsigned int *first, unsigned int *count, char *why, size_t len)
+{
+    if (g == 0 || offset % g != 0 || target % g != 0 || offset + target > all->sm.smCount) {
+        (void)snprintf(why, len,
+                       "GPUSHARE_SM_OFFSET=%u with %u SMs: both must be multiples of the %u-SM group and fit in %u SMs",
+                       offset, target, g, all->sm.smCount);
+        return false;
+    }
+    unsigned int n = all->sm.smCount / g;
+    CUdevResource rest;
+    *groups = calloc(n, sizeof **groups);
+    CUresult r = *groups == NULL ? CUDA_ERROR_OUT_OF_MEMORY
+                                 : gs_real()->cuDevSmResourceSplitByCount(*groups, &n, all, &rest, 0, g);
+    if (r != CUDA_SUCCESS || n < (offset + target) / g) {
+        (void)snprintf(why, len, "GPUSHARE_SM_OFFSET=%u: the driver splits %u SMs into %u groups of %u (%s)", offset,
+                       all->sm.smCount, r == CUDA_SUCCESS ? n : 0, g, err_name(r));
+        free(*groups);
+        *groups = NULL;
+        return false;
+    }
+    *first = offset / g;
+    *count = target / g;
+    return true;
+}
+
 static void refuse(int dev, part_dev *d, const char *why)
 {
     d->state = DEV_REFUSED;
@@ -184,23 +216,37 @@ static void settle(int dev)
     unsigned int min = one.sm.smCount;
     unsigned int step = split_one(&all, min + 1, &two) && two.sm.smCount > min ? two.sm.smCount - min : min;
     unsigned int target = gs_partition_round(pct, all.sm.smCount, min, step);
+    int offset = gs_config_sm_offset(&gs_cfg, dev);
     CUdevResource group;
-    if (!split_one(&all, target, &group)) {
-        (void)snprintf(why, sizeof why, "cuDevSmResourceSplitByCount cannot make a group of %u of %u SMs", target,
-                       all.sm.smCount);
+    CUdevResource *groups = NULL;
+    unsigned int first = 0, count = 1;
+    if (offset < 0) {
+        if (!split_one(&all, target, &group)) {
+            (void)snprintf(why, sizeof why, "cuDevSmResourceSplitByCount cannot make a group of %u of %u SMs", target,
+                           all.sm.smCount);
+            refuse(dev, d, why);
+            return;
+        }
+        groups = &group;
+    } else if (!place(&all, min, (unsigned int)offset, target, &groups, &first, &count, why, sizeof why)) {
         refuse(dev, d, why);
         return;
     }
-    if ((r = R->cuDevResourceGenerateDesc(&d->desc, &group, 1)) != CUDA_SUCCESS) {
+    r = R->cuDevResourceGenerateDesc(&d->desc, groups + first, count);
+    d->granted = 0;
+    for (unsigned int i = first; i < first + count; i++)
+        d->granted += groups[i].sm.smCount;
+    if (groups != &group)
+        free(groups);
+    if (r != CUDA_SUCCESS) {
         (void)snprintf(why, sizeof why, "cuDevResourceGenerateDesc failed with %s", err_name(r));
         refuse(dev, d, why);
         return;
     }
-    d->granted = group.sm.smCount;
     d->total = all.sm.smCount;
     d->state = DEV_PARTITION;
-    gs_log(GS_LOG_INFO, "device %d: SM partition of %u of %u SMs (%d%% asked; groups of %u, step %u)", dev, d->granted,
-           d->total, pct, min, step);
+    gs_log(GS_LOG_INFO, "device %d: SM partition of %u of %u SMs (%d%% asked; groups of %u, step %u)%s", dev,
+           d->granted, d->total, pct, min, step, offset >= 0 ? ", placed by GPUSHARE_SM_OFFSET" : "");
 }
 
 /* dev's state, settled on first use (P.lock held). */

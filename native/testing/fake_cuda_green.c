@@ -3,6 +3,12 @@
  * Hopper or newer (compute capability >= 9) and the configured driver is >= 12.4;
  * otherwise CUDA_ERROR_NOT_SUPPORTED, so callers' refusal paths can be tested. Kernels
  * launched in a green context see only its SMs (fake_kernel_ns counts waves with them).
+ *
+ * Which SMs: a resource carries the index of its first SM in its opaque padding (bytes
+ * 0-3 of _internal_padding, private to the fake); the device's starts at 0, a split's
+ * groups follow each other from the input's first SM, the remainder after them, and a
+ * descriptor of several groups starts at the lowest. So two processes that each take "the
+ * first group" get the same SMs, as on a GPU; the launch log shows it (first=).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +21,26 @@ static bool supported(int dev)
     return st->config.driver_version >= 12040 && st->devices[dev].cfg.cc_major >= 9;
 }
 
-static void sm_resource(CUdevResource *res, const fake_cuda_device_config_t *c, unsigned int sms)
+static unsigned int first_sm(const CUdevResource *res)
+{
+    unsigned int first;
+    memcpy(&first, res->_internal_padding, sizeof first);
+    return first;
+}
+
+static void set_first_sm(CUdevResource *res, unsigned int first)
+{
+    memcpy(res->_internal_padding, &first, sizeof first);
+}
+
+static void sm_resource(CUdevResource *res, const fake_cuda_device_config_t *c, unsigned int sms, unsigned int first)
 {
     memset(res, 0, sizeof *res);
     res->type = CU_DEV_RESOURCE_TYPE_SM;
     res->sm.smCount = sms;
     res->sm.minSmPartitionSize = c->sm_partition_min;
     res->sm.smCoscheduledAlignment = c->sm_alignment;
+    set_first_sm(res, first);
 }
 
 FAKE_EXPORT CUresult cuDeviceGetDevResource(CUdevice device, CUdevResource *resource, CUdevResourceType type)
@@ -35,7 +54,7 @@ FAKE_EXPORT CUresult cuDeviceGetDevResource(CUdevice device, CUdevResource *reso
         r = CUDA_ERROR_NOT_SUPPORTED;
     if (r == CUDA_SUCCESS) {
         const fake_cuda_device_config_t *c = &fake_state()->devices[device].cfg;
-        sm_resource(resource, c, c->sm_count);
+        sm_resource(resource, c, c->sm_count, 0);
     }
     return fake_leave(r);
 }
@@ -64,10 +83,12 @@ FAKE_EXPORT CUresult cuDevSmResourceSplitByCount(CUdevResource *result, unsigned
     for (unsigned int i = 0; result && i < groups; i++) {
         result[i] = proto;
         result[i].sm.smCount = size;
+        set_first_sm(&result[i], first_sm(input) + i * size);
     }
     if (remaining) {
         *remaining = proto;
         remaining->sm.smCount = input->sm.smCount - groups * size;
+        set_first_sm(remaining, first_sm(input) + groups * size);
     }
     *nbGroups = groups;
     return fake_leave(CUDA_SUCCESS);
@@ -79,12 +100,14 @@ FAKE_EXPORT CUresult cuDevResourceGenerateDesc(CUdevResourceDesc *phDesc, CUdevR
     CUresult r = fake_enter("cuDevResourceGenerateDesc");
     if (r == CUDA_SUCCESS && (!phDesc || !resources || nbResources == 0))
         r = CUDA_ERROR_INVALID_VALUE;
-    unsigned int sms = 0;
+    unsigned int sms = 0, first = ~0u;
     for (unsigned int i = 0; r == CUDA_SUCCESS && i < nbResources; i++) {
-        if (resources[i].type != CU_DEV_RESOURCE_TYPE_SM)
+        if (resources[i].type != CU_DEV_RESOURCE_TYPE_SM) {
             r = CUDA_ERROR_INVALID_RESOURCE_TYPE;
-        else
+        } else {
             sms += resources[i].sm.smCount;
+            first = first_sm(&resources[i]) < first ? first_sm(&resources[i]) : first;
+        }
     }
     if (r == CUDA_SUCCESS && sms == 0)
         r = CUDA_ERROR_INVALID_RESOURCE_CONFIGURATION;
@@ -93,6 +116,7 @@ FAKE_EXPORT CUresult cuDevResourceGenerateDesc(CUdevResourceDesc *phDesc, CUdevR
         if (!d)
             return fake_leave(CUDA_ERROR_OUT_OF_MEMORY);
         d->sm_count = sms;
+        d->sm_first = first;
         fake_list_add(&fake_state()->descs, d); /* descriptors live until exit, as in CUDA */
         *phDesc = d;
     }
@@ -132,6 +156,7 @@ FAKE_EXPORT CUresult cuGreenCtxCreate(CUgreenCtx *phCtx, CUdevResourceDesc desc,
     p->primary_refs++;
     g->ctx.device = dev;
     g->ctx.sm_count = desc->sm_count;
+    g->ctx.sm_first = desc->sm_first;
     g->ctx.green = g;
     fake_list_add(&st->greens, g);
     *phCtx = g;
@@ -179,7 +204,7 @@ static CUresult ctx_resource(const char *fn, struct CUctx_st *ctx, CUdevResource
     if (r == CUDA_SUCCESS && !fake_ctx_valid(ctx))
         r = CUDA_ERROR_INVALID_CONTEXT;
     if (r == CUDA_SUCCESS)
-        sm_resource(resource, &fake_state()->devices[ctx->device].cfg, ctx->sm_count);
+        sm_resource(resource, &fake_state()->devices[ctx->device].cfg, ctx->sm_count, ctx->sm_first);
     return fake_leave(r);
 }
 

@@ -55,6 +55,7 @@ struct CUctx_st {
     unsigned int primary_refs;
     unsigned int flags;
     unsigned int sm_count;      /* SMs its kernels may use: the device's, or a green context's */
+    unsigned int sm_first;      /* the first of them (SM indexes as the driver's split orders them) */
     struct CUgreenCtx_st *green; /* set when this is a green context's CUcontext view */
     fake_stream_t *default_stream;
 };
@@ -227,6 +228,7 @@ struct CUgreenCtx_st {
 struct CUdevResourceDesc_st {
     fake_link_t link;
     unsigned int sm_count;
+    unsigned int sm_first;      /* lowest SM index of its resources (fake_cuda_green.c) */
 };
 
 /* Per visible device. */

@@ -27,7 +27,7 @@ for kind, what in (("cu", "compute-bound CUDA kernel (kernels/s)"), ("torch", "P
     names = [f"{kind}-unlimited"] + [f"{kind}-{p}" for p in (10, 25, 50, 75, 90)]
     if kind == "cu":
         names.append("cu-hami-50")
-    names += [n for n in rows if n.startswith((f"{kind}-pair-", f"{kind}-mps-pair-"))]
+    names += [n for n in rows if n.startswith((f"{kind}-pair-", f"{kind}-mps-"))]
     for n in names:
         d = get(n)
         if "error" in d:
@@ -53,4 +53,4 @@ for n, d in rows.items():
     if p == "unlimited":
         alone = get(f"{kind}-unlimited")
     if "rate" in alone:
-        print(f"| {spec[0]} ({kind}{', MPS' if '-mps-' in n else ''}) | {spec[1]}: {p}% | {alone['rate']:.2f} | {d['rate']:.2f} | {d['rate'] / alone['rate']:.3f} |")
+        print(f"| {spec[0]} ({kind}{', MPS' if '-mps-' in n else ''}{', disjoint offsets' if '-disjoint-' in n else ''}) | {spec[1]}: {p}% | {alone['rate']:.2f} | {d['rate']:.2f} | {d['rate'] / alone['rate']:.3f} |")

@@ -2,7 +2,7 @@
  * partition_test.c: GPUSHARE_ISOLATION=sm-partition against the fake libcuda, one scenario
  * per run (run_partition_tests.sh sets the environment each expects):
  *
- *     partition_test SCENARIO MODE [EXPECTED_SMS [DEVICE]]
+ *     partition_test SCENARIO MODE [EXPECTED_SMS [DEVICE [EXPECTED_FIRST_SM]]]
  *
  * MODE: "direct" (linked against libcuda) or "procaddr" (every function through the
  * driver's cuGetProcAddress_v2, as the CUDA runtime reaches the driver). Where kernels land
@@ -106,6 +106,8 @@ static unsigned current_sms(void)
     return c ? ctx_sms(c) : 0;
 }
 
+static unsigned last_first; /* first SM of the last launch logged */
+
 /* The last launch logged: its context's SMs and whether that was a green context. */
 static int last_launch(unsigned *sms, int *green)
 {
@@ -119,7 +121,8 @@ static int last_launch(unsigned *sms, int *green)
     }
     if (f)
         fclose(f);
-    const char *s = strstr(last, "sms="), *g = strstr(last, "green=");
+    const char *s = strstr(last, "sms="), *g = strstr(last, "green="), *fs = strstr(last, "first=");
+    last_first = fs ? (unsigned)strtoul(fs + 6, NULL, 10) : ~0u;
     *sms = s ? (unsigned)strtoul(s + 4, NULL, 10) : 0;
     *green = g ? atoi(g + 6) : -1;
     return n;
@@ -175,7 +178,7 @@ static size_t free_now(void)
 
 /* ---- scenarios -------------------------------------------------------------------------- */
 static unsigned want_sms;
-static int want_dev;
+static int want_dev, want_first = -1;
 
 /* The primary context, as the CUDA runtime gets it, is the partition; kernels land there;
  * the region publishes it; the context memory is counted once. */
@@ -194,6 +197,7 @@ static void t_sms(void)
     unsigned ran = launch_sms(&green);
     check(ran == want_sms && green == 1, "kernel ran on %u SMs (green %d), want %u in the green context", ran, green,
           want_sms);
+    check(want_first < 0 || last_first == (unsigned)want_first, "kernel ran from SM %u, want %d", last_first, want_first);
     uint64_t ctx_bytes = 0;
     unsigned pub = region_sms((unsigned)want_dev, &ctx_bytes);
     check(pub == want_sms, "region publishes %u SMs, want %u", pub, want_sms);
@@ -354,6 +358,7 @@ int main(int argc, char **argv)
     mode = argc > 2 ? argv[2] : "direct";
     want_sms = argc > 3 ? (unsigned)atoi(argv[3]) : 64;
     want_dev = argc > 4 ? atoi(argv[4]) : 0;
+    want_first = argc > 5 ? atoi(argv[5]) : -1;
     load_api();
     static const struct {
         const char *name;

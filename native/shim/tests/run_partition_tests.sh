@@ -64,6 +64,19 @@ run "per device: device 0 at 30% (40 SMs)" "$TWO" GPUSHARE_FAKE_NVML="$NVML2" GP
 run "per device: device 1 at 33% of 108, step 2 (36 SMs)" "$TWO" GPUSHARE_FAKE_NVML="$NVML2" GPUSHARE_COMPUTE_LIMIT=0=30,1=33 -- sms direct 36 1
 run "per device: CUDA_DEVICE_SM_LIMIT_1=10 (10.8 of 108 -> 10)" "$TWO" GPUSHARE_FAKE_NVML="$NVML2" CUDA_DEVICE_SM_LIMIT_1=10 -- sms direct 10 1
 run "per device: a device without a limit is whole" "$TWO" GPUSHARE_FAKE_NVML="$NVML2" GPUSHARE_COMPUTE_LIMIT=1=33 -- whole direct 132
+# Placement: GPUSHARE_SM_OFFSET puts the partition that many SMs into the driver's split
+# order (disjoint offsets: disjoint SMs); without it every process takes the first SMs.
+run "no GPUSHARE_SM_OFFSET: the first 64 SMs" "$H100" GPUSHARE_COMPUTE_LIMIT=50 -- sms direct 64 0 0
+run "GPUSHARE_SM_OFFSET=64: SMs 64-127" "$H100" GPUSHARE_COMPUTE_LIMIT=50 GPUSHARE_SM_OFFSET=64 -- sms direct 64 0 64
+run "GPUSHARE_SM_OFFSET=32 at 75%: SMs 32-127" "$H100" GPUSHARE_COMPUTE_LIMIT=75 GPUSHARE_SM_OFFSET=32 -- sms procaddr 96 0 32
+run "GPUSHARE_SM_OFFSET per device (1=40, 108 SMs in 4s)" "$TWO" GPUSHARE_FAKE_NVML="$NVML2" GPUSHARE_COMPUTE_LIMIT=1=33 \
+    GPUSHARE_SM_OFFSET=0=64,1=40 -- sms direct 36 1 40
+run "GPUSHARE_SM_OFFSET=72 at 50% (past 132): refused" "$H100" GPUSHARE_COMPUTE_LIMIT=50 GPUSHARE_SM_OFFSET=72 -- refuse direct
+expect_lines "GPUSHARE_SM_OFFSET=72: one line" '^gpushare:' 1
+expect_lines "GPUSHARE_SM_OFFSET=72: says why" "cannot be partitioned: GPUSHARE_SM_OFFSET=72 with 64 SMs: both must be multiples of the 8-SM group and fit in 132 SMs" 1
+run "GPUSHARE_SM_OFFSET=4 (not a group boundary): refused" "$H100" GPUSHARE_COMPUTE_LIMIT=50 GPUSHARE_SM_OFFSET=4 -- refuse direct
+expect_lines "GPUSHARE_SM_OFFSET=4: says why" "GPUSHARE_SM_OFFSET=4 with 64 SMs: both must be multiples of the 8-SM group" 1
+
 for mode in direct procaddr; do
     run "retain/release/reset counts, memory accounting $mode" "$H100" GPUSHARE_COMPUTE_LIMIT=50 -- refcount $mode 64
     run "cuCtxCreate/cuCtxDestroy $mode" "$H100" GPUSHARE_COMPUTE_LIMIT=25 -- create $mode 32

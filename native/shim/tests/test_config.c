@@ -171,7 +171,23 @@ static void test_switches(void) {
     CHECK(c.oversubscribe && c.scrub && c.isolation == GS_ISOLATION_SM_PARTITION && c.log_level == GS_LOG_DEBUG, "switches set");
 }
 
+/* GPUSHARE_SM_OFFSET: whole, per ordinal (falling back to the whole value), and bad forms. */
+static void test_sm_offset(void) {
+    gs_config c;
+    reports r;
+    CHECK(load(&c, &r, (env_table){{NULL}}) == 0 && gs_config_sm_offset(&c, 0) == -1, "unset: -1");
+    CHECK(load(&c, &r, (env_table){{"GPUSHARE_SM_OFFSET", "64", NULL}}) == 0 && gs_config_sm_offset(&c, 0) == 64 && gs_config_sm_offset(&c, 3) == 64, "whole");
+    CHECK(load(&c, &r, (env_table){{"GPUSHARE_SM_OFFSET", "1=64,3=0", NULL}}) == 0, "per device");
+    CHECK(gs_config_sm_offset(&c, 0) == -1 && gs_config_sm_offset(&c, 1) == 64 && gs_config_sm_offset(&c, 3) == 0, "per device values");
+    static const char *const bad[] = {"-8", "6x", "0=", "=8", "16=8", "0=8,,1=8", "123456"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int n = load(&c, &r, (env_table){{"GPUSHARE_SM_OFFSET", bad[i], NULL}});
+        CHECK(n == 1 && strstr(r.last_message, "not an SM offset") != NULL && gs_config_sm_offset(&c, 0) == -1, "bad %s: reported, ignored", bad[i]);
+    }
+}
+
 int main(void) {
+    test_sm_offset();
     test_bytes();
     test_hami_bytes();
     test_whole_and_per_device();
