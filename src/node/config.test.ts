@@ -59,6 +59,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ config: join(dir, 'missing.json') })).toThrow(/does not exist/);
   });
 
+  it('takes mps from the file, the flag over it, auto by default, and refuses other values', () => {
+    const env = { XDG_CONFIG_HOME: join(dir, 'none') };
+    expect(loadConfig({}, env).mps).toBe('auto');
+    const f = file('m.json', JSON.stringify({ mps: 'on' }));
+    expect(loadConfig({ config: f }, env).mps).toBe('on');
+    expect(loadConfig({ config: f, mps: 'off' }, env).mps).toBe('off');
+    expect(() => loadConfig({ mps: 'yes' }, env)).toThrow(/mps: "yes" is not one of auto, on, off/);
+    expect(() => loadConfig({ config: file('m2.json', '{"mps": "always"}') }, env)).toThrow(/mps: /);
+  });
+
   it('refuses TCP without tokens', () => {
     expect(() => loadConfig({ config: file('d.json', '{}'), listen: ['127.0.0.1:7070'] })).toThrow(/needs bearer tokens/);
   });

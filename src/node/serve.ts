@@ -14,6 +14,7 @@ import { openBackend } from '../gpu/open.js';
 import type { DaemonConfig, ListenAddress } from './config.js';
 import { Daemon } from './daemon.js';
 import { findNativePaths } from './launcher.js';
+import { MpsControl } from './mps.js';
 import { ensurePrivateDir } from './paths.js';
 import { openDatabase } from './store/db.js';
 import { TaskStore } from './store/tasks.js';
@@ -46,6 +47,19 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   const checkpoint = openCheckpointApi();
   const checkpointProblem = checkpoint.ok ? undefined : `${checkpoint.error.message}; suspend, resume and preemption by suspension are unavailable`;
   if (checkpointProblem) say(`gpushare serve: ${checkpointProblem}.`);
+  // Before the database opens: mps: on with no binary is a configuration error, nothing to undo.
+  const mps = new MpsControl({ mode: config.mps, backendKind: backend.kind, dir: join(config.stateDir, 'mps'), env: process.env, logger });
+  if (config.mps === 'on') {
+    const started = mps.ensure();
+    if (started.pipeDir === null) {
+      backend.close();
+      if (checkpoint.ok) checkpoint.value.close();
+      throw new GsError(ErrorCodes.mpsUnavailable, `mps: on, but the MPS control daemon could not be started: ${started.problem}`);
+    }
+    say(`gpushare serve: MPS control daemon running for sm-partition tasks (CUDA_MPS_PIPE_DIRECTORY=${started.pipeDir}).`);
+  } else if (!mps.status().available) {
+    logger.info({ mps: mps.status() }, 'no MPS for sm-partition tasks');
+  }
   const db = openDatabase(join(config.stateDir, 'gpushare.db'));
   const store = new TaskStore(db);
   const daemon = new Daemon({
@@ -60,6 +74,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     ...(checkpointProblem ? { checkpointProblem } : {}),
     preemption: config.preemption,
     lockTimeoutMs: config.lockTimeoutMs,
+    mps,
   });
   const apps: ApiApp[] = [];
   const sockets: string[] = [];
