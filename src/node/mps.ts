@@ -59,12 +59,12 @@ export class MpsControl {
     this.logDir = join(options.dir, 'log');
     this.binary = findOnPath(MPS_CONTROL, options.env['PATH']);
     if (options.mode === 'off') this.unavailable = 'MPS is off (mps: off)';
+    else if (options.mode === 'auto' && options.backendKind !== 'nvml') this.unavailable = `the ${options.backendKind} backend has no MPS (mps: auto uses it on real GPUs only; mps: on forces it)`;
     else if (this.binary === null) {
       const why = `${MPS_CONTROL} is not on PATH (${options.env['PATH'] ?? 'PATH is not set'}); it comes with the NVIDIA driver's utilities`;
       if (options.mode === 'on') throw new GsError(ErrorCodes.mpsUnavailable, `mps: on, but ${why}. Install it, put it on the daemon's PATH, or use mps: auto or off (SM partitions then time-slice with each other)`);
       this.unavailable = why;
-    } else if (options.mode === 'auto' && options.backendKind !== 'nvml') this.unavailable = `the ${options.backendKind} backend has no MPS (mps: auto uses it on real GPUs only; mps: on forces it)`;
-    else this.unavailable = null;
+    } else this.unavailable = null;
   }
 
   status(): MpsStatus {
