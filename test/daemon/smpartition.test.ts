@@ -8,6 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TaskBody } from '../../src/api/schemas.js';
+import { REPO_ROOT } from '../helpers/cli.js';
 import { Harness, sleep } from './harness.js';
 
 let h: Harness;
@@ -231,4 +232,43 @@ exit 1
     expect(err?.message).toMatch(/mps: on, but nvidia-cuda-mps-control is not on PATH \(\/nonexistent-gpushare-bin:\/usr\/bin:\/bin\)/);
     expect(err?.message).toMatch(/GS_ERR_MPS_UNAVAILABLE/);
   });
+});
+
+describe('a suspended partition', () => {
+  const TRAIN = `${REPO_ROOT}build/native/fake/fake-train`;
+
+  it('gives its SMs up while suspended, and resumes only once those same SMs are free again', async () => {
+    h = new Harness();
+    const ckpt = join(h.dir, 'ckpt');
+    mkdirSync(ckpt, { recursive: true });
+    await h.start([], { GPUSHARE_CUDA_PATH: `${REPO_ROOT}build/native/fake/libcuda.so.1`, GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR: ckpt });
+    const { gpus } = await h.client.json<{ gpus: { uuid: string }[] }>('GET', '/v1/gpus');
+    const uuid = gpus[0]?.uuid ?? '';
+    const fake = JSON.stringify({ contextBytes: 4 * 2 ** 20, devices: [{ uuid, name: 'NVIDIA H100 80GB HBM3' }] });
+    const a = await h.detach(['--isolation', 'sm-partition', '--cores', '50', '--mem', '8Gi', '-e', `GPUSHARE_FAKE_CUDA=${fake}`, '--', TRAIN, '150', '20', '4', '5']);
+    const ta = await h.waitFor(a, (t) => t.state === 'running');
+    for (const deadline = Date.now() + 15_000; !(existsSync(ta.stdoutPath) && readFileSync(ta.stdoutPath, 'utf8').includes('ready')); ) {
+      if (Date.now() > deadline) throw new Error(`fake-train never got ready: ${existsSync(ta.stderrPath) ? readFileSync(ta.stderrPath, 'utf8') : ''}`);
+      await sleep(30);
+    }
+    expect(ta.smRanges).toEqual([{ uuid, offset: 0, count: 64 }]);
+
+    const s = await h.run(['suspend', a]);
+    expect(s.stderr).toBe('');
+    expect(await h.task(a)).toMatchObject({ state: 'suspended', smRanges: [{ uuid, offset: 0, count: 64 }] });
+    // Its SMs are free for others meanwhile: first fit puts the next partition on SM 0.
+    const c = await partition(25, 'c');
+    expect((await envOf(c))['GPUSHARE_SM_OFFSET']).toBe('0');
+    // Its process's green context is made of SMs 0-63: it cannot come back elsewhere, so it waits.
+    const r = await h.run(['resume', a]);
+    expect(r.status).toBe(0);
+    expect((await h.task(a)).state).toBe('suspended');
+    release('c');
+    await h.waitFor(c);
+    const back = await h.waitFor(a, (t) => t.state === 'running' || t.state === 'exited', 30_000);
+    expect(back.smRanges).toEqual([{ uuid, offset: 0, count: 64 }]);
+    const done = await h.waitFor(a, undefined, 30_000);
+    expect(done).toMatchObject({ state: 'exited', exitCode: 0 });
+    expect(readFileSync(done.stdoutPath, 'utf8')).toMatch(/^result ok/m);
+  }, 60_000);
 });
