@@ -6,6 +6,7 @@
 //     node --import tsx bench/scheduler-margin.bench.ts
 // A variant is a policy (as `simulate --policy` takes it) or one of the named experiments below.
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import type { ScorePlugin } from '../src/scheduler/framework.js';
 import { bestfit, fragmentation } from '../src/scheduler/plugins/scores.js';
 import { parsePolicy, type Policy } from '../src/scheduler/policy.js';
@@ -46,7 +47,9 @@ const NAMED: Record<string, Policy> = {
   fragfirst: { name: 'fragfirst', plugins: [{ plugin: { ...fragmentation, tieMode: 'first' }, weight: 1 }, { plugin: bestfit, weight: 0.006 }] },
 };
 
-const T = new URL('../../shared/traces/alibaba-gpu-v2023/', import.meta.url);
+// The traces sit in shared/ beside the checkout (../shared from the repository root); a git
+// worktree one level deeper finds them through MARGIN_TRACES.
+const T = process.env.MARGIN_TRACES !== undefined ? pathToFileURL(`${process.env.MARGIN_TRACES}/`) : new URL('../../shared/traces/alibaba-gpu-v2023/', import.meta.url);
 const list = process.env.MARGIN_PODS ?? 'default';
 const [from, to] = (process.env.MARGIN_SEEDS ?? '42-51').split('-').map(Number) as [number, number];
 const nodes = parseNodeList(readFileSync(new URL('openb_node_list_gpu_node.csv', T), 'utf8'));
