@@ -285,3 +285,44 @@ describe('a suspended task across a daemon restart', () => {
     expect(readFileSync(task.stdoutPath, 'utf8')).toMatch(/^result ok/m);
   }, 60_000);
 });
+
+describe('without a driver that can checkpoint', () => {
+  const h = new Harness();
+  const k = new Harness();
+  const noDriver = { GPUSHARE_CUDA_PATH: '/nonexistent/libcuda.so.1' };
+  beforeAll(async () => {
+    await Promise.all([h.start([], noDriver), k.start(['--preemption', 'suspend-then-kill'], noDriver)]);
+  });
+  afterAll(async () => {
+    await Promise.all([h.cleanup(), k.cleanup()]);
+  });
+
+  it('says so at start and refuses suspend with 503, the task running on; preemption never kills by default', async () => {
+    expect(h.log).toMatch(/cannot load the CUDA driver from \/nonexistent\/libcuda\.so\.1.*suspend, resume and preemption by suspension are unavailable/);
+    const low = await h.detach(['--mem', '60Gi', '--priority', 'low', '--', 'sleep', '30']);
+    await h.waitFor(low, (t) => t.state === 'running');
+    const r = await post(h, `/v1/tasks/${low}/suspend`);
+    expect(r.status).toBe(503);
+    expect(r.body.error.code).toBe('GS_ERR_CHECKPOINT_UNAVAILABLE');
+    expect(r.body.error.message).toMatch(/^cannot suspend: cannot load the CUDA driver/);
+    expect((await h.task(low)).state).toBe('running');
+    const high = await h.detach(['--mem', '40Gi', '--priority', 'high', '--', 'true']);
+    await sleep(500);
+    expect((await h.task(high)).state).toBe('queued');
+    expect((await h.task(low)).state).toBe('running');
+    expect((await events(h)).some((e) => e.type === 'task.preempting')).toBe(false);
+  });
+
+  it('kills the victim as the last resort when the policy is suspend-then-kill', async () => {
+    const low = await k.detach(['--mem', '60Gi', '--priority', 'low', '--', 'sleep', '30']);
+    await k.waitFor(low, (t) => t.state === 'running');
+    const high = await k.detach(['--mem', '40Gi', '--priority', 'high', '--', 'true']);
+    const done = await k.waitFor(high, undefined, 20_000);
+    expect(done.state).toBe('exited');
+    const victim = await k.waitFor(low);
+    expect(victim.state).toBe('killed');
+    expect(victim.message).toBe(`preempted by task ${high}: killed because it cannot be suspended`);
+    const ev = (await events(k)).find((e) => e.type === 'task.preempting');
+    expect(ev?.data['victims']).toEqual([{ id: low, action: 'evict' }]);
+  });
+});
