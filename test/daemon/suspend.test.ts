@@ -157,6 +157,24 @@ describe('suspend and resume (one GPU)', () => {
     expect(typeof ev?.data['ms']).toBe('number');
   }, 60_000);
 
+  it('keeps a foreground run attached across suspend and resume; it exits with the task code', async () => {
+    const run = h.cli(['run', '--mem', '4Gi', '-e', `GPUSHARE_FAKE_CUDA=${fakeCuda(uuids)}`, '--', TRAIN, '30', '20', '4', '8']);
+    let out = '';
+    run.child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+    const deadline = Date.now() + 15_000;
+    while (!out.includes('ready') && Date.now() < deadline) await sleep(20);
+    const live = (await h.client.json<TaskBody[]>('GET', '/v1/tasks')).find((t) => t.command[0] === TRAIN && t.state === 'running');
+    expect(live).toBeDefined();
+    expect((await post(h, `/v1/tasks/${live?.id}/suspend`)).body.state).toBe('suspended');
+    await sleep(300);
+    expect(run.child.exitCode).toBeNull(); // still attached
+    expect((await post(h, `/v1/tasks/${live?.id}/resume`)).body.state).toBe('running');
+    const r = await run.done;
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^step 30$/m);
+    expect(r.stdout).toMatch(/^result ok sum=/m);
+  }, 60_000);
+
   it('refuses suspend and resume in the wrong state with a precise 4xx, changing nothing', async () => {
     const task = await submitTrain(h, uuids, { mem: '8Gi', priority: 'normal', steps: 100, stepMs: 30, mib: 4, seed: 2 });
     await waitForOutput(task, 'ready');
