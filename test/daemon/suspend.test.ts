@@ -208,6 +208,23 @@ describe('suspend and resume (one GPU)', () => {
     expect(cli.stderr).toMatch(/already ended \(killed\); only a running task can be suspended \[GS_ERR_CONFLICT\]/);
   }, 60_000);
 
+  it('reports a checkpoint the driver fails as 503 GS_ERR_CHECKPOINT_FAILED, and the task runs on', async () => {
+    const cuda = JSON.stringify({ ...JSON.parse(fakeCuda(uuids)), errors: { cuCheckpointProcessCheckpoint: 2 } });
+    const id = await h.detach(['--mem', '4Gi', '-e', `GPUSHARE_FAKE_CUDA=${cuda}`, '--', TRAIN, '20', '20', '4', '1']);
+    await waitForOutput(await h.task(id), 'ready');
+    const r = await post(h, `/v1/tasks/${id}/suspend`);
+    expect(r.status).toBe(503);
+    expect(r.body.error.code).toBe('GS_ERR_CHECKPOINT_FAILED');
+    expect(r.body.error.message).toMatch(new RegExp(`^task ${id} could not be suspended and goes on running: cuCheckpointProcessCheckpoint\\(\\d+\\) failed: CUDA_ERROR_OUT_OF_MEMORY`));
+    const t = await h.task(id);
+    expect(t.state).toBe('running');
+    expect(t.suspensions).toBe(0);
+    expect((await events(h, id)).map((e) => e.type)).toContain('task.suspend-failed');
+    const done = await h.waitFor(id, undefined, 30_000);
+    expect(done.exitCode).toBe(0);
+    expect(readFileSync(done.stdoutPath, 'utf8')).toMatch(/^result ok/m);
+  }, 60_000);
+
   it('preempts a low-priority task by suspending it, runs the high one, then resumes the low one to a correct finish', async () => {
     const low = await submitTrain(h, uuids, { mem: '60Gi', priority: 'low', steps: 40, stepMs: 40, mib: 16, seed: 7 });
     await waitForOutput(low, 'ready');
