@@ -63,3 +63,19 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ config: file('d.json', '{}'), listen: ['127.0.0.1:7070'] })).toThrow(/needs bearer tokens/);
   });
 });
+
+describe('preemption settings', () => {
+  it('defaults to suspending (never killing), takes the file and lets the flag win, refuses unknown policies', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gs-config-'));
+    const file = join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ preemption: 'off', checkpointLockTimeoutSeconds: 5 }));
+    const none = join(dir, 'absent.json');
+    writeFileSync(none, '{}');
+    expect(loadConfig({ config: none, stateDir: dir })).toMatchObject({ preemption: 'suspend', lockTimeoutMs: 30_000 });
+    expect(loadConfig({ config: file, stateDir: dir })).toMatchObject({ preemption: 'off', lockTimeoutMs: 5000 });
+    expect(loadConfig({ config: file, stateDir: dir, preemption: 'suspend-then-kill' }).preemption).toBe('suspend-then-kill');
+    expect(() => loadConfig({ config: none, stateDir: dir, preemption: 'kill' })).toThrow('preemption: "kill" is not one of suspend, suspend-then-kill, off');
+    writeFileSync(file, JSON.stringify({ preemption: 'always' }));
+    expect(() => loadConfig({ config: file, stateDir: dir })).toThrow(/preemption/);
+  });
+});

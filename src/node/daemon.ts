@@ -643,7 +643,8 @@ export class Daemon {
     if (!STARTED_STATES.has(task.state)) return;
     this.resumeTargets.delete(id);
     const outcome = describeEnding(task, ending, atStart);
-    this.commit(id, { ...outcome, finishedAt: this.now(), peakMemoryBytes: ending.peakMemoryBytes ?? task.peakMemoryBytes }, 'task.ended', {
+    // A reason recorded before the end (an eviction by preemption) outlives a plain signal ending.
+    this.commit(id, { ...outcome, message: outcome.message ?? task.message, finishedAt: this.now(), peakMemoryBytes: ending.peakMemoryBytes ?? task.peakMemoryBytes }, 'task.ended', {
       state: outcome.state,
       exitCode: outcome.exitCode,
       signal: outcome.signal,
