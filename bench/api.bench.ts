@@ -174,6 +174,7 @@ try {
   });
   if (states.filter((s) => s === 'running').length !== 1 || states.length !== 20) throw new Error(`expected 1 running and 19 queued tasks, got ${states.join(',')}`);
 
+  // GET first: the POST run leaves thousands of queued tasks behind.
   const rows = [
     await measure('bare fastify: GET /hello', base, 'GET', '/hello'),
     await measure('daemon: GET /v1/tasks (20 tasks)', gs, 'GET', '/v1/tasks'),

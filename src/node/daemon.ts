@@ -270,7 +270,8 @@ export class Daemon {
       return t;
     });
     this.log.info({ task: id, command: task.command, priority: task.priority }, 'task submitted');
-    if (this.blockedAt === null || queueOrder(task, this.blockedAt) < 0) this.pump();
+    if (this.blockedAt !== null && queueOrder(task, this.blockedAt) > 0) return task; // queued behind the blocked head: as created
+    this.pump();
     return this.store.get(id);
   }
 
