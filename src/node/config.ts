@@ -8,6 +8,8 @@ import { z } from 'zod';
 import { ErrorCodes, GsError } from '../domain/index.js';
 import { BACKEND_CHOICES } from '../gpu/open.js';
 import { defaultPaths } from './paths.js';
+import type { Quota } from './store/tenants.js';
+import { checkTenantName, parseQuota } from './tenants.js';
 
 const TokenSchema = z.strictObject({
   /** sha256 of the bearer token, hex: the file never holds the secret itself. */
@@ -16,6 +18,13 @@ const TokenSchema = z.strictObject({
   role: z.enum(['user', 'admin']).default('user'),
 });
 export type TokenEntry = z.infer<typeof TokenSchema>;
+
+const QuotaValue = z.union([z.number(), z.string().max(64)]);
+const TenantSchema = z.strictObject({
+  name: z.string().min(1).max(64),
+  /** Fields as `gpushare tenant set-quota` takes them; a field left out is no limit. */
+  quota: z.strictObject({ gpus: QuotaValue.optional(), memory: QuotaValue.optional(), compute: QuotaValue.optional() }).default({}),
+});
 
 export const ConfigFileSchema = z.strictObject({
   stateDir: z.string().min(1).optional(),
@@ -30,6 +39,8 @@ export const ConfigFileSchema = z.strictObject({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   /** Bearer tokens accepted on TCP listeners; Unix sockets rely on file permissions instead. */
   tokens: z.array(TokenSchema).optional(),
+  /** Tenants and quotas the daemon sets at every start (the file wins over API changes then). */
+  tenants: z.array(TenantSchema).optional(),
 });
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 
@@ -55,6 +66,7 @@ export interface DaemonConfig {
   readonly killGraceMs: number;
   readonly logLevel: string;
   readonly tokens: readonly TokenEntry[];
+  readonly tenants: readonly { readonly name: string; readonly quota: Quota }[];
   /** The file read, if any, for the startup log. */
   readonly configFile: string | null;
 }
@@ -74,12 +86,29 @@ export function loadConfig(flags: ServeFlags, env: Readonly<Record<string, strin
     killGraceMs: (file.value.killGraceSeconds ?? 10) * 1000,
     logLevel: flags.logLevel ?? file.value.logLevel ?? 'info',
     tokens: file.value.tokens ?? [],
+    tenants: configTenants(path, file.value.tenants ?? []),
     configFile: file.found ? path : null,
   };
   if (config.listen.some((l) => l.kind === 'tcp') && config.tokens.length === 0) {
     throw new GsError(ErrorCodes.invalidArgument, 'a TCP listen address needs bearer tokens in the config file ("tokens": [{"sha256", "tenant", "role"}]); the API is never open on the network without them');
   }
   return config;
+}
+
+/** Tenants from the file, each quota checked as the API would: a bad one stops the start, saying where. */
+function configTenants(path: string, tenants: NonNullable<ConfigFile['tenants']>): { name: string; quota: Quota }[] {
+  const seen = new Set<string>();
+  return tenants.map((t, i) => {
+    const where = `config file ${path}: tenants.${i}`;
+    try {
+      checkTenantName(t.name);
+      if (seen.has(t.name)) throw new GsError(ErrorCodes.invalidArgument, `tenant "${t.name}" is listed twice`);
+      seen.add(t.name);
+      return { name: t.name, quota: parseQuota(t.quota) };
+    } catch (err) {
+      throw new GsError(ErrorCodes.invalidArgument, `${where}: ${(err as Error).message}`, { cause: err });
+    }
+  });
 }
 
 function readConfigFile(path: string, required: boolean): { value: ConfigFile; found: boolean } {

@@ -17,6 +17,7 @@ import { launch, readExitStatus, taskEnvironment, taskFiles, type NativePaths } 
 import { computeLimitPercent, currentSnapshot, localNode, placementRequest, taskGpus } from './placement.js';
 import { isSameLiveProcess, signalGroup, signalName, signalNumber } from './proc.js';
 import type { AuditEntry, AuditRecord, EventRecord, TaskStore } from './store/tasks.js';
+import type { Quota } from './store/tenants.js';
 import { checkTenantName, parseQuota, quotaMap, requireAdmin, tenantViews, type QuotaInput, type TenantView } from './tenants.js';
 import { Supervisor, type Ending } from './supervisor.js';
 import { LIVE_STATES, queueOrder, type Task, type TaskGpu, type TaskState } from './task.js';
@@ -203,6 +204,25 @@ export class Daemon {
       if (live > 0) throw new GsError(ErrorCodes.conflict, `tenant "${name}" has ${live} queued or running task(s); kill them first, or change its quota instead`);
       this.store.tenants.delete(name);
       this.store.audit(at, { actor: principal.actor, role: principal.role, action: 'tenant.delete', target: name, detail: { quota: before.quota } });
+    });
+  }
+
+  /**
+   * Makes a tenant's quota what the config file says (created if missing), audited as the
+   * config's doing; an unchanged one is left alone, so a restart adds no audit noise.
+   */
+  declareTenant(name: string, quota: Quota, actor: string): void {
+    const at = this.now();
+    const principal = { actor, role: 'admin' as const };
+    this.store.transaction(() => {
+      const existing = this.store.tenants.find(name);
+      if (!existing) {
+        this.store.tenants.create(name, quota, at);
+        this.store.audit(at, { ...principal, action: 'tenant.create', target: name, detail: { quota } });
+      } else if (JSON.stringify(existing.quota) !== JSON.stringify(quota)) {
+        this.store.tenants.setQuota(name, quota, at);
+        this.store.audit(at, { ...principal, action: 'tenant.set-quota', target: name, detail: { before: existing.quota, after: quota } });
+      }
     });
   }
 

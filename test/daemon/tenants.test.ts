@@ -37,6 +37,7 @@ beforeAll(async () => {
         { sha256: sha('bob-secret'), tenant: 'bob', role: 'user' },
         { sha256: sha('ops-secret'), tenant: 'ops', role: 'admin' },
       ],
+      tenants: [{ name: 'from-config', quota: { gpus: 1, memory: '10Gi' } }],
     }),
   );
   await h.start(['--config', config], [`127.0.0.1:${port}`]);
@@ -49,6 +50,12 @@ const as = (token: string): Record<string, string> => ({ GPUSHARE_HOST: url, GPU
 const tcp = (token: string | undefined): Client => new Client({ kind: 'tcp', url: new URL(url), token });
 
 describe('tenants and quotas (CLI over the Unix socket, the local admin)', () => {
+  it('sets the tenants the config file declares, audited as the config', async () => {
+    expect(await h.client.json<TenantBody>('GET', '/v1/tenants/from-config')).toMatchObject({ quota: { gpus: 1, memoryBytes: 10 * GiB, computeMilli: null }, registered: true });
+    const audit = await h.client.json<AuditRecordBody[]>('GET', '/v1/audit');
+    expect(audit.filter((a) => a.target === 'from-config').map((a) => [a.action, a.actor, a.result])).toEqual([['tenant.create', `config:${join(h.dir, 'config.json')}`, 'ok']]);
+  });
+
   it('creates, lists, changes and deletes a tenant; each change is audited', async () => {
     const c = await h.run(['tenant', 'create', 'team-a', '--gpus', '1', '--mem', '40Gi', '--compute', '150']);
     expect(c.stderr).toBe('');
