@@ -60,7 +60,8 @@ export interface GpuWithSlices extends Gpu {
 
 /** One running task's slice of a GPU: what it reserved, and what libgpushare says it uses. */
 export interface GpuSlice {
-  readonly taskId: string;
+  /** null (with tenant) for another tenant's task, when a user token asks. */
+  readonly taskId: string | null;
   readonly tenant: string | null;
   readonly priority: number;
   readonly memoryBytes: number;
@@ -231,7 +232,8 @@ export class Daemon {
     return currentSnapshot(this.node, this.store.list().filter((t) => t.state === 'running')).usage;
   }
 
-  gpus(): GpuWithSlices[] {
+  /** GPUs with their slices; a user sees that others' slices exist and their size, not whose they are. */
+  gpus(principal?: Principal): GpuWithSlices[] {
     const gpus = this.options.backend.gpus();
     const running = this.store.list().filter((t) => t.state === 'running');
     return gpus.map((g) => {
@@ -240,7 +242,8 @@ export class Daemon {
         return (t.gpus ?? []).flatMap((x, ordinal): GpuSlice[] => {
           if (x.uuid !== g.uuid) return [];
           const used = usage === null ? null : (usage.find((u) => u.device === ordinal) ?? { memoryBytes: 0, computeShare: 0 });
-          return [{ taskId: t.id, tenant: t.tenant, priority: t.priority, memoryBytes: x.memoryBytes, computeMilli: x.computeMilli, usedMemoryBytes: used?.memoryBytes ?? null, computeShare: used?.computeShare ?? null }];
+          const mine = principal === undefined || canSee(principal, t);
+          return [{ taskId: mine ? t.id : null, tenant: mine ? t.tenant : null, priority: t.priority, memoryBytes: x.memoryBytes, computeMilli: x.computeMilli, usedMemoryBytes: used?.memoryBytes ?? null, computeShare: used?.computeShare ?? null }];
         });
       });
       return {

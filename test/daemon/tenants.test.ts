@@ -146,6 +146,18 @@ describe('TCP with bearer tokens', () => {
     const forBob = await h.run(['run', '-d', '--tenant', 'bob', '--gpus', '0', '--', 'true'], as('alice-secret'));
     expect(forBob.stderr).toMatch(/tenant "alice" may not submit for tenant "bob" \[GS_ERR_FORBIDDEN\]/);
 
+    // GPUs: alice sees bob's slice and its size, not whose it is.
+    const bobsSlice = (await h.run(['run', '-d', '--mem', '3Gi', '--', 'sleep', '30'], as('bob-secret'))).stdout.trim();
+    await h.waitFor(bobsSlice, (t) => t.state === 'running');
+    type Slice = { taskId: string | null; tenant: string | null; memoryBytes: number };
+    const seenByAlice = (await tcp('alice-secret').json<{ gpus: { slices: Slice[] }[] }>('GET', '/v1/gpus')).gpus[0]?.slices ?? [];
+    expect(seenByAlice).toContainEqual(expect.objectContaining({ taskId: null, tenant: null, memoryBytes: 3 * 2 ** 30 }));
+    const seenByBob = (await tcp('bob-secret').json<{ gpus: { slices: Slice[] }[] }>('GET', '/v1/gpus')).gpus[0]?.slices ?? [];
+    expect(seenByBob).toContainEqual(expect.objectContaining({ taskId: bobsSlice, tenant: 'bob' }));
+    expect((await h.run(['gpus'], as('alice-secret'))).stdout).toMatch(/^\s+\(another tenant\)\s+-\s+-\s+3 GiB/m);
+    expect((await h.run(['kill', bobsSlice], as('bob-secret'))).status).toBe(0);
+    await h.waitFor(bobsSlice);
+
     // Events: a tenant's own tasks only.
     const events = await tcp('alice-secret').json<{ taskId: string | null }[]>('GET', '/v1/events?limit=10000');
     expect(events.length).toBeGreaterThan(0);
