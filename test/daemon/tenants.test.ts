@@ -119,6 +119,29 @@ describe('tenants and quotas (CLI over the Unix socket, the local admin)', () =>
   });
 });
 
+describe('quota under concurrent submissions', () => {
+  it('never lets a tenant hold more than its quota, and runs everything in the end', async () => {
+    expect((await h.run(['tenant', 'create', 'burst', '--mem', '30Gi'])).status).toBe(0);
+    const ids = await Promise.all(
+      Array.from({ length: 12 }, () => h.client.json<TaskBody>('POST', '/v1/tasks', { command: ['sleep', '0.2'], cwd: '/', tenant: 'burst', memory: '10Gi' }).then((t) => t.id)),
+    );
+    let most = 0;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const [t, tasks] = await Promise.all([h.client.json<TenantBody>('GET', '/v1/tenants/burst'), h.client.json<TaskBody[]>('GET', '/v1/tasks')]);
+      most = Math.max(most, t.usage.memoryBytes);
+      const running = tasks.filter((x) => x.tenant === 'burst' && x.state === 'running');
+      expect(running.reduce((sum, x) => sum + (x.gpus?.[0]?.memoryBytes ?? 0), 0)).toBeLessThanOrEqual(30 * GiB);
+      if (tasks.every((x) => x.tenant !== 'burst')) break;
+      if (Date.now() > deadline) throw new Error('burst tasks did not all finish');
+    }
+    expect(most).toBeLessThanOrEqual(30 * GiB);
+    expect(most).toBeGreaterThan(0);
+    const ended = await Promise.all(ids.map((id) => h.waitFor(id)));
+    expect(ended.map((t) => [t.state, t.exitCode])).toEqual(ids.map(() => ['exited', 0]));
+  });
+});
+
 describe('TCP with bearer tokens', () => {
   it('refuses callers without a known token, and audits nothing for them', async () => {
     const audits = (await h.client.json<unknown[]>('GET', '/v1/audit?limit=10000')).length;
