@@ -59,6 +59,19 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ config: join(dir, 'missing.json') })).toThrow(/does not exist/);
   });
 
+  it('reads tenants and their quotas, refusing a bad one with where it is', () => {
+    const ok = loadConfig({ config: file('t1.json', JSON.stringify({ tenants: [{ name: 'a', quota: { gpus: 2, memory: '80Gi', compute: '150%' } }, { name: 'b' }] })) });
+    expect(ok.tenants).toEqual([
+      { name: 'a', quota: { gpus: 2, memoryBytes: 80 * 2 ** 30, computeMilli: 1500 } },
+      { name: 'b', quota: { gpus: null, memoryBytes: null, computeMilli: null } },
+    ]);
+    expect(() => loadConfig({ config: file('t2.json', JSON.stringify({ tenants: [{ name: 'a' }, { name: 'x', quota: { memory: '4096m' } }] })) })).toThrow(
+      /config file .*t2\.json: tenants\.1: quota\.memory: unit "m" in "4096m" is ambiguous/,
+    );
+    expect(() => loadConfig({ config: file('t3.json', JSON.stringify({ tenants: [{ name: 'a' }, { name: 'a' }] })) })).toThrow(/tenants\.1: tenant "a" is listed twice/);
+    expect(() => loadConfig({ config: file('t4.json', JSON.stringify({ tenants: [{ name: 'no spaces' }] })) })).toThrow(/tenants\.0: name: "no spaces" is not a tenant name/);
+  });
+
   it('refuses TCP without tokens', () => {
     expect(() => loadConfig({ config: file('d.json', '{}'), listen: ['127.0.0.1:7070'] })).toThrow(/needs bearer tokens/);
   });
