@@ -110,6 +110,8 @@
     X(cuGraphGetNodes, 10000, cuGraphGetNodes, GS_CUDA_PROC_LEGACY) \
     X(cuGraphInstantiate, 12000, cuGraphInstantiateWithFlags, GS_CUDA_PROC_LEGACY) \
     X(cuGraphInstantiateWithFlags, 11040, cuGraphInstantiateWithFlags, GS_CUDA_PROC_LEGACY) \
+    X(cuGraphInstantiateWithParams, 12000, cuGraphInstantiateWithParams, GS_CUDA_PROC_LEGACY) \
+    X(cuGraphInstantiateWithParams, 12000, cuGraphInstantiateWithParams_ptsz, GS_CUDA_PROC_PTSZ) \
     X(cuGraphLaunch, 10000, cuGraphLaunch, GS_CUDA_PROC_LEGACY) \
     X(cuGraphLaunch, 10000, cuGraphLaunch_ptsz, GS_CUDA_PROC_PTSZ) \
     X(cuGraphNodeGetType, 10000, cuGraphNodeGetType, GS_CUDA_PROC_LEGACY) \
@@ -181,11 +183,14 @@
     X(cuStreamCreateWithPriority, 5050, cuStreamCreateWithPriority, GS_CUDA_PROC_LEGACY) \
     X(cuStreamDestroy, 2000, cuStreamDestroy, GS_CUDA_PROC_LEGACY) \
     X(cuStreamDestroy, 4000, cuStreamDestroy_v2, GS_CUDA_PROC_LEGACY) \
+    X(cuStreamIsCapturing, 10000, cuStreamIsCapturing, GS_CUDA_PROC_LEGACY) \
+    X(cuStreamIsCapturing, 10000, cuStreamIsCapturing_ptsz, GS_CUDA_PROC_PTSZ) \
     X(cuStreamQuery, 2000, cuStreamQuery, GS_CUDA_PROC_LEGACY) \
     X(cuStreamQuery, 7000, cuStreamQuery_ptsz, GS_CUDA_PROC_PTSZ) \
     X(cuStreamSynchronize, 2000, cuStreamSynchronize, GS_CUDA_PROC_LEGACY) \
     X(cuStreamSynchronize, 7000, cuStreamSynchronize_ptsz, GS_CUDA_PROC_PTSZ) \
     X(cuStreamWaitEvent, 3020, cuStreamWaitEvent, GS_CUDA_PROC_LEGACY) \
-    X(cuStreamWaitEvent, 7000, cuStreamWaitEvent_ptsz, GS_CUDA_PROC_PTSZ)
+    X(cuStreamWaitEvent, 7000, cuStreamWaitEvent_ptsz, GS_CUDA_PROC_PTSZ) \
+    X(cuThreadExchangeStreamCaptureMode, 10010, cuThreadExchangeStreamCaptureMode, GS_CUDA_PROC_LEGACY)
 
 #endif /* GS_CUDA_PROCS_H */

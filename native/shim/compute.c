@@ -41,7 +41,7 @@
 
 #define PERIOD_NS UINT64_C(200000000)  /* one period of the layout */
 #define SAMPLE_NS UINT64_C(250000)     /* at most one marker per 250 us */
-#define REAP_NS UINT64_C(50000)        /* completed markers are looked for at most every 50 us */
+#define REAP_NS UINT64_C(200000)       /* completed markers are looked for at most every 200 us */
 #define IDLE_NS UINT64_C(50000000)     /* a process that neither launched nor waited for 50 ms is idle */
 #define QUEUE_NS UINT64_C(20000000)    /* at most 20 ms of work queued ahead (priority reacts within it) */
 #define LAYOUT_NS UINT64_C(2000000)    /* a thread recomputes its layout every 2 ms */
@@ -140,6 +140,12 @@ typedef struct layout {
     uint64_t off[BOARD_SLOTS], len[BOARD_SLOTS];
 } layout;
 static GS_TLS layout TL = {.dev = -1};
+/* The calling thread's last context and its device: one driver call per launch instead of
+ * two (cuCtxGetCurrent, and cuCtxGetDevice only when the context changed). */
+static GS_TLS struct {
+    CUcontext ctx;
+    int dev;
+} TC = {NULL, -1};
 
 static uint64_t now_ns(void)
 {
@@ -481,11 +487,10 @@ static bool record(CUevent ev, CUstream s, bool ptsz)
 }
 
 /* Events for markers in the current context. Under d->lock. */
-static bool events_ready(cdev *d)
+static bool events_ready(cdev *d, CUcontext cur)
 {
     const gs_real_fns *R = gs_real();
-    CUcontext cur = NULL;
-    if (R->cuCtxGetCurrent(&cur) != CUDA_SUCCESS || cur == NULL)
+    if (cur == NULL)
         return false;
     if (d->ctx == cur)
         return d->npool > 0;
@@ -505,9 +510,9 @@ static bool events_ready(cdev *d)
 /* Launches after the newest marker are known done only once a later marker completes. A
  * thread waiting on them puts a marker at the tail of the latest launch's stream, so the
  * wait ends (no marker would ever come otherwise: markers follow launches). Under d->lock. */
-static void cover_tail(cdev *d, uint64_t now)
+static void cover_tail(cdev *d, uint64_t now, CUcontext cur)
 {
-    if (d->count != 0 || !d->have_last || atomic_load(&d->launches) == atomic_load(&d->done) || !events_ready(d))
+    if (d->count != 0 || !d->have_last || atomic_load(&d->launches) == atomic_load(&d->done) || !events_ready(d, cur))
         return;
     CUevent ev = d->pool[--d->npool];
     if (record(ev, d->last_stream, d->last_ptsz)) {
@@ -572,7 +577,7 @@ static bool any_governed_possible(void)
     return false;
 }
 
-static cdev *governed(int *devp)
+static cdev *governed(int *devp, CUcontext *ctxp)
 {
     int mode = atomic_load_explicit(&C.mode, memory_order_acquire);
     if (mode == DEV_OFF)
@@ -583,7 +588,15 @@ static cdev *governed(int *devp)
         if (mode == DEV_OFF)
             return NULL;
     }
-    int dev = gs_current_device();
+    CUcontext ctx = NULL;
+    if (gs_real()->cuCtxGetCurrent(&ctx) != CUDA_SUCCESS || ctx == NULL)
+        return NULL;
+    if (ctx != TC.ctx) {
+        TC.dev = gs_current_device();
+        TC.ctx = ctx;
+    }
+    int dev = TC.dev;
+    *ctxp = ctx;
     if (dev < 0 || dev >= (int)GS_REGION_MAX_DEVICES)
         return NULL;
     cdev *d = &C.dev[dev];
@@ -597,6 +610,39 @@ static cdev *governed(int *devp)
     }
     *devp = dev;
     return st == DEV_ON ? d : NULL;
+}
+
+/* ---- stream capture ----------------------------------------------------------------- */
+
+/* Whether a launch on s is recorded into a graph rather than run (or the stream cannot be
+ * asked): such a launch is not governed (the graph's launch will be), and no event may be
+ * recorded on its stream (it would become part of the graph). */
+static bool capturing(CUstream s, bool ptsz)
+{
+    const gs_real_fns *R = gs_real();
+    CUresult (*is)(CUstream, CUstreamCaptureStatus *) =
+        ptsz && R->cuStreamIsCapturing_ptsz != NULL ? R->cuStreamIsCapturing_ptsz : R->cuStreamIsCapturing;
+    CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
+    if (is == NULL)
+        return false;
+    return is(s, &st) != CUDA_SUCCESS || st != CU_STREAM_CAPTURE_STATUS_NONE;
+}
+
+/* Our event calls in relaxed capture mode: in the default (global) mode, an event query
+ * while any thread captures a graph would invalidate that capture. */
+static CUstreamCaptureMode relax(void)
+{
+    CUstreamCaptureMode m = CU_STREAM_CAPTURE_MODE_RELAXED;
+    if (gs_real()->cuThreadExchangeStreamCaptureMode == NULL ||
+        gs_real()->cuThreadExchangeStreamCaptureMode(&m) != CUDA_SUCCESS)
+        return CU_STREAM_CAPTURE_MODE_RELAXED;
+    return m;
+}
+
+static void unrelax(CUstreamCaptureMode m)
+{
+    if (m != CU_STREAM_CAPTURE_MODE_RELAXED && gs_real()->cuThreadExchangeStreamCaptureMode != NULL)
+        (void)gs_real()->cuThreadExchangeStreamCaptureMode(&m);
 }
 
 /* ---- the gate ----------------------------------------------------------------------- */
@@ -652,16 +698,23 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
     g->sample = false;
     g->ptsz = ptsz;
     int dev;
-    cdev *d = governed(&dev);
+    CUcontext ctx = NULL;
+    cdev *d = governed(&dev, &ctx);
     if (d == NULL)
         return;
     g->dev = dev;
-    uint64_t slept = 0;
+    g->ctx = ctx;
+    /* Whether s is capturing is asked only before waiting or sampling (a driver call): a
+     * launch that goes at once needs no answer, and a captured launch counted as queued
+     * work is covered by the next marker like any other. */
+    uint64_t slept = 0, now = 0;
     for (;;) {
-        uint64_t now = now_ns();
+        now = now_ns();
         if (now - d->last_reap_ns >= REAP_NS && pthread_mutex_trylock(&d->lock) == 0) {
+            CUstreamCaptureMode m = relax();
             reap(d, now);
             publish(d, dev, now);
+            unrelax(m);
             pthread_mutex_unlock(&d->lock);
         }
         board_demand(d, now, now + pending_ns(d, now));
@@ -671,25 +724,38 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
         uint64_t wait = decide(d, &TL, now);
         if (wait == 0)
             break;
+        if (slept == 0 && capturing(s, ptsz)) {
+            g->dev = -1; /* recorded into a graph, not run: the graph's launch is governed */
+            return;
+        }
         /* short naps: the layout can change under us (a process leaves, a priority arrives) */
         if (wait > 2000000)
             wait = 2000000;
         if (pthread_mutex_trylock(&d->lock) == 0) {
+            CUstreamCaptureMode m = relax();
             reap(d, now);
-            cover_tail(d, now);
+            cover_tail(d, now, ctx);
+            unrelax(m);
             pthread_mutex_unlock(&d->lock);
         }
         sleep_ns(wait);
-        slept += now_ns() - now;
+        slept += now_ns() - now + 1;
     }
     if (slept > 0)
         atomic_fetch_add(&d->throttle_ns, slept);
     /* A marker for this launch? Keep the lock until leave records its end. */
-    uint64_t now = now_ns();
+    if (slept > 0)
+        now = now_ns();
     if (now - d->last_sample_ns < SAMPLE_NS || pthread_mutex_trylock(&d->lock) != 0)
         return;
+    if (capturing(s, ptsz)) {
+        pthread_mutex_unlock(&d->lock);
+        g->dev = -1;
+        return;
+    }
+    CUstreamCaptureMode m = relax();
     reap(d, now);
-    if (d->count < RING - 1 && events_ready(d) && d->npool >= 2) {
+    if (d->count < RING - 1 && events_ready(d, ctx) && d->npool >= 2) {
         d->last_sample_ns = now;
         g->sample = true;
         if (d->count == 0) { /* an idle queue: the work starts now, not at the last marker */
@@ -704,6 +770,7 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
             }
         }
     }
+    unrelax(m);
     if (!g->sample)
         pthread_mutex_unlock(&d->lock);
 }
@@ -715,10 +782,9 @@ void gs_compute_leave(const gs_gate *g, CUstream s, CUresult r)
     cdev *d = &C.dev[g->dev];
     if (r == CUDA_SUCCESS) {
         atomic_fetch_add_explicit(&d->kernels, 1, memory_order_relaxed);
-        CUcontext cur = NULL;
         /* launches in another context than the events' are not measured: count their
          * estimated time against the budget instead */
-        if (g->sample || (gs_real()->cuCtxGetCurrent(&cur) == CUDA_SUCCESS && cur == d->ctx)) {
+        if (g->sample || g->ctx == d->ctx) {
             if (atomic_fetch_add(&d->launches, 1) == atomic_load(&d->done))
                 atomic_store(&d->first_pending_ns, now_ns());
         } else
@@ -733,7 +799,10 @@ void gs_compute_leave(const gs_gate *g, CUstream s, CUresult r)
     }
     if (r == CUDA_SUCCESS && d->npool > 0) {
         CUevent ev = d->pool[--d->npool];
-        if (record(ev, s, g->ptsz)) {
+        CUstreamCaptureMode m = relax();
+        bool ok = record(ev, s, g->ptsz);
+        unrelax(m);
+        if (ok) {
             d->ring[(d->head + d->count) % RING] = (marker){ev, atomic_load(&d->launches), false, false};
             d->count++;
         } else {

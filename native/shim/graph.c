@@ -16,19 +16,22 @@
  * graph's nodes are looked at: an executable graph with no memory allocation node, child
  * graph or conditional node (the last two may hide one) goes into a set of graphs known
  * not to allocate, and its launches skip the read. Everything else is read as before: a
- * graph instantiated through a path we do not hook, or whose nodes cannot be listed, is
- * not in the set (conservative). cuGraphExecDestroy takes a handle out, so a reused
+ * graph whose nodes cannot be listed counts as allocating; one instantiated through a path
+ * we do not hook is unknown, and launches of unknown graphs read the pool at most once a
+ * millisecond (growth is seen within 1 ms). cuGraphExecDestroy takes a handle out, so a reused
  * address is never mistaken for the graph that had it.
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "gs_compute.h"
 #include "gs_shim.h"
 
 static struct {
     pthread_mutex_t lock;
+    _Atomic uint64_t unknown_read_ns;         /* last read after a launch of an unknown graph */
     uint64_t counted[GS_REGION_MAX_DEVICES]; /* GRAPH bytes counted per device */
     _Atomic uint32_t devices;                 /* devices that had memory nodes (bit per ordinal) */
 } G = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -47,32 +50,42 @@ static size_t safe_home(uintptr_t key)
     return (size_t)(((uint64_t)(key >> 4) * UINT64_C(0x9E3779B97F4A7C15)) >> 52) % SAFE_SLOTS;
 }
 
-static void safe_add(CUgraphExec e)
+/* What is known of an executable graph: the set holds its handle, tagged (bit 1) when it
+ * may allocate. Handles are driver pointers, 8-byte aligned; others are never entered. */
+enum { EXEC_UNKNOWN = 0, EXEC_SAFE, EXEC_ALLOCATES };
+#define ALLOC_TAG ((uintptr_t)2)
+
+static void safe_add(CUgraphExec e, bool allocates)
 {
     uintptr_t key = (uintptr_t)e;
-    if (key <= SAFE_GONE)
+    if (key <= SAFE_GONE || (key & 7u) != 0)
         return;
+    uintptr_t want = allocates ? key | ALLOC_TAG : key;
     for (size_t i = 0, h = safe_home(key); i < SAFE_PROBES; i++) {
         _Atomic uintptr_t *slot = &safe_set[(h + i) % SAFE_SLOTS];
         uintptr_t v = atomic_load_explicit(slot, memory_order_acquire);
-        if (v == key)
+        if ((v & ~ALLOC_TAG) == key) {
+            atomic_store(slot, want);
             return;
-        if ((v == SAFE_EMPTY || v == SAFE_GONE) && atomic_compare_exchange_strong(slot, &v, key))
+        }
+        if ((v == SAFE_EMPTY || v == SAFE_GONE) && atomic_compare_exchange_strong(slot, &v, want))
             return;
     }
 }
 
-static bool safe_has(CUgraphExec e)
+static int exec_known(CUgraphExec e)
 {
     uintptr_t key = (uintptr_t)e;
+    if ((key & 7u) != 0)
+        return EXEC_UNKNOWN;
     for (size_t i = 0, h = safe_home(key); i < SAFE_PROBES; i++) {
         uintptr_t v = atomic_load_explicit(&safe_set[(h + i) % SAFE_SLOTS], memory_order_acquire);
-        if (v == key)
-            return true;
         if (v == SAFE_EMPTY)
-            return false;
+            return EXEC_UNKNOWN;
+        if (v != SAFE_GONE && (v & ~ALLOC_TAG) == key)
+            return (v & ALLOC_TAG) ? EXEC_ALLOCATES : EXEC_SAFE;
     }
-    return false;
+    return EXEC_UNKNOWN;
 }
 
 static void safe_remove(CUgraphExec e)
@@ -83,7 +96,7 @@ static void safe_remove(CUgraphExec e)
         uintptr_t v = atomic_load_explicit(slot, memory_order_acquire);
         if (v == SAFE_EMPTY)
             return;
-        if (v == key) {
+        if (v != SAFE_GONE && (v & ~ALLOC_TAG) == key) {
             (void)atomic_compare_exchange_strong(slot, &v, (uintptr_t)SAFE_GONE);
             return;
         }
@@ -175,19 +188,50 @@ GS_EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode *phGraphNode, CUgraph hGra
     return r;
 }
 
+static CUresult instantiated(CUresult r, CUgraphExec *e, CUgraph g)
+{
+    if (r == CUDA_SUCCESS) {
+        bool allocates = may_allocate(g);
+        safe_add(*e, allocates);
+        if (allocates)
+            settle_launch();
+    }
+    return r;
+}
+
 GS_EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgraph hGraph, unsigned long long flags)
 {
     const gs_real_fns *R = gs_real();
     if (gs_nested())
         return R->cuGraphInstantiateWithFlags(phGraphExec, hGraph, flags);
     gs_enter();
-    CUresult r = R->cuGraphInstantiateWithFlags(phGraphExec, hGraph, flags);
-    if (r == CUDA_SUCCESS) {
-        if (may_allocate(hGraph))
-            settle_launch(); /* instantiation may upload it, growing the pool */
-        else
-            safe_add(*phGraphExec);
-    }
+    /* instantiation may upload the graph, growing the pool: settled when it can allocate */
+    CUresult r = instantiated(R->cuGraphInstantiateWithFlags(phGraphExec, hGraph, flags), phGraphExec, hGraph);
+    gs_leave();
+    return r;
+}
+
+GS_EXPORT CUresult cuGraphInstantiateWithParams(CUgraphExec *phGraphExec, CUgraph hGraph,
+                                                CUDA_GRAPH_INSTANTIATE_PARAMS *instantiateParams)
+{
+    const gs_real_fns *R = gs_real();
+    if (gs_nested())
+        return R->cuGraphInstantiateWithParams(phGraphExec, hGraph, instantiateParams);
+    gs_enter();
+    CUresult r = instantiated(R->cuGraphInstantiateWithParams(phGraphExec, hGraph, instantiateParams), phGraphExec, hGraph);
+    gs_leave();
+    return r;
+}
+
+GS_EXPORT CUresult cuGraphInstantiateWithParams_ptsz(CUgraphExec *phGraphExec, CUgraph hGraph,
+                                                     CUDA_GRAPH_INSTANTIATE_PARAMS *instantiateParams)
+{
+    const gs_real_fns *R = gs_real();
+    if (gs_nested())
+        return R->cuGraphInstantiateWithParams_ptsz(phGraphExec, hGraph, instantiateParams);
+    gs_enter();
+    CUresult r =
+        instantiated(R->cuGraphInstantiateWithParams_ptsz(phGraphExec, hGraph, instantiateParams), phGraphExec, hGraph);
     gs_leave();
     return r;
 }
@@ -197,6 +241,25 @@ GS_EXPORT CUresult cuGraphExecDestroy(CUgraphExec hGraphExec)
     /* out of the set first: once destroyed, its address may come back as another graph */
     safe_remove(hGraphExec);
     return gs_real()->cuGraphExecDestroy(hGraphExec);
+}
+
+/* A graph that may allocate: the pool is read after every launch. One instantiated where we
+ * could not look at it (an entry point we do not hook): at most once a millisecond, so a
+ * program launching such graphs at a high rate does not pay a driver call per launch. */
+static void after_launch(CUgraphExec e)
+{
+    int known = exec_known(e);
+    if (known == EXEC_SAFE)
+        return;
+    if (known == EXEC_UNKNOWN) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t now = (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+        uint64_t last = atomic_load_explicit(&G.unknown_read_ns, memory_order_relaxed);
+        if (now - last < UINT64_C(1000000) || !atomic_compare_exchange_strong(&G.unknown_read_ns, &last, now))
+            return;
+    }
+    settle_launch();
 }
 
 GS_EXPORT CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream)
@@ -209,8 +272,8 @@ GS_EXPORT CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream)
     gs_compute_enter(&gate, hStream, false);
     CUresult r = R->cuGraphLaunch(hGraphExec, hStream);
     gs_compute_leave(&gate, hStream, r);
-    if (r == CUDA_SUCCESS && !safe_has(hGraphExec))
-        settle_launch();
+    if (r == CUDA_SUCCESS)
+        after_launch(hGraphExec);
     gs_leave();
     return r;
 }
@@ -225,8 +288,8 @@ GS_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream)
     gs_compute_enter(&gate, hStream, true);
     CUresult r = R->cuGraphLaunch_ptsz(hGraphExec, hStream);
     gs_compute_leave(&gate, hStream, r);
-    if (r == CUDA_SUCCESS && !safe_has(hGraphExec))
-        settle_launch();
+    if (r == CUDA_SUCCESS)
+        after_launch(hGraphExec);
     gs_leave();
     return r;
 }

@@ -16,6 +16,7 @@
 /* What enter found out, for leave. */
 typedef struct gs_gate {
     int dev;       /* -1: not governed, leave does nothing */
+    CUcontext ctx; /* the calling thread's context */
     bool sample;   /* record a marker event after the launch */
     bool ptsz;     /* per-thread default stream semantics for a NULL stream */
 } gs_gate;

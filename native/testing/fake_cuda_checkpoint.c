@@ -287,6 +287,21 @@ static CUresult agent_unlock(void)
     return CUDA_SUCCESS;
 }
 
+/* The target's configured "errors" apply to the steps its agent takes, so a test can make
+ * the driver fail a checkpoint or restore the way the real one would, inside the target. */
+static CUresult forced(uint32_t op)
+{
+    static const char *const names[] = {NULL, "cuCheckpointProcessLock", "cuCheckpointProcessCheckpoint",
+                                        "cuCheckpointProcessRestore", "cuCheckpointProcessUnlock"};
+    const fake_cuda_config_t *c = &fake_state()->config;
+    if (op < FAKE_CKPT_LOCK || op > FAKE_CKPT_UNLOCK)
+        return CUDA_SUCCESS;
+    for (unsigned int i = 0; i < c->error_count; i++)
+        if (strcmp(c->errors[i].fn, names[op]) == 0)
+            return (CUresult)c->errors[i].code;
+    return CUDA_SUCCESS;
+}
+
 static void *agent_main(void *arg)
 {
     (void)arg;
@@ -299,14 +314,15 @@ static void *agent_main(void *arg)
             continue;
         }
         seen = seq;
-        CUresult r;
-        switch (agent_file->op) {
-        case FAKE_CKPT_LOCK: r = agent_lock(agent_file->lock_timeout_ms); break;
-        case FAKE_CKPT_CHECKPOINT: r = agent_checkpoint(); break;
-        case FAKE_CKPT_RESTORE: r = agent_restore(); break;
-        case FAKE_CKPT_UNLOCK: r = agent_unlock(); break;
-        default: r = CUDA_ERROR_INVALID_VALUE; break;
-        }
+        CUresult r = forced(agent_file->op);
+        if (r == CUDA_SUCCESS)
+            switch (agent_file->op) {
+            case FAKE_CKPT_LOCK: r = agent_lock(agent_file->lock_timeout_ms); break;
+            case FAKE_CKPT_CHECKPOINT: r = agent_checkpoint(); break;
+            case FAKE_CKPT_RESTORE: r = agent_restore(); break;
+            case FAKE_CKPT_UNLOCK: r = agent_unlock(); break;
+            default: r = CUDA_ERROR_INVALID_VALUE; break;
+            }
         agent_file->result = (int32_t)r;
         __atomic_store_n(&agent_file->done_seq, seq, __ATOMIC_RELEASE);
         (void)futex(&agent_file->done_seq, FUTEX_WAKE, 1, NULL);

@@ -21,7 +21,8 @@
  * Wrong order: CUDA_ERROR_ILLEGAL_STATE. A pid with no such file, or whose process is gone:
  * CUDA_ERROR_NOT_FOUND. No answer in time (the target is stopped, or lock's timeout
  * passed): CUDA_ERROR_TIMEOUT. Without the variable, only the caller's own pid can be
- * driven (others: CUDA_ERROR_NOT_SUPPORTED). Contents of VMM (cuMemCreate) memory are not
+ * driven (others: CUDA_ERROR_NOT_SUPPORTED). The target's configured "errors" for
+ * cuCheckpointProcess{Lock,Checkpoint,Restore,Unlock} make its agent fail that step. Contents of VMM (cuMemCreate) memory are not
  * moved; its accounting is.
  */
 #ifndef GS_FAKE_CUDA_CHECKPOINT_H

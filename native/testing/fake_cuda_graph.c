@@ -143,9 +143,9 @@ FAKE_EXPORT CUresult cuGraphAddMemFreeNode(CUgraphNode *phGraphNode, CUgraph hGr
     return fake_leave(r);
 }
 
-FAKE_EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgraph hGraph, unsigned long long flags)
+static CUresult instantiate(const char *fn, CUgraphExec *phGraphExec, CUgraph hGraph, unsigned long long flags)
 {
-    CUresult r = fake_enter("cuGraphInstantiateWithFlags");
+    CUresult r = fake_enter(fn);
     if (r == CUDA_SUCCESS && (!phGraphExec || flags > 0xf || !fake_list_has(&fake_state()->graphs, hGraph) ||
                               hGraph->destroyed))
         r = CUDA_ERROR_INVALID_VALUE;
@@ -159,6 +159,34 @@ FAKE_EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgra
         *phGraphExec = e;
     }
     return fake_leave(r);
+}
+
+FAKE_EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgraph hGraph, unsigned long long flags)
+{
+    return instantiate("cuGraphInstantiateWithFlags", phGraphExec, hGraph, flags);
+}
+
+static CUresult instantiate_with_params(const char *fn, CUgraphExec *e, CUgraph g, CUDA_GRAPH_INSTANTIATE_PARAMS *p)
+{
+    if (!p)
+        return CUDA_ERROR_INVALID_VALUE;
+    /* the upload stream is not modelled: the graph is ready at once */
+    CUresult r = instantiate(fn, e, g, p->flags & ~(cuuint64_t)CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD);
+    p->hErrNode_out = NULL;
+    p->result_out = r == CUDA_SUCCESS ? CUDA_GRAPH_INSTANTIATE_SUCCESS : CUDA_GRAPH_INSTANTIATE_ERROR;
+    return r;
+}
+
+FAKE_EXPORT CUresult cuGraphInstantiateWithParams(CUgraphExec *phGraphExec, CUgraph hGraph,
+                                                  CUDA_GRAPH_INSTANTIATE_PARAMS *instantiateParams)
+{
+    return instantiate_with_params("cuGraphInstantiateWithParams", phGraphExec, hGraph, instantiateParams);
+}
+
+FAKE_EXPORT CUresult cuGraphInstantiateWithParams_ptsz(CUgraphExec *phGraphExec, CUgraph hGraph,
+                                                       CUDA_GRAPH_INSTANTIATE_PARAMS *instantiateParams)
+{
+    return instantiate_with_params("cuGraphInstantiateWithParams_ptsz", phGraphExec, hGraph, instantiateParams);
 }
 
 FAKE_EXPORT CUresult cuGraphExecDestroy(CUgraphExec hGraphExec)

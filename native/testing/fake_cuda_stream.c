@@ -473,3 +473,43 @@ FAKE_EXPORT CUresult cuEventDestroy_v2(CUevent hEvent)
 {
     return event_destroy("cuEventDestroy_v2", hEvent);
 }
+
+/* Stream capture is not modelled: no stream is ever capturing; the thread's capture mode is
+ * kept and exchanged as the driver does (libraries switch to relaxed around their calls). */
+static _Thread_local CUstreamCaptureMode capture_mode = CU_STREAM_CAPTURE_MODE_GLOBAL;
+
+static CUresult is_capturing(const char *fn, CUstream h, CUstreamCaptureStatus *status)
+{
+    fake_stream_t *s = NULL;
+    CUresult r = fake_enter(fn);
+    if (r == CUDA_SUCCESS && !status)
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS)
+        r = fake_stream_resolve(h, &s);
+    if (r == CUDA_SUCCESS)
+        *status = CU_STREAM_CAPTURE_STATUS_NONE;
+    return fake_leave(r);
+}
+
+FAKE_EXPORT CUresult cuStreamIsCapturing(CUstream hStream, CUstreamCaptureStatus *captureStatus)
+{
+    return is_capturing("cuStreamIsCapturing", hStream, captureStatus);
+}
+
+FAKE_EXPORT CUresult cuStreamIsCapturing_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus)
+{
+    return is_capturing("cuStreamIsCapturing_ptsz", hStream, captureStatus);
+}
+
+FAKE_EXPORT CUresult cuThreadExchangeStreamCaptureMode(CUstreamCaptureMode *mode)
+{
+    CUresult r = fake_enter("cuThreadExchangeStreamCaptureMode");
+    if (r == CUDA_SUCCESS && (!mode || *mode > CU_STREAM_CAPTURE_MODE_RELAXED))
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS) {
+        CUstreamCaptureMode was = capture_mode;
+        capture_mode = *mode;
+        *mode = was;
+    }
+    return fake_leave(r);
+}

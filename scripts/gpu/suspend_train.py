@@ -27,22 +27,28 @@ def say(**kv):
     print(json.dumps(kv), flush=True)
 
 
+STEP = 1 << 27  # elements per chunk: every kernel stays far below 2**31 elements
+
+
+def chunk(i, n):
+    return torch.arange(i, min(i + STEP, n), dtype=torch.int64, device="cuda").mul_(2654435761).remainder_(1 << 31)
+
+
 def pattern(gib):
-    """GIB GiB of int64s whose values depend on their index: any lost or moved byte shows."""
+    """GIB GiB of int64s whose values depend on their index: any lost or moved byte shows.
+    Built and checked chunk by chunk with the same kernels, so both sides compute alike."""
     n = gib * GiB // 8
-    x = torch.arange(n, dtype=torch.int64, device="cuda")
-    x.mul_(2654435761).remainder_(1 << 31)
+    x = torch.empty(n, dtype=torch.int64, device="cuda")
+    for i in range(0, n, STEP):
+        x[i : i + STEP] = chunk(i, n)
     return x
 
 
 def check(x):
     n = x.numel()
     ok = True
-    # Chunked so that the check needs little extra memory.
-    step = 1 << 27
-    for i in range(0, n, step):
-        r = torch.arange(i, min(i + step, n), dtype=torch.int64, device="cuda").mul_(2654435761).remainder_(1 << 31)
-        ok = ok and bool(torch.equal(x[i : i + step], r))
+    for i in range(0, n, STEP):
+        ok = ok and bool(torch.equal(x[i : i + STEP], chunk(i, n)))
     return ok
 
 
@@ -68,14 +74,14 @@ def train(steps, ballast_gib):
             loss.backward()
             opt.step()
         if s % 10 == 0 or s == 1:
-            value = float(loss)
+            value = loss.item()
             first = first if first is not None else value
             say(event="step", step=s, loss=value)
     h = hashlib.sha256()
     for p in model.parameters():
         h.update(p.detach().cpu().numpy().tobytes())
     ballast_ok = check(ballast) if ballast is not None else None
-    say(event="final", final=float(loss), first=first, params_sha=h.hexdigest()[:16], ballast_ok=ballast_ok)
+    say(event="final", final=loss.item(), first=first, params_sha=h.hexdigest()[:16], ballast_ok=ballast_ok)
 
 
 def hold(gib, seconds):

@@ -150,7 +150,7 @@ export const GpuSchema = z
     utilizationGpu: z.number().nullable(),
     slices: z.array(
       z.object({
-        taskId: z.string(),
+        taskId: z.string().nullable().describe("null for another tenant's task (user tokens see that it is there and its size, not whose it is)"),
         tenant: z.string().nullable(),
         priority: z.number(),
         memoryBytes: z.number().describe('reserved for the task on this GPU'),

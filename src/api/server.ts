@@ -109,10 +109,10 @@ export async function buildApi(options: ApiOptions) {
 
   api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  api.get('/v1/gpus', { schema: { summary: 'GPUs and the slices placed on them', response: { 200: GpusResponseSchema } } }, async () => ({
+  api.get('/v1/gpus', { schema: { summary: 'GPUs and the slices placed on them', response: { 200: GpusResponseSchema } } }, async (req) => ({
     backend: options.backend.kind,
     description: options.backend.description,
-    gpus: daemon.gpus() as unknown as GpusResponse['gpus'],
+    gpus: daemon.gpus(req.principal) as unknown as GpusResponse['gpus'],
   }));
 
   api.post('/v1/tasks', { config: { action: 'task.submit' }, schema: { summary: 'Submit a task', body: SubmitTaskSchema, response: { 201: TaskSchema, ...errors } } }, async (req, reply) => {

@@ -216,7 +216,7 @@ class DriverCheckpoint implements CheckpointApi {
     const why: Record<number, string> = {
       [CUDA_ERROR_ILLEGAL_STATE]: 'the process is not in a state that allows this',
       [CUDA_ERROR_NOT_FOUND]: 'no CUDA process with this pid',
-      [CUDA_ERROR_OUT_OF_MEMORY]: 'not enough free GPU memory to restore it',
+      [CUDA_ERROR_OUT_OF_MEMORY]: call === 'cuCheckpointProcessRestore' ? 'not enough free GPU memory to restore it' : 'out of memory',
       [CUDA_ERROR_TIMEOUT]: 'timed out',
       [CUDA_ERROR_NOT_SUPPORTED]: 'not supported by this driver for this process',
       [CUDA_ERROR_OPERATING_SYSTEM]: 'the operating system refused (permissions?)',

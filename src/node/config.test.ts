@@ -69,7 +69,36 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ config: file('m2.json', '{"mps": "always"}') }, env)).toThrow(/mps: /);
   });
 
+  it('reads tenants and their quotas, refusing a bad one with where it is', () => {
+    const ok = loadConfig({ config: file('t1.json', JSON.stringify({ tenants: [{ name: 'a', quota: { gpus: 2, memory: '80Gi', compute: '150%' } }, { name: 'b' }] })) });
+    expect(ok.tenants).toEqual([
+      { name: 'a', quota: { gpus: 2, memoryBytes: 80 * 2 ** 30, computeMilli: 1500 } },
+      { name: 'b', quota: { gpus: null, memoryBytes: null, computeMilli: null } },
+    ]);
+    expect(() => loadConfig({ config: file('t2.json', JSON.stringify({ tenants: [{ name: 'a' }, { name: 'x', quota: { memory: '4096m' } }] })) })).toThrow(
+      /config file .*t2\.json: tenants\.1: quota\.memory: unit "m" in "4096m" is ambiguous/,
+    );
+    expect(() => loadConfig({ config: file('t3.json', JSON.stringify({ tenants: [{ name: 'a' }, { name: 'a' }] })) })).toThrow(/tenants\.1: tenant "a" is listed twice/);
+    expect(() => loadConfig({ config: file('t4.json', JSON.stringify({ tenants: [{ name: 'no spaces' }] })) })).toThrow(/tenants\.0: name: "no spaces" is not a tenant name/);
+  });
+
   it('refuses TCP without tokens', () => {
     expect(() => loadConfig({ config: file('d.json', '{}'), listen: ['127.0.0.1:7070'] })).toThrow(/needs bearer tokens/);
+  });
+});
+
+describe('preemption settings', () => {
+  it('defaults to suspending (never killing), takes the file and lets the flag win, refuses unknown policies', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gs-config-'));
+    const file = join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ preemption: 'off', checkpointLockTimeoutSeconds: 5 }));
+    const none = join(dir, 'absent.json');
+    writeFileSync(none, '{}');
+    expect(loadConfig({ config: none, stateDir: dir })).toMatchObject({ preemption: 'suspend', lockTimeoutMs: 30_000 });
+    expect(loadConfig({ config: file, stateDir: dir })).toMatchObject({ preemption: 'off', lockTimeoutMs: 5000 });
+    expect(loadConfig({ config: file, stateDir: dir, preemption: 'suspend-then-kill' }).preemption).toBe('suspend-then-kill');
+    expect(() => loadConfig({ config: none, stateDir: dir, preemption: 'kill' })).toThrow('preemption: "kill" is not one of suspend, suspend-then-kill, off');
+    writeFileSync(file, JSON.stringify({ preemption: 'always' }));
+    expect(() => loadConfig({ config: file, stateDir: dir })).toThrow(/preemption/);
   });
 });

@@ -10,6 +10,8 @@ import { BACKEND_CHOICES } from '../gpu/open.js';
 import { PREEMPTION_POLICIES, type PreemptionPolicy } from './daemon.js';
 import { MPS_MODES, type MpsMode } from './mps.js';
 import { defaultPaths } from './paths.js';
+import type { Quota } from './store/tenants.js';
+import { checkTenantName, parseQuota } from './tenants.js';
 
 const TokenSchema = z.strictObject({
   /** sha256 of the bearer token, hex: the file never holds the secret itself. */
@@ -18,6 +20,13 @@ const TokenSchema = z.strictObject({
   role: z.enum(['user', 'admin']).default('user'),
 });
 export type TokenEntry = z.infer<typeof TokenSchema>;
+
+const QuotaValue = z.union([z.number(), z.string().max(64)]);
+const TenantSchema = z.strictObject({
+  name: z.string().min(1).max(64),
+  /** Fields as `gpushare tenant set-quota` takes them; a field left out is no limit. */
+  quota: z.strictObject({ gpus: QuotaValue.optional(), memory: QuotaValue.optional(), compute: QuotaValue.optional() }).default({}),
+});
 
 export const ConfigFileSchema = z.strictObject({
   stateDir: z.string().min(1).optional(),
@@ -38,6 +47,8 @@ export const ConfigFileSchema = z.strictObject({
   checkpointLockTimeoutSeconds: z.number().min(0).max(3600).optional(),
   /** An MPS control daemon for sm-partition tasks (mps.ts): auto (real GPUs, when the binary is there), on, off. */
   mps: z.enum(MPS_MODES).optional(),
+  /** Tenants and quotas the daemon sets at every start (the file wins over API changes then). */
+  tenants: z.array(TenantSchema).optional(),
 });
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 
@@ -68,6 +79,7 @@ export interface DaemonConfig {
   readonly preemption: PreemptionPolicy;
   readonly lockTimeoutMs: number;
   readonly mps: MpsMode;
+  readonly tenants: readonly { readonly name: string; readonly quota: Quota }[];
   /** The file read, if any, for the startup log. */
   readonly configFile: string | null;
 }
@@ -90,12 +102,29 @@ export function loadConfig(flags: ServeFlags, env: Readonly<Record<string, strin
     preemption: parsePreemption(flags.preemption ?? file.value.preemption ?? 'suspend'),
     lockTimeoutMs: (file.value.checkpointLockTimeoutSeconds ?? 30) * 1000,
     mps: parseMps(flags.mps ?? file.value.mps ?? 'auto'),
+    tenants: configTenants(path, file.value.tenants ?? []),
     configFile: file.found ? path : null,
   };
   if (config.listen.some((l) => l.kind === 'tcp') && config.tokens.length === 0) {
     throw new GsError(ErrorCodes.invalidArgument, 'a TCP listen address needs bearer tokens in the config file ("tokens": [{"sha256", "tenant", "role"}]); the API is never open on the network without them');
   }
   return config;
+}
+
+/** Tenants from the file, each quota checked as the API would: a bad one stops the start, saying where. */
+function configTenants(path: string, tenants: NonNullable<ConfigFile['tenants']>): { name: string; quota: Quota }[] {
+  const seen = new Set<string>();
+  return tenants.map((t, i) => {
+    const where = `config file ${path}: tenants.${i}`;
+    try {
+      checkTenantName(t.name);
+      if (seen.has(t.name)) throw new GsError(ErrorCodes.invalidArgument, `tenant "${t.name}" is listed twice`);
+      seen.add(t.name);
+      return { name: t.name, quota: parseQuota(t.quota) };
+    } catch (err) {
+      throw new GsError(ErrorCodes.invalidArgument, `${where}: ${(err as Error).message}`, { cause: err });
+    }
+  });
 }
 
 function readConfigFile(path: string, required: boolean): { value: ConfigFile; found: boolean } {

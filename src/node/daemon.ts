@@ -21,6 +21,8 @@ import { computeLimitPercent, currentSnapshot, fitPartitions, localNode, placeme
 import { isSameLiveProcess, signalGroup, signalName, signalNumber } from './proc.js';
 import type { AuditEntry, AuditRecord, EventRecord, TaskStore } from './store/tasks.js';
 import { cudaStates, resumeGroup, suspendGroup } from './suspend.js';
+
+import type { Quota } from './store/tenants.js';
 import { checkTenantName, parseQuota, quotaMap, requireAdmin, tenantViews, type QuotaInput, type TenantView } from './tenants.js';
 import { Supervisor, type Ending } from './supervisor.js';
 import { HOLDING_STATES, LIVE_STATES, queueOrder, STARTED_STATES, type Task, type TaskGpu, type TaskSmRange, type TaskState } from './task.js';
@@ -79,7 +81,8 @@ export interface GpuWithSlices extends Gpu {
 
 /** One running task's slice of a GPU: what it reserved, and what libgpushare says it uses. */
 export interface GpuSlice {
-  readonly taskId: string;
+  /** null (with tenant) for another tenant's task, when a user token asks. */
+  readonly taskId: string | null;
   readonly tenant: string | null;
   readonly priority: number;
   readonly memoryBytes: number;
@@ -242,12 +245,32 @@ export class Daemon {
     });
   }
 
+  /**
+   * Makes a tenant's quota what the config file says (created if missing), audited as the
+   * config's doing; an unchanged one is left alone, so a restart adds no audit noise.
+   */
+  declareTenant(name: string, quota: Quota, actor: string): void {
+    const at = this.now();
+    const principal = { actor, role: 'admin' as const };
+    this.store.transaction(() => {
+      const existing = this.store.tenants.find(name);
+      if (!existing) {
+        this.store.tenants.create(name, quota, at);
+        this.store.audit(at, { ...principal, action: 'tenant.create', target: name, detail: { quota } });
+      } else if (JSON.stringify(existing.quota) !== JSON.stringify(quota)) {
+        this.store.tenants.setQuota(name, quota, at);
+        this.store.audit(at, { ...principal, action: 'tenant.set-quota', target: name, detail: { before: existing.quota, after: quota } });
+      }
+    });
+  }
+
   /** What each tenant's running tasks hold, as the scheduler counts it. */
   private usage() {
     return currentSnapshot(this.node, this.store.list().filter((t) => HOLDING_STATES.has(t.state))).usage;
   }
 
-  gpus(): GpuWithSlices[] {
+  /** GPUs with their slices; a user sees that others' slices exist and their size, not whose they are. */
+  gpus(principal?: Principal): GpuWithSlices[] {
     const gpus = this.options.backend.gpus();
     const running = this.store.list().filter((t) => HOLDING_STATES.has(t.state));
     return gpus.map((g) => {
@@ -257,10 +280,11 @@ export class Daemon {
           if (x.uuid !== g.uuid) return [];
           const used = usage === null ? null : (usage.find((u) => u.device === ordinal) ?? { memoryBytes: 0, computeShare: 0 });
           const sm = t.smRanges?.[ordinal];
+          const mine = principal === undefined || canSee(principal, t);
           return [
             {
-              taskId: t.id,
-              tenant: t.tenant,
+              taskId: mine ? t.id : null,
+              tenant: mine ? t.tenant : null,
               priority: t.priority,
               memoryBytes: x.memoryBytes,
               computeMilli: x.computeMilli,
@@ -318,7 +342,8 @@ export class Daemon {
       return t;
     });
     this.log.info({ task: id, command: task.command, priority: task.priority }, 'task submitted');
-    if (this.blockedAt === null || queueOrder(task, this.blockedAt) < 0) this.pump();
+    if (this.blockedAt !== null && queueOrder(task, this.blockedAt) > 0) return task; // queued behind the blocked head: as created
+    this.pump();
     return this.store.get(id);
   }
 
@@ -743,7 +768,8 @@ export class Daemon {
     if (!STARTED_STATES.has(task.state)) return;
     this.resumeTargets.delete(id);
     const outcome = describeEnding(task, ending, atStart);
-    this.commit(id, { ...outcome, finishedAt: this.now(), peakMemoryBytes: ending.peakMemoryBytes ?? task.peakMemoryBytes }, 'task.ended', {
+    // A reason recorded before the end (an eviction by preemption) outlives a plain signal ending.
+    this.commit(id, { ...outcome, message: outcome.message ?? task.message, finishedAt: this.now(), peakMemoryBytes: ending.peakMemoryBytes ?? task.peakMemoryBytes }, 'task.ended', {
       state: outcome.state,
       exitCode: outcome.exitCode,
       signal: outcome.signal,

@@ -87,6 +87,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     if (checkpoint.ok) checkpoint.value.close();
   };
   try {
+    for (const t of config.tenants) daemon.declareTenant(t.name, t.quota, `config:${config.configFile ?? 'file'}`);
     daemon.start();
     const addresses: string[] = [];
     for (const address of config.listen) {

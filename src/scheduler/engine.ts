@@ -1,7 +1,7 @@
 /**
  * The placement engine: admission, then filter every node and GPU, then score the candidate
- * GPU sets of the nodes that pass, and pick the best (ties broken by the seeded PRNG). Pure: the
- * same snapshot, request, options and PRNG state give the same decision.
+ * GPU sets of the nodes that pass, and pick the best (ties broken by tiebreak.ts: one seeded PRNG
+ * draw per decision). Pure: the same snapshot, request, options and PRNG state give the same decision.
  */
 import { demandOf, migComputeMilli } from './demand.js';
 import { prepareFeasibility, type Feasibility } from './feasibility.js';

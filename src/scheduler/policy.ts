@@ -30,8 +30,9 @@ export const POLICY_NAMES = ['random', 'binpack', 'spread', 'bestfit', 'topology
  * still land on connected GPUs where links are known.
  *
  * `fragmentation`'s best-fit weight of 0.006 is the best of a sweep on the default pod list,
- * 10 seeds (42-51), allocation % at 100% arrived (docs/benchmarks.md has the table and
- * bench/scheduler-sweep.bench.ts reproduces it): 0 -> 90.00, 0.002 -> 94.88, 0.004 -> 95.18,
+ * 10 seeds (42-51), allocation % at 100% arrived, made under the earlier reservoir tie-break
+ * (docs/benchmarks.md has the table and bench/scheduler-sweep.bench.ts reproduces it; with the
+ * hash tie-break of tiebreak.ts 0.006 gives 95.30): 0 -> 90.00, 0.002 -> 94.88, 0.004 -> 95.18,
  * 0.006 -> 95.25, 0.008 -> 95.19, 0.01 -> 95.16, 0.02 -> 95.06, 0.05 -> 94.80, 0.1 -> 94.40.
  * The fragmentation score moves by 1/16,000 per milli-GPU of fragmentation (scale: the largest
  * node's 8 GPUs), so at 0.006 best-fit (0-1) outweighs a fragmentation difference only up to

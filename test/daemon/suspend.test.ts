@@ -157,6 +157,24 @@ describe('suspend and resume (one GPU)', () => {
     expect(typeof ev?.data['ms']).toBe('number');
   }, 60_000);
 
+  it('keeps a foreground run attached across suspend and resume; it exits with the task code', async () => {
+    const run = h.cli(['run', '--mem', '4Gi', '-e', `GPUSHARE_FAKE_CUDA=${fakeCuda(uuids)}`, '--', TRAIN, '30', '20', '4', '8']);
+    let out = '';
+    run.child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+    const deadline = Date.now() + 15_000;
+    while (!out.includes('ready') && Date.now() < deadline) await sleep(20);
+    const live = (await h.client.json<TaskBody[]>('GET', '/v1/tasks')).find((t) => t.command[0] === TRAIN && t.state === 'running');
+    expect(live).toBeDefined();
+    expect((await post(h, `/v1/tasks/${live?.id}/suspend`)).body.state).toBe('suspended');
+    await sleep(300);
+    expect(run.child.exitCode).toBeNull(); // still attached
+    expect((await post(h, `/v1/tasks/${live?.id}/resume`)).body.state).toBe('running');
+    const r = await run.done;
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^step 30$/m);
+    expect(r.stdout).toMatch(/^result ok sum=/m);
+  }, 60_000);
+
   it('refuses suspend and resume in the wrong state with a precise 4xx, changing nothing', async () => {
     const task = await submitTrain(h, uuids, { mem: '8Gi', priority: 'normal', steps: 100, stepMs: 30, mib: 4, seed: 2 });
     await waitForOutput(task, 'ready');
@@ -188,6 +206,23 @@ describe('suspend and resume (one GPU)', () => {
     const cli = await h.run(['suspend', task.id]);
     expect(cli.status).not.toBe(0);
     expect(cli.stderr).toMatch(/already ended \(killed\); only a running task can be suspended \[GS_ERR_CONFLICT\]/);
+  }, 60_000);
+
+  it('reports a checkpoint the driver fails as 503 GS_ERR_CHECKPOINT_FAILED, and the task runs on', async () => {
+    const cuda = JSON.stringify({ ...JSON.parse(fakeCuda(uuids)), errors: { cuCheckpointProcessCheckpoint: 2 } });
+    const id = await h.detach(['--mem', '4Gi', '-e', `GPUSHARE_FAKE_CUDA=${cuda}`, '--', TRAIN, '20', '20', '4', '1']);
+    await waitForOutput(await h.task(id), 'ready');
+    const r = await post(h, `/v1/tasks/${id}/suspend`);
+    expect(r.status).toBe(503);
+    expect(r.body.error.code).toBe('GS_ERR_CHECKPOINT_FAILED');
+    expect(r.body.error.message).toMatch(new RegExp(`^task ${id} could not be suspended and goes on running: cuCheckpointProcessCheckpoint\\(\\d+\\) failed: CUDA_ERROR_OUT_OF_MEMORY`));
+    const t = await h.task(id);
+    expect(t.state).toBe('running');
+    expect(t.suspensions).toBe(0);
+    expect((await events(h, id)).map((e) => e.type)).toContain('task.suspend-failed');
+    const done = await h.waitFor(id, undefined, 30_000);
+    expect(done.exitCode).toBe(0);
+    expect(readFileSync(done.stdoutPath, 'utf8')).toMatch(/^result ok/m);
   }, 60_000);
 
   it('preempts a low-priority task by suspending it, runs the high one, then resumes the low one to a correct finish', async () => {
@@ -284,4 +319,45 @@ describe('a suspended task across a daemon restart', () => {
     expect(done.exitCode).toBe(0);
     expect(readFileSync(task.stdoutPath, 'utf8')).toMatch(/^result ok/m);
   }, 60_000);
+});
+
+describe('without a driver that can checkpoint', () => {
+  const h = new Harness();
+  const k = new Harness();
+  const noDriver = { GPUSHARE_CUDA_PATH: '/nonexistent/libcuda.so.1' };
+  beforeAll(async () => {
+    await Promise.all([h.start([], noDriver), k.start(['--preemption', 'suspend-then-kill'], noDriver)]);
+  });
+  afterAll(async () => {
+    await Promise.all([h.cleanup(), k.cleanup()]);
+  });
+
+  it('says so at start and refuses suspend with 503, the task running on; preemption never kills by default', async () => {
+    expect(h.log).toMatch(/cannot load the CUDA driver from \/nonexistent\/libcuda\.so\.1.*suspend, resume and preemption by suspension are unavailable/);
+    const low = await h.detach(['--mem', '60Gi', '--priority', 'low', '--', 'sleep', '30']);
+    await h.waitFor(low, (t) => t.state === 'running');
+    const r = await post(h, `/v1/tasks/${low}/suspend`);
+    expect(r.status).toBe(503);
+    expect(r.body.error.code).toBe('GS_ERR_CHECKPOINT_UNAVAILABLE');
+    expect(r.body.error.message).toMatch(/^cannot suspend: cannot load the CUDA driver/);
+    expect((await h.task(low)).state).toBe('running');
+    const high = await h.detach(['--mem', '40Gi', '--priority', 'high', '--', 'true']);
+    await sleep(500);
+    expect((await h.task(high)).state).toBe('queued');
+    expect((await h.task(low)).state).toBe('running');
+    expect((await events(h)).some((e) => e.type === 'task.preempting')).toBe(false);
+  });
+
+  it('kills the victim as the last resort when the policy is suspend-then-kill', async () => {
+    const low = await k.detach(['--mem', '60Gi', '--priority', 'low', '--', 'sleep', '30']);
+    await k.waitFor(low, (t) => t.state === 'running');
+    const high = await k.detach(['--mem', '40Gi', '--priority', 'high', '--', 'true']);
+    const done = await k.waitFor(high, undefined, 20_000);
+    expect(done.state).toBe('exited');
+    const victim = await k.waitFor(low);
+    expect(victim.state).toBe('killed');
+    expect(victim.message).toBe(`preempted by task ${high}: killed because it cannot be suspended`);
+    const ev = (await events(k)).find((e) => e.type === 'task.preempting');
+    expect(ev?.data['victims']).toEqual([{ id: low, action: 'evict' }]);
+  });
 });

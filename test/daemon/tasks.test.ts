@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ErrorBody, TaskBody } from '../../src/api/schemas.js';
@@ -256,7 +257,8 @@ describe('API surface', () => {
     const doc = await h.client.json<{ openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } }>('GET', '/openapi.json');
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(['Task', 'SubmitTask', 'Error', 'Gpu', 'Event']));
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/gpus', '/v1/tasks', '/v1/tasks/{id}', '/v1/tasks/{id}/logs', '/v1/tasks/{id}/kill', '/v1/events']));
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/gpus', '/v1/tasks', '/v1/tasks/{id}', '/v1/tasks/{id}/logs', '/v1/tasks/{id}/kill', '/v1/events', '/v1/tenants', '/v1/tenants/{name}', '/v1/audit']));
+    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(['Tenant', 'CreateTenant', 'UpdateTenant', 'QuotaInput', 'AuditRecord']));
   });
 
   it('listens on a socket only its user can reach', () => {
@@ -310,6 +312,27 @@ describe('API surface', () => {
     expect(topJson.gpus).toHaveLength(1);
     await h.run(['kill', id]);
     await h.waitFor(id);
+  });
+
+  // script(1) is util-linux, present wherever the rest of these tests run; skipped (visibly) if not.
+  it.skipIf(spawnSync('script', ['--version']).status !== 0)('top on a terminal: redraws in the alternate screen until q, then gives the terminal back', async () => {
+    // script(1) gives top a pseudo-terminal; what is written to its stdin reaches top as keys.
+    const cmd = `${process.execPath} ${REPO_ROOT}bin/gpushare.js top -n 0.2`;
+    const { spawn } = await import('node:child_process');
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { ...process.env, GPUSHARE_HOST: h.socket, TERM: 'xterm' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    const deadline = Date.now() + 10_000;
+    // Two frames: it redraws on its interval.
+    while ((out.match(/q to quit/g) ?? []).length < 2 && Date.now() < deadline) await sleep(50);
+    expect(out).toContain('\x1b[?1049h');
+    expect(out).toMatch(/gpushare top - .* - \d+ running, \d+ queued/);
+    child.stdin.write('q');
+    const code = await Promise.race([exited, sleep(5000).then(() => 'timeout' as const)]);
+    if (code === 'timeout') child.kill('SIGKILL');
+    expect(code).toBe(0);
+    expect(out).toContain('\x1b[?1049l'); // the terminal's own screen is back
   });
 
   it('streams events as they happen with follow=1', async () => {

@@ -37,6 +37,7 @@ beforeAll(async () => {
         { sha256: sha('bob-secret'), tenant: 'bob', role: 'user' },
         { sha256: sha('ops-secret'), tenant: 'ops', role: 'admin' },
       ],
+      tenants: [{ name: 'from-config', quota: { gpus: 1, memory: '10Gi' } }],
     }),
   );
   await h.start(['--config', config], {}, undefined, [`127.0.0.1:${port}`]);
@@ -49,6 +50,12 @@ const as = (token: string): Record<string, string> => ({ GPUSHARE_HOST: url, GPU
 const tcp = (token: string | undefined): Client => new Client({ kind: 'tcp', url: new URL(url), token });
 
 describe('tenants and quotas (CLI over the Unix socket, the local admin)', () => {
+  it('sets the tenants the config file declares, audited as the config', async () => {
+    expect(await h.client.json<TenantBody>('GET', '/v1/tenants/from-config')).toMatchObject({ quota: { gpus: 1, memoryBytes: 10 * GiB, computeMilli: null }, registered: true });
+    const audit = await h.client.json<AuditRecordBody[]>('GET', '/v1/audit');
+    expect(audit.filter((a) => a.target === 'from-config').map((a) => [a.action, a.actor, a.result])).toEqual([['tenant.create', `config:${join(h.dir, 'config.json')}`, 'ok']]);
+  });
+
   it('creates, lists, changes and deletes a tenant; each change is audited', async () => {
     const c = await h.run(['tenant', 'create', 'team-a', '--gpus', '1', '--mem', '40Gi', '--compute', '150']);
     expect(c.stderr).toBe('');
@@ -112,6 +119,29 @@ describe('tenants and quotas (CLI over the Unix socket, the local admin)', () =>
   });
 });
 
+describe('quota under concurrent submissions', () => {
+  it('never lets a tenant hold more than its quota, and runs everything in the end', async () => {
+    expect((await h.run(['tenant', 'create', 'burst', '--mem', '30Gi'])).status).toBe(0);
+    const ids = await Promise.all(
+      Array.from({ length: 12 }, () => h.client.json<TaskBody>('POST', '/v1/tasks', { command: ['sleep', '0.2'], cwd: '/', tenant: 'burst', memory: '10Gi' }).then((t) => t.id)),
+    );
+    let most = 0;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const [t, tasks] = await Promise.all([h.client.json<TenantBody>('GET', '/v1/tenants/burst'), h.client.json<TaskBody[]>('GET', '/v1/tasks')]);
+      most = Math.max(most, t.usage.memoryBytes);
+      const running = tasks.filter((x) => x.tenant === 'burst' && x.state === 'running');
+      expect(running.reduce((sum, x) => sum + (x.gpus?.[0]?.memoryBytes ?? 0), 0)).toBeLessThanOrEqual(30 * GiB);
+      if (tasks.every((x) => x.tenant !== 'burst')) break;
+      if (Date.now() > deadline) throw new Error('burst tasks did not all finish');
+    }
+    expect(most).toBeLessThanOrEqual(30 * GiB);
+    expect(most).toBeGreaterThan(0);
+    const ended = await Promise.all(ids.map((id) => h.waitFor(id)));
+    expect(ended.map((t) => [t.state, t.exitCode])).toEqual(ids.map(() => ['exited', 0]));
+  });
+});
+
 describe('TCP with bearer tokens', () => {
   it('refuses callers without a known token, and audits nothing for them', async () => {
     const audits = (await h.client.json<unknown[]>('GET', '/v1/audit?limit=10000')).length;
@@ -138,6 +168,18 @@ describe('TCP with bearer tokens', () => {
     expect((await h.task(bobs)).state).toBe('running');
     const forBob = await h.run(['run', '-d', '--tenant', 'bob', '--gpus', '0', '--', 'true'], as('alice-secret'));
     expect(forBob.stderr).toMatch(/tenant "alice" may not submit for tenant "bob" \[GS_ERR_FORBIDDEN\]/);
+
+    // GPUs: alice sees bob's slice and its size, not whose it is.
+    const bobsSlice = (await h.run(['run', '-d', '--mem', '3Gi', '--', 'sleep', '30'], as('bob-secret'))).stdout.trim();
+    await h.waitFor(bobsSlice, (t) => t.state === 'running');
+    type Slice = { taskId: string | null; tenant: string | null; memoryBytes: number };
+    const seenByAlice = (await tcp('alice-secret').json<{ gpus: { slices: Slice[] }[] }>('GET', '/v1/gpus')).gpus[0]?.slices ?? [];
+    expect(seenByAlice).toContainEqual(expect.objectContaining({ taskId: null, tenant: null, memoryBytes: 3 * 2 ** 30 }));
+    const seenByBob = (await tcp('bob-secret').json<{ gpus: { slices: Slice[] }[] }>('GET', '/v1/gpus')).gpus[0]?.slices ?? [];
+    expect(seenByBob).toContainEqual(expect.objectContaining({ taskId: bobsSlice, tenant: 'bob' }));
+    expect((await h.run(['gpus'], as('alice-secret'))).stdout).toMatch(/^\s+\(another tenant\)\s+-\s+-\s+3 GiB/m);
+    expect((await h.run(['kill', bobsSlice], as('bob-secret'))).status).toBe(0);
+    await h.waitFor(bobsSlice);
 
     // Events: a tenant's own tasks only.
     const events = await tcp('alice-secret').json<{ taskId: string | null }[]>('GET', '/v1/events?limit=10000');

@@ -39,6 +39,9 @@
 #define SETTLE_S 1.0
 #define WINDOW_S 2.0
 #define KERNEL_US 2000
+/* "Has the GPU" (work-conserving, unlimited): a burner alone reaches 97-99% on a quiet
+ * machine; host delays on a loaded 2-core runner cost it some, never down to a cap's 30-50%. */
+#define BUSY_PCT 75.0
 
 static int checks, failures;
 static const char *scenario = "?";
@@ -271,7 +274,7 @@ static void t_alone(void)
 /* Without a limit a burner takes the whole GPU (the control: the limit is what holds it). */
 static void t_unlimited(void)
 {
-    job jobs[] = {{0, "kernel", {"GPUSHARE_LOG_LEVEL=warn"}, 95, -1}};
+    job jobs[] = {{0, "kernel", {"GPUSHARE_LOG_LEVEL=warn"}, BUSY_PCT, -1}};
     run_jobs("no limit", jobs, 1);
 }
 
@@ -308,7 +311,7 @@ static void t_paths(void)
 static void t_policy(void)
 {
     job alone[] = {
-        {0, "kernel", {"GPUSHARE_COMPUTE_LIMIT=30", "GPUSHARE_COMPUTE_POLICY=share"}, 90, -1},
+        {0, "kernel", {"GPUSHARE_COMPUTE_LIMIT=30", "GPUSHARE_COMPUTE_POLICY=share"}, BUSY_PCT, -1},
         {1, "kernel", {"GPUSHARE_COMPUTE_LIMIT=30", "GPUSHARE_COMPUTE_POLICY=hard"}, 30, 0},
         /* HAMi's variable; GPUSHARE_* wins over it */
         {2, "kernel", {"CUDA_DEVICE_SM_LIMIT=40"}, 40, 0},
@@ -345,12 +348,12 @@ static void t_priority(void)
         stop(low);
         printf("priority%s: low alone %.1f%%; with high: low %.1f%%, high %.1f%%; high gone: low %.1f%%\n",
                attempt ? " (retry)" : "", p1[0], p2[0], p2[1], p3[0]);
-        ok = p1[0] >= 90 && p2[0] <= 5 && p2[1] >= 90 && p3[0] >= 90;
+        ok = p1[0] >= BUSY_PCT && p2[0] <= 5 && p2[1] >= BUSY_PCT && p3[0] >= BUSY_PCT;
     }
-    check(p1[0] >= 90, "low alone uses the idle GPU: %.1f%%", p1[0]);
+    check(p1[0] >= BUSY_PCT, "low alone uses the idle GPU: %.1f%%", p1[0]);
     check(p2[0] <= 5, "low yields to high: %.1f%%", p2[0]);
-    check(p2[1] >= 90, "high gets the GPU: %.1f%%", p2[1]);
-    check(p3[0] >= 90, "low gets it back: %.1f%%", p3[0]);
+    check(p2[1] >= BUSY_PCT, "high gets the GPU: %.1f%%", p2[1]);
+    check(p3[0] >= BUSY_PCT, "low gets it back: %.1f%%", p3[0]);
 }
 
 /* Usage published in the region: a burner at 40% with its own region file. */
@@ -419,10 +422,10 @@ static void t_kill(void)
         stop(b);
         printf("kill%s: together %.1f%% + %.1f%%; after SIGKILL of one: %.1f%%\n", attempt ? " (retry)" : "", p[0],
                p[1], q[0]);
-        ok = fabs(p[0] - 50) <= TOLERANCE && fabs(p[1] - 50) <= TOLERANCE && q[0] >= 90;
+        ok = fabs(p[0] - 50) <= TOLERANCE && fabs(p[1] - 50) <= TOLERANCE && q[0] >= BUSY_PCT;
     }
     check(fabs(p[0] - 50) <= TOLERANCE && fabs(p[1] - 50) <= TOLERANCE, "50+50: %.1f + %.1f", p[0], p[1]);
-    check(q[0] >= 90, "the survivor takes the GPU: %.1f%%", q[0]);
+    check(q[0] >= BUSY_PCT, "the survivor takes the GPU: %.1f%%", q[0]);
 }
 
 int main(int argc, char **argv)

@@ -173,7 +173,7 @@ export function renderSliceTable(description: string, gpus: readonly DaemonGpu[]
     for (const s of g.slices) {
       rows.push([
         '',
-        `  ${s.taskId}`,
+        `  ${s.taskId ?? '(another tenant)'}`,
         s.tenant ?? dash,
         s.usedMemoryBytes === null ? dash : formatBytes(s.usedMemoryBytes),
         formatBytes(s.memoryBytes),

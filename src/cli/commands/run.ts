@@ -4,6 +4,7 @@ import type { LogChunk, SubmitTask, TaskBody } from '../../api/schemas.js';
 import { ErrorCodes, GsError, isGsError } from '../../domain/index.js';
 import type { Client } from '../client.js';
 import { addHostOption, clientFor } from './tasks-common.js';
+import { LIVE_STATES } from '../../node/task.js';
 
 interface RunFlags {
   readonly host?: string;
@@ -82,7 +83,7 @@ export async function attach(client: Client, id: string): Promise<number> {
     });
     const done = await client.json<TaskBody>('GET', `/v1/tasks/${id}`);
     // The stream also ends when the daemon shuts down while the task goes on.
-    if (done.state === 'queued' || done.state === 'running') throw new GsError(ErrorCodes.daemonUnreachable, 'the daemon ended the output stream (shutting down?)');
+    if (LIVE_STATES.has(done.state)) throw new GsError(ErrorCodes.daemonUnreachable, 'the daemon ended the output stream (shutting down?)');
     return exitStatusOf(done);
   } catch (err) {
     if (isGsError(err) && err.code === ErrorCodes.daemonUnreachable) {

@@ -101,6 +101,12 @@ export class TaskStore {
   private readonly insertAudit;
   private readonly auditSince;
   readonly tenants: TenantStore;
+  /**
+   * Queued and running tasks as last read; dropped on every write. Listing live tasks is the
+   * API's most frequent read (ps, top, the scheduler's pump), and rereading and parsing every
+   * row each time was most of its cost (bench/api.bench.ts).
+   */
+  private liveCache: readonly Task[] | null = null;
 
   constructor(private readonly db: Db) {
     this.tenants = new TenantStore(db);
@@ -119,10 +125,16 @@ export class TaskStore {
 
   /** Runs `fn` in one transaction: a change and its event/audit rows land together or not at all. */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    try {
+      return this.db.transaction(fn)();
+    } catch (err) {
+      this.liveCache = null; // it may hold rows read inside the transaction that was rolled back
+      throw err;
+    }
   }
 
   create(task: NewTask): Task {
+    this.liveCache = null;
     this.insertTask.run({
       id: task.id,
       command: JSON.stringify(task.command),
@@ -158,10 +170,13 @@ export class TaskStore {
 
   /** Queued and running tasks in arrival order, or every task with `all`. */
   list(all = false): Task[] {
-    return ((all ? this.all : this.live).all() as TaskRow[]).map(fromRow);
+    if (all) return (this.all.all() as TaskRow[]).map(fromRow);
+    this.liveCache ??= (this.live.all() as TaskRow[]).map(fromRow);
+    return [...this.liveCache];
   }
 
   update(id: string, change: TaskUpdate): Task {
+    this.liveCache = null;
     const keys = Object.keys(change) as (keyof TaskUpdate)[];
     if (keys.length > 0) {
       const sets = keys.map((k) => `${COLUMN[k]} = @${k}`).join(', ');
