@@ -29,7 +29,8 @@ for need in dist/cli/main.js build/native/libgpushare.so build/native/gpushare-e
 done
 command -v nvidia-cuda-mps-control > /dev/null || { echo "no nvidia-cuda-mps-control on PATH: partitions cannot run side by side"; exit 1; }
 BIN=$PWD/build/gpu/partition_check
-if [ ! -x "$BIN" ] || [ scripts/gpu/partition_check.cu -nt "$BIN" ]; then
+# Rebuilt when older than its source or built before it printed its SM set (sm_set).
+if [ ! -x "$BIN" ] || [ scripts/gpu/partition_check.cu -nt "$BIN" ] || ! grep -q sm_set "$BIN"; then
   mkdir -p build/gpu
   PATH=$PATH:/usr/local/cuda/bin nvcc -O2 -arch=sm_90 -o "$BIN" scripts/gpu/partition_check.cu -lcuda || { echo "partition_check: build failed"; exit 1; }
 fi
