@@ -98,7 +98,7 @@ typedef struct cdev {
     _Atomic int slot; /* our board slot, -1: none (alone) */
     uint64_t token;
     pthread_mutex_t lock; /* sampling, reaping, publishing; trylock only */
-    CUcontext ctx;        /* the events' context */
+    _Atomic(CUcontext) ctx; /* the events' context (written under lock, read by leave without) */
     CUevent pool[RING + 2];
     int npool;
     marker ring[RING];
@@ -107,7 +107,7 @@ typedef struct cdev {
     bool last_ptsz, have_last;
     CUevent ref; /* the latest completed marker */
     uint64_t ref_launches;
-    uint64_t last_sample_ns, last_reap_ns;
+    _Atomic uint64_t last_sample_ns, last_reap_ns; /* written under lock, read before taking it */
     _Atomic uint64_t launches;      /* measured launches */
     _Atomic uint64_t done;          /* measured launches known complete */
     _Atomic uint64_t d_est_ns;      /* one launch's GPU time, recent average (0: unknown) */
@@ -371,7 +371,7 @@ static void pool_put(cdev *d, CUevent ev)
  * covered counts as done, and the next sample makes events in the current context. */
 static void drop_all(cdev *d)
 {
-    d->ctx = NULL;
+    atomic_store_explicit(&d->ctx, NULL, memory_order_relaxed);
     d->npool = 0;
     d->count = 0;
     d->ref = NULL;
@@ -413,7 +413,7 @@ static CUresult elapsed_ms(float *ms, CUevent a, CUevent b)
 static void reap(cdev *d, uint64_t now)
 {
     const gs_real_fns *R = gs_real();
-    d->last_reap_ns = now;
+    atomic_store_explicit(&d->last_reap_ns, now, memory_order_relaxed);
     while (d->count > 0) {
         marker *m = &d->ring[d->head];
         CUresult q = R->cuEventQuery(m->ev);
@@ -492,9 +492,10 @@ static bool events_ready(cdev *d, CUcontext cur)
     const gs_real_fns *R = gs_real();
     if (cur == NULL)
         return false;
-    if (d->ctx == cur)
+    CUcontext have = atomic_load_explicit(&d->ctx, memory_order_relaxed);
+    if (have == cur)
         return d->npool > 0;
-    if (d->ctx != NULL)
+    if (have != NULL)
         return false; /* another context's launches are not measured (counted by estimate) */
     d->npool = 0;
     for (int i = 0; i < RING + 2; i++) {
@@ -503,7 +504,7 @@ static bool events_ready(cdev *d, CUcontext cur)
             break;
         d->pool[d->npool++] = ev;
     }
-    d->ctx = d->npool > 0 ? cur : NULL;
+    atomic_store_explicit(&d->ctx, d->npool > 0 ? cur : NULL, memory_order_relaxed);
     return d->npool > 0;
 }
 
@@ -518,7 +519,7 @@ static void cover_tail(cdev *d, uint64_t now, CUcontext cur)
     if (record(ev, d->last_stream, d->last_ptsz)) {
         d->ring[(d->head + d->count) % RING] = (marker){ev, atomic_load(&d->launches), false, true};
         d->count++;
-        d->last_sample_ns = now;
+        atomic_store_explicit(&d->last_sample_ns, now, memory_order_relaxed);
     } else {
         pool_put(d, ev);
         drop_all(d); /* the stream is gone: what it held is done */
@@ -710,7 +711,8 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
     uint64_t slept = 0, now = 0;
     for (;;) {
         now = now_ns();
-        if (now - d->last_reap_ns >= REAP_NS && pthread_mutex_trylock(&d->lock) == 0) {
+        if (now - atomic_load_explicit(&d->last_reap_ns, memory_order_relaxed) >= REAP_NS &&
+            pthread_mutex_trylock(&d->lock) == 0) {
             CUstreamCaptureMode m = relax();
             reap(d, now);
             publish(d, dev, now);
@@ -746,7 +748,8 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
     /* A marker for this launch? Keep the lock until leave records its end. */
     if (slept > 0)
         now = now_ns();
-    if (now - d->last_sample_ns < SAMPLE_NS || pthread_mutex_trylock(&d->lock) != 0)
+    if (now - atomic_load_explicit(&d->last_sample_ns, memory_order_relaxed) < SAMPLE_NS ||
+        pthread_mutex_trylock(&d->lock) != 0)
         return;
     if (capturing(s, ptsz)) {
         pthread_mutex_unlock(&d->lock);
@@ -756,7 +759,7 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
     CUstreamCaptureMode m = relax();
     reap(d, now);
     if (d->count < RING - 1 && events_ready(d, ctx) && d->npool >= 2) {
-        d->last_sample_ns = now;
+        atomic_store_explicit(&d->last_sample_ns, now, memory_order_relaxed);
         g->sample = true;
         if (d->count == 0) { /* an idle queue: the work starts now, not at the last marker */
             CUevent ev = d->pool[--d->npool];
@@ -784,7 +787,7 @@ void gs_compute_leave(const gs_gate *g, CUstream s, CUresult r)
         atomic_fetch_add_explicit(&d->kernels, 1, memory_order_relaxed);
         /* launches in another context than the events' are not measured: count their
          * estimated time against the budget instead */
-        if (g->sample || g->ctx == d->ctx) {
+        if (g->sample || g->ctx == atomic_load_explicit(&d->ctx, memory_order_relaxed)) {
             if (atomic_fetch_add(&d->launches, 1) == atomic_load(&d->done))
                 atomic_store(&d->first_pending_ns, now_ns());
         } else
