@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseSliceRequest, type Gpu } from '../domain/index.js';
-import { fitPartitions, heldSmRanges, rangesOnto, type Holder } from './placement.js';
+import { computeLimitPercent, fitPartitions, heldSmRanges, rangesOnto, type Holder } from './placement.js';
 import type { TaskGpu } from './task.js';
 
 const gpu = (uuid: string, name = 'NVIDIA H100 80GB HBM3', cc = '9.0', sms: number | null = 132) => ({ uuid, name, computeCapability: cc, multiprocessorCount: sms }) as Gpu;
@@ -12,6 +12,18 @@ function req(input: Parameters<typeof parseSliceRequest>[0]) {
   return { request: r.value };
 }
 const part = (id: string, uuid: string, offset: number, count: number): Holder => ({ id, isolation: 'sm-partition', gpus: on(uuid), smRanges: [{ uuid, offset, count }] });
+
+describe('computeLimitPercent', () => {
+  const limit = (input: Parameters<typeof parseSliceRequest>[0]): number | null => computeLimitPercent(req(input));
+  it('gives libgpushare the whole percent it reads, never more than reserved and at least 1', () => {
+    expect(limit({ compute: 30 })).toBe(30);
+    expect(limit({ compute: '33.3' })).toBe(33);
+    expect(limit({ compute: '99.9' })).toBe(99);
+    expect(limit({ compute: '0.4' })).toBe(1);
+    expect(limit({ compute: '57%' })).toBe(57);
+    expect(limit({ memory: '8Gi' })).toBeNull();
+  });
+});
 
 describe('fitPartitions', () => {
   const half = req({ isolation: 'sm-partition', compute: 50 });

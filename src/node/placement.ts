@@ -77,9 +77,14 @@ export function taskGpus(placement: Placement, node: NodeSpec): TaskGpu[] {
   });
 }
 
-/** The compute limit libgpushare enforces: the request's share as a percent, or none. */
+/**
+ * The compute limit libgpushare enforces, in the whole percent it reads (a fraction such as
+ * `33.3` would be refused there, leaving the task unlimited): the request's share rounded down,
+ * so the process never gets more than the scheduler reserved, and at least 1%; or none.
+ */
 export function computeLimitPercent(task: Pick<Task, 'request'>): number | null {
-  return task.request.compute === null || task.request.isolation === 'exclusive' ? null : Math.round(task.request.compute * 1000) / 10;
+  if (task.request.compute === null || task.request.isolation === 'exclusive') return null;
+  return Math.max(1, Math.floor(Math.round(task.request.compute * 1e6) / 1e4));
 }
 
 /** What a task holding GPUs occupies, as partition placement needs it (resuming tasks: on their targets). */
