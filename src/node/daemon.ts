@@ -459,9 +459,11 @@ export class Daemon {
   }
 
   /**
-   * After a restart, a task caught halfway through a suspension or resumption: if all of its
-   * CUDA processes run, it is running; otherwise it is suspended (finishing the suspension),
-   * and resumes like any other suspended task.
+   * After a restart, a task caught halfway through a suspension or resumption: a resumption
+   * whose CUDA processes all run is done; anything else is suspended (finishing the
+   * suspension), and resumes like any other suspended task. A suspension is finished even when
+   * every process still reads as running: the dead daemon's lock may still be under way in the
+   * driver, and a task left running beside it would lock up later with nobody to unlock it.
    */
   private reconcile(task: Task): void {
     const api = this.options.checkpoint;
@@ -469,7 +471,7 @@ export class Daemon {
     if (pid === null) return;
     const found = api ? cudaStates(api, pid) : null;
     const allRunning = found !== null && found.ok && [...found.states.values()].every((s) => s === 'running');
-    if (allRunning || !api) {
+    if (!api || (allRunning && task.state === 'resuming')) {
       signalGroup(pid, SIGCONT);
       this.commit(task.id, { state: 'running', preemptedBy: null, autoResume: false }, 'task.reconciled', { state: 'running' });
       return;

@@ -361,3 +361,55 @@ describe('without a driver that can checkpoint', () => {
     expect(ev?.data['victims']).toEqual([{ id: low, action: 'evict' }]);
   });
 });
+
+describe('a daemon killed in the middle of a suspension', () => {
+  const h = new Harness();
+  let ckpt = '';
+  let uuids: string[] = [];
+  beforeAll(async () => {
+    ({ ckpt, uuids } = await startDaemon(h, '1xH100-80GB'));
+  });
+  afterAll(async () => {
+    await h.cleanup();
+  });
+
+  // The fake's step is made slow (as a real checkpoint moving many GiB takes seconds), so the
+  // daemon is SIGKILLed while the driver is inside the step it asked for. The slow lock
+  // outlasts the restart: the new daemon finds the process still running, with the dead
+  // daemon's lock about to land, and must not take it for a running task.
+  it.each([
+    ['lock', 0, 5000],
+    ['checkpoint', 1, 1500],
+  ])('finishes the suspension on restart when killed during the %s step; the task resumes and ends correctly', async (step, driverState, ms) => {
+    const cuda = JSON.stringify({ contextBytes: 4 * MiB, checkpointStepMillis: { [step]: ms }, devices: uuids.map((uuid) => ({ uuid, name: 'NVIDIA H100 80GB HBM3' })) });
+    const id = await h.detach(['--mem', '8Gi', '-e', `GPUSHARE_FAKE_CUDA=${cuda}`, '--', TRAIN, '150', '40', '8', '21']);
+    const task = await h.task(id);
+    await waitForOutput(task, 'ready');
+    const pid = trainPid(ckpt).find((p) => ckptFile(ckpt, p)?.state === 0);
+    expect(pid).toBeDefined();
+    h.extraPids.add(task.pid ?? -1);
+    const pending = post(h, `/v1/tasks/${id}/suspend`).catch(() => null);
+    await h.waitFor(id, (t) => t.state === 'suspending', 10_000);
+    if (driverState === 1) {
+      const deadline = Date.now() + 10_000;
+      while (ckptFile(ckpt, pid ?? -1)?.state !== 1 && Date.now() < deadline) await sleep(10);
+    } else {
+      await sleep(200); // the lock was asked for and takes a second; it has not happened yet
+    }
+    expect(ckptFile(ckpt, pid ?? -1)?.state).toBe(driverState);
+    await h.stop('SIGKILL');
+    expect(await pending).toBeNull();
+    // The driver finishes the step the dead daemon asked for: the task is not left running free.
+    await startDaemon(h, '1xH100-80GB');
+    const done = await h.waitFor(id, undefined, 60_000);
+    expect(done.state).toBe('exited');
+    expect(done.exitCode).toBe(0);
+    expect(readFileSync(task.stdoutPath, 'utf8')).toMatch(/^result ok/m);
+    const types = (await events(h, id)).map((e) => `${e.type}${e.type === 'task.reconciled' ? `:${String(e.data['state'])}` : ''}`);
+    const at = types.indexOf('task.reconciled:suspended');
+    expect(at, types.join(' ')).toBeGreaterThan(types.indexOf('task.adopted'));
+    expect(types.slice(at)).toEqual(expect.arrayContaining(['task.resuming', 'task.resumed']));
+    expect(types).not.toContain('task.suspend-failed');
+    expect(ckptFile(ckpt, pid ?? -1)).toBeNull(); // ended: the fake's agent file is gone with it
+  }, 90_000);
+});
