@@ -438,6 +438,7 @@ export class Daemon {
     const pairs: GpuPair[] = moved ? old.map((g, i) => ({ from: g.uuid, to: gpus[i]?.uuid ?? g.uuid })) : [];
     this.resumeTargets.set(task.id, gpus);
     this.commit(task.id, { state: 'resuming' }, 'task.resuming', { gpus: gpus.map((g) => g.uuid), moved });
+    const bytes = regionBytes(task.regionPath);
     const started = performance.now();
     const op = (async () => {
       const r = await resumeGroup(api, pid, pairs);
@@ -446,7 +447,7 @@ export class Daemon {
       if (this.closed || this.store.get(task.id).state !== 'resuming') return;
       const ms = Math.round(performance.now() - started);
       if (r.ok) {
-        this.commit(task.id, { state: 'running', gpus, preemptedBy: null, autoResume: false, message: null }, 'task.resumed', { ms, gpus: gpus.map((g) => g.uuid), moved, processes: r.pids.length });
+        this.commit(task.id, { state: 'running', gpus, preemptedBy: null, autoResume: false, message: null }, 'task.resumed', { ms, gpuBytes: bytes, gpus: gpus.map((g) => g.uuid), moved, processes: r.pids.length });
         this.log.info({ task: task.id, ms, moved }, 'task resumed');
       } else {
         this.commit(task.id, { state: 'suspended', message: `resume failed: ${r.error.message}` }, 'task.resume-failed', { code: r.error.code, cudaResult: r.error.cudaResult, message: r.error.message });

@@ -5,6 +5,7 @@
  * native/testing/fake_cuda_checkpoint.h). What the fake's checkpoint file says about a task's
  * process (state, device bytes, bytes held on the host) is read here to prove what happened.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -126,7 +127,8 @@ describe('suspend and resume (one GPU)', () => {
 
     const s = await h.run(['suspend', task.id.slice(0, 6)]);
     expect(s.stderr).toBe('');
-    expect(s.stdout).toBe(`${task.id} suspended\n`);
+    // Not a terminal: no progress, one final line with the daemon's time and the bytes moved.
+    expect(s.stdout).toMatch(new RegExp(`^${task.id} suspended in \\d+\\.\\d s, [\\d.]+ MiB of GPU memory moved to host memory\n$`));
     const suspended = await h.task(task.id);
     expect(suspended.state).toBe('suspended');
     expect(suspended.suspensions).toBe(1);
@@ -141,9 +143,12 @@ describe('suspend and resume (one GPU)', () => {
     await sleep(400);
     expect(readFileSync(task.stdoutPath, 'utf8')).toBe(steps);
 
-    const r = await h.run(['resume', task.id]);
+    const r = await h.run(['resume', '--json', task.id]);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toBe(`${task.id} running\n`);
+    const [resumed] = JSON.parse(r.stdout) as { id: string; state: string; ms: number; gpuBytes: number; moved: boolean }[];
+    expect(resumed).toMatchObject({ id: task.id, state: 'running', moved: false });
+    expect(resumed?.ms).toBeGreaterThanOrEqual(0);
+    expect(resumed?.gpuBytes).toBeGreaterThanOrEqual(16 * MiB);
     expect(ckptFile(ckpt, pid ?? -1)).toMatchObject({ state: 0, used: before?.used, onHost: 0 });
     const done = await h.waitFor(task.id, undefined, 30_000);
     expect(done.state).toBe('exited');
@@ -206,6 +211,29 @@ describe('suspend and resume (one GPU)', () => {
     const cli = await h.run(['suspend', task.id]);
     expect(cli.status).not.toBe(0);
     expect(cli.stderr).toMatch(/already ended \(killed\); only a running task can be suspended \[GS_ERR_CONFLICT\]/);
+  }, 60_000);
+
+  // script(1) is util-linux, present wherever the rest of these tests run; skipped (visibly) if not.
+  it.skipIf(spawnSync('script', ['--version']).status !== 0)('shows progress on a terminal while a slow suspend and resume run: spinner, elapsed time, the daemon\'s events, then the final line', async () => {
+    const cuda = JSON.stringify({ ...JSON.parse(fakeCuda(uuids)), checkpointStepMillis: { checkpoint: 1500, restore: 1500 } });
+    const id = await h.detach(['--mem', '4Gi', '-e', `GPUSHARE_FAKE_CUDA=${cuda}`, '--', TRAIN, '200', '20', '4', '5']);
+    await waitForOutput(await h.task(id), 'ready');
+    const onTty = (args: string): string => {
+      const r = spawnSync('script', ['-qfec', `${process.execPath} ${REPO_ROOT}bin/gpushare.js ${args}`, '/dev/null'], { env: { ...process.env, GPUSHARE_HOST: h.socket, TERM: 'xterm', COLUMNS: '200' }, encoding: 'utf8', timeout: 30_000 });
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      return r.stdout;
+    };
+    const s = onTty(`suspend ${id}`);
+    expect(s).toMatch(new RegExp(`[|/\\\\-] suspending ${id}(?: - [\\d.]+ MiB of GPU memory to host memory)? - [1-9]\\.\\d s`)); // redrawn past 1 s
+    expect(s).toContain('  suspending (asked by'); // the daemon's events, each on its own line
+    expect(s).toMatch(/ {2}suspended in \d+\.\d s: [\d.]+ MiB moved, 1 CUDA process\(es\) stopped/);
+    expect(s).toMatch(new RegExp(`(?:^|\\x1b\\[2K)${id} suspended in \\d+\\.\\d s, [\\d.]+ MiB of GPU memory moved to host memory\\r?$`, 'm'));
+    const r = onTty(`resume ${id}`);
+    expect(r).toMatch(new RegExp(`resuming ${id}(?: - [\\d.]+ MiB of GPU memory back to the GPU)? - [1-9]\\.\\d s`));
+    expect(r).toMatch(new RegExp(`(?:^|\\x1b\\[2K)${id} running, resumed in \\d+\\.\\d s, [\\d.]+ MiB of GPU memory restored\\r?$`, 'm'));
+    expect((await h.task(id)).state).toBe('running');
+    await h.run(['kill', id]);
+    await h.waitFor(id);
   }, 60_000);
 
   it('reports a checkpoint the driver fails as 503 GS_ERR_CHECKPOINT_FAILED, and the task runs on', async () => {
