@@ -314,10 +314,22 @@ static void *agent_main(void *arg)
             continue;
         }
         seen = seq;
-        CUresult r = forced(agent_file->op);
+        /* Read the request before working on it: a controller that died mid-request leaves it
+         * to the next one, which may write its own request while this one is still running. */
+        uint32_t op = agent_file->op;
+        unsigned int lock_timeout_ms = agent_file->lock_timeout_ms;
+        /* A slow step (configured) stands in for a real checkpoint moving tens of GiB: it lets
+         * a test stop the controller (the daemon) halfway through a suspension. */
+        uint64_t slow_ms = op >= FAKE_CKPT_LOCK && op <= FAKE_CKPT_UNLOCK ? fake_state()->config.checkpoint_step_ms[op - FAKE_CKPT_LOCK] : 0;
+        if (slow_ms > 0) {
+            struct timespec ts = {(time_t)(slow_ms / 1000), (long)(slow_ms % 1000) * 1000000L};
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+            }
+        }
+        CUresult r = forced(op);
         if (r == CUDA_SUCCESS)
-            switch (agent_file->op) {
-            case FAKE_CKPT_LOCK: r = agent_lock(agent_file->lock_timeout_ms); break;
+            switch (op) {
+            case FAKE_CKPT_LOCK: r = agent_lock(lock_timeout_ms); break;
             case FAKE_CKPT_CHECKPOINT: r = agent_checkpoint(); break;
             case FAKE_CKPT_RESTORE: r = agent_restore(); break;
             case FAKE_CKPT_UNLOCK: r = agent_unlock(); break;

@@ -19,7 +19,7 @@
 
 static const char *const top_fields[] = {"driverVersion", "contextBytes", "allocRounding", "pitchAlignment",
                                          "vmmGranularity", "poolChunkBytes", "managedResidency",
-                                         "defaultKernelMicros", "busyDir", "reuseFreed", "sharedGpu", "errors", "devices", NULL};
+                                         "defaultKernelMicros", "checkpointStepMillis", "busyDir", "reuseFreed", "sharedGpu", "errors", "devices", NULL};
 static const char *const device_fields[] = {"name", "uuid", "totalMemory", "reservedMemory", "contextBytes",
                                             "multiprocessorCount", "computeCapability", "pciBusId",
                                             "smPartitionMin", "smCoscheduledAlignment", NULL};
@@ -199,6 +199,20 @@ static bool read_errors(reader_t *r, const json_value_t *root, fake_cuda_config_
     return true;
 }
 
+static bool read_step_millis(reader_t *r, const json_value_t *root, fake_cuda_config_t *c)
+{
+    static const char *const steps[] = {"lock", "checkpoint", "restore", "unlock", NULL};
+    const json_value_t *o = json_get(root, "checkpointStepMillis");
+    if (!o || o->type == JSON_NULL)
+        return true;
+    if (!check_keys(r, "checkpointStepMillis", o, steps))
+        return false;
+    for (int i = 0; steps[i]; i++)
+        if (!read_u64(r, "checkpointStepMillis", o, steps[i], 0, 600000, &c->checkpoint_step_ms[i]))
+            return false;
+    return true;
+}
+
 static bool read_root(reader_t *r, const json_value_t *root, fake_cuda_config_t *c)
 {
     unsigned long long context_bytes = 512 * MIB, driver = (unsigned long long)c->driver_version;
@@ -214,7 +228,8 @@ static bool read_root(reader_t *r, const json_value_t *root, fake_cuda_config_t 
         !read_string(r, "(top level)", root, "managedResidency", residency, sizeof residency) ||
         !read_string(r, "(top level)", root, "busyDir", c->busy_dir, sizeof c->busy_dir) ||
         !read_bool(r, "(top level)", root, "reuseFreed", &c->reuse_freed) ||
-        !read_bool(r, "(top level)", root, "sharedGpu", &c->shared_gpu) || !read_errors(r, root, c))
+        !read_bool(r, "(top level)", root, "sharedGpu", &c->shared_gpu) || !read_errors(r, root, c) ||
+        !read_step_millis(r, root, c))
         return false;
     c->driver_version = (int)driver;
     if (strcmp(residency, "device") != 0 && strcmp(residency, "host") != 0)

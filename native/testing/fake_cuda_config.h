@@ -40,6 +40,9 @@ typedef struct fake_cuda_config {
     bool managed_on_host;                /* "managedResidency": "host" */
     bool reuse_freed;                    /* "reuseFreed": freed address ranges come back, bytes intact */
     unsigned long long default_kernel_us;
+    /* "checkpointStepMillis": how long each step another process asks of this one takes at
+     * least: lock, checkpoint, restore, unlock (FAKE_CKPT_LOCK - 1 ...) */
+    unsigned long long checkpoint_step_ms[4];
     unsigned int device_count;
     fake_cuda_device_config_t devices[FAKE_CUDA_MAX_DEVICES];
     unsigned int error_count;

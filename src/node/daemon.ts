@@ -464,6 +464,7 @@ export class Daemon {
     const pairs: GpuPair[] = moved ? old.map((g, i) => ({ from: g.uuid, to: gpus[i]?.uuid ?? g.uuid })) : [];
     this.resumeTargets.set(task.id, gpus);
     this.commit(task.id, { state: 'resuming' }, 'task.resuming', { gpus: gpus.map((g) => g.uuid), moved });
+    const bytes = regionBytes(task.regionPath);
     const started = performance.now();
     const op = (async () => {
       const r = await resumeGroup(api, pid, pairs);
@@ -472,7 +473,7 @@ export class Daemon {
       if (this.closed || this.store.get(task.id).state !== 'resuming') return;
       const ms = Math.round(performance.now() - started);
       if (r.ok) {
-        this.commit(task.id, { state: 'running', gpus, smRanges: rangesOnto(task.smRanges, gpus), preemptedBy: null, autoResume: false, message: null }, 'task.resumed', { ms, gpus: gpus.map((g) => g.uuid), moved, processes: r.pids.length });
+        this.commit(task.id, { state: 'running', gpus, smRanges: rangesOnto(task.smRanges, gpus), preemptedBy: null, autoResume: false, message: null }, 'task.resumed', { ms, gpuBytes: bytes, gpus: gpus.map((g) => g.uuid), moved, processes: r.pids.length });
         this.log.info({ task: task.id, ms, moved }, 'task resumed');
       } else {
         this.commit(task.id, { state: 'suspended', message: `resume failed: ${r.error.message}` }, 'task.resume-failed', { code: r.error.code, cudaResult: r.error.cudaResult, message: r.error.message });
@@ -485,9 +486,11 @@ export class Daemon {
   }
 
   /**
-   * After a restart, a task caught halfway through a suspension or resumption: if all of its
-   * CUDA processes run, it is running; otherwise it is suspended (finishing the suspension),
-   * and resumes like any other suspended task.
+   * After a restart, a task caught halfway through a suspension or resumption: a resumption
+   * whose CUDA processes all run is done; anything else is suspended (finishing the
+   * suspension), and resumes like any other suspended task. A suspension is finished even when
+   * every process still reads as running: the dead daemon's lock may still be under way in the
+   * driver, and a task left running beside it would lock up later with nobody to unlock it.
    */
   private reconcile(task: Task): void {
     const api = this.options.checkpoint;
@@ -495,7 +498,7 @@ export class Daemon {
     if (pid === null) return;
     const found = api ? cudaStates(api, pid) : null;
     const allRunning = found !== null && found.ok && [...found.states.values()].every((s) => s === 'running');
-    if (allRunning || !api) {
+    if (!api || (allRunning && task.state === 'resuming')) {
       signalGroup(pid, SIGCONT);
       this.commit(task.id, { state: 'running', preemptedBy: null, autoResume: false }, 'task.reconciled', { state: 'running' });
       return;

@@ -39,6 +39,17 @@ export function cudaStates(api: CheckpointApi, pgid: number): { ok: true; states
   return { ok: true, states };
 }
 
+/**
+ * A step refused as out of order, with the process already where the step leads: a daemon that
+ * died during that same step left it running in the driver, and it finished before ours was
+ * taken up. Only the daemon drives these steps, so the state is the one it asked for.
+ */
+function reached(api: CheckpointApi, pid: number, error: CheckpointError, want: readonly ProcessCheckpointState[]): boolean {
+  if (error.code !== CHECKPOINT_ERROR_CODES.illegalState) return false;
+  const s = api.state(pid);
+  return s.ok && want.includes(s.value);
+}
+
 /** Locks and checkpoints every CUDA process of the group, then stops the group. On failure, undoes what it did and leaves the group running. */
 export async function suspendGroup(api: CheckpointApi, pgid: number, lockTimeoutMs: number): Promise<GroupResult> {
   const found = cudaStates(api, pgid);
@@ -52,12 +63,12 @@ export async function suspendGroup(api: CheckpointApi, pgid: number, lockTimeout
     if (state === 'failed') return fail({ code: CHECKPOINT_ERROR_CODES.illegalState, message: `process ${pid} is in the driver's FAILED checkpoint state`, cudaResult: null, call: 'cuCheckpointProcessGetState' });
     if (state !== 'running') continue;
     const r = await api.lock(pid, lockTimeoutMs);
-    if (!r.ok) return fail(r.error);
+    if (!r.ok && !reached(api, pid, r.error, ['locked', 'checkpointed'])) return fail(r.error);
   }
   for (const pid of pids) {
     if (found.states.get(pid) === 'checkpointed') continue;
     const r = await api.checkpoint(pid);
-    if (!r.ok) return fail(r.error);
+    if (!r.ok && !reached(api, pid, r.error, ['checkpointed'])) return fail(r.error);
   }
   signalGroup(pgid, SIGSTOP);
   return { ok: true, pids };

@@ -5,6 +5,7 @@
  * native/testing/fake_cuda_checkpoint.h). What the fake's checkpoint file says about a task's
  * process (state, device bytes, bytes held on the host) is read here to prove what happened.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -126,7 +127,8 @@ describe('suspend and resume (one GPU)', () => {
 
     const s = await h.run(['suspend', task.id.slice(0, 6)]);
     expect(s.stderr).toBe('');
-    expect(s.stdout).toBe(`${task.id} suspended\n`);
+    // Not a terminal: no progress, one final line with the daemon's time and the bytes moved.
+    expect(s.stdout).toMatch(new RegExp(`^${task.id} suspended in \\d+\\.\\d s, [\\d.]+ MiB of GPU memory moved to host memory\n$`));
     const suspended = await h.task(task.id);
     expect(suspended.state).toBe('suspended');
     expect(suspended.suspensions).toBe(1);
@@ -141,9 +143,12 @@ describe('suspend and resume (one GPU)', () => {
     await sleep(400);
     expect(readFileSync(task.stdoutPath, 'utf8')).toBe(steps);
 
-    const r = await h.run(['resume', task.id]);
+    const r = await h.run(['resume', '--json', task.id]);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toBe(`${task.id} running\n`);
+    const [resumed] = JSON.parse(r.stdout) as { id: string; state: string; ms: number; gpuBytes: number; moved: boolean }[];
+    expect(resumed).toMatchObject({ id: task.id, state: 'running', moved: false });
+    expect(resumed?.ms).toBeGreaterThanOrEqual(0);
+    expect(resumed?.gpuBytes).toBeGreaterThanOrEqual(16 * MiB);
     expect(ckptFile(ckpt, pid ?? -1)).toMatchObject({ state: 0, used: before?.used, onHost: 0 });
     const done = await h.waitFor(task.id, undefined, 30_000);
     expect(done.state).toBe('exited');
@@ -206,6 +211,29 @@ describe('suspend and resume (one GPU)', () => {
     const cli = await h.run(['suspend', task.id]);
     expect(cli.status).not.toBe(0);
     expect(cli.stderr).toMatch(/already ended \(killed\); only a running task can be suspended \[GS_ERR_CONFLICT\]/);
+  }, 60_000);
+
+  // script(1) is util-linux, present wherever the rest of these tests run; skipped (visibly) if not.
+  it.skipIf(spawnSync('script', ['--version']).status !== 0)('shows progress on a terminal while a slow suspend and resume run: spinner, elapsed time, the daemon\'s events, then the final line', async () => {
+    const cuda = JSON.stringify({ ...JSON.parse(fakeCuda(uuids)), checkpointStepMillis: { checkpoint: 1500, restore: 1500 } });
+    const id = await h.detach(['--mem', '4Gi', '-e', `GPUSHARE_FAKE_CUDA=${cuda}`, '--', TRAIN, '200', '20', '4', '5']);
+    await waitForOutput(await h.task(id), 'ready');
+    const onTty = (args: string): string => {
+      const r = spawnSync('script', ['-qfec', `${process.execPath} ${REPO_ROOT}bin/gpushare.js ${args}`, '/dev/null'], { env: { ...process.env, GPUSHARE_HOST: h.socket, TERM: 'xterm', COLUMNS: '200' }, encoding: 'utf8', timeout: 30_000 });
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      return r.stdout;
+    };
+    const s = onTty(`suspend ${id}`);
+    expect(s).toMatch(new RegExp(`[|/\\\\-] suspending ${id}(?: - [\\d.]+ MiB of GPU memory to host memory)? - [1-9]\\.\\d s`)); // redrawn past 1 s
+    expect(s).toContain('  suspending (asked by'); // the daemon's events, each on its own line
+    expect(s).toMatch(/ {2}suspended in \d+\.\d s: [\d.]+ MiB moved, 1 CUDA process\(es\) stopped/);
+    expect(s).toMatch(new RegExp(`(?:^|\\x1b\\[2K)${id} suspended in \\d+\\.\\d s, [\\d.]+ MiB of GPU memory moved to host memory\\r?$`, 'm'));
+    const r = onTty(`resume ${id}`);
+    expect(r).toMatch(new RegExp(`resuming ${id}(?: - [\\d.]+ MiB of GPU memory back to the GPU)? - [1-9]\\.\\d s`));
+    expect(r).toMatch(new RegExp(`(?:^|\\x1b\\[2K)${id} running, resumed in \\d+\\.\\d s, [\\d.]+ MiB of GPU memory restored\\r?$`, 'm'));
+    expect((await h.task(id)).state).toBe('running');
+    await h.run(['kill', id]);
+    await h.waitFor(id);
   }, 60_000);
 
   it('reports a checkpoint the driver fails as 503 GS_ERR_CHECKPOINT_FAILED, and the task runs on', async () => {
@@ -360,4 +388,56 @@ describe('without a driver that can checkpoint', () => {
     const ev = (await events(k)).find((e) => e.type === 'task.preempting');
     expect(ev?.data['victims']).toEqual([{ id: low, action: 'evict' }]);
   });
+});
+
+describe('a daemon killed in the middle of a suspension', () => {
+  const h = new Harness();
+  let ckpt = '';
+  let uuids: string[] = [];
+  beforeAll(async () => {
+    ({ ckpt, uuids } = await startDaemon(h, '1xH100-80GB'));
+  });
+  afterAll(async () => {
+    await h.cleanup();
+  });
+
+  // The fake's step is made slow (as a real checkpoint moving many GiB takes seconds), so the
+  // daemon is SIGKILLed while the driver is inside the step it asked for. The slow lock
+  // outlasts the restart: the new daemon finds the process still running, with the dead
+  // daemon's lock about to land, and must not take it for a running task.
+  it.each([
+    ['lock', 0, 5000],
+    ['checkpoint', 1, 1500],
+  ])('finishes the suspension on restart when killed during the %s step; the task resumes and ends correctly', async (step, driverState, ms) => {
+    const cuda = JSON.stringify({ contextBytes: 4 * MiB, checkpointStepMillis: { [step]: ms }, devices: uuids.map((uuid) => ({ uuid, name: 'NVIDIA H100 80GB HBM3' })) });
+    const id = await h.detach(['--mem', '8Gi', '-e', `GPUSHARE_FAKE_CUDA=${cuda}`, '--', TRAIN, '150', '40', '8', '21']);
+    const task = await h.task(id);
+    await waitForOutput(task, 'ready');
+    const pid = trainPid(ckpt).find((p) => ckptFile(ckpt, p)?.state === 0);
+    expect(pid).toBeDefined();
+    h.extraPids.add(task.pid ?? -1);
+    const pending = post(h, `/v1/tasks/${id}/suspend`).catch(() => null);
+    await h.waitFor(id, (t) => t.state === 'suspending', 10_000);
+    if (driverState === 1) {
+      const deadline = Date.now() + 10_000;
+      while (ckptFile(ckpt, pid ?? -1)?.state !== 1 && Date.now() < deadline) await sleep(10);
+    } else {
+      await sleep(200); // the lock was asked for and takes a second; it has not happened yet
+    }
+    expect(ckptFile(ckpt, pid ?? -1)?.state).toBe(driverState);
+    await h.stop('SIGKILL');
+    expect(await pending).toBeNull();
+    // The driver finishes the step the dead daemon asked for: the task is not left running free.
+    await startDaemon(h, '1xH100-80GB');
+    const done = await h.waitFor(id, undefined, 60_000);
+    expect(done.state).toBe('exited');
+    expect(done.exitCode).toBe(0);
+    expect(readFileSync(task.stdoutPath, 'utf8')).toMatch(/^result ok/m);
+    const types = (await events(h, id)).map((e) => `${e.type}${e.type === 'task.reconciled' ? `:${String(e.data['state'])}` : ''}`);
+    const at = types.indexOf('task.reconciled:suspended');
+    expect(at, types.join(' ')).toBeGreaterThan(types.indexOf('task.adopted'));
+    expect(types.slice(at)).toEqual(expect.arrayContaining(['task.resuming', 'task.resumed']));
+    expect(types).not.toContain('task.suspend-failed');
+    expect(ckptFile(ckpt, pid ?? -1)).toBeNull(); // ended: the fake's agent file is gone with it
+  }, 90_000);
 });
