@@ -14,6 +14,7 @@ import type { DaemonConfig, ListenAddress } from './config.js';
 import { Daemon } from './daemon.js';
 import { findNativePaths } from './launcher.js';
 import { ensurePrivateDir } from './paths.js';
+import { startCheckpointer } from './store/checkpointer.js';
 import { openDatabase } from './store/db.js';
 import { TaskStore } from './store/tasks.js';
 
@@ -42,7 +43,9 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   if (notice) say(notice);
   if (backend.kind === 'simulated') say(`gpushare serve: using SIMULATED GPUs (${backend.description}): tasks get simulated GPU UUIDs; nothing measured here is real.`);
   if (native.preload === null) say('gpushare serve: libgpushare.so not found; tasks run WITHOUT memory/compute enforcement (build it with `npm run build`).');
-  const db = openDatabase(join(config.stateDir, 'gpushare.db'));
+  const dbPath = join(config.stateDir, 'gpushare.db');
+  const db = openDatabase(dbPath);
+  const checkpointer = startCheckpointer(db, dbPath, { onError: (message) => logger.warn({ message }, 'WAL checkpoint failed; retrying') });
   const store = new TaskStore(db);
   const daemon = new Daemon({ stateDir: config.stateDir, backend, store, logger, native, policy: config.policy, killGraceMs: config.killGraceMs });
   const apps: ApiApp[] = [];
@@ -51,6 +54,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     await Promise.all(apps.map((a) => a.close()));
     for (const s of sockets) if (existsSync(s)) unlinkSync(s);
     daemon.close();
+    await checkpointer.stop();
     db.close();
     backend.close();
   };
