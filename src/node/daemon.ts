@@ -304,6 +304,11 @@ export class Daemon {
     });
   }
 
+  /** See TaskStore.liveVersion. */
+  liveVersion(): number {
+    return this.store.liveVersion();
+  }
+
   list(all: boolean, principal: Principal): Task[] {
     return this.store.list(all).filter((t) => canSee(principal, t));
   }

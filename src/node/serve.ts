@@ -16,6 +16,7 @@ import { Daemon } from './daemon.js';
 import { findNativePaths } from './launcher.js';
 import { MpsControl } from './mps.js';
 import { ensurePrivateDir } from './paths.js';
+import { startCheckpointer } from './store/checkpointer.js';
 import { openDatabase } from './store/db.js';
 import { TaskStore } from './store/tasks.js';
 
@@ -60,7 +61,9 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   } else if (!mps.status().available) {
     logger.info({ mps: mps.status() }, 'no MPS for sm-partition tasks');
   }
-  const db = openDatabase(join(config.stateDir, 'gpushare.db'));
+  const dbPath = join(config.stateDir, 'gpushare.db');
+  const db = openDatabase(dbPath);
+  const checkpointer = startCheckpointer(db, dbPath, { onError: (message) => logger.warn({ message }, 'WAL checkpoint failed; retrying') });
   const store = new TaskStore(db);
   const daemon = new Daemon({
     stateDir: config.stateDir,
@@ -82,6 +85,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     await Promise.all(apps.map((a) => a.close()));
     for (const s of sockets) if (existsSync(s)) unlinkSync(s);
     daemon.close();
+    await checkpointer.stop();
     db.close();
     backend.close();
     if (checkpoint.ok) checkpoint.value.close();

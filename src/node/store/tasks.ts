@@ -107,6 +107,7 @@ export class TaskStore {
    * row each time was most of its cost (bench/api.bench.ts).
    */
   private liveCache: readonly Task[] | null = null;
+  private liveVersionCounter = 0;
 
   constructor(private readonly db: Db) {
     this.tenants = new TenantStore(db);
@@ -128,13 +129,13 @@ export class TaskStore {
     try {
       return this.db.transaction(fn)();
     } catch (err) {
-      this.liveCache = null; // it may hold rows read inside the transaction that was rolled back
+      this.dropLive(); // it may hold rows read inside the transaction that was rolled back
       throw err;
     }
   }
 
   create(task: NewTask): Task {
-    this.liveCache = null;
+    this.dropLive();
     this.insertTask.run({
       id: task.id,
       command: JSON.stringify(task.command),
@@ -169,6 +170,16 @@ export class TaskStore {
   }
 
   /** Queued and running tasks in arrival order, or every task with `all`. */
+  /** Changes whenever a queued or running task may have changed: a key for caches of the live list. */
+  liveVersion(): number {
+    return this.liveVersionCounter;
+  }
+
+  private dropLive(): void {
+    this.liveCache = null;
+    this.liveVersionCounter += 1;
+  }
+
   list(all = false): Task[] {
     if (all) return (this.all.all() as TaskRow[]).map(fromRow);
     this.liveCache ??= (this.live.all() as TaskRow[]).map(fromRow);
@@ -176,7 +187,7 @@ export class TaskStore {
   }
 
   update(id: string, change: TaskUpdate): Task {
-    this.liveCache = null;
+    this.dropLive();
     const keys = Object.keys(change) as (keyof TaskUpdate)[];
     if (keys.length > 0) {
       const sets = keys.map((k) => `${COLUMN[k]} = @${k}`).join(', ');
