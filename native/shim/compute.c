@@ -53,7 +53,7 @@
 #define RING 32                        /* markers outstanding per stream */
 #define LINES 8                        /* streams measured side by side per device */
 #define POOL (RING + 2 + 2 * LINES)    /* marker events per device */
-#define SPANS 16                       /* busy intervals remembered for the union */
+#define SPANS 32                       /* busy intervals remembered for the union */
 #define REBASE_NS INT64_C(100000000)   /* a newer time base every 100 ms (float ms stay precise) */
 
 #define BOARD_MAGIC UINT64_C(0x4452414f42534743) /* "CGSBOARD" */
@@ -100,7 +100,9 @@ typedef struct line {
     _Atomic(CUstream) s;
     _Atomic uint64_t launches;  /* measured launches on s (the gate counts them without the lock) */
     marker ring[RING];
-    unsigned head, count;
+    unsigned head;
+    _Atomic unsigned count; /* markers outstanding (the gate reads it without the lock) */
+    uint64_t est;           /* one launch's GPU time on this stream, recent average (0: unknown) */
     bool have_ref;         /* ref_t: when its latest completed marker completed */
     int64_t ref_t;         /* ns after the device's base event */
     uint64_t ref_launches; /* measured launches (all streams) issued before that marker */
@@ -130,6 +132,8 @@ typedef struct cdev {
     int nspans;
     _Atomic uint64_t last_sample_ns, last_reap_ns; /* written under lock, read before taking it */
     _Atomic uint64_t launches;      /* measured launches */
+    _Atomic uint64_t unlined;       /* of them, on a stream without a line (every line was busy) */
+    uint64_t unlined_seen;          /* those already counted at the estimate (under lock) */
     _Atomic uint64_t done;          /* measured launches known complete */
     _Atomic uint64_t d_est_ns;      /* one launch's GPU time, recent average (0: unknown) */
     _Atomic uint64_t done_seen_ns;  /* when `done` last moved (host time we saw it) */
@@ -401,7 +405,9 @@ static void line_reset(line *l, bool used, CUstream s, bool ptsz, uint64_t now)
     atomic_store_explicit(&l->s, s, memory_order_relaxed);
     atomic_store_explicit(&l->ptsz, ptsz, memory_order_relaxed);
     atomic_store_explicit(&l->launches, 0, memory_order_relaxed);
-    l->head = l->count = 0;
+    l->head = 0;
+    atomic_store(&l->count, 0);
+    l->est = 0;
     l->have_ref = false;
     l->ref_t = 0;
     l->ref_launches = l->ref_own = 0;
@@ -548,7 +554,7 @@ static void take(cdev *d, line *l, const marker *m, uint64_t now)
          * intervals already hold */
         uint64_t from = l->have_ref ? l->ref_own : 0;
         uint64_t gap = m->own > from ? m->own - from : 0;
-        uint64_t ns = gap * one;
+        uint64_t ns = gap * (l->est != 0 ? l->est : one);
         if (ns > 0 && have_t) {
             if (l->have_ref && t > l->ref_t && ns > (uint64_t)(t - l->ref_t))
                 ns = (uint64_t)(t - l->ref_t);
@@ -560,10 +566,13 @@ static void take(cdev *d, line *l, const marker *m, uint64_t now)
         }
     } else if (l->have_ref && have_t && t > l->ref_t) {
         uint64_t ns = (uint64_t)(t - l->ref_t);
-        uint64_t launches = m->launches - l->ref_launches, est = (m->own - l->ref_own) * one;
+        uint64_t launches = m->launches - l->ref_launches, own = m->own - l->ref_own;
+        uint64_t est = own * (l->est != 0 ? l->est : one);
         if (m->tail && est > 0 && est < ns)
             ns = est; /* the time to a tail marker may include an idle stream */
         count_busy(d, l->ref_t, l->ref_t + (int64_t)ns);
+        if (own > 0 && !m->tail)
+            l->est = l->est == 0 ? ns / own : (3 * l->est + ns / own) / 4;
         if (launches > 0 && !m->tail) {
             /* launches of every stream over this stream's interval: one launch's share of
              * the process's GPU time, what predicts when the queued work ends */
@@ -591,6 +600,14 @@ static void reap(cdev *d, uint64_t now)
 {
     const gs_real_fns *R = gs_real();
     atomic_store_explicit(&d->last_reap_ns, now, memory_order_relaxed);
+    uint64_t unlined = atomic_load(&d->unlined);
+    if (unlined != d->unlined_seen) {
+        /* streams that found every line busy: at the estimate, outside the union */
+        uint64_t ns = (unlined - d->unlined_seen) * atomic_load(&d->d_est_ns);
+        d->unlined_seen = unlined;
+        atomic_fetch_add(&d->busy_ns, ns);
+        atomic_fetch_sub(&d->balance_ns, (int64_t)ns);
+    }
     for (int i = 0; i < LINES && d->outstanding > 0; i++) {
         line *l = &d->lines[i];
         while (l->count > 0) {
@@ -879,6 +896,37 @@ static uint64_t decide(cdev *d, const layout *L, uint64_t now)
     return wait < 100000 ? 100000 : wait > 2000000 ? 2000000 : wait;
 }
 
+/* The line of stream s, without the lock (the thread remembers the line of its latest
+ * stream; a line taken by another stream since is looked up again); -1: none. */
+static int find_line(cdev *d, CUstream s, bool ptsz)
+{
+    int li = TS.d == d && TS.s == s && TS.ptsz == ptsz ? TS.line : -1;
+    if (li >= 0 && atomic_load_explicit(&d->lines[li].s, memory_order_relaxed) == s &&
+        atomic_load_explicit(&d->lines[li].ptsz, memory_order_relaxed) == ptsz)
+        return li;
+    for (int i = 0; i < LINES; i++)
+        if (atomic_load_explicit(&d->lines[i].s, memory_order_relaxed) == s &&
+            atomic_load_explicit(&d->lines[i].ptsz, memory_order_relaxed) == ptsz && d->lines[i].used) {
+            TS.d = d;
+            TS.s = s;
+            TS.ptsz = ptsz;
+            TS.line = i;
+            return i;
+        }
+    return -1;
+}
+
+/* Counts a measured launch on its stream's line; a stream without one in `unlined`. */
+static void count_on_line(cdev *d, int li, CUstream s, bool ptsz)
+{
+    if (li < 0)
+        li = find_line(d, s, ptsz);
+    if (li < 0)
+        atomic_fetch_add_explicit(&d->unlined, 1, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&d->lines[li].launches, 1, memory_order_relaxed);
+}
+
 void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
 {
     g->dev = -1;
@@ -935,7 +983,13 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
     /* A marker for this launch? Keep the lock until leave records its end. */
     if (slept > 0)
         now = now_ns();
-    if (now - atomic_load_explicit(&d->last_sample_ns, memory_order_relaxed) < SAMPLE_NS ||
+    /* A launch onto a stream with no marker outstanding is sampled even within SAMPLE_NS:
+     * its start marker begins the stream's next busy interval, so the launches after it
+     * that go unsampled are queued behind a marker and run right after it (their time is
+     * placed there when the stream's next start marker completes). */
+    int li = find_line(d, s, ptsz);
+    bool idle = li >= 0 && atomic_load_explicit(&d->lines[li].count, memory_order_relaxed) == 0;
+    if ((!idle && now - atomic_load_explicit(&d->last_sample_ns, memory_order_relaxed) < SAMPLE_NS) ||
         pthread_mutex_trylock(&d->lock) != 0)
         return;
     if (capturing(s, ptsz)) {
@@ -964,30 +1018,6 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
     unrelax(m);
     if (!g->sample)
         pthread_mutex_unlock(&d->lock);
-}
-
-/* Counts a launch on its stream's line (the thread remembers the line of its latest stream;
- * a line taken by another stream since is looked up again). A stream without a line is
- * counted only in the device's total. */
-static void count_on_line(cdev *d, int li, CUstream s, bool ptsz)
-{
-    if (li < 0 && TS.d == d && TS.s == s && TS.ptsz == ptsz)
-        li = TS.line;
-    if (li < 0 || atomic_load_explicit(&d->lines[li].s, memory_order_relaxed) != s ||
-        atomic_load_explicit(&d->lines[li].ptsz, memory_order_relaxed) != ptsz) {
-        li = -1;
-        for (int i = 0; i < LINES && li < 0; i++)
-            if (atomic_load_explicit(&d->lines[i].s, memory_order_relaxed) == s &&
-                atomic_load_explicit(&d->lines[i].ptsz, memory_order_relaxed) == ptsz)
-                li = i;
-        if (li < 0)
-            return;
-    }
-    TS.d = d;
-    TS.s = s;
-    TS.ptsz = ptsz;
-    TS.line = li;
-    atomic_fetch_add_explicit(&d->lines[li].launches, 1, memory_order_relaxed);
 }
 
 void gs_compute_leave(const gs_gate *g, CUstream s, CUresult r)

@@ -337,10 +337,8 @@ static void t_paths(void)
     run_jobs("launch paths", a, 5);
     job b[] = {{0, "graph_ptsz", {"GPUSHARE_COMPUTE_LIMIT=30"}, 30, 0},
                /* 4 threads, 4 streams, one process, its kernels side by side on the fake
-                * GPU: never over the cap; busy time is the union of per-stream intervals,
-                * but unmeasured launches are still estimated high, so it gets less than the
-                * cap (33-35% here, COMPUTE.md "Limits of the design"): the bound is 20..45 */
-               {2, "threads", {"GPUSHARE_COMPUTE_LIMIT=40"}, 32.5, 12.5},
+                * GPU: busy time is the union of the streams' intervals (COMPUTE.md) */
+               {2, "threads", {"GPUSHARE_COMPUTE_LIMIT=40"}, 40, 0},
                /* a graph beside a plain kernel loop on one GPU: 40+60 */
                {1, "graph", {"GPUSHARE_COMPUTE_LIMIT=40"}, 40, 0},
                {1, "coop", {"GPUSHARE_COMPUTE_LIMIT=60"}, 60, 0}};
