@@ -128,7 +128,7 @@ typedef struct cdev {
     unsigned outstanding; /* markers not yet reaped, all lines */
     int last_line;        /* where the latest sampled launch went (a tail marker goes there); -1 none */
     CUevent base;         /* a completed event: marker times are ns after it (NULL: none yet) */
-    int64_t span_a[SPANS], span_b[SPANS]; /* busy time already counted: disjoint, by start */
+    int64_t span_a[SPANS + 1], span_b[SPANS + 1]; /* busy time already counted: disjoint, by start */
     int nspans;
     _Atomic uint64_t last_sample_ns, last_reap_ns; /* written under lock, read before taking it */
     _Atomic uint64_t launches;      /* measured launches */
@@ -140,7 +140,7 @@ typedef struct cdev {
     _Atomic uint64_t first_pending_ns; /* when the first launch after `done` was made */
     _Atomic uint64_t busy_ns;       /* measured */
     _Atomic uint64_t throttle_ns;   /* slept in the gate */
-    _Atomic uint64_t kernels;       /* launches that went through */
+    _Atomic uint64_t other_kernels; /* launches in another context than the events' (not measured) */
     _Atomic int64_t balance_ns;     /* what is left of this period's budget */
     _Atomic uint64_t period;        /* the period balance was refilled for */
     _Atomic uint64_t demand_at_ns;  /* when we last wrote our demand */
@@ -152,6 +152,7 @@ typedef struct cdev {
 
 static struct {
     _Atomic int mode; /* DEV_UNKNOWN, DEV_OFF (nothing governed: the fast path), DEV_ON */
+    _Atomic uint64_t tick; /* CLOCK_MONOTONIC_COARSE's resolution; 0: unusable (or not known yet) */
     pthread_mutex_t init;
     cdev dev[GS_REGION_MAX_DEVICES];
 } C = {.init = PTHREAD_MUTEX_INITIALIZER};
@@ -159,6 +160,7 @@ static struct {
 /* A thread's view of the period on one device. */
 typedef struct layout {
     int dev;
+    uint64_t pstart, pk; /* the period the thread last saw: its start and number (no division per launch) */
     uint64_t valid_until;
     uint64_t my_off, my_len;
     int n; /* others' windows, by offset */
@@ -470,35 +472,35 @@ static uint64_t add_span(cdev *d, int64_t a, int64_t b)
 {
     if (b <= a)
         return 0;
+    int n = d->nspans, lo = n;
+    /* spans are disjoint and sorted, so their ends are too: the ones touching [a, b] are
+     * found from the newest back (intervals mostly arrive in time order: a step or two) */
+    while (lo > 0 && d->span_b[lo - 1] >= a)
+        lo--;
+    int hi = lo;
     int64_t covered = 0, na = a, nb = b;
-    int64_t ka[SPANS + 1], kb[SPANS + 1];
-    int k = 0;
-    for (int i = 0; i < d->nspans; i++) {
-        int64_t lo = a > d->span_a[i] ? a : d->span_a[i], hi = b < d->span_b[i] ? b : d->span_b[i];
-        if (hi > lo)
-            covered += hi - lo;
-        if (d->span_b[i] < a || d->span_a[i] > b) {
-            ka[k] = d->span_a[i];
-            kb[k++] = d->span_b[i];
-        } else {
-            na = d->span_a[i] < na ? d->span_a[i] : na;
-            nb = d->span_b[i] > nb ? d->span_b[i] : nb;
-        }
+    for (; hi < n && d->span_a[hi] <= b; hi++) {
+        int64_t x = a > d->span_a[hi] ? a : d->span_a[hi], y = b < d->span_b[hi] ? b : d->span_b[hi];
+        if (y > x)
+            covered += y - x;
+        na = d->span_a[hi] < na ? d->span_a[hi] : na;
+        nb = d->span_b[hi] > nb ? d->span_b[hi] : nb;
     }
-    int j = k++;
-    while (j > 0 && ka[j - 1] > na) {
-        ka[j] = ka[j - 1];
-        kb[j] = kb[j - 1];
-        j--;
+    /* spans [lo, hi) become one: [na, nb] */
+    int shift = 1 - (hi - lo);
+    if (shift != 0 && hi < n) {
+        memmove(&d->span_a[hi + shift], &d->span_a[hi], (size_t)(n - hi) * sizeof d->span_a[0]);
+        memmove(&d->span_b[hi + shift], &d->span_b[hi], (size_t)(n - hi) * sizeof d->span_b[0]);
     }
-    ka[j] = na;
-    kb[j] = nb;
-    int drop = k > SPANS ? k - SPANS : 0;
-    d->nspans = k - drop;
-    for (int i = 0; i < d->nspans; i++) {
-        d->span_a[i] = ka[i + drop];
-        d->span_b[i] = kb[i + drop];
+    d->span_a[lo] = na;
+    d->span_b[lo] = nb;
+    n += shift;
+    if (n == SPANS) { /* full: forget the older half */
+        memmove(&d->span_a[0], &d->span_a[SPANS / 2], (SPANS / 2) * sizeof d->span_a[0]);
+        memmove(&d->span_b[0], &d->span_b[SPANS / 2], (SPANS / 2) * sizeof d->span_b[0]);
+        n = SPANS / 2;
     }
+    d->nspans = n;
     return (uint64_t)((b - a) - covered);
 }
 
@@ -663,7 +665,7 @@ static void publish(cdev *d, int dev, uint64_t now)
     if (now - d->pub_at < PUBLISH_NS)
         return;
     d->pub_at = now;
-    uint64_t busy = atomic_load(&d->busy_ns), thr = atomic_load(&d->throttle_ns), k = atomic_load(&d->kernels);
+    uint64_t busy = atomic_load(&d->busy_ns), thr = atomic_load(&d->throttle_ns), k = atomic_load(&d->launches) + atomic_load(&d->other_kernels);
     (void)gs_region_compute_add((uint32_t)dev, k - d->pub_kernels, busy - d->pub_busy, thr - d->pub_throttle);
     d->pub_kernels = k;
     d->pub_busy = busy;
@@ -752,6 +754,12 @@ static void dev_setup(cdev *d, int dev)
     d->priority = (int32_t)gs_cfg.priority;
     (void)pthread_mutex_init(&d->lock, NULL);
     d->last_line = -1;
+    struct timespec res;
+    /* a coarse clock of at most 4 ms per tick is fine for the fast path (fast_go) */
+    atomic_store(&C.tick, clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0 && res.tv_sec == 0 &&
+                              res.tv_nsec > 0 && res.tv_nsec <= 4000000
+                          ? (uint64_t)res.tv_nsec
+                          : 0);
     uint64_t now = now_ns();
     atomic_store(&d->slot, -1);
     d->token = ((uint64_t)(uint32_t)getpid() << 32) | (((uint64_t)now ^ (uint64_t)(uintptr_t)d) & 0xffffffffu) | 1u;
@@ -851,10 +859,20 @@ static void unrelax(CUstreamCaptureMode m)
 
 /* ---- the gate ----------------------------------------------------------------------- */
 
-/* Refills the budget at a period boundary; debt (an overshoot) carries over. */
-static void refill(cdev *d, uint64_t now)
+/* The period of now, in the thread's cache (a division only when a period starts). */
+static void period_of(uint64_t now)
 {
-    uint64_t k = now / PERIOD_NS, seen = atomic_load_explicit(&d->period, memory_order_relaxed);
+    if (now < TL.pstart || now - TL.pstart >= PERIOD_NS) {
+        TL.pk = now / PERIOD_NS;
+        TL.pstart = TL.pk * PERIOD_NS;
+    }
+}
+
+/* Refills the budget at a period boundary; debt (an overshoot) carries over. After
+ * period_of(now). */
+static void refill(cdev *d)
+{
+    uint64_t k = TL.pk, seen = atomic_load_explicit(&d->period, memory_order_relaxed);
     if (k == seen || !atomic_compare_exchange_strong(&d->period, &seen, k))
         return;
     int64_t allowance = (int64_t)atomic_load_explicit(&d->allowance_ns, memory_order_relaxed);
@@ -866,10 +884,9 @@ static void refill(cdev *d, uint64_t now)
 }
 
 /* When, from now, the launch may go; 0 = now. */
-static uint64_t decide(cdev *d, const layout *L, uint64_t now)
+static uint64_t decide(cdev *d, const layout *L, uint64_t now, uint64_t pending)
 {
-    uint64_t phase = now % PERIOD_NS, base = now - phase;
-    uint64_t pending = pending_ns(d, now);
+    uint64_t base = L->pstart, phase = now - base;
     uint64_t one = atomic_load(&d->d_est_ns);
     int64_t balance = atomic_load(&d->balance_ns);
     if (balance <= 0 || (int64_t)pending >= balance)
@@ -919,12 +936,48 @@ static int find_line(cdev *d, CUstream s, bool ptsz)
 /* Counts a measured launch on its stream's line; a stream without one in `unlined`. */
 static void count_on_line(cdev *d, int li, CUstream s, bool ptsz)
 {
-    if (li < 0)
+    /* li: what enter found (the line may have been given to another stream since) */
+    if (li < 0 || atomic_load_explicit(&d->lines[li].s, memory_order_relaxed) != s ||
+        atomic_load_explicit(&d->lines[li].ptsz, memory_order_relaxed) != ptsz)
         li = find_line(d, s, ptsz);
     if (li < 0)
         atomic_fetch_add_explicit(&d->unlined, 1, memory_order_relaxed);
     else
         atomic_fetch_add_explicit(&d->lines[li].launches, 1, memory_order_relaxed);
+}
+
+/*
+ * The gate without reading the precise clock (a counter read, and a system call where the
+ * TSC is not usable): CLOCK_MONOTONIC_COARSE gives lo <= now < lo + tick. When, for any now
+ * in that range, the launch would go at once (no other process's window in the layout,
+ * budget left beyond the queued work, the queue short) and nothing is due (a reap, a marker,
+ * the demand word, a new layout or period), it goes. Anything due sends the launch to the
+ * precise path, which does it: so those happen about once per tick in a launch loop, not
+ * every 200 us (pending work is then over-estimated, never under). Processes with others'
+ * windows in their layout always take the precise path.
+ */
+static bool fast_go(cdev *d, int dev, int li)
+{
+    uint64_t tick = atomic_load_explicit(&C.tick, memory_order_relaxed);
+    if (tick == 0 || TL.dev != dev || TL.n != 0)
+        return false;
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
+        return false;
+    uint64_t lo = (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec, hi = lo + tick;
+    /* the layout may be a tick older than LAYOUT_NS: a process arriving is seen a tick later */
+    if (lo >= TL.valid_until || lo < TL.pstart || hi - TL.pstart >= PERIOD_NS ||
+        atomic_load_explicit(&d->period, memory_order_relaxed) != TL.pk)
+        return false;
+    if (lo >= atomic_load_explicit(&d->last_reap_ns, memory_order_relaxed) + REAP_NS ||
+        lo >= atomic_load_explicit(&d->last_sample_ns, memory_order_relaxed) + SAMPLE_NS ||
+        lo >= atomic_load_explicit(&d->demand_at_ns, memory_order_relaxed) + DEMAND_NS)
+        return false;
+    if (li >= 0 && atomic_load_explicit(&d->lines[li].count, memory_order_relaxed) == 0)
+        return false; /* an idle stream: its start marker is due */
+    uint64_t pending = pending_ns(d, lo), one = atomic_load(&d->d_est_ns);
+    int64_t balance = atomic_load(&d->balance_ns);
+    return balance > 0 && (int64_t)(pending + one + tick) < balance && pending + one + tick <= QUEUE_NS;
 }
 
 void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
@@ -940,6 +993,10 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
         return;
     g->dev = dev;
     g->ctx = ctx;
+    int li = find_line(d, s, ptsz);
+    g->line = li;
+    if (fast_go(d, dev, li))
+        return;
     /* Whether s is capturing is asked only before waiting or sampling (a driver call): a
      * launch that goes at once needs no answer, and a captured launch counted as queued
      * work is covered by the next marker like any other. */
@@ -954,11 +1011,13 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
             unrelax(m);
             pthread_mutex_unlock(&d->lock);
         }
-        board_demand(d, now, now + pending_ns(d, now));
+        uint64_t pending = pending_ns(d, now);
+        board_demand(d, now, now + pending);
         if (TL.dev != dev || now >= TL.valid_until)
             compute_layout(d, dev, now, &TL);
-        refill(d, now);
-        uint64_t wait = decide(d, &TL, now);
+        period_of(now);
+        refill(d);
+        uint64_t wait = decide(d, &TL, now, pending);
         if (wait == 0)
             break;
         if (slept == 0 && capturing(s, ptsz)) {
@@ -987,9 +1046,8 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
      * its start marker begins the stream's next busy interval, so the launches after it
      * that go unsampled are queued behind a marker and run right after it (their time is
      * placed there when the stream's next start marker completes). */
-    int li = find_line(d, s, ptsz);
     bool idle = li >= 0 && atomic_load_explicit(&d->lines[li].count, memory_order_relaxed) == 0;
-    if ((!idle && now - atomic_load_explicit(&d->last_sample_ns, memory_order_relaxed) < SAMPLE_NS) ||
+    if ((!idle && now < atomic_load_explicit(&d->last_sample_ns, memory_order_relaxed) + SAMPLE_NS) ||
         pthread_mutex_trylock(&d->lock) != 0)
         return;
     if (capturing(s, ptsz)) {
@@ -1026,15 +1084,16 @@ void gs_compute_leave(const gs_gate *g, CUstream s, CUresult r)
         return;
     cdev *d = &C.dev[g->dev];
     if (r == CUDA_SUCCESS) {
-        atomic_fetch_add_explicit(&d->kernels, 1, memory_order_relaxed);
         /* launches in another context than the events' are not measured: count their
          * estimated time against the budget instead */
         if (g->sample || g->ctx == atomic_load_explicit(&d->ctx, memory_order_relaxed)) {
             if (atomic_fetch_add(&d->launches, 1) == atomic_load(&d->done))
                 atomic_store(&d->first_pending_ns, now_ns());
-            count_on_line(d, g->sample ? g->line : -1, s, g->ptsz);
-        } else
+            count_on_line(d, g->line, s, g->ptsz);
+        } else {
+            atomic_fetch_add_explicit(&d->other_kernels, 1, memory_order_relaxed);
             atomic_fetch_sub(&d->balance_ns, (int64_t)atomic_load(&d->d_est_ns));
+        }
     }
     if (!g->sample)
         return;
