@@ -1,5 +1,5 @@
 // The compute governor's cost on the launch path (issue 4), on the fake driver: cuLaunchKernel
-// rate of build/native/shim/tests/shim_bench (200,000 empty kernels, then a synchronize) without
+// rate of build/native/shim/tests/shim_bench (1,000,000 empty kernels, then a synchronize) without
 // the library, with it and no compute limit (the fast path), and with GPUSHARE_COMPUTE_LIMIT=100
 // (every step of the gate runs and it never has to wait: the gate's own work: the clock, the
 // layout, marker events every 250 us). A launch loop keeps even the fake's queue busy all the
@@ -29,8 +29,8 @@ for (const f of [bin, lib]) {
   }
 }
 
-const rounds = Number(process.env.COMPUTE_BENCH_ROUNDS ?? 15);
-const launches = process.env.COMPUTE_BENCH_LAUNCHES ?? '200000';
+const rounds = Number(process.env.COMPUTE_BENCH_ROUNDS ?? 11);
+const launches = process.env.COMPUTE_BENCH_LAUNCHES ?? '1000000';
 const baseLib = process.env.COMPUTE_BENCH_BASE_LIB;
 const board = mkdtempSync(join(tmpdir(), 'gpushare-compute-bench-'));
 type Variant = { name: string; env: Record<string, string> };

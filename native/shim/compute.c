@@ -95,8 +95,8 @@ typedef struct marker {
 /* One stream's timeline (under the device's lock). Its markers complete in order; the time
  * between two of them while the stream was busy is one busy interval of the process. */
 typedef struct line {
-    bool used;
-    _Atomic bool ptsz;          /* s and ptsz: written under the lock, read by launches without */
+    _Atomic bool used;          /* used, s, ptsz: written under the lock, read by launches without */
+    _Atomic bool ptsz;
     _Atomic(CUstream) s;
     _Atomic uint64_t launches;  /* measured launches on s (the gate counts them without the lock) */
     marker ring[RING];
@@ -403,7 +403,7 @@ static void pool_put(cdev *d, CUevent ev)
 
 static void line_reset(line *l, bool used, CUstream s, bool ptsz, uint64_t now)
 {
-    l->used = used;
+    atomic_store_explicit(&l->used, used, memory_order_relaxed);
     atomic_store_explicit(&l->s, s, memory_order_relaxed);
     atomic_store_explicit(&l->ptsz, ptsz, memory_order_relaxed);
     atomic_store_explicit(&l->launches, 0, memory_order_relaxed);
@@ -636,12 +636,14 @@ static line *line_for(cdev *d, CUstream s, bool ptsz, uint64_t now)
     line *pick = NULL;
     for (int i = 0; i < LINES; i++) {
         line *l = &d->lines[i];
-        if (l->used && atomic_load_explicit(&l->s, memory_order_relaxed) == s &&
+        bool used = atomic_load_explicit(&l->used, memory_order_relaxed);
+        if (used && atomic_load_explicit(&l->s, memory_order_relaxed) == s &&
             atomic_load_explicit(&l->ptsz, memory_order_relaxed) == ptsz) {
             l->used_ns = now;
             return l;
         }
-        if (l->count == 0 && (pick == NULL || (pick->used && (!l->used || l->used_ns < pick->used_ns))))
+        if (l->count == 0 && (pick == NULL || (atomic_load_explicit(&pick->used, memory_order_relaxed) &&
+                                                (!used || l->used_ns < pick->used_ns))))
             pick = l;
     }
     if (pick != NULL) {
@@ -923,7 +925,8 @@ static int find_line(cdev *d, CUstream s, bool ptsz)
         return li;
     for (int i = 0; i < LINES; i++)
         if (atomic_load_explicit(&d->lines[i].s, memory_order_relaxed) == s &&
-            atomic_load_explicit(&d->lines[i].ptsz, memory_order_relaxed) == ptsz && d->lines[i].used) {
+            atomic_load_explicit(&d->lines[i].ptsz, memory_order_relaxed) == ptsz &&
+            atomic_load_explicit(&d->lines[i].used, memory_order_relaxed)) {
             TS.d = d;
             TS.s = s;
             TS.ptsz = ptsz;
@@ -1098,7 +1101,7 @@ void gs_compute_leave(const gs_gate *g, CUstream s, CUresult r)
     if (!g->sample)
         return;
     line *l = &d->lines[g->line];
-    if (r == CUDA_SUCCESS && d->npool > 0 && l->used) {
+    if (r == CUDA_SUCCESS && d->npool > 0 && atomic_load_explicit(&l->used, memory_order_relaxed)) {
         d->last_line = g->line;
         CUevent ev = d->pool[--d->npool];
         CUstreamCaptureMode m = relax();
