@@ -6,7 +6,9 @@
  *     compute_test burn API KERNEL_US       a burner: launches KERNEL_US-long kernels through
  *                                           API (kernel, ptsz, ex, coop, multi, graph,
  *                                           graph_ptsz) forever, synchronizing every 16;
- *                                           "threads": 4 threads, each on its own stream
+ *                                           "threads": 4 threads, each on its own stream;
+ *                                           "streams": one thread, 2 kernels at a time on 2
+ *                                           streams (side by side on the fake GPU)
  *
  * The environment (run_shim_tests.sh) gives the fake config (5 devices, sharedGpu, a busy
  * directory), GPUSHARE_COMPUTE_DIR and the preloaded library; a scenario adds each burner's
@@ -137,6 +139,18 @@ static int burn(const char *api, const char *us)
         for (int i = 0; i < 4; i++)
             pthread_join(t[i], NULL);
         return 0;
+    }
+    if (strcmp(api, "streams") == 0) {
+        CUstream s2;
+        CK(cuStreamCreate(&s2, CU_STREAM_NON_BLOCKING));
+        for (unsigned long i = 1;; i++) {
+            CK(cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, s, NULL, NULL));
+            CK(cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, s2, NULL, NULL));
+            if (i % 8 == 0) {
+                CK(cuStreamSynchronize(s));
+                CK(cuStreamSynchronize(s2));
+            }
+        }
     }
     bool ptsz = strcmp(api, "ptsz") == 0 || strcmp(api, "graph_ptsz") == 0;
     CUstream target = ptsz ? NULL : s;
@@ -339,10 +353,12 @@ static void t_paths(void)
                /* 4 threads, 4 streams, one process, its kernels side by side on the fake
                 * GPU: busy time is the union of the streams' intervals (COMPUTE.md) */
                {2, "threads", {"GPUSHARE_COMPUTE_LIMIT=40"}, 40, 0},
+               /* one thread alternating between 2 streams whose kernels overlap */
+               {3, "streams", {"GPUSHARE_COMPUTE_LIMIT=40"}, 40, 0},
                /* a graph beside a plain kernel loop on one GPU: 40+60 */
                {1, "graph", {"GPUSHARE_COMPUTE_LIMIT=40"}, 40, 0},
                {1, "coop", {"GPUSHARE_COMPUTE_LIMIT=60"}, 60, 0}};
-    run_jobs("graph and cooperative co-located; 4 threads", b, 4);
+    run_jobs("graph and cooperative co-located; 4 threads; 2 streams", b, 5);
 }
 
 /* hard vs share: share alone uses the idle GPU; two share slices split it by their shares;
