@@ -99,7 +99,7 @@ $(SHIM_TEST_DIR)/libgsnext%.so: shim/tests/gsnext%.c
 	$(CC) $(SHIM_CFLAGS_ASAN) -shared -fvisibility=default -Wl,-soname,libgsnext$*.so -o $@ $< -ldl
 
 # Linked against the sanitized fake by soname (found through LD_LIBRARY_PATH at run time).
-$(SHIM_TEST_BIN): shim/tests/shim_test.c $(SHIM_TEST_NEXT) shim-fakes
+$(SHIM_TEST_BIN): shim/tests/shim_test.c shim/tests/test_check.h $(SHIM_TEST_NEXT) shim-fakes
 	@mkdir -p $(@D)
 	$(CC) $(SHIM_CFLAGS_ASAN) -Itesting -DSHIM_TEST_NVML_LINKED -o $@ $< -L$(SHIM_TEST_DIR) -lgsnext1 -lgsnext2 $(SHIM_FAKE_CUDA_ASAN) \
 		$(SHIM_FAKE_NVML_ASAN) -ldl -lpthread
@@ -120,7 +120,7 @@ $(SHIM_BENCH): shim/tests/shim_bench.c $(SHIM_FAKE_CUDA)
 
 # The issue's interface contract, exactly: release shim, release fake, no sanitizer. Not
 # linked against NVML, so it also runs where there is none.
-$(SHIM_TEST_BIN_REL): shim/tests/shim_test.c shim-fakes
+$(SHIM_TEST_BIN_REL): shim/tests/shim_test.c shim/tests/test_check.h shim-fakes
 	@mkdir -p $(@D)
 	$(CC) $(SHIM_CFLAGS) -Itesting -DSHIM_TEST_NO_NEXT -o $@ $< $(SHIM_FAKE_CUDA) -ldl -lpthread
 
@@ -133,7 +133,7 @@ $(SHIM_TEST_DIR)/symbolic/libcuda.so.1: shim-fakes
 
 # The compute governor's scenarios (compute_test.c): ASan+UBSan, against the sanitized fake.
 SHIM_COMPUTE_TEST := $(SHIM_TEST_DIR)/compute_test
-$(SHIM_COMPUTE_TEST): shim/tests/compute_test.c shim-fakes
+$(SHIM_COMPUTE_TEST): shim/tests/compute_test.c shim/tests/test_check.h shim-fakes
 	@mkdir -p $(@D)
 	$(CC) $(SHIM_CFLAGS_ASAN) -Itesting -o $@ $< $(SHIM_FAKE_CUDA_ASAN) -lm -lpthread
 
@@ -143,7 +143,7 @@ shim-test: $(SHIM_LIB) $(SHIM_LIB_ASAN) $(SHIM_TEST_BIN) $(SHIM_TEST_BIN_REL) $(
 	@sh shim/tests/run_partition_tests.sh "$(SHIM_ROOT)" "$(CC)"
 
 # GPUSHARE_ISOLATION=sm-partition (partition.c) against the sanitized fake.
-$(SHIM_TEST_DIR)/partition_test: shim/tests/partition_test.c shim-fakes
+$(SHIM_TEST_DIR)/partition_test: shim/tests/partition_test.c shim/tests/test_check.h shim-fakes
 	@mkdir -p $(@D)
 	$(CC) $(SHIM_CFLAGS_ASAN) -o $@ $< $(SHIM_FAKE_CUDA_ASAN) -ldl -lpthread
 

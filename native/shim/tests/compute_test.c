@@ -38,6 +38,7 @@
 #include "fake_cuda_busy.h"
 #include "gpushare_region.h"
 #include "gs_cuda.h"
+#include "test_check.h"
 
 #define TOLERANCE 5.0
 #define SETTLE_S 1.0
@@ -47,23 +48,7 @@
  * machine; host delays on a loaded 2-core runner cost it some, never down to a cap's 30-50%. */
 #define BUSY_PCT 75.0
 
-static int checks, failures;
-static const char *scenario = "?";
 static char self_path[4096];
-
-static void check(int ok, const char *fmt, ...)
-{
-    checks++;
-    if (ok)
-        return;
-    failures++;
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "FAIL [%s] ", scenario);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
 
 static double now_s(void)
 {

@@ -24,25 +24,10 @@
 
 #include "gpushare_region.h"
 #include "gs_cuda.h"
+#include "test_check.h"
 
 #define MIB (1024ull * 1024ull)
 
-static int checks, failures;
-static const char *scenario = "?", *mode = "direct";
-
-static void check(int ok, const char *fmt, ...)
-{
-    checks++;
-    if (ok)
-        return;
-    failures++;
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "FAIL [%s %s] ", scenario, mode);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
 
 #define API_LIST(X) \
     X(cuInit) X(cuDeviceGet) X(cuCtxCreate_v2) X(cuCtxDestroy_v2) X(cuCtxSetCurrent) X(cuCtxGetCurrent) \
@@ -55,15 +40,6 @@ static struct api {
 #define API_FIELD(name) __typeof__(&name) name;
     API_LIST(API_FIELD)
 } A;
-
-static void *libc_dlsym(void *h, const char *name)
-{
-    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
-    void *(*sym)(void *, const char *) = (void *(*)(void *, const char *))dlvsym(libc, "dlsym", "GLIBC_2.34");
-    if (!sym)
-        sym = (void *(*)(void *, const char *))dlvsym(libc, "dlsym", "GLIBC_2.2.5");
-    return sym(h, name);
-}
 
 static void load_api(void)
 {

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "gs_cuda.h"
+#include "test_check.h"
 #include "gs_nvml.h"
 #include "gpushare_region.h"
 #include "fake_cuda_busy.h"
@@ -40,22 +41,6 @@ static int gsnext_call_next(void) { return 2; } /* the release build skips the R
 int gsnext_call_next(void);
 #endif
 
-static int checks, failures;
-static const char *scenario = "?", *mode = "direct";
-
-static void check(int ok, const char *fmt, ...)
-{
-    checks++;
-    if (ok)
-        return;
-    failures++;
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "FAIL [%s %s] ", scenario, mode);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
 
 /* ---- the driver, reached one of three ways ------------------------------------------- */
 #define API_LIST(X) \
@@ -85,15 +70,6 @@ static struct api {
 #define API_FIELD(name) __typeof__(&name) name;
     API_LIST(API_FIELD)
 } A;
-
-static void *libc_dlsym(void *h, const char *name)
-{
-    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
-    void *(*sym)(void *, const char *) = (void *(*)(void *, const char *))dlvsym(libc, "dlsym", "GLIBC_2.34");
-    if (!sym)
-        sym = (void *(*)(void *, const char *))dlvsym(libc, "dlsym", "GLIBC_2.2.5");
-    return sym(h, name);
-}
 
 static void load_api(void)
 {

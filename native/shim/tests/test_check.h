@@ -1,0 +1,47 @@
+/*
+ * test_check.h: what the shim's C test programs (shim_test, partition_test, compute_test) share:
+ * a failure counter that reports and carries on, so one run shows every failed check, and the
+ * C library's own dlsym, which the programs need to reach the real entry points past
+ * libgpushare's dlsym override. Header-only: each program is one translation unit.
+ */
+#ifndef GS_SHIM_TEST_CHECK_H
+#define GS_SHIM_TEST_CHECK_H
+
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+/* Per program: counts for its summary line, and what is running, for the failure lines
+ * (mode: how the driver is reached, NULL where the program has no modes). */
+static int checks, failures;
+static const char *scenario = "?";
+static const char *mode;
+
+__attribute__((format(printf, 2, 3))) static void check(int ok, const char *fmt, ...)
+{
+    checks++;
+    if (ok)
+        return;
+    failures++;
+    va_list ap;
+    va_start(ap, fmt);
+    if (mode)
+        fprintf(stderr, "FAIL [%s %s] ", scenario, mode);
+    else
+        fprintf(stderr, "FAIL [%s] ", scenario);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* glibc's dlsym itself (2.34 moved it into libc proper; older ones export the 2.2.5 version). */
+static inline void *libc_dlsym(void *h, const char *name)
+{
+    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    void *(*sym)(void *, const char *) = (void *(*)(void *, const char *))dlvsym(libc, "dlsym", "GLIBC_2.34");
+    if (!sym)
+        sym = (void *(*)(void *, const char *))dlvsym(libc, "dlsym", "GLIBC_2.2.5");
+    return sym(h, name);
+}
+
+#endif
