@@ -19,7 +19,8 @@ would start past BUDGET_S seconds is skipped and says so):
   D. only with 2+ GPUs visible AND ALLOW_SECOND_GPU=1: a suspended task resumes on the other GPU.
 
 Writes OUT_DIR/results.json and OUT_DIR/table.md, prints the table; exits 1 if any check failed.
-SUSPEND_TRAIN overrides the task program (a CPU stand-in for dry runs of this driver).
+SUSPEND_TRAIN overrides the task program (a CPU stand-in for dry runs of this driver); PHASES
+(default ABCD) selects phases; BUDGET_S (default 420) is the time budget.
 """
 import http.client
 import json
@@ -36,6 +37,7 @@ TRAIN_ENV = ["-e", "CUBLAS_WORKSPACE_CONFIG=:4096:8", "-e", "PYTHONUNBUFFERED=1"
 SCRIPT = os.environ.get("SUSPEND_TRAIN", "scripts/gpu/suspend_train.py")
 ALLOW_SECOND_GPU = os.environ.get("ALLOW_SECOND_GPU") == "1"
 BUDGET_S = float(os.environ.get("BUDGET_S", "420"))
+PHASES = os.environ.get("PHASES", "ABCD")  # a subset, to re-run only some phases
 T0 = time.monotonic()
 TOLERANCE = 5.0  # points, for compute shares
 
@@ -181,6 +183,9 @@ def row(phase, check, target, measured, ok):
 
 def phase(name, need_s, fn):
     """Runs a phase unless it would end past the budget; an exception fails the phase, not the run."""
+    if name[0] not in PHASES:
+        row(name, "phase", f"in PHASES={PHASES}", "not selected", None)
+        return
     if elapsed() + need_s > BUDGET_S:
         row(name, "phase", f"fits the {BUDGET_S:.0f} s budget", f"skipped at {elapsed():.0f} s (needs about {need_s} s)", False)
         return
