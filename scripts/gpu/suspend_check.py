@@ -262,7 +262,7 @@ def limits():
         share = 100 * sum(inside) / len(inside) if inside else None
         lim["tasks"][tid] = {"target": target, "slice_total": st.get("slice_total"), "memcheck": mc, "steps_per_s": r, "relative": rel, "region_share": share, "share_samples": len(inside)}
         name = f"--mem 20Gi --cores {target}"
-        row("A limits", f"{name}: GPU memory torch sees (mem_get_info total)", "20.00 GiB", f"{(st.get('slice_total') or 0) / GiB:.2f} GiB", st.get("slice_total") == 20 * GiB)
+        row("A limits", f"{name}: GPU memory torch sees (mem_get_info total)", "20 GiB (+/- 1 MiB)", f"{st.get('slice_total')} B", abs((st.get("slice_total") or 0) - 20 * GiB) <= MiB)
         row("A limits", f"{name}: allocation of free + 256 MiB", "refused (OutOfMemoryError)", "refused" if mc.get("past_refused") else "allowed", mc.get("past_refused") is True)
         row("A limits", f"{name}: allocation of half the free memory", "succeeds", "succeeds" if mc.get("within_ok") else "failed", mc.get("within_ok") is True)
         row("A limits", f"{name}: throughput vs alone ({alone:.2f} steps/s)", f"{target} +/- {TOLERANCE:.0f}", f"{rel:.1f}%" if rel is not None else "-", rel is not None and abs(rel - target) <= TOLERANCE)
@@ -310,7 +310,7 @@ def preemption():
         "ballast_ok": bool(fl and fl.get("ballast_ok")),
     }
     results["scenario"] = sc
-    row("B preemption", "slices torch sees: low --mem 60Gi --cores 50, ref --mem 30Gi --cores 40", "60.00 / 30.00 GiB", f"{(sc['low_slice_total'] or 0) / GiB:.2f} / {(sc['ref_slice_total'] or 0) / GiB:.2f} GiB", sc["low_slice_total"] == 60 * GiB and sc["ref_slice_total"] == 30 * GiB)
+    row("B preemption", "slices torch sees: low --mem 60Gi --cores 50, ref --mem 30Gi --cores 40", "60.00 / 30.00 GiB", f"{(sc['low_slice_total'] or 0) / GiB:.2f} / {(sc['ref_slice_total'] or 0) / GiB:.2f} GiB", abs((sc["low_slice_total"] or 0) - 60 * GiB) <= MiB and abs((sc["ref_slice_total"] or 0) - 30 * GiB) <= MiB)
     row("B preemption", "victim of the high task (--mem 90Gi --cores 50 --priority high)", "the low task, suspended", f"suspended by {sc['preempted_by']}; ref suspensions {sc['ref_suspensions']}", sc["preempted_by"] == high and sc["ref_suspensions"] == 0)
     row("B preemption", "victim's GPU memory (nvidia-smi) before / suspended", "0 MiB while suspended", f"{before_mib} / {during_mib} MiB (step {steps_at_suspend})", before_mib > 0 and during_mib == 0)
     row("B preemption", "high task", "exit 0, pattern intact", f"exit {sc['high_exit']}, intact {fh and fh.get('ballast_ok')}", sc["high_exit"] == 0 and bool(fh and fh.get("ballast_ok")))
