@@ -20,12 +20,13 @@ tar -xJf .carry/app.tar.xz || fail "cannot unpack .carry/app.tar.xz"
 export NODE=/tmp/gpushare-node
 "$NODE" bin/gpushare.js --version > /dev/null || fail "the carried CLI does not start with the carried node ($(cat .carry/node.version 2>/dev/null))"
 "$NODE" -e "require('better-sqlite3')(':memory:'); require('koffi').load('libc.so.6')" || fail "the carried native addons (better-sqlite3, koffi) do not load here"
-command -v nvidia-smi > /dev/null || fail "no nvidia-smi: not a GPU machine"
-python3 -c "import torch; assert torch.cuda.is_available()" || fail "python3 has no PyTorch with CUDA"
-
-count=$(nvidia-smi -L | grep -c '^GPU ')
-echo "GPUs visible: $count; ALLOW_SECOND_GPU=${ALLOW_SECOND_GPU:-unset}"
-nvidia-smi -L
+if [ "${DRY_RUN:-0}" != 1 ]; then  # DRY_RUN=1: no GPU, see scripts/gpu-check-suspend.sh
+  command -v nvidia-smi > /dev/null || fail "no nvidia-smi: not a GPU machine"
+  python3 -c "import torch; assert torch.cuda.is_available()" || fail "python3 has no PyTorch with CUDA"
+  count=$(nvidia-smi -L | grep -c '^GPU ')
+  echo "GPUs visible: $count; ALLOW_SECOND_GPU=${ALLOW_SECOND_GPU:-unset}"
+  nvidia-smi -L
+fi
 # Over 8 minutes is a bug here (the device command's limit is 10): stop it with what it has.
 timeout 470 bash scripts/gpu-check-suspend.sh
 rc=$?
