@@ -133,7 +133,25 @@ async function measure(name: string, t: Target, method: string, path: string, bo
 const STATE_ON_TMPFS = process.env['API_BENCH_STATE'] === 'tmpfs';
 const dir = mkdtempSync(join(STATE_ON_TMPFS ? '/dev/shm' : tmpdir(), 'gpushare-api-bench-'));
 const children: ChildProcess[] = [];
+// Killed (Ctrl-C, timeout): take the servers down too, not just this process.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const c of children) c.kill('SIGKILL');
+    if (blockerPid !== null) {
+      try {
+        process.kill(-blockerPid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    setTimeout(() => {
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    }, 200);
+  });
+}
 let blocker: string | null = null;
+let blockerPid: number | null = null;
 let daemonTarget: Target | null = null;
 try {
   // The daemon, as `gpushare serve` runs it, on TCP with a bearer token (the remote path).
@@ -152,12 +170,17 @@ try {
 
   // One exclusive task holds the GPU; 19 more queue behind it.
   const agent = new Agent({ keepAlive: true });
-  const submit = (extra: Record<string, unknown>): string => JSON.stringify({ command: ['sleep', '600'], cwd: '/', memory: '1Gi', ...extra });
+  // `true`: should the blocker ever go while the daemon lives on (bench killed), what queued behind it ends at once.
+  const submit = (extra: Record<string, unknown>): string => JSON.stringify({ command: ['true'], cwd: '/', memory: '1Gi', ...extra });
   blocker = await new Promise<string>((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port: gs.port, method: 'POST', path: '/v1/tasks', headers: { ...gs.headers, 'content-type': 'application/json' } }, (res) => {
       let text = '';
       res.on('data', (b: Buffer) => (text += b.toString()));
-      res.on('end', () => resolve((JSON.parse(text) as { id: string }).id));
+      res.on('end', () => {
+        const t = JSON.parse(text) as { id: string; pid: number | null };
+        blockerPid = t.pid;
+        resolve(t.id);
+      });
     });
     req.on('error', reject);
     req.end(JSON.stringify({ command: ['sleep', '600'], cwd: '/', isolation: 'exclusive' }));

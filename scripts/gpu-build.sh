@@ -10,4 +10,5 @@ mkdir -p build/gpu
 gcc -O2 -Wall -I"$CUDA_INC" scripts/gpu/driver_fill.c -o build/gpu/driver_fill build/native/fake/libcuda.so.1
 nvcc -O2 -arch=sm_90 -o build/gpu/bench_launch scripts/gpu/bench_launch.cu
 nvcc -O2 -arch=sm_90 -o build/gpu/partition_check scripts/gpu/partition_check.cu -Xlinker build/native/fake/libcuda.so.1
+nvcc -O2 -arch=sm_90 -o build/gpu/compute_burn scripts/gpu/compute_burn.cu
 ls build/gpu

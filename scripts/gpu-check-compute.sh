@@ -8,6 +8,14 @@
 #   QUICK=1 SECS=2 bash scripts/gpu-check-compute.sh  a smoke run of a few cases
 #   PARTS="mps launch" PROGRAMS=burn TARGETS="25 50" ... a subset (parts: gpushare priority
 #                                                      launch mps; CLOCKS=1 samples the SM clock)
+#   GATE=1 bash scripts/gpu-check-compute.sh          the gate's own cost only, about 2 minutes:
+#                                                      PARTS=launch, LAUNCH_VARIANTS="none 100
+#                                                      nolimit", LAUNCH_ROUNDS=11 (each run
+#                                                      best of 9 repetitions; the variants'
+#                                                      order rotates round by round); prints each
+#                                                      variant's ratio to the no-library run of
+#                                                      the same round (median, range). Run it on
+#                                                      a quiet GPU: nothing else on the machine.
 #
 # Never changes GPU settings. MPS (for the comparison) runs with a private pipe and log
 # directory and is stopped at the end; the compute mode is left as it is.
@@ -16,6 +24,10 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-check-compute}
 SECS=${SECS:-5}
 QUICK=${QUICK:-0}
+GATE=${GATE:-0}
+if [ "$GATE" = 1 ]; then
+  PARTS=launch LAUNCH_VARIANTS=${LAUNCH_VARIANTS:-"none 100 nolimit"} LAUNCH_ROUNDS=${LAUNCH_ROUNDS:-11}
+fi
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
 LIB=$PWD/build/native/libgpushare.so
@@ -108,7 +120,7 @@ PARTS=${PARTS:-"gpushare priority launch mps"}
 if [ "$QUICK" = 1 ]; then TARGETS="30"; PAIRS="30:70"; PROGRAMS="burn"; fi
 part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
-for prog in $PROGRAMS; do
+[ "$GATE" = 1 ] || for prog in $PROGRAMS; do
   one baseline "$prog" "unlimited" 0
 done
 part gpushare && for prog in $PROGRAMS; do
@@ -149,9 +161,11 @@ echo "priority runs done at +$(( $(date +%s) - T0 )) s"
 # gate's own cost.
 if part launch && [ -x "$BENCH" ]; then
   pin=""; command -v taskset > /dev/null && pin="taskset -c 1"
-  VARIANTS=${LAUNCH_VARIANTS:-"none nolimit 100 90 50"}
-  for round in 1 2 3; do
-    for w in $VARIANTS; do
+  read -r -a VARIANTS <<< "${LAUNCH_VARIANTS:-none nolimit 100 90 50}"
+  for round in $(seq "${LAUNCH_ROUNDS:-3}"); do
+    for j in "${!VARIANTS[@]}"; do
+      # rotate the order round by round: warm caches and clock ramps favour no variant
+      w=${VARIANTS[$(( (j + round - 1) % ${#VARIANTS[@]} ))]}
       case $w in
         none) v="no library|X=1" ;;
         nolimit) v="library, no limit|LD_PRELOAD=$LIB" ;;
@@ -159,7 +173,7 @@ if part launch && [ -x "$BENCH" ]; then
       esac
       f=$WORK/launch-$round-${RANDOM}.json
       env ${v#*|} $pin "$BENCH" > "$f" 2> "$f.err"
-      record launch bench_launch "${v%%|*}" 0 "$f"
+      record launch bench_launch "${v%%|*}" 0 "$f" "{\"round\": $round}"
     done
     [ "$QUICK" = 1 ] && break
   done

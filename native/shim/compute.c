@@ -50,7 +50,11 @@
 #define STALE_NS UINT64_C(30000000000) /* a board slot without a heartbeat for 30 s may be taken */
 #define SHARE_SNAPS 10                 /* achieved share over the last ~1 s (10 x 100 ms) */
 #define PPM 1000000u
-#define RING 32
+#define RING 32                        /* markers outstanding per stream */
+#define LINES 8                        /* streams measured side by side per device */
+#define POOL (RING + 2 + 2 * LINES)    /* marker events per device */
+#define SPANS 32                       /* busy intervals remembered for the union */
+#define REBASE_NS INT64_C(100000000)   /* a newer time base every 100 ms (float ms stay precise) */
 
 #define BOARD_MAGIC UINT64_C(0x4452414f42534743) /* "CGSBOARD" */
 #define BOARD_VERSION 1u
@@ -83,9 +87,28 @@ static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "board atomics are lock-free (a dead 
 typedef struct marker {
     CUevent ev;
     uint64_t launches; /* measured launches issued before it */
+    uint64_t own;      /* of them, on its own stream (since the line took the stream) */
     bool start;        /* recorded before a launch onto an idle queue */
     bool tail;         /* put by a waiting thread: the queue may have idled before it */
 } marker;
+
+/* One stream's timeline (under the device's lock). Its markers complete in order; the time
+ * between two of them while the stream was busy is one busy interval of the process. */
+typedef struct line {
+    _Atomic bool used;          /* used, s, ptsz: written under the lock, read by launches without */
+    _Atomic bool ptsz;
+    _Atomic(CUstream) s;
+    _Atomic uint64_t launches;  /* measured launches on s (the gate counts them without the lock) */
+    marker ring[RING];
+    unsigned head;
+    _Atomic unsigned count; /* markers outstanding (the gate reads it without the lock) */
+    uint64_t est;           /* one launch's GPU time on this stream, recent average (0: unknown) */
+    bool have_ref;         /* ref_t: when its latest completed marker completed */
+    int64_t ref_t;         /* ns after the device's base event */
+    uint64_t ref_launches; /* measured launches (all streams) issued before that marker */
+    uint64_t ref_own;      /* of them, on this stream */
+    uint64_t used_ns;      /* last sampled launch on it (the least recent idle line is reused) */
+} line;
 
 enum { DEV_UNKNOWN = 0, DEV_OFF, DEV_ON };
 
@@ -98,24 +121,26 @@ typedef struct cdev {
     _Atomic int slot; /* our board slot, -1: none (alone) */
     uint64_t token;
     pthread_mutex_t lock; /* sampling, reaping, publishing; trylock only */
-    CUcontext ctx;        /* the events' context */
-    CUevent pool[RING + 2];
+    _Atomic(CUcontext) ctx; /* the events' context (written under lock, read by leave without) */
+    CUevent pool[POOL];
     int npool;
-    marker ring[RING];
-    unsigned head, count;
-    CUstream last_stream; /* where the latest sampled launch went (a tail marker goes there) */
-    bool last_ptsz, have_last;
-    CUevent ref; /* the latest completed marker */
-    uint64_t ref_launches;
-    uint64_t last_sample_ns, last_reap_ns;
+    line lines[LINES];
+    unsigned outstanding; /* markers not yet reaped, all lines */
+    int last_line;        /* where the latest sampled launch went (a tail marker goes there); -1 none */
+    CUevent base;         /* a completed event: marker times are ns after it (NULL: none yet) */
+    int64_t span_a[SPANS + 1], span_b[SPANS + 1]; /* busy time already counted: disjoint, by start */
+    int nspans;
+    _Atomic uint64_t last_sample_ns, last_reap_ns; /* written under lock, read before taking it */
     _Atomic uint64_t launches;      /* measured launches */
+    _Atomic uint64_t unlined;       /* of them, on a stream without a line (every line was busy) */
+    uint64_t unlined_seen;          /* those already counted at the estimate (under lock) */
     _Atomic uint64_t done;          /* measured launches known complete */
     _Atomic uint64_t d_est_ns;      /* one launch's GPU time, recent average (0: unknown) */
     _Atomic uint64_t done_seen_ns;  /* when `done` last moved (host time we saw it) */
     _Atomic uint64_t first_pending_ns; /* when the first launch after `done` was made */
     _Atomic uint64_t busy_ns;       /* measured */
     _Atomic uint64_t throttle_ns;   /* slept in the gate */
-    _Atomic uint64_t kernels;       /* launches that went through */
+    _Atomic uint64_t other_kernels; /* launches in another context than the events' (not measured) */
     _Atomic int64_t balance_ns;     /* what is left of this period's budget */
     _Atomic uint64_t period;        /* the period balance was refilled for */
     _Atomic uint64_t demand_at_ns;  /* when we last wrote our demand */
@@ -127,6 +152,7 @@ typedef struct cdev {
 
 static struct {
     _Atomic int mode; /* DEV_UNKNOWN, DEV_OFF (nothing governed: the fast path), DEV_ON */
+    _Atomic uint64_t tick; /* CLOCK_MONOTONIC_COARSE's resolution; 0: unusable (or not known yet) */
     pthread_mutex_t init;
     cdev dev[GS_REGION_MAX_DEVICES];
 } C = {.init = PTHREAD_MUTEX_INITIALIZER};
@@ -134,12 +160,20 @@ static struct {
 /* A thread's view of the period on one device. */
 typedef struct layout {
     int dev;
+    uint64_t pstart, pk; /* the period the thread last saw: its start and number (no division per launch) */
     uint64_t valid_until;
     uint64_t my_off, my_len;
     int n; /* others' windows, by offset */
     uint64_t off[BOARD_SLOTS], len[BOARD_SLOTS];
 } layout;
 static GS_TLS layout TL = {.dev = -1};
+/* The calling thread's latest stream and its line (count_on_line). */
+static GS_TLS struct {
+    cdev *d;
+    CUstream s;
+    bool ptsz;
+    int line;
+} TS = {NULL, NULL, false, -1};
 /* The calling thread's last context and its device: one driver call per launch instead of
  * two (cuCtxGetCurrent, and cuCtxGetDevice only when the context changed). */
 static GS_TLS struct {
@@ -367,14 +401,33 @@ static void pool_put(cdev *d, CUevent ev)
         (void)gs_real()->cuEventDestroy_v2(ev);
 }
 
+static void line_reset(line *l, bool used, CUstream s, bool ptsz, uint64_t now)
+{
+    atomic_store_explicit(&l->used, used, memory_order_relaxed);
+    atomic_store_explicit(&l->s, s, memory_order_relaxed);
+    atomic_store_explicit(&l->ptsz, ptsz, memory_order_relaxed);
+    atomic_store_explicit(&l->launches, 0, memory_order_relaxed);
+    l->head = 0;
+    atomic_store(&l->count, 0);
+    l->est = 0;
+    l->have_ref = false;
+    l->ref_t = 0;
+    l->ref_launches = l->ref_own = 0;
+    l->used_ns = now;
+}
+
 /* Forgets every marker (their context is gone, or the driver refused them): what they
  * covered counts as done, and the next sample makes events in the current context. */
 static void drop_all(cdev *d)
 {
-    d->ctx = NULL;
+    atomic_store_explicit(&d->ctx, NULL, memory_order_relaxed);
     d->npool = 0;
-    d->count = 0;
-    d->ref = NULL;
+    for (int i = 0; i < LINES; i++)
+        line_reset(&d->lines[i], false, NULL, false, 0);
+    d->outstanding = 0;
+    d->last_line = -1;
+    d->base = NULL;
+    d->nspans = 0;
     atomic_store(&d->done, atomic_load(&d->launches));
     atomic_store(&d->done_seen_ns, now_ns());
 }
@@ -409,50 +462,203 @@ static CUresult elapsed_ms(float *ms, CUevent a, CUevent b)
     return R->cuEventElapsedTime != NULL ? R->cuEventElapsedTime(ms, a, b) : CUDA_ERROR_NOT_SUPPORTED;
 }
 
-/* Takes in the markers that completed, oldest first, without blocking. Under d->lock. */
+/*
+ * Busy time is the union of the busy intervals of the process's streams (what the GPU was
+ * busy with for this process): concurrent streams are not counted twice. Adds [a, b) to
+ * the spans already counted and returns the part of it that was not. Spans older than the
+ * SPANS most recent are forgotten (an interval reaching back that far would count again).
+ */
+static uint64_t add_span(cdev *d, int64_t a, int64_t b)
+{
+    if (b <= a)
+        return 0;
+    int n = d->nspans, lo = n;
+    /* spans are disjoint and sorted, so their ends are too: the ones touching [a, b] are
+     * found from the newest back (intervals mostly arrive in time order: a step or two) */
+    while (lo > 0 && d->span_b[lo - 1] >= a)
+        lo--;
+    int hi = lo;
+    int64_t covered = 0, na = a, nb = b;
+    for (; hi < n && d->span_a[hi] <= b; hi++) {
+        int64_t x = a > d->span_a[hi] ? a : d->span_a[hi], y = b < d->span_b[hi] ? b : d->span_b[hi];
+        if (y > x)
+            covered += y - x;
+        na = d->span_a[hi] < na ? d->span_a[hi] : na;
+        nb = d->span_b[hi] > nb ? d->span_b[hi] : nb;
+    }
+    /* spans [lo, hi) become one: [na, nb] */
+    int shift = 1 - (hi - lo);
+    if (shift != 0 && hi < n) {
+        memmove(&d->span_a[hi + shift], &d->span_a[hi], (size_t)(n - hi) * sizeof d->span_a[0]);
+        memmove(&d->span_b[hi + shift], &d->span_b[hi], (size_t)(n - hi) * sizeof d->span_b[0]);
+    }
+    d->span_a[lo] = na;
+    d->span_b[lo] = nb;
+    n += shift;
+    if (n == SPANS) { /* full: forget the older half */
+        memmove(&d->span_a[0], &d->span_a[SPANS / 2], (SPANS / 2) * sizeof d->span_a[0]);
+        memmove(&d->span_b[0], &d->span_b[SPANS / 2], (SPANS / 2) * sizeof d->span_b[0]);
+        n = SPANS / 2;
+    }
+    d->nspans = n;
+    return (uint64_t)((b - a) - covered);
+}
+
+static void count_busy(cdev *d, int64_t a, int64_t b)
+{
+    uint64_t ns = add_span(d, a, b);
+    if (ns == 0)
+        return;
+    atomic_fetch_add(&d->busy_ns, ns);
+    atomic_fetch_sub(&d->balance_ns, (int64_t)ns);
+}
+
+/* When ev completed, in ns after the base event (the first completed marker becomes the
+ * base). Under d->lock. */
+static bool stamp(cdev *d, CUevent ev, int64_t *t)
+{
+    float ms = 0;
+    if (d->base == NULL) {
+        d->base = ev;
+        *t = 0;
+        return true;
+    }
+    if (elapsed_ms(&ms, d->base, ev) != CUDA_SUCCESS)
+        return false;
+    *t = (int64_t)((double)ms * 1e6);
+    return true;
+}
+
+/* cuEventElapsedTime is a float of ms: ev (completed t ns after the base) becomes the new
+ * base, so times stay small and precise to a few ns. Under d->lock. */
+static void rebase(cdev *d, CUevent ev, int64_t t)
+{
+    for (int i = 0; i < LINES; i++)
+        d->lines[i].ref_t -= t;
+    for (int i = 0; i < d->nspans; i++) {
+        d->span_a[i] -= t;
+        d->span_b[i] -= t;
+    }
+    pool_put(d, d->base);
+    d->base = ev;
+}
+
+/* One completed marker m of line l. Under d->lock. */
+static void take(cdev *d, line *l, const marker *m, uint64_t now)
+{
+    int64_t t = 0;
+    bool have_t = stamp(d, m->ev, &t);
+    uint64_t one = atomic_load(&d->d_est_ns);
+    if (m->start) {
+        /* launches on this stream after its last marker ran unmeasured (no marker followed
+         * them before it went idle): at the estimate, inside the time they must have run in
+         * (after that marker, before this start); the union drops what other streams'
+         * intervals already hold */
+        uint64_t from = l->have_ref ? l->ref_own : 0;
+        uint64_t gap = m->own > from ? m->own - from : 0;
+        uint64_t ns = gap * (l->est != 0 ? l->est : one);
+        if (ns > 0 && have_t) {
+            if (l->have_ref && t > l->ref_t && ns > (uint64_t)(t - l->ref_t))
+                ns = (uint64_t)(t - l->ref_t);
+            int64_t a = l->have_ref && t > l->ref_t ? l->ref_t : t - (int64_t)ns;
+            count_busy(d, a, a + (int64_t)ns);
+        } else if (ns > 0) {
+            atomic_fetch_add(&d->busy_ns, ns);
+            atomic_fetch_sub(&d->balance_ns, (int64_t)ns);
+        }
+    } else if (l->have_ref && have_t && t > l->ref_t) {
+        uint64_t ns = (uint64_t)(t - l->ref_t);
+        uint64_t launches = m->launches - l->ref_launches, own = m->own - l->ref_own;
+        uint64_t est = own * (l->est != 0 ? l->est : one);
+        if (m->tail && est > 0 && est < ns)
+            ns = est; /* the time to a tail marker may include an idle stream */
+        count_busy(d, l->ref_t, l->ref_t + (int64_t)ns);
+        if (own > 0 && !m->tail)
+            l->est = l->est == 0 ? ns / own : (3 * l->est + ns / own) / 4;
+        if (launches > 0 && !m->tail) {
+            /* launches of every stream over this stream's interval: one launch's share of
+             * the process's GPU time, what predicts when the queued work ends */
+            uint64_t per = ns / launches, old = atomic_load(&d->d_est_ns);
+            atomic_store(&d->d_est_ns, old == 0 ? per : (3 * old + per) / 4);
+        }
+    }
+    l->have_ref = have_t;
+    l->ref_t = t;
+    l->ref_launches = m->launches;
+    l->ref_own = m->own;
+    uint64_t done = atomic_load(&d->done);
+    if (m->launches > done)
+        atomic_store(&d->done, m->launches);
+    atomic_store(&d->done_seen_ns, now);
+    if (have_t && t >= REBASE_NS && m->ev != d->base)
+        rebase(d, m->ev, t);
+    else if (m->ev != d->base)
+        pool_put(d, m->ev);
+}
+
+/* Takes in the markers that completed, oldest first on each stream, without blocking.
+ * Under d->lock. */
 static void reap(cdev *d, uint64_t now)
 {
     const gs_real_fns *R = gs_real();
-    d->last_reap_ns = now;
-    while (d->count > 0) {
-        marker *m = &d->ring[d->head];
-        CUresult q = R->cuEventQuery(m->ev);
-        if (q == CUDA_ERROR_NOT_READY)
-            return;
-        if (q != CUDA_SUCCESS) {
-            drop_all(d);
-            return;
-        }
-        float ms = 0;
-        uint64_t gap = m->launches - atomic_load(&d->done);
-        if (m->start && gap > 0) {
-            /* launches between the last marker and this start ran unmeasured (no marker
-             * followed them before the queue went idle): count them at the estimate */
-            uint64_t ns = gap * atomic_load(&d->d_est_ns);
-            atomic_fetch_add(&d->busy_ns, ns);
-            atomic_fetch_sub(&d->balance_ns, (int64_t)ns);
-        }
-        if (!m->start && d->ref != NULL && elapsed_ms(&ms, d->ref, m->ev) == CUDA_SUCCESS && ms > 0) {
-            uint64_t ns = (uint64_t)((double)ms * 1e6);
-            uint64_t launches = m->launches - d->ref_launches, est = launches * atomic_load(&d->d_est_ns);
-            if (m->tail && est > 0 && est < ns)
-                ns = est; /* the time to a tail marker may include an idle queue */
-            atomic_fetch_add(&d->busy_ns, ns);
-            atomic_fetch_sub(&d->balance_ns, (int64_t)ns);
-            if (launches > 0 && !m->tail) {
-                uint64_t one = ns / launches, old = atomic_load(&d->d_est_ns);
-                atomic_store(&d->d_est_ns, old == 0 ? one : (3 * old + one) / 4);
-            }
-        }
-        if (d->ref != NULL)
-            pool_put(d, d->ref);
-        d->ref = m->ev;
-        d->ref_launches = m->launches;
-        atomic_store(&d->done, m->launches);
-        atomic_store(&d->done_seen_ns, now);
-        d->head = (d->head + 1) % RING;
-        d->count--;
+    atomic_store_explicit(&d->last_reap_ns, now, memory_order_relaxed);
+    uint64_t unlined = atomic_load(&d->unlined);
+    if (unlined != d->unlined_seen) {
+        /* streams that found every line busy: at the estimate, outside the union */
+        uint64_t ns = (unlined - d->unlined_seen) * atomic_load(&d->d_est_ns);
+        d->unlined_seen = unlined;
+        atomic_fetch_add(&d->busy_ns, ns);
+        atomic_fetch_sub(&d->balance_ns, (int64_t)ns);
     }
+    for (int i = 0; i < LINES && d->outstanding > 0; i++) {
+        line *l = &d->lines[i];
+        while (l->count > 0) {
+            marker m = l->ring[l->head];
+            CUresult q = R->cuEventQuery(m.ev);
+            if (q == CUDA_ERROR_NOT_READY)
+                break;
+            if (q != CUDA_SUCCESS) {
+                drop_all(d);
+                return;
+            }
+            l->head = (l->head + 1) % RING;
+            l->count--;
+            d->outstanding--;
+            take(d, l, &m, now);
+        }
+    }
+}
+
+/* The line of stream s: its own, else a free one, else the least recently used idle one.
+ * NULL: every line has markers outstanding (this launch is not sampled). Under d->lock. */
+static line *line_for(cdev *d, CUstream s, bool ptsz, uint64_t now)
+{
+    line *pick = NULL;
+    for (int i = 0; i < LINES; i++) {
+        line *l = &d->lines[i];
+        bool used = atomic_load_explicit(&l->used, memory_order_relaxed);
+        if (used && atomic_load_explicit(&l->s, memory_order_relaxed) == s &&
+            atomic_load_explicit(&l->ptsz, memory_order_relaxed) == ptsz) {
+            l->used_ns = now;
+            return l;
+        }
+        if (l->count == 0 && (pick == NULL || (atomic_load_explicit(&pick->used, memory_order_relaxed) &&
+                                                (!used || l->used_ns < pick->used_ns))))
+            pick = l;
+    }
+    if (pick != NULL) {
+        line_reset(pick, true, s, ptsz, now);
+        if (d->last_line == (int)(pick - d->lines))
+            d->last_line = -1;
+    }
+    return pick;
+}
+
+static void push(cdev *d, line *l, marker m)
+{
+    l->ring[(l->head + l->count) % RING] = m;
+    l->count++;
+    d->outstanding++;
 }
 
 /* Counters and the recent achieved share into the region. Under d->lock. */
@@ -461,7 +667,7 @@ static void publish(cdev *d, int dev, uint64_t now)
     if (now - d->pub_at < PUBLISH_NS)
         return;
     d->pub_at = now;
-    uint64_t busy = atomic_load(&d->busy_ns), thr = atomic_load(&d->throttle_ns), k = atomic_load(&d->kernels);
+    uint64_t busy = atomic_load(&d->busy_ns), thr = atomic_load(&d->throttle_ns), k = atomic_load(&d->launches) + atomic_load(&d->other_kernels);
     (void)gs_region_compute_add((uint32_t)dev, k - d->pub_kernels, busy - d->pub_busy, thr - d->pub_throttle);
     d->pub_kernels = k;
     d->pub_busy = busy;
@@ -492,18 +698,19 @@ static bool events_ready(cdev *d, CUcontext cur)
     const gs_real_fns *R = gs_real();
     if (cur == NULL)
         return false;
-    if (d->ctx == cur)
+    CUcontext have = atomic_load_explicit(&d->ctx, memory_order_relaxed);
+    if (have == cur)
         return d->npool > 0;
-    if (d->ctx != NULL)
+    if (have != NULL)
         return false; /* another context's launches are not measured (counted by estimate) */
     d->npool = 0;
-    for (int i = 0; i < RING + 2; i++) {
+    for (int i = 0; i < POOL; i++) {
         CUevent ev;
         if (R->cuEventCreate(&ev, CU_EVENT_DEFAULT) != CUDA_SUCCESS)
             break;
         d->pool[d->npool++] = ev;
     }
-    d->ctx = d->npool > 0 ? cur : NULL;
+    atomic_store_explicit(&d->ctx, d->npool > 0 ? cur : NULL, memory_order_relaxed);
     return d->npool > 0;
 }
 
@@ -512,17 +719,17 @@ static bool events_ready(cdev *d, CUcontext cur)
  * wait ends (no marker would ever come otherwise: markers follow launches). Under d->lock. */
 static void cover_tail(cdev *d, uint64_t now, CUcontext cur)
 {
-    if (d->count != 0 || !d->have_last || atomic_load(&d->launches) == atomic_load(&d->done) || !events_ready(d, cur))
+    if (d->outstanding != 0 || d->last_line < 0 || atomic_load(&d->launches) == atomic_load(&d->done) ||
+        !events_ready(d, cur))
         return;
+    line *l = &d->lines[d->last_line];
     CUevent ev = d->pool[--d->npool];
-    if (record(ev, d->last_stream, d->last_ptsz)) {
-        d->ring[(d->head + d->count) % RING] = (marker){ev, atomic_load(&d->launches), false, true};
-        d->count++;
-        d->last_sample_ns = now;
+    if (record(ev, l->s, l->ptsz)) {
+        push(d, l, (marker){ev, atomic_load(&d->launches), atomic_load(&l->launches), false, true});
+        atomic_store_explicit(&d->last_sample_ns, now, memory_order_relaxed);
     } else {
         pool_put(d, ev);
         drop_all(d); /* the stream is gone: what it held is done */
-        d->have_last = false;
     }
 }
 
@@ -548,6 +755,13 @@ static void dev_setup(cdev *d, int dev)
     d->policy = pct > 0 && gs_cfg.compute_policy == GS_COMPUTE_HARD ? GS_REGION_POLICY_HARD : GS_REGION_POLICY_SHARE;
     d->priority = (int32_t)gs_cfg.priority;
     (void)pthread_mutex_init(&d->lock, NULL);
+    d->last_line = -1;
+    struct timespec res;
+    /* a coarse clock of at most 4 ms per tick is fine for the fast path (fast_go) */
+    atomic_store(&C.tick, clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0 && res.tv_sec == 0 &&
+                              res.tv_nsec > 0 && res.tv_nsec <= 4000000
+                          ? (uint64_t)res.tv_nsec
+                          : 0);
     uint64_t now = now_ns();
     atomic_store(&d->slot, -1);
     d->token = ((uint64_t)(uint32_t)getpid() << 32) | (((uint64_t)now ^ (uint64_t)(uintptr_t)d) & 0xffffffffu) | 1u;
@@ -647,10 +861,20 @@ static void unrelax(CUstreamCaptureMode m)
 
 /* ---- the gate ----------------------------------------------------------------------- */
 
-/* Refills the budget at a period boundary; debt (an overshoot) carries over. */
-static void refill(cdev *d, uint64_t now)
+/* The period of now, in the thread's cache (a division only when a period starts). */
+static void period_of(uint64_t now)
 {
-    uint64_t k = now / PERIOD_NS, seen = atomic_load_explicit(&d->period, memory_order_relaxed);
+    if (now < TL.pstart || now - TL.pstart >= PERIOD_NS) {
+        TL.pk = now / PERIOD_NS;
+        TL.pstart = TL.pk * PERIOD_NS;
+    }
+}
+
+/* Refills the budget at a period boundary; debt (an overshoot) carries over. After
+ * period_of(now). */
+static void refill(cdev *d)
+{
+    uint64_t k = TL.pk, seen = atomic_load_explicit(&d->period, memory_order_relaxed);
     if (k == seen || !atomic_compare_exchange_strong(&d->period, &seen, k))
         return;
     int64_t allowance = (int64_t)atomic_load_explicit(&d->allowance_ns, memory_order_relaxed);
@@ -662,10 +886,9 @@ static void refill(cdev *d, uint64_t now)
 }
 
 /* When, from now, the launch may go; 0 = now. */
-static uint64_t decide(cdev *d, const layout *L, uint64_t now)
+static uint64_t decide(cdev *d, const layout *L, uint64_t now, uint64_t pending)
 {
-    uint64_t phase = now % PERIOD_NS, base = now - phase;
-    uint64_t pending = pending_ns(d, now);
+    uint64_t base = L->pstart, phase = now - base;
     uint64_t one = atomic_load(&d->d_est_ns);
     int64_t balance = atomic_load(&d->balance_ns);
     if (balance <= 0 || (int64_t)pending >= balance)
@@ -692,10 +915,79 @@ static uint64_t decide(cdev *d, const layout *L, uint64_t now)
     return wait < 100000 ? 100000 : wait > 2000000 ? 2000000 : wait;
 }
 
+/* The line of stream s, without the lock (the thread remembers the line of its latest
+ * stream; a line taken by another stream since is looked up again); -1: none. */
+static int find_line(cdev *d, CUstream s, bool ptsz)
+{
+    int li = TS.d == d && TS.s == s && TS.ptsz == ptsz ? TS.line : -1;
+    if (li >= 0 && atomic_load_explicit(&d->lines[li].s, memory_order_relaxed) == s &&
+        atomic_load_explicit(&d->lines[li].ptsz, memory_order_relaxed) == ptsz)
+        return li;
+    for (int i = 0; i < LINES; i++)
+        if (atomic_load_explicit(&d->lines[i].s, memory_order_relaxed) == s &&
+            atomic_load_explicit(&d->lines[i].ptsz, memory_order_relaxed) == ptsz &&
+            atomic_load_explicit(&d->lines[i].used, memory_order_relaxed)) {
+            TS.d = d;
+            TS.s = s;
+            TS.ptsz = ptsz;
+            TS.line = i;
+            return i;
+        }
+    return -1;
+}
+
+/* Counts a measured launch on its stream's line; a stream without one in `unlined`. */
+static void count_on_line(cdev *d, int li, CUstream s, bool ptsz)
+{
+    /* li: what enter found (the line may have been given to another stream since) */
+    if (li < 0 || atomic_load_explicit(&d->lines[li].s, memory_order_relaxed) != s ||
+        atomic_load_explicit(&d->lines[li].ptsz, memory_order_relaxed) != ptsz)
+        li = find_line(d, s, ptsz);
+    if (li < 0)
+        atomic_fetch_add_explicit(&d->unlined, 1, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&d->lines[li].launches, 1, memory_order_relaxed);
+}
+
+/*
+ * The gate without reading the precise clock (a counter read, and a system call where the
+ * TSC is not usable): CLOCK_MONOTONIC_COARSE gives lo <= now < lo + tick. When, for any now
+ * in that range, the launch would go at once (no other process's window in the layout,
+ * budget left beyond the queued work, the queue short) and nothing is due (a reap, a marker,
+ * the demand word, a new layout or period), it goes. Anything due sends the launch to the
+ * precise path, which does it: so those happen about once per tick in a launch loop, not
+ * every 200 us (pending work is then over-estimated, never under). Processes with others'
+ * windows in their layout always take the precise path.
+ */
+static bool fast_go(cdev *d, int dev, int li)
+{
+    uint64_t tick = atomic_load_explicit(&C.tick, memory_order_relaxed);
+    if (tick == 0 || TL.dev != dev || TL.n != 0)
+        return false;
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
+        return false;
+    uint64_t lo = (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec, hi = lo + tick;
+    /* the layout may be a tick older than LAYOUT_NS: a process arriving is seen a tick later */
+    if (lo >= TL.valid_until || lo < TL.pstart || hi - TL.pstart >= PERIOD_NS ||
+        atomic_load_explicit(&d->period, memory_order_relaxed) != TL.pk)
+        return false;
+    if (lo >= atomic_load_explicit(&d->last_reap_ns, memory_order_relaxed) + REAP_NS ||
+        lo >= atomic_load_explicit(&d->last_sample_ns, memory_order_relaxed) + SAMPLE_NS ||
+        lo >= atomic_load_explicit(&d->demand_at_ns, memory_order_relaxed) + DEMAND_NS)
+        return false;
+    if (li >= 0 && atomic_load_explicit(&d->lines[li].count, memory_order_relaxed) == 0)
+        return false; /* an idle stream: its start marker is due */
+    uint64_t pending = pending_ns(d, lo), one = atomic_load(&d->d_est_ns);
+    int64_t balance = atomic_load(&d->balance_ns);
+    return balance > 0 && (int64_t)(pending + one + tick) < balance && pending + one + tick <= QUEUE_NS;
+}
+
 void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
 {
     g->dev = -1;
     g->sample = false;
+    g->line = -1;
     g->ptsz = ptsz;
     int dev;
     CUcontext ctx = NULL;
@@ -704,24 +996,31 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
         return;
     g->dev = dev;
     g->ctx = ctx;
+    int li = find_line(d, s, ptsz);
+    g->line = li;
+    if (fast_go(d, dev, li))
+        return;
     /* Whether s is capturing is asked only before waiting or sampling (a driver call): a
      * launch that goes at once needs no answer, and a captured launch counted as queued
      * work is covered by the next marker like any other. */
     uint64_t slept = 0, now = 0;
     for (;;) {
         now = now_ns();
-        if (now - d->last_reap_ns >= REAP_NS && pthread_mutex_trylock(&d->lock) == 0) {
+        if (now - atomic_load_explicit(&d->last_reap_ns, memory_order_relaxed) >= REAP_NS &&
+            pthread_mutex_trylock(&d->lock) == 0) {
             CUstreamCaptureMode m = relax();
             reap(d, now);
             publish(d, dev, now);
             unrelax(m);
             pthread_mutex_unlock(&d->lock);
         }
-        board_demand(d, now, now + pending_ns(d, now));
+        uint64_t pending = pending_ns(d, now);
+        board_demand(d, now, now + pending);
         if (TL.dev != dev || now >= TL.valid_until)
             compute_layout(d, dev, now, &TL);
-        refill(d, now);
-        uint64_t wait = decide(d, &TL, now);
+        period_of(now);
+        refill(d);
+        uint64_t wait = decide(d, &TL, now, pending);
         if (wait == 0)
             break;
         if (slept == 0 && capturing(s, ptsz)) {
@@ -746,7 +1045,13 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
     /* A marker for this launch? Keep the lock until leave records its end. */
     if (slept > 0)
         now = now_ns();
-    if (now - d->last_sample_ns < SAMPLE_NS || pthread_mutex_trylock(&d->lock) != 0)
+    /* A launch onto a stream with no marker outstanding is sampled even within SAMPLE_NS:
+     * its start marker begins the stream's next busy interval, so the launches after it
+     * that go unsampled are queued behind a marker and run right after it (their time is
+     * placed there when the stream's next start marker completes). */
+    bool idle = li >= 0 && atomic_load_explicit(&d->lines[li].count, memory_order_relaxed) == 0;
+    if ((!idle && now < atomic_load_explicit(&d->last_sample_ns, memory_order_relaxed) + SAMPLE_NS) ||
+        pthread_mutex_trylock(&d->lock) != 0)
         return;
     if (capturing(s, ptsz)) {
         pthread_mutex_unlock(&d->lock);
@@ -755,14 +1060,15 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
     }
     CUstreamCaptureMode m = relax();
     reap(d, now);
-    if (d->count < RING - 1 && events_ready(d, ctx) && d->npool >= 2) {
-        d->last_sample_ns = now;
+    line *l = events_ready(d, ctx) && d->npool >= 2 ? line_for(d, s, ptsz, now) : NULL;
+    if (l != NULL && l->count < RING - 1) {
+        atomic_store_explicit(&d->last_sample_ns, now, memory_order_relaxed);
         g->sample = true;
-        if (d->count == 0) { /* an idle queue: the work starts now, not at the last marker */
+        g->line = (int)(l - d->lines);
+        if (l->count == 0) { /* an idle stream: its work starts now, not at its last marker */
             CUevent ev = d->pool[--d->npool];
             if (record(ev, s, ptsz)) {
-                d->ring[(d->head + d->count) % RING] = (marker){ev, atomic_load(&d->launches), true, false};
-                d->count++;
+                push(d, l, (marker){ev, atomic_load(&d->launches), atomic_load(&l->launches), true, false});
             } else {
                 pool_put(d, ev);
                 drop_all(d);
@@ -781,30 +1087,28 @@ void gs_compute_leave(const gs_gate *g, CUstream s, CUresult r)
         return;
     cdev *d = &C.dev[g->dev];
     if (r == CUDA_SUCCESS) {
-        atomic_fetch_add_explicit(&d->kernels, 1, memory_order_relaxed);
         /* launches in another context than the events' are not measured: count their
          * estimated time against the budget instead */
-        if (g->sample || g->ctx == d->ctx) {
+        if (g->sample || g->ctx == atomic_load_explicit(&d->ctx, memory_order_relaxed)) {
             if (atomic_fetch_add(&d->launches, 1) == atomic_load(&d->done))
                 atomic_store(&d->first_pending_ns, now_ns());
-        } else
+            count_on_line(d, g->line, s, g->ptsz);
+        } else {
+            atomic_fetch_add_explicit(&d->other_kernels, 1, memory_order_relaxed);
             atomic_fetch_sub(&d->balance_ns, (int64_t)atomic_load(&d->d_est_ns));
+        }
     }
     if (!g->sample)
         return;
-    if (r == CUDA_SUCCESS) {
-        d->last_stream = s;
-        d->last_ptsz = g->ptsz;
-        d->have_last = true;
-    }
-    if (r == CUDA_SUCCESS && d->npool > 0) {
+    line *l = &d->lines[g->line];
+    if (r == CUDA_SUCCESS && d->npool > 0 && atomic_load_explicit(&l->used, memory_order_relaxed)) {
+        d->last_line = g->line;
         CUevent ev = d->pool[--d->npool];
         CUstreamCaptureMode m = relax();
         bool ok = record(ev, s, g->ptsz);
         unrelax(m);
         if (ok) {
-            d->ring[(d->head + d->count) % RING] = (marker){ev, atomic_load(&d->launches), false, false};
-            d->count++;
+            push(d, l, (marker){ev, atomic_load(&d->launches), atomic_load(&l->launches), false, false});
         } else {
             pool_put(d, ev);
             drop_all(d);

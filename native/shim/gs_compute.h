@@ -18,6 +18,7 @@ typedef struct gs_gate {
     int dev;       /* -1: not governed, leave does nothing */
     CUcontext ctx; /* the calling thread's context */
     bool sample;   /* record a marker event after the launch */
+    int line;      /* when sampling: the stream's timeline in the device's state */
     bool ptsz;     /* per-thread default stream semantics for a NULL stream */
 } gs_gate;
 

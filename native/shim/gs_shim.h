@@ -166,8 +166,7 @@ bool gs_partition_primary_down(CUdevice dev, bool reset, CUresult *out);
 bool gs_partition_primary_state(CUdevice dev, unsigned int *flags, int *active, CUresult *out);
 bool gs_partition_ctx_create(CUcontext *pctx, CUdevice dev, CUresult *out);
 bool gs_partition_ctx_destroy(CUcontext ctx, CUresult *out);
-/* SMs for `percent` of `total`: the nearest size the driver makes (min, or a multiple of step). */
-unsigned int gs_partition_round(double percent, unsigned int total, unsigned int min, unsigned int step);
+#include "partition_round.h"
 
 /* ---- pool.c ------------------------------------------------------------------------- */
 /* Pools of dev: observe their reserved memory and settle the accounting with it. */

@@ -98,25 +98,6 @@ static bool split_one(const CUdevResource *all, unsigned int want, CUdevResource
     return gs_real()->cuDevSmResourceSplitByCount(out, &n, all, &rest, 0, want) == CUDA_SUCCESS && n == 1;
 }
 
-unsigned int gs_partition_round(double percent, unsigned int total, unsigned int min, unsigned int step)
-{
-    double want = percent * total / 100.0;
-    if (step == 0)
-        step = 1;
-    /* Sizes the driver makes: the minimum, or multiples of the step above it. Nearest wins
-     * (a tie goes down), so 50% of 132 SMs is 64, and two halves fit side by side. */
-    unsigned int lo = (unsigned int)floor(want / step) * step;
-    unsigned int hi = (unsigned int)ceil(want / step) * step;
-    if (lo < min)
-        lo = min;
-    if (hi < min)
-        hi = min;
-    unsigned int pick = (want - lo <= hi - want) ? lo : hi;
-    if (pick > total)
-        pick = lo <= total ? lo : total;
-    return pick;
-}
-
 /*
  * GPUSHARE_SM_OFFSET: the partition starts `offset` SMs into the driver's split order
  * instead of at its first SM, so processes given disjoint offsets (by whoever places them

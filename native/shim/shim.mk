@@ -26,7 +26,7 @@ SHIM_CFLAGS_ASAN := $(SHIM_CFLAGS_BASE) -O1 -g $(SHIM_SANITIZE)
 SHIM_CFLAGS_DLSYM := $(SHIM_CFLAGS_BASE) -O2 -g -foptimize-sibling-calls -fno-stack-protector
 
 SHIM_SRCS := shim/dispatch.c shim/state.c shim/track.c shim/memory.c shim/pool.c shim/context.c shim/info.c \
-	shim/nvml.c shim/scrub.c shim/vmm.c shim/graph.c shim/compute.c shim/launch.c shim/partition.c shim/log.c shim/gs_config.c region/region.c
+	shim/nvml.c shim/scrub.c shim/vmm.c shim/graph.c shim/compute.c shim/launch.c shim/partition.c shim/partition_round.c shim/log.c shim/gs_config.c region/region.c
 SHIM_MAP := $(SHIM_BUILD)/shim/gpushare.map
 SHIM_LIB := $(SHIM_BUILD)/libgpushare.so
 SHIM_LIB_ASAN := $(SHIM_BUILD)/asan/libgpushare.so
@@ -50,8 +50,10 @@ SHIM_FAKE_NVML_ASAN := $(SHIM_BUILD)/asan/libnvidia-ml.so.1
 
 # The benchmark program of bench/shim.bench.ts: release flags, linked against the release fake.
 SHIM_BENCH := $(SHIM_TEST_DIR)/shim_bench
+# The partition-size rule alone, for the daemon's parity test (src/domain/smpartition.test.ts).
+SHIM_PARTITION_ROUND := $(SHIM_TEST_DIR)/partition_round
 
-shim: $(SHIM_LIB) $(SHIM_BENCH)
+shim: $(SHIM_LIB) $(SHIM_BENCH) $(SHIM_PARTITION_ROUND)
 
 ifneq ($(SHIM_DEFAULT_GOAL),)
 .DEFAULT_GOAL := $(SHIM_DEFAULT_GOAL)
@@ -107,6 +109,10 @@ ifndef FAKECUDA_LIB
 $(SHIM_FAKE_CUDA):
 	$(MAKE) -f testing/fake_cuda.mk fake-cuda
 endif
+
+$(SHIM_PARTITION_ROUND): shim/tests/partition_round_main.c shim/partition_round.c shim/partition_round.h
+	@mkdir -p $(@D)
+	$(CC) $(SHIM_CFLAGS) -o $@ shim/tests/partition_round_main.c shim/partition_round.c -lm
 
 $(SHIM_BENCH): shim/tests/shim_bench.c $(SHIM_FAKE_CUDA)
 	@mkdir -p $(@D)

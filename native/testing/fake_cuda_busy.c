@@ -44,16 +44,34 @@ static void shared_gpu_open(const fake_cuda_state_t *st)
     }
 }
 
+/* This process's latest run of claims per device ends at own_end; the device was free for
+ * it from own_from (what others claimed ended there). Under the fake's lock. */
+static uint64_t own_from[FAKE_CUDA_BUSY_DEVICES], own_end[FAKE_CUDA_BUSY_DEVICES];
+
 uint64_t fake_shared_gpu_claim(int device, uint64_t earliest_ns, uint64_t duration_ns)
 {
     fake_cuda_shared_gpu_t *g = device >= 0 && device < FAKE_CUDA_BUSY_DEVICES ? shared_gpu[device] : NULL;
     if (!g)
         return earliest_ns;
-    uint64_t was = __atomic_load_n(&g->free_at_ns, __ATOMIC_ACQUIRE), start;
+    uint64_t was = __atomic_load_n(&g->free_at_ns, __ATOMIC_ACQUIRE), start, end;
+    bool join;
     do {
-        start = was > earliest_ns ? was : earliest_ns;
-    } while (!__atomic_compare_exchange_n(&g->free_at_ns, &was, start + duration_ns, false, __ATOMIC_ACQ_REL,
-                                          __ATOMIC_ACQUIRE));
+        /* Kernels of one process's streams run side by side, as one context's streams do on
+         * a GPU: while nobody else claimed the device after our latest claim, a kernel that
+         * could start before that claim ends joins it (starts at its earliest, or when the
+         * device became free for the process's run if that is later: a worker that woke
+         * late is the host's delay) instead of queueing behind it; another process's claim
+         * still waits for all of it. */
+        join = was == own_end[device] && own_end[device] != 0 && earliest_ns < own_end[device];
+        start = join ? (earliest_ns > own_from[device] ? earliest_ns : own_from[device])
+                     : (was > earliest_ns ? was : earliest_ns);
+        end = start + duration_ns;
+        if (join && end < was)
+            end = was;
+    } while (!__atomic_compare_exchange_n(&g->free_at_ns, &was, end, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+    if (!join)
+        own_from[device] = was;
+    own_end[device] = end;
     return start;
 }
 

@@ -42,7 +42,8 @@ typedef struct fake_cuda_busy_file {
  * one fake_cuda_shared_gpu_t per device, and a stream worker claims the device from
  * max(its op's earliest start, free_at_ns) for the op's duration with a compare-and-swap.
  * Claims are served in the order they are made (a process that claims once per kernel
- * alternates with the others, like time slicing).
+ * alternates with the others, like time slicing). A process's own streams overlap: a
+ * kernel joins the process's latest claim while nobody else claimed after it.
  */
 #define FAKE_CUDA_SHARED_GPU_MAGIC 0x55504753u /* "SGPU" little-endian */
 typedef struct fake_cuda_shared_gpu {

@@ -49,6 +49,7 @@ typedef struct fake_cuda_config {
     fake_cuda_forced_error_t errors[FAKE_CUDA_MAX_ERRORS];
     char busy_dir[256];                  /* empty: no busy-time file */
     bool shared_gpu;                     /* "sharedGpu": kernels of all processes of busy_dir serialize */
+    bool inline_launch;                  /* "inlineLaunch": a 0 us kernel onto an idle stream completes in the call */
 } fake_cuda_config_t;
 
 /* Fills *c from the environment; unset or empty gives one default H100. On failure

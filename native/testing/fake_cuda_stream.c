@@ -170,6 +170,22 @@ fake_op_t *fake_op_new(fake_op_kind_t kind)
 
 void fake_stream_push(fake_stream_t *s, fake_op_t *op)
 {
+    fake_cuda_state_t *st = fake_state();
+    if (st->config.inline_launch && !st->config.shared_gpu && !s->head &&
+        ((op->kind == FAKE_OP_KERNEL && op->duration_ns == 0) || op->kind == FAKE_OP_EVENT_RECORD)) {
+        /* "inlineLaunch": nothing queued ahead and nothing to wait for: done in the call,
+         * without waking the worker (a launch then costs the fake's bookkeeping only, so a
+         * launch-path bench sees the caller's own cost) */
+        if (op->kind == FAKE_OP_KERNEL) {
+            s->timeline_ns = max_u64(op->enqueued_ns, s->timeline_ns);
+            fake_busy_record(s->ctx->device, s->timeline_ns, s->timeline_ns, op->kernels);
+        } else {
+            run_op(s, op);
+            (void)pthread_cond_broadcast(&st->changed);
+        }
+        free(op);
+        return;
+    }
     op->next = NULL;
     if (s->tail)
         s->tail->next = op;

@@ -93,6 +93,30 @@ def main() -> int:
         l0, g0 = best.get("no library", (0, 0))
         for k, (l, g) in best.items():
             print(f"| {k} | {l:.0f} | {l / l0 if l0 else float('nan'):.3f} | {g:.0f} | {g / g0 if g0 else float('nan'):.3f} |")
+        # Round by round: each run against the no-library run of its own round (drift between
+        # rounds then cancels); the median ratio is the number, the range its noise.
+        rounds = {}
+        for r in launch:
+            if "round" in r:
+                rounds.setdefault(r["round"], {})[r["case"]] = r["result"]
+        if len(rounds) > 1:
+            print()
+            print(f"| variant, vs no library in the same round ({len(rounds)} rounds) | launches: median | min | max | "
+                  "graph launches: median | min | max |")
+            print("| --- | --- | --- | --- | --- | --- | --- |")
+            for k in by:
+                if k == "no library":
+                    continue
+                lr, gr = [], []
+                for rd in rounds.values():
+                    a, b = rd.get(k), rd.get("no library")
+                    if a and b and b.get("launches_per_s") and a.get("launches_per_s"):
+                        lr.append(a["launches_per_s"] / b["launches_per_s"])
+                    if a and b and b.get("graph_launches_per_s") and a.get("graph_launches_per_s"):
+                        gr.append(a["graph_launches_per_s"] / b["graph_launches_per_s"])
+                if lr:
+                    g = (f"{statistics.median(gr):.3f} | {min(gr):.3f} | {max(gr):.3f}" if gr else "- | - | -")
+                    print(f"| {k} | {statistics.median(lr):.3f} | {min(lr):.3f} | {max(lr):.3f} | {g} |")
     return 0
 
 

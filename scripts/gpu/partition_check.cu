@@ -8,7 +8,7 @@
 // 2. Runs a compute-bound kernel (register FMA chains, no memory traffic) back to back for
 //    SECONDS, from START_EPOCH_MS when given (so two processes measure the same window), and
 //    reports kernels per second. Throughput should scale with the SMs granted.
-// Prints one JSON line. Every CUDA call is checked; a failure prints {"error": ...}.
+// Prints one JSON line (with `sm_set`, the SMs step 1 saw, as ranges). Every CUDA call is checked; a failure prints {"error": ...}.
 #include <cuda.h>
 #include <cuda_runtime.h>
 #include <stdio.h>
@@ -129,9 +129,21 @@ int main(int argc, char **argv)
         t = now_ms();
     }
     double rate = kernels / ((t - t0) / 1e3);
+    // The SMs seen, as ranges ("0-63" or "64-127"): two partitions side by side must not share one.
+    static char sm_set[8192];
+    size_t used = 0;
+    for (int i = 0; i < 1024 && used < sizeof sm_set - 32; i++) {
+        if (!seen[i] || (i > 0 && seen[i - 1]))
+            continue;
+        int j = i;
+        while (j + 1 < 1024 && seen[j + 1])
+            j++;
+        used += (size_t)snprintf(sm_set + used, sizeof sm_set - used, used ? ",%d-%d" : "%d-%d", i, j);
+    }
     printf("{\"device_sms\": %d, \"ctx_sms\": %d, \"distinct_sms\": %d, \"max_smid\": %d, \"blocks\": %d, "
-           "\"primary_sms\": %d, \"primary_is_current\": %d, \"kernels\": %ld, \"seconds\": %.3f, \"rate\": %.3f, \"kernel_ms\": %.3f, \"window_start_ms\": %.0f}\n",
-           sms, ctx_sms, distinct, max_sm, blocks, primary_sms, primary == ctx, kernels, (t - t0) / 1e3, rate, 1e3 / rate, t0);
+           "\"primary_sms\": %d, \"primary_is_current\": %d, \"kernels\": %ld, \"seconds\": %.3f, \"rate\": %.3f, \"kernel_ms\": %.3f, \"window_start_ms\": %.0f, "
+           "\"sm_set\": \"%s\"}\n",
+           sms, ctx_sms, distinct, max_sm, blocks, primary_sms, primary == ctx, kernels, (t - t0) / 1e3, rate, 1e3 / rate, t0, sm_set);
     CHECK(cudaFree(d_sm));
     CHECK(cudaFree(d_out));
     free(h_sm);

@@ -16,6 +16,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.gpuLost]: 503,
   [ErrorCodes.checkpointUnavailable]: 503,
   [ErrorCodes.checkpointFailed]: 503,
+  [ErrorCodes.mpsUnavailable]: 503,
 };
 
 /** Any error a handler throws, as a status and the one error body every endpoint uses. */

@@ -76,6 +76,10 @@ export const TaskSchema = z
     tenant: z.string().nullable(),
     gpus: z.array(z.object({ index: z.number(), uuid: z.string(), memoryBytes: z.number(), computeMilli: z.number() })).nullable(),
     computeLimitPercent: z.number().nullable(),
+    smRanges: z
+      .array(z.object({ uuid: z.string(), offset: z.number(), count: z.number() }))
+      .nullable()
+      .describe('isolation sm-partition: the SMs held on each GPU (count from offset, in the driver\'s split order; GPUSHARE_SM_OFFSET)'),
     pid: z.number().nullable(),
     pidStartTime: z.number().nullable(),
     submittedAt: z.number(),
@@ -153,6 +157,10 @@ export const GpuSchema = z
         computeMilli: z.number().describe('compute reserved, milli-GPU; 0 = best effort'),
         usedMemoryBytes: z.number().nullable().describe("what the task's processes hold now, from its region (about 1 s old); null before its first CUDA call"),
         computeShare: z.number().nullable().describe('achieved compute share, 0..1, from its region'),
+        smRange: z
+          .object({ offset: z.number(), count: z.number() })
+          .nullable()
+          .describe('isolation sm-partition: the SMs it holds here, count from offset in the driver\'s split order; null otherwise'),
       }),
     ),
     allocatedMemoryBytes: z.number(),

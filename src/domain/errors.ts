@@ -29,6 +29,8 @@ export const ErrorCodes = {
   checkpointUnavailable: 'GS_ERR_CHECKPOINT_UNAVAILABLE',
   /** The driver refused or failed a checkpoint step (details carry its code and CUresult); nothing was changed. */
   checkpointFailed: 'GS_ERR_CHECKPOINT_FAILED',
+  /** MPS was required (mps: on) and cannot be had: no nvidia-cuda-mps-control, or it would not start. */
+  mpsUnavailable: 'GS_ERR_MPS_UNAVAILABLE',
   /** A bug: never the user's fault. */
   internal: 'GS_ERR_INTERNAL',
 } as const;
@@ -50,6 +52,7 @@ const expectedCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCodes.daemonUnreachable,
   ErrorCodes.checkpointUnavailable,
   ErrorCodes.checkpointFailed,
+  ErrorCodes.mpsUnavailable,
 ]);
 
 /** The one base error of the project: a stable code, a message for people, optional structured details. */

@@ -52,6 +52,7 @@ describe('parseSliceRequest', () => {
     ['MIG with compute', { migProfile: '1g.10gb', compute: 30 }, 'compute', 'conflict', /fixed compute/],
     ['profile without mig', { migProfile: '1g.10gb', isolation: 'time-slice' }, 'migProfile', 'conflict', /needs isolation mig/],
     ['sm-partition without compute', { isolation: 'sm-partition' }, 'compute', 'conflict', /required/],
+    ['sm-partition with a fractional percent', { isolation: 'sm-partition', compute: '33.3' }, 'compute', 'conflict', /is 33\.3%; isolation sm-partition takes a whole percentage/],
     ['exclusive with a limit', { isolation: 'exclusive', memory: '8Gi' }, 'isolation', 'conflict', /whole GPUs/],
     ['include and exclude the same model', { models: { include: ['A100'], exclude: ['a100'] } }, 'models', 'conflict', /both included and excluded/],
     ['fewer UUIDs than GPUs', { gpus: 2, uuids: { include: ['GPU-1'] } }, 'uuids', 'conflict', /asks for 2 GPUs/],

@@ -212,6 +212,11 @@ function findConflicts(r: SliceRequest): Issue[] {
   if (r.isolation === 'sm-partition' && r.compute === null) {
     conflict('compute', 'is required with isolation sm-partition (it sets how many SMs the slice gets)');
   }
+  // libgpushare reads whole percentages only, and the daemon must size the partition exactly as it will.
+  const percent = r.compute === null ? null : Math.round(r.compute * 1e6) / 1e4;
+  if (r.isolation === 'sm-partition' && percent !== null && !Number.isInteger(percent)) {
+    conflict('compute', `is ${percent}%; isolation sm-partition takes a whole percentage (it becomes a number of SMs)`);
+  }
   if (r.isolation === 'mig') {
     if (r.compute !== null) conflict('compute', 'cannot be set with isolation mig: a MIG instance has fixed compute; pick a larger profile instead');
     if (r.migProfile === null && r.memory === null) conflict('migProfile', 'or memory is required with isolation mig (to choose the MIG profile)');

@@ -17,6 +17,8 @@ export type IssueCode =
   | 'outOfRange'
   | 'conflict'
   | 'exceedsCapacity'
+  /** The hardware here cannot do what was asked (sm-partition on a pre-Hopper GPU). */
+  | 'unsupported'
   | 'unknownValue';
 
 export type Result<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly issues: readonly Issue[] };

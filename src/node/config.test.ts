@@ -59,6 +59,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ config: join(dir, 'missing.json') })).toThrow(/does not exist/);
   });
 
+  it('takes mps from the file, the flag over it, auto by default, and refuses other values', () => {
+    const env = { XDG_CONFIG_HOME: join(dir, 'none') };
+    expect(loadConfig({}, env).mps).toBe('auto');
+    const f = file('m.json', JSON.stringify({ mps: 'on' }));
+    expect(loadConfig({ config: f }, env).mps).toBe('on');
+    expect(loadConfig({ config: f, mps: 'off' }, env).mps).toBe('off');
+    expect(() => loadConfig({ mps: 'yes' }, env)).toThrow(/mps: "yes" is not one of auto, on, off/);
+    expect(() => loadConfig({ config: file('m2.json', '{"mps": "always"}') }, env)).toThrow(/mps: /);
+  });
+
   it('reads tenants and their quotas, refusing a bad one with where it is', () => {
     const ok = loadConfig({ config: file('t1.json', JSON.stringify({ tenants: [{ name: 'a', quota: { gpus: 2, memory: '80Gi', compute: '150%' } }, { name: 'b' }] })) });
     expect(ok.tenants).toEqual([

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { ErrorCodes, GsError } from '../domain/index.js';
 import { BACKEND_CHOICES } from '../gpu/open.js';
 import { PREEMPTION_POLICIES, type PreemptionPolicy } from './daemon.js';
+import { MPS_MODES, type MpsMode } from './mps.js';
 import { defaultPaths } from './paths.js';
 import type { Quota } from './store/tenants.js';
 import { checkTenantName, parseQuota } from './tenants.js';
@@ -44,6 +45,8 @@ export const ConfigFileSchema = z.strictObject({
   preemption: z.enum(PREEMPTION_POLICIES).optional(),
   /** How long suspending waits for a task's queued GPU work (cuCheckpointProcessLock's timeout); 0: no limit. */
   checkpointLockTimeoutSeconds: z.number().min(0).max(3600).optional(),
+  /** An MPS control daemon for sm-partition tasks (mps.ts): auto (real GPUs, when the binary is there), on, off. */
+  mps: z.enum(MPS_MODES).optional(),
   /** Tenants and quotas the daemon sets at every start (the file wins over API changes then). */
   tenants: z.array(TenantSchema).optional(),
 });
@@ -59,6 +62,7 @@ export interface ServeFlags {
   readonly policy?: string | undefined;
   readonly logLevel?: string | undefined;
   readonly preemption?: string | undefined;
+  readonly mps?: string | undefined;
 }
 
 export type ListenAddress = { readonly kind: 'unix'; readonly path: string } | { readonly kind: 'tcp'; readonly host: string; readonly port: number };
@@ -74,6 +78,7 @@ export interface DaemonConfig {
   readonly tokens: readonly TokenEntry[];
   readonly preemption: PreemptionPolicy;
   readonly lockTimeoutMs: number;
+  readonly mps: MpsMode;
   readonly tenants: readonly { readonly name: string; readonly quota: Quota }[];
   /** The file read, if any, for the startup log. */
   readonly configFile: string | null;
@@ -96,6 +101,7 @@ export function loadConfig(flags: ServeFlags, env: Readonly<Record<string, strin
     tokens: file.value.tokens ?? [],
     preemption: parsePreemption(flags.preemption ?? file.value.preemption ?? 'suspend'),
     lockTimeoutMs: (file.value.checkpointLockTimeoutSeconds ?? 30) * 1000,
+    mps: parseMps(flags.mps ?? file.value.mps ?? 'auto'),
     tenants: configTenants(path, file.value.tenants ?? []),
     configFile: file.found ? path : null,
   };
@@ -143,6 +149,11 @@ function readConfigFile(path: string, required: boolean): { value: ConfigFile; f
 function parsePreemption(text: string): PreemptionPolicy {
   if ((PREEMPTION_POLICIES as readonly string[]).includes(text)) return text as PreemptionPolicy;
   throw new GsError(ErrorCodes.invalidArgument, `preemption: "${text}" is not one of ${PREEMPTION_POLICIES.join(', ')}`);
+}
+
+function parseMps(text: string): MpsMode {
+  if ((MPS_MODES as readonly string[]).includes(text)) return text as MpsMode;
+  throw new GsError(ErrorCodes.invalidArgument, `mps: "${text}" is not one of ${MPS_MODES.join(', ')}`);
 }
 
 /** `/run/x.sock` or `unix:/run/x.sock` is a socket; `127.0.0.1:7070`, `[::1]:7070` or `:7070` is TCP (`:0`: any free port). */

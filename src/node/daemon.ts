@@ -10,13 +10,14 @@ import { existsSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import type { Logger } from 'pino';
-import { checkRequestAgainstGpus, describeIssues, ErrorCodes, formatBytes, GsError, parseSliceRequest, type Gpu, type SliceRequestInput } from '../domain/index.js';
+import { checkRequestAgainstGpus, describeIssues, ErrorCodes, formatBytes, GsError, matchesSelectors, parseSliceRequest, smLayout, type Gpu, type SliceRequestInput } from '../domain/index.js';
 import type { GpuBackend } from '../gpu/backend.js';
 import type { CheckpointApi, GpuPair } from '../gpu/checkpoint.js';
 import { readRegion } from '../gpu/region/index.js';
-import { buildSnapshot, createPrng, describeDecision, parsePolicy, planPreemption, schedule, withPlacement, type ClusterSnapshot, type NodeSpec, type Placement, type Policy, type Prng, type TenantQuota } from '../scheduler/index.js';
+import { buildSnapshot, createPrng, describeDecision, parsePolicy, planPreemption, schedule, withPlacement, type ClusterSnapshot, type NodeSpec, type Placement, type Decision, type Policy, type Prng, type TenantQuota } from '../scheduler/index.js';
 import { launch, readExitStatus, taskEnvironment, taskFiles, type NativePaths } from './launcher.js';
-import { computeLimitPercent, currentSnapshot, localNode, placementRequest, taskGpus, taskPlacement } from './placement.js';
+import type { MpsControl } from './mps.js';
+import { computeLimitPercent, currentSnapshot, fitPartitions, localNode, placementRequest, rangesOnto, taskGpus, taskPlacement, type Holder } from './placement.js';
 import { isSameLiveProcess, signalGroup, signalName, signalNumber } from './proc.js';
 import type { AuditEntry, AuditRecord, EventRecord, TaskStore } from './store/tasks.js';
 import { cudaStates, resumeGroup, suspendGroup } from './suspend.js';
@@ -24,7 +25,7 @@ import { cudaStates, resumeGroup, suspendGroup } from './suspend.js';
 import type { Quota } from './store/tenants.js';
 import { checkTenantName, parseQuota, quotaMap, requireAdmin, tenantViews, type QuotaInput, type TenantView } from './tenants.js';
 import { Supervisor, type Ending } from './supervisor.js';
-import { HOLDING_STATES, LIVE_STATES, queueOrder, STARTED_STATES, type Task, type TaskGpu, type TaskState } from './task.js';
+import { HOLDING_STATES, LIVE_STATES, queueOrder, STARTED_STATES, type Task, type TaskGpu, type TaskSmRange, type TaskState } from './task.js';
 
 /**
  * What a higher-priority task that does not fit may do to lower-priority ones: `suspend` them
@@ -65,6 +66,8 @@ export interface DaemonOptions {
   readonly preemption?: PreemptionPolicy;
   /** How long lock may wait for a task's GPU work to drain; 0: as long as it takes. */
   readonly lockTimeoutMs?: number;
+  /** The MPS control daemon sm-partition tasks run under (mps.ts); null or absent: none. */
+  readonly mps?: MpsControl | null;
 }
 
 export type EventListener = (event: EventRecord) => void;
@@ -88,6 +91,8 @@ export interface GpuSlice {
   readonly usedMemoryBytes: number | null;
   /** Achieved share of the GPU's compute, 0..1; null as above. */
   readonly computeShare: number | null;
+  /** Isolation sm-partition: its SMs on this GPU (GPUSHARE_SM_OFFSET and the count); null otherwise. */
+  readonly smRange: { readonly offset: number; readonly count: number } | null;
 }
 
 const MAX_COMMAND_ARGS = 4096;
@@ -139,10 +144,19 @@ export class Daemon {
         this.ended(task.id, { status: readExitStatus(files.status), wrapper: null, peakMemoryBytes: task.peakMemoryBytes }, true);
       }
     }
+    // Partitions that outlived the last daemon are clients of its MPS control daemon: adopt it
+    // now, so that it is known (and stopped only once they are gone).
+    if (this.partitionClients() > 0) this.options.mps?.ensure();
     this.pump();
   }
 
+  /** sm-partition tasks whose processes exist (MPS clients, or about to be). */
+  partitionClients(): number {
+    return this.store.list().filter((t) => STARTED_STATES.has(t.state) && t.request.isolation === 'sm-partition').length;
+  }
+
   close(): void {
+    if (!this.closed) this.options.mps?.stop(this.partitionClients());
     this.closed = true;
     this.supervisor.close();
     for (const t of this.killTimers.values()) clearTimeout(t);
@@ -265,8 +279,20 @@ export class Daemon {
         return (this.resumeTargets.get(t.id) ?? t.gpus ?? []).flatMap((x, ordinal): GpuSlice[] => {
           if (x.uuid !== g.uuid) return [];
           const used = usage === null ? null : (usage.find((u) => u.device === ordinal) ?? { memoryBytes: 0, computeShare: 0 });
+          const sm = t.smRanges?.[ordinal];
           const mine = principal === undefined || canSee(principal, t);
-          return [{ taskId: mine ? t.id : null, tenant: mine ? t.tenant : null, priority: t.priority, memoryBytes: x.memoryBytes, computeMilli: x.computeMilli, usedMemoryBytes: used?.memoryBytes ?? null, computeShare: used?.computeShare ?? null }];
+          return [
+            {
+              taskId: mine ? t.id : null,
+              tenant: mine ? t.tenant : null,
+              priority: t.priority,
+              memoryBytes: x.memoryBytes,
+              computeMilli: x.computeMilli,
+              usedMemoryBytes: used?.memoryBytes ?? null,
+              computeShare: used?.computeShare ?? null,
+              smRange: sm === undefined ? null : { offset: sm.offset, count: sm.count },
+            },
+          ];
         });
       });
       return {
@@ -276,6 +302,11 @@ export class Daemon {
         allocatedComputeMilli: slices.reduce((s, x) => s + x.computeMilli, 0),
       };
     });
+  }
+
+  /** See TaskStore.liveVersion. */
+  liveVersion(): number {
+    return this.store.liveVersion();
   }
 
   list(all: boolean, principal: Principal): Task[] {
@@ -447,7 +478,7 @@ export class Daemon {
       if (this.closed || this.store.get(task.id).state !== 'resuming') return;
       const ms = Math.round(performance.now() - started);
       if (r.ok) {
-        this.commit(task.id, { state: 'running', gpus, preemptedBy: null, autoResume: false, message: null }, 'task.resumed', { ms, gpuBytes: bytes, gpus: gpus.map((g) => g.uuid), moved, processes: r.pids.length });
+        this.commit(task.id, { state: 'running', gpus, smRanges: rangesOnto(task.smRanges, gpus), preemptedBy: null, autoResume: false, message: null }, 'task.resumed', { ms, gpuBytes: bytes, gpus: gpus.map((g) => g.uuid), moved, processes: r.pids.length });
         this.log.info({ task: task.id, ms, moved }, 'task resumed');
       } else {
         this.commit(task.id, { state: 'suspended', message: `resume failed: ${r.error.message}` }, 'task.resume-failed', { code: r.error.code, cudaResult: r.error.cudaResult, message: r.error.message });
@@ -526,6 +557,17 @@ export class Daemon {
     const gpus = this.options.backend.gpus();
     const issues = checkRequestAgainstGpus(request, gpus);
     if (issues.length > 0) throw new GsError(ErrorCodes.unsatisfiable, describeIssues(issues), { details: { issues } });
+    if (request.isolation === 'sm-partition' && request.gpus > 0) {
+      const matching = gpus.filter((g) => matchesSelectors(request, g));
+      const capable = matching.filter((g) => smLayout(g).ok);
+      if (capable.length < request.gpus) {
+        const why = matching.map((g) => smLayout(g)).find((r) => !r.ok);
+        const detail = why && !why.ok ? describeIssues(why.issues) : 'isolation: no GPU here can be partitioned';
+        throw new GsError(ErrorCodes.unsatisfiable, `asks for ${request.gpus} SM-partitioned GPU(s) but ${capable.length} here can be partitioned; ${detail}`, {
+          details: { issues: [{ field: 'isolation', code: 'unsupported', message: detail }] },
+        });
+      }
+    }
     // Could it run on this machine with nothing else on it? If not, it would block the queue forever.
     const empty = buildSnapshot([this.node]);
     const decision = schedule(empty, placementRequest({ id: 'admission', request, tenant: null }), { policy: this.policy, rng: createPrng(1) });
@@ -561,15 +603,28 @@ export class Daemon {
     this.node = localNode(this.options.backend.gpus());
     const quotas = quotaMap(this.store.tenants.list());
     let snapshot = this.snapshot(all, quotas);
+    const holders = this.holders(all);
+    const devices = this.options.backend.gpus();
     for (const task of waiting) {
       if (task.state === 'suspended') {
-        const placement = this.resumePlacement(snapshot, task);
+        const placement = this.resumePlacement(snapshot, task, (p) => fitPartitions(task, taskGpus(p, this.node), devices, holders, task.smRanges).ok);
         if (placement === null) break;
         snapshot = withPlacement(snapshot, placement);
-        this.resumeTask(task, taskGpus(placement, this.node));
+        const gpus = taskGpus(placement, this.node);
+        holders.push({ id: task.id, isolation: task.request.isolation, gpus, smRanges: rangesOnto(task.smRanges, gpus) });
+        this.resumeTask(task, gpus);
         continue;
       }
-      const decision = schedule(snapshot, placementRequest(task), { policy: this.policy, rng: this.rng });
+      const { decision, ranges, partitionWhy } = this.place(snapshot, task, holders, devices);
+      if (decision.status === 'ok' && partitionWhy !== null) {
+        // The scheduler found room, but no GPU has its SMs in a row free (or its GPUs run the
+        // other kind of work): it waits for a partition to end, holding the queue like any
+        // task that does not fit. Preemption is not asked: it frees compute, not SM ranges.
+        const why = `waiting for SMs: ${partitionWhy}`;
+        if (task.message !== why) this.store.update(task.id, { message: why });
+        this.blockedAt = { priority: task.priority, seq: task.seq };
+        break;
+      }
       if (decision.status !== 'ok') {
         // Held back only by its own tenant's quota: it waits without holding up other tenants.
         if (task.tenant !== null && quotas.has(task.tenant) && schedule({ ...snapshot, quotas: new Map() }, placementRequest(task), { policy: this.policy, rng: createPrng(1) }).status === 'ok') {
@@ -583,8 +638,42 @@ export class Daemon {
         break;
       }
       snapshot = withPlacement(snapshot, decision.placement);
-      this.startTask(task, taskGpus(decision.placement, this.node));
+      const gpus = taskGpus(decision.placement, this.node);
+      holders.push({ id: task.id, isolation: task.request.isolation, gpus, smRanges: ranges });
+      this.startTask(task, gpus, ranges);
     }
+  }
+
+  /** Tasks that hold GPUs now, on the GPUs they hold (resuming ones on their targets). */
+  private holders(all: readonly Task[]): Holder[] {
+    return all
+      .filter((t) => HOLDING_STATES.has(t.state))
+      .map((t) => {
+        const gpus = this.resumeTargets.get(t.id) ?? t.gpus ?? [];
+        return { id: t.id, isolation: t.request.isolation, gpus, smRanges: rangesOnto(t.smRanges, gpus) };
+      });
+  }
+
+  /**
+   * The scheduler's placement, then SM partitions on it: a GPU that cannot take the partition
+   * (no free run of SMs, other work on it, cannot be partitioned) is left out and the scheduler
+   * asked again, once per GPU at most. `partitionWhy` is set when the scheduler had room but
+   * the partitions did not.
+   */
+  private place(snapshot: ClusterSnapshot, task: Task, holders: readonly Holder[], devices: readonly Gpu[]): { decision: Decision; ranges: TaskSmRange[] | null; partitionWhy: string | null } {
+    let request = task.request;
+    let partitionWhy: string | null = null;
+    let first: Decision | null = null;
+    for (let attempt = 0; attempt <= this.node.gpus.length; attempt++) {
+      const decision = schedule(snapshot, placementRequest({ ...task, request }), { policy: this.policy, rng: this.rng });
+      first ??= decision;
+      if (decision.status !== 'ok') return { decision: partitionWhy === null ? decision : first, ranges: null, partitionWhy };
+      const fit = fitPartitions(task, taskGpus(decision.placement, this.node), devices, holders);
+      if (fit.ok) return { decision, ranges: fit.ranges, partitionWhy: null };
+      partitionWhy = partitionWhy === null ? fit.why : `${partitionWhy}; ${fit.why}`;
+      request = { ...request, uuids: { include: request.uuids.include, exclude: [...request.uuids.exclude, fit.uuid] } };
+    }
+    return { decision: first ?? { status: 'unresolvable', reason: { kind: 'noNodes' } }, ranges: null, partitionWhy };
   }
 
   /**
@@ -605,12 +694,15 @@ export class Daemon {
     return buildSnapshot([this.node], placements, quotas);
   }
 
-  /** Its own GPUs if they have room again, else other GPUs of the same model (restore remaps them), else null. */
-  private resumePlacement(snapshot: ClusterSnapshot, task: Task): Placement | null {
+  /**
+   * Its own GPUs if they have room again, else other GPUs of the same model (restore remaps
+   * them), else null. `accept` has the last word (a partition needs its old SMs free).
+   */
+  private resumePlacement(snapshot: ClusterSnapshot, task: Task, accept: (p: Placement) => boolean): Placement | null {
     const old = task.gpus ?? [];
     const tryRequest = (request: Task['request']): Placement | null => {
       const d = schedule(snapshot, placementRequest({ ...task, request }), { policy: this.policy, rng: this.rng });
-      return d.status === 'ok' ? d.placement : null;
+      return d.status === 'ok' && accept(d.placement) ? d.placement : null;
     };
     if (old.length === 0) return tryRequest(task.request);
     const same = tryRequest({ ...task.request, uuids: { include: old.map((g) => g.uuid), exclude: [] } });
@@ -639,23 +731,36 @@ export class Daemon {
     }
   }
 
-  private startTask(task: Task, gpus: readonly TaskGpu[]): void {
+  private startTask(task: Task, gpus: readonly TaskGpu[], smRanges: TaskSmRange[] | null): void {
     const files = taskFiles(this.options.stateDir, task.id);
     if (!existsSync(task.cwd)) {
       this.commit(task.id, { state: 'failed', finishedAt: this.now(), message: `its working directory ${task.cwd} no longer exists` }, 'task.ended', { state: 'failed' });
       return;
     }
     const limit = computeLimitPercent(task);
-    const env = taskEnvironment(this.options.baseEnv ?? process.env, task, gpus, limit);
     const at = this.now();
+    let message: string | null = null;
+    let mpsPipeDir: string | null = null;
+    if (smRanges !== null) {
+      const mps = this.options.mps?.ensure() ?? { pipeDir: null, problem: 'this daemon has no MPS control' };
+      if (mps.pipeDir === null && this.options.mps?.status().mode === 'on') {
+        this.commit(task.id, { state: 'failed', finishedAt: at, message: `not started: MPS is required (mps: on) but ${mps.problem}` }, 'task.ended', { state: 'failed' });
+        return;
+      }
+      mpsPipeDir = mps.pipeDir;
+      // Said on the task, so whoever wonders why its partition is slow sees it.
+      if (mpsPipeDir === null) message = `running without MPS (${mps.problem}): SM partitions on one GPU take turns instead of running at once`;
+    }
     try {
+      const env = taskEnvironment(this.options.baseEnv ?? process.env, task, gpus, limit, smRanges === null ? null : { ranges: smRanges, mpsPipeDir });
       const launched = launch(task, env, this.options.native, files.status);
-      this.commit(task.id, { state: 'running', gpus, computeLimitPercent: limit, pid: launched.pid, pidStartTime: launched.startTime, startedAt: at, message: null }, 'task.started', {
+      this.commit(task.id, { state: 'running', gpus, smRanges, computeLimitPercent: limit, pid: launched.pid, pidStartTime: launched.startTime, startedAt: at, message }, 'task.started', {
         pid: launched.pid,
         gpus: gpus.map((g) => g.uuid),
+        ...(smRanges !== null ? { smRanges: smRanges.map((r) => ({ uuid: r.uuid, offset: r.offset, count: r.count })), mps: mpsPipeDir !== null } : {}),
       });
       this.supervisor.watchChild(task.id, launched.child, files.status, task.regionPath);
-      this.log.info({ task: task.id, taskPid: launched.pid, gpus: gpus.map((g) => g.index) }, 'task started');
+      this.log.info({ task: task.id, taskPid: launched.pid, gpus: gpus.map((g) => g.index), ...(smRanges !== null ? { smRanges } : {}) }, 'task started');
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.commit(task.id, { state: 'failed', finishedAt: at, message }, 'task.ended', { state: 'failed' });

@@ -41,6 +41,28 @@ describe('taskEnvironment', () => {
     expect(env['GPUSHARE_COMPUTE_LIMIT']).toBeUndefined();
   });
 
+  it('gives an sm-partition task its SM offsets by device ordinal and the daemon\'s MPS pipe, over its own', () => {
+    const smReq = parseSliceRequest({ memory: '8Gi', compute: '50', isolation: 'sm-partition' });
+    if (!smReq.ok) throw new Error('fixture');
+    const sm = { ...task, request: smReq.value, env: { GPUSHARE_SM_OFFSET: '0', CUDA_MPS_PIPE_DIRECTORY: '/tmp/theirs', CUDA_MPS_LOG_DIRECTORY: '/tmp/theirs-log' } } as Task;
+    const gpus = [
+      { index: 1, uuid: 'GPU-b', memoryBytes: 100, computeMilli: 500 },
+      { index: 0, uuid: 'GPU-a', memoryBytes: 100, computeMilli: 500 },
+    ];
+    const env = taskEnvironment({}, sm, gpus, 50, { ranges: [{ uuid: 'GPU-a', offset: 0, count: 64 }, { uuid: 'GPU-b', offset: 64, count: 64 }], mpsPipeDir: '/state/mps/pipe' });
+    expect(env).toMatchObject({ GPUSHARE_ISOLATION: 'sm-partition', GPUSHARE_COMPUTE_LIMIT: '50', GPUSHARE_SM_OFFSET: '0=64,1=0', CUDA_MPS_PIPE_DIRECTORY: '/state/mps/pipe' });
+    expect(env['CUDA_MPS_LOG_DIRECTORY']).toBeUndefined();
+    const one = taskEnvironment({}, sm, gpus.slice(0, 1), 50, { ranges: [{ uuid: 'GPU-b', offset: 64, count: 64 }], mpsPipeDir: null });
+    expect(one['GPUSHARE_SM_OFFSET']).toBe('64');
+    expect(one['CUDA_MPS_PIPE_DIRECTORY']).toBeUndefined(); // no MPS: not someone else's either
+    expect(() => taskEnvironment({}, sm, gpus, 50, { ranges: [], mpsPipeDir: null })).toThrow(/no SM range/);
+  });
+
+  it('never passes a task\'s own GPUSHARE_SM_OFFSET through', () => {
+    const env = taskEnvironment({ GPUSHARE_SM_OFFSET: '64' }, task, [{ index: 0, uuid: 'GPU-a', memoryBytes: 1, computeMilli: 0 }], null);
+    expect(env['GPUSHARE_SM_OFFSET']).toBeUndefined();
+  });
+
   it('hides every GPU from a CPU-only task', () => {
     const env = taskEnvironment({}, task, [], null);
     expect(env['CUDA_VISIBLE_DEVICES']).toBe('');

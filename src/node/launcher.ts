@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { ErrorCodes, GsError } from '../domain/index.js';
 import type { ChildProcess } from 'node:child_process';
 import { readProcStat } from './proc.js';
-import type { Task, TaskGpu } from './task.js';
+import type { Task, TaskGpu, TaskSmRange } from './task.js';
 
 /** Native files the launcher uses; both are built by `npm run build` (make -C native). */
 export interface NativePaths {
@@ -36,14 +36,26 @@ export function taskFiles(stateDir: string, id: string): { dir: string; stdout: 
 }
 
 /** Variables that set a slice, ours and HAMi-core's (native/shim/gs_config.c reads them): only the daemon sets these. */
-const SLICE_VARIABLE = /^(GPUSHARE_(MEMORY_LIMIT|COMPUTE_LIMIT|REGION|PRIORITY|ISOLATION|OVERSUBSCRIBE)|CUDA_DEVICE_(MEMORY_LIMIT|SM_LIMIT)(_\d+)?|CUDA_DEVICE_MEMORY_SHARED_CACHE|CUDA_TASK_PRIORITY)$/;
+const SLICE_VARIABLE = /^(GPUSHARE_(MEMORY_LIMIT|COMPUTE_LIMIT|REGION|PRIORITY|ISOLATION|OVERSUBSCRIBE|SM_OFFSET)|CUDA_DEVICE_(MEMORY_LIMIT|SM_LIMIT)(_\d+)?|CUDA_DEVICE_MEMORY_SHARED_CACHE|CUDA_TASK_PRIORITY)$/;
+
+/** Where an sm-partition task's SMs are, and the MPS daemon that lets partitions run at once (null: none). */
+export interface PartitionEnv {
+  readonly ranges: readonly TaskSmRange[];
+  readonly mpsPipeDir: string | null;
+}
 
 /**
  * The environment a task runs with: the daemon's, the task's own on top, then the slice, which
  * always wins (a task cannot raise its own limits by setting them). Exact bytes, so the
  * library's limit is the reservation to the byte.
  */
-export function taskEnvironment(base: Readonly<Record<string, string | undefined>>, task: Task, gpus: readonly TaskGpu[], computeLimitPercent: number | null): Record<string, string> {
+export function taskEnvironment(
+  base: Readonly<Record<string, string | undefined>>,
+  task: Task,
+  gpus: readonly TaskGpu[],
+  computeLimitPercent: number | null,
+  partition: PartitionEnv | null = null,
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(base)) if (v !== undefined) env[k] = v;
   Object.assign(env, task.env);
@@ -58,6 +70,17 @@ export function taskEnvironment(base: Readonly<Record<string, string | undefined
   env['GPUSHARE_PRIORITY'] = libraryPriority(task.priority);
   env['GPUSHARE_ISOLATION'] = task.request.isolation === 'sm-partition' ? 'sm-partition' : 'time-slice';
   env['GPUSHARE_REGION'] = task.regionPath;
+  if (partition !== null) {
+    // By device ordinal inside the process (CUDA_VISIBLE_DEVICES order), like the limits.
+    const offsets = gpus.map((g) => partition.ranges.find((r) => r.uuid === g.uuid)?.offset);
+    if (offsets.some((o) => o === undefined)) throw new Error(`task ${task.id}: no SM range for one of its GPUs`);
+    env['GPUSHARE_SM_OFFSET'] = offsets.every((o) => o === offsets[0]) ? String(offsets[0]) : offsets.map((o, i) => `${i}=${o}`).join(',');
+    // The task's own MPS settings would put it on another server (or none): ours is the one
+    // its neighbours' partitions run under.
+    delete env['CUDA_MPS_PIPE_DIRECTORY'];
+    delete env['CUDA_MPS_LOG_DIRECTORY'];
+    if (partition.mpsPipeDir !== null) env['CUDA_MPS_PIPE_DIRECTORY'] = partition.mpsPipeDir;
+  }
   return env;
 }
 

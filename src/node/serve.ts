@@ -14,7 +14,9 @@ import { openBackend } from '../gpu/open.js';
 import type { DaemonConfig, ListenAddress } from './config.js';
 import { Daemon } from './daemon.js';
 import { findNativePaths } from './launcher.js';
+import { MpsControl } from './mps.js';
 import { ensurePrivateDir } from './paths.js';
+import { startCheckpointer } from './store/checkpointer.js';
 import { openDatabase } from './store/db.js';
 import { TaskStore } from './store/tasks.js';
 
@@ -46,7 +48,22 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   const checkpoint = openCheckpointApi();
   const checkpointProblem = checkpoint.ok ? undefined : `${checkpoint.error.message}; suspend, resume and preemption by suspension are unavailable`;
   if (checkpointProblem) say(`gpushare serve: ${checkpointProblem}.`);
-  const db = openDatabase(join(config.stateDir, 'gpushare.db'));
+  // Before the database opens: mps: on with no binary is a configuration error, nothing to undo.
+  const mps = new MpsControl({ mode: config.mps, backendKind: backend.kind, dir: join(config.stateDir, 'mps'), env: process.env, logger });
+  if (config.mps === 'on') {
+    const started = mps.ensure();
+    if (started.pipeDir === null) {
+      backend.close();
+      if (checkpoint.ok) checkpoint.value.close();
+      throw new GsError(ErrorCodes.mpsUnavailable, `mps: on, but the MPS control daemon could not be started: ${started.problem}`);
+    }
+    say(`gpushare serve: MPS control daemon running for sm-partition tasks (CUDA_MPS_PIPE_DIRECTORY=${started.pipeDir}).`);
+  } else if (!mps.status().available) {
+    logger.info({ mps: mps.status() }, 'no MPS for sm-partition tasks');
+  }
+  const dbPath = join(config.stateDir, 'gpushare.db');
+  const db = openDatabase(dbPath);
+  const checkpointer = startCheckpointer(db, dbPath, { onError: (message) => logger.warn({ message }, 'WAL checkpoint failed; retrying') });
   const store = new TaskStore(db);
   const daemon = new Daemon({
     stateDir: config.stateDir,
@@ -60,6 +77,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     ...(checkpointProblem ? { checkpointProblem } : {}),
     preemption: config.preemption,
     lockTimeoutMs: config.lockTimeoutMs,
+    mps,
   });
   const apps: ApiApp[] = [];
   const sockets: string[] = [];
@@ -67,6 +85,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     await Promise.all(apps.map((a) => a.close()));
     for (const s of sockets) if (existsSync(s)) unlinkSync(s);
     daemon.close();
+    await checkpointer.stop();
     db.close();
     backend.close();
     if (checkpoint.ok) checkpoint.value.close();

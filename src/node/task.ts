@@ -26,6 +26,16 @@ export interface TaskGpu {
   readonly computeMilli: number;
 }
 
+/**
+ * An sm-partition task's SMs on one GPU: `count` SMs from `offset` in the driver's split order
+ * (GPUSHARE_SM_OFFSET), disjoint from every other partition held on that GPU.
+ */
+export interface TaskSmRange {
+  readonly uuid: string;
+  readonly offset: number;
+  readonly count: number;
+}
+
 /** A task as the daemon records it and the API returns it; times are UTC epoch milliseconds. */
 export interface Task {
   readonly id: string;
@@ -41,6 +51,8 @@ export interface Task {
   readonly gpus: readonly TaskGpu[] | null;
   /** Compute limit passed to the task, percent of each GPU; null = none. */
   readonly computeLimitPercent: number | null;
+  /** Isolation sm-partition: its SMs on each of its GPUs, in `gpus` order; null otherwise. */
+  readonly smRanges: readonly TaskSmRange[] | null;
   readonly pid: number | null;
   /** The pid's start time in clock ticks since boot (/proc/PID/stat field 22): tells a reused pid apart. */
   readonly pidStartTime: number | null;

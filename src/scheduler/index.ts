@@ -2,6 +2,8 @@
 export * from './types.js';
 export { buildSnapshot, nodeState, withPlacement, withoutPlacements } from './snapshot.js';
 export { schedule, DEFAULT_FILTERS, DEFAULT_ADMISSION, type ScheduleOptions } from './engine.js';
+export { DecisionMemo, type MemoTable } from './memo.js';
+export type { TieMode } from './tiebreak.js';
 export { parsePolicy, policy, POLICY_NAMES, SCORE_PLUGINS, type Policy, type WeightedPlugin } from './policy.js';
 export { createPrng, shuffled, type Prng } from './prng.js';
 export { ShapeEstimator, fixedWorkload, shapeOf, type Shape, type WorkloadModel } from './workload.js';

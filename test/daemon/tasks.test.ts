@@ -292,7 +292,7 @@ describe('API surface', () => {
       await sleep(100);
     }
     // Device 0 of the task: parent context 3000000 + alloc 1048576, child alloc 65536; the parent's share is 1/2.
-    expect(slice).toEqual({ taskId: id, tenant: 'viewer', priority: 500, memoryBytes: 3 * GiB, computeMilli: 400, usedMemoryBytes: 4114112, computeShare: 0.5 });
+    expect(slice).toEqual({ taskId: id, tenant: 'viewer', priority: 500, memoryBytes: 3 * GiB, computeMilli: 400, usedMemoryBytes: 4114112, computeShare: 0.5, smRange: null });
 
     const gpus = await h.run(['gpus']);
     expect(gpus.status).toBe(0);

@@ -69,7 +69,7 @@ static void check(int ok, const char *fmt, ...)
     X(cuMemMap) X(cuMemUnmap) X(cuMemSetAccess) X(cuMemsetD8_v2) X(cuGraphCreate) X(cuGraphDestroy) \
     X(cuGraphAddMemAllocNode) X(cuGraphAddMemFreeNode) X(cuGraphInstantiateWithFlags) X(cuGraphExecDestroy) X(cuGraphLaunch) \
     X(cuDeviceGraphMemTrim) X(cuArrayCreate) X(cuArray3DCreate) X(cuGraphAddKernelNode_v2) X(cuModuleLoadData) \
-    X(cuModuleGetFunction) X(cuLaunchKernel)
+    X(cuModuleGetFunction) X(cuLaunchKernel) X(cuGraphInstantiateWithParams)
 
 /* The name cuGetProcAddress takes for each (the unversioned API name). */
 static const char *proc_name(const char *sym, char *buf, size_t len)
@@ -1068,7 +1068,34 @@ static void t_graphpoll(void)
     before = graph_mem_queries();
     check(A.cuGraphLaunch(e2, NULL) == CUDA_SUCCESS && A.cuStreamSynchronize(NULL) == CUDA_SUCCESS, "launch");
     check(graph_mem_queries() > before, "a new allocating graph (maybe at a reused address) is read");
-    check(A.cuGraphExecDestroy(e2) == CUDA_SUCCESS && A.cuGraphDestroy(g) == CUDA_SUCCESS, "destroy");
+    check(A.cuGraphExecDestroy(e2) == CUDA_SUCCESS, "destroy");
+    /* cuGraphInstantiateWithParams is looked at the same way */
+    CUDA_GRAPH_INSTANTIATE_PARAMS ip;
+    memset(&ip, 0, sizeof ip);
+    CUgraphExec e3 = NULL, e4 = NULL;
+    check(A.cuGraphInstantiateWithParams(&e3, g, &ip) == CUDA_SUCCESS, "instantiate with params");
+    before = graph_mem_queries();
+    for (int i = 0; i < 100; i++)
+        check(A.cuGraphLaunch(e3, NULL) == CUDA_SUCCESS, "launch %d", i);
+    check(A.cuStreamSynchronize(NULL) == CUDA_SUCCESS && graph_mem_queries() == before,
+          "instantiated with params, no memory nodes: %llu pool reads", (unsigned long long)(graph_mem_queries() - before));
+    /* instantiated where the library cannot see it (the driver's own function): launches read
+     * the pool, but at most once a millisecond */
+    __typeof__(&cuGraphInstantiateWithFlags) raw =
+        (__typeof__(&cuGraphInstantiateWithFlags))libc_dlsym(dlopen("libcuda.so.1", RTLD_NOW), "cuGraphInstantiateWithFlags");
+    check(raw != NULL && raw(&e4, g, 0) == CUDA_SUCCESS, "instantiate behind the library's back");
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    before = graph_mem_queries();
+    for (int i = 0; i < 300; i++)
+        check(A.cuGraphLaunch(e4, NULL) == CUDA_SUCCESS, "launch unknown %d", i);
+    uint64_t reads = graph_mem_queries() - before;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    check(reads >= 1 && (double)reads <= ms + 2, "unknown graph: %llu pool reads in %.1f ms of launches",
+          (unsigned long long)reads, ms);
+    check(A.cuStreamSynchronize(NULL) == CUDA_SUCCESS && A.cuGraphExecDestroy(e3) == CUDA_SUCCESS &&
+              A.cuGraphExecDestroy(e4) == CUDA_SUCCESS && A.cuGraphDestroy(g) == CUDA_SUCCESS, "destroy");
 }
 
 /* Kernels launch and run (a bad compute variable leaves the program ungoverned, not broken). */

@@ -10,6 +10,7 @@ interface ServeFlags {
   readonly policy?: string;
   readonly logLevel?: string;
   readonly preemption?: string;
+  readonly mps?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -23,12 +24,20 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--simulate <fleet>', 'simulate GPUs: "1xH100-80GB", "2xH100-80GB,1xA100-40GB" or a file').env('GPUSHARE_SIMULATE'))
     .option('--policy <name>', 'scheduling policy: binpack (default), spread, bestfit, topology, fragmentation, random')
     .addOption(new Option('--preemption <policy>', 'what a higher-priority task that does not fit does to lower-priority ones: suspend them (default), suspend-then-kill (kill those that cannot be suspended), off').choices(['suspend', 'suspend-then-kill', 'off']))
+    .addOption(
+      new Option('--mps <mode>', 'an MPS control daemon for sm-partition tasks, so partitions run at once: auto (default: on real GPUs when nvidia-cuda-mps-control is on PATH), on, off').choices([
+        'auto',
+        'on',
+        'off',
+      ]),
+    )
     .addOption(new Option('--log-level <level>', 'log level of the JSON log on stderr').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .addHelpText('after', `
 Examples:
   gpushare serve                                        defaults: socket in $XDG_RUNTIME_DIR/gpushare/, real GPUs if NVML works
   gpushare serve --backend simulated --simulate 1xH100-80GB
   gpushare serve --state-dir /tmp/gs --listen /tmp/gs/api.sock
+  gpushare serve --mps on                               sm-partition tasks run side by side under the daemon's own MPS
 `)
     .action(async (flags: ServeFlags) => {
       // Loaded here so that every other command starts without fastify, pino and SQLite.

@@ -83,4 +83,13 @@ export const MIGRATIONS: readonly { readonly version: number; readonly name: str
       UPDATE tenants SET updated_at = created_at;
     `,
   },
+  {
+    version: 4,
+    name: 'sm-partition: each task\'s SM range per GPU',
+    sql: `
+      -- JSON [{uuid, offset, count}] per GPU for isolation sm-partition; kept while suspended
+      -- (the process's green context stays at that offset), counted as taken only while held.
+      ALTER TABLE tasks ADD COLUMN sm_ranges TEXT;
+    `,
+  },
 ];

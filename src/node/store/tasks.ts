@@ -1,6 +1,6 @@
 import type { SliceRequest } from '../../domain/index.js';
 import { ErrorCodes, GsError } from '../../domain/index.js';
-import type { Task, TaskGpu, TaskState } from '../task.js';
+import type { Task, TaskGpu, TaskSmRange, TaskState } from '../task.js';
 import type { Db } from './db.js';
 import { TenantStore } from './tenants.js';
 
@@ -16,6 +16,7 @@ interface TaskRow {
   tenant: string | null;
   gpus: string | null;
   compute_limit_percent: number | null;
+  sm_ranges: string | null;
   pid: number | null;
   pid_start_time: number | null;
   submitted_at: number;
@@ -36,15 +37,16 @@ interface TaskRow {
   region_path: string;
 }
 
-export type NewTask = Omit<Task, 'seq' | 'state' | 'gpus' | 'computeLimitPercent' | 'pid' | 'pidStartTime' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal' | 'message' | 'peakMemoryBytes' | 'killRequested' | 'adopted' | 'suspendedAt' | 'suspensions' | 'preemptedBy' | 'autoResume'>;
+export type NewTask = Omit<Task, 'seq' | 'state' | 'gpus' | 'computeLimitPercent' | 'smRanges' | 'pid' | 'pidStartTime' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal' | 'message' | 'peakMemoryBytes' | 'killRequested' | 'adopted' | 'suspendedAt' | 'suspensions' | 'preemptedBy' | 'autoResume'>;
 
 /** Fields a state change may set. */
-export type TaskUpdate = Partial<Pick<Task, 'state' | 'gpus' | 'computeLimitPercent' | 'pid' | 'pidStartTime' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal' | 'message' | 'peakMemoryBytes' | 'killRequested' | 'adopted' | 'suspendedAt' | 'suspensions' | 'preemptedBy' | 'autoResume'>>;
+export type TaskUpdate = Partial<Pick<Task, 'state' | 'gpus' | 'computeLimitPercent' | 'smRanges' | 'pid' | 'pidStartTime' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal' | 'message' | 'peakMemoryBytes' | 'killRequested' | 'adopted' | 'suspendedAt' | 'suspensions' | 'preemptedBy' | 'autoResume'>>;
 
 const COLUMN: Record<keyof TaskUpdate, string> = {
   state: 'state',
   gpus: 'gpus',
   computeLimitPercent: 'compute_limit_percent',
+  smRanges: 'sm_ranges',
   pid: 'pid',
   pidStartTime: 'pid_start_time',
   startedAt: 'started_at',
@@ -105,6 +107,7 @@ export class TaskStore {
    * row each time was most of its cost (bench/api.bench.ts).
    */
   private liveCache: readonly Task[] | null = null;
+  private liveVersionCounter = 0;
 
   constructor(private readonly db: Db) {
     this.tenants = new TenantStore(db);
@@ -126,13 +129,13 @@ export class TaskStore {
     try {
       return this.db.transaction(fn)();
     } catch (err) {
-      this.liveCache = null; // it may hold rows read inside the transaction that was rolled back
+      this.dropLive(); // it may hold rows read inside the transaction that was rolled back
       throw err;
     }
   }
 
   create(task: NewTask): Task {
-    this.liveCache = null;
+    this.dropLive();
     this.insertTask.run({
       id: task.id,
       command: JSON.stringify(task.command),
@@ -167,6 +170,16 @@ export class TaskStore {
   }
 
   /** Queued and running tasks in arrival order, or every task with `all`. */
+  /** Changes whenever a queued or running task may have changed: a key for caches of the live list. */
+  liveVersion(): number {
+    return this.liveVersionCounter;
+  }
+
+  private dropLive(): void {
+    this.liveCache = null;
+    this.liveVersionCounter += 1;
+  }
+
   list(all = false): Task[] {
     if (all) return (this.all.all() as TaskRow[]).map(fromRow);
     this.liveCache ??= (this.live.all() as TaskRow[]).map(fromRow);
@@ -174,7 +187,7 @@ export class TaskStore {
   }
 
   update(id: string, change: TaskUpdate): Task {
-    this.liveCache = null;
+    this.dropLive();
     const keys = Object.keys(change) as (keyof TaskUpdate)[];
     if (keys.length > 0) {
       const sets = keys.map((k) => `${COLUMN[k]} = @${k}`).join(', ');
@@ -227,7 +240,7 @@ export class TaskStore {
 }
 
 function toColumn(key: keyof TaskUpdate, value: unknown): unknown {
-  if (key === 'gpus') return value === null ? null : JSON.stringify(value);
+  if (key === 'gpus' || key === 'smRanges') return value === null ? null : JSON.stringify(value);
   if (key === 'killRequested' || key === 'adopted' || key === 'autoResume') return value ? 1 : 0;
   return value;
 }
@@ -245,6 +258,7 @@ function fromRow(r: TaskRow): Task {
     tenant: r.tenant,
     gpus: r.gpus === null ? null : (JSON.parse(r.gpus) as TaskGpu[]),
     computeLimitPercent: r.compute_limit_percent,
+    smRanges: r.sm_ranges === null ? null : (JSON.parse(r.sm_ranges) as TaskSmRange[]),
     pid: r.pid,
     pidStartTime: r.pid_start_time,
     submittedAt: r.submitted_at,

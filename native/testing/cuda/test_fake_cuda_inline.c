@@ -1,0 +1,50 @@
+/*
+ * test_fake_cuda_inline.c: "inlineLaunch" (FAKE_CUDA.md): a 0 us kernel or an event onto a
+ * stream with nothing queued completes inside the call; anything behind queued work keeps
+ * its order, and kernels with a run time stay asynchronous.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "fake_cuda_test.h"
+
+int main(void)
+{
+    fct_configure("{\"contextBytes\": 0, \"inlineLaunch\": true, \"devices\": [{}]}", NULL);
+    CHECK_OK(cuInit(0));
+    CUcontext ctx;
+    CHECK_OK(cuCtxCreate_v4(&ctx, NULL, 0, 0));
+    CUmodule mod;
+    CUfunction kempty, k2ms;
+    CHECK_OK(cuModuleLoadData(&mod, "fake"));
+    CHECK_OK(cuModuleGetFunction(&kempty, mod, "empty"));
+    CHECK_OK(cuModuleGetFunction(&k2ms, mod, "sleep_2000"));
+    CUstream s;
+    CUevent e1, e2;
+    CHECK_OK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    CHECK_OK(cuEventCreate(&e1, CU_EVENT_DEFAULT));
+    CHECK_OK(cuEventCreate(&e2, CU_EVENT_DEFAULT));
+
+    /* done in the call: no worker involved, so no race with it */
+    CHECK_OK(cuLaunchKernel(kempty, 1, 1, 1, 32, 1, 1, 0, s, NULL, NULL));
+    CHECK_OK(cuStreamQuery(s));
+    CHECK_OK(cuEventRecord(e1, s));
+    CHECK_OK(cuEventQuery(e1));
+
+    /* behind a 2 ms kernel, an empty kernel and an event wait their turn */
+    CHECK_OK(cuLaunchKernel(k2ms, 1, 1, 1, 32, 1, 1, 0, s, NULL, NULL));
+    CHECK_OK(cuLaunchKernel(kempty, 1, 1, 1, 32, 1, 1, 0, s, NULL, NULL));
+    CHECK_OK(cuEventRecord(e2, s));
+    CHECK_RC(cuEventQuery(e2), CUDA_ERROR_NOT_READY);
+    CHECK_OK(cuEventSynchronize(e2));
+    float ms = -1;
+    CHECK_OK(cuEventElapsedTime_v2(&ms, e1, e2));
+    CHECK(ms > 1.95 && ms < 2.5);
+
+    CHECK_OK(cuEventDestroy_v2(e1));
+    CHECK_OK(cuEventDestroy_v2(e2));
+    CHECK_OK(cuStreamDestroy_v2(s));
+    CHECK_OK(cuModuleUnload(mod));
+    CHECK_OK(cuCtxDestroy_v2(ctx));
+    return fct_finish("fake_cuda_inline");
+}

@@ -1,0 +1,94 @@
+/**
+ * SM partitions (isolation `sm-partition`): how many SMs a compute share becomes, and where on
+ * the GPU a partition goes so that partitions side by side never share an SM. libgpushare
+ * (native/shim/partition.c) makes the green context; the node daemon chooses each task's
+ * range here and passes its start as GPUSHARE_SM_OFFSET. Pure: no I/O.
+ */
+import type { Gpu } from './gpu.js';
+import { fail, ok, type Result } from './result.js';
+
+/** A run of SMs in the driver's split order: `count` SMs from SM `offset`. */
+export interface SmRange {
+  readonly offset: number;
+  readonly count: number;
+}
+
+/** How a GPU splits into partitions: `total` SMs, the smallest group `min`, sizes above it in steps of `step`. */
+export interface SmLayout {
+  readonly total: number;
+  readonly min: number;
+  readonly step: number;
+}
+
+/**
+ * SMs per GPU by board name, for drivers whose NVML does not report them for a whole GPU
+ * (nvmlDeviceGetAttributes_v2 answers for MIG instances only on some drivers). Hopper and newer
+ * only: older GPUs cannot be partitioned anyway. Order matters: the first match wins.
+ */
+const SM_COUNT_BY_NAME: readonly (readonly [RegExp, number])[] = [
+  [/\bH100\b.*\bPCIe\b/i, 114],
+  [/\bH100\b|\bH200\b|\bGH200\b|\bH800\b/i, 132],
+  [/\bH20\b/i, 78],
+  [/\bB200\b/i, 148],
+];
+
+/**
+ * The SM layout of a GPU that can be partitioned. Green contexts need compute capability 9.0
+ * (Hopper) or newer, where the driver splits in groups of 8 SMs and steps of 8 (NVIDIA's
+ * green-context guide; partition.c asks the driver, and got 8 and 8 on an H200).
+ */
+export function smLayout(gpu: Pick<Gpu, 'name' | 'computeCapability' | 'multiprocessorCount'>): Result<SmLayout> {
+  const major = gpu.computeCapability === null ? NaN : Number(gpu.computeCapability.split('.')[0]);
+  if (!(major >= 9)) {
+    return fail('isolation', 'unsupported', `sm-partition needs compute capability 9.0 (Hopper) or newer; ${gpu.name} is ${gpu.computeCapability ?? 'of unknown compute capability'}`);
+  }
+  const total = gpu.multiprocessorCount ?? SM_COUNT_BY_NAME.find(([re]) => re.test(gpu.name))?.[1] ?? null;
+  if (total === null || total <= 0) return fail('isolation', 'unsupported', `the number of SMs of ${gpu.name} is unknown (the driver does not report it and it is not in gpushare's table)`);
+  return ok({ total, min: 8, step: 8 });
+}
+
+/**
+ * SMs for `percent` of `total`: the nearest size the driver makes (the minimum, or a multiple of
+ * `step`), a tie going down so two halves fit side by side (50% of 132 is 64, not 72). The same
+ * arithmetic as `gs_partition_round` in native/shim/partition.c, step for step; the parity
+ * test runs both on one table.
+ */
+export function partitionSize(percent: number, total: number, min: number, step: number): number {
+  const want = (percent * total) / 100;
+  const s = step === 0 ? 1 : step;
+  let lo = Math.floor(want / s) * s;
+  let hi = Math.ceil(want / s) * s;
+  if (lo < min) lo = min;
+  if (hi < min) hi = min;
+  let pick = want - lo <= hi - want ? lo : hi;
+  if (pick > total) pick = lo <= total ? lo : total;
+  return pick;
+}
+
+/** The SMs a compute share takes on this layout; 100% (libgpushare: no partition) is the whole GPU. */
+export function partitionRange(layout: SmLayout, percent: number): number {
+  return percent >= 100 ? layout.total : partitionSize(percent, layout.total, layout.min, layout.step);
+}
+
+/**
+ * The first free run of `count` SMs that starts on a group boundary (libgpushare builds the
+ * partition from whole groups of the driver's split, from group `offset / min`), or null when
+ * no contiguous run is free even if enough SMs are free in total.
+ */
+export function firstFit(layout: SmLayout, taken: readonly SmRange[], count: number): SmRange | null {
+  if (count <= 0 || count > layout.total) return null;
+  const whole = count === layout.total;
+  if (!whole && count % layout.min !== 0) return null;
+  const overlaps = (offset: number): boolean => taken.some((r) => offset < r.offset + r.count && r.offset < offset + count);
+  for (let offset = 0; offset + count <= layout.total; offset += layout.min) {
+    if (!overlaps(offset)) return { offset, count };
+  }
+  return null;
+}
+
+/** SMs free in total (for messages: "16 SMs free, but not 24 in a row"). */
+export function freeSms(layout: SmLayout, taken: readonly SmRange[]): number {
+  let free = 0;
+  for (let sm = 0; sm < layout.total; sm++) if (!taken.some((r) => sm >= r.offset && sm < r.offset + r.count)) free++;
+  return free;
+}
