@@ -8,6 +8,11 @@
     suspend_train.py hold GIB SECONDS          holds GIB GiB (pattern), works for SECONDS,
         checks the pattern, prints {"final": ...}.
 
+    suspend_train.py steady SECONDS            first probes the memory slice (an allocation of
+        what mem_get_info says is free plus 256 MiB must fail with OutOfMemoryError; one of half
+        the free memory must succeed), then trains a bf16 MLP (batch 8192, width 8192: every
+        step is GPU-bound) for SECONDS, printing {"event": "tick", "steps": N} every 0.5 s.
+
 The slice (GPUSHARE_MEMORY_LIMIT) is what torch.cuda.mem_get_info reports under libgpushare;
 it is printed at the start.
 """
@@ -100,8 +105,57 @@ def hold(gib, seconds):
     say(event="final", iterations=n, ballast_ok=check(x))
 
 
+def steady(seconds):
+    free, total = torch.cuda.mem_get_info()
+    say(event="start", pid=os.getpid(), slice_free=free, slice_total=total, device=torch.cuda.get_device_name())
+    try:
+        past = torch.empty(free + (256 << 20), dtype=torch.uint8, device="cuda")
+        past_refused = False
+        del past
+    except torch.OutOfMemoryError as e:
+        past_refused = True
+        say(event="oom", message=str(e).splitlines()[0][:300])
+    try:
+        within = torch.empty(free // 2, dtype=torch.uint8, device="cuda")
+        within[-1] = 1
+        torch.cuda.synchronize()
+        within_ok = True
+        del within
+    except torch.OutOfMemoryError:
+        within_ok = False
+    torch.cuda.empty_cache()
+    say(event="memcheck", free=free, total=total, past_refused=past_refused, within_ok=within_ok)
+    torch.manual_seed(0)
+    width = 8192
+    model = torch.nn.Sequential(torch.nn.Linear(width, width), torch.nn.ReLU(), torch.nn.Linear(width, width), torch.nn.ReLU(), torch.nn.Linear(width, 1)).cuda().to(torch.bfloat16)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4)
+    x = torch.randn(8192, width, device="cuda", dtype=torch.bfloat16)
+    y = torch.randn(8192, 1, device="cuda", dtype=torch.bfloat16)
+    for _ in range(3):  # warm up: kernels chosen, memory pooled
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        opt.step()
+    torch.cuda.synchronize()
+    say(event="ready", allocated=torch.cuda.memory_allocated())
+    steps = 0
+    end = time.time() + seconds
+    next_tick = time.time() + 0.5
+    while time.time() < end:
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        opt.step()
+        torch.cuda.synchronize()
+        steps += 1
+        if time.time() >= next_tick:
+            say(event="tick", steps=steps)
+            next_tick += 0.5
+    say(event="final", steps=steps)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "train":
         train(int(sys.argv[2]), int(sys.argv[3]))
+    elif sys.argv[1] == "steady":
+        steady(float(sys.argv[2]))
     else:
         hold(int(sys.argv[2]), float(sys.argv[3]))
