@@ -43,7 +43,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   const native = findNativePaths();
   const { backend, notice } = openBackend({ backend: config.backend, simulate: config.simulate, nvmlPath: process.env['GPUSHARE_NVML_PATH'] });
   if (notice) say(notice);
-  if (backend.kind === 'simulated') say(`gpushare serve: using SIMULATED GPUs (${backend.description}): tasks get simulated GPU UUIDs; nothing measured here is real.`);
+  if (backend.kind === 'simulated') say(`gpushare serve: using ${backend.description.replace(/^simulated GPUs/i, 'SIMULATED GPUs')}, not real ones: tasks get simulated GPU UUIDs; nothing measured here is real.`);
   if (native.preload === null) say('gpushare serve: libgpushare.so not found; tasks run WITHOUT memory/compute enforcement (build it with `npm run build`).');
   const checkpoint = openCheckpointApi();
   const checkpointProblem = checkpoint.ok ? undefined : `${checkpoint.error.message}; suspend, resume and preemption by suspension are unavailable`;
