@@ -469,6 +469,22 @@ static CUresult remote_request(int pid, uint32_t op, unsigned int lock_timeout_m
  * never answers. */
 #define REMOTE_WAIT_MS 30000u
 
+/* Another process's state and restore thread as its agent published them (either out may be
+ * NULL): no request, so it answers even while the agent is busy with one. */
+static CUresult remote_peek(int pid, CUprocessState *state, int *tid)
+{
+    remote_t rm;
+    CUresult r = remote_open(pid, &rm);
+    if (r != CUDA_SUCCESS)
+        return r;
+    if (state)
+        *state = (CUprocessState)__atomic_load_n(&rm.file->state, __ATOMIC_ACQUIRE);
+    if (tid)
+        *tid = (int)__atomic_load_n(&rm.file->agent_tid, __ATOMIC_ACQUIRE);
+    remote_close(&rm);
+    return CUDA_SUCCESS;
+}
+
 /* ---- entry points -------------------------------------------------------------------------- */
 static bool is_self(int pid)
 {
@@ -479,15 +495,8 @@ FAKE_EXPORT CUresult cuCheckpointProcessGetState(int pid, CUprocessState *state)
 {
     if (!state || pid <= 0)
         return CUDA_ERROR_INVALID_VALUE;
-    if (!is_self(pid)) {
-        remote_t rm;
-        CUresult r = remote_open(pid, &rm);
-        if (r == CUDA_SUCCESS) {
-            *state = (CUprocessState)__atomic_load_n(&rm.file->state, __ATOMIC_ACQUIRE);
-            remote_close(&rm);
-        }
-        return r;
-    }
+    if (!is_self(pid))
+        return remote_peek(pid, state, NULL);
     CUresult r = fake_enter("cuCheckpointProcessGetState");
     if (r == CUDA_SUCCESS)
         *state = fake_state()->checkpoint_state;
@@ -498,15 +507,8 @@ FAKE_EXPORT CUresult cuCheckpointProcessGetRestoreThreadId(int pid, int *tid)
 {
     if (!tid || pid <= 0)
         return CUDA_ERROR_INVALID_VALUE;
-    if (!is_self(pid)) {
-        remote_t rm;
-        CUresult r = remote_open(pid, &rm);
-        if (r == CUDA_SUCCESS) {
-            *tid = (int)__atomic_load_n(&rm.file->agent_tid, __ATOMIC_ACQUIRE);
-            remote_close(&rm);
-        }
-        return r;
-    }
+    if (!is_self(pid))
+        return remote_peek(pid, NULL, tid);
     CUresult r = fake_enter("cuCheckpointProcessGetRestoreThreadId");
     if (r == CUDA_SUCCESS)
         *tid = pid; /* in place, the fake has no restore thread of its own: the main thread */
