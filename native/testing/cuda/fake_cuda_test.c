@@ -74,3 +74,17 @@ uint64_t fct_now_ns(void)
     (void)clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
+
+bool fct_busy_dir(char *dir, size_t size)
+{
+    const char *work = getenv("FAKE_CUDA_TEST_WORK");
+    (void)snprintf(dir, size, "%s", work ? work : "/tmp");
+    return setenv("GPUSHARE_FAKE_CUDA_BUSY_DIR", dir, 1) == 0;
+}
+
+double fct_elapsed_ms(CUevent a, CUevent b)
+{
+    float ms = -1;
+    CHECK_OK(cuEventElapsedTime_v2(&ms, a, b));
+    return ms;
+}

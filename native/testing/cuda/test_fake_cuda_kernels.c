@@ -12,19 +12,10 @@
 #include "fake_cuda_busy.h"
 #include "fake_cuda_test.h"
 
-static double elapsed_ms(CUevent a, CUevent b)
-{
-    float ms = -1;
-    CHECK_OK(cuEventElapsedTime_v2(&ms, a, b));
-    return ms;
-}
-
 int main(void)
 {
     char dir[256];
-    const char *work = getenv("FAKE_CUDA_TEST_WORK");
-    (void)snprintf(dir, sizeof dir, "%s", work ? work : "/tmp");
-    if (setenv("GPUSHARE_FAKE_CUDA_BUSY_DIR", dir, 1) != 0)
+    if (!fct_busy_dir(dir, sizeof dir))
         return 2;
     fct_configure("{\"contextBytes\": 0, \"devices\": [{\"multiprocessorCount\": 132}]}", NULL);
     CHECK_OK(cuInit(0));
@@ -50,7 +41,7 @@ int main(void)
     CHECK_RC(cuEventQuery(b), CUDA_ERROR_NOT_READY);
     CHECK_RC(cuStreamQuery(s), CUDA_ERROR_NOT_READY);
     CHECK_OK(cuEventSynchronize(b));
-    double ms = elapsed_ms(a, b);
+    double ms = fct_elapsed_ms(a, b);
     CHECK(ms > 1.95 && ms < 2.3);
     CHECK(fct_now_ns() - t0 >= 2000000ULL);
 
@@ -62,7 +53,7 @@ int main(void)
         CHECK_OK(cuLaunchKernel_ptsz(ksleep, 1, 1, 1, 1, 1, 1, 0, s, params, NULL));
     CHECK_OK(cuEventRecord(b, s));
     CHECK_OK(cuStreamSynchronize(s));
-    ms = elapsed_ms(a, b);
+    ms = fct_elapsed_ms(a, b);
     CHECK(ms > 4.95 && ms < 5.5);
 
     /* waves: 264 blocks on 132 SMs = 2 waves */
@@ -70,7 +61,7 @@ int main(void)
     CHECK_OK(cuLaunchKernel(k2ms, 264, 1, 1, 128, 1, 1, 0, s, NULL, NULL));
     CHECK_OK(cuEventRecord(b, s));
     CHECK_OK(cuStreamSynchronize(s));
-    ms = elapsed_ms(a, b);
+    ms = fct_elapsed_ms(a, b);
     CHECK(ms > 3.95 && ms < 4.4);
 
     /* cooperative and Ex launches; too large a cooperative grid is refused */
@@ -97,7 +88,7 @@ int main(void)
     CHECK_OK(cuGraphLaunch(e, s));
     CHECK_OK(cuEventRecord(b, s));
     CHECK_OK(cuCtxSynchronize());
-    ms = elapsed_ms(a, b);
+    ms = fct_elapsed_ms(a, b);
     CHECK(ms > 5.95 && ms < 6.5);
     CHECK_OK(cuGraphDestroy(g)); /* the exec keeps its nodes */
     CHECK_OK(cuGraphLaunch_ptsz(e, s));
@@ -115,7 +106,7 @@ int main(void)
     CHECK_OK(cuStreamWaitEvent(s2, b, 0));
     CHECK_OK(cuEventRecord(c, s2));
     CHECK_OK(cuEventSynchronize(c));
-    CHECK(elapsed_ms(a, c) >= 1.95);
+    CHECK(fct_elapsed_ms(a, c) >= 1.95);
 
     /* green context with 16 SMs: 132 blocks -> 9 waves of 2 ms */
     CUdevResource res, groups[1], rest;
@@ -139,7 +130,7 @@ int main(void)
     CHECK_OK(cuLaunchKernel(k2ms, 132, 1, 1, 1, 1, 1, 0, gs, NULL, NULL));
     CHECK_OK(cuEventRecord(b, gs));
     CHECK_OK(cuEventSynchronize(b));
-    ms = elapsed_ms(a, b);
+    ms = fct_elapsed_ms(a, b);
     CHECK(ms > 17.9 && ms < 18.6);
     CHECK_OK(cuStreamDestroy_v2(gs));
     CUcontext popped;

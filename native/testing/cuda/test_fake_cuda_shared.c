@@ -12,19 +12,10 @@
 #include "fake_cuda_busy.h"
 #include "fake_cuda_test.h"
 
-static double elapsed_ms(CUevent a, CUevent b)
-{
-    float ms = -1;
-    CHECK_OK(cuEventElapsedTime_v2(&ms, a, b));
-    return ms;
-}
-
 int main(void)
 {
     char dir[256];
-    const char *work = getenv("FAKE_CUDA_TEST_WORK");
-    (void)snprintf(dir, sizeof dir, "%s", work ? work : "/tmp");
-    if (setenv("GPUSHARE_FAKE_CUDA_BUSY_DIR", dir, 1) != 0)
+    if (!fct_busy_dir(dir, sizeof dir))
         return 2;
     fct_configure("{\"contextBytes\": 0, \"sharedGpu\": true, \"devices\": [{\"uuid\": "
                   "\"GPU-5ead0000-0000-4000-8000-000000000000\"}]}",
@@ -53,7 +44,7 @@ int main(void)
     CHECK_OK(cuEventRecord(b2, s2));
     CHECK_OK(cuEventSynchronize(b1));
     CHECK_OK(cuEventSynchronize(b2));
-    double m1 = elapsed_ms(a, b1), m2 = elapsed_ms(a, b2);
+    double m1 = fct_elapsed_ms(a, b1), m2 = fct_elapsed_ms(a, b2);
     CHECK(m1 > 9.9 && m1 < 15);
     CHECK(m2 > 9.9 && m2 < 15);
 
