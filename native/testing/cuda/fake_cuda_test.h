@@ -31,6 +31,9 @@ uint64_t fct_now_ns(void);
 bool fct_busy_dir(char *dir, size_t size);
 /* Stream time between two recorded events, in ms (a failed check and -1 when refused). */
 double fct_elapsed_ms(CUevent a, CUevent b);
+/* Device dev's busy time and kernel count from this process's busy file in dir, checked to be
+ * this process's; false, with a failed check, when the file cannot be read. */
+bool fct_busy_read(const char *dir, int dev, uint64_t *busy_ns, uint64_t *kernels);
 
 #define CHECK(cond) fct_check((cond), __FILE__, __LINE__, #cond)
 #define CHECK_RC(call, want) fct_check_rc((call), (want), __FILE__, __LINE__, #call)

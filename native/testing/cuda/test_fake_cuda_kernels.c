@@ -3,13 +3,7 @@
  * with events), launches are asynchronous, graphs and cooperative launches run, green
  * contexts scale waves with their SMs, and busy time is published.
  */
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include "fake_cuda_busy.h"
 #include "fake_cuda_test.h"
 
 int main(void)
@@ -139,22 +133,10 @@ int main(void)
     CHECK_OK(cuGreenCtxDestroy(green));
 
     /* busy time file: every kernel above counted, ~2+5+4+2+2+2+6+6+2+18 ms */
-    char path[400];
-    (void)snprintf(path, sizeof path, "%s/%d.busy", dir, (int)getpid());
-    int fd = open(path, O_RDONLY);
-    CHECK(fd >= 0);
-    if (fd >= 0) {
-        fake_cuda_busy_file_t *bf = mmap(NULL, sizeof *bf, PROT_READ, MAP_SHARED, fd, 0);
-        CHECK(bf != MAP_FAILED);
-        if (bf != MAP_FAILED) {
-            CHECK_EQ(bf->magic, FAKE_CUDA_BUSY_MAGIC);
-            CHECK_EQ(bf->pid, getpid());
-            uint64_t busy = __atomic_load_n(&bf->devices[0].busy_ns, __ATOMIC_RELAXED);
-            CHECK(busy >= 47000000ULL && busy < 60000000ULL);
-            CHECK_EQ(bf->devices[0].kernels, 1 + 5 + 1 + 2 + 3 + 3 + 1 + 1);
-            (void)munmap(bf, sizeof *bf);
-        }
-        (void)close(fd);
+    uint64_t busy, kernels;
+    if (fct_busy_read(dir, 0, &busy, &kernels)) {
+        CHECK(busy >= 47000000ULL && busy < 60000000ULL);
+        CHECK_EQ(kernels, 1 + 5 + 1 + 2 + 3 + 3 + 1 + 1);
     }
     CHECK_OK(cuEventDestroy_v2(a));
     CHECK_OK(cuEventDestroy_v2(b));

@@ -3,13 +3,7 @@
  * process run side by side (a kernel joins the process's running claim of the device, as
  * one context's streams overlap on a GPU), and busy time is their union.
  */
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include "fake_cuda_busy.h"
 #include "fake_cuda_test.h"
 
 int main(void)
@@ -49,20 +43,10 @@ int main(void)
     CHECK(m2 > 9.9 && m2 < 15);
 
     /* busy time: the union (~10 ms), not the sum (20 ms); both kernels counted */
-    char path[400];
-    (void)snprintf(path, sizeof path, "%s/%d.busy", dir, (int)getpid());
-    int fd = open(path, O_RDONLY);
-    CHECK(fd >= 0);
-    if (fd >= 0) {
-        fake_cuda_busy_file_t *bf = mmap(NULL, sizeof *bf, PROT_READ, MAP_SHARED, fd, 0);
-        CHECK(bf != MAP_FAILED);
-        if (bf != MAP_FAILED) {
-            uint64_t busy = __atomic_load_n(&bf->devices[0].busy_ns, __ATOMIC_RELAXED);
-            CHECK(busy >= 9900000ULL && busy < 15000000ULL);
-            CHECK_EQ(bf->devices[0].kernels, 2);
-            (void)munmap(bf, sizeof *bf);
-        }
-        (void)close(fd);
+    uint64_t busy, kernels;
+    if (fct_busy_read(dir, 0, &busy, &kernels)) {
+        CHECK(busy >= 9900000ULL && busy < 15000000ULL);
+        CHECK_EQ(kernels, 2);
     }
     CHECK_OK(cuEventDestroy_v2(a));
     CHECK_OK(cuEventDestroy_v2(b1));
