@@ -13,22 +13,12 @@
 // Runs interleaved round by round (drift hits all alike); medians and bests compared as ratios to
 // the run without the library. Fake-driver numbers, not GPU numbers: scripts/gpu-check-compute.sh
 // measures the same on a real GPU.
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { interleaved, median, requireNativeBuild, runShimBench, shimLib as lib } from './lib/native.js';
 
-const root = fileURLToPath(new URL('../build/native/', import.meta.url));
-const bin = `${root}shim/tests/shim_bench`;
-const lib = `${root}libgpushare.so`;
-for (const f of [bin, lib]) {
-  if (!existsSync(f)) {
-    console.error(`${f} is missing: build it with \`npm run build\``);
-    process.exit(2);
-  }
-}
-
+requireNativeBuild();
 const rounds = Number(process.env.COMPUTE_BENCH_ROUNDS ?? 11);
 const launches = process.env.COMPUTE_BENCH_LAUNCHES ?? '1000000';
 const baseLib = process.env.COMPUTE_BENCH_BASE_LIB;
@@ -48,30 +38,15 @@ if (baseLib !== undefined && baseLib !== '') {
 }
 
 function once(v: Variant): number {
-  const env = { ...process.env, LD_LIBRARY_PATH: `${root}fake`, GPUSHARE_FAKE_CUDA: '{"contextBytes": 4194304, "inlineLaunch": true}', GPUSHARE_LOG_LEVEL: 'error', ...v.env };
-  const r = spawnSync(bin, ['launch', launches], { encoding: 'utf8', env });
-  const line = r.stdout.trim().split('\n').pop() ?? '';
-  const value = (JSON.parse(line) as Record<string, number>)['launches_per_s'];
-  if (r.status !== 0 || typeof value !== 'number') throw new Error(`shim_bench launch: ${line} ${r.stderr}`);
-  return value;
+  return runShimBench(['launch', launches], 'launches_per_s', { GPUSHARE_FAKE_CUDA: '{"contextBytes": 4194304, "inlineLaunch": true}', GPUSHARE_LOG_LEVEL: 'error', ...v.env });
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
-};
-
 try {
-  const results = variants.map(() => [] as number[]);
-  for (let i = 0; i < rounds; i++) {
-    // rotate which variant goes first, so warm caches favour none
-    for (let j = 0; j < variants.length; j++) {
-      const k = (i + j) % variants.length;
-      const v = variants[k];
-      if (v !== undefined) results[k]?.push(once(v));
-    }
-  }
+  const results = interleaved(rounds, variants.length, (k) => {
+    const v = variants[k];
+    if (v === undefined) throw new Error(`no variant ${k}`);
+    return once(v);
+  });
   const base = median(results[0] ?? []);
   const baseBest = Math.max(...(results[0] ?? []));
   console.log(`compute governor on the fake driver (NOT a GPU, inlineLaunch): cuLaunchKernel x ${launches}, ${rounds} interleaved rounds`);

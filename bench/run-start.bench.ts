@@ -14,6 +14,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './lib/native.js';
 
 const ROUNDS = Number(process.env['RUN_BENCH_ROUNDS'] ?? 15);
 const root = fileURLToPath(new URL('../', import.meta.url));
@@ -70,12 +71,6 @@ function once(argv: readonly string[], env: NodeJS.ProcessEnv, exitOnly = false)
     });
   });
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
-};
 
 const env: NodeJS.ProcessEnv = { ...process.env, GPUSHARE_HOST: socket };
 for (const k of Object.keys(env)) if (k.startsWith('GPUSHARE_') && k !== 'GPUSHARE_HOST') delete env[k];

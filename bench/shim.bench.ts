@@ -4,20 +4,9 @@
 // both alike), medians compared as a ratio. The fake hands freed ranges back ("reuseFreed"),
 // so an allocation costs a mutex and a list walk rather than an mmap and the library's share
 // is visible. Real-GPU numbers: scripts/gpu-check-memory.sh.
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { interleaved, median, requireNativeBuild, runShimBench, shimLib } from './lib/native.js';
 
-const root = fileURLToPath(new URL('../build/native/', import.meta.url));
-const bin = `${root}shim/tests/shim_bench`;
-const lib = `${root}libgpushare.so`;
-for (const f of [bin, lib]) {
-  if (!existsSync(f)) {
-    console.error(`${f} is missing: build it with \`npm run build\``);
-    process.exit(2);
-  }
-}
-
+requireNativeBuild();
 const rounds = Number(process.env.SHIM_BENCH_ROUNDS ?? 9);
 type Case = { name: string; args: string[]; key: string; higherIsBetter: boolean; budget: string };
 const cases: Case[] = [
@@ -26,42 +15,18 @@ const cases: Case[] = [
 ];
 
 function once(c: Case, preload: boolean): number {
-  const env = {
-    ...process.env,
-    LD_LIBRARY_PATH: `${root}fake`,
+  return runShimBench(c.args, c.key, {
     GPUSHARE_FAKE_CUDA: '{"reuseFreed": true, "contextBytes": 4194304}',
     GPUSHARE_MEMORY_LIMIT: '8Gi',
-    LD_PRELOAD: preload ? lib : '',
-  };
-  const r = spawnSync(bin, c.args, { encoding: 'utf8', env });
-  const line = r.stdout.trim().split('\n').pop() ?? '';
-  const value = (JSON.parse(line) as Record<string, number>)[c.key];
-  if (r.status !== 0 || typeof value !== 'number') throw new Error(`shim_bench ${c.args.join(' ')}: ${line} ${r.stderr}`);
-  return value;
+    LD_PRELOAD: preload ? shimLib : '',
+  });
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
-};
 
 console.log(`libgpushare on the fake driver: ${rounds} interleaved rounds per case, medians`);
 console.log('| case | without library | with library | with / without | library is slower by | budget |');
 console.log('| --- | --- | --- | --- | --- | --- |');
 for (const c of cases) {
-  const without: number[] = [];
-  const withLib: number[] = [];
-  for (let i = 0; i < rounds; i++) {
-    // alternate which goes first, so warm caches favour neither
-    if (i % 2 === 0) {
-      without.push(once(c, false));
-      withLib.push(once(c, true));
-    } else {
-      withLib.push(once(c, true));
-      without.push(once(c, false));
-    }
-  }
+  const [without = [], withLib = []] = interleaved(rounds, 2, (k) => once(c, k === 1));
   const a = median(without);
   const b = median(withLib);
   const slower = c.higherIsBetter ? a / b - 1 : b / a - 1;

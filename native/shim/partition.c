@@ -280,16 +280,27 @@ static void destroy_green(CUgreenCtx g, CUcontext ctx)
     gs_track_drop_ctx(ctx); /* the driver freed what the context owned: so do we */
 }
 
-bool gs_partition_primary_retain(CUcontext *pctx, CUdevice dev, CUresult *out)
+/* The common start of a primary/context entry point: false (lock not held) when partitioning
+ * is off or dev is not one it governs, so the caller passes the call through; true with the
+ * lock held and *s set otherwise. */
+static bool enter_dev(CUdevice dev, dev_state *s)
 {
     if (!gs_partition_mode())
         return false;
     enter();
-    dev_state s = state_of(dev);
-    if (s == DEV_NONE) {
+    *s = state_of(dev);
+    if (*s == DEV_NONE) {
         leave();
         return false;
     }
+    return true;
+}
+
+bool gs_partition_primary_retain(CUcontext *pctx, CUdevice dev, CUresult *out)
+{
+    dev_state s;
+    if (!enter_dev(dev, &s))
+        return false;
     part_dev *d = &P.dev[dev];
     CUresult r = CUDA_ERROR_NOT_SUPPORTED;
     if (s == DEV_PARTITION && pctx == NULL) {
@@ -310,14 +321,9 @@ bool gs_partition_primary_retain(CUcontext *pctx, CUdevice dev, CUresult *out)
 
 bool gs_partition_primary_down(CUdevice dev, bool reset, CUresult *out)
 {
-    if (!gs_partition_mode())
+    dev_state s;
+    if (!enter_dev(dev, &s))
         return false;
-    enter();
-    dev_state s = state_of(dev);
-    if (s == DEV_NONE) {
-        leave();
-        return false;
-    }
     part_dev *d = &P.dev[dev];
     CUresult r = CUDA_SUCCESS;
     if (s == DEV_REFUSED) {
@@ -343,14 +349,9 @@ bool gs_partition_primary_down(CUdevice dev, bool reset, CUresult *out)
 
 bool gs_partition_primary_state(CUdevice dev, unsigned int *flags, int *active, CUresult *out)
 {
-    if (!gs_partition_mode())
+    dev_state s;
+    if (!enter_dev(dev, &s))
         return false;
-    enter();
-    dev_state s = state_of(dev);
-    if (s == DEV_NONE) {
-        leave();
-        return false;
-    }
     /* Flags are the real primary context's (cuDevicePrimaryCtxSetFlags passes through); the
      * active bit is our stand-in's, so "is there a primary context yet" reads true once the
      * program retained one and false before. */
@@ -365,14 +366,9 @@ bool gs_partition_primary_state(CUdevice dev, unsigned int *flags, int *active, 
 
 bool gs_partition_ctx_create(CUcontext *pctx, CUdevice dev, CUresult *out)
 {
-    if (!gs_partition_mode())
+    dev_state s;
+    if (!enter_dev(dev, &s))
         return false;
-    enter();
-    dev_state s = state_of(dev);
-    if (s == DEV_NONE) {
-        leave();
-        return false;
-    }
     CUresult r = CUDA_ERROR_NOT_SUPPORTED;
     created *c = NULL;
     if (s == DEV_PARTITION && pctx == NULL) {

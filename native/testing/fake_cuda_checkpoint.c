@@ -76,24 +76,6 @@ static const char *ckpt_dir(void)
     return d && d[0] ? d : NULL;
 }
 
-/* "GPU-8c1f0a2b-..." -> the 16 bytes cuDeviceGetUuid reports. */
-static void uuid_bytes(const char *text, unsigned char out[16])
-{
-    const char *s = strncmp(text, "GPU-", 4) == 0 ? text + 4 : text;
-    memset(out, 0, 16);
-    for (int i = 0; i < 16 && *s;) {
-        unsigned int byte;
-        if (*s == '-') {
-            s++;
-            continue;
-        }
-        if (sscanf(s, "%2x", &byte) != 1)
-            break;
-        out[i++] = (unsigned char)byte;
-        s += 2;
-    }
-}
-
 /* ---- the agent: runs inside the target process ------------------------------------------ */
 typedef struct saved_bytes {
     fake_alloc_t *alloc;
@@ -212,7 +194,7 @@ static int config_device_by_uuid(const unsigned char uuid[16])
     const fake_cuda_config_t *c = &fake_state()->config;
     for (unsigned int k = 0; k < c->device_count; k++) {
         unsigned char b[16];
-        uuid_bytes(c->devices[k].uuid, b);
+        fake_uuid_bytes(c->devices[k].uuid, b);
         if (memcmp(b, uuid, 16) == 0)
             return (int)k;
     }
@@ -235,7 +217,7 @@ static CUresult agent_restore(void)
          * GPU is of the same chip type. */
         for (unsigned int i = 0; i < st->device_count; i++) {
             unsigned char mine[16];
-            uuid_bytes(st->devices[i].cfg.uuid, mine);
+            fake_uuid_bytes(st->devices[i].cfg.uuid, mine);
             int found = -1;
             for (unsigned int p = 0; p < pairs; p++)
                 if (memcmp(agent_file->pairs[p][0], mine, 16) == 0)
@@ -487,6 +469,22 @@ static CUresult remote_request(int pid, uint32_t op, unsigned int lock_timeout_m
  * never answers. */
 #define REMOTE_WAIT_MS 30000u
 
+/* Another process's state and restore thread as its agent published them (either out may be
+ * NULL): no request, so it answers even while the agent is busy with one. */
+static CUresult remote_peek(int pid, CUprocessState *state, int *tid)
+{
+    remote_t rm;
+    CUresult r = remote_open(pid, &rm);
+    if (r != CUDA_SUCCESS)
+        return r;
+    if (state)
+        *state = (CUprocessState)__atomic_load_n(&rm.file->state, __ATOMIC_ACQUIRE);
+    if (tid)
+        *tid = (int)__atomic_load_n(&rm.file->agent_tid, __ATOMIC_ACQUIRE);
+    remote_close(&rm);
+    return CUDA_SUCCESS;
+}
+
 /* ---- entry points -------------------------------------------------------------------------- */
 static bool is_self(int pid)
 {
@@ -497,15 +495,8 @@ FAKE_EXPORT CUresult cuCheckpointProcessGetState(int pid, CUprocessState *state)
 {
     if (!state || pid <= 0)
         return CUDA_ERROR_INVALID_VALUE;
-    if (!is_self(pid)) {
-        remote_t rm;
-        CUresult r = remote_open(pid, &rm);
-        if (r == CUDA_SUCCESS) {
-            *state = (CUprocessState)__atomic_load_n(&rm.file->state, __ATOMIC_ACQUIRE);
-            remote_close(&rm);
-        }
-        return r;
-    }
+    if (!is_self(pid))
+        return remote_peek(pid, state, NULL);
     CUresult r = fake_enter("cuCheckpointProcessGetState");
     if (r == CUDA_SUCCESS)
         *state = fake_state()->checkpoint_state;
@@ -516,15 +507,8 @@ FAKE_EXPORT CUresult cuCheckpointProcessGetRestoreThreadId(int pid, int *tid)
 {
     if (!tid || pid <= 0)
         return CUDA_ERROR_INVALID_VALUE;
-    if (!is_self(pid)) {
-        remote_t rm;
-        CUresult r = remote_open(pid, &rm);
-        if (r == CUDA_SUCCESS) {
-            *tid = (int)__atomic_load_n(&rm.file->agent_tid, __ATOMIC_ACQUIRE);
-            remote_close(&rm);
-        }
-        return r;
-    }
+    if (!is_self(pid))
+        return remote_peek(pid, NULL, tid);
     CUresult r = fake_enter("cuCheckpointProcessGetRestoreThreadId");
     if (r == CUDA_SUCCESS)
         *tid = pid; /* in place, the fake has no restore thread of its own: the main thread */

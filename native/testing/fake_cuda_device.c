@@ -146,24 +146,31 @@ FAKE_EXPORT CUresult cuDeviceGetName(char *name, int len, CUdevice dev)
     return fake_leave(r);
 }
 
+void fake_uuid_bytes(const char *text, unsigned char out[16])
+{
+    const char *s = strncmp(text, "GPU-", 4) == 0 ? text + 4 : text;
+    memset(out, 0, 16);
+    for (int i = 0; i < 16 && *s;) {
+        unsigned int byte;
+        if (*s == '-') {
+            s++;
+            continue;
+        }
+        if (sscanf(s, "%2x", &byte) != 1)
+            break;
+        out[i++] = (unsigned char)byte;
+        s += 2;
+    }
+}
+
 static CUresult get_uuid(const char *fn, CUuuid *uuid, CUdevice dev)
 {
     CUresult r = device_gate(fn, uuid != NULL, dev);
     if (r == CUDA_SUCCESS) {
-        /* "GPU-8c1f0a2b-..." -> its 16 bytes */
-        const char *s = fake_state()->devices[dev].cfg.uuid + 4;
-        memset(uuid->bytes, 0, sizeof uuid->bytes);
-        for (int i = 0; i < 16 && *s;) {
-            unsigned int byte;
-            if (*s == '-') {
-                s++;
-                continue;
-            }
-            if (sscanf(s, "%2x", &byte) != 1)
-                break;
-            uuid->bytes[i++] = (char)byte;
-            s += 2;
-        }
+        unsigned char b[16];
+        fake_uuid_bytes(fake_state()->devices[dev].cfg.uuid, b);
+        _Static_assert(sizeof uuid->bytes == sizeof b, "CUuuid holds 16 bytes");
+        memcpy(uuid->bytes, b, sizeof b);
     }
     return fake_leave(r);
 }

@@ -278,6 +278,9 @@ CUresult fake_need_ctx(struct CUctx_st **out);
 bool fake_ctx_valid(const struct CUctx_st *ctx);
 /* Valid visible ordinal? */
 bool fake_device_valid(CUdevice dev);
+/* "GPU-8c1f0a2b-..." (the "GPU-" optional) -> the 16 bytes cuDeviceGetUuid reports: one parser,
+ * so the checkpoint's restore pairs match the UUIDs the program was shown. */
+void fake_uuid_bytes(const char *text, unsigned char out[16]);
 
 /* Device memory: take `bytes` from a device's free memory, or CUDA_ERROR_OUT_OF_MEMORY. */
 CUresult fake_charge(int device, unsigned long long bytes);

@@ -3,23 +3,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cuda_runtime.h>
+#include "check.cuh"
 
 __global__ void empty_kernel(int *p) {
     if (p != nullptr && threadIdx.x == 1024) *p = 1;  // never true: keeps the kernel from being elided
 }
-
-static double now_s() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-#define CHECK(call)                                                                    \
-    do {                                                                               \
-        cudaError_t e = (call);                                                        \
-        if (e != cudaSuccess) {                                                        \
-            std::printf("{\"error\": \"%s at line %d\"}\n", cudaGetErrorString(e), __LINE__); \
-            return 1;                                                                  \
-        }                                                                              \
-    } while (0)
 
 // Each measurement is repeated and the best repetition kept: a short stall (another process,
 // an interrupt) only slows some repetitions, so the best is the stable estimate of what the

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 #include <cuda_runtime.h>
+#include "check.cuh"
 
 __global__ void burn(float *out, int iters) {
     float a = threadIdx.x * 1e-3f, b = 1.0001f, c = 0.9999f;
@@ -32,10 +33,6 @@ __global__ void burn(float *out, int iters) {
     if (a + b + c == 1234.5f) out[blockIdx.x] = a;  // practically never: keeps the chain alive
 }
 
-static double now_s() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 // START_AT (Unix time, seconds): co-located runs start their measured loops together.
 static void wait_start() {
     const char *at = std::getenv("START_AT");
@@ -43,15 +40,6 @@ static void wait_start() {
     double wait = std::atof(at) - std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     if (wait > 0 && wait < 60) std::this_thread::sleep_for(std::chrono::duration<double>(wait));
 }
-
-#define CHECK(call)                                                                                   \
-    do {                                                                                              \
-        cudaError_t e = (call);                                                                       \
-        if (e != cudaSuccess) {                                                                       \
-            std::printf("{\"error\": \"%s at line %d\"}\n", cudaGetErrorString(e), __LINE__);         \
-            return 1;                                                                                 \
-        }                                                                                             \
-    } while (0)
 
 int main(int argc, char **argv) {
     if (argc < 3) {

@@ -10,34 +10,18 @@ throughput relative to the same share alone. Disjoint partitions under MPS shoul
 ~1.0 of their rate alone, and their SM sets must not overlap. Writes OUT_DIR/results.json.
 Every number printed is measured on this machine's GPU.
 """
-import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 
+from daemon_client import api_client
+
 SOCK, OUT, NODE, BIN, SEC = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 
 
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("localhost", timeout=120)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path)
-
-
-def api(method, path):
-    c = UnixConnection(SOCK)
-    c.request(method, path)
-    r = c.getresponse()
-    body = r.read().decode()
-    c.close()
-    return json.loads(body) if body else None
+api = api_client(SOCK)
 
 
 def submit(cores, *args):

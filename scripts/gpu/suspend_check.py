@@ -22,13 +22,13 @@ Writes OUT_DIR/results.json and OUT_DIR/table.md, prints the table; exits 1 if a
 SUSPEND_TRAIN overrides the task program (a CPU stand-in for dry runs of this driver); PHASES
 (default ABCD) selects phases; BUDGET_S (default 420) is the time budget.
 """
-import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
+
+from daemon_client import api_client
 
 SOCK, OUT, NODE = sys.argv[1], sys.argv[2], sys.argv[3]
 GiB = 1 << 30
@@ -42,23 +42,7 @@ T0 = time.monotonic()
 TOLERANCE = 5.0  # points, for compute shares
 
 
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("localhost", timeout=120)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path)
-
-
-def api(method, path):
-    c = UnixConnection(SOCK)
-    c.request(method, path)
-    r = c.getresponse()
-    body = r.read().decode()
-    c.close()
-    return json.loads(body) if body else None
+api = api_client(SOCK)
 
 
 def gs(*args):

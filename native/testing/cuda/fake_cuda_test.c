@@ -4,9 +4,14 @@
 #define _GNU_SOURCE
 #include "fake_cuda_test.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "fake_cuda_busy.h"
 
 /* Counters for the one test program this process runs. */
 static struct {
@@ -73,4 +78,40 @@ uint64_t fct_now_ns(void)
     struct timespec ts;
     (void)clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+bool fct_busy_dir(char *dir, size_t size)
+{
+    const char *work = getenv("FAKE_CUDA_TEST_WORK");
+    (void)snprintf(dir, size, "%s", work ? work : "/tmp");
+    return setenv("GPUSHARE_FAKE_CUDA_BUSY_DIR", dir, 1) == 0;
+}
+
+double fct_elapsed_ms(CUevent a, CUevent b)
+{
+    float ms = -1;
+    CHECK_OK(cuEventElapsedTime_v2(&ms, a, b));
+    return ms;
+}
+
+bool fct_busy_read(const char *dir, int dev, uint64_t *busy_ns, uint64_t *kernels)
+{
+    char path[400];
+    (void)snprintf(path, sizeof path, "%s/%d.busy", dir, (int)getpid());
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return false;
+    fake_cuda_busy_file_t *bf = mmap(NULL, sizeof *bf, PROT_READ, MAP_SHARED, fd, 0);
+    CHECK(bf != MAP_FAILED);
+    bool ok = bf != MAP_FAILED;
+    if (ok) {
+        CHECK_EQ(bf->magic, FAKE_CUDA_BUSY_MAGIC);
+        CHECK_EQ(bf->pid, getpid());
+        *busy_ns = __atomic_load_n(&bf->devices[dev].busy_ns, __ATOMIC_RELAXED);
+        *kernels = bf->devices[dev].kernels;
+        (void)munmap(bf, sizeof *bf);
+    }
+    (void)close(fd);
+    return ok;
 }

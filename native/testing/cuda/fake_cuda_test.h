@@ -8,6 +8,7 @@
 #define GS_FAKE_CUDA_TEST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "gs_cuda.h"
@@ -25,6 +26,14 @@ void fct_configure(const char *json, const char *visible);
 /* Free bytes of the current context's device. */
 unsigned long long fct_free(void);
 uint64_t fct_now_ns(void);
+/* Points the fake's busy files (GPUSHARE_FAKE_CUDA_BUSY_DIR) at FAKE_CUDA_TEST_WORK, else /tmp,
+ * and copies that directory into dir for the test to find them; false when setenv fails. */
+bool fct_busy_dir(char *dir, size_t size);
+/* Stream time between two recorded events, in ms (a failed check and -1 when refused). */
+double fct_elapsed_ms(CUevent a, CUevent b);
+/* Device dev's busy time and kernel count from this process's busy file in dir, checked to be
+ * this process's; false, with a failed check, when the file cannot be read. */
+bool fct_busy_read(const char *dir, int dev, uint64_t *busy_ns, uint64_t *kernels);
 
 #define CHECK(cond) fct_check((cond), __FILE__, __LINE__, #cond)
 #define CHECK_RC(call, want) fct_check_rc((call), (want), __FILE__, __LINE__, #call)

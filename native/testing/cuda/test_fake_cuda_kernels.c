@@ -3,28 +3,13 @@
  * with events), launches are asynchronous, graphs and cooperative launches run, green
  * contexts scale waves with their SMs, and busy time is published.
  */
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include "fake_cuda_busy.h"
 #include "fake_cuda_test.h"
-
-static double elapsed_ms(CUevent a, CUevent b)
-{
-    float ms = -1;
-    CHECK_OK(cuEventElapsedTime_v2(&ms, a, b));
-    return ms;
-}
 
 int main(void)
 {
     char dir[256];
-    const char *work = getenv("FAKE_CUDA_TEST_WORK");
-    (void)snprintf(dir, sizeof dir, "%s", work ? work : "/tmp");
-    if (setenv("GPUSHARE_FAKE_CUDA_BUSY_DIR", dir, 1) != 0)
+    if (!fct_busy_dir(dir, sizeof dir))
         return 2;
     fct_configure("{\"contextBytes\": 0, \"devices\": [{\"multiprocessorCount\": 132}]}", NULL);
     CHECK_OK(cuInit(0));
@@ -50,7 +35,7 @@ int main(void)
     CHECK_RC(cuEventQuery(b), CUDA_ERROR_NOT_READY);
     CHECK_RC(cuStreamQuery(s), CUDA_ERROR_NOT_READY);
     CHECK_OK(cuEventSynchronize(b));
-    double ms = elapsed_ms(a, b);
+    double ms = fct_elapsed_ms(a, b);
     CHECK(ms > 1.95 && ms < 2.3);
     CHECK(fct_now_ns() - t0 >= 2000000ULL);
 
@@ -62,7 +47,7 @@ int main(void)
         CHECK_OK(cuLaunchKernel_ptsz(ksleep, 1, 1, 1, 1, 1, 1, 0, s, params, NULL));
     CHECK_OK(cuEventRecord(b, s));
     CHECK_OK(cuStreamSynchronize(s));
-    ms = elapsed_ms(a, b);
+    ms = fct_elapsed_ms(a, b);
     CHECK(ms > 4.95 && ms < 5.5);
 
     /* waves: 264 blocks on 132 SMs = 2 waves */
@@ -70,7 +55,7 @@ int main(void)
     CHECK_OK(cuLaunchKernel(k2ms, 264, 1, 1, 128, 1, 1, 0, s, NULL, NULL));
     CHECK_OK(cuEventRecord(b, s));
     CHECK_OK(cuStreamSynchronize(s));
-    ms = elapsed_ms(a, b);
+    ms = fct_elapsed_ms(a, b);
     CHECK(ms > 3.95 && ms < 4.4);
 
     /* cooperative and Ex launches; too large a cooperative grid is refused */
@@ -97,7 +82,7 @@ int main(void)
     CHECK_OK(cuGraphLaunch(e, s));
     CHECK_OK(cuEventRecord(b, s));
     CHECK_OK(cuCtxSynchronize());
-    ms = elapsed_ms(a, b);
+    ms = fct_elapsed_ms(a, b);
     CHECK(ms > 5.95 && ms < 6.5);
     CHECK_OK(cuGraphDestroy(g)); /* the exec keeps its nodes */
     CHECK_OK(cuGraphLaunch_ptsz(e, s));
@@ -115,7 +100,7 @@ int main(void)
     CHECK_OK(cuStreamWaitEvent(s2, b, 0));
     CHECK_OK(cuEventRecord(c, s2));
     CHECK_OK(cuEventSynchronize(c));
-    CHECK(elapsed_ms(a, c) >= 1.95);
+    CHECK(fct_elapsed_ms(a, c) >= 1.95);
 
     /* green context with 16 SMs: 132 blocks -> 9 waves of 2 ms */
     CUdevResource res, groups[1], rest;
@@ -139,7 +124,7 @@ int main(void)
     CHECK_OK(cuLaunchKernel(k2ms, 132, 1, 1, 1, 1, 1, 0, gs, NULL, NULL));
     CHECK_OK(cuEventRecord(b, gs));
     CHECK_OK(cuEventSynchronize(b));
-    ms = elapsed_ms(a, b);
+    ms = fct_elapsed_ms(a, b);
     CHECK(ms > 17.9 && ms < 18.6);
     CHECK_OK(cuStreamDestroy_v2(gs));
     CUcontext popped;
@@ -148,22 +133,10 @@ int main(void)
     CHECK_OK(cuGreenCtxDestroy(green));
 
     /* busy time file: every kernel above counted, ~2+5+4+2+2+2+6+6+2+18 ms */
-    char path[400];
-    (void)snprintf(path, sizeof path, "%s/%d.busy", dir, (int)getpid());
-    int fd = open(path, O_RDONLY);
-    CHECK(fd >= 0);
-    if (fd >= 0) {
-        fake_cuda_busy_file_t *bf = mmap(NULL, sizeof *bf, PROT_READ, MAP_SHARED, fd, 0);
-        CHECK(bf != MAP_FAILED);
-        if (bf != MAP_FAILED) {
-            CHECK_EQ(bf->magic, FAKE_CUDA_BUSY_MAGIC);
-            CHECK_EQ(bf->pid, getpid());
-            uint64_t busy = __atomic_load_n(&bf->devices[0].busy_ns, __ATOMIC_RELAXED);
-            CHECK(busy >= 47000000ULL && busy < 60000000ULL);
-            CHECK_EQ(bf->devices[0].kernels, 1 + 5 + 1 + 2 + 3 + 3 + 1 + 1);
-            (void)munmap(bf, sizeof *bf);
-        }
-        (void)close(fd);
+    uint64_t busy, kernels;
+    if (fct_busy_read(dir, 0, &busy, &kernels)) {
+        CHECK(busy >= 47000000ULL && busy < 60000000ULL);
+        CHECK_EQ(kernels, 1 + 5 + 1 + 2 + 3 + 3 + 1 + 1);
     }
     CHECK_OK(cuEventDestroy_v2(a));
     CHECK_OK(cuEventDestroy_v2(b));

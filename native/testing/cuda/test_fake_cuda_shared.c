@@ -3,28 +3,13 @@
  * process run side by side (a kernel joins the process's running claim of the device, as
  * one context's streams overlap on a GPU), and busy time is their union.
  */
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include "fake_cuda_busy.h"
 #include "fake_cuda_test.h"
-
-static double elapsed_ms(CUevent a, CUevent b)
-{
-    float ms = -1;
-    CHECK_OK(cuEventElapsedTime_v2(&ms, a, b));
-    return ms;
-}
 
 int main(void)
 {
     char dir[256];
-    const char *work = getenv("FAKE_CUDA_TEST_WORK");
-    (void)snprintf(dir, sizeof dir, "%s", work ? work : "/tmp");
-    if (setenv("GPUSHARE_FAKE_CUDA_BUSY_DIR", dir, 1) != 0)
+    if (!fct_busy_dir(dir, sizeof dir))
         return 2;
     fct_configure("{\"contextBytes\": 0, \"sharedGpu\": true, \"devices\": [{\"uuid\": "
                   "\"GPU-5ead0000-0000-4000-8000-000000000000\"}]}",
@@ -53,25 +38,15 @@ int main(void)
     CHECK_OK(cuEventRecord(b2, s2));
     CHECK_OK(cuEventSynchronize(b1));
     CHECK_OK(cuEventSynchronize(b2));
-    double m1 = elapsed_ms(a, b1), m2 = elapsed_ms(a, b2);
+    double m1 = fct_elapsed_ms(a, b1), m2 = fct_elapsed_ms(a, b2);
     CHECK(m1 > 9.9 && m1 < 15);
     CHECK(m2 > 9.9 && m2 < 15);
 
     /* busy time: the union (~10 ms), not the sum (20 ms); both kernels counted */
-    char path[400];
-    (void)snprintf(path, sizeof path, "%s/%d.busy", dir, (int)getpid());
-    int fd = open(path, O_RDONLY);
-    CHECK(fd >= 0);
-    if (fd >= 0) {
-        fake_cuda_busy_file_t *bf = mmap(NULL, sizeof *bf, PROT_READ, MAP_SHARED, fd, 0);
-        CHECK(bf != MAP_FAILED);
-        if (bf != MAP_FAILED) {
-            uint64_t busy = __atomic_load_n(&bf->devices[0].busy_ns, __ATOMIC_RELAXED);
-            CHECK(busy >= 9900000ULL && busy < 15000000ULL);
-            CHECK_EQ(bf->devices[0].kernels, 2);
-            (void)munmap(bf, sizeof *bf);
-        }
-        (void)close(fd);
+    uint64_t busy, kernels;
+    if (fct_busy_read(dir, 0, &busy, &kernels)) {
+        CHECK(busy >= 9900000ULL && busy < 15000000ULL);
+        CHECK_EQ(kernels, 2);
     }
     CHECK_OK(cuEventDestroy_v2(a));
     CHECK_OK(cuEventDestroy_v2(b1));
