@@ -71,7 +71,7 @@ async function chooseSource(flags: GpusFlags): Promise<Source> {
       }
     }
   }
-  const { backend, notice } = openBackendFromFlags(flags);
+  const { backend, notice } = await openBackendFromFlags(flags);
   if (notice) process.stderr.write(`${notice}\n`);
   return { kind: 'local', backend };
 }
