@@ -1,6 +1,5 @@
 import { Command, CommanderError } from 'commander';
 import { commands } from './commands/index.js';
-import { reportError } from './output/errors.js';
 import { VERSION } from './version.js';
 
 /** Builds the `gpushare` command tree; exported so tests can inspect help text without a process. */
@@ -24,6 +23,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError && err.code === 'commander.version') return 0;
+    // Only a failing command needs the error codes (and the domain module behind them).
+    const { reportError } = await import('./output/errors.js');
     return reportError(err, (t) => process.stderr.write(t));
   }
 }
