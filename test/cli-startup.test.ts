@@ -33,6 +33,14 @@ describe('CLI start-up loads only what the command needs', () => {
     expect(loaded.filter((u) => HEAVY.some((re) => re.test(u)))).toEqual([]);
   });
 
+  it('gpushare run loads no other command\'s module, and --version none at all', () => {
+    const commandModules = (loaded: string[]): string[] =>
+      loaded.map((u) => /\/dist\/cli\/commands\/([\w-]+)\.js$/.exec(u)?.[1]).filter((m): m is string => m !== undefined).sort();
+    expect(commandModules(modulesLoaded(['run', '--gpus', '0', '--', 'true'], 'run-only'))).toEqual(['index', 'run', 'tasks-common']);
+    expect(commandModules(modulesLoaded(['--version'], 'version-only'))).toEqual(['index']);
+    expect(commandModules(modulesLoaded(['--help'], 'help-all'))).toContain('simulate');
+  });
+
   it('still loads the backend for a command that reads GPUs (the check above can see it)', () => {
     const loaded = modulesLoaded(['gpus', '--json', '--simulate', '1xH100-80GB'], 'gpus');
     expect(loaded.some((u) => u.endsWith('/dist/gpu/open.js'))).toBe(true);
