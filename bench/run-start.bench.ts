@@ -7,7 +7,8 @@
 // Variants: direct spawn; `gpushare run --gpus 0` (CPU-only task: CLI start, submit, daemon
 // launch through gpushare-exec); `gpushare run --mem 1Gi` (a slice of the simulated GPU: also
 // placement, the slice environment and libgpushare preloaded); and the CLI's own start-up
-// (`gpushare --version` to exit) for scale.
+// (`gpushare --version` to exit) for scale. With RUN_BENCH_BASELINE=/other/checkout/bin/gpushare.js
+// the two CLI variants also run through that build, alternated with the rest.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -19,6 +20,8 @@ import { median } from './lib/native.js';
 const ROUNDS = Number(process.env['RUN_BENCH_ROUNDS'] ?? 15);
 const root = fileURLToPath(new URL('../', import.meta.url));
 const bin = `${root}bin/gpushare.js`;
+/** RUN_BENCH_BASELINE: the bin/gpushare.js of another checkout, timed alongside this one. */
+const baseline = process.env['RUN_BENCH_BASELINE'];
 const dir = mkdtempSync(join(tmpdir(), 'gpushare-run-bench-'));
 const socket = join(dir, 'api.sock');
 
@@ -92,6 +95,13 @@ try {
     { name: 'gpushare run --gpus 0 (CPU-only task)', argv: [process.execPath, bin, 'run', '--gpus', '0', '--', prog] },
     { name: 'gpushare run --mem 1Gi (GPU slice, libgpushare preloaded)', argv: [process.execPath, bin, 'run', '--mem', '1Gi', '--', prog] },
     { name: 'gpushare --version (CLI start-up to exit, for scale)', argv: [process.execPath, bin, '--version'], exitOnly: true },
+    // Another build of the CLI (e.g. main's) against the same daemon, for a side-by-side ratio.
+    ...(baseline
+      ? [
+          { name: 'baseline CLI: gpushare run --gpus 0', argv: [process.execPath, baseline, 'run', '--gpus', '0', '--', prog] },
+          { name: 'baseline CLI: gpushare --version', argv: [process.execPath, baseline, '--version'], exitOnly: true },
+        ]
+      : []),
   ];
   const times = variants.map(() => [] as number[]);
   const measure = (v: (typeof variants)[number]): Promise<number> => (v.api ? viaApi(v.api) : once(v.argv, env, v.exitOnly));

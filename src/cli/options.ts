@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
-import { BACKEND_CHOICES, openBackend, type OpenedBackend } from '../gpu/open.js';
+import { BACKEND_CHOICES } from '../gpu/choices.js';
+import type { OpenedBackend } from '../gpu/open.js';
 
 export interface BackendFlags {
   readonly backend?: string;
@@ -14,6 +15,9 @@ export function addBackendOptions(cmd: Command): Command {
 }
 
 /** Opens the backend the flags ask for; the NVML library path comes from GPUSHARE_NVML_PATH. */
-export function openBackendFromFlags(flags: BackendFlags): OpenedBackend {
+export async function openBackendFromFlags(flags: BackendFlags): Promise<OpenedBackend> {
+  // Loaded here, not at start-up: it pulls in koffi and both backends, which only commands
+  // that read GPUs directly need.
+  const { openBackend } = await import('../gpu/open.js');
   return openBackend({ backend: flags.backend, simulate: flags.simulate, nvmlPath: process.env['GPUSHARE_NVML_PATH'] });
 }

@@ -5,8 +5,9 @@ import { NvmlBackend } from './nvml/backend.js';
 import { SimulatedBackend } from './simulated/backend.js';
 import { parseFleetSpec } from './simulated/spec.js';
 
-export const BACKEND_CHOICES = ['auto', 'nvml', 'simulated'] as const;
-export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+import { BACKEND_CHOICES, type BackendChoice } from './choices.js';
+
+export { BACKEND_CHOICES, type BackendChoice };
 
 /** The fleet simulated when no NVIDIA driver is found and nobody said which. */
 export const DEFAULT_SIMULATED_FLEET = '1xH100-80GB';

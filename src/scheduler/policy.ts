@@ -2,6 +2,7 @@
  * Policies: weighted sums of score plugins, named on the command line and in configuration as
  * `NAME` or `NAME:WEIGHT+NAME:WEIGHT` (e.g. `fragmentation+topology:0.2`).
  */
+import { POLICY_NAMES } from './policy-names.js';
 import { fail, ok, type Result } from '../domain/index.js';
 import type { ScorePlugin } from './framework.js';
 import { binpack, bestfit, fgd, fragmentation, numa, random, spread, topology } from './plugins/scores.js';
@@ -21,8 +22,7 @@ export const SCORE_PLUGINS: ReadonlyMap<string, ScorePlugin> = new Map(
   [random, binpack, spread, bestfit, topology, numa, fragmentation, fgd].map((p) => [p.name, p]),
 );
 
-/** The policy names of issue 5 in the order reports list them, and `fgd`, the published policy ported as its authors run it, to compare against. */
-export const POLICY_NAMES = ['random', 'binpack', 'spread', 'bestfit', 'topology', 'fragmentation', 'fgd'] as const;
+export { POLICY_NAMES };
 
 /**
  * Named policies that are more than one plugin. `topology` alone cannot tell nodes apart by

@@ -3,7 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { GpusResponse } from '../../api/schemas.js';
 import { ErrorCodes, formatBytes, isGsError, type Gpu } from '../../domain/index.js';
 import { defaultPaths } from '../../node/paths.js';
-import { Client, resolveTarget } from '../client.js';
+import type { Client } from '../client.js';
 import type { GpuBackend } from '../../gpu/backend.js';
 import { addBackendOptions, openBackendFromFlags, type BackendFlags } from '../options.js';
 import { renderTable } from '../output/table.js';
@@ -61,6 +61,7 @@ async function chooseSource(flags: GpusFlags): Promise<Source> {
   const named = flags.host ?? process.env['GPUSHARE_HOST'];
   if (!flags.local && flags.backend === undefined && flags.simulate === undefined) {
     if (named !== undefined || existsSync(defaultPaths().socket)) {
+      const { Client, resolveTarget } = await import('../client.js');
       const target = resolveTarget(named);
       const client = new Client(target);
       try {
@@ -71,7 +72,7 @@ async function chooseSource(flags: GpusFlags): Promise<Source> {
       }
     }
   }
-  const { backend, notice } = openBackendFromFlags(flags);
+  const { backend, notice } = await openBackendFromFlags(flags);
   if (notice) process.stderr.write(`${notice}\n`);
   return { kind: 'local', backend };
 }

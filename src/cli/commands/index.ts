@@ -1,30 +1,38 @@
 import type { Command } from 'commander';
-import { registerGpus } from './gpus.js';
-import { registerInfo } from './info.js';
-import { registerInspect } from './inspect.js';
-import { registerKill } from './kill.js';
-import { registerLogs } from './logs.js';
-import { registerPs } from './ps.js';
-import { registerRun } from './run.js';
-import { registerServe } from './serve.js';
-import { registerSimulate } from './simulate.js';
-import { registerSuspend } from './suspend.js';
-import { registerTop } from './top.js';
-import { registerAudit, registerTenant } from './tenant.js';
+
+/** A top-level command (or two registered together), named so that its module loads only when needed. */
+export interface CommandEntry {
+  readonly names: readonly string[];
+  readonly load: () => Promise<(program: Command) => void>;
+}
 
 /** Every top-level command, in the order `gpushare --help` lists them. */
-export const commands: ReadonlyArray<(program: Command) => void> = [
-  registerServe,
-  registerRun,
-  registerPs,
-  registerLogs,
-  registerInspect,
-  registerKill,
-  registerSuspend,
-  registerGpus,
-  registerTop,
-  registerTenant,
-  registerAudit,
-  registerInfo,
-  registerSimulate,
+export const commands: readonly CommandEntry[] = [
+  { names: ['serve'], load: async () => (await import('./serve.js')).registerServe },
+  { names: ['run'], load: async () => (await import('./run.js')).registerRun },
+  { names: ['ps'], load: async () => (await import('./ps.js')).registerPs },
+  { names: ['logs'], load: async () => (await import('./logs.js')).registerLogs },
+  { names: ['inspect'], load: async () => (await import('./inspect.js')).registerInspect },
+  { names: ['kill'], load: async () => (await import('./kill.js')).registerKill },
+  { names: ['suspend', 'resume'], load: async () => (await import('./suspend.js')).registerSuspend },
+  { names: ['gpus'], load: async () => (await import('./gpus.js')).registerGpus },
+  { names: ['top'], load: async () => (await import('./top.js')).registerTop },
+  { names: ['tenant'], load: async () => (await import('./tenant.js')).registerTenant },
+  { names: ['audit'], load: async () => (await import('./tenant.js')).registerAudit },
+  { names: ['info'], load: async () => (await import('./info.js')).registerInfo },
+  { names: ['simulate'], load: async () => (await import('./simulate.js')).registerSimulate },
 ];
+
+/**
+ * The commands to register for this command line. The top level takes no option with a value,
+ * so a first argument that names a command is that command, and commander dispatches to it
+ * alone: its siblings would change nothing but start-up time. `--version` as the first argument
+ * prints and exits while options are parsed, before any command is looked at. Anything else
+ * (top-level help, `help CMD`, an unknown command and its suggestions) gets every command.
+ */
+export function commandsFor(argv: readonly string[]): readonly CommandEntry[] {
+  const first = argv[2];
+  if (first === '-v' || first === '--version') return [];
+  const named = commands.find((c) => first !== undefined && c.names.includes(first));
+  return named ? [named] : commands;
+}

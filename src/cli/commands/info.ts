@@ -7,8 +7,8 @@ export function registerInfo(program: Command): void {
   const cmd = program
     .command('info')
     .description('what gpushare sees on this machine (backend, driver, GPUs) and where to go next');
-  addBackendOptions(cmd).action((flags: BackendFlags) => {
-    const { backend, notice } = openBackendFromFlags(flags);
+  addBackendOptions(cmd).action(async (flags: BackendFlags) => {
+    const { backend, notice } = await openBackendFromFlags(flags);
     try {
       const sys = backend.system();
       const lines = [

@@ -10,7 +10,7 @@ export function registerKill(program: Command): void {
     .option('-s, --signal <signal>', 'signal to send first: SIGTERM (default), SIGINT, SIGKILL...')
     .option('--grace <seconds>', 'seconds before SIGKILL (default: the daemon\'s, 10)', Number);
   addHostOption(cmd).action(async (ids: string[], flags: { host?: string; signal?: string; grace?: number }) => {
-    const client = clientFor(flags);
+    const client = await clientFor(flags);
     for (const id of ids) {
       const body = { ...(flags.signal ? { signal: flags.signal } : {}), ...(flags.grace !== undefined ? { graceSeconds: flags.grace } : {}) };
       const task = await client.json<TaskBody>('POST', `/v1/tasks/${encodeURIComponent(id)}/kill`, body);

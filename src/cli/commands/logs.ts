@@ -9,7 +9,7 @@ export function registerLogs(program: Command): void {
     .argument('<id>', 'task id or a unique prefix of it')
     .option('-f, --follow', 'keep printing until the task ends');
   addHostOption(cmd).action(async (id: string, flags: { host?: string; follow?: boolean }) => {
-    const client = clientFor(flags);
+    const client = await clientFor(flags);
     const task = await client.json<TaskBody>('GET', `/v1/tasks/${encodeURIComponent(id)}`);
     await client.lines(`/v1/tasks/${task.id}/logs${flags.follow ? '?follow=1' : ''}`, (value) => {
       const chunk = value as LogChunk;

@@ -11,7 +11,7 @@ export function registerPs(program: Command): void {
     .option('-a, --all', 'include finished tasks')
     .option('--json', 'print a JSON array of tasks (every field)');
   addHostOption(cmd).action(async (flags: { host?: string; all?: boolean; json?: boolean }) => {
-    const tasks = await clientFor(flags).json<TaskBody[]>('GET', `/v1/tasks${flags.all ? '?all=1' : ''}`);
+    const tasks = await (await clientFor(flags)).json<TaskBody[]>('GET', `/v1/tasks${flags.all ? '?all=1' : ''}`);
     process.stdout.write(flags.json ? `${JSON.stringify(tasks, null, 2)}\n` : `${renderTasks(tasks, Date.now())}\n`);
   });
 }

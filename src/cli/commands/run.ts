@@ -44,7 +44,7 @@ Ctrl-C sends SIGINT to the task (a second Ctrl-C sends SIGKILL); the task's exit
 gpushare's (128+N when a signal N ended it).
 `);
   addHostOption(cmd).action(async (command: string[], flags: RunFlags) => {
-    const client = clientFor(flags);
+    const client = await clientFor(flags);
     const body: SubmitTask = {
       command,
       cwd: process.cwd(),

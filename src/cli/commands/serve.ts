@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { BACKEND_CHOICES } from '../../gpu/open.js';
+import { BACKEND_CHOICES } from '../../gpu/choices.js';
 
 interface ServeFlags {
   readonly config?: string;

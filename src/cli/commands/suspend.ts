@@ -43,7 +43,7 @@ export function registerSuspend(program: Command): void {
 }
 
 async function operateAll(op: Op, ids: readonly string[], flags: { host?: string; json?: boolean }): Promise<void> {
-  const client = clientFor(flags);
+  const client = await clientFor(flags);
   // Progress only where someone watches: a terminal on stderr. Scripts get the final lines alone.
   const progress = process.stderr.isTTY === true ? new Spinner(process.stderr) : null;
   const outcomes: CheckpointOutcome[] = [];

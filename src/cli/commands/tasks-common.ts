@@ -1,11 +1,13 @@
 import { Option, type Command } from 'commander';
-import { Client, resolveTarget } from '../client.js';
+import type { Client } from '../client.js';
 
 /** Adds `--host` (GPUSHARE_HOST) to a command that talks to the daemon. */
 export function addHostOption(cmd: Command): Command {
   return cmd.addOption(new Option('--host <socket|url>', 'the daemon: a Unix socket path or http(s)://host:port (GPUSHARE_TOKEN for TCP)').env('GPUSHARE_HOST'));
 }
 
-export function clientFor(flags: { readonly host?: string }): Client {
+export async function clientFor(flags: { readonly host?: string }): Promise<Client> {
+  // Loaded when a command talks to the daemon, so that `--help` and `--version` skip node:http.
+  const { Client, resolveTarget } = await import('../client.js');
   return new Client(resolveTarget(flags.host));
 }

@@ -35,14 +35,14 @@ export function registerTenant(program: Command): void {
 
   addHostOption(tenant.command('ls').description('list tenants: quota and what their running tasks hold').option('--json', 'print a JSON array')).action(
     async (flags: { host?: string; json?: boolean }) => {
-      const tenants = await clientFor(flags).json<TenantBody[]>('GET', '/v1/tenants');
+      const tenants = await (await clientFor(flags)).json<TenantBody[]>('GET', '/v1/tenants');
       process.stdout.write(flags.json ? `${JSON.stringify(tenants, null, 2)}\n` : `${renderTenants(tenants)}\n`);
     },
   );
 
   addHostOption(addQuotaOptions(tenant.command('create').description('create a tenant, optionally with a quota').argument('<name>'))).action(
     async (name: string, flags: QuotaFlags & { host?: string }) => {
-      const t = await clientFor(flags).json<TenantBody>('POST', '/v1/tenants', { name, quota: quotaBody(flags) });
+      const t = await (await clientFor(flags)).json<TenantBody>('POST', '/v1/tenants', { name, quota: quotaBody(flags) });
       process.stdout.write(`${renderTenants([t])}\n`);
     },
   );
@@ -55,13 +55,13 @@ export function registerTenant(program: Command): void {
         .argument('<name>'),
     ),
   ).action(async (name: string, flags: QuotaFlags & { host?: string }) => {
-    const t = await clientFor(flags).json<TenantBody>('PATCH', `/v1/tenants/${encodeURIComponent(name)}`, { quota: quotaBody(flags) });
+    const t = await (await clientFor(flags)).json<TenantBody>('PATCH', `/v1/tenants/${encodeURIComponent(name)}`, { quota: quotaBody(flags) });
     process.stdout.write(`${renderTenants([t])}\n`);
   });
 
   addHostOption(tenant.command('rm').description('delete a tenant and its quota (refused while it has queued or running tasks)').argument('<name>')).action(
     async (name: string, flags: { host?: string }) => {
-      await clientFor(flags).json('DELETE', `/v1/tenants/${encodeURIComponent(name)}`);
+      await (await clientFor(flags)).json('DELETE', `/v1/tenants/${encodeURIComponent(name)}`);
       process.stdout.write(`${name}\n`);
     },
   );
@@ -87,7 +87,7 @@ export function registerAudit(program: Command): void {
     .option('--limit <n>', 'at most this many records', '1000')
     .option('--json', 'print a JSON array');
   addHostOption(cmd).action(async (flags: { host?: string; since: string; limit: string; json?: boolean }) => {
-    const records = await clientFor(flags).json<AuditRecordBody[]>('GET', `/v1/audit?since=${encodeURIComponent(flags.since)}&limit=${encodeURIComponent(flags.limit)}`);
+    const records = await (await clientFor(flags)).json<AuditRecordBody[]>('GET', `/v1/audit?since=${encodeURIComponent(flags.since)}&limit=${encodeURIComponent(flags.limit)}`);
     if (flags.json) {
       process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
       return;

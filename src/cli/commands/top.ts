@@ -31,7 +31,7 @@ Examples:
   gpushare top --once | less
 `);
   addHostOption(cmd).action(async (flags: TopFlags) => {
-    const client = clientFor(flags);
+    const client = await clientFor(flags);
     if (flags.json) {
       const { gpus, tasks } = await fetchFrame(client);
       process.stdout.write(`${JSON.stringify({ at: Date.now(), gpus: gpus.gpus, tasks }, null, 2)}\n`);
