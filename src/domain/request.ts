@@ -1,6 +1,6 @@
 import type { Gpu } from './gpu.js';
 import { fail, ok, type Issue, type Result } from './result.js';
-import { formatBytes, parseBytes, parseMemoryQuantity, parsePercent, resolveMemory, type MemoryQuantity } from './units.js';
+import { formatBytes, parseBytes, parseMemoryQuantity, parsePercent, resolveMemory, sharePercent, type MemoryQuantity } from './units.js';
 
 /** How a slice shares its GPU with others. */
 export const ISOLATION_MODES = ['time-slice', 'sm-partition', 'mig', 'exclusive'] as const;
@@ -213,7 +213,7 @@ function findConflicts(r: SliceRequest): Issue[] {
     conflict('compute', 'is required with isolation sm-partition (it sets how many SMs the slice gets)');
   }
   // libgpushare reads whole percentages only, and the daemon must size the partition exactly as it will.
-  const percent = r.compute === null ? null : Math.round(r.compute * 1e6) / 1e4;
+  const percent = r.compute === null ? null : sharePercent(r.compute);
   if (r.isolation === 'sm-partition' && percent !== null && !Number.isInteger(percent)) {
     conflict('compute', `is ${percent}%; isolation sm-partition takes a whole percentage (it becomes a number of SMs)`);
   }

@@ -79,6 +79,11 @@ export function parseMemoryQuantity(input: string, field = 'memory'): Result<Mem
   return r.ok ? ok({ kind: 'bytes', bytes: r.value }) : r;
 }
 
+/** A share (0-1] as a percent, rounded to 1e-4 so float noise (0.333 * 100) does not show. */
+export function sharePercent(share: number): number {
+  return Math.round(share * 1e6) / 1e4;
+}
+
 /** Bytes for people: binary units, up to one decimal (`79.6 GiB`, `512 MiB`, `17 B`). */
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];

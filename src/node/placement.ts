@@ -3,7 +3,7 @@
  * one-node snapshot, running tasks as placements, a queued task as a placement request.
  * Pure functions; the daemon calls them and commits what they decide.
  */
-import { firstFit, freeSms, partitionRange, smLayout, type Gpu, type IsolationMode, type SmRange } from '../domain/index.js';
+import { firstFit, freeSms, partitionRange, sharePercent, smLayout, type Gpu, type IsolationMode, type SmRange } from '../domain/index.js';
 import { buildSnapshot, GPU_MILLI, type ClusterSnapshot, type GpuSpec, type NodeSpec, type Placement, type PlacementRequest, type TenantQuota } from '../scheduler/index.js';
 import type { Task, TaskGpu, TaskSmRange } from './task.js';
 
@@ -84,7 +84,7 @@ export function taskGpus(placement: Placement, node: NodeSpec): TaskGpu[] {
  */
 export function computeLimitPercent(task: Pick<Task, 'request'>): number | null {
   if (task.request.compute === null || task.request.isolation === 'exclusive') return null;
-  return Math.max(1, Math.floor(Math.round(task.request.compute * 1e6) / 1e4));
+  return Math.max(1, Math.floor(sharePercent(task.request.compute)));
 }
 
 /** What a task holding GPUs occupies, as partition placement needs it (resuming tasks: on their targets). */

@@ -55,10 +55,7 @@ static void load_api(void)
     CUdriverProcAddressQueryResult st;
     char buf[64];
 #define API_PROC(name) \
-    snprintf(buf, sizeof buf, "%s", #name); \
-    if (strstr(buf, "_v2") && strstr(buf, "_v2")[3] == '\0') \
-        *strstr(buf, "_v2") = '\0'; \
-    (void)gpa(buf, (void **)&A.name, 13000, 0, &st); \
+    (void)gpa(proc_name(#name, buf, sizeof buf), (void **)&A.name, 13000, 0, &st); \
     check(A.name != NULL, "cuGetProcAddress(%s)", buf);
     API_LIST(API_PROC)
     (void)gpa("cuCtxCreate", (void **)&A.cuCtxCreate_v2, 11000, 0, &st); /* 13000 is _v4 */

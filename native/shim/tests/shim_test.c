@@ -56,16 +56,6 @@ int gsnext_call_next(void);
     X(cuDeviceGraphMemTrim) X(cuArrayCreate) X(cuArray3DCreate) X(cuGraphAddKernelNode_v2) X(cuModuleLoadData) \
     X(cuModuleGetFunction) X(cuLaunchKernel) X(cuGraphInstantiateWithParams)
 
-/* The name cuGetProcAddress takes for each (the unversioned API name). */
-static const char *proc_name(const char *sym, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s", sym);
-    char *v = strstr(buf, "_v2");
-    if (v && v[3] == '\0')
-        *v = '\0';
-    return buf;
-}
-
 static struct api {
 #define API_FIELD(name) __typeof__(&name) name;
     API_LIST(API_FIELD)

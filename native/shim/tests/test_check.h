@@ -1,8 +1,8 @@
 /*
  * test_check.h: what the shim's C test programs (shim_test, partition_test, compute_test) share:
- * a failure counter that reports and carries on, so one run shows every failed check, and the
- * C library's own dlsym, which the programs need to reach the real entry points past
- * libgpushare's dlsym override. Header-only: each program is one translation unit.
+ * a failure counter that reports and carries on, so one run shows every failed check; the C
+ * library's own dlsym, to reach the real entry points past libgpushare's dlsym override; and
+ * the name cuGetProcAddress takes for a symbol. Header-only: each program is one translation unit.
  */
 #ifndef GS_SHIM_TEST_CHECK_H
 #define GS_SHIM_TEST_CHECK_H
@@ -10,6 +10,7 @@
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 /* Per program: counts for its summary line, and what is running, for the failure lines
  * (mode: how the driver is reached, NULL where the program has no modes). */
@@ -42,6 +43,17 @@ static inline void *libc_dlsym(void *h, const char *name)
     if (!sym)
         sym = (void *(*)(void *, const char *))dlvsym(libc, "dlsym", "GLIBC_2.2.5");
     return sym(h, name);
+}
+
+/* The name cuGetProcAddress takes for an API symbol: the unversioned one (cuMemAlloc for
+ * cuMemAlloc_v2); the version is the call's cudaVersion argument. */
+static inline const char *proc_name(const char *sym, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", sym);
+    char *v = strstr(buf, "_v2");
+    if (v && v[3] == '\0')
+        *v = '\0';
+    return buf;
 }
 
 #endif

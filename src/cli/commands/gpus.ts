@@ -118,10 +118,12 @@ async function watch(source: Source, flags: GpusFlags, seconds: number): Promise
   });
 }
 
+/** A 0-1 ratio as a whole percent, or a dash when the GPU cannot say. */
+const pct = (v: number | null): string => (v === null ? '-' : `${Math.round(v * 100)}%`);
+
 /** The human table: one row per GPU, then one per MIG instance, indented under its GPU. */
 export function renderGpuTable(description: string, gpus: readonly Gpu[]): string {
   const dash = '-';
-  const pct = (v: number | null): string => (v === null ? dash : `${Math.round(v * 100)}%`);
   const rows: string[][] = [];
   for (const g of gpus) {
     if (g.health === 'lost') {
@@ -155,7 +157,6 @@ type DaemonGpu = GpusResponse['gpus'][number];
  */
 export function renderSliceTable(description: string, gpus: readonly DaemonGpu[]): string {
   const dash = '-';
-  const pct = (v: number | null): string => (v === null ? dash : `${Math.round(v * 100)}%`);
   const rows: string[][] = [];
   for (const g of gpus) {
     if (g.health === 'lost') {
