@@ -481,19 +481,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "compute_test: GPUSHARE_FAKE_CUDA_BUSY_DIR must be set\n");
         return 2;
     }
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } all[] = {{"alone", t_alone},   {"unlimited", t_unlimited}, {"colocated", t_colocated},
+    static const test_scenario all[] = {{"alone", t_alone},   {"unlimited", t_unlimited}, {"colocated", t_colocated},
                {"paths", t_paths},   {"policy", t_policy},       {"priority", t_priority},
                {"published", t_published}, {"kill", t_kill}};
-    int found = 0;
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (strcmp(all[i].name, scenario) == 0) {
-            all[i].fn();
-            found = 1;
-        }
-    check(found, "unknown scenario");
-    printf("%s: %d checks, %d failed\n", scenario, checks, failures);
-    return failures ? 1 : 0;
+    return run_scenario(all, sizeof all / sizeof all[0]);
 }

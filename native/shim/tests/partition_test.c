@@ -333,18 +333,7 @@ int main(int argc, char **argv)
     want_dev = argc > 4 ? atoi(argv[4]) : 0;
     want_first = argc > 5 ? atoi(argv[5]) : -1;
     load_api();
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } all[] = {{"sms", t_sms},         {"refcount", t_refcount}, {"create", t_create},
+    static const test_scenario all[] = {{"sms", t_sms},         {"refcount", t_refcount}, {"create", t_create},
                {"runtime", t_runtime}, {"refuse", t_refuse},     {"whole", t_whole}};
-    int found = 0;
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (strcmp(all[i].name, scenario) == 0) {
-            found = 1;
-            all[i].fn();
-        }
-    check(found, "unknown scenario");
-    printf("%s %s: %d checks, %d failed\n", scenario, mode, checks, failures);
-    return failures ? 1 : 0;
+    return run_scenario(all, sizeof all / sizeof all[0]);
 }

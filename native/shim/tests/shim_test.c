@@ -1088,19 +1088,8 @@ int main(int argc, char **argv)
     scenario = argc > 1 ? argv[1] : "contract";
     mode = argc > 2 ? argv[2] : "direct";
     load_api();
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } all[] = {{"contract", t_contract}, {"edge", t_edge}, {"paths", t_paths}, {"threads", t_threads},
+    static const test_scenario all[] = {{"contract", t_contract}, {"edge", t_edge}, {"paths", t_paths}, {"threads", t_threads},
                {"visible", t_visible}, {"shared", t_shared}, {"badenv", t_badenv}, {"passthrough", t_passthrough},
                {"primary", t_primary}, {"nvml", t_nvml}, {"nvmlonly", t_nvmlonly}, {"nonvml", t_nonvml}, {"oversub", t_oversub}, {"scrub", t_scrub}, {"churn", t_churn}, {"killloop", t_killloop}, {"groupused", t_groupused}, {"graph", t_graph}, {"graphpoll", t_graphpoll}, {"launch", t_launch}};
-    int found = 0;
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (strcmp(all[i].name, scenario) == 0) {
-            all[i].fn();
-            found = 1;
-        }
-    check(found, "unknown scenario");
-    printf("%s %s: %d checks, %d failed\n", scenario, mode, checks, failures);
-    return failures ? 1 : 0;
+    return run_scenario(all, sizeof all / sizeof all[0]);
 }

@@ -2,7 +2,7 @@
  * test_check.h: what the shim's C test programs (shim_test, partition_test, compute_test) share:
  * a failure counter that reports and carries on, so one run shows every failed check; the C
  * library's own dlsym, to reach the real entry points past libgpushare's dlsym override; and
- * the name cuGetProcAddress takes for a symbol. Header-only: each program is one translation unit.
+ * the name cuGetProcAddress takes for a symbol; and the scenario dispatch. Header-only: each program is one translation unit.
  */
 #ifndef GS_SHIM_TEST_CHECK_H
 #define GS_SHIM_TEST_CHECK_H
@@ -43,6 +43,30 @@ static inline void *libc_dlsym(void *h, const char *name)
     if (!sym)
         sym = (void *(*)(void *, const char *))dlvsym(libc, "dlsym", "GLIBC_2.2.5");
     return sym(h, name);
+}
+
+/* One scenario of a test program, chosen by name on its command line. */
+typedef struct {
+    const char *name;
+    void (*fn)(void);
+} test_scenario;
+
+/* Runs the scenario named `scenario` (an unknown name is a failed check), prints the summary
+ * line the runner scripts read, and returns the program's exit status. */
+static int run_scenario(const test_scenario *all, size_t n)
+{
+    int found = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(all[i].name, scenario) == 0) {
+            found = 1;
+            all[i].fn();
+        }
+    check(found, "unknown scenario");
+    if (mode)
+        printf("%s %s: %d checks, %d failed\n", scenario, mode, checks, failures);
+    else
+        printf("%s: %d checks, %d failed\n", scenario, checks, failures);
+    return failures ? 1 : 0;
 }
 
 /* The name cuGetProcAddress takes for an API symbol: the unversioned one (cuMemAlloc for
