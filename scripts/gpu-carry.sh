@@ -3,7 +3,7 @@
 # .carry/ (git-ignored), from a checkout here after `npm ci && npm run build`:
 #   .carry/node.xz       the node binary this checkout runs with (its native addons match it)
 #   .carry/app.tar.xz    package.json, bin/, dist/, the daemon's native files (build/native:
-#                        gpushare-exec, libgpushare.so, region/region_layout) and the production
+#                        gpushare-exec, gpushare-smprobe, libgpushare.so, region/region_layout) and the production
 #                        node_modules (npm ls --omit=dev), trimmed: better-sqlite3's and koffi's
 #                        sources and build intermediates, and koffi's prebuilt binaries for
 #                        other platforms, stay behind (only linux x64 goes)
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 die() { echo "gpu-carry: $*" >&2; exit 1; }
 [ "$(uname -sm)" = "Linux x86_64" ] || die "run on linux x64 (the GPU machine's platform): the native addons are built for this one"
-for f in dist/cli/main.js build/native/gpushare-exec build/native/libgpushare.so node_modules/better-sqlite3/build/Release/better_sqlite3.node node_modules/koffi/build/koffi/linux_x64/koffi.node; do
+for f in dist/cli/main.js build/native/gpushare-exec build/native/gpushare-smprobe build/native/libgpushare.so node_modules/better-sqlite3/build/Release/better_sqlite3.node node_modules/koffi/build/koffi/linux_x64/koffi.node; do
   [ -e "$f" ] || die "$f is missing: run npm ci && npm run build first"
 done
 NODE_BIN=$(readlink -f "$(command -v node)")
@@ -39,7 +39,7 @@ tar -cJf .carry/app.tar.xz.tmp \
   --exclude='node_modules/better-sqlite3/build/Release/.deps' --exclude='node_modules/better-sqlite3/build/Release/test_extension.node' \
   --exclude='node_modules/better-sqlite3/build/Release/*.a' --exclude='node_modules/better-sqlite3/build/deps' \
   --exclude='*.map' --exclude='*.md' \
-  package.json bin dist build/native/gpushare-exec build/native/libgpushare.so $region_layout $deps
+  package.json bin dist build/native/gpushare-exec build/native/gpushare-smprobe build/native/libgpushare.so $region_layout $deps
 mv .carry/app.tar.xz.tmp .carry/app.tar.xz
 
 # Self-check: what the GPU machine will unpack must run on its own, with the carried node.

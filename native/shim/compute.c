@@ -140,6 +140,7 @@ typedef struct cdev {
     _Atomic uint64_t first_pending_ns; /* when the first launch after `done` was made */
     _Atomic uint64_t busy_ns;       /* measured */
     _Atomic uint64_t throttle_ns;   /* slept in the gate */
+    _Atomic uint64_t precise;       /* launches that took the gate's precise path (fast_go said no) */
     _Atomic uint64_t other_kernels; /* launches in another context than the events' (not measured) */
     _Atomic int64_t balance_ns;     /* what is left of this period's budget */
     _Atomic uint64_t period;        /* the period balance was refilled for */
@@ -297,6 +298,10 @@ __attribute__((destructor)) static void board_leave(void)
 {
     for (unsigned dev = 0; dev < GS_REGION_MAX_DEVICES; dev++) {
         cdev *d = &C.dev[dev];
+        if (atomic_load(&d->state) == DEV_ON) /* what the gate did, for GPUSHARE_LOG_LEVEL=debug */
+            gs_log(GS_LOG_DEBUG, "compute: device %u: %llu launches (%llu on the precise path), busy %.1f ms, held back %.1f ms",
+                   dev, (unsigned long long)atomic_load(&d->launches), (unsigned long long)atomic_load(&d->precise),
+                   (double)atomic_load(&d->busy_ns) / 1e6, (double)atomic_load(&d->throttle_ns) / 1e6);
         int i = atomic_load(&d->slot);
         if (atomic_load(&d->state) == DEV_ON && d->b != NULL && i >= 0) {
             uint64_t mine = d->token;
@@ -1000,6 +1005,7 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
     g->line = li;
     if (fast_go(d, dev, li))
         return;
+    atomic_fetch_add_explicit(&d->precise, 1, memory_order_relaxed);
     /* Whether s is capturing is asked only before waiting or sampling (a driver call): a
      * launch that goes at once needs no answer, and a captured launch counted as queued
      * work is covered by the next marker like any other. */

@@ -22,7 +22,7 @@ static const char *const top_fields[] = {"driverVersion", "contextBytes", "alloc
                                          "defaultKernelMicros", "checkpointStepMillis", "busyDir", "reuseFreed", "sharedGpu", "inlineLaunch", "errors", "devices", NULL};
 static const char *const device_fields[] = {"name", "uuid", "totalMemory", "reservedMemory", "contextBytes",
                                             "multiprocessorCount", "computeCapability", "pciBusId",
-                                            "smPartitionMin", "smCoscheduledAlignment", NULL};
+                                            "smPartitionMin", "smCoscheduledAlignment", "smGroupable", NULL};
 
 typedef struct reader {
     char *err;
@@ -171,6 +171,9 @@ static bool read_device(reader_t *r, const json_value_t *o, unsigned int index, 
     if (!read_u32(r, where, o, "smPartitionMin", 1, d->sm_count, &d->sm_partition_min) ||
         !read_u32(r, where, o, "smCoscheduledAlignment", 1, d->sm_count, &d->sm_alignment))
         return false;
+    d->sm_groupable = d->sm_count;
+    if (!read_u32(r, where, o, "smGroupable", 1, d->sm_count, &d->sm_groupable))
+        return false;
     if (d->reserved_bytes > d->total_bytes)
         return fail(r, where, "reservedMemory is larger than totalMemory");
     return true;
@@ -244,6 +247,7 @@ static bool read_root(reader_t *r, const json_value_t *root, fake_cuda_config_t 
         c->device_count = 1;
         device_defaults(&c->devices[0], 0, context_bytes);
         c->devices[0].sm_partition_min = c->devices[0].sm_alignment = 8;
+        c->devices[0].sm_groupable = c->devices[0].sm_count;
         return true;
     }
     if (devices->type != JSON_ARRAY || devices->as.array.count > FAKE_CUDA_MAX_DEVICES)

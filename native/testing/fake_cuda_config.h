@@ -24,6 +24,8 @@ typedef struct fake_cuda_device_config {
     unsigned int pci_domain, pci_bus, pci_device;
     unsigned int sm_partition_min;       /* green contexts: smallest group */
     unsigned int sm_alignment;           /* green contexts: group sizes are multiples */
+    unsigned int sm_groupable;           /* green contexts: SMs the splits can use (GPCs with too few SMs
+                                            for a group leave the rest out: 120 of 132 on an H200) */
 } fake_cuda_device_config_t;
 
 typedef struct fake_cuda_forced_error {

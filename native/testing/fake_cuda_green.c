@@ -5,7 +5,7 @@
  * launched in a green context see only its SMs (fake_kernel_ns counts waves with them).
  *
  * Which SMs: a resource carries the index of its first SM in its opaque padding (bytes
- * 0-3 of _internal_padding, private to the fake); the device's starts at 0, a split's
+ * 0-3 of _internal_padding, private to the fake; bytes 4-7 its device); the device's starts at 0, a split's
  * groups follow each other from the input's first SM, the remainder after them, and a
  * descriptor of several groups starts at the lowest. So two processes that each take "the
  * first group" get the same SMs, as on a GPU; the launch log shows it (first=).
@@ -33,7 +33,16 @@ static void set_first_sm(CUdevResource *res, unsigned int first)
     memcpy(res->_internal_padding, &first, sizeof first);
 }
 
-static void sm_resource(CUdevResource *res, const fake_cuda_device_config_t *c, unsigned int sms, unsigned int first)
+/* The device a resource came from: bytes 4-7 of the padding (splits copy it from their input). */
+static unsigned int device_of(const CUdevResource *res)
+{
+    unsigned int dev;
+    memcpy(&dev, res->_internal_padding + 4, sizeof dev);
+    return dev < FAKE_CUDA_MAX_DEVICES ? dev : 0;
+}
+
+static void sm_resource(CUdevResource *res, unsigned int dev, const fake_cuda_device_config_t *c, unsigned int sms,
+                        unsigned int first)
 {
     memset(res, 0, sizeof *res);
     res->type = CU_DEV_RESOURCE_TYPE_SM;
@@ -41,6 +50,7 @@ static void sm_resource(CUdevResource *res, const fake_cuda_device_config_t *c, 
     res->sm.minSmPartitionSize = c->sm_partition_min;
     res->sm.smCoscheduledAlignment = c->sm_alignment;
     set_first_sm(res, first);
+    memcpy(res->_internal_padding + 4, &dev, sizeof dev);
 }
 
 FAKE_EXPORT CUresult cuDeviceGetDevResource(CUdevice device, CUdevResource *resource, CUdevResourceType type)
@@ -54,7 +64,7 @@ FAKE_EXPORT CUresult cuDeviceGetDevResource(CUdevice device, CUdevResource *reso
         r = CUDA_ERROR_NOT_SUPPORTED;
     if (r == CUDA_SUCCESS) {
         const fake_cuda_device_config_t *c = &fake_state()->devices[device].cfg;
-        sm_resource(resource, c, c->sm_count, 0);
+        sm_resource(resource, (unsigned int)device, c, c->sm_count, 0);
     }
     return fake_leave(r);
 }
@@ -75,7 +85,13 @@ FAKE_EXPORT CUresult cuDevSmResourceSplitByCount(CUdevResource *result, unsigned
         align = min = 1;
     unsigned int size = minCount > min ? minCount : min;
     size = (size + align - 1) / align * align;
-    unsigned int possible = size ? input->sm.smCount / size : 0;
+    /* only the device's first smGroupable SMs can be grouped (the GPCs a GPU's floor-sweeping
+     * left with enough SMs); the rest of the input can only be remainder */
+    unsigned int groupable = fake_state()->devices[device_of(input)].cfg.sm_groupable;
+    unsigned int usable = first_sm(input) >= groupable ? 0 : groupable - first_sm(input);
+    if (usable > input->sm.smCount)
+        usable = input->sm.smCount;
+    unsigned int possible = size ? usable / size : 0;
     unsigned int groups = result ? (*nbGroups < possible ? *nbGroups : possible) : possible;
     if (groups == 0)
         return fake_leave(CUDA_ERROR_INVALID_RESOURCE_CONFIGURATION);
@@ -204,7 +220,7 @@ static CUresult ctx_resource(const char *fn, struct CUctx_st *ctx, CUdevResource
     if (r == CUDA_SUCCESS && !fake_ctx_valid(ctx))
         r = CUDA_ERROR_INVALID_CONTEXT;
     if (r == CUDA_SUCCESS)
-        sm_resource(resource, &fake_state()->devices[ctx->device].cfg, ctx->sm_count, ctx->sm_first);
+        sm_resource(resource, (unsigned int)ctx->device, &fake_state()->devices[ctx->device].cfg, ctx->sm_count, ctx->sm_first);
     return fake_leave(r);
 }
 

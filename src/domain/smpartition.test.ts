@@ -4,7 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { firstFit, freeSms, partitionRange, partitionSize, smLayout, type SmLayout } from './smpartition.js';
 
-const HOPPER: SmLayout = { total: 132, min: 8, step: 8 };
+const HOPPER: SmLayout = { total: 132, min: 8, step: 8, groupable: 128 };
+/** What gpushare-smprobe said of the lent H200 (2026-12-01): 15 groups of 8. */
+const H200: SmLayout = { total: 132, min: 8, step: 8, groupable: 120 };
 const C_ROUND = fileURLToPath(new URL('../../build/native/shim/tests/partition_round', import.meta.url));
 
 /** [percent, total, min, step, SMs]: partition.c's documented sizes, then edges of the rule. */
@@ -58,7 +60,13 @@ describe('smLayout', () => {
 
   it('uses the SM count the backend reports, in groups of 8 on Hopper and newer', () => {
     expect(smLayout(gpu('NVIDIA H100 80GB HBM3', '9.0', 132))).toEqual({ ok: true, value: HOPPER });
-    expect(smLayout(gpu('NVIDIA B200', '10.0', 148))).toEqual({ ok: true, value: { total: 148, min: 8, step: 8 } });
+    expect(smLayout(gpu('NVIDIA B200', '10.0', 148))).toEqual({ ok: true, value: { total: 148, min: 8, step: 8, groupable: 144 } });
+  });
+
+  it('takes the driver\'s groups when the probe gave them (a groupable count cut to whole groups and the GPU)', () => {
+    expect(smLayout(gpu('NVIDIA H200', '9.0', 132), { min: 8, step: 8, groupable: 120 })).toEqual({ ok: true, value: H200 });
+    expect(smLayout(gpu('NVIDIA H200', '9.0', 132), { min: 8, step: 8, groupable: 124 })).toMatchObject({ ok: true, value: { groupable: 120 } });
+    expect(smLayout(gpu('NVIDIA H200', '9.0', 132), { min: 8, step: 8, groupable: 200 })).toMatchObject({ ok: true, value: { groupable: 128 } });
   });
 
   it('falls back to the model table when the driver does not report the SM count', () => {
@@ -98,9 +106,19 @@ describe('firstFit', () => {
 
   it('refuses a range when the free SMs are enough in total but fragmented', () => {
     const taken = [{ offset: 32, count: 32 }, { offset: 96, count: 16 }];
-    expect(freeSms(HOPPER, taken)).toBe(84);
+    expect(freeSms(HOPPER, taken)).toBe(80); // of the 128 SMs in whole groups
     expect(firstFit(HOPPER, taken, 48)).toBeNull();
     expect(firstFit(HOPPER, taken, 32)).toEqual({ offset: 0, count: 32 });
+  });
+
+  it('keeps partitions inside the groupable SMs: two halves of an H200 do not both fit', () => {
+    const a = firstFit(H200, [], 64);
+    expect(a).toEqual({ offset: 0, count: 64 });
+    expect(firstFit(H200, [a!], 64)).toBeNull(); // 64-127 would pass SM 120, which no group covers
+    expect(firstFit(H200, [a!], 56)).toEqual({ offset: 64, count: 56 });
+    expect(freeSms(H200, [a!])).toBe(56);
+    expect(firstFit(H200, [], 128)).toBeNull(); // 97% is 128 SMs: more than the driver groups
+    expect(firstFit(H200, [], 132)).toEqual({ offset: 0, count: 132 }); // the whole GPU is no partition
   });
 
   it('gives the whole GPU only when nothing else is on it', () => {

@@ -18,6 +18,19 @@ export interface SmLayout {
   readonly total: number;
   readonly min: number;
   readonly step: number;
+  /**
+   * SMs the driver can put in groups of `min` (a multiple of it, at most `total`): partitions
+   * side by side must fit in these. An H200's driver makes 15 groups of 8 of its 132 SMs (GPCs
+   * that floor-sweeping left with too few SMs for a group give theirs to the remainder).
+   */
+  readonly groupable: number;
+}
+
+/** What the driver says of a GPU's green-context groups (gpushare-smprobe; see SmLayout). */
+export interface SmGroups {
+  readonly min: number;
+  readonly step: number;
+  readonly groupable: number;
 }
 
 /**
@@ -35,16 +48,24 @@ const SM_COUNT_BY_NAME: readonly (readonly [RegExp, number])[] = [
 /**
  * The SM layout of a GPU that can be partitioned. Green contexts need compute capability 9.0
  * (Hopper) or newer, where the driver splits in groups of 8 SMs and steps of 8 (NVIDIA's
- * green-context guide; partition.c asks the driver, and got 8 and 8 on an H200).
+ * green-context guide; partition.c asks the driver, and got 8 and 8 on an H200). `groups` is
+ * what the driver said (gpushare-smprobe); without it every whole group of 8 is assumed
+ * usable, which a floor-swept GPU may not have (libgpushare then refuses the partition that
+ * does not fit, at the task's start, with the driver's numbers).
  */
-export function smLayout(gpu: Pick<Gpu, 'name' | 'computeCapability' | 'multiprocessorCount'>): Result<SmLayout> {
+export function smLayout(gpu: Pick<Gpu, 'name' | 'computeCapability' | 'multiprocessorCount'>, groups: SmGroups | null = null): Result<SmLayout> {
   const major = gpu.computeCapability === null ? NaN : Number(gpu.computeCapability.split('.')[0]);
   if (!(major >= 9)) {
     return fail('isolation', 'unsupported', `sm-partition needs compute capability 9.0 (Hopper) or newer; ${gpu.name} is ${gpu.computeCapability ?? 'of unknown compute capability'}`);
   }
   const total = gpu.multiprocessorCount ?? SM_COUNT_BY_NAME.find(([re]) => re.test(gpu.name))?.[1] ?? null;
   if (total === null || total <= 0) return fail('isolation', 'unsupported', `the number of SMs of ${gpu.name} is unknown (the driver does not report it and it is not in gpushare's table)`);
-  return ok({ total, min: 8, step: 8 });
+  if (groups !== null) {
+    const within = Math.min(groups.groupable, total);
+    const groupable = within - (within % groups.min);
+    return ok({ total, min: groups.min, step: groups.step, groupable });
+  }
+  return ok({ total, min: 8, step: 8, groupable: total - (total % 8) });
 }
 
 /**
@@ -71,24 +92,26 @@ export function partitionRange(layout: SmLayout, percent: number): number {
 }
 
 /**
- * The first free run of `count` SMs that starts on a group boundary (libgpushare builds the
- * partition from whole groups of the driver's split, from group `offset / min`), or null when
- * no contiguous run is free even if enough SMs are free in total.
+ * The first free run of `count` SMs that starts on a group boundary and lies within the
+ * groupable SMs (libgpushare builds the partition from whole groups of the driver's split, from
+ * group `offset / min`), or null when no such run is free even if enough SMs are free in total.
+ * The whole GPU (`total`) is no partition and takes every SM.
  */
 export function firstFit(layout: SmLayout, taken: readonly SmRange[], count: number): SmRange | null {
   if (count <= 0 || count > layout.total) return null;
   const whole = count === layout.total;
-  if (!whole && count % layout.min !== 0) return null;
+  if (!whole && (count % layout.min !== 0 || count > layout.groupable)) return null;
+  const end = whole ? layout.total : layout.groupable;
   const overlaps = (offset: number): boolean => taken.some((r) => offset < r.offset + r.count && r.offset < offset + count);
-  for (let offset = 0; offset + count <= layout.total; offset += layout.min) {
+  for (let offset = 0; offset + count <= end; offset += layout.min) {
     if (!overlaps(offset)) return { offset, count };
   }
   return null;
 }
 
-/** SMs free in total (for messages: "16 SMs free, but not 24 in a row"). */
+/** Groupable SMs free (for messages: "16 SMs free, but not 24 in a row"). */
 export function freeSms(layout: SmLayout, taken: readonly SmRange[]): number {
   let free = 0;
-  for (let sm = 0; sm < layout.total; sm++) if (!taken.some((r) => sm >= r.offset && sm < r.offset + r.count)) free++;
+  for (let sm = 0; sm < layout.groupable; sm++) if (!taken.some((r) => sm >= r.offset && sm < r.offset + r.count)) free++;
   return free;
 }

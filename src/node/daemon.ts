@@ -10,7 +10,7 @@ import { existsSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import type { Logger } from 'pino';
-import { checkRequestAgainstGpus, describeIssues, ErrorCodes, formatBytes, GsError, matchesSelectors, parseSliceRequest, smLayout, type Gpu, type SliceRequestInput } from '../domain/index.js';
+import { checkRequestAgainstGpus, describeIssues, ErrorCodes, formatBytes, GsError, matchesSelectors, parseSliceRequest, partitionRange, smLayout, type Gpu, type SliceRequestInput, type SmGroups } from '../domain/index.js';
 import type { GpuBackend } from '../gpu/backend.js';
 import type { CheckpointApi, GpuPair } from '../gpu/checkpoint.js';
 import { readRegion } from '../gpu/region/index.js';
@@ -68,6 +68,8 @@ export interface DaemonOptions {
   readonly lockTimeoutMs?: number;
   /** The MPS control daemon sm-partition tasks run under (mps.ts); null or absent: none. */
   readonly mps?: MpsControl | null;
+  /** What the driver groups of each GPU's SMs, by UUID (smgroups.ts); absent GPUs: every whole group of 8. */
+  readonly smGroups?: ReadonlyMap<string, SmGroups>;
 }
 
 export type EventListener = (event: EventRecord) => void;
@@ -559,13 +561,26 @@ export class Daemon {
     if (issues.length > 0) throw new GsError(ErrorCodes.unsatisfiable, describeIssues(issues), { details: { issues } });
     if (request.isolation === 'sm-partition' && request.gpus > 0) {
       const matching = gpus.filter((g) => matchesSelectors(request, g));
-      const capable = matching.filter((g) => smLayout(g).ok);
+      const layouts = matching.map((g) => smLayout(g, this.smGroupsOf(g.uuid)));
+      const capable = layouts.filter((r) => r.ok);
       if (capable.length < request.gpus) {
-        const why = matching.map((g) => smLayout(g)).find((r) => !r.ok);
+        const why = layouts.find((r) => !r.ok);
         const detail = why && !why.ok ? describeIssues(why.issues) : 'isolation: no GPU here can be partitioned';
         throw new GsError(ErrorCodes.unsatisfiable, `asks for ${request.gpus} SM-partitioned GPU(s) but ${capable.length} here can be partitioned; ${detail}`, {
           details: { issues: [{ field: 'isolation', code: 'unsupported', message: detail }] },
         });
+      }
+      // A partition bigger than the SMs the driver groups could never start (libgpushare refuses it).
+      const percent = computeLimitPercent({ request });
+      const fits = capable.filter((l) => percent === null || l.ok && (percent >= 100 || partitionRange(l.value, percent) <= l.value.groupable));
+      if (fits.length < request.gpus && percent !== null) {
+        const l = capable.find((x) => x.ok)!;
+        if (l.ok) {
+          let most = 99;
+          while (most > 1 && partitionRange(l.value, most) > l.value.groupable) most--;
+          const detail = `compute: ${percent}% is ${partitionRange(l.value, percent)} SMs, but the driver groups only ${l.value.groupable} of the GPU's ${l.value.total} SMs into partitions: ask for at most ${most}%, or 100% for the whole GPU`;
+          throw new GsError(ErrorCodes.unsatisfiable, detail, { details: { issues: [{ field: 'compute', code: 'outOfRange', message: detail }] } });
+        }
       }
     }
     // Could it run on this machine with nothing else on it? If not, it would block the queue forever.
@@ -607,7 +622,7 @@ export class Daemon {
     const devices = this.options.backend.gpus();
     for (const task of waiting) {
       if (task.state === 'suspended') {
-        const placement = this.resumePlacement(snapshot, task, (p) => fitPartitions(task, taskGpus(p, this.node), devices, holders, task.smRanges).ok);
+        const placement = this.resumePlacement(snapshot, task, (p) => fitPartitions(task, taskGpus(p, this.node), devices, holders, task.smRanges, this.options.smGroups).ok);
         if (placement === null) break;
         snapshot = withPlacement(snapshot, placement);
         const gpus = taskGpus(placement, this.node);
@@ -660,6 +675,10 @@ export class Daemon {
    * asked again, once per GPU at most. `partitionWhy` is set when the scheduler had room but
    * the partitions did not.
    */
+  private smGroupsOf(uuid: string): SmGroups | null {
+    return this.options.smGroups?.get(uuid) ?? null;
+  }
+
   private place(snapshot: ClusterSnapshot, task: Task, holders: readonly Holder[], devices: readonly Gpu[]): { decision: Decision; ranges: TaskSmRange[] | null; partitionWhy: string | null } {
     let request = task.request;
     let partitionWhy: string | null = null;
@@ -668,7 +687,7 @@ export class Daemon {
       const decision = schedule(snapshot, placementRequest({ ...task, request }), { policy: this.policy, rng: this.rng });
       first ??= decision;
       if (decision.status !== 'ok') return { decision: partitionWhy === null ? decision : first, ranges: null, partitionWhy };
-      const fit = fitPartitions(task, taskGpus(decision.placement, this.node), devices, holders);
+      const fit = fitPartitions(task, taskGpus(decision.placement, this.node), devices, holders, null, this.options.smGroups);
       if (fit.ok) return { decision, ranges: fit.ranges, partitionWhy: null };
       partitionWhy = partitionWhy === null ? fit.why : `${partitionWhy}; ${fit.why}`;
       request = { ...request, uuids: { include: request.uuids.include, exclude: [...request.uuids.exclude, fit.uuid] } };

@@ -40,12 +40,23 @@ describe('fitPartitions', () => {
   });
 
   it('names the GPU that cannot take it, and why', () => {
-    expect(fitPartitions(half, on('GPU-a'), devices, [part('x', 'GPU-a', 32, 64)])).toEqual({ ok: false, uuid: 'GPU-a', why: 'GPU 0: no 64 SMs in a row are free (68 of 132 free)' });
+    expect(fitPartitions(half, on('GPU-a'), devices, [part('x', 'GPU-a', 32, 64)])).toEqual({ ok: false, uuid: 'GPU-a', why: 'GPU 0: no 64 SMs in a row are free (64 of the 128 SMs its driver can partition are free)' });
     expect(fitPartitions(half, on('GPU-old'), devices, [])).toMatchObject({ ok: false, uuid: 'GPU-old', why: expect.stringMatching(/compute capability 9\.0/) });
     const sliced: Holder = { id: 'ts', isolation: 'time-slice', gpus: on('GPU-a'), smRanges: null };
     expect(fitPartitions(half, on('GPU-a'), devices, [sliced])).toMatchObject({ ok: false, why: 'GPU 0 runs time-sliced task ts, and SM partitions do not share a GPU with time-sliced work' });
     expect(fitPartitions(req({ compute: 30 }), on('GPU-a'), devices, [part('p', 'GPU-a', 0, 64)])).toMatchObject({ ok: false, why: 'GPU 0 runs SM partitions (task p); time-sliced work would slow them' });
     expect(fitPartitions(req({ compute: 30 }), on('GPU-b'), devices, [part('p', 'GPU-a', 0, 64)])).toEqual({ ok: true, ranges: null });
+  });
+
+  it('keeps partitions within the SMs the driver groups (an H200: 120 of 132), and says so', () => {
+    const h200 = new Map([['GPU-a', { min: 8, step: 8, groupable: 120 }]]);
+    // 50% is 64 SMs: one half fits at 0, the other would need SMs 64-127, past the 120 grouped.
+    expect(fitPartitions(half, on('GPU-a'), devices, [], null, h200)).toEqual({ ok: true, ranges: [{ uuid: 'GPU-a', offset: 0, count: 64 }] });
+    expect(fitPartitions(half, on('GPU-a'), devices, [part('x', 'GPU-a', 0, 64)], null, h200)).toEqual({ ok: false, uuid: 'GPU-a', why: 'GPU 0: no 64 SMs in a row are free (56 of the 120 SMs its driver can partition are free)' });
+    expect(fitPartitions(req({ compute: 40, isolation: 'sm-partition' }), on('GPU-a'), devices, [part('x', 'GPU-a', 0, 64)], null, h200)).toEqual({ ok: true, ranges: [{ uuid: 'GPU-a', offset: 64, count: 56 }] });
+    expect(fitPartitions(req({ compute: 97, isolation: 'sm-partition' }), on('GPU-a'), devices, [], null, h200)).toEqual({ ok: false, uuid: 'GPU-a', why: 'GPU 0: 97% is 128 SMs, more than the 120 of 132 SMs its driver can group into partitions' });
+    // A suspended partition resumes only where it fits in the groups.
+    expect(fitPartitions(half, on('GPU-a'), devices, [], [{ uuid: 'GPU-a', offset: 64, count: 64 }], h200)).toMatchObject({ ok: false });
   });
 
   it('resumes a partition only onto its own offsets, on its GPU or another', () => {

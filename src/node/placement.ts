@@ -3,7 +3,7 @@
  * one-node snapshot, running tasks as placements, a queued task as a placement request.
  * Pure functions; the daemon calls them and commits what they decide.
  */
-import { firstFit, freeSms, partitionRange, sharePercent, smLayout, type Gpu, type IsolationMode, type SmRange } from '../domain/index.js';
+import { firstFit, freeSms, partitionRange, sharePercent, smLayout, type Gpu, type IsolationMode, type SmGroups, type SmRange } from '../domain/index.js';
 import { buildSnapshot, GPU_MILLI, type ClusterSnapshot, type GpuSpec, type NodeSpec, type Placement, type PlacementRequest, type TenantQuota } from '../scheduler/index.js';
 import type { Task, TaskGpu, TaskSmRange } from './task.js';
 
@@ -126,7 +126,8 @@ export type PartitionFit = { readonly ok: true; readonly ranges: TaskSmRange[] |
  * suspended partition resuming). Partitions and time-sliced work never share a GPU: a
  * process outside the partitions' MPS server time-slices with all of them, which is the
  * slowdown partitions exist to avoid. The first GPU that cannot take it is named, so the
- * caller can ask the scheduler for a placement without it.
+ * caller can ask the scheduler for a placement without it. `groups`: what the driver said of
+ * each GPU's SM groups (by UUID; gpushare-smprobe), so partitions stay within the SMs it groups.
  */
 export function fitPartitions(
   task: Pick<Task, 'request'>,
@@ -134,6 +135,7 @@ export function fitPartitions(
   devices: readonly Gpu[],
   holders: readonly Holder[],
   fixed: readonly TaskSmRange[] | null = null,
+  groups: ReadonlyMap<string, SmGroups> = new Map(),
 ): PartitionFit {
   const partition = task.request.isolation === 'sm-partition';
   for (const g of gpus) {
@@ -151,7 +153,7 @@ export function fitPartitions(
   for (const [i, g] of gpus.entries()) {
     const device = devices.find((d) => d.uuid === g.uuid);
     if (!device) return { ok: false, uuid: g.uuid, why: `GPU ${g.uuid} is gone` };
-    const layout = smLayout(device);
+    const layout = smLayout(device, groups.get(g.uuid) ?? null);
     if (!layout.ok) return { ok: false, uuid: g.uuid, why: `GPU ${g.index}: ${layout.issues[0]?.message ?? 'cannot be partitioned'}` };
     const count = partitionRange(layout.value, percent);
     const taken = held.get(g.uuid) ?? [];
@@ -159,12 +161,17 @@ export function fitPartitions(
     let range: SmRange | null;
     if (want !== undefined) {
       const clash = taken.some((r) => want.offset < r.offset + r.count && r.offset < want.offset + want.count);
-      range = clash || want.offset + want.count > layout.value.total ? null : { offset: want.offset, count: want.count };
+      const end = want.count === layout.value.total ? layout.value.total : layout.value.groupable;
+      range = clash || want.offset + want.count > end ? null : { offset: want.offset, count: want.count };
       if (range === null) return { ok: false, uuid: g.uuid, why: `GPU ${g.index}: SMs ${want.offset}-${want.offset + want.count - 1}, where its partition was, are taken` };
     } else {
       range = firstFit(layout.value, taken, count);
       if (range === null) {
-        return { ok: false, uuid: g.uuid, why: `GPU ${g.index}: no ${count} SMs in a row are free (${freeSms(layout.value, taken)} of ${layout.value.total} free)` };
+        const free = freeSms(layout.value, taken);
+        const why = count > layout.value.groupable && count < layout.value.total
+          ? `${percent}% is ${count} SMs, more than the ${layout.value.groupable} of ${layout.value.total} SMs its driver can group into partitions`
+          : `no ${count} SMs in a row are free (${free} of the ${layout.value.groupable} SMs its driver can partition are free)`;
+        return { ok: false, uuid: g.uuid, why: `GPU ${g.index}: ${why}` };
       }
     }
     ranges.push({ uuid: g.uuid, offset: range.offset, count: range.count });

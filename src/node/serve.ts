@@ -15,6 +15,7 @@ import type { DaemonConfig, ListenAddress } from './config.js';
 import { Daemon } from './daemon.js';
 import { findNativePaths } from './launcher.js';
 import { MpsControl } from './mps.js';
+import { readSmGroups } from './smgroups.js';
 import { ensurePrivateDir } from './paths.js';
 import { startCheckpointer } from './store/checkpointer.js';
 import { openDatabase } from './store/db.js';
@@ -48,6 +49,10 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   const checkpoint = openCheckpointApi();
   const checkpointProblem = checkpoint.ok ? undefined : `${checkpoint.error.message}; suspend, resume and preemption by suspension are unavailable`;
   if (checkpointProblem) say(`gpushare serve: ${checkpointProblem}.`);
+  // Before MPS starts: the probe creates no context, but it must not meet an MPS server either.
+  const smGroups = await readSmGroups(backend, join(dirname(native.exec), 'gpushare-smprobe'), process.env);
+  if (smGroups.problems.length > 0) logger.info({ problems: smGroups.problems }, 'SM groups not known for every GPU; sm-partition placement assumes every whole group of 8 there');
+  else if (smGroups.groups.size > 0) logger.info({ smGroups: Object.fromEntries(smGroups.groups) }, 'SM groups for sm-partition placement');
   // Before the database opens: mps: on with no binary is a configuration error, nothing to undo.
   const mps = new MpsControl({ mode: config.mps, backendKind: backend.kind, dir: join(config.stateDir, 'mps'), env: process.env, logger });
   if (config.mps === 'on') {
@@ -78,6 +83,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     preemption: config.preemption,
     lockTimeoutMs: config.lockTimeoutMs,
     mps,
+    smGroups: smGroups.groups,
   });
   const apps: ApiApp[] = [];
   const sockets: string[] = [];

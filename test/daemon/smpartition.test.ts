@@ -1,5 +1,6 @@
 /**
- * isolation sm-partition through the real daemon (simulated H100s, 132 SMs, groups of 8): each
+ * isolation sm-partition through the real daemon (simulated H100s, 132 SMs, groups of 8, of which
+ * the driver groups 120 as on the lent H200): each
  * partition gets its own SMs (GPUSHARE_SM_OFFSET), ranges free when tasks end, survive a
  * restart, and a partition that has no contiguous run of SMs waits. The MPS control daemon is
  * a fake `nvidia-cuda-mps-control` on PATH that records how it was called.
@@ -51,22 +52,22 @@ describe('sm-partition through the daemon', () => {
     h = new Harness();
     await h.start();
     const a = await partition(50, 'a');
-    const b = await partition(50, 'b');
+    const b = await partition(40, 'b'); // 56 SMs: with 64, a's and b's would pass SM 120
     const envA = await envOf(a);
     const envB = await envOf(b);
     expect(envA).toMatchObject({ GPUSHARE_ISOLATION: 'sm-partition', GPUSHARE_COMPUTE_LIMIT: '50', GPUSHARE_SM_OFFSET: '0' });
-    expect(envB).toMatchObject({ GPUSHARE_ISOLATION: 'sm-partition', GPUSHARE_COMPUTE_LIMIT: '50', GPUSHARE_SM_OFFSET: '64' });
+    expect(envB).toMatchObject({ GPUSHARE_ISOLATION: 'sm-partition', GPUSHARE_COMPUTE_LIMIT: '40', GPUSHARE_SM_OFFSET: '64' });
     // Simulated GPUs have no MPS (mps: auto): said on the task, and no pipe directory given.
     expect(envA['CUDA_MPS_PIPE_DIRECTORY']).toBeUndefined();
     expect((await h.task(a)).message).toMatch(/running without MPS \(the simulated backend has no MPS.*\): SM partitions on one GPU take turns/);
     const ta = await h.task(a);
     const uuid = ta.gpus?.[0]?.uuid ?? '';
     expect(ta.smRanges).toEqual([{ uuid, offset: 0, count: 64 }]);
-    expect((await h.task(b)).smRanges).toEqual([{ uuid, offset: 64, count: 64 }]);
+    expect((await h.task(b)).smRanges).toEqual([{ uuid, offset: 64, count: 56 }]);
     const { gpus } = await h.client.json<{ gpus: GpuBody[] }>('GET', '/v1/gpus');
     expect(gpus[0]?.slices.map((s) => [s.taskId, s.smRange])).toEqual([
       [a, { offset: 0, count: 64 }],
-      [b, { offset: 64, count: 64 }],
+      [b, { offset: 64, count: 56 }],
     ]);
 
     // The daemon goes away and comes back: the partitions keep their SMs, and are still counted.
@@ -74,7 +75,7 @@ describe('sm-partition through the daemon', () => {
     await h.stop('SIGTERM');
     await h.start();
     expect(await h.task(a)).toMatchObject({ state: 'running', adopted: true, smRanges: [{ uuid, offset: 0, count: 64 }] });
-    expect(await h.task(b)).toMatchObject({ state: 'running', adopted: true, smRanges: [{ uuid, offset: 64, count: 64 }] });
+    expect(await h.task(b)).toMatchObject({ state: 'running', adopted: true, smRanges: [{ uuid, offset: 64, count: 56 }] });
 
     // a ends: its SMs (0-63) go to the next partition; b's are never given out.
     release('a');
@@ -91,21 +92,25 @@ describe('sm-partition through the daemon', () => {
   it('queues a partition whose SMs are free in total but not in a row, and starts it when a run frees', async () => {
     h = new Harness();
     await h.start();
+    // Bigger than the 120 SMs the driver groups: refused at once, with the most that fits.
+    const big = await h.run(['run', '-d', '--isolation', 'sm-partition', '--cores', '97', '--', 'true']);
+    expect(big.status).not.toBe(0);
+    expect(big.stderr).toMatch(/compute: 97% is 128 SMs, but the driver groups only 120 of the GPU's 132 SMs into partitions: ask for at most 93%, or 100% for the whole GPU/);
     const a = await partition(25, 'a'); // SMs 0-31
     await envOf(a);
     const b = await partition(50, 'b'); // 32-95
     await envOf(b);
-    const c = await partition(25, 'c'); // 96-127
+    const c = await partition(15, 'c'); // 96-111
     await envOf(c);
     release('a');
     release('c');
     await h.waitFor(a);
     await h.waitFor(c);
-    // 50% of compute is free, and 68 SMs (0-31, 96-131), but no 64 in a row.
+    // 50% of compute is free, and 56 of the 120 grouped SMs (0-31, 96-119), but no 64 in a row.
     const d = await partition(50, 'd');
     const waiting = await h.waitFor(d, (t) => t.message !== null);
     expect(waiting).toMatchObject({ state: 'queued', smRanges: null });
-    expect(waiting.message).toMatch(/^waiting for SMs: GPU 0: no 64 SMs in a row are free \(68 of 132 free\)/);
+    expect(waiting.message).toMatch(/^waiting for SMs: GPU 0: no 64 SMs in a row are free \(56 of the 120 SMs its driver can partition are free\)/);
     release('b');
     await h.waitFor(b);
     expect((await envOf(d))['GPUSHARE_SM_OFFSET']).toBe('0');

@@ -12,6 +12,8 @@ PRELOAD="$($CC -print-file-name=libasan.so):$B/asan/libgpushare.so"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 H100='{"contextBytes": 4194304}'
+# An H200 as its driver splits it: 15 groups of 8 of its 132 SMs (measured 2026-12-01)
+H200='{"contextBytes": 4194304, "devices": [{"name": "NVIDIA H200", "smGroupable": 120}]}'
 # Two devices; an Ampere-like split granularity (groups of 4, step 2) on a cc 9.0 part, so
 # the rounding follows what the driver reports, not a constant.
 TWO='{"contextBytes": 4194304, "devices": [{}, {"multiprocessorCount": 108, "smPartitionMin": 4, "smCoscheduledAlignment": 2}]}'
@@ -76,6 +78,9 @@ expect_lines "GPUSHARE_SM_OFFSET=72: one line" '^gpushare:' 1
 expect_lines "GPUSHARE_SM_OFFSET=72: says why" "cannot be partitioned: GPUSHARE_SM_OFFSET=72 with 64 SMs: both must be multiples of the 8-SM group and fit in 132 SMs" 1
 run "GPUSHARE_SM_OFFSET=4 (not a group boundary): refused" "$H100" GPUSHARE_COMPUTE_LIMIT=50 GPUSHARE_SM_OFFSET=4 -- refuse direct
 expect_lines "GPUSHARE_SM_OFFSET=4: says why" "GPUSHARE_SM_OFFSET=4 with 64 SMs: both must be multiples of the 8-SM group" 1
+run "H200 groups: GPUSHARE_SM_OFFSET=64 at 40%: SMs 64-119" "$H200" GPUSHARE_COMPUTE_LIMIT=40 GPUSHARE_SM_OFFSET=64 -- sms direct 56 0 64
+run "H200 groups: GPUSHARE_SM_OFFSET=64 at 50% (past the 120 grouped): refused" "$H200" GPUSHARE_COMPUTE_LIMIT=50 GPUSHARE_SM_OFFSET=64 -- refuse direct
+expect_lines "H200 groups: says why" "GPUSHARE_SM_OFFSET=64: the driver splits 132 SMs into 15 groups of 8" 1
 
 for mode in direct procaddr; do
     run "retain/release/reset counts, memory accounting $mode" "$H100" GPUSHARE_COMPUTE_LIMIT=50 -- refcount $mode 64

@@ -13,6 +13,8 @@ export interface SimulatedModel {
   readonly nvlinksPerPeer: number;
   readonly migCapable: boolean;
   readonly ecc: boolean;
+  /** Hopper and newer: SMs the driver can put in green-context groups of 8 (gpushare-smprobe). */
+  readonly smGroupable?: number;
 }
 
 /**
@@ -20,8 +22,8 @@ export interface SimulatedModel {
  * reports on real boards (an 80 GB H100 shows 81559 MiB), so percentages resolve as on hardware.
  */
 export const SIMULATED_MODELS: ReadonlyMap<string, SimulatedModel> = new Map([
-  ['H100-80GB', { name: 'NVIDIA H100 80GB HBM3', memoryMiB: 81559, computeCapability: '9.0', multiprocessorCount: 132, powerLimitWatts: 700, idlePowerWatts: 70, maxClockSmMHz: 1980, clockMemoryMHz: 2619, nvlinksPerPeer: 18, migCapable: true, ecc: true }],
-  ['H200-141GB', { name: 'NVIDIA H200', memoryMiB: 143771, computeCapability: '9.0', multiprocessorCount: 132, powerLimitWatts: 700, idlePowerWatts: 75, maxClockSmMHz: 1980, clockMemoryMHz: 3201, nvlinksPerPeer: 18, migCapable: true, ecc: true }],
+  ['H100-80GB', { name: 'NVIDIA H100 80GB HBM3', memoryMiB: 81559, computeCapability: '9.0', multiprocessorCount: 132, powerLimitWatts: 700, idlePowerWatts: 70, maxClockSmMHz: 1980, clockMemoryMHz: 2619, nvlinksPerPeer: 18, migCapable: true, ecc: true, smGroupable: 120 }],
+  ['H200-141GB', { name: 'NVIDIA H200', memoryMiB: 143771, computeCapability: '9.0', multiprocessorCount: 132, powerLimitWatts: 700, idlePowerWatts: 75, maxClockSmMHz: 1980, clockMemoryMHz: 3201, nvlinksPerPeer: 18, migCapable: true, ecc: true, smGroupable: 120 }],
   ['A100-80GB', { name: 'NVIDIA A100-SXM4-80GB', memoryMiB: 81920, computeCapability: '8.0', multiprocessorCount: 108, powerLimitWatts: 400, idlePowerWatts: 55, maxClockSmMHz: 1410, clockMemoryMHz: 1593, nvlinksPerPeer: 12, migCapable: true, ecc: true }],
   ['A100-40GB', { name: 'NVIDIA A100-SXM4-40GB', memoryMiB: 40960, computeCapability: '8.0', multiprocessorCount: 108, powerLimitWatts: 400, idlePowerWatts: 50, maxClockSmMHz: 1410, clockMemoryMHz: 1215, nvlinksPerPeer: 12, migCapable: true, ecc: true }],
   ['L40S-48GB', { name: 'NVIDIA L40S', memoryMiB: 46068, computeCapability: '8.9', multiprocessorCount: 142, powerLimitWatts: 350, idlePowerWatts: 35, maxClockSmMHz: 2520, clockMemoryMHz: 9001, nvlinksPerPeer: 0, migCapable: false, ecc: true }],
@@ -41,4 +43,14 @@ export function findModel(text: string): { key: string; model: SimulatedModel } 
   const family = [...SIMULATED_MODELS.keys()].filter((k) => k.toUpperCase().split('-')[0] === wanted);
   if (family.length === 1) return { key: family[0]!, model: SIMULATED_MODELS.get(family[0]!)! };
   return { candidates: family.length > 0 ? family : [...SIMULATED_MODELS.keys()] };
+}
+
+/**
+ * What a simulated GPU's driver would group for SM partitions, by the model's driver name: the
+ * lent H200's 120 of 132 SMs (gpushare-smprobe, 2026-12-01; the H100 is the same GH100 chip
+ * with 132 SMs). null: not modelled (placement assumes every whole group of 8).
+ */
+export function simulatedSmGroupable(name: string): number | null {
+  for (const model of SIMULATED_MODELS.values()) if (model.name === name) return model.smGroupable ?? null;
+  return null;
 }
