@@ -2,9 +2,9 @@
 # Real-GPU check that the node daemon delivers SM partitions that do not slow each other:
 # starts `gpushare serve --backend nvml --mps on` (its own MPS control daemon, private pipe and
 # log directories under its state dir; the GPU's compute mode is not touched), then submits
-# sm-partition tasks running build/gpu/partition_check: 25/50/75% alone, then 50+50 and 25+75
-# side by side. The daemon gives each a disjoint SM range (GPUSHARE_SM_OFFSET) and the MPS
-# pipe. Prints each task's range, the SMs its kernels ran on, and its throughput relative to
+# sm-partition tasks running build/gpu/partition_check: 25/40/50/65% alone, then 50+40 and
+# 25+65 side by side (pairs that fit in the SMs the driver groups: 120 of an H200's 132). The
+# daemon gives each a disjoint SM range (GPUSHARE_SM_OFFSET) and the MPS pipe. Prints each task's range, the SMs its kernels ran on, and its throughput relative to
 # the same share alone (disjoint partitions under MPS: ~1.0 each). About 3 minutes.
 # Needs: a Hopper or newer GPU, driver >= 12.4 with nvidia-cuda-mps-control on PATH, dist/ and
 # build/native/ (npm run build), node_modules (fastify, better-sqlite3, pino...), and node:
