@@ -40,8 +40,8 @@
 #include "gs_compute.h"
 
 #define PERIOD_NS UINT64_C(200000000)  /* one period of the layout */
-#define SAMPLE_NS UINT64_C(1000000)    /* at most one marker per 1 ms (each costs driver calls: see COMPUTE.md) */
-#define REAP_NS UINT64_C(1000000)      /* completed markers are looked for at most every 1 ms */
+#define SAMPLE_NS UINT64_C(250000)     /* at most one marker per 250 us (1 ms measured worse on the H200: COMPUTE.md) */
+#define REAP_NS UINT64_C(200000)       /* completed markers are looked for at most every 200 us */
 #define IDLE_NS UINT64_C(50000000)     /* a process that neither launched nor waited for 50 ms is idle */
 #define QUEUE_NS UINT64_C(20000000)    /* at most 20 ms of work queued ahead (priority reacts within it) */
 #define LAYOUT_NS UINT64_C(2000000)    /* a thread recomputes its layout every 2 ms */
