@@ -60,12 +60,9 @@ export function smLayout(gpu: Pick<Gpu, 'name' | 'computeCapability' | 'multipro
   }
   const total = gpu.multiprocessorCount ?? SM_COUNT_BY_NAME.find(([re]) => re.test(gpu.name))?.[1] ?? null;
   if (total === null || total <= 0) return fail('isolation', 'unsupported', `the number of SMs of ${gpu.name} is unknown (the driver does not report it and it is not in gpushare's table)`);
-  if (groups !== null) {
-    const within = Math.min(groups.groupable, total);
-    const groupable = within - (within % groups.min);
-    return ok({ total, min: groups.min, step: groups.step, groupable });
-  }
-  return ok({ total, min: 8, step: 8, groupable: total - (total % 8) });
+  const { min, step, groupable } = groups ?? { min: 8, step: 8, groupable: total };
+  const within = Math.min(groupable, total);
+  return ok({ total, min, step, groupable: within - (within % min) });
 }
 
 /**
@@ -99,14 +96,18 @@ export function partitionRange(layout: SmLayout, percent: number): number {
  */
 export function firstFit(layout: SmLayout, taken: readonly SmRange[], count: number): SmRange | null {
   if (count <= 0 || count > layout.total) return null;
-  const whole = count === layout.total;
-  if (!whole && (count % layout.min !== 0 || count > layout.groupable)) return null;
-  const end = whole ? layout.total : layout.groupable;
+  if (count !== layout.total && (count % layout.min !== 0 || count > layout.groupable)) return null;
+  const end = partitionEnd(layout, count);
   const overlaps = (offset: number): boolean => taken.some((r) => offset < r.offset + r.count && r.offset < offset + count);
   for (let offset = 0; offset + count <= end; offset += layout.min) {
     if (!overlaps(offset)) return { offset, count };
   }
   return null;
+}
+
+/** Where a partition of `count` SMs must end by: the groupable SMs, or every SM for the whole GPU (no partition). */
+export function partitionEnd(layout: SmLayout, count: number): number {
+  return count === layout.total ? layout.total : layout.groupable;
 }
 
 /** Groupable SMs free (for messages: "16 SMs free, but not 24 in a row"). */

@@ -10,7 +10,7 @@ import { existsSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import type { Logger } from 'pino';
-import { checkRequestAgainstGpus, describeIssues, ErrorCodes, formatBytes, GsError, matchesSelectors, parseSliceRequest, partitionRange, smLayout, type Gpu, type SliceRequestInput, type SmGroups } from '../domain/index.js';
+import { checkRequestAgainstGpus, describeIssues, ErrorCodes, formatBytes, GsError, matchesSelectors, parseSliceRequest, firstFit, partitionRange, smLayout, type Gpu, type SliceRequestInput, type SmGroups, type SmLayout } from '../domain/index.js';
 import type { GpuBackend } from '../gpu/backend.js';
 import type { CheckpointApi, GpuPair } from '../gpu/checkpoint.js';
 import { readRegion } from '../gpu/region/index.js';
@@ -562,7 +562,7 @@ export class Daemon {
     if (request.isolation === 'sm-partition' && request.gpus > 0) {
       const matching = gpus.filter((g) => matchesSelectors(request, g));
       const layouts = matching.map((g) => smLayout(g, this.smGroupsOf(g.uuid)));
-      const capable = layouts.filter((r) => r.ok);
+      const capable = layouts.flatMap((r) => (r.ok ? [r.value] : []));
       if (capable.length < request.gpus) {
         const why = layouts.find((r) => !r.ok);
         const detail = why && !why.ok ? describeIssues(why.issues) : 'isolation: no GPU here can be partitioned';
@@ -572,15 +572,14 @@ export class Daemon {
       }
       // A partition bigger than the SMs the driver groups could never start (libgpushare refuses it).
       const percent = computeLimitPercent({ request });
-      const fits = capable.filter((l) => percent === null || l.ok && (percent >= 100 || partitionRange(l.value, percent) <= l.value.groupable));
-      if (fits.length < request.gpus && percent !== null) {
-        const l = capable.find((x) => x.ok)!;
-        if (l.ok) {
-          let most = 99;
-          while (most > 1 && partitionRange(l.value, most) > l.value.groupable) most--;
-          const detail = `compute: ${percent}% is ${partitionRange(l.value, percent)} SMs, but the driver groups only ${l.value.groupable} of the GPU's ${l.value.total} SMs into partitions: ask for at most ${most}%, or 100% for the whole GPU`;
-          throw new GsError(ErrorCodes.unsatisfiable, detail, { details: { issues: [{ field: 'compute', code: 'outOfRange', message: detail }] } });
-        }
+      const fitsAlone = (l: SmLayout, p: number): boolean => firstFit(l, [], partitionRange(l, p)) !== null;
+      const fits = capable.filter((l) => percent === null || fitsAlone(l, percent));
+      const l = capable[0];
+      if (fits.length < request.gpus && percent !== null && l !== undefined) {
+        let most = 99;
+        while (most > 1 && !fitsAlone(l, most)) most--;
+        const detail = `compute: ${percent}% is ${partitionRange(l, percent)} SMs, but the driver groups only ${l.groupable} of the GPU's ${l.total} SMs into partitions: ask for at most ${most}%, or 100% for the whole GPU`;
+        throw new GsError(ErrorCodes.unsatisfiable, detail, { details: { issues: [{ field: 'compute', code: 'outOfRange', message: detail }] } });
       }
     }
     // Could it run on this machine with nothing else on it? If not, it would block the queue forever.
@@ -669,16 +668,17 @@ export class Daemon {
       });
   }
 
+  /** What the driver said of a GPU's SM groups (null: not known). */
+  private smGroupsOf(uuid: string): SmGroups | null {
+    return this.options.smGroups?.get(uuid) ?? null;
+  }
+
   /**
    * The scheduler's placement, then SM partitions on it: a GPU that cannot take the partition
    * (no free run of SMs, other work on it, cannot be partitioned) is left out and the scheduler
    * asked again, once per GPU at most. `partitionWhy` is set when the scheduler had room but
    * the partitions did not.
    */
-  private smGroupsOf(uuid: string): SmGroups | null {
-    return this.options.smGroups?.get(uuid) ?? null;
-  }
-
   private place(snapshot: ClusterSnapshot, task: Task, holders: readonly Holder[], devices: readonly Gpu[]): { decision: Decision; ranges: TaskSmRange[] | null; partitionWhy: string | null } {
     let request = task.request;
     let partitionWhy: string | null = null;

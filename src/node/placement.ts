@@ -3,7 +3,7 @@
  * one-node snapshot, running tasks as placements, a queued task as a placement request.
  * Pure functions; the daemon calls them and commits what they decide.
  */
-import { firstFit, freeSms, partitionRange, sharePercent, smLayout, type Gpu, type IsolationMode, type SmGroups, type SmRange } from '../domain/index.js';
+import { firstFit, freeSms, partitionEnd, partitionRange, sharePercent, smLayout, type Gpu, type IsolationMode, type SmGroups, type SmRange } from '../domain/index.js';
 import { buildSnapshot, GPU_MILLI, type ClusterSnapshot, type GpuSpec, type NodeSpec, type Placement, type PlacementRequest, type TenantQuota } from '../scheduler/index.js';
 import type { Task, TaskGpu, TaskSmRange } from './task.js';
 
@@ -161,14 +161,13 @@ export function fitPartitions(
     let range: SmRange | null;
     if (want !== undefined) {
       const clash = taken.some((r) => want.offset < r.offset + r.count && r.offset < want.offset + want.count);
-      const end = want.count === layout.value.total ? layout.value.total : layout.value.groupable;
-      range = clash || want.offset + want.count > end ? null : { offset: want.offset, count: want.count };
+      range = clash || want.offset + want.count > partitionEnd(layout.value, want.count) ? null : { offset: want.offset, count: want.count };
       if (range === null) return { ok: false, uuid: g.uuid, why: `GPU ${g.index}: SMs ${want.offset}-${want.offset + want.count - 1}, where its partition was, are taken` };
     } else {
       range = firstFit(layout.value, taken, count);
       if (range === null) {
         const free = freeSms(layout.value, taken);
-        const why = count > layout.value.groupable && count < layout.value.total
+        const why = firstFit(layout.value, [], count) === null // too big even alone
           ? `${percent}% is ${count} SMs, more than the ${layout.value.groupable} of ${layout.value.total} SMs its driver can group into partitions`
           : `no ${count} SMs in a row are free (${free} of the ${layout.value.groupable} SMs its driver can partition are free)`;
         return { ok: false, uuid: g.uuid, why: `GPU ${g.index}: ${why}` };
