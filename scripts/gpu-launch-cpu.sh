@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The compute gate's cost per launch as CPU time of the launching thread (bench_launch's
 # launch_cpu_ns, best of 9 repetitions per run): no library / GPUSHARE_COMPUTE_LIMIT=100 /
-# library without a limit, ROUNDS rounds (default 15) in rotated order, pinned to one core.
-# Prints the raw lines, then per variant the best, lower quartile and median, and the best
-# against no library. About 100 s on an H200. Needs build/gpu/bench_launch (scripts/gpu-build.sh)
+# library without a limit (/ BASE_LIB's gate at 100), ROUNDS rounds (default 15) in rotated order, pinned to one core.
+# Prints the raw lines, then per variant and metric (CPU ns, cycles, instructions per launch) the
+# best, lower quartile and median, and the best against no library. About 100 s on an H200. Needs build/gpu/bench_launch (scripts/gpu-build.sh)
 # and build/native/libgpushare.so (npm run build); device carry ["build/gpu", "build/native/libgpushare.so"].
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -11,30 +11,55 @@ LIB=$PWD/build/native/libgpushare.so
 BENCH=$PWD/build/gpu/bench_launch
 [ -x "$BENCH" ] && [ -f "$LIB" ] || { echo "missing $BENCH or $LIB (scripts/gpu-build.sh, npm run build)"; exit 1; }
 pin=""; command -v taskset > /dev/null && pin="taskset -c 1"
+# BASE_LIB=<another libgpushare.so>: its gate as a fourth variant (before/after a change, side by side)
+variants="none limit100 nolimit"
+if [ -n "${BASE_LIB:-}" ]; then
+  [ -f "$BASE_LIB" ] || { echo "BASE_LIB=$BASE_LIB does not exist"; exit 1; }
+  variants="$variants limit100-base"
+fi
+set -- $variants
+n=$#
 raw=$(mktemp)
+run_variant() {
+  case $1 in
+    none) $pin "$BENCH" ;;
+    limit100) GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=$LIB $pin "$BENCH" ;;
+    nolimit) LD_PRELOAD=$LIB $pin "$BENCH" ;;
+    limit100-base) GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=$BASE_LIB $pin "$BENCH" ;;
+  esac
+}
 for r in $(seq "${ROUNDS:-15}"); do
-  for j in 0 1 2; do
-    case $(( (j + r) % 3 )) in
-      0) echo "none $($pin "$BENCH")" ;;
-      1) echo "limit100 $(GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=$LIB $pin "$BENCH")" ;;
-      2) echo "nolimit $(LD_PRELOAD=$LIB $pin "$BENCH")" ;;
-    esac
+  for j in $(seq 0 $((n - 1))); do
+    k=$(( (j + r) % n + 1 ))
+    v=${!k}
+    echo "$v $(run_variant "$v")"
   done
 done | tee "$raw"
+# What the gate did in one more run of each limited variant (GPUSHARE_LOG_LEVEL=debug exit line).
+for v in $variants; do
+  case $v in limit100*) echo "$v: $(GPUSHARE_LOG_LEVEL=debug run_variant "$v" 2>&1 | grep 'compute: device')" ;; esac
+done
 python3 - "$raw" <<'PY'
 import json, statistics, sys
 by = {}
 for line in open(sys.argv[1]):
     name, _, rest = line.partition(" ")
     try:
-        by.setdefault(name, []).append(json.loads(rest)["launch_cpu_ns"])
-    except (ValueError, KeyError):
+        by.setdefault(name, []).append(json.loads(rest))
+    except ValueError:
         print("unreadable:", line.strip())
-base = min(by.get("none", [float("nan")]))
-print("\n| variant | runs | best (ns) | lower quartile | median | best vs no library |")
-print("| --- | --- | --- | --- | --- | --- |")
-for name in ("none", "nolimit", "limit100"):
-    xs = sorted(by.get(name, []))
-    if xs:
-        print(f"| {name} | {len(xs)} | {xs[0]:.0f} | {xs[len(xs) // 4]:.0f} | {statistics.median(xs):.0f} | {xs[0] / base - 1:+.1%} |")
+# CPU time per launch depends on the CPU's clock speed (whole runs differ by 20-30%); cycles and
+# instructions per launch (perf events, where the machine allows them) do not.
+for metric, unit in (("launch_cpu_ns", "ns"), ("launch_cycles", "cycles"), ("launch_instructions", "instructions")):
+    vals = {n: sorted(r[metric] for r in rs if r.get(metric, -1) >= 0) for n, rs in by.items()}
+    if not vals.get("none"):
+        print(f"\n{metric}: not measured here")
+        continue
+    base = vals["none"][0]
+    print(f"\n{metric} per launch\n| variant | runs | best ({unit}) | lower quartile | median | best vs no library |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name in ("none", "nolimit", "limit100", "limit100-base"):
+        xs = vals.get(name, [])
+        if xs:
+            print(f"| {name} | {len(xs)} | {xs[0]:.0f} | {xs[len(xs) // 4]:.0f} | {statistics.median(xs):.0f} | {xs[0] / base - 1:+.1%} |")
 PY

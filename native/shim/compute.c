@@ -41,7 +41,7 @@
 
 #define PERIOD_NS UINT64_C(200000000)  /* one period of the layout */
 #define SAMPLE_NS UINT64_C(250000)     /* at most one marker per 250 us (1 ms measured worse on the H200: COMPUTE.md) */
-#define REAP_NS UINT64_C(200000)       /* completed markers are looked for at most every 200 us */
+#define SPARSE_NS UINT64_C(2000000)    /* marker and reap spacing while the budget cannot run out (spacing()) */
 #define IDLE_NS UINT64_C(50000000)     /* a process that neither launched nor waited for 50 ms is idle */
 #define QUEUE_NS UINT64_C(20000000)    /* at most 20 ms of work queued ahead (priority reacts within it) */
 #define LAYOUT_NS UINT64_C(2000000)    /* a thread recomputes its layout every 2 ms */
@@ -112,6 +112,20 @@ typedef struct line {
 
 enum { DEV_UNKNOWN = 0, DEV_OFF, DEV_ON };
 
+/* Why a launch took the gate's precise path (fast_go's answer; GO: it did not). Counted, and
+ * printed at exit with GPUSHARE_LOG_LEVEL=debug: where the gate's cost per launch goes. */
+typedef enum {
+    GO = 0,
+    WHY_SHARED,  /* another process's window in the layout (or no usable coarse clock) */
+    WHY_LAYOUT,  /* a new layout or period is due */
+    WHY_DEMAND,  /* the demand word is due */
+    WHY_SAMPLE,  /* a marker or a reap is due */
+    WHY_IDLE,    /* the stream is idle: its start marker is due */
+    WHY_BUDGET,  /* the budget or the queue may not allow it */
+    WHY_COUNT
+} why_precise;
+static const char *const why_name[WHY_COUNT] = {"", "shared", "layout", "demand", "sample", "idle", "budget"};
+
 typedef struct cdev {
     _Atomic int state;
     uint32_t share_ppm;
@@ -140,7 +154,7 @@ typedef struct cdev {
     _Atomic uint64_t first_pending_ns; /* when the first launch after `done` was made */
     _Atomic uint64_t busy_ns;       /* measured */
     _Atomic uint64_t throttle_ns;   /* slept in the gate */
-    _Atomic uint64_t precise;       /* launches that took the gate's precise path (fast_go said no) */
+    _Atomic uint64_t precise[WHY_COUNT]; /* launches that took the gate's precise path, by why_precise */
     _Atomic uint64_t other_kernels; /* launches in another context than the events' (not measured) */
     _Atomic int64_t balance_ns;     /* what is left of this period's budget */
     _Atomic uint64_t period;        /* the period balance was refilled for */
@@ -298,10 +312,23 @@ __attribute__((destructor)) static void board_leave(void)
 {
     for (unsigned dev = 0; dev < GS_REGION_MAX_DEVICES; dev++) {
         cdev *d = &C.dev[dev];
-        if (atomic_load(&d->state) == DEV_ON) /* what the gate did, for GPUSHARE_LOG_LEVEL=debug */
-            gs_log(GS_LOG_DEBUG, "compute: device %u: %llu launches (%llu on the precise path), busy %.1f ms, held back %.1f ms",
-                   dev, (unsigned long long)atomic_load(&d->launches), (unsigned long long)atomic_load(&d->precise),
-                   (double)atomic_load(&d->busy_ns) / 1e6, (double)atomic_load(&d->throttle_ns) / 1e6);
+        if (atomic_load(&d->state) == DEV_ON && GS_LOG_DEBUG <= gs_cfg.log_level) { /* what the gate did */
+            uint64_t n = 0;
+            char why[160] = "";
+            size_t at = 0;
+            for (int k = WHY_SHARED; k < WHY_COUNT; k++) {
+                uint64_t c = atomic_load(&d->precise[k]);
+                n += c;
+                if (c > 0 && at < sizeof why)
+                    at += (size_t)snprintf(why + at, sizeof why - at, "%s%s %llu", at ? ", " : ": ", why_name[k],
+                                           (unsigned long long)c);
+            }
+            gs_log(GS_LOG_DEBUG, "compute: device %u: %llu launches (%llu on the precise path%s; coarse clock tick %llu us), "
+                                 "busy %.1f ms, held back %.1f ms",
+                   dev, (unsigned long long)atomic_load(&d->launches), (unsigned long long)n, why,
+                   (unsigned long long)atomic_load(&C.tick) / 1000, (double)atomic_load(&d->busy_ns) / 1e6,
+                   (double)atomic_load(&d->throttle_ns) / 1e6);
+        }
         int i = atomic_load(&d->slot);
         if (atomic_load(&d->state) == DEV_ON && d->b != NULL && i >= 0) {
             uint64_t mine = d->token;
@@ -955,6 +982,29 @@ static void count_on_line(cdev *d, int li, CUstream s, bool ptsz)
 }
 
 /*
+ * How far apart markers (and reaps) are: SAMPLE_NS, or SPARSE_NS while what the gate decides
+ * cannot depend on them: no other process's window in the thread's layout, and a budget that
+ * lasts to the end of the period even if the GPU ran nothing but our work from `at` on (with
+ * SPARSE_NS to spare for work done but not counted yet), and a short queue: the queue's estimate
+ * grows between markers (faster when one launch's estimate includes its submission, as on a
+ * stream that idles between launches), and markers every 250 us keep it honest before it
+ * could hold a launch back at QUEUE_NS. A launch loop under its limit then
+ * pays for one sample every 2 ms instead of every 250 us (a marker event costs about 1 us of
+ * the launching thread on an H200: COMPUTE.md). Only the published counters and the estimate
+ * of queued work see the sparser markers; a thread that has to wait still reaps and puts a
+ * tail marker as before.
+ */
+static uint64_t spacing(cdev *d, int dev, uint64_t at, uint64_t pending)
+{
+    if (TL.dev != dev || TL.n != 0 || at < TL.pstart || at - TL.pstart >= PERIOD_NS)
+        return SAMPLE_NS;
+    uint64_t left = TL.pstart + PERIOD_NS - at;
+    int64_t balance = atomic_load_explicit(&d->balance_ns, memory_order_relaxed);
+    return pending <= QUEUE_NS / 4 && balance > 0 && (uint64_t)balance >= left + pending + SPARSE_NS ? SPARSE_NS
+                                                                                                     : SAMPLE_NS;
+}
+
+/*
  * The gate without reading the precise clock (a counter read, and a system call where the
  * TSC is not usable): CLOCK_MONOTONIC_COARSE gives lo <= now < lo + tick. When, for any now
  * in that range, the launch would go at once (no other process's window in the layout,
@@ -964,28 +1014,36 @@ static void count_on_line(cdev *d, int li, CUstream s, bool ptsz)
  * every 200 us (pending work is then over-estimated, never under). Processes with others'
  * windows in their layout always take the precise path.
  */
-static bool fast_go(cdev *d, int dev, int li)
+static why_precise fast_go(cdev *d, int dev, int li)
 {
     uint64_t tick = atomic_load_explicit(&C.tick, memory_order_relaxed);
-    if (tick == 0 || TL.dev != dev || TL.n != 0)
-        return false;
+    if (tick == 0 || TL.n != 0)
+        return WHY_SHARED;
     struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
+    if (TL.dev != dev || clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
+        return WHY_LAYOUT;
+    uint64_t lo = (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+    /* now >= TL.pstart: this thread read the precise clock there, and the coarse one lags it by
+     * up to a tick (without this, every launch in the first tick of a period went the precise way) */
+    if (lo < TL.pstart)
+        lo = TL.pstart;
+    /* The tick may reach into the next period: with no other process's window the next period's
+     * layout is the same and its budget only larger (a refill; debt makes fast_go say no), so the
+     * answer holds there too; the refill waits for the next precise trip, at most LAYOUT_NS away.
+     * The layout may be a tick older than LAYOUT_NS: a process arriving is seen a tick later. */
+    if (lo >= TL.valid_until || lo - TL.pstart >= PERIOD_NS || atomic_load_explicit(&d->period, memory_order_relaxed) != TL.pk)
+        return WHY_LAYOUT;
+    if (lo >= atomic_load_explicit(&d->demand_at_ns, memory_order_relaxed) + DEMAND_NS)
         return false;
-    uint64_t lo = (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec, hi = lo + tick;
-    /* the layout may be a tick older than LAYOUT_NS: a process arriving is seen a tick later */
-    if (lo >= TL.valid_until || lo < TL.pstart || hi - TL.pstart >= PERIOD_NS ||
-        atomic_load_explicit(&d->period, memory_order_relaxed) != TL.pk)
-        return false;
-    if (lo >= atomic_load_explicit(&d->last_reap_ns, memory_order_relaxed) + REAP_NS ||
-        lo >= atomic_load_explicit(&d->last_sample_ns, memory_order_relaxed) + SAMPLE_NS ||
-        lo >= atomic_load_explicit(&d->demand_at_ns, memory_order_relaxed) + DEMAND_NS)
-        return false;
-    if (li >= 0 && atomic_load_explicit(&d->lines[li].count, memory_order_relaxed) == 0)
-        return false; /* an idle stream: its start marker is due */
     uint64_t pending = pending_ns(d, lo), one = atomic_load(&d->d_est_ns);
+    uint64_t gap = spacing(d, dev, lo, pending + one + tick);
+    if (lo >= atomic_load_explicit(&d->last_sample_ns, memory_order_relaxed) + gap ||
+        lo >= atomic_load_explicit(&d->last_reap_ns, memory_order_relaxed) + gap)
+        return WHY_SAMPLE;
+    if (gap == SAMPLE_NS && li >= 0 && atomic_load_explicit(&d->lines[li].count, memory_order_relaxed) == 0)
+        return WHY_IDLE; /* an idle stream: its start marker is due */
     int64_t balance = atomic_load(&d->balance_ns);
-    return balance > 0 && (int64_t)(pending + one + tick) < balance && pending + one + tick <= QUEUE_NS;
+    return balance > 0 && (int64_t)(pending + one + tick) < balance && pending + one + tick <= QUEUE_NS ? GO : WHY_BUDGET;
 }
 
 void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
@@ -1003,22 +1061,31 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
     g->ctx = ctx;
     int li = find_line(d, s, ptsz);
     g->line = li;
-    if (fast_go(d, dev, li))
+    why_precise why = fast_go(d, dev, li);
+    if (why == GO)
         return;
-    atomic_fetch_add_explicit(&d->precise, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&d->precise[why], 1, memory_order_relaxed);
     /* Whether s is capturing is asked only before waiting or sampling (a driver call): a
      * launch that goes at once needs no answer, and a captured launch counted as queued
      * work is covered by the next marker like any other. */
-    uint64_t slept = 0, now = 0;
+    uint64_t slept = 0, now = now_ns(), gap = spacing(d, dev, now, pending_ns(d, now));
+    /* A launch onto a stream with no marker outstanding is sampled even within SAMPLE_NS:
+     * its start marker begins the stream's next busy interval, so the launches after it
+     * that go unsampled are queued behind a marker and run right after it (their time is
+     * placed there when the stream's next start marker completes). Reaps and samples have
+     * the same spacing, so a launch loop makes one trip to the driver for both. */
+    bool idle = gap == SAMPLE_NS && li >= 0 && atomic_load_explicit(&d->lines[li].count, memory_order_relaxed) == 0;
+    bool sample = idle || now >= atomic_load_explicit(&d->last_sample_ns, memory_order_relaxed) + gap;
+    bool reaped = false;
     for (;;) {
-        now = now_ns();
-        if (now - atomic_load_explicit(&d->last_reap_ns, memory_order_relaxed) >= REAP_NS &&
+        if (now - atomic_load_explicit(&d->last_reap_ns, memory_order_relaxed) >= gap &&
             pthread_mutex_trylock(&d->lock) == 0) {
             CUstreamCaptureMode m = relax();
             reap(d, now);
             publish(d, dev, now);
             unrelax(m);
             pthread_mutex_unlock(&d->lock);
+            reaped = true;
         }
         uint64_t pending = pending_ns(d, now);
         board_demand(d, now, now + pending);
@@ -1042,22 +1109,18 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
             cover_tail(d, now, ctx);
             unrelax(m);
             pthread_mutex_unlock(&d->lock);
+            reaped = true;
         }
         sleep_ns(wait);
         slept += now_ns() - now + 1;
+        now = now_ns();
+        sample = true; /* after a wait: the queue has drained, a marker starts its next interval */
+        reaped = false;
     }
     if (slept > 0)
         atomic_fetch_add(&d->throttle_ns, slept);
     /* A marker for this launch? Keep the lock until leave records its end. */
-    if (slept > 0)
-        now = now_ns();
-    /* A launch onto a stream with no marker outstanding is sampled even within SAMPLE_NS:
-     * its start marker begins the stream's next busy interval, so the launches after it
-     * that go unsampled are queued behind a marker and run right after it (their time is
-     * placed there when the stream's next start marker completes). */
-    bool idle = li >= 0 && atomic_load_explicit(&d->lines[li].count, memory_order_relaxed) == 0;
-    if ((!idle && now < atomic_load_explicit(&d->last_sample_ns, memory_order_relaxed) + SAMPLE_NS) ||
-        pthread_mutex_trylock(&d->lock) != 0)
+    if (!sample || pthread_mutex_trylock(&d->lock) != 0)
         return;
     if (capturing(s, ptsz)) {
         pthread_mutex_unlock(&d->lock);
@@ -1065,7 +1128,8 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
         return;
     }
     CUstreamCaptureMode m = relax();
-    reap(d, now);
+    if (!reaped)
+        reap(d, now);
     line *l = events_ready(d, ctx) && d->npool >= 2 ? line_for(d, s, ptsz, now) : NULL;
     if (l != NULL && l->count < RING - 1) {
         atomic_store_explicit(&d->last_sample_ns, now, memory_order_relaxed);
