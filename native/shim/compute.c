@@ -95,13 +95,14 @@ typedef struct marker {
 /* One stream's timeline (under the device's lock). Its markers complete in order; the time
  * between two of them while the stream was busy is one busy interval of the process. */
 typedef struct line {
-    _Atomic bool used;          /* used, s, ptsz: written under the lock, read by launches without */
+    /* what every launch on the stream reads or counts (first, in one cache line) */
+    _Alignas(64) _Atomic bool used; /* used, s, ptsz: written under the lock, read by launches without */
     _Atomic bool ptsz;
+    _Atomic unsigned count;     /* markers outstanding (the gate reads it without the lock) */
     _Atomic(CUstream) s;
     _Atomic uint64_t launches;  /* measured launches on s (the gate counts them without the lock) */
     marker ring[RING];
     unsigned head;
-    _Atomic unsigned count; /* markers outstanding (the gate reads it without the lock) */
     uint64_t est;           /* one launch's GPU time on this stream, recent average (0: unknown) */
     bool have_ref;         /* ref_t: when its latest completed marker completed */
     int64_t ref_t;         /* ns after the device's base event */
@@ -127,15 +128,29 @@ typedef enum {
 static const char *const why_name[WHY_COUNT] = {"", "shared", "layout", "demand", "sample", "idle", "budget"};
 
 typedef struct cdev {
-    _Atomic int state;
-    uint32_t share_ppm;
+    /* What every governed launch reads or writes (the gate's fast path and leave), together in
+     * two cache lines: a launch through the driver evicts much of the L1 cache, and each line
+     * the gate touches afterwards is a miss (on the H200, the gate's fast path cost ~80 ns per
+     * launch with these fields spread over the struct). */
+    _Alignas(64) _Atomic int state;
+    _Atomic(CUcontext) ctx;         /* the events' context (written under lock, read by leave without) */
+    _Atomic uint64_t launches;      /* measured launches */
+    _Atomic uint64_t done;          /* measured launches known complete */
+    _Atomic uint64_t d_est_ns;      /* one launch's GPU time, recent average (0: unknown) */
+    _Atomic uint64_t done_seen_ns;  /* when `done` last moved (host time we saw it) */
+    _Atomic uint64_t first_pending_ns; /* when the first launch after `done` was made */
+    _Atomic int64_t balance_ns;     /* what is left of this period's budget */
+    _Atomic uint64_t period;        /* the period balance was refilled for */
+    _Atomic uint64_t last_sample_ns, last_reap_ns; /* written under lock, read before taking it */
+    _Atomic uint64_t demand_at_ns;  /* when we last wrote our demand */
+    /* the rest: the precise path, sampling and publishing */
+    _Alignas(64) uint32_t share_ppm;
     int32_t priority;
     uint32_t policy;
     board *b;
     _Atomic int slot; /* our board slot, -1: none (alone) */
     uint64_t token;
     pthread_mutex_t lock; /* sampling, reaping, publishing; trylock only */
-    _Atomic(CUcontext) ctx; /* the events' context (written under lock, read by leave without) */
     CUevent pool[POOL];
     int npool;
     line lines[LINES];
@@ -144,21 +159,12 @@ typedef struct cdev {
     CUevent base;         /* a completed event: marker times are ns after it (NULL: none yet) */
     int64_t span_a[SPANS + 1], span_b[SPANS + 1]; /* busy time already counted: disjoint, by start */
     int nspans;
-    _Atomic uint64_t last_sample_ns, last_reap_ns; /* written under lock, read before taking it */
-    _Atomic uint64_t launches;      /* measured launches */
-    _Atomic uint64_t unlined;       /* of them, on a stream without a line (every line was busy) */
+    _Atomic uint64_t unlined;       /* measured launches on a stream without a line (every line was busy) */
     uint64_t unlined_seen;          /* those already counted at the estimate (under lock) */
-    _Atomic uint64_t done;          /* measured launches known complete */
-    _Atomic uint64_t d_est_ns;      /* one launch's GPU time, recent average (0: unknown) */
-    _Atomic uint64_t done_seen_ns;  /* when `done` last moved (host time we saw it) */
-    _Atomic uint64_t first_pending_ns; /* when the first launch after `done` was made */
     _Atomic uint64_t busy_ns;       /* measured */
     _Atomic uint64_t throttle_ns;   /* slept in the gate */
     _Atomic uint64_t precise[WHY_COUNT]; /* launches that took the gate's precise path, by why_precise */
     _Atomic uint64_t other_kernels; /* launches in another context than the events' (not measured) */
-    _Atomic int64_t balance_ns;     /* what is left of this period's budget */
-    _Atomic uint64_t period;        /* the period balance was refilled for */
-    _Atomic uint64_t demand_at_ns;  /* when we last wrote our demand */
     _Atomic uint64_t allowance_ns;  /* our window's length in the latest layout */
     uint64_t pub_at, pub_busy, pub_throttle, pub_kernels;
     uint64_t snap_t[SHARE_SNAPS], snap_busy[SHARE_SNAPS];
@@ -171,6 +177,8 @@ static struct {
     pthread_mutex_t init;
     cdev dev[GS_REGION_MAX_DEVICES];
 } C = {.init = PTHREAD_MUTEX_INITIALIZER};
+static_assert(offsetof(cdev, demand_at_ns) + sizeof(uint64_t) <= 2 * 64, "the launch path's fields fit two cache lines");
+static_assert(offsetof(line, launches) + sizeof(uint64_t) <= 64, "a line's launch-path fields fit one cache line");
 
 /* A thread's view of the period on one device. */
 typedef struct layout {
@@ -182,7 +190,7 @@ typedef struct layout {
     uint64_t off[BOARD_SLOTS], len[BOARD_SLOTS];
 } layout;
 static GS_TLS layout TL = {.dev = -1};
-/* The calling thread's latest stream and its line (count_on_line). */
+/* The calling thread's latest stream and its line (count_launch). */
 static GS_TLS struct {
     cdev *d;
     CUstream s;
@@ -473,9 +481,10 @@ static void drop_all(cdev *d)
  */
 static uint64_t pending_ns(cdev *d, uint64_t now)
 {
-    uint64_t n = atomic_load(&d->launches) - atomic_load(&d->done);
-    if (n == 0)
+    uint64_t launches = atomic_load(&d->launches), done = atomic_load(&d->done);
+    if (launches <= done) /* < : a failed launch was counted by a marker, then taken back */
         return 0;
+    uint64_t n = launches - done;
     uint64_t queued = n * atomic_load(&d->d_est_ns);
     uint64_t from = atomic_load(&d->done_seen_ns), first = atomic_load(&d->first_pending_ns);
     if (first > from)
@@ -968,17 +977,32 @@ static int find_line(cdev *d, CUstream s, bool ptsz)
     return -1;
 }
 
-/* Counts a measured launch on its stream's line; a stream without one in `unlined`. */
-static void count_on_line(cdev *d, int li, CUstream s, bool ptsz)
+/*
+ * Counts a measured launch, before the driver's launch: the device's count and its stream's
+ * line (a stream without one in `unlined`). Counting here rather than after the launch touches
+ * the gate's cache lines while the gate has just read them: after the driver's launch they are
+ * mostly evicted (on the H200 the count after the launch cost about as much as the whole gate
+ * before it). A launch that fails is taken back in leave. A marker recorded by another thread
+ * between the count and the launch counts this launch one marker early, as a marker recorded
+ * between a launch and its count did the other way before.
+ */
+static void count_launch(cdev *d, gs_gate *g, CUstream s)
 {
+    if (!g->sample && g->ctx != atomic_load_explicit(&d->ctx, memory_order_relaxed))
+        return; /* another context than the events': counted at the estimate in leave */
+    if (atomic_fetch_add(&d->launches, 1) == atomic_load(&d->done))
+        atomic_store(&d->first_pending_ns, now_ns());
+    int li = g->line;
     /* li: what enter found (the line may have been given to another stream since) */
     if (li < 0 || atomic_load_explicit(&d->lines[li].s, memory_order_relaxed) != s ||
-        atomic_load_explicit(&d->lines[li].ptsz, memory_order_relaxed) != ptsz)
-        li = find_line(d, s, ptsz);
+        atomic_load_explicit(&d->lines[li].ptsz, memory_order_relaxed) != g->ptsz)
+        li = find_line(d, s, g->ptsz);
     if (li < 0)
         atomic_fetch_add_explicit(&d->unlined, 1, memory_order_relaxed);
     else
         atomic_fetch_add_explicit(&d->lines[li].launches, 1, memory_order_relaxed);
+    g->counted = true;
+    g->counted_line = li;
 }
 
 /*
@@ -1050,6 +1074,7 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
 {
     g->dev = -1;
     g->sample = false;
+    g->counted = false;
     g->line = -1;
     g->ptsz = ptsz;
     int dev;
@@ -1062,8 +1087,10 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
     int li = find_line(d, s, ptsz);
     g->line = li;
     why_precise why = fast_go(d, dev, li);
-    if (why == GO)
+    if (why == GO) {
+        count_launch(d, g, s);
         return;
+    }
     atomic_fetch_add_explicit(&d->precise[why], 1, memory_order_relaxed);
     /* Whether s is capturing is asked only before waiting or sampling (a driver call): a
      * launch that goes at once needs no answer, and a captured launch counted as queued
@@ -1120,8 +1147,10 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
     if (slept > 0)
         atomic_fetch_add(&d->throttle_ns, slept);
     /* A marker for this launch? Keep the lock until leave records its end. */
-    if (!sample || pthread_mutex_trylock(&d->lock) != 0)
+    if (!sample || pthread_mutex_trylock(&d->lock) != 0) {
+        count_launch(d, g, s);
         return;
+    }
     if (capturing(s, ptsz)) {
         pthread_mutex_unlock(&d->lock);
         g->dev = -1;
@@ -1147,6 +1176,7 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
         }
     }
     unrelax(m);
+    count_launch(d, g, s); /* after the start marker: it is recorded before this launch */
     if (!g->sample)
         pthread_mutex_unlock(&d->lock);
 }
@@ -1156,17 +1186,17 @@ void gs_compute_leave(const gs_gate *g, CUstream s, CUresult r)
     if (g->dev < 0)
         return;
     cdev *d = &C.dev[g->dev];
-    if (r == CUDA_SUCCESS) {
+    if (r != CUDA_SUCCESS && g->counted) { /* counted in enter: nothing was launched */
+        atomic_fetch_sub(&d->launches, 1);
+        if (g->counted_line < 0)
+            atomic_fetch_sub_explicit(&d->unlined, 1, memory_order_relaxed);
+        else
+            atomic_fetch_sub_explicit(&d->lines[g->counted_line].launches, 1, memory_order_relaxed);
+    } else if (r == CUDA_SUCCESS && !g->counted) {
         /* launches in another context than the events' are not measured: count their
          * estimated time against the budget instead */
-        if (g->sample || g->ctx == atomic_load_explicit(&d->ctx, memory_order_relaxed)) {
-            if (atomic_fetch_add(&d->launches, 1) == atomic_load(&d->done))
-                atomic_store(&d->first_pending_ns, now_ns());
-            count_on_line(d, g->line, s, g->ptsz);
-        } else {
-            atomic_fetch_add_explicit(&d->other_kernels, 1, memory_order_relaxed);
-            atomic_fetch_sub(&d->balance_ns, (int64_t)atomic_load(&d->d_est_ns));
-        }
+        atomic_fetch_add_explicit(&d->other_kernels, 1, memory_order_relaxed);
+        atomic_fetch_sub(&d->balance_ns, (int64_t)atomic_load(&d->d_est_ns));
     }
     if (!g->sample)
         return;

@@ -18,7 +18,9 @@ typedef struct gs_gate {
     int dev;       /* -1: not governed, leave does nothing */
     CUcontext ctx; /* the calling thread's context */
     bool sample;   /* record a marker event after the launch */
+    bool counted;  /* counted as a measured launch in enter (taken back if the launch fails) */
     int line;      /* when sampling: the stream's timeline in the device's state */
+    int counted_line; /* the line it was counted on; -1: unlined */
     bool ptsz;     /* per-thread default stream semantics for a NULL stream */
 } gs_gate;
 

@@ -160,6 +160,11 @@ static int burn(const char *api, const char *us)
     for (unsigned long i = 1;; i++) {
         if (strcmp(api, "kernel") == 0)
             CK(cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, s, NULL, NULL));
+        else if (strcmp(api, "failing") == 0) { /* each launch followed by one the driver refuses (a grid of 0) */
+            CK(cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, s, NULL, NULL));
+            if (cuLaunchKernel(fn, 0, 1, 1, 1, 1, 1, 0, s, NULL, NULL) != CUDA_ERROR_INVALID_VALUE)
+                return 4;
+        }
         else if (strcmp(api, "ptsz") == 0)
             CK(cuLaunchKernel_ptsz(fn, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL));
         else if (strcmp(api, "ex") == 0)
@@ -396,14 +401,16 @@ static void t_priority(void)
     check(p3[0] >= BUSY_PCT, "low gets it back: %.1f%%", p3[0]);
 }
 
-/* Usage published in the region: a burner at 40% with its own region file. */
+/* Usage published in the region: a burner at 40% with its own region file. Each of its
+ * launches is followed by one the driver refuses: the gate counts a launch before it happens and
+ * must take the refused ones back (else they would count as kernels and as queued work). */
 static void t_published(void)
 {
     char region[600], var[700];
     snprintf(region, sizeof region, "%s/region-published", getenv("GPUSHARE_FAKE_CUDA_BUSY_DIR"));
     snprintf(var, sizeof var, "GPUSHARE_REGION=%s", region);
     const char *vars[] = {"GPUSHARE_COMPUTE_LIMIT=40", "GPUSHARE_PRIORITY=high", var, NULL};
-    pid_t pid = spawn(0, "kernel", vars);
+    pid_t pid = spawn(0, "failing", vars);
     double pct[1];
     measure(&pid, 1, pct);
     int fd = open(region, O_RDONLY);
@@ -434,7 +441,11 @@ static void t_published(void)
                "priority %d, policy %u (measured %.1f%%)\n",
                (unsigned long long)kernels, (double)busy / 1e9, busy_fake / 1e9, (double)thr / 1e9, achieved, target,
                atomic_load(&sd->priority), atomic_load(&sd->policy), pct[0]);
-        check(kernels > 100, "kernels launched %llu", (unsigned long long)kernels);
+        /* the kernels that ran, from the fake's busy time (each takes KERNEL_US); published every
+         * 100 ms, so up to ~20 behind; the refused launches would double it */
+        double ran = busy_fake / (KERNEL_US * 1000.0);
+        check(kernels > 100 && (double)kernels <= ran * 1.05 + 2 && (double)kernels >= ran * 0.85 - 25,
+              "kernels launched %llu, %.0f ran", (unsigned long long)kernels, ran);
         /* published every 100 ms: behind the fake's count by at most that much, never ahead */
         check(busy > 0 && (double)busy <= busy_fake * 1.02 && (double)busy >= busy_fake * 0.85,
               "busy %.3f s vs the fake's %.3f s", (double)busy / 1e9, busy_fake / 1e9);

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# What libgpushare adds to a kernel launch, measured inside one process (scripts/gpu/launch_ab.c:
+# an empty kernel launched alternately through the driver's own cuLaunchKernel and through the
+# hooked one, 400 pairs of 1,000-launch batches, the median of the pairs' differences). Variants:
+# no library (both paths are the driver's: the method's noise floor), the library without a
+# limit, GPUSHARE_COMPUTE_LIMIT=100 (the whole gate runs, it never has to wait), and other builds'
+# gates at 100 with BASE_LIBS="name=path name2=path2" (before/after a change); RUNS runs each (default 3), pinned
+# to one core, in rotated order. Prints the raw lines, then a table. About 40 s on an H200.
+# Needs build/gpu/launch_ab and build/gpu/empty.cubin (scripts/gpu-build.sh) and
+# build/native/libgpushare.so; device carry ["build/gpu", "build/native/libgpushare.so"].
+set -uo pipefail
+cd "$(dirname "$0")/.."
+LIB=$PWD/build/native/libgpushare.so
+AB=$PWD/build/gpu/launch_ab
+CUBIN=$PWD/build/gpu/empty.cubin
+[ -x "$AB" ] && [ -f "$CUBIN" ] && [ -f "$LIB" ] || { echo "missing $AB, $CUBIN or $LIB (scripts/gpu-build.sh, npm run build)"; exit 1; }
+pin=""; command -v taskset > /dev/null && pin="taskset -c 1"
+variants="none nolimit limit100"
+declare -A other
+for entry in ${BASE_LIBS:-}; do
+  name=${entry%%=*} path=${entry#*=}
+  [ -f "$path" ] || { echo "BASE_LIBS: $path does not exist"; exit 1; }
+  other[$name]=$path
+  variants="$variants limit100-$name"
+done
+set -- $variants
+n=$#
+board=$(mktemp -d)
+run_variant() {
+  case $1 in
+    none) $pin "$AB" "$CUBIN" ;;
+    nolimit) LD_PRELOAD=$LIB $pin "$AB" "$CUBIN" ;;
+    limit100) GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=$LIB $pin "$AB" "$CUBIN" ;;
+    limit100-*) GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=${other[${1#limit100-}]} $pin "$AB" "$CUBIN" ;;
+  esac
+}
+raw=$(mktemp)
+for r in $(seq "${RUNS:-3}"); do
+  for j in $(seq 0 $((n - 1))); do
+    k=$(( (j + r) % n + 1 ))
+    v=${!k}
+    echo "$v $(run_variant "$v")"
+  done
+done | tee "$raw"
+python3 - "$raw" <<'PY'
+import json, statistics, sys
+by = {}
+for line in open(sys.argv[1]):
+    name, _, rest = line.partition(" ")
+    try:
+        r = json.loads(rest)
+        by.setdefault(name, []).append(r) if "added_ns" in r else print("failed:", line.strip())
+    except ValueError:
+        print("unreadable:", line.strip())
+print("\n| variant | runs | interposed | direct launch (ns, median) | added (ns, median of runs) | runs' added (ns) | added vs a direct launch |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
+for name in ["none", "nolimit", "limit100"] + sorted(n for n in by if n.startswith("limit100-")):
+    rs = by.get(name, [])
+    if rs:
+        added = statistics.median(r["added_ns"] for r in rs)
+        direct = statistics.median(r["direct_ns"] for r in rs)
+        each = ", ".join(f"{r['added_ns']:.0f}" for r in rs)
+        print(f"| {name} | {len(rs)} | {rs[0]['interposed']} | {direct:.0f} | {added:.0f} | {each} | {100 * added / direct:+.2f}% |")
+PY
