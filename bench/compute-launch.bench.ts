@@ -58,6 +58,33 @@ try {
     const ns = k === 0 ? '-' : (1e9 / m - 1e9 / base).toFixed(0);
     console.log(`| ${v.name} | ${m.toFixed(0)} | ${(m / base).toFixed(3)} | ${b.toFixed(0)} | ${(b / baseBest).toFixed(3)} | ${ns} |`);
   });
+  abSection();
 } finally {
   rmSync(board, { recursive: true, force: true });
+}
+
+// The same cost measured inside one process (shim_bench launch_ab: batches of 1,000 launches
+// alternately through the fake's own cuLaunchKernel and through the hooked one, the median of
+// 200 pairs' differences): separate processes vary far more than the few ns compared here. With
+// the fake's "launchTouchBytes" each launch walks 64 KiB of scratch memory, evicting the
+// caller's cache lines as a real driver's launch does, so the gate's cold-cache cost shows
+// (on an H200 the same program measured 80-130 ns for the gate before its fields were packed).
+function abSection(): void {
+  const runs = Number(process.env.COMPUTE_BENCH_AB_RUNS ?? 5);
+  const abVariants = variants.slice(1);
+  for (const touch of [0, 65536]) {
+    const fake = JSON.stringify({ contextBytes: 4194304, inlineLaunch: true, launchTouchBytes: touch });
+    const results = interleaved(runs, abVariants.length, (k) => {
+      const v = abVariants[k];
+      if (v === undefined) throw new Error(`no variant ${k}`);
+      return runShimBench(['launch_ab', '200'], 'added_ns', { GPUSHARE_FAKE_CUDA: fake, GPUSHARE_LOG_LEVEL: 'error', ...v.env });
+    });
+    console.log(`\nin one process, fake driver (NOT a GPU), launchTouchBytes ${touch}: ns a launch through the hook adds (median of ${runs} runs, each the median of 200 pairs)`);
+    console.log('| variant | added ns (median) | runs |');
+    console.log('| --- | --- | --- |');
+    abVariants.forEach((v, k) => {
+      const xs = results[k] ?? [];
+      console.log(`| ${v.name} | ${median(xs).toFixed(1)} | ${xs.map((x) => x.toFixed(0)).join(', ')} |`);
+    });
+  }
 }

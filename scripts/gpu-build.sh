@@ -10,7 +10,6 @@ mkdir -p build/gpu
 gcc -O2 -Wall -I"$CUDA_INC" scripts/gpu/driver_fill.c -o build/gpu/driver_fill build/native/fake/libcuda.so.1
 gcc -O2 -Wall -I"$CUDA_INC" scripts/gpu/driver_cost.c -o build/gpu/driver_cost build/native/fake/libcuda.so.1 -ldl
 nvcc -cubin -arch=sm_90 -o build/gpu/empty.cubin scripts/gpu/empty_kernel.cu
-gcc -O2 -Wall -I"$CUDA_INC" scripts/gpu/launch_ab.c -o build/gpu/launch_ab build/native/fake/libcuda.so.1 -ldl
 nvcc -O2 -arch=sm_90 -o build/gpu/bench_launch scripts/gpu/bench_launch.cu
 nvcc -O2 -arch=sm_90 -o build/gpu/partition_check scripts/gpu/partition_check.cu -Xlinker build/native/fake/libcuda.so.1
 nvcc -O2 -arch=sm_90 -o build/gpu/compute_burn scripts/gpu/compute_burn.cu

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# What libgpushare adds to a kernel launch, measured inside one process (scripts/gpu/launch_ab.c:
-# an empty kernel launched alternately through the driver's own cuLaunchKernel and through the
-# hooked one, 400 pairs of 1,000-launch batches, the median of the pairs' differences). Variants:
+# What libgpushare adds to a kernel launch, measured inside one process (shim_bench launch_ab,
+# native/shim/tests/shim_bench.c: an empty kernel launched alternately through the driver's own
+# cuLaunchKernel and through the hooked one, 400 pairs of 1,000-launch batches, the median of the
+# pairs' differences). Variants:
 # no library (both paths are the driver's: the method's noise floor), the library without a
 # limit, GPUSHARE_COMPUTE_LIMIT=100 (the whole gate runs, it never has to wait), and other builds'
 # gates at 100 with BASE_LIBS="name=path name2=path2" (before/after a change); RUNS runs each (default 3), pinned
 # to one core, in rotated order. Prints the raw lines, then a table. About 40 s on an H200.
-# Needs build/gpu/launch_ab and build/gpu/empty.cubin (scripts/gpu-build.sh) and
-# build/native/libgpushare.so; device carry ["build/gpu", "build/native/libgpushare.so"].
+# Needs build/gpu/empty.cubin (scripts/gpu-build.sh), build/native/libgpushare.so and
+# build/native/shim/tests/shim_bench (npm run build; make -C native test builds shim_bench);
+# device carry ["build/gpu", "build/native/libgpushare.so", "build/native/shim/tests/shim_bench"].
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LIB=$PWD/build/native/libgpushare.so
-AB=$PWD/build/gpu/launch_ab
+AB=$PWD/build/native/shim/tests/shim_bench
 CUBIN=$PWD/build/gpu/empty.cubin
 [ -x "$AB" ] && [ -f "$CUBIN" ] && [ -f "$LIB" ] || { echo "missing $AB, $CUBIN or $LIB (scripts/gpu-build.sh, npm run build)"; exit 1; }
 pin=""; command -v taskset > /dev/null && pin="taskset -c 1"
@@ -28,10 +30,10 @@ n=$#
 board=$(mktemp -d)
 run_variant() {
   case $1 in
-    none) $pin "$AB" "$CUBIN" ;;
-    nolimit) LD_PRELOAD=$LIB $pin "$AB" "$CUBIN" ;;
-    limit100) GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=$LIB $pin "$AB" "$CUBIN" ;;
-    limit100-*) GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=${other[${1#limit100-}]} $pin "$AB" "$CUBIN" ;;
+    none) $pin "$AB" launch_ab 400 "$CUBIN" empty_kernel ;;
+    nolimit) LD_PRELOAD=$LIB $pin "$AB" launch_ab 400 "$CUBIN" empty_kernel ;;
+    limit100) GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=$LIB $pin "$AB" launch_ab 400 "$CUBIN" empty_kernel ;;
+    limit100-*) GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=${other[${1#limit100-}]} $pin "$AB" launch_ab 400 "$CUBIN" empty_kernel ;;
   esac
 }
 raw=$(mktemp)

@@ -174,35 +174,42 @@ typedef struct cdev {
 static struct {
     _Atomic int mode; /* DEV_UNKNOWN, DEV_OFF (nothing governed: the fast path), DEV_ON */
     _Atomic uint64_t tick; /* CLOCK_MONOTONIC_COARSE's resolution; 0: unusable (or not known yet) */
+    /* the driver's cuCtxGetCurrent, beside mode: one cache line for both on every launch (set
+     * before mode leaves DEV_UNKNOWN; racing threads write the same value) */
+    CUresult (*ctx_get)(CUcontext *);
     pthread_mutex_t init;
     cdev dev[GS_REGION_MAX_DEVICES];
 } C = {.init = PTHREAD_MUTEX_INITIALIZER};
 static_assert(offsetof(cdev, demand_at_ns) + sizeof(uint64_t) <= 2 * 64, "the launch path's fields fit two cache lines");
 static_assert(offsetof(line, launches) + sizeof(uint64_t) <= 64, "a line's launch-path fields fit one cache line");
 
-/* A thread's view of the period on one device. */
-typedef struct layout {
-    int dev;
-    uint64_t pstart, pk; /* the period the thread last saw: its start and number (no division per launch) */
-    uint64_t valid_until;
+/*
+ * What a thread keeps between its launches, in one cache line (every governed launch reads
+ * it, after the driver's previous launch has evicted much of the cache): its view of the
+ * period on one device (the layout: its device, how many windows of other processes, the
+ * period's start and number, until when it is valid), its last context and that context's
+ * device (one driver call per launch instead of two: cuCtxGetCurrent, and cuCtxGetDevice only
+ * when the context changed), and its latest stream and that stream's line.
+ */
+typedef struct gate_thread {
+    int dev;              /* the layout's device; -1: none yet */
+    int n;                /* other processes' windows in it (W) */
+    uint64_t pstart, pk;  /* the period the thread last saw: its start and number (no division per launch) */
+    uint64_t valid_until; /* the layout is recomputed from then */
+    CUcontext ctx;        /* the last context */
+    CUstream s;           /* the latest stream */
+    int ctx_dev;          /* ctx's device */
+    int s_dev;            /* s's device; -1: none */
+    int s_line;           /* s's line there */
+    bool s_ptsz;
+} gate_thread;
+static GS_TLS _Alignas(64) gate_thread T = {.dev = -1, .ctx_dev = -1, .s_dev = -1, .s_line = -1};
+static_assert(sizeof(gate_thread) <= 64, "a thread's launch-path state fits one cache line");
+/* The windows of the thread's layout (the precise path only): its own and the others'. */
+static GS_TLS struct {
     uint64_t my_off, my_len;
-    int n; /* others' windows, by offset */
     uint64_t off[BOARD_SLOTS], len[BOARD_SLOTS];
-} layout;
-static GS_TLS layout TL = {.dev = -1};
-/* The calling thread's latest stream and its line (count_launch). */
-static GS_TLS struct {
-    cdev *d;
-    CUstream s;
-    bool ptsz;
-    int line;
-} TS = {NULL, NULL, false, -1};
-/* The calling thread's last context and its device: one driver call per launch instead of
- * two (cuCtxGetCurrent, and cuCtxGetDevice only when the context changed). */
-static GS_TLS struct {
-    CUcontext ctx;
-    int dev;
-} TC = {NULL, -1};
+} W;
 
 static uint64_t now_ns(void)
 {
@@ -361,7 +368,7 @@ typedef struct entry {
  * they want the GPU (they yield). Time nobody holds is free for anyone's budget.
  * Example: hard 30% + share 30% at one level -> [0, 60 ms) and [60, 200 ms).
  */
-static void compute_layout(cdev *d, int dev, uint64_t now, layout *out)
+static void compute_layout(cdev *d, int dev, uint64_t now)
 {
     entry e[BOARD_SLOTS];
     int n = 0, me = atomic_load(&d->slot);
@@ -387,10 +394,10 @@ static void compute_layout(cdev *d, int dev, uint64_t now, layout *out)
             e[j] = x;
         }
     }
-    out->dev = dev;
-    out->valid_until = now + LAYOUT_NS;
-    out->my_off = out->my_len = 0;
-    out->n = 0;
+    T.dev = dev;
+    T.valid_until = now + LAYOUT_NS;
+    W.my_off = W.my_len = 0;
+    T.n = 0;
     uint64_t off = 0, remaining = PERIOD_NS;
     for (int a = 0; a < n;) {
         int b = a;
@@ -417,18 +424,18 @@ static void compute_layout(cdev *d, int dev, uint64_t now, layout *out)
         }
         for (int i = a; i < b; i++) {
             if (e[i].slot == me) {
-                out->my_off = off;
-                out->my_len = len[i];
+                W.my_off = off;
+                W.my_len = len[i];
             } else if (len[i] > 0) {
-                out->off[out->n] = off;
-                out->len[out->n] = len[i];
-                out->n++;
+                W.off[T.n] = off;
+                W.len[T.n] = len[i];
+                T.n++;
             }
             off += len[i];
         }
         a = b;
     }
-    atomic_store_explicit(&d->allowance_ns, out->my_len, memory_order_relaxed);
+    atomic_store_explicit(&d->allowance_ns, W.my_len, memory_order_relaxed);
 }
 
 /* ---- measurement ------------------------------------------------------------------ */
@@ -839,18 +846,19 @@ static cdev *governed(int *devp, CUcontext *ctxp)
         return NULL;
     if (mode == DEV_UNKNOWN) {
         mode = any_governed_possible() ? DEV_ON : DEV_OFF;
+        C.ctx_get = gs_real()->cuCtxGetCurrent; /* published by the release store below */
         atomic_store_explicit(&C.mode, mode, memory_order_release);
         if (mode == DEV_OFF)
             return NULL;
     }
     CUcontext ctx = NULL;
-    if (gs_real()->cuCtxGetCurrent(&ctx) != CUDA_SUCCESS || ctx == NULL)
+    if (C.ctx_get(&ctx) != CUDA_SUCCESS || ctx == NULL)
         return NULL;
-    if (ctx != TC.ctx) {
-        TC.dev = gs_current_device();
-        TC.ctx = ctx;
+    if (ctx != T.ctx) {
+        T.ctx_dev = gs_current_device();
+        T.ctx = ctx;
     }
-    int dev = TC.dev;
+    int dev = T.ctx_dev;
     *ctxp = ctx;
     if (dev < 0 || dev >= (int)GS_REGION_MAX_DEVICES)
         return NULL;
@@ -905,9 +913,9 @@ static void unrelax(CUstreamCaptureMode m)
 /* The period of now, in the thread's cache (a division only when a period starts). */
 static void period_of(uint64_t now)
 {
-    if (now < TL.pstart || now - TL.pstart >= PERIOD_NS) {
-        TL.pk = now / PERIOD_NS;
-        TL.pstart = TL.pk * PERIOD_NS;
+    if (now < T.pstart || now - T.pstart >= PERIOD_NS) {
+        T.pk = now / PERIOD_NS;
+        T.pstart = T.pk * PERIOD_NS;
     }
 }
 
@@ -915,7 +923,7 @@ static void period_of(uint64_t now)
  * period_of(now). */
 static void refill(cdev *d)
 {
-    uint64_t k = TL.pk, seen = atomic_load_explicit(&d->period, memory_order_relaxed);
+    uint64_t k = T.pk, seen = atomic_load_explicit(&d->period, memory_order_relaxed);
     if (k == seen || !atomic_compare_exchange_strong(&d->period, &seen, k))
         return;
     int64_t allowance = (int64_t)atomic_load_explicit(&d->allowance_ns, memory_order_relaxed);
@@ -927,28 +935,28 @@ static void refill(cdev *d)
 }
 
 /* When, from now, the launch may go; 0 = now. */
-static uint64_t decide(cdev *d, const layout *L, uint64_t now, uint64_t pending)
+static uint64_t decide(cdev *d, uint64_t now, uint64_t pending)
 {
-    uint64_t base = L->pstart, phase = now - base;
+    uint64_t base = T.pstart, phase = now - base;
     uint64_t one = atomic_load(&d->d_est_ns);
     int64_t balance = atomic_load(&d->balance_ns);
     if (balance <= 0 || (int64_t)pending >= balance)
         return base + PERIOD_NS - now; /* spent: the next period refills */
-    for (int i = 0; i < L->n; i++)
-        if (phase >= L->off[i] && phase < L->off[i] + L->len[i])
-            return base + L->off[i] + L->len[i] - now; /* another process's window */
+    for (int i = 0; i < T.n; i++)
+        if (phase >= W.off[i] && phase < W.off[i] + W.len[i])
+            return base + W.off[i] + W.len[i] - now; /* another process's window */
     /* Allowed here: our window or time nobody holds. Queue no further than the next
      * window of another process (or QUEUE_NS ahead). */
     uint64_t horizon = now + QUEUE_NS;
-    for (int i = 0; i < L->n; i++) {
-        uint64_t start = base + L->off[i] + (L->off[i] <= phase ? PERIOD_NS : 0);
+    for (int i = 0; i < T.n; i++) {
+        uint64_t start = base + W.off[i] + (W.off[i] <= phase ? PERIOD_NS : 0);
         if (start < horizon)
             horizon = start;
     }
     if (now + pending + one <= horizon)
         return 0;
-    bool mine = phase >= L->my_off && phase < L->my_off + L->my_len;
-    if (pending == 0 && mine && phase - L->my_off < L->my_len / 2)
+    bool mine = phase >= W.my_off && phase < W.my_off + W.my_len;
+    if (pending == 0 && mine && phase - W.my_off < W.my_len / 2)
         return 0; /* a kernel longer than what is left: at the start of our window, and the debt carries */
     if (pending == 0)
         return horizon > now ? horizon - now + 1 : 1000; /* it cannot fit before the next window */
@@ -960,7 +968,8 @@ static uint64_t decide(cdev *d, const layout *L, uint64_t now, uint64_t pending)
  * stream; a line taken by another stream since is looked up again); -1: none. */
 static int find_line(cdev *d, CUstream s, bool ptsz)
 {
-    int li = TS.d == d && TS.s == s && TS.ptsz == ptsz ? TS.line : -1;
+    int dev = (int)(d - C.dev);
+    int li = T.s_dev == dev && T.s == s && T.s_ptsz == ptsz ? T.s_line : -1;
     if (li >= 0 && atomic_load_explicit(&d->lines[li].s, memory_order_relaxed) == s &&
         atomic_load_explicit(&d->lines[li].ptsz, memory_order_relaxed) == ptsz)
         return li;
@@ -968,10 +977,10 @@ static int find_line(cdev *d, CUstream s, bool ptsz)
         if (atomic_load_explicit(&d->lines[i].s, memory_order_relaxed) == s &&
             atomic_load_explicit(&d->lines[i].ptsz, memory_order_relaxed) == ptsz &&
             atomic_load_explicit(&d->lines[i].used, memory_order_relaxed)) {
-            TS.d = d;
-            TS.s = s;
-            TS.ptsz = ptsz;
-            TS.line = i;
+            T.s_dev = dev;
+            T.s = s;
+            T.s_ptsz = ptsz;
+            T.s_line = i;
             return i;
         }
     return -1;
@@ -1020,9 +1029,9 @@ static void count_launch(cdev *d, gs_gate *g, CUstream s)
  */
 static uint64_t spacing(cdev *d, int dev, uint64_t at, uint64_t pending)
 {
-    if (TL.dev != dev || TL.n != 0 || at < TL.pstart || at - TL.pstart >= PERIOD_NS)
+    if (T.dev != dev || T.n != 0 || at < T.pstart || at - T.pstart >= PERIOD_NS)
         return SAMPLE_NS;
-    uint64_t left = TL.pstart + PERIOD_NS - at;
+    uint64_t left = T.pstart + PERIOD_NS - at;
     int64_t balance = atomic_load_explicit(&d->balance_ns, memory_order_relaxed);
     return pending <= QUEUE_NS / 4 && balance > 0 && (uint64_t)balance >= left + pending + SPARSE_NS ? SPARSE_NS
                                                                                                      : SAMPLE_NS;
@@ -1041,21 +1050,21 @@ static uint64_t spacing(cdev *d, int dev, uint64_t at, uint64_t pending)
 static why_precise fast_go(cdev *d, int dev, int li)
 {
     uint64_t tick = atomic_load_explicit(&C.tick, memory_order_relaxed);
-    if (tick == 0 || TL.n != 0)
+    if (tick == 0 || T.n != 0)
         return WHY_SHARED;
     struct timespec ts;
-    if (TL.dev != dev || clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
+    if (T.dev != dev || clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
         return WHY_LAYOUT;
     uint64_t lo = (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
-    /* now >= TL.pstart: this thread read the precise clock there, and the coarse one lags it by
+    /* now >= T.pstart: this thread read the precise clock there, and the coarse one lags it by
      * up to a tick (without this, every launch in the first tick of a period went the precise way) */
-    if (lo < TL.pstart)
-        lo = TL.pstart;
+    if (lo < T.pstart)
+        lo = T.pstart;
     /* The tick may reach into the next period: with no other process's window the next period's
      * layout is the same and its budget only larger (a refill; debt makes fast_go say no), so the
      * answer holds there too; the refill waits for the next precise trip, at most LAYOUT_NS away.
      * The layout may be a tick older than LAYOUT_NS: a process arriving is seen a tick later. */
-    if (lo >= TL.valid_until || lo - TL.pstart >= PERIOD_NS || atomic_load_explicit(&d->period, memory_order_relaxed) != TL.pk)
+    if (lo >= T.valid_until || lo - T.pstart >= PERIOD_NS || atomic_load_explicit(&d->period, memory_order_relaxed) != T.pk)
         return WHY_LAYOUT;
     if (lo >= atomic_load_explicit(&d->demand_at_ns, memory_order_relaxed) + DEMAND_NS)
         return false;
@@ -1116,11 +1125,11 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
         }
         uint64_t pending = pending_ns(d, now);
         board_demand(d, now, now + pending);
-        if (TL.dev != dev || now >= TL.valid_until)
-            compute_layout(d, dev, now, &TL);
+        if (T.dev != dev || now >= T.valid_until)
+            compute_layout(d, dev, now);
         period_of(now);
         refill(d);
-        uint64_t wait = decide(d, &TL, now, pending);
+        uint64_t wait = decide(d, now, pending);
         if (wait == 0)
             break;
         if (slept == 0 && capturing(s, ptsz)) {

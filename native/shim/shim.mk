@@ -116,7 +116,7 @@ $(SHIM_PARTITION_ROUND): shim/tests/partition_round_main.c shim/partition_round.
 
 $(SHIM_BENCH): shim/tests/shim_bench.c $(SHIM_FAKE_CUDA)
 	@mkdir -p $(@D)
-	$(CC) $(SHIM_CFLAGS) -o $@ $< $(SHIM_FAKE_CUDA)
+	$(CC) $(SHIM_CFLAGS) -o $@ $< $(SHIM_FAKE_CUDA) -ldl
 
 # The issue's interface contract, exactly: release shim, release fake, no sanitizer. Not
 # linked against NVML, so it also runs where there is none.

@@ -52,6 +52,7 @@ typedef struct fake_cuda_config {
     char busy_dir[256];                  /* empty: no busy-time file */
     bool shared_gpu;                     /* "sharedGpu": kernels of all processes of busy_dir serialize */
     bool inline_launch;                  /* "inlineLaunch": a 0 us kernel onto an idle stream completes in the call */
+    unsigned long long launch_touch_bytes; /* "launchTouchBytes": bytes a launch walks through (cache pressure) */
 } fake_cuda_config_t;
 
 /* Fills *c from the environment; unset or empty gives one default H100. On failure

@@ -110,6 +110,25 @@ uint64_t fake_kernel_ns(const struct CUfunc_st *f, const struct CUctx_st *ctx, u
     return us * 1000ULL * (waves ? waves : 1);
 }
 
+/*
+ * "launchTouchBytes": a launch walks through that many bytes (one write per cache line) of a
+ * private buffer four times as large, a new part each launch, as a real driver's launch works
+ * through its own state and evicts its caller's cache lines: a launch-path bench then sees what
+ * the caller's code costs when its data is no longer in the cache (FAKE_CUDA.md). Under the
+ * state's lock (fake_enter).
+ */
+static void touch_cache(void)
+{
+    static unsigned char *buf;  /* the fake's own scratch: allocated once, for the process */
+    static unsigned long long at;
+    unsigned long long n = fake_state()->config.launch_touch_bytes, size = 4 * n;
+    if (n == 0 || (buf == NULL && (buf = malloc(size)) == NULL))
+        return;
+    for (unsigned long long i = 0; i < n; i += 64)
+        buf[(at + i) % size]++;
+    at = (at + n) % size;
+}
+
 /* Shared by every launch entry point: validates, then queues one kernel op. */
 static CUresult launch(const char *fn, CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
                        unsigned int bx, unsigned int by, unsigned int bz, CUstream h, void **params, void **extra,
@@ -141,6 +160,7 @@ static CUresult launch(const char *fn, CUfunction f, unsigned int gx, unsigned i
     op->kernels = 1;
     fake_stream_push(s, op);
     fake_launch_log(fn, f, s->ctx, blocks);
+    touch_cache();
     return fake_leave(CUDA_SUCCESS);
 }
 

@@ -1,7 +1,8 @@
 /*
  * test_fake_cuda_inline.c: "inlineLaunch" (FAKE_CUDA.md): a 0 us kernel or an event onto a
  * stream with nothing queued completes inside the call; anything behind queued work keeps
- * its order, and kernels with a run time stay asynchronous.
+ * its order, and kernels with a run time stay asynchronous. With "launchTouchBytes" (each
+ * launch walks a scratch buffer, for launch-path benches) all of that holds the same.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +11,7 @@
 
 int main(void)
 {
-    fct_configure("{\"contextBytes\": 0, \"inlineLaunch\": true, \"devices\": [{}]}", NULL);
+    fct_configure("{\"contextBytes\": 0, \"inlineLaunch\": true, \"launchTouchBytes\": 65536, \"devices\": [{}]}", NULL);
     CHECK_OK(cuInit(0));
     CUcontext ctx;
     CHECK_OK(cuCtxCreate_v4(&ctx, NULL, 0, 0));
