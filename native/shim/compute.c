@@ -176,7 +176,7 @@ static struct {
     _Atomic uint64_t tick; /* CLOCK_MONOTONIC_COARSE's resolution; 0: unusable (or not known yet) */
     /* the driver's cuCtxGetCurrent, beside mode: one cache line for both on every launch (set
      * before mode leaves DEV_UNKNOWN; racing threads write the same value) */
-    CUresult (*ctx_get)(CUcontext *);
+    _Atomic(CUresult (*)(CUcontext *)) ctx_get;
     pthread_mutex_t init;
     cdev dev[GS_REGION_MAX_DEVICES];
 } C = {.init = PTHREAD_MUTEX_INITIALIZER};
@@ -846,13 +846,13 @@ static cdev *governed(int *devp, CUcontext *ctxp)
         return NULL;
     if (mode == DEV_UNKNOWN) {
         mode = any_governed_possible() ? DEV_ON : DEV_OFF;
-        C.ctx_get = gs_real()->cuCtxGetCurrent; /* published by the release store below */
+        atomic_store_explicit(&C.ctx_get, gs_real()->cuCtxGetCurrent, memory_order_relaxed); /* published by the release below */
         atomic_store_explicit(&C.mode, mode, memory_order_release);
         if (mode == DEV_OFF)
             return NULL;
     }
     CUcontext ctx = NULL;
-    if (C.ctx_get(&ctx) != CUDA_SUCCESS || ctx == NULL)
+    if (atomic_load_explicit(&C.ctx_get, memory_order_relaxed)(&ctx) != CUDA_SUCCESS || ctx == NULL)
         return NULL;
     if (ctx != T.ctx) {
         T.ctx_dev = gs_current_device();
