@@ -16,34 +16,9 @@ LIB=$PWD/build/native/libgpushare.so
 AB=$PWD/build/native/shim/tests/shim_bench
 CUBIN=$PWD/build/gpu/empty.cubin
 [ -x "$AB" ] && [ -f "$CUBIN" ] && [ -f "$LIB" ] || { echo "missing $AB, $CUBIN or $LIB (scripts/gpu-build.sh, npm run build)"; exit 1; }
-pin=""; command -v taskset > /dev/null && pin="taskset -c 1"
-variants="none nolimit limit100"
-declare -A other
-for entry in ${BASE_LIBS:-}; do
-  name=${entry%%=*} path=${entry#*=}
-  [ -f "$path" ] || { echo "BASE_LIBS: $path does not exist"; exit 1; }
-  other[$name]=$path
-  variants="$variants limit100-$name"
-done
-set -- $variants
-n=$#
-board=$(mktemp -d)
-run_variant() {
-  case $1 in
-    none) $pin "$AB" launch_ab 400 "$CUBIN" empty_kernel ;;
-    nolimit) LD_PRELOAD=$LIB $pin "$AB" launch_ab 400 "$CUBIN" empty_kernel ;;
-    limit100) GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=$LIB $pin "$AB" launch_ab 400 "$CUBIN" empty_kernel ;;
-    limit100-*) GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=${other[${1#limit100-}]} $pin "$AB" launch_ab 400 "$CUBIN" empty_kernel ;;
-  esac
-}
+. scripts/gpu-variants.sh
 raw=$(mktemp)
-for r in $(seq "${RUNS:-3}"); do
-  for j in $(seq 0 $((n - 1))); do
-    k=$(( (j + r) % n + 1 ))
-    v=${!k}
-    echo "$v $(run_variant "$v")"
-  done
-done | tee "$raw"
+rounds "${RUNS:-3}" "$AB" launch_ab 400 "$CUBIN" empty_kernel | tee "$raw"
 python3 - "$raw" <<'PY'
 import json, statistics, sys
 by = {}

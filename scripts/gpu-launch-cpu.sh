@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The compute gate's cost per launch as CPU time of the launching thread (bench_launch's
 # launch_cpu_ns, best of 9 repetitions per run): no library / GPUSHARE_COMPUTE_LIMIT=100 /
-# library without a limit (/ BASE_LIB's gate at 100), ROUNDS rounds (default 15) in rotated order, pinned to one core.
+# library without a limit (/ other builds' gates at 100: BASE_LIBS="NAME=PATH ..."), ROUNDS rounds (default 15) in rotated order, pinned to one core.
 # Prints the raw lines, then per variant and metric (CPU ns, cycles, instructions per launch) the
 # best, lower quartile and median, and the best against no library. About 100 s on an H200. Needs build/gpu/bench_launch (scripts/gpu-build.sh)
 # and build/native/libgpushare.so (npm run build); device carry ["build/gpu", "build/native/libgpushare.so"].
@@ -10,34 +10,12 @@ cd "$(dirname "$0")/.."
 LIB=$PWD/build/native/libgpushare.so
 BENCH=$PWD/build/gpu/bench_launch
 [ -x "$BENCH" ] && [ -f "$LIB" ] || { echo "missing $BENCH or $LIB (scripts/gpu-build.sh, npm run build)"; exit 1; }
-pin=""; command -v taskset > /dev/null && pin="taskset -c 1"
-# BASE_LIB=<another libgpushare.so>: its gate as a fourth variant (before/after a change, side by side)
-variants="none limit100 nolimit"
-if [ -n "${BASE_LIB:-}" ]; then
-  [ -f "$BASE_LIB" ] || { echo "BASE_LIB=$BASE_LIB does not exist"; exit 1; }
-  variants="$variants limit100-base"
-fi
-set -- $variants
-n=$#
+. scripts/gpu-variants.sh
 raw=$(mktemp)
-run_variant() {
-  case $1 in
-    none) $pin "$BENCH" ;;
-    limit100) GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=$LIB $pin "$BENCH" ;;
-    nolimit) LD_PRELOAD=$LIB $pin "$BENCH" ;;
-    limit100-base) GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=$BASE_LIB $pin "$BENCH" ;;
-  esac
-}
-for r in $(seq "${ROUNDS:-15}"); do
-  for j in $(seq 0 $((n - 1))); do
-    k=$(( (j + r) % n + 1 ))
-    v=${!k}
-    echo "$v $(run_variant "$v")"
-  done
-done | tee "$raw"
+rounds "${ROUNDS:-15}" "$BENCH" | tee "$raw"
 # What the gate did in one more run of each limited variant (GPUSHARE_LOG_LEVEL=debug exit line).
 for v in $variants; do
-  case $v in limit100*) echo "$v: $(GPUSHARE_LOG_LEVEL=debug run_variant "$v" 2>&1 | grep 'compute: device')" ;; esac
+  case $v in limit100*) echo "$v: $(GPUSHARE_LOG_LEVEL=debug variant_run "$v" "$BENCH" 2>&1 | grep 'compute: device')" ;; esac
 done
 python3 - "$raw" <<'PY'
 import json, statistics, sys
@@ -58,7 +36,7 @@ for metric, unit in (("launch_cpu_ns", "ns"), ("launch_cycles", "cycles"), ("lau
     base = vals["none"][0]
     print(f"\n{metric} per launch\n| variant | runs | best ({unit}) | lower quartile | median | best vs no library |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for name in ("none", "nolimit", "limit100", "limit100-base"):
+    for name in ["none", "nolimit", "limit100"] + sorted(n for n in by if n.startswith("limit100-")):
         xs = vals.get(name, [])
         if xs:
             print(f"| {name} | {len(xs)} | {xs[0]:.0f} | {xs[len(xs) // 4]:.0f} | {statistics.median(xs):.0f} | {xs[0] / base - 1:+.1%} |")
