@@ -119,32 +119,34 @@ typedef enum {
     GO = 0,
     WHY_SHARED,  /* another process's window in the layout (or no usable coarse clock) */
     WHY_LAYOUT,  /* a new layout or period is due */
-    WHY_DEMAND,  /* the demand word is due */
-    WHY_SAMPLE,  /* a marker or a reap is due */
+    WHY_SAMPLE,  /* a marker or a reap is due (the pass ran out) */
     WHY_IDLE,    /* the stream is idle: its start marker is due */
-    WHY_BUDGET,  /* the budget or the queue may not allow it */
+    WHY_BUDGET,  /* the budget or the queue may not allow it (the pass's launches are used up) */
     WHY_COUNT
 } why_precise;
-static const char *const why_name[WHY_COUNT] = {"", "shared", "layout", "demand", "sample", "idle", "budget"};
+static const char *const why_name[WHY_COUNT] = {"", "shared", "layout", "sample", "idle", "budget"};
 
 typedef struct cdev {
-    /* What every governed launch reads or writes (the gate's fast path and leave), together in
-     * two cache lines: a launch through the driver evicts much of the L1 cache, and each line
-     * the gate touches afterwards is a miss (on the H200, the gate's fast path cost ~80 ns per
-     * launch with these fields spread over the struct). */
+    /* What every governed launch reads or writes (the gate's fast path and the count), in one
+     * cache line: a launch through the driver evicts much of the cache, and each line the gate
+     * touches afterwards is a miss (on the H200 the gate cost ~80-130 ns per launch with its
+     * fields spread over two to four lines). */
     _Alignas(64) _Atomic int state;
+    _Atomic bool pass_sparse;       /* the pass was given with sparse markers (no start marker is due) */
     _Atomic(CUcontext) ctx;         /* the events' context (written under lock, read by leave without) */
     _Atomic uint64_t launches;      /* measured launches */
     _Atomic uint64_t done;          /* measured launches known complete */
-    _Atomic uint64_t d_est_ns;      /* one launch's GPU time, recent average (0: unknown) */
+    _Atomic uint64_t period;        /* the period balance was refilled for */
+    _Atomic uint64_t pass_until;    /* the pass (fast_go): nothing is due before then (coarse clock) */
+    _Atomic uint64_t pass_launches; /* ... and the budget and queue allow launches while fewer were counted */
+    /* the rest: the precise path, sampling and publishing */
+    _Alignas(64) _Atomic uint64_t d_est_ns; /* one launch's GPU time, recent average (0: unknown) */
     _Atomic uint64_t done_seen_ns;  /* when `done` last moved (host time we saw it) */
     _Atomic uint64_t first_pending_ns; /* when the first launch after `done` was made */
     _Atomic int64_t balance_ns;     /* what is left of this period's budget */
-    _Atomic uint64_t period;        /* the period balance was refilled for */
     _Atomic uint64_t last_sample_ns, last_reap_ns; /* written under lock, read before taking it */
     _Atomic uint64_t demand_at_ns;  /* when we last wrote our demand */
-    /* the rest: the precise path, sampling and publishing */
-    _Alignas(64) uint32_t share_ppm;
+    uint32_t share_ppm;
     int32_t priority;
     uint32_t policy;
     board *b;
@@ -180,7 +182,7 @@ static struct {
     pthread_mutex_t init;
     cdev dev[GS_REGION_MAX_DEVICES];
 } C = {.init = PTHREAD_MUTEX_INITIALIZER};
-static_assert(offsetof(cdev, demand_at_ns) + sizeof(uint64_t) <= 2 * 64, "the launch path's fields fit two cache lines");
+static_assert(offsetof(cdev, pass_launches) + sizeof(uint64_t) <= 64, "the launch path's fields fit one cache line");
 static_assert(offsetof(line, launches) + sizeof(uint64_t) <= 64, "a line's launch-path fields fit one cache line");
 
 /*
@@ -467,6 +469,7 @@ static void line_reset(line *l, bool used, CUstream s, bool ptsz, uint64_t now)
  * covered counts as done, and the next sample makes events in the current context. */
 static void drop_all(cdev *d)
 {
+    atomic_store_explicit(&d->pass_until, 0, memory_order_relaxed); /* the next launch takes the precise path */
     atomic_store_explicit(&d->ctx, NULL, memory_order_relaxed);
     d->npool = 0;
     for (int i = 0; i < LINES; i++)
@@ -1038,14 +1041,48 @@ static uint64_t spacing(cdev *d, int dev, uint64_t at, uint64_t pending)
 }
 
 /*
+ * The pass: what fast_go checks instead of redoing the precise path's work. After each precise
+ * trip (it reaped, sampled, wrote the demand word, refilled the budget), the thread that made
+ * it writes until when nothing is due (the next reap and marker, SAMPLE_NS or SPARSE_NS after
+ * the last: spacing()) and how many launches the budget and the queue allow from there: with
+ * `done` launches known complete and one launch's estimate `one`, launches may be counted while
+ * (counted + 1 - done) x one, plus a tick, stays under the budget left and under QUEUE_NS: the
+ * queued work is over-estimated (what the GPU worked through since is not subtracted), never
+ * under. Each thread's precise trip replaces the pass; between trips the budget only moves at
+ * reaps (precise trips) and for a launch in another context (leave: the pass is withdrawn). The
+ * demand word needs no due time of its own: precise trips come at least every SPARSE_NS while
+ * the process launches, far within IDLE_NS.
+ */
+static void give_pass(cdev *d, int dev, uint64_t now)
+{
+    uint64_t pending = pending_ns(d, now), one = atomic_load(&d->d_est_ns);
+    uint64_t tick = atomic_load_explicit(&C.tick, memory_order_relaxed);
+    uint64_t gap = spacing(d, dev, now, pending + one + tick);
+    uint64_t a = atomic_load_explicit(&d->last_sample_ns, memory_order_relaxed) + gap;
+    uint64_t b = atomic_load_explicit(&d->last_reap_ns, memory_order_relaxed) + gap;
+    int64_t balance = atomic_load(&d->balance_ns);
+    uint64_t room = balance > 0 ? (uint64_t)balance : 0;
+    room = room < QUEUE_NS ? room : QUEUE_NS + 1;
+    uint64_t done = atomic_load(&d->done), launches;
+    if (room <= tick + one)
+        launches = 0; /* every launch takes the precise path */
+    else if (one == 0)
+        launches = UINT64_MAX; /* nothing measured yet: the due times bound it */
+    else
+        launches = done + (room - tick - 1) / one; /* counted + 1 - done <= (room - tick - 1) / one */
+    atomic_store_explicit(&d->pass_sparse, gap == SPARSE_NS, memory_order_relaxed);
+    atomic_store_explicit(&d->pass_launches, launches, memory_order_relaxed);
+    atomic_store_explicit(&d->pass_until, a < b ? a : b, memory_order_relaxed);
+}
+
+/*
  * The gate without reading the precise clock (a counter read, and a system call where the
- * TSC is not usable): CLOCK_MONOTONIC_COARSE gives lo <= now < lo + tick. When, for any now
- * in that range, the launch would go at once (no other process's window in the layout,
- * budget left beyond the queued work, the queue short) and nothing is due (a reap, a marker,
- * the demand word, a new layout or period), it goes. Anything due sends the launch to the
- * precise path, which does it: so those happen about once per tick in a launch loop, not
- * every 200 us (pending work is then over-estimated, never under). Processes with others'
- * windows in their layout always take the precise path.
+ * TSC is not usable): CLOCK_MONOTONIC_COARSE gives lo <= now < lo + tick. The launch goes when
+ * the thread's layout has no other process's window and is current for lo, the pass holds
+ * (nothing due at lo, fewer launches counted than it allows), and the stream is not idle while
+ * markers are every SAMPLE_NS (its start marker is due). Whatever is due is done by the launch
+ * that finds it so, on the precise path: so those happen about once per tick in a launch loop,
+ * not every 250 us. Processes with others' windows in their layout always take the precise path.
  */
 static why_precise fast_go(cdev *d, int dev, int li)
 {
@@ -1061,22 +1098,19 @@ static why_precise fast_go(cdev *d, int dev, int li)
     if (lo < T.pstart)
         lo = T.pstart;
     /* The tick may reach into the next period: with no other process's window the next period's
-     * layout is the same and its budget only larger (a refill; debt makes fast_go say no), so the
+     * layout is the same and its budget only larger (a refill; debt gives no pass), so the
      * answer holds there too; the refill waits for the next precise trip, at most LAYOUT_NS away.
      * The layout may be a tick older than LAYOUT_NS: a process arriving is seen a tick later. */
     if (lo >= T.valid_until || lo - T.pstart >= PERIOD_NS || atomic_load_explicit(&d->period, memory_order_relaxed) != T.pk)
         return WHY_LAYOUT;
-    if (lo >= atomic_load_explicit(&d->demand_at_ns, memory_order_relaxed) + DEMAND_NS)
-        return false;
-    uint64_t pending = pending_ns(d, lo), one = atomic_load(&d->d_est_ns);
-    uint64_t gap = spacing(d, dev, lo, pending + one + tick);
-    if (lo >= atomic_load_explicit(&d->last_sample_ns, memory_order_relaxed) + gap ||
-        lo >= atomic_load_explicit(&d->last_reap_ns, memory_order_relaxed) + gap)
+    if (lo >= atomic_load_explicit(&d->pass_until, memory_order_relaxed))
         return WHY_SAMPLE;
-    if (gap == SAMPLE_NS && li >= 0 && atomic_load_explicit(&d->lines[li].count, memory_order_relaxed) == 0)
+    if (atomic_load_explicit(&d->launches, memory_order_relaxed) >= atomic_load_explicit(&d->pass_launches, memory_order_relaxed))
+        return WHY_BUDGET;
+    if (!atomic_load_explicit(&d->pass_sparse, memory_order_relaxed) && li >= 0 &&
+        atomic_load_explicit(&d->lines[li].count, memory_order_relaxed) == 0)
         return WHY_IDLE; /* an idle stream: its start marker is due */
-    int64_t balance = atomic_load(&d->balance_ns);
-    return balance > 0 && (int64_t)(pending + one + tick) < balance && pending + one + tick <= QUEUE_NS ? GO : WHY_BUDGET;
+    return GO;
 }
 
 void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
@@ -1157,6 +1191,7 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
         atomic_fetch_add(&d->throttle_ns, slept);
     /* A marker for this launch? Keep the lock until leave records its end. */
     if (!sample || pthread_mutex_trylock(&d->lock) != 0) {
+        give_pass(d, dev, now);
         count_launch(d, g, s);
         return;
     }
@@ -1185,6 +1220,7 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
         }
     }
     unrelax(m);
+    give_pass(d, dev, now);
     count_launch(d, g, s); /* after the start marker: it is recorded before this launch */
     if (!g->sample)
         pthread_mutex_unlock(&d->lock);
@@ -1206,6 +1242,7 @@ void gs_compute_leave(const gs_gate *g, CUstream s, CUresult r)
          * estimated time against the budget instead */
         atomic_fetch_add_explicit(&d->other_kernels, 1, memory_order_relaxed);
         atomic_fetch_sub(&d->balance_ns, (int64_t)atomic_load(&d->d_est_ns));
+        atomic_store_explicit(&d->pass_launches, 0, memory_order_relaxed); /* the budget moved: no pass */
     }
     if (!g->sample)
         return;
