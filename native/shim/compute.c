@@ -1050,8 +1050,8 @@ static uint64_t spacing(cdev *d, int dev, uint64_t at, uint64_t pending)
  * queued work is over-estimated (what the GPU worked through since is not subtracted), never
  * under. Each thread's precise trip replaces the pass; between trips the budget only moves at
  * reaps (precise trips) and for a launch in another context (leave: the pass is withdrawn). The
- * demand word needs no due time of its own: precise trips come at least every SPARSE_NS while
- * the process launches, far within IDLE_NS.
+ * demand word needs no due time of its own: while the process launches, precise trips come every
+ * few ms (the spacing or LAYOUT_NS, plus a coarse tick), far within IDLE_NS.
  */
 static void give_pass(cdev *d, int dev, uint64_t now)
 {
