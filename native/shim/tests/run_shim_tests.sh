@@ -159,6 +159,26 @@ for sc in alone unlimited colocated paths policy priority published kill; do
         GPUSHARE_COMPUTE_DIR="$WORK/cboard-$sc" GPUSHARE_LOG_LEVEL=error -- "$T/compute_test" $sc
     sed -n 's/^/    /; /%/p' "$WORK/out"
 done
+# What the gate did, at exit with GPUSHARE_LOG_LEVEL=debug (scripts/gpu-launch-*.sh read it):
+# every launch counted, and the precise path's launches with their reasons adding up.
+mkdir -p "$WORK/cboard-exit"
+run "compute exit line" "$A" "$ASAN_PRELOAD" GPUSHARE_COMPUTE_LIMIT=100 GPUSHARE_LOG_LEVEL=debug \
+    GPUSHARE_COMPUTE_DIR="$WORK/cboard-exit" -- "$T/shim_test" launch direct
+line=$(grep '^gpushare: compute: device 0: ' "$WORK/err")
+if python3 - "$line" <<'PY'; then
+import re, sys
+m = re.fullmatch(r"gpushare: compute: device 0: (\d+) launches \((\d+) on the precise path(?:: ((?:[a-z]+ \d+(?:, )?)+))?; "
+                 r"coarse clock tick \d+ us\), busy [\d.]+ ms, held back [\d.]+ ms", sys.argv[1])
+assert m, sys.argv[1]
+launches, precise = int(m[1]), int(m[2])
+reasons = sum(int(x.split()[1]) for x in (m[3] or "").split(", ") if x)
+assert launches > 0 and 0 < precise <= launches and reasons == precise, (launches, precise, reasons)
+PY
+    pass=$((pass + 1)); echo "PASS compute exit line: $line"
+else
+    fail=$((fail + 1)); echo "FAIL compute exit line"; sed 's/^/    /' "$WORK/err" | head
+fi
+
 # Bad compute strings: one line each at start, and the program runs (ungoverned).
 for bad in GPUSHARE_COMPUTE_LIMIT=abc GPUSHARE_COMPUTE_LIMIT=0=150 GPUSHARE_COMPUTE_POLICY=soft GPUSHARE_PRIORITY=urgent \
     CUDA_TASK_PRIORITY=7 CUDA_DEVICE_SM_LIMIT=-3; do
