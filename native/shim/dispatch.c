@@ -117,9 +117,12 @@ static void resolve_real(void)
 #include "hooks.def"
 }
 
-const gs_real_fns *gs_real(void)
+_Atomic(const gs_real_fns *) gs_real_resolved;
+
+const gs_real_fns *gs_real_resolve(void)
 {
     (void)pthread_once(&D.real_once, resolve_real);
+    atomic_store_explicit(&gs_real_resolved, &D.real, memory_order_release);
     return &D.real;
 }
 

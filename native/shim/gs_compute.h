@@ -19,6 +19,7 @@ typedef struct gs_gate {
     CUcontext ctx; /* the calling thread's context */
     bool sample;   /* record a marker event after the launch */
     bool counted;  /* counted as a measured launch in enter (taken back if the launch fails) */
+    bool credit;   /* counted on the thread's credit (compute.c: credit_go) */
     int line;      /* when sampling: the stream's timeline in the device's state */
     int counted_line; /* the line it was counted on; -1: unlined */
     bool ptsz;     /* per-thread default stream semantics for a NULL stream */
@@ -27,7 +28,15 @@ typedef struct gs_gate {
 /* Before a launch on stream s: waits (sleeps) while the process is past its share of the
  * current device's time or a higher-priority process has it. Never fails. */
 void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz);
-/* After the launch: r is its result (only a successful launch is counted). */
-void gs_compute_leave(const gs_gate *g, CUstream s, CUresult r);
+/* What leave does beyond the common case (below). */
+void gs_compute_leave_rest(const gs_gate *g, CUstream s, CUresult r);
+/* After the launch: r is its result (only a successful launch is counted). Inline: a launch
+ * that went through the fast path and succeeded needs nothing more (it was counted in enter),
+ * and a call into compute.c would be one more cold code line per launch. */
+static inline void gs_compute_leave(const gs_gate *g, CUstream s, CUresult r)
+{
+    if (g->dev >= 0 && (r != CUDA_SUCCESS || !g->counted || g->sample))
+        gs_compute_leave_rest(g, s, r);
+}
 
 #endif /* GS_COMPUTE_H */

@@ -20,6 +20,7 @@
 #ifndef GS_SHIM_H
 #define GS_SHIM_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,8 +41,19 @@ typedef struct gs_real_fns {
 #include "hooks.def"
 } gs_real_fns;
 
-/* Resolves on first use (thread-safe); NULL members: libcuda lacks that symbol. */
-const gs_real_fns *gs_real(void);
+/* The table once resolved (NULL before): every hook reads it, so the resolved case is one
+ * load inline rather than a call into libc's pthread_once (a cold code line after the
+ * driver's previous call). Written once, by the resolving thread, with release. */
+extern _Atomic(const gs_real_fns *) gs_real_resolved;
+/* Resolves on first use (thread-safe). */
+const gs_real_fns *gs_real_resolve(void);
+/* The driver's functions, resolved on first use (thread-safe); NULL members: libcuda lacks
+ * that symbol. */
+static inline const gs_real_fns *gs_real(void)
+{
+    const gs_real_fns *r = atomic_load_explicit(&gs_real_resolved, memory_order_acquire);
+    return __builtin_expect(r != NULL, 1) ? r : gs_real_resolve();
+}
 /* Our hook for an exported driver name, or NULL (binary search of the name table). */
 void *gs_hook_by_name(const char *name);
 /* Our hook for a real driver function pointer, or NULL (binary search of the reverse map). */

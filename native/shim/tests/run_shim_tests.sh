@@ -160,24 +160,36 @@ for sc in alone unlimited colocated paths policy priority published kill; do
     sed -n 's/^/    /; /%/p' "$WORK/out"
 done
 # What the gate did, at exit with GPUSHARE_LOG_LEVEL=debug (scripts/gpu-launch-*.sh read it):
-# every launch counted, and the precise path's launches with their reasons adding up.
+# every launch counted, measured or not (launch: 100 on the main thread; launchthreads: 4 threads
+# x 50, each followed by a refused one, that exit before the main thread's 50, so launches made on
+# credit reach the count at thread exit and at process exit, and refused ones are taken back),
+# launches on credit (a short-kernel loop under its limit gets credit), and the precise path's
+# launches with their reasons adding up.
 mkdir -p "$WORK/cboard-exit"
-run "compute exit line" "$A" "$ASAN_PRELOAD" GPUSHARE_COMPUTE_LIMIT=100 GPUSHARE_LOG_LEVEL=debug \
-    GPUSHARE_COMPUTE_DIR="$WORK/cboard-exit" -- "$T/shim_test" launch direct
-line=$(grep '^gpushare: compute: device 0: ' "$WORK/err")
-if python3 - "$line" <<'PY'; then
+for scen in launch:100:100 launchthreads:250:450; do
+    run "compute exit line ${scen%%:*}" "$A" "$ASAN_PRELOAD" GPUSHARE_COMPUTE_LIMIT=100 GPUSHARE_LOG_LEVEL=debug \
+        GPUSHARE_COMPUTE_DIR="$WORK/cboard-exit" -- "$T/shim_test" "${scen%%:*}" direct
+    line=$(grep '^gpushare: compute: device 0: ' "$WORK/err")
+    if python3 - "$line" "${scen#*:}" <<'PY'; then
 import re, sys
-m = re.fullmatch(r"gpushare: compute: device 0: (\d+) launches \((\d+) on the precise path(?:: ((?:[a-z]+ \d+(?:, )?)+))?; "
-                 r"coarse clock tick \d+ us\), busy [\d.]+ ms, held back [\d.]+ ms", sys.argv[1])
+m = re.fullmatch(r"gpushare: compute: device 0: (\d+) launches \((\d+) at the estimate: before the first marker or in another context; "
+                 r"(\d+) on credit, (\d+) on the precise path(?:: ((?:[a-z]+ \d+(?:, )?)+))?; coarse clock tick \d+ us\), "
+                 r"busy [\d.]+ ms, held back [\d.]+ ms", sys.argv[1])
 assert m, sys.argv[1]
-launches, precise = int(m[1]), int(m[2])
-reasons = sum(int(x.split()[1]) for x in (m[3] or "").split(", ") if x)
-assert launches > 0 and 0 < precise <= launches and reasons == precise, (launches, precise, reasons)
+launches, other, credit, precise = int(m[1]), int(m[2]), int(m[3]), int(m[4])
+reasons = sum(int(x.split()[1]) for x in (m[5] or "").split(", ") if x)
+want, attempts = (int(x) for x in sys.argv[2].split(":"))  # launches that ran; with the refused ones
+assert launches == want, (launches, want)
+assert 0 < precise <= attempts and reasons == precise, (attempts, precise, reasons)
+# the short kernels get credit (the main thread's, each thread's own); a precise-path count
+# includes refused launches, so only credit is bounded by the launches
+assert 20 <= credit <= launches - other, (credit, other, launches)
 PY
-    pass=$((pass + 1)); echo "PASS compute exit line: $line"
-else
-    fail=$((fail + 1)); echo "FAIL compute exit line"; sed 's/^/    /' "$WORK/err" | head
-fi
+        pass=$((pass + 1)); echo "PASS compute exit line ${scen%%:*}: $line"
+    else
+        fail=$((fail + 1)); echo "FAIL compute exit line ${scen%%:*}"; sed 's/^/    /' "$WORK/err" | head
+    fi
+done
 
 # Bad compute strings: one line each at start, and the program runs (ungoverned).
 for bad in GPUSHARE_COMPUTE_LIMIT=abc GPUSHARE_COMPUTE_LIMIT=0=150 GPUSHARE_COMPUTE_POLICY=soft GPUSHARE_PRIORITY=urgent \

@@ -49,7 +49,7 @@ int gsnext_call_next(void);
     X(cuDevicePrimaryCtxRelease_v2) X(cuMemAlloc_v2) X(cuMemAlloc) X(cuMemFree_v2) X(cuMemFree) X(cuMemGetInfo_v2) \
     X(cuMemGetInfo) X(cuMemAllocPitch_v2) X(cuMemAllocManaged) X(cuMemCreate) X(cuMemRelease) X(cuArrayCreate_v2) \
     X(cuArray3DCreate_v2) X(cuArrayDestroy) X(cuMipmappedArrayCreate) X(cuMipmappedArrayDestroy) \
-    X(cuMemAllocAsync) X(cuMemFreeAsync) X(cuStreamSynchronize) X(cuMemcpyHtoD_v2) X(cuMemcpyDtoH_v2) \
+    X(cuMemAllocAsync) X(cuMemFreeAsync) X(cuStreamSynchronize) X(cuStreamCreate) X(cuStreamDestroy_v2) X(cuMemcpyHtoD_v2) X(cuMemcpyDtoH_v2) \
     X(cuDeviceGetMemPool) X(cuMemPoolGetAttribute) X(cuGetProcAddress_v2) X(cuMemAddressReserve) X(cuMemAddressFree) \
     X(cuMemMap) X(cuMemUnmap) X(cuMemSetAccess) X(cuMemsetD8_v2) X(cuGraphCreate) X(cuGraphDestroy) \
     X(cuGraphAddMemAllocNode) X(cuGraphAddMemFreeNode) X(cuGraphInstantiateWithFlags) X(cuGraphExecDestroy) X(cuGraphLaunch) \
@@ -1083,6 +1083,43 @@ static void t_launch(void)
     check(s >= 0.02 && s < 2.0, "100 kernels of 200 us took %.3f s", s);
 }
 
+/* One of launchthreads' threads: 50 short launches on its own stream, each followed by one the
+ * driver refuses (a grid of 0: the gate counts a launch before it happens, on credit too, and
+ * takes a refused one back), then it exits (the gate counts launches made on credit at thread
+ * exit): run_shim_tests.sh reads the count. */
+static void *launch_worker(void *p)
+{
+    CUfunction fn = p;
+    CUstream s;
+    check(A.cuCtxSetCurrent(g_ctx) == CUDA_SUCCESS && A.cuStreamCreate(&s, CU_STREAM_NON_BLOCKING) == CUDA_SUCCESS,
+          "thread stream");
+    for (int i = 0; i < 50; i++) {
+        check(A.cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, s, NULL, NULL) == CUDA_SUCCESS, "thread launch %d", i);
+        check(A.cuLaunchKernel(fn, 0, 1, 1, 1, 1, 1, 0, s, NULL, NULL) == CUDA_ERROR_INVALID_VALUE, "refused %d", i);
+    }
+    check(A.cuStreamSynchronize(s) == CUDA_SUCCESS && A.cuStreamDestroy_v2(s) == CUDA_SUCCESS, "thread sync");
+    return NULL;
+}
+
+/* 4 threads launch 50 kernels each (and 50 refused) and exit, then the main thread launches 50:
+ * 250 launches. */
+static void t_launchthreads(void)
+{
+    g_ctx = setup(0);
+    CUmodule mod;
+    CUfunction fn;
+    check(A.cuModuleLoadData(&mod, "x") == CUDA_SUCCESS && A.cuModuleGetFunction(&fn, mod, "sleep_5") == CUDA_SUCCESS,
+          "module");
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        check(pthread_create(&th[i], NULL, launch_worker, fn) == 0, "thread %d", i);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 50; i++)
+        check(A.cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL) == CUDA_SUCCESS, "launch %d", i);
+    check(A.cuStreamSynchronize(NULL) == CUDA_SUCCESS, "sync");
+}
+
 int main(int argc, char **argv)
 {
     scenario = argc > 1 ? argv[1] : "contract";
@@ -1090,6 +1127,6 @@ int main(int argc, char **argv)
     load_api();
     static const test_scenario all[] = {{"contract", t_contract}, {"edge", t_edge}, {"paths", t_paths}, {"threads", t_threads},
                {"visible", t_visible}, {"shared", t_shared}, {"badenv", t_badenv}, {"passthrough", t_passthrough},
-               {"primary", t_primary}, {"nvml", t_nvml}, {"nvmlonly", t_nvmlonly}, {"nonvml", t_nonvml}, {"oversub", t_oversub}, {"scrub", t_scrub}, {"churn", t_churn}, {"killloop", t_killloop}, {"groupused", t_groupused}, {"graph", t_graph}, {"graphpoll", t_graphpoll}, {"launch", t_launch}};
+               {"primary", t_primary}, {"nvml", t_nvml}, {"nvmlonly", t_nvmlonly}, {"nonvml", t_nonvml}, {"oversub", t_oversub}, {"scrub", t_scrub}, {"churn", t_churn}, {"killloop", t_killloop}, {"groupused", t_groupused}, {"graph", t_graph}, {"graphpoll", t_graphpoll}, {"launch", t_launch}, {"launchthreads", t_launchthreads}};
     return run_scenario(all, sizeof all / sizeof all[0]);
 }
