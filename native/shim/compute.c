@@ -1,7 +1,7 @@
 /*
  * compute.c: the compute governor (time-slice mode; design and numbers in COMPUTE.md).
  *
- * Time on a GPU is cut into host-wide periods of 200 ms (CLOCK_MONOTONIC, the same clock
+ * Time on a GPU is cut into host-wide periods of 1 s (CLOCK_MONOTONIC, the same clock
  * in every process). The governed processes on a GPU meet on a small board file per GPU
  * (GPUSHARE_COMPUTE_DIR, default /dev/shm: gpushare-compute-<UUID>): each has a slot with
  * its share, priority, policy and the last time it wanted the GPU. From the board every
@@ -39,7 +39,7 @@
 
 #include "gs_compute.h"
 
-#define PERIOD_NS UINT64_C(200000000)  /* one period of the layout */
+#define PERIOD_NS UINT64_C(1000000000) /* one period of the layout (1 s: a power-capped GPU; COMPUTE.md) */
 #define SAMPLE_NS UINT64_C(250000)     /* at most one marker per 250 us (1 ms measured worse on the H200: COMPUTE.md) */
 #define SPARSE_NS UINT64_C(2000000)    /* marker and reap spacing while the budget cannot run out (spacing()) */
 #define IDLE_NS UINT64_C(50000000)     /* a process that neither launched nor waited for 50 ms is idle */
@@ -387,7 +387,7 @@ typedef struct entry {
  * process gets share x period, as far as the period lasts; the share processes of a level
  * split all that is left, in proportion to their shares, so lower levels get nothing while
  * they want the GPU (they yield). Time nobody holds is free for anyone's budget.
- * Example: hard 30% + share 30% at one level -> [0, 60 ms) and [60, 200 ms).
+ * Example: hard 30% + share 30% at one level -> [0, 300 ms) and [300 ms, 1 s).
  */
 static void compute_layout(cdev *d, int dev, uint64_t now)
 {

@@ -1079,7 +1079,7 @@ static void t_launch(void)
     check(A.cuStreamSynchronize(NULL) == CUDA_SUCCESS, "sync");
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    /* 100 x 200 us = 20 ms of GPU time; ungoverned it is not held back by periods of 200 ms */
+    /* 100 x 200 us = 20 ms of GPU time; ungoverned it is not held back by periods of 1 s */
     check(s >= 0.02 && s < 2.0, "100 kernels of 200 us took %.3f s", s);
 }
 
