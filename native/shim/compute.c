@@ -1282,6 +1282,7 @@ void gs_compute_enter(gs_gate *g, CUstream s, bool ptsz)
     }
     if (T.uncounted > 0)
         credit_flush(); /* before this thread's check reads the counts */
+    T.credit = 0; /* credit is for the stream and context a check passed on, right after it */
     cdev *d = governed(dev);
     if (d == NULL)
         return;
