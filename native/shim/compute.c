@@ -469,6 +469,13 @@ static void pool_put(cdev *d, CUevent ev)
         (void)gs_real()->cuEventDestroy_v2(ev);
 }
 
+/* Whether line l is stream s's (read without the lock: a line may be given to another stream). */
+static inline bool line_holds(const line *l, CUstream s, bool ptsz)
+{
+    return atomic_load_explicit(&l->s, memory_order_relaxed) == s &&
+           atomic_load_explicit(&l->ptsz, memory_order_relaxed) == ptsz;
+}
+
 static void line_reset(line *l, bool used, CUstream s, bool ptsz, uint64_t now)
 {
     atomic_store_explicit(&l->used, used, memory_order_relaxed);
@@ -707,8 +714,7 @@ static line *line_for(cdev *d, CUstream s, bool ptsz, uint64_t now)
     for (int i = 0; i < LINES; i++) {
         line *l = &d->lines[i];
         bool used = atomic_load_explicit(&l->used, memory_order_relaxed);
-        if (used && atomic_load_explicit(&l->s, memory_order_relaxed) == s &&
-            atomic_load_explicit(&l->ptsz, memory_order_relaxed) == ptsz) {
+        if (used && line_holds(l, s, ptsz)) {
             l->used_ns = now;
             return l;
         }
@@ -1019,9 +1025,7 @@ static GS_COLD int find_line_scan(cdev *d, int dev, CUstream s, bool ptsz)
     if (T.uncounted > 0)
         credit_flush(); /* they were made on the thread's stream so far, which this may replace */
     for (int i = 0; i < LINES; i++)
-        if (atomic_load_explicit(&d->lines[i].s, memory_order_relaxed) == s &&
-            atomic_load_explicit(&d->lines[i].ptsz, memory_order_relaxed) == ptsz &&
-            atomic_load_explicit(&d->lines[i].used, memory_order_relaxed)) {
+        if (line_holds(&d->lines[i], s, ptsz) && atomic_load_explicit(&d->lines[i].used, memory_order_relaxed)) {
             T.s_dev = (int8_t)dev;
             T.s = s;
             T.s_ptsz = ptsz;
@@ -1037,10 +1041,20 @@ GS_HOT_INLINE int find_line(cdev *d, CUstream s, bool ptsz)
 {
     int dev = (int)(d - C.dev);
     int li = T.s_dev == dev && T.s == s && T.s_ptsz == ptsz ? T.s_line : -1;
-    if (__builtin_expect(li >= 0, 1) && atomic_load_explicit(&d->lines[li].s, memory_order_relaxed) == s &&
-        atomic_load_explicit(&d->lines[li].ptsz, memory_order_relaxed) == ptsz)
+    if (__builtin_expect(li >= 0, 1) && line_holds(&d->lines[li], s, ptsz))
         return li;
     return find_line_scan(d, dev, s, ptsz);
+}
+
+/* n measured launches into the device's count and line li's (-1: a stream without a line). */
+GS_HOT_INLINE void count_add(cdev *d, int li, uint64_t n)
+{
+    if (atomic_fetch_add(&d->launches, n) == atomic_load(&d->done))
+        atomic_store(&d->first_pending_ns, now_ns());
+    if (li < 0)
+        atomic_fetch_add_explicit(&d->unlined, n, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&d->lines[li].launches, n, memory_order_relaxed);
 }
 
 /*
@@ -1056,17 +1070,11 @@ GS_HOT_INLINE void count_launch(cdev *d, gs_gate *g, CUstream s)
 {
     if (!g->sample && g->ctx != atomic_load_explicit(&d->ctx, memory_order_relaxed))
         return; /* another context than the events': counted at the estimate in leave */
-    if (atomic_fetch_add(&d->launches, 1) == atomic_load(&d->done))
-        atomic_store(&d->first_pending_ns, now_ns());
     int li = g->line;
     /* li: what enter found (the line may have been given to another stream since) */
-    if (li < 0 || atomic_load_explicit(&d->lines[li].s, memory_order_relaxed) != s ||
-        atomic_load_explicit(&d->lines[li].ptsz, memory_order_relaxed) != g->ptsz)
+    if (li < 0 || !line_holds(&d->lines[li], s, g->ptsz))
         li = find_line(d, s, g->ptsz);
-    if (li < 0)
-        atomic_fetch_add_explicit(&d->unlined, 1, memory_order_relaxed);
-    else
-        atomic_fetch_add_explicit(&d->lines[li].launches, 1, memory_order_relaxed);
+    count_add(d, li, 1);
     g->counted = true;
     g->counted_line = li;
 }
@@ -1218,14 +1226,8 @@ static void credit_flush(void)
     T.uncounted = 0;
     cdev *d = &C.dev[T.s_dev];
     atomic_fetch_add_explicit(&d->credited, n, memory_order_relaxed);
-    if (atomic_fetch_add(&d->launches, n) == atomic_load(&d->done))
-        atomic_store(&d->first_pending_ns, now_ns());
-    line *l = &d->lines[T.s_line];
-    if (atomic_load_explicit(&l->s, memory_order_relaxed) == T.s &&
-        atomic_load_explicit(&l->ptsz, memory_order_relaxed) == T.s_ptsz)
-        atomic_fetch_add_explicit(&l->launches, n, memory_order_relaxed);
-    else /* the line went to another stream meanwhile (it was idle): at the estimate */
-        atomic_fetch_add_explicit(&d->unlined, n, memory_order_relaxed);
+    /* unlined if the line went to another stream meanwhile (it was idle): at the estimate */
+    count_add(d, line_holds(&d->lines[T.s_line], T.s, T.s_ptsz) ? T.s_line : -1, n);
 }
 
 static void credit_thread_exit(void *unused)
