@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { ISOLATION_MODES } from '../domain/index.js';
 import type { Task } from './task.js';
-import { TASK_STATES } from './task.js';
+import { PREEMPTION_OUTCOMES, TASK_STATES } from './task.js';
 
 export const ErrorBodySchema = z
   .object({
@@ -53,6 +53,19 @@ export type SubmitTask = z.infer<typeof SubmitTaskSchema>;
 const MemoryQuantity = z.union([z.object({ kind: z.literal('bytes'), bytes: z.number() }), z.object({ kind: z.literal('fraction'), fraction: z.number() })]);
 const SelectorOut = z.object({ include: z.array(z.string()), exclude: z.array(z.string()) });
 
+const GpuRefusalSchema = z.object({ gpu: z.number(), reason: z.string().describe("the scheduler filter's reason kind (insufficientGpuMemory, insufficientCompute, quotaMemory, ...)"), text: z.string() });
+
+/** Why a task waits: see contract/task.ts WaitReason. */
+export const WaitReasonSchema = z
+  .discriminatedUnion('kind', [
+    z.object({ kind: z.literal('noRoom'), gpus: z.array(GpuRefusalSchema), preemption: z.enum(PREEMPTION_OUTCOMES), text: z.string() }),
+    z.object({ kind: z.literal('quota'), tenant: z.string(), resource: z.enum(['gpus', 'memoryBytes', 'computeMilli']), requested: z.number(), remaining: z.number(), text: z.string() }),
+    z.object({ kind: z.literal('behind'), taskId: z.string(), text: z.string() }),
+    z.object({ kind: z.literal('preempting'), victims: z.array(z.object({ taskId: z.string(), action: z.enum(['suspend', 'kill']) })), text: z.string() }),
+    z.object({ kind: z.literal('smPartition'), text: z.string() }),
+  ])
+  .meta({ id: 'WaitReason' });
+
 export const TaskSchema = z
   .object({
     id: z.string(),
@@ -95,6 +108,7 @@ export const TaskSchema = z
     suspensions: z.number(),
     preemptedBy: z.string().nullable(),
     autoResume: z.boolean(),
+    waiting: WaitReasonSchema.nullable().describe("why it has not started yet (per GPU, which filter refused it; or its tenant's quota; or the task ahead of it), as of the queue's last pass; null when not waiting"),
     stdoutPath: z.string(),
     stderrPath: z.string(),
     regionPath: z.string(),

@@ -82,10 +82,43 @@ export interface Task {
   readonly preemptedBy: string | null;
   /** Resume it by itself as soon as there is room (preempted, or a resume asked while there was none). */
   readonly autoResume: boolean;
+  /**
+   * Why a queued task (or a suspended one waiting to resume) has not started, as of the queue's
+   * last pass; null when it is not waiting, or before its first pass. Recomputed by every pass,
+   * never stored: it describes the machine now, not the task's history.
+   */
+  readonly waiting: WaitReason | null;
   readonly stdoutPath: string;
   readonly stderrPath: string;
   readonly regionPath: string;
 }
+
+/** One GPU that refused a task: the scheduler filter's reason kind, and the same in words. */
+export interface GpuRefusal {
+  readonly gpu: number;
+  /** The scheduler's reason kind: `insufficientGpuMemory`, `insufficientCompute`, `quotaMemory`, `heldExclusively`, `notIdleForExclusive`, `modelNotSelected`, ... */
+  readonly reason: string;
+  readonly text: string;
+}
+
+/** What became of preemption for a task that does not fit: not allowed, nothing to take, it would have to kill (policy suspend), or another is under way. */
+export const PREEMPTION_OUTCOMES = ['off', 'noVictims', 'needsKill', 'otherUnderWay', 'notAsked'] as const;
+export type PreemptionOutcome = (typeof PREEMPTION_OUTCOMES)[number];
+
+/**
+ * Why a task waits, as data (`text` is the same in words). `noRoom`: no GPU set can take it
+ * now (per GPU, the filter that refused it). `quota`: only its own tenant's quota holds it back
+ * (it does not hold up other tenants' tasks). `behind`: it would fit, but a task ahead of it
+ * does not, and nothing jumps the queue (no backfill). `preempting`: lower-priority tasks are
+ * being suspended or killed to make room for it. `smPartition`: the scheduler has room, but no
+ * GPU can take its SM partition now.
+ */
+export type WaitReason =
+  | { readonly kind: 'noRoom'; readonly gpus: readonly GpuRefusal[]; readonly preemption: PreemptionOutcome; readonly text: string }
+  | { readonly kind: 'quota'; readonly tenant: string; readonly resource: 'gpus' | 'memoryBytes' | 'computeMilli'; readonly requested: number; readonly remaining: number; readonly text: string }
+  | { readonly kind: 'behind'; readonly taskId: string; readonly text: string }
+  | { readonly kind: 'preempting'; readonly victims: readonly { readonly taskId: string; readonly action: 'suspend' | 'kill' }[]; readonly text: string }
+  | { readonly kind: 'smPartition'; readonly text: string };
 
 /** A submission as the daemon takes it: the slice in the CLI's forms (`8Gi`, `30`), and what to run. */
 export interface SubmitInput extends SliceRequestInput {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { ErrorCodes, GsError } from '../domain/index.js';
 import { BACKEND_CHOICES } from '../gpu/open.js';
-import { PREEMPTION_POLICIES, type PreemptionPolicy } from './daemon.js';
+import { PREEMPTION_POLICIES, type PreemptionPolicy } from './planner.js';
 import { MPS_MODES, type MpsMode } from './mps.js';
 import { defaultPaths } from './paths.js';
 import type { Quota } from './store/tenants.js';
@@ -41,7 +41,7 @@ export const ConfigFileSchema = z.strictObject({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   /** Bearer tokens accepted on TCP listeners; Unix sockets rely on file permissions instead. */
   tokens: z.array(TokenSchema).optional(),
-  /** What a higher-priority task that does not fit does to lower-priority ones (daemon.ts PREEMPTION_POLICIES). */
+  /** What a higher-priority task that does not fit does to lower-priority ones (planner.ts PREEMPTION_POLICIES). */
   preemption: z.enum(PREEMPTION_POLICIES).optional(),
   /** How long suspending waits for a task's queued GPU work (cuCheckpointProcessLock's timeout); 0: no limit. */
   checkpointLockTimeoutSeconds: z.number().min(0).max(3600).optional(),

@@ -1,45 +1,41 @@
 /**
- * The node daemon's core: admits tasks, keeps the queue, places tasks with the scheduler engine,
- * launches and supervises them, and re-adopts them after a restart. Every state change is one
- * SQLite transaction (the task row, its event, and for API changes an audit row), committed
- * before anything is signalled or started, so a crash between the two leaves a state the next
- * start can reconcile.
+ * The node daemon: the coordinator of the queue. Each change goes decide, then commit, then
+ * perform: the queue planner (planner.ts, pure) decides from a snapshot of the machine what to
+ * start, resume, preempt or leave waiting and why; each decision is committed to the store (one
+ * SQLite transaction per state change: the task row, its event, and for API changes an audit
+ * row) before the lifecycle layer (lifecycle.ts) touches a process, so a crash between the two
+ * leaves a state the next start can reconcile. Tenants, quotas and the audit log are their own
+ * service (tenant-service.ts); admission is pure functions (admission.ts); events go to
+ * listeners through TaskEvents (events.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import { getSystemErrorMap } from 'node:util';
 import type { Logger } from 'pino';
-import { checkRequestAgainstGpus, describeIssues, ErrorCodes, formatBytes, GsError, matchesSelectors, parseSliceRequest, firstFit, partitionRange, smLayout, type Gpu, type SmGroups, type SmLayout } from '../domain/index.js';
+import { describeIssues, ErrorCodes, GsError, type SmGroups } from '../domain/index.js';
 import type { GpuSlice, GpuWithSlices } from '../contract/gpus.js';
 import type { Principal } from '../contract/principal.js';
 import type { SubmitInput } from '../contract/task.js';
 import type { GpuBackend } from '../gpu/backend.js';
-import type { CheckpointApi, GpuPair } from '../gpu/checkpoint.js';
-import { readRegion } from '../gpu/region/index.js';
-import { buildSnapshot, createPrng, describeDecision, parsePolicy, planPreemption, schedule, withPlacement, type ClusterSnapshot, type NodeSpec, type Placement, type Decision, type Policy, type Prng, type TenantQuota } from '../scheduler/index.js';
-import { launch, readExitStatus, taskEnvironment, taskFiles, type NativePaths } from './launcher.js';
+import type { CheckpointApi } from '../gpu/checkpoint.js';
+import { buildSnapshot, createPrng, parsePolicy, type ClusterSnapshot, type NodeSpec, type Placement, type Policy, type Prng, type TenantQuota, type TenantUsage } from '../scheduler/index.js';
+import { admit } from './admission.js';
+import { TaskEvents, type EventListener } from './events.js';
+import { taskFiles, type NativePaths } from './launcher.js';
+import { Lifecycle } from './lifecycle.js';
 import type { MpsControl } from './mps.js';
-import { computeLimitPercent, currentSnapshot, fitPartitions, localNode, placementRequest, rangesOnto, taskGpus, taskPlacement, type Holder } from './placement.js';
-import { isSameLiveProcess, signalGroup, signalName, signalNumber } from './proc.js';
+import { currentSnapshot, localNode, rangesOnto, taskPlacement, type Holder } from './placement.js';
+import { planQueue, waitReasons, type Plan, type PreemptionPolicy } from './planner.js';
+import { signalName, signalNumber } from './proc.js';
 import type { AuditEntry, AuditRecord, EventRecord, TaskStore } from './store/tasks.js';
-import { cudaStates, resumeGroup, suspendGroup } from './suspend.js';
-
 import type { Quota } from './store/tenants.js';
-import { checkTenantName, parseQuota, quotaMap, requireAdmin, tenantViews, type QuotaInput, type TenantView } from './tenants.js';
-import { Supervisor, type Ending } from './supervisor.js';
-import { HOLDING_STATES, LIVE_STATES, STARTED_STATES, type Task, type TaskGpu, type TaskSmRange, type TaskState } from '../contract/task.js';
+import { TenantService } from './tenant-service.js';
+import { checkTenantName, type QuotaInput, type TenantView } from './tenants.js';
+import { HOLDING_STATES, LIVE_STATES, STARTED_STATES, type Task, type WaitReason } from '../contract/task.js';
 import { queueOrder } from './task.js';
 
-/**
- * What a higher-priority task that does not fit may do to lower-priority ones: `suspend` them
- * (never kill; the default), `suspend-then-kill` (kill those that cannot be suspended, the last
- * resort), or nothing (`off`).
- */
-export const PREEMPTION_POLICIES = ['suspend', 'suspend-then-kill', 'off'] as const;
-export type PreemptionPolicy = (typeof PREEMPTION_POLICIES)[number];
-
-
+export { PREEMPTION_POLICIES, type PreemptionPolicy } from './planner.js';
+export type { EventListener } from './events.js';
 
 export interface DaemonOptions {
   readonly stateDir: string;
@@ -64,24 +60,16 @@ export interface DaemonOptions {
   readonly smGroups?: ReadonlyMap<string, SmGroups>;
 }
 
-export type EventListener = (event: EventRecord) => void;
-
-
-const MAX_COMMAND_ARGS = 4096;
-
 export class Daemon {
   private readonly store: TaskStore;
   private readonly log: Logger;
   private readonly policy: Policy;
   private readonly rng: Prng;
   private readonly now: () => number;
-  private readonly supervisor: Supervisor;
-  private readonly listeners = new Set<EventListener>();
-  private readonly killTimers = new Map<string, NodeJS.Timeout>();
-  /** Suspensions and resumptions in flight, by task. */
-  private readonly busy = new Map<string, Promise<unknown>>();
-  /** Where a resuming task goes (its record keeps its old GPUs until the restore succeeded). */
-  private readonly resumeTargets = new Map<string, readonly TaskGpu[]>();
+  private readonly bus: TaskEvents;
+  private readonly lifecycle: Lifecycle;
+  /** Tenants, quotas and the audit log. */
+  readonly tenantService: TenantService;
   private node: NodeSpec;
   private closed = false;
   /**
@@ -89,7 +77,13 @@ export class Daemon {
    * changes, a submission queued behind it cannot start, so submit skips the pump (which reads
    * the whole queue): a deep queue does not make every submission slower.
    */
-  private blockedAt: Pick<Task, 'priority' | 'seq'> | null = null;
+  private blockedAt: Pick<Task, 'id' | 'priority' | 'seq'> | null = null;
+  /**
+   * Why each waiting task waits, as the last pump decided. Kept in memory, not stored: it is
+   * recomputed by every pass (and the first pass after a restart), describes the machine now
+   * rather than the task's history, and writing it would add a write per queued task per pass.
+   */
+  private waiting = new Map<string, WaitReason>();
 
   constructor(private readonly options: DaemonOptions) {
     this.store = options.store;
@@ -100,22 +94,29 @@ export class Daemon {
     this.policy = policy.value;
     this.rng = createPrng(0x5eed);
     this.node = localNode(options.backend.gpus());
-    this.supervisor = new Supervisor({ onEnd: (id, ending) => this.ended(id, ending) });
+    this.bus = new TaskEvents(this.store, this.log, this.now);
+    this.tenantService = new TenantService(this.store, this.now, () => this.usage());
+    this.lifecycle = new Lifecycle({
+      stateDir: options.stateDir,
+      store: this.store,
+      events: this.bus,
+      logger: this.log,
+      now: this.now,
+      native: options.native,
+      killGraceMs: options.killGraceMs,
+      baseEnv: options.baseEnv,
+      checkpoint: options.checkpoint ?? null,
+      checkpointProblem: options.checkpointProblem,
+      preemption: options.preemption ?? 'suspend',
+      lockTimeoutMs: options.lockTimeoutMs ?? 0,
+      mps: options.mps ?? null,
+      onChange: () => this.pump(),
+    });
   }
 
   /** Reconciles with what survived the last daemon, then starts whatever fits. */
   start(): void {
-    for (const task of this.store.list().filter((t) => STARTED_STATES.has(t.state))) {
-      const files = taskFiles(this.options.stateDir, task.id);
-      if (task.pid !== null && task.pidStartTime !== null && isSameLiveProcess(task.pid, task.pidStartTime)) {
-        this.supervisor.watchAdopted(task.id, task.pid, task.pidStartTime, files.status, task.regionPath);
-        this.commit(task.id, { adopted: true }, 'task.adopted', { pid: task.pid, state: task.state });
-        this.log.info({ task: task.id, taskPid: task.pid, state: task.state }, 're-adopted task');
-        if (task.state === 'suspending' || task.state === 'resuming') this.reconcile(task);
-      } else {
-        this.ended(task.id, { status: readExitStatus(files.status), wrapper: null, peakMemoryBytes: task.peakMemoryBytes }, true);
-      }
-    }
+    this.lifecycle.adopt();
     // Partitions that outlived the last daemon are clients of its MPS control daemon: adopt it
     // now, so that it is known (and stopped only once they are gone).
     if (this.partitionClients() > 0) this.options.mps?.ensure();
@@ -130,15 +131,12 @@ export class Daemon {
   close(): void {
     if (!this.closed) this.options.mps?.stop(this.partitionClients());
     this.closed = true;
-    this.supervisor.close();
-    for (const t of this.killTimers.values()) clearTimeout(t);
-    this.killTimers.clear();
-    this.listeners.clear();
+    this.lifecycle.close();
+    this.bus.close();
   }
 
   onEvent(listener: EventListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.bus.onEvent(listener);
   }
 
   /** Events after `since`: all of them for an admin, a tenant's own tasks' otherwise. */
@@ -158,86 +156,44 @@ export class Daemon {
   }
 
   auditLog(principal: Principal, since: number, limit: number): AuditRecord[] {
-    requireAdmin(principal, 'reading the audit log');
-    return this.store.auditLog(since, limit);
+    return this.tenantService.auditLog(principal, since, limit);
   }
 
   /** Records a change the API refused, so the audit log shows attempts as well as changes. */
   recordRefusal(principal: Principal, entry: Omit<AuditEntry, 'actor' | 'role'>): void {
-    this.store.audit(this.now(), { ...entry, actor: principal.actor, role: principal.role });
+    this.tenantService.audit(principal, entry);
   }
 
   tenants(principal: Principal): TenantView[] {
-    const views = tenantViews(this.store, this.usage());
-    return principal.role === 'admin' ? views : views.filter((v) => v.name === principal.tenant);
+    return this.tenantService.list(principal);
   }
 
   tenant(name: string, principal: Principal): TenantView {
-    const view = this.tenants(principal).find((v) => v.name === name);
-    if (!view) throw new GsError(ErrorCodes.notFound, `no tenant "${name}"`);
-    return view;
+    return this.tenantService.get(name, principal);
   }
 
   createTenant(name: string, quota: QuotaInput, principal: Principal): TenantView {
-    requireAdmin(principal, 'creating a tenant');
-    checkTenantName(name);
-    const parsed = parseQuota(quota);
-    const at = this.now();
-    this.store.transaction(() => {
-      this.store.tenants.create(name, parsed, at);
-      this.store.audit(at, { actor: principal.actor, role: principal.role, action: 'tenant.create', target: name, detail: { quota: parsed } });
-    });
-    return this.tenant(name, principal);
+    return this.tenantService.create(name, quota, principal);
   }
 
   /** Changes a tenant's quota; lowering it below what runs now stops nothing, it holds back what is queued. */
   setQuota(name: string, quota: QuotaInput, principal: Principal): TenantView {
-    requireAdmin(principal, "changing a tenant's quota");
-    const at = this.now();
-    this.store.transaction(() => {
-      const before = this.store.tenants.get(name).quota;
-      const after = parseQuota(quota, before);
-      this.store.tenants.setQuota(name, after, at);
-      this.store.audit(at, { actor: principal.actor, role: principal.role, action: 'tenant.set-quota', target: name, detail: { before, after } });
-    });
+    this.tenantService.setQuota(name, quota, principal);
     this.pump(); // a raised quota may let queued tasks start
-    return this.tenant(name, principal);
+    return this.tenantService.get(name, principal);
   }
 
   deleteTenant(name: string, principal: Principal): void {
-    requireAdmin(principal, 'deleting a tenant');
-    const at = this.now();
-    this.store.transaction(() => {
-      const before = this.store.tenants.get(name);
-      const live = this.store.list().filter((t) => t.tenant === name).length;
-      // Its queued tasks would otherwise start with no quota at all, which nobody asked for.
-      if (live > 0) throw new GsError(ErrorCodes.conflict, `tenant "${name}" has ${live} queued or running task(s); kill them first, or change its quota instead`);
-      this.store.tenants.delete(name);
-      this.store.audit(at, { actor: principal.actor, role: principal.role, action: 'tenant.delete', target: name, detail: { quota: before.quota } });
-    });
+    this.tenantService.delete(name, principal);
   }
 
-  /**
-   * Makes a tenant's quota what the config file says (created if missing), audited as the
-   * config's doing; an unchanged one is left alone, so a restart adds no audit noise.
-   */
+  /** See TenantService.declare. */
   declareTenant(name: string, quota: Quota, actor: string): void {
-    const at = this.now();
-    const principal = { actor, role: 'admin' as const };
-    this.store.transaction(() => {
-      const existing = this.store.tenants.find(name);
-      if (!existing) {
-        this.store.tenants.create(name, quota, at);
-        this.store.audit(at, { ...principal, action: 'tenant.create', target: name, detail: { quota } });
-      } else if (JSON.stringify(existing.quota) !== JSON.stringify(quota)) {
-        this.store.tenants.setQuota(name, quota, at);
-        this.store.audit(at, { ...principal, action: 'tenant.set-quota', target: name, detail: { before: existing.quota, after: quota } });
-      }
-    });
+    this.tenantService.declare(name, quota, actor);
   }
 
   /** What each tenant's running tasks hold, as the scheduler counts it. */
-  private usage() {
+  private usage(): ReadonlyMap<string, TenantUsage> {
     return currentSnapshot(this.node, this.store.list().filter((t) => HOLDING_STATES.has(t.state))).usage;
   }
 
@@ -247,8 +203,8 @@ export class Daemon {
     const running = this.store.list().filter((t) => HOLDING_STATES.has(t.state));
     return gpus.map((g) => {
       const slices = running.flatMap((t) => {
-        const usage = this.supervisor.usage(t.id);
-        return (this.resumeTargets.get(t.id) ?? t.gpus ?? []).flatMap((x, ordinal): GpuSlice[] => {
+        const usage = this.lifecycle.usage(t.id);
+        return this.lifecycle.gpusOf(t).flatMap((x, ordinal): GpuSlice[] => {
           if (x.uuid !== g.uuid) return [];
           const used = usage === null ? null : (usage.find((u) => u.device === ordinal) ?? { memoryBytes: 0, computeShare: 0 });
           const sm = t.smRanges?.[ordinal];
@@ -282,20 +238,32 @@ export class Daemon {
   }
 
   list(all: boolean, principal: Principal): Task[] {
-    return this.store.list(all).filter((t) => canSee(principal, t));
+    return this.store
+      .list(all)
+      .filter((t) => canSee(principal, t))
+      .map((t) => this.withWaiting(t));
   }
 
   get(idOrPrefix: string, principal: Principal): Task {
     const task = this.store.resolve(idOrPrefix);
     if (!canSee(principal, task)) throw new GsError(ErrorCodes.notFound, `no task "${idOrPrefix}"`);
-    return task;
+    return this.withWaiting(task);
+  }
+
+  /** The task with why it waits, if it is waiting (queued, or suspended waiting to resume). */
+  private withWaiting(task: Task): Task {
+    if (task.state !== 'queued' && task.state !== 'suspended') return task;
+    const waiting = this.waiting.get(task.id);
+    return waiting === undefined ? task : { ...task, waiting };
   }
 
   /** Validates everything first: a refused submission leaves no trace but its error. */
   submit(input: SubmitInput, principal: Principal): Task {
     const tenant = this.tenantFor(input.tenant, principal);
     if (tenant !== null) checkTenantName(tenant);
-    const request = this.admit(input, tenant);
+    const { quota, quotas } = this.tenantService.quotaOf(tenant);
+    const ctx = { devices: this.options.backend.gpus(), node: this.node, policy: this.policy, smGroups: this.options.smGroups };
+    const request = admit(ctx, input, tenant !== null && quota !== null ? { name: tenant, quota, quotas } : null);
     const cwd = checkCwd(input.cwd ?? process.cwd());
     const id = randomBytes(6).toString('hex');
     const files = taskFiles(this.options.stateDir, id);
@@ -315,13 +283,18 @@ export class Daemon {
         regionPath: files.region,
       });
       this.store.audit(at, { actor: principal.actor, role: principal.role, action: 'task.submit', target: id, detail: { command: t.command, request: input } });
-      this.emit(this.store.recordEvent(at, 'task.submitted', id, { priority: t.priority, tenant }));
+      this.bus.record('task.submitted', id, { priority: t.priority, tenant });
       return t;
     });
     this.log.info({ task: id, command: task.command, priority: task.priority }, 'task submitted');
-    if (this.blockedAt !== null && queueOrder(task, this.blockedAt) > 0) return task; // queued behind the blocked head: as created
+    const head = this.blockedAt;
+    if (head !== null && queueOrder(task, head) > 0) {
+      // Queued behind the blocked head: as created, and why it waits is plain without a pass.
+      this.waiting.set(id, behind(head.id));
+      return this.withWaiting(task);
+    }
     this.pump();
-    return this.store.get(id);
+    return this.withWaiting(this.store.get(id));
   }
 
   /**
@@ -333,28 +306,22 @@ export class Daemon {
     const signal = signalNumber(options.signal ?? 'SIGTERM');
     if (signal === null) throw new GsError(ErrorCodes.invalidArgument, `"${options.signal}" is not a signal; expected a name such as SIGTERM, SIGINT, SIGKILL or its number`);
     if (!LIVE_STATES.has(task.state)) throw new GsError(ErrorCodes.conflict, `task ${task.id} already ended (${task.state})`);
-    const at = this.now();
-    const audit = { actor: principal.actor, role: principal.role, action: 'task.kill', target: task.id, detail: { signal: signalName(signal) } };
+    const audit = { action: 'task.kill', target: task.id, detail: { signal: signalName(signal) } };
     if (task.state === 'queued') {
+      const at = this.now();
       this.store.transaction(() => {
-        this.store.audit(at, audit);
-        this.commit(task.id, { state: 'killed', finishedAt: at, killRequested: true, message: 'cancelled while queued' }, 'task.killed', { queued: true });
+        this.tenantService.audit(principal, audit);
+        this.bus.commit(task.id, { state: 'killed', finishedAt: at, killRequested: true, message: 'cancelled while queued' }, 'task.killed', { queued: true });
       });
       // It may have been the head the queue was waiting on: those behind it may fit now.
       this.pump();
       return this.store.get(task.id);
     }
     this.store.transaction(() => {
-      this.store.audit(at, audit);
-      this.commit(task.id, { killRequested: true }, 'task.kill-requested', { signal: signalName(signal) });
+      this.tenantService.audit(principal, audit);
+      this.bus.commit(task.id, { killRequested: true }, 'task.kill-requested', { signal: signalName(signal) });
     });
-    if (task.pid !== null && task.pidStartTime !== null && isSameLiveProcess(task.pid, task.pidStartTime)) {
-      signalGroup(task.pid, signal);
-      // A suspended group is stopped: it only receives the signal once continued. It dies
-      // without its GPU state ever being restored (the driver frees the host copy with it).
-      if (task.state !== 'running') signalGroup(task.pid, SIGCONT);
-      this.scheduleHardKill(task, options.graceMs ?? this.options.killGraceMs);
-    }
+    this.lifecycle.signal(task, signal, options.graceMs ?? this.options.killGraceMs);
     return this.store.get(task.id);
   }
 
@@ -365,8 +332,8 @@ export class Daemon {
   async suspend(idOrPrefix: string, principal: Principal): Promise<Task> {
     const task = this.get(idOrPrefix, principal);
     this.checkSuspendable(task);
-    this.store.audit(this.now(), { actor: principal.actor, role: principal.role, action: 'task.suspend', target: task.id, detail: {} });
-    const result = await this.suspendTask(task, { preemptedBy: null, autoResume: false, by: principal.actor });
+    this.tenantService.audit(principal, { action: 'task.suspend', target: task.id, detail: {} });
+    const result = await this.lifecycle.suspend(task, { preemptedBy: null, autoResume: false, by: principal.actor });
     if (!result.ok) throw new GsError(ErrorCodes.checkpointFailed, `task ${task.id} could not be suspended and goes on running: ${result.message}`, { details: { checkpointCode: result.code } });
     return this.store.get(task.id);
   }
@@ -378,193 +345,23 @@ export class Daemon {
   async resume(idOrPrefix: string, principal: Principal): Promise<Task> {
     const task = this.get(idOrPrefix, principal);
     if (task.state !== 'suspended') throw new GsError(ErrorCodes.conflict, `task ${task.id} is ${describeState(task)}; only a suspended task can be resumed`);
-    if (!this.options.checkpoint) throw new GsError(ErrorCodes.checkpointUnavailable, `cannot resume: ${this.checkpointProblem()}`);
+    if (!this.options.checkpoint) throw new GsError(ErrorCodes.checkpointUnavailable, `cannot resume: ${this.lifecycle.checkpointProblem()}`);
     this.store.transaction(() => {
-      this.store.audit(this.now(), { actor: principal.actor, role: principal.role, action: 'task.resume', target: task.id, detail: {} });
+      this.tenantService.audit(principal, { action: 'task.resume', target: task.id, detail: {} });
       this.store.update(task.id, { autoResume: true, message: null });
     });
     this.pump();
-    const op = this.busy.get(task.id);
+    const op = this.lifecycle.operation(task.id);
     if (op) await op;
-    const after = this.store.get(task.id);
+    const after = this.withWaiting(this.store.get(task.id));
     if (after.state === 'suspended' && after.message !== null && after.message.startsWith('resume failed')) throw new GsError(ErrorCodes.checkpointFailed, `task ${task.id}: ${after.message}; it stays suspended and is retried when room changes`);
     return after;
-  }
-
-  private checkpointProblem(): string {
-    return this.options.checkpointProblem ?? 'the CUDA checkpoint API is not available';
   }
 
   private checkSuspendable(task: Task): void {
     if (task.state !== 'running') throw new GsError(ErrorCodes.conflict, `task ${task.id} is ${describeState(task)}; only a running task can be suspended`);
     if (task.killRequested) throw new GsError(ErrorCodes.conflict, `task ${task.id} is being killed; it cannot be suspended`);
-    if (!this.options.checkpoint) throw new GsError(ErrorCodes.checkpointUnavailable, `cannot suspend: ${this.checkpointProblem()}`);
-  }
-
-  /** Starts a suspension; the promise says how it went (the task is back to running if it failed). */
-  private suspendTask(task: Task, why: { preemptedBy: string | null; autoResume: boolean; by: string }): Promise<{ ok: true } | { ok: false; code: string; message: string }> {
-    const api = this.options.checkpoint;
-    const pid = task.pid;
-    if (!api || pid === null) return Promise.resolve({ ok: false, code: ErrorCodes.checkpointUnavailable, message: this.checkpointProblem() });
-    this.commit(task.id, { state: 'suspending', preemptedBy: why.preemptedBy, autoResume: why.autoResume }, 'task.suspending', { by: why.by, preemptedBy: why.preemptedBy });
-    const bytes = regionBytes(task.regionPath);
-    const started = performance.now();
-    const op = (async () => {
-      const r = await suspendGroup(api, pid, this.options.lockTimeoutMs ?? 0);
-      this.busy.delete(task.id);
-      if (this.closed || this.store.get(task.id).state !== 'suspending') return r.ok ? { ok: true as const } : { ok: false as const, code: r.error.code, message: r.error.message };
-      const ms = Math.round(performance.now() - started);
-      if (r.ok) {
-        this.commit(task.id, { state: 'suspended', suspendedAt: this.now(), suspensions: task.suspensions + 1, message: null }, 'task.suspended', { ms, gpuBytes: bytes, processes: r.pids.length, preemptedBy: why.preemptedBy });
-        this.log.info({ task: task.id, ms, gpuBytes: bytes, preemptedBy: why.preemptedBy }, 'task suspended');
-      } else {
-        this.commit(task.id, { state: 'running', preemptedBy: null, autoResume: false }, 'task.suspend-failed', { code: r.error.code, cudaResult: r.error.cudaResult, message: r.error.message });
-        this.log.warn({ task: task.id, err: r.error }, 'suspend failed; the task goes on running');
-        if (why.preemptedBy !== null && this.options.preemption === 'suspend-then-kill') this.evict(this.store.get(task.id), why.preemptedBy, `could not be suspended (${r.error.message})`);
-      }
-      this.pump();
-      return r.ok ? { ok: true as const } : { ok: false as const, code: r.error.code, message: r.error.message };
-    })();
-    this.busy.set(task.id, op);
-    return op;
-  }
-
-  /** Starts resuming a suspended task onto `gpus` (its own, or others of the same model). */
-  private resumeTask(task: Task, gpus: readonly TaskGpu[]): void {
-    const api = this.options.checkpoint;
-    const pid = task.pid;
-    if (!api || pid === null) return;
-    const old = task.gpus ?? [];
-    const moved = old.length === gpus.length && old.some((g, i) => g.uuid !== gpus[i]?.uuid);
-    // The driver maps every checkpointed GPU to its new one; CUDA_VISIBLE_DEVICES in the task's
-    // environment keeps naming the old UUIDs, and its device ordinals keep their meaning.
-    const pairs: GpuPair[] = moved ? old.map((g, i) => ({ from: g.uuid, to: gpus[i]?.uuid ?? g.uuid })) : [];
-    this.resumeTargets.set(task.id, gpus);
-    this.commit(task.id, { state: 'resuming' }, 'task.resuming', { gpus: gpus.map((g) => g.uuid), moved });
-    const bytes = regionBytes(task.regionPath);
-    const started = performance.now();
-    const op = (async () => {
-      const r = await resumeGroup(api, pid, pairs);
-      this.busy.delete(task.id);
-      this.resumeTargets.delete(task.id);
-      if (this.closed || this.store.get(task.id).state !== 'resuming') return;
-      const ms = Math.round(performance.now() - started);
-      if (r.ok) {
-        this.commit(task.id, { state: 'running', gpus, smRanges: rangesOnto(task.smRanges, gpus), preemptedBy: null, autoResume: false, message: null }, 'task.resumed', { ms, gpuBytes: bytes, gpus: gpus.map((g) => g.uuid), moved, processes: r.pids.length });
-        this.log.info({ task: task.id, ms, moved }, 'task resumed');
-      } else {
-        this.commit(task.id, { state: 'suspended', message: `resume failed: ${r.error.message}` }, 'task.resume-failed', { code: r.error.code, cudaResult: r.error.cudaResult, message: r.error.message });
-        this.log.warn({ task: task.id, err: r.error }, 'resume failed; the task stays suspended');
-        return;
-      }
-      this.pump();
-    })();
-    this.busy.set(task.id, op);
-  }
-
-  /**
-   * After a restart, a task caught halfway through a suspension or resumption: a resumption
-   * whose CUDA processes all run is done; anything else is suspended (finishing the
-   * suspension), and resumes like any other suspended task. A suspension is finished even when
-   * every process still reads as running: the dead daemon's lock may still be under way in the
-   * driver, and a task left running beside it would lock up later with nobody to unlock it.
-   */
-  private reconcile(task: Task): void {
-    const api = this.options.checkpoint;
-    const pid = task.pid;
-    if (pid === null) return;
-    const found = api ? cudaStates(api, pid) : null;
-    const allRunning = found !== null && found.ok && [...found.states.values()].every((s) => s === 'running');
-    if (!api || (allRunning && task.state === 'resuming')) {
-      signalGroup(pid, SIGCONT);
-      this.commit(task.id, { state: 'running', preemptedBy: null, autoResume: false }, 'task.reconciled', { state: 'running' });
-      return;
-    }
-    const op = (async () => {
-      const r = await suspendGroup(api, pid, this.options.lockTimeoutMs ?? 0);
-      this.busy.delete(task.id);
-      if (this.closed || !STARTED_STATES.has(this.store.get(task.id).state)) return;
-      if (r.ok) this.commit(task.id, { state: 'suspended', autoResume: true, suspendedAt: this.now() }, 'task.reconciled', { state: 'suspended' });
-      else this.commit(task.id, { state: 'running', preemptedBy: null, autoResume: false, message: `left running after a restart: ${r.error.message}` }, 'task.reconciled', { state: 'running', message: r.error.message });
-      this.pump();
-    })();
-    this.busy.set(task.id, op);
-  }
-
-  /** Kills a preemption victim that cannot be suspended (policy suspend-then-kill). */
-  private evict(victim: Task, by: string, why: string): void {
-    if (victim.state !== 'running' || victim.pid === null || victim.pidStartTime === null) return;
-    this.commit(victim.id, { killRequested: true, message: `preempted by task ${by}: killed because it ${why}` }, 'task.evicted', { preemptedBy: by });
-    if (isSameLiveProcess(victim.pid, victim.pidStartTime)) {
-      signalGroup(victim.pid, 15);
-      this.scheduleHardKill(victim, this.options.killGraceMs);
-    }
-  }
-
-  private scheduleHardKill(task: Task, graceMs: number): void {
-    if (this.killTimers.has(task.id) || task.pid === null || task.pidStartTime === null) return;
-    const { pid, pidStartTime } = task;
-    const timer = setTimeout(() => {
-      this.killTimers.delete(task.id);
-      if (isSameLiveProcess(pid, pidStartTime)) {
-        this.log.warn({ task: task.id, taskPid: pid }, 'task outlived its kill grace period; sending SIGKILL');
-        signalGroup(pid, 9);
-      }
-    }, graceMs);
-    timer.unref();
-    this.killTimers.set(task.id, timer);
-  }
-
-  private admit(input: SubmitInput, tenant: string | null) {
-    if (input.command.length === 0 || input.command[0] === '') throw new GsError(ErrorCodes.invalidArgument, 'command: is empty; give the program to run and its arguments');
-    if (input.command.length > MAX_COMMAND_ARGS) throw new GsError(ErrorCodes.invalidArgument, `command: has ${input.command.length} arguments; at most ${MAX_COMMAND_ARGS}`);
-    const parsed = parseSliceRequest(input);
-    if (!parsed.ok) throw new GsError(ErrorCodes.invalidArgument, describeIssues(parsed.issues), { details: { issues: parsed.issues } });
-    const request = parsed.value;
-    if (request.isolation === 'mig') {
-      throw new GsError(ErrorCodes.unsatisfiable, 'isolation: mig is not supported by gpushare serve yet (MIG instances are not managed by the daemon); use time-slice, sm-partition or exclusive', {
-        details: { issues: [{ field: 'isolation', code: 'unknownValue', message: 'mig is not supported by the daemon yet' }] },
-      });
-    }
-    const gpus = this.options.backend.gpus();
-    const issues = checkRequestAgainstGpus(request, gpus);
-    if (issues.length > 0) throw new GsError(ErrorCodes.unsatisfiable, describeIssues(issues), { details: { issues } });
-    if (request.isolation === 'sm-partition' && request.gpus > 0) {
-      const matching = gpus.filter((g) => matchesSelectors(request, g));
-      const layouts = matching.map((g) => smLayout(g, this.smGroupsOf(g.uuid)));
-      const capable = layouts.flatMap((r) => (r.ok ? [r.value] : []));
-      if (capable.length < request.gpus) {
-        const why = layouts.find((r) => !r.ok);
-        const detail = why && !why.ok ? describeIssues(why.issues) : 'isolation: no GPU here can be partitioned';
-        throw new GsError(ErrorCodes.unsatisfiable, `asks for ${request.gpus} SM-partitioned GPU(s) but ${capable.length} here can be partitioned; ${detail}`, {
-          details: { issues: [{ field: 'isolation', code: 'unsupported', message: detail }] },
-        });
-      }
-      // A partition bigger than the SMs the driver groups could never start (libgpushare refuses it).
-      const percent = computeLimitPercent({ request });
-      const fitsAlone = (l: SmLayout, p: number): boolean => firstFit(l, [], partitionRange(l, p)) !== null;
-      const fits = capable.filter((l) => percent === null || fitsAlone(l, percent));
-      const l = capable[0];
-      if (fits.length < request.gpus && percent !== null && l !== undefined) {
-        let most = 99;
-        while (most > 1 && !fitsAlone(l, most)) most--;
-        const detail = `compute: ${percent}% is ${partitionRange(l, percent)} SMs, but the driver groups only ${l.groupable} of the GPU's ${l.total} SMs into partitions: ask for at most ${most}%, or 100% for the whole GPU`;
-        throw new GsError(ErrorCodes.unsatisfiable, detail, { details: { issues: [{ field: 'compute', code: 'outOfRange', message: detail }] } });
-      }
-    }
-    // Could it run on this machine with nothing else on it? If not, it would block the queue forever.
-    const empty = buildSnapshot([this.node]);
-    const decision = schedule(empty, placementRequest({ id: 'admission', request, tenant: null }), { policy: this.policy, rng: createPrng(1) });
-    if (decision.status !== 'ok') throw new GsError(ErrorCodes.unsatisfiable, `can never run here: ${describeDecision(decision)}`);
-    // Within its tenant's quota with nothing else of the tenant running? Otherwise it could never start.
-    const quota = tenant === null ? undefined : this.store.tenants.find(tenant);
-    if (tenant !== null && quota) {
-      const alone = schedule(buildSnapshot([this.node], [], quotaMap([quota])), placementRequest({ id: 'admission', request, tenant }), { policy: this.policy, rng: createPrng(1) });
-      if (alone.status !== 'ok') {
-        throw new GsError(ErrorCodes.quotaExceeded, `exceeds tenant "${tenant}"'s quota, so it could never start: ${describeQuotaRefusal(alone)}`, { details: { quota: quota.quota } });
-      }
-    }
-    return request;
+    if (!this.options.checkpoint) throw new GsError(ErrorCodes.checkpointUnavailable, `cannot suspend: ${this.lifecycle.checkpointProblem()}`);
   }
 
   private tenantFor(asked: string | undefined, principal: Principal): string | null {
@@ -573,58 +370,63 @@ export class Daemon {
     return principal.tenant;
   }
 
-  /**
-   * Starts queued tasks in queue order while they fit. The first that does not fit stops the
-   * pass: later, smaller tasks do not jump it (no backfill), so big tasks are never starved.
-   */
+  /** One pass over the queue: decide (planner.ts), then commit and perform each action. */
   private pump(): void {
     this.blockedAt = null;
     if (this.closed) return;
     const all = this.store.list();
-    // Suspended tasks waiting for room take their turn in the queue's order, like queued ones.
-    const waiting = all.filter((t) => t.state === 'queued' || (t.state === 'suspended' && t.autoResume && !this.busy.has(t.id))).sort(queueOrder);
-    if (waiting.length === 0) return;
-    this.node = localNode(this.options.backend.gpus());
-    const quotas = quotaMap(this.store.tenants.list());
-    let snapshot = this.snapshot(all, quotas);
-    const holders = this.holders(all);
+    // Suspended tasks waiting for room take their turn in the queue, like queued ones.
+    const queue = all.filter((t) => t.state === 'queued' || (t.state === 'suspended' && t.autoResume && !this.lifecycle.isBusy(t.id))).sort(queueOrder);
+    if (queue.length === 0) {
+      this.waiting = new Map();
+      return;
+    }
     const devices = this.options.backend.gpus();
-    for (const task of waiting) {
-      if (task.state === 'suspended') {
-        const placement = this.resumePlacement(snapshot, task, (p) => fitPartitions(task, taskGpus(p, this.node), devices, holders, task.smRanges, this.options.smGroups).ok);
-        if (placement === null) break;
-        snapshot = withPlacement(snapshot, placement);
-        const gpus = taskGpus(placement, this.node);
-        holders.push({ id: task.id, isolation: task.request.isolation, gpus, smRanges: rangesOnto(task.smRanges, gpus) });
-        this.resumeTask(task, gpus);
-        continue;
-      }
-      const { decision, ranges, partitionWhy } = this.place(snapshot, task, holders, devices);
-      if (decision.status === 'ok' && partitionWhy !== null) {
-        // The scheduler found room, but no GPU has its SMs in a row free (or its GPUs run the
-        // other kind of work): it waits for a partition to end, holding the queue like any
-        // task that does not fit. Preemption is not asked: it frees compute, not SM ranges.
-        const why = `waiting for SMs: ${partitionWhy}`;
-        if (task.message !== why) this.store.update(task.id, { message: why });
-        this.blockedAt = { priority: task.priority, seq: task.seq };
-        break;
-      }
-      if (decision.status !== 'ok') {
-        // Held back only by its own tenant's quota: it waits without holding up other tenants.
-        if (task.tenant !== null && quotas.has(task.tenant) && schedule({ ...snapshot, quotas: new Map() }, placementRequest(task), { policy: this.policy, rng: createPrng(1) }).status === 'ok') {
-          const why = `waiting for tenant quota: ${describeQuotaRefusal(decision)}`;
-          if (task.message !== why) this.store.update(task.id, { message: why });
-          continue;
+    this.node = localNode(devices);
+    const plan = planQueue(
+      { node: this.node, policy: this.policy, rng: this.rng, devices, smGroups: this.options.smGroups },
+      {
+        snapshot: this.snapshot(all, this.tenantService.quotas()),
+        holders: this.holders(all),
+        queue,
+        preemption: this.options.preemption ?? 'suspend',
+        suspendable: this.options.checkpoint != null,
+        suspending: all.filter((t) => t.state === 'suspending'),
+      },
+    );
+    this.waiting = waitReasons(plan);
+    this.blockedAt = plan.blocked;
+    this.perform(plan);
+  }
+
+  /** Commits and performs a plan's actions in order (each commit is the lifecycle's or here). */
+  private perform(plan: Plan): void {
+    for (const action of plan.actions) {
+      switch (action.kind) {
+        case 'start':
+          this.lifecycle.start(action.task, action.gpus, action.smRanges);
+          break;
+        case 'resume':
+          this.lifecycle.resume(action.task, action.gpus);
+          break;
+        case 'wait':
+          if (action.message !== undefined && action.task.message !== action.message) this.store.update(action.task.id, { message: action.message });
+          if (action.reason.kind === 'noRoom' && action.reason.preemption === 'needsKill') {
+            this.log.info({ task: action.task.id, reason: this.options.checkpoint ? 'victims cannot be suspended' : this.lifecycle.checkpointProblem() }, 'preemption would need kills; policy "suspend" never kills');
+          }
+          break;
+        case 'preempt': {
+          const task = action.task;
+          const victims = action.victims.map((v) => ({ task: this.store.get(v.taskId), action: v.action === 'suspend' ? ('suspend' as const) : ('evict' as const) }));
+          this.bus.record('task.preempting', task.id, { victims: victims.map((v) => ({ id: v.task.id, action: v.action })) });
+          this.log.info({ task: task.id, victims: victims.map((v) => `${v.task.id}:${v.action}`) }, 'preempting lower-priority tasks');
+          for (const v of victims) {
+            if (v.action === 'suspend') void this.lifecycle.suspend(v.task, { preemptedBy: task.id, autoResume: true, by: `preemption:${task.id}` });
+            else this.lifecycle.evict(v.task, task.id, 'cannot be suspended');
+          }
+          break;
         }
-        // One preemption at a time: while victims are being suspended, wait for them.
-        if (!all.some((t) => t.state === 'suspending')) this.preempt(snapshot, task);
-        this.blockedAt = { priority: task.priority, seq: task.seq };
-        break;
       }
-      snapshot = withPlacement(snapshot, decision.placement);
-      const gpus = taskGpus(decision.placement, this.node);
-      holders.push({ id: task.id, isolation: task.request.isolation, gpus, smRanges: ranges });
-      this.startTask(task, gpus, ranges);
     }
   }
 
@@ -633,36 +435,9 @@ export class Daemon {
     return all
       .filter((t) => HOLDING_STATES.has(t.state))
       .map((t) => {
-        const gpus = this.resumeTargets.get(t.id) ?? t.gpus ?? [];
+        const gpus = this.lifecycle.gpusOf(t);
         return { id: t.id, isolation: t.request.isolation, gpus, smRanges: rangesOnto(t.smRanges, gpus) };
       });
-  }
-
-  /** What the driver said of a GPU's SM groups (null: not known). */
-  private smGroupsOf(uuid: string): SmGroups | null {
-    return this.options.smGroups?.get(uuid) ?? null;
-  }
-
-  /**
-   * The scheduler's placement, then SM partitions on it: a GPU that cannot take the partition
-   * (no free run of SMs, other work on it, cannot be partitioned) is left out and the scheduler
-   * asked again, once per GPU at most. `partitionWhy` is set when the scheduler had room but
-   * the partitions did not.
-   */
-  private place(snapshot: ClusterSnapshot, task: Task, holders: readonly Holder[], devices: readonly Gpu[]): { decision: Decision; ranges: TaskSmRange[] | null; partitionWhy: string | null } {
-    let request = task.request;
-    let partitionWhy: string | null = null;
-    let first: Decision | null = null;
-    for (let attempt = 0; attempt <= this.node.gpus.length; attempt++) {
-      const decision = schedule(snapshot, placementRequest({ ...task, request }), { policy: this.policy, rng: this.rng });
-      first ??= decision;
-      if (decision.status !== 'ok') return { decision: partitionWhy === null ? decision : first, ranges: null, partitionWhy };
-      const fit = fitPartitions(task, taskGpus(decision.placement, this.node), devices, holders, null, this.options.smGroups);
-      if (fit.ok) return { decision, ranges: fit.ranges, partitionWhy: null };
-      partitionWhy = partitionWhy === null ? fit.why : `${partitionWhy}; ${fit.why}`;
-      request = { ...request, uuids: { include: request.uuids.include, exclude: [...request.uuids.exclude, fit.uuid] } };
-    }
-    return { decision: first ?? { status: 'unresolvable', reason: { kind: 'noNodes' } }, ranges: null, partitionWhy };
   }
 
   /**
@@ -670,132 +445,23 @@ export class Daemon {
    * onto their targets). Suspended tasks hold nothing. Placements with an operation in flight are
    * out of the planner's reach (priority beyond any task's).
    */
-  private snapshot(all: readonly Task[], quotas: ReadonlyMap<string, TenantQuota> = new Map()): ClusterSnapshot {
+  private snapshot(all: readonly Task[], quotas: ReadonlyMap<string, TenantQuota>): ClusterSnapshot {
     const placements: Placement[] = [];
     for (const t of all) {
       if (!HOLDING_STATES.has(t.state)) continue;
-      const target = this.resumeTargets.get(t.id);
+      const target = this.lifecycle.resumeTarget(t.id);
       const p = taskPlacement(target ? { ...t, gpus: target } : t, this.node);
       if (!p) continue;
-      const locked = this.busy.has(t.id) || t.state !== 'running' || t.killRequested;
+      const locked = this.lifecycle.isBusy(t.id) || t.state !== 'running' || t.killRequested;
       placements.push({ ...p, suspendable: this.options.checkpoint != null, priority: locked ? Number.MAX_SAFE_INTEGER : p.priority });
     }
     return buildSnapshot([this.node], placements, quotas);
   }
-
-  /**
-   * Its own GPUs if they have room again, else other GPUs of the same model (restore remaps
-   * them), else null. `accept` has the last word (a partition needs its old SMs free).
-   */
-  private resumePlacement(snapshot: ClusterSnapshot, task: Task, accept: (p: Placement) => boolean): Placement | null {
-    const old = task.gpus ?? [];
-    const tryRequest = (request: Task['request']): Placement | null => {
-      const d = schedule(snapshot, placementRequest({ ...task, request }), { policy: this.policy, rng: this.rng });
-      return d.status === 'ok' && accept(d.placement) ? d.placement : null;
-    };
-    if (old.length === 0) return tryRequest(task.request);
-    const same = tryRequest({ ...task.request, uuids: { include: old.map((g) => g.uuid), exclude: [] } });
-    if (same) return same;
-    const models = [...new Set(old.map((g) => this.node.gpus.find((s) => s.uuid === g.uuid)?.model))];
-    if (models.length !== 1 || models[0] === undefined) return null;
-    return tryRequest({ ...task.request, models: { include: [models[0]], exclude: [] }, uuids: { include: [], exclude: [] } });
-  }
-
-  /** Makes room for `task` by suspending (or, by policy, killing) the lower-priority tasks the planner names. */
-  private preempt(snapshot: ClusterSnapshot, task: Task): void {
-    const policy = this.options.preemption ?? 'suspend';
-    if (policy === 'off') return;
-    const plan = planPreemption(snapshot, { ...placementRequest(task), suspendable: this.options.checkpoint != null }, { policy: this.policy, rng: createPrng(task.seq) });
-    if (!plan) return;
-    if (plan.actions.some((a) => a.action === 'evict') && policy !== 'suspend-then-kill') {
-      this.log.info({ task: task.id, reason: this.options.checkpoint ? 'victims cannot be suspended' : this.checkpointProblem() }, 'preemption would need kills; policy "suspend" never kills');
-      return;
-    }
-    const victims = plan.actions.map((a) => ({ task: this.store.get(a.placement.id), action: a.action }));
-    this.emit(this.store.recordEvent(this.now(), 'task.preempting', task.id, { victims: victims.map((v) => ({ id: v.task.id, action: v.action })) }));
-    this.log.info({ task: task.id, victims: victims.map((v) => `${v.task.id}:${v.action}`) }, 'preempting lower-priority tasks');
-    for (const v of victims) {
-      if (v.action === 'suspend') void this.suspendTask(v.task, { preemptedBy: task.id, autoResume: true, by: `preemption:${task.id}` });
-      else this.evict(v.task, task.id, 'cannot be suspended');
-    }
-  }
-
-  private startTask(task: Task, gpus: readonly TaskGpu[], smRanges: TaskSmRange[] | null): void {
-    const files = taskFiles(this.options.stateDir, task.id);
-    if (!existsSync(task.cwd)) {
-      this.commit(task.id, { state: 'failed', finishedAt: this.now(), message: `its working directory ${task.cwd} no longer exists` }, 'task.ended', { state: 'failed' });
-      return;
-    }
-    const limit = computeLimitPercent(task);
-    const at = this.now();
-    let message: string | null = null;
-    let mpsPipeDir: string | null = null;
-    if (smRanges !== null) {
-      const mps = this.options.mps?.ensure() ?? { pipeDir: null, problem: 'this daemon has no MPS control' };
-      if (mps.pipeDir === null && this.options.mps?.status().mode === 'on') {
-        this.commit(task.id, { state: 'failed', finishedAt: at, message: `not started: MPS is required (mps: on) but ${mps.problem}` }, 'task.ended', { state: 'failed' });
-        return;
-      }
-      mpsPipeDir = mps.pipeDir;
-      // Said on the task, so whoever wonders why its partition is slow sees it.
-      if (mpsPipeDir === null) message = `running without MPS (${mps.problem}): SM partitions on one GPU take turns instead of running at once`;
-    }
-    try {
-      const env = taskEnvironment(this.options.baseEnv ?? process.env, task, gpus, limit, smRanges === null ? null : { ranges: smRanges, mpsPipeDir });
-      const launched = launch(task, env, this.options.native, files.status);
-      this.commit(task.id, { state: 'running', gpus, smRanges, computeLimitPercent: limit, pid: launched.pid, pidStartTime: launched.startTime, startedAt: at, message }, 'task.started', {
-        pid: launched.pid,
-        gpus: gpus.map((g) => g.uuid),
-        ...(smRanges !== null ? { smRanges: smRanges.map((r) => ({ uuid: r.uuid, offset: r.offset, count: r.count })), mps: mpsPipeDir !== null } : {}),
-      });
-      this.supervisor.watchChild(task.id, launched.child, files.status, task.regionPath);
-      this.log.info({ task: task.id, taskPid: launched.pid, gpus: gpus.map((g) => g.index), ...(smRanges !== null ? { smRanges } : {}) }, 'task started');
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      this.commit(task.id, { state: 'failed', finishedAt: at, message }, 'task.ended', { state: 'failed' });
-      this.log.error({ task: task.id, err }, 'task could not be started');
-    }
-  }
-
-  private ended(id: string, ending: Ending, atStart = false): void {
-    const timer = this.killTimers.get(id);
-    if (timer) clearTimeout(timer);
-    this.killTimers.delete(id);
-    const task = this.store.get(id);
-    if (!STARTED_STATES.has(task.state)) return;
-    this.resumeTargets.delete(id);
-    const outcome = describeEnding(task, ending, atStart);
-    // A reason recorded before the end (an eviction by preemption) outlives a plain signal ending.
-    this.commit(id, { ...outcome, message: outcome.message ?? task.message, finishedAt: this.now(), peakMemoryBytes: ending.peakMemoryBytes ?? task.peakMemoryBytes }, 'task.ended', {
-      state: outcome.state,
-      exitCode: outcome.exitCode,
-      signal: outcome.signal,
-    });
-    this.log.info({ task: id, ...outcome }, 'task ended');
-    if (!atStart) this.pump();
-  }
-
-  /** Updates a task and records the event in one transaction, then tells listeners. */
-  private commit(id: string, change: Parameters<TaskStore['update']>[1], type: string, data: Record<string, unknown>): void {
-    const event = this.store.transaction(() => {
-      this.store.update(id, change);
-      return this.store.recordEvent(this.now(), type, id, data);
-    });
-    this.emit(event);
-  }
-
-  private emit(event: EventRecord): void {
-    for (const l of this.listeners) {
-      try {
-        l(event);
-      } catch (err) {
-        this.log.error({ err }, 'event listener failed');
-      }
-    }
-  }
 }
 
-const SIGCONT = 18;
+function behind(taskId: string): WaitReason {
+  return { kind: 'behind', taskId, text: `queued behind task ${taskId}, which does not fit yet (no task jumps the queue)` };
+}
 
 /** `queued`, `already suspended`, `ended (exited)`: a task's state in an error message. */
 function describeState(task: Task): string {
@@ -815,34 +481,6 @@ function describeState(task: Task): string {
   }
 }
 
-/** GPU memory the task's processes hold now, as libgpushare counts it; null without a region. */
-function regionBytes(path: string): number | null {
-  try {
-    let bytes = 0;
-    for (const slot of readRegion(path).slots) for (const d of slot.devices) bytes += d.limitedBytes;
-    return bytes;
-  } catch {
-    return null;
-  }
-}
-
-/** A quota refusal in one line: the quota's own reason, not the whole scheduler explanation. */
-function describeQuotaRefusal(d: ReturnType<typeof schedule>): string {
-  if (d.status === 'unresolvable' && d.reason.kind === 'quotaExceeded') {
-    const r = d.reason;
-    const fmt = (v: number): string => (r.resource === 'memoryBytes' ? formatBytes(v) : r.resource === 'computeMilli' ? `${v / 10}%` : String(v));
-    const what = r.resource === 'computeMilli' ? 'compute' : r.resource === 'memoryBytes' ? 'memory' : 'GPU';
-    return `its ${what} quota is ${fmt(r.limit)}; ${fmt(r.used)} in use + ${fmt(r.requested)} asked`;
-  }
-  if (d.status === 'unschedulable') {
-    for (const rej of d.rejections) {
-      const q = rej.reason.kind === 'tooFewGpus' ? rej.reason.gpus.find((g) => g.kind === 'quotaMemory') : undefined;
-      if (q?.kind === 'quotaMemory') return `asks ${formatBytes(q.requestedBytes)} of GPU memory; ${formatBytes(q.remainingBytes)} of its memory quota is left`;
-    }
-  }
-  return describeDecision(d);
-}
-
 function canSee(principal: Principal, task: Task): boolean {
   return principal.role === 'admin' || task.tenant === principal.tenant;
 }
@@ -851,23 +489,4 @@ function checkCwd(cwd: string): string {
   if (!isAbsolute(cwd)) throw new GsError(ErrorCodes.invalidArgument, `cwd: "${cwd}" is not an absolute path`);
   if (!existsSync(cwd) || !statSync(cwd).isDirectory()) throw new GsError(ErrorCodes.invalidArgument, `cwd: "${cwd}" is not an existing directory on the daemon's machine`);
   return cwd;
-}
-
-const ERRNO = getSystemErrorMap();
-
-/** The task's final state from what the wrapper and waitpid say; honest about what is unknown. */
-export function describeEnding(task: Task, ending: Ending, atStart: boolean): { state: TaskState; exitCode: number | null; signal: string | null; message: string | null } {
-  const killed = task.killRequested;
-  const s = ending.status;
-  if (s?.kind === 'error') {
-    const [name, text] = ERRNO.get(-s.errno) ?? [`errno ${s.errno}`, 'unknown error'];
-    return { state: 'failed', exitCode: null, signal: null, message: `cannot run "${task.command[0]}": ${text} (${name})` };
-  }
-  if (s?.kind === 'exit') return { state: killed ? 'killed' : 'exited', exitCode: s.code, signal: null, message: null };
-  if (s?.kind === 'signal') return { state: killed ? 'killed' : 'exited', exitCode: null, signal: signalName(s.signal), message: null };
-  // No status file: the wrapper itself died (SIGKILL to the group), or the process vanished while no daemon watched.
-  if (ending.wrapper?.signal) return { state: killed ? 'killed' : 'exited', exitCode: null, signal: ending.wrapper.signal, message: null };
-  if (ending.wrapper && ending.wrapper.code !== null) return { state: killed ? 'killed' : 'failed', exitCode: ending.wrapper.code, signal: null, message: 'the task wrapper wrote no exit status' };
-  const why = atStart ? 'its process was gone when the daemon restarted' : 'its process ended while not a child of this daemon';
-  return { state: killed ? 'killed' : 'lost', exitCode: null, signal: null, message: `${why} and left no exit status (killed with SIGKILL?); how it ended is unknown` };
 }

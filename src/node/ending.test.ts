@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeEnding } from './daemon.js';
+import { describeEnding } from './ending.js';
 import type { Ending } from './supervisor.js';
 import type { Task } from '../contract/task.js';
 

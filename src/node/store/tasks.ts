@@ -37,7 +37,7 @@ interface TaskRow {
   region_path: string;
 }
 
-export type NewTask = Omit<Task, 'seq' | 'state' | 'gpus' | 'computeLimitPercent' | 'smRanges' | 'pid' | 'pidStartTime' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal' | 'message' | 'peakMemoryBytes' | 'killRequested' | 'adopted' | 'suspendedAt' | 'suspensions' | 'preemptedBy' | 'autoResume'>;
+export type NewTask = Omit<Task, 'seq' | 'state' | 'gpus' | 'computeLimitPercent' | 'smRanges' | 'pid' | 'pidStartTime' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal' | 'message' | 'peakMemoryBytes' | 'killRequested' | 'adopted' | 'suspendedAt' | 'suspensions' | 'preemptedBy' | 'autoResume' | 'waiting'>;
 
 /** Fields a state change may set. */
 export type TaskUpdate = Partial<Pick<Task, 'state' | 'gpus' | 'computeLimitPercent' | 'smRanges' | 'pid' | 'pidStartTime' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal' | 'message' | 'peakMemoryBytes' | 'killRequested' | 'adopted' | 'suspendedAt' | 'suspensions' | 'preemptedBy' | 'autoResume'>>;
@@ -273,6 +273,8 @@ function fromRow(r: TaskRow): Task {
     suspendedAt: r.suspended_at,
     suspensions: r.suspensions,
     preemptedBy: r.preempted_by,
+    // Not stored: the daemon's queue pass sets it on the records it returns (see Daemon.withWaiting).
+    waiting: null,
     autoResume: r.auto_resume !== 0,
     stdoutPath: r.stdout_path,
     stderrPath: r.stderr_path,

@@ -1,0 +1,157 @@
+/**
+ * The queue planner: what to do next with the queue, decided without doing it. Pure (no I/O, no
+ * clock; the PRNG comes in with the context): the daemon commits the actions and the lifecycle
+ * layer performs them (decide, then commit, then perform).
+ *
+ * The queue's rules:
+ * - Tasks go in queue order: priority, then arrival. Suspended tasks waiting to resume
+ *   (`autoResume`) take their turn in that order like queued ones.
+ * - The first task that does not fit stops the pass: later, smaller tasks do not jump it (no
+ *   backfill), so big tasks are never starved. The tasks behind it wait `behind` it.
+ * - Except a task held back only by its own tenant's quota: it waits without holding up others.
+ * - A task that stops the pass may preempt lower-priority tasks (the scheduler's
+ *   planPreemption, by the preemption policy), one preemption at a time: while any task is
+ *   being suspended, nothing more is preempted.
+ * Every action carries its reason as data (contract/task.ts WaitReason).
+ */
+import { createPrng, planPreemption, schedule, withPlacement, type ClusterSnapshot, type Placement } from '../scheduler/index.js';
+import type { Task, TaskGpu, TaskSmRange, WaitReason } from '../contract/task.js';
+import { placementRequest, rangesOnto, taskGpus, type Holder } from './placement.js';
+import { placeResume, placeTask, type PlacerContext } from './placer.js';
+import { heldOnlyByQuota, noRoom, quotaRefusal } from './reasons.js';
+
+/**
+ * What a higher-priority task that does not fit may do to lower-priority ones: `suspend` them
+ * (never kill; the default), `suspend-then-kill` (kill those that cannot be suspended, the last
+ * resort), or nothing (`off`).
+ */
+export const PREEMPTION_POLICIES = ['suspend', 'suspend-then-kill', 'off'] as const;
+export type PreemptionPolicy = (typeof PREEMPTION_POLICIES)[number];
+
+export interface PlanInput {
+  /** The machine now, with the tenants' quotas: tasks holding GPUs as placements (those with an operation in flight at a priority nothing can preempt). */
+  readonly snapshot: ClusterSnapshot;
+  /** What the tasks holding GPUs occupy (for SM partitions). */
+  readonly holders: readonly Holder[];
+  /** Queued tasks and suspended ones waiting to resume, in queue order. */
+  readonly queue: readonly Task[];
+  readonly preemption: PreemptionPolicy;
+  /** Running tasks can be suspended (the daemon has the CUDA checkpoint API). */
+  readonly suspendable: boolean;
+  /** Tasks being suspended now, and for whom (null: asked by a person). */
+  readonly suspending: readonly Pick<Task, 'id' | 'preemptedBy'>[];
+}
+
+export interface Victim {
+  readonly taskId: string;
+  readonly action: 'suspend' | 'kill';
+}
+
+export type PlanAction =
+  | { readonly kind: 'start'; readonly task: Task; readonly placement: Placement; readonly gpus: TaskGpu[]; readonly smRanges: TaskSmRange[] | null }
+  | { readonly kind: 'resume'; readonly task: Task; readonly placement: Placement; readonly gpus: TaskGpu[] }
+  /** Suspend or kill `victims` to make room for `task`, which waits meanwhile (`reason`). */
+  | { readonly kind: 'preempt'; readonly task: Task; readonly victims: readonly Victim[]; readonly reason: WaitReason }
+  /** `message`: what to record as the task's message (for people), or undefined to leave it. */
+  | { readonly kind: 'wait'; readonly task: Task; readonly reason: WaitReason; readonly message?: string };
+
+export interface Plan {
+  /** One action per task of the queue, in queue order. */
+  readonly actions: readonly PlanAction[];
+  /** The queued task that stopped the pass for want of room (a submission queued behind it cannot start). */
+  readonly blocked: Task | null;
+}
+
+/** The next actions for the queue: see the module's rules. */
+export function planQueue(ctx: PlacerContext, input: PlanInput): Plan {
+  const actions: PlanAction[] = [];
+  const holders = [...input.holders];
+  let snapshot = input.snapshot;
+  let stop: { at: number; head: Task; blocked: boolean } | null = null;
+  for (const [i, task] of input.queue.entries()) {
+    if (task.state === 'suspended') {
+      const found = placeResume(ctx, snapshot, task, holders);
+      if (found.placement === null) {
+        const reason: WaitReason = found.refusal === null ? { kind: 'smPartition', text: 'the SMs its partition held are taken' } : noRoom(found.refusal, 'notAsked');
+        actions.push({ kind: 'wait', task, reason });
+        stop = { at: i, head: task, blocked: false };
+        break;
+      }
+      snapshot = withPlacement(snapshot, found.placement);
+      const gpus = taskGpus(found.placement, ctx.node);
+      holders.push({ id: task.id, isolation: task.request.isolation, gpus, smRanges: rangesOnto(task.smRanges, gpus) });
+      actions.push({ kind: 'resume', task, placement: found.placement, gpus });
+      continue;
+    }
+    const { decision, ranges, partitionWhy } = placeTask(ctx, snapshot, task, holders);
+    if (decision.status === 'ok' && partitionWhy !== null) {
+      // The scheduler found room, but no GPU has its SMs in a row free (or its GPUs run the
+      // other kind of work): it waits for a partition to end, holding the queue like any
+      // task that does not fit. Preemption is not asked: it frees compute, not SM ranges.
+      actions.push({ kind: 'wait', task, reason: { kind: 'smPartition', text: partitionWhy }, message: `waiting for SMs: ${partitionWhy}` });
+      stop = { at: i, head: task, blocked: true };
+      break;
+    }
+    if (decision.status !== 'ok') {
+      const quota = task.tenant !== null && input.snapshot.quotas.has(task.tenant) ? quotaHold(ctx, snapshot, task, decision) : null;
+      if (quota !== null) {
+        // Held back only by its own tenant's quota: it waits without holding up other tenants.
+        actions.push({ kind: 'wait', task, reason: quota, message: `waiting for tenant quota: ${quota.text}` });
+        continue;
+      }
+      actions.push(preemptFor(ctx, snapshot, task, decision, input));
+      stop = { at: i, head: task, blocked: true };
+      break;
+    }
+    snapshot = withPlacement(snapshot, decision.placement);
+    const gpus = taskGpus(decision.placement, ctx.node);
+    holders.push({ id: task.id, isolation: task.request.isolation, gpus, smRanges: ranges });
+    actions.push({ kind: 'start', task, placement: decision.placement, gpus, smRanges: ranges });
+  }
+  if (stop !== null) {
+    const head = stop.head;
+    for (const task of input.queue.slice(stop.at + 1)) actions.push({ kind: 'wait', task, reason: { kind: 'behind', taskId: head.id, text: `queued behind task ${head.id}, which does not fit yet (no task jumps the queue)` } });
+  }
+  return { actions, blocked: stop?.blocked === true ? stop.head : null };
+}
+
+/**
+ * Its tenant's quota, if that alone holds it back. A memory quota says so in the decision (per
+ * GPU); a GPU-count or compute quota refuses before any GPU is looked at, so for those the
+ * scheduler is asked once more without quotas.
+ */
+function quotaHold(ctx: PlacerContext, snapshot: ClusterSnapshot, task: Task, decision: ReturnType<typeof schedule>): Extract<WaitReason, { kind: 'quota' }> | null {
+  const tenant = task.tenant;
+  if (tenant === null) return null;
+  let only = heldOnlyByQuota(decision);
+  if (only === 'unknown') only = schedule({ ...snapshot, quotas: new Map() }, placementRequest(task), { policy: ctx.policy, rng: createPrng(1) }).status === 'ok';
+  return only ? quotaRefusal(decision, tenant) : null;
+}
+
+/** The head of the queue does not fit: make room by preemption if the policy and the scheduler allow, else wait. */
+function preemptFor(ctx: PlacerContext, snapshot: ClusterSnapshot, task: Task, decision: ReturnType<typeof schedule>, input: PlanInput): PlanAction {
+  if (input.suspending.length > 0) {
+    // One preemption at a time: while victims are being suspended, wait for them.
+    const mine = input.suspending.filter((s) => s.preemptedBy === task.id);
+    if (mine.length === 0) return { kind: 'wait', task, reason: noRoom(decision, 'otherUnderWay') };
+    return { kind: 'wait', task, reason: preempting(mine.map((s) => ({ taskId: s.id, action: 'suspend' as const }))) };
+  }
+  if (input.preemption === 'off') return { kind: 'wait', task, reason: noRoom(decision, 'off') };
+  const plan = planPreemption(snapshot, { ...placementRequest(task), suspendable: input.suspendable }, { policy: ctx.policy, rng: createPrng(task.seq) });
+  if (!plan) return { kind: 'wait', task, reason: noRoom(decision, 'noVictims') };
+  if (plan.actions.some((a) => a.action === 'evict') && input.preemption !== 'suspend-then-kill') return { kind: 'wait', task, reason: noRoom(decision, 'needsKill') };
+  const victims = plan.actions.map((a): Victim => ({ taskId: a.placement.id, action: a.action === 'suspend' ? 'suspend' : 'kill' }));
+  return { kind: 'preempt', task, victims, reason: preempting(victims) };
+}
+
+function preempting(victims: readonly Victim[]): WaitReason {
+  const words = victims.map((v) => `${v.action === 'suspend' ? 'suspending' : 'killing'} ${v.taskId}`).join(', ');
+  return { kind: 'preempting', victims, text: `making room by preemption: ${words}` };
+}
+
+/** Why a task waits, for every task the plan leaves waiting. */
+export function waitReasons(plan: Plan): Map<string, WaitReason> {
+  const reasons = new Map<string, WaitReason>();
+  for (const a of plan.actions) if (a.kind === 'wait' || a.kind === 'preempt') reasons.set(a.task.id, a.reason);
+  return reasons;
+}
