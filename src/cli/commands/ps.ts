@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { TaskBody } from '../../contract/schemas.js';
+import type { WaitReason } from '../../contract/task.js';
 import { formatBytes } from '../../domain/index.js';
 import { renderTable } from '../output/table.js';
 import { addHostOption, clientFor } from './tasks-common.js';
@@ -27,9 +28,47 @@ export function renderTasks(tasks: readonly TaskBody[], now: number): string {
     t.computeLimitPercent === null ? '-' : `${t.computeLimitPercent}%`,
     t.pid === null ? '-' : String(t.pid),
     age(now - (t.startedAt ?? t.submittedAt)),
+    t.waiting === null ? '-' : shortWait(t.waiting),
     truncate(t.command.join(' '), 40),
   ]);
-  return renderTable(['ID', 'STATE', 'PRIO', 'GPUS', 'MEM/GPU', 'COMPUTE', 'PID', 'AGE', 'COMMAND'], rows);
+  return renderTable(['ID', 'STATE', 'PRIO', 'GPUS', 'MEM/GPU', 'COMPUTE', 'PID', 'AGE', 'WAITING', 'COMMAND'], rows);
+}
+
+/** The scheduler's per-GPU reason kinds in a word or two. */
+const GPU_REFUSAL: Readonly<Record<string, string>> = {
+  insufficientGpuMemory: 'memory',
+  insufficientCompute: 'compute',
+  quotaMemory: 'quota memory',
+  heldExclusively: 'held exclusively',
+  notIdleForExclusive: 'not idle',
+  modelNotSelected: 'model',
+  uuidNotSelected: 'uuid',
+  numaMismatch: 'NUMA',
+  gpuUnhealthy: 'unhealthy',
+  migMismatch: 'MIG mode',
+  noMigProfileFits: 'MIG profile',
+};
+
+const QUOTA_RESOURCE: Readonly<Record<string, string>> = { gpus: 'GPUs', memoryBytes: 'memory', computeMilli: 'compute' };
+
+/** Why a task waits, in a column (`gpushare inspect` prints it in full): `GPU 0 memory +1`, `quota: memory`, `behind 3f2a1c`, `SMs`. */
+export function shortWait(w: WaitReason): string {
+  switch (w.kind) {
+    case 'noRoom': {
+      const first = w.gpus[0];
+      if (first === undefined) return 'no room';
+      const more = w.gpus.length > 1 ? ` +${w.gpus.length - 1}` : '';
+      return `GPU ${first.gpu} ${GPU_REFUSAL[first.reason] ?? first.reason}${more}`;
+    }
+    case 'quota':
+      return `quota: ${QUOTA_RESOURCE[w.resource] ?? w.resource}`;
+    case 'behind':
+      return `behind ${w.taskId.slice(0, 6)}`;
+    case 'preempting':
+      return `preempting ${w.victims.length}`;
+    case 'smPartition':
+      return 'SMs';
+  }
 }
 
 function age(ms: number): string {
