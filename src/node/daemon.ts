@@ -1,38 +1,39 @@
 /**
- * The node daemon: the coordinator of the queue. Each change goes decide, then commit, then
- * perform: the queue planner (planner.ts, pure) decides from a snapshot of the machine what to
- * start, resume, preempt or leave waiting and why; each decision is committed to the store (one
- * SQLite transaction per state change: the task row, its event, and for API changes an audit
- * row) before the lifecycle layer (lifecycle.ts) touches a process, so a crash between the two
- * leaves a state the next start can reconcile. Tenants, quotas and the audit log are their own
- * service (tenant-service.ts); admission is pure functions (admission.ts); events go to
- * listeners through TaskEvents (events.ts).
+ * The node daemon: what the API asks of this machine (submit, kill, suspend, resume, list,
+ * tenants, GPUs, events), wired to the parts that do it. Each change goes decide, then commit,
+ * then perform: the queue (queue.ts) asks the planner (planner.ts, pure) what to start, resume,
+ * preempt or leave waiting and why; each decision is committed to the store (one SQLite
+ * transaction per state change: the task row, its event, and for API changes an audit row)
+ * before the lifecycle layer (lifecycle.ts) touches a process, so a crash between the two leaves
+ * a state the next start can reconcile. Admission is pure functions (admission.ts); tenants,
+ * quotas and the audit log are their own service (tenant-service.ts); events go to listeners
+ * through TaskEvents (events.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import type { Logger } from 'pino';
 import { describeIssues, ErrorCodes, GsError, type SmGroups } from '../domain/index.js';
-import type { GpuSlice, GpuWithSlices } from '../contract/gpus.js';
+import type { GpuWithSlices } from '../contract/gpus.js';
 import type { Principal } from '../contract/principal.js';
 import type { SubmitInput } from '../contract/task.js';
 import type { GpuBackend } from '../gpu/backend.js';
 import type { CheckpointApi } from '../gpu/checkpoint.js';
-import { buildSnapshot, createPrng, parsePolicy, type ClusterSnapshot, type NodeSpec, type Placement, type Policy, type Prng, type TenantQuota, type TenantUsage } from '../scheduler/index.js';
+import { parsePolicy, type Policy } from '../scheduler/index.js';
 import { admit } from './admission.js';
 import { TaskEvents, type EventListener } from './events.js';
 import { taskFiles, type NativePaths } from './launcher.js';
 import { Lifecycle } from './lifecycle.js';
 import type { MpsControl } from './mps.js';
-import { currentSnapshot, localNode, rangesOnto, taskPlacement, type Holder } from './placement.js';
-import { planQueue, waitReasons, type Plan, type PreemptionPolicy } from './planner.js';
+import type { PreemptionPolicy } from './planner.js';
 import { signalName, signalNumber } from './proc.js';
+import { gpusWithSlices } from './slices.js';
 import type { AuditEntry, AuditRecord, EventRecord, TaskStore } from './store/tasks.js';
 import type { Quota } from './store/tenants.js';
+import { TaskQueue } from './queue.js';
 import { TenantService } from './tenant-service.js';
 import { checkTenantName, type QuotaInput, type TenantView } from './tenants.js';
-import { HOLDING_STATES, LIVE_STATES, STARTED_STATES, type Task, type WaitReason } from '../contract/task.js';
-import { queueOrder } from './task.js';
+import { HOLDING_STATES, LIVE_STATES, STARTED_STATES, type Task } from '../contract/task.js';
 
 export { PREEMPTION_POLICIES, type PreemptionPolicy } from './planner.js';
 export type { EventListener } from './events.js';
@@ -64,26 +65,13 @@ export class Daemon {
   private readonly store: TaskStore;
   private readonly log: Logger;
   private readonly policy: Policy;
-  private readonly rng: Prng;
   private readonly now: () => number;
   private readonly bus: TaskEvents;
   private readonly lifecycle: Lifecycle;
   /** Tenants, quotas and the audit log. */
   readonly tenantService: TenantService;
-  private node: NodeSpec;
+  private readonly queue: TaskQueue;
   private closed = false;
-  /**
-   * The queued task the last pump stopped at for want of room, if any. Until something ends or
-   * changes, a submission queued behind it cannot start, so submit skips the pump (which reads
-   * the whole queue): a deep queue does not make every submission slower.
-   */
-  private blockedAt: Pick<Task, 'id' | 'priority' | 'seq'> | null = null;
-  /**
-   * Why each waiting task waits, as the last pump decided. Kept in memory, not stored: it is
-   * recomputed by every pass (and the first pass after a restart), describes the machine now
-   * rather than the task's history, and writing it would add a write per queued task per pass.
-   */
-  private waiting = new Map<string, WaitReason>();
 
   constructor(private readonly options: DaemonOptions) {
     this.store = options.store;
@@ -92,10 +80,8 @@ export class Daemon {
     const policy = parsePolicy(options.policy);
     if (!policy.ok) throw new GsError(ErrorCodes.invalidArgument, `policy: ${describeIssues(policy.issues)}`);
     this.policy = policy.value;
-    this.rng = createPrng(0x5eed);
-    this.node = localNode(options.backend.gpus());
     this.bus = new TaskEvents(this.store, this.log, this.now);
-    this.tenantService = new TenantService(this.store, this.now, () => this.usage());
+    this.tenantService = new TenantService(this.store, this.now, () => this.queue.usage());
     this.lifecycle = new Lifecycle({
       stateDir: options.stateDir,
       store: this.store,
@@ -110,7 +96,19 @@ export class Daemon {
       preemption: options.preemption ?? 'suspend',
       lockTimeoutMs: options.lockTimeoutMs ?? 0,
       mps: options.mps ?? null,
-      onChange: () => this.pump(),
+      onChange: () => this.queue.pump(),
+    });
+    this.queue = new TaskQueue({
+      store: this.store,
+      backend: options.backend,
+      lifecycle: this.lifecycle,
+      events: this.bus,
+      logger: this.log,
+      policy: this.policy,
+      quotas: () => this.tenantService.quotas(),
+      preemption: options.preemption ?? 'suspend',
+      suspendable: options.checkpoint != null,
+      smGroups: options.smGroups,
     });
   }
 
@@ -120,7 +118,7 @@ export class Daemon {
     // Partitions that outlived the last daemon are clients of its MPS control daemon: adopt it
     // now, so that it is known (and stopped only once they are gone).
     if (this.partitionClients() > 0) this.options.mps?.ensure();
-    this.pump();
+    this.queue.pump();
   }
 
   /** sm-partition tasks whose processes exist (MPS clients, or about to be). */
@@ -131,6 +129,7 @@ export class Daemon {
   close(): void {
     if (!this.closed) this.options.mps?.stop(this.partitionClients());
     this.closed = true;
+    this.queue.close();
     this.lifecycle.close();
     this.bus.close();
   }
@@ -179,7 +178,7 @@ export class Daemon {
   /** Changes a tenant's quota; lowering it below what runs now stops nothing, it holds back what is queued. */
   setQuota(name: string, quota: QuotaInput, principal: Principal): TenantView {
     this.tenantService.setQuota(name, quota, principal);
-    this.pump(); // a raised quota may let queued tasks start
+    this.queue.pump(); // a raised quota may let queued tasks start
     return this.tenantService.get(name, principal);
   }
 
@@ -192,43 +191,13 @@ export class Daemon {
     this.tenantService.declare(name, quota, actor);
   }
 
-  /** What each tenant's running tasks hold, as the scheduler counts it. */
-  private usage(): ReadonlyMap<string, TenantUsage> {
-    return currentSnapshot(this.node, this.store.list().filter((t) => HOLDING_STATES.has(t.state))).usage;
-  }
-
   /** GPUs with their slices; a user sees that others' slices exist and their size, not whose they are. */
   gpus(principal?: Principal): GpuWithSlices[] {
-    const gpus = this.options.backend.gpus();
-    const running = this.store.list().filter((t) => HOLDING_STATES.has(t.state));
-    return gpus.map((g) => {
-      const slices = running.flatMap((t) => {
-        const usage = this.lifecycle.usage(t.id);
-        return this.lifecycle.gpusOf(t).flatMap((x, ordinal): GpuSlice[] => {
-          if (x.uuid !== g.uuid) return [];
-          const used = usage === null ? null : (usage.find((u) => u.device === ordinal) ?? { memoryBytes: 0, computeShare: 0 });
-          const sm = t.smRanges?.[ordinal];
-          const mine = principal === undefined || canSee(principal, t);
-          return [
-            {
-              taskId: mine ? t.id : null,
-              tenant: mine ? t.tenant : null,
-              priority: t.priority,
-              memoryBytes: x.memoryBytes,
-              computeMilli: x.computeMilli,
-              usedMemoryBytes: used?.memoryBytes ?? null,
-              computeShare: used?.computeShare ?? null,
-              smRange: sm === undefined ? null : { offset: sm.offset, count: sm.count },
-            },
-          ];
-        });
-      });
-      return {
-        ...g,
-        slices,
-        allocatedMemoryBytes: slices.reduce((s, x) => s + x.memoryBytes, 0),
-        allocatedComputeMilli: slices.reduce((s, x) => s + x.computeMilli, 0),
-      };
+    return gpusWithSlices(this.options.backend.gpus(), {
+      holding: this.store.list().filter((t) => HOLDING_STATES.has(t.state)),
+      gpusOf: (t) => this.lifecycle.gpusOf(t),
+      usageOf: (id) => this.lifecycle.usage(id),
+      mine: (t) => principal === undefined || canSee(principal, t),
     });
   }
 
@@ -252,8 +221,7 @@ export class Daemon {
 
   /** The task with why it waits, if it is waiting (queued, or suspended waiting to resume). */
   private withWaiting(task: Task): Task {
-    if (task.state !== 'queued' && task.state !== 'suspended') return task;
-    const waiting = this.waiting.get(task.id);
+    const waiting = this.queue.waitingOf(task);
     return waiting === undefined ? task : { ...task, waiting };
   }
 
@@ -262,7 +230,7 @@ export class Daemon {
     const tenant = this.tenantFor(input.tenant, principal);
     if (tenant !== null) checkTenantName(tenant);
     const { quota, quotas } = this.tenantService.quotaOf(tenant);
-    const ctx = { devices: this.options.backend.gpus(), node: this.node, policy: this.policy, smGroups: this.options.smGroups };
+    const ctx = { devices: this.options.backend.gpus(), node: this.queue.node, policy: this.policy, smGroups: this.options.smGroups };
     const request = admit(ctx, input, tenant !== null && quota !== null ? { name: tenant, quota, quotas } : null);
     const cwd = checkCwd(input.cwd ?? process.cwd());
     const id = randomBytes(6).toString('hex');
@@ -287,14 +255,8 @@ export class Daemon {
       return t;
     });
     this.log.info({ task: id, command: task.command, priority: task.priority }, 'task submitted');
-    const head = this.blockedAt;
-    if (head !== null && queueOrder(task, head) > 0) {
-      // Queued behind the blocked head: as created, and why it waits is plain without a pass.
-      this.waiting.set(id, behind(head.id));
-      return this.withWaiting(task);
-    }
-    this.pump();
-    return this.withWaiting(this.store.get(id));
+    // Queued behind the blocked head, it is as created: no pass ran.
+    return this.withWaiting(this.queue.submitted(task) ? this.store.get(id) : task);
   }
 
   /**
@@ -314,7 +276,7 @@ export class Daemon {
         this.bus.commit(task.id, { state: 'killed', finishedAt: at, killRequested: true, message: 'cancelled while queued' }, 'task.killed', { queued: true });
       });
       // It may have been the head the queue was waiting on: those behind it may fit now.
-      this.pump();
+      this.queue.pump();
       return this.store.get(task.id);
     }
     this.store.transaction(() => {
@@ -350,7 +312,7 @@ export class Daemon {
       this.tenantService.audit(principal, { action: 'task.resume', target: task.id, detail: {} });
       this.store.update(task.id, { autoResume: true, message: null });
     });
-    this.pump();
+    this.queue.pump();
     const op = this.lifecycle.operation(task.id);
     if (op) await op;
     const after = this.withWaiting(this.store.get(task.id));
@@ -369,98 +331,6 @@ export class Daemon {
     if (asked !== undefined && asked !== principal.tenant) throw new GsError(ErrorCodes.forbidden, `tenant "${principal.tenant}" may not submit for tenant "${asked}"`);
     return principal.tenant;
   }
-
-  /** One pass over the queue: decide (planner.ts), then commit and perform each action. */
-  private pump(): void {
-    this.blockedAt = null;
-    if (this.closed) return;
-    const all = this.store.list();
-    // Suspended tasks waiting for room take their turn in the queue, like queued ones.
-    const queue = all.filter((t) => t.state === 'queued' || (t.state === 'suspended' && t.autoResume && !this.lifecycle.isBusy(t.id))).sort(queueOrder);
-    if (queue.length === 0) {
-      this.waiting = new Map();
-      return;
-    }
-    const devices = this.options.backend.gpus();
-    this.node = localNode(devices);
-    const plan = planQueue(
-      { node: this.node, policy: this.policy, rng: this.rng, devices, smGroups: this.options.smGroups },
-      {
-        snapshot: this.snapshot(all, this.tenantService.quotas()),
-        holders: this.holders(all),
-        queue,
-        preemption: this.options.preemption ?? 'suspend',
-        suspendable: this.options.checkpoint != null,
-        suspending: all.filter((t) => t.state === 'suspending'),
-      },
-    );
-    this.waiting = waitReasons(plan);
-    this.blockedAt = plan.blocked;
-    this.perform(plan);
-  }
-
-  /** Commits and performs a plan's actions in order (each commit is the lifecycle's or here). */
-  private perform(plan: Plan): void {
-    for (const action of plan.actions) {
-      switch (action.kind) {
-        case 'start':
-          this.lifecycle.start(action.task, action.gpus, action.smRanges);
-          break;
-        case 'resume':
-          this.lifecycle.resume(action.task, action.gpus);
-          break;
-        case 'wait':
-          if (action.message !== undefined && action.task.message !== action.message) this.store.update(action.task.id, { message: action.message });
-          if (action.reason.kind === 'noRoom' && action.reason.preemption === 'needsKill') {
-            this.log.info({ task: action.task.id, reason: this.options.checkpoint ? 'victims cannot be suspended' : this.lifecycle.checkpointProblem() }, 'preemption would need kills; policy "suspend" never kills');
-          }
-          break;
-        case 'preempt': {
-          const task = action.task;
-          const victims = action.victims.map((v) => ({ task: this.store.get(v.taskId), action: v.action === 'suspend' ? ('suspend' as const) : ('evict' as const) }));
-          this.bus.record('task.preempting', task.id, { victims: victims.map((v) => ({ id: v.task.id, action: v.action })) });
-          this.log.info({ task: task.id, victims: victims.map((v) => `${v.task.id}:${v.action}`) }, 'preempting lower-priority tasks');
-          for (const v of victims) {
-            if (v.action === 'suspend') void this.lifecycle.suspend(v.task, { preemptedBy: task.id, autoResume: true, by: `preemption:${task.id}` });
-            else this.lifecycle.evict(v.task, task.id, 'cannot be suspended');
-          }
-          break;
-        }
-      }
-    }
-  }
-
-  /** Tasks that hold GPUs now, on the GPUs they hold (resuming ones on their targets). */
-  private holders(all: readonly Task[]): Holder[] {
-    return all
-      .filter((t) => HOLDING_STATES.has(t.state))
-      .map((t) => {
-        const gpus = this.lifecycle.gpusOf(t);
-        return { id: t.id, isolation: t.request.isolation, gpus, smRanges: rangesOnto(t.smRanges, gpus) };
-      });
-  }
-
-  /**
-   * The machine as the scheduler sees it: tasks that hold GPUs (running, suspending, resuming
-   * onto their targets). Suspended tasks hold nothing. Placements with an operation in flight are
-   * out of the planner's reach (priority beyond any task's).
-   */
-  private snapshot(all: readonly Task[], quotas: ReadonlyMap<string, TenantQuota>): ClusterSnapshot {
-    const placements: Placement[] = [];
-    for (const t of all) {
-      if (!HOLDING_STATES.has(t.state)) continue;
-      const target = this.lifecycle.resumeTarget(t.id);
-      const p = taskPlacement(target ? { ...t, gpus: target } : t, this.node);
-      if (!p) continue;
-      const locked = this.lifecycle.isBusy(t.id) || t.state !== 'running' || t.killRequested;
-      placements.push({ ...p, suspendable: this.options.checkpoint != null, priority: locked ? Number.MAX_SAFE_INTEGER : p.priority });
-    }
-    return buildSnapshot([this.node], placements, quotas);
-  }
-}
-
-function behind(taskId: string): WaitReason {
-  return { kind: 'behind', taskId, text: `queued behind task ${taskId}, which does not fit yet (no task jumps the queue)` };
 }
 
 /** `queued`, `already suspended`, `ended (exited)`: a task's state in an error message. */

@@ -110,7 +110,7 @@ export function planQueue(ctx: PlacerContext, input: PlanInput): Plan {
   }
   if (stop !== null) {
     const head = stop.head;
-    for (const task of input.queue.slice(stop.at + 1)) actions.push({ kind: 'wait', task, reason: { kind: 'behind', taskId: head.id, text: `queued behind task ${head.id}, which does not fit yet (no task jumps the queue)` } });
+    for (const task of input.queue.slice(stop.at + 1)) actions.push({ kind: 'wait', task, reason: behind(head.id) });
   }
   return { actions, blocked: stop?.blocked === true ? stop.head : null };
 }
@@ -142,6 +142,11 @@ function preemptFor(ctx: PlacerContext, snapshot: ClusterSnapshot, task: Task, d
   if (plan.actions.some((a) => a.action === 'evict') && input.preemption !== 'suspend-then-kill') return { kind: 'wait', task, reason: noRoom(decision, 'needsKill') };
   const victims = plan.actions.map((a): Victim => ({ taskId: a.placement.id, action: a.action === 'suspend' ? 'suspend' : 'kill' }));
   return { kind: 'preempt', task, victims, reason: preempting(victims) };
+}
+
+/** Waiting behind the task that stopped the pass. */
+export function behind(taskId: string): WaitReason {
+  return { kind: 'behind', taskId, text: `queued behind task ${taskId}, which does not fit yet (no task jumps the queue)` };
 }
 
 function preempting(victims: readonly Victim[]): WaitReason {

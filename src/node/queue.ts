@@ -1,0 +1,183 @@
+/**
+ * The queue's passes: decide, then commit, then perform. Each pass reads the machine and the
+ * queue, asks the planner (planner.ts, pure) what to do, keeps why each task waits, records
+ * what it decided (messages, preemption events) and hands starts, resumes and preemptions to the
+ * lifecycle layer. A pass runs whenever something may have made room: a submission, a task's
+ * end, a kill, a quota change, a finished suspension or resumption.
+ */
+import type { Logger } from 'pino';
+import type { SmGroups } from '../domain/index.js';
+import type { GpuBackend } from '../gpu/backend.js';
+import { buildSnapshot, createPrng, type ClusterSnapshot, type NodeSpec, type Placement, type Policy, type TenantQuota, type TenantUsage } from '../scheduler/index.js';
+import { HOLDING_STATES, type Task, type WaitReason } from '../contract/task.js';
+import type { TaskEvents } from './events.js';
+import type { Lifecycle } from './lifecycle.js';
+import { currentSnapshot, localNode, rangesOnto, taskPlacement, type Holder } from './placement.js';
+import { behind, planQueue, waitReasons, type Plan, type PreemptionPolicy } from './planner.js';
+import type { TaskStore } from './store/tasks.js';
+import { queueOrder } from './task.js';
+
+export interface TaskQueueOptions {
+  readonly store: TaskStore;
+  readonly backend: GpuBackend;
+  readonly lifecycle: Lifecycle;
+  readonly events: TaskEvents;
+  readonly logger: Logger;
+  readonly policy: Policy;
+  /** The tenants' quotas now, in the scheduler's form. */
+  readonly quotas: () => ReadonlyMap<string, TenantQuota>;
+  readonly preemption: PreemptionPolicy;
+  /** Running tasks can be suspended (the CUDA checkpoint API is there). */
+  readonly suspendable: boolean;
+  readonly smGroups?: ReadonlyMap<string, SmGroups> | undefined;
+}
+
+export class TaskQueue {
+  private readonly store: TaskStore;
+  private readonly lifecycle: Lifecycle;
+  private readonly log: Logger;
+  private readonly rng = createPrng(0x5eed);
+  private nodeSpec: NodeSpec;
+  private closed = false;
+  /**
+   * The queued task the last pass stopped at for want of room, if any. Until something ends or
+   * changes, a submission queued behind it cannot start, so `submitted` skips the pass (which
+   * reads the whole queue): a deep queue does not make every submission slower.
+   */
+  private blockedAt: Pick<Task, 'id' | 'priority' | 'seq'> | null = null;
+  /**
+   * Why each waiting task waits, as the last pass decided. Kept in memory, not stored: it is
+   * recomputed by every pass (and the first pass after a restart), describes the machine now
+   * rather than the task's history, and storing it would add a write per queued task per pass.
+   */
+  private waiting = new Map<string, WaitReason>();
+
+  constructor(private readonly options: TaskQueueOptions) {
+    this.store = options.store;
+    this.lifecycle = options.lifecycle;
+    this.log = options.logger;
+    this.nodeSpec = localNode(options.backend.gpus());
+  }
+
+  /** This machine as the scheduler saw it at the last pass. */
+  get node(): NodeSpec {
+    return this.nodeSpec;
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  /** Why the task waits, if it is waiting (queued, or suspended waiting to resume). */
+  waitingOf(task: Task): WaitReason | undefined {
+    if (task.state !== 'queued' && task.state !== 'suspended') return undefined;
+    return this.waiting.get(task.id);
+  }
+
+  /**
+   * A task just queued: a pass, unless it is queued behind the blocked head (then it waits
+   * behind it, plainly). Whether a pass ran.
+   */
+  submitted(task: Task): boolean {
+    const head = this.blockedAt;
+    if (head !== null && queueOrder(task, head) > 0) {
+      this.waiting.set(task.id, behind(head.id));
+      return false;
+    }
+    this.pump();
+    return true;
+  }
+
+  /** What each tenant's running tasks hold, as the scheduler counts it. */
+  usage(): ReadonlyMap<string, TenantUsage> {
+    return currentSnapshot(this.nodeSpec, this.store.list().filter((t) => HOLDING_STATES.has(t.state))).usage;
+  }
+
+  /** One pass over the queue: decide (planner.ts), then commit and perform each action. */
+  pump(): void {
+    this.blockedAt = null;
+    if (this.closed) return;
+    const all = this.store.list();
+    // Suspended tasks waiting for room take their turn in the queue, like queued ones.
+    const queue = all.filter((t) => t.state === 'queued' || (t.state === 'suspended' && t.autoResume && !this.lifecycle.isBusy(t.id))).sort(queueOrder);
+    if (queue.length === 0) {
+      this.waiting = new Map();
+      return;
+    }
+    const devices = this.options.backend.gpus();
+    this.nodeSpec = localNode(devices);
+    const plan = planQueue(
+      { node: this.nodeSpec, policy: this.options.policy, rng: this.rng, devices, smGroups: this.options.smGroups },
+      {
+        snapshot: this.snapshot(all, this.options.quotas()),
+        holders: this.holders(all),
+        queue,
+        preemption: this.options.preemption,
+        suspendable: this.options.suspendable,
+        suspending: all.filter((t) => t.state === 'suspending'),
+      },
+    );
+    this.waiting = waitReasons(plan);
+    this.blockedAt = plan.blocked;
+    this.perform(plan);
+  }
+
+  /** Commits and performs a plan's actions in order (each commit is the lifecycle's or here). */
+  private perform(plan: Plan): void {
+    for (const action of plan.actions) {
+      switch (action.kind) {
+        case 'start':
+          this.lifecycle.start(action.task, action.gpus, action.smRanges);
+          break;
+        case 'resume':
+          this.lifecycle.resume(action.task, action.gpus);
+          break;
+        case 'wait':
+          if (action.message !== undefined && action.task.message !== action.message) this.store.update(action.task.id, { message: action.message });
+          if (action.reason.kind === 'noRoom' && action.reason.preemption === 'needsKill') {
+            this.log.info({ task: action.task.id, reason: this.options.suspendable ? 'victims cannot be suspended' : this.lifecycle.checkpointProblem() }, 'preemption would need kills; policy "suspend" never kills');
+          }
+          break;
+        case 'preempt': {
+          const task = action.task;
+          const victims = action.victims.map((v) => ({ task: this.store.get(v.taskId), action: v.action === 'suspend' ? ('suspend' as const) : ('evict' as const) }));
+          this.options.events.record('task.preempting', task.id, { victims: victims.map((v) => ({ id: v.task.id, action: v.action })) });
+          this.log.info({ task: task.id, victims: victims.map((v) => `${v.task.id}:${v.action}`) }, 'preempting lower-priority tasks');
+          for (const v of victims) {
+            if (v.action === 'suspend') void this.lifecycle.suspend(v.task, { preemptedBy: task.id, autoResume: true, by: `preemption:${task.id}` });
+            else this.lifecycle.evict(v.task, task.id, 'cannot be suspended');
+          }
+          break;
+        }
+      }
+    }
+  }
+
+  /** Tasks that hold GPUs now, on the GPUs they hold (resuming ones on their targets). */
+  private holders(all: readonly Task[]): Holder[] {
+    return all
+      .filter((t) => HOLDING_STATES.has(t.state))
+      .map((t) => {
+        const gpus = this.lifecycle.gpusOf(t);
+        return { id: t.id, isolation: t.request.isolation, gpus, smRanges: rangesOnto(t.smRanges, gpus) };
+      });
+  }
+
+  /**
+   * The machine as the scheduler sees it: tasks that hold GPUs (running, suspending, resuming
+   * onto their targets). Suspended tasks hold nothing. Placements with an operation in flight are
+   * out of the planner's reach (priority beyond any task's).
+   */
+  private snapshot(all: readonly Task[], quotas: ReadonlyMap<string, TenantQuota>): ClusterSnapshot {
+    const placements: Placement[] = [];
+    for (const t of all) {
+      if (!HOLDING_STATES.has(t.state)) continue;
+      const target = this.lifecycle.resumeTarget(t.id);
+      const p = taskPlacement(target ? { ...t, gpus: target } : t, this.nodeSpec);
+      if (!p) continue;
+      const locked = this.lifecycle.isBusy(t.id) || t.state !== 'running' || t.killRequested;
+      placements.push({ ...p, suspendable: this.options.suspendable, priority: locked ? Number.MAX_SAFE_INTEGER : p.priority });
+    }
+    return buildSnapshot([this.nodeSpec], placements, quotas);
+  }
+}
