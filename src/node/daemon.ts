@@ -201,9 +201,12 @@ export class Daemon {
     });
   }
 
-  /** See TaskStore.liveVersion. */
+  /**
+   * Goes up whenever the live task list may read differently (TaskStore.liveVersion), why a task
+   * waits included: a pass can change that without writing a row (a quota raised, still not enough).
+   */
   liveVersion(): number {
-    return this.store.liveVersion();
+    return this.store.liveVersion() + this.queue.waitingVersion();
   }
 
   list(all: boolean, principal: Principal): Task[] {

@@ -51,6 +51,8 @@ export class TaskQueue {
    * rather than the task's history, and storing it would add a write per queued task per pass.
    */
   private waiting = new Map<string, WaitReason>();
+  /** Counts changes to `waiting` (see Daemon.liveVersion). */
+  private waitingChanges = 0;
 
   constructor(private readonly options: TaskQueueOptions) {
     this.store = options.store;
@@ -68,6 +70,11 @@ export class TaskQueue {
     this.closed = true;
   }
 
+  /** Goes up whenever why tasks wait may have changed. */
+  waitingVersion(): number {
+    return this.waitingChanges;
+  }
+
   /** Why the task waits, if it is waiting (queued, or suspended waiting to resume). */
   waitingOf(task: Task): WaitReason | undefined {
     if (task.state !== 'queued' && task.state !== 'suspended') return undefined;
@@ -82,6 +89,7 @@ export class TaskQueue {
     const head = this.blockedAt;
     if (head !== null && queueOrder(task, head) > 0) {
       this.waiting.set(task.id, behind(head.id));
+      this.waitingChanges += 1;
       return false;
     }
     this.pump();
@@ -101,6 +109,7 @@ export class TaskQueue {
     // Suspended tasks waiting for room take their turn in the queue, like queued ones.
     const queue = all.filter((t) => t.state === 'queued' || (t.state === 'suspended' && t.autoResume && !this.lifecycle.isBusy(t.id))).sort(queueOrder);
     if (queue.length === 0) {
+      if (this.waiting.size > 0) this.waitingChanges += 1;
       this.waiting = new Map();
       return;
     }
@@ -118,6 +127,7 @@ export class TaskQueue {
       },
     );
     this.waiting = waitReasons(plan);
+    this.waitingChanges += 1;
     this.blockedAt = plan.blocked;
     this.perform(plan);
   }
