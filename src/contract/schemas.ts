@@ -62,7 +62,7 @@ export const WaitReasonSchema = z
     z.object({ kind: z.literal('quota'), tenant: z.string(), resource: z.enum(['gpus', 'memoryBytes', 'computeMilli']), requested: z.number(), remaining: z.number(), text: z.string() }),
     z.object({ kind: z.literal('behind'), taskId: z.string(), text: z.string() }),
     z.object({ kind: z.literal('preempting'), victims: z.array(z.object({ taskId: z.string(), action: z.enum(['suspend', 'kill']) })), text: z.string() }),
-    z.object({ kind: z.literal('smPartition'), text: z.string() }),
+    z.object({ kind: z.literal('smPartition'), gpus: z.array(GpuRefusalSchema), text: z.string() }),
   ])
   .meta({ id: 'WaitReason' });
 

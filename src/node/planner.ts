@@ -72,7 +72,7 @@ export function planQueue(ctx: PlacerContext, input: PlanInput): Plan {
     if (task.state === 'suspended') {
       const found = placeResume(ctx, snapshot, task, holders);
       if (found.placement === null) {
-        const reason: WaitReason = found.refusal === null ? { kind: 'smPartition', text: 'the SMs its partition held are taken' } : noRoom(found.refusal, 'notAsked');
+        const reason: WaitReason = found.refusal === null ? { kind: 'smPartition', gpus: [], text: 'the SMs its partition held are taken' } : noRoom(found.refusal, 'notAsked');
         actions.push({ kind: 'wait', task, reason });
         stop = { at: i, head: task, blocked: false };
         break;
@@ -88,7 +88,7 @@ export function planQueue(ctx: PlacerContext, input: PlanInput): Plan {
       // The scheduler found room, but no GPU has its SMs in a row free (or its GPUs run the
       // other kind of work): it waits for a partition to end, holding the queue like any
       // task that does not fit. Preemption is not asked: it frees compute, not SM ranges.
-      actions.push({ kind: 'wait', task, reason: { kind: 'smPartition', text: partitionWhy }, message: `waiting for SMs: ${partitionWhy}` });
+      actions.push({ kind: 'wait', task, reason: { kind: 'smPartition', gpus: [], text: partitionWhy }, message: `waiting for SMs: ${partitionWhy}` });
       stop = { at: i, head: task, blocked: true };
       break;
     }

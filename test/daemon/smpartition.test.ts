@@ -111,6 +111,7 @@ describe('sm-partition through the daemon', () => {
     const waiting = await h.waitFor(d, (t) => t.message !== null);
     expect(waiting).toMatchObject({ state: 'queued', smRanges: null });
     expect(waiting.message).toMatch(/^waiting for SMs: GPU 0: no 64 SMs in a row are free \(56 of the 120 SMs its driver can partition are free\)/);
+    expect(waiting.waiting).toMatchObject({ kind: 'smPartition', text: waiting.message?.replace(/^waiting for SMs: /, '') });
     release('b');
     await h.waitFor(b);
     expect((await envOf(d))['GPUSHARE_SM_OFFSET']).toBe('0');
