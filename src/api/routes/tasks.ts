@@ -1,14 +1,15 @@
 /** /v1/tasks: submit, list, inspect, follow the output of, kill, suspend and resume tasks. */
 import { z } from 'zod';
+import type { Principal } from '../../contract/principal.js';
 import { KillBodySchema, ListTasksQuerySchema, LogsQuerySchema, SubmitTaskSchema, TaskIdParamsSchema, TaskSchema } from '../../contract/schemas.js';
-import { LIVE_STATES } from '../../contract/task.js';
+import { LIVE_STATES, type Task } from '../../contract/task.js';
 import { checkSubmitTenant, viewerKey, visibleTask, visibleTasks } from '../authorize.js';
 import { logStream } from '../streams.js';
 import { checkpointErrors, errors, RawJson, wire, type Api, type RouteContext } from './shared.js';
 
 export function registerTaskRoutes(api: Api, { daemon }: RouteContext): void {
   /** The task `id` names, if the caller may see it (404 otherwise, as for one that does not exist). */
-  const find = (id: string, principal: Parameters<typeof visibleTask>[0]) => visibleTask(principal, daemon.get(id), id);
+  const find = (id: string, principal: Principal): Task => visibleTask(principal, daemon.get(id), id);
 
   api.post('/v1/tasks', { config: { action: 'task.submit' }, schema: { summary: 'Submit a task', body: SubmitTaskSchema, response: { 201: TaskSchema, ...errors } } }, async (req, reply) => {
     checkSubmitTenant(req.principal, req.body.tenant);
