@@ -67,27 +67,12 @@ export function registerTaskRoutes(api: Api, { daemon }: RouteContext): void {
     },
   );
 
-  api.post(
-    '/v1/tasks/:id/suspend',
-    {
-      schema: {
-        summary: "Suspend a running task: its GPU memory moves to host memory (CUDA checkpoint) and its processes stop; answers once it is suspended",
-        params: TaskIdParamsSchema,
-        response: { 200: TaskSchema, ...checkpointErrors },
-      },
-    },
-    async (req) => wire(await daemon.suspend(find(req.params.id, req.principal).id, req.principal)),
-  );
-
-  api.post(
-    '/v1/tasks/:id/resume',
-    {
-      schema: {
-        summary: 'Resume a suspended task on its GPUs or others of the same model; without room now it stays suspended (autoResume) and resumes when room returns',
-        params: TaskIdParamsSchema,
-        response: { 200: TaskSchema, ...checkpointErrors },
-      },
-    },
-    async (req) => wire(await daemon.resume(find(req.params.id, req.principal).id, req.principal)),
-  );
+  // Suspend and resume answer once the checkpoint operation is done (or failed: 503).
+  const checkpointRoute = (verb: 'suspend' | 'resume', summary: string, act: (id: string, principal: Principal) => Promise<Task>): void => {
+    api.post(`/v1/tasks/:id/${verb}`, { schema: { summary, params: TaskIdParamsSchema, response: { 200: TaskSchema, ...checkpointErrors } } }, async (req) =>
+      wire(await act(find(req.params.id, req.principal).id, req.principal)),
+    );
+  };
+  checkpointRoute('suspend', 'Suspend a running task: its GPU memory moves to host memory (CUDA checkpoint) and its processes stop; answers once it is suspended', (id, p) => daemon.suspend(id, p));
+  checkpointRoute('resume', 'Resume a suspended task on its GPUs or others of the same model; without room now it stays suspended (autoResume) and resumes when room returns', (id, p) => daemon.resume(id, p));
 }
