@@ -31,7 +31,7 @@ import { gpusWithSlices } from './slices.js';
 import type { AuditEntry, AuditRecord, EventRecord, TaskStore } from './store/tasks.js';
 import type { Quota } from './store/tenants.js';
 import { TaskQueue } from './queue.js';
-import { TenantService } from './tenant-service.js';
+import { TenantService, type Actor } from './tenant-service.js';
 import { checkTenantName, type QuotaInput, type TenantView } from './tenants.js';
 import { HOLDING_STATES, LIVE_STATES, STARTED_STATES, type Task } from '../contract/task.js';
 
@@ -138,52 +138,41 @@ export class Daemon {
     return this.bus.onEvent(listener);
   }
 
-  /** Events after `since`: all of them for an admin, a tenant's own tasks' otherwise. */
-  events(since: number, limit: number, principal?: Principal): EventRecord[] {
-    return this.store.events(since, limit, principal === undefined || principal.role === 'admin' ? undefined : (principal.tenant ?? ''));
+  /** Events after `since`: all of them, or (`tenant`) that tenant's tasks' only. */
+  events(since: number, limit: number, tenant?: string): EventRecord[] {
+    return this.store.events(since, limit, tenant);
   }
 
-  /** Whether `principal` may see `event` (for live streams). */
-  canSeeEvent(principal: Principal, event: EventRecord): boolean {
-    if (principal.role === 'admin') return true;
-    if (event.taskId === null) return false;
-    try {
-      return this.store.get(event.taskId).tenant === principal.tenant;
-    } catch {
-      return false;
-    }
-  }
-
-  auditLog(principal: Principal, since: number, limit: number): AuditRecord[] {
-    return this.tenantService.auditLog(principal, since, limit);
+  auditLog(since: number, limit: number): AuditRecord[] {
+    return this.tenantService.auditLog(since, limit);
   }
 
   /** Records a change the API refused, so the audit log shows attempts as well as changes. */
-  recordRefusal(principal: Principal, entry: Omit<AuditEntry, 'actor' | 'role'>): void {
-    this.tenantService.audit(principal, entry);
+  recordRefusal(by: Actor, entry: Omit<AuditEntry, 'actor' | 'role'>): void {
+    this.tenantService.audit(by, entry);
   }
 
-  tenants(principal: Principal): TenantView[] {
-    return this.tenantService.list(principal);
+  tenants(): TenantView[] {
+    return this.tenantService.list();
   }
 
-  tenant(name: string, principal: Principal): TenantView {
-    return this.tenantService.get(name, principal);
+  tenant(name: string): TenantView {
+    return this.tenantService.get(name);
   }
 
-  createTenant(name: string, quota: QuotaInput, principal: Principal): TenantView {
-    return this.tenantService.create(name, quota, principal);
+  createTenant(name: string, quota: QuotaInput, by: Actor): TenantView {
+    return this.tenantService.create(name, quota, by);
   }
 
   /** Changes a tenant's quota; lowering it below what runs now stops nothing, it holds back what is queued. */
-  setQuota(name: string, quota: QuotaInput, principal: Principal): TenantView {
-    this.tenantService.setQuota(name, quota, principal);
+  setQuota(name: string, quota: QuotaInput, by: Actor): TenantView {
+    this.tenantService.setQuota(name, quota, by);
     this.queue.pump(); // a raised quota may let queued tasks start
-    return this.tenantService.get(name, principal);
+    return this.tenantService.get(name);
   }
 
-  deleteTenant(name: string, principal: Principal): void {
-    this.tenantService.delete(name, principal);
+  deleteTenant(name: string, by: Actor): void {
+    this.tenantService.delete(name, by);
   }
 
   /** See TenantService.declare. */
@@ -191,13 +180,12 @@ export class Daemon {
     this.tenantService.declare(name, quota, actor);
   }
 
-  /** GPUs with their slices; a user sees that others' slices exist and their size, not whose they are. */
-  gpus(principal?: Principal): GpuWithSlices[] {
+  /** GPUs with their slices, whoever's they are. */
+  gpus(): GpuWithSlices[] {
     return gpusWithSlices(this.options.backend.gpus(), {
       holding: this.store.list().filter((t) => HOLDING_STATES.has(t.state)),
       gpusOf: (t) => this.lifecycle.gpusOf(t),
       usageOf: (id) => this.lifecycle.usage(id),
-      mine: (t) => principal === undefined || canSee(principal, t),
     });
   }
 
@@ -209,17 +197,12 @@ export class Daemon {
     return this.store.liveVersion() + this.queue.waitingVersion();
   }
 
-  list(all: boolean, principal: Principal): Task[] {
-    return this.store
-      .list(all)
-      .filter((t) => canSee(principal, t))
-      .map((t) => this.withWaiting(t));
+  list(all: boolean): Task[] {
+    return this.store.list(all).map((t) => this.withWaiting(t));
   }
 
-  get(idOrPrefix: string, principal: Principal): Task {
-    const task = this.store.resolve(idOrPrefix);
-    if (!canSee(principal, task)) throw new GsError(ErrorCodes.notFound, `no task "${idOrPrefix}"`);
-    return this.withWaiting(task);
+  get(idOrPrefix: string): Task {
+    return this.withWaiting(this.store.resolve(idOrPrefix));
   }
 
   /** The task with why it waits, if it is waiting (queued, or suspended waiting to resume). */
@@ -228,9 +211,12 @@ export class Daemon {
     return waiting === undefined ? task : { ...task, waiting };
   }
 
-  /** Validates everything first: a refused submission leaves no trace but its error. */
+  /**
+   * Validates everything first: a refused submission leaves no trace but its error. Filed under
+   * the tenant asked, else the submitter's (`principal`: who asks, for the audit log).
+   */
   submit(input: SubmitInput, principal: Principal): Task {
-    const tenant = this.tenantFor(input.tenant, principal);
+    const tenant = input.tenant ?? principal.tenant;
     if (tenant !== null) checkTenantName(tenant);
     const { quota, quotas } = this.tenantService.quotaOf(tenant);
     const ctx = { devices: this.options.backend.gpus(), node: this.queue.node, policy: this.policy, smGroups: this.options.smGroups };
@@ -266,8 +252,8 @@ export class Daemon {
    * Stops a task: a queued one is cancelled; a running one gets `signal` (SIGTERM by default) on
    * its whole process group, then SIGKILL after the grace period if it is still there.
    */
-  kill(idOrPrefix: string, principal: Principal, options: { signal?: string | undefined; graceMs?: number | undefined } = {}): Task {
-    const task = this.get(idOrPrefix, principal);
+  kill(idOrPrefix: string, by: Actor, options: { signal?: string | undefined; graceMs?: number | undefined } = {}): Task {
+    const task = this.get(idOrPrefix);
     const signal = signalNumber(options.signal ?? 'SIGTERM');
     if (signal === null) throw new GsError(ErrorCodes.invalidArgument, `"${options.signal}" is not a signal; expected a name such as SIGTERM, SIGINT, SIGKILL or its number`);
     if (!LIVE_STATES.has(task.state)) throw new GsError(ErrorCodes.conflict, `task ${task.id} already ended (${task.state})`);
@@ -275,7 +261,7 @@ export class Daemon {
     if (task.state === 'queued') {
       const at = this.now();
       this.store.transaction(() => {
-        this.tenantService.audit(principal, audit);
+        this.tenantService.audit(by, audit);
         this.bus.commit(task.id, { state: 'killed', finishedAt: at, killRequested: true, message: 'cancelled while queued' }, 'task.killed', { queued: true });
       });
       // It may have been the head the queue was waiting on: those behind it may fit now.
@@ -283,7 +269,7 @@ export class Daemon {
       return this.store.get(task.id);
     }
     this.store.transaction(() => {
-      this.tenantService.audit(principal, audit);
+      this.tenantService.audit(by, audit);
       this.bus.commit(task.id, { killRequested: true }, 'task.kill-requested', { signal: signalName(signal) });
     });
     this.lifecycle.signal(task, signal, options.graceMs ?? this.options.killGraceMs);
@@ -294,11 +280,11 @@ export class Daemon {
    * Suspends a running task: its GPU memory goes to host memory and its processes stop; its
    * GPUs are free for others. It stays suspended until resumed (`resume`).
    */
-  async suspend(idOrPrefix: string, principal: Principal): Promise<Task> {
-    const task = this.get(idOrPrefix, principal);
+  async suspend(idOrPrefix: string, by: Actor): Promise<Task> {
+    const task = this.get(idOrPrefix);
     this.checkSuspendable(task);
-    this.tenantService.audit(principal, { action: 'task.suspend', target: task.id, detail: {} });
-    const result = await this.lifecycle.suspend(task, { preemptedBy: null, autoResume: false, by: principal.actor });
+    this.tenantService.audit(by, { action: 'task.suspend', target: task.id, detail: {} });
+    const result = await this.lifecycle.suspend(task, { preemptedBy: null, autoResume: false, by: by.actor });
     if (!result.ok) throw new GsError(ErrorCodes.checkpointFailed, `task ${task.id} could not be suspended and goes on running: ${result.message}`, { details: { checkpointCode: result.code } });
     return this.store.get(task.id);
   }
@@ -307,12 +293,12 @@ export class Daemon {
    * Resumes a suspended task on its GPUs, or on other GPUs of the same model. Without room now,
    * it stays suspended and resumes by itself as soon as room returns (`autoResume`).
    */
-  async resume(idOrPrefix: string, principal: Principal): Promise<Task> {
-    const task = this.get(idOrPrefix, principal);
+  async resume(idOrPrefix: string, by: Actor): Promise<Task> {
+    const task = this.get(idOrPrefix);
     if (task.state !== 'suspended') throw new GsError(ErrorCodes.conflict, `task ${task.id} is ${describeState(task)}; only a suspended task can be resumed`);
     if (!this.options.checkpoint) throw new GsError(ErrorCodes.checkpointUnavailable, `cannot resume: ${this.lifecycle.checkpointProblem()}`);
     this.store.transaction(() => {
-      this.tenantService.audit(principal, { action: 'task.resume', target: task.id, detail: {} });
+      this.tenantService.audit(by, { action: 'task.resume', target: task.id, detail: {} });
       this.store.update(task.id, { autoResume: true, message: null });
     });
     this.queue.pump();
@@ -329,11 +315,6 @@ export class Daemon {
     if (!this.options.checkpoint) throw new GsError(ErrorCodes.checkpointUnavailable, `cannot suspend: ${this.lifecycle.checkpointProblem()}`);
   }
 
-  private tenantFor(asked: string | undefined, principal: Principal): string | null {
-    if (principal.role === 'admin') return asked ?? principal.tenant;
-    if (asked !== undefined && asked !== principal.tenant) throw new GsError(ErrorCodes.forbidden, `tenant "${principal.tenant}" may not submit for tenant "${asked}"`);
-    return principal.tenant;
-  }
 }
 
 /** `queued`, `already suspended`, `ended (exited)`: a task's state in an error message. */
@@ -352,10 +333,6 @@ function describeState(task: Task): string {
     default:
       return `already ended (${task.state})`;
   }
-}
-
-function canSee(principal: Principal, task: Task): boolean {
-  return principal.role === 'admin' || task.tenant === principal.tenant;
 }
 
 function checkCwd(cwd: string): string {

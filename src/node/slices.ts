@@ -1,4 +1,4 @@
-/** What the daemon has placed on each GPU, as the API shows it. Pure: the caller brings tasks, usage and visibility. */
+/** What the daemon has placed on each GPU, whoever's it is (the API hides what a caller may not see). Pure: the caller brings tasks and usage. */
 import type { Gpu } from '../domain/index.js';
 import type { GpuSlice, GpuWithSlices } from '../contract/gpus.js';
 import type { Task, TaskGpu } from '../contract/task.js';
@@ -11,8 +11,6 @@ export interface SliceSources {
   readonly gpusOf: (task: Task) => readonly TaskGpu[];
   /** What the task's processes hold now, per device ordinal; null before its first CUDA call. */
   readonly usageOf: (id: string) => readonly DeviceUsage[] | null;
-  /** Whether the asker may see whose the task is (others see that it is there and its size). */
-  readonly mine: (task: Task) => boolean;
 }
 
 /** GPUs with their slices. */
@@ -24,11 +22,10 @@ export function gpusWithSlices(gpus: readonly Gpu[], from: SliceSources): GpuWit
         if (x.uuid !== g.uuid) return [];
         const used = usage === null ? null : (usage.find((u) => u.device === ordinal) ?? { memoryBytes: 0, computeShare: 0 });
         const sm = t.smRanges?.[ordinal];
-        const mine = from.mine(t);
         return [
           {
-            taskId: mine ? t.id : null,
-            tenant: mine ? t.tenant : null,
+            taskId: t.id,
+            tenant: t.tenant,
             priority: t.priority,
             memoryBytes: x.memoryBytes,
             computeMilli: x.computeMilli,
