@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gpushare_board.h"
 #include "gs_compute.h"
 
 #define PERIOD_NS UINT64_C(1000000000) /* one period of the layout (1 s: a power-capped GPU; COMPUTE.md) */
@@ -56,33 +57,6 @@
 #define SPANS 32                       /* busy intervals remembered for the union */
 #define REBASE_NS INT64_C(100000000)   /* a newer time base every 100 ms (float ms stay precise) */
 
-#define BOARD_MAGIC UINT64_C(0x4452414f42534743) /* "CGSBOARD" */
-#define BOARD_VERSION 1u
-#define BOARD_SLOTS 64
-
-/* One governed process on the GPU (one cache line). */
-typedef struct board_slot {
-    _Atomic uint64_t owner;        /* 0 = free, else pid << 32 | a random nonce */
-    _Atomic uint64_t demand_ns;    /* it wanted the GPU (or had work queued) until then */
-    _Atomic uint64_t heartbeat_ns; /* last time the owner wrote the slot */
-    _Atomic uint32_t share_ppm;    /* its share of the GPU, parts per million */
-    _Atomic int32_t priority;      /* gs_priority */
-    _Atomic uint32_t policy;       /* GS_REGION_POLICY_HARD or _SHARE */
-    uint32_t reserved0;
-    uint64_t reserved[3];
-} board_slot;
-
-typedef struct board {
-    _Atomic uint64_t magic;
-    _Atomic uint32_t version;
-    uint32_t slots;
-    uint64_t reserved[6];
-    board_slot slot[BOARD_SLOTS];
-} board;
-
-static_assert(sizeof(board_slot) == 64, "a board slot is one cache line");
-static_assert(offsetof(board, slot) == 64, "slots start on line 1");
-static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "board atomics are lock-free (a dead process holds no lock)");
 
 typedef struct marker {
     CUevent ev;
@@ -149,7 +123,7 @@ typedef struct cdev {
     uint32_t share_ppm;
     int32_t priority;
     uint32_t policy;
-    board *b;
+    gs_board *b;
     _Atomic int slot; /* our board slot, -1: none (alone) */
     uint64_t token;
     pthread_mutex_t lock; /* sampling, reaping, publishing; trylock only */
@@ -225,7 +199,7 @@ static void credit_flush(void);
 /* The windows of the thread's layout (the precise path only): its own and the others'. */
 static GS_TLS struct {
     uint64_t my_off, my_len;
-    uint64_t off[BOARD_SLOTS], len[BOARD_SLOTS];
+    uint64_t off[GS_BOARD_SLOTS], len[GS_BOARD_SLOTS];
 } W;
 
 static uint64_t now_ns(void)
@@ -244,11 +218,11 @@ static void sleep_ns(uint64_t ns)
 
 /* ---- the board ---------------------------------------------------------------------- */
 
-static board *board_open(const char *uuid)
+static gs_board *board_open(const char *uuid)
 {
     const char *dir = getenv("GPUSHARE_COMPUTE_DIR");
     char path[4200];
-    (void)snprintf(path, sizeof path, "%s/gpushare-compute-%s", dir && dir[0] ? dir : "/dev/shm", uuid);
+    (void)snprintf(path, sizeof path, "%s/" GS_BOARD_FILE_PREFIX "%s", dir && dir[0] ? dir : "/dev/shm", uuid);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0) {
         gs_log(GS_LOG_WARN, "cannot open %s (%s): compute is limited for this process alone, not shared with others "
@@ -257,7 +231,7 @@ static board *board_open(const char *uuid)
     }
     (void)fchmod(fd, 0666); /* processes of other users share the GPU too */
     struct stat sb;
-    board *b = NULL;
+    gs_board *b = NULL;
     if (fstat(fd, &sb) == 0 && ((size_t)sb.st_size >= sizeof *b || ftruncate(fd, sizeof *b) == 0)) {
         void *p = mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         b = p == MAP_FAILED ? NULL : p;
@@ -269,32 +243,32 @@ static board *board_open(const char *uuid)
     }
     /* Racing creators write the same values; the magic goes last. */
     if (atomic_load(&b->magic) == 0) {
-        atomic_store(&b->version, BOARD_VERSION);
-        b->slots = BOARD_SLOTS;
+        atomic_store(&b->version, GS_BOARD_VERSION);
+        b->slots = GS_BOARD_SLOTS;
         uint64_t zero = 0;
-        (void)atomic_compare_exchange_strong(&b->magic, &zero, BOARD_MAGIC);
+        (void)atomic_compare_exchange_strong(&b->magic, &zero, GS_BOARD_MAGIC);
     }
-    if (atomic_load(&b->magic) != BOARD_MAGIC || atomic_load(&b->version) != BOARD_VERSION) {
+    if (atomic_load(&b->magic) != GS_BOARD_MAGIC || atomic_load(&b->version) != GS_BOARD_VERSION) {
         gs_log(GS_LOG_WARN, "%s is not a gpushare compute board of version %u: compute is limited for this process "
-                            "alone", path, BOARD_VERSION);
+                            "alone", path, GS_BOARD_VERSION);
         (void)munmap(b, sizeof *b);
         return NULL;
     }
     return b;
 }
 
-static bool slot_takeable(const board_slot *s, uint64_t owner, uint64_t now)
+static bool slot_takeable(const gs_board_slot *s, uint64_t owner, uint64_t now)
 {
     if (owner == 0)
         return true;
-    pid_t pid = (pid_t)(owner >> 32);
+    pid_t pid = (pid_t)(owner >> GS_BOARD_OWNER_PID_SHIFT);
     if (kill(pid, 0) != 0 && errno == ESRCH)
         return true;
     uint64_t hb = atomic_load(&s->heartbeat_ns);
     return now > hb && now - hb > STALE_NS;
 }
 
-static void board_fill(cdev *d, board_slot *s, uint64_t now)
+static void board_fill(cdev *d, gs_board_slot *s, uint64_t now)
 {
     atomic_store(&s->share_ppm, d->share_ppm);
     atomic_store(&s->priority, d->priority);
@@ -308,8 +282,8 @@ static void board_claim(cdev *d, uint64_t now)
 {
     if (d->b == NULL)
         return;
-    for (int i = 0; i < BOARD_SLOTS; i++) {
-        board_slot *s = &d->b->slot[i];
+    for (int i = 0; i < (int)GS_BOARD_SLOTS; i++) {
+        gs_board_slot *s = &d->b->slot[i];
         uint64_t o = atomic_load(&s->owner);
         if (slot_takeable(s, o, now) && atomic_compare_exchange_strong(&s->owner, &o, d->token)) {
             board_fill(d, s, now);
@@ -318,7 +292,7 @@ static void board_claim(cdev *d, uint64_t now)
         }
     }
     atomic_store(&d->slot, -1);
-    gs_log(GS_LOG_WARN, "the compute board is full (%d processes): this process is limited alone", BOARD_SLOTS);
+    gs_log(GS_LOG_WARN, "the compute board is full (%u processes): this process is limited alone", GS_BOARD_SLOTS);
 }
 
 /* Says we want the GPU until `until`; re-claims a slot that was taken from us. */
@@ -391,13 +365,13 @@ typedef struct entry {
  */
 static void compute_layout(cdev *d, int dev, uint64_t now)
 {
-    entry e[BOARD_SLOTS];
+    entry e[GS_BOARD_SLOTS];
     int n = 0, me = atomic_load(&d->slot);
     if (d->b == NULL || me < 0) {
         e[n++] = (entry){.slot = -1, .share_ppm = d->share_ppm, .priority = d->priority, .policy = d->policy};
     } else {
-        for (int i = 0; i < BOARD_SLOTS; i++) {
-            board_slot *s = &d->b->slot[i];
+        for (int i = 0; i < (int)GS_BOARD_SLOTS; i++) {
+            gs_board_slot *s = &d->b->slot[i];
             if (atomic_load_explicit(&s->owner, memory_order_relaxed) == 0)
                 continue;
             uint64_t demand = atomic_load_explicit(&s->demand_ns, memory_order_relaxed);
@@ -425,7 +399,7 @@ static void compute_layout(cdev *d, int dev, uint64_t now)
         while (b < n && e[b].priority == e[a].priority)
             b++;
         uint64_t share_sum = 0;
-        uint64_t len[BOARD_SLOTS] = {0};
+        uint64_t len[GS_BOARD_SLOTS] = {0};
         for (int i = a; i < b; i++) {
             if (e[i].policy == GS_REGION_POLICY_SHARE) {
                 share_sum += e[i].share_ppm;
@@ -840,7 +814,7 @@ static void dev_setup(cdev *d, int dev)
                           : 0);
     uint64_t now = now_ns();
     atomic_store(&d->slot, -1);
-    d->token = ((uint64_t)(uint32_t)getpid() << 32) | (((uint64_t)now ^ (uint64_t)(uintptr_t)d) & 0xffffffffu) | 1u;
+    d->token = ((uint64_t)(uint32_t)getpid() << GS_BOARD_OWNER_PID_SHIFT) | (((uint64_t)now ^ (uint64_t)(uintptr_t)d) & 0xffffffffu) | 1u;
     if (uuid[0])
         d->b = board_open(uuid);
     board_claim(d, now);
