@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "compute_windows.h"
 #include "gpushare_board.h"
 #include "gs_compute.h"
 
@@ -50,7 +51,7 @@
 #define PUBLISH_NS UINT64_C(100000000) /* region counters every 100 ms */
 #define STALE_NS UINT64_C(30000000000) /* a board slot without a heartbeat for 30 s may be taken */
 #define SHARE_SNAPS 10                 /* achieved share over the last ~1 s (10 x 100 ms) */
-#define PPM 1000000u
+#define PPM GS_WINDOWS_PPM              /* shares are parts per million */
 #define RING 32                        /* markers outstanding per stream */
 #define LINES 8                        /* streams measured side by side per device */
 #define POOL (RING + 2 + 2 * LINES)    /* marker events per device */
@@ -349,86 +350,57 @@ __attribute__((destructor)) static void board_leave(void)
 
 /* ---- the layout of a period ------------------------------------------------------- */
 
-typedef struct entry {
-    int slot;
-    uint32_t share_ppm;
-    int32_t priority;
-    uint32_t policy;
-} entry;
+static_assert(GS_BOARD_SLOTS <= GS_WINDOWS_MAX, "a board's holders fit one layout");
 
 /*
- * Windows in priority order (high first; within a level, board slot order): a hard
- * process gets share x period, as far as the period lasts; the share processes of a level
- * split all that is left, in proportion to their shares, so lower levels get nothing while
- * they want the GPU (they yield). Time nobody holds is free for anyone's budget.
- * Example: hard 30% + share 30% at one level -> [0, 300 ms) and [300 ms, 1 s).
+ * The thread's layout of the period on device dev (compute_windows.h): the processes on the
+ * board that wanted the GPU in the last IDLE_NS, and this one whatever it wants (or this one
+ * alone, without a board slot).
  */
 static void compute_layout(cdev *d, int dev, uint64_t now)
 {
-    entry e[GS_BOARD_SLOTS];
-    int n = 0, me = atomic_load(&d->slot);
+    gs_window_holder h[GS_BOARD_SLOTS];
+    gs_window win[GS_BOARD_SLOTS];
+    const gs_window_holder self = {.share_ppm = d->share_ppm, .priority = d->priority,
+                                   .shares = d->policy == GS_REGION_POLICY_SHARE};
+    int n = 0, mine = -1, me = atomic_load(&d->slot);
     if (d->b == NULL || me < 0) {
-        e[n++] = (entry){.slot = -1, .share_ppm = d->share_ppm, .priority = d->priority, .policy = d->policy};
+        mine = n;
+        h[n++] = self;
     } else {
         for (int i = 0; i < (int)GS_BOARD_SLOTS; i++) {
             gs_board_slot *s = &d->b->slot[i];
             if (atomic_load_explicit(&s->owner, memory_order_relaxed) == 0)
                 continue;
+            if (i == me) {
+                mine = n;
+                h[n++] = self;
+                continue;
+            }
             uint64_t demand = atomic_load_explicit(&s->demand_ns, memory_order_relaxed);
             uint32_t share = atomic_load_explicit(&s->share_ppm, memory_order_relaxed);
-            if (i != me && (share == 0 || demand + IDLE_NS < now))
+            if (share == 0 || demand + IDLE_NS < now)
                 continue;
-            entry x = {.slot = i, .share_ppm = i == me ? d->share_ppm : share,
-                       .priority = i == me ? d->priority : atomic_load_explicit(&s->priority, memory_order_relaxed),
-                       .policy = i == me ? d->policy : atomic_load_explicit(&s->policy, memory_order_relaxed)};
-            int j = n++;
-            while (j > 0 && e[j - 1].priority < x.priority) { /* stable: slot order within a level */
-                e[j] = e[j - 1];
-                j--;
-            }
-            e[j] = x;
+            uint32_t policy = atomic_load_explicit(&s->policy, memory_order_relaxed);
+            h[n++] = (gs_window_holder){.share_ppm = share,
+                                        .priority = atomic_load_explicit(&s->priority, memory_order_relaxed),
+                                        .shares = policy == GS_REGION_POLICY_SHARE};
         }
     }
+    (void)gs_windows_lay_out(h, n, PERIOD_NS, win); /* n <= GS_BOARD_SLOTS: never refused */
     T.dev = (int8_t)dev;
     T.valid_until = now + LAYOUT_NS;
     W.my_off = W.my_len = 0;
     T.n = 0;
-    uint64_t off = 0, remaining = PERIOD_NS;
-    for (int a = 0; a < n;) {
-        int b = a;
-        while (b < n && e[b].priority == e[a].priority)
-            b++;
-        uint64_t share_sum = 0;
-        uint64_t len[GS_BOARD_SLOTS] = {0};
-        for (int i = a; i < b; i++) {
-            if (e[i].policy == GS_REGION_POLICY_SHARE) {
-                share_sum += e[i].share_ppm;
-                continue;
-            }
-            uint64_t want = PERIOD_NS / PPM * e[i].share_ppm;
-            len[i] = want < remaining ? want : remaining;
-            remaining -= len[i];
+    for (int i = 0; i < n; i++) {
+        if (i == mine) {
+            W.my_off = win[i].off;
+            W.my_len = win[i].len;
+        } else if (win[i].len > 0) { /* disjoint windows: their order does not matter to decide() */
+            W.off[T.n] = win[i].off;
+            W.len[T.n] = win[i].len;
+            T.n++;
         }
-        if (share_sum > 0) {
-            uint64_t pool = remaining;
-            for (int i = a; i < b; i++)
-                if (e[i].policy == GS_REGION_POLICY_SHARE) {
-                    len[i] = pool / share_sum * e[i].share_ppm + (pool % share_sum) * e[i].share_ppm / share_sum;
-                    remaining -= len[i];
-                }
-        }
-        for (int i = a; i < b; i++) {
-            if (e[i].slot == me) {
-                W.my_off = off;
-                W.my_len = len[i];
-            } else if (len[i] > 0) {
-                W.off[T.n] = off;
-                W.len[T.n] = len[i];
-                T.n++;
-            }
-            off += len[i];
-        }
-        a = b;
     }
     atomic_store_explicit(&d->allowance_ns, W.my_len, memory_order_relaxed);
 }
