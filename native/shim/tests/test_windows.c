@@ -1,12 +1,11 @@
 /* test_windows.c: the layout of a period (compute_windows.c), table-driven, under ASan/UBSan. */
-#include "compute_windows.h"
-
+#define _GNU_SOURCE
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-static int failures;
-static int checks;
+#include "compute_windows.h"
+#include "test_check.h"
 
 #define MS UINT64_C(1000000)
 #define S (1000 * MS)
@@ -66,25 +65,15 @@ static void test_rows(void)
         gs_window got[8];
         memset(got, 0xee, sizeof got);
         int rc = gs_windows_lay_out(t->h, t->n, t->period_ns, got);
-        checks++;
-        if (rc != 0) {
-            failures++;
-            fprintf(stderr, "FAIL %s: returned %d\n", t->name, rc);
-            continue;
-        }
-        for (int i = 0; i < t->n; i++) {
-            checks++;
-            if (got[i].off != t->want[i].off || got[i].len != t->want[i].len) {
-                failures++;
-                fprintf(stderr, "FAIL %s: holder %d got [%llu, +%llu), want [%llu, +%llu)\n", t->name, i,
-                        (unsigned long long)got[i].off, (unsigned long long)got[i].len,
-                        (unsigned long long)t->want[i].off, (unsigned long long)t->want[i].len);
-            }
-        }
+        check(rc == 0, "%s: returned %d", t->name, rc);
+        for (int i = 0; rc == 0 && i < t->n; i++)
+            check(got[i].off == t->want[i].off && got[i].len == t->want[i].len,
+                  "%s: holder %d got [%llu, +%llu), want [%llu, +%llu)", t->name, i, (unsigned long long)got[i].off,
+                  (unsigned long long)got[i].len, (unsigned long long)t->want[i].off, (unsigned long long)t->want[i].len);
     }
 }
 
-/* Windows never overlap and never pass the period's end, for any mix of 64 holders. */
+/* Windows never overlap and never pass the period's end, for any mix of up to 64 holders. */
 static void test_disjoint(void)
 {
     gs_window_holder h[GS_WINDOWS_MAX];
@@ -97,50 +86,42 @@ static void test_disjoint(void)
             h[i] = (gs_window_holder){.share_ppm = (seed >> 8) % (GS_WINDOWS_PPM + 1), .priority = (int32_t)(seed % 3),
                                       .shares = (seed >> 4) & 1};
         }
-        checks++;
         if (gs_windows_lay_out(h, n, S, w) != 0) {
-            failures++;
-            fprintf(stderr, "FAIL random layout %d: refused %d holders\n", round, n);
+            check(0, "layout %d: %d holders refused", round, n);
             continue;
         }
-        checks++;
-        for (int i = 0; i < n; i++) {
-            bool past = w[i].off + w[i].len > S, overlap = false;
+        int bad = -1;
+        for (int i = 0; i < n && bad < 0; i++) {
+            bool overlap = w[i].off + w[i].len > S;
             for (int j = 0; j < i; j++)
                 overlap |= w[i].len > 0 && w[j].len > 0 && w[i].off < w[j].off + w[j].len && w[j].off < w[i].off + w[i].len;
-            if (past || overlap) {
-                failures++;
-                fprintf(stderr, "FAIL random layout %d: holder %d %s\n", round, i,
-                        past ? "ends past the period" : "overlaps an earlier one");
-                break;
-            }
+            bad = overlap ? i : -1;
         }
+        check(bad < 0, "layout %d: holder %d overlaps an earlier one or ends past the period", round, bad);
     }
 }
 
 static void test_bad_count(void)
 {
     gs_window_holder h[1] = {HARD(30, NORMAL)};
-    gs_window w[1] = {{7, 7}};
     int counts[] = {-1, GS_WINDOWS_MAX + 1};
     for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
-        checks++;
-        if (gs_windows_lay_out(h, counts[k], S, w) != -1 || w[0].off != 7 || w[0].len != 7) {
-            failures++;
-            fprintf(stderr, "FAIL %d holders: not refused, or the windows were written\n", counts[k]);
-        }
+        gs_window w[1] = {{7, 7}};
+        check(gs_windows_lay_out(h, counts[k], S, w) == -1 && w[0].off == 7 && w[0].len == 7,
+              "%d holders: not refused, or the windows were written", counts[k]);
     }
 }
 
-int main(void)
+static void test_all(void)
 {
     test_rows();
     test_disjoint();
     test_bad_count();
-    if (failures > 0) {
-        printf("test_windows: %d of %d checks FAILED\n", failures, checks);
-        return 1;
-    }
-    printf("test_windows: %d checks passed\n", checks);
-    return 0;
+}
+
+int main(void)
+{
+    static const test_scenario all[] = {{"test_windows", test_all}};
+    scenario = all[0].name;
+    return run_scenario(all, 1);
 }

@@ -5,6 +5,11 @@
  * layout.test.ts, which runs build/native/region/board_layout; change both together.
  */
 
+/** A struct in the shape board_layout prints it, from rows of [field, offset, size] in bytes. */
+function struct(size: number, rows: readonly (readonly [name: string, offset: number, size: number])[]) {
+  return { size, fields: Object.fromEntries(rows.map(([name, offset, bytes]) => [name, { offset, size: bytes }])) };
+}
+
 /** Sizes and offsets in bytes, in the shape board_layout prints them. */
 export const BOARD_LAYOUT = {
   constants: {
@@ -18,25 +23,19 @@ export const BOARD_LAYOUT = {
     filePrefix: 'gpushare-compute-',
   },
   structs: {
-    gs_board: {
-      size: 4160,
-      fields: {
-        magic: { offset: 0, size: 8 },
-        version: { offset: 8, size: 4 },
-        slots: { offset: 12, size: 4 },
-        slot: { offset: 64, size: 4096 },
-      },
-    },
-    gs_board_slot: {
-      size: 64,
-      fields: {
-        owner: { offset: 0, size: 8 },
-        demand_ns: { offset: 8, size: 8 },
-        heartbeat_ns: { offset: 16, size: 8 },
-        share_ppm: { offset: 24, size: 4 },
-        priority: { offset: 28, size: 4 },
-        policy: { offset: 32, size: 4 },
-      },
-    },
+    gs_board: struct(4160, [
+      ['magic', 0, 8],
+      ['version', 8, 4],
+      ['slots', 12, 4],
+      ['slot', 64, 4096],
+    ]),
+    gs_board_slot: struct(64, [
+      ['owner', 0, 8],
+      ['demand_ns', 8, 8],
+      ['heartbeat_ns', 16, 8],
+      ['share_ppm', 24, 4],
+      ['priority', 28, 4],
+      ['policy', 32, 4],
+    ]),
   },
 } as const;
