@@ -51,6 +51,8 @@ export default tseslint.config(
   },
   pureLayer('src/domain', 'depends on nothing', ['gpu', 'node', 'api', 'cli', 'monitor', 'k8s', 'remote', 'scheduler']),
   pureLayer('src/scheduler', 'depends on src/domain only', ['gpu', 'node', 'api', 'cli', 'monitor', 'k8s', 'remote']),
+  // The API contract is imported by the server and by every client: it must not drag the daemon in.
+  pureLayer('src/contract', 'depends on src/domain only', ['gpu', 'node', 'api', 'cli', 'monitor', 'k8s', 'remote', 'scheduler']),
   // The daemon and its API never reach into the CLI (the CLI is one of their clients).
   {
     files: ['src/node/**/*.ts', 'src/api/**/*.ts'],

@@ -17,6 +17,8 @@ describe('layering lint', () => {
     ['src/scheduler/x.ts', "import { openBackend } from '../gpu/open.js';\nexport const x = openBackend;\n", /src\/scheduler depends on src\/domain only/],
     ['src/scheduler/x.ts', 'export const now = (): number => Date.now();\n', /Pure code takes time as an argument/],
     ['src/scheduler/x.ts', 'export const r = (): number => Math.random();\n', /seeded random source/],
+    ['src/contract/x.ts', "import { Daemon } from '../node/daemon.js';\nexport const x = Daemon;\n", /src\/contract depends on src\/domain only/],
+    ['src/contract/x.ts', "import { homedir } from 'node:os';\nexport const x = homedir;\n", /src\/contract is pure/],
     ['src/node/x.ts', "import { main } from '../cli/main.js';\nexport const x = main;\n", /src\/node and src\/api do not depend on src\/cli/],
     ['src/api/x.ts', "import { Client } from '../cli/client.js';\nexport const x = Client;\n", /src\/node and src\/api do not depend on src\/cli/],
   ])('rejects in %s: %j', async (file, code, message) => {

@@ -10,8 +10,9 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ErrorCodes, GsError } from '../domain/index.js';
 import type { TokenEntry } from '../node/config.js';
-import type { Daemon, Principal } from '../node/daemon.js';
-import { LIVE_STATES } from '../node/task.js';
+import type { Daemon } from '../node/daemon.js';
+import type { Principal } from '../contract/principal.js';
+import { LIVE_STATES } from '../contract/task.js';
 import { VERSION } from '../version.js';
 import { toErrorResponse } from './errors.js';
 import { eventStream, logStream } from './streams.js';
@@ -35,8 +36,8 @@ import {
   type GpusResponse,
   type TaskBody,
   type TenantBody,
-} from './schemas.js';
-import type { Task } from '../node/task.js';
+} from '../contract/schemas.js';
+import type { Task } from '../contract/task.js';
 
 export interface ApiOptions {
   readonly daemon: Daemon;
@@ -69,7 +70,7 @@ export async function buildApi(options: ApiOptions) {
     forceCloseConnections: true,
   });
   app.setValidatorCompiler(validatorCompiler);
-  // Responses are typed against their schemas at compile time (schemas.ts) and checked against
+  // Responses are typed against their schemas at compile time (src/contract/schemas.ts) and checked against
   // them in tests (server.test.ts); encoding every response through zod again at run time cost
   // about 1 ms per 20 tasks listed, most of the API's time at 1,000 requests/s (bench/api.bench.ts).
   app.setSerializerCompiler(() => (data) => (data instanceof RawJson ? data.text : JSON.stringify(data)));
@@ -250,7 +251,7 @@ function authenticate(req: FastifyRequest, tokens: readonly TokenEntry[]): Princ
   return { actor: `tenant:${entry.tenant}`, role: entry.role, tenant: entry.tenant };
 }
 
-/** A task as its wire type: the same shape (schemas.ts checks it at compile time), minus `readonly`. */
+/** A task as its wire type: the same shape (src/contract/schemas.ts checks it at compile time), minus `readonly`. */
 function wire(task: Task): TaskBody {
   return task as TaskBody;
 }

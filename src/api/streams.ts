@@ -5,7 +5,8 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import type { Daemon, Principal } from '../node/daemon.js';
+import type { Daemon } from '../node/daemon.js';
+import type { Principal } from '../contract/principal.js';
 import type { EventRecord } from '../node/store/tasks.js';
 
 type StreamName = 'stdout' | 'stderr';

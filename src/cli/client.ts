@@ -5,7 +5,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { ErrorCodes, GsError } from '../domain/index.js';
-import { fromErrorBody } from '../api/error-body.js';
+import { fromErrorBody } from '../contract/error-body.js';
 import { defaultPaths } from '../node/paths.js';
 
 export type Target = { readonly kind: 'unix'; readonly path: string } | { readonly kind: 'tcp'; readonly url: URL; readonly token: string | undefined };

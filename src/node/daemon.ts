@@ -10,7 +10,10 @@ import { existsSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import type { Logger } from 'pino';
-import { checkRequestAgainstGpus, describeIssues, ErrorCodes, formatBytes, GsError, matchesSelectors, parseSliceRequest, firstFit, partitionRange, smLayout, type Gpu, type SliceRequestInput, type SmGroups, type SmLayout } from '../domain/index.js';
+import { checkRequestAgainstGpus, describeIssues, ErrorCodes, formatBytes, GsError, matchesSelectors, parseSliceRequest, firstFit, partitionRange, smLayout, type Gpu, type SmGroups, type SmLayout } from '../domain/index.js';
+import type { GpuSlice, GpuWithSlices } from '../contract/gpus.js';
+import type { Principal } from '../contract/principal.js';
+import type { SubmitInput } from '../contract/task.js';
 import type { GpuBackend } from '../gpu/backend.js';
 import type { CheckpointApi, GpuPair } from '../gpu/checkpoint.js';
 import { readRegion } from '../gpu/region/index.js';
@@ -25,7 +28,8 @@ import { cudaStates, resumeGroup, suspendGroup } from './suspend.js';
 import type { Quota } from './store/tenants.js';
 import { checkTenantName, parseQuota, quotaMap, requireAdmin, tenantViews, type QuotaInput, type TenantView } from './tenants.js';
 import { Supervisor, type Ending } from './supervisor.js';
-import { HOLDING_STATES, LIVE_STATES, queueOrder, STARTED_STATES, type Task, type TaskGpu, type TaskSmRange, type TaskState } from './task.js';
+import { HOLDING_STATES, LIVE_STATES, STARTED_STATES, type Task, type TaskGpu, type TaskSmRange, type TaskState } from '../contract/task.js';
+import { queueOrder } from './task.js';
 
 /**
  * What a higher-priority task that does not fit may do to lower-priority ones: `suspend` them
@@ -35,19 +39,7 @@ import { HOLDING_STATES, LIVE_STATES, queueOrder, STARTED_STATES, type Task, typ
 export const PREEMPTION_POLICIES = ['suspend', 'suspend-then-kill', 'off'] as const;
 export type PreemptionPolicy = (typeof PREEMPTION_POLICIES)[number];
 
-/** Who asks: the Unix socket's user (admin), or a bearer token's tenant on TCP. */
-export interface Principal {
-  readonly actor: string;
-  readonly role: 'admin' | 'user';
-  readonly tenant: string | null;
-}
 
-export interface SubmitInput extends SliceRequestInput {
-  readonly command: readonly string[];
-  readonly env?: Readonly<Record<string, string>> | undefined;
-  readonly cwd?: string | undefined;
-  readonly tenant?: string | undefined;
-}
 
 export interface DaemonOptions {
   readonly stateDir: string;
@@ -74,28 +66,6 @@ export interface DaemonOptions {
 
 export type EventListener = (event: EventRecord) => void;
 
-/** A GPU with what the daemon has placed on it. */
-export interface GpuWithSlices extends Gpu {
-  readonly slices: GpuSlice[];
-  readonly allocatedMemoryBytes: number;
-  readonly allocatedComputeMilli: number;
-}
-
-/** One running task's slice of a GPU: what it reserved, and what libgpushare says it uses. */
-export interface GpuSlice {
-  /** null (with tenant) for another tenant's task, when a user token asks. */
-  readonly taskId: string | null;
-  readonly tenant: string | null;
-  readonly priority: number;
-  readonly memoryBytes: number;
-  readonly computeMilli: number;
-  /** From the task's region, sampled about once a second; null before its first CUDA call. */
-  readonly usedMemoryBytes: number | null;
-  /** Achieved share of the GPU's compute, 0..1; null as above. */
-  readonly computeShare: number | null;
-  /** Isolation sm-partition: its SMs on this GPU (GPUSHARE_SM_OFFSET and the count); null otherwise. */
-  readonly smRange: { readonly offset: number; readonly count: number } | null;
-}
 
 const MAX_COMMAND_ARGS = 4096;
 

@@ -5,7 +5,7 @@
  */
 import { describeIssues, ErrorCodes, GsError, parseBytes, type Issue } from '../domain/index.js';
 import type { TenantQuota, TenantUsage } from '../scheduler/index.js';
-import type { Principal } from './daemon.js';
+import type { Principal } from '../contract/principal.js';
 import type { TaskStore } from './store/tasks.js';
 import { NO_QUOTA, type Quota, type TenantRecord } from './store/tenants.js';
 

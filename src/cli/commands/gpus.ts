@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import type { GpusResponse } from '../../api/schemas.js';
+import type { GpusResponse } from '../../contract/schemas.js';
 import { ErrorCodes, formatBytes, isGsError, type Gpu } from '../../domain/index.js';
 import { defaultPaths } from '../../node/paths.js';
 import type { Client } from '../client.js';
