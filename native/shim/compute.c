@@ -19,7 +19,8 @@
 
 #include "compute_state.h"
 
-/* The one governor of the process (compute_state.h: gs_governor), shared by the governor's files. */
+/* The one governor of the process (compute_state.h: gs_governor), shared by the governor's files:
+ * global because the launch hooks carry no handle and every thread must find the same one. */
 gs_governor gs_gov = {.init = PTHREAD_MUTEX_INITIALIZER, .key_once = PTHREAD_ONCE_INIT};
 
 static const char *const why_name[WHY_COUNT] = {"", "shared", "layout", "sample", "idle", "budget"};

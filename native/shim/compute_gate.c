@@ -10,8 +10,8 @@
  */
 #include "compute_state.h"
 
-/* The calling thread's view of the gate (compute_state.h: gate_thread): thread-local, so that
- * a launch reads no line another thread writes. */
+/* The calling thread's view of the gate (compute_state.h: gate_thread): thread-local (the hooks
+ * carry no handle), so that a launch reads no cache line another thread writes. */
 GS_TLS _Alignas(64) gate_thread gs_gov_thread = {.dev = -1, .ctx_dev = -1, .s_dev = -1, .s_line = -1};
 
 /* A context the thread has not launched in last: its device (and no credit: credit_go). */
