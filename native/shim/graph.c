@@ -9,7 +9,7 @@
  * launch cannot be taken back (returning an error for enqueued work would lie about what
  * runs). Growth is therefore counted even past the limit (gs_region_add), and what follows
  * sees it: allocations are refused (after one trim of unused graph memory, see
- * gs_graph_trim) and the slice reports free 0 until the graph memory is freed and trimmed.
+ * reclaim) and the slice reports free 0 until the graph memory is freed and trimmed.
  *
  * Reading the reserve costs a driver call per launch (+5.9% on an H100 graph-launch
  * benchmark), and only graphs with memory nodes can change it. So at instantiation the
@@ -164,7 +164,8 @@ static void settle_launch(void)
             settle(d);
 }
 
-bool gs_graph_trim(int dev)
+/* Trims dev's unused graph memory and settles its count; false when there was none. */
+static bool trim(int dev)
 {
     const gs_real_fns *R = gs_real();
     if (dev < 0 || dev >= (int)GS_REGION_MAX_DEVICES)
@@ -176,6 +177,20 @@ bool gs_graph_trim(int dev)
         return false;
     settle(dev);
     return true;
+}
+
+/* A reclaimer (state.c): before a refusal, unused graph memory (the driver's cache, not the
+ * program's) is given back. Settling alone reads nothing here: the count follows the reserve
+ * at every instantiate, launch and trim. */
+static void reclaim(int dev, gs_reclaim_depth depth)
+{
+    if (depth == GS_RECLAIM_TRIM)
+        (void)trim(dev);
+}
+
+__attribute__((constructor)) static void register_reclaimer(void)
+{
+    gs_reclaimer_register(reclaim);
 }
 
 GS_EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies,

@@ -123,6 +123,15 @@ static inline int gs_reserve(int dev, gs_region_kind kind, uint64_t bytes, gs_re
     return gs_reserve_ex(dev, kind, bytes, r, false);
 }
 void gs_commit(const gs_region_reservation *r);
+/* How far a reclaimer goes on a device: SETTLE notices memory given back since it was counted
+ * (reads only); TRIM also asks the driver to give back what it caches for the program. */
+typedef enum gs_reclaim_depth { GS_RECLAIM_SETTLE, GS_RECLAIM_TRIM } gs_reclaim_depth;
+typedef void (*gs_reclaimer)(int dev, gs_reclaim_depth depth);
+/* Adds a reclaimer (from a module's constructor: before any hook runs). A refusal runs them
+ * all with TRIM first (gs_reserve), the slice's view with SETTLE (gs_slice_view). */
+void gs_reclaimer_register(gs_reclaimer fn);
+/* Runs every registered reclaimer on dev. */
+void gs_reclaim(int dev, gs_reclaim_depth depth);
 void gs_cancel(const gs_region_reservation *r);
 void gs_release(int dev, gs_region_kind kind, uint64_t bytes);
 
@@ -179,14 +188,6 @@ bool gs_partition_primary_state(CUdevice dev, unsigned int *flags, int *active, 
 bool gs_partition_ctx_create(CUcontext *pctx, CUdevice dev, CUresult *out);
 bool gs_partition_ctx_destroy(CUcontext ctx, CUresult *out);
 #include "partition_round.h"
-
-/* ---- pool.c ------------------------------------------------------------------------- */
-/* Pools of dev: observe their reserved memory and settle the accounting with it. */
-void gs_pool_settle_device(int dev);
-
-/* ---- graph.c ------------------------------------------------------------------------ */
-/* Trims dev's unused graph memory and settles its count; false when there was none. */
-bool gs_graph_trim(int dev);
 
 /* ---- scrub.c (GPUSHARE_SCRUB=1; each a no-op when it is off) ------------------------- */
 /* Remembers the size of a stream-ordered allocation. */

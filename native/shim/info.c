@@ -12,7 +12,7 @@ bool gs_slice_view(int dev, uint64_t physical_total, uint64_t *total, uint64_t *
     uint64_t limit = gs_limit(dev);
     if (limit == 0)
         return false;
-    gs_pool_settle_device(dev);
+    gs_reclaim(dev, GS_RECLAIM_SETTLE); /* pools that shrank since they were counted */
     gs_region_usage u = {0};
     if (gs_region_usage_group((uint32_t)dev, &u) != GS_REGION_OK)
         return false;

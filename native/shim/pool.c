@@ -67,13 +67,27 @@ static void settle_shrink(pool_acct *p)
     }
 }
 
-void gs_pool_settle_device(int dev)
+/* Pools of dev: observe their reserved memory and settle the accounting with it. */
+static void settle_device(int dev)
 {
     pthread_mutex_lock(&P.lock);
     for (size_t i = 0; i < P.count; i++)
         if (P.pools[i].dev == dev)
             settle_shrink(&P.pools[i]);
     pthread_mutex_unlock(&P.lock);
+}
+
+/* A reclaimer (state.c): at either depth, pools that shrank at a synchronization point give
+ * the difference back (the pools themselves are trimmed only by the program). */
+static void reclaim(int dev, gs_reclaim_depth depth)
+{
+    (void)depth;
+    settle_device(dev);
+}
+
+__attribute__((constructor)) static void register_reclaimer(void)
+{
+    gs_reclaimer_register(reclaim);
 }
 
 static CUresult call_alloc(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream s, bool explicit_pool,
@@ -199,7 +213,7 @@ GS_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
         (void)gs_track_put(GS_SPACE_PTR, (uint64_t)dptr, &e);
     int dev = gs_current_device();
     if (r == CUDA_SUCCESS && dev >= 0)
-        gs_pool_settle_device(dev);
+        settle_device(dev);
     gs_leave();
     return r;
 }
@@ -221,7 +235,7 @@ GS_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream)
         (void)gs_track_put(GS_SPACE_PTR, (uint64_t)dptr, &e);
     int dev = gs_current_device();
     if (r == CUDA_SUCCESS && dev >= 0)
-        gs_pool_settle_device(dev);
+        settle_device(dev);
     gs_leave();
     return r;
 }
