@@ -20,9 +20,9 @@
 GS_TLS int gs_depth;
 
 /* Our definitions must have the driver's exact types (gs_cuda_api.h). */
-#define GS_HOOK(name, params, args) \
+#define GS_CALL(name, params, args) \
     _Static_assert(__builtin_types_compatible_p(__typeof__(&name), CUresult (*) params), #name " matches gs_cuda_api.h");
-#define GS_CALL(name, params, args) GS_HOOK(name, params, args)
+#define GS_HOOK(name, params, args, how, policy) GS_CALL(name, params, args)
 #include "hooks.def"
 
 typedef struct named_hook {
@@ -36,8 +36,8 @@ typedef struct real_hook {
 } real_hook;
 
 /* The name table holds both halves of the hook table (driver and NVML). */
-#define GS_HOOK(name, params, args) +1
-#define GS_NVML_HOOK(name, params, args) +1
+#define GS_HOOK(name, params, args, how, policy) +1
+#define GS_NVML_HOOK(name, params, args, how, policy) +1
 enum { HOOK_COUNT = 0
 #include "hooks.def"
 #include "nvml_hooks.def"
@@ -73,8 +73,8 @@ static int cmp_real(const void *a, const void *b)
 static void build_names(void)
 {
     size_t n = 0;
-#define GS_HOOK(name, params, args) D.by_name[n++] = (named_hook){#name, (void *)&name};
-#define GS_NVML_HOOK(name, params, args) D.by_name[n++] = (named_hook){#name, (void *)&name};
+#define GS_HOOK(name, params, args, how, policy) D.by_name[n++] = (named_hook){#name, (void *)&name};
+#define GS_NVML_HOOK(name, params, args, how, policy) D.by_name[n++] = (named_hook){#name, (void *)&name};
 #include "hooks.def"
 #include "nvml_hooks.def"
     qsort(D.by_name, HOOK_COUNT, sizeof D.by_name[0], cmp_name);
@@ -86,9 +86,9 @@ static void build_names(void)
 /* Stand-ins for symbols this libcuda lacks (an older driver): the call fails cleanly. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
-#define GS_HOOK(name, params, args) \
+#define GS_CALL(name, params, args) \
     static CUresult missing_##name params { return CUDA_ERROR_NOT_FOUND; }
-#define GS_CALL(name, params, args) GS_HOOK(name, params, args)
+#define GS_HOOK(name, params, args, how, policy) GS_CALL(name, params, args)
 #include "hooks.def"
 #pragma GCC diagnostic pop
 
@@ -100,20 +100,20 @@ static void resolve_real(void)
         h = dlopen("libcuda.so.1", RTLD_NOW);
     if (h == NULL)
         gs_log(GS_LOG_ERROR, "cannot load libcuda.so.1: %s", dlerror());
-#define GS_HOOK(name, params, args) D.real.name = h ? (CUresult(*) params)gs_real_dlsym(h, #name) : NULL;
-#define GS_CALL(name, params, args) GS_HOOK(name, params, args)
+#define GS_CALL(name, params, args) D.real.name = h ? (gs_fn_##name)gs_real_dlsym(h, #name) : NULL;
+#define GS_HOOK(name, params, args, how, policy) GS_CALL(name, params, args)
 #include "hooks.def"
     size_t n = 0;
-#define GS_HOOK(name, params, args) \
+#define GS_HOOK(name, params, args, how, policy) \
     if (D.real.name != NULL && (void *)D.real.name != (void *)&name) \
         D.by_real[n++] = (real_hook){(const void *)D.real.name, (void *)&name};
 #include "hooks.def"
     qsort(D.by_real, n, sizeof D.by_real[0], cmp_real);
     D.by_real_count = n;
-#define GS_HOOK(name, params, args) \
+#define GS_CALL(name, params, args) \
     if (D.real.name == NULL) \
         D.real.name = missing_##name;
-#define GS_CALL(name, params, args) GS_HOOK(name, params, args)
+#define GS_HOOK(name, params, args, how, policy) GS_CALL(name, params, args)
 #include "hooks.def"
 }
 

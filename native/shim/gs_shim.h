@@ -34,10 +34,15 @@
 #define GS_TLS __attribute__((tls_model("initial-exec"))) _Thread_local
 
 /* ---- dispatch.c --------------------------------------------------------------------- */
+/* The type of each driver function of the table: gs_fn_cuMemAlloc_v2 is cuMemAlloc_v2's. */
+#define GS_HOOK(name, params, args, how, policy) typedef CUresult (*gs_fn_##name) params;
+#define GS_CALL(name, params, args) typedef CUresult (*gs_fn_##name) params;
+#include "hooks.def"
+
 /* The driver's own functions, resolved once from the libcuda.so.1 the process uses. */
 typedef struct gs_real_fns {
-#define GS_HOOK(name, params, args) CUresult (*name) params;
-#define GS_CALL(name, params, args) CUresult (*name) params;
+#define GS_HOOK(name, params, args, how, policy) gs_fn_##name name;
+#define GS_CALL(name, params, args) gs_fn_##name name;
 #include "hooks.def"
 } gs_real_fns;
 
@@ -68,9 +73,12 @@ void *gs_real_dlsym(void *handle, const char *name);
 /* ---- nvml.c ------------------------------------------------------------------------- */
 /* NVML's own functions (nvml_hooks.def), resolved once with dlopen("libnvidia-ml.so.1");
  * NULL when the process has no NVML (members are then NULL too, never called). */
+#define GS_NVML_HOOK(name, params, args, how, policy) typedef nvmlReturn_t (*gs_nvml_fn_##name) params;
+#define GS_NVML_CALL(name, params, args) typedef nvmlReturn_t (*gs_nvml_fn_##name) params;
+#include "nvml_hooks.def"
 typedef struct gs_nvml_fns {
-#define GS_NVML_HOOK(name, params, args) nvmlReturn_t (*name) params;
-#define GS_NVML_CALL(name, params, args) nvmlReturn_t (*name) params;
+#define GS_NVML_HOOK(name, params, args, how, policy) gs_nvml_fn_##name name;
+#define GS_NVML_CALL(name, params, args) gs_nvml_fn_##name name;
 #include "nvml_hooks.def"
 } gs_nvml_fns;
 const gs_nvml_fns *gs_nvml(void);

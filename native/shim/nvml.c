@@ -21,10 +21,10 @@
 #include "gs_shim.h"
 
 /* Our definitions must have NVML's exact types (gs_nvml_api.h). */
-#define GS_NVML_HOOK(name, params, args) \
+#define GS_NVML_CALL(name, params, args) \
     _Static_assert(__builtin_types_compatible_p(__typeof__(&name), nvmlReturn_t (*) params), \
                    #name " matches gs_nvml_api.h");
-#define GS_NVML_CALL(name, params, args) GS_NVML_HOOK(name, params, args)
+#define GS_NVML_HOOK(name, params, args, how, policy) GS_NVML_CALL(name, params, args)
 #include "nvml_hooks.def"
 
 static struct {
@@ -43,9 +43,9 @@ static void resolve(void)
         return;
     bool all = true;
 #define GS_NVML_CALL(name, params, args) \
-    N.fns.name = (nvmlReturn_t(*) params)gs_real_dlsym(h, #name); \
+    N.fns.name = (gs_nvml_fn_##name)gs_real_dlsym(h, #name); \
     all = all && N.fns.name != NULL;
-#define GS_NVML_HOOK(name, params, args) \
+#define GS_NVML_HOOK(name, params, args, how, policy) \
     GS_NVML_CALL(name, params, args) all = all && (void *)N.fns.name != (void *)&name;
 #include "nvml_hooks.def"
     N.found = all;
