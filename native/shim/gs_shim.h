@@ -82,6 +82,9 @@ typedef struct gs_nvml_fns {
 #include "nvml_hooks.def"
 } gs_nvml_fns;
 const gs_nvml_fns *gs_nvml(void);
+/* gs_nvml(), or when that is NULL a table whose hooked members fail with
+ * NVML_ERROR_LIBRARY_NOT_FOUND (the hooks' view: never NULL). */
+const gs_nvml_fns *gs_nvml_or_missing(void);
 /* gs_nvml() after our own nvmlInit_v2 (once); NULL when NVML is missing or fails to init. */
 const gs_nvml_fns *gs_nvml_inited(void);
 /* Whether code at p belongs to libcuda or libnvidia-ml (dladdr): a definition we replace. */

@@ -13,72 +13,47 @@
 #include "hooks.h"
 #include "launch.h"
 
-#define GS_WRAP_guard(name, params, args, policy, ptsz)                                                                \
-    GS_EXPORT CUresult name params                                                                                     \
+/* The exported function of a row: a call from inside a hook on this thread goes straight to
+ * the library (R_: its table of real functions, `fns` of type `fns_type`); any other runs
+ * `body`, which sets r_, inside the recursion guard. */
+#define GS_GUARDED(ret, fns_type, fns, name, params, args, ...)                                                        \
+    GS_EXPORT ret name params                                                                                          \
     {                                                                                                                  \
-        const gs_real_fns *R_ = gs_real();                                                                             \
+        fns_type *R_ = fns;                                                                                            \
         if (gs_nested())                                                                                               \
             return R_->name args;                                                                                      \
         gs_enter();                                                                                                    \
-        CUresult r_ = policy(R_->name, GS_UNPAREN args);                                                               \
+        ret r_;                                                                                                        \
+        __VA_ARGS__                                                                                                    \
         gs_leave();                                                                                                    \
         return r_;                                                                                                     \
     }
+#define GS_CUDA_GUARDED(name, params, args, ...) \
+    GS_GUARDED(CUresult, const gs_real_fns, gs_real(), name, params, args, __VA_ARGS__)
 
-#define GS_WRAP_stream(name, params, args, policy, ptsz)                                                               \
-    GS_EXPORT CUresult name params                                                                                     \
-    {                                                                                                                  \
-        const gs_real_fns *R_ = gs_real();                                                                             \
-        if (gs_nested())                                                                                               \
-            return R_->name args;                                                                                      \
-        gs_enter();                                                                                                    \
-        CUresult r_ = policy(R_->name, ptsz, GS_UNPAREN args);                                                         \
-        gs_leave();                                                                                                    \
-        return r_;                                                                                                     \
-    }
-
+#define GS_WRAP_guard(name, params, args, policy, ptsz) \
+    GS_CUDA_GUARDED(name, params, args, r_ = policy(R_->name, GS_UNPAREN args);)
+#define GS_WRAP_stream(name, params, args, policy, ptsz) \
+    GS_CUDA_GUARDED(name, params, args, r_ = policy(R_->name, ptsz, GS_UNPAREN args);)
+/* The gate may sleep in gs_compute_enter; only a launch that succeeded is counted (leave). */
+#define GS_WRAP_gate(name, params, args, stream, ptsz)                                                                 \
+    GS_CUDA_GUARDED(name, params, args, CUstream s_ = stream; gs_gate g_; gs_compute_enter(&g_, s_, ptsz);             \
+                    r_ = R_->name args; gs_compute_leave(&g_, s_, r_);)
 #define GS_WRAP_always(name, params, args, policy, ptsz)                                                               \
     GS_EXPORT CUresult name params                                                                                     \
     {                                                                                                                  \
         return policy(gs_real()->name, GS_UNPAREN args);                                                               \
     }
-
-/* The gate may sleep in gs_compute_enter; only a launch that succeeded is counted (leave). */
-#define GS_WRAP_gate(name, params, args, stream, ptsz)                                                                 \
-    GS_EXPORT CUresult name params                                                                                     \
-    {                                                                                                                  \
-        const gs_real_fns *R_ = gs_real();                                                                             \
-        if (gs_nested())                                                                                               \
-            return R_->name args;                                                                                      \
-        gs_enter();                                                                                                    \
-        CUstream s_ = stream;                                                                                          \
-        gs_gate g_;                                                                                                    \
-        gs_compute_enter(&g_, s_, ptsz);                                                                               \
-        CUresult r_ = R_->name args;                                                                                   \
-        gs_compute_leave(&g_, s_, r_);                                                                                 \
-        gs_leave();                                                                                                    \
-        return r_;                                                                                                     \
-    }
-
 #define GS_WRAP_own(name, params, args, policy, ptsz)
 
 #define GS_HOOK(name, params, args, how, policy) GS_WRAP_##how(name, params, args, policy, false)
 #define GS_HOOK_PTSZ(name, params, args, how, policy) GS_WRAP_##how(name, params, args, policy, true)
 #include "hooks.def"
 
-#define GS_NVML_WRAP_guard(name, params, args, policy)                                                                 \
-    GS_EXPORT nvmlReturn_t name params                                                                                 \
-    {                                                                                                                  \
-        const gs_nvml_fns *N_ = gs_nvml();                                                                             \
-        if (N_ == NULL)                                                                                                \
-            return NVML_ERROR_LIBRARY_NOT_FOUND; /* unreachable: nobody can call NVML without it */                   \
-        if (gs_nested())                                                                                               \
-            return N_->name args;                                                                                      \
-        gs_enter();                                                                                                    \
-        nvmlReturn_t r_ = policy(N_->name, GS_UNPAREN args);                                                           \
-        gs_leave();                                                                                                    \
-        return r_;                                                                                                     \
-    }
+/* NVML: stand-ins that fail as a missing library does when NVML cannot be used (nvml.c). */
+#define GS_NVML_WRAP_guard(name, params, args, policy) \
+    GS_GUARDED(nvmlReturn_t, const gs_nvml_fns, gs_nvml_or_missing(), name, params, args, \
+               r_ = policy(R_->name, GS_UNPAREN args);)
 #define GS_NVML_WRAP_own(name, params, args, policy)
 
 #define GS_NVML_HOOK(name, params, args, how, policy) GS_NVML_WRAP_##how(name, params, args, policy)

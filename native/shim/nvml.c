@@ -57,6 +57,26 @@ const gs_nvml_fns *gs_nvml(void)
     return N.found ? &N.fns : NULL;
 }
 
+/* Stand-ins for the hooked functions when NVML cannot be used (absent, or lacking a function
+ * we need): the call fails as it would without the library. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#define GS_NVML_HOOK(name, params, args, how, policy) \
+    static nvmlReturn_t missing_##name params { return NVML_ERROR_LIBRARY_NOT_FOUND; }
+#include "nvml_hooks.def"
+#pragma GCC diagnostic pop
+
+static const gs_nvml_fns missing = {
+#define GS_NVML_HOOK(name, params, args, how, policy) .name = missing_##name,
+#include "nvml_hooks.def"
+};
+
+const gs_nvml_fns *gs_nvml_or_missing(void)
+{
+    const gs_nvml_fns *f = gs_nvml();
+    return f != NULL ? f : &missing;
+}
+
 static void init_once(void)
 {
     const gs_nvml_fns *f = gs_nvml();
