@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gs_shim.h"
+#include "hooks.h"
 
 GS_TLS int gs_depth;
 
@@ -222,24 +222,20 @@ static void *swap(void *p, const char *symbol)
     return p;
 }
 
-GS_EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags,
-                                       CUdriverProcAddressQueryResult *symbolStatus)
+/* cuGetProcAddress(_v2) (always, nested too: an entry point handed out is one we keep). */
+CUresult gs_lookup_proc_address_v2(gs_fn_cuGetProcAddress_v2 real, const char *symbol, void **pfn, int cudaVersion,
+                                   cuuint64_t flags, CUdriverProcAddressQueryResult *symbolStatus)
 {
-    const gs_real_fns *R = gs_real();
-    if (R->cuGetProcAddress_v2 == NULL)
-        return CUDA_ERROR_NOT_FOUND;
-    CUresult r = R->cuGetProcAddress_v2(symbol, pfn, cudaVersion, flags, symbolStatus);
+    CUresult r = real(symbol, pfn, cudaVersion, flags, symbolStatus);
     if (r == CUDA_SUCCESS && pfn != NULL)
         *pfn = swap(*pfn, symbol);
     return r;
 }
 
-GS_EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags)
+CUresult gs_lookup_proc_address(gs_fn_cuGetProcAddress real, const char *symbol, void **pfn, int cudaVersion,
+                                cuuint64_t flags)
 {
-    const gs_real_fns *R = gs_real();
-    if (R->cuGetProcAddress == NULL)
-        return CUDA_ERROR_NOT_FOUND;
-    CUresult r = R->cuGetProcAddress(symbol, pfn, cudaVersion, flags);
+    CUresult r = real(symbol, pfn, cudaVersion, flags);
     if (r == CUDA_SUCCESS && pfn != NULL)
         *pfn = swap(*pfn, symbol);
     return r;

@@ -44,7 +44,6 @@
     {                                                                                                                  \
         return policy(gs_real()->name, GS_UNPAREN args);                                                               \
     }
-#define GS_WRAP_own(name, params, args, policy, ptsz)
 
 #define GS_HOOK(name, params, args, how, policy) GS_WRAP_##how(name, params, args, policy, false)
 #define GS_HOOK_PTSZ(name, params, args, how, policy) GS_WRAP_##how(name, params, args, policy, true)
@@ -54,7 +53,6 @@
 #define GS_NVML_WRAP_guard(name, params, args, policy) \
     GS_GUARDED(nvmlReturn_t, const gs_nvml_fns, gs_nvml_or_missing(), name, params, args, \
                r_ = policy(R_->name, GS_UNPAREN args);)
-#define GS_NVML_WRAP_own(name, params, args, policy)
 
 #define GS_NVML_HOOK(name, params, args, how, policy) GS_NVML_WRAP_##how(name, params, args, policy)
 #include "nvml_hooks.def"

@@ -17,12 +17,10 @@
 #define GS_POLICY_always(name, params, policy) GS_POLICY_guard(name, params, policy)
 #define GS_POLICY_stream(name, params, policy) CUresult policy(gs_fn_##name real, bool ptsz, GS_UNPAREN params);
 #define GS_POLICY_gate(name, params, stream) /* an expression, not a function */
-#define GS_POLICY_own(name, params, policy)  /* the module exports the hook itself */
 #define GS_HOOK(name, params, args, how, policy) GS_POLICY_##how(name, params, policy)
 #include "hooks.def"
 
 #define GS_NVML_POLICY_guard(name, params, policy) nvmlReturn_t policy(gs_nvml_fn_##name real, GS_UNPAREN params);
-#define GS_NVML_POLICY_own(name, params, policy)
 #define GS_NVML_HOOK(name, params, args, how, policy) GS_NVML_POLICY_##how(name, params, policy)
 #include "nvml_hooks.def"
 
