@@ -23,7 +23,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "context.h"
 #include "hooks.h"
+#include "log.h"
+#include "partition.h"
+#include "state.h"
+#include "track.h"
 
 static struct {
     pthread_mutex_t primary_lock; /* retain/release/reset of primary contexts */

@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dispatch.h"
 #include "hooks.h"
-
-GS_TLS int gs_depth;
+#include "log.h"
 
 /* Our definitions must have the driver's exact types (gs_cuda_api.h). */
 #define GS_CALL(name, params, args) \
@@ -126,7 +126,8 @@ const gs_real_fns *gs_real_resolve(void)
     return &D.real;
 }
 
-void *gs_hook_by_name(const char *name)
+/* Our hook for an exported driver name, or NULL (binary search of the name table). */
+static void *hook_by_name(const char *name)
 {
     (void)pthread_once(&D.names_once, build_names);
     size_t lo = 0, hi = HOOK_COUNT;
@@ -143,7 +144,8 @@ void *gs_hook_by_name(const char *name)
     return NULL;
 }
 
-void *gs_hook_by_real(const void *real)
+/* Our hook for a real driver function pointer, or NULL (binary search of the reverse map). */
+static void *hook_by_real(const void *real)
 {
     (void)gs_real();
     size_t lo = 0, hi = D.by_real_count;
@@ -159,7 +161,8 @@ void *gs_hook_by_real(const void *real)
     return NULL;
 }
 
-bool gs_is_hook(const void *p)
+/* Whether p is one of our hooks. */
+static bool is_hook(const void *p)
 {
     (void)pthread_once(&D.names_once, build_names);
     size_t lo = 0, hi = HOOK_COUNT;
@@ -184,39 +187,32 @@ static const char *lib_base(const void *p)
     return base ? base + 1 : info.dli_fname;
 }
 
-bool gs_in_driver(const void *p)
-{
-    return strncmp(lib_base(p), "libcuda.so", 10) == 0;
-}
-
-bool gs_in_vendor_lib(const void *p)
+/* Whether code at p belongs to libcuda or libnvidia-ml (dladdr): a definition we replace. */
+static bool in_vendor_lib(const void *p)
 {
     const char *base = lib_base(p);
     return strncmp(base, "libcuda.so", 10) == 0 || strncmp(base, "libnvidia-ml.so", 15) == 0;
 }
 
-/* Called by our dlsym for a cu* or nvml* name on a real handle: our hook when the name is
- * one we interpose and the handle's definition is the driver's or NVML's; NULL: let the
- * real dlsym answer. */
 void *gs_dlsym_hook(void *handle, const char *name)
 {
-    void *hook = gs_hook_by_name(name);
+    void *hook = hook_by_name(name);
     if (hook == NULL)
         return NULL;
     void *real = gs_real_dlsym(handle, name);
-    return real != NULL && (real == hook || gs_in_vendor_lib(real)) ? hook : NULL;
+    return real != NULL && (real == hook || in_vendor_lib(real)) ? hook : NULL;
 }
 
 /* What cuGetProcAddress hands out instead of `p`, the driver's answer for `symbol`. */
 static void *swap(void *p, const char *symbol)
 {
-    if (p == NULL || gs_is_hook(p))
+    if (p == NULL || is_hook(p))
         return p; /* our own export, already (a driver that takes &symbol through its GOT) */
-    void *hook = gs_hook_by_real(p);
+    void *hook = hook_by_real(p);
     if (hook != NULL)
         return hook;
     /* Not a function we interpose, or an entry point we cannot see: pass it on. */
-    if (symbol != NULL && gs_hook_by_name(symbol) != NULL && !atomic_exchange(&D.unknown_logged, true))
+    if (symbol != NULL && hook_by_name(symbol) != NULL && !atomic_exchange(&D.unknown_logged, true))
         gs_log(GS_LOG_DEBUG, "cuGetProcAddress(\"%s\") gave an entry point gpushare does not know; passed through",
                symbol);
     return p;

@@ -28,6 +28,8 @@
 
 #include "gs_compute.h"
 #include "hooks.h"
+#include "log.h"
+#include "state.h"
 
 static struct {
     pthread_mutex_t lock;

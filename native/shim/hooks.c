@@ -10,8 +10,11 @@
 #include <stdbool.h>
 
 #include "gs_compute.h"
+#include "guard.h"
 #include "hooks.h"
 #include "launch.h"
+
+GS_TLS int gs_depth;
 
 /* The exported function of a row: a call from inside a hook on this thread goes straight to
  * the library (R_: its table of real functions, `fns` of type `fns_type`); any other runs

@@ -8,7 +8,7 @@
 
 #include <stdbool.h>
 
-#include "gs_shim.h"
+#include "gs_common.h"
 
 /* (a, b) -> a, b: a row's parameter or argument list without its parentheses. */
 #define GS_UNPAREN(...) __VA_ARGS__

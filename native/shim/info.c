@@ -6,6 +6,8 @@
  * attached with more in use than the limit).
  */
 #include "hooks.h"
+#include "info.h"
+#include "state.h"
 
 bool gs_slice_view(int dev, uint64_t physical_total, uint64_t *total, uint64_t *used)
 {

@@ -6,6 +6,10 @@
  * the free gives back exactly that. Frees of pointers we never saw pass through.
  */
 #include "hooks.h"
+#include "log.h"
+#include "scrub.h"
+#include "state.h"
+#include "track.h"
 
 /* One allocation in progress. */
 typedef struct acct {
@@ -15,7 +19,8 @@ typedef struct acct {
     gs_region_reservation r;
 } acct;
 
-CUcontext gs_current_ctx(void)
+/* The current context (NULL when none or on error). */
+static CUcontext current_ctx(void)
 {
     const gs_real_fns *R = gs_real();
     CUcontext c = NULL;
@@ -27,7 +32,7 @@ CUcontext gs_current_ctx(void)
 /* Reserves on the current context's device; false when the limit refuses. */
 static bool acct_begin_ex(acct *a, gs_region_kind kind, uint64_t bytes, bool quiet)
 {
-    a->ctx = gs_current_ctx();
+    a->ctx = current_ctx();
     a->dev = a->ctx != NULL ? gs_current_device() : -1;
     a->st = a->dev >= 0 ? gs_reserve_ex(a->dev, kind, bytes, &a->r, quiet) : -1;
     return a->st != 1;

@@ -19,6 +19,8 @@
 #include <stdatomic.h>
 
 #include "hooks.h"
+#include "info.h"
+#include "state.h"
 
 /* Our definitions must have NVML's exact types (gs_nvml_api.h). */
 #define GS_NVML_CALL(name, params, args) \

@@ -23,7 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "context.h"
 #include "hooks.h"
+#include "log.h"
+#include "partition.h"
+#include "partition_round.h"
+#include "state.h"
+#include "track.h"
 
 #define GS_PARTITION_MIN_DRIVER 12040 /* green contexts: CUDA 12.4 */
 #define GS_PARTITION_MIN_CC_MAJOR 9   /* Hopper */

@@ -15,6 +15,10 @@
 #include <stdlib.h>
 
 #include "hooks.h"
+#include "log.h"
+#include "scrub.h"
+#include "state.h"
+#include "track.h"
 
 typedef struct pool_acct {
     CUmemoryPool pool;

@@ -14,7 +14,9 @@
 #include <strings.h>
 #include <string.h>
 
-#include "gs_shim.h"
+#include "gs_common.h"
+#include "log.h"
+#include "state.h"
 
 gs_config gs_cfg = {.log_level = GS_LOG_WARN};
 

@@ -13,6 +13,9 @@
 #include <stdlib.h>
 
 #include "hooks.h"
+#include "log.h"
+#include "state.h"
+#include "track.h"
 
 typedef struct mapping {
     CUdeviceptr va;
