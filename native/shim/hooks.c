@@ -1,13 +1,13 @@
 /*
  * hooks.c: every exported hook, generated from its row of the hook table (hooks.def,
- * nvml_hooks.def; the kinds are explained there). Each but `always`: a call made from inside a hook
- * on this thread (the driver calling its own exports, or our policy code) goes straight to
- * the driver; any other runs the row's policy inside the recursion guard. The policies are
- * written by hand in the file of their concern (hooks.h declares them from the rows); the
- * launch gate's hooks are whole here, so the launch path stays one call into the gate
- * (gs_compute_enter) and the inline rest: the same machine code as the hand-written hooks
- * had. Each macro below expands to a whole function definition, never to a statement that
- * returns from (or sleeps inside) code written around it.
+ * nvml_hooks.def; the kinds are explained there). Each but `always`: a call made from inside
+ * a hook on this thread (the driver calling its own exports, or our policy code) goes
+ * straight to the driver; any other runs the row's policy inside the recursion guard. The
+ * policies are written by hand in the file of their concern (hooks.h declares them from the
+ * rows); the launch gate's hooks are whole here, so the launch path stays one call into the
+ * gate (gs_compute_enter) and the inline rest: the same machine code as the hand-written
+ * hooks had. Each macro below expands to a whole function definition, never to a statement
+ * that returns from (or sleeps inside) code written around it.
  */
 #include <stdbool.h>
 
