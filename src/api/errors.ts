@@ -1,7 +1,7 @@
 import type { FastifyError } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { ErrorCodes, isGsError, type ErrorCode } from '../domain/index.js';
-import type { ErrorBody } from './schemas.js';
+import type { ErrorBody } from '../contract/schemas.js';
 
 /** HTTP status for each expected error code; anything else is a bug (500). */
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -43,5 +43,3 @@ export function toErrorResponse(err: unknown): { status: number; body: ErrorBody
   return { status: 500, bug: true, body: { error: { code: ErrorCodes.internal, message: `internal error: ${message}` } } };
 }
 
-// The client's half lives apart so the CLI does not load fastify's zod plumbing to read an error.
-export { fromErrorBody } from './error-body.js';

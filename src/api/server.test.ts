@@ -79,7 +79,7 @@ describe('TCP API auth', () => {
 describe('responses match their schemas', () => {
   // The API serializes with JSON.stringify (fast); this is where the shapes are checked at run time.
   it('tasks, GPUs, tenants, audit and events parse with the schemas the OpenAPI document gives', async () => {
-    const { AuditRecordSchema, EventSchema, GpusResponseSchema, TaskSchema, TenantSchema } = await import('./schemas.js');
+    const { AuditRecordSchema, EventSchema, GpusResponseSchema, TaskSchema, TenantSchema } = await import('../contract/schemas.js');
     const created = await local.inject({ method: 'POST', url: '/v1/tenants', payload: { name: 'schema-check', quota: { gpus: 1, memory: '10Gi', compute: 50 } } });
     expect(created.statusCode).toBe(201);
     const submitted = await local.inject({ method: 'POST', url: '/v1/tasks', payload: { command: ['true'], gpus: 0, cwd: '/', tenant: 'schema-check' } });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { describeEnding } from './daemon.js';
 import type { Ending } from './supervisor.js';
-import type { Task } from './task.js';
+import type { Task } from '../contract/task.js';
 
 const task = (killRequested = false): Task => ({ command: ['train.py'], killRequested }) as unknown as Task;
 const ending = (e: Partial<Ending>): Ending => ({ status: null, wrapper: null, peakMemoryBytes: null, ...e });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseSliceRequest } from '../domain/index.js';
 import { libraryPriority, taskEnvironment } from './launcher.js';
-import type { Task } from './task.js';
+import type { Task } from '../contract/task.js';
 
 const request = parseSliceRequest({ memory: '8Gi', compute: '30' });
 if (!request.ok) throw new Error('fixture');

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { ErrorCodes, GsError } from '../domain/index.js';
 import type { ChildProcess } from 'node:child_process';
 import { readProcStat } from './proc.js';
-import type { Task, TaskGpu, TaskSmRange } from './task.js';
+import type { Task, TaskGpu, TaskSmRange } from '../contract/task.js';
 
 /** Native files the launcher uses; both are built by `npm run build` (make -C native). */
 export interface NativePaths {

@@ -1,6 +1,7 @@
 import { mkdirSync, chmodSync, lstatSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { defaultSocketPath } from '../contract/paths.js';
 import { ErrorCodes, GsError } from '../domain/index.js';
 
 /** Where gpushare keeps things by default, per the XDG base directory spec. */
@@ -20,12 +21,10 @@ export function defaultPaths(env: Env = process.env, home = homedir(), uid = use
     // The spec says relative paths are invalid and must be ignored.
     return v !== undefined && v.startsWith('/') ? v : fallback;
   };
-  const runtime = env['XDG_RUNTIME_DIR'];
-  const socketDir = runtime !== undefined && runtime.startsWith('/') ? join(runtime, 'gpushare') : join('/tmp', `gpushare-${uid}`);
   return {
     configDir: join(xdg('XDG_CONFIG_HOME', join(home, '.config')), 'gpushare'),
     stateDir: join(xdg('XDG_STATE_HOME', join(home, '.local', 'state')), 'gpushare'),
-    socket: join(socketDir, 'gpushare.sock'),
+    socket: defaultSocketPath(env, uid),
   };
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseSliceRequest, type Gpu } from '../domain/index.js';
 import { computeLimitPercent, fitPartitions, heldSmRanges, rangesOnto, type Holder } from './placement.js';
-import type { TaskGpu } from './task.js';
+import type { TaskGpu } from '../contract/task.js';
 
 const gpu = (uuid: string, name = 'NVIDIA H100 80GB HBM3', cc = '9.0', sms: number | null = 132) => ({ uuid, name, computeCapability: cc, multiprocessorCount: sms }) as Gpu;
 const devices = [gpu('GPU-a'), gpu('GPU-b'), gpu('GPU-old', 'NVIDIA A100-SXM4-80GB', '8.0', 108)];

@@ -5,7 +5,7 @@
  */
 import { firstFit, freeSms, partitionEnd, partitionRange, sharePercent, smLayout, type Gpu, type IsolationMode, type SmGroups, type SmRange } from '../domain/index.js';
 import { buildSnapshot, GPU_MILLI, type ClusterSnapshot, type GpuSpec, type NodeSpec, type Placement, type PlacementRequest, type TenantQuota } from '../scheduler/index.js';
-import type { Task, TaskGpu, TaskSmRange } from './task.js';
+import type { Task, TaskGpu, TaskSmRange } from '../contract/task.js';
 
 export const LOCAL_NODE = 'local';
 

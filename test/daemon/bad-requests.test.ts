@@ -5,7 +5,7 @@
  */
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditRecordBody, ErrorBody } from '../../src/api/schemas.js';
+import type { AuditRecordBody, ErrorBody } from '../../src/contract/schemas.js';
 import { Harness } from './harness.js';
 
 const h = new Harness();

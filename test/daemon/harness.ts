@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TaskBody } from '../../src/api/schemas.js';
+import type { TaskBody } from '../../src/contract/schemas.js';
 import { Client } from '../../src/cli/client.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 

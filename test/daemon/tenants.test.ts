@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditRecordBody, TaskBody, TenantBody } from '../../src/api/schemas.js';
+import type { AuditRecordBody, TaskBody, TenantBody } from '../../src/contract/schemas.js';
 import { Client } from '../../src/cli/client.js';
 import { Harness } from './harness.js';
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { LogChunk, TaskBody } from '../../api/schemas.js';
+import type { LogChunk, TaskBody } from '../../contract/schemas.js';
 import { addHostOption, clientFor } from './tasks-common.js';
 
 export function registerLogs(program: Command): void {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { TaskBody } from '../../api/schemas.js';
+import type { TaskBody } from '../../contract/schemas.js';
 import { formatBytes } from '../../domain/index.js';
 import { renderTable } from '../output/table.js';
 import { addHostOption, clientFor } from './tasks-common.js';

@@ -1,10 +1,10 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { constants } from 'node:os';
-import type { LogChunk, SubmitTask, TaskBody } from '../../api/schemas.js';
+import type { LogChunk, SubmitTask, TaskBody } from '../../contract/schemas.js';
 import { ErrorCodes, GsError, isGsError } from '../../domain/index.js';
 import type { Client } from '../client.js';
 import { addHostOption, clientFor } from './tasks-common.js';
-import { LIVE_STATES } from '../../node/task.js';
+import { LIVE_STATES } from '../../contract/task.js';
 
 interface RunFlags {
   readonly host?: string;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { Client } from '../client.js';
-import type { GpusResponse, TaskBody } from '../../api/schemas.js';
+import type { GpusResponse, TaskBody } from '../../contract/schemas.js';
 import { formatBytes } from '../../domain/index.js';
 import { addHostOption, clientFor } from './tasks-common.js';
 

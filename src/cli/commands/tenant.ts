@@ -1,6 +1,6 @@
 import { randomBytes, createHash } from 'node:crypto';
 import { Option, type Command } from 'commander';
-import type { AuditRecordBody, TenantBody } from '../../api/schemas.js';
+import type { AuditRecordBody, TenantBody } from '../../contract/schemas.js';
 import { formatBytes } from '../../domain/index.js';
 import { renderTable } from '../output/table.js';
 import { addHostOption, clientFor } from './tasks-common.js';

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import type { GpusResponse, TaskBody } from '../../api/schemas.js';
+import type { GpusResponse, TaskBody } from '../../contract/schemas.js';
 import { isGsError } from '../../domain/index.js';
 import type { Client } from '../client.js';
 import { renderSliceTable } from './gpus.js';

@@ -1,6 +1,6 @@
 import type { SliceRequest } from '../../domain/index.js';
 import { ErrorCodes, GsError } from '../../domain/index.js';
-import type { Task, TaskGpu, TaskSmRange, TaskState } from '../task.js';
+import type { Task, TaskGpu, TaskSmRange, TaskState } from '../../contract/task.js';
 import type { Db } from './db.js';
 import { TenantStore } from './tenants.js';
 

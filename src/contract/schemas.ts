@@ -5,8 +5,8 @@
  */
 import { z } from 'zod';
 import { ISOLATION_MODES } from '../domain/index.js';
-import type { Task } from '../node/task.js';
-import { TASK_STATES } from '../node/task.js';
+import type { Task } from './task.js';
+import { TASK_STATES } from './task.js';
 
 export const ErrorBodySchema = z
   .object({

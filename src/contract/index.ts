@@ -1,0 +1,12 @@
+/**
+ * The API contract: what the daemon's API takes and returns (zod schemas and their types), task
+ * states, who asks, error codes and the default socket. The server, the CLI and every later
+ * front door (dashboard, Kubernetes, remote) import it from here, so they cannot drift apart.
+ */
+export * from './schemas.js';
+export * from './task.js';
+export * from './gpus.js';
+export type { Principal } from './principal.js';
+export { fromErrorBody } from './error-body.js';
+export { defaultSocketPath } from './paths.js';
+export { ErrorCodes, GsError, type ErrorCode } from '../domain/errors.js';

@@ -1,0 +1,6 @@
+/** Who asks: the Unix socket's user (admin), or a bearer token's tenant on TCP. */
+export interface Principal {
+  readonly actor: string;
+  readonly role: 'admin' | 'user';
+  readonly tenant: string | null;
+}
