@@ -3,7 +3,8 @@
  * what GS_EXPORT marks): the symbol attributes, and the real functions of the driver and of
  * NVML, one member per row of the hook table (hooks.def, nvml_hooks.def). Everything else
  * has the header of its module: state.h, track.h, log.h, scrub.h, context.h, partition.h,
- * info.h, dispatch.h, guard.h, hooks.h, launch.h, gs_compute.h.
+ * info.h, dispatch.h, guard.h, hooks.h, launch.h, gs_compute.h (the compute gate; its files
+ * share compute_state.h).
  *
  *   dispatch.c  gs_real: libcuda's functions, resolved once
  *   nvml.c      gs_nvml: libnvidia-ml's, resolved lazily (a process without NVML never needs it)
