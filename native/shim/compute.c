@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "compute_state.h"
+#include "log.h"
+#include "state.h"
 
 /* The one governor of the process (compute_state.h: gs_governor), shared by the governor's files:
  * global because the launch hooks carry no handle and every thread must find the same one. */

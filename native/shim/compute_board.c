@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "compute_state.h"
+#include "log.h"
 
 static_assert(GS_BOARD_SLOTS <= GS_WINDOWS_MAX, "a board's holders fit one layout");
 

@@ -9,6 +9,7 @@
  * a new context or stream and the precise path are GS_COLD functions, placed away from it.
  */
 #include "compute_state.h"
+#include "state.h"
 
 /* The calling thread's view of the gate (compute_state.h: gate_thread): thread-local (the hooks
  * carry no handle), so that a launch reads no cache line another thread writes. */

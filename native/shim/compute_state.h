@@ -25,7 +25,9 @@
 
 #include "compute_windows.h"
 #include "gpushare_board.h"
+#include "gs_common.h"
 #include "gs_compute.h"
+#include "gs_region.h"
 
 #define PERIOD_NS UINT64_C(1000000000) /* one period of the layout (1 s: a power-capped GPU; COMPUTE.md) */
 #define SAMPLE_NS UINT64_C(250000)     /* at most one marker per 250 us (1 ms measured worse on the H200: COMPUTE.md) */

@@ -23,7 +23,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gs_shim.h"
+#include "context.h"
+#include "hooks.h"
+#include "log.h"
+#include "partition.h"
+#include "state.h"
+#include "track.h"
 
 static struct {
     pthread_mutex_t primary_lock; /* retain/release/reset of primary contexts */
@@ -130,101 +135,64 @@ bool gs_ctx_count(CUcontext ctx, CUdevice dev, const before *b)
     return true;
 }
 
-/* cuCtxCreate* leave the new context current. */
-static CUresult after_create(CUresult r, CUcontext *pctx, CUdevice dev, const before *b)
+/* A cuCtxCreate* in progress: partition.c's answer, or what was read before the driver's call. */
+typedef struct creating {
+    bool done;    /* sm-partition mode made (or refused) it: r */
+    bool counted; /* the region is open: measure and count the new context */
+    CUresult r;
+    before b;
+} creating;
+
+static creating create_begin(CUcontext *pctx, CUdevice dev)
 {
-    if (r != CUDA_SUCCESS || pctx == NULL || gs_ctx_count(*pctx, dev, b))
+    creating c = {0};
+    c.done = gs_partition_ctx_create(pctx, dev, &c.r);
+    c.counted = !c.done && gs_ready();
+    if (c.counted)
+        c.b = gs_ctx_measure_before(dev);
+    return c;
+}
+
+/* The driver answered r; cuCtxCreate* leave the new context current. */
+static CUresult create_end(const creating *c, CUresult r, CUcontext *pctx, CUdevice dev)
+{
+    if (!c->counted || r != CUDA_SUCCESS || pctx == NULL || gs_ctx_count(*pctx, dev, &c->b))
         return r;
     (void)gs_real()->cuCtxDestroy_v2(*pctx);
     *pctx = NULL;
     return CUDA_ERROR_OUT_OF_MEMORY;
 }
 
-GS_EXPORT CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev)
+CUresult gs_ctx_create(gs_fn_cuCtxCreate_v2 real, CUcontext *pctx, unsigned int flags, CUdevice dev)
 {
-    const gs_real_fns *R = gs_real();
-    CUresult pr;
-    if (gs_nested() || gs_partition_ctx_create(pctx, dev, &pr))
-        return gs_nested() ? R->cuCtxCreate_v2(pctx, flags, dev) : pr;
-    if (!gs_ready())
-        return R->cuCtxCreate_v2(pctx, flags, dev);
-    gs_enter();
-    before b = gs_ctx_measure_before(dev);
-    CUresult r = after_create(R->cuCtxCreate_v2(pctx, flags, dev), pctx, dev, &b);
-    gs_leave();
-    return r;
+    creating c = create_begin(pctx, dev);
+    return c.done ? c.r : create_end(&c, real(pctx, flags, dev), pctx, dev);
 }
 
-GS_EXPORT CUresult cuCtxCreate(CUcontext *pctx, unsigned int flags, CUdevice dev)
+CUresult gs_ctx_create_v3(gs_fn_cuCtxCreate_v3 real, CUcontext *pctx, CUexecAffinityParam *paramsArray, int numParams,
+                          unsigned int flags, CUdevice dev)
 {
-    const gs_real_fns *R = gs_real();
-    CUresult pr;
-    if (gs_nested() || gs_partition_ctx_create(pctx, dev, &pr))
-        return gs_nested() ? R->cuCtxCreate(pctx, flags, dev) : pr;
-    if (!gs_ready())
-        return R->cuCtxCreate(pctx, flags, dev);
-    gs_enter();
-    before b = gs_ctx_measure_before(dev);
-    CUresult r = after_create(R->cuCtxCreate(pctx, flags, dev), pctx, dev, &b);
-    gs_leave();
-    return r;
+    creating c = create_begin(pctx, dev);
+    return c.done ? c.r : create_end(&c, real(pctx, paramsArray, numParams, flags, dev), pctx, dev);
 }
 
-GS_EXPORT CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *paramsArray, int numParams, unsigned int flags,
-                                  CUdevice dev)
+CUresult gs_ctx_create_v4(gs_fn_cuCtxCreate_v4 real, CUcontext *pctx, CUctxCreateParams *ctxCreateParams,
+                          unsigned int flags, CUdevice dev)
 {
-    const gs_real_fns *R = gs_real();
-    CUresult pr;
-    if (gs_nested() || gs_partition_ctx_create(pctx, dev, &pr))
-        return gs_nested() ? R->cuCtxCreate_v3(pctx, paramsArray, numParams, flags, dev) : pr;
-    if (!gs_ready())
-        return R->cuCtxCreate_v3(pctx, paramsArray, numParams, flags, dev);
-    gs_enter();
-    before b = gs_ctx_measure_before(dev);
-    CUresult r = after_create(R->cuCtxCreate_v3(pctx, paramsArray, numParams, flags, dev), pctx, dev, &b);
-    gs_leave();
-    return r;
-}
-
-GS_EXPORT CUresult cuCtxCreate_v4(CUcontext *pctx, CUctxCreateParams *ctxCreateParams, unsigned int flags, CUdevice dev)
-{
-    const gs_real_fns *R = gs_real();
-    CUresult pr;
-    if (gs_nested() || gs_partition_ctx_create(pctx, dev, &pr))
-        return gs_nested() ? R->cuCtxCreate_v4(pctx, ctxCreateParams, flags, dev) : pr;
-    if (!gs_ready())
-        return R->cuCtxCreate_v4(pctx, ctxCreateParams, flags, dev);
-    gs_enter();
-    before b = gs_ctx_measure_before(dev);
-    CUresult r = after_create(R->cuCtxCreate_v4(pctx, ctxCreateParams, flags, dev), pctx, dev, &b);
-    gs_leave();
-    return r;
+    creating c = create_begin(pctx, dev);
+    return c.done ? c.r : create_end(&c, real(pctx, ctxCreateParams, flags, dev), pctx, dev);
 }
 
 /* The driver frees everything a destroyed context owned: so do we. */
-static CUresult destroy(CUresult (*fn)(CUcontext), CUcontext ctx)
+CUresult gs_ctx_destroy(gs_fn_cuCtxDestroy_v2 real, CUcontext ctx)
 {
     CUresult r;
-    if (gs_nested())
-        return fn(ctx);
     if (gs_partition_ctx_destroy(ctx, &r))
         return r;
-    gs_enter();
-    r = fn(ctx);
+    r = real(ctx);
     if (r == CUDA_SUCCESS)
         gs_track_drop_ctx(ctx);
-    gs_leave();
     return r;
-}
-
-GS_EXPORT CUresult cuCtxDestroy_v2(CUcontext ctx)
-{
-    return destroy(gs_real()->cuCtxDestroy_v2, ctx);
-}
-
-GS_EXPORT CUresult cuCtxDestroy(CUcontext ctx)
-{
-    return destroy(gs_real()->cuCtxDestroy, ctx);
 }
 
 static bool primary_active(CUdevice dev)
@@ -236,21 +204,18 @@ static bool primary_active(CUdevice dev)
            active != 0;
 }
 
-GS_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
+CUresult gs_ctx_primary_retain(gs_fn_cuDevicePrimaryCtxRetain real, CUcontext *pctx, CUdevice dev)
 {
     const gs_real_fns *R = gs_real();
     CUresult pr;
-    if (gs_nested())
-        return R->cuDevicePrimaryCtxRetain(pctx, dev);
     if (gs_partition_primary_retain(pctx, dev, &pr))
         return pr;
     if (!gs_ready() || dev < 0 || dev >= (CUdevice)GS_REGION_MAX_DEVICES)
-        return R->cuDevicePrimaryCtxRetain(pctx, dev);
-    gs_enter();
+        return real(pctx, dev);
     pthread_mutex_lock(&C.primary_lock);
     bool was_active = primary_active(dev);
     before b = was_active ? (before){0} : gs_ctx_measure_before(dev);
-    CUresult r = R->cuDevicePrimaryCtxRetain(pctx, dev);
+    CUresult r = real(pctx, dev);
     if (r == CUDA_SUCCESS && !was_active && pctx != NULL) {
         C.primary[dev] = *pctx;
         /* Measure with it current (cuMemGetInfo and the fakes need a current context). */
@@ -266,7 +231,6 @@ GS_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
         }
     }
     pthread_mutex_unlock(&C.primary_lock);
-    gs_leave();
     return r;
 }
 
@@ -274,11 +238,10 @@ GS_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
 static CUresult primary_down(CUresult (*fn)(CUdevice), CUdevice dev, bool reset)
 {
     CUresult pr;
-    if (!gs_nested() && gs_partition_primary_down(dev, reset, &pr))
+    if (gs_partition_primary_down(dev, reset, &pr))
         return pr;
-    if (gs_nested() || dev < 0 || dev >= (CUdevice)GS_REGION_MAX_DEVICES)
+    if (dev < 0 || dev >= (CUdevice)GS_REGION_MAX_DEVICES)
         return fn(dev);
-    gs_enter();
     pthread_mutex_lock(&C.primary_lock);
     CUresult r = fn(dev);
     if (r == CUDA_SUCCESS && C.primary[dev] != NULL && !primary_active(dev)) {
@@ -286,26 +249,15 @@ static CUresult primary_down(CUresult (*fn)(CUdevice), CUdevice dev, bool reset)
         C.primary[dev] = NULL;
     }
     pthread_mutex_unlock(&C.primary_lock);
-    gs_leave();
     return r;
 }
 
-GS_EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev)
+CUresult gs_ctx_primary_release(gs_fn_cuDevicePrimaryCtxRelease_v2 real, CUdevice dev)
 {
-    return primary_down(gs_real()->cuDevicePrimaryCtxRelease_v2, dev, false);
+    return primary_down(real, dev, false);
 }
 
-GS_EXPORT CUresult cuDevicePrimaryCtxRelease(CUdevice dev)
+CUresult gs_ctx_primary_reset(gs_fn_cuDevicePrimaryCtxReset_v2 real, CUdevice dev)
 {
-    return primary_down(gs_real()->cuDevicePrimaryCtxRelease, dev, false);
-}
-
-GS_EXPORT CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev)
-{
-    return primary_down(gs_real()->cuDevicePrimaryCtxReset_v2, dev, true);
-}
-
-GS_EXPORT CUresult cuDevicePrimaryCtxReset(CUdevice dev)
-{
-    return primary_down(gs_real()->cuDevicePrimaryCtxReset, dev, true);
+    return primary_down(real, dev, true);
 }

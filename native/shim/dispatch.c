@@ -15,14 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gs_shim.h"
-
-GS_TLS int gs_depth;
+#include "dispatch.h"
+#include "hooks.h"
+#include "log.h"
 
 /* Our definitions must have the driver's exact types (gs_cuda_api.h). */
-#define GS_HOOK(name, params, args) \
+#define GS_CALL(name, params, args) \
     _Static_assert(__builtin_types_compatible_p(__typeof__(&name), CUresult (*) params), #name " matches gs_cuda_api.h");
-#define GS_CALL(name, params, args) GS_HOOK(name, params, args)
+#define GS_HOOK(name, params, args, how, policy) GS_CALL(name, params, args)
 #include "hooks.def"
 
 typedef struct named_hook {
@@ -36,8 +36,8 @@ typedef struct real_hook {
 } real_hook;
 
 /* The name table holds both halves of the hook table (driver and NVML). */
-#define GS_HOOK(name, params, args) +1
-#define GS_NVML_HOOK(name, params, args) +1
+#define GS_HOOK(name, params, args, how, policy) +1
+#define GS_NVML_HOOK(name, params, args, how, policy) +1
 enum { HOOK_COUNT = 0
 #include "hooks.def"
 #include "nvml_hooks.def"
@@ -73,8 +73,8 @@ static int cmp_real(const void *a, const void *b)
 static void build_names(void)
 {
     size_t n = 0;
-#define GS_HOOK(name, params, args) D.by_name[n++] = (named_hook){#name, (void *)&name};
-#define GS_NVML_HOOK(name, params, args) D.by_name[n++] = (named_hook){#name, (void *)&name};
+#define GS_HOOK(name, params, args, how, policy) D.by_name[n++] = (named_hook){#name, (void *)&name};
+#define GS_NVML_HOOK(name, params, args, how, policy) D.by_name[n++] = (named_hook){#name, (void *)&name};
 #include "hooks.def"
 #include "nvml_hooks.def"
     qsort(D.by_name, HOOK_COUNT, sizeof D.by_name[0], cmp_name);
@@ -86,9 +86,9 @@ static void build_names(void)
 /* Stand-ins for symbols this libcuda lacks (an older driver): the call fails cleanly. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
-#define GS_HOOK(name, params, args) \
+#define GS_CALL(name, params, args) \
     static CUresult missing_##name params { return CUDA_ERROR_NOT_FOUND; }
-#define GS_CALL(name, params, args) GS_HOOK(name, params, args)
+#define GS_HOOK(name, params, args, how, policy) GS_CALL(name, params, args)
 #include "hooks.def"
 #pragma GCC diagnostic pop
 
@@ -100,20 +100,20 @@ static void resolve_real(void)
         h = dlopen("libcuda.so.1", RTLD_NOW);
     if (h == NULL)
         gs_log(GS_LOG_ERROR, "cannot load libcuda.so.1: %s", dlerror());
-#define GS_HOOK(name, params, args) D.real.name = h ? (CUresult(*) params)gs_real_dlsym(h, #name) : NULL;
-#define GS_CALL(name, params, args) GS_HOOK(name, params, args)
+#define GS_CALL(name, params, args) D.real.name = h ? (gs_fn_##name)gs_real_dlsym(h, #name) : NULL;
+#define GS_HOOK(name, params, args, how, policy) GS_CALL(name, params, args)
 #include "hooks.def"
     size_t n = 0;
-#define GS_HOOK(name, params, args) \
+#define GS_HOOK(name, params, args, how, policy) \
     if (D.real.name != NULL && (void *)D.real.name != (void *)&name) \
         D.by_real[n++] = (real_hook){(const void *)D.real.name, (void *)&name};
 #include "hooks.def"
     qsort(D.by_real, n, sizeof D.by_real[0], cmp_real);
     D.by_real_count = n;
-#define GS_HOOK(name, params, args) \
+#define GS_CALL(name, params, args) \
     if (D.real.name == NULL) \
         D.real.name = missing_##name;
-#define GS_CALL(name, params, args) GS_HOOK(name, params, args)
+#define GS_HOOK(name, params, args, how, policy) GS_CALL(name, params, args)
 #include "hooks.def"
 }
 
@@ -126,7 +126,8 @@ const gs_real_fns *gs_real_resolve(void)
     return &D.real;
 }
 
-void *gs_hook_by_name(const char *name)
+/* Our hook for an exported driver name, or NULL (binary search of the name table). */
+static void *hook_by_name(const char *name)
 {
     (void)pthread_once(&D.names_once, build_names);
     size_t lo = 0, hi = HOOK_COUNT;
@@ -143,7 +144,8 @@ void *gs_hook_by_name(const char *name)
     return NULL;
 }
 
-void *gs_hook_by_real(const void *real)
+/* Our hook for a real driver function pointer, or NULL (binary search of the reverse map). */
+static void *hook_by_real(const void *real)
 {
     (void)gs_real();
     size_t lo = 0, hi = D.by_real_count;
@@ -159,7 +161,8 @@ void *gs_hook_by_real(const void *real)
     return NULL;
 }
 
-bool gs_is_hook(const void *p)
+/* Whether p is one of our hooks. */
+static bool is_hook(const void *p)
 {
     (void)pthread_once(&D.names_once, build_names);
     size_t lo = 0, hi = HOOK_COUNT;
@@ -184,62 +187,51 @@ static const char *lib_base(const void *p)
     return base ? base + 1 : info.dli_fname;
 }
 
-bool gs_in_driver(const void *p)
-{
-    return strncmp(lib_base(p), "libcuda.so", 10) == 0;
-}
-
-bool gs_in_vendor_lib(const void *p)
+/* Whether code at p belongs to libcuda or libnvidia-ml (dladdr): a definition we replace. */
+static bool in_vendor_lib(const void *p)
 {
     const char *base = lib_base(p);
     return strncmp(base, "libcuda.so", 10) == 0 || strncmp(base, "libnvidia-ml.so", 15) == 0;
 }
 
-/* Called by our dlsym for a cu* or nvml* name on a real handle: our hook when the name is
- * one we interpose and the handle's definition is the driver's or NVML's; NULL: let the
- * real dlsym answer. */
 void *gs_dlsym_hook(void *handle, const char *name)
 {
-    void *hook = gs_hook_by_name(name);
+    void *hook = hook_by_name(name);
     if (hook == NULL)
         return NULL;
     void *real = gs_real_dlsym(handle, name);
-    return real != NULL && (real == hook || gs_in_vendor_lib(real)) ? hook : NULL;
+    return real != NULL && (real == hook || in_vendor_lib(real)) ? hook : NULL;
 }
 
 /* What cuGetProcAddress hands out instead of `p`, the driver's answer for `symbol`. */
 static void *swap(void *p, const char *symbol)
 {
-    if (p == NULL || gs_is_hook(p))
+    if (p == NULL || is_hook(p))
         return p; /* our own export, already (a driver that takes &symbol through its GOT) */
-    void *hook = gs_hook_by_real(p);
+    void *hook = hook_by_real(p);
     if (hook != NULL)
         return hook;
     /* Not a function we interpose, or an entry point we cannot see: pass it on. */
-    if (symbol != NULL && gs_hook_by_name(symbol) != NULL && !atomic_exchange(&D.unknown_logged, true))
+    if (symbol != NULL && hook_by_name(symbol) != NULL && !atomic_exchange(&D.unknown_logged, true))
         gs_log(GS_LOG_DEBUG, "cuGetProcAddress(\"%s\") gave an entry point gpushare does not know; passed through",
                symbol);
     return p;
 }
 
-GS_EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags,
-                                       CUdriverProcAddressQueryResult *symbolStatus)
+/* cuGetProcAddress(_v2) (always, nested too: an entry point handed out is one we keep). */
+CUresult gs_lookup_proc_address_v2(gs_fn_cuGetProcAddress_v2 real, const char *symbol, void **pfn, int cudaVersion,
+                                   cuuint64_t flags, CUdriverProcAddressQueryResult *symbolStatus)
 {
-    const gs_real_fns *R = gs_real();
-    if (R->cuGetProcAddress_v2 == NULL)
-        return CUDA_ERROR_NOT_FOUND;
-    CUresult r = R->cuGetProcAddress_v2(symbol, pfn, cudaVersion, flags, symbolStatus);
+    CUresult r = real(symbol, pfn, cudaVersion, flags, symbolStatus);
     if (r == CUDA_SUCCESS && pfn != NULL)
         *pfn = swap(*pfn, symbol);
     return r;
 }
 
-GS_EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags)
+CUresult gs_lookup_proc_address(gs_fn_cuGetProcAddress real, const char *symbol, void **pfn, int cudaVersion,
+                                cuuint64_t flags)
 {
-    const gs_real_fns *R = gs_real();
-    if (R->cuGetProcAddress == NULL)
-        return CUDA_ERROR_NOT_FOUND;
-    CUresult r = R->cuGetProcAddress(symbol, pfn, cudaVersion, flags);
+    CUresult r = real(symbol, pfn, cudaVersion, flags);
     if (r == CUDA_SUCCESS && pfn != NULL)
         *pfn = swap(*pfn, symbol);
     return r;

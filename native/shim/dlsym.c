@@ -14,11 +14,11 @@
 #include <dlfcn.h>
 #include <stdatomic.h>
 
-#include "gs_shim.h"
+#include "dispatch.h"
+#include "gs_common.h"
+#include "guard.h"
 
 typedef void *(*dlsym_fn)(void *, const char *);
-
-void *gs_dlsym_hook(void *handle, const char *name);
 
 static _Atomic(dlsym_fn) real_dlsym_fn;
 

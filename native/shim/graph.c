@@ -9,7 +9,7 @@
  * launch cannot be taken back (returning an error for enqueued work would lie about what
  * runs). Growth is therefore counted even past the limit (gs_region_add), and what follows
  * sees it: allocations are refused (after one trim of unused graph memory, see
- * gs_graph_trim) and the slice reports free 0 until the graph memory is freed and trimmed.
+ * reclaim) and the slice reports free 0 until the graph memory is freed and trimmed.
  *
  * Reading the reserve costs a driver call per launch (+5.9% on an H100 graph-launch
  * benchmark), and only graphs with memory nodes can change it. So at instantiation the
@@ -27,7 +27,9 @@
 #include <time.h>
 
 #include "gs_compute.h"
-#include "gs_shim.h"
+#include "hooks.h"
+#include "log.h"
+#include "state.h"
 
 static struct {
     pthread_mutex_t lock;
@@ -164,7 +166,8 @@ static void settle_launch(void)
             settle(d);
 }
 
-bool gs_graph_trim(int dev)
+/* Trims dev's unused graph memory and settles its count; false when there was none. */
+static bool trim(int dev)
 {
     const gs_real_fns *R = gs_real();
     if (dev < 0 || dev >= (int)GS_REGION_MAX_DEVICES)
@@ -178,16 +181,32 @@ bool gs_graph_trim(int dev)
     return true;
 }
 
-GS_EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies,
-                                          size_t numDependencies, CUDA_MEM_ALLOC_NODE_PARAMS *nodeParams)
+/* A reclaimer (state.c): before a refusal, unused graph memory (the driver's cache, not the
+ * program's) is given back. Settling alone reads nothing here: the count follows the reserve
+ * at every instantiate, launch and trim. */
+static void reclaim(int dev, gs_reclaim_depth depth)
 {
-    CUresult r = gs_real()->cuGraphAddMemAllocNode(phGraphNode, hGraph, dependencies, numDependencies, nodeParams);
+    if (depth == GS_RECLAIM_TRIM)
+        (void)trim(dev);
+}
+
+__attribute__((constructor)) static void register_reclaimer(void)
+{
+    gs_reclaimer_register(reclaim);
+}
+
+CUresult gs_graph_add_mem_alloc_node(gs_fn_cuGraphAddMemAllocNode real, CUgraphNode *phGraphNode, CUgraph hGraph,
+                                     const CUgraphNode *dependencies, size_t numDependencies,
+                                     CUDA_MEM_ALLOC_NODE_PARAMS *nodeParams)
+{
+    CUresult r = real(phGraphNode, hGraph, dependencies, numDependencies, nodeParams);
     if (r == CUDA_SUCCESS && nodeParams != NULL && nodeParams->poolProps.location.type == CU_MEM_LOCATION_TYPE_DEVICE &&
         nodeParams->poolProps.location.id >= 0 && nodeParams->poolProps.location.id < 32)
         atomic_fetch_or(&G.devices, 1u << nodeParams->poolProps.location.id);
     return r;
 }
 
+/* Instantiation may upload the graph, growing the pool: settled when the graph can allocate. */
 static CUresult instantiated(CUresult r, CUgraphExec *e, CUgraph g)
 {
     if (r == CUDA_SUCCESS) {
@@ -199,48 +218,23 @@ static CUresult instantiated(CUresult r, CUgraphExec *e, CUgraph g)
     return r;
 }
 
-GS_EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgraph hGraph, unsigned long long flags)
+CUresult gs_graph_instantiate_with_flags(gs_fn_cuGraphInstantiateWithFlags real, CUgraphExec *phGraphExec, CUgraph hGraph,
+                                         unsigned long long flags)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuGraphInstantiateWithFlags(phGraphExec, hGraph, flags);
-    gs_enter();
-    /* instantiation may upload the graph, growing the pool: settled when it can allocate */
-    CUresult r = instantiated(R->cuGraphInstantiateWithFlags(phGraphExec, hGraph, flags), phGraphExec, hGraph);
-    gs_leave();
-    return r;
+    return instantiated(real(phGraphExec, hGraph, flags), phGraphExec, hGraph);
 }
 
-GS_EXPORT CUresult cuGraphInstantiateWithParams(CUgraphExec *phGraphExec, CUgraph hGraph,
-                                                CUDA_GRAPH_INSTANTIATE_PARAMS *instantiateParams)
+CUresult gs_graph_instantiate_with_params(gs_fn_cuGraphInstantiateWithParams real, CUgraphExec *phGraphExec,
+                                          CUgraph hGraph, CUDA_GRAPH_INSTANTIATE_PARAMS *instantiateParams)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuGraphInstantiateWithParams(phGraphExec, hGraph, instantiateParams);
-    gs_enter();
-    CUresult r = instantiated(R->cuGraphInstantiateWithParams(phGraphExec, hGraph, instantiateParams), phGraphExec, hGraph);
-    gs_leave();
-    return r;
+    return instantiated(real(phGraphExec, hGraph, instantiateParams), phGraphExec, hGraph);
 }
 
-GS_EXPORT CUresult cuGraphInstantiateWithParams_ptsz(CUgraphExec *phGraphExec, CUgraph hGraph,
-                                                     CUDA_GRAPH_INSTANTIATE_PARAMS *instantiateParams)
-{
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuGraphInstantiateWithParams_ptsz(phGraphExec, hGraph, instantiateParams);
-    gs_enter();
-    CUresult r =
-        instantiated(R->cuGraphInstantiateWithParams_ptsz(phGraphExec, hGraph, instantiateParams), phGraphExec, hGraph);
-    gs_leave();
-    return r;
-}
-
-GS_EXPORT CUresult cuGraphExecDestroy(CUgraphExec hGraphExec)
+CUresult gs_graph_exec_destroy(gs_fn_cuGraphExecDestroy real, CUgraphExec hGraphExec)
 {
     /* out of the set first: once destroyed, its address may come back as another graph */
     safe_remove(hGraphExec);
-    return gs_real()->cuGraphExecDestroy(hGraphExec);
+    return real(hGraphExec);
 }
 
 /* A graph that may allocate: the pool is read after every launch. One instantiated where we
@@ -262,47 +256,22 @@ static void after_launch(CUgraphExec e)
     settle_launch();
 }
 
-GS_EXPORT CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream)
+/* The compute gate first: a graph is a launch like any other. */
+CUresult gs_graph_launch(gs_fn_cuGraphLaunch real, bool ptsz, CUgraphExec hGraphExec, CUstream hStream)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuGraphLaunch(hGraphExec, hStream);
-    gs_enter();
-    gs_gate gate; /* the compute governor first: a graph is a launch like any other */
-    gs_compute_enter(&gate, hStream, false);
-    CUresult r = R->cuGraphLaunch(hGraphExec, hStream);
+    gs_gate gate;
+    gs_compute_enter(&gate, hStream, ptsz);
+    CUresult r = real(hGraphExec, hStream);
     gs_compute_leave(&gate, hStream, r);
     if (r == CUDA_SUCCESS)
         after_launch(hGraphExec);
-    gs_leave();
     return r;
 }
 
-GS_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream)
+CUresult gs_graph_mem_trim(gs_fn_cuDeviceGraphMemTrim real, CUdevice device)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuGraphLaunch_ptsz(hGraphExec, hStream);
-    gs_enter();
-    gs_gate gate; /* the compute governor first: a graph is a launch like any other */
-    gs_compute_enter(&gate, hStream, true);
-    CUresult r = R->cuGraphLaunch_ptsz(hGraphExec, hStream);
-    gs_compute_leave(&gate, hStream, r);
-    if (r == CUDA_SUCCESS)
-        after_launch(hGraphExec);
-    gs_leave();
-    return r;
-}
-
-GS_EXPORT CUresult cuDeviceGraphMemTrim(CUdevice device)
-{
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuDeviceGraphMemTrim(device);
-    gs_enter();
-    CUresult r = R->cuDeviceGraphMemTrim(device);
+    CUresult r = real(device);
     if (r == CUDA_SUCCESS)
         settle((int)device);
-    gs_leave();
     return r;
 }

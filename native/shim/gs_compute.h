@@ -1,6 +1,7 @@
 /*
  * gs_compute.h: the compute governor (compute.c and its parts: compute_state.h lists them) as
- * the launch hooks see it (launch.c, graph.c). Design: COMPUTE.md.
+ * the launch hooks see it (the gate rows of hooks.def, generated in hooks.c; graph.c). Design:
+ * COMPUTE.md.
  *
  * Every launch path calls gs_compute_enter before the driver's launch and gs_compute_leave
  * after it, with the stream the work goes to. When no device of the process is governed
@@ -11,7 +12,7 @@
 
 #include <stdbool.h>
 
-#include "gs_shim.h"
+#include "gs_cuda.h"
 
 /* What enter found out, for leave. */
 typedef struct gs_gate {

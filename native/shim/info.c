@@ -5,14 +5,16 @@
  * never an underflow (used > limit happens: another process of the group may have
  * attached with more in use than the limit).
  */
-#include "gs_shim.h"
+#include "hooks.h"
+#include "info.h"
+#include "state.h"
 
 bool gs_slice_view(int dev, uint64_t physical_total, uint64_t *total, uint64_t *used)
 {
     uint64_t limit = gs_limit(dev);
     if (limit == 0)
         return false;
-    gs_pool_settle_device(dev);
+    gs_reclaim(dev, GS_RECLAIM_SETTLE); /* pools that shrank since they were counted */
     gs_region_usage u = {0};
     if (gs_region_usage_group((uint32_t)dev, &u) != GS_REGION_OK)
         return false;
@@ -34,16 +36,11 @@ static void slice_info(size_t *free_b, size_t *total_b)
     *total_b = (size_t)total;
 }
 
-GS_EXPORT CUresult cuMemGetInfo_v2(size_t *free, size_t *total)
+CUresult gs_info_mem_get_info(gs_fn_cuMemGetInfo_v2 real, size_t *free, size_t *total)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuMemGetInfo_v2(free, total);
-    gs_enter();
-    CUresult r = R->cuMemGetInfo_v2(free, total);
+    CUresult r = real(free, total);
     if (r == CUDA_SUCCESS && free != NULL && total != NULL)
         slice_info(free, total);
-    gs_leave();
     return r;
 }
 
@@ -52,15 +49,12 @@ static unsigned int saturate(size_t v)
     return v > 0xffffffffu ? 0xffffffffu : (unsigned int)v;
 }
 
-GS_EXPORT CUresult cuMemGetInfo(unsigned int *free, unsigned int *total)
+CUresult gs_info_mem_get_info_v1(gs_fn_cuMemGetInfo real, unsigned int *free, unsigned int *total)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuMemGetInfo(free, total);
     if (free == NULL || total == NULL)
-        return R->cuMemGetInfo(free, total);
+        return real(free, total);
     size_t f = 0, t = 0;
-    CUresult r = cuMemGetInfo_v2(&f, &t);
+    CUresult r = gs_info_mem_get_info(gs_real()->cuMemGetInfo_v2, &f, &t);
     if (r == CUDA_SUCCESS) {
         *free = saturate(f);
         *total = saturate(t);
@@ -74,31 +68,20 @@ static uint64_t device_total(CUdevice dev, uint64_t physical)
     return limit != 0 && limit < physical ? limit : physical;
 }
 
-GS_EXPORT CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
+CUresult gs_info_total_mem(gs_fn_cuDeviceTotalMem_v2 real, size_t *bytes, CUdevice dev)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuDeviceTotalMem_v2(bytes, dev);
-    gs_enter();
-    CUresult r = R->cuDeviceTotalMem_v2(bytes, dev);
+    CUresult r = real(bytes, dev);
     if (r == CUDA_SUCCESS && bytes != NULL)
         *bytes = (size_t)device_total(dev, *bytes);
-    gs_leave();
     return r;
 }
 
-GS_EXPORT CUresult cuDeviceTotalMem(unsigned int *bytes, CUdevice dev)
+/* The old ABI's 32 bits: the 64-bit answer, saturated; the driver's own when that fails. */
+CUresult gs_info_total_mem_v1(gs_fn_cuDeviceTotalMem real, unsigned int *bytes, CUdevice dev)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested() || bytes == NULL)
-        return R->cuDeviceTotalMem(bytes, dev);
-    gs_enter();
     size_t t = 0;
-    CUresult r = R->cuDeviceTotalMem_v2 ? R->cuDeviceTotalMem_v2(&t, dev) : CUDA_ERROR_NOT_FOUND;
-    if (r == CUDA_SUCCESS)
-        *bytes = saturate((size_t)device_total(dev, t));
-    else
-        r = R->cuDeviceTotalMem(bytes, dev);
-    gs_leave();
-    return r;
+    if (bytes == NULL || gs_real()->cuDeviceTotalMem_v2(&t, dev) != CUDA_SUCCESS)
+        return real(bytes, dev);
+    *bytes = saturate((size_t)device_total(dev, t));
+    return CUDA_SUCCESS;
 }

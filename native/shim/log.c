@@ -10,7 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gs_shim.h"
+#include "log.h"
+#include "state.h"
 
 static struct {
     _Atomic int64_t last_oom_s; /* CLOCK_MONOTONIC second of the last OOM line */

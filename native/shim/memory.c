@@ -5,7 +5,11 @@
  * driver succeeded, cancels them when it failed, and remembers what it took (track.c) so
  * the free gives back exactly that. Frees of pointers we never saw pass through.
  */
-#include "gs_shim.h"
+#include "hooks.h"
+#include "log.h"
+#include "scrub.h"
+#include "state.h"
+#include "track.h"
 
 /* One allocation in progress. */
 typedef struct acct {
@@ -15,7 +19,8 @@ typedef struct acct {
     gs_region_reservation r;
 } acct;
 
-CUcontext gs_current_ctx(void)
+/* The current context (NULL when none or on error). */
+static CUcontext current_ctx(void)
 {
     const gs_real_fns *R = gs_real();
     CUcontext c = NULL;
@@ -27,7 +32,7 @@ CUcontext gs_current_ctx(void)
 /* Reserves on the current context's device; false when the limit refuses. */
 static bool acct_begin_ex(acct *a, gs_region_kind kind, uint64_t bytes, bool quiet)
 {
-    a->ctx = gs_current_ctx();
+    a->ctx = current_ctx();
     a->dev = a->ctx != NULL ? gs_current_device() : -1;
     a->st = a->dev >= 0 ? gs_reserve_ex(a->dev, kind, bytes, &a->r, quiet) : -1;
     return a->st != 1;
@@ -160,85 +165,66 @@ static CUresult host_backed(CUdeviceptr *dptr, size_t bytes, unsigned int flags,
 
 /* ---- plain and managed -------------------------------------------------------------- */
 
-GS_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
+/* cuMemAlloc_v2 (plain) or cuMemAllocManaged (managed): counted; past the limit with
+ * GPUSHARE_OVERSUBSCRIBE, host-backed. */
+static CUresult device_alloc(gs_fn_cuMemAlloc_v2 plain, gs_fn_cuMemAllocManaged managed, CUdeviceptr *dptr,
+                             size_t bytesize, unsigned int flags)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuMemAlloc_v2(dptr, bytesize);
-    gs_enter();
     acct a;
-    CUresult r = CUDA_ERROR_OUT_OF_MEMORY;
     if (acct_begin_ex(&a, GS_REGION_KIND_ALLOC, bytesize, gs_cfg.oversubscribe)) {
-        r = R->cuMemAlloc_v2(dptr, bytesize);
+        CUresult r = managed != NULL ? managed(dptr, bytesize, flags) : plain(dptr, bytesize);
         acct_end(&a, r, GS_SPACE_PTR, r == CUDA_SUCCESS ? (uint64_t)*dptr : 0);
-    } else if (gs_cfg.oversubscribe && dptr != NULL && bytesize > 0) {
-        r = host_backed(dptr, bytesize, CU_MEM_ATTACH_GLOBAL, &a);
+        return r;
     }
-    gs_leave();
-    return r;
+    if (gs_cfg.oversubscribe && dptr != NULL && bytesize > 0)
+        return host_backed(dptr, bytesize, flags, &a);
+    return CUDA_ERROR_OUT_OF_MEMORY;
 }
 
-GS_EXPORT CUresult cuMemAlloc(CUdeviceptr_v1 *dptr, unsigned int bytesize)
+CUresult gs_memory_alloc(gs_fn_cuMemAlloc_v2 real, CUdeviceptr *dptr, size_t bytesize)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuMemAlloc(dptr, bytesize);
-    gs_enter();
-    acct a;
-    CUresult r = CUDA_ERROR_OUT_OF_MEMORY;
-    if (acct_begin(&a, GS_REGION_KIND_ALLOC, bytesize)) {
-        r = R->cuMemAlloc(dptr, bytesize);
-        acct_end(&a, r, GS_SPACE_PTR, r == CUDA_SUCCESS ? (uint64_t)*dptr : 0);
-    }
-    gs_leave();
-    return r;
+    return device_alloc(real, NULL, dptr, bytesize, CU_MEM_ATTACH_GLOBAL);
 }
 
 /* Managed memory counts as device memory: it may all become resident. Past the limit with
  * GPUSHARE_OVERSUBSCRIBE it is the same managed memory, advised to stay on the host. */
-GS_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags)
+CUresult gs_memory_alloc_managed(gs_fn_cuMemAllocManaged real, CUdeviceptr *dptr, size_t bytesize, unsigned int flags)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuMemAllocManaged(dptr, bytesize, flags);
-    gs_enter();
+    return device_alloc(NULL, real, dptr, bytesize, flags);
+}
+
+/* The pre-3.2 ABI (32-bit pointers): never host-backed (managed addresses do not fit). */
+CUresult gs_memory_alloc_v1(gs_fn_cuMemAlloc real, CUdeviceptr_v1 *dptr, unsigned int bytesize)
+{
     acct a;
-    CUresult r = CUDA_ERROR_OUT_OF_MEMORY;
-    if (acct_begin_ex(&a, GS_REGION_KIND_ALLOC, bytesize, gs_cfg.oversubscribe)) {
-        r = R->cuMemAllocManaged(dptr, bytesize, flags);
-        acct_end(&a, r, GS_SPACE_PTR, r == CUDA_SUCCESS ? (uint64_t)*dptr : 0);
-    } else if (gs_cfg.oversubscribe && dptr != NULL && bytesize > 0) {
-        r = host_backed(dptr, bytesize, flags, &a);
-    }
-    gs_leave();
+    if (!acct_begin(&a, GS_REGION_KIND_ALLOC, bytesize))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult r = real(dptr, bytesize);
+    acct_end(&a, r, GS_SPACE_PTR, r == CUDA_SUCCESS ? (uint64_t)*dptr : 0);
     return r;
 }
 
-GS_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr)
+/* Before the driver frees p: what it took, forgotten (and p zeroed under GPUSHARE_SCRUB). */
+static untrack free_begin(CUdeviceptr p)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuMemFree_v2(dptr);
-    gs_enter();
-    untrack u = untrack_begin(GS_SPACE_PTR, (uint64_t)dptr);
-    gs_scrub_before_free((CUdeviceptr)dptr, u.known ? &u.e : NULL);
-    CUresult r = R->cuMemFree_v2(dptr);
+    untrack u = untrack_begin(GS_SPACE_PTR, (uint64_t)p);
+    gs_scrub_before_free(p, u.known ? &u.e : NULL);
+    return u;
+}
+
+CUresult gs_memory_free(gs_fn_cuMemFree_v2 real, CUdeviceptr dptr)
+{
+    untrack u = free_begin(dptr);
+    CUresult r = real(dptr);
     untrack_end(&u, r);
-    gs_leave();
     return r;
 }
 
-GS_EXPORT CUresult cuMemFree(CUdeviceptr_v1 dptr)
+CUresult gs_memory_free_v1(gs_fn_cuMemFree real, CUdeviceptr_v1 dptr)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuMemFree(dptr);
-    gs_enter();
-    untrack u = untrack_begin(GS_SPACE_PTR, (uint64_t)dptr);
-    gs_scrub_before_free((CUdeviceptr)dptr, u.known ? &u.e : NULL);
-    CUresult r = R->cuMemFree(dptr);
+    untrack u = free_begin((CUdeviceptr)dptr);
+    CUresult r = real(dptr);
     untrack_end(&u, r);
-    gs_leave();
     return r;
 }
 
@@ -308,51 +294,35 @@ static CUresult pitch_alloc(pitch_call call, void *dptr, void *pitch, size_t w, 
     return r;
 }
 
-GS_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t WidthInBytes, size_t Height,
-                                      unsigned int ElementSizeBytes)
+CUresult gs_memory_alloc_pitch(gs_fn_cuMemAllocPitch_v2 real, CUdeviceptr *dptr, size_t *pPitch, size_t WidthInBytes,
+                               size_t Height, unsigned int ElementSizeBytes)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuMemAllocPitch_v2(dptr, pPitch, WidthInBytes, Height, ElementSizeBytes);
-    gs_enter();
-    CUresult r = dptr && pPitch ? pitch_alloc(pitch_v2, dptr, pPitch, WidthInBytes, Height, ElementSizeBytes)
-                                : R->cuMemAllocPitch_v2(dptr, pPitch, WidthInBytes, Height, ElementSizeBytes);
-    gs_leave();
-    return r;
+    return dptr && pPitch ? pitch_alloc(pitch_v2, dptr, pPitch, WidthInBytes, Height, ElementSizeBytes)
+                          : real(dptr, pPitch, WidthInBytes, Height, ElementSizeBytes);
 }
 
-GS_EXPORT CUresult cuMemAllocPitch(CUdeviceptr_v1 *dptr, unsigned int *pPitch, unsigned int WidthInBytes,
-                                   unsigned int Height, unsigned int ElementSizeBytes)
+CUresult gs_memory_alloc_pitch_v1(gs_fn_cuMemAllocPitch real, CUdeviceptr_v1 *dptr, unsigned int *pPitch,
+                                  unsigned int WidthInBytes, unsigned int Height, unsigned int ElementSizeBytes)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuMemAllocPitch(dptr, pPitch, WidthInBytes, Height, ElementSizeBytes);
-    gs_enter();
-    CUresult r = dptr && pPitch ? pitch_alloc(pitch_v1, dptr, pPitch, WidthInBytes, Height, ElementSizeBytes)
-                                : R->cuMemAllocPitch(dptr, pPitch, WidthInBytes, Height, ElementSizeBytes);
-    gs_leave();
-    return r;
+    return dptr && pPitch ? pitch_alloc(pitch_v1, dptr, pPitch, WidthInBytes, Height, ElementSizeBytes)
+                          : real(dptr, pPitch, WidthInBytes, Height, ElementSizeBytes);
 }
 
 /* ---- virtual memory management: physical memory only ---------------------------------- */
 
 /* cuMemCreate takes physical memory on prop->location (address reservations and mappings
  * cost nothing); it is counted until cuMemRelease, whatever the current context. */
-GS_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size, const CUmemAllocationProp *prop,
-                               unsigned long long flags)
+CUresult gs_memory_create(gs_fn_cuMemCreate real, CUmemGenericAllocationHandle *handle, size_t size,
+                          const CUmemAllocationProp *prop, unsigned long long flags)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested() || prop == NULL || handle == NULL || prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE)
-        return R->cuMemCreate(handle, size, prop, flags);
-    gs_enter();
+    if (prop == NULL || handle == NULL || prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE)
+        return real(handle, size, prop, flags);
     acct a = {.dev = prop->location.id, .ctx = NULL};
     a.st = gs_reserve(a.dev, GS_REGION_KIND_VMM, size, &a.r);
-    CUresult r = CUDA_ERROR_OUT_OF_MEMORY;
-    if (a.st != 1) {
-        r = R->cuMemCreate(handle, size, prop, flags);
-        acct_end(&a, r, GS_SPACE_VMM, r == CUDA_SUCCESS ? (uint64_t)*handle : 0);
-    }
-    gs_leave();
+    if (a.st == 1)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult r = real(handle, size, prop, flags);
+    acct_end(&a, r, GS_SPACE_VMM, r == CUDA_SUCCESS ? (uint64_t)*handle : 0);
     return r;
 }
 
@@ -441,157 +411,109 @@ static uint64_t mipmap_bytes(const CUDA_ARRAY3D_DESCRIPTOR *desc, unsigned level
     return sum;
 }
 
-/* Shared by the array creators: reserve the computed size, create, commit or cancel. */
-static CUresult array_alloc(uint64_t bytes, gs_space space, CUresult (*create)(const void *), const void *args,
-                            uint64_t (*handle)(const void *))
-{
-    acct a;
-    if (bytes == 0) /* a format we cannot size: let the driver decide, uncounted */
-        return create(args);
-    if (!acct_begin(&a, GS_REGION_KIND_ARRAY, bytes))
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    CUresult r = create(args);
-    acct_end(&a, r, space, r == CUDA_SUCCESS ? handle(args) : 0);
-    return r;
-}
-
+/* One array creation: its driver call (one of the create_* members, with its handle and
+ * descriptor) and where the handle goes. */
 typedef struct array_args {
     CUarray *ph;
+    CUmipmappedArray *pm; /* a mipmapped array's handle (else ph) */
     const CUDA_ARRAY_DESCRIPTOR *d2;
     const CUDA_ARRAY3D_DESCRIPTOR *d3;
     const CUDA_ARRAY_DESCRIPTOR_v1 *d2v1;
     const CUDA_ARRAY3D_DESCRIPTOR_v1 *d3v1;
-    CUmipmappedArray *pm;
     unsigned levels;
+    gs_fn_cuArrayCreate_v2 create_2d;
+    gs_fn_cuArray3DCreate_v2 create_3d;
+    gs_fn_cuArrayCreate create_2d_v1;
+    gs_fn_cuArray3DCreate create_3d_v1;
+    gs_fn_cuMipmappedArrayCreate create_mip;
 } array_args;
 
-static CUresult create_2d(const void *p)
+static CUresult array_create(const array_args *a)
 {
-    const array_args *a = p;
-    return gs_real()->cuArrayCreate_v2(a->ph, a->d2);
-}
-static CUresult create_3d(const void *p)
-{
-    const array_args *a = p;
-    return gs_real()->cuArray3DCreate_v2(a->ph, a->d3);
-}
-static CUresult create_2d_v1(const void *p)
-{
-    const array_args *a = p;
-    return gs_real()->cuArrayCreate(a->ph, a->d2v1);
-}
-static CUresult create_3d_v1(const void *p)
-{
-    const array_args *a = p;
-    return gs_real()->cuArray3DCreate(a->ph, a->d3v1);
-}
-static CUresult create_mip(const void *p)
-{
-    const array_args *a = p;
-    return gs_real()->cuMipmappedArrayCreate(a->pm, a->d3, a->levels);
-}
-static uint64_t array_handle(const void *p)
-{
-    return (uint64_t)(uintptr_t) * ((const array_args *)p)->ph;
-}
-static uint64_t mip_handle(const void *p)
-{
-    return (uint64_t)(uintptr_t) * ((const array_args *)p)->pm;
+    if (a->create_2d != NULL)
+        return a->create_2d(a->ph, a->d2);
+    if (a->create_3d != NULL)
+        return a->create_3d(a->ph, a->d3);
+    if (a->create_2d_v1 != NULL)
+        return a->create_2d_v1(a->ph, a->d2v1);
+    if (a->create_3d_v1 != NULL)
+        return a->create_3d_v1(a->ph, a->d3v1);
+    return a->create_mip(a->pm, a->d3, a->levels);
 }
 
-GS_EXPORT CUresult cuArrayCreate_v2(CUarray *pHandle, const CUDA_ARRAY_DESCRIPTOR *pAllocateArray)
+/* Shared by the array creators: reserve the computed size, create, commit or cancel. Zero
+ * bytes (no handle or descriptor, or a format we cannot size): the driver decides, uncounted. */
+static CUresult array_alloc(uint64_t bytes, const array_args *args)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested() || pHandle == NULL || pAllocateArray == NULL)
-        return R->cuArrayCreate_v2(pHandle, pAllocateArray);
-    gs_enter();
-    array_args args = {.ph = pHandle, .d2 = pAllocateArray};
-    uint64_t bytes = level_bytes(pAllocateArray->Width, pAllocateArray->Height, 1, pAllocateArray->Format,
-                                 pAllocateArray->NumChannels);
-    CUresult r = array_alloc(bytes, GS_SPACE_ARRAY, create_2d, &args, array_handle);
-    gs_leave();
+    acct a;
+    if (bytes == 0)
+        return array_create(args);
+    if (!acct_begin(&a, GS_REGION_KIND_ARRAY, bytes))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult r = array_create(args);
+    if (args->pm != NULL)
+        acct_end(&a, r, GS_SPACE_MIPMAP, r == CUDA_SUCCESS ? (uint64_t)(uintptr_t)*args->pm : 0);
+    else
+        acct_end(&a, r, GS_SPACE_ARRAY, r == CUDA_SUCCESS ? (uint64_t)(uintptr_t)*args->ph : 0);
     return r;
 }
 
-GS_EXPORT CUresult cuArray3DCreate_v2(CUarray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR *pAllocateArray)
+CUresult gs_memory_array_create(gs_fn_cuArrayCreate_v2 real, CUarray *pHandle, const CUDA_ARRAY_DESCRIPTOR *pAllocateArray)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested() || pHandle == NULL || pAllocateArray == NULL)
-        return R->cuArray3DCreate_v2(pHandle, pAllocateArray);
-    gs_enter();
-    array_args args = {.ph = pHandle, .d3 = pAllocateArray};
-    uint64_t bytes = mipmap_bytes(pAllocateArray, 1);
-    CUresult r = array_alloc(bytes, GS_SPACE_ARRAY, create_3d, &args, array_handle);
-    gs_leave();
-    return r;
+    const CUDA_ARRAY_DESCRIPTOR *d = pAllocateArray;
+    uint64_t bytes = pHandle && d ? level_bytes(d->Width, d->Height, 1, d->Format, d->NumChannels) : 0;
+    return array_alloc(bytes, &(array_args){.ph = pHandle, .d2 = d, .create_2d = real});
+}
+
+CUresult gs_memory_array_3d_create(gs_fn_cuArray3DCreate_v2 real, CUarray *pHandle,
+                                   const CUDA_ARRAY3D_DESCRIPTOR *pAllocateArray)
+{
+    uint64_t bytes = pHandle && pAllocateArray ? mipmap_bytes(pAllocateArray, 1) : 0;
+    return array_alloc(bytes, &(array_args){.ph = pHandle, .d3 = pAllocateArray, .create_3d = real});
 }
 
 /* The pre-3.2 ABI (32-bit dimensions): libcuda still exports it for old binaries. */
-GS_EXPORT CUresult cuArrayCreate(CUarray *pHandle, const CUDA_ARRAY_DESCRIPTOR_v1 *pAllocateArray)
+CUresult gs_memory_array_create_v1(gs_fn_cuArrayCreate real, CUarray *pHandle,
+                                   const CUDA_ARRAY_DESCRIPTOR_v1 *pAllocateArray)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested() || pHandle == NULL || pAllocateArray == NULL)
-        return R->cuArrayCreate(pHandle, pAllocateArray);
-    gs_enter();
-    array_args args = {.ph = pHandle, .d2v1 = pAllocateArray};
-    uint64_t bytes = level_bytes(pAllocateArray->Width, pAllocateArray->Height, 1, pAllocateArray->Format,
-                                 pAllocateArray->NumChannels);
-    CUresult r = array_alloc(bytes, GS_SPACE_ARRAY, create_2d_v1, &args, array_handle);
-    gs_leave();
-    return r;
+    const CUDA_ARRAY_DESCRIPTOR_v1 *d = pAllocateArray;
+    uint64_t bytes = pHandle && d ? level_bytes(d->Width, d->Height, 1, d->Format, d->NumChannels) : 0;
+    return array_alloc(bytes, &(array_args){.ph = pHandle, .d2v1 = d, .create_2d_v1 = real});
 }
 
-GS_EXPORT CUresult cuArray3DCreate(CUarray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR_v1 *pAllocateArray)
+CUresult gs_memory_array_3d_create_v1(gs_fn_cuArray3DCreate real, CUarray *pHandle,
+                                      const CUDA_ARRAY3D_DESCRIPTOR_v1 *pAllocateArray)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested() || pHandle == NULL || pAllocateArray == NULL)
-        return R->cuArray3DCreate(pHandle, pAllocateArray);
-    gs_enter();
-    array_args args = {.ph = pHandle, .d3v1 = pAllocateArray};
-    CUDA_ARRAY3D_DESCRIPTOR wide = {.Width = pAllocateArray->Width, .Height = pAllocateArray->Height,
-                                    .Depth = pAllocateArray->Depth, .Format = pAllocateArray->Format,
-                                    .NumChannels = pAllocateArray->NumChannels, .Flags = pAllocateArray->Flags};
-    CUresult r = array_alloc(mipmap_bytes(&wide, 1), GS_SPACE_ARRAY, create_3d_v1, &args, array_handle);
-    gs_leave();
-    return r;
+    const CUDA_ARRAY3D_DESCRIPTOR_v1 *d = pAllocateArray;
+    uint64_t bytes = 0;
+    if (pHandle != NULL && d != NULL) {
+        CUDA_ARRAY3D_DESCRIPTOR wide = {.Width = d->Width, .Height = d->Height, .Depth = d->Depth, .Format = d->Format,
+                                        .NumChannels = d->NumChannels, .Flags = d->Flags};
+        bytes = mipmap_bytes(&wide, 1);
+    }
+    return array_alloc(bytes, &(array_args){.ph = pHandle, .d3v1 = d, .create_3d_v1 = real});
 }
 
-GS_EXPORT CUresult cuMipmappedArrayCreate(CUmipmappedArray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR *pMipmappedArrayDesc,
-                                          unsigned int numMipmapLevels)
+CUresult gs_memory_mipmap_create(gs_fn_cuMipmappedArrayCreate real, CUmipmappedArray *pHandle,
+                                 const CUDA_ARRAY3D_DESCRIPTOR *pMipmappedArrayDesc, unsigned int numMipmapLevels)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested() || pHandle == NULL || pMipmappedArrayDesc == NULL)
-        return R->cuMipmappedArrayCreate(pHandle, pMipmappedArrayDesc, numMipmapLevels);
-    gs_enter();
-    array_args args = {.pm = pHandle, .d3 = pMipmappedArrayDesc, .levels = numMipmapLevels};
-    uint64_t bytes = mipmap_bytes(pMipmappedArrayDesc, numMipmapLevels);
-    CUresult r = array_alloc(bytes, GS_SPACE_MIPMAP, create_mip, &args, mip_handle);
-    gs_leave();
-    return r;
+    uint64_t bytes = pHandle && pMipmappedArrayDesc ? mipmap_bytes(pMipmappedArrayDesc, numMipmapLevels) : 0;
+    return array_alloc(bytes, &(array_args){.pm = pHandle, .d3 = pMipmappedArrayDesc, .levels = numMipmapLevels,
+                                            .create_mip = real});
 }
 
-GS_EXPORT CUresult cuArrayDestroy(CUarray hArray)
+CUresult gs_memory_array_destroy(gs_fn_cuArrayDestroy real, CUarray hArray)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuArrayDestroy(hArray);
-    gs_enter();
     untrack u = untrack_begin(GS_SPACE_ARRAY, (uint64_t)(uintptr_t)hArray);
-    CUresult r = R->cuArrayDestroy(hArray);
+    CUresult r = real(hArray);
     untrack_end(&u, r);
-    gs_leave();
     return r;
 }
 
-GS_EXPORT CUresult cuMipmappedArrayDestroy(CUmipmappedArray hMipmappedArray)
+CUresult gs_memory_mipmap_destroy(gs_fn_cuMipmappedArrayDestroy real, CUmipmappedArray hMipmappedArray)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuMipmappedArrayDestroy(hMipmappedArray);
-    gs_enter();
     untrack u = untrack_begin(GS_SPACE_MIPMAP, (uint64_t)(uintptr_t)hMipmappedArray);
-    CUresult r = R->cuMipmappedArrayDestroy(hMipmappedArray);
+    CUresult r = real(hMipmappedArray);
     untrack_end(&u, r);
-    gs_leave();
     return r;
 }

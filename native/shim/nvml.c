@@ -18,13 +18,15 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "gs_shim.h"
+#include "hooks.h"
+#include "info.h"
+#include "state.h"
 
 /* Our definitions must have NVML's exact types (gs_nvml_api.h). */
-#define GS_NVML_HOOK(name, params, args) \
+#define GS_NVML_CALL(name, params, args) \
     _Static_assert(__builtin_types_compatible_p(__typeof__(&name), nvmlReturn_t (*) params), \
                    #name " matches gs_nvml_api.h");
-#define GS_NVML_CALL(name, params, args) GS_NVML_HOOK(name, params, args)
+#define GS_NVML_HOOK(name, params, args, how, policy) GS_NVML_CALL(name, params, args)
 #include "nvml_hooks.def"
 
 static struct {
@@ -43,9 +45,9 @@ static void resolve(void)
         return;
     bool all = true;
 #define GS_NVML_CALL(name, params, args) \
-    N.fns.name = (nvmlReturn_t(*) params)gs_real_dlsym(h, #name); \
+    N.fns.name = (gs_nvml_fn_##name)gs_real_dlsym(h, #name); \
     all = all && N.fns.name != NULL;
-#define GS_NVML_HOOK(name, params, args) \
+#define GS_NVML_HOOK(name, params, args, how, policy) \
     GS_NVML_CALL(name, params, args) all = all && (void *)N.fns.name != (void *)&name;
 #include "nvml_hooks.def"
     N.found = all;
@@ -55,6 +57,26 @@ const gs_nvml_fns *gs_nvml(void)
 {
     (void)pthread_once(&N.once, resolve);
     return N.found ? &N.fns : NULL;
+}
+
+/* Stand-ins for the hooked functions when NVML cannot be used (absent, or lacking a function
+ * we need): the call fails as it would without the library. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#define GS_NVML_HOOK(name, params, args, how, policy) \
+    static nvmlReturn_t missing_##name params { return NVML_ERROR_LIBRARY_NOT_FOUND; }
+#include "nvml_hooks.def"
+#pragma GCC diagnostic pop
+
+static const gs_nvml_fns missing = {
+#define GS_NVML_HOOK(name, params, args, how, policy) .name = missing_##name,
+#include "nvml_hooks.def"
+};
+
+const gs_nvml_fns *gs_nvml_or_missing(void)
+{
+    const gs_nvml_fns *f = gs_nvml();
+    return f != NULL ? f : &missing;
 }
 
 static void init_once(void)
@@ -70,54 +92,44 @@ const gs_nvml_fns *gs_nvml_inited(void)
 }
 
 /* The ordinal the slice knows this NVML device by, or -1: pass the real answer through. */
-static int slice_ordinal(const gs_nvml_fns *f, nvmlDevice_t device)
+static int slice_ordinal(nvmlDevice_t device)
 {
+    const gs_nvml_fns *f = gs_nvml();
     char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
-    if (!gs_ready_nvml() || f->nvmlDeviceGetUUID(device, uuid, sizeof uuid) != NVML_SUCCESS)
+    if (f == NULL || !gs_ready_nvml() || f->nvmlDeviceGetUUID(device, uuid, sizeof uuid) != NVML_SUCCESS)
         return -1;
     return gs_ordinal_of_uuid(uuid);
 }
 
-GS_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory)
+/* The slice's total, used and free on an NVML device; false (nothing written) when it has no
+ * slice here. */
+static bool slice_memory(nvmlDevice_t device, unsigned long long *total, unsigned long long *used,
+                         unsigned long long *free)
 {
-    const gs_nvml_fns *f = gs_nvml();
-    if (f == NULL)
-        return NVML_ERROR_LIBRARY_NOT_FOUND; /* unreachable: nobody can call NVML without it */
-    if (gs_nested())
-        return f->nvmlDeviceGetMemoryInfo(device, memory);
-    gs_enter();
-    nvmlReturn_t r = f->nvmlDeviceGetMemoryInfo(device, memory);
-    uint64_t total, used;
-    int dev;
-    if (r == NVML_SUCCESS && memory != NULL && (dev = slice_ordinal(f, device)) >= 0 &&
-        gs_slice_view(dev, memory->total, &total, &used)) {
-        memory->total = total;
-        memory->used = used;
-        memory->free = used < total ? total - used : 0;
-    }
-    gs_leave();
+    uint64_t t, u;
+    int dev = slice_ordinal(device);
+    if (dev < 0 || !gs_slice_view(dev, *total, &t, &u))
+        return false;
+    *total = t;
+    *used = u;
+    *free = u < t ? t - u : 0;
+    return true;
+}
+
+nvmlReturn_t gs_nvml_memory_info(gs_nvml_fn_nvmlDeviceGetMemoryInfo real, nvmlDevice_t device, nvmlMemory_t *memory)
+{
+    nvmlReturn_t r = real(device, memory);
+    if (r == NVML_SUCCESS && memory != NULL)
+        (void)slice_memory(device, &memory->total, &memory->used, &memory->free);
     return r;
 }
 
-GS_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v2_t *memory)
+/* The real call checks memory->version: a struct it rejects is passed back untouched. */
+nvmlReturn_t gs_nvml_memory_info_v2(gs_nvml_fn_nvmlDeviceGetMemoryInfo_v2 real, nvmlDevice_t device,
+                                    nvmlMemory_v2_t *memory)
 {
-    const gs_nvml_fns *f = gs_nvml();
-    if (f == NULL)
-        return NVML_ERROR_LIBRARY_NOT_FOUND;
-    if (gs_nested())
-        return f->nvmlDeviceGetMemoryInfo_v2(device, memory);
-    gs_enter();
-    /* The real call checks memory->version: a struct it rejects is passed back untouched. */
-    nvmlReturn_t r = f->nvmlDeviceGetMemoryInfo_v2(device, memory);
-    uint64_t total, used;
-    int dev;
-    if (r == NVML_SUCCESS && memory != NULL && (dev = slice_ordinal(f, device)) >= 0 &&
-        gs_slice_view(dev, memory->total, &total, &used)) {
-        memory->total = total;
-        memory->reserved = 0;
-        memory->used = used;
-        memory->free = used < total ? total - used : 0;
-    }
-    gs_leave();
+    nvmlReturn_t r = real(device, memory);
+    if (r == NVML_SUCCESS && memory != NULL && slice_memory(device, &memory->total, &memory->used, &memory->free))
+        memory->reserved = 0; /* the driver's reserve is outside the slice */
     return r;
 }

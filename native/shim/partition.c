@@ -23,7 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gs_shim.h"
+#include "context.h"
+#include "hooks.h"
+#include "log.h"
+#include "partition.h"
+#include "partition_round.h"
+#include "state.h"
+#include "track.h"
 
 #define GS_PARTITION_MIN_DRIVER 12040 /* green contexts: CUDA 12.4 */
 #define GS_PARTITION_MIN_CC_MAJOR 9   /* Hopper */
@@ -60,18 +66,17 @@ static struct {
     _Atomic(CUcontext) fast_from[GS_REGION_MAX_DEVICES], fast_to[GS_REGION_MAX_DEVICES];
 } P = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-/* P.lock, with the thread marked as inside a hook: driver calls we make while holding it
- * (and any of our hooks they reach) pass straight through, never back into this lock. */
+/* P.lock. Every caller is a hook's policy, so the thread is inside the recursion guard:
+ * driver calls we make while holding it (and any of our hooks they reach) pass straight
+ * through, never back into this lock. */
 static void enter(void)
 {
-    gs_enter();
     pthread_mutex_lock(&P.lock);
 }
 
 static void leave(void)
 {
     pthread_mutex_unlock(&P.lock);
-    gs_leave();
 }
 
 static const char *err_name(CUresult r)
@@ -420,12 +425,13 @@ bool gs_partition_ctx_destroy(CUcontext ctx, CUresult *out)
     return true;
 }
 
-GS_EXPORT CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, int *active)
+CUresult gs_partition_primary_get_state(gs_fn_cuDevicePrimaryCtxGetState real, CUdevice dev, unsigned int *flags,
+                                        int *active)
 {
     CUresult r;
-    if (!gs_nested() && gs_partition_primary_state(dev, flags, active, &r))
+    if (gs_partition_primary_state(dev, flags, active, &r))
         return r;
-    return gs_real()->cuDevicePrimaryCtxGetState(dev, flags, active);
+    return real(dev, flags, active);
 }
 
 /* The handle of the driver's primary context of dev (P.lock held). It exists before the
@@ -452,7 +458,7 @@ static CUcontext real_primary(int dev)
  */
 static CUcontext substitute(CUcontext ctx)
 {
-    if (!gs_partition_mode() || ctx == NULL || gs_nested())
+    if (!gs_partition_mode() || ctx == NULL)
         return ctx;
     for (unsigned i = 0; i < GS_REGION_MAX_DEVICES; i++) {
         if (ctx != atomic_load_explicit(&P.fast_from[i], memory_order_acquire))
@@ -491,12 +497,8 @@ static CUcontext substitute(CUcontext ctx)
     return out;
 }
 
-GS_EXPORT CUresult cuCtxSetCurrent(CUcontext ctx)
+/* cuCtxSetCurrent and cuCtxPushCurrent_v2. */
+CUresult gs_partition_make_current(gs_fn_cuCtxSetCurrent real, CUcontext ctx)
 {
-    return gs_real()->cuCtxSetCurrent(substitute(ctx));
-}
-
-GS_EXPORT CUresult cuCtxPushCurrent_v2(CUcontext ctx)
-{
-    return gs_real()->cuCtxPushCurrent_v2(substitute(ctx));
+    return real(substitute(ctx));
 }

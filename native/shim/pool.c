@@ -14,7 +14,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "gs_shim.h"
+#include "hooks.h"
+#include "log.h"
+#include "scrub.h"
+#include "state.h"
+#include "track.h"
 
 typedef struct pool_acct {
     CUmemoryPool pool;
@@ -67,7 +71,8 @@ static void settle_shrink(pool_acct *p)
     }
 }
 
-void gs_pool_settle_device(int dev)
+/* Pools of dev: observe their reserved memory and settle the accounting with it. */
+static void settle_device(int dev)
 {
     pthread_mutex_lock(&P.lock);
     for (size_t i = 0; i < P.count; i++)
@@ -76,30 +81,45 @@ void gs_pool_settle_device(int dev)
     pthread_mutex_unlock(&P.lock);
 }
 
-static CUresult call_alloc(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream s, bool explicit_pool,
-                           bool ptsz)
+/* A reclaimer (state.c): at either depth, pools that shrank at a synchronization point give
+ * the difference back (the pools themselves are trimmed only by the program). */
+static void reclaim(int dev, gs_reclaim_depth depth)
 {
-    const gs_real_fns *R = gs_real();
-    if (explicit_pool)
-        return ptsz ? R->cuMemAllocFromPoolAsync_ptsz(dptr, bytesize, pool, s)
-                    : R->cuMemAllocFromPoolAsync(dptr, bytesize, pool, s);
-    return ptsz ? R->cuMemAllocAsync_ptsz(dptr, bytesize, s) : R->cuMemAllocAsync(dptr, bytesize, s);
+    (void)depth;
+    settle_device(dev);
+}
+
+__attribute__((constructor)) static void register_reclaimer(void)
+{
+    gs_reclaimer_register(reclaim);
+}
+
+/* The driver's allocation a policy makes: from the current pool, or from an explicit one. */
+typedef struct async_alloc {
+    gs_fn_cuMemAllocAsync current;          /* cuMemAllocAsync(_ptsz), or NULL */
+    gs_fn_cuMemAllocFromPoolAsync from_pool; /* cuMemAllocFromPoolAsync(_ptsz), or NULL */
+    bool ptsz;
+} async_alloc;
+
+static CUresult call_alloc(const async_alloc *a, CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream s)
+{
+    return a->from_pool != NULL ? a->from_pool(dptr, bytesize, pool, s) : a->current(dptr, bytesize, s);
 }
 
 /* The pool of an allocation is the explicit one, or the current device's current pool. The
  * device is the current context's (a pool on another device is counted there too: a
  * deliberate simplification until cuMemPoolCreate is hooked). */
-static CUresult pool_alloc(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream s, bool explicit_pool,
-                           bool ptsz)
+static CUresult pool_alloc(const async_alloc *a, CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream s)
 {
     const gs_real_fns *R = gs_real();
     int dev = gs_current_device();
-    if (!explicit_pool && (dev < 0 || R->cuDeviceGetMemPool == NULL || R->cuDeviceGetMemPool(&pool, dev) != CUDA_SUCCESS))
+    if (a->from_pool == NULL &&
+        (dev < 0 || R->cuDeviceGetMemPool == NULL || R->cuDeviceGetMemPool(&pool, dev) != CUDA_SUCCESS))
         pool = NULL;
     if (dev < 0 || pool == NULL || !gs_dev_ok(dev))
-        return call_alloc(dptr, bytesize, pool, s, explicit_pool, ptsz);
+        return call_alloc(a, dptr, bytesize, pool, s);
     pthread_mutex_lock(&P.lock);
-    CUresult r = call_alloc(dptr, bytesize, pool, s, explicit_pool, ptsz);
+    CUresult r = call_alloc(a, dptr, bytesize, pool, s);
     pool_acct *p = find(pool, dev, true);
     uint64_t now;
     if (r == CUDA_SUCCESS && p != NULL && reserved_now(pool, &now)) {
@@ -108,7 +128,7 @@ static CUresult pool_alloc(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool
             int st = gs_reserve(dev, GS_REGION_KIND_POOL, now - p->counted, &res);
             if (st == 1) {
                 /* Undo: free, let the free complete, and give the growth back. */
-                (void)(ptsz ? R->cuMemFreeAsync_ptsz(*dptr, s) : R->cuMemFreeAsync(*dptr, s));
+                (void)(a->ptsz ? R->cuMemFreeAsync_ptsz(*dptr, s) : R->cuMemFreeAsync(*dptr, s));
                 if (R->cuStreamSynchronize != NULL)
                     (void)R->cuStreamSynchronize(s);
                 (void)R->cuMemPoolTrimTo(pool, (size_t)p->counted);
@@ -132,123 +152,61 @@ static CUresult pool_alloc(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool
     return r;
 }
 
-GS_EXPORT CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
+/* An allocation, and its size remembered for scrubbing. */
+static CUresult alloc_noted(const async_alloc *a, CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream s)
 {
-    if (gs_nested())
-        return gs_real()->cuMemAllocAsync(dptr, bytesize, hStream);
-    gs_enter();
-    CUresult r = pool_alloc(dptr, bytesize, NULL, hStream, false, false);
+    CUresult r = pool_alloc(a, dptr, bytesize, pool, s);
     if (r == CUDA_SUCCESS && dptr != NULL)
         gs_scrub_note_async(*dptr, bytesize);
-    gs_leave();
     return r;
 }
 
-GS_EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
+CUresult gs_pool_alloc_async(gs_fn_cuMemAllocAsync real, bool ptsz, CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
 {
-    if (gs_nested())
-        return gs_real()->cuMemAllocAsync_ptsz(dptr, bytesize, hStream);
-    gs_enter();
-    CUresult r = pool_alloc(dptr, bytesize, NULL, hStream, false, true);
-    if (r == CUDA_SUCCESS && dptr != NULL)
-        gs_scrub_note_async(*dptr, bytesize);
-    gs_leave();
-    return r;
+    return alloc_noted(&(async_alloc){.current = real, .ptsz = ptsz}, dptr, bytesize, NULL, hStream);
 }
 
-GS_EXPORT CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream hStream)
+CUresult gs_pool_alloc_from_pool_async(gs_fn_cuMemAllocFromPoolAsync real, bool ptsz, CUdeviceptr *dptr, size_t bytesize,
+                                       CUmemoryPool pool, CUstream hStream)
 {
-    if (gs_nested())
-        return gs_real()->cuMemAllocFromPoolAsync(dptr, bytesize, pool, hStream);
-    gs_enter();
-    CUresult r = pool_alloc(dptr, bytesize, pool, hStream, true, false);
-    if (r == CUDA_SUCCESS && dptr != NULL)
-        gs_scrub_note_async(*dptr, bytesize);
-    gs_leave();
-    return r;
-}
-
-GS_EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
-                                                CUstream hStream)
-{
-    if (gs_nested())
-        return gs_real()->cuMemAllocFromPoolAsync_ptsz(dptr, bytesize, pool, hStream);
-    gs_enter();
-    CUresult r = pool_alloc(dptr, bytesize, pool, hStream, true, true);
-    if (r == CUDA_SUCCESS && dptr != NULL)
-        gs_scrub_note_async(*dptr, bytesize);
-    gs_leave();
-    return r;
+    return alloc_noted(&(async_alloc){.from_pool = real, .ptsz = ptsz}, dptr, bytesize, pool, hStream);
 }
 
 /* A free may let the pool shrink (at the next synchronization); look now anyway. */
-GS_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
+CUresult gs_pool_free_async(gs_fn_cuMemFreeAsync real, bool ptsz, CUdeviceptr dptr, CUstream hStream)
 {
-    if (gs_nested())
-        return gs_real()->cuMemFreeAsync(dptr, hStream);
-    gs_enter();
     /* a cuMemAlloc pointer may be freed on a stream too: give its bytes back (at once, not
      * when the stream gets there: briefly under-counted by what is still queued) */
     gs_track_entry e;
     bool plain = gs_track_take(GS_SPACE_PTR, (uint64_t)dptr, &e);
-    gs_scrub_before_free_async(dptr, hStream, false, plain ? &e : NULL);
-    CUresult r = gs_real()->cuMemFreeAsync(dptr, hStream);
+    gs_scrub_before_free_async(dptr, hStream, ptsz, plain ? &e : NULL);
+    CUresult r = real(dptr, hStream);
     if (plain && r == CUDA_SUCCESS)
         gs_release(e.dev, e.kind, e.bytes);
     else if (plain)
         (void)gs_track_put(GS_SPACE_PTR, (uint64_t)dptr, &e);
     int dev = gs_current_device();
     if (r == CUDA_SUCCESS && dev >= 0)
-        gs_pool_settle_device(dev);
-    gs_leave();
+        settle_device(dev);
     return r;
 }
 
-GS_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream)
+CUresult gs_pool_trim_to(gs_fn_cuMemPoolTrimTo real, CUmemoryPool pool, size_t minBytesToKeep)
 {
-    if (gs_nested())
-        return gs_real()->cuMemFreeAsync_ptsz(dptr, hStream);
-    gs_enter();
-    /* a cuMemAlloc pointer may be freed on a stream too: give its bytes back (at once, not
-     * when the stream gets there: briefly under-counted by what is still queued) */
-    gs_track_entry e;
-    bool plain = gs_track_take(GS_SPACE_PTR, (uint64_t)dptr, &e);
-    gs_scrub_before_free_async(dptr, hStream, true, plain ? &e : NULL);
-    CUresult r = gs_real()->cuMemFreeAsync_ptsz(dptr, hStream);
-    if (plain && r == CUDA_SUCCESS)
-        gs_release(e.dev, e.kind, e.bytes);
-    else if (plain)
-        (void)gs_track_put(GS_SPACE_PTR, (uint64_t)dptr, &e);
-    int dev = gs_current_device();
-    if (r == CUDA_SUCCESS && dev >= 0)
-        gs_pool_settle_device(dev);
-    gs_leave();
-    return r;
-}
-
-GS_EXPORT CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToKeep)
-{
-    if (gs_nested())
-        return gs_real()->cuMemPoolTrimTo(pool, minBytesToKeep);
-    gs_enter();
-    CUresult r = gs_real()->cuMemPoolTrimTo(pool, minBytesToKeep);
+    CUresult r = real(pool, minBytesToKeep);
     pthread_mutex_lock(&P.lock);
     pool_acct *p = find(pool, -1, false);
     if (p != NULL)
         settle_shrink(p);
     pthread_mutex_unlock(&P.lock);
-    gs_leave();
     return r;
 }
 
 /* A destroyed pool's memory goes back to the device (once its allocations are freed; a
  * pool with live allocations keeps being counted until then is not modelled). */
-GS_EXPORT CUresult cuMemPoolDestroy(CUmemoryPool pool)
+CUresult gs_pool_destroy(gs_fn_cuMemPoolDestroy real, CUmemoryPool pool)
 {
-    if (gs_nested())
-        return gs_real()->cuMemPoolDestroy(pool);
-    gs_enter();
-    CUresult r = gs_real()->cuMemPoolDestroy(pool);
+    CUresult r = real(pool);
     if (r == CUDA_SUCCESS) {
         pthread_mutex_lock(&P.lock);
         pool_acct *p = find(pool, -1, false);
@@ -258,6 +216,5 @@ GS_EXPORT CUresult cuMemPoolDestroy(CUmemoryPool pool)
         }
         pthread_mutex_unlock(&P.lock);
     }
-    gs_leave();
     return r;
 }

@@ -15,7 +15,11 @@
  * a call per allocation), and graph memory nodes. Stream-ordered allocations are
  * remembered (pointer -> size) only while scrubbing is on.
  */
-#include "gs_shim.h"
+#include "gs_common.h"
+#include "log.h"
+#include "scrub.h"
+#include "state.h"
+#include "track.h"
 
 void gs_scrub_note_async(CUdeviceptr p, uint64_t bytes)
 {

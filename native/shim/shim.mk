@@ -26,7 +26,7 @@ SHIM_CFLAGS_ASAN := $(SHIM_CFLAGS_BASE) -O1 -g $(SHIM_SANITIZE)
 SHIM_CFLAGS_DLSYM := $(SHIM_CFLAGS_BASE) -O2 -g -foptimize-sibling-calls -fno-stack-protector
 
 SHIM_SRCS := shim/dispatch.c shim/state.c shim/track.c shim/memory.c shim/pool.c shim/context.c shim/info.c \
-	shim/nvml.c shim/scrub.c shim/vmm.c shim/graph.c shim/compute.c shim/compute_gate.c shim/compute_precise.c shim/compute_measure.c shim/compute_board.c shim/compute_windows.c shim/launch.c shim/partition.c shim/partition_round.c shim/log.c shim/gs_config.c region/region.c
+	shim/nvml.c shim/scrub.c shim/vmm.c shim/graph.c shim/compute.c shim/compute_gate.c shim/compute_precise.c shim/compute_measure.c shim/compute_board.c shim/compute_windows.c shim/hooks.c shim/partition.c shim/partition_round.c shim/log.c shim/gs_config.c region/region.c
 SHIM_MAP := $(SHIM_BUILD)/shim/gpushare.map
 SHIM_LIB := $(SHIM_BUILD)/libgpushare.so
 SHIM_LIB_ASAN := $(SHIM_BUILD)/asan/libgpushare.so
@@ -65,7 +65,7 @@ shim-asan: $(SHIM_LIB_ASAN)
 $(SHIM_MAP): shim/hooks.def shim/nvml_hooks.def shim/shim.mk
 	@mkdir -p $(@D)
 	{ printf '{\n  global:\n    dlsym;\n'; \
-	  printf '#define GS_HOOK(name, params, args) name;\n#define GS_NVML_HOOK(name, params, args) name;\n#include "hooks.def"\n#include "nvml_hooks.def"\n' | \
+	  printf '#define GS_HOOK(name, ...) name;\n#define GS_NVML_HOOK(name, ...) name;\n#include "hooks.def"\n#include "nvml_hooks.def"\n' | \
 	    $(CC) -E -P -Ishim -x c - | tr -s ' ;' '\n' | grep -v '^$$' | sed 's/^/    /; s/$$/;/'; \
 	  printf '  local:\n    *;\n};\n'; } > $@
 

@@ -14,9 +14,13 @@
 #include <strings.h>
 #include <string.h>
 
-#include "gs_shim.h"
+#include "gs_common.h"
+#include "log.h"
+#include "state.h"
 
 gs_config gs_cfg = {.log_level = GS_LOG_WARN};
+
+enum { RECLAIMERS = 4 };
 
 static struct {
     pthread_mutex_t lock;
@@ -24,6 +28,10 @@ static struct {
     atomic_bool broken_logged;
     int device_count;
     char uuid[GS_REGION_MAX_DEVICES][GS_CONFIG_UUID_LEN]; /* per visible ordinal, "" unknown */
+    /* registered by the modules that hold memory back (pool.c, graph.c) from their
+     * constructors, before any hook runs; read without a lock after that */
+    gs_reclaimer reclaimers[RECLAIMERS];
+    _Atomic int reclaimer_count;
 } S = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static const char *env_get(void *ctx, const char *name)
@@ -255,6 +263,24 @@ int gs_current_device(void)
     return (int)d;
 }
 
+void gs_reclaimer_register(gs_reclaimer fn)
+{
+    int n = atomic_load(&S.reclaimer_count);
+    if (n == RECLAIMERS) { /* a build with more reclaimers than slots: say so, loudly */
+        gs_log(GS_LOG_ERROR, "more than %d reclaimers registered; one is ignored", RECLAIMERS);
+        return;
+    }
+    S.reclaimers[n] = fn;
+    atomic_store(&S.reclaimer_count, n + 1);
+}
+
+void gs_reclaim(int dev, gs_reclaim_depth depth)
+{
+    int n = atomic_load(&S.reclaimer_count);
+    for (int i = 0; i < n; i++)
+        S.reclaimers[i](dev, depth);
+}
+
 static void broken(const char *what, int rc)
 {
     if (!atomic_exchange(&S.broken_logged, true))
@@ -272,14 +298,13 @@ int gs_reserve_ex(int dev, gs_region_kind kind, uint64_t bytes, gs_region_reserv
         if (rc == GS_REGION_OK)
             return 0;
         if (rc == GS_REGION_OVER_LIMIT) {
-            /* Pools give memory back at synchronization points we do not watch: look at
-             * them before refusing (pool.c itself only reserves kind POOL), and trim the
-             * graph memory pool, which holds memory no graph is using until trimmed. */
+            /* Memory may have come back without a call we watch (pools shrink at
+             * synchronization points) or be held by the driver as a cache (unused graph
+             * memory): the reclaimers look and trim once before a refusal. Not for kind POOL:
+             * pool.c reserves it while it holds its own lock, which its reclaimer takes. */
             if (!settled && kind != GS_REGION_KIND_POOL) {
                 settled = true;
-                gs_pool_settle_device(dev);
-                /* unused graph memory is the driver's cache, not the program's: give it back */
-                (void)gs_graph_trim(dev);
+                gs_reclaim(dev, GS_RECLAIM_TRIM);
                 continue;
             }
             if (!quiet)

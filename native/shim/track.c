@@ -7,7 +7,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "gs_shim.h"
+#include "state.h"
+#include "track.h"
 
 #define SHARDS 64u
 

@@ -12,7 +12,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "gs_shim.h"
+#include "hooks.h"
+#include "log.h"
+#include "state.h"
+#include "track.h"
 
 typedef struct mapping {
     CUdeviceptr va;
@@ -86,15 +89,11 @@ static void zero_unmapped(CUmemGenericAllocationHandle h, const gs_track_entry *
         gs_log(GS_LOG_WARN, "scrub of a %zu-byte VMM allocation failed (%d); released unscrubbed", size, (int)r);
 }
 
-GS_EXPORT CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAllocationHandle handle,
-                            unsigned long long flags)
+CUresult gs_vmm_map(gs_fn_cuMemMap real, CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAllocationHandle handle,
+                    unsigned long long flags)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuMemMap(ptr, size, offset, handle, flags);
-    gs_enter();
     pthread_mutex_lock(&V.lock);
-    CUresult r = R->cuMemMap(ptr, size, offset, handle, flags);
+    CUresult r = real(ptr, size, offset, handle, flags);
     if (r == CUDA_SUCCESS) {
         if (V.count == V.cap) {
             size_t cap = V.cap ? V.cap * 2 : 64;
@@ -110,16 +109,11 @@ GS_EXPORT CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGe
             gs_log(GS_LOG_WARN, "out of memory remembering a VMM mapping");
     }
     pthread_mutex_unlock(&V.lock);
-    gs_leave();
     return r;
 }
 
-GS_EXPORT CUresult cuMemUnmap(CUdeviceptr ptr, size_t size)
+CUresult gs_vmm_unmap(gs_fn_cuMemUnmap real, CUdeviceptr ptr, size_t size)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuMemUnmap(ptr, size);
-    gs_enter();
     pthread_mutex_lock(&V.lock);
     /* Mappings inside the range; a released handle whose every mapping is among them dies.
      * Zeroed only when the range is exactly whole mappings (what the driver accepts), so an
@@ -140,7 +134,7 @@ GS_EXPORT CUresult cuMemUnmap(CUdeviceptr ptr, size_t size)
                 zero(m->va, m->size);
         }
     }
-    CUresult r = R->cuMemUnmap(ptr, size);
+    CUresult r = real(ptr, size);
     if (r == CUDA_SUCCESS) {
         /* size 0 marks the mappings gone; a released handle with none left is freed */
         for (size_t i = 0; i < V.count; i++)
@@ -159,23 +153,18 @@ GS_EXPORT CUresult cuMemUnmap(CUdeviceptr ptr, size_t size)
         V.count = kept;
     }
     pthread_mutex_unlock(&V.lock);
-    gs_leave();
     return r;
 }
 
-GS_EXPORT CUresult cuMemRelease(CUmemGenericAllocationHandle handle)
+CUresult gs_vmm_release(gs_fn_cuMemRelease real, CUmemGenericAllocationHandle handle)
 {
-    const gs_real_fns *R = gs_real();
-    if (gs_nested())
-        return R->cuMemRelease(handle);
-    gs_enter();
     pthread_mutex_lock(&V.lock);
     gs_track_entry e;
     bool known = gs_track_take(GS_SPACE_VMM, (uint64_t)handle, &e);
     bool mapped = mappings_of(handle) > 0;
     if (known && !mapped && gs_cfg.scrub)
         zero_unmapped(handle, &e);
-    CUresult r = R->cuMemRelease(handle);
+    CUresult r = real(handle);
     if (known) {
         if (r != CUDA_SUCCESS)
             (void)gs_track_put(GS_SPACE_VMM, (uint64_t)handle, &e);
@@ -183,6 +172,5 @@ GS_EXPORT CUresult cuMemRelease(CUmemGenericAllocationHandle handle)
             gs_release(e.dev, e.kind, e.bytes);
     }
     pthread_mutex_unlock(&V.lock);
-    gs_leave();
     return r;
 }
