@@ -4,7 +4,10 @@
  * one node rebuild plus a copy of the node list (pointers), whatever the cluster size.
  */
 import { migSlicesOf } from './mig.js';
+import type { SmRange } from '../domain/index.js';
 import type { ClusterSnapshot, GpuSpec, NodeSpec, NodeState, Placement, TenantQuota, TenantUsage } from './types.js';
+
+const NO_RANGES: readonly SmRange[] = [];
 
 const NO_USAGE: TenantUsage = { gpus: 0, memoryBytes: 0, computeMilli: 0 };
 
@@ -52,6 +55,9 @@ export function nodeState(spec: NodeSpec, ordinal: number, placements: readonly 
   const exclusive = new Array<boolean>(n).fill(false);
   const migUsed: string[][] = spec.gpus.map(() => []);
   const migSlices = new Array<number>(n).fill(0);
+  const partitions = new Array<number>(n).fill(0);
+  // Most GPUs hold no partition: they share one empty list.
+  const smRanges: (readonly SmRange[])[] = new Array<readonly SmRange[]>(n).fill(NO_RANGES);
   let cpuFree = spec.cpuMilli;
   let memFree = spec.memoryBytes;
   for (const p of placements) {
@@ -64,6 +70,11 @@ export function nodeState(spec: NodeSpec, ordinal: number, placements: readonly 
       memoryFree[i] = (memoryFree[i] ?? 0) - share.memoryBytes;
       slices[i] = (slices[i] ?? 0) + 1;
       if (p.exclusive) exclusive[i] = true;
+      const range = share.smRange;
+      if (range != null) {
+        partitions[i] = (partitions[i] ?? 0) + 1;
+        smRanges[i] = [...(smRanges[i] ?? NO_RANGES), range];
+      }
       if (share.mig) {
         const gpu = spec.gpus[i];
         const id = share.mig.instanceId ?? `new:${p.id}`;
@@ -85,6 +96,7 @@ export function nodeState(spec: NodeSpec, ordinal: number, placements: readonly 
   const gpuFree = new Float64Array(2 * n);
   let gpuOpenMask = 0;
   let gpuIdleMask = 0;
+  let gpuPartitionMask = 0;
   for (let i = 0; i < n; i++) {
     const g = spec.gpus[i] as GpuSpec;
     gpuFree[2 * i] = computeFree[i] ?? 0;
@@ -92,6 +104,7 @@ export function nodeState(spec: NodeSpec, ordinal: number, placements: readonly 
     if (n <= 31) {
       if (g.health === 'ok' && g.mig === null && !exclusive[i]) gpuOpenMask |= 1 << i;
       if ((slices[i] ?? 0) === 0) gpuIdleMask |= 1 << i;
+      if ((partitions[i] ?? 0) > 0) gpuPartitionMask |= 1 << i;
     }
     if (g0 && (g.computeMilli !== g0.computeMilli || g.memoryBytes !== g0.memoryBytes)) uniformGpus = false;
     let cls = i;
@@ -116,6 +129,8 @@ export function nodeState(spec: NodeSpec, ordinal: number, placements: readonly 
     gpuMemoryFree: memoryFree,
     gpuSlices: slices,
     gpuExclusive: exclusive,
+    gpuSmRanges: smRanges,
+    gpuPartitions: partitions,
     gpuMigUsed: migUsed,
     gpuMigSlicesUsed: migSlices,
     placements,
@@ -130,6 +145,7 @@ export function nodeState(spec: NodeSpec, ordinal: number, placements: readonly 
     gpuFree,
     gpuOpenMask,
     gpuIdleMask,
+    gpuPartitionMask,
   };
 }
 
