@@ -8,6 +8,19 @@ import type { SmRange } from '../domain/index.js';
 import type { ClusterSnapshot, GpuSpec, NodeSpec, NodeState, Placement, TenantQuota, TenantUsage } from './types.js';
 
 const NO_RANGES: readonly SmRange[] = [];
+/**
+ * Per GPU count, the per-GPU fields of a node without partitions (most nodes): shared and
+ * never written, so a node rebuild allocates nothing for partitions it does not have.
+ */
+const noPartitions: { counts: readonly number[]; ranges: readonly (readonly SmRange[])[] }[] = [];
+function noPartitionsOf(n: number): { counts: readonly number[]; ranges: readonly (readonly SmRange[])[] } {
+  let x = noPartitions[n];
+  if (x === undefined) {
+    x = { counts: Object.freeze(new Array<number>(n).fill(0)), ranges: Object.freeze(new Array<readonly SmRange[]>(n).fill(NO_RANGES)) };
+    noPartitions[n] = x;
+  }
+  return x;
+}
 
 const NO_USAGE: TenantUsage = { gpus: 0, memoryBytes: 0, computeMilli: 0 };
 
@@ -55,9 +68,9 @@ export function nodeState(spec: NodeSpec, ordinal: number, placements: readonly 
   const exclusive = new Array<boolean>(n).fill(false);
   const migUsed: string[][] = spec.gpus.map(() => []);
   const migSlices = new Array<number>(n).fill(0);
-  const partitions = new Array<number>(n).fill(0);
-  // Most GPUs hold no partition: they share one empty list.
-  const smRanges: (readonly SmRange[])[] = new Array<readonly SmRange[]>(n).fill(NO_RANGES);
+  // Allocated at the first partition seen (see noPartitionsOf).
+  let partitions: number[] | null = null;
+  let smRanges: (readonly SmRange[])[] | null = null;
   let cpuFree = spec.cpuMilli;
   let memFree = spec.memoryBytes;
   for (const p of placements) {
@@ -72,6 +85,8 @@ export function nodeState(spec: NodeSpec, ordinal: number, placements: readonly 
       if (p.exclusive) exclusive[i] = true;
       const range = share.smRange;
       if (range != null) {
+        partitions ??= new Array<number>(n).fill(0);
+        smRanges ??= new Array<readonly SmRange[]>(n).fill(NO_RANGES);
         partitions[i] = (partitions[i] ?? 0) + 1;
         smRanges[i] = [...(smRanges[i] ?? NO_RANGES), range];
       }
@@ -104,7 +119,7 @@ export function nodeState(spec: NodeSpec, ordinal: number, placements: readonly 
     if (n <= 31) {
       if (g.health === 'ok' && g.mig === null && !exclusive[i]) gpuOpenMask |= 1 << i;
       if ((slices[i] ?? 0) === 0) gpuIdleMask |= 1 << i;
-      if ((partitions[i] ?? 0) > 0) gpuPartitionMask |= 1 << i;
+      if (partitions !== null && (partitions[i] ?? 0) > 0) gpuPartitionMask |= 1 << i;
     }
     if (g0 && (g.computeMilli !== g0.computeMilli || g.memoryBytes !== g0.memoryBytes)) uniformGpus = false;
     let cls = i;
@@ -129,8 +144,8 @@ export function nodeState(spec: NodeSpec, ordinal: number, placements: readonly 
     gpuMemoryFree: memoryFree,
     gpuSlices: slices,
     gpuExclusive: exclusive,
-    gpuSmRanges: smRanges,
-    gpuPartitions: partitions,
+    gpuSmRanges: smRanges ?? noPartitionsOf(n).ranges,
+    gpuPartitions: partitions ?? noPartitionsOf(n).counts,
     gpuMigUsed: migUsed,
     gpuMigSlicesUsed: migSlices,
     placements,
