@@ -1,5 +1,6 @@
 // Lint is part of `npm test`. Beyond style, it enforces the layering in DESIGN.md:
 // the pure core (domain, scheduler) may not import anything that does I/O.
+import { readdirSync } from 'node:fs';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -35,6 +36,37 @@ function pureLayer(dir, dependencyRule, forbiddenLayers) {
   };
 }
 
+/**
+ * The CLI talks to the daemon through the API contract: it imports src/contract, src/domain and
+ * its own code (npm packages and Node's modules aside), nothing else of src/. Every other layer
+ * under src/ (today's and any added later) is forbidden, statically (`import`, `import type`,
+ * `export ... from`) and dynamically (`import()`), except where `allowed` names a layer for
+ * one of the exceptions below.
+ */
+const cliLayers = readdirSync(new URL('./src/', import.meta.url), { withFileTypes: true })
+  .filter((e) => e.isDirectory() && !['cli', 'contract', 'domain'].includes(e.name))
+  .map((e) => e.name);
+const cliMessage = 'src/cli imports only src/contract, src/domain and its own code (exceptions: eslint.config.js).';
+
+/** The CLI rule for `files`; `allowed`: layers these files may import, `dynamicOnly`: layers they may import only with `import()`. */
+function cliRule(files, { allowed = [], dynamicOnly = [] } = {}) {
+  const staticForbidden = cliLayers.filter((l) => !allowed.includes(l));
+  const dynamicForbidden = staticForbidden.filter((l) => !dynamicOnly.includes(l));
+  const config = {
+    files,
+    ignores: ['src/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: shellImports(...staticForbidden), message: cliMessage }] }],
+    },
+  };
+  if (dynamicForbidden.length > 0) {
+    // no-restricted-imports does not look at import(): the CLI loads most of its code that way.
+    const layer = `(^|[/])(${dynamicForbidden.join('|')})[/]`;
+    config.rules['no-restricted-syntax'] = ['error', { selector: `ImportExpression[source.value=/${layer}/]`, message: cliMessage }];
+  }
+  return config;
+}
+
 export default tseslint.config(
   { ignores: ['dist/**', 'build/**', 'node_modules/**', 'coverage/**', 'web/dist/**', '.hw/**', '.carry/**'] },
   js.configs.recommended,
@@ -60,4 +92,14 @@ export default tseslint.config(
       'no-restricted-imports': ['error', { patterns: [{ group: shellImports('cli'), message: 'src/node and src/api do not depend on src/cli.' }] }],
     },
   },
+  cliRule(['src/cli/**/*.ts']),
+  // Exceptions, each for a command that by its nature is not a client of the daemon:
+  // `gpus --local` and `info` read this machine's GPUs with no daemon at all; options.ts opens
+  // the backend for them (and lists the backend choices `serve` offers).
+  cliRule(['src/cli/options.ts'], { allowed: ['gpu'] }),
+  // `simulate` replays a trace through the scheduler in-process: the scheduler is what it tests.
+  cliRule(['src/cli/commands/simulate.ts', 'src/cli/commands/simulate-run.ts'], { allowed: ['scheduler'] }),
+  // `serve` is the daemon: it loads the composition root (src/app), and only with import(), so
+  // that no other command loads the daemon's side.
+  cliRule(['src/cli/commands/serve.ts'], { dynamicOnly: ['app'] }),
 );

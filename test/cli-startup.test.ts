@@ -19,7 +19,7 @@ function modulesLoaded(args: readonly string[], name: string): string[] {
 }
 
 // What only some commands need: GPU backends (koffi), the scheduler and simulator, the daemon.
-const HEAVY = [/\/node_modules\/koffi\//, /\/dist\/gpu\/(nvml|simulated)\//, /\/dist\/gpu\/open\.js$/, /\/dist\/scheduler\/(?!policy-names\.js$)/, /\/dist\/node\/(serve|daemon|config)\.js$/, /\/node_modules\/(fastify|pino|better-sqlite3|zod)\//];
+const HEAVY = [/\/node_modules\/koffi\//, /\/dist\/gpu\/(nvml|simulated)\//, /\/dist\/gpu\/open\.js$/, /\/dist\/scheduler\/(?!policy-names\.js$)/, /\/dist\/node\/(daemon|config)\.js$/, /\/dist\/app\//, /\/node_modules\/(fastify|pino|better-sqlite3|zod)\//];
 
 describe('CLI start-up loads only what the command needs', () => {
   it.each([

@@ -25,6 +25,33 @@ describe('layering lint', () => {
     expect((await lint(file, code)).join('\n')).toMatch(message);
   });
 
+  // The CLI is a client of the daemon's API: the contract, the domain and its own code only.
+  const cli = /src\/cli imports only src\/contract, src\/domain and its own code/;
+  it.each([
+    ['src/cli/commands/x.ts', "import { Daemon } from '../../node/daemon.js';\nexport const x = Daemon;\n"],
+    ['src/cli/commands/x.ts', "import type { ApiApp } from '../../api/server.js';\nexport type X = ApiApp;\n"],
+    ['src/cli/commands/x.ts', "export { defaultPaths } from '../../node/paths.js';\n"],
+    ['src/cli/commands/x.ts', "export const x = async (): Promise<unknown> => import('../../node/config.js');\n"],
+    ['src/cli/x.ts', "import { openBackend } from '../gpu/open.js';\nexport const x = openBackend;\n"],
+    ['src/cli/x.ts', "import { schedule } from '../scheduler/index.js';\nexport const x = schedule;\n"],
+    ['src/cli/commands/serve.ts', "import { serve } from '../../app/serve.js';\nexport const x = serve;\n"],
+    ['src/cli/commands/serve.ts', "export const x = async (): Promise<unknown> => import('../../node/config.js');\n"],
+    ['src/cli/commands/simulate.ts', "import { openBackend } from '../../gpu/open.js';\nexport const x = openBackend;\n"],
+    ['src/cli/options.ts', "export const x = async (): Promise<unknown> => import('../node/daemon.js');\n"],
+  ])('rejects in %s: %j', async (file, code) => {
+    expect((await lint(file, code)).join('\n')).toMatch(cli);
+  });
+
+  it.each([
+    ['the contract and the domain', 'src/cli/commands/x.ts', "import { defaultSocketPath } from '../../contract/paths.js';\nimport { formatBytes } from '../../domain/index.js';\nexport const x = [defaultSocketPath, formatBytes];\n"],
+    ['its own code, npm packages and Node', 'src/cli/commands/x.ts', "import { Command } from 'commander';\nimport { userInfo } from 'node:os';\nimport { renderTable } from '../output/table.js';\nexport const x = [Command, userInfo, renderTable, (): Promise<unknown> => import('./run.js')];\n"],
+    ['gpus --local: options.ts opens a backend', 'src/cli/options.ts', "import type { OpenedBackend } from '../gpu/open.js';\nexport const x = async (): Promise<OpenedBackend> => (await import('../gpu/open.js')).openBackend({});\n"],
+    ['simulate: the scheduler', 'src/cli/commands/simulate-run.ts', "import { replay } from '../../scheduler/sim/replay.js';\nexport const x = replay;\n"],
+    ['serve: the composition root, with import()', 'src/cli/commands/serve.ts', "export const x = async (): Promise<unknown> => import('../../app/serve.js');\n"],
+  ])('allows %s', async (_name, file, code) => {
+    expect(await lint(file, code)).toEqual([]);
+  });
+
   it('allows the shell to do I/O', async () => {
     expect(await lint('src/gpu/x.ts', "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n")).toEqual([]);
   });

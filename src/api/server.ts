@@ -1,43 +1,27 @@
 /**
  * The daemon's HTTP API (fastify). One app per listener: the Unix socket trusts its peer (the
  * socket's directory is private to the daemon's user), a TCP listener requires a bearer token.
+ * This file sets the app up (who asks, errors and their audit rows, serialization, OpenAPI);
+ * the routes are in routes/, one module per resource, and what a caller may see or do is
+ * decided in authorize.ts.
  */
 import fastifySwagger from '@fastify/swagger';
 import { createHash } from 'node:crypto';
 import Fastify, { LogController, type FastifyRequest } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
-import { z } from 'zod';
+import type { Principal } from '../contract/principal.js';
 import { ErrorCodes, GsError } from '../domain/index.js';
 import type { TokenEntry } from '../node/config.js';
 import type { Daemon } from '../node/daemon.js';
-import type { Principal } from '../contract/principal.js';
-import { LIVE_STATES } from '../contract/task.js';
 import { VERSION } from '../version.js';
 import { toErrorResponse } from './errors.js';
-import { eventStream, logStream } from './streams.js';
-import {
-  AuditQuerySchema,
-  AuditRecordSchema,
-  CreateTenantSchema,
-  TenantNameParamsSchema,
-  TenantSchema,
-  UpdateTenantSchema,
-  ErrorBodySchema,
-  EventSchema,
-  EventsQuerySchema,
-  GpusResponseSchema,
-  KillBodySchema,
-  ListTasksQuerySchema,
-  LogsQuerySchema,
-  SubmitTaskSchema,
-  TaskIdParamsSchema,
-  TaskSchema,
-  type GpusResponse,
-  type TaskBody,
-  type TenantBody,
-} from '../contract/schemas.js';
-import type { Task } from '../contract/task.js';
+import { registerAuditRoutes } from './routes/audit.js';
+import { registerEventRoutes } from './routes/events.js';
+import { registerGpuRoutes } from './routes/gpus.js';
+import { RawJson } from './routes/shared.js';
+import { registerTaskRoutes } from './routes/tasks.js';
+import { registerTenantRoutes } from './routes/tenants.js';
 
 export interface ApiOptions {
   readonly daemon: Daemon;
@@ -46,9 +30,6 @@ export interface ApiOptions {
   readonly tokens: readonly TokenEntry[] | null;
   readonly backend: { readonly kind: 'nvml' | 'simulated'; readonly description: string };
 }
-
-const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 422: ErrorBodySchema };
-const checkpointErrors = { ...errors, 503: ErrorBodySchema };
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -107,138 +88,16 @@ export async function buildApi(options: ApiOptions) {
   });
 
   const api = app.withTypeProvider<ZodTypeProvider>();
-
   api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-
-  api.get('/v1/gpus', { schema: { summary: 'GPUs and the slices placed on them', response: { 200: GpusResponseSchema } } }, async (req) => ({
-    backend: options.backend.kind,
-    description: options.backend.description,
-    gpus: daemon.gpus(req.principal) as unknown as GpusResponse['gpus'],
-  }));
-
-  api.post('/v1/tasks', { config: { action: 'task.submit' }, schema: { summary: 'Submit a task', body: SubmitTaskSchema, response: { 201: TaskSchema, ...errors } } }, async (req, reply) => {
-    const task = daemon.submit(req.body, req.principal);
-    return reply.status(201).send(wire(task));
-  });
-
-  // ps and top poll this: the live list's JSON is kept per viewer until a task changes.
-  const liveJson = new Map<string, { version: number; json: RawJson }>();
-  api.get('/v1/tasks', { schema: { summary: 'Queued and running tasks (all=1: finished ones too)', querystring: ListTasksQuerySchema, response: { 200: z.array(TaskSchema), ...errors } } }, async (req) => {
-    if (req.query.all) return daemon.list(true, req.principal).map(wire);
-    const viewer = req.principal.role === 'admin' ? '*admin' : `tenant:${req.principal.tenant}`;
-    const version = daemon.liveVersion();
-    const cached = liveJson.get(viewer);
-    if (cached?.version === version) return cached.json as never;
-    const json = new RawJson(JSON.stringify(daemon.list(false, req.principal).map(wire)));
-    liveJson.set(viewer, { version, json });
-    return json as never;
-  });
-
-  api.get('/v1/tasks/:id', { schema: { summary: 'One task (id or unique prefix)', params: TaskIdParamsSchema, response: { 200: TaskSchema, ...errors } } }, async (req) =>
-    wire(daemon.get(req.params.id, req.principal)),
-  );
-
-  api.get(
-    '/v1/tasks/:id/logs',
-    {
-      schema: {
-        summary: "A task's output: text, or NDJSON {stream, data} with Accept: application/x-ndjson; follow=1 streams until the task ends",
-        params: TaskIdParamsSchema,
-        querystring: LogsQuerySchema,
-        response: errors,
-      },
-    },
-    async (req, reply) => {
-      const task = daemon.get(req.params.id, req.principal);
-      const which = req.query.stream ?? 'both';
-      const sources = [
-        ...(which !== 'stderr' ? [{ name: 'stdout' as const, path: task.stdoutPath }] : []),
-        ...(which !== 'stdout' ? [{ name: 'stderr' as const, path: task.stderrPath }] : []),
-      ];
-      const ndjson = (req.headers.accept ?? '').includes('application/x-ndjson');
-      const stream = logStream(sources, ndjson ? 'ndjson' : 'text', req.query.follow ?? false, () => !LIVE_STATES.has(daemon.get(task.id, req.principal).state));
-      req.raw.on('close', () => stream.destroy());
-      return reply.type(ndjson ? 'application/x-ndjson' : 'text/plain; charset=utf-8').send(stream as never);
-    },
-  );
-
-  api.post(
-    '/v1/tasks/:id/kill',
-    { config: { action: 'task.kill' }, schema: { summary: 'Cancel a queued task or signal a running one (SIGKILL after the grace period)', params: TaskIdParamsSchema, body: KillBodySchema.optional(), response: { 200: TaskSchema, ...errors } } },
-    async (req) => wire(daemon.kill(req.params.id, req.principal, { signal: req.body?.signal, graceMs: req.body?.graceSeconds === undefined ? undefined : req.body.graceSeconds * 1000 })),
-  );
-
-  api.post(
-    '/v1/tasks/:id/suspend',
-    {
-      schema: {
-        summary: "Suspend a running task: its GPU memory moves to host memory (CUDA checkpoint) and its processes stop; answers once it is suspended",
-        params: TaskIdParamsSchema,
-        response: { 200: TaskSchema, ...checkpointErrors },
-      },
-    },
-    async (req) => wire(await daemon.suspend(req.params.id, req.principal)),
-  );
-
-  api.post(
-    '/v1/tasks/:id/resume',
-    {
-      schema: {
-        summary: 'Resume a suspended task on its GPUs or others of the same model; without room now it stays suspended (autoResume) and resumes when room returns',
-        params: TaskIdParamsSchema,
-        response: { 200: TaskSchema, ...checkpointErrors },
-      },
-    },
-    async (req) => wire(await daemon.resume(req.params.id, req.principal)),
-  );
-
-  api.get('/v1/events', { schema: { summary: 'Task events after `since`; follow=1 streams them as NDJSON', querystring: EventsQuerySchema, response: { 200: z.array(EventSchema), ...errors } } }, async (req, reply) => {
-    if (req.query.follow) {
-      const stream = eventStream(daemon, req.query.since ?? 0, req.principal);
-      req.raw.on('close', () => stream.destroy());
-      return reply.type('application/x-ndjson').send(stream as never);
-    }
-    return daemon.events(req.query.since ?? 0, req.query.limit ?? 1000, req.principal);
-  });
-
-  const tenantsSummary = 'Tenants with their quotas and what their running tasks hold (a user sees its own tenant only)';
-  api.get('/v1/tenants', { schema: { summary: tenantsSummary, response: { 200: z.array(TenantSchema), ...errors } } }, async (req) => daemon.tenants(req.principal) as TenantBody[]);
-
-  api.get('/v1/tenants/:name', { schema: { summary: 'One tenant', params: TenantNameParamsSchema, response: { 200: TenantSchema, ...errors } } }, async (req) =>
-    daemon.tenant(req.params.name, req.principal) as TenantBody,
-  );
-
-  api.post(
-    '/v1/tenants',
-    { config: { action: 'tenant.create' }, schema: { summary: 'Create a tenant, optionally with a quota (admin)', body: CreateTenantSchema, response: { 201: TenantSchema, ...errors } } },
-    async (req, reply) => reply.status(201).send(daemon.createTenant(req.body.name, req.body.quota ?? {}, req.principal) as TenantBody),
-  );
-
-  api.patch(
-    '/v1/tenants/:name',
-    { config: { action: 'tenant.set-quota' }, schema: { summary: "Change a tenant's quota: null removes a limit, an absent field keeps it (admin)", params: TenantNameParamsSchema, body: UpdateTenantSchema, response: { 200: TenantSchema, ...errors } } },
-    async (req) => daemon.setQuota(req.params.name, req.body.quota, req.principal) as TenantBody,
-  );
-
-  api.delete(
-    '/v1/tenants/:name',
-    { config: { action: 'tenant.delete' }, schema: { summary: 'Delete a tenant and its quota; refused while it has live tasks (admin)', params: TenantNameParamsSchema, response: { 204: z.null(), ...errors } } },
-    async (req, reply) => {
-      daemon.deleteTenant(req.params.name, req.principal);
-      return reply.status(204).send(null);
-    },
-  );
-
-  api.get('/v1/audit', { schema: { summary: 'The audit log: every change and refused change, oldest first (admin)', querystring: AuditQuerySchema, response: { 200: z.array(AuditRecordSchema), ...errors } } }, async (req) =>
-    daemon.auditLog(req.principal, req.query.since ?? 0, req.query.limit ?? 1000),
-  );
+  // Each resource's routes in its own module; each asks authorize.ts before it asks the daemon.
+  const context = { daemon, backend: options.backend };
+  registerGpuRoutes(api, context);
+  registerTaskRoutes(api, context);
+  registerEventRoutes(api, context);
+  registerTenantRoutes(api, context);
+  registerAuditRoutes(api, context);
 
   return app;
-}
-
-/** A response body already serialized (and shaped by its schema when it was made). */
-class RawJson {
-  constructor(readonly text: string) {}
 }
 
 function authenticate(req: FastifyRequest, tokens: readonly TokenEntry[]): Principal {
@@ -249,9 +108,4 @@ function authenticate(req: FastifyRequest, tokens: readonly TokenEntry[]): Princ
   const entry = tokens.find((t) => t.sha256 === digest);
   if (!entry) throw new GsError(ErrorCodes.unauthenticated, 'the bearer token is not known to this daemon');
   return { actor: `tenant:${entry.tenant}`, role: entry.role, tenant: entry.tenant };
-}
-
-/** A task as its wire type: the same shape (src/contract/schemas.ts checks it at compile time), minus `readonly`. */
-function wire(task: Task): TaskBody {
-  return task as TaskBody;
 }

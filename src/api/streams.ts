@@ -6,7 +6,6 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { Daemon } from '../node/daemon.js';
-import type { Principal } from '../contract/principal.js';
 import type { EventRecord } from '../node/store/tasks.js';
 
 type StreamName = 'stdout' | 'stderr';
@@ -85,8 +84,11 @@ export function logStream(sources: readonly LogSource[], format: 'text' | 'ndjso
   return out;
 }
 
-/** The event feed as NDJSON: everything after `since`, then new events as they happen. */
-export function eventStream(daemon: Daemon, since: number, principal: Principal): PassThrough {
+/**
+ * The event feed as NDJSON: everything after `since`, then new events as they happen. `tenant`
+ * narrows the backlog (as Daemon.events does), `visible` each event (authorize.ts decides both).
+ */
+export function eventStream(daemon: Pick<Daemon, 'events' | 'onEvent'>, since: number, tenant: string | undefined, visible: (event: EventRecord) => boolean): PassThrough {
   const out = new PassThrough();
   let last = since;
   const pending: EventRecord[] = [];
@@ -94,14 +96,14 @@ export function eventStream(daemon: Daemon, since: number, principal: Principal)
   const write = (e: EventRecord): void => {
     if (e.seq <= last) return;
     last = e.seq;
-    if (!daemon.canSeeEvent(principal, e)) return;
+    if (!visible(e)) return;
     out.write(`${JSON.stringify(e)}\n`);
   };
   // Subscribe before reading the backlog so nothing falls between the two.
   const unsubscribe = daemon.onEvent((e) => (live ? write(e) : pending.push(e)));
   out.on('close', unsubscribe);
   for (;;) {
-    const batch = daemon.events(last, 1000, principal);
+    const batch = daemon.events(last, 1000, tenant);
     batch.forEach(write);
     if (batch.length < 1000) break;
   }

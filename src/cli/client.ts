@@ -4,15 +4,16 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { userInfo } from 'node:os';
 import { ErrorCodes, GsError } from '../domain/index.js';
 import { fromErrorBody } from '../contract/error-body.js';
-import { defaultPaths } from '../node/paths.js';
+import { defaultSocketPath } from '../contract/paths.js';
 
 export type Target = { readonly kind: 'unix'; readonly path: string } | { readonly kind: 'tcp'; readonly url: URL; readonly token: string | undefined };
 
 /** `--host`, else GPUSHARE_HOST, else the default socket. A path (or `unix:PATH`) is a socket; `http(s)://` is TCP. */
 export function resolveTarget(host: string | undefined, env: Readonly<Record<string, string | undefined>> = process.env): Target {
-  const value = host ?? env['GPUSHARE_HOST'] ?? defaultPaths(env).socket;
+  const value = host ?? env['GPUSHARE_HOST'] ?? defaultSocketPath(env, userInfo().uid);
   if (/^https?:\/\//.test(value)) return { kind: 'tcp', url: new URL(value), token: env['GPUSHARE_TOKEN'] };
   const path = value.startsWith('unix:') ? value.slice(5) : value;
   if (!path.includes('/')) throw new GsError(ErrorCodes.invalidArgument, `--host "${value}" is neither a socket path nor an http:// URL`);

@@ -1,6 +1,13 @@
+/**
+ * Reading GPUs directly, for the commands that do (`gpus --local`, `info`), and the backend
+ * flags they and `serve` take: the CLI's one way into src/gpu (eslint.config.js names it).
+ */
 import { Option, type Command } from 'commander';
 import { BACKEND_CHOICES } from '../gpu/choices.js';
 import type { OpenedBackend } from '../gpu/open.js';
+
+export { BACKEND_CHOICES };
+export type { GpuBackend } from '../gpu/backend.js';
 
 export interface BackendFlags {
   readonly backend?: string;

@@ -26,7 +26,7 @@ import type { AuditEntry, AuditRecord, EventRecord, TaskStore } from './store/ta
 import { cudaStates, resumeGroup, suspendGroup } from './suspend.js';
 
 import type { Quota } from './store/tenants.js';
-import { checkTenantName, parseQuota, quotaMap, requireAdmin, tenantViews, type QuotaInput, type TenantView } from './tenants.js';
+import { checkTenantName, parseQuota, quotaMap, tenantViews, type QuotaInput, type TenantView } from './tenants.js';
 import { Supervisor, type Ending } from './supervisor.js';
 import { HOLDING_STATES, LIVE_STATES, STARTED_STATES, type Task, type TaskGpu, type TaskSmRange, type TaskState } from '../contract/task.js';
 import { queueOrder } from './task.js';
@@ -141,24 +141,12 @@ export class Daemon {
     return () => this.listeners.delete(listener);
   }
 
-  /** Events after `since`: all of them for an admin, a tenant's own tasks' otherwise. */
-  events(since: number, limit: number, principal?: Principal): EventRecord[] {
-    return this.store.events(since, limit, principal === undefined || principal.role === 'admin' ? undefined : (principal.tenant ?? ''));
+  /** Events after `since`: all of them, or (`tenant`) that tenant's tasks' only. Who may read which is the API's call (api/authorize.ts), as for every method here. */
+  events(since: number, limit: number, tenant?: string): EventRecord[] {
+    return this.store.events(since, limit, tenant);
   }
 
-  /** Whether `principal` may see `event` (for live streams). */
-  canSeeEvent(principal: Principal, event: EventRecord): boolean {
-    if (principal.role === 'admin') return true;
-    if (event.taskId === null) return false;
-    try {
-      return this.store.get(event.taskId).tenant === principal.tenant;
-    } catch {
-      return false;
-    }
-  }
-
-  auditLog(principal: Principal, since: number, limit: number): AuditRecord[] {
-    requireAdmin(principal, 'reading the audit log');
+  auditLog(since: number, limit: number): AuditRecord[] {
     return this.store.auditLog(since, limit);
   }
 
@@ -167,19 +155,17 @@ export class Daemon {
     this.store.audit(this.now(), { ...entry, actor: principal.actor, role: principal.role });
   }
 
-  tenants(principal: Principal): TenantView[] {
-    const views = tenantViews(this.store, this.usage());
-    return principal.role === 'admin' ? views : views.filter((v) => v.name === principal.tenant);
+  tenants(): TenantView[] {
+    return tenantViews(this.store, this.usage());
   }
 
-  tenant(name: string, principal: Principal): TenantView {
-    const view = this.tenants(principal).find((v) => v.name === name);
+  tenant(name: string): TenantView {
+    const view = this.tenants().find((v) => v.name === name);
     if (!view) throw new GsError(ErrorCodes.notFound, `no tenant "${name}"`);
     return view;
   }
 
   createTenant(name: string, quota: QuotaInput, principal: Principal): TenantView {
-    requireAdmin(principal, 'creating a tenant');
     checkTenantName(name);
     const parsed = parseQuota(quota);
     const at = this.now();
@@ -187,12 +173,11 @@ export class Daemon {
       this.store.tenants.create(name, parsed, at);
       this.store.audit(at, { actor: principal.actor, role: principal.role, action: 'tenant.create', target: name, detail: { quota: parsed } });
     });
-    return this.tenant(name, principal);
+    return this.tenant(name);
   }
 
   /** Changes a tenant's quota; lowering it below what runs now stops nothing, it holds back what is queued. */
   setQuota(name: string, quota: QuotaInput, principal: Principal): TenantView {
-    requireAdmin(principal, "changing a tenant's quota");
     const at = this.now();
     this.store.transaction(() => {
       const before = this.store.tenants.get(name).quota;
@@ -201,11 +186,10 @@ export class Daemon {
       this.store.audit(at, { actor: principal.actor, role: principal.role, action: 'tenant.set-quota', target: name, detail: { before, after } });
     });
     this.pump(); // a raised quota may let queued tasks start
-    return this.tenant(name, principal);
+    return this.tenant(name);
   }
 
   deleteTenant(name: string, principal: Principal): void {
-    requireAdmin(principal, 'deleting a tenant');
     const at = this.now();
     this.store.transaction(() => {
       const before = this.store.tenants.get(name);
@@ -241,8 +225,8 @@ export class Daemon {
     return currentSnapshot(this.node, this.store.list().filter((t) => HOLDING_STATES.has(t.state))).usage;
   }
 
-  /** GPUs with their slices; a user sees that others' slices exist and their size, not whose they are. */
-  gpus(principal?: Principal): GpuWithSlices[] {
+  /** GPUs with their slices, whoever's they are. */
+  gpus(): GpuWithSlices[] {
     const gpus = this.options.backend.gpus();
     const running = this.store.list().filter((t) => HOLDING_STATES.has(t.state));
     return gpus.map((g) => {
@@ -252,11 +236,10 @@ export class Daemon {
           if (x.uuid !== g.uuid) return [];
           const used = usage === null ? null : (usage.find((u) => u.device === ordinal) ?? { memoryBytes: 0, computeShare: 0 });
           const sm = t.smRanges?.[ordinal];
-          const mine = principal === undefined || canSee(principal, t);
           return [
             {
-              taskId: mine ? t.id : null,
-              tenant: mine ? t.tenant : null,
+              taskId: t.id,
+              tenant: t.tenant,
               priority: t.priority,
               memoryBytes: x.memoryBytes,
               computeMilli: x.computeMilli,
@@ -281,19 +264,20 @@ export class Daemon {
     return this.store.liveVersion();
   }
 
-  list(all: boolean, principal: Principal): Task[] {
-    return this.store.list(all).filter((t) => canSee(principal, t));
+  list(all: boolean): Task[] {
+    return this.store.list(all);
   }
 
-  get(idOrPrefix: string, principal: Principal): Task {
-    const task = this.store.resolve(idOrPrefix);
-    if (!canSee(principal, task)) throw new GsError(ErrorCodes.notFound, `no task "${idOrPrefix}"`);
-    return task;
+  get(idOrPrefix: string): Task {
+    return this.store.resolve(idOrPrefix);
   }
 
-  /** Validates everything first: a refused submission leaves no trace but its error. */
+  /**
+   * Validates everything first: a refused submission leaves no trace but its error. Filed under
+   * the tenant asked, else the submitter's (`principal`: who asks, for the audit log).
+   */
   submit(input: SubmitInput, principal: Principal): Task {
-    const tenant = this.tenantFor(input.tenant, principal);
+    const tenant = input.tenant ?? principal.tenant;
     if (tenant !== null) checkTenantName(tenant);
     const request = this.admit(input, tenant);
     const cwd = checkCwd(input.cwd ?? process.cwd());
@@ -329,7 +313,7 @@ export class Daemon {
    * its whole process group, then SIGKILL after the grace period if it is still there.
    */
   kill(idOrPrefix: string, principal: Principal, options: { signal?: string | undefined; graceMs?: number | undefined } = {}): Task {
-    const task = this.get(idOrPrefix, principal);
+    const task = this.get(idOrPrefix);
     const signal = signalNumber(options.signal ?? 'SIGTERM');
     if (signal === null) throw new GsError(ErrorCodes.invalidArgument, `"${options.signal}" is not a signal; expected a name such as SIGTERM, SIGINT, SIGKILL or its number`);
     if (!LIVE_STATES.has(task.state)) throw new GsError(ErrorCodes.conflict, `task ${task.id} already ended (${task.state})`);
@@ -363,7 +347,7 @@ export class Daemon {
    * GPUs are free for others. It stays suspended until resumed (`resume`).
    */
   async suspend(idOrPrefix: string, principal: Principal): Promise<Task> {
-    const task = this.get(idOrPrefix, principal);
+    const task = this.get(idOrPrefix);
     this.checkSuspendable(task);
     this.store.audit(this.now(), { actor: principal.actor, role: principal.role, action: 'task.suspend', target: task.id, detail: {} });
     const result = await this.suspendTask(task, { preemptedBy: null, autoResume: false, by: principal.actor });
@@ -376,7 +360,7 @@ export class Daemon {
    * it stays suspended and resumes by itself as soon as room returns (`autoResume`).
    */
   async resume(idOrPrefix: string, principal: Principal): Promise<Task> {
-    const task = this.get(idOrPrefix, principal);
+    const task = this.get(idOrPrefix);
     if (task.state !== 'suspended') throw new GsError(ErrorCodes.conflict, `task ${task.id} is ${describeState(task)}; only a suspended task can be resumed`);
     if (!this.options.checkpoint) throw new GsError(ErrorCodes.checkpointUnavailable, `cannot resume: ${this.checkpointProblem()}`);
     this.store.transaction(() => {
@@ -545,12 +529,6 @@ export class Daemon {
       }
     }
     return request;
-  }
-
-  private tenantFor(asked: string | undefined, principal: Principal): string | null {
-    if (principal.role === 'admin') return asked ?? principal.tenant;
-    if (asked !== undefined && asked !== principal.tenant) throw new GsError(ErrorCodes.forbidden, `tenant "${principal.tenant}" may not submit for tenant "${asked}"`);
-    return principal.tenant;
   }
 
   /**
@@ -784,10 +762,6 @@ function describeQuotaRefusal(d: ReturnType<typeof schedule>): string {
     }
   }
   return describeDecision(d);
-}
-
-function canSee(principal: Principal, task: Task): boolean {
-  return principal.role === 'admin' || task.tenant === principal.tenant;
 }
 
 function checkCwd(cwd: string): string {

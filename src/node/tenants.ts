@@ -1,11 +1,10 @@
 /**
- * Tenants and their quotas: who may change them (admins), how a quota is written (the CLI's
- * units), and what a tenant uses now (its running tasks, as the scheduler counts them). The
- * scheduler's quota plugins enforce the limits; this is their bookkeeping.
+ * Tenants and their quotas: how a quota is written (the CLI's units), and what a tenant uses
+ * now (its running tasks, as the scheduler counts them). The scheduler's quota plugins enforce
+ * the limits; this is their bookkeeping. Who may change them is the API's call (api/authorize.ts).
  */
 import { describeIssues, ErrorCodes, GsError, parseBytes, type Issue } from '../domain/index.js';
 import type { TenantQuota, TenantUsage } from '../scheduler/index.js';
-import type { Principal } from '../contract/principal.js';
 import type { TaskStore } from './store/tasks.js';
 import { NO_QUOTA, type Quota, type TenantRecord } from './store/tenants.js';
 
@@ -89,10 +88,6 @@ export function quotaMap(tenants: readonly TenantRecord[]): Map<string, TenantQu
     map.set(t.name, q);
   }
   return map;
-}
-
-export function requireAdmin(principal: Principal, what: string): void {
-  if (principal.role !== 'admin') throw new GsError(ErrorCodes.forbidden, `${what} needs the admin role; tenant "${principal.tenant}" has the user role`);
 }
 
 export function checkTenantName(name: string): string {

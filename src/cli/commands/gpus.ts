@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { GpusResponse } from '../../contract/schemas.js';
 import { ErrorCodes, formatBytes, isGsError, type Gpu } from '../../domain/index.js';
-import { defaultPaths } from '../../node/paths.js';
+import { defaultSocketPath } from '../../contract/paths.js';
 import type { Client } from '../client.js';
-import type { GpuBackend } from '../../gpu/backend.js';
-import { addBackendOptions, openBackendFromFlags, type BackendFlags } from '../options.js';
+import { addBackendOptions, openBackendFromFlags, type BackendFlags, type GpuBackend } from '../options.js';
 import { renderTable } from '../output/table.js';
 
 interface GpusFlags extends BackendFlags {
@@ -60,7 +60,7 @@ Examples:
 async function chooseSource(flags: GpusFlags): Promise<Source> {
   const named = flags.host ?? process.env['GPUSHARE_HOST'];
   if (!flags.local && flags.backend === undefined && flags.simulate === undefined) {
-    if (named !== undefined || existsSync(defaultPaths().socket)) {
+    if (named !== undefined || existsSync(defaultSocketPath(process.env, userInfo().uid))) {
       const { Client, resolveTarget } = await import('../client.js');
       const target = resolveTarget(named);
       const client = new Client(target);

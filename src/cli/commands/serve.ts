@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { BACKEND_CHOICES } from '../../gpu/choices.js';
+import { BACKEND_CHOICES } from '../options.js';
 
 interface ServeFlags {
   readonly config?: string;
@@ -40,11 +40,10 @@ Examples:
   gpushare serve --mps on                               sm-partition tasks run side by side under the daemon's own MPS
 `)
     .action(async (flags: ServeFlags) => {
-      // Loaded here so that every other command starts without fastify, pino and SQLite.
-      const { loadConfig } = await import('../../node/config.js');
-      const { serve } = await import('../../node/serve.js');
-      const config = loadConfig({ ...flags, listen: flags.listen });
-      const running = await serve({ config });
+      // The composition root (src/app), loaded here so that every other command starts without
+      // fastify, pino and SQLite; the one import of the daemon's side the CLI has (eslint.config.js).
+      const { serveWithFlags } = await import('../../app/serve.js');
+      const running = await serveWithFlags({ ...flags, listen: flags.listen });
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           process.off('SIGINT', stop);

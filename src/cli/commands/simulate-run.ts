@@ -4,12 +4,24 @@
  * (src/scheduler/sim); this file reads the CSVs, shows progress and writes the outputs.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { SimulateOptions } from './simulate.js';
 import { describeIssues, ErrorCodes, GsError } from '../../domain/index.js';
 import { parsePolicy, POLICY_NAMES, type Policy } from '../../scheduler/policy.js';
 import { jsonDocument, parseSeeds, placementsCsv, reportHtml, summarize, summaryTable } from '../../scheduler/sim/output.js';
 import { replay, type ReplayResult } from '../../scheduler/sim/replay.js';
 import { parseNodeList, parsePodList, POD_ISOLATIONS, TraceFormatError, type PodIsolation } from '../../scheduler/sim/trace.js';
+
+/** `gpushare simulate`'s flags (simulate.ts declares them). */
+export interface SimulateOptions {
+  nodes: string;
+  pods: string;
+  policy: string;
+  seeds: string;
+  inflate: string;
+  json?: boolean;
+  placements?: string;
+  report?: string;
+  isolation: string;
+}
 
 function invalid(message: string): GsError {
   return new GsError(ErrorCodes.invalidArgument, message);

@@ -1,18 +1,8 @@
 // `gpushare simulate`'s options and help; the replay itself is in simulate-run.ts.
 import type { Command } from 'commander';
 import { POLICY_NAMES } from '../../scheduler/policy-names.js';
-
-export interface SimulateOptions {
-  nodes: string;
-  pods: string;
-  policy: string;
-  seeds: string;
-  inflate: string;
-  json?: boolean;
-  placements?: string;
-  report?: string;
-  isolation: string;
-}
+// Type only: the run itself loads when a simulation runs (below).
+import type { SimulateOptions } from './simulate-run.js';
 
 export function registerSimulate(program: Command): void {
   program

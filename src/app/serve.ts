@@ -1,7 +1,8 @@
 /**
- * `gpushare serve` as a function: opens the backend, the state and the listeners, starts the
- * daemon, and returns something that closes all of them. Tasks are never stopped on close:
- * the next start re-adopts them.
+ * The composition root: `gpushare serve` as a function. Opens the backend, the state and the
+ * listeners, wires the daemon (src/node) to its API (src/api), starts it, and returns something
+ * that closes all of them. Tasks are never stopped on close: the next start re-adopts them.
+ * It lives outside src/node so that the daemon never imports its own API (no layer cycle).
  */
 import { existsSync, chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -11,15 +12,15 @@ import { buildApi, type ApiApp } from '../api/server.js';
 import { ErrorCodes, GsError } from '../domain/index.js';
 import { openCheckpointApi } from '../gpu/checkpoint.js';
 import { openBackend } from '../gpu/open.js';
-import type { DaemonConfig, ListenAddress } from './config.js';
-import { Daemon } from './daemon.js';
-import { findNativePaths } from './launcher.js';
-import { MpsControl } from './mps.js';
-import { readSmGroups } from './smgroups.js';
-import { ensurePrivateDir } from './paths.js';
-import { startCheckpointer } from './store/checkpointer.js';
-import { openDatabase } from './store/db.js';
-import { TaskStore } from './store/tasks.js';
+import { loadConfig, type DaemonConfig, type ListenAddress, type ServeFlags } from '../node/config.js';
+import { Daemon } from '../node/daemon.js';
+import { findNativePaths } from '../node/launcher.js';
+import { MpsControl } from '../node/mps.js';
+import { readSmGroups } from '../node/smgroups.js';
+import { ensurePrivateDir } from '../node/paths.js';
+import { startCheckpointer } from '../node/store/checkpointer.js';
+import { openDatabase } from '../node/store/db.js';
+import { TaskStore } from '../node/store/tasks.js';
 
 export interface RunningDaemon {
   readonly daemon: Daemon;
@@ -34,6 +35,11 @@ export interface ServeOptions {
   readonly logger?: Logger;
   /** One-line messages for the person who started the daemon. */
   readonly say?: (line: string) => void;
+}
+
+/** `gpushare serve` with its command-line flags: the config file (flags win over it), then serve. */
+export function serveWithFlags(flags: ServeFlags): Promise<RunningDaemon> {
+  return serve({ config: loadConfig(flags) });
 }
 
 export async function serve(options: ServeOptions): Promise<RunningDaemon> {

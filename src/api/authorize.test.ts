@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import type { GpuWithSlices } from '../contract/gpus.js';
+import type { Principal } from '../contract/principal.js';
+import type { Task } from '../contract/task.js';
+import { canSeeEvent, canSeeTask, canSeeTenant, checkSubmitTenant, eventScope, requireAdmin, viewerKey, visibleGpus, visibleTask, visibleTasks, visibleTenantName } from './authorize.js';
+
+const admin: Principal = { actor: 'local:1000', role: 'admin', tenant: null };
+const opsAdmin: Principal = { actor: 'tenant:ops', role: 'admin', tenant: 'ops' };
+const alice: Principal = { actor: 'tenant:alice', role: 'user', tenant: 'alice' };
+const task = (id: string, tenant: string | null): Task => ({ id, tenant }) as Task;
+const code = (f: () => unknown): string | null => {
+  try {
+    f();
+    return null;
+  } catch (err) {
+    return `${(err as { code: string }).code}: ${(err as Error).message}`;
+  }
+};
+
+describe('authorization at the API edge', () => {
+  it.each([
+    ['an admin', admin, task('a', 'bob'), true],
+    ['an admin of a tenant, for another tenant', opsAdmin, task('a', 'bob'), true],
+    ['a user, for its own tenant', alice, task('a', 'alice'), true],
+    ['a user, for another tenant', alice, task('a', 'bob'), false],
+    ['a user, for a task of no tenant', alice, task('a', null), false],
+  ])('task visibility: %s', (_name, who, t, sees) => {
+    expect(canSeeTask(who, t)).toBe(sees);
+    expect(visibleTasks(who, [t])).toEqual(sees ? [t] : []);
+    expect(code(() => visibleTask(who, t, 'a1'))).toBe(sees ? null : 'GS_ERR_NOT_FOUND: no task "a1"');
+  });
+
+  it('admin-only actions name what was refused and who asked', () => {
+    expect(code(() => requireAdmin(admin, 'creating a tenant'))).toBeNull();
+    expect(code(() => requireAdmin(alice, 'creating a tenant'))).toBe('GS_ERR_FORBIDDEN: creating a tenant needs the admin role; tenant "alice" has the user role');
+  });
+
+  it.each([
+    [admin, 'bob', null],
+    [admin, undefined, null],
+    [alice, undefined, null],
+    [alice, 'alice', null],
+    [alice, 'bob', 'GS_ERR_FORBIDDEN: tenant "alice" may not submit for tenant "bob"'],
+  ] as const)('submission by %j for tenant %j', (who, asked, refusal) => {
+    expect(code(() => checkSubmitTenant(who, asked))).toBe(refusal);
+  });
+
+  it('events: an admin reads all; a user its tenant\'s tasks\' only, never events of no task or of a task gone', () => {
+    expect(eventScope(admin)).toBeUndefined();
+    expect(eventScope(alice)).toBe('alice');
+    expect(eventScope({ actor: 'x', role: 'user', tenant: null })).toBe('');
+    const tasks = new Map([['mine', task('mine', 'alice')], ['theirs', task('theirs', 'bob')]]);
+    const taskOf = (id: string): Task | null => tasks.get(id) ?? null;
+    const seen = (who: Principal): (string | null)[] => [{ taskId: 'mine' }, { taskId: 'theirs' }, { taskId: null }, { taskId: 'gone' }].filter((e) => canSeeEvent(who, e, taskOf)).map((e) => e.taskId);
+    expect(seen(admin)).toEqual(['mine', 'theirs', null, 'gone']);
+    expect(seen(alice)).toEqual(['mine']);
+  });
+
+  it('tenants: a user sees its own only; another reads as not there', () => {
+    expect([canSeeTenant(admin, 'bob'), canSeeTenant(alice, 'alice'), canSeeTenant(alice, 'bob')]).toEqual([true, true, false]);
+    expect(visibleTenantName(alice, 'alice')).toBe('alice');
+    expect(code(() => visibleTenantName(alice, 'bob'))).toBe('GS_ERR_NOT_FOUND: no tenant "bob"');
+  });
+
+  it('GPUs: a user sees that another tenant\'s slice is there and its size, not whose it is', () => {
+    const slice = (taskId: string, tenant: string | null) => ({ taskId, tenant, priority: 0, memoryBytes: 3, computeMilli: 0, usedMemoryBytes: null, computeShare: null, smRange: null });
+    const gpus = [{ uuid: 'GPU-0', slices: [slice('mine', 'alice'), slice('theirs', 'bob'), slice('none', null)] }] as unknown as GpuWithSlices[];
+    expect(visibleGpus(admin, gpus)).toBe(gpus);
+    const seen = visibleGpus(alice, gpus)[0]?.slices.map((s) => [s.taskId, s.tenant, s.memoryBytes]);
+    expect(seen).toEqual([['mine', 'alice', 3], [null, null, 3], [null, null, 3]]);
+    expect(gpus[0]?.slices[1]?.taskId).toBe('theirs'); // the daemon's answer is not changed
+  });
+
+  it('keeps cached lists apart per viewer', () => {
+    expect(new Set([viewerKey(admin), viewerKey(opsAdmin), viewerKey(alice), viewerKey({ ...alice, actor: 'other' })])).toEqual(new Set(['*admin', 'tenant:alice']));
+  });
+});

@@ -1,0 +1,28 @@
+/** /v1/events: the task event log, as a page or followed live. */
+import { z } from 'zod';
+import { EventSchema, EventsQuerySchema } from '../../contract/schemas.js';
+import type { Task } from '../../contract/task.js';
+import { canSeeEvent, eventScope } from '../authorize.js';
+import { eventStream } from '../streams.js';
+import { errors, type Api, type RouteContext } from './shared.js';
+
+export function registerEventRoutes(api: Api, { daemon }: RouteContext): void {
+  /** A task by id, or null once it is gone. */
+  const taskOf = (id: string): Task | null => {
+    try {
+      return daemon.get(id);
+    } catch {
+      return null;
+    }
+  };
+
+  api.get('/v1/events', { schema: { summary: 'Task events after `since`; follow=1 streams them as NDJSON', querystring: EventsQuerySchema, response: { 200: z.array(EventSchema), ...errors } } }, async (req, reply) => {
+    const scope = eventScope(req.principal);
+    if (req.query.follow) {
+      const stream = eventStream(daemon, req.query.since ?? 0, scope, (e) => canSeeEvent(req.principal, e, taskOf));
+      req.raw.on('close', () => stream.destroy());
+      return reply.type('application/x-ndjson').send(stream as never);
+    }
+    return daemon.events(req.query.since ?? 0, req.query.limit ?? 1000, scope);
+  });
+}

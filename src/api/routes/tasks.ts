@@ -1,0 +1,78 @@
+/** /v1/tasks: submit, list, inspect, follow the output of, kill, suspend and resume tasks. */
+import { z } from 'zod';
+import type { Principal } from '../../contract/principal.js';
+import { KillBodySchema, ListTasksQuerySchema, LogsQuerySchema, SubmitTaskSchema, TaskIdParamsSchema, TaskSchema } from '../../contract/schemas.js';
+import { LIVE_STATES, type Task } from '../../contract/task.js';
+import { checkSubmitTenant, viewerKey, visibleTask, visibleTasks } from '../authorize.js';
+import { logStream } from '../streams.js';
+import { checkpointErrors, errors, RawJson, wire, type Api, type RouteContext } from './shared.js';
+
+export function registerTaskRoutes(api: Api, { daemon }: RouteContext): void {
+  /** The task `id` names, if the caller may see it (404 otherwise, as for one that does not exist). */
+  const find = (id: string, principal: Principal): Task => visibleTask(principal, daemon.get(id), id);
+
+  api.post('/v1/tasks', { config: { action: 'task.submit' }, schema: { summary: 'Submit a task', body: SubmitTaskSchema, response: { 201: TaskSchema, ...errors } } }, async (req, reply) => {
+    checkSubmitTenant(req.principal, req.body.tenant);
+    const task = daemon.submit(req.body, req.principal);
+    return reply.status(201).send(wire(task));
+  });
+
+  // ps and top poll this: the live list's JSON is kept per viewer until a task changes.
+  const liveJson = new Map<string, { version: number; json: RawJson }>();
+  api.get('/v1/tasks', { schema: { summary: 'Queued and running tasks (all=1: finished ones too)', querystring: ListTasksQuerySchema, response: { 200: z.array(TaskSchema), ...errors } } }, async (req) => {
+    if (req.query.all) return visibleTasks(req.principal, daemon.list(true)).map(wire);
+    const viewer = viewerKey(req.principal);
+    const version = daemon.liveVersion();
+    const cached = liveJson.get(viewer);
+    if (cached?.version === version) return cached.json as never;
+    const json = new RawJson(JSON.stringify(visibleTasks(req.principal, daemon.list(false)).map(wire)));
+    liveJson.set(viewer, { version, json });
+    return json as never;
+  });
+
+  api.get('/v1/tasks/:id', { schema: { summary: 'One task (id or unique prefix)', params: TaskIdParamsSchema, response: { 200: TaskSchema, ...errors } } }, async (req) =>
+    wire(find(req.params.id, req.principal)),
+  );
+
+  api.get(
+    '/v1/tasks/:id/logs',
+    {
+      schema: {
+        summary: "A task's output: text, or NDJSON {stream, data} with Accept: application/x-ndjson; follow=1 streams until the task ends",
+        params: TaskIdParamsSchema,
+        querystring: LogsQuerySchema,
+        response: errors,
+      },
+    },
+    async (req, reply) => {
+      const task = find(req.params.id, req.principal);
+      const which = req.query.stream ?? 'both';
+      const sources = [
+        ...(which !== 'stderr' ? [{ name: 'stdout' as const, path: task.stdoutPath }] : []),
+        ...(which !== 'stdout' ? [{ name: 'stderr' as const, path: task.stderrPath }] : []),
+      ];
+      const ndjson = (req.headers.accept ?? '').includes('application/x-ndjson');
+      const stream = logStream(sources, ndjson ? 'ndjson' : 'text', req.query.follow ?? false, () => !LIVE_STATES.has(daemon.get(task.id).state));
+      req.raw.on('close', () => stream.destroy());
+      return reply.type(ndjson ? 'application/x-ndjson' : 'text/plain; charset=utf-8').send(stream as never);
+    },
+  );
+
+  api.post(
+    '/v1/tasks/:id/kill',
+    { config: { action: 'task.kill' }, schema: { summary: 'Cancel a queued task or signal a running one (SIGKILL after the grace period)', params: TaskIdParamsSchema, body: KillBodySchema.optional(), response: { 200: TaskSchema, ...errors } } },
+    async (req) => {
+      const task = find(req.params.id, req.principal);
+      return wire(daemon.kill(task.id, req.principal, { signal: req.body?.signal, graceMs: req.body?.graceSeconds === undefined ? undefined : req.body.graceSeconds * 1000 }));
+    },
+  );
+
+  // Suspend and resume answer once the checkpoint operation is done (or failed: 503).
+  const checkpointRoute = (verb: 'suspend' | 'resume', summary: string, act: (id: string, principal: Principal) => Promise<Task>): void => {
+    api.post(`/v1/tasks/:id/${verb}`, { schema: { summary, params: TaskIdParamsSchema, response: { 200: TaskSchema, ...checkpointErrors } } }, async (req) =>
+      wire(await act(find(req.params.id, req.principal).id, req.principal)),
+    );
+  };
+  checkpointRoute('suspend', 'Suspend a running task: its GPU memory moves to host memory (CUDA checkpoint) and its processes stop; answers once it is suspended', (id, p) => daemon.suspend(id, p));
+  checkpointRoute('resume', 'Resume a suspended task on its GPUs or others of the same model; without room now it stays suspended (autoResume) and resumes when room returns', (id, p) => daemon.resume(id, p));
+}
