@@ -110,7 +110,7 @@ typedef struct gs_region_lane {
 /* One process's counters for one device (two cache lines). */
 typedef struct gs_region_slot_dev {
     _Atomic uint64_t bytes[GS_REGION_KINDS]; /* committed bytes by gs_region_kind */
-    /* The compute limiter's (libgpushare compute.c); written by the owner only. */
+    /* The compute limiter's (libgpushare compute_measure.c); written by the owner only. */
     _Atomic uint64_t kernels_launched; /* launches that went through (a graph launch counts 1) */
     _Atomic uint64_t busy_ns;          /* GPU time its work took, measured with CUDA events */
     _Atomic uint64_t throttle_ns;      /* time its launches were held back (limit or priority) */

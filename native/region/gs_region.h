@@ -108,7 +108,7 @@ int gs_region_usage_group(uint32_t dev, gs_region_usage *u);
 /* The limit in force on dev (0 = unlimited), or 0 when no region is open. */
 uint64_t gs_region_limit(uint32_t dev);
 
-/* Compute-limiter counters of this process on dev (libgpushare compute.c). */
+/* Compute-limiter counters of this process on dev (libgpushare compute_measure.c). */
 int gs_region_compute_add(uint32_t dev, uint64_t kernels, uint64_t busy_ns, uint64_t throttle_ns);
 int gs_region_compute_set_share(uint32_t dev, uint32_t share);
 /* What this process is held to on dev: target share (GS_REGION_SHARE_ONE = 100%, 0 = not

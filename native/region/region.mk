@@ -12,6 +12,7 @@
 #   libgsregion.a          region.o for linking into libgpushare.so (-fPIC, hidden visibility)
 #   asan/libgsregion.a     the same with ASan+UBSan, for sanitized tests
 #   region_layout          prints sizeof/offsetof of every struct and field as JSON (TS test)
+#   board_layout           the same for the compute board (gpushare_board.h)
 #   region_fixture         makes a region with allocations in two processes (TS test)
 #   region_attach_bench    attach-time benchmark (release build)
 #   tests/                 C test programs (ASan+UBSan; *_tsan with ThreadSanitizer)
@@ -30,7 +31,7 @@ REGION_CFLAGS_TSAN := $(REGION_CFLAGS_BASE) -O1 -g -fsanitize=thread
 
 REGION_LIB := $(REGION_BUILD)/libgsregion.a
 REGION_LIB_ASAN := $(REGION_BUILD)/asan/libgsregion.a
-REGION_TOOLS := $(REGION_BUILD)/region_layout $(REGION_BUILD)/region_fixture $(REGION_BUILD)/region_attach_bench
+REGION_TOOLS := $(REGION_BUILD)/region_layout $(REGION_BUILD)/board_layout $(REGION_BUILD)/region_fixture $(REGION_BUILD)/region_attach_bench
 REGION_TEST_NAMES := test_region_basic test_region_threads test_region_procs test_region_attach
 REGION_TESTS := $(addprefix $(REGION_BUILD)/tests/,$(REGION_TEST_NAMES))
 REGION_TEST_TSAN := $(REGION_BUILD)/tests/test_region_threads_tsan
@@ -67,7 +68,11 @@ $(REGION_LIB_ASAN): $(REGION_BUILD)/obj/asan/region.o
 	rm -f $@ && $(AR) rcs $@ $^
 
 # Tools run by the TypeScript tests and the benchmark: release builds.
-$(REGION_BUILD)/region_layout: $(REGION_SRC)/tools/region_layout.c $(REGION_HEADERS)
+$(REGION_BUILD)/region_layout: $(REGION_SRC)/tools/region_layout.c $(REGION_SRC)/tools/layout_json.h $(REGION_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(REGION_CFLAGS) -o $@ $<
+
+$(REGION_BUILD)/board_layout: $(REGION_SRC)/tools/board_layout.c $(REGION_SRC)/tools/layout_json.h $(REGION_SRC)/gpushare_board.h
 	@mkdir -p $(@D)
 	$(CC) $(REGION_CFLAGS) -o $@ $<
 

@@ -26,7 +26,7 @@ SHIM_CFLAGS_ASAN := $(SHIM_CFLAGS_BASE) -O1 -g $(SHIM_SANITIZE)
 SHIM_CFLAGS_DLSYM := $(SHIM_CFLAGS_BASE) -O2 -g -foptimize-sibling-calls -fno-stack-protector
 
 SHIM_SRCS := shim/dispatch.c shim/state.c shim/track.c shim/memory.c shim/pool.c shim/context.c shim/info.c \
-	shim/nvml.c shim/scrub.c shim/vmm.c shim/graph.c shim/compute.c shim/launch.c shim/partition.c shim/partition_round.c shim/log.c shim/gs_config.c region/region.c
+	shim/nvml.c shim/scrub.c shim/vmm.c shim/graph.c shim/compute.c shim/compute_gate.c shim/compute_precise.c shim/compute_measure.c shim/compute_board.c shim/compute_windows.c shim/launch.c shim/partition.c shim/partition_round.c shim/log.c shim/gs_config.c region/region.c
 SHIM_MAP := $(SHIM_BUILD)/shim/gpushare.map
 SHIM_LIB := $(SHIM_BUILD)/libgpushare.so
 SHIM_LIB_ASAN := $(SHIM_BUILD)/asan/libgpushare.so

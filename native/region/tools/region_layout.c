@@ -1,20 +1,13 @@
 /*
  * region_layout.c: prints the region layout as the compiler sees it, as JSON: constants,
  * sizeof of every struct, offsetof and size of every field. The TypeScript reader's layout
- * constants are checked against this output (src/gpu/region/layout.test.ts).
+ * constants are checked against this output (src/gpu/region/layout.test.ts); the printing is
+ * layout_json.h's, shared with board_layout.c.
  */
-#include <stddef.h>
 #include <stdio.h>
 
 #include "gpushare_region.h"
-
-typedef struct field {
-    const char *name;
-    size_t offset, size;
-} field;
-
-/* One table entry per field: the struct and member names, spelled once. */
-#define F(type, member) {#member, offsetof(type, member), sizeof(((type *)0)->member)}
+#include "layout_json.h"
 
 static const field header_fields[] = {
     F(gs_region_header, magic), F(gs_region_header, version), F(gs_region_header, header_size),
@@ -37,17 +30,6 @@ static const field slot_dev_fields[] = {
     F(gs_region_slot_dev, priority), F(gs_region_slot_dev, policy),
 };
 static const field file_fields[] = {F(gs_region_file, header), F(gs_region_file, slots)};
-
-static void print_struct(const char *name, size_t size, const field *fields, size_t n, int last)
-{
-    printf("    \"%s\": {\"size\": %zu, \"fields\": {", name, size);
-    for (size_t i = 0; i < n; i++)
-        printf("%s\"%s\": {\"offset\": %zu, \"size\": %zu}", i ? ", " : "", fields[i].name, fields[i].offset,
-               fields[i].size);
-    printf("}}%s\n", last ? "" : ",");
-}
-
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 int main(void)
 {

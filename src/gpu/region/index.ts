@@ -1,3 +1,4 @@
+export { BOARD_LAYOUT } from './board-layout.js';
 export { REGION_KINDS, REGION_LAYOUT, type RegionKind } from './layout.js';
 export {
   decodeRegion,

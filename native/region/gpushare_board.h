@@ -1,0 +1,95 @@
+/*
+ * gpushare_board.h: THE definition of the compute board's binary layout (libgpushare's
+ * time-slice governor, native/shim/COMPUTE.md). One file per GPU,
+ * <GPUSHARE_COMPUTE_DIR>/gpushare-compute-<UUID> (default directory /dev/shm), shared by every
+ * governed process on that GPU whatever group or slice it belongs to: each claims a slot and
+ * writes its share, priority, policy and the last time it wanted the GPU; from the slots every
+ * process lays out the same windows of the period (native/shim/compute_windows.h).
+ *
+ * Anything that reads or writes a board (libgpushare through compute_board.c, the TypeScript
+ * layout in src/gpu/region/board-layout.ts, tests) follows this file. The TypeScript side is
+ * checked against it by a test (build/native/region/board_layout prints every size and offset).
+ *
+ * Rules for changing it, as for the region (gpushare_region.h):
+ *   - Adding a field: take it from a `reserved` word, keep every size and offset below (the
+ *     static_asserts hold you to that); processes that do not know the field keep working.
+ *     No version bump.
+ *   - Moving, resizing or re-meaning a field: bump GS_BOARD_VERSION. A process that finds a
+ *     board of another magic or version governs its GPU alone (it says so once) rather than
+ *     guess.
+ *
+ * Little-endian, fixed width. Every word another process writes is a lock-free C11 atomic
+ * (asserted), so a process killed at any instant leaves each word before or after an update:
+ * nothing on the board is locked, and a dead owner's slot is simply taken over. Each slot is
+ * one 64-byte cache line, so processes do not slow each other down (false sharing).
+ *
+ * Times are CLOCK_MONOTONIC nanoseconds: the same clock in every process of the host (the
+ * board is never shared across hosts or reboots: /dev/shm does not outlive either).
+ */
+#ifndef GPUSHARE_BOARD_H
+#define GPUSHARE_BOARD_H
+
+#include <assert.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* "CGSBOARD" read as a little-endian u64: the bytes 43 47 53 42 4f 41 52 44 on disk. */
+#define GS_BOARD_MAGIC UINT64_C(0x4452414f42534743)
+#define GS_BOARD_VERSION 1u
+/* Governed processes per GPU; a process finding every slot taken governs itself alone. */
+#define GS_BOARD_SLOTS 64u
+#define GS_BOARD_CACHE_LINE 64u
+#define GS_BOARD_HEADER_SIZE 64u
+#define GS_BOARD_SLOT_SIZE 64u
+#define GS_BOARD_FILE_SIZE (GS_BOARD_HEADER_SIZE + GS_BOARD_SLOTS * GS_BOARD_SLOT_SIZE)
+/* The board of the GPU with UUID u is the file GS_BOARD_FILE_PREFIX u ("GPU-..." or "MIG-..."). */
+#define GS_BOARD_FILE_PREFIX "gpushare-compute-"
+
+/*
+ * Slot owner word: pid << GS_BOARD_OWNER_PID_SHIFT | a nonce (low 32 bits, odd, so an owner is
+ * never 0), one compare-and-swap to claim or free. The nonce tells two claims of one pid apart
+ * (a process that re-claims after its slot was taken). 0 = free. A slot whose pid is gone, or
+ * whose heartbeat is older than 30 s, may be taken by a compare-and-swap from the old owner.
+ */
+#define GS_BOARD_OWNER_PID_SHIFT 32u
+
+/* One governed process on the GPU (one cache line). Written by its owner only, except the
+ * owner word (claimed and freed by compare-and-swap). */
+typedef struct gs_board_slot {
+    _Atomic uint64_t owner;        /* 0 = free, else see "Slot owner word" */
+    _Atomic uint64_t demand_ns;    /* it wanted the GPU (or had work queued) until then; a slot whose
+                                    * demand is more than 50 ms past is left out of the layouts */
+    _Atomic uint64_t heartbeat_ns; /* the last time the owner wrote the slot */
+    _Atomic uint32_t share_ppm;    /* its share of the GPU, parts per million (1000000 = all of it);
+                                    * 0: never laid out */
+    _Atomic int32_t priority;      /* gs_priority: 0 low, 1 normal, 2 high (higher is laid out first) */
+    _Atomic uint32_t policy;       /* GS_REGION_POLICY_HARD (1) or GS_REGION_POLICY_SHARE (2) */
+    uint32_t reserved0;
+    uint64_t reserved[3];
+} gs_board_slot;
+
+/* The header (one cache line), then the slots. The creator (any process: racing creators write
+ * the same values) writes version and slots first and publishes the magic last. */
+typedef struct gs_board {
+    _Atomic uint64_t magic;   /* GS_BOARD_MAGIC once the header is written */
+    _Atomic uint32_t version; /* GS_BOARD_VERSION */
+    uint32_t slots;           /* GS_BOARD_SLOTS (informational: readers use the constant) */
+    uint64_t reserved[6];
+    gs_board_slot slot[GS_BOARD_SLOTS];
+} gs_board;
+
+/* ---- the layout is fixed: these hold it there ------------------------------------------ */
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the board layout is little-endian");
+static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
+              "board atomics are lock-free: a lock inside shared memory could be held by a dead process");
+static_assert(sizeof(_Atomic uint64_t) == 8 && _Alignof(_Atomic uint64_t) == 8, "atomic u64 is a plain u64");
+static_assert(sizeof(_Atomic uint32_t) == 4 && sizeof(_Atomic int32_t) == 4, "atomic u32 is a plain u32");
+static_assert(sizeof(gs_board_slot) == GS_BOARD_SLOT_SIZE && GS_BOARD_SLOT_SIZE == GS_BOARD_CACHE_LINE,
+              "a board slot is one cache line");
+static_assert(offsetof(gs_board_slot, share_ppm) == 24 && offsetof(gs_board_slot, policy) == 32,
+              "the slot's 32-bit words follow its three 64-bit ones");
+static_assert(offsetof(gs_board, slot) == GS_BOARD_HEADER_SIZE, "slots start on line 1");
+static_assert(sizeof(gs_board) == GS_BOARD_FILE_SIZE, "board size");
+
+#endif /* GPUSHARE_BOARD_H */

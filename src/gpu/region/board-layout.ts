@@ -1,0 +1,41 @@
+/**
+ * The compute board's binary layout, as defined in native/region/gpushare_board.h (the one
+ * definition): one file per GPU where libgpushare's governed processes lay out their time
+ * windows (native/shim/COMPUTE.md). These constants are checked against the compiled header by
+ * layout.test.ts, which runs build/native/region/board_layout; change both together.
+ */
+
+/** A struct in the shape board_layout prints it, from rows of [field, offset, size] in bytes. */
+function struct(size: number, rows: readonly (readonly [name: string, offset: number, size: number])[]) {
+  return { size, fields: Object.fromEntries(rows.map(([name, offset, bytes]) => [name, { offset, size: bytes }])) };
+}
+
+/** Sizes and offsets in bytes, in the shape board_layout prints them. */
+export const BOARD_LAYOUT = {
+  constants: {
+    magic: '0x4452414f42534743',
+    version: 1,
+    slots: 64,
+    headerSize: 64,
+    slotSize: 64,
+    fileSize: 4160,
+    ownerPidShift: 32,
+    filePrefix: 'gpushare-compute-',
+  },
+  structs: {
+    gs_board: struct(4160, [
+      ['magic', 0, 8],
+      ['version', 8, 4],
+      ['slots', 12, 4],
+      ['slot', 64, 4096],
+    ]),
+    gs_board_slot: struct(64, [
+      ['owner', 0, 8],
+      ['demand_ns', 8, 8],
+      ['heartbeat_ns', 16, 8],
+      ['share_ppm', 24, 4],
+      ['priority', 28, 4],
+      ['policy', 32, 4],
+    ]),
+  },
+} as const;
