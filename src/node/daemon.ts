@@ -10,17 +10,17 @@ import { existsSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import type { Logger } from 'pino';
-import { checkRequestAgainstGpus, describeIssues, ErrorCodes, formatBytes, GsError, matchesSelectors, parseSliceRequest, firstFit, partitionRange, smLayout, type Gpu, type SmGroups, type SmLayout } from '../domain/index.js';
+import { checkRequestAgainstGpus, describeIssues, describeSmUnsupported, ErrorCodes, formatBytes, GsError, parseSliceRequest, type SmGroups } from '../domain/index.js';
 import type { GpuSlice, GpuWithSlices } from '../contract/gpus.js';
 import type { Principal } from '../contract/principal.js';
 import type { SubmitInput } from '../contract/task.js';
 import type { GpuBackend } from '../gpu/backend.js';
 import type { CheckpointApi, GpuPair } from '../gpu/checkpoint.js';
 import { readRegion } from '../gpu/region/index.js';
-import { buildSnapshot, createPrng, describeDecision, parsePolicy, planPreemption, schedule, withPlacement, type ClusterSnapshot, type NodeSpec, type Placement, type Decision, type Policy, type Prng, type TenantQuota } from '../scheduler/index.js';
+import { buildSnapshot, createPrng, describeDecision, describeGpuReason, describePartitionTooLarge, isPartitionReason, parsePolicy, planPreemption, schedule, withPlacement, type ClusterSnapshot, type Decision, type GpuReason, type NodeSpec, type Placement, type Policy, type Prng, type TenantQuota } from '../scheduler/index.js';
 import { launch, readExitStatus, taskEnvironment, taskFiles, type NativePaths } from './launcher.js';
 import type { MpsControl } from './mps.js';
-import { computeLimitPercent, currentSnapshot, fitPartitions, localNode, placementRequest, rangesOnto, taskGpus, taskPlacement, type Holder } from './placement.js';
+import { computeLimitPercent, currentSnapshot, localNode, placementRequest, rangesOnto, taskGpus, taskPlacement, taskSmRanges } from './placement.js';
 import { isSameLiveProcess, signalGroup, signalName, signalNumber } from './proc.js';
 import type { AuditEntry, AuditRecord, EventRecord, TaskStore } from './store/tasks.js';
 import { cudaStates, resumeGroup, suspendGroup } from './suspend.js';
@@ -99,7 +99,7 @@ export class Daemon {
     if (!policy.ok) throw new GsError(ErrorCodes.invalidArgument, `policy: ${describeIssues(policy.issues)}`);
     this.policy = policy.value;
     this.rng = createPrng(0x5eed);
-    this.node = localNode(options.backend.gpus());
+    this.node = localNode(options.backend.gpus(), options.smGroups);
     this.supervisor = new Supervisor({ onEnd: (id, ending) => this.ended(id, ending) });
   }
 
@@ -513,33 +513,13 @@ export class Daemon {
     const gpus = this.options.backend.gpus();
     const issues = checkRequestAgainstGpus(request, gpus);
     if (issues.length > 0) throw new GsError(ErrorCodes.unsatisfiable, describeIssues(issues), { details: { issues } });
-    if (request.isolation === 'sm-partition' && request.gpus > 0) {
-      const matching = gpus.filter((g) => matchesSelectors(request, g));
-      const layouts = matching.map((g) => smLayout(g, this.smGroupsOf(g.uuid)));
-      const capable = layouts.flatMap((r) => (r.ok ? [r.value] : []));
-      if (capable.length < request.gpus) {
-        const why = layouts.find((r) => !r.ok);
-        const detail = why && !why.ok ? describeIssues(why.issues) : 'isolation: no GPU here can be partitioned';
-        throw new GsError(ErrorCodes.unsatisfiable, `asks for ${request.gpus} SM-partitioned GPU(s) but ${capable.length} here can be partitioned; ${detail}`, {
-          details: { issues: [{ field: 'isolation', code: 'unsupported', message: detail }] },
-        });
-      }
-      // A partition bigger than the SMs the driver groups could never start (libgpushare refuses it).
-      const percent = computeLimitPercent({ request });
-      const fitsAlone = (l: SmLayout, p: number): boolean => firstFit(l, [], partitionRange(l, p)) !== null;
-      const fits = capable.filter((l) => percent === null || fitsAlone(l, percent));
-      const l = capable[0];
-      if (fits.length < request.gpus && percent !== null && l !== undefined) {
-        let most = 99;
-        while (most > 1 && !fitsAlone(l, most)) most--;
-        const detail = `compute: ${percent}% is ${partitionRange(l, percent)} SMs, but the driver groups only ${l.groupable} of the GPU's ${l.total} SMs into partitions: ask for at most ${most}%, or 100% for the whole GPU`;
-        throw new GsError(ErrorCodes.unsatisfiable, detail, { details: { issues: [{ field: 'compute', code: 'outOfRange', message: detail }] } });
-      }
-    }
     // Could it run on this machine with nothing else on it? If not, it would block the queue forever.
     const empty = buildSnapshot([this.node]);
     const decision = schedule(empty, placementRequest({ id: 'admission', request, tenant: null }), { policy: this.policy, rng: createPrng(1) });
-    if (decision.status !== 'ok') throw new GsError(ErrorCodes.unsatisfiable, `can never run here: ${describeDecision(decision)}`);
+    if (decision.status !== 'ok') {
+      if (request.isolation === 'sm-partition') refusePartition(decision, request.gpus);
+      throw new GsError(ErrorCodes.unsatisfiable, `can never run here: ${describeDecision(decision)}`);
+    }
     // Within its tenant's quota with nothing else of the tenant running? Otherwise it could never start.
     const quota = tenant === null ? undefined : this.store.tenants.find(tenant);
     if (tenant !== null && quota) {
@@ -562,26 +542,23 @@ export class Daemon {
     // Suspended tasks waiting for room take their turn in the queue's order, like queued ones.
     const waiting = all.filter((t) => t.state === 'queued' || (t.state === 'suspended' && t.autoResume && !this.busy.has(t.id))).sort(queueOrder);
     if (waiting.length === 0) return;
-    this.node = localNode(this.options.backend.gpus());
+    this.node = localNode(this.options.backend.gpus(), this.options.smGroups);
     const quotas = quotaMap(this.store.tenants.list());
     let snapshot = this.snapshot(all, quotas);
-    const holders = this.holders(all);
-    const devices = this.options.backend.gpus();
     for (const task of waiting) {
       if (task.state === 'suspended') {
-        const placement = this.resumePlacement(snapshot, task, (p) => fitPartitions(task, taskGpus(p, this.node), devices, holders, task.smRanges, this.options.smGroups).ok);
+        const placement = this.resumePlacement(snapshot, task);
         if (placement === null) break;
         snapshot = withPlacement(snapshot, placement);
-        const gpus = taskGpus(placement, this.node);
-        holders.push({ id: task.id, isolation: task.request.isolation, gpus, smRanges: rangesOnto(task.smRanges, gpus) });
-        this.resumeTask(task, gpus);
+        this.resumeTask(task, taskGpus(placement, this.node));
         continue;
       }
-      const { decision, ranges, partitionWhy } = this.place(snapshot, task, holders, devices);
-      if (decision.status === 'ok' && partitionWhy !== null) {
-        // The scheduler found room, but no GPU has its SMs in a row free (or its GPUs run the
-        // other kind of work): it waits for a partition to end, holding the queue like any
-        // task that does not fit. Preemption is not asked: it frees compute, not SM ranges.
+      const decision = this.place(snapshot, task);
+      const partitionWhy = waitingForSms(decision, task.request.gpus);
+      if (partitionWhy !== null) {
+        // There is room, but no GPU has its SMs in a row free (or its GPUs run the other kind
+        // of work): it waits for a partition to end, holding the queue like any task that does
+        // not fit. Preemption is not asked: it frees compute, not SM ranges.
         const why = `waiting for SMs: ${partitionWhy}`;
         if (task.message !== why) this.store.update(task.id, { message: why });
         this.blockedAt = { priority: task.priority, seq: task.seq };
@@ -600,47 +577,13 @@ export class Daemon {
         break;
       }
       snapshot = withPlacement(snapshot, decision.placement);
-      const gpus = taskGpus(decision.placement, this.node);
-      holders.push({ id: task.id, isolation: task.request.isolation, gpus, smRanges: ranges });
-      this.startTask(task, gpus, ranges);
+      this.startTask(task, taskGpus(decision.placement, this.node), taskSmRanges(decision.placement, this.node));
     }
   }
 
-  /** Tasks that hold GPUs now, on the GPUs they hold (resuming ones on their targets). */
-  private holders(all: readonly Task[]): Holder[] {
-    return all
-      .filter((t) => HOLDING_STATES.has(t.state))
-      .map((t) => {
-        const gpus = this.resumeTargets.get(t.id) ?? t.gpus ?? [];
-        return { id: t.id, isolation: t.request.isolation, gpus, smRanges: rangesOnto(t.smRanges, gpus) };
-      });
-  }
-
-  /** What the driver said of a GPU's SM groups (null: not known). */
-  private smGroupsOf(uuid: string): SmGroups | null {
-    return this.options.smGroups?.get(uuid) ?? null;
-  }
-
-  /**
-   * The scheduler's placement, then SM partitions on it: a GPU that cannot take the partition
-   * (no free run of SMs, other work on it, cannot be partitioned) is left out and the scheduler
-   * asked again, once per GPU at most. `partitionWhy` is set when the scheduler had room but
-   * the partitions did not.
-   */
-  private place(snapshot: ClusterSnapshot, task: Task, holders: readonly Holder[], devices: readonly Gpu[]): { decision: Decision; ranges: TaskSmRange[] | null; partitionWhy: string | null } {
-    let request = task.request;
-    let partitionWhy: string | null = null;
-    let first: Decision | null = null;
-    for (let attempt = 0; attempt <= this.node.gpus.length; attempt++) {
-      const decision = schedule(snapshot, placementRequest({ ...task, request }), { policy: this.policy, rng: this.rng });
-      first ??= decision;
-      if (decision.status !== 'ok') return { decision: partitionWhy === null ? decision : first, ranges: null, partitionWhy };
-      const fit = fitPartitions(task, taskGpus(decision.placement, this.node), devices, holders, null, this.options.smGroups);
-      if (fit.ok) return { decision, ranges: fit.ranges, partitionWhy: null };
-      partitionWhy = partitionWhy === null ? fit.why : `${partitionWhy}; ${fit.why}`;
-      request = { ...request, uuids: { include: request.uuids.include, exclude: [...request.uuids.exclude, fit.uuid] } };
-    }
-    return { decision: first ?? { status: 'unresolvable', reason: { kind: 'noNodes' } }, ranges: null, partitionWhy };
+  /** Where the scheduler puts `task` (an sm-partition task with its SM ranges, on GPUs free of time-sliced work). */
+  private place(snapshot: ClusterSnapshot, task: Task): Decision {
+    return schedule(snapshot, placementRequest(task), { policy: this.policy, rng: this.rng });
   }
 
   /**
@@ -663,13 +606,13 @@ export class Daemon {
 
   /**
    * Its own GPUs if they have room again, else other GPUs of the same model (restore remaps
-   * them), else null. `accept` has the last word (a partition needs its old SMs free).
+   * them), else null. A partition resumes on its own SMs (the scheduler is asked for those ranges).
    */
-  private resumePlacement(snapshot: ClusterSnapshot, task: Task, accept: (p: Placement) => boolean): Placement | null {
+  private resumePlacement(snapshot: ClusterSnapshot, task: Task): Placement | null {
     const old = task.gpus ?? [];
     const tryRequest = (request: Task['request']): Placement | null => {
-      const d = schedule(snapshot, placementRequest({ ...task, request }), { policy: this.policy, rng: this.rng });
-      return d.status === 'ok' && accept(d.placement) ? d.placement : null;
+      const d = schedule(snapshot, placementRequest({ ...task, request }, task.smRanges), { policy: this.policy, rng: this.rng });
+      return d.status === 'ok' ? d.placement : null;
     };
     if (old.length === 0) return tryRequest(task.request);
     const same = tryRequest({ ...task.request, uuids: { include: old.map((g) => g.uuid), exclude: [] } });
@@ -844,4 +787,53 @@ export function describeEnding(task: Task, ending: Ending, atStart: boolean): { 
   if (ending.wrapper && ending.wrapper.code !== null) return { state: killed ? 'killed' : 'failed', exitCode: ending.wrapper.code, signal: null, message: 'the task wrapper wrote no exit status' };
   const why = atStart ? 'its process was gone when the daemon restarted' : 'its process ended while not a child of this daemon';
   return { state: killed ? 'killed' : 'lost', exitCode: null, signal: null, message: `${why} and left no exit status (killed with SIGKILL?); how it ended is unknown` };
+}
+
+/** The GPU reasons of a one-node decision that found no room (none for any other). */
+function gpuReasons(decision: Decision): readonly GpuReason[] {
+  if (decision.status !== 'unschedulable') return [];
+  const r = decision.rejections[0]?.reason;
+  return r?.kind === 'tooFewGpus' ? r.gpus : [];
+}
+
+/**
+ * Why a task waits for SMs rather than for room, or null: enough GPUs had room for it but for
+ * SM partitions (the scheduler's partition filter runs last, so a GPU it refused passed every
+ * other check). Said from the structured reasons.
+ */
+function waitingForSms(decision: Decision, gpus: number): string | null {
+  if (decision.status !== 'unschedulable') return null;
+  const r = decision.rejections[0]?.reason;
+  if (r?.kind !== 'tooFewGpus') return null;
+  const partition = r.gpus.filter(isPartitionReason);
+  if (partition.length === 0 || r.eligible + partition.length < gpus) return null;
+  return partition.map(describeGpuReason).join('; ');
+}
+
+/**
+ * Admission of an sm-partition request that cannot run here even alone: the reason the
+ * scheduler gave, said of the request (what is wrong and what is accepted). Returns when the
+ * refusal is not about partitions (the caller says it in general).
+ */
+function refusePartition(decision: Decision, gpus: number): void {
+  const reasons = gpuReasons(decision);
+  const unsupported = reasons.filter((r) => r.kind === 'notPartitionable');
+  const first = unsupported[0];
+  if (first !== undefined) {
+    const selected = reasons.filter((r) => r.kind === 'modelNotSelected' || r.kind === 'uuidNotSelected' || r.kind === 'numaMismatch').length;
+    const eligible = decision.status === 'unschedulable' && decision.rejections[0]?.reason.kind === 'tooFewGpus' ? decision.rejections[0].reason.eligible : 0;
+    const capable = eligible + reasons.length - unsupported.length - selected;
+    if (capable < gpus) {
+      const detail = `isolation: ${describeSmUnsupported(first.name, first)}`;
+      throw new GsError(ErrorCodes.unsatisfiable, `asks for ${gpus} SM-partitioned GPU(s) but ${capable} here can be partitioned; ${detail}`, {
+        details: { issues: [{ field: 'isolation', code: 'unsupported', message: detail }] },
+      });
+    }
+  }
+  const tooLarge = reasons.find((r) => r.kind === 'partitionTooLarge');
+  if (tooLarge !== undefined) {
+    // A partition bigger than the SMs the driver groups could never start (libgpushare refuses it).
+    const detail = `compute: ${describePartitionTooLarge(tooLarge)}`;
+    throw new GsError(ErrorCodes.unsatisfiable, detail, { details: { issues: [{ field: 'compute', code: 'outOfRange', message: detail }] } });
+  }
 }
