@@ -25,6 +25,9 @@ import type { Prng } from '../src/scheduler/prng.js';
 import type { ClusterSnapshot, GpuSpec, NodeSpec, Placement, PlacementRequest } from '../src/scheduler/types.js';
 import { fixedWorkload } from '../src/scheduler/workload.js';
 
+/** An H100's SM layout (132 SMs in groups of 8): the bench's requests are time-sliced, so it is only carried. */
+const HOPPER = { ok: true, layout: { total: 132, min: 8, step: 8, groupable: 128 } } as const;
+
 const GIB = 2 ** 30;
 
 function cluster(nodes: number, occupancy: number, seed: number) {
@@ -35,7 +38,7 @@ function cluster(nodes: number, occupancy: number, seed: number) {
     const name = `node-${n}`;
     const gpus: GpuSpec[] = Array.from({ length: 8 }, (_, i) => ({
       index: i, uuid: `${name}-${i}`, model: 'H100-80GB', name: 'NVIDIA H100 80GB HBM3', memoryBytes: 80 * GIB,
-      computeMilli: 1000, numaNode: i < 4 ? 0 : 1, health: 'ok', links: [], mig: null,
+      computeMilli: 1000, numaNode: i < 4 ? 0 : 1, health: 'ok', links: [], mig: null, sm: HOPPER,
     }));
     specs.push({ name, cpuMilli: 128_000, memoryBytes: 1024 * GIB, gpus });
     for (let i = 0; i < 8; i++) {

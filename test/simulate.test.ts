@@ -101,6 +101,18 @@ describe('gpushare simulate', () => {
     expect(html).toContain('<td>fragmentation</td>');
   });
 
+  it('--isolation sm-partition: sharing pods ask for SM partitions, which the trace\'s pre-Hopper GPUs refuse, saying so', () => {
+    const args = ['simulate', '--nodes', NODES, '--pods', PODS, '--policy', 'bestfit', '--seeds', '42', '--json'];
+    const plain = (JSON.parse(runCli(args).stdout) as { runs: Run[] }).runs[0] as Run;
+    const r = runCli([...args, '--isolation', 'sm-partition']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const run = (JSON.parse(r.stdout) as { runs: Run[] }).runs[0] as Run;
+    expect(plain.failures['notPartitionable']).toBeUndefined();
+    expect(run.failures['notPartitionable']).toBeGreaterThan(0);
+    expect(run.allocatedAt130).toBeLessThan(plain.allocatedAt130);
+  });
+
   it.each([
     ['a missing node file', ['--nodes', join(dir, 'nope.csv'), '--pods', PODS], /cannot read the node list .*nope\.csv/],
     ['a missing pod file', ['--nodes', NODES, '--pods', join(dir, 'nope.csv')], /cannot read the pod list .*nope\.csv/],
@@ -109,6 +121,7 @@ describe('gpushare simulate', () => {
     ['a malformed seed list', ['--nodes', NODES, '--pods', PODS, '--seeds', '42-'], /--seeds: .*not a seed or range/],
     ['a malformed CSV row', ['--nodes', NODES, '--pods', BAD_PODS], /sim-pods-bad\.csv line 7: gpu_milli "half" is not a whole number/],
     ['a CSV without the needed columns', ['--nodes', PODS, '--pods', PODS], /missing column\(s\) sn/],
+    ['an unknown isolation', ['--nodes', NODES, '--pods', PODS, '--isolation', 'mig'], /--isolation: "mig" is not one of time-slice, sm-partition/],
   ])('%s: one line on stderr, exit 2', (_name, args, message) => {
     const r = runCli(['simulate', ...args]);
     expect(r.status).toBe(2);

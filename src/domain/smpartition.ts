@@ -6,6 +6,7 @@
  */
 import type { Gpu } from './gpu.js';
 import { fail, ok, type Result } from './result.js';
+import { sharePercent } from './units.js';
 
 /** A run of SMs in the driver's split order: `count` SMs from SM `offset`. */
 export interface SmRange {
@@ -54,15 +55,48 @@ const SM_COUNT_BY_NAME: readonly (readonly [RegExp, number])[] = [
  * does not fit, at the task's start, with the driver's numbers).
  */
 export function smLayout(gpu: Pick<Gpu, 'name' | 'computeCapability' | 'multiprocessorCount'>, groups: SmGroups | null = null): Result<SmLayout> {
+  const support = smSupport(gpu, groups);
+  if (support.ok) return ok(support.layout);
+  return fail('isolation', 'unsupported', describeSmUnsupported(gpu.name, support));
+}
+
+/** A GPU's SM layout, or why it has none (the scheduler's GpuSpec carries this; see smLayout). */
+export type SmSupport =
+  | { readonly ok: true; readonly layout: SmLayout }
+  | { readonly ok: false; readonly cause: 'computeCapability'; readonly computeCapability: string | null }
+  | { readonly ok: false; readonly cause: 'smCountUnknown' };
+
+/** smLayout as data: the layout, or the cause (compute capability under 9.0 or unknown; SM count unknown). */
+export function smSupport(gpu: Pick<Gpu, 'name' | 'computeCapability' | 'multiprocessorCount'>, groups: SmGroups | null = null): SmSupport {
   const major = gpu.computeCapability === null ? NaN : Number(gpu.computeCapability.split('.')[0]);
-  if (!(major >= 9)) {
-    return fail('isolation', 'unsupported', `sm-partition needs compute capability 9.0 (Hopper) or newer; ${gpu.name} is ${gpu.computeCapability ?? 'of unknown compute capability'}`);
-  }
+  if (!(major >= 9)) return { ok: false, cause: 'computeCapability', computeCapability: gpu.computeCapability };
   const total = gpu.multiprocessorCount ?? SM_COUNT_BY_NAME.find(([re]) => re.test(gpu.name))?.[1] ?? null;
-  if (total === null || total <= 0) return fail('isolation', 'unsupported', `the number of SMs of ${gpu.name} is unknown (the driver does not report it and it is not in gpushare's table)`);
+  if (total === null || total <= 0) return { ok: false, cause: 'smCountUnknown' };
   const { min, step, groupable } = groups ?? { min: 8, step: 8, groupable: total };
   const within = Math.min(groupable, total);
-  return ok({ total, min, step, groupable: within - (within % min) });
+  return { ok: true, layout: { total, min, step, groupable: within - (within % min) } };
+}
+
+/** Why a GPU (board name `name`) cannot be partitioned, in a sentence. */
+export function describeSmUnsupported(name: string, why: { readonly cause: 'computeCapability'; readonly computeCapability: string | null } | { readonly cause: 'smCountUnknown' }): string {
+  return why.cause === 'computeCapability'
+    ? `sm-partition needs compute capability 9.0 (Hopper) or newer; ${name} is ${why.computeCapability ?? 'of unknown compute capability'}`
+    : `the number of SMs of ${name} is unknown (the driver does not report it and it is not in gpushare's table)`;
+}
+
+/**
+ * The whole percent libgpushare is given for a compute share (what the partition's size is
+ * computed from): rounded down, so a task never gets more than reserved, and at least 1.
+ */
+export function partitionPercent(compute: number): number {
+  return Math.max(1, Math.floor(sharePercent(compute)));
+}
+
+/** The largest percent under 100 whose partition fits this layout alone (0: none does). */
+export function largestPartitionPercent(layout: SmLayout): number {
+  let most = 99;
+  while (most > 0 && firstFit(layout, [], partitionRange(layout, most)) === null) most--;
+  return most;
 }
 
 /**
@@ -115,4 +149,20 @@ export function freeSms(layout: SmLayout, taken: readonly SmRange[]): number {
   let free = 0;
   for (let sm = 0; sm < layout.groupable; sm++) if (!taken.some((r) => sm >= r.offset && sm < r.offset + r.count)) free++;
   return free;
+}
+
+/**
+ * The largest partition that `firstFit` could place now (for messages: "the largest free run
+ * is 24 SMs"): the longest run of free SMs from a group boundary, within the groupable SMs, in
+ * whole groups.
+ */
+export function largestFreeRun(layout: SmLayout, taken: readonly SmRange[]): number {
+  let best = 0;
+  for (let offset = 0; offset < layout.groupable; offset += layout.min) {
+    let end = offset;
+    while (end < layout.groupable && !taken.some((r) => end >= r.offset && end < r.offset + r.count)) end++;
+    const run = end - offset - ((end - offset) % layout.min);
+    if (run > best) best = run;
+  }
+  return best;
 }

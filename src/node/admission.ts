@@ -5,22 +5,21 @@
  * within its tenant's quota with nothing else of the tenant running (otherwise it could never
  * start). A refused submission changes nothing.
  */
-import { checkRequestAgainstGpus, describeIssues, ErrorCodes, firstFit, GsError, matchesSelectors, parseSliceRequest, partitionRange, smLayout, type Gpu, type SliceRequest, type SmGroups, type SmLayout } from '../domain/index.js';
-import { buildSnapshot, createPrng, describeDecision, schedule, type NodeSpec, type Policy, type TenantQuota } from '../scheduler/index.js';
+import { checkRequestAgainstGpus, describeIssues, describeSmUnsupported, ErrorCodes, GsError, parseSliceRequest, type Gpu, type SliceRequest } from '../domain/index.js';
+import { buildSnapshot, createPrng, describeDecision, describePartitionTooLarge, schedule, type Decision, type NodeSpec, type Policy, type TenantQuota } from '../scheduler/index.js';
 import type { SubmitInput } from '../contract/task.js';
 import type { Quota } from './store/tenants.js';
-import { computeLimitPercent, placementRequest } from './placement.js';
-import { describeQuotaRefusal } from './reasons.js';
+import { placementRequest } from './placement.js';
+import { describeQuotaRefusal, gpuReasons } from './reasons.js';
 
 const MAX_COMMAND_ARGS = 4096;
 
 export interface AdmissionContext {
   /** The machine's GPUs as the backend reports them now. */
   readonly devices: readonly Gpu[];
+  /** This machine as the scheduler sees it (SM layouts included). */
   readonly node: NodeSpec;
   readonly policy: Policy;
-  /** What the driver groups of each GPU's SMs, by UUID; absent GPUs: every whole group of 8. */
-  readonly smGroups?: ReadonlyMap<string, SmGroups> | undefined;
 }
 
 /** The submission's slice request, if it may be queued; a GsError saying why not otherwise. */
@@ -50,32 +49,37 @@ export function validRequest(input: SubmitInput): SliceRequest {
 export function checkMachine(ctx: AdmissionContext, request: SliceRequest): void {
   const issues = checkRequestAgainstGpus(request, ctx.devices);
   if (issues.length > 0) throw new GsError(ErrorCodes.unsatisfiable, describeIssues(issues), { details: { issues } });
-  if (request.isolation === 'sm-partition' && request.gpus > 0) checkPartitionable(ctx, request);
   const decision = schedule(buildSnapshot([ctx.node]), placementRequest({ id: 'admission', request, tenant: null }), { policy: ctx.policy, rng: createPrng(1) });
-  if (decision.status !== 'ok') throw new GsError(ErrorCodes.unsatisfiable, `can never run here: ${describeDecision(decision)}`);
+  if (decision.status !== 'ok') {
+    if (request.isolation === 'sm-partition') refusePartition(decision, request.gpus);
+    throw new GsError(ErrorCodes.unsatisfiable, `can never run here: ${describeDecision(decision)}`);
+  }
 }
 
-/** Enough of the selected GPUs can be partitioned, and the partition fits the SMs their driver groups. */
-function checkPartitionable(ctx: AdmissionContext, request: SliceRequest): void {
-  const matching = ctx.devices.filter((g) => matchesSelectors(request, g));
-  const layouts = matching.map((g) => smLayout(g, ctx.smGroups?.get(g.uuid) ?? null));
-  const capable = layouts.flatMap((r) => (r.ok ? [r.value] : []));
-  if (capable.length < request.gpus) {
-    const why = layouts.find((r) => !r.ok);
-    const detail = why && !why.ok ? describeIssues(why.issues) : 'isolation: no GPU here can be partitioned';
-    throw new GsError(ErrorCodes.unsatisfiable, `asks for ${request.gpus} SM-partitioned GPU(s) but ${capable.length} here can be partitioned; ${detail}`, {
-      details: { issues: [{ field: 'isolation', code: 'unsupported', message: detail }] },
-    });
+/**
+ * An sm-partition request that cannot run here even alone: the reason the scheduler gave, said
+ * of the request (what is wrong and what is accepted). Returns when the refusal is not about
+ * partitions (the caller says it in general).
+ */
+function refusePartition(decision: Decision, gpus: number): void {
+  const reasons = gpuReasons(decision);
+  const unsupported = reasons.filter((r) => r.kind === 'notPartitionable');
+  const first = unsupported[0];
+  if (first !== undefined) {
+    const selected = reasons.filter((r) => r.kind === 'modelNotSelected' || r.kind === 'uuidNotSelected' || r.kind === 'numaMismatch').length;
+    const eligible = decision.status === 'unschedulable' && decision.rejections[0]?.reason.kind === 'tooFewGpus' ? decision.rejections[0].reason.eligible : 0;
+    const capable = eligible + reasons.length - unsupported.length - selected;
+    if (capable < gpus) {
+      const detail = `isolation: ${describeSmUnsupported(first.name, first)}`;
+      throw new GsError(ErrorCodes.unsatisfiable, `asks for ${gpus} SM-partitioned GPU(s) but ${capable} here can be partitioned; ${detail}`, {
+        details: { issues: [{ field: 'isolation', code: 'unsupported', message: detail }] },
+      });
+    }
   }
-  // A partition bigger than the SMs the driver groups could never start (libgpushare refuses it).
-  const percent = computeLimitPercent({ request });
-  const fitsAlone = (l: SmLayout, p: number): boolean => firstFit(l, [], partitionRange(l, p)) !== null;
-  const fits = capable.filter((l) => percent === null || fitsAlone(l, percent));
-  const l = capable[0];
-  if (fits.length < request.gpus && percent !== null && l !== undefined) {
-    let most = 99;
-    while (most > 1 && !fitsAlone(l, most)) most--;
-    const detail = `compute: ${percent}% is ${partitionRange(l, percent)} SMs, but the driver groups only ${l.groupable} of the GPU's ${l.total} SMs into partitions: ask for at most ${most}%, or 100% for the whole GPU`;
+  const tooLarge = reasons.find((r) => r.kind === 'partitionTooLarge');
+  if (tooLarge !== undefined) {
+    // A partition bigger than the SMs the driver groups could never start (libgpushare refuses it).
+    const detail = `compute: ${describePartitionTooLarge(tooLarge)}`;
     throw new GsError(ErrorCodes.unsatisfiable, detail, { details: { issues: [{ field: 'compute', code: 'outOfRange', message: detail }] } });
   }
 }

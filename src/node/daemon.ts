@@ -219,7 +219,7 @@ export class Daemon {
     const tenant = input.tenant ?? principal.tenant;
     if (tenant !== null) checkTenantName(tenant);
     const { quota, quotas } = this.tenantService.quotaOf(tenant);
-    const ctx = { devices: this.options.backend.gpus(), node: this.queue.node, policy: this.policy, smGroups: this.options.smGroups };
+    const ctx = { devices: this.options.backend.gpus(), node: this.queue.node, policy: this.policy };
     const request = admit(ctx, input, tenant !== null && quota !== null ? { name: tenant, quota, quotas } : null);
     const cwd = checkCwd(input.cwd ?? process.cwd());
     const id = randomBytes(6).toString('hex');

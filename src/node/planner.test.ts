@@ -28,7 +28,7 @@ const node: NodeSpec = localNode(devices);
 
 let seq = 0;
 /** A task record: queued unless `on` says which GPUs it runs on. */
-function task(id: string, slice: SliceRequestInput, more: { tenant?: string; on?: number[]; state?: Task['state']; autoResume?: boolean } = {}): Task {
+function task(id: string, slice: SliceRequestInput, more: { tenant?: string; on?: number[]; state?: Task['state']; autoResume?: boolean; sms?: { offset: number; count: number } } = {}): Task {
   const r = parseSliceRequest(slice);
   if (!r.ok) throw new Error(`fixture ${id}: ${r.issues[0]?.message}`);
   const request = r.value;
@@ -46,7 +46,7 @@ function task(id: string, slice: SliceRequestInput, more: { tenant?: string; on?
     tenant: more.tenant ?? null,
     gpus,
     autoResume: more.autoResume ?? false,
-    smRanges: null,
+    smRanges: more.sms && more.on ? more.on.map((i) => ({ uuid: `GPU-${i}`, offset: more.sms?.offset ?? 0, count: more.sms?.count ?? 0 })) : null,
     killRequested: false,
     preemptedBy: null,
     waiting: null,
@@ -77,10 +77,9 @@ function plan(c: Case) {
   const running = c.running ?? [];
   const placements = running.map((t) => taskPlacement(t, node)).filter((p): p is Placement => p !== null).map((p) => ({ ...p, suspendable: c.suspendable ?? true }));
   return planQueue(
-    { node, policy, rng: createPrng(7), devices },
+    { node, policy, rng: createPrng(7) },
     {
       snapshot: buildSnapshot([node], placements, new Map(Object.entries(c.quotas ?? {}))),
-      holders: running.map((t) => ({ id: t.id, isolation: t.request.isolation, gpus: t.gpus ?? [], smRanges: null })),
       queue: c.queue,
       preemption: c.preemption ?? 'suspend',
       suspendable: c.suspendable ?? true,
@@ -94,7 +93,7 @@ function shape(a: PlanAction): Record<string, unknown> {
   switch (a.kind) {
     case 'start':
     case 'resume':
-      return { kind: a.kind, task: a.task.id, gpus: a.gpus.map((g) => g.index) };
+      return { kind: a.kind, task: a.task.id, gpus: a.gpus.map((g) => g.index), ...(a.kind === 'start' ? { smRanges: a.smRanges } : {}) };
     case 'preempt':
       return { kind: a.kind, task: a.task.id, victims: a.victims, reason: a.reason };
     case 'wait':
@@ -241,6 +240,28 @@ const CASES: readonly Case[] = [
       { kind: 'wait', task: 'back', reason: { kind: 'noRoom', preemption: 'notAsked' } },
       { kind: 'wait', task: 'next', reason: { kind: 'behind', taskId: 'back' } },
     ],
+    blocked: null,
+  },
+  {
+    name: 'an SM partition with compute to spare but no free run of SMs (nor a GPU free of time-sliced work) waits for SMs, per GPU why, holding the queue',
+    running: [task('p1', { isolation: 'sm-partition', compute: 50, memory: '10Gi' }, { on: [0], sms: { offset: 32, count: 64 } }), task('t1', { memory: '10Gi' }, { on: [1] })],
+    queue: [task('p2', { isolation: 'sm-partition', compute: 40, memory: '10Gi' }), task('small', { memory: '1Gi' })],
+    expected: [
+      {
+        kind: 'wait',
+        task: 'p2',
+        reason: { kind: 'smPartition', gpus: [{ gpu: 0, reason: 'noFreeSmRun' }, { gpu: 1, reason: 'isolationMix' }] },
+        message: 'waiting for SMs: GPU 0: no 56 SMs in a row are free (64 of the 128 SMs its driver can partition are free); the longest free run is 32; GPU 1 runs time-sliced work, and SM partitions do not share a GPU with it',
+      },
+      { kind: 'wait', task: 'small', reason: { kind: 'behind', taskId: 'p2' } },
+    ],
+    blocked: 'p2',
+  },
+  {
+    name: 'an SM partition goes where its SMs are free, and its placement carries its SM range',
+    running: [task('p1', { isolation: 'sm-partition', compute: 50, memory: '10Gi' }, { on: [0], sms: { offset: 0, count: 64 } }), task('t1', { memory: '10Gi' }, { on: [1] })],
+    queue: [task('p2', { isolation: 'sm-partition', compute: 40, memory: '10Gi' })],
+    expected: [{ kind: 'start', task: 'p2', gpus: [0], smRanges: [{ uuid: 'GPU-0', offset: 64 }] }],
     blocked: null,
   },
 ];

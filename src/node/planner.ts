@@ -14,11 +14,10 @@
  *   being suspended, nothing more is preempted.
  * Every action carries its reason as data (contract/task.ts WaitReason).
  */
-import { createPrng, planPreemption, schedule, withPlacement, type ClusterSnapshot, type Placement } from '../scheduler/index.js';
+import { createPrng, planPreemption, schedule, withPlacement, type ClusterSnapshot, type Decision, type NodeSpec, type Placement, type Policy, type Prng } from '../scheduler/index.js';
 import type { Task, TaskGpu, TaskSmRange, WaitReason } from '../contract/task.js';
-import { placementRequest, rangesOnto, taskGpus, type Holder } from './placement.js';
-import { placeResume, placeTask, type PlacerContext } from './placer.js';
-import { heldOnlyByQuota, noRoom, quotaRefusal } from './reasons.js';
+import { placementRequest, taskGpus, taskSmRanges } from './placement.js';
+import { heldOnlyByQuota, noRoom, quotaRefusal, smPartitionWait } from './reasons.js';
 
 /**
  * What a higher-priority task that does not fit may do to lower-priority ones: `suspend` them
@@ -28,11 +27,17 @@ import { heldOnlyByQuota, noRoom, quotaRefusal } from './reasons.js';
 export const PREEMPTION_POLICIES = ['suspend', 'suspend-then-kill', 'off'] as const;
 export type PreemptionPolicy = (typeof PREEMPTION_POLICIES)[number];
 
+export interface PlanContext {
+  /** This machine as the scheduler sees it. */
+  readonly node: NodeSpec;
+  readonly policy: Policy;
+  /** Breaks the scheduler's ties; drawn from in queue order. */
+  readonly rng: Prng;
+}
+
 export interface PlanInput {
   /** The machine now, with the tenants' quotas: tasks holding GPUs as placements (those with an operation in flight at a priority nothing can preempt). */
   readonly snapshot: ClusterSnapshot;
-  /** What the tasks holding GPUs occupy (for SM partitions). */
-  readonly holders: readonly Holder[];
   /** Queued tasks and suspended ones waiting to resume, in queue order. */
   readonly queue: readonly Task[];
   readonly preemption: PreemptionPolicy;
@@ -63,32 +68,29 @@ export interface Plan {
 }
 
 /** The next actions for the queue: see the module's rules. */
-export function planQueue(ctx: PlacerContext, input: PlanInput): Plan {
+export function planQueue(ctx: PlanContext, input: PlanInput): Plan {
   const actions: PlanAction[] = [];
-  const holders = [...input.holders];
   let snapshot = input.snapshot;
   let stop: { at: number; head: Task; blocked: boolean } | null = null;
   for (const [i, task] of input.queue.entries()) {
     if (task.state === 'suspended') {
-      const found = placeResume(ctx, snapshot, task, holders);
+      const found = placeResume(ctx, snapshot, task);
       if (found.placement === null) {
-        const reason: WaitReason = found.refusal === null ? { kind: 'smPartition', gpus: [], text: 'the SMs its partition held are taken' } : noRoom(found.refusal, 'notAsked');
-        actions.push({ kind: 'wait', task, reason });
+        actions.push({ kind: 'wait', task, reason: smPartitionWait(found.refusal, task.request.gpus) ?? noRoom(found.refusal, 'notAsked') });
         stop = { at: i, head: task, blocked: false };
         break;
       }
       snapshot = withPlacement(snapshot, found.placement);
-      const gpus = taskGpus(found.placement, ctx.node);
-      holders.push({ id: task.id, isolation: task.request.isolation, gpus, smRanges: rangesOnto(task.smRanges, gpus) });
-      actions.push({ kind: 'resume', task, placement: found.placement, gpus });
+      actions.push({ kind: 'resume', task, placement: found.placement, gpus: taskGpus(found.placement, ctx.node) });
       continue;
     }
-    const { decision, ranges, partitionWhy } = placeTask(ctx, snapshot, task, holders);
-    if (decision.status === 'ok' && partitionWhy !== null) {
-      // The scheduler found room, but no GPU has its SMs in a row free (or its GPUs run the
-      // other kind of work): it waits for a partition to end, holding the queue like any
-      // task that does not fit. Preemption is not asked: it frees compute, not SM ranges.
-      actions.push({ kind: 'wait', task, reason: { kind: 'smPartition', gpus: [], text: partitionWhy }, message: `waiting for SMs: ${partitionWhy}` });
+    const decision = schedule(snapshot, placementRequest(task), { policy: ctx.policy, rng: ctx.rng });
+    const sms = smPartitionWait(decision, task.request.gpus);
+    if (sms !== null) {
+      // There is room, but no GPU has its SMs in a row free (or its GPUs run the other kind of
+      // work): it waits for a partition to end, holding the queue like any task that does not
+      // fit. Preemption is not asked: it frees compute, not SM ranges.
+      actions.push({ kind: 'wait', task, reason: sms, message: `waiting for SMs: ${sms.text}` });
       stop = { at: i, head: task, blocked: true };
       break;
     }
@@ -104,9 +106,7 @@ export function planQueue(ctx: PlacerContext, input: PlanInput): Plan {
       break;
     }
     snapshot = withPlacement(snapshot, decision.placement);
-    const gpus = taskGpus(decision.placement, ctx.node);
-    holders.push({ id: task.id, isolation: task.request.isolation, gpus, smRanges: ranges });
-    actions.push({ kind: 'start', task, placement: decision.placement, gpus, smRanges: ranges });
+    actions.push({ kind: 'start', task, placement: decision.placement, gpus: taskGpus(decision.placement, ctx.node), smRanges: taskSmRanges(decision.placement, ctx.node) });
   }
   if (stop !== null) {
     const head = stop.head;
@@ -120,16 +120,16 @@ export function planQueue(ctx: PlacerContext, input: PlanInput): Plan {
  * GPU); a GPU-count or compute quota refuses before any GPU is looked at, so for those the
  * scheduler is asked once more without quotas.
  */
-function quotaHold(ctx: PlacerContext, snapshot: ClusterSnapshot, task: Task, decision: ReturnType<typeof schedule>): Extract<WaitReason, { kind: 'quota' }> | null {
+function quotaHold(ctx: PlanContext, snapshot: ClusterSnapshot, task: Task, decision: Decision): Extract<WaitReason, { kind: 'quota' }> | null {
   const tenant = task.tenant;
   if (tenant === null) return null;
-  let only = heldOnlyByQuota(decision);
+  let only = heldOnlyByQuota(decision, snapshot, task.request.isolation === 'sm-partition');
   if (only === 'unknown') only = schedule({ ...snapshot, quotas: new Map() }, placementRequest(task), { policy: ctx.policy, rng: createPrng(1) }).status === 'ok';
   return only ? quotaRefusal(decision, tenant) : null;
 }
 
 /** The head of the queue does not fit: make room by preemption if the policy and the scheduler allow, else wait. */
-function preemptFor(ctx: PlacerContext, snapshot: ClusterSnapshot, task: Task, decision: ReturnType<typeof schedule>, input: PlanInput): PlanAction {
+function preemptFor(ctx: PlanContext, snapshot: ClusterSnapshot, task: Task, decision: Decision, input: PlanInput): PlanAction {
   if (input.suspending.length > 0) {
     // One preemption at a time: while victims are being suspended, wait for them.
     const mine = input.suspending.filter((s) => s.preemptedBy === task.id);
@@ -142,6 +142,31 @@ function preemptFor(ctx: PlacerContext, snapshot: ClusterSnapshot, task: Task, d
   if (plan.actions.some((a) => a.action === 'evict') && input.preemption !== 'suspend-then-kill') return { kind: 'wait', task, reason: noRoom(decision, 'needsKill') };
   const victims = plan.actions.map((a): Victim => ({ taskId: a.placement.id, action: a.action === 'suspend' ? 'suspend' : 'kill' }));
   return { kind: 'preempt', task, victims, reason: preempting(victims) };
+}
+
+/**
+ * Where a suspended task resumes: its own GPUs if they have room again, else other GPUs of the
+ * same model (restore remaps them), else nowhere (`refusal`: the scheduler's answer for its own
+ * GPUs). A partition resumes on its own SMs: the scheduler is asked for those ranges.
+ */
+function placeResume(ctx: PlanContext, snapshot: ClusterSnapshot, task: Task): { readonly placement: Placement } | { readonly placement: null; readonly refusal: Decision } {
+  const first: { refusal: Decision | null } = { refusal: null };
+  const tryRequest = (request: Task['request']): Placement | null => {
+    const d = schedule(snapshot, placementRequest({ ...task, request }, task.smRanges), { policy: ctx.policy, rng: ctx.rng });
+    if (d.status === 'ok') return d.placement;
+    first.refusal ??= d;
+    return null;
+  };
+  const old = task.gpus ?? [];
+  let found: Placement | null;
+  if (old.length === 0) found = tryRequest(task.request);
+  else {
+    found = tryRequest({ ...task.request, uuids: { include: old.map((g) => g.uuid), exclude: [] } });
+    const models = [...new Set(old.map((g) => ctx.node.gpus.find((s) => s.uuid === g.uuid)?.model))];
+    if (found === null && models.length === 1 && models[0] !== undefined) found = tryRequest({ ...task.request, models: { include: [models[0]], exclude: [] }, uuids: { include: [], exclude: [] } });
+  }
+  if (found !== null) return { placement: found };
+  return { placement: null, refusal: first.refusal ?? { status: 'unresolvable', reason: { kind: 'noNodes' } } };
 }
 
 /** Waiting behind the task that stopped the pass. */

@@ -12,7 +12,7 @@ import { buildSnapshot, createPrng, type ClusterSnapshot, type NodeSpec, type Pl
 import { HOLDING_STATES, type Task, type WaitReason } from '../contract/task.js';
 import type { TaskEvents } from './events.js';
 import type { Lifecycle } from './lifecycle.js';
-import { currentSnapshot, localNode, rangesOnto, taskPlacement, type Holder } from './placement.js';
+import { currentSnapshot, localNode, taskPlacement } from './placement.js';
 import { behind, planQueue, waitReasons, type Plan, type PreemptionPolicy } from './planner.js';
 import type { TaskStore } from './store/tasks.js';
 import { queueOrder } from './task.js';
@@ -58,7 +58,7 @@ export class TaskQueue {
     this.store = options.store;
     this.lifecycle = options.lifecycle;
     this.log = options.logger;
-    this.nodeSpec = localNode(options.backend.gpus());
+    this.nodeSpec = localNode(options.backend.gpus(), options.smGroups);
   }
 
   /** This machine as the scheduler saw it at the last pass. */
@@ -113,13 +113,11 @@ export class TaskQueue {
       this.waiting = new Map();
       return;
     }
-    const devices = this.options.backend.gpus();
-    this.nodeSpec = localNode(devices);
+    this.nodeSpec = localNode(this.options.backend.gpus(), this.options.smGroups);
     const plan = planQueue(
-      { node: this.nodeSpec, policy: this.options.policy, rng: this.rng, devices, smGroups: this.options.smGroups },
+      { node: this.nodeSpec, policy: this.options.policy, rng: this.rng },
       {
         snapshot: this.snapshot(all, this.options.quotas()),
-        holders: this.holders(all),
         queue,
         preemption: this.options.preemption,
         suspendable: this.options.suspendable,
@@ -161,16 +159,6 @@ export class TaskQueue {
         }
       }
     }
-  }
-
-  /** Tasks that hold GPUs now, on the GPUs they hold (resuming ones on their targets). */
-  private holders(all: readonly Task[]): Holder[] {
-    return all
-      .filter((t) => HOLDING_STATES.has(t.state))
-      .map((t) => {
-        const gpus = this.lifecycle.gpusOf(t);
-        return { id: t.id, isolation: t.request.isolation, gpus, smRanges: rangesOnto(t.smRanges, gpus) };
-      });
   }
 
   /**

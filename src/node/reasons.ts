@@ -4,13 +4,12 @@
  * for the `text` fields and the task messages people read; nothing parses them back.
  */
 import { formatBytes } from '../domain/index.js';
-import { describeDecision, describeGpuReason, type Decision, type GpuReason } from '../scheduler/index.js';
+import { describeDecision, describeGpuReason, isPartitionReason, type ClusterSnapshot, type Decision, type GpuReason } from '../scheduler/index.js';
 import type { GpuRefusal, PreemptionOutcome, WaitReason } from '../contract/task.js';
 
 /** The GPUs a refused decision names, each with the filter that refused it. */
 export function gpuRefusals(d: Decision): GpuRefusal[] {
-  if (d.status !== 'unschedulable') return [];
-  return d.rejections.flatMap((r) => (r.reason.kind === 'tooFewGpus' ? r.reason.gpus.map(toRefusal) : []));
+  return gpuReasons(d).map(toRefusal);
 }
 
 function toRefusal(r: GpuReason): GpuRefusal {
@@ -41,7 +40,7 @@ export function quotaRefusal(d: Decision, tenant: string): Extract<WaitReason, {
     const r = d.reason;
     return { kind: 'quota', tenant: r.tenant, resource: r.resource, requested: r.requested, remaining: r.limit - r.used, text: describeQuotaRefusal(d) };
   }
-  for (const g of gpuRefusalReasons(d)) {
+  for (const g of gpuReasons(d)) {
     if (g.kind === 'quotaMemory') return { kind: 'quota', tenant, resource: 'memoryBytes', requested: g.requestedBytes, remaining: g.remainingBytes, text: describeQuotaRefusal(d) };
   }
   return null;
@@ -49,17 +48,44 @@ export function quotaRefusal(d: Decision, tenant: string): Extract<WaitReason, {
 
 /**
  * Whether the decision says that only quotas refused it: enough GPUs passed every filter but
- * the last, the tenant's memory quota (it runs last in the chain, so a GPU it refused passed all
- * the others). `unknown` for a GPU-count or compute quota: those refuse at admission, before any
- * GPU is looked at, so the decision cannot say whether the task would fit without them.
+ * the tenant's memory quota (`quotaMemory`). Filters run in order and a GPU reports the first
+ * that refused it; only the SM-partition filter runs after the quota, and a time-sliced request
+ * passes it on a GPU that holds no partition, so such a GPU passed everything else. `unknown`
+ * where the decision cannot say: a GPU-count or compute quota refuses at admission, before any
+ * GPU is looked at; and an sm-partition request's partition check is not known for a GPU the
+ * quota refused.
  */
-export function heldOnlyByQuota(d: Decision): boolean | 'unknown' {
+export function heldOnlyByQuota(d: Decision, snapshot: ClusterSnapshot, partition: boolean): boolean | 'unknown' {
   if (d.status === 'unresolvable') return d.reason.kind === 'quotaExceeded' ? 'unknown' : false;
-  if (d.status !== 'unschedulable' || d.rejections.length === 0) return false;
-  return d.rejections.some((r) => r.reason.kind === 'tooFewGpus' && r.reason.eligible + r.reason.gpus.filter((g) => g.kind === 'quotaMemory').length >= r.reason.requested && r.reason.gpus.length > 0);
+  if (d.status !== 'unschedulable') return false;
+  for (const r of d.rejections) {
+    if (r.reason.kind !== 'tooFewGpus') continue;
+    const quota = r.reason.gpus.filter((g) => g.kind === 'quotaMemory');
+    if (quota.length === 0 || r.reason.eligible + quota.length < r.reason.requested) continue;
+    if (partition) return 'unknown';
+    const node = snapshot.nodes[snapshot.nodeByName.get(r.node) ?? -1];
+    const passes = quota.filter((g) => (node?.gpuPartitions[g.gpu] ?? 1) === 0).length;
+    if (r.reason.eligible + passes >= r.reason.requested) return true;
+  }
+  return false;
 }
 
-function gpuRefusalReasons(d: Decision): GpuReason[] {
+/**
+ * Why a task waits for SMs rather than for room, or null: enough GPUs had room for it but for
+ * SM partitions (the scheduler's partition filter runs last, so a GPU it refused passed every
+ * other check).
+ */
+export function smPartitionWait(d: Decision, gpus: number): Extract<WaitReason, { kind: 'smPartition' }> | null {
+  if (d.status !== 'unschedulable') return null;
+  const r = d.rejections[0]?.reason;
+  if (r?.kind !== 'tooFewGpus') return null;
+  const partition = r.gpus.filter(isPartitionReason);
+  if (partition.length === 0 || r.eligible + partition.length < gpus) return null;
+  return { kind: 'smPartition', gpus: partition.map(toRefusal), text: partition.map(describeGpuReason).join('; ') };
+}
+
+/** The per-GPU reasons of a decision that found no room (none for any other). */
+export function gpuReasons(d: Decision): GpuReason[] {
   if (d.status !== 'unschedulable') return [];
   return d.rejections.flatMap((r) => (r.reason.kind === 'tooFewGpus' ? r.reason.gpus : []));
 }
@@ -72,7 +98,7 @@ export function describeQuotaRefusal(d: Decision): string {
     const what = r.resource === 'computeMilli' ? 'compute' : r.resource === 'memoryBytes' ? 'memory' : 'GPU';
     return `its ${what} quota is ${fmt(r.limit)}; ${fmt(r.used)} in use + ${fmt(r.requested)} asked`;
   }
-  const q = gpuRefusalReasons(d).find((g) => g.kind === 'quotaMemory');
+  const q = gpuReasons(d).find((g) => g.kind === 'quotaMemory');
   if (q?.kind === 'quotaMemory') return `asks ${formatBytes(q.requestedBytes)} of GPU memory; ${formatBytes(q.remainingBytes)} of its memory quota is left`;
   return describeDecision(d);
 }

@@ -15,6 +15,8 @@ export interface Demand {
   /** Runs in a MIG instance (isolation `mig`). */
   readonly mig: boolean;
   readonly migProfile: string | null;
+  /** Runs in an SM partition (isolation `sm-partition`; see plugins/partition.ts). */
+  readonly partition: boolean;
   /** Compute in milli on `gpu`. */
   computeOn(gpu: GpuSpec): number;
   /** Memory in bytes on `gpu`. */
@@ -42,6 +44,7 @@ export function demandOf(request: PlacementRequest): Demand {
     exclusive,
     mig,
     migProfile: s.migProfile,
+    partition: s.isolation === 'sm-partition',
     computeOn(gpu) {
       if (gpu.computeMilli === computeKey) return computeValue;
       computeKey = gpu.computeMilli;

@@ -17,6 +17,7 @@ import { DecisionMemo } from './memo.js';
 import { buildSnapshot, nodeState, withPlacement, withoutPlacements } from './snapshot.js';
 import { GIB, gpu, node, request, slice } from './testing/fixtures.js';
 import { scheduleReference } from './testing/reference-engine.js';
+import type { SmSupport } from '../domain/index.js';
 import type { GpuSpec, NodeSpec, NodeState, PlacementRequest } from './types.js';
 import { fixedWorkload } from './workload.js';
 
@@ -27,7 +28,16 @@ const gpuArb = fc.record({
   model: fc.constantFrom(...MODELS),
   numa: fc.constantFrom(0, 1),
   state: fc.integer({ min: 0, max: 19 }).map((x) => (x < 17 ? 'ok' : x < 19 ? 'lost' : 'mig')),
+  // What the driver groups of an H100's SMs: all whole groups, 15 groups (an H200's), or an unknown SM count.
+  groupable: fc.constantFrom(128, 128, 120, 0),
 });
+
+/** A GPU's SM layout: Hopper ones partition (in the driver's groups), the others cannot. */
+function smOf(model: string, groupable: number): SmSupport {
+  if (!model.startsWith('H100')) return { ok: false, cause: 'computeCapability', computeCapability: model.startsWith('A100') ? '8.0' : '7.5' };
+  if (groupable === 0) return { ok: false, cause: 'smCountUnknown' };
+  return { ok: true, layout: { total: 132, min: 8, step: 8, groupable } };
+}
 
 /** Nodes of one model (uniform, the trace's case) or mixed, some with topology, a few GPUs short. */
 const clusterArb = fc
@@ -46,6 +56,7 @@ const clusterArb = fc
             numaNode: g.numa,
             health: g.state === 'lost' ? 'lost' : 'ok',
             mig: g.state === 'mig' ? MIG : null,
+            sm: smOf(model, g.groupable),
           });
         }),
         { cpuMilli: cpus * 1000, memoryBytes: 64 * GIB },
@@ -56,7 +67,9 @@ const clusterArb = fc
 const requestArb = fc
   .record({
     gpus: fc.constantFrom(0, 1, 1, 1, 1, 2, 3),
-    kind: fc.constantFrom('share', 'share', 'bytes', 'whole', 'exclusive', 'mig'),
+    kind: fc.constantFrom('share', 'share', 'bytes', 'whole', 'exclusive', 'mig', 'partition', 'partition', 'resume'),
+    // A resuming partition's fixed range (offset, count), the same on each of its GPUs.
+    fixed: fc.constantFrom({ offset: 0, count: 64 }, { offset: 64, count: 64 }, { offset: 32, count: 32 }, { offset: 96, count: 32 }, { offset: 120, count: 8 }, { offset: 0, count: 132 }),
     fraction: fc.constantFrom(0.1, 0.25, 0.3, 0.5, 0.75, 1),
     bytesGib: fc.integer({ min: 1, max: 40 }),
     include: fc.option(fc.constantFrom(...MODELS, 'a100', 'T4')),
@@ -66,6 +79,8 @@ const requestArb = fc
     // Host memory against the nodes' 64 GiB: the memo keys answers without it.
     memGib: fc.constantFrom(0, 1, 1, 8, 30, 70),
     tenant: fc.constantFrom(null, 't'),
+    // Half the requests select no GPU, so the uniform nodes' packed path (feasibility.ts) sees them.
+    plain: fc.boolean(),
   })
   .map((r): PlacementRequest => {
     const gpus = r.gpus;
@@ -80,12 +95,15 @@ const requestArb = fc
               ? slice({ gpus, isolation: 'exclusive' })
               : r.kind === 'mig'
                 ? slice({ gpus: 1, isolation: 'mig', memory: { kind: 'bytes', bytes: r.bytesGib * 1e9 } })
-                : slice({ gpus });
+                : r.kind === 'partition' || r.kind === 'resume'
+                  ? slice({ gpus, isolation: 'sm-partition', memory: { kind: 'fraction', fraction: r.fraction / 2 }, compute: r.fraction })
+                  : slice({ gpus });
     const s =
-      gpus === 0
+      gpus === 0 || r.plain
         ? base
         : { ...base, models: { include: r.include ? [r.include] : [], exclude: [] }, uuids: { include: r.uuid ? [r.uuid] : [], exclude: [] }, numaNode: r.numa };
-    return { id: 'r', slice: s, cpuMilli: r.cpu, memoryBytes: r.memGib * GIB, tenant: r.tenant, gang: null, suspendable: false, policy: null };
+    const smRanges = r.kind === 'resume' && gpus > 0 ? Array.from({ length: gpus }, () => r.fixed) : null;
+    return { id: 'r', slice: s, cpuMilli: r.cpu, memoryBytes: r.memGib * GIB, tenant: r.tenant, gang: null, suspendable: false, policy: null, smRanges };
   });
 
 const workload = fixedWorkload(

@@ -8,6 +8,7 @@ import { prepareFeasibility, type Feasibility } from './feasibility.js';
 import type { AdmissionPlugin, CycleContext, FilterPlugin, PreparedFilter, PreparedScore } from './framework.js';
 import { chooseMigInstance } from './mig.js';
 import { exclusivity, gpuCapacity, health, migFit, migMode, nodeResources, selectors } from './plugins/filters.js';
+import { partitionAsk, partitionRangeOn, smPartition } from './plugins/partition.js';
 import { quotaAdmission, quotaMemory } from './plugins/quota.js';
 import { parsePolicy, type Policy } from './policy.js';
 import type { Prng } from './prng.js';
@@ -17,8 +18,12 @@ import { gpuOneKey, gpuSetKey, tieDraw, tieRank, type TieMode } from './tiebreak
 import type { WorkloadModel } from './workload.js';
 import type { ClusterSnapshot, Decision, GpuReason, GpuShare, GpuSpec, NodeRejection, NodeState, Placement, PlacementRequest } from './types.js';
 
-/** The default filter chain, cheapest and most telling first. */
-export const DEFAULT_FILTERS: readonly FilterPlugin[] = [nodeResources, health, migMode, selectors, exclusivity, gpuCapacity, migFit, quotaMemory];
+/**
+ * The default filter chain, cheapest and most telling first; SM partitions last, so a GPU
+ * refused for its SMs (or for the kind of work on it) passed every other check: the daemon
+ * tells "waiting for SMs" from "waiting for room" by it.
+ */
+export const DEFAULT_FILTERS: readonly FilterPlugin[] = [nodeResources, health, migMode, selectors, exclusivity, gpuCapacity, migFit, quotaMemory, smPartition];
 export const DEFAULT_ADMISSION: readonly AdmissionPlugin[] = [quotaAdmission];
 
 export interface ScheduleOptions {
@@ -113,9 +118,13 @@ function memoKey(pol: Policy, ctx: CycleContext, fast: Feasibility, memo: Decisi
   const mem = s.memory === null ? '-' : s.memory.kind === 'bytes' ? `${s.memory.bytes}b` : `${s.memory.fraction}f`;
   const sel = (x: { readonly include: readonly string[]; readonly exclude: readonly string[] }): string => `${x.include.join(',')}/${x.exclude.join(',')}`;
   const { scale } = snapshot;
+  // A partition's answer also depends on its fixed SM ranges (a resuming one); its size is
+  // the compute share, already in the key. The GPUs' SM layouts and held ranges are node state.
+  const fixed = fast.partition?.fixed;
   return (
     `${p}|${request.cpuMilli}|${s.gpus}|${mem}|${s.compute}|${s.isolation}|${sel(s.models)}|${sel(s.uuids)}|${s.numaNode}` +
-    `|${memo.workloadId(ctx.workload)}|${scale.cpuMilli}|${scale.memoryBytes}|${scale.computeMilli}|${snapshot.hasTopology}|${fast.quotaLeft}`
+    `|${memo.workloadId(ctx.workload)}|${scale.cpuMilli}|${scale.memoryBytes}|${scale.computeMilli}|${snapshot.hasTopology}|${fast.quotaLeft}` +
+    (fixed ? `|${fixed.map((r) => `${r.offset}+${r.count}`).join(',')}` : '')
   );
 }
 
@@ -497,7 +506,8 @@ function seenBefore(node: NodeState, feasible: readonly number[], a: number, i: 
 
 function toPlacement(ctx: CycleContext, node: NodeState, gpus: readonly number[]): Placement {
   const { request, demand } = ctx;
-  const shares: GpuShare[] = gpus.map((i) => {
+  const partition = partitionAsk(ctx);
+  const shares: GpuShare[] = gpus.map((i, position) => {
     const g = node.spec.gpus[i] as GpuSpec;
     if (demand.mig) {
       const bytes = request.slice.migProfile === null ? demand.memoryOn(g) : null;
@@ -510,7 +520,8 @@ function toPlacement(ctx: CycleContext, node: NodeState, gpus: readonly number[]
         mig: { instanceId: choice.instanceId, profile: choice.profile },
       };
     }
-    return { gpu: i, memoryBytes: demand.memoryOn(g), computeMilli: demand.computeOn(g), mig: null };
+    const share: GpuShare = { gpu: i, memoryBytes: demand.memoryOn(g), computeMilli: demand.computeOn(g), mig: null };
+    return partition === null ? share : { ...share, smRange: partitionRangeOn(node, i, position, partition) };
   });
   return {
     id: request.id,

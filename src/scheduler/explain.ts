@@ -2,7 +2,7 @@
  * Sentences for people, made from structured reasons at the last moment (CLI, dashboard, API
  * error messages). Nothing parses these back.
  */
-import { formatBytes } from '../domain/index.js';
+import { describeSmUnsupported, formatBytes } from '../domain/index.js';
 import type { AdmissionReason, Decision, GpuReason, NodeReason } from './types.js';
 
 export function describeGpuReason(r: GpuReason): string {
@@ -29,7 +29,29 @@ export function describeGpuReason(r: GpuReason): string {
       return `GPU ${r.gpu} has no free MIG instance ${r.profile ?? (r.requestedBytes === null ? '' : `of ${formatBytes(r.requestedBytes)} or more`)}`.trimEnd();
     case 'quotaMemory':
       return `GPU ${r.gpu}: ${formatBytes(r.requestedBytes)} would exceed the tenant's remaining memory quota (${formatBytes(r.remainingBytes)})`;
+    case 'notPartitionable':
+      return `GPU ${r.gpu} cannot be SM-partitioned: ${describeSmUnsupported(r.name, r)}`;
+    case 'partitionTooLarge':
+      return `GPU ${r.gpu}: ${describePartitionTooLarge(r)}`;
+    case 'noFreeSmRun':
+      return `GPU ${r.gpu}: no ${r.wantSms} SMs in a row are free (${r.freeSms} of the ${r.groupableSms} SMs its driver can partition are free); the longest free run is ${r.largestFreeRun}`;
+    case 'smRangeTaken':
+      return `GPU ${r.gpu}: SMs ${r.offset}-${r.offset + r.count - 1}, where its partition was, are taken`;
+    case 'isolationMix':
+      return r.holding === 'sm-partition'
+        ? `GPU ${r.gpu} runs SM partitions; time-sliced work would slow them`
+        : `GPU ${r.gpu} runs time-sliced work, and SM partitions do not share a GPU with it`;
   }
+}
+
+/** What is too large and what would fit, without the GPU (the daemon's admission says it of the request's compute). */
+export function describePartitionTooLarge(r: Extract<GpuReason, { kind: 'partitionTooLarge' }>): string {
+  return `${r.percent}% is ${r.wantSms} SMs, but the driver groups only ${r.groupableSms} of the GPU's ${r.totalSms} SMs into partitions: ask for at most ${r.largestPercent}%, or 100% for the whole GPU`;
+}
+
+/** GPU reasons that are about SM partitions (plugins/partition.ts): the GPU has room, but not for this kind of work or not these SMs. */
+export function isPartitionReason(r: GpuReason): boolean {
+  return r.kind === 'noFreeSmRun' || r.kind === 'smRangeTaken' || r.kind === 'isolationMix' || r.kind === 'partitionTooLarge' || r.kind === 'notPartitionable';
 }
 
 export function describeNodeReason(r: NodeReason): string {

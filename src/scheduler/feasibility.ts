@@ -9,6 +9,7 @@
  * engine.fastpath.test.ts checks them against each other on random clusters and requests.
  */
 import type { CycleContext } from './framework.js';
+import { partitionAsk, partitionReason, type PartitionAsk } from './plugins/partition.js';
 import type { GpuSpec, NodeState } from './types.js';
 
 export interface Feasibility {
@@ -23,6 +24,8 @@ export interface Feasibility {
   memoryOk(node: NodeState): boolean;
   /** Tenant GPU memory quota left (Infinity: none); part of what a node's answer depends on. */
   readonly quotaLeft: number;
+  /** An sm-partition request's ask (its fixed ranges are part of what a node's answer depends on); null otherwise. */
+  readonly partition: PartitionAsk | null;
 }
 
 /** The fused checks for `ctx.request`, or null where the engine must use the plugins (MIG requests). */
@@ -38,6 +41,9 @@ export function prepareFeasibility(ctx: CycleContext): Feasibility | null {
   const checkHost = cpu > 0 || mem > 0;
   const whole = count > 0 && (demand.exclusive || (s.memory === null && s.compute === null));
   const alone = demand.exclusive;
+  // smPartition: a partition request asks each GPU (the plugin's own check); any other keeps
+  // off GPUs that hold partitions (gpuPartitionMask / gpuPartitions).
+  const partition = partitionAsk(ctx);
 
   const hasModels = s.models.include.length > 0 || s.models.exclude.length > 0;
   const hasUuids = s.uuids.include.length > 0 || s.uuids.exclude.length > 0;
@@ -77,6 +83,7 @@ export function prepareFeasibility(ctx: CycleContext): Feasibility | null {
 
   return {
     quotaLeft,
+    partition,
     memoryOk: (node) => !checkHost || node.memoryFree >= mem,
     node(node) {
       if (checkHost && (node.cpuFree < cpu || node.memoryFree < mem)) return false;
@@ -95,14 +102,14 @@ export function prepareFeasibility(ctx: CycleContext): Feasibility | null {
       const computeFree = node.gpuComputeFree;
       const memoryFree = node.gpuMemoryFree;
       let k = 0;
-      if (node.uniformGpus && gpus.length <= 31 && !hasModels && !hasUuids && numa === null) {
+      if (node.uniformGpus && gpus.length <= 31 && !hasModels && !hasUuids && numa === null && partition === null) {
         // The common case: the same needs on every GPU, and the packed state (snapshot.ts).
         const g0 = gpus[0] as GpuSpec;
         const needMem = demand.memoryOn(g0);
         const needCompute = demand.computeOn(g0);
         if (needMem * count > quotaLeft) return 0;
         const free = node.gpuFree;
-        let open = alone ? node.gpuOpenMask & node.gpuIdleMask : node.gpuOpenMask;
+        let open = alone ? node.gpuOpenMask & node.gpuIdleMask : node.gpuOpenMask & ~node.gpuPartitionMask;
         for (let i = 0; open !== 0; i++, open >>>= 1) {
           if ((open & 1) !== 0 && (free[2 * i] as number) >= needCompute && (free[2 * i + 1] as number) >= needMem) out[k++] = i;
         }
@@ -121,6 +128,7 @@ export function prepareFeasibility(ctx: CycleContext): Feasibility | null {
         const needMem = demand.memoryOn(g);
         if ((memoryFree[i] ?? 0) < needMem || (computeFree[i] ?? 0) < demand.computeOn(g)) continue;
         if (needMem * count > quotaLeft) continue;
+        if (partition === null ? (node.gpuPartitions[i] ?? 0) > 0 : partitionReason(node, i, partition) !== null) continue;
         out[k++] = i;
       }
       return k;

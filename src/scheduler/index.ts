@@ -10,5 +10,5 @@ export { ShapeEstimator, fixedWorkload, shapeOf, type Shape, type WorkloadModel 
 export { scheduleGang, type GangDecision } from './gang.js';
 export { planPreemption, type PreemptionPlan, type PreemptionAction } from './preempt.js';
 export { chooseMigInstance, migProfileBytes, migSlicesOf, type MigChoice } from './mig.js';
-export { describeDecision, describeGpuReason, describeNodeReason } from './explain.js';
+export { describeDecision, describeGpuReason, describeNodeReason, describePartitionTooLarge, isPartitionReason } from './explain.js';
 export type { AdmissionPlugin, CycleContext, FilterPlugin, PreparedFilter, PreparedScore, ScorePlugin } from './framework.js';

@@ -4,7 +4,23 @@
  * one node rebuild plus a copy of the node list (pointers), whatever the cluster size.
  */
 import { migSlicesOf } from './mig.js';
+import type { SmRange } from '../domain/index.js';
 import type { ClusterSnapshot, GpuSpec, NodeSpec, NodeState, Placement, TenantQuota, TenantUsage } from './types.js';
+
+const NO_RANGES: readonly SmRange[] = [];
+/**
+ * Per GPU count, the per-GPU fields of a node without partitions (most nodes): shared and
+ * never written, so a node rebuild allocates nothing for partitions it does not have.
+ */
+const noPartitions: { counts: readonly number[]; ranges: readonly (readonly SmRange[])[] }[] = [];
+function noPartitionsOf(n: number): { counts: readonly number[]; ranges: readonly (readonly SmRange[])[] } {
+  let x = noPartitions[n];
+  if (x === undefined) {
+    x = { counts: Object.freeze(new Array<number>(n).fill(0)), ranges: Object.freeze(new Array<readonly SmRange[]>(n).fill(NO_RANGES)) };
+    noPartitions[n] = x;
+  }
+  return x;
+}
 
 const NO_USAGE: TenantUsage = { gpus: 0, memoryBytes: 0, computeMilli: 0 };
 
@@ -52,6 +68,9 @@ export function nodeState(spec: NodeSpec, ordinal: number, placements: readonly 
   const exclusive = new Array<boolean>(n).fill(false);
   const migUsed: string[][] = spec.gpus.map(() => []);
   const migSlices = new Array<number>(n).fill(0);
+  // Allocated at the first partition seen (see noPartitionsOf).
+  let partitions: number[] | null = null;
+  let smRanges: (readonly SmRange[])[] | null = null;
   let cpuFree = spec.cpuMilli;
   let memFree = spec.memoryBytes;
   for (const p of placements) {
@@ -64,6 +83,13 @@ export function nodeState(spec: NodeSpec, ordinal: number, placements: readonly 
       memoryFree[i] = (memoryFree[i] ?? 0) - share.memoryBytes;
       slices[i] = (slices[i] ?? 0) + 1;
       if (p.exclusive) exclusive[i] = true;
+      const range = share.smRange;
+      if (range != null) {
+        partitions ??= new Array<number>(n).fill(0);
+        smRanges ??= new Array<readonly SmRange[]>(n).fill(NO_RANGES);
+        partitions[i] = (partitions[i] ?? 0) + 1;
+        smRanges[i] = [...(smRanges[i] ?? NO_RANGES), range];
+      }
       if (share.mig) {
         const gpu = spec.gpus[i];
         const id = share.mig.instanceId ?? `new:${p.id}`;
@@ -85,6 +111,7 @@ export function nodeState(spec: NodeSpec, ordinal: number, placements: readonly 
   const gpuFree = new Float64Array(2 * n);
   let gpuOpenMask = 0;
   let gpuIdleMask = 0;
+  let gpuPartitionMask = 0;
   for (let i = 0; i < n; i++) {
     const g = spec.gpus[i] as GpuSpec;
     gpuFree[2 * i] = computeFree[i] ?? 0;
@@ -92,6 +119,7 @@ export function nodeState(spec: NodeSpec, ordinal: number, placements: readonly 
     if (n <= 31) {
       if (g.health === 'ok' && g.mig === null && !exclusive[i]) gpuOpenMask |= 1 << i;
       if ((slices[i] ?? 0) === 0) gpuIdleMask |= 1 << i;
+      if (partitions !== null && (partitions[i] ?? 0) > 0) gpuPartitionMask |= 1 << i;
     }
     if (g0 && (g.computeMilli !== g0.computeMilli || g.memoryBytes !== g0.memoryBytes)) uniformGpus = false;
     let cls = i;
@@ -116,6 +144,8 @@ export function nodeState(spec: NodeSpec, ordinal: number, placements: readonly 
     gpuMemoryFree: memoryFree,
     gpuSlices: slices,
     gpuExclusive: exclusive,
+    gpuSmRanges: smRanges ?? noPartitionsOf(n).ranges,
+    gpuPartitions: partitions ?? noPartitionsOf(n).counts,
     gpuMigUsed: migUsed,
     gpuMigSlicesUsed: migSlices,
     placements,
@@ -130,6 +160,7 @@ export function nodeState(spec: NodeSpec, ordinal: number, placements: readonly 
     gpuFree,
     gpuOpenMask,
     gpuIdleMask,
+    gpuPartitionMask,
   };
 }
 

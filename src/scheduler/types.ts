@@ -5,7 +5,7 @@
  * Units are integers where the domain allows: compute in milli-GPU (1000 = a whole GPU's
  * compute), CPU in milli-cores, memory in bytes.
  */
-import type { GpuHealth, SliceRequest, TopologyLevel } from '../domain/index.js';
+import type { GpuHealth, SliceRequest, SmRange, SmSupport, TopologyLevel } from '../domain/index.js';
 
 /** Compute of one whole GPU, in milli. */
 export const GPU_MILLI = 1000;
@@ -56,6 +56,11 @@ export interface GpuSpec {
   readonly links: readonly GpuLinkInfo[];
   /** null when MIG is off: the GPU is shared by slices instead. */
   readonly mig: MigLayout | null;
+  /**
+   * How the GPU splits into SM partitions (isolation `sm-partition`): its layout from the
+   * driver's SM groups or the default, or why it cannot be partitioned (domain/smpartition.ts).
+   */
+  readonly sm: SmSupport;
 }
 
 /** A node: its CPU, memory and GPUs. */
@@ -73,6 +78,12 @@ export interface GpuShare {
   readonly computeMilli: number;
   /** The MIG instance it runs in (an existing id, or a new one the node must create). */
   readonly mig: { readonly instanceId: string | null; readonly profile: string } | null;
+  /**
+   * The SMs an sm-partition slice runs on (first fit when placed, or the fixed range of a
+   * partition resuming); absent or null for every other kind of slice. A share with a range
+   * is a partition: the GPU then takes no time-sliced work, and its SMs no other partition.
+   */
+  readonly smRange?: SmRange | null;
 }
 
 /** A slice that holds resources on a node (a task, a pod, or a decision not yet committed). */
@@ -122,6 +133,10 @@ export interface NodeState {
   readonly gpuSlices: readonly number[];
   /** Per GPU: held by an exclusive slice. */
   readonly gpuExclusive: readonly boolean[];
+  /** Per GPU: the SM ranges partitions hold on it (empty for most GPUs). */
+  readonly gpuSmRanges: readonly (readonly SmRange[])[];
+  /** Per GPU: how many of its slices are SM partitions (the rest, gpuSlices minus these, are time-sliced or exclusive). */
+  readonly gpuPartitions: readonly number[];
   /** Per GPU: MIG instance ids in use, and compute slices taken (for dynamic MIG). */
   readonly gpuMigUsed: readonly (readonly string[])[];
   readonly gpuMigSlicesUsed: readonly number[];
@@ -151,11 +166,13 @@ export interface NodeState {
    * The same per-GPU state packed for the engine's hot loop (one contiguous read per node):
    * `gpuFree` is [compute0, memory0, compute1, memory1, ...]; in `gpuOpenMask` bit i is set when
    * GPU i is healthy, without MIG and not held exclusively, in `gpuIdleMask` when it holds no
-   * slice. Both masks are 0 on nodes of over 31 GPUs, which take the slower path.
+   * slice, in `gpuPartitionMask` when SM partitions hold it (it then takes no other kind of
+   * slice). The masks are 0 on nodes of over 31 GPUs, which take the slower path.
    */
   readonly gpuFree: Float64Array;
   readonly gpuOpenMask: number;
   readonly gpuIdleMask: number;
+  readonly gpuPartitionMask: number;
 }
 
 /** The cluster at one instant: the engine's only input besides the request. */
@@ -182,6 +199,11 @@ export interface PlacementRequest {
   readonly suspendable: boolean;
   /** A policy for this request alone, overriding the tenant's and the cluster's. */
   readonly policy: string | null;
+  /**
+   * For an sm-partition request: the SM range it must have on each of its GPUs, in order (a
+   * suspended partition resumes on the SMs its green context was made for); absent or null: first fit.
+   */
+  readonly smRanges?: readonly SmRange[] | null;
 }
 
 /** Why one GPU cannot take the request. */
@@ -196,7 +218,17 @@ export type GpuReason =
   | { readonly kind: 'notIdleForExclusive'; readonly gpu: number; readonly slices: number }
   | { readonly kind: 'migMismatch'; readonly gpu: number; readonly migEnabled: boolean }
   | { readonly kind: 'noMigProfileFits'; readonly gpu: number; readonly profile: string | null; readonly requestedBytes: number | null }
-  | { readonly kind: 'quotaMemory'; readonly gpu: number; readonly requestedBytes: number; readonly remainingBytes: number };
+  | { readonly kind: 'quotaMemory'; readonly gpu: number; readonly requestedBytes: number; readonly remainingBytes: number }
+  // SM partitions (isolation sm-partition; see plugins/partition.ts).
+  | { readonly kind: 'notPartitionable'; readonly gpu: number; readonly name: string; readonly cause: 'computeCapability'; readonly computeCapability: string | null }
+  | { readonly kind: 'notPartitionable'; readonly gpu: number; readonly name: string; readonly cause: 'smCountUnknown' }
+  /** The partition is bigger than the SMs the driver groups, even on an idle GPU; `largestPercent` would fit. */
+  | { readonly kind: 'partitionTooLarge'; readonly gpu: number; readonly percent: number; readonly wantSms: number; readonly groupableSms: number; readonly totalSms: number; readonly largestPercent: number }
+  | { readonly kind: 'noFreeSmRun'; readonly gpu: number; readonly wantSms: number; readonly largestFreeRun: number; readonly freeSms: number; readonly groupableSms: number }
+  /** A resuming partition's own SMs (`offset`, `count`) are taken or lie outside the GPU's groups. */
+  | { readonly kind: 'smRangeTaken'; readonly gpu: number; readonly offset: number; readonly count: number }
+  /** Partitions and time-sliced work never share a GPU: `holding` is what the GPU runs now. */
+  | { readonly kind: 'isolationMix'; readonly gpu: number; readonly holding: 'sm-partition' | 'time-slice' };
 
 /** Why one node cannot take the request. */
 export type NodeReason =

@@ -8,7 +8,7 @@ import { describeIssues, ErrorCodes, GsError } from '../../domain/index.js';
 import { parsePolicy, POLICY_NAMES, type Policy } from '../../scheduler/policy.js';
 import { jsonDocument, parseSeeds, placementsCsv, reportHtml, summarize, summaryTable } from '../../scheduler/sim/output.js';
 import { replay, type ReplayResult } from '../../scheduler/sim/replay.js';
-import { parseNodeList, parsePodList, TraceFormatError } from '../../scheduler/sim/trace.js';
+import { parseNodeList, parsePodList, POD_ISOLATIONS, TraceFormatError, type PodIsolation } from '../../scheduler/sim/trace.js';
 
 /** `gpushare simulate`'s flags (simulate.ts declares them). */
 export interface SimulateOptions {
@@ -20,6 +20,7 @@ export interface SimulateOptions {
   json?: boolean;
   placements?: string;
   report?: string;
+  isolation: string;
 }
 
 function invalid(message: string): GsError {
@@ -76,6 +77,8 @@ export function runSimulate(opts: SimulateOptions): void {
   if (!seedsResult.ok) throw invalid(`--seeds: ${describeIssues(seedsResult.issues)}`);
   const seeds = seedsResult.value;
   const pols = policies(opts.policy);
+  const isolation = opts.isolation as PodIsolation;
+  if (!POD_ISOLATIONS.includes(isolation)) throw invalid(`--isolation: "${opts.isolation}" is not one of ${POD_ISOLATIONS.join(', ')}`);
   let nodes;
   let pods;
   try {
@@ -92,7 +95,7 @@ export function runSimulate(opts: SimulateOptions): void {
   for (const policy of pols) {
     for (const seed of seeds) {
       const progress = progressReporter(`simulate ${policy.name} seed ${seed}`);
-      const result = replay(nodes, pods, { policy, seed, inflate, keepRecords: opts.placements !== undefined, onProgress: progress.update, progressEvery: 250 });
+      const result = replay(nodes, pods, { policy, seed, inflate, isolation, keepRecords: opts.placements !== undefined, onProgress: progress.update, progressEvery: 250 });
       progress.end();
       if (opts.placements !== undefined) {
         const path = several ? runPath(opts.placements, policy.name, seed) : opts.placements;

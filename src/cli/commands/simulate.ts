@@ -21,6 +21,12 @@ export function registerSimulate(program: Command): void {
     .option('--json', 'print a JSON document instead of the table')
     .option('--placements <file>', 'write every decision as CSV (one file per run when there are several: FILE-POLICY-SEED.csv)')
     .option('--report <file>', 'write an HTML page with the allocation curves of the policies compared')
+    .option(
+      '--isolation <mode>',
+      'isolation of GPU-sharing pods whose row has no isolation column value: time-slice, or sm-partition (each a fixed run of SMs; ' +
+        'Hopper GPUs only, others refuse with notPartitionable)',
+      'time-slice',
+    )
     .action(async (opts: SimulateOptions) => {
       // The scheduler and the simulator load only when a simulation runs.
       const { runSimulate } = await import('./simulate-run.js');

@@ -49,3 +49,46 @@ describe('replay', () => {
     expect(parseSeeds('5-1').ok).toBe(false);
   });
 });
+
+describe('replay with SM partitions', () => {
+  const HOPPER_NODES = 'sn,cpu_milli,memory_mib,gpu,model\nh0,64000,262144,2,H100\nt0,64000,262144,2,T4\n';
+  const SHARING = ['name,cpu_milli,memory_mib,num_gpu,gpu_milli,isolation', 'a,1000,1024,1,250,', 'b,1000,1024,1,500,', 'c,1000,1024,1,1000,', 'd,1000,1024,1,300,time-slice'].join('\n');
+
+  it('reads the optional isolation column, and refuses a mode it does not know', () => {
+    expect(parsePodList(SHARING).map((p) => p.isolation)).toEqual([null, null, null, 'time-slice']);
+    expect(parsePodList(PODS)[0]?.isolation).toBeNull();
+    expect(() => parsePodList('name,cpu_milli,memory_mib,num_gpu,gpu_milli,isolation\nx,1,1,1,500,mig')).toThrow(/isolation "mig" is not one of time-slice, sm-partition/);
+  });
+
+  it('gives GPU-sharing pods SM partitions on Hopper GPUs only, never beside time-sliced work', () => {
+    const hopper = parseNodeList(HOPPER_NODES);
+    expect(hopper[0]?.gpus[0]?.sm).toEqual({ ok: true, layout: { total: 132, min: 8, step: 8, groupable: 132 - (132 % 8) } });
+    expect(hopper[1]?.gpus[0]?.sm).toEqual({ ok: false, cause: 'computeCapability', computeCapability: '7.5' });
+    const pods = parsePodList(SHARING);
+    const r = replay(hopper, pods, { policy: policy('bestfit'), seed: 3, inflate: 2, keepRecords: true, isolation: 'sm-partition' });
+    const byGpu = new Map<string, Set<string>>();
+    for (const rec of r.records ?? []) {
+      if (rec.node === null) continue;
+      const partition = rec.pod.gpuMilli < 1000 && rec.pod.isolation === null;
+      // Partitions only on the H100 node; what shares a GPU is of one kind.
+      if (partition) expect(rec.node).toBe('h0');
+      for (const g of rec.gpus) {
+        const kinds = byGpu.get(`${rec.node}/${g}`) ?? new Set<string>();
+        kinds.add(partition ? 'partition' : 'other');
+        byGpu.set(`${rec.node}/${g}`, kinds);
+      }
+    }
+    for (const kinds of byGpu.values()) expect(kinds.size).toBe(1);
+    expect([...byGpu.keys()].some((k) => k.startsWith('h0') && byGpu.get(k)?.has('partition'))).toBe(true);
+  });
+
+  it('says why partitions fail: GPUs that cannot be partitioned', () => {
+    const t4s = parseNodeList('sn,cpu_milli,memory_mib,gpu,model\nt0,64000,262144,2,T4\n');
+    const pods = parsePodList('name,cpu_milli,memory_mib,num_gpu,gpu_milli\na,1000,1024,1,250\n');
+    const r = replay(t4s, pods, { policy: policy('bestfit'), seed: 1, inflate: 1, isolation: 'sm-partition' });
+    expect(r.failures).toEqual({ notPartitionable: r.pods });
+    // The same trace time-sliced places every pod.
+    expect(replay(t4s, pods, { policy: policy('bestfit'), seed: 1, inflate: 1 }).failures).toEqual({});
+  });
+});
+

@@ -7,13 +7,14 @@
  */
 import { DecisionMemo } from '../memo.js';
 import { schedule } from '../engine.js';
+import { isPartitionReason } from '../explain.js';
 import { nodeFragmentation } from '../fragmentation.js';
 import type { Policy } from '../policy.js';
 import { createPrng, shuffled } from '../prng.js';
 import { buildSnapshot, withPlacement } from '../snapshot.js';
-import type { ClusterSnapshot, NodeReason, NodeSpec } from '../types.js';
+import type { ClusterSnapshot, Decision, GpuReason, NodeReason, NodeSpec, PlacementRequest } from '../types.js';
 import { ShapeEstimator, type WorkloadModel } from '../workload.js';
-import { podGpuMilli, podRequest, type TracePod } from './trace.js';
+import { podGpuMilli, podRequest, type PodIsolation, type TracePod } from './trace.js';
 
 /** What happened to one arriving pod. */
 export interface ReplayRecord {
@@ -26,7 +27,11 @@ export interface ReplayRecord {
   readonly failure: FailureKind | null;
 }
 
-export type FailureKind = NodeReason['kind'] | 'unresolvable';
+/**
+ * Why a pod failed: the node reason most nodes gave, or for an SM-partition pod that found too
+ * few GPUs, the partition reason most GPUs gave (`notPartitionable`, `noFreeSmRun`...).
+ */
+export type FailureKind = NodeReason['kind'] | GpuReason['kind'] | 'unresolvable';
 
 export interface ReplayPoint {
   /** GPU asked for so far, % of capacity. */
@@ -68,6 +73,8 @@ export interface ReplayOptions {
   readonly prior?: readonly TracePod[];
   /** Share of arrivals the estimated workload's shapes cover (ShapeEstimator's coverage; 0.95 by default). */
   readonly shapeCoverage?: number;
+  /** Isolation of GPU-sharing pods whose row names none (the trace has no such column): time-slice by default. */
+  readonly isolation?: PodIsolation;
 }
 
 /** The arrival order of one run: the shuffled list, then random copies up to `inflate` x capacity. */
@@ -110,7 +117,8 @@ export function replay(nodes: readonly NodeSpec[], pods: readonly TracePod[], op
   const estimator = new ShapeEstimator(options.shapeCoverage);
   // Same decisions as without it; only the one node each placement changes is re-evaluated.
   const memo = new DecisionMemo();
-  for (const [i, p] of (options.prior ?? []).entries()) estimator.observe(podRequest(p, `prior${i}`));
+  const sharing = options.isolation ?? 'time-slice';
+  for (const [i, p] of (options.prior ?? []).entries()) estimator.observe(podRequest(p, `prior${i}`, sharing));
   const curve: ReplayPoint[] = [];
   const records: ReplayRecord[] | null = options.keepRecords ? [] : null;
   const failures: Partial<Record<FailureKind, number>> = {};
@@ -122,7 +130,7 @@ export function replay(nodes: readonly NodeSpec[], pods: readonly TracePod[], op
 
   for (let seq = 0; seq < order.length; seq++) {
     const pod = order[seq] as TracePod;
-    const request = podRequest(pod, `${seq}`);
+    const request = podRequest(pod, `${seq}`, sharing);
     estimator.observe(request);
     const workload = estimator.model();
     const decision = schedule(snapshot, request, { policy: options.policy, rng, workload, explain: false, memo });
@@ -134,6 +142,7 @@ export function replay(nodes: readonly NodeSpec[], pods: readonly TracePod[], op
       placed += milli;
     } else {
       failure = decision.status === 'unresolvable' ? 'unresolvable' : dominantReason(decision.rejections.map((r) => r.reason.kind));
+      if (failure === 'tooFewGpus' && request.slice.isolation === 'sm-partition') failure = partitionFailure(snapshot, request, options.policy) ?? failure;
       failures[failure] = (failures[failure] ?? 0) + 1;
     }
     const point = { arrived: (100 * asked) / capacityMilli, allocated: (100 * placed) / capacityMilli };
@@ -166,6 +175,26 @@ export function replay(nodes: readonly NodeSpec[], pods: readonly TracePod[], op
     curve,
     records,
   };
+}
+
+/**
+ * The partition reason most GPUs gave for a failed sm-partition pod, or null when none did.
+ * The replay decides without explanations (for speed); this asks again with them, on a PRNG of
+ * its own so the run's tie-break stream is untouched (a failed decision draws the same either way).
+ */
+function partitionFailure(snapshot: ClusterSnapshot, request: PlacementRequest, policy: Policy): GpuReason['kind'] | null {
+  const explained: Decision = schedule(snapshot, request, { policy, rng: createPrng(0), explain: true });
+  if (explained.status !== 'unschedulable') return null;
+  const counts = new Map<GpuReason['kind'], number>();
+  for (const r of explained.rejections) {
+    if (r.reason.kind !== 'tooFewGpus') continue;
+    for (const g of r.reason.gpus) {
+      if (isPartitionReason(g)) counts.set(g.kind, (counts.get(g.kind) ?? 0) + 1);
+    }
+  }
+  let best: GpuReason['kind'] | null = null;
+  for (const [kind, n] of counts) if (best === null || n > (counts.get(best) ?? 0)) best = kind;
+  return best;
 }
 
 /** The reason most nodes gave (ties: the first kind seen). */

@@ -7,7 +7,7 @@
  * move together and `gpu_milli` alone decides what fits, as in the paper's simulator. Pods of
  * 1000 milli take whole GPUs (no memory or compute limit, i.e. the GPU alone).
  */
-import { PRIORITY_LEVELS, type SliceRequest } from '../../domain/index.js';
+import { PRIORITY_LEVELS, smSupport, type IsolationMode, type SliceRequest, type SmSupport } from '../../domain/index.js';
 import type { GpuSpec, NodeSpec, PlacementRequest } from '../types.js';
 
 const MIB = 2 ** 20;
@@ -28,6 +28,32 @@ const MODEL_MEMORY: Readonly<Record<string, number>> = {
   G3: 32 * GIB,
 };
 
+/**
+ * Compute capability of the trace's models (public data sheets; G2/G3 are anonymised: unknown),
+ * and of the Hopper boards a trace of one's own may name. SM partitions need 9.0 or newer; the
+ * domain's table gives Hopper SM counts by name.
+ */
+const MODEL_COMPUTE_CAPABILITY: Readonly<Record<string, string>> = {
+  P100: '6.0',
+  T4: '7.5',
+  V100M16: '7.0',
+  V100M32: '7.0',
+  A10: '8.6',
+  A100: '8.0',
+  H100: '9.0',
+  H200: '9.0',
+  H800: '9.0',
+  H20: '9.0',
+  GH200: '9.0',
+  B200: '10.0',
+};
+
+/** How a trace model splits into SM partitions (or why it cannot): Hopper models by the domain's default layout. */
+export function modelSmSupport(model: string): SmSupport {
+  const cc = MODEL_COMPUTE_CAPABILITY[model] ?? MODEL_COMPUTE_CAPABILITY[model.replace(/[-_ ].*$/, '')] ?? null;
+  return smSupport({ name: model, computeCapability: cc, multiprocessorCount: null });
+}
+
 /** One pod row, as the trace has it. */
 export interface TracePod {
   readonly name: string;
@@ -37,7 +63,13 @@ export interface TracePod {
   readonly gpuMilli: number;
   /** `|`-separated allowed models, or empty. */
   readonly gpuSpec: string;
+  /** The optional `isolation` column (not in the Alibaba trace): `time-slice` or `sm-partition`; null when absent or empty. */
+  readonly isolation: PodIsolation | null;
 }
+
+/** Isolation modes a pod row may ask for (MIG and exclusive need more than the trace says). */
+export const POD_ISOLATIONS = ['time-slice', 'sm-partition'] as const;
+export type PodIsolation = (typeof POD_ISOLATIONS)[number] & IsolationMode;
 
 export class TraceFormatError extends Error {
   override readonly name = 'TraceFormatError';
@@ -69,6 +101,7 @@ export function parseNodeList(text: string, what = 'node list'): NodeSpec[] {
     const model = get('model');
     const count = int(get('gpu'), what, line, 'gpu');
     const memory = MODEL_MEMORY[model] ?? 16 * GIB;
+    const sm = modelSmSupport(model);
     const gpus: GpuSpec[] = Array.from({ length: count }, (_, i) => ({
       index: i,
       uuid: `${name}-gpu-${i}`,
@@ -80,18 +113,23 @@ export function parseNodeList(text: string, what = 'node list'): NodeSpec[] {
       health: 'ok',
       links: [],
       mig: null,
+      sm,
     }));
     return { name, cpuMilli: int(get('cpu_milli'), what, line, 'cpu_milli'), memoryBytes: int(get('memory_mib'), what, line, 'memory_mib') * MIB, gpus };
   });
 }
 
-/** Parses a pod list (the five resource columns; `gpu_spec` optional). */
+/** Parses a pod list (the five resource columns; `gpu_spec` and `isolation` optional). */
 export function parsePodList(text: string, what = 'pod list'): TracePod[] {
   return rows(text, what, ['name', 'cpu_milli', 'memory_mib', 'num_gpu', 'gpu_milli']).map(({ line, get }) => {
     const numGpu = int(get('num_gpu'), what, line, 'num_gpu');
     const gpuMilli = int(get('gpu_milli'), what, line, 'gpu_milli');
     if (gpuMilli > 1000) throw new TraceFormatError(`${what} line ${line}: gpu_milli ${gpuMilli} is over 1000`);
     if (gpuMilli > 0 && gpuMilli < 1000 && numGpu !== 1) throw new TraceFormatError(`${what} line ${line}: a fractional pod (gpu_milli ${gpuMilli}) must ask for 1 GPU, not ${numGpu}`);
+    const isolation = get('isolation');
+    if (isolation !== '' && !(POD_ISOLATIONS as readonly string[]).includes(isolation)) {
+      throw new TraceFormatError(`${what} line ${line}: isolation "${isolation}" is not one of ${POD_ISOLATIONS.join(', ')} (or empty)`);
+    }
     return {
       name: get('name'),
       cpuMilli: int(get('cpu_milli'), what, line, 'cpu_milli'),
@@ -99,22 +137,29 @@ export function parsePodList(text: string, what = 'pod list'): TracePod[] {
       numGpu: gpuMilli === 0 ? 0 : numGpu,
       gpuMilli,
       gpuSpec: get('gpu_spec'),
+      isolation: isolation === '' ? null : (isolation as PodIsolation),
     };
   });
 }
 
 const NO_SELECTOR = { include: [], exclude: [] } as const;
 
-/** The slice request a trace pod stands for. */
-export function podRequest(pod: TracePod, id: string): PlacementRequest {
-  const whole = pod.gpuMilli >= 1000;
+/**
+ * The slice request a trace pod stands for. `sharing`: the isolation of GPU-sharing pods
+ * (gpu_milli under 1000) whose row names none (simulate --isolation). A pod asking for an SM
+ * partition gets its share as the partition's compute (100% for a whole-GPU pod whose row asks
+ * for sm-partition: the whole GPU's SMs).
+ */
+export function podRequest(pod: TracePod, id: string, sharing: PodIsolation = 'time-slice'): PlacementRequest {
   const share = pod.gpuMilli / 1000;
+  const isolation: PodIsolation = pod.numGpu === 0 ? 'time-slice' : (pod.isolation ?? (pod.gpuMilli < 1000 ? sharing : 'time-slice'));
+  const whole = pod.gpuMilli >= 1000 && isolation !== 'sm-partition';
   const slice: SliceRequest = {
     gpus: pod.numGpu,
     memory: pod.numGpu === 0 || whole ? null : { kind: 'fraction', fraction: share },
     compute: pod.numGpu === 0 || whole ? null : share,
     priority: PRIORITY_LEVELS.normal,
-    isolation: 'time-slice',
+    isolation,
     migProfile: null,
     models: pod.gpuSpec === '' ? NO_SELECTOR : { include: pod.gpuSpec.split('|').filter((s) => s !== ''), exclude: [] },
     uuids: NO_SELECTOR,

@@ -16,6 +16,8 @@ export function gpu(index: number, over: Partial<GpuSpec> = {}): GpuSpec {
     health: 'ok',
     links: [] as GpuLinkInfo[],
     mig: null as MigLayout | null,
+    // An H100's 132 SMs in groups of 8 (domain/smpartition.ts's default layout).
+    sm: { ok: true, layout: { total: 132, min: 8, step: 8, groupable: 128 } },
     ...over,
   };
 }

@@ -9,6 +9,7 @@ import { demandOf, migComputeMilli } from '../demand.js';
 import type { CycleContext, PreparedFilter, PreparedScore } from '../framework.js';
 import { chooseMigInstance } from '../mig.js';
 import { DEFAULT_ADMISSION, DEFAULT_FILTERS, type ScheduleOptions } from '../engine.js';
+import { partitionAsk, partitionRangeOn } from '../plugins/partition.js';
 import { parsePolicy, type Policy } from '../policy.js';
 import { gpuSetKey, tieDraw, tieRank, type TieMode } from '../tiebreak.js';
 import type { ClusterSnapshot, Decision, GpuReason, GpuShare, GpuSpec, NodeRejection, NodeState, Placement, PlacementRequest } from '../types.js';
@@ -227,7 +228,8 @@ function defaultSet(node: NodeState, feasible: readonly number[], count: number,
 
 function toPlacement(ctx: CycleContext, node: NodeState, gpus: readonly number[]): Placement {
   const { request, demand } = ctx;
-  const shares: GpuShare[] = gpus.map((i) => {
+  const partition = partitionAsk(ctx);
+  const shares: GpuShare[] = gpus.map((i, position) => {
     const g = node.spec.gpus[i] as GpuSpec;
     if (demand.mig) {
       const bytes = request.slice.migProfile === null ? demand.memoryOn(g) : null;
@@ -240,7 +242,8 @@ function toPlacement(ctx: CycleContext, node: NodeState, gpus: readonly number[]
         mig: { instanceId: choice.instanceId, profile: choice.profile },
       };
     }
-    return { gpu: i, memoryBytes: demand.memoryOn(g), computeMilli: demand.computeOn(g), mig: null };
+    const share: GpuShare = { gpu: i, memoryBytes: demand.memoryOn(g), computeMilli: demand.computeOn(g), mig: null };
+    return partition === null ? share : { ...share, smRange: partitionRangeOn(node, i, position, partition) };
   });
   return {
     id: request.id,
