@@ -1,5 +1,5 @@
 // Lint is part of `npm test`. Beyond style, it enforces the layering in DESIGN.md:
-// the pure core (domain, scheduler) may not import anything that does I/O.
+// the pure core (domain, scheduler, contract) may not import anything that does I/O.
 import { readdirSync } from 'node:fs';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -12,6 +12,14 @@ const ioModules = [
 /** Patterns that forbid reaching from a pure layer into the imperative shell. */
 function shellImports(...layers) {
   return layers.map((layer) => `**/${layer}/**`);
+}
+
+/** `ioModules` as a selector's regular expression over a module specifier (for import()). */
+const ioPattern = `/^(${ioModules.map((m) => m.replace('/', '[/]').replace('*', '.*')).join('|')})$/`;
+
+/** A selector's regular expression matching a specifier that reaches into one of `layers`. */
+function layerPattern(layers) {
+  return `/(^|[/])(${layers.join('|')})[/]/`;
 }
 
 /** A pure layer: no I/O modules, no shell layers, no clock, no randomness, no process. */
@@ -28,6 +36,12 @@ function pureLayer(dir, dependencyRule, forbiddenLayers) {
           { group: shellImports(...forbiddenLayers), message: `${dir} ${dependencyRule}.` },
         ],
       }],
+      // no-restricted-imports does not look at import(): the same rules again for it, and an
+      // import() whose module is computed cannot be checked, so a pure layer has none.
+      'no-restricted-syntax': ['error',
+        { selector: `ImportExpression[source.value=${ioPattern}]`, message: io },
+        { selector: `ImportExpression[source.value=${layerPattern(forbiddenLayers)}]`, message: `${dir} ${dependencyRule}.` },
+        { selector: "ImportExpression:not([source.type='Literal'])", message: `${dir} loads no module it computes at run time (import() of a fixed path only).` }],
       'no-restricted-globals': ['error', 'process', 'fetch', 'setTimeout', 'setInterval'],
       'no-restricted-properties': ['error',
         { object: 'Date', property: 'now', message: 'Pure code takes time as an argument.' },
@@ -61,8 +75,7 @@ function cliRule(files, { allowed = [], dynamicOnly = [] } = {}) {
   };
   if (dynamicForbidden.length > 0) {
     // no-restricted-imports does not look at import(): the CLI loads most of its code that way.
-    const layer = `(^|[/])(${dynamicForbidden.join('|')})[/]`;
-    config.rules['no-restricted-syntax'] = ['error', { selector: `ImportExpression[source.value=/${layer}/]`, message: cliMessage }];
+    config.rules['no-restricted-syntax'] = ['error', { selector: `ImportExpression[source.value=${layerPattern(dynamicForbidden)}]`, message: cliMessage }];
   }
   return config;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { GpuWithSlices } from '../contract/gpus.js';
 import type { Principal } from '../contract/principal.js';
 import type { Task } from '../contract/task.js';
-import { canSeeEvent, canSeeTask, canSeeTenant, checkSubmitTenant, eventScope, requireAdmin, viewerKey, visibleGpus, visibleTask, visibleTasks, visibleTenantName } from './authorize.js';
+import { canSeeEvent, canSeeTask, canSeeTenant, checkSubmitTenant, eventScope, requireAdmin, taskView, viewerKey, visibleGpus, visibleTask, visibleTasks, visibleTenantName } from './authorize.js';
 
 const admin: Principal = { actor: 'local:1000', role: 'admin', tenant: null };
 const opsAdmin: Principal = { actor: 'tenant:ops', role: 'admin', tenant: 'ops' };
@@ -69,6 +69,27 @@ describe('authorization at the API edge', () => {
     const seen = visibleGpus(alice, gpus)[0]?.slices.map((s) => [s.taskId, s.tenant, s.memoryBytes]);
     expect(seen).toEqual([['mine', 'alice', 3], [null, null, 3], [null, null, 3]]);
     expect(gpus[0]?.slices[1]?.taskId).toBe('theirs'); // the daemon's answer is not changed
+  });
+
+  it("why a task waits: another tenant's task is not named to a user", () => {
+    const tenants = new Map<string, string | null>([['mine1', 'alice'], ['bob1', 'bob'], ['bob2', 'bob']]);
+    const tenantOf = (id: string): string | null | undefined => tenants.get(id);
+    const waitingOn = (waiting: Task['waiting']): Task => ({ id: 'mine2', tenant: 'alice', waiting }) as Task;
+    const behindBob = waitingOn({ kind: 'behind', taskId: 'bob1', text: 'queued behind task bob1, which does not fit yet (no task jumps the queue)' });
+    expect(taskView(alice, behindBob, tenantOf).waiting).toEqual({ kind: 'behind', taskId: null, text: "queued behind another tenant's task, which does not fit yet (no task jumps the queue)" });
+    expect(taskView(admin, behindBob, tenantOf)).toBe(behindBob);
+    expect(taskView(opsAdmin, behindBob, tenantOf)).toBe(behindBob);
+    const behindMine = waitingOn({ kind: 'behind', taskId: 'mine1', text: 'queued behind task mine1' });
+    expect(taskView(alice, behindMine, tenantOf)).toBe(behindMine);
+    expect(taskView(alice, waitingOn({ kind: 'behind', taskId: 'gone', text: 'queued behind task gone' }), tenantOf).waiting).toMatchObject({ taskId: null, text: "queued behind another tenant's task" });
+    const preempting = waitingOn({ kind: 'preempting', victims: [{ taskId: 'mine1', action: 'suspend' }, { taskId: 'bob2', action: 'kill' }], text: 'making room by preemption: suspending mine1, killing bob2' });
+    expect(taskView(alice, preempting, tenantOf).waiting).toEqual({
+      kind: 'preempting',
+      victims: [{ taskId: 'mine1', action: 'suspend' }, { taskId: null, action: 'kill' }],
+      text: "making room by preemption: suspending mine1, killing another tenant's task",
+    });
+    const noRoom = waitingOn({ kind: 'noRoom', gpus: [], preemption: 'off', text: 'x' });
+    expect(taskView(alice, noRoom, tenantOf)).toBe(noRoom);
   });
 
   it('keeps cached lists apart per viewer', () => {

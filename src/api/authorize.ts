@@ -30,6 +30,29 @@ export function visibleTasks(principal: Principal, tasks: Task[]): Task[] {
   return principal.role === 'admin' ? tasks : tasks.filter((t) => canSeeTask(principal, t));
 }
 
+/**
+ * A visible task as the caller may see it: why it waits names other tasks (the head it waits
+ * behind, the tasks preempted for it), and one of another tenant reads as `taskId: null`,
+ * "another tenant's task" in words, as a slice of theirs on a GPU does. `tenantOf`: a task's
+ * tenant by id (undefined: gone, then not the caller's either).
+ */
+export function taskView(principal: Principal, task: Task, tenantOf: (id: string) => string | null | undefined): Task {
+  const w = task.waiting;
+  if (principal.role === 'admin' || w === null || (w.kind !== 'behind' && w.kind !== 'preempting')) return task;
+  const hidden = (id: string | null): boolean => id !== null && tenantOf(id) !== principal.tenant;
+  const hide = (text: string, id: string): string => text.replaceAll(`task ${id}`, OTHER_TASK).replaceAll(id, OTHER_TASK);
+  if (w.kind === 'behind') {
+    if (w.taskId === null || !hidden(w.taskId)) return task;
+    return { ...task, waiting: { ...w, taskId: null, text: hide(w.text, w.taskId) } };
+  }
+  const others = w.victims.filter((v) => hidden(v.taskId));
+  if (others.length === 0) return task;
+  const text = others.reduce((t, v) => (v.taskId === null ? t : hide(t, v.taskId)), w.text);
+  return { ...task, waiting: { ...w, victims: w.victims.map((v) => (hidden(v.taskId) ? { ...v, taskId: null } : v)), text } };
+}
+
+const OTHER_TASK = "another tenant's task";
+
 /** Which cached rendering of a list the caller may be given: one for admins, one per tenant. */
 export function viewerKey(principal: Principal): string {
   return principal.role === 'admin' ? '*admin' : `tenant:${principal.tenant}`;

@@ -60,8 +60,8 @@ export const WaitReasonSchema = z
   .discriminatedUnion('kind', [
     z.object({ kind: z.literal('noRoom'), gpus: z.array(GpuRefusalSchema), preemption: z.enum(PREEMPTION_OUTCOMES), text: z.string() }),
     z.object({ kind: z.literal('quota'), tenant: z.string(), resource: z.enum(['gpus', 'memoryBytes', 'computeMilli']), requested: z.number(), remaining: z.number(), text: z.string() }),
-    z.object({ kind: z.literal('behind'), taskId: z.string(), text: z.string() }),
-    z.object({ kind: z.literal('preempting'), victims: z.array(z.object({ taskId: z.string(), action: z.enum(['suspend', 'kill']) })), text: z.string() }),
+    z.object({ kind: z.literal('behind'), taskId: z.string().nullable().describe("null: another tenant's task (a user token asks)"), text: z.string() }),
+    z.object({ kind: z.literal('preempting'), victims: z.array(z.object({ taskId: z.string().nullable().describe("null: another tenant's task (a user token asks)"), action: z.enum(['suspend', 'kill']) })), text: z.string() }),
     z.object({ kind: z.literal('smPartition'), gpus: z.array(GpuRefusalSchema), text: z.string() }),
   ])
   .meta({ id: 'WaitReason' });

@@ -110,14 +110,15 @@ export type PreemptionOutcome = (typeof PREEMPTION_OUTCOMES)[number];
  * now (per GPU, the filter that refused it). `quota`: only its own tenant's quota holds it back
  * (it does not hold up other tenants' tasks). `behind`: it would fit, but a task ahead of it
  * does not, and nothing jumps the queue (no backfill). `preempting`: lower-priority tasks are
- * being suspended or killed to make room for it. `smPartition`: there is room, but no GPU can
+ * being suspended or killed to make room for it. A task id of another tenant's task is null
+ * when a `user` token asks (api/authorize.ts), as on its GPU slices. `smPartition`: there is room, but no GPU can
  * take its SM partition now (per GPU, why), or the SMs a suspended partition held are taken.
  */
 export type WaitReason =
   | { readonly kind: 'noRoom'; readonly gpus: readonly GpuRefusal[]; readonly preemption: PreemptionOutcome; readonly text: string }
   | { readonly kind: 'quota'; readonly tenant: string; readonly resource: 'gpus' | 'memoryBytes' | 'computeMilli'; readonly requested: number; readonly remaining: number; readonly text: string }
-  | { readonly kind: 'behind'; readonly taskId: string; readonly text: string }
-  | { readonly kind: 'preempting'; readonly victims: readonly { readonly taskId: string; readonly action: 'suspend' | 'kill' }[]; readonly text: string }
+  | { readonly kind: 'behind'; readonly taskId: string | null; readonly text: string }
+  | { readonly kind: 'preempting'; readonly victims: readonly { readonly taskId: string | null; readonly action: 'suspend' | 'kill' }[]; readonly text: string }
   | { readonly kind: 'smPartition'; readonly gpus: readonly GpuRefusal[]; readonly text: string };
 
 /** A submission as the daemon takes it: the slice in the CLI's forms (`8Gi`, `30`), and what to run. */

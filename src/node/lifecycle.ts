@@ -6,7 +6,7 @@
  * committed (TaskEvents.commit: the row and its event in one transaction) before or as soon as
  * the process is touched, so a crash between the two leaves a state the next start can
  * reconcile. Decides nothing about the queue: when a change may let queued tasks move, it calls
- * `onChange` (the daemon's pump).
+ * `onChange` (a queue pass, queue.ts).
  */
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';

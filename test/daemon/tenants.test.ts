@@ -216,4 +216,25 @@ describe('TCP with bearer tokens', () => {
     ]);
     expect(audit.every((a) => typeof a.at === 'number' && a.at > 0)).toBe(true);
   });
+
+  it("does not name another tenant's task in why a task waits", async () => {
+    const big = (await h.run(['run', '-d', '--mem', '60Gi', '--', 'sleep', '30'], as('ops-secret'))).stdout.trim();
+    await h.waitFor(big, (t) => t.state === 'running');
+    const bobsHead = (await h.run(['run', '-d', '--mem', '50Gi', '--', 'true'], as('bob-secret'))).stdout.trim();
+    const alices = (await h.run(['run', '-d', '--mem', '1Gi', '--', 'true'], as('alice-secret'))).stdout.trim();
+    expect((await h.task(alices)).waiting).toMatchObject({ kind: 'behind', taskId: bobsHead });
+    const hidden = { kind: 'behind', taskId: null, text: "queued behind another tenant's task, which does not fit yet (no task jumps the queue)" };
+    expect((await tcp('alice-secret').json<TaskBody>('GET', `/v1/tasks/${alices}`)).waiting).toEqual(hidden);
+    for (const path of ['/v1/tasks', '/v1/tasks?all=1']) {
+      expect((await tcp('alice-secret').json<TaskBody[]>('GET', path)).find((t) => t.id === alices)?.waiting).toEqual(hidden);
+    }
+    const ps = (await h.run(['ps'], as('alice-secret'))).stdout;
+    expect(ps).toMatch(new RegExp(`^${alices}\\s+queued\\b.*\\sbehind other\\s+true$`, 'm'));
+    expect(ps).not.toContain(bobsHead.slice(0, 6));
+    // Bob sees his own task named, and so does an admin.
+    expect((await tcp('ops-secret').json<TaskBody>('GET', `/v1/tasks/${alices}`)).waiting).toMatchObject({ taskId: bobsHead });
+    // The queued ones first: killing the running one first would let them start and end before their kill.
+    expect((await h.run(['kill', alices, bobsHead, big], as('ops-secret'))).status).toBe(0);
+    for (const id of [alices, bobsHead, big]) await h.waitFor(id);
+  });
 });

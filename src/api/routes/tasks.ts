@@ -1,37 +1,54 @@
 /** /v1/tasks: submit, list, inspect, follow the output of, kill, suspend and resume tasks. */
 import { z } from 'zod';
 import type { Principal } from '../../contract/principal.js';
-import { KillBodySchema, ListTasksQuerySchema, LogsQuerySchema, SubmitTaskSchema, TaskIdParamsSchema, TaskSchema } from '../../contract/schemas.js';
+import { KillBodySchema, ListTasksQuerySchema, LogsQuerySchema, SubmitTaskSchema, TaskIdParamsSchema, TaskSchema, type TaskBody } from '../../contract/schemas.js';
 import { LIVE_STATES, type Task } from '../../contract/task.js';
-import { checkSubmitTenant, viewerKey, visibleTask, visibleTasks } from '../authorize.js';
+import { checkSubmitTenant, taskView, viewerKey, visibleTask, visibleTasks } from '../authorize.js';
 import { logStream } from '../streams.js';
 import { checkpointErrors, errors, RawJson, wire, type Api, type RouteContext } from './shared.js';
 
 export function registerTaskRoutes(api: Api, { daemon }: RouteContext): void {
   /** The task `id` names, if the caller may see it (404 otherwise, as for one that does not exist). */
   const find = (id: string, principal: Principal): Task => visibleTask(principal, daemon.get(id), id);
+  /** A task's tenant by id; undefined once it is gone. */
+  const tenantOf = (id: string): string | null | undefined => {
+    try {
+      return daemon.get(id).tenant;
+    } catch {
+      return undefined;
+    }
+  };
+  /** A task the caller may see, on the wire as the caller may see it (authorize.ts taskView). */
+  const view = (task: Task, principal: Principal, tenants: (id: string) => string | null | undefined = tenantOf): TaskBody => wire(taskView(principal, task, tenants));
+  /** The tasks the caller may see, as they may see them; `tasks` is everything listed, so it names the tenants. */
+  const views = (tasks: Task[], principal: Principal): TaskBody[] => {
+    const visible = visibleTasks(principal, tasks);
+    if (principal.role === 'admin') return visible.map(wire);
+    const tenants = new Map(tasks.map((t) => [t.id, t.tenant]));
+    return visible.map((t) => view(t, principal, (id) => (tenants.has(id) ? tenants.get(id) : tenantOf(id))));
+  };
 
   api.post('/v1/tasks', { config: { action: 'task.submit' }, schema: { summary: 'Submit a task', body: SubmitTaskSchema, response: { 201: TaskSchema, ...errors } } }, async (req, reply) => {
     checkSubmitTenant(req.principal, req.body.tenant);
     const task = daemon.submit(req.body, req.principal);
-    return reply.status(201).send(wire(task));
+    return reply.status(201).send(view(task, req.principal));
   });
 
   // ps and top poll this: the live list's JSON is kept per viewer until a task changes.
   const liveJson = new Map<string, { version: number; json: RawJson }>();
   api.get('/v1/tasks', { schema: { summary: 'Queued and running tasks (all=1: finished ones too)', querystring: ListTasksQuerySchema, response: { 200: z.array(TaskSchema), ...errors } } }, async (req) => {
-    if (req.query.all) return visibleTasks(req.principal, daemon.list(true)).map(wire);
+    if (req.query.all) return views(daemon.list(true), req.principal);
     const viewer = viewerKey(req.principal);
     const version = daemon.liveVersion();
     const cached = liveJson.get(viewer);
     if (cached?.version === version) return cached.json as never;
-    const json = new RawJson(JSON.stringify(visibleTasks(req.principal, daemon.list(false)).map(wire)));
+    const json = new RawJson(JSON.stringify(views(daemon.list(false), req.principal)));
     liveJson.set(viewer, { version, json });
     return json as never;
   });
 
   api.get('/v1/tasks/:id', { schema: { summary: 'One task (id or unique prefix)', params: TaskIdParamsSchema, response: { 200: TaskSchema, ...errors } } }, async (req) =>
-    wire(find(req.params.id, req.principal)),
+    view(find(req.params.id, req.principal), req.principal),
   );
 
   api.get(
@@ -63,14 +80,14 @@ export function registerTaskRoutes(api: Api, { daemon }: RouteContext): void {
     { config: { action: 'task.kill' }, schema: { summary: 'Cancel a queued task or signal a running one (SIGKILL after the grace period)', params: TaskIdParamsSchema, body: KillBodySchema.optional(), response: { 200: TaskSchema, ...errors } } },
     async (req) => {
       const task = find(req.params.id, req.principal);
-      return wire(daemon.kill(task.id, req.principal, { signal: req.body?.signal, graceMs: req.body?.graceSeconds === undefined ? undefined : req.body.graceSeconds * 1000 }));
+      return view(daemon.kill(task.id, req.principal, { signal: req.body?.signal, graceMs: req.body?.graceSeconds === undefined ? undefined : req.body.graceSeconds * 1000 }), req.principal);
     },
   );
 
   // Suspend and resume answer once the checkpoint operation is done (or failed: 503).
   const checkpointRoute = (verb: 'suspend' | 'resume', summary: string, act: (id: string, principal: Principal) => Promise<Task>): void => {
     api.post(`/v1/tasks/:id/${verb}`, { schema: { summary, params: TaskIdParamsSchema, response: { 200: TaskSchema, ...checkpointErrors } } }, async (req) =>
-      wire(await act(find(req.params.id, req.principal).id, req.principal)),
+      view(await act(find(req.params.id, req.principal).id, req.principal), req.principal),
     );
   };
   checkpointRoute('suspend', 'Suspend a running task: its GPU memory moves to host memory (CUDA checkpoint) and its processes stop; answers once it is suspended', (id, p) => daemon.suspend(id, p));

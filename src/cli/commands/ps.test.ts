@@ -12,6 +12,7 @@ describe('shortWait (the WAITING column of gpushare ps)', () => {
     ['which quota', { kind: 'quota', tenant: 't', resource: 'memoryBytes', requested: 1, remaining: 0, text: '' }, 'quota: memory'],
     ['the GPU quota', { kind: 'quota', tenant: 't', resource: 'gpus', requested: 1, remaining: 0, text: '' }, 'quota: GPUs'],
     ['the head it waits behind, by id prefix', { kind: 'behind', taskId: '3f2a1c9d8e7f', text: '' }, 'behind 3f2a1c'],
+    ["another tenant's head, not named to a user token", { kind: 'behind', taskId: null, text: '' }, 'behind other'],
     ['a preemption under way for it', { kind: 'preempting', victims: [{ taskId: 'a', action: 'suspend' }, { taskId: 'b', action: 'kill' }], text: '' }, 'preempting 2'],
     ['SM partitions', { kind: 'smPartition', gpus: [], text: '' }, 'SMs'],
   ];

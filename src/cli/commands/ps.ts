@@ -63,7 +63,7 @@ export function shortWait(w: WaitReason): string {
     case 'quota':
       return `quota: ${QUOTA_RESOURCE[w.resource] ?? w.resource}`;
     case 'behind':
-      return `behind ${w.taskId.slice(0, 6)}`;
+      return w.taskId === null ? 'behind other' : `behind ${w.taskId.slice(0, 6)}`;
     case 'preempting':
       return `preempting ${w.victims.length}`;
     case 'smPartition':

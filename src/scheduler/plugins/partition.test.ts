@@ -1,6 +1,6 @@
 /**
  * SM partitions in the scheduler (partition.ts): where a partition goes, and the reason each
- * GPU gives when it cannot take one. (These were node/placement.ts's fitPartitions tests.)
+ * GPU gives when it cannot take one. (These were node/placement.ts's fitPartitions tests, before partitions became this filter.)
  */
 import { describe, expect, it } from 'vitest';
 import { schedule } from '../engine.js';
