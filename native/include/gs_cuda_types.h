@@ -1,5 +1,6 @@
 /*
- * gs_cuda_types.h: the CUDA driver API types gpushare uses, declared by us.
+ * gs_cuda_types.h: the CUDA driver API types gpushare uses, declared by us (a table of
+ * declarations checked against cuda.h, hence its length).
  *
  * Why our own: libgpushare and the fake driver must build with a plain C compiler on a
  * machine without the CUDA toolkit (CI has none), and NVIDIA's cuda.h is not ours to ship.

@@ -1,7 +1,8 @@
 /*
  * region.c: the shared region: open-or-create, attach/detach, reclaim, and the lock-free
  * accounting protocol (reserve/commit/cancel/release). Layout: gpushare_region.h; the
- * protocol, with a worked example, in README.md.
+ * protocol, with a worked example, in README.md. Why one file of over 400 lines: the lock-free
+ * protocol is one argument (every byte in exactly one word), and splitting it would split it.
  *
  * Protocol in one paragraph. Every byte counted lives in exactly one word of exactly one
  * slot (a lane while a reservation is in flight, then the slot's committed counters), and

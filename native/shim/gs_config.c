@@ -1,4 +1,9 @@
-/* gs_config.c: the environment -> gs_config. See gs_config.h for the rules. */
+/*
+ * gs_config.c: the environment -> gs_config. See gs_config.h for the rules.
+ *
+ * Why one file of over 400 lines: a parser per variable family, each with its accepted forms and
+ * messages, under one precedence rule (ours over HAMi-core's) that lives here once.
+ */
 #include "gs_config.h"
 
 #include <ctype.h>

@@ -1,4 +1,8 @@
 /*
+ * Why one file of over 400 lines: the green context that stands in for the primary context is
+ * one refcounted state machine (retain, release, reset, get-state, create, destroy); its
+ * transitions are read together.
+ *
  * partition.c: GPUSHARE_ISOLATION=sm-partition. A device with a compute limit gets a fixed
  * set of SMs (limit % x SM count, rounded to the hardware's group size) through a green
  * context, and every context the program makes on that device is one of ours:

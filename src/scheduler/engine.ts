@@ -2,6 +2,10 @@
  * The placement engine: admission, then filter every node and GPU, then score the candidate
  * GPU sets of the nodes that pass, and pick the best (ties broken by tiebreak.ts: one seeded PRNG
  * draw per decision). Pure: the same snapshot, request, options and PRNG state give the same decision.
+ *
+ * Why one module of over 400 lines: the fast scan, the plugin scan and the search they both feed
+ * must give the same decisions, PRNG draws included (engine.fastpath.test.ts); side by side, a
+ * change to one is read against the other.
  */
 import { demandOf, migComputeMilli } from './demand.js';
 import { prepareFeasibility, type Feasibility } from './feasibility.js';
