@@ -25,13 +25,20 @@ export interface AdmissionContext {
 /** The submission's slice request, if it may be queued; a GsError saying why not otherwise. */
 export function admit(ctx: AdmissionContext, input: SubmitInput, tenant: { readonly name: string; readonly quota: Quota; readonly quotas: ReadonlyMap<string, TenantQuota> } | null): SliceRequest {
   const request = validRequest(input);
-  checkMachine(ctx, request);
-  if (tenant !== null) checkTenantQuota(ctx, request, tenant);
+  checkGpus(ctx, request);
+  // A placement within the tenant's quota is a placement on the empty machine too: in the
+  // common case one decision answers both questions. Only a refusal asks again without
+  // quotas, so that "can never run here" is said before "exceeds the quota", as it always was.
+  const alone = tenant === null ? null : decideAlone(ctx, request, tenant);
+  if (alone === null || alone.status !== 'ok') checkMachine(ctx, request);
+  if (tenant !== null && alone !== null && alone.status !== 'ok') {
+    throw new GsError(ErrorCodes.quotaExceeded, `exceeds tenant "${tenant.name}"'s quota, so it could never start: ${describeQuotaRefusal(alone)}`, { details: { quota: tenant.quota } });
+  }
   return request;
 }
 
 /** The command and the slice request are well formed, and the daemon can run its isolation. */
-export function validRequest(input: SubmitInput): SliceRequest {
+function validRequest(input: SubmitInput): SliceRequest {
   if (input.command.length === 0 || input.command[0] === '') throw new GsError(ErrorCodes.invalidArgument, 'command: is empty; give the program to run and its arguments');
   if (input.command.length > MAX_COMMAND_ARGS) throw new GsError(ErrorCodes.invalidArgument, `command: has ${input.command.length} arguments; at most ${MAX_COMMAND_ARGS}`);
   const parsed = parseSliceRequest(input);
@@ -45,10 +52,14 @@ export function validRequest(input: SubmitInput): SliceRequest {
   return request;
 }
 
-/** Could it run on this machine with nothing else on it? */
-export function checkMachine(ctx: AdmissionContext, request: SliceRequest): void {
+/** Do the machine's GPUs have what the request names (models, UUIDs, sizes)? */
+function checkGpus(ctx: AdmissionContext, request: SliceRequest): void {
   const issues = checkRequestAgainstGpus(request, ctx.devices);
   if (issues.length > 0) throw new GsError(ErrorCodes.unsatisfiable, describeIssues(issues), { details: { issues } });
+}
+
+/** Could it run on this machine with nothing else on it? */
+function checkMachine(ctx: AdmissionContext, request: SliceRequest): void {
   const decision = schedule(buildSnapshot([ctx.node]), placementRequest({ id: 'admission', request, tenant: null }), { policy: ctx.policy, rng: createPrng(1) });
   if (decision.status !== 'ok') {
     if (request.isolation === 'sm-partition') refusePartition(decision, request.gpus);
@@ -84,10 +95,7 @@ function refusePartition(decision: Decision, gpus: number): void {
   }
 }
 
-/** Within its tenant's quota with nothing else of the tenant running? */
-export function checkTenantQuota(ctx: AdmissionContext, request: SliceRequest, tenant: { readonly name: string; readonly quota: Quota; readonly quotas: ReadonlyMap<string, TenantQuota> }): void {
-  const alone = schedule(buildSnapshot([ctx.node], [], tenant.quotas), placementRequest({ id: 'admission', request, tenant: tenant.name }), { policy: ctx.policy, rng: createPrng(1) });
-  if (alone.status !== 'ok') {
-    throw new GsError(ErrorCodes.quotaExceeded, `exceeds tenant "${tenant.name}"'s quota, so it could never start: ${describeQuotaRefusal(alone)}`, { details: { quota: tenant.quota } });
-  }
+/** Its decision on this machine with nothing else on it, under its tenant's quota. */
+function decideAlone(ctx: AdmissionContext, request: SliceRequest, tenant: { readonly name: string; readonly quotas: ReadonlyMap<string, TenantQuota> }): Decision {
+  return schedule(buildSnapshot([ctx.node], [], tenant.quotas), placementRequest({ id: 'admission', request, tenant: tenant.name }), { policy: ctx.policy, rng: createPrng(1) });
 }
