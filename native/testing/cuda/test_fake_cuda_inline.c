@@ -16,10 +16,11 @@ int main(void)
     CUcontext ctx;
     CHECK_OK(cuCtxCreate_v4(&ctx, NULL, 0, 0));
     CUmodule mod;
-    CUfunction kempty, k2ms;
+    CUfunction kempty, k2ms, k200ms;
     CHECK_OK(cuModuleLoadData(&mod, "fake"));
     CHECK_OK(cuModuleGetFunction(&kempty, mod, "empty"));
     CHECK_OK(cuModuleGetFunction(&k2ms, mod, "sleep_2000"));
+    CHECK_OK(cuModuleGetFunction(&k200ms, mod, "sleep_200000"));
     CUstream s;
     CUevent e1, e2;
     CHECK_OK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
@@ -32,11 +33,21 @@ int main(void)
     CHECK_OK(cuEventRecord(e1, s));
     CHECK_OK(cuEventQuery(e1));
 
-    /* behind a 2 ms kernel, an empty kernel and an event wait their turn */
-    CHECK_OK(cuLaunchKernel(k2ms, 1, 1, 1, 32, 1, 1, 0, s, NULL, NULL));
+    /* behind queued work, an empty kernel and an event wait their turn. The queued kernel
+     * runs 200 ms so that the query surely comes before it ends: with a 2 ms one, a loaded
+     * machine under the sanitizers sometimes took longer than that between the launch and
+     * the query (the two calls between them walk 64 KiB each), and the event was done. */
+    CHECK_OK(cuLaunchKernel(k200ms, 1, 1, 1, 32, 1, 1, 0, s, NULL, NULL));
     CHECK_OK(cuLaunchKernel(kempty, 1, 1, 1, 32, 1, 1, 0, s, NULL, NULL));
     CHECK_OK(cuEventRecord(e2, s));
     CHECK_RC(cuEventQuery(e2), CUDA_ERROR_NOT_READY);
+    CHECK_OK(cuEventSynchronize(e2));
+
+    /* and they run in order: from e1 to e2 is the 2 ms kernel's time */
+    CHECK_OK(cuEventRecord(e1, s));
+    CHECK_OK(cuLaunchKernel(k2ms, 1, 1, 1, 32, 1, 1, 0, s, NULL, NULL));
+    CHECK_OK(cuLaunchKernel(kempty, 1, 1, 1, 32, 1, 1, 0, s, NULL, NULL));
+    CHECK_OK(cuEventRecord(e2, s));
     CHECK_OK(cuEventSynchronize(e2));
     float ms = -1;
     CHECK_OK(cuEventElapsedTime_v2(&ms, e1, e2));
