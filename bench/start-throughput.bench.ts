@@ -1,0 +1,322 @@
+// Immediate-start submissions per second (issue 17 budget: >= 500/s with the submission's p99
+// <= 50 ms) and the live task list at 1,000+ tasks, side by side with a baseline build.
+//
+// Each round starts a fresh `gpushare serve` of each build in turn (order reversed every other
+// round, so drift and other work on the machine hit both alike) on the simulated backend with
+// 8 GPUs, state on disk, Unix socket, and runs on it:
+//   1. fixed rate: START_BENCH_RATE submissions/s (default 500) for START_BENCH_COUNT (1,000),
+//      open loop (submission i is due at start + i/rate whatever happened to the others; latency
+//      counts from when it was due, so a slow daemon cannot hide behind a slow generator);
+//   2. max rate: START_BENCH_CLIENTS (8) keep-alive clients, each sending its next submission as
+//      soon as the last one was answered, START_BENCH_COUNT in all;
+//   3. the live list: 8 exclusive `sleep` tasks hold the GPUs and 1,012 more queue behind them;
+//      GET /v1/tasks is polled at 200/s for 5 s (open loop) while 10 submissions/s keep changing
+//      the list (a list nobody writes to is served from cache, which says nothing).
+// Every submission is `true` on a 1 GiB slice, which fits at once: nothing waits for room. Time
+// to `running` is the task's `task.started` event (daemon clock, ms) minus when it was due.
+// Accepted/s counts 201 answers over the time from the first due to the last answer.
+//
+// START_BENCH_BASELINE=/other/checkout (built): its bin/gpushare.js runs alongside this one.
+// START_BENCH_PROFILE=dir: every daemon runs under `node --cpu-prof` and leaves its profile there.
+// Per-round numbers are printed as they come; the table gives medians over rounds with a 95%
+// bootstrap interval of the median.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROUNDS = Number(process.env['START_BENCH_ROUNDS'] ?? 5);
+const RATE = Number(process.env['START_BENCH_RATE'] ?? 500);
+const COUNT = Number(process.env['START_BENCH_COUNT'] ?? 1000);
+const CLIENTS = Number(process.env['START_BENCH_CLIENTS'] ?? 8);
+const LIST_TASKS = 1020;
+const LIST_RATE = 200;
+const LIST_SECONDS = 5;
+const LIST_WRITES_PER_S = 10;
+const GPUS = 8;
+const root = fileURLToPath(new URL('../', import.meta.url));
+const builds: { name: string; bin: string }[] = [{ name: 'this build', bin: `${root}bin/gpushare.js` }];
+const baseline = process.env['START_BENCH_BASELINE'];
+if (baseline) builds.push({ name: `baseline (${baseline})`, bin: join(baseline, 'bin', 'gpushare.js') });
+
+interface Client {
+  readonly socket: string;
+  readonly agent: Agent;
+}
+
+interface Answer {
+  readonly status: number;
+  readonly body: string;
+}
+
+function call(c: Client, method: string, path: string, payload?: unknown): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const body = payload === undefined ? undefined : JSON.stringify(payload);
+    const headers = body === undefined ? {} : { 'content-type': 'application/json' };
+    const req = request({ socketPath: c.socket, method, path, headers, agent: c.agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (b: Buffer) => chunks.push(b));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const nowMs = (): number => performance.timeOrigin + performance.now();
+const pct = (xs: readonly number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+};
+
+const TRIVIAL = { command: ['true'], cwd: '/', memory: '1Gi' };
+
+interface Sent {
+  readonly due: number;
+  end: number;
+  status: number;
+  id: string | null;
+}
+
+/** Open loop: `count` requests at `rate`/s; each one's timing from when it was due. */
+async function openLoop(count: number, rate: number, send: (i: number) => Promise<Answer>): Promise<Sent[]> {
+  const sent: Sent[] = [];
+  const pending: Promise<void>[] = [];
+  const start = nowMs() + 10;
+  let i = 0;
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const now = nowMs();
+      while (i < count && start + (i * 1000) / rate <= now) {
+        const s: Sent = { due: start + (i * 1000) / rate, end: NaN, status: 0, id: null };
+        sent.push(s);
+        pending.push(
+          send(i).then(
+            (a) => {
+              s.end = nowMs();
+              s.status = a.status;
+              if (a.status === 201) s.id = (JSON.parse(a.body) as { id: string }).id;
+            },
+            () => {
+              s.end = nowMs();
+            },
+          ),
+        );
+        i += 1;
+      }
+      if (i >= count) resolve();
+      else setTimeout(tick, Math.max(0, start + (i * 1000) / rate - nowMs()));
+    };
+    setTimeout(tick, 10);
+  });
+  await Promise.all(pending);
+  return sent;
+}
+
+/** Closed loop: `clients` callers, each sending its next request when the last is answered. */
+async function closedLoop(count: number, clients: number, send: () => Promise<Answer>): Promise<Sent[]> {
+  const sent: Sent[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      next += 1;
+      const s: Sent = { due: nowMs(), end: NaN, status: 0, id: null };
+      sent.push(s);
+      try {
+        const a = await send();
+        s.status = a.status;
+        if (a.status === 201) s.id = (JSON.parse(a.body) as { id: string }).id;
+      } catch {
+        // counted as not accepted
+      }
+      s.end = nowMs();
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, worker));
+  return sent;
+}
+
+interface StartResult {
+  readonly acceptedPerS: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly runP50: number;
+  readonly runP99: number;
+  readonly refused: number;
+}
+
+/** When each task's `task.started` event was recorded (daemon clock, ms). */
+async function startedAt(c: Client): Promise<Map<string, number>> {
+  const at = new Map<string, number>();
+  let since = 0;
+  for (;;) {
+    const page = JSON.parse((await call(c, 'GET', `/v1/events?since=${since}&limit=10000`)).body) as { seq: number; at: number; type: string; taskId: string | null }[];
+    if (page.length === 0) return at;
+    for (const e of page) if (e.type === 'task.started' && e.taskId !== null) at.set(e.taskId, e.at);
+    since = page[page.length - 1]?.seq ?? since;
+  }
+}
+
+/** Waits until nothing is live but `keep` tasks (the `true` tasks have all ended). */
+async function drain(c: Client, keep = 0): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const live = JSON.parse((await call(c, 'GET', '/v1/tasks')).body) as unknown[];
+    if (live.length <= keep) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('tasks still live after 30 s');
+}
+
+async function startRun(c: Client, run: () => Promise<Sent[]>): Promise<StartResult> {
+  const sent = await run();
+  await drain(c);
+  const started = await startedAt(c);
+  const ok = sent.filter((s) => s.status === 201);
+  const first = Math.min(...sent.map((s) => s.due));
+  const last = Math.max(...ok.map((s) => s.end));
+  const toRunning = ok.flatMap((s) => {
+    const at = s.id === null ? undefined : started.get(s.id);
+    return at === undefined ? [] : [at - s.due];
+  });
+  if (toRunning.length !== ok.length) throw new Error(`${ok.length - toRunning.length} accepted tasks never started`);
+  const lat = ok.map((s) => s.end - s.due);
+  return { acceptedPerS: (ok.length * 1000) / (last - first), p50: pct(lat, 50), p99: pct(lat, 99), runP50: pct(toRunning, 50), runP99: pct(toRunning, 99), refused: sent.length - ok.length };
+}
+
+interface ListResult {
+  readonly tasks: number;
+  readonly kb: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+async function listRun(c: Client): Promise<ListResult> {
+  for (let g = 0; g < GPUS; g++) {
+    const a = await call(c, 'POST', '/v1/tasks', { command: ['sleep', '120'], cwd: '/', isolation: 'exclusive' });
+    if (a.status !== 201) throw new Error(`blocker: ${a.status} ${a.body}`);
+  }
+  await closedLoop(LIST_TASKS - GPUS, 4, () => call(c, 'POST', '/v1/tasks', TRIVIAL));
+  const listed = JSON.parse((await call(c, 'GET', '/v1/tasks')).body) as { state: string }[];
+  if (listed.filter((t) => t.state === 'running').length !== GPUS || listed.length !== LIST_TASKS) throw new Error(`expected ${GPUS} running and ${LIST_TASKS - GPUS} queued, got ${listed.length}`);
+  const writer = new Client0(c.socket);
+  const writes = openLoop(LIST_SECONDS * LIST_WRITES_PER_S, LIST_WRITES_PER_S, () => call(writer, 'POST', '/v1/tasks', TRIVIAL));
+  let bytes = 0;
+  const polls = await openLoop(LIST_RATE * LIST_SECONDS, LIST_RATE, async () => {
+    const a = await call(c, 'GET', '/v1/tasks');
+    bytes = Math.max(bytes, Buffer.byteLength(a.body));
+    return a;
+  });
+  await writes;
+  writer.agent.destroy();
+  const lat = polls.filter((s) => s.status === 200).map((s) => s.end - s.due);
+  if (lat.length !== polls.length) throw new Error(`${polls.length - lat.length} polls failed`);
+  const tasks = (JSON.parse((await call(c, 'GET', '/v1/tasks')).body) as unknown[]).length;
+  return { tasks, kb: bytes / 1000, p50: pct(lat, 50), p99: pct(lat, 99) };
+}
+
+class Client0 implements Client {
+  readonly agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  constructor(readonly socket: string) {}
+}
+
+interface RoundResult {
+  readonly fixed: StartResult;
+  readonly max: StartResult;
+  readonly list: ListResult;
+}
+
+const daemons = new Set<ChildProcess>();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const d of daemons) d.kill('SIGKILL');
+    process.exit(130);
+  });
+}
+
+async function round(bin: string): Promise<RoundResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'gpushare-start-bench-'));
+  const socket = join(dir, 'api.sock');
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('GPUSHARE_')) delete env[k];
+  const profile = process.env['START_BENCH_PROFILE'];
+  const daemon = spawn(process.execPath, [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), bin, 'serve', '--backend', 'simulated', '--simulate', `${GPUS}xH100-80GB`, '--state-dir', join(dir, 'state'), '--listen', socket, '--log-level', 'warn'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  daemons.add(daemon);
+  const c = new Client0(socket);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let text = '';
+      daemon.stderr?.on('data', (b: Buffer) => {
+        text += b.toString();
+        if (text.includes('listening on')) resolve();
+      });
+      daemon.once('exit', (code) => reject(new Error(`daemon exited ${code}: ${text}`)));
+    });
+    await closedLoop(200, CLIENTS, () => call(c, 'POST', '/v1/tasks', TRIVIAL)); // warm-up
+    await drain(c);
+    const fixed = await startRun(c, () => openLoop(COUNT, RATE, () => call(c, 'POST', '/v1/tasks', TRIVIAL)));
+    const max = await startRun(c, () => closedLoop(COUNT, CLIENTS, () => call(c, 'POST', '/v1/tasks', TRIVIAL)));
+    const list = await listRun(c);
+    return { fixed, max, list };
+  } finally {
+    // The sleeps lead their own process groups and outlive the daemon: end them through it first.
+    const live = await call(c, 'GET', '/v1/tasks').then((a) => JSON.parse(a.body) as { id: string; state: string }[], () => []);
+    for (const t of live) if (t.state === 'running') await call(c, 'POST', `/v1/tasks/${t.id}/kill`, { signal: 'SIGKILL' }).catch(() => undefined);
+    c.agent.destroy();
+    daemon.kill('SIGTERM');
+    if (daemon.exitCode === null) await new Promise((r) => daemon.once('exit', r));
+    daemons.delete(daemon);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Median and a 95% bootstrap interval of the median (fixed seed: the same data give the same interval). */
+function medianCi(xs: readonly number[]): string {
+  const med = pct(xs, 50);
+  if (xs.length < 3) return med.toFixed(1);
+  let seed = 0x2545f491;
+  const rand = (): number => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed / 2 ** 32;
+  };
+  const meds: number[] = [];
+  for (let b = 0; b < 2000; b++) meds.push(pct(Array.from(xs, () => xs[Math.floor(rand() * xs.length)] ?? NaN), 50));
+  const digits = med >= 100 ? 0 : 1;
+  return `${med.toFixed(digits)} (${pct(meds, 2.5).toFixed(digits)}-${pct(meds, 97.5).toFixed(digits)})`;
+}
+
+const results = builds.map(() => [] as RoundResult[]);
+for (let r = 0; r < ROUNDS; r++) {
+  const order = r % 2 === 0 ? builds.map((_, i) => i) : builds.map((_, i) => builds.length - 1 - i);
+  for (const i of order) {
+    const b = builds[i];
+    if (!b) continue;
+    const res = await round(b.bin);
+    results[i]?.push(res);
+    console.log(
+      `round ${r + 1} ${b.name}: fixed ${res.fixed.acceptedPerS.toFixed(0)}/s p99 ${res.fixed.p99.toFixed(1)} ms; max ${res.max.acceptedPerS.toFixed(0)}/s p99 ${res.max.p99.toFixed(1)} ms; list ${res.list.tasks} tasks p99 ${res.list.p99.toFixed(1)} ms`,
+    );
+  }
+}
+
+const rows: [string, (x: RoundResult) => number][] = [
+  [`${RATE}/s offered: accepted/s`, (x) => x.fixed.acceptedPerS],
+  [`${RATE}/s offered: POST p50 ms (from due)`, (x) => x.fixed.p50],
+  [`${RATE}/s offered: POST p99 ms (from due)`, (x) => x.fixed.p99],
+  [`${RATE}/s offered: to running p50 ms`, (x) => x.fixed.runP50],
+  [`${RATE}/s offered: to running p99 ms`, (x) => x.fixed.runP99],
+  [`max rate, ${CLIENTS} clients: accepted/s`, (x) => x.max.acceptedPerS],
+  [`max rate, ${CLIENTS} clients: POST p50 ms`, (x) => x.max.p50],
+  [`max rate, ${CLIENTS} clients: POST p99 ms`, (x) => x.max.p99],
+  [`max rate, ${CLIENTS} clients: to running p99 ms`, (x) => x.max.runP99],
+  [`GET /v1/tasks at ${LIST_RATE}/s, ${LIST_TASKS}+ tasks, ${LIST_WRITES_PER_S} writes/s: p50 ms`, (x) => x.list.p50],
+  [`GET /v1/tasks ... p99 ms`, (x) => x.list.p99],
+  ['GET /v1/tasks: KB per poll', (x) => x.list.kb],
+];
+const refused = results.map((rs) => rs.reduce((n, x) => n + x.fixed.refused + x.max.refused, 0));
+console.log(`\nImmediate starts and the live list: medians over ${ROUNDS} interleaved rounds (95% bootstrap interval), simulated backend (${GPUS} GPUs), Unix socket, state on disk`);
+console.log(`| measure | ${builds.map((b) => b.name).join(' | ')} |`);
+console.log(`| --- | ${builds.map(() => '---').join(' | ')} |`);
+for (const [name, f] of rows) console.log(`| ${name} | ${results.map((rs) => medianCi(rs.map(f))).join(' | ')} |`);
+console.log(`submissions not accepted: ${builds.map((b, i) => `${b.name} ${refused[i]}`).join(', ')}`);
