@@ -21,7 +21,7 @@
 // Per-round numbers are printed as they come; the table gives medians over rounds with a 95%
 // bootstrap interval of the median.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,20 +49,31 @@ interface Client {
 interface Answer {
   readonly status: number;
   readonly body: string;
+  /** Body bytes, when only counted. */
+  readonly bytes?: number;
 }
 
-function call(c: Client, method: string, path: string, payload?: unknown): Promise<Answer> {
+/** One request; `bytesOnly`: the body is counted, not decoded (the list polls: the client's own cost stays small). */
+function call(c: Client, method: string, path: string, payload?: unknown, bytesOnly = false): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const body = payload === undefined ? undefined : JSON.stringify(payload);
     const headers = body === undefined ? {} : { 'content-type': 'application/json' };
     const req = request({ socketPath: c.socket, method, path, headers, agent: c.agent }, (res) => {
       const chunks: Buffer[] = [];
-      res.on('data', (b: Buffer) => chunks.push(b));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      let bytes = 0;
+      res.on('data', (b: Buffer) => (bytesOnly ? (bytes += b.length) : chunks.push(b)));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: bytesOnly ? '' : Buffer.concat(chunks).toString(), bytes }));
     });
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** CPU time (user + system, ms) a process has used so far, from /proc (clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 const nowMs = (): number => performance.timeOrigin + performance.now();
@@ -145,6 +156,8 @@ interface StartResult {
   readonly runP50: number;
   readonly runP99: number;
   readonly refused: number;
+  /** The daemon's CPU time per accepted submission, ms (its share of the machine, whatever else runs). */
+  readonly cpuPerTask: number;
 }
 
 /** When each task's `task.started` event was recorded (daemon clock, ms). */
@@ -169,9 +182,11 @@ async function drain(c: Client, keep = 0): Promise<void> {
   throw new Error('tasks still live after 30 s');
 }
 
-async function startRun(c: Client, run: () => Promise<Sent[]>): Promise<StartResult> {
+async function startRun(c: Client, pid: number, run: () => Promise<Sent[]>): Promise<StartResult> {
+  const cpu0 = cpuMs(pid);
   const sent = await run();
   await drain(c);
+  const cpu = cpuMs(pid) - cpu0;
   const started = await startedAt(c);
   const ok = sent.filter((s) => s.status === 201);
   const first = Math.min(...sent.map((s) => s.due));
@@ -182,7 +197,7 @@ async function startRun(c: Client, run: () => Promise<Sent[]>): Promise<StartRes
   });
   if (toRunning.length !== ok.length) throw new Error(`${ok.length - toRunning.length} accepted tasks never started`);
   const lat = ok.map((s) => s.end - s.due);
-  return { acceptedPerS: (ok.length * 1000) / (last - first), p50: pct(lat, 50), p99: pct(lat, 99), runP50: pct(toRunning, 50), runP99: pct(toRunning, 99), refused: sent.length - ok.length };
+  return { acceptedPerS: (ok.length * 1000) / (last - first), p50: pct(lat, 50), p99: pct(lat, 99), runP50: pct(toRunning, 50), runP99: pct(toRunning, 99), refused: sent.length - ok.length, cpuPerTask: cpu / ok.length };
 }
 
 interface ListResult {
@@ -190,9 +205,11 @@ interface ListResult {
   readonly kb: number;
   readonly p50: number;
   readonly p99: number;
+  /** The daemon's CPU time per poll, ms (the writes' share included). */
+  readonly cpuPerPoll: number;
 }
 
-async function listRun(c: Client): Promise<ListResult> {
+async function listRun(c: Client, pid: number): Promise<ListResult> {
   for (let g = 0; g < GPUS; g++) {
     const a = await call(c, 'POST', '/v1/tasks', { command: ['sleep', '120'], cwd: '/', isolation: 'exclusive' });
     if (a.status !== 201) throw new Error(`blocker: ${a.status} ${a.body}`);
@@ -203,17 +220,19 @@ async function listRun(c: Client): Promise<ListResult> {
   const writer = new Client0(c.socket);
   const writes = openLoop(LIST_SECONDS * LIST_WRITES_PER_S, LIST_WRITES_PER_S, () => call(writer, 'POST', '/v1/tasks', TRIVIAL));
   let bytes = 0;
+  const cpu0 = cpuMs(pid);
   const polls = await openLoop(LIST_RATE * LIST_SECONDS, LIST_RATE, async () => {
-    const a = await call(c, 'GET', '/v1/tasks');
-    bytes = Math.max(bytes, Buffer.byteLength(a.body));
+    const a = await call(c, 'GET', '/v1/tasks', undefined, true);
+    bytes = Math.max(bytes, a.bytes ?? 0);
     return a;
   });
   await writes;
+  const cpu = cpuMs(pid) - cpu0;
   writer.agent.destroy();
   const lat = polls.filter((s) => s.status === 200).map((s) => s.end - s.due);
   if (lat.length !== polls.length) throw new Error(`${polls.length - lat.length} polls failed`);
   const tasks = (JSON.parse((await call(c, 'GET', '/v1/tasks')).body) as unknown[]).length;
-  return { tasks, kb: bytes / 1000, p50: pct(lat, 50), p99: pct(lat, 99) };
+  return { tasks, kb: bytes / 1000, p50: pct(lat, 50), p99: pct(lat, 99), cpuPerPoll: cpu / polls.length };
 }
 
 class Client0 implements Client {
@@ -255,9 +274,10 @@ async function round(bin: string): Promise<RoundResult> {
     });
     await closedLoop(200, CLIENTS, () => call(c, 'POST', '/v1/tasks', TRIVIAL)); // warm-up
     await drain(c);
-    const fixed = await startRun(c, () => openLoop(COUNT, RATE, () => call(c, 'POST', '/v1/tasks', TRIVIAL)));
-    const max = await startRun(c, () => closedLoop(COUNT, CLIENTS, () => call(c, 'POST', '/v1/tasks', TRIVIAL)));
-    const list = await listRun(c);
+    const pid = daemon.pid ?? 0;
+    const fixed = await startRun(c, pid, () => openLoop(COUNT, RATE, () => call(c, 'POST', '/v1/tasks', TRIVIAL)));
+    const max = await startRun(c, pid, () => closedLoop(COUNT, CLIENTS, () => call(c, 'POST', '/v1/tasks', TRIVIAL)));
+    const list = await listRun(c, pid);
     return { fixed, max, list };
   } finally {
     // The sleeps lead their own process groups and outlive the daemon: end them through it first.
@@ -295,7 +315,7 @@ for (let r = 0; r < ROUNDS; r++) {
     const res = await round(b.bin);
     results[i]?.push(res);
     console.log(
-      `round ${r + 1} ${b.name}: fixed ${res.fixed.acceptedPerS.toFixed(0)}/s p99 ${res.fixed.p99.toFixed(1)} ms; max ${res.max.acceptedPerS.toFixed(0)}/s p99 ${res.max.p99.toFixed(1)} ms; list ${res.list.tasks} tasks p99 ${res.list.p99.toFixed(1)} ms`,
+      `round ${r + 1} ${b.name}: fixed ${res.fixed.acceptedPerS.toFixed(0)}/s p99 ${res.fixed.p99.toFixed(1)} ms; max ${res.max.acceptedPerS.toFixed(0)}/s p99 ${res.max.p99.toFixed(1)} ms; list ${res.list.tasks} tasks p99 ${res.list.p99.toFixed(1)} ms; CPU ${res.fixed.cpuPerTask.toFixed(2)}/${res.max.cpuPerTask.toFixed(2)} ms a submission, ${res.list.cpuPerPoll.toFixed(2)} ms a poll`,
     );
   }
 }
@@ -310,8 +330,10 @@ const rows: [string, (x: RoundResult) => number][] = [
   [`max rate, ${CLIENTS} clients: POST p50 ms`, (x) => x.max.p50],
   [`max rate, ${CLIENTS} clients: POST p99 ms`, (x) => x.max.p99],
   [`max rate, ${CLIENTS} clients: to running p99 ms`, (x) => x.max.runP99],
+  ['daemon CPU ms per submission (both runs)', (x) => (x.fixed.cpuPerTask + x.max.cpuPerTask) / 2],
   [`GET /v1/tasks at ${LIST_RATE}/s, ${LIST_TASKS}+ tasks, ${LIST_WRITES_PER_S} writes/s: p50 ms`, (x) => x.list.p50],
   [`GET /v1/tasks ... p99 ms`, (x) => x.list.p99],
+  ['GET /v1/tasks: daemon CPU ms per poll', (x) => x.list.cpuPerPoll],
   ['GET /v1/tasks: KB per poll', (x) => x.list.kb],
 ];
 const refused = results.map((rs) => rs.reduce((n, x) => n + x.fixed.refused + x.max.refused, 0));

@@ -33,7 +33,7 @@ import type { Quota } from './store/tenants.js';
 import { TaskQueue } from './queue.js';
 import { TenantService, type Actor } from './tenant-service.js';
 import { checkTenantName, type QuotaInput, type TenantView } from './tenants.js';
-import { HOLDING_STATES, LIVE_STATES, STARTED_STATES, type Task } from '../contract/task.js';
+import { HOLDING_STATES, LIVE_STATES, STARTED_STATES, type Task, type WaitReason } from '../contract/task.js';
 
 export { PREEMPTION_POLICIES, type PreemptionPolicy } from './planner.js';
 export type { EventListener } from './events.js';
@@ -71,6 +71,8 @@ export class Daemon {
   /** Tenants, quotas and the audit log. */
   readonly tenantService: TenantService;
   private readonly queue: TaskQueue;
+  /** withWaiting's answers, by record (dropped with the record). */
+  private readonly waitingViews = new WeakMap<Task, { waiting: WaitReason; view: Task }>();
   private closed = false;
 
   constructor(private readonly options: DaemonOptions) {
@@ -205,10 +207,20 @@ export class Daemon {
     return this.withWaiting(this.store.resolve(idOrPrefix));
   }
 
-  /** The task with why it waits, if it is waiting (queued, or suspended waiting to resume). */
+  /**
+   * The task with why it waits, if it is waiting (queued, or suspended waiting to resume). The
+   * same record and reason give the same object (the store replaces a record only when its row
+   * changes, the queue a reason only when it reads differently), so what the API derives from
+   * it (each task's JSON in a list) can be kept by identity.
+   */
   private withWaiting(task: Task): Task {
     const waiting = this.queue.waitingOf(task);
-    return waiting === undefined ? task : { ...task, waiting };
+    if (waiting === undefined) return task;
+    const seen = this.waitingViews.get(task);
+    if (seen?.waiting === waiting) return seen.view;
+    const view = { ...task, waiting };
+    this.waitingViews.set(task, { waiting, view });
+    return view;
   }
 
   /**

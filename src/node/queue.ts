@@ -5,6 +5,7 @@
  * lifecycle layer. A pass runs whenever something may have made room: a submission, a task's
  * end, a kill, a quota change, a finished suspension or resumption.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { SmGroups } from '../domain/index.js';
 import type { GpuBackend } from '../gpu/backend.js';
@@ -124,7 +125,7 @@ export class TaskQueue {
         suspending: all.filter((t) => t.state === 'suspending'),
       },
     );
-    this.waiting = waitReasons(plan);
+    this.waiting = keepSame(this.waiting, waitReasons(plan));
     this.waitingChanges += 1;
     this.blockedAt = plan.blocked;
     this.perform(plan);
@@ -178,4 +179,17 @@ export class TaskQueue {
     }
     return buildSnapshot([this.nodeSpec], placements, quotas);
   }
+}
+
+/**
+ * The new reasons, with each one that reads the same as before kept as the same object: a pass
+ * re-derives every waiting task's reason, and a deep queue mostly waits for the same reasons,
+ * so what is derived from a reason by identity (the API's JSON of each listed task) stays valid.
+ */
+function keepSame(before: ReadonlyMap<string, WaitReason>, after: Map<string, WaitReason>): Map<string, WaitReason> {
+  for (const [id, reason] of after) {
+    const old = before.get(id);
+    if (old !== undefined && old !== reason && isDeepStrictEqual(old, reason)) after.set(id, old);
+  }
+  return after;
 }

@@ -34,15 +34,26 @@ export function registerTaskRoutes(api: Api, { daemon }: RouteContext): void {
     return reply.status(201).send(view(task, req.principal));
   });
 
-  // ps and top poll this: the live list's JSON is kept per viewer until a task changes.
+  // ps and top poll this: the live list's JSON is kept per viewer until a task changes, and each
+  // task's JSON while its record is the same object (the daemon replaces one only when it changes),
+  // so a change re-serializes the tasks it touched, not the whole list.
   const liveJson = new Map<string, { version: number; json: RawJson }>();
+  const jsonOf = new WeakMap<TaskBody, string>();
+  const taskJson = (t: TaskBody): string => {
+    let text = jsonOf.get(t);
+    if (text === undefined) {
+      text = JSON.stringify(t);
+      jsonOf.set(t, text);
+    }
+    return text;
+  };
   api.get('/v1/tasks', { schema: { summary: 'Queued and running tasks (all=1: finished ones too)', querystring: ListTasksQuerySchema, response: { 200: z.array(TaskSchema), ...errors } } }, async (req) => {
     if (req.query.all) return views(daemon.list(true), req.principal);
     const viewer = viewerKey(req.principal);
     const version = daemon.liveVersion();
     const cached = liveJson.get(viewer);
     if (cached?.version === version) return cached.json as never;
-    const json = new RawJson(JSON.stringify(views(daemon.list(false), req.principal)));
+    const json = new RawJson(`[${views(daemon.list(false), req.principal).map(taskJson).join(',')}]`);
     liveJson.set(viewer, { version, json });
     return json as never;
   });

@@ -1,6 +1,7 @@
 import type { SliceRequest } from '../../domain/index.js';
 import { ErrorCodes, GsError } from '../../domain/index.js';
-import type { Task, TaskGpu, TaskSmRange, TaskState } from '../../contract/task.js';
+import { LIVE_STATES, type Task, type TaskGpu, type TaskSmRange, type TaskState } from '../../contract/task.js';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
 import { TenantStore } from './tenants.js';
 
@@ -102,12 +103,19 @@ export class TaskStore {
   private readonly auditSince;
   readonly tenants: TenantStore;
   /**
-   * Queued and running tasks as last read; dropped on every write. Listing live tasks is the
-   * API's most frequent read (ps, top, the scheduler's pump), and rereading and parsing every
-   * row each time was most of its cost (bench/api.bench.ts).
+   * Live tasks (LIVE_STATES) by id, in arrival order (seq: a Map keeps insertion order, and
+   * rows are inserted in seq order), kept up to date by every write through this store: a write
+   * re-reads its one row and puts it in (or takes it out). Listing live tasks is the API's most
+   * frequent read (ps, top) and every queue pass's first step; rereading and parsing every live
+   * row after each write made each submission cost O(live tasks) (bench/start-throughput.bench.ts:
+   * a quarter of the daemon's time at 1,000 queued tasks). A task's object is replaced only
+   * when its row changes, so callers may cache what they derive from it by identity. Dropped
+   * (read again in full on the next list) when a transaction rolls back.
    */
-  private liveCache: readonly Task[] | null = null;
+  private liveCache: Map<string, Task> | null = null;
   private liveVersionCounter = 0;
+  /** UPDATE statements by the columns they set (prepared once each; a state change sets one of a few sets). */
+  private readonly updates = new Map<string, Statement>();
 
   constructor(private readonly db: Db) {
     this.tenants = new TenantStore(db);
@@ -115,7 +123,7 @@ export class TaskStore {
       VALUES (@id, 'queued', @command, @env, @cwd, @request, @priority, @tenant, @submittedAt, @stdoutPath, @stderrPath, @regionPath)`);
     this.byId = db.prepare('SELECT * FROM tasks WHERE id = ?');
     this.byPrefix = db.prepare("SELECT * FROM tasks WHERE id LIKE ? || '%' ESCAPE '\\' LIMIT 2");
-    this.live = db.prepare("SELECT * FROM tasks WHERE state IN ('queued', 'running', 'suspending', 'suspended', 'resuming') ORDER BY seq");
+    this.live = db.prepare(`SELECT * FROM tasks WHERE state IN (${[...LIVE_STATES].map((st) => `'${st}'`).join(', ')}) ORDER BY seq`);
     this.all = db.prepare('SELECT * FROM tasks ORDER BY seq');
     this.insertEvent = db.prepare('INSERT INTO events (at, type, task_id, data) VALUES (?, ?, ?, ?)');
     this.eventsSince = db.prepare('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?');
@@ -135,7 +143,6 @@ export class TaskStore {
   }
 
   create(task: NewTask): Task {
-    this.dropLive();
     this.insertTask.run({
       id: task.id,
       command: JSON.stringify(task.command),
@@ -149,7 +156,7 @@ export class TaskStore {
       stderrPath: task.stderrPath,
       regionPath: task.regionPath,
     });
-    return this.get(task.id);
+    return this.wrote(this.get(task.id));
   }
 
   /** The task with this id, or the only one whose id starts with it (like docker's short ids). */
@@ -169,7 +176,6 @@ export class TaskStore {
     return fromRow(row);
   }
 
-  /** Queued and running tasks in arrival order, or every task with `all`. */
   /** Changes whenever a queued or running task may have changed: a key for caches of the live list. */
   liveVersion(): number {
     return this.liveVersionCounter;
@@ -180,22 +186,37 @@ export class TaskStore {
     this.liveVersionCounter += 1;
   }
 
+  /** A task row as just written: into the live cache (or out of it, once it ended). */
+  private wrote(task: Task): Task {
+    this.liveVersionCounter += 1;
+    if (this.liveCache !== null) {
+      if (LIVE_STATES.has(task.state)) this.liveCache.set(task.id, task);
+      else this.liveCache.delete(task.id);
+    }
+    return task;
+  }
+
+  /** Queued and running tasks in arrival order, or every task with `all`. */
   list(all = false): Task[] {
     if (all) return (this.all.all() as TaskRow[]).map(fromRow);
-    this.liveCache ??= (this.live.all() as TaskRow[]).map(fromRow);
-    return [...this.liveCache];
+    this.liveCache ??= new Map((this.live.all() as TaskRow[]).map((r) => [r.id, fromRow(r)]));
+    return [...this.liveCache.values()];
   }
 
   update(id: string, change: TaskUpdate): Task {
-    this.dropLive();
     const keys = Object.keys(change) as (keyof TaskUpdate)[];
     if (keys.length > 0) {
       const sets = keys.map((k) => `${COLUMN[k]} = @${k}`).join(', ');
+      let statement = this.updates.get(sets);
+      if (statement === undefined) {
+        statement = this.db.prepare(`UPDATE tasks SET ${sets} WHERE id = @id`);
+        this.updates.set(sets, statement);
+      }
       const values: Record<string, unknown> = { id };
       for (const k of keys) values[k] = toColumn(k, change[k]);
-      this.db.prepare(`UPDATE tasks SET ${sets} WHERE id = @id`).run(values);
+      statement.run(values);
     }
-    return this.get(id);
+    return this.wrote(this.get(id));
   }
 
   recordEvent(at: number, type: string, taskId: string | null, data: Record<string, unknown> = {}): EventRecord {
