@@ -225,7 +225,9 @@ export class Daemon {
 
   /**
    * Validates everything first: a refused submission leaves no trace but its error. Filed under
-   * the tenant asked, else the submitter's (`principal`: who asks, for the audit log).
+   * the tenant asked, else the submitter's (`principal`: who asks, for the audit log). Returns
+   * the task as committed (queued); the queue pass that starts it runs once this turn of the
+   * event loop is over (TaskQueue.submitted).
    */
   submit(input: SubmitInput, principal: Principal): Task {
     const tenant = input.tenant ?? principal.tenant;
@@ -256,8 +258,9 @@ export class Daemon {
       return t;
     });
     this.log.info({ task: id, command: task.command, priority: task.priority }, 'task submitted');
-    // Queued behind the blocked head, it is as created: no pass ran.
-    return this.withWaiting(this.queue.submitted(task) ? this.store.get(id) : task);
+    // Answered as stored (queued): the pass that starts it, if it fits, runs after this turn.
+    this.queue.submitted(task);
+    return this.withWaiting(task);
   }
 
   /**

@@ -54,6 +54,8 @@ export class TaskQueue {
   private waiting = new Map<string, WaitReason>();
   /** Counts changes to `waiting` (see Daemon.liveVersion). */
   private waitingChanges = 0;
+  /** A pass is scheduled for the submissions of this turn of the event loop (see submitted). */
+  private passDue = false;
 
   constructor(private readonly options: TaskQueueOptions) {
     this.store = options.store;
@@ -83,18 +85,24 @@ export class TaskQueue {
   }
 
   /**
-   * A task just queued: a pass, unless it is queued behind the blocked head (then it waits
-   * behind it, plainly). Whether a pass ran.
+   * A task just queued (and committed): a pass soon, unless it is queued behind the blocked head
+   * (then it waits behind it, plainly). The pass is not run here but once per turn of the event
+   * loop for every submission that arrived in it: the submitter is answered as soon as its task
+   * is stored, and launching (fork and exec, milliseconds each) happens off its response path.
    */
-  submitted(task: Task): boolean {
+  submitted(task: Task): void {
     const head = this.blockedAt;
     if (head !== null && queueOrder(task, head) > 0) {
       this.waiting.set(task.id, behind(head.id));
       this.waitingChanges += 1;
-      return false;
+      return;
     }
-    this.pump();
-    return true;
+    if (this.passDue) return;
+    this.passDue = true;
+    setImmediate(() => {
+      this.passDue = false;
+      this.pump();
+    });
   }
 
   /** What each tenant's running tasks hold, as the scheduler counts it. */

@@ -62,7 +62,8 @@ gpushare's (128+N when a signal N ended it).
       process.stdout.write(`${task.id}\n`);
       return;
     }
-    if (task.state === 'queued') process.stderr.write(`gpushare: task ${task.id} is queued; it starts when its slice fits (Ctrl-C cancels it)\n`);
+    // A task is answered as stored, before the pass that starts it: only one the pass left waiting says why.
+    if (task.state === 'queued' && task.waiting !== null) process.stderr.write(`gpushare: task ${task.id} is queued; it starts when its slice fits (Ctrl-C cancels it)\n`);
     process.exitCode = await attach(client, task.id);
   });
 }
