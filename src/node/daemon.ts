@@ -11,6 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
+import { mkdir, open } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import type { Logger } from 'pino';
 import { describeIssues, ErrorCodes, GsError, type SmGroups } from '../domain/index.js';
@@ -258,8 +259,8 @@ export class Daemon {
       return t;
     });
     this.log.info({ task: id, command: task.command, priority: task.priority }, 'task submitted');
-    // Answered as stored (queued): the pass that starts it, if it fits, runs after this turn.
-    this.queue.submitted(task);
+    // Answered as stored (queued): the pass that starts it, if it fits, runs once its files are made.
+    this.queue.submitted(task, makeTaskFiles(files));
     return this.withWaiting(task);
   }
 
@@ -347,6 +348,23 @@ function describeState(task: Task): string {
       return 'running';
     default:
       return `already ended (${task.state})`;
+  }
+}
+
+/**
+ * Makes a new task's directory and log files on libuv's thread pool, as launch (launcher.ts)
+ * would: each is a metadata write the file system journals (about 1 ms apiece on this
+ * development machine's shared disk; a quarter of the daemon's event-loop time in
+ * bench/start-throughput.bench.ts when launch made them). Launch still makes whatever is
+ * missing (a task queued before a restart, or started before these were done: both create the
+ * same directory and files, so either may come first), and reports a failure; here it is ignored.
+ */
+async function makeTaskFiles(files: { dir: string; stdout: string; stderr: string }): Promise<void> {
+  try {
+    await mkdir(files.dir, { recursive: true, mode: 0o700 });
+    await Promise.all([files.stdout, files.stderr].map(async (path) => (await open(path, 'a', 0o600)).close()));
+  } catch {
+    // launch makes them, or says why it cannot
   }
 }
 

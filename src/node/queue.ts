@@ -89,14 +89,21 @@ export class TaskQueue {
    * (then it waits behind it, plainly). The pass is not run here but once per turn of the event
    * loop for every submission that arrived in it: the submitter is answered as soon as its task
    * is stored, and launching (fork and exec, milliseconds each) happens off its response path.
+   * `ready`: the pass waits for it (the task's files being made); a pass that runs meanwhile for
+   * another reason may start the task all the same.
    */
-  submitted(task: Task): void {
+  submitted(task: Task, ready: Promise<void> = Promise.resolve()): void {
     const head = this.blockedAt;
     if (head !== null && queueOrder(task, head) > 0) {
       this.waiting.set(task.id, behind(head.id));
       this.waitingChanges += 1;
       return;
     }
+    void ready.then(() => this.passSoon());
+  }
+
+  /** One pass after this turn of the event loop, however many ask for it during the turn. */
+  private passSoon(): void {
     if (this.passDue) return;
     this.passDue = true;
     setImmediate(() => {

@@ -1,0 +1,72 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { SliceRequest } from '../../domain/index.js';
+import { openDatabase } from './db.js';
+import { TaskStore, type NewTask } from './tasks.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'gpushare-store-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let n = 0;
+function newTask(): NewTask {
+  n += 1;
+  const id = n.toString(16).padStart(12, '0');
+  return { id, command: ['true'], env: {}, cwd: '/', request: { gpus: 0 } as unknown as SliceRequest, priority: 500, tenant: null, submittedAt: n, stdoutPath: `/s/${id}/o`, stderrPath: `/s/${id}/e`, regionPath: `/s/${id}/r` };
+}
+
+/** The live list as a fresh store reads it from the database (no cache). */
+const fromDisk = (path: string): unknown[] => {
+  const db = openDatabase(path);
+  try {
+    return new TaskStore(db).list();
+  } finally {
+    db.close();
+  }
+};
+
+describe('TaskStore live list', () => {
+  it('follows every write without rereading the others: same objects for unchanged tasks, arrival order, ended ones gone', () => {
+    const path = join(dir, 'live.db');
+    const db = openDatabase(path);
+    const store = new TaskStore(db);
+    const [a, b, c] = [store.create(newTask()), store.create(newTask()), store.create(newTask())];
+    const first = store.list();
+    expect(first.map((t) => t.id)).toEqual([a.id, b.id, c.id]);
+    const v0 = store.liveVersion();
+    store.update(b.id, { state: 'running', pid: 42 });
+    expect(store.liveVersion()).toBeGreaterThan(v0);
+    const second = store.list();
+    expect(second.map((t) => [t.id, t.state])).toEqual([
+      [a.id, 'queued'],
+      [b.id, 'running'],
+      [c.id, 'queued'],
+    ]);
+    expect(second[0]).toBe(first[0]); // untouched: the same object, so callers may cache by identity
+    expect(second[1]).not.toBe(first[1]);
+    store.update(a.id, { state: 'exited', exitCode: 0 });
+    const d = store.create(newTask());
+    expect(store.list().map((t) => t.id)).toEqual([b.id, c.id, d.id]);
+    expect(store.list()).toEqual(fromDisk(path));
+    db.close();
+  });
+
+  it('reads the list again after a transaction rolls back', () => {
+    const path = join(dir, 'rollback.db');
+    const db = openDatabase(path);
+    const store = new TaskStore(db);
+    const a = store.create(newTask());
+    store.list();
+    expect(() =>
+      store.transaction(() => {
+        store.update(a.id, { state: 'killed' });
+        store.create(newTask());
+        throw new Error('refused');
+      }),
+    ).toThrow('refused');
+    expect(store.list().map((t) => [t.id, t.state])).toEqual([[a.id, 'queued']]);
+    expect(store.list()).toEqual(fromDisk(path));
+    db.close();
+  });
+});
