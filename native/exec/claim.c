@@ -31,31 +31,17 @@ static unsigned long long self_start_time(void) {
     return errno != 0 || end == p ? 0 : t;
 }
 
-/* fsyncs the directory holding `path`, so the claim's name is on disk too. */
-static int sync_parent(const char *path) {
-    const char *slash = strrchr(path, '/');
-    size_t len = slash == NULL ? 1 : (slash == path ? 1 : (size_t)(slash - path));
-    char *dir = malloc(len + 1);
-    if (dir == NULL) return -1;
-    if (slash == NULL) memcpy(dir, ".", 2);
-    else {
-        memcpy(dir, path, len);
-        dir[len] = '\0';
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    if (close(fd) != 0) rc = -1;
-    return rc;
-}
-
-/* Writes the claim's whole text to a new file at `tmp`, on disk. */
+/*
+ * Writes the claim's whole text to a new file at `tmp`. Not fsynced: the claim must outlive the
+ * daemon, not the machine (after a power loss no task process survives, and the daemon's own
+ * last commits may be gone too: its database runs with synchronous=NORMAL), and an fsync of the
+ * file and of its directory would delay every task's first instruction by milliseconds on ext4.
+ */
 static int write_claim_file(const char *tmp, const char *text) {
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return -1;
     size_t n = strlen(text);
-    int rc = write(fd, text, n) == (ssize_t)n && fsync(fd) == 0 ? 0 : -1;
+    int rc = write(fd, text, n) == (ssize_t)n ? 0 : -1;
     if (close(fd) != 0) rc = -1;
     return rc;
 }
@@ -88,7 +74,6 @@ claim_result_t claim_launch(const char *path) {
     }
     /* Once the claim is ours the command must run: what fails after this is only said. */
     if (unlink(tmp) != 0 && errno != ENOENT) fprintf(stderr, "gpushare-exec: cannot remove %s: %s\n", tmp, strerror(errno));
-    if (result == CLAIM_TAKEN_BY_US && sync_parent(path) != 0) fprintf(stderr, "gpushare-exec: cannot sync the directory of %s: %s\n", path, strerror(errno));
     free(tmp);
     return result;
 }

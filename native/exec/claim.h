@@ -9,7 +9,8 @@
  * The claim holds "PID START_TIME\n": the winner's pid and its start time in clock ticks since
  * boot (/proc/PID/stat field 22), so a reader tells a reused pid apart. It appears whole or
  * not at all (written to a private temporary file, then link(2)ed into place, which fails
- * with EEXIST when another wrapper got there first), and is on disk before the command runs.
+ * with EEXIST when another wrapper got there first), before the command runs. It outlives the
+ * daemon, like the daemon's own commits; not a power loss (see claim.c).
  */
 #ifndef GPUSHARE_EXEC_CLAIM_H
 #define GPUSHARE_EXEC_CLAIM_H

@@ -15,6 +15,11 @@
  * Fault points (faults.ts) sit between the steps; test/daemon/crash.test.ts crashes each.
  * Decides nothing about the queue: when a change may let queued tasks move, it calls
  * `onChange` (a queue pass, queue.ts).
+ *
+ * Over 400 lines on purpose: each operation and its restart reconciliation share the in-memory
+ * state (kill timers, operations in flight, resume targets, the supervisor), and keeping an
+ * operation's steps beside the code that finishes them after a crash is what lets a reader check
+ * every crash point against its recovery.
  */
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';

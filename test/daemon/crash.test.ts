@@ -164,10 +164,10 @@ function fakeCuda(uuids: readonly string[]): string {
 }
 
 /** A daemon whose tasks and checkpoint calls use the fake driver (see suspend.test.ts), armed with `fault` if given. */
-async function startCheckpointing(fault?: string): Promise<string[]> {
+async function startCheckpointing(fault?: string, simulate = '1xH100-80GB'): Promise<string[]> {
   const ckpt = join(h.dir, 'ckpt');
   mkdirSync(ckpt, { recursive: true });
-  await h.start([], { GPUSHARE_CUDA_PATH: `${REPO_ROOT}build/native/fake/libcuda.so.1`, GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR: ckpt, ...(fault === undefined ? {} : { GPUSHARE_FAULT: fault }) });
+  await h.start([], { GPUSHARE_CUDA_PATH: `${REPO_ROOT}build/native/fake/libcuda.so.1`, GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR: ckpt, ...(fault === undefined ? {} : { GPUSHARE_FAULT: fault }) }, simulate);
   const gpus = await h.client.json<{ gpus: { uuid: string }[] }>('GET', '/v1/gpus');
   return gpus.gpus.map((g) => g.uuid);
 }
@@ -184,10 +184,10 @@ async function waitForOutput(task: TaskBody, text: string): Promise<string> {
 
 describe('a daemon crashed while suspending or resuming a task', () => {
   /** fake-train under a daemon armed with `point`, suspended first when the point is a resume's. */
-  async function training(point: string): Promise<TaskBody> {
+  async function training(point: string, simulate?: string, memory = '8Gi'): Promise<TaskBody> {
     h = new Harness();
-    const uuids = await startCheckpointing(point);
-    const created = await h.client.json<TaskBody>('POST', '/v1/tasks', { command: [TRAIN, '40', '30', '8', '5'], env: { GPUSHARE_FAKE_CUDA: fakeCuda(uuids) }, memory: '8Gi' });
+    const uuids = await startCheckpointing(point, simulate);
+    const created = await h.client.json<TaskBody>('POST', '/v1/tasks', { command: [TRAIN, '40', '30', '8', '5'], env: { GPUSHARE_FAKE_CUDA: fakeCuda(uuids) }, memory });
     const task = await h.waitFor(created.id, (t) => t.state === 'running');
     h.extraPids.add(task.pid ?? -1);
     await waitForOutput(task, 'ready');
@@ -232,5 +232,22 @@ describe('a daemon crashed while suspending or resuming a task', () => {
     await diesDuring(h.client.json('POST', `/v1/tasks/${task.id}/resume`));
     await startCheckpointing();
     await finishedOnce(task);
+  }, 45_000);
+
+  it('resume.after-restore onto another GPU: recorded on the GPU it was restored to, not its old one', async () => {
+    const task = await training('resume.after-restore', '2xH100-80GB', '60Gi');
+    const own = task.gpus?.[0]?.uuid ?? '';
+    // Something else takes its GPU while it is suspended, so it resumes on the other one.
+    const blocker = await h.client.json<TaskBody>('POST', '/v1/tasks', { command: ['sleep', '30'], memory: '60Gi', uuids: { include: [own] } });
+    h.extraPids.add((await h.waitFor(blocker.id, (t) => t.state === 'running')).pid ?? -1);
+    await diesDuring(h.client.json('POST', `/v1/tasks/${task.id}/resume`));
+    const uuids = await startCheckpointing(undefined, '2xH100-80GB');
+    const other = uuids.find((u) => u !== own);
+    const running = await h.waitFor(task.id, (t) => t.state === 'running');
+    expect(running.gpus?.[0]?.uuid).toBe(other);
+    const gpus = await h.client.json<{ gpus: { uuid: string; allocatedMemoryBytes: number }[] }>('GET', '/v1/gpus');
+    expect(gpus.gpus.find((g) => g.uuid === other)?.allocatedMemoryBytes).toBe(60 * 2 ** 30);
+    await finishedOnce(task);
+    expect(readFileSync(task.stdoutPath, 'utf8')).toMatch(new RegExp(`^end device ${other ?? ''}$`, 'mi'));
   }, 45_000);
 });
