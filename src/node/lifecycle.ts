@@ -406,7 +406,8 @@ export class Lifecycle {
   private adoptClaimant(task: Task): boolean {
     const files = taskFiles(this.options.stateDir, task.id);
     const claim = this.claimOf(task.id, files.claim);
-    if (claim === null || !isSameLiveProcess(claim.pid, claim.startTime)) return false;
+    // Our own wrapper as the claimant: the command itself exited 120, the status file says so.
+    if (claim === null || claim.pid === task.pid || !isSameLiveProcess(claim.pid, claim.startTime)) return false;
     this.events.commit(task.id, { pid: claim.pid, pidStartTime: claim.startTime, adopted: true }, 'task.adopted', { pid: claim.pid, state: task.state, claimant: true });
     this.supervisor.watchAdopted(task.id, claim.pid, claim.startTime, files.status, task.regionPath);
     this.log.warn({ task: task.id, taskPid: claim.pid }, "a wrapper of the last daemon had claimed the task's launch; following it");

@@ -110,6 +110,16 @@ describe('a daemon crashed while starting a task', () => {
   }, 30_000);
 });
 
+describe('the launch claim in a daemon without faults', () => {
+  it("a command's own exit 120 (the wrapper's 'claim taken' status) is taken as its exit code", async () => {
+    h = new Harness();
+    await h.start();
+    const task = await h.client.json<TaskBody>('POST', '/v1/tasks', { command: recordsRuns(h.dir, 'exit 120;'), memory: '1Gi' });
+    expect(await h.waitFor(task.id)).toMatchObject({ state: 'exited', exitCode: 120, adopted: false });
+    expect(lines(join(h.dir, 'ran'))).toEqual(['ran']);
+  }, 30_000);
+});
+
 describe('a daemon crashed while killing a task', () => {
   /** A task running under a daemon armed with `point`; it has run once. `body` runs first in its shell. */
   async function runningTask(point: string, body: (dir: string) => string): Promise<TaskBody> {
@@ -139,11 +149,11 @@ describe('a daemon crashed while killing a task', () => {
     await diesDuring(h.client.json('POST', `/v1/tasks/${task.id}/kill`, { graceSeconds: graceMs / 1000 }));
     await h.start();
     const restartedAt = Date.now();
-    expect((await h.task(task.id)).state).toBe('running'); // TERM ignored: only the SIGKILL ends it
     const done = await h.waitFor(task.id, undefined, 15_000);
     expect(done).toMatchObject({ state: 'killed', signal: 'SIGKILL' });
+    // TERM is ignored: only the SIGKILL at the deadline ends it, and no later than the restart allows.
     expect(done.finishedAt ?? 0).toBeGreaterThanOrEqual(killAt + graceMs - 50);
-    expect(done.finishedAt ?? 0).toBeLessThanOrEqual(Math.max(killAt + graceMs, restartedAt) + 1500);
+    expect(done.finishedAt ?? 0).toBeLessThanOrEqual(Math.max(killAt + graceMs, restartedAt) + 2000);
     expect(lines(join(h.dir, 'ran'))).toEqual(['ran']);
   }, 30_000);
 
@@ -182,12 +192,17 @@ async function waitForOutput(task: TaskBody, text: string): Promise<string> {
   }
 }
 
+/** fake-train's steps (30 ms each) in the suspend and resume cases. */
+const STEPS = 40;
+/** Where the new daemon must find the task still running: long enough to outlive a restart on a loaded machine. */
+const LONG_STEPS = 200;
+
 describe('a daemon crashed while suspending or resuming a task', () => {
   /** fake-train under a daemon armed with `point`, suspended first when the point is a resume's. */
-  async function training(point: string, simulate?: string, memory = '8Gi'): Promise<TaskBody> {
+  async function training(point: string, simulate?: string, memory = '8Gi', steps = STEPS): Promise<TaskBody> {
     h = new Harness();
     const uuids = await startCheckpointing(point, simulate);
-    const created = await h.client.json<TaskBody>('POST', '/v1/tasks', { command: [TRAIN, '40', '30', '8', '5'], env: { GPUSHARE_FAKE_CUDA: fakeCuda(uuids) }, memory });
+    const created = await h.client.json<TaskBody>('POST', '/v1/tasks', { command: [TRAIN, String(steps), '30', '8', '5'], env: { GPUSHARE_FAKE_CUDA: fakeCuda(uuids) }, memory });
     const task = await h.waitFor(created.id, (t) => t.state === 'running');
     h.extraPids.add(task.pid ?? -1);
     await waitForOutput(task, 'ready');
@@ -196,12 +211,12 @@ describe('a daemon crashed while suspending or resuming a task', () => {
   }
 
   /** It ran once (one `ready`, one start) and trained to a correct end. */
-  async function finishedOnce(task: TaskBody): Promise<void> {
+  async function finishedOnce(task: TaskBody, steps = STEPS): Promise<void> {
     const done = await h.waitFor(task.id, undefined, 30_000);
     expect(done).toMatchObject({ state: 'exited', exitCode: 0 });
     const out = readFileSync(task.stdoutPath, 'utf8');
     expect(out.match(/^ready/gm)).toHaveLength(1);
-    expect(out).toMatch(/^step 40$/m);
+    expect(out).toMatch(new RegExp(`^step ${steps}$`, 'm'));
     expect(out).toMatch(/^result ok/m);
     expect((await eventTypes(task.id)).filter((t) => t === 'task.started')).toHaveLength(1);
   }
@@ -209,10 +224,12 @@ describe('a daemon crashed while suspending or resuming a task', () => {
   // A suspension cut short is finished by the next daemon, and the task then resumes by itself
   // (lifecycle.ts reconcile); one that was recorded stays suspended until resumed.
   it.each(['suspend.after-intent', 'suspend.after-checkpoint'])('%s: finished on restart, then resumed to a correct end', async (point) => {
-    const task = await training(point);
+    // After the intent the task still runs (nothing stopped it yet) until the new daemon suspends it.
+    const steps = point === 'suspend.after-intent' ? LONG_STEPS : STEPS;
+    const task = await training(point, undefined, '8Gi', steps);
     await diesDuring(h.client.json('POST', `/v1/tasks/${task.id}/suspend`));
     await startCheckpointing();
-    await finishedOnce(task);
+    await finishedOnce(task, steps);
     const types = await eventTypes(task.id);
     expect(types).toEqual(expect.arrayContaining(['task.suspending', 'task.adopted', 'task.reconciled', 'task.resumed']));
   }, 45_000);
@@ -235,7 +252,8 @@ describe('a daemon crashed while suspending or resuming a task', () => {
   }, 45_000);
 
   it('resume.after-restore onto another GPU: recorded on the GPU it was restored to, not its old one', async () => {
-    const task = await training('resume.after-restore', '2xH100-80GB', '60Gi');
+    // Long enough to outlive the restart on a loaded machine, so the new daemon finds it restored.
+    const task = await training('resume.after-restore', '2xH100-80GB', '60Gi', LONG_STEPS);
     const own = task.gpus?.[0]?.uuid ?? '';
     // Something else takes its GPU while it is suspended, so it resumes on the other one.
     const blocker = await h.client.json<TaskBody>('POST', '/v1/tasks', { command: ['sleep', '30'], memory: '60Gi', uuids: { include: [own] } });
@@ -243,11 +261,12 @@ describe('a daemon crashed while suspending or resuming a task', () => {
     await diesDuring(h.client.json('POST', `/v1/tasks/${task.id}/resume`));
     const uuids = await startCheckpointing(undefined, '2xH100-80GB');
     const other = uuids.find((u) => u !== own);
-    const running = await h.waitFor(task.id, (t) => t.state === 'running');
-    expect(running.gpus?.[0]?.uuid).toBe(other);
-    const gpus = await h.client.json<{ gpus: { uuid: string; allocatedMemoryBytes: number }[] }>('GET', '/v1/gpus');
-    expect(gpus.gpus.find((g) => g.uuid === other)?.allocatedMemoryBytes).toBe(60 * 2 ** 30);
-    await finishedOnce(task);
+    // Reconciled at once on restart (every process restored): on a loaded machine it may even have ended by now.
+    const reconciled = await h.waitFor(task.id, (t) => t.state !== 'resuming');
+    expect(reconciled.state).toBe('running');
+    expect(reconciled.gpus?.[0]?.uuid).toBe(other); // what the scheduler counts it on
+    expect(await eventTypes(task.id)).toContain('task.reconciled');
+    await finishedOnce(task, LONG_STEPS);
     expect(readFileSync(task.stdoutPath, 'utf8')).toMatch(new RegExp(`^end device ${other ?? ''}$`, 'mi'));
   }, 45_000);
 });
