@@ -33,6 +33,9 @@ interface TaskRow {
   suspensions: number;
   preempted_by: string | null;
   auto_resume: number;
+  kill_signal: string | null;
+  kill_deadline: number | null;
+  resume_gpus: string | null;
   stdout_path: string;
   stderr_path: string;
   region_path: string;
@@ -40,8 +43,21 @@ interface TaskRow {
 
 export type NewTask = Omit<Task, 'seq' | 'state' | 'gpus' | 'computeLimitPercent' | 'smRanges' | 'pid' | 'pidStartTime' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal' | 'message' | 'peakMemoryBytes' | 'killRequested' | 'adopted' | 'suspendedAt' | 'suspensions' | 'preemptedBy' | 'autoResume' | 'waiting'>;
 
+/**
+ * The daemon's own timed actions on a task, stored so that a restarted daemon carries them on
+ * (lifecycle.ts); not part of the API's task record.
+ */
+export interface TimedActions {
+  /** The signal a kill sent (`SIGTERM`), while the kill is under way. */
+  readonly killSignal: string | null;
+  /** When the kill escalates to SIGKILL, UTC epoch ms. */
+  readonly killDeadline: number | null;
+  /** Where a resuming task is being restored to. */
+  readonly resumeGpus: readonly TaskGpu[] | null;
+}
+
 /** Fields a state change may set. */
-export type TaskUpdate = Partial<Pick<Task, 'state' | 'gpus' | 'computeLimitPercent' | 'smRanges' | 'pid' | 'pidStartTime' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal' | 'message' | 'peakMemoryBytes' | 'killRequested' | 'adopted' | 'suspendedAt' | 'suspensions' | 'preemptedBy' | 'autoResume'>>;
+export type TaskUpdate = Partial<Pick<Task, 'state' | 'gpus' | 'computeLimitPercent' | 'smRanges' | 'pid' | 'pidStartTime' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal' | 'message' | 'peakMemoryBytes' | 'killRequested' | 'adopted' | 'suspendedAt' | 'suspensions' | 'preemptedBy' | 'autoResume'> & TimedActions>;
 
 const COLUMN: Record<keyof TaskUpdate, string> = {
   state: 'state',
@@ -62,6 +78,9 @@ const COLUMN: Record<keyof TaskUpdate, string> = {
   suspensions: 'suspensions',
   preemptedBy: 'preempted_by',
   autoResume: 'auto_resume',
+  killSignal: 'kill_signal',
+  killDeadline: 'kill_deadline',
+  resumeGpus: 'resume_gpus',
 };
 
 export interface EventRecord {
@@ -170,6 +189,13 @@ export class TaskStore {
     return fromRow(rows[0] as TaskRow);
   }
 
+  /** The task's stored timed actions (see TimedActions). */
+  timedActions(id: string): TimedActions {
+    const row = this.byId.get(id) as TaskRow | undefined;
+    if (!row) throw new GsError(ErrorCodes.notFound, `no task "${id}"`);
+    return { killSignal: row.kill_signal, killDeadline: row.kill_deadline, resumeGpus: row.resume_gpus === null ? null : (JSON.parse(row.resume_gpus) as TaskGpu[]) };
+  }
+
   get(id: string): Task {
     const row = this.byId.get(id) as TaskRow | undefined;
     if (!row) throw new GsError(ErrorCodes.notFound, `no task "${id}"`);
@@ -261,7 +287,7 @@ export class TaskStore {
 }
 
 function toColumn(key: keyof TaskUpdate, value: unknown): unknown {
-  if (key === 'gpus' || key === 'smRanges') return value === null ? null : JSON.stringify(value);
+  if (key === 'gpus' || key === 'smRanges' || key === 'resumeGpus') return value === null ? null : JSON.stringify(value);
   if (key === 'killRequested' || key === 'adopted' || key === 'autoResume') return value ? 1 : 0;
   return value;
 }
