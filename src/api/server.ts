@@ -7,7 +7,7 @@
  */
 import fastifySwagger from '@fastify/swagger';
 import { createHash } from 'node:crypto';
-import Fastify, { LogController, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { Principal } from '../contract/principal.js';
@@ -15,7 +15,8 @@ import { ErrorCodes, GsError } from '../domain/index.js';
 import type { TokenEntry } from '../node/config.js';
 import type { Daemon } from '../node/daemon.js';
 import { VERSION } from '../version.js';
-import { toErrorResponse } from './errors.js';
+import { refuseUnparsable, toErrorResponse } from './errors.js';
+import { shown } from '../contract/shown.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerGpuRoutes } from './routes/gpus.js';
@@ -49,6 +50,26 @@ export async function buildApi(options: ApiOptions) {
     bodyLimit: 4 * 1024 * 1024,
     // Followers (logs -f, events) never end by themselves; closing the daemon must not wait for them.
     forceCloseConnections: true,
+    // Refusals before a route is found (a path parameter over 100 characters: 414, a URL that
+    // does not decode: 400) and before HTTP parsing is done (431, 408, 400) use the API's error
+    // body too, and never echo what was sent in full.
+    frameworkErrors: (err, _req, reply) => {
+      const { status, body } = toErrorResponse(err);
+      void (reply as unknown as FastifyReply).status(status).send(body);
+    },
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => refuseUnparsable(err, socket),
+  });
+  // An empty body with Content-Type: application/json is no body (POST kill's is optional),
+  // not a parse error; anything else is parsed as fastify does (prototype poisoning refused).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, text, done) => {
+    const body = typeof text === 'string' ? text : text.toString('utf8');
+    if (body.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    parseJson(req, body, done);
   });
   app.setValidatorCompiler(validatorCompiler);
   // Responses are typed against their schemas at compile time (src/contract/schemas.ts) and checked against
@@ -84,7 +105,7 @@ export async function buildApi(options: ApiOptions) {
     void reply.status(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.status(404).send({ error: { code: ErrorCodes.notFound, message: `no such endpoint: ${req.method} ${req.url.split('?')[0]}` } });
+    void reply.status(404).send({ error: { code: ErrorCodes.notFound, message: `no such endpoint: ${shown(req.method, 16)} ${shown(req.url.split('?')[0] ?? '')}` } });
   });
 
   const api = app.withTypeProvider<ZodTypeProvider>();

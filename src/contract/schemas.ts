@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ISOLATION_MODES } from '../domain/index.js';
+import { shown } from './shown.js';
 import type { Task } from './task.js';
 import { PREEMPTION_OUTCOMES, TASK_STATES } from './task.js';
 
@@ -22,29 +23,45 @@ export type ErrorBody = z.infer<typeof ErrorBodySchema>;
 
 const Selector = z.strictObject({ include: z.array(z.string().max(256)).max(64).optional(), exclude: z.array(z.string().max(256)).max(64).optional() });
 
+/**
+ * A string a process can be given (argv, environment, working directory): no NUL byte, which
+ * execve cannot pass and which would cut the value short. Refused at the door with what and
+ * where, rather than accepted and failing at start.
+ */
+const ProcessString = (max: number) => z.string().max(max).refine((v) => !v.includes('\0'), 'contains a NUL byte (\\0), which a program argument, variable or path cannot hold');
+/** A slice field written as text (`8Gi`, `high`, `H100-80GB`): short. */
+const Short = z.string().max(64);
+
 /** A submission. Slice fields take the same forms as the CLI flags (`8Gi`, `50%`, `30`, `high`). */
 export const SubmitTaskSchema = z
   .strictObject({
-    command: z.array(z.string().max(65536)).min(1).max(4096).describe('argv: the program and its arguments, run without a shell'),
+    command: z
+      .array(ProcessString(65536))
+      .min(1)
+      .max(4096)
+      .refine((c) => c[0] !== '', { message: 'the program (the first word) is empty', path: [0] })
+      .describe('argv: the program and its arguments, run without a shell'),
     env: z
-      .record(z.string(), z.string().max(65536))
+      .record(z.string(), ProcessString(65536))
       .superRefine((env, ctx) => {
         // Checked here rather than as the record's key schema, whose failure only says "Invalid key in record".
         for (const key of Object.keys(env)) {
-          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: `"${key}" is not a variable name; expected letters, digits and _, not starting with a digit` });
+          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) || key.length > 256) {
+            ctx.addIssue({ code: 'custom', path: [shown(key, 64)], message: `"${shown(key)}" is not a variable name; expected at most 256 letters, digits and _, not starting with a digit` });
+          }
         }
       })
       .optional(),
-    cwd: z.string().min(1).max(4096).optional().describe("absolute working directory on the daemon's machine; the daemon's own if absent"),
-    gpus: z.union([z.number(), z.string()]).optional(),
-    memory: z.union([z.number(), z.string()]).optional().describe('per GPU: 8Gi, 8192Mi, 50%, or bytes'),
-    compute: z.union([z.number(), z.string()]).optional().describe('per GPU, percent: 30 or 30%'),
-    priority: z.union([z.number(), z.string()]).optional().describe('low, normal, high or 0-1000'),
-    isolation: z.string().optional().describe(`one of ${ISOLATION_MODES.join(', ')}`),
-    migProfile: z.string().optional(),
+    cwd: ProcessString(4096).min(1).optional().describe("absolute working directory on the daemon's machine; the daemon's own if absent"),
+    gpus: z.union([z.number(), Short]).optional(),
+    memory: z.union([z.number(), Short]).optional().describe('per GPU: 8Gi, 8192Mi, 50%, or bytes'),
+    compute: z.union([z.number(), Short]).optional().describe('per GPU, percent: 30 or 30%'),
+    priority: z.union([z.number(), Short]).optional().describe('low, normal, high or 0-1000 (a user token: at most its maxPriority, normal by default)'),
+    isolation: Short.optional().describe(`one of ${ISOLATION_MODES.join(', ')}`),
+    migProfile: Short.optional(),
     models: Selector.optional(),
     uuids: Selector.optional(),
-    numaNode: z.union([z.number(), z.string()]).optional(),
+    numaNode: z.union([z.number(), Short]).optional(),
     tenant: z.string().min(1).max(64).optional(),
   })
   .meta({ id: 'SubmitTask' });

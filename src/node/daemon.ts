@@ -201,8 +201,9 @@ export class Daemon {
     return this.store.list(all).map((t) => this.withWaiting(t));
   }
 
-  get(idOrPrefix: string): Task {
-    return this.withWaiting(this.store.resolve(idOrPrefix));
+  /** A task by id or unique prefix; with `tenant`, among that tenant's tasks only (store.resolve). */
+  get(idOrPrefix: string, tenant?: string): Task {
+    return this.withWaiting(this.store.resolve(idOrPrefix, tenant));
   }
 
   /** The task with why it waits, if it is waiting (queued, or suspended waiting to resume). */

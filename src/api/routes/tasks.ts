@@ -3,13 +3,13 @@ import { z } from 'zod';
 import type { Principal } from '../../contract/principal.js';
 import { KillBodySchema, ListTasksQuerySchema, LogsQuerySchema, SubmitTaskSchema, TaskIdParamsSchema, TaskSchema, type TaskBody } from '../../contract/schemas.js';
 import { LIVE_STATES, type Task } from '../../contract/task.js';
-import { checkSubmitTenant, taskView, viewerKey, visibleTask, visibleTasks } from '../authorize.js';
+import { askedPriority, checkSubmitPriority, checkSubmitTenant, taskScope, taskView, viewerKey, visibleTask, visibleTasks } from '../authorize.js';
 import { logStream } from '../streams.js';
 import { checkpointErrors, errors, RawJson, wire, type Api, type RouteContext } from './shared.js';
 
 export function registerTaskRoutes(api: Api, { daemon }: RouteContext): void {
   /** The task `id` names, if the caller may see it (404 otherwise, as for one that does not exist). */
-  const find = (id: string, principal: Principal): Task => visibleTask(principal, daemon.get(id), id);
+  const find = (id: string, principal: Principal): Task => visibleTask(principal, daemon.get(id, taskScope(principal)), id);
   /** A task's tenant by id; undefined once it is gone. */
   const tenantOf = (id: string): string | null | undefined => {
     try {
@@ -30,6 +30,7 @@ export function registerTaskRoutes(api: Api, { daemon }: RouteContext): void {
 
   api.post('/v1/tasks', { config: { action: 'task.submit' }, schema: { summary: 'Submit a task', body: SubmitTaskSchema, response: { 201: TaskSchema, ...errors } } }, async (req, reply) => {
     checkSubmitTenant(req.principal, req.body.tenant);
+    checkSubmitPriority(req.principal, askedPriority(req.body.priority));
     const task = daemon.submit(req.body, req.principal);
     return reply.status(201).send(view(task, req.principal));
   });
@@ -77,7 +78,7 @@ export function registerTaskRoutes(api: Api, { daemon }: RouteContext): void {
 
   api.post(
     '/v1/tasks/:id/kill',
-    { config: { action: 'task.kill' }, schema: { summary: 'Cancel a queued task or signal a running one (SIGKILL after the grace period)', params: TaskIdParamsSchema, body: KillBodySchema.optional(), response: { 200: TaskSchema, ...errors } } },
+    { config: { action: 'task.kill' }, schema: { summary: 'Cancel a queued task or signal a running one (SIGKILL after the grace period)', params: TaskIdParamsSchema, body: KillBodySchema.nullish(), response: { 200: TaskSchema, ...errors } } },
     async (req) => {
       const task = find(req.params.id, req.principal);
       return view(daemon.kill(task.id, req.principal, { signal: req.body?.signal, graceMs: req.body?.graceSeconds === undefined ? undefined : req.body.graceSeconds * 1000 }), req.principal);
@@ -86,7 +87,7 @@ export function registerTaskRoutes(api: Api, { daemon }: RouteContext): void {
 
   // Suspend and resume answer once the checkpoint operation is done (or failed: 503).
   const checkpointRoute = (verb: 'suspend' | 'resume', summary: string, act: (id: string, principal: Principal) => Promise<Task>): void => {
-    api.post(`/v1/tasks/:id/${verb}`, { schema: { summary, params: TaskIdParamsSchema, response: { 200: TaskSchema, ...checkpointErrors } } }, async (req) =>
+    api.post(`/v1/tasks/:id/${verb}`, { config: { action: `task.${verb}` }, schema: { summary, params: TaskIdParamsSchema, response: { 200: TaskSchema, ...checkpointErrors } } }, async (req) =>
       view(await act(find(req.params.id, req.principal).id, req.principal), req.principal),
     );
   };

@@ -1,6 +1,7 @@
 import type { SliceRequest } from '../../domain/index.js';
 import { ErrorCodes, GsError } from '../../domain/index.js';
 import type { Task, TaskGpu, TaskSmRange, TaskState } from '../../contract/task.js';
+import { shown } from '../../contract/shown.js';
 import type { Db } from './db.js';
 import { TenantStore } from './tenants.js';
 
@@ -93,6 +94,7 @@ export class TaskStore {
   private readonly insertTask;
   private readonly byId;
   private readonly byPrefix;
+  private readonly byTenantPrefix;
   private readonly live;
   private readonly all;
   private readonly insertEvent;
@@ -115,6 +117,7 @@ export class TaskStore {
       VALUES (@id, 'queued', @command, @env, @cwd, @request, @priority, @tenant, @submittedAt, @stdoutPath, @stderrPath, @regionPath)`);
     this.byId = db.prepare('SELECT * FROM tasks WHERE id = ?');
     this.byPrefix = db.prepare("SELECT * FROM tasks WHERE id LIKE ? || '%' ESCAPE '\\' LIMIT 2");
+    this.byTenantPrefix = db.prepare("SELECT * FROM tasks WHERE id LIKE ? || '%' ESCAPE '\\' AND tenant = ? LIMIT 2");
     this.live = db.prepare("SELECT * FROM tasks WHERE state IN ('queued', 'running', 'suspending', 'suspended', 'resuming') ORDER BY seq");
     this.all = db.prepare('SELECT * FROM tasks ORDER BY seq');
     this.insertEvent = db.prepare('INSERT INTO events (at, type, task_id, data) VALUES (?, ?, ?, ?)');
@@ -152,12 +155,16 @@ export class TaskStore {
     return this.get(task.id);
   }
 
-  /** The task with this id, or the only one whose id starts with it (like docker's short ids). */
-  resolve(idOrPrefix: string): Task {
+  /**
+   * The task with this id, or the only one whose id starts with it (like docker's short ids).
+   * With `tenant`, only that tenant's tasks are looked at: another tenant's task is not there,
+   * and its id never makes a prefix ambiguous (that would disclose it).
+   */
+  resolve(idOrPrefix: string, tenant?: string): Task {
     const exact = this.byId.get(idOrPrefix) as TaskRow | undefined;
-    if (exact) return fromRow(exact);
-    if (!/^[0-9a-f]{1,32}$/.test(idOrPrefix)) throw new GsError(ErrorCodes.notFound, `no task "${idOrPrefix}"; task ids are lowercase hex`);
-    const rows = this.byPrefix.all(idOrPrefix) as TaskRow[];
+    if (exact && (tenant === undefined || exact.tenant === tenant)) return fromRow(exact);
+    if (!/^[0-9a-f]{1,32}$/.test(idOrPrefix)) throw new GsError(ErrorCodes.notFound, `no task "${shown(idOrPrefix)}"; task ids are lowercase hex`);
+    const rows = (tenant === undefined ? this.byPrefix.all(idOrPrefix) : this.byTenantPrefix.all(idOrPrefix, tenant)) as TaskRow[];
     if (rows.length === 0) throw new GsError(ErrorCodes.notFound, `no task "${idOrPrefix}"`);
     if (rows.length > 1) throw new GsError(ErrorCodes.invalidArgument, `"${idOrPrefix}" matches more than one task; give more of its id`);
     return fromRow(rows[0] as TaskRow);
