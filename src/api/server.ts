@@ -7,7 +7,8 @@
  */
 import fastifySwagger from '@fastify/swagger';
 import { createHash } from 'node:crypto';
-import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyReply, type FastifyRequest, type FastifyServerFactory, type RawServerDefault } from 'fastify';
+import { createServer as createHttpsServer } from 'node:https';
 import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { Principal } from '../contract/principal.js';
@@ -30,6 +31,8 @@ export interface ApiOptions {
   /** null: a Unix socket (every caller is the local admin); a list: TCP, bearer tokens required. */
   readonly tokens: readonly TokenEntry[] | null;
   readonly backend: { readonly kind: 'nvml' | 'simulated'; readonly description: string };
+  /** TLS for a TCP listener (PEM contents); with `ca`, a client certificate it signed is required too. */
+  readonly https?: { readonly cert: Buffer; readonly key: Buffer; readonly ca?: Buffer | undefined } | null;
 }
 
 declare module 'fastify' {
@@ -50,6 +53,7 @@ export async function buildApi(options: ApiOptions) {
     bodyLimit: 4 * 1024 * 1024,
     // Followers (logs -f, events) never end by themselves; closing the daemon must not wait for them.
     forceCloseConnections: true,
+    ...(options.https ? { serverFactory: httpsServer(options.https) } : {}),
     // Refusals before a route is found (a path parameter over 100 characters: 414, a URL that
     // does not decode: 400) and before HTTP parsing is done (431, 408, 400) use the API's error
     // body too, and never echo what was sent in full.
@@ -119,6 +123,12 @@ export async function buildApi(options: ApiOptions) {
   registerAuditRoutes(api, context);
 
   return app;
+}
+
+/** An HTTPS server where fastify expects its HTTP one (the request handling is the same). */
+function httpsServer(tls: NonNullable<ApiOptions['https']>): FastifyServerFactory {
+  const mutual = tls.ca !== undefined ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {};
+  return (handler) => createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', ...mutual }, handler) as unknown as RawServerDefault;
 }
 
 function authenticate(req: FastifyRequest, tokens: readonly TokenEntry[]): Principal {
