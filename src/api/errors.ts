@@ -30,6 +30,7 @@ export function refuseUnparsable(err: NodeJS.ErrnoException, socket: Duplex): vo
 const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.invalidArgument]: 400,
   [ErrorCodes.unauthenticated]: 401,
+  [ErrorCodes.rateLimited]: 429,
   [ErrorCodes.forbidden]: 403,
   [ErrorCodes.quotaExceeded]: 403,
   [ErrorCodes.notFound]: 404,

@@ -21,6 +21,7 @@ import { ensurePrivateDir } from '../node/paths.js';
 import { startCheckpointer } from '../node/store/checkpointer.js';
 import { openDatabase } from '../node/store/db.js';
 import { TaskStore } from '../node/store/tasks.js';
+import { TokenAuthority } from '../node/tokens.js';
 
 export interface RunningDaemon {
   readonly daemon: Daemon;
@@ -91,6 +92,8 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     mps,
     smGroups: smGroups.groups,
   });
+  // One authority for every listener: a token revoked through one is refused on all.
+  const tokens = new TokenAuthority(config.tokens, { db, tasks: store });
   const apps: ApiApp[] = [];
   const sockets: string[] = [];
   const close = async (): Promise<void> => {
@@ -108,7 +111,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     const addresses: string[] = [];
     for (const address of config.listen) {
       const https = address.kind === 'tcp' ? tlsContents(config) : null;
-      const app = await buildApi({ daemon, logger, tokens: address.kind === 'unix' ? null : config.tokens, backend, https });
+      const app = await buildApi({ daemon, logger, tokens: address.kind === 'unix' ? null : tokens, tokenAdmin: tokens, backend, https });
       apps.push(app);
       addresses.push(await listen(app, address, sockets, https !== null));
       if (address.kind === 'tcp' && https === null) say(`gpushare serve: ${address.host}:${address.port} speaks plain HTTP: bearer tokens cross it in clear${config.allowInsecureTcp ? ' (allowInsecureTcp)' : ' (loopback only)'}.`);

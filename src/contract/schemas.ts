@@ -260,3 +260,34 @@ export const AuditRecordSchema = z
   })
   .meta({ id: 'AuditRecord' });
 export type AuditRecordBody = z.infer<typeof AuditRecordSchema>;
+
+/** A token to make (admin): for a tenant and role, lasting `expires` (`30d`, `12h`; absent: it does not expire). */
+export const CreateTokenSchema = z
+  .strictObject({
+    tenant: z.string().min(1).max(64),
+    role: z.enum(['user', 'admin']).optional().describe('user (default): its own tenant only; admin: everything'),
+    expires: z.string().max(16).optional().describe('how long it works: 90s, 15m, 12h, 30d, 2w'),
+    maxPriority: z.union([z.number().int().min(0).max(1000), z.enum(['low', 'normal', 'high'])]).optional().describe('the highest priority a user token may submit at (default normal)'),
+  })
+  .meta({ id: 'CreateToken' });
+
+export const TokenSchema = z
+  .object({
+    id: z.string().describe('the first 12 hex digits of its sha256: its name in lists, revocation and the audit log'),
+    tenant: z.string(),
+    role: z.enum(['user', 'admin']),
+    maxPriority: z.number().nullable().describe('null: not limited (admin)'),
+    source: z.enum(['config', 'api']),
+    createdAt: z.number().nullable(),
+    expiresAt: z.number().nullable(),
+    revokedAt: z.number().nullable(),
+    state: z.enum(['active', 'expired', 'revoked']),
+  })
+  .meta({ id: 'Token' });
+export type TokenBody = z.infer<typeof TokenSchema>;
+
+/** A token just made: the secret is here once and kept nowhere. */
+export const CreatedTokenSchema = TokenSchema.extend({ token: z.string() }).meta({ id: 'CreatedToken' });
+export type CreatedTokenBody = z.infer<typeof CreatedTokenSchema>;
+
+export const TokenIdParamsSchema = z.object({ id: z.string().min(1).max(64) });

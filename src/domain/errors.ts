@@ -19,6 +19,8 @@ export const ErrorCodes = {
   conflict: 'GS_ERR_CONFLICT',
   /** A TCP API call without a valid bearer token. */
   unauthenticated: 'GS_ERR_UNAUTHENTICATED',
+  /** Too many failed authentications from this address: wait (Retry-After) before trying again. */
+  rateLimited: 'GS_ERR_RATE_LIMITED',
   /** The caller is known but may not do this (another tenant's task, an admin-only call). */
   forbidden: 'GS_ERR_FORBIDDEN',
   /** The request alone is more than its tenant's quota allows: it could never start. */
@@ -47,6 +49,7 @@ const expectedCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCodes.notFound,
   ErrorCodes.conflict,
   ErrorCodes.unauthenticated,
+  ErrorCodes.rateLimited,
   ErrorCodes.forbidden,
   ErrorCodes.quotaExceeded,
   ErrorCodes.daemonUnreachable,

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { ErrorCodes, GsError } from '../domain/index.js';
+import { ErrorCodes, GsError, PRIORITY_LEVELS } from '../domain/index.js';
 import { BACKEND_CHOICES } from '../gpu/open.js';
 import { PREEMPTION_POLICIES, type PreemptionPolicy } from './planner.js';
 import { MPS_MODES, type MpsMode } from './mps.js';
@@ -18,6 +18,16 @@ const TokenSchema = z.strictObject({
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits (sha256 of the token)'),
   tenant: z.string().min(1).max(64),
   role: z.enum(['user', 'admin']).default('user'),
+  /** When it stops working: an ISO 8601 time (2027-01-31T00:00:00Z) or epoch milliseconds; absent: never. */
+  expiresAt: z
+    .union([z.iso.datetime({ offset: true }), z.number().int().positive()])
+    .transform((v) => (typeof v === 'number' ? v : Date.parse(v)))
+    .optional(),
+  /** The highest priority a user token may submit at (0-1000, or low/normal/high); normal if absent. Admin tokens are not limited. */
+  maxPriority: z
+    .union([z.number().int().min(0).max(1000), z.enum(['low', 'normal', 'high'])])
+    .transform((v) => (typeof v === 'number' ? v : PRIORITY_LEVELS[v]))
+    .optional(),
 });
 export type TokenEntry = z.infer<typeof TokenSchema>;
 

@@ -237,4 +237,20 @@ describe('TCP with bearer tokens', () => {
     expect((await h.run(['kill', alices, bobsHead, big], as('ops-secret'))).status).toBe(0);
     for (const id of [alices, bobsHead, big]) await h.waitFor(id);
   });
+
+  it('gpushare token create / list / revoke: a made token works until it is revoked, and expires', async () => {
+    const made = await h.run(['token', 'create', '--tenant', 'alice', '--expires', '1h']);
+    expect(made.status, made.stderr).toBe(0);
+    const id = /^token ([0-9a-f]{12}) for tenant alice \(user, expires \d{4}-/.exec(made.stdout)?.[1] as string;
+    const secret = /^secret .*: (gs_\S+)$/m.exec(made.stdout)?.[1] as string;
+    expect((await h.run(['ps'], as(secret))).status).toBe(0);
+    const list = (await h.run(['token', 'list'])).stdout;
+    expect(list).toMatch(new RegExp(`^${id}\\s+alice\\s+user\\s+api\\s+active\\s+\\d{4}-\\d\\d-\\d\\dT\\S+Z\\s+500$`, 'm'));
+    expect(list).not.toContain(secret);
+    expect((await h.run(['token', 'revoke', id.slice(0, 8)])).stdout).toBe(`${id} revoked\n`);
+    const refused = await h.run(['ps'], as(secret));
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('the bearer token was revoked');
+    expect((await h.run(['token', 'create', '--tenant', 'alice', '--expires', 'soon'])).stderr).toMatch(/"soon" is not a length of time/);
+  });
 });

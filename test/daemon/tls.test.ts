@@ -49,7 +49,7 @@ describe('TLS on the TCP listener', () => {
     expect(ok.status).toBe(0);
     const flag = await plain.run(['ps', '--ca-file', pki.ca], env);
     expect(flag.status).toBe(0);
-    for (const untrusted of [{}, { GPUSHARE_CA_FILE: pki.otherCa }]) {
+    for (const untrusted of [{}, { GPUSHARE_CA_FILE: pki.otherCa }] as Record<string, string>[]) {
       const r = await plain.run(['ps'], { ...env, ...untrusted });
       expect(r.status).not.toBe(0);
       expect(r.stderr).toMatch(/cannot verify the daemon at https:\/\/127\.0\.0\.1:\d+: its certificate is not trusted .*give the CA that signed it with --ca-file or GPUSHARE_CA_FILE/);
