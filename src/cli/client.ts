@@ -52,8 +52,13 @@ export function resolveTarget(host: string | undefined, env: Readonly<Record<str
 export class Client {
   constructor(readonly target: Target) {}
 
-  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.send(method, path, body, 'application/json');
+  async json<T>(method: string, path: string, body?: unknown, headers: Readonly<Record<string, string>> = {}): Promise<T> {
+    return (await this.exchange<T>(method, path, body, headers)).body;
+  }
+
+  /** The answer with its headers (a list's next-page cursor, an idempotent replay's status). */
+  async exchange<T>(method: string, path: string, body?: unknown, headers: Readonly<Record<string, string>> = {}): Promise<{ status: number; headers: IncomingMessage['headers']; body: T }> {
+    const res = await this.send(method, path, body, 'application/json', headers);
     const text = await readAll(res);
     let parsed: unknown;
     try {
@@ -62,7 +67,7 @@ export class Client {
       throw new GsError(ErrorCodes.internal, `the daemon answered HTTP ${res.statusCode} with a body that is not JSON`);
     }
     if ((res.statusCode ?? 500) >= 400) throw fromErrorBody(res.statusCode ?? 500, parsed);
-    return parsed as T;
+    return { status: res.statusCode ?? 200, headers: res.headers, body: parsed as T };
   }
 
   /** Calls `onLine` with each line of an NDJSON response until the daemon ends it. */
@@ -90,9 +95,9 @@ export class Client {
     }
   }
 
-  private send(method: string, path: string, body: unknown, accept: string): Promise<IncomingMessage> {
+  private send(method: string, path: string, body: unknown, accept: string, extra: Readonly<Record<string, string>> = {}): Promise<IncomingMessage> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const headers: Record<string, string> = { accept };
+    const headers: Record<string, string> = { ...extra, accept };
     if (payload !== undefined) headers['content-type'] = 'application/json';
     const t = this.target;
     if (t.kind === 'tcp' && t.token) headers['authorization'] = `Bearer ${t.token}`;

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ISOLATION_MODES } from '../domain/index.js';
+import { TASK_LIST_DEFAULT_LIMIT, TASK_LIST_MAX_LIMIT } from './pages.js';
 import { shown } from './shown.js';
 import type { Task } from './task.js';
 import { PREEMPTION_OUTCOMES, TASK_STATES } from './task.js';
@@ -143,7 +144,20 @@ export const TaskIdParamsSchema = z.object({ id: z.string().min(1).max(64) });
 
 const Flag = z.enum(['0', '1', 'true', 'false']).transform((v) => v === '1' || v === 'true');
 
-export const ListTasksQuerySchema = z.strictObject({ all: Flag.optional() });
+/** A task list's query: a page (contract/pages.ts) filtered by state and tenant. */
+export const ListTasksQuerySchema = z.strictObject({
+  all: Flag.optional().describe('finished tasks too (default: queued, running and suspended ones)'),
+  limit: z.coerce.number().int().min(1).max(TASK_LIST_MAX_LIMIT).optional().describe(`at most this many (default ${TASK_LIST_DEFAULT_LIMIT})`),
+  cursor: z.string().regex(/^\d{1,15}$/, 'is not a cursor; pass the X-Next-Cursor header of the previous page as it is').optional().describe('the tasks after this one: the previous page\'s X-Next-Cursor'),
+  state: z
+    .string()
+    .max(200)
+    .refine((v) => v.split(',').every((s) => (TASK_STATES as readonly string[]).includes(s)), `is not a list of task states; expected some of ${TASK_STATES.join(', ')}, comma-separated`)
+    .optional()
+    .describe('only tasks in these states, comma-separated (any state, finished or not)'),
+  tenant: z.string().min(1).max(64).optional().describe("only this tenant's tasks (admin; a user token lists its own tenant's only)"),
+});
+export type ListTasksQuery = z.input<typeof ListTasksQuerySchema>;
 
 export const LogsQuerySchema = z.strictObject({
   follow: Flag.optional(),

@@ -201,6 +201,11 @@ export class Daemon {
     return this.store.list(all).map((t) => this.withWaiting(t));
   }
 
+  /** A page of every task, finished ones included (TaskStore.page), with why each waits. */
+  page(query: Parameters<TaskStore['page']>[0]): Task[] {
+    return this.store.page(query).map((t) => this.withWaiting(t));
+  }
+
   /** A task by id or unique prefix; with `tenant`, among that tenant's tasks only (store.resolve). */
   get(idOrPrefix: string, tenant?: string): Task {
     return this.withWaiting(this.store.resolve(idOrPrefix, tenant));

@@ -1,11 +1,22 @@
 /** /v1/tasks: submit, list, inspect, follow the output of, kill, suspend and resume tasks. */
 import { z } from 'zod';
 import type { Principal } from '../../contract/principal.js';
+import { NEXT_CURSOR_HEADER, TASK_LIST_DEFAULT_LIMIT } from '../../contract/pages.js';
 import { KillBodySchema, ListTasksQuerySchema, LogsQuerySchema, SubmitTaskSchema, TaskIdParamsSchema, TaskSchema, type TaskBody } from '../../contract/schemas.js';
+import { shown } from '../../contract/shown.js';
 import { LIVE_STATES, type Task } from '../../contract/task.js';
+import { ErrorCodes, GsError } from '../../domain/index.js';
 import { askedPriority, checkSubmitPriority, checkSubmitTenant, taskScope, taskView, viewerKey, visibleTask, visibleTasks } from '../authorize.js';
 import { logStream } from '../streams.js';
 import { checkpointErrors, errors, RawJson, wire, type Api, type RouteContext } from './shared.js';
+
+/** `url` with its cursor replaced by `cursor`: the next page's address, for the Link header. */
+function nextUrl(url: string, cursor: string): string {
+  const [path, query = ''] = url.split('?');
+  const params = new URLSearchParams(query);
+  params.set('cursor', cursor);
+  return `${path}?${params.toString()}`;
+}
 
 export function registerTaskRoutes(api: Api, { daemon }: RouteContext): void {
   /** The task `id` names, if the caller may see it (404 otherwise, as for one that does not exist). */
@@ -35,18 +46,46 @@ export function registerTaskRoutes(api: Api, { daemon }: RouteContext): void {
     return reply.status(201).send(view(task, req.principal));
   });
 
-  // ps and top poll this: the live list's JSON is kept per viewer until a task changes.
-  const liveJson = new Map<string, { version: number; json: RawJson }>();
-  api.get('/v1/tasks', { schema: { summary: 'Queued and running tasks (all=1: finished ones too)', querystring: ListTasksQuerySchema, response: { 200: z.array(TaskSchema), ...errors } } }, async (req) => {
-    if (req.query.all) return views(daemon.list(true), req.principal);
-    const viewer = viewerKey(req.principal);
-    const version = daemon.liveVersion();
-    const cached = liveJson.get(viewer);
-    if (cached?.version === version) return cached.json as never;
-    const json = new RawJson(JSON.stringify(views(daemon.list(false), req.principal)));
-    liveJson.set(viewer, { version, json });
-    return json as never;
-  });
+  // ps and top poll this: the first page of the live list, unfiltered, is kept per viewer until a task changes.
+  const liveJson = new Map<string, { version: number; json: RawJson; next: string | null }>();
+  api.get(
+    '/v1/tasks',
+    { schema: { summary: `Tasks in submission order, a page at a time (queued and running; all=1: finished ones too). The body is a JSON array; the ${NEXT_CURSOR_HEADER} header gives the cursor of the next page`, querystring: ListTasksQuerySchema, response: { 200: z.array(TaskSchema), ...errors } } },
+    async (req, reply) => {
+      const q = req.query;
+      const principal = req.principal;
+      if (q.tenant !== undefined && principal.role !== 'admin' && q.tenant !== principal.tenant) {
+        throw new GsError(ErrorCodes.forbidden, `listing tenant "${shown(q.tenant, 64)}"'s tasks needs the admin role; a user token lists its own tenant's`);
+      }
+      const limit = q.limit ?? TASK_LIST_DEFAULT_LIMIT;
+      const page = (tasks: Task[]): { tasks: Task[]; next: string | null } =>
+        tasks.length > limit ? { tasks: tasks.slice(0, limit), next: String(tasks[limit - 1]?.seq) } : { tasks, next: null };
+      const send = (json: RawJson, next: string | null): RawJson => {
+        if (next !== null) void reply.header(NEXT_CURSOR_HEADER, next).header('link', `<${nextUrl(req.url, next)}>; rel="next"`);
+        return json;
+      };
+      const plain = q.all === undefined && q.limit === undefined && q.cursor === undefined && q.state === undefined && q.tenant === undefined;
+      const viewer = viewerKey(principal);
+      const version = daemon.liveVersion();
+      if (plain) {
+        const cached = liveJson.get(viewer);
+        if (cached?.version === version) return send(cached.json, cached.next) as never;
+      }
+      const tenant = principal.role === 'admin' ? q.tenant : (principal.tenant ?? '');
+      const states = q.state?.split(',');
+      const after = q.cursor === undefined ? 0 : Number(q.cursor);
+      let found: { tasks: Task[]; next: string | null };
+      if (q.all || states !== undefined) {
+        found = page(daemon.page({ after, limit: limit + 1, tenant, states }));
+      } else {
+        // The live list is in memory already: filtered here, no query.
+        found = page(daemon.list(false).filter((t) => t.seq > after && (tenant === undefined || t.tenant === tenant)).slice(0, limit + 1));
+      }
+      const json = new RawJson(JSON.stringify(views(found.tasks, principal)));
+      if (plain) liveJson.set(viewer, { version, json, next: found.next });
+      return send(json, found.next) as never;
+    },
+  );
 
   api.get('/v1/tasks/:id', { schema: { summary: 'One task (id or unique prefix)', params: TaskIdParamsSchema, response: { 200: TaskSchema, ...errors } } }, async (req) =>
     view(find(req.params.id, req.principal), req.principal),

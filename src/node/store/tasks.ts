@@ -110,6 +110,8 @@ export class TaskStore {
    */
   private liveCache: readonly Task[] | null = null;
   private liveVersionCounter = 0;
+  /** page()'s statements by their SQL (a handful: tenant and state filters on or off, by state count). */
+  private readonly pageStatements = new Map<string, ReturnType<Db['prepare']>>();
 
   constructor(private readonly db: Db) {
     this.tenants = new TenantStore(db);
@@ -191,6 +193,26 @@ export class TaskStore {
     if (all) return (this.all.all() as TaskRow[]).map(fromRow);
     this.liveCache ??= (this.live.all() as TaskRow[]).map(fromRow);
     return [...this.liveCache];
+  }
+
+  /**
+   * Up to `limit` tasks after seq `after`, in seq order, optionally of one tenant and some
+   * states: a page of a list (the API's cursor is the last seq of the page before).
+   */
+  page(query: { after: number; limit: number; tenant?: string | undefined; states?: readonly string[] | undefined }): Task[] {
+    const where = ['seq > @after'];
+    if (query.tenant !== undefined) where.push('tenant = @tenant');
+    if (query.states !== undefined) where.push(`state IN (${query.states.map((_, i) => `@s${i}`).join(', ')})`);
+    const params: Record<string, unknown> = { after: query.after, limit: query.limit, tenant: query.tenant };
+    if (query.tenant === undefined) delete params['tenant'];
+    query.states?.forEach((s, i) => (params[`s${i}`] = s));
+    const sql = `SELECT * FROM tasks WHERE ${where.join(' AND ')} ORDER BY seq LIMIT @limit`;
+    let statement = this.pageStatements.get(sql);
+    if (statement === undefined) {
+      statement = this.db.prepare(sql);
+      this.pageStatements.set(sql, statement);
+    }
+    return (statement.all(params) as TaskRow[]).map(fromRow);
   }
 
   update(id: string, change: TaskUpdate): Task {
