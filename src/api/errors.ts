@@ -36,6 +36,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.notFound]: 404,
   [ErrorCodes.conflict]: 409,
   [ErrorCodes.unsatisfiable]: 422,
+  [ErrorCodes.idempotencyMismatch]: 422,
   [ErrorCodes.nvmlUnavailable]: 503,
   [ErrorCodes.gpuLost]: 503,
   [ErrorCodes.checkpointUnavailable]: 503,

@@ -108,7 +108,7 @@ export class Client {
       req.on('error', (err: NodeJS.ErrnoException) => {
         const where = t.kind === 'unix' ? t.path : t.url.origin;
         if (['ENOENT', 'ECONNREFUSED', 'EACCES', 'ENOTFOUND', 'EHOSTUNREACH'].includes(err.code ?? '')) {
-          reject(new GsError(ErrorCodes.daemonUnreachable, `cannot reach a gpushare daemon at ${where} (${err.code}); start one with \`gpushare serve\`, or point --host / GPUSHARE_HOST at one`));
+          reject(new GsError(ErrorCodes.daemonUnreachable, `cannot reach a gpushare daemon at ${where} (${err.code}); start one with \`gpushare serve\`, or point --host / GPUSHARE_HOST at one`, { cause: err }));
         } else if (['EPIPE', 'ECONNRESET'].includes(err.code ?? '')) {
           // It accepted the connection, then went away: a daemon shutting down or crashing.
           reject(new GsError(ErrorCodes.daemonUnreachable, `the daemon at ${where} closed the connection (${err.code})`, { cause: err }));

@@ -1,4 +1,5 @@
 /** /v1/tasks: submit, list, inspect, follow the output of, kill, suspend and resume tasks. */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Principal } from '../../contract/principal.js';
 import { NEXT_CURSOR_HEADER, TASK_LIST_DEFAULT_LIMIT } from '../../contract/pages.js';
@@ -9,6 +10,20 @@ import { ErrorCodes, GsError } from '../../domain/index.js';
 import { askedPriority, checkSubmitPriority, checkSubmitTenant, taskScope, taskView, viewerKey, visibleTask, visibleTasks } from '../authorize.js';
 import { logStream } from '../streams.js';
 import { checkpointErrors, errors, RawJson, wire, type Api, type RouteContext } from './shared.js';
+
+/** The Idempotency-Key header: null when absent; 1-200 visible ASCII characters (a UUID is usual). */
+function idempotencyKey(header: string | string[] | undefined): string | null {
+  if (header === undefined) return null;
+  if (typeof header !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(header)) {
+    throw new GsError(ErrorCodes.invalidArgument, 'Idempotency-Key: expected one value of 1-200 visible ASCII characters (a UUID, say)');
+  }
+  return header;
+}
+
+/** JSON with object keys sorted: the same body hashes the same whatever order its fields came in. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v));
+}
 
 /** `url` with its cursor replaced by `cursor`: the next page's address, for the Link header. */
 function nextUrl(url: string, cursor: string): string {
@@ -39,11 +54,16 @@ export function registerTaskRoutes(api: Api, { daemon }: RouteContext): void {
     return visible.map((t) => view(t, principal, (id) => (tenants.has(id) ? tenants.get(id) : tenantOf(id))));
   };
 
-  api.post('/v1/tasks', { config: { action: 'task.submit' }, schema: { summary: 'Submit a task', body: SubmitTaskSchema, response: { 201: TaskSchema, ...errors } } }, async (req, reply) => {
+  api.post('/v1/tasks', { config: { action: 'task.submit' }, schema: { summary: 'Submit a task. With an Idempotency-Key header, a retry with the same key and body (same caller, within 24 h) answers 200 with the task the first made; the key with another body is 422 GS_ERR_IDEMPOTENCY_MISMATCH', body: SubmitTaskSchema, response: { 200: TaskSchema, 201: TaskSchema, ...errors } } }, async (req, reply) => {
     checkSubmitTenant(req.principal, req.body.tenant);
     checkSubmitPriority(req.principal, askedPriority(req.body.priority));
-    const task = daemon.submit(req.body, req.principal);
-    return reply.status(201).send(view(task, req.principal));
+    const key = idempotencyKey(req.headers['idempotency-key']);
+    if (key === null) return reply.status(201).send(view(daemon.submit(req.body, req.principal), req.principal));
+    // A retry of a submission this caller made: the same task again (200), not a second one.
+    const bodySha256 = createHash('sha256').update(canonicalJson(req.body)).digest('hex');
+    const prior = daemon.replay(req.principal, key, bodySha256);
+    if (prior !== null) return reply.status(200).header('idempotent-replayed', 'true').send(view(prior, req.principal));
+    return reply.status(201).send(view(daemon.submit(req.body, req.principal, { key, bodySha256 }), req.principal));
   });
 
   // ps and top poll this: the first page of the live list, unfiltered, is kept per viewer until a task changes.

@@ -3,6 +3,7 @@ import { ErrorCodes, GsError } from '../../domain/index.js';
 import type { Task, TaskGpu, TaskSmRange, TaskState } from '../../contract/task.js';
 import { shown } from '../../contract/shown.js';
 import type { Db } from './db.js';
+import { IdempotencyStore } from './idempotency.js';
 import { TenantStore } from './tenants.js';
 
 interface TaskRow {
@@ -103,6 +104,8 @@ export class TaskStore {
   private readonly insertAudit;
   private readonly auditSince;
   readonly tenants: TenantStore;
+  /** Submissions' Idempotency-Keys (the API's retries). */
+  readonly idempotency: IdempotencyStore;
   /**
    * Queued and running tasks as last read; dropped on every write. Listing live tasks is the
    * API's most frequent read (ps, top, the scheduler's pump), and rereading and parsing every
@@ -115,6 +118,7 @@ export class TaskStore {
 
   constructor(private readonly db: Db) {
     this.tenants = new TenantStore(db);
+    this.idempotency = new IdempotencyStore(db);
     this.insertTask = db.prepare(`INSERT INTO tasks (id, state, command, env, cwd, request, priority, tenant, submitted_at, stdout_path, stderr_path, region_path)
       VALUES (@id, 'queued', @command, @env, @cwd, @request, @priority, @tenant, @submittedAt, @stdoutPath, @stderrPath, @regionPath)`);
     this.byId = db.prepare('SELECT * FROM tasks WHERE id = ?');
