@@ -1,54 +1,25 @@
 /** GET /v1/tasks a page at a time: a stable cursor by seq, filters by state and tenant, and clients that follow the pages. */
-import { createHash } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../src/cli/client.js';
 import { listTasks } from '../src/cli/commands/tasks-common.js';
 import { NEXT_CURSOR_HEADER, TASK_LIST_DEFAULT_LIMIT } from '../src/contract/pages.js';
 import type { TaskBody } from '../src/contract/schemas.js';
-import { openBackend } from '../src/gpu/open.js';
-import { Daemon } from '../src/node/daemon.js';
-import { findNativePaths } from '../src/node/launcher.js';
-import { openDatabase } from '../src/node/store/db.js';
-import { TaskStore } from '../src/node/store/tasks.js';
-import { buildApi } from '../src/api/server.js';
+import { inProcessDaemon, TEST_TOKENS } from './helpers/api.js';
 
-const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
-const dir = mkdtempSync(join(tmpdir(), 'gpushare-list-'));
-const { backend } = openBackend({ backend: 'simulated', simulate: '1xH100-80GB' });
-const db = openDatabase(join(dir, 'db'));
-const store = new TaskStore(db);
-const logger = pino({ level: 'silent' });
-const daemon = new Daemon({ stateDir: dir, backend, store, logger, native: findNativePaths(), policy: 'binpack', killGraceMs: 1000 });
-daemon.start();
-const tokens = [
-  { sha256: sha('alice-token'), tenant: 'alice', role: 'user' as const },
-  { sha256: sha('root-token'), tenant: 'ops', role: 'admin' as const },
-];
-const tcp = await buildApi({ daemon, logger, tokens, backend });
-const local = await buildApi({ daemon, logger, tokens: null, backend });
+const gs = inProcessDaemon();
+const { daemon, store } = gs;
+const tcp = await gs.api({ tokens: TEST_TOKENS });
+const local = await gs.api({ tokens: null });
 const admin = { actor: 'test', role: 'admin' as const, tenant: null };
-let holder = '';
 
 beforeAll(async () => {
   // One task holds the GPU; the rest wait behind it (no process each), alice's and bob's in turn.
-  holder = daemon.submit({ command: ['sleep', '60'], gpus: 1, isolation: 'exclusive', cwd: '/', tenant: 'ops' }, admin).id;
+  daemon.submit({ command: ['sleep', '60'], gpus: 1, isolation: 'exclusive', cwd: '/', tenant: 'ops' }, admin);
   for (let i = 0; i < TASK_LIST_DEFAULT_LIMIT + 20; i++) daemon.submit({ command: ['true'], gpus: 1, cwd: '/', tenant: i % 2 === 0 ? 'alice' : 'bob' }, admin);
   // Two that ended.
   for (const id of daemon.list(false).slice(1, 3).map((t) => t.id)) daemon.kill(id, admin);
 });
-afterAll(async () => {
-  const pid = daemon.get(holder).pid;
-  if (pid !== null) process.kill(-pid, 'SIGKILL');
-  await tcp.close();
-  await local.close();
-  daemon.close();
-  db.close();
-  backend.close();
-});
+afterAll(() => gs.close());
 
 const list = (query: string, token?: string) => (token ? tcp : local).inject({ method: 'GET', url: `/v1/tasks${query}`, ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) });
 const ids = (r: { json: () => unknown }): string[] => (r.json() as TaskBody[]).map((t) => t.id);

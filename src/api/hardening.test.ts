@@ -3,51 +3,15 @@
  * refusals that are audited, values that cannot be run refused at the door, errors in one
  * shape that never echo a large value.
  */
-import { createHash } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openBackend } from '../gpu/open.js';
-import { Daemon } from '../node/daemon.js';
-import { findNativePaths } from '../node/launcher.js';
-import { openDatabase } from '../node/store/db.js';
-import { TaskStore } from '../node/store/tasks.js';
-import { buildApi } from './server.js';
+import { inProcessDaemon, TEST_TOKENS } from '../../test/helpers/api.js';
 
-const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
-const dir = mkdtempSync(join(tmpdir(), 'gpushare-hardening-'));
-const { backend } = openBackend({ backend: 'simulated', simulate: '1xH100-80GB' });
-const db = openDatabase(join(dir, 'db'));
-const store = new TaskStore(db);
-const logger = pino({ level: 'silent' });
-const daemon = new Daemon({ stateDir: dir, backend, store, logger, native: findNativePaths(), policy: 'binpack', killGraceMs: 1000 });
-daemon.start();
-const tokens = [
-  { sha256: sha('alice-token'), tenant: 'alice', role: 'user' as const },
-  { sha256: sha('bob-token'), tenant: 'bob', role: 'user' as const },
-  { sha256: sha('root-token'), tenant: 'ops', role: 'admin' as const },
-];
-const tcp = await buildApi({ daemon, logger, tokens, backend });
-const local = await buildApi({ daemon, logger, tokens: null, backend });
-
-afterAll(async () => {
-  // CPU-only tasks start at once as real processes; the daemon leaves them running on close.
-  for (const t of daemon.list(false)) {
-    try {
-      if (t.pid !== null) process.kill(-t.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  await tcp.close();
-  await local.close();
-  daemon.close();
-  db.close();
-  backend.close();
-});
+const gs = inProcessDaemon();
+const { daemon, store } = gs;
+const tcp = await gs.api({ tokens: TEST_TOKENS });
+const local = await gs.api({ tokens: null });
+afterAll(() => gs.close());
 
 const auth = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
 // CPU-only tasks that stay queued: nothing here needs a process, and a queued task's id is enough.

@@ -1,40 +1,15 @@
 /** Idempotency-Key on POST /v1/tasks: a client's retry after a timeout does not make a second task. */
-import { createHash } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openBackend } from '../gpu/open.js';
-import { Daemon } from '../node/daemon.js';
-import { findNativePaths } from '../node/launcher.js';
+import { inProcessDaemon, TEST_TOKENS } from '../../test/helpers/api.js';
 import { openDatabase } from '../node/store/db.js';
 import { IDEMPOTENCY_WINDOW_MS } from '../node/store/idempotency.js';
 import { TaskStore } from '../node/store/tasks.js';
-import { buildApi } from './server.js';
 
-const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
-const dir = mkdtempSync(join(tmpdir(), 'gpushare-idem-'));
-const { backend } = openBackend({ backend: 'simulated', simulate: '1xH100-80GB' });
-const dbPath = join(dir, 'db');
-const db = openDatabase(dbPath);
-const store = new TaskStore(db);
-const logger = pino({ level: 'silent' });
 let clock = Date.UTC(2027, 0, 1);
-const daemon = new Daemon({ stateDir: dir, backend, store, logger, native: findNativePaths(), policy: 'binpack', killGraceMs: 1000, now: () => clock });
-daemon.start();
-const tokens = [
-  { sha256: sha('alice-token'), tenant: 'alice', role: 'user' as const },
-  { sha256: sha('bob-token'), tenant: 'bob', role: 'user' as const },
-];
-const tcp = await buildApi({ daemon, logger, tokens, backend });
-
-afterAll(async () => {
-  await tcp.close();
-  daemon.close();
-  db.close();
-  backend.close();
-});
+const gs = inProcessDaemon({ now: () => clock });
+const { store, dbPath } = gs;
+const tcp = await gs.api({ tokens: TEST_TOKENS });
+afterAll(() => gs.close());
 
 // CPU-only tasks that exit at once.
 const body = { command: ['true'], gpus: 0, cwd: '/', priority: 'low' };

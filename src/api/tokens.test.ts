@@ -1,30 +1,16 @@
 /** Bearer tokens: expiry, revocation, a limit on failed authentication, and what a user token may ask. */
-import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { inProcessDaemon, sha } from '../../test/helpers/api.js';
 import type { CreatedTokenBody, TokenBody } from '../contract/schemas.js';
-import { openBackend } from '../gpu/open.js';
 import { loadConfig } from '../node/config.js';
-import { Daemon } from '../node/daemon.js';
-import { findNativePaths } from '../node/launcher.js';
-import { openDatabase } from '../node/store/db.js';
-import { TaskStore } from '../node/store/tasks.js';
 import { TokenAuthority } from '../node/tokens.js';
 import { FailedAuthLimiter } from './auth-limit.js';
-import { buildApi } from './server.js';
 
-const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
-const dir = mkdtempSync(join(tmpdir(), 'gpushare-tokens-'));
-const { backend } = openBackend({ backend: 'simulated', simulate: '1xH100-80GB' });
-const db = openDatabase(join(dir, 'db'));
-const store = new TaskStore(db);
-const logger = pino({ level: 'silent' });
 let clock = Date.UTC(2027, 0, 1);
-const daemon = new Daemon({ stateDir: dir, backend, store, logger, native: findNativePaths(), policy: 'binpack', killGraceMs: 1000 });
-daemon.start();
+const gs = inProcessDaemon();
+const { daemon, store, db, dir } = gs;
 const config = [
   { sha256: sha('alice-token'), tenant: 'alice', role: 'user' as const },
   { sha256: sha('old-token'), tenant: 'alice', role: 'user' as const, expiresAt: clock - 1 },
@@ -33,23 +19,9 @@ const config = [
   { sha256: sha('root-token'), tenant: 'ops', role: 'admin' as const },
 ];
 const authority = new TokenAuthority(config, { db, tasks: store }, () => clock);
-const tcp = await buildApi({ daemon, logger, tokens: authority, backend, authFailuresPerMinute: 5 });
-const local = await buildApi({ daemon, logger, tokens: null, tokenAdmin: authority, backend });
-
-afterAll(async () => {
-  for (const t of daemon.list(false)) {
-    try {
-      if (t.pid !== null) process.kill(-t.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  await tcp.close();
-  await local.close();
-  daemon.close();
-  db.close();
-  backend.close();
-});
+const tcp = await gs.api({ tokens: authority, authFailuresPerMinute: 5 });
+const local = await gs.api({ tokens: null, tokenAdmin: authority });
+afterAll(() => gs.close());
 
 let address = 0;
 /** Each test from its own address, so the failure limit of one does not reach another. */

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRecordBody, TaskBody, TenantBody } from '../../src/contract/schemas.js';
 import { Client } from '../../src/cli/client.js';
+import { freePort } from '../helpers/api.js';
 import { Harness } from './harness.js';
 
 const GiB = 2 ** 30;
@@ -13,17 +13,6 @@ const h = new Harness();
 let port = 0;
 let url = '';
 
-/** A port the kernel just gave out and took back: free unless something grabs it in between. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
 
 beforeAll(async () => {
   port = await freePort();

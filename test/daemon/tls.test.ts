@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, resolveTarget } from '../../src/cli/client.js';
 import { makePki, type TestPki } from '../helpers/tls.js';
+import { freePort } from '../helpers/api.js';
 import { Harness } from './harness.js';
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -14,16 +14,6 @@ let pki: TestPki;
 let url = '';
 let mutualUrl = '';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
 
 beforeAll(async () => {
   pki = makePki(plain.dir);

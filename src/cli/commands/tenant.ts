@@ -1,10 +1,10 @@
 import { randomBytes, createHash } from 'node:crypto';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { AuditRecordBody, TenantBody } from '../../contract/schemas.js';
 import { formatBytes } from '../../domain/index.js';
 import { parseDuration } from '../../contract/duration.js';
 import { renderTable } from '../output/table.js';
-import { durationOption } from './token.js';
+import { addNewTokenOptions } from './token.js';
 import { addHostOption, clientFor } from './tasks-common.js';
 
 interface QuotaFlags {
@@ -68,12 +68,11 @@ export function registerTenant(program: Command): void {
     },
   );
 
-  tenant
-    .command('token')
-    .description('make a bearer token for a tenant: prints the token once, and the entry to add to "tokens" in the config file (only its sha256 is kept)')
-    .requiredOption('--tenant <name>', 'the tenant the token acts as')
-    .addOption(new Option('--role <role>', 'user: its own tasks only; admin: everything').choices(['user', 'admin']).default('user'))
-    .option('--expires <duration>', 'it stops working after this long: 30d, 12h, 2w (written as expiresAt; default: never)', durationOption)
+  addNewTokenOptions(
+    tenant
+      .command('token')
+      .description('make a bearer token for a tenant: prints the token once, and the entry to add to "tokens" in the config file (only its sha256 is kept)'),
+  )
     .action((flags: { tenant: string; role: string; expires?: string }) => {
       const token = `gs_${randomBytes(24).toString('base64url')}`;
       const sha256 = createHash('sha256').update(token).digest('hex');

@@ -10,17 +10,22 @@ export function durationOption(value: string): string {
   return value;
 }
 
+/** What a new token is: its tenant, role and lifetime (`token create`, and `tenant token` offline). */
+export function addNewTokenOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('--tenant <name>', 'the tenant the token acts as')
+    .addOption(new Option('--role <role>', 'user: its own tasks only; admin: everything').choices(['user', 'admin']).default('user'))
+    .option('--expires <duration>', 'it stops working after this long: 30d, 12h, 2w (default: never)', durationOption);
+}
+
 export function registerToken(program: Command): void {
   const token = program.command('token').description('bearer tokens for TCP clients: make, list and revoke them (admin)');
 
   addHostOption(
-    token
-      .command('create')
-      .description('make a token kept by the daemon: prints the secret once (only its sha256 is kept)')
-      .requiredOption('--tenant <name>', 'the tenant the token acts as')
-      .addOption(new Option('--role <role>', 'user: its own tasks only; admin: everything').choices(['user', 'admin']).default('user'))
-      .option('--expires <duration>', 'it stops working after this long: 30d, 12h, 2w (default: never)', durationOption)
-      .option('--max-priority <p>', 'the highest priority a user token may submit at: low, normal (default), high or 0-1000'),
+    addNewTokenOptions(token.command('create').description('make a token kept by the daemon: prints the secret once (only its sha256 is kept)')).option(
+      '--max-priority <p>',
+      'the highest priority a user token may submit at: low, normal (default), high or 0-1000',
+    ),
   ).action(async (flags: { host?: string; tenant: string; role: string; expires?: string; maxPriority?: string }) => {
     const maxPriority = flags.maxPriority === undefined ? undefined : /^\d+$/.test(flags.maxPriority) ? Number(flags.maxPriority) : flags.maxPriority;
     const made = await (await clientFor(flags)).json<CreatedTokenBody>('POST', '/v1/tokens', { tenant: flags.tenant, role: flags.role, ...(flags.expires ? { expires: flags.expires } : {}), ...(maxPriority !== undefined ? { maxPriority } : {}) });

@@ -29,22 +29,16 @@ interface TokenRow {
   expires_at: number | null;
 }
 
-/** API-made tokens and the revocations of any token (config or API), by sha256. */
+/**
+ * API-made tokens and the revocations of any token (config or API), by sha256. Read at start
+ * and after each change only (TokenAuthority keeps them in memory): statements are not kept.
+ */
 export class TokenStore {
-  private readonly all;
-  private readonly insert;
-  private readonly revocations;
-  private readonly revoke;
-
-  constructor(db: Db) {
-    this.all = db.prepare('SELECT * FROM api_tokens ORDER BY created_at, id');
-    this.insert = db.prepare('INSERT INTO api_tokens (id, sha256, tenant, role, max_priority, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
-    this.revocations = db.prepare('SELECT * FROM token_revocations');
-    this.revoke = db.prepare('INSERT INTO token_revocations (sha256, revoked_at, revoked_by) VALUES (?, ?, ?)');
-  }
+  constructor(private readonly db: Db) {}
 
   list(): ApiTokenRecord[] {
-    return (this.all.all() as TokenRow[]).map((r) => ({
+    const rows = this.db.prepare('SELECT * FROM api_tokens ORDER BY created_at, id').all() as TokenRow[];
+    return rows.map((r) => ({
       id: r.id,
       sha256: r.sha256,
       tenant: r.tenant,
@@ -57,14 +51,17 @@ export class TokenStore {
   }
 
   create(t: ApiTokenRecord): void {
-    this.insert.run(t.id, t.sha256, t.tenant, t.role, t.maxPriority, t.createdAt, t.createdBy, t.expiresAt);
+    this.db
+      .prepare('INSERT INTO api_tokens (id, sha256, tenant, role, max_priority, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(t.id, t.sha256, t.tenant, t.role, t.maxPriority, t.createdAt, t.createdBy, t.expiresAt);
   }
 
   revoked(): Revocation[] {
-    return (this.revocations.all() as { sha256: string; revoked_at: number; revoked_by: string }[]).map((r) => ({ sha256: r.sha256, revokedAt: r.revoked_at, revokedBy: r.revoked_by }));
+    const rows = this.db.prepare('SELECT * FROM token_revocations').all() as { sha256: string; revoked_at: number; revoked_by: string }[];
+    return rows.map((r) => ({ sha256: r.sha256, revokedAt: r.revoked_at, revokedBy: r.revoked_by }));
   }
 
   addRevocation(sha256: string, at: number, by: string): void {
-    this.revoke.run(sha256, at, by);
+    this.db.prepare('INSERT INTO token_revocations (sha256, revoked_at, revoked_by) VALUES (?, ?, ?)').run(sha256, at, by);
   }
 }
