@@ -123,6 +123,15 @@ describe('errors in one shape that never echo a large value', () => {
     expect(long.body.length).toBeLessThan(400);
   });
 
+  it('a body over 4 MiB (413) answers in the error body, and the refused submission is audited', async () => {
+    const before = store.auditCount();
+    const r = await submit('alice-token', { command: ['x'.repeat(5 * 1024 * 1024)] });
+    expect(r.statusCode).toBe(413);
+    expect(errorOf(r).code).toBe('GS_ERR_INVALID_ARGUMENT');
+    expect(r.body.length).toBeLessThan(400);
+    expect(daemon.auditLog(0, 100_000).slice(before).map((a) => [a.actor, a.action, a.result])).toEqual([['tenant:alice', 'task.submit', 'GS_ERR_INVALID_ARGUMENT']]);
+  });
+
   it('headers over the limit (431) answer in the error body, on a real socket', async () => {
     await local.listen({ host: '127.0.0.1', port: 0 });
     const address = local.server.address();
