@@ -216,7 +216,8 @@ async function listRun(c: Client, pid: number): Promise<ListResult> {
   }
   await closedLoop(LIST_TASKS - GPUS, 4, () => call(c, 'POST', '/v1/tasks', TRIVIAL));
   const listed = JSON.parse((await call(c, 'GET', '/v1/tasks')).body) as { state: string }[];
-  if (listed.filter((t) => t.state === 'running').length !== GPUS || listed.length !== LIST_TASKS) throw new Error(`expected ${GPUS} running and ${LIST_TASKS - GPUS} queued, got ${listed.length}`);
+  // A build with pages (issue 17) lists the first 500; one without, all of them.
+  if (listed.filter((t) => t.state === 'running').length !== GPUS || listed.length < 500) throw new Error(`expected ${GPUS} running and ${LIST_TASKS - GPUS} queued, got ${listed.length} listed`);
   const writer = new Client0(c.socket);
   const writes = openLoop(LIST_SECONDS * LIST_WRITES_PER_S, LIST_WRITES_PER_S, () => call(writer, 'POST', '/v1/tasks', TRIVIAL));
   let bytes = 0;
@@ -315,7 +316,7 @@ for (let r = 0; r < ROUNDS; r++) {
     const res = await round(b.bin);
     results[i]?.push(res);
     console.log(
-      `round ${r + 1} ${b.name}: fixed ${res.fixed.acceptedPerS.toFixed(0)}/s p99 ${res.fixed.p99.toFixed(1)} ms; max ${res.max.acceptedPerS.toFixed(0)}/s p99 ${res.max.p99.toFixed(1)} ms; list ${res.list.tasks} tasks p99 ${res.list.p99.toFixed(1)} ms; CPU ${res.fixed.cpuPerTask.toFixed(2)}/${res.max.cpuPerTask.toFixed(2)} ms a submission, ${res.list.cpuPerPoll.toFixed(2)} ms a poll`,
+      `round ${r + 1} ${b.name}: fixed ${res.fixed.acceptedPerS.toFixed(0)}/s p99 ${res.fixed.p99.toFixed(1)} ms; max ${res.max.acceptedPerS.toFixed(0)}/s p99 ${res.max.p99.toFixed(1)} ms; list ${res.list.tasks} tasks a poll, p99 ${res.list.p99.toFixed(1)} ms; CPU ${res.fixed.cpuPerTask.toFixed(2)}/${res.max.cpuPerTask.toFixed(2)} ms a submission, ${res.list.cpuPerPoll.toFixed(2)} ms a poll`,
     );
   }
 }
@@ -331,9 +332,10 @@ const rows: [string, (x: RoundResult) => number][] = [
   [`max rate, ${CLIENTS} clients: POST p99 ms`, (x) => x.max.p99],
   [`max rate, ${CLIENTS} clients: to running p99 ms`, (x) => x.max.runP99],
   ['daemon CPU ms per submission (both runs)', (x) => (x.fixed.cpuPerTask + x.max.cpuPerTask) / 2],
-  [`GET /v1/tasks at ${LIST_RATE}/s, ${LIST_TASKS}+ tasks, ${LIST_WRITES_PER_S} writes/s: p50 ms`, (x) => x.list.p50],
+  [`GET /v1/tasks at ${LIST_RATE}/s, ${LIST_TASKS}+ live tasks, ${LIST_WRITES_PER_S} writes/s: p50 ms`, (x) => x.list.p50],
   [`GET /v1/tasks ... p99 ms`, (x) => x.list.p99],
   ['GET /v1/tasks: daemon CPU ms per poll', (x) => x.list.cpuPerPoll],
+  ['GET /v1/tasks: tasks per poll (first page, or all without pages)', (x) => x.list.tasks],
   ['GET /v1/tasks: KB per poll', (x) => x.list.kb],
 ];
 const refused = results.map((rs) => rs.reduce((n, x) => n + x.fixed.refused + x.max.refused, 0));
