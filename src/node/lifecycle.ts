@@ -21,6 +21,7 @@ import type { MpsControl } from './mps.js';
 import { computeLimitPercent, rangesOnto } from './placement.js';
 import type { PreemptionPolicy } from './planner.js';
 import { isSameLiveProcess, signalGroup } from './proc.js';
+import type { Sandbox } from './sandbox.js';
 import type { TaskStore } from './store/tasks.js';
 import { Supervisor, type DeviceUsage, type Ending } from './supervisor.js';
 import { cudaStates, resumeGroup, suspendGroup } from './suspend.js';
@@ -33,7 +34,8 @@ export interface LifecycleOptions {
   readonly now: () => number;
   readonly native: NativePaths;
   readonly killGraceMs: number;
-  readonly baseEnv?: Readonly<Record<string, string | undefined>> | undefined;
+  /** Tasks' users, environments, directories and cgroups. */
+  readonly sandbox: Sandbox;
   readonly checkpoint: CheckpointApi | null;
   readonly checkpointProblem?: string | undefined;
   readonly preemption: PreemptionPolicy;
@@ -83,8 +85,15 @@ export class Lifecycle {
     }
   }
 
+  /** After adopt: the cgroups of tasks that are not running any more (a crashed daemon's) go. */
+  sweepCgroups(): void {
+    const swept = this.options.sandbox.sweep(new Set(this.store.list().filter((t) => STARTED_STATES.has(t.state)).map((t) => t.id)));
+    if (swept > 0) this.log.info({ swept }, 'removed the cgroups of tasks that ended while no daemon ran');
+  }
+
   close(): void {
     this.closed = true;
+    this.options.sandbox.close();
     this.supervisor.close();
     for (const t of this.killTimers.values()) clearTimeout(t);
     this.killTimers.clear();
@@ -141,7 +150,8 @@ export class Lifecycle {
       if (mpsPipeDir === null) message = `running without MPS (${mps.problem}): SM partitions on one GPU take turns instead of running at once`;
     }
     try {
-      const env = taskEnvironment(this.options.baseEnv ?? process.env, task, gpus, limit, smRanges === null ? null : { ranges: smRanges, mpsPipeDir });
+      const sandbox = this.options.sandbox.prepare(task);
+      const env = { ...taskEnvironment(sandbox.baseEnv, task, gpus, limit, smRanges === null ? null : { ranges: smRanges, mpsPipeDir }), ...sandbox.wrapperEnv };
       const launched = launch(task, env, this.options.native, files.status);
       this.events.commit(task.id, { state: 'running', gpus, smRanges, computeLimitPercent: limit, pid: launched.pid, pidStartTime: launched.startTime, startedAt: at, message }, 'task.started', {
         pid: launched.pid,
@@ -164,6 +174,7 @@ export class Lifecycle {
   signal(task: Task, signal: number, graceMs: number): void {
     if (task.pid === null || task.pidStartTime === null || !isSameLiveProcess(task.pid, task.pidStartTime)) return;
     signalGroup(task.pid, signal);
+    this.options.sandbox.signal(task, signal);
     // A suspended group is stopped: it only receives the signal once continued. It dies
     // without its GPU state ever being restored (the driver frees the host copy with it).
     if (task.state !== 'running') signalGroup(task.pid, SIGCONT);
@@ -290,6 +301,7 @@ export class Lifecycle {
     this.killTimers.delete(id);
     const task = this.store.get(id);
     if (!STARTED_STATES.has(task.state)) return;
+    this.options.sandbox.release(task);
     this.resumeTargets.delete(id);
     const outcome = describeEnding(task, ending, atStart);
     // A reason recorded before the end (an eviction by preemption) outlives a plain signal ending.

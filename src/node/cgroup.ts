@@ -1,0 +1,176 @@
+/**
+ * A cgroup v2 directory per task, <root>/tenant-<name>/task-<id> (<root> is <cgroup2
+ * mount>/gpushare/state-<hash of the state directory> unless configured): gpushare-exec moves the task's process into it before exec
+ * (native/exec/sandbox.c), so everything the task starts is inside, double-forked and setsid'd
+ * daemons included. When the task ends, whatever is left in it is killed at once through
+ * cgroup.kill and the directory removed; at start, directories of tasks that are no longer
+ * running are cleaned up the same way. Only membership and cgroup.kill are used: no controller
+ * is enabled, so it works on a hybrid layout's controller-less v2 mount as well.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Where cgroup v2 is mounted, from /proc/self/mountinfo's text; null when it is not. */
+export function cgroup2Mount(mountinfo: string): string | null {
+  for (const line of mountinfo.split('\n')) {
+    // "36 25 0:31 / /sys/fs/cgroup rw,nosuid... shared:9 - cgroup2 cgroup2 rw,..."
+    const [left, right] = line.split(' - ');
+    if (left === undefined || right === undefined || right.split(' ')[0] !== 'cgroup2') continue;
+    const fields = left.split(' ');
+    if (fields[3] !== '/') continue; // a bind of a subtree (a container's view): not the whole hierarchy
+    const mount = fields[4];
+    if (mount !== undefined) return mount.replace(/\\040/g, ' ');
+  }
+  return null;
+}
+
+/** The directory of a task's cgroup: one level per tenant, so a tenant's tasks can be found (and, later, limited) together. */
+export function taskCgroupPath(root: string, tenant: string | null, taskId: string): string {
+  return join(root, tenant === null ? 'no-tenant' : `tenant-${tenant}`, `task-${taskId}`);
+}
+
+/** The task id a cgroup directory name stands for; null for anything else. */
+function taskIdOf(name: string): string | null {
+  return name.startsWith('task-') ? name.slice(5) : null;
+}
+
+export type CgroupSetup = { readonly ok: true; readonly root: string } | { readonly ok: false; readonly problem: string };
+
+/**
+ * Finds and creates the root of this daemon's tasks' cgroups: `setting` is auto (cgroup v2's
+ * mount + /gpushare), off, or a directory; `key` (sandbox-plan.ts daemonKey) is this daemon's
+ * level below it. Says why not when it cannot be used: no cgroup v2, not
+ * writable (not root, or a read-only /sys in a container), or a kernel without cgroup.kill (< 5.14).
+ */
+export function setUpCgroups(setting: string, key: string, mountinfo: () => string = () => readFileSync('/proc/self/mountinfo', 'utf8')): CgroupSetup {
+  if (setting === 'off') return { ok: false, problem: 'per-task cgroups are off (sandbox.cgroup: off)' };
+  let root = join(setting, key);
+  if (setting === 'auto') {
+    let mount: string | null;
+    try {
+      mount = cgroup2Mount(mountinfo());
+    } catch (err) {
+      return { ok: false, problem: `cannot read /proc/self/mountinfo: ${(err as Error).message}` };
+    }
+    if (mount === null) return { ok: false, problem: 'no cgroup v2 hierarchy is mounted' };
+    root = join(mount, 'gpushare', key);
+  }
+  try {
+    mkdirSync(root, { recursive: true });
+  } catch (err) {
+    return { ok: false, problem: `cannot create ${root}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+  }
+  if (!existsSync(join(root, 'cgroup.procs'))) return { ok: false, problem: `${root} is not in a cgroup v2 hierarchy` };
+  if (!existsSync(join(root, 'cgroup.kill'))) return { ok: false, problem: `${root} has no cgroup.kill (Linux 5.14 or later is needed)` };
+  return { ok: true, root };
+}
+
+const REMOVE_RETRY_MS = 50;
+const REMOVE_TRIES = 100;
+
+/** The tasks' cgroups under one root (see the top of this file). */
+export class TaskCgroups {
+  private readonly retries = new Set<NodeJS.Timeout>();
+
+  /** `onProblem`: a cgroup that could not be killed or removed (logged; nothing else depends on it). */
+  constructor(
+    readonly root: string,
+    private readonly onProblem: (message: string) => void = () => undefined,
+  ) {}
+
+  /** Creates the task's cgroup and returns its directory (for GPUSHARE_EXEC_CGROUP). */
+  create(tenant: string | null, taskId: string): string {
+    const dir = taskCgroupPath(this.root, tenant, taskId);
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
+  /** Sends `signal` to every process in the task's cgroup (those that left its process group too). */
+  signal(tenant: string | null, taskId: string, signal: number): void {
+    for (const pid of this.members(taskCgroupPath(this.root, tenant, taskId))) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // ended meanwhile
+      }
+    }
+  }
+
+  /** Kills whatever is left of the task and removes its cgroup (retrying while the kernel empties it). */
+  release(tenant: string | null, taskId: string): void {
+    this.killAndRemove(taskCgroupPath(this.root, tenant, taskId));
+  }
+
+  /** Kills and removes the cgroup of every task not in `running` (left by a daemon that crashed). */
+  sweep(running: ReadonlySet<string>): number {
+    let swept = 0;
+    for (const group of subdirs(this.root)) {
+      for (const name of subdirs(join(this.root, group))) {
+        const id = taskIdOf(name);
+        if (id === null || running.has(id)) continue;
+        this.killAndRemove(join(this.root, group, name));
+        swept += 1;
+      }
+    }
+    return swept;
+  }
+
+  close(): void {
+    for (const t of this.retries) clearTimeout(t);
+    this.retries.clear();
+  }
+
+  private members(dir: string): number[] {
+    try {
+      return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter((l) => l !== '').map(Number);
+    } catch {
+      return [];
+    }
+  }
+
+  private killAndRemove(dir: string): void {
+    try {
+      // Every process in it gets SIGKILL at once; none can fork its way out meanwhile.
+      writeFileSync(join(dir, 'cgroup.kill'), '1');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.onProblem(`cannot kill what is left in ${dir}: ${(err as Error).message}`);
+      return;
+    }
+    this.remove(dir, REMOVE_TRIES);
+  }
+
+  /** rmdir is refused (EBUSY) until the killed processes have really gone: try again shortly. */
+  private remove(dir: string, tries: number): void {
+    try {
+      rmdirSync(dir);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code !== 'EBUSY' || tries <= 1) {
+        this.onProblem(`cannot remove ${dir}: ${(err as Error).message}`);
+        return;
+      }
+      const t = setTimeout(() => {
+        this.retries.delete(t);
+        this.remove(dir, tries - 1);
+      }, REMOVE_RETRY_MS);
+      t.unref();
+      this.retries.add(t);
+      return;
+    }
+    // The tenant's level goes with its last task; another task may have just come (ENOTEMPTY/EBUSY).
+    try {
+      rmdirSync(join(dir, '..'));
+    } catch {
+      // still in use
+    }
+  }
+}
+
+function subdirs(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
