@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -39,8 +40,21 @@ static int fail(const char *what, const char *detail, int err) {
     return -1;
 }
 
+/* mkdir that is content with a directory already there. */
+static int ensure_dir(const char *path, mode_t mode) {
+    if (mkdir(path, mode) == 0 || errno == EEXIST) return 0;
+    return fail("cannot create", path, errno);
+}
+
+/* Creates the task's cgroup (and its tenant's level) and moves this process into it. Made
+ * here rather than by the daemon: these mkdirs cost the daemon's event loop nothing. */
 static int join_cgroup(const char *dir) {
     char path[PATH_MAX];
+    const char *slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir || (size_t)(slash - dir) >= sizeof path) return fail("not a cgroup directory:", dir, EINVAL);
+    memcpy(path, dir, (size_t)(slash - dir));
+    path[slash - dir] = '\0';
+    if (ensure_dir(path, 0755) != 0 || ensure_dir(dir, 0755) != 0) return -1;
     int n = snprintf(path, sizeof path, "%s/cgroup.procs", dir);
     if (n < 0 || (size_t)n >= sizeof path) return fail("cgroup path too long", dir, ENAMETOOLONG);
     int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -66,19 +80,43 @@ static int parse_groups(const char *text, gid_t *groups, size_t *count) {
     }
 }
 
-static int drop_to(const char *uid_text, const char *gid_text, const char *groups_text) {
-    unsigned long uid, gid;
+/* Who the task runs as, from the daemon's variables. */
+typedef struct {
+    uid_t uid;
+    gid_t gid;
     gid_t groups[MAX_GROUPS];
     size_t count;
+} task_user;
+
+static int parse_user(const char *uid_text, const char *gid_text, const char *groups_text, task_user *u) {
+    unsigned long uid, gid;
     if (parse_id(uid_text, &uid) != 0 || strchr(uid_text, ',') != NULL) return fail("GPUSHARE_EXEC_UID is not a user id above 0:", uid_text, EINVAL);
     if (gid_text == NULL || parse_id(gid_text, &gid) != 0 || strchr(gid_text, ',') != NULL) return fail("GPUSHARE_EXEC_GID is not a group id above 0:", gid_text ? gid_text : "(unset)", EINVAL);
-    if (parse_groups(groups_text, groups, &count) != 0) return fail("GPUSHARE_EXEC_GROUPS is not a list of group ids:", groups_text, EINVAL);
-    if (setgroups(count, groups) != 0) return fail("setgroups", NULL, errno);
-    if (setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) != 0) return fail("setresgid", gid_text, errno);
-    if (setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) != 0) return fail("setresuid", uid_text, errno);
+    if (parse_groups(groups_text, u->groups, &u->count) != 0) return fail("GPUSHARE_EXEC_GROUPS is not a list of group ids:", groups_text, EINVAL);
+    u->uid = (uid_t)uid;
+    u->gid = (gid_t)gid;
+    return 0;
+}
+
+/* The task's own directory (its region, its HOME): created by root in the daemon's
+ * root-owned task directory, then given to the task's user alone. */
+static int make_own_dir(const char *dir, const task_user *u) {
+    if (ensure_dir(dir, 0700) != 0) return -1;
+    struct stat st;
+    if (lstat(dir, &st) != 0) return fail("cannot stat", dir, errno);
+    if (!S_ISDIR(st.st_mode)) return fail("not a directory:", dir, ENOTDIR);
+    if (chown(dir, u->uid, u->gid) != 0) return fail("cannot chown", dir, errno);
+    if (chmod(dir, 0700) != 0) return fail("cannot chmod", dir, errno);
+    return 0;
+}
+
+static int drop_to(const task_user *u) {
+    if (setgroups(u->count, u->groups) != 0) return fail("setgroups", NULL, errno);
+    if (setresgid(u->gid, u->gid, u->gid) != 0) return fail("setresgid", NULL, errno);
+    if (setresuid(u->uid, u->uid, u->uid) != 0) return fail("setresuid", NULL, errno);
     /* Belt and braces: a uid change that silently did not happen must not run the task as root. */
-    if (getuid() != (uid_t)uid || geteuid() != (uid_t)uid || getegid() != (gid_t)gid) return fail("the user change did not take", uid_text, EPERM);
-    if (setresuid(0, 0, 0) == 0) return fail("root could be regained after the user change", uid_text, EPERM);
+    if (getuid() != u->uid || geteuid() != u->uid || getegid() != u->gid) return fail("the user change did not take", NULL, EPERM);
+    if (setresuid(0, 0, 0) == 0) return fail("root could be regained after the user change", NULL, EPERM);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L) != 0) return fail("PR_SET_NO_NEW_PRIVS", NULL, errno);
     return 0;
 }
@@ -118,12 +156,13 @@ static int prune_path(void) {
 
 int sandbox_enter(void) {
     /* Copied before unsetenv, which may free them; the command never sees these variables. */
-    char cgroup[PATH_MAX], uid[32], gid[32], groups[MAX_GROUPS * 12];
-    const char *vars[] = {"GPUSHARE_EXEC_CGROUP", "GPUSHARE_EXEC_UID", "GPUSHARE_EXEC_GID", "GPUSHARE_EXEC_GROUPS"};
-    char *bufs[] = {cgroup, uid, gid, groups};
-    const size_t sizes[] = {sizeof cgroup, sizeof uid, sizeof gid, sizeof groups};
-    int set[4];
-    for (size_t i = 0; i < 4; i++) {
+    char cgroup[PATH_MAX], uid[32], gid[32], groups[MAX_GROUPS * 12], own[PATH_MAX];
+    const char *vars[] = {"GPUSHARE_EXEC_CGROUP", "GPUSHARE_EXEC_UID", "GPUSHARE_EXEC_GID", "GPUSHARE_EXEC_GROUPS", "GPUSHARE_EXEC_OWN_DIR"};
+    char *bufs[] = {cgroup, uid, gid, groups, own};
+    const size_t sizes[] = {sizeof cgroup, sizeof uid, sizeof gid, sizeof groups, sizeof own};
+    enum { NVARS = sizeof vars / sizeof vars[0] };
+    int set[NVARS];
+    for (size_t i = 0; i < NVARS; i++) {
         const char *v = getenv(vars[i]);
         set[i] = v != NULL;
         bufs[i][0] = '\0';
@@ -135,6 +174,17 @@ int sandbox_enter(void) {
         if (unsetenv(vars[i]) != 0) return fail("unsetenv", vars[i], errno);
     }
     if (set[0] && cgroup[0] != '\0' && join_cgroup(cgroup) != 0) return -1;
-    if (set[1] && (drop_to(uid, set[2] ? gid : NULL, groups) != 0 || prune_path() != 0)) return -1;
+    if (!set[1]) return 0;
+    task_user user;
+    if (parse_user(uid, set[2] ? gid : NULL, groups, &user) != 0) return -1;
+    if (set[4] && own[0] != '\0' && make_own_dir(own, &user) != 0) return -1;
+    if (drop_to(&user) != 0 || prune_path() != 0) return -1;
+    /* The daemon put us in the submitter's directory as root: say so plainly if the task's
+     * user cannot use it, rather than let the command fail later in some confusing way. */
+    if (access(".", X_OK) != 0) {
+        int err = errno;
+        char cwd[PATH_MAX];
+        return fail("the task's user cannot enter its working directory", getcwd(cwd, sizeof cwd) ? cwd : "(unknown)", err);
+    }
     return 0;
 }

@@ -8,6 +8,7 @@
  * is enabled, so it works on a hybrid layout's controller-less v2 mount as well.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Where cgroup v2 is mounted, from /proc/self/mountinfo's text; null when it is not. */
@@ -71,6 +72,7 @@ const REMOVE_TRIES = 100;
 /** The tasks' cgroups under one root (see the top of this file). */
 export class TaskCgroups {
   private readonly retries = new Set<NodeJS.Timeout>();
+  private closed = false;
 
   /** `onProblem`: a cgroup that could not be killed or removed (logged; nothing else depends on it). */
   constructor(
@@ -78,11 +80,9 @@ export class TaskCgroups {
     private readonly onProblem: (message: string) => void = () => undefined,
   ) {}
 
-  /** Creates the task's cgroup and returns its directory (for GPUSHARE_EXEC_CGROUP). */
-  create(tenant: string | null, taskId: string): string {
-    const dir = taskCgroupPath(this.root, tenant, taskId);
-    mkdirSync(dir, { recursive: true });
-    return dir;
+  /** The task's cgroup directory, for GPUSHARE_EXEC_CGROUP: gpushare-exec creates it (and its tenant's level) and joins it. */
+  pathOf(tenant: string | null, taskId: string): string {
+    return taskCgroupPath(this.root, tenant, taskId);
   }
 
   /** Sends `signal` to every process in the task's cgroup (those that left its process group too). */
@@ -101,21 +101,31 @@ export class TaskCgroups {
     this.killAndRemove(taskCgroupPath(this.root, tenant, taskId));
   }
 
-  /** Kills and removes the cgroup of every task not in `running` (left by a daemon that crashed). */
+  /**
+   * Kills and removes the cgroup of every task not in `running` (left by a daemon that crashed),
+   * and the tenants' levels left empty: only here, never while tasks start (gpushare-exec may be
+   * about to create a task's cgroup in one).
+   */
   sweep(running: ReadonlySet<string>): number {
     let swept = 0;
     for (const group of subdirs(this.root)) {
       for (const name of subdirs(join(this.root, group))) {
         const id = taskIdOf(name);
         if (id === null || running.has(id)) continue;
-        this.killAndRemove(join(this.root, group, name));
+        this.killAndRemove(join(this.root, group, name), false);
         swept += 1;
+      }
+      try {
+        rmdirSync(join(this.root, group));
+      } catch {
+        // a running task's, or a killed one's still emptying
       }
     }
     return swept;
   }
 
   close(): void {
+    this.closed = true;
     for (const t of this.retries) clearTimeout(t);
     this.retries.clear();
   }
@@ -128,7 +138,8 @@ export class TaskCgroups {
     }
   }
 
-  private killAndRemove(dir: string): void {
+  /** Kills what is in `dir` now; removes it in the background (`async`) or at once, retrying while the kernel empties it. */
+  private killAndRemove(dir: string, async = true): void {
     try {
       // Every process in it gets SIGKILL at once; none can fork its way out meanwhile.
       writeFileSync(join(dir, 'cgroup.kill'), '1');
@@ -136,34 +147,43 @@ export class TaskCgroups {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.onProblem(`cannot kill what is left in ${dir}: ${(err as Error).message}`);
       return;
     }
-    this.remove(dir, REMOVE_TRIES);
+    if (async) void this.removeLater(dir, REMOVE_TRIES);
+    else this.removeNow(dir);
   }
 
-  /** rmdir is refused (EBUSY) until the killed processes have really gone: try again shortly. */
-  private remove(dir: string, tries: number): void {
+  private removeNow(dir: string): void {
     try {
       rmdirSync(dir);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return;
-      if (code !== 'EBUSY' || tries <= 1) {
-        this.onProblem(`cannot remove ${dir}: ${(err as Error).message}`);
+      if ((err as NodeJS.ErrnoException).code === 'EBUSY') void this.removeLater(dir, REMOVE_TRIES);
+      else if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.onProblem(`cannot remove ${dir}: ${(err as Error).message}`);
+    }
+  }
+
+  /** rmdir off the event loop (a cgroup's is slow), refused (EBUSY) until the killed processes are really gone. */
+  private async removeLater(dir: string, tries: number): Promise<void> {
+    for (let left = tries; left > 0 && !this.closed; left--) {
+      try {
+        await rmdir(dir);
         return;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') return;
+        if (code !== 'EBUSY') {
+          this.onProblem(`cannot remove ${dir}: ${(err as Error).message}`);
+          return;
+        }
       }
-      const t = setTimeout(() => {
-        this.retries.delete(t);
-        this.remove(dir, tries - 1);
-      }, REMOVE_RETRY_MS);
-      t.unref();
-      this.retries.add(t);
-      return;
+      await new Promise((resolve) => {
+        const t = setTimeout(() => {
+          this.retries.delete(t);
+          resolve(undefined);
+        }, REMOVE_RETRY_MS);
+        t.unref();
+        this.retries.add(t);
+      });
     }
-    // The tenant's level goes with its last task; another task may have just come (ENOTEMPTY/EBUSY).
-    try {
-      rmdirSync(join(dir, '..'));
-    } catch {
-      // still in use
-    }
+    if (!this.closed) this.onProblem(`cannot remove ${dir}: its processes did not go within ${(tries * REMOVE_RETRY_MS) / 1000} s`);
   }
 }
 

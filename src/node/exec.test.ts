@@ -12,7 +12,8 @@ describe('gpushare-exec', () => {
   let n = 0;
   const run = (args: string[], env: Record<string, string> = {}) => {
     const status = join(dir, `status-${n++}`);
-    const r = spawnSync(exec, [status, '--', ...args], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '', ...env } });
+    // cwd /: a user the wrapper drops to may not enter the checkout (under /root, say).
+    const r = spawnSync(exec, [status, '--', ...args], { encoding: 'utf8', cwd: '/', env: { PATH: process.env['PATH'] ?? '', ...env } });
     return { code: r.status, stdout: r.stdout, stderr: r.stderr, status: readExitStatus(status), file: status };
   };
 

@@ -91,12 +91,15 @@ describe('the environment a task starts from', () => {
   });
 
   it('asks the wrapper for the user and the cgroup', () => {
-    expect(wrapperVariables({ uid: 1001, gid: 1001, groups: [44, 109], name: 'alice', home: null }, '/sys/fs/cgroup/gpushare/k/tenant-a/task-1')).toEqual({
+    expect(wrapperVariables({ uid: 1001, gid: 1001, groups: [44, 109], name: 'alice', home: null }, '/sys/fs/cgroup/gpushare/k/tenant-a/task-1', '/var/lib/gpushare/tasks/k/1')).toEqual({
       GPUSHARE_EXEC_CGROUP: '/sys/fs/cgroup/gpushare/k/tenant-a/task-1',
       GPUSHARE_EXEC_UID: '1001',
       GPUSHARE_EXEC_GID: '1001',
       GPUSHARE_EXEC_GROUPS: '44,109',
+      GPUSHARE_EXEC_OWN_DIR: '/var/lib/gpushare/tasks/k/1',
     });
-    expect(wrapperVariables(null, null)).toEqual({});
+    // The daemon's own user (noTenant: daemon) may still get a cgroup; it has no directory to be given.
+    expect(wrapperVariables(null, '/c', '/o')).toEqual({ GPUSHARE_EXEC_CGROUP: '/c' });
+    expect(wrapperVariables(null, null, null)).toEqual({});
   });
 });

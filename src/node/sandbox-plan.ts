@@ -146,13 +146,14 @@ export function baseEnvironment(user: { readonly name: string; readonly home: st
  * The variables that ask gpushare-exec for the sandbox (native/exec/sandbox.h); the daemon adds
  * them last, after the task's own environment, which may never set them.
  */
-export function wrapperVariables(user: TaskUser | null, cgroup: string | null): Record<string, string> {
+export function wrapperVariables(user: TaskUser | null, cgroup: string | null, ownDir: string | null): Record<string, string> {
   const env: Record<string, string> = {};
   if (cgroup !== null) env['GPUSHARE_EXEC_CGROUP'] = cgroup;
   if (user !== null) {
     env['GPUSHARE_EXEC_UID'] = String(user.uid);
     env['GPUSHARE_EXEC_GID'] = String(user.gid);
     env['GPUSHARE_EXEC_GROUPS'] = user.groups.join(',');
+    if (ownDir !== null) env['GPUSHARE_EXEC_OWN_DIR'] = ownDir;
   }
   return env;
 }

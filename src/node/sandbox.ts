@@ -2,11 +2,12 @@
  * Tenant isolation at the operating-system level (docs/security.md): which unprivileged user each
  * task runs as, the clean environment it starts from, its private directory, and its cgroup.
  * The decisions are pure (sandbox-plan.ts, cgroup.ts's path planning); this is the shell that
- * reads the account files once at start, allocates uids in the store, creates the task's
- * directories and cgroup before the launch, and cleans the cgroup up when the task ends.
- * gpushare-exec does the switch itself, between fork and exec (native/exec/sandbox.c).
+ * reads the account files once at start, allocates uids in the store, says where the task's
+ * own directory and cgroup go, and cleans both up when the task ends. gpushare-exec creates
+ * them and switches user itself, between fork and exec (native/exec/sandbox.c).
  */
-import { chmodSync, chownSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ErrorCodes, GsError } from '../domain/index.js';
@@ -152,22 +153,19 @@ export class Sandbox {
   }
 
   /**
-   * Before the launch: the task's own directory (where its region is; its user's alone, and its
-   * HOME unless /etc/passwd gives it one), its cgroup, and its environment's base. Its logs and
-   * exit status stay in the daemon's private state directory. Throws when any of them cannot be
-   * made; the task then fails with that message.
+   * Before the launch: the task's environment's base, and what gpushare-exec makes of it: its
+   * user, its own directory (where its region is; its user's alone, and its HOME unless
+   * /etc/passwd gives it one) and its cgroup. Its logs and exit status stay in the daemon's
+   * private state directory. Throws when a user cannot be allocated; the task then fails so.
    */
   prepare(task: Task): PreparedTask {
     const user = this.userFor(task.tenant);
+    // gpushare-exec creates the own directory and the cgroup, between fork and exec: the
+    // daemon's event loop pays for neither mkdir (hundreds of microseconds on a slow disk).
     const own = this.ownDir(task);
-    mkdirSync(dirname(task.stdoutPath), { recursive: true, mode: 0o700 });
-    if (own !== null) {
-      mkdirSync(own, { recursive: true, mode: 0o700 });
-      if (user !== null) chownSync(own, user.uid, user.gid);
-    }
-    const cgroup = this.cgroups?.create(task.tenant, task.id) ?? null;
+    const cgroup = this.cgroups?.pathOf(task.tenant, task.id) ?? null;
     const who = user === null ? this.daemonUser : { name: user.name, home: user.home ?? own ?? '/' };
-    return { baseEnv: baseEnvironment(who, this.options.daemonEnv, this.options.config.passEnv), wrapperEnv: wrapperVariables(user, cgroup) };
+    return { baseEnv: baseEnvironment(who, this.options.daemonEnv, this.options.config.passEnv), wrapperEnv: wrapperVariables(user, cgroup, own) };
   }
 
   /** Sends `signal` to every process of the task, those that left its process group included. */
@@ -201,13 +199,9 @@ export class Sandbox {
     return this.taskDir !== null && dirname(own) === this.taskDir ? own : null;
   }
 
-  /** Its user's files go with it (rm does not follow the symlinks it may have left). */
+  /** Its user's files go with it, off the event loop (rm does not follow the symlinks it may have left). */
   private removeOwn(dir: string): void {
-    try {
-      rmSync(dir, { recursive: true, force: true });
-    } catch (err) {
-      this.options.onProblem?.(`cannot remove ${dir}: ${(err as Error).message}`);
-    }
+    rm(dir, { recursive: true, force: true }).catch((err: unknown) => this.options.onProblem?.(`cannot remove ${dir}: ${(err as Error).message}`));
   }
 
   /** Stops retrying removals; this daemon's (empty) levels of the shared directories go. */

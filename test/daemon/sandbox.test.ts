@@ -28,6 +28,12 @@ async function outputOf(id: string, marker: string): Promise<string> {
   }
 }
 
+/** Submits `script` for `tenant` in / (a tenant's user may not enter the checkout, under /root say). */
+async function submit(tenant: string, script: string): Promise<string> {
+  const t = await h.client.json<TaskBody>('POST', '/v1/tasks', { command: ['sh', '-c', script], tenant, gpus: 0, cwd: '/' });
+  return t.id;
+}
+
 /** `key value` lines as a map. */
 function report(text: string): Map<string, string> {
   return new Map(text.trim().split('\n').map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)] as [string, string]));
@@ -42,7 +48,7 @@ describe.skipIf(!isRoot)(`tasks as their tenant's own user${isRoot ? '' : ' (ski
   afterAll(() => h.cleanup());
 
   it('runs team-a as its own uid, unable to read team-b\'s logs, region or process, the database or the daemon\'s environment', async () => {
-    const b = await h.detach(['--gpus', '0', '--tenant', 'team-b', '--', 'sh', '-c', 'echo "uid $(id -u)"; echo "pid $$"; echo team-b > "$HOME/private"; echo team-b-private-line; exec sleep 60']);
+    const b = await submit('team-b', 'echo "uid $(id -u)"; echo "pid $$"; echo team-b > "$HOME/private"; echo team-b-private-line; exec sleep 60');
     const bOut = report(await outputOf(b, 'team-b-private-line'));
     const bTask: TaskBody = await h.task(b);
     expect(bTask.state).toBe('running');
@@ -64,7 +70,7 @@ describe.skipIf(!isRoot)(`tasks as their tenant's own user${isRoot ? '' : ' (ski
       'echo "nnp $(grep NoNewPrivs /proc/self/status | tr -d "[:space:]")"',
       'echo done',
     ].join('; ');
-    const a = await h.detach(['--gpus', '0', '--tenant', 'team-a', '--', 'sh', '-c', probe]);
+    const a = await submit('team-a', probe);
     const got = report(await outputOf(a, 'done'));
     expect((await h.waitFor(a)).exitCode).toBe(0);
 
@@ -87,7 +93,11 @@ describe.skipIf(!isRoot)(`tasks as their tenant's own user${isRoot ? '' : ' (ski
     expect(got.get('nnp')).toBe('NoNewPrivs:1');
     // The daemon itself still reads team-b's log, and a second task of team-a gets the same uid.
     expect((await h.run(['logs', b])).stdout).toContain('team-b-private-line');
-    const again = await h.detach(['--gpus', '0', '--tenant', 'team-a', '--', 'id', '-u']);
+    // A task whose working directory its user cannot enter fails, saying so.
+    const denied = await h.client.json<TaskBody>('POST', '/v1/tasks', { command: ['true'], tenant: 'team-a', gpus: 0, cwd: h.stateDir });
+    expect((await h.waitFor(denied.id)).state).toBe('failed');
+    expect((await h.run(['logs', denied.id])).stderr).toMatch(/the task's user cannot enter its working directory .*: Permission denied/);
+    const again = await submit('team-a', 'id -u');
     expect((await outputOf(again, '\n')).trim()).toBe(String(uidA));
     await h.run(['kill', b]);
     await h.waitFor(b);
@@ -95,7 +105,7 @@ describe.skipIf(!isRoot)(`tasks as their tenant's own user${isRoot ? '' : ' (ski
 
   it('kills everything a task started, a grandchild that left its process group with setsid included, and removes its cgroup and directory', async (ctx) => {
     if (/no per-task cgroups/.test(h.log)) ctx.skip(); // said at start-up: no writable cgroup v2 here
-    const id = await h.detach(['--gpus', '0', '--tenant', 'team-a', '--', 'sh', '-c', 'setsid sleep 300 & echo "grandchild $!"; echo "cgroup $(grep ^0:: /proc/self/cgroup)"; echo ready; wait']);
+    const id = await submit('team-a', 'setsid sleep 300 & echo "grandchild $!"; echo "cgroup $(grep ^0:: /proc/self/cgroup)"; echo ready; wait');
     const got = report(await outputOf(id, 'ready'));
     const grandchild = Number(got.get('grandchild'));
     expect(alive(grandchild)).toBe(true);
