@@ -85,9 +85,13 @@ export class TaskCgroups {
     return taskCgroupPath(this.root, tenant, taskId);
   }
 
-  /** Sends `signal` to every process in the task's cgroup (those that left its process group too). */
-  signal(tenant: string | null, taskId: string, signal: number): void {
+  /**
+   * Sends `signal` to the processes in the task's cgroup that left its process group `pgid`
+   * (the caller signals the group itself: a process must not get a SIGINT twice).
+   */
+  signalLeavers(tenant: string | null, taskId: string, pgid: number, signal: number): void {
     for (const pid of this.members(taskCgroupPath(this.root, tenant, taskId))) {
+      if (processGroupOf(pid) === pgid) continue;
       try {
         process.kill(pid, signal);
       } catch {
@@ -184,6 +188,16 @@ export class TaskCgroups {
       });
     }
     if (!this.closed) this.onProblem(`cannot remove ${dir}: its processes did not go within ${(tries * REMOVE_RETRY_MS) / 1000} s`);
+  }
+}
+
+/** The process group of `pid` (field 5 of /proc/PID/stat); null when it is gone. */
+function processGroupOf(pid: number): number | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[2]);
+  } catch {
+    return null;
   }
 }
 

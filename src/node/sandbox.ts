@@ -168,9 +168,9 @@ export class Sandbox {
     return { baseEnv: baseEnvironment(who, this.options.daemonEnv, this.options.config.passEnv), wrapperEnv: wrapperVariables(user, cgroup, own) };
   }
 
-  /** Sends `signal` to every process of the task, those that left its process group included. */
+  /** Sends `signal` to the task's processes that left its process group (the caller signals the group). */
   signal(task: Task, signal: number): void {
-    this.cgroups?.signal(task.tenant, task.id, signal);
+    if (task.pid !== null) this.cgroups?.signalLeavers(task.tenant, task.id, task.pid, signal);
   }
 
   /** The task ended: whatever it left running is killed, its cgroup and its own directory removed. */
@@ -233,14 +233,16 @@ export class Sandbox {
 }
 
 /**
- * Creates `dir` (and parents) root's and 0711: others may pass through to their own task's
- * directory, never list it. Refused when a part we create exists as someone else's or as a link.
+ * Creates `dir` (and parents) the daemon's (root's) and 0711: others may pass through to their
+ * own task's directory, never list it. Refused when a part we create exists as someone else's
+ * or as a link.
  */
 function sharedRootDir(dir: string): string {
   mkdirSync(dir, { recursive: true, mode: 0o711 });
+  const me = process.getuid?.() ?? 0;
   for (const d of [dirname(dir), dir]) {
     const st = lstatSync(d);
-    if (!st.isDirectory() || st.uid !== 0) throw new GsError(ErrorCodes.forbidden, `sandbox.taskDir: ${d} is not a directory of root's; refusing to put tasks' files there`);
+    if (!st.isDirectory() || st.uid !== me) throw new GsError(ErrorCodes.forbidden, `sandbox.taskDir: ${d} is not a directory of the daemon's user (uid ${me}); refusing to put tasks' files there`);
     if ((st.mode & 0o7777) !== 0o711) chmodSync(d, 0o711);
   }
   return dir;
