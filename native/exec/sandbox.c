@@ -121,10 +121,14 @@ static int drop_to(const task_user *u) {
     return 0;
 }
 
+/* The PATH left when none of the submitter's entries can be searched (sudo's secure_path). */
+static const char SECURE_PATH[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /*
  * Drops the PATH entries the new user cannot search (the submitter's /root/.local/bin, say):
  * execvp would otherwise report a missing command as EACCES ("permission denied") instead of
- * ENOENT, and so would every shell the task starts. Empty and relative entries are kept.
+ * ENOENT, and so would every shell the task starts. Empty and relative entries are kept; a
+ * PATH with nothing left becomes SECURE_PATH.
  */
 static int prune_path(void) {
     const char *path = getenv("PATH");
@@ -137,18 +141,18 @@ static int prune_path(void) {
         return fail("PATH", "is too long to copy", ENOMEM);
     }
     memcpy(copy, path, len + 1);
-    size_t used = 0;
+    size_t used = 0, entries = 0;
     for (char *entry = copy, *next; entry != NULL; entry = next) {
         next = strchr(entry, ':');
         if (next != NULL) *next++ = '\0';
         if (entry[0] == '/' && access(entry, X_OK) != 0) continue;
         size_t n = strlen(entry);
-        if (used > 0) kept[used++] = ':';
+        if (entries++ > 0) kept[used++] = ':';
         memcpy(kept + used, entry, n);
         used += n;
     }
     kept[used] = '\0';
-    int rc = setenv("PATH", kept, 1) == 0 ? 0 : fail("setenv", "PATH", errno);
+    int rc = setenv("PATH", entries > 0 ? kept : SECURE_PATH, 1) == 0 ? 0 : fail("setenv", "PATH", errno);
     free(copy);
     free(kept);
     return rc;

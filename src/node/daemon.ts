@@ -118,7 +118,10 @@ export class Daemon {
   /** Reconciles with what survived the last daemon, then starts whatever fits. */
   start(): void {
     this.lifecycle.adopt();
-    this.lifecycle.sweepCgroups();
+    // What a crashed daemon left of tasks that ended meanwhile: cgroups (and anything still in
+    // them) and own directories.
+    const swept = this.sandbox.sweep(new Set(this.store.list().filter((t) => STARTED_STATES.has(t.state)).map((t) => t.id)));
+    if (swept > 0) this.log.info({ swept }, 'removed the cgroups and directories of tasks that ended while no daemon ran');
     // Partitions that outlived the last daemon are clients of its MPS control daemon: adopt it
     // now, so that it is known (and stopped only once they are gone).
     if (this.partitionClients() > 0) this.options.mps?.ensure();
@@ -135,6 +138,7 @@ export class Daemon {
     this.closed = true;
     this.queue.close();
     this.lifecycle.close();
+    this.sandbox.close();
     this.bus.close();
   }
 

@@ -85,15 +85,8 @@ export class Lifecycle {
     }
   }
 
-  /** After adopt: the cgroups of tasks that are not running any more (a crashed daemon's) go. */
-  sweepCgroups(): void {
-    const swept = this.options.sandbox.sweep(new Set(this.store.list().filter((t) => STARTED_STATES.has(t.state)).map((t) => t.id)));
-    if (swept > 0) this.log.info({ swept }, 'removed the cgroups of tasks that ended while no daemon ran');
-  }
-
   close(): void {
     this.closed = true;
-    this.options.sandbox.close();
     this.supervisor.close();
     for (const t of this.killTimers.values()) clearTimeout(t);
     this.killTimers.clear();

@@ -163,6 +163,8 @@ export class Sandbox {
     // gpushare-exec creates the own directory and the cgroup, between fork and exec: the
     // daemon's event loop pays for neither mkdir (hundreds of microseconds on a slow disk).
     const own = this.ownDir(task);
+    // Without a user to give it to (sandbox.noTenant: daemon), the daemon makes it itself.
+    if (own !== null && user === null) mkdirSync(own, { recursive: true, mode: 0o700 });
     const cgroup = this.cgroups?.pathOf(task.tenant, task.id) ?? null;
     const who = user === null ? this.daemonUser : { name: user.name, home: user.home ?? own ?? '/' };
     return { baseEnv: baseEnvironment(who, this.options.daemonEnv, this.options.config.passEnv), wrapperEnv: wrapperVariables(user, cgroup, own) };
