@@ -132,7 +132,7 @@ export class Sandbox {
   notices(): string[] {
     const s = this.status();
     const lines: string[] = [];
-    if (!s.users) lines.push(`gpushare serve: tasks run as the daemon's own user (${s.usersProblem}): tenants are separated only at the API; a task can read other tenants' logs and the daemon's state (docs/security.md).`);
+    if (!s.users) lines.push(`gpushare serve: tasks run as the daemon's own user (${s.usersProblem}): tenants are separated only at the API; a task can read other tenants' logs and the daemon's state, and a kill reaches its process group only (docs/security.md).`);
     else lines.push(`gpushare serve: tasks run as their tenant's own unprivileged user; their own directories are in ${this.taskDir}.`);
     if (s.users && this.noTenant === 'daemon') lines.push(`gpushare serve: tasks of no tenant run as the daemon's own user (root) (sandbox.noTenant: daemon).`);
     if (s.users && s.cgroupRoot === null) lines.push(`gpushare serve: no per-task cgroups (${s.cgroupProblem}): killing a task reaches its process group only; processes that leave it (setsid) survive.`);
