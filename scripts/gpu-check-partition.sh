@@ -57,16 +57,18 @@ pair() {
 # Side by side under an MPS daemon of our own (private pipe/log dirs; the GPU's compute mode
 # is not touched): without MPS the GPU time-slices between processes, so two partitions
 # never run at the same time; MPS clients do run at once, on their partitions' SMs, which
-# overlap unless placed apart (the "disjoint" pairs: GPUSHARE_SM_OFFSET 0/64, 96/0).
+# overlap unless placed apart (the "disjoint" pairs: GPUSHARE_SM_OFFSET 0/64 and 0/96). Each
+# disjoint pair fits the SMs the driver can group (120 of 132 in groups of 8 on H100/H200):
+# 64+64 or 96+32 do not, and libgpushare refuses the second partition at cudaSetDevice.
 mps_pairs() {
   command -v nvidia-cuda-mps-control > /dev/null || { echo "no nvidia-cuda-mps-control: MPS pairs skipped"; return; }
   export CUDA_MPS_PIPE_DIRECTORY=$WORK/mps-pipe CUDA_MPS_LOG_DIRECTORY=$WORK/mps-log
   mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
   nvidia-cuda-mps-control -d || { echo "MPS daemon did not start"; return; }
   pair cu-mps-pair-50+50 cu 50 50
-  pair cu-mps-disjoint-pair-50+50 cu 50 50 0 64
+  pair cu-mps-disjoint-pair-50+25 cu 50 25 0 64
   pair cu-mps-pair-25+75 cu 25 75
-  pair cu-mps-disjoint-pair-25+75 cu 25 75 96 0
+  pair cu-mps-disjoint-pair-75+10 cu 75 10 0 96
   pair cu-mps-pair-100+100 cu 100 100
   echo quit | nvidia-cuda-mps-control
   unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY

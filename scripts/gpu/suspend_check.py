@@ -259,14 +259,21 @@ phase("A limits", 110, limits)
 
 
 # ---- B. preemption by suspension ------------------------------------------------------------------
+# Sizes by GPU memory: the high task fits only once the low task is out of the way, and
+# suspending the reference task alone would not be enough (so the victim must be the low one).
+# (low slice, low ballast, ref slice, ref ballast, high slice, high hold) in GiB.
+_total_gib = min((g.get("memoryTotalBytes") or 0) for g in gpus) / GiB if gpus else 0
+LOW, LOW_BALLAST, REF, REF_BALLAST, HIGH, HIGH_HOLD = (60, 24, 30, 8, 90, 60) if _total_gib >= 120 else (40, 16, 20, 5, 55, 40)
+
+
 def preemption():
-    low = submit("--mem", "60Gi", "--cores", "50", "--priority", "low", *TRAIN_ENV, "--", "python3", SCRIPT, "train", "400", "24")
-    ref = submit("--mem", "30Gi", "--cores", "40", "--priority", "normal", *TRAIN_ENV, "--", "python3", SCRIPT, "train", "400", "8")
+    low = submit("--mem", f"{LOW}Gi", "--cores", "50", "--priority", "low", *TRAIN_ENV, "--", "python3", SCRIPT, "train", "400", str(LOW_BALLAST))
+    ref = submit("--mem", f"{REF}Gi", "--cores", "40", "--priority", "normal", *TRAIN_ENV, "--", "python3", SCRIPT, "train", "400", str(REF_BALLAST))
     wait("both training tasks to train", lambda: any(l.get("step", 0) >= 10 for l in lines(low)) and any(l.get("step", 0) >= 10 for l in lines(ref)), 120)
     low_pid = cuda_pid(low)
     before_mib = gpu_mib(low_pid)
     starts = {t: first(t, "start") for t in (low, ref)}
-    high = submit("--mem", "90Gi", "--cores", "50", "--priority", "high", *TRAIN_ENV, "--", "python3", SCRIPT, "hold", "60", "8")
+    high = submit("--mem", f"{HIGH}Gi", "--cores", "50", "--priority", "high", *TRAIN_ENV, "--", "python3", SCRIPT, "hold", str(HIGH_HOLD), "8")
     wait("the low task to be suspended", lambda: task(low)["state"] == "suspended", 120)
     time.sleep(1)
     during_mib = gpu_mib(low_pid)
@@ -294,11 +301,11 @@ def preemption():
         "ballast_ok": bool(fl and fl.get("ballast_ok")),
     }
     results["scenario"] = sc
-    row("B preemption", "slices torch sees: low --mem 60Gi --cores 50, ref --mem 30Gi --cores 40", "60.00 / 30.00 GiB", f"{(sc['low_slice_total'] or 0) / GiB:.2f} / {(sc['ref_slice_total'] or 0) / GiB:.2f} GiB", abs((sc["low_slice_total"] or 0) - 60 * GiB) <= MiB and abs((sc["ref_slice_total"] or 0) - 30 * GiB) <= MiB)
-    row("B preemption", "victim of the high task (--mem 90Gi --cores 50 --priority high)", "the low task, suspended", f"suspended by {sc['preempted_by']}; ref suspensions {sc['ref_suspensions']}", sc["preempted_by"] == high and sc["ref_suspensions"] == 0)
+    row("B preemption", f"slices torch sees: low --mem {LOW}Gi --cores 50, ref --mem {REF}Gi --cores 40", f"{LOW:.2f} / {REF:.2f} GiB", f"{(sc['low_slice_total'] or 0) / GiB:.2f} / {(sc['ref_slice_total'] or 0) / GiB:.2f} GiB", abs((sc["low_slice_total"] or 0) - LOW * GiB) <= MiB and abs((sc["ref_slice_total"] or 0) - REF * GiB) <= MiB)
+    row("B preemption", f"victim of the high task (--mem {HIGH}Gi --cores 50 --priority high)", "the low task, suspended", f"suspended by {sc['preempted_by']}; ref suspensions {sc['ref_suspensions']}", sc["preempted_by"] == high and sc["ref_suspensions"] == 0)
     row("B preemption", "victim's GPU memory (nvidia-smi) before / suspended", "0 MiB while suspended", f"{before_mib} / {during_mib} MiB (step {steps_at_suspend})", before_mib > 0 and during_mib == 0)
     row("B preemption", "high task", "exit 0, pattern intact", f"exit {sc['high_exit']}, intact {fh and fh.get('ballast_ok')}", sc["high_exit"] == 0 and bool(fh and fh.get("ballast_ok")))
-    row("B preemption", "victim after resume: exit, 24 GiB ballast, final parameters", f"exit 0, intact, = reference {fr and fr.get('params_sha')}", f"exit {sc['low_exit']}, intact {sc['ballast_ok']}, {fl and fl.get('params_sha')}", sc["low_exit"] == 0 and sc["ballast_ok"] and sc["same_params"])
+    row("B preemption", f"victim after resume: exit, {LOW_BALLAST} GiB ballast, final parameters", f"exit 0, intact, = reference {fr and fr.get('params_sha')}", f"exit {sc['low_exit']}, intact {sc['ballast_ok']}, {fl and fl.get('params_sha')}", sc["low_exit"] == 0 and sc["ballast_ok"] and sc["same_params"])
     row("B preemption", "victim suspend / resume (daemon's times)", "-", f"{sc['suspend_ms']} / {sc['resume_ms']} ms, {(sc['suspend_region_bytes'] or 0) / GiB:.1f} GiB in its region", None)
 
 
