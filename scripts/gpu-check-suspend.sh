@@ -28,7 +28,9 @@ if [ "${DRY_RUN:-0}" = 1 ]; then
 else
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 fi
-"$NODE" bin/gpushare.js serve "${BACKEND[@]}" --state-dir "$STATE/state" --listen "$SOCK" --log-level info > "$OUT/daemon.out" 2> "$OUT/daemon.log" &
+# --sandbox off: these checks measure limits, preemption and MPS with tasks as the daemon's user,
+# as before tenant isolation (docs/security.md; MPS does not serve tenants' users yet).
+"$NODE" bin/gpushare.js serve "${BACKEND[@]}" --sandbox off --state-dir "$STATE/state" --listen "$SOCK" --log-level info > "$OUT/daemon.out" 2> "$OUT/daemon.log" &
 DAEMON=$!
 for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.2; done
 cat "$OUT/daemon.out"
