@@ -21,7 +21,8 @@ BACKEND=(--backend nvml)
 if [ "${DRY_RUN:-0}" = 1 ]; then
   # No GPU: the simulated backend, the fake driver's checkpoint API, a CPU stand-in for the
   # training program. Checks the pipeline and the driver's logic only; its numbers mean nothing.
-  BACKEND=(--backend simulated --simulate "${DRY_RUN_SIMULATE:-1xH200-141GB}")
+  # Tasks get no daemon variable unless passed on: their fake driver meets the daemon's there.
+  BACKEND=(--backend simulated --simulate "${DRY_RUN_SIMULATE:-1xH200-141GB}" --pass-env GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR)
   export GPUSHARE_CUDA_PATH=$PWD/build/native/fake/libcuda.so.1 GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR=$STATE
   export SUSPEND_TRAIN=scripts/gpu/suspend_train_cpu.py
   echo "DRY RUN: simulated GPUs, CPU stand-in tasks; not GPU numbers" | tee "$OUT/gpu.txt"
