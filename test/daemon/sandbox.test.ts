@@ -129,4 +129,21 @@ describe.skipIf(!isRoot)(`tasks as their tenant's own user${isRoot ? '' : ' (ski
     expect(existsSync(dirname(task.regionPath))).toBe(false);
     expect(existsSync(cgroupDir)).toBe(false);
   });
+
+  it('kills what a task left in its cgroup when it ended while no daemon ran, at the next start', async (ctx) => {
+    if (/no per-task cgroups/.test(h.log)) ctx.skip();
+    const id = await submit('team-b', 'setsid sleep 300 & echo "grandchild $!"; echo ready; exec sleep 300');
+    const grandchild = Number(report(await outputOf(id, 'ready')).get('grandchild'));
+    const task = await h.task(id);
+    await h.stop('SIGKILL');
+    // The task's own process group ends while no daemon runs; its setsid'd grandchild does not.
+    process.kill(-(task.pid ?? 0), 'SIGKILL');
+    await sleep(100);
+    expect(alive(grandchild)).toBe(true);
+    await h.start(['--sandbox', 'on']);
+    expect((await h.waitFor(id)).state).not.toBe('running');
+    const deadline = Date.now() + 5_000;
+    while (alive(grandchild) && Date.now() < deadline) await sleep(20);
+    expect(alive(grandchild)).toBe(false);
+  });
 });
