@@ -5,7 +5,11 @@
  * started at all). The daemon may have restarted meanwhile: a process it did not start is not
  * its child, so without this file an adopted task's exit code would be unknowable.
  *
- *   gpushare-exec STATUS_FILE -- COMMAND [ARGS...]
+ *   gpushare-exec [--claim CLAIM_FILE] STATUS_FILE -- COMMAND [ARGS...]
+ *
+ * With --claim, it first claims the launch (claim.h): a wrapper that finds the claim taken runs
+ * nothing and exits with EXIT_CLAIM_TAKEN (120), so a task's command runs once even when a
+ * daemon crash led to two wrappers being started for it.
  *
  * GPUSHARE_EXEC_PRELOAD, when set, becomes the command's LD_PRELOAD (prepended to any it
  * already has), so libgpushare loads into the task and never into this wrapper.
@@ -23,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "claim.h"
 #include "sandbox.h"
 
 /* Exit statuses of the wrapper itself when the command never ran (as env(1) uses them). */
@@ -67,11 +72,21 @@ static void set_preload(void) {
 }
 
 int main(int argc, char **argv) {
+    const char *claim = NULL;
+    if (argc >= 3 && strcmp(argv[1], "--claim") == 0) {
+        claim = argv[2];
+        argc -= 2;
+        argv += 2;
+    }
     if (argc < 4 || strcmp(argv[2], "--") != 0) {
-        fprintf(stderr, "usage: gpushare-exec STATUS_FILE -- COMMAND [ARGS...]\n");
+        fprintf(stderr, "usage: gpushare-exec [--claim CLAIM_FILE] STATUS_FILE -- COMMAND [ARGS...]\n");
         return EXIT_WRAPPER;
     }
     const char *status = argv[1];
+    if (claim != NULL) {
+        claim_result_t claimed = claim_launch(claim);
+        if (claimed != CLAIM_TAKEN_BY_US) return claimed == CLAIM_HELD_BY_OTHER ? EXIT_CLAIM_TAKEN : EXIT_WRAPPER;
+    }
     /* The child reports a failed exec through this pipe; a successful exec closes it empty. */
     int report[2];
     if (pipe(report) != 0 || fcntl(report[1], F_SETFD, FD_CLOEXEC) != 0) {

@@ -7,19 +7,22 @@ import type { SliceRequest, SliceRequestInput } from '../domain/index.js';
 /**
  * Where a task is in its life. `exited`: it ran and ended by itself (any exit code); `killed`:
  * it ended after a kill (or was cancelled while queued); `failed`: it could not be started;
- * `lost`: its process is gone and how it ended is unknown (see supervisor.ts).
+ * `lost`: its process is gone and how it ended is unknown (see supervisor.ts). `starting`: placed
+ * and recorded as about to start, its process not yet confirmed (it holds its GPUs like
+ * `running`); seen only for the moment of a launch, or after a daemon crash until the next
+ * daemon reconciles it (lifecycle.ts: started once, never twice).
  * Suspension (suspend.ts): `suspending` (GPU state going to host memory; still holds its GPUs),
  * `suspended` (its GPU memory is on the host and its processes are stopped: it holds no GPU in
  * the scheduler's view, but keeps its reservation record in `gpus`), `resuming` (placed again,
  * GPU state coming back).
  */
-export const TASK_STATES = ['queued', 'running', 'exited', 'killed', 'failed', 'lost', 'suspending', 'suspended', 'resuming'] as const;
+export const TASK_STATES = ['queued', 'starting', 'running', 'exited', 'killed', 'failed', 'lost', 'suspending', 'suspended', 'resuming'] as const;
 export type TaskState = (typeof TASK_STATES)[number];
-export const LIVE_STATES: ReadonlySet<TaskState> = new Set(['queued', 'running', 'suspending', 'suspended', 'resuming']);
-/** States whose process exists (started, not ended). */
-export const STARTED_STATES: ReadonlySet<TaskState> = new Set(['running', 'suspending', 'suspended', 'resuming']);
+export const LIVE_STATES: ReadonlySet<TaskState> = new Set(['queued', 'starting', 'running', 'suspending', 'suspended', 'resuming']);
+/** States whose process exists (started, not ended), or may (`starting`). */
+export const STARTED_STATES: ReadonlySet<TaskState> = new Set(['starting', 'running', 'suspending', 'suspended', 'resuming']);
 /** States that hold GPU memory and compute in the scheduler's view. */
-export const HOLDING_STATES: ReadonlySet<TaskState> = new Set(['running', 'suspending', 'resuming']);
+export const HOLDING_STATES: ReadonlySet<TaskState> = new Set(['starting', 'running', 'suspending', 'resuming']);
 
 /** What a task holds on one GPU once placed. */
 export interface TaskGpu {

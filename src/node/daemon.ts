@@ -276,11 +276,13 @@ export class Daemon {
       this.queue.pump();
       return this.store.get(task.id);
     }
+    // Stored with the request, so a restarted daemon sends it again and escalates on time.
+    const deadline = this.now() + (options.graceMs ?? this.options.killGraceMs);
     this.store.transaction(() => {
       this.tenantService.audit(by, audit);
-      this.bus.commit(task.id, { killRequested: true }, 'task.kill-requested', { signal: signalName(signal) });
+      this.bus.commit(task.id, { killRequested: true, killSignal: signalName(signal), killDeadline: deadline }, 'task.kill-requested', { signal: signalName(signal) });
     });
-    this.lifecycle.signal(task, signal, options.graceMs ?? this.options.killGraceMs);
+    this.lifecycle.signal(task, signal, deadline);
     return this.store.get(task.id);
   }
 
@@ -336,6 +338,8 @@ function describeState(task: Task): string {
       return 'being suspended';
     case 'resuming':
       return 'being resumed';
+    case 'starting':
+      return 'starting';
     case 'running':
       return 'running';
     default:

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { findNativePaths, readExitStatus } from './launcher.js';
+import { EXIT_CLAIM_TAKEN, findNativePaths, readClaim, readExitStatus } from './launcher.js';
 
 /** gpushare-exec on its own: what it records for each way a command can end. */
 describe('gpushare-exec', () => {
@@ -67,10 +67,67 @@ describe('gpushare-exec', () => {
   it('refuses a call without its arguments', () => {
     const r = spawnSync(exec, ['only-status'], { encoding: 'utf8' });
     expect(r.status).toBe(125);
-    expect(r.stderr).toMatch(/usage: gpushare-exec STATUS_FILE -- COMMAND/);
+    expect(r.stderr).toMatch(/usage: gpushare-exec \[--claim CLAIM_FILE\] STATUS_FILE -- COMMAND/);
   });
 
   it('reads only whole, well-formed status files', () => {
     expect(readExitStatus(join(dir, 'absent'))).toBeNull();
+  });
+
+  describe('with a launch claim', () => {
+    it('claims before running: the claim names the wrapper (pid, start time), the command runs once', () => {
+      const sub = mkdtempSync(join(dir, 'claim-'));
+      const claim = join(sub, 'claim');
+      const status = join(sub, 'status');
+      // The command reports its parent (the wrapper) and what the claim said while it ran.
+      const r = spawnSync(exec, ['--claim', claim, status, '--', 'sh', '-c', `echo "$PPID"; cat ${claim}`], { encoding: 'utf8' });
+      expect(r.status).toBe(0);
+      const [wrapperPid, claimText] = r.stdout.split('\n');
+      expect(claimText).toMatch(new RegExp(`^${wrapperPid} \\d+$`));
+      const read = readClaim(claim);
+      expect(read?.pid).toBe(Number(wrapperPid));
+      expect(read?.startTime).toBeGreaterThan(0);
+      expect(readExitStatus(status)).toEqual({ kind: 'exit', code: 0 });
+      expect(readdirSync(sub).sort()).toEqual(['claim', 'status']); // no temporary file left
+    });
+
+    it('a second wrapper for the same launch runs nothing, writes no status and exits 120', () => {
+      const sub = mkdtempSync(join(dir, 'claim-'));
+      const claim = join(sub, 'claim');
+      const status = join(sub, 'status');
+      const out = join(sub, 'ran');
+      const cmd = ['sh', '-c', `echo ran >> ${out}; exit 7`];
+      expect(spawnSync(exec, ['--claim', claim, status, '--', ...cmd]).status).toBe(7);
+      const again = spawnSync(exec, ['--claim', claim, status, '--', ...cmd], { encoding: 'utf8' });
+      expect(again.status).toBe(EXIT_CLAIM_TAKEN);
+      expect(again.stderr).toBe('');
+      expect(readFileSync(out, 'utf8')).toBe('ran\n');
+      expect(readExitStatus(status)).toEqual({ kind: 'exit', code: 7 }); // the first one's, untouched
+    });
+
+    it('of many wrappers started at once for one launch, exactly one runs the command', async () => {
+      const { spawn } = await import('node:child_process');
+      const sub = mkdtempSync(join(dir, 'claim-'));
+      const claim = join(sub, 'claim');
+      const out = join(sub, 'ran');
+      const ends = await Promise.all(
+        Array.from({ length: 8 }, () => {
+          const child = spawn(exec, ['--claim', claim, join(sub, 'status'), '--', 'sh', '-c', `echo ran >> ${out}`]);
+          return new Promise<{ pid: number | undefined; code: number | null }>((resolve) => child.once('exit', (code) => resolve({ pid: child.pid, code })));
+        }),
+      );
+      expect(readFileSync(out, 'utf8')).toBe('ran\n');
+      expect(ends.filter((e) => e.code === EXIT_CLAIM_TAKEN)).toHaveLength(7);
+      const winner = ends.filter((e) => e.code === 0);
+      expect(winner).toHaveLength(1);
+      expect(readClaim(claim)?.pid).toBe(winner[0]?.pid); // the claim names the one that ran it
+    });
+
+    it('reads no claim as null and a malformed one as an error, never as "nobody claimed"', () => {
+      expect(readClaim(join(dir, 'no-claim'))).toBeNull();
+      const bad = join(dir, 'bad-claim');
+      writeFileSync(bad, '12 ');
+      expect(() => readClaim(bad)).toThrow(/launch claim .* is unreadable/);
+    });
   });
 });

@@ -29,10 +29,10 @@ export function findNativePaths(env: Readonly<Record<string, string | undefined>
   return { exec, preload: existsSync(preload) ? preload : null };
 }
 
-/** Where a task's files live in the state directory. */
-export function taskFiles(stateDir: string, id: string): { dir: string; stdout: string; stderr: string; region: string; status: string } {
+/** Where a task's files live in the state directory (`claim`: see native/exec/claim.h). */
+export function taskFiles(stateDir: string, id: string): { dir: string; stdout: string; stderr: string; region: string; status: string; claim: string } {
   const dir = join(stateDir, 'tasks', id);
-  return { dir, stdout: join(dir, 'stdout.log'), stderr: join(dir, 'stderr.log'), region: join(dir, 'region'), status: join(dir, 'exit-status') };
+  return { dir, stdout: join(dir, 'stdout.log'), stderr: join(dir, 'stderr.log'), region: join(dir, 'region'), status: join(dir, 'exit-status'), claim: join(dir, 'claim') };
 }
 
 /**
@@ -93,18 +93,26 @@ export interface Launched {
   readonly startTime: number;
 }
 
+/** The wrapper's files for one task: where it writes how the command ended, and its launch claim. */
+export interface WrapperFiles {
+  readonly status: string;
+  readonly claim: string;
+}
+
 /**
  * Starts the task: gpushare-exec leads a new process group (so kill reaches everything the task
- * starts) and outlives the daemon (detached, output to files, no pipes back to us).
+ * starts) and outlives the daemon (detached, output to files, no pipes back to us). It claims
+ * the launch before it runs anything: a second wrapper for the same task runs nothing and
+ * exits with EXIT_CLAIM_TAKEN (see native/exec/claim.h).
  */
-export function launch(task: Task, env: Record<string, string>, native: NativePaths, statusFile: string): Launched {
+export function launch(task: Task, env: Record<string, string>, native: NativePaths, files: WrapperFiles): Launched {
   mkdirSync(dirname(task.stdoutPath), { recursive: true, mode: 0o700 });
   const out = openSync(task.stdoutPath, 'a', 0o600);
   const err = openSync(task.stderrPath, 'a', 0o600);
   let child: ChildProcess;
   try {
     const wrapperEnv = { ...env, ...(native.preload ? { GPUSHARE_EXEC_PRELOAD: native.preload } : {}) };
-    child = spawn(native.exec, [statusFile, '--', ...task.command], { cwd: task.cwd, env: wrapperEnv, detached: true, stdio: ['ignore', out, err] });
+    child = spawn(native.exec, ['--claim', files.claim, files.status, '--', ...task.command], { cwd: task.cwd, env: wrapperEnv, detached: true, stdio: ['ignore', out, err] });
     // A failed spawn (no pid) is reported below; without a listener its 'error' event would crash the daemon.
     child.once('error', () => undefined);
   } finally {
@@ -118,6 +126,33 @@ export function launch(task: Task, env: Record<string, string>, native: NativePa
   if (stat === null) throw new GsError(ErrorCodes.internal, `task ${task.id}: /proc/${pid}/stat unreadable right after spawn`);
   child.unref();
   return { child, pid, startTime: stat.startTime };
+}
+
+/** gpushare-exec's exit status when another wrapper holds the task's launch claim (native/exec/claim.h). */
+export const EXIT_CLAIM_TAKEN = 120;
+
+/** The process that claimed a task's launch: the wrapper that runs (or ran) its command. */
+export interface Claim {
+  readonly pid: number;
+  readonly startTime: number;
+}
+
+/**
+ * Who claimed the task's launch; null when nobody did (the command never ran). The file appears
+ * whole or not at all; one that does not parse is reported as an error (never taken as "no claim",
+ * which would start the command again).
+ */
+export function readClaim(claimFile: string): Claim | null {
+  let text: string;
+  try {
+    text = readFileSync(claimFile, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  const m = /^(\d+) (\d+)\n$/.exec(text);
+  if (!m) throw new GsError(ErrorCodes.internal, `the launch claim ${claimFile} is unreadable: ${JSON.stringify(text.slice(0, 40))}`);
+  return { pid: Number(m[1]), startTime: Number(m[2]) };
 }
 
 /** How a task ended, from the wrapper's status file; null when the wrapper never wrote one. */

@@ -2,11 +2,24 @@
  * The task lifecycle: performs what the queue planner decided, and watches what follows.
  * Launches tasks (under MPS for SM partitions), supervises them to their end, kills them with a
  * grace period, suspends and resumes them through the CUDA checkpoint API, re-adopts them after
- * a restart and reconciles those caught halfway through a suspension. Every state change is
- * committed (TaskEvents.commit: the row and its event in one transaction) before or as soon as
- * the process is touched, so a crash between the two leaves a state the next start can
- * reconcile. Decides nothing about the queue: when a change may let queued tasks move, it calls
+ * a restart and reconciles those caught halfway through a start, a kill, a suspension or a
+ * resumption. Every state change is committed (TaskEvents.commit: the row and its event in one
+ * transaction) before or as soon as the process is touched, so a crash between the two leaves a
+ * state the next start can reconcile:
+ * - a start commits `starting` before the wrapper exists; the wrapper claims the launch before
+ *   it runs anything (native/exec/claim.h), so the next daemon adopts the claimant, ends the
+ *   task from its status file, or (no claim) starts it: the command runs once, never twice;
+ * - a kill stores its signal and its SIGKILL deadline before the first signal; the next daemon
+ *   sends the signal again and escalates at the same deadline (at once when it has passed);
+ * - a resumption stores where it restores to, so a restore that finished is recorded there.
+ * Fault points (faults.ts) sit between the steps; test/daemon/crash.test.ts crashes each.
+ * Decides nothing about the queue: when a change may let queued tasks move, it calls
  * `onChange` (a queue pass, queue.ts).
+ *
+ * Over 400 lines on purpose: each operation and its restart reconciliation share the in-memory
+ * state (kill timers, operations in flight, resume targets, the supervisor), and keeping an
+ * operation's steps beside the code that finishes them after a crash is what lets a reader check
+ * every crash point against its recovery.
  */
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -16,11 +29,12 @@ import { readRegion } from '../gpu/region/index.js';
 import { STARTED_STATES, type Task, type TaskGpu, type TaskSmRange } from '../contract/task.js';
 import { describeEnding } from './ending.js';
 import type { TaskEvents } from './events.js';
-import { launch, readExitStatus, taskEnvironment, taskFiles, type NativePaths } from './launcher.js';
+import { faultPoint } from './faults.js';
+import { EXIT_CLAIM_TAKEN, launch, readClaim, readExitStatus, taskEnvironment, taskFiles, type Claim, type NativePaths } from './launcher.js';
 import type { MpsControl } from './mps.js';
 import { computeLimitPercent, rangesOnto } from './placement.js';
 import type { PreemptionPolicy } from './planner.js';
-import { isSameLiveProcess, signalGroup } from './proc.js';
+import { isSameLiveProcess, signalGroup, signalName, signalNumber } from './proc.js';
 import type { Sandbox } from './sandbox.js';
 import type { TaskStore } from './store/tasks.js';
 import { Supervisor, type DeviceUsage, type Ending } from './supervisor.js';
@@ -57,6 +71,8 @@ export class Lifecycle {
   private readonly log: Logger;
   private readonly supervisor: Supervisor;
   private readonly killTimers = new Map<string, NodeJS.Timeout>();
+  /** Tasks this daemon sent the escalation's SIGKILL to (see `ended`). */
+  private readonly escalated = new Set<string>();
   /** Suspensions and resumptions in flight, by task. */
   private readonly busy = new Map<string, Promise<unknown>>();
   /** Where a resuming task goes (its record keeps its old GPUs until the restore succeeded). */
@@ -70,19 +86,85 @@ export class Lifecycle {
     this.supervisor = new Supervisor({ onEnd: (id, ending) => this.ended(id, ending) });
   }
 
-  /** Re-adopts the tasks that outlived the last daemon; those whose process is gone end now. */
+  /**
+   * Re-adopts the tasks that outlived the last daemon; those whose process is gone end now. A
+   * task caught starting is adopted through its launch claim, or started if nobody claimed it;
+   * a kill under way is carried on (its signal again, its escalation at the same deadline).
+   */
   adopt(): void {
     for (const task of this.store.list().filter((t) => STARTED_STATES.has(t.state))) {
       const files = taskFiles(this.options.stateDir, task.id);
-      if (task.pid !== null && task.pidStartTime !== null && isSameLiveProcess(task.pid, task.pidStartTime)) {
-        this.supervisor.watchAdopted(task.id, task.pid, task.pidStartTime, files.status, task.regionPath);
-        this.events.commit(task.id, { adopted: true }, 'task.adopted', { pid: task.pid, state: task.state });
-        this.log.info({ task: task.id, taskPid: task.pid, state: task.state }, 're-adopted task');
-        if (task.state === 'suspending' || task.state === 'resuming') this.reconcile(task);
+      if (task.state === 'starting') {
+        this.reconcileStart(task, files);
+        continue;
+      }
+      const live = this.liveProcess(task, files.claim);
+      if (live !== null) {
+        this.supervisor.watchAdopted(task.id, live.pid, live.startTime, files.status, task.regionPath);
+        this.events.commit(task.id, { adopted: true, pid: live.pid, pidStartTime: live.startTime }, 'task.adopted', { pid: live.pid, state: task.state });
+        this.log.info({ task: task.id, taskPid: live.pid, state: task.state }, 're-adopted task');
+        const adopted = this.store.get(task.id);
+        if (task.state === 'resuming') this.resumeTargets.set(task.id, this.store.timedActions(task.id).resumeGpus ?? task.gpus ?? []);
+        if (task.state === 'suspending' || task.state === 'resuming') this.reconcile(adopted);
+        if (task.killRequested) this.carryOnKill(adopted);
       } else {
         this.ended(task.id, { status: readExitStatus(files.status), wrapper: null, peakMemoryBytes: task.peakMemoryBytes }, true);
       }
     }
+  }
+
+  /**
+   * The task's process, if it lives: the one recorded, else the launch's claimant (a wrapper
+   * started by a daemon that crashed before recording it, which won the claim from ours).
+   */
+  private liveProcess(task: Task, claimFile: string): Claim | null {
+    if (task.pid !== null && task.pidStartTime !== null && isSameLiveProcess(task.pid, task.pidStartTime)) return { pid: task.pid, startTime: task.pidStartTime };
+    const claim = this.claimOf(task.id, claimFile);
+    return claim !== null && claim.pid !== task.pid && isSameLiveProcess(claim.pid, claim.startTime) ? claim : null;
+  }
+
+  /** The launch's claimant as recorded; null when there is none or it cannot be read (said in the log). */
+  private claimOf(id: string, claimFile: string): Claim | null {
+    try {
+      return readClaim(claimFile);
+    } catch (err) {
+      this.log.error({ task: id, err }, 'launch claim unreadable');
+      return null;
+    }
+  }
+
+  /**
+   * A task the last daemon recorded as starting: its wrapper may never have been spawned, may be
+   * running the command, or may have ended. The claim tells which; only without one is the
+   * command started (and should a wrapper of the dead daemon claim it first after all, ours runs
+   * nothing and the claimant is adopted: see `ended`).
+   */
+  private reconcileStart(task: Task, files: ReturnType<typeof taskFiles>): void {
+    let claim: Claim | null;
+    try {
+      claim = readClaim(files.claim);
+    } catch (err) {
+      const message = `its launch claim is unreadable (${err instanceof Error ? err.message : String(err)}); whether it ran is unknown`;
+      this.events.commit(task.id, { state: 'lost', finishedAt: this.options.now(), message }, 'task.ended', { state: 'lost' });
+      return;
+    }
+    if (claim === null) {
+      if (task.killRequested) {
+        this.events.commit(task.id, { state: 'killed', finishedAt: this.options.now(), message: 'cancelled before it started' }, 'task.ended', { state: 'killed' });
+        return;
+      }
+      this.log.info({ task: task.id }, 'task was starting when the last daemon stopped and never ran; starting it');
+      this.start(task, task.gpus ?? [], task.smRanges === null ? null : [...task.smRanges]);
+      return;
+    }
+    if (!isSameLiveProcess(claim.pid, claim.startTime)) {
+      this.ended(task.id, { status: readExitStatus(files.status), wrapper: null, peakMemoryBytes: task.peakMemoryBytes }, true);
+      return;
+    }
+    this.events.commit(task.id, { state: 'running', pid: claim.pid, pidStartTime: claim.startTime, adopted: true }, 'task.started', { pid: claim.pid, gpus: (task.gpus ?? []).map((g) => g.uuid), adopted: true });
+    this.supervisor.watchAdopted(task.id, claim.pid, claim.startTime, files.status, task.regionPath);
+    this.log.info({ task: task.id, taskPid: claim.pid }, 'adopted a task whose start the last daemon did not record');
+    if (task.killRequested) this.carryOnKill(this.store.get(task.id));
   }
 
   close(): void {
@@ -145,12 +227,19 @@ export class Lifecycle {
     try {
       const sandbox = this.options.sandbox.prepare(task);
       const env = { ...taskEnvironment(sandbox.baseEnv, task, gpus, limit, smRanges === null ? null : { ranges: smRanges, mpsPipeDir }), ...sandbox.wrapperEnv };
-      const launched = launch(task, env, this.options.native, files.status);
-      this.events.commit(task.id, { state: 'running', gpus, smRanges, computeLimitPercent: limit, pid: launched.pid, pidStartTime: launched.startTime, startedAt: at, message }, 'task.started', {
+      // The intent, durable before the process exists: after a crash from here on, the next
+      // daemon finds `starting` and asks the launch claim rather than starting it again. No
+      // event: the state lasts only until `running` below, unless a crash cuts it short.
+      this.store.update(task.id, { state: 'starting', gpus, smRanges, computeLimitPercent: limit, startedAt: at, message });
+      faultPoint('start.after-intent');
+      const launched = launch(task, env, this.options.native, files);
+      faultPoint('start.after-spawn');
+      this.events.commit(task.id, { state: 'running', pid: launched.pid, pidStartTime: launched.startTime }, 'task.started', {
         pid: launched.pid,
         gpus: gpus.map((g) => g.uuid),
         ...(smRanges !== null ? { smRanges: smRanges.map((r) => ({ uuid: r.uuid, offset: r.offset, count: r.count })), mps: mpsPipeDir !== null } : {}),
       });
+      faultPoint('start.after-commit');
       this.supervisor.watchChild(task.id, launched.child, files.status, task.regionPath);
       this.log.info({ task: task.id, taskPid: launched.pid, gpus: gpus.map((g) => g.index), ...(smRanges !== null ? { smRanges } : {}) }, 'task started');
     } catch (err) {
@@ -162,16 +251,34 @@ export class Lifecycle {
 
   /**
    * Signals a started task's process group (continuing it if suspended, so the signal arrives),
-   * then SIGKILL after `graceMs` if it is still there. The kill request is the caller's to commit.
+   * then SIGKILL at `deadline` (epoch ms) if it is still there. The kill request, with its signal
+   * and deadline (killSignal, killDeadline), is the caller's to commit first.
    */
-  signal(task: Task, signal: number, graceMs: number): void {
+  signal(task: Task, signal: number, deadline: number): void {
+    faultPoint('kill.after-request');
     if (task.pid === null || task.pidStartTime === null || !isSameLiveProcess(task.pid, task.pidStartTime)) return;
     signalGroup(task.pid, signal);
     this.options.sandbox.signal(task, signal);
     // A suspended group is stopped: it only receives the signal once continued. It dies
     // without its GPU state ever being restored (the driver frees the host copy with it).
     if (task.state !== 'running') signalGroup(task.pid, SIGCONT);
-    this.scheduleHardKill(task, graceMs);
+    faultPoint('kill.after-signal');
+    this.scheduleHardKill(task, deadline);
+  }
+
+  /**
+   * A kill the last daemon had under way: its signal again (the dead daemon may have crashed
+   * before sending it; a second delivery is the lesser harm), and the escalation re-armed at the
+   * stored deadline, which fires at once if it has passed.
+   */
+  private carryOnKill(task: Task): void {
+    const stored = this.store.timedActions(task.id);
+    const now = this.options.now();
+    const deadline = stored.killDeadline ?? now + this.options.killGraceMs;
+    const signal = stored.killSignal === null ? SIGTERM : (signalNumber(stored.killSignal) ?? SIGTERM);
+    this.log.info({ task: task.id, signal: signalName(signal), inMs: Math.max(0, deadline - now) }, 'carrying on a kill from before the restart');
+    if (deadline > now) this.signal(task, signal, deadline);
+    else this.scheduleHardKill(task, deadline);
   }
 
   /** Starts a suspension; the promise says how it went (the task is back to running if it failed). */
@@ -180,6 +287,7 @@ export class Lifecycle {
     const pid = task.pid;
     if (!api || pid === null) return Promise.resolve({ ok: false, code: ErrorCodes.checkpointUnavailable, message: this.checkpointProblem() });
     this.events.commit(task.id, { state: 'suspending', preemptedBy: why.preemptedBy, autoResume: why.autoResume }, 'task.suspending', { by: why.by, preemptedBy: why.preemptedBy });
+    faultPoint('suspend.after-intent');
     const bytes = regionBytes(task.regionPath);
     const started = performance.now();
     const op = (async (): Promise<SuspendResult> => {
@@ -188,7 +296,9 @@ export class Lifecycle {
       if (this.closed || this.store.get(task.id).state !== 'suspending') return r.ok ? { ok: true } : { ok: false, code: r.error.code, message: r.error.message };
       const ms = Math.round(performance.now() - started);
       if (r.ok) {
+        faultPoint('suspend.after-checkpoint');
         this.events.commit(task.id, { state: 'suspended', suspendedAt: this.options.now(), suspensions: task.suspensions + 1, message: null }, 'task.suspended', { ms, gpuBytes: bytes, processes: r.pids.length, preemptedBy: why.preemptedBy });
+        faultPoint('suspend.after-commit');
         this.log.info({ task: task.id, ms, gpuBytes: bytes, preemptedBy: why.preemptedBy }, 'task suspended');
       } else {
         this.events.commit(task.id, { state: 'running', preemptedBy: null, autoResume: false }, 'task.suspend-failed', { code: r.error.code, cudaResult: r.error.cudaResult, message: r.error.message });
@@ -213,7 +323,8 @@ export class Lifecycle {
     // environment keeps naming the old UUIDs, and its device ordinals keep their meaning.
     const pairs: GpuPair[] = moved ? old.map((g, i) => ({ from: g.uuid, to: gpus[i]?.uuid ?? g.uuid })) : [];
     this.resumeTargets.set(task.id, gpus);
-    this.events.commit(task.id, { state: 'resuming' }, 'task.resuming', { gpus: gpus.map((g) => g.uuid), moved });
+    this.events.commit(task.id, { state: 'resuming', resumeGpus: gpus }, 'task.resuming', { gpus: gpus.map((g) => g.uuid), moved });
+    faultPoint('resume.after-intent');
     const bytes = regionBytes(task.regionPath);
     const started = performance.now();
     const op = (async () => {
@@ -223,10 +334,12 @@ export class Lifecycle {
       if (this.closed || this.store.get(task.id).state !== 'resuming') return;
       const ms = Math.round(performance.now() - started);
       if (r.ok) {
-        this.events.commit(task.id, { state: 'running', gpus, smRanges: rangesOnto(task.smRanges, gpus), preemptedBy: null, autoResume: false, message: null }, 'task.resumed', { ms, gpuBytes: bytes, gpus: gpus.map((g) => g.uuid), moved, processes: r.pids.length });
+        faultPoint('resume.after-restore');
+        this.events.commit(task.id, { state: 'running', gpus, smRanges: rangesOnto(task.smRanges, gpus), resumeGpus: null, preemptedBy: null, autoResume: false, message: null }, 'task.resumed', { ms, gpuBytes: bytes, gpus: gpus.map((g) => g.uuid), moved, processes: r.pids.length });
+        faultPoint('resume.after-commit');
         this.log.info({ task: task.id, ms, moved }, 'task resumed');
       } else {
-        this.events.commit(task.id, { state: 'suspended', message: `resume failed: ${r.error.message}` }, 'task.resume-failed', { code: r.error.code, cudaResult: r.error.cudaResult, message: r.error.message });
+        this.events.commit(task.id, { state: 'suspended', resumeGpus: null, message: `resume failed: ${r.error.message}` }, 'task.resume-failed', { code: r.error.code, cudaResult: r.error.cudaResult, message: r.error.message });
         this.log.warn({ task: task.id, err: r.error }, 'resume failed; the task stays suspended');
         return;
       }
@@ -238,11 +351,9 @@ export class Lifecycle {
   /** Kills a preemption victim that cannot be suspended (policy suspend-then-kill). */
   evict(victim: Task, by: string, why: string): void {
     if (victim.state !== 'running' || victim.pid === null || victim.pidStartTime === null) return;
-    this.events.commit(victim.id, { killRequested: true, message: `preempted by task ${by}: killed because it ${why}` }, 'task.evicted', { preemptedBy: by });
-    if (isSameLiveProcess(victim.pid, victim.pidStartTime)) {
-      signalGroup(victim.pid, SIGTERM);
-      this.scheduleHardKill(victim, this.options.killGraceMs);
-    }
+    const deadline = this.options.now() + this.options.killGraceMs;
+    this.events.commit(victim.id, { killRequested: true, killSignal: 'SIGTERM', killDeadline: deadline, message: `preempted by task ${by}: killed because it ${why}` }, 'task.evicted', { preemptedBy: by });
+    this.signal(victim, SIGTERM, deadline);
   }
 
   /**
@@ -260,21 +371,26 @@ export class Lifecycle {
     const allRunning = found !== null && found.ok && [...found.states.values()].every((s) => s === 'running');
     if (!api || (allRunning && task.state === 'resuming')) {
       signalGroup(pid, SIGCONT);
-      this.events.commit(task.id, { state: 'running', preemptedBy: null, autoResume: false }, 'task.reconciled', { state: 'running' });
+      // A finished restore put the task where it was being restored to.
+      const gpus = task.state === 'resuming' ? (this.resumeTargets.get(task.id) ?? task.gpus ?? []) : (task.gpus ?? []);
+      this.resumeTargets.delete(task.id);
+      this.events.commit(task.id, { state: 'running', gpus, smRanges: rangesOnto(task.smRanges, gpus), resumeGpus: null, preemptedBy: null, autoResume: false }, 'task.reconciled', { state: 'running' });
       return;
     }
     const op = (async () => {
       const r = await suspendGroup(api, pid, this.options.lockTimeoutMs);
       this.busy.delete(task.id);
+      this.resumeTargets.delete(task.id);
       if (this.closed || !STARTED_STATES.has(this.store.get(task.id).state)) return;
-      if (r.ok) this.events.commit(task.id, { state: 'suspended', autoResume: true, suspendedAt: this.options.now() }, 'task.reconciled', { state: 'suspended' });
-      else this.events.commit(task.id, { state: 'running', preemptedBy: null, autoResume: false, message: `left running after a restart: ${r.error.message}` }, 'task.reconciled', { state: 'running', message: r.error.message });
+      if (r.ok) this.events.commit(task.id, { state: 'suspended', resumeGpus: null, autoResume: true, suspendedAt: this.options.now() }, 'task.reconciled', { state: 'suspended' });
+      else this.events.commit(task.id, { state: 'running', resumeGpus: null, preemptedBy: null, autoResume: false, message: `left running after a restart: ${r.error.message}` }, 'task.reconciled', { state: 'running', message: r.error.message });
       this.options.onChange();
     })();
     this.busy.set(task.id, op);
   }
 
-  private scheduleHardKill(task: Task, graceMs: number): void {
+  /** SIGKILL at `deadline` (epoch ms, stored with the kill request), at once if it has passed. */
+  private scheduleHardKill(task: Task, deadline: number): void {
     if (this.killTimers.has(task.id) || task.pid === null || task.pidStartTime === null) return;
     const { pid, pidStartTime } = task;
     const timer = setTimeout(() => {
@@ -282,17 +398,45 @@ export class Lifecycle {
       if (isSameLiveProcess(pid, pidStartTime)) {
         this.log.warn({ task: task.id, taskPid: pid }, 'task outlived its kill grace period; sending SIGKILL');
         signalGroup(pid, SIGKILL);
+        this.escalated.add(task.id);
+        faultPoint('kill.after-escalation');
       }
-    }, graceMs);
+    }, Math.max(0, deadline - this.options.now()));
     timer.unref();
     this.killTimers.set(task.id, timer);
   }
 
+  /** Watches the live claimant of the task's launch in place of our wrapper; false when it is gone too. */
+  private adoptClaimant(task: Task): boolean {
+    const files = taskFiles(this.options.stateDir, task.id);
+    const claim = this.claimOf(task.id, files.claim);
+    // Our own wrapper as the claimant: the command itself exited 120, the status file says so.
+    if (claim === null || claim.pid === task.pid || !isSameLiveProcess(claim.pid, claim.startTime)) return false;
+    this.events.commit(task.id, { pid: claim.pid, pidStartTime: claim.startTime, adopted: true }, 'task.adopted', { pid: claim.pid, state: task.state, claimant: true });
+    this.supervisor.watchAdopted(task.id, claim.pid, claim.startTime, files.status, task.regionPath);
+    this.log.warn({ task: task.id, taskPid: claim.pid }, "a wrapper of the last daemon had claimed the task's launch; following it");
+    if (task.killRequested) {
+      const timer = this.killTimers.get(task.id);
+      if (timer) clearTimeout(timer);
+      this.killTimers.delete(task.id);
+      this.carryOnKill(this.store.get(task.id));
+    }
+    return true;
+  }
+
   private ended(id: string, ending: Ending, atStart = false): void {
+    const task = this.store.get(id);
+    // Our wrapper ran nothing: a wrapper of the last daemon holds the launch claim. That one is the task.
+    if (ending.wrapper?.code === EXIT_CLAIM_TAKEN && STARTED_STATES.has(task.state)) {
+      if (this.adoptClaimant(task)) return;
+      ending = { ...ending, wrapper: null };
+    }
     const timer = this.killTimers.get(id);
     if (timer) clearTimeout(timer);
     this.killTimers.delete(id);
-    const task = this.store.get(id);
+    // An adopted task is not our child, and the SIGKILL to its group took its wrapper too, so
+    // nothing else says how it ended: our own escalation does.
+    if (this.escalated.delete(id) && ending.status === null && ending.wrapper === null) ending = { ...ending, wrapper: { code: null, signal: 'SIGKILL' } };
     if (!STARTED_STATES.has(task.state)) return;
     this.options.sandbox.release(task);
     this.resumeTargets.delete(id);

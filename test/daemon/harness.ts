@@ -68,6 +68,20 @@ export class Harness {
     this.daemon = null;
   }
 
+  /** Waits for the daemon to die by itself (a fault point, test/daemon/crash.test.ts); its signal. */
+  async died(timeoutMs = 10_000): Promise<NodeJS.Signals | number | null> {
+    const d = this.daemon;
+    if (!d) throw new Error('no daemon started');
+    if (d.exitCode === null && d.signalCode === null) {
+      const timer = setTimeout(() => undefined, timeoutMs);
+      const gone = await Promise.race([new Promise<boolean>((resolve) => d.once('exit', () => resolve(true))), sleep(timeoutMs).then(() => false)]);
+      clearTimeout(timer);
+      if (!gone) throw new Error(`the daemon did not die within ${timeoutMs} ms:\n${this.daemonLog}`);
+    }
+    this.daemon = null;
+    return d.signalCode ?? d.exitCode;
+  }
+
   /** Runs the real CLI against this daemon. */
   cli(args: readonly string[], env: Readonly<Record<string, string>> = {}): CliRun {
     const child = spawn(process.execPath, [BIN, ...args], { env: { ...this.env(), GPUSHARE_HOST: this.socket, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -101,7 +115,7 @@ export class Harness {
   }
 
   /** Polls until the task satisfies `done` (default: it has ended). */
-  async waitFor(id: string, done: (t: TaskBody) => boolean = (t) => !['queued', 'running', 'suspending', 'suspended', 'resuming'].includes(t.state), timeoutMs = 10_000): Promise<TaskBody> {
+  async waitFor(id: string, done: (t: TaskBody) => boolean = (t) => !['queued', 'starting', 'running', 'suspending', 'suspended', 'resuming'].includes(t.state), timeoutMs = 10_000): Promise<TaskBody> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const t = await this.task(id);

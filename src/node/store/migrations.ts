@@ -93,6 +93,19 @@ export const MIGRATIONS: readonly { readonly version: number; readonly name: str
     `,
   },
   {
+    version: 5,
+    name: 'timed actions that survive a restart: kill signal and deadline, resume target',
+    sql: `
+      -- A kill's signal and when it escalates to SIGKILL (UTC epoch ms): a restarted daemon
+      -- sends the signal again and re-arms the escalation (lifecycle.ts).
+      ALTER TABLE tasks ADD COLUMN kill_signal TEXT;
+      ALTER TABLE tasks ADD COLUMN kill_deadline INTEGER;
+      -- JSON [TaskGpu] while resuming: where the task is being restored to (its gpus column
+      -- keeps the old placement until the restore succeeded).
+      ALTER TABLE tasks ADD COLUMN resume_gpus TEXT;
+    `,
+  },
+  {
     version: 7,
     name: 'sandbox: the uid allocated to each tenant',
     sql: `

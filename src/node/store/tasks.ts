@@ -32,6 +32,9 @@ interface TaskRow {
   suspensions: number;
   preempted_by: string | null;
   auto_resume: number;
+  kill_signal: string | null;
+  kill_deadline: number | null;
+  resume_gpus: string | null;
   stdout_path: string;
   stderr_path: string;
   region_path: string;
@@ -39,8 +42,21 @@ interface TaskRow {
 
 export type NewTask = Omit<Task, 'seq' | 'state' | 'gpus' | 'computeLimitPercent' | 'smRanges' | 'pid' | 'pidStartTime' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal' | 'message' | 'peakMemoryBytes' | 'killRequested' | 'adopted' | 'suspendedAt' | 'suspensions' | 'preemptedBy' | 'autoResume' | 'waiting'>;
 
+/**
+ * The daemon's own timed actions on a task, stored so that a restarted daemon carries them on
+ * (lifecycle.ts); not part of the API's task record.
+ */
+export interface TimedActions {
+  /** The signal a kill sent (`SIGTERM`), while the kill is under way. */
+  readonly killSignal: string | null;
+  /** When the kill escalates to SIGKILL, UTC epoch ms. */
+  readonly killDeadline: number | null;
+  /** Where a resuming task is being restored to. */
+  readonly resumeGpus: readonly TaskGpu[] | null;
+}
+
 /** Fields a state change may set. */
-export type TaskUpdate = Partial<Pick<Task, 'state' | 'gpus' | 'computeLimitPercent' | 'smRanges' | 'pid' | 'pidStartTime' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal' | 'message' | 'peakMemoryBytes' | 'killRequested' | 'adopted' | 'suspendedAt' | 'suspensions' | 'preemptedBy' | 'autoResume'>>;
+export type TaskUpdate = Partial<Pick<Task, 'state' | 'gpus' | 'computeLimitPercent' | 'smRanges' | 'pid' | 'pidStartTime' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal' | 'message' | 'peakMemoryBytes' | 'killRequested' | 'adopted' | 'suspendedAt' | 'suspensions' | 'preemptedBy' | 'autoResume'> & TimedActions>;
 
 const COLUMN: Record<keyof TaskUpdate, string> = {
   state: 'state',
@@ -61,6 +77,9 @@ const COLUMN: Record<keyof TaskUpdate, string> = {
   suspensions: 'suspensions',
   preemptedBy: 'preempted_by',
   autoResume: 'auto_resume',
+  killSignal: 'kill_signal',
+  killDeadline: 'kill_deadline',
+  resumeGpus: 'resume_gpus',
 };
 
 export interface EventRecord {
@@ -115,7 +134,7 @@ export class TaskStore {
       VALUES (@id, 'queued', @command, @env, @cwd, @request, @priority, @tenant, @submittedAt, @stdoutPath, @stderrPath, @regionPath)`);
     this.byId = db.prepare('SELECT * FROM tasks WHERE id = ?');
     this.byPrefix = db.prepare("SELECT * FROM tasks WHERE id LIKE ? || '%' ESCAPE '\\' LIMIT 2");
-    this.live = db.prepare("SELECT * FROM tasks WHERE state IN ('queued', 'running', 'suspending', 'suspended', 'resuming') ORDER BY seq");
+    this.live = db.prepare("SELECT * FROM tasks WHERE state IN ('queued', 'starting', 'running', 'suspending', 'suspended', 'resuming') ORDER BY seq");
     this.all = db.prepare('SELECT * FROM tasks ORDER BY seq');
     this.insertEvent = db.prepare('INSERT INTO events (at, type, task_id, data) VALUES (?, ?, ?, ?)');
     this.eventsSince = db.prepare('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?');
@@ -161,6 +180,13 @@ export class TaskStore {
     if (rows.length === 0) throw new GsError(ErrorCodes.notFound, `no task "${idOrPrefix}"`);
     if (rows.length > 1) throw new GsError(ErrorCodes.invalidArgument, `"${idOrPrefix}" matches more than one task; give more of its id`);
     return fromRow(rows[0] as TaskRow);
+  }
+
+  /** The task's stored timed actions (see TimedActions). */
+  timedActions(id: string): TimedActions {
+    const row = this.byId.get(id) as TaskRow | undefined;
+    if (!row) throw new GsError(ErrorCodes.notFound, `no task "${id}"`);
+    return { killSignal: row.kill_signal, killDeadline: row.kill_deadline, resumeGpus: row.resume_gpus === null ? null : (JSON.parse(row.resume_gpus) as TaskGpu[]) };
   }
 
   get(id: string): Task {
@@ -240,7 +266,7 @@ export class TaskStore {
 }
 
 function toColumn(key: keyof TaskUpdate, value: unknown): unknown {
-  if (key === 'gpus' || key === 'smRanges') return value === null ? null : JSON.stringify(value);
+  if (key === 'gpus' || key === 'smRanges' || key === 'resumeGpus') return value === null ? null : JSON.stringify(value);
   if (key === 'killRequested' || key === 'adopted' || key === 'autoResume') return value ? 1 : 0;
   return value;
 }
