@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { GpuWithSlices } from '../contract/gpus.js';
 import type { Principal } from '../contract/principal.js';
 import type { Task } from '../contract/task.js';
-import { canSeeEvent, canSeeTask, canSeeTenant, checkSubmitTenant, eventScope, requireAdmin, taskView, viewerKey, visibleGpus, visibleTask, visibleTasks, visibleTenantName } from './authorize.js';
+import { askedPriority, canSeeEvent, canSeeTask, checkSubmitPriority, eventView, canSeeTenant, checkSubmitTenant, eventScope, requireAdmin, taskView, viewerKey, visibleGpus, visibleTask, visibleTasks, visibleTenantName } from './authorize.js';
 
 const admin: Principal = { actor: 'local:1000', role: 'admin', tenant: null };
 const opsAdmin: Principal = { actor: 'tenant:ops', role: 'admin', tenant: 'ops' };
@@ -90,6 +90,31 @@ describe('authorization at the API edge', () => {
     });
     const noRoom = waitingOn({ kind: 'noRoom', gpus: [], preemption: 'off', text: 'x' });
     expect(taskView(alice, noRoom, tenantOf)).toBe(noRoom);
+  });
+
+  it("preemptedBy, messages and events do not name another tenant's task to a user", () => {
+    const [mine, theirs] = ['a1a1a1a1a1a1', 'b0b0b0b0b0b0'];
+    const tenants = new Map<string, string | null>([[mine, 'alice'], [theirs, 'bob']]);
+    const tenantOf = (id: string): string | null | undefined => tenants.get(id);
+    const preempted = { id: 'a2a2a2a2a2a2', tenant: 'alice', waiting: null, preemptedBy: theirs, message: `preempted by task ${theirs}: killed because it could not be suspended` } as Task;
+    expect(taskView(alice, preempted, tenantOf)).toMatchObject({ preemptedBy: null, message: "preempted by another tenant's task: killed because it could not be suspended" });
+    expect(taskView(admin, preempted, tenantOf)).toBe(preempted);
+    const byMine = { ...preempted, preemptedBy: mine, message: `preempted by task ${mine} on GPU-0000-1111-2222-333333333333` } as Task;
+    // Its own task, and what only looks like a task id (a UUID's last group), stay as they are.
+    expect(taskView(alice, byMine, tenantOf)).toBe(byMine);
+    const event = { seq: 1, at: 0, type: 'task.evicted', taskId: 'a2a2a2a2a2a2', data: { preemptedBy: theirs, by: `preemption:${theirs}`, also: mine } };
+    expect(eventView(alice, event, tenantOf).data).toEqual({ preemptedBy: "another tenant's task", by: "preemption:another tenant's task", also: mine });
+    expect(eventView(admin, event, tenantOf)).toBe(event);
+    expect(eventView(alice, { ...event, data: { also: mine } }, tenantOf).data).toEqual({ also: mine });
+  });
+
+  it("a user token's priority is capped; an admin's is not", () => {
+    const capped: Principal = { ...alice, maxPriority: 500 };
+    expect([askedPriority(undefined), askedPriority('HIGH'), askedPriority(' 700 '), askedPriority('urgent')]).toEqual([500, 900, 700, null]);
+    expect(code(() => checkSubmitPriority(capped, 500))).toBeNull();
+    expect(code(() => checkSubmitPriority(capped, null))).toBeNull(); // the daemon refuses it, with its own message
+    expect(code(() => checkSubmitPriority(capped, 900))).toMatch(/^GS_ERR_FORBIDDEN: priority 900 is more than this token may ask \(at most 500\)/);
+    expect(code(() => checkSubmitPriority({ ...opsAdmin, maxPriority: 500 }, 1000))).toBeNull();
   });
 
   it('keeps cached lists apart per viewer', () => {

@@ -6,16 +6,20 @@
  * decided in authorize.ts.
  */
 import fastifySwagger from '@fastify/swagger';
-import { createHash } from 'node:crypto';
-import Fastify, { LogController, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyReply, type FastifyRequest, type FastifyServerFactory, type RawServerDefault } from 'fastify';
+import { createServer as createHttpsServer } from 'node:https';
 import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { Principal } from '../contract/principal.js';
 import { ErrorCodes, GsError } from '../domain/index.js';
 import type { TokenEntry } from '../node/config.js';
 import type { Daemon } from '../node/daemon.js';
+import { TokenAuthority, type TokenChecker } from '../node/tokens.js';
+import { FailedAuthLimiter } from './auth-limit.js';
+import { registerTokenRoutes } from './routes/tokens.js';
 import { VERSION } from '../version.js';
-import { toErrorResponse } from './errors.js';
+import { refuseUnparsable, toErrorResponse } from './errors.js';
+import { shown } from '../contract/shown.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerGpuRoutes } from './routes/gpus.js';
@@ -26,9 +30,15 @@ import { registerTenantRoutes } from './routes/tenants.js';
 export interface ApiOptions {
   readonly daemon: Daemon;
   readonly logger: Logger;
-  /** null: a Unix socket (every caller is the local admin); a list: TCP, bearer tokens required. */
-  readonly tokens: readonly TokenEntry[] | null;
+  /** null: a Unix socket (every caller is the local admin); a list or a token authority: TCP, bearer tokens required. */
+  readonly tokens: readonly TokenEntry[] | TokenAuthority | null;
+  /** Where tokens are made, listed and revoked (/v1/tokens); absent: the TCP authority, if any. */
+  readonly tokenAdmin?: TokenAuthority | null;
+  /** Failed authentications allowed per remote address and minute before it gets 429 (default 10). */
+  readonly authFailuresPerMinute?: number;
   readonly backend: { readonly kind: 'nvml' | 'simulated'; readonly description: string };
+  /** TLS for a TCP listener (PEM contents); with `ca`, a client certificate it signed is required too. */
+  readonly https?: { readonly cert: Buffer; readonly key: Buffer; readonly ca?: Buffer | undefined } | null;
 }
 
 declare module 'fastify' {
@@ -49,6 +59,27 @@ export async function buildApi(options: ApiOptions) {
     bodyLimit: 4 * 1024 * 1024,
     // Followers (logs -f, events) never end by themselves; closing the daemon must not wait for them.
     forceCloseConnections: true,
+    ...(options.https ? { serverFactory: httpsServer(options.https) } : {}),
+    // Refusals before a route is found (a path parameter over 100 characters: 414, a URL that
+    // does not decode: 400) and before HTTP parsing is done (431, 408, 400) use the API's error
+    // body too, and never echo what was sent in full.
+    frameworkErrors: (err, _req, reply) => {
+      const { status, body } = toErrorResponse(err);
+      void (reply as unknown as FastifyReply).status(status).send(body);
+    },
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => refuseUnparsable(err, socket),
+  });
+  // An empty body with Content-Type: application/json is no body (POST kill's is optional),
+  // not a parse error; anything else is parsed as fastify does (prototype poisoning refused).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, text, done) => {
+    const body = typeof text === 'string' ? text : text.toString('utf8');
+    if (body.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    parseJson(req, body, done);
   });
   app.setValidatorCompiler(validatorCompiler);
   // Responses are typed against their schemas at compile time (src/contract/schemas.ts) and checked against
@@ -63,8 +94,35 @@ export async function buildApi(options: ApiOptions) {
   });
 
   const local: Principal = { actor: `local:${process.getuid?.() ?? 'user'}`, role: 'admin', tenant: null };
-  app.addHook('onRequest', async (req) => {
-    req.principal = options.tokens === null ? local : authenticate(req, options.tokens);
+  const checker = options.tokens === null ? null : Array.isArray(options.tokens) ? new TokenAuthority(options.tokens, null) : (options.tokens as TokenAuthority);
+  const limiter = new FailedAuthLimiter({ limit: options.authFailuresPerMinute ?? 10, windowMs: 60_000 });
+  app.addHook('onRequest', async (req, reply) => {
+    if (checker === null) {
+      req.principal = local;
+      return;
+    }
+    // Refused before the token is even looked at: a blocked address learns nothing more.
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const wait = limiter.retryAfter(address);
+    if (wait > 0) {
+      void reply.header('retry-after', String(wait));
+      throw new GsError(ErrorCodes.rateLimited, `too many failed authentications from ${address}; try again in ${wait} s`);
+    }
+    const result = authenticate(req, checker);
+    if (result.ok) {
+      req.principal = result.principal;
+      return;
+    }
+    if (limiter.fail(address)) {
+      // Once per address and window: unauthenticated failures are otherwise not audited (anyone could fill the log).
+      req.log.warn({ address }, 'too many failed authentications; refusing this address for a minute');
+      try {
+        daemon.recordRefusal({ actor: `address:${address}`, role: 'none' as Principal['role'] }, { action: 'auth', target: null, detail: { failures: options.authFailuresPerMinute ?? 10, windowSeconds: 60 }, result: ErrorCodes.rateLimited, message: 'too many failed authentications; refused for a minute' });
+      } catch (auditErr) {
+        req.log.error({ err: auditErr }, 'could not audit a blocked address');
+      }
+    }
+    throw new GsError(ErrorCodes.unauthenticated, result.message);
   });
 
   app.setErrorHandler((err, req, reply) => {
@@ -84,28 +142,35 @@ export async function buildApi(options: ApiOptions) {
     void reply.status(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.status(404).send({ error: { code: ErrorCodes.notFound, message: `no such endpoint: ${req.method} ${req.url.split('?')[0]}` } });
+    void reply.status(404).send({ error: { code: ErrorCodes.notFound, message: `no such endpoint: ${shown(req.method, 16)} ${shown(req.url.split('?')[0] ?? '')}` } });
   });
 
   const api = app.withTypeProvider<ZodTypeProvider>();
   api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   // Each resource's routes in its own module; each asks authorize.ts before it asks the daemon.
-  const context = { daemon, backend: options.backend };
+  const context = { daemon, backend: options.backend, tokens: options.tokenAdmin ?? (checker instanceof TokenAuthority ? checker : null) };
   registerGpuRoutes(api, context);
   registerTaskRoutes(api, context);
   registerEventRoutes(api, context);
   registerTenantRoutes(api, context);
   registerAuditRoutes(api, context);
+  registerTokenRoutes(api, context);
 
   return app;
 }
 
-function authenticate(req: FastifyRequest, tokens: readonly TokenEntry[]): Principal {
+/** An HTTPS server where fastify expects its HTTP one (the request handling is the same). */
+function httpsServer(tls: NonNullable<ApiOptions['https']>): FastifyServerFactory {
+  const mutual = tls.ca !== undefined ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {};
+  return (handler) => createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', ...mutual }, handler) as unknown as RawServerDefault;
+}
+
+const AUTH_REFUSALS = { unknown: 'the bearer token is not known to this daemon', expired: 'the bearer token has expired; ask an admin for a new one', revoked: 'the bearer token was revoked' } as const;
+
+function authenticate(req: FastifyRequest, checker: TokenChecker): { ok: true; principal: Principal } | { ok: false; message: string } {
   const header = req.headers.authorization ?? '';
-  const m = /^Bearer\s+(\S+)$/i.exec(header);
-  if (!m || m[1] === undefined) throw new GsError(ErrorCodes.unauthenticated, 'this API needs "Authorization: Bearer <token>" on TCP');
-  const digest = createHash('sha256').update(m[1]).digest('hex');
-  const entry = tokens.find((t) => t.sha256 === digest);
-  if (!entry) throw new GsError(ErrorCodes.unauthenticated, 'the bearer token is not known to this daemon');
-  return { actor: `tenant:${entry.tenant}`, role: entry.role, tenant: entry.tenant };
+  const m = /^Bearer\s+(\S{1,512})$/i.exec(header);
+  if (!m || m[1] === undefined) return { ok: false, message: 'this API needs "Authorization: Bearer <token>" on TCP' };
+  const result = checker.authenticate(m[1]);
+  return result.ok ? result : { ok: false, message: AUTH_REFUSALS[result.reason] };
 }

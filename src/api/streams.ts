@@ -88,7 +88,7 @@ export function logStream(sources: readonly LogSource[], format: 'text' | 'ndjso
  * The event feed as NDJSON: everything after `since`, then new events as they happen. `tenant`
  * narrows the backlog (as Daemon.events does), `visible` each event (authorize.ts decides both).
  */
-export function eventStream(daemon: Pick<Daemon, 'events' | 'onEvent'>, since: number, tenant: string | undefined, visible: (event: EventRecord) => boolean): PassThrough {
+export function eventStream(daemon: Pick<Daemon, 'events' | 'onEvent'>, since: number, tenant: string | undefined, visible: (event: EventRecord) => boolean, shape: (event: EventRecord) => EventRecord = (e) => e): PassThrough {
   const out = new PassThrough();
   let last = since;
   const pending: EventRecord[] = [];
@@ -97,7 +97,7 @@ export function eventStream(daemon: Pick<Daemon, 'events' | 'onEvent'>, since: n
     if (e.seq <= last) return;
     last = e.seq;
     if (!visible(e)) return;
-    out.write(`${JSON.stringify(e)}\n`);
+    out.write(`${JSON.stringify(shape(e))}\n`);
   };
   // Subscribe before reading the backlog so nothing falls between the two.
   const unsubscribe = daemon.onEvent((e) => (live ? write(e) : pending.push(e)));

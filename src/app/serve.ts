@@ -4,7 +4,7 @@
  * that closes all of them. Tasks are never stopped on close: the next start re-adopts them.
  * It lives outside src/node so that the daemon never imports its own API (no layer cycle).
  */
-import { existsSync, chmodSync, mkdirSync, unlinkSync } from 'node:fs';
+import { existsSync, chmodSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -23,6 +23,7 @@ import { TenantUidStore } from '../node/store/tenant-uids.js';
 import { startCheckpointer } from '../node/store/checkpointer.js';
 import { openDatabase } from '../node/store/db.js';
 import { TaskStore } from '../node/store/tasks.js';
+import { TokenAuthority } from '../node/tokens.js';
 
 export interface RunningDaemon {
   readonly daemon: Daemon;
@@ -39,6 +40,17 @@ export interface ServeOptions {
   readonly say?: (line: string) => void;
 }
 
+/**
+ * The daemon's JSON log on stderr, written synchronously: a line is in the pipe or file before
+ * the call that logged it returns, so a crash (SIGKILL, an abort) loses none of the last lines,
+ * which are the ones that say what happened. pino's default destination buffers and writes
+ * later; measured with bench/log-sync.bench.ts, writing synchronously costs about 1.3 µs
+ * more a line, and the daemon writes a few lines per task.
+ */
+export function daemonLogger(level: string): Logger {
+  return pino({ level }, pino.destination({ dest: 2, sync: true }));
+}
+
 /** `gpushare serve` with its command-line flags: the config file (flags win over it), then serve. */
 export function serveWithFlags(flags: ServeFlags): Promise<RunningDaemon> {
   return serve({ config: loadConfig(flags) });
@@ -47,7 +59,7 @@ export function serveWithFlags(flags: ServeFlags): Promise<RunningDaemon> {
 export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   const { config } = options;
   const say = options.say ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const logger = options.logger ?? pino({ level: config.logLevel }, pino.destination(2));
+  const logger = options.logger ?? daemonLogger(config.logLevel);
   // Decided first: `sandbox.users: on` without root stops the start before anything is opened.
   const users = sandboxUsers(config.sandbox, process.getuid?.() === 0);
   ensurePrivateDir(config.stateDir);
@@ -119,6 +131,8 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     smGroups: smGroups.groups,
     sandbox,
   });
+  // One authority for every listener: a token revoked through one is refused on all.
+  const tokens = new TokenAuthority(config.tokens, { db, tasks: store });
   const apps: ApiApp[] = [];
   const sockets: string[] = [];
   const close = async (): Promise<void> => {
@@ -135,9 +149,11 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     daemon.start();
     const addresses: string[] = [];
     for (const address of config.listen) {
-      const app = await buildApi({ daemon, logger, tokens: address.kind === 'unix' ? null : config.tokens, backend });
+      const https = address.kind === 'tcp' ? tlsContents(config) : null;
+      const app = await buildApi({ daemon, logger, tokens: address.kind === 'unix' ? null : tokens, tokenAdmin: tokens, backend, https });
       apps.push(app);
-      addresses.push(await listen(app, address, sockets));
+      addresses.push(await listen(app, address, sockets, https !== null));
+      if (address.kind === 'tcp' && https === null) say(`gpushare serve: ${address.host}:${address.port} speaks plain HTTP: bearer tokens cross it in clear${config.allowInsecureTcp ? ' (allowInsecureTcp)' : ' (loopback only)'}.`);
     }
     logger.info({ stateDir: config.stateDir, addresses, backend: backend.description, config: config.configFile }, 'gpushare daemon listening');
     say(`gpushare serve: listening on ${addresses.join(', ')}; state in ${config.stateDir}`);
@@ -148,12 +164,26 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   }
 }
 
-async function listen(app: ApiApp, address: ListenAddress, sockets: string[]): Promise<string> {
+/** The TLS files' contents, read now so that an unreadable one stops the start saying which. */
+function tlsContents(config: DaemonConfig): { cert: Buffer; key: Buffer; ca?: Buffer } | null {
+  if (config.tls === null) return null;
+  const read = (what: string, path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (cause) {
+      throw new GsError(ErrorCodes.invalidArgument, `tls: cannot read the ${what} ${path}: ${(cause as Error).message}`, { cause });
+    }
+  };
+  const { cert, key, clientCa } = config.tls;
+  return { cert: read('certificate', cert), key: read('key', key), ...(clientCa !== null ? { ca: read('client CA', clientCa) } : {}) };
+}
+
+async function listen(app: ApiApp, address: ListenAddress, sockets: string[], tls: boolean): Promise<string> {
   if (address.kind === 'tcp') {
     await app.listen({ host: address.host, port: address.port });
     const a = app.server.address();
     const port = typeof a === 'object' && a !== null ? a.port : address.port;
-    return `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${port}`;
+    return `${tls ? 'https' : 'http'}://${address.host.includes(':') ? `[${address.host}]` : address.host}:${port}`;
   }
   const dir = dirname(address.path);
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -6,6 +6,9 @@
 export * from './schemas.js';
 export * from './task.js';
 export * from './gpus.js';
+export * from './pages.js';
+export { parseDuration } from './duration.js';
+export { shown } from './shown.js';
 export type { Principal } from './principal.js';
 export { fromErrorBody } from './error-body.js';
 export { defaultSocketPath } from './paths.js';

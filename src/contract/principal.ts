@@ -3,4 +3,6 @@ export interface Principal {
   readonly actor: string;
   readonly role: 'admin' | 'user';
   readonly tenant: string | null;
+  /** The highest priority it may submit at (a user token's; absent: no limit). */
+  readonly maxPriority?: number;
 }

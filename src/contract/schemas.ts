@@ -5,6 +5,8 @@
  */
 import { z } from 'zod';
 import { ISOLATION_MODES } from '../domain/index.js';
+import { TASK_LIST_DEFAULT_LIMIT, TASK_LIST_MAX_LIMIT } from './pages.js';
+import { shown } from './shown.js';
 import type { Task } from './task.js';
 import { PREEMPTION_OUTCOMES, TASK_STATES } from './task.js';
 
@@ -22,29 +24,45 @@ export type ErrorBody = z.infer<typeof ErrorBodySchema>;
 
 const Selector = z.strictObject({ include: z.array(z.string().max(256)).max(64).optional(), exclude: z.array(z.string().max(256)).max(64).optional() });
 
+/**
+ * A string a process can be given (argv, environment, working directory): no NUL byte, which
+ * execve cannot pass and which would cut the value short. Refused at the door with what and
+ * where, rather than accepted and failing at start.
+ */
+const ProcessString = (max: number) => z.string().max(max).refine((v) => !v.includes('\0'), 'contains a NUL byte (\\0), which a program argument, variable or path cannot hold');
+/** A slice field written as text (`8Gi`, `high`, `H100-80GB`): short. */
+const Short = z.string().max(64);
+
 /** A submission. Slice fields take the same forms as the CLI flags (`8Gi`, `50%`, `30`, `high`). */
 export const SubmitTaskSchema = z
   .strictObject({
-    command: z.array(z.string().max(65536)).min(1).max(4096).describe('argv: the program and its arguments, run without a shell'),
+    command: z
+      .array(ProcessString(65536))
+      .min(1)
+      .max(4096)
+      .refine((c) => c[0] !== '', { message: 'the program (the first word) is empty', path: [0] })
+      .describe('argv: the program and its arguments, run without a shell'),
     env: z
-      .record(z.string(), z.string().max(65536))
+      .record(z.string(), ProcessString(65536))
       .superRefine((env, ctx) => {
         // Checked here rather than as the record's key schema, whose failure only says "Invalid key in record".
         for (const key of Object.keys(env)) {
-          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: `"${key}" is not a variable name; expected letters, digits and _, not starting with a digit` });
+          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) || key.length > 256) {
+            ctx.addIssue({ code: 'custom', path: [shown(key, 64)], message: `"${shown(key)}" is not a variable name; expected at most 256 letters, digits and _, not starting with a digit` });
+          }
         }
       })
       .optional(),
-    cwd: z.string().min(1).max(4096).optional().describe("absolute working directory on the daemon's machine; the daemon's own if absent"),
-    gpus: z.union([z.number(), z.string()]).optional(),
-    memory: z.union([z.number(), z.string()]).optional().describe('per GPU: 8Gi, 8192Mi, 50%, or bytes'),
-    compute: z.union([z.number(), z.string()]).optional().describe('per GPU, percent: 30 or 30%'),
-    priority: z.union([z.number(), z.string()]).optional().describe('low, normal, high or 0-1000'),
-    isolation: z.string().optional().describe(`one of ${ISOLATION_MODES.join(', ')}`),
-    migProfile: z.string().optional(),
+    cwd: ProcessString(4096).min(1).optional().describe("absolute working directory on the daemon's machine; the daemon's own if absent"),
+    gpus: z.union([z.number(), Short]).optional(),
+    memory: z.union([z.number(), Short]).optional().describe('per GPU: 8Gi, 8192Mi, 50%, or bytes'),
+    compute: z.union([z.number(), Short]).optional().describe('per GPU, percent: 30 or 30%'),
+    priority: z.union([z.number(), Short]).optional().describe('low, normal, high or 0-1000 (a user token: at most its maxPriority, normal by default)'),
+    isolation: Short.optional().describe(`one of ${ISOLATION_MODES.join(', ')}`),
+    migProfile: Short.optional(),
     models: Selector.optional(),
     uuids: Selector.optional(),
-    numaNode: z.union([z.number(), z.string()]).optional(),
+    numaNode: z.union([z.number(), Short]).optional(),
     tenant: z.string().min(1).max(64).optional(),
   })
   .meta({ id: 'SubmitTask' });
@@ -126,7 +144,20 @@ export const TaskIdParamsSchema = z.object({ id: z.string().min(1).max(64) });
 
 const Flag = z.enum(['0', '1', 'true', 'false']).transform((v) => v === '1' || v === 'true');
 
-export const ListTasksQuerySchema = z.strictObject({ all: Flag.optional() });
+/** A task list's query: a page (contract/pages.ts) filtered by state and tenant. */
+export const ListTasksQuerySchema = z.strictObject({
+  all: Flag.optional().describe('finished tasks too (default: queued, running and suspended ones)'),
+  limit: z.coerce.number().int().min(1).max(TASK_LIST_MAX_LIMIT).optional().describe(`at most this many (default ${TASK_LIST_DEFAULT_LIMIT})`),
+  cursor: z.string().regex(/^\d{1,15}$/, 'is not a cursor; pass the X-Next-Cursor header of the previous page as it is').optional().describe('the tasks after this one: the previous page\'s X-Next-Cursor'),
+  state: z
+    .string()
+    .max(200)
+    .refine((v) => v.split(',').every((s) => (TASK_STATES as readonly string[]).includes(s)), `is not a list of task states; expected some of ${TASK_STATES.join(', ')}, comma-separated`)
+    .optional()
+    .describe('only tasks in these states, comma-separated (any state, finished or not)'),
+  tenant: z.string().min(1).max(64).optional().describe("only this tenant's tasks (admin; a user token lists its own tenant's only)"),
+});
+export type ListTasksQuery = z.input<typeof ListTasksQuerySchema>;
 
 export const LogsQuerySchema = z.strictObject({
   follow: Flag.optional(),
@@ -243,3 +274,34 @@ export const AuditRecordSchema = z
   })
   .meta({ id: 'AuditRecord' });
 export type AuditRecordBody = z.infer<typeof AuditRecordSchema>;
+
+/** A token to make (admin): for a tenant and role, lasting `expires` (`30d`, `12h`; absent: it does not expire). */
+export const CreateTokenSchema = z
+  .strictObject({
+    tenant: z.string().min(1).max(64),
+    role: z.enum(['user', 'admin']).optional().describe('user (default): its own tenant only; admin: everything'),
+    expires: z.string().max(16).optional().describe('how long it works: 90s, 15m, 12h, 30d, 2w'),
+    maxPriority: z.union([z.number().int().min(0).max(1000), z.enum(['low', 'normal', 'high'])]).optional().describe('the highest priority a user token may submit at (default normal)'),
+  })
+  .meta({ id: 'CreateToken' });
+
+export const TokenSchema = z
+  .object({
+    id: z.string().describe('the first 12 hex digits of its sha256: its name in lists, revocation and the audit log'),
+    tenant: z.string(),
+    role: z.enum(['user', 'admin']),
+    maxPriority: z.number().nullable().describe('null: not limited (admin)'),
+    source: z.enum(['config', 'api']),
+    createdAt: z.number().nullable(),
+    expiresAt: z.number().nullable(),
+    revokedAt: z.number().nullable(),
+    state: z.enum(['active', 'expired', 'revoked']),
+  })
+  .meta({ id: 'Token' });
+export type TokenBody = z.infer<typeof TokenSchema>;
+
+/** A token just made: the secret is here once and kept nowhere. */
+export const CreatedTokenSchema = TokenSchema.extend({ token: z.string() }).meta({ id: 'CreatedToken' });
+export type CreatedTokenBody = z.infer<typeof CreatedTokenSchema>;
+
+export const TokenIdParamsSchema = z.object({ id: z.string().min(1).max(64) });

@@ -19,6 +19,10 @@ export const ErrorCodes = {
   conflict: 'GS_ERR_CONFLICT',
   /** A TCP API call without a valid bearer token. */
   unauthenticated: 'GS_ERR_UNAUTHENTICATED',
+  /** Too many failed authentications from this address: wait (Retry-After) before trying again. */
+  rateLimited: 'GS_ERR_RATE_LIMITED',
+  /** An Idempotency-Key used again with a different request: a new request needs a new key. */
+  idempotencyMismatch: 'GS_ERR_IDEMPOTENCY_MISMATCH',
   /** The caller is known but may not do this (another tenant's task, an admin-only call). */
   forbidden: 'GS_ERR_FORBIDDEN',
   /** The request alone is more than its tenant's quota allows: it could never start. */
@@ -47,6 +51,8 @@ const expectedCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCodes.notFound,
   ErrorCodes.conflict,
   ErrorCodes.unauthenticated,
+  ErrorCodes.rateLimited,
+  ErrorCodes.idempotencyMismatch,
   ErrorCodes.forbidden,
   ErrorCodes.quotaExceeded,
   ErrorCodes.daemonUnreachable,

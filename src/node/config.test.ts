@@ -99,6 +99,25 @@ describe('loadConfig', () => {
   it('refuses TCP without tokens', () => {
     expect(() => loadConfig({ config: file('d.json', '{}'), listen: ['127.0.0.1:7070'] })).toThrow(/needs bearer tokens/);
   });
+
+  it('refuses plain TCP on an address other than loopback unless told so; TLS files come in pairs', () => {
+    const tokens = JSON.stringify({ tokens: [{ sha256: 'a'.repeat(64), tenant: 't' }] });
+    const withTokens = file('tok.json', tokens);
+    for (const host of ['127.0.0.1:7070', '127.9.9.9:1', '[::1]:7070', 'localhost:7070', ':7070']) {
+      expect(loadConfig({ config: withTokens, listen: [host] }).tls).toBeNull();
+    }
+    for (const host of ['0.0.0.0:7070', '192.168.1.2:7070', '[::]:7070']) {
+      expect(() => loadConfig({ config: withTokens, listen: [host] })).toThrow(/is not a loopback address, and plain TCP would carry bearer tokens and task data in clear: give a certificate .* or allow plain TCP knowingly \("allowInsecureTcp": true, or --insecure\)/);
+      expect(loadConfig({ config: withTokens, listen: [host], insecure: true }).allowInsecureTcp).toBe(true);
+      expect(loadConfig({ config: file('insecure.json', JSON.stringify({ ...JSON.parse(tokens), allowInsecureTcp: true })), listen: [host] }).allowInsecureTcp).toBe(true);
+      expect(loadConfig({ config: withTokens, listen: [host], tlsCert: '/c.pem', tlsKey: '/k.pem' }).tls).toEqual({ cert: '/c.pem', key: '/k.pem', clientCa: null });
+    }
+    const inFile = file('tls.json', JSON.stringify({ ...JSON.parse(tokens), tls: { cert: '/c.pem', key: '/k.pem', clientCa: '/ca.pem' } }));
+    expect(loadConfig({ config: inFile, listen: ['0.0.0.0:1'], tlsKey: '/other.pem' }).tls).toEqual({ cert: '/c.pem', key: '/other.pem', clientCa: '/ca.pem' });
+    expect(() => loadConfig({ config: withTokens, tlsCert: '/c.pem' })).toThrow(/tls: a certificate without a key; give both/);
+    expect(() => loadConfig({ config: withTokens, tlsKey: '/k.pem' })).toThrow(/tls: a key without a certificate/);
+    expect(() => loadConfig({ config: withTokens, tlsClientCa: '/ca.pem' })).toThrow(/tls: a client CA .* needs a certificate and key/);
+  });
 });
 
 describe('preemption settings', () => {

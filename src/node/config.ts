@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { ErrorCodes, GsError } from '../domain/index.js';
+import { ErrorCodes, GsError, PRIORITY_LEVELS } from '../domain/index.js';
 import { BACKEND_CHOICES } from '../gpu/open.js';
 import { PREEMPTION_POLICIES, type PreemptionPolicy } from './planner.js';
 import { MPS_MODES, type MpsMode } from './mps.js';
@@ -23,6 +23,16 @@ const TokenSchema = z.strictObject({
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits (sha256 of the token)'),
   tenant: z.string().min(1).max(64),
   role: z.enum(['user', 'admin']).default('user'),
+  /** When it stops working: an ISO 8601 time (2027-01-31T00:00:00Z) or epoch milliseconds; absent: never. */
+  expiresAt: z
+    .union([z.iso.datetime({ offset: true }), z.number().int().positive()])
+    .transform((v) => (typeof v === 'number' ? v : Date.parse(v)))
+    .optional(),
+  /** The highest priority a user token may submit at (0-1000, or low/normal/high); normal if absent. Admin tokens are not limited. */
+  maxPriority: z
+    .union([z.number().int().min(0).max(1000), z.enum(['low', 'normal', 'high'])])
+    .transform((v) => (typeof v === 'number' ? v : PRIORITY_LEVELS[v]))
+    .optional(),
 });
 export type TokenEntry = z.infer<typeof TokenSchema>;
 
@@ -71,6 +81,10 @@ export const ConfigFileSchema = z.strictObject({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   /** Bearer tokens accepted on TCP listeners; Unix sockets rely on file permissions instead. */
   tokens: z.array(TokenSchema).optional(),
+  /** TLS for every TCP listener: PEM files; with `clientCa`, clients must also present a certificate it signed (mutual TLS). */
+  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1), clientCa: z.string().min(1).optional() }).optional(),
+  /** Plain TCP on an address other than loopback is refused unless this says so (tokens would cross the network in clear). */
+  allowInsecureTcp: z.boolean().optional(),
   /** What a higher-priority task that does not fit does to lower-priority ones (planner.ts PREEMPTION_POLICIES). */
   preemption: z.enum(PREEMPTION_POLICIES).optional(),
   /** How long suspending waits for a task's queued GPU work (cuCheckpointProcessLock's timeout); 0: no limit. */
@@ -96,6 +110,18 @@ export interface ServeFlags {
   readonly mps?: string | undefined;
   readonly sandbox?: string | undefined;
   readonly passEnv?: readonly string[] | undefined;
+  readonly tlsCert?: string | undefined;
+  readonly tlsKey?: string | undefined;
+  readonly tlsClientCa?: string | undefined;
+  /** Plain TCP on a non-loopback address, knowingly (allowInsecureTcp). */
+  readonly insecure?: boolean | undefined;
+}
+
+/** PEM files for the TCP listeners (paths; read when the daemon starts). */
+export interface TlsFiles {
+  readonly cert: string;
+  readonly key: string;
+  readonly clientCa: string | null;
 }
 
 export type ListenAddress = { readonly kind: 'unix'; readonly path: string } | { readonly kind: 'tcp'; readonly host: string; readonly port: number };
@@ -109,6 +135,9 @@ export interface DaemonConfig {
   readonly killGraceMs: number;
   readonly logLevel: string;
   readonly tokens: readonly TokenEntry[];
+  /** null: TCP listeners speak plain HTTP (loopback only, unless allowInsecureTcp). */
+  readonly tls: TlsFiles | null;
+  readonly allowInsecureTcp: boolean;
   readonly preemption: PreemptionPolicy;
   readonly lockTimeoutMs: number;
   readonly mps: MpsMode;
@@ -133,6 +162,8 @@ export function loadConfig(flags: ServeFlags, env: Readonly<Record<string, strin
     killGraceMs: (file.value.killGraceSeconds ?? 10) * 1000,
     logLevel: flags.logLevel ?? file.value.logLevel ?? 'info',
     tokens: file.value.tokens ?? [],
+    tls: tlsFiles(flags, file.value.tls),
+    allowInsecureTcp: flags.insecure ?? file.value.allowInsecureTcp ?? false,
     preemption: parsePreemption(flags.preemption ?? file.value.preemption ?? 'suspend'),
     lockTimeoutMs: (file.value.checkpointLockTimeoutSeconds ?? 30) * 1000,
     mps: parseMps(flags.mps ?? file.value.mps ?? 'auto'),
@@ -142,6 +173,13 @@ export function loadConfig(flags: ServeFlags, env: Readonly<Record<string, strin
   };
   if (config.listen.some((l) => l.kind === 'tcp') && config.tokens.length === 0) {
     throw new GsError(ErrorCodes.invalidArgument, 'a TCP listen address needs bearer tokens in the config file ("tokens": [{"sha256", "tenant", "role"}]); the API is never open on the network without them');
+  }
+  for (const address of config.listen) {
+    if (address.kind !== 'tcp' || config.tls !== null || config.allowInsecureTcp || isLoopback(address.host)) continue;
+    throw new GsError(
+      ErrorCodes.invalidArgument,
+      `listen address ${address.host}:${address.port} is not a loopback address, and plain TCP would carry bearer tokens and task data in clear: give a certificate ("tls": {"cert", "key"} in the config file, or --tls-cert and --tls-key), or allow plain TCP knowingly ("allowInsecureTcp": true, or --insecure)`,
+    );
   }
   return config;
 }
@@ -167,6 +205,24 @@ function sandboxConfig(file: NonNullable<ConfigFile['sandbox']>): SandboxConfig 
     taskDir: file.taskDir ?? DEFAULT_TASK_DIR,
     cgroup: file.cgroup ?? 'auto',
   };
+}
+
+/** TLS files from the flags (each wins over the file's), checked for a pair; null: none asked for. */
+function tlsFiles(flags: ServeFlags, file: ConfigFile['tls']): TlsFiles | null {
+  const cert = flags.tlsCert ?? file?.cert;
+  const key = flags.tlsKey ?? file?.key;
+  const clientCa = flags.tlsClientCa ?? file?.clientCa ?? null;
+  if (cert === undefined && key === undefined) {
+    if (clientCa !== null) throw new GsError(ErrorCodes.invalidArgument, 'tls: a client CA (--tls-client-ca, tls.clientCa) needs a certificate and key for the daemon too (--tls-cert and --tls-key)');
+    return null;
+  }
+  if (cert === undefined || key === undefined) throw new GsError(ErrorCodes.invalidArgument, `tls: ${cert === undefined ? 'a key without a certificate' : 'a certificate without a key'}; give both (--tls-cert and --tls-key, or tls.cert and tls.key)`);
+  return { cert, key, clientCa };
+}
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine can reach them. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || /^::ffff:127\./i.test(host);
 }
 
 /** Tenants from the file, each quota checked as the API would: a bad one stops the start, saying where. */

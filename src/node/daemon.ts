@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { describeIssues, ErrorCodes, GsError, type SmGroups } from '../domain/index.js';
 import type { GpuWithSlices } from '../contract/gpus.js';
 import type { Principal } from '../contract/principal.js';
+import { shown } from '../contract/shown.js';
 import type { SubmitInput } from '../contract/task.js';
 import type { GpuBackend } from '../gpu/backend.js';
 import type { CheckpointApi } from '../gpu/checkpoint.js';
@@ -209,8 +210,14 @@ export class Daemon {
     return this.store.list(all).map((t) => this.withWaiting(t));
   }
 
-  get(idOrPrefix: string): Task {
-    return this.withWaiting(this.store.resolve(idOrPrefix));
+  /** A page of every task, finished ones included (TaskStore.page), with why each waits. */
+  page(query: Parameters<TaskStore['page']>[0]): Task[] {
+    return this.store.page(query).map((t) => this.withWaiting(t));
+  }
+
+  /** A task by id or unique prefix; with `tenant`, among that tenant's tasks only (store.resolve). */
+  get(idOrPrefix: string, tenant?: string): Task {
+    return this.withWaiting(this.store.resolve(idOrPrefix, tenant));
   }
 
   /** The task with why it waits, if it is waiting (queued, or suspended waiting to resume). */
@@ -223,7 +230,7 @@ export class Daemon {
    * Validates everything first: a refused submission leaves no trace but its error. Filed under
    * the tenant asked, else the submitter's (`principal`: who asks, for the audit log).
    */
-  submit(input: SubmitInput, principal: Principal): Task {
+  submit(input: SubmitInput, principal: Principal, idempotency?: { readonly key: string; readonly bodySha256: string }): Task {
     const tenant = input.tenant ?? principal.tenant;
     if (tenant !== null) checkTenantName(tenant);
     const { quota, quotas } = this.tenantService.quotaOf(tenant);
@@ -248,12 +255,28 @@ export class Daemon {
         regionPath: this.sandbox.regionPath(id) ?? files.region,
       });
       this.store.audit(at, { actor: principal.actor, role: principal.role, action: 'task.submit', target: id, detail: { command: t.command, request: input } });
+      if (idempotency) this.store.idempotency.record(principal.actor, idempotency.key, idempotency.bodySha256, id, at);
       this.bus.record('task.submitted', id, { priority: t.priority, tenant });
       return t;
     });
     this.log.info({ task: id, command: task.command, priority: task.priority }, 'task submitted');
     // Queued behind the blocked head, it is as created: no pass ran.
     return this.withWaiting(this.queue.submitted(task) ? this.store.get(id) : task);
+  }
+
+  /**
+   * The task an earlier submission with this Idempotency-Key made (within 24 h, by the same
+   * caller), or null when the key is new. The same key with another body is refused: it names
+   * a different submission. Call it and submit() in the same tick, so no other request with the
+   * key comes between.
+   */
+  replay(principal: Principal, key: string, bodySha256: string): Task | null {
+    const prior = this.store.idempotency.find(principal.actor, key, this.now());
+    if (prior === null) return null;
+    if (prior.bodySha256 !== bodySha256) {
+      throw new GsError(ErrorCodes.idempotencyMismatch, `Idempotency-Key "${shown(key)}" was used for a different submission (task ${prior.taskId}, ${new Date(prior.createdAt).toISOString()}); a new submission needs a new key`);
+    }
+    return this.get(prior.taskId);
   }
 
   /**

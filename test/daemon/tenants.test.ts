@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRecordBody, TaskBody, TenantBody } from '../../src/contract/schemas.js';
 import { Client } from '../../src/cli/client.js';
+import { freePort } from '../helpers/api.js';
 import { Harness } from './harness.js';
 
 const GiB = 2 ** 30;
@@ -13,17 +13,6 @@ const h = new Harness();
 let port = 0;
 let url = '';
 
-/** A port the kernel just gave out and took back: free unless something grabs it in between. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
 
 beforeAll(async () => {
   port = await freePort();
@@ -236,5 +225,21 @@ describe('TCP with bearer tokens', () => {
     // The queued ones first: killing the running one first would let them start and end before their kill.
     expect((await h.run(['kill', alices, bobsHead, big], as('ops-secret'))).status).toBe(0);
     for (const id of [alices, bobsHead, big]) await h.waitFor(id);
+  });
+
+  it('gpushare token create / list / revoke: a made token works until it is revoked, and expires', async () => {
+    const made = await h.run(['token', 'create', '--tenant', 'alice', '--expires', '1h']);
+    expect(made.status, made.stderr).toBe(0);
+    const id = /^token ([0-9a-f]{12}) for tenant alice \(user, expires \d{4}-/.exec(made.stdout)?.[1] as string;
+    const secret = /^secret .*: (gs_\S+)$/m.exec(made.stdout)?.[1] as string;
+    expect((await h.run(['ps'], as(secret))).status).toBe(0);
+    const list = (await h.run(['token', 'list'])).stdout;
+    expect(list).toMatch(new RegExp(`^${id}\\s+alice\\s+user\\s+api\\s+active\\s+\\d{4}-\\d\\d-\\d\\dT\\S+Z\\s+500$`, 'm'));
+    expect(list).not.toContain(secret);
+    expect((await h.run(['token', 'revoke', id.slice(0, 8)])).stdout).toBe(`${id} revoked\n`);
+    const refused = await h.run(['ps'], as(secret));
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('the bearer token was revoked');
+    expect((await h.run(['token', 'create', '--tenant', 'alice', '--expires', 'soon'])).stderr).toMatch(/"soon" is not a length of time/);
   });
 });

@@ -43,7 +43,10 @@ int main(void)
     CHECK_RC(cuEventQuery(e2), CUDA_ERROR_NOT_READY);
     CHECK_OK(cuEventSynchronize(e2));
 
-    /* and they run in order: from e1 to e2 is the 2 ms kernel's time */
+    /* and they run in order: from e1 to e2 is the 2 ms kernel's time. At least 2 ms; the
+     * upper bound only has to tell it from the 200 ms kernel before it (e1 recorded before
+     * that one ended would read over 200): a loaded 2-core machine under the sanitizers
+     * delayed the fake stream's thread past 2.5 ms (npm test, 2026-12-06). */
     CHECK_OK(cuEventRecord(e1, s));
     CHECK_OK(cuLaunchKernel(k2ms, 1, 1, 1, 32, 1, 1, 0, s, NULL, NULL));
     CHECK_OK(cuLaunchKernel(kempty, 1, 1, 1, 32, 1, 1, 0, s, NULL, NULL));
@@ -51,7 +54,7 @@ int main(void)
     CHECK_OK(cuEventSynchronize(e2));
     float ms = -1;
     CHECK_OK(cuEventElapsedTime_v2(&ms, e1, e2));
-    CHECK(ms > 1.95 && ms < 2.5);
+    CHECK(ms > 1.95 && ms < 100);
 
     CHECK_OK(cuEventDestroy_v2(e1));
     CHECK_OK(cuEventDestroy_v2(e2));

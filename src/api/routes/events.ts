@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { EventSchema, EventsQuerySchema } from '../../contract/schemas.js';
 import type { Task } from '../../contract/task.js';
-import { canSeeEvent, eventScope } from '../authorize.js';
+import { canSeeEvent, eventScope, eventView } from '../authorize.js';
 import { eventStream } from '../streams.js';
 import { errors, type Api, type RouteContext } from './shared.js';
 
@@ -16,13 +16,18 @@ export function registerEventRoutes(api: Api, { daemon }: RouteContext): void {
     }
   };
 
+  const tenantOf = (id: string): string | null | undefined => {
+    const task = taskOf(id);
+    return task === null ? undefined : task.tenant;
+  };
+
   api.get('/v1/events', { schema: { summary: 'Task events after `since`; follow=1 streams them as NDJSON', querystring: EventsQuerySchema, response: { 200: z.array(EventSchema), ...errors } } }, async (req, reply) => {
     const scope = eventScope(req.principal);
     if (req.query.follow) {
-      const stream = eventStream(daemon, req.query.since ?? 0, scope, (e) => canSeeEvent(req.principal, e, taskOf));
+      const stream = eventStream(daemon, req.query.since ?? 0, scope, (e) => canSeeEvent(req.principal, e, taskOf), (e) => eventView(req.principal, e, tenantOf));
       req.raw.on('close', () => stream.destroy());
       return reply.type('application/x-ndjson').send(stream as never);
     }
-    return daemon.events(req.query.since ?? 0, req.query.limit ?? 1000, scope);
+    return daemon.events(req.query.since ?? 0, req.query.limit ?? 1000, scope).map((e) => eventView(req.principal, e, tenantOf));
   });
 }

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { ErrorBodySchema, type TaskBody } from '../../contract/schemas.js';
 import type { Task } from '../../contract/task.js';
 import type { Daemon } from '../../node/daemon.js';
+import type { TokenAuthority } from '../../node/tokens.js';
 
 /** The app as routes see it: requests validated and responses typed by the contract's zod schemas. */
 export type Api = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Logger, ZodTypeProvider>;
@@ -12,9 +13,11 @@ export type Api = FastifyInstance<RawServerDefault, RawRequestDefaultExpression,
 export interface RouteContext {
   readonly daemon: Daemon;
   readonly backend: { readonly kind: 'nvml' | 'simulated'; readonly description: string };
+  /** Tokens made, listed and revoked through the API; null: none kept (tests). */
+  readonly tokens?: TokenAuthority | null;
 }
 
-export const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 422: ErrorBodySchema };
+export const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 422: ErrorBodySchema, 429: ErrorBodySchema };
 export const checkpointErrors = { ...errors, 503: ErrorBodySchema };
 
 /** A response body already serialized (and shaped by its schema when it was made); server.ts's serializer sends it as it is. */

@@ -18,6 +18,7 @@ export const commands: readonly CommandEntry[] = [
   { names: ['gpus'], load: async () => (await import('./gpus.js')).registerGpus },
   { names: ['top'], load: async () => (await import('./top.js')).registerTop },
   { names: ['tenant'], load: async () => (await import('./tenant.js')).registerTenant },
+  { names: ['token'], load: async () => (await import('./token.js')).registerToken },
   { names: ['audit'], load: async () => (await import('./tenant.js')).registerAudit },
   { names: ['info'], load: async () => (await import('./info.js')).registerInfo },
   { names: ['simulate'], load: async () => (await import('./simulate.js')).registerSimulate },

@@ -3,7 +3,7 @@ import type { TaskBody } from '../../contract/schemas.js';
 import type { WaitReason } from '../../contract/task.js';
 import { formatBytes } from '../../domain/index.js';
 import { renderTable } from '../output/table.js';
-import { addHostOption, clientFor } from './tasks-common.js';
+import { addHostOption, clientFor, listTasks } from './tasks-common.js';
 
 export function registerPs(program: Command): void {
   const cmd = program
@@ -12,7 +12,8 @@ export function registerPs(program: Command): void {
     .option('-a, --all', 'include finished tasks')
     .option('--json', 'print a JSON array of tasks (every field)');
   addHostOption(cmd).action(async (flags: { host?: string; all?: boolean; json?: boolean }) => {
-    const tasks = await (await clientFor(flags)).json<TaskBody[]>('GET', `/v1/tasks${flags.all ? '?all=1' : ''}`);
+    // Every page: the daemon sends at most 500 tasks at a time.
+    const { tasks } = await listTasks(await clientFor(flags), flags.all ? 'all=1' : '');
     process.stdout.write(flags.json ? `${JSON.stringify(tasks, null, 2)}\n` : `${renderTasks(tasks, Date.now())}\n`);
   });
 }

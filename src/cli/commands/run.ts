@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { randomUUID } from 'node:crypto';
 import { constants } from 'node:os';
 import type { LogChunk, SubmitTask, TaskBody } from '../../contract/schemas.js';
 import { ErrorCodes, GsError, isGsError } from '../../domain/index.js';
@@ -62,7 +63,7 @@ gpushare's (128+N when a signal N ended it).
       ...(flags.isolation !== undefined ? { isolation: flags.isolation } : {}),
       ...(flags.tenant !== undefined ? { tenant: flags.tenant } : {}),
     };
-    const task = await client.json<TaskBody>('POST', '/v1/tasks', body);
+    const task = await submit(client, body);
     if (flags.detach) {
       process.stdout.write(`${task.id}\n`);
       return;
@@ -70,6 +71,31 @@ gpushare's (128+N when a signal N ended it).
     if (task.state === 'queued') process.stderr.write(`gpushare: task ${task.id} is queued; it starts when its slice fits (Ctrl-C cancels it)\n`);
     process.exitCode = await attach(client, task.id);
   });
+}
+
+/** How long `run` waits before each retry of its submission when the daemon goes away mid-request. */
+const RETRY_DELAYS_MS = [250, 500, 1000, 2000];
+
+/**
+ * Submits with an Idempotency-Key, retrying when the daemon dropped the connection (a restart,
+ * a crash) with the same key: the daemon answers a retry of a submission it already took with
+ * that task, so a retry never makes a second one. A daemon that was never there is not retried.
+ */
+export async function submit(client: Client, body: SubmitTask, sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))): Promise<TaskBody> {
+  const headers = { 'idempotency-key': randomUUID() };
+  let dropped = false;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await client.json<TaskBody>('POST', '/v1/tasks', body, headers);
+    } catch (err) {
+      const code = isGsError(err) && err.code === ErrorCodes.daemonUnreachable ? ((err.cause as NodeJS.ErrnoException | undefined)?.code ?? '') : '';
+      // Reset or closed: it may have taken the task. Refused after that: it is restarting.
+      dropped ||= code === 'ECONNRESET' || code === 'EPIPE';
+      const delay = RETRY_DELAYS_MS[attempt];
+      if (!dropped || code === '' || delay === undefined) throw err;
+      await sleep(delay);
+    }
+  }
 }
 
 /** Streams the task's output until it ends, forwarding Ctrl-C; returns the exit status to use. */

@@ -13,6 +13,10 @@ interface ServeFlags {
   readonly mps?: string;
   readonly sandbox?: string;
   readonly passEnv?: string[];
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  readonly tlsClientCa?: string;
+  readonly insecure?: boolean;
 }
 
 export function registerServe(program: Command): void {
@@ -21,7 +25,11 @@ export function registerServe(program: Command): void {
     .description('run the node daemon: queue, place, start and supervise GPU tasks; API on a Unix socket')
     .option('--config <file>', 'config file (default $XDG_CONFIG_HOME/gpushare/config.json, if it exists)')
     .option('--state-dir <dir>', 'state: database, task logs, regions (default $XDG_STATE_HOME/gpushare)')
-    .option('--listen <address...>', 'Unix socket path, or host:port for TCP (needs tokens in the config); repeatable')
+    .option('--listen <address...>', 'Unix socket path, or host:port for TCP (needs tokens in the config; TLS or --insecure unless loopback); repeatable')
+    .option('--tls-cert <file>', 'PEM certificate (chain) for the TCP listeners: they speak HTTPS (config: tls.cert)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert (config: tls.key)')
+    .option('--tls-client-ca <file>', 'require client certificates signed by this PEM CA too, besides bearer tokens (config: tls.clientCa)')
+    .option('--insecure', 'allow plain HTTP on a TCP address that is not loopback: tokens cross the network in clear (config: allowInsecureTcp)')
     .addOption(new Option('--backend <kind>', 'where GPUs come from').choices(BACKEND_CHOICES).env('GPUSHARE_BACKEND'))
     .addOption(new Option('--simulate <fleet>', 'simulate GPUs: "1xH100-80GB", "2xH100-80GB,1xA100-40GB" or a file').env('GPUSHARE_SIMULATE'))
     .option('--policy <name>', 'scheduling policy: binpack (default), spread, bestfit, topology, fragmentation, random')
@@ -41,6 +49,7 @@ Examples:
   gpushare serve                                        defaults: socket in $XDG_RUNTIME_DIR/gpushare/, real GPUs if NVML works
   gpushare serve --backend simulated --simulate 1xH100-80GB
   gpushare serve --state-dir /tmp/gs --listen /tmp/gs/api.sock
+  gpushare serve --listen 0.0.0.0:7070 --config c.json --tls-cert cert.pem --tls-key key.pem
   gpushare serve --mps on                               sm-partition tasks run side by side under the daemon's own MPS
 `)
     .action(async (flags: ServeFlags) => {

@@ -1,13 +1,37 @@
 import { Option, type Command } from 'commander';
+import { NEXT_CURSOR_HEADER } from '../../contract/pages.js';
+import type { TaskBody } from '../../contract/schemas.js';
 import type { Client } from '../client.js';
 
 /** Adds `--host` (GPUSHARE_HOST) to a command that talks to the daemon. */
 export function addHostOption(cmd: Command): Command {
-  return cmd.addOption(new Option('--host <socket|url>', 'the daemon: a Unix socket path or http(s)://host:port (GPUSHARE_TOKEN for TCP)').env('GPUSHARE_HOST'));
+  return cmd
+    .addOption(new Option('--host <socket|url>', 'the daemon: a Unix socket path or http(s)://host:port (GPUSHARE_TOKEN for TCP)').env('GPUSHARE_HOST'))
+    .addOption(new Option('--ca-file <file>', "PEM CA that signed an https:// daemon's certificate (default: the system's CAs)").env('GPUSHARE_CA_FILE'));
 }
 
-export async function clientFor(flags: { readonly host?: string }): Promise<Client> {
+export async function clientFor(flags: { readonly host?: string; readonly caFile?: string }): Promise<Client> {
   // Loaded when a command talks to the daemon, so that `--help` and `--version` skip node:http.
   const { Client, resolveTarget } = await import('../client.js');
-  return new Client(resolveTarget(flags.host));
+  return new Client(resolveTarget(flags.host, process.env, flags.caFile));
+}
+
+/**
+ * Every task a list query names, following the daemon's pages (X-Next-Cursor) to the end, or
+ * to `max` tasks: then `more` is true. `query` is the list's query string without a cursor.
+ */
+export async function listTasks(client: Client, query: string, max = Infinity): Promise<{ tasks: TaskBody[]; more: boolean }> {
+  const tasks: TaskBody[] = [];
+  let cursor: string | null = null;
+  for (;;) {
+    const params = new URLSearchParams(query);
+    if (cursor !== null) params.set('cursor', cursor);
+    const text = params.toString();
+    const page: { headers: Record<string, string | string[] | undefined>; body: TaskBody[] } = await client.exchange<TaskBody[]>('GET', `/v1/tasks${text === '' ? '' : `?${text}`}`);
+    tasks.push(...page.body);
+    const next = page.headers[NEXT_CURSOR_HEADER];
+    cursor = typeof next === 'string' ? next : null;
+    if (cursor === null) return { tasks, more: false };
+    if (tasks.length >= max) return { tasks: tasks.slice(0, max), more: true };
+  }
 }

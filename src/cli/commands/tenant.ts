@@ -1,8 +1,10 @@
 import { randomBytes, createHash } from 'node:crypto';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { AuditRecordBody, TenantBody } from '../../contract/schemas.js';
 import { formatBytes } from '../../domain/index.js';
+import { parseDuration } from '../../contract/duration.js';
 import { renderTable } from '../output/table.js';
+import { addNewTokenOptions } from './token.js';
 import { addHostOption, clientFor } from './tasks-common.js';
 
 interface QuotaFlags {
@@ -66,16 +68,18 @@ export function registerTenant(program: Command): void {
     },
   );
 
-  tenant
-    .command('token')
-    .description('make a bearer token for a tenant: prints the token once, and the entry to add to "tokens" in the config file (only its sha256 is kept)')
-    .requiredOption('--tenant <name>', 'the tenant the token acts as')
-    .addOption(new Option('--role <role>', 'user: its own tasks only; admin: everything').choices(['user', 'admin']).default('user'))
-    .action((flags: { tenant: string; role: string }) => {
+  addNewTokenOptions(
+    tenant
+      .command('token')
+      .description('make a bearer token for a tenant: prints the token once, and the entry to add to "tokens" in the config file (only its sha256 is kept)'),
+  )
+    .action((flags: { tenant: string; role: string; expires?: string }) => {
       const token = `gs_${randomBytes(24).toString('base64url')}`;
       const sha256 = createHash('sha256').update(token).digest('hex');
+      const lifetime = flags.expires === undefined ? null : parseDuration(flags.expires);
+      const expiresAt = lifetime === null ? {} : { expiresAt: new Date(Date.now() + lifetime).toISOString() };
       process.stdout.write(`token (give it to the tenant; it is not stored anywhere): ${token}\n`);
-      process.stdout.write(`config entry for "tokens": ${JSON.stringify({ sha256, tenant: flags.tenant, role: flags.role })}\n`);
+      process.stdout.write(`config entry for "tokens": ${JSON.stringify({ sha256, tenant: flags.tenant, role: flags.role, ...expiresAt })}\n`);
     });
 }
 

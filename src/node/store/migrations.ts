@@ -106,6 +106,41 @@ export const MIGRATIONS: readonly { readonly version: number; readonly name: str
     `,
   },
   {
+    version: 6,
+    name: 'api: tokens made through the API (expiry), revocations, idempotency keys',
+    sql: `
+      -- Bearer tokens made through the API (config-file tokens live in the file); only the sha256
+      -- is kept. id: its first 12 hex digits, the name lists, revocation and the audit log use.
+      CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE,
+        tenant TEXT NOT NULL,
+        role TEXT NOT NULL,
+        max_priority INTEGER,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        expires_at INTEGER
+      );
+      -- Revoked tokens, from the config file or the API, by sha256: checked on every request.
+      CREATE TABLE token_revocations (
+        sha256 TEXT PRIMARY KEY,
+        revoked_at INTEGER NOT NULL,
+        revoked_by TEXT NOT NULL
+      );
+      -- A submission's Idempotency-Key per caller: a retry with the same key and body gets the
+      -- task the first one made. Kept 24 h (rows older are ignored and pruned).
+      CREATE TABLE idempotency_keys (
+        actor TEXT NOT NULL,
+        key TEXT NOT NULL,
+        body_sha256 TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (actor, key)
+      );
+      CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at);
+    `,
+  },
+  {
     version: 7,
     name: 'sandbox: the uid allocated to each tenant',
     sql: `

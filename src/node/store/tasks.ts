@@ -1,7 +1,9 @@
 import type { SliceRequest } from '../../domain/index.js';
 import { ErrorCodes, GsError } from '../../domain/index.js';
 import type { Task, TaskGpu, TaskSmRange, TaskState } from '../../contract/task.js';
+import { shown } from '../../contract/shown.js';
 import type { Db } from './db.js';
+import { IdempotencyStore } from './idempotency.js';
 import { TenantStore } from './tenants.js';
 
 interface TaskRow {
@@ -112,6 +114,7 @@ export class TaskStore {
   private readonly insertTask;
   private readonly byId;
   private readonly byPrefix;
+  private readonly byTenantPrefix;
   private readonly live;
   private readonly all;
   private readonly insertEvent;
@@ -120,6 +123,8 @@ export class TaskStore {
   private readonly insertAudit;
   private readonly auditSince;
   readonly tenants: TenantStore;
+  /** Submissions' Idempotency-Keys (the API's retries). */
+  readonly idempotency: IdempotencyStore;
   /**
    * Queued and running tasks as last read; dropped on every write. Listing live tasks is the
    * API's most frequent read (ps, top, the scheduler's pump), and rereading and parsing every
@@ -127,13 +132,17 @@ export class TaskStore {
    */
   private liveCache: readonly Task[] | null = null;
   private liveVersionCounter = 0;
+  /** page()'s statements by their SQL (a handful: tenant and state filters on or off, by state count). */
+  private readonly pageStatements = new Map<string, ReturnType<Db['prepare']>>();
 
   constructor(private readonly db: Db) {
     this.tenants = new TenantStore(db);
+    this.idempotency = new IdempotencyStore(db);
     this.insertTask = db.prepare(`INSERT INTO tasks (id, state, command, env, cwd, request, priority, tenant, submitted_at, stdout_path, stderr_path, region_path)
       VALUES (@id, 'queued', @command, @env, @cwd, @request, @priority, @tenant, @submittedAt, @stdoutPath, @stderrPath, @regionPath)`);
     this.byId = db.prepare('SELECT * FROM tasks WHERE id = ?');
     this.byPrefix = db.prepare("SELECT * FROM tasks WHERE id LIKE ? || '%' ESCAPE '\\' LIMIT 2");
+    this.byTenantPrefix = db.prepare("SELECT * FROM tasks WHERE id LIKE ? || '%' ESCAPE '\\' AND tenant = ? LIMIT 2");
     this.live = db.prepare("SELECT * FROM tasks WHERE state IN ('queued', 'starting', 'running', 'suspending', 'suspended', 'resuming') ORDER BY seq");
     this.all = db.prepare('SELECT * FROM tasks ORDER BY seq');
     this.insertEvent = db.prepare('INSERT INTO events (at, type, task_id, data) VALUES (?, ?, ?, ?)');
@@ -171,12 +180,16 @@ export class TaskStore {
     return this.get(task.id);
   }
 
-  /** The task with this id, or the only one whose id starts with it (like docker's short ids). */
-  resolve(idOrPrefix: string): Task {
+  /**
+   * The task with this id, or the only one whose id starts with it (like docker's short ids).
+   * With `tenant`, only that tenant's tasks are looked at: another tenant's task is not there,
+   * and its id never makes a prefix ambiguous (that would disclose it).
+   */
+  resolve(idOrPrefix: string, tenant?: string): Task {
     const exact = this.byId.get(idOrPrefix) as TaskRow | undefined;
-    if (exact) return fromRow(exact);
-    if (!/^[0-9a-f]{1,32}$/.test(idOrPrefix)) throw new GsError(ErrorCodes.notFound, `no task "${idOrPrefix}"; task ids are lowercase hex`);
-    const rows = this.byPrefix.all(idOrPrefix) as TaskRow[];
+    if (exact && (tenant === undefined || exact.tenant === tenant)) return fromRow(exact);
+    if (!/^[0-9a-f]{1,32}$/.test(idOrPrefix)) throw new GsError(ErrorCodes.notFound, `no task "${shown(idOrPrefix)}"; task ids are lowercase hex`);
+    const rows = (tenant === undefined ? this.byPrefix.all(idOrPrefix) : this.byTenantPrefix.all(idOrPrefix, tenant)) as TaskRow[];
     if (rows.length === 0) throw new GsError(ErrorCodes.notFound, `no task "${idOrPrefix}"`);
     if (rows.length > 1) throw new GsError(ErrorCodes.invalidArgument, `"${idOrPrefix}" matches more than one task; give more of its id`);
     return fromRow(rows[0] as TaskRow);
@@ -210,6 +223,26 @@ export class TaskStore {
     if (all) return (this.all.all() as TaskRow[]).map(fromRow);
     this.liveCache ??= (this.live.all() as TaskRow[]).map(fromRow);
     return [...this.liveCache];
+  }
+
+  /**
+   * Up to `limit` tasks after seq `after`, in seq order, optionally of one tenant and some
+   * states: a page of a list (the API's cursor is the last seq of the page before).
+   */
+  page(query: { after: number; limit: number; tenant?: string | undefined; states?: readonly string[] | undefined }): Task[] {
+    const where = ['seq > @after'];
+    if (query.tenant !== undefined) where.push('tenant = @tenant');
+    if (query.states !== undefined) where.push(`state IN (${query.states.map((_, i) => `@s${i}`).join(', ')})`);
+    const params: Record<string, unknown> = { after: query.after, limit: query.limit, tenant: query.tenant };
+    if (query.tenant === undefined) delete params['tenant'];
+    query.states?.forEach((s, i) => (params[`s${i}`] = s));
+    const sql = `SELECT * FROM tasks WHERE ${where.join(' AND ')} ORDER BY seq LIMIT @limit`;
+    let statement = this.pageStatements.get(sql);
+    if (statement === undefined) {
+      statement = this.db.prepare(sql);
+      this.pageStatements.set(sql, statement);
+    }
+    return (statement.all(params) as TaskRow[]).map(fromRow);
   }
 
   update(id: string, change: TaskUpdate): Task {
