@@ -99,6 +99,10 @@ export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 
 /** What `gpushare serve` was given on the command line; each wins over the file. */
 export interface ServeFlags {
+  /** Tasks as per-tenant users: auto, on, off (sandbox.users). */
+  readonly sandbox?: string | undefined;
+  /** Daemon variables every task gets (sandbox.passEnv). */
+  readonly passEnv?: readonly string[] | undefined;
   readonly config?: string | undefined;
   readonly stateDir?: string | undefined;
   readonly listen?: readonly string[] | undefined;
@@ -108,8 +112,6 @@ export interface ServeFlags {
   readonly logLevel?: string | undefined;
   readonly preemption?: string | undefined;
   readonly mps?: string | undefined;
-  readonly sandbox?: string | undefined;
-  readonly passEnv?: readonly string[] | undefined;
   readonly tlsCert?: string | undefined;
   readonly tlsKey?: string | undefined;
   readonly tlsClientCa?: string | undefined;
