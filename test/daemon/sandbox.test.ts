@@ -5,11 +5,12 @@
  * everything it started with it, processes that left its process group included (its cgroup).
  * Switching users needs root: without it these tests are skipped, saying so.
  */
-import { chmodSync, existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskBody } from '../../src/contract/schemas.js';
 import { cgroup2Mount } from '../../src/node/cgroup.js';
+import { daemonKey } from '../../src/node/sandbox-plan.js';
 import { alive, Harness, sleep } from './harness.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -45,7 +46,22 @@ describe.skipIf(!isRoot)(`tasks as their tenant's own user${isRoot ? '' : ' (ski
     chmodSync(h.dir, 0o755);
     await h.start(['--sandbox', 'on'], { GPUSHARE_TEST_TOKEN: SECRET, AWS_SECRET_ACCESS_KEY: SECRET });
   });
-  afterAll(() => h.cleanup());
+  afterAll(async () => {
+    await h.cleanup();
+    // The killed daemon could not remove its (now empty) levels of the shared directories.
+    rmSync(join('/var/lib/gpushare/tasks', daemonKey(h.stateDir)), { recursive: true, force: true });
+    const mount = cgroup2Mount(readFileSync('/proc/self/mountinfo', 'utf8'));
+    const root = mount === null ? null : join(mount, 'gpushare', daemonKey(h.stateDir));
+    if (root === null || !existsSync(root)) return;
+    const levels = readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(root, e.name));
+    for (const dir of [...levels, root]) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // still in use: left for the next daemon's sweep
+      }
+    }
+  });
 
   it('runs team-a as its own uid, unable to read team-b\'s logs, region or process, the database or the daemon\'s environment', async () => {
     const b = await submit('team-b', 'echo "uid $(id -u)"; echo "pid $$"; echo team-b > "$HOME/private"; echo team-b-private-line; exec sleep 60');
