@@ -247,7 +247,7 @@ describe('a suspended partition', () => {
     h = new Harness();
     const ckpt = join(h.dir, 'ckpt');
     mkdirSync(ckpt, { recursive: true });
-    await h.start([], { GPUSHARE_CUDA_PATH: `${REPO_ROOT}build/native/fake/libcuda.so.1`, GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR: ckpt });
+    await h.start(['--pass-env', 'GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR'], { GPUSHARE_CUDA_PATH: `${REPO_ROOT}build/native/fake/libcuda.so.1`, GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR: ckpt });
     const { gpus } = await h.client.json<{ gpus: { uuid: string }[] }>('GET', '/v1/gpus');
     const uuid = gpus[0]?.uuid ?? '';
     const fake = JSON.stringify({ contextBytes: 4 * 2 ** 20, devices: [{ uuid, name: 'NVIDIA H100 80GB HBM3' }] });
