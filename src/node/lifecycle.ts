@@ -215,7 +215,13 @@ export class Lifecycle {
     let message: string | null = null;
     let mpsPipeDir: string | null = null;
     if (smRanges !== null) {
-      const mps = this.options.mps?.ensure() ?? { pipeDir: null, problem: 'this daemon has no MPS control' };
+      // An MPS server serves one user's processes at a time (the control daemon queues the
+      // next user's until it exits), so partitions of tasks that run as their tenants' own
+      // users could not run at once under it; they run without it, taking turns.
+      const ownUser = this.options.sandbox.userFor(task.tenant) !== null;
+      const mps = ownUser
+        ? { pipeDir: null, problem: "the task runs as its tenant's own user (sandbox.users) and an MPS server serves one user at a time" }
+        : (this.options.mps?.ensure() ?? { pipeDir: null, problem: 'this daemon has no MPS control' });
       if (mps.pipeDir === null && this.options.mps?.status().mode === 'on') {
         this.events.commit(task.id, { state: 'failed', finishedAt: at, message: `not started: MPS is required (mps: on) but ${mps.problem}` }, 'task.ended', { state: 'failed' });
         return;
