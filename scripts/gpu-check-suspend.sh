@@ -21,14 +21,17 @@ BACKEND=(--backend nvml)
 if [ "${DRY_RUN:-0}" = 1 ]; then
   # No GPU: the simulated backend, the fake driver's checkpoint API, a CPU stand-in for the
   # training program. Checks the pipeline and the driver's logic only; its numbers mean nothing.
-  BACKEND=(--backend simulated --simulate "${DRY_RUN_SIMULATE:-1xH200-141GB}")
+  # Tasks get no daemon variable unless passed on: their fake driver meets the daemon's there.
+  BACKEND=(--backend simulated --simulate "${DRY_RUN_SIMULATE:-1xH200-141GB}" --pass-env GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR)
   export GPUSHARE_CUDA_PATH=$PWD/build/native/fake/libcuda.so.1 GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR=$STATE
   export SUSPEND_TRAIN=scripts/gpu/suspend_train_cpu.py
   echo "DRY RUN: simulated GPUs, CPU stand-in tasks; not GPU numbers" | tee "$OUT/gpu.txt"
 else
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 fi
-"$NODE" bin/gpushare.js serve "${BACKEND[@]}" --state-dir "$STATE/state" --listen "$SOCK" --log-level info > "$OUT/daemon.out" 2> "$OUT/daemon.log" &
+# --sandbox off: these checks measure limits, preemption and MPS with tasks as the daemon's user,
+# as before tenant isolation (docs/security.md; MPS does not serve tenants' users yet).
+"$NODE" bin/gpushare.js serve "${BACKEND[@]}" --sandbox off --state-dir "$STATE/state" --listen "$SOCK" --log-level info > "$OUT/daemon.out" 2> "$OUT/daemon.log" &
 DAEMON=$!
 for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.2; done
 cat "$OUT/daemon.out"

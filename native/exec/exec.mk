@@ -13,9 +13,11 @@ EXEC_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -O2 -g
 .PHONY: exec
 exec: $(EXEC_BIN) $(SMPROBE_BIN)
 
-$(EXEC_BIN): exec/gpushare_exec.c exec/claim.c exec/claim.h exec/exec.mk
+# claim.c: the launch's claim (exactly-once start); sandbox.c: the task's cgroup and
+# unprivileged user, entered between fork and exec
+$(EXEC_BIN): exec/gpushare_exec.c exec/claim.c exec/claim.h exec/sandbox.c exec/sandbox.h exec/exec.mk
 	@mkdir -p $(@D)
-	$(CC) $(EXEC_CFLAGS) -o $@ exec/gpushare_exec.c exec/claim.c
+	$(CC) $(EXEC_CFLAGS) -o $@ exec/gpushare_exec.c exec/claim.c exec/sandbox.c
 
 $(SMPROBE_BIN): exec/smprobe.c exec/exec.mk $(wildcard include/gs_cuda*.h)
 	@mkdir -p $(@D)

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "claim.h"
+#include "sandbox.h"
 
 /* Exit statuses of the wrapper itself when the command never ran (as env(1) uses them). */
 enum { EXIT_WRAPPER = 125, EXIT_CANNOT_RUN = 126, EXIT_NOT_FOUND = 127 };
@@ -100,7 +101,7 @@ int main(int argc, char **argv) {
     if (child == 0) {
         close(report[0]);
         set_preload();
-        execvp(argv[3], argv + 3);
+        if (sandbox_enter() == 0) execvp(argv[3], argv + 3);
         int err = errno;
         ssize_t ignored = write(report[1], &err, sizeof err);
         (void)ignored;

@@ -18,6 +18,8 @@ import { findNativePaths } from '../node/launcher.js';
 import { MpsControl } from '../node/mps.js';
 import { readSmGroups } from '../node/smgroups.js';
 import { ensurePrivateDir } from '../node/paths.js';
+import { privateDatabase, Sandbox, sandboxUsers } from '../node/sandbox.js';
+import { TenantUidStore } from '../node/store/tenant-uids.js';
 import { startCheckpointer } from '../node/store/checkpointer.js';
 import { openDatabase } from '../node/store/db.js';
 import { TaskStore } from '../node/store/tasks.js';
@@ -58,6 +60,8 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   const { config } = options;
   const say = options.say ?? ((line: string) => process.stderr.write(`${line}\n`));
   const logger = options.logger ?? daemonLogger(config.logLevel);
+  // Decided first: `sandbox.users: on` without root stops the start before anything is opened.
+  const users = sandboxUsers(config.sandbox, process.getuid?.() === 0);
   ensurePrivateDir(config.stateDir);
   const native = findNativePaths();
   const { backend, notice } = openBackend({ backend: config.backend, simulate: config.simulate, nvmlPath: process.env['GPUSHARE_NVML_PATH'] });
@@ -85,9 +89,32 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     logger.info({ mps: mps.status() }, 'no MPS for sm-partition tasks');
   }
   const dbPath = join(config.stateDir, 'gpushare.db');
+  privateDatabase(dbPath);
   const db = openDatabase(dbPath);
   const checkpointer = startCheckpointer(db, dbPath, { onError: (message) => logger.warn({ message }, 'WAL checkpoint failed; retrying') });
   const store = new TaskStore(db);
+  let sandbox: Sandbox;
+  try {
+    sandbox = new Sandbox({
+      config: config.sandbox,
+      stateDir: config.stateDir,
+      usersOn: users.on,
+      usersProblem: users.problem,
+      runAs: new Map(config.tenants.flatMap((t) => (t.runAs ? [[t.name, t.runAs] as const] : []))),
+      uids: new TenantUidStore(db),
+      daemonEnv: process.env,
+      now: Date.now,
+      onProblem: (message) => logger.warn({ message }, 'task cgroup'),
+    });
+  } catch (err) {
+    await checkpointer.stop();
+    db.close();
+    backend.close();
+    if (checkpoint.ok) checkpoint.value.close();
+    throw err;
+  }
+  for (const line of sandbox.notices()) say(line);
+  logger.info({ sandbox: sandbox.status() }, 'tenant isolation');
   const daemon = new Daemon({
     stateDir: config.stateDir,
     backend,
@@ -102,6 +129,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     lockTimeoutMs: config.lockTimeoutMs,
     mps,
     smGroups: smGroups.groups,
+    sandbox,
   });
   // One authority for every listener: a token revoked through one is refused on all.
   const tokens = new TokenAuthority(config.tokens, { db, tasks: store });

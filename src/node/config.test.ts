@@ -82,6 +82,20 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ config: file('t4.json', JSON.stringify({ tenants: [{ name: 'no spaces' }] })) })).toThrow(/tenants\.0: name: "no spaces" is not a tenant name/);
   });
 
+  it('reads the sandbox settings and tenants\' users, the flags over the file, with defaults that work as root out of the box', () => {
+    const env = { XDG_CONFIG_HOME: join(dir, 'none') };
+    expect(loadConfig({}, env).sandbox).toEqual({ users: 'auto', uidBase: 1_900_000_000, uidCount: 65_536, noTenant: 'allocated', passEnv: [], taskDir: '/var/lib/gpushare/tasks', cgroup: 'auto' });
+    const f = file('s1.json', JSON.stringify({ sandbox: { users: 'on', uidBase: 500_000, passEnv: ['CUDA_HOME'], noTenant: { user: 'nobody' }, cgroup: '/sys/fs/cgroup/gs' }, tenants: [{ name: 'a', runAs: { user: 'alice' } }, { name: 'b', runAs: { uid: 5000, gid: 5000 } }] }));
+    const c = loadConfig({ config: f }, env);
+    expect(c.sandbox).toMatchObject({ users: 'on', uidBase: 500_000, passEnv: ['CUDA_HOME'], noTenant: { user: 'nobody' }, cgroup: '/sys/fs/cgroup/gs' });
+    expect(c.tenants.map((t) => t.runAs)).toEqual([{ user: 'alice' }, { uid: 5000, gid: 5000 }]);
+    expect(loadConfig({ config: f, sandbox: 'off', passEnv: ['X'] }, env).sandbox).toMatchObject({ users: 'off', passEnv: ['X'], uidBase: 500_000 });
+    expect(() => loadConfig({ sandbox: 'maybe' }, env)).toThrow(/sandbox: "maybe" is not one of auto, on, off/);
+    expect(() => loadConfig({ config: file('s2.json', JSON.stringify({ tenants: [{ name: 'a', runAs: { uid: 0, gid: 1 } }] })) }, env)).toThrow(/tenants\.0\.runAs/);
+    expect(() => loadConfig({ config: file('s3.json', JSON.stringify({ sandbox: { cgroup: 'relative/dir' } })) }, env)).toThrow(/sandbox\.cgroup: must be auto, off or an absolute path/);
+    expect(() => loadConfig({ config: file('s4.json', JSON.stringify({ sandbox: { passEnv: ['A-B'] } })) }, env)).toThrow(/sandbox\.passEnv\.0: must be a variable name/);
+  });
+
   it('refuses TCP without tokens', () => {
     expect(() => loadConfig({ config: file('d.json', '{}'), listen: ['127.0.0.1:7070'] })).toThrow(/needs bearer tokens/);
   });

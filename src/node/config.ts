@@ -10,8 +10,13 @@ import { BACKEND_CHOICES } from '../gpu/open.js';
 import { PREEMPTION_POLICIES, type PreemptionPolicy } from './planner.js';
 import { MPS_MODES, type MpsMode } from './mps.js';
 import { defaultPaths } from './paths.js';
+import { DEFAULT_TASK_DIR, DEFAULT_UID_BASE, DEFAULT_UID_COUNT, type RunAs } from './sandbox-plan.js';
 import type { Quota } from './store/tenants.js';
 import { checkTenantName, parseQuota } from './tenants.js';
+
+/** Whether tasks run as per-tenant users: auto is on exactly when the daemon is root. */
+export const SANDBOX_MODES = ['auto', 'on', 'off'] as const;
+export type SandboxMode = (typeof SANDBOX_MODES)[number];
 
 const TokenSchema = z.strictObject({
   /** sha256 of the bearer token, hex: the file never holds the secret itself. */
@@ -32,10 +37,35 @@ const TokenSchema = z.strictObject({
 export type TokenEntry = z.infer<typeof TokenSchema>;
 
 const QuotaValue = z.union([z.number(), z.string().max(64)]);
+const Id = z.number().int().min(1).max(0xfffffffe);
+/** Which unprivileged user runs a tenant's tasks: a local account, or numeric ids (NSS/LDAP users). */
+const RunAsSchema = z.union([
+  z.strictObject({ user: z.string().min(1).max(64) }),
+  z.strictObject({ uid: Id, gid: Id, groups: z.array(Id).max(64).optional() }),
+]);
 const TenantSchema = z.strictObject({
   name: z.string().min(1).max(64),
   /** Fields as `gpushare tenant set-quota` takes them; a field left out is no limit. */
   quota: z.strictObject({ gpus: QuotaValue.optional(), memory: QuotaValue.optional(), compute: QuotaValue.optional() }).default({}),
+  /** The user its tasks run as (a root daemon only); absent: one allocated from sandbox.uidBase. */
+  runAs: RunAsSchema.optional(),
+});
+
+/** Tenant isolation at the operating-system level (docs/security.md). */
+const SandboxSchema = z.strictObject({
+  /** Tasks as per-tenant unprivileged users: auto (when the daemon is root), on (refuse to start otherwise), off. */
+  users: z.enum(SANDBOX_MODES).optional(),
+  /** The range tenants' users are allocated from (one uid per tenant, never reused). */
+  uidBase: z.number().int().min(1000).max(0x7fff0000).optional(),
+  uidCount: z.number().int().min(1).max(1_000_000).optional(),
+  /** Who runs tasks of no tenant (submitted over the Unix socket): an allocated user (default), runAs, or "daemon" (the daemon's own user, root included). */
+  noTenant: z.union([z.literal('allocated'), z.literal('daemon'), RunAsSchema]).optional(),
+  /** Daemon environment variables every task gets (by name); nothing else of the daemon's environment reaches tasks. */
+  passEnv: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a variable name')).max(256).optional(),
+  /** Where each task's own directory (its region, and its HOME without a passwd one) goes when tasks run as other users. */
+  taskDir: z.string().regex(/^\//, 'must be an absolute path').optional(),
+  /** A cgroup per task: auto (cgroup v2 where writable), off, or the directory to put tasks' cgroups under. */
+  cgroup: z.union([z.enum(['auto', 'off']), z.string().regex(/^\//, 'must be auto, off or an absolute path')]).optional(),
 });
 
 export const ConfigFileSchema = z.strictObject({
@@ -63,11 +93,16 @@ export const ConfigFileSchema = z.strictObject({
   mps: z.enum(MPS_MODES).optional(),
   /** Tenants and quotas the daemon sets at every start (the file wins over API changes then). */
   tenants: z.array(TenantSchema).optional(),
+  sandbox: SandboxSchema.optional(),
 });
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 
 /** What `gpushare serve` was given on the command line; each wins over the file. */
 export interface ServeFlags {
+  /** Tasks as per-tenant users: auto, on, off (sandbox.users). */
+  readonly sandbox?: string | undefined;
+  /** Daemon variables every task gets (sandbox.passEnv). */
+  readonly passEnv?: readonly string[] | undefined;
   readonly config?: string | undefined;
   readonly stateDir?: string | undefined;
   readonly listen?: readonly string[] | undefined;
@@ -108,7 +143,8 @@ export interface DaemonConfig {
   readonly preemption: PreemptionPolicy;
   readonly lockTimeoutMs: number;
   readonly mps: MpsMode;
-  readonly tenants: readonly { readonly name: string; readonly quota: Quota }[];
+  readonly tenants: readonly { readonly name: string; readonly quota: Quota; readonly runAs?: RunAs | undefined }[];
+  readonly sandbox: SandboxConfig;
   /** The file read, if any, for the startup log. */
   readonly configFile: string | null;
 }
@@ -134,6 +170,7 @@ export function loadConfig(flags: ServeFlags, env: Readonly<Record<string, strin
     lockTimeoutMs: (file.value.checkpointLockTimeoutSeconds ?? 30) * 1000,
     mps: parseMps(flags.mps ?? file.value.mps ?? 'auto'),
     tenants: configTenants(path, file.value.tenants ?? []),
+    sandbox: sandboxConfig({ ...file.value.sandbox, ...(flags.sandbox !== undefined ? { users: parseSandboxMode(flags.sandbox) } : {}), ...(flags.passEnv ? { passEnv: [...flags.passEnv] } : {}) }),
     configFile: file.found ? path : null,
   };
   if (config.listen.some((l) => l.kind === 'tcp') && config.tokens.length === 0) {
@@ -147,6 +184,29 @@ export function loadConfig(flags: ServeFlags, env: Readonly<Record<string, strin
     );
   }
   return config;
+}
+
+/** What the config file says about tenant isolation, with the defaults filled in. */
+export interface SandboxConfig {
+  readonly users: SandboxMode;
+  readonly uidBase: number;
+  readonly uidCount: number;
+  readonly noTenant: 'allocated' | 'daemon' | RunAs;
+  readonly passEnv: readonly string[];
+  readonly taskDir: string;
+  readonly cgroup: string;
+}
+
+function sandboxConfig(file: NonNullable<ConfigFile['sandbox']>): SandboxConfig {
+  return {
+    users: file.users ?? 'auto',
+    uidBase: file.uidBase ?? DEFAULT_UID_BASE,
+    uidCount: file.uidCount ?? DEFAULT_UID_COUNT,
+    noTenant: file.noTenant ?? 'allocated',
+    passEnv: file.passEnv ?? [],
+    taskDir: file.taskDir ?? DEFAULT_TASK_DIR,
+    cgroup: file.cgroup ?? 'auto',
+  };
 }
 
 /** TLS files from the flags (each wins over the file's), checked for a pair; null: none asked for. */
@@ -168,7 +228,7 @@ export function isLoopback(host: string): boolean {
 }
 
 /** Tenants from the file, each quota checked as the API would: a bad one stops the start, saying where. */
-function configTenants(path: string, tenants: NonNullable<ConfigFile['tenants']>): { name: string; quota: Quota }[] {
+function configTenants(path: string, tenants: NonNullable<ConfigFile['tenants']>): { name: string; quota: Quota; runAs?: RunAs }[] {
   const seen = new Set<string>();
   return tenants.map((t, i) => {
     const where = `config file ${path}: tenants.${i}`;
@@ -176,7 +236,7 @@ function configTenants(path: string, tenants: NonNullable<ConfigFile['tenants']>
       checkTenantName(t.name);
       if (seen.has(t.name)) throw new GsError(ErrorCodes.invalidArgument, `tenant "${t.name}" is listed twice`);
       seen.add(t.name);
-      return { name: t.name, quota: parseQuota(t.quota) };
+      return { name: t.name, quota: parseQuota(t.quota), ...(t.runAs ? { runAs: t.runAs } : {}) };
     } catch (err) {
       throw new GsError(ErrorCodes.invalidArgument, `${where}: ${(err as Error).message}`, { cause: err });
     }
@@ -205,6 +265,11 @@ function readConfigFile(path: string, required: boolean): { value: ConfigFile; f
 function parsePreemption(text: string): PreemptionPolicy {
   if ((PREEMPTION_POLICIES as readonly string[]).includes(text)) return text as PreemptionPolicy;
   throw new GsError(ErrorCodes.invalidArgument, `preemption: "${text}" is not one of ${PREEMPTION_POLICIES.join(', ')}`);
+}
+
+function parseSandboxMode(text: string): SandboxMode {
+  if ((SANDBOX_MODES as readonly string[]).includes(text)) return text as SandboxMode;
+  throw new GsError(ErrorCodes.invalidArgument, `sandbox: "${text}" is not one of ${SANDBOX_MODES.join(', ')}`);
 }
 
 function parseMps(text: string): MpsMode {

@@ -33,6 +33,7 @@ import { gpusWithSlices } from './slices.js';
 import type { AuditEntry, AuditRecord, EventRecord, TaskStore } from './store/tasks.js';
 import type { Quota } from './store/tenants.js';
 import { TaskQueue } from './queue.js';
+import { Sandbox } from './sandbox.js';
 import { TenantService, type Actor } from './tenant-service.js';
 import { checkTenantName, type QuotaInput, type TenantView } from './tenants.js';
 import { HOLDING_STATES, LIVE_STATES, STARTED_STATES, type Task, type WaitReason } from '../contract/task.js';
@@ -48,8 +49,8 @@ export interface DaemonOptions {
   readonly native: NativePaths;
   readonly policy: string;
   readonly killGraceMs: number;
-  /** The environment tasks start from (the daemon's own by default). */
-  readonly baseEnv?: Readonly<Record<string, string | undefined>>;
+  /** Tasks' users, environments, directories and cgroups (sandbox.ts); absent: the daemon's user, no cgroups, a clean environment. */
+  readonly sandbox?: Sandbox;
   readonly now?: () => number;
   /** The CUDA checkpoint API; null: suspend, resume and preemption by suspension are unavailable (`checkpointProblem` says why). */
   readonly checkpoint?: CheckpointApi | null;
@@ -75,6 +76,7 @@ export class Daemon {
   private readonly queue: TaskQueue;
   /** withWaiting's answers, by record (dropped with the record). */
   private readonly waitingViews = new WeakMap<Task, { waiting: WaitReason; view: Task }>();
+  private readonly sandbox: Sandbox;
   private closed = false;
 
   constructor(private readonly options: DaemonOptions) {
@@ -86,6 +88,7 @@ export class Daemon {
     this.policy = policy.value;
     this.bus = new TaskEvents(this.store, this.log, this.now);
     this.tenantService = new TenantService(this.store, this.now, () => this.queue.usage());
+    this.sandbox = options.sandbox ?? Sandbox.unsandboxed();
     this.lifecycle = new Lifecycle({
       stateDir: options.stateDir,
       store: this.store,
@@ -94,7 +97,7 @@ export class Daemon {
       now: this.now,
       native: options.native,
       killGraceMs: options.killGraceMs,
-      baseEnv: options.baseEnv,
+      sandbox: this.sandbox,
       checkpoint: options.checkpoint ?? null,
       checkpointProblem: options.checkpointProblem,
       preemption: options.preemption ?? 'suspend',
@@ -119,6 +122,10 @@ export class Daemon {
   /** Reconciles with what survived the last daemon, then starts whatever fits. */
   start(): void {
     this.lifecycle.adopt();
+    // What a crashed daemon left of tasks that ended meanwhile: cgroups (and anything still in
+    // them) and own directories.
+    const swept = this.sandbox.sweep(new Set(this.store.list().filter((t) => STARTED_STATES.has(t.state)).map((t) => t.id)));
+    if (swept > 0) this.log.info({ swept }, 'removed the cgroups and directories of tasks that ended while no daemon ran');
     // Partitions that outlived the last daemon are clients of its MPS control daemon: adopt it
     // now, so that it is known (and stopped only once they are gone).
     if (this.partitionClients() > 0) this.options.mps?.ensure();
@@ -135,6 +142,7 @@ export class Daemon {
     this.closed = true;
     this.queue.close();
     this.lifecycle.close();
+    this.sandbox.close();
     this.bus.close();
   }
 
@@ -259,7 +267,7 @@ export class Daemon {
         submittedAt: at,
         stdoutPath: files.stdout,
         stderrPath: files.stderr,
-        regionPath: files.region,
+        regionPath: this.sandbox.regionPath(id) ?? files.region,
       });
       this.store.audit(at, { actor: principal.actor, role: principal.role, action: 'task.submit', target: id, detail: { command: t.command, request: input } });
       if (idempotency) this.store.idempotency.record(principal.actor, idempotency.key, idempotency.bodySha256, id, at);

@@ -31,6 +31,13 @@ describe('taskEnvironment', () => {
     });
   });
 
+  it('never lets the task ask the wrapper for its sandbox (GPUSHARE_EXEC_*): only the daemon adds those, after', () => {
+    const own = { ...task, env: { GPUSHARE_EXEC_UID: '0', GPUSHARE_EXEC_CGROUP: '/', GPUSHARE_EXEC_PRELOAD: '/x.so', KEEP: '1' } } as unknown as Task;
+    const env = taskEnvironment({ PATH: '/bin' }, own, [], null);
+    expect(Object.keys(env).filter((k) => k.startsWith('GPUSHARE_EXEC_'))).toEqual([]);
+    expect(env['KEEP']).toBe('1');
+  });
+
   it('lists per-device limits when the GPUs differ, numbered as CUDA will see them', () => {
     const env = taskEnvironment({}, task, [
       { index: 3, uuid: 'GPU-b', memoryBytes: 100, computeMilli: 0 },

@@ -35,8 +35,11 @@ export function taskFiles(stateDir: string, id: string): { dir: string; stdout: 
   return { dir, stdout: join(dir, 'stdout.log'), stderr: join(dir, 'stderr.log'), region: join(dir, 'region'), status: join(dir, 'exit-status'), claim: join(dir, 'claim') };
 }
 
-/** Variables that set a slice, ours and HAMi-core's (native/shim/gs_config.c reads them): only the daemon sets these. */
-const SLICE_VARIABLE = /^(GPUSHARE_(MEMORY_LIMIT|COMPUTE_LIMIT|REGION|PRIORITY|ISOLATION|OVERSUBSCRIBE|SM_OFFSET)|CUDA_DEVICE_(MEMORY_LIMIT|SM_LIMIT)(_\d+)?|CUDA_DEVICE_MEMORY_SHARED_CACHE|CUDA_TASK_PRIORITY)$/;
+/**
+ * Variables that set a slice, ours and HAMi-core's (native/shim/gs_config.c reads them), and
+ * those that ask gpushare-exec for its sandbox (GPUSHARE_EXEC_*): only the daemon sets these.
+ */
+const SLICE_VARIABLE = /^(GPUSHARE_EXEC_[A-Z_]*|GPUSHARE_(MEMORY_LIMIT|COMPUTE_LIMIT|REGION|PRIORITY|ISOLATION|OVERSUBSCRIBE|SM_OFFSET)|CUDA_DEVICE_(MEMORY_LIMIT|SM_LIMIT)(_\d+)?|CUDA_DEVICE_MEMORY_SHARED_CACHE|CUDA_TASK_PRIORITY)$/;
 
 /** Where an sm-partition task's SMs are, and the MPS daemon that lets partitions run at once (null: none). */
 export interface PartitionEnv {
@@ -45,9 +48,9 @@ export interface PartitionEnv {
 }
 
 /**
- * The environment a task runs with: the daemon's, the task's own on top, then the slice, which
- * always wins (a task cannot raise its own limits by setting them). Exact bytes, so the
- * library's limit is the reservation to the byte.
+ * The environment a task runs with: `base` (its user's, sandbox.ts: never the daemon's own), the
+ * task's own on top, then the slice, which always wins (a task cannot raise its own limits by
+ * setting them). Exact bytes, so the library's limit is the reservation to the byte.
  */
 export function taskEnvironment(
   base: Readonly<Record<string, string | undefined>>,

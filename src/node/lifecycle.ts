@@ -35,6 +35,7 @@ import type { MpsControl } from './mps.js';
 import { computeLimitPercent, rangesOnto } from './placement.js';
 import type { PreemptionPolicy } from './planner.js';
 import { isSameLiveProcess, signalGroup, signalName, signalNumber } from './proc.js';
+import type { Sandbox } from './sandbox.js';
 import type { TaskStore } from './store/tasks.js';
 import { Supervisor, type DeviceUsage, type Ending } from './supervisor.js';
 import { cudaStates, resumeGroup, suspendGroup } from './suspend.js';
@@ -47,7 +48,8 @@ export interface LifecycleOptions {
   readonly now: () => number;
   readonly native: NativePaths;
   readonly killGraceMs: number;
-  readonly baseEnv?: Readonly<Record<string, string | undefined>> | undefined;
+  /** Tasks' users, environments, directories and cgroups. */
+  readonly sandbox: Sandbox;
   readonly checkpoint: CheckpointApi | null;
   readonly checkpointProblem?: string | undefined;
   readonly preemption: PreemptionPolicy;
@@ -213,7 +215,13 @@ export class Lifecycle {
     let message: string | null = null;
     let mpsPipeDir: string | null = null;
     if (smRanges !== null) {
-      const mps = this.options.mps?.ensure() ?? { pipeDir: null, problem: 'this daemon has no MPS control' };
+      // An MPS server serves one user's processes at a time (the control daemon queues the
+      // next user's until it exits), so partitions of tasks that run as their tenants' own
+      // users could not run at once under it; they run without it, taking turns.
+      const ownUser = this.options.sandbox.userFor(task.tenant) !== null;
+      const mps = ownUser
+        ? { pipeDir: null, problem: "the task runs as its tenant's own user (sandbox.users) and an MPS server serves one user at a time" }
+        : (this.options.mps?.ensure() ?? { pipeDir: null, problem: 'this daemon has no MPS control' });
       if (mps.pipeDir === null && this.options.mps?.status().mode === 'on') {
         this.events.commit(task.id, { state: 'failed', finishedAt: at, message: `not started: MPS is required (mps: on) but ${mps.problem}` }, 'task.ended', { state: 'failed' });
         return;
@@ -223,7 +231,8 @@ export class Lifecycle {
       if (mpsPipeDir === null) message = `running without MPS (${mps.problem}): SM partitions on one GPU take turns instead of running at once`;
     }
     try {
-      const env = taskEnvironment(this.options.baseEnv ?? process.env, task, gpus, limit, smRanges === null ? null : { ranges: smRanges, mpsPipeDir });
+      const sandbox = this.options.sandbox.prepare(task);
+      const env = { ...taskEnvironment(sandbox.baseEnv, task, gpus, limit, smRanges === null ? null : { ranges: smRanges, mpsPipeDir }), ...sandbox.wrapperEnv };
       // The intent, durable before the process exists: after a crash from here on, the next
       // daemon finds `starting` and asks the launch claim rather than starting it again. No
       // event: the state lasts only until `running` below, unless a crash cuts it short.
@@ -255,6 +264,7 @@ export class Lifecycle {
     faultPoint('kill.after-request');
     if (task.pid === null || task.pidStartTime === null || !isSameLiveProcess(task.pid, task.pidStartTime)) return;
     signalGroup(task.pid, signal);
+    this.options.sandbox.signal(task, signal);
     // A suspended group is stopped: it only receives the signal once continued. It dies
     // without its GPU state ever being restored (the driver frees the host copy with it).
     if (task.state !== 'running') signalGroup(task.pid, SIGCONT);
@@ -434,6 +444,7 @@ export class Lifecycle {
     // nothing else says how it ended: our own escalation does.
     if (this.escalated.delete(id) && ending.status === null && ending.wrapper === null) ending = { ...ending, wrapper: { code: null, signal: 'SIGKILL' } };
     if (!STARTED_STATES.has(task.state)) return;
+    this.options.sandbox.release(task);
     this.resumeTargets.delete(id);
     const outcome = describeEnding(task, ending, atStart);
     // A reason recorded before the end (an eviction by preemption) outlives a plain signal ending.

@@ -187,7 +187,8 @@ function fakeCuda(uuids: readonly string[]): string {
 async function startCheckpointing(fault?: string, simulate = '1xH100-80GB'): Promise<string[]> {
   const ckpt = join(h.dir, 'ckpt');
   mkdirSync(ckpt, { recursive: true });
-  await h.start([], { GPUSHARE_CUDA_PATH: `${REPO_ROOT}build/native/fake/libcuda.so.1`, GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR: ckpt, ...(fault === undefined ? {} : { GPUSHARE_FAULT: fault }) }, simulate);
+  // Tasks get no daemon variable unless passed on: their fake driver meets the daemon's in ckpt.
+  await h.start(['--pass-env', 'GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR'], { GPUSHARE_CUDA_PATH: `${REPO_ROOT}build/native/fake/libcuda.so.1`, GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR: ckpt, ...(fault === undefined ? {} : { GPUSHARE_FAULT: fault }) }, simulate);
   const gpus = await h.client.json<{ gpus: { uuid: string }[] }>('GET', '/v1/gpus');
   return gpus.gpus.map((g) => g.uuid);
 }

@@ -27,9 +27,13 @@ export class Harness {
   private daemonLog = '';
   private readonly children = new Set<ChildProcess>();
 
-  /** Starts `gpushare serve` and waits until its API answers. */
+  /**
+   * Starts `gpushare serve` and waits until its API answers. Tasks run as the daemon's user
+   * (--sandbox off), whoever runs the tests, unless `extra` says otherwise (sandbox.test.ts).
+   */
   async start(extra: readonly string[] = [], env: Readonly<Record<string, string>> = {}, simulate = '1xH100-80GB', listen: readonly string[] = []): Promise<void> {
-    const d = spawn(process.execPath, [BIN, 'serve', '--backend', 'simulated', '--simulate', simulate, '--state-dir', this.stateDir, '--listen', this.socket, ...listen, '--log-level', 'warn', ...extra], {
+    const sandbox = extra.includes('--sandbox') ? [] : ['--sandbox', 'off'];
+    const d = spawn(process.execPath, [BIN, 'serve', '--backend', 'simulated', '--simulate', simulate, '--state-dir', this.stateDir, '--listen', this.socket, ...listen, '--log-level', 'warn', ...sandbox, ...extra], {
       env: { ...this.env(), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

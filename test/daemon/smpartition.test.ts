@@ -217,6 +217,17 @@ exit 1
     expect(lines(fake.log).at(-1)).toBe(`quit pipe=${pipe}`);
   });
 
+  it.skipIf(process.getuid?.() !== 0)(`mps on with tasks as their tenants' own users: a partition is not started, saying why${process.getuid?.() === 0 ? '' : ' (skipped: needs root to switch users)'}`, async () => {
+    h = new Harness();
+    const fake = fakeMps();
+    await h.start(['--mps', 'on', '--sandbox', 'on'], { PATH: fake.path });
+    const a = await partition(50, 'a');
+    const t = await h.waitFor(a);
+    expect(t.state).toBe('failed');
+    expect(t.message).toMatch(/MPS is required \(mps: on\) but the task runs as its tenant's own user \(sandbox.users\) and an MPS server serves one user at a time/);
+    await h.stop('SIGTERM');
+  });
+
   it('mps auto starts it only on real GPUs: on simulated ones partitions run without it, and nothing is started', async () => {
     h = new Harness();
     const fake = fakeMps();
@@ -247,7 +258,7 @@ describe('a suspended partition', () => {
     h = new Harness();
     const ckpt = join(h.dir, 'ckpt');
     mkdirSync(ckpt, { recursive: true });
-    await h.start([], { GPUSHARE_CUDA_PATH: `${REPO_ROOT}build/native/fake/libcuda.so.1`, GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR: ckpt });
+    await h.start(['--pass-env', 'GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR'], { GPUSHARE_CUDA_PATH: `${REPO_ROOT}build/native/fake/libcuda.so.1`, GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR: ckpt });
     const { gpus } = await h.client.json<{ gpus: { uuid: string }[] }>('GET', '/v1/gpus');
     const uuid = gpus[0]?.uuid ?? '';
     const fake = JSON.stringify({ contextBytes: 4 * 2 ** 20, devices: [{ uuid, name: 'NVIDIA H100 80GB HBM3' }] });

@@ -27,7 +27,8 @@ interface Event {
 async function startDaemon(h: Harness, simulate: string, extra: readonly string[] = []): Promise<{ ckpt: string; uuids: string[] }> {
   const ckpt = join(h.dir, 'ckpt');
   mkdirSync(ckpt, { recursive: true });
-  await h.start(extra, { GPUSHARE_CUDA_PATH: `${REPO_ROOT}build/native/fake/libcuda.so.1`, GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR: ckpt }, simulate);
+  // The tasks' fake driver meets the daemon's through the checkpoint directory: they need it too.
+  await h.start([...extra, '--pass-env', 'GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR'], { GPUSHARE_CUDA_PATH: `${REPO_ROOT}build/native/fake/libcuda.so.1`, GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR: ckpt }, simulate);
   const gpus = await h.client.json<{ gpus: { uuid: string }[] }>('GET', '/v1/gpus');
   return { ckpt, uuids: gpus.gpus.map((g) => g.uuid) };
 }

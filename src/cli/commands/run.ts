@@ -18,6 +18,7 @@ interface RunFlags {
   readonly env?: string[];
   readonly tenant?: string;
   readonly detach?: boolean;
+  readonly preserveEnv?: boolean;
 }
 
 export function registerRun(program: Command): void {
@@ -32,6 +33,7 @@ export function registerRun(program: Command): void {
     .option('--gpu-model <model...>', 'only GPUs of these models, e.g. H100-80GB')
     .addOption(new Option('--isolation <mode>', 'how the slice shares its GPU').choices(['time-slice', 'sm-partition', 'exclusive']))
     .option('-e, --env <KEY=VALUE...>', 'set a variable in the task (repeatable)', collectEnv)
+    .option('-E, --preserve-env', 'give the task your whole environment (default: only your PATH, so commands resolve as in your shell)')
     .option('--tenant <name>', 'submit for this tenant')
     .option('-d, --detach', 'print the task id and return; see `gpushare logs -f ID`')
     .passThroughOptions()
@@ -41,6 +43,9 @@ Examples:
   gpushare run -d --priority high --gpus 2 -- ./bench.sh
   gpushare run --gpus 0 -- sh -c 'echo no GPU needed'
 
+The task starts from a clean environment (its user's HOME, USER, the daemon's locale), plus your
+PATH, plus -e variables (or, with -E, all of yours but GPUSHARE_*); it never sees the daemon's.
+
 Ctrl-C sends SIGINT to the task (a second Ctrl-C sends SIGKILL); the task's exit code becomes
 gpushare's (128+N when a signal N ended it).
 `);
@@ -49,7 +54,7 @@ gpushare's (128+N when a signal N ended it).
     const body: SubmitTask = {
       command,
       cwd: process.cwd(),
-      ...(flags.env ? { env: Object.fromEntries(flags.env.map(splitEnv)) } : {}),
+      env: { ...passedEnv(process.env, flags.preserveEnv === true), ...Object.fromEntries((flags.env ?? []).map(splitEnv)) },
       ...(flags.gpus !== undefined ? { gpus: flags.gpus } : {}),
       ...(flags.mem !== undefined ? { memory: flags.mem } : {}),
       ...(flags.cores !== undefined ? { compute: flags.cores } : {}),
@@ -131,6 +136,20 @@ export function exitStatusOf(task: TaskBody): number {
   }
   if (task.message) process.stderr.write(`gpushare: task ${task.id} ${task.state}: ${task.message}\n`);
   return task.state === 'failed' ? 127 : 1;
+}
+
+/**
+ * What of the caller's environment goes with the task: PATH, so that `gpushare run -- python`
+ * runs the python the caller's shell would; with -E all of it but the CLI's own GPUSHARE_*
+ * settings (the host and the token are not the task's business).
+ */
+export function passedEnv(env: Readonly<Record<string, string | undefined>>, all: boolean): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || k.startsWith('GPUSHARE_')) continue;
+    if (all || k === 'PATH') out[k] = v;
+  }
+  return out;
 }
 
 function collectEnv(value: string, previous: string[] | undefined): string[] {

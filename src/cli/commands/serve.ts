@@ -11,6 +11,8 @@ interface ServeFlags {
   readonly logLevel?: string;
   readonly preemption?: string;
   readonly mps?: string;
+  readonly sandbox?: string;
+  readonly passEnv?: string[];
   readonly tlsCert?: string;
   readonly tlsKey?: string;
   readonly tlsClientCa?: string;
@@ -39,6 +41,8 @@ export function registerServe(program: Command): void {
         'off',
       ]),
     )
+    .addOption(new Option('--sandbox <mode>', 'tasks as their tenant\'s own unprivileged user, in a cgroup each: auto (default: when the daemon is root), on (refuse to start otherwise), off').choices(['auto', 'on', 'off']))
+    .option('--pass-env <name...>', 'daemon environment variables tasks get (nothing else of the daemon\'s environment reaches them)')
     .addOption(new Option('--log-level <level>', 'log level of the JSON log on stderr').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .addHelpText('after', `
 Examples:

@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -32,6 +32,21 @@ async function withFixture(path: string): Promise<{ snapshot: RegionSnapshot; pa
 }
 
 describe('region reader', () => {
+  it('reads only a regular file, never follows a link nor waits on a FIFO, and never reads more than a region (the task owns its directory)', () => {
+    const target = join(dir, 'secret');
+    writeFileSync(target, 'x'.repeat(100));
+    symlinkSync(target, join(dir, 'link'));
+    expect(() => readRegion(join(dir, 'link'))).toThrow(/ELOOP/);
+    const fifo = join(dir, 'fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    expect(() => readRegion(fifo)).toThrow(/is not a regular file/);
+    const big = join(dir, 'big');
+    writeFileSync(big, '');
+    truncateSync(big, 64 * 2 ** 30); // sparse: 64 GiB that must not be read
+    expect(() => readRegion(big)).toThrow(/not a readable gpushare region/);
+    expect(() => readRegion(join(dir, 'absent'))).toThrow(/no region file/);
+  });
+
   it('reads exactly what two processes counted', async () => {
     const { snapshot, parent, child } = await withFixture(join(dir, 'fixture'));
     expect(snapshot.header).toMatchObject({ version: 1, creatorPid: parent, deviceCount: 2, limitedKinds: ['context', 'alloc', 'vmm', 'array', 'pool', 'graph'], slotsHwm: 2 });

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { ErrorCodes, GsError } from '../../domain/index.js';
 import { COMPUTE_POLICIES, COMPUTE_PRIORITIES, LANE_STATES, REGION_KINDS, REGION_LAYOUT, SLOT_STATES, type RegionKind } from './layout.js';
 
@@ -220,14 +220,32 @@ function slotLanes(view: DataView, base: number): RegionReservation[] {
   return out;
 }
 
-/** Reads and decodes the region file at path (GS_ERR_NOT_FOUND when it is not there). */
+/**
+ * Reads and decodes the region file at path (GS_ERR_NOT_FOUND when it is not there). The file
+ * sits in a directory the task owns, so the task may have put anything there: a symlink is not
+ * followed, a FIFO never blocks the reader, and no more than a region's size is ever read.
+ */
 export function readRegion(path: string): RegionSnapshot {
-  let bytes: Buffer;
+  let fd: number;
   try {
-    bytes = readFileSync(path);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new GsError(ErrorCodes.notFound, `no region file at ${path}`, { cause: err });
     throw err;
   }
-  return decodeRegion(bytes);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw invalid(`${path} is not a regular file`, { path });
+    // One byte more than a region: a longer file is reported as such, never read whole.
+    const bytes = Buffer.alloc(Math.min(st.size, C.fileSize + 1));
+    let got = 0;
+    while (got < bytes.length) {
+      const n = readSync(fd, bytes, got, bytes.length - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return decodeRegion(bytes.subarray(0, got));
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -140,4 +140,18 @@ export const MIGRATIONS: readonly { readonly version: number; readonly name: str
       CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at);
     `,
   },
+  {
+    version: 7,
+    name: 'sandbox: the uid allocated to each tenant',
+    sql: `
+      -- One uid per tenant from the configured range, never reused (a deleted tenant keeps its
+      -- row): files a tenant's tasks left behind never become another tenant's. The key ''
+      -- stands for tasks of no tenant (no tenant name is empty).
+      CREATE TABLE tenant_uids (
+        tenant TEXT PRIMARY KEY,
+        uid INTEGER NOT NULL UNIQUE,
+        allocated_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];

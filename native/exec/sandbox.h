@@ -1,0 +1,21 @@
+/*
+ * sandbox: what the task's process becomes between fork and exec (see sandbox.c). The daemon
+ * asks for it through variables in the wrapper's environment, removed before the command runs:
+ *
+ *   GPUSHARE_EXEC_CGROUP  a cgroup v2 directory the task joins, created if missing (with its
+ *                         parent): everything the task starts stays inside
+ *   GPUSHARE_EXEC_UID     the unprivileged user it runs as
+ *   GPUSHARE_EXEC_OWN_DIR its own directory, created if missing and given to that user (0700)
+ *   GPUSHARE_EXEC_GID     its primary group
+ *   GPUSHARE_EXEC_GROUPS  its supplementary groups, comma-separated (absent or empty: none)
+ *
+ * None set: the command runs as the wrapper does (a daemon that is not root).
+ */
+#ifndef GPUSHARE_EXEC_SANDBOX_H
+#define GPUSHARE_EXEC_SANDBOX_H
+
+/* Joins the cgroup, makes the task's own directory, then drops to the user (groups, gid, uid,
+ * no new privileges), in the child, just before exec. 0 on success; -1 with errno set and a line on stderr otherwise. */
+int sandbox_enter(void);
+
+#endif

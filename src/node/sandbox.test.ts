@@ -1,0 +1,95 @@
+import { mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Task } from '../contract/task.js';
+import type { SandboxConfig } from './config.js';
+import { Sandbox, sandboxUsers, type SandboxOptions } from './sandbox.js';
+import { DEFAULT_UID_BASE } from './sandbox-plan.js';
+import { openDatabase } from './store/db.js';
+import { TenantUidStore } from './store/tenant-uids.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'gpushare-sandbox-'));
+const accounts = { passwd: join(dir, 'passwd'), group: join(dir, 'group'), subuid: join(dir, 'subuid'), subgid: join(dir, 'absent') };
+writeFileSync(accounts.passwd, 'root:x:0:0::/root:/bin/sh\nalice:x:1001:1001::/home/alice:/bin/sh\n');
+writeFileSync(accounts.group, 'video:x:44:alice\n');
+writeFileSync(accounts.subuid, 'alice:100000:65536\n');
+const config: SandboxConfig = { users: 'auto', uidBase: DEFAULT_UID_BASE, uidCount: 65_536, noTenant: 'allocated', passEnv: ['CUDA_HOME'], taskDir: join(dir, 'tasks'), cgroup: 'off' };
+let n = 0;
+const sandboxes: Sandbox[] = [];
+
+function open(over: Partial<SandboxOptions> = {}, db = openDatabase(join(dir, `db-${n++}`))): Sandbox {
+  const s = new Sandbox({ config, stateDir: '/state', usersOn: true, usersProblem: null, runAs: new Map([['team-a', { user: 'alice' }]]), uids: new TenantUidStore(db), daemonEnv: { GPUSHARE_TOKEN: 'secret', CUDA_HOME: '/cuda', LANG: 'C' }, now: () => 1, accounts, ...over });
+  sandboxes.push(s);
+  return s;
+}
+
+afterEach(() => {
+  for (const s of sandboxes.splice(0)) s.close();
+});
+
+describe('Sandbox', () => {
+  it('decides users by root and the setting, refusing "on" without root', () => {
+    expect(sandboxUsers({ ...config, users: 'auto' }, true)).toEqual({ on: true, problem: null });
+    expect(sandboxUsers({ ...config, users: 'auto' }, false)).toMatchObject({ on: false, problem: expect.stringMatching(/not root/) });
+    expect(sandboxUsers({ ...config, users: 'off' }, true)).toEqual({ on: false, problem: 'sandbox.users is off' });
+    expect(() => sandboxUsers({ ...config, users: 'on' }, false)).toThrow(/sandbox.users is on, but the daemon is not root/);
+  });
+
+  it('runs configured tenants as their account, allocates one uid per other tenant once, and keeps it across restarts', () => {
+    const db = openDatabase(join(dir, 'shared-db'));
+    const s = open({}, db);
+    expect(s.userFor('team-a')).toEqual({ uid: 1001, gid: 1001, groups: [44], name: 'alice', home: '/home/alice' });
+    const b = s.userFor('team-b');
+    const c = s.userFor('team-c');
+    const none = s.userFor(null);
+    expect([b?.uid, c?.uid, none?.uid]).toEqual([DEFAULT_UID_BASE, DEFAULT_UID_BASE + 1, DEFAULT_UID_BASE + 2]);
+    expect(none?.name).toBe('gpushare');
+    // A new daemon on the same database: the same uids, in whatever order asked.
+    const again = open({}, db);
+    expect(again.userFor(null)?.uid).toBe(DEFAULT_UID_BASE + 2);
+    expect(again.userFor('team-b')?.uid).toBe(DEFAULT_UID_BASE);
+    expect(again.userFor('team-d')?.uid).toBe(DEFAULT_UID_BASE + 3);
+  });
+
+  it('gives a task a clean environment, its own directory as HOME and the wrapper its user', () => {
+    const s = open();
+    const region = s.regionPath('abc123');
+    expect(region).toMatch(/\/tasks\/state-[0-9a-f]{12}\/abc123\/region$/);
+    expect((statSync(join(region ?? '', '..', '..')).mode & 0o777)).toBe(0o711);
+    const task = { id: 'abc123', tenant: 'team-b', pid: null, regionPath: region, stdoutPath: '/state/tasks/abc123/stdout.log' } as unknown as Task;
+    const { baseEnv, wrapperEnv } = s.prepare(task);
+    const own = join(region ?? '', '..');
+    expect(baseEnv).toEqual({ PATH: expect.any(String), HOME: own, USER: 'gpushare-team-b', LOGNAME: 'gpushare-team-b', LANG: 'C', CUDA_HOME: '/cuda' });
+    expect(wrapperEnv).toEqual({ GPUSHARE_EXEC_UID: String(DEFAULT_UID_BASE), GPUSHARE_EXEC_GID: String(DEFAULT_UID_BASE), GPUSHARE_EXEC_GROUPS: '', GPUSHARE_EXEC_OWN_DIR: own });
+    expect(s.notices()).toEqual([
+      expect.stringMatching(/tasks run as their tenant's own unprivileged user/),
+      'gpushare serve: no per-task cgroups (per-task cgroups are off (sandbox.cgroup: off)): killing a task reaches its process group only; processes that leave it (setsid) survive.',
+    ]);
+  });
+
+  it('runs tasks as the daemon\'s user without users, and says so', () => {
+    const s = open({ usersOn: false, usersProblem: 'the daemon is not root (uid 1000), so it cannot switch users' });
+    expect(s.userFor('team-b')).toBeNull();
+    expect(s.regionPath('abc')).toBeNull();
+    expect(s.prepare({ id: 'abc', tenant: 'team-b', pid: null, regionPath: '/state/tasks/abc/region', stdoutPath: '/state/tasks/abc/stdout.log' } as unknown as Task).wrapperEnv).toEqual({});
+    expect(s.notices()).toEqual([expect.stringMatching(/tasks run as the daemon's own user \(the daemon is not root .*\): tenants are separated only at the API/)]);
+    expect(s.status()).toEqual({ users: false, usersProblem: expect.stringMatching(/not root/), cgroupRoot: null, cgroupProblem: expect.any(String) });
+  });
+
+  it.each([
+    ['an unknown account', { runAs: new Map([['t', { user: 'mallory' }]]) }, /tenant "t": runAs: no user "mallory"/],
+    ['root', { runAs: new Map([['t', { user: 'root' }]]) }, /never run as root/],
+    ['a uid range holding an account', { config: { ...config, uidBase: 1000, uidCount: 10 } }, /uid range 1000-1009 for tenants' users is not free \(user alice has uid 1001\)/],
+    ['a uid range holding subordinate ids', { config: { ...config, uidBase: 150_000 } }, /subordinate ids 100000-165535 belong to alice/],
+  ])('refuses to start with %s', (_name, over, message) => {
+    expect(() => open(over as Partial<SandboxOptions>)).toThrow(message);
+  });
+
+  it('refuses a task directory that is a link', () => {
+    const real = join(dir, 'elsewhere');
+    mkdirSync(real);
+    symlinkSync(real, join(dir, 'linked'));
+    expect(() => open({ config: { ...config, taskDir: join(dir, 'linked') } })).toThrow(/is not a directory of the daemon's user/);
+  });
+});

@@ -1,0 +1,165 @@
+/**
+ * Tenant isolation at the operating-system level, through the real daemon as root (docs/security.md):
+ * each tenant's tasks run as its own unprivileged user, cannot read another tenant's logs,
+ * region or the daemon's state, never see the daemon's environment, and a killed task takes
+ * everything it started with it, processes that left its process group included (its cgroup).
+ * Switching users needs root: without it these tests are skipped, saying so.
+ */
+import { chmodSync, existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TaskBody } from '../../src/contract/schemas.js';
+import { cgroup2Mount } from '../../src/node/cgroup.js';
+import { daemonKey } from '../../src/node/sandbox-plan.js';
+import { alive, Harness, sleep } from './harness.js';
+
+const isRoot = process.getuid?.() === 0;
+const SECRET = 'gs-secret-do-not-leak-4711';
+const h = new Harness();
+
+/** The task's stdout once it has printed `marker` (or ended). */
+async function outputOf(id: string, marker: string): Promise<string> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const r = await h.run(['logs', id]);
+    const t = await h.task(id);
+    if (r.stdout.includes(marker) || !['queued', 'running'].includes(t.state)) return r.stdout;
+    if (Date.now() > deadline) throw new Error(`task ${id} printed no "${marker}": ${r.stdout}`);
+    await sleep(50);
+  }
+}
+
+/** Submits `script` for `tenant` in / (a tenant's user may not enter the checkout, under /root say). */
+async function submit(tenant: string, script: string): Promise<string> {
+  const t = await h.client.json<TaskBody>('POST', '/v1/tasks', { command: ['sh', '-c', script], tenant, gpus: 0, cwd: '/' });
+  return t.id;
+}
+
+/** `key value` lines as a map. */
+function report(text: string): Map<string, string> {
+  return new Map(text.trim().split('\n').map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)] as [string, string]));
+}
+
+describe.skipIf(!isRoot)(`tasks as their tenant's own user${isRoot ? '' : ' (skipped: the daemon must be root to switch users, and these tests are not)'}`, () => {
+  beforeAll(async () => {
+    // Only the state directory's own permissions stand between tasks and it (mkdtemp's 0700 would hide everything).
+    chmodSync(h.dir, 0o755);
+    await h.start(['--sandbox', 'on'], { GPUSHARE_TEST_TOKEN: SECRET, AWS_SECRET_ACCESS_KEY: SECRET });
+  });
+  afterAll(async () => {
+    await h.cleanup();
+    // The killed daemon could not remove its (now empty) levels of the shared directories.
+    rmSync(join('/var/lib/gpushare/tasks', daemonKey(h.stateDir)), { recursive: true, force: true });
+    const mount = cgroup2Mount(readFileSync('/proc/self/mountinfo', 'utf8'));
+    const root = mount === null ? null : join(mount, 'gpushare', daemonKey(h.stateDir));
+    if (root === null || !existsSync(root)) return;
+    const levels = readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(root, e.name));
+    for (const dir of [...levels, root]) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // still in use: left for the next daemon's sweep
+      }
+    }
+  });
+
+  it('runs team-a as its own uid, unable to read team-b\'s logs, region or process, the database or the daemon\'s environment', async () => {
+    const b = await submit('team-b', 'echo "uid $(id -u)"; echo "pid $$"; echo team-b > "$HOME/private"; echo team-b-private-line; exec sleep 60');
+    const bOut = report(await outputOf(b, 'team-b-private-line'));
+    const bTask: TaskBody = await h.task(b);
+    expect(bTask.state).toBe('running');
+    const db = join(h.stateDir, 'gpushare.db');
+    const probe = [
+      'echo "uid $(id -u)"',
+      'echo "gid $(id -g)"',
+      'echo "groups $(id -G)"',
+      `cat ${bTask.stdoutPath} >/dev/null 2>&1 && echo "log READ" || echo "log refused"`,
+      `cat ${db} >/dev/null 2>&1 && echo "db READ" || echo "db refused"`,
+      `ls ${h.stateDir} >/dev/null 2>&1 && echo "state LISTED" || echo "state refused"`,
+      `cat ${dirname(bTask.regionPath)}/private >/dev/null 2>&1 && echo "bfile READ" || echo "bfile refused"`,
+      `ls ${dirname(bTask.regionPath)} >/dev/null 2>&1 && echo "bdir LISTED" || echo "bdir refused"`,
+      `ls ${dirname(dirname(bTask.regionPath))} >/dev/null 2>&1 && echo "tasks LISTED" || echo "tasks refused"`,
+      `kill -0 ${bOut.get('pid')} 2>/dev/null && echo "signal SENT" || echo "signal refused"`,
+      `env | grep -q ${SECRET} && echo "secret SEEN" || echo "secret absent"`,
+      'echo "home $HOME"',
+      'touch "$HOME/x" && echo "homefile written" || echo "homefile refused"',
+      'echo "nnp $(grep NoNewPrivs /proc/self/status | tr -d "[:space:]")"',
+      'echo done',
+    ].join('; ');
+    const a = await submit('team-a', probe);
+    const got = report(await outputOf(a, 'done'));
+    expect((await h.waitFor(a)).exitCode).toBe(0);
+
+    const uidA = Number(got.get('uid'));
+    expect(uidA).toBeGreaterThan(0);
+    expect(uidA).not.toBe(Number(bOut.get('uid')));
+    expect(Number(bOut.get('uid'))).toBeGreaterThan(0);
+    expect(got.get('gid')).toBe(String(uidA));
+    expect(got.get('groups')).toBe(String(uidA)); // no supplementary group of the daemon's
+    expect(got.get('log')).toBe('refused');
+    expect(got.get('db')).toBe('refused');
+    expect(got.get('state')).toBe('refused');
+    expect(got.get('bfile')).toBe('refused');
+    expect(got.get('bdir')).toBe('refused');
+    expect(got.get('tasks')).toBe('refused');
+    expect(got.get('signal')).toBe('refused');
+    expect(got.get('secret')).toBe('absent');
+    expect(got.get('home')).toBe(dirname((await h.task(a)).regionPath)); // its own directory
+    expect(got.get('homefile')).toBe('written');
+    expect(got.get('nnp')).toBe('NoNewPrivs:1');
+    // The daemon itself still reads team-b's log, and a second task of team-a gets the same uid.
+    expect((await h.run(['logs', b])).stdout).toContain('team-b-private-line');
+    // A task whose working directory its user cannot enter fails, saying so.
+    const denied = await h.client.json<TaskBody>('POST', '/v1/tasks', { command: ['true'], tenant: 'team-a', gpus: 0, cwd: h.stateDir });
+    expect((await h.waitFor(denied.id)).state).toBe('failed');
+    expect((await h.run(['logs', denied.id])).stderr).toMatch(/the task's user cannot enter its working directory .*: Permission denied/);
+    const again = await submit('team-a', 'id -u');
+    expect((await outputOf(again, '\n')).trim()).toBe(String(uidA));
+    await h.run(['kill', b]);
+    await h.waitFor(b);
+  });
+
+  it('kills everything a task started, a grandchild that left its process group with setsid included, and removes its cgroup and directory', async (ctx) => {
+    if (/no per-task cgroups/.test(h.log)) ctx.skip(); // said at start-up: no writable cgroup v2 here
+    const id = await submit('team-a', 'setsid sleep 300 & echo "grandchild $!"; echo "cgroup $(grep ^0:: /proc/self/cgroup)"; echo ready; wait');
+    const got = report(await outputOf(id, 'ready'));
+    const grandchild = Number(got.get('grandchild'));
+    expect(alive(grandchild)).toBe(true);
+    const task = await h.task(id);
+    // It really left: its own session, not the task's process group.
+    const stat = readFileSync(`/proc/${grandchild}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    expect(Number(fields[2])).toBe(grandchild); // field 5, pgrp: its own
+    expect(Number(fields[2])).not.toBe(task.pid);
+    const cgroup = got.get('cgroup')?.replace(/^0::/, '') ?? '';
+    expect(cgroup).toMatch(new RegExp(`/tenant-team-a/task-${id}$`));
+
+    expect((await h.run(['kill', id])).status).toBe(0);
+    await h.waitFor(id);
+    const deadline = Date.now() + 5_000;
+    while (alive(grandchild) && Date.now() < deadline) await sleep(20);
+    expect(alive(grandchild)).toBe(false);
+    const cgroupDir = join(cgroup2Mount(readFileSync('/proc/self/mountinfo', 'utf8')) ?? '/nonexistent', cgroup);
+    expect(cgroupDir.startsWith('/nonexistent')).toBe(false);
+    while ((existsSync(dirname(task.regionPath)) || existsSync(cgroupDir)) && Date.now() < deadline) await sleep(20);
+    expect(existsSync(dirname(task.regionPath))).toBe(false);
+    expect(existsSync(cgroupDir)).toBe(false);
+  });
+
+  it('kills what a task left in its cgroup when it ended while no daemon ran, at the next start', async (ctx) => {
+    if (/no per-task cgroups/.test(h.log)) ctx.skip();
+    const id = await submit('team-b', 'setsid sleep 300 & echo "grandchild $!"; echo ready; exec sleep 300');
+    const grandchild = Number(report(await outputOf(id, 'ready')).get('grandchild'));
+    const task = await h.task(id);
+    await h.stop('SIGKILL');
+    // The task's own process group ends while no daemon runs; its setsid'd grandchild does not.
+    process.kill(-(task.pid ?? 0), 'SIGKILL');
+    await sleep(100);
+    expect(alive(grandchild)).toBe(true);
+    await h.start(['--sandbox', 'on']);
+    expect((await h.waitFor(id)).state).not.toBe('running');
+    const deadline = Date.now() + 5_000;
+    while (alive(grandchild) && Date.now() < deadline) await sleep(20);
+    expect(alive(grandchild)).toBe(false);
+  });
+});
