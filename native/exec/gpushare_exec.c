@@ -14,6 +14,11 @@
  * GPUSHARE_EXEC_PRELOAD, when set, becomes the command's LD_PRELOAD (prepended to any it
  * already has), so libgpushare loads into the task and never into this wrapper.
  *
+ * The task's own variables that the dynamic loader or libc act on (LD_PRELOAD, LD_LIBRARY_PATH,
+ * GCONV_PATH, ...) arrive renamed GPUSHARE_EXEC_TASK_ENV_<NAME> (launcher.ts wrapperEnvironment):
+ * this wrapper runs as root, and under their own names the loader would run a tenant's library
+ * in it before main. The child names them back just before it enters the sandbox and execs.
+ *
  * Signals sent to the group reach the command directly; the wrapper catches them (so it
  * survives to write the status) without forwarding, which would deliver them twice.
  */
@@ -34,6 +39,29 @@
 enum { EXIT_WRAPPER = 125, EXIT_CANNOT_RUN = 126, EXIT_NOT_FOUND = 127 };
 
 static void on_signal(int sig) { (void)sig; }
+
+extern char **environ;
+
+/* Names the task's loader variables back (see the top of this file); -1 with errno on failure. */
+static int restore_task_env(void) {
+    static const char prefix[] = "GPUSHARE_EXEC_TASK_ENV_";
+    const size_t plen = sizeof prefix - 1;
+    for (;;) {
+        const char *found = NULL;
+        for (char **e = environ; *e != NULL && found == NULL; e++)
+            if (strncmp(*e, prefix, plen) == 0) found = *e;
+        if (found == NULL) return 0;
+        char *copy = strdup(found);
+        if (copy == NULL) return -1;
+        char *eq = strchr(copy, '=');
+        if (eq != NULL) *eq = '\0';
+        /* unsetenv removes every entry of the name, so each turn removes at least one. */
+        int rc = unsetenv(copy);
+        if (rc == 0 && eq != NULL && copy[plen] != '\0') rc = setenv(copy + plen, eq + 1, 1);
+        free(copy);
+        if (rc != 0) return -1;
+    }
+}
 
 static int write_status(const char *path, const char *text) {
     size_t len = strlen(path) + 5;
@@ -100,8 +128,10 @@ int main(int argc, char **argv) {
     }
     if (child == 0) {
         close(report[0]);
-        set_preload();
-        if (sandbox_enter() == 0) execvp(argv[3], argv + 3);
+        if (restore_task_env() == 0) {
+            set_preload();
+            if (sandbox_enter() == 0) execvp(argv[3], argv + 3);
+        }
         int err = errno;
         ssize_t ignored = write(report[1], &err, sizeof err);
         (void)ignored;

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EXIT_CLAIM_TAKEN, findNativePaths, readClaim, readExitStatus } from './launcher.js';
+import { EXIT_CLAIM_TAKEN, findNativePaths, readClaim, readExitStatus, wrapperEnvironment } from './launcher.js';
 
 /** gpushare-exec on its own: what it records for each way a command can end. */
 describe('gpushare-exec', () => {
@@ -34,6 +34,20 @@ describe('gpushare-exec', () => {
   it('puts the preload into the command only, in front of its own', () => {
     const r = run(['sh', '-c', 'echo "$LD_PRELOAD|${GPUSHARE_EXEC_PRELOAD-unset}"'], { GPUSHARE_EXEC_PRELOAD: '/nonexistent/ours.so', LD_PRELOAD: '/nonexistent/theirs.so' });
     expect(r.stdout.trim()).toBe('/nonexistent/ours.so:/nonexistent/theirs.so|unset');
+  });
+
+  it("never loads the task's LD_PRELOAD into the wrapper (root), only into the command", () => {
+    // ld.so says so once per process it would preload into: the command alone, not gpushare-exec too.
+    const r = run(['true'], wrapperEnvironment({ PATH: process.env['PATH'] ?? '', LD_PRELOAD: '/nonexistent/theirs.so' }, null));
+    expect(r.code).toBe(0);
+    expect(r.stderr.match(/nonexistent\/theirs\.so/g)).toHaveLength(1);
+  });
+
+  it("gives the command back the loader variables the wrapper got renamed, under their own names", () => {
+    const env = wrapperEnvironment({ PATH: process.env['PATH'] ?? '', LD_LIBRARY_PATH: '/opt/lib', TZDIR: '/opt/tz', KEEP: '1' }, null);
+    expect(Object.keys(env).filter((k) => k.startsWith('LD_') || k === 'TZDIR')).toEqual([]);
+    const r = run(['sh', '-c', 'echo "$LD_LIBRARY_PATH|$TZDIR|$KEEP|$(env | grep -c ^GPUSHARE_EXEC_TASK_ENV_)"'], env);
+    expect(r.stdout.trim()).toBe('/opt/lib|/opt/tz|1|0');
   });
 
   it.each([

@@ -93,6 +93,23 @@ export interface Launched {
   readonly startTime: number;
 }
 
+/**
+ * Variables the dynamic loader or libc act on in any process that starts with them (glibc's
+ * unsecure-envvars.h, and every LD_* and MALLOC_*). gpushare-exec runs as root: a task's
+ * LD_PRELOAD under its own name would run the tenant's library as root before the wrapper's main.
+ */
+const LOADER_VARIABLE = /^(LD_.*|MALLOC_.*|GCONV_PATH|GETCONF_DIR|GLIBC_TUNABLES|HOSTALIASES|LOCALDOMAIN|LOCPATH|NIS_PATH|NLSPATH|RESOLV_HOST_CONF|RES_OPTIONS|TMPDIR|TZDIR)$/;
+/** What gpushare-exec's child strips from a renamed variable's name before it execs the command. */
+export const TASK_ENV_PREFIX = 'GPUSHARE_EXEC_TASK_ENV_';
+
+/** The wrapper's environment: the task's, with its loader variables renamed (the command gets them back) and our preload. */
+export function wrapperEnvironment(env: Readonly<Record<string, string>>, preload: string | null | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) out[LOADER_VARIABLE.test(k) ? `${TASK_ENV_PREFIX}${k}` : k] = v;
+  if (preload) out['GPUSHARE_EXEC_PRELOAD'] = preload;
+  return out;
+}
+
 /** The wrapper's files for one task: where it writes how the command ended, and its launch claim. */
 export interface WrapperFiles {
   readonly status: string;
@@ -111,7 +128,7 @@ export function launch(task: Task, env: Record<string, string>, native: NativePa
   const err = openSync(task.stderrPath, 'a', 0o600);
   let child: ChildProcess;
   try {
-    const wrapperEnv = { ...env, ...(native.preload ? { GPUSHARE_EXEC_PRELOAD: native.preload } : {}) };
+    const wrapperEnv = wrapperEnvironment(env, native.preload);
     child = spawn(native.exec, ['--claim', files.claim, files.status, '--', ...task.command], { cwd: task.cwd, env: wrapperEnv, detached: true, stdio: ['ignore', out, err] });
     // A failed spawn (no pid) is reported below; without a listener its 'error' event would crash the daemon.
     child.once('error', () => undefined);
