@@ -1,10 +1,10 @@
-import { mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Task } from '../contract/task.js';
 import type { SandboxConfig } from './config.js';
-import { Sandbox, sandboxUsers, type SandboxOptions } from './sandbox.js';
+import { removeOwnDir, Sandbox, sandboxUsers, type SandboxOptions } from './sandbox.js';
 import { DEFAULT_UID_BASE } from './sandbox-plan.js';
 import { openDatabase } from './store/db.js';
 import { TenantUidStore } from './store/tenant-uids.js';
@@ -91,5 +91,35 @@ describe('Sandbox', () => {
     mkdirSync(real);
     symlinkSync(real, join(dir, 'linked'));
     expect(() => open({ config: { ...config, taskDir: join(dir, 'linked') } })).toThrow(/is not a directory of the daemon's user/);
+  });
+});
+
+const root = process.getuid?.() === 0;
+describe.skipIf(!root)(`removing a task's own directory${root ? '' : ' (skipped: needs root to own files as another user)'}`, () => {
+  // As the task directory's parent is (sandbox.ts sharedRootDir): others pass through, never list.
+  if (root) chmodSync(dir, 0o711);
+  it("empties it with its owner's rights, never root's: what the owner could not delete stays", async () => {
+    const own = join(dir, 'own-1');
+    mkdirSync(join(own, 'mine'), { recursive: true });
+    writeFileSync(join(own, 'mine', 'f'), 'x');
+    // A directory the owner cannot write: root walking the tree would empty it, the owner cannot.
+    mkdirSync(join(own, 'roots'));
+    writeFileSync(join(own, 'roots', 'keep'), 'x');
+    chmodSync(join(own, 'roots'), 0o755);
+    for (const p of [own, join(own, 'mine'), join(own, 'mine', 'f')]) chownSync(p, 65534, 65534);
+    await expect(removeOwnDir(own)).rejects.toThrow(/ENOTEMPTY/);
+    expect(existsSync(join(own, 'mine'))).toBe(false);
+    expect(existsSync(join(own, 'roots', 'keep'))).toBe(true);
+  });
+
+  it('removes a whole tree its owner made, and the directory itself', async () => {
+    const own = join(dir, 'own-2');
+    mkdirSync(join(own, 'a', 'b'), { recursive: true });
+    writeFileSync(join(own, 'a', 'b', 'f'), 'x');
+    symlinkSync('/etc', join(own, 'a', 'link'));
+    for (const p of [own, join(own, 'a'), join(own, 'a', 'b'), join(own, 'a', 'b', 'f')]) chownSync(p, 65534, 65534);
+    await removeOwnDir(own);
+    expect(existsSync(own)).toBe(false);
+    expect(existsSync('/etc/passwd')).toBe(true);
   });
 });

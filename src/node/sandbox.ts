@@ -7,7 +7,8 @@
  * them and switches user itself, between fork and exec (native/exec/sandbox.c).
  */
 import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { rm, rmdir } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ErrorCodes, GsError } from '../domain/index.js';
@@ -201,9 +202,9 @@ export class Sandbox {
     return this.taskDir !== null && dirname(own) === this.taskDir ? own : null;
   }
 
-  /** Its user's files go with it, off the event loop (rm does not follow the symlinks it may have left). */
+  /** Its user's files go with it, off the event loop, removed with that user's rights (removeOwnDir). */
   private removeOwn(dir: string): void {
-    rm(dir, { recursive: true, force: true }).catch((err: unknown) => this.options.onProblem?.(`cannot remove ${dir}: ${(err as Error).message}`));
+    removeOwnDir(dir).catch((err: unknown) => this.options.onProblem?.(`cannot remove ${dir}: ${(err as Error).message}`));
   }
 
   /** Stops retrying removals; this daemon's (empty) levels of the shared directories go. */
@@ -232,6 +233,34 @@ export class Sandbox {
     this.allocated.set(tenant, user);
     return user;
   }
+}
+
+/**
+ * Removes a task's own directory. One owned by another user is emptied by `rm -rf` running as
+ * that user, then the daemon removes the empty directory: root walking a tree its owner can
+ * still change (another task of the same tenant, or a process that escaped without a cgroup)
+ * could be led by a directory swapped for a symlink mid-walk into deleting anything; the
+ * owner's own rm can only delete what the owner could delete anyway. Costs one spawn per
+ * ended task when tasks run as their tenants' users.
+ */
+export async function removeOwnDir(dir: string): Promise<void> {
+  let st;
+  try {
+    st = lstatSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (!st.isDirectory()) throw new Error(`${dir} is not a directory`);
+  const me = process.getuid?.() ?? 0;
+  if (st.uid === me) return rm(dir, { recursive: true, force: true });
+  // Its rm cannot remove `dir` itself (the parent is the daemon's); it empties it.
+  await new Promise<void>((resolve) => {
+    const child = spawn('rm', ['-rf', '--', dir], { uid: st.uid, gid: st.gid, stdio: 'ignore' });
+    child.once('error', () => resolve());
+    child.once('exit', () => resolve());
+  });
+  await rmdir(dir);
 }
 
 /**
