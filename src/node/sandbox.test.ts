@@ -1,10 +1,10 @@
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Task } from '../contract/task.js';
 import type { SandboxConfig } from './config.js';
-import { removeOwnDir, Sandbox, sandboxUsers, type SandboxOptions } from './sandbox.js';
+import { claimUidRange, removeOwnDir, Sandbox, sandboxUsers, type SandboxOptions } from './sandbox.js';
 import { DEFAULT_UID_BASE } from './sandbox-plan.js';
 import { openDatabase } from './store/db.js';
 import { TenantUidStore } from './store/tenant-uids.js';
@@ -121,5 +121,23 @@ describe.skipIf(!root)(`removing a task's own directory${root ? '' : ' (skipped:
     await removeOwnDir(own);
     expect(existsSync(own)).toBe(false);
     expect(existsSync('/etc/passwd')).toBe(true);
+  });
+});
+
+describe("claiming the tenants' uid range", () => {
+  it("refuses a range overlapping another live daemon's, takes over a dead one's, and keeps its own", () => {
+    const shared = mkdtempSync(join(tmpdir(), 'gpushare-uids-'));
+    const [a, b] = [join(shared, 'state-a'), join(shared, 'state-b')];
+    mkdirSync(a);
+    mkdirSync(b);
+    claimUidRange(shared, 1000, 100, a);
+    claimUidRange(shared, 1000, 100, a); // its own claim, again at its next start
+    claimUidRange(shared, 1100, 100, b); // beside it: no overlap
+    expect(() => claimUidRange(shared, 1050, 100, b)).toThrow(/the uids 1050-1149 overlap 1000-1099, which the daemon of state directory .*state-a allocates/);
+    expect(readFileSync(join(shared, 'uids-1000-100'), 'utf8').trim()).toBe(a);
+    rmSync(a, { recursive: true });
+    claimUidRange(shared, 1050, 100, b); // a's state is gone: its claim is stale
+    expect(existsSync(join(shared, 'uids-1000-100'))).toBe(false);
+    expect(readFileSync(join(shared, 'uids-1050-100'), 'utf8').trim()).toBe(b);
   });
 });

@@ -6,11 +6,11 @@
  * own directory and cgroup go, and cleans both up when the task ends. gpushare-exec creates
  * them and switches user itself, between fork and exec (native/exec/sandbox.c).
  */
-import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { rm, rmdir } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ErrorCodes, GsError } from '../domain/index.js';
 import type { Task } from '../contract/task.js';
 import { setUpCgroups, TaskCgroups } from './cgroup.js';
@@ -112,6 +112,7 @@ export class Sandbox {
       if (options.uids === null) throw new Error('sandbox: allocated uids need a store');
     }
     this.taskDir = options.usersOn ? sharedRootDir(join(config.taskDir, daemonKey(options.stateDir))) : null;
+    if (options.usersOn) claimUidRange(config.taskDir, config.uidBase, config.uidCount, options.stateDir);
     const nt = config.noTenant;
     this.noTenant = typeof nt === 'string' ? nt : options.usersOn ? resolveRunAs(nt, parsePasswd(readText(accounts.passwd)), readText(accounts.group), 'sandbox.noTenant') : 'daemon';
     const setup = options.usersOn ? setUpCgroups(config.cgroup, daemonKey(options.stateDir), options.mountinfo) : setUpCgroups('off', '');
@@ -233,6 +234,33 @@ export class Sandbox {
     this.allocated.set(tenant, user);
     return user;
   }
+}
+
+/**
+ * Each daemon allocates tenants' uids in its own database; two daemons on one host (sharing
+ * sandbox.taskDir) handing out the same range would give two tenants one uid, and each could
+ * then read and signal the other's tasks. So a daemon claims its range in the shared directory
+ * (a file `uids-BASE-COUNT` naming its state directory) and refuses to start over a range that
+ * overlaps another live daemon's. A claim whose state directory is gone is stale (its
+ * allocations went with its database) and is taken over.
+ */
+export function claimUidRange(shared: string, base: number, count: number, stateDir: string): void {
+  const mine = resolve(stateDir);
+  for (const name of readdirSync(shared)) {
+    const m = /^uids-(\d+)-(\d+)$/.exec(name);
+    if (!m) continue;
+    const [b, c] = [Number(m[1]), Number(m[2])];
+    if (b + c <= base || base + count <= b) continue;
+    const file = join(shared, name);
+    const owner = readText(file).trim();
+    if (owner === mine) continue;
+    if (owner !== '' && existsSync(owner)) {
+      throw new GsError(ErrorCodes.conflict, `sandbox: the uids ${base}-${base + count - 1} overlap ${b}-${b + c - 1}, which the daemon of state directory ${owner} allocates tenants' users from (${file}); give this daemon another range (sandbox.uidBase), or remove that file if that daemon and its state are gone`);
+    }
+    rmSync(file, { force: true }); // stale: that daemon's state, and its allocations, are gone
+  }
+  const own = join(shared, `uids-${base}-${count}`);
+  if (readText(own).trim() !== mine) writeFileSync(own, `${mine}\n`, { mode: 0o644 });
 }
 
 /**

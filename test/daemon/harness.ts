@@ -4,7 +4,8 @@
  * Everything a harness starts (daemons, tasks) is stopped by `cleanup()`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TaskBody } from '../../src/contract/schemas.js';
@@ -26,13 +27,24 @@ export class Harness {
   private daemon: ChildProcess | null = null;
   private daemonLog = '';
   private readonly children = new Set<ChildProcess>();
+  /** The uid-range claims its sandboxed daemons left in the default sandbox.taskDir. */
+  private readonly uidClaims = new Set<string>();
 
   /**
    * Starts `gpushare serve` and waits until its API answers. Tasks run as the daemon's user
    * (--sandbox off), whoever runs the tests, unless `extra` says otherwise (sandbox.test.ts).
    */
   async start(extra: readonly string[] = [], env: Readonly<Record<string, string>> = {}, simulate = '1xH100-80GB', listen: readonly string[] = []): Promise<void> {
-    const sandbox = extra.includes('--sandbox') ? [] : ['--sandbox', 'off'];
+    const sandbox: string[] = extra.includes('--sandbox') ? [] : ['--sandbox', 'off'];
+    // A sandboxed daemon claims its tenants' uid range host-wide (sandbox.ts claimUidRange): test
+    // daemons running at once, or beside a real one, each take a range of their own.
+    if (extra.includes('--sandbox') && !extra.includes('--config')) {
+      const config = join(this.dir, 'sandbox-config.json');
+      const uidBase = 1_950_000_000 + randomInt(0, 100_000) * 1_000;
+      writeFileSync(config, JSON.stringify({ sandbox: { uidBase, uidCount: 1_000 } }));
+      this.uidClaims.add(join('/var/lib/gpushare/tasks', `uids-${uidBase}-1000`));
+      sandbox.push('--config', config);
+    }
     const d = spawn(process.execPath, [BIN, 'serve', '--backend', 'simulated', '--simulate', simulate, '--state-dir', this.stateDir, '--listen', this.socket, ...listen, '--log-level', 'warn', ...sandbox, ...extra], {
       env: { ...this.env(), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -135,6 +147,7 @@ export class Harness {
       // daemon already down: tasks were stopped by the test itself
     }
     await this.stop('SIGKILL');
+    for (const f of this.uidClaims) rmSync(f, { force: true });
     for (const pid of this.extraPids) killGroup(pid);
     rmSync(this.dir, { recursive: true, force: true });
   }
