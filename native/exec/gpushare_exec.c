@@ -22,12 +22,16 @@
  * Signals sent to the group reach the command directly; the wrapper catches them (so it
  * survives to write the status) without forwarding, which would deliver them twice.
  */
+/* syscall(2), for close_range without a glibc 2.34 symbol (cloexec_inherited). */
+#define _DEFAULT_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -82,6 +86,32 @@ static int write_status(const char *path, const char *text) {
     return rc;
 }
 
+/*
+ * Nothing the daemon or whoever started it left open reaches the task: every descriptor from 3
+ * up closes at exec (the report pipe already does). close_range(2) with CLOSE_RANGE_CLOEXEC
+ * (Linux 5.11) by syscall, so the binary needs no glibc 2.34; else each one in /proc/self/fd
+ * (this process is single-threaded, so opendir's allocation is safe after fork).
+ */
+static int cloexec_inherited(void) {
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */) == 0) return 0;
+#endif
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL) return -1;
+    int own = dirfd(d);
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        if (*end != '\0' || end == e->d_name || fd < 3 || fd == own) continue;
+        int flags = fcntl((int)fd, F_GETFD);
+        if (flags < 0 || fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC) != 0) rc = -1;
+    }
+    if (closedir(d) != 0) rc = -1;
+    return rc;
+}
+
 static void set_preload(void) {
     const char *ours = getenv("GPUSHARE_EXEC_PRELOAD");
     if (ours == NULL || ours[0] == '\0') return;
@@ -130,7 +160,7 @@ int main(int argc, char **argv) {
         close(report[0]);
         if (restore_task_env() == 0) {
             set_preload();
-            if (sandbox_enter() == 0) execvp(argv[3], argv + 3);
+            if (sandbox_enter() == 0 && cloexec_inherited() == 0) execvp(argv[3], argv + 3);
         }
         int err = errno;
         ssize_t ignored = write(report[1], &err, sizeof err);

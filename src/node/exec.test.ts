@@ -31,6 +31,14 @@ describe('gpushare-exec', () => {
     expect(existsSync(`${r.file}.tmp`)).toBe(false);
   });
 
+  it('passes no descriptor it inherited beyond stdin, stdout and stderr on to the command', () => {
+    // fd 3 and 4: pipes the wrapper inherits (as from whoever started the daemon), not close-on-exec.
+    const status = join(dir, `status-${n++}`);
+    const r = spawnSync(exec, [status, '--', 'sh', '-c', 'ls /proc/$$/fd | sort -n | tr "\\n" " "'], { encoding: 'utf8', cwd: '/', stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'], env: { PATH: process.env['PATH'] ?? '' } });
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe('0 1 2');
+  });
+
   it('puts the preload into the command only, in front of its own', () => {
     const r = run(['sh', '-c', 'echo "$LD_PRELOAD|${GPUSHARE_EXEC_PRELOAD-unset}"'], { GPUSHARE_EXEC_PRELOAD: '/nonexistent/ours.so', LD_PRELOAD: '/nonexistent/theirs.so' });
     expect(r.stdout.trim()).toBe('/nonexistent/ours.so:/nonexistent/theirs.so|unset');
