@@ -18,6 +18,7 @@
 //
 // START_BENCH_BASELINE=/other/checkout (built): its bin/gpushare.js runs alongside this one.
 // START_BENCH_PROFILE=dir: every daemon runs under `node --cpu-prof` and leaves its profile there.
+// START_BENCH_SERVE_ARGS='--sandbox off': more serve flags for this build only.
 // Per-round numbers are printed as they come; the table gives medians over rounds with a 95%
 // bootstrap interval of the median.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -261,7 +262,9 @@ async function round(bin: string): Promise<RoundResult> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('GPUSHARE_')) delete env[k];
   const profile = process.env['START_BENCH_PROFILE'];
-  const daemon = spawn(process.execPath, [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), bin, 'serve', '--backend', 'simulated', '--simulate', `${GPUS}xH100-80GB`, '--state-dir', join(dir, 'state'), '--listen', socket, '--log-level', 'warn'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  // START_BENCH_SERVE_ARGS: more `serve` flags for this build only (`--sandbox off`, say; an older build may not know them).
+  const extra = bin === builds[0]?.bin ? (process.env['START_BENCH_SERVE_ARGS'] ?? '').split(' ').filter((a) => a !== '') : [];
+  const daemon = spawn(process.execPath, [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), bin, 'serve', '--backend', 'simulated', '--simulate', `${GPUS}xH100-80GB`, '--state-dir', join(dir, 'state'), '--listen', socket, '--log-level', 'warn', ...extra], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   daemons.add(daemon);
   const c = new Client0(socket);
   try {
