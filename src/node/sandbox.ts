@@ -101,9 +101,10 @@ export class Sandbox {
   constructor(private readonly options: SandboxOptions) {
     const { config } = options;
     const accounts = options.accounts ?? ETC;
+    // Read once: the configured users, the range check and noTenant all resolve against them.
+    const passwd = options.usersOn ? parsePasswd(readText(accounts.passwd)) : [];
+    const groups = options.usersOn ? readText(accounts.group) : '';
     if (options.usersOn) {
-      const passwd = parsePasswd(readText(accounts.passwd));
-      const groups = readText(accounts.group);
       for (const [tenant, runAs] of options.runAs) this.configured.set(tenant, resolveRunAs(runAs, passwd, groups, `tenant "${tenant}": runAs`));
       const conflicts = rangeConflicts(config.uidBase, config.uidCount, passwd, `${readText(accounts.subuid)}\n${readText(accounts.subgid)}`);
       if (conflicts.length > 0) {
@@ -114,7 +115,7 @@ export class Sandbox {
     this.taskDir = options.usersOn ? sharedRootDir(join(config.taskDir, daemonKey(options.stateDir))) : null;
     if (options.usersOn) claimUidRange(config.taskDir, config.uidBase, config.uidCount, options.stateDir);
     const nt = config.noTenant;
-    this.noTenant = typeof nt === 'string' ? nt : options.usersOn ? resolveRunAs(nt, parsePasswd(readText(accounts.passwd)), readText(accounts.group), 'sandbox.noTenant') : 'daemon';
+    this.noTenant = typeof nt === 'string' ? nt : options.usersOn ? resolveRunAs(nt, passwd, groups, 'sandbox.noTenant') : 'daemon';
     const setup = options.usersOn ? setUpCgroups(config.cgroup, daemonKey(options.stateDir), options.mountinfo) : setUpCgroups('off', '');
     this.cgroups = setup.ok ? new TaskCgroups(setup.root, options.onProblem) : null;
     this.cgroupProblem = setup.ok ? null : options.usersOn ? setup.problem : 'the daemon is not root, so it creates no cgroups';
