@@ -2,6 +2,8 @@
 # Self-contained (every variable starts with EXEC_), paths relative to native/:
 #
 #   make -C native exec      build/native/gpushare-exec, build/native/gpushare-smprobe
+#   make -C native exec-test the spawner's protocol (spawner_test.c) against a build with
+#                            ASan + UBSan (part of `make test`: TEST_RUNS)
 #
 # Tested end to end by src/node/exec.test.ts and the daemon tests (test/daemon/).
 
@@ -24,3 +26,20 @@ $(EXEC_BIN): $(EXEC_SRC) exec/claim.h exec/sandbox.h exec/spawner.h exec/exec.mk
 $(SMPROBE_BIN): exec/smprobe.c exec/exec.mk $(wildcard include/gs_cuda*.h)
 	@mkdir -p $(@D)
 	$(CC) $(EXEC_CFLAGS) -Iinclude -o $@ exec/smprobe.c -ldl
+
+# The spawner under the sanitizers (SANITIZE: the Makefile's flags), driven by spawner_test.c.
+EXEC_ASAN_BIN := $(abspath $(CURDIR)/..)/build/native/asan/gpushare-exec
+EXEC_TEST_BIN := $(abspath $(CURDIR)/..)/build/native/tests/exec/spawner_test
+TEST_RUNS += $(EXEC_TEST_BIN)@$(EXEC_ASAN_BIN)
+
+.PHONY: exec-test
+exec-test: $(EXEC_ASAN_BIN) $(EXEC_TEST_BIN)
+
+$(EXEC_ASAN_BIN): $(EXEC_SRC) exec/claim.h exec/sandbox.h exec/spawner.h exec/exec.mk
+	@mkdir -p $(@D)
+	$(CC) $(EXEC_CFLAGS) -O1 $(SANITIZE) -o $@ $(EXEC_SRC)
+
+$(EXEC_TEST_BIN): exec/spawner_test.c exec/spawner.h exec/exec.mk
+	@mkdir -p $(@D)
+	$(CC) $(EXEC_CFLAGS) -O1 $(SANITIZE) -o $@ exec/spawner_test.c
+
