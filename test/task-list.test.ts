@@ -14,10 +14,12 @@ const admin = { actor: 'test', role: 'admin' as const, tenant: null };
 
 beforeAll(async () => {
   // One task holds the GPU; the rest wait behind it (no process each), alice's and bob's in turn.
-  daemon.submit({ command: ['sleep', '60'], gpus: 1, isolation: 'exclusive', cwd: '/', tenant: 'ops' }, admin);
+  const holder = daemon.submit({ command: ['sleep', '60'], gpus: 1, isolation: 'exclusive', cwd: '/', tenant: 'ops' }, admin);
   for (let i = 0; i < TASK_LIST_DEFAULT_LIMIT + 20; i++) daemon.submit({ command: ['true'], gpus: 1, cwd: '/', tenant: i % 2 === 0 ? 'alice' : 'bob' }, admin);
   // Two that ended.
   for (const id of daemon.list(false).slice(1, 3).map((t) => t.id)) daemon.kill(id, admin);
+  // The spawner starts it off the event loop: `running` once it answered.
+  for (const deadline = Date.now() + 10_000; daemon.get(holder.id).state !== 'running' && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
 });
 afterAll(() => gs.close());
 

@@ -21,7 +21,7 @@ const idOf = (r: { json: () => unknown }): string => (r.json() as { id: string }
 /** A task of the token's tenant that has run and exited. */
 async function ended(token: string): Promise<string> {
   const id = idOf(await submit(token, { command: ['true'] }));
-  for (let i = 0; i < 500 && ['queued', 'running'].includes(daemon.get(id).state); i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 500 && ['queued', 'starting', 'running'].includes(daemon.get(id).state); i++) await new Promise((r) => setTimeout(r, 10));
   expect(daemon.get(id).state).toBe('exited');
   return id;
 }

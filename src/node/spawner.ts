@@ -158,6 +158,7 @@ export class Spawner {
     setImmediate(() => {
       const exits = this.exits;
       this.exits = [];
+      if (this.closed) return; // the daemon is gone: the next one finds these ends from their status files
       const report = (): void => {
         for (const x of exits) {
           try {
