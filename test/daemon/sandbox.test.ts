@@ -23,7 +23,7 @@ async function outputOf(id: string, marker: string): Promise<string> {
   for (;;) {
     const r = await h.run(['logs', id]);
     const t = await h.task(id);
-    if (r.stdout.includes(marker) || !['queued', 'running'].includes(t.state)) return r.stdout;
+    if (r.stdout.includes(marker) || !['queued', 'starting', 'running'].includes(t.state)) return r.stdout;
     if (Date.now() > deadline) throw new Error(`task ${id} printed no "${marker}": ${r.stdout}`);
     await sleep(50);
   }
