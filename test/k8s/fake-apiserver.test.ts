@@ -243,6 +243,13 @@ describe('watch', () => {
     expect(watch.events).toEqual([{ type: 'ERROR', object: expect.objectContaining({ kind: 'Status', code: 410, reason: 'Expired' }) }]);
   });
 
+  it('sends an injected 410 on a watch as an ERROR event, as the real server does', async () => {
+    api.failNext({ verb: 'watch', resource: 'nodes' }, { code: 410 });
+    const watch = await watchEvents('/api/v1/nodes', { resourceVersion: api.resourceVersion });
+    await watch.done;
+    expect(watch.events).toEqual([{ type: 'ERROR', object: expect.objectContaining({ code: 410, reason: 'Expired' }) }]);
+  });
+
   it('sees an object leave the selection as DELETED', async () => {
     api.seed('resourceslices', slice('a', 'n1'));
     const watch = await watchEvents('/apis/resource.k8s.io/v1/resourceslices', { resourceVersion: api.resourceVersion, labelSelector: '!gone' });

@@ -23,6 +23,7 @@
  *   api.objects('resourceslices'); api.object('pods', 'p', 'ns');   // what is there now
  *   api.requests / api.writes()                         // what was asked (verb, body, ...)
  *   api.failNext({ verb: 'update', resource: 'resourceslices' }, { code: 409 });  // inject
+ *     (a 410 on a watch comes as the real server sends it: a 200 stream with one ERROR event)
  *   api.dropWatches();                                  // close every open watch
  *   api.compact();                                      // older versions now 410 on watch
  *   api.mutate('resourceslices', 'name', (o) => ...);   // someone else's change (MODIFIED)
@@ -340,6 +341,7 @@ export class FakeApiServer {
       }
       record = { verb, ...route, query, contentType: req.headers['content-type'], body, status: 0 };
       this.requests.push(record);
+      if (verb === 'watch' && this.expiredWatch(record, res)) return;
       this.injected(record);
       if (verb === 'watch') {
         record.status = 200;
@@ -390,8 +392,8 @@ export class FakeApiServer {
     throw new StatusError(405, `${method} is not supported here`);
   }
 
-  private injected(record: RequestRecord): void {
-    const at = this.failures.findIndex(({ match }) => (match.verb === undefined || match.verb === record.verb)
+  private injected(record: RequestRecord, only: (error: InjectedError) => boolean = () => true): void {
+    const at = this.failures.findIndex(({ match, error }) => only(error) && (match.verb === undefined || match.verb === record.verb)
       && (match.resource === undefined || match.resource === record.resource)
       && (match.name === undefined || match.name === record.name)
       && (match.subresource === undefined || match.subresource === record.subresource));
@@ -401,6 +403,20 @@ export class FakeApiServer {
     if (failure.left <= 0) this.failures.splice(at, 1);
     const { code, reason, message } = failure.error;
     throw new StatusError(code, message ?? `injected ${code} for ${record.verb} ${record.resource}`, reason ?? REASONS[code] ?? 'Unknown', { name: record.name, kind: record.resource });
+  }
+
+  /** An injected 410 on a watch comes as the real server sends it: a 200 stream with one ERROR event. */
+  private expiredWatch(record: RequestRecord, res: ServerResponse): boolean {
+    try {
+      this.injected(record, (error) => error.code === 410);
+      return false;
+    } catch (err) {
+      const status = err as StatusError;
+      record.status = 200;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`${JSON.stringify({ type: 'ERROR', object: statusBody(410, 'Expired', status.message) })}\n`);
+      return true;
+    }
   }
 
   private notFound(resource: Resource, name: string): StatusError {
