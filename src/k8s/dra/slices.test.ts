@@ -183,6 +183,15 @@ describe('fixed layout', () => {
   it('round-trips through client-node\'s typed serializer without loss', () => {
     for (const slice of all) checkTyped(slice, 'V1ResourceSlice');
   });
+
+  it('without shared counters, cuts each GPU one way only, into parts that never overlap', () => {
+    const layout = layoutConfig({ layout: 'fixed', partitions: [4], sharedCounters: false });
+    const some = slices(40, layout);
+    expect(some.map((s) => s.spec.devices!.length)).toEqual([128, 32]);
+    expect(some.every((s) => s.spec.sharedCounters === undefined)).toBe(true);
+    expect(devices(some).every((d) => d.consumesCounters === undefined)).toBe(true);
+    expect(devices(some).slice(0, 4).map((d) => d.name)).toEqual([0, 1, 2, 3].map((j) => `gpu-0-part4-${j}`));
+  });
 });
 
 describe('inventory changes', () => {
@@ -207,7 +216,8 @@ describe('bad input', () => {
     ['no partitions', () => layoutConfig({ layout: 'fixed', partitions: [] }), /partitions \[\] are not accepted/],
     ['a count twice', () => layoutConfig({ layout: 'fixed', partitions: [2, 2] }), /name a count twice/],
     ['too many devices per GPU', () => layoutConfig({ layout: 'fixed', partitions: [1, 2, 4, 8, 16, 32, 3] }), /make 66 devices per GPU: the API allows at most 64/],
-    ['partitions for the consumable layout', () => layoutConfig({ layout: 'consumable', partitions: [2] }), /partitions apply to the fixed layout only/],
+    ['partitions for the consumable layout', () => layoutConfig({ layout: 'consumable', partitions: [2] }), /partitions and sharedCounters apply to the fixed layout only/],
+    ['overlapping partitions without counters', () => layoutConfig({ layout: 'fixed', partitions: [1, 2], sharedCounters: false }), /overlap without shared counters: give one partition count/],
     ['a cores step for the fixed layout', () => layoutConfig({ layout: 'fixed', coresStep: 5 }), /coresStep applies to the consumable layout only/],
   ])('%s', (_what, fn, message) => {
     const err = errorOf(fn);

@@ -39,6 +39,13 @@ export interface FixedLayout {
   readonly partitions: readonly number[];
   /** A partition's memory is rounded down to a multiple of this (a whole number of MiB). */
   readonly memoryStepBytes: number;
+  /**
+   * Publish a counter set per GPU that partitions consume (KEP-4815, feature gate
+   * DRAPartitionableDevices). Without it a GPU may only be cut one way (one partition count),
+   * so its parts never overlap: an API server with the gate off drops counters, and mixed
+   * sizes would then let the scheduler hand out the whole GPU and its halves at once.
+   */
+  readonly sharedCounters: boolean;
 }
 
 export type LayoutConfig = ConsumableLayout | FixedLayout;
@@ -60,6 +67,7 @@ export interface LayoutSettings {
   readonly memoryStepBytes?: number;
   readonly coresStep?: number;
   readonly partitions?: readonly number[];
+  readonly sharedCounters?: boolean;
 }
 
 function invalid(message: string, details: Record<string, unknown>): never {
@@ -80,7 +88,9 @@ const CORES_STEPS = [1, 2, 4, 5, 10, 20, 25, 50];
 export function layoutConfig(settings: LayoutSettings): LayoutConfig {
   const memoryStepBytes = checkMemoryStep(settings.memoryStepBytes ?? DEFAULT_MEMORY_STEP_BYTES);
   if (settings.layout === 'consumable') {
-    if (settings.partitions !== undefined) invalid(`partitions apply to the fixed layout only; the consumable layout takes memoryStepBytes and coresStep`, { layout: settings.layout });
+    if (settings.partitions !== undefined || settings.sharedCounters !== undefined) {
+      invalid(`partitions and sharedCounters apply to the fixed layout only; the consumable layout takes memoryStepBytes and coresStep`, { layout: settings.layout });
+    }
     const coresStep = settings.coresStep ?? DEFAULT_CORES_STEP;
     if (!CORES_STEPS.includes(coresStep)) {
       invalid(`cores step ${coresStep} is not accepted: it must divide 100 and be at most 50 (one of ${CORES_STEPS.join(', ')})`, { coresStep });
@@ -99,7 +109,11 @@ export function layoutConfig(settings: LayoutSettings): LayoutConfig {
     if (perGpu > LIMITS.devicesPerSliceWithCounters) {
       invalid(`partitions [${partitions.join(', ')}] make ${perGpu} devices per GPU: the API allows at most ${LIMITS.devicesPerSliceWithCounters} in a slice where devices consume counters`, { partitions });
     }
-    return { kind: 'fixed', partitions: [...partitions].sort((a, b) => a - b), memoryStepBytes };
+    const sharedCounters = settings.sharedCounters ?? true;
+    if (!sharedCounters && partitions.length !== 1) {
+      invalid(`partitions [${partitions.join(', ')}] overlap without shared counters: give one partition count (e.g. [4]) or turn sharedCounters on (needs the DRAPartitionableDevices feature gate)`, { partitions });
+    }
+    return { kind: 'fixed', partitions: [...partitions].sort((a, b) => a - b), memoryStepBytes, sharedCounters };
   }
   return invalid(`slice layout '${settings.layout}' is not known: accepted are ${SLICE_LAYOUTS.join(', ')}`, { layout: settings.layout });
 }
@@ -186,10 +200,11 @@ function fixedGroup(gpu: Gpu, driver: DriverFacts, layout: FixedLayout): GpuGrou
         name: partitionDeviceName(gpu.index, parts, part),
         attributes,
         capacity: amounts,
-        consumesCounters: [{ counterSet, counters: amounts }],
+        ...(layout.sharedCounters ? { consumesCounters: [{ counterSet, counters: amounts }] } : {}),
       });
     }
   }
+  if (!layout.sharedCounters) return { devices, counterSets: [] };
   const counters = { [CAPACITY.memory]: { value: quantity(gpu.memoryTotalBytes) }, [CAPACITY.cores]: { value: quantity(WHOLE_GPU_CORES) } };
   return { devices, counterSets: [{ name: counterSet, counters }] };
 }
