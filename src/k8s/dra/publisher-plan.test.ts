@@ -19,7 +19,7 @@ describe('planSlices', () => {
   it('creates everything at generation 1 on an empty server', () => {
     const plan = planSlices(wanted(), []);
     expect(plan.generation).toBe(1);
-    expect(plan.create.map((s) => [s.metadata?.name, s.spec.pool.generation])).toEqual([['n-gpu.gpushare.io-0', 1], ['n-gpu.gpushare.io-1', 1]]);
+    expect(plan.create.map((s) => [s.metadata?.name, s.spec.pool.generation])).toEqual([['n-gpu.gpushare.io-0', 1], ['n-gpu.gpushare.io-1', 1], ['n-gpu.gpushare.io-2', 1]]);
     expect(plan.update).toEqual([]);
     expect(plan.delete).toEqual([]);
   });
@@ -31,7 +31,7 @@ describe('planSlices', () => {
 
   it('ignores key order and the serializer\'s model names (what a re-read gives)', () => {
     const reread = stored(wanted(), 4).map((s) => JSON.parse(JSON.stringify(s)) as V1ResourceSlice);
-    reread[0]!.spec = { pool: reread[0]!.spec.pool, devices: reread[0]!.spec.devices, sharedCounters: reread[0]!.spec.sharedCounters, nodeName: 'n', driver: reread[0]!.spec.driver };
+    reread[1]!.spec = { pool: reread[1]!.spec.pool, devices: reread[1]!.spec.devices, nodeName: 'n', driver: reread[1]!.spec.driver };
     expect(planSlices(wanted(), reread).update).toEqual([]);
   });
 
@@ -39,8 +39,8 @@ describe('planSlices', () => {
     const now = stored(wanted(8), 4);
     const plan = planSlices(wanted(7), now);
     expect(plan.generation).toBe(5);
-    expect(plan.update.map((s) => [s.metadata?.name, s.spec.pool.generation, s.metadata?.resourceVersion])).toEqual([['n-gpu.gpushare.io-0', 5, '100'], ['n-gpu.gpushare.io-1', 5, '101']]);
-    expect(plan.update[1]!.spec.devices).toHaveLength(45);
+    expect(plan.update.map((s) => [s.metadata?.name, s.spec.pool.generation, s.metadata?.resourceVersion])).toEqual([['n-gpu.gpushare.io-0', 5, '100'], ['n-gpu.gpushare.io-1', 5, '101'], ['n-gpu.gpushare.io-2', 5, '102']]);
+    expect(plan.update[2]!.spec.devices).toHaveLength(45);
   });
 
   it('deletes what is not wanted, on the condition it is unchanged', () => {
@@ -60,7 +60,7 @@ describe('planSlices', () => {
 
   it('deletes everything when nothing is wanted', () => {
     const plan = planSlices([], stored(wanted(), 2));
-    expect(plan.delete.map((d) => d.name)).toEqual(['n-gpu.gpushare.io-0', 'n-gpu.gpushare.io-1']);
+    expect(plan.delete.map((d) => d.name)).toEqual(['n-gpu.gpushare.io-0', 'n-gpu.gpushare.io-1', 'n-gpu.gpushare.io-2']);
     expect(plan.create).toEqual([]);
   });
 });

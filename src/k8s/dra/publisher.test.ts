@@ -54,12 +54,12 @@ describe('SlicePublisher', () => {
   it('creates the node\'s slices, each a typed ResourceSlice owned by the Node, and watches them', async () => {
     await start().start();
     const creates = api.writes('resourceslices');
-    expect(creates.map((w) => [w.verb, w.status])).toEqual([['create', 201], ['create', 201]]);
+    expect(creates.map((w) => [w.verb, w.status])).toEqual([['create', 201], ['create', 201], ['create', 201]]);
     for (const write of creates) checkWire(write.body, 'V1ResourceSlice');
-    expect(mine().map((s) => s.metadata?.name)).toEqual([sliceName(NODE, 0), sliceName(NODE, 1)]);
-    expect(generations()).toEqual([1, 1]);
+    expect(mine().map((s) => s.metadata?.name)).toEqual([0, 1, 2].map((i) => sliceName(NODE, i)));
+    expect(generations()).toEqual([1, 1, 1]);
     expect(mine()[0]!.metadata?.ownerReferences).toEqual([{ apiVersion: 'v1', kind: 'Node', name: NODE, uid: 'node-uid-1', controller: true }]);
-    expect(events('dra.slice.created')).toBe(2);
+    expect(events('dra.slice.created')).toBe(3);
     await until(() => api.openWatches('resourceslices') === 1, 5000, 'the watch');
     expect(api.requests.find((r) => r.verb === 'watch')?.query.fieldSelector).toBe(`spec.nodeName=${NODE},spec.driver=${DRIVER_NAME}`);
   });
@@ -78,7 +78,7 @@ describe('SlicePublisher', () => {
     await publisher!.stop();
     api.requests.length = 0;
     await start(layoutConfig({ layout: 'consumable' })).start();
-    expect(api.writes('resourceslices').map((w) => [w.verb, w.name])).toEqual([['update', sliceName(NODE, 0)], ['delete', sliceName(NODE, 1)]]);
+    expect(api.writes('resourceslices').map((w) => [w.verb, w.name])).toEqual([['update', sliceName(NODE, 0)], ['delete', sliceName(NODE, 1)], ['delete', sliceName(NODE, 2)]]);
     expect(generations()).toEqual([2]);
     expect(mine()[0]!.spec.devices!.every((d) => d.allowMultipleAllocations === true)).toBe(true);
   });
@@ -101,7 +101,7 @@ describe('SlicePublisher', () => {
     expect(api.writes('resourceslices').filter((w) => w.status === 409)).toHaveLength(1);
     expect(events('dra.slices.retry')).toBe(1);
     expect(lines.find((l) => l.fields.event === 'dra.slices.retry')?.fields).toMatchObject({ code: 409, step: `update ${sliceName(NODE, 0)}` });
-    expect(generations()).toEqual([2, 2]);
+    expect(generations()).toEqual([2, 2, 2]);
     expect(mine().flatMap((s) => s.spec.devices ?? [])).toHaveLength(7 * 15);
   });
 
@@ -109,7 +109,7 @@ describe('SlicePublisher', () => {
     api.failNext({ verb: 'create', resource: 'resourceslices' }, { code: 503 });
     api.failNext({ verb: 'list', resource: 'resourceslices' }, { code: 429 });
     await start().start();
-    expect(mine()).toHaveLength(2);
+    expect(mine()).toHaveLength(3);
     expect(events('dra.slices.retry')).toBe(2);
   });
 
@@ -117,7 +117,7 @@ describe('SlicePublisher', () => {
     await start().start();
     await until(() => api.openWatches('resourceslices') === 1, 5000, 'the watch');
     api.remove('resourceslices', sliceName(NODE, 1));
-    await until(() => mine().length === 2 && generations().every((g) => g === 2), 5000, 'the slice back');
+    await until(() => mine().length === 3 && generations().every((g) => g === 2), 5000, 'the slice back');
     expect(events('dra.slice.external')).toBeGreaterThanOrEqual(1);
     expect(lines.find((l) => l.fields.event === 'dra.slice.external')?.fields).toMatchObject({ type: 'DELETED', slice: sliceName(NODE, 1) });
   });
@@ -125,8 +125,8 @@ describe('SlicePublisher', () => {
   it('restores a slice someone else changed', async () => {
     await start().start();
     await until(() => api.openWatches('resourceslices') === 1, 5000, 'the watch');
-    api.mutate('resourceslices', sliceName(NODE, 0), (o) => { (o.spec as { devices: unknown[] }).devices = []; });
-    await until(() => mine()[0]!.spec.devices!.length === 60 && generations().every((g) => g === 2), 5000, 'the slice restored');
+    api.mutate('resourceslices', sliceName(NODE, 1), (o) => { (o.spec as { devices: unknown[] }).devices = []; });
+    await until(() => mine()[1]!.spec.devices!.length === 60 && generations().every((g) => g === 2), 5000, 'the slice restored');
   });
 
   it('watches again after a dropped watch, and still sees deletes', async () => {
@@ -135,7 +135,7 @@ describe('SlicePublisher', () => {
     api.dropWatches();
     await until(() => events('dra.watch.closed') === 1 && api.openWatches('resourceslices') === 1, 5000, 'a new watch');
     api.remove('resourceslices', sliceName(NODE, 0));
-    await until(() => mine().length === 2, 5000, 'the slice back');
+    await until(() => mine().length === 3, 5000, 'the slice back');
   });
 
   it('reads again after a 410 Expired watch', async () => {
@@ -144,7 +144,7 @@ describe('SlicePublisher', () => {
     await until(() => events('dra.watch.expired') === 1 && api.openWatches('resourceslices') === 1, 5000, 'a new watch');
     expect(api.requests.filter((r) => r.verb === 'list')).toHaveLength(2);
     api.remove('resourceslices', sliceName(NODE, 1));
-    await until(() => mine().length === 2, 5000, 'the slice back');
+    await until(() => mine().length === 3, 5000, 'the slice back');
   });
 
   it('takes an unhealthy GPU\'s devices out, and puts them back when it recovers', async () => {
@@ -166,7 +166,7 @@ describe('SlicePublisher', () => {
     expect(() => publisher!.setInventory({ gpus: [h100(0), h100(1, { uuid: h100(0).uuid })], driver: DRIVER_FACTS })).toThrow(/lists UUID .* twice/);
     await publisher!.settled();
     expect(api.writes().length).toBe(before);
-    expect(generations()).toEqual([1, 1]);
+    expect(generations()).toEqual([1, 1, 1]);
   });
 
   it('deletes all its slices when the node has no healthy GPU left', async () => {
@@ -174,7 +174,7 @@ describe('SlicePublisher', () => {
     publisher!.setInventory({ gpus: gpus(8, () => ({ health: 'lost' })), driver: DRIVER_FACTS });
     await publisher!.settled();
     expect(mine()).toEqual([]);
-    expect(events('dra.slice.deleted')).toBe(2);
+    expect(events('dra.slice.deleted')).toBe(3);
   });
 
   it('closes its watch and timers on stop', async () => {

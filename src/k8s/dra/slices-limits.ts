@@ -3,9 +3,10 @@
  * types.go and its validation), checked before anything is sent: a slice the server would
  * reject is an error here, with the limit named, rather than a 422 on every publish.
  *
- * Where 1.34 and later releases differ, the stricter rule holds, so one layout works on both:
- * 1.34 allows at most 32 counters over all of a slice's counter sets (1.35 allows 8 sets of
- * 32 each), and 1.35 allows only 64 devices in a slice where any device consumes counters.
+ * The rules are those of the current API (partitionable devices as beta in 1.36): a slice
+ * holds devices or counter sets, never both; devices consume counters of sets defined in
+ * other slices of the same pool; a slice where any device consumes counters has at most 64
+ * devices.
  */
 import type { V1ResourceSlice } from '@kubernetes/client-node';
 import { ErrorCodes, GsError } from '../../domain/errors.js';
@@ -13,12 +14,12 @@ import { ErrorCodes, GsError } from '../../domain/errors.js';
 export const LIMITS = {
   /** ResourceSliceMaxDevices. */
   devicesPerSlice: 128,
-  /** ResourceSliceMaxDevicesWithTaintsOrConsumesCounters (1.35). */
+  /** ResourceSliceMaxDevicesWithTaintsOrConsumesCounters. */
   devicesPerSliceWithCounters: 64,
   /** ResourceSliceMaxCounterSets. */
   counterSetsPerSlice: 8,
-  /** 1.34's "at most 32 counters in all sets" (1.35: ResourceSliceMaxCountersPerCounterSet). */
-  countersPerSlice: 32,
+  /** ResourceSliceMaxCountersPerCounterSet. */
+  countersPerCounterSet: 32,
   /** ResourceSliceMaxDeviceCounterConsumptionsPerDevice. */
   counterConsumptionsPerDevice: 2,
   /** ResourceSliceMaxAttributesAndCapacitiesPerDevice. */
@@ -75,31 +76,45 @@ export function checkSliceLimits(slice: V1ResourceSlice): void {
   const maxDevices = withCounters ? LIMITS.devicesPerSliceWithCounters : LIMITS.devicesPerSlice;
   if (devices.length > maxDevices) fail(`'${name}' has ${devices.length} devices: at most ${maxDevices}${withCounters ? ' where devices consume counters' : ''}`, { name, devices: devices.length });
   if (counterSets.length > LIMITS.counterSetsPerSlice) fail(`'${name}' has ${counterSets.length} counter sets: at most ${LIMITS.counterSetsPerSlice}`, { name });
-  const counters = counterSets.reduce((n, set) => n + Object.keys(set.counters).length, 0);
-  if (counters > LIMITS.countersPerSlice) fail(`'${name}' has ${counters} counters over its counter sets: at most ${LIMITS.countersPerSlice}`, { name, counters });
-  const setNames = new Set<string>();
+  if (devices.length > 0 && counterSets.length > 0) fail(`'${name}' has both devices and counter sets: the API takes them in separate slices of the pool`, { name });
   for (const set of counterSets) {
     if (!isDnsLabel(set.name)) fail(`counter set name '${set.name}' is not a DNS label`, { name, counterSet: set.name });
-    if (setNames.has(set.name)) fail(`'${name}' defines counter set '${set.name}' twice`, { name, counterSet: set.name });
-    setNames.add(set.name);
-    for (const counter of Object.keys(set.counters)) {
+    const counters = Object.keys(set.counters);
+    if (counters.length > LIMITS.countersPerCounterSet) fail(`counter set '${set.name}' has ${counters.length} counters: at most ${LIMITS.countersPerCounterSet}`, { name, counterSet: set.name });
+    for (const counter of counters) {
       if (!isDnsLabel(counter)) fail(`counter '${counter}' of set '${set.name}' is not a DNS label`, { name, counter });
     }
   }
-  const deviceNames = new Set<string>();
   for (const device of devices) {
     if (!isDnsLabel(device.name)) fail(`device name '${device.name}' is not a DNS label of at most ${LIMITS.dnsLabelLength} characters`, { name, device: device.name });
-    if (deviceNames.has(device.name)) fail(`'${name}' lists device '${device.name}' twice`, { name, device: device.name });
-    deviceNames.add(device.name);
     const keys = [...Object.keys(device.attributes ?? {}), ...Object.keys(device.capacity ?? {})];
     if (keys.length > LIMITS.attributesAndCapacitiesPerDevice) fail(`device '${device.name}' has ${keys.length} attributes and capacities: at most ${LIMITS.attributesAndCapacitiesPerDevice}`, { name, device: device.name });
     const badKey = keys.find((k) => !isQualifiedNameId(k));
     if (badKey !== undefined) fail(`device '${device.name}' has attribute or capacity '${badKey}': names are C identifiers of at most ${LIMITS.qualifiedNameIdLength} characters`, { name, key: badKey });
     const consumptions = device.consumesCounters ?? [];
     if (consumptions.length > LIMITS.counterConsumptionsPerDevice) fail(`device '${device.name}' consumes from ${consumptions.length} counter sets: at most ${LIMITS.counterConsumptionsPerDevice}`, { name, device: device.name });
-    for (const consumption of consumptions) {
-      // 1.34 resolves a device's counter set in its own slice.
-      if (!setNames.has(consumption.counterSet)) fail(`device '${device.name}' consumes from counter set '${consumption.counterSet}', which '${name}' does not define`, { name, device: device.name });
+  }
+}
+
+/** Throws a GsError naming the first rule the pool (all its slices) breaks: names unique, counter sets that exist. */
+export function checkPoolLimits(slices: readonly V1ResourceSlice[]): void {
+  slices.forEach(checkSliceLimits);
+  const devices = new Set<string>();
+  const sets = new Set<string>();
+  for (const slice of slices) {
+    for (const set of slice.spec.sharedCounters ?? []) {
+      if (sets.has(set.name)) fail(`pool '${slice.spec.pool.name}' defines counter set '${set.name}' twice`, { counterSet: set.name });
+      sets.add(set.name);
+    }
+    for (const device of slice.spec.devices ?? []) {
+      if (devices.has(device.name)) fail(`pool '${slice.spec.pool.name}' lists device '${device.name}' twice`, { device: device.name });
+      devices.add(device.name);
+    }
+  }
+  for (const slice of slices) {
+    for (const device of slice.spec.devices ?? []) {
+      const missing = (device.consumesCounters ?? []).find((c) => !sets.has(c.counterSet));
+      if (missing) fail(`device '${device.name}' consumes from counter set '${missing.counterSet}', which pool '${slice.spec.pool.name}' does not define`, { device: device.name });
     }
   }
 }

@@ -5,7 +5,7 @@ import { DRIVER_FACTS, h100 } from '../../../test/k8s/gpus.js';
 import { checkTyped } from '../../../test/k8s/typed.js';
 import { ATTRIBUTE, CAPACITY, DRIVER_NAME } from './names.js';
 import { architectureOf, quantity, semverOf, sysfsPciAddress } from './slices-attributes.js';
-import { checkSliceLimits } from './slices-limits.js';
+import { checkPoolLimits, checkSliceLimits } from './slices-limits.js';
 import { buildResourceSlices, layoutConfig, sliceName, type LayoutConfig } from './slices.js';
 
 const MIB = 2 ** 20;
@@ -166,11 +166,17 @@ describe('fixed layout', () => {
     }
   });
 
-  it('splits 8 GPUs into slices of at most 64 devices, each with the counter sets its devices use', () => {
-    expect(all.map((s) => s.spec.devices!.length)).toEqual([60, 60]);
-    expect(all.map((s) => s.spec.sharedCounters!.map((c) => c.name))).toEqual([['gpu-0', 'gpu-1', 'gpu-2', 'gpu-3'], ['gpu-4', 'gpu-5', 'gpu-6', 'gpu-7']]);
-    expect(all.every((s) => s.spec.pool.resourceSliceCount === 2)).toBe(true);
-    all.forEach(checkSliceLimits);
+  it('puts the counter sets in a slice of their own, then the devices in slices of at most 64', () => {
+    expect(all.map((s) => s.spec.sharedCounters?.map((c) => c.name) ?? null)).toEqual([['gpu-0', 'gpu-1', 'gpu-2', 'gpu-3', 'gpu-4', 'gpu-5', 'gpu-6', 'gpu-7'], null, null]);
+    expect(all.map((s) => s.spec.devices?.length ?? 0)).toEqual([0, 60, 60]);
+    expect(all.every((s) => s.spec.pool.resourceSliceCount === 3)).toBe(true);
+    checkPoolLimits(all);
+  });
+
+  it('puts at most 8 counter sets in a slice, and never a GPU\'s devices in two slices', () => {
+    const many = slices(20, fixed);
+    expect(many.map((s) => s.spec.sharedCounters?.length ?? 0)).toEqual([8, 8, 4, 0, 0, 0, 0, 0]);
+    expect(many.map((s) => s.spec.devices?.length ?? 0)).toEqual([0, 0, 0, 60, 60, 60, 60, 60]);
   });
 
   it('takes other partitions from configuration', () => {
@@ -253,16 +259,27 @@ describe('bad input', () => {
 });
 
 describe('API limits', () => {
-  const base = slices(1, fixed)[0]!;
+  const pool = slices(1, fixed);
+  const counterSlice = pool[0]!;
+  const base = pool[1]!;
   it.each([
     ['more than 64 devices consuming counters', { ...base.spec, devices: Array.from({ length: 65 }, (_, i) => ({ ...base.spec.devices![0]!, name: `d-${i}` })) }, /65 devices: at most 64 where devices consume counters/],
-    ['more than 128 devices', { ...base.spec, sharedCounters: undefined, devices: Array.from({ length: 129 }, (_, i) => ({ name: `d-${i}` })) }, /129 devices: at most 128/],
-    ['a device name that is no DNS label', { ...base.spec, sharedCounters: undefined, devices: [{ name: 'GPU_0' }] }, /device name 'GPU_0' is not a DNS label/],
-    ['a counter set it does not define', { ...base.spec, sharedCounters: [] }, /consumes from counter set 'gpu-0', which .* does not define/],
-    ['more than 32 counters', { ...base.spec, devices: [], sharedCounters: Array.from({ length: 17 }, (_, i) => ({ name: `c-${i}`, counters: { a: { value: '1' }, b: { value: '1' } } })) }, /at most 8|34 counters/],
-    ['an attribute name too long', { ...base.spec, sharedCounters: undefined, devices: [{ name: 'd', attributes: { ['x'.repeat(33)]: { bool: true } } }] }, /C identifiers of at most 32/],
+    ['more than 128 devices', { ...base.spec, devices: Array.from({ length: 129 }, (_, i) => ({ name: `d-${i}` })) }, /129 devices: at most 128/],
+    ['a device name that is no DNS label', { ...base.spec, devices: [{ name: 'GPU_0' }] }, /device name 'GPU_0' is not a DNS label/],
+    ['devices and counter sets in one slice', { ...base.spec, sharedCounters: counterSlice.spec.sharedCounters }, /both devices and counter sets/],
+    ['more than 8 counter sets', { ...counterSlice.spec, sharedCounters: Array.from({ length: 9 }, (_, i) => ({ name: `c-${i}`, counters: { a: { value: '1' } } })) }, /9 counter sets: at most 8/],
+    ['more than 32 counters in a set', { ...counterSlice.spec, sharedCounters: [{ name: 'c', counters: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, { value: '1' }])) }] }, /counter set 'c' has 33 counters: at most 32/],
+    ['an attribute name too long', { ...base.spec, devices: [{ name: 'd', attributes: { ['x'.repeat(33)]: { bool: true } } }] }, /C identifiers of at most 32/],
   ])('catch %s', (_what, spec, message) => {
     const err = errorOf(() => checkSliceLimits({ ...base, spec: spec as V1ResourceSlice['spec'] }));
     expect(err.message).toMatch(message);
+  });
+
+  it('catch a device consuming a counter set the pool does not define', () => {
+    expect(errorOf(() => checkPoolLimits([base])).message).toMatch(/consumes from counter set 'gpu-0', which pool 'node-a' does not define/);
+  });
+
+  it('catch a device name twice in the pool', () => {
+    expect(errorOf(() => checkPoolLimits([counterSlice, base, { ...base, metadata: { name: 'other' } }])).message).toMatch(/lists device 'gpu-0' twice/);
   });
 });

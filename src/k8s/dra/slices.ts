@@ -6,16 +6,17 @@
  * - `consumable` (KEP-5075, feature gate DRAConsumableCapacity): each GPU is one device that
  *   many claims share (`allowMultipleAllocations`); claims ask for `memory` and `cores` and the
  *   scheduler subtracts what each allocation consumed.
- * - `fixed`: each GPU is a counter set (its memory and cores) and a fixed menu of partition
- *   devices (the whole GPU, halves, quarters, ...) that consume from it, so the default
- *   kube-scheduler never allocates more of a GPU than it has.
+ * - `fixed`: each GPU is a counter set (its memory and cores; KEP-4815, feature gate
+ *   DRAPartitionableDevices) and a fixed menu of partition devices (the whole GPU, halves,
+ *   quarters, ...) that consume from it, so the default kube-scheduler never allocates more of
+ *   a GPU than it has; or, without counters, one way of cutting each GPU into equal parts.
  */
 import type { V1CounterSet, V1Device, V1ResourceSlice } from '@kubernetes/client-node';
 import { ErrorCodes, GsError } from '../../domain/errors.js';
 import type { Gpu } from '../../domain/gpu.js';
 import { CAPACITY, DRIVER_NAME, type SliceLayout } from './names.js';
 import { gpuAttributes, quantity, type DriverFacts } from './slices-attributes.js';
-import { LIMITS, checkSliceLimits } from './slices-limits.js';
+import { LIMITS, checkPoolLimits } from './slices-limits.js';
 
 const MIB = 2 ** 20;
 /** Cores of a whole GPU (CAPACITY.cores is in hundredths of a GPU). */
@@ -58,7 +59,7 @@ export type LayoutConfig = ConsumableLayout | FixedLayout;
 export const DEFAULT_MEMORY_STEP_BYTES = 256 * MIB;
 /** 1 core (1% of the GPU): HAMi's gpucores unit, so any gpucores value maps without rounding. */
 export const DEFAULT_CORES_STEP = 1;
-/** The whole GPU, halves, quarters, eighths: 15 devices per GPU, 4 GPUs per slice. */
+/** The whole GPU, halves, quarters, eighths: 15 devices per GPU, 4 GPUs to a slice of devices. */
 export const DEFAULT_PARTITIONS: readonly number[] = [1, 2, 4, 8];
 
 /** Layout settings as configuration gives them (every field but `layout` optional). */
@@ -209,27 +210,35 @@ function fixedGroup(gpu: Gpu, driver: DriverFacts, layout: FixedLayout): GpuGrou
   return { devices, counterSets: [{ name: counterSet, counters }] };
 }
 
-/** Groups packed into as few slices as the API's limits allow, in GPU order. */
-function pack(groups: readonly GpuGroup[]): GpuGroup[][] {
-  const slices: GpuGroup[][] = [];
-  let current: GpuGroup[] = [];
-  const fits = (next: GpuGroup): boolean => {
-    const all = [...current, next];
-    const devices = all.reduce((n, g) => n + g.devices.length, 0);
-    const sets = all.flatMap((g) => g.counterSets);
-    const counters = sets.reduce((n, s) => n + Object.keys(s.counters).length, 0);
-    const maxDevices = sets.length > 0 ? LIMITS.devicesPerSliceWithCounters : LIMITS.devicesPerSlice;
-    return devices <= maxDevices && sets.length <= LIMITS.counterSetsPerSlice && counters <= LIMITS.countersPerSlice;
-  };
-  for (const group of groups) {
-    if (current.length > 0 && !fits(group)) {
-      slices.push(current);
+/** Items packed in order into as few bins as `fits` allows (a bin never starts empty-handed). */
+function pack<T>(items: readonly T[], fits: (bin: readonly T[], next: T) => boolean): T[][] {
+  const bins: T[][] = [];
+  let current: T[] = [];
+  for (const item of items) {
+    if (current.length > 0 && !fits(current, item)) {
+      bins.push(current);
       current = [];
     }
-    current.push(group);
+    current.push(item);
   }
-  if (current.length > 0) slices.push(current);
-  return slices;
+  if (current.length > 0) bins.push(current);
+  return bins;
+}
+
+/** One slice's content: devices or counter sets (the API takes them in separate slices). */
+type SliceContent = { readonly devices: V1Device[] } | { readonly sharedCounters: V1CounterSet[] };
+
+/**
+ * Counter sets first (8 to a slice), then devices, whole GPUs to a slice, at most 128 devices
+ * (64 where they consume counters).
+ */
+function sliceContents(groups: readonly GpuGroup[]): SliceContent[] {
+  const sets = groups.flatMap((g) => g.counterSets);
+  const maxDevices = sets.length > 0 ? LIMITS.devicesPerSliceWithCounters : LIMITS.devicesPerSlice;
+  const counted = (bin: readonly GpuGroup[]) => bin.reduce((n, g) => n + g.devices.length, 0);
+  const counterSlices = pack(sets, (bin) => bin.length < LIMITS.counterSetsPerSlice).map((sharedCounters) => ({ sharedCounters }));
+  const deviceSlices = pack(groups, (bin, next) => counted(bin) + next.devices.length <= maxDevices).map((bin) => ({ devices: bin.flatMap((g) => g.devices) }));
+  return [...counterSlices, ...deviceSlices];
 }
 
 function checkInventory(gpus: readonly Gpu[]): void {
@@ -260,22 +269,18 @@ export function buildResourceSlices(input: SliceInput): V1ResourceSlice[] {
   const healthy = [...gpus].filter((g) => g.health === 'ok').sort((a, b) => a.index - b.index);
   const layout = input.layout;
   const groups = healthy.map((gpu) => (layout.kind === 'consumable' ? consumableGroup(gpu, driver, layout) : fixedGroup(gpu, driver, layout)));
-  const packed = pack(groups);
-  const slices = packed.map((sliceGroups, index): V1ResourceSlice => {
-    const counterSets = sliceGroups.flatMap((g) => g.counterSets);
-    return {
-      apiVersion: 'resource.k8s.io/v1',
-      kind: 'ResourceSlice',
-      metadata: { name: sliceName(input.nodeName, index, driverName) },
-      spec: {
-        driver: driverName,
-        nodeName: input.nodeName,
-        pool: { name: input.nodeName, generation: input.generation, resourceSliceCount: packed.length },
-        devices: sliceGroups.flatMap((g) => g.devices),
-        ...(counterSets.length > 0 ? { sharedCounters: counterSets } : {}),
-      },
-    };
-  });
-  slices.forEach(checkSliceLimits);
+  const contents = sliceContents(groups);
+  const slices = contents.map((content, index): V1ResourceSlice => ({
+    apiVersion: 'resource.k8s.io/v1',
+    kind: 'ResourceSlice',
+    metadata: { name: sliceName(input.nodeName, index, driverName) },
+    spec: {
+      driver: driverName,
+      nodeName: input.nodeName,
+      pool: { name: input.nodeName, generation: input.generation, resourceSliceCount: contents.length },
+      ...content,
+    },
+  }));
+  checkPoolLimits(slices);
   return slices;
 }
