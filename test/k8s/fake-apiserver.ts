@@ -13,7 +13,9 @@
  * generateName), update (409 Conflict on a stale metadata.resourceVersion; a no-op update
  * changes nothing), patch (json-patch, merge-patch and strategic-merge-patch content types;
  * a stale resourceVersion in the patch is a 409), delete (preconditions), the status
- * subresource (a main update keeps status, a status update keeps the rest). Every error is a
+ * subresource (a main update keeps status, a status update keeps the rest). A list serves the
+ * latest state whatever resourceVersion it names (what resourceVersionMatch=NotOlderThan allows);
+ * deletes are immediate (no graceful deletion, no finalizers). Every error is a
  * metav1.Status. With `strict` (the default) a written object that client-node's typed
  * serializer would lose anything of is a 400, as fieldValidation=Strict.
  *
