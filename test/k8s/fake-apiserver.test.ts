@@ -207,6 +207,24 @@ describe('pods', () => {
   });
 });
 
+describe('resource claims and device classes', () => {
+  it('keeps a claim\'s spec on a status update, and serves claims across namespaces', async () => {
+    const claim = await resource.createNamespacedResourceClaim({ namespace: 'ns', body: { metadata: { name: 'c' }, spec: { devices: { requests: [{ name: 'gpu', exactly: { deviceClassName: 'gpu-slice.gpushare.io', capacity: { requests: { memory: '20Gi' } } } }] } } } });
+    const allocated = { results: [{ request: 'gpu', driver: 'gpu.gpushare.io', pool: 'n1', device: 'gpu-0', consumedCapacity: { memory: '20Gi' } }] };
+    const updated = await resource.replaceNamespacedResourceClaimStatus({ name: 'c', namespace: 'ns', body: { ...claim, spec: { devices: { requests: [] } }, status: { allocation: { devices: allocated } } } });
+    expect(updated.status?.allocation?.devices?.results?.[0]?.consumedCapacity).toEqual({ memory: '20Gi' });
+    expect(updated.spec.devices?.requests?.[0]?.exactly?.capacity?.requests).toEqual({ memory: '20Gi' });
+    const patched = await resource.patchNamespacedResourceClaimStatus({ name: 'c', namespace: 'ns', body: [{ op: 'add', path: '/status/reservedFor', value: [{ resource: 'pods', name: 'p', uid: 'u1' }] }] });
+    expect(patched.status?.reservedFor).toEqual([{ resource: 'pods', name: 'p', uid: 'u1' }]);
+    expect((await resource.listResourceClaimForAllNamespaces()).items.map((c) => c.metadata?.namespace)).toEqual(['ns']);
+  });
+
+  it('creates and lists device classes', async () => {
+    await resource.createDeviceClass({ body: { metadata: { name: 'gpu.gpushare.io' }, spec: { selectors: [{ cel: { expression: 'device.driver == "gpu.gpushare.io"' } }] } } });
+    expect((await resource.listDeviceClass()).items.map((c) => c.spec.selectors?.[0]?.cel?.expression)).toEqual(['device.driver == "gpu.gpushare.io"']);
+  });
+});
+
 describe('watch', () => {
   it('streams ADDED, MODIFIED and DELETED after the given version, filtered by field selector', async () => {
     const list = await resource.listResourceSlice();
