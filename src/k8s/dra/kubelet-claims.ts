@@ -18,8 +18,8 @@ export function apiClaimSource(kubeConfig: KubeConfig): ClaimSource {
   return {
     async read(namespace, name) {
       const claim = await api.readNamespacedResourceClaim({ namespace, name });
-      // Back to the wire's JSON (dates as strings, quantities as strings): one decoder for both sources.
-      return ObjectSerializer.serialize(claim, 'ResourceV1ResourceClaim', '') as unknown;
+      // Back to the wire's JSON (dates as strings, unset fields absent): one decoder for both sources.
+      return JSON.parse(JSON.stringify(ObjectSerializer.serialize(claim, 'ResourceV1ResourceClaim', ''))) as unknown;
     },
   };
 }
