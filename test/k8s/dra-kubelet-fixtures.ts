@@ -88,12 +88,16 @@ type Unary = (request: unknown, callback: (error: ServiceError | null, response:
 
 /** The kubelet's side: registration over the registry socket, then prepare/unprepare/health on the plugin's socket. */
 export class FakeKubelet {
-  private readonly clients: Client[] = [];
+  private readonly clients = new Map<string, Client>();
 
+  /** One connection per service and socket, kept, as the kubelet keeps its connection to a plugin. */
   private client(kind: 'registration' | 'draPlugin' | 'healthV1' | 'healthV1alpha1', socket: string): Client {
+    const key = `${kind} ${socket}`;
+    const open = this.clients.get(key);
+    if (open !== undefined) return open;
     const Ctor = kubeletProtos()[kind];
     const c = new Ctor(`unix:${socket}`, credentials.createInsecure());
-    this.clients.push(c);
+    this.clients.set(key, c);
     return c;
   }
 
@@ -127,8 +131,8 @@ export class FakeKubelet {
   }
 
   close(): void {
-    for (const c of this.clients) c.close();
-    this.clients.length = 0;
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
   }
 }
 

@@ -46,7 +46,7 @@ const METHODS: Record<string, string[]> = {
 
 describe('the .proto files match the kubelet\'s', () => {
   it.each(Object.entries(MESSAGES))('%s', (name, fields) => {
-    const message = definitions[name] as MessageTypeDefinition | undefined;
+    const message = definitions[name] as MessageTypeDefinition<object, object> | undefined;
     expect(message, `${name} is missing`).toBeDefined();
     const ours = (message?.type as { field: { name: string; number: number; type: string; label: string }[] }).field.map((f) =>
       `${f.name} ${f.number} ${f.type.replace('TYPE_', '').toLowerCase()}${f.label === 'LABEL_REPEATED' ? ' repeated' : ''}`);
@@ -54,7 +54,7 @@ describe('the .proto files match the kubelet\'s', () => {
   });
 
   it('share_id is a proto3 optional (presence on the wire), as upstream', () => {
-    const device = definitions[`${DRA}.Device`] as MessageTypeDefinition;
+    const device = definitions[`${DRA}.Device`] as MessageTypeDefinition<object, object>;
     expect((device.type as { oneofDecl: { name: string }[] }).oneofDecl.map((o) => o.name)).toEqual(['_share_id']);
   });
 

@@ -9,14 +9,18 @@ import { join } from 'node:path';
 /** The temporary names this module leaves behind if killed mid-write (removed at start by removeTemporaries). */
 const TEMP_MARK = '.gstmp-';
 
-/** Writes `text` to `path` atomically (temp + fsync + rename); the file gets `mode`. */
-export function writeFileAtomic(path: string, text: string, mode = 0o644): void {
+/**
+ * Writes `text` to `path` atomically (temp + rename); the file gets `mode`. `durable`: fsync
+ * before the rename, so a power loss leaves the old file or the new one (a rename alone only
+ * guarantees that against a crash of the process).
+ */
+export function writeFileAtomic(path: string, text: string, mode = 0o644, durable = true): void {
   const dir = path.slice(0, path.lastIndexOf('/')) || '/';
   const temp = join(dir, `${TEMP_MARK}${process.pid}-${path.slice(dir.length + 1)}`);
   const fd = openSync(temp, 'w', mode);
   try {
     writeSync(fd, text);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } catch (e) {
     closeSync(fd);
     rmSync(temp, { force: true });
