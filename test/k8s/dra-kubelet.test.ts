@@ -3,7 +3,7 @@
  * real gRPC client (the project's .proto files): registration, prepare/unprepare, idempotence,
  * restarts (also mid-prepare), bad input, the health stream.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -201,6 +201,24 @@ describe('NodePrepareResources / NodeUnprepareResources', () => {
     expect(cdiFiles()).toEqual(['gpushare.io-claim_good.json']);
     expect(readdirSync(join(p.stateDir, 'claims'))).toEqual(['good']);
     expect(checkpointUids(p)).toEqual(['good']);
+  });
+
+  it('a checkpoint that cannot be written fails the prepare and leaves nothing behind', async () => {
+    const p = await start();
+    const ref = claims.add({ uid: 'uid-1' });
+    mkdirSync(join(p.stateDir, 'checkpoint.json')); // renaming a file over a directory fails
+    const r = (await kubelet.prepare(p.pluginSocket, [ref])).claims['uid-1'];
+    expect(r?.error).toMatch(/preparing ResourceClaim ml\/claim-uid-1 failed writing its files: .*checkpoint\.json/);
+    expect(r?.devices).toEqual([]);
+    expect(cdiFiles()).toEqual([]);
+    expect(readdirSync(join(p.stateDir, 'claims'))).toEqual([]);
+    expect(p.prepared()).toEqual([]);
+  });
+
+  it('refuses a claim reference without a uid', async () => {
+    const p = await start();
+    const r = await kubelet.prepare(p.pluginSocket, [{ namespace: 'ml', name: 'x', uid: '' }]);
+    expect(r.claims['']?.error).toMatch(/must name a claim by namespace, name and uid/);
   });
 
   it('keeps to each GPU\'s size under concurrent prepares', async () => {

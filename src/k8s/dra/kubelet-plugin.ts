@@ -133,6 +133,9 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
   });
 
   const prepareOne = async (ref: ClaimRef): Promise<Wire> => {
+    if (!ref.uid || !ref.namespace || !ref.name) {
+      return { devices: [], error: `the kubelet must name a claim by namespace, name and uid; got ${JSON.stringify(ref)}` };
+    }
     const done = prepared.get(ref.uid);
     if (done !== undefined) return response(done);
     let json: unknown;
@@ -165,14 +168,22 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
   };
 
   const unprepareOne = (ref: ClaimRef): Wire => {
-    const had = prepared.delete(ref.uid);
+    const had = prepared.get(ref.uid);
     try {
-      if (had) save();
+      if (had !== undefined) {
+        prepared.delete(ref.uid);
+        try {
+          save();
+        } catch (e) {
+          prepared.set(ref.uid, had); // the checkpoint still names it: so does the ledger
+          throw e;
+        }
+      }
       removeClaimFiles(ref.uid);
     } catch (e) {
       return { error: `unpreparing ResourceClaim ${ref.namespace}/${ref.name} failed: ${(e as Error).message}` };
     }
-    if (had) log.info('unprepared claim', { claim: `${ref.namespace}/${ref.name}`, uid: ref.uid });
+    if (had !== undefined) log.info('unprepared claim', { claim: `${ref.namespace}/${ref.name}`, uid: ref.uid });
     return { error: '' };
   };
 
