@@ -288,6 +288,18 @@ describe('restarts', () => {
     expect(cdiFiles()).toEqual([]);
   });
 
+  it('sm-partition ranges survive a restart: the next partition goes beside them', async () => {
+    let p = await start();
+    const sm = { ...validConfig, isolation: 'sm-partition' };
+    const refs = ['a', 'b', 'c'].map((uid) => claims.add({ uid, results: [{ device: 'gpu-0', consumedCapacity: { memory: '1Gi', cores: '30' } }], parameters: sm }));
+    await kubelet.prepare(p.pluginSocket, refs.slice(0, 2));
+    kubelet.close();
+    p = await restart();
+    expect((await kubelet.prepare(p.pluginSocket, [refs[2] as (typeof refs)[number]])).claims['c']?.error).toBe('');
+    const offsets = ['a', 'b', 'c'].map((uid) => specOf(uid).devices[0]?.containerEdits.env.find((e) => e.startsWith('GPUSHARE_SM_OFFSET=')));
+    expect(offsets).toEqual(['GPUSHARE_SM_OFFSET=0', 'GPUSHARE_SM_OFFSET=40', 'GPUSHARE_SM_OFFSET=80']);
+  });
+
   it('refuses to start over a corrupt checkpoint, saying which file', async () => {
     const p = await start();
     await p.close();

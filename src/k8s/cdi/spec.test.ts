@@ -12,8 +12,8 @@ function device(over: Partial<PreparedDevice> = {}): PreparedDevice {
   };
 }
 
-function claim(devices: PreparedDevice[] = [device()], config: Partial<PreparedClaim['config']> = {}): PreparedClaim {
-  return { uid: UID, namespace: 'ml', name: 'train-gpu', devices, config: { isolation: 'time-slice', priority: 500, computePolicy: 'hard', ...config } };
+function claim(devices: PreparedDevice[] = [device()], config: Partial<PreparedClaim['config']> = {}, smRanges: PreparedClaim['smRanges'] = []): PreparedClaim {
+  return { uid: UID, namespace: 'ml', name: 'train-gpu', devices, config: { isolation: 'time-slice', priority: 500, computePolicy: 'hard', ...config }, smRanges };
 }
 
 const host = { library: '/var/lib/kubelet/plugins/gpu.gpushare.io/lib/libgpushare.so', preload: '/var/lib/kubelet/plugins/gpu.gpushare.io/ld.so.preload', claimDir: `/var/lib/kubelet/plugins/gpu.gpushare.io/claims/${UID}`, computeDir: '/var/lib/kubelet/plugins/gpu.gpushare.io/compute' };
@@ -57,6 +57,15 @@ describe('claimEnvironment', () => {
     expect(env['CUDA_VISIBLE_DEVICES']).toBe('GPU-aaaa');
     expect(env['GPUSHARE_MEMORY_LIMIT']).toBe(String(16 * GIB));
     expect(env['GPUSHARE_COMPUTE_LIMIT']).toBe('60');
+  });
+
+  it('passes an sm-partition\'s start as GPUSHARE_SM_OFFSET, by ordinal inside the container', () => {
+    const one = claimEnvironment(claim([device()], { isolation: 'sm-partition' }, [{ gpuUuid: 'GPU-aaaa', offset: 40, count: 40 }]));
+    expect(one['GPUSHARE_SM_OFFSET']).toBe('40');
+    const two = claimEnvironment(claim([device(), device({ device: 'gpu-1', gpuUuid: 'GPU-bbbb', gpuIndex: 1 })], { isolation: 'sm-partition' },
+      [{ gpuUuid: 'GPU-bbbb', offset: 64, count: 40 }, { gpuUuid: 'GPU-aaaa', offset: 0, count: 40 }]));
+    expect(two['GPUSHARE_SM_OFFSET']).toBe('0=0,1=64');
+    expect(claimEnvironment(claim())).not.toHaveProperty('GPUSHARE_SM_OFFSET');
   });
 
   it.each([[100, 'low'], [500, 'normal'], [900, 'high']] as const)('priority %i is %s for libgpushare', (p, band) => {

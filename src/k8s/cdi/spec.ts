@@ -97,6 +97,11 @@ export function claimEnvironment(claim: PreparedClaim): Record<string, string> {
   env['GPUSHARE_PRIORITY'] = libraryPriorityBand(claim.config.priority);
   env['GPUSHARE_ISOLATION'] = claim.config.isolation;
   env['GPUSHARE_COMPUTE_POLICY'] = claim.config.computePolicy;
+  if (claim.smRanges.length > 0) {
+    // By ordinal inside the container (CUDA_VISIBLE_DEVICES order): the form libgpushare reads.
+    const offsets = uuids.map((u) => claim.smRanges.find((r) => r.gpuUuid === u)?.offset);
+    env['GPUSHARE_SM_OFFSET'] = uuids.length === 1 ? String(offsets[0]) : offsets.flatMap((o, i) => (o === undefined ? [] : [`${i}=${o}`])).join(',');
+  }
   env['GPUSHARE_REGION'] = `${CONTAINER_PATHS.claimDir}/region`;
   env['GPUSHARE_COMPUTE_DIR'] = CONTAINER_PATHS.computeDir;
   env['GPUSHARE_CLAIM'] = `${claim.namespace}/${claim.name}`;

@@ -16,6 +16,7 @@ const device = z.object({
 const claim = z.object({
   uid: z.string(), namespace: z.string(), name: z.string(), devices: z.array(device),
   config: z.object({ isolation: z.enum(['time-slice', 'sm-partition']), priority: z.number(), computePolicy: z.enum(['hard', 'share']) }),
+  smRanges: z.array(z.object({ gpuUuid: z.string(), offset: z.number().int(), count: z.number().int() })),
 });
 const file = z.object({ version: z.literal(CHECKPOINT_VERSION), claims: z.array(claim) });
 

@@ -42,6 +42,7 @@ describe('decidePrepare, consumable layout', () => {
       uid: 'u1', namespace: 'ml', name: 'train-gpu',
       devices: [{ request: 'gpu', pool: 'node-a', device: 'gpu-1', shareId: 's-1', gpuUuid: gpus[1]?.uuid, gpuIndex: 1, gpuMemoryBytes: 80 * GIB, deviceNode: '/dev/nvidia1', memoryBytes: 12 * GIB, cores: 25 }],
       config: { isolation: 'time-slice', priority: 900, computePolicy: 'share' },
+      smRanges: [],
     });
   });
 
@@ -97,6 +98,38 @@ describe('decidePrepare refuses bad input, saying what is wrong and what is acce
   it('a claim that is not a ResourceClaim', () => {
     const r = decodeClaim({ metadata: { name: 'x' } });
     expect(r.ok || describeIssues(r.issues)).toMatch(/claim\.metadata\.namespace: is not what a resource\.k8s\.io\/v1 ResourceClaim has there/);
+  });
+});
+
+describe('decidePrepare, isolation sm-partition', () => {
+  const sm = { ...validConfig, isolation: 'sm-partition' };
+  const claimOf = (uid: string, cores: string, device = 'gpu-0'): ClaimFixture => ({ uid, name: uid, results: [{ device, consumedCapacity: { memory: '1Gi', cores } }], parameters: sm });
+
+  it('places partitions side by side, first fit, never sharing an SM', () => {
+    const a = decided(claimOf('a', '30'));
+    const b = decided(claimOf('b', '30'), consumable, [a]);
+    expect(a.smRanges).toEqual([{ gpuUuid: gpus[0]?.uuid, offset: 0, count: 40 }]);
+    expect(b.smRanges).toEqual([{ gpuUuid: gpus[0]?.uuid, offset: 40, count: 40 }]);
+    // Another GPU's partitions are its own.
+    expect(decided(claimOf('c', '30', 'gpu-1'), consumable, [a, b]).smRanges[0]?.offset).toBe(0);
+  });
+
+  it('has no partition for a whole GPU\'s compute, and none for time-slice', () => {
+    expect(decided(claimOf('a', '100')).smRanges).toEqual([]);
+    expect(decided({ uid: 'x' }).smRanges).toEqual([]);
+  });
+
+  it('refuses a share without compute, and a partition that does not fit in a row', () => {
+    expect(refusal(claimOf('z', '0'))).toMatch(/isolation sm-partition needs a compute share \(cores 1-99\)/);
+    const a = decided(claimOf('a', '48'));
+    const b = decided(claimOf('b', '48'), consumable, [a]);
+    // 4% left in cores, but the 128 groupable SMs are all taken (2 x 64): no group of 8 is free.
+    expect(refusal(claimOf('c', '3'), consumable, [a, b])).toMatch(/has no room for a partition of 8 SMs \(3%\): 0 SMs are free, the largest free run is 0/);
+  });
+
+  it('refuses a GPU that cannot be partitioned, saying why', () => {
+    const old = deviceCatalog('node-a', [gpu(0, { name: 'Tesla V100-SXM2-32GB', computeCapability: '7.0' })], 'consumable');
+    expect(refusal(claimOf('a', '30'), old)).toMatch(/sm-partition needs compute capability 9\.0 \(Hopper\) or newer; Tesla V100-SXM2-32GB is 7\.0/);
   });
 });
 

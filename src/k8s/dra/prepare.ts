@@ -8,6 +8,7 @@
  */
 import type { Gpu } from '../../domain/gpu.js';
 import { fail, ok, type Issue, type Result } from '../../domain/result.js';
+import { firstFit, freeSms, largestFreeRun, partitionRange, smLayout, type SmRange } from '../../domain/smpartition.js';
 import { formatBytes } from '../../domain/units.js';
 import { mergeGpuConfigs, type GpuConfig } from './config.js';
 import { CAPACITY, DRIVER_NAME, gpuDeviceName, sliceDeviceName, type SliceLayout } from './names.js';
@@ -73,6 +74,11 @@ export interface PreparedDevice {
   readonly cores: number;
 }
 
+/** Isolation sm-partition: the SMs a claim's partition takes on one GPU (none for a whole GPU's compute). */
+export interface PreparedSmRange extends SmRange {
+  readonly gpuUuid: string;
+}
+
 /** A claim as prepared on this node: what the checkpoint records and the CDI spec is built from. */
 export interface PreparedClaim {
   readonly uid: string;
@@ -80,6 +86,8 @@ export interface PreparedClaim {
   readonly name: string;
   readonly devices: readonly PreparedDevice[];
   readonly config: GpuConfig;
+  /** Empty unless the config's isolation is sm-partition. */
+  readonly smRanges: readonly PreparedSmRange[];
 }
 
 /** What the kubelet names: the claim it wants prepared. */
@@ -122,7 +130,36 @@ export function decidePrepare(ref: ClaimRef, claim: ClaimAllocation, catalog: De
   const others = [...prepared].filter((p) => p.uid !== ref.uid);
   const room = checkRoom(devices, catalog, others);
   if (!room.ok) return room;
-  return ok({ uid: ref.uid, namespace: ref.namespace, name: ref.name, devices, config: config.value });
+  const smRanges = config.value.isolation === 'sm-partition' ? placePartitions(devices, catalog, others) : ok([]);
+  if (!smRanges.ok) return smRanges;
+  return ok({ uid: ref.uid, namespace: ref.namespace, name: ref.name, devices, config: config.value, smRanges: smRanges.value });
+}
+
+/**
+ * Isolation sm-partition: per GPU, the SMs the claim's compute share becomes, placed first-fit
+ * beside the partitions other claims hold there (the daemon's rule, src/domain/smpartition.ts),
+ * so side-by-side partitions never share an SM. A whole GPU's compute is no partition.
+ */
+function placePartitions(devices: readonly PreparedDevice[], catalog: DeviceCatalog, others: readonly PreparedClaim[]): Result<PreparedSmRange[]> {
+  const ranges: PreparedSmRange[] = [];
+  for (const uuid of new Set(devices.map((d) => d.gpuUuid))) {
+    const mine = devices.filter((d) => d.gpuUuid === uuid);
+    const percent = Math.min(100, mine.reduce((s, d) => s + d.cores, 0));
+    const gpu = mine[0] === undefined ? undefined : catalog.get(mine[0].device)?.gpu;
+    if (gpu === undefined || percent === 100) continue;
+    const field = `gpu ${gpu.index} (${uuid})`;
+    if (percent === 0) return fail(field, 'conflict', 'isolation sm-partition needs a compute share (cores 1-99): its size sets how many SMs the partition gets');
+    const layout = smLayout(gpu);
+    if (!layout.ok) return { ok: false, issues: layout.issues.map((i) => ({ ...i, field })) };
+    const taken = others.flatMap((o) => o.smRanges.filter((r) => r.gpuUuid === uuid));
+    const count = partitionRange(layout.value, percent);
+    const range = firstFit(layout.value, taken, count);
+    if (range === null) {
+      return fail(field, 'exceedsCapacity', `has no room for a partition of ${count} SMs (${percent}%): ${freeSms(layout.value, taken)} SMs are free, the largest free run is ${largestFreeRun(layout.value, taken)}`);
+    }
+    ranges.push({ gpuUuid: uuid, ...range });
+  }
+  return ok(ranges);
 }
 
 function prepareDevice(r: ClaimAllocation['results'] extends readonly (infer R)[] | null ? R : never, catalog: DeviceCatalog): Result<PreparedDevice> {
