@@ -33,7 +33,7 @@ const MESSAGES: Record<string, string[]> = {
   [`${DRA}.NodeUnprepareResourcesResponse`]: ['claims 1 message repeated'],
   [`${DRA}.NodeUnprepareResourceResponse`]: ['error 1 string'],
   [`${DRA}.Claim`]: ['namespace 1 string', 'uid 2 string', 'name 3 string'],
-  ...health('v1alpha1'),
+  // v1alpha1's service carries v1's messages: upstream's v1alpha1 messages are these, field for field.
   ...health('v1'),
 };
 
@@ -58,7 +58,12 @@ describe('the .proto files match the kubelet\'s', () => {
     expect((device.type as { oneofDecl: { name: string }[] }).oneofDecl.map((o) => o.name)).toEqual(['_share_id']);
   });
 
-  it.each(['v1alpha1', 'v1'])('%s HealthStatus is UNKNOWN 0, HEALTHY 1, UNHEALTHY 2', (pkg) => {
+  it('v1alpha1\'s NodeWatchResources carries v1\'s messages', () => {
+    const m = Object.values(definitions['v1alpha1.DRAResourceHealth'] as ServiceDefinition)[0];
+    expect([m?.requestType.type, m?.responseType.type]).toEqual([(definitions['v1.NodeWatchResourcesRequest'] as MessageTypeDefinition<object, object>).type, (definitions['v1.NodeWatchResourcesResponse'] as MessageTypeDefinition<object, object>).type]);
+  });
+
+  it.each(['v1'])('%s HealthStatus is UNKNOWN 0, HEALTHY 1, UNHEALTHY 2', (pkg) => {
     const e = definitions[`${pkg}.HealthStatus`] as unknown as { type: { value: { name: string; number: number }[] } };
     expect(e.type.value.map((v) => `${v.name} ${v.number}`)).toEqual(['UNKNOWN 0', 'HEALTHY 1', 'UNHEALTHY 2']);
   });
