@@ -3,7 +3,7 @@
  * returns (resource.k8s.io/v1), and a fake kubelet that speaks to the plugin over its real Unix
  * sockets with a real gRPC client built from the project's .proto files.
  */
-import { credentials, type Client, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { credentials, status, type Client, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import type { Gpu } from '../../src/domain/gpu.js';
 import { kubeletProtos } from '../../src/k8s/grpc/protos.js';
 import { CONFIG_API_VERSION, CONFIG_KIND, DEVICE_CLASS, DRIVER_NAME } from '../../src/k8s/dra/names.js';
@@ -127,8 +127,16 @@ export class FakeKubelet {
     const c = this.client(version, pluginSocket) as unknown as Record<string, (req: unknown) => ClientReadableStream<WireHealth>>;
     const fn = c['NodeWatchResources'];
     if (fn === undefined) throw new Error('no NodeWatchResources');
-    return fn.call(c, {});
+    const stream = fn.call(c, {});
+    // Our own cancel() ends a stream with CANCELLED: expected, not a failure; anything else is kept.
+    stream.on('error', (e: ServiceError) => {
+      if (e.code !== status.CANCELLED) this.streamErrors.push(e);
+    });
+    return stream;
   }
+
+  /** Stream errors other than our own cancellations. */
+  readonly streamErrors: ServiceError[] = [];
 
   close(): void {
     for (const c of this.clients.values()) c.close();
