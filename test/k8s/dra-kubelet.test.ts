@@ -215,10 +215,23 @@ describe('NodePrepareResources / NodeUnprepareResources', () => {
     expect(p.prepared()).toEqual([]);
   });
 
-  it('refuses a claim reference without a uid', async () => {
+  it('refuses a claim reference without a uid, or with one that is no plain name, touching no file', async () => {
     const p = await start();
     const r = await kubelet.prepare(p.pluginSocket, [{ namespace: 'ml', name: 'x', uid: '' }]);
     expect(r.claims['']?.error).toMatch(/must name a claim by namespace, name and uid/);
+    const evil = claims.add({ uid: '../../etc' });
+    expect((await kubelet.prepare(p.pluginSocket, [evil])).claims['../../etc']?.error).toMatch(/claim uid "\.\.\/\.\.\/etc" is not a Kubernetes uid/);
+    expect((await kubelet.unprepare(p.pluginSocket, [evil])).claims['../../etc']?.error).toMatch(/is not a Kubernetes uid/);
+    expect(cdiFiles()).toEqual([]);
+  });
+
+  it('a prepared claim whose spec was removed behind the plugin\'s back gets it again on the next prepare', async () => {
+    const p = await start();
+    const ref = claims.add({ uid: 'uid-1' });
+    await kubelet.prepare(p.pluginSocket, [ref]);
+    rmSync(join(root, 'cdi', 'gpushare.io-claim_uid-1.json'));
+    expect((await kubelet.prepare(p.pluginSocket, [ref])).claims['uid-1']?.error).toBe('');
+    expect(cdiFiles()).toEqual(['gpushare.io-claim_uid-1.json']);
   });
 
   it('keeps to each GPU\'s size under concurrent prepares', async () => {

@@ -7,7 +7,7 @@
  * checkpoint names them and reconciled at start, so an agent killed at any point converges.
  */
 import { Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
-import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { describeIssues } from '../../domain/result.js';
 import { buildClaimSpec, cdiDeviceId, cdiSpecFileName, CDI_CLASS, CDI_VENDOR, CONTAINER_PATHS, type HostPaths } from '../cdi/spec.js';
@@ -133,11 +133,13 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
   });
 
   const prepareOne = async (ref: ClaimRef): Promise<Wire> => {
-    if (!ref.uid || !ref.namespace || !ref.name) {
-      return { devices: [], error: `the kubelet must name a claim by namespace, name and uid; got ${JSON.stringify(ref)}` };
-    }
+    const bad = badReference(ref);
+    if (bad !== null) return { devices: [], error: bad };
     const done = prepared.get(ref.uid);
-    if (done !== undefined) return response(done);
+    if (done !== undefined) {
+      if (!existsSync(specPath(ref.uid))) writeClaimFiles(done); // removed behind our back: the answer must stay true
+      return response(done);
+    }
     let json: unknown;
     try {
       json = await options.claims.read(ref.namespace, ref.name);
@@ -168,6 +170,8 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
   };
 
   const unprepareOne = (ref: ClaimRef): Wire => {
+    const bad = badReference(ref);
+    if (bad !== null) return { error: bad };
     const had = prepared.get(ref.uid);
     try {
       if (had !== undefined) {
@@ -272,6 +276,18 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
       removeFile(pluginSocket);
     },
   };
+}
+
+/**
+ * Why a claim reference cannot be used, or null. The uid names files (the CDI spec, the claim's
+ * directory) and the CDI device, so it must be a plain name: Kubernetes uids are UUIDs.
+ */
+function badReference(ref: ClaimRef): string | null {
+  if (!ref.uid || !ref.namespace || !ref.name) return `the kubelet must name a claim by namespace, name and uid; got ${JSON.stringify(ref)}`;
+  if (!/^[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?$/.test(ref.uid) || ref.uid.includes('..')) {
+    return `claim uid ${JSON.stringify(ref.uid)} is not a Kubernetes uid; expected letters, digits, '-', '_' and '.' (a UUID)`;
+  }
+  return null;
 }
 
 /** Binds a server to a Unix socket, replacing a stale socket file a previous run left. */
