@@ -106,6 +106,23 @@ describe('registration', () => {
     expect(p.registration()).toEqual({ state: 'registered' });
   });
 
+  it('a restarted kubelet (new connections) registers the plugin again and finds its claims as they were', async () => {
+    const p = await start();
+    const ref = claims.add({ uid: 'uid-1' });
+    await kubelet.notify(p.registrySocket, true);
+    const first = await kubelet.prepare(p.pluginSocket, [ref]);
+    kubelet.close();
+    const restarted = new FakeKubelet();
+    try {
+      expect((await restarted.getInfo(p.registrySocket)).endpoint).toBe(p.pluginSocket);
+      await restarted.notify(p.registrySocket, true);
+      expect(await restarted.prepare(p.pluginSocket, [ref])).toEqual(first);
+      expect(claims.reads).toBe(1);
+    } finally {
+      restarted.close();
+    }
+  });
+
   it('replaces stale socket files a previous run left, and removes its sockets when closed', async () => {
     const first = await start();
     const { registrySocket, pluginSocket } = first;
