@@ -251,6 +251,16 @@ describe('NodePrepareResources / NodeUnprepareResources', () => {
     expect(cdiFiles()).toEqual(['gpushare.io-claim_uid-1.json']);
   });
 
+  it('decides the claims of one call against each other too: the second that does not fit beside the first is refused', async () => {
+    const p = await start();
+    const a = claims.add({ uid: 'a', results: [{ device: 'gpu-0', consumedCapacity: { memory: '50Gi' } }] });
+    const b = claims.add({ uid: 'b', results: [{ device: 'gpu-0', consumedCapacity: { memory: '40Gi' } }] });
+    const r = await kubelet.prepare(p.pluginSocket, [a, b]);
+    expect(r.claims['a']?.error).toBe('');
+    expect(r.claims['b']?.error).toMatch(/cannot hold 40 GiB more: 50 GiB of its 80 GiB are prepared for other claims/);
+    expect(checkpointUids(p)).toEqual(['a']);
+  });
+
   it('keeps to each GPU\'s size under concurrent prepares', async () => {
     const p = await start();
     const refs = Array.from({ length: 10 }, (_, i) => claims.add({ uid: `c${i}`, results: [{ device: 'gpu-0', consumedCapacity: { memory: '10Gi', cores: '10' } }] }));

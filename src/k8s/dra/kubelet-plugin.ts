@@ -6,9 +6,9 @@
  * records the claim in a checkpoint; unprepare undoes both. Files are written before the
  * checkpoint names them and reconciled at start, so an agent killed at any point converges.
  */
-import { Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { Server, status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { describeIssues } from '../../domain/result.js';
 import { buildClaimSpec, cdiDeviceId, cdiSpecFileName, CDI_CLASS, CDI_VENDOR, CONTAINER_PATHS, type HostPaths } from '../cdi/spec.js';
 import { removeFile, removeTemporaries, writeFileAtomic } from '../cdi/write.js';
@@ -18,8 +18,9 @@ import { readCheckpoint, writeCheckpoint } from './kubelet-checkpoint.js';
 import { healthSnapshot, type HealthDevice } from './kubelet-health.js';
 import type { InventorySource } from './kubelet-inventory.js';
 import { DRIVER_NAME, type SliceLayout } from './names.js';
-import { decidePrepare, deviceCatalog, indexDeviceNode, type ClaimRef, type PreparedClaim } from './prepare.js';
-import { decodeClaim } from './prepare-claim.js';
+import { bindUnix, installLibrary, procDeviceNode, shutdown } from './kubelet-host.js';
+import { decidePrepare, deviceCatalog, type ClaimRef, type PreparedClaim } from './prepare.js';
+import { decodeClaim, type ClaimAllocation } from './prepare-claim.js';
 import type { Gpu } from '../../domain/gpu.js';
 
 export interface PluginLog {
@@ -81,7 +82,7 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
   const computeDir = join(stateDir, 'compute');
   const hostLibrary = join(stateDir, 'lib', 'libgpushare.so');
   const hostPreload = join(stateDir, 'ld.so.preload');
-  const deviceNode = options.deviceNode ?? procDeviceNode;
+  const deviceNode = options.deviceNode ?? ((gpu: Gpu): string => procDeviceNode(gpu));
   const layout = options.layout ?? 'consumable';
 
   for (const dir of [registryDir, stateDir, cdiDir, claimsDir, join(stateDir, 'lib')]) mkdirSync(dir, { recursive: true });
@@ -132,76 +133,131 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
     error: '',
   });
 
-  const prepareOne = async (ref: ClaimRef): Promise<Wire> => {
+  /** A claim's first, asynchronous step: an answer already (done, or an error), or the claim read and decoded. */
+  type Read = { readonly answer: Wire } | { readonly ref: ClaimRef; readonly claim: ClaimAllocation };
+  const readOne = async (ref: ClaimRef): Promise<Read> => {
     const bad = badReference(ref);
-    if (bad !== null) return { devices: [], error: bad };
+    if (bad !== null) return { answer: { devices: [], error: bad } };
     const done = prepared.get(ref.uid);
     if (done !== undefined) {
       if (!existsSync(specPath(ref.uid))) writeClaimFiles(done); // removed behind our back: the answer must stay true
-      return response(done);
+      return { answer: response(done) };
     }
     let json: unknown;
     try {
       json = await options.claims.read(ref.namespace, ref.name);
     } catch (e) {
-      return { devices: [], error: `reading ResourceClaim ${ref.namespace}/${ref.name} failed: ${(e as Error).message}` };
+      return { answer: { devices: [], error: `reading ResourceClaim ${ref.namespace}/${ref.name} failed: ${(e as Error).message}` } };
     }
     const decoded = decodeClaim(json);
-    if (!decoded.ok) return { devices: [], error: `ResourceClaim ${ref.namespace}/${ref.name}: ${describeIssues(decoded.issues)}` };
-    // From here to the checkpoint nothing awaits: decisions and writes of concurrent prepares
-    // take turns, so the ledger each one checks against is the one it commits to.
-    const raced = prepared.get(ref.uid);
-    if (raced !== undefined) return response(raced);
-    const catalog = deviceCatalog(options.poolName, options.inventory.current(), layout, options.slicesPerGpu, deviceNode);
-    const decision = decidePrepare(ref, decoded.value, catalog, prepared.values());
-    if (!decision.ok) return { devices: [], error: describeIssues(decision.issues) };
-    const claim = decision.value;
-    try {
-      writeClaimFiles(claim);
-      prepared.set(claim.uid, claim);
-      save();
-    } catch (e) {
-      prepared.delete(claim.uid);
-      removeClaimFiles(claim.uid);
-      return { devices: [], error: `preparing ResourceClaim ${ref.namespace}/${ref.name} failed writing its files: ${(e as Error).message}` };
-    }
-    log.info('prepared claim', { claim: `${ref.namespace}/${ref.name}`, uid: ref.uid, devices: claim.devices.map((d) => d.device) });
-    return response(claim);
+    if (!decoded.ok) return { answer: { devices: [], error: `ResourceClaim ${ref.namespace}/${ref.name}: ${describeIssues(decoded.issues)}` } };
+    return { ref, claim: decoded.value };
   };
 
-  const unprepareOne = (ref: ClaimRef): Wire => {
-    const bad = badReference(ref);
-    if (bad !== null) return { error: bad };
-    const had = prepared.get(ref.uid);
-    try {
-      if (had !== undefined) {
-        prepared.delete(ref.uid);
-        try {
-          save();
-        } catch (e) {
-          prepared.set(ref.uid, had); // the checkpoint still names it: so does the ledger
-          throw e;
+  /**
+   * One NodePrepareResources call: the claims are read concurrently; then, with nothing awaited
+   * until the checkpoint, each is decided against the ledger (the claims before it included)
+   * and its files written, and one checkpoint write (one flush) covers the whole call. Calls
+   * that overlap take turns in that synchronous part, so no two decisions see the same room.
+   */
+  const prepareCall = async (refs: readonly ClaimRef[]): Promise<Record<string, Wire>> => {
+    const reads = await Promise.all(refs.map(readOne));
+    const answers = new Map<string, Wire>();
+    const added: PreparedClaim[] = [];
+    const catalog = deviceCatalog(options.poolName, options.inventory.current(), layout, options.slicesPerGpu, deviceNode);
+    for (const read of reads) {
+      if ('answer' in read) continue;
+      const { ref } = read;
+      const raced = prepared.get(ref.uid);
+      if (raced !== undefined) {
+        answers.set(ref.uid, response(raced));
+        continue;
+      }
+      const decision = decidePrepare(ref, read.claim, catalog, prepared.values());
+      if (!decision.ok) {
+        answers.set(ref.uid, { devices: [], error: describeIssues(decision.issues) });
+        continue;
+      }
+      try {
+        writeClaimFiles(decision.value);
+      } catch (e) {
+        removeClaimFiles(ref.uid);
+        answers.set(ref.uid, { devices: [], error: `preparing ResourceClaim ${ref.namespace}/${ref.name} failed writing its files: ${(e as Error).message}` });
+        continue;
+      }
+      prepared.set(ref.uid, decision.value);
+      added.push(decision.value);
+    }
+    if (added.length > 0) {
+      try {
+        save();
+        for (const c of added) {
+          answers.set(c.uid, response(c));
+          log.info('prepared claim', { claim: `${c.namespace}/${c.name}`, uid: c.uid, devices: c.devices.map((d) => d.device) });
+        }
+      } catch (e) {
+        for (const c of added) {
+          prepared.delete(c.uid);
+          removeClaimFiles(c.uid);
+          answers.set(c.uid, { devices: [], error: `preparing ResourceClaim ${c.namespace}/${c.name} failed writing its files: ${(e as Error).message}` });
         }
       }
-      removeClaimFiles(ref.uid);
-    } catch (e) {
-      return { error: `unpreparing ResourceClaim ${ref.namespace}/${ref.name} failed: ${(e as Error).message}` };
     }
-    if (had !== undefined) log.info('unprepared claim', { claim: `${ref.namespace}/${ref.name}`, uid: ref.uid });
-    return { error: '' };
+    return Object.fromEntries(refs.map((ref, i) => {
+      const read = reads[i];
+      return [ref.uid, (read !== undefined && 'answer' in read ? read.answer : answers.get(ref.uid)) ?? unanswered(ref)];
+    }));
+  };
+
+  /** One NodeUnprepareResources call: the ledger and one checkpoint write first, then the files. */
+  const unprepareCall = (refs: readonly ClaimRef[]): Record<string, Wire> => {
+    const answers = new Map<string, Wire>();
+    const removed: PreparedClaim[] = [];
+    for (const ref of refs) {
+      const bad = badReference(ref);
+      if (bad !== null) {
+        answers.set(ref.uid, { error: bad });
+        continue;
+      }
+      const had = prepared.get(ref.uid);
+      if (had === undefined) continue;
+      prepared.delete(ref.uid);
+      removed.push(had);
+    }
+    if (removed.length > 0) {
+      try {
+        save();
+      } catch (e) {
+        for (const c of removed) {
+          prepared.set(c.uid, c); // the checkpoint still names it: so does the ledger
+          answers.set(c.uid, { error: `unpreparing ResourceClaim ${c.namespace}/${c.name} failed: ${(e as Error).message}` });
+        }
+      }
+    }
+    for (const ref of refs) {
+      if (answers.has(ref.uid)) continue;
+      try {
+        removeClaimFiles(ref.uid);
+        answers.set(ref.uid, { error: '' });
+      } catch (e) {
+        answers.set(ref.uid, { error: `unpreparing ResourceClaim ${ref.namespace}/${ref.name} failed: ${(e as Error).message}` });
+      }
+    }
+    for (const c of removed) if (answers.get(c.uid)?.['error'] === '') log.info('unprepared claim', { claim: `${c.namespace}/${c.name}`, uid: c.uid });
+    return Object.fromEntries(refs.map((ref) => [ref.uid, answers.get(ref.uid) ?? unanswered(ref)]));
   };
 
   const protos = kubeletProtos();
   const draServer = new Server();
   draServer.addService(protos.draPlugin.service, {
     NodePrepareResources: (call: ServerUnaryCall<{ claims: ClaimRef[] }, Wire>, callback: sendUnaryData<Wire>) => {
-      void Promise.all(call.request.claims.map(async (c) => [c.uid, await prepareOne(c)] as const)).then(
-        (entries) => callback(null, { claims: Object.fromEntries(entries) }),
+      prepareCall(call.request.claims).then(
+        (claims) => callback(null, { claims }),
         (e: unknown) => callback({ code: status.INTERNAL, details: `NodePrepareResources: ${(e as Error).message}` }),
       );
     },
     NodeUnprepareResources: (call: ServerUnaryCall<{ claims: ClaimRef[] }, Wire>, callback: sendUnaryData<Wire>) => {
-      callback(null, { claims: Object.fromEntries(call.request.claims.map((c) => [c.uid, unprepareOne(c)])) });
+      callback(null, { claims: unprepareCall(call.request.claims) });
     },
   });
 
@@ -278,6 +334,11 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
   };
 }
 
+/** A bug guard: every claim of a call gets an answer above; were one missed, the kubelet retries it. */
+function unanswered(ref: ClaimRef): Wire {
+  return { devices: [], error: `internal error: no answer was made for claim ${ref.namespace}/${ref.name}; the kubelet will retry it` };
+}
+
 /**
  * Why a claim reference cannot be used, or null. The uid names files (the CDI spec, the claim's
  * directory) and the CDI device, so it must be a plain name: Kubernetes uids are UUIDs.
@@ -288,53 +349,4 @@ function badReference(ref: ClaimRef): string | null {
     return `claim uid ${JSON.stringify(ref.uid)} is not a Kubernetes uid; expected letters, digits, '-', '_' and '.' (a UUID)`;
   }
   return null;
-}
-
-/** Binds a server to a Unix socket, replacing a stale socket file a previous run left. */
-async function bindUnix(server: Server, path: string): Promise<void> {
-  removeFile(path);
-  await new Promise<void>((resolve, reject) => {
-    server.bindAsync(`unix:${path}`, ServerCredentials.createInsecure(), (error) => (error ? reject(new Error(`cannot listen on ${path}: ${error.message}`)) : resolve()));
-  });
-}
-
-async function shutdown(server: Server): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => {
-      server.forceShutdown();
-      resolve();
-    }, 2000);
-    server.tryShutdown(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
-
-/** Copies libgpushare.so to the host path the CDI specs mount (temp + rename: running containers keep their copy). */
-function installLibrary(source: string, target: string): void {
-  const temp = join(dirname(target), `.gstmp-${process.pid}-${basename(target)}`); // removeTemporaries' form
-  try {
-    copyFileSync(source, temp);
-    chmodSync(temp, 0o755);
-    renameSync(temp, target);
-  } finally {
-    rmSync(temp, { force: true });
-  }
-}
-
-/** `/dev/nvidia<minor>`, the minor as the NVIDIA driver reports it for the GPU's PCI address; else by index. */
-export function procDeviceNode(gpu: Gpu): string {
-  if (gpu.pciBusId !== null) {
-    try {
-      // NVML's bus id has an 8-digit domain (00000000:19:00.0); the driver's directory a 4-digit one.
-      const dir = gpu.pciBusId.toLowerCase().replace(/^0000(?=[0-9a-f]{4}:)/, '');
-      const info = readFileSync(`/proc/driver/nvidia/gpus/${dir}/information`, 'utf8');
-      const minor = /^Device Minor:\s*(\d+)/m.exec(info)?.[1];
-      if (minor !== undefined) return `/dev/nvidia${minor}`;
-    } catch {
-      // No NVIDIA driver here (tests, or a driver that moved the file): the index is the usual minor.
-    }
-  }
-  return indexDeviceNode(gpu);
 }
