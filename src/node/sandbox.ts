@@ -31,7 +31,7 @@ export interface SandboxStatus {
 
 /** What a task is launched with: the environment it starts from, and the wrapper's sandbox variables. */
 export interface PreparedTask {
-  readonly baseEnv: Record<string, string>;
+  readonly baseEnv: Readonly<Record<string, string>>;
   readonly wrapperEnv: Record<string, string>;
 }
 
@@ -90,6 +90,8 @@ export interface SandboxOptions {
 export class Sandbox {
   private readonly configured = new Map<string, TaskUser>();
   private readonly allocated = new Map<string, TaskUser>();
+  private readonly baseEnvs = new Map<string, Readonly<Record<string, string>>>();
+  private runAs: StartAs = runAsWithNode;
   private readonly noTenant: TaskUser | 'daemon' | 'allocated';
   private readonly cgroups: TaskCgroups | null;
   private readonly cgroupProblem: string | null;
@@ -170,12 +172,31 @@ export class Sandbox {
     if (own !== null && user === null) mkdirSync(own, { recursive: true, mode: 0o700 });
     const cgroup = this.cgroups?.pathOf(task.tenant, task.id) ?? null;
     const who = user === null ? this.daemonUser : { name: user.name, home: user.home ?? own ?? '/' };
-    return { baseEnv: baseEnvironment(who, this.options.daemonEnv, this.options.config.passEnv), wrapperEnv: wrapperVariables(user, cgroup, own) };
+    return { baseEnv: this.baseEnvOf(who), wrapperEnv: wrapperVariables(user, cgroup, own) };
+  }
+
+  /** A user's base environment, made once per user (it walks the daemon's whole environment). */
+  private baseEnvOf(who: { readonly name: string; readonly home: string }): Readonly<Record<string, string>> {
+    const key = `${who.name}\0${who.home}`;
+    let env = this.baseEnvs.get(key);
+    if (env === undefined) {
+      env = Object.freeze(baseEnvironment(who, this.options.daemonEnv, this.options.config.passEnv));
+      this.baseEnvs.set(key, env);
+    }
+    return env;
   }
 
   /** Sends `signal` to the task's processes that left its process group (the caller signals the group). */
   signal(task: Task, signal: number): void {
     if (task.pid !== null) this.cgroups?.signalLeavers(task.tenant, task.id, task.pid, signal);
+  }
+
+  /**
+   * Runs what the sandbox starts (a tenant's own rm of its task's directory) through `runAs`:
+   * the lifecycle's spawner, so no task's end forks the daemon.
+   */
+  useStarter(runAs: StartAs): void {
+    this.runAs = runAs;
   }
 
   /** The task ended: whatever it left running is killed, its cgroup and its own directory removed. */
@@ -206,7 +227,7 @@ export class Sandbox {
 
   /** Its user's files go with it, off the event loop, removed with that user's rights (removeOwnDir). */
   private removeOwn(dir: string): void {
-    removeOwnDir(dir).catch((err: unknown) => this.options.onProblem?.(`cannot remove ${dir}: ${(err as Error).message}`));
+    removeOwnDir(dir, this.runAs).catch((err: unknown) => this.options.onProblem?.(`cannot remove ${dir}: ${(err as Error).message}`));
   }
 
   /** Stops retrying removals; this daemon's (empty) levels of the shared directories go. */
@@ -272,7 +293,7 @@ export function claimUidRange(shared: string, base: number, count: number, state
  * owner's own rm can only delete what the owner could delete anyway. Costs one spawn per
  * ended task when tasks run as their tenants' users.
  */
-export async function removeOwnDir(dir: string): Promise<void> {
+export async function removeOwnDir(dir: string, runAs: StartAs = runAsWithNode): Promise<void> {
   let st;
   try {
     st = lstatSync(dir);
@@ -284,12 +305,22 @@ export async function removeOwnDir(dir: string): Promise<void> {
   const me = process.getuid?.() ?? 0;
   if (st.uid === me) return rm(dir, { recursive: true, force: true });
   // Its rm cannot remove `dir` itself (the parent is the daemon's); it empties it.
-  await new Promise<void>((resolve) => {
-    const child = spawn('rm', ['-rf', '--', dir], { uid: st.uid, gid: st.gid, stdio: 'ignore' });
+  await runAs([RM, '-rf', '--', dir], { uid: st.uid, gid: st.gid }).catch(() => undefined);
+  await rmdir(dir);
+}
+
+/** Runs a program as a user, to its end; the daemon's is its spawner (Sandbox.useStarter). */
+export type StartAs = (argv: readonly string[], user: { readonly uid: number; readonly gid: number }) => Promise<void>;
+
+const RM = ['/usr/bin/rm', '/bin/rm'].find((p) => existsSync(p)) ?? 'rm';
+
+/** Node's spawn: for a sandbox that has no spawner (tests, tools). */
+function runAsWithNode(argv: readonly string[], user: { readonly uid: number; readonly gid: number }): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const child = spawn(argv[0] ?? RM, argv.slice(1), { uid: user.uid, gid: user.gid, stdio: 'ignore' });
     child.once('error', () => resolve());
     child.once('exit', () => resolve());
   });
-  await rmdir(dir);
 }
 
 /**
