@@ -59,6 +59,14 @@ export interface LifecycleOptions {
   readonly onChange: () => void;
 }
 
+/** Where a started task was placed, and its files. */
+interface Placed {
+  readonly gpus: readonly TaskGpu[];
+  readonly smRanges: TaskSmRange[] | null;
+  readonly mpsPipeDir: string | null;
+  readonly files: ReturnType<typeof taskFiles>;
+}
+
 export type SuspendResult = { ok: true } | { ok: false; code: string; message: string };
 
 const SIGCONT = 18;
@@ -72,6 +80,8 @@ export class Lifecycle {
   private readonly supervisor: Supervisor;
   private readonly spawner: Spawner;
   private readonly killTimers = new Map<string, NodeJS.Timeout>();
+  /** Started tasks the spawner answered for, to be recorded `running` in one commit (recordLaunched). */
+  private readonly launchedBatch: { id: string; launched: Launched; placed: Placed }[] = [];
   /** Tasks this daemon sent the escalation's SIGKILL to (see `ended`). */
   private readonly escalated = new Set<string>();
   /** Suspensions and resumptions in flight, by task. */
@@ -86,7 +96,15 @@ export class Lifecycle {
     this.log = options.logger;
     this.supervisor = new Supervisor({ onEnd: (id, ending) => this.ended(id, ending) });
     this.spawner = new Spawner(options.native.exec, {
-      onExit: (pid, startTime, exit) => this.supervisor.exited(pid, startTime, exit),
+      // The ends the spawner reported in one turn are recorded in one commit.
+      batch: (record) => this.store.transaction(record),
+      onExit: (pid, startTime, exit) => {
+        try {
+          this.supervisor.exited(pid, startTime, exit);
+        } catch (err) {
+          this.log.error({ taskPid: pid, err }, "could not record a task's end");
+        }
+      },
       onLost: (why) => {
         this.log.warn({ why }, 'the spawner died; its tasks are watched by pid from now on, and the next start runs a new one');
         this.supervisor.spawnerLost();
@@ -250,10 +268,16 @@ export class Lifecycle {
       this.startFailed(task.id, at, err);
       return;
     }
+    // Once `starting` is committed (with the queue pass's other starts): the spawner forks and
+    // execs off this event loop; until it answers the task is `starting`.
+    this.store.afterCommit(() => this.spawn(task, env, at, { gpus, smRanges, mpsPipeDir, files }));
+  }
+
+  private spawn(task: Task, env: Record<string, string>, at: number, placed: Placed): void {
+    const files = placed.files;
     faultPoint('start.after-intent');
-    // The spawner forks and execs off this event loop; until it answers the task is `starting`.
     launch(task, env, this.options.native, files, this.spawner).then(
-      (launched) => this.launched(task.id, launched, { gpus, smRanges, mpsPipeDir, files }),
+      (launched) => this.launched(task.id, launched, placed),
       (err: unknown) => {
         if (this.closed) return; // still `starting`: the next daemon asks the claim
         if (err instanceof SpawnerLostError) {
@@ -272,9 +296,34 @@ export class Lifecycle {
     );
   }
 
-  /** The spawner started the task's wrapper: recorded `running`, and watched. */
-  private launched(id: string, launched: Launched, placed: { gpus: readonly TaskGpu[]; smRanges: TaskSmRange[] | null; mpsPipeDir: string | null; files: ReturnType<typeof taskFiles> }): void {
+  /**
+   * The spawner started the task's wrapper. Recorded `running` with the others the same answer
+   * from the spawner brought (one commit for them all: their promises settle in one run of
+   * microtasks, and the flush queued behind them runs last).
+   */
+  private launched(id: string, launched: Launched, placed: Placed): void {
     if (this.closed) return; // `starting` with a live claimant: the next daemon adopts it
+    this.launchedBatch.push({ id, launched, placed });
+    if (this.launchedBatch.length === 1) queueMicrotask(() => this.recordLaunched());
+  }
+
+  private recordLaunched(): void {
+    const batch = this.launchedBatch.splice(0);
+    if (this.closed) return;
+    this.store.transaction(() => {
+      for (const { id, launched, placed } of batch) {
+        try {
+          this.running(id, launched, placed);
+        } catch (err) {
+          // This task stays `starting` (its wrapper runs): the next daemon adopts it through its claim.
+          this.log.error({ task: id, err }, 'could not record a started task');
+        }
+      }
+    });
+  }
+
+  /** A started task: recorded `running` and watched. */
+  private running(id: string, launched: Launched, placed: Placed): void {
     faultPoint('start.after-spawn');
     const { gpus, smRanges, mpsPipeDir, files } = placed;
     const task = this.store.get(id);
@@ -283,11 +332,11 @@ export class Lifecycle {
       gpus: gpus.map((g) => g.uuid),
       ...(smRanges !== null ? { smRanges: smRanges.map((r) => ({ uuid: r.uuid, offset: r.offset, count: r.count })), mps: mpsPipeDir !== null } : {}),
     });
-    faultPoint('start.after-commit');
+    this.store.afterCommit(() => faultPoint('start.after-commit'));
     this.supervisor.watchSpawned(id, launched.pid, launched.startTime, files.status, task.regionPath);
     this.log.info({ task: id, taskPid: launched.pid, gpus: gpus.map((g) => g.index), ...(smRanges !== null ? { smRanges } : {}) }, 'task started');
     // Killed while it was starting: the kill could not signal a process that did not exist yet.
-    if (task.killRequested) this.carryOnKill(this.store.get(id));
+    if (task.killRequested) this.store.afterCommit(() => this.carryOnKill(this.store.get(id)));
   }
 
   private startFailed(id: string, at: number, err: unknown): void {

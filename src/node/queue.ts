@@ -147,12 +147,18 @@ export class TaskQueue {
     this.perform(plan);
   }
 
-  /** Commits and performs a plan's actions in order (each commit is the lifecycle's or here). */
+  /**
+   * Commits and performs a plan's actions (each commit is the lifecycle's or here). Its starts
+   * go first, all in one commit (each spawns once that is committed): they are independent of
+   * one another and of the pass's other actions, whose order is kept.
+   */
   private perform(plan: Plan): void {
+    this.store.transaction(() => {
+      for (const action of plan.actions) if (action.kind === 'start') this.lifecycle.start(action.task, action.gpus, action.smRanges);
+    });
     for (const action of plan.actions) {
       switch (action.kind) {
         case 'start':
-          this.lifecycle.start(action.task, action.gpus, action.smRanges);
           break;
         case 'resume':
           this.lifecycle.resume(action.task, action.gpus);

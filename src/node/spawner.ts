@@ -92,6 +92,8 @@ export class Spawner {
   constructor(
     private readonly execPath: string,
     private readonly handlers: {
+      /** Runs the exits reported in one turn (onExit for each); the daemon's: one transaction. */
+      readonly batch?: (fn: () => void) => void;
       /**
        * A process started here ended (`startTime` as its start reported it). Called on a later
        * turn of the event loop than its start's answer, so whoever awaits the start has seen it.
@@ -156,10 +158,19 @@ export class Spawner {
     setImmediate(() => {
       const exits = this.exits;
       this.exits = [];
-      for (const x of exits) {
-        if (x.exited !== undefined) x.exited(x.exit);
-        else this.handlers.onExit(x.pid, x.startTime, x.exit);
-      }
+      const report = (): void => {
+        for (const x of exits) {
+          try {
+            if (x.exited !== undefined) x.exited(x.exit);
+            else this.handlers.onExit(x.pid, x.startTime, x.exit);
+          } catch (err) {
+            // One exit's handler failing must not lose the others' (nor, in a batch, roll them back).
+            process.emitWarning(`gpushare: handling the exit of pid ${x.pid} failed: ${err instanceof Error ? err.message : String(err)}`);
+          }
+        }
+      };
+      if (this.handlers.batch) this.handlers.batch(report);
+      else report();
     });
   }
 

@@ -95,3 +95,31 @@ describe('TaskStore update of a live task', () => {
     db.close();
   });
 });
+
+describe('TaskStore transactions', () => {
+  it('runs after-commit work once the outermost transaction commits, and never for a part that rolled back', () => {
+    const db = openDatabase(join(dir, 'hooks.db'));
+    const store = new TaskStore(db);
+    const t = store.create(newTask());
+    const seen: string[] = [];
+    store.afterCommit(() => seen.push('outside: at once'));
+    expect(seen).toEqual(['outside: at once']);
+    store.transaction(() => {
+      store.update(t.id, { message: 'one' });
+      store.afterCommit(() => seen.push(`outer sees ${fromDisk(join(dir, 'hooks.db')).length === 1 ? (fromDisk(join(dir, 'hooks.db'))[0] as { message: string }).message : '?'}`));
+      expect(() =>
+        store.transaction(() => {
+          store.update(t.id, { message: 'two' });
+          store.afterCommit(() => seen.push('rolled back'));
+          throw new Error('no');
+        }),
+      ).toThrow('no');
+      store.transaction(() => store.afterCommit(() => seen.push('inner kept')));
+      expect(seen).toEqual(['outside: at once']); // nothing before the outermost commits
+    });
+    // After the commit: another connection reads what the hook was promised.
+    expect(seen).toEqual(['outside: at once', 'outer sees one', 'inner kept']);
+    expect(store.get(t.id).message).toBe('one');
+    db.close();
+  });
+});
