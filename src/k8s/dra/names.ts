@@ -45,3 +45,18 @@ export const DEVICE_CLASS = {
 
 /** How a node's GPUs are laid out in its ResourceSlices (docs/kubernetes.md gives the trade-off). */
 export type SliceLayout = 'consumable' | 'fixed';
+
+/**
+ * Device names in this node's ResourceSlice pool (DNS labels, as the API requires). The
+ * consumable layout publishes one device per GPU, `gpu-<index>`; the fixed layout publishes
+ * each GPU as equal slices, `gpu-<index>-slice-<n>` (n from 0). The kubelet plugin maps a
+ * claim's allocated device name back to its GPU with these.
+ */
+export function gpuDeviceName(gpuIndex: number): string {
+  return `gpu-${gpuIndex}`;
+}
+
+/** The fixed layout's `n`-th slice of GPU `gpuIndex` (see gpuDeviceName). */
+export function sliceDeviceName(gpuIndex: number, n: number): string {
+  return `gpu-${gpuIndex}-slice-${n}`;
+}
