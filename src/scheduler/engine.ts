@@ -5,7 +5,8 @@
  *
  * Why one module of over 400 lines: the fast scan, the plugin scan and the search they both feed
  * must give the same decisions, PRNG draws included (engine.fastpath.test.ts); side by side, a
- * change to one is read against the other.
+ * change to one is read against the other. evaluateNodes (every node's score, for the Kubernetes
+ * extender) is the same scan keeping every node's answer, so it sits here too.
  */
 import { demandOf, migComputeMilli } from './demand.js';
 import { prepareFeasibility, type Feasibility } from './feasibility.js';
@@ -20,7 +21,7 @@ import type { DecisionMemo, MemoTable } from './memo.js';
 import { SCORE_PLUGINS } from './policy.js';
 import { gpuOneKey, gpuSetKey, tieDraw, tieRank, type TieMode } from './tiebreak.js';
 import type { WorkloadModel } from './workload.js';
-import type { ClusterSnapshot, Decision, GpuReason, GpuShare, GpuSpec, NodeRejection, NodeState, Placement, PlacementRequest } from './types.js';
+import type { AdmissionReason, ClusterSnapshot, Decision, GpuReason, GpuShare, GpuSpec, NodeRejection, NodeState, Placement, PlacementRequest } from './types.js';
 
 /**
  * The default filter chain, cheapest and most telling first; SM partitions last, so a GPU
@@ -102,6 +103,111 @@ export function schedule(snapshot: ClusterSnapshot, request: PlacementRequest, o
     if (!(options.explain ?? true)) return { status: 'unschedulable', rejections: fastRejections(snapshot, ctx, fast) };
   }
   return filterScan(snapshot, ctx, filters, options.explain ?? true, search);
+}
+
+/** Every node's answer for one request (evaluateNodes): its best score, or why it cannot take it. */
+export type NodeEvaluation =
+  | { readonly status: 'evaluated'; readonly feasible: readonly { readonly node: string; readonly score: number }[]; readonly rejections: readonly NodeRejection[] }
+  | { readonly status: 'unresolvable'; readonly reason: AdmissionReason };
+
+/**
+ * Each of `nodes` (ordinals in `snapshot`; all when null) judged alone: the best score it
+ * offers the request, with the same filters, scores and memo as schedule(), or the reason it
+ * cannot take it (the filter plugins' reasons, GPU by GPU when `options.explain` is on). For a
+ * caller that ranks nodes itself (the Kubernetes extender's filter and prioritize); schedule()
+ * is the same scan keeping only the best.
+ */
+export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementRequest, options: ScheduleOptions, nodes: readonly number[] | null = null): NodeEvaluation {
+  const pol = resolvePolicy(request, options);
+  if ('kind' in pol) return { status: 'unresolvable', reason: pol };
+  if (snapshot.nodes.length === 0) return { status: 'unresolvable', reason: { kind: 'noNodes' } };
+  const ctx: CycleContext = { snapshot, request, demand: demandOf(request), workload: options.workload ?? null };
+  for (const a of options.admission ?? DEFAULT_ADMISSION) {
+    const reason = a.admit(ctx);
+    if (reason) return { status: 'unresolvable', reason };
+  }
+  const scorers: Scorer[] = [];
+  let identity = false;
+  for (const { plugin, weight } of pol.plugins) {
+    const prepared = plugin.prepare(ctx);
+    if (!prepared) continue;
+    scorers.push({ prepared, weight, identity: plugin.gpuIdentity });
+    identity ||= plugin.gpuIdentity;
+  }
+  // No tie-break here: the caller ranks. 'first' mode draws nothing from the PRNG.
+  const search = new Search(scorers, identity, options.rng, ctx.demand.count, 'first');
+  const filters = options.filters ?? DEFAULT_FILTERS;
+  const fast = filters === DEFAULT_FILTERS ? prepareFeasibility(ctx) : null;
+  const all = snapshot.nodes;
+  const count = search.count;
+  const feasible: { node: string; score: number }[] = [];
+  const failed: NodeState[] = [];
+  const gpus: number[] = [];
+  const key = fast && options.memo ? memoKey(pol, ctx, fast, options.memo) : null;
+  const table = key !== null && options.memo ? options.memo.table(key) : null;
+  const n = nodes === null ? all.length : nodes.length;
+  for (let j = 0; j < n; j++) {
+    const ordinal = nodes === null ? j : (nodes[j] as number);
+    const node = all[ordinal];
+    if (node === undefined) continue;
+    if (!fast) {
+      failed.push(node);
+      continue;
+    }
+    if (table !== null && table.states[ordinal] === node) {
+      const ties = table.ties[ordinal];
+      if (ties !== null && ties !== undefined && fast.memoryOk(node)) feasible.push({ node: node.spec.name, score: table.scores[ordinal] as number });
+      else failed.push(node);
+      continue;
+    }
+    let ok = fast.node(node);
+    if (ok) {
+      const k = count > 0 ? fast.gpus(node, gpus) : 0;
+      ok = k >= count && search.evaluate(node, gpus, k);
+    }
+    if (table !== null && fast.memoryOk(node)) {
+      table.states[ordinal] = node;
+      table.scores[ordinal] = ok ? search.nodeScore : NaN;
+      table.ties[ordinal] = ok ? (count === 0 ? NO_TIES : search.nodeTies.slice()) : null;
+    }
+    if (ok) feasible.push({ node: node.spec.name, score: search.nodeScore });
+    else failed.push(node);
+  }
+  if (failed.length === 0) return { status: 'evaluated', feasible, rejections: [] };
+  // The plugins explain the nodes the fused checks refused (and judge every node where there
+  // are no fused checks: custom filters, MIG requests).
+  const rejections: NodeRejection[] = [];
+  const explain = options.explain ?? true;
+  const one = new Search(scorers, identity, options.rng, count, 'first');
+  const prepared = filters.map((f) => f.prepare(ctx)).filter((p): p is PreparedFilter => p !== null);
+  const nodeFilters = prepared.filter((p) => p.node);
+  const gpuFilters = prepared.filter((p) => p.gpu);
+  const slice = request.slice;
+  const whole = count > 0 && !ctx.demand.mig && (ctx.demand.exclusive || (slice.memory === null && slice.compute === null));
+  const reasons: GpuReason[] = [];
+  for (const node of failed) {
+    const nodeReason = firstNodeReason(nodeFilters, node);
+    if (nodeReason) {
+      rejections.push({ node: node.spec.name, reason: nodeReason });
+      continue;
+    }
+    gpus.length = 0;
+    reasons.length = 0;
+    if (count > 0 && !explain && (node.spec.gpus.length < count || (whole && node.wholeGpusFree < count))) {
+      rejections.push({ node: node.spec.name, reason: { kind: 'tooFewGpus', requested: count, eligible: 0, gpus: [] } });
+      continue;
+    }
+    for (let i = 0; count > 0 && i < node.spec.gpus.length; i++) {
+      const r = firstGpuReason(gpuFilters, node, i);
+      if (r === null) gpus.push(i);
+      else if (explain) reasons.push(r);
+    }
+    if (gpus.length < count) {
+      rejections.push({ node: node.spec.name, reason: { kind: 'tooFewGpus', requested: count, eligible: gpus.length, gpus: explain ? reasons.slice() : [] } });
+    } else if (one.evaluate(node, gpus, gpus.length)) feasible.push({ node: node.spec.name, score: one.nodeScore });
+    else rejections.push({ node: node.spec.name, reason: { kind: 'tooFewGpus', requested: count, eligible: 0, gpus: [] } });
+  }
+  return { status: 'evaluated', feasible, rejections };
 }
 
 /**
