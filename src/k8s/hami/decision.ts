@@ -5,11 +5,14 @@
  * view (a bound pod's reservation). Versioned JSON, one codec:
  *
  *   {"v":1,"podUid":"5c0c...","node":"gpu-node-7","decidedAtMs":1796000000000,
- *    "containers":[{"name":"train","index":0,"taskPriority":1,
- *      "gpus":[{"uuid":"GPU-8f1c...","index":3,"memoryBytes":10485760000,"coresPercent":30}]}]}
+ *    "containers":[{"name":"train","index":0,"taskPriority":1,"exclusive":false,
+ *      "gpus":[{"uuid":"GPU-8f1c...","index":3,"memoryBytes":10485760000,"coresPercent":30,"computeMilli":300}]}]}
  *
- * `memoryBytes` is the slice's memory limit on that GPU (the whole GPU's memory when the pod
- * set none); `coresPercent` 0 means no compute limit. `podUid` ties the decision to one pod
+ * `memoryBytes` is the slice's memory on that GPU, both its limit and what the scheduler holds
+ * for it (the whole GPU's memory when the pod set none); `coresPercent` is the compute limit
+ * libgpushare enforces (0: none, HAMi's default) and `computeMilli` the compute the scheduler
+ * holds for it (0 for a memory-only slice, 1000 for a whole or exclusive GPU); `exclusive`: the
+ * GPU is the container's alone (`nvidia.com/gpucores: 100`). `podUid` ties the decision to one pod
  * object: a decision copied onto another pod (same name, new uid) is not trusted.
  */
 import { z } from 'zod';
@@ -22,11 +25,13 @@ const gpuSchema = z.strictObject({
   index: z.int().min(0).max(1023),
   memoryBytes: z.int().min(0),
   coresPercent: z.int().min(0).max(100),
+  computeMilli: z.int().min(0).max(1000),
 });
 const containerSchema = z.strictObject({
   name: z.string().max(253),
   index: z.int().min(0),
   taskPriority: z.union([z.literal(0), z.literal(1)]),
+  exclusive: z.boolean(),
   gpus: z.array(gpuSchema).min(1).max(64),
 });
 const decisionSchema = z.strictObject({

@@ -140,7 +140,7 @@ function parseContainer(
     const v = l?.ok ? l.value : r?.ok ? r.value : null;
     if (v !== null) values.set(key, v);
   }
-  if (issues.length > before) return null;
+  // The values that did parse are checked too: every problem is reported at once.
   const count = values.get(RESOURCE.gpu);
   const mem = values.get(RESOURCE.gpumem);
   const pct = values.get(RESOURCE.gpumemPercentage);

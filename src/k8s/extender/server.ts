@@ -1,0 +1,36 @@
+/**
+ * The extender's HTTP routes: POST <prefix>/filter, /prioritize, /bind, /preempt, as the
+ * kube-scheduler's KubeSchedulerConfiguration `extenders[].urlPrefix` + `filterVerb` etc. name
+ * them. A body that is not the verb's extender/v1 JSON gets 400 with the verb's result type
+ * whose Error says what was wrong (the kube-scheduler logs it and retries the pod).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { z } from 'zod';
+import type { Extender } from './extender.js';
+import { bindingArgsSchema, describeZodError, extenderArgsSchema, preemptionArgsSchema } from './wire.js';
+
+export interface ExtenderRouteOptions {
+  /** Path prefix of the verbs (default `/gpushare-scheduler`). */
+  readonly prefix?: string;
+}
+
+export const DEFAULT_PREFIX = '/gpushare-scheduler';
+
+/** Node lists (extenders not nodeCacheCapable) of a large cluster are big: the body limit the app needs. */
+export const EXTENDER_BODY_LIMIT = 256 * 2 ** 20;
+
+export function registerExtenderRoutes(app: FastifyInstance, extender: Extender, options: ExtenderRouteOptions = {}): void {
+  const prefix = (options.prefix ?? DEFAULT_PREFIX).replace(/\/+$/, '');
+  const route = <S extends z.ZodType>(verb: string, schema: S, handle: (body: z.infer<S>) => unknown, invalid: (message: string) => unknown): void => {
+    app.post(`${prefix}/${verb}`, async (req, reply) => {
+      const parsed = schema.safeParse(req.body);
+      if (!parsed.success) return reply.code(400).send(invalid(`gpushare: ${describeZodError(parsed.error, `${verb} request is not extender/v1 JSON`)}`));
+      return reply.code(200).send(await handle(parsed.data));
+    });
+  };
+  route('filter', extenderArgsSchema, (b) => extender.filter(b), (Error) => ({ Nodes: null, NodeNames: null, FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error }));
+  // HostPriorityList has no Error field: a bad body gets the message as the reply's only text.
+  route('prioritize', extenderArgsSchema, (b) => extender.prioritize(b), (Error) => ({ Error }));
+  route('bind', bindingArgsSchema, (b) => extender.bind(b), (Error) => ({ Error }));
+  route('preempt', preemptionArgsSchema, (b) => extender.preempt(b), (Error) => ({ NodeNameToMetaVictims: {}, Error }));
+}
