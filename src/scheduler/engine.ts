@@ -142,6 +142,9 @@ export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementReque
   const count = search.count;
   const feasible: { node: string; score: number }[] = [];
   const failed: NodeState[] = [];
+  /** Refused nodes whose reason the memo kept (explained for this very state before). */
+  const explained: NodeRejection[] = [];
+  const explain = options.explain ?? true;
   const gpus: number[] = [];
   const key = fast && options.memo ? memoKey(pol, ctx, fast, options.memo) : null;
   const table = key !== null && options.memo ? options.memo.table(key) : null;
@@ -156,7 +159,9 @@ export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementReque
     }
     if (table !== null && table.states[ordinal] === node) {
       const ties = table.ties[ordinal];
-      if (ties !== null && ties !== undefined && fast.memoryOk(node)) feasible.push({ node: node.spec.name, score: table.scores[ordinal] as number });
+      const memoryOk = fast.memoryOk(node);
+      if (ties !== null && ties !== undefined && memoryOk) feasible.push({ node: node.spec.name, score: table.scores[ordinal] as number });
+      else if (memoryOk && explain && table.reasons[ordinal] !== undefined) explained.push(table.reasons[ordinal] as NodeRejection);
       else failed.push(node);
       continue;
     }
@@ -169,15 +174,15 @@ export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementReque
       table.states[ordinal] = node;
       table.scores[ordinal] = ok ? search.nodeScore : NaN;
       table.ties[ordinal] = ok ? (count === 0 ? NO_TIES : search.nodeTies.slice()) : null;
+      table.reasons[ordinal] = undefined;
     }
     if (ok) feasible.push({ node: node.spec.name, score: search.nodeScore });
     else failed.push(node);
   }
-  if (failed.length === 0) return { status: 'evaluated', feasible, rejections: [] };
+  if (failed.length === 0) return { status: 'evaluated', feasible, rejections: explained };
   // The plugins explain the nodes the fused checks refused (and judge every node where there
   // are no fused checks: custom filters, MIG requests).
-  const rejections: NodeRejection[] = [];
-  const explain = options.explain ?? true;
+  const rejections: NodeRejection[] = explained;
   const one = new Search(scorers, identity, options.rng, count, 'first');
   const prepared = filters.map((f) => f.prepare(ctx)).filter((p): p is PreparedFilter => p !== null);
   const nodeFilters = prepared.filter((p) => p.node);
@@ -203,7 +208,9 @@ export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementReque
       else if (explain) reasons.push(r);
     }
     if (gpus.length < count) {
-      rejections.push({ node: node.spec.name, reason: { kind: 'tooFewGpus', requested: count, eligible: gpus.length, gpus: explain ? reasons.slice() : [] } });
+      const rejection: NodeRejection = { node: node.spec.name, reason: { kind: 'tooFewGpus', requested: count, eligible: gpus.length, gpus: explain ? reasons.slice() : [] } };
+      rejections.push(rejection);
+      if (explain && table !== null && table.states[node.ordinal] === node && fast?.memoryOk(node)) table.reasons[node.ordinal] = rejection;
     } else if (one.evaluate(node, gpus, gpus.length)) feasible.push({ node: node.spec.name, score: one.nodeScore });
     else rejections.push({ node: node.spec.name, reason: { kind: 'tooFewGpus', requested: count, eligible: 0, gpus: [] } });
   }

@@ -4,7 +4,7 @@
  * one scheduler engine over the view's snapshot; this module only turns a HAMi pod into the
  * engine's requests and the engine's answers into the extender's.
  */
-import { createPrng, describeNodeReason, evaluateNodes, policy, schedule, withPlacement, type ClusterSnapshot, type DecisionMemo, type Placement, type PlacementRequest, type Policy, type ScheduleOptions } from '../../scheduler/index.js';
+import { createPrng, describeNodeReason, evaluateNodes, policy, schedule, withPlacement, type ClusterSnapshot, type DecisionMemo, type NodeRejection, type Placement, type PlacementRequest, type Policy, type ScheduleOptions } from '../../scheduler/index.js';
 import type { ContainerDecision } from '../hami/decision.js';
 import type { HamiPolicy } from '../hami/names.js';
 import type { PodGpuRequest } from '../hami/pod-request.js';
@@ -37,7 +37,12 @@ export interface PodEvaluation {
 }
 
 export interface EvaluateOptions {
+  /** Per-node answers kept between pods (the engine's memo), for the cluster now. */
   readonly memo?: DecisionMemo | undefined;
+  /** The same for the empty cluster (its nodes change only when the inventory does). */
+  readonly emptyMemo?: DecisionMemo | undefined;
+  /** Reasons already rendered: a memo'd rejection is the same object pod after pod. */
+  readonly rendered?: WeakMap<NodeRejection, string> | undefined;
   /** GPU-by-GPU reasons for refused nodes (default true). */
   readonly explain?: boolean;
 }
@@ -48,8 +53,10 @@ export interface EvaluateOptions {
  */
 export function evaluatePod(snapshot: ClusterSnapshot, empty: ClusterSnapshot, pod: PodGpuRequest, requests: readonly PlacementRequest[], nodes: readonly string[], opts: EvaluateOptions = {}): PodEvaluation {
   const scores = new Map<string, number>();
-  const failed: Record<string, string> = {};
-  const unresolvable: Record<string, string> = {};
+  // Keyed by node name: made as dictionaries from the start (a literal would walk V8 through a
+  // new hidden class per key, and the keys differ from pod to pod).
+  const failed = Object.create(null) as Record<string, string>;
+  const unresolvable = Object.create(null) as Record<string, string>;
   const ordinals: number[] = [];
   for (const name of nodes) {
     const i = snapshot.nodeByName.get(name);
@@ -70,9 +77,18 @@ export function evaluatePod(snapshot: ClusterSnapshot, empty: ClusterSnapshot, p
     if (ev.rejections.length === 0) return { scores, failed, unresolvable };
     // A node refused now but able to take the pod when empty is one preemption may help.
     const refused = ev.rejections.map((r) => empty.nodeByName.get(r.node) as number);
-    const ifEmpty = evaluateNodes(empty, first, { ...options, explain: false, memo: undefined }, refused);
+    const { memo: _, ...rest } = options;
+    const ifEmpty = evaluateNodes(empty, first, { ...rest, explain: false, ...(opts.emptyMemo ? { memo: opts.emptyMemo } : {}) }, refused);
     const couldFit = new Set(ifEmpty.status === 'evaluated' ? ifEmpty.feasible.map((f) => f.node) : []);
-    for (const r of ev.rejections) (couldFit.has(r.node) ? failed : unresolvable)[r.node] = `gpushare: ${describeNodeReason(r.reason)}`;
+    const rendered = opts.rendered;
+    for (const r of ev.rejections) {
+      let text = rendered?.get(r);
+      if (text === undefined) {
+        text = `gpushare: ${describeNodeReason(r.reason)}`;
+        rendered?.set(r, text);
+      }
+      (couldFit.has(r.node) ? failed : unresolvable)[r.node] = text;
+    }
     return { scores, failed, unresolvable };
   }
   // Several GPU containers: each node is tried with the containers placed one after another.

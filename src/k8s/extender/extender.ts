@@ -6,7 +6,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { describeIssues } from '../../domain/index.js';
-import { createPrng, DecisionMemo, planPreemption, policy } from '../../scheduler/index.js';
+import { createPrng, DecisionMemo, planPreemption, policy, type NodeRejection } from '../../scheduler/index.js';
 import { GPUSHARE_ANNOTATION } from '../hami/names.js';
 import { parsePodGpuRequest, type PodGpuRequest } from '../hami/pod-request.js';
 import type { PodBinder } from './api.js';
@@ -61,6 +61,8 @@ export class Extender {
   readonly view: ClusterView;
   private readonly binding: PodBinding;
   private readonly memo = new DecisionMemo();
+  private readonly emptyMemo = new DecisionMemo();
+  private readonly rendered = new WeakMap<NodeRejection, string>();
   private readonly cache = new Map<string, { generation: number; evaluation: PodEvaluation }>();
   private readonly suspendable: SuspendPolicy;
   private readonly now: () => number;
@@ -211,7 +213,7 @@ export class Extender {
     const generation = this.view.generation;
     if (hit && hit.generation === generation && names.every((n) => hit.evaluation.scores.has(n) || hit.evaluation.failed[n] !== undefined || hit.evaluation.unresolvable[n] !== undefined)) return hit.evaluation;
     const suspendable = this.suspendable({ namespace: pod.namespace, priorityClassName: pod.priorityClassName });
-    const evaluation = evaluatePod(this.view.snapshot(), this.view.emptySnapshot(), pod, placementRequests(pod, suspendable), names, { memo: this.memo, explain: this.explain });
+    const evaluation = evaluatePod(this.view.snapshot(), this.view.emptySnapshot(), pod, placementRequests(pod, suspendable), names, { memo: this.memo, emptyMemo: this.emptyMemo, rendered: this.rendered, explain: this.explain });
     this.cache.delete(key);
     this.cache.set(key, { generation, evaluation });
     if (this.cache.size > CACHED_PODS) this.cache.delete(this.cache.keys().next().value as string);
