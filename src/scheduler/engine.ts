@@ -107,7 +107,13 @@ export function schedule(snapshot: ClusterSnapshot, request: PlacementRequest, o
 
 /** Every node's answer for one request (evaluateNodes): its best score, or why it cannot take it. */
 export type NodeEvaluation =
-  | { readonly status: 'evaluated'; readonly feasible: readonly { readonly node: string; readonly score: number }[]; readonly rejections: readonly NodeRejection[] }
+  | {
+      readonly status: 'evaluated';
+      /** Ordinals of the nodes that can take it, and (same positions) the score of each: no object per node, at 5,000 nodes a pod. */
+      readonly feasible: readonly number[];
+      readonly scores: readonly number[];
+      readonly rejections: readonly NodeRejection[];
+    }
   | { readonly status: 'unresolvable'; readonly reason: AdmissionReason };
 
 /**
@@ -140,7 +146,8 @@ export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementReque
   const fast = filters === DEFAULT_FILTERS ? prepareFeasibility(ctx) : null;
   const all = snapshot.nodes;
   const count = search.count;
-  const feasible: { node: string; score: number }[] = [];
+  const feasible: number[] = [];
+  const scores: number[] = [];
   const failed: NodeState[] = [];
   /** Refused nodes whose reason the memo kept (explained for this very state before). */
   const explained: NodeRejection[] = [];
@@ -160,7 +167,10 @@ export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementReque
     if (table !== null && table.states[ordinal] === node) {
       const ties = table.ties[ordinal];
       const memoryOk = fast.memoryOk(node);
-      if (ties !== null && ties !== undefined && memoryOk) feasible.push({ node: node.spec.name, score: table.scores[ordinal] as number });
+      if (ties !== null && ties !== undefined && memoryOk) {
+        feasible.push(ordinal);
+        scores.push(table.scores[ordinal] as number);
+      }
       else if (memoryOk && explain && table.reasons[ordinal] !== undefined) explained.push(table.reasons[ordinal] as NodeRejection);
       else failed.push(node);
       continue;
@@ -176,10 +186,12 @@ export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementReque
       table.ties[ordinal] = ok ? (count === 0 ? NO_TIES : search.nodeTies.slice()) : null;
       table.reasons[ordinal] = undefined;
     }
-    if (ok) feasible.push({ node: node.spec.name, score: search.nodeScore });
-    else failed.push(node);
+    if (ok) {
+      feasible.push(ordinal);
+      scores.push(search.nodeScore);
+    } else failed.push(node);
   }
-  if (failed.length === 0) return { status: 'evaluated', feasible, rejections: explained };
+  if (failed.length === 0) return { status: 'evaluated', feasible, scores, rejections: explained };
   // The plugins explain the nodes the fused checks refused (and judge every node where there
   // are no fused checks: custom filters, MIG requests).
   const rejections: NodeRejection[] = explained;
@@ -211,10 +223,13 @@ export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementReque
       const rejection: NodeRejection = { node: node.spec.name, reason: { kind: 'tooFewGpus', requested: count, eligible: gpus.length, gpus: explain ? reasons.slice() : [] } };
       rejections.push(rejection);
       if (explain && table !== null && table.states[node.ordinal] === node && fast?.memoryOk(node)) table.reasons[node.ordinal] = rejection;
-    } else if (one.evaluate(node, gpus, gpus.length)) feasible.push({ node: node.spec.name, score: one.nodeScore });
+    } else if (one.evaluate(node, gpus, gpus.length)) {
+      feasible.push(node.ordinal);
+      scores.push(one.nodeScore);
+    }
     else rejections.push({ node: node.spec.name, reason: { kind: 'tooFewGpus', requested: count, eligible: 0, gpus: [] } });
   }
-  return { status: 'evaluated', feasible, rejections };
+  return { status: 'evaluated', feasible, scores, rejections };
 }
 
 /**

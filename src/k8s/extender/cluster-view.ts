@@ -38,7 +38,7 @@ export interface NodeProblem {
 
 export class ClusterView {
   private readonly specs = new Map<string, NodeSpec>();
-  private readonly problems = new Map<string, string>();
+  private readonly invalidInventory = new Map<string, string>();
   private readonly pods = new Map<string, PodEntry>();
   private readonly podsByNode = new Map<string, Set<string>>();
   private states: NodeState[] = [];
@@ -65,10 +65,10 @@ export class ClusterView {
     const r = decodeNodeGpus(text);
     if (!r.ok) {
       this.removeNode(name);
-      this.problems.set(name, r.issues.map((i) => `${i.field}: ${i.message}`).join('; '));
+      this.invalidInventory.set(name, r.issues.map((i) => `${i.field}: ${i.message}`).join('; '));
       return;
     }
-    this.problems.delete(name);
+    this.invalidInventory.delete(name);
     const spec: NodeSpec = { name, cpuMilli: UNLIMITED, memoryBytes: UNLIMITED, gpus: r.value.map(gpuSpecOf) };
     const old = this.specs.get(name);
     if (old && JSON.stringify(old.gpus) === JSON.stringify(spec.gpus)) return;
@@ -78,7 +78,7 @@ export class ClusterView {
   }
 
   removeNode(name: string): void {
-    this.problems.delete(name);
+    this.invalidInventory.delete(name);
     if (!this.specs.delete(name)) return;
     this.structureDirty = true;
     this.generation++;
@@ -138,7 +138,12 @@ export class ClusterView {
 
   /** Why the view cannot schedule on `node` (null: it can, or it has no inventory at all). */
   problemOf(node: string): string | null {
-    return this.problems.get(node) ?? null;
+    return this.invalidInventory.get(node) ?? null;
+  }
+
+  /** Every node refused for a bad inventory annotation, with the reason. */
+  problems(): IterableIterator<[string, string]> {
+    return this.invalidInventory.entries();
   }
 
   hasNode(node: string): boolean {

@@ -4,10 +4,11 @@
  * one scheduler engine over the view's snapshot; this module only turns a HAMi pod into the
  * engine's requests and the engine's answers into the extender's.
  */
-import { createPrng, describeNodeReason, evaluateNodes, policy, schedule, withPlacement, type ClusterSnapshot, type DecisionMemo, type NodeRejection, type Placement, type PlacementRequest, type Policy, type ScheduleOptions } from '../../scheduler/index.js';
+import { createPrng, evaluateNodes, policy, schedule, withPlacement, type ClusterSnapshot, type DecisionMemo, type NodeRejection, type NodeState, type Placement, type PlacementRequest, type Policy, type ScheduleOptions } from '../../scheduler/index.js';
 import type { ContainerDecision } from '../hami/decision.js';
 import type { HamiPolicy } from '../hami/names.js';
 import type { PodGpuRequest } from '../hami/pod-request.js';
+import { describeRejection } from './reasons.js';
 
 const POLICY: Readonly<Record<HamiPolicy, Policy>> = { binpack: policy('binpack'), spread: policy('spread') };
 
@@ -28,8 +29,11 @@ export function placementRequests(pod: PodGpuRequest, suspendable: boolean): Pla
 
 /** Filter's answer before it is put on the wire. */
 export interface PodEvaluation {
-  /** Feasible nodes and the engine's score of each (higher is better). */
-  readonly scores: Map<string, number>;
+  /** Per node ordinal of the snapshot judged: the engine's score where the node can take the pod, NaN elsewhere. */
+  readonly scores: Float64Array;
+  /** The nodes that can take it, in the order asked, and their ordinals. */
+  readonly passed: readonly string[];
+  readonly passedOrdinals: readonly number[];
   /** Nodes that cannot take the pod now, but could if lower-priority slices left. */
   readonly failed: Record<string, string>;
   /** Nodes that could not take it even empty: preemption cannot help. */
@@ -48,61 +52,79 @@ export interface EvaluateOptions {
 }
 
 /**
- * Judges `nodes` (names) for `pod`: the engine's score on each that can take it, its reason on
- * each that cannot. `empty` is the same cluster with nothing placed (ClusterView.emptySnapshot).
+ * Judges nodes for `pod`: `names` with their `ordinals` in `snapshot` (-1: not a GPU node of
+ * the view). `empty` is the same cluster with nothing placed (ClusterView.emptySnapshot).
  */
-export function evaluatePod(snapshot: ClusterSnapshot, empty: ClusterSnapshot, pod: PodGpuRequest, requests: readonly PlacementRequest[], nodes: readonly string[], opts: EvaluateOptions = {}): PodEvaluation {
-  const scores = new Map<string, number>();
+export function evaluatePod(
+  snapshot: ClusterSnapshot,
+  empty: ClusterSnapshot,
+  pod: PodGpuRequest,
+  requests: readonly PlacementRequest[],
+  names: readonly string[],
+  ordinals: readonly number[],
+  opts: EvaluateOptions = {},
+): PodEvaluation {
+  const scores = new Float64Array(snapshot.nodes.length).fill(NaN);
+  const passed: string[] = [];
+  const passedOrdinals: number[] = [];
   // Keyed by node name: made as dictionaries from the start (a literal would walk V8 through a
   // new hidden class per key, and the keys differ from pod to pod).
   const failed = Object.create(null) as Record<string, string>;
   const unresolvable = Object.create(null) as Record<string, string>;
-  const ordinals: number[] = [];
-  for (const name of nodes) {
-    const i = snapshot.nodeByName.get(name);
-    if (i === undefined) unresolvable[name] = NO_GPUS;
-    else ordinals.push(i);
+  const known: number[] = [];
+  for (let k = 0; k < names.length; k++) {
+    const i = ordinals[k] ?? -1;
+    if (i < 0) unresolvable[names[k] as string] = NO_GPUS;
+    else known.push(i);
   }
-  if (ordinals.length === 0) return { scores, failed, unresolvable };
+  const done = (): PodEvaluation => ({ scores, passed, passedOrdinals, failed, unresolvable });
+  if (known.length === 0) return done();
   const options: ScheduleOptions = { policy: POLICY[pod.nodePolicy], rng: createPrng(1), explain: opts.explain ?? true, ...(opts.memo ? { memo: opts.memo } : {}) };
   const [first] = requests;
   if (requests.length === 1 && first) {
-    const ev = evaluateNodes(snapshot, first, options, ordinals);
+    const ev = evaluateNodes(snapshot, first, options, known);
     if (ev.status === 'unresolvable') {
       const why = `gpushare: ${describeAdmission(ev.reason.kind)}`;
-      for (const i of ordinals) unresolvable[snapshot.nodes[i]?.spec.name ?? ''] = why;
-      return { scores, failed, unresolvable };
+      for (const i of known) unresolvable[snapshot.nodes[i]?.spec.name ?? ''] = why;
+      return done();
     }
-    for (const f of ev.feasible) scores.set(f.node, f.score);
-    if (ev.rejections.length === 0) return { scores, failed, unresolvable };
+    for (let k = 0; k < ev.feasible.length; k++) {
+      const i = ev.feasible[k] as number;
+      scores[i] = ev.scores[k] as number;
+      passed.push((snapshot.nodes[i] as NodeState).spec.name);
+      passedOrdinals.push(i);
+    }
+    if (ev.rejections.length === 0) return done();
     // A node refused now but able to take the pod when empty is one preemption may help.
     const refused = ev.rejections.map((r) => empty.nodeByName.get(r.node) as number);
     const { memo: _, ...rest } = options;
     const ifEmpty = evaluateNodes(empty, first, { ...rest, explain: false, ...(opts.emptyMemo ? { memo: opts.emptyMemo } : {}) }, refused);
-    const couldFit = new Set(ifEmpty.status === 'evaluated' ? ifEmpty.feasible.map((f) => f.node) : []);
+    const couldFit = new Set(ifEmpty.status === 'evaluated' ? ifEmpty.feasible : []);
     const rendered = opts.rendered;
     for (const r of ev.rejections) {
       let text = rendered?.get(r);
       if (text === undefined) {
-        text = `gpushare: ${describeNodeReason(r.reason)}`;
+        text = `gpushare: ${describeRejection(r.reason)}`;
         rendered?.set(r, text);
       }
-      (couldFit.has(r.node) ? failed : unresolvable)[r.node] = text;
+      (couldFit.has(empty.nodeByName.get(r.node) as number) ? failed : unresolvable)[r.node] = text;
     }
-    return { scores, failed, unresolvable };
+    return done();
   }
   // Several GPU containers: each node is tried with the containers placed one after another.
-  for (const i of ordinals) {
+  for (const i of known) {
     const name = snapshot.nodes[i]?.spec.name ?? '';
     const now = placeOnNode(snapshot, name, requests, POLICY[pod.nodePolicy]);
     if (now.ok) {
-      scores.set(name, now.score);
+      scores[i] = now.score;
+      passed.push(name);
+      passedOrdinals.push(i);
       continue;
     }
     const ifEmpty = placeOnNode(empty, name, requests, POLICY[pod.nodePolicy]);
     (ifEmpty.ok ? failed : unresolvable)[name] = `gpushare: ${now.message}`;
   }
-  return { scores, failed, unresolvable };
+  return done();
 }
 
 /** Where each container goes on `node`: the pod's GPU policy picks the GPUs (bind). */
@@ -125,7 +147,7 @@ function placeOnNode(snapshot: ClusterSnapshot, node: string, requests: readonly
     if (d.status === 'unschedulable') {
       const r = d.rejections[0];
       const which = requests.length > 1 ? `container ${k + 1} of ${requests.length}: ` : '';
-      return { ok: false, message: `${which}${r ? describeNodeReason(r.reason) : 'no room'}` };
+      return { ok: false, message: `${which}${r ? describeRejection(r.reason) : 'no room'}` };
     }
     placements.push(d.placement);
     score += d.score / requests.length;

@@ -60,9 +60,9 @@ describe('filter: every feasible node, and why each other one is not', () => {
     expect(body.NodeNames).toEqual(['gpu-a']);
     expect(body.Error).toBe('');
     // gpu-b is full now, but would take it empty: preemption may help.
-    expect(body.FailedNodes['gpu-b']).toMatch(/GPU 0 has .* free, 19.5 GiB asked/);
+    expect(body.FailedNodes['gpu-b']).toBe('gpushare: 0 of the 1 GPU(s) asked can take it: GPU 0: 11.6 GiB free, 19.5 GiB asked');
     expect(Object.keys(body.FailedNodes)).toEqual(['gpu-b']);
-    expect(body.FailedAndUnresolvableNodes['gpu-c']).toMatch(/A100-80GB, not a selected model/);
+    expect(body.FailedAndUnresolvableNodes['gpu-c']).toBe('gpushare: 0 of the 1 GPU(s) asked can take it: GPUs 0-7: is a A100-80GB, not a selected model');
     expect(body.FailedAndUnresolvableNodes['cpu-1']).toMatch(/no GPUs gpushare schedules/);
   });
 
@@ -221,7 +221,7 @@ describe('bind: decision recorded, then bound; idempotent; no double placement',
     const errors = await Promise.all(all.map((p) => ext.bind({ PodName: p.metadata!.name!, PodNamespace: 'default', PodUID: p.metadata!.uid!, Node: 'n1' }).then((r) => r.Error)));
     const bound = all.filter((_, i) => errors[i] === '');
     expect(bound.length).toBe(fit);
-    for (const e of errors.filter((x) => x !== '')) expect(e).toMatch(/node n1 cannot take pod default\/p\d+ now: 0 of the 1 GPU\(s\) asked can take it: GPU 0 has 0 B free, 10 GiB asked/);
+    for (const e of errors.filter((x) => x !== '')) expect(e).toMatch(/node n1 cannot take pod default\/p\d+ now: 0 of the 1 GPU\(s\) asked can take it: GPUs 0-7: at most 0 B free, 10 GiB asked$/);
     const perGpu = new Map<string, { mem: number; cores: number }>();
     for (const p of bound) {
       expect(api.pods.get(`default/${p.metadata!.name}`)?.spec?.nodeName).toBe('n1');

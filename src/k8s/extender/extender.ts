@@ -6,7 +6,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { describeIssues } from '../../domain/index.js';
-import { createPrng, DecisionMemo, planPreemption, policy, type NodeRejection } from '../../scheduler/index.js';
+import { createPrng, DecisionMemo, planPreemption, policy, type ClusterSnapshot, type NodeRejection } from '../../scheduler/index.js';
 import { GPUSHARE_ANNOTATION } from '../hami/names.js';
 import { parsePodGpuRequest, type PodGpuRequest } from '../hami/pod-request.js';
 import type { PodBinder } from './api.js';
@@ -63,7 +63,8 @@ export class Extender {
   private readonly memo = new DecisionMemo();
   private readonly emptyMemo = new DecisionMemo();
   private readonly rendered = new WeakMap<NodeRejection, string>();
-  private readonly cache = new Map<string, { generation: number; evaluation: PodEvaluation }>();
+  private readonly cache = new Map<string, { generation: number; evaluation: PodEvaluation; asked: Uint8Array }>();
+  private lastNames: { nodeByName: ReadonlyMap<string, number>; names: readonly string[]; ordinals: readonly number[] } | null = null;
   private readonly suspendable: SuspendPolicy;
   private readonly now: () => number;
   private readonly explain: boolean;
@@ -84,14 +85,12 @@ export class Extender {
   filter(args: ExtenderArgs): ExtenderFilterResult {
     const names = candidateNames(args);
     const result = (pass: readonly string[], failed: Record<string, string>, unresolvable: Record<string, string>): ExtenderFilterResult => {
-      const keep = new Set(pass);
-      return {
-        Nodes: args.Nodes ? { ...args.Nodes, items: (args.Nodes.items ?? []).filter((n) => keep.has(n.metadata.name)) } : null,
-        NodeNames: args.Nodes ? null : [...pass],
-        FailedNodes: failed,
-        FailedAndUnresolvableNodes: unresolvable,
-        Error: '',
-      };
+      let nodes: ExtenderFilterResult['Nodes'] = null;
+      if (args.Nodes) {
+        const keep = new Set(pass);
+        nodes = { ...args.Nodes, items: (args.Nodes.items ?? []).filter((n) => keep.has(n.metadata.name)) };
+      }
+      return { Nodes: nodes, NodeNames: args.Nodes ? null : [...pass], FailedNodes: failed, FailedAndUnresolvableNodes: unresolvable, Error: '' };
     };
     const parsed = parsePodGpuRequest(args.Pod as V1Pod);
     if (!parsed.ok) {
@@ -101,8 +100,10 @@ export class Extender {
     }
     if (parsed.value === null) return result(names, {}, {});
     const ev = this.evaluate(parsed.value, names);
-    for (const n of names) if (!ev.scores.has(n) && ev.unresolvable[n] !== undefined && this.view.problemOf(n)) ev.unresolvable[n] = `gpushare: node's ${GPUSHARE_ANNOTATION.nodeGpus} is invalid: ${this.view.problemOf(n)}`;
-    return result(names.filter((n) => ev.scores.has(n)), ev.failed, ev.unresolvable);
+    for (const [node, problem] of this.view.problems()) {
+      if (ev.evaluation.unresolvable[node] !== undefined) ev.evaluation.unresolvable[node] = `gpushare: node's ${GPUSHARE_ANNOTATION.nodeGpus} is invalid: ${problem}`;
+    }
+    return result(ev.evaluation.passed, ev.evaluation.failed, ev.evaluation.unresolvable);
   }
 
   /**
@@ -114,20 +115,24 @@ export class Extender {
     const names = candidateNames(args);
     const parsed = parsePodGpuRequest(args.Pod as V1Pod);
     if (!parsed.ok || parsed.value === null) return names.map((Host) => ({ Host, Score: 0 }));
-    const ev = this.evaluate(parsed.value, names);
+    const { evaluation, ordinals } = this.evaluate(parsed.value, names);
+    const scores = evaluation.scores;
     let lo = Infinity;
     let hi = -Infinity;
-    for (const n of names) {
-      const s = ev.scores.get(n);
-      if (s === undefined) continue;
-      lo = Math.min(lo, s);
-      hi = Math.max(hi, s);
+    for (const i of ordinals) {
+      const s = i < 0 ? NaN : (scores[i] as number);
+      if (Number.isNaN(s)) continue;
+      if (s < lo) lo = s;
+      if (s > hi) hi = s;
     }
-    return names.map((Host) => {
-      const s = ev.scores.get(Host);
-      const Score = s === undefined ? 0 : hi - lo <= 1e-12 * Math.max(1, Math.abs(hi)) ? MAX_EXTENDER_PRIORITY : Math.round((MAX_EXTENDER_PRIORITY * (s - lo)) / (hi - lo));
-      return { Host, Score };
-    });
+    const flat = hi - lo <= 1e-12 * Math.max(1, Math.abs(hi));
+    const out: HostPriority[] = new Array<HostPriority>(names.length);
+    for (let k = 0; k < names.length; k++) {
+      const i = ordinals[k] as number;
+      const s = i < 0 ? NaN : (scores[i] as number);
+      out[k] = { Host: names[k] as string, Score: Number.isNaN(s) ? 0 : flat ? MAX_EXTENDER_PRIORITY : Math.round((MAX_EXTENDER_PRIORITY * (s - lo)) / (hi - lo)) };
+    }
+    return out;
   }
 
   bind(args: ExtenderBindingArgs): Promise<ExtenderBindingResult> {
@@ -207,17 +212,56 @@ export class Extender {
     }
   }
 
-  private evaluate(pod: PodGpuRequest, names: readonly string[]): PodEvaluation {
+  /**
+   * The pod's evaluation over `names` (filter's, reused by its prioritize while the view is
+   * unchanged: prioritize asks about the nodes filter passed) and the names' ordinals.
+   */
+  private evaluate(pod: PodGpuRequest, names: readonly string[]): { evaluation: PodEvaluation; ordinals: readonly number[] } {
+    const snapshot = this.view.snapshot();
     const key = pod.uid || `${pod.namespace}/${pod.name}`;
     const hit = this.cache.get(key);
     const generation = this.view.generation;
-    if (hit && hit.generation === generation && names.every((n) => hit.evaluation.scores.has(n) || hit.evaluation.failed[n] !== undefined || hit.evaluation.unresolvable[n] !== undefined)) return hit.evaluation;
+    if (hit && hit.generation === generation) {
+      // prioritize after filter: the names filter passed, in its order (compared, not hashed).
+      const passed = hit.evaluation.passed;
+      let same = passed.length === names.length;
+      for (let k = 0; k < names.length && same; k++) same = passed[k] === names[k];
+      if (same) return { evaluation: hit.evaluation, ordinals: hit.evaluation.passedOrdinals };
+    }
+    const ordinals = this.ordinalsOf(snapshot, names);
+    if (hit && hit.generation === generation && ordinals.every((i, k) => (i < 0 ? hit.evaluation.unresolvable[names[k] as string] !== undefined : hit.asked[i] === 1))) {
+      return { evaluation: hit.evaluation, ordinals };
+    }
     const suspendable = this.suspendable({ namespace: pod.namespace, priorityClassName: pod.priorityClassName });
-    const evaluation = evaluatePod(this.view.snapshot(), this.view.emptySnapshot(), pod, placementRequests(pod, suspendable), names, { memo: this.memo, emptyMemo: this.emptyMemo, rendered: this.rendered, explain: this.explain });
+    const evaluation = evaluatePod(snapshot, this.view.emptySnapshot(), pod, placementRequests(pod, suspendable), names, ordinals, {
+      memo: this.memo,
+      emptyMemo: this.emptyMemo,
+      rendered: this.rendered,
+      explain: this.explain,
+    });
+    const asked = new Uint8Array(snapshot.nodes.length);
+    for (const i of ordinals) if (i >= 0) asked[i] = 1;
     this.cache.delete(key);
-    this.cache.set(key, { generation, evaluation });
+    this.cache.set(key, { generation, evaluation, asked });
     if (this.cache.size > CACHED_PODS) this.cache.delete(this.cache.keys().next().value as string);
-    return evaluation;
+    return { evaluation, ordinals };
+  }
+
+  /**
+   * Each name's ordinal in `snapshot` (-1: not a GPU node here). The kube-scheduler sends the
+   * same list pod after pod: the last answer is kept and checked name by name (cheaper than
+   * hashing 5,000 names).
+   */
+  private ordinalsOf(snapshot: ClusterSnapshot, names: readonly string[]): readonly number[] {
+    const last = this.lastNames;
+    if (last && last.nodeByName === snapshot.nodeByName && last.names.length === names.length) {
+      let same = true;
+      for (let k = 0; k < names.length && same; k++) same = last.names[k] === names[k];
+      if (same) return last.ordinals;
+    }
+    const ordinals = names.map((n) => snapshot.nodeByName.get(n) ?? -1);
+    this.lastNames = { nodeByName: snapshot.nodeByName, names: [...names], ordinals };
+    return ordinals;
   }
 }
 

@@ -20,6 +20,20 @@ export const DEFAULT_PREFIX = '/gpushare-scheduler';
 export const EXTENDER_BODY_LIMIT = 256 * 2 ** 20;
 
 export function registerExtenderRoutes(app: FastifyInstance, extender: Extender, options: ExtenderRouteOptions = {}): void {
+  void app.register(async (scope) => routes(scope, extender, options));
+}
+
+function routes(app: FastifyInstance, extender: Extender, options: ExtenderRouteOptions): void {
+  // Plain JSON.parse for these bodies (fastify's default parser scans the whole text again for
+  // prototype-poisoning keys: a 5,000-name body costs twice). Safe here: zod copies what it
+  // reads, and nothing merges a body into another object.
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: EXTENDER_BODY_LIMIT }, (_req, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch (e) {
+      done(Object.assign(new Error(`gpushare: the body is not JSON: ${(e as Error).message}`), { statusCode: 400 }), undefined);
+    }
+  });
   const prefix = (options.prefix ?? DEFAULT_PREFIX).replace(/\/+$/, '');
   const route = <S extends z.ZodType>(verb: string, schema: S, handle: (body: z.infer<S>) => unknown, invalid: (message: string) => unknown): void => {
     app.post(`${prefix}/${verb}`, async (req, reply) => {
