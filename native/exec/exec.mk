@@ -14,10 +14,12 @@ EXEC_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -O2 -g
 exec: $(EXEC_BIN) $(SMPROBE_BIN)
 
 # claim.c: the launch's claim (exactly-once start); sandbox.c: the task's cgroup and
-# unprivileged user, entered between fork and exec
-$(EXEC_BIN): exec/gpushare_exec.c exec/claim.c exec/claim.h exec/sandbox.c exec/sandbox.h exec/exec.mk
+# unprivileged user, entered between fork and exec; spawner.c: `--spawner`, the daemon's
+# long-lived process starter
+EXEC_SRC := exec/gpushare_exec.c exec/claim.c exec/sandbox.c exec/spawner.c
+$(EXEC_BIN): $(EXEC_SRC) exec/claim.h exec/sandbox.h exec/spawner.h exec/exec.mk
 	@mkdir -p $(@D)
-	$(CC) $(EXEC_CFLAGS) -o $@ exec/gpushare_exec.c exec/claim.c exec/sandbox.c
+	$(CC) $(EXEC_CFLAGS) -o $@ $(EXEC_SRC)
 
 $(SMPROBE_BIN): exec/smprobe.c exec/exec.mk $(wildcard include/gs_cuda*.h)
 	@mkdir -p $(@D)

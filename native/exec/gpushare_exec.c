@@ -6,6 +6,7 @@
  * its child, so without this file an adopted task's exit code would be unknowable.
  *
  *   gpushare-exec [--claim CLAIM_FILE] STATUS_FILE -- COMMAND [ARGS...]
+ *   gpushare-exec --spawner      the daemon's process starter (spawner.h)
  *
  * With --claim, it first claims the launch (claim.h): a wrapper that finds the claim taken runs
  * nothing and exits with EXIT_CLAIM_TAKEN (120), so a task's command runs once even when a
@@ -38,6 +39,7 @@
 
 #include "claim.h"
 #include "sandbox.h"
+#include "spawner.h"
 
 /* Exit statuses of the wrapper itself when the command never ran (as env(1) uses them). */
 enum { EXIT_WRAPPER = 125, EXIT_CANNOT_RUN = 126, EXIT_NOT_FOUND = 127 };
@@ -130,6 +132,7 @@ static void set_preload(void) {
 }
 
 int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "--spawner") == 0) return spawner_main();
     const char *claim = NULL;
     if (argc >= 3 && strcmp(argv[1], "--claim") == 0) {
         claim = argv[2];
@@ -137,7 +140,7 @@ int main(int argc, char **argv) {
         argv += 2;
     }
     if (argc < 4 || strcmp(argv[2], "--") != 0) {
-        fprintf(stderr, "usage: gpushare-exec [--claim CLAIM_FILE] STATUS_FILE -- COMMAND [ARGS...]\n");
+        fprintf(stderr, "usage: gpushare-exec [--claim CLAIM_FILE] STATUS_FILE -- COMMAND [ARGS...]\n       gpushare-exec --spawner\n");
         return EXIT_WRAPPER;
     }
     const char *status = argv[1];

@@ -2,13 +2,11 @@
  * Starting a placed task: its environment (the slice as libgpushare reads it) and the process,
  * run under gpushare-exec in its own process group with its output in log files.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCodes, GsError } from '../domain/index.js';
-import type { ChildProcess } from 'node:child_process';
-import { readProcStat } from './proc.js';
+import type { Spawner } from './spawner.js';
 import type { Task, TaskGpu, TaskSmRange } from '../contract/task.js';
 
 /** Native files the launcher uses; both are built by `npm run build` (make -C native). */
@@ -88,7 +86,6 @@ export function taskEnvironment(
 }
 
 export interface Launched {
-  readonly child: ChildProcess;
   readonly pid: number;
   readonly startTime: number;
 }
@@ -117,32 +114,21 @@ export interface WrapperFiles {
 }
 
 /**
- * Starts the task: gpushare-exec leads a new process group (so kill reaches everything the task
- * starts) and outlives the daemon (detached, output to files, no pipes back to us). It claims
- * the launch before it runs anything: a second wrapper for the same task runs nothing and
- * exits with EXIT_CLAIM_TAKEN (see native/exec/claim.h).
+ * Starts the task through the spawner (spawner.ts): gpushare-exec leads a new session and
+ * process group (so kill reaches everything the task starts) and outlives the daemon (output to
+ * log files, no pipes back to us). It claims the launch before it runs anything: a second
+ * wrapper for the same task runs nothing and exits with EXIT_CLAIM_TAKEN (see
+ * native/exec/claim.h). Rejects with SpawnError when nothing runs, SpawnerLostError when that
+ * is unknown.
  */
-export function launch(task: Task, env: Record<string, string>, native: NativePaths, files: WrapperFiles): Launched {
-  mkdirSync(dirname(task.stdoutPath), { recursive: true, mode: 0o700 });
-  const out = openSync(task.stdoutPath, 'a', 0o600);
-  const err = openSync(task.stderrPath, 'a', 0o600);
-  let child: ChildProcess;
-  try {
-    const wrapperEnv = wrapperEnvironment(env, native.preload);
-    child = spawn(native.exec, ['--claim', files.claim, files.status, '--', ...task.command], { cwd: task.cwd, env: wrapperEnv, detached: true, stdio: ['ignore', out, err] });
-    // A failed spawn (no pid) is reported below; without a listener its 'error' event would crash the daemon.
-    child.once('error', () => undefined);
-  } finally {
-    closeSync(out);
-    closeSync(err);
-  }
-  const pid = child.pid;
-  if (pid === undefined) throw new GsError(ErrorCodes.internal, `could not start ${native.exec} for task ${task.id}`);
-  // The wrapper exists from fork on, so its start time is readable now; it never changes across exec.
-  const stat = readProcStat(pid);
-  if (stat === null) throw new GsError(ErrorCodes.internal, `task ${task.id}: /proc/${pid}/stat unreadable right after spawn`);
-  child.unref();
-  return { child, pid, startTime: stat.startTime };
+export function launch(task: Task, env: Record<string, string>, native: NativePaths, files: WrapperFiles, spawner: Spawner): Promise<Launched> {
+  return spawner.spawn({
+    argv: [native.exec, '--claim', files.claim, files.status, '--', ...task.command],
+    env: wrapperEnvironment(env, native.preload),
+    cwd: task.cwd,
+    stdout: task.stdoutPath,
+    stderr: task.stderrPath,
+  });
 }
 
 /** gpushare-exec's exit status when another wrapper holds the task's launch claim (native/exec/claim.h). */

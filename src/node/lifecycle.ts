@@ -21,7 +21,6 @@
  * operation's steps beside the code that finishes them after a crash is what lets a reader check
  * every crash point against its recovery.
  */
-import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { ErrorCodes } from '../domain/index.js';
 import type { CheckpointApi, GpuPair } from '../gpu/checkpoint.js';
@@ -30,12 +29,13 @@ import { STARTED_STATES, type Task, type TaskGpu, type TaskSmRange } from '../co
 import { describeEnding } from './ending.js';
 import type { TaskEvents } from './events.js';
 import { faultPoint } from './faults.js';
-import { EXIT_CLAIM_TAKEN, launch, readClaim, readExitStatus, taskEnvironment, taskFiles, type Claim, type NativePaths } from './launcher.js';
+import { EXIT_CLAIM_TAKEN, launch, readClaim, readExitStatus, taskEnvironment, taskFiles, type Claim, type Launched, type NativePaths } from './launcher.js';
 import type { MpsControl } from './mps.js';
 import { computeLimitPercent, rangesOnto } from './placement.js';
 import type { PreemptionPolicy } from './planner.js';
 import { isSameLiveProcess, signalGroup, signalName, signalNumber } from './proc.js';
 import type { Sandbox } from './sandbox.js';
+import { SpawnError, Spawner, SpawnerLostError } from './spawner.js';
 import type { TaskStore } from './store/tasks.js';
 import { Supervisor, type DeviceUsage, type Ending } from './supervisor.js';
 import { cudaStates, resumeGroup, suspendGroup } from './suspend.js';
@@ -70,6 +70,7 @@ export class Lifecycle {
   private readonly events: TaskEvents;
   private readonly log: Logger;
   private readonly supervisor: Supervisor;
+  private readonly spawner: Spawner;
   private readonly killTimers = new Map<string, NodeJS.Timeout>();
   /** Tasks this daemon sent the escalation's SIGKILL to (see `ended`). */
   private readonly escalated = new Set<string>();
@@ -84,6 +85,13 @@ export class Lifecycle {
     this.events = options.events;
     this.log = options.logger;
     this.supervisor = new Supervisor({ onEnd: (id, ending) => this.ended(id, ending) });
+    this.spawner = new Spawner(options.native.exec, {
+      onExit: (pid, startTime, exit) => this.supervisor.exited(pid, startTime, exit),
+      onLost: (why) => {
+        this.log.warn({ why }, 'the spawner died; its tasks are watched by pid from now on, and the next start runs a new one');
+        this.supervisor.spawnerLost();
+      },
+    });
   }
 
   /**
@@ -169,6 +177,7 @@ export class Lifecycle {
 
   close(): void {
     this.closed = true;
+    this.spawner.close();
     this.supervisor.close();
     for (const t of this.killTimers.values()) clearTimeout(t);
     this.killTimers.clear();
@@ -206,10 +215,6 @@ export class Lifecycle {
   /** Launches a placed task and starts watching it; a task that cannot start ends as failed. */
   start(task: Task, gpus: readonly TaskGpu[], smRanges: TaskSmRange[] | null): void {
     const files = taskFiles(this.options.stateDir, task.id);
-    if (!existsSync(task.cwd)) {
-      this.events.commit(task.id, { state: 'failed', finishedAt: this.options.now(), message: `its working directory ${task.cwd} no longer exists` }, 'task.ended', { state: 'failed' });
-      return;
-    }
     const limit = computeLimitPercent(task);
     const at = this.options.now();
     let message: string | null = null;
@@ -230,29 +235,62 @@ export class Lifecycle {
       // Said on the task, so whoever wonders why its partition is slow sees it.
       if (mpsPipeDir === null) message = `running without MPS (${mps.problem}): SM partitions on one GPU take turns instead of running at once`;
     }
+    let env: Record<string, string>;
     try {
       const sandbox = this.options.sandbox.prepare(task);
-      const env = { ...taskEnvironment(sandbox.baseEnv, task, gpus, limit, smRanges === null ? null : { ranges: smRanges, mpsPipeDir }), ...sandbox.wrapperEnv };
+      env = { ...taskEnvironment(sandbox.baseEnv, task, gpus, limit, smRanges === null ? null : { ranges: smRanges, mpsPipeDir }), ...sandbox.wrapperEnv };
       // The intent, durable before the process exists: after a crash from here on, the next
       // daemon finds `starting` and asks the launch claim rather than starting it again. No
       // event: the state lasts only until `running` below, unless a crash cuts it short.
       this.store.update(task.id, { state: 'starting', gpus, smRanges, computeLimitPercent: limit, startedAt: at, message });
-      faultPoint('start.after-intent');
-      const launched = launch(task, env, this.options.native, files);
-      faultPoint('start.after-spawn');
-      this.events.commit(task.id, { state: 'running', pid: launched.pid, pidStartTime: launched.startTime }, 'task.started', {
-        pid: launched.pid,
-        gpus: gpus.map((g) => g.uuid),
-        ...(smRanges !== null ? { smRanges: smRanges.map((r) => ({ uuid: r.uuid, offset: r.offset, count: r.count })), mps: mpsPipeDir !== null } : {}),
-      });
-      faultPoint('start.after-commit');
-      this.supervisor.watchChild(task.id, launched.child, files.status, task.regionPath);
-      this.log.info({ task: task.id, taskPid: launched.pid, gpus: gpus.map((g) => g.index), ...(smRanges !== null ? { smRanges } : {}) }, 'task started');
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      this.events.commit(task.id, { state: 'failed', finishedAt: at, message }, 'task.ended', { state: 'failed' });
-      this.log.error({ task: task.id, err }, 'task could not be started');
+      this.startFailed(task.id, at, err);
+      return;
     }
+    faultPoint('start.after-intent');
+    // The spawner forks and execs off this event loop; until it answers the task is `starting`.
+    launch(task, env, this.options.native, files, this.spawner).then(
+      (launched) => this.launched(task.id, launched, { gpus, smRanges, mpsPipeDir, files }),
+      (err: unknown) => {
+        if (this.closed) return; // still `starting`: the next daemon asks the claim
+        if (err instanceof SpawnerLostError) {
+          this.log.warn({ task: task.id, err: err.message }, 'the spawner died while starting the task; asking its launch claim');
+          this.reconcileStart(this.store.get(task.id), files);
+          return;
+        }
+        if (err instanceof SpawnError && err.step === 'cwd' && err.code === 'ENOENT') {
+          this.events.commit(task.id, { state: 'failed', finishedAt: this.options.now(), message: `its working directory ${task.cwd} no longer exists` }, 'task.ended', { state: 'failed' });
+        } else {
+          this.startFailed(task.id, at, err instanceof SpawnError ? new Error(`could not start ${this.options.native.exec} for task ${task.id}: ${err.message}`) : err);
+        }
+        this.options.sandbox.release(this.store.get(task.id));
+        this.options.onChange(); // its GPUs are free again
+      },
+    );
+  }
+
+  /** The spawner started the task's wrapper: recorded `running`, and watched. */
+  private launched(id: string, launched: Launched, placed: { gpus: readonly TaskGpu[]; smRanges: TaskSmRange[] | null; mpsPipeDir: string | null; files: ReturnType<typeof taskFiles> }): void {
+    if (this.closed) return; // `starting` with a live claimant: the next daemon adopts it
+    faultPoint('start.after-spawn');
+    const { gpus, smRanges, mpsPipeDir, files } = placed;
+    const task = this.store.get(id);
+    this.events.commit(id, { state: 'running', pid: launched.pid, pidStartTime: launched.startTime }, 'task.started', {
+      pid: launched.pid,
+      gpus: gpus.map((g) => g.uuid),
+      ...(smRanges !== null ? { smRanges: smRanges.map((r) => ({ uuid: r.uuid, offset: r.offset, count: r.count })), mps: mpsPipeDir !== null } : {}),
+    });
+    faultPoint('start.after-commit');
+    this.supervisor.watchSpawned(id, launched.pid, launched.startTime, files.status, task.regionPath);
+    this.log.info({ task: id, taskPid: launched.pid, gpus: gpus.map((g) => g.index), ...(smRanges !== null ? { smRanges } : {}) }, 'task started');
+    // Killed while it was starting: the kill could not signal a process that did not exist yet.
+    if (task.killRequested) this.carryOnKill(this.store.get(id));
+  }
+
+  private startFailed(id: string, at: number, err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    this.events.commit(id, { state: 'failed', finishedAt: at, message }, 'task.ended', { state: 'failed' });
+    this.log.error({ task: id, err }, 'task could not be started');
   }
 
   /**

@@ -1,10 +1,10 @@
 /**
- * Watches running tasks to their end. A task the daemon started is its child: its exit arrives
- * as an event. A task adopted after a restart is not: its pid is polled, and its start time
- * compared so a reused pid never passes for it. Either way the wrapper's status file says how
- * the command ended. Meanwhile each task's region is sampled for its peak GPU memory.
+ * Watches running tasks to their end. A task this daemon started is a child of its spawner
+ * (spawner.ts), which reports its exit. A task adopted after a restart is not, nor is one whose
+ * spawner died: its pid is polled, and its start time compared so a reused pid never passes for
+ * it. Either way the wrapper's status file says how the command ended. Meanwhile each task's
+ * region is sampled for its peak GPU memory.
  */
-import type { ChildProcess } from 'node:child_process';
 import { readRegion } from '../gpu/region/index.js';
 import { readExitStatus, type ExitStatus } from './launcher.js';
 import { isSameLiveProcess } from './proc.js';
@@ -13,7 +13,7 @@ import { isSameLiveProcess } from './proc.js';
 export interface Ending {
   /** From the wrapper's status file; null when it wrote none (it was SIGKILLed, or never ran). */
   readonly status: ExitStatus | null;
-  /** The wrapper's own exit as waitpid saw it; null for adopted tasks (not our child). */
+  /** The wrapper's own exit as waitpid saw it; null for polled tasks (not our spawner's child). */
   readonly wrapper: { readonly code: number | null; readonly signal: string | null } | null;
   readonly peakMemoryBytes: number | null;
 }
@@ -22,8 +22,9 @@ interface Watched {
   readonly statusFile: string;
   readonly regionPath: string;
   readonly pid: number;
-  /** Set for adopted tasks, which are polled. */
-  readonly startTime: number | null;
+  readonly startTime: number;
+  /** Polled (adopted, or its spawner died); else its exit is reported (`exited`). */
+  polled: boolean;
   peak: number | null;
   /** The last sample, per CUDA device ordinal inside the task. */
   latest: DeviceUsage[] | null;
@@ -48,6 +49,8 @@ export interface SupervisorOptions {
 
 export class Supervisor {
   private readonly watched = new Map<string, Watched>();
+  /** Tasks whose exit the spawner reports, by `pid:startTime` (a pid alone may be reused). */
+  private readonly byProcess = new Map<string, string>();
   private readonly pollTimer: NodeJS.Timeout;
   private readonly sampleTimer: NodeJS.Timeout;
 
@@ -58,16 +61,34 @@ export class Supervisor {
     this.sampleTimer.unref();
   }
 
-  /** Watches a task the daemon just started. */
-  watchChild(id: string, child: ChildProcess, statusFile: string, regionPath: string): void {
-    const w: Watched = { statusFile, regionPath, pid: child.pid ?? -1, startTime: null, peak: null, latest: null, ended: false };
-    this.watched.set(id, w);
-    child.once('exit', (code, signal) => this.finish(id, w, { code, signal }));
+  /** Watches a task this daemon's spawner just started: its exit comes to `exited`. */
+  watchSpawned(id: string, pid: number, startTime: number, statusFile: string, regionPath: string): void {
+    this.watched.set(id, { statusFile, regionPath, pid, startTime, polled: false, peak: null, latest: null, ended: false });
+    this.byProcess.set(`${pid}:${startTime}`, id);
   }
 
   /** Watches a task started by an earlier daemon (the pid's start time must still match). */
   watchAdopted(id: string, pid: number, startTime: number, statusFile: string, regionPath: string): void {
-    this.watched.set(id, { statusFile, regionPath, pid, startTime, peak: null, latest: null, ended: false });
+    this.watched.set(id, { statusFile, regionPath, pid, startTime, polled: true, peak: null, latest: null, ended: false });
+  }
+
+  /** The spawner reports that one of its processes ended; not one of ours: ignored. */
+  exited(pid: number, startTime: number, wrapper: { code: number | null; signal: string | null }): void {
+    const key = `${pid}:${startTime}`;
+    const id = this.byProcess.get(key);
+    if (id === undefined) return;
+    this.byProcess.delete(key);
+    const w = this.watched.get(id);
+    if (w !== undefined && w.pid === pid && w.startTime === startTime) this.finish(id, w, wrapper);
+  }
+
+  /** The spawner died: nothing reports its processes' exits any more, so they are polled. */
+  spawnerLost(): void {
+    for (const id of this.byProcess.values()) {
+      const w = this.watched.get(id);
+      if (w !== undefined) w.polled = true;
+    }
+    this.byProcess.clear();
   }
 
   /** The task's usage at the last sample (about a second old at most); null before its first CUDA call. */
@@ -84,19 +105,21 @@ export class Supervisor {
     clearInterval(this.pollTimer);
     clearInterval(this.sampleTimer);
     this.watched.clear();
+    this.byProcess.clear();
   }
 
   private pollAdopted(): void {
     for (const [id, w] of this.watched) {
-      if (w.startTime !== null && !isSameLiveProcess(w.pid, w.startTime)) this.finish(id, w, null);
+      if (w.polled && !isSameLiveProcess(w.pid, w.startTime)) this.finish(id, w, null);
     }
   }
 
-  private finish(id: string, w: Watched, wrapper: { code: number | null; signal: NodeJS.Signals | null } | null): void {
+  private finish(id: string, w: Watched, wrapper: { code: number | null; signal: string | null } | null): void {
     if (w.ended || this.watched.get(id) !== w) return;
     w.ended = true;
     this.sample(w);
     this.watched.delete(id);
+    this.byProcess.delete(`${w.pid}:${w.startTime}`);
     this.options.onEnd(id, {
       status: readExitStatus(w.statusFile),
       wrapper: wrapper === null ? null : { code: wrapper.code, signal: wrapper.signal },

@@ -1,0 +1,107 @@
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { findNativePaths } from './launcher.js';
+import { readProcStat } from './proc.js';
+import { decodeWaitStatus, SpawnError, Spawner, SpawnerLostError, type SpawnedExit } from './spawner.js';
+
+const exec = findNativePaths().exec;
+let dir: string;
+let exits: Map<number, SpawnedExit>;
+let lost: string[];
+let spawner: Spawner;
+
+function exitOf(pid: number, timeoutMs = 5000): Promise<SpawnedExit> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      const e = exits.get(pid);
+      if (e !== undefined) resolve(e);
+      else if (Date.now() > deadline) reject(new Error(`no exit reported for ${pid}`));
+      else setTimeout(check, 10);
+    };
+    check();
+  });
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'gs-spawner-'));
+  exits = new Map();
+  lost = [];
+  spawner = new Spawner(exec, { onExit: (pid, _startTime, e) => exits.set(pid, e), onLost: (why) => lost.push(why) });
+});
+
+afterEach(() => {
+  spawner.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('spawner', () => {
+  it('starts a program in its own session with its logs, directory and environment, and reports its pid, start time and exit', async () => {
+    const out = join(dir, 'logs', 'stdout.log'); // its directory is made
+    const err = join(dir, 'logs', 'stderr.log');
+    const s = await spawner.spawn({ argv: ['/bin/sh', '-c', 'echo "$GREETING $(pwd)"; echo oops >&2; ps -o sid= -p $$ | tr -d " "; exit 3'], env: { GREETING: 'hello', PATH: '/usr/bin:/bin' }, cwd: dir, stdout: out, stderr: err });
+    const st = readProcStat(s.pid);
+    // The start time is the one /proc gives (the daemon names the process by it), unless it already ended.
+    if (st !== null) expect(s.startTime).toBe(st.startTime);
+    expect(await exitOf(s.pid)).toEqual({ code: 3, signal: null });
+    const lines = readFileSync(out, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe(`hello ${dir}`);
+    expect(Number(lines[1])).toBe(s.pid); // session leader
+    expect(readFileSync(err, 'utf8')).toBe('oops\n');
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'logs')).mode & 0o777).toBe(0o700);
+  });
+
+  it('gives the start time /proc gives, for a process that is still running', async () => {
+    const s = await spawner.spawn({ argv: ['/bin/sleep', '5'], env: {}, cwd: '', stdout: '', stderr: '' });
+    expect(s.startTime).toBe(readProcStat(s.pid)?.startTime);
+    process.kill(-s.pid, 'SIGTERM');
+    expect(await exitOf(s.pid)).toEqual({ code: null, signal: 'SIGTERM' });
+  });
+
+  it('says where and why a start failed, and nothing runs', async () => {
+    const fail = (r: Promise<unknown>): Promise<SpawnError> => r.then(() => { throw new Error('started'); }, (e: unknown) => e as SpawnError);
+    const noCwd = await fail(spawner.spawn({ argv: ['/bin/true'], env: {}, cwd: join(dir, 'gone'), stdout: '', stderr: '' }));
+    expect(noCwd).toBeInstanceOf(SpawnError);
+    expect([noCwd.step, noCwd.code, noCwd.message]).toEqual(['cwd', 'ENOENT', 'entering its working directory failed: ENOENT']);
+    const noProgram = await fail(spawner.spawn({ argv: [join(dir, 'missing')], env: {}, cwd: '', stdout: '', stderr: '' }));
+    expect([noProgram.step, noProgram.code]).toEqual(['exec', 'ENOENT']);
+    const badLog = await fail(spawner.spawn({ argv: ['/bin/true'], env: {}, cwd: '', stdout: join(dir, 'a', 'b', 'c.log'), stderr: '' }));
+    expect([badLog.step, badLog.code]).toEqual(['stdout', 'ENOENT']);
+    // It still serves requests after failures.
+    const ok = await spawner.spawn({ argv: ['/bin/true'], env: {}, cwd: '', stdout: '', stderr: '' });
+    expect(await exitOf(ok.pid)).toEqual({ code: 0, signal: null });
+  });
+
+  it('answers many requests in order, and reports every exit', async () => {
+    const started = await Promise.all(Array.from({ length: 50 }, (_, i) => spawner.spawn({ argv: ['/bin/sh', '-c', `exit ${i % 7}`], env: {}, cwd: '', stdout: '', stderr: '' })));
+    expect(new Set(started.map((s) => s.pid)).size).toBe(50);
+    const ended = await Promise.all(started.map((s) => exitOf(s.pid)));
+    expect(ended.map((e) => e.code)).toEqual(started.map((_, i) => i % 7));
+  });
+
+  it('when it dies, unanswered requests are lost, the loss is reported, and the next request starts a new one', async () => {
+    const first = await spawner.spawn({ argv: ['/bin/sleep', '5'], env: {}, cwd: '', stdout: '', stderr: '' });
+    const spawnerPid = readFileSync(`/proc/${first.pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1];
+    process.kill(Number(spawnerPid), 'SIGKILL');
+    const deadline = Date.now() + 5000;
+    while (lost.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(lost).toEqual(['killed by SIGKILL']);
+    // What it started runs on.
+    expect(readProcStat(first.pid)?.startTime).toBe(first.startTime);
+    process.kill(-first.pid, 'SIGKILL');
+    const next = await spawner.spawn({ argv: ['/bin/true'], env: {}, cwd: '', stdout: '', stderr: '' });
+    expect(await exitOf(next.pid)).toEqual({ code: 0, signal: null });
+    spawner.close();
+    await expect(spawner.spawn({ argv: ['/bin/true'], env: {}, cwd: '', stdout: '', stderr: '' })).rejects.toBeInstanceOf(SpawnerLostError);
+  });
+
+  it('reads wait statuses as waitpid(2) lays them out', () => {
+    expect(decodeWaitStatus(0)).toEqual({ code: 0, signal: null });
+    expect(decodeWaitStatus(3 << 8)).toEqual({ code: 3, signal: null });
+    expect(decodeWaitStatus(9)).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(decodeWaitStatus(15 | 0x80)).toEqual({ code: null, signal: 'SIGTERM' }); // core dumped
+  });
+});

@@ -1,0 +1,222 @@
+/**
+ * The daemon's end of `gpushare-exec --spawner` (native/exec/spawner.h: the protocol, and why a
+ * process of its own: Node's spawn forks the whole daemon and waits for the exec on its event
+ * loop, milliseconds per task). Requests go down its stdin; it answers each with the pid and
+ * start time (or where and why it failed), and reports every exit of what it started.
+ *
+ * Should it die while the daemon lives, the requests it had not answered have an unknown
+ * outcome (`SpawnerLostError`: the caller asks the launch claim, as after a daemon crash), its
+ * children are no longer reported (`onLost`: watch them by pid), and the next request starts a
+ * new one.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:os';
+import { signalName } from './proc.js';
+
+export interface SpawnRequest {
+  /** The program (absolute path) and its arguments. */
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  /** '' keeps the spawner's own. */
+  readonly cwd: string;
+  /** Appended to (created 0600, its directory 0700 when missing); '' is /dev/null. */
+  readonly stdout: string;
+  readonly stderr: string;
+  /** The user and group the program runs as; absent: the spawner's (the daemon's). */
+  readonly user?: { readonly uid: number; readonly gid: number } | undefined;
+}
+
+export interface Spawned {
+  readonly pid: number;
+  /** /proc/PID/stat's start time (clock ticks since boot): with the pid, names the process forever. */
+  readonly startTime: number;
+}
+
+/** How a spawned process ended, as waitpid saw it. */
+export interface SpawnedExit {
+  readonly code: number | null;
+  readonly signal: string | null;
+}
+
+/** Where a start failed (native/exec/spawner.h SPAWN_STEP_*, in order from 1). */
+export type SpawnStep = 'request' | 'fork' | 'stdout' | 'stderr' | 'cwd' | 'user' | 'exec';
+const STEPS: readonly SpawnStep[] = ['request', 'fork', 'stdout', 'stderr', 'cwd', 'user', 'exec'];
+const STEP_TEXT: Record<SpawnStep, string> = {
+  request: 'the spawn request',
+  fork: 'fork',
+  stdout: 'opening its stdout log',
+  stderr: 'opening its stderr log',
+  cwd: 'entering its working directory',
+  user: 'taking its user',
+  exec: 'exec',
+};
+
+/** The program never ran: `step` says where starting it failed, `code` (an errno name) why. */
+export class SpawnError extends Error {
+  constructor(
+    readonly step: SpawnStep,
+    readonly errno: number,
+    readonly code: string,
+  ) {
+    super(`${STEP_TEXT[step]} failed: ${code}`);
+  }
+}
+
+/** The spawner died before answering: whether the program was started is unknown. */
+export class SpawnerLostError extends Error {}
+
+const HEADER = 24;
+const REPLY = 24;
+const STARTED = 0x50; // 'P'
+const FAILED = 0x46; // 'F'
+const EXITED = 0x58; // 'X'
+const OP_SPAWN = 0x53; // 'S'
+
+interface Pending {
+  readonly resolve: (s: Spawned) => void;
+  readonly reject: (e: Error) => void;
+}
+
+export class Spawner {
+  private child: ChildProcess | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private nextTag = 1;
+  private partial: Buffer = Buffer.alloc(0);
+  private closed = false;
+  /** Started and not yet ended, pid to start time: an exit names its process by both. */
+  private readonly running = new Map<number, number>();
+  private exits: { pid: number; startTime: number; exit: SpawnedExit }[] = [];
+
+  constructor(
+    private readonly execPath: string,
+    private readonly handlers: {
+      /**
+       * A process started here ended (`startTime` as its start reported it). Called on a later
+       * turn of the event loop than its start's answer, so whoever awaits the start has seen it.
+       */
+      readonly onExit: (pid: number, startTime: number, exit: SpawnedExit) => void;
+      /** The spawner died: the processes it started are no longer reported. */
+      readonly onLost: (why: string) => void;
+    },
+  ) {}
+
+  spawn(request: SpawnRequest): Promise<Spawned> {
+    if (this.closed) return Promise.reject(new SpawnerLostError('the spawner is closed'));
+    const child = this.child ?? this.start();
+    const tag = this.nextTag;
+    this.nextTag = this.nextTag >= 0xffffffff ? 1 : this.nextTag + 1;
+    const promise = new Promise<Spawned>((resolve, reject) => this.pending.set(tag, { resolve, reject }));
+    child.stdin?.write(encodeRequest(tag, request));
+    return promise;
+  }
+
+  /** Ends the spawner; what it started runs on. Unanswered requests fail as lost. */
+  close(): void {
+    this.closed = true;
+    const child = this.child;
+    this.child = null;
+    child?.stdin?.end();
+    this.failPending('the daemon is closing');
+  }
+
+  private start(): ChildProcess {
+    const child = spawn(this.execPath, ['--spawner'], { stdio: ['pipe', 'pipe', 'inherit'], env: {} });
+    this.child = child;
+    this.partial = Buffer.alloc(0);
+    child.stdout?.on('data', (chunk: Buffer) => this.read(chunk));
+    // Its stdin is a pipe: a write after it died is an EPIPE, reported through 'exit' below.
+    child.stdin?.on('error', () => undefined);
+    child.once('error', (err) => this.lost(child, err.message));
+    // 'close', not 'exit': the answers still in its stdout pipe are read first.
+    child.once('close', (code, signal) => this.lost(child, signal !== null ? `killed by ${signal}` : `exited with status ${code}`));
+    // Neither it nor its pipes keep the daemon's process alive.
+    child.unref();
+    (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+    (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    return child;
+  }
+
+  /** Exits go out after the starts answered beside them have been awaited (see onExit). */
+  private exitLater(e: { pid: number; startTime: number; exit: SpawnedExit }): void {
+    this.exits.push(e);
+    if (this.exits.length > 1) return;
+    setImmediate(() => {
+      const exits = this.exits;
+      this.exits = [];
+      for (const x of exits) this.handlers.onExit(x.pid, x.startTime, x.exit);
+    });
+  }
+
+  private lost(child: ChildProcess, why: string): void {
+    if (this.child !== child) return;
+    this.child = null;
+    this.running.clear();
+    this.failPending(`the spawner ${why}`);
+    this.handlers.onLost(why);
+  }
+
+  private failPending(why: string): void {
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) p.reject(new SpawnerLostError(why));
+  }
+
+  private read(chunk: Buffer): void {
+    const data = this.partial.length === 0 ? chunk : Buffer.concat([this.partial, chunk]);
+    let at = 0;
+    for (; at + REPLY <= data.length; at += REPLY) {
+      const kind = data.readUInt32LE(at);
+      const tag = data.readUInt32LE(at + 4);
+      const pid = data.readInt32LE(at + 8);
+      const value = data.readInt32LE(at + 12);
+      const extra = Number(data.readBigUInt64LE(at + 16));
+      if (kind === EXITED) {
+        const startTime = this.running.get(pid);
+        this.running.delete(pid);
+        if (startTime !== undefined) this.exitLater({ pid, startTime, exit: decodeWaitStatus(value) });
+        continue;
+      }
+      if (kind === STARTED) this.running.set(pid, extra);
+      const p = this.pending.get(tag);
+      if (p === undefined) continue;
+      this.pending.delete(tag);
+      if (kind === STARTED) p.resolve({ pid, startTime: extra });
+      else if (kind === FAILED) p.reject(new SpawnError(STEPS[extra - 1] ?? 'request', value, errnoName(value)));
+    }
+    this.partial = at === data.length ? Buffer.alloc(0) : data.subarray(at);
+  }
+}
+
+/** The request as native/exec/spawner.h lays it out (host byte order: x86-64 and arm64 are little-endian). */
+export function encodeRequest(tag: number, r: SpawnRequest): Buffer {
+  const env = Object.entries(r.env).map(([k, v]) => `${k}=${v}`);
+  const strings = [r.stdout, r.stderr, r.cwd, ...r.argv, ...env];
+  let size = HEADER;
+  for (const s of strings) size += Buffer.byteLength(s) + 1;
+  const buf = Buffer.alloc(4 + size);
+  buf.writeUInt32LE(size, 0);
+  buf.writeUInt8(OP_SPAWN, 4);
+  buf.writeUInt32LE(tag, 8);
+  buf.writeInt32LE(r.user?.uid ?? -1, 12);
+  buf.writeInt32LE(r.user?.gid ?? -1, 16);
+  buf.writeUInt32LE(r.argv.length, 20);
+  buf.writeUInt32LE(env.length, 24);
+  let at = 4 + HEADER;
+  for (const s of strings) {
+    at += buf.write(s, at);
+    at += 1; // the NUL Buffer.alloc left there
+  }
+  return buf;
+}
+
+/** A raw waitpid status as Node reports a child's exit. */
+export function decodeWaitStatus(status: number): SpawnedExit {
+  const low = status & 0x7f;
+  if (low === 0) return { code: (status >> 8) & 0xff, signal: null };
+  return { code: null, signal: signalName(low) };
+}
+
+function errnoName(errno: number): string {
+  for (const [name, n] of Object.entries(constants.errno)) if (n === errno) return name;
+  return `errno ${errno}`;
+}
