@@ -16,7 +16,7 @@
 // across rounds, the median and a 95% bootstrap interval of the median.
 // `--cpu` times by the process's CPU time (process.cpuUsage: user + system, all threads, so GC
 // helpers count) instead of the wall clock, for a machine shared with other work.
-// Usage: node --import tsx bench/k8s-extender.bench.ts [nodes] [--rounds N] [--pods N] [--occupancy 0.5,0.9] [--cpu]
+// Usage: node --import tsx bench/k8s-extender.bench.ts [nodes] [--rounds N] [--pods N] [--occupancy 0.5,0.9] [--names all,500] [--paths direct,http] [--cpu]
 import Fastify from 'fastify';
 import { performance } from 'node:perf_hooks';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -208,12 +208,12 @@ for (const occupancy of OCCUPANCIES) {
   const t0 = performance.now();
   const world = build(occupancy, 42);
   console.log(`occupancy ${occupancy}: ${world.alive.length} pods bound, built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const paths = ['direct', 'http'] as const;
+  const paths = (['direct', 'http'] as const).filter((p) => opt('--paths', 'direct,http').split(',').includes(p));
   for (const mode of NAME_MODES) {
     const perPod = mode === 'all' ? NODES : Number(mode);
     const results: Record<(typeof paths)[number], RoundResult[]> = { direct: [], http: [] };
     for (let r = 0; r < ROUNDS; r++) {
-      const order = r % 2 === 0 ? paths : ([...paths].reverse() as unknown as typeof paths);
+      const order = r % 2 === 0 ? paths : [...paths].reverse();
       for (const p of order) {
         const res = await round(world, p, perPod);
         results[p].push(res);

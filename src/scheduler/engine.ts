@@ -71,24 +71,9 @@ const TIE = 1e-12;
  * explanation costs time only when there is something to explain.
  */
 export function schedule(snapshot: ClusterSnapshot, request: PlacementRequest, options: ScheduleOptions): Decision {
-  const pol = resolvePolicy(request, options);
-  if ('kind' in pol) return { status: 'unresolvable', reason: pol };
-  if (snapshot.nodes.length === 0) return { status: 'unresolvable', reason: { kind: 'noNodes' } };
-  const ctx: CycleContext = { snapshot, request, demand: demandOf(request), workload: options.workload ?? null };
-  for (const a of options.admission ?? DEFAULT_ADMISSION) {
-    const reason = a.admit(ctx);
-    if (reason) return { status: 'unresolvable', reason };
-  }
-  const scorers: Scorer[] = [];
-  let identity = false;
-  let tieMode: TieMode = 'hash';
-  for (const { plugin, weight } of pol.plugins) {
-    if (plugin.tieMode === 'first') tieMode = 'first';
-    const prepared = plugin.prepare(ctx);
-    if (!prepared) continue;
-    scorers.push({ prepared, weight, identity: plugin.gpuIdentity });
-    identity ||= plugin.gpuIdentity;
-  }
+  const cycle = startCycle(snapshot, request, options);
+  if ('status' in cycle) return cycle;
+  const { pol, ctx, scorers, identity, tieMode } = cycle;
   const search = new Search(scorers, identity, options.rng, ctx.demand.count, tieMode);
   const filters = options.filters ?? DEFAULT_FILTERS;
   const fast = filters === DEFAULT_FILTERS ? prepareFeasibility(ctx) : null;
@@ -124,22 +109,9 @@ export type NodeEvaluation =
  * is the same scan keeping only the best.
  */
 export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementRequest, options: ScheduleOptions, nodes: readonly number[] | null = null): NodeEvaluation {
-  const pol = resolvePolicy(request, options);
-  if ('kind' in pol) return { status: 'unresolvable', reason: pol };
-  if (snapshot.nodes.length === 0) return { status: 'unresolvable', reason: { kind: 'noNodes' } };
-  const ctx: CycleContext = { snapshot, request, demand: demandOf(request), workload: options.workload ?? null };
-  for (const a of options.admission ?? DEFAULT_ADMISSION) {
-    const reason = a.admit(ctx);
-    if (reason) return { status: 'unresolvable', reason };
-  }
-  const scorers: Scorer[] = [];
-  let identity = false;
-  for (const { plugin, weight } of pol.plugins) {
-    const prepared = plugin.prepare(ctx);
-    if (!prepared) continue;
-    scorers.push({ prepared, weight, identity: plugin.gpuIdentity });
-    identity ||= plugin.gpuIdentity;
-  }
+  const cycle = startCycle(snapshot, request, options);
+  if ('status' in cycle) return cycle;
+  const { pol, ctx, scorers, identity } = cycle;
   // No tie-break here: the caller ranks. 'first' mode draws nothing from the PRNG.
   const search = new Search(scorers, identity, options.rng, ctx.demand.count, 'first');
   const filters = options.filters ?? DEFAULT_FILTERS;
@@ -175,18 +147,7 @@ export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementReque
       else failed.push(node);
       continue;
     }
-    let ok = fast.node(node);
-    if (ok) {
-      const k = count > 0 ? fast.gpus(node, gpus) : 0;
-      ok = k >= count && search.evaluate(node, gpus, k);
-    }
-    if (table !== null && fast.memoryOk(node)) {
-      table.states[ordinal] = node;
-      table.scores[ordinal] = ok ? search.nodeScore : NaN;
-      table.ties[ordinal] = ok ? (count === 0 ? NO_TIES : search.nodeTies.slice()) : null;
-      table.reasons[ordinal] = undefined;
-    }
-    if (ok) {
+    if (judgeFast(node, ordinal, fast, search, table, gpus)) {
       feasible.push(ordinal);
       scores.push(search.nodeScore);
     } else failed.push(node);
@@ -196,38 +157,16 @@ export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementReque
   // are no fused checks: custom filters, MIG requests).
   const rejections: NodeRejection[] = explained;
   const one = new Search(scorers, identity, options.rng, count, 'first');
-  const prepared = filters.map((f) => f.prepare(ctx)).filter((p): p is PreparedFilter => p !== null);
-  const nodeFilters = prepared.filter((p) => p.node);
-  const gpuFilters = prepared.filter((p) => p.gpu);
-  const slice = request.slice;
-  const whole = count > 0 && !ctx.demand.mig && (ctx.demand.exclusive || (slice.memory === null && slice.compute === null));
-  const reasons: GpuReason[] = [];
+  const plugins = preparePlugins(ctx, filters, explain);
   for (const node of failed) {
-    const nodeReason = firstNodeReason(nodeFilters, node);
-    if (nodeReason) {
-      rejections.push({ node: node.spec.name, reason: nodeReason });
-      continue;
-    }
-    gpus.length = 0;
-    reasons.length = 0;
-    if (count > 0 && !explain && (node.spec.gpus.length < count || (whole && node.wholeGpusFree < count))) {
-      rejections.push({ node: node.spec.name, reason: { kind: 'tooFewGpus', requested: count, eligible: 0, gpus: [] } });
-      continue;
-    }
-    for (let i = 0; count > 0 && i < node.spec.gpus.length; i++) {
-      const r = firstGpuReason(gpuFilters, node, i);
-      if (r === null) gpus.push(i);
-      else if (explain) reasons.push(r);
-    }
-    if (gpus.length < count) {
-      const rejection: NodeRejection = { node: node.spec.name, reason: { kind: 'tooFewGpus', requested: count, eligible: gpus.length, gpus: explain ? reasons.slice() : [] } };
-      rejections.push(rejection);
-      if (explain && table !== null && table.states[node.ordinal] === node && fast?.memoryOk(node)) table.reasons[node.ordinal] = rejection;
-    } else if (one.evaluate(node, gpus, gpus.length)) {
+    const rejection = judgeByPlugins(plugins, node, gpus) ?? (one.evaluate(node, gpus, gpus.length) ? null : { node: node.spec.name, reason: { kind: 'tooFewGpus' as const, requested: count, eligible: 0, gpus: [] } });
+    if (rejection === null) {
       feasible.push(node.ordinal);
       scores.push(one.nodeScore);
+      continue;
     }
-    else rejections.push({ node: node.spec.name, reason: { kind: 'tooFewGpus', requested: count, eligible: 0, gpus: [] } });
+    rejections.push(rejection);
+    if (explain && table !== null && table.states[node.ordinal] === node && fast?.memoryOk(node)) table.reasons[node.ordinal] = rejection;
   }
   return { status: 'evaluated', feasible, scores, rejections };
 }
@@ -265,7 +204,6 @@ const NO_TIES: readonly number[] = [];
 /** The fast path: fused checks, node summaries first, no reasons; answers from `table` where still valid. */
 function fastScan(snapshot: ClusterSnapshot, fast: Feasibility, search: Search, table: MemoTable | null): Found | null {
   const feasible: number[] = [];
-  const count = search.count;
   const nodes = snapshot.nodes;
   for (let n = 0; n < nodes.length; n++) {
     const node = nodes[n] as NodeState;
@@ -274,20 +212,30 @@ function fastScan(snapshot: ClusterSnapshot, fast: Feasibility, search: Search, 
       if (ties !== null && ties !== undefined && fast.memoryOk(node)) search.offer(node, table.scores[n] as number, ties);
       continue;
     }
-    let ok = fast.node(node);
-    if (ok) {
-      const k = count > 0 ? fast.gpus(node, feasible) : 0;
-      ok = k >= count && search.evaluate(node, feasible, k);
-    }
-    // An answer is kept only when host memory did not decide it (the key leaves memory out).
-    if (table !== null && fast.memoryOk(node)) {
-      table.states[n] = node;
-      table.scores[n] = ok ? search.nodeScore : NaN;
-      table.ties[n] = ok ? (count === 0 ? NO_TIES : search.nodeTies.slice()) : null;
-    }
-    if (ok) search.offer(node, search.nodeScore, search.nodeTies);
+    if (judgeFast(node, n, fast, search, table, feasible)) search.offer(node, search.nodeScore, search.nodeTies);
   }
   return search.found();
+}
+
+/**
+ * Whether `node` (position `n`) takes the request by the fused checks, scored into
+ * search.nodeScore/nodeTies when it does; the answer is kept in `table` when host memory did
+ * not decide it (the memo key leaves memory out).
+ */
+function judgeFast(node: NodeState, n: number, fast: Feasibility, search: Search, table: MemoTable | null, gpus: number[]): boolean {
+  const count = search.count;
+  let ok = fast.node(node);
+  if (ok) {
+    const k = count > 0 ? fast.gpus(node, gpus) : 0;
+    ok = k >= count && search.evaluate(node, gpus, k);
+  }
+  if (table !== null && fast.memoryOk(node)) {
+    table.states[n] = node;
+    table.scores[n] = ok ? search.nodeScore : NaN;
+    table.ties[n] = ok ? (count === 0 ? NO_TIES : search.nodeTies.slice()) : null;
+    table.reasons[n] = undefined;
+  }
+  return ok;
 }
 
 /**
@@ -321,6 +269,32 @@ function fastRejections(snapshot: ClusterSnapshot, ctx: CycleContext, fast: Feas
 
 /** The filter plugins on every node and GPU, with a reason for each node that fails. */
 function filterScan(snapshot: ClusterSnapshot, ctx: CycleContext, filters: readonly FilterPlugin[], explain: boolean, search: Search): Decision {
+  const plugins = preparePlugins(ctx, filters, explain);
+  const rejections: NodeRejection[] = [];
+  const feasible: number[] = [];
+  for (const node of snapshot.nodes) {
+    const rejection = judgeByPlugins(plugins, node, feasible);
+    if (rejection) rejections.push(rejection);
+    else if (search.evaluate(node, feasible, feasible.length)) search.offer(node, search.nodeScore, search.nodeTies);
+  }
+  const found = search.found();
+  if (!found) return { status: 'unschedulable', rejections };
+  return { status: 'ok', placement: toPlacement(ctx, found.node, found.gpus), score: found.score };
+}
+
+/** The filter plugins prepared for one decision, split by what they check. */
+interface PreparedPlugins {
+  readonly nodeFilters: readonly PreparedFilter[];
+  readonly gpuFilters: readonly PreparedFilter[];
+  readonly count: number;
+  /** A request for whole GPUs needs GPUs nothing else holds (see demand.ts). */
+  readonly whole: boolean;
+  readonly explain: boolean;
+  /** Reused per node (judgeByPlugins copies what it keeps). */
+  readonly gpuReasons: GpuReason[];
+}
+
+function preparePlugins(ctx: CycleContext, filters: readonly FilterPlugin[], explain: boolean): PreparedPlugins {
   const nodeFilters: PreparedFilter[] = [];
   const gpuFilters: PreparedFilter[] = [];
   for (const f of filters) {
@@ -330,44 +304,65 @@ function filterScan(snapshot: ClusterSnapshot, ctx: CycleContext, filters: reado
     if (p.gpu) gpuFilters.push(p);
   }
   const count = ctx.demand.count;
-  // A request for whole GPUs needs GPUs nothing else holds (see demand.ts).
   const slice = ctx.request.slice;
   const whole = count > 0 && !ctx.demand.mig && (ctx.demand.exclusive || (slice.memory === null && slice.compute === null));
-  const rejections: NodeRejection[] = [];
-  const feasible: number[] = [];
-  const gpuReasons: GpuReason[] = [];
-  for (const node of snapshot.nodes) {
-    const nodeReason = firstNodeReason(nodeFilters, node);
-    if (nodeReason) {
-      rejections.push({ node: node.spec.name, reason: nodeReason });
-      continue;
-    }
-    feasible.length = 0;
-    gpuReasons.length = 0;
-    if (count > 0 && !explain && (node.spec.gpus.length < count || (whole && node.wholeGpusFree < count))) {
-      // Without explanations, a node that cannot have enough idle GPUs is out at once.
-      rejections.push({ node: node.spec.name, reason: { kind: 'tooFewGpus', requested: count, eligible: 0, gpus: [] } });
-      continue;
-    }
-    if (count > 0) {
-      for (let i = 0; i < node.spec.gpus.length; i++) {
-        const r = firstGpuReason(gpuFilters, node, i);
-        if (r === null) feasible.push(i);
-        else if (explain) gpuReasons.push(r);
-      }
-      if (feasible.length < count) {
-        rejections.push({
-          node: node.spec.name,
-          reason: { kind: 'tooFewGpus', requested: count, eligible: feasible.length, gpus: explain ? gpuReasons.slice() : [] },
-        });
-        continue;
-      }
-    }
-    if (search.evaluate(node, feasible, feasible.length)) search.offer(node, search.nodeScore, search.nodeTies);
+  return { nodeFilters, gpuFilters, count, whole, explain, gpuReasons: [] };
+}
+
+/**
+ * Why `node` cannot take the request by the filter plugins (GPU by GPU when explaining), or
+ * null with the GPUs that pass written into `feasible`.
+ */
+function judgeByPlugins(p: PreparedPlugins, node: NodeState, feasible: number[]): NodeRejection | null {
+  const nodeReason = firstNodeReason(p.nodeFilters, node);
+  if (nodeReason) return { node: node.spec.name, reason: nodeReason };
+  const { count, explain, gpuReasons } = p;
+  feasible.length = 0;
+  gpuReasons.length = 0;
+  if (count > 0 && !explain && (node.spec.gpus.length < count || (p.whole && node.wholeGpusFree < count))) {
+    // Without explanations, a node that cannot have enough idle GPUs is out at once.
+    return { node: node.spec.name, reason: { kind: 'tooFewGpus', requested: count, eligible: 0, gpus: [] } };
   }
-  const found = search.found();
-  if (!found) return { status: 'unschedulable', rejections };
-  return { status: 'ok', placement: toPlacement(ctx, found.node, found.gpus), score: found.score };
+  if (count === 0) return null;
+  for (let i = 0; i < node.spec.gpus.length; i++) {
+    const r = firstGpuReason(p.gpuFilters, node, i);
+    if (r === null) feasible.push(i);
+    else if (explain) gpuReasons.push(r);
+  }
+  if (feasible.length >= count) return null;
+  return { node: node.spec.name, reason: { kind: 'tooFewGpus', requested: count, eligible: feasible.length, gpus: explain ? gpuReasons.slice() : [] } };
+}
+
+/** What a decision starts from: the policy resolved, admission passed, the score plugins prepared (in that order). */
+interface Cycle {
+  readonly pol: Policy;
+  readonly ctx: CycleContext;
+  readonly scorers: readonly Scorer[];
+  /** Some plugin tells GPUs in the same state apart. */
+  readonly identity: boolean;
+  readonly tieMode: TieMode;
+}
+
+function startCycle(snapshot: ClusterSnapshot, request: PlacementRequest, options: ScheduleOptions): Cycle | { readonly status: 'unresolvable'; readonly reason: AdmissionReason } {
+  const pol = resolvePolicy(request, options);
+  if ('kind' in pol) return { status: 'unresolvable', reason: pol };
+  if (snapshot.nodes.length === 0) return { status: 'unresolvable', reason: { kind: 'noNodes' } };
+  const ctx: CycleContext = { snapshot, request, demand: demandOf(request), workload: options.workload ?? null };
+  for (const a of options.admission ?? DEFAULT_ADMISSION) {
+    const reason = a.admit(ctx);
+    if (reason) return { status: 'unresolvable', reason };
+  }
+  const scorers: Scorer[] = [];
+  let identity = false;
+  let tieMode: TieMode = 'hash';
+  for (const { plugin, weight } of pol.plugins) {
+    if (plugin.tieMode === 'first') tieMode = 'first';
+    const prepared = plugin.prepare(ctx);
+    if (!prepared) continue;
+    scorers.push({ prepared, weight, identity: plugin.gpuIdentity });
+    identity ||= plugin.gpuIdentity;
+  }
+  return { pol, ctx, scorers, identity, tieMode };
 }
 
 function resolvePolicy(request: PlacementRequest, options: ScheduleOptions): Policy | { kind: 'unknownPolicy'; policy: string } {

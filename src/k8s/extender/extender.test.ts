@@ -1,10 +1,10 @@
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import Fastify from 'fastify';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryApi, MIB, gpuNode, gpuPod } from '../../../test/k8s/extender-memory-api.js';
 import { decodeDecision } from '../hami/decision.js';
-import { Extender } from './extender.js';
+import { Extender, type ExtenderOptions } from './extender.js';
 import { registerExtenderRoutes } from './server.js';
 import type { ExtenderFilterResult, HostPriority } from './wire.js';
 
@@ -25,6 +25,14 @@ function decisionOf(api: MemoryApi, pod: V1Pod) {
   return d.value;
 }
 
+/** An extender over an in-memory API server (`delayMs`: each call waits up to that long) with `nodes` in its view. */
+function setup(nodes: V1Node[], options: ExtenderOptions = {}, delayMs = 0): { api: MemoryApi; ext: Extender } {
+  const api = new MemoryApi(delayMs);
+  const ext = new Extender(api, { now: () => NOW, ...options });
+  for (const n of nodes) ext.view.observeNode(n);
+  return { api, ext };
+}
+
 const apps: ReturnType<typeof Fastify>[] = [];
 afterEach(async () => {
   for (const a of apps.splice(0)) await a.close();
@@ -39,12 +47,7 @@ function app(ext: Extender) {
 
 describe('filter: every feasible node, and why each other one is not', () => {
   async function cluster() {
-    const api = new MemoryApi();
-    const ext = new Extender(api, { now: () => NOW });
-    ext.view.observeNode(gpuNode('gpu-a', 8));
-    ext.view.observeNode(gpuNode('gpu-b', 1));
-    ext.view.observeNode(gpuNode('gpu-c', 8, { model: 'A100-80GB' }));
-    ext.view.observeNode({ metadata: { name: 'cpu-1' } });
+    const { api, ext } = setup([gpuNode('gpu-a', 8), gpuNode('gpu-b', 1), gpuNode('gpu-c', 8, { model: 'A100-80GB' }), { metadata: { name: 'cpu-1' } }]);
     // gpu-b's one GPU holds 70,000 MiB of another pod.
     const other = api.add(gpuPod('other', { 'nvidia.com/gpumem': '70000' }));
     expect(await bindAndWatch(ext, api, other, 'gpu-b')).toBe('');
@@ -112,11 +115,7 @@ describe('filter: every feasible node, and why each other one is not', () => {
 
 describe('prioritize: the engine scores as 0..10', () => {
   async function twoNodes() {
-    const api = new MemoryApi();
-    const ext = new Extender(api, { now: () => NOW });
-    ext.view.observeNode(gpuNode('busy', 2));
-    ext.view.observeNode(gpuNode('idle', 2));
-    ext.view.observeNode(gpuNode('half', 2));
+    const { api, ext } = setup([gpuNode('busy', 2), gpuNode('idle', 2), gpuNode('half', 2)]);
     for (let i = 0; i < 3; i++) expect(await bindAndWatch(ext, api, api.add(gpuPod(`b${i}`, { 'nvidia.com/gpumem': '20000', 'nvidia.com/gpucores': '25' })), 'busy')).toBe('');
     expect(await bindAndWatch(ext, api, api.add(gpuPod('h0', { 'nvidia.com/gpumem': '20000', 'nvidia.com/gpucores': '25' })), 'half')).toBe('');
     return ext;
@@ -149,9 +148,7 @@ describe('prioritize: the engine scores as 0..10', () => {
 
 describe('bind: decision recorded, then bound; idempotent; no double placement', () => {
   it('records which GPU and how much, then binds', async () => {
-    const api = new MemoryApi();
-    const ext = new Extender(api, { now: () => NOW });
-    ext.view.observeNode(gpuNode('n1', 2));
+    const { api, ext } = setup([gpuNode('n1', 2)]);
     const pod = api.add(gpuPod('p', { 'nvidia.com/gpumem': '4096', 'nvidia.com/gpucores': '30', 'nvidia.com/priority': '0' }));
     expect(await bindAndWatch(ext, api, pod, 'n1')).toBe('');
     expect(api.pods.get('default/p')?.spec?.nodeName).toBe('n1');
@@ -165,9 +162,7 @@ describe('bind: decision recorded, then bound; idempotent; no double placement',
   });
 
   it('hami.io/gpu-scheduler-policy: spread (default) takes the idle GPU, binpack the busy one', async () => {
-    const api = new MemoryApi();
-    const ext = new Extender(api, { now: () => NOW });
-    ext.view.observeNode(gpuNode('n1', 2));
+    const { api, ext } = setup([gpuNode('n1', 2)]);
     expect(await bindAndWatch(ext, api, api.add(gpuPod('first', { 'nvidia.com/gpumem': '1000' })), 'n1')).toBe('');
     const first = decisionOf(api, { metadata: { name: 'first', namespace: 'default' } }).containers[0]!.gpus[0]!.index;
     const spread = api.add(gpuPod('spread', { 'nvidia.com/gpumem': '1000' }));
@@ -179,9 +174,7 @@ describe('bind: decision recorded, then bound; idempotent; no double placement',
   });
 
   it('a retry after a failed Binding gets the same decision and reserves nothing twice', async () => {
-    const api = new MemoryApi();
-    const ext = new Extender(api, { now: () => NOW });
-    ext.view.observeNode(gpuNode('n1', 1));
+    const { api, ext } = setup([gpuNode('n1', 1)]);
     const pod = api.add(gpuPod('p', { 'nvidia.com/gpumem': '40960' }));
     api.failBinds = { count: 1, status: 500 };
     const args = { PodName: 'p', PodNamespace: 'default', PodUID: 'uid-p', Node: 'n1' };
@@ -200,9 +193,7 @@ describe('bind: decision recorded, then bound; idempotent; no double placement',
   });
 
   it('concurrent binds of one pod share one attempt', async () => {
-    const api = new MemoryApi(3);
-    const ext = new Extender(api, { now: () => NOW });
-    ext.view.observeNode(gpuNode('n1', 1));
+    const { api, ext } = setup([gpuNode('n1', 1)], {}, 3);
     api.add(gpuPod('p', { 'nvidia.com/gpumem': '1000' }));
     const args = { PodName: 'p', PodNamespace: 'default', PodUID: 'uid-p', Node: 'n1' };
     const results = await Promise.all([ext.bind(args), ext.bind(args), ext.bind(args)]);
@@ -214,9 +205,7 @@ describe('bind: decision recorded, then bound; idempotent; no double placement',
     [50, 50],
     [80, 64],
   ])('%i pods bound at once to one node of 8 GPUs (room for 64): %i bound, none double-placed', async (pods, fit) => {
-    const api = new MemoryApi(5);
-    const ext = new Extender(api, { now: () => NOW });
-    ext.view.observeNode(gpuNode('n1', 8));
+    const { api, ext } = setup([gpuNode('n1', 8)], {}, 5);
     const all = Array.from({ length: pods }, (_, i) => api.add(gpuPod(`p${i}`, { 'nvidia.com/gpumem': '10240', 'nvidia.com/gpucores': '12' })));
     const errors = await Promise.all(all.map((p) => ext.bind({ PodName: p.metadata!.name!, PodNamespace: 'default', PodUID: p.metadata!.uid!, Node: 'n1' }).then((r) => r.Error)));
     const bound = all.filter((_, i) => errors[i] === '');
@@ -244,9 +233,7 @@ describe('bind: decision recorded, then bound; idempotent; no double placement',
     ['a missing pod', { PodName: 'ghost', PodUID: 'uid-ghost' }, /cannot read pod default\/ghost: pods "ghost" not found/],
     ['a node without GPUs', { Node: 'cpu-1' }, /node cpu-1 cannot take pod default\/p now: .*no GPUs gpushare schedules/],
   ])('refuses %s and reserves nothing', async (_n, over, message) => {
-    const api = new MemoryApi();
-    const ext = new Extender(api, { now: () => NOW });
-    ext.view.observeNode(gpuNode('n1', 1));
+    const { api, ext } = setup([gpuNode('n1', 1)]);
     api.add(gpuPod('p', { 'nvidia.com/gpumem': '1000' }));
     const r = await ext.bind({ PodName: 'p', PodNamespace: 'default', PodUID: 'uid-p', Node: 'n1', ...over });
     expect(r.Error).toMatch(message);
@@ -263,10 +250,7 @@ describe('bind: decision recorded, then bound; idempotent; no double placement',
 
 describe('preempt: the engine chooses victims, suspending where the policy allows', () => {
   it('suspends the batch namespace, evicts the rest only when needed', async () => {
-    const api = new MemoryApi();
-    const ext = new Extender(api, { now: () => NOW, suspend: { namespaces: ['batch'] } });
-    ext.view.observeNode(gpuNode('n1', 1));
-    ext.view.observeNode(gpuNode('n2', 1));
+    const { api, ext } = setup([gpuNode('n1', 1), gpuNode('n2', 1)], { suspend: { namespaces: ['batch'] } });
     // n1: two suspendable batch pods and one web pod, 24 GiB each, priority 0.
     const victims = [gpuPod('b1', { 'nvidia.com/gpumem': '24576' }, { namespace: 'batch' }), gpuPod('b2', { 'nvidia.com/gpumem': '24576' }, { namespace: 'batch' }), gpuPod('w1', { 'nvidia.com/gpumem': '24576' })];
     for (const v of victims) expect(await bindAndWatch(ext, api, api.add(v), 'n1')).toBe('');
@@ -292,9 +276,7 @@ describe('preempt: the engine chooses victims, suspending where the policy allow
   });
 
   it('without a suspend policy the same victims are evicted', async () => {
-    const api = new MemoryApi();
-    const ext = new Extender(api, { now: () => NOW });
-    ext.view.observeNode(gpuNode('n1', 1));
+    const { api, ext } = setup([gpuNode('n1', 1)]);
     for (const v of ['a', 'b', 'c']) expect(await bindAndWatch(ext, api, api.add(gpuPod(v, { 'nvidia.com/gpumem': '24576' })), 'n1')).toBe('');
     const r = ext.preempt({ Pod: gpuPod('urgent', { 'nvidia.com/gpumem': '40000' }, { priority: 1000 }) as never, NodeNameToMetaVictims: { n1: { Pods: [], NumPDBViolations: 0 } } });
     expect(r.NodeNameToMetaVictims.n1?.Pods.length).toBe(2);

@@ -17,6 +17,7 @@
  */
 import { z } from 'zod';
 import { fail, ok, type Result } from '../../domain/index.js';
+import { decodeJsonAnnotation } from './json-annotation.js';
 
 export const DECISION_VERSION = 1;
 
@@ -50,21 +51,12 @@ export function encodeDecision(d: PodDecision): string {
 }
 
 export function decodeDecision(text: string): Result<PodDecision> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return fail('gpushare.io/decision', 'malformed', 'is not JSON; expected {"v":1,"podUid":...,"node":...,"containers":[...]}');
-  }
-  const r = decisionSchema.safeParse(raw);
-  if (!r.success) {
-    const i = r.error.issues[0];
-    return fail('gpushare.io/decision', 'malformed', `${i ? `${i.path.join('.') || '(top)'}: ${i.message}` : 'invalid'}`);
-  }
+  const r = decodeJsonAnnotation(text, decisionSchema, 'gpushare.io/decision', '{"v":1,"podUid":...,"node":...,"decidedAtMs":...,"containers":[...]}');
+  if (!r.ok) return r;
   const seen = new Set<number>();
-  for (const c of r.data.containers) {
+  for (const c of r.value.containers) {
     if (seen.has(c.index)) return fail('gpushare.io/decision', 'conflict', `container index ${c.index} appears twice`);
     seen.add(c.index);
   }
-  return ok(r.data);
+  return ok(r.value);
 }

@@ -11,6 +11,7 @@
  */
 import { z } from 'zod';
 import { fail, ok, type Result } from '../../domain/index.js';
+import { decodeJsonAnnotation } from './json-annotation.js';
 import { GPU_MILLI, type GpuSpec } from '../../scheduler/index.js';
 
 export const NODE_GPUS_VERSION = 1;
@@ -35,24 +36,15 @@ export function encodeNodeGpus(gpus: readonly NodeGpu[]): string {
 
 /** The GPUs of an annotation value, indexed as listed; an error says what is wrong. */
 export function decodeNodeGpus(text: string): Result<NodeGpu[]> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return fail('gpushare.io/node-gpus', 'malformed', 'is not JSON; expected {"v":1,"gpus":[...]}');
-  }
-  const r = inventorySchema.safeParse(raw);
-  if (!r.success) {
-    const i = r.error.issues[0];
-    return fail('gpushare.io/node-gpus', 'malformed', `${i ? `${i.path.join('.') || '(top)'}: ${i.message}` : 'invalid'}; expected {"v":1,"gpus":[{index,uuid,model,name,memoryMiB,health,numaNode}]}`);
-  }
+  const r = decodeJsonAnnotation(text, inventorySchema, 'gpushare.io/node-gpus', '{"v":1,"gpus":[{index,uuid,model,name,memoryMiB,health,numaNode}]}');
+  if (!r.ok) return r;
   const seen = new Set<string>();
-  for (const [pos, g] of r.data.gpus.entries()) {
+  for (const [pos, g] of r.value.gpus.entries()) {
     if (g.index !== pos) return fail('gpushare.io/node-gpus', 'malformed', `gpus[${pos}] has index ${g.index}; GPUs are listed in index order from 0`);
     if (seen.has(g.uuid.toLowerCase())) return fail('gpushare.io/node-gpus', 'conflict', `lists ${g.uuid} twice`);
     seen.add(g.uuid.toLowerCase());
   }
-  return ok(r.data.gpus);
+  return ok(r.value.gpus);
 }
 
 /** The scheduler's view of one GPU (time-sliced HAMi slices: no MIG layout, no SM partitions). */
