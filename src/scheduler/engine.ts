@@ -233,7 +233,8 @@ function judgeFast(node: NodeState, n: number, fast: Feasibility, search: Search
     table.states[n] = node;
     table.scores[n] = ok ? search.nodeScore : NaN;
     table.ties[n] = ok ? (count === 0 ? NO_TIES : search.nodeTies.slice()) : null;
-    table.reasons[n] = undefined;
+    // Read before writing: schedule() never explains into the memo, so its tables stay empty here.
+    if (table.reasons[n] !== undefined) table.reasons[n] = undefined;
   }
   return ok;
 }
