@@ -80,11 +80,8 @@ static uint64_t start_time_of(pid_t pid) {
     return strtoull(p + 1, NULL, 10);
 }
 
-/* Opens a log file for appending, making its directory (one level, 0700) when it is missing. */
-static int open_log(const char *path) {
-    if (path[0] == '\0') return open("/dev/null", O_WRONLY);
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd >= 0 || errno != ENOENT) return fd;
+/* Makes every missing directory above `path` (0700, as mkdir -p would); -1 with errno on failure. */
+static int make_parents(const char *path) {
     char dir[PATH_MAX];
     size_t len = strlen(path);
     if (len >= sizeof dir) {
@@ -92,10 +89,20 @@ static int open_log(const char *path) {
         return -1;
     }
     memcpy(dir, path, len + 1);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL || slash == dir) return -1;
-    *slash = '\0';
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) return -1;
+    for (char *p = dir + 1; (p = strchr(p, '/')) != NULL; p++) {
+        *p = '\0';
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return 0;
+}
+
+/* Opens a log file for appending, making its directories when they are missing. */
+static int open_log(const char *path) {
+    if (path[0] == '\0') return open("/dev/null", O_WRONLY);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd >= 0 || errno != ENOENT) return fd;
+    if (make_parents(path) != 0) return -1;
     return open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
 }
 

@@ -11,7 +11,8 @@
  * Request (stdin): a uint32 length of what follows, then a spawn_request header and, after it,
  * NUL-terminated strings: stdout path, stderr path, working directory, argc arguments (the
  * first is the program's absolute path), envc environment entries. An empty stdout/stderr path
- * means /dev/null; an empty working directory means this process's own.
+ * means /dev/null; an empty working directory means this process's own. Missing directories above a log file
+ * are made (0700).
  *
  * Reply (stdout): spawn_reply records, in order:
  *   SPAWN_STARTED  the program was exec'd: pid, and its start time from /proc (clock ticks)

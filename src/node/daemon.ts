@@ -10,8 +10,7 @@
  * through TaskEvents (events.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import type { Logger } from 'pino';
 import { describeIssues, ErrorCodes, GsError, type SmGroups } from '../domain/index.js';
@@ -103,7 +102,7 @@ export class Daemon {
       preemption: options.preemption ?? 'suspend',
       lockTimeoutMs: options.lockTimeoutMs ?? 0,
       mps: options.mps ?? null,
-      onChange: () => this.queue.pump(),
+      onChange: () => this.queue.passSoon(),
     });
     this.queue = new TaskQueue({
       store: this.store,
@@ -275,8 +274,8 @@ export class Daemon {
       return t;
     });
     this.log.info({ task: id, command: task.command, priority: task.priority }, 'task submitted');
-    // Answered as stored (queued): the pass that starts it, if it fits, runs once its files are made.
-    this.queue.submitted(task, makeTaskFiles(files));
+    // Answered as stored (queued); the spawner makes its directory and log files as it starts it.
+    this.queue.submitted(task);
     return this.withWaiting(task);
   }
 
@@ -386,25 +385,16 @@ function describeState(task: Task): string {
   }
 }
 
-/**
- * Makes a new task's directory and log files on libuv's thread pool, as launch (launcher.ts)
- * would: each is a metadata write the file system journals (about 1 ms apiece on this
- * development machine's shared disk; a quarter of the daemon's event-loop time in
- * bench/start-throughput.bench.ts when launch made them). Launch still makes whatever is
- * missing (a task queued before a restart, or started before these were done: both create the
- * same directory and files, so either may come first), and reports a failure; here it is ignored.
- */
-async function makeTaskFiles(files: { dir: string; stdout: string; stderr: string }): Promise<void> {
-  try {
-    await mkdir(files.dir, { recursive: true, mode: 0o700 });
-    await Promise.all([files.stdout, files.stderr].map(async (path) => (await open(path, 'a', 0o600)).close()));
-  } catch {
-    // launch makes them, or says why it cannot
-  }
-}
-
 function checkCwd(cwd: string): string {
   if (!isAbsolute(cwd)) throw new GsError(ErrorCodes.invalidArgument, `cwd: "${cwd}" is not an absolute path`);
-  if (!existsSync(cwd) || !statSync(cwd).isDirectory()) throw new GsError(ErrorCodes.invalidArgument, `cwd: "${cwd}" is not an existing directory on the daemon's machine`);
+  if (!isDirectory(cwd)) throw new GsError(ErrorCodes.invalidArgument, `cwd: "${cwd}" is not an existing directory on the daemon's machine`);
   return cwd;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }

@@ -88,22 +88,23 @@ export class TaskQueue {
    * A task just queued (and committed): a pass soon, unless it is queued behind the blocked head
    * (then it waits behind it, plainly). The pass is not run here but once per turn of the event
    * loop for every submission that arrived in it: the submitter is answered as soon as its task
-   * is stored, and launching (fork and exec, milliseconds each) happens off its response path.
-   * `ready`: the pass waits for it (the task's files being made); a pass that runs meanwhile for
-   * another reason may start the task all the same.
+   * is stored, and starting it happens off its response path.
    */
-  submitted(task: Task, ready: Promise<void> = Promise.resolve()): void {
+  submitted(task: Task): void {
     const head = this.blockedAt;
     if (head !== null && queueOrder(task, head) > 0) {
       this.waiting.set(task.id, behind(head.id));
       this.waitingChanges += 1;
       return;
     }
-    void ready.then(() => this.passSoon());
+    this.passSoon();
   }
 
-  /** One pass after this turn of the event loop, however many ask for it during the turn. */
-  private passSoon(): void {
+  /**
+   * One pass after this turn of the event loop, however many ask for it during the turn (many
+   * tasks end in one turn when many short ones run: one pass serves them all).
+   */
+  passSoon(): void {
     if (this.passDue) return;
     this.passDue = true;
     setImmediate(() => {

@@ -31,7 +31,7 @@ export interface SandboxStatus {
 
 /** What a task is launched with: the environment it starts from, and the wrapper's sandbox variables. */
 export interface PreparedTask {
-  readonly baseEnv: Record<string, string>;
+  readonly baseEnv: Readonly<Record<string, string>>;
   readonly wrapperEnv: Record<string, string>;
 }
 
@@ -90,6 +90,7 @@ export interface SandboxOptions {
 export class Sandbox {
   private readonly configured = new Map<string, TaskUser>();
   private readonly allocated = new Map<string, TaskUser>();
+  private readonly baseEnvs = new Map<string, Readonly<Record<string, string>>>();
   private readonly noTenant: TaskUser | 'daemon' | 'allocated';
   private readonly cgroups: TaskCgroups | null;
   private readonly cgroupProblem: string | null;
@@ -170,7 +171,18 @@ export class Sandbox {
     if (own !== null && user === null) mkdirSync(own, { recursive: true, mode: 0o700 });
     const cgroup = this.cgroups?.pathOf(task.tenant, task.id) ?? null;
     const who = user === null ? this.daemonUser : { name: user.name, home: user.home ?? own ?? '/' };
-    return { baseEnv: baseEnvironment(who, this.options.daemonEnv, this.options.config.passEnv), wrapperEnv: wrapperVariables(user, cgroup, own) };
+    return { baseEnv: this.baseEnvOf(who), wrapperEnv: wrapperVariables(user, cgroup, own) };
+  }
+
+  /** A user's base environment, made once per user (it walks the daemon's whole environment). */
+  private baseEnvOf(who: { readonly name: string; readonly home: string }): Readonly<Record<string, string>> {
+    const key = `${who.name}\0${who.home}`;
+    let env = this.baseEnvs.get(key);
+    if (env === undefined) {
+      env = Object.freeze(baseEnvironment(who, this.options.daemonEnv, this.options.config.passEnv));
+      this.baseEnvs.set(key, env);
+    }
+    return env;
   }
 
   /** Sends `signal` to the task's processes that left its process group (the caller signals the group). */

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -39,8 +39,8 @@ afterEach(() => {
 
 describe('spawner', () => {
   it('starts a program in its own session with its logs, directory and environment, and reports its pid, start time and exit', async () => {
-    const out = join(dir, 'logs', 'stdout.log'); // its directory is made
-    const err = join(dir, 'logs', 'stderr.log');
+    const out = join(dir, 'tasks', 'logs', 'stdout.log'); // its directories are made
+    const err = join(dir, 'tasks', 'logs', 'stderr.log');
     const s = await spawner.spawn({ argv: ['/bin/sh', '-c', 'echo "$GREETING $(pwd)"; echo oops >&2; ps -o sid= -p $$ | tr -d " "; exit 3'], env: { GREETING: 'hello', PATH: '/usr/bin:/bin' }, cwd: dir, stdout: out, stderr: err });
     const st = readProcStat(s.pid);
     // The start time is the one /proc gives (the daemon names the process by it), unless it already ended.
@@ -51,7 +51,8 @@ describe('spawner', () => {
     expect(Number(lines[1])).toBe(s.pid); // session leader
     expect(readFileSync(err, 'utf8')).toBe('oops\n');
     expect(statSync(out).mode & 0o777).toBe(0o600);
-    expect(statSync(join(dir, 'logs')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, 'tasks')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, 'tasks', 'logs')).mode & 0o777).toBe(0o700);
   });
 
   it('gives the start time /proc gives, for a process that is still running', async () => {
@@ -68,8 +69,9 @@ describe('spawner', () => {
     expect([noCwd.step, noCwd.code, noCwd.message]).toEqual(['cwd', 'ENOENT', 'entering its working directory failed: ENOENT']);
     const noProgram = await fail(spawner.spawn({ argv: [join(dir, 'missing')], env: {}, cwd: '', stdout: '', stderr: '' }));
     expect([noProgram.step, noProgram.code]).toEqual(['exec', 'ENOENT']);
-    const badLog = await fail(spawner.spawn({ argv: ['/bin/true'], env: {}, cwd: '', stdout: join(dir, 'a', 'b', 'c.log'), stderr: '' }));
-    expect([badLog.step, badLog.code]).toEqual(['stdout', 'ENOENT']);
+    writeFileSync(join(dir, 'file'), '');
+    const badLog = await fail(spawner.spawn({ argv: ['/bin/true'], env: {}, cwd: '', stdout: '', stderr: join(dir, 'file', 'b', 'c.log') }));
+    expect([badLog.step, badLog.code]).toEqual(['stderr', 'ENOTDIR']);
     // It still serves requests after failures.
     const ok = await spawner.spawn({ argv: ['/bin/true'], env: {}, cwd: '', stdout: '', stderr: '' });
     expect(await exitOf(ok.pid)).toEqual({ code: 0, signal: null });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SliceRequest } from '../../domain/index.js';
 import { openDatabase } from './db.js';
-import { TaskStore, type NewTask } from './tasks.js';
+import { TaskStore, type NewTask, type TaskUpdate } from './tasks.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gpushare-store-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -67,6 +67,31 @@ describe('TaskStore live list', () => {
     ).toThrow('refused');
     expect(store.list().map((t) => [t.id, t.state])).toEqual([[a.id, 'queued']]);
     expect(store.list()).toEqual(fromDisk(path));
+    db.close();
+  });
+});
+
+describe('TaskStore update of a live task', () => {
+  it('returns the record a reread gives, without rereading (every field an update may set)', () => {
+    const path = join(dir, 'update.db');
+    const db = openDatabase(path);
+    const store = new TaskStore(db);
+    const t = store.create(newTask());
+    store.list(); // the live cache is what update() applies changes to
+    const gpu = { index: 0, uuid: 'GPU-1', memoryBytes: 1024, computeMilli: 300 };
+    const steps: TaskUpdate[] = [
+      { state: 'starting', gpus: [gpu], smRanges: [{ uuid: 'GPU-1', offset: 0, count: 8 }], computeLimitPercent: 30, startedAt: 5, message: 'running without MPS' },
+      { state: 'running', pid: 42, pidStartTime: 7 },
+      { killRequested: true, killSignal: 'SIGTERM', killDeadline: 99 },
+      { adopted: true, autoResume: true, preemptedBy: 'abc', suspendedAt: 8, suspensions: 2, resumeGpus: [gpu] },
+      { state: 'running', gpus: null, smRanges: null, killRequested: false, adopted: false, autoResume: false, message: null, peakMemoryBytes: 12 },
+    ];
+    for (const change of steps) {
+      const returned = store.update(t.id, change);
+      expect(returned).toEqual(store.get(t.id));
+      expect(store.list().find((x) => x.id === t.id)).toBe(returned);
+    }
+    expect(store.timedActions(t.id)).toEqual({ killSignal: 'SIGTERM', killDeadline: 99, resumeGpus: [gpu] });
     db.close();
   });
 });

@@ -275,7 +275,17 @@ export class TaskStore {
       for (const k of keys) values[k] = toColumn(k, change[k]);
       statement.run(values);
     }
-    return this.wrote(this.get(id));
+    // A live task's row is its cached record with the change applied, as a reread would parse it
+    // (JSON columns through their stored text): no SELECT and no parse of its command and env.
+    const cached = this.liveCache?.get(id);
+    if (cached === undefined) return this.wrote(this.get(id));
+    const next: Record<string, unknown> = { ...cached };
+    for (const k of keys) {
+      if (!(k in cached)) continue; // a timed action (TimedActions): not on the record
+      const stored = toColumn(k, change[k]);
+      next[k] = JSON_COLUMNS.has(k) && typeof stored === 'string' ? JSON.parse(stored) : k === 'killRequested' || k === 'adopted' || k === 'autoResume' ? stored !== 0 : stored;
+    }
+    return this.wrote(next as unknown as Task);
   }
 
   recordEvent(at: number, type: string, taskId: string | null, data: Record<string, unknown> = {}): EventRecord {
@@ -319,8 +329,10 @@ export class TaskStore {
   }
 }
 
+const JSON_COLUMNS: ReadonlySet<keyof TaskUpdate> = new Set(['gpus', 'smRanges', 'resumeGpus']);
+
 function toColumn(key: keyof TaskUpdate, value: unknown): unknown {
-  if (key === 'gpus' || key === 'smRanges' || key === 'resumeGpus') return value === null ? null : JSON.stringify(value);
+  if (JSON_COLUMNS.has(key)) return value === null ? null : JSON.stringify(value);
   if (key === 'killRequested' || key === 'adopted' || key === 'autoResume') return value ? 1 : 0;
   return value;
 }
