@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Extender } from '../../src/k8s/extender/extender.js';
 import { KubePodBinder, watchCluster, type ClusterWatch } from '../../src/k8s/extender/kube-client.js';
+import { startClusterComponent, type ClusterComponent } from '../../src/k8s/extender/serve.js';
 import { decodeDecision } from '../../src/k8s/hami/decision.js';
 import { gpuNode, gpuPod } from './extender-memory-api.js';
 
@@ -146,10 +147,45 @@ async function until(check: () => boolean, what: string): Promise<void> {
 describe('the extender over @kubernetes/client-node', () => {
   let api: LocalApiServer;
   let watch: ClusterWatch | null = null;
+  let component: ClusterComponent | null = null;
   afterEach(async () => {
     await watch?.stop();
     watch = null;
+    await component?.close();
+    component = null;
     await api.stop();
+  });
+
+  it('the component as one process: the webhook routes a pod, filter and prioritize rank, bind binds, over real HTTP', async () => {
+    api = new LocalApiServer();
+    const kc = kubeConfig(await api.start());
+    api.addNode(gpuNode('n1', 1));
+    api.addNode(gpuNode('n2', 1));
+    component = await startClusterComponent({ kubeConfig: kc, host: '127.0.0.1', port: 0, extender: { now: () => 7 } });
+    const post = async (path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> & { FailedNodes?: Record<string, string>; response?: unknown } }> => {
+      const r = await fetch(`${component?.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: r.status, json: (await r.json()) as Record<string, unknown> };
+    };
+    // n2 is half full.
+    api.addPod({ ...gpuPod('old', { 'nvidia.com/gpumem': '40960' }), spec: { ...gpuPod('old', {}).spec!, nodeName: 'n2' }, metadata: { ...gpuPod('old', {}).metadata, annotations: { 'gpushare.io/decision': JSON.stringify({ v: 1, podUid: 'uid-old', node: 'n2', decidedAtMs: 1, containers: [{ name: 'main', index: 0, taskPriority: 1, exclusive: false, gpus: [{ uuid: 'GPU-n2-0', index: 0, memoryBytes: 40960 * 2 ** 20, coresPercent: 0, computeMilli: 0 }] }] }) } } });
+    await until(() => (component?.extender.view.snapshot().nodes.find((n) => n.spec.name === 'n2')?.placements.length ?? 0) === 1, 'the bound pod from the watch');
+
+    const pod = gpuPod('new', { 'nvidia.com/gpumem': '30000' });
+    delete pod.spec!.schedulerName;
+    const review = await post('/mutate-pods', { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'r1', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, operation: 'CREATE', namespace: 'default', object: pod } });
+    expect(review.json.response).toMatchObject({ uid: 'r1', allowed: true, patchType: 'JSONPatch' });
+    const filter = await post('/gpushare-scheduler/filter', { Pod: pod, NodeNames: ['n1', 'n2', 'n3'] });
+    expect(filter.json).toMatchObject({ NodeNames: ['n1', 'n2'], FailedAndUnresolvableNodes: { n3: expect.stringMatching(/no GPUs gpushare schedules/) }, Error: '' });
+    const ranked = await post('/gpushare-scheduler/prioritize', { Pod: pod, NodeNames: ['n1', 'n2'] });
+    // binpack (HAMi's default node policy): the busier n2 first.
+    expect(ranked.json).toEqual([{ Host: 'n1', Score: 0 }, { Host: 'n2', Score: 10 }]);
+    api.addPod(pod);
+    const bound = await post('/gpushare-scheduler/bind', { PodName: 'new', PodNamespace: 'default', PodUID: 'uid-new', Node: 'n2' });
+    expect(bound).toEqual({ status: 200, json: { Error: '' } });
+    expect(api.pods.get('new')?.spec?.nodeName).toBe('n2');
+    // n2 is now full for another 30,000 MiB: filter says so, as a node preemption could help.
+    const again = await post('/gpushare-scheduler/filter', { Pod: gpuPod('third', { 'nvidia.com/gpumem': '30000' }), NodeNames: ['n2'] });
+    expect(again.json.FailedNodes?.n2).toMatch(/GPU 0: 10.7 GiB free, 29.3 GiB asked/);
   });
 
   it('watches nodes and pods, records the decision with preconditions, binds, and sees it back', async () => {
