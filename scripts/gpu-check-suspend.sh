@@ -29,14 +29,26 @@ if [ "${DRY_RUN:-0}" = 1 ]; then
 else
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 fi
-# --sandbox off: these checks measure limits, preemption and MPS with tasks as the daemon's user,
-# as before tenant isolation (docs/security.md; MPS does not serve tenants' users yet).
-"$NODE" bin/gpushare.js serve "${BACKEND[@]}" --sandbox off --state-dir "$STATE/state" --listen "$SOCK" --log-level info > "$OUT/daemon.out" 2> "$OUT/daemon.log" &
+# SANDBOX=off (default): tasks run as the daemon's user, as before tenant isolation
+# (docs/security.md). SANDBOX=on: as a root daemon's allocated users (each tenant its own uid,
+# its own directory, a clean environment): the same checks then show the limits, suspension and
+# preemption hold for sandboxed tasks. Their programs are copied where those users can read them.
+SANDBOX=${SANDBOX:-off}
+RUN_DIR=$PWD
+if [ "$SANDBOX" = on ]; then
+  RUN_DIR=$(mktemp -d /tmp/gs-sandboxed.XXXXXX)
+  chmod 755 "$RUN_DIR"
+  cp -r scripts "$RUN_DIR/"
+  chmod -R a+rX "$RUN_DIR"
+  echo "SANDBOX=on: tasks run as allocated users from $RUN_DIR" | tee -a "$OUT/gpu.txt"
+fi
+export GPUSHARE_CLI=$PWD/bin/gpushare.js
+"$NODE" bin/gpushare.js serve "${BACKEND[@]}" --sandbox "$SANDBOX" --state-dir "$STATE/state" --listen "$SOCK" --log-level info > "$OUT/daemon.out" 2> "$OUT/daemon.log" &
 DAEMON=$!
 for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.2; done
 cat "$OUT/daemon.out"
 [ -S "$SOCK" ] || { echo "the daemon did not start (no $SOCK after 20 s):"; tail -20 "$OUT/daemon.log"; kill "$DAEMON" 2>/dev/null; exit 2; }
-python3 scripts/gpu/suspend_check.py "$SOCK" "$OUT" "$NODE"
+(cd "$RUN_DIR" && python3 scripts/gpu/suspend_check.py "$SOCK" "$OUT" "$NODE")
 rc=$?
 kill "$DAEMON" 2>/dev/null
 wait "$DAEMON" 2>/dev/null

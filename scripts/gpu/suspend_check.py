@@ -48,7 +48,7 @@ api = api_client(SOCK)
 def gs(*args):
     """Runs the CLI; returns (stdout, ms). A failure is printed, not raised: the caller's check fails."""
     t0 = time.monotonic()
-    r = subprocess.run([NODE, "bin/gpushare.js", *args], capture_output=True, text=True, env={**os.environ, "GPUSHARE_HOST": SOCK})
+    r = subprocess.run([NODE, os.environ.get("GPUSHARE_CLI", "bin/gpushare.js"), *args], capture_output=True, text=True, env={**os.environ, "GPUSHARE_HOST": SOCK})
     if r.returncode != 0:
         print(f"gpushare {' '.join(args[:4])}... failed ({r.returncode}): {r.stderr.strip()}", flush=True)
     return r.stdout.strip(), round((time.monotonic() - t0) * 1000)
@@ -110,6 +110,15 @@ def cuda_pid(tid):
     wrapper = task(tid)["pid"]
     kids = subprocess.run(["pgrep", "-P", str(wrapper)], capture_output=True, text=True).stdout.split()
     return int(kids[0]) if kids else None
+
+
+def proc_uid(pid):
+    """The real uid of a process, from /proc; None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("Uid:"))
+    except (OSError, StopIteration, TypeError):
+        return None
 
 
 def smi_apps():
@@ -221,6 +230,10 @@ def limits():
     alone = rate(bt, bt[0][0] + 3, bt[-1][0])
     a = submit("--mem", "20Gi", "--cores", "30", *TRAIN_ENV, "--", "python3", SCRIPT, "steady", "30")
     b = submit("--mem", "20Gi", "--cores", "60", *TRAIN_ENV, "--", "python3", SCRIPT, "steady", "30")
+    wait("the limit tasks' programs", lambda: cuda_pid(a) is not None or ended(a), 60)
+    uid = proc_uid(cuda_pid(a))
+    sandboxed = os.environ.get("SANDBOX") == "on"
+    row("A limits", "the task's program runs as", "an allocated user, not root (SANDBOX=on)" if sandboxed else "the daemon's user (SANDBOX=off)", f"uid {uid}", (uid is not None and uid != 0) if sandboxed else uid is not None)
     samples = []
     while not (ended(a) and ended(b)):
         now = time.time()

@@ -92,6 +92,9 @@ export class Lifecycle {
         this.supervisor.spawnerLost();
       },
     });
+    options.sandbox.useStarter(async (argv, user) => {
+      await this.spawner.run({ argv, env: {}, cwd: '/', stdout: '', stderr: '', user });
+    });
   }
 
   /**

@@ -91,6 +91,7 @@ export class Sandbox {
   private readonly configured = new Map<string, TaskUser>();
   private readonly allocated = new Map<string, TaskUser>();
   private readonly baseEnvs = new Map<string, Readonly<Record<string, string>>>();
+  private runAs: StartAs = runAsWithNode;
   private readonly noTenant: TaskUser | 'daemon' | 'allocated';
   private readonly cgroups: TaskCgroups | null;
   private readonly cgroupProblem: string | null;
@@ -190,6 +191,14 @@ export class Sandbox {
     if (task.pid !== null) this.cgroups?.signalLeavers(task.tenant, task.id, task.pid, signal);
   }
 
+  /**
+   * Runs what the sandbox starts (a tenant's own rm of its task's directory) through `runAs`:
+   * the lifecycle's spawner, so no task's end forks the daemon.
+   */
+  useStarter(runAs: StartAs): void {
+    this.runAs = runAs;
+  }
+
   /** The task ended: whatever it left running is killed, its cgroup and its own directory removed. */
   release(task: Task): void {
     this.cgroups?.release(task.tenant, task.id);
@@ -218,7 +227,7 @@ export class Sandbox {
 
   /** Its user's files go with it, off the event loop, removed with that user's rights (removeOwnDir). */
   private removeOwn(dir: string): void {
-    removeOwnDir(dir).catch((err: unknown) => this.options.onProblem?.(`cannot remove ${dir}: ${(err as Error).message}`));
+    removeOwnDir(dir, this.runAs).catch((err: unknown) => this.options.onProblem?.(`cannot remove ${dir}: ${(err as Error).message}`));
   }
 
   /** Stops retrying removals; this daemon's (empty) levels of the shared directories go. */
@@ -284,7 +293,7 @@ export function claimUidRange(shared: string, base: number, count: number, state
  * owner's own rm can only delete what the owner could delete anyway. Costs one spawn per
  * ended task when tasks run as their tenants' users.
  */
-export async function removeOwnDir(dir: string): Promise<void> {
+export async function removeOwnDir(dir: string, runAs: StartAs = runAsWithNode): Promise<void> {
   let st;
   try {
     st = lstatSync(dir);
@@ -296,12 +305,22 @@ export async function removeOwnDir(dir: string): Promise<void> {
   const me = process.getuid?.() ?? 0;
   if (st.uid === me) return rm(dir, { recursive: true, force: true });
   // Its rm cannot remove `dir` itself (the parent is the daemon's); it empties it.
-  await new Promise<void>((resolve) => {
-    const child = spawn('rm', ['-rf', '--', dir], { uid: st.uid, gid: st.gid, stdio: 'ignore' });
+  await runAs([RM, '-rf', '--', dir], { uid: st.uid, gid: st.gid }).catch(() => undefined);
+  await rmdir(dir);
+}
+
+/** Runs a program as a user, to its end; the daemon's is its spawner (Sandbox.useStarter). */
+export type StartAs = (argv: readonly string[], user: { readonly uid: number; readonly gid: number }) => Promise<void>;
+
+const RM = ['/usr/bin/rm', '/bin/rm'].find((p) => existsSync(p)) ?? 'rm';
+
+/** Node's spawn: for a sandbox that has no spawner (tests, tools). */
+function runAsWithNode(argv: readonly string[], user: { readonly uid: number; readonly gid: number }): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const child = spawn(argv[0] ?? RM, argv.slice(1), { uid: user.uid, gid: user.gid, stdio: 'ignore' });
     child.once('error', () => resolve());
     child.once('exit', () => resolve());
   });
-  await rmdir(dir);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -98,6 +98,19 @@ describe('spawner', () => {
     expect(await exitOf(next.pid)).toEqual({ code: 0, signal: null });
     spawner.close();
     await expect(spawner.spawn({ argv: ['/bin/true'], env: {}, cwd: '', stdout: '', stderr: '' })).rejects.toBeInstanceOf(SpawnerLostError);
+  });
+
+  it('runs a program to its end as another user; its exit goes to the caller, not to onExit', async () => {
+    chmodSync(dir, 0o777);
+    const asRoot = process.getuid?.() === 0;
+    const user = asRoot ? { uid: 65534, gid: 65534 } : undefined;
+    const exit = await spawner.run({ argv: ['/bin/sh', '-c', `id -u > ${join(dir, 'who')}; id -G >> ${join(dir, 'who')}; exit 4`], env: {}, cwd: dir, stdout: '', stderr: '', user });
+    expect(exit).toEqual({ code: 4, signal: null });
+    const [uid, groups] = readFileSync(join(dir, 'who'), 'utf8').trim().split('\n');
+    expect(Number(uid)).toBe(asRoot ? 65534 : process.getuid?.());
+    if (asRoot) expect(groups).toBe('65534'); // its own group only: root's supplementary groups are gone
+    await new Promise((r) => setTimeout(r, 50));
+    expect(exits.size).toBe(0);
   });
 
   it('reads wait statuses as waitpid(2) lays them out', () => {

@@ -75,6 +75,8 @@ const OP_SPAWN = 0x53; // 'S'
 interface Pending {
   readonly resolve: (s: Spawned) => void;
   readonly reject: (e: Error) => void;
+  /** `run`'s: told of the exit instead of `onExit`. */
+  readonly exited?: (exit: SpawnedExit) => void;
 }
 
 export class Spawner {
@@ -83,9 +85,9 @@ export class Spawner {
   private nextTag = 1;
   private partial: Buffer = Buffer.alloc(0);
   private closed = false;
-  /** Started and not yet ended, pid to start time: an exit names its process by both. */
-  private readonly running = new Map<number, number>();
-  private exits: { pid: number; startTime: number; exit: SpawnedExit }[] = [];
+  /** Started and not yet ended, by pid: its start time (an exit names its process by both), and who waits for its end. */
+  private readonly running = new Map<number, { startTime: number; exited: ((exit: SpawnedExit) => void) | undefined }>();
+  private exits: { pid: number; startTime: number; exit: SpawnedExit; exited: ((exit: SpawnedExit) => void) | undefined }[] = [];
 
   constructor(
     private readonly execPath: string,
@@ -101,11 +103,22 @@ export class Spawner {
   ) {}
 
   spawn(request: SpawnRequest): Promise<Spawned> {
+    return this.send(request);
+  }
+
+  /** Starts a program and waits for it to end (its exit goes to the caller, not to `onExit`). */
+  run(request: SpawnRequest): Promise<SpawnedExit> {
+    return new Promise((resolve, reject) => {
+      this.send(request, resolve).catch(reject);
+    });
+  }
+
+  private send(request: SpawnRequest, exited?: (exit: SpawnedExit) => void): Promise<Spawned> {
     if (this.closed) return Promise.reject(new SpawnerLostError('the spawner is closed'));
     const child = this.child ?? this.start();
     const tag = this.nextTag;
     this.nextTag = this.nextTag >= 0xffffffff ? 1 : this.nextTag + 1;
-    const promise = new Promise<Spawned>((resolve, reject) => this.pending.set(tag, { resolve, reject }));
+    const promise = new Promise<Spawned>((resolve, reject) => this.pending.set(tag, exited === undefined ? { resolve, reject } : { resolve, reject, exited }));
     child.stdin?.write(encodeRequest(tag, request));
     return promise;
   }
@@ -137,13 +150,16 @@ export class Spawner {
   }
 
   /** Exits go out after the starts answered beside them have been awaited (see onExit). */
-  private exitLater(e: { pid: number; startTime: number; exit: SpawnedExit }): void {
+  private exitLater(e: { pid: number; startTime: number; exit: SpawnedExit; exited: ((exit: SpawnedExit) => void) | undefined }): void {
     this.exits.push(e);
     if (this.exits.length > 1) return;
     setImmediate(() => {
       const exits = this.exits;
       this.exits = [];
-      for (const x of exits) this.handlers.onExit(x.pid, x.startTime, x.exit);
+      for (const x of exits) {
+        if (x.exited !== undefined) x.exited(x.exit);
+        else this.handlers.onExit(x.pid, x.startTime, x.exit);
+      }
     });
   }
 
@@ -171,13 +187,13 @@ export class Spawner {
       const value = data.readInt32LE(at + 12);
       const extra = Number(data.readBigUInt64LE(at + 16));
       if (kind === EXITED) {
-        const startTime = this.running.get(pid);
+        const started = this.running.get(pid);
         this.running.delete(pid);
-        if (startTime !== undefined) this.exitLater({ pid, startTime, exit: decodeWaitStatus(value) });
+        if (started !== undefined) this.exitLater({ pid, startTime: started.startTime, exit: decodeWaitStatus(value), exited: started.exited });
         continue;
       }
-      if (kind === STARTED) this.running.set(pid, extra);
       const p = this.pending.get(tag);
+      if (kind === STARTED) this.running.set(pid, { startTime: extra, exited: p?.exited });
       if (p === undefined) continue;
       this.pending.delete(tag);
       if (kind === STARTED) p.resolve({ pid, startTime: extra });
