@@ -5,7 +5,8 @@
  *
  * Why one module of over 400 lines: the fast scan, the plugin scan and the search they both feed
  * must give the same decisions, PRNG draws included (engine.fastpath.test.ts); side by side, a
- * change to one is read against the other.
+ * change to one is read against the other. evaluateNodes (every node's score, for the Kubernetes
+ * extender) is the same scan keeping every node's answer, so it sits here too.
  */
 import { demandOf, migComputeMilli } from './demand.js';
 import { prepareFeasibility, type Feasibility } from './feasibility.js';
@@ -20,7 +21,7 @@ import type { DecisionMemo, MemoTable } from './memo.js';
 import { SCORE_PLUGINS } from './policy.js';
 import { gpuOneKey, gpuSetKey, tieDraw, tieRank, type TieMode } from './tiebreak.js';
 import type { WorkloadModel } from './workload.js';
-import type { ClusterSnapshot, Decision, GpuReason, GpuShare, GpuSpec, NodeRejection, NodeState, Placement, PlacementRequest } from './types.js';
+import type { AdmissionReason, ClusterSnapshot, Decision, GpuReason, GpuShare, GpuSpec, NodeRejection, NodeState, Placement, PlacementRequest } from './types.js';
 
 /**
  * The default filter chain, cheapest and most telling first; SM partitions last, so a GPU
@@ -70,24 +71,9 @@ const TIE = 1e-12;
  * explanation costs time only when there is something to explain.
  */
 export function schedule(snapshot: ClusterSnapshot, request: PlacementRequest, options: ScheduleOptions): Decision {
-  const pol = resolvePolicy(request, options);
-  if ('kind' in pol) return { status: 'unresolvable', reason: pol };
-  if (snapshot.nodes.length === 0) return { status: 'unresolvable', reason: { kind: 'noNodes' } };
-  const ctx: CycleContext = { snapshot, request, demand: demandOf(request), workload: options.workload ?? null };
-  for (const a of options.admission ?? DEFAULT_ADMISSION) {
-    const reason = a.admit(ctx);
-    if (reason) return { status: 'unresolvable', reason };
-  }
-  const scorers: Scorer[] = [];
-  let identity = false;
-  let tieMode: TieMode = 'hash';
-  for (const { plugin, weight } of pol.plugins) {
-    if (plugin.tieMode === 'first') tieMode = 'first';
-    const prepared = plugin.prepare(ctx);
-    if (!prepared) continue;
-    scorers.push({ prepared, weight, identity: plugin.gpuIdentity });
-    identity ||= plugin.gpuIdentity;
-  }
+  const cycle = startCycle(snapshot, request, options);
+  if ('status' in cycle) return cycle;
+  const { pol, ctx, scorers, identity, tieMode } = cycle;
   const search = new Search(scorers, identity, options.rng, ctx.demand.count, tieMode);
   const filters = options.filters ?? DEFAULT_FILTERS;
   const fast = filters === DEFAULT_FILTERS ? prepareFeasibility(ctx) : null;
@@ -102,6 +88,87 @@ export function schedule(snapshot: ClusterSnapshot, request: PlacementRequest, o
     if (!(options.explain ?? true)) return { status: 'unschedulable', rejections: fastRejections(snapshot, ctx, fast) };
   }
   return filterScan(snapshot, ctx, filters, options.explain ?? true, search);
+}
+
+/** Every node's answer for one request (evaluateNodes): its best score, or why it cannot take it. */
+export type NodeEvaluation =
+  | {
+      readonly status: 'evaluated';
+      /** Ordinals of the nodes that can take it, and (same positions) the score of each: no object per node, at 5,000 nodes a pod. */
+      readonly feasible: readonly number[];
+      readonly scores: readonly number[];
+      readonly rejections: readonly NodeRejection[];
+    }
+  | { readonly status: 'unresolvable'; readonly reason: AdmissionReason };
+
+/**
+ * Each of `nodes` (ordinals in `snapshot`; all when null) judged alone: the best score it
+ * offers the request, with the same filters, scores and memo as schedule(), or the reason it
+ * cannot take it (the filter plugins' reasons, GPU by GPU when `options.explain` is on). For a
+ * caller that ranks nodes itself (the Kubernetes extender's filter and prioritize); schedule()
+ * is the same scan keeping only the best.
+ */
+export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementRequest, options: ScheduleOptions, nodes: readonly number[] | null = null): NodeEvaluation {
+  const cycle = startCycle(snapshot, request, options);
+  if ('status' in cycle) return cycle;
+  const { pol, ctx, scorers, identity } = cycle;
+  // No tie-break here: the caller ranks. 'first' mode draws nothing from the PRNG.
+  const search = new Search(scorers, identity, options.rng, ctx.demand.count, 'first');
+  const filters = options.filters ?? DEFAULT_FILTERS;
+  const fast = filters === DEFAULT_FILTERS ? prepareFeasibility(ctx) : null;
+  const all = snapshot.nodes;
+  const count = search.count;
+  const feasible: number[] = [];
+  const scores: number[] = [];
+  const failed: NodeState[] = [];
+  /** Refused nodes whose reason the memo kept (explained for this very state before). */
+  const explained: NodeRejection[] = [];
+  const explain = options.explain ?? true;
+  const gpus: number[] = [];
+  const key = fast && options.memo ? memoKey(pol, ctx, fast, options.memo) : null;
+  const table = key !== null && options.memo ? options.memo.table(key) : null;
+  const n = nodes === null ? all.length : nodes.length;
+  for (let j = 0; j < n; j++) {
+    const ordinal = nodes === null ? j : (nodes[j] as number);
+    const node = all[ordinal];
+    if (node === undefined) continue;
+    if (!fast) {
+      failed.push(node);
+      continue;
+    }
+    if (table !== null && table.states[ordinal] === node) {
+      const ties = table.ties[ordinal];
+      const memoryOk = fast.memoryOk(node);
+      if (ties !== null && ties !== undefined && memoryOk) {
+        feasible.push(ordinal);
+        scores.push(table.scores[ordinal] as number);
+      }
+      else if (memoryOk && explain && table.reasons[ordinal] !== undefined) explained.push(table.reasons[ordinal] as NodeRejection);
+      else failed.push(node);
+      continue;
+    }
+    if (judgeFast(node, ordinal, fast, search, table, gpus)) {
+      feasible.push(ordinal);
+      scores.push(search.nodeScore);
+    } else failed.push(node);
+  }
+  if (failed.length === 0) return { status: 'evaluated', feasible, scores, rejections: explained };
+  // The plugins explain the nodes the fused checks refused (and judge every node where there
+  // are no fused checks: custom filters, MIG requests).
+  const rejections: NodeRejection[] = explained;
+  const one = new Search(scorers, identity, options.rng, count, 'first');
+  const plugins = preparePlugins(ctx, filters, explain);
+  for (const node of failed) {
+    const rejection = judgeByPlugins(plugins, node, gpus) ?? (one.evaluate(node, gpus, gpus.length) ? null : { node: node.spec.name, reason: { kind: 'tooFewGpus' as const, requested: count, eligible: 0, gpus: [] } });
+    if (rejection === null) {
+      feasible.push(node.ordinal);
+      scores.push(one.nodeScore);
+      continue;
+    }
+    rejections.push(rejection);
+    if (explain && table !== null && table.states[node.ordinal] === node && fast?.memoryOk(node)) table.reasons[node.ordinal] = rejection;
+  }
+  return { status: 'evaluated', feasible, scores, rejections };
 }
 
 /**
@@ -137,7 +204,6 @@ const NO_TIES: readonly number[] = [];
 /** The fast path: fused checks, node summaries first, no reasons; answers from `table` where still valid. */
 function fastScan(snapshot: ClusterSnapshot, fast: Feasibility, search: Search, table: MemoTable | null): Found | null {
   const feasible: number[] = [];
-  const count = search.count;
   const nodes = snapshot.nodes;
   for (let n = 0; n < nodes.length; n++) {
     const node = nodes[n] as NodeState;
@@ -146,20 +212,31 @@ function fastScan(snapshot: ClusterSnapshot, fast: Feasibility, search: Search, 
       if (ties !== null && ties !== undefined && fast.memoryOk(node)) search.offer(node, table.scores[n] as number, ties);
       continue;
     }
-    let ok = fast.node(node);
-    if (ok) {
-      const k = count > 0 ? fast.gpus(node, feasible) : 0;
-      ok = k >= count && search.evaluate(node, feasible, k);
-    }
-    // An answer is kept only when host memory did not decide it (the key leaves memory out).
-    if (table !== null && fast.memoryOk(node)) {
-      table.states[n] = node;
-      table.scores[n] = ok ? search.nodeScore : NaN;
-      table.ties[n] = ok ? (count === 0 ? NO_TIES : search.nodeTies.slice()) : null;
-    }
-    if (ok) search.offer(node, search.nodeScore, search.nodeTies);
+    if (judgeFast(node, n, fast, search, table, feasible)) search.offer(node, search.nodeScore, search.nodeTies);
   }
   return search.found();
+}
+
+/**
+ * Whether `node` (position `n`) takes the request by the fused checks, scored into
+ * search.nodeScore/nodeTies when it does; the answer is kept in `table` when host memory did
+ * not decide it (the memo key leaves memory out).
+ */
+function judgeFast(node: NodeState, n: number, fast: Feasibility, search: Search, table: MemoTable | null, gpus: number[]): boolean {
+  const count = search.count;
+  let ok = fast.node(node);
+  if (ok) {
+    const k = count > 0 ? fast.gpus(node, gpus) : 0;
+    ok = k >= count && search.evaluate(node, gpus, k);
+  }
+  if (table !== null && fast.memoryOk(node)) {
+    table.states[n] = node;
+    table.scores[n] = ok ? search.nodeScore : NaN;
+    table.ties[n] = ok ? (count === 0 ? NO_TIES : search.nodeTies.slice()) : null;
+    // Read before writing: schedule() never explains into the memo, so its tables stay empty here.
+    if (table.reasons[n] !== undefined) table.reasons[n] = undefined;
+  }
+  return ok;
 }
 
 /**
@@ -193,6 +270,32 @@ function fastRejections(snapshot: ClusterSnapshot, ctx: CycleContext, fast: Feas
 
 /** The filter plugins on every node and GPU, with a reason for each node that fails. */
 function filterScan(snapshot: ClusterSnapshot, ctx: CycleContext, filters: readonly FilterPlugin[], explain: boolean, search: Search): Decision {
+  const plugins = preparePlugins(ctx, filters, explain);
+  const rejections: NodeRejection[] = [];
+  const feasible: number[] = [];
+  for (const node of snapshot.nodes) {
+    const rejection = judgeByPlugins(plugins, node, feasible);
+    if (rejection) rejections.push(rejection);
+    else if (search.evaluate(node, feasible, feasible.length)) search.offer(node, search.nodeScore, search.nodeTies);
+  }
+  const found = search.found();
+  if (!found) return { status: 'unschedulable', rejections };
+  return { status: 'ok', placement: toPlacement(ctx, found.node, found.gpus), score: found.score };
+}
+
+/** The filter plugins prepared for one decision, split by what they check. */
+interface PreparedPlugins {
+  readonly nodeFilters: readonly PreparedFilter[];
+  readonly gpuFilters: readonly PreparedFilter[];
+  readonly count: number;
+  /** A request for whole GPUs needs GPUs nothing else holds (see demand.ts). */
+  readonly whole: boolean;
+  readonly explain: boolean;
+  /** Reused per node (judgeByPlugins copies what it keeps). */
+  readonly gpuReasons: GpuReason[];
+}
+
+function preparePlugins(ctx: CycleContext, filters: readonly FilterPlugin[], explain: boolean): PreparedPlugins {
   const nodeFilters: PreparedFilter[] = [];
   const gpuFilters: PreparedFilter[] = [];
   for (const f of filters) {
@@ -202,44 +305,65 @@ function filterScan(snapshot: ClusterSnapshot, ctx: CycleContext, filters: reado
     if (p.gpu) gpuFilters.push(p);
   }
   const count = ctx.demand.count;
-  // A request for whole GPUs needs GPUs nothing else holds (see demand.ts).
   const slice = ctx.request.slice;
   const whole = count > 0 && !ctx.demand.mig && (ctx.demand.exclusive || (slice.memory === null && slice.compute === null));
-  const rejections: NodeRejection[] = [];
-  const feasible: number[] = [];
-  const gpuReasons: GpuReason[] = [];
-  for (const node of snapshot.nodes) {
-    const nodeReason = firstNodeReason(nodeFilters, node);
-    if (nodeReason) {
-      rejections.push({ node: node.spec.name, reason: nodeReason });
-      continue;
-    }
-    feasible.length = 0;
-    gpuReasons.length = 0;
-    if (count > 0 && !explain && (node.spec.gpus.length < count || (whole && node.wholeGpusFree < count))) {
-      // Without explanations, a node that cannot have enough idle GPUs is out at once.
-      rejections.push({ node: node.spec.name, reason: { kind: 'tooFewGpus', requested: count, eligible: 0, gpus: [] } });
-      continue;
-    }
-    if (count > 0) {
-      for (let i = 0; i < node.spec.gpus.length; i++) {
-        const r = firstGpuReason(gpuFilters, node, i);
-        if (r === null) feasible.push(i);
-        else if (explain) gpuReasons.push(r);
-      }
-      if (feasible.length < count) {
-        rejections.push({
-          node: node.spec.name,
-          reason: { kind: 'tooFewGpus', requested: count, eligible: feasible.length, gpus: explain ? gpuReasons.slice() : [] },
-        });
-        continue;
-      }
-    }
-    if (search.evaluate(node, feasible, feasible.length)) search.offer(node, search.nodeScore, search.nodeTies);
+  return { nodeFilters, gpuFilters, count, whole, explain, gpuReasons: [] };
+}
+
+/**
+ * Why `node` cannot take the request by the filter plugins (GPU by GPU when explaining), or
+ * null with the GPUs that pass written into `feasible`.
+ */
+function judgeByPlugins(p: PreparedPlugins, node: NodeState, feasible: number[]): NodeRejection | null {
+  const nodeReason = firstNodeReason(p.nodeFilters, node);
+  if (nodeReason) return { node: node.spec.name, reason: nodeReason };
+  const { count, explain, gpuReasons } = p;
+  feasible.length = 0;
+  gpuReasons.length = 0;
+  if (count > 0 && !explain && (node.spec.gpus.length < count || (p.whole && node.wholeGpusFree < count))) {
+    // Without explanations, a node that cannot have enough idle GPUs is out at once.
+    return { node: node.spec.name, reason: { kind: 'tooFewGpus', requested: count, eligible: 0, gpus: [] } };
   }
-  const found = search.found();
-  if (!found) return { status: 'unschedulable', rejections };
-  return { status: 'ok', placement: toPlacement(ctx, found.node, found.gpus), score: found.score };
+  if (count === 0) return null;
+  for (let i = 0; i < node.spec.gpus.length; i++) {
+    const r = firstGpuReason(p.gpuFilters, node, i);
+    if (r === null) feasible.push(i);
+    else if (explain) gpuReasons.push(r);
+  }
+  if (feasible.length >= count) return null;
+  return { node: node.spec.name, reason: { kind: 'tooFewGpus', requested: count, eligible: feasible.length, gpus: explain ? gpuReasons.slice() : [] } };
+}
+
+/** What a decision starts from: the policy resolved, admission passed, the score plugins prepared (in that order). */
+interface Cycle {
+  readonly pol: Policy;
+  readonly ctx: CycleContext;
+  readonly scorers: readonly Scorer[];
+  /** Some plugin tells GPUs in the same state apart. */
+  readonly identity: boolean;
+  readonly tieMode: TieMode;
+}
+
+function startCycle(snapshot: ClusterSnapshot, request: PlacementRequest, options: ScheduleOptions): Cycle | { readonly status: 'unresolvable'; readonly reason: AdmissionReason } {
+  const pol = resolvePolicy(request, options);
+  if ('kind' in pol) return { status: 'unresolvable', reason: pol };
+  if (snapshot.nodes.length === 0) return { status: 'unresolvable', reason: { kind: 'noNodes' } };
+  const ctx: CycleContext = { snapshot, request, demand: demandOf(request), workload: options.workload ?? null };
+  for (const a of options.admission ?? DEFAULT_ADMISSION) {
+    const reason = a.admit(ctx);
+    if (reason) return { status: 'unresolvable', reason };
+  }
+  const scorers: Scorer[] = [];
+  let identity = false;
+  let tieMode: TieMode = 'hash';
+  for (const { plugin, weight } of pol.plugins) {
+    if (plugin.tieMode === 'first') tieMode = 'first';
+    const prepared = plugin.prepare(ctx);
+    if (!prepared) continue;
+    scorers.push({ prepared, weight, identity: plugin.gpuIdentity });
+    identity ||= plugin.gpuIdentity;
+  }
+  return { pol, ctx, scorers, identity, tieMode };
 }
 
 function resolvePolicy(request: PlacementRequest, options: ScheduleOptions): Policy | { kind: 'unknownPolicy'; policy: string } {

@@ -1,7 +1,7 @@
 /** The scheduler's public surface: one engine for the daemon, the Kubernetes extender and the simulator. */
 export * from './types.js';
 export { buildSnapshot, nodeState, withPlacement, withoutPlacements } from './snapshot.js';
-export { schedule, DEFAULT_FILTERS, DEFAULT_ADMISSION, type ScheduleOptions } from './engine.js';
+export { schedule, evaluateNodes, DEFAULT_FILTERS, DEFAULT_ADMISSION, type NodeEvaluation, type ScheduleOptions } from './engine.js';
 export { DecisionMemo, type MemoTable } from './memo.js';
 export type { TieMode } from './tiebreak.js';
 export { parsePolicy, policy, POLICY_NAMES, SCORE_PLUGINS, type Policy, type WeightedPlugin } from './policy.js';

@@ -11,7 +11,7 @@
  * Owned by the caller (one per cluster or replay) and passed in ScheduleOptions; the engine
  * keeps no state of its own between decisions.
  */
-import type { NodeState } from './types.js';
+import type { NodeRejection, NodeState } from './types.js';
 import type { WorkloadModel } from './workload.js';
 
 /** One shape's answers, by node position. */
@@ -21,6 +21,12 @@ export interface MemoTable {
   readonly scores: number[];
   /** Tied GPU sets, flattened with the request's GPU count as stride; null: the node cannot take it. */
   readonly ties: (readonly number[] | null)[];
+  /**
+   * Why the node cannot take it, GPU by GPU, where evaluateNodes explained it for this state
+   * (the extender's filter explains every refused node of every pod: a node unchanged since
+   * keeps its reason). Undefined: not explained yet.
+   */
+  readonly reasons: (NodeRejection | undefined)[];
 }
 
 export class DecisionMemo {
@@ -38,7 +44,7 @@ export class DecisionMemo {
       // Map keeps insertion order: re-inserting marks it most recent.
       this.tables.delete(key);
     } else {
-      t = { states: [], scores: [], ties: [] };
+      t = { states: [], scores: [], ties: [], reasons: [] };
       if (this.tables.size >= this.maxTables) {
         const oldest = this.tables.keys().next().value;
         if (oldest !== undefined) this.tables.delete(oldest);

@@ -1,0 +1,282 @@
+/**
+ * The scheduler extender's verbs over the cluster view: decode (wire.ts), decide (decide.ts,
+ * the engine), answer. filter says every feasible node and why each other one is not;
+ * prioritize turns the engine's scores into 0..10; bind is bind.ts; preempt asks the engine's
+ * preemption planner which slices must go, and whether each is suspended or evicted.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import { describeIssues } from '../../domain/index.js';
+import { createPrng, DecisionMemo, planPreemption, policy, type ClusterSnapshot, type NodeRejection } from '../../scheduler/index.js';
+import { GPUSHARE_ANNOTATION } from '../hami/names.js';
+import { parsePodGpuRequest, type PodGpuRequest } from '../hami/pod-request.js';
+import type { PodBinder } from './api.js';
+import { PodBinding } from './bind.js';
+import { ClusterView, type SuspendPolicy } from './cluster-view.js';
+import { evaluatePod, placementRequests, type PodEvaluation } from './decide.js';
+import {
+  MAX_EXTENDER_PRIORITY,
+  type ExtenderArgs,
+  type ExtenderBindingArgs,
+  type ExtenderBindingResult,
+  type ExtenderFilterResult,
+  type ExtenderPreemptionArgs,
+  type ExtenderPreemptionResult,
+  type HostPriority,
+  type MetaVictims,
+} from './wire.js';
+
+/** Which pods are suspended (checkpointed, resumed later) rather than evicted when preempted. */
+export interface SuspendConfig {
+  readonly namespaces?: readonly string[];
+  readonly priorityClasses?: readonly string[];
+}
+
+export interface ExtenderOptions {
+  readonly suspend?: SuspendConfig;
+  /** GPU-by-GPU reasons for refused nodes (default true). */
+  readonly explain?: boolean;
+  readonly now?: () => number;
+}
+
+/** What preempt decided for one preemptor on one node (kept for the watch and for people). */
+export interface PreemptionRecord {
+  readonly preemptor: string;
+  readonly node: string;
+  readonly evict: readonly string[];
+  /** Victims to suspend: never returned to the kube-scheduler (it would delete them). */
+  readonly suspend: readonly { uid: string; namespace: string; name: string }[];
+  readonly atMs: number;
+}
+
+export function suspendPolicyOf(cfg: SuspendConfig | undefined): SuspendPolicy {
+  const ns = new Set(cfg?.namespaces ?? []);
+  const pcs = new Set(cfg?.priorityClasses ?? []);
+  return (pod) => ns.has(pod.namespace) || (pod.priorityClassName !== null && pcs.has(pod.priorityClassName));
+}
+
+/** Answers kept per pod between its filter and its prioritize (same view generation only). */
+const CACHED_PODS = 256;
+
+export class Extender {
+  readonly view: ClusterView;
+  private readonly binding: PodBinding;
+  private readonly memo = new DecisionMemo();
+  private readonly emptyMemo = new DecisionMemo();
+  private readonly rendered = new WeakMap<NodeRejection, string>();
+  private readonly cache = new Map<string, { generation: number; evaluation: PodEvaluation; asked: Uint8Array }>();
+  private lastNames: { nodeByName: ReadonlyMap<string, number>; names: readonly string[]; ordinals: readonly number[] } | null = null;
+  private readonly suspendable: SuspendPolicy;
+  private readonly now: () => number;
+  private readonly explain: boolean;
+  /** Suspensions preempt chose, by preemptor uid, until the preemptor is nominated (or goes). */
+  readonly preemptions = new Map<string, PreemptionRecord[]>();
+
+  constructor(
+    private readonly api: PodBinder,
+    options: ExtenderOptions = {},
+  ) {
+    this.suspendable = suspendPolicyOf(options.suspend);
+    this.view = new ClusterView(this.suspendable);
+    this.now = options.now ?? Date.now;
+    this.explain = options.explain ?? true;
+    this.binding = new PodBinding(this.view, api, this.suspendable, this.now);
+  }
+
+  filter(args: ExtenderArgs): ExtenderFilterResult {
+    const names = candidateNames(args);
+    const result = (pass: readonly string[], failed: Record<string, string>, unresolvable: Record<string, string>): ExtenderFilterResult => {
+      let nodes: ExtenderFilterResult['Nodes'] = null;
+      if (args.Nodes) {
+        const keep = new Set(pass);
+        nodes = { ...args.Nodes, items: (args.Nodes.items ?? []).filter((n) => keep.has(n.metadata.name)) };
+      }
+      return { Nodes: nodes, NodeNames: args.Nodes ? null : [...pass], FailedNodes: failed, FailedAndUnresolvableNodes: unresolvable, Error: '' };
+    };
+    const parsed = parsePodGpuRequest(args.Pod as V1Pod);
+    if (!parsed.ok) {
+      // The pod itself is wrong: no node and no preemption can help, and the event says why.
+      const why = `gpushare: ${describeIssues(parsed.issues)}`;
+      return result([], {}, Object.fromEntries(names.map((n) => [n, why])));
+    }
+    if (parsed.value === null) return result(names, {}, {});
+    const ev = this.evaluate(parsed.value, names);
+    for (const [node, problem] of this.view.problems()) {
+      if (ev.evaluation.unresolvable[node] !== undefined) ev.evaluation.unresolvable[node] = `gpushare: node's ${GPUSHARE_ANNOTATION.nodeGpus} is invalid: ${problem}`;
+    }
+    return result(ev.evaluation.passed, ev.evaluation.failed, ev.evaluation.unresolvable);
+  }
+
+  /**
+   * Scores 0..10 for the nodes given: the engine's score scaled so the best node gets 10 and
+   * the worst 0 (the kube-scheduler multiplies by the extender's weight and adds its own
+   * plugins'); nodes that cannot take the pod get 0. Pods without GPUs: 0 everywhere (no opinion).
+   */
+  prioritize(args: ExtenderArgs): HostPriority[] {
+    const names = candidateNames(args);
+    const parsed = parsePodGpuRequest(args.Pod as V1Pod);
+    if (!parsed.ok || parsed.value === null) return names.map((Host) => ({ Host, Score: 0 }));
+    const { evaluation, ordinals } = this.evaluate(parsed.value, names);
+    const scores = evaluation.scores;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const i of ordinals) {
+      const s = i < 0 ? NaN : (scores[i] as number);
+      if (Number.isNaN(s)) continue;
+      if (s < lo) lo = s;
+      if (s > hi) hi = s;
+    }
+    const flat = hi - lo <= 1e-12 * Math.max(1, Math.abs(hi));
+    const out: HostPriority[] = new Array<HostPriority>(names.length);
+    for (let k = 0; k < names.length; k++) {
+      const i = ordinals[k] as number;
+      const s = i < 0 ? NaN : (scores[i] as number);
+      out[k] = { Host: names[k] as string, Score: Number.isNaN(s) ? 0 : flat ? MAX_EXTENDER_PRIORITY : Math.round((MAX_EXTENDER_PRIORITY * (s - lo)) / (hi - lo)) };
+    }
+    return out;
+  }
+
+  bind(args: ExtenderBindingArgs): Promise<ExtenderBindingResult> {
+    return this.binding.bind(args);
+  }
+
+  /**
+   * Victims per candidate node: the engine's plan on that node, or the node dropped where no
+   * set of lower-priority GPU slices would make room. The kube-scheduler's own victims that
+   * hold no GPU slice here stay (it chose them for CPU or memory); its GPU victims are replaced
+   * by the plan's evictions. Victims the plan suspends are not returned (the kube-scheduler
+   * deletes what it gets): they are recorded, and asked to suspend when the preemptor is
+   * nominated to that node (observePod).
+   */
+  preempt(args: ExtenderPreemptionArgs): ExtenderPreemptionResult {
+    const input = kubeVictims(args);
+    const parsed = parsePodGpuRequest(args.Pod as V1Pod);
+    const out: Record<string, MetaVictims> = {};
+    if (!parsed.ok) return { NodeNameToMetaVictims: out };
+    const request = parsed.value;
+    if (request === null || request.containers.length !== 1) {
+      // No GPUs (or several GPU containers, which the planner does not take): the kube-scheduler's own choice stands.
+      for (const [node, v] of input) out[node] = v;
+      return { NodeNameToMetaVictims: out };
+    }
+    const snapshot = this.view.snapshot();
+    const suspendable = this.suspendable({ namespace: request.namespace, priorityClassName: request.priorityClassName });
+    const [req] = placementRequests(request, suspendable);
+    const records: PreemptionRecord[] = [];
+    for (const [node, kube] of input) {
+      const i = snapshot.nodeByName.get(node);
+      const state = i === undefined ? undefined : snapshot.nodes[i];
+      if (!state || !req) continue;
+      const one = { ...snapshot, nodes: [state], nodeByName: new Map([[node, 0]]) };
+      const plan = planPreemption(one, req, { policy: policy(request.gpuPolicy), rng: createPrng(1) });
+      if (!plan) continue;
+      const gpuPods = new Set(state.placements.map((p) => this.view.podOfPlacement(p.id)?.uid).filter((u): u is string => u !== undefined));
+      const evict = new Set<string>();
+      const suspend = new Map<string, { uid: string; namespace: string; name: string }>();
+      for (const a of plan.actions) {
+        const pod = this.view.podOfPlacement(a.placement.id);
+        if (!pod) continue;
+        if (a.action === 'evict') evict.add(pod.uid);
+        else suspend.set(pod.uid, pod);
+      }
+      for (const v of kube.Pods) if (!gpuPods.has(v.UID)) evict.add(v.UID);
+      out[node] = { Pods: [...evict].map((UID) => ({ UID })), NumPDBViolations: kube.NumPDBViolations };
+      records.push({ preemptor: request.uid, node, evict: [...evict], suspend: [...suspend.values()], atMs: this.now() });
+    }
+    if (records.length > 0) this.preemptions.set(request.uid, records);
+    return { NodeNameToMetaVictims: out };
+  }
+
+  /**
+   * The watch's pods: into the view, and a preemptor nominated to a node gets the suspensions
+   * preempt chose there written on its victims (gpushare.io/suspend-request; the node acts on it).
+   */
+  async observePod(pod: V1Pod, deleted = false): Promise<void> {
+    this.view.observePod(pod, deleted);
+    const uid = pod.metadata?.uid;
+    if (!uid) return;
+    const records = this.preemptions.get(uid);
+    if (!records) return;
+    if (deleted || pod.spec?.nodeName) {
+      this.preemptions.delete(uid);
+      return;
+    }
+    const nominated = pod.status?.nominatedNodeName;
+    const chosen = nominated ? records.find((r) => r.node === nominated) : undefined;
+    if (!chosen) return;
+    this.preemptions.delete(uid);
+    const note = JSON.stringify({ v: 1, preemptor: uid, node: chosen.node, atMs: chosen.atMs });
+    for (const v of chosen.suspend) {
+      const victim = await this.api.getPod(v).catch(() => null);
+      if (victim?.metadata?.uid !== v.uid) continue;
+      await this.api.annotatePod({ ...v, resourceVersion: victim.metadata.resourceVersion ?? '' }, { [GPUSHARE_ANNOTATION.suspendRequest]: note }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * The pod's evaluation over `names` (filter's, reused by its prioritize while the view is
+   * unchanged: prioritize asks about the nodes filter passed) and the names' ordinals.
+   */
+  private evaluate(pod: PodGpuRequest, names: readonly string[]): { evaluation: PodEvaluation; ordinals: readonly number[] } {
+    const snapshot = this.view.snapshot();
+    const key = pod.uid || `${pod.namespace}/${pod.name}`;
+    const hit = this.cache.get(key);
+    const generation = this.view.generation;
+    if (hit && hit.generation === generation) {
+      // prioritize after filter: the names filter passed, in its order (compared, not hashed).
+      const passed = hit.evaluation.passed;
+      let same = passed.length === names.length;
+      for (let k = 0; k < names.length && same; k++) same = passed[k] === names[k];
+      if (same) return { evaluation: hit.evaluation, ordinals: hit.evaluation.passedOrdinals };
+    }
+    const ordinals = this.ordinalsOf(snapshot, names);
+    if (hit && hit.generation === generation && ordinals.every((i, k) => (i < 0 ? hit.evaluation.unresolvable[names[k] as string] !== undefined : hit.asked[i] === 1))) {
+      return { evaluation: hit.evaluation, ordinals };
+    }
+    const suspendable = this.suspendable({ namespace: pod.namespace, priorityClassName: pod.priorityClassName });
+    const evaluation = evaluatePod(snapshot, this.view.emptySnapshot(), pod, placementRequests(pod, suspendable), names, ordinals, {
+      memo: this.memo,
+      emptyMemo: this.emptyMemo,
+      rendered: this.rendered,
+      explain: this.explain,
+    });
+    const asked = new Uint8Array(snapshot.nodes.length);
+    for (const i of ordinals) if (i >= 0) asked[i] = 1;
+    this.cache.delete(key);
+    this.cache.set(key, { generation, evaluation, asked });
+    if (this.cache.size > CACHED_PODS) this.cache.delete(this.cache.keys().next().value as string);
+    return { evaluation, ordinals };
+  }
+
+  /**
+   * Each name's ordinal in `snapshot` (-1: not a GPU node here). The kube-scheduler sends the
+   * same list pod after pod: the last answer is kept and checked name by name (cheaper than
+   * hashing 5,000 names).
+   */
+  private ordinalsOf(snapshot: ClusterSnapshot, names: readonly string[]): readonly number[] {
+    const last = this.lastNames;
+    if (last && last.nodeByName === snapshot.nodeByName && last.names.length === names.length) {
+      let same = true;
+      for (let k = 0; k < names.length && same; k++) same = last.names[k] === names[k];
+      if (same) return last.ordinals;
+    }
+    const ordinals = names.map((n) => snapshot.nodeByName.get(n) ?? -1);
+    this.lastNames = { nodeByName: snapshot.nodeByName, names: [...names], ordinals };
+    return ordinals;
+  }
+}
+
+function candidateNames(args: ExtenderArgs): string[] {
+  if (args.NodeNames) return args.NodeNames;
+  return (args.Nodes?.items ?? []).map((n) => n.metadata.name);
+}
+
+function kubeVictims(args: ExtenderPreemptionArgs): Map<string, MetaVictims> {
+  const out = new Map<string, MetaVictims>();
+  for (const [node, v] of Object.entries(args.NodeNameToMetaVictims ?? {})) out.set(node, { Pods: (v?.Pods ?? []).map((p) => ({ UID: p.UID })), NumPDBViolations: v?.NumPDBViolations ?? 0 });
+  for (const [node, v] of Object.entries(args.NodeNameToVictims ?? {})) {
+    if (out.has(node)) continue;
+    out.set(node, { Pods: (v?.Pods ?? []).map((p) => ({ UID: p.metadata.uid ?? '' })).filter((p) => p.UID !== ''), NumPDBViolations: v?.NumPDBViolations ?? 0 });
+  }
+  return out;
+}
+

@@ -1,0 +1,50 @@
+/**
+ * The extender's HTTP routes: POST <prefix>/filter, /prioritize, /bind, /preempt, as the
+ * kube-scheduler's KubeSchedulerConfiguration `extenders[].urlPrefix` + `filterVerb` etc. name
+ * them. A body that is not the verb's extender/v1 JSON gets 400 with the verb's result type
+ * whose Error says what was wrong (the kube-scheduler logs it and retries the pod).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { z } from 'zod';
+import type { Extender } from './extender.js';
+import { bindingArgsSchema, describeZodError, extenderArgsSchema, preemptionArgsSchema } from './wire.js';
+
+export interface ExtenderRouteOptions {
+  /** Path prefix of the verbs (default `/gpushare-scheduler`). */
+  readonly prefix?: string;
+}
+
+export const DEFAULT_PREFIX = '/gpushare-scheduler';
+
+/** Node lists (extenders not nodeCacheCapable) of a large cluster are big: the body limit the app needs. */
+export const EXTENDER_BODY_LIMIT = 256 * 2 ** 20;
+
+export function registerExtenderRoutes(app: FastifyInstance, extender: Extender, options: ExtenderRouteOptions = {}): void {
+  void app.register(async (scope) => routes(scope, extender, options));
+}
+
+function routes(app: FastifyInstance, extender: Extender, options: ExtenderRouteOptions): void {
+  // Plain JSON.parse for these bodies (fastify's default parser scans the whole text again for
+  // prototype-poisoning keys: a 5,000-name body costs twice). Safe here: zod copies what it
+  // reads, and nothing merges a body into another object.
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: EXTENDER_BODY_LIMIT }, (_req, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch (e) {
+      done(Object.assign(new Error(`gpushare: the body is not JSON: ${(e as Error).message}`), { statusCode: 400 }), undefined);
+    }
+  });
+  const prefix = (options.prefix ?? DEFAULT_PREFIX).replace(/\/+$/, '');
+  const route = <S extends z.ZodType>(verb: string, schema: S, handle: (body: z.infer<S>) => unknown, invalid: (message: string) => unknown): void => {
+    app.post(`${prefix}/${verb}`, async (req, reply) => {
+      const parsed = schema.safeParse(req.body);
+      if (!parsed.success) return reply.code(400).send(invalid(`gpushare: ${describeZodError(parsed.error, `${verb} request is not extender/v1 JSON`)}`));
+      return reply.code(200).send(await handle(parsed.data));
+    });
+  };
+  route('filter', extenderArgsSchema, (b) => extender.filter(b), (Error) => ({ Nodes: null, NodeNames: null, FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error }));
+  // HostPriorityList has no Error field: a bad body gets the message as the reply's only text.
+  route('prioritize', extenderArgsSchema, (b) => extender.prioritize(b), (Error) => ({ Error }));
+  route('bind', bindingArgsSchema, (b) => extender.bind(b), (Error) => ({ Error }));
+  route('preempt', preemptionArgsSchema, (b) => extender.preempt(b), (Error) => ({ NodeNameToMetaVictims: {}, Error }));
+}
