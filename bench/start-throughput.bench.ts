@@ -18,7 +18,8 @@
 //
 // START_BENCH_BASELINE=/other/checkout (built): its bin/gpushare.js runs alongside this one.
 // START_BENCH_PROFILE=dir: every daemon runs under `node --cpu-prof` and leaves its profile there.
-// START_BENCH_SERVE_ARGS='--sandbox off': more serve flags for this build only.
+// START_BENCH_SERVE_ARGS='--sandbox off': more serve flags for this build only;
+// START_BENCH_BASELINE_SERVE_ARGS: the same for the baseline (one that knows them).
 // Per-round numbers are printed as they come; the table gives medians over rounds with a 95%
 // bootstrap interval of the median.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -262,8 +263,9 @@ async function round(bin: string): Promise<RoundResult> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('GPUSHARE_')) delete env[k];
   const profile = process.env['START_BENCH_PROFILE'];
-  // START_BENCH_SERVE_ARGS: more `serve` flags for this build only (`--sandbox off`, say; an older build may not know them).
-  const extra = bin === builds[0]?.bin ? (process.env['START_BENCH_SERVE_ARGS'] ?? '').split(' ').filter((a) => a !== '') : [];
+  // START_BENCH_SERVE_ARGS: more `serve` flags for this build (`--sandbox off`, say); the
+  // baseline's are START_BENCH_BASELINE_SERVE_ARGS (an older build may not know them).
+  const extra = (process.env[bin === builds[0]?.bin ? 'START_BENCH_SERVE_ARGS' : 'START_BENCH_BASELINE_SERVE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
   const daemon = spawn(process.execPath, [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), bin, 'serve', '--backend', 'simulated', '--simulate', `${GPUS}xH100-80GB`, '--state-dir', join(dir, 'state'), '--listen', socket, '--log-level', 'warn', ...extra], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   daemons.add(daemon);
   const c = new Client0(socket);

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import type { Logger } from 'pino';
-import { describeIssues, ErrorCodes, GsError, type SmGroups } from '../domain/index.js';
+import { describeIssues, ErrorCodes, GsError, type Gpu, type SmGroups } from '../domain/index.js';
 import type { GpuWithSlices } from '../contract/gpus.js';
 import type { Principal } from '../contract/principal.js';
 import { shown } from '../contract/shown.js';
@@ -36,6 +36,9 @@ import { Sandbox } from './sandbox.js';
 import { TenantService, type Actor } from './tenant-service.js';
 import { checkTenantName, type QuotaInput, type TenantView } from './tenants.js';
 import { HOLDING_STATES, LIVE_STATES, STARTED_STATES, type Task, type WaitReason } from '../contract/task.js';
+
+/** How old admission's view of the GPUs may be (admissionGpus). */
+const ADMISSION_INVENTORY_MS = 250;
 
 export { PREEMPTION_POLICIES, type PreemptionPolicy } from './planner.js';
 export type { EventListener } from './events.js';
@@ -77,6 +80,8 @@ export class Daemon {
   private readonly waitingViews = new WeakMap<Task, { waiting: WaitReason; view: Task }>();
   private readonly sandbox: Sandbox;
   private closed = false;
+  /** The GPUs admission last read, and when (performance.now() ms): see admissionGpus. */
+  private admissionInventory: { readonly at: number; readonly gpus: readonly Gpu[] } | null = null;
 
   constructor(private readonly options: DaemonOptions) {
     this.store = options.store;
@@ -248,7 +253,7 @@ export class Daemon {
     const tenant = input.tenant ?? principal.tenant;
     if (tenant !== null) checkTenantName(tenant);
     const { quota, quotas } = this.tenantService.quotaOf(tenant);
-    const ctx = { devices: this.options.backend.gpus(), node: this.queue.node, policy: this.policy };
+    const ctx = { devices: this.admissionGpus(), node: this.queue.node, policy: this.policy };
     const request = admit(ctx, input, tenant !== null && quota !== null ? { name: tenant, quota, quotas } : null);
     const cwd = checkCwd(input.cwd ?? process.cwd());
     const id = randomBytes(6).toString('hex');
@@ -277,6 +282,17 @@ export class Daemon {
     // Answered as stored (queued); the spawner makes its directory and log files as it starts it.
     this.queue.submitted(task);
     return this.withWaiting(task);
+  }
+
+  /**
+   * The machine's GPUs for admission (models, UUIDs, sizes, health), read from the backend at
+   * most every ADMISSION_INVENTORY_MS: a burst of submissions asks once, not once each (a real
+   * backend's read is many NVML calls per GPU). A GPU's health is at most that much behind.
+   */
+  private admissionGpus(): readonly Gpu[] {
+    const now = performance.now();
+    if (this.admissionInventory === null || now - this.admissionInventory.at >= ADMISSION_INVENTORY_MS) this.admissionInventory = { at: now, gpus: this.options.backend.gpus() };
+    return this.admissionInventory.gpus;
   }
 
   /**

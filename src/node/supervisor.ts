@@ -5,6 +5,7 @@
  * it. Either way the wrapper's status file says how the command ended. Meanwhile each task's
  * region is sampled for its peak GPU memory.
  */
+import { existsSync } from 'node:fs';
 import { readRegion } from '../gpu/region/index.js';
 import { readExitStatus, type ExitStatus } from './launcher.js';
 import { isSameLiveProcess } from './proc.js';
@@ -133,6 +134,8 @@ export class Supervisor {
 
   /** Adds up what every process of the task holds now; a task that never used CUDA has no region. */
   private sample(w: Watched): void {
+    // Most short tasks never touch CUDA: no region, and no exception thrown to say so.
+    if (!existsSync(w.regionPath)) return;
     let bytes = 0;
     const devices = new Map<number, { memoryBytes: number; computeShare: number }>();
     try {

@@ -244,6 +244,9 @@ export class TaskStore {
   }
 
   get(id: string): Task {
+    // A live task's cached record is what a reread would give (every write goes through here).
+    const cached = this.liveCache?.get(id);
+    if (cached !== undefined) return cached;
     const row = this.byId.get(id) as TaskRow | undefined;
     if (!row) throw new GsError(ErrorCodes.notFound, `no task "${id}"`);
     return fromRow(row);
