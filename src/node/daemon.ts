@@ -86,6 +86,7 @@ export class Daemon {
   constructor(private readonly options: DaemonOptions) {
     this.store = options.store;
     this.log = options.logger;
+    this.store.onAfterCommitError = (err) => this.log.error({ err }, 'work waiting for a commit failed (the commit stands)');
     this.now = options.now ?? Date.now;
     const policy = parsePolicy(options.policy);
     if (!policy.ok) throw new GsError(ErrorCodes.invalidArgument, `policy: ${describeIssues(policy.issues)}`);

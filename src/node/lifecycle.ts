@@ -69,6 +69,9 @@ interface Placed {
 
 export type SuspendResult = { ok: true } | { ok: false; code: string; message: string };
 
+/** How long after a lost spawner its unanswered starts are asked through their claims. */
+const RECONCILE_DELAY_MS = 200;
+
 const SIGCONT = 18;
 const SIGTERM = 15;
 const SIGKILL = 9;
@@ -82,6 +85,8 @@ export class Lifecycle {
   private readonly killTimers = new Map<string, NodeJS.Timeout>();
   /** Started tasks the spawner answered for, to be recorded `running` in one commit (recordLaunched). */
   private readonly launchedBatch: { id: string; launched: Launched; placed: Placed }[] = [];
+  /** Starts whose outcome the spawner could not tell, waiting to ask their claims (RECONCILE_DELAY_MS). */
+  private readonly reconcileTimers = new Set<NodeJS.Timeout>();
   /** Tasks this daemon sent the escalation's SIGKILL to (see `ended`). */
   private readonly escalated = new Set<string>();
   /** Suspensions and resumptions in flight, by task. */
@@ -168,26 +173,34 @@ export class Lifecycle {
    * command started (and should a wrapper of the dead daemon claim it first after all, ours runs
    * nothing and the claimant is adopted: see `ended`).
    */
-  private reconcileStart(task: Task, files: ReturnType<typeof taskFiles>): void {
+  private reconcileStart(task: Task, files: ReturnType<typeof taskFiles>, atStartup = true): void {
+    // Outside start-up (a spawner lost), an end frees its sandbox and lets the queue move.
+    const endedHere = (): void => {
+      if (atStartup) return;
+      this.options.sandbox.release(this.store.get(task.id));
+      this.options.onChange();
+    };
     let claim: Claim | null;
     try {
       claim = readClaim(files.claim);
     } catch (err) {
       const message = `its launch claim is unreadable (${err instanceof Error ? err.message : String(err)}); whether it ran is unknown`;
       this.events.commit(task.id, { state: 'lost', finishedAt: this.options.now(), message }, 'task.ended', { state: 'lost' });
+      endedHere();
       return;
     }
     if (claim === null) {
       if (task.killRequested) {
         this.events.commit(task.id, { state: 'killed', finishedAt: this.options.now(), message: 'cancelled before it started' }, 'task.ended', { state: 'killed' });
+        endedHere();
         return;
       }
-      this.log.info({ task: task.id }, 'task was starting when the last daemon stopped and never ran; starting it');
+      this.log.info({ task: task.id }, atStartup ? 'task was starting when the last daemon stopped and never ran; starting it' : 'task never ran; starting it again');
       this.start(task, task.gpus ?? [], task.smRanges === null ? null : [...task.smRanges]);
       return;
     }
     if (!isSameLiveProcess(claim.pid, claim.startTime)) {
-      this.ended(task.id, { status: readExitStatus(files.status), wrapper: null, peakMemoryBytes: task.peakMemoryBytes }, true);
+      this.ended(task.id, { status: readExitStatus(files.status), wrapper: null, peakMemoryBytes: task.peakMemoryBytes }, atStartup);
       return;
     }
     this.events.commit(task.id, { state: 'running', pid: claim.pid, pidStartTime: claim.startTime, adopted: true }, 'task.started', { pid: claim.pid, gpus: (task.gpus ?? []).map((g) => g.uuid), adopted: true });
@@ -198,6 +211,8 @@ export class Lifecycle {
 
   close(): void {
     this.closed = true;
+    for (const t of this.reconcileTimers) clearTimeout(t);
+    this.reconcileTimers.clear();
     this.spawner.close();
     this.supervisor.close();
     for (const t of this.killTimers.values()) clearTimeout(t);
@@ -240,24 +255,24 @@ export class Lifecycle {
     const at = this.options.now();
     let message: string | null = null;
     let mpsPipeDir: string | null = null;
-    if (smRanges !== null) {
-      // An MPS server serves one user's processes at a time (the control daemon queues the
-      // next user's until it exits), so partitions of tasks that run as their tenants' own
-      // users could not run at once under it; they run without it, taking turns.
-      const ownUser = this.options.sandbox.userFor(task.tenant) !== null;
-      const mps = ownUser
-        ? { pipeDir: null, problem: "the task runs as its tenant's own user (sandbox.users) and an MPS server serves one user at a time" }
-        : (this.options.mps?.ensure() ?? { pipeDir: null, problem: 'this daemon has no MPS control' });
-      if (mps.pipeDir === null && this.options.mps?.status().mode === 'on') {
-        this.events.commit(task.id, { state: 'failed', finishedAt: at, message: `not started: MPS is required (mps: on) but ${mps.problem}` }, 'task.ended', { state: 'failed' });
-        return;
-      }
-      mpsPipeDir = mps.pipeDir;
-      // Said on the task, so whoever wonders why its partition is slow sees it.
-      if (mpsPipeDir === null) message = `running without MPS (${mps.problem}): SM partitions on one GPU take turns instead of running at once`;
-    }
     let env: Record<string, string>;
     try {
+      if (smRanges !== null) {
+        // An MPS server serves one user's processes at a time (the control daemon queues the
+        // next user's until it exits), so partitions of tasks that run as their tenants' own
+        // users could not run at once under it; they run without it, taking turns.
+        const ownUser = this.options.sandbox.userFor(task.tenant) !== null;
+        const mps = ownUser
+          ? { pipeDir: null, problem: "the task runs as its tenant's own user (sandbox.users) and an MPS server serves one user at a time" }
+          : (this.options.mps?.ensure() ?? { pipeDir: null, problem: 'this daemon has no MPS control' });
+        if (mps.pipeDir === null && this.options.mps?.status().mode === 'on') {
+          this.events.commit(task.id, { state: 'failed', finishedAt: at, message: `not started: MPS is required (mps: on) but ${mps.problem}` }, 'task.ended', { state: 'failed' });
+          return;
+        }
+        mpsPipeDir = mps.pipeDir;
+        // Said on the task, so whoever wonders why its partition is slow sees it.
+        if (mpsPipeDir === null) message = `running without MPS (${mps.problem}): SM partitions on one GPU take turns instead of running at once`;
+      }
       const sandbox = this.options.sandbox.prepare(task);
       env = { ...taskEnvironment(sandbox.baseEnv, task, gpus, limit, smRanges === null ? null : { ranges: smRanges, mpsPipeDir }), ...sandbox.wrapperEnv };
       // The intent, durable before the process exists: after a crash from here on, the next
@@ -276,13 +291,21 @@ export class Lifecycle {
   private spawn(task: Task, env: Record<string, string>, at: number, placed: Placed): void {
     const files = placed.files;
     faultPoint('start.after-intent');
-    launch(task, env, this.options.native, files, this.spawner).then(
+    // A synchronous throw (Node's spawn of the spawner can throw) becomes the rejection below.
+    new Promise<Launched>((resolve) => resolve(launch(task, env, this.options.native, files, this.spawner))).then(
       (launched) => this.launched(task.id, launched, placed),
       (err: unknown) => {
         if (this.closed) return; // still `starting`: the next daemon asks the claim
         if (err instanceof SpawnerLostError) {
-          this.log.warn({ task: task.id, err: err.message }, 'the spawner died while starting the task; asking its launch claim');
-          this.reconcileStart(this.store.get(task.id), files);
+          // Asked a moment later, never in the same chain: a wrapper forked just before the loss
+          // has time to claim, and a spawner that cannot start cannot spin the event loop.
+          this.log.warn({ task: task.id, err: err.message }, 'whether the task started is unknown; asking its launch claim shortly');
+          const timer = setTimeout(() => {
+            this.reconcileTimers.delete(timer);
+            const now = this.store.get(task.id);
+            if (!this.closed && now.state === 'starting') this.reconcileStart(now, files, false);
+          }, RECONCILE_DELAY_MS);
+          this.reconcileTimers.add(timer);
           return;
         }
         if (err instanceof SpawnError && err.step === 'cwd' && err.code === 'ENOENT') {
@@ -327,13 +350,14 @@ export class Lifecycle {
     faultPoint('start.after-spawn');
     const { gpus, smRanges, mpsPipeDir, files } = placed;
     const task = this.store.get(id);
+    // Watched first: should the commit below fail, its end is still seen (and ends it from `starting`).
+    this.supervisor.watchSpawned(id, launched.pid, launched.startTime, files.status, task.regionPath);
     this.events.commit(id, { state: 'running', pid: launched.pid, pidStartTime: launched.startTime }, 'task.started', {
       pid: launched.pid,
       gpus: gpus.map((g) => g.uuid),
       ...(smRanges !== null ? { smRanges: smRanges.map((r) => ({ uuid: r.uuid, offset: r.offset, count: r.count })), mps: mpsPipeDir !== null } : {}),
     });
     this.store.afterCommit(() => faultPoint('start.after-commit'));
-    this.supervisor.watchSpawned(id, launched.pid, launched.startTime, files.status, task.regionPath);
     this.log.info({ task: id, taskPid: launched.pid, gpus: gpus.map((g) => g.index), ...(smRanges !== null ? { smRanges } : {}) }, 'task started');
     // Killed while it was starting: the kill could not signal a process that did not exist yet.
     if (task.killRequested) this.store.afterCommit(() => this.carryOnKill(this.store.get(id)));

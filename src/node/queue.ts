@@ -154,7 +154,15 @@ export class TaskQueue {
    */
   private perform(plan: Plan): void {
     this.store.transaction(() => {
-      for (const action of plan.actions) if (action.kind === 'start') this.lifecycle.start(action.task, action.gpus, action.smRanges);
+      for (const action of plan.actions) {
+        if (action.kind !== 'start') continue;
+        // Each start its own savepoint: one that throws undoes its own writes, not the others'.
+        try {
+          this.store.transaction(() => this.lifecycle.start(action.task, action.gpus, action.smRanges));
+        } catch (err) {
+          this.log.error({ task: action.task.id, err }, 'could not start the task; it stays queued');
+        }
+      }
     });
     for (const action of plan.actions) {
       switch (action.kind) {

@@ -113,6 +113,32 @@ describe('spawner', () => {
     expect(exits.size).toBe(0);
   });
 
+  it('a spawner that cannot be started fails its starts for good (no retry chain); one that keeps dying is refused after three losses', async () => {
+    const missing = new Spawner(join(dir, 'no-such-exec'), { onExit: () => undefined, onLost: () => undefined });
+    const e = await missing.spawn({ argv: ['/bin/true'], env: {}, cwd: '', stdout: '', stderr: '' }).catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(SpawnError);
+    expect((e as SpawnError).step).toBe('fork');
+    missing.close();
+    // /bin/false as the spawner: it runs, answers nothing and exits.
+    const losses: string[] = [];
+    const broken = new Spawner('/bin/false', { onExit: () => undefined, onLost: (why) => losses.push(why) });
+    for (let i = 0; i < 3; i++) await expect(broken.spawn({ argv: ['/bin/true'], env: {}, cwd: '', stdout: '', stderr: '' })).rejects.toBeInstanceOf(SpawnerLostError);
+    expect(losses).toEqual(['exited with status 1', 'exited with status 1', 'exited with status 1']);
+    const refused = await broken.spawn({ argv: ['/bin/true'], env: {}, cwd: '', stdout: '', stderr: '' }).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(SpawnError);
+    expect((refused as SpawnError).message).toMatch(/died 3 times without answering/);
+    broken.close();
+  });
+
+  it("a program run to its end is answered even when the spawner dies first (its end unknown)", async () => {
+    const running = spawner.run({ argv: ['/bin/sleep', '0.5'], env: {}, cwd: '', stdout: '', stderr: '' });
+    const first = await spawner.spawn({ argv: ['/bin/sleep', '5'], env: {}, cwd: '', stdout: '', stderr: '' });
+    const spawnerPid = Number(readFileSync(`/proc/${first.pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]);
+    process.kill(spawnerPid, 'SIGKILL');
+    expect(await running).toEqual({ code: null, signal: null });
+    process.kill(-first.pid, 'SIGKILL');
+  });
+
   it('reads wait statuses as waitpid(2) lays them out', () => {
     expect(decodeWaitStatus(0)).toEqual({ code: 0, signal: null });
     expect(decodeWaitStatus(3 << 8)).toEqual({ code: 3, signal: null });

@@ -65,6 +65,9 @@ export class SpawnError extends Error {
 /** The spawner died before answering: whether the program was started is unknown. */
 export class SpawnerLostError extends Error {}
 
+/** Spawners lost in a row, without an answer, after which starts are refused for BROKEN_PAUSE_MS. */
+const MAX_LOSSES = 3;
+const BROKEN_PAUSE_MS = 10_000;
 const HEADER = 24;
 const REPLY = 24;
 const STARTED = 0x50; // 'P'
@@ -88,6 +91,9 @@ export class Spawner {
   /** Started and not yet ended, by pid: its start time (an exit names its process by both), and who waits for its end. */
   private readonly running = new Map<number, { startTime: number; exited: ((exit: SpawnedExit) => void) | undefined }>();
   private exits: { pid: number; startTime: number; exit: SpawnedExit; exited: ((exit: SpawnedExit) => void) | undefined }[] = [];
+  /** Spawners lost in a row without an answer from any, and the last loss. */
+  private losses = 0;
+  private lastLoss: { readonly at: number; readonly why: string } | null = null;
 
   constructor(
     private readonly execPath: string,
@@ -117,6 +123,12 @@ export class Spawner {
 
   private send(request: SpawnRequest, exited?: (exit: SpawnedExit) => void): Promise<Spawned> {
     if (this.closed) return Promise.reject(new SpawnerLostError('the spawner is closed'));
+    // One that keeps dying before it answers anything is broken (a stale binary that does not
+    // know --spawner, say): starts fail, saying so, rather than retry forever; it is tried
+    // again after a pause.
+    if (this.child === null && this.losses >= MAX_LOSSES && this.lastLoss !== null && performance.now() - this.lastLoss.at < BROKEN_PAUSE_MS) {
+      return Promise.reject(new SpawnError('fork', 0, `the spawner ${this.execPath} died ${this.losses} times without answering (last: ${this.lastLoss.why}); starts are refused for ${BROKEN_PAUSE_MS / 1000} s after that`));
+    }
     const child = this.child ?? this.start();
     const tag = this.nextTag;
     this.nextTag = this.nextTag >= 0xffffffff ? 1 : this.nextTag + 1;
@@ -135,13 +147,15 @@ export class Spawner {
   }
 
   private start(): ChildProcess {
-    const child = spawn(this.execPath, ['--spawner'], { stdio: ['pipe', 'pipe', 'inherit'], env: {} });
+    // A session of its own (detached): a terminal's ^C at the daemon does not reach it.
+    const child = spawn(this.execPath, ['--spawner'], { stdio: ['pipe', 'pipe', 'inherit'], env: {}, detached: true });
     this.child = child;
     this.partial = Buffer.alloc(0);
     child.stdout?.on('data', (chunk: Buffer) => this.read(chunk));
     // Its stdin is a pipe: a write after it died is an EPIPE, reported through 'exit' below.
     child.stdin?.on('error', () => undefined);
-    child.once('error', (err) => this.lost(child, err.message));
+    // It never ran (Node could not spawn it): nothing was started, so its requests failed.
+    child.once('error', (err) => this.neverRan(child, err as NodeJS.ErrnoException));
     // 'close', not 'exit': the answers still in its stdout pipe are read first.
     child.once('close', (code, signal) => this.lost(child, signal !== null ? `killed by ${signal}` : `exited with status ${code}`));
     // Neither it nor its pipes keep the daemon's process alive.
@@ -155,29 +169,45 @@ export class Spawner {
   private exitLater(e: { pid: number; startTime: number; exit: SpawnedExit; exited: ((exit: SpawnedExit) => void) | undefined }): void {
     this.exits.push(e);
     if (this.exits.length > 1) return;
-    setImmediate(() => {
-      const exits = this.exits;
-      this.exits = [];
-      if (this.closed) return; // the daemon is gone: the next one finds these ends from their status files
-      const report = (): void => {
-        for (const x of exits) {
-          try {
-            if (x.exited !== undefined) x.exited(x.exit);
-            else this.handlers.onExit(x.pid, x.startTime, x.exit);
-          } catch (err) {
-            // One exit's handler failing must not lose the others' (nor, in a batch, roll them back).
-            process.emitWarning(`gpushare: handling the exit of pid ${x.pid} failed: ${err instanceof Error ? err.message : String(err)}`);
-          }
+    setImmediate(() => this.flushExits());
+  }
+
+  private flushExits(): void {
+    const exits = this.exits;
+    this.exits = [];
+    if (this.closed || exits.length === 0) return; // closed: the next daemon finds these ends from their status files
+    const report = (): void => {
+      for (const x of exits) {
+        try {
+          if (x.exited !== undefined) x.exited(x.exit);
+          else this.handlers.onExit(x.pid, x.startTime, x.exit);
+        } catch (err) {
+          // One exit's handler failing must not lose the others' (nor, in a batch, roll them back).
+          process.emitWarning(`gpushare: handling the exit of pid ${x.pid} failed: ${err instanceof Error ? err.message : String(err)}`);
         }
-      };
-      if (this.handlers.batch) this.handlers.batch(report);
-      else report();
-    });
+      }
+    };
+    if (this.handlers.batch) this.handlers.batch(report);
+    else report();
+  }
+
+  private neverRan(child: ChildProcess, err: NodeJS.ErrnoException): void {
+    if (this.child !== child) return;
+    this.child = null;
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) p.reject(new SpawnError('fork', typeof err.errno === 'number' ? -err.errno : 0, `${err.code ?? 'error'} (the spawner ${this.execPath} could not be started: ${err.message})`));
   }
 
   private lost(child: ChildProcess, why: string): void {
     if (this.child !== child) return;
     this.child = null;
+    this.losses += 1;
+    this.lastLoss = { at: performance.now(), why };
+    // Exits it reported before it died still count: delivered now, while their tasks are watched for them.
+    this.flushExits();
+    // Who waits for a program's end (run) hears of no end it could report: an unknown one.
+    for (const r of this.running.values()) r.exited?.({ code: null, signal: null });
     this.running.clear();
     this.failPending(`the spawner ${why}`);
     this.handlers.onLost(why);
@@ -192,6 +222,7 @@ export class Spawner {
   private read(chunk: Buffer): void {
     const data = this.partial.length === 0 ? chunk : Buffer.concat([this.partial, chunk]);
     let at = 0;
+    if (data.length >= REPLY) this.losses = 0;
     for (; at + REPLY <= data.length; at += REPLY) {
       const kind = data.readUInt32LE(at);
       const tag = data.readUInt32LE(at + 4);
@@ -208,7 +239,9 @@ export class Spawner {
       if (kind === STARTED) this.running.set(pid, { startTime: extra, exited: p?.exited });
       if (p === undefined) continue;
       this.pending.delete(tag);
-      if (kind === STARTED) p.resolve({ pid, startTime: extra });
+      // Started, but its start time unreadable: which process it is stays unknown (its claim says).
+      if (kind === STARTED && extra === 0) p.reject(new SpawnerLostError(`the start time of pid ${pid} could not be read`));
+      else if (kind === STARTED) p.resolve({ pid, startTime: extra });
       else if (kind === FAILED) p.reject(new SpawnError(STEPS[extra - 1] ?? 'request', value, errnoName(value)));
     }
     this.partial = at === data.length ? Buffer.alloc(0) : data.subarray(at);

@@ -122,4 +122,26 @@ describe('TaskStore transactions', () => {
     expect(store.get(t.id).message).toBe('one');
     db.close();
   });
+
+  it('a hook that throws is reported and the others still run, in order; the transaction that committed does not throw', () => {
+    const db = openDatabase(join(dir, 'hooks2.db'));
+    const store = new TaskStore(db);
+    const t = store.create(newTask());
+    const seen: string[] = [];
+    const errors: string[] = [];
+    store.onAfterCommitError = (err) => errors.push((err as Error).message);
+    store.transaction(() => {
+      store.update(t.id, { message: 'x' });
+      store.afterCommit(() => seen.push('first'));
+      store.afterCommit(() => {
+        throw new Error('boom');
+      });
+      // A hook that commits on its own: what it adds runs after the hooks already waiting.
+      store.afterCommit(() => store.transaction(() => store.afterCommit(() => seen.push('added by a hook'))));
+      store.afterCommit(() => seen.push('last'));
+    });
+    expect(seen).toEqual(['first', 'last', 'added by a hook']);
+    expect(errors).toEqual(['boom']);
+    db.close();
+  });
 });

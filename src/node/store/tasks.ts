@@ -140,6 +140,7 @@ export class TaskStore {
   /** Open transactions (nested ones are savepoints), and what waits for the outermost to commit. */
   private depth = 0;
   private afterCommitHooks: (() => void)[] = [];
+  private draining = false;
   private liveVersionCounter = 0;
   /** UPDATE statements by the columns they set (prepared once each; a state change sets one of a few sets). */
   private readonly updates = new Map<string, Statement>();
@@ -193,14 +194,30 @@ export class TaskStore {
    * event.
    */
   afterCommit(fn: () => void): void {
-    if (this.depth === 0) fn();
-    else this.afterCommitHooks.push(fn);
+    this.afterCommitHooks.push(fn);
+    if (this.depth === 0) this.runAfterCommit();
   }
 
+  /**
+   * Told of an after-commit hook that threw (the daemon logs it). The others still run, in
+   * order, and the transaction, which did commit, does not throw.
+   */
+  onAfterCommitError: (err: unknown) => void = (err) => process.emitWarning(`gpushare: after-commit work failed: ${err instanceof Error ? err.message : String(err)}`);
+
+  /** Runs the waiting hooks in the order they were added, those a hook adds (its own commits) included. */
   private runAfterCommit(): void {
-    while (this.afterCommitHooks.length > 0) {
-      const hooks = this.afterCommitHooks.splice(0);
-      for (const h of hooks) h();
+    if (this.draining) return; // the loop below, further up the stack, runs what was just added
+    this.draining = true;
+    try {
+      for (let hook = this.afterCommitHooks.shift(); hook !== undefined; hook = this.afterCommitHooks.shift()) {
+        try {
+          hook();
+        } catch (err) {
+          this.onAfterCommitError(err);
+        }
+      }
+    } finally {
+      this.draining = false;
     }
   }
 
