@@ -14,7 +14,7 @@
 import type { V1CounterSet, V1Device, V1ResourceSlice } from '@kubernetes/client-node';
 import { ErrorCodes, GsError } from '../../domain/errors.js';
 import type { Gpu } from '../../domain/gpu.js';
-import { CAPACITY, DRIVER_NAME, type SliceLayout } from './names.js';
+import { CAPACITY, DRIVER_NAME, gpuDeviceName, partitionDeviceName, type SliceLayout } from './names.js';
 import { gpuAttributes, quantity, type DriverFacts } from './slices-attributes.js';
 import { LIMITS, checkPoolLimits } from './slices-limits.js';
 
@@ -157,7 +157,7 @@ function consumableGroup(gpu: Gpu, driver: DriverFacts, layout: ConsumableLayout
   }
   const grantable = roundDown(gpu.memoryTotalBytes, step);
   const device: V1Device = {
-    name: `gpu-${gpu.index}`,
+    name: gpuDeviceName(gpu.index),
     attributes: gpuAttributes(gpu, driver),
     allowMultipleAllocations: true,
     capacity: {
@@ -177,11 +177,6 @@ function consumableGroup(gpu: Gpu, driver: DriverFacts, layout: ConsumableLayout
     },
   };
   return { devices: [device], counterSets: [] };
-}
-
-/** A partition device's name: the whole GPU keeps `gpu-<index>`; part j of k is `gpu-<index>-part<k>-<j>`. */
-export function partitionDeviceName(gpuIndex: number, parts: number, part: number): string {
-  return parts === 1 ? `gpu-${gpuIndex}` : `gpu-${gpuIndex}-part${parts}-${part}`;
 }
 
 function fixedGroup(gpu: Gpu, driver: DriverFacts, layout: FixedLayout): GpuGroup {
