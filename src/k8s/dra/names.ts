@@ -64,8 +64,3 @@ export function gpuDeviceName(gpuIndex: number): string {
 export function partitionDeviceName(gpuIndex: number, parts: number, part: number): string {
   return parts === 1 ? gpuDeviceName(gpuIndex) : `gpu-${gpuIndex}-part${parts}-${part}`;
 }
-
-/** The fixed layout's `n`-th slice of GPU `gpuIndex` (see gpuDeviceName). */
-export function sliceDeviceName(gpuIndex: number, n: number): string {
-  return `gpu-${gpuIndex}-slice-${n}`;
-}
