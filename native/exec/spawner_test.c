@@ -15,17 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int failures;
-
-#define CHECK(cond, ...)                                  \
-    do {                                                  \
-        if (!(cond)) {                                    \
-            failures++;                                   \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                 \
-            fputc('\n', stderr);                          \
-        }                                                 \
-    } while (0)
+/* check(): the shim tests' counter that reports and carries on. */
+#include "../shim/tests/test_check.h"
 
 struct conn {
     int to;   /* the spawner's stdin */
@@ -54,7 +45,7 @@ static void send_raw(const struct conn *c, uint32_t tag, const char *cwd, const 
     }
     uint32_t len = (uint32_t)(at - sizeof(uint32_t));
     memcpy(buf, &len, sizeof len);
-    CHECK(write(c->to, buf, at) == (ssize_t)at, "write request: %s", strerror(errno));
+    check(write(c->to, buf, at) == (ssize_t)at, "write request: %s", strerror(errno));
 }
 
 static void send_request(const struct conn *c, uint32_t tag, const char *cwd, const char *const *argv, uint32_t argc, const char *const *env, uint32_t envc) {
@@ -77,7 +68,7 @@ static struct spawn_reply answer(const struct conn *c, int *exits, int *exit_cod
     for (;;) {
         if (read_reply(c, &r) != 0) {
             memset(&r, 0, sizeof r);
-            CHECK(0, "the spawner closed its output");
+            check(0, "the spawner closed its output");
             return r;
         }
         if (r.kind != SPAWN_EXITED) return r;
@@ -86,19 +77,21 @@ static struct spawn_reply answer(const struct conn *c, int *exits, int *exit_cod
     }
 }
 
-int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: spawner_test PATH/TO/gpushare-exec\n");
-        return 2;
-    }
+/* The gpushare-exec under test (argv[1]): set once by main, for the scenario (which takes no arguments). */
+static const char *exec_path;
+
+static void protocol(void) {
     int in[2], out[2];
-    if (pipe(in) != 0 || pipe(out) != 0) return 2;
+    if (pipe(in) != 0 || pipe(out) != 0) {
+        check(0, "pipe: %s", strerror(errno));
+        return;
+    }
     pid_t pid = fork();
     if (pid == 0) {
         dup2(in[0], STDIN_FILENO);
         dup2(out[1], STDOUT_FILENO);
         close(in[0]), close(in[1]), close(out[0]), close(out[1]);
-        execl(argv[1], argv[1], "--spawner", (char *)NULL);
+        execl(exec_path, exec_path, "--spawner", (char *)NULL);
         _exit(127);
     }
     close(in[0]);
@@ -110,26 +103,26 @@ int main(int argc, char **argv) {
     const char *sh[] = {"/bin/sh", "-c", "exit 7"};
     send_request(&c, 1, "/", sh, 3, NULL, 0);
     struct spawn_reply r = answer(&c, &exits, &codes);
-    CHECK(r.kind == SPAWN_STARTED && r.tag == 1 && r.pid > 0 && r.start_time > 0, "start: kind %c tag %u pid %d start %llu", r.kind, r.tag, r.pid, (unsigned long long)r.start_time);
+    check(r.kind == SPAWN_STARTED && r.tag == 1 && r.pid > 0 && r.start_time > 0, "start: kind %c tag %u pid %d start %llu", r.kind, r.tag, r.pid, (unsigned long long)r.start_time);
 
     /* Failures: where and why. */
     const char *missing[] = {"/nonexistent-gpushare-test/program"};
     send_request(&c, 2, "/", missing, 1, NULL, 0);
     r = answer(&c, &exits, &codes);
-    CHECK(r.kind == SPAWN_FAILED && r.tag == 2 && r.value == ENOENT && r.start_time == SPAWN_STEP_EXEC, "missing program: kind %c errno %d step %llu", r.kind, r.value, (unsigned long long)r.start_time);
+    check(r.kind == SPAWN_FAILED && r.tag == 2 && r.value == ENOENT && r.start_time == SPAWN_STEP_EXEC, "missing program: kind %c errno %d step %llu", r.kind, r.value, (unsigned long long)r.start_time);
     const char *t[] = {"/bin/true"};
     send_request(&c, 3, "/nonexistent-gpushare-test", t, 1, NULL, 0);
     r = answer(&c, &exits, &codes);
-    CHECK(r.kind == SPAWN_FAILED && r.tag == 3 && r.value == ENOENT && r.start_time == SPAWN_STEP_CWD, "missing cwd: kind %c errno %d step %llu", r.kind, r.value, (unsigned long long)r.start_time);
+    check(r.kind == SPAWN_FAILED && r.tag == 3 && r.value == ENOENT && r.start_time == SPAWN_STEP_CWD, "missing cwd: kind %c errno %d step %llu", r.kind, r.value, (unsigned long long)r.start_time);
 
     /* Malformed: more strings announced than sent; a header cut short. Refused, and it goes on. */
     send_raw(&c, 4, "/", t, 1, NULL, 0, 3);
     r = answer(&c, &exits, &codes);
-    CHECK(r.kind == SPAWN_FAILED && r.tag == 4 && r.value == EINVAL && r.start_time == SPAWN_STEP_REQUEST, "malformed: kind %c errno %d step %llu", r.kind, r.value, (unsigned long long)r.start_time);
+    check(r.kind == SPAWN_FAILED && r.tag == 4 && r.value == EINVAL && r.start_time == SPAWN_STEP_REQUEST, "malformed: kind %c errno %d step %llu", r.kind, r.value, (unsigned long long)r.start_time);
     unsigned char shortreq[8] = {4, 0, 0, 0, 'S', 0, 0, 0};
-    CHECK(write(c.to, shortreq, sizeof shortreq) == (ssize_t)sizeof shortreq, "write short");
+    check(write(c.to, shortreq, sizeof shortreq) == (ssize_t)sizeof shortreq, "write short");
     r = answer(&c, &exits, &codes);
-    CHECK(r.kind == SPAWN_FAILED && r.value == EINVAL && r.start_time == SPAWN_STEP_REQUEST, "short header: kind %c errno %d", r.kind, r.value);
+    check(r.kind == SPAWN_FAILED && r.value == EINVAL && r.start_time == SPAWN_STEP_REQUEST, "short header: kind %c errno %d", r.kind, r.value);
 
     /* A burst, with an environment: every one answered, in order. */
     const char *env[] = {"CODE=1"};
@@ -137,22 +130,31 @@ int main(int argc, char **argv) {
     for (uint32_t i = 0; i < 40; i++) send_request(&c, 100 + i, "", code, 3, env, 1);
     for (uint32_t i = 0; i < 40; i++) {
         r = answer(&c, &exits, &codes);
-        CHECK(r.kind == SPAWN_STARTED && r.tag == 100 + i, "burst %u: kind %c tag %u", i, r.kind, r.tag);
+        check(r.kind == SPAWN_STARTED && r.tag == 100 + i, "burst %u: kind %c tag %u", i, r.kind, r.tag);
     }
     /* 41 programs ran: 1 exit of 7, 40 of 1. */
     while (exits < 41) {
         if (read_reply(&c, &r) != 0) break;
-        CHECK(r.kind == SPAWN_EXITED, "only exits are left, got %c", r.kind);
+        check(r.kind == SPAWN_EXITED, "only exits are left, got %c", r.kind);
         exits++;
         if (WIFEXITED(r.value)) codes += WEXITSTATUS(r.value);
     }
-    CHECK(exits == 41 && codes == 47, "exits %d, codes summing to %d (want 41, 47)", exits, codes);
+    check(exits == 41 && codes == 47, "exits %d, codes summing to %d (want 41, 47)", exits, codes);
 
     /* End of input ends it cleanly (sanitizers report through its exit status). */
     close(c.to);
     int st;
-    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the spawner's own exit: status %d", st);
+    check(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the spawner's own exit: status %d", st);
     close(c.from);
-    if (failures == 0) printf("spawner_test: all checks passed\n");
-    return failures == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: spawner_test PATH/TO/gpushare-exec\n");
+        return 2;
+    }
+    exec_path = argv[1];
+    scenario = "spawner protocol";
+    const test_scenario all[] = {{"spawner protocol", protocol}};
+    return run_scenario(all, 1);
 }
