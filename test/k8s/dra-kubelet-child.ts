@@ -1,6 +1,8 @@
 // The DRA kubelet plugin in a process of its own, for tests that kill it (SIGKILL) mid-work:
 // `node --import tsx dra-kubelet-child.ts <root>`; prints "ready <plugin socket>" when serving.
-// Claims are made up from their names: `c-<n>` is 1 GiB and 1% of gpu-<n mod 2>, uid `u-<n>`.
+// Claims are made up from their names: `c-<n>` is 1 MiB and no cores of gpu-<n mod 2>, uid `u-<n>`:
+// small enough that however many claims a fast machine prepares before a kill, they all fit
+// (at 1 GiB and 1% a GPU held 80, and the kill test's retries were refused for room).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StaticInventory } from '../../src/k8s/dra/kubelet-inventory.js';
@@ -14,7 +16,7 @@ const plugin = await startDraKubeletPlugin({
   claims: {
     read: async (_namespace, name) => {
       const n = Number(name.slice(2));
-      return claimJson({ uid: `u-${n}`, name, namespace: 'ml', results: [{ device: `gpu-${n % 2}`, consumedCapacity: { memory: '1Gi', cores: '1' } }] });
+      return claimJson({ uid: `u-${n}`, name, namespace: 'ml', results: [{ device: `gpu-${n % 2}`, consumedCapacity: { memory: '1Mi', cores: '0' } }] });
     },
   },
   inventory: new StaticInventory([gpu(0), gpu(1)]),

@@ -11,7 +11,9 @@ import type { Gpu } from '../../src/domain/gpu.js';
 import { writeCheckpoint } from '../../src/k8s/dra/kubelet-checkpoint.js';
 import type { ClaimSource } from '../../src/k8s/dra/kubelet-claims.js';
 import { StaticInventory } from '../../src/k8s/dra/kubelet-inventory.js';
+import { buildResourceSlices, layoutConfig } from '../../src/k8s/dra/slices.js';
 import { startDraKubeletPlugin, type DraKubeletPlugin, type DraKubeletPluginOptions, type PluginLog } from '../../src/k8s/dra/kubelet-plugin.js';
+import { DRIVER_FACTS, h100 } from './gpus.js';
 import { claimJson, FakeKubelet, GIB, gpu, validConfig, type ClaimFixture, type WireHealth } from './dra-kubelet-fixtures.js';
 
 /** Claims by namespace/name, as the API server would return them; reads are counted. */
@@ -271,11 +273,27 @@ describe('NodePrepareResources / NodeUnprepareResources', () => {
     expect(cdiFiles()).toHaveLength(8);
   });
 
-  it('uses the fixed layout\'s slice capacities when configured so', async () => {
-    const p = await start({ layout: 'fixed', slicesPerGpu: 4 });
-    const ref = claims.add({ uid: 'f1', results: [{ device: 'gpu-1-slice-3' }] });
+  it('prepares a fixed-layout partition the publisher published, with the capacity its slice says', async () => {
+    const layout = layoutConfig({ layout: 'fixed' });
+    const gpus = [h100(0), h100(1)];
+    inventory.set(gpus);
+    const published = buildResourceSlices({ nodeName: 'node-a', inventory: { gpus, driver: DRIVER_FACTS }, layout, generation: 1 })
+      .flatMap((s) => s.spec.devices ?? []).find((d) => d.name === 'gpu-0-part4-2');
+    const memory = published?.capacity?.['memory']?.value;
+    expect(memory).toBe('20224Mi'); // 81559 MiB / 4, rounded down to 256 MiB steps
+    const p = await start({ layout });
+    const ref = claims.add({ uid: 'f1', results: [{ device: 'gpu-0-part4-2' }] });
     expect((await kubelet.prepare(p.pluginSocket, [ref])).claims['f1']?.error).toBe('');
-    expect(specOf('f1').devices[0]?.containerEdits.env).toEqual(expect.arrayContaining([`GPUSHARE_MEMORY_LIMIT=${20 * GIB}`, 'GPUSHARE_COMPUTE_LIMIT=25']));
+    expect(specOf('f1').devices[0]?.containerEdits.env).toEqual(expect.arrayContaining([`GPUSHARE_MEMORY_LIMIT=${20224 * 2 ** 20}`, 'GPUSHARE_COMPUTE_LIMIT=25']));
+    // The old equal-slices names are not this node's devices.
+    const old = claims.add({ uid: 'f2', results: [{ device: 'gpu-1-slice-3' }] });
+    expect((await kubelet.prepare(p.pluginSocket, [old])).claims['f2']?.error).toMatch(/gpu-1-slice-3: is not a device of this node; its devices are gpu-0, gpu-0-part2-0/);
+  });
+
+  it('refuses to start with a layout the node\'s GPUs cannot be published in, saying why', async () => {
+    inventory.set([gpu(0, { memoryTotalBytes: 24 * GIB })]);
+    await expect(start({ layout: layoutConfig({ layout: 'fixed', partitions: [32], memoryStepBytes: GIB }) })).rejects.toThrow(/GPU 0 \(GPU-0[^)]*\) cut in 32 leaves less than one memory step/);
+    expect(existsSync(join(root, 'registry'))).toBe(false);
   });
 });
 

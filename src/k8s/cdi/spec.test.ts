@@ -53,7 +53,7 @@ describe('claimEnvironment', () => {
   });
 
   it('adds up two slices of one GPU in one claim', () => {
-    const env = claimEnvironment(claim([device({ device: 'gpu-0-slice-0' }), device({ device: 'gpu-0-slice-1' })]));
+    const env = claimEnvironment(claim([device({ device: 'gpu-0-part2-0' }), device({ device: 'gpu-0-part2-1' })]));
     expect(env['CUDA_VISIBLE_DEVICES']).toBe('GPU-aaaa');
     expect(env['GPUSHARE_MEMORY_LIMIT']).toBe(String(16 * GIB));
     expect(env['GPUSHARE_COMPUTE_LIMIT']).toBe('60');
@@ -105,7 +105,7 @@ describe('buildClaimSpec', () => {
   });
 
   it('names each GPU\'s node once, even for two slices of it', () => {
-    const two = buildClaimSpec(claim([device(), device({ device: 'gpu-0-slice-1' })]), host);
+    const two = buildClaimSpec(claim([device(), device({ device: 'gpu-0-part2-1' })]), host);
     expect(two.devices[0]?.containerEdits.deviceNodes.filter((d) => d.path === '/dev/nvidia0')).toHaveLength(1);
   });
 });

@@ -17,10 +17,11 @@ import type { ClaimSource } from './kubelet-claims.js';
 import { readCheckpoint, writeCheckpoint } from './kubelet-checkpoint.js';
 import { healthSnapshot, type HealthDevice } from './kubelet-health.js';
 import type { InventorySource } from './kubelet-inventory.js';
-import { DRIVER_NAME, type SliceLayout } from './names.js';
+import { DRIVER_NAME } from './names.js';
 import { bindUnix, installLibrary, procDeviceNode, shutdown } from './kubelet-host.js';
 import { decidePrepare, deviceCatalog, type ClaimRef, type PreparedClaim } from './prepare.js';
 import { decodeClaim, type ClaimAllocation } from './prepare-claim.js';
+import { layoutConfig, publishedDevices, type LayoutConfig } from './slices.js';
 import type { Gpu } from '../../domain/gpu.js';
 
 export interface PluginLog {
@@ -35,9 +36,12 @@ export interface DraKubeletPluginOptions {
   readonly inventory: InventorySource;
   /** libgpushare.so as this agent has it; installed on the host under the plugin directory at start. */
   readonly library: string;
-  readonly layout?: SliceLayout;
-  /** The fixed layout's slices per GPU (as published). */
-  readonly slicesPerGpu?: number;
+  /**
+   * How the node's GPUs are laid out in its ResourceSlices: the same LayoutConfig
+   * (`layoutConfig(...)`) the publisher is given, so the devices prepared are the ones published.
+   * Default `layoutConfig({ layout: 'consumable' })`.
+   */
+  readonly layout?: LayoutConfig;
   /** Default /var/lib/kubelet/plugins_registry. */
   readonly registryDir?: string;
   /** Default /var/lib/kubelet/plugins; the plugin's socket and state go in `<pluginDir>/<driver>/`. */
@@ -83,7 +87,10 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
   const hostLibrary = join(stateDir, 'lib', 'libgpushare.so');
   const hostPreload = join(stateDir, 'ld.so.preload');
   const deviceNode = options.deviceNode ?? ((gpu: Gpu): string => procDeviceNode(gpu));
-  const layout = options.layout ?? 'consumable';
+  const layout = options.layout ?? layoutConfig({ layout: 'consumable' });
+  // A layout the node's GPUs cannot be published in is a configuration error (the publisher
+  // refuses it too): say so at start rather than on the first prepare.
+  publishedDevices(options.inventory.current(), layout);
 
   for (const dir of [registryDir, stateDir, cdiDir, claimsDir, join(stateDir, 'lib')]) mkdirSync(dir, { recursive: true });
   mkdirSync(computeDir, { recursive: true });
@@ -164,7 +171,7 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
     const reads = await Promise.all(refs.map(readOne));
     const answers = new Map<string, Wire>();
     const added: PreparedClaim[] = [];
-    const catalog = deviceCatalog(options.poolName, options.inventory.current(), layout, options.slicesPerGpu, deviceNode);
+    const catalog = deviceCatalog(options.poolName, options.inventory.current(), layout, deviceNode);
     for (const read of reads) {
       if ('answer' in read) continue;
       const { ref } = read;
@@ -267,8 +274,14 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
     streams.add(call);
     let last = '';
     const send = (): void => {
-      const catalog = deviceCatalog(options.poolName, options.inventory.current(), layout, options.slicesPerGpu, deviceNode);
-      const devices: HealthDevice[] = healthSnapshot(catalog);
+      let devices: HealthDevice[];
+      try {
+        devices = healthSnapshot(deviceCatalog(options.poolName, options.inventory.current(), layout, deviceNode));
+      } catch (e) {
+        // A GPU that changed since start so the layout no longer fits it: the stream stays as it was.
+        log.error('the device-health stream could not list the devices', { error: (e as Error).message });
+        return;
+      }
       const key = JSON.stringify(devices);
       if (key === last) return;
       last = key;

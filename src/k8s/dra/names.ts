@@ -47,16 +47,20 @@ export const DEVICE_CLASS = {
 export type SliceLayout = 'consumable' | 'fixed';
 
 /**
- * Device names in this node's ResourceSlice pool (DNS labels, as the API requires). The
- * consumable layout publishes one device per GPU, `gpu-<index>`; the fixed layout publishes
- * each GPU as equal slices, `gpu-<index>-slice-<n>` (n from 0). The kubelet plugin maps a
- * claim's allocated device name back to its GPU with these.
+ * Device names in this node's ResourceSlice pool (DNS labels, as the API requires): the
+ * publisher (slices.ts) names the devices it publishes with these and the kubelet plugin's
+ * catalog is built by the same code, so a claim's allocated device name maps back to its GPU.
+ * A whole GPU is `gpu-<index>` (the consumable layout's one device per GPU, and the fixed
+ * layout's whole-GPU partition).
  */
 export function gpuDeviceName(gpuIndex: number): string {
   return `gpu-${gpuIndex}`;
 }
 
-/** The fixed layout's `n`-th slice of GPU `gpuIndex` (see gpuDeviceName). */
-export function sliceDeviceName(gpuIndex: number, n: number): string {
-  return `gpu-${gpuIndex}-slice-${n}`;
+/**
+ * The fixed layout's part `part` (from 0) of GPU `gpuIndex` cut in `parts` equal parts:
+ * `gpu-<index>-part<parts>-<part>`; cut in one part it is the whole GPU, `gpu-<index>`.
+ */
+export function partitionDeviceName(gpuIndex: number, parts: number, part: number): string {
+  return parts === 1 ? gpuDeviceName(gpuIndex) : `gpu-${gpuIndex}-part${parts}-${part}`;
 }

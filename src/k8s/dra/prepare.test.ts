@@ -3,10 +3,11 @@ import { describeIssues, type Result } from '../../domain/result.js';
 import { claimJson, GIB, gpu, validConfig, type ClaimFixture } from '../../../test/k8s/dra-kubelet-fixtures.js';
 import { decidePrepare, deviceCatalog, usageOnGpu, type PreparedClaim } from './prepare.js';
 import { decodeClaim, parseK8sQuantity } from './prepare-claim.js';
+import { layoutConfig } from './slices.js';
 
 const gpus = [gpu(0), gpu(1)];
-const consumable = deviceCatalog('node-a', gpus, 'consumable');
-const fixed = deviceCatalog('node-a', gpus, 'fixed', 4);
+const consumable = deviceCatalog('node-a', gpus, layoutConfig({ layout: 'consumable' }));
+const fixed = deviceCatalog('node-a', gpus, layoutConfig({ layout: 'fixed' }));
 
 function decide(f: ClaimFixture, catalog = consumable, prepared: PreparedClaim[] = []): Result<PreparedClaim> {
   const claim = decodeClaim(claimJson(f));
@@ -63,13 +64,22 @@ describe('decidePrepare, consumable layout', () => {
 });
 
 describe('decidePrepare, fixed layout', () => {
-  it('takes the slice device\'s own capacity', () => {
-    const c = decided({ uid: 'u1', results: [{ device: 'gpu-1-slice-2' }] }, fixed);
-    expect(c.devices[0]).toMatchObject({ device: 'gpu-1-slice-2', gpuIndex: 1, memoryBytes: 20 * GIB, cores: 25 });
+  it('takes the partition device\'s own capacity, as published', () => {
+    const c = decided({ uid: 'u1', results: [{ device: 'gpu-1-part4-2' }] }, fixed);
+    expect(c.devices[0]).toMatchObject({ device: 'gpu-1-part4-2', gpuIndex: 1, memoryBytes: 20 * GIB, cores: 25 });
+    expect(decided({ uid: 'u2', results: [{ device: 'gpu-0-part8-7' }] }, fixed).devices[0]).toMatchObject({ gpuIndex: 0, memoryBytes: 10 * GIB, cores: 12 });
+    expect(decided({ uid: 'u3', results: [{ device: 'gpu-0' }] }, fixed).devices[0]).toMatchObject({ gpuIndex: 0, memoryBytes: 80 * GIB, cores: 100 });
   });
-  it('refuses a slice another claim holds', () => {
-    const holder = decided({ uid: 'u1', name: 'a', results: [{ device: 'gpu-0-slice-0' }] }, fixed);
-    expect(refusal({ uid: 'u2', results: [{ device: 'gpu-0-slice-0' }] }, fixed, [holder])).toMatch(/device node-a\/gpu-0-slice-0: is already prepared for ResourceClaim ml\/a \(uid u1\)/);
+  it('refuses a partition another claim holds', () => {
+    const holder = decided({ uid: 'u1', name: 'a', results: [{ device: 'gpu-0-part2-0' }] }, fixed);
+    expect(refusal({ uid: 'u2', results: [{ device: 'gpu-0-part2-0' }] }, fixed, [holder])).toMatch(/device node-a\/gpu-0-part2-0: is already prepared for ResourceClaim ml\/a \(uid u1\)/);
+  });
+  it('refuses a partition that overlaps a prepared one (the whole GPU beside its half), by the GPU\'s ledger', () => {
+    const whole = decided({ uid: 'u1', name: 'a', results: [{ device: 'gpu-0' }] }, fixed);
+    expect(refusal({ uid: 'u2', results: [{ device: 'gpu-0-part2-1' }] }, fixed, [whole])).toMatch(/gpu 0 \(GPU-0[^)]*\): cannot hold 40 GiB more: 80 GiB of its 80 GiB are prepared/);
+  });
+  it('refuses a name of another layout, listing the devices it has', () => {
+    expect(refusal({ uid: 'u1', results: [{ device: 'gpu-0-slice-0' }] }, fixed)).toMatch(/device node-a\/gpu-0-slice-0: is not a device of this node; its devices are gpu-0, gpu-0-part2-0, gpu-0-part2-1, gpu-0-part4-0,/);
   });
 });
 
@@ -128,7 +138,7 @@ describe('decidePrepare, isolation sm-partition', () => {
   });
 
   it('refuses a GPU that cannot be partitioned, saying why', () => {
-    const old = deviceCatalog('node-a', [gpu(0, { name: 'Tesla V100-SXM2-32GB', computeCapability: '7.0' })], 'consumable');
+    const old = deviceCatalog('node-a', [gpu(0, { name: 'Tesla V100-SXM2-32GB', computeCapability: '7.0' })], layoutConfig({ layout: 'consumable' }));
     expect(refusal(claimOf('a', '30'), old)).toMatch(/sm-partition needs compute capability 9\.0 \(Hopper\) or newer; Tesla V100-SXM2-32GB is 7\.0/);
   });
 });

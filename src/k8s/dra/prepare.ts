@@ -11,23 +11,17 @@ import { fail, ok, type Issue, type Result } from '../../domain/result.js';
 import { firstFit, freeSms, largestFreeRun, partitionRange, smLayout, type SmRange } from '../../domain/smpartition.js';
 import { formatBytes } from '../../domain/units.js';
 import { mergeGpuConfigs, type GpuConfig } from './config.js';
-import { CAPACITY, DRIVER_NAME, gpuDeviceName, sliceDeviceName, type SliceLayout } from './names.js';
+import { CAPACITY, DRIVER_NAME } from './names.js';
 import { parseK8sQuantity, type ClaimAllocation } from './prepare-claim.js';
+import { publishedDevices, type LayoutConfig, type PublishedDevice } from './slices.js';
 
-/** A device this node publishes: which GPU, and what one allocation of it holds at most. */
-export interface CatalogDevice {
-  readonly name: string;
-  readonly gpu: Gpu;
-  readonly memoryBytes: number;
-  /** Hundredths of the GPU's compute (100 = all of it). */
-  readonly cores: number;
-  /** Consumable layout: many claims share the device, each consuming part of its capacity. */
-  readonly shared: boolean;
+/** A device this node publishes (slices.ts' PublishedDevice: name, GPU, capacities), and its GPU's device node. */
+export interface CatalogDevice extends PublishedDevice {
   /** The GPU's device node, `/dev/nvidia<minor>`. */
   readonly deviceNode: string;
 }
 
-/** This node's devices by name: the same layout the ResourceSlice publisher uses. */
+/** This node's devices by name: exactly those the ResourceSlice publisher publishes. */
 export interface DeviceCatalog {
   readonly pool: string;
   get(device: string): CatalogDevice | undefined;
@@ -35,23 +29,15 @@ export interface DeviceCatalog {
 }
 
 /**
- * The catalog for a layout: `consumable`, one shared device per GPU; `fixed`, each GPU as
- * `slicesPerGpu` equal slices (memory and compute divided evenly, remainders dropped).
+ * The catalog for a layout: the devices `publishedDevices` makes of the node's GPUs, the same
+ * code (and the same LayoutConfig, `layoutConfig(...)`) that builds the published ResourceSlices,
+ * so every name and capacity is the one the slice says. Every GPU is in it, healthy or not: a
+ * claim allocated before its GPU failed is still this node's to answer for. A GsError for a
+ * layout this inventory cannot be published in (the publisher refuses it too).
  */
-export function deviceCatalog(pool: string, gpus: readonly Gpu[], layout: SliceLayout, slicesPerGpu = 1, deviceNode: (gpu: Gpu) => string = indexDeviceNode): DeviceCatalog {
-  const byName = new Map<string, CatalogDevice>();
-  for (const gpu of gpus) {
-    if (layout === 'consumable') {
-      const name = gpuDeviceName(gpu.index);
-      byName.set(name, { name, gpu, memoryBytes: gpu.memoryTotalBytes, cores: 100, shared: true, deviceNode: deviceNode(gpu) });
-      continue;
-    }
-    const n = Math.max(1, Math.floor(slicesPerGpu));
-    for (let i = 0; i < n; i++) {
-      const name = sliceDeviceName(gpu.index, i);
-      byName.set(name, { name, gpu, memoryBytes: Math.floor(gpu.memoryTotalBytes / n), cores: Math.floor(100 / n), shared: false, deviceNode: deviceNode(gpu) });
-    }
-  }
+export function deviceCatalog(pool: string, gpus: readonly Gpu[], layout: LayoutConfig, deviceNode: (gpu: Gpu) => string = indexDeviceNode): DeviceCatalog {
+  const nodes = new Map(gpus.map((gpu) => [gpu.uuid, deviceNode(gpu)]));
+  const byName = new Map<string, CatalogDevice>(publishedDevices(gpus, layout).map((d) => [d.name, { ...d, deviceNode: nodes.get(d.gpu.uuid) ?? deviceNode(d.gpu) }]));
   return { pool, get: (name) => byName.get(name), names: () => [...byName.keys()] };
 }
 

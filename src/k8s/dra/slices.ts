@@ -10,11 +10,14 @@
  *   DRAPartitionableDevices) and a fixed menu of partition devices (the whole GPU, halves,
  *   quarters, ...) that consume from it, so the default kube-scheduler never allocates more of
  *   a GPU than it has; or, without counters, one way of cutting each GPU into equal parts.
+ *
+ * The devices themselves (names, GPUs, capacities) come from `publishedDevices`, which the
+ * kubelet plugin's catalog (prepare.ts) is built from too: what is prepared is what is published.
  */
 import type { V1CounterSet, V1Device, V1ResourceSlice } from '@kubernetes/client-node';
 import { ErrorCodes, GsError } from '../../domain/errors.js';
 import type { Gpu } from '../../domain/gpu.js';
-import { CAPACITY, DRIVER_NAME, type SliceLayout } from './names.js';
+import { CAPACITY, DRIVER_NAME, gpuDeviceName, partitionDeviceName, type SliceLayout } from './names.js';
 import { gpuAttributes, quantity, type DriverFacts } from './slices-attributes.js';
 import { LIMITS, checkPoolLimits } from './slices-limits.js';
 
@@ -149,63 +152,117 @@ function roundDown(value: number, step: number): number {
   return Math.floor(value / step) * step;
 }
 
-function consumableGroup(gpu: Gpu, driver: DriverFacts, layout: ConsumableLayout): GpuGroup {
+/**
+ * A device as the pool publishes it: its name, its GPU and the capacities its slice carries
+ * (memory bytes and cores exactly as `capacity.memory`/`capacity.cores` say). The kubelet
+ * plugin's catalog (prepare.ts) is built from these too, so what it prepares is what was
+ * published, by construction.
+ */
+export interface PublishedDevice {
+  readonly name: string;
+  readonly gpu: Gpu;
+  readonly memoryBytes: number;
+  /** Hundredths of the GPU's compute (100 = all of it). */
+  readonly cores: number;
+  /** Consumable layout: many claims share the device (`allowMultipleAllocations`), each consuming part of it. */
+  readonly shared: boolean;
+}
+
+function consumableDevices(gpu: Gpu, layout: ConsumableLayout): PublishedDevice[] {
   const step = layout.memoryStepBytes;
   // The API wants min + step <= capacity; min is one step, so a GPU needs two.
   if (gpu.memoryTotalBytes < 2 * step) {
     invalid(`GPU ${gpu.index} (${gpu.uuid}) has ${gpu.memoryTotalBytes} bytes: less than two memory steps of ${step}; choose a smaller memoryStepBytes`, { gpu: gpu.uuid, memoryStepBytes: step });
   }
-  const grantable = roundDown(gpu.memoryTotalBytes, step);
-  const device: V1Device = {
-    name: `gpu-${gpu.index}`,
-    attributes: gpuAttributes(gpu, driver),
+  return [{ name: gpuDeviceName(gpu.index), gpu, memoryBytes: gpu.memoryTotalBytes, cores: WHOLE_GPU_CORES, shared: true }];
+}
+
+function fixedDevices(gpu: Gpu, layout: FixedLayout): PublishedDevice[] {
+  const devices: PublishedDevice[] = [];
+  for (const parts of layout.partitions) {
+    // Rounded down: parts never add up to more than the GPU, whatever the division leaves.
+    const memoryBytes = parts === 1 ? gpu.memoryTotalBytes : roundDown(gpu.memoryTotalBytes / parts, layout.memoryStepBytes);
+    const cores = Math.floor(WHOLE_GPU_CORES / parts);
+    if (memoryBytes <= 0) {
+      invalid(`GPU ${gpu.index} (${gpu.uuid}) cut in ${parts} leaves less than one memory step of ${layout.memoryStepBytes} bytes per part; use fewer parts or a smaller memoryStepBytes`, { gpu: gpu.uuid, parts });
+    }
+    for (let part = 0; part < parts; part += 1) devices.push({ name: partitionDeviceName(gpu.index, parts, part), gpu, memoryBytes, cores, shared: false });
+  }
+  return devices;
+}
+
+/**
+ * The devices `layout` makes of these GPUs, in GPU order (every GPU given, healthy or not:
+ * buildResourceSlices gives only the healthy ones). A GsError for an inventory or layout that
+ * cannot be published (an index twice, a GPU too small for the layout's steps).
+ */
+export function publishedDevices(gpus: readonly Gpu[], layout: LayoutConfig): PublishedDevice[] {
+  checkInventory(gpus);
+  return [...gpus].sort((a, b) => a.index - b.index).flatMap((gpu) => gpuDevices(gpu, layout));
+}
+
+/** One GPU's share of publishedDevices. */
+function gpuDevices(gpu: Gpu, layout: LayoutConfig): PublishedDevice[] {
+  return layout.kind === 'consumable' ? consumableDevices(gpu, layout) : fixedDevices(gpu, layout);
+}
+
+function consumableDevice(device: PublishedDevice, attributes: V1Device['attributes'], layout: ConsumableLayout): V1Device {
+  const step = layout.memoryStepBytes;
+  const grantable = roundDown(device.memoryBytes, step);
+  return {
+    name: device.name,
+    attributes,
     allowMultipleAllocations: true,
     capacity: {
       // default = everything: a claim that names no amount (e.g. one for the whole-GPU class)
       // gets the GPU to itself rather than a token share it never asked for.
       [CAPACITY.memory]: {
-        value: quantity(gpu.memoryTotalBytes),
+        value: quantity(device.memoryBytes),
         requestPolicy: { _default: quantity(grantable), validRange: { min: quantity(step), step: quantity(step), max: quantity(grantable) } },
       },
       [CAPACITY.cores]: {
-        value: quantity(WHOLE_GPU_CORES),
+        value: quantity(device.cores),
         requestPolicy: {
-          _default: quantity(WHOLE_GPU_CORES),
-          validRange: { min: quantity(layout.coresStep), step: quantity(layout.coresStep), max: quantity(WHOLE_GPU_CORES) },
+          _default: quantity(device.cores),
+          validRange: { min: quantity(layout.coresStep), step: quantity(layout.coresStep), max: quantity(device.cores) },
         },
       },
     },
   };
-  return { devices: [device], counterSets: [] };
 }
 
-/** A partition device's name: the whole GPU keeps `gpu-<index>`; part j of k is `gpu-<index>-part<k>-<j>`. */
-export function partitionDeviceName(gpuIndex: number, parts: number, part: number): string {
-  return parts === 1 ? `gpu-${gpuIndex}` : `gpu-${gpuIndex}-part${parts}-${part}`;
+/** The fixed layout's counter set of a GPU (its memory and cores, which its partitions consume). */
+function counterSetName(gpu: Gpu): string {
+  return `gpu-${gpu.index}`;
 }
 
-function fixedGroup(gpu: Gpu, driver: DriverFacts, layout: FixedLayout): GpuGroup {
-  const counterSet = `gpu-${gpu.index}`;
+type Amounts = Record<string, { value: string }>;
+
+function fixedDevice(device: PublishedDevice, attributes: V1Device['attributes'], amounts: Amounts, counterSet: string | null): V1Device {
+  return {
+    name: device.name,
+    attributes,
+    capacity: amounts,
+    ...(counterSet === null ? {} : { consumesCounters: [{ counterSet, counters: amounts }] }),
+  };
+}
+
+/** One GPU's published devices with its attributes, and (fixed layout, shared counters) its counter set. */
+function gpuGroup(gpu: Gpu, driver: DriverFacts, layout: LayoutConfig): GpuGroup {
   const attributes = gpuAttributes(gpu, driver);
-  const devices: V1Device[] = [];
-  for (const parts of layout.partitions) {
-    // Rounded down: parts never add up to more than the GPU, whatever the division leaves.
-    const memory = parts === 1 ? gpu.memoryTotalBytes : roundDown(gpu.memoryTotalBytes / parts, layout.memoryStepBytes);
-    const cores = Math.floor(WHOLE_GPU_CORES / parts);
-    if (memory <= 0) {
-      invalid(`GPU ${gpu.index} (${gpu.uuid}) cut in ${parts} leaves less than one memory step of ${layout.memoryStepBytes} bytes per part; use fewer parts or a smaller memoryStepBytes`, { gpu: gpu.uuid, parts });
+  const published = gpuDevices(gpu, layout);
+  if (layout.kind === 'consumable') return { devices: published.map((d) => consumableDevice(d, attributes, layout)), counterSets: [] };
+  const counterSet = layout.sharedCounters ? counterSetName(gpu) : null;
+  // The parts of one count come one after another with the same amounts: one object (one
+  // quantity formatting) for them all.
+  let last: { memoryBytes: number; cores: number; amounts: Amounts } | null = null;
+  const devices = published.map((d) => {
+    if (last === null || last.memoryBytes !== d.memoryBytes || last.cores !== d.cores) {
+      last = { memoryBytes: d.memoryBytes, cores: d.cores, amounts: { [CAPACITY.memory]: { value: quantity(d.memoryBytes) }, [CAPACITY.cores]: { value: quantity(d.cores) } } };
     }
-    const amounts = { [CAPACITY.memory]: { value: quantity(memory) }, [CAPACITY.cores]: { value: quantity(cores) } };
-    for (let part = 0; part < parts; part += 1) {
-      devices.push({
-        name: partitionDeviceName(gpu.index, parts, part),
-        attributes,
-        capacity: amounts,
-        ...(layout.sharedCounters ? { consumesCounters: [{ counterSet, counters: amounts }] } : {}),
-      });
-    }
-  }
-  if (!layout.sharedCounters) return { devices, counterSets: [] };
+    return fixedDevice(d, attributes, last.amounts, counterSet);
+  });
+  if (counterSet === null) return { devices, counterSets: [] };
   const counters = { [CAPACITY.memory]: { value: quantity(gpu.memoryTotalBytes) }, [CAPACITY.cores]: { value: quantity(WHOLE_GPU_CORES) } };
   return { devices, counterSets: [{ name: counterSet, counters }] };
 }
@@ -268,7 +325,8 @@ export function buildResourceSlices(input: SliceInput): V1ResourceSlice[] {
   if (!Number.isSafeInteger(input.generation) || input.generation < 0) invalid(`pool generation ${input.generation} must be a whole number >= 0`, { generation: input.generation });
   const healthy = [...gpus].filter((g) => g.health === 'ok').sort((a, b) => a.index - b.index);
   const layout = input.layout;
-  const groups = healthy.map((gpu) => (layout.kind === 'consumable' ? consumableGroup(gpu, driver, layout) : fixedGroup(gpu, driver, layout)));
+  // Per GPU, the devices publishedDevices(healthy, layout) lists (the inventory is checked above).
+  const groups = healthy.map((gpu) => gpuGroup(gpu, driver, layout));
   const contents = sliceContents(groups);
   const slices = contents.map((content, index): V1ResourceSlice => ({
     apiVersion: 'resource.k8s.io/v1',
