@@ -19,9 +19,13 @@ exec: $(EXEC_BIN) $(SMPROBE_BIN)
 # unprivileged user, entered between fork and exec; spawner.c: `--spawner`, the daemon's
 # long-lived process starter
 EXEC_SRC := exec/gpushare_exec.c exec/claim.c exec/sandbox.c exec/spawner.c
+# Linked statically: it runs twice per task (the spawner's fork, the wrapper), and without the
+# dynamic loader each exec costs less (the wrapper chain ran about 20% faster here:
+# docs/benchmarks.md); no loader variable can ever run code in it, which runs as root; and it
+# needs no particular glibc on the machine. It calls nothing that needs NSS or dlopen.
 $(EXEC_BIN): $(EXEC_SRC) exec/claim.h exec/sandbox.h exec/spawner.h exec/exec.mk
 	@mkdir -p $(@D)
-	$(CC) $(EXEC_CFLAGS) -o $@ $(EXEC_SRC)
+	$(CC) $(EXEC_CFLAGS) -static -o $@ $(EXEC_SRC)
 
 $(SMPROBE_BIN): exec/smprobe.c exec/exec.mk $(wildcard include/gs_cuda*.h)
 	@mkdir -p $(@D)

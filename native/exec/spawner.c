@@ -122,8 +122,9 @@ _Noreturn static void run_child(int report, const struct spawn_request *req, con
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    /* exec keeps ignored signals ignored: SIGPIPE is ignored here, never in a task. */
-    signal(SIGPIPE, SIG_DFL);
+    /* exec keeps ignored signals ignored: what spawner_main ignores, a task never does. */
+    const int restored[] = {SIGPIPE, SIGINT, SIGQUIT, SIGHUP};
+    for (size_t i = 0; i < sizeof restored / sizeof restored[0]; i++) signal(restored[i], SIG_DFL);
     if (setsid() < 0) child_fail(report, SPAWN_STEP_FORK);
     int in = open("/dev/null", O_RDONLY);
     if (in < 0 || dup2(in, STDIN_FILENO) < 0) child_fail(report, SPAWN_STEP_STDOUT);
@@ -258,8 +259,11 @@ static int fill(struct input *in) {
 }
 
 int spawner_main(void) {
-    /* A daemon gone mid-reply is an EPIPE to notice, not a signal that kills us silently. */
-    signal(SIGPIPE, SIG_IGN);
+    /* A daemon gone mid-reply is an EPIPE to notice, not a signal that kills us silently. A
+     * terminal's ^C, quit or hangup at the daemon's process group is the daemon's to act on:
+     * this process ends at its end of input. */
+    const int ignored[] = {SIGPIPE, SIGINT, SIGQUIT, SIGHUP};
+    for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) signal(ignored[i], SIG_IGN);
     sigset_t chld;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);

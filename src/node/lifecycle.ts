@@ -292,7 +292,13 @@ export class Lifecycle {
     const files = placed.files;
     faultPoint('start.after-intent');
     // A synchronous throw (Node's spawn of the spawner can throw) becomes the rejection below.
-    new Promise<Launched>((resolve) => resolve(launch(task, env, this.options.native, files, this.spawner))).then(
+    let launching: Promise<Launched>;
+    try {
+      launching = launch(task, env, this.options.native, files, this.spawner);
+    } catch (err) {
+      launching = Promise.reject(err);
+    }
+    launching.then(
       (launched) => this.launched(task.id, launched, placed),
       (err: unknown) => {
         if (this.closed) return; // still `starting`: the next daemon asks the claim

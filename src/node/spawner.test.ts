@@ -55,6 +55,13 @@ describe('spawner', () => {
     expect(statSync(join(dir, 'tasks', 'logs')).mode & 0o777).toBe(0o700);
   });
 
+  it('starts programs with no signal ignored or blocked (the spawner ignores ^C, hangup and quit; a task never does)', async () => {
+    const out = join(dir, 'sig.log');
+    const s = await spawner.spawn({ argv: ['/bin/grep', '-E', '^Sig(Ign|Blk)', '/proc/self/status'], env: {}, cwd: '', stdout: out, stderr: '' });
+    await exitOf(s.pid);
+    expect(readFileSync(out, 'utf8')).toBe('SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n');
+  });
+
   it('gives the start time /proc gives, for a process that is still running', async () => {
     const s = await spawner.spawn({ argv: ['/bin/sleep', '5'], env: {}, cwd: '', stdout: '', stderr: '' });
     expect(s.startTime).toBe(readProcStat(s.pid)?.startTime);

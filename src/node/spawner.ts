@@ -147,8 +147,11 @@ export class Spawner {
   }
 
   private start(): ChildProcess {
-    // A session of its own (detached): a terminal's ^C at the daemon does not reach it.
-    const child = spawn(this.execPath, ['--spawner'], { stdio: ['pipe', 'pipe', 'inherit'], env: {}, detached: true });
+    // The daemon's session and process group, not a session of its own: with the kernel's
+    // autogroup scheduling a session of its own halved the starts a second here (the spawner
+    // ran as its own scheduling group). A terminal's ^C reaches it, and it ignores it
+    // (spawner.c): it ends when the daemon does.
+    const child = spawn(this.execPath, ['--spawner'], { stdio: ['pipe', 'pipe', 'inherit'], env: {} });
     this.child = child;
     this.partial = Buffer.alloc(0);
     child.stdout?.on('data', (chunk: Buffer) => this.read(chunk));
