@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCodes, GsError } from '../domain/index.js';
-import type { Spawner } from './spawner.js';
+import type { Spawned, Spawner } from './spawner.js';
 import type { Task, TaskGpu, TaskSmRange } from '../contract/task.js';
 
 /** Native files the launcher uses; both are built by `npm run build` (make -C native). */
@@ -85,10 +85,8 @@ export function taskEnvironment(
   return env;
 }
 
-export interface Launched {
-  readonly pid: number;
-  readonly startTime: number;
-}
+/** The wrapper the spawner started: its pid and start time. */
+export type Launched = Spawned;
 
 /**
  * Variables the dynamic loader or libc act on in any process that starts with them (glibc's

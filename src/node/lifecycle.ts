@@ -266,7 +266,7 @@ export class Lifecycle {
           ? { pipeDir: null, problem: "the task runs as its tenant's own user (sandbox.users) and an MPS server serves one user at a time" }
           : (this.options.mps?.ensure() ?? { pipeDir: null, problem: 'this daemon has no MPS control' });
         if (mps.pipeDir === null && this.options.mps?.status().mode === 'on') {
-          this.events.commit(task.id, { state: 'failed', finishedAt: at, message: `not started: MPS is required (mps: on) but ${mps.problem}` }, 'task.ended', { state: 'failed' });
+          this.endFailed(task.id, at, `not started: MPS is required (mps: on) but ${mps.problem}`);
           return;
         }
         mpsPipeDir = mps.pipeDir;
@@ -315,7 +315,7 @@ export class Lifecycle {
           return;
         }
         if (err instanceof SpawnError && err.step === 'cwd' && err.code === 'ENOENT') {
-          this.events.commit(task.id, { state: 'failed', finishedAt: this.options.now(), message: `its working directory ${task.cwd} no longer exists` }, 'task.ended', { state: 'failed' });
+          this.endFailed(task.id, this.options.now(), `its working directory ${task.cwd} no longer exists`);
         } else {
           this.startFailed(task.id, at, err instanceof SpawnError ? new Error(`could not start ${this.options.native.exec} for task ${task.id}: ${err.message}`) : err);
         }
@@ -369,11 +369,17 @@ export class Lifecycle {
     if (task.killRequested) this.store.afterCommit(() => this.carryOnKill(this.store.get(id)));
   }
 
-  private startFailed(id: string, at: number, err: unknown): void {
-    const message = err instanceof Error ? err.message : String(err);
+  /** A start that could not happen: the task ends `failed`, saying why. */
+  private endFailed(id: string, at: number, message: string): void {
     this.events.commit(id, { state: 'failed', finishedAt: at, message }, 'task.ended', { state: 'failed' });
+  }
+
+  /** As endFailed, for an error nobody expected (logged as one). */
+  private startFailed(id: string, at: number, err: unknown): void {
+    this.endFailed(id, at, err instanceof Error ? err.message : String(err));
     this.log.error({ task: id, err }, 'task could not be started');
   }
+
 
   /**
    * Signals a started task's process group (continuing it if suspended, so the signal arrives),
