@@ -192,6 +192,8 @@ export function executionScript(plan: ProcessPlan, tools: ExecTools, state: (pha
   const lines = ['set -eu', ...inside.map((p) => `STATE_${p}=${q(state(p))}`), ...mounts.flatMap((m) => mountCommands(m, tools))];
   for (const phase of inside) lines.push(...plan.hooks[phase].map((h) => hookCommand(phase, h, tools)));
   const groups = tools.setpriv === null ? [] : [q(tools.setpriv), plan.additionalGids.length === 0 ? '--clear-groups' : `--groups=${plan.additionalGids.join(',')}`, '--'];
+  // Fd 3 tells the executor the process is starting (its poststart hooks wait for that); closed before the exec.
+  lines.push('printf started >&3', 'exec 3>&-');
   lines.push(['exec', q(tools.env), '-i', ...plan.env.map(q), ...groups, ...plan.argv.map(q)].join(' '));
   return `${lines.join('\n')}\n`;
 }
@@ -235,7 +237,15 @@ export async function runPlan(plan: ProcessPlan, tools: ExecTools, options: RunO
   }
   const script = executionScript(plan, tools, (phase) => state(phase === 'createContainer' ? 'creating' : 'created', 'script'));
   const child = spawn(tools.unshare, ['--mount', '--propagation', 'private', '--', tools.bash, '-c', script], {
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+  });
+  const started = new Promise<boolean>((resolve) => {
+    const signal = child.stdio[3];
+    if (signal === null || signal === undefined) return resolve(false);
+    let said = '';
+    signal.on('data', (b: Buffer) => (said += b.toString()));
+    signal.on('close', () => resolve(said === 'started'));
+    signal.on('error', () => resolve(false));
   });
   let stdout = '';
   let stderr = '';
@@ -243,7 +253,9 @@ export async function runPlan(plan: ProcessPlan, tools: ExecTools, options: RunO
   child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
   const timer = options.timeoutMs === undefined ? null : setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
   const warnings: string[] = [];
-  for (const h of plan.hooks.poststart) {
+  // Poststart hooks run once the process is started: never when the script failed before its exec.
+  const didStart = await started;
+  for (const h of didStart ? plan.hooks.poststart : []) {
     const r = await runHook(h, state('running', child.pid ?? null));
     if (r !== null) warnings.push(`poststart hook ${h.path} failed: ${r}`);
   }
@@ -268,6 +280,7 @@ function runHook(h: PlanHook, state: string): Promise<string | null> {
     child.stderr.on('data', (b: Buffer) => (err += b.toString()));
     child.on('error', (e) => resolve(e.message));
     child.on('close', (code, signal) => resolve(code === 0 ? null : `${signal !== null ? `killed by ${signal}` : `exit ${code}`}${err ? `: ${err.trim()}` : ''}`));
+    child.stdin.on('error', () => undefined); // a hook need not read its state
     child.stdin.end(state);
   });
 }
