@@ -249,8 +249,8 @@ export async function runPlan(plan: ProcessPlan, tools: ExecTools, options: RunO
   });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  child.stdout?.on('data', (b: Buffer) => (stdout += b.toString()));
+  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
   const timer = options.timeoutMs === undefined ? null : setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
   const warnings: string[] = [];
   // Poststart hooks run once the process is started: never when the script failed before its exec.
