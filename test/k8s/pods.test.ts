@@ -9,7 +9,7 @@
  * apt-get, no sudo). Elsewhere that test is skipped, saying why; the plan is still checked.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,6 +79,33 @@ describe('two pods through prepare and the CDI edits', () => {
   });
 
   const isRoot = process.getuid?.() === 0;
+  it.skipIf(!isRoot)('the allocate path: a device plugin\'s v1beta1 answer (HAMi\'s variables, the library and preload file mounted) runs the same way (root only)', async () => {
+    const preload = join(root, 'preload');
+    writeFileSync(preload, `${CONTAINER_PATHS.library}\n`);
+    const answer = (pod: PodDefinition): unknown => ({
+      envs: { CUDA_VISIBLE_DEVICES: gpu.uuid, CUDA_DEVICE_MEMORY_LIMIT_0: pod.memory === '256Mi' ? '256m' : '512m', CUDA_DEVICE_SM_LIMIT: String(pod.cores) },
+      mounts: [{ container_path: CONTAINER_PATHS.library, host_path: LIBRARY, read_only: true }, { container_path: CONTAINER_PATHS.preload, host_path: preload, read_only: true }],
+      devices: [{ container_path: '/dev/null', host_path: '/dev/null', permissions: 'rw' }],
+      annotations: { 'gpushare.io/pod': pod.name },
+    });
+    const report = await runPodsFlow({
+      root: join(root, 'allocate-run'), gpus: [gpu], library: LIBRARY, pods: pods().map((p) => ({ ...p, argv: [probe, '--fill', CONTAINER_PATHS.preload, CONTAINER_PATHS.library] })),
+      imageEnv, execute: 'run', path: 'allocate', allocate: { allocate: async (pod) => answer(pod) }, timeoutMs: 60_000,
+    });
+    expect(report.path).toBe('allocate');
+    for (const [i, limit] of [[0, 256 * MIB], [1, 512 * MIB]] as const) {
+      const pod = report.pods[i];
+      const out = JSON.parse(pod?.result?.stdout ?? '') as ProbeOutput;
+      expect(out.env).toEqual([...imageEnv, `CUDA_VISIBLE_DEVICES=${gpu.uuid}`, `CUDA_DEVICE_MEMORY_LIMIT_0=${limit / MIB}m`, `CUDA_DEVICE_SM_LIMIT=${pod?.pod === 'pod-a' ? 30 : 70}`, `POD_NAME=${pod?.pod}`]);
+      expect(out.libraryMapped).toBe(true);
+      expect(out.mounts).toEqual({ [CONTAINER_PATHS.preload]: { mounted: true, readOnly: true }, [CONTAINER_PATHS.library]: { mounted: true, readOnly: true } });
+      expect(out.fill).toMatchObject({ total: limit, lastResult: 2, freeAfter: 0 });
+      expect(pod?.devices).toEqual({ present: ['/dev/null'], missing: [], notEnforced: ['/dev/null: cgroup permissions "rw"'] });
+      expect(pod?.plan.annotations).toEqual({ 'gpushare.io/pod': pod?.pod });
+    }
+    for (const p of report.mountTargetsCreated) expect(existsSync(p)).toBe(false);
+  }, 90_000);
+
   it.skipIf(!isRoot)('runs both at once in private mount namespaces: exactly the edits\' env, the library preloaded, its mounts, each held to its limit (skipped unless root: the mounts need it)', async () => {
     const hostPreload = existsSync('/etc/ld.so.preload') ? readFileSync('/etc/ld.so.preload', 'utf8') : null;
     const report: FlowReport = await runPodsFlow({ root: join(root, 'run'), gpus: [gpu], library: LIBRARY, pods: pods(), imageEnv, execute: 'run', missingDevices: 'report', timeoutMs: 60_000 });
