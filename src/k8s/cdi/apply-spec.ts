@@ -71,10 +71,8 @@ const specSchema = z.strictObject({
   containerEdits: containerEdits.optional(),
 });
 
+/** One set of container edits (a spec's own, or a device's), as decoded. */
 export type CdiEdits = z.infer<typeof containerEdits>;
-export type CdiEditDeviceNode = z.infer<typeof deviceNode>;
-export type CdiEditMount = z.infer<typeof mount>;
-export type CdiEditHook = z.infer<typeof hook>;
 
 /** A decoded spec, with where it came from (for errors). */
 export interface DecodedCdiSpec {
