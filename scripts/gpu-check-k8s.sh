@@ -41,8 +41,17 @@ else
   python3 -c "import torch; assert torch.cuda.is_available()" || fail "python3 has no PyTorch with CUDA"
   nvidia-smi --query-gpu=index,name,uuid,memory.total,driver_version --format=csv,noheader
   NVML=libnvidia-ml.so.1
-  probe_env=()
-  missing=fail MEM_A=20Gi MEM_B=40Gi
+  # The pods' image is this machine's: the usual PATH, HOME, and what its image sets for CUDA
+  # programs when set here (the driver's library path, and NVLink multicast kept off, as this
+  # machine asks of every program started with its own environment).
+  probe_env=(--image-env "PATH=$base_path" --image-env HOME=/root)
+  for v in LD_LIBRARY_PATH NCCL_NVLS_ENABLE TORCH_SYMM_MEM_DISABLE_MULTICAST NVSHMEM_DISABLE_NVLS; do
+    [ -z "${!v:-}" ] || probe_env+=(--image-env "$v=${!v}")
+  done
+  # Missing device nodes are listed, and k8s_summary.py fails the check for any but
+  # /dev/nvidia-uvm-tools, which the driver creates on demand (a runtime would refuse them all).
+  missing=report MEM_A=20Gi MEM_B=40Gi
+  export K8S_REQUIRE_DEVICES=1
 fi
 PROBE=$PWD/build/gpu/k8s_probe
 if [ ! -x "$PROBE" ]; then
@@ -62,10 +71,10 @@ if [ "${DRY_RUN:-0}" = 1 ]; then
 fi
 
 PY=$(command -v python3)
-# The pods' image: the usual PATH with python's directory first, HOME, and PYTHONPATH when this
-# machine's torch needs one. The pod spec's own env turns PyTorch's caching allocator off (each
+# The PyTorch pods' image: the probe's with python's directory first in PATH, and PYTHONPATH when
+# this machine's torch needs one. The pod spec's own env turns PyTorch's caching allocator off (each
 # tensor one cuMemAlloc of its size: the fill reaches the limit to the MiB).
-torch_env=(--image-env "PATH=$(dirname "$PY"):$base_path" --image-env HOME=/root)
+torch_env=(--image-env "PATH=$(dirname "$PY"):$base_path" "${probe_env[@]:2}")
 [ -z "${PYTHONPATH:-}" ] || torch_env+=(--image-env "PYTHONPATH=$PYTHONPATH")
 echo "== 2a. solo, unlimited, ${SECONDS_LOOP}s"
 PYTORCH_NO_CUDA_MEMORY_CACHING=1 timeout 120 "$PY" scripts/gpu/k8s_pod.py --name solo --solo --seconds "$SECONDS_LOOP" > "$OUT/solo.json" \

@@ -6,6 +6,7 @@ PROBE_REPORT and TORCH_REPORT are test/k8s/pods-run.ts's JSON (the flow's report
 k8s_pod.py's line for the unlimited run. Prints markdown; exits 1 when a check fails.
 """
 import json
+import os
 import sys
 
 MiB = 1 << 20
@@ -13,6 +14,8 @@ SHARE_TOLERANCE = 5  # points: the budget (docs/DESIGN) is 3; the check fails pa
 CONTAINER_PATHS = {"/etc/ld.so.preload": True, "/usr/local/gpushare/lib/libgpushare.so": True, "/run/gpushare/claim": False, "/run/gpushare/compute": False}
 
 failures = []
+# Set by gpu-check-k8s.sh on a GPU machine: there, the GPU's device nodes must exist (a runtime refuses a container without them).
+REQUIRE_DEVICES = os.environ.get("K8S_REQUIRE_DEVICES") == "1"
 
 
 def check(ok, what):
@@ -56,13 +59,17 @@ def probe_table(report):
         held = fill.get("total", 0) - fill.get("freeAfter", -1)
         filled = fill.get("lastResult") == 2 and fill.get("freeAfter", MiB) < MiB and abs(held - limit) < MiB
         devices = p.get("devices") or {}
+        if REQUIRE_DEVICES:
+            # The GPU's own node, nvidiactl and nvidia-uvm must be there; nvidia-uvm-tools is made by the driver on demand.
+            essential = [d for d in devices.get("missing", []) if not d.endswith("nvidia-uvm-tools")]
+            check(not essential, f"{p['pod']}: device nodes missing on this GPU machine: {essential}")
         print(f"| {p['pod']} | {check((p.get('result') or {}).get('code') == 0, p['pod'] + ': exit')} "
               f"| {check(out.get('env') == p['plan']['env'], p['pod'] + ': env differs from the plan')} "
               f"| {check(out.get('libraryMapped') is True and out.get('preloadFile') == '/usr/local/gpushare/lib/libgpushare.so', p['pod'] + ': not preloaded')} "
               f"| {check(mounts_ok, p['pod'] + ': mounts ' + json.dumps(mounts))} "
               f"| {check(fill.get('total') == limit, p['pod'] + ': CUDA total ' + str(fill.get('total')) + ' is not the limit ' + str(limit))} {fill.get('total', 0) // MiB} MiB "
               f"| {check(filled, p['pod'] + ': fill ' + json.dumps(fill))} {held // MiB} MiB, result {fill.get('lastResult')} "
-              f"| {len(devices.get('present', []))} present, {len(devices.get('missing', []))} missing |")
+              f"| {len(devices.get('present', []))} present{', missing: ' + ' '.join(devices['missing']) if devices.get('missing') else ''} |")
     print(f"\nAfter NodeUnprepareResources nothing is left (CDI specs, claim directories with their regions, ledger): {cleanup(report)}\n")
 
 
