@@ -28,6 +28,11 @@ describe('the executor', () => {
     expect(r.issues[0]?.message).toMatch(isRoot ? /unshare, mount, bash, env not found on PATH/ : /needs root/);
   });
 
+  it('a runner that cannot be started is an error result, not a crash', async () => {
+    const tools = { unshare: join(root, 'no-unshare'), mount: '/bin/mount', bash: '/bin/bash', env: '/usr/bin/env', setpriv: null, timeout: null };
+    expect(await runPlan(plan(['/bin/true']), tools, { id: 'x' })).toMatchObject({ ok: false, issues: [{ field: 'executor', message: /cannot start .*no-unshare: spawn .* ENOENT/ }] });
+  });
+
   it('checks device nodes: a character device passes, a missing one is refused or listed, a regular file is refused', () => {
     const p = applyEdits(plan(['/bin/true']), { deviceNodes: [{ path: '/dev/null', permissions: 'rw' }, { path: '/dev/gs-none', hostPath: join(root, 'none') }] });
     expect(checkDeviceNodes(p, 'fail')).toMatchObject({ ok: false, issues: [{ field: 'deviceNodes /dev/gs-none', message: /does not exist/ }] });

@@ -239,6 +239,11 @@ export async function runPlan(plan: ProcessPlan, tools: ExecTools, options: RunO
   const child = spawn(tools.unshare, ['--mount', '--propagation', 'private', '--', tools.bash, '-c', script], {
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
   });
+  // Settles with the spawn's error rather than rejecting: nothing awaits it before the poststart hooks.
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | Error>((resolve) => {
+    child.on('error', resolve);
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  });
   const started = new Promise<boolean>((resolve) => {
     const signal = child.stdio[3];
     if (signal === null || signal === undefined) return resolve(false);
@@ -259,16 +264,14 @@ export async function runPlan(plan: ProcessPlan, tools: ExecTools, options: RunO
     const r = await runHook(h, state('running', child.pid ?? null));
     if (r !== null) warnings.push(`poststart hook ${h.path} failed: ${r}`);
   }
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (c, s) => resolve([c, s]));
-  });
+  const exit = await exited;
   if (timer !== null) clearTimeout(timer);
+  if (exit instanceof Error) return fail('executor', 'unsupported', `cannot start ${tools.unshare}: ${exit.message}`);
   for (const h of plan.hooks.poststop) {
     const r = await runHook(h, state('stopped', child.pid ?? null));
     if (r !== null) warnings.push(`poststop hook ${h.path} failed: ${r}`);
   }
-  return ok({ pid: child.pid ?? null, code, signal, stdout, stderr, hookWarnings: warnings });
+  return ok({ pid: child.pid ?? null, code: exit.code, signal: exit.signal, stdout, stderr, hookWarnings: warnings });
 }
 
 /** Runs one hook with the state on stdin; null when it succeeded, else why not. */
