@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import type { Extender } from './extender.js';
-import { bindingArgsSchema, describeZodError, extenderArgsSchema, preemptionArgsSchema } from './wire.js';
+import { bindingArgsSchema, describeZodError, encodeFilterAnswer, encodePriorities, parseExtenderArgs, preemptionArgsSchema, type ExtenderArgs } from './wire.js';
 
 export interface ExtenderRouteOptions {
   /** Path prefix of the verbs (default `/gpushare-scheduler`). */
@@ -35,16 +35,26 @@ function routes(app: FastifyInstance, extender: Extender, options: ExtenderRoute
     }
   });
   const prefix = (options.prefix ?? DEFAULT_PREFIX).replace(/\/+$/, '');
-  const route = <S extends z.ZodType>(verb: string, schema: S, handle: (body: z.infer<S>) => unknown, invalid: (message: string) => unknown): void => {
+  const invalid = (verb: string, error: z.ZodError): string => `gpushare: ${describeZodError(error, `${verb} request is not extender/v1 JSON`)}`;
+  const route = <S extends z.ZodType>(verb: string, schema: S, handle: (body: z.infer<S>) => unknown, answer: (message: string) => unknown): void => {
     app.post(`${prefix}/${verb}`, async (req, reply) => {
       const parsed = schema.safeParse(req.body);
-      if (!parsed.success) return reply.code(400).send(invalid(`gpushare: ${describeZodError(parsed.error, `${verb} request is not extender/v1 JSON`)}`));
+      if (!parsed.success) return reply.code(400).send(answer(invalid(verb, parsed.error)));
       return reply.code(200).send(await handle(parsed.data));
     });
   };
-  route('filter', extenderArgsSchema, (b) => extender.filter(b), (Error) => ({ Nodes: null, NodeNames: null, FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error }));
+  // filter and prioritize carry every candidate node both ways: their bodies are checked
+  // (parseExtenderArgs) and their answers written (encode*) without an object per node.
+  const listRoute = (verb: string, encode: (args: ExtenderArgs) => string, answer: (message: string) => unknown): void => {
+    app.post(`${prefix}/${verb}`, async (req, reply) => {
+      const parsed = parseExtenderArgs(req.body);
+      if (!parsed.ok) return reply.code(400).send(answer(invalid(verb, parsed.error)));
+      return reply.code(200).type('application/json; charset=utf-8').send(encode(parsed.value));
+    });
+  };
+  listRoute('filter', (b) => encodeFilterAnswer(extender.filterAnswer(b)), (Error) => ({ Nodes: null, NodeNames: null, FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error }));
   // HostPriorityList has no Error field: a bad body gets the message as the reply's only text.
-  route('prioritize', extenderArgsSchema, (b) => extender.prioritize(b), (Error) => ({ Error }));
+  listRoute('prioritize', (b) => encodePriorities(extender.prioritizeAnswer(b)), (Error) => ({ Error }));
   route('bind', bindingArgsSchema, (b) => extender.bind(b), (Error) => ({ Error }));
   route('preempt', preemptionArgsSchema, (b) => extender.preempt(b), (Error) => ({ NodeNameToMetaVictims: {}, Error }));
 }
