@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import type { Extender } from './extender.js';
-import { bindingArgsSchema, describeZodError, encodeFilterAnswer, encodePriorities, parseExtenderArgs, preemptionArgsSchema, type ExtenderArgs } from './wire.js';
+import { bindingArgsSchema, describeZodError, encodeFilterAnswer, encodePriorities, parseExtenderArgs, preemptionArgsSchema, splitNodeNames, type ExtenderArgs } from './wire.js';
 
 export interface ExtenderRouteOptions {
   /** Path prefix of the verbs (default `/gpushare-scheduler`). */
@@ -26,10 +26,16 @@ export function registerExtenderRoutes(app: FastifyInstance, extender: Extender,
 function routes(app: FastifyInstance, extender: Extender, options: ExtenderRouteOptions): void {
   // Plain JSON.parse for these bodies (fastify's default parser scans the whole text again for
   // prototype-poisoning keys: a 5,000-name body costs twice). Safe here: zod copies what it
-  // reads, and nothing merges a body into another object.
+  // reads, and nothing merges a body into another object. A node list whose text was seen
+  // lately (splitNodeNames) is the array made of it then: nothing on the way mutates it.
+  const lists = new RecentLists();
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: EXTENDER_BODY_LIMIT }, (_req, body, done) => {
     try {
-      done(null, JSON.parse(body as string));
+      const text = body as string;
+      const split = splitNodeNames(text);
+      if (split === null) return done(null, JSON.parse(text));
+      split.rest['NodeNames'] = lists.get(split.namesJson) ?? lists.remember(split.namesJson, JSON.parse(split.namesJson));
+      done(null, split.rest);
     } catch (e) {
       done(Object.assign(new Error(`gpushare: the body is not JSON: ${(e as Error).message}`), { statusCode: 400 }), undefined);
     }
@@ -52,9 +58,36 @@ function routes(app: FastifyInstance, extender: Extender, options: ExtenderRoute
       return reply.code(200).type('application/json; charset=utf-8').send(encode(parsed.value));
     });
   };
-  listRoute('filter', (b) => encodeFilterAnswer(extender.filterAnswer(b)), (Error) => ({ Nodes: null, NodeNames: null, FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error }));
+  listRoute('filter', (b) => {
+    const answer = extender.filterAnswer(b);
+    if (answer.nodeNames === null) return encodeFilterAnswer(answer);
+    // The kube-scheduler's prioritize sends back the names filter passed, as this very text.
+    const namesJson = JSON.stringify(answer.nodeNames);
+    lists.remember(namesJson, answer.nodeNames);
+    return encodeFilterAnswer(answer, namesJson);
+  }, (Error) => ({ Nodes: null, NodeNames: null, FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error }));
   // HostPriorityList has no Error field: a bad body gets the message as the reply's only text.
   listRoute('prioritize', (b) => encodePriorities(extender.prioritizeAnswer(b)), (Error) => ({ Error }));
   route('bind', bindingArgsSchema, (b) => extender.bind(b), (Error) => ({ Error }));
   route('preempt', preemptionArgsSchema, (b) => extender.preempt(b), (Error) => ({ NodeNameToMetaVictims: {}, Error }));
+}
+
+/**
+ * The last few node lists by their JSON text (the whole cluster's, which filter gets pod after
+ * pod, and each filter's answer, which its prioritize sends back): a text seen again is not
+ * parsed again. Compared whole: a hit costs one string comparison.
+ */
+class RecentLists {
+  private readonly entries: { text: string; names: unknown }[] = [];
+
+  get(text: string): unknown {
+    for (const e of this.entries) if (e.text.length === text.length && e.text === text) return e.names;
+    return undefined;
+  }
+
+  remember(text: string, names: unknown): unknown {
+    this.entries.unshift({ text, names });
+    if (this.entries.length > 4) this.entries.pop();
+    return names;
+  }
 }

@@ -104,8 +104,8 @@ export function hostPrioritiesOf(a: PriorityAnswer): HostPriority[] {
  * The ExtenderFilterResult JSON of `a`: what JSON.stringify(filterResultOf(a)) gives, written
  * directly (each distinct reason quoted once; no object per node).
  */
-export function encodeFilterAnswer(a: FilterAnswer): string {
-  const nodeNames = a.nodeNames === null ? 'null' : JSON.stringify(a.nodeNames);
+export function encodeFilterAnswer(a: FilterAnswer, nodeNamesJson?: string): string {
+  const nodeNames = nodeNamesJson ?? (a.nodeNames === null ? 'null' : JSON.stringify(a.nodeNames));
   return `{"Nodes":${JSON.stringify(a.nodes)},"NodeNames":${nodeNames},"FailedNodes":${encodeReasons(a.failed)},"FailedAndUnresolvableNodes":${encodeReasons(a.unresolvable)},"Error":""}`;
 }
 
@@ -133,6 +133,31 @@ function recordOf(r: NodeReasons): FailedNodesMap {
   const out = Object.create(null) as FailedNodesMap;
   for (let k = 0; k < r.names.length; k++) out[r.names[k] as string] = r.reasons[k] as string;
   return out;
+}
+
+const NODE_NAMES_MEMBER = ',"NodeNames":';
+
+/**
+ * ExtenderArgs JSON taken apart where the kube-scheduler's Go encoder lays it out (fields in
+ * struct order, no spaces: `{"Pod":...,"Nodes":null,"NodeNames":[...]}`): the rest parsed, the
+ * node list's text returned unparsed. The same list comes pod after pod (filter) or is the one
+ * filter just answered (prioritize), and JSON.parse of 5,000 names is most of such a request:
+ * the caller parses the list only when it has not seen that text. Null where the text is not
+ * laid out so, or the rest is not JSON (the caller parses it whole, and says what is wrong).
+ * Whole, the text is the rest with one more member, so parsing it gives the same object.
+ */
+export function splitNodeNames(text: string): { readonly rest: Record<string, unknown>; readonly namesJson: string } | null {
+  if (!text.endsWith(']}')) return null;
+  const at = text.lastIndexOf(NODE_NAMES_MEMBER);
+  if (at < 0 || text.charCodeAt(at + NODE_NAMES_MEMBER.length) !== 0x5b /* [ */) return null;
+  let rest: unknown;
+  try {
+    rest = JSON.parse(`${text.slice(0, at)}}`);
+  } catch {
+    return null;
+  }
+  if (typeof rest !== 'object' || rest === null || Array.isArray(rest)) return null;
+  return { rest: rest as Record<string, unknown>, namesJson: text.slice(at + NODE_NAMES_MEMBER.length, -1) };
 }
 
 /**
