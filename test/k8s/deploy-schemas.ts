@@ -57,16 +57,12 @@ const extender = z
     weight: int64.optional(),
     bindVerb: z.string().optional(),
     enableHTTPS: z.boolean().optional(),
+    // ExtenderTLSConfig: file paths, or the same as base64 data ([]byte in Go).
     tlsConfig: z
       .strictObject({
         insecure: z.boolean().optional(),
-        serverName: z.string().optional(),
-        certFile: z.string().optional(),
-        keyFile: z.string().optional(),
-        caFile: z.string().optional(),
-        certData: z.base64().optional(),
-        keyData: z.base64().optional(),
-        caData: z.base64().optional(),
+        ...Object.fromEntries(['serverName', 'certFile', 'keyFile', 'caFile'].map((k) => [k, z.string().optional()])),
+        ...Object.fromEntries(['certData', 'keyData', 'caData'].map((k) => [k, z.base64().optional()])),
       })
       .optional(),
     httpTimeout: duration.optional(),

@@ -1,15 +1,5 @@
 import type { Command } from 'commander';
 
-interface ControllerFlags {
-  readonly config?: string;
-  readonly tlsCert?: string;
-  readonly tlsKey?: string;
-  readonly port?: string;
-  readonly extenderPort?: string;
-  readonly schedulerName?: string;
-  readonly kubeconfig?: string;
-}
-
 /** `gpushare k8s ...`: the Kubernetes components (deploy/ runs them); not clients of a daemon. */
 export function registerK8s(program: Command): void {
   const k8s = program.command('k8s').description('Kubernetes components: the cluster controller (scheduler extender + webhook)');
@@ -28,7 +18,8 @@ Examples:
   gpushare k8s controller --config /etc/gpushare/controller.json
   gpushare k8s controller --tls-cert tls.crt --tls-key tls.key --kubeconfig ~/.kube/config
 `)
-    .action(async (flags: ControllerFlags) => {
+    .action(async (flags: Readonly<Record<string, string | undefined>>) => {
+      // The flags' names and types are src/k8s/controller/config.ts's ControllerFlags (the CLI may not import it statically).
       // The controller's side, loaded here only: no other command pays for client-node and fastify.
       const { runControllerCommand } = await import('../../k8s/controller/command.js');
       await runControllerCommand(flags);
