@@ -115,4 +115,7 @@ export default tseslint.config(
   // `serve` is the daemon: it loads the composition root (src/app), and only with import(), so
   // that no other command loads the daemon's side.
   cliRule(['src/cli/commands/serve.ts'], { dynamicOnly: ['app'] }),
+  // `k8s` runs gpushare's Kubernetes components in this process: it loads them (src/k8s) only
+  // with import(), so no other command loads client-node and gRPC.
+  cliRule(['src/cli/commands/k8s.ts'], { dynamicOnly: ['k8s'] }),
 );
