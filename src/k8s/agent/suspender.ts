@@ -62,6 +62,7 @@ export class Suspender {
   private readonly watches: ListWatch<V1Pod>[] = [];
   private state: State = { v: 1, pods: {} };
   private dirty = false;
+  private listed = false;
   private loop: Promise<void> | null = null;
   private stopped = false;
   private readonly resumeFailedAt = new Map<string, number>();
@@ -88,6 +89,7 @@ export class Suspender {
       this.watches.push(lw);
     }
     await Promise.all(this.watches.map((w) => w.start()));
+    this.listed = true;
     this.kick();
     await this.settled();
   }
@@ -99,7 +101,9 @@ export class Suspender {
 
   /** Asks for a pass (the GPUs changed, a pod changed). */
   kick(): void {
-    if (this.stopped) return;
+    // Not before both lists are in: a pass over half the pods could resume a pod whose
+    // preemptor is only in the other list.
+    if (this.stopped || !this.listed) return;
     this.dirty = true;
     this.loop ??= this.run().finally(() => { this.loop = null; });
   }
@@ -124,6 +128,38 @@ export class Suspender {
   }
 
   private podObjects = new Map<string, V1Pod>();
+  /** Every pod seen here, uid to name: a preemptor missing from both lists is read back by name. */
+  private readonly seenRefs = new Map<string, { namespace: string; name: string }>();
+
+  /**
+   * `pods` plus the preemptors of suspended pods that are in neither list but still exist here.
+   * The two watches report a pod moving from nominated to bound as a delete in one and an add in
+   * the other, in no set order: between the two, the preemptor would look gone and its room free.
+   */
+  private async withPreemptors(pods: NodePod[]): Promise<NodePod[]> {
+    for (const p of pods) this.seenRefs.set(p.uid, { namespace: p.namespace, name: p.name });
+    const have = new Set(pods.map((p) => p.uid));
+    const out = [...pods];
+    for (const p of pods) {
+      const uid = p.suspension?.state === 'suspended' ? p.suspension.preemptor : '';
+      const ref = this.seenRefs.get(uid);
+      if (ref === undefined || have.has(uid)) continue;
+      have.add(uid);
+      try {
+        const fresh = await this.core.readNamespacedPod(ref);
+        const view = fresh.metadata?.uid === uid ? nodePodOf(fresh, this.options.nodeName) : null;
+        if (view !== null && (view.bound || fresh.status?.nominatedNodeName === this.options.nodeName)) {
+          out.push(view);
+          this.podObjects.set(uid, fresh);
+          continue;
+        }
+      } catch (e) {
+        if (apiFailure(e).code !== 404) throw e; // unknown: no pass on a guess; the failure is logged and the next event retries
+      }
+      this.seenRefs.delete(uid);
+    }
+    return out;
+  }
 
   private async run(): Promise<void> {
     while (this.dirty && !this.stopped) {
@@ -131,13 +167,14 @@ export class Suspender {
       try {
         await this.pass();
       } catch (e) {
-        this.options.log.error({ event: 'agent.suspend.pass', node: this.options.nodeName, error: (e as Error).message }, 'preemption pass failed');
+        this.options.log.error({ event: 'agent.suspend.pass', node: this.options.nodeName, error: (e as Error).message }, 'preemption pass failed: trying again in a second');
+        setTimeout(() => this.kick(), 1000).unref();
       }
     }
   }
 
   private async pass(): Promise<void> {
-    const pods = this.pods();
+    const pods = await this.withPreemptors(this.pods());
     const live = new Set(pods.filter((p) => !p.ended).map((p) => p.uid));
     // Finish what a previous run left halfway: a resume interrupted after its annotation went,
     // or processes stopped that nothing asks to keep suspended any more.
