@@ -19,13 +19,13 @@ import { openBackend } from '../../src/gpu/open.js';
 import { openCheckpointApi, type CheckpointApi } from '../../src/gpu/checkpoint.js';
 import { startNodeAgent, type NodeAgent } from '../../src/k8s/agent/agent.js';
 import { resolveAgentConfig } from '../../src/k8s/agent/config.js';
-import type { AgentLog } from '../../src/k8s/agent/log.js';
 import { Extender } from '../../src/k8s/extender/extender.js';
 import { encodeDecision } from '../../src/k8s/hami/decision.js';
 import { decodeNodeGpus } from '../../src/k8s/hami/node-gpus.js';
 import { decodeSuspension, encodeSuspendRequest } from '../../src/k8s/hami/suspension.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { MemoryApi, gpuPod } from './extender-memory-api.js';
+import { recordingLog } from './agent-fixtures.js';
 import { startFakeApiServer, until, type FakeApiServer } from './fake-apiserver.js';
 
 const FAKE = `${REPO_ROOT}build/native/fake/libcuda.so.1`;
@@ -41,12 +41,7 @@ let checkpoint: CheckpointApi;
 let agent: NodeAgent | null = null;
 const children: ChildProcess[] = [];
 const regions = new Map<string, string>();
-const lines: { level: string; fields: Record<string, unknown>; message: string }[] = [];
-const log: AgentLog = {
-  info: (fields, message) => lines.push({ level: 'info', fields, message }),
-  warn: (fields, message) => lines.push({ level: 'warn', fields, message }),
-  error: (fields, message) => lines.push({ level: 'error', fields, message }),
-};
+const { log, lines } = recordingLog();
 const { backend } = openBackend({ simulate: '1xH100-80GB' });
 
 beforeAll(async () => {

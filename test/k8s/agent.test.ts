@@ -15,10 +15,10 @@ import type { GpuBackend } from '../../src/gpu/backend.js';
 import { openBackend } from '../../src/gpu/open.js';
 import { startNodeAgent, type NodeAgent } from '../../src/k8s/agent/agent.js';
 import { resolveAgentConfig, type AgentFlags } from '../../src/k8s/agent/config.js';
-import type { AgentLog } from '../../src/k8s/agent/log.js';
 import { CAPACITY } from '../../src/k8s/dra/names.js';
 import { decodeNodeGpus, type NodeGpu } from '../../src/k8s/hami/node-gpus.js';
 import { parseWholeQuantity } from '../../src/k8s/hami/quantity.js';
+import { recordingLog } from './agent-fixtures.js';
 import { startFakeApiServer, type FakeApiServer } from './fake-apiserver.js';
 import { checkWire } from './typed.js';
 
@@ -27,12 +27,7 @@ const MIB = 2 ** 20;
 let root = '';
 let api: FakeApiServer;
 let agent: NodeAgent | null = null;
-const lines: { level: string; fields: Record<string, unknown>; message: string }[] = [];
-const log: AgentLog = {
-  info: (fields, message) => lines.push({ level: 'info', fields, message }),
-  warn: (fields, message) => lines.push({ level: 'warn', fields, message }),
-  error: (fields, message) => lines.push({ level: 'error', fields, message }),
-};
+const { log, lines } = recordingLog();
 
 /** The simulated backend, with GPUs marked lost when a test says so. */
 function backendWith(fleet: string, lost: Set<number>): GpuBackend {

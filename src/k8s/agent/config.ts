@@ -11,7 +11,7 @@
  *    "health": {"listen": "0.0.0.0:8082"},
  *    "suspend": {"enabled": true, "evictOnFailure": true, "lockTimeoutMs": 10000}}
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ErrorCodes, GsError } from '../../domain/index.js';
 import { BACKEND_CHOICES } from '../../gpu/choices.js';
@@ -111,18 +111,27 @@ function invalid(message: string): never {
   throw new GsError(ErrorCodes.invalidArgument, message);
 }
 
-/** The file's settings (an absent --config file is an error; no file at all is fine). */
+/** The file's settings: a missing file is GS_ERR_NOT_FOUND, anything wrong in it one error naming the field. */
 export function readAgentConfigFile(path: string): AgentConfigFile {
-  if (!existsSync(path)) throw new GsError(ErrorCodes.notFound, `config file ${path} does not exist`);
-  let json: unknown;
+  const where = `config file ${path}`;
+  let text: string;
   try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
+    text = readFileSync(path, 'utf8');
   } catch (cause) {
-    throw new GsError(ErrorCodes.invalidArgument, `config file ${path} is not valid JSON: ${(cause as Error).message}`, { cause });
+    const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new GsError(missing ? ErrorCodes.notFound : ErrorCodes.invalidArgument, missing ? `${where} does not exist` : `${where} cannot be read: ${(cause as Error).message}`, { cause });
   }
-  const parsed = FileSchema.safeParse(json);
-  if (!parsed.success) invalid(`config file ${path}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`);
-  return parsed.data;
+  const parsed = FileSchema.safeParse(jsonOrInvalid(text, where));
+  if (parsed.success) return parsed.data;
+  return invalid(`${where}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`);
+}
+
+function jsonOrInvalid(text: string, where: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (cause) {
+    return invalid(`${where} is not valid JSON: ${(cause as Error).message}`);
+  }
 }
 
 /**

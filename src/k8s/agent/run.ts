@@ -3,6 +3,7 @@
  * opens), the GPU backend, the API-server connection, the checkpoint API, the agent; then it
  * runs until SIGTERM or SIGINT and stops cleanly (see agent.ts for what a stop keeps).
  */
+import { once } from 'node:events';
 import { pino } from 'pino';
 import { openCheckpointApi } from '../../gpu/checkpoint.js';
 import { openBackend } from '../../gpu/open.js';
@@ -22,15 +23,10 @@ export async function runNodeAgent(flags: AgentFlags, startClassic?: StartClassi
   try {
     const kubeConfig = loadKubeConfig(config.kube);
     const agent = await startNodeAgent({ config, backend: opened.backend, kubeConfig, log, checkpoint, ...(startClassic !== undefined ? { startClassic } : {}) });
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    // Whichever stop signal comes first; the other's listener goes with the abort.
+    const stop = new AbortController();
+    await Promise.race(['SIGTERM', 'SIGINT'].map((name) => once(process, name, { signal: stop.signal }).catch(() => undefined)));
+    stop.abort();
     await agent.close();
   } finally {
     if (checkpoint.ok) checkpoint.value.close();
