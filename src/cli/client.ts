@@ -4,11 +4,11 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { ErrorCodes, GsError } from '../domain/index.js';
 import { fromErrorBody } from '../contract/error-body.js';
-import { defaultSocketPath } from '../contract/paths.js';
+import { clientSocketPath } from '../contract/paths.js';
 
 export type Target = { readonly kind: 'unix'; readonly path: string } | { readonly kind: 'tcp'; readonly url: URL; readonly token: string | undefined; readonly tls?: TlsClient };
 
@@ -20,13 +20,14 @@ export interface TlsClient {
 }
 
 /**
- * `--host`, else GPUSHARE_HOST, else the default socket. A path (or `unix:PATH`) is a socket;
+ * `--host`, else GPUSHARE_HOST, else this user's daemon's socket, or the system service's when
+ * only that one is there (contract/paths.ts clientSocketPath). A path (or `unix:PATH`) is a socket;
  * `http(s)://` is TCP. For https: `caFile` (--ca-file, GPUSHARE_CA_FILE) is the CA the daemon's
  * certificate is checked against (else the system's); GPUSHARE_CLIENT_CERT and
  * GPUSHARE_CLIENT_KEY are this client's own, for a daemon that asks for one.
  */
 export function resolveTarget(host: string | undefined, env: Readonly<Record<string, string | undefined>> = process.env, caFile: string | undefined = env['GPUSHARE_CA_FILE']): Target {
-  const value = host ?? env['GPUSHARE_HOST'] ?? defaultSocketPath(env, userInfo().uid);
+  const value = host ?? env['GPUSHARE_HOST'] ?? clientSocketPath(env, userInfo().uid, existsSync);
   if (/^https?:\/\//.test(value)) {
     const url = new URL(value);
     const token = env['GPUSHARE_TOKEN'];

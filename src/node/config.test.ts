@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, parseListen } from './config.js';
-import { defaultPaths } from './paths.js';
+import { defaultPaths, SYSTEM_PATHS } from './paths.js';
 
 describe('defaultPaths', () => {
   it('follows XDG, ignoring relative values', () => {
@@ -17,6 +17,25 @@ describe('defaultPaths', () => {
       configDir: '/home/u/.config/gpushare',
       socket: '/tmp/gpushare-7/gpushare.sock',
     });
+  });
+
+  it('gives root, a process without HOME, and --system the system paths; a set XDG variable still wins', () => {
+    const system = { configDir: '/etc/gpushare', stateDir: '/var/lib/gpushare', socket: '/run/gpushare/gpushare.sock' };
+    expect(defaultPaths({}, '/root', 0)).toEqual(system);
+    expect(defaultPaths({}, undefined, 7)).toEqual(system);
+    expect(defaultPaths({}, '', 7)).toEqual(system);
+    expect(defaultPaths({ XDG_STATE_HOME: '/s', XDG_RUNTIME_DIR: '/run/user/0' }, '/root', 0)).toEqual({
+      configDir: '/etc/gpushare',
+      stateDir: '/s/gpushare',
+      socket: '/run/user/0/gpushare/gpushare.sock',
+    });
+    expect(defaultPaths({ XDG_STATE_HOME: '/s', XDG_CONFIG_HOME: '/c', XDG_RUNTIME_DIR: '/r' }, '/home/u', 7, true)).toEqual(system);
+    expect(SYSTEM_PATHS).toEqual(system);
+  });
+
+  it('reads HOME from the environment it is given', () => {
+    expect(defaultPaths({ HOME: '/home/h' }, undefined, 7).stateDir).toBe('/home/h/.local/state/gpushare');
+    expect(defaultPaths({}, undefined, 7).stateDir).toBe('/var/lib/gpushare');
   });
 });
 

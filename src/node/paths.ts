@@ -1,10 +1,10 @@
 import { mkdirSync, chmodSync, lstatSync } from 'node:fs';
-import { homedir, userInfo } from 'node:os';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { defaultSocketPath } from '../contract/paths.js';
+import { defaultSocketPath, SYSTEM_SOCKET } from '../contract/paths.js';
 import { ErrorCodes, GsError } from '../domain/index.js';
 
-/** Where gpushare keeps things by default, per the XDG base directory spec. */
+/** Where gpushare keeps things by default, per the XDG base directory spec, or the system's. */
 export interface DefaultPaths {
   readonly configDir: string;
   readonly stateDir: string;
@@ -14,17 +14,33 @@ export interface DefaultPaths {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** The defaults for this user; pure over `env`, the home directory and the uid. */
-export function defaultPaths(env: Env = process.env, home = homedir(), uid = userInfo().uid): DefaultPaths {
-  const xdg = (name: string, fallback: string): string => {
+/** A machine service's paths (deploy/systemd/gpushare.service makes these directories). */
+export const SYSTEM_PATHS: DefaultPaths = {
+  configDir: '/etc/gpushare',
+  stateDir: '/var/lib/gpushare',
+  socket: SYSTEM_SOCKET,
+};
+
+/**
+ * The defaults; pure over `env`, the home directory and the uid. `system` (serve --system) takes
+ * the system paths whatever the environment says. Otherwise each XDG variable that is set (an
+ * absolute path) wins; for one that is not, root (a system service) and a process without HOME
+ * get the system path, anyone else the XDG fallback under their home.
+ */
+export function defaultPaths(env: Env = process.env, home: string | undefined = env['HOME'], uid = userInfo().uid, system = false): DefaultPaths {
+  if (system) return SYSTEM_PATHS;
+  const machine = uid === 0 || home === undefined || home === '';
+  const xdg = (name: string, fallback: string, systemPath: string): string => {
     const v = env[name];
     // The spec says relative paths are invalid and must be ignored.
-    return v !== undefined && v.startsWith('/') ? v : fallback;
+    if (v !== undefined && v.startsWith('/')) return join(v, 'gpushare');
+    return machine ? systemPath : join(home!, fallback, 'gpushare');
   };
+  const runtime = env['XDG_RUNTIME_DIR'];
   return {
-    configDir: join(xdg('XDG_CONFIG_HOME', join(home, '.config')), 'gpushare'),
-    stateDir: join(xdg('XDG_STATE_HOME', join(home, '.local', 'state')), 'gpushare'),
-    socket: defaultSocketPath(env, uid),
+    configDir: xdg('XDG_CONFIG_HOME', '.config', SYSTEM_PATHS.configDir),
+    stateDir: xdg('XDG_STATE_HOME', join('.local', 'state'), SYSTEM_PATHS.stateDir),
+    socket: machine && !(runtime !== undefined && runtime.startsWith('/')) ? SYSTEM_PATHS.socket : defaultSocketPath(env, uid),
   };
 }
 
