@@ -5,6 +5,7 @@
  * It lives outside src/node so that the daemon never imports its own API (no layer cycle).
  */
 import { existsSync, chmodSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
+import type { Server as HttpsServer } from 'node:https';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -13,6 +14,7 @@ import { ErrorCodes, GsError } from '../domain/index.js';
 import { openCheckpointApi } from '../gpu/checkpoint.js';
 import { openBackend } from '../gpu/open.js';
 import { loadConfig, type DaemonConfig, type ListenAddress, type ServeFlags } from '../node/config.js';
+import { planReload, type ReloadPlan } from '../node/config-reload.js';
 import { Daemon } from '../node/daemon.js';
 import { findNativePaths } from '../node/launcher.js';
 import { MpsControl } from '../node/mps.js';
@@ -30,8 +32,16 @@ export interface RunningDaemon {
   readonly daemon: Daemon;
   /** Where it listens, as the CLI's --host would name it. */
   readonly addresses: readonly string[];
+  /**
+   * Reads the config again (`load` throws on a bad file) and applies what is safe while tasks
+   * run (config-reload.ts); what needs a restart is logged as ignored, naming each key. A bad
+   * file changes nothing: it is logged and the running config stays. Never throws.
+   */
+  reload(load: () => DaemonConfig): ReloadOutcome;
   close(): Promise<void>;
 }
+
+export type ReloadOutcome = ({ readonly ok: true } & ReloadPlan) | { readonly ok: false; readonly problem: string };
 
 export interface ServeOptions {
   readonly config: DaemonConfig;
@@ -52,9 +62,21 @@ export function daemonLogger(level: string): Logger {
   return pino({ level }, pino.destination({ dest: 2, sync: true }));
 }
 
-/** `gpushare serve` with its command-line flags: the config file (flags win over it), then serve. */
-export function serveWithFlags(flags: ServeFlags): Promise<RunningDaemon> {
-  return serve({ config: loadConfig(flags) });
+/**
+ * `gpushare serve` with its command-line flags: the config file (flags win over it), then serve.
+ * SIGHUP reads the file again with the same flags (docs/operations.md, "Reloading").
+ */
+export async function serveWithFlags(flags: ServeFlags): Promise<RunningDaemon> {
+  const running = await serve({ config: loadConfig(flags) });
+  const onHangup = (): void => void running.reload(() => loadConfig(flags));
+  process.on('SIGHUP', onHangup);
+  return {
+    ...running,
+    close: async () => {
+      process.off('SIGHUP', onHangup);
+      await running.close();
+    },
+  };
 }
 
 export async function serve(options: ServeOptions): Promise<RunningDaemon> {
@@ -165,7 +187,32 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     }
     logger.info({ stateDir: config.stateDir, addresses, backend: backend.description, config: config.configFile }, 'gpushare daemon listening');
     say(`gpushare serve: listening on ${addresses.join(', ')}; state in ${config.stateDir}`);
-    return { daemon, addresses, close };
+    let current = config;
+    const reload = (load: () => DaemonConfig): ReloadOutcome => {
+      try {
+        const next = load();
+        const plan = planReload(current, next);
+        // TLS first: unreadable files refuse the whole reload before anything changed.
+        const https = plan.apply.includes('tls') ? tlsContents(next) : null;
+        if (https !== null) {
+          const mutual = https.ca !== undefined ? { ca: https.ca } : {};
+          for (const app of apps) if ('setSecureContext' in app.server) (app.server as HttpsServer).setSecureContext({ cert: https.cert, key: https.key, minVersion: 'TLSv1.2', ...mutual });
+        }
+        if (plan.apply.includes('tenants')) for (const t of next.tenants) daemon.declareTenant(t.name, t.quota, `config:${next.configFile ?? 'file'}`);
+        if (plan.apply.includes('tokens')) tokens.replaceConfigTokens(next.tokens);
+        if (plan.apply.includes('logLevel')) logger.level = next.logLevel;
+        // What was not applied keeps its running value, so the next reload compares with that.
+        current = { ...current, ...(plan.apply.includes('tenants') ? { tenants: next.tenants.map((t) => ({ ...t, runAs: current.tenants.find((c) => c.name === t.name)?.runAs })) } : {}), ...(plan.apply.includes('tokens') ? { tokens: next.tokens } : {}), ...(plan.apply.includes('logLevel') ? { logLevel: next.logLevel } : {}), ...(plan.apply.includes('tls') ? { tls: next.tls } : {}) };
+        logger.info({ applied: plan.apply, config: next.configFile }, 'config reloaded');
+        if (plan.ignored.length > 0) logger.warn({ ignored: plan.ignored }, `config reload: ${plan.ignored.join(', ')} changed but take a restart; the running values stay`);
+        return { ok: true, ...plan };
+      } catch (err) {
+        const problem = (err as Error).message;
+        logger.error({ problem }, 'config reload refused; the running config stays');
+        return { ok: false, problem };
+      }
+    };
+    return { daemon, addresses, reload, close };
   } catch (err) {
     await close().catch(() => undefined);
     throw err;

@@ -59,11 +59,17 @@ export class TokenAuthority implements TokenChecker {
 
   /** `db`/`tasks` null: the config's tokens only, nothing to revoke or make (tests, a read-only start). */
   constructor(
-    private readonly config: readonly TokenEntry[],
+    private config: readonly TokenEntry[],
     private readonly db: { readonly db: Db; readonly tasks: TaskStore } | null,
     private readonly now: () => number = Date.now,
   ) {
     this.store = db === null ? null : new TokenStore(db.db);
+    this.reload();
+  }
+
+  /** The config file's tokens, replaced (SIGHUP): from now on only these and the API's are known. */
+  replaceConfigTokens(config: readonly TokenEntry[]): void {
+    this.config = config;
     this.reload();
   }
 
