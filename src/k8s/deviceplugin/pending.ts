@@ -12,6 +12,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { describeIssues } from '../../domain/result.js';
+import type { Result } from '../../domain/result.js';
 import { decodeDecision, type ContainerDecision, type PodDecision } from '../hami/decision.js';
 import { GPUSHARE_ANNOTATION, RESOURCE } from '../hami/names.js';
 import { allocatedIndexes } from './allocated.js';
@@ -38,9 +39,10 @@ export function containerKey(podUid: string, index: number): string {
 
 /**
  * The container the kubelet is allocating `count` GPUs for. `served(podUid, index)`: the node's
- * ledger (the pod's own `gpushare.io/allocated` annotation is read here too).
+ * ledger (the pod's own `gpushare.io/allocated` annotation is read here too). `decode`: the
+ * decision codec (the shell passes a memo of it: every call reads every pending pod's decision).
  */
-export function pendingContainer(pods: Iterable<V1Pod>, node: string, count: number, served: (key: string) => boolean): PendingChoice {
+export function pendingContainer(pods: Iterable<V1Pod>, node: string, count: number, served: (key: string) => boolean, decode: (text: string) => Result<PodDecision> = decodeDecision): PendingChoice {
   const passed: Passed[] = [];
   const candidates: { found: PendingContainer; at: number; created: number }[] = [];
   for (const pod of pods) {
@@ -55,7 +57,7 @@ export function pendingContainer(pods: Iterable<V1Pod>, node: string, count: num
       if (asksGpus(pod)) passed.push({ pod: name, why: `has no ${GPUSHARE_ANNOTATION.decision} annotation (not scheduled by the gpushare extender, or its decision is not here yet)` });
       continue;
     }
-    const decoded = decodeDecision(text);
+    const decoded = decode(text);
     if (!decoded.ok) {
       passed.push({ pod: name, why: describeIssues(decoded.issues) });
       continue;
@@ -106,4 +108,18 @@ function gpuLimit(pod: V1Pod, index: number): number | null {
   if (value === undefined) return null;
   const n = Number(value);
   return Number.isInteger(n) && n > 0 ? n : null;
+}
+
+/** `decodeDecision` remembered by annotation text (a pod's decision is written once), holding at most `limit` texts. */
+export function memoDecoder(limit = 4096): (text: string) => Result<PodDecision> {
+  const memo = new Map<string, Result<PodDecision>>();
+  return (text) => {
+    let r = memo.get(text);
+    if (r === undefined) {
+      if (memo.size >= limit) memo.clear(); // pods come and go: start again rather than track age
+      r = decodeDecision(text);
+      memo.set(text, r);
+    }
+    return r;
+  };
 }

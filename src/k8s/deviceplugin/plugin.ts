@@ -22,7 +22,7 @@ import { RESOURCE } from '../hami/names.js';
 import { advertisedDevices, checkSplit, DEFAULT_SPLIT, preferredReplicas, resolveDeviceIds } from './devices.js';
 import { KubeletLink, type RegistrationState } from './kubelet-link.js';
 import { Ledger, type LedgerEntry } from './ledger.js';
-import { containerKey, describeNoPending, pendingContainer, type PendingContainer } from './pending.js';
+import { containerKey, describeNoPending, memoDecoder, pendingContainer, type PendingContainer } from './pending.js';
 import { NodePods } from './pods.js';
 import { DEFAULT_DEVICE_PLUGIN_DIR, devicePluginProtos } from './protos.js';
 import { containerResponse, type ContainerAllocateResponse } from './response.js';
@@ -182,6 +182,7 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
     const uid = pod.metadata?.uid;
     if (uid !== undefined) forget(new Set([uid]));
   });
+  const decode = memoDecoder();
   const annotating = new Set<Promise<void>>();
   const annotate = (pod: PendingContainer['pod'], entries: readonly LedgerEntry[]): void => {
     const p = pods.recordAllocated(pod, entries.map((e) => ({ index: e.index, name: e.container, gpus: e.gpus, deviceIds: e.deviceIds, atMs: e.atMs })))
@@ -211,7 +212,7 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
     const deadline = now() + admissionWaitMs;
     const served = (key: string): boolean => taken.has(key) || ledger.has(key);
     for (;;) {
-      const choice = pendingContainer(pods.list(), options.nodeName, count, served);
+      const choice = pendingContainer(pods.list(), options.nodeName, count, served, decode);
       if (choice.found !== null) return choice.found;
       const left = deadline - now();
       if (left <= 0 || stopping) {
@@ -271,7 +272,11 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
         byPod.set(f.pod.uid, { pod: f.pod, entries: [...(byPod.get(f.pod.uid)?.entries ?? []), e] });
         log.info('allocated', { pod: `${f.pod.namespace}/${f.pod.name}`, container: f.container.name, gpus: e.gpus, deviceIds: e.deviceIds });
       });
-      for (const { pod, entries: es } of byPod.values()) annotate(pod, es);
+      // After the answer has gone: the patch's request is work the kubelet need not wait for.
+      setImmediate(() => {
+        if (stopping) return; // the ledger says it is not recorded yet: the next start records it
+        for (const { pod, entries: es } of byPod.values()) annotate(pod, es);
+      });
       return found.map((f) => containerResponse(f.pod, f.container, hostPaths(f.pod.uid, f.container.index), (uuid) => nodeOf.get(uuid) ?? ''));
     }
   };
@@ -311,7 +316,7 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
       },
       GetPreferredAllocation: unary('GetPreferredAllocation', (request: { container_requests: { available_deviceIDs: string[]; must_include_deviceIDs: string[]; allocation_size: number }[] }) => ({
         container_responses: request.container_requests.map((r) => {
-          const choice = pendingContainer(pods.list(), options.nodeName, r.allocation_size, (key) => ledger.has(key));
+          const choice = pendingContainer(pods.list(), options.nodeName, r.allocation_size, (key) => ledger.has(key), decode);
           const wanted = choice.found === null ? [] : choice.found.container.gpus.map((g) => g.uuid);
           return { deviceIDs: preferredReplicas(r.available_deviceIDs, r.must_include_deviceIDs, r.allocation_size, wanted) };
         }),
@@ -338,6 +343,7 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
     registration: () => link.registration(),
     served: () => ledger.all(),
     async settled() {
+      await new Promise((resolve) => setImmediate(resolve)); // the patches are started after the answer
       while (annotating.size > 0) await Promise.all([...annotating]);
     },
     async stop() {
