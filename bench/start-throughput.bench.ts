@@ -266,7 +266,9 @@ async function round(bin: string): Promise<RoundResult> {
   // START_BENCH_SERVE_ARGS: more `serve` flags for this build (`--sandbox off`, say); the
   // baseline's are START_BENCH_BASELINE_SERVE_ARGS (an older build may not know them).
   const extra = (process.env[bin === builds[0]?.bin ? 'START_BENCH_SERVE_ARGS' : 'START_BENCH_BASELINE_SERVE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
-  const daemon = spawn(process.execPath, [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), bin, 'serve', '--backend', 'simulated', '--simulate', `${GPUS}xH100-80GB`, '--state-dir', join(dir, 'state'), '--listen', socket, '--log-level', 'warn', ...extra], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  // Its own session, as a service's (systemd's, or setsid's): what its CPU priority applies to (src/node/priority.ts).
+  const args = [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), bin, 'serve', '--backend', 'simulated', '--simulate', `${GPUS}xH100-80GB`, '--state-dir', join(dir, 'state'), '--listen', socket, '--log-level', 'warn', ...extra];
+  const daemon = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   daemons.add(daemon);
   const c = new Client0(socket);
   try {

@@ -16,6 +16,7 @@ import { loadConfig, type DaemonConfig, type ListenAddress, type ServeFlags } fr
 import { Daemon } from '../node/daemon.js';
 import { findNativePaths } from '../node/launcher.js';
 import { MpsControl } from '../node/mps.js';
+import { applyDaemonNice } from '../node/priority.js';
 import { readSmGroups } from '../node/smgroups.js';
 import { ensurePrivateDir } from '../node/paths.js';
 import { privateDatabase, Sandbox, sandboxUsers } from '../node/sandbox.js';
@@ -64,6 +65,13 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   const users = sandboxUsers(config.sandbox, process.getuid?.() === 0);
   ensurePrivateDir(config.stateDir);
   const native = findNativePaths();
+  // Before the spawner starts: it shares the daemon's session, so its group's priority (priority.ts).
+  const priority = applyDaemonNice(config.daemonNice);
+  if (priority.kind === 'set') logger.info({ nice: priority.nice }, "the daemon's CPU priority is above its tasks' (autogroup nice)");
+  else if (priority.kind === 'unavailable') {
+    if (priority.asked) say(`gpushare serve: ${priority.problem}; the API may answer slowly while tasks keep every CPU busy.`);
+    else logger.info({ problem: priority.problem }, "the daemon's CPU priority is the same as its tasks'");
+  }
   const { backend, notice } = openBackend({ backend: config.backend, simulate: config.simulate, nvmlPath: process.env['GPUSHARE_NVML_PATH'] });
   if (notice) say(notice);
   if (backend.kind === 'simulated') say(`gpushare serve: using ${backend.description.replace(/^simulated GPUs/i, 'SIMULATED GPUs')}, not real ones: tasks get simulated GPU UUIDs; nothing measured here is real.`);

@@ -56,3 +56,16 @@ describe('admit', () => {
     expect(refusal(() => admit(ctx, input, quota === null ? null : tenant(quota)))).toBe(expected);
   });
 });
+
+describe('admit with a memo of feasible shapes', () => {
+  it('answers as without it, remembers only what fits, and is not fooled by a like request that does not', () => {
+    const ctx = { ...context('9.0'), feasible: new Set<string>() };
+    expect(refusal(() => admit(ctx, { command: ['x'], memory: '8Gi' }, null))).toBe('admitted');
+    expect(ctx.feasible.size).toBe(1);
+    expect(refusal(() => admit(ctx, { command: ['y'], memory: '8Gi' }, null))).toBe('admitted');
+    expect(ctx.feasible.size).toBe(1);
+    expect(refusal(() => admit(ctx, { command: ['x'], gpus: 3, memory: '8Gi' }, null))).toBe('GS_ERR_UNSATISFIABLE');
+    expect(refusal(() => admit(ctx, { command: ['x'], gpus: 3, memory: '8Gi' }, null))).toBe('GS_ERR_UNSATISFIABLE');
+    expect(ctx.feasible.size).toBe(1);
+  });
+});

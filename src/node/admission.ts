@@ -20,6 +20,11 @@ export interface AdmissionContext {
   /** This machine as the scheduler sees it (SM layouts included). */
   readonly node: NodeSpec;
   readonly policy: Policy;
+  /**
+   * Request shapes (their JSON) already found able to run on `node` alone, kept by the caller
+   * while `node` is the same (inventory.ts): a burst of like submissions schedules once.
+   */
+  readonly feasible?: Set<string>;
 }
 
 /** The submission's slice request, if it may be queued; a GsError saying why not otherwise. */
@@ -60,8 +65,12 @@ function checkGpus(ctx: AdmissionContext, request: SliceRequest): void {
 
 /** Could it run on this machine with nothing else on it? */
 function checkMachine(ctx: AdmissionContext, request: SliceRequest): void {
+  const key = ctx.feasible ? JSON.stringify(request) : '';
+  if (ctx.feasible?.has(key)) return;
   const decision = schedule(buildSnapshot([ctx.node]), placementRequest({ id: 'admission', request, tenant: null }), { policy: ctx.policy, rng: createPrng(1) });
-  if (decision.status !== 'ok') {
+  if (decision.status === 'ok') {
+    ctx.feasible?.add(key);
+  } else {
     if (request.isolation === 'sm-partition') refusePartition(decision, request.gpus);
     throw new GsError(ErrorCodes.unsatisfiable, `can never run here: ${describeDecision(decision)}`);
   }

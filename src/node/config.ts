@@ -10,6 +10,7 @@ import { BACKEND_CHOICES } from '../gpu/open.js';
 import { PREEMPTION_POLICIES, type PreemptionPolicy } from './planner.js';
 import { MPS_MODES, type MpsMode } from './mps.js';
 import { defaultPaths } from './paths.js';
+import type { DaemonNiceSetting } from './priority.js';
 import { DEFAULT_TASK_DIR, DEFAULT_UID_BASE, DEFAULT_UID_COUNT, type RunAs } from './sandbox-plan.js';
 import type { Quota } from './store/tenants.js';
 import { checkTenantName, parseQuota } from './tenants.js';
@@ -94,6 +95,8 @@ export const ConfigFileSchema = z.strictObject({
   /** Tenants and quotas the daemon sets at every start (the file wins over API changes then). */
   tenants: z.array(TenantSchema).optional(),
   sandbox: SandboxSchema.optional(),
+  /** The daemon's CPU priority over its tasks (priority.ts): auto (nice -10 where permitted), off, or a nice value. */
+  daemonNice: z.union([z.enum(['auto', 'off']), z.number().int().min(-20).max(19)]).optional(),
 });
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 
@@ -117,6 +120,8 @@ export interface ServeFlags {
   readonly tlsClientCa?: string | undefined;
   /** Plain TCP on a non-loopback address, knowingly (allowInsecureTcp). */
   readonly insecure?: boolean | undefined;
+  /** auto, off or a nice value (daemonNice). */
+  readonly daemonNice?: string | undefined;
 }
 
 /** PEM files for the TCP listeners (paths; read when the daemon starts). */
@@ -145,6 +150,7 @@ export interface DaemonConfig {
   readonly mps: MpsMode;
   readonly tenants: readonly { readonly name: string; readonly quota: Quota; readonly runAs?: RunAs | undefined }[];
   readonly sandbox: SandboxConfig;
+  readonly daemonNice: DaemonNiceSetting;
   /** The file read, if any, for the startup log. */
   readonly configFile: string | null;
 }
@@ -171,6 +177,7 @@ export function loadConfig(flags: ServeFlags, env: Readonly<Record<string, strin
     mps: parseMps(flags.mps ?? file.value.mps ?? 'auto'),
     tenants: configTenants(path, file.value.tenants ?? []),
     sandbox: sandboxConfig({ ...file.value.sandbox, ...(flags.sandbox !== undefined ? { users: parseSandboxMode(flags.sandbox) } : {}), ...(flags.passEnv ? { passEnv: [...flags.passEnv] } : {}) }),
+    daemonNice: flags.daemonNice !== undefined ? parseDaemonNice(flags.daemonNice) : (file.value.daemonNice ?? 'auto'),
     configFile: file.found ? path : null,
   };
   if (config.listen.some((l) => l.kind === 'tcp') && config.tokens.length === 0) {
@@ -289,4 +296,12 @@ export function parseListen(text: string): ListenAddress {
     throw new GsError(ErrorCodes.invalidArgument, `listen address "${text}" is neither a Unix socket path (containing "/") nor host:port with a port from 0 (any free port) to 65535`);
   }
   return { kind: 'tcp', host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+/** `--daemon-nice`: auto, off, or an integer nice value from -20 to 19. */
+export function parseDaemonNice(text: string): DaemonNiceSetting {
+  if (text === 'auto' || text === 'off') return text;
+  const n = /^-?\d+$/.test(text) ? Number(text) : NaN;
+  if (Number.isInteger(n) && n >= -20 && n <= 19) return n;
+  throw new GsError(ErrorCodes.invalidArgument, `daemon nice: "${text.slice(0, 40)}" is not auto, off, or a nice value from -20 to 19`);
 }

@@ -9,11 +9,11 @@
  * quotas and the audit log are their own service (tenant-service.ts); events go to listeners
  * through TaskEvents (events.ts).
  */
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import type { Logger } from 'pino';
-import { describeIssues, ErrorCodes, GsError, type Gpu, type SmGroups } from '../domain/index.js';
+import { describeIssues, ErrorCodes, GsError, type SmGroups } from '../domain/index.js';
 import type { GpuWithSlices } from '../contract/gpus.js';
 import type { Principal } from '../contract/principal.js';
 import { shown } from '../contract/shown.js';
@@ -24,6 +24,7 @@ import { parsePolicy, type Policy } from '../scheduler/index.js';
 import { admit } from './admission.js';
 import { TaskEvents, type EventListener } from './events.js';
 import { taskFiles, type NativePaths } from './launcher.js';
+import { GpuInventory } from './inventory.js';
 import { Lifecycle } from './lifecycle.js';
 import type { MpsControl } from './mps.js';
 import type { PreemptionPolicy } from './planner.js';
@@ -37,8 +38,6 @@ import { TenantService, type Actor } from './tenant-service.js';
 import { checkTenantName, type QuotaInput, type TenantView } from './tenants.js';
 import { HOLDING_STATES, LIVE_STATES, STARTED_STATES, type Task, type WaitReason } from '../contract/task.js';
 
-/** How old admission's view of the GPUs may be (admissionGpus). */
-const ADMISSION_INVENTORY_MS = 250;
 
 export { PREEMPTION_POLICIES, type PreemptionPolicy } from './planner.js';
 export type { EventListener } from './events.js';
@@ -66,6 +65,27 @@ export interface DaemonOptions {
   readonly smGroups?: ReadonlyMap<string, SmGroups>;
 }
 
+/**
+ * 12 random hex digits (48 bits): a v4 UUID's first two groups, which hold no fixed bits. Node
+ * draws UUIDs from a cached pool of entropy: one system call per 128 tasks, where randomBytes
+ * made one per task (1% of the daemon's time at 500 starts a second).
+ */
+function newTaskId(): string {
+  const u = randomUUID();
+  return u.slice(0, 8) + u.slice(9, 13);
+}
+
+/** A submission checked and decided, not yet stored (Daemon.prepareSubmission). */
+interface PreparedSubmission {
+  readonly input: SubmitInput;
+  readonly principal: Principal;
+  readonly tenant: string | null;
+  readonly request: ReturnType<typeof admit>;
+  readonly cwd: string;
+  readonly id: string;
+  readonly at: number;
+}
+
 export class Daemon {
   private readonly store: TaskStore;
   private readonly log: Logger;
@@ -80,8 +100,10 @@ export class Daemon {
   private readonly waitingViews = new WeakMap<Task, { waiting: WaitReason; view: Task }>();
   private readonly sandbox: Sandbox;
   private closed = false;
+  /** submitSoon()'s submissions waiting for this turn's commit. */
+  private pendingSubmissions: { readonly prepared: PreparedSubmission; resolve: (t: Task) => void; reject: (err: unknown) => void }[] = [];
   /** The GPUs admission last read, and when (performance.now() ms): see admissionGpus. */
-  private admissionInventory: { readonly at: number; readonly gpus: readonly Gpu[] } | null = null;
+  private readonly inventory: GpuInventory;
 
   constructor(private readonly options: DaemonOptions) {
     this.store = options.store;
@@ -110,9 +132,10 @@ export class Daemon {
       mps: options.mps ?? null,
       onChange: () => this.queue.passSoon(),
     });
+    this.inventory = new GpuInventory(options.backend, options.smGroups);
     this.queue = new TaskQueue({
       store: this.store,
-      backend: options.backend,
+      inventory: this.inventory,
       lifecycle: this.lifecycle,
       events: this.bus,
       logger: this.log,
@@ -120,7 +143,6 @@ export class Daemon {
       quotas: () => this.tenantService.quotas(),
       preemption: options.preemption ?? 'suspend',
       suspendable: options.checkpoint != null,
-      smGroups: options.smGroups,
     });
   }
 
@@ -143,6 +165,8 @@ export class Daemon {
   }
 
   close(): void {
+    // Gathered submissions are stored (their callers get their answers, or their errors) before anything stops.
+    this.flushSubmissions();
     if (!this.closed) this.options.mps?.stop(this.partitionClients());
     this.closed = true;
     this.queue.close();
@@ -251,50 +275,98 @@ export class Daemon {
    * event loop is over (TaskQueue.submitted).
    */
   submit(input: SubmitInput, principal: Principal, idempotency?: { readonly key: string; readonly bodySha256: string }): Task {
+    const prepared = this.prepareSubmission(input, principal);
+    const task = this.store.transaction(() => this.storeSubmission(prepared, idempotency));
+    return this.submitted(task);
+  }
+
+  /**
+   * submit() with its commit shared: bad input throws here, at once, as there; a valid
+   * submission is stored with every other that arrives in this turn of the event loop, in one
+   * transaction (each its own savepoint), and the promise settles once that commits. A commit
+   * of its own was a submission's largest cost at hundreds a second
+   * (bench/start-throughput.bench.ts); the answer still waits for the commit, so an answered
+   * task is durable.
+   */
+  submitSoon(input: SubmitInput, principal: Principal): Promise<Task> {
+    const prepared = this.prepareSubmission(input, principal);
+    return new Promise<Task>((resolve, reject) => {
+      this.pendingSubmissions.push({ prepared, resolve, reject });
+      if (this.pendingSubmissions.length === 1) setImmediate(() => this.flushSubmissions());
+    });
+  }
+
+  /** Stores the submissions submitSoon() gathered, in one commit, and answers each. */
+  private flushSubmissions(): void {
+    const batch = this.pendingSubmissions;
+    this.pendingSubmissions = [];
+    if (batch.length === 0) return;
+    const outcomes: ({ ok: true; task: Task } | { ok: false; err: unknown })[] = [];
+    try {
+      this.store.transaction(() => {
+        for (const p of batch) {
+          try {
+            outcomes.push({ ok: true, task: this.store.transaction(() => this.storeSubmission(p.prepared)) });
+          } catch (err) {
+            outcomes.push({ ok: false, err });
+          }
+        }
+      });
+    } catch (err) {
+      // The commit itself failed: nothing of the batch is stored.
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    batch.forEach((p, i) => {
+      const outcome = outcomes[i];
+      if (outcome === undefined) p.reject(new Error('submission lost from its batch'));
+      else if (outcome.ok) p.resolve(this.submitted(outcome.task));
+      else p.reject(outcome.err);
+    });
+  }
+
+  /** Everything a submission needs checked and decided before it is stored; throws on bad input. */
+  private prepareSubmission(input: SubmitInput, principal: Principal): PreparedSubmission {
     const tenant = input.tenant ?? principal.tenant;
     if (tenant !== null) checkTenantName(tenant);
     const { quota, quotas } = this.tenantService.quotaOf(tenant);
-    const ctx = { devices: this.admissionGpus(), node: this.queue.node, policy: this.policy };
+    const ctx = { devices: this.inventory.gpus(), node: this.inventory.node(), policy: this.policy, feasible: this.inventory.feasible() };
     const request = admit(ctx, input, tenant !== null && quota !== null ? { name: tenant, quota, quotas } : null);
     const cwd = checkCwd(input.cwd ?? process.cwd());
-    const id = randomBytes(6).toString('hex');
-    const files = taskFiles(this.options.stateDir, id);
-    const at = this.now();
-    const task = this.store.transaction(() => {
-      const t = this.store.create({
-        id,
-        command: [...input.command],
-        env: { ...(input.env ?? {}) },
-        cwd,
-        request,
-        priority: request.priority,
-        tenant,
-        submittedAt: at,
-        stdoutPath: files.stdout,
-        stderrPath: files.stderr,
-        regionPath: this.sandbox.regionPath(id) ?? files.region,
-      });
-      this.store.audit(at, { actor: principal.actor, role: principal.role, action: 'task.submit', target: id, detail: { command: t.command, request: input } });
-      if (idempotency) this.store.idempotency.record(principal.actor, idempotency.key, idempotency.bodySha256, id, at);
-      this.bus.record('task.submitted', id, { priority: t.priority, tenant });
-      return t;
+    return { input, principal, tenant, request, cwd, id: newTaskId(), at: this.now() };
+  }
+
+  /** The task's row, its audit entry and its event: call inside a transaction. */
+  private storeSubmission(p: PreparedSubmission, idempotency?: { readonly key: string; readonly bodySha256: string }): Task {
+    const files = taskFiles(this.options.stateDir, p.id);
+    const t = this.store.create({
+      id: p.id,
+      command: [...p.input.command],
+      env: { ...(p.input.env ?? {}) },
+      cwd: p.cwd,
+      request: p.request,
+      priority: p.request.priority,
+      tenant: p.tenant,
+      submittedAt: p.at,
+      stdoutPath: files.stdout,
+      stderrPath: files.stderr,
+      regionPath: this.sandbox.regionPath(p.id) ?? files.region,
     });
-    this.log.info({ task: id, command: task.command, priority: task.priority }, 'task submitted');
+    this.store.audit(p.at, { actor: p.principal.actor, role: p.principal.role, action: 'task.submit', target: p.id, detail: { command: t.command, request: p.input } });
+    if (idempotency) this.store.idempotency.record(p.principal.actor, idempotency.key, idempotency.bodySha256, p.id, p.at);
+    this.bus.record('task.submitted', p.id, { priority: t.priority, tenant: p.tenant });
+    return t;
+  }
+
+  /** A committed submission: logged, handed to the queue, answered. */
+  private submitted(task: Task): Task {
+    this.log.info({ task: task.id, command: task.command, priority: task.priority }, 'task submitted');
     // Answered as stored (queued); the spawner makes its directory and log files as it starts it.
     this.queue.submitted(task);
     return this.withWaiting(task);
   }
 
-  /**
-   * The machine's GPUs for admission (models, UUIDs, sizes, health), read from the backend at
-   * most every ADMISSION_INVENTORY_MS: a burst of submissions asks once, not once each (a real
-   * backend's read is many NVML calls per GPU). A GPU's health is at most that much behind.
-   */
-  private admissionGpus(): readonly Gpu[] {
-    const now = performance.now();
-    if (this.admissionInventory === null || now - this.admissionInventory.at >= ADMISSION_INVENTORY_MS) this.admissionInventory = { at: now, gpus: this.options.backend.gpus() };
-    return this.admissionInventory.gpus;
-  }
+
 
   /**
    * The task an earlier submission with this Idempotency-Key made (within 24 h, by the same

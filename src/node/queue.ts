@@ -7,20 +7,20 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import type { SmGroups } from '../domain/index.js';
-import type { GpuBackend } from '../gpu/backend.js';
 import { buildSnapshot, createPrng, type ClusterSnapshot, type NodeSpec, type Placement, type Policy, type TenantQuota, type TenantUsage } from '../scheduler/index.js';
 import { HOLDING_STATES, type Task, type WaitReason } from '../contract/task.js';
 import type { TaskEvents } from './events.js';
 import type { Lifecycle } from './lifecycle.js';
-import { currentSnapshot, localNode, taskPlacement } from './placement.js';
+import type { GpuInventory } from './inventory.js';
+import { currentSnapshot, taskPlacement } from './placement.js';
 import { behind, planQueue, waitReasons, type Plan, type PreemptionPolicy } from './planner.js';
 import type { TaskStore } from './store/tasks.js';
 import { queueOrder } from './task.js';
 
 export interface TaskQueueOptions {
   readonly store: TaskStore;
-  readonly backend: GpuBackend;
+  /** The GPUs and this machine as the scheduler sees it, read at most every 250 ms (inventory.ts). */
+  readonly inventory: GpuInventory;
   readonly lifecycle: Lifecycle;
   readonly events: TaskEvents;
   readonly logger: Logger;
@@ -30,7 +30,6 @@ export interface TaskQueueOptions {
   readonly preemption: PreemptionPolicy;
   /** Running tasks can be suspended (the CUDA checkpoint API is there). */
   readonly suspendable: boolean;
-  readonly smGroups?: ReadonlyMap<string, SmGroups> | undefined;
 }
 
 export class TaskQueue {
@@ -61,7 +60,7 @@ export class TaskQueue {
     this.store = options.store;
     this.lifecycle = options.lifecycle;
     this.log = options.logger;
-    this.nodeSpec = localNode(options.backend.gpus(), options.smGroups);
+    this.nodeSpec = options.inventory.node();
   }
 
   /** This machine as the scheduler saw it at the last pass. */
@@ -130,7 +129,7 @@ export class TaskQueue {
       this.waiting = new Map();
       return;
     }
-    this.nodeSpec = localNode(this.options.backend.gpus(), this.options.smGroups);
+    this.nodeSpec = this.options.inventory.node();
     const plan = planQueue(
       { node: this.nodeSpec, policy: this.options.policy, rng: this.rng },
       {

@@ -40,3 +40,70 @@ describe('submission', () => {
     expect(store.events(0, 1000).filter((e) => e.type === 'task.started').map((e) => e.taskId)).toEqual(ids.map((t) => t.id));
   });
 });
+
+/** Until every task has ended (the spawner makes their directories meanwhile; the cleanup must not race it). */
+async function allEnded(): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (store.list().length > 0) {
+    if (Date.now() > deadline) throw new Error('tasks still live');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('submissions of one turn, committed together (submitSoon)', () => {
+  it('refuses bad input at once, stores the rest in one commit in arrival order, and answers only once committed', async () => {
+    const before = store.list(true).length;
+    const commits: number[] = [];
+    const spy = store.transaction.bind(store);
+    let depth = 0;
+    store.transaction = <T>(fn: () => T): T => {
+      depth += 1;
+      try {
+        const out = spy(fn);
+        if (depth === 1) commits.push(1);
+        return out;
+      } finally {
+        depth -= 1;
+      }
+    };
+    try {
+      const first = daemon.submitSoon({ command: ['true'], cwd: '/', memory: '1Gi' }, principal);
+      expect(() => daemon.submitSoon({ command: ['true'], cwd: '/', memory: '900Gi' }, principal)).toThrow(/GiB|memory|fit/i);
+      const more = Array.from({ length: 4 }, () => daemon.submitSoon({ command: ['true'], cwd: '/', memory: '1Gi' }, principal));
+      // Nothing is stored before the turn ends: the callers are not answered yet either.
+      expect(store.list(true).length).toBe(before);
+      const tasks = await Promise.all([first, ...more]);
+      expect(commits).toEqual([1]);
+      expect(tasks.every((t) => t.state === 'queued')).toBe(true);
+      const seqs = tasks.map((t) => t.seq);
+      expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+      for (const t of tasks) expect(store.get(t.id)).toMatchObject({ id: t.id, seq: t.seq });
+      expect(store.list(true).length).toBe(before + 5);
+    } finally {
+      store.transaction = spy;
+    }
+    await allEnded();
+  });
+
+  it('a submission whose write fails is refused alone; the others of its turn are stored', async () => {
+    const audit = store.audit.bind(store);
+    let n = 0;
+    store.audit = (at, entry) => {
+      n += 1;
+      if (n === 2) throw new Error('disk said no');
+      audit(at, entry);
+    };
+    try {
+      const results = await Promise.allSettled(Array.from({ length: 3 }, () => daemon.submitSoon({ command: ['true'], cwd: '/', memory: '1Gi' }, principal)));
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect(results[1]?.status === 'rejected' && String(results[1].reason)).toMatch(/disk said no/);
+      for (const r of results) if (r.status === 'fulfilled') expect(store.get(r.value.id).state).toBeDefined();
+      // The refused one left no row: the stored ones are all there is of this turn.
+      const stored = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.id] : []));
+      expect(store.events(0, 100_000).filter((e) => e.type === 'task.submitted' && stored.includes(e.taskId ?? '')).length).toBe(2);
+    } finally {
+      store.audit = audit;
+    }
+    await allEnded();
+  });
+});

@@ -58,7 +58,8 @@ export function registerTaskRoutes(api: Api, { daemon }: RouteContext): void {
     checkSubmitTenant(req.principal, req.body.tenant);
     checkSubmitPriority(req.principal, askedPriority(req.body.priority));
     const key = idempotencyKey(req.headers['idempotency-key']);
-    if (key === null) return reply.status(201).send(view(daemon.submit(req.body, req.principal), req.principal));
+    // Without a key, stored in one commit with the others of this turn (Daemon.submitSoon); a keyed one alone, so a retry finds it.
+    if (key === null) return reply.status(201).send(view(await daemon.submitSoon(req.body, req.principal), req.principal));
     // A retry of a submission this caller made: the same task again (200), not a second one.
     const bodySha256 = createHash('sha256').update(canonicalJson(req.body)).digest('hex');
     const prior = daemon.replay(req.principal, key, bodySha256);

@@ -71,6 +71,20 @@ describe('TaskStore live list', () => {
   });
 });
 
+describe('TaskStore create', () => {
+  it('returns the record a reread gives, without rereading (seq, defaults, JSON columns)', () => {
+    const db = openDatabase(join(dir, 'create.db'));
+    const store = new TaskStore(db);
+    store.list(); // the live cache, which create() puts its record in
+    for (const extra of [{}, { env: { A: '1', LD_X: 'y' }, tenant: 'team-a', command: ['sh', '-c', 'echo "x"'], request: { gpus: 1, memoryBytes: 5 } as unknown as SliceRequest }]) {
+      const created = store.create({ ...newTask(), ...extra });
+      expect(created).toEqual(store.get(created.id));
+      expect(store.list().find((x) => x.id === created.id)).toBe(created);
+    }
+    db.close();
+  });
+});
+
 describe('TaskStore update of a live task', () => {
   it('returns the record a reread gives, without rereading (every field an update may set)', () => {
     const path = join(dir, 'update.db');

@@ -221,8 +221,13 @@ export class TaskStore {
     }
   }
 
+  /**
+   * The new row as a reread would parse it (the columns not inserted at their defaults, the
+   * JSON ones through their stored text), built without the SELECT: a submission's largest cost
+   * after its commit was reading back what it had just written.
+   */
   create(task: NewTask): Task {
-    this.insertTask.run({
+    const row = {
       id: task.id,
       command: JSON.stringify(task.command),
       env: JSON.stringify(task.env),
@@ -234,8 +239,25 @@ export class TaskStore {
       stdoutPath: task.stdoutPath,
       stderrPath: task.stderrPath,
       regionPath: task.regionPath,
-    });
-    return this.wrote(this.get(task.id));
+    };
+    const info = this.insertTask.run(row);
+    return this.wrote(
+      fromRow({
+        ...NEW_ROW_DEFAULTS,
+        seq: Number(info.lastInsertRowid),
+        id: row.id,
+        command: row.command,
+        env: row.env,
+        cwd: row.cwd,
+        request: row.request,
+        priority: row.priority,
+        tenant: row.tenant,
+        submitted_at: row.submittedAt,
+        stdout_path: row.stdoutPath,
+        stderr_path: row.stderrPath,
+        region_path: row.regionPath,
+      }),
+    );
   }
 
   /**
@@ -382,6 +404,31 @@ export class TaskStore {
     return this.db.prepare('SELECT count(*) FROM audit').pluck().get() as number;
   }
 }
+
+/** A new row's columns that insertTask leaves to the schema (migrations.ts): NULL or their DEFAULT; create() test compares with a reread. */
+const NEW_ROW_DEFAULTS: Omit<TaskRow, 'seq' | 'id' | 'command' | 'env' | 'cwd' | 'request' | 'priority' | 'tenant' | 'submitted_at' | 'stdout_path' | 'stderr_path' | 'region_path'> = {
+  state: 'queued',
+  gpus: null,
+  compute_limit_percent: null,
+  sm_ranges: null,
+  pid: null,
+  pid_start_time: null,
+  started_at: null,
+  finished_at: null,
+  exit_code: null,
+  signal: null,
+  message: null,
+  peak_memory_bytes: null,
+  kill_requested: 0,
+  adopted: 0,
+  suspended_at: null,
+  suspensions: 0,
+  preempted_by: null,
+  auto_resume: 0,
+  kill_signal: null,
+  kill_deadline: null,
+  resume_gpus: null,
+};
 
 const JSON_COLUMNS: ReadonlySet<keyof TaskUpdate> = new Set(['gpus', 'smRanges', 'resumeGpus']);
 
