@@ -12,12 +12,8 @@ import { statSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { removeFile } from '../cdi/write.js';
 import { bindUnix, shutdown } from '../dra/kubelet-host.js';
+import type { PluginLog } from '../dra/kubelet-plugin.js';
 import { API_VERSION, devicePluginProtos, KUBELET_SOCKET } from './protos.js';
-
-export interface LinkLog {
-  info(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
 
 export interface KubeletLinkOptions {
   readonly dir: string;
@@ -29,7 +25,7 @@ export interface KubeletLinkOptions {
   readonly implementation: UntypedServiceImplementation;
   /** The safety-net poll's period. */
   readonly pollMs: number;
-  readonly log: LinkLog;
+  readonly log: PluginLog;
   /** Called when the server is replaced: the old one's streams are gone. */
   readonly onServe?: () => void;
 }

@@ -18,6 +18,7 @@ import type { ApiClients } from '../api/client.js';
 import { CONTAINER_PATHS, type HostPaths } from '../cdi/spec.js';
 import { removeTemporaries, writeFileAtomic } from '../cdi/write.js';
 import { installLibrary, procDeviceNode } from '../dra/kubelet-host.js';
+import type { PluginLog } from '../dra/kubelet-plugin.js';
 import { RESOURCE } from '../hami/names.js';
 import { advertisedDevices, checkSplit, DEFAULT_SPLIT, preferredReplicas, resolveDeviceIds } from './devices.js';
 import { KubeletLink, type RegistrationState } from './kubelet-link.js';
@@ -27,10 +28,7 @@ import { NodePods } from './pods.js';
 import { DEFAULT_DEVICE_PLUGIN_DIR, devicePluginProtos } from './protos.js';
 import { containerResponse, type ContainerAllocateResponse } from './response.js';
 
-export interface PluginLog {
-  info(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
+export type { PluginLog };
 
 /** A change of one GPU's health. */
 export interface GpuHealthEvent {
@@ -56,6 +54,12 @@ export interface DevicePluginOptions {
   readonly api: Pick<ApiClients, 'core' | 'watch'>;
   /** libgpushare.so as this agent has it; installed under `stateDir` at start. */
   readonly library: string;
+  /** Default: JSON lines on stderr. */
+  readonly log?: PluginLog;
+  /** The clock of the ledger's times and of Allocate's wait (Unix ms). */
+  readonly now?: () => number;
+  /** A GPU's device node; default `/dev/nvidia<minor>` from /proc/driver/nvidia. */
+  readonly deviceNode?: (gpu: Gpu) => string;
   /** The kubelet's device-plugin directory; default /var/lib/kubelet/device-plugins. */
   readonly deviceDir?: string;
   /** The plugin's own state (ledger, library, containers' region dirs); default /var/lib/gpushare/device-plugin. Not in deviceDir: the kubelet empties that at its start. */
@@ -74,10 +78,6 @@ export interface DevicePluginOptions {
   readonly admissionWaitMs?: number;
   /** The device-plugin directory's safety-net poll; default 5 s. */
   readonly pollMs?: number;
-  /** A GPU's device node; default `/dev/nvidia<minor>` from /proc/driver/nvidia. */
-  readonly deviceNode?: (gpu: Gpu) => string;
-  readonly log?: PluginLog;
-  readonly now?: () => number;
 }
 
 export interface DevicePlugin {
@@ -92,10 +92,13 @@ export interface DevicePlugin {
 
 type Wire = Record<string, unknown>;
 
-const stderrLog: PluginLog = {
-  info: (message, fields) => process.stderr.write(`${JSON.stringify({ level: 'info', component: 'device-plugin', message, ...fields })}\n`),
-  error: (message, fields) => process.stderr.write(`${JSON.stringify({ level: 'error', component: 'device-plugin', message, ...fields })}\n`),
-};
+/** JSON lines on stderr, the DaemonSet's log. */
+function stderrLog(): PluginLog {
+  const line = (level: string) => (message: string, fields?: Record<string, unknown>): void => {
+    process.stderr.write(`${JSON.stringify({ level, component: 'device-plugin', message, ...fields })}\n`);
+  };
+  return { info: line('info'), error: line('error') };
+}
 
 /** An Allocate refusal: a gRPC status the kubelet shows in the pod's UnexpectedAdmissionError. */
 class Refusal extends Error {
@@ -106,7 +109,7 @@ class Refusal extends Error {
 
 /** Starts the plugin: state, pod watch, then serving and registering. */
 export async function startDevicePlugin(options: DevicePluginOptions): Promise<DevicePlugin> {
-  const log = options.log ?? stderrLog;
+  const log = options.log ?? stderrLog();
   const now = options.now ?? Date.now;
   const split = checkSplit(options.split ?? DEFAULT_SPLIT);
   if (!split.ok) throw new Error(`device plugin: ${describeIssues(split.issues)}`);

@@ -6,13 +6,9 @@
  */
 import { ListWatch, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { apiFailure, isTransient, type ApiClients } from '../api/client.js';
+import type { PluginLog } from '../dra/kubelet-plugin.js';
 import { GPUSHARE_ANNOTATION } from '../hami/names.js';
 import { decodeAllocated, encodeAllocated, withContainers, type ContainerAllocated } from './allocated.js';
-
-export interface PodsLog {
-  info(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
 
 export class NodePods {
   private readonly informer: ListWatch<V1Pod>;
@@ -22,7 +18,7 @@ export class NodePods {
   private failures = 0;
   private stopped = false;
 
-  constructor(private readonly api: Pick<ApiClients, 'core' | 'watch'>, private readonly node: string, private readonly log: PodsLog) {
+  constructor(private readonly api: Pick<ApiClients, 'core' | 'watch'>, private readonly node: string, private readonly log: Pick<PluginLog, 'error'>) {
     const fieldSelector = `spec.nodeName=${node}`;
     this.informer = new ListWatch<V1Pod>('/api/v1/pods', api.watch, () => api.core.listPodForAllNamespaces({ fieldSelector }), false, undefined, fieldSelector);
     const changed = (): void => {

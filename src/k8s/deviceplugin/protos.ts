@@ -3,7 +3,7 @@
  * (proto/k8s/deviceplugin/), and the constants of that API. keepCase, as for the DRA services:
  * fields keep their proto names (devices_ids, available_deviceIDs), one spelling everywhere.
  */
-import { loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
+import { loadPackageDefinition, type ServiceClientConstructor } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { PROTO_DIR } from '../grpc/protos.js';
 
@@ -19,6 +19,7 @@ export const KUBELET_SOCKET = 'kubelet.sock';
 export const HEALTHY = 'Healthy';
 export const UNHEALTHY = 'Unhealthy';
 
+/** The two services: definitions for a server, client constructors for the kubelet's side in tests. */
 export interface DevicePluginProtos {
   readonly registration: ServiceClientConstructor;
   readonly devicePlugin: ServiceClientConstructor;
@@ -26,16 +27,13 @@ export interface DevicePluginProtos {
 
 let loaded: DevicePluginProtos | null = null;
 
-/** The two services (definitions for a server, client constructors for the kubelet's side in tests). Loaded once. */
+/** Loads the .proto once; a service missing from it is an error naming the file. */
 export function devicePluginProtos(): DevicePluginProtos {
-  if (loaded !== null) return loaded;
-  const definition = loadSync(DEVICE_PLUGIN_PROTO, { includeDirs: [PROTO_DIR], keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
-  const pkg = loadPackageDefinition(definition)['v1beta1'] as GrpcObject;
-  const at = (name: string): ServiceClientConstructor => {
-    const s = pkg[name];
-    if (typeof s !== 'function') throw new Error(`${DEVICE_PLUGIN_PROTO} does not define the gRPC service v1beta1.${name}`);
-    return s as ServiceClientConstructor;
-  };
-  loaded = { registration: at('Registration'), devicePlugin: at('DevicePlugin') };
+  if (loaded === null) {
+    const definition = loadSync(DEVICE_PLUGIN_PROTO, { includeDirs: [PROTO_DIR], keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
+    const { Registration, DevicePlugin } = (loadPackageDefinition(definition)['v1beta1'] ?? {}) as Record<string, ServiceClientConstructor | undefined>;
+    if (Registration === undefined || DevicePlugin === undefined) throw new Error(`${DEVICE_PLUGIN_PROTO} must define v1beta1.Registration and v1beta1.DevicePlugin`);
+    loaded = { registration: Registration, devicePlugin: DevicePlugin };
+  }
   return loaded;
 }
