@@ -169,7 +169,7 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
     })();
     stopHealth = () => {
       done = true;
-      void it.return?.();
+      Promise.resolve(it.return?.()).catch(() => undefined); // a source that fails to close has nothing more to say
     };
   } else {
     const read = (): void => {
