@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { apiClients } from '../../src/k8s/api/client.js';
+import { decodeAllocateResponse } from '../../src/k8s/cdi/apply-allocate.js';
 import { StaticInventory } from '../../src/k8s/dra/kubelet-inventory.js';
 import { decodeAllocated } from '../../src/k8s/deviceplugin/allocated.js';
 import { startDevicePlugin, type DevicePlugin, type DevicePluginOptions, type GpuHealthEvent, type PluginLog } from '../../src/k8s/deviceplugin/plugin.js';
@@ -205,6 +206,8 @@ describe('Allocate', () => {
     ]);
     expect(r?.devices.map((d) => `${d.host_path}>${d.container_path}:${d.permissions}`)).toEqual(['/dev/nvidia5>/dev/nvidia5:rw', '/dev/nvidiactl>/dev/nvidiactl:rw', '/dev/nvidia-uvm>/dev/nvidia-uvm:rw', '/dev/nvidia-uvm-tools>/dev/nvidia-uvm-tools:rw']);
     expect(existsSync(join(state, 'containers', 'uid-1_0'))).toBe(true);
+    // What the runtime applier (cdi/apply-allocate.ts) reads is what the plugin answers.
+    expect(decodeAllocateResponse(r)).toMatchObject({ ok: true, value: { envs: r?.envs, mounts: r?.mounts, devices: r?.devices } });
     expect(p.served().map((e) => [e.key, e.gpus, e.deviceIds])).toEqual([['uid-1#0', [G1], ids(G0, 2)]]);
     await p.settled();
     expect(allocatedOn('p-1')).toMatchObject([{ index: 0, gpus: [G1], deviceIds: ids(G0, 2) }]);
