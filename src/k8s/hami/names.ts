@@ -57,4 +57,9 @@ export const GPUSHARE_ANNOTATION = {
   allocated: 'gpushare.io/allocated',
   /** On a Pod chosen as a preemption victim to be suspended rather than evicted (preempt). */
   suspendRequest: 'gpushare.io/suspend-request',
+  /**
+   * On a Pod: the node agent's answer to a suspend request (suspension.ts): suspended (its GPU
+   * processes checkpointed, so its slices hold no room in the extender's view) or failed (why).
+   */
+  suspended: 'gpushare.io/suspended',
 } as const;
