@@ -59,6 +59,9 @@ describe('one daemon per state directory', () => {
   it('refuses a second daemon naming the first, opening nothing; a SIGKILLed first does not block the next', async () => {
     const first = serve(join(dir, 'a.sock'));
     await answers(join(dir, 'a.sock'));
+    // Stopped, so that only the second daemon could change a file (the first checkpoints its WAL).
+    const firstPid = first.child.pid ?? -1;
+    process.kill(firstPid, 'SIGSTOP');
     const before = snapshot();
 
     const second = serve(join(dir, 'b.sock'));
@@ -68,6 +71,7 @@ describe('one daemon per state directory', () => {
     expect(second.output()).toContain(`already uses the state directory ${stateDir}; stop it first, or start this one with another --state-dir [GS_ERR_CONFLICT]`);
     expect(existsSync(join(dir, 'b.sock'))).toBe(false);
     expect(snapshot()).toEqual(before);
+    process.kill(firstPid, 'SIGCONT');
 
     first.child.kill('SIGKILL');
     await first.exit;
