@@ -228,9 +228,10 @@ describe('bad requests', () => {
     expect(await post('/v1/nothing', {})).toMatchObject({ status: 404, body: { error: { code: 'GS_ERR_NOT_FOUND' } } });
   });
 
-  it('the CLI exits 2 on bad input, with the daemon message', async () => {
+  it("run exits 125 (its own failure, as docker's) on bad input, with the daemon message; other commands 2", async () => {
     const r = await h.run(['run', '--mem', '4096m', '--', 'true']);
-    expect(r.status).toBe(2);
+    expect(r.status).toBe(125);
+    expect((await h.run(['ps', '--timeout', 'soon'])).status).toBe(2);
     expect(r.stderr).toMatch(/memory: .*4096m.*\[GS_ERR_INVALID_ARGUMENT\]/);
   });
 });

@@ -7,13 +7,14 @@ import type { Client } from '../client.js';
 export function addHostOption(cmd: Command): Command {
   return cmd
     .addOption(new Option('--host <socket|url>', 'the daemon: a Unix socket path or http(s)://host:port (GPUSHARE_TOKEN for TCP)').env('GPUSHARE_HOST'))
-    .addOption(new Option('--ca-file <file>', "PEM CA that signed an https:// daemon's certificate (default: the system's CAs)").env('GPUSHARE_CA_FILE'));
+    .addOption(new Option('--ca-file <file>', "PEM CA that signed an https:// daemon's certificate (default: the system's CAs)").env('GPUSHARE_CA_FILE'))
+    .addOption(new Option('--timeout <seconds>', 'wait this long for the daemon to answer (default 30; 0: no limit); a stream checks on it after this long silent').env('GPUSHARE_TIMEOUT'));
 }
 
-export async function clientFor(flags: { readonly host?: string; readonly caFile?: string }): Promise<Client> {
+export async function clientFor(flags: { readonly host?: string; readonly caFile?: string; readonly timeout?: string }): Promise<Client> {
   // Loaded when a command talks to the daemon, so that `--help` and `--version` skip node:http.
-  const { Client, resolveTarget } = await import('../client.js');
-  return new Client(resolveTarget(flags.host, process.env, flags.caFile));
+  const { Client, resolveTarget, resolveTimeouts } = await import('../client.js');
+  return new Client(resolveTarget(flags.host, process.env, flags.caFile), resolveTimeouts(flags.timeout));
 }
 
 /**
