@@ -171,6 +171,22 @@ export const KillBodySchema = z
   })
   .meta({ id: 'KillTask' });
 
+/** A finished task removed (DELETE /v1/tasks/:id, POST /v1/tasks/prune): what its directory held. */
+export const RemovedTaskSchema = z.object({ id: z.string(), freedBytes: z.number().describe('bytes its logs and state files held') }).meta({ id: 'RemovedTask' });
+export type RemovedTaskBody = z.infer<typeof RemovedTaskSchema>;
+
+export const PruneBodySchema = z
+  .strictObject({
+    before: z.number().int().min(0).optional().describe('only tasks that ended before this time (UTC epoch ms); all finished tasks if absent'),
+    dryRun: z.boolean().optional().describe('say which tasks would go, removing nothing'),
+  })
+  .meta({ id: 'PruneTasks' });
+
+export const PruneResponseSchema = z
+  .object({ removed: z.array(RemovedTaskSchema), freedBytes: z.number(), dryRun: z.boolean() })
+  .meta({ id: 'PruneResult' });
+export type PruneResponseBody = z.infer<typeof PruneResponseSchema>;
+
 export const EventsQuerySchema = z.strictObject({
   since: z.coerce.number().int().min(0).optional(),
   limit: z.coerce.number().int().min(1).max(10000).optional(),
