@@ -162,6 +162,7 @@ export type ListTasksQuery = z.input<typeof ListTasksQuerySchema>;
 export const LogsQuerySchema = z.strictObject({
   follow: Flag.optional(),
   stream: z.enum(['stdout', 'stderr', 'both']).optional(),
+  tail: z.coerce.number().int().min(0).max(1_000_000).optional().describe("only each stream's last N lines (then what follows, with follow=1)"),
 });
 
 export const KillBodySchema = z

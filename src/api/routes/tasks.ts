@@ -8,6 +8,7 @@ import { shown } from '../../contract/shown.js';
 import { LIVE_STATES, type Task } from '../../contract/task.js';
 import { ErrorCodes, GsError } from '../../domain/index.js';
 import { askedPriority, checkSubmitPriority, checkSubmitTenant, taskScope, taskView, viewerKey, visibleTask, visibleTasks } from '../authorize.js';
+import { tailOffset } from '../log-tail.js';
 import { logStream } from '../streams.js';
 import { checkpointErrors, errors, RawJson, wire, type Api, type RouteContext } from './shared.js';
 
@@ -127,7 +128,7 @@ export function registerTaskRoutes(api: Api, { daemon }: RouteContext): void {
     '/v1/tasks/:id/logs',
     {
       schema: {
-        summary: "A task's output: text, or NDJSON {stream, data} with Accept: application/x-ndjson; follow=1 streams until the task ends",
+        summary: "A task's output: text, or NDJSON {stream, data} with Accept: application/x-ndjson; follow=1 streams until the task ends; tail=N starts at each stream's last N lines",
         params: TaskIdParamsSchema,
         querystring: LogsQuerySchema,
         response: errors,
@@ -136,9 +137,11 @@ export function registerTaskRoutes(api: Api, { daemon }: RouteContext): void {
     async (req, reply) => {
       const task = find(req.params.id, req.principal);
       const which = req.query.stream ?? 'both';
+      const tail = req.query.tail;
+      const from = async (path: string): Promise<number> => (tail === undefined ? 0 : tailOffset(path, tail));
       const sources = [
-        ...(which !== 'stderr' ? [{ name: 'stdout' as const, path: task.stdoutPath }] : []),
-        ...(which !== 'stdout' ? [{ name: 'stderr' as const, path: task.stderrPath }] : []),
+        ...(which !== 'stderr' ? [{ name: 'stdout' as const, path: task.stdoutPath, offset: await from(task.stdoutPath) }] : []),
+        ...(which !== 'stdout' ? [{ name: 'stderr' as const, path: task.stderrPath, offset: await from(task.stderrPath) }] : []),
       ];
       const ndjson = (req.headers.accept ?? '').includes('application/x-ndjson');
       const stream = logStream(sources, ndjson ? 'ndjson' : 'text', req.query.follow ?? false, () => !LIVE_STATES.has(daemon.get(task.id).state));
