@@ -57,7 +57,7 @@ interface PsFlags extends OutputFlags {
   readonly host?: string;
   readonly all?: boolean;
   readonly quiet?: boolean;
-  readonly filter: TaskFilter[];
+  readonly filter?: TaskFilter[];
 }
 
 export function registerPs(program: Command): void {
@@ -66,7 +66,7 @@ export function registerPs(program: Command): void {
     .description('list queued and running tasks (--all: finished ones too)')
     .option('-a, --all', 'include finished tasks')
     .option('-q, --quiet', 'print task ids only, one a line')
-    .option('--filter <key=value>', `only tasks that match (repeatable: one key's values are alternatives, keys must all match); keys: ${Object.keys(FILTER_KEYS).join(', ')}`, parseFilter, []);
+    .option('--filter <key=value>', `only tasks that match (repeatable: one key's values are alternatives, keys must all match); keys: ${Object.keys(FILTER_KEYS).join(', ')}`, parseFilter);
   addOutputOptions(cmd).addHelpText('after', `
 Filters:
 ${Object.entries(FILTER_KEYS).map(([k, what]) => `  ${`${k}=VALUE`.padEnd(14)} ${what}`).join('\n')}
@@ -80,7 +80,7 @@ Examples:
   addHostOption(cmd).action(async (flags: PsFlags) => {
     const output = outputOf(flags);
     if (flags.quiet && (flags.output !== undefined || flags.json || flags.format !== undefined)) throw new GsError(ErrorCodes.invalidArgument, '-q prints ids only; it cannot be combined with -o, --json or --format');
-    const { query, keep } = filterQuery(flags.filter, flags.all === true);
+    const { query, keep } = filterQuery(flags.filter ?? [], flags.all === true);
     // Every page: the daemon sends at most 500 tasks at a time.
     const tasks = (await listTasks(await clientFor(flags), query)).tasks.filter(keep);
     if (flags.quiet) return writeOut(tasks.map((t) => t.id).join('\n'));

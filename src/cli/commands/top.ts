@@ -21,7 +21,7 @@ export function registerTop(program: Command): void {
   const cmd = program
     .command('top')
     .description('live view of the daemon: GPUs, the slices on them (reserved vs used), queued and running tasks')
-    .option('-d, --delay <seconds>', `seconds between refreshes (default ${DEFAULT_DELAY})`, parseInterval, DEFAULT_DELAY)
+    .option('-d, --delay <seconds>', 'seconds between refreshes', parseInterval, DEFAULT_DELAY)
     .option('-n, --iterations <count>', 'stop after this many frames, as top(1) does (a fraction, as -n meant before 0.2, is still read as seconds between refreshes)', parseIterations)
     .addOption(new Option('--interval <seconds>', 'the same as -d').argParser(parseInterval).hideHelp())
     .option('--once', 'print one frame and exit (also what happens when stdout is not a terminal, unless -n)');

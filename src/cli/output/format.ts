@@ -27,11 +27,19 @@ export type Output =
 /** Adds the output flags; `formats` are the -o values the command has (json always). */
 export function addOutputOptions(cmd: Command, formats: readonly OutputFormat[] = OUTPUT_FORMATS, options: { readonly template?: boolean; readonly headers?: boolean } = {}): Command {
   cmd
-    .addOption(new Option('-o, --output <format>', 'print as json, yaml, wide (more columns) or name: the flag kubectl has').choices(formats))
+    .addOption(new Option('-o, --output <format>', `print as ${described(formats)}`).choices(formats))
     .option('--json', 'the same as -o json (kept from earlier versions)');
   if (options.template !== false) cmd.option('--format <template>', 'print each item through a template: \'{{.ID}} {{.State}}\', \'{{json .}}\', \'table {{.ID}}\\t{{.State}}\' (README: Output formats)', templateOption);
   if (options.headers !== false) cmd.option('--no-headers', 'leave out the header row of a table');
   return cmd;
+}
+
+const FORMAT_WORDS: Readonly<Record<OutputFormat, string>> = { json: 'json', yaml: 'yaml', wide: 'wide (more columns)', name: 'name (kind/id, one a line)' };
+
+/** `json, yaml or wide (more columns)`: the -o values a command has, in words. */
+function described(formats: readonly OutputFormat[]): string {
+  const words = formats.map((f) => FORMAT_WORDS[f]);
+  return words.length < 2 ? words.join('') : `${words.slice(0, -1).join(', ')} or ${words[words.length - 1] ?? ''}`;
 }
 
 function templateOption(value: string): Template {
