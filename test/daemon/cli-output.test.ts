@@ -118,6 +118,16 @@ describe('top -n / -d / -o', () => {
     expect((await h.run(['top', '-o', 'yaml'])).stdout).toMatch(/^at: \d+\ngpus:\n/);
   });
 
+  // script(1) gives top a terminal (util-linux; skipped, visibly, where it is missing).
+  it.skipIf(spawnSync('script', ['--version']).status !== 0)('-n N on a terminal: N frames, then the terminal back with the last frame on it', async () => {
+    const cmd = `${process.execPath} ${REPO_ROOT}bin/gpushare.js top -n 2 -d 0.2`;
+    const r = spawnSync('script', ['-qfec', cmd, '/dev/null'], { env: { ...process.env, GPUSHARE_HOST: h.socket, TERM: 'xterm' }, encoding: 'utf8', timeout: 10_000 });
+    expect(r.status).toBe(0);
+    expect(r.stdout.match(/q to quit/g)).toHaveLength(2);
+    const after = r.stdout.split('\x1b[?1049l')[1] ?? '';
+    expect(after).toMatch(/gpushare top - .* - 1 running, 0 queued/);
+  });
+
   it('a fractional -n is still the old interval, said on stderr; a bad count is refused', async () => {
     const old = await h.run(['top', '-n', '0.5']);
     expect(old.status).toBe(0);
