@@ -2,18 +2,15 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { inProcessDaemon, TEST_TOKENS } from '../../../test/helpers/api.js';
+import { bearer as auth, errorOf, idOf, inProcessDaemon, TEST_TOKENS } from '../../../test/helpers/api.js';
 
 const gs = inProcessDaemon();
 const { daemon, store } = gs;
 const tcp = await gs.api({ tokens: TEST_TOKENS });
 afterAll(() => gs.close());
 
-const auth = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
 const submit = (token: string, body: Record<string, unknown> = {}) =>
   tcp.inject({ method: 'POST', url: '/v1/tasks', headers: auth(token), payload: { command: ['sleep', '60'], gpus: 0, cwd: '/', ...body } });
-const idOf = (r: { json: () => unknown }): string => (r.json() as { id: string }).id;
-const errorOf = (r: { json: () => unknown }): { code: string; message: string } => (r.json() as { error: { code: string; message: string } }).error;
 const exists = (id: string): boolean => store.list(true).some((t) => t.id === id);
 const taskDir = (id: string): string => join(gs.dir, 'tasks', id);
 

@@ -8,17 +8,19 @@ const tasks = [
 const run = (format: string, headers = true): string => renderTemplate(parseTemplate(format), tasks, { headers });
 
 describe('--format templates (a docker-style subset)', () => {
-  it.each([
-    ['fields, whatever their case', '{{.ID}} {{.State}}', 'abc123 running\ndef456 exited'],
-    ['null prints as nothing, numbers as written', '{{.id}}:{{.ExitCode}}', 'abc123:\ndef456:3'],
-    ['nested fields', '{{.Request.Gpus}}', '1\n2'],
-    ['json of a field, and of the whole item', '{{json .Request.Memory}}|{{json .Command}}', '{"kind":"bytes","bytes":8}|["python","train.py"]\nnull|["sleep","1"]'],
-    ['objects without json are compact JSON', '{{.Command}}', '["python","train.py"]\n["sleep","1"]'],
-    ['upper and lower', '{{upper .State}} {{lower .ID}}', 'RUNNING abc123\nEXITED def456'],
-    ['\\t and \\n typed as two characters', '{{.ID}}\\t{{.State}}', 'abc123\trunning\ndef456\texited'],
-    ['text alone', 'x', 'x\nx'],
-    ['spaces inside the braces', '{{ .ID }}', 'abc123\ndef456'],
-  ])('%s', (_, format, expected) => {
+  /** What each form prints, for two tasks: name, template, output. */
+  const forms: Record<string, [string, string]> = {
+    'fields, whatever their case': ['{{.ID}} {{.State}}', 'abc123 running\ndef456 exited'],
+    'null prints as nothing, numbers as written': ['{{.id}}:{{.ExitCode}}', 'abc123:\ndef456:3'],
+    'nested fields': ['{{.Request.Gpus}}', '1\n2'],
+    'json of a field, and of the whole item': ['{{json .Request.Memory}}|{{json .Command}}', '{"kind":"bytes","bytes":8}|["python","train.py"]\nnull|["sleep","1"]'],
+    'objects without json are compact JSON': ['{{.Command}}', '["python","train.py"]\n["sleep","1"]'],
+    'upper and lower': ['{{upper .State}} {{lower .ID}}', 'RUNNING abc123\nEXITED def456'],
+    '\\t and \\n typed as two characters': ['{{.ID}}\\t{{.State}}', 'abc123\trunning\ndef456\texited'],
+    'text alone': ['x', 'x\nx'],
+    'spaces inside the braces': ['{{ .ID }}', 'abc123\ndef456'],
+  };
+  it.each(Object.entries(forms))('%s', (_, [format, expected]) => {
     expect(run(format)).toBe(expected);
   });
 
