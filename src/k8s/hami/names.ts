@@ -55,4 +55,9 @@ export const GPUSHARE_ANNOTATION = {
   decision: 'gpushare.io/decision',
   /** On a Pod chosen as a preemption victim to be suspended rather than evicted (preempt). */
   suspendRequest: 'gpushare.io/suspend-request',
+  /**
+   * On a Pod: the node agent's answer to a suspend request (suspension.ts): suspended (its GPU
+   * processes checkpointed, so its slices hold no room in the extender's view) or failed (why).
+   */
+  suspended: 'gpushare.io/suspended',
 } as const;
