@@ -318,7 +318,7 @@ describe('API surface', () => {
   // script(1) is util-linux, present wherever the rest of these tests run; skipped (visibly) if not.
   it.skipIf(spawnSync('script', ['--version']).status !== 0)('top on a terminal: redraws in the alternate screen until q, then gives the terminal back', async () => {
     // script(1) gives top a pseudo-terminal; what is written to its stdin reaches top as keys.
-    const cmd = `${process.execPath} ${REPO_ROOT}bin/gpushare.js top -n 0.2`;
+    const cmd = `${process.execPath} ${REPO_ROOT}bin/gpushare.js top -d 0.2`;
     const { spawn } = await import('node:child_process');
     const child = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { ...process.env, GPUSHARE_HOST: h.socket, TERM: 'xterm' }, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';

@@ -1,4 +1,5 @@
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { parseDuration } from '../../contract/duration.js';
 import { NEXT_CURSOR_HEADER } from '../../contract/pages.js';
 import type { TaskBody } from '../../contract/schemas.js';
 import type { Client } from '../client.js';
@@ -35,4 +36,22 @@ export async function listTasks(client: Client, query: string, max = Infinity): 
     if (cursor === null) return { tasks, more: false };
     if (tasks.length >= max) return { tasks: tasks.slice(0, max), more: true };
   }
+}
+
+/**
+ * A point in time typed on the command line: a length of time back from `now` (`10m`, `24h`,
+ * `7d`: contract/duration.ts), or an RFC 3339 time (`2026-12-06T20:00:00Z`). Epoch ms.
+ */
+export function parseTimeArg(value: string, now: number): number | null {
+  const back = parseDuration(value);
+  if (back !== null) return now - back;
+  if (!/^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?$/.test(value.trim())) return null;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : at;
+}
+
+/** The commander parser for parseTimeArg: checked at once, resolved against the clock when used. */
+export function timeOption(value: string): string {
+  if (parseTimeArg(value, 0) === null) throw new InvalidArgumentError(`"${value}" is not a time; expected a length of time back from now (10m, 24h, 7d) or an RFC 3339 time (2026-12-06T20:00:00Z)`);
+  return value;
 }
