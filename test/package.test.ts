@@ -124,7 +124,8 @@ describe('npm package', () => {
     expect(readFileSync(join(REPO_ROOT, 'NOTICE'), 'utf8')).toMatch(/^gpushare\nCopyright /);
   });
 
-  it('ships native binaries that load on glibc 2.28 and carry no debug info', () => {
+  // native/compat/ship.mk pins glibc versions for x86-64 only (docs/packaging.md: arm64).
+  it.skipIf(process.arch !== 'x64')('ships native binaries that load on glibc 2.28 and carry no debug info', () => {
     const r = run('sh', [join(REPO_ROOT, 'scripts/check-glibc.sh'), '--max', '2.28', ...NATIVE.map((n) => join(REPO_ROOT, 'build/native', n))], REPO_ROOT);
     expect(r.stdout + r.stderr).not.toContain('FAIL');
     expect(r.status, r.stdout).toBe(0);
