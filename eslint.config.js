@@ -115,4 +115,7 @@ export default tseslint.config(
   // `serve` is the daemon: it loads the composition root (src/app), and only with import(), so
   // that no other command loads the daemon's side.
   cliRule(['src/cli/commands/serve.ts'], { dynamicOnly: ['app'] }),
+  // `k8s` runs the Kubernetes components (they are not the daemon's clients): src/k8s, only
+  // with import(), as `serve` loads the daemon.
+  cliRule(['src/cli/commands/k8s.ts'], { dynamicOnly: ['k8s'] }),
 );

@@ -16,27 +16,39 @@
 // across rounds, the median and a 95% bootstrap interval of the median.
 // `--cpu` times by the process's CPU time (process.cpuUsage: user + system, all threads, so GC
 // helpers count) instead of the wall clock, for a machine shared with other work.
+// Side by side with another build: K8S_EXTENDER_BENCH_BASELINE=/other/checkout. Each build runs
+// in a child process of its own (this file with --child <checkout>: that checkout's src/, its
+// own heap, so one build's garbage is not collected on the other's time) holding its own copy of
+// the same cluster; the parent asks each for a round in turn, the order reversed every other
+// round. Both answer the same (extender-reference.test.ts), so both clusters change alike.
 // Usage: node --import tsx bench/k8s-extender.bench.ts [nodes] [--rounds N] [--pods N] [--occupancy 0.5,0.9] [--names all,500] [--paths direct,http] [--cpu]
+// or the same by env: K8S_EXTENDER_BENCH_NODES, _ROUNDS, _PODS, _OCCUPANCY, _NAMES, _PATHS, _CPU=1.
 import Fastify from 'fastify';
+import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { PodBinder } from '../src/k8s/extender/api.js';
-import { placementsOf } from '../src/k8s/extender/cluster-view.js';
-import { containerDecisions, placePod, placementRequests } from '../src/k8s/extender/decide.js';
-import { Extender } from '../src/k8s/extender/extender.js';
-import { registerExtenderRoutes } from '../src/k8s/extender/server.js';
 import type { ExtenderFilterResult, HostPriority } from '../src/k8s/extender/wire.js';
-import { encodeDecision, type PodDecision } from '../src/k8s/hami/decision.js';
-import { encodeNodeGpus } from '../src/k8s/hami/node-gpus.js';
-import { parsePodGpuRequest } from '../src/k8s/hami/pod-request.js';
+import type { PodDecision } from '../src/k8s/hami/decision.js';
+import type * as ClusterViewModule from '../src/k8s/extender/cluster-view.js';
+import type * as DecideModule from '../src/k8s/extender/decide.js';
+import type * as ExtenderModule from '../src/k8s/extender/extender.js';
+import type * as ServerModule from '../src/k8s/extender/server.js';
+import type * as DecisionModule from '../src/k8s/hami/decision.js';
+import type * as NodeGpusModule from '../src/k8s/hami/node-gpus.js';
+import type * as PodRequestModule from '../src/k8s/hami/pod-request.js';
 import { createPrng, type Prng } from '../src/scheduler/prng.js';
 
 const args = process.argv.slice(2);
+const ENV = 'K8S_EXTENDER_BENCH_';
 const opt = (name: string, fallback: string): string => {
   const i = args.indexOf(name);
-  return i >= 0 ? (args[i + 1] ?? fallback) : fallback;
+  return i >= 0 ? (args[i + 1] ?? fallback) : (process.env[`${ENV}${name.slice(2).toUpperCase()}`] ?? fallback);
 };
-const NODES = Number(args.find((a) => /^\d+$/.test(a)) ?? 5000);
+const NODES = Number(args.find((a) => /^\d+$/.test(a)) ?? process.env[`${ENV}NODES`] ?? 5000);
 const ROUNDS = Number(opt('--rounds', '5'));
 const PODS = Number(opt('--pods', '300'));
 const WARMUP = 100;
@@ -49,7 +61,7 @@ const OCCUPANCIES = opt('--occupancy', '0.5,0.9').split(',').map(Number);
  */
 const NAME_MODES = opt('--names', 'all,500').split(',');
 const GPUS = 8;
-const CPU = args.includes('--cpu');
+const CPU = args.includes('--cpu') || process.env[`${ENV}CPU`] === '1';
 /** Milliseconds, of wall clock or of the process's CPU time (--cpu). */
 const clock = CPU
   ? (): number => {
@@ -59,6 +71,25 @@ const clock = CPU
   : (): number => performance.now();
 const MIB = 2 ** 20;
 const GPU_MIB = 81920;
+
+/** The modules the bench drives, from one checkout's src/. */
+async function load(root: string) {
+  const m = async <T>(path: string): Promise<T> => (await import(pathToFileURL(join(root, 'src', path)).href)) as T;
+  return {
+    ...(await m<typeof ClusterViewModule>('k8s/extender/cluster-view.ts')),
+    ...(await m<typeof DecideModule>('k8s/extender/decide.ts')),
+    ...(await m<typeof ExtenderModule>('k8s/extender/extender.ts')),
+    ...(await m<typeof ServerModule>('k8s/extender/server.ts')),
+    ...(await m<typeof DecisionModule>('k8s/hami/decision.ts')),
+    ...(await m<typeof NodeGpusModule>('k8s/hami/node-gpus.ts')),
+    ...(await m<typeof PodRequestModule>('k8s/hami/pod-request.ts')),
+  };
+}
+type Impl = Awaited<ReturnType<typeof load>>;
+const here = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const baselineRoot = process.env[`${ENV}BASELINE`];
+const builds = [{ name: 'this build', root: here }, ...(baselineRoot ? [{ name: `baseline (${baselineRoot})`, root: resolve(baselineRoot) }] : [])];
+const childAt = args.indexOf('--child');
 
 /** Binding is never exercised here: the bench reserves in the view directly (untimed). */
 const noApi: PodBinder = {
@@ -84,14 +115,16 @@ function pendingPod(k: number, uid: string): V1Pod {
 }
 
 interface World {
-  ext: Extender;
+  impl: Impl;
+  ext: InstanceType<Impl['Extender']>;
   names: string[];
   alive: string[];
   rng: Prng;
   next: number;
 }
 
-function build(occupancy: number, seed: number): World {
+function build(impl: Impl, occupancy: number, seed: number): World {
+  const { Extender, encodeNodeGpus, encodeDecision } = impl;
   const ext = new Extender(noApi, { now: () => 0 });
   const rng = createPrng(seed);
   const names: string[] = [];
@@ -115,11 +148,12 @@ function build(occupancy: number, seed: number): World {
       }
     }
   }
-  return { ext, names, alive, rng, next: 0 };
+  return { impl, ext, names, alive, rng, next: 0 };
 }
 
 /** Places the pod on the best-ranked node (as bind would) and lets a random bound pod go. */
 function churn(w: World, pod: V1Pod, ranked: readonly HostPriority[]): void {
+  const { parsePodGpuRequest, placePod, placementRequests, containerDecisions, placementsOf } = w.impl;
   const parsed = parsePodGpuRequest(pod);
   if (parsed.ok && parsed.value && ranked.length > 0) {
     const best = ranked.reduce((a, b) => (b.Score > a.Score ? b : a));
@@ -164,7 +198,7 @@ function medianCi(xs: readonly number[], digits: number): string {
 
 async function round(w: World, path: 'direct' | 'http', perPod: number): Promise<RoundResult> {
   const app = Fastify({ bodyLimit: 256 * MIB });
-  registerExtenderRoutes(app, w.ext);
+  w.impl.registerExtenderRoutes(app, w.ext);
   await app.ready();
   const times: number[] = [];
   let feasible = 0;
@@ -202,33 +236,77 @@ async function round(w: World, path: 'direct' | 'http', perPod: number): Promise
   return { podsPerS: (PODS / total) * 1000, p50: pct(times, 50), p99: pct(times, 99), feasible: feasible / PODS };
 }
 
-console.log(`extender filter + prioritize: ${NODES} nodes x ${GPUS} GPUs, ${PODS} pods a round after ${WARMUP} warm-up, ${ROUNDS} interleaved rounds, ${CPU ? 'CPU time' : 'wall clock'}; Node ${process.version}`);
-const rows: string[] = [];
-for (const occupancy of OCCUPANCIES) {
+/**
+ * Child mode: builds the cluster with `checkout`'s modules, then answers the parent's lines
+ * (`round <direct|http> <names a pod>`) with a RoundResult as JSON, one line each.
+ */
+async function childMode(checkout: string, occupancy: number): Promise<void> {
   const t0 = performance.now();
-  const world = build(occupancy, 42);
-  console.log(`occupancy ${occupancy}: ${world.alive.length} pods bound, built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const paths = (['direct', 'http'] as const).filter((p) => opt('--paths', 'direct,http').split(',').includes(p));
-  for (const mode of NAME_MODES) {
-    const perPod = mode === 'all' ? NODES : Number(mode);
-    const results: Record<(typeof paths)[number], RoundResult[]> = { direct: [], http: [] };
-    for (let r = 0; r < ROUNDS; r++) {
-      const order = r % 2 === 0 ? paths : [...paths].reverse();
-      for (const p of order) {
-        const res = await round(world, p, perPod);
-        results[p].push(res);
-        console.log(`  names ${mode} round ${r + 1} ${p}: ${res.podsPerS.toFixed(0)} pods/s, p50 ${res.p50.toFixed(2)} ms, p99 ${res.p99.toFixed(2)} ms, ${res.feasible.toFixed(0)} feasible nodes a pod`);
-      }
-    }
-    for (const p of paths) {
-      const xs = results[p];
-      const p99 = pct(xs.map((x) => x.p99), 50);
-      const rate = pct(xs.map((x) => x.podsPerS), 50);
-      const ok = p99 <= 5 && rate >= 500 ? 'ok' : 'MISSED';
-      rows.push(`| ${NODES} x ${GPUS} | ${Math.round(occupancy * 100)}% | ${mode === 'all' ? NODES : mode} | ${p} | ${medianCi(xs.map((x) => x.podsPerS), 0)} | ${medianCi(xs.map((x) => x.p50), 2)} | ${medianCi(xs.map((x) => x.p99), 2)} | ${pct(xs.map((x) => x.feasible), 50).toFixed(0)} | ${ok} |`);
-    }
+  const world = build(await load(checkout), occupancy, 42);
+  process.stdout.write(`${JSON.stringify({ built: world.alive.length, seconds: (performance.now() - t0) / 1000 })}\n`);
+  const lines = createInterface({ input: process.stdin });
+  for await (const line of lines) {
+    const [, path, perPod] = line.split(' ');
+    const res = await round(world, path === 'http' ? 'http' : 'direct', Number(perPod));
+    process.stdout.write(`${JSON.stringify(res)}\n`);
   }
 }
-console.log('\n| nodes x GPUs | occupancy | names a pod | path | pods/s | p50 ms | p99 ms | feasible nodes a pod | budget (p99 <= 5 ms, >= 500/s) |');
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-for (const r of rows) console.log(r);
+
+/** A child for `root`'s build over a cluster at `occupancy`: ask() runs one round there. */
+async function startChild(root: string, occupancy: number): Promise<{ ask: (path: string, perPod: number) => Promise<RoundResult>; built: { built: number; seconds: number }; stop: () => void }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', root, '--occupancy', String(occupancy), String(NODES), '--pods', String(PODS), ...(CPU ? ['--cpu'] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async (): Promise<unknown> => {
+    const r = await lines.next();
+    if (r.done === true) throw new Error(`the bench child for ${root} ended`);
+    return JSON.parse(r.value as string);
+  };
+  const built = (await next()) as { built: number; seconds: number };
+  return {
+    built,
+    ask: async (path, perPod) => {
+      child.stdin.write(`round ${path} ${perPod}\n`);
+      return (await next()) as RoundResult;
+    },
+    stop: () => child.stdin.end(),
+  };
+}
+
+if (childAt >= 0) {
+  await childMode(args[childAt + 1] ?? here, OCCUPANCIES[0] ?? 0.5);
+} else {
+  console.log(`extender filter + prioritize: ${NODES} nodes x ${GPUS} GPUs, ${PODS} pods a round after ${WARMUP} warm-up, ${ROUNDS} interleaved rounds, ${CPU ? 'CPU time' : 'wall clock'}; Node ${process.version}; builds: ${builds.map((b) => b.name).join(', ')}`);
+  const rows: string[] = [];
+  const paths = (['direct', 'http'] as const).filter((p) => opt('--paths', 'direct,http').split(',').includes(p));
+  for (const occupancy of OCCUPANCIES) {
+    const children = [];
+    for (const b of builds) {
+      const c = await startChild(b.root, occupancy);
+      console.log(`occupancy ${occupancy}, ${b.name}: ${c.built.built} pods bound, built in ${c.built.seconds.toFixed(1)} s`);
+      children.push(c);
+    }
+    for (const mode of NAME_MODES) {
+      const perPod = mode === 'all' ? NODES : Number(mode);
+      const runs = children.flatMap((child, b) => paths.map((path) => ({ child, build: builds[b]?.name ?? '', path, results: [] as RoundResult[] })));
+      for (let r = 0; r < ROUNDS; r++) {
+        const order = r % 2 === 0 ? runs : [...runs].reverse();
+        for (const run of order) {
+          const res = await run.child.ask(run.path, perPod);
+          run.results.push(res);
+          console.log(`  names ${mode} round ${r + 1} ${run.build} ${run.path}: ${res.podsPerS.toFixed(0)} pods/s, p50 ${res.p50.toFixed(2)} ms, p99 ${res.p99.toFixed(2)} ms, ${res.feasible.toFixed(0)} feasible nodes a pod`);
+        }
+      }
+      for (const { build: name, path, results: xs } of runs) {
+        const p99 = pct(xs.map((x) => x.p99), 50);
+        const rate = pct(xs.map((x) => x.podsPerS), 50);
+        const ok = p99 <= 5 && rate >= 500 ? 'ok' : 'MISSED';
+        rows.push(`| ${name} | ${Math.round(occupancy * 100)}% | ${mode === 'all' ? NODES : mode} | ${path} | ${medianCi(xs.map((x) => x.podsPerS), 0)} | ${medianCi(xs.map((x) => x.p50), 2)} | ${medianCi(xs.map((x) => x.p99), 2)} | ${pct(xs.map((x) => x.feasible), 50).toFixed(0)} | ${ok} |`);
+      }
+    }
+    for (const c of children) c.stop();
+  }
+  console.log(`\n${NODES} nodes x ${GPUS} GPUs; medians of ${ROUNDS} rounds (95% bootstrap interval)`);
+  console.log('| build | occupancy | names a pod | path | pods/s | p50 ms | p99 ms | feasible nodes a pod | budget (p99 <= 5 ms, >= 500/s) |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of rows) console.log(r);
+}

@@ -3,20 +3,26 @@
 // The plugin runs in a child process (this file with --plugin), as it runs beside the kubelet:
 // its claim source answers from memory with the API server's JSON for a one-GPU slice claim, so
 // what is timed is the gRPC round trip, the claim's decoding and decision, the CDI spec and the
-// checkpoint written (each temp + fsync + rename), not an API server. The client is a gRPC
-// client built from the project's .proto files, one call at a time as the kubelet makes them.
+// checkpoint written, not an API server. The client is a gRPC client built from the project's
+// .proto files, one call at a time as the kubelet makes them.
 //
-// Interleaved rounds: each round runs, per claim, prepare (new claim), prepare again (the
-// idempotent answer from the checkpoint) and unprepare, so the three see the same machine state;
-// per round, each operation's p50 and p99; across rounds, the median and a 95% bootstrap
-// interval of the rounds' values. A fourth row, interleaved the same way, is the disk's floor:
-// one write of a checkpoint-sized file with fsync and rename in this process, the one flush a
-// prepare (and an unprepare) cannot skip. Env: K8S_PREPARE_ROUNDS (7), K8S_PREPARE_CLAIMS (300).
+// Per claim: prepare (new claim), prepare again (the idempotent answer from the checkpoint) and
+// unprepare, so the three see the same machine state; per round, each operation's p50 and p99;
+// across rounds, the median and a 95% bootstrap interval of the rounds' values. A last row,
+// interleaved the same way, is the disk's floor for a durable write: a checkpoint-sized file
+// written with fsync and renamed, in this process (what a prepare cost before the checkpoint
+// stopped being fsynced: kubelet-checkpoint.ts says why it need not be).
+//
+// K8S_PREPARE_BENCH_BASELINE=/other/checkout: that checkout's plugin (its own copy of this
+// file, --plugin) runs as a second child, and every claim goes to both, in turns (the order
+// reversed every other claim), so both see the same machine.
+// K8S_PREPARE_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/p': more node flags for the plugins.
+// Env: K8S_PREPARE_ROUNDS (7), K8S_PREPARE_CLAIMS (300).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFileAtomic } from '../src/k8s/cdi/write.js';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StaticInventory } from '../src/k8s/dra/kubelet-inventory.js';
 import { startDraKubeletPlugin } from '../src/k8s/dra/kubelet-plugin.js';
@@ -60,23 +66,41 @@ function medianCi(values: readonly number[]): { median: number; low: number; hig
   return { median: med(values), low: quantile(boots, 0.025), high: quantile(boots, 0.975) };
 }
 
-async function main(): Promise<void> {
-  const root = mkdtempSync(join(tmpdir(), 'gs-prepare-bench-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--plugin', root], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const socket = await new Promise<string>((resolve, reject) => {
+/** A plugin child of the checkout at `root`, serving in its own state directory; resolves with its socket. */
+async function startPlugin(checkout: string, name: string): Promise<{ name: string; socket: string; stop: () => Promise<void>; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'gs-prepare-bench-'));
+  const script = join(checkout, 'bench', 'k8s-prepare.bench.ts');
+  const nodeArgs = (process.env['K8S_PREPARE_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, '--plugin', dir], { cwd: checkout, stdio: ['pipe', 'pipe', 'inherit'] });
+  const socket = await new Promise<string>((resolveSocket, reject) => {
     let text = '';
     child.stdout.on('data', (b: Buffer) => {
       text += b.toString();
       const m = /ready (\S+)\n/.exec(text);
-      if (m?.[1] !== undefined) resolve(m[1]);
+      if (m?.[1] !== undefined) resolveSocket(m[1]);
     });
-    child.once('exit', (code) => reject(new Error(`plugin exited ${code}`)));
+    child.once('exit', (code) => reject(new Error(`${name}'s plugin exited ${code}`)));
   });
+  const stop = async (): Promise<void> => {
+    child.stdin.end();
+    await new Promise((r) => child.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { name, socket, stop, dir };
+}
+
+async function main(): Promise<void> {
+  const here = resolve(fileURLToPath(new URL('..', import.meta.url)));
+  const baseline = process.env['K8S_PREPARE_BENCH_BASELINE'];
+  const plugins = [await startPlugin(here, 'this build')];
+  if (baseline) plugins.push(await startPlugin(resolve(baseline), `baseline (${baseline})`));
   const kubelet = new FakeKubelet();
-  const ops = ['prepare', 'prepare again', 'unprepare', 'floor: 1 KiB write + fsync + rename'] as const;
-  type Op = (typeof ops)[number];
-  const perRound = Object.fromEntries(ops.map((op) => [op, { p50: [] as number[], p99: [] as number[] }])) as Record<Op, { p50: number[]; p99: number[] }>;
-  const floorFile = join(root, 'floor.json');
+  const ops = ['prepare', 'prepare again', 'unprepare'] as const;
+  const FLOOR = 'floor: 1 KiB write + fsync + rename';
+  const rows = [...plugins.flatMap((p) => ops.map((op) => `${p.name}: ${op}`)), FLOOR];
+  const perRound = new Map(rows.map((row) => [row, { p50: [] as number[], p99: [] as number[] }]));
+  const floorDir = mkdtempSync(join(tmpdir(), 'gs-prepare-floor-'));
+  const floorFile = join(floorDir, 'floor.json');
   const floorText = 'x'.repeat(1024);
   const timed = async (fn: () => Promise<{ claims: Record<string, { error: string }> }>): Promise<number> => {
     const t0 = performance.now();
@@ -87,45 +111,50 @@ async function main(): Promise<void> {
     return ms;
   };
   // Warm-up: connections, JIT, the first files.
-  for (let i = 0; i < 50; i++) {
-    const ref = { namespace: 'bench', name: `c-${1_000_000 + i}`, uid: `u-${1_000_000 + i}` };
-    await timed(() => kubelet.prepare(socket, [ref]));
-    await timed(() => kubelet.unprepare(socket, [ref]));
+  for (const p of plugins) {
+    for (let i = 0; i < 50; i++) {
+      const ref = { namespace: 'bench', name: `c-${1_000_000 + i}`, uid: `u-${1_000_000 + i}` };
+      await timed(() => kubelet.prepare(p.socket, [ref]));
+      await timed(() => kubelet.unprepare(p.socket, [ref]));
+    }
   }
   for (let round = 0; round < ROUNDS; round++) {
-    const samples = Object.fromEntries(ops.map((op) => [op, [] as number[]])) as Record<Op, number[]>;
+    const samples = new Map(rows.map((row) => [row, [] as number[]]));
+    const add = (row: string, ms: number): void => void samples.get(row)?.push(ms);
     for (let i = 0; i < CLAIMS; i++) {
       const n = round * CLAIMS + i;
       const ref = { namespace: 'bench', name: `c-${n}`, uid: `u-${n}` };
-      samples.prepare.push(await timed(() => kubelet.prepare(socket, [ref])));
-      samples['prepare again'].push(await timed(() => kubelet.prepare(socket, [ref])));
-      samples.unprepare.push(await timed(() => kubelet.unprepare(socket, [ref])));
+      for (const p of i % 2 === 0 ? plugins : [...plugins].reverse()) {
+        add(`${p.name}: prepare`, await timed(() => kubelet.prepare(p.socket, [ref])));
+        add(`${p.name}: prepare again`, await timed(() => kubelet.prepare(p.socket, [ref])));
+        add(`${p.name}: unprepare`, await timed(() => kubelet.unprepare(p.socket, [ref])));
+      }
       const t0 = performance.now();
       writeFileAtomic(floorFile, floorText);
-      samples['floor: 1 KiB write + fsync + rename'].push(performance.now() - t0);
+      add(FLOOR, performance.now() - t0);
     }
-    for (const op of ops) {
-      const sorted = samples[op].sort((a, b) => a - b);
-      perRound[op].p50.push(quantile(sorted, 0.5));
-      perRound[op].p99.push(quantile(sorted, 0.99));
+    for (const row of rows) {
+      const sorted = (samples.get(row) ?? []).sort((a, b) => a - b);
+      perRound.get(row)?.p50.push(quantile(sorted, 0.5));
+      perRound.get(row)?.p99.push(quantile(sorted, 0.99));
     }
   }
   kubelet.close();
-  child.stdin.end();
-  await new Promise((resolve) => child.once('exit', resolve));
-  rmSync(root, { recursive: true, force: true });
+  for (const p of plugins) await p.stop();
+  rmSync(floorDir, { recursive: true, force: true });
 
   const f = (v: number): string => v.toFixed(2);
   console.log(`NodePrepareResources over a Unix socket, ${ROUNDS} rounds x ${CLAIMS} claims (ms; median of the rounds [95% CI])`);
-  console.log('| operation | p50 | p99 |');
+  console.log('| build: operation | p50 | p99 |');
   console.log('| --- | --- | --- |');
-  for (const op of ops) {
-    const p50 = medianCi(perRound[op].p50);
-    const p99 = medianCi(perRound[op].p99);
-    console.log(`| ${op} | ${f(p50.median)} [${f(p50.low)}, ${f(p50.high)}] | ${f(p99.median)} [${f(p99.low)}, ${f(p99.high)}] |`);
+  for (const row of rows) {
+    const r = perRound.get(row) ?? { p50: [], p99: [] };
+    const p50 = medianCi(r.p50);
+    const p99 = medianCi(r.p99);
+    console.log(`| ${row} | ${f(p50.median)} [${f(p50.low)}, ${f(p50.high)}] | ${f(p99.median)} [${f(p99.low)}, ${f(p99.high)}] |`);
   }
-  const worst = medianCi(perRound.prepare.p99).median;
-  console.log(`prepare p99 ${f(worst)} ms: ${worst <= BUDGET_MS ? 'within' : 'OVER'} the ${BUDGET_MS} ms budget`);
+  const worst = medianCi(perRound.get('this build: prepare')?.p99 ?? []).median;
+  console.log(`this build's prepare p99 ${f(worst)} ms: ${worst <= BUDGET_MS ? 'within' : 'OVER'} the ${BUDGET_MS} ms budget`);
 }
 
 const pluginAt = process.argv.indexOf('--plugin');

@@ -18,7 +18,7 @@ function commandPaths(): string[][] {
     const help = runCli([...prefix, '--help']).stdout;
     const section = help.split(/^Commands:$/m)[1] ?? '';
     for (const line of section.split('\n')) {
-      const name = /^ {2}([a-z][a-z-]*)/.exec(line)?.[1];
+      const name = /^ {2}([a-z][a-z0-9-]*)/.exec(line)?.[1];
       if (name && name !== 'help') paths.push([...prefix, name]);
     }
   }

@@ -98,6 +98,8 @@ export type NodeEvaluation =
       readonly feasible: readonly number[];
       readonly scores: readonly number[];
       readonly rejections: readonly NodeRejection[];
+      /** The ordinal of each rejection's node (same positions): callers need not look names up. */
+      readonly rejected: readonly number[];
     }
   | { readonly status: 'unresolvable'; readonly reason: AdmissionReason };
 
@@ -123,6 +125,7 @@ export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementReque
   const failed: NodeState[] = [];
   /** Refused nodes whose reason the memo kept (explained for this very state before). */
   const explained: NodeRejection[] = [];
+  const rejected: number[] = [];
   const explain = options.explain ?? true;
   const gpus: number[] = [];
   const key = fast && options.memo ? memoKey(pol, ctx, fast, options.memo) : null;
@@ -143,8 +146,10 @@ export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementReque
         feasible.push(ordinal);
         scores.push(table.scores[ordinal] as number);
       }
-      else if (memoryOk && explain && table.reasons[ordinal] !== undefined) explained.push(table.reasons[ordinal] as NodeRejection);
-      else failed.push(node);
+      else if (memoryOk && explain && table.reasons[ordinal] !== undefined) {
+        explained.push(table.reasons[ordinal] as NodeRejection);
+        rejected.push(ordinal);
+      } else failed.push(node);
       continue;
     }
     if (judgeFast(node, ordinal, fast, search, table, gpus)) {
@@ -152,7 +157,7 @@ export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementReque
       scores.push(search.nodeScore);
     } else failed.push(node);
   }
-  if (failed.length === 0) return { status: 'evaluated', feasible, scores, rejections: explained };
+  if (failed.length === 0) return { status: 'evaluated', feasible, scores, rejections: explained, rejected };
   // The plugins explain the nodes the fused checks refused (and judge every node where there
   // are no fused checks: custom filters, MIG requests).
   const rejections: NodeRejection[] = explained;
@@ -166,9 +171,10 @@ export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementReque
       continue;
     }
     rejections.push(rejection);
+    rejected.push(node.ordinal);
     if (explain && table !== null && table.states[node.ordinal] === node && fast?.memoryOk(node)) table.reasons[node.ordinal] = rejection;
   }
-  return { status: 'evaluated', feasible, scores, rejections };
+  return { status: 'evaluated', feasible, scores, rejections, rejected };
 }
 
 /**

@@ -3,12 +3,12 @@
  * real gRPC client (the project's .proto files): registration, prepare/unprepare, idempotence,
  * restarts (also mid-prepare), bad input, the health stream.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir, uptime } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/domain/gpu.js';
-import { writeCheckpoint } from '../../src/k8s/dra/kubelet-checkpoint.js';
+import { currentBootId, writeCheckpoint } from '../../src/k8s/dra/kubelet-checkpoint.js';
 import type { ClaimSource } from '../../src/k8s/dra/kubelet-claims.js';
 import { StaticInventory } from '../../src/k8s/dra/kubelet-inventory.js';
 import { buildResourceSlices, layoutConfig } from '../../src/k8s/dra/slices.js';
@@ -320,7 +320,7 @@ describe('restarts', () => {
     await kubelet.prepare(p.pluginSocket, [ref]);
     await p.close();
     plugin = null;
-    writeCheckpoint(join(p.stateDir, 'checkpoint.json'), []); // as if the checkpoint write never happened
+    writeCheckpoint(join(p.stateDir, 'checkpoint.json'), currentBootId(), []); // as if the checkpoint write never happened
     writeFileSync(join(root, 'cdi', '.gstmp-123-gpushare.io-claim_x.json'), '{"half'); // a write killed half-way
     p = await start();
     expect(cdiFiles()).toEqual([]);
@@ -363,8 +363,44 @@ describe('restarts', () => {
     await p.close();
     plugin = null;
     writeFileSync(join(p.stateDir, 'checkpoint.json'), JSON.stringify({ version: 9, claims: [] }));
-    await expect(start()).rejects.toThrow(/checkpoint\.json is not a gpushare DRA checkpoint of version 1/);
+    await expect(start()).rejects.toThrow(/checkpoint\.json is not a gpushare DRA checkpoint of version 2/);
     plugin = null;
+    writeFileSync(join(p.stateDir, 'checkpoint.json'), '{"version": 2, "bootId": "x", "cla'); // torn, yet written in this boot
+    await expect(start()).rejects.toThrow(/checkpoint\.json is not a gpushare DRA checkpoint of version 2: .*JSON/);
+    plugin = null;
+  });
+
+  it('after a reboot (another boot id) the checkpoint is dropped: its claims hold nothing, their files go, the kubelet\'s prepare decides again', async () => {
+    let p = await start({ bootId: 'boot-1' });
+    const ref = claims.add({ uid: 'uid-1', results: [{ device: 'gpu-0', consumedCapacity: { memory: '60Gi' } }] });
+    expect((await kubelet.prepare(p.pluginSocket, [ref])).claims['uid-1']?.error).toBe('');
+    await p.close();
+    plugin = null;
+    // The same boot: the claim holds its room.
+    p = await start({ bootId: 'boot-1' });
+    expect(p.prepared().map((c) => c.uid)).toEqual(['uid-1']);
+    await p.close();
+    plugin = null;
+    p = await start({ bootId: 'boot-2' });
+    expect(p.prepared()).toEqual([]);
+    expect(cdiFiles()).toEqual([]);
+    expect(readdirSync(join(p.stateDir, 'claims'))).toEqual([]);
+    // The room is free again: 70 GiB fits where the old boot's 60 GiB were.
+    const big = claims.add({ uid: 'big', results: [{ device: 'gpu-0', consumedCapacity: { memory: '70Gi' } }] });
+    expect((await kubelet.prepare(p.pluginSocket, [big])).claims['big']?.error).toBe('');
+    expect(checkpointUids(p)).toEqual(['big']);
+  });
+
+  it('a checkpoint torn by a power loss (unreadable, older than this boot) is dropped, not refused', async () => {
+    const p = await start();
+    await p.close();
+    plugin = null;
+    const path = join(p.stateDir, 'checkpoint.json');
+    writeFileSync(path, '');
+    const before = (Date.now() - uptime() * 1000 - 60_000) / 1000;
+    utimesSync(path, before, before);
+    const again = await start();
+    expect(again.prepared()).toEqual([]);
   });
 });
 

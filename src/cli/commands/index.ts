@@ -22,6 +22,7 @@ export const commands: readonly CommandEntry[] = [
   { names: ['audit'], load: async () => (await import('./tenant.js')).registerAudit },
   { names: ['info'], load: async () => (await import('./info.js')).registerInfo },
   { names: ['simulate'], load: async () => (await import('./simulate.js')).registerSimulate },
+  { names: ['k8s'], load: async () => (await import('./k8s.js')).registerK8s },
 ];
 
 /**

@@ -14,7 +14,7 @@ import { buildClaimSpec, cdiDeviceId, cdiSpecFileName, CDI_CLASS, CDI_VENDOR, CO
 import { removeFile, removeTemporaries, writeFileAtomic } from '../cdi/write.js';
 import { ADVERTISED_SERVICES, kubeletProtos } from '../grpc/protos.js';
 import type { ClaimSource } from './kubelet-claims.js';
-import { readCheckpoint, writeCheckpoint } from './kubelet-checkpoint.js';
+import { currentBootId, readCheckpoint, writeCheckpoint } from './kubelet-checkpoint.js';
 import { healthSnapshot, type HealthDevice } from './kubelet-health.js';
 import type { InventorySource } from './kubelet-inventory.js';
 import { DRIVER_NAME } from './names.js';
@@ -53,6 +53,8 @@ export interface DraKubeletPluginOptions {
   readonly log?: PluginLog;
   /** Clock for the health stream's timestamps (Unix ms). */
   readonly now?: () => number;
+  /** The machine's boot id (default: the kernel's); a checkpoint of another boot is dropped at start. */
+  readonly bootId?: string;
 }
 
 export type RegistrationState = { readonly state: 'waiting' } | { readonly state: 'registered' } | { readonly state: 'refused'; readonly error: string };
@@ -105,9 +107,8 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
     const dir = join(claimsDir, claim.uid);
     mkdirSync(dir, { recursive: true });
     chmodSync(dir, 0o1777); // the region is created by the container's first process, whatever its user
-    // Not fsynced: a spec must survive the agent's crash (the rename does that), and after a power
-    // loss the start-up reconcile writes every spec the (fsynced) checkpoint names; /var/run/cdi
-    // is a tmpfs on most nodes anyway. Saves a disk flush per prepare.
+    // Not fsynced, as the checkpoint is not (kubelet-checkpoint.ts says why): the rename covers
+    // the agent's crash, and a power loss ends the boot the spec was for.
     writeFileAtomic(specPath(claim.uid), `${JSON.stringify(buildClaimSpec(claim, hostPaths(claim.uid)), null, 1)}\n`, 0o644, false);
   };
   const removeClaimFiles = (uid: string): void => {
@@ -115,10 +116,13 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
     rmSync(join(claimsDir, uid), { recursive: true, force: true });
   };
 
+  const bootId = options.bootId ?? currentBootId();
+  const recorded = readCheckpoint(checkpointPath, bootId);
+  if (recorded.dropped !== undefined) log.info('dropped the checkpoint of another boot: the kubelet prepares its pods\' claims again', { checkpoint: checkpointPath, why: recorded.dropped });
   // Reconcile: the checkpoint is the truth. A spec or claim directory it does not name is from
-  // a prepare killed before its checkpoint (the kubelet will ask again) or an unprepare killed
-  // after it; a claim it names gets its files back.
-  const prepared = new Map<string, PreparedClaim>(readCheckpoint(checkpointPath).map((c) => [c.uid, c]));
+  // a prepare killed before its checkpoint (the kubelet will ask again), an unprepare killed
+  // after it, or another boot; a claim it names gets its files back.
+  const prepared = new Map<string, PreparedClaim>(recorded.claims.map((c) => [c.uid, c]));
   const specPrefix = `${CDI_VENDOR}-${CDI_CLASS}_`;
   for (const f of readdirSync(cdiDir)) {
     const uid = f.startsWith(specPrefix) && f.endsWith('.json') ? f.slice(specPrefix.length, -'.json'.length) : null;
@@ -130,7 +134,7 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
   for (const uid of readdirSync(claimsDir)) if (!prepared.has(uid)) removeClaimFiles(uid);
   for (const claim of prepared.values()) writeClaimFiles(claim);
 
-  const save = (): void => writeCheckpoint(checkpointPath, prepared.values());
+  const save = (): void => writeCheckpoint(checkpointPath, bootId, prepared.values());
 
   const response = (claim: PreparedClaim): Wire => ({
     devices: claim.devices.map((d) => ({

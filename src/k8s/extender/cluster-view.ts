@@ -146,6 +146,11 @@ export class ClusterView {
     return this.invalidInventory.entries();
   }
 
+  /** How many nodes problems() lists. */
+  get problemCount(): number {
+    return this.invalidInventory.size;
+  }
+
   hasNode(node: string): boolean {
     return this.specs.has(node);
   }

@@ -9,6 +9,7 @@ import type { ContainerDecision } from '../hami/decision.js';
 import type { HamiPolicy } from '../hami/names.js';
 import type { PodGpuRequest } from '../hami/pod-request.js';
 import { describeRejection } from './reasons.js';
+import type { NodeReasons } from './wire.js';
 
 const POLICY: Readonly<Record<HamiPolicy, Policy>> = { binpack: policy('binpack'), spread: policy('spread') };
 
@@ -29,15 +30,14 @@ export function placementRequests(pod: PodGpuRequest, suspendable: boolean): Pla
 
 /** Filter's answer before it is put on the wire. */
 export interface PodEvaluation {
-  /** Per node ordinal of the snapshot judged: the engine's score where the node can take the pod, NaN elsewhere. */
-  readonly scores: Float64Array;
-  /** The nodes that can take it, in the order asked, and their ordinals. */
+  /** The nodes that can take the pod, in the order asked, their ordinals and (same positions) the engine's score of each. */
   readonly passed: readonly string[];
   readonly passedOrdinals: readonly number[];
+  readonly passedScores: readonly number[];
   /** Nodes that cannot take the pod now, but could if lower-priority slices left. */
-  readonly failed: Record<string, string>;
+  readonly failed: NodeReasons;
   /** Nodes that could not take it even empty: preemption cannot help. */
-  readonly unresolvable: Record<string, string>;
+  readonly unresolvable: NodeReasons;
 }
 
 export interface EvaluateOptions {
@@ -53,7 +53,8 @@ export interface EvaluateOptions {
 
 /**
  * Judges nodes for `pod`: `names` with their `ordinals` in `snapshot` (-1: not a GPU node of
- * the view). `empty` is the same cluster with nothing placed (ClusterView.emptySnapshot).
+ * the view). `empty` is the same cluster with nothing placed (ClusterView.emptySnapshot, whose
+ * nodes sit at the same ordinals; another snapshot's are found by name).
  */
 export function evaluatePod(
   snapshot: ClusterSnapshot,
@@ -64,20 +65,22 @@ export function evaluatePod(
   ordinals: readonly number[],
   opts: EvaluateOptions = {},
 ): PodEvaluation {
-  const scores = new Float64Array(snapshot.nodes.length).fill(NaN);
+  // Lists, not objects keyed by node name: 5,000 nodes a pod, and the wire encoder walks them.
   const passed: string[] = [];
   const passedOrdinals: number[] = [];
-  // Keyed by node name: made as dictionaries from the start (a literal would walk V8 through a
-  // new hidden class per key, and the keys differ from pod to pod).
-  const failed = Object.create(null) as Record<string, string>;
-  const unresolvable = Object.create(null) as Record<string, string>;
+  const passedScores: number[] = [];
+  const failed: NodeReasons = { names: [], reasons: [] };
+  const unresolvable: NodeReasons = { names: [], reasons: [] };
   const known: number[] = [];
   for (let k = 0; k < names.length; k++) {
     const i = ordinals[k] ?? -1;
-    if (i < 0) unresolvable[names[k] as string] = NO_GPUS;
-    else known.push(i);
+    if (i >= 0) known.push(i);
+    else {
+      unresolvable.names.push(names[k] as string);
+      unresolvable.reasons.push(NO_GPUS);
+    }
   }
-  const done = (): PodEvaluation => ({ scores, passed, passedOrdinals, failed, unresolvable });
+  const done = (): PodEvaluation => ({ passed, passedOrdinals, passedScores, failed, unresolvable });
   if (known.length === 0) return done();
   const options: ScheduleOptions = { policy: POLICY[pod.nodePolicy], rng: createPrng(1), explain: opts.explain ?? true, ...(opts.memo ? { memo: opts.memo } : {}) };
   const [first] = requests;
@@ -85,29 +88,36 @@ export function evaluatePod(
     const ev = evaluateNodes(snapshot, first, options, known);
     if (ev.status === 'unresolvable') {
       const why = `gpushare: ${describeAdmission(ev.reason.kind)}`;
-      for (const i of known) unresolvable[snapshot.nodes[i]?.spec.name ?? ''] = why;
+      for (const i of known) {
+        unresolvable.names.push(snapshot.nodes[i]?.spec.name ?? '');
+        unresolvable.reasons.push(why);
+      }
       return done();
     }
     for (let k = 0; k < ev.feasible.length; k++) {
       const i = ev.feasible[k] as number;
-      scores[i] = ev.scores[k] as number;
       passed.push((snapshot.nodes[i] as NodeState).spec.name);
       passedOrdinals.push(i);
+      passedScores.push(ev.scores[k] as number);
     }
     if (ev.rejections.length === 0) return done();
     // A node refused now but able to take the pod when empty is one preemption may help.
-    const refused = ev.rejections.map((r) => empty.nodeByName.get(r.node) as number);
+    const refused = ev.rejected.map((i) => emptyOrdinal(snapshot, empty, i));
     const { memo: _, ...rest } = options;
-    const ifEmpty = evaluateNodes(empty, first, { ...rest, explain: false, ...(opts.emptyMemo ? { memo: opts.emptyMemo } : {}) }, refused);
-    const couldFit = new Set(ifEmpty.status === 'evaluated' ? ifEmpty.feasible : []);
+    const ifEmpty = evaluateNodes(empty, first, { ...rest, explain: false, ...(opts.emptyMemo ? { memo: opts.emptyMemo } : {}) }, refused.filter((i) => i >= 0));
+    const couldFit = new Uint8Array(empty.nodes.length);
+    if (ifEmpty.status === 'evaluated') for (const i of ifEmpty.feasible) couldFit[i] = 1;
     const rendered = opts.rendered;
-    for (const r of ev.rejections) {
+    for (let k = 0; k < ev.rejections.length; k++) {
+      const r = ev.rejections[k] as NodeRejection;
       let text = rendered?.get(r);
       if (text === undefined) {
         text = `gpushare: ${describeRejection(r.reason)}`;
         rendered?.set(r, text);
       }
-      (couldFit.has(empty.nodeByName.get(r.node) as number) ? failed : unresolvable)[r.node] = text;
+      const to = couldFit[refused[k] as number] === 1 ? failed : unresolvable;
+      to.names.push(r.node);
+      to.reasons.push(text);
     }
     return done();
   }
@@ -116,15 +126,24 @@ export function evaluatePod(
     const name = snapshot.nodes[i]?.spec.name ?? '';
     const now = placeOnNode(snapshot, name, requests, POLICY[pod.nodePolicy]);
     if (now.ok) {
-      scores[i] = now.score;
       passed.push(name);
       passedOrdinals.push(i);
+      passedScores.push(now.score);
       continue;
     }
     const ifEmpty = placeOnNode(empty, name, requests, POLICY[pod.nodePolicy]);
-    (ifEmpty.ok ? failed : unresolvable)[name] = `gpushare: ${now.message}`;
+    const to = ifEmpty.ok ? failed : unresolvable;
+    to.names.push(name);
+    to.reasons.push(`gpushare: ${now.message}`);
   }
   return done();
+}
+
+/** Node `i` of `snapshot` in `empty` (-1: not there). */
+function emptyOrdinal(snapshot: ClusterSnapshot, empty: ClusterSnapshot, i: number): number {
+  const spec = snapshot.nodes[i]?.spec;
+  if (spec === undefined) return -1;
+  return empty.nodes[i]?.spec === spec ? i : (empty.nodeByName.get(spec.name) ?? -1);
 }
 
 /** Where each container goes on `node`: the pod's GPU policy picks the GPUs (bind). */

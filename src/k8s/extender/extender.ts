@@ -14,6 +14,8 @@ import { PodBinding } from './bind.js';
 import { ClusterView, type SuspendPolicy } from './cluster-view.js';
 import { evaluatePod, placementRequests, type PodEvaluation } from './decide.js';
 import {
+  filterResultOf,
+  hostPrioritiesOf,
   MAX_EXTENDER_PRIORITY,
   type ExtenderArgs,
   type ExtenderBindingArgs,
@@ -21,8 +23,11 @@ import {
   type ExtenderFilterResult,
   type ExtenderPreemptionArgs,
   type ExtenderPreemptionResult,
+  type FilterAnswer,
   type HostPriority,
   type MetaVictims,
+  type NodeReasons,
+  type PriorityAnswer,
 } from './wire.js';
 
 /** Which pods are suspended (checkpointed, resumed later) rather than evicted when preempted. */
@@ -57,13 +62,21 @@ export function suspendPolicyOf(cfg: SuspendConfig | undefined): SuspendPolicy {
 /** Answers kept per pod between its filter and its prioritize (same view generation only). */
 const CACHED_PODS = 256;
 
+/** What filter passed for one pod, kept for its prioritize. */
+interface Passed {
+  readonly generation: number;
+  readonly evaluation: PodEvaluation;
+  /** 1 at the ordinal of every node filter was asked about. */
+  readonly asked: Uint8Array;
+}
+
 export class Extender {
   readonly view: ClusterView;
   private readonly binding: PodBinding;
   private readonly memo = new DecisionMemo();
   private readonly emptyMemo = new DecisionMemo();
   private readonly rendered = new WeakMap<NodeRejection, string>();
-  private readonly cache = new Map<string, { generation: number; evaluation: PodEvaluation; asked: Uint8Array }>();
+  private readonly cache = new Map<string, Passed>();
   private lastNames: { nodeByName: ReadonlyMap<string, number>; names: readonly string[]; ordinals: readonly number[] } | null = null;
   private readonly suspendable: SuspendPolicy;
   private readonly now: () => number;
@@ -83,27 +96,38 @@ export class Extender {
   }
 
   filter(args: ExtenderArgs): ExtenderFilterResult {
+    return filterResultOf(this.filterAnswer(args));
+  }
+
+  /** filter's answer as lists (the HTTP route encodes it without an object per node). */
+  filterAnswer(args: ExtenderArgs): FilterAnswer {
     const names = candidateNames(args);
-    const result = (pass: readonly string[], failed: Record<string, string>, unresolvable: Record<string, string>): ExtenderFilterResult => {
-      let nodes: ExtenderFilterResult['Nodes'] = null;
+    const result = (pass: readonly string[], failed: NodeReasons, unresolvable: NodeReasons): FilterAnswer => {
+      let nodes: FilterAnswer['nodes'] = null;
       if (args.Nodes) {
         const keep = new Set(pass);
         nodes = { ...args.Nodes, items: (args.Nodes.items ?? []).filter((n) => keep.has(n.metadata.name)) };
       }
-      return { Nodes: nodes, NodeNames: args.Nodes ? null : [...pass], FailedNodes: failed, FailedAndUnresolvableNodes: unresolvable, Error: '' };
+      return { nodes, nodeNames: args.Nodes ? null : pass, failed, unresolvable };
     };
+    const none = (): NodeReasons => ({ names: [], reasons: [] });
     const parsed = parsePodGpuRequest(args.Pod as V1Pod);
     if (!parsed.ok) {
       // The pod itself is wrong: no node and no preemption can help, and the event says why.
       const why = `gpushare: ${describeIssues(parsed.issues)}`;
-      return result([], {}, Object.fromEntries(names.map((n) => [n, why])));
+      return result([], none(), { names: [...names], reasons: names.map(() => why) });
     }
-    if (parsed.value === null) return result(names, {}, {});
-    const ev = this.evaluate(parsed.value, names);
-    for (const [node, problem] of this.view.problems()) {
-      if (ev.evaluation.unresolvable[node] !== undefined) ev.evaluation.unresolvable[node] = `gpushare: node's ${GPUSHARE_ANNOTATION.nodeGpus} is invalid: ${problem}`;
+    if (parsed.value === null) return result(names, none(), none());
+    const { evaluation } = this.evaluate(parsed.value, names, false);
+    const { unresolvable } = evaluation;
+    if (this.view.problemCount > 0) {
+      const at = new Map(unresolvable.names.map((n, k) => [n, k]));
+      for (const [node, problem] of this.view.problems()) {
+        const k = at.get(node);
+        if (k !== undefined) unresolvable.reasons[k] = `gpushare: node's ${GPUSHARE_ANNOTATION.nodeGpus} is invalid: ${problem}`;
+      }
     }
-    return result(ev.evaluation.passed, ev.evaluation.failed, ev.evaluation.unresolvable);
+    return result(evaluation.passed, evaluation.failed, unresolvable);
   }
 
   /**
@@ -112,27 +136,37 @@ export class Extender {
    * plugins'); nodes that cannot take the pod get 0. Pods without GPUs: 0 everywhere (no opinion).
    */
   prioritize(args: ExtenderArgs): HostPriority[] {
+    return hostPrioritiesOf(this.prioritizeAnswer(args));
+  }
+
+  /** prioritize's answer as lists (the HTTP route encodes it without an object per node). */
+  prioritizeAnswer(args: ExtenderArgs): PriorityAnswer {
     const names = candidateNames(args);
     const parsed = parsePodGpuRequest(args.Pod as V1Pod);
-    if (!parsed.ok || parsed.value === null) return names.map((Host) => ({ Host, Score: 0 }));
-    const { evaluation, ordinals } = this.evaluate(parsed.value, names);
-    const scores = evaluation.scores;
+    if (!parsed.ok || parsed.value === null) return { hosts: names, scores: new Uint8Array(names.length) };
+    const { evaluation, ordinals, positional } = this.evaluate(parsed.value, names, true);
+    // Each name's engine score, NaN where the node cannot take the pod.
+    const raw = new Float64Array(names.length);
+    if (positional) raw.set(evaluation.passedScores);
+    else {
+      const byOrdinal = new Map<number, number>();
+      for (let k = 0; k < evaluation.passedOrdinals.length; k++) byOrdinal.set(evaluation.passedOrdinals[k] as number, evaluation.passedScores[k] as number);
+      for (let k = 0; k < names.length; k++) raw[k] = byOrdinal.get(ordinals[k] as number) ?? NaN;
+    }
     let lo = Infinity;
     let hi = -Infinity;
-    for (const i of ordinals) {
-      const s = i < 0 ? NaN : (scores[i] as number);
+    for (const s of raw) {
       if (Number.isNaN(s)) continue;
       if (s < lo) lo = s;
       if (s > hi) hi = s;
     }
     const flat = hi - lo <= 1e-12 * Math.max(1, Math.abs(hi));
-    const out: HostPriority[] = new Array<HostPriority>(names.length);
+    const scores = new Uint8Array(names.length);
     for (let k = 0; k < names.length; k++) {
-      const i = ordinals[k] as number;
-      const s = i < 0 ? NaN : (scores[i] as number);
-      out[k] = { Host: names[k] as string, Score: Number.isNaN(s) ? 0 : flat ? MAX_EXTENDER_PRIORITY : Math.round((MAX_EXTENDER_PRIORITY * (s - lo)) / (hi - lo)) };
+      const s = raw[k] as number;
+      scores[k] = Number.isNaN(s) ? 0 : flat ? MAX_EXTENDER_PRIORITY : Math.round((MAX_EXTENDER_PRIORITY * (s - lo)) / (hi - lo));
     }
-    return out;
+    return { hosts: names, scores };
   }
 
   bind(args: ExtenderBindingArgs): Promise<ExtenderBindingResult> {
@@ -213,24 +247,25 @@ export class Extender {
   }
 
   /**
-   * The pod's evaluation over `names` (filter's, reused by its prioritize while the view is
-   * unchanged: prioritize asks about the nodes filter passed) and the names' ordinals.
+   * The pod's evaluation over `names` and the names' ordinals. filter evaluates; prioritize
+   * reuses its pod's filter answer while the view is unchanged (it asks about the nodes filter
+   * passed: `positional`, the scores are the passed ones in order) and evaluates otherwise.
    */
-  private evaluate(pod: PodGpuRequest, names: readonly string[]): { evaluation: PodEvaluation; ordinals: readonly number[] } {
+  private evaluate(pod: PodGpuRequest, names: readonly string[], reuse: boolean): { evaluation: PodEvaluation; ordinals: readonly number[]; positional: boolean } {
     const snapshot = this.view.snapshot();
     const key = pod.uid || `${pod.namespace}/${pod.name}`;
-    const hit = this.cache.get(key);
     const generation = this.view.generation;
+    const hit = reuse ? this.cache.get(key) : undefined;
     if (hit && hit.generation === generation) {
       // prioritize after filter: the names filter passed, in its order (compared, not hashed).
       const passed = hit.evaluation.passed;
       let same = passed.length === names.length;
       for (let k = 0; k < names.length && same; k++) same = passed[k] === names[k];
-      if (same) return { evaluation: hit.evaluation, ordinals: hit.evaluation.passedOrdinals };
+      if (same) return { evaluation: hit.evaluation, ordinals: hit.evaluation.passedOrdinals, positional: true };
     }
     const ordinals = this.ordinalsOf(snapshot, names);
-    if (hit && hit.generation === generation && ordinals.every((i, k) => (i < 0 ? hit.evaluation.unresolvable[names[k] as string] !== undefined : hit.asked[i] === 1))) {
-      return { evaluation: hit.evaluation, ordinals };
+    if (hit && hit.generation === generation && ordinals.every((i) => i >= 0 && hit.asked[i] === 1)) {
+      return { evaluation: hit.evaluation, ordinals, positional: false };
     }
     const suspendable = this.suspendable({ namespace: pod.namespace, priorityClassName: pod.priorityClassName });
     const evaluation = evaluatePod(snapshot, this.view.emptySnapshot(), pod, placementRequests(pod, suspendable), names, ordinals, {
@@ -242,9 +277,10 @@ export class Extender {
     const asked = new Uint8Array(snapshot.nodes.length);
     for (const i of ordinals) if (i >= 0) asked[i] = 1;
     this.cache.delete(key);
-    this.cache.set(key, { generation, evaluation, asked });
+    // Kept without its reasons: prioritize reads what passed.
+    this.cache.set(key, { generation, evaluation: { ...evaluation, failed: NO_REASONS, unresolvable: NO_REASONS }, asked });
     if (this.cache.size > CACHED_PODS) this.cache.delete(this.cache.keys().next().value as string);
-    return { evaluation, ordinals };
+    return { evaluation, ordinals, positional: false };
   }
 
   /**
@@ -264,6 +300,8 @@ export class Extender {
     return ordinals;
   }
 }
+
+const NO_REASONS: NodeReasons = { names: [], reasons: [] };
 
 function candidateNames(args: ExtenderArgs): string[] {
   if (args.NodeNames) return args.NodeNames;

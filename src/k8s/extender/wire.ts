@@ -65,6 +65,118 @@ export interface HostPriority {
   Score: number;
 }
 
+/**
+ * A FailedNodesMap as two lists of the same length (node, why): at 5,000 nodes a pod, an object
+ * keyed by node name is the slowest thing to build and to serialize, and few reasons differ.
+ */
+export interface NodeReasons {
+  readonly names: string[];
+  readonly reasons: string[];
+}
+
+/** ExtenderFilterResult before it is encoded (encodeFilterAnswer) or made objects (filterResultOf). */
+export interface FilterAnswer {
+  readonly nodes: { items: unknown[] } | null;
+  readonly nodeNames: readonly string[] | null;
+  readonly failed: NodeReasons;
+  readonly unresolvable: NodeReasons;
+}
+
+/** A HostPriorityList as two lists of the same length. */
+export interface PriorityAnswer {
+  readonly hosts: readonly string[];
+  readonly scores: ArrayLike<number>;
+}
+
+/** The answer as extender/v1's ExtenderFilterResult object. */
+export function filterResultOf(a: FilterAnswer): ExtenderFilterResult {
+  return { Nodes: a.nodes, NodeNames: a.nodeNames === null ? null : [...a.nodeNames], FailedNodes: recordOf(a.failed), FailedAndUnresolvableNodes: recordOf(a.unresolvable), Error: '' };
+}
+
+/** The answer as a HostPriorityList. */
+export function hostPrioritiesOf(a: PriorityAnswer): HostPriority[] {
+  const out = new Array<HostPriority>(a.hosts.length);
+  for (let k = 0; k < a.hosts.length; k++) out[k] = { Host: a.hosts[k] as string, Score: a.scores[k] as number };
+  return out;
+}
+
+/**
+ * The ExtenderFilterResult JSON of `a`: what JSON.stringify(filterResultOf(a)) gives, written
+ * directly (each distinct reason quoted once; no object per node).
+ */
+export function encodeFilterAnswer(a: FilterAnswer, nodeNamesJson?: string): string {
+  const nodeNames = nodeNamesJson ?? (a.nodeNames === null ? 'null' : JSON.stringify(a.nodeNames));
+  return `{"Nodes":${JSON.stringify(a.nodes)},"NodeNames":${nodeNames},"FailedNodes":${encodeReasons(a.failed)},"FailedAndUnresolvableNodes":${encodeReasons(a.unresolvable)},"Error":""}`;
+}
+
+/** The HostPriorityList JSON of `a`. */
+export function encodePriorities(a: PriorityAnswer): string {
+  let out = '[';
+  for (let k = 0; k < a.hosts.length; k++) out += `${k === 0 ? '' : ','}{"Host":${JSON.stringify(a.hosts[k])},"Score":${a.scores[k] as number}}`;
+  return `${out}]`;
+}
+
+function encodeReasons(r: NodeReasons): string {
+  const quoted = new Map<string, string>();
+  let out = '{';
+  for (let k = 0; k < r.names.length; k++) {
+    const reason = r.reasons[k] as string;
+    let q = quoted.get(reason);
+    if (q === undefined) quoted.set(reason, (q = JSON.stringify(reason)));
+    out += `${k === 0 ? '' : ','}${JSON.stringify(r.names[k])}:${q}`;
+  }
+  return `${out}}`;
+}
+
+function recordOf(r: NodeReasons): FailedNodesMap {
+  // A dictionary from the start: node names are not a shape V8 should make a class of.
+  const out = Object.create(null) as FailedNodesMap;
+  for (let k = 0; k < r.names.length; k++) out[r.names[k] as string] = r.reasons[k] as string;
+  return out;
+}
+
+const NODE_NAMES_MEMBER = ',"NodeNames":';
+
+/**
+ * ExtenderArgs JSON taken apart where the kube-scheduler's Go encoder lays it out (fields in
+ * struct order, no spaces: `{"Pod":...,"Nodes":null,"NodeNames":[...]}`): the rest parsed, the
+ * node list's text returned unparsed. The same list comes pod after pod (filter) or is the one
+ * filter just answered (prioritize), and JSON.parse of 5,000 names is most of such a request:
+ * the caller parses the list only when it has not seen that text. Null where the text is not
+ * laid out so, or the rest is not JSON (the caller parses it whole, and says what is wrong).
+ * Whole, the text is the rest with one more member, so parsing it gives the same object.
+ */
+export function splitNodeNames(text: string): { readonly rest: Record<string, unknown>; readonly namesJson: string } | null {
+  if (!text.endsWith(']}')) return null;
+  const at = text.lastIndexOf(NODE_NAMES_MEMBER);
+  if (at < 0 || text.charCodeAt(at + NODE_NAMES_MEMBER.length) !== 0x5b /* [ */) return null;
+  let rest: unknown;
+  try {
+    rest = JSON.parse(`${text.slice(0, at)}}`);
+  } catch {
+    return null;
+  }
+  if (typeof rest !== 'object' || rest === null || Array.isArray(rest)) return null;
+  return { rest: rest as Record<string, unknown>, namesJson: text.slice(at + NODE_NAMES_MEMBER.length, -1) };
+}
+
+/**
+ * ExtenderArgs from a parsed body, as extenderArgsSchema would give it, but with NodeNames
+ * checked by a loop of its own: zod's per-element checks cost more than the rest of a
+ * 5,000-name filter.
+ */
+export function parseExtenderArgs(body: unknown): { readonly ok: true; readonly value: ExtenderArgs } | { readonly ok: false; readonly error: z.ZodError } {
+  const names = typeof body === 'object' && body !== null ? (body as { NodeNames?: unknown }).NodeNames : undefined;
+  if (!Array.isArray(names)) {
+    const parsed = extenderArgsSchema.safeParse(body);
+    return parsed.success ? { ok: true, value: parsed.data } : { ok: false, error: parsed.error };
+  }
+  // A name that is not a string: the schema's own error says which.
+  const parsed = names.every((n) => typeof n === 'string') ? extenderArgsSchema.safeParse({ ...(body as object), NodeNames: null }) : extenderArgsSchema.safeParse(body);
+  if (!parsed.success) return { ok: false, error: parsed.error };
+  return { ok: true, value: { ...parsed.data, NodeNames: names as string[] } };
+}
+
 /** ExtenderBindingArgs. */
 export const bindingArgsSchema = z.looseObject({
   PodName: z.string().min(1),
