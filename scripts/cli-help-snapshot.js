@@ -16,7 +16,7 @@ for (let i = 0; i < paths.length; i += 1) {
   out[paths[i].join(' ')] = text;
   const section = text.split(/^Commands:$/m)[1] ?? '';
   for (const line of section.split('\n')) {
-    const name = /^ {2}([a-z][a-z-]*)/.exec(line)?.[1];
+    const name = /^ {2}([a-z][a-z0-9-]*)/.exec(line)?.[1];
     if (name && name !== 'help') paths.push([...paths[i], name]);
   }
 }

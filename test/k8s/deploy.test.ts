@@ -241,7 +241,7 @@ describe('the chart\'s pieces agree with each other and with the code', () => {
     expect(JSON.parse(find<V1ConfigMap>(defaults, 'ConfigMap', 'gpushare-node').data!['node.json']!)).toEqual({ layout: { layout: 'consumable' }, dra: { enabled: true }, classic: { enabled: true }, health: { listen: '0.0.0.0:8082' }, suspend: { enabled: true } });
     expect(pod.nodeSelector).toEqual({ 'nvidia.com/gpu.present': 'true' });
     expect(pod.tolerations).toEqual([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
-    expect(c.securityContext).toMatchObject({ privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'], add: ['SYS_PTRACE'] } });
+    expect(c.securityContext).toMatchObject({ privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'], add: ['SYS_PTRACE', 'KILL'] } });
     expect(pod.hostPID).toBe(true);
     const quiet = find<V1DaemonSet>(rendered({ node: { suspend: false } }), 'DaemonSet', 'gpushare-node').spec!.template.spec!;
     expect(quiet.hostPID).toBe(false);

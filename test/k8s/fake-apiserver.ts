@@ -3,7 +3,7 @@
  * server's semantics for the few resources gpushare uses, so code built on
  * @kubernetes/client-node is tested through the library's real HTTP paths.
  *
- * Resources (RESOURCES): nodes, pods (+ pods/binding, pods/status), events (core v1);
+ * Resources (RESOURCES): nodes, pods (+ pods/binding, pods/eviction, pods/status), events (core v1);
  * resourceslices, resourceclaims (+ resourceclaims/status), deviceclasses (resource.k8s.io/v1).
  * Verbs: list (labelSelector; fieldSelector over the fields the real server supports, e.g.
  * resourceslices by spec.nodeName and spec.driver), watch (`?watch=1&resourceVersion=N`:
@@ -380,7 +380,7 @@ export class FakeApiServer {
       throw new StatusError(404, `the server could not find the requested resource (${path})`);
     }
     if (namespace !== undefined && !info.namespaced) throw new StatusError(404, `${plural} is not namespaced (${path})`);
-    const allowed = plural === 'pods' ? ['status', 'binding'] : info.status ? ['status'] : [];
+    const allowed = plural === 'pods' ? ['status', 'binding', 'eviction'] : info.status ? ['status'] : [];
     if (subresource !== undefined && !allowed.includes(subresource)) throw new StatusError(404, `${plural} has no subresource ${subresource}`);
     return { resource: plural as Resource, namespace, name, subresource };
   }
@@ -446,6 +446,7 @@ export class FakeApiServer {
     if (info.namespaced && namespace === undefined && r.verb !== 'list') throw new StatusError(404, `${resource} needs a namespace`);
     if (r.verb === 'list') return [200, this.list(resource, namespace, r.query)];
     if (r.verb === 'create' && subresource === 'binding') return this.bind(namespace, name!, r.body);
+    if (r.verb === 'create' && subresource === 'eviction') return this.evict(namespace, name!, r.body);
     if (r.verb === 'create') {
       if (name !== undefined) throw new StatusError(405, `create goes to the collection, not ${name}`);
       return [201, this.create(resource, namespace, r.body)];
@@ -540,6 +541,19 @@ export class FakeApiServer {
     next.spec = { ...spec, nodeName: target.name };
     next.metadata.resourceVersion = String(++this.version);
     this.commit('pods', 'MODIFIED', next, pod);
+    return [201, statusBody(201, '', '')];
+  }
+
+  /** An Eviction (policy/v1): no disruption budgets here, so the pod is deleted at once (preconditions honoured). */
+  private evict(namespace: string | undefined, name: string, body: unknown): [number, unknown] {
+    const pod = this.store.get(keyOf('pods', namespace, name));
+    if (!pod) throw this.notFound('pods', name);
+    const eviction = body as { kind?: string; metadata?: { name?: string }; deleteOptions?: { preconditions?: { uid?: string } } } | undefined;
+    if (eviction?.kind !== 'Eviction' || eviction.metadata?.name !== name) throw new StatusError(400, `an eviction of pod ${name} must be an Eviction named ${name}`);
+    checkWire(eviction, 'V1Eviction');
+    const uid = eviction.deleteOptions?.preconditions?.uid;
+    if (uid !== undefined && uid !== pod.metadata.uid) throw this.conflict('pods', name);
+    this.deleteStored('pods', pod);
     return [201, statusBody(201, '', '')];
   }
 

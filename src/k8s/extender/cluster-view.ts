@@ -12,6 +12,7 @@ import { buildSnapshot, nodeState, type ClusterSnapshot, type NodeSpec, type Nod
 import { decodeDecision, type PodDecision } from '../hami/decision.js';
 import { GPUSHARE_ANNOTATION } from '../hami/names.js';
 import { decodeNodeGpus, gpuSpecOf } from '../hami/node-gpus.js';
+import { isSuspended } from '../hami/suspension.js';
 
 /** Host CPU and memory are the kube-scheduler's to check: the extender's nodes never run short of them. */
 const UNLIMITED = Number.MAX_SAFE_INTEGER;
@@ -90,7 +91,9 @@ export class ClusterView {
     if (!uid) return;
     const phase = pod.status?.phase;
     const text = pod.metadata?.annotations?.[GPUSHARE_ANNOTATION.decision];
-    const gone = deleted || phase === 'Succeeded' || phase === 'Failed';
+    // A suspended pod's GPU memory is in host memory and its processes are stopped: its slices
+    // hold no room until the node agent resumes it (and removes the annotation).
+    const gone = deleted || phase === 'Succeeded' || phase === 'Failed' || isSuspended(pod.metadata?.annotations);
     if (gone) {
       this.drop(uid);
       return;

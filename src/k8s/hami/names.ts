@@ -53,6 +53,13 @@ export const GPUSHARE_ANNOTATION = {
   nodeGpus: 'gpushare.io/node-gpus',
   /** On a Pod: where the extender placed each container's slice (decision.ts), read by Allocate. */
   decision: 'gpushare.io/decision',
+  /** On a Pod: which of its containers the device plugin's Allocate has given their slice (deviceplugin/allocated.ts). */
+  allocated: 'gpushare.io/allocated',
   /** On a Pod chosen as a preemption victim to be suspended rather than evicted (preempt). */
   suspendRequest: 'gpushare.io/suspend-request',
+  /**
+   * On a Pod: the node agent's answer to a suspend request (suspension.ts): suspended (its GPU
+   * processes checkpointed, so its slices hold no room in the extender's view) or failed (why).
+   */
+  suspended: 'gpushare.io/suspended',
 } as const;

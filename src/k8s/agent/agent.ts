@@ -1,0 +1,233 @@
+/**
+ * The node agent: the daemon's Kubernetes mode, one DaemonSet pod per GPU node. It reads the
+ * node's GPUs from one backend into ONE polled inventory and, with ONE LayoutConfig, publishes
+ * them both ways: the `gpushare.io/node-gpus` Node annotation (the classic path's extender) and
+ * the ResourceSlices (DRA); it serves the DRA kubelet plugin, runs the classic device plugin
+ * where one is plugged in, suspends and resumes pods for preemption (suspender.ts), and answers
+ * the DaemonSet's probes. A GPU that turns unhealthy leaves the slices and is marked lost in the
+ * annotation on the next poll.
+ *
+ * Stopping (SIGTERM) closes the sockets (the kubelet deregisters the plugin) and leaves every
+ * piece of state where a restarted agent picks it up: prepared claims' checkpoint and CDI
+ * specs, the slices and the annotation (they stay true while the GPUs do), suspended pods.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import { ErrorCodes, GsError } from '../../domain/index.js';
+import type { GpuBackend } from '../../gpu/backend.js';
+import type { CheckpointApi } from '../../gpu/checkpoint.js';
+import { apiClients, apiFailure } from '../api/client.js';
+import { apiClaimSource } from '../dra/kubelet-claims.js';
+import { PollingInventory, type InventorySource } from '../dra/kubelet-inventory.js';
+import { startDraKubeletPlugin, type DraKubeletPlugin } from '../dra/kubelet-plugin.js';
+import { SlicePublisher } from '../dra/publisher.js';
+import { publishedDevices, type LayoutConfig } from '../dra/slices.js';
+import type { Gpu } from '../../domain/gpu.js';
+import type { AgentConfig } from './config.js';
+import { startHealthServer, type HealthServer, type ReadinessCheck } from './health.js';
+import { pluginLog, type AgentLog } from './log.js';
+import { NodeGpusAnnotation, nodeGpusOf } from './node-inventory.js';
+import { combinedLocator, draRegionLocator, type RegionLocator } from './pod-processes.js';
+import { Suspender } from './suspender.js';
+
+/**
+ * What the classic (HAMi-compatible) device plugin gets from the agent: the same inventory and
+ * layout the other two publications use. THE PLACE WHERE src/k8s/deviceplugin PLUGS IN: its
+ * `startDevicePlugin(options)` wrapped as a StartClassicPlugin and passed in NodeAgentOptions.
+ */
+export interface ClassicPluginHost {
+  readonly nodeName: string;
+  readonly kubeConfig: KubeConfig;
+  readonly inventory: InventorySource;
+  readonly layout: LayoutConfig;
+  readonly log: AgentLog;
+}
+
+/** The running device plugin as the agent needs it. */
+export interface ClassicPlugin extends RegionLocator {
+  /** Why it is not ready (not registered with the kubelet, ...), or null. */
+  notReady(): string | null;
+  close(): Promise<void>;
+}
+
+export type StartClassicPlugin = (host: ClassicPluginHost) => Promise<ClassicPlugin>;
+
+export interface NodeAgentOptions {
+  readonly config: AgentConfig;
+  readonly backend: GpuBackend;
+  readonly kubeConfig: KubeConfig;
+  readonly log: AgentLog;
+  /** The CUDA checkpoint API (suspend/resume), or why there is none. */
+  readonly checkpoint: { readonly ok: true; readonly value: CheckpointApi } | { readonly ok: false; readonly error: { readonly message: string } };
+  /** The classic path's device plugin; required when config.classic.enabled. */
+  readonly startClassic?: StartClassicPlugin;
+  /** A GPU's device node for CDI specs (tests; default from /proc/driver/nvidia). */
+  readonly deviceNode?: (gpu: Gpu) => string;
+  /** Extra region locators (tests; the classic plugin's is added by the agent). */
+  readonly locators?: readonly RegionLocator[];
+}
+
+export interface NodeAgent {
+  readonly nodeName: string;
+  readonly inventory: InventorySource;
+  readonly publisher: SlicePublisher;
+  readonly annotation: NodeGpusAnnotation;
+  readonly draPlugin: DraKubeletPlugin | null;
+  readonly suspender: Suspender | null;
+  readonly health: HealthServer;
+  /** What is not ready now (the /readyz answer). */
+  notReady: ReadinessCheck;
+  /** Reads the GPUs now, republishing if they changed (the poll does this on its own). */
+  poll(): void;
+  /** Resolves when the publications in flight have landed (tests). */
+  settled(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts every part in order; on a failure, stops what started and throws (nothing left running). */
+export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAgent> {
+  const { config, backend, log } = options;
+  const nodeName = config.nodeName;
+  if (config.classic.enabled && options.startClassic === undefined) {
+    throw new GsError(ErrorCodes.invalidArgument, 'classic.enabled is set but this agent has no device plugin to run (the HAMi-compatible path is not built into it); turn classic off or use a build with it');
+  }
+  const first = backend.gpus();
+  // A layout the GPUs cannot be published in: say so now, before anything is written.
+  publishedDevices(first, config.layout);
+
+  const api = apiClients(options.kubeConfig);
+  let nodeUid: string | undefined;
+  try {
+    nodeUid = (await api.core.readNode({ name: nodeName })).metadata?.uid;
+  } catch (e) {
+    const f = apiFailure(e);
+    if (f.code === 404) throw new GsError(ErrorCodes.notFound, `node ${nodeName} does not exist in the cluster: is --node-name (NODE_NAME) the node's name?`);
+    throw new Error(`cannot read node ${nodeName} from the API server: ${f.code === 0 ? '' : `HTTP ${f.code}: `}${f.message}`, { cause: e });
+  }
+
+  const stack: (() => Promise<void> | void)[] = [];
+  const unwind = async (): Promise<void> => {
+    for (const undo of stack.reverse()) {
+      try {
+        await undo();
+      } catch (e) {
+        log.warn({ event: 'agent.stop', error: (e as Error).message }, 'a part failed to stop');
+      }
+    }
+  };
+  try {
+    const inventory = new PollingInventory(() => backend.gpus(), config.pollMs);
+    stack.push(() => inventory.close());
+    const system = backend.system();
+    const driver = { driverVersion: system.driverVersion, cudaDriverVersion: system.cudaDriverVersion };
+
+    const annotation = new NodeGpusAnnotation(api.core, nodeName, log);
+    stack.push(() => annotation.stop());
+    const publisher = new SlicePublisher({ api, nodeName, ...(nodeUid !== undefined ? { nodeUid } : {}), layout: config.layout, inventory: { gpus: inventory.current(), driver }, log });
+    stack.push(() => publisher.stop());
+    await Promise.all([annotation.set(nodeGpusOf(inventory.current(), config.layout)), publisher.start()]);
+
+    let draPlugin: DraKubeletPlugin | null = null;
+    if (config.dra.enabled) {
+      draPlugin = await startDraKubeletPlugin({
+        poolName: nodeName,
+        claims: apiClaimSource(options.kubeConfig),
+        inventory,
+        library: config.dra.library,
+        layout: config.layout,
+        registryDir: config.dra.registryDir,
+        pluginDir: config.dra.pluginDir,
+        cdiDir: config.dra.cdiDir,
+        log: pluginLog(log, 'dra-kubelet-plugin'),
+        ...(options.deviceNode !== undefined ? { deviceNode: options.deviceNode } : {}),
+      });
+      const started = draPlugin;
+      stack.push(() => started.close());
+    }
+
+    let classic: ClassicPlugin | null = null;
+    if (config.classic.enabled && options.startClassic !== undefined) {
+      classic = await options.startClassic({ nodeName, kubeConfig: options.kubeConfig, inventory, layout: config.layout, log });
+      const started = classic;
+      stack.push(() => started.close());
+    }
+
+    let pending: Promise<unknown> = Promise.resolve();
+    const republish = (): void => {
+      const gpus = inventory.current();
+      let nodeGpus;
+      try {
+        nodeGpus = nodeGpusOf(gpus, config.layout);
+        publisher.setInventory({ gpus, driver });
+      } catch (e) {
+        // A GPU that changed so the layout no longer fits it (a smaller memory reading): keep what is published.
+        log.error({ event: 'agent.inventory.unpublishable', node: nodeName, error: (e as Error).message }, 'the new GPU inventory cannot be published: keeping the last one');
+        return;
+      }
+      log.info({ event: 'agent.inventory', node: nodeName, gpus: gpus.length, healthy: gpus.filter((g) => g.health === 'ok').length }, 'GPU inventory changed: republishing the annotation and the slices');
+      pending = Promise.all([pending, annotation.set(nodeGpus)]);
+      suspender?.kick();
+    };
+
+    const locators = [...(options.locators ?? []), ...(draPlugin !== null ? [draRegionLocator(() => (draPlugin as DraKubeletPlugin).prepared(), draPlugin.stateDir)] : []), ...(classic !== null ? [classic] : [])];
+    let suspender: Suspender | null = null;
+    if (config.suspend.enabled) {
+      suspender = new Suspender({
+        kubeConfig: options.kubeConfig,
+        nodeName,
+        checkpoint: options.checkpoint,
+        locator: combinedLocator(locators),
+        gpus: () => nodeGpusOf(inventory.current(), config.layout),
+        lockTimeoutMs: config.suspend.lockTimeoutMs,
+        evictOnFailure: config.suspend.evictOnFailure,
+        stateFile: config.suspend.stateFile,
+        log,
+      });
+      const started = suspender;
+      stack.push(() => started.stop());
+      await suspender.start();
+    }
+    const unsubscribe = inventory.subscribe(republish);
+    stack.push(unsubscribe);
+
+    const notReady: ReadinessCheck = () => {
+      const out: { part: string; reason: string }[] = [];
+      if (publisher.published === null) out.push({ part: 'resourceslices', reason: 'not yet published' });
+      if (annotation.current === null) out.push({ part: 'node-gpus', reason: 'annotation not yet written' });
+      const registration = draPlugin?.registration();
+      if (registration?.state === 'refused') out.push({ part: 'dra-kubelet-plugin', reason: `the kubelet refused the registration: ${registration.error}` });
+      const classicWhy = classic?.notReady() ?? null;
+      if (classicWhy !== null) out.push({ part: 'device-plugin', reason: classicWhy });
+      return out;
+    };
+    const health = await startHealthServer(config.health, notReady);
+    stack.push(() => health.close());
+    log.info({ event: 'agent.started', node: nodeName, backend: backend.description, gpus: first.length, layout: config.layout.kind, dra: config.dra.enabled, classic: config.classic.enabled, suspend: config.suspend.enabled, health: health.address }, 'node agent started');
+
+    let closed = false;
+    return {
+      nodeName,
+      inventory,
+      publisher,
+      annotation,
+      draPlugin,
+      suspender,
+      health,
+      notReady,
+      poll: () => inventory.poll(),
+      async settled() {
+        await pending;
+        await publisher.settled();
+        await suspender?.settled();
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        log.info({ event: 'agent.stopping', node: nodeName }, 'node agent stopping: sockets closed, state kept for the next start');
+        await unwind();
+      },
+    };
+  } catch (e) {
+    await unwind();
+    throw e;
+  }
+}

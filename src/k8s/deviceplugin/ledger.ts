@@ -1,0 +1,99 @@
+/**
+ * The node's ledger of served containers: which pod container each Allocate was for, on which
+ * GPUs and replica IDs. Allocate consults it so a decision is consumed once; PreStartContainer
+ * finds a container's allocation by its IDs; it survives a restart of the plugin (one file,
+ * replaced atomically by rename). Not fsynced: a flush costs milliseconds on a node's disk, over
+ * the Allocate budget, and what it would guard (a power loss) also restarts every container
+ * without a new Allocate; the pod's `gpushare.io/allocated` annotation records the same
+ * entries in the API server for that case.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { writeFileAtomic } from '../cdi/write.js';
+
+const entrySchema = z.strictObject({
+  key: z.string(),
+  podUid: z.string(),
+  namespace: z.string(),
+  pod: z.string(),
+  index: z.int().min(0),
+  container: z.string(),
+  gpus: z.array(z.string()),
+  deviceIds: z.array(z.string()),
+  atMs: z.int().min(0),
+  /** Whether the pod's gpushare.io/allocated annotation records it yet. */
+  annotated: z.boolean(),
+});
+const fileSchema = z.strictObject({ v: z.literal(1), entries: z.array(entrySchema) });
+
+export type LedgerEntry = z.infer<typeof entrySchema>;
+
+export class Ledger {
+  private readonly entries = new Map<string, LedgerEntry>();
+
+  /** Reads the file (absent: empty). A file that is not a ledger is an error naming it: served containers must not be forgotten silently. */
+  constructor(private readonly path: string) {
+    if (!existsSync(path)) return;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (e) {
+      throw new Error(`the device plugin's ledger ${path} is not JSON (${(e as Error).message}); move it aside to start with an empty one`);
+    }
+    const r = fileSchema.safeParse(parsed);
+    if (!r.success) throw new Error(`the device plugin's ledger ${path} is not a ledger: ${r.error.issues[0]?.path.join('.') ?? ''} ${r.error.issues[0]?.message ?? ''}`);
+    for (const e of r.data.entries) this.entries.set(e.key, e);
+  }
+
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
+  all(): LedgerEntry[] {
+    return [...this.entries.values()];
+  }
+
+  /** Records entries and writes the file; on a failed write nothing is recorded (and the error is thrown). */
+  add(added: readonly LedgerEntry[]): void {
+    for (const e of added) this.entries.set(e.key, e);
+    try {
+      this.save();
+    } catch (err) {
+      for (const e of added) this.entries.delete(e.key);
+      throw err;
+    }
+  }
+
+  /** Marks entries as recorded on their pod. */
+  markAnnotated(keys: readonly string[]): void {
+    let changed = false;
+    for (const k of keys) {
+      const e = this.entries.get(k);
+      if (e === undefined || e.annotated) continue;
+      this.entries.set(k, { ...e, annotated: true });
+      changed = true;
+    }
+    if (changed) this.save();
+  }
+
+  /** Forgets a pod's containers (the pod is gone); the entries removed. */
+  removePods(podUids: ReadonlySet<string>): LedgerEntry[] {
+    const gone = [...this.entries.values()].filter((e) => podUids.has(e.podUid));
+    if (gone.length === 0) return [];
+    for (const e of gone) this.entries.delete(e.key);
+    this.save();
+    return gone;
+  }
+
+  /** The most recent entry whose replica IDs are exactly `ids` (the kubelet never gives one ID to two live containers). */
+  byDeviceIds(ids: readonly string[]): LedgerEntry | undefined {
+    const want = [...ids].sort().join(',');
+    let best: LedgerEntry | undefined;
+    for (const e of this.entries.values()) if ([...e.deviceIds].sort().join(',') === want && (best === undefined || e.atMs >= best.atMs)) best = e;
+    return best;
+  }
+
+  private save(): void {
+    writeFileAtomic(this.path, JSON.stringify({ v: 1, entries: [...this.entries.values()] }), 0o600, false);
+  }
+}
