@@ -27,6 +27,7 @@ const SHIPPED = [
   'build/native/gpushare-smprobe',
   'build/native/libgpushare.so',
   'package.json',
+  'proto/k8s/deviceplugin/api-v1beta1.proto',
   'proto/k8s/dra-health-v1.proto',
   'proto/k8s/dra-health-v1alpha1.proto',
   'proto/k8s/dra-v1.proto',
