@@ -5,7 +5,7 @@
  */
 import { connect } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { inProcessDaemon, TEST_TOKENS } from '../../test/helpers/api.js';
+import { bearer as auth, errorOf, idOf, inProcessDaemon, TEST_TOKENS } from '../../test/helpers/api.js';
 
 const gs = inProcessDaemon();
 const { daemon, store } = gs;
@@ -13,11 +13,9 @@ const tcp = await gs.api({ tokens: TEST_TOKENS });
 const local = await gs.api({ tokens: null });
 afterAll(() => gs.close());
 
-const auth = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
 // CPU-only tasks that stay queued: nothing here needs a process, and a queued task's id is enough.
 const submit = (token: string, body: Record<string, unknown> = {}) =>
   tcp.inject({ method: 'POST', url: '/v1/tasks', headers: auth(token), payload: { command: ['sleep', '60'], gpus: 0, cwd: '/', ...body } });
-const idOf = (r: { json: () => unknown }): string => (r.json() as { id: string }).id;
 /** A task of the token's tenant that has run and exited. */
 async function ended(token: string): Promise<string> {
   const id = idOf(await submit(token, { command: ['true'] }));
@@ -25,7 +23,6 @@ async function ended(token: string): Promise<string> {
   expect(daemon.get(id).state).toBe('exited');
   return id;
 }
-const errorOf = (r: { json: () => unknown }): { code: string; message: string; issues?: { field: string; message: string }[] } => (r.json() as { error: { code: string; message: string } }).error;
 
 describe('task ids and prefixes resolve among the caller\'s tasks only', () => {
   it("a prefix shared with another tenant's task finds the caller's own; one only theirs match is not there", async () => {

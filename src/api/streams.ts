@@ -13,6 +13,8 @@ type StreamName = 'stdout' | 'stderr';
 export interface LogSource {
   readonly name: StreamName;
   readonly path: string;
+  /** Where to start reading (logs --tail); 0 if absent. */
+  readonly offset?: number;
 }
 
 const POLL_MS = 50;
@@ -27,7 +29,7 @@ export function logStream(sources: readonly LogSource[], format: 'text' | 'ndjso
   const out = new PassThrough();
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
-  const files = sources.map((s) => ({ ...s, offset: 0, handle: null as FileHandle | null, decoder: new StringDecoder('utf8') }));
+  const files = sources.map((s) => ({ ...s, offset: s.offset ?? 0, handle: null as FileHandle | null, decoder: new StringDecoder('utf8') }));
   const stop = (): void => {
     if (stopped) return;
     stopped = true;

@@ -19,6 +19,7 @@ import { MpsControl } from '../node/mps.js';
 import { applyDaemonNice } from '../node/priority.js';
 import { readSmGroups } from '../node/smgroups.js';
 import { ensurePrivateDir } from '../node/paths.js';
+import { lockStateDir } from '../node/state-lock.js';
 import { privateDatabase, Sandbox, sandboxUsers } from '../node/sandbox.js';
 import { TenantUidStore } from '../node/store/tenant-uids.js';
 import { startCheckpointer } from '../node/store/checkpointer.js';
@@ -64,6 +65,21 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   // Decided first: `sandbox.users: on` without root stops the start before anything is opened.
   const users = sandboxUsers(config.sandbox, process.getuid?.() === 0);
   ensurePrivateDir(config.stateDir);
+  // Before anything else of the directory is opened: a second daemon there stops here, changing nothing.
+  const lock = lockStateDir(config.stateDir, config.listen.map(listenName));
+  try {
+    const running = await serveLocked(options, logger, say, users);
+    lock.describe(running.addresses);
+    return { ...running, close: () => running.close().finally(() => lock.release()) };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+/** The rest of the start, with the state directory locked (state-lock.ts). */
+async function serveLocked(options: ServeOptions, logger: Logger, say: (line: string) => void, users: ReturnType<typeof sandboxUsers>): Promise<RunningDaemon> {
+  const { config } = options;
   const native = findNativePaths();
   // Before the spawner starts: it shares the daemon's session, so its group's priority (priority.ts).
   const priority = applyDaemonNice(config.daemonNice);
@@ -170,6 +186,11 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     await close().catch(() => undefined);
     throw err;
   }
+}
+
+/** A listen address as the lock file names it before it is bound (a TCP port 0 is known after). */
+function listenName(address: ListenAddress): string {
+  return address.kind === 'unix' ? address.path : `${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
 }
 
 /** The TLS files' contents, read now so that an unreadable one stops the start saying which. */

@@ -162,6 +162,7 @@ export type ListTasksQuery = z.input<typeof ListTasksQuerySchema>;
 export const LogsQuerySchema = z.strictObject({
   follow: Flag.optional(),
   stream: z.enum(['stdout', 'stderr', 'both']).optional(),
+  tail: z.coerce.number().int().min(0).max(1_000_000).optional().describe("only each stream's last N lines (then what follows, with follow=1)"),
 });
 
 export const KillBodySchema = z
@@ -170,6 +171,22 @@ export const KillBodySchema = z
     graceSeconds: z.number().min(0).max(3600).optional().describe('then SIGKILL after this long; the daemon default if absent'),
   })
   .meta({ id: 'KillTask' });
+
+/** A finished task removed (DELETE /v1/tasks/:id, POST /v1/tasks/prune): what its directory held. */
+export const RemovedTaskSchema = z.object({ id: z.string(), freedBytes: z.number().describe('bytes its logs and state files held') }).meta({ id: 'RemovedTask' });
+export type RemovedTaskBody = z.infer<typeof RemovedTaskSchema>;
+
+export const PruneBodySchema = z
+  .strictObject({
+    before: z.number().int().min(0).optional().describe('only tasks that ended before this time (UTC epoch ms); all finished tasks if absent'),
+    dryRun: z.boolean().optional().describe('say which tasks would go, removing nothing'),
+  })
+  .meta({ id: 'PruneTasks' });
+
+export const PruneResponseSchema = z
+  .object({ removed: z.array(RemovedTaskSchema), freedBytes: z.number(), dryRun: z.boolean() })
+  .meta({ id: 'PruneResult' });
+export type PruneResponseBody = z.infer<typeof PruneResponseSchema>;
 
 export const EventsQuerySchema = z.strictObject({
   since: z.coerce.number().int().min(0).optional(),

@@ -33,6 +33,7 @@ import { gpusWithSlices } from './slices.js';
 import type { AuditEntry, AuditRecord, EventRecord, TaskStore } from './store/tasks.js';
 import type { Quota } from './store/tenants.js';
 import { TaskQueue } from './queue.js';
+import { diskUse, removeDir } from './task-dir.js';
 import { Sandbox } from './sandbox.js';
 import { TenantService, type Actor } from './tenant-service.js';
 import { checkTenantName, type QuotaInput, type TenantView } from './tenants.js';
@@ -41,6 +42,12 @@ import { HOLDING_STATES, LIVE_STATES, STARTED_STATES, type Task, type WaitReason
 
 export { PREEMPTION_POLICIES, type PreemptionPolicy } from './planner.js';
 export type { EventListener } from './events.js';
+
+/** A task removed (or, in a dry run, that would be): what its directory held. */
+export interface RemovedTask {
+  readonly id: string;
+  readonly freedBytes: number;
+}
 
 export interface DaemonOptions {
   readonly stateDir: string;
@@ -411,6 +418,35 @@ export class Daemon {
     });
     this.lifecycle.signal(task, signal, deadline);
     return this.store.get(task.id);
+  }
+
+  /**
+   * Removes a finished task: its record, and its directory (logs, exit status) once that is
+   * committed. A live one is refused: it is killed first (`gpushare rm -f` does).
+   */
+  remove(idOrPrefix: string, by: Actor): RemovedTask {
+    const task = this.get(idOrPrefix);
+    if (LIVE_STATES.has(task.state)) throw new GsError(ErrorCodes.conflict, `task ${task.id} is ${describeState(task)}; only a finished task can be removed (kill it first, or gpushare rm -f)`);
+    return this.removeFinished([task], by, { action: 'task.remove', target: task.id, detail: {} })[0] as RemovedTask;
+  }
+
+  /** Removes the finished tasks that ended before `before` (epoch ms), of one tenant or all; `dryRun` only says which. */
+  prune(before: number, by: Actor, options: { readonly tenant?: string | undefined; readonly dryRun?: boolean }): RemovedTask[] {
+    const tasks = this.store.finishedBefore(before, options.tenant);
+    if (options.dryRun) return tasks.map((t) => ({ id: t.id, freedBytes: diskUse(taskFiles(this.options.stateDir, t.id).dir) }));
+    return this.removeFinished(tasks, by, { action: 'task.prune', target: options.tenant ?? null, detail: { before, ids: tasks.map((t) => t.id) } });
+  }
+
+  /** Rows and the audit record in one commit; the directories after it (a rollback leaves them). */
+  private removeFinished(tasks: readonly Task[], by: Actor, audit: Omit<AuditEntry, 'actor' | 'role'>): RemovedTask[] {
+    const dirs = tasks.map((t) => taskFiles(this.options.stateDir, t.id).dir);
+    const removed = tasks.map((t, i) => ({ id: t.id, freedBytes: diskUse(dirs[i] ?? '') }));
+    this.store.transaction(() => {
+      this.tenantService.audit(by, audit);
+      for (const t of tasks) this.store.remove(t.id);
+    });
+    for (const dir of dirs) removeDir(dir).catch((err: unknown) => this.log.warn({ err, dir }, 'cannot remove a removed task\'s directory'));
+    return removed;
   }
 
   /**

@@ -228,9 +228,10 @@ describe('bad requests', () => {
     expect(await post('/v1/nothing', {})).toMatchObject({ status: 404, body: { error: { code: 'GS_ERR_NOT_FOUND' } } });
   });
 
-  it('the CLI exits 2 on bad input, with the daemon message', async () => {
+  it("run exits 125 (its own failure, as docker's) on bad input, with the daemon message; other commands 2", async () => {
     const r = await h.run(['run', '--mem', '4096m', '--', 'true']);
-    expect(r.status).toBe(2);
+    expect(r.status).toBe(125);
+    expect((await h.run(['ps', '--timeout', 'soon'])).status).toBe(2);
     expect(r.stderr).toMatch(/memory: .*4096m.*\[GS_ERR_INVALID_ARGUMENT\]/);
   });
 });
@@ -317,7 +318,7 @@ describe('API surface', () => {
   // script(1) is util-linux, present wherever the rest of these tests run; skipped (visibly) if not.
   it.skipIf(spawnSync('script', ['--version']).status !== 0)('top on a terminal: redraws in the alternate screen until q, then gives the terminal back', async () => {
     // script(1) gives top a pseudo-terminal; what is written to its stdin reaches top as keys.
-    const cmd = `${process.execPath} ${REPO_ROOT}bin/gpushare.js top -n 0.2`;
+    const cmd = `${process.execPath} ${REPO_ROOT}bin/gpushare.js top -d 0.2`;
     const { spawn } = await import('node:child_process');
     const child = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { ...process.env, GPUSHARE_HOST: h.socket, TERM: 'xterm' }, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';

@@ -77,7 +77,7 @@ describe('tenants and quotas (CLI over the Unix socket, the local admin)', () =>
     expect((await h.run(['tenant', 'create', 'small', '--gpus', '1', '--mem', '20Gi'])).status).toBe(0);
     const before = await h.client.json<TaskBody[]>('GET', '/v1/tasks?all=1');
     const r = await h.run(['run', '--tenant', 'small', '--mem', '30Gi', '--', 'true']);
-    expect(r.status).toBe(1);
+    expect(r.status).toBe(125);
     expect(r.stderr).toMatch(/exceeds tenant "small"'s quota, so it could never start: asks 30 GiB of GPU memory; 20 GiB of its memory quota is left \[GS_ERR_QUOTA_EXCEEDED\]/);
     const r2 = await h.run(['run', '--tenant', 'small', '--gpus', '2', '--mem', '1Gi', '--', 'true']);
     // One GPU here: "2 GPUs" is refused as unsatisfiable before the quota is looked at.

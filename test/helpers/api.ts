@@ -19,6 +19,13 @@ import { TaskStore } from '../../src/node/store/tasks.js';
 
 export const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 
+/** The header a TEST_TOKENS token is sent in. */
+export const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
+/** The id of the task an answer carries. */
+export const idOf = (r: { json: () => unknown }): string => (r.json() as { id: string }).id;
+/** The error an answer carries (ErrorBody's `error`). */
+export const errorOf = (r: { json: () => unknown }): { code: string; message: string; issues?: { field: string; message: string }[] } => (r.json() as { error: { code: string; message: string } }).error;
+
 /** alice and bob (users), ops (admin): `Bearer alice-token` and so on. */
 export const TEST_TOKENS = [
   { sha256: sha('alice-token'), tenant: 'alice', role: 'user' as const },

@@ -1,13 +1,14 @@
-/** /v1/tasks: submit, list, inspect, follow the output of, kill, suspend and resume tasks. */
+/** /v1/tasks: submit, list, inspect, follow the output of, kill, suspend, resume and remove tasks. */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Principal } from '../../contract/principal.js';
 import { NEXT_CURSOR_HEADER, TASK_LIST_DEFAULT_LIMIT } from '../../contract/pages.js';
-import { KillBodySchema, ListTasksQuerySchema, LogsQuerySchema, SubmitTaskSchema, TaskIdParamsSchema, TaskSchema, type TaskBody } from '../../contract/schemas.js';
+import { KillBodySchema, ListTasksQuerySchema, LogsQuerySchema, PruneBodySchema, PruneResponseSchema, RemovedTaskSchema, SubmitTaskSchema, TaskIdParamsSchema, TaskSchema, type TaskBody } from '../../contract/schemas.js';
 import { shown } from '../../contract/shown.js';
 import { LIVE_STATES, type Task } from '../../contract/task.js';
 import { ErrorCodes, GsError } from '../../domain/index.js';
 import { askedPriority, checkSubmitPriority, checkSubmitTenant, taskScope, taskView, viewerKey, visibleTask, visibleTasks } from '../authorize.js';
+import { tailOffset } from '../log-tail.js';
 import { logStream } from '../streams.js';
 import { checkpointErrors, errors, RawJson, wire, type Api, type RouteContext } from './shared.js';
 
@@ -127,7 +128,7 @@ export function registerTaskRoutes(api: Api, { daemon }: RouteContext): void {
     '/v1/tasks/:id/logs',
     {
       schema: {
-        summary: "A task's output: text, or NDJSON {stream, data} with Accept: application/x-ndjson; follow=1 streams until the task ends",
+        summary: "A task's output: text, or NDJSON {stream, data} with Accept: application/x-ndjson; follow=1 streams until the task ends; tail=N starts at each stream's last N lines",
         params: TaskIdParamsSchema,
         querystring: LogsQuerySchema,
         response: errors,
@@ -136,9 +137,11 @@ export function registerTaskRoutes(api: Api, { daemon }: RouteContext): void {
     async (req, reply) => {
       const task = find(req.params.id, req.principal);
       const which = req.query.stream ?? 'both';
+      const tail = req.query.tail;
+      const from = async (path: string): Promise<number> => (tail === undefined ? 0 : tailOffset(path, tail));
       const sources = [
-        ...(which !== 'stderr' ? [{ name: 'stdout' as const, path: task.stdoutPath }] : []),
-        ...(which !== 'stdout' ? [{ name: 'stderr' as const, path: task.stderrPath }] : []),
+        ...(which !== 'stderr' ? [{ name: 'stdout' as const, path: task.stdoutPath, offset: await from(task.stdoutPath) }] : []),
+        ...(which !== 'stdout' ? [{ name: 'stderr' as const, path: task.stderrPath, offset: await from(task.stderrPath) }] : []),
       ];
       const ndjson = (req.headers.accept ?? '').includes('application/x-ndjson');
       const stream = logStream(sources, ndjson ? 'ndjson' : 'text', req.query.follow ?? false, () => !LIVE_STATES.has(daemon.get(task.id).state));
@@ -153,6 +156,22 @@ export function registerTaskRoutes(api: Api, { daemon }: RouteContext): void {
     async (req) => {
       const task = find(req.params.id, req.principal);
       return view(daemon.kill(task.id, req.principal, { signal: req.body?.signal, graceMs: req.body?.graceSeconds === undefined ? undefined : req.body.graceSeconds * 1000 }), req.principal);
+    },
+  );
+
+  api.delete(
+    '/v1/tasks/:id',
+    { config: { action: 'task.remove' }, schema: { summary: 'Remove a finished task: its record, logs and state directory (a live one is refused: 409 GS_ERR_CONFLICT; kill it first)', params: TaskIdParamsSchema, response: { 200: RemovedTaskSchema, ...errors } } },
+    async (req) => daemon.remove(find(req.params.id, req.principal).id, req.principal),
+  );
+
+  api.post(
+    '/v1/tasks/prune',
+    { config: { action: 'task.prune' }, schema: { summary: "Remove the finished tasks that ended before `before` (all finished ones without it): the caller's tenant's for a user token, everyone's for an admin", body: PruneBodySchema.nullish(), response: { 200: PruneResponseSchema, ...errors } } },
+    async (req) => {
+      const dryRun = req.body?.dryRun ?? false;
+      const removed = daemon.prune(req.body?.before ?? Number.MAX_SAFE_INTEGER, req.principal, { tenant: taskScope(req.principal), dryRun });
+      return { removed, freedBytes: removed.reduce((sum, r) => sum + r.freedBytes, 0), dryRun };
     },
   );
 

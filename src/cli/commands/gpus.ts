@@ -6,10 +6,10 @@ import { ErrorCodes, formatBytes, isGsError, type Gpu } from '../../domain/index
 import { defaultSocketPath } from '../../contract/paths.js';
 import type { Client } from '../client.js';
 import { addBackendOptions, openBackendFromFlags, type BackendFlags, type GpuBackend } from '../options.js';
+import { addOutputOptions, outputOf, render as renderOutput, type Output, type OutputFlags } from '../output/format.js';
 import { renderTable } from '../output/table.js';
 
-interface GpusFlags extends BackendFlags {
-  readonly json?: boolean;
+interface GpusFlags extends BackendFlags, OutputFlags {
   readonly watch?: number | true;
   readonly host?: string;
   readonly local?: boolean;
@@ -24,28 +24,33 @@ export function registerGpus(program: Command): void {
   const cmd = program
     .command('gpus')
     .description('list this machine\'s GPUs: memory, utilization, temperature, power, MIG and processes')
-    .option('--json', 'print a JSON array, one object per GPU (every field, machine-readable)')
     .option('-w, --watch [seconds]', `refresh in place every N seconds (default ${DEFAULT_WATCH_SECONDS}); Ctrl-C stops`, parseInterval)
     .option('--host <socket|url>', 'ask this daemon (GPUSHARE_HOST): GPUs with the slices placed on them and their usage')
-    .option('--local', 'read this machine\'s GPUs directly, even when a daemon runs')
-    .addHelpText('after', `
+    .option('--local', 'read this machine\'s GPUs directly, even when a daemon runs');
+  addOutputOptions(cmd).addHelpText('after', `
 With a daemon reachable (--host, GPUSHARE_HOST, or the default socket), each GPU is followed by
 its slices: task, tenant, memory reserved and used, compute reserved and achieved. Without one,
-or with --local, --backend or --simulate, the GPUs are read directly.
+or with --local, --backend or --simulate, the GPUs are read directly. Where they come from (the
+"Backend:" line) goes to stderr, so stdout is the table alone; -o wide adds PCI bus, NUMA node
+and compute capability.
 
 Examples:
   gpushare gpus                                  GPUs and slices from the daemon, else this machine's GPUs
-  gpushare gpus --json | jq '.[].uuid'           machine-readable
+  gpushare gpus -o json | jq '.[].uuid'          machine-readable
+  gpushare gpus --format '{{.Index}} {{.Uuid}}'  one line per GPU
   gpushare gpus --watch 1                        live view
   gpushare gpus --simulate 2xH100-80GB,1xA100-40GB
 `);
   addBackendOptions(cmd).action(async (flags: GpusFlags) => {
+    const output = outputOf(flags);
     const source = await chooseSource(flags);
     try {
       if (flags.watch === undefined) {
-        process.stdout.write(`${await render(source, flags)}\n`);
+        const frame = await render(source, output, false);
+        if (frame.backend !== null) process.stderr.write(`Backend: ${frame.backend}\n`);
+        if (frame.body !== '') process.stdout.write(`${frame.body}\n`);
       } else {
-        await watch(source, flags, flags.watch === true ? DEFAULT_WATCH_SECONDS : flags.watch);
+        await watch(source, output, flags.watch === true ? DEFAULT_WATCH_SECONDS : flags.watch);
       }
     } finally {
       if (source.kind === 'local') source.backend.close();
@@ -83,23 +88,33 @@ function parseInterval(value: string): number {
   return n;
 }
 
-async function render(source: Source, flags: GpusFlags): Promise<string> {
-  const indent = flags.watch === undefined ? 2 : undefined;
+/** One reading in the asked form, and (for tables) where the GPUs came from, to print apart from it. */
+async function render(source: Source, output: Output, watching: boolean): Promise<{ body: string; backend: string | null }> {
+  const table = output.kind === 'table' || output.kind === 'wide';
+  let body: string;
+  let backend: string;
   if (source.kind === 'daemon') {
     const r = await source.client.json<GpusResponse>('GET', '/v1/gpus');
-    return flags.json ? JSON.stringify(r.gpus, null, indent) : renderSliceTable(`${r.description} (daemon at ${source.where})`, r.gpus);
+    backend = `${r.description} (daemon at ${source.where})`;
+    body = await renderOutput(output, { items: r.gpus, name: (g) => `gpu/${g.uuid}`, table: (o) => renderSliceTable(r.gpus, o) });
+  } else {
+    const gpus = source.backend.gpus();
+    backend = source.backend.description;
+    body = await renderOutput(output, { items: gpus, name: (g) => `gpu/${g.uuid}`, table: (o) => renderGpuTable(gpus, o) });
   }
-  const gpus = source.backend.gpus();
-  return flags.json ? JSON.stringify(gpus, null, indent) : renderGpuTable(source.backend.description, gpus);
+  // Watching JSON: one array a line, so each reading is one line to a reader.
+  if (watching && output.kind === 'json') body = JSON.stringify(JSON.parse(body));
+  return { body, backend: table ? backend : null };
 }
 
-/** Redraws until SIGINT/SIGTERM; with --json prints one JSON array per line instead of redrawing. */
-async function watch(source: Source, flags: GpusFlags, seconds: number): Promise<void> {
-  const tty = process.stdout.isTTY === true && !flags.json;
+/** Redraws until SIGINT/SIGTERM; other than a table on a terminal, prints one reading after another instead of redrawing. */
+async function watch(source: Source, output: Output, seconds: number): Promise<void> {
+  const tty = process.stdout.isTTY === true && (output.kind === 'table' || output.kind === 'wide');
   await new Promise<void>((resolve, reject) => {
     const draw = (): void => {
-      render(source, flags).then((body) => {
-        process.stdout.write(tty ? `\x1b[H\x1b[2J${body}\n\nEvery ${seconds}s. Ctrl-C to stop.\n` : `${body}\n`);
+      render(source, output, true).then(({ body, backend }) => {
+        if (tty) process.stdout.write(`\x1b[H\x1b[2JBackend: ${backend ?? ''}\n${body}\n\nEvery ${seconds}s. Ctrl-C to stop.\n`);
+        else if (body !== '') process.stdout.write(`${body}\n`);
       }, (err: unknown) => {
         stop();
         reject(err instanceof Error ? err : new Error(String(err)));
@@ -121,13 +136,26 @@ async function watch(source: Source, flags: GpusFlags, seconds: number): Promise
 /** A 0-1 ratio as a whole percent, or a dash when the GPU cannot say. */
 const pct = (v: number | null): string => (v === null ? '-' : `${Math.round(v * 100)}%`);
 
-/** The human table: one row per GPU, then one per MIG instance, indented under its GPU. */
-export function renderGpuTable(description: string, gpus: readonly Gpu[]): string {
+interface TableOptions {
+  readonly wide?: boolean;
+  readonly headers?: boolean;
+}
+
+/** -o wide's columns of a GPU: where it is and what it can run. */
+const wideCells = (g: Pick<Gpu, 'index'>): string[] => ['pciBusId', 'numaNode', 'computeCapability'].map((k) => (g as Readonly<Record<string, unknown>>)[k]).map((v) => (typeof v === 'string' || typeof v === 'number' ? String(v) : '-'));
+const WIDE_HEADERS = ['PCI BUS', 'NUMA', 'CC'];
+
+/**
+ * The human table: one row per GPU, then one per MIG instance, indented under its GPU. The
+ * caller says where the GPUs came from (`Backend:`), on stderr or above it.
+ */
+export function renderGpuTable(gpus: readonly Gpu[], options: TableOptions = {}): string {
   const dash = '-';
+  const wide = options.wide === true;
   const rows: string[][] = [];
   for (const g of gpus) {
     if (g.health === 'lost') {
-      rows.push([String(g.index), 'LOST', g.pciBusId ?? dash, dash, dash, dash, dash, dash, dash]);
+      rows.push([String(g.index), 'LOST', g.pciBusId ?? dash, dash, dash, dash, dash, dash, dash, ...(wide ? wideCells(g) : [])]);
       continue;
     }
     rows.push([
@@ -140,13 +168,14 @@ export function renderGpuTable(description: string, gpus: readonly Gpu[]): strin
       g.powerDrawWatts === null ? dash : `${Math.round(g.powerDrawWatts)}/${g.powerLimitWatts === null ? '?' : Math.round(g.powerLimitWatts)} W`,
       g.migMode === 'enabled' ? `on (${g.migDevices.length})` : g.migMode === 'disabled' ? 'off' : dash,
       String(g.processes.length),
+      ...(wide ? wideCells(g) : []),
     ]);
     for (const m of g.migDevices) {
-      rows.push([`${g.index}/${m.index}`, `  MIG ${m.profile ?? m.name}`, m.uuid, `${formatBytes(m.memoryUsedBytes)} / ${formatBytes(m.memoryTotalBytes)}`, dash, dash, dash, dash, dash]);
+      rows.push([`${g.index}/${m.index}`, `  MIG ${m.profile ?? m.name}`, m.uuid, `${formatBytes(m.memoryUsedBytes)} / ${formatBytes(m.memoryTotalBytes)}`, dash, dash, dash, dash, dash, ...(wide ? [dash, dash, dash] : [])]);
     }
   }
-  const table = gpus.length === 0 ? 'No GPUs found.' : renderTable(['GPU', 'MODEL', 'UUID', 'MEMORY', 'UTIL', 'TEMP', 'POWER', 'MIG', 'PROCS'], rows);
-  return `Backend: ${description}\n${table}`;
+  if (gpus.length === 0) return options.headers === false ? '' : 'No GPUs found.';
+  return renderTable(['GPU', 'MODEL', 'UUID', 'MEMORY', 'UTIL', 'TEMP', 'POWER', 'MIG', 'PROCS', ...(wide ? WIDE_HEADERS : [])], rows, { headers: options.headers !== false });
 }
 
 type DaemonGpu = GpusResponse['gpus'][number];
@@ -155,12 +184,13 @@ type DaemonGpu = GpusResponse['gpus'][number];
  * The daemon's view: one row per GPU (memory used on the device, reserved by slices, compute
  * reserved), then one row per slice under it: its task, tenant, and reserved vs used.
  */
-export function renderSliceTable(description: string, gpus: readonly DaemonGpu[]): string {
+export function renderSliceTable(gpus: readonly DaemonGpu[], options: TableOptions = {}): string {
   const dash = '-';
+  const wide = options.wide === true;
   const rows: string[][] = [];
   for (const g of gpus) {
     if (g.health === 'lost') {
-      rows.push([String(g.index), 'LOST', dash, dash, dash, dash, dash]);
+      rows.push([String(g.index), 'LOST', dash, dash, dash, dash, dash, ...(wide ? wideCells(g) : [])]);
       continue;
     }
     rows.push([
@@ -171,6 +201,7 @@ export function renderSliceTable(description: string, gpus: readonly DaemonGpu[]
       `${formatBytes(g.allocatedMemoryBytes)} / ${formatBytes(g.memoryTotalBytes)}`,
       `${g.allocatedComputeMilli / 10}%`,
       `${g.slices.length} slice${g.slices.length === 1 ? '' : 's'}, util ${pct(g.utilizationGpu)}`,
+      ...(wide ? wideCells(g) : []),
     ]);
     for (const s of g.slices) {
       rows.push([
@@ -181,9 +212,10 @@ export function renderSliceTable(description: string, gpus: readonly DaemonGpu[]
         formatBytes(s.memoryBytes),
         s.computeMilli === 0 ? 'best effort' : `${s.computeMilli / 10}%`,
         s.computeShare === null ? dash : `achieved ${pct(s.computeShare)}`,
+        ...(wide ? [dash, dash, dash] : []),
       ]);
     }
   }
-  const table = gpus.length === 0 ? 'No GPUs found.' : renderTable(['GPU', 'MODEL / TASK', 'TENANT', 'MEM USED', 'MEM RESERVED', 'COMPUTE', 'USAGE'], rows);
-  return `Backend: ${description}\n${table}`;
+  if (gpus.length === 0) return options.headers === false ? '' : 'No GPUs found.';
+  return renderTable(['GPU', 'MODEL / TASK', 'TENANT', 'MEM USED', 'MEM RESERVED', 'COMPUTE', 'USAGE', ...(wide ? WIDE_HEADERS : [])], rows, { headers: options.headers !== false });
 }

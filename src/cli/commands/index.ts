@@ -4,6 +4,8 @@ import type { Command } from 'commander';
 export interface CommandEntry {
   readonly names: readonly string[];
   readonly load: () => Promise<(program: Command) => void>;
+  /** It reads the whole command tree (completion), so every command is registered for it. */
+  readonly needsAll?: boolean;
 }
 
 /** Every top-level command, in the order `gpushare --help` lists them. */
@@ -14,6 +16,8 @@ export const commands: readonly CommandEntry[] = [
   { names: ['logs'], load: async () => (await import('./logs.js')).registerLogs },
   { names: ['inspect'], load: async () => (await import('./inspect.js')).registerInspect },
   { names: ['kill'], load: async () => (await import('./kill.js')).registerKill },
+  { names: ['rm'], load: async () => (await import('./rm.js')).registerRm },
+  { names: ['prune'], load: async () => (await import('./prune.js')).registerPrune },
   { names: ['suspend', 'resume'], load: async () => (await import('./suspend.js')).registerSuspend },
   { names: ['gpus'], load: async () => (await import('./gpus.js')).registerGpus },
   { names: ['top'], load: async () => (await import('./top.js')).registerTop },
@@ -23,6 +27,7 @@ export const commands: readonly CommandEntry[] = [
   { names: ['info'], load: async () => (await import('./info.js')).registerInfo },
   { names: ['simulate'], load: async () => (await import('./simulate.js')).registerSimulate },
   { names: ['k8s'], load: async () => (await import('./k8s.js')).registerK8s },
+  { names: ['completion'], load: async () => (await import('./completion.js')).registerCompletion, needsAll: true },
 ];
 
 /**
@@ -30,11 +35,12 @@ export const commands: readonly CommandEntry[] = [
  * so a first argument that names a command is that command, and commander dispatches to it
  * alone: its siblings would change nothing but start-up time. `--version` as the first argument
  * prints and exits while options are parsed, before any command is looked at. Anything else
- * (top-level help, `help CMD`, an unknown command and its suggestions) gets every command.
+ * (top-level help, `help CMD`, an unknown command and its suggestions, and `completion`, which
+ * reads the tree) gets every command.
  */
 export function commandsFor(argv: readonly string[]): readonly CommandEntry[] {
   const first = argv[2];
   if (first === '-v' || first === '--version') return [];
   const named = commands.find((c) => first !== undefined && c.names.includes(first));
-  return named ? [named] : commands;
+  return named && !named.needsAll ? [named] : commands;
 }

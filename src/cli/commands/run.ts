@@ -99,8 +99,27 @@ export async function submit(client: Client, body: SubmitTask, sleep: (ms: numbe
   }
 }
 
-/** Streams the task's output until it ends, forwarding Ctrl-C; returns the exit status to use. */
-export async function attach(client: Client, id: string): Promise<number> {
+/** How long `run` waits between attempts to reach a daemon that went away, and how long it keeps trying. */
+const REATTACH_DELAYS_MS = [250, 500, 1000, 2000, 5000];
+const REATTACH_FOR_MS = 120_000;
+
+export interface AttachOptions {
+  readonly say?: (line: string) => void;
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** How long to keep trying to reach a daemon that went away (a restart takes seconds). */
+  readonly reattachForMs?: number;
+}
+
+/**
+ * Streams the task's output until it ends, forwarding Ctrl-C; returns the exit status to use.
+ * When the daemon goes away (a restart, a crash, no answer to a keepalive) the task goes on
+ * (the daemon keeps tasks across restarts): `run` says so on stderr, tries to reach it again
+ * with backoff, and follows the task again where its output stopped (the daemon replays the
+ * logs from their start: what was printed already is skipped).
+ */
+export async function attach(client: Client, id: string, options: AttachOptions = {}): Promise<number> {
+  const say = options.say ?? ((line: string) => process.stderr.write(`gpushare: ${line}\n`));
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   let interrupts = 0;
   const onInterrupt = (): void => {
     interrupts += 1;
@@ -108,26 +127,69 @@ export async function attach(client: Client, id: string): Promise<number> {
     client.json('POST', `/v1/tasks/${id}/kill`, { signal }).catch(() => undefined);
   };
   process.on('SIGINT', onInterrupt);
+  // Characters written per stream: a replay from the start skips them.
+  const written = { stdout: 0, stderr: 0 };
   try {
-    await client.lines(`/v1/tasks/${id}/logs?follow=1`, (value) => {
-      const chunk = value as LogChunk;
-      (chunk.stream === 'stderr' ? process.stderr : process.stdout).write(chunk.data);
-    });
-    const done = await client.json<TaskBody>('GET', `/v1/tasks/${id}`);
-    // The stream also ends when the daemon shuts down while the task goes on.
-    if (LIVE_STATES.has(done.state)) throw new GsError(ErrorCodes.daemonUnreachable, 'the daemon ended the output stream (shutting down?)');
-    return exitStatusOf(done);
-  } catch (err) {
-    if (isGsError(err) && err.code === ErrorCodes.daemonUnreachable) {
-      throw new GsError(err.code, `${err.message}; task ${id} is not affected: see it again with \`gpushare logs -f ${id}\``, { cause: err });
+    for (;;) {
+      try {
+        const skip = { ...written };
+        await client.lines(
+          `/v1/tasks/${id}/logs?follow=1`,
+          (value) => {
+            const chunk = value as LogChunk;
+            const left = chunk.data.slice(Math.min(skip[chunk.stream], chunk.data.length));
+            skip[chunk.stream] = Math.max(0, skip[chunk.stream] - chunk.data.length);
+            if (left === '') return;
+            written[chunk.stream] += left.length;
+            (chunk.stream === 'stderr' ? process.stderr : process.stdout).write(left);
+          },
+          `/v1/tasks/${id}`,
+        );
+        const done = await client.json<TaskBody>('GET', `/v1/tasks/${id}`);
+        // The stream also ends when the daemon shuts down while the task goes on.
+        if (!LIVE_STATES.has(done.state)) return exitStatusOf(done);
+        say(`the daemon at ${client.where} ended the output stream of task ${id} (shutting down?); the task goes on`);
+      } catch (err) {
+        if (!(isGsError(err) && err.code === ErrorCodes.daemonUnreachable)) throw err;
+        say(`${err.message}; task ${id} goes on`);
+      }
+      await reattach(client, id, say, sleep, options.reattachForMs ?? REATTACH_FOR_MS, () => interrupts);
     }
-    throw err;
   } finally {
     process.off('SIGINT', onInterrupt);
   }
 }
 
-/** The shell's convention: the code, or 128+N for signal N; 1 when nothing better is known. */
+/** Waits with backoff until the daemon answers about the task again; gives up after `forMs` or a second Ctrl-C. */
+async function reattach(client: Client, id: string, say: (line: string) => void, sleep: (ms: number) => Promise<void>, forMs: number, interrupts: () => number): Promise<void> {
+  const giveUpAt = Date.now() + forMs;
+  say(`reconnecting to the daemon at ${client.where} (for up to ${Math.round(forMs / 1000)} s; Ctrl-C twice stops waiting)...`);
+  for (let attempt = 0; ; attempt++) {
+    await sleep(REATTACH_DELAYS_MS[Math.min(attempt, REATTACH_DELAYS_MS.length - 1)] ?? 5000);
+    try {
+      await client.json<TaskBody>('GET', `/v1/tasks/${id}`);
+      say(`reconnected to the daemon at ${client.where}; following task ${id} again`);
+      return;
+    } catch (err) {
+      if (!(isGsError(err) && err.code === ErrorCodes.daemonUnreachable)) throw err;
+      if (Date.now() >= giveUpAt || interrupts() >= 2) {
+        throw new GsError(err.code, `${err.message}; gave up reconnecting; task ${id} is not affected: see it again with \`gpushare logs -f ${id}\``, { cause: err });
+      }
+    }
+  }
+}
+
+/**
+ * Exit statuses of `run` itself, as docker's: its own failure (the daemon, the request, a task
+ * that ended without a code of its own) 125, a command that could not be executed 126, a
+ * command not found 127. Any other status is the task's own.
+ */
+export const RUN_EXIT = { failure: 125, cannotInvoke: 126, notFound: 127 } as const;
+
+/**
+ * The task's code, or 128+N for signal N (the shell's convention); for a task that never ran,
+ * 127 or 126 (the daemon's "cannot run" message, ending.ts, names the errno); 125 otherwise.
+ */
 export function exitStatusOf(task: TaskBody): number {
   if (task.exitCode !== null) return task.exitCode;
   if (task.signal !== null) {
@@ -135,7 +197,9 @@ export function exitStatusOf(task: TaskBody): number {
     if (n !== undefined) return 128 + n;
   }
   if (task.message) process.stderr.write(`gpushare: task ${task.id} ${task.state}: ${task.message}\n`);
-  return task.state === 'failed' ? 127 : 1;
+  const cannotRun = task.state === 'failed' ? /^cannot run ".*": .* \((E[A-Z0-9]+)\)$/s.exec(task.message ?? '') : null;
+  if (cannotRun) return cannotRun[1] === 'ENOENT' ? RUN_EXIT.notFound : RUN_EXIT.cannotInvoke;
+  return RUN_EXIT.failure;
 }
 
 /**

@@ -4,6 +4,9 @@ import type { GpusResponse, TaskBody } from '../../contract/schemas.js';
 import { formatBytes } from '../../domain/index.js';
 import { addHostOption, clientFor } from './tasks-common.js';
 
+/** How long a suspend or resume may take to answer at least (--timeout can only lengthen it): moving tens of GB. */
+const CHECKPOINT_ANSWER_MS = 10 * 60_000;
+
 interface EventBody {
   readonly seq: number;
   readonly type: string;
@@ -80,7 +83,8 @@ export async function operate(client: Client, op: Op, idOrPrefix: string, progre
     for (const e of mine) progress?.note(describeEvent(e));
     return mine;
   };
-  const request = client.json<TaskBody>('POST', `/v1/tasks/${encodeURIComponent(before.id)}/${op}`);
+  // It answers once the task's GPU memory has moved: longer than an ordinary request may take.
+  const request = client.json<TaskBody>('POST', `/v1/tasks/${encodeURIComponent(before.id)}/${op}`, undefined, {}, { atLeastMs: CHECKPOINT_ANSWER_MS });
   const events: EventBody[] = [];
   let settled = false;
   void request.then(

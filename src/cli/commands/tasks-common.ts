@@ -1,4 +1,5 @@
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { parseDuration } from '../../contract/duration.js';
 import { NEXT_CURSOR_HEADER } from '../../contract/pages.js';
 import type { TaskBody } from '../../contract/schemas.js';
 import type { Client } from '../client.js';
@@ -7,13 +8,14 @@ import type { Client } from '../client.js';
 export function addHostOption(cmd: Command): Command {
   return cmd
     .addOption(new Option('--host <socket|url>', 'the daemon: a Unix socket path or http(s)://host:port (GPUSHARE_TOKEN for TCP)').env('GPUSHARE_HOST'))
-    .addOption(new Option('--ca-file <file>', "PEM CA that signed an https:// daemon's certificate (default: the system's CAs)").env('GPUSHARE_CA_FILE'));
+    .addOption(new Option('--ca-file <file>', "PEM CA that signed an https:// daemon's certificate (default: the system's CAs)").env('GPUSHARE_CA_FILE'))
+    .addOption(new Option('--timeout <seconds>', 'wait this long for the daemon to answer (default 30; 0: no limit); a stream checks on it after this long silent').env('GPUSHARE_TIMEOUT'));
 }
 
-export async function clientFor(flags: { readonly host?: string; readonly caFile?: string }): Promise<Client> {
+export async function clientFor(flags: { readonly host?: string; readonly caFile?: string; readonly timeout?: string }): Promise<Client> {
   // Loaded when a command talks to the daemon, so that `--help` and `--version` skip node:http.
-  const { Client, resolveTarget } = await import('../client.js');
-  return new Client(resolveTarget(flags.host, process.env, flags.caFile));
+  const { Client, resolveTarget, resolveTimeouts } = await import('../client.js');
+  return new Client(resolveTarget(flags.host, process.env, flags.caFile), resolveTimeouts(flags.timeout));
 }
 
 /**
@@ -34,4 +36,22 @@ export async function listTasks(client: Client, query: string, max = Infinity): 
     if (cursor === null) return { tasks, more: false };
     if (tasks.length >= max) return { tasks: tasks.slice(0, max), more: true };
   }
+}
+
+/**
+ * A point in time typed on the command line: a length of time back from `now` (`10m`, `24h`,
+ * `7d`: contract/duration.ts), or an RFC 3339 time (`2026-12-06T20:00:00Z`). Epoch ms.
+ */
+export function parseTimeArg(value: string, now: number): number | null {
+  const back = parseDuration(value);
+  if (back !== null) return now - back;
+  if (!/^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?$/.test(value.trim())) return null;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : at;
+}
+
+/** The commander parser for parseTimeArg: checked at once, resolved against the clock when used. */
+export function timeOption(value: string): string {
+  if (parseTimeArg(value, 0) === null) throw new InvalidArgumentError(`"${value}" is not a time; expected a length of time back from now (10m, 24h, 7d) or an RFC 3339 time (2026-12-06T20:00:00Z)`);
+  return value;
 }

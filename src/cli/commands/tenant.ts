@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { AuditRecordBody, TenantBody } from '../../contract/schemas.js';
 import { formatBytes } from '../../domain/index.js';
 import { parseDuration } from '../../contract/duration.js';
+import { addOutputOptions, outputOf, render, writeOut, type OutputFlags } from '../output/format.js';
 import { renderTable } from '../output/table.js';
 import { addNewTokenOptions } from './token.js';
 import { addHostOption, clientFor } from './tasks-common.js';
@@ -35,10 +36,11 @@ function addQuotaOptions(cmd: Command): Command {
 export function registerTenant(program: Command): void {
   const tenant = program.command('tenant').description('tenants and their quotas (changes need the admin role)');
 
-  addHostOption(tenant.command('ls').description('list tenants: quota and what their running tasks hold').option('--json', 'print a JSON array')).action(
-    async (flags: { host?: string; json?: boolean }) => {
+  addHostOption(addOutputOptions(tenant.command('ls').description('list tenants: quota and what their running tasks hold'), ['json', 'yaml', 'name'])).action(
+    async (flags: OutputFlags & { host?: string }) => {
+      const output = outputOf(flags);
       const tenants = await (await clientFor(flags)).json<TenantBody[]>('GET', '/v1/tenants');
-      process.stdout.write(flags.json ? `${JSON.stringify(tenants, null, 2)}\n` : `${renderTenants(tenants)}\n`);
+      writeOut(await render(output, { items: tenants, name: (t) => `tenant/${t.name}`, table: (o) => renderTenants(tenants, o) }));
     },
   );
 
@@ -88,21 +90,22 @@ export function registerAudit(program: Command): void {
     .command('audit')
     .description('the audit log: every change made through the API and every refused change (admin)')
     .option('--since <seq>', 'only records after this sequence number', '0')
-    .option('--limit <n>', 'at most this many records', '1000')
-    .option('--json', 'print a JSON array');
-  addHostOption(cmd).action(async (flags: { host?: string; since: string; limit: string; json?: boolean }) => {
+    .option('--limit <n>', 'at most this many records', '1000');
+  addOutputOptions(cmd, ['json', 'yaml']);
+  addHostOption(cmd).action(async (flags: OutputFlags & { host?: string; since: string; limit: string }) => {
+    const output = outputOf(flags);
     const records = await (await clientFor(flags)).json<AuditRecordBody[]>('GET', `/v1/audit?since=${encodeURIComponent(flags.since)}&limit=${encodeURIComponent(flags.limit)}`);
-    if (flags.json) {
-      process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
-      return;
-    }
-    const rows = records.map((r) => [String(r.seq), new Date(r.at).toISOString(), r.actor, r.action, r.target ?? '-', r.result === 'ok' ? 'ok' : `${r.result}: ${r.message ?? ''}`.slice(0, 80)]);
-    process.stdout.write(`${records.length === 0 ? 'No audit records.' : renderTable(['SEQ', 'TIME', 'ACTOR', 'ACTION', 'TARGET', 'RESULT'], rows)}\n`);
+    const table = ({ headers }: { readonly headers: boolean }): string => {
+      if (records.length === 0) return headers ? 'No audit records.' : '';
+      const rows = records.map((r) => [String(r.seq), new Date(r.at).toISOString(), r.actor, r.action, r.target ?? '-', r.result === 'ok' ? 'ok' : `${r.result}: ${r.message ?? ''}`.slice(0, 80)]);
+      return renderTable(['SEQ', 'TIME', 'ACTOR', 'ACTION', 'TARGET', 'RESULT'], rows, { headers });
+    };
+    writeOut(await render(output, { items: records, table }));
   });
 }
 
-export function renderTenants(tenants: readonly TenantBody[]): string {
-  if (tenants.length === 0) return 'No tenants.';
+export function renderTenants(tenants: readonly TenantBody[], options: { readonly headers?: boolean } = {}): string {
+  if (tenants.length === 0) return options.headers === false ? '' : 'No tenants.';
   const of = (used: string, limit: number | null, fmt: (n: number) => string): string => (limit === null ? `${used} / -` : `${used} / ${fmt(limit)}`);
   const pct = (milli: number): string => `${milli / 10}%`;
   const rows = tenants.map((t) => [
@@ -113,5 +116,5 @@ export function renderTenants(tenants: readonly TenantBody[]): string {
     String(t.running),
     String(t.queued),
   ]);
-  return renderTable(['TENANT', 'GPUS', 'MEMORY', 'COMPUTE', 'RUNNING', 'QUEUED'], rows);
+  return renderTable(['TENANT', 'GPUS', 'MEMORY', 'COMPUTE', 'RUNNING', 'QUEUED'], rows, { headers: options.headers !== false });
 }

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { parseDuration } from '../../contract/duration.js';
 import type { CreatedTokenBody, TokenBody } from '../../contract/schemas.js';
+import { addOutputOptions, outputOf, render, writeOut, type OutputFlags } from '../output/format.js';
 import { renderTable } from '../output/table.js';
 import { addHostOption, clientFor } from './tasks-common.js';
 
@@ -33,16 +34,17 @@ export function registerToken(program: Command): void {
     process.stdout.write(`secret (give it to the tenant; it is not shown again): ${made.token}\n`);
   });
 
-  addHostOption(token.command('list').description('tokens from the config file and the API, with their state').option('--json', 'print a JSON array')).action(
-    async (flags: { host?: string; json?: boolean }) => {
+  addHostOption(addOutputOptions(token.command('list').description('tokens from the config file and the API, with their state'), ['json', 'yaml', 'name'])).action(
+    async (flags: OutputFlags & { host?: string }) => {
+      const output = outputOf(flags);
       const tokens = await (await clientFor(flags)).json<TokenBody[]>('GET', '/v1/tokens');
-      if (flags.json) {
-        process.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
-        return;
-      }
       const when = (t: number | null): string => (t === null ? '-' : new Date(t).toISOString().replace(/\.\d+Z$/, 'Z'));
-      const rows = tokens.map((t) => [t.id, t.tenant, t.role, t.source, t.state, when(t.expiresAt), t.maxPriority === null ? '-' : String(t.maxPriority)]);
-      process.stdout.write(`${tokens.length === 0 ? 'No tokens.' : renderTable(['ID', 'TENANT', 'ROLE', 'SOURCE', 'STATE', 'EXPIRES', 'MAX PRIORITY'], rows)}\n`);
+      const table = ({ headers }: { readonly headers: boolean }): string => {
+        if (tokens.length === 0) return headers ? 'No tokens.' : '';
+        const rows = tokens.map((t) => [t.id, t.tenant, t.role, t.source, t.state, when(t.expiresAt), t.maxPriority === null ? '-' : String(t.maxPriority)]);
+        return renderTable(['ID', 'TENANT', 'ROLE', 'SOURCE', 'STATE', 'EXPIRES', 'MAX PRIORITY'], rows, { headers });
+      };
+      writeOut(await render(output, { items: tokens, name: (t) => `token/${t.id}`, table }));
     },
   );
 

@@ -338,6 +338,29 @@ export class TaskStore {
     return (statement.all(params) as TaskRow[]).map(fromRow);
   }
 
+  /**
+   * Finished tasks (not live) that ended before `before` (epoch ms; one that never got an end
+   * time counts from its submission), oldest first, optionally one tenant's: what a prune takes.
+   */
+  finishedBefore(before: number, tenant?: string): Task[] {
+    const live = [...LIVE_STATES].map((st) => `'${st}'`).join(', ');
+    const sql = `SELECT * FROM tasks WHERE state NOT IN (${live}) AND coalesce(finished_at, submitted_at) < @before${tenant === undefined ? '' : ' AND tenant = @tenant'} ORDER BY seq`;
+    return (this.db.prepare(sql).all(tenant === undefined ? { before } : { before, tenant }) as TaskRow[]).map(fromRow);
+  }
+
+  /**
+   * Deletes a finished task's row and the Idempotency-Keys that name it (a retry with one then
+   * makes a new task rather than answering with one that is gone). Its events and audit rows
+   * stay: they are the history of what happened. A live task is refused: its row is its state.
+   */
+  remove(id: string): void {
+    const task = this.get(id);
+    if (LIVE_STATES.has(task.state)) throw new GsError(ErrorCodes.conflict, `task ${id} is ${task.state}; only a finished task can be removed`);
+    this.db.prepare('DELETE FROM idempotency_keys WHERE task_id = ?').run(id);
+    this.db.prepare('DELETE FROM tasks WHERE id = ?').run(id);
+    this.liveVersionCounter += 1;
+  }
+
   update(id: string, change: TaskUpdate): Task {
     const keys = Object.keys(change) as (keyof TaskUpdate)[];
     if (keys.length > 0) {
