@@ -11,6 +11,10 @@ EXEC_BIN := $(abspath $(CURDIR)/..)/build/native/gpushare-exec
 # gpushare-smprobe: the driver's green-context SM groups per GPU, for the daemon (smprobe.c)
 SMPROBE_BIN := $(abspath $(CURDIR)/..)/build/native/gpushare-smprobe
 EXEC_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -O2 -g
+# Both binaries ship: stripped, and gpushare-smprobe built for glibc >= 2.28 (compat/ship.mk).
+ifndef SHIP_DEPS
+include compat/ship.mk
+endif
 
 .PHONY: exec
 exec: $(EXEC_BIN) $(SMPROBE_BIN)
@@ -26,10 +30,12 @@ EXEC_SRC := exec/gpushare_exec.c exec/claim.c exec/sandbox.c exec/spawner.c
 $(EXEC_BIN): $(EXEC_SRC) exec/claim.h exec/sandbox.h exec/spawner.h exec/exec.mk
 	@mkdir -p $(@D)
 	$(CC) $(EXEC_CFLAGS) -static -o $@ $(EXEC_SRC)
+	$(call SHIP_SPLIT_DEBUG,$@)
 
-$(SMPROBE_BIN): exec/smprobe.c exec/exec.mk $(wildcard include/gs_cuda*.h)
+$(SMPROBE_BIN): exec/smprobe.c exec/exec.mk $(wildcard include/gs_cuda*.h) $(SHIP_DEPS) $(SHIP_START_SRC)
 	@mkdir -p $(@D)
-	$(CC) $(EXEC_CFLAGS) -Iinclude -o $@ exec/smprobe.c -ldl
+	$(CC) $(EXEC_CFLAGS) $(SHIP_CFLAGS) -Iinclude -o $@ exec/smprobe.c $(SHIP_START_SRC) $(SHIP_START_LDFLAGS) -ldl $(SHIP_LIBS)
+	$(call SHIP_SPLIT_DEBUG,$@)
 
 # The spawner under the sanitizers (SANITIZE: the Makefile's flags), driven by spawner_test.c.
 EXEC_ASAN_BIN := $(abspath $(CURDIR)/..)/build/native/asan/gpushare-exec

@@ -25,6 +25,13 @@ SHIM_CFLAGS_ASAN := $(SHIM_CFLAGS_BASE) -O1 -g $(SHIM_SANITIZE)
 # it is built optimized and uninstrumented in both libraries.
 SHIM_CFLAGS_DLSYM := $(SHIM_CFLAGS_BASE) -O2 -g -foptimize-sibling-calls -fno-stack-protector
 
+# The release library ships: its objects are built for glibc >= 2.28 (compat/ship.mk). It
+# defines its own dlsym, so references to dlsym stay ours (GS_GLIBC228_OWN_DLSYM).
+ifndef SHIP_DEPS
+include compat/ship.mk
+endif
+SHIM_SHIP_CFLAGS := $(SHIP_CFLAGS) -DGS_GLIBC228_OWN_DLSYM
+
 SHIM_SRCS := shim/dispatch.c shim/state.c shim/track.c shim/memory.c shim/pool.c shim/context.c shim/info.c \
 	shim/nvml.c shim/scrub.c shim/vmm.c shim/graph.c shim/compute.c shim/compute_gate.c shim/compute_precise.c shim/compute_measure.c shim/compute_board.c shim/compute_windows.c shim/hooks.c shim/partition.c shim/partition_round.c shim/log.c shim/gs_config.c region/region.c
 SHIM_MAP := $(SHIM_BUILD)/shim/gpushare.map
@@ -32,7 +39,7 @@ SHIM_LIB := $(SHIM_BUILD)/libgpushare.so
 SHIM_LIB_ASAN := $(SHIM_BUILD)/asan/libgpushare.so
 SHIM_LDFLAGS := -shared -Wl,-soname,libgpushare.so -Wl,--version-script=$(SHIM_MAP) -Wl,-Bsymbolic \
 	-Wl,-z,defs -pthread -ldl -lm
-SHIM_REL_OBJS := $(patsubst %.c,$(SHIM_OBJ)/release/%.o,$(SHIM_SRCS)) $(SHIM_OBJ)/release/shim/dlsym.o
+SHIM_REL_OBJS := $(patsubst %.c,$(SHIM_OBJ)/release/%.o,$(SHIM_SRCS) $(SHIP_FSTAT_SRC)) $(SHIM_OBJ)/release/shim/dlsym.o
 SHIM_ASAN_OBJS := $(patsubst %.c,$(SHIM_OBJ)/asan/%.o,$(SHIM_SRCS)) $(SHIM_OBJ)/asan/shim/dlsym.o
 
 # Tests: one program of scenarios plus two small libraries for the RTLD_NEXT check.
@@ -71,19 +78,24 @@ $(SHIM_MAP): shim/hooks.def shim/nvml_hooks.def shim/shim.mk
 
 $(SHIM_LIB): $(SHIM_REL_OBJS) $(SHIM_MAP)
 	@mkdir -p $(@D)
-	$(CC) $(SHIM_CFLAGS) -o $@ $(SHIM_REL_OBJS) $(SHIM_LDFLAGS)
+	$(CC) $(SHIM_CFLAGS) -o $@ $(SHIM_REL_OBJS) $(SHIM_LDFLAGS) $(SHIP_FSTAT_LDFLAGS) $(SHIP_LIBS)
+	$(call SHIP_SPLIT_DEBUG,$@)
 
 $(SHIM_LIB_ASAN): $(SHIM_ASAN_OBJS) $(SHIM_MAP)
 	@mkdir -p $(@D)
 	$(CC) $(SHIM_CFLAGS_ASAN) -o $@ $(SHIM_ASAN_OBJS) $(SHIM_LDFLAGS)
 
-$(SHIM_OBJ)/release/shim/dlsym.o $(SHIM_OBJ)/asan/shim/dlsym.o: shim/dlsym.c
+$(SHIM_OBJ)/release/shim/dlsym.o: shim/dlsym.c $(SHIP_DEPS)
+	@mkdir -p $(@D)
+	$(CC) $(SHIM_CFLAGS_DLSYM) $(SHIM_SHIP_CFLAGS) -c -o $@ $<
+
+$(SHIM_OBJ)/asan/shim/dlsym.o: shim/dlsym.c
 	@mkdir -p $(@D)
 	$(CC) $(SHIM_CFLAGS_DLSYM) -c -o $@ $<
 
-$(SHIM_OBJ)/release/%.o: %.c
+$(SHIM_OBJ)/release/%.o: %.c $(SHIP_DEPS)
 	@mkdir -p $(@D)
-	$(CC) $(SHIM_CFLAGS) -c -o $@ $<
+	$(CC) $(SHIM_CFLAGS) $(SHIM_SHIP_CFLAGS) -c -o $@ $<
 
 $(SHIM_OBJ)/asan/%.o: %.c
 	@mkdir -p $(@D)
