@@ -9,6 +9,7 @@ import { describeIssues } from '../../domain/index.js';
 import { createPrng, DecisionMemo, planPreemption, policy, type ClusterSnapshot, type NodeRejection } from '../../scheduler/index.js';
 import { GPUSHARE_ANNOTATION } from '../hami/names.js';
 import { parsePodGpuRequest, type PodGpuRequest } from '../hami/pod-request.js';
+import { encodeSuspendRequest, SUSPENSION_VERSION } from '../hami/suspension.js';
 import type { PodBinder } from './api.js';
 import { PodBinding } from './bind.js';
 import { ClusterView, type SuspendPolicy } from './cluster-view.js';
@@ -238,7 +239,7 @@ export class Extender {
     const chosen = nominated ? records.find((r) => r.node === nominated) : undefined;
     if (!chosen) return;
     this.preemptions.delete(uid);
-    const note = JSON.stringify({ v: 1, preemptor: uid, node: chosen.node, atMs: chosen.atMs });
+    const note = encodeSuspendRequest({ v: SUSPENSION_VERSION, preemptor: uid, node: chosen.node, atMs: chosen.atMs });
     for (const v of chosen.suspend) {
       const victim = await this.api.getPod(v).catch(() => null);
       if (victim?.metadata?.uid !== v.uid) continue;
