@@ -63,11 +63,6 @@ export class TaskQueue {
     this.nodeSpec = options.inventory.node();
   }
 
-  /** This machine as the scheduler saw it at the last pass. */
-  get node(): NodeSpec {
-    return this.nodeSpec;
-  }
-
   close(): void {
     this.closed = true;
   }
