@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AUTO_DAEMON_NICE, applyDaemonNice, parseAutogroupNice, sessionOf, type ProcSelf } from './priority.js';
+import { AUTO_DAEMON_NICE, applyDaemonNice, parseAutogroupNice, type ProcSelf } from './priority.js';
 import { parseDaemonNice } from './config.js';
 
 function fakeProc(opts: { sid: number; pid?: number; group?: string | Error; writeError?: string }): ProcSelf & { written: string[] } {
@@ -8,7 +8,7 @@ function fakeProc(opts: { sid: number; pid?: number; group?: string | Error; wri
   return {
     written,
     pid: opts.pid ?? 100,
-    readStat: () => `100 (node (x) y) S 1 100 ${opts.sid} 0 -1 4194560 0 0`,
+    readStat: () => `100 (node (x) y) S 1 100 ${opts.sid} 0 -1 4194560 0 0 0 0 1 2 0 0 20 0 1 0 777 1000 50`,
     readAutogroup: () => {
       if (group instanceof Error) throw group;
       return group;
@@ -22,11 +22,6 @@ function fakeProc(opts: { sid: number; pid?: number; group?: string | Error; wri
 }
 
 describe('daemon CPU priority', () => {
-  it('reads the session id past a command name with spaces and parentheses', () => {
-    expect(sessionOf('7 (a) b) (c) S 1 7 33 0')).toBe(33);
-    expect(sessionOf('garbage')).toBeNull();
-  });
-
   it('reads an autogroup line and refuses other text', () => {
     expect(parseAutogroupNice('/autogroup-12 nice -10\n')).toBe(-10);
     expect(parseAutogroupNice('nice 3')).toBeNull();

@@ -15,6 +15,7 @@
  * group, and raising that would raise everything else typed there.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { parseProcStat } from './proc.js';
 
 /** The autogroup nice a daemon asks for when the config says `auto`: about 9 times a task's CPU weight when both want the CPU. */
 export const AUTO_DAEMON_NICE = -10;
@@ -44,13 +45,6 @@ const PROC_SELF: ProcSelf = {
   pid: process.pid,
 };
 
-/** The session id in /proc/<pid>/stat's text (field 6; the command name before it may hold spaces and parentheses). */
-export function sessionOf(stat: string): number | null {
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const sid = Number(fields[3]);
-  return Number.isInteger(sid) ? sid : null;
-}
-
 /** "/autogroup-123 nice -10\n" -> -10; null when the text is not that. */
 export function parseAutogroupNice(text: string): number | null {
   const m = /^\/autogroup-\d+ nice (-?\d+)\s*$/.exec(text);
@@ -64,7 +58,7 @@ export function applyDaemonNice(setting: DaemonNiceSetting, proc: ProcSelf = PRO
   const asked = setting !== 'auto';
   let leader: boolean;
   try {
-    leader = sessionOf(proc.readStat()) === proc.pid;
+    leader = parseProcStat(proc.readStat())?.session === proc.pid;
   } catch (err) {
     return { kind: 'unavailable', problem: `cannot read /proc/self/stat: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, asked };
   }

@@ -4,8 +4,8 @@ import { isSameLiveProcess, parseProcStat, readProcStat, signalName, signalNumbe
 describe('parseProcStat', () => {
   it('counts fields from the last parenthesis, whatever the command name holds', () => {
     const rest = 'S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 987654 20 21';
-    expect(parseProcStat(`42 (a) b (c) d) ${rest}`)).toEqual({ state: 'S', startTime: 987654 });
-    expect(parseProcStat(`42 (plain) ${rest}`)).toEqual({ state: 'S', startTime: 987654 });
+    expect(parseProcStat(`42 (a) b (c) d) ${rest}`)).toEqual({ state: 'S', startTime: 987654, pgrp: 2, session: 3 });
+    expect(parseProcStat(`42 (plain) ${rest}`)).toEqual({ state: 'S', startTime: 987654, pgrp: 2, session: 3 });
   });
 
   it('refuses lines that are not stat lines', () => {

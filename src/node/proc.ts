@@ -7,6 +7,10 @@ export interface ProcStat {
   readonly state: string;
   /** Start time in clock ticks since boot (field 22): with the pid, names one process forever. */
   readonly startTime: number;
+  /** Process group (field 5). */
+  readonly pgrp: number;
+  /** Session id (field 6). */
+  readonly session: number;
 }
 
 /** /proc/PID/stat's state and start time, or null when no such process exists. */
@@ -28,8 +32,10 @@ export function parseProcStat(text: string): ProcStat | null {
   // fields[0] is field 3 (state), so field 22 is fields[19].
   const state = fields[0];
   const startTime = Number(fields[19]);
-  if (state === undefined || !Number.isSafeInteger(startTime)) return null;
-  return { state, startTime };
+  const pgrp = Number(fields[2]);
+  const session = Number(fields[3]);
+  if (state === undefined || !Number.isSafeInteger(startTime) || !Number.isSafeInteger(pgrp) || !Number.isSafeInteger(session)) return null;
+  return { state, startTime, pgrp, session };
 }
 
 /** Whether `pid` is still the process that started at `startTime` and has not ended. */
@@ -84,10 +90,8 @@ export function groupMembers(pgid: number): number[] {
     } catch {
       continue; // ended meanwhile
     }
-    const close = text.lastIndexOf(')');
-    const fields = text.slice(close + 2).split(' ');
-    // fields[0] is field 3 (state), fields[2] field 5 (pgrp).
-    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') pids.push(Number(name));
+    const stat = parseProcStat(text);
+    if (stat !== null && stat.pgrp === pgid && stat.state !== 'Z' && stat.state !== 'X') pids.push(Number(name));
   }
   return pids.sort((a, b) => a - b);
 }
