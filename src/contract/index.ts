@@ -13,3 +13,4 @@ export type { Principal } from './principal.js';
 export { fromErrorBody } from './error-body.js';
 export { defaultSocketPath } from './paths.js';
 export { ErrorCodes, GsError, type ErrorCode } from '../domain/errors.js';
+export * from './monitor.js';

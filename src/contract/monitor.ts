@@ -94,3 +94,60 @@ export interface SampleSource {
   /** Calls `listener` with each new sample; returns the unsubscribe. */
   subscribe(listener: SampleListener): () => void;
 }
+
+/**
+ * History (GET /v1/history): series the daemon keeps, raw for the last hour, then downsampled
+ * (min, mean, max) per minute for a week and per hour for 90 days. `gpu_*` series take `gpu`,
+ * `slice_*` take `task` (summed over the task's GPUs), `tenant_*` take `tenant`.
+ */
+export const HISTORY_SERIES = [
+  'gpu_utilization',
+  'gpu_memory_used_bytes',
+  'gpu_temperature_celsius',
+  'gpu_power_watts',
+  'slice_memory_used_bytes',
+  'slice_compute_share',
+  'tenant_memory_used_bytes',
+  'tenant_compute_share',
+  'queue_length',
+] as const;
+export type HistorySeries = (typeof HISTORY_SERIES)[number];
+
+/** One point of a range: over [t, t + step) of the response. A raw point has min = mean = max. */
+export interface HistoryPoint {
+  /** Unix ms, the start of the point's interval. */
+  readonly t: number;
+  readonly min: number;
+  readonly mean: number;
+  readonly max: number;
+}
+
+export interface HistoryResponse {
+  readonly series: HistorySeries;
+  readonly subject: { readonly gpu?: number; readonly task?: string; readonly tenant?: string };
+  /** Seconds each point covers (1 for raw samples). */
+  readonly step: number;
+  readonly from: number;
+  readonly to: number;
+  readonly points: readonly HistoryPoint[];
+}
+
+/** An alert as GET /v1/alerts returns it and the event stream and webhooks carry it. */
+export interface AlertEvent {
+  /** Stable over the alert's life: firing and resolved carry the same id. */
+  readonly id: string;
+  readonly rule: string;
+  readonly severity: 'info' | 'warning' | 'critical';
+  readonly state: 'firing' | 'resolved';
+  readonly subject: { readonly gpu?: number; readonly uuid?: string; readonly task?: string; readonly tenant?: string };
+  /** The figure that crossed, and the threshold it crossed (in the rule's unit). */
+  readonly value: number;
+  readonly threshold: number;
+  /** Unix ms. */
+  readonly startedAt: number;
+  readonly resolvedAt: number | null;
+  /** One line for people, e.g. `GPU 0 memory at 91% (threshold 85%) for 2m`. */
+  readonly summary: string;
+  /** Matched by an active silence: kept and listed, but not sent to webhooks. */
+  readonly silenced: boolean;
+}
