@@ -17,6 +17,7 @@ import type { Daemon } from '../node/daemon.js';
 import { TokenAuthority, type TokenChecker } from '../node/tokens.js';
 import { FailedAuthLimiter } from './auth-limit.js';
 import { registerTokenRoutes } from './routes/tokens.js';
+import type { SampleSource } from '../contract/monitor.js';
 import { VERSION } from '../version.js';
 import { refuseUnparsable, toErrorResponse } from './errors.js';
 import { shown } from '../contract/shown.js';
@@ -39,6 +40,8 @@ export interface ApiOptions {
   readonly backend: { readonly kind: 'nvml' | 'simulated'; readonly description: string };
   /** TLS for a TCP listener (PEM contents); with `ca`, a client certificate it signed is required too. */
   readonly https?: { readonly cert: Buffer; readonly key: Buffer; readonly ca?: Buffer | undefined } | null;
+  /** The monitor's samples (metrics, history, alerts, dashboard read them); absent: none taken (tests). */
+  readonly samples?: SampleSource | null;
 }
 
 declare module 'fastify' {
@@ -148,7 +151,7 @@ export async function buildApi(options: ApiOptions) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   // Each resource's routes in its own module; each asks authorize.ts before it asks the daemon.
-  const context = { daemon, backend: options.backend, tokens: options.tokenAdmin ?? (checker instanceof TokenAuthority ? checker : null) };
+  const context = { daemon, backend: options.backend, tokens: options.tokenAdmin ?? (checker instanceof TokenAuthority ? checker : null), samples: options.samples ?? null };
   registerGpuRoutes(api, context);
   registerTaskRoutes(api, context);
   registerEventRoutes(api, context);

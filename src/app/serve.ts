@@ -28,6 +28,7 @@ import { startCheckpointer } from '../node/store/checkpointer.js';
 import { openDatabase } from '../node/store/db.js';
 import { TaskStore } from '../node/store/tasks.js';
 import { TokenAuthority } from '../node/tokens.js';
+import { SampleHub } from '../monitor/hub.js';
 
 export interface RunningDaemon {
   readonly daemon: Daemon;
@@ -179,6 +180,8 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
   });
   // One authority for every listener: a token revoked through one is refused on all.
   const tokens = new TokenAuthority(config.tokens, { db, tasks: store });
+  // Every monitoring consumer (metrics, history, alerts, the dashboard) reads samples from here.
+  const samples = new SampleHub((err) => logger.warn({ err }, 'a monitoring consumer failed on a sample'));
   const apps: ApiApp[] = [];
   const sockets: string[] = [];
   const close = async (): Promise<void> => {
@@ -196,7 +199,7 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
     const addresses: string[] = [];
     for (const address of config.listen) {
       const https = address.kind === 'tcp' ? tlsContents(config) : null;
-      const app = await buildApi({ daemon, logger, tokens: address.kind === 'unix' ? null : tokens, tokenAdmin: tokens, backend, https });
+      const app = await buildApi({ daemon, logger, tokens: address.kind === 'unix' ? null : tokens, tokenAdmin: tokens, backend, https, samples });
       apps.push(app);
       addresses.push(await listen(app, address, sockets, https !== null));
       if (address.kind === 'tcp' && https === null) say(`gpushare serve: ${address.host}:${address.port} speaks plain HTTP: bearer tokens cross it in clear${config.allowInsecureTcp ? ' (allowInsecureTcp)' : ' (loopback only)'}.`);

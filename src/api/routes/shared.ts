@@ -4,6 +4,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { ErrorBodySchema, type TaskBody } from '../../contract/schemas.js';
 import type { Task } from '../../contract/task.js';
+import type { SampleSource } from '../../contract/monitor.js';
 import type { Daemon } from '../../node/daemon.js';
 import type { TokenAuthority } from '../../node/tokens.js';
 
@@ -15,6 +16,8 @@ export interface RouteContext {
   readonly backend: { readonly kind: 'nvml' | 'simulated'; readonly description: string };
   /** Tokens made, listed and revoked through the API; null: none kept (tests). */
   readonly tokens?: TokenAuthority | null;
+  /** The monitor's samples; null: none taken (tests that build the API alone). */
+  readonly samples?: SampleSource | null;
 }
 
 export const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 422: ErrorBodySchema, 429: ErrorBodySchema };
