@@ -134,8 +134,8 @@ export async function buildApi(options: ApiOptions) {
     const action = req.routeOptions.config.action;
     // Unauthenticated callers are not audited: anyone could fill the log.
     if (action !== undefined && (req.principal as Principal | null) !== null) {
-      const params = req.params as { id?: string; name?: string } | undefined;
-      const target = params?.id ?? params?.name ?? (action === 'tenant.create' ? ((req.body as { name?: unknown } | undefined)?.name as string | undefined) : undefined) ?? null;
+      const params = req.params as { id?: string; name?: string; gpu?: string } | undefined;
+      const target = params?.id ?? params?.name ?? params?.gpu ?? (action === 'tenant.create' ? ((req.body as { name?: unknown } | undefined)?.name as string | undefined) : undefined) ?? null;
       try {
         daemon.recordRefusal(req.principal, { action, target: typeof target === 'string' ? target.slice(0, 64) : null, detail: { status }, result: body.error.code, message: body.error.message.slice(0, 1000) });
       } catch (auditErr) {
