@@ -29,9 +29,12 @@ import { openDatabase } from '../node/store/db.js';
 import { TaskStore } from '../node/store/tasks.js';
 import { TokenAuthority } from '../node/tokens.js';
 import { SampleHub } from '../monitor/hub.js';
+import { readingsOfSample, type GpuFaultReason, type GpuHealthState } from '../node/gpu-health.js';
 
 export interface RunningDaemon {
   readonly daemon: Daemon;
+  /** Where the monitor meets the GPU health book (gpuHealthHooks). */
+  readonly gpuHealth: GpuHealthHooks;
   /** Where it listens, as the CLI's --host would name it. */
   readonly addresses: readonly string[];
   /**
@@ -41,6 +44,21 @@ export interface RunningDaemon {
    */
   reload(load: () => DaemonConfig): ReloadOutcome;
   close(): Promise<void>;
+}
+
+/**
+ * The GPU health book as the monitor's parts reach it (issue 19): the alert engine calls
+ * `onGpuFault` on an XID or uncorrectable ECC errors (the GPU takes no new placements until it
+ * recovers or an admin uncordons it); the sampler reads `state` for GpuSample.health and
+ * cordoned.
+ */
+export interface GpuHealthHooks {
+  onGpuFault(uuid: string, reason: GpuFaultReason): void;
+  state(uuid: string): GpuHealthState;
+}
+
+export function gpuHealthHooks(daemon: Daemon): GpuHealthHooks {
+  return { onGpuFault: (uuid, reason) => daemon.markGpuFault(uuid, reason), state: (uuid) => daemon.gpuHealth(uuid) };
 }
 
 export type ReloadOutcome = ({ readonly ok: true } & ReloadPlan) | { readonly ok: false; readonly problem: string };
@@ -182,11 +200,14 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
   const tokens = new TokenAuthority(config.tokens, { db, tasks: store });
   // Every monitoring consumer (metrics, history, alerts, the dashboard) reads samples from here.
   const samples = new SampleHub((err) => logger.warn({ err }, 'a monitoring consumer failed on a sample'));
+  // Each sample's GPUs tell the health book of resets and ECC counts back at 0: faults recover without an API call.
+  const stopObserving = samples.subscribe((sample) => daemon.observeGpus(readingsOfSample(sample), sample.at));
   const apps: ApiApp[] = [];
   const sockets: string[] = [];
   const close = async (): Promise<void> => {
     await Promise.all(apps.map((a) => a.close()));
     for (const s of sockets) if (existsSync(s)) unlinkSync(s);
+    stopObserving();
     daemon.close();
     await checkpointer.stop();
     db.close();
@@ -231,7 +252,7 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
         return { ok: false, problem };
       }
     };
-    return { daemon, addresses, reload, close };
+    return { daemon, gpuHealth: gpuHealthHooks(daemon), addresses, reload, close };
   } catch (err) {
     await close().catch(() => undefined);
     throw err;

@@ -14,6 +14,7 @@
  * An XID fault recovers only by a reset, or an admin's uncordon (which clears the fault too) or
  * clearFault. A cordon is only ever lifted by an admin.
  */
+import type { MonitorSample } from '../contract/monitor.js';
 import type { GpuHold } from '../scheduler/index.js';
 import type { TaskEvents } from './events.js';
 import type { GpuCordon, GpuFault, GpuHealthRecord } from './store/gpu-health.js';
@@ -162,6 +163,11 @@ export class GpuHealthBook {
   private audit(by: Actor, action: string, target: string, detail: Record<string, unknown>): void {
     this.store.audit(this.now(), { actor: by.actor, role: by.role, action, target, detail });
   }
+}
+
+/** A monitor sample's GPUs as the book reads them (the sampler reads the backend every second: recovery is seen within one). */
+export function readingsOfSample(sample: Pick<MonitorSample, 'gpus'>): GpuReading[] {
+  return sample.gpus.map((g) => ({ uuid: g.uuid, health: g.health, eccUncorrected: g.eccUncorrectedErrors }));
 }
 
 /** A domain GPU (backend.gpus()) as the book reads it. */
