@@ -12,19 +12,19 @@ import { openDatabase } from '../../node/store/db.js';
 import { TaskStore } from '../../node/store/tasks.js';
 import { buildApi } from '../server.js';
 
-const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
-const dir = mkdtempSync(join(tmpdir(), 'gpushare-api-gpus-'));
-const { backend } = openBackend({ backend: 'simulated', simulate: '2xH100-80GB' });
-const db = openDatabase(join(dir, 'db'));
-const store = new TaskStore(db);
-const logger = pino({ level: 'silent' });
-const daemon = new Daemon({ stateDir: dir, backend, store, logger, native: findNativePaths(), policy: 'binpack', killGraceMs: 1000 });
-daemon.start();
-const tokens = [
-  { sha256: sha('user-token'), tenant: 'alice', role: 'user' as const },
-  { sha256: sha('root-token'), tenant: 'ops', role: 'admin' as const },
-];
-const api = await buildApi({ daemon, logger, tokens, backend });
+/** A daemon on two simulated H100s behind a TCP API with a user's and an admin's token. */
+async function setUp() {
+  const dir = mkdtempSync(join(tmpdir(), 'gpushare-api-gpus-'));
+  const { backend } = openBackend({ backend: 'simulated', simulate: '2xH100-80GB' });
+  const db = openDatabase(join(dir, 'db'));
+  const logger = pino({ level: 'silent' });
+  const daemon = new Daemon({ stateDir: dir, backend, store: new TaskStore(db), logger, native: findNativePaths(), policy: 'binpack', killGraceMs: 1000 });
+  daemon.start();
+  const token = (secret: string, tenant: string, role: 'user' | 'admin') => ({ sha256: createHash('sha256').update(secret).digest('hex'), tenant, role });
+  const api = await buildApi({ daemon, logger, tokens: [token('user-token', 'alice', 'user'), token('root-token', 'ops', 'admin')], backend });
+  return { dir, backend, db, daemon, api };
+}
+const { dir, backend, db, daemon, api } = await setUp();
 afterAll(async () => {
   await api.close();
   daemon.close();
