@@ -4,7 +4,7 @@
  * that closes all of them. Tasks are never stopped on close: the next start re-adopts them.
  * It lives outside src/node so that the daemon never imports its own API (no layer cycle).
  */
-import { existsSync, chmodSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { existsSync, chmodSync, readFileSync, unlinkSync } from 'node:fs';
 import type { Server as HttpsServer } from 'node:https';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -286,7 +286,6 @@ async function listen(app: ApiApp, address: ListenAddress, sockets: string[], tl
     return `${tls ? 'https' : 'http'}://${address.host.includes(':') ? `[${address.host}]` : address.host}:${port}`;
   }
   const dir = dirname(address.path);
-  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
   ensurePrivateDir(dir);
   if (existsSync(address.path)) {
     if (await answers(address.path)) throw new GsError(ErrorCodes.conflict, `another daemon already listens on ${address.path}`);
