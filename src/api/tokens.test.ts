@@ -72,7 +72,7 @@ describe('token expiry and revocation, checked on every request', () => {
     const at = from();
     const r = await tcp.inject({ method: 'POST', url: '/v1/tokens', headers: { authorization: 'Bearer alice-token' }, remoteAddress: at, payload: { tenant: 'alice', role: 'admin' } });
     expect(r.statusCode).toBe(403);
-    expect(daemon.auditLog(0, 10_000).at(-1)).toMatchObject({ actor: 'tenant:alice', action: 'token.create', result: 'GS_ERR_FORBIDDEN' });
+    expect(daemon.auditLog(0, 10_000).at(-1)).toMatchObject({ actor: expect.stringMatching(/^tenant:alice\/token:[0-9a-f]{12}$/), action: 'token.create', result: 'GS_ERR_FORBIDDEN' });
     expect((await tcp.inject({ method: 'GET', url: '/v1/tokens', headers: { authorization: 'Bearer alice-token' }, remoteAddress: at })).statusCode).toBe(403);
     const bad = await local.inject({ method: 'POST', url: '/v1/tokens', payload: { tenant: 'bob', expires: 'forever' } });
     expect(errorOf(bad).message).toMatch(/^expires: "forever" is not a length of time/);
@@ -111,7 +111,7 @@ describe("a user token's priority is capped", () => {
     const r = await submit('alice-token', 'high');
     expect(r.statusCode).toBe(403);
     expect(errorOf(r).message).toMatch(/^priority 900 is more than this token may ask \(at most 500\)/);
-    expect(daemon.auditLog(0, 10_000).at(-1)).toMatchObject({ actor: 'tenant:alice', action: 'task.submit', result: 'GS_ERR_FORBIDDEN' });
+    expect(daemon.auditLog(0, 10_000).at(-1)).toMatchObject({ actor: expect.stringMatching(/^tenant:alice\/token:[0-9a-f]{12}$/), action: 'task.submit', result: 'GS_ERR_FORBIDDEN' });
     expect((await submit('alice-token', 'normal')).statusCode).toBe(201);
   });
   it("at the token's maxPriority when it has one; an admin's is not capped", async () => {
@@ -132,5 +132,18 @@ describe('tokens in the config file', () => {
     expect(loadConfig({ config: write([{ ...entry, expiresAt: '2027-02-01T00:00:00Z', maxPriority: 'high' }]) }).tokens[0]).toMatchObject({ expiresAt: Date.UTC(2027, 1, 1), maxPriority: 900 });
     expect(loadConfig({ config: write([{ ...entry, expiresAt: 5 }]) }).tokens[0]).toMatchObject({ expiresAt: 5 });
     expect(() => loadConfig({ config: write([{ ...entry, expiresAt: 'next week' }]) })).toThrow(/tokens\.0\.expiresAt/);
+  });
+});
+
+describe('who acted, in the audit log', () => {
+  it('names the token as well as its tenant, so two tokens of one tenant are told apart', () => {
+    const authority = new TokenAuthority([{ sha256: sha('laptop'), tenant: 'alice' }, { sha256: sha('ci-runner'), tenant: 'alice' }], null);
+    const actors = ['laptop', 'ci-runner'].map((secret) => {
+      const r = authority.authenticate(secret);
+      if (!r.ok) throw new Error(r.reason);
+      return r.principal.actor;
+    });
+    expect(actors).toEqual([`tenant:alice/token:${sha('laptop').slice(0, 12)}`, `tenant:alice/token:${sha('ci-runner').slice(0, 12)}`]);
+    expect(authority.list().map((t) => t.id)).toEqual([sha('laptop').slice(0, 12), sha('ci-runner').slice(0, 12)]);
   });
 });
