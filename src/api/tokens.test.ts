@@ -6,7 +6,7 @@ import { inProcessDaemon, sha } from '../../test/helpers/api.js';
 import type { CreatedTokenBody, TokenBody } from '../contract/schemas.js';
 import { loadConfig } from '../node/config.js';
 import { TokenAuthority } from '../node/tokens.js';
-import { FailedAuthLimiter } from './auth-limit.js';
+import { FailedAuthLimiter, limitKey } from './auth-limit.js';
 
 let clock = Date.UTC(2027, 0, 1);
 const gs = inProcessDaemon();
@@ -137,7 +137,7 @@ describe('tokens in the config file', () => {
 
 describe('who acted, in the audit log', () => {
   it('names the token as well as its tenant, so two tokens of one tenant are told apart', () => {
-    const authority = new TokenAuthority([{ sha256: sha('laptop'), tenant: 'alice' }, { sha256: sha('ci-runner'), tenant: 'alice' }], null);
+    const authority = new TokenAuthority([{ sha256: sha('laptop'), tenant: 'alice', role: 'user' }, { sha256: sha('ci-runner'), tenant: 'alice', role: 'user' }], null);
     const actors = ['laptop', 'ci-runner'].map((secret) => {
       const r = authority.authenticate(secret);
       if (!r.ok) throw new Error(r.reason);
@@ -145,5 +145,20 @@ describe('who acted, in the audit log', () => {
     });
     expect(actors).toEqual([`tenant:alice/token:${sha('laptop').slice(0, 12)}`, `tenant:alice/token:${sha('ci-runner').slice(0, 12)}`]);
     expect(authority.list().map((t) => t.id)).toEqual([sha('laptop').slice(0, 12), sha('ci-runner').slice(0, 12)]);
+  });
+});
+
+describe('what failed authentications are counted by', () => {
+  it('an IPv4 address as it is (mapped ones too), an IPv6 address by its /64', () => {
+    expect(limitKey('203.0.113.7')).toBe('203.0.113.7');
+    expect(limitKey('::ffff:203.0.113.7')).toBe('203.0.113.7');
+    expect(limitKey('2001:db8:0:42:1:2:3:4')).toBe('2001:db8:0:42::/64');
+    expect(limitKey('2001:0DB8::42:0:0:0:9')).toBe('2001:db8:0:42::/64');
+    expect(limitKey('2001:db8::9')).toBe('2001:db8:0:0::/64');
+    expect(limitKey('2001:db8:0:42::1')).toBe(limitKey('2001:db8:0:42:ffff:ffff:ffff:ffff'));
+    expect(limitKey('::1')).toBe('0:0:0:0::/64');
+    expect(limitKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(limitKey('not:an::address::')).toBe('not:an::address::');
+    expect(limitKey('unknown')).toBe('unknown');
   });
 });
