@@ -10,6 +10,7 @@ import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { buildApi, type ApiApp } from '../api/server.js';
+import { DASHBOARD_PATH } from '../api/routes/dashboard.js';
 import { ErrorCodes, GsError } from '../domain/index.js';
 import { openCheckpointApi } from '../gpu/checkpoint.js';
 import { openBackend } from '../gpu/open.js';
@@ -206,6 +207,9 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
     }
     logger.info({ stateDir: config.stateDir, addresses, backend: backend.description, config: config.configFile }, 'gpushare daemon listening');
     say(`gpushare serve: listening on ${addresses.join(', ')}; state in ${config.stateDir}`);
+    // A browser reaches the dashboard over TCP only; on a Unix socket alone there is no URL to give.
+    const dashboards = addresses.filter((a) => /^https?:\/\//.test(a)).map((a) => `${a}${DASHBOARD_PATH}`);
+    if (dashboards.length > 0) say(`gpushare serve: dashboard at ${dashboards.join(', ')}`);
     let current = config;
     const reload = (load: () => DaemonConfig): ReloadOutcome => {
       try {

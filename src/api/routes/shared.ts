@@ -18,6 +18,8 @@ export interface RouteContext {
   readonly tokens?: TokenAuthority | null;
   /** The monitor's samples; null: none taken (tests that build the API alone). */
   readonly samples?: SampleSource | null;
+  /** The dashboard's built files; absent: dist/web (routes/dashboard.ts defaultWebRoot). */
+  readonly webRoot?: string | null;
 }
 
 export const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 422: ErrorBodySchema, 429: ErrorBodySchema };
