@@ -1,0 +1,245 @@
+/**
+ * Everything the views show, kept current without polling the daemon in a loop: one NDJSON
+ * stream of monitor samples (GET /v1/monitor/stream, about one a second) feeds the charts, and
+ * one stream of task events (GET /v1/events?follow=1) says when the task, GPU and tenant lists
+ * changed, so they are fetched again only then (the daemon caches those answers per viewer).
+ * Alerts are fetched on those changes and every 30 s. Only when no sample has come for a while
+ * (a daemon without a monitor) are the GPUs and tasks fetched every few seconds instead.
+ */
+import type { AlertEvent, HistoryResponse, HistorySeries, MonitorSample } from '../../src/contract/monitor';
+import type { GpuWithSlices } from '../../src/contract/gpus';
+import type { GpusResponse, TaskBody, TenantBody } from '../../src/contract/schemas';
+import { ApiError, getJson, getOptional, readNdjson } from './api';
+import { Series } from './series';
+
+/** What the page reads of an event (GET /v1/events): its place in the log. */
+interface EventBody {
+  readonly seq: number;
+}
+
+/** GET /v1/gpus with each GPU as the contract types it (the wire schema leaves the inventory's fields open). */
+export type GpusView = Omit<GpusResponse, 'gpus'> & { readonly gpus: readonly GpuWithSlices[] };
+
+export interface LiveState {
+  readonly gpus: GpusView | null;
+  /** Live tasks (queued, running, suspended, ...), in submission order. */
+  readonly tasks: readonly TaskBody[];
+  readonly tenants: readonly TenantBody[];
+  /** null: not fetched yet; 'unavailable': this daemon has no alerts endpoint. */
+  readonly alerts: readonly AlertEvent[] | null | 'unavailable';
+  readonly sample: MonitorSample | null;
+  /** The sample stream is open and delivering. */
+  readonly streaming: boolean;
+  /** The last failure to reach the daemon, shown in the header until the next success. */
+  readonly problem: string | null;
+}
+
+/** How much of a chart's past is shown (and backfilled from history): 15 minutes. */
+export const WINDOW_MS = 15 * 60_000;
+const FALLBACK_MS = 5_000;
+const ALERTS_MS = 30_000;
+
+export class Live {
+  state: LiveState = { gpus: null, tasks: [], tenants: [], alerts: null, sample: null, streaming: false, problem: null };
+  /** Per GPU index: util, mem, temp, power; and per slice on it, `mem:<task>` and `share:<task>`. */
+  readonly gpuSeries = new Map<number, Series>();
+  /** Per task: mem and share, summed over its GPUs. */
+  readonly taskSeries = new Map<string, Series>();
+  private readonly listeners = new Set<() => void>();
+  private readonly abort = new AbortController();
+  private refreshTimer: ReturnType<typeof setTimeout> | null = null;
+  private ticker: ReturnType<typeof setInterval> | null = null;
+  private lastSampleAt = 0;
+  private lastAlertsAt = 0;
+  private sliceKey = '';
+  private notifyQueued = false;
+
+  constructor(private readonly onUnauthenticated: (message: string) => void) {}
+
+  start(): void {
+    void this.refresh();
+    void this.follow('samples', () => this.followSamples());
+    void this.follow('events', () => this.followEvents());
+    this.ticker = setInterval(() => {
+      const now = Date.now();
+      if (now - this.lastSampleAt > FALLBACK_MS) void this.refresh();
+      else if (now - this.lastAlertsAt > ALERTS_MS && this.state.alerts !== 'unavailable') void this.refreshAlerts();
+    }, FALLBACK_MS);
+  }
+
+  stop(): void {
+    this.abort.abort();
+    if (this.refreshTimer !== null) clearTimeout(this.refreshTimer);
+    if (this.ticker !== null) clearInterval(this.ticker);
+    this.listeners.clear();
+  }
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Fetches the lists again shortly (several changes at once cost one round). */
+  refreshSoon(): void {
+    if (this.refreshTimer !== null) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      void this.refresh();
+    }, 200);
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      const [gpus, tasks, tenants] = await Promise.all([
+        getJson<GpusView>('/v1/gpus', this.abort.signal),
+        getJson<TaskBody[]>('/v1/tasks', this.abort.signal),
+        getJson<TenantBody[]>('/v1/tenants', this.abort.signal),
+      ]);
+      this.set({ gpus, tasks, tenants, problem: null });
+      await this.refreshAlerts();
+    } catch (err) {
+      this.failed(err);
+    }
+  }
+
+  private async refreshAlerts(): Promise<void> {
+    this.lastAlertsAt = Date.now();
+    try {
+      const body = await getOptional<{ alerts: AlertEvent[] }>('/v1/alerts', this.abort.signal);
+      this.set({ alerts: body === null ? 'unavailable' : body.alerts });
+    } catch (err) {
+      this.failed(err);
+    }
+  }
+
+  /** Fills a GPU's charts from history before the live samples (nothing when the daemon keeps none). */
+  async backfillGpu(index: number): Promise<void> {
+    const series = this.seriesOf(this.gpuSeries, index);
+    await Promise.all(
+      (
+        [
+          ['gpu_utilization', 'util'],
+          ['gpu_memory_used_bytes', 'mem'],
+        ] as const
+      ).map(([name, key]) => this.backfill(series, key, name, `gpu=${index}`)),
+    );
+  }
+
+  async backfillTask(id: string): Promise<void> {
+    const series = this.seriesOf(this.taskSeries, id);
+    await Promise.all(
+      (
+        [
+          ['slice_memory_used_bytes', 'mem'],
+          ['slice_compute_share', 'share'],
+        ] as const
+      ).map(([name, key]) => this.backfill(series, key, name, `task=${encodeURIComponent(id)}`)),
+    );
+  }
+
+  private async backfill(series: Series, key: string, name: HistorySeries, subject: string): Promise<void> {
+    const to = Date.now();
+    try {
+      const history = await getOptional<HistoryResponse>(`/v1/history?series=${name}&${subject}&from=${to - WINDOW_MS}&to=${to}`, this.abort.signal);
+      if (history !== null) {
+        series.backfill(key, history.points);
+        this.notify();
+      }
+    } catch {
+      // History is a nicety: the charts fill from the live samples anyway.
+    }
+  }
+
+  /** Runs a stream for as long as the page lives, reconnecting after a break (2 s, doubling to 30 s). */
+  private async follow(what: string, open: () => Promise<void>): Promise<void> {
+    let wait = 2_000;
+    while (!this.abort.signal.aborted) {
+      const opened = Date.now();
+      try {
+        await open();
+      } catch (err) {
+        if (this.abort.signal.aborted) return;
+        this.failed(err, what);
+      }
+      if (what === 'samples') this.set({ streaming: false });
+      if (Date.now() - opened > 60_000) wait = 2_000;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      wait = Math.min(wait * 2, 30_000);
+    }
+  }
+
+  private async followSamples(): Promise<void> {
+    await readNdjson<MonitorSample>('/v1/monitor/stream', (sample) => this.take(sample), this.abort.signal);
+  }
+
+  private async followEvents(): Promise<void> {
+    // Start after the newest event: the backlog is history, not news.
+    let since = 0;
+    for (;;) {
+      const page = await getJson<EventBody[]>(`/v1/events?since=${since}&limit=10000`, this.abort.signal);
+      since = page[page.length - 1]?.seq ?? since;
+      if (page.length < 10000) break;
+    }
+    await readNdjson<EventBody>(`/v1/events?follow=1&since=${since}`, () => this.refreshSoon(), this.abort.signal);
+  }
+
+  private take(sample: MonitorSample): void {
+    this.lastSampleAt = Date.now();
+    for (const g of sample.gpus) {
+      const values: Record<string, number | null> = { util: g.utilizationGpu, mem: g.memoryUsedBytes, temp: g.temperatureCelsius, power: g.powerWatts };
+      for (const s of sample.slices) {
+        if (s.gpu !== g.index) continue;
+        values[`mem:${s.task}`] = s.memoryUsedBytes;
+        values[`share:${s.task}`] = s.computeShare;
+      }
+      this.seriesOf(this.gpuSeries, g.index).push(sample.at, values);
+    }
+    const byTask = new Map<string, { mem: number; share: number | null }>();
+    for (const s of sample.slices) {
+      const t = byTask.get(s.task) ?? { mem: 0, share: null };
+      byTask.set(s.task, { mem: t.mem + s.memoryUsedBytes, share: s.computeShare === null ? t.share : (t.share ?? 0) + s.computeShare });
+    }
+    for (const [task, v] of byTask) this.seriesOf(this.taskSeries, task).push(sample.at, v);
+    // Slices that came or went, or a queue that moved, mean the lists changed: the events stream
+    // says so too, but a sample may come first.
+    const key = `${sample.queue.queued}|${sample.slices.map((s) => `${s.task}:${s.gpu}:${s.state}`).join(',')}`;
+    if (key !== this.sliceKey) {
+      this.sliceKey = key;
+      if (this.state.sample !== null) this.refreshSoon();
+    }
+    this.set({ sample, streaming: true });
+  }
+
+  private seriesOf<K>(map: Map<K, Series>, key: K): Series {
+    let s = map.get(key);
+    if (s === undefined) {
+      s = new Series();
+      map.set(key, s);
+    }
+    return s;
+  }
+
+  private failed(err: unknown, what = ''): void {
+    if ((err as Error).name === 'AbortError') return;
+    if (err instanceof ApiError && err.status === 401) {
+      this.onUnauthenticated(err.message);
+      return;
+    }
+    this.set({ problem: `${what === '' ? '' : `${what}: `}${(err as Error).message}` });
+  }
+
+  private set(change: Partial<LiveState>): void {
+    this.state = { ...this.state, ...change };
+    this.notify();
+  }
+
+  /** Views redraw at most once a frame, however many changes came in it. */
+  private notify(): void {
+    if (this.notifyQueued) return;
+    this.notifyQueued = true;
+    requestAnimationFrame(() => {
+      this.notifyQueued = false;
+      for (const l of this.listeners) l();
+    });
+  }
+}
