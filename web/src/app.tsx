@@ -3,7 +3,7 @@
  * address's hash names (#/, #/gpu/0, #/tasks, #/task/<id>, #/queue, #/alerts, #/tenants).
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { session } from './api';
+import { ApiError, request, session } from './api';
 import { Live, type LiveState } from './live';
 import { Fleet } from './views/fleet';
 import { GpuView } from './views/gpu';
@@ -38,21 +38,44 @@ export function App() {
   );
 }
 
+/**
+ * The token is tried with one call before the dashboard opens: a wrong one then costs one failed
+ * authentication, not one per stream and list (the daemon blocks an address after 10 a minute).
+ */
+async function check(token: string): Promise<string | null> {
+  session.save(token);
+  try {
+    await request('GET', '/v1/tenants');
+    return null;
+  } catch (err) {
+    session.clear();
+    return err instanceof ApiError ? err.message : (err as Error).message;
+  }
+}
+
 function Login({ refusal, onToken }: { refusal: string | null; onToken: (token: string) => void }) {
   const [value, setValue] = useState('');
+  const [problem, setProblem] = useState<string | null>(null);
+  const shown = problem ?? refusal;
   return (
     <main class="login">
       <h1>gpushare</h1>
       <form
         onSubmit={(e) => {
           e.preventDefault();
-          if (value.trim() !== '') onToken(value.trim());
+          const token = value.trim();
+          if (token === '') return;
+          void check(token).then((why) => (why === null ? onToken(token) : setProblem(why)));
         }}
       >
         <label for="token">API token</label>
         <input id="token" type="password" autocomplete="off" value={value} onInput={(e) => setValue((e.target as HTMLInputElement).value)} />
         <button type="submit">Open the dashboard</button>
-        {refusal !== null ? <p class="error" id="refusal">{refusal}</p> : null}
+        {shown !== null ? (
+          <p class="error" id="refusal">
+            {shown}
+          </p>
+        ) : null}
         <p class="muted">The token is the one the CLI uses (GPUSHARE_TOKEN). It stays in this tab only and goes with every API call; a user token shows its own tenant's tasks.</p>
       </form>
     </main>

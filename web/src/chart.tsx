@@ -12,7 +12,10 @@ export interface Line {
 
 const COLORS = ['#2f6fde', '#e0762b', '#2a9d5b', '#c23b6f', '#7b52c7', '#8c6d1f', '#1b9aa8', '#d14b3a'];
 
-export function Chart(props: { title: string; series: Series | undefined; lines: readonly Line[]; format: (v: number) => string; max?: number; version: number }) {
+/** Axis steps for bytes: 1, 2, 4, 8, ... KiB, MiB, GiB, TiB (uPlot's default steps are decimal). */
+export const BYTE_STEPS = [10, 20, 30, 40].flatMap((shift) => [1, 2, 4, 8, 16, 32, 64, 128, 256, 512].map((m) => m * 2 ** shift));
+
+export function Chart(props: { title: string; series: Series | undefined; lines: readonly Line[]; format: (v: number) => string; max?: number | undefined; steps?: number[]; version: number }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const shape = props.lines.map((l) => l.key).join('\u0000');
@@ -28,7 +31,7 @@ export function Chart(props: { title: string; series: Series | undefined; lines:
       legend: { show: true },
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true }, y: props.max === undefined ? { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } : { range: [0, props.max] } },
-      axes: [{}, { values: (_u, ticks) => ticks.map((t) => fmt(t)), size: 70 }],
+      axes: [{}, { values: (_u, ticks) => ticks.map((t) => fmt(t)), size: 70, ...(props.steps ? { incrs: props.steps } : {}) }],
       series: [{}, ...props.lines.map((l, i) => ({ label: l.label, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false, value: (_u: uPlot, v: number | null) => (v === null ? '–' : fmt(v)) }))],
     };
     const u = new uPlot(opts, data(props.series, props.lines), el);
@@ -40,7 +43,7 @@ export function Chart(props: { title: string; series: Series | undefined; lines:
       u.destroy();
       plot.current = null;
     };
-  }, [shape, props.series]);
+  }, [shape, props.series, props.max]);
 
   useEffect(() => {
     plot.current?.setData(data(props.series, props.lines));

@@ -43,7 +43,7 @@ export class Live {
   state: LiveState = { gpus: null, tasks: [], tenants: [], alerts: null, sample: null, streaming: false, problem: null };
   /** Per GPU index: util, mem, temp, power; and per slice on it, `mem:<task>` and `share:<task>`. */
   readonly gpuSeries = new Map<number, Series>();
-  /** Per task: mem and share, summed over its GPUs. */
+  /** Per task: mem and memLimit, share and shareLimit, summed over its GPUs. */
   readonly taskSeries = new Map<string, Series>();
   private readonly listeners = new Set<() => void>();
   private readonly abort = new AbortController();
@@ -194,10 +194,11 @@ export class Live {
       }
       this.seriesOf(this.gpuSeries, g.index).push(sample.at, values);
     }
-    const byTask = new Map<string, { mem: number; share: number | null }>();
+    const byTask = new Map<string, { mem: number; memLimit: number; share: number | null; shareLimit: number | null }>();
+    const add = (a: number | null, b: number | null): number | null => (b === null ? a : (a ?? 0) + b);
     for (const s of sample.slices) {
-      const t = byTask.get(s.task) ?? { mem: 0, share: null };
-      byTask.set(s.task, { mem: t.mem + s.memoryUsedBytes, share: s.computeShare === null ? t.share : (t.share ?? 0) + s.computeShare });
+      const t = byTask.get(s.task) ?? { mem: 0, memLimit: 0, share: null, shareLimit: null };
+      byTask.set(s.task, { mem: t.mem + s.memoryUsedBytes, memLimit: t.memLimit + s.memoryLimitBytes, share: add(t.share, s.computeShare), shareLimit: add(t.shareLimit, s.computeLimit) });
     }
     for (const [task, v] of byTask) this.seriesOf(this.taskSeries, task).push(sample.at, v);
     // Slices that came or went, or a queue that moved, mean the lists changed: the events stream

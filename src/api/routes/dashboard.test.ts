@@ -30,9 +30,10 @@ describe('the dashboard files at /ui/', () => {
     expect((await built.inject({ method: 'GET', url: '/ui/index.html' })).statusCode).toBe(200);
   });
 
-  it('sends / to /ui/', async () => {
+  it('sends / to /ui/, and answers /favicon.ico without a token (a browser asks for it by itself)', async () => {
     const r = await built.inject({ method: 'GET', url: '/' });
     expect([r.statusCode, r.headers.location]).toEqual([302, '/ui/']);
+    expect((await built.inject({ method: 'GET', url: '/favicon.ico' })).statusCode).toBe(204);
   });
 
   it('caches hashed assets for a year', async () => {

@@ -57,6 +57,8 @@ export function registerDashboardRoutes(api: Api, { webRoot }: RouteContext): vo
   const assets = new Map<string, Buffer>();
 
   api.get('/', { config: { public: true }, schema: { hide: true } }, async (_req, reply) => reply.redirect(DASHBOARD_PATH, 302));
+  // Browsers ask for it by themselves, without the token: answered, so it is no failed authentication.
+  api.get('/favicon.ico', { config: { public: true }, schema: { hide: true } }, async (_req, reply) => reply.status(204).header('cache-control', 'public, max-age=86400').send());
 
   api.get(`${DASHBOARD_PATH}*`, { config: { public: true }, schema: { hide: true, params: z.object({ '*': z.string() }) } }, async (req, reply) => {
     const asked = req.params['*'] === '' ? 'index.html' : req.params['*'];

@@ -1,5 +1,5 @@
 /** The fleet at a glance: counts, then each GPU as a card with its memory, compute and slices. */
-import type { GpuSample, MonitorSample } from '../../../src/contract/monitor';
+import type { GpuSample, MonitorSample, SliceSample } from '../../../src/contract/monitor';
 import type { GpuWithSlices as Gpu } from '../../../src/contract/gpus';
 import { bytes, milli, percent, unit } from '../format';
 import type { LiveState } from '../live';
@@ -28,7 +28,7 @@ export function Fleet({ state }: { state: LiveState }) {
         {state.gpus === null ? <p class="muted">Loading…</p> : null}
         <div class="cards">
           {gpus.map((g) => (
-            <GpuCard key={g.index} gpu={g} sample={gpuSampleOf(state.sample, g.index)} />
+            <GpuCard key={g.index} gpu={g} sample={gpuSampleOf(state.sample, g.index)} slices={state.sample?.slices.filter((s) => s.gpu === g.index) ?? []} />
           ))}
         </div>
       </Section>
@@ -57,7 +57,8 @@ export function HealthBadges({ gpu, sample }: { gpu: Gpu; sample: GpuSample | un
   );
 }
 
-function GpuCard({ gpu, sample }: { gpu: Gpu; sample: GpuSample | undefined }) {
+function GpuCard({ gpu, sample, slices }: { gpu: Gpu; sample: GpuSample | undefined; slices: readonly SliceSample[] }) {
+  const usedBy = new Map(slices.map((s) => [s.task, s.memoryUsedBytes]));
   const used = sample?.memoryUsedBytes ?? gpu.memoryUsedBytes;
   return (
     <div class="card gpu-card" data-gpu={gpu.index}>
@@ -77,7 +78,7 @@ function GpuCard({ gpu, sample }: { gpu: Gpu; sample: GpuSample | undefined }) {
         {gpu.slices.length === 0 ? <li class="muted">no slices</li> : null}
         {gpu.slices.map((s, i) => (
           <li key={s.taskId ?? `other-${i}`}>
-            <TaskLink id={s.taskId} /> <span class="muted">{s.tenant ?? ''}</span> {bytes(s.usedMemoryBytes)} / {bytes(s.memoryBytes)}
+            <TaskLink id={s.taskId} /> <span class="muted">{s.tenant ?? ''}</span> {bytes((s.taskId === null ? undefined : usedBy.get(s.taskId)) ?? s.usedMemoryBytes)} / {bytes(s.memoryBytes)}
             {s.computeMilli > 0 ? ` · ${milli(s.computeMilli)}` : ''}
           </li>
         ))}

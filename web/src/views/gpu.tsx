@@ -1,7 +1,7 @@
 /** One GPU: its figures, live charts, and each slice's memory and compute, limit against use. */
 import { useEffect } from 'preact/hooks';
 import type { SliceSample } from '../../../src/contract/monitor';
-import { Chart } from '../chart';
+import { BYTE_STEPS, Chart } from '../chart';
 import { bytes, milli, percent, unit } from '../format';
 import type { Live, LiveState } from '../live';
 import { Meter, Section, TaskLink } from '../widgets';
@@ -38,7 +38,7 @@ export function GpuView({ index, state, live }: { index: number; state: LiveStat
       </div>
       <div class="charts">
         <Chart title="Utilization" series={series} lines={[{ key: 'util', label: 'GPU' }]} format={(v) => percent(v)} max={1} version={version} />
-        <Chart title="Memory used" series={series} lines={[{ key: 'mem', label: 'used' }]} format={bytes} version={version} />
+        <Chart title="Memory used" series={series} lines={[{ key: 'mem', label: 'used' }]} format={bytes} max={gpu.memoryTotalBytes} steps={BYTE_STEPS} version={version} />
       </div>
       <Section title="Slices" id="slices">
         {gpu.slices.length === 0 ? (
@@ -82,7 +82,7 @@ export function GpuView({ index, state, live }: { index: number; state: LiveStat
       </Section>
       {tasks.length > 0 ? (
         <div class="charts">
-          <Chart title="Slice memory used" series={series} lines={tasks.map((t) => ({ key: `mem:${t}`, label: t }))} format={bytes} version={version} />
+          <Chart title="Slice memory used" series={series} lines={tasks.map((t) => ({ key: `mem:${t}`, label: t }))} format={bytes} steps={BYTE_STEPS} version={version} />
           <Chart title="Slice compute share" series={series} lines={tasks.map((t) => ({ key: `share:${t}`, label: t }))} format={(v) => percent(v)} max={1} version={version} />
         </div>
       ) : null}

@@ -2,7 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { TaskBody } from '../../../src/contract/schemas';
 import { ApiError, getJson, post, readNdjson } from '../api';
-import { Chart } from '../chart';
+import { BYTE_STEPS, Chart } from '../chart';
 import { bytes, clock, percent, since } from '../format';
 import type { Live, LiveState } from '../live';
 import { Section } from '../widgets';
@@ -84,8 +84,8 @@ export function TaskView({ id, state, live, now }: { id: string; state: LiveStat
       ) : null}
       {shown.gpus !== null && shown.gpus.length > 0 ? (
         <div class="charts">
-          <Chart title="Memory used" series={series} lines={[{ key: 'mem', label: 'memory' }]} format={bytes} version={series?.version ?? 0} />
-          <Chart title="Compute share (of one GPU)" series={series} lines={[{ key: 'share', label: 'share' }]} format={(v) => percent(v)} version={series?.version ?? 0} />
+          <Chart title="Memory (used and limit, all its GPUs)" series={series} lines={[{ key: 'mem', label: 'used' }, { key: 'memLimit', label: 'limit' }]} format={bytes} steps={BYTE_STEPS} version={series?.version ?? 0} />
+          <Chart title="Compute share (achieved and limit, of one GPU)" series={series} lines={[{ key: 'share', label: 'achieved' }, { key: 'shareLimit', label: 'limit' }]} format={(v) => percent(v)} version={series?.version ?? 0} />
         </div>
       ) : null}
       <Logs id={shown.id} ended={ENDED.has(s)} />
