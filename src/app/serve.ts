@@ -30,6 +30,7 @@ import { openDatabase } from '../node/store/db.js';
 import { TaskStore } from '../node/store/tasks.js';
 import { TokenAuthority } from '../node/tokens.js';
 import { SampleHub } from '../monitor/hub.js';
+import { Sampler } from '../monitor/sampler.js';
 
 export interface RunningDaemon {
   readonly daemon: Daemon;
@@ -185,7 +186,9 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
   const samples = new SampleHub((err) => logger.warn({ err }, 'a monitoring consumer failed on a sample'));
   const apps: ApiApp[] = [];
   const sockets: string[] = [];
+  let sampler: Sampler | null = null;
   const close = async (): Promise<void> => {
+    sampler?.close();
     await Promise.all(apps.map((a) => a.close()));
     for (const s of sockets) if (existsSync(s)) unlinkSync(s);
     daemon.close();
@@ -197,6 +200,22 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
   try {
     for (const t of config.tenants) daemon.declareTenant(t.name, t.quota, `config:${config.configFile ?? 'file'}`);
     daemon.start();
+    // A failing backend would say so every second: each different problem is logged once.
+    let lastProblem: string | null = null;
+    sampler = new Sampler({
+      backend,
+      daemon,
+      publish: (sample) => {
+        lastProblem = null;
+        samples.publish(sample);
+      },
+      periodMs: config.sampleMs,
+      onError: (err) => {
+        const problem = err instanceof Error ? err.message : String(err);
+        if (problem !== lastProblem) logger.warn({ err }, 'the monitor could not take a sample; it tries again each period');
+        lastProblem = problem;
+      },
+    });
     const addresses: string[] = [];
     for (const address of config.listen) {
       const https = address.kind === 'tcp' ? tlsContents(config) : null;
