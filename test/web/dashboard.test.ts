@@ -42,7 +42,7 @@ describe('the dashboard in a browser', () => {
   });
 
   it('shows the fleet at a glance: counts, each GPU with its memory, compute and slices', async () => {
-    await page.waitForFunction((id) => document.querySelector('.gpu-card')?.textContent?.includes(id), running);
+    await page.locator('.gpu-card', { hasText: running }).waitFor();
     const card = await text('.gpu-card');
     expect(card).toContain('GPU 0');
     expect(card).toContain('H100-80GB');
@@ -63,7 +63,7 @@ describe('the dashboard in a browser', () => {
     expect(row).toMatch(/ \/ 60\.0 GiB/);
     expect(row).toMatch(/\d+% \/ 50%/);
     // Four charts (utilization, memory, slice memory, slice compute), drawn once samples came.
-    await page.waitForFunction(() => document.querySelectorAll('.chart canvas').length === 4 && !document.querySelector('.chart .muted'));
+    await page.waitForFunction("document.querySelectorAll('.chart canvas').length === 4 && !document.querySelector('.chart .muted')");
     await page.waitForTimeout(1500);
     await dash.shot(page, 'gpu');
   });
@@ -97,12 +97,12 @@ describe('the dashboard in a browser', () => {
   it("shows a task's record, output and charts, and kills it from its page; the queued task then starts", async () => {
     await page.click('header a[href="#/tasks"]');
     await page.click(`#tasks tr[data-task="${running}"] a`);
-    await page.waitForFunction(() => document.querySelector('#logs pre')?.textContent?.includes('hello from the dashboard test'));
+    await page.locator('#logs pre', { hasText: 'hello from the dashboard test' }).waitFor();
     expect(await text('main h1')).toContain('running');
-    await page.waitForFunction(() => document.querySelectorAll('.chart canvas').length === 2 && !document.querySelector('.chart .muted'));
+    await page.waitForFunction("document.querySelectorAll('.chart canvas').length === 2 && !document.querySelector('.chart .muted')");
     await dash.shot(page, 'task');
     await page.click('button[data-action=kill]');
-    await page.waitForFunction(() => document.querySelector('main h1')?.textContent?.includes('killed'), undefined, { timeout: 15_000 });
+    await page.locator('main h1', { hasText: 'killed' }).waitFor({ timeout: 15_000 });
     expect(dash.d.daemon.get(running).state).toBe('killed');
     expect(await page.locator('button[data-action]').count()).toBe(0);
     await dash.shot(page, 'task-killed');
@@ -119,7 +119,7 @@ describe('the dashboard in a browser', () => {
     expect(await user.locator(`#tasks tr[data-task="${waiting}"]`).count()).toBe(0);
     // Suspending needs the checkpoint API, which this simulated daemon lacks: the page says why.
     await user.click(`#tasks tr[data-task="${mine}"] a`);
-    await user.waitForFunction(() => document.querySelector('main h1')?.textContent?.includes('running'), undefined, { timeout: 10_000 }).catch(async (err: unknown) => {
+    await user.locator('main h1', { hasText: 'running' }).waitFor({ timeout: 10_000 }).catch(async (err: unknown) => {
       throw new Error(`the task page did not show it running (daemon: ${dash.d.daemon.get(mine).state}):\n${await user.locator('body').innerText()}`, { cause: err });
     });
     await user.click('button[data-action=suspend]');

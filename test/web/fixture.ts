@@ -52,7 +52,7 @@ export async function startDashboard(periodMs = 250): Promise<Dashboard> {
     browser,
     async page(token) {
       const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-      if (token !== undefined) await context.addInitScript((t) => sessionStorage.setItem('gpushare.token', t), token);
+      if (token !== undefined) await context.addInitScript({ content: `sessionStorage.setItem('gpushare.token', ${JSON.stringify(token)})` });
       return context.newPage();
     },
     async shot(page, name) {

@@ -180,6 +180,8 @@ export class Live {
       since = page[page.length - 1]?.seq ?? since;
       if (page.length < 10000) break;
     }
+    // What changed between the lists' last fetch and `since` is in no stream: fetch them again.
+    this.refreshSoon();
     await readNdjson<EventBody>(`/v1/events?follow=1&since=${since}`, () => this.refreshSoon(), this.abort.signal);
   }
 
@@ -202,11 +204,11 @@ export class Live {
     }
     for (const [task, v] of byTask) this.seriesOf(this.taskSeries, task).push(sample.at, v);
     // Slices that came or went, or a queue that moved, mean the lists changed: the events stream
-    // says so too, but a sample may come first.
+    // says so too, but a sample may come first (or, on a (re)connect, be all that says so).
     const key = `${sample.queue.queued}|${sample.slices.map((s) => `${s.task}:${s.gpu}:${s.state}`).join(',')}`;
     if (key !== this.sliceKey) {
       this.sliceKey = key;
-      if (this.state.sample !== null) this.refreshSoon();
+      this.refreshSoon();
     }
     this.set({ sample, streaming: true });
   }
