@@ -121,18 +121,23 @@ export const SAMPLE_STREAM_BACKLOG_BYTES = 256 * 1024;
 
 /**
  * The monitor's samples as NDJSON: the newest at once (if any), then each new one, each line as
- * `line` renders it for the caller. A reader slower than the samples gets fewer, never a growing
- * buffer in the daemon: a sample is skipped while more than SAMPLE_STREAM_BACKLOG_BYTES wait.
+ * `line` renders it for the caller; `also` may subscribe to other lines for the same stream (it
+ * gets the writer and returns its unsubscribe). A reader slower than the lines gets fewer, never
+ * a growing buffer in the daemon: a line is skipped while more than SAMPLE_STREAM_BACKLOG_BYTES wait.
  */
-export function sampleStream(source: SampleSource, line: (sample: MonitorSample) => string): PassThrough {
+export function sampleStream(source: SampleSource, line: (sample: MonitorSample) => string, also?: (write: (text: string) => void) => () => void): PassThrough {
   const out = new PassThrough();
-  const write = (sample: MonitorSample): void => {
+  const write = (text: string): void => {
     if (out.writableLength > SAMPLE_STREAM_BACKLOG_BYTES) return;
-    out.write(`${line(sample)}\n`);
+    out.write(`${text}\n`);
   };
-  const unsubscribe = source.subscribe(write);
-  out.on('close', unsubscribe);
+  const unsubscribe = source.subscribe((sample) => write(line(sample)));
+  const unsubscribeAlso = also?.(write) ?? ((): void => {});
+  out.on('close', () => {
+    unsubscribe();
+    unsubscribeAlso();
+  });
   const newest = source.latest();
-  if (newest !== null) write(newest);
+  if (newest !== null) write(line(newest));
   return out;
 }

@@ -111,6 +111,17 @@ describe('the dashboard in a browser', () => {
     await page.waitForSelector('#queue >> text=Nothing waits.', { timeout: 15_000 });
   });
 
+  it('stays live in five tabs of one browser at once (one stream each, under the six connections a browser allows a host)', async () => {
+    const tabs = await dash.tabs('root-token', 5);
+    for (const [i, tab] of tabs.entries()) await tab.goto(`${dash.url}/ui/${i === 0 ? '' : '#/gpu/0'}`);
+    for (const tab of tabs) await tab.waitForSelector('header .live.on', { timeout: 10_000 });
+    // A change still reaches every tab: its stream carries the events too.
+    const id = dash.d.daemon.submit({ command: ['sleep', '120'], gpus: 0 }, admin).id;
+    for (const tab of tabs) await tab.goto(`${dash.url}/ui/#/tasks`).then(() => tab.waitForSelector(`#tasks tr[data-task="${id}"]`, { timeout: 10_000 }));
+    dash.d.daemon.kill(id, admin, { signal: 'SIGKILL' });
+    await tabs[0]!.context().close();
+  });
+
   it("shows a user token its own tenant's tasks only, and the reason an action is refused", async () => {
     const user = await dash.page('alice-token');
     await user.goto(`${dash.url}/ui/#/tasks`);

@@ -30,6 +30,8 @@ export interface Dashboard {
   readonly browser: Browser;
   /** A new tab (its own sessionStorage), already holding `token` when one is given. */
   page(token?: string): Promise<Page>;
+  /** `count` tabs of one browser window (one connection pool), each holding `token`. */
+  tabs(token: string, count: number): Promise<Page[]>;
   shot(page: Page, name: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -54,6 +56,11 @@ export async function startDashboard(periodMs = 250): Promise<Dashboard> {
       const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
       if (token !== undefined) await context.addInitScript({ content: `sessionStorage.setItem('gpushare.token', ${JSON.stringify(token)})` });
       return context.newPage();
+    },
+    async tabs(token, count) {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      await context.addInitScript({ content: `sessionStorage.setItem('gpushare.token', ${JSON.stringify(token)})` });
+      return Promise.all(Array.from({ length: count }, () => context.newPage()));
     },
     async shot(page, name) {
       await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });

@@ -1,10 +1,11 @@
 /**
  * Everything the views show, kept current without polling the daemon in a loop: one NDJSON
- * stream of monitor samples (GET /v1/monitor/stream, about one a second) feeds the charts, and
- * one stream of task events (GET /v1/events?follow=1) says when the task, GPU and tenant lists
+ * stream (GET /v1/monitor/stream?events=1) carries the monitor's samples (about one a second),
+ * which feed the charts, and the task events, which say when the task, GPU and tenant lists
  * changed, so they are fetched again only then (the daemon caches those answers per viewer).
- * Alerts are fetched on those changes and every 30 s. Only when no sample has come for a while
- * (a daemon without a monitor) are the GPUs and tasks fetched every few seconds instead.
+ * One stream, not two: browsers allow six connections per origin over HTTP/1.1, and every open
+ * tab holds its stream. Alerts are fetched on those changes and every 30 s. Only when no sample
+ * has come for a while (a daemon without a monitor) are the lists fetched every few seconds.
  */
 import type { AlertEvent, HistoryResponse, HistorySeries, MonitorSample } from '../../src/contract/monitor';
 import type { GpuWithSlices } from '../../src/contract/gpus';
@@ -12,10 +13,8 @@ import type { GpusResponse, TaskBody, TenantBody } from '../../src/contract/sche
 import { ApiError, getJson, getOptional, readNdjson } from './api';
 import { Series } from './series';
 
-/** What the page reads of an event (GET /v1/events): its place in the log. */
-interface EventBody {
-  readonly seq: number;
-}
+/** A line of the stream: a sample, or one of the caller's task events (only its arrival matters here). */
+type StreamLine = { readonly sample: MonitorSample } | { readonly event: unknown };
 
 /** GET /v1/gpus with each GPU as the contract types it (the wire schema leaves the inventory's fields open). */
 export type GpusView = Omit<GpusResponse, 'gpus'> & { readonly gpus: readonly GpuWithSlices[] };
@@ -58,8 +57,7 @@ export class Live {
 
   start(): void {
     void this.refresh();
-    void this.follow('samples', () => this.followSamples());
-    void this.follow('events', () => this.followEvents());
+    void this.follow();
     this.ticker = setInterval(() => {
       const now = Date.now();
       if (now - this.lastSampleAt > FALLBACK_MS) void this.refresh();
@@ -150,39 +148,35 @@ export class Live {
     }
   }
 
-  /** Runs a stream for as long as the page lives, reconnecting after a break (2 s, doubling to 30 s). */
-  private async follow(what: string, open: () => Promise<void>): Promise<void> {
+  /** Runs the stream for as long as the page lives, reconnecting after a break (2 s, doubling to 30 s). */
+  private async follow(): Promise<void> {
     let wait = 2_000;
     while (!this.abort.signal.aborted) {
       const opened = Date.now();
       try {
-        await open();
+        // What changed while no stream was open is in none: the lists are read again once it is.
+        let first = true;
+        await readNdjson<StreamLine>(
+          '/v1/monitor/stream?events=1',
+          (line) => {
+            if (first) {
+              first = false;
+              this.refreshSoon();
+            }
+            if ('sample' in line) this.take(line.sample);
+            else this.refreshSoon();
+          },
+          this.abort.signal,
+        );
       } catch (err) {
         if (this.abort.signal.aborted) return;
-        this.failed(err, what);
+        this.failed(err, 'live stream');
       }
-      if (what === 'samples') this.set({ streaming: false });
+      this.set({ streaming: false });
       if (Date.now() - opened > 60_000) wait = 2_000;
       await new Promise((resolve) => setTimeout(resolve, wait));
       wait = Math.min(wait * 2, 30_000);
     }
-  }
-
-  private async followSamples(): Promise<void> {
-    await readNdjson<MonitorSample>('/v1/monitor/stream', (sample) => this.take(sample), this.abort.signal);
-  }
-
-  private async followEvents(): Promise<void> {
-    // Start after the newest event: the backlog is history, not news.
-    let since = 0;
-    for (;;) {
-      const page = await getJson<EventBody[]>(`/v1/events?since=${since}&limit=10000`, this.abort.signal);
-      since = page[page.length - 1]?.seq ?? since;
-      if (page.length < 10000) break;
-    }
-    // What changed between the lists' last fetch and `since` is in no stream: fetch them again.
-    this.refreshSoon();
-    await readNdjson<EventBody>(`/v1/events?follow=1&since=${since}`, () => this.refreshSoon(), this.abort.signal);
   }
 
   private take(sample: MonitorSample): void {

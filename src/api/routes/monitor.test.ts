@@ -75,6 +75,40 @@ describe('GET /v1/monitor/stream', () => {
     expect(lines.map((l) => [l.at, l.slices.map((s) => s.tenant)])).toEqual([[10, ['bob']], [11, ['bob']]]);
   });
 
+  it("with events=1, interleaves the caller's task events with the samples, each line saying which it is", async () => {
+    const url = app.server.listening ? `http://127.0.0.1:${(app.server.address() as { port: number }).port}` : await app.listen({ host: '127.0.0.1', port: 0 });
+    hub.publish(sample(20));
+    const lines: Record<string, unknown>[] = [];
+    let bobs = '';
+    await new Promise<void>((resolve, reject) => {
+      const req = request(`${url}/v1/monitor/stream?events=1`, { headers: bearer('bob-token') }, (res) => {
+        let rest = '';
+        res.on('data', (b: Buffer) => {
+          rest += b.toString();
+          for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n')) {
+            lines.push(JSON.parse(rest.slice(0, nl)) as Record<string, unknown>);
+            rest = rest.slice(nl + 1);
+            if (lines.length === 1) {
+              // Alice's task first: bob must not hear of it; then bob's own.
+              d.daemon.submit({ command: ['true'], gpus: 0 }, { actor: 'token:alice', role: 'user', tenant: 'alice' });
+              bobs = d.daemon.submit({ command: ['true'], gpus: 0 }, { actor: 'token:bob', role: 'user', tenant: 'bob' }).id;
+            }
+            if (lines.some((l) => (l['event'] as { taskId?: string } | undefined)?.taskId === bobs)) {
+              req.destroy();
+              resolve();
+            }
+          }
+        });
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect((lines[0]!['sample'] as MonitorSample).at).toBe(20);
+    const events = lines.filter((l) => 'event' in l).map((l) => l['event'] as { taskId: string });
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.every((e) => e.taskId === bobs)).toBe(true);
+  });
+
   it('skips samples for a reader that does not keep up instead of buffering them, and unsubscribes when closed', () => {
     const source = new SampleHub();
     let listeners = 0;

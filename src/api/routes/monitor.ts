@@ -1,27 +1,23 @@
 /**
  * /v1/monitor: the monitor's samples (src/contract/monitor.ts), the newest or streamed as NDJSON,
- * as the caller may see them (authorize.ts visibleSample). The dashboard reads the stream: one
- * connection per open page, one line per sample, instead of a poll per view.
+ * as the caller may see them (authorize.ts visibleSample). The dashboard reads the stream with
+ * events=1: one connection per open page (browsers allow six per origin over HTTP/1.1) carries
+ * both the samples and the task events that tell it when to re-read the lists.
  */
 import { z } from 'zod';
 import type { MonitorSample } from '../../contract/monitor.js';
 import type { Principal } from '../../contract/principal.js';
-import { viewerKey, visibleSample } from '../authorize.js';
+import { MonitorStreamQuerySchema } from '../../contract/schemas.js';
+import { canSeeEvent, eventView, viewerKey, visibleSample } from '../authorize.js';
 import { sampleStream } from '../streams.js';
-import { errors, RawJson, type Api, type RouteContext } from './shared.js';
+import { errors, RawJson, taskLookups, type Api, type RouteContext } from './shared.js';
 
 const SampleResponseSchema = z
   .object({ sample: z.looseObject({}).nullable().describe('A MonitorSample (src/contract/monitor.ts); null before the first sample, or with no monitor') })
   .meta({ id: 'MonitorSampleResponse' });
 
 export function registerMonitorRoutes(api: Api, { daemon, samples }: RouteContext): void {
-  const tenantOf = (id: string): string | null | undefined => {
-    try {
-      return daemon.get(id).tenant;
-    } catch {
-      return undefined;
-    }
-  };
+  const { taskOf, tenantOf } = taskLookups(daemon);
   // A sample's JSON per viewer (one for admins, one per tenant), made once however many streams
   // and requests read it; cleared when a newer sample comes.
   let cachedFor: MonitorSample | null = null;
@@ -45,9 +41,28 @@ export function registerMonitorRoutes(api: Api, { daemon, samples }: RouteContex
     return new RawJson(`{"sample":${newest === null ? 'null' : json(newest, req.principal)}}`) as never;
   });
 
-  api.get('/v1/monitor/stream', { schema: { summary: "The monitor's samples as NDJSON, one MonitorSample per line: the newest at once, then each new one (about one a second), as the caller may see them", response: errors } }, async (req, reply) => {
-    const stream = sampleStream(samples ?? { latest: () => null, subscribe: () => () => {} }, (sample) => json(sample, req.principal));
-    req.raw.on('close', () => stream.destroy());
-    return reply.type('application/x-ndjson').header('cache-control', 'no-store').send(stream as never);
-  });
+  api.get(
+    '/v1/monitor/stream',
+    {
+      schema: {
+        summary:
+          "The monitor's samples as NDJSON, one MonitorSample per line: the newest at once, then each new one (about one a second), as the caller may see them. events=1: lines {\"sample\": ...} and, as they happen, {\"event\": ...} with the caller's task events (one connection for a page that needs both)",
+        querystring: MonitorStreamQuerySchema,
+        response: errors,
+      },
+    },
+    async (req, reply) => {
+      const principal = req.principal;
+      const source = samples ?? { latest: () => null, subscribe: () => () => {} };
+      const stream = req.query.events
+        ? sampleStream(source, (sample) => `{"sample":${json(sample, principal)}}`, (write) =>
+            daemon.onEvent((e) => {
+              if (canSeeEvent(principal, e, taskOf)) write(`{"event":${JSON.stringify(eventView(principal, e, tenantOf))}}`);
+            }),
+          )
+        : sampleStream(source, (sample) => json(sample, principal));
+      req.raw.on('close', () => stream.destroy());
+      return reply.type('application/x-ndjson').header('cache-control', 'no-store').send(stream as never);
+    },
+  );
 }

@@ -34,3 +34,19 @@ export class RawJson {
 export function wire(task: Task): TaskBody {
   return task as TaskBody;
 }
+
+/** A task by id (null once it is gone) and its tenant (undefined once gone): what authorize.ts asks to hide or show a task's id. */
+export function taskLookups(daemon: Pick<Daemon, 'get'>): { taskOf: (id: string) => Task | null; tenantOf: (id: string) => string | null | undefined } {
+  const taskOf = (id: string): Task | null => {
+    try {
+      return daemon.get(id);
+    } catch {
+      return null;
+    }
+  };
+  const tenantOf = (id: string): string | null | undefined => {
+    const task = taskOf(id);
+    return task === null ? undefined : task.tenant;
+  };
+  return { taskOf, tenantOf };
+}
