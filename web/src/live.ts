@@ -111,28 +111,17 @@ export class Live {
   }
 
   /** Fills a GPU's charts from history before the live samples (nothing when the daemon keeps none). */
-  async backfillGpu(index: number): Promise<void> {
-    const series = this.seriesOf(this.gpuSeries, index);
-    await Promise.all(
-      (
-        [
-          ['gpu_utilization', 'util'],
-          ['gpu_memory_used_bytes', 'mem'],
-        ] as const
-      ).map(([name, key]) => this.backfill(series, key, name, `gpu=${index}`)),
-    );
+  backfillGpu(index: number): Promise<void> {
+    return this.backfillAll(this.seriesOf(this.gpuSeries, index), `gpu=${index}`, { gpu_utilization: 'util', gpu_memory_used_bytes: 'mem' });
   }
 
-  async backfillTask(id: string): Promise<void> {
-    const series = this.seriesOf(this.taskSeries, id);
-    await Promise.all(
-      (
-        [
-          ['slice_memory_used_bytes', 'mem'],
-          ['slice_compute_share', 'share'],
-        ] as const
-      ).map(([name, key]) => this.backfill(series, key, name, `task=${encodeURIComponent(id)}`)),
-    );
+  backfillTask(id: string): Promise<void> {
+    return this.backfillAll(this.seriesOf(this.taskSeries, id), `task=${encodeURIComponent(id)}`, { slice_memory_used_bytes: 'mem', slice_compute_share: 'share' });
+  }
+
+  /** `columns`: which history series fills which of the chart's columns. */
+  private async backfillAll(series: Series, subject: string, columns: Partial<Record<HistorySeries, string>>): Promise<void> {
+    await Promise.all(Object.entries(columns).map(([name, key]) => this.backfill(series, key, name as HistorySeries, subject)));
   }
 
   private async backfill(series: Series, key: string, name: HistorySeries, subject: string): Promise<void> {

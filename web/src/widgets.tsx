@@ -36,3 +36,19 @@ export function Section(props: { title: string; children: ComponentChildren; id?
     </section>
   );
 }
+
+/** A table with its header row; `children` are its body rows. */
+export function Table(props: { head: readonly string[]; children: ComponentChildren }) {
+  return (
+    <table>
+      <thead>
+        <tr>
+          {props.head.map((h) => (
+            <th key={h}>{h}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>{props.children}</tbody>
+    </table>
+  );
+}

@@ -4,7 +4,7 @@ import type { SliceSample } from '../../../src/contract/monitor';
 import { BYTE_STEPS, Chart } from '../chart';
 import { bytes, milli, percent, unit } from '../format';
 import type { Live, LiveState } from '../live';
-import { Meter, Section, TaskLink } from '../widgets';
+import { Meter, Section, TaskLink, Table } from '../widgets';
 import { gpuSampleOf, HealthBadges } from './fleet';
 
 export function GpuView({ index, state, live }: { index: number; state: LiveState; live: Live }) {
@@ -44,40 +44,29 @@ export function GpuView({ index, state, live }: { index: number; state: LiveStat
         {gpu.slices.length === 0 ? (
           <p class="muted">No slices on this GPU.</p>
         ) : (
-          <table>
-            <thead>
-              <tr>
-                <th>Task</th>
-                <th>Tenant</th>
-                <th>State</th>
-                <th>Memory (used / limit)</th>
-                <th>Compute (achieved / limit)</th>
-              </tr>
-            </thead>
-            <tbody>
-              {gpu.slices.map((s, i) => {
-                const live = s.taskId === null ? undefined : sliceSamples.get(s.taskId);
-                const used = live?.memoryUsedBytes ?? s.usedMemoryBytes;
-                const share = live?.computeShare ?? s.computeShare;
-                const limit = s.computeMilli > 0 ? s.computeMilli / 1000 : null;
-                return (
-                  <tr key={s.taskId ?? `other-${i}`}>
-                    <td>
-                      <TaskLink id={s.taskId} />
-                    </td>
-                    <td>{s.tenant ?? '–'}</td>
-                    <td>{live?.state ?? 'running'}</td>
-                    <td>
-                      <Meter used={used} limit={s.memoryBytes} label={`${bytes(used)} / ${bytes(s.memoryBytes)}`} />
-                    </td>
-                    <td>
-                      <Meter used={share} limit={limit ?? 1} label={`${percent(share)} / ${limit === null ? 'no limit' : percent(limit)}`} />
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
+          <Table head={['Task', 'Tenant', 'State', 'Memory (used / limit)', 'Compute (achieved / limit)']}>
+            {gpu.slices.map((s, i) => {
+              const live = s.taskId === null ? undefined : sliceSamples.get(s.taskId);
+              const used = live?.memoryUsedBytes ?? s.usedMemoryBytes;
+              const share = live?.computeShare ?? s.computeShare;
+              const limit = s.computeMilli > 0 ? s.computeMilli / 1000 : null;
+              return (
+                <tr key={s.taskId ?? `other-${i}`}>
+                  <td>
+                    <TaskLink id={s.taskId} />
+                  </td>
+                  <td>{s.tenant ?? '–'}</td>
+                  <td>{live?.state ?? 'running'}</td>
+                  <td>
+                    <Meter used={used} limit={s.memoryBytes} label={`${bytes(used)} / ${bytes(s.memoryBytes)}`} />
+                  </td>
+                  <td>
+                    <Meter used={share} limit={limit ?? 1} label={`${percent(share)} / ${limit === null ? 'no limit' : percent(limit)}`} />
+                  </td>
+                </tr>
+              );
+            })}
+          </Table>
         )}
       </Section>
       {tasks.length > 0 ? (

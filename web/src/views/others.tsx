@@ -2,7 +2,7 @@
 import type { AlertEvent } from '../../../src/contract/monitor';
 import { bytes, clock, milli } from '../format';
 import type { LiveState } from '../live';
-import { Badge, Meter, Section, TaskLink } from '../widgets';
+import { Badge, Meter, Section, TaskLink, Table } from '../widgets';
 
 export function AlertsView({ state }: { state: LiveState }) {
   if (state.alerts === 'unavailable') {
@@ -22,40 +22,27 @@ export function AlertsView({ state }: { state: LiveState }) {
       {alerts.length === 0 ? (
         <p class="muted">No alerts.</p>
       ) : (
-        <table>
-          <thead>
-            <tr>
-              <th>State</th>
-              <th>Severity</th>
-              <th>Rule</th>
-              <th>Subject</th>
-              <th>Summary</th>
-              <th>Since</th>
-              <th>Resolved</th>
+        <Table head={['State', 'Severity', 'Rule', 'Subject', 'Summary', 'Since', 'Resolved']}>
+          {alerts.map((a) => (
+            <tr key={a.id} class={a.silenced ? 'silenced' : ''}>
+              <td>
+                <Badge kind={a.state === 'firing' ? 'crit' : 'done'}>{a.state}</Badge> {a.silenced ? <Badge kind="done">silenced</Badge> : null}
+              </td>
+              <td>
+                <Badge kind={a.severity === 'critical' ? 'crit' : a.severity === 'warning' ? 'warn' : 'done'}>{a.severity}</Badge>
+              </td>
+              <td class="mono">{a.rule}</td>
+              <td>
+                {a.subject.gpu !== undefined ? <a href={`#/gpu/${a.subject.gpu}`}>GPU {a.subject.gpu}</a> : null}
+                {a.subject.task !== undefined ? <TaskLink id={a.subject.task} /> : null}
+                {a.subject.tenant !== undefined ? ` tenant ${a.subject.tenant}` : ''}
+              </td>
+              <td>{a.summary}</td>
+              <td>{clock(a.startedAt)}</td>
+              <td>{clock(a.resolvedAt)}</td>
             </tr>
-          </thead>
-          <tbody>
-            {alerts.map((a) => (
-              <tr key={a.id} class={a.silenced ? 'silenced' : ''}>
-                <td>
-                  <Badge kind={a.state === 'firing' ? 'crit' : 'done'}>{a.state}</Badge> {a.silenced ? <Badge kind="done">silenced</Badge> : null}
-                </td>
-                <td>
-                  <Badge kind={a.severity === 'critical' ? 'crit' : a.severity === 'warning' ? 'warn' : 'done'}>{a.severity}</Badge>
-                </td>
-                <td class="mono">{a.rule}</td>
-                <td>
-                  {a.subject.gpu !== undefined ? <a href={`#/gpu/${a.subject.gpu}`}>GPU {a.subject.gpu}</a> : null}
-                  {a.subject.task !== undefined ? <TaskLink id={a.subject.task} /> : null}
-                  {a.subject.tenant !== undefined ? ` tenant ${a.subject.tenant}` : ''}
-                </td>
-                <td>{a.summary}</td>
-                <td>{clock(a.startedAt)}</td>
-                <td>{clock(a.resolvedAt)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </Table>
       )}
     </Section>
   );
@@ -67,36 +54,24 @@ export function TenantsView({ state }: { state: LiveState }) {
       {state.tenants.length === 0 ? (
         <p class="muted">No tenants.</p>
       ) : (
-        <table>
-          <thead>
-            <tr>
-              <th>Tenant</th>
-              <th>Running</th>
-              <th>Queued</th>
-              <th>GPUs (used / quota)</th>
-              <th>Memory</th>
-              <th>Compute</th>
+        <Table head={['Tenant', 'Running', 'Queued', 'GPUs (used / quota)', 'Memory', 'Compute']}>
+          {state.tenants.map((t) => (
+            <tr key={t.name} data-tenant={t.name}>
+              <td>{t.name}</td>
+              <td>{t.running}</td>
+              <td>{t.queued}</td>
+              <td>
+                <Meter used={t.usage.gpus} limit={t.quota.gpus} label={`${t.usage.gpus} / ${t.quota.gpus ?? 'no quota'}`} />
+              </td>
+              <td>
+                <Meter used={t.usage.memoryBytes} limit={t.quota.memoryBytes} label={`${bytes(t.usage.memoryBytes)} / ${t.quota.memoryBytes === null ? 'no quota' : bytes(t.quota.memoryBytes)}`} />
+              </td>
+              <td>
+                <Meter used={t.usage.computeMilli} limit={t.quota.computeMilli} label={`${milli(t.usage.computeMilli)} / ${t.quota.computeMilli === null ? 'no quota' : milli(t.quota.computeMilli)}`} />
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {state.tenants.map((t) => (
-              <tr key={t.name} data-tenant={t.name}>
-                <td>{t.name}</td>
-                <td>{t.running}</td>
-                <td>{t.queued}</td>
-                <td>
-                  <Meter used={t.usage.gpus} limit={t.quota.gpus} label={`${t.usage.gpus} / ${t.quota.gpus ?? 'no quota'}`} />
-                </td>
-                <td>
-                  <Meter used={t.usage.memoryBytes} limit={t.quota.memoryBytes} label={`${bytes(t.usage.memoryBytes)} / ${t.quota.memoryBytes === null ? 'no quota' : bytes(t.quota.memoryBytes)}`} />
-                </td>
-                <td>
-                  <Meter used={t.usage.computeMilli} limit={t.quota.computeMilli} label={`${milli(t.usage.computeMilli)} / ${t.quota.computeMilli === null ? 'no quota' : milli(t.quota.computeMilli)}`} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </Table>
       )}
     </Section>
   );

@@ -2,7 +2,7 @@
 import type { TaskBody } from '../../../src/contract/schemas';
 import { bytes, milli, since } from '../format';
 import type { LiveState } from '../live';
-import { Badge, Section, TaskLink } from '../widgets';
+import { Badge, Section, TaskLink, Table } from '../widgets';
 import { WaitDetails } from './waiting';
 
 /** The daemon's queue order (src/node/task.ts queueOrder): higher priority first, then earlier arrival. */
@@ -24,36 +24,23 @@ export function QueueView({ state, now }: { state: LiveState; now: number }) {
       {queue.length === 0 ? (
         <p class="muted">Nothing waits.</p>
       ) : (
-        <table>
-          <thead>
-            <tr>
-              <th>#</th>
-              <th>Task</th>
-              <th>Tenant</th>
-              <th>Priority</th>
-              <th>Asks</th>
-              <th>Waiting</th>
-              <th>Why</th>
+        <Table head={['#', 'Task', 'Tenant', 'Priority', 'Asks', 'Waiting', 'Why']}>
+          {queue.map((t, i) => (
+            <tr key={t.id} data-task={t.id}>
+              <td>{i + 1}</td>
+              <td>
+                <TaskLink id={t.id} /> {t.state === 'suspended' ? <Badge kind="warn">to resume</Badge> : null}
+              </td>
+              <td>{t.tenant ?? '–'}</td>
+              <td>{t.priority}</td>
+              <td>{slice(t)}</td>
+              <td>{since(t.state === 'suspended' ? t.suspendedAt : t.submittedAt, now)}</td>
+              <td>
+                <WaitDetails reason={t.waiting} />
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {queue.map((t, i) => (
-              <tr key={t.id} data-task={t.id}>
-                <td>{i + 1}</td>
-                <td>
-                  <TaskLink id={t.id} /> {t.state === 'suspended' ? <Badge kind="warn">to resume</Badge> : null}
-                </td>
-                <td>{t.tenant ?? '–'}</td>
-                <td>{t.priority}</td>
-                <td>{slice(t)}</td>
-                <td>{since(t.state === 'suspended' ? t.suspendedAt : t.submittedAt, now)}</td>
-                <td>
-                  <WaitDetails reason={t.waiting} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </Table>
       )}
     </Section>
   );
@@ -65,36 +52,23 @@ export function TasksView({ state, now }: { state: LiveState; now: number }) {
       {state.tasks.length === 0 ? (
         <p class="muted">No live tasks.</p>
       ) : (
-        <table>
-          <thead>
-            <tr>
-              <th>Task</th>
-              <th>State</th>
-              <th>Tenant</th>
-              <th>Asks</th>
-              <th>GPUs</th>
-              <th>Since</th>
-              <th>Command</th>
+        <Table head={['Task', 'State', 'Tenant', 'Asks', 'GPUs', 'Since', 'Command']}>
+          {state.tasks.map((t) => (
+            <tr key={t.id} data-task={t.id}>
+              <td>
+                <TaskLink id={t.id} />
+              </td>
+              <td>
+                <StateBadge state={t.state} />
+              </td>
+              <td>{t.tenant ?? '–'}</td>
+              <td>{slice(t)}</td>
+              <td>{t.gpus?.map((g) => g.index).join(', ') ?? '–'}</td>
+              <td>{since(t.startedAt ?? t.submittedAt, now)}</td>
+              <td class="mono command">{t.command.join(' ')}</td>
             </tr>
-          </thead>
-          <tbody>
-            {state.tasks.map((t) => (
-              <tr key={t.id} data-task={t.id}>
-                <td>
-                  <TaskLink id={t.id} />
-                </td>
-                <td>
-                  <StateBadge state={t.state} />
-                </td>
-                <td>{t.tenant ?? '–'}</td>
-                <td>{slice(t)}</td>
-                <td>{t.gpus?.map((g) => g.index).join(', ') ?? '–'}</td>
-                <td>{since(t.startedAt ?? t.submittedAt, now)}</td>
-                <td class="mono command">{t.command.join(' ')}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </Table>
       )}
     </Section>
   );
