@@ -5,6 +5,7 @@
  */
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AlertEvent } from '../../src/contract/monitor.js';
 import type { Principal } from '../../src/contract/principal.js';
 import { startDashboard, type Dashboard } from './fixture.js';
 
@@ -92,6 +93,28 @@ describe('the dashboard in a browser', () => {
     const alerts = await text('#alerts');
     expect(alerts).toMatch(/not available on this daemon|No alerts|firing/);
     await dash.shot(page, 'alerts');
+  });
+
+  it('lists alerts firing first, with the count in the header, where the daemon has them', async () => {
+    // The alert engine is not this test's subject: GET /v1/alerts answers as the contract says.
+    const at = Date.now();
+    const alert = (id: string, state: AlertEvent['state'], severity: AlertEvent['severity'], summary: string, subject: AlertEvent['subject']): AlertEvent => ({
+      id, rule: `rule-${id}`, severity, state, subject, value: 0.9, threshold: 0.85, startedAt: at - 120_000, resolvedAt: state === 'resolved' ? at - 60_000 : null, summary, silenced: false,
+    });
+    const tab = await dash.page('root-token');
+    await tab.route('**/v1/alerts', (route) => route.fulfill({ json: { alerts: [
+      alert('a1', 'resolved', 'warning', 'GPU 0 temperature at 86 °C (threshold 85 °C) for 1m', { gpu: 0 }),
+      alert('a2', 'firing', 'critical', `task ${waiting} memory at 96% of its slice (threshold 95%) for 2m`, { task: waiting, tenant: 'ops' }),
+    ] } }));
+    await tab.goto(`${dash.url}/ui/#/alerts`);
+    await tab.waitForSelector('#alerts tbody tr');
+    const rows = await tab.locator('#alerts tbody tr').allInnerTexts();
+    expect(rows[0]).toMatch(/firing\s+critical\s+rule-a2/);
+    expect(rows[0]).toContain(waiting);
+    expect(rows[1]).toMatch(/resolved\s+warning\s+rule-a1\s+GPU 0/);
+    expect(await tab.locator('header a[href="#/alerts"] .count').innerText()).toBe('1');
+    await dash.shot(tab, 'alerts-firing');
+    await tab.context().close();
   });
 
   it("shows a task's record, output and charts, and kills it from its page; the queued task then starts", async () => {
