@@ -22,8 +22,10 @@ import { VERSION } from '../version.js';
 import { refuseUnparsable, toErrorResponse } from './errors.js';
 import { shown } from '../contract/shown.js';
 import { registerAuditRoutes } from './routes/audit.js';
+import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerGpuRoutes } from './routes/gpus.js';
+import { registerMonitorRoutes } from './routes/monitor.js';
 import { RawJson } from './routes/shared.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerTenantRoutes } from './routes/tenants.js';
@@ -42,6 +44,8 @@ export interface ApiOptions {
   readonly https?: { readonly cert: Buffer; readonly key: Buffer; readonly ca?: Buffer | undefined } | null;
   /** The monitor's samples (metrics, history, alerts, dashboard read them); absent: none taken (tests). */
   readonly samples?: SampleSource | null;
+  /** The dashboard's built files; absent: dist/web. */
+  readonly webRoot?: string | null;
 }
 
 declare module 'fastify' {
@@ -51,6 +55,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The audit action of a route that changes something; its refusals are audited too. */
     action?: string;
+    /** Served without a token (the dashboard's static files: they hold no data). */
+    public?: boolean;
   }
 }
 
@@ -104,6 +110,8 @@ export async function buildApi(options: ApiOptions) {
       req.principal = local;
       return;
     }
+    // The dashboard's files: no data in them, and a browser cannot send a token for a page load.
+    if (req.routeOptions.config.public === true) return;
     // Refused before the token is even looked at: a blocked address learns nothing more.
     const address = limitKey(req.socket.remoteAddress ?? 'unknown');
     const wait = limiter.retryAfter(address);
@@ -151,13 +159,15 @@ export async function buildApi(options: ApiOptions) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   // Each resource's routes in its own module; each asks authorize.ts before it asks the daemon.
-  const context = { daemon, backend: options.backend, tokens: options.tokenAdmin ?? (checker instanceof TokenAuthority ? checker : null), samples: options.samples ?? null };
+  const context = { daemon, backend: options.backend, tokens: options.tokenAdmin ?? (checker instanceof TokenAuthority ? checker : null), samples: options.samples ?? null, webRoot: options.webRoot ?? null };
   registerGpuRoutes(api, context);
   registerTaskRoutes(api, context);
   registerEventRoutes(api, context);
   registerTenantRoutes(api, context);
   registerAuditRoutes(api, context);
   registerTokenRoutes(api, context);
+  registerMonitorRoutes(api, context);
+  registerDashboardRoutes(api, context);
 
   return app;
 }

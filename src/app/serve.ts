@@ -10,6 +10,7 @@ import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { buildApi, type ApiApp } from '../api/server.js';
+import { DASHBOARD_PATH } from '../api/routes/dashboard.js';
 import { ErrorCodes, GsError } from '../domain/index.js';
 import { openCheckpointApi } from '../gpu/checkpoint.js';
 import { openBackend } from '../gpu/open.js';
@@ -30,6 +31,7 @@ import { TaskStore } from '../node/store/tasks.js';
 import { TokenAuthority } from '../node/tokens.js';
 import { SampleHub } from '../monitor/hub.js';
 import { readingsOfSample, type GpuFaultReason, type GpuHealthState } from '../node/gpu-health.js';
+import { Sampler } from '../monitor/sampler.js';
 
 export interface RunningDaemon {
   readonly daemon: Daemon;
@@ -204,7 +206,9 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
   const stopObserving = samples.subscribe((sample) => daemon.observeGpus(readingsOfSample(sample), sample.at));
   const apps: ApiApp[] = [];
   const sockets: string[] = [];
+  let sampler: Sampler | null = null;
   const close = async (): Promise<void> => {
+    sampler?.close();
     await Promise.all(apps.map((a) => a.close()));
     for (const s of sockets) if (existsSync(s)) unlinkSync(s);
     stopObserving();
@@ -217,6 +221,22 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
   try {
     for (const t of config.tenants) daemon.declareTenant(t.name, t.quota, `config:${config.configFile ?? 'file'}`);
     daemon.start();
+    // A failing backend would say so every second: each different problem is logged once.
+    let lastProblem: string | null = null;
+    sampler = new Sampler({
+      backend,
+      daemon,
+      publish: (sample) => {
+        lastProblem = null;
+        samples.publish(sample);
+      },
+      periodMs: config.sampleMs,
+      onError: (err) => {
+        const problem = err instanceof Error ? err.message : String(err);
+        if (problem !== lastProblem) logger.warn({ err }, 'the monitor could not take a sample; it tries again each period');
+        lastProblem = problem;
+      },
+    });
     const addresses: string[] = [];
     for (const address of config.listen) {
       const https = address.kind === 'tcp' ? tlsContents(config) : null;
@@ -227,6 +247,9 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
     }
     logger.info({ stateDir: config.stateDir, addresses, backend: backend.description, config: config.configFile }, 'gpushare daemon listening');
     say(`gpushare serve: listening on ${addresses.join(', ')}; state in ${config.stateDir}`);
+    // A browser reaches the dashboard over TCP only; on a Unix socket alone there is no URL to give.
+    const dashboards = addresses.filter((a) => /^https?:\/\//.test(a)).map((a) => `${a}${DASHBOARD_PATH}`);
+    if (dashboards.length > 0) say(`gpushare serve: dashboard at ${dashboards.join(', ')}`);
     let current = config;
     const reload = (load: () => DaemonConfig): ReloadOutcome => {
       try {

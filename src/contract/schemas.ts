@@ -194,6 +194,11 @@ export const EventsQuerySchema = z.strictObject({
   follow: Flag.optional(),
 });
 
+/** GET /v1/monitor/stream: events=1 interleaves the caller's task events with the samples (lines `{"sample": ...}` and `{"event": ...}`). */
+export const MonitorStreamQuerySchema = z.strictObject({
+  events: Flag.optional(),
+});
+
 export const EventSchema = z
   .object({ seq: z.number(), at: z.number(), type: z.string(), taskId: z.string().nullable(), data: z.record(z.string(), z.unknown()) })
   .meta({ id: 'Event' });

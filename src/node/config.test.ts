@@ -99,6 +99,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ config: file('m2.json', '{"mps": "always"}') }, env)).toThrow(/mps: /);
   });
 
+  it('takes the monitor period and the /metrics name sets from the file (1 s and none by default), refusing bad values', () => {
+    const env = { XDG_CONFIG_HOME: join(dir, 'none') };
+    expect(loadConfig({}, env)).toMatchObject({ sampleMs: 1000, metricsCompat: [] });
+    const f = file('mon.json', JSON.stringify({ monitor: { sampleSeconds: 2.5 }, metrics: { compat: ['hami', 'dcgm'] } }));
+    expect(loadConfig({ config: f }, env)).toMatchObject({ sampleMs: 2500, metricsCompat: ['hami', 'dcgm'] });
+    expect(() => loadConfig({ config: file('mon2.json', '{"monitor": {"sampleSeconds": 0}}') }, env)).toThrow(/monitor\.sampleSeconds: /);
+    expect(() => loadConfig({ config: file('mon3.json', '{"metrics": {"compat": ["nvidia"]}}') }, env)).toThrow(/metrics\.compat\.0: /);
+  });
+
   it('reads tenants and their quotas, refusing a bad one with where it is', () => {
     const ok = loadConfig({ config: file('t1.json', JSON.stringify({ tenants: [{ name: 'a', quota: { gpus: 2, memory: '80Gi', compute: '150%' } }, { name: 'b' }] })) });
     expect(ok.tenants).toEqual([

@@ -39,13 +39,23 @@ import { Sandbox } from './sandbox.js';
 import { canEnter, type DirStat, type TaskUser } from './sandbox-plan.js';
 import { TenantService, type Actor } from './tenant-service.js';
 import { checkTenantName, type QuotaInput, type TenantView } from './tenants.js';
-import { HOLDING_STATES, LIVE_STATES, STARTED_STATES, type Task, type WaitReason } from '../contract/task.js';
+import { HOLDING_STATES, LIVE_STATES, STARTED_STATES, type Task, type TaskGpu, type WaitReason } from '../contract/task.js';
+import type { DeviceUsage } from './supervisor.js';
 
 
 export { PREEMPTION_POLICIES, type PreemptionPolicy } from './planner.js';
 export type { EventListener } from './events.js';
 
 /** A task removed (or, in a dry run, that would be): what its directory held. */
+/** A live task as the monitor sees it (Daemon.monitoredTasks). */
+export interface MonitoredTask {
+  readonly task: Task;
+  /** The GPUs it holds, by CUDA ordinal inside the task (a resuming task: its targets). */
+  readonly gpus: readonly TaskGpu[];
+  /** Its processes' usage per ordinal, about a second old; null before its first CUDA call. */
+  readonly usage: readonly DeviceUsage[] | null;
+}
+
 export interface RemovedTask {
   readonly id: string;
   readonly freedBytes: number;
@@ -279,6 +289,15 @@ export class Daemon {
     const state = this.health.uncordon(uuid, by);
     this.queue.pump();
     return state;
+  }
+
+  /**
+   * The live tasks (queued ones included) with the GPUs each holds and what its processes hold
+   * there, for the monitor's sampler (src/monitor/sampler.ts): the supervisor already reads every
+   * region once a second, so the sampler reads none itself.
+   */
+  monitoredTasks(): MonitoredTask[] {
+    return this.store.list().filter((t) => LIVE_STATES.has(t.state)).map((task) => ({ task, gpus: this.lifecycle.gpusOf(task), usage: this.lifecycle.usage(task.id) }));
   }
 
   /**
