@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { AlertsConfigSchema, type AlertsConfig } from '../contract/alerts.js';
 import { ErrorCodes, GsError, PRIORITY_LEVELS } from '../domain/index.js';
 import { BACKEND_CHOICES } from '../gpu/open.js';
 import { PREEMPTION_POLICIES, type PreemptionPolicy } from './planner.js';
@@ -97,6 +98,8 @@ export const ConfigFileSchema = z.strictObject({
   sandbox: SandboxSchema.optional(),
   /** The daemon's CPU priority over its tasks (priority.ts): auto (nice -10 where permitted), off, or a nice value. */
   daemonNice: z.union([z.enum(['auto', 'off']), z.number().int().min(-20).max(19)]).optional(),
+  /** Alert rules (changes to the defaults, new ones), webhooks, resolved alerts kept (README, "Alerts"); reloaded on SIGHUP. */
+  alerts: AlertsConfigSchema.optional(),
 });
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 
@@ -151,6 +154,8 @@ export interface DaemonConfig {
   readonly tenants: readonly { readonly name: string; readonly quota: Quota; readonly runAs?: RunAs | undefined }[];
   readonly sandbox: SandboxConfig;
   readonly daemonNice: DaemonNiceSetting;
+  /** The file's `alerts` section as written ({} if none): serve.ts applies it over the default rules. */
+  readonly alerts: AlertsConfig;
   /** The file read, if any, for the startup log. */
   readonly configFile: string | null;
 }
@@ -178,6 +183,7 @@ export function loadConfig(flags: ServeFlags, env: Readonly<Record<string, strin
     tenants: configTenants(path, file.value.tenants ?? []),
     sandbox: sandboxConfig({ ...file.value.sandbox, ...(flags.sandbox !== undefined ? { users: parseSandboxMode(flags.sandbox) } : {}), ...(flags.passEnv ? { passEnv: [...flags.passEnv] } : {}) }),
     daemonNice: flags.daemonNice !== undefined ? parseDaemonNice(flags.daemonNice) : (file.value.daemonNice ?? 'auto'),
+    alerts: file.value.alerts ?? {},
     configFile: file.found ? path : null,
   };
   if (config.listen.some((l) => l.kind === 'tcp') && config.tokens.length === 0) {

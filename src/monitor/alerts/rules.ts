@@ -20,7 +20,7 @@
  * Each has hysteresis (`clear`) so a figure wandering around its threshold fires once.
  */
 import { ErrorCodes, GsError } from '../../domain/index.js';
-import type { AlertRule, AlertRuleConfig } from '../../contract/alerts.js';
+import type { AlertRule, AlertRuleConfig, AlertsConfig, AlertWebhookConfig } from '../../contract/alerts.js';
 
 const memoryTiers = (scope: 'gpu' | 'slice'): AlertRule[] =>
   (
@@ -98,4 +98,18 @@ export function resolveAlertRules(entries: readonly AlertRuleConfig[], defaults:
     });
   });
   return [...rules.values()];
+}
+
+/** What the alert service runs with: the config file's `alerts` section, resolved. */
+export interface AlertSettings {
+  /** false: no rule is evaluated (firing alerts resolve); faults still reach the health book. */
+  readonly enabled: boolean;
+  readonly rules: readonly AlertRule[];
+  readonly webhooks: readonly AlertWebhookConfig[];
+  readonly keepResolved: number;
+}
+
+/** The config file's `alerts` section with the defaults filled in; throws as resolveAlertRules does. */
+export function alertSettings(config: AlertsConfig): AlertSettings {
+  return { enabled: config.enabled ?? true, rules: resolveAlertRules(config.rules ?? []), webhooks: config.webhooks ?? [], keepResolved: config.keepResolved ?? 1000 };
 }

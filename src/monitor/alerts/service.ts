@@ -5,22 +5,17 @@
  * silenced), and keeps the silences. Nothing here waits on the network: webhooks queue.
  */
 import { randomBytes } from 'node:crypto';
-import type { AlertActor, AlertRule, AlertSource, AlertWebhookConfig, Silence, SilenceMatcher } from '../../contract/alerts.js';
+import type { AlertActor, AlertSource, Silence, SilenceMatcher } from '../../contract/alerts.js';
 import type { AlertEvent, MonitorSample, SampleSource } from '../../contract/monitor.js';
 import { ErrorCodes, GsError } from '../../domain/index.js';
 import { AlertEngine } from './engine.js';
 import { newFaults, type GpuFaultSink } from './faults.js';
 import { isSilenced } from './silences.js';
+import type { AlertSettings } from './rules.js';
 import type { AlertStore } from './store.js';
 import { WebhookSink } from './webhook.js';
 
-export interface AlertSettings {
-  /** false: no rule is evaluated (firing alerts resolve); faults still reach `onGpuFault`. */
-  readonly enabled: boolean;
-  readonly rules: readonly AlertRule[];
-  readonly webhooks: readonly AlertWebhookConfig[];
-  readonly keepResolved: number;
-}
+export type { AlertSettings } from './rules.js';
 
 export interface AlertServiceOptions {
   readonly source: SampleSource;
