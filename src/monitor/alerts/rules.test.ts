@@ -55,3 +55,15 @@ describe('resolveAlertRules', () => {
     expect(AlertsConfigSchema.parse({ rules: [{ name: 'x', for: '2h', window: 30 }] }).rules?.[0]).toMatchObject({ for: 7200, window: 30 });
   });
 });
+
+describe("the README's alerts example", () => {
+  it('validates and resolves', async () => {
+    const { readFileSync } = await import('node:fs');
+    const text = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const block = /```json\n([\s\S]*?)```/.exec(text.slice(text.indexOf('### Alerts')))?.[1] as string;
+    const { alerts } = JSON.parse(block) as { alerts: unknown };
+    const rules = resolveAlertRules(AlertsConfigSchema.parse(alerts).rules ?? []);
+    expect(rules.find((r) => r.name === 'gpu-busy')).toMatchObject({ figure: 'gpu_utilization', forSeconds: 1800 });
+    expect(rules.some((r) => r.name === 'gpu-memory-info')).toBe(false);
+  });
+});
