@@ -6,9 +6,16 @@
 import { PassThrough } from 'node:stream';
 import { AlertsQuerySchema, AlertsResponseSchema, CreateSilenceSchema, SilenceIdParamsSchema, SilenceSchema, SilencesQuerySchema, SilencesResponseSchema, type AlertSource } from '../../contract/alerts.js';
 import type { AlertEvent } from '../../contract/monitor.js';
+import type { Principal } from '../../contract/principal.js';
 import { ErrorCodes, GsError } from '../../domain/index.js';
 import { canSeeAlert, requireAdmin } from '../authorize.js';
 import { errors, type Api, type RouteContext } from './shared.js';
+
+/** The caller, once it is known to be an admin (requireAdmin refuses anyone else). */
+function admin(principal: Principal, what: string): Principal {
+  requireAdmin(principal, what);
+  return principal;
+}
 
 export function registerAlertRoutes(api: Api, { alerts }: RouteContext): void {
   // Registered either way, so the OpenAPI document is the same with or without alerts (tests build the API alone).
@@ -49,18 +56,12 @@ export function registerAlertRoutes(api: Api, { alerts }: RouteContext): void {
   api.post(
     '/v1/silences',
     { config: { action: 'silence.create' }, schema: { summary: 'Silence the alerts matching every matcher until `until` (admin): listed with silenced: true, not sent to webhooks', body: CreateSilenceSchema, response: { 201: SilenceSchema, ...errors } } },
-    async (req, reply) => {
-      requireAdmin(req.principal, 'silencing alerts');
-      return reply.status(201).send(book().addSilence({ matchers: req.body.matchers, until: req.body.until, comment: req.body.comment }, req.principal));
-    },
+    async (req, reply) => reply.status(201).send(book().addSilence({ matchers: req.body.matchers, until: req.body.until, comment: req.body.comment }, admin(req.principal, 'silencing alerts'))),
   );
 
   api.delete(
     '/v1/silences/:id',
     { config: { action: 'silence.remove' }, schema: { summary: 'End a silence now (admin)', params: SilenceIdParamsSchema, response: { 200: SilenceSchema, ...errors } } },
-    async (req) => {
-      requireAdmin(req.principal, 'ending a silence');
-      return book().removeSilence(req.params.id, req.principal);
-    },
+    async (req) => book().removeSilence(req.params.id, admin(req.principal, 'ending a silence')),
   );
 }

@@ -33,29 +33,30 @@ interface SilenceRow {
 /** Silences that ended more than this long ago are deleted. */
 const SILENCE_KEPT_MS = 7 * 86_400_000;
 
-export class AlertStore {
-  private readonly upsert;
-  private readonly byState;
-  private readonly prune;
-  private readonly insertSilence;
-  private readonly silenceRows;
-  private readonly silenceById;
-  private readonly endSilence;
-  private readonly pruneSilences;
-
-  constructor(private readonly db: Database.Database, private keepResolved = 1000) {
-    this.upsert = db.prepare(
+/** The store's statements, prepared once. */
+function statements(db: Database.Database) {
+  return {
+    upsert: db.prepare(
       `INSERT INTO alerts (id, rule, severity, state, subject, value, threshold, started_at, resolved_at, summary, silenced)
        VALUES (@id, @rule, @severity, @state, @subject, @value, @threshold, @started_at, @resolved_at, @summary, @silenced)
        ON CONFLICT (id) DO UPDATE SET state = excluded.state, resolved_at = excluded.resolved_at, silenced = excluded.silenced`,
-    );
-    this.byState = db.prepare('SELECT * FROM alerts WHERE state = ? ORDER BY started_at');
-    this.prune = db.prepare("DELETE FROM alerts WHERE state = 'resolved' AND id NOT IN (SELECT id FROM alerts WHERE state = 'resolved' ORDER BY resolved_at DESC, id LIMIT ?)");
-    this.insertSilence = db.prepare('INSERT INTO silences (id, matchers, until, comment, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)');
-    this.silenceRows = db.prepare('SELECT * FROM silences ORDER BY created_at, id');
-    this.silenceById = db.prepare('SELECT * FROM silences WHERE id = ?');
-    this.endSilence = db.prepare('UPDATE silences SET until = ? WHERE id = ? AND until > ?');
-    this.pruneSilences = db.prepare('DELETE FROM silences WHERE until < ?');
+    ),
+    byState: db.prepare('SELECT * FROM alerts WHERE state = ? ORDER BY started_at'),
+    // The newest `keepResolved` resolved alerts stay; firing ones always do.
+    prune: db.prepare("DELETE FROM alerts WHERE state = 'resolved' AND id NOT IN (SELECT id FROM alerts WHERE state = 'resolved' ORDER BY resolved_at DESC, id LIMIT ?)"),
+    insertSilence: db.prepare('INSERT INTO silences (id, matchers, until, comment, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)'),
+    silences: db.prepare('SELECT * FROM silences ORDER BY created_at, id'),
+    silenceById: db.prepare('SELECT * FROM silences WHERE id = ?'),
+    endSilence: db.prepare('UPDATE silences SET until = ? WHERE id = ? AND until > ?'),
+    pruneSilences: db.prepare('DELETE FROM silences WHERE until < ?'),
+  };
+}
+
+export class AlertStore {
+  private readonly sql: ReturnType<typeof statements>;
+
+  constructor(private readonly db: Database.Database, private keepResolved = 1000) {
+    this.sql = statements(db);
   }
 
   setKeepResolved(keep: number): void {
@@ -65,7 +66,7 @@ export class AlertStore {
   /** Writes an alert as it fired or resolved; a resolution also trims the resolved ones kept. */
   record(alert: AlertEvent): void {
     this.db.transaction(() => {
-      this.upsert.run({
+      this.sql.upsert.run({
         id: alert.id,
         rule: alert.rule,
         severity: alert.severity,
@@ -78,32 +79,32 @@ export class AlertStore {
         summary: alert.summary,
         silenced: alert.silenced ? 1 : 0,
       });
-      if (alert.state === 'resolved') this.prune.run(this.keepResolved);
+      if (alert.state === 'resolved') this.sql.prune.run(this.keepResolved);
     })();
   }
 
   alerts(state: AlertEvent['state']): AlertEvent[] {
-    return (this.byState.all(state) as AlertRow[]).map(alertOf);
+    return (this.sql.byState.all(state) as AlertRow[]).map(alertOf);
   }
 
   addSilence(silence: Omit<Silence, 'expired'>): void {
-    this.insertSilence.run(silence.id, JSON.stringify(silence.matchers), silence.until, silence.comment, silence.createdBy, silence.createdAt);
+    this.sql.insertSilence.run(silence.id, JSON.stringify(silence.matchers), silence.until, silence.comment, silence.createdBy, silence.createdAt);
   }
 
   /** Every silence kept (active and recently ended), oldest first; ended ones past a week are deleted first. */
   silences(now: number): Silence[] {
-    this.pruneSilences.run(now - SILENCE_KEPT_MS);
-    return (this.silenceRows.all() as SilenceRow[]).map((r) => silenceOf(r, now));
+    this.sql.pruneSilences.run(now - SILENCE_KEPT_MS);
+    return (this.sql.silences.all() as SilenceRow[]).map((r) => silenceOf(r, now));
   }
 
   silence(id: string, now: number): Silence | null {
-    const row = this.silenceById.get(id) as SilenceRow | undefined;
+    const row = this.sql.silenceById.get(id) as SilenceRow | undefined;
     return row === undefined ? null : silenceOf(row, now);
   }
 
   /** Ends a silence now; false if it had already ended. */
   expireSilence(id: string, now: number): boolean {
-    return this.endSilence.run(now, id, now).changes > 0;
+    return this.sql.endSilence.run(now, id, now).changes > 0;
   }
 }
 
