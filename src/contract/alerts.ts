@@ -5,28 +5,10 @@
  * 0..1, seconds, degrees Celsius.
  */
 import { z } from 'zod';
+import { ALERT_FIGURES, ALERT_SEVERITIES, SILENCE_FIELDS, type AlertFigure, type AlertSeverity } from './alert-names.js';
 import type { AlertEvent } from './monitor.js';
 
-/**
- * What a rule can watch, each read from one MonitorSample. `gpu_*` are per GPU, `slice_*` per
- * task and GPU, `queue_*` for the longest-waiting task. The two `_increase` figures count new
- * errors over the rule's `window` (a counter that drops is a reset, as Prometheus' increase()).
- */
-export const ALERT_FIGURES = [
-  'gpu_memory_used_ratio',
-  'gpu_utilization',
-  'gpu_temperature_celsius',
-  'gpu_power_ratio',
-  'gpu_xid_errors_increase',
-  'gpu_ecc_uncorrected_increase',
-  'slice_memory_used_ratio',
-  'slice_compute_pinned_ratio',
-  'queue_oldest_wait_seconds',
-] as const;
-export type AlertFigure = (typeof ALERT_FIGURES)[number];
-
-export const ALERT_SEVERITIES = ['info', 'warning', 'critical'] as const;
-export type AlertSeverity = (typeof ALERT_SEVERITIES)[number];
+export { ALERT_FIGURES, ALERT_SEVERITIES, SILENCE_FIELDS, type AlertFigure, type AlertSeverity, type SilenceField } from './alert-names.js';
 
 /** A rule as the engine runs it (defaults, with the config file's changes applied). */
 export interface AlertRule {
@@ -104,10 +86,6 @@ export const AlertsConfigSchema = z.strictObject({
   keepResolved: z.number().int().min(0).max(100_000).optional(),
 });
 export type AlertsConfig = z.infer<typeof AlertsConfigSchema>;
-
-/** What a silence matcher can name: the alert's rule, severity and subject fields. */
-export const SILENCE_FIELDS = ['rule', 'severity', 'gpu', 'uuid', 'task', 'tenant'] as const;
-export type SilenceField = (typeof SILENCE_FIELDS)[number];
 
 export const SilenceMatcherSchema = z.strictObject({ name: z.enum(SILENCE_FIELDS), value: z.string().min(1).max(256) });
 export type SilenceMatcher = z.infer<typeof SilenceMatcherSchema>;

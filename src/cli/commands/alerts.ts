@@ -3,7 +3,8 @@
  * `gpushare silence add|ls|rm`: quieting alerts that are known (admins make and end silences).
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { SILENCE_FIELDS, type Silence, type SilenceMatcher } from '../../contract/alerts.js';
+import { SILENCE_FIELDS } from '../../contract/alert-names.js';
+import type { Silence, SilenceMatcher } from '../../contract/alerts.js';
 import { parseDuration } from '../../contract/duration.js';
 import type { AlertEvent } from '../../contract/monitor.js';
 import { ErrorCodes, GsError } from '../../domain/index.js';
