@@ -24,7 +24,7 @@ describe('gpushare alerts / silence', () => {
     const id = added.stdout.trim();
     expect(id).toMatch(/^[0-9a-f]{12}$/);
     const ls = await h.run(['silence', 'ls']);
-    expect(ls.stdout).toMatch(new RegExp(`^ID +MATCHERS +UNTIL +BY +COMMENT\\n${id} +rule=gpu-xid,gpu=0 +(119|120)m left +local:\\d+ +reseating the card\\n$`));
+    expect(ls.stdout).toMatch(new RegExp(`^ID +MATCHERS +UNTIL +BY +COMMENT\\n${id} +rule=gpu-xid,gpu=0 +(119m|120m|2h) left +local:\\d+ +reseating the card\\n$`));
     await h.stop();
     await h.start();
     const json = JSON.parse((await h.run(['silence', 'ls', '-o', 'json'])).stdout) as { id: string; expired: boolean }[];
