@@ -176,3 +176,14 @@ export function visibleSample(principal: Principal, sample: MonitorSample, tenan
     queue: oldest !== null && tenantOf(oldest) !== principal.tenant ? { ...sample.queue, oldestTask: null } : sample.queue,
   };
 }
+
+/**
+ * Alerts a caller may see: an admin all of them; a user those of its own tenant's tasks and
+ * those about GPUs (no task: every tenant's work shares the GPU, and a user sees the GPUs too).
+ * An alert naming a task whose tenant is not known is an admin's only.
+ */
+export function canSeeAlert(principal: Principal, alert: { readonly subject: { readonly task?: string; readonly tenant?: string } }): boolean {
+  if (principal.role === 'admin') return true;
+  if (alert.subject.task === undefined && alert.subject.tenant === undefined) return true;
+  return alert.subject.tenant !== undefined && alert.subject.tenant === principal.tenant;
+}

@@ -18,9 +18,11 @@ import { TokenAuthority, type TokenChecker } from '../node/tokens.js';
 import { FailedAuthLimiter, limitKey } from './auth-limit.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import type { SampleSource } from '../contract/monitor.js';
+import type { AlertSource } from '../contract/alerts.js';
 import { VERSION } from '../version.js';
 import { refuseUnparsable, toErrorResponse } from './errors.js';
 import { shown } from '../contract/shown.js';
+import { registerAlertRoutes } from './routes/alerts.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerEventRoutes } from './routes/events.js';
@@ -46,6 +48,8 @@ export interface ApiOptions {
   readonly samples?: SampleSource | null;
   /** The dashboard's built files; absent: dist/web. */
   readonly webRoot?: string | null;
+  /** The daemon's alerts and silences (/v1/alerts, /v1/silences); absent: none kept (tests). */
+  readonly alerts?: AlertSource | null;
 }
 
 declare module 'fastify' {
@@ -159,7 +163,7 @@ export async function buildApi(options: ApiOptions) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   // Each resource's routes in its own module; each asks authorize.ts before it asks the daemon.
-  const context = { daemon, backend: options.backend, tokens: options.tokenAdmin ?? (checker instanceof TokenAuthority ? checker : null), samples: options.samples ?? null, webRoot: options.webRoot ?? null };
+  const context = { daemon, backend: options.backend, tokens: options.tokenAdmin ?? (checker instanceof TokenAuthority ? checker : null), samples: options.samples ?? null, webRoot: options.webRoot ?? null, alerts: options.alerts ?? null };
   registerGpuRoutes(api, context);
   registerTaskRoutes(api, context);
   registerEventRoutes(api, context);
@@ -168,6 +172,7 @@ export async function buildApi(options: ApiOptions) {
   registerTokenRoutes(api, context);
   registerMonitorRoutes(api, context);
   registerDashboardRoutes(api, context);
+  registerAlertRoutes(api, context);
 
   return app;
 }

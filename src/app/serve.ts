@@ -7,6 +7,7 @@
 import { existsSync, chmodSync, readFileSync, unlinkSync } from 'node:fs';
 import type { Server as HttpsServer } from 'node:https';
 import { connect } from 'node:net';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { buildApi, type ApiApp } from '../api/server.js';
@@ -32,6 +33,9 @@ import { TokenAuthority } from '../node/tokens.js';
 import { SampleHub } from '../monitor/hub.js';
 import { readingsOfSample, type GpuFaultReason, type GpuHealthState } from '../node/gpu-health.js';
 import { Sampler } from '../monitor/sampler.js';
+import { alertSettings, type AlertSettings } from '../monitor/alerts/rules.js';
+import { AlertService } from '../monitor/alerts/service.js';
+import { AlertStore } from '../monitor/alerts/store.js';
 
 export interface RunningDaemon {
   readonly daemon: Daemon;
@@ -107,11 +111,13 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   const logger = options.logger ?? daemonLogger(config.logLevel);
   // Decided first: `sandbox.users: on` without root stops the start before anything is opened.
   const users = sandboxUsers(config.sandbox, process.getuid?.() === 0);
+  // Before anything is opened: a bad alert rule stops the start saying which.
+  const alerts = alertSettingsOf(config);
   ensurePrivateDir(config.stateDir);
   // Before anything else of the directory is opened: a second daemon there stops here, changing nothing.
   const lock = lockStateDir(config.stateDir, config.listen.map(listenName));
   try {
-    const running = await serveLocked(options, logger, say, users);
+    const running = await serveLocked(options, logger, say, users, alerts);
     lock.describe(running.addresses);
     return { ...running, close: () => running.close().finally(() => lock.release()) };
   } catch (err) {
@@ -121,7 +127,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
 }
 
 /** The rest of the start, with the state directory locked (state-lock.ts). */
-async function serveLocked(options: ServeOptions, logger: Logger, say: (line: string) => void, users: ReturnType<typeof sandboxUsers>): Promise<RunningDaemon> {
+async function serveLocked(options: ServeOptions, logger: Logger, say: (line: string) => void, users: ReturnType<typeof sandboxUsers>, alertSetup: AlertSettings): Promise<RunningDaemon> {
   const { config } = options;
   const native = findNativePaths();
   // Before the spawner starts: it shares the daemon's session, so its group's priority (priority.ts).
@@ -204,6 +210,27 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
   const samples = new SampleHub((err) => logger.warn({ err }, 'a monitoring consumer failed on a sample'));
   // Each sample's GPUs tell the health book of resets and ECC counts back at 0: faults recover without an API call.
   const stopObserving = samples.subscribe((sample) => daemon.observeGpus(readingsOfSample(sample), sample.at));
+  const alerts = new AlertService({
+    source: samples,
+    store: new AlertStore(db, alertSetup.keepResolved),
+    settings: alertSetup,
+    hostname: hostname(),
+    tenantOf: (task) => {
+      try {
+        return daemon.get(task).tenant;
+      } catch {
+        return undefined;
+      }
+    },
+    audit: (by, entry) => daemon.recordRefusal({ actor: by.actor, role: by.role as 'admin' | 'user' }, { ...entry, result: 'ok' }),
+    onProblem: (message, detail) => logger.warn(detail, message),
+    // An XID or uncorrectable ECC error fences the GPU (the health book): no new placements until it recovers or is uncordoned.
+    onGpuFault: (uuid, reason) => {
+      logger.error({ uuid, ...reason }, 'GPU fault (XID or uncorrectable ECC error): no new placements on it until it recovers or an admin uncordons it');
+      daemon.markGpuFault(uuid, reason);
+    },
+  });
+  alerts.start();
   const apps: ApiApp[] = [];
   const sockets: string[] = [];
   let sampler: Sampler | null = null;
@@ -212,6 +239,7 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
     await Promise.all(apps.map((a) => a.close()));
     for (const s of sockets) if (existsSync(s)) unlinkSync(s);
     stopObserving();
+    await alerts.close();
     daemon.close();
     await checkpointer.stop();
     db.close();
@@ -240,7 +268,7 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
     const addresses: string[] = [];
     for (const address of config.listen) {
       const https = address.kind === 'tcp' ? tlsContents(config) : null;
-      const app = await buildApi({ daemon, logger, tokens: address.kind === 'unix' ? null : tokens, tokenAdmin: tokens, backend, https, samples });
+      const app = await buildApi({ daemon, logger, tokens: address.kind === 'unix' ? null : tokens, tokenAdmin: tokens, backend, https, samples, alerts });
       apps.push(app);
       addresses.push(await listen(app, address, sockets, https !== null));
       if (address.kind === 'tcp' && https === null) say(`gpushare serve: ${address.host}:${address.port} speaks plain HTTP: bearer tokens cross it in clear${config.allowInsecureTcp ? ' (allowInsecureTcp)' : ' (loopback only)'}.`);
@@ -255,7 +283,8 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
       try {
         const next = load();
         const plan = planReload(current, next);
-        // TLS first: unreadable files refuse the whole reload before anything changed.
+        // Alert rules and TLS first: a bad rule or unreadable files refuse the whole reload before anything changed.
+        const nextAlerts = plan.apply.includes('alerts') ? alertSettingsOf(next) : null;
         const https = plan.apply.includes('tls') ? tlsContents(next) : null;
         if (https !== null) {
           const mutual = https.ca !== undefined ? { ca: https.ca } : {};
@@ -264,8 +293,9 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
         if (plan.apply.includes('tenants')) for (const t of next.tenants) daemon.declareTenant(t.name, t.quota, `config:${next.configFile ?? 'file'}`);
         if (plan.apply.includes('tokens')) tokens.replaceConfigTokens(next.tokens);
         if (plan.apply.includes('logLevel')) logger.level = next.logLevel;
+        if (nextAlerts !== null) alerts.configure(nextAlerts);
         // What was not applied keeps its running value, so the next reload compares with that.
-        current = { ...current, ...(plan.apply.includes('tenants') ? { tenants: next.tenants.map((t) => ({ ...t, runAs: current.tenants.find((c) => c.name === t.name)?.runAs })) } : {}), ...(plan.apply.includes('tokens') ? { tokens: next.tokens } : {}), ...(plan.apply.includes('logLevel') ? { logLevel: next.logLevel } : {}), ...(plan.apply.includes('tls') ? { tls: next.tls } : {}) };
+        current = { ...current, ...(plan.apply.includes('tenants') ? { tenants: next.tenants.map((t) => ({ ...t, runAs: current.tenants.find((c) => c.name === t.name)?.runAs })) } : {}), ...(plan.apply.includes('tokens') ? { tokens: next.tokens } : {}), ...(plan.apply.includes('logLevel') ? { logLevel: next.logLevel } : {}), ...(plan.apply.includes('tls') ? { tls: next.tls } : {}), ...(plan.apply.includes('alerts') ? { alerts: next.alerts } : {}) };
         logger.info({ applied: plan.apply, config: next.configFile }, 'config reloaded');
         if (plan.ignored.length > 0) logger.warn({ ignored: plan.ignored }, `config reload: ${plan.ignored.join(', ')} changed but take a restart; the running values stay`);
         return { ok: true, ...plan };
@@ -279,6 +309,15 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
   } catch (err) {
     await close().catch(() => undefined);
     throw err;
+  }
+}
+
+/** The config's alert rules resolved over the defaults; a bad one throws naming the file and the entry. */
+function alertSettingsOf(config: DaemonConfig): AlertSettings {
+  try {
+    return alertSettings(config.alerts);
+  } catch (err) {
+    throw new GsError(ErrorCodes.invalidArgument, `config file ${config.configFile ?? '(none)'}: ${(err as Error).message}`, { cause: err });
   }
 }
 

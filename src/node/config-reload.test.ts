@@ -30,6 +30,10 @@ describe('planReload', () => {
     expect(planReload(with_({ tls }), with_({ tls: { ...tls, clientCa: '/ca.pem' } }))).toEqual({ apply: [], ignored: ['tls'] });
   });
 
+  it('applies alert rules and webhooks', () => {
+    expect(planReload(base, with_({ alerts: { rules: [{ name: 'gpu-xid', enabled: false }], webhooks: [{ url: 'http://127.0.0.1:9/' }] } }))).toEqual({ apply: ['alerts'], ignored: [] });
+  });
+
   it("ignores a tenant's new or changed runAs (users are fixed at start), applying its quota", () => {
     const running = with_({ tenants: [{ name: 'a', quota, runAs: { user: 'alice' } }] });
     const next = with_({ tenants: [{ name: 'a', quota: { ...quota, gpus: 2 }, runAs: { user: 'bob' } }, { name: 'b', quota, runAs: { uid: 5000, gid: 5000 } }] });

@@ -89,6 +89,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ config: join(dir, 'missing.json') })).toThrow(/does not exist/);
   });
 
+  it('reads the alerts section as written, refusing a bad rule or webhook with where it is', () => {
+    const alerts = { rules: [{ name: 'gpu-memory-info', enabled: false }, { name: 'hot', figure: 'gpu_temperature_celsius', threshold: 70, for: '10m', severity: 'info' }], webhooks: [{ url: 'https://hooks.example/alert', maxAttempts: 3 }], keepResolved: 50 };
+    expect(loadConfig({ config: file('al.json', JSON.stringify({ alerts })) }).alerts).toEqual({ ...alerts, rules: [alerts.rules[0], { ...alerts.rules[1], for: 600 }] });
+    expect(loadConfig({ config: file('al0.json', '{}') }).alerts).toEqual({});
+    expect(() => loadConfig({ config: file('al2.json', JSON.stringify({ alerts: { rules: [{ name: 'x', figure: 'gpu_mood' }] } })) })).toThrow(/alerts\.rules\.0\.figure: Invalid option/);
+    expect(() => loadConfig({ config: file('al3.json', JSON.stringify({ alerts: { webhooks: [{ url: 'file:///etc/passwd' }] } })) })).toThrow(/alerts\.webhooks\.0\.url: must be an http/);
+  });
+
   it('takes mps from the file, the flag over it, auto by default, and refuses other values', () => {
     const env = { XDG_CONFIG_HOME: join(dir, 'none') };
     expect(loadConfig({}, env).mps).toBe('auto');

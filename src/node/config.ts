@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { AlertsConfigSchema, type AlertsConfig } from '../contract/alerts.js';
 import { ErrorCodes, GsError, PRIORITY_LEVELS } from '../domain/index.js';
 import { BACKEND_CHOICES } from '../gpu/open.js';
 import { PREEMPTION_POLICIES, type PreemptionPolicy } from './planner.js';
@@ -105,6 +106,8 @@ export const ConfigFileSchema = z.strictObject({
   monitor: z.strictObject({ sampleSeconds: z.number().min(0.1).max(3600).optional() }).optional(),
   /** GET /metrics: extra name sets for existing dashboards (off by default). */
   metrics: z.strictObject({ compat: z.array(z.enum(METRICS_COMPAT_SETS)).max(METRICS_COMPAT_SETS.length).optional() }).optional(),
+  /** Alert rules (changes to the defaults, new ones), webhooks, resolved alerts kept (README, "Alerts"); reloaded on SIGHUP. */
+  alerts: AlertsConfigSchema.optional(),
 });
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 
@@ -165,6 +168,8 @@ export interface DaemonConfig {
   readonly sampleMs: number;
   /** Name sets /metrics adds beside gpushare_*. */
   readonly metricsCompat: readonly MetricsCompatSet[];
+  /** The file's `alerts` section as written ({} if none): serve.ts applies it over the default rules. */
+  readonly alerts: AlertsConfig;
   /** The file read, if any, for the startup log. */
   readonly configFile: string | null;
 }
@@ -194,6 +199,7 @@ export function loadConfig(flags: ServeFlags, env: Readonly<Record<string, strin
     daemonNice: flags.daemonNice !== undefined ? parseDaemonNice(flags.daemonNice) : (file.value.daemonNice ?? 'auto'),
     sampleMs: Math.round((file.value.monitor?.sampleSeconds ?? 1) * 1000),
     metricsCompat: [...new Set(file.value.metrics?.compat ?? [])],
+    alerts: file.value.alerts ?? {},
     configFile: file.found ? path : null,
   };
   if (config.listen.some((l) => l.kind === 'tcp') && config.tokens.length === 0) {

@@ -85,3 +85,17 @@ describe('SIGHUP', () => {
     expect(daemon.exitCode).toBe(null);
   });
 });
+
+describe('SIGHUP and alert rules', () => {
+  it('applies new rules and webhooks; refuses a rule that cannot run, naming it, changing nothing', async () => {
+    writeFileSync(configPath, JSON.stringify({ tenants: [{ name: 'a', quota: { gpus: 2 } }, { name: 'b', quota: { gpus: 1 } }], alerts: { rules: [{ name: 'gpu-temperature-warning', threshold: 85 }], webhooks: [{ url: 'http://127.0.0.1:9/hook' }] } }));
+    let from = await hangup();
+    const reloaded = await until('config reloaded', () => logged('config reloaded', from)[0]);
+    expect(reloaded['applied']).toEqual(expect.arrayContaining(['alerts']));
+    writeFileSync(configPath, JSON.stringify({ tenants: [{ name: 'a', quota: { gpus: 3 } }], alerts: { rules: [{ name: 'my-rule', threshold: 1 }] } }));
+    from = await hangup();
+    const refused = await until('the refusal', () => logged('config reload refused; the running config stays', from)[0]);
+    expect(String(refused['problem'])).toMatch(/alerts\.rules\.0 \(my-rule\): a new rule needs figure, severity/);
+    expect(await quotas()).toEqual({ a: 2, b: 1 });
+  });
+});

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { ErrorBodySchema, type TaskBody } from '../../contract/schemas.js';
 import type { Task } from '../../contract/task.js';
 import type { SampleSource } from '../../contract/monitor.js';
+import type { AlertSource } from '../../contract/alerts.js';
 import type { Daemon } from '../../node/daemon.js';
 import type { TokenAuthority } from '../../node/tokens.js';
 
@@ -20,6 +21,8 @@ export interface RouteContext {
   readonly samples?: SampleSource | null;
   /** The dashboard's built files; absent: dist/web (routes/dashboard.ts defaultWebRoot). */
   readonly webRoot?: string | null;
+  /** The daemon's alerts and silences; null: none kept (tests that build the API alone). */
+  readonly alerts?: AlertSource | null;
 }
 
 export const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 422: ErrorBodySchema, 429: ErrorBodySchema };

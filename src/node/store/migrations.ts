@@ -174,4 +174,35 @@ export const MIGRATIONS: readonly { readonly version: number; readonly name: str
       );
     `,
   },
+  {
+    version: 9,
+    name: 'alerts: alert events (firing, and the recent resolved ones) and silences',
+    sql: `
+      -- One row per alert (src/monitor/alerts): written when it fires, updated when it resolves.
+      -- Firing ones are taken back by the next start; resolved ones are kept up to a bound.
+      CREATE TABLE alerts (
+        id TEXT PRIMARY KEY,
+        rule TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        state TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        value REAL NOT NULL,
+        threshold REAL NOT NULL,
+        started_at INTEGER NOT NULL,
+        resolved_at INTEGER,
+        summary TEXT NOT NULL,
+        silenced INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX alerts_state ON alerts (state, resolved_at);
+      -- Silences (an admin's): until is UTC epoch ms; removing one sets it to the removal's time.
+      CREATE TABLE silences (
+        id TEXT PRIMARY KEY,
+        matchers TEXT NOT NULL,
+        until INTEGER NOT NULL,
+        comment TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];
