@@ -18,12 +18,14 @@ import { TokenAuthority, type TokenChecker } from '../node/tokens.js';
 import { FailedAuthLimiter } from './auth-limit.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import type { SampleSource } from '../contract/monitor.js';
+import type { HistorySource } from '../contract/history.js';
 import { VERSION } from '../version.js';
 import { refuseUnparsable, toErrorResponse } from './errors.js';
 import { shown } from '../contract/shown.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerGpuRoutes } from './routes/gpus.js';
+import { registerHistoryRoutes } from './routes/history.js';
 import { RawJson } from './routes/shared.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerTenantRoutes } from './routes/tenants.js';
@@ -42,6 +44,8 @@ export interface ApiOptions {
   readonly https?: { readonly cert: Buffer; readonly key: Buffer; readonly ca?: Buffer | undefined } | null;
   /** The monitor's samples (metrics, history, alerts, dashboard read them); absent: none taken (tests). */
   readonly samples?: SampleSource | null;
+  /** The history store GET /v1/history reads; absent: none kept (tests). */
+  readonly history?: HistorySource | null;
 }
 
 declare module 'fastify' {
@@ -151,13 +155,14 @@ export async function buildApi(options: ApiOptions) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   // Each resource's routes in its own module; each asks authorize.ts before it asks the daemon.
-  const context = { daemon, backend: options.backend, tokens: options.tokenAdmin ?? (checker instanceof TokenAuthority ? checker : null), samples: options.samples ?? null };
+  const context = { daemon, backend: options.backend, tokens: options.tokenAdmin ?? (checker instanceof TokenAuthority ? checker : null), samples: options.samples ?? null, history: options.history ?? null };
   registerGpuRoutes(api, context);
   registerTaskRoutes(api, context);
   registerEventRoutes(api, context);
   registerTenantRoutes(api, context);
   registerAuditRoutes(api, context);
   registerTokenRoutes(api, context);
+  registerHistoryRoutes(api, context);
 
   return app;
 }

@@ -29,6 +29,7 @@ import { openDatabase } from '../node/store/db.js';
 import { TaskStore } from '../node/store/tasks.js';
 import { TokenAuthority } from '../node/tokens.js';
 import { SampleHub } from '../monitor/hub.js';
+import { openHistoryStore, recordHistory } from '../monitor/history/open.js';
 
 export interface RunningDaemon {
   readonly daemon: Daemon;
@@ -182,12 +183,19 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
   const tokens = new TokenAuthority(config.tokens, { db, tasks: store });
   // Every monitoring consumer (metrics, history, alerts, the dashboard) reads samples from here.
   const samples = new SampleHub((err) => logger.warn({ err }, 'a monitoring consumer failed on a sample'));
+  // Its own file, so its writes never hold up the task store's commits (monitor/history/store.ts).
+  const historyPath = join(config.stateDir, 'history.sqlite');
+  privateDatabase(historyPath);
+  const history = openHistoryStore(historyPath, Date.now(), (message) => logger.warn({ message }, 'history'));
+  const stopHistory = recordHistory(samples, history);
   const apps: ApiApp[] = [];
   const sockets: string[] = [];
   const close = async (): Promise<void> => {
     await Promise.all(apps.map((a) => a.close()));
     for (const s of sockets) if (existsSync(s)) unlinkSync(s);
     daemon.close();
+    stopHistory();
+    history.close();
     await checkpointer.stop();
     db.close();
     backend.close();
@@ -199,7 +207,7 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
     const addresses: string[] = [];
     for (const address of config.listen) {
       const https = address.kind === 'tcp' ? tlsContents(config) : null;
-      const app = await buildApi({ daemon, logger, tokens: address.kind === 'unix' ? null : tokens, tokenAdmin: tokens, backend, https, samples });
+      const app = await buildApi({ daemon, logger, tokens: address.kind === 'unix' ? null : tokens, tokenAdmin: tokens, backend, https, samples, history });
       apps.push(app);
       addresses.push(await listen(app, address, sockets, https !== null));
       if (address.kind === 'tcp' && https === null) say(`gpushare serve: ${address.host}:${address.port} speaks plain HTTP: bearer tokens cross it in clear${config.allowInsecureTcp ? ' (allowInsecureTcp)' : ' (loopback only)'}.`);

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { ErrorBodySchema, type TaskBody } from '../../contract/schemas.js';
 import type { Task } from '../../contract/task.js';
 import type { SampleSource } from '../../contract/monitor.js';
+import type { HistorySource } from '../../contract/history.js';
 import type { Daemon } from '../../node/daemon.js';
 import type { TokenAuthority } from '../../node/tokens.js';
 
@@ -18,6 +19,8 @@ export interface RouteContext {
   readonly tokens?: TokenAuthority | null;
   /** The monitor's samples; null: none taken (tests that build the API alone). */
   readonly samples?: SampleSource | null;
+  /** The daemon's history store (GET /v1/history); null: none kept (tests that build the API alone). */
+  readonly history?: HistorySource | null;
 }
 
 export const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 422: ErrorBodySchema, 429: ErrorBodySchema };

@@ -19,8 +19,9 @@ import Database from 'better-sqlite3';
 import type { HistorySeries, MonitorSample } from '../../contract/monitor.js';
 import { ErrorCodes, GsError } from '../../domain/index.js';
 import { DEFAULT_RETENTION, HOUR_MS, MINUTE_MS, RollupBuilder, bucketOf, chooseResolution, effectiveStepMs, toPoints, type BucketRow, type Resolution, type Retention, type StoredBucket } from './rollup.js';
-import { sampleValues, type SubjectKey } from './series.js';
+import { gpuSubject, QUEUE_SUBJECT, sampleValues, taskSubject, tenantSubject, type SubjectKey } from './series.js';
 import type { HistoryPoint } from '../../contract/monitor.js';
+import type { HistorySource, HistorySubject } from '../../contract/history.js';
 
 const SCHEMA_VERSION = 1;
 const SCHEMA = `
@@ -56,7 +57,7 @@ interface SeriesRow {
   readonly tenant: string | null;
 }
 
-export class HistoryStore {
+export class HistoryStore implements HistorySource {
   private readonly db: Database.Database;
   private readonly builder = new RollupBuilder();
   private readonly ids = new Map<string, SeriesRow>();
@@ -211,6 +212,14 @@ export class HistoryStore {
     return out;
   }
 
+  range(q: Parameters<HistorySource['range']>[0]): HistoryAnswer {
+    return this.query({ ...q, subject: subjectKey(q.subject) });
+  }
+
+  taskTenant(task: string): string | null | undefined {
+    return (this.known('slice_memory_used_bytes', taskSubject(task)) ?? this.known('slice_compute_share', taskSubject(task)))?.tenant;
+  }
+
   /** Rows per table and the file's pages, for the bound's test and the benchmark. */
   size(): { readonly raw: number; readonly minute: number; readonly hour: number; readonly series: number; readonly bytes: number } {
     const count = (table: string): number => this.db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number;
@@ -222,6 +231,13 @@ export class HistoryStore {
   close(): void {
     this.db.close();
   }
+}
+
+function subjectKey(s: HistorySubject): SubjectKey {
+  if (s.gpu !== undefined) return gpuSubject(s.gpu);
+  if (s.task !== undefined) return taskSubject(s.task);
+  if (s.tenant !== undefined) return tenantSubject(s.tenant);
+  return QUEUE_SUBJECT;
 }
 
 function seriesKey(name: string, subject: string): string {
