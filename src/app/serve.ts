@@ -35,6 +35,8 @@ export interface RunningDaemon {
   readonly daemon: Daemon;
   /** Where it listens, as the CLI's --host would name it. */
   readonly addresses: readonly string[];
+  /** Where the monitor's samples go: every monitoring consumer (history, metrics, alerts) reads them here. */
+  readonly samples: SampleHub;
   /**
    * Reads the config again (`load` throws on a bad file) and applies what is safe while tasks
    * run (config-reload.ts); what needs a restart is logged as ignored, naming each key. A bad
@@ -239,7 +241,7 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
         return { ok: false, problem };
       }
     };
-    return { daemon, addresses, reload, close };
+    return { daemon, addresses, samples, reload, close };
   } catch (err) {
     await close().catch(() => undefined);
     throw err;
