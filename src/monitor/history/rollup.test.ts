@@ -116,7 +116,8 @@ describe('history rollups', () => {
     const now = 1_000 * HOUR_MS;
     const r = DEFAULT_RETENTION;
     expect(chooseResolution(now - HOUR_MS, now, 0, r)).toBe('raw');
-    expect(chooseResolution(now - HOUR_MS - 1, now, 0, r)).toBe('minute');
+    expect(chooseResolution(now - HOUR_MS - 60_000, now, 0, r)).toBe('raw');
+    expect(chooseResolution(now - HOUR_MS - 60_001, now, 0, r)).toBe('minute');
     expect(chooseResolution(now - HOUR_MS, now, MINUTE_MS, r)).toBe('minute');
     expect(chooseResolution(now - 7 * 24 * HOUR_MS, now, 0, r)).toBe('minute');
     expect(chooseResolution(now - 8 * 24 * HOUR_MS, now, 0, r)).toBe('hour');

@@ -134,9 +134,18 @@ export class RollupBuilder {
   }
 }
 
+/**
+ * How much longer than its window raw data is kept, and how far before the window a range may
+ * start and still be answered raw: "the last hour" asked by a client whose clock is a little
+ * behind, or a second before the daemon's now, is not turned into per-minute points. Raw rows
+ * are pruned at each minute's close to (now - window - 2 min), so they always reach back at
+ * least (window + 1 min).
+ */
+export const RAW_GRACE_MS = MINUTE_MS;
+
 /** Which stored resolution answers a range from `from` (Unix ms), at `stepMs` (0: finest), `now` being now. */
 export function chooseResolution(from: number, now: number, stepMs: number, retention: Retention): Resolution {
-  const finest: Resolution = from >= now - retention.rawMs ? 'raw' : from >= now - retention.minuteMs ? 'minute' : 'hour';
+  const finest: Resolution = from >= now - retention.rawMs - RAW_GRACE_MS ? 'raw' : from >= now - retention.minuteMs ? 'minute' : 'hour';
   if (stepMs >= HOUR_MS) return 'hour';
   if (stepMs >= MINUTE_MS && finest === 'raw') return 'minute';
   return finest;

@@ -119,8 +119,8 @@ describe('HistoryStore', () => {
     }
     const size = store.size();
     const series = 4 * G + 2 * S + 2 * T + 1;
-    // Raw: pruned at each minute close, so at most a minute more than its window (5 s apart here).
-    expect(size.raw).toBeLessThanOrEqual(series * ((retention.rawMs + MINUTE_MS) / 5_000));
+    // Raw: kept 2 min past its window (RAW_GRACE_MS), pruned at each minute's close (5 s apart here).
+    expect(size.raw).toBeLessThanOrEqual(series * ((retention.rawMs + 3 * MINUTE_MS) / 5_000));
     // Minutes and hours: live series keep their window; an ended task's series keep theirs
     // until the hourly sweep, so tasks ended within the window and an hour count too (2 sets here).
     const ended = 2 * (2 * S);

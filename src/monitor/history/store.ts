@@ -11,14 +11,14 @@
  * Writes: one transaction per sample, from the SampleHub's listener (the sampler's tick), never
  * from an API request. Pruning runs at each minute's close for the series written lately and
  * over every series at each hour's close. On disk, for G GPUs, S slices (tasks) live at a time
- * and T tenants, with one sample a second: rows <= (4G + 2S + 2T + 1) x (3,600 raw + 10,080
+ * and T tenants, with one sample a second: rows <= (4G + 2S + 2T + 1) x (3,780 raw + 10,080
  * minute + 2,160 hour), plus one minute and one hour row per task that ends inside a bucket
  * (docs/architecture.md gives the bytes; store.test.ts checks the row bound).
  */
 import Database from 'better-sqlite3';
 import type { HistorySeries, MonitorSample } from '../../contract/monitor.js';
 import { ErrorCodes, GsError } from '../../domain/index.js';
-import { DEFAULT_RETENTION, HOUR_MS, MINUTE_MS, RollupBuilder, bucketOf, chooseResolution, effectiveStepMs, toPoints, type BucketRow, type Resolution, type Retention, type StoredBucket } from './rollup.js';
+import { DEFAULT_RETENTION, HOUR_MS, RAW_GRACE_MS, MINUTE_MS, RollupBuilder, bucketOf, chooseResolution, effectiveStepMs, toPoints, type BucketRow, type Resolution, type Retention, type StoredBucket } from './rollup.js';
 import { gpuSubject, QUEUE_SUBJECT, sampleValues, taskSubject, tenantSubject, type SubjectKey } from './series.js';
 import type { HistoryPoint } from '../../contract/monitor.js';
 import type { HistorySource, HistorySubject } from '../../contract/history.js';
@@ -158,9 +158,9 @@ export class HistoryStore implements HistorySource {
   /** Drops rows past their retention: the series written lately each minute, every series (and the emptied ones) at `sweep`. */
   private prune(now: number, sweep: boolean): void {
     const r = this.retention;
-    const ids = sweep ? [...this.ids.values()].map((s) => s.id) : [...this.lastWritten].filter(([, t]) => t >= now - r.rawMs - ACTIVE_MARGIN_MS).map(([id]) => id);
+    const ids = sweep ? [...this.ids.values()].map((s) => s.id) : [...this.lastWritten].filter(([, t]) => t >= now - r.rawMs - 2 * RAW_GRACE_MS - ACTIVE_MARGIN_MS).map(([id]) => id);
     for (const id of ids) {
-      this.stmt.pruneRaw.run(id, now - r.rawMs);
+      this.stmt.pruneRaw.run(id, now - r.rawMs - 2 * RAW_GRACE_MS);
       this.stmt.pruneMinute.run(id, now - r.minuteMs);
       this.stmt.pruneHour.run(id, now - r.hourMs);
     }

@@ -23,9 +23,10 @@ export function duration(seconds: number | null | undefined): string {
   return `${Math.floor(s / 86_400)}d ${Math.floor((s % 86_400) / 3600)}h`;
 }
 
-/** GPU-seconds as GPU-hours, two decimals. */
+/** GPU-seconds as GPU-hours: two decimals, or three significant digits under one hour (a short window's 0.167, not 0.00). */
 export function gpuHours(seconds: number): string {
-  return `${(seconds / 3600).toFixed(2)}`;
+  const h = seconds / 3600;
+  return h >= 1 || h === 0 ? h.toFixed(2) : h.toPrecision(3);
 }
 
 /** UTC, to the second: a report is read in other time zones than it was made in. */

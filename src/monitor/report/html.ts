@@ -16,7 +16,7 @@ td.l,th.l{text-align:left}code{font-size:12px}
 .cards{display:flex;gap:12px;flex-wrap:wrap;margin:8px 0}.card{border:1px solid #d8dde6;border-radius:6px;padding:8px 14px;min-width:120px}
 .card b{display:block;font-size:20px}.card span{color:#5a6475;font-size:12px}
 .charts{display:flex;flex-wrap:wrap;gap:8px 20px}
-svg{background:#fff}svg .ct{font-size:12px;font-weight:600;fill:#1d2430}svg .yl,svg .xl{font-size:10px;fill:#5a6475}svg .yl{text-anchor:end}
+svg{background:#fff}svg .ct{font-size:12px;font-weight:600;fill:#1d2430}svg .yl,svg .xl{font-size:10px;fill:#5a6475}svg .yl{text-anchor:end}svg .bv{font-size:10px;fill:#1d2430;text-anchor:start}
 svg .grid{stroke:#e6e9ef;stroke-width:1}svg .frame{fill:none;stroke:#c4cad4}svg .mean{fill:none;stroke:#2563eb;stroke-width:1.6}
 svg .band{fill:#2563eb;fill-opacity:.15;stroke:none}svg .bar{fill:#2563eb}svg .none{font-size:12px;fill:#8a93a3}
 .sev-critical{color:#b42318;font-weight:600}.sev-warning{color:#b54708}.note{color:#5a6475;font-size:12px}

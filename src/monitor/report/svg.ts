@@ -68,7 +68,7 @@ export function barChart(rows: readonly { readonly label: string; readonly value
     const len = (r.value / max) * barW;
     parts.push(`<text x="${labelW - 6}" y="${yy + 15}" text-anchor="end" class="yl">${escapeXml(r.label.length > 20 ? `${r.label.slice(0, 19)}…` : r.label)}</text>`);
     parts.push(`<rect x="${labelW}" y="${yy + 3}" width="${len.toFixed(1)}" height="${rowH - 6}" class="bar"/>`);
-    parts.push(`<text x="${(labelW + len + 6).toFixed(1)}" y="${yy + 15}" class="yl" text-anchor="start">${escapeXml(r.text)}</text>`);
+    parts.push(`<text x="${(labelW + len + 6).toFixed(1)}" y="${yy + 15}" class="bv">${escapeXml(r.text)}</text>`);
   });
   parts.push('</svg>');
   return parts.join('');
