@@ -18,7 +18,7 @@
 import Database from 'better-sqlite3';
 import type { HistorySeries, MonitorSample } from '../../contract/monitor.js';
 import { ErrorCodes, GsError } from '../../domain/index.js';
-import { DEFAULT_RETENTION, HOUR_MS, RAW_GRACE_MS, MINUTE_MS, RollupBuilder, bucketOf, chooseResolution, effectiveStepMs, toPoints, type BucketRow, type Resolution, type Retention, type StoredBucket } from './rollup.js';
+import { DEFAULT_RETENTION, HOUR_MS, RAW_GRACE_MS, MINUTE_MS, RESOLUTION_MS, RollupBuilder, bucketOf, chooseResolution, effectiveStepMs, toPoints, type BucketRow, type Resolution, type Retention, type StoredBucket } from './rollup.js';
 import { gpuSubject, QUEUE_SUBJECT, sampleValues, taskSubject, tenantSubject, type SubjectKey } from './series.js';
 import type { HistoryPoint } from '../../contract/monitor.js';
 import type { HistorySource, HistorySubject } from '../../contract/history.js';
@@ -190,6 +190,11 @@ export class HistoryStore implements HistorySource {
     if (row === undefined || q.to <= q.from) return { resolution, stepMs, points: [] };
     // Whole points only: the first starts at the step's boundary at or before `from`.
     const from = bucketOf(q.from, stepMs);
+    // Raw at its own step, the common case (a live chart's last hour): each row is its point.
+    if (resolution === 'raw' && stepMs === RESOLUTION_MS.raw) {
+      const rows = this.stmt.readRaw.all(row.id, from, q.to) as [number, number][];
+      return { resolution, stepMs, points: rows.map(([t, v]) => ({ t, min: v, mean: v, max: v })) };
+    }
     const buckets = this.buckets(row.id, resolution, from, q.to);
     return { resolution, stepMs, points: toPoints(buckets, stepMs) };
   }
