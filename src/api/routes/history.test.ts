@@ -25,16 +25,14 @@ const history = new HistoryStore(':memory:');
 const now = Date.now();
 // The last 20 minutes at 1 s: 2 GPUs, 4 slices of tasks that are history only (tenant0, tenant1).
 for (let t = now - 20 * 60_000; t <= now; t += 1000) history.record(fleetSample(t, 2, 4, 2, 1));
-const tokens = [
-  { sha256: sha('t0-token'), tenant: 'tenant0', role: 'user' as const },
-  { sha256: sha('root-token'), tenant: 'ops', role: 'admin' as const },
-];
-const api = await buildApi({ daemon, logger, tokens, backend, history });
+const user = { sha256: sha('t0-token'), tenant: 'tenant0', role: 'user' as const };
+const admin = { sha256: sha('root-token'), tenant: 'ops', role: 'admin' as const };
+const api = await buildApi({ daemon, logger, tokens: [user, admin], backend, history });
+// No history store given: tests that build the API alone.
 const bare = await buildApi({ daemon, logger, tokens: null, backend });
 
 afterAll(async () => {
-  await api.close();
-  await bare.close();
+  for (const app of [api, bare]) await app.close();
   daemon.close();
   history.close();
   db.close();

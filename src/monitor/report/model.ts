@@ -35,7 +35,9 @@ export interface ReportInputs {
   readonly gpus: readonly { readonly index: number; readonly uuid: string; readonly model: string; readonly memoryTotalBytes: number }[];
   /** Per GPU, its utilization and memory history over the window (null: none recorded). */
   readonly gpuHistory: ReadonlyMap<number, { readonly utilization: HistoryResponse | null; readonly memory: HistoryResponse | null }>;
+  /** Per tenant, its memory used and compute share (null: none recorded, or not the caller's to read). */
   readonly tenantHistory: ReadonlyMap<string, { readonly memory: HistoryResponse | null; readonly compute: HistoryResponse | null }>;
+  /** The queue's length over the window. */
   readonly queueHistory: HistoryResponse | null;
   /** Every task that lived at some point of the window. */
   readonly tasks: readonly ReportTask[];
@@ -43,14 +45,6 @@ export interface ReportInputs {
   readonly events: readonly ReportEvent[];
   /** Alerts from GET /v1/alerts; null: the daemon keeps none (no such endpoint). */
   readonly alerts: readonly AlertEvent[] | null;
-}
-
-/** Summary figures of a series over the window: the mean of its points' means, the 95th percentile of them, the highest max. */
-export interface SeriesStats {
-  readonly mean: number;
-  readonly p95: number;
-  readonly max: number;
-  readonly points: number;
 }
 
 /** A chart's line: (t, mean, max) at most CHART_POINTS of them. */
@@ -121,23 +115,17 @@ export interface AlertReport {
   readonly list: readonly AlertEvent[];
 }
 
-export interface Report {
-  readonly from: number;
-  readonly to: number;
-  readonly generatedAt: number;
-  readonly source: string;
-  readonly gpus: readonly GpuReport[];
-  readonly tenants: readonly TenantReport[];
-  readonly topTasks: readonly TaskReport[];
-  readonly tasksInWindow: number;
-  readonly waits: WaitReport;
-  readonly suspensions: SuspensionReport;
-  readonly alerts: AlertReport;
-}
-
 export const CHART_POINTS = 240;
 export const TOP_TASKS = 10;
 export const MAX_ALERTS = 50;
+
+/** Summary figures of a series over the window: the mean of its points' means, the 95th percentile of them, the highest max. */
+export interface SeriesStats {
+  readonly mean: number;
+  readonly p95: number;
+  readonly max: number;
+  readonly points: number;
+}
 
 /** The q-quantile (0..1) of `values` by the nearest-rank method; null for none. */
 export function quantile(values: readonly number[], q: number): number | null {
@@ -175,7 +163,14 @@ export function gpuSecondsOf(task: ReportTask, from: number, to: number): number
 
 const mean = (xs: readonly number[]): number | null => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length);
 
-export function buildReport(input: ReportInputs): Report {
+/**
+ * The report: the window (Unix ms), when it was made and from which daemon, then section by
+ * section what the renderers lay out (GPUs by index; tenants and the top tasks, at most
+ * TOP_TASKS, most GPU-time first; `tasksInWindow` counts every task that lived in the window).
+ */
+export type Report = ReturnType<typeof buildReport>;
+
+export function buildReport(input: ReportInputs) {
   const { from, to } = input;
   const lived = input.tasks.filter((t) => t.submittedAt < to && (t.finishedAt === null || t.finishedAt >= from));
   const gpus = [...input.gpus].sort((a, b) => a.index - b.index).map((g): GpuReport => {
@@ -247,7 +242,7 @@ export function buildReport(input: ReportInputs): Report {
     list: alertsIn.slice(0, MAX_ALERTS),
   };
 
-  return { from, to, generatedAt: input.generatedAt, source: input.source, gpus, tenants, topTasks, tasksInWindow: lived.length, waits: waitReport, suspensions, alerts };
+  return { from, to, generatedAt: input.generatedAt, source: input.source, gpus, tenants, topTasks, tasksInWindow: lived.length, waits: waitReport, suspensions, alerts } as const;
 }
 
 /** One event per alert id: a stream or list may carry both its firing and its resolved event; the resolved one (or the later) stands. */
