@@ -6,16 +6,11 @@
 import { z } from 'zod';
 import { ErrorCodes, GsError } from '../domain/index.js';
 import { parseDuration } from './duration.js';
+import { historySubjectOf } from './history-subject.js';
 import { HISTORY_SERIES, type HistorySeries } from './monitor.js';
 import { shown } from './shown.js';
 
-/** Which subject each series takes: `gpu` (an index), `task` (an id), `tenant` (a name), or none. */
-export function historySubjectOf(series: HistorySeries): 'gpu' | 'task' | 'tenant' | null {
-  if (series.startsWith('gpu_')) return 'gpu';
-  if (series.startsWith('slice_')) return 'task';
-  if (series.startsWith('tenant_')) return 'tenant';
-  return null;
-}
+export { historySubjectOf } from './history-subject.js';
 
 const SERIES_HELP = `series are ${HISTORY_SERIES.join(', ')}; gpu_* take gpu=<index>, slice_* task=<id>, tenant_* tenant=<name>, queue_length none`;
 

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { historySubjectOf } from '../../contract/history.js';
+import { historySubjectOf } from '../../contract/history-subject.js';
 import { HISTORY_SERIES, type HistoryPoint, type HistoryResponse, type HistorySeries } from '../../contract/monitor.js';
 import { ErrorCodes, formatBytes, GsError } from '../../domain/index.js';
 import { addOutputOptions, outputOf, render, writeOut, type OutputFlags } from '../output/format.js';

@@ -20,7 +20,7 @@ const EVENT_PAGE = 10_000;
 export async function gatherReportInputs(api: ReportApi, window: { readonly from: number; readonly to: number; readonly now: number }, source: string): Promise<ReportInputs> {
   const { from, to } = window;
   const range = `since=${from}&until=${to}`;
-  const history = (series: HistorySeries, subject: string): Promise<HistoryResponse | null> => api.get<HistoryResponse>(`/v1/history?series=${series}&${subject}&${range}`);
+  const history = (series: HistorySeries, subject: string): Promise<HistoryResponse | null> => api.get<HistoryResponse>(`/v1/history?series=${series}${subject === '' ? '' : `&${subject}`}&${range}`);
   const gpusBody = await api.get<{ description: string; gpus: { index: number; uuid: string; model: string; memoryTotalBytes: number }[] }>('/v1/gpus');
   const gpus = (gpusBody?.gpus ?? []).map((g) => ({ index: g.index, uuid: g.uuid, model: g.model, memoryTotalBytes: g.memoryTotalBytes }));
   const gpuHistory = new Map(await Promise.all(gpus.map(async (g) => [g.index, { utilization: await history('gpu_utilization', `gpu=${g.index}`), memory: await history('gpu_memory_used_bytes', `gpu=${g.index}`) }] as const)));
