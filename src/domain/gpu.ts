@@ -77,6 +77,13 @@ export interface Gpu {
   readonly eccErrors: { readonly corrected: number; readonly uncorrected: number } | null;
   /** Why clocks are held down right now (e.g. `sw_power_cap`, `hw_thermal_slowdown`); `[]` when nothing is. */
   readonly clockEventReasons: readonly string[] | null;
+  /** Energy used since the driver loaded, in joules (NVML total energy consumption). */
+  readonly energyJoules: number | null;
+  /** PCIe replays since the driver loaded (link errors the bus retried). */
+  readonly pcieReplays: number | null;
+  /** Critical XID errors the backend has seen since it opened, and the last one's code (null: none yet, or not watched). */
+  readonly xidErrors: number | null;
+  readonly lastXid: number | null;
   readonly topology: readonly GpuLink[];
 }
 

@@ -10,7 +10,7 @@ function gpu(index: number, over: Partial<Gpu> = {}): Gpu {
     utilizationGpu: 0, utilizationMemory: 0, temperatureC: 30, powerDrawWatts: 70, powerLimitWatts: 700,
     clockSmMHz: 1980, clockMemoryMHz: 2619, maxClockSmMHz: 1980, maxClockMemoryMHz: 2619, pciBusId: null,
     numaNode: 0, computeCapability: '9.0', multiprocessorCount: 132, migMode: 'disabled', migDevices: [],
-    processes: [], eccErrors: null, clockEventReasons: [], topology: [],
+    processes: [], eccErrors: null, clockEventReasons: [], energyJoules: null, pcieReplays: null, xidErrors: null, lastXid: null, topology: [],
     ...over,
   };
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, parseListen } from './config.js';
-import { defaultPaths, SYSTEM_PATHS } from './paths.js';
+import { defaultPaths, ensurePrivateDir, SYSTEM_PATHS } from './paths.js';
 
 describe('defaultPaths', () => {
   it('follows XDG, ignoring relative values', () => {
@@ -72,6 +72,17 @@ describe('loadConfig', () => {
     expect(loadConfig({ config: f, policy: 'bestfit' }, env)).toMatchObject({ stateDir: '/from-file', killGraceMs: 2000, policy: 'bestfit', configFile: f });
   });
 
+  it('takes the system paths with --system whoever runs it, the XDG variables ignored; --state-dir and --listen still win', () => {
+    const env = { HOME: '/home/u', XDG_CONFIG_HOME: join(dir, 'none'), XDG_STATE_HOME: '/st', XDG_RUNTIME_DIR: '/rt' };
+    expect(loadConfig({ system: true }, env)).toMatchObject({ stateDir: '/var/lib/gpushare', listen: [{ kind: 'unix', path: '/run/gpushare/gpushare.sock' }] });
+    expect(loadConfig({ system: true, stateDir: '/s2', listen: ['/x.sock'] }, env)).toMatchObject({ stateDir: '/s2', listen: [{ kind: 'unix', path: '/x.sock' }] });
+  });
+
+  it('says which directory it cannot create and what to do, where the user may not (a non-root --system)', () => {
+    // /sys refuses every new directory, root included (EPERM): the case a non-root user meets in /var/lib.
+    expect(() => ensurePrivateDir('/sys/gpushare-test/state')).toThrow(/^cannot create \/sys\/gpushare-test\/state: .*; create it for this user \(uid \d+\), e\.g\. systemd's StateDirectory=/);
+  });
+
   it('says what is wrong with a bad file', () => {
     expect(() => loadConfig({ config: file('b.json', '{"stateDir": 3, "extra": true}') })).toThrow(/stateDir: .*expected string.*Unrecognized key/s);
     expect(() => loadConfig({ config: file('c.json', '{nope') })).toThrow(/not valid JSON/);
@@ -86,6 +97,15 @@ describe('loadConfig', () => {
     expect(loadConfig({ config: f, mps: 'off' }, env).mps).toBe('off');
     expect(() => loadConfig({ mps: 'yes' }, env)).toThrow(/mps: "yes" is not one of auto, on, off/);
     expect(() => loadConfig({ config: file('m2.json', '{"mps": "always"}') }, env)).toThrow(/mps: /);
+  });
+
+  it('takes the monitor period and the /metrics name sets from the file (1 s and none by default), refusing bad values', () => {
+    const env = { XDG_CONFIG_HOME: join(dir, 'none') };
+    expect(loadConfig({}, env)).toMatchObject({ sampleMs: 1000, metricsCompat: [] });
+    const f = file('mon.json', JSON.stringify({ monitor: { sampleSeconds: 2.5 }, metrics: { compat: ['hami', 'dcgm'] } }));
+    expect(loadConfig({ config: f }, env)).toMatchObject({ sampleMs: 2500, metricsCompat: ['hami', 'dcgm'] });
+    expect(() => loadConfig({ config: file('mon2.json', '{"monitor": {"sampleSeconds": 0}}') }, env)).toThrow(/monitor\.sampleSeconds: /);
+    expect(() => loadConfig({ config: file('mon3.json', '{"metrics": {"compat": ["nvidia"]}}') }, env)).toThrow(/metrics\.compat\.0: /);
   });
 
   it('reads tenants and their quotas, refusing a bad one with where it is', () => {

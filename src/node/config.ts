@@ -69,6 +69,10 @@ const SandboxSchema = z.strictObject({
   cgroup: z.union([z.enum(['auto', 'off']), z.string().regex(/^\//, 'must be auto, off or an absolute path')]).optional(),
 });
 
+/** Name sets /metrics can add beside its own gpushare_* names (src/monitor/metrics/compat.ts). */
+export const METRICS_COMPAT_SETS = ['dcgm', 'hami'] as const;
+export type MetricsCompatSet = (typeof METRICS_COMPAT_SETS)[number];
+
 export const ConfigFileSchema = z.strictObject({
   stateDir: z.string().min(1).optional(),
   /** Where the API listens: a Unix socket path (anything with a `/`) or `host:port` for TCP. */
@@ -97,6 +101,10 @@ export const ConfigFileSchema = z.strictObject({
   sandbox: SandboxSchema.optional(),
   /** The daemon's CPU priority over its tasks (priority.ts): auto (nice -10 where permitted), off, or a nice value. */
   daemonNice: z.union([z.enum(['auto', 'off']), z.number().int().min(-20).max(19)]).optional(),
+  /** The monitor (src/monitor): how often it samples the GPUs and slices, in seconds (default 1). */
+  monitor: z.strictObject({ sampleSeconds: z.number().min(0.1).max(3600).optional() }).optional(),
+  /** GET /metrics: extra name sets for existing dashboards (off by default). */
+  metrics: z.strictObject({ compat: z.array(z.enum(METRICS_COMPAT_SETS)).max(METRICS_COMPAT_SETS.length).optional() }).optional(),
 });
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 
@@ -122,6 +130,8 @@ export interface ServeFlags {
   readonly insecure?: boolean | undefined;
   /** auto, off or a nice value (daemonNice). */
   readonly daemonNice?: string | undefined;
+  /** The system service's paths as the defaults, whoever runs it (paths.ts SYSTEM_PATHS). */
+  readonly system?: boolean | undefined;
 }
 
 /** PEM files for the TCP listeners (paths; read when the daemon starts). */
@@ -151,13 +161,17 @@ export interface DaemonConfig {
   readonly tenants: readonly { readonly name: string; readonly quota: Quota; readonly runAs?: RunAs | undefined }[];
   readonly sandbox: SandboxConfig;
   readonly daemonNice: DaemonNiceSetting;
+  /** Milliseconds between the monitor's samples. */
+  readonly sampleMs: number;
+  /** Name sets /metrics adds beside gpushare_*. */
+  readonly metricsCompat: readonly MetricsCompatSet[];
   /** The file read, if any, for the startup log. */
   readonly configFile: string | null;
 }
 
 /** Merges defaults, the config file and flags, validating each; throws GS_ERR_INVALID_ARGUMENT. */
 export function loadConfig(flags: ServeFlags, env: Readonly<Record<string, string | undefined>> = process.env): DaemonConfig {
-  const defaults = defaultPaths(env);
+  const defaults = defaultPaths(env, undefined, undefined, flags.system === true);
   const path = flags.config ?? join(defaults.configDir, 'config.json');
   const file = readConfigFile(path, flags.config !== undefined);
   const listen = (flags.listen && flags.listen.length > 0 ? flags.listen : file.value.listen) ?? [defaults.socket];
@@ -178,6 +192,8 @@ export function loadConfig(flags: ServeFlags, env: Readonly<Record<string, strin
     tenants: configTenants(path, file.value.tenants ?? []),
     sandbox: sandboxConfig({ ...file.value.sandbox, ...(flags.sandbox !== undefined ? { users: parseSandboxMode(flags.sandbox) } : {}), ...(flags.passEnv ? { passEnv: [...flags.passEnv] } : {}) }),
     daemonNice: flags.daemonNice !== undefined ? parseDaemonNice(flags.daemonNice) : (file.value.daemonNice ?? 'auto'),
+    sampleMs: Math.round((file.value.monitor?.sampleSeconds ?? 1) * 1000),
+    metricsCompat: [...new Set(file.value.metrics?.compat ?? [])],
     configFile: file.found ? path : null,
   };
   if (config.listen.some((l) => l.kind === 'tcp') && config.tokens.length === 0) {

@@ -3,10 +3,11 @@
  * (spawner.ts), which reports its exit. A task adopted after a restart is not, nor is one whose
  * spawner died: its pid is polled, and its start time compared so a reused pid never passes for
  * it. Either way the wrapper's status file says how the command ended. Meanwhile each task's
- * region is sampled for its peak GPU memory.
+ * region is read once a second: for its peak GPU memory, and for what the monitor's sampler
+ * reports of it (src/monitor/sampler.ts reads `usage`, so no region is read twice).
  */
 import { existsSync } from 'node:fs';
-import { readRegion } from '../gpu/region/index.js';
+import { REGION_KINDS, readRegion, type RegionKind, type RegionSlotDevice } from '../gpu/region/index.js';
 import { readExitStatus, type ExitStatus } from './launcher.js';
 import { isSameLiveProcess } from './proc.js';
 
@@ -35,9 +36,16 @@ interface Watched {
 /** What a task's processes hold on one of its GPUs (ordinal as CUDA numbers them inside the task). */
 export interface DeviceUsage {
   readonly device: number;
+  /** Bytes of the limited kinds (what the limit sees), summed over its processes. */
   readonly memoryBytes: number;
   /** Recent achieved compute share, 0..1, summed over its processes. */
   readonly computeShare: number;
+  /** Committed bytes of every kind, summed over its processes. */
+  readonly bytesByKind: Readonly<Record<RegionKind, number>>;
+  /** Totals of the processes attached now (a process's slot goes with it). */
+  readonly kernelsLaunched: number;
+  readonly busyNs: number;
+  readonly throttleNs: number;
 }
 
 export interface SupervisorOptions {
@@ -136,24 +144,36 @@ export class Supervisor {
   private sample(w: Watched): void {
     // Most short tasks never touch CUDA: no region, and no exception thrown to say so.
     if (!existsSync(w.regionPath)) return;
-    let bytes = 0;
-    const devices = new Map<number, { memoryBytes: number; computeShare: number }>();
+    let devices: DeviceUsage[];
     try {
-      const region = readRegion(w.regionPath);
-      for (const slot of region.slots) {
-        for (const d of slot.devices) {
-          bytes += d.limitedBytes;
-          const u = devices.get(d.device) ?? { memoryBytes: 0, computeShare: 0 };
-          u.memoryBytes += d.limitedBytes;
-          u.computeShare += d.achievedShare;
-          devices.set(d.device, u);
-        }
-      }
+      devices = usageByDevice(readRegion(w.regionPath).slots);
     } catch {
       return;
     }
-    w.peak = Math.max(w.peak ?? 0, bytes);
-    w.latest = [...devices].sort((a, b) => a[0] - b[0]).map(([device, u]) => ({ device, ...u }));
+    w.peak = Math.max(w.peak ?? 0, devices.reduce((sum, d) => sum + d.memoryBytes, 0));
+    w.latest = devices;
   }
 }
 
+type MutableUsage = { -readonly [K in keyof DeviceUsage]: K extends 'bytesByKind' ? Record<RegionKind, number> : DeviceUsage[K] };
+
+/** A region's slots summed per device ordinal, ordered by ordinal. Pure. */
+export function usageByDevice(slots: readonly { readonly devices: readonly RegionSlotDevice[] }[]): DeviceUsage[] {
+  const devices = new Map<number, MutableUsage>();
+  for (const slot of slots) {
+    for (const d of slot.devices) {
+      let u = devices.get(d.device);
+      if (u === undefined) {
+        u = { device: d.device, memoryBytes: 0, computeShare: 0, bytesByKind: Object.fromEntries(REGION_KINDS.map((k) => [k, 0])) as Record<RegionKind, number>, kernelsLaunched: 0, busyNs: 0, throttleNs: 0 };
+        devices.set(d.device, u);
+      }
+      u.memoryBytes += d.limitedBytes;
+      u.computeShare += d.achievedShare;
+      for (const k of REGION_KINDS) u.bytesByKind[k] += d.bytes[k];
+      u.kernelsLaunched += d.kernelsLaunched;
+      u.busyNs += d.busyNs;
+      u.throttleNs += d.throttleNs;
+    }
+  }
+  return [...devices.values()].sort((a, b) => a.device - b.device);
+}

@@ -34,6 +34,10 @@ export function h100(index: number, over: Partial<Gpu> = {}): Gpu {
     processes: [],
     eccErrors: null,
     clockEventReasons: [],
+    energyJoules: null,
+    pcieReplays: null,
+    xidErrors: null,
+    lastXid: null,
     topology: [],
     ...over,
   };

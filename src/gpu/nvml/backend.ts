@@ -9,6 +9,7 @@ import {
   NVML_DEVICE_UUID_V2_BUFFER_SIZE, NVML_MEMORY_ERROR_TYPE_CORRECTED, NVML_MEMORY_ERROR_TYPE_UNCORRECTED, NVML_NVLINK_MAX_LINKS,
   NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE, NVML_TEMPERATURE_GPU, NVML_VOLATILE_ECC, TOPOLOGY_LEVELS, UNAVAILABLE_CODES, VALUE_NOT_AVAILABLE_U64,
 } from './codes.js';
+import { XidWatch } from './xid.js';
 import { cString, memoryV2Version, NvmlLibrary, processInfoLayout, toBigInt, type NvmlDevice, type NvmlFunction } from './library.js';
 
 /** How many times to re-ask for the process list when processes start between the size query and the fill. */
@@ -23,18 +24,21 @@ export interface NvmlBackendOptions {
 
 /**
  * Real GPUs through NVML. A field the GPU or driver cannot report is null; a GPU that fell off
- * the bus is listed with health `lost` rather than failing the whole reading.
+ * the bus is listed with health `lost` rather than failing the whole reading. Critical XID
+ * errors are watched through an event set polled at each reading (xid.ts).
  */
 export class NvmlBackend implements GpuBackend {
   readonly kind = 'nvml' as const;
   readonly description: string;
   private readonly nvml: NvmlLibrary;
   private readonly readSysfs: (path: string) => string | null;
+  private readonly xid: XidWatch;
   private closed = false;
 
   constructor(options: NvmlBackendOptions = {}) {
     this.nvml = NvmlLibrary.open(options.path ?? process.env['GPUSHARE_NVML_PATH'] ?? 'libnvidia-ml.so.1');
     this.readSysfs = options.readSysfs ?? readSysfsFile;
+    this.xid = new XidWatch(this.nvml, (rc, fn) => this.check(rc, fn));
     const sys = this.system();
     this.description = `NVML ${sys.nvmlVersion ?? '?'} (driver ${sys.driverVersion ?? '?'}, CUDA ${sys.cudaDriverVersion ?? '?'}) from ${this.nvml.path}`;
   }
@@ -63,12 +67,18 @@ export class NvmlBackend implements GpuBackend {
       else this.check(rc, `nvmlDeviceGetHandleByIndex_v2(${i})`);
     }
     const busIds = handles.map((h) => (h === null ? null : this.pciInfo(h)?.busId ?? null));
-    return handles.map((h, index) => (h === null ? lostGpu(index) : this.readGpu(h, index, handles, busIds)));
+    const uuids = handles.map((h) => (h === null ? LOST : this.deviceString(h, 'nvmlDeviceGetUUID', NVML_DEVICE_UUID_V2_BUFFER_SIZE)));
+    this.xid.poll(handles.flatMap((handle, i) => {
+      const uuid = uuids[i];
+      return handle === null || typeof uuid !== 'string' ? [] : [{ handle, uuid }];
+    }));
+    return handles.map((h, index) => (h === null ? lostGpu(index) : this.readGpu(h, index, uuids[index] ?? null, handles, busIds)));
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.xid.close();
     this.nvml.close();
   }
 
@@ -76,8 +86,7 @@ export class NvmlBackend implements GpuBackend {
     if (this.closed) throw new GsError(ErrorCodes.internal, 'NVML backend used after close()');
   }
 
-  private readGpu(dev: NvmlDevice, index: number, handles: Array<NvmlDevice | null>, busIds: Array<string | null>): Gpu {
-    const uuid = this.deviceString(dev, 'nvmlDeviceGetUUID', NVML_DEVICE_UUID_V2_BUFFER_SIZE);
+  private readGpu(dev: NvmlDevice, index: number, uuid: string | null | typeof LOST, handles: Array<NvmlDevice | null>, busIds: Array<string | null>): Gpu {
     if (uuid === LOST) return lostGpu(index, busIds[index] ?? null);
     const name = this.deviceString(dev, 'nvmlDeviceGetName', NVML_DEVICE_NAME_V2_BUFFER_SIZE);
     const memory = this.memory(dev);
@@ -114,6 +123,9 @@ export class NvmlBackend implements GpuBackend {
       processes: this.processes(dev),
       eccErrors: this.ecc(dev),
       clockEventReasons: this.clockEventReasons(dev),
+      energyJoules: milliToUnit(numOrNull(this.outU64(dev, 'nvmlDeviceGetTotalEnergyConsumption'))),
+      pcieReplays: this.outUint(dev, 'nvmlDeviceGetPcieReplayCounter'),
+      ...this.xid.of(uuid ?? `unknown-${index}`),
       topology: this.links(dev, index, handles, busIds),
     };
   }
@@ -331,12 +343,16 @@ function lostGpu(index: number, pciBusId: string | null = null): Gpu {
     utilizationGpu: null, utilizationMemory: null, temperatureC: null, powerDrawWatts: null, powerLimitWatts: null,
     clockSmMHz: null, clockMemoryMHz: null, maxClockSmMHz: null, maxClockMemoryMHz: null, pciBusId, numaNode: null,
     computeCapability: null, multiprocessorCount: null, migMode: 'unsupported', migDevices: [], processes: [],
-    eccErrors: null, clockEventReasons: null, topology: [],
+    eccErrors: null, clockEventReasons: null, energyJoules: null, pcieReplays: null, xidErrors: null, lastXid: null, topology: [],
   };
 }
 
 function num(v: unknown): number {
   return Number(toBigInt(v));
+}
+
+function numOrNull(v: bigint | null): number | null {
+  return v === null ? null : Number(v);
 }
 
 function milliToUnit(v: number | null): number | null {

@@ -10,6 +10,7 @@ export const NVML = {
   DRIVER_NOT_LOADED: 9,
   LIBRARY_NOT_FOUND: 12,
   FUNCTION_NOT_FOUND: 13,
+  TIMEOUT: 10,
   GPU_IS_LOST: 15,
   ARGUMENT_VERSION_MISMATCH: 25,
   UNKNOWN: 999,
@@ -63,3 +64,5 @@ export const NVML_DEVICE_NAME_V2_BUFFER_SIZE = 96;
 export const NVML_DEVICE_UUID_V2_BUFFER_SIZE = 96;
 export const NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE = 80;
 export const NVML_DEVICE_SERIAL_BUFFER_SIZE = 30;
+/** nvmlEventTypeXidCriticalError: the event mask bit for XID errors. */
+export const NVML_EVENT_TYPE_XID_CRITICAL_ERROR = 0x8n;

@@ -12,6 +12,8 @@ export type NvmlDevice = unknown;
 function defineTypes() {
   return {
     device: koffi.pointer('nvmlDevice_t', koffi.opaque()),
+    eventSet: koffi.pointer('nvmlEventSet_t', koffi.opaque()),
+    eventData: koffi.struct('nvmlEventData_t', { device: 'nvmlDevice_t', eventType: 'uint64_t', eventData: 'uint64_t', gpuInstanceId: 'uint32_t', computeInstanceId: 'uint32_t' }),
     memory: koffi.struct('nvmlMemory_t', { total: 'uint64_t', free: 'uint64_t', used: 'uint64_t' }),
     memoryV2: koffi.struct('nvmlMemory_v2_t', { version: 'uint32_t', total: 'uint64_t', reserved: 'uint64_t', free: 'uint64_t', used: 'uint64_t' }),
     utilization: koffi.struct('nvmlUtilization_t', { gpu: 'uint32_t', memory: 'uint32_t' }),
@@ -87,6 +89,13 @@ const PROTOTYPES = {
   nvmlDeviceGetTopologyCommonAncestor: 'int nvmlDeviceGetTopologyCommonAncestor(nvmlDevice_t device1, nvmlDevice_t device2, _Out_ int *pathInfo)',
   nvmlDeviceGetNvLinkState: 'int nvmlDeviceGetNvLinkState(nvmlDevice_t device, unsigned int link, _Out_ int *isActive)',
   nvmlDeviceGetNvLinkRemotePciInfo_v2: 'int nvmlDeviceGetNvLinkRemotePciInfo_v2(nvmlDevice_t device, unsigned int link, _Out_ nvmlPciInfo_t *pci)',
+  nvmlDeviceGetTotalEnergyConsumption: 'int nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device, _Out_ uint64_t *energy)',
+  nvmlDeviceGetPcieReplayCounter: 'int nvmlDeviceGetPcieReplayCounter(nvmlDevice_t device, _Out_ unsigned int *value)',
+  nvmlEventSetCreate: 'int nvmlEventSetCreate(_Out_ nvmlEventSet_t *set)',
+  nvmlEventSetFree: 'int nvmlEventSetFree(nvmlEventSet_t set)',
+  nvmlDeviceGetSupportedEventTypes: 'int nvmlDeviceGetSupportedEventTypes(nvmlDevice_t device, _Out_ uint64_t *eventTypes)',
+  nvmlDeviceRegisterEvents: 'int nvmlDeviceRegisterEvents(nvmlDevice_t device, uint64_t eventTypes, nvmlEventSet_t set)',
+  nvmlEventSetWait_v2: 'int nvmlEventSetWait_v2(nvmlEventSet_t set, _Out_ nvmlEventData_t *data, unsigned int timeoutms)',
 } as const;
 
 export type NvmlFunction = keyof typeof PROTOTYPES;

@@ -24,11 +24,14 @@ export class SimulatedBackend implements GpuBackend {
   readonly description: string;
   private readonly clock: () => number;
   private readonly seed: number;
+  /** When the simulated driver "loaded" (seconds): energy counts from here. */
+  private readonly loadedAt: number;
   private closed = false;
 
   constructor(private readonly options: SimulatedBackendOptions) {
     this.clock = options.clock ?? Date.now;
     this.seed = options.seed ?? 0;
+    this.loadedAt = this.clock() / 1000;
     this.description = `simulated GPUs (${options.label})`;
   }
 
@@ -89,6 +92,11 @@ export class SimulatedBackend implements GpuBackend {
       processes: [],
       eccErrors: m.ecc ? { corrected: 0, uncorrected: 0 } : null,
       clockEventReasons: utilization > 0.02 ? [] : ['gpu_idle'],
+      // An idle board's draw since the simulated driver loaded; the wave's share is left out (it averages out).
+      energyJoules: Math.round(Math.max(0, seconds - this.loadedAt) * (m.idlePowerWatts + 2) * 1000) / 1000,
+      pcieReplays: 0,
+      xidErrors: 0,
+      lastXid: null,
       topology: this.links(index),
     };
   }
