@@ -125,4 +125,7 @@ export default tseslint.config(
   // `k8s` runs the Kubernetes components (they are not the daemon's clients): src/k8s, only
   // with import(), as `serve` loads the daemon.
   cliRule(['src/cli/commands/k8s.ts'], { dynamicOnly: ['k8s'] }),
+  // `report` builds and renders its report from the API's answers with src/monitor/report (pure:
+  // no daemon, no I/O but the client it is handed), only with import(), as `serve` loads the daemon.
+  cliRule(['src/cli/commands/report.ts'], { dynamicOnly: ['monitor'] }),
 );

@@ -19,6 +19,7 @@ import { FailedAuthLimiter, limitKey } from './auth-limit.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import type { SampleSource } from '../contract/monitor.js';
 import type { AlertSource } from '../contract/alerts.js';
+import type { HistorySource } from '../contract/history.js';
 import { VERSION } from '../version.js';
 import { refuseUnparsable, toErrorResponse } from './errors.js';
 import { shown } from '../contract/shown.js';
@@ -27,6 +28,7 @@ import { registerAuditRoutes } from './routes/audit.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerGpuRoutes } from './routes/gpus.js';
+import { registerHistoryRoutes } from './routes/history.js';
 import { registerMonitorRoutes } from './routes/monitor.js';
 import { RawJson } from './routes/shared.js';
 import { registerTaskRoutes } from './routes/tasks.js';
@@ -46,6 +48,8 @@ export interface ApiOptions {
   readonly https?: { readonly cert: Buffer; readonly key: Buffer; readonly ca?: Buffer | undefined } | null;
   /** The monitor's samples (metrics, history, alerts, dashboard read them); absent: none taken (tests). */
   readonly samples?: SampleSource | null;
+  /** The history store GET /v1/history reads; absent: none kept (tests). */
+  readonly history?: HistorySource | null;
   /** The dashboard's built files; absent: dist/web. */
   readonly webRoot?: string | null;
   /** The daemon's alerts and silences (/v1/alerts, /v1/silences); absent: none kept (tests). */
@@ -163,7 +167,7 @@ export async function buildApi(options: ApiOptions) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   // Each resource's routes in its own module; each asks authorize.ts before it asks the daemon.
-  const context = { daemon, backend: options.backend, tokens: options.tokenAdmin ?? (checker instanceof TokenAuthority ? checker : null), samples: options.samples ?? null, webRoot: options.webRoot ?? null, alerts: options.alerts ?? null };
+  const context = { daemon, backend: options.backend, tokens: options.tokenAdmin ?? (checker instanceof TokenAuthority ? checker : null), samples: options.samples ?? null, history: options.history ?? null, webRoot: options.webRoot ?? null, alerts: options.alerts ?? null };
   registerGpuRoutes(api, context);
   registerTaskRoutes(api, context);
   registerEventRoutes(api, context);
@@ -173,6 +177,7 @@ export async function buildApi(options: ApiOptions) {
   registerMonitorRoutes(api, context);
   registerDashboardRoutes(api, context);
   registerAlertRoutes(api, context);
+  registerHistoryRoutes(api, context);
 
   return app;
 }

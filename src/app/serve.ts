@@ -31,6 +31,7 @@ import { openDatabase } from '../node/store/db.js';
 import { TaskStore } from '../node/store/tasks.js';
 import { TokenAuthority } from '../node/tokens.js';
 import { SampleHub } from '../monitor/hub.js';
+import { openHistoryStore, recordHistory } from '../monitor/history/open.js';
 import { readingsOfSample, type GpuFaultReason, type GpuHealthState } from '../node/gpu-health.js';
 import { Sampler } from '../monitor/sampler.js';
 import { alertSettings, type AlertSettings } from '../monitor/alerts/rules.js';
@@ -43,6 +44,8 @@ export interface RunningDaemon {
   readonly gpuHealth: GpuHealthHooks;
   /** Where it listens, as the CLI's --host would name it. */
   readonly addresses: readonly string[];
+  /** Where the monitor's samples go: every monitoring consumer (history, metrics, alerts) reads them here. */
+  readonly samples: SampleHub;
   /**
    * Reads the config again (`load` throws on a bad file) and applies what is safe while tasks
    * run (config-reload.ts); what needs a restart is logged as ignored, naming each key. A bad
@@ -208,6 +211,11 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
   const tokens = new TokenAuthority(config.tokens, { db, tasks: store });
   // Every monitoring consumer (metrics, history, alerts, the dashboard) reads samples from here.
   const samples = new SampleHub((err) => logger.warn({ err }, 'a monitoring consumer failed on a sample'));
+  // Its own file, so its writes never hold up the task store's commits (monitor/history/store.ts).
+  const historyPath = join(config.stateDir, 'history.sqlite');
+  privateDatabase(historyPath);
+  const history = openHistoryStore(historyPath, Date.now(), (message) => logger.warn({ message }, 'history'));
+  const stopHistory = recordHistory(samples, history);
   // Each sample's GPUs tell the health book of resets and ECC counts back at 0: faults recover without an API call.
   const stopObserving = samples.subscribe((sample) => daemon.observeGpus(readingsOfSample(sample), sample.at));
   const alerts = new AlertService({
@@ -241,6 +249,8 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
     stopObserving();
     await alerts.close();
     daemon.close();
+    stopHistory();
+    history.close();
     await checkpointer.stop();
     db.close();
     backend.close();
@@ -268,7 +278,7 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
     const addresses: string[] = [];
     for (const address of config.listen) {
       const https = address.kind === 'tcp' ? tlsContents(config) : null;
-      const app = await buildApi({ daemon, logger, tokens: address.kind === 'unix' ? null : tokens, tokenAdmin: tokens, backend, https, samples, alerts });
+      const app = await buildApi({ daemon, logger, tokens: address.kind === 'unix' ? null : tokens, tokenAdmin: tokens, backend, https, samples, history, alerts });
       apps.push(app);
       addresses.push(await listen(app, address, sockets, https !== null));
       if (address.kind === 'tcp' && https === null) say(`gpushare serve: ${address.host}:${address.port} speaks plain HTTP: bearer tokens cross it in clear${config.allowInsecureTcp ? ' (allowInsecureTcp)' : ' (loopback only)'}.`);
@@ -305,7 +315,7 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
         return { ok: false, problem };
       }
     };
-    return { daemon, gpuHealth: gpuHealthHooks(daemon), addresses, reload, close };
+    return { daemon, gpuHealth: gpuHealthHooks(daemon), addresses, samples, reload, close };
   } catch (err) {
     await close().catch(() => undefined);
     throw err;

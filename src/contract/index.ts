@@ -14,3 +14,4 @@ export { fromErrorBody } from './error-body.js';
 export { defaultSocketPath } from './paths.js';
 export { ErrorCodes, GsError, type ErrorCode } from '../domain/errors.js';
 export * from './monitor.js';
+export * from './history.js';

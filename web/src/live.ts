@@ -127,7 +127,7 @@ export class Live {
   private async backfill(series: Series, key: string, name: HistorySeries, subject: string): Promise<void> {
     const to = Date.now();
     try {
-      const history = await getOptional<HistoryResponse>(`/v1/history?series=${name}&${subject}&from=${to - WINDOW_MS}&to=${to}`, this.abort.signal);
+      const history = await getOptional<HistoryResponse>(`/v1/history?series=${name}&${subject}&since=${to - WINDOW_MS}&until=${to}`, this.abort.signal);
       if (history !== null) {
         series.backfill(key, history.points);
         this.notify();

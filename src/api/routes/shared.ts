@@ -6,6 +6,7 @@ import { ErrorBodySchema, type TaskBody } from '../../contract/schemas.js';
 import type { Task } from '../../contract/task.js';
 import type { SampleSource } from '../../contract/monitor.js';
 import type { AlertSource } from '../../contract/alerts.js';
+import type { HistorySource } from '../../contract/history.js';
 import type { Daemon } from '../../node/daemon.js';
 import type { TokenAuthority } from '../../node/tokens.js';
 
@@ -19,6 +20,8 @@ export interface RouteContext {
   readonly tokens?: TokenAuthority | null;
   /** The monitor's samples; null: none taken (tests that build the API alone). */
   readonly samples?: SampleSource | null;
+  /** The daemon's history store (GET /v1/history); null: none kept (tests that build the API alone). */
+  readonly history?: HistorySource | null;
   /** The dashboard's built files; absent: dist/web (routes/dashboard.ts defaultWebRoot). */
   readonly webRoot?: string | null;
   /** The daemon's alerts and silences; null: none kept (tests that build the API alone). */
