@@ -17,6 +17,7 @@ import type { Daemon } from '../node/daemon.js';
 import { TokenAuthority, type TokenChecker } from '../node/tokens.js';
 import { FailedAuthLimiter } from './auth-limit.js';
 import { registerTokenRoutes } from './routes/tokens.js';
+import { registerMetricsRoutes, type MetricsEndpoint } from './routes/metrics.js';
 import type { SampleSource } from '../contract/monitor.js';
 import { VERSION } from '../version.js';
 import { refuseUnparsable, toErrorResponse } from './errors.js';
@@ -42,6 +43,8 @@ export interface ApiOptions {
   readonly https?: { readonly cert: Buffer; readonly key: Buffer; readonly ca?: Buffer | undefined } | null;
   /** The monitor's samples (metrics, history, alerts, dashboard read them); absent: none taken (tests). */
   readonly samples?: SampleSource | null;
+  /** GET /metrics and the API latency it reports; absent: no /metrics (tests that build the API alone). */
+  readonly metrics?: (MetricsEndpoint & { observeRequest(route: string, method: string, statusCode: number, seconds: number): void }) | null;
 }
 
 declare module 'fastify' {
@@ -128,6 +131,14 @@ export async function buildApi(options: ApiOptions) {
     throw new GsError(ErrorCodes.unauthenticated, result.message);
   });
 
+  const metrics = options.metrics ?? null;
+  if (metrics !== null) {
+    // By route pattern (never the raw URL: task ids would make a label value per task).
+    app.addHook('onResponse', async (req, reply) => {
+      metrics.observeRequest(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode, reply.elapsedTime / 1000);
+    });
+  }
+
   app.setErrorHandler((err, req, reply) => {
     const { status, body, bug } = toErrorResponse(err);
     if (bug) req.log.error({ err }, 'request failed');
@@ -158,6 +169,7 @@ export async function buildApi(options: ApiOptions) {
   registerTenantRoutes(api, context);
   registerAuditRoutes(api, context);
   registerTokenRoutes(api, context);
+  if (metrics !== null) registerMetricsRoutes(api, metrics);
 
   return app;
 }

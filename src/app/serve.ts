@@ -30,6 +30,7 @@ import { TaskStore } from '../node/store/tasks.js';
 import { TokenAuthority } from '../node/tokens.js';
 import { SampleHub } from '../monitor/hub.js';
 import { Sampler } from '../monitor/sampler.js';
+import { MetricsExporter } from '../monitor/metrics/exporter.js';
 
 export interface RunningDaemon {
   readonly daemon: Daemon;
@@ -163,7 +164,23 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
   }
   for (const line of sandbox.notices()) say(line);
   logger.info({ sandbox: sandbox.status() }, 'tenant isolation');
-  const daemon = new Daemon({
+  // Every monitoring consumer (metrics, history, alerts, the dashboard) reads samples from here.
+  const samples = new SampleHub((err) => logger.warn({ err }, 'a monitoring consumer failed on a sample'));
+  // The daemon is made just below: the exporter asks it only when scraped or told of an event, after.
+  const metrics: MetricsExporter = new MetricsExporter({
+    samples,
+    tenants: () => daemon.tenants(),
+    submittedAt: (id) => {
+      try {
+        return daemon.get(id).submittedAt;
+      } catch {
+        return null; // removed meanwhile
+      }
+    },
+    compat: config.metricsCompat,
+  });
+  const daemon: Daemon = new Daemon({
+    observer: metrics,
     stateDir: config.stateDir,
     backend,
     store,
@@ -181,13 +198,13 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
   });
   // One authority for every listener: a token revoked through one is refused on all.
   const tokens = new TokenAuthority(config.tokens, { db, tasks: store });
-  // Every monitoring consumer (metrics, history, alerts, the dashboard) reads samples from here.
-  const samples = new SampleHub((err) => logger.warn({ err }, 'a monitoring consumer failed on a sample'));
+  const stopEvents = daemon.onEvent((event) => metrics.taskEvent(event));
   const apps: ApiApp[] = [];
   const sockets: string[] = [];
   let sampler: Sampler | null = null;
   const close = async (): Promise<void> => {
     sampler?.close();
+    stopEvents();
     await Promise.all(apps.map((a) => a.close()));
     for (const s of sockets) if (existsSync(s)) unlinkSync(s);
     daemon.close();
@@ -218,7 +235,7 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
     const addresses: string[] = [];
     for (const address of config.listen) {
       const https = address.kind === 'tcp' ? tlsContents(config) : null;
-      const app = await buildApi({ daemon, logger, tokens: address.kind === 'unix' ? null : tokens, tokenAdmin: tokens, backend, https, samples });
+      const app = await buildApi({ daemon, logger, tokens: address.kind === 'unix' ? null : tokens, tokenAdmin: tokens, backend, https, samples, metrics });
       apps.push(app);
       addresses.push(await listen(app, address, sockets, https !== null));
       if (address.kind === 'tcp' && https === null) say(`gpushare serve: ${address.host}:${address.port} speaks plain HTTP: bearer tokens cross it in clear${config.allowInsecureTcp ? ' (allowInsecureTcp)' : ' (loopback only)'}.`);
