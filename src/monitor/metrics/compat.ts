@@ -19,10 +19,9 @@
  * A daemon task (not a pod) shows as namespace = its tenant, pod = container = its task id, so
  * HAMi's per-pod panels list it.
  */
-import { Counter, Gauge } from 'prom-client';
-import type { AnyRegistry } from './registry.js';
 import type { GpuSample, MonitorSample, SliceSample } from '../../contract/monitor.js';
 import { CLOCK_EVENT_REASONS } from '../../gpu/nvml/codes.js';
+import { labelText, seriesOf, writeFamily } from './text.js';
 
 /** Name sets /metrics can add (config `metrics.compat`; src/node/config.ts lists the same). */
 export type MetricsCompatSet = 'dcgm' | 'hami';
@@ -32,7 +31,6 @@ const REASON_BITS = new Map(CLOCK_EVENT_REASONS.map(([bit, name]) => [name, bit]
 
 type Read<T> = (x: T) => number | null;
 
-const DCGM_LABELS = ['gpu', 'UUID', 'device', 'modelName', 'Hostname'] as const;
 const DCGM_GAUGES: ReadonlyArray<readonly [string, string, Read<GpuSample>]> = [
   ['DCGM_FI_DEV_SM_CLOCK', 'SM clock frequency (in MHz).', (g) => (g.clockSmHz === null ? null : g.clockSmHz / 1e6)],
   ['DCGM_FI_DEV_MEM_CLOCK', 'Memory clock frequency (in MHz).', (g) => (g.clockMemoryHz === null ? null : g.clockMemoryHz / 1e6)],
@@ -53,12 +51,10 @@ const DCGM_COUNTERS: ReadonlyArray<readonly [string, string, Read<GpuSample>]> =
   ['DCGM_FI_DEV_ECC_DBE_VOL_TOTAL', 'Total number of double-bit volatile ECC errors.', (g) => g.eccUncorrectedErrors],
 ];
 
-const HAMI_HOST_LABELS = ['device_index', 'device_type', 'device_uuid', 'zone'] as const;
 const HAMI_HOST: ReadonlyArray<readonly [string, string, Read<GpuSample>]> = [
   ['hami_host_gpu_utilization_ratio', 'GPU core utilization ratio on host (0-100)', (g) => percent(g.utilizationGpu)],
   ['hami_host_gpu_memory_used_bytes', 'GPU real-time device memory usage on host', (g) => g.memoryUsedBytes],
 ];
-const HAMI_SLICE_LABELS = ['container', 'device_uuid', 'namespace', 'pod', 'vdevice_index', 'zone'] as const;
 const HAMI_SLICE: ReadonlyArray<readonly [string, string, Read<SliceSample>]> = [
   ['hami_container_device_utilization_ratio', 'Container device SM utilization ratio (0-100)', (s) => percent(s.computeShare)],
   ['hami_container_device_memory_bytes', 'Container device memory usage in bytes', (s) => s.memoryUsedBytes],
@@ -78,53 +74,24 @@ function throttleMask(g: GpuSample): number | null {
   return Number(mask);
 }
 
-type Family<T, L extends string> = { metric: Gauge<L> | Counter<L>; read: Read<T> };
-
-function families<T, L extends string>(registry: AnyRegistry, labelNames: readonly L[], gauges: ReadonlyArray<readonly [string, string, Read<T>]>, counters: ReadonlyArray<readonly [string, string, Read<T>]> = []): Family<T, L>[] {
-  const registers = [registry];
-  return [
-    ...gauges.map(([name, help, read]) => ({ metric: new Gauge<L>({ name, help, labelNames, registers }), read })),
-    ...counters.map(([name, help, read]) => ({ metric: new Counter<L>({ name, help, labelNames, registers }), read })),
-  ];
-}
-
-function put<T, L extends string>(f: Family<T, L>, labels: Record<L, string>, x: T): void {
-  const v = f.read(x);
-  if (v === null) return;
-  if (f.metric instanceof Gauge) f.metric.set(labels, v);
-  else f.metric.inc(labels, v);
-}
-
-/** The compat sets asked for, on one registry. */
-export class CompatMetrics {
-  private readonly dcgm: Family<GpuSample, (typeof DCGM_LABELS)[number]>[];
-  private readonly hamiHost: Family<GpuSample, (typeof HAMI_HOST_LABELS)[number]>[];
-  private readonly hamiSlice: Family<SliceSample, (typeof HAMI_SLICE_LABELS)[number]>[];
-
-  constructor(registry: AnyRegistry, sets: readonly MetricsCompatSet[]) {
-    this.dcgm = sets.includes('dcgm') ? families(registry, DCGM_LABELS, DCGM_GAUGES, DCGM_COUNTERS) : [];
-    const hami = sets.includes('hami');
-    this.hamiHost = hami ? families(registry, HAMI_HOST_LABELS, HAMI_HOST) : [];
-    this.hamiSlice = hami ? families(registry, HAMI_SLICE_LABELS, HAMI_SLICE) : [];
+/** Every family of the sets asked for, appended to `out`. */
+export function writeCompatFamilies(out: string[], sample: MonitorSample, sets: readonly MetricsCompatSet[], openMetrics: boolean): void {
+  if (sets.includes('dcgm')) {
+    const gpus = sample.gpus.map((g) => [labelText({ gpu: String(g.index), UUID: g.uuid, device: `nvidia${g.index}`, modelName: g.model, Hostname: sample.hostname }), g] as const);
+    for (const [name, help, read] of DCGM_GAUGES) writeFamily(out, openMetrics, name, help, 'gauge', seriesOf(gpus, read));
+    for (const [name, help, read] of DCGM_COUNTERS) writeFamily(out, openMetrics, name, help, 'counter', seriesOf(gpus, read));
   }
-
-  apply(sample: MonitorSample): void {
-    for (const f of [...this.dcgm, ...this.hamiHost, ...this.hamiSlice]) f.metric.reset();
-    for (const g of sample.gpus) {
-      const dcgm = { gpu: String(g.index), UUID: g.uuid, device: `nvidia${g.index}`, modelName: g.model, Hostname: sample.hostname };
-      for (const f of this.dcgm) put(f, dcgm, g);
-      const host = { device_index: String(g.index), device_type: `NVIDIA-${g.model}`, device_uuid: g.uuid, zone: 'vGPU' };
-      for (const f of this.hamiHost) put(f, host, g);
-    }
-    if (this.hamiSlice.length === 0) return;
-    // A slice's vdevice_index is its ordinal inside its task: slices come in each task's GPU order.
-    const ordinals = new Map<string, number>();
-    for (const s of sample.slices) {
-      const ordinal = ordinals.get(s.task) ?? 0;
-      ordinals.set(s.task, ordinal + 1);
-      const k = s.kubernetes;
-      const labels = { container: k?.container ?? s.task, device_uuid: s.uuid, namespace: k?.namespace ?? s.tenant, pod: k?.pod ?? s.task, vdevice_index: String(ordinal), zone: 'vGPU' };
-      for (const f of this.hamiSlice) put(f, labels, s);
-    }
-  }
+  if (!sets.includes('hami')) return;
+  const hosts = sample.gpus.map((g) => [labelText({ device_index: String(g.index), device_type: `NVIDIA-${g.model}`, device_uuid: g.uuid, zone: 'vGPU' }), g] as const);
+  for (const [name, help, read] of HAMI_HOST) writeFamily(out, openMetrics, name, help, 'gauge', seriesOf(hosts, read));
+  // A slice's vdevice_index is its ordinal inside its task: slices come in each task's GPU order.
+  const ordinals = new Map<string, number>();
+  const slices = sample.slices.map((s) => {
+    const ordinal = ordinals.get(s.task) ?? 0;
+    ordinals.set(s.task, ordinal + 1);
+    const k = s.kubernetes;
+    return [labelText({ container: k?.container ?? s.task, device_uuid: s.uuid, namespace: k?.namespace ?? s.tenant, pod: k?.pod ?? s.task, vdevice_index: String(ordinal), zone: 'vGPU' }), s] as const;
+  });
+  for (const [name, help, read] of HAMI_SLICE) writeFamily(out, openMetrics, name, help, 'gauge', seriesOf(slices, read));
 }
+

@@ -1,20 +1,20 @@
 /**
- * GET /metrics: the daemon's Prometheus exporter (prom-client, on registries of its own, never
- * the global one). Figures of GPUs and slices come from the monitor's latest sample, applied at
- * scrape time (at most one sampling period old); the daemon's histograms are observed where
- * their events happen (queue passes, task events, API responses).
+ * GET /metrics: the daemon's Prometheus exporter. Figures of GPUs and slices come from the
+ * monitor's latest sample, written at scrape time (at most one sampling period old; text.ts);
+ * the daemon's counters and histograms are prom-client's, on registries of its own (never the
+ * global one), observed where their events happen (queue passes, task events, API responses).
  *
  * Two registries, one per format: prom-client fixes a registry's format, and rendering
  * OpenMetrics renames its counters in place (`x_total` becomes `x`), so the Prometheus text and
- * OpenMetrics each get their own metric objects. Events are observed into both (a few
- * increments); a sample is applied only to the one being scraped, when it changed.
+ * OpenMetrics each get their own metric objects; events are observed into both (a few
+ * increments). A sample's text is kept per format until the next sample.
  */
 import { Registry, type OpenMetricsContentType } from 'prom-client';
 import type { MonitorSample, SampleSource } from '../../contract/monitor.js';
-import { CompatMetrics, type MetricsCompatSet } from './compat.js';
+import { writeCompatFamilies, type MetricsCompatSet } from './compat.js';
 import { DaemonMetrics, DECISION_OUTCOMES, type DecisionOutcome, type TenantFigures } from './daemon-metrics.js';
 import type { AnyRegistry } from './registry.js';
-import { SampleMetrics } from './sample-metrics.js';
+import { writeSampleFamilies } from './sample-metrics.js';
 
 export type { MetricsCompatSet } from './compat.js';
 
@@ -37,10 +37,10 @@ export interface TaskEventLike {
 
 interface Format {
   readonly registry: AnyRegistry;
-  readonly sample: SampleMetrics;
-  readonly compat: CompatMetrics;
+  readonly openMetrics: boolean;
   readonly daemon: DaemonMetrics;
-  applied: MonitorSample | null;
+  /** The text of the last sample written, and which sample it was. */
+  written: { readonly sample: MonitorSample; readonly text: string } | null;
 }
 
 export class MetricsExporter {
@@ -48,23 +48,25 @@ export class MetricsExporter {
   private readonly openMetrics: Format;
 
   constructor(private readonly options: ExporterOptions) {
-    this.prometheus = format(new Registry(), options.compat ?? []);
+    this.prometheus = format(new Registry(), false);
     const openMetrics = new Registry<OpenMetricsContentType>();
     openMetrics.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
-    this.openMetrics = format(openMetrics, options.compat ?? []);
+    this.openMetrics = format(openMetrics, true);
   }
 
   /** The scrape: OpenMetrics when the scraper's Accept asks for it, else the Prometheus text format. */
   async render(accept: string | undefined): Promise<{ readonly contentType: string; readonly body: string }> {
     const f = wantsOpenMetrics(accept) ? this.openMetrics : this.prometheus;
     const sample = this.options.samples.latest();
-    if (sample !== null && sample !== f.applied) {
-      f.sample.apply(sample);
-      f.compat.apply(sample);
-      f.applied = sample;
+    if (sample !== null && sample !== f.written?.sample) {
+      const out: string[] = [];
+      writeSampleFamilies(out, sample, f.openMetrics);
+      writeCompatFamilies(out, sample, this.options.compat ?? [], f.openMetrics);
+      f.written = { sample, text: `${out.join('\n')}\n` };
     }
     f.daemon.applyTenants(this.options.tenants());
-    return { contentType: f.registry.contentType, body: await f.registry.metrics() };
+    // prom-client's part ends with OpenMetrics' `# EOF`, which must come last.
+    return { contentType: f.registry.contentType, body: (f.written?.text ?? '') + (await f.registry.metrics()) };
   }
 
   /** One API response (fastify's onResponse): its route pattern, never the raw URL (ids would explode the label set). */
@@ -103,8 +105,8 @@ export class MetricsExporter {
   }
 }
 
-function format(registry: AnyRegistry, compat: readonly MetricsCompatSet[]): Format {
-  return { registry, sample: new SampleMetrics(registry), compat: new CompatMetrics(registry, compat), daemon: new DaemonMetrics(registry), applied: null };
+function format(registry: AnyRegistry, openMetrics: boolean): Format {
+  return { registry, openMetrics, daemon: new DaemonMetrics(registry), written: null };
 }
 
 /** Prometheus asks for OpenMetrics first in its Accept header when it can read it. */

@@ -1,21 +1,14 @@
 /**
  * The gpushare_* metrics that come from the monitor's latest sample (per GPU, per slice, the
- * queue's length): one set of gauges and counters on one registry, refreshed from a sample at
- * scrape time, so a value is at most one sampling period old. Names and labels: DESIGN.md
- * "Metrics" (base units: bytes, seconds, hertz, watts, joules, ratios 0..1).
+ * queue's length), written from the sample at scrape time (text.ts says why not through
+ * prom-client's objects), so a value is at most one sampling period old. Names and labels:
+ * DESIGN.md "Metrics" (base units: bytes, seconds, hertz, watts, joules, ratios 0..1).
  */
-import { Counter, Gauge } from 'prom-client';
-import type { AnyRegistry } from './registry.js';
 import { SAMPLE_MEMORY_KINDS, type GpuSample, type MonitorSample, type SliceSample } from '../../contract/monitor.js';
 import { CLOCK_EVENT_REASONS } from '../../gpu/nvml/codes.js';
+import { labelText, seriesOf, withLabel, writeFamily, type Series } from './text.js';
 
-export const GPU_LABELS = ['gpu', 'uuid', 'model', 'hostname'] as const;
-/** Kubernetes' namespace, pod and container are empty for a daemon task (Prometheus drops empty labels). */
-export const SLICE_LABELS = ['gpu', 'uuid', 'hostname', 'task', 'tenant', 'namespace', 'pod', 'container'] as const;
 
-type GpuLabel = (typeof GPU_LABELS)[number];
-type SliceLabel = (typeof SLICE_LABELS)[number];
-type Labels<K extends string> = Record<K, string>;
 
 /** Every reason NVML can name, so a reason that ends reads 0 rather than vanishing. */
 const THROTTLE_REASONS = CLOCK_EVENT_REASONS.map(([, name]) => name);
@@ -58,86 +51,53 @@ const SLICE_COUNTERS: ReadonlyArray<readonly [name: string, help: string, read: 
   ['gpushare_slice_kernel_launches_total', "Kernel launches by the slice's processes attached now.", (s) => s.kernelLaunches],
 ];
 
-export function gpuLabels(g: GpuSample, hostname: string): Labels<GpuLabel> {
-  return { gpu: String(g.index), uuid: g.uuid, model: g.model, hostname };
+/** `gpu`, `uuid`, `model`, `hostname` of a GPU, written once per sample. */
+export function gpuLabels(g: GpuSample, hostname: string): string {
+  return labelText({ gpu: String(g.index), uuid: g.uuid, model: g.model, hostname });
 }
 
-export function sliceLabels(s: SliceSample, hostname: string): Labels<SliceLabel> {
+/**
+ * A slice's labels, written once per sample: `gpu`, `uuid`, `hostname`, `task`, `tenant`, and
+ * Kubernetes' `namespace`, `pod`, `container`, empty for a daemon task (Prometheus drops empty labels).
+ */
+export function sliceLabels(s: SliceSample, hostname: string): string {
   const k = s.kubernetes;
-  return { gpu: String(s.gpu), uuid: s.uuid, hostname, task: s.task, tenant: s.tenant, namespace: k?.namespace ?? '', pod: k?.pod ?? '', container: k?.container ?? '' };
+  return labelText({ gpu: String(s.gpu), uuid: s.uuid, hostname, task: s.task, tenant: s.tenant, namespace: k?.namespace ?? '', pod: k?.pod ?? '', container: k?.container ?? '' });
 }
 
-/** The sample-derived metrics on one registry. */
-export class SampleMetrics {
-  private readonly gpuGauges: [Gauge<GpuLabel>, (g: GpuSample) => number | null][];
-  private readonly gpuCounters: [Counter<GpuLabel>, (g: GpuSample) => number | null][];
-  private readonly throttle: Gauge<GpuLabel | 'reason'>;
-  private readonly ecc: Counter<GpuLabel | 'type'>;
-  private readonly sliceGauges: [Gauge<SliceLabel>, (s: SliceSample) => number | null][];
-  private readonly sliceCounters: [Counter<SliceLabel>, (s: SliceSample) => number][];
-  private readonly sliceBytes: Gauge<SliceLabel | 'kind'>;
-  private readonly sliceState: Gauge<SliceLabel | 'state'>;
-  private readonly queueLength: Gauge;
-  private readonly oldestWait: Gauge;
-  private readonly sampledAt: Gauge<'hostname'>;
 
-  constructor(registry: AnyRegistry) {
-    const r = [registry];
-    this.gpuGauges = GPU_GAUGES.map(([name, help, read]) => [new Gauge({ name, help, labelNames: GPU_LABELS, registers: r }), read]);
-    this.gpuCounters = GPU_COUNTERS.map(([name, help, read]) => [new Counter({ name, help, labelNames: GPU_LABELS, registers: r }), read]);
-    this.throttle = new Gauge({ name: 'gpushare_gpu_throttle_reason', help: "1 for each reason the GPU's clocks are held down now, in NVML's words.", labelNames: [...GPU_LABELS, 'reason'], registers: r });
-    this.ecc = new Counter({ name: 'gpushare_gpu_ecc_errors_total', help: 'Volatile ECC errors since the driver loaded, by type (corrected, uncorrected).', labelNames: [...GPU_LABELS, 'type'], registers: r });
-    this.sliceGauges = SLICE_GAUGES.map(([name, help, read]) => [new Gauge({ name, help, labelNames: SLICE_LABELS, registers: r }), read]);
-    this.sliceCounters = SLICE_COUNTERS.map(([name, help, read]) => [new Counter({ name, help, labelNames: SLICE_LABELS, registers: r }), read]);
-    this.sliceBytes = new Gauge({ name: 'gpushare_slice_memory_bytes', help: `Bytes the slice's processes hold, by kind (${SAMPLE_MEMORY_KINDS.join(', ')}).`, labelNames: [...SLICE_LABELS, 'kind'], registers: r });
-    this.sliceState = new Gauge({ name: 'gpushare_slice_state', help: '1 for the state the slice is in (running, suspended), 0 for the other.', labelNames: [...SLICE_LABELS, 'state'], registers: r });
-    this.queueLength = new Gauge({ name: 'gpushare_queue_length', help: 'Tasks queued, waiting to start.', registers: r });
-    this.oldestWait = new Gauge({ name: 'gpushare_queue_oldest_wait_seconds', help: 'How long the longest-waiting queued task has waited (0 when none waits).', registers: r });
-    this.sampledAt = new Gauge({ name: 'gpushare_sample_timestamp_seconds', help: 'When the sample these figures come from was taken (Unix time).', labelNames: ['hostname'], registers: r });
-  }
-
-  /** Replaces every value with the sample's: GPUs and slices gone since the last one disappear. */
-  apply(sample: MonitorSample): void {
-    const host = sample.hostname;
-    for (const [m] of this.gpuGauges) m.reset();
-    for (const [m] of this.gpuCounters) m.reset();
-    this.throttle.reset();
-    this.ecc.reset();
-    for (const g of sample.gpus) {
-      const labels = gpuLabels(g, host);
-      for (const [m, read] of this.gpuGauges) setIf(m, labels, read(g));
-      for (const [m, read] of this.gpuCounters) incIf(m, labels, read(g));
-      if (g.throttleReasons !== null) {
-        const active = new Set(g.throttleReasons);
-        for (const reason of new Set([...THROTTLE_REASONS, ...active])) this.throttle.set({ ...labels, reason }, active.has(reason) ? 1 : 0);
-      }
-      incIf(this.ecc, { ...labels, type: 'corrected' }, g.eccCorrectedErrors);
-      incIf(this.ecc, { ...labels, type: 'uncorrected' }, g.eccUncorrectedErrors);
+/** Every sample-derived gpushare_* family, appended to `out`. */
+export function writeSampleFamilies(out: string[], sample: MonitorSample, openMetrics: boolean): void {
+  const host = sample.hostname;
+  const gpus = sample.gpus.map((g) => [gpuLabels(g, host), g] as const);
+  for (const [name, help, read] of GPU_GAUGES) writeFamily(out, openMetrics, name, help, 'gauge', seriesOf(gpus, read));
+  for (const [name, help, read] of GPU_COUNTERS) writeFamily(out, openMetrics, name, help, 'counter', seriesOf(gpus, read));
+  const throttle: Series[] = [];
+  const ecc: Series[] = [];
+  for (const [labels, g] of gpus) {
+    if (g.throttleReasons !== null) {
+      const active = new Set(g.throttleReasons);
+      for (const reason of new Set([...THROTTLE_REASONS, ...active])) throttle.push([withLabel(labels, 'reason', reason), active.has(reason) ? 1 : 0]);
     }
-    for (const [m] of this.sliceGauges) m.reset();
-    for (const [m] of this.sliceCounters) m.reset();
-    this.sliceBytes.reset();
-    this.sliceState.reset();
-    for (const s of sample.slices) {
-      const labels = sliceLabels(s, host);
-      for (const [m, read] of this.sliceGauges) setIf(m, labels, read(s));
-      for (const [m, read] of this.sliceCounters) incIf(m, labels, read(s));
-      for (const kind of SAMPLE_MEMORY_KINDS) this.sliceBytes.set({ ...labels, kind }, s.memoryByKind[kind]);
-      this.sliceState.set({ ...labels, state: 'running' }, s.state === 'running' ? 1 : 0);
-      this.sliceState.set({ ...labels, state: 'suspended' }, s.state === 'suspended' ? 1 : 0);
-    }
-    this.queueLength.set(sample.queue.queued);
-    this.oldestWait.set(sample.queue.oldestWaitSeconds ?? 0);
-    this.sampledAt.reset();
-    this.sampledAt.set({ hostname: host }, sample.at / 1000);
+    if (g.eccCorrectedErrors !== null) ecc.push([withLabel(labels, 'type', 'corrected'), g.eccCorrectedErrors]);
+    if (g.eccUncorrectedErrors !== null) ecc.push([withLabel(labels, 'type', 'uncorrected'), g.eccUncorrectedErrors]);
   }
-}
+  writeFamily(out, openMetrics, 'gpushare_gpu_throttle_reason', "1 for each reason the GPU's clocks are held down now, in NVML's words.", 'gauge', throttle);
+  writeFamily(out, openMetrics, 'gpushare_gpu_ecc_errors_total', 'Volatile ECC errors since the driver loaded, by type (corrected, uncorrected).', 'counter', ecc);
 
-function setIf<K extends string>(m: Gauge<K>, labels: Labels<K>, value: number | null): void {
-  if (value !== null) m.set(labels, value);
-}
+  const slices = sample.slices.map((s) => [sliceLabels(s, host), s] as const);
+  for (const [name, help, read] of SLICE_GAUGES) writeFamily(out, openMetrics, name, help, 'gauge', seriesOf(slices, read));
+  for (const [name, help, read] of SLICE_COUNTERS) writeFamily(out, openMetrics, name, help, 'counter', seriesOf(slices, read));
+  const bytes: Series[] = [];
+  const state: Series[] = [];
+  for (const [labels, s] of slices) {
+    for (const kind of SAMPLE_MEMORY_KINDS) bytes.push([withLabel(labels, 'kind', kind), s.memoryByKind[kind]]);
+    state.push([withLabel(labels, 'state', 'running'), s.state === 'running' ? 1 : 0], [withLabel(labels, 'state', 'suspended'), s.state === 'suspended' ? 1 : 0]);
+  }
+  writeFamily(out, openMetrics, 'gpushare_slice_memory_bytes', `Bytes the slice's processes hold, by kind (${SAMPLE_MEMORY_KINDS.join(', ')}).`, 'gauge', bytes);
+  writeFamily(out, openMetrics, 'gpushare_slice_state', '1 for the state the slice is in (running, suspended), 0 for the other.', 'gauge', state);
 
-/** A counter's total as the source counted it: prom-client counters only go up, so from a reset. */
-function incIf<K extends string>(m: Counter<K>, labels: Labels<K>, value: number | null): void {
-  if (value !== null) m.inc(labels, value);
+  writeFamily(out, openMetrics, 'gpushare_queue_length', 'Tasks queued, waiting to start.', 'gauge', [['', sample.queue.queued]]);
+  writeFamily(out, openMetrics, 'gpushare_queue_oldest_wait_seconds', 'How long the longest-waiting queued task has waited (0 when none waits).', 'gauge', [['', sample.queue.oldestWaitSeconds ?? 0]]);
+  writeFamily(out, openMetrics, 'gpushare_sample_timestamp_seconds', 'When the sample these figures come from was taken (Unix time).', 'gauge', [[labelText({ hostname: host }), sample.at / 1000]]);
 }

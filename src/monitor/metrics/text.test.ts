@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { labelText, withLabel, writeFamily } from './text.js';
+
+describe('the exposition writer', () => {
+  it('escapes label values as the text format wants (backslash, double quote, newline)', () => {
+    expect(labelText({ task: 'a"b\\c\nd', tenant: 'ml' })).toBe('task="a\\"b\\\\c\\nd",tenant="ml"');
+    expect(withLabel('', 'kind', 'alloc')).toBe('kind="alloc"');
+    expect(withLabel('a="1"', 'kind', 'alloc')).toBe('a="1",kind="alloc"');
+  });
+
+  it('names a counter with _total in the Prometheus text format, and its family without it in OpenMetrics', () => {
+    const text: string[] = [];
+    writeFamily(text, false, 'x_total', 'A count.\nSecond line', 'counter', [['a="1"', 3], ['', Infinity]]);
+    expect(text).toEqual(['# HELP x_total A count.\\nSecond line', '# TYPE x_total counter', 'x_total{a="1"} 3', 'x_total +Inf']);
+    const om: string[] = [];
+    writeFamily(om, true, 'x_total', 'A count.', 'counter', [['a="1"', 3]]);
+    expect(om).toEqual(['# HELP x A count.', '# TYPE x counter', 'x_total{a="1"} 3']);
+    const gauge: string[] = [];
+    writeFamily(gauge, true, 'y_ratio', 'A ratio.', 'gauge', [['', Number.NaN]]);
+    expect(gauge).toEqual(['# HELP y_ratio A ratio.', '# TYPE y_ratio gauge', 'y_ratio NaN']);
+  });
+});
