@@ -21,7 +21,7 @@
  */
 import type { GpuSample, MonitorSample, SliceSample } from '../../contract/monitor.js';
 import { CLOCK_EVENT_REASONS } from '../../gpu/nvml/codes.js';
-import { labelText, seriesOf, writeFamily } from './text.js';
+import { labelText, writeFamilies, type Family } from './text.js';
 
 /** Name sets /metrics can add (config `metrics.compat`; src/node/config.ts lists the same). */
 export type MetricsCompatSet = 'dcgm' | 'hami';
@@ -29,38 +29,34 @@ export type MetricsCompatSet = 'dcgm' | 'hami';
 const MIB = 2 ** 20;
 const REASON_BITS = new Map(CLOCK_EVENT_REASONS.map(([bit, name]) => [name, bit]));
 
-type Read<T> = (x: T) => number | null;
-
-const DCGM_GAUGES: ReadonlyArray<readonly [string, string, Read<GpuSample>]> = [
-  ['DCGM_FI_DEV_SM_CLOCK', 'SM clock frequency (in MHz).', (g) => (g.clockSmHz === null ? null : g.clockSmHz / 1e6)],
-  ['DCGM_FI_DEV_MEM_CLOCK', 'Memory clock frequency (in MHz).', (g) => (g.clockMemoryHz === null ? null : g.clockMemoryHz / 1e6)],
-  ['DCGM_FI_DEV_GPU_TEMP', 'GPU temperature (in C).', (g) => g.temperatureCelsius],
-  ['DCGM_FI_DEV_POWER_USAGE', 'Power draw (in W).', (g) => g.powerWatts],
-  ['DCGM_FI_DEV_GPU_UTIL', 'GPU utilization (in %).', (g) => percent(g.utilizationGpu)],
-  ['DCGM_FI_DEV_MEM_COPY_UTIL', 'Memory utilization (in %).', (g) => percent(g.utilizationMemory)],
-  ['DCGM_FI_DEV_XID_ERRORS', 'Value of the last XID error encountered.', (g) => (g.xidErrors === null ? null : (g.lastXid ?? 0))],
-  ['DCGM_FI_DEV_FB_FREE', 'Framebuffer memory free (in MiB).', (g) => g.memoryFreeBytes / MIB],
-  ['DCGM_FI_DEV_FB_USED', 'Framebuffer memory used (in MiB).', (g) => g.memoryUsedBytes / MIB],
-  ['DCGM_FI_DEV_FB_RESERVED', 'Framebuffer memory reserved (in MiB).', (g) => (g.memoryReservedBytes === null ? null : g.memoryReservedBytes / MIB)],
-  ['DCGM_FI_DEV_CLOCK_THROTTLE_REASONS', 'Current clock throttle reasons (NVML bitmask).', throttleMask],
-];
-const DCGM_COUNTERS: ReadonlyArray<readonly [string, string, Read<GpuSample>]> = [
-  ['DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION', 'Total energy consumption since boot (in mJ).', (g) => (g.energyJoules === null ? null : Math.round(g.energyJoules * 1000))],
-  ['DCGM_FI_DEV_PCIE_REPLAY_COUNTER', 'Total number of PCIe retries.', (g) => g.pcieReplays],
-  ['DCGM_FI_DEV_ECC_SBE_VOL_TOTAL', 'Total number of single-bit volatile ECC errors.', (g) => g.eccCorrectedErrors],
-  ['DCGM_FI_DEV_ECC_DBE_VOL_TOTAL', 'Total number of double-bit volatile ECC errors.', (g) => g.eccUncorrectedErrors],
+const DCGM: readonly Family<GpuSample>[] = [
+  ['DCGM_FI_DEV_SM_CLOCK', 'SM clock frequency (in MHz).', 'gauge', (g) => (g.clockSmHz === null ? null : g.clockSmHz / 1e6)],
+  ['DCGM_FI_DEV_MEM_CLOCK', 'Memory clock frequency (in MHz).', 'gauge', (g) => (g.clockMemoryHz === null ? null : g.clockMemoryHz / 1e6)],
+  ['DCGM_FI_DEV_GPU_TEMP', 'GPU temperature (in C).', 'gauge', (g) => g.temperatureCelsius],
+  ['DCGM_FI_DEV_POWER_USAGE', 'Power draw (in W).', 'gauge', (g) => g.powerWatts],
+  ['DCGM_FI_DEV_GPU_UTIL', 'GPU utilization (in %).', 'gauge', (g) => percent(g.utilizationGpu)],
+  ['DCGM_FI_DEV_MEM_COPY_UTIL', 'Memory utilization (in %).', 'gauge', (g) => percent(g.utilizationMemory)],
+  ['DCGM_FI_DEV_XID_ERRORS', 'Value of the last XID error encountered.', 'gauge', (g) => (g.xidErrors === null ? null : (g.lastXid ?? 0))],
+  ['DCGM_FI_DEV_FB_FREE', 'Framebuffer memory free (in MiB).', 'gauge', (g) => g.memoryFreeBytes / MIB],
+  ['DCGM_FI_DEV_FB_USED', 'Framebuffer memory used (in MiB).', 'gauge', (g) => g.memoryUsedBytes / MIB],
+  ['DCGM_FI_DEV_FB_RESERVED', 'Framebuffer memory reserved (in MiB).', 'gauge', (g) => (g.memoryReservedBytes === null ? null : g.memoryReservedBytes / MIB)],
+  ['DCGM_FI_DEV_CLOCK_THROTTLE_REASONS', 'Current clock throttle reasons (NVML bitmask).', 'gauge', throttleMask],
+  ['DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION', 'Total energy consumption since boot (in mJ).', 'counter', (g) => (g.energyJoules === null ? null : Math.round(g.energyJoules * 1000))],
+  ['DCGM_FI_DEV_PCIE_REPLAY_COUNTER', 'Total number of PCIe retries.', 'counter', (g) => g.pcieReplays],
+  ['DCGM_FI_DEV_ECC_SBE_VOL_TOTAL', 'Total number of single-bit volatile ECC errors.', 'counter', (g) => g.eccCorrectedErrors],
+  ['DCGM_FI_DEV_ECC_DBE_VOL_TOTAL', 'Total number of double-bit volatile ECC errors.', 'counter', (g) => g.eccUncorrectedErrors],
 ];
 
-const HAMI_HOST: ReadonlyArray<readonly [string, string, Read<GpuSample>]> = [
-  ['hami_host_gpu_utilization_ratio', 'GPU core utilization ratio on host (0-100)', (g) => percent(g.utilizationGpu)],
-  ['hami_host_gpu_memory_used_bytes', 'GPU real-time device memory usage on host', (g) => g.memoryUsedBytes],
+const HAMI_HOST: readonly Family<GpuSample>[] = [
+  ['hami_host_gpu_utilization_ratio', 'GPU core utilization ratio on host (0-100)', 'gauge', (g) => percent(g.utilizationGpu)],
+  ['hami_host_gpu_memory_used_bytes', 'GPU real-time device memory usage on host', 'gauge', (g) => g.memoryUsedBytes],
 ];
-const HAMI_SLICE: ReadonlyArray<readonly [string, string, Read<SliceSample>]> = [
-  ['hami_container_device_utilization_ratio', 'Container device SM utilization ratio (0-100)', (s) => percent(s.computeShare)],
-  ['hami_container_device_memory_bytes', 'Container device memory usage in bytes', (s) => s.memoryUsedBytes],
-  ['hami_vgpu_memory_used_bytes', 'vGPU device memory usage in bytes', (s) => s.memoryUsedBytes],
-  ['hami_vgpu_memory_limit_bytes', 'vGPU device memory limit in bytes', (s) => s.memoryLimitBytes],
-  ['hami_vgpu_memory_context_bytes', 'Container device memory context size in bytes', (s) => s.memoryByKind.context],
+const HAMI_SLICE: readonly Family<SliceSample>[] = [
+  ['hami_container_device_utilization_ratio', 'Container device SM utilization ratio (0-100)', 'gauge', (s) => percent(s.computeShare)],
+  ['hami_container_device_memory_bytes', 'Container device memory usage in bytes', 'gauge', (s) => s.memoryUsedBytes],
+  ['hami_vgpu_memory_used_bytes', 'vGPU device memory usage in bytes', 'gauge', (s) => s.memoryUsedBytes],
+  ['hami_vgpu_memory_limit_bytes', 'vGPU device memory limit in bytes', 'gauge', (s) => s.memoryLimitBytes],
+  ['hami_vgpu_memory_context_bytes', 'Container device memory context size in bytes', 'gauge', (s) => s.memoryByKind.context],
 ];
 
 function percent(ratio: number | null): number | null {
@@ -78,12 +74,11 @@ function throttleMask(g: GpuSample): number | null {
 export function writeCompatFamilies(out: string[], sample: MonitorSample, sets: readonly MetricsCompatSet[], openMetrics: boolean): void {
   if (sets.includes('dcgm')) {
     const gpus = sample.gpus.map((g) => [labelText({ gpu: String(g.index), UUID: g.uuid, device: `nvidia${g.index}`, modelName: g.model, Hostname: sample.hostname }), g] as const);
-    for (const [name, help, read] of DCGM_GAUGES) writeFamily(out, openMetrics, name, help, 'gauge', seriesOf(gpus, read));
-    for (const [name, help, read] of DCGM_COUNTERS) writeFamily(out, openMetrics, name, help, 'counter', seriesOf(gpus, read));
+    writeFamilies(out, openMetrics, gpus, DCGM);
   }
   if (!sets.includes('hami')) return;
   const hosts = sample.gpus.map((g) => [labelText({ device_index: String(g.index), device_type: `NVIDIA-${g.model}`, device_uuid: g.uuid, zone: 'vGPU' }), g] as const);
-  for (const [name, help, read] of HAMI_HOST) writeFamily(out, openMetrics, name, help, 'gauge', seriesOf(hosts, read));
+  writeFamilies(out, openMetrics, hosts, HAMI_HOST);
   // A slice's vdevice_index is its ordinal inside its task: slices come in each task's GPU order.
   const ordinals = new Map<string, number>();
   const slices = sample.slices.map((s) => {
@@ -92,6 +87,6 @@ export function writeCompatFamilies(out: string[], sample: MonitorSample, sets: 
     const k = s.kubernetes;
     return [labelText({ container: k?.container ?? s.task, device_uuid: s.uuid, namespace: k?.namespace ?? s.tenant, pod: k?.pod ?? s.task, vdevice_index: String(ordinal), zone: 'vGPU' }), s] as const;
   });
-  for (const [name, help, read] of HAMI_SLICE) writeFamily(out, openMetrics, name, help, 'gauge', seriesOf(slices, read));
+  writeFamilies(out, openMetrics, slices, HAMI_SLICE);
 }
 

@@ -1,11 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { labelText, withLabel, writeFamily } from './text.js';
+import { labelText, writeFamilies, writeFamily } from './text.js';
 
 describe('the exposition writer', () => {
   it('escapes label values as the text format wants (backslash, double quote, newline)', () => {
     expect(labelText({ task: 'a"b\\c\nd', tenant: 'ml' })).toBe('task="a\\"b\\\\c\\nd",tenant="ml"');
-    expect(withLabel('', 'kind', 'alloc')).toBe('kind="alloc"');
-    expect(withLabel('a="1"', 'kind', 'alloc')).toBe('a="1",kind="alloc"');
+  });
+
+  it("writes a table's families over labelled items: one value, none (null), or several with labels of their own", () => {
+    const out: string[] = [];
+    const items = [['a="1"', 2], ['', 3]] as const;
+    writeFamilies(out, false, items, [
+      ['one', 'One.', 'gauge', (x) => (x === 3 ? null : x)],
+      ['many', 'Many.', 'gauge', (x) => [['k="p"', x], ['k="q"', -x]]],
+    ]);
+    expect(out).toEqual(['# HELP one One.', '# TYPE one gauge', 'one{a="1"} 2', '# HELP many Many.', '# TYPE many gauge', 'many{a="1",k="p"} 2', 'many{a="1",k="q"} -2', 'many{k="p"} 3', 'many{k="q"} -3']);
   });
 
   it('names a counter with _total in the Prometheus text format, and its family without it in OpenMetrics', () => {

@@ -22,11 +22,6 @@ export function labelText(labels: Readonly<Record<string, string>>): string {
   return text;
 }
 
-/** Adds an extra label to a written label set. */
-export function withLabel(labels: string, key: string, value: string): string {
-  return `${labels}${labels === '' ? '' : ','}${key}="${value}"`;
-}
-
 function valueText(v: number): string {
   if (Number.isNaN(v)) return 'NaN';
   if (v === Infinity) return '+Inf';
@@ -46,12 +41,22 @@ export function writeFamily(out: string[], openMetrics: boolean, name: string, h
   for (const [labels, value] of series) out.push(`${sample}${labels === '' ? '' : `{${labels}}`} ${valueText(value)}`);
 }
 
-/** Series of one figure over labelled items, those whose figure is null left out. */
-export function seriesOf<T>(items: readonly (readonly [labels: string, item: T])[], read: (x: T) => number | null): Series[] {
-  const out: Series[] = [];
-  for (const [labels, x] of items) {
-    const v = read(x);
-    if (v !== null) out.push([labels, v]);
+/**
+ * One family of a table: each item gives one value (null: left out of the scrape), or several,
+ * each with labels of its own (written, `reason="sw_power_cap"`) after the item's.
+ */
+export type Family<T> = readonly [name: string, help: string, type: FamilyType, read: (x: T) => number | null | readonly (readonly [extra: string, value: number])[]];
+
+/** Appends every family of `table` over `items` (each with its label set, written once). */
+export function writeFamilies<T>(out: string[], openMetrics: boolean, items: readonly (readonly [labels: string, item: T])[], table: readonly Family<T>[]): void {
+  for (const [name, help, type, read] of table) {
+    const series: Series[] = [];
+    for (const [labels, x] of items) {
+      const v = read(x);
+      if (v === null) continue;
+      if (typeof v === 'number') series.push([labels, v]);
+      else for (const [extra, value] of v) series.push([labels === '' ? extra : `${labels},${extra}`, value]);
+    }
+    writeFamily(out, openMetrics, name, help, type, series);
   }
-  return out;
 }
