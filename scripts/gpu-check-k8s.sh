@@ -10,7 +10,10 @@
 #      allocations to the limit and one 1 MiB step past it (out of memory);
 #   2. PyTorch pods (k8s_pod.py): the same fill through torch, then a bf16 matmul loop at
 #      once, each pod's throughput against one unlimited run alone (same script, before).
-# Prints markdown tables (k8s_summary.py); exits non-zero when a check fails. About 2 minutes.
+# Both Kubernetes paths, one after the other (K8S_PATHS, default "dra allocate"): DRA as above,
+# and the classic path, where the device plugin (src/k8s/deviceplugin, over the kubelet's socket)
+# answers Allocate for each decided pod and that answer is applied instead of the CDI edits.
+# Prints markdown tables (k8s_summary.py); exits non-zero when a check fails. About 3 minutes.
 # Needs root (mount namespaces). Everything goes under $OUT.
 # Build machine: bash scripts/gpu-carry.sh && bash scripts/k8s-pods-bundle.sh
 # Device call: command "bash scripts/gpu-check-k8s.sh", carry [".carry", "build/gpu"].
@@ -61,13 +64,20 @@ fi
 pods=(--pod "pod-a:$MEM_A:30" --pod "pod-b:$MEM_B:70")
 common=(--nvml "$NVML" --library "$PWD/build/native/libgpushare.so" --missing-devices "$missing")
 
-echo "== 1. probe pods (C), $MEM_A/30% and $MEM_B/70%"
-timeout 120 "$NODE" "$PODS" "${common[@]}" "${probe_env[@]}" "${pods[@]}" -- "$PROBE" --fill \
-  /etc/ld.so.preload /usr/local/gpushare/lib/libgpushare.so /run/gpushare/claim /run/gpushare/compute > "$OUT/probe.json" \
-  || fail "the probe pods did not run (see above)"
+PATHS=${K8S_PATHS:-dra allocate}
+status=0
+for path in $PATHS; do
+  echo "== 1. [$path] probe pods (C), $MEM_A/30% and $MEM_B/70%"
+  timeout 120 "$NODE" "$PODS" "${common[@]}" --path "$path" "${probe_env[@]}" "${pods[@]}" -- "$PROBE" --fill \
+    /etc/ld.so.preload /usr/local/gpushare/lib/libgpushare.so /run/gpushare/claim /run/gpushare/compute > "$OUT/$path-probe.json" \
+    || fail "the probe pods did not run on the $path path (see above)"
+done
 if [ "${DRY_RUN:-0}" = 1 ]; then
-  python3 scripts/gpu/k8s_summary.py "$OUT/probe.json" | tee "$OUT/table.md"
-  exit "${PIPESTATUS[0]}"
+  for path in $PATHS; do
+    python3 scripts/gpu/k8s_summary.py "$OUT/$path-probe.json" | tee -a "$OUT/table.md"
+    [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  done
+  exit "$status"
 fi
 
 PY=$(command -v python3)
@@ -79,11 +89,14 @@ torch_env=(--image-env "PATH=$(dirname "$PY"):$base_path" "${probe_env[@]:2}")
 echo "== 2a. solo, unlimited, ${SECONDS_LOOP}s"
 PYTORCH_NO_CUDA_MEMORY_CACHING=1 timeout 120 "$PY" scripts/gpu/k8s_pod.py --name solo --solo --seconds "$SECONDS_LOOP" > "$OUT/solo.json" \
   || fail "the solo run failed"
-echo "== 2b. PyTorch pods at once, $MEM_A/30% and $MEM_B/70%"
-barrier=$(mktemp -d)
-timeout 240 "$NODE" "$PODS" "${common[@]}" "${torch_env[@]}" --container-env PYTORCH_NO_CUDA_MEMORY_CACHING=1 "${pods[@]}" -- \
-  "$PY" "$PWD/scripts/gpu/k8s_pod.py" --name '{pod}' --barrier "$barrier" --parties 2 --seconds "$SECONDS_LOOP" > "$OUT/torch.json" \
-  || fail "the PyTorch pods did not run (see above)"
-rm -rf "$barrier"
-python3 scripts/gpu/k8s_summary.py "$OUT/probe.json" "$OUT/solo.json" "$OUT/torch.json" | tee "$OUT/table.md"
-exit "${PIPESTATUS[0]}"
+for path in $PATHS; do
+  echo "== 2b. [$path] PyTorch pods at once, $MEM_A/30% and $MEM_B/70%"
+  barrier=$(mktemp -d)
+  timeout 240 "$NODE" "$PODS" "${common[@]}" --path "$path" "${torch_env[@]}" --container-env PYTORCH_NO_CUDA_MEMORY_CACHING=1 "${pods[@]}" -- \
+    "$PY" "$PWD/scripts/gpu/k8s_pod.py" --name '{pod}' --barrier "$barrier" --parties 2 --seconds "$SECONDS_LOOP" > "$OUT/$path-torch.json" \
+    || fail "the PyTorch pods did not run on the $path path (see above)"
+  rm -rf "$barrier"
+  python3 scripts/gpu/k8s_summary.py "$OUT/$path-probe.json" "$OUT/solo.json" "$OUT/$path-torch.json" | tee -a "$OUT/table.md"
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+done
+exit "$status"

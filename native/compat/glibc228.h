@@ -24,10 +24,15 @@
 #ifndef GS_GLIBC228_H
 #define GS_GLIBC228_H
 
+/* The first version of the target's glibc ABI, which every function below had before 2.34:
+ * 2.2.5 on x86-64, 2.17 on arm64 (its first glibc). */
 #if defined(__x86_64__)
-
-/* The first version of the x86-64 ABI, which every function below had before 2.34. */
 #define GS_GLIBC228_PIN(name) __asm__(".symver " #name "," #name "@GLIBC_2.2.5")
+#elif defined(__aarch64__)
+#define GS_GLIBC228_PIN(name) __asm__(".symver " #name "," #name "@GLIBC_2.17")
+#endif
+
+#ifdef GS_GLIBC228_PIN
 
 /* libdl (2.34 moved these into libc). dlsym is pinned only where we do not define our own:
  * libgpushare exports a dlsym (shim/dlsym.c) and finds libc's with dlvsym. */

@@ -12,7 +12,7 @@
  */
 #include <stddef.h>
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__aarch64__)
 typedef int (*gs_main_fn)(int, char **, char **);
 typedef void (*gs_init_fn)(int, char **, char **);
 
@@ -23,7 +23,11 @@ extern void _init(void);
 
 int gs_glibc228_start_main(gs_main_fn main_fn, int argc, char **argv, gs_init_fn init, void (*fini)(void),
                            void (*rtld_fini)(void), void *stack_end);
+#if defined(__x86_64__)
 __asm__(".symver gs_glibc228_start_main,__libc_start_main@GLIBC_2.2.5");
+#else
+__asm__(".symver gs_glibc228_start_main,__libc_start_main@GLIBC_2.17");
+#endif
 
 static void gs_glibc228_init(int argc, char **argv, char **envp)
 {

@@ -4,13 +4,16 @@
 # relative to native/; included by shim/shim.mk and exec/exec.mk. Test programs, the fakes
 # and the ASan/UBSan builds stay on the host's glibc and keep their debug info.
 #
-# The glibc pins are for x86-64 glibc only, where they are known; elsewhere those variables
-# are empty and the binaries need the building machine's glibc (scripts/check-glibc.sh, run
-# by `make -C native release`, says which).
+# The glibc pins are for x86-64 and arm64 glibc, where they are known; elsewhere those
+# variables are empty and the binaries need the building machine's glibc. A cross build names
+# its compiler and binutils: make -C native release CC=aarch64-linux-gnu-gcc
+# OBJCOPY=aarch64-linux-gnu-objcopy (scripts/build-arm64.sh).
 
 SHIP_TARGET := $(shell $(CC) -dumpmachine 2>/dev/null)
 
-ifneq ($(filter x86_64-%-linux-gnu x86_64-linux-gnu,$(SHIP_TARGET)),)
+OBJCOPY ?= objcopy
+
+ifneq ($(filter x86_64-%-linux-gnu x86_64-linux-gnu aarch64-%-linux-gnu aarch64-linux-gnu,$(SHIP_TARGET)),)
 # Old versions of libdl/libpthread functions (glibc228.h), for every object of a shipped binary.
 SHIP_CFLAGS := -include compat/glibc228.h
 # Where those lived before 2.34; linked by name (newer glibcs keep them as empty stubs), else
@@ -30,5 +33,5 @@ SHIP_DEPS := compat/glibc228.h compat/ship.mk
 # .debug/NAME.debug beside it (where gdb looks, through the debug link) and strips the rest
 # of its static symbol table; the dynamic symbols stay. Run as the last step of its link rule.
 SHIP_SPLIT_DEBUG = mkdir -p $(dir $(1)).debug && \
-	objcopy --only-keep-debug $(1) $(dir $(1)).debug/$(notdir $(1)).debug && \
-	objcopy --strip-debug --strip-unneeded --add-gnu-debuglink=$(dir $(1)).debug/$(notdir $(1)).debug $(1)
+	$(OBJCOPY) --only-keep-debug $(1) $(dir $(1)).debug/$(notdir $(1)).debug && \
+	$(OBJCOPY) --strip-debug --strip-unneeded --add-gnu-debuglink=$(dir $(1)).debug/$(notdir $(1)).debug $(1)

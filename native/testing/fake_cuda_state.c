@@ -162,7 +162,16 @@ uintptr_t fake_map_space(size_t size, size_t *mapped)
 uintptr_t fake_map_space_low(size_t size, size_t *mapped)
 {
     size_t len = (size_t)fake_round_up(size ? size : 1, 4096);
+#ifdef MAP_32BIT
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_32BIT, -1, 0);
+#else
+    /* No MAP_32BIT off x86-64 (arm64): ask for an address below 4 GiB and check what came. */
+    void *p = mmap((void *)(uintptr_t)0x10000000u, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p != MAP_FAILED && (uintptr_t)p + len > ((uintptr_t)1 << 32)) {
+        munmap(p, len);
+        return 0;
+    }
+#endif
     if (p == MAP_FAILED)
         return 0;
     *mapped = len;

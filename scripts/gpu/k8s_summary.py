@@ -32,6 +32,8 @@ def env_of(plan, name):
 
 
 def cleanup(report):
+    if report.get("path") == "allocate":
+        return "n/a on the device-plugin path (the kubelet has no unprepare; the plugin forgets a container when its pod is gone)"
     left = report.get("afterUnprepare") or {}
     ok = left.get("cdiFiles") == [] and left.get("claimDirs") == [] and left.get("checkpointClaims") == 0 and left.get("prepared") == 0
     return check(ok, f"unprepare left {left}")
@@ -47,7 +49,8 @@ def pod_output(p):
 
 
 def probe_table(report):
-    print("### The pods' processes, as the CDI edits describe them (k8s_probe)\n")
+    how = "the device plugin's Allocate answer describes them" if report.get("path") == "allocate" else "the CDI edits describe them"
+    print(f"### The pods' processes, as {how} (k8s_probe)\n")
     print("| pod | exit | env exactly the edits' | libgpushare preloaded | mounts (ro/rw as the spec) | CUDA total = limit | filled to the limit, next 1 MiB OOM | device nodes |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for p in report["pods"]:
@@ -102,7 +105,8 @@ def torch_table(solo, report):
 def main():
     probe = json.load(open(sys.argv[1]))
     gpus = ", ".join(f"{g['name']} ({g['uuid']}, {g['memoryTotalBytes'] // MiB} MiB)" for g in probe.get("gpus", []))
-    print(f"GPU(s) the kubelet plugin published: {gpus}\n")
+    path = "classic (device plugin v1beta1, Allocate)" if probe.get("path") == "allocate" else "DRA (NodePrepareResources, CDI)"
+    print(f"## Path: {path}\n\nGPU(s) the kubelet plugin published: {gpus}\n")
     probe_table(probe)
     if len(sys.argv) > 3:
         torch_table(json.loads(open(sys.argv[2]).read().strip().splitlines()[-1]), json.load(open(sys.argv[3])))

@@ -35,6 +35,7 @@ import type { Quota } from './store/tenants.js';
 import { TaskQueue, type QueueObserver } from './queue.js';
 import { diskUse, removeDir } from './task-dir.js';
 import { Sandbox } from './sandbox.js';
+import { canEnter, type DirStat, type TaskUser } from './sandbox-plan.js';
 import { TenantService, type Actor } from './tenant-service.js';
 import { checkTenantName, type QuotaInput, type TenantView } from './tenants.js';
 import { HOLDING_STATES, LIVE_STATES, STARTED_STATES, type Task, type TaskGpu, type WaitReason } from '../contract/task.js';
@@ -361,7 +362,7 @@ export class Daemon {
     const { quota, quotas } = this.tenantService.quotaOf(tenant);
     const ctx = { devices: this.inventory.gpus(), node: this.inventory.node(), policy: this.policy, feasible: this.inventory.feasible() };
     const request = admit(ctx, input, tenant !== null && quota !== null ? { name: tenant, quota, quotas } : null);
-    const cwd = checkCwd(input.cwd ?? process.cwd());
+    const cwd = checkCwd(input.cwd ?? process.cwd(), tenant, this.sandbox);
     return { input, principal, tenant, request, cwd, id: newTaskId(), at: this.now() };
   }
 
@@ -532,16 +533,33 @@ function describeState(task: Task): string {
   }
 }
 
-function checkCwd(cwd: string): string {
+/**
+ * The task's working directory: absolute, and one its user can enter. A task that runs as a
+ * tenant's own user is checked as that user, with one answer whether the directory is missing or
+ * closed to it, so a daemon that can see everything tells a tenant no more than it could find out
+ * itself.
+ */
+function checkCwd(cwd: string, tenant: string | null, sandbox: Sandbox): string {
   if (!isAbsolute(cwd)) throw new GsError(ErrorCodes.invalidArgument, `cwd: "${cwd}" is not an absolute path`);
-  if (!isDirectory(cwd)) throw new GsError(ErrorCodes.invalidArgument, `cwd: "${cwd}" is not an existing directory on the daemon's machine`);
+  let user: TaskUser | null = null;
+  try {
+    user = sandbox.userFor(tenant);
+  } catch {
+    user = null; // no user to be had: the start fails and says so; the daemon's view decides here
+  }
+  if (user !== null) {
+    if (!canEnter(cwd, user, dirStat)) throw new GsError(ErrorCodes.invalidArgument, `cwd: "${cwd}" is not a directory that the task's user (uid ${user.uid}) can enter on the daemon's machine`);
+    return cwd;
+  }
+  if (dirStat(cwd)?.isDirectory !== true) throw new GsError(ErrorCodes.invalidArgument, `cwd: "${cwd}" is not an existing directory on the daemon's machine`);
   return cwd;
 }
 
-function isDirectory(path: string): boolean {
+function dirStat(path: string): DirStat | null {
   try {
-    return statSync(path).isDirectory();
+    const st = statSync(path);
+    return { uid: st.uid, gid: st.gid, mode: st.mode, isDirectory: st.isDirectory() };
   } catch {
-    return false;
+    return null;
   }
 }

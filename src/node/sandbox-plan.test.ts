@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allocatedUser, baseEnvironment, daemonKey, DEFAULT_PATH, DEFAULT_UID_BASE, groupsOf, nextFreeUid, parsePasswd, rangeConflicts, resolveRunAs, wrapperVariables } from './sandbox-plan.js';
+import { allocatedUser, baseEnvironment, canEnter, daemonKey, DEFAULT_PATH, DEFAULT_UID_BASE, groupsOf, nextFreeUid, parsePasswd, rangeConflicts, resolveRunAs, wrapperVariables } from './sandbox-plan.js';
 
 const PASSWD = ['root:x:0:0:root:/root:/bin/bash', 'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin', 'alice:x:1001:1001:Alice:/home/alice:/bin/bash', 'broken line', 'bob:x:notanumber:1:b:/home/bob:/bin/sh'].join('\n');
 const GROUP = ['root:x:0:', 'video:x:44:alice,carol', 'render:x:109:alice', 'alice:x:1001:', 'wheel:x:10:bob'].join('\n');
@@ -101,5 +101,42 @@ describe('the environment a task starts from', () => {
     // The daemon's own user (noTenant: daemon) may still get a cgroup; it has no directory to be given.
     expect(wrapperVariables(null, '/c', '/o')).toEqual({ GPUSHARE_EXEC_CGROUP: '/c' });
     expect(wrapperVariables(null, null, null)).toEqual({});
+  });
+});
+
+describe('canEnter: the working directory as the task\'s user would find it', () => {
+  const dirs: Record<string, { uid: number; gid: number; mode: number }> = {
+    '/': { uid: 0, gid: 0, mode: 0o755 },
+    '/home': { uid: 0, gid: 0, mode: 0o755 },
+    '/home/alice': { uid: 1000, gid: 1000, mode: 0o700 },
+    '/home/alice/work': { uid: 1000, gid: 1000, mode: 0o755 },
+    '/srv': { uid: 0, gid: 50, mode: 0o750 },
+    '/srv/data': { uid: 0, gid: 0, mode: 0o755 },
+  };
+  const seen: string[] = [];
+  const statOf = (path: string) => {
+    seen.push(path);
+    const d = dirs[path];
+    return d === undefined ? null : { ...d, isDirectory: true };
+  };
+  const alice = { uid: 1000, gid: 1000, groups: [] };
+  const bob = { uid: 1001, gid: 1001, groups: [] };
+  const staff = { uid: 1002, gid: 1002, groups: [50] };
+
+  it('follows owner, then group, then others, down every directory', () => {
+    expect(canEnter('/home/alice/work', alice, statOf)).toBe(true);
+    expect(canEnter('/home/alice/work', bob, statOf)).toBe(false);
+    expect(canEnter('/srv/data', staff, statOf)).toBe(true);
+    expect(canEnter('/srv/data', bob, statOf)).toBe(false);
+    expect(canEnter('/home/alice/work', { uid: 0, gid: 0, groups: [] }, statOf)).toBe(true);
+    expect(canEnter('/home/alice/../alice/work', alice, statOf)).toBe(true);
+    expect(canEnter('relative/path', alice, statOf)).toBe(false);
+    expect(canEnter('/home/alice/missing', alice, statOf)).toBe(false);
+  });
+
+  it('stops at the first directory it may not search: what lies below is never looked at', () => {
+    seen.length = 0;
+    expect(canEnter('/home/alice/work/secret', bob, statOf)).toBe(false);
+    expect(seen).toEqual(['/', '/home', '/home/alice']);
   });
 });

@@ -157,3 +157,38 @@ export function wrapperVariables(user: TaskUser | null, cgroup: string | null, o
   }
   return env;
 }
+
+/** What `canEnter` needs of a directory: stat's owner, group and mode. */
+export interface DirStat {
+  readonly uid: number;
+  readonly gid: number;
+  readonly mode: number;
+  readonly isDirectory: boolean;
+}
+
+/**
+ * Whether `user` could make `path` its working directory: every directory from / down is one it
+ * may search (x), by the mode bits the kernel checks first (owner, else group, else others;
+ * ACLs are not read). The walk stops at the first directory it may not search, so what lies
+ * below stays unknown to whoever asks: a root daemon answering "no such directory" for paths its
+ * tenant cannot see anyway would tell the tenant what exists there. `statOf` follows links, as
+ * the kernel does when it enters them; null: no such entry.
+ */
+export function canEnter(path: string, user: Pick<TaskUser, 'uid' | 'gid' | 'groups'>, statOf: (path: string) => DirStat | null): boolean {
+  if (!path.startsWith('/')) return false;
+  const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+  let at = '';
+  for (let i = 0; i <= parts.length; i += 1) {
+    if (i > 0) {
+      const part = parts[i - 1] as string;
+      // `..` is resolved by the kernel against the directory reached; the walk does the same.
+      at = part === '..' ? at.slice(0, Math.max(0, at.lastIndexOf('/'))) : `${at}/${part}`;
+    }
+    const st = statOf(at === '' ? '/' : at);
+    if (st === null || !st.isDirectory) return false;
+    if (user.uid === 0) continue;
+    const bit = st.uid === user.uid ? 0o100 : st.gid === user.gid || user.groups.includes(st.gid) ? 0o010 : 0o001;
+    if ((st.mode & bit) === 0) return false;
+  }
+  return true;
+}

@@ -70,6 +70,11 @@ export class Harness {
     return this.daemonLog;
   }
 
+  /** Sends the daemon a signal (SIGHUP: reload) without waiting for anything. */
+  signal(signal: NodeJS.Signals): void {
+    this.daemon?.kill(signal);
+  }
+
   /** Stops the daemon (SIGTERM: orderly; SIGKILL: a crash) and waits for it to go. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const d = this.daemon;

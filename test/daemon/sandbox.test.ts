@@ -109,10 +109,20 @@ describe.skipIf(!isRoot)(`tasks as their tenant's own user${isRoot ? '' : ' (ski
     expect(got.get('nnp')).toBe('NoNewPrivs:1');
     // The daemon itself still reads team-b's log, and a second task of team-a gets the same uid.
     expect((await h.run(['logs', b])).stdout).toContain('team-b-private-line');
-    // A task whose working directory its user cannot enter fails, saying so.
-    const denied = await h.client.json<TaskBody>('POST', '/v1/tasks', { command: ['true'], tenant: 'team-a', gpus: 0, cwd: h.stateDir });
-    expect((await h.waitFor(denied.id)).state).toBe('failed');
-    expect((await h.run(['logs', denied.id])).stderr).toMatch(/the task's user cannot enter its working directory .*: Permission denied/);
+    // A working directory its user cannot enter is refused at the door, with the same words as
+    // one that does not exist below it: the root daemon's own view tells the tenant nothing.
+    const refusal = async (cwd: string): Promise<string> => {
+      try {
+        await h.client.json<TaskBody>('POST', '/v1/tasks', { command: ['true'], tenant: 'team-a', gpus: 0, cwd });
+      } catch (e) {
+        return (e as Error).message.replace(cwd, '<cwd>');
+      }
+      throw new Error(`${cwd} was accepted`);
+    };
+    const closed = await refusal(h.stateDir);
+    expect(closed).toMatch(/cwd: "<cwd>" is not a directory that the task's user \(uid \d+\) can enter/);
+    expect(await refusal(join(h.stateDir, 'no-such-dir'))).toBe(closed);
+    expect(await refusal(join(h.stateDir, 'tasks'))).toBe(closed);
     const again = await submit('team-a', 'id -u');
     expect((await outputOf(again, '\n')).trim()).toBe(String(uidA));
     await h.run(['kill', b]);

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, resolveTarget } from '../../src/cli/client.js';
-import { makePki, type TestPki } from '../helpers/tls.js';
+import { makePki, renewServerCert, type TestPki } from '../helpers/tls.js';
 import { freePort } from '../helpers/api.js';
 import { Harness } from './harness.js';
 
@@ -63,6 +64,50 @@ describe('TLS on the TCP listener', () => {
     await expect(noToken.json('GET', '/v1/tasks')).rejects.toMatchObject({ code: 'GS_ERR_UNAUTHENTICATED' });
     const noCert = new Client(resolveTarget(mutualUrl, env));
     await expect(noCert.json('GET', '/v1/tasks')).rejects.toThrow();
+  });
+});
+
+describe('a renewed certificate', () => {
+  it('is served to new connections after SIGHUP, with the same paths in the config file; connections keep working across it', async () => {
+    const h = new Harness();
+    try {
+      const certDir = join(h.dir, 'pki');
+      mkdirSync(certDir);
+      const first = makePki(certDir);
+      const live = { cert: join(h.dir, 'tls.pem'), key: join(h.dir, 'tls.key') };
+      copyFileSync(first.serverCert, live.cert);
+      copyFileSync(first.serverKey, live.key);
+      const config = join(h.dir, 'config.json');
+      writeFileSync(config, JSON.stringify({ tokens: [{ sha256: sha('alice-secret'), tenant: 'alice' }], tls: live }));
+      const port = await freePort();
+      await h.start(['--config', config], {}, undefined, [`127.0.0.1:${port}`]);
+      const served = (): Promise<string> => new Promise((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port, ca: readFileSync(first.ca), servername: 'localhost' }, () => {
+          const cn = socket.getPeerCertificate().subject?.CN;
+          socket.end();
+          resolve(String(cn));
+        });
+        socket.once('error', reject);
+      });
+      expect(await served()).toBe('server');
+      const client = new Client(resolveTarget(`https://127.0.0.1:${port}`, { GPUSHARE_CA_FILE: first.ca, GPUSHARE_TOKEN: 'alice-secret' }));
+      expect(await client.json('GET', '/v1/tasks')).toEqual([]);
+
+      const renewed = renewServerCert(certDir, 'server-renewed');
+      copyFileSync(renewed.cert, live.cert);
+      copyFileSync(renewed.key, live.key);
+      h.signal('SIGHUP');
+      const deadline = Date.now() + 10_000;
+      let now = await served();
+      while (now !== 'server-renewed' && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        now = await served();
+      }
+      expect(now).toBe('server-renewed');
+      expect(await client.json('GET', '/v1/tasks')).toEqual([]);
+    } finally {
+      await h.cleanup();
+    }
   });
 });
 

@@ -4,7 +4,7 @@
  * capacities, kept current when a GPU's health changes; the probe endpoint; a bad configuration
  * refused before anything starts.
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,12 +14,16 @@ import type { Gpu } from '../../src/domain/gpu.js';
 import type { GpuBackend } from '../../src/gpu/backend.js';
 import { openBackend } from '../../src/gpu/open.js';
 import { startNodeAgent, type NodeAgent } from '../../src/k8s/agent/agent.js';
+import { deviceClassicPlugin } from '../../src/k8s/agent/classic.js';
+import { StaticInventory } from '../../src/k8s/dra/kubelet-inventory.js';
+import { layoutConfig } from '../../src/k8s/dra/slices.js';
 import { resolveAgentConfig, type AgentFlags } from '../../src/k8s/agent/config.js';
 import { CAPACITY } from '../../src/k8s/dra/names.js';
 import { decodeNodeGpus, type NodeGpu } from '../../src/k8s/hami/node-gpus.js';
 import { parseWholeQuantity } from '../../src/k8s/hami/quantity.js';
 import { recordingLog } from './agent-fixtures.js';
-import { startFakeApiServer, type FakeApiServer } from './fake-apiserver.js';
+import { FakeKubelet, podJson } from './device-plugin-fixtures.js';
+import { startFakeApiServer, until, type FakeApiServer } from './fake-apiserver.js';
 import { checkWire } from './typed.js';
 
 const NODE = 'gpu-node-7';
@@ -98,6 +102,62 @@ afterEach(async () => {
   agent = null;
   await api.close();
   rmSync(root, { recursive: true, force: true });
+});
+
+describe('the classic path inside the agent', () => {
+  it('runs the device plugin on the same inventory: registered with the kubelet, the GPUs split, a decided pod allocated, stopped with the agent', async () => {
+    mkdirSync(join(root, 'device-plugins'));
+    const kubelet = new FakeKubelet(join(root, 'device-plugins'));
+    await kubelet.start();
+    try {
+      const path = join(root, 'agent.json');
+      writeFileSync(path, JSON.stringify({ classic: { enabled: true, split: 2, stateDir: join(root, 'dp'), deviceDir: join(root, 'device-plugins') } }));
+      const a = await start(backendWith('2xH100-80GB', new Set()), { config: path });
+      expect(kubelet.registrations.map((r) => [r.version, r.resource_name, r.endpoint])).toEqual([['v1beta1', 'nvidia.com/gpu', 'gpushare.sock']]);
+      const uuids = annotationGpus().map((g) => g.uuid);
+      const list = await until(() => kubelet.latest(), 5000, 'a device list');
+      expect(list.map((d) => d.ID)).toEqual(uuids.flatMap((u) => [`${u}::0`, `${u}::1`]));
+      expect(await get(a.health.address, '/readyz')).toEqual({ status: 200, body: '{"ok":true,"notReady":[]}\n' });
+      // The compute boards are the DRA plugin's, so both paths' containers on a GPU share one.
+      expect(existsSync(join(root, 'plugins', 'gpu.gpushare.io', 'compute'))).toBe(true);
+
+      api.seed('pods', podJson({ name: 'p-1', uid: 'uid-1', node: NODE, containers: [{ gpus: 1, memoryMiB: 2048, cores: 25, decided: [uuids[1]!] }] }));
+      const [response] = await kubelet.allocate([`${uuids[1]!}::0`]);
+      expect(response?.envs['CUDA_DEVICE_MEMORY_LIMIT_0']).toBe('2048m');
+      expect(response?.mounts.map((m) => m.host_path)).toContain(join(root, 'plugins', 'gpu.gpushare.io', 'compute'));
+      expect(existsSync(join(root, 'dp', 'containers', 'uid-1_0'))).toBe(true);
+      await a.close();
+      agent = null;
+      expect(existsSync(join(root, 'device-plugins', 'gpushare.sock'))).toBe(false);
+    } finally {
+      await kubelet.stop();
+    }
+  });
+});
+
+describe('deviceClassicPlugin', () => {
+  it('says it is not ready until the kubelet takes its registration, and finds a served pod\'s regions by the pod\'s uid', async () => {
+    mkdirSync(join(root, 'device-plugins'));
+    writeFileSync(join(root, 'libgpushare.so'), 'not really a library');
+    const kubelet = new FakeKubelet(join(root, 'device-plugins'));
+    const gpus = openBackend({ simulate: '1xH100-80GB' }).backend.gpus();
+    const start = deviceClassicPlugin({ split: 2, stateDir: join(root, 'dp'), deviceDir: join(root, 'device-plugins') });
+    const plugin = await start({ nodeName: NODE, kubeConfig: api.kubeConfig(), inventory: new StaticInventory(gpus), layout: layoutConfig({ layout: 'consumable' }), log, library: join(root, 'libgpushare.so'), deviceNode: () => '/dev/nvidia0' });
+    try {
+      expect(plugin.notReady()).toMatch(/has not registered with the kubelet yet|could not register with the kubelet/);
+      await kubelet.start();
+      await until(() => (plugin.notReady() === null ? true : undefined), 10_000, 'a registration');
+      api.seed('pods', podJson({ name: 'p-2', uid: 'uid-2', node: NODE, containers: [{ gpus: 1, decided: [gpus[0]!.uuid] }, { gpus: 1, decided: [gpus[0]!.uuid] }] }));
+      await kubelet.allocate([`${gpus[0]!.uuid}::0`]);
+      await kubelet.allocate([`${gpus[0]!.uuid}::1`]);
+      expect(plugin.regionsOf({ metadata: { uid: 'uid-2' } })).toEqual([join(root, 'dp', 'containers', 'uid-2_0', 'region'), join(root, 'dp', 'containers', 'uid-2_1', 'region')]);
+      expect(plugin.regionsOf({ metadata: { uid: 'uid-3' } })).toEqual([]);
+      expect(plugin.regionsOf({})).toEqual([]);
+    } finally {
+      await plugin.close();
+      await kubelet.stop();
+    }
+  });
 });
 
 describe('one inventory, published both ways', () => {
@@ -181,11 +241,6 @@ describe('a bad configuration: a clear error, nothing started', () => {
   });
 
   it.each<[string, () => Promise<unknown>, RegExp]>([
-    ['the classic path asked for with no device plugin', async () => {
-      const path = join(root, 'agent.json');
-      writeFileSync(path, JSON.stringify({ classic: { enabled: true } }));
-      return start(backendWith('1xH100-80GB', new Set()), { config: path });
-    }, /classic.enabled is set but this agent has no device plugin/],
     ['a node the cluster does not have', () => start(backendWith('1xH100-80GB', new Set()), { nodeName: 'gpu-node-8' }), /node gpu-node-8 does not exist in the cluster/],
     ['GPUs the layout cannot publish', () => start(backendWith('1xT4-16GB', new Set()), { config: (() => {
       const path = join(root, 'agent.json');

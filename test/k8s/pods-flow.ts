@@ -23,6 +23,7 @@ import { apiClaimSource } from '../../src/k8s/dra/kubelet-claims.js';
 import { StaticInventory } from '../../src/k8s/dra/kubelet-inventory.js';
 import { startDraKubeletPlugin } from '../../src/k8s/dra/kubelet-plugin.js';
 import { claimJson, FakeKubelet } from './dra-kubelet-fixtures.js';
+import { startPluginAllocate, type PluginAllocateSource } from './pods-allocate.js';
 import { startFakeApiServer } from './fake-apiserver.js';
 
 export interface PodDefinition {
@@ -39,8 +40,8 @@ export interface PodDefinition {
 
 /**
  * The classic path's Allocate, for the `allocate` switch: the device plugin's answer for a pod
- * (ContainerAllocateResponse wire JSON). The plugin (src/k8s/deviceplugin) is not on this
- * branch: whoever adds it plugs in a source that calls its Allocate over the kubelet socket.
+ * (ContainerAllocateResponse wire JSON). Default: the real plugin (pods-allocate.ts); tests may
+ * give a hand-written answer.
  */
 export interface AllocateSource {
   allocate(pod: PodDefinition): Promise<unknown>;
@@ -140,19 +141,24 @@ export async function runPodsFlow(options: FlowOptions): Promise<FlowReport> {
 
 /** The classic path: the device plugin's answer for each pod, applied (CDI devices it names resolved from <root>/cdi). */
 async function runAllocateFlow(options: FlowOptions): Promise<FlowReport> {
-  if (options.allocate === undefined) {
-    throw new Error('the allocate path needs the device plugin\'s Allocate (an AllocateSource): src/k8s/deviceplugin is not on this branch yet');
-  }
   const cdiDir = join(options.root, 'cdi');
   mkdirSync(cdiDir, { recursive: true });
-  const answers = await Promise.all(options.pods.map((pod) => options.allocate?.allocate(pod)));
-  const specs = readSpecs(cdiDir);
-  const plans = options.pods.map((pod, i) => {
-    const decoded = decodeAllocateResponse(answers[i]);
-    if (!decoded.ok) throw new Error(`Allocate for ${pod.name}: ${describeIssues(decoded.issues)}`);
-    return planFor(pod, { allocate: [decoded.value] }, specs, options);
-  });
-  const run = await perform(plans, options);
+  const plugin = options.allocate === undefined ? await startPluginAllocate({ root: options.root, node: NODE, gpus: options.gpus, library: options.library, ...(options.deviceNode === undefined ? {} : { deviceNode: options.deviceNode }) }) : null;
+  const source = options.allocate ?? (plugin as PluginAllocateSource);
+  let plans: ProcessPlan[];
+  let run: Performed;
+  try {
+    const answers = await Promise.all(options.pods.map((pod) => source.allocate(pod)));
+    const specs = readSpecs(cdiDir);
+    plans = options.pods.map((pod, i) => {
+      const decoded = decodeAllocateResponse(answers[i]);
+      if (!decoded.ok) throw new Error(`Allocate for ${pod.name}: ${describeIssues(decoded.issues)}`);
+      return planFor(pod, { allocate: [decoded.value] }, specs, options);
+    });
+    run = await perform(plans, options);
+  } finally {
+    await plugin?.close();
+  }
   return {
     path: 'allocate', refusal: run.refusal, mountTargetsCreated: run.created, afterUnprepare: null,
     pods: options.pods.map((pod, i) => ({ pod: pod.name, claim: null, cdiDeviceIds: [], plan: plans[i] as ProcessPlan, devices: run.devices[i] ?? null, result: run.results[i] ?? null })),

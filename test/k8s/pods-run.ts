@@ -8,8 +8,8 @@
  *            [--path dra|allocate] -- COMMAND [ARG...]
  *
  * Every pod runs COMMAND (`{pod}` in it, and in --container-env, becomes the pod's name), all at
- * once. --path allocate is the device-plugin path: it needs the plugin (src/k8s/deviceplugin),
- * not on this branch; plug its Allocate in as an AllocateSource in pods-flow.ts.
+ * once. --path allocate is the classic path: the device plugin's Allocate (pods-allocate.ts)
+ * instead of the DRA plugin's prepare and CDI edits.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -74,8 +74,20 @@ describe('two pods through prepare and the CDI edits', () => {
     expect(report.afterUnprepare).toEqual({ cdiFiles: [], claimDirs: [], checkpointClaims: 0, prepared: 0 });
   });
 
-  it('refuses the allocate path without a device plugin, saying what is missing', async () => {
-    await expect(runPodsFlow({ root: join(root, 'alloc'), gpus: [gpu], library: LIBRARY, pods: pods(), execute: 'plan', path: 'allocate' })).rejects.toThrow(/src\/k8s\/deviceplugin is not on this branch/);
+  it('the allocate path asks the real device plugin: each pod\'s plan carries its slice in HAMi\'s variables and ours, the library preloaded, its own region directory', async () => {
+    const report = await runPodsFlow({ root: join(root, 'alloc'), gpus: [gpu], library: LIBRARY, pods: pods(), imageEnv, execute: 'plan', path: 'allocate', deviceNode: () => '/dev/null' });
+    expect(report.path).toBe('allocate');
+    const [a, b] = report.pods;
+    expect(a?.plan.env).toContain('CUDA_DEVICE_MEMORY_LIMIT_0=256m');
+    expect(a?.plan.env).toContain(`GPUSHARE_MEMORY_LIMIT=${256 * MIB}`);
+    expect(a?.plan.env).toContain('GPUSHARE_COMPUTE_LIMIT=30');
+    expect(b?.plan.env).toContain('CUDA_DEVICE_MEMORY_LIMIT_0=512m');
+    expect(b?.plan.env).toContain('GPUSHARE_COMPUTE_LIMIT=70');
+    expect(a?.plan.env).toContain(`CUDA_VISIBLE_DEVICES=${gpu.uuid}`);
+    const claimDirs = report.pods.map((p) => p.plan.mounts.find((m) => m.destination === CONTAINER_PATHS.claimDir)?.source);
+    expect(new Set(claimDirs).size).toBe(2);
+    for (const dir of claimDirs) expect(dir).toMatch(/\/device-plugin\/containers\/[0-9a-f-]+_0$/);
+    expect(a?.plan.mounts.some((m) => m.destination === CONTAINER_PATHS.library)).toBe(true);
   });
 
   const isRoot = process.getuid?.() === 0;

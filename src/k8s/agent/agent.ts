@@ -11,6 +11,7 @@
  * piece of state where a restarted agent picks it up: prepared claims' checkpoint and CDI
  * specs, the slices and the annotation (they stay true while the GPUs do), suspended pods.
  */
+import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { ErrorCodes, GsError } from '../../domain/index.js';
 import type { GpuBackend } from '../../gpu/backend.js';
@@ -20,7 +21,7 @@ import { apiClaimSource } from '../dra/kubelet-claims.js';
 import { PollingInventory, type InventorySource } from '../dra/kubelet-inventory.js';
 import { startDraKubeletPlugin, type DraKubeletPlugin } from '../dra/kubelet-plugin.js';
 import { SlicePublisher } from '../dra/publisher.js';
-import { publishedDevices, type LayoutConfig } from '../dra/slices.js';
+import { publishedDevices } from '../dra/slices.js';
 import type { Gpu } from '../../domain/gpu.js';
 import type { AgentConfig } from './config.js';
 import { startHealthServer, type HealthServer, type ReadinessCheck } from './health.js';
@@ -28,28 +29,9 @@ import { pluginLog, type AgentLog } from './log.js';
 import { NodeGpusAnnotation, nodeGpusOf } from './node-inventory.js';
 import { combinedLocator, draRegionLocator, type RegionLocator } from './pod-processes.js';
 import { Suspender } from './suspender.js';
+import { deviceClassicPlugin, type ClassicPlugin, type StartClassicPlugin } from './classic.js';
 
-/**
- * What the classic (HAMi-compatible) device plugin gets from the agent: the same inventory and
- * layout the other two publications use. THE PLACE WHERE src/k8s/deviceplugin PLUGS IN: its
- * `startDevicePlugin(options)` wrapped as a StartClassicPlugin and passed in NodeAgentOptions.
- */
-export interface ClassicPluginHost {
-  readonly nodeName: string;
-  readonly kubeConfig: KubeConfig;
-  readonly inventory: InventorySource;
-  readonly layout: LayoutConfig;
-  readonly log: AgentLog;
-}
-
-/** The running device plugin as the agent needs it. */
-export interface ClassicPlugin extends RegionLocator {
-  /** Why it is not ready (not registered with the kubelet, ...), or null. */
-  notReady(): string | null;
-  close(): Promise<void>;
-}
-
-export type StartClassicPlugin = (host: ClassicPluginHost) => Promise<ClassicPlugin>;
+export type { ClassicPlugin, ClassicPluginHost, StartClassicPlugin } from './classic.js';
 
 export interface NodeAgentOptions {
   readonly config: AgentConfig;
@@ -58,7 +40,7 @@ export interface NodeAgentOptions {
   readonly log: AgentLog;
   /** The CUDA checkpoint API (suspend/resume), or why there is none. */
   readonly checkpoint: { readonly ok: true; readonly value: CheckpointApi } | { readonly ok: false; readonly error: { readonly message: string } };
-  /** The classic path's device plugin; required when config.classic.enabled. */
+  /** The classic path's device plugin (tests); default: this project's (deviceClassicPlugin) when config.classic.enabled. */
   readonly startClassic?: StartClassicPlugin;
   /** A GPU's device node for CDI specs (tests; default from /proc/driver/nvidia). */
   readonly deviceNode?: (gpu: Gpu) => string;
@@ -87,9 +69,6 @@ export interface NodeAgent {
 export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAgent> {
   const { config, backend, log } = options;
   const nodeName = config.nodeName;
-  if (config.classic.enabled && options.startClassic === undefined) {
-    throw new GsError(ErrorCodes.invalidArgument, 'classic.enabled is set but this agent has no device plugin to run (the HAMi-compatible path is not built into it); turn classic off or use a build with it');
-  }
   const first = backend.gpus();
   // A layout the GPUs cannot be published in: say so now, before anything is written.
   publishedDevices(first, config.layout);
@@ -145,8 +124,18 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
     }
 
     let classic: ClassicPlugin | null = null;
-    if (config.classic.enabled && options.startClassic !== undefined) {
-      classic = await options.startClassic({ nodeName, kubeConfig: options.kubeConfig, inventory, layout: config.layout, log });
+    if (config.classic.enabled) {
+      const startClassic = options.startClassic ?? deviceClassicPlugin(config.classic.settings);
+      classic = await startClassic({
+        nodeName,
+        kubeConfig: options.kubeConfig,
+        inventory,
+        layout: config.layout,
+        log,
+        library: config.dra.library,
+        ...(draPlugin !== null ? { computeDir: join(draPlugin.stateDir, 'compute') } : {}),
+        ...(options.deviceNode !== undefined ? { deviceNode: options.deviceNode } : {}),
+      });
       const started = classic;
       stack.push(() => started.close());
     }

@@ -17,6 +17,7 @@ import { ErrorCodes, GsError } from '../../domain/index.js';
 import { BACKEND_CHOICES } from '../../gpu/choices.js';
 import type { KubeConfigSource } from '../api/client.js';
 import { layoutConfig, type LayoutConfig } from '../dra/slices.js';
+import type { ClassicSettings } from './classic.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 /** A Kubernetes node name: a DNS subdomain (RFC 1123), as the API server validates it. */
@@ -49,8 +50,18 @@ const FileSchema = z.strictObject({
     pluginDir: absolute('dra.pluginDir').optional(),
     cdiDir: absolute('dra.cdiDir').optional(),
   }).optional(),
-  /** The HAMi-compatible device plugin (v1beta1); plugged in by the agent's caller (StartClassicPlugin). */
-  classic: z.strictObject({ enabled: z.boolean().optional() }).optional(),
+  /** The HAMi-compatible device plugin (v1beta1, src/k8s/deviceplugin), run inside the agent. */
+  classic: z.strictObject({
+    enabled: z.boolean().optional(),
+    /** Replicas advertised per GPU (HAMi's deviceSplitCount). */
+    split: z.int().min(1).max(1024).optional(),
+    /** The extended resource it advertises (HAMi's nvidia.com/gpu). */
+    resourceName: z.string().regex(/^[a-z0-9.-]+\/[a-z0-9.-]+$/, 'a domain-prefixed resource name like nvidia.com/gpu').optional(),
+    /** Its state: the ledger, the installed libgpushare, each container's region directory. */
+    stateDir: absolute('classic.stateDir').optional(),
+    /** The kubelet's device-plugin directory (its kubelet.sock and ours). */
+    deviceDir: absolute('classic.deviceDir').optional(),
+  }).optional(),
   /** Where the DaemonSet's probes ask: host:port, or a Unix socket path. */
   health: z.strictObject({ listen: z.string().min(1).optional() }).optional(),
   suspend: z.strictObject({
@@ -91,7 +102,7 @@ export interface AgentConfig {
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly layout: LayoutConfig;
   readonly dra: { readonly enabled: boolean; readonly library: string; readonly registryDir: string; readonly pluginDir: string; readonly cdiDir: string };
-  readonly classic: { readonly enabled: boolean };
+  readonly classic: { readonly enabled: boolean; readonly settings: ClassicSettings };
   readonly health: HealthListen;
   readonly suspend: { readonly enabled: boolean; readonly evictOnFailure: boolean; readonly lockTimeoutMs: number; readonly stateFile: string };
 }
@@ -172,7 +183,15 @@ export function resolveAgentConfig(flags: AgentFlags, env: Readonly<Record<strin
       pluginDir: absolutePath('--plugin-dir', flags.pluginDir ?? dra.pluginDir ?? AGENT_DEFAULTS.pluginDir),
       cdiDir: absolutePath('--cdi-dir', flags.cdiDir ?? dra.cdiDir ?? AGENT_DEFAULTS.cdiDir),
     },
-    classic: { enabled: file.classic?.enabled ?? false },
+    classic: {
+      enabled: file.classic?.enabled ?? false,
+      settings: {
+        ...(file.classic?.split !== undefined ? { split: file.classic.split } : {}),
+        ...(file.classic?.resourceName !== undefined ? { resourceName: file.classic.resourceName } : {}),
+        ...(file.classic?.stateDir !== undefined ? { stateDir: file.classic.stateDir } : {}),
+        ...(file.classic?.deviceDir !== undefined ? { deviceDir: file.classic.deviceDir } : {}),
+      },
+    },
     health: parseHealthListen(flags.healthListen ?? file.health?.listen ?? AGENT_DEFAULTS.health),
     suspend: {
       enabled: suspend.enabled ?? true,

@@ -11,7 +11,7 @@ import { loadKubeConfig } from '../api/client.js';
 import { startNodeAgent, type StartClassicPlugin } from './agent.js';
 import { resolveAgentConfig, type AgentFlags } from './config.js';
 
-/** Runs the agent until a stop signal; `startClassic` is where the device plugin is wired in. */
+/** Runs the agent until a stop signal; `startClassic` replaces the built-in device plugin (tests). */
 export async function runNodeAgent(flags: AgentFlags, startClassic?: StartClassicPlugin): Promise<void> {
   const config = resolveAgentConfig(flags);
   // Synchronous like the daemon's log: the last lines before a crash are the ones that matter.

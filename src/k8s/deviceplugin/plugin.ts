@@ -85,6 +85,8 @@ export interface DevicePlugin {
   registration(): RegistrationState;
   /** The containers served and not yet gone. */
   served(): readonly LedgerEntry[];
+  /** The regions of a pod's served containers (each container's directory holds one; it exists once a process attached). */
+  regionsOf(podUid: string): readonly string[];
   /** Resolves when the pod annotations of every served container are written (tests, shutdown). */
   settled(): Promise<void>;
   stop(): Promise<void>;
@@ -345,6 +347,7 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
     socket: link.socket,
     registration: () => link.registration(),
     served: () => ledger.all(),
+    regionsOf: (podUid) => ledger.all().filter((e) => e.podUid === podUid).map((e) => join(containerDir(e.podUid, e.index), 'region')),
     async settled() {
       await new Promise((resolve) => setImmediate(resolve)); // the patches are started after the answer
       while (annotating.size > 0) await Promise.all([...annotating]);
