@@ -53,3 +53,30 @@ export class FailedAuthLimiter {
     if (over > 0) for (const address of [...this.failures.keys()].slice(0, over)) this.failures.delete(address);
   }
 }
+
+/**
+ * What failures are counted by: an IPv4 address as it is (an IPv4-mapped IPv6 one as its IPv4),
+ * an IPv6 address by its /64 network. One host on IPv6 usually holds a whole /64, so counting
+ * single addresses would give it 2^64 fresh tries.
+ */
+export function limitKey(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1] as string;
+  if (!address.includes(':')) return address;
+  const groups = expandIpv6(address.replace(/%.*$/, ''));
+  return groups === null ? address : `${groups.slice(0, 4).join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of an IPv6 address, lowercased without leading zeros; null: not one. */
+function expandIpv6(address: string): string[] | null {
+  const halves = address.split('::');
+  if (halves.length > 2) return null;
+  const part = (s: string | undefined): string[] => (s === undefined || s === '' ? [] : s.split(':'));
+  const head = part(halves[0]);
+  const tail = part(halves[1]);
+  const fill = 8 - head.length - tail.length;
+  if (halves.length === 1 ? fill !== 0 : fill < 1) return null;
+  const groups = [...head, ...Array<string>(halves.length === 1 ? 0 : fill).fill('0'), ...tail];
+  if (!groups.every((g) => /^[0-9a-f]{1,4}$/i.test(g))) return null;
+  return groups.map((g) => Number.parseInt(g, 16).toString(16));
+}

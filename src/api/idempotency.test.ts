@@ -1,4 +1,5 @@
 /** Idempotency-Key on POST /v1/tasks: a client's retry after a timeout does not make a second task. */
+import { createHash } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inProcessDaemon, TEST_TOKENS } from '../../test/helpers/api.js';
 import { openDatabase } from '../node/store/db.js';
@@ -57,7 +58,9 @@ describe('Idempotency-Key on submission', () => {
   it('keys are kept in the database (a restarted daemon replays them) for 24 h', async () => {
     const first = idOf(await submit('alice-token', 'key-durable'));
     const reopened = new TaskStore(openDatabase(dbPath));
-    expect(reopened.idempotency.find('tenant:alice', 'key-durable', clock)?.taskId).toBe(first);
+    // Keys are the token's own: its actor is its tenant and its id (the secret's SHA-256, first 12 hex digits).
+    const actor = `tenant:alice/token:${createHash('sha256').update('alice-token').digest('hex').slice(0, 12)}`;
+    expect(reopened.idempotency.find(actor, 'key-durable', clock)?.taskId).toBe(first);
     clock += IDEMPOTENCY_WINDOW_MS - 1;
     expect(idOf(await submit('alice-token', 'key-durable'))).toBe(first);
     clock += 1;

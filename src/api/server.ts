@@ -15,7 +15,7 @@ import { ErrorCodes, GsError } from '../domain/index.js';
 import type { TokenEntry } from '../node/config.js';
 import type { Daemon } from '../node/daemon.js';
 import { TokenAuthority, type TokenChecker } from '../node/tokens.js';
-import { FailedAuthLimiter } from './auth-limit.js';
+import { FailedAuthLimiter, limitKey } from './auth-limit.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerMetricsRoutes, type MetricsEndpoint } from './routes/metrics.js';
 import type { SampleSource } from '../contract/monitor.js';
@@ -108,7 +108,7 @@ export async function buildApi(options: ApiOptions) {
       return;
     }
     // Refused before the token is even looked at: a blocked address learns nothing more.
-    const address = req.socket.remoteAddress ?? 'unknown';
+    const address = limitKey(req.socket.remoteAddress ?? 'unknown');
     const wait = limiter.retryAfter(address);
     if (wait > 0) {
       void reply.header('retry-after', String(wait));

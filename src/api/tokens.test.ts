@@ -6,7 +6,7 @@ import { inProcessDaemon, sha } from '../../test/helpers/api.js';
 import type { CreatedTokenBody, TokenBody } from '../contract/schemas.js';
 import { loadConfig } from '../node/config.js';
 import { TokenAuthority } from '../node/tokens.js';
-import { FailedAuthLimiter } from './auth-limit.js';
+import { FailedAuthLimiter, limitKey } from './auth-limit.js';
 
 let clock = Date.UTC(2027, 0, 1);
 const gs = inProcessDaemon();
@@ -72,7 +72,7 @@ describe('token expiry and revocation, checked on every request', () => {
     const at = from();
     const r = await tcp.inject({ method: 'POST', url: '/v1/tokens', headers: { authorization: 'Bearer alice-token' }, remoteAddress: at, payload: { tenant: 'alice', role: 'admin' } });
     expect(r.statusCode).toBe(403);
-    expect(daemon.auditLog(0, 10_000).at(-1)).toMatchObject({ actor: 'tenant:alice', action: 'token.create', result: 'GS_ERR_FORBIDDEN' });
+    expect(daemon.auditLog(0, 10_000).at(-1)).toMatchObject({ actor: expect.stringMatching(/^tenant:alice\/token:[0-9a-f]{12}$/), action: 'token.create', result: 'GS_ERR_FORBIDDEN' });
     expect((await tcp.inject({ method: 'GET', url: '/v1/tokens', headers: { authorization: 'Bearer alice-token' }, remoteAddress: at })).statusCode).toBe(403);
     const bad = await local.inject({ method: 'POST', url: '/v1/tokens', payload: { tenant: 'bob', expires: 'forever' } });
     expect(errorOf(bad).message).toMatch(/^expires: "forever" is not a length of time/);
@@ -111,7 +111,7 @@ describe("a user token's priority is capped", () => {
     const r = await submit('alice-token', 'high');
     expect(r.statusCode).toBe(403);
     expect(errorOf(r).message).toMatch(/^priority 900 is more than this token may ask \(at most 500\)/);
-    expect(daemon.auditLog(0, 10_000).at(-1)).toMatchObject({ actor: 'tenant:alice', action: 'task.submit', result: 'GS_ERR_FORBIDDEN' });
+    expect(daemon.auditLog(0, 10_000).at(-1)).toMatchObject({ actor: expect.stringMatching(/^tenant:alice\/token:[0-9a-f]{12}$/), action: 'task.submit', result: 'GS_ERR_FORBIDDEN' });
     expect((await submit('alice-token', 'normal')).statusCode).toBe(201);
   });
   it("at the token's maxPriority when it has one; an admin's is not capped", async () => {
@@ -132,5 +132,33 @@ describe('tokens in the config file', () => {
     expect(loadConfig({ config: write([{ ...entry, expiresAt: '2027-02-01T00:00:00Z', maxPriority: 'high' }]) }).tokens[0]).toMatchObject({ expiresAt: Date.UTC(2027, 1, 1), maxPriority: 900 });
     expect(loadConfig({ config: write([{ ...entry, expiresAt: 5 }]) }).tokens[0]).toMatchObject({ expiresAt: 5 });
     expect(() => loadConfig({ config: write([{ ...entry, expiresAt: 'next week' }]) })).toThrow(/tokens\.0\.expiresAt/);
+  });
+});
+
+describe('who acted, in the audit log', () => {
+  it('names the token as well as its tenant, so two tokens of one tenant are told apart', () => {
+    const authority = new TokenAuthority([{ sha256: sha('laptop'), tenant: 'alice', role: 'user' }, { sha256: sha('ci-runner'), tenant: 'alice', role: 'user' }], null);
+    const actors = ['laptop', 'ci-runner'].map((secret) => {
+      const r = authority.authenticate(secret);
+      if (!r.ok) throw new Error(r.reason);
+      return r.principal.actor;
+    });
+    expect(actors).toEqual([`tenant:alice/token:${sha('laptop').slice(0, 12)}`, `tenant:alice/token:${sha('ci-runner').slice(0, 12)}`]);
+    expect(authority.list().map((t) => t.id)).toEqual([sha('laptop').slice(0, 12), sha('ci-runner').slice(0, 12)]);
+  });
+});
+
+describe('what failed authentications are counted by', () => {
+  it('an IPv4 address as it is (mapped ones too), an IPv6 address by its /64', () => {
+    expect(limitKey('203.0.113.7')).toBe('203.0.113.7');
+    expect(limitKey('::ffff:203.0.113.7')).toBe('203.0.113.7');
+    expect(limitKey('2001:db8:0:42:1:2:3:4')).toBe('2001:db8:0:42::/64');
+    expect(limitKey('2001:0DB8::42:0:0:0:9')).toBe('2001:db8:0:42::/64');
+    expect(limitKey('2001:db8::9')).toBe('2001:db8:0:0::/64');
+    expect(limitKey('2001:db8:0:42::1')).toBe(limitKey('2001:db8:0:42:ffff:ffff:ffff:ffff'));
+    expect(limitKey('::1')).toBe('0:0:0:0::/64');
+    expect(limitKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(limitKey('not:an::address::')).toBe('not:an::address::');
+    expect(limitKey('unknown')).toBe('unknown');
   });
 });

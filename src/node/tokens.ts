@@ -82,7 +82,8 @@ export class TokenAuthority implements TokenChecker {
     if (this.revoked.has(found.digest.toString('hex'))) return { ok: false, reason: 'revoked' };
     if (found.view.expiresAt !== null && found.view.expiresAt <= this.now()) return { ok: false, reason: 'expired' };
     const v = found.view;
-    return { ok: true, principal: { actor: `tenant:${v.tenant}`, role: v.role, tenant: v.tenant, ...(v.maxPriority !== null ? { maxPriority: v.maxPriority } : {}) } };
+    // The token by its id (what `gpushare token ls` shows) beside its tenant: two tokens of one tenant are told apart in the audit log.
+    return { ok: true, principal: { actor: `tenant:${v.tenant}/token:${v.id}`, role: v.role, tenant: v.tenant, ...(v.maxPriority !== null ? { maxPriority: v.maxPriority } : {}) } };
   }
 
   list(): TokenView[] {

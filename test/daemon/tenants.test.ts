@@ -191,14 +191,14 @@ describe('TCP with bearer tokens', () => {
     expect((await h.run(['tenant', 'create', 'by-ops', '--gpus', '1'], as('ops-secret'))).status).toBe(0);
 
     const audit = JSON.parse((await h.run(['audit', '--json'], as('ops-secret'))).stdout) as AuditRecordBody[];
-    const byAlice = audit.filter((a) => a.actor === 'tenant:alice').map((a) => [a.action, a.target, a.result]);
+    const byAlice = audit.filter((a) => a.actor.startsWith('tenant:alice/token:')).map((a) => [a.action, a.target, a.result]);
     expect(byAlice).toEqual([
       ['task.submit', mine, 'ok'],
       ['task.kill', bobs, 'GS_ERR_NOT_FOUND'],
       ['task.submit', null, 'GS_ERR_FORBIDDEN'],
       ['tenant.create', 'evil', 'GS_ERR_FORBIDDEN'],
     ]);
-    expect(audit.filter((a) => a.actor === 'tenant:ops').map((a) => [a.action, a.target, a.result, a.role])).toEqual([
+    expect(audit.filter((a) => a.actor.startsWith('tenant:ops/token:')).map((a) => [a.action, a.target, a.result, a.role])).toEqual([
       ['task.kill', mine, 'ok', 'admin'],
       ['task.kill', bobs, 'ok', 'admin'],
       ['tenant.create', 'by-ops', 'ok', 'admin'],

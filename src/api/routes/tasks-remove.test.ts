@@ -40,7 +40,7 @@ describe('DELETE /v1/tasks/:id', () => {
     expect(exists(id)).toBe(false);
     expect(await gone(taskDir(id))).toBe(true);
     expect((await tcp.inject({ method: 'GET', url: `/v1/tasks/${id}`, headers: auth('alice-token') })).statusCode).toBe(404);
-    expect(daemon.auditLog(0, 100_000).slice(before).map((a) => [a.actor, a.action, a.target, a.result])).toEqual([['tenant:alice', 'task.remove', id, 'ok']]);
+    expect(daemon.auditLog(0, 100_000).slice(before).map((a) => [a.actor, a.action, a.target, a.result])).toEqual([[expect.stringMatching(/^tenant:alice\/token:[0-9a-f]{12}$/), 'task.remove', id, 'ok']]);
   });
 
   it('refuses a live task (409), which stays; the refusal is audited', async () => {
@@ -98,7 +98,7 @@ describe('POST /v1/tasks/prune', () => {
     expect(exists(bobs)).toBe(true);
     expect(exists(live)).toBe(true);
     const audit = daemon.auditLog(0, 100_000).slice(before);
-    expect(audit.map((a) => [a.actor, a.action, a.target, a.result])).toEqual([['tenant:alice', 'task.prune', 'alice', 'ok']]);
+    expect(audit.map((a) => [a.actor, a.action, a.target, a.result])).toEqual([[expect.stringMatching(/^tenant:alice\/token:[0-9a-f]{12}$/), 'task.prune', 'alice', 'ok']]);
     expect(audit[0]?.detail['ids']).toEqual(body.removed.map((x) => x.id));
     daemon.kill(live, { actor: 'test', role: 'admin' });
   });
