@@ -106,6 +106,13 @@ export default tseslint.config(
     },
   },
   cliRule(['src/cli/**/*.ts']),
+  // The dashboard (web/) talks to the daemon through the API: of src/ it imports the contract's types only.
+  {
+    files: ['web/**/*.ts', 'web/**/*.tsx'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '(^|/)src/(?!contract/)', message: 'web/ imports only src/contract (types) of src/: it talks to the daemon through the API.' }] }],
+    },
+  },
   // Exceptions, each for a command that by its nature is not a client of the daemon:
   // `gpus --local` and `info` read this machine's GPUs with no daemon at all; options.ts opens
   // the backend for them (and lists the backend choices `serve` offers).

@@ -30,6 +30,9 @@ describe('layering lint', () => {
     ['src/contract/x.ts', "export const x = async (m: string): Promise<unknown> => import(m);\n", /src\/contract loads no module it computes at run time/],
     ['src/node/x.ts', "import { main } from '../cli/main.js';\nexport const x = main;\n", /src\/node and src\/api do not depend on src\/cli/],
     ['src/api/x.ts', "import { Client } from '../cli/client.js';\nexport const x = Client;\n", /src\/node and src\/api do not depend on src\/cli/],
+    // The dashboard is a client of the API: the contract's types, nothing else of src/.
+    ['web/src/x.ts', "import type { Daemon } from '../../src/node/daemon';\nexport type X = Daemon;\n", /web\/ imports only src\/contract/],
+    ['web/src/views/x.tsx', "import { SampleHub } from '../../../src/monitor/hub';\nexport const x = SampleHub;\n", /web\/ imports only src\/contract/],
   ])('rejects in %s: %j', async (file, code, message) => {
     expect((await lint(file, code)).join('\n')).toMatch(message);
   });

@@ -39,6 +39,15 @@ const DIST_EXTRA: string[] = [
   'dist/config.schema.json',
   'dist/openapi.json',
 ];
+/**
+ * The dashboard's build (web/ by `npm run build:web`): its page, and one script and one style
+ * sheet named by their content's hash (whatever the hash is today).
+ */
+function webBuild(): string[] {
+  const assets = readdirSync(join(REPO_ROOT, 'dist', 'web', 'assets')).sort();
+  expect(assets.map((a) => a.replace(/-[\w-]{8}\./, '-HASH.'))).toEqual(['index-HASH.css', 'index-HASH.js']);
+  return ['dist/web/index.html', ...assets.map((a) => `dist/web/assets/${a}`)];
+}
 /** Source trees compiled into dist/ but not shipped: only tests import them. */
 const NOT_SHIPPED_SRC = ['src/scheduler/testing/'];
 /** Budget: 0.65 MB packed and 1.7 MB unpacked when this was written (7.7 MB / 26.9 MB before). */
@@ -88,7 +97,7 @@ function distFromSrc(at = join(REPO_ROOT, 'src')): string[] {
 }
 
 beforeAll(() => {
-  for (const f of ['dist/cli/main.js', ...NATIVE.map((n) => `build/native/${n}`)]) {
+  for (const f of ['dist/cli/main.js', 'dist/web/index.html', ...NATIVE.map((n) => `build/native/${n}`)]) {
     if (!existsSync(join(REPO_ROOT, f))) throw new Error(`${f} is missing: run \`npm run build\` before the package test`);
   }
   // --ignore-scripts: pack what is built (prepack would rebuild dist/ from scratch).
@@ -107,7 +116,7 @@ afterAll(async () => {
 
 describe('npm package', () => {
   it('ships exactly the listed files and dist/ compiled from src/ (no maps, no stale or test files)', () => {
-    const expected = [...SHIPPED, ...DIST_EXTRA, ...distFromSrc()].sort();
+    const expected = [...SHIPPED, ...DIST_EXTRA, ...webBuild(), ...distFromSrc()].sort();
     const packed = pack.files.map((f) => f.path).sort();
     // Stale files in a local dist/ show up here: `rm -rf dist && npm run build` clears them.
     expect({ extra: packed.filter((f) => !expected.includes(f)), missing: expected.filter((f) => !packed.includes(f)) }).toEqual({ extra: [], missing: [] });

@@ -6,6 +6,7 @@
  * tenant's task reads as not there at all (404, not 403: its existence is not disclosed).
  */
 import type { GpuWithSlices } from '../contract/gpus.js';
+import type { MonitorSample } from '../contract/monitor.js';
 import type { Principal } from '../contract/principal.js';
 import type { Task } from '../contract/task.js';
 import { shown } from '../contract/shown.js';
@@ -159,4 +160,19 @@ export function visibleGpus(principal: Principal, gpus: GpuWithSlices[]): GpuWit
     ...g,
     slices: g.slices.map((s) => (s.tenant === principal.tenant ? s : { ...s, taskId: null, tenant: null })),
   }));
+}
+
+/**
+ * A monitor sample as the caller may see it: every GPU (as /v1/gpus shows them), but only the
+ * caller's tenant's slices, and the queue's oldest task named only if it is the caller's. An
+ * admin's sample is the sample itself (the stream then sends one string to every admin).
+ */
+export function visibleSample(principal: Principal, sample: MonitorSample, tenantOf: (id: string) => string | null | undefined): MonitorSample {
+  if (principal.role === 'admin') return sample;
+  const oldest = sample.queue.oldestTask;
+  return {
+    ...sample,
+    slices: sample.slices.filter((s) => s.tenant === principal.tenant),
+    queue: oldest !== null && tenantOf(oldest) !== principal.tenant ? { ...sample.queue, oldestTask: null } : sample.queue,
+  };
 }

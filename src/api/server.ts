@@ -23,8 +23,10 @@ import { VERSION } from '../version.js';
 import { refuseUnparsable, toErrorResponse } from './errors.js';
 import { shown } from '../contract/shown.js';
 import { registerAuditRoutes } from './routes/audit.js';
+import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerGpuRoutes } from './routes/gpus.js';
+import { registerMonitorRoutes } from './routes/monitor.js';
 import { RawJson } from './routes/shared.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerTenantRoutes } from './routes/tenants.js';
@@ -45,6 +47,8 @@ export interface ApiOptions {
   readonly samples?: SampleSource | null;
   /** GET /metrics and the API latency it reports; absent: no /metrics (tests that build the API alone). */
   readonly metrics?: (MetricsEndpoint & { observeRequest(route: string, method: string, statusCode: number, seconds: number): void }) | null;
+  /** The dashboard's built files; absent: dist/web. */
+  readonly webRoot?: string | null;
 }
 
 declare module 'fastify' {
@@ -54,6 +58,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The audit action of a route that changes something; its refusals are audited too. */
     action?: string;
+    /** Served without a token (the dashboard's static files: they hold no data). */
+    public?: boolean;
   }
 }
 
@@ -107,6 +113,8 @@ export async function buildApi(options: ApiOptions) {
       req.principal = local;
       return;
     }
+    // The dashboard's files: no data in them, and a browser cannot send a token for a page load.
+    if (req.routeOptions.config.public === true) return;
     // Refused before the token is even looked at: a blocked address learns nothing more.
     const address = limitKey(req.socket.remoteAddress ?? 'unknown');
     const wait = limiter.retryAfter(address);
@@ -145,8 +153,8 @@ export async function buildApi(options: ApiOptions) {
     const action = req.routeOptions.config.action;
     // Unauthenticated callers are not audited: anyone could fill the log.
     if (action !== undefined && (req.principal as Principal | null) !== null) {
-      const params = req.params as { id?: string; name?: string } | undefined;
-      const target = params?.id ?? params?.name ?? (action === 'tenant.create' ? ((req.body as { name?: unknown } | undefined)?.name as string | undefined) : undefined) ?? null;
+      const params = req.params as { id?: string; name?: string; gpu?: string } | undefined;
+      const target = params?.id ?? params?.name ?? params?.gpu ?? (action === 'tenant.create' ? ((req.body as { name?: unknown } | undefined)?.name as string | undefined) : undefined) ?? null;
       try {
         daemon.recordRefusal(req.principal, { action, target: typeof target === 'string' ? target.slice(0, 64) : null, detail: { status }, result: body.error.code, message: body.error.message.slice(0, 1000) });
       } catch (auditErr) {
@@ -162,7 +170,7 @@ export async function buildApi(options: ApiOptions) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   // Each resource's routes in its own module; each asks authorize.ts before it asks the daemon.
-  const context = { daemon, backend: options.backend, tokens: options.tokenAdmin ?? (checker instanceof TokenAuthority ? checker : null), samples: options.samples ?? null };
+  const context = { daemon, backend: options.backend, tokens: options.tokenAdmin ?? (checker instanceof TokenAuthority ? checker : null), samples: options.samples ?? null, webRoot: options.webRoot ?? null };
   registerGpuRoutes(api, context);
   registerTaskRoutes(api, context);
   registerEventRoutes(api, context);
@@ -170,6 +178,8 @@ export async function buildApi(options: ApiOptions) {
   registerAuditRoutes(api, context);
   registerTokenRoutes(api, context);
   if (metrics !== null) registerMetricsRoutes(api, metrics);
+  registerMonitorRoutes(api, context);
+  registerDashboardRoutes(api, context);
 
   return app;
 }

@@ -1,10 +1,12 @@
 /**
- * Streaming bodies: a task's log files tailed as they grow, and the daemon's event feed. Both
- * stop when the client goes away; timers are owned here and cleared on every path.
+ * Streaming bodies: a task's log files tailed as they grow, the daemon's event feed and the
+ * monitor's samples. All stop when the client goes away; timers and subscriptions are owned
+ * here and released on every path.
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
+import type { MonitorSample, SampleSource } from '../contract/monitor.js';
 import type { Daemon } from '../node/daemon.js';
 import type { EventRecord } from '../node/store/tasks.js';
 
@@ -111,5 +113,31 @@ export function eventStream(daemon: Pick<Daemon, 'events' | 'onEvent'>, since: n
   }
   pending.forEach(write);
   live = true;
+  return out;
+}
+
+/** Bytes a sample stream may have waiting for a slow reader before it skips samples (a few samples' worth). */
+export const SAMPLE_STREAM_BACKLOG_BYTES = 256 * 1024;
+
+/**
+ * The monitor's samples as NDJSON: the newest at once (if any), then each new one, each line as
+ * `line` renders it for the caller; `also` may subscribe to other lines for the same stream (it
+ * gets the writer and returns its unsubscribe). A reader slower than the lines gets fewer, never
+ * a growing buffer in the daemon: a line is skipped while more than SAMPLE_STREAM_BACKLOG_BYTES wait.
+ */
+export function sampleStream(source: SampleSource, line: (sample: MonitorSample) => string, also?: (write: (text: string) => void) => () => void): PassThrough {
+  const out = new PassThrough();
+  const write = (text: string): void => {
+    if (out.writableLength > SAMPLE_STREAM_BACKLOG_BYTES) return;
+    out.write(`${text}\n`);
+  };
+  const unsubscribe = source.subscribe((sample) => write(line(sample)));
+  const unsubscribeAlso = also?.(write) ?? ((): void => {});
+  out.on('close', () => {
+    unsubscribe();
+    unsubscribeAlso();
+  });
+  const newest = source.latest();
+  if (newest !== null) write(line(newest));
   return out;
 }

@@ -4,12 +4,13 @@
  * that closes all of them. Tasks are never stopped on close: the next start re-adopts them.
  * It lives outside src/node so that the daemon never imports its own API (no layer cycle).
  */
-import { existsSync, chmodSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { existsSync, chmodSync, readFileSync, unlinkSync } from 'node:fs';
 import type { Server as HttpsServer } from 'node:https';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { buildApi, type ApiApp } from '../api/server.js';
+import { DASHBOARD_PATH } from '../api/routes/dashboard.js';
 import { ErrorCodes, GsError } from '../domain/index.js';
 import { openCheckpointApi } from '../gpu/checkpoint.js';
 import { openBackend } from '../gpu/open.js';
@@ -29,11 +30,14 @@ import { openDatabase } from '../node/store/db.js';
 import { TaskStore } from '../node/store/tasks.js';
 import { TokenAuthority } from '../node/tokens.js';
 import { SampleHub } from '../monitor/hub.js';
+import { readingsOfSample, type GpuFaultReason, type GpuHealthState } from '../node/gpu-health.js';
 import { Sampler } from '../monitor/sampler.js';
 import { MetricsExporter } from '../monitor/metrics/exporter.js';
 
 export interface RunningDaemon {
   readonly daemon: Daemon;
+  /** Where the monitor meets the GPU health book (gpuHealthHooks). */
+  readonly gpuHealth: GpuHealthHooks;
   /** Where it listens, as the CLI's --host would name it. */
   readonly addresses: readonly string[];
   /**
@@ -43,6 +47,21 @@ export interface RunningDaemon {
    */
   reload(load: () => DaemonConfig): ReloadOutcome;
   close(): Promise<void>;
+}
+
+/**
+ * The GPU health book as the monitor's parts reach it (issue 19): the alert engine calls
+ * `onGpuFault` on an XID or uncorrectable ECC errors (the GPU takes no new placements until it
+ * recovers or an admin uncordons it); the sampler reads `state` for GpuSample.health and
+ * cordoned.
+ */
+export interface GpuHealthHooks {
+  onGpuFault(uuid: string, reason: GpuFaultReason): void;
+  state(uuid: string): GpuHealthState;
+}
+
+export function gpuHealthHooks(daemon: Daemon): GpuHealthHooks {
+  return { onGpuFault: (uuid, reason) => daemon.markGpuFault(uuid, reason), state: (uuid) => daemon.gpuHealth(uuid) };
 }
 
 export type ReloadOutcome = ({ readonly ok: true } & ReloadPlan) | { readonly ok: false; readonly problem: string };
@@ -199,6 +218,8 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
   // One authority for every listener: a token revoked through one is refused on all.
   const tokens = new TokenAuthority(config.tokens, { db, tasks: store });
   const stopEvents = daemon.onEvent((event) => metrics.taskEvent(event));
+  // Each sample's GPUs tell the health book of resets and ECC counts back at 0: faults recover without an API call.
+  const stopObserving = samples.subscribe((sample) => daemon.observeGpus(readingsOfSample(sample), sample.at));
   const apps: ApiApp[] = [];
   const sockets: string[] = [];
   let sampler: Sampler | null = null;
@@ -207,6 +228,7 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
     stopEvents();
     await Promise.all(apps.map((a) => a.close()));
     for (const s of sockets) if (existsSync(s)) unlinkSync(s);
+    stopObserving();
     daemon.close();
     await checkpointer.stop();
     db.close();
@@ -242,6 +264,9 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
     }
     logger.info({ stateDir: config.stateDir, addresses, backend: backend.description, config: config.configFile }, 'gpushare daemon listening');
     say(`gpushare serve: listening on ${addresses.join(', ')}; state in ${config.stateDir}`);
+    // A browser reaches the dashboard over TCP only; on a Unix socket alone there is no URL to give.
+    const dashboards = addresses.filter((a) => /^https?:\/\//.test(a)).map((a) => `${a}${DASHBOARD_PATH}`);
+    if (dashboards.length > 0) say(`gpushare serve: dashboard at ${dashboards.join(', ')}`);
     let current = config;
     const reload = (load: () => DaemonConfig): ReloadOutcome => {
       try {
@@ -267,7 +292,7 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
         return { ok: false, problem };
       }
     };
-    return { daemon, addresses, reload, close };
+    return { daemon, gpuHealth: gpuHealthHooks(daemon), addresses, reload, close };
   } catch (err) {
     await close().catch(() => undefined);
     throw err;
@@ -301,7 +326,6 @@ async function listen(app: ApiApp, address: ListenAddress, sockets: string[], tl
     return `${tls ? 'https' : 'http'}://${address.host.includes(':') ? `[${address.host}]` : address.host}:${port}`;
   }
   const dir = dirname(address.path);
-  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
   ensurePrivateDir(dir);
   if (existsSync(address.path)) {
     if (await answers(address.path)) throw new GsError(ErrorCodes.conflict, `another daemon already listens on ${address.path}`);

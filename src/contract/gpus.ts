@@ -6,6 +6,25 @@ export interface GpuWithSlices extends Gpu {
   readonly slices: GpuSlice[];
   readonly allocatedMemoryBytes: number;
   readonly allocatedComputeMilli: number;
+  /** An admin's cordon (`gpushare gpu cordon`): no new placements here; running work stays. */
+  readonly cordoned: boolean;
+  readonly cordon: GpuCordon | null;
+  /** An XID or uncorrectable ECC fault seen here and not yet recovered or cleared: no new placements either. */
+  readonly fault: GpuFaultInfo | null;
+}
+
+/** Who cordoned a GPU, when (UTC epoch ms) and why. */
+export interface GpuCordon {
+  readonly by: string;
+  readonly at: number;
+  readonly note: string | null;
+}
+
+/** A fault seen on a GPU: an XID (code: its number) or uncorrectable ECC errors (code: the count), when (UTC epoch ms). */
+export interface GpuFaultInfo {
+  readonly kind: 'xid' | 'ecc';
+  readonly code: number | null;
+  readonly at: number;
 }
 
 /** One running task's slice of a GPU: what it reserved, and what libgpushare says it uses. */

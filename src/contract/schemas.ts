@@ -194,9 +194,17 @@ export const EventsQuerySchema = z.strictObject({
   follow: Flag.optional(),
 });
 
+/** GET /v1/monitor/stream: events=1 interleaves the caller's task events with the samples (lines `{"sample": ...}` and `{"event": ...}`). */
+export const MonitorStreamQuerySchema = z.strictObject({
+  events: Flag.optional(),
+});
+
 export const EventSchema = z
   .object({ seq: z.number(), at: z.number(), type: z.string(), taskId: z.string().nullable(), data: z.record(z.string(), z.unknown()) })
   .meta({ id: 'Event' });
+
+const GpuCordonSchema = z.object({ by: z.string(), at: z.number().describe('UTC epoch ms'), note: z.string().nullable() });
+const GpuFaultSchema = z.object({ kind: z.enum(['xid', 'ecc']), code: z.number().nullable().describe('the XID number, or the uncorrectable ECC count'), at: z.number().describe('UTC epoch ms') });
 
 /** A GPU as `gpushare gpus --json` prints it, plus what the daemon placed on it. */
 export const GpuSchema = z
@@ -227,8 +235,23 @@ export const GpuSchema = z
     ),
     allocatedMemoryBytes: z.number(),
     allocatedComputeMilli: z.number(),
+    cordoned: z.boolean().describe("an admin's cordon (gpushare gpu cordon): no new placements here; running work stays"),
+    cordon: GpuCordonSchema.nullable(),
+    fault: GpuFaultSchema.nullable().describe('an XID or uncorrectable ECC fault not yet recovered (a reset, or the ECC count back to 0) or cleared (uncordon): no new placements here'),
   })
   .meta({ id: 'Gpu' });
+
+/** POST /v1/gpus/:gpu/cordon's body. */
+export const CordonGpuSchema = z.strictObject({ note: z.string().min(1).max(200).regex(/^[^\n\r]*$/, 'one line').optional().describe('why, for whoever reads `gpushare gpus` (one line, at most 200 characters)') }).meta({ id: 'CordonGpu' });
+
+/** `:gpu` in /v1/gpus/:gpu/...: the GPU's index or its UUID. */
+export const GpuParamsSchema = z.object({ gpu: z.string().min(1).max(100).describe('the GPU index (0, 1, ...) or its UUID (GPU-...)') });
+
+/** What a cordon or uncordon leaves on the GPU. */
+export const GpuHealthSchema = z
+  .object({ index: z.number(), uuid: z.string(), cordoned: z.boolean(), cordon: GpuCordonSchema.nullable(), fault: GpuFaultSchema.nullable() })
+  .meta({ id: 'GpuHealth' });
+export type GpuHealthBody = z.infer<typeof GpuHealthSchema>;
 
 export const GpusResponseSchema = z.object({ backend: z.enum(['nvml', 'simulated']), description: z.string(), gpus: z.array(GpuSchema) });
 export type GpusResponse = z.infer<typeof GpusResponseSchema>;

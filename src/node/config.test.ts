@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, parseListen } from './config.js';
-import { defaultPaths, SYSTEM_PATHS } from './paths.js';
+import { defaultPaths, ensurePrivateDir, SYSTEM_PATHS } from './paths.js';
 
 describe('defaultPaths', () => {
   it('follows XDG, ignoring relative values', () => {
@@ -70,6 +70,17 @@ describe('loadConfig', () => {
     expect(c).toMatchObject({ stateDir: '/st/gpushare', listen: [{ kind: 'unix', path: '/rt/gpushare/gpushare.sock' }], policy: 'binpack', killGraceMs: 10_000, configFile: null });
     const f = file('a.json', JSON.stringify({ stateDir: '/from-file', killGraceSeconds: 2, policy: 'spread' }));
     expect(loadConfig({ config: f, policy: 'bestfit' }, env)).toMatchObject({ stateDir: '/from-file', killGraceMs: 2000, policy: 'bestfit', configFile: f });
+  });
+
+  it('takes the system paths with --system whoever runs it, the XDG variables ignored; --state-dir and --listen still win', () => {
+    const env = { HOME: '/home/u', XDG_CONFIG_HOME: join(dir, 'none'), XDG_STATE_HOME: '/st', XDG_RUNTIME_DIR: '/rt' };
+    expect(loadConfig({ system: true }, env)).toMatchObject({ stateDir: '/var/lib/gpushare', listen: [{ kind: 'unix', path: '/run/gpushare/gpushare.sock' }] });
+    expect(loadConfig({ system: true, stateDir: '/s2', listen: ['/x.sock'] }, env)).toMatchObject({ stateDir: '/s2', listen: [{ kind: 'unix', path: '/x.sock' }] });
+  });
+
+  it('says which directory it cannot create and what to do, where the user may not (a non-root --system)', () => {
+    // /sys refuses every new directory, root included (EPERM): the case a non-root user meets in /var/lib.
+    expect(() => ensurePrivateDir('/sys/gpushare-test/state')).toThrow(/^cannot create \/sys\/gpushare-test\/state: .*; create it for this user \(uid \d+\), e\.g\. systemd's StateDirectory=/);
   });
 
   it('says what is wrong with a bad file', () => {

@@ -130,6 +130,8 @@ export interface ServeFlags {
   readonly insecure?: boolean | undefined;
   /** auto, off or a nice value (daemonNice). */
   readonly daemonNice?: string | undefined;
+  /** The system service's paths as the defaults, whoever runs it (paths.ts SYSTEM_PATHS). */
+  readonly system?: boolean | undefined;
 }
 
 /** PEM files for the TCP listeners (paths; read when the daemon starts). */
@@ -169,7 +171,7 @@ export interface DaemonConfig {
 
 /** Merges defaults, the config file and flags, validating each; throws GS_ERR_INVALID_ARGUMENT. */
 export function loadConfig(flags: ServeFlags, env: Readonly<Record<string, string | undefined>> = process.env): DaemonConfig {
-  const defaults = defaultPaths(env);
+  const defaults = defaultPaths(env, undefined, undefined, flags.system === true);
   const path = flags.config ?? join(defaults.configDir, 'config.json');
   const file = readConfigFile(path, flags.config !== undefined);
   const listen = (flags.listen && flags.listen.length > 0 ? flags.listen : file.value.listen) ?? [defaults.socket];

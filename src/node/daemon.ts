@@ -24,6 +24,7 @@ import { parsePolicy, type Policy } from '../scheduler/index.js';
 import { admit } from './admission.js';
 import { TaskEvents, type EventListener } from './events.js';
 import { taskFiles, type NativePaths } from './launcher.js';
+import { GpuHealthBook, readingOf, type GpuFaultReason, type GpuHealthState, type GpuReading } from './gpu-health.js';
 import { GpuInventory } from './inventory.js';
 import { Lifecycle } from './lifecycle.js';
 import type { MpsControl } from './mps.js';
@@ -124,6 +125,8 @@ export class Daemon {
   private pendingSubmissions: { readonly prepared: PreparedSubmission; resolve: (t: Task) => void; reject: (err: unknown) => void }[] = [];
   /** The GPUs admission last read, and when (performance.now() ms): see admissionGpus. */
   private readonly inventory: GpuInventory;
+  /** Cordons and faults: GPUs that take no new placements (gpu-health.ts). */
+  private readonly health: GpuHealthBook;
 
   constructor(private readonly options: DaemonOptions) {
     this.store = options.store;
@@ -152,7 +155,8 @@ export class Daemon {
       mps: options.mps ?? null,
       onChange: () => this.queue.passSoon(),
     });
-    this.inventory = new GpuInventory(options.backend, options.smGroups);
+    this.health = new GpuHealthBook(this.store, this.bus, this.now);
+    this.inventory = new GpuInventory(options.backend, options.smGroups, undefined, undefined, this.health);
     this.queue = new TaskQueue({
       store: this.store,
       inventory: this.inventory,
@@ -242,13 +246,52 @@ export class Daemon {
     this.tenantService.declare(name, quota, actor);
   }
 
-  /** GPUs with their slices, whoever's they are. */
+  /** GPUs with their slices, whoever's they are, and their cordons and faults. */
   gpus(): GpuWithSlices[] {
-    return gpusWithSlices(this.options.backend.gpus(), {
+    const gpus = this.options.backend.gpus();
+    this.observeGpus(gpus.map(readingOf));
+    return gpusWithSlices(gpus, {
       holding: this.store.list().filter((t) => HOLDING_STATES.has(t.state)),
       gpusOf: (t) => this.lifecycle.gpusOf(t),
       usageOf: (id) => this.lifecycle.usage(id),
+      healthOf: (uuid) => this.health.state(uuid),
     });
+  }
+
+  /** A GPU's cordon and fault, by UUID (the monitor's sample reads them). */
+  gpuHealth(uuid: string): GpuHealthState {
+    return this.health.state(uuid);
+  }
+
+  /**
+   * A fault seen on a GPU (the alert engine's XID or uncorrectable ECC): no new placements there
+   * until it recovers or an admin clears it; running tasks are left alone.
+   */
+  markGpuFault(uuid: string, reason: GpuFaultReason): void {
+    if (!this.health.markFault(uuid, reason)) return;
+    this.log.warn({ gpu: uuid, fault: reason.kind, code: reason.code }, 'GPU fault: no new placements on it until it recovers or an admin clears it');
+    this.queue.passSoon(); // queued tasks' reasons now name the fault
+  }
+
+  /** What the backend or the monitor read of the GPUs: faults recover (a reset, ECC back to 0) and the queue may go on. */
+  observeGpus(readings: readonly GpuReading[], at?: number): void {
+    const before = this.health.version();
+    this.health.observe(readings, at);
+    if (this.health.version() !== before) this.queue.passSoon();
+  }
+
+  /** No new placements on the GPU (index or UUID, resolved by the caller) until uncordoned. */
+  cordonGpu(uuid: string, by: Actor, note: string | null): GpuHealthState {
+    const state = this.health.cordon(uuid, by, note);
+    this.queue.passSoon(); // queued tasks' reasons now name the cordon
+    return state;
+  }
+
+  /** Lifts the GPU's cordon and clears its fault; queued work may start there now. */
+  uncordonGpu(uuid: string, by: Actor): GpuHealthState {
+    const state = this.health.uncordon(uuid, by);
+    this.queue.pump();
+    return state;
   }
 
   /**
@@ -360,7 +403,8 @@ export class Daemon {
     const tenant = input.tenant ?? principal.tenant;
     if (tenant !== null) checkTenantName(tenant);
     const { quota, quotas } = this.tenantService.quotaOf(tenant);
-    const ctx = { devices: this.inventory.gpus(), node: this.inventory.node(), policy: this.policy, feasible: this.inventory.feasible() };
+    // "Could it ever run here" is asked of the machine without cordons and faults: those are lifted some day, and the task waits for it.
+    const ctx = { devices: this.inventory.gpus(), node: this.inventory.machine(), policy: this.policy, feasible: this.inventory.feasible() };
     const request = admit(ctx, input, tenant !== null && quota !== null ? { name: tenant, quota, quotas } : null);
     const cwd = checkCwd(input.cwd ?? process.cwd(), tenant, this.sandbox);
     return { input, principal, tenant, request, cwd, id: newTaskId(), at: this.now() };

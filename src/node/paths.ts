@@ -23,7 +23,7 @@ export const SYSTEM_PATHS: DefaultPaths = {
 
 /**
  * The defaults; pure over `env`, the home directory and the uid. `system` (serve --system) takes
- * the system paths whatever the environment says. Otherwise each XDG variable that is set (an
+ * the system paths whatever the environment and the uid say (a service under its own user). Otherwise each XDG variable that is set (an
  * absolute path) wins; for one that is not, root (a system service) and a process without HOME
  * get the system path, anyone else the XDG fallback under their home.
  */
@@ -49,7 +49,14 @@ export function defaultPaths(env: Env = process.env, home: string | undefined = 
  * exists but belongs to someone else is refused: under /tmp anyone may create our name first.
  */
 export function ensurePrivateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (cause) {
+    // Typically a non-root `serve --system` whose service manager did not make the directory for it.
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') throw cause;
+    throw new GsError(ErrorCodes.forbidden, `cannot create ${dir}: ${(cause as Error).message}; create it for this user (uid ${process.getuid?.() ?? '?'}), e.g. systemd's StateDirectory=/RuntimeDirectory=, or run as root`, { cause });
+  }
   const st = lstatSync(dir);
   if (!st.isDirectory()) throw new GsError(ErrorCodes.invalidArgument, `${dir} exists and is not a directory`);
   if (typeof process.getuid === 'function' && st.uid !== process.getuid()) {

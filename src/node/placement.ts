@@ -4,23 +4,27 @@
  * Pure functions; the daemon calls them and commits what they decide.
  */
 import { partitionPercent, smSupport, type Gpu, type SmGroups } from '../domain/index.js';
-import { buildSnapshot, GPU_MILLI, type ClusterSnapshot, type GpuShare, type GpuSpec, type NodeSpec, type Placement, type PlacementRequest, type TenantQuota } from '../scheduler/index.js';
+import { buildSnapshot, GPU_MILLI, type ClusterSnapshot, type GpuHold, type GpuShare, type GpuSpec, type NodeSpec, type Placement, type PlacementRequest, type TenantQuota } from '../scheduler/index.js';
 import type { Task, TaskGpu, TaskSmRange } from '../contract/task.js';
 
 export const LOCAL_NODE = 'local';
 
-/** This machine as the scheduler sees it. CPU and host memory are not reserved by the daemon (yet): effectively unlimited. */
-export function localNode(gpus: readonly Gpu[], groups: ReadonlyMap<string, SmGroups> = new Map()): NodeSpec {
+/**
+ * This machine as the scheduler sees it. CPU and host memory are not reserved by the daemon
+ * (yet): effectively unlimited. `holdOf`: why a GPU takes no new work (gpu-health.ts: cordoned,
+ * faulted), which the scheduler reads as its health; a lost GPU stays lost.
+ */
+export function localNode(gpus: readonly Gpu[], groups: ReadonlyMap<string, SmGroups> = new Map(), holdOf: (uuid: string) => GpuHold | null = () => null): NodeSpec {
   return {
     name: LOCAL_NODE,
     cpuMilli: Number.MAX_SAFE_INTEGER,
     memoryBytes: Number.MAX_SAFE_INTEGER,
-    gpus: gpus.map((g) => toGpuSpec(g, groups.get(g.uuid) ?? null)),
+    gpus: gpus.map((g) => toGpuSpec(g, groups.get(g.uuid) ?? null, g.health === 'ok' ? holdOf(g.uuid) : null)),
   };
 }
 
 /** `groups`: what the driver said of the GPU's SM groups (gpushare-smprobe), so partitions stay within the SMs it groups. */
-function toGpuSpec(g: Gpu, groups: SmGroups | null): GpuSpec {
+function toGpuSpec(g: Gpu, groups: SmGroups | null, hold: GpuHold | null): GpuSpec {
   return {
     index: g.index,
     uuid: g.uuid,
@@ -29,7 +33,7 @@ function toGpuSpec(g: Gpu, groups: SmGroups | null): GpuSpec {
     memoryBytes: g.memoryTotalBytes,
     computeMilli: GPU_MILLI,
     numaNode: g.numaNode,
-    health: g.health,
+    health: hold ?? g.health,
     links: g.topology.filter((l) => l.level !== 'SELF').map((l) => ({ gpu: l.gpu, level: l.level, nvlinks: l.nvlinks })),
     // MIG-enabled GPUs need instance management the daemon does not do yet: they take no slices.
     mig: g.migMode === 'enabled' ? { instances: [], dynamic: false, creatable: [], totalSlices: 7 } : null,

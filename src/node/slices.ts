@@ -2,6 +2,7 @@
 import type { Gpu } from '../domain/index.js';
 import type { GpuSlice, GpuWithSlices } from '../contract/gpus.js';
 import type { Task, TaskGpu } from '../contract/task.js';
+import type { GpuHealthState } from './gpu-health.js';
 import type { DeviceUsage } from './supervisor.js';
 
 export interface SliceSources {
@@ -11,6 +12,8 @@ export interface SliceSources {
   readonly gpusOf: (task: Task) => readonly TaskGpu[];
   /** What the task's processes hold now, per device ordinal; null before its first CUDA call. */
   readonly usageOf: (id: string) => readonly DeviceUsage[] | null;
+  /** The GPU's cordon and fault (gpu-health.ts). */
+  readonly healthOf: (uuid: string) => GpuHealthState;
 }
 
 /** GPUs with their slices. */
@@ -36,8 +39,13 @@ export function gpusWithSlices(gpus: readonly Gpu[], from: SliceSources): GpuWit
         ];
       });
     });
+    const health = from.healthOf(g.uuid);
+    const fault = health.fault === null ? null : { kind: health.fault.kind, code: health.fault.code, at: health.fault.at };
     return {
       ...g,
+      cordoned: health.cordoned,
+      cordon: health.cordon,
+      fault,
       slices,
       allocatedMemoryBytes: slices.reduce((s, x) => s + x.memoryBytes, 0),
       allocatedComputeMilli: slices.reduce((s, x) => s + x.computeMilli, 0),

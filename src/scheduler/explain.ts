@@ -9,6 +9,10 @@ export function describeGpuReason(r: GpuReason): string {
   switch (r.kind) {
     case 'gpuUnhealthy':
       return `GPU ${r.gpu} is unhealthy`;
+    case 'gpuCordoned':
+      return `GPU ${r.gpu} cordoned by ${r.by}${r.note === null ? '' : `: ${r.note}`}`;
+    case 'gpuFault':
+      return `GPU ${r.gpu} unhealthy: ${r.fault === 'xid' ? 'XID' : 'uncorrectable ECC errors'}${r.code === null ? '' : ` ${r.code}`}`;
     case 'modelNotSelected':
       return `GPU ${r.gpu} is a ${r.model}, not a selected model`;
     case 'uuidNotSelected':

@@ -39,6 +39,11 @@ export interface MigLayout {
   readonly totalSlices: number;
 }
 
+/** Why a GPU the driver reaches takes no new work; running work stays. */
+export type GpuHold =
+  | { readonly kind: 'cordoned'; readonly by: string; readonly note: string | null }
+  | { readonly kind: 'fault'; readonly fault: 'xid' | 'ecc'; readonly code: number | null };
+
 /** A GPU as the scheduler sees it: capacity and identity, no usage. */
 export interface GpuSpec {
   /** Node-local index. */
@@ -52,7 +57,11 @@ export interface GpuSpec {
   /** Compute capacity in milli; 1000 for a whole GPU. */
   readonly computeMilli: number;
   readonly numaNode: number | null;
-  readonly health: GpuHealth;
+  /**
+   * `ok`; `lost` (off the bus); or held: the driver reaches it but it takes no new work, an
+   * admin's cordon or a fault seen on it (node/gpu-health.ts). Anything but `ok` takes nothing.
+   */
+  readonly health: GpuHealth | GpuHold;
   readonly links: readonly GpuLinkInfo[];
   /** null when MIG is off: the GPU is shared by slices instead. */
   readonly mig: MigLayout | null;
@@ -209,6 +218,9 @@ export interface PlacementRequest {
 /** Why one GPU cannot take the request. */
 export type GpuReason =
   | { readonly kind: 'gpuUnhealthy'; readonly gpu: number }
+  /** Held (GpuHold): an admin's cordon, or an XID or uncorrectable ECC fault not yet recovered. */
+  | { readonly kind: 'gpuCordoned'; readonly gpu: number; readonly by: string; readonly note: string | null }
+  | { readonly kind: 'gpuFault'; readonly gpu: number; readonly fault: 'xid' | 'ecc'; readonly code: number | null }
   | { readonly kind: 'modelNotSelected'; readonly gpu: number; readonly model: string }
   | { readonly kind: 'uuidNotSelected'; readonly gpu: number; readonly uuid: string }
   | { readonly kind: 'numaMismatch'; readonly gpu: number; readonly numaNode: number | null; readonly requested: number }

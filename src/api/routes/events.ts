@@ -1,25 +1,12 @@
 /** /v1/events: the task event log, as a page or followed live. */
 import { z } from 'zod';
 import { EventSchema, EventsQuerySchema } from '../../contract/schemas.js';
-import type { Task } from '../../contract/task.js';
 import { canSeeEvent, eventScope, eventView } from '../authorize.js';
 import { eventStream } from '../streams.js';
-import { errors, type Api, type RouteContext } from './shared.js';
+import { errors, taskLookups, type Api, type RouteContext } from './shared.js';
 
 export function registerEventRoutes(api: Api, { daemon }: RouteContext): void {
-  /** A task by id, or null once it is gone. */
-  const taskOf = (id: string): Task | null => {
-    try {
-      return daemon.get(id);
-    } catch {
-      return null;
-    }
-  };
-
-  const tenantOf = (id: string): string | null | undefined => {
-    const task = taskOf(id);
-    return task === null ? undefined : task.tenant;
-  };
+  const { taskOf, tenantOf } = taskLookups(daemon);
 
   api.get('/v1/events', { schema: { summary: 'Task events after `since`; follow=1 streams them as NDJSON', querystring: EventsQuerySchema, response: { 200: z.array(EventSchema), ...errors } } }, async (req, reply) => {
     const scope = eventScope(req.principal);

@@ -18,6 +18,8 @@ export interface RouteContext {
   readonly tokens?: TokenAuthority | null;
   /** The monitor's samples; null: none taken (tests that build the API alone). */
   readonly samples?: SampleSource | null;
+  /** The dashboard's built files; absent: dist/web (routes/dashboard.ts defaultWebRoot). */
+  readonly webRoot?: string | null;
 }
 
 export const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 422: ErrorBodySchema, 429: ErrorBodySchema };
@@ -31,4 +33,20 @@ export class RawJson {
 /** A task as its wire type: the same shape (src/contract/schemas.ts checks it at compile time), minus `readonly`. */
 export function wire(task: Task): TaskBody {
   return task as TaskBody;
+}
+
+/** A task by id (null once it is gone) and its tenant (undefined once gone): what authorize.ts asks to hide or show a task's id. */
+export function taskLookups(daemon: Pick<Daemon, 'get'>): { taskOf: (id: string) => Task | null; tenantOf: (id: string) => string | null | undefined } {
+  const taskOf = (id: string): Task | null => {
+    try {
+      return daemon.get(id);
+    } catch {
+      return null;
+    }
+  };
+  const tenantOf = (id: string): string | null | undefined => {
+    const task = taskOf(id);
+    return task === null ? undefined : task.tenant;
+  };
+  return { taskOf, tenantOf };
 }

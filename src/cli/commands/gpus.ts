@@ -8,6 +8,7 @@ import type { Client } from '../client.js';
 import { addBackendOptions, openBackendFromFlags, type BackendFlags, type GpuBackend } from '../options.js';
 import { addOutputOptions, outputOf, render as renderOutput, type Output, type OutputFlags } from '../output/format.js';
 import { renderTable } from '../output/table.js';
+import { describeGpuHold } from './gpu.js';
 
 interface GpusFlags extends BackendFlags, OutputFlags {
   readonly watch?: number | true;
@@ -203,6 +204,8 @@ export function renderSliceTable(gpus: readonly DaemonGpu[], options: TableOptio
       `${g.slices.length} slice${g.slices.length === 1 ? '' : 's'}, util ${pct(g.utilizationGpu)}`,
       ...(wide ? wideCells(g) : []),
     ]);
+    const hold = describeGpuHold(g);
+    if (hold !== null) rows.push(['', '', '', '', '', '', `no new work: ${hold}`, ...(wide ? [dash, dash, dash] : [])]);
     for (const s of g.slices) {
       rows.push([
         '',

@@ -20,6 +20,7 @@ export const commands: readonly CommandEntry[] = [
   { names: ['prune'], load: async () => (await import('./prune.js')).registerPrune },
   { names: ['suspend', 'resume'], load: async () => (await import('./suspend.js')).registerSuspend },
   { names: ['gpus'], load: async () => (await import('./gpus.js')).registerGpus },
+  { names: ['gpu'], load: async () => (await import('./gpu.js')).registerGpu },
   { names: ['top'], load: async () => (await import('./top.js')).registerTop },
   { names: ['tenant'], load: async () => (await import('./tenant.js')).registerTenant },
   { names: ['token'], load: async () => (await import('./token.js')).registerToken },

@@ -120,6 +120,8 @@ const GPU_REFUSAL: Readonly<Record<string, string>> = {
   uuidNotSelected: 'uuid',
   numaMismatch: 'NUMA',
   gpuUnhealthy: 'unhealthy',
+  gpuCordoned: 'cordoned',
+  gpuFault: 'fault',
   migMismatch: 'MIG mode',
   noMigProfileFits: 'MIG profile',
 };

@@ -18,12 +18,14 @@ interface ServeFlags {
   readonly tlsClientCa?: string;
   readonly insecure?: boolean;
   readonly daemonNice?: string;
+  readonly system?: boolean;
 }
 
 export function registerServe(program: Command): void {
   program
     .command('serve')
     .description('run the node daemon: queue, place, start and supervise GPU tasks; API on a Unix socket')
+    .option('--system', "the machine service's paths whoever runs it, the environment's XDG variables ignored: /etc/gpushare/config.json, /var/lib/gpushare, /run/gpushare/gpushare.sock (a service under its own user: systemd User= with StateDirectory= and RuntimeDirectory=)")
     .option('--config <file>', 'config file (default $XDG_CONFIG_HOME/gpushare/config.json, if it exists)')
     .option('--state-dir <dir>', 'state: database, task logs, regions (default $XDG_STATE_HOME/gpushare)')
     .option('--listen <address...>', 'Unix socket path, or host:port for TCP (needs tokens in the config; TLS or --insecure unless loopback); repeatable')
@@ -53,6 +55,7 @@ Examples:
   gpushare serve --state-dir /tmp/gs --listen /tmp/gs/api.sock
   gpushare serve --listen 0.0.0.0:7070 --config c.json --tls-cert cert.pem --tls-key key.pem
   gpushare serve --mps on                               sm-partition tasks run side by side under the daemon's own MPS
+  gpushare serve --system                               the system paths, also as a non-root service user
 `)
     .action(async (flags: ServeFlags) => {
       // The composition root (src/app), loaded here so that every other command starts without

@@ -154,4 +154,24 @@ export const MIGRATIONS: readonly { readonly version: number; readonly name: str
       );
     `,
   },
+  {
+    version: 8,
+    name: 'gpu health: cordons and faults per GPU',
+    sql: `
+      -- A GPU that takes no new work (node/gpu-health.ts): an admin's cordon, and/or an XID or
+      -- uncorrectable ECC fault not yet recovered. By UUID (indices can change across reboots);
+      -- a GPU with neither has no row. fault_lost_at: when the GPU was first seen lost after the
+      -- fault (a reset under way); the next reading that reaches it again recovers the fault.
+      CREATE TABLE gpu_health (
+        uuid TEXT PRIMARY KEY,
+        cordoned_by TEXT,
+        cordoned_at INTEGER,
+        cordon_note TEXT,
+        fault_kind TEXT,
+        fault_code INTEGER,
+        fault_at INTEGER,
+        fault_lost_at INTEGER
+      );
+    `,
+  },
 ];

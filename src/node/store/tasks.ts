@@ -5,6 +5,7 @@ import type { Statement } from 'better-sqlite3';
 import { shown } from '../../contract/shown.js';
 import type { Db } from './db.js';
 import { IdempotencyStore } from './idempotency.js';
+import { GpuHealthStore } from './gpu-health.js';
 import { TenantStore } from './tenants.js';
 
 interface TaskRow {
@@ -126,6 +127,8 @@ export class TaskStore {
   readonly tenants: TenantStore;
   /** Submissions' Idempotency-Keys (the API's retries). */
   readonly idempotency: IdempotencyStore;
+  /** GPUs' cordons and faults (node/gpu-health.ts). */
+  readonly gpuHealth: GpuHealthStore;
   /**
    * Live tasks (LIVE_STATES) by id, in arrival order (seq: a Map keeps insertion order, and
    * rows are inserted in seq order), kept up to date by every write through this store: a write
@@ -150,6 +153,7 @@ export class TaskStore {
   constructor(private readonly db: Db) {
     this.tenants = new TenantStore(db);
     this.idempotency = new IdempotencyStore(db);
+    this.gpuHealth = new GpuHealthStore(db);
     this.insertTask = db.prepare(`INSERT INTO tasks (id, state, command, env, cwd, request, priority, tenant, submitted_at, stdout_path, stderr_path, region_path)
       VALUES (@id, 'queued', @command, @env, @cwd, @request, @priority, @tenant, @submittedAt, @stdoutPath, @stderrPath, @regionPath)`);
     this.byId = db.prepare('SELECT * FROM tasks WHERE id = ?');

@@ -5,7 +5,7 @@
  */
 import type { FilterPlugin } from '../framework.js';
 import { chooseMigInstance } from '../mig.js';
-import type { GpuSpec } from '../types.js';
+import type { GpuReason, GpuSpec } from '../types.js';
 
 /** Node CPU and memory. */
 export const nodeResources: FilterPlugin = {
@@ -24,14 +24,20 @@ export const nodeResources: FilterPlugin = {
   },
 };
 
-/** GPUs that fell off the bus or were marked lost take nothing. */
+/** GPUs that fell off the bus or were marked lost take nothing; nor do held ones (cordoned, faulted), each saying why. */
 export const health: FilterPlugin = {
   name: 'health',
   prepare({ demand }) {
     if (demand.count === 0) return null;
-    return { gpu: (node, i) => (node.spec.gpus[i]?.health === 'ok' ? null : { kind: 'gpuUnhealthy', gpu: i }) };
+    return { gpu: (node, i) => healthReason(node.spec.gpus[i]?.health ?? 'lost', i) };
   },
 };
+
+function healthReason(h: GpuSpec['health'], gpu: number): GpuReason | null {
+  if (h === 'ok') return null;
+  if (h === 'lost') return { kind: 'gpuUnhealthy', gpu };
+  return h.kind === 'cordoned' ? { kind: 'gpuCordoned', gpu, by: h.by, note: h.note } : { kind: 'gpuFault', gpu, fault: h.fault, code: h.code };
+}
 
 /** Model / UUID include and exclude lists, and NUMA binding (the domain's selector semantics). */
 export const selectors: FilterPlugin = {
