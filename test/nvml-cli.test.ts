@@ -22,6 +22,8 @@ describe('gpushare gpus against the fake NVML', () => {
       pciBusId: '00000000:19:00.0', numaNode: 0, computeCapability: '9.0', multiprocessorCount: 132,
       migMode: 'disabled', migDevices: [], eccErrors: { corrected: 3, uncorrected: 0 },
       clockEventReasons: ['gpu_idle', 'sw_power_cap'],
+      // mJ to J; the fake has no event API, so XIDs are not watched: null, not 0.
+      energyJoules: 123456.789, pcieReplays: 7, xidErrors: null, lastXid: null,
       topology: [{ gpu: 1, level: 'NV', nvlinks: 2 }],
     });
     expect(gpus[0]!['processes']).toEqual([
@@ -30,7 +32,7 @@ describe('gpushare gpus against the fake NVML', () => {
     ]);
     expect(gpus[1]).toMatchObject({
       index: 1, model: 'A100-40GB', numaNode: null, computeCapability: '8.0', migMode: 'enabled',
-      eccErrors: null, clockEventReasons: ['gpu_idle'], topology: [{ gpu: 0, level: 'NV', nvlinks: 2 }],
+      eccErrors: null, clockEventReasons: ['gpu_idle'], energyJoules: null, pcieReplays: null, topology: [{ gpu: 0, level: 'NV', nvlinks: 2 }],
     });
     expect(gpus[1]!['migDevices']).toEqual([
       { index: 0, uuid: 'MIG-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee', name: 'NVIDIA A100-SXM4-40GB MIG 3g.20gb', profile: '3g.20gb', gpuInstanceId: 2, computeInstanceId: 0, memoryTotalBytes: 20937965568, memoryUsedBytes: 13000000, multiprocessorCount: 42 },

@@ -19,7 +19,7 @@ static const char *const device_fields[] = {
     "pciSubSystemId", "numaNode", "computeCapability", "multiprocessorCount", "sharedCopyEngineCount",
     "sharedDecoderCount", "sharedEncoderCount", "sharedJpegCount", "sharedOfaCount", "gpuInstanceSliceCount",
     "computeInstanceSliceCount", "migMode", "migPendingMode", "maxMigDeviceCount", "migDevices", "processes",
-    "processesGrowBy", "eccCorrected", "eccUncorrected", "clocksEventReasons", "topology", "nvlinks", "lost",
+    "processesGrowBy", "eccCorrected", "eccUncorrected", "totalEnergy", "pcieReplayCounter", "clocksEventReasons", "topology", "nvlinks", "lost",
     "errors", NULL};
 
 static const char *const mig_fields[] = {
@@ -334,6 +334,8 @@ bool cfg_read_device(cfg_t *c, const json_value_t *entry, unsigned int index, fa
               read_mig_mode(c, path, o, index, g) && read_processes(c, path, o, g) &&
               read_opt_u64(c, path, o, "eccCorrected", &g->ecc_corrected) &&
               read_opt_u64(c, path, o, "eccUncorrected", &g->ecc_uncorrected) &&
+              read_opt_u64(c, path, o, "totalEnergy", &g->total_energy) &&
+              read_opt_u64(c, path, o, "pcieReplayCounter", &g->pcie_replays) &&
               cfg_read_u64(c, path, o, "clocksEventReasons", ~0ULL, &g->clocks_event_reasons) &&
               read_topology(c, path, o, g) && read_nvlinks(c, path, o, g) &&
               cfg_read_bool(c, path, o, "lost", &g->lost) &&

@@ -283,6 +283,15 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMaxClockInfo(nvmlDevice_t device, nvmlCloc
     return r;
 }
 
+/* A counter the configuration may leave out: NOT_SUPPORTED then, as a GPU without it answers. */
+static nvmlReturn_t opt_value(const fake_opt_u64_t *count, unsigned long long *out)
+{
+    if (!count->supported)
+        return NVML_ERROR_NOT_SUPPORTED;
+    *out = count->value;
+    return NVML_SUCCESS;
+}
+
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t device, nvmlMemoryErrorType_t errorType,
                                                      nvmlEccCounterType_t counterType, unsigned long long *eccCounts)
 {
@@ -291,15 +300,37 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t device, nvmlMe
                    (unsigned int)counterType <= NVML_AGGREGATE_ECC;
     fake_lock();
     nvmlReturn_t r = fake_device_gate(FAKE_FN_nvmlDeviceGetTotalEccErrors, device, args_ok, FAKE_GPU_HANDLES, &t);
-    if (r == NVML_SUCCESS) {
-        /* One count serves both counter types: the fake has no reboots to tell them apart. */
-        const fake_opt_u64_t *count =
-            errorType == NVML_MEMORY_ERROR_TYPE_CORRECTED ? &t.gpu->ecc_corrected : &t.gpu->ecc_uncorrected;
-        if (count->supported)
-            *eccCounts = count->value;
-        else
-            r = NVML_ERROR_NOT_SUPPORTED;
-    }
+    /* One count serves both counter types: the fake has no reboots to tell them apart. */
+    if (r == NVML_SUCCESS)
+        r = opt_value(errorType == NVML_MEMORY_ERROR_TYPE_CORRECTED ? &t.gpu->ecc_corrected : &t.gpu->ecc_uncorrected,
+                      eccCounts);
+    fake_unlock();
+    return r;
+}
+
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device, unsigned long long *energy)
+{
+    fake_target_t t;
+    fake_lock();
+    nvmlReturn_t r = fake_device_gate(FAKE_FN_nvmlDeviceGetTotalEnergyConsumption, device, energy != NULL,
+                                      FAKE_GPU_HANDLES, &t);
+    if (r == NVML_SUCCESS)
+        r = opt_value(&t.gpu->total_energy, energy);
+    fake_unlock();
+    return r;
+}
+
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPcieReplayCounter(nvmlDevice_t device, unsigned int *value)
+{
+    fake_target_t t;
+    unsigned long long count = 0;
+    fake_lock();
+    nvmlReturn_t r = fake_device_gate(FAKE_FN_nvmlDeviceGetPcieReplayCounter, device, value != NULL,
+                                      FAKE_GPU_HANDLES, &t);
+    if (r == NVML_SUCCESS)
+        r = opt_value(&t.gpu->pcie_replays, &count);
+    if (r == NVML_SUCCESS)
+        *value = (unsigned int)count;
     fake_unlock();
     return r;
 }

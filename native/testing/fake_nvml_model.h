@@ -51,6 +51,8 @@ enum {
     X(nvmlDeviceGetTotalEccErrors, DEVICE)                       \
     X(nvmlDeviceGetCurrentClocksEventReasons, DEVICE)            \
     X(nvmlDeviceGetCurrentClocksThrottleReasons, DEVICE)         \
+    X(nvmlDeviceGetTotalEnergyConsumption, DEVICE)               \
+    X(nvmlDeviceGetPcieReplayCounter, DEVICE)                    \
     X(nvmlDeviceGetMigMode, DEVICE)                              \
     X(nvmlDeviceGetMaxMigDeviceCount, DEVICE)                    \
     X(nvmlDeviceGetMigDeviceHandleByIndex, DEVICE)               \
@@ -151,6 +153,8 @@ typedef struct fake_gpu {
     unsigned int processes_grow_by;
     fake_opt_u64_t ecc_corrected;
     fake_opt_u64_t ecc_uncorrected;
+    fake_opt_u64_t total_energy; /* millijoules since the driver loaded */
+    fake_opt_u64_t pcie_replays;
     unsigned long long clocks_event_reasons;
     nvmlGpuTopologyLevel_t topology[FAKE_MAX_GPUS]; /* to each device index */
     unsigned int topology_length;                   /* entries given by the configuration */

@@ -17,6 +17,7 @@ import type { Daemon } from '../node/daemon.js';
 import { TokenAuthority, type TokenChecker } from '../node/tokens.js';
 import { FailedAuthLimiter, limitKey } from './auth-limit.js';
 import { registerTokenRoutes } from './routes/tokens.js';
+import { registerMetricsRoutes, type MetricsEndpoint } from './routes/metrics.js';
 import type { SampleSource } from '../contract/monitor.js';
 import type { AlertSource } from '../contract/alerts.js';
 import type { HistorySource } from '../contract/history.js';
@@ -50,6 +51,8 @@ export interface ApiOptions {
   readonly samples?: SampleSource | null;
   /** The history store GET /v1/history reads; absent: none kept (tests). */
   readonly history?: HistorySource | null;
+  /** GET /metrics and the API latency it reports; absent: no /metrics (tests that build the API alone). */
+  readonly metrics?: (MetricsEndpoint & { observeRequest(route: string, method: string, statusCode: number, seconds: number): void }) | null;
   /** The dashboard's built files; absent: dist/web. */
   readonly webRoot?: string | null;
   /** The daemon's alerts and silences (/v1/alerts, /v1/silences); absent: none kept (tests). */
@@ -144,6 +147,14 @@ export async function buildApi(options: ApiOptions) {
     throw new GsError(ErrorCodes.unauthenticated, result.message);
   });
 
+  const metrics = options.metrics ?? null;
+  if (metrics !== null) {
+    // By route pattern (never the raw URL: task ids would make a label value per task).
+    app.addHook('onResponse', async (req, reply) => {
+      metrics.observeRequest(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode, reply.elapsedTime / 1000);
+    });
+  }
+
   app.setErrorHandler((err, req, reply) => {
     const { status, body, bug } = toErrorResponse(err);
     if (bug) req.log.error({ err }, 'request failed');
@@ -174,6 +185,7 @@ export async function buildApi(options: ApiOptions) {
   registerTenantRoutes(api, context);
   registerAuditRoutes(api, context);
   registerTokenRoutes(api, context);
+  if (metrics !== null) registerMetricsRoutes(api, metrics);
   registerMonitorRoutes(api, context);
   registerDashboardRoutes(api, context);
   registerAlertRoutes(api, context);

@@ -37,6 +37,7 @@ import { Sampler } from '../monitor/sampler.js';
 import { alertSettings, type AlertSettings } from '../monitor/alerts/rules.js';
 import { AlertService } from '../monitor/alerts/service.js';
 import { AlertStore } from '../monitor/alerts/store.js';
+import { MetricsExporter } from '../monitor/metrics/exporter.js';
 
 export interface RunningDaemon {
   readonly daemon: Daemon;
@@ -191,7 +192,23 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
   }
   for (const line of sandbox.notices()) say(line);
   logger.info({ sandbox: sandbox.status() }, 'tenant isolation');
-  const daemon = new Daemon({
+  // Every monitoring consumer (metrics, history, alerts, the dashboard) reads samples from here.
+  const samples = new SampleHub((err) => logger.warn({ err }, 'a monitoring consumer failed on a sample'));
+  // The daemon is made just below: the exporter asks it only when scraped or told of an event, after.
+  const metrics: MetricsExporter = new MetricsExporter({
+    samples,
+    tenants: () => daemon.tenants(),
+    submittedAt: (id) => {
+      try {
+        return daemon.get(id).submittedAt;
+      } catch {
+        return null; // removed meanwhile
+      }
+    },
+    compat: config.metricsCompat,
+  });
+  const daemon: Daemon = new Daemon({
+    observer: metrics,
     stateDir: config.stateDir,
     backend,
     store,
@@ -209,13 +226,12 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
   });
   // One authority for every listener: a token revoked through one is refused on all.
   const tokens = new TokenAuthority(config.tokens, { db, tasks: store });
-  // Every monitoring consumer (metrics, history, alerts, the dashboard) reads samples from here.
-  const samples = new SampleHub((err) => logger.warn({ err }, 'a monitoring consumer failed on a sample'));
   // Its own file, so its writes never hold up the task store's commits (monitor/history/store.ts).
   const historyPath = join(config.stateDir, 'history.sqlite');
   privateDatabase(historyPath);
   const history = openHistoryStore(historyPath, Date.now(), (message) => logger.warn({ message }, 'history'));
   const stopHistory = recordHistory(samples, history);
+  const stopEvents = daemon.onEvent((event) => metrics.taskEvent(event));
   // Each sample's GPUs tell the health book of resets and ECC counts back at 0: faults recover without an API call.
   const stopObserving = samples.subscribe((sample) => daemon.observeGpus(readingsOfSample(sample), sample.at));
   const alerts = new AlertService({
@@ -244,6 +260,7 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
   let sampler: Sampler | null = null;
   const close = async (): Promise<void> => {
     sampler?.close();
+    stopEvents();
     await Promise.all(apps.map((a) => a.close()));
     for (const s of sockets) if (existsSync(s)) unlinkSync(s);
     stopObserving();
@@ -269,6 +286,10 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
         samples.publish(sample);
       },
       periodMs: config.sampleMs,
+      holds: (uuid) => {
+        const held = daemon.gpuHealth(uuid);
+        return { cordoned: held.cordoned, faulted: held.fault !== null };
+      },
       onError: (err) => {
         const problem = err instanceof Error ? err.message : String(err);
         if (problem !== lastProblem) logger.warn({ err }, 'the monitor could not take a sample; it tries again each period');
@@ -278,7 +299,7 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
     const addresses: string[] = [];
     for (const address of config.listen) {
       const https = address.kind === 'tcp' ? tlsContents(config) : null;
-      const app = await buildApi({ daemon, logger, tokens: address.kind === 'unix' ? null : tokens, tokenAdmin: tokens, backend, https, samples, history, alerts });
+      const app = await buildApi({ daemon, logger, tokens: address.kind === 'unix' ? null : tokens, tokenAdmin: tokens, backend, https, samples, history, alerts, metrics });
       apps.push(app);
       addresses.push(await listen(app, address, sockets, https !== null));
       if (address.kind === 'tcp' && https === null) say(`gpushare serve: ${address.host}:${address.port} speaks plain HTTP: bearer tokens cross it in clear${config.allowInsecureTcp ? ' (allowInsecureTcp)' : ' (loopback only)'}.`);

@@ -29,6 +29,14 @@ describe('buildSample', () => {
     expect(JSON.parse(JSON.stringify(s))).toEqual(s);
   });
 
+  it("shows the health book's holds: a cordon, and a fault as unhealthy while the driver reaches the GPU (lost stays lost)", () => {
+    const holds = (uuid: string) => (uuid === 'GPU-a' ? { cordoned: true, faulted: false } : { cordoned: false, faulted: true });
+    const s = buildSample({ at: 5_000, hostname: 'h', gpus, tasks: [], holds });
+    expect(s.gpus.map((g) => [g.health, g.cordoned])).toEqual([['ok', true], ['unhealthy', false]]);
+    const lost = buildSample({ at: 5_000, hostname: 'h', gpus: [h100(1, { uuid: 'GPU-b', health: 'lost' })], tasks: [], holds });
+    expect(lost.gpus[0]?.health).toBe('lost');
+  });
+
   it('gives a task one slice per GPU it holds, its ordinal n being its n-th GPU', () => {
     const byKind = (alloc: number) => ({ context: 100, alloc, vmm: 0, array: 0, pool: 0, host: 7, graph: 0 });
     const usage = [

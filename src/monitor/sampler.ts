@@ -47,28 +47,36 @@ export interface SampleInputs {
   readonly gpus: readonly Gpu[];
   /** Live tasks, queued ones included. */
   readonly tasks: readonly MonitoredTask[];
+  /** What the daemon holds against a GPU (the health book): an admin's cordon, a fault not yet recovered; absent: nothing. */
+  readonly holds?: (uuid: string) => GpuHolds;
 }
 
 /** One sample from what was read. Pure. */
+/** A GPU's holds as the sample shows them. */
+export interface GpuHolds {
+  readonly cordoned: boolean;
+  /** An XID or uncorrectable ECC fault not yet recovered: the GPU reads `unhealthy` while the driver still reaches it. */
+  readonly faulted: boolean;
+}
+
 export function buildSample(inputs: SampleInputs): MonitorSample {
   const byUuid = new Map(inputs.gpus.map((g) => [g.uuid, g]));
   return {
     at: inputs.at,
     hostname: inputs.hostname,
-    gpus: inputs.gpus.map(gpuSample),
+    gpus: inputs.gpus.map((g) => gpuSample(g, inputs.holds?.(g.uuid) ?? null)),
     slices: inputs.tasks.flatMap((t) => slicesOf(t, byUuid)),
     queue: queueSample(inputs.tasks, inputs.at),
   };
 }
 
-function gpuSample(g: Gpu): GpuSample {
+function gpuSample(g: Gpu, holds: GpuHolds | null): GpuSample {
   return {
     index: g.index,
     uuid: g.uuid,
     model: g.model,
-    health: g.health,
-    // Cordons and fault state belong to another part of the daemon; the lead wires them here.
-    cordoned: false,
+    health: g.health === 'lost' ? 'lost' : holds?.faulted === true ? 'unhealthy' : g.health,
+    cordoned: holds?.cordoned ?? false,
     memoryTotalBytes: g.memoryTotalBytes,
     memoryUsedBytes: g.memoryUsedBytes,
     memoryFreeBytes: g.memoryFreeBytes,
@@ -141,6 +149,8 @@ export interface SamplerOptions {
   readonly onError: (err: unknown) => void;
   readonly now?: () => number;
   readonly hostname?: string;
+  /** The health book's holds per GPU (SampleInputs.holds). */
+  readonly holds?: (uuid: string) => GpuHolds;
 }
 
 /** Takes a sample now and then every period until closed. */
@@ -164,7 +174,7 @@ export class Sampler {
   sampleNow(): MonitorSample | null {
     const start = process.cpuUsage();
     try {
-      const sample = buildSample({ at: this.now(), hostname: this.host, gpus: this.options.backend.gpus(), tasks: this.options.daemon.monitoredTasks() });
+      const sample = buildSample({ at: this.now(), hostname: this.host, gpus: this.options.backend.gpus(), tasks: this.options.daemon.monitoredTasks(), ...(this.options.holds !== undefined ? { holds: this.options.holds } : {}) });
       this.options.publish(sample);
       return sample;
     } catch (err) {

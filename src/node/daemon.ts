@@ -33,7 +33,7 @@ import { signalName, signalNumber } from './proc.js';
 import { gpusWithSlices } from './slices.js';
 import type { AuditEntry, AuditRecord, EventRecord, TaskStore } from './store/tasks.js';
 import type { Quota } from './store/tenants.js';
-import { TaskQueue } from './queue.js';
+import { TaskQueue, type QueueObserver } from './queue.js';
 import { diskUse, removeDir } from './task-dir.js';
 import { Sandbox } from './sandbox.js';
 import { canEnter, type DirStat, type TaskUser } from './sandbox-plan.js';
@@ -62,6 +62,8 @@ export interface RemovedTask {
 }
 
 export interface DaemonOptions {
+  /** Hears of each queue pass's decisions (the metrics exporter, src/monitor/metrics); absent: nobody. */
+  readonly observer?: QueueObserver;
   readonly stateDir: string;
   readonly backend: GpuBackend;
   readonly store: TaskStore;
@@ -165,6 +167,7 @@ export class Daemon {
       quotas: () => this.tenantService.quotas(),
       preemption: options.preemption ?? 'suspend',
       suspendable: options.checkpoint != null,
+      observer: options.observer,
     });
   }
 

@@ -13,7 +13,7 @@ import type { TaskEvents } from './events.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { GpuInventory } from './inventory.js';
 import { currentSnapshot, taskPlacement } from './placement.js';
-import { behind, planQueue, waitReasons, type Plan, type PreemptionPolicy } from './planner.js';
+import { behind, planQueue, waitReasons, type Plan, type PlanAction, type PreemptionPolicy } from './planner.js';
 import type { TaskStore } from './store/tasks.js';
 import { queueOrder } from './task.js';
 
@@ -30,6 +30,13 @@ export interface TaskQueueOptions {
   readonly preemption: PreemptionPolicy;
   /** Running tasks can be suspended (the CUDA checkpoint API is there). */
   readonly suspendable: boolean;
+  /** Hears of each pass's decisions (the metrics exporter); absent: nobody listens. */
+  readonly observer?: QueueObserver | undefined;
+}
+
+/** What a queue pass decided: one decision per task of the queue, by kind, and the seconds deciding took. */
+export interface QueueObserver {
+  queuePass(decisions: Readonly<Record<PlanAction['kind'], number>>, seconds: number): void;
 }
 
 export class TaskQueue {
@@ -125,6 +132,7 @@ export class TaskQueue {
       return;
     }
     this.nodeSpec = this.options.inventory.node();
+    const started = performance.now();
     const plan = planQueue(
       { node: this.nodeSpec, policy: this.options.policy, rng: this.rng },
       {
@@ -135,6 +143,7 @@ export class TaskQueue {
         suspending: all.filter((t) => t.state === 'suspending'),
       },
     );
+    if (this.options.observer !== undefined) observePass(this.options.observer, plan, (performance.now() - started) / 1000);
     this.waiting = keepSame(this.waiting, waitReasons(plan));
     this.waitingChanges += 1;
     this.blockedAt = plan.blocked;
@@ -216,4 +225,10 @@ function keepSame(before: ReadonlyMap<string, WaitReason>, after: Map<string, Wa
     if (old !== undefined && old !== reason && isDeepStrictEqual(old, reason)) after.set(id, old);
   }
   return after;
+}
+
+function observePass(observer: QueueObserver, plan: Plan, seconds: number): void {
+  const decisions = { start: 0, resume: 0, wait: 0, preempt: 0 };
+  for (const a of plan.actions) decisions[a.kind] += 1;
+  observer.queuePass(decisions, seconds);
 }

@@ -53,6 +53,8 @@ nvmlReturn_t test_call(fake_fn_t fn, const test_call_args_t *a)
     case FAKE_FN_nvmlDeviceGetCurrentClocksEventReasons: return nv.nvmlDeviceGetCurrentClocksEventReasons(d, &ull);
     case FAKE_FN_nvmlDeviceGetCurrentClocksThrottleReasons:
         return nv.nvmlDeviceGetCurrentClocksThrottleReasons(d, &ull);
+    case FAKE_FN_nvmlDeviceGetTotalEnergyConsumption: return nv.nvmlDeviceGetTotalEnergyConsumption(d, &ull);
+    case FAKE_FN_nvmlDeviceGetPcieReplayCounter: return nv.nvmlDeviceGetPcieReplayCounter(d, &u1);
     case FAKE_FN_nvmlDeviceGetMigMode: return nv.nvmlDeviceGetMigMode(d, &u1, &u2);
     case FAKE_FN_nvmlDeviceGetMaxMigDeviceCount: return nv.nvmlDeviceGetMaxMigDeviceCount(d, &u1);
     case FAKE_FN_nvmlDeviceGetMigDeviceHandleByIndex: return nv.nvmlDeviceGetMigDeviceHandleByIndex(d, 0, &handle);

@@ -244,6 +244,19 @@ static void test_telemetry(void)
              NVML_ERROR_INVALID_ARGUMENT);
     CHECK_RC(nv.nvmlDeviceGetTotalEccErrors(d0, NVML_MEMORY_ERROR_TYPE_CORRECTED, NVML_VOLATILE_ECC, NULL),
              NVML_ERROR_INVALID_ARGUMENT);
+
+    test_section("energy and PCIe replays");
+    unsigned long long energy = 0;
+    unsigned int replays = 99;
+    CHECK_RC(nv.nvmlDeviceGetTotalEnergyConsumption(d0, &energy), NVML_SUCCESS);
+    CHECK_EQ(energy, 123456789012ULL);
+    CHECK_RC(nv.nvmlDeviceGetPcieReplayCounter(d0, &replays), NVML_SUCCESS);
+    CHECK_EQ(replays, 7);
+    /* d1 leaves both out: NOT_SUPPORTED, as a GPU without the counter answers. */
+    CHECK_RC(nv.nvmlDeviceGetTotalEnergyConsumption(d1, &energy), NVML_ERROR_NOT_SUPPORTED);
+    CHECK_RC(nv.nvmlDeviceGetPcieReplayCounter(d1, &replays), NVML_ERROR_NOT_SUPPORTED);
+    CHECK_RC(nv.nvmlDeviceGetTotalEnergyConsumption(d0, NULL), NVML_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(nv.nvmlDeviceGetPcieReplayCounter(d0, NULL), NVML_ERROR_INVALID_ARGUMENT);
 }
 
 /* Every function taking a device must reject a handle it did not give out. */

@@ -51,6 +51,7 @@
     "    ],"                                                                                            \
     "    \"processesGrowBy\": 0,"                                                                       \
     "    \"eccCorrected\": 3, \"eccUncorrected\": 0, \"clocksEventReasons\": 5,"                        \
+    "    \"totalEnergy\": 123456789012, \"pcieReplayCounter\": 7,"                                     \
     "    \"topology\": [0, 10],"                                                                        \
     "    \"nvlinks\": [ { \"link\": 0, \"active\": true, \"remotePciBusId\": \"00000000:2A:00.0\" },"   \
     "                   { \"link\": 3, \"active\": false },"                                            \

@@ -28,8 +28,8 @@ export class XidWatch {
   private readonly refused = new Set<string>();
 
   constructor(
-    private readonly nvml: NvmlLibrary,
-    /** Throws the backend's error for a failure that is not "unavailable". */
+    private readonly nvml: Pick<NvmlLibrary, 'call'>,
+    /** Throws the backend's error for a return code that is a failure (called with failures only). */
     private readonly check: (rc: number, fn: string) => true,
   ) {}
 
@@ -46,7 +46,7 @@ export class XidWatch {
       if (rc === NVML.TIMEOUT) return;
       // GPU_IS_LOST here names no GPU: the GPUs' own readings say which one is lost.
       if (rc === NVML.GPU_IS_LOST || UNAVAILABLE_CODES.has(rc)) return;
-      this.check(rc, 'nvmlEventSetWait_v2');
+      if (rc !== NVML.SUCCESS) this.check(rc, 'nvmlEventSetWait_v2');
       if ((toBigInt(data.eventType ?? 0) & NVML_EVENT_TYPE_XID_CRITICAL_ERROR) === 0n) continue;
       const watched = this.byUuid.get(this.uuidOf(data.device));
       if (watched === undefined) continue;
