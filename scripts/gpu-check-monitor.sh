@@ -83,5 +83,7 @@ G ps -a > "$OUT/ps.txt" 2>&1 || true
 stop
 trap - EXIT
 mkdir -p "$OUT/state" && cp "$state/state"/*.sqlite* "$state/state"/*.db* "$OUT/state/" 2> /dev/null
-ls -la "$OUT" "$OUT/state"
+# One archive for what a screenshot replays (the device tool brings back a few files only).
+tar -czf "$OUT/replay.tar.gz" -C "$OUT" state samples.ndjson top.json serve.log && rm -rf "$OUT/state" "$OUT/samples.ndjson" "$OUT/top.json" "$OUT/serve.log"
+ls -la "$OUT"
 exit "$status"

@@ -39,7 +39,8 @@ export async function gatherReportInputs(api: ReportApi, window: { readonly from
     if (page.length < EVENT_PAGE) break;
     since = page.at(-1)?.seq ?? since;
   }
-  const alertsBody = await api.get<{ alerts: AlertEvent[] }>('/v1/alerts');
+  // Every alert of the window, resolved ones too: a report is usually made after the fact, when what fired has resolved.
+  const alertsBody = await api.get<{ alerts: AlertEvent[] }>(`/v1/alerts?state=all&since=${from}`);
   return { from, to, generatedAt: window.now, source: `${source}${gpusBody ? ` (${gpusBody.description})` : ''}`, gpus, gpuHistory, tenantHistory, queueHistory, tasks, events, alerts: alertsBody === null ? null : alertsBody.alerts };
 }
 
