@@ -61,9 +61,9 @@ afterAll(async () => {
 });
 
 describe('gpushare report against a running daemon', () => {
-  it('-o json: per GPU, per tenant, top tasks and waits from what the daemon recorded; no alerts endpoint yet reads as none recorded', async () => {
+  it('-o json: per GPU, per tenant, top tasks and waits from what the daemon recorded; its alerts of the window, resolved ones too', async () => {
     const { stdout } = await cli(['report', '--since', '1h', '--format', 'json']);
-    const r = JSON.parse(stdout) as { gpus: { index: number; utilization: { mean: number; max: number; points: number } | null }[]; tenants: { tenant: string; tasks: number; gpuSeconds: number; memoryUsedBytes: { max: number } | null }[]; topTasks: { id: string }[]; waits: { started: number; queueLength: { max: number } | null }; alerts: { available: boolean } };
+    const r = JSON.parse(stdout) as { gpus: { index: number; utilization: { mean: number; max: number; points: number } | null }[]; tenants: { tenant: string; tasks: number; gpuSeconds: number; memoryUsedBytes: { max: number } | null }[]; topTasks: { id: string }[]; waits: { started: number; queueLength: { max: number } | null }; alerts: { available: boolean; total: number; list: { id: string }[] } };
     expect(r.gpus.map((g) => g.index)).toEqual([0, 1]);
     // Raw points for the last 10 minutes: about 601 of them, utilization within 0..1.
     expect(r.gpus[0]?.utilization?.points).toBeGreaterThanOrEqual(600);
@@ -73,7 +73,10 @@ describe('gpushare report against a running daemon', () => {
     expect(r.topTasks.map((t) => t.id).sort()).toEqual(tasks.map((t) => t.id).sort());
     expect(r.waits.started).toBe(2);
     expect(r.waits.queueLength?.max).toBe(1);
-    expect(r.alerts.available).toBe(false);
+    // The daemon's own alerts (the fed samples may cross a rule): every one of the window, resolved or firing.
+    expect(r.alerts.available).toBe(true);
+    const all = await new Client({ kind: 'unix', path: socket }).json<{ alerts: { id: string; startedAt: number }[] }>('GET', '/v1/alerts?state=all');
+    expect(r.alerts.total).toBe(new Set(all.alerts.map((a) => a.id)).size);
   });
 
   it('-o file.md: Markdown to the file, a line on stderr saying where', async () => {
