@@ -102,7 +102,7 @@ describe('the dashboard in a browser', () => {
       id, rule: `rule-${id}`, severity, state, subject, value: 0.9, threshold: 0.85, startedAt: at - 120_000, resolvedAt: state === 'resolved' ? at - 60_000 : null, summary, silenced: false,
     });
     const tab = await dash.page('root-token');
-    await tab.route('**/v1/alerts', (route) => route.fulfill({ json: { alerts: [
+    await tab.route('**/v1/alerts?*', (route) => route.fulfill({ json: { alerts: [
       alert('a1', 'resolved', 'warning', 'GPU 0 temperature at 86 °C (threshold 85 °C) for 1m', { gpu: 0 }),
       alert('a2', 'firing', 'critical', `task ${waiting} memory at 96% of its slice (threshold 95%) for 2m`, { task: waiting, tenant: 'ops' }),
     ] } }));

@@ -103,7 +103,8 @@ export class Live {
   private async refreshAlerts(): Promise<void> {
     this.lastAlertsAt = Date.now();
     try {
-      const body = await getOptional<{ alerts: AlertEvent[] }>('/v1/alerts', this.abort.signal);
+      // Firing ones and the last day's resolved ones: the view lists firing first, then what fired lately.
+      const body = await getOptional<{ alerts: AlertEvent[] }>(`/v1/alerts?state=all&since=${Date.now() - 24 * 3600_000}`, this.abort.signal);
       this.set({ alerts: body === null ? 'unavailable' : body.alerts });
     } catch (err) {
       this.failed(err);
