@@ -45,7 +45,7 @@ const DIST_EXTRA: string[] = [
  */
 function webBuild(): string[] {
   const assets = readdirSync(join(REPO_ROOT, 'dist', 'web', 'assets')).sort();
-  expect(assets.map((a) => a.replace(/-[\w-]{8}\./, '-HASH.'))).toEqual(['index-HASH.css', 'index-HASH.js']);
+  expect(assets.map((a) => a.replace(/-[\w-]{8}\./, '-HASH.')).sort()).toEqual(['index-HASH.css', 'index-HASH.js']);
   return ['dist/web/index.html', ...assets.map((a) => `dist/web/assets/${a}`)];
 }
 /** Source trees compiled into dist/ but not shipped: only tests import them. */
