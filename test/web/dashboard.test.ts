@@ -148,6 +148,8 @@ describe('the dashboard in a browser', () => {
   it("shows a user token its own tenant's tasks only, and the reason an action is refused", async () => {
     const user = await dash.page('alice-token');
     await user.goto(`${dash.url}/ui/#/tasks`);
+    // Live first: a task submitted before the page's stream is open is seen only at the next re-read.
+    await user.waitForSelector('span.live.on');
     const mine = dash.d.daemon.submit({ command: ['sleep', '120'], gpus: 1, memory: '10Gi' }, alice).id;
     await user.waitForSelector(`#tasks tr[data-task="${mine}"]`);
     expect(await user.locator(`#tasks tr[data-task="${waiting}"]`).count()).toBe(0);
