@@ -71,7 +71,7 @@ for (const name of variantsText.split(',')) {
   for (let seed = from; seed <= to; seed++) {
     const r = replay(nodes, pods, { policy, seed, inflate: 1.3 });
     at100.push(r.allocatedAt100 ?? 0);
-    at130.push(r.allocatedAtEnd);
+    at130.push(r.allocatedAtInflate);
   }
   const f = (x: number): string => x.toFixed(2);
   console.log(`| ${list} | ${from}-${to} | ${name} | ${f(mean(at100))} | ${f(Math.min(...at100))}-${f(Math.max(...at100))} | ${se(at100).toFixed(3)} | ${f(mean(at130))} | ${at100.map(f).join(' ')} |`);

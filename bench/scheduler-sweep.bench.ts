@@ -29,7 +29,7 @@ for (const w of weights.split(',').map(Number)) {
   for (let seed = 42; seed <= 51; seed++) {
     const r = replay(nodes, pods, { policy: { name: `fragmentation+bestfit:${w}`, plugins }, seed, inflate: 1.3, shapeCoverage: coverage });
     at100.push(r.allocatedAt100 ?? 0);
-    at130.push(r.allocatedAtEnd);
+    at130.push(r.allocatedAtInflate);
   }
   console.log(`| ${list} | ${coverage} | ${w} | ${mean(at100).toFixed(2)} | ${Math.min(...at100).toFixed(2)}-${Math.max(...at100).toFixed(2)} | ${mean(at130).toFixed(2)} |`);
 }

@@ -35,11 +35,11 @@ export function placementsCsv(result: ReplayResult): string {
 export interface PolicySummary {
   readonly policy: string;
   readonly runs: number;
-  /** Mean allocation % at 100% and at the end (130%) arrived, and their spread over seeds. */
+  /** Mean allocation % at 100% and at `inflate` x 100% (130%) arrived, and their spread over seeds. */
   readonly meanAt100: number | null;
   readonly minAt100: number | null;
   readonly maxAt100: number | null;
-  readonly meanAtEnd: number;
+  readonly meanAtInflate: number;
   readonly meanFragmentationAt100: number | null;
   readonly failures: Readonly<Partial<Record<FailureKind, number>>>;
 }
@@ -69,7 +69,7 @@ export function summarize(results: readonly ReplayResult[]): PolicySummary[] {
       meanAt100: mean(at100),
       minAt100: at100.length ? Math.min(...at100) : null,
       maxAt100: at100.length ? Math.max(...at100) : null,
-      meanAtEnd: mean(runs.map((r) => r.allocatedAtEnd)) ?? 0,
+      meanAtInflate: mean(runs.map((r) => r.allocatedAtInflate)) ?? 0,
       meanFragmentationAt100: mean(frag),
       failures,
     };
@@ -87,7 +87,7 @@ export function summaryTable(summaries: readonly PolicySummary[], inflate: numbe
     String(s.runs),
     fmt(s.meanAt100),
     `${fmt(s.minAt100)}-${fmt(s.maxAt100)}`,
-    fmt(s.meanAtEnd),
+    fmt(s.meanAtInflate),
     fmt(s.meanFragmentationAt100, 1),
     Object.entries(s.failures)
       .map(([k, n]) => `${k}: ${Math.round(n)}`)
@@ -109,7 +109,8 @@ export function jsonDocument(meta: { nodes: string; pods: string; inflate: numbe
       pods: r.pods,
       capacityGpus: r.capacityGpus,
       allocatedAt100: r.allocatedAt100,
-      allocatedAt130: r.allocatedAtEnd,
+      allocatedAt130: r.allocatedAtInflate,
+      allocatedAtEnd: r.allocatedAtEnd,
       arrivedAtEnd: r.arrivedAtEnd,
       fragmentationAt100: r.fragmentationAt100,
       fragmentationAtEnd: r.fragmentationAtEnd,
@@ -162,7 +163,7 @@ export function reportHtml(title: string, results: readonly ReplayResult[], infl
   for (let a = 0; a <= xMax; a += 10) ticks.push(`<line x1="${x(a)}" y1="${y(0)}" x2="${x(a)}" y2="${y(100)}" stroke="#eee"/><text x="${x(a)}" y="${H - pad + 16}" font-size="11" text-anchor="middle">${a}</text>`);
   for (let v = 0; v <= 100; v += 10) ticks.push(`<line x1="${x(0)}" y1="${y(v)}" x2="${x(xMax)}" y2="${y(v)}" stroke="#eee"/><text x="${pad - 6}" y="${y(v) + 4}" font-size="11" text-anchor="end">${v}</text>`);
   const rows = summaries
-    .map((s) => `<tr><td>${escapeHtml(s.policy)}</td><td>${s.runs}</td><td>${fmt(s.meanAt100)}</td><td>${fmt(s.meanAtEnd)}</td><td>${fmt(s.meanFragmentationAt100, 1)}</td></tr>`)
+    .map((s) => `<tr><td>${escapeHtml(s.policy)}</td><td>${s.runs}</td><td>${fmt(s.meanAt100)}</td><td>${fmt(s.meanAtInflate)}</td><td>${fmt(s.meanFragmentationAt100, 1)}</td></tr>`)
     .join('');
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>

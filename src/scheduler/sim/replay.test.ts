@@ -44,6 +44,26 @@ describe('replay', () => {
     expect(reportHtml('t', [r], 1.3)).toContain('<svg');
     expect(summarize([r])[0]?.policy).toBe('bestfit');
   });
+  it('reads the 130% point where arrivals cross 130%, not at the end, when the list alone asks for more', () => {
+    // 3 GPUs; the list asks for 4.8: no copies are appended and the run goes on to 160%. The
+    // pods that never fit (too much CPU) make arrivals run ahead of allocation, so small pods
+    // after the crossing still add to it.
+    const rows = ['name,cpu_milli,memory_mib,num_gpu,gpu_milli'];
+    for (let i = 0; i < 4; i++) rows.push(`huge${i},999000,128,1,1000`);
+    for (let i = 0; i < 8; i++) rows.push(`small${i},100,128,1,100`);
+    const r = replay(nodes, parsePodList(rows.join('\n')), { policy: policy('bestfit'), seed: 3, inflate: 1.3 });
+    expect(r.pods).toBe(12);
+    expect(r.arrivedAtEnd).toBeCloseTo(160);
+    const crossing = r.curve.findIndex((p) => p.arrived >= 130 - 1e-9);
+    expect(crossing).toBeLessThan(r.curve.length - 1);
+    expect(r.allocatedAtInflate).toBe(r.curve[crossing]?.allocated);
+    expect(r.allocatedAtInflate).toBeLessThan(r.allocatedAtEnd);
+    expect(r.allocatedAtEnd).toBeCloseTo((100 * 800) / 3000);
+    expect(summarize([r])[0]?.meanAtInflate).toBe(r.allocatedAtInflate);
+    // A list that needs copies to get there ends at the crossing.
+    const inflated = replay(nodes, pods, { policy: policy('bestfit'), seed: 7, inflate: 1.3 });
+    expect(inflated.allocatedAtInflate).toBe(inflated.allocatedAtEnd);
+  });
   it('parses seed lists', () => {
     expect(parseSeeds('42-44,50')).toEqual({ ok: true, value: [42, 43, 44, 50] });
     expect(parseSeeds('5-1').ok).toBe(false);

@@ -47,7 +47,13 @@ export interface ReplayResult {
   readonly capacityGpus: number;
   /** Allocation % at the first pod that brings arrivals to 100% (null if the run never gets there). */
   readonly allocatedAt100: number | null;
-  /** Allocation % at the end of the run (arrived = `inflate` x 100%). */
+  /**
+   * Allocation % at the first pod that brings arrivals to `inflate` x 100% (the paper's 130%
+   * point): the end of the run when copies were appended to get there, earlier when the list
+   * alone asks for more; the end of the run if arrivals never get there (no GPU pods).
+   */
+  readonly allocatedAtInflate: number;
+  /** Allocation % at the end of the run. */
   readonly allocatedAtEnd: number;
   readonly arrivedAtEnd: number;
   /** Share of idle GPU capacity that typical requests cannot use, % (FGD's fragmentation ratio). */
@@ -127,6 +133,8 @@ export function replay(nodes: readonly NodeSpec[], pods: readonly TracePod[], op
   let placed = 0;
   let at100: number | null = null;
   let frag100: number | null = null;
+  let atInflate: number | null = null;
+  const inflateMilli = options.inflate * capacityMilli;
 
   for (let seq = 0; seq < order.length; seq++) {
     const pod = order[seq] as TracePod;
@@ -151,6 +159,8 @@ export function replay(nodes: readonly NodeSpec[], pods: readonly TracePod[], op
       at100 = point.allocated;
       frag100 = clusterFragmentation(snapshot, workload);
     }
+    // In milli, as arrivals() compares: the point where it would have stopped appending.
+    if (atInflate === null && asked >= inflateMilli) atInflate = point.allocated;
     records?.push({
       seq,
       pod,
@@ -167,6 +177,7 @@ export function replay(nodes: readonly NodeSpec[], pods: readonly TracePod[], op
     pods: order.length,
     capacityGpus: capacityMilli / 1000,
     allocatedAt100: at100,
+    allocatedAtInflate: atInflate ?? last.allocated,
     allocatedAtEnd: last.allocated,
     arrivedAtEnd: last.arrived,
     fragmentationAt100: frag100,
