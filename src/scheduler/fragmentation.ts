@@ -26,12 +26,14 @@ export function hostsShape(gpu: GpuSpec, computeFree: number, memoryFree: number
   if (computeFree < Math.round(shape.computeShare * gpu.computeMilli)) return false;
   const memNeed = shape.gpuMemory === null ? gpu.memoryBytes : resolveMemory(shape.gpuMemory, gpu.memoryBytes);
   if (memoryFree < memNeed) return false;
-  if (shape.models.length > 0) {
-    const m = gpu.model.toLowerCase();
-    const n = gpu.name.toLowerCase();
-    if (!shape.models.some((x) => m.includes(x) || n.includes(x))) return false;
-  }
-  return true;
+  return shape.models.length === 0 || modelSelected(gpu, shape.models);
+}
+
+/** Whether a lower-case include list names the GPU (part of its model or name, as selectors match). */
+export function modelSelected(gpu: GpuSpec, models: readonly string[]): boolean {
+  const m = gpu.model.toLowerCase();
+  const n = gpu.name.toLowerCase();
+  return models.some((x) => m.includes(x) || n.includes(x));
 }
 
 /**

@@ -24,10 +24,25 @@ export interface Shape {
   readonly weight: number;
 }
 
+/**
+ * A set of GPU models some arrivals are restricted to (their include list), and the share of
+ * all GPU demand (milli-GPU) that such arrivals asked for. Unlike shapes, these are kept
+ * however rare each one is: a few percent of demand that can run on one model only is what
+ * decides whether that model's GPUs should be left for it (plugins/reserve.ts).
+ */
+export interface ModelDemand {
+  /** Lower-case include list, sorted; matched against a GPU's model or name as shapes are. */
+  readonly models: readonly string[];
+  /** Share 0-1 of the GPU demand seen so far. */
+  readonly share: number;
+}
+
 export interface WorkloadModel {
   /** Changes whenever the shapes or weights do, so caches can key on it. */
   readonly version: number;
   readonly shapes: readonly Shape[];
+  /** Demand restricted to model lists (none when unknown or every request takes any model). */
+  readonly restricted?: readonly ModelDemand[];
 }
 
 interface Count {
@@ -53,6 +68,9 @@ export function shapeOf(request: PlacementRequest): Omit<Shape, 'weight'> {
  */
 export class ShapeEstimator {
   private readonly counts = new Map<string, Count>();
+  /** GPU demand (milli-GPU) by include list, and in all. */
+  private readonly restricted = new Map<string, { models: readonly string[]; milli: number }>();
+  private gpuMilli = 0;
   private total = 0;
   private sinceBuild = 0;
   private current: WorkloadModel = { version: 0, shapes: [] };
@@ -75,6 +93,14 @@ export class ShapeEstimator {
     else this.counts.set(shape.key, { shape, n: 1 });
     this.total += 1;
     this.sinceBuild += 1;
+    const milli = shape.count * shape.computeShare * 1000;
+    this.gpuMilli += milli;
+    if (milli > 0 && shape.models.length > 0) {
+      const key = shape.models.join('|');
+      const r = this.restricted.get(key);
+      if (r) r.milli += milli;
+      else this.restricted.set(key, { models: shape.models, milli });
+    }
   }
 
   /** The current model (rebuilt lazily; the same object until it changes). */
@@ -93,16 +119,32 @@ export class ShapeEstimator {
       covered += c.n;
     }
     const shapes = chosen.map((c) => ({ ...c.shape, weight: c.n / covered }));
-    this.current = { version: this.current.version + 1, shapes };
+    const restricted = [...this.restricted]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([, r]) => ({ models: r.models, share: r.milli / this.gpuMilli }));
+    this.current = { version: this.current.version + 1, shapes, restricted };
     this.sinceBuild = 0;
   }
 }
 
-/** A fixed model (tests, or a cluster whose workload is known). */
+/**
+ * A fixed model (tests, or a cluster whose workload is known). Its restricted demand is that
+ * of the shapes with an include list, by the GPU they ask for at their weights.
+ */
 export function fixedWorkload(shapes: readonly Omit<Shape, 'weight' | 'key'>[], weights: readonly number[]): WorkloadModel {
   const sum = weights.reduce((a, b) => a + b, 0);
+  const gpuOf = (s: Omit<Shape, 'weight' | 'key'>, i: number): number => (weights[i] ?? 0) * s.count * s.computeShare;
+  const gpu = shapes.reduce((a, s, i) => a + gpuOf(s, i), 0);
+  const restricted = new Map<string, { models: readonly string[]; share: number }>();
+  shapes.forEach((s, i) => {
+    if (s.models.length === 0 || gpuOf(s, i) === 0) return;
+    const models = s.models.map((m) => m.toLowerCase()).sort();
+    const key = models.join('|');
+    restricted.set(key, { models, share: (restricted.get(key)?.share ?? 0) + gpuOf(s, i) / gpu });
+  });
   return {
     version: -1,
     shapes: shapes.map((s, i) => ({ ...s, key: `fixed${i}`, weight: (weights[i] ?? 0) / sum })),
+    restricted: [...restricted].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, r]) => r),
   };
 }
