@@ -1,0 +1,106 @@
+/* test_clock.c: throughput shares' clock factor (compute_clock.c), table-driven, under ASan/UBSan. */
+#define _GNU_SOURCE
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "compute_clock.h"
+#include "test_check.h"
+
+#define MS UINT64_C(1000000)
+#define T0 (1000 * MS) /* readings start here (0 is not a time a tracker sees) */
+#define ONE GS_CLOCK_ONE
+
+/* One step: from `at` to `until` ms after T0 (until 0: only at `at`), readings of mhz every
+ * 5 ms while the work is queued, or (idle) the work not queued at `at`; what the factor (ppm)
+ * and the saturated clock must be after it. */
+typedef struct step {
+    unsigned at_ms, until_ms, mhz;
+    bool idle;
+    uint32_t want_ppm, want_saturated;
+} step;
+
+typedef struct row {
+    const char *name;
+    uint32_t fixed_mhz;
+    int n;
+    step s[12];
+} row;
+
+#define IDLE(at, ppm, sat) {at, 0, 0, true, ppm, sat}
+static const row rows[] = {
+    {"a fixed saturated clock: the factor is clock / saturated at once (the fake test's 1.2x)", 1500, 3,
+     {{0, 0, 1800, false, 1200000, 1500}, {5, 0, 1500, false, ONE, 1500}, {10, 0, 1650, false, 1100000, 1500}}},
+    {"fixed: not learned from settled readings", 1500, 2,
+     {{0, 0, 1980, false, 1320000, 1500}, {5, 200, 1980, false, 1320000, 1500}}},
+    {"learned: time shares (1) until the work has been busy 100 ms on end", 0, 3,
+     {{0, 50, 1980, false, ONE, 0}, {55, 95, 1600, false, ONE, 0}, {100, 0, 1500, false, ONE, 1500}}},
+    /* after learning 1500: a new run starts boosted (idle in between) and is charged the boost */
+    {"learned, then a boosted start of the next window is charged at clock / saturated", 0, 6,
+     {{0, 95, 1900, false, ONE, 0}, {100, 300, 1500, false, ONE, 1500}, IDLE(305, ONE, 1500),
+      {600, 0, 1950, false, 1300000, 1500}, {605, 0, 1800, false, 1200000, 1500}, {610, 0, 1500, false, ONE, 1500}}},
+    {"readings 100 ms apart are not one busy run (the work was not queued between them)", 0, 3,
+     {{0, 0, 1600, false, ONE, 0}, {100, 0, 1500, false, ONE, 0}, {200, 0, 1500, false, ONE, 0}}},
+    {"idle in between: the next run starts over (not settled at its 100 ms)", 0, 3,
+     {{0, 50, 1500, false, ONE, 0}, IDLE(52, ONE, 0), {55, 150, 1500, false, ONE, 0}}},
+    {"learning is a slow average: one settled reading moves it by an eighth", 0, 3,
+     {{0, 95, 1700, false, ONE, 0}, {100, 0, 1500, false, ONE, 1500}, {105, 0, 1580, false, 1046357, 1510}}},
+    {"the factor is bounded to [1/4, 4]", 400, 2, {{0, 0, 2000, false, 4 * ONE, 400}, {5, 0, 50, false, ONE / 4, 400}}},
+    {"a reading of 0 MHz is not a clock: the factor stays", 1000, 2,
+     {{0, 0, 1500, false, 1500000, 1000}, {5, 0, 0, false, 1500000, 1000}}},
+};
+
+static void run_row(const row *r)
+{
+    gs_clock_track t;
+    gs_clock_track_init(&t, r->fixed_mhz);
+    for (int i = 0; i < r->n; i++) {
+        const step *s = &r->s[i];
+        uint32_t f = t.factor_ppm;
+        unsigned until = s->until_ms > s->at_ms ? s->until_ms : s->at_ms;
+        for (unsigned at = s->at_ms; at <= until; at += 5) {
+            uint64_t now = T0 + at * MS;
+            if (s->idle)
+                gs_clock_track_idle(&t, now);
+            else
+                f = gs_clock_track_reading(&t, now, s->mhz);
+        }
+        /* the factor to within 1 ppm (integer division) */
+        check(f + 1 >= s->want_ppm && f <= s->want_ppm + 1 && t.saturated_mhz == s->want_saturated,
+              "%s: step %d (%u-%u ms, %u MHz%s): factor %u ppm, saturated %u MHz; want %u ppm, %u MHz", r->name, i,
+              s->at_ms, until, s->mhz, s->idle ? ", idle" : "", f, t.saturated_mhz, s->want_ppm, s->want_saturated);
+    }
+}
+
+static void t_rows(void)
+{
+    int n = (int)(sizeof rows / sizeof rows[0]);
+    for (int i = 0; i < n; i++)
+        run_row(&rows[i]);
+}
+
+/* Due: at once when a busy run starts, then every GS_CLOCK_EVERY_NS. */
+static void t_due(void)
+{
+    gs_clock_track t;
+    gs_clock_track_init(&t, 0);
+    check(gs_clock_track_due(&t, T0), "a first reading is due");
+    (void)gs_clock_track_reading(&t, T0, 1500);
+    check(!gs_clock_track_due(&t, T0 + GS_CLOCK_EVERY_NS - 1), "not due before the spacing");
+    check(gs_clock_track_due(&t, T0 + GS_CLOCK_EVERY_NS), "due after the spacing");
+    gs_clock_track_idle(&t, T0 + MS);
+    check(gs_clock_track_due(&t, T0 + MS + 1), "a new busy run reads at once");
+}
+
+static void test_all(void)
+{
+    t_rows();
+    t_due();
+}
+
+int main(void)
+{
+    static const test_scenario all[] = {{"test_clock", test_all}};
+    scenario = all[0].name;
+    return run_scenario(all, 1);
+}
