@@ -54,9 +54,11 @@ void gs_clock_setup(cdev *d, int dev, const char *uuid)
     }
     gs_clock_track_init(&d->clock, gs_cfg.compute_clock_mhz);
     d->clock_on = true;
-    gs_log(GS_LOG_INFO, "device %d: throughput shares: SM clock %u MHz now, saturated clock %s%u%s", dev, mhz,
-           gs_cfg.compute_clock_mhz ? "" : "learned as the work runs", gs_cfg.compute_clock_mhz,
-           gs_cfg.compute_clock_mhz ? " MHz (GPUSHARE_COMPUTE_CLOCK)" : "");
+    if (gs_cfg.compute_clock_mhz > 0)
+        gs_log(GS_LOG_INFO, "device %d: throughput shares: SM clock %u MHz now, saturated clock %u MHz (GPUSHARE_COMPUTE_CLOCK)",
+               dev, mhz, gs_cfg.compute_clock_mhz);
+    else
+        gs_log(GS_LOG_INFO, "device %d: throughput shares: SM clock %u MHz now, saturated clock learned as the work runs", dev, mhz);
 }
 
 void gs_clock_sample(cdev *d, int dev, uint64_t now)
