@@ -20,7 +20,9 @@
 
 #define GS_CLOCK_ONE 1000000u                 /* a factor of 1, in parts per million */
 #define GS_CLOCK_EVERY_NS UINT64_C(5000000)   /* a reading at most every 5 ms (an NVML call: not per launch) */
-#define GS_CLOCK_SETTLE_NS UINT64_C(100000000) /* busy this long on end: the clock is the saturated one */
+/* busy this long on end: the clock is the saturated one (short enough that a 10% window of
+ * 100 ms has settled readings; a clock still falling then makes shares err high, as time does) */
+#define GS_CLOCK_SETTLE_NS UINT64_C(60000000)
 /* readings further apart than this do not continue one busy run (the process was not reading:
  * its work was not queued in between) */
 #define GS_CLOCK_GAP_NS (3 * GS_CLOCK_EVERY_NS)

@@ -1,0 +1,232 @@
+"""shares_run.py: throughput-true compute shares on a real GPU (issue 21, item 1), for
+scripts/gpu-check-shares.sh. Prints one markdown table; raw JSON lines go to OUT/shares.jsonl.
+
+    python3 shares_run.py OUT LIB BURN
+
+For each program (compute_burn: a compute-bound kernel; compute_torch.py: 8192x8192 bf16
+matmuls, power-limited on an H100/H200), round by round: the program unlimited without the
+library (that round's baseline), then under libgpushare alone at 10/25/50/75/90% and in the
+pairs 30+70 and 50+50, once with GPUSHARE_COMPUTE_ACCOUNTING=throughput and once with time (the
+two accountings alternate which goes first, round by round). A run's achieved share is its
+mean 1 s window (compute_summary.py's windows, after its SKIP) over the round's baseline; the
+table gives the median over rounds and the range. Then SM partitions with power-limited work
+(the matmul loop): unlimited, a 50% partition alone, and two side by side under an MPS daemon
+of our own (50+50, and 50+25 placed on disjoint SMs), each as a fraction of its speed alone.
+
+Time: ROUNDS_BURN (default 3) and ROUNDS_TORCH (default 2) rounds of SECS (default 3) s runs;
+a round that would end past BUDGET_S (default 400) s is not started, and the table says so.
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compute_summary import SKIP, windows  # noqa: E402  the same 1 s windows as gpu-check-compute.sh
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SECS = float(os.environ.get("SECS", "3"))
+ROUNDS = {"burn": int(os.environ.get("ROUNDS_BURN", "3")), "torch": int(os.environ.get("ROUNDS_TORCH", "2"))}
+BUDGET_S = float(os.environ.get("BUDGET_S", "400"))
+TARGETS = [int(x) for x in os.environ.get("TARGETS", "10 25 50 75 90").split()]
+PAIRS = [tuple(int(v) for v in p.split(":")) for p in os.environ.get("PAIRS", "30:70 50:50").split()]
+LEAD = {"burn": 2.0, "torch": 9.0}  # seconds from start to START_AT: start-up and warm-up
+POLICIES = ("throughput", "time")
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+class Runner:
+    def __init__(self, out, lib, burn):
+        self.out, self.lib, self.burn = out, lib, burn
+        self.work = tempfile.mkdtemp(prefix="shares-")
+        self.results = open(os.path.join(out, "shares.jsonl"), "w")
+        self.t0 = time.time()
+        cal = json.loads(subprocess.run([burn, "calibrate", "2"], capture_output=True, text=True, check=True).stdout)
+        self.iters = cal["iters"]
+        # a fixed grid for every run (MPS clients see fewer SMs), as gpu-check-compute.sh does
+        self.base_env = dict(os.environ, BURN_BLOCKS=str(8 * cal["sms"]), PYTHONUNBUFFERED="1",
+                             GPUSHARE_COMPUTE_DIR=os.path.join(self.work, "board"))
+        os.makedirs(self.base_env["GPUSHARE_COMPUTE_DIR"])
+        log(f"compute_burn: {cal}")
+
+    def cmd(self, prog):
+        if prog == "burn":
+            return [self.burn, "burn", str(SECS), str(self.iters)]
+        return [sys.executable, os.path.join(HERE, "compute_torch.py"), "burn", str(SECS)]
+
+    def env(self, limit, policy, start_at=None):
+        e = dict(self.base_env)
+        if limit:
+            e.update(LD_PRELOAD=self.lib, GPUSHARE_COMPUTE_LIMIT=str(limit), GPUSHARE_COMPUTE_ACCOUNTING=policy)
+        if start_at is not None:
+            e["START_AT"] = f"{start_at:.3f}"
+        return e
+
+    def run(self, prog, runs, tag):
+        """runs: [(limit or 0, policy)], started together (START_AT) when more than one; their
+        throughputs (kernels per 1 s window, mean) in order, None for a failed run."""
+        start_at = time.time() + LEAD[prog] if len(runs) > 1 else None
+        procs = []
+        for i, (limit, policy) in enumerate(runs):
+            err = open(os.path.join(self.work, f"{tag}-{i}.err"), "w")
+            procs.append(subprocess.Popen(self.cmd(prog), env=self.env(limit, policy, start_at), stdout=subprocess.PIPE,
+                                          stderr=err, text=True))
+        got = []
+        for i, p in enumerate(procs):
+            out, _ = p.communicate()
+            try:
+                res = json.loads(out.strip().splitlines()[-1])
+                w = windows(res["bins"], int(SKIP * 10))
+                got.append(statistics.mean(w) if w else None)
+            except Exception as e:  # noqa: BLE001 - a failed run is reported, not fatal
+                tail = open(os.path.join(self.work, f"{tag}-{i}.err")).read().strip().splitlines()[-2:]
+                log(f"  [{tag} run {i}] no result ({e}): {tail}")
+                got.append(None)
+        return got
+
+    def record(self, **row):
+        self.results.write(json.dumps(row) + "\n")
+        self.results.flush()
+
+
+def timeslice(r, table):
+    """The time-slice rounds of both programs: table[(prog, case, target, policy)] = [achieved %]."""
+    skipped = []
+    for prog in ("burn", "torch"):
+        per_round_s = None
+        for rnd in range(ROUNDS[prog]):
+            t_round = time.time()
+            if per_round_s is not None and time.time() - r.t0 + per_round_s > BUDGET_S:
+                skipped.append(f"{prog} rounds {rnd + 1}-{ROUNDS[prog]} (time budget)")
+                break
+            base = r.run(prog, [(0, "")], f"{prog}-r{rnd}-base")[0]
+            if not base:
+                continue
+            r.record(kind="baseline", program=prog, round=rnd, per_s=base)
+            order = POLICIES if rnd % 2 == 0 else POLICIES[::-1]
+            for policy in order:
+                for t in TARGETS:
+                    got = r.run(prog, [(t, policy)], f"{prog}-r{rnd}-{policy}-{t}")[0]
+                    if got is not None:
+                        a = 100.0 * got / base
+                        table.setdefault((prog, f"alone {t}", t, policy), []).append(a)
+                        r.record(kind="alone", program=prog, round=rnd, policy=policy, target=t, achieved=a)
+                for a_pct, b_pct in PAIRS:
+                    got = r.run(prog, [(a_pct, policy), (b_pct, policy)], f"{prog}-r{rnd}-{policy}-{a_pct}+{b_pct}")
+                    for pct, g, side in ((a_pct, got[0], "a"), (b_pct, got[1], "b")):
+                        if g is not None:
+                            a = 100.0 * g / base
+                            table.setdefault((prog, f"pair {a_pct}+{b_pct} ({pct}{' ' + side if a_pct == b_pct else ''})", pct, policy), []).append(a)
+                            r.record(kind="pair", program=prog, round=rnd, policy=policy, pair=f"{a_pct}+{b_pct}", target=pct, achieved=a)
+            per_round_s = time.time() - t_round
+            log(f"{prog} round {rnd + 1} done at +{time.time() - r.t0:.0f} s ({per_round_s:.0f} s)")
+    return skipped
+
+
+def partitions(r):
+    """SM partitions with the matmul loop (scripts/gpu/partition_torch.py): speeds in matmuls/s."""
+    script = os.path.join(HERE, "partition_torch.py")
+    part = {"LD_PRELOAD": r.lib, "GPUSHARE_ISOLATION": "sm-partition"}
+
+    def go(specs, tag):
+        start_ms = int((time.time() + LEAD["torch"]) * 1000) if len(specs) > 1 else None
+        procs = []
+        for i, extra in enumerate(specs):
+            env = dict(r.base_env, **extra)
+            argv = [sys.executable, script, str(max(SECS, 3))] + ([str(start_ms)] if start_ms else [])
+            procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
+                                          stderr=open(os.path.join(r.work, f"part-{tag}-{i}.err"), "w"), text=True))
+        out = []
+        for p in procs:
+            o, _ = p.communicate()
+            try:
+                d = json.loads(o.strip().splitlines()[-1])
+                out.append((d.get("per_s") or d.get("matmuls_per_s") or d.get("rate")), d)
+            except Exception as e:  # noqa: BLE001
+                log(f"  [partition {tag}] no result ({e})")
+                out.append((None, {}))
+        return out
+
+    rows = []
+    unl = go([{}], "unlimited")[0]
+    alone50 = go([dict(part, GPUSHARE_COMPUTE_LIMIT="50")], "50")[0]
+    alone25 = go([dict(part, GPUSHARE_COMPUTE_LIMIT="25")], "25")[0]
+    r.record(kind="partition", case="unlimited", result=unl[1])
+    r.record(kind="partition", case="alone 50", result=alone50[1])
+    r.record(kind="partition", case="alone 25", result=alone25[1])
+    rows.append(("50% partition alone", alone50[0], unl[0], None))
+    rows.append(("25% partition alone", alone25[0], unl[0], None))
+    pipe = os.path.join(r.work, "mps-pipe")
+    logd = os.path.join(r.work, "mps-log")
+    os.makedirs(pipe)
+    os.makedirs(logd)
+    mps_env = dict(os.environ, CUDA_MPS_PIPE_DIRECTORY=pipe, CUDA_MPS_LOG_DIRECTORY=logd)
+    try:
+        subprocess.run(["nvidia-cuda-mps-control", "-d"], env=mps_env, check=True)
+    except Exception as e:  # noqa: BLE001
+        log(f"MPS did not start ({e}): no side-by-side partitions")
+        return rows
+    r.base_env.update(CUDA_MPS_PIPE_DIRECTORY=pipe, CUDA_MPS_LOG_DIRECTORY=logd)
+    try:
+        pair = go([dict(part, GPUSHARE_COMPUTE_LIMIT="50"), dict(part, GPUSHARE_COMPUTE_LIMIT="50")], "mps-50+50")
+        disj = go([dict(part, GPUSHARE_COMPUTE_LIMIT="50", GPUSHARE_SM_OFFSET="0"),
+                   dict(part, GPUSHARE_COMPUTE_LIMIT="25", GPUSHARE_SM_OFFSET="64")], "mps-50+25-disjoint")
+        for name, res in (("50+50 side by side (MPS)", pair), ("50+25 side by side, disjoint SMs (MPS)", disj)):
+            r.record(kind="partition", case=name, result=[x[1] for x in res])
+        rows.append(("50+50 side by side (MPS): first", pair[0][0], unl[0], alone50[0]))
+        rows.append(("50+50 side by side (MPS): second", pair[1][0], unl[0], alone50[0]))
+        rows.append(("50+25 disjoint (MPS): the 50", disj[0][0], unl[0], alone50[0]))
+        rows.append(("50+25 disjoint (MPS): the 25", disj[1][0], unl[0], alone25[0]))
+    finally:
+        subprocess.run(["nvidia-cuda-mps-control"], input="quit\n", text=True, env=mps_env)
+        for k in ("CUDA_MPS_PIPE_DIRECTORY", "CUDA_MPS_LOG_DIRECTORY"):
+            r.base_env.pop(k, None)
+    return rows
+
+
+def fmt(v):
+    if not v:
+        return "-"
+    m = statistics.median(v)
+    return f"{m:.1f}% ({min(v):.1f}-{max(v):.1f})"
+
+
+def main():
+    out, lib, burn = sys.argv[1:4]
+    r = Runner(out, lib, burn)
+    table = {}
+    skipped = timeslice(r, table)
+    part_rows = partitions(r) if os.environ.get("PARTITIONS", "1") == "1" else []
+    print(f"\n| program | case | target | throughput accounting: median (range) | error | time accounting: median (range) | error | rounds |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    seen = []
+    for (prog, case, target, policy) in table:
+        if (prog, case, target) not in seen:
+            seen.append((prog, case, target))
+    for prog, case, target in seen:
+        th, ti = table.get((prog, case, target, "throughput"), []), table.get((prog, case, target, "time"), [])
+        e_th = f"{statistics.median(th) - target:+.1f}" if th else "-"
+        e_ti = f"{statistics.median(ti) - target:+.1f}" if ti else "-"
+        name = "compute-bound kernel" if prog == "burn" else "bf16 8192 matmul (torch)"
+        print(f"| {name} | {case} | {target} | {fmt(th)} | {e_th} | {fmt(ti)} | {e_ti} | {max(len(th), len(ti))} |")
+    if part_rows:
+        print("\n| SM partition, bf16 8192 matmul | speed / unlimited | speed / its speed alone |")
+        print("| --- | --- | --- |")
+        for name, v, unl, alone in part_rows:
+            a = f"{100.0 * v / unl:.1f}%" if v and unl else "-"
+            b = f"{v / alone:.3f}" if v and alone else "-"
+            print(f"| {name} | {a} | {b} |")
+    for s in skipped:
+        print(f"\nnot run: {s}")
+    print(f"\n{SECS:g} s runs, achieved = mean 1 s window after {SKIP:g} s over the round's unlimited run; "
+          f"total {time.time() - r.t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
