@@ -9,21 +9,29 @@ void gs_clock_track_init(gs_clock_track *t, uint32_t fixed_mhz)
     *t = (gs_clock_track){.saturated_mhz = fixed_mhz, .fixed = fixed_mhz > 0, .factor_ppm = GS_CLOCK_ONE};
 }
 
+/* Whether the work was seen not queued long enough that the GPU idled: the busy run has ended. */
+static bool run_ended(const gs_clock_track *t)
+{
+    return t->idle_from != 0 && t->idle_last - t->idle_from >= GS_CLOCK_IDLE_NS;
+}
+
 bool gs_clock_track_due(const gs_clock_track *t, uint64_t now)
 {
-    return t->run_from == 0 || now < t->last_at || now - t->last_at >= GS_CLOCK_EVERY_NS;
+    return t->run_from == 0 || run_ended(t) || now < t->last_at || now - t->last_at >= GS_CLOCK_EVERY_NS;
 }
 
 void gs_clock_track_idle(gs_clock_track *t, uint64_t now)
 {
-    t->run_from = 0;
-    t->last_at = now;
+    if (t->idle_from == 0)
+        t->idle_from = now;
+    t->idle_last = now;
 }
 
 uint32_t gs_clock_track_reading(gs_clock_track *t, uint64_t now, uint32_t mhz)
 {
-    if (t->run_from == 0 || now < t->last_at || now - t->last_at > GS_CLOCK_GAP_NS)
+    if (t->run_from == 0 || run_ended(t) || now < t->last_at || now - t->last_at > GS_CLOCK_GAP_NS)
         t->run_from = now != 0 ? now : 1; /* a new busy run */
+    t->idle_from = t->idle_last = 0;
     t->last_at = now;
     if (mhz == 0)
         return t->factor_ppm; /* not a clock: keep the latest factor */

@@ -26,12 +26,17 @@
 /* readings further apart than this do not continue one busy run (the process was not reading:
  * its work was not queued in between) */
 #define GS_CLOCK_GAP_NS (3 * GS_CLOCK_EVERY_NS)
+/* the work seen not queued over this long ends a busy run (the GPU idled: it may boost); a
+ * shorter gap, a synchronize between launches, does not */
+#define GS_CLOCK_IDLE_NS UINT64_C(5000000)
 
 typedef struct gs_clock_track {
     uint32_t saturated_mhz; /* the reference; 0: not known yet (factor 1) */
     bool fixed;             /* set by the operator: not learned */
     uint64_t run_from;      /* the first reading of the current busy run; 0: none (idle) */
-    uint64_t last_at;       /* the latest reading (busy or not) */
+    uint64_t last_at;       /* the latest reading */
+    uint64_t idle_from, idle_last; /* the first and latest sight of the work not queued since the
+                                    * latest reading; 0: none */
     uint32_t factor_ppm;    /* the latest factor */
 } gs_clock_track;
 
@@ -40,7 +45,7 @@ void gs_clock_track_init(gs_clock_track *t, uint32_t fixed_mhz);
 /* Whether a reading is due at `now` while the work is queued (busy): every GS_CLOCK_EVERY_NS,
  * and at once when a busy run starts. */
 bool gs_clock_track_due(const gs_clock_track *t, uint64_t now);
-/* The process's work is not queued at `now`: the busy run (if any) has ended. */
+/* The process's work is not queued at `now` (seen over GS_CLOCK_IDLE_NS, the busy run has ended). */
 void gs_clock_track_idle(gs_clock_track *t, uint64_t now);
 /* A reading of mhz at `now` while the work was queued; returns the factor for busy time from
  * now on (clock / saturated clock, GS_CLOCK_ONE while the saturated clock is unknown; bounded

@@ -12,7 +12,7 @@
 #define ONE GS_CLOCK_ONE
 
 /* One step: from `at` to `until` ms after T0 (until 0: only at `at`), readings of mhz every
- * 5 ms while the work is queued, or (idle) the work not queued at `at`; what the factor (ppm)
+ * 5 ms while the work is queued, or (idle) the work seen not queued then; what the factor (ppm)
  * and the saturated clock must be after it. */
 typedef struct step {
     unsigned at_ms, until_ms, mhz;
@@ -27,7 +27,7 @@ typedef struct row {
     step s[12];
 } row;
 
-#define IDLE(at, ppm, sat) {at, 0, 0, true, ppm, sat}
+#define IDLE(at, until, ppm, sat) {at, until, 0, true, ppm, sat}
 static const row rows[] = {
     {"a fixed saturated clock: the factor is clock / saturated at once (the fake test's 1.2x)", 1500, 3,
      {{0, 0, 1800, false, 1200000, 1500}, {5, 0, 1500, false, ONE, 1500}, {10, 0, 1650, false, 1100000, 1500}}},
@@ -37,12 +37,14 @@ static const row rows[] = {
      {{0, 50, 1980, false, ONE, 0}, {55, 0, 1600, false, ONE, 0}, {60, 0, 1500, false, ONE, 1500}}},
     /* after learning 1500: a new run starts boosted (idle in between) and is charged the boost */
     {"learned, then a boosted start of the next window is charged at clock / saturated", 0, 6,
-     {{0, 55, 1900, false, ONE, 0}, {60, 300, 1500, false, ONE, 1500}, IDLE(305, ONE, 1500),
+     {{0, 55, 1900, false, ONE, 0}, {60, 300, 1500, false, ONE, 1500}, IDLE(305, 595, ONE, 1500),
       {600, 0, 1950, false, 1300000, 1500}, {605, 0, 1800, false, 1200000, 1500}, {610, 0, 1500, false, ONE, 1500}}},
     {"readings 100 ms apart are not one busy run (the work was not queued between them)", 0, 3,
      {{0, 0, 1600, false, ONE, 0}, {100, 0, 1500, false, ONE, 0}, {200, 0, 1500, false, ONE, 0}}},
-    {"idle in between: the next run starts over (not settled 60 ms after the first)", 0, 3,
-     {{0, 50, 1500, false, ONE, 0}, IDLE(52, ONE, 0), {55, 110, 1500, false, ONE, 0}}},
+    {"idle 10 ms in between: the next run starts over (not settled 60 ms after the first)", 0, 3,
+     {{0, 50, 1500, false, ONE, 0}, IDLE(52, 62, ONE, 0), {65, 120, 1500, false, ONE, 0}}},
+    {"a synchronize (the work seen not queued once) does not end the run", 0, 4,
+     {{0, 30, 1500, false, ONE, 0}, IDLE(32, 0, ONE, 0), {35, 55, 1500, false, ONE, 0}, {60, 0, 1500, false, ONE, 1500}}},
     {"learning is a slow average: one settled reading moves it by an eighth", 0, 3,
      {{0, 55, 1700, false, ONE, 0}, {60, 0, 1500, false, ONE, 1500}, {65, 0, 1580, false, 1046357, 1510}}},
     {"the factor is bounded to [1/4, 4]", 400, 2, {{0, 0, 2000, false, 4 * ONE, 400}, {5, 0, 50, false, ONE / 4, 400}}},
@@ -89,7 +91,9 @@ static void t_due(void)
     check(!gs_clock_track_due(&t, T0 + GS_CLOCK_EVERY_NS - 1), "not due before the spacing");
     check(gs_clock_track_due(&t, T0 + GS_CLOCK_EVERY_NS), "due after the spacing");
     gs_clock_track_idle(&t, T0 + MS);
-    check(gs_clock_track_due(&t, T0 + MS + 1), "a new busy run reads at once");
+    check(!gs_clock_track_due(&t, T0 + MS + 1), "one sight of an empty queue (a synchronize): not at once");
+    gs_clock_track_idle(&t, T0 + MS + GS_CLOCK_IDLE_NS);
+    check(gs_clock_track_due(&t, T0 + MS + GS_CLOCK_IDLE_NS + 1), "after an idle GPU, a new busy run reads at once");
 }
 
 static void test_all(void)
