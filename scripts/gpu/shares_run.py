@@ -18,6 +18,7 @@ a round that would end past BUDGET_S (default 400) s is not started, and the tab
 """
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -35,6 +36,8 @@ TARGETS = [int(x) for x in os.environ.get("TARGETS", "10 25 50 75 90").split()]
 PAIRS = [tuple(int(v) for v in p.split(":")) for p in os.environ.get("PAIRS", "30:70 50:50").split()]
 LEAD = {"burn": 2.0, "torch": 9.0}  # seconds from start to START_AT: start-up and warm-up
 POLICIES = ("throughput", "time")
+# (program, case, target) -> [(charged / busy, saturated MHz)] of the throughput runs (exit lines)
+CHARGED = {}
 
 
 def log(msg):
@@ -50,9 +53,7 @@ class Runner:
         cal = json.loads(subprocess.run([burn, "calibrate", "2"], capture_output=True, text=True, check=True).stdout)
         self.iters = cal["iters"]
         # a fixed grid for every run (MPS clients see fewer SMs), as gpu-check-compute.sh does
-        self.base_env = dict(os.environ, BURN_BLOCKS=str(8 * cal["sms"]), PYTHONUNBUFFERED="1",
-                             GPUSHARE_COMPUTE_DIR=os.path.join(self.work, "board"))
-        os.makedirs(self.base_env["GPUSHARE_COMPUTE_DIR"])
+        self.base_env = dict(os.environ, BURN_BLOCKS=str(8 * cal["sms"]), PYTHONUNBUFFERED="1")
         log(f"compute_burn: {cal}")
 
     def cmd(self, prog):
@@ -63,20 +64,40 @@ class Runner:
     def env(self, limit, policy, start_at=None):
         e = dict(self.base_env)
         if limit:
-            e.update(LD_PRELOAD=self.lib, GPUSHARE_COMPUTE_LIMIT=str(limit), GPUSHARE_COMPUTE_ACCOUNTING=policy)
+            # debug: the library's exit lines say how busy time was charged (throughput accounting)
+            e.update(LD_PRELOAD=self.lib, GPUSHARE_COMPUTE_LIMIT=str(limit), GPUSHARE_COMPUTE_ACCOUNTING=policy,
+                     GPUSHARE_LOG_LEVEL="debug")
         if start_at is not None:
             e["START_AT"] = f"{start_at:.3f}"
         return e
 
-    def run(self, prog, runs, tag):
-        """runs: [(limit or 0, policy)], started together (START_AT) when more than one; their
-        throughputs (kernels per 1 s window, mean) in order, None for a failed run."""
-        start_at = time.time() + LEAD[prog] if len(runs) > 1 else None
+    def charged(self, tag, i):
+        """What the library's exit line says of a run: (charged / busy, saturated MHz), or None."""
+        try:
+            text = open(os.path.join(self.work, f"{tag}-{i}.err")).read()
+        except OSError:
+            return None
+        m = re.search(r"throughput shares: busy ([\d.]+) ms charged as ([\d.]+) ms, saturated clock (\d+) MHz", text)
+        if not m or float(m[1]) <= 0:
+            return None
+        return float(m[2]) / float(m[1]), int(m[3])
+
+    def start(self, prog, runs, tag, start_at):
+        """Starts runs [(limit or 0, policy)] of prog, their measured loops from start_at (Unix
+        time); each slot meets on a board directory of its own, so a slot starting up (CUDA,
+        warm-up) while the one before measures is never laid out beside it."""
+        board = os.path.join(self.work, f"board-{tag}")
+        os.makedirs(board, exist_ok=True)
         procs = []
         for i, (limit, policy) in enumerate(runs):
+            env = self.env(limit, policy, start_at)
+            env["GPUSHARE_COMPUTE_DIR"] = board
             err = open(os.path.join(self.work, f"{tag}-{i}.err"), "w")
-            procs.append(subprocess.Popen(self.cmd(prog), env=self.env(limit, policy, start_at), stdout=subprocess.PIPE,
-                                          stderr=err, text=True))
+            procs.append(subprocess.Popen(self.cmd(prog), env=env, stdout=subprocess.PIPE, stderr=err, text=True))
+        return procs
+
+    def finish(self, procs, tag):
+        """The throughputs (kernels per 1 s window, mean) of started runs, in order; None for a failed run."""
         got = []
         for i, p in enumerate(procs):
             out, _ = p.communicate()
@@ -90,6 +111,21 @@ class Runner:
                 got.append(None)
         return got
 
+    def slots(self, prog, slots):
+        """Runs slots [(runs, tag, done(got))] one after the other, pipelined: the next slot's
+        processes start (and warm up) while this one measures, with their loops from this one's
+        end (a warm-up of a few kernels is all they put beside it). done gets each slot's
+        throughputs when it ends."""
+        gap = SECS + 0.5
+        at = time.time() + LEAD[prog]
+        nxt = self.start(prog, slots[0][0], slots[0][1], at) if slots else None
+        for i, (runs, tag, done) in enumerate(slots):
+            cur = nxt
+            if i + 1 < len(slots):
+                at = max(at + gap, time.time() + 1.0)
+                nxt = self.start(prog, slots[i + 1][0], slots[i + 1][1], at)
+            done(self.finish(cur, tag))
+
     def record(self, **row):
         self.results.write(json.dumps(row) + "\n")
         self.results.flush()
@@ -101,32 +137,68 @@ def timeslice(r, table):
     for prog in ("burn", "torch"):
         per_round_s = None
         for rnd in range(ROUNDS[prog]):
-            t_round = time.time()
             if per_round_s is not None and time.time() - r.t0 + per_round_s > BUDGET_S:
                 skipped.append(f"{prog} rounds {rnd + 1}-{ROUNDS[prog]} (time budget)")
                 break
-            base = r.run(prog, [(0, "")], f"{prog}-r{rnd}-base")[0]
-            if not base:
-                continue
-            r.record(kind="baseline", program=prog, round=rnd, per_s=base)
-            order = POLICIES if rnd % 2 == 0 else POLICIES[::-1]
-            for policy in order:
+            t_round = time.time()
+            base = {}
+
+            def on_base(got, rnd=rnd):
+                base["per_s"] = got[0]
+                r.record(kind="baseline", program=prog, round=rnd, per_s=got[0])
+
+            def on_runs(got, cases, tag, policy, rnd=rnd):
+                for i, ((case, target), g) in enumerate(zip(cases, got)):
+                    if g is None or not base.get("per_s"):
+                        continue
+                    a = 100.0 * g / base["per_s"]
+                    table.setdefault((prog, case, target, policy), []).append(a)
+                    ch = r.charged(tag, i) if policy == "throughput" else None
+                    if ch:
+                        CHARGED.setdefault((prog, case, target), []).append(ch)
+                    r.record(kind="run", program=prog, round=rnd, policy=policy, case=case, target=target, achieved=a, charged=ch)
+
+            slots = [([(0, "")], f"{prog}-r{rnd}-base", on_base)]
+            for policy in (POLICIES if rnd % 2 == 0 else POLICIES[::-1]):  # which goes first alternates
                 for t in TARGETS:
-                    got = r.run(prog, [(t, policy)], f"{prog}-r{rnd}-{policy}-{t}")[0]
-                    if got is not None:
-                        a = 100.0 * got / base
-                        table.setdefault((prog, f"alone {t}", t, policy), []).append(a)
-                        r.record(kind="alone", program=prog, round=rnd, policy=policy, target=t, achieved=a)
+                    tag = f"{prog}-r{rnd}-{policy}-{t}"
+                    slots.append(([(t, policy)], tag, lambda got, c=[(f"alone {t}", t)], tag=tag, policy=policy: on_runs(got, c, tag, policy)))
                 for a_pct, b_pct in PAIRS:
-                    got = r.run(prog, [(a_pct, policy), (b_pct, policy)], f"{prog}-r{rnd}-{policy}-{a_pct}+{b_pct}")
-                    for pct, g, side in ((a_pct, got[0], "a"), (b_pct, got[1], "b")):
-                        if g is not None:
-                            a = 100.0 * g / base
-                            table.setdefault((prog, f"pair {a_pct}+{b_pct} ({pct}{' ' + side if a_pct == b_pct else ''})", pct, policy), []).append(a)
-                            r.record(kind="pair", program=prog, round=rnd, policy=policy, pair=f"{a_pct}+{b_pct}", target=pct, achieved=a)
+                    tag = f"{prog}-r{rnd}-{policy}-{a_pct}+{b_pct}"
+                    same = a_pct == b_pct
+                    cases = [(f"pair {a_pct}+{b_pct} ({a_pct}{' a' if same else ''})", a_pct),
+                             (f"pair {a_pct}+{b_pct} ({b_pct}{' b' if same else ''})", b_pct)]
+                    slots.append(([(a_pct, policy), (b_pct, policy)], tag, lambda got, c=cases, tag=tag, policy=policy: on_runs(got, c, tag, policy)))
+            r.slots(prog, slots)
             per_round_s = time.time() - t_round
             log(f"{prog} round {rnd + 1} done at +{time.time() - r.t0:.0f} s ({per_round_s:.0f} s)")
     return skipped
+
+
+def clock_trace(r):
+    """The SM clock through the period of a 50% matmul loop (time accounting: the boost it
+    leaves uncorrected), sampled by nvidia-smi every 20 ms: mean MHz by 50 ms of the period's
+    phase (CLOCK_MONOTONIC seconds, as the library's periods). How fast the power cap pulls the
+    clock down is what GS_CLOCK_SETTLE_NS (60 ms) assumes."""
+    f = os.path.join(r.work, "trace.csv")
+    smi = subprocess.Popen(["nvidia-smi", "--query-gpu=timestamp,clocks.sm", "--format=csv,noheader,nounits", "-lms", "20"],
+                           stdout=open(f, "w"), stderr=subprocess.DEVNULL)
+    mono_minus_wall = time.monotonic() - time.time()
+    try:
+        r.slots("torch", [([(50, "time")], "trace-50", lambda got: None)])
+    finally:
+        smi.terminate()
+        smi.wait()
+    buckets = {}
+    for line in open(f):
+        try:
+            ts, mhz = line.strip().split(", ")
+            wall = time.mktime(time.strptime(ts.split(".")[0], "%Y/%m/%d %H:%M:%S")) + float("0." + ts.split(".")[1])
+            phase = (wall + mono_minus_wall) % 1.0
+            buckets.setdefault(int(phase * 20), []).append(float(mhz))
+        except (ValueError, IndexError):
+            continue
+    return [(b * 50, statistics.mean(v), len(v)) for b, v in sorted(buckets.items())]
 
 
 def partitions(r):
@@ -202,9 +274,10 @@ def main():
     r = Runner(out, lib, burn)
     table = {}
     skipped = timeslice(r, table)
+    trace = clock_trace(r) if os.environ.get("TRACE", "1") == "1" and ROUNDS["torch"] > 0 else []
     part_rows = partitions(r) if os.environ.get("PARTITIONS", "1") == "1" else []
-    print(f"\n| program | case | target | throughput accounting: median (range) | error | time accounting: median (range) | error | rounds |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(f"\n| program | case | target | throughput accounting: median (range) | error | time accounting: median (range) | error | rounds | charged / busy, saturated clock (throughput) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     seen = []
     for (prog, case, target, policy) in table:
         if (prog, case, target) not in seen:
@@ -214,7 +287,9 @@ def main():
         e_th = f"{statistics.median(th) - target:+.1f}" if th else "-"
         e_ti = f"{statistics.median(ti) - target:+.1f}" if ti else "-"
         name = "compute-bound kernel" if prog == "burn" else "bf16 8192 matmul (torch)"
-        print(f"| {name} | {case} | {target} | {fmt(th)} | {e_th} | {fmt(ti)} | {e_ti} | {max(len(th), len(ti))} |")
+        ch = CHARGED.get((prog, case, target), [])
+        chs = f"x{statistics.median(c[0] for c in ch):.3f}, {statistics.median(c[1] for c in ch):.0f} MHz" if ch else "-"
+        print(f"| {name} | {case} | {target} | {fmt(th)} | {e_th} | {fmt(ti)} | {e_ti} | {max(len(th), len(ti))} | {chs} |")
     if part_rows:
         print("\n| SM partition, bf16 8192 matmul | speed / unlimited | speed / its speed alone |")
         print("| --- | --- | --- |")
@@ -222,6 +297,11 @@ def main():
             a = f"{100.0 * v / unl:.1f}%" if v and unl else "-"
             b = f"{v / alone:.3f}" if v and alone else "-"
             print(f"| {name} | {a} | {b} |")
+    if trace:
+        print("\nSM clock through the period, bf16 matmul loop alone at 50% (time accounting; its window is the first 500 ms):")
+        print("| phase (ms) | " + " | ".join(str(p) for p, _, _ in trace) + " |")
+        print("| --- | " + " | ".join("---" for _ in trace) + " |")
+        print("| SM MHz (samples) | " + " | ".join(f"{m:.0f} ({n})" for _, m, n in trace) + " |")
     for s in skipped:
         print(f"\nnot run: {s}")
     print(f"\n{SECS:g} s runs, achieved = mean 1 s window after {SKIP:g} s over the round's unlimited run; "
