@@ -1,5 +1,5 @@
 """shares_run.py: throughput-true compute shares on a real GPU (issue 21, item 1), for
-scripts/gpu-check-shares.sh. Prints one markdown table; raw JSON lines go to OUT/shares.jsonl.
+scripts/gpu-check-shares.sh. Prints one markdown report; raw JSON lines go to OUT/shares.jsonl.
 
     python3 shares_run.py OUT LIB BURN
 
@@ -7,14 +7,23 @@ For each program (compute_burn: a compute-bound kernel; compute_torch.py: 8192x8
 matmuls, power-limited on an H100/H200), round by round: the program unlimited without the
 library (that round's baseline), then under libgpushare alone at 10/25/50/75/90% and in the
 pairs 30+70 and 50+50, once with GPUSHARE_COMPUTE_ACCOUNTING=throughput and once with time (the
-two accountings alternate which goes first, round by round). A run's achieved share is its
-mean 1 s window (compute_summary.py's windows, after its SKIP) over the round's baseline; the
-table gives the median over rounds and the range. Then SM partitions with power-limited work
-(the matmul loop): unlimited, a 50% partition alone, and two side by side under an MPS daemon
-of our own (50+50, and 50+25 placed on disjoint SMs), each as a fraction of its speed alone.
+two accountings alternate which goes first, round by round). For the matmul loop alone, also
+throughput accounting with the saturated clock set (GPUSHARE_COMPUTE_CLOCK) to the SM clock
+of that round's unlimited run: what clock weighting gives when the saturated clock is right,
+apart from how well the library learns it. A run's achieved share is its mean 1 s window
+(compute_summary.py's windows, after its SKIP) over the round's baseline; the table gives the
+median over rounds and the range, and for throughput runs what the library's exit line says
+(busy time charged at x, the saturated clock it used). Then one 50% matmul run (time
+accounting) with the SM clock by phase of the library's 1 s period, and SM partitions with the
+matmul loop: unlimited, 50% and 25% partitions alone, and side by side under an MPS daemon of
+our own (50+50, and 50+25 on disjoint SMs), each against its speed alone.
 
-Time: ROUNDS_BURN (default 3) and ROUNDS_TORCH (default 2) rounds of SECS (default 3) s runs;
-a round that would end past BUDGET_S (default 400) s is not started, and the table says so.
+nvidia-smi samples the SM clock and the SW power cap every 25 ms for the whole run.
+
+Time: ROUNDS_BURN and ROUNDS_TORCH (default 2 each) rounds of SECS (default 3) s runs;
+a round that would end past BUDGET_S (default 380) s is not started, and the report says so.
+Each run's processes start while the run before measures (pipelined), with their measured
+loops from its end.
 """
 import json
 import os
@@ -30,18 +39,59 @@ from compute_summary import SKIP, windows  # noqa: E402  the same 1 s windows as
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SECS = float(os.environ.get("SECS", "3"))
-ROUNDS = {"burn": int(os.environ.get("ROUNDS_BURN", "3")), "torch": int(os.environ.get("ROUNDS_TORCH", "2"))}
-BUDGET_S = float(os.environ.get("BUDGET_S", "400"))
+ROUNDS = {"burn": int(os.environ.get("ROUNDS_BURN", "2")), "torch": int(os.environ.get("ROUNDS_TORCH", "2"))}
+BUDGET_S = float(os.environ.get("BUDGET_S", "380"))
 TARGETS = [int(x) for x in os.environ.get("TARGETS", "10 25 50 75 90").split()]
 PAIRS = [tuple(int(v) for v in p.split(":")) for p in os.environ.get("PAIRS", "30:70 50:50").split()]
 LEAD = {"burn": 2.0, "torch": 9.0}  # seconds from start to START_AT: start-up and warm-up
 POLICIES = ("throughput", "time")
-# (program, case, target) -> [(charged / busy, saturated MHz)] of the throughput runs (exit lines)
-CHARGED = {}
+SET = "throughput, clock set"  # throughput accounting, GPUSHARE_COMPUTE_CLOCK = the unlimited run's clock
+NAMES = {"burn": "compute-bound kernel", "torch": "bf16 8192 matmul (torch)"}
 
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
+
+
+class Clocks:
+    """nvidia-smi sampling the SM clock and the SW power cap every 25 ms into a file."""
+
+    def __init__(self, work):
+        self.path = os.path.join(work, "clocks.csv")
+        self.mono_minus_wall = time.monotonic() - time.time()
+        # the field's name before "event reasons" (NVML 12.2) was "throttle reasons"
+        query = "timestamp,clocks.sm,clocks_event_reasons.sw_power_cap"
+        try:
+            if subprocess.run(["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader"], capture_output=True).returncode != 0:
+                query = "timestamp,clocks.sm,clocks_throttle_reasons.sw_power_cap"
+            self.proc = subprocess.Popen(["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader,nounits", "-lms", "25"],
+                                         stdout=open(self.path, "w"), stderr=subprocess.DEVNULL)
+        except OSError as e:
+            log(f"nvidia-smi sampling unavailable ({e})")
+            self.proc = None
+
+    def samples(self, t0, t1):
+        """(wall time, MHz, power-capped) between t0 and t1 (Unix time)."""
+        out = []
+        try:
+            lines = open(self.path).read().splitlines()
+        except OSError:
+            return out
+        for line in lines:
+            try:
+                ts, mhz, cap = [x.strip() for x in line.split(",")]
+                whole, frac = ts.split(".")
+                wall = time.mktime(time.strptime(whole, "%Y/%m/%d %H:%M:%S")) + float("0." + frac)
+                if t0 <= wall <= t1:
+                    out.append((wall, float(mhz), cap.lower() == "active"))
+            except ValueError:
+                continue
+        return out
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait()
 
 
 class Runner:
@@ -55,20 +105,22 @@ class Runner:
         # a fixed grid for every run (MPS clients see fewer SMs), as gpu-check-compute.sh does
         self.base_env = dict(os.environ, BURN_BLOCKS=str(8 * cal["sms"]), PYTHONUNBUFFERED="1")
         log(f"compute_burn: {cal}")
+        self.clocks = Clocks(self.work)
+        self.saturated = {}  # program -> the SM clock of the latest unlimited run (MHz)
 
     def cmd(self, prog):
         if prog == "burn":
             return [self.burn, "burn", str(SECS), str(self.iters)]
         return [sys.executable, os.path.join(HERE, "compute_torch.py"), "burn", str(SECS)]
 
-    def env(self, limit, policy, start_at=None):
-        e = dict(self.base_env)
+    def env(self, prog, limit, policy, start_at):
+        e = dict(self.base_env, START_AT=f"{start_at:.3f}")
         if limit:
             # debug: the library's exit lines say how busy time was charged (throughput accounting)
-            e.update(LD_PRELOAD=self.lib, GPUSHARE_COMPUTE_LIMIT=str(limit), GPUSHARE_COMPUTE_ACCOUNTING=policy,
-                     GPUSHARE_LOG_LEVEL="debug")
-        if start_at is not None:
-            e["START_AT"] = f"{start_at:.3f}"
+            e.update(LD_PRELOAD=self.lib, GPUSHARE_COMPUTE_LIMIT=str(limit), GPUSHARE_LOG_LEVEL="debug",
+                     GPUSHARE_COMPUTE_ACCOUNTING="time" if policy == "time" else "throughput")
+            if policy == SET:
+                e["GPUSHARE_COMPUTE_CLOCK"] = str(round(self.saturated[prog]))
         return e
 
     def charged(self, tag, i):
@@ -85,19 +137,24 @@ class Runner:
     def start(self, prog, runs, tag, start_at):
         """Starts runs [(limit or 0, policy)] of prog, their measured loops from start_at (Unix
         time); each slot meets on a board directory of its own, so a slot starting up (CUDA,
-        warm-up) while the one before measures is never laid out beside it."""
+        warm-up) while the one before measures is never laid out beside it. None: a run of
+        policy SET before the program's saturated clock is known."""
+        if any(p == SET for _, p in runs) and prog not in self.saturated:
+            return None
         board = os.path.join(self.work, f"board-{tag}")
         os.makedirs(board, exist_ok=True)
         procs = []
         for i, (limit, policy) in enumerate(runs):
-            env = self.env(limit, policy, start_at)
+            env = self.env(prog, limit, policy, start_at)
             env["GPUSHARE_COMPUTE_DIR"] = board
             err = open(os.path.join(self.work, f"{tag}-{i}.err"), "w")
             procs.append(subprocess.Popen(self.cmd(prog), env=env, stdout=subprocess.PIPE, stderr=err, text=True))
         return procs
 
-    def finish(self, procs, tag):
+    def finish(self, procs, tag, n):
         """The throughputs (kernels per 1 s window, mean) of started runs, in order; None for a failed run."""
+        if procs is None:
+            return [None] * n
         got = []
         for i, p in enumerate(procs):
             out, _ = p.communicate()
@@ -112,27 +169,27 @@ class Runner:
         return got
 
     def slots(self, prog, slots):
-        """Runs slots [(runs, tag, done(got))] one after the other, pipelined: the next slot's
-        processes start (and warm up) while this one measures, with their loops from this one's
-        end (a warm-up of a few kernels is all they put beside it). done gets each slot's
-        throughputs when it ends."""
+        """Runs slots [(runs, tag, done(got, start_at))] one after the other, pipelined: the next
+        slot's processes start (and warm up) while this one measures, with their loops from this
+        one's end (a warm-up of a few kernels is all they put beside it)."""
         gap = SECS + 0.5
         at = time.time() + LEAD[prog]
-        nxt = self.start(prog, slots[0][0], slots[0][1], at) if slots else None
+        nxt = (self.start(prog, slots[0][0], slots[0][1], at), at) if slots else None
         for i, (runs, tag, done) in enumerate(slots):
-            cur = nxt
+            cur, cur_at = nxt
             if i + 1 < len(slots):
                 at = max(at + gap, time.time() + 1.0)
-                nxt = self.start(prog, slots[i + 1][0], slots[i + 1][1], at)
-            done(self.finish(cur, tag))
+                nxt = (self.start(prog, slots[i + 1][0], slots[i + 1][1], at), at)
+            done(self.finish(cur, tag, len(runs)), cur_at)
 
     def record(self, **row):
         self.results.write(json.dumps(row) + "\n")
         self.results.flush()
 
 
-def timeslice(r, table):
-    """The time-slice rounds of both programs: table[(prog, case, target, policy)] = [achieved %]."""
+def timeslice(r, table, charged):
+    """The time-slice rounds: table[(prog, case, target, policy)] = [achieved %], charged[same] =
+    [(charged / busy, saturated MHz)] from the exit lines."""
     skipped = []
     for prog in ("burn", "torch"):
         per_round_s = None
@@ -143,32 +200,41 @@ def timeslice(r, table):
             t_round = time.time()
             base = {}
 
-            def on_base(got, rnd=rnd):
+            def on_base(got, at, rnd=rnd):
                 base["per_s"] = got[0]
-                r.record(kind="baseline", program=prog, round=rnd, per_s=got[0])
+                # the unlimited run's SM clock over its measured windows
+                clk = [mhz for _, mhz, _ in r.clocks.samples(at + SKIP, at + SECS)]
+                if clk:
+                    r.saturated[prog] = statistics.mean(clk)
+                r.record(kind="baseline", program=prog, round=rnd, per_s=got[0], sm_mhz=r.saturated.get(prog))
 
-            def on_runs(got, cases, tag, policy, rnd=rnd):
+            def on_runs(got, at, cases, tag, policy, rnd=rnd):
                 for i, ((case, target), g) in enumerate(zip(cases, got)):
                     if g is None or not base.get("per_s"):
                         continue
                     a = 100.0 * g / base["per_s"]
                     table.setdefault((prog, case, target, policy), []).append(a)
-                    ch = r.charged(tag, i) if policy == "throughput" else None
+                    ch = r.charged(tag, i) if policy != "time" else None
                     if ch:
-                        CHARGED.setdefault((prog, case, target), []).append(ch)
-                    r.record(kind="run", program=prog, round=rnd, policy=policy, case=case, target=target, achieved=a, charged=ch)
+                        charged.setdefault((prog, case, target, policy), []).append(ch)
+                    clk = [mhz for _, mhz, _ in r.clocks.samples(at + SKIP, at + SECS)]
+                    r.record(kind="run", program=prog, round=rnd, policy=policy, case=case, target=target, achieved=a,
+                             charged=ch, sm_mhz_mean=statistics.mean(clk) if clk else None)
 
             slots = [([(0, "")], f"{prog}-r{rnd}-base", on_base)]
-            for policy in (POLICIES if rnd % 2 == 0 else POLICIES[::-1]):  # which goes first alternates
+            policies = list(POLICIES if rnd % 2 == 0 else POLICIES[::-1])  # which goes first alternates
+            for policy in policies + ([SET] if prog == "torch" else []):
                 for t in TARGETS:
-                    tag = f"{prog}-r{rnd}-{policy}-{t}"
-                    slots.append(([(t, policy)], tag, lambda got, c=[(f"alone {t}", t)], tag=tag, policy=policy: on_runs(got, c, tag, policy)))
+                    tag = f"{prog}-r{rnd}-{policy.replace(' ', '').replace(',', '-')}-{t}"
+                    slots.append(([(t, policy)], tag, lambda got, at, c=[(f"alone {t}", t)], tag=tag, policy=policy: on_runs(got, at, c, tag, policy)))
+                if policy == SET:
+                    continue  # alone only: the pairs keep the GPU busy (no boost to correct)
                 for a_pct, b_pct in PAIRS:
                     tag = f"{prog}-r{rnd}-{policy}-{a_pct}+{b_pct}"
                     same = a_pct == b_pct
                     cases = [(f"pair {a_pct}+{b_pct} ({a_pct}{' a' if same else ''})", a_pct),
                              (f"pair {a_pct}+{b_pct} ({b_pct}{' b' if same else ''})", b_pct)]
-                    slots.append(([(a_pct, policy), (b_pct, policy)], tag, lambda got, c=cases, tag=tag, policy=policy: on_runs(got, c, tag, policy)))
+                    slots.append(([(a_pct, policy), (b_pct, policy)], tag, lambda got, at, c=cases, tag=tag, policy=policy: on_runs(got, at, c, tag, policy)))
             r.slots(prog, slots)
             per_round_s = time.time() - t_round
             log(f"{prog} round {rnd + 1} done at +{time.time() - r.t0:.0f} s ({per_round_s:.0f} s)")
@@ -177,28 +243,17 @@ def timeslice(r, table):
 
 def clock_trace(r):
     """The SM clock through the period of a 50% matmul loop (time accounting: the boost it
-    leaves uncorrected), sampled by nvidia-smi every 20 ms: mean MHz by 50 ms of the period's
-    phase (CLOCK_MONOTONIC seconds, as the library's periods). How fast the power cap pulls the
-    clock down is what GS_CLOCK_SETTLE_NS (60 ms) assumes."""
-    f = os.path.join(r.work, "trace.csv")
-    smi = subprocess.Popen(["nvidia-smi", "--query-gpu=timestamp,clocks.sm", "--format=csv,noheader,nounits", "-lms", "20"],
-                           stdout=open(f, "w"), stderr=subprocess.DEVNULL)
-    mono_minus_wall = time.monotonic() - time.time()
-    try:
-        r.slots("torch", [([(50, "time")], "trace-50", lambda got: None)])
-    finally:
-        smi.terminate()
-        smi.wait()
+    leaves uncorrected): mean MHz and the share of samples under the SW power cap, by 50 ms of
+    the period's phase (CLOCK_MONOTONIC seconds, as the library's periods). How fast the power
+    cap pulls the clock down is what GS_CLOCK_SETTLE_NS (60 ms) assumes."""
+    span = {}
+    r.slots("torch", [([(50, "time")], "trace-50", lambda got, at: span.update(at=at))])
     buckets = {}
-    for line in open(f):
-        try:
-            ts, mhz = line.strip().split(", ")
-            wall = time.mktime(time.strptime(ts.split(".")[0], "%Y/%m/%d %H:%M:%S")) + float("0." + ts.split(".")[1])
-            phase = (wall + mono_minus_wall) % 1.0
-            buckets.setdefault(int(phase * 20), []).append(float(mhz))
-        except (ValueError, IndexError):
-            continue
-    return [(b * 50, statistics.mean(v), len(v)) for b, v in sorted(buckets.items())]
+    for wall, mhz, capped in r.clocks.samples(span["at"] + SKIP, span["at"] + SECS):
+        phase = (wall + r.clocks.mono_minus_wall) % 1.0
+        buckets.setdefault(int(phase * 20), []).append((mhz, capped))
+    return [(b * 50, statistics.mean(m for m, _ in v), 100.0 * sum(c for _, c in v) / len(v), len(v))
+            for b, v in sorted(buckets.items())]
 
 
 def partitions(r):
@@ -219,7 +274,7 @@ def partitions(r):
             o, _ = p.communicate()
             try:
                 d = json.loads(o.strip().splitlines()[-1])
-                out.append((d.get("per_s") or d.get("matmuls_per_s") or d.get("rate")), d)
+                out.append((d.get("rate"), d))
             except Exception as e:  # noqa: BLE001
                 log(f"  [partition {tag}] no result ({e})")
                 out.append((None, {}))
@@ -229,11 +284,10 @@ def partitions(r):
     unl = go([{}], "unlimited")[0]
     alone50 = go([dict(part, GPUSHARE_COMPUTE_LIMIT="50")], "50")[0]
     alone25 = go([dict(part, GPUSHARE_COMPUTE_LIMIT="25")], "25")[0]
-    r.record(kind="partition", case="unlimited", result=unl[1])
-    r.record(kind="partition", case="alone 50", result=alone50[1])
-    r.record(kind="partition", case="alone 25", result=alone25[1])
-    rows.append(("50% partition alone", alone50[0], unl[0], None))
-    rows.append(("25% partition alone", alone25[0], unl[0], None))
+    for case, res in (("unlimited", unl), ("alone 50", alone50), ("alone 25", alone25)):
+        r.record(kind="partition", case=case, result=res[1])
+    rows.append(("50% partition alone", alone50[0], unl[0], None, alone50[1].get("ctx_sms")))
+    rows.append(("25% partition alone", alone25[0], unl[0], None, alone25[1].get("ctx_sms")))
     pipe = os.path.join(r.work, "mps-pipe")
     logd = os.path.join(r.work, "mps-log")
     os.makedirs(pipe)
@@ -241,7 +295,7 @@ def partitions(r):
     mps_env = dict(os.environ, CUDA_MPS_PIPE_DIRECTORY=pipe, CUDA_MPS_LOG_DIRECTORY=logd)
     try:
         subprocess.run(["nvidia-cuda-mps-control", "-d"], env=mps_env, check=True)
-    except Exception as e:  # noqa: BLE001
+    except (OSError, subprocess.CalledProcessError) as e:
         log(f"MPS did not start ({e}): no side-by-side partitions")
         return rows
     r.base_env.update(CUDA_MPS_PIPE_DIRECTORY=pipe, CUDA_MPS_LOG_DIRECTORY=logd)
@@ -251,10 +305,10 @@ def partitions(r):
                    dict(part, GPUSHARE_COMPUTE_LIMIT="25", GPUSHARE_SM_OFFSET="64")], "mps-50+25-disjoint")
         for name, res in (("50+50 side by side (MPS)", pair), ("50+25 side by side, disjoint SMs (MPS)", disj)):
             r.record(kind="partition", case=name, result=[x[1] for x in res])
-        rows.append(("50+50 side by side (MPS): first", pair[0][0], unl[0], alone50[0]))
-        rows.append(("50+50 side by side (MPS): second", pair[1][0], unl[0], alone50[0]))
-        rows.append(("50+25 disjoint (MPS): the 50", disj[0][0], unl[0], alone50[0]))
-        rows.append(("50+25 disjoint (MPS): the 25", disj[1][0], unl[0], alone25[0]))
+        rows.append(("50+50 side by side (MPS, same SMs): first", pair[0][0], unl[0], alone50[0], pair[0][1].get("ctx_sms")))
+        rows.append(("50+50 side by side (MPS, same SMs): second", pair[1][0], unl[0], alone50[0], pair[1][1].get("ctx_sms")))
+        rows.append(("50+25 side by side on disjoint SMs (MPS): the 50", disj[0][0], unl[0], alone50[0], disj[0][1].get("ctx_sms")))
+        rows.append(("50+25 side by side on disjoint SMs (MPS): the 25", disj[1][0], unl[0], alone25[0], disj[1][1].get("ctx_sms")))
     finally:
         subprocess.run(["nvidia-cuda-mps-control"], input="quit\n", text=True, env=mps_env)
         for k in ("CUDA_MPS_PIPE_DIRECTORY", "CUDA_MPS_LOG_DIRECTORY"):
@@ -265,47 +319,67 @@ def partitions(r):
 def fmt(v):
     if not v:
         return "-"
-    m = statistics.median(v)
-    return f"{m:.1f}% ({min(v):.1f}-{max(v):.1f})"
+    return f"{statistics.median(v):.1f}% ({min(v):.1f}-{max(v):.1f})"
+
+
+def err(v, target):
+    return f"{statistics.median(v) - target:+.1f}" if v else "-"
+
+
+def report(r, table, charged, skipped, trace, part_rows):
+    print("\n| program | case | target | throughput: median (range) | error | charged x, clock used | time: median (range) | error "
+          "| throughput, clock set to the unlimited run's: median | error | charged x | rounds |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    seen = []
+    for (prog, case, target, _) in table:
+        if (prog, case, target) not in seen:
+            seen.append((prog, case, target))
+    for prog, case, target in seen:
+        th, ti, st = (table.get((prog, case, target, p), []) for p in (POLICIES[0], POLICIES[1], SET))
+
+        def ch(policy, clock):
+            c = charged.get((prog, case, target, policy), [])
+            if not c:
+                return "-"
+            x = f"x{statistics.median(v[0] for v in c):.3f}"
+            return f"{x}, {statistics.median(v[1] for v in c):.0f} MHz" if clock else x
+
+        rounds = max(len(th), len(ti), len(st))
+        print(f"| {NAMES[prog]} | {case} | {target} | {fmt(th)} | {err(th, target)} | {ch(POLICIES[0], True)} | {fmt(ti)} | "
+              f"{err(ti, target)} | {fmt(st)} | {err(st, target)} | {ch(SET, False)} | {rounds} |")
+    for prog, mhz in r.saturated.items():
+        print(f"\n{NAMES[prog]} unlimited (the latest round): SM clock {mhz:.0f} MHz", end="")
+    print()
+    if trace:
+        print("\nSM clock through the period, bf16 matmul loop alone at 50% (time accounting; its window is the first 500 ms):")
+        print("| phase (ms) | " + " | ".join(str(p) for p, _, _, _ in trace) + " |")
+        print("| --- | " + " | ".join("---" for _ in trace) + " |")
+        print("| SM MHz | " + " | ".join(f"{m:.0f}" for _, m, _, _ in trace) + " |")
+        print("| SW power cap (% of samples) | " + " | ".join(f"{c:.0f}" for _, _, c, _ in trace) + " |")
+    if part_rows:
+        print("\n| SM partition, bf16 8192 matmul | SMs | speed / unlimited | speed / its speed alone |")
+        print("| --- | --- | --- | --- |")
+        for name, v, unl, alone, sms in part_rows:
+            a = f"{100.0 * v / unl:.1f}%" if v and unl else "-"
+            b = f"{v / alone:.3f}" if v and alone else "-"
+            print(f"| {name} | {sms if sms is not None else '-'} | {a} | {b} |")
+    for s in skipped:
+        print(f"\nnot run: {s}")
+    print(f"\n{SECS:g} s runs; achieved = mean 1 s window after {SKIP:g} s over the round's unlimited run; "
+          f"total {time.time() - r.t0:.0f} s")
 
 
 def main():
     out, lib, burn = sys.argv[1:4]
     r = Runner(out, lib, burn)
-    table = {}
-    skipped = timeslice(r, table)
-    trace = clock_trace(r) if os.environ.get("TRACE", "1") == "1" and ROUNDS["torch"] > 0 else []
-    part_rows = partitions(r) if os.environ.get("PARTITIONS", "1") == "1" else []
-    print(f"\n| program | case | target | throughput accounting: median (range) | error | time accounting: median (range) | error | rounds | charged / busy, saturated clock (throughput) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    seen = []
-    for (prog, case, target, policy) in table:
-        if (prog, case, target) not in seen:
-            seen.append((prog, case, target))
-    for prog, case, target in seen:
-        th, ti = table.get((prog, case, target, "throughput"), []), table.get((prog, case, target, "time"), [])
-        e_th = f"{statistics.median(th) - target:+.1f}" if th else "-"
-        e_ti = f"{statistics.median(ti) - target:+.1f}" if ti else "-"
-        name = "compute-bound kernel" if prog == "burn" else "bf16 8192 matmul (torch)"
-        ch = CHARGED.get((prog, case, target), [])
-        chs = f"x{statistics.median(c[0] for c in ch):.3f}, {statistics.median(c[1] for c in ch):.0f} MHz" if ch else "-"
-        print(f"| {name} | {case} | {target} | {fmt(th)} | {e_th} | {fmt(ti)} | {e_ti} | {max(len(th), len(ti))} | {chs} |")
-    if part_rows:
-        print("\n| SM partition, bf16 8192 matmul | speed / unlimited | speed / its speed alone |")
-        print("| --- | --- | --- |")
-        for name, v, unl, alone in part_rows:
-            a = f"{100.0 * v / unl:.1f}%" if v and unl else "-"
-            b = f"{v / alone:.3f}" if v and alone else "-"
-            print(f"| {name} | {a} | {b} |")
-    if trace:
-        print("\nSM clock through the period, bf16 matmul loop alone at 50% (time accounting; its window is the first 500 ms):")
-        print("| phase (ms) | " + " | ".join(str(p) for p, _, _ in trace) + " |")
-        print("| --- | " + " | ".join("---" for _ in trace) + " |")
-        print("| SM MHz (samples) | " + " | ".join(f"{m:.0f} ({n})" for _, m, n in trace) + " |")
-    for s in skipped:
-        print(f"\nnot run: {s}")
-    print(f"\n{SECS:g} s runs, achieved = mean 1 s window after {SKIP:g} s over the round's unlimited run; "
-          f"total {time.time() - r.t0:.0f} s")
+    table, charged = {}, {}
+    try:
+        skipped = timeslice(r, table, charged)
+        trace = clock_trace(r) if os.environ.get("TRACE", "1") == "1" and ROUNDS["torch"] > 0 else []
+        part_rows = partitions(r) if os.environ.get("PARTITIONS", "1") == "1" else []
+    finally:
+        r.clocks.stop()
+    report(r, table, charged, skipped, trace, part_rows)
 
 
 if __name__ == "__main__":
