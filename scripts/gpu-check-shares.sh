@@ -12,7 +12,7 @@
 # Prints one markdown report (tables); raw JSON lines go to $OUT. About 6-7 minutes (at most 8:
 # a round that would end past BUDGET_S=380 s is skipped and named); each run's processes start
 # while the one before measures, so start-up costs little. Also one 50% matmul run with the SM
-# clock sampled every 20 ms, by phase of the library's 1 s period (TRACE=0 leaves it out).
+# clock sampled every 25 ms, by phase of the library's 1 s period (TRACE=0 leaves it out).
 #
 #   bash scripts/gpu-check-shares.sh
 #   ROUNDS_BURN=1 ROUNDS_TORCH=1 PARTITIONS=0 TARGETS="50" PAIRS="" bash scripts/gpu-check-shares.sh   a smoke run

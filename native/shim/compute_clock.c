@@ -27,7 +27,7 @@ void gs_clock_track_idle(gs_clock_track *t, uint64_t now)
     t->idle_last = now;
 }
 
-uint32_t gs_clock_track_reading(gs_clock_track *t, uint64_t now, uint32_t mhz)
+uint32_t gs_clock_track_reading(gs_clock_track *t, uint64_t now, uint32_t mhz, int capped)
 {
     if (t->run_from == 0 || run_ended(t) || now < t->last_at || now - t->last_at > GS_CLOCK_GAP_NS)
         t->run_from = now != 0 ? now : 1; /* a new busy run */
@@ -35,9 +35,10 @@ uint32_t gs_clock_track_reading(gs_clock_track *t, uint64_t now, uint32_t mhz)
     t->last_at = now;
     if (mhz == 0)
         return t->factor_ppm; /* not a clock: keep the latest factor */
-    if (!t->fixed && now - t->run_from >= GS_CLOCK_SETTLE_NS)
-        /* settled: what the GPU sustains under this work; a slow average (the power cap's
-         * control wavers around it, and the GPU's temperature moves it over minutes) */
+    bool saturated = capped == GS_CLOCK_CAPPED || (capped == GS_CLOCK_CAP_UNKNOWN && now - t->run_from >= GS_CLOCK_SETTLE_NS);
+    if (!t->fixed && saturated)
+        /* what the GPU sustains under this work; a slow average (the power cap's control
+         * wavers around it, and the GPU's temperature moves it over minutes) */
         t->saturated_mhz = t->saturated_mhz == 0 ? mhz : (uint32_t)((7 * (uint64_t)t->saturated_mhz + mhz + 4) / 8);
     if (t->saturated_mhz == 0)
         return t->factor_ppm = GS_CLOCK_ONE;

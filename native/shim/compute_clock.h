@@ -7,10 +7,13 @@
  * of GPU time buys more than that share of the program's unlimited throughput; charging busy
  * time at clock / saturated clock makes the budget a share of the work instead.
  *
- * The saturated clock is learned from the readings taken once the work has kept the GPU busy
- * for GS_CLOCK_SETTLE_NS on end (the power cap has pulled the clock to what it sustains by
- * then), unless the operator set it (GPUSHARE_COMPUTE_CLOCK). Until it is known the factor is
- * 1: time shares. Tested by tests/test_clock.c; read and applied by compute_clock_read.c.
+ * The saturated clock is learned from the readings taken while the GPU's power cap holds the
+ * clock (NVML's SW power cap reason: the clock is then what the power budget sustains under
+ * this work, as it is all the time when the work runs unlimited); on a GPU that does not say
+ * why its clock is what it is, from the readings taken once the work has kept the GPU busy for
+ * GS_CLOCK_SETTLE_NS on end. Work that never reaches the power cap runs at the clock it would
+ * run at unlimited: its factor stays 1. The operator may set the saturated clock instead
+ * (GPUSHARE_COMPUTE_CLOCK). Until it is known the factor is 1: time shares. Tested by tests/test_clock.c; read and applied by compute_clock_read.c.
  */
 #ifndef GS_COMPUTE_CLOCK_H
 #define GS_COMPUTE_CLOCK_H
@@ -20,8 +23,9 @@
 
 #define GS_CLOCK_ONE 1000000u                 /* a factor of 1, in parts per million */
 #define GS_CLOCK_EVERY_NS UINT64_C(5000000)   /* a reading at most every 5 ms (an NVML call: not per launch) */
-/* busy this long on end: the clock is the saturated one (short enough that a 10% window of
- * 100 ms has settled readings; a clock still falling then makes shares err high, as time does) */
+/* without power-cap reasons: busy this long on end, the clock is taken as the saturated one
+ * (short enough that a 10% window of 100 ms has settled readings; a clock still falling then
+ * makes shares err high, as time does) */
 #define GS_CLOCK_SETTLE_NS UINT64_C(60000000)
 /* readings further apart than this do not continue one busy run (the process was not reading:
  * its work was not queued in between) */
@@ -47,9 +51,11 @@ void gs_clock_track_init(gs_clock_track *t, uint32_t fixed_mhz);
 bool gs_clock_track_due(const gs_clock_track *t, uint64_t now);
 /* The process's work is not queued at `now` (seen over GS_CLOCK_IDLE_NS, the busy run has ended). */
 void gs_clock_track_idle(gs_clock_track *t, uint64_t now);
+/* Whether the power cap held the clock at a reading (GS_CLOCK_CAP_UNKNOWN: the GPU does not say). */
+enum { GS_CLOCK_CAP_UNKNOWN = 0, GS_CLOCK_UNCAPPED, GS_CLOCK_CAPPED };
 /* A reading of mhz at `now` while the work was queued; returns the factor for busy time from
  * now on (clock / saturated clock, GS_CLOCK_ONE while the saturated clock is unknown; bounded
  * to [1/4, 4]). */
-uint32_t gs_clock_track_reading(gs_clock_track *t, uint64_t now, uint32_t mhz);
+uint32_t gs_clock_track_reading(gs_clock_track *t, uint64_t now, uint32_t mhz, int capped);
 
 #endif /* GS_COMPUTE_CLOCK_H */

@@ -9,9 +9,40 @@
  * limit has the whole GPU, so weighting their time would only hold them back on an idle GPU.
  * Without NVML, or a clock it cannot read, the limit is a share of GPU time, said once.
  */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+
 #include "compute_state.h"
 #include "log.h"
 #include "state.h"
+
+/* Why the GPU's clock is what it is (NVML's clock event reasons), resolved apart from the NVML
+ * table (gs_nvml: every member or none) so that an NVML without it still reads clocks;
+ * "Throttle" is the name every NVML has (12.2 added the "Event" one beside it). NULL: none. */
+typedef nvmlReturn_t (*reasons_fn)(nvmlDevice_t, unsigned long long *);
+static reasons_fn reasons_resolve(void)
+{
+    void *h = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_NOLOAD);
+    reasons_fn f = h != NULL ? (reasons_fn)gs_real_dlsym(h, "nvmlDeviceGetCurrentClocksThrottleReasons") : NULL;
+    if (h != NULL)
+        dlclose(h); /* NOLOAD: a reference of our own, dropped; the library stays (gs_nvml holds it) */
+    return f;
+}
+
+/* GS_CLOCK_CAPPED when the SW power cap holds the clock now, GS_CLOCK_UNCAPPED when not,
+ * GS_CLOCK_CAP_UNKNOWN when the GPU does not say (then it is not asked again). */
+static int power_capped(cdev *d)
+{
+    unsigned long long why = 0;
+    if (d->reasons == NULL)
+        return GS_CLOCK_CAP_UNKNOWN;
+    nvmlReturn_t r = d->reasons(d->nvml, &why);
+    if (r != NVML_SUCCESS) {
+        d->reasons = NULL; /* not supported (or gone): settled readings from now on */
+        return GS_CLOCK_CAP_UNKNOWN;
+    }
+    return (why & nvmlClocksEventReasonSwPowerCap) != 0 ? GS_CLOCK_CAPPED : GS_CLOCK_UNCAPPED;
+}
 
 /* Whether the library's NVML table can read the clock of the GPU with this UUID: its handle. */
 static nvmlReturn_t open_clock(const char *uuid, nvmlDevice_t *h, unsigned *mhz)
@@ -53,12 +84,17 @@ void gs_clock_setup(cdev *d, int dev, const char *uuid)
         return;
     }
     gs_clock_track_init(&d->clock, gs_cfg.compute_clock_mhz);
+    d->reasons = reasons_resolve();
+    unsigned long long why = 0;
+    if (d->reasons != NULL && d->reasons(d->nvml, &why) != NVML_SUCCESS)
+        d->reasons = NULL;
     d->clock_on = true;
     if (gs_cfg.compute_clock_mhz > 0)
         gs_log(GS_LOG_INFO, "device %d: throughput shares: SM clock %u MHz now, saturated clock %u MHz (GPUSHARE_COMPUTE_CLOCK)",
                dev, mhz, gs_cfg.compute_clock_mhz);
     else
-        gs_log(GS_LOG_INFO, "device %d: throughput shares: SM clock %u MHz now, saturated clock learned as the work runs", dev, mhz);
+        gs_log(GS_LOG_INFO, "device %d: throughput shares: SM clock %u MHz now, saturated clock learned as the work runs (%s)",
+               dev, mhz, d->reasons != NULL ? "from readings under the power cap" : "no clock reasons: from readings 60 ms into a busy run");
 }
 
 void gs_clock_sample(cdev *d, int dev, uint64_t now)
@@ -82,5 +118,5 @@ void gs_clock_sample(cdev *d, int dev, uint64_t now)
                             "GPU time from now on", dev, nvml_why(r), (int)r);
         return;
     }
-    atomic_store_explicit(&d->clock_ppm, gs_clock_track_reading(&d->clock, now, mhz), memory_order_relaxed);
+    atomic_store_explicit(&d->clock_ppm, gs_clock_track_reading(&d->clock, now, mhz, d->clock.fixed ? GS_CLOCK_CAP_UNKNOWN : power_capped(d)), memory_order_relaxed);
 }

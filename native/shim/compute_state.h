@@ -155,6 +155,7 @@ typedef struct cdev {
      * factor; clock_on, nvml written at setup, the tracker under the lock */
     bool clock_on;
     nvmlDevice_t nvml;
+    nvmlReturn_t (*reasons)(nvmlDevice_t, unsigned long long *); /* clock event reasons; NULL: not known */
     gs_clock_track clock;
     _Atomic uint32_t clock_ppm;   /* the factor now (GS_CLOCK_ONE: time) */
     _Atomic uint64_t charged_ns;  /* busy time as charged to the budget (busy_ns weighted) */
