@@ -43,7 +43,12 @@ ROUNDS = {"burn": int(os.environ.get("ROUNDS_BURN", "2")), "torch": int(os.envir
 BUDGET_S = float(os.environ.get("BUDGET_S", "380"))
 TARGETS = [int(x) for x in os.environ.get("TARGETS", "10 25 50 75 90").split()]
 PAIRS = [tuple(int(v) for v in p.split(":")) for p in os.environ.get("PAIRS", "30:70 50:50").split()]
-LEAD = {"burn": 2.0, "torch": 9.0}  # seconds from start to START_AT: start-up and warm-up
+LEAD = {"burn": 2.0, "torch": 9.0}  # partitions: seconds from start to the pair's start: start-up and warm-up
+STARTUP_S = {"burn": 2.0, "torch": 8.0}  # at least this long from a process's start to its measured loop
+DEPTH = 3  # slots started at once: one measuring, the next ones starting up
+GAP_S = 0.5  # between one slot's end and the next one's start (a limited run's last batch may
+# wait up to (1 - share) s for its window: inside the next slot's first SKIP s, never measured)
+LATE_S = 0.3  # a loop that began later than this after its START_AT is dropped
 POLICIES = ("throughput", "time")
 SET = "throughput, clock set"  # throughput accounting, GPUSHARE_COMPUTE_CLOCK = the unlimited run's clock
 NAMES = {"burn": "compute-bound kernel", "torch": "bf16 8192 matmul (torch)"}
@@ -107,6 +112,7 @@ class Runner:
         log(f"compute_burn: {cal}")
         self.clocks = Clocks(self.work)
         self.saturated = {}  # program -> the SM clock of the latest unlimited run (MHz)
+        self.late = []  # runs dropped for a late start
 
     def cmd(self, prog):
         if prog == "burn":
@@ -151,8 +157,10 @@ class Runner:
             procs.append(subprocess.Popen(self.cmd(prog), env=env, stdout=subprocess.PIPE, stderr=err, text=True))
         return procs
 
-    def finish(self, procs, tag, n):
-        """The throughputs (kernels per 1 s window, mean) of started runs, in order; None for a failed run."""
+    def finish(self, procs, tag, n, start_at):
+        """The throughputs (kernels per 1 s window, mean) of started runs, in order; None for a
+        failed run, and for one whose loop began more than LATE_S after start_at (its start-up
+        took longer than the pipeline gave it: it may have measured beside the next slot)."""
         if procs is None:
             return [None] * n
         got = []
@@ -160,6 +168,12 @@ class Runner:
             out, _ = p.communicate()
             try:
                 res = json.loads(out.strip().splitlines()[-1])
+                late = res.get("start", start_at) - start_at
+                if late > LATE_S:
+                    log(f"  [{tag} run {i}] began {late:.2f} s late: dropped")
+                    self.late.append(f"{tag} run {i} ({late:.2f} s)")
+                    got.append(None)
+                    continue
                 w = windows(res["bins"], int(SKIP * 10))
                 got.append(statistics.mean(w) if w else None)
             except Exception as e:  # noqa: BLE001 - a failed run is reported, not fatal
@@ -169,18 +183,21 @@ class Runner:
         return got
 
     def slots(self, prog, slots):
-        """Runs slots [(runs, tag, done(got, start_at))] one after the other, pipelined: the next
-        slot's processes start (and warm up) while this one measures, with their loops from this
-        one's end (a warm-up of a few kernels is all they put beside it)."""
-        gap = SECS + 0.5
-        at = time.time() + LEAD[prog]
-        nxt = (self.start(prog, slots[0][0], slots[0][1], at), at) if slots else None
+        """Runs slots [(runs, tag, done(got, start_at))] one after the other, pipelined: while
+        one measures, the next ones' processes start up (CUDA, warm-up: a few kernels is all they
+        put beside it), each given at least STARTUP_S[prog] before its measured loop, which begins
+        GAP_S after the one before ends. done gets each slot's throughputs when it ends."""
+        gap = SECS + GAP_S
+        queue = []  # started slots: (procs, start_at, i)
+        at = time.time()
+        nxt = 0
         for i, (runs, tag, done) in enumerate(slots):
-            cur, cur_at = nxt
-            if i + 1 < len(slots):
-                at = max(at + gap, time.time() + 1.0)
-                nxt = (self.start(prog, slots[i + 1][0], slots[i + 1][1], at), at)
-            done(self.finish(cur, tag, len(runs)), cur_at)
+            while nxt < len(slots) and len(queue) < DEPTH:
+                at = max(at + gap, time.time() + STARTUP_S[prog]) if nxt else time.time() + STARTUP_S[prog]
+                queue.append((self.start(prog, slots[nxt][0], slots[nxt][1], at), at, nxt))
+                nxt += 1
+            procs, cur_at, _ = queue.pop(0)
+            done(self.finish(procs, tag, len(runs), cur_at), cur_at)
 
     def record(self, **row):
         self.results.write(json.dumps(row) + "\n")
@@ -365,6 +382,8 @@ def report(r, table, charged, skipped, trace, part_rows):
             print(f"| {name} | {sms if sms is not None else '-'} | {a} | {b} |")
     for s in skipped:
         print(f"\nnot run: {s}")
+    if r.late:
+        print(f"\ndropped (began late, may have overlapped the next run): {', '.join(r.late)}")
     print(f"\n{SECS:g} s runs; achieved = mean 1 s window after {SKIP:g} s over the round's unlimited run; "
           f"total {time.time() - r.t0:.0f} s")
 
