@@ -15,8 +15,9 @@ apart from how well the library learns it. A run's achieved share is its mean 1 
 median over rounds and the range, and for throughput runs what the library's exit line says
 (busy time charged at x, the saturated clock it used). Then one 50% matmul run (time
 accounting) with the SM clock by phase of the library's 1 s period, and SM partitions with the
-matmul loop: unlimited, 50% and 25% partitions alone, and side by side under an MPS daemon of
-our own (50+50, and 50+25 on disjoint SMs), each against its speed alone.
+matmul loop: unlimited, 50%, 40% and 25% partitions alone, and side by side on disjoint SMs
+under an MPS daemon of our own (50+40, as issue 21 measured through the daemon, and 50+25),
+each against its speed alone.
 
 nvidia-smi samples the SM clock and the SW power cap every 25 ms for the whole run.
 
@@ -299,12 +300,11 @@ def partitions(r):
 
     rows = []
     unl = go([{}], "unlimited")[0]
-    alone50 = go([dict(part, GPUSHARE_COMPUTE_LIMIT="50")], "50")[0]
-    alone25 = go([dict(part, GPUSHARE_COMPUTE_LIMIT="25")], "25")[0]
-    for case, res in (("unlimited", unl), ("alone 50", alone50), ("alone 25", alone25)):
-        r.record(kind="partition", case=case, result=res[1])
-    rows.append(("50% partition alone", alone50[0], unl[0], None, alone50[1].get("ctx_sms")))
-    rows.append(("25% partition alone", alone25[0], unl[0], None, alone25[1].get("ctx_sms")))
+    alone = {p: go([dict(part, GPUSHARE_COMPUTE_LIMIT=str(p))], str(p))[0] for p in (50, 40, 25)}
+    r.record(kind="partition", case="unlimited", result=unl[1])
+    for p, res in alone.items():
+        r.record(kind="partition", case=f"alone {p}", result=res[1])
+        rows.append((f"{p}% partition alone", res[0], unl[0], None, res[1].get("ctx_sms")))
     pipe = os.path.join(r.work, "mps-pipe")
     logd = os.path.join(r.work, "mps-log")
     os.makedirs(pipe)
@@ -317,15 +317,14 @@ def partitions(r):
         return rows
     r.base_env.update(CUDA_MPS_PIPE_DIRECTORY=pipe, CUDA_MPS_LOG_DIRECTORY=logd)
     try:
-        pair = go([dict(part, GPUSHARE_COMPUTE_LIMIT="50"), dict(part, GPUSHARE_COMPUTE_LIMIT="50")], "mps-50+50")
-        disj = go([dict(part, GPUSHARE_COMPUTE_LIMIT="50", GPUSHARE_SM_OFFSET="0"),
-                   dict(part, GPUSHARE_COMPUTE_LIMIT="25", GPUSHARE_SM_OFFSET="64")], "mps-50+25-disjoint")
-        for name, res in (("50+50 side by side (MPS)", pair), ("50+25 side by side, disjoint SMs (MPS)", disj)):
-            r.record(kind="partition", case=name, result=[x[1] for x in res])
-        rows.append(("50+50 side by side (MPS, same SMs): first", pair[0][0], unl[0], alone50[0], pair[0][1].get("ctx_sms")))
-        rows.append(("50+50 side by side (MPS, same SMs): second", pair[1][0], unl[0], alone50[0], pair[1][1].get("ctx_sms")))
-        rows.append(("50+25 side by side on disjoint SMs (MPS): the 50", disj[0][0], unl[0], alone50[0], disj[0][1].get("ctx_sms")))
-        rows.append(("50+25 side by side on disjoint SMs (MPS): the 25", disj[1][0], unl[0], alone25[0], disj[1][1].get("ctx_sms")))
+        # disjoint SMs (the first at SM 0, the second at SM 64), as the daemon places them: what
+        # is left between them is the power budget and the memory system
+        for a_pct, b_pct in ((50, 40), (50, 25)):
+            res = go([dict(part, GPUSHARE_COMPUTE_LIMIT=str(a_pct), GPUSHARE_SM_OFFSET="0"),
+                      dict(part, GPUSHARE_COMPUTE_LIMIT=str(b_pct), GPUSHARE_SM_OFFSET="64")], f"mps-{a_pct}+{b_pct}")
+            r.record(kind="partition", case=f"{a_pct}+{b_pct} side by side, disjoint SMs (MPS)", result=[x[1] for x in res])
+            for pct, (v, d) in zip((a_pct, b_pct), res):
+                rows.append((f"{a_pct}+{b_pct} side by side on disjoint SMs (MPS): the {pct}", v, unl[0], alone[pct][0], d.get("ctx_sms")))
     finally:
         subprocess.run(["nvidia-cuda-mps-control"], input="quit\n", text=True, env=mps_env)
         for k in ("CUDA_MPS_PIPE_DIRECTORY", "CUDA_MPS_LOG_DIRECTORY"):
