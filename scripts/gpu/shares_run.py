@@ -25,6 +25,9 @@ Time: ROUNDS_BURN and ROUNDS_TORCH (default 2 each) rounds of SECS (default 3) s
 a round that would end past BUDGET_S (default 380) s is not started, and the report says so.
 Each run's processes start while the run before measures (pipelined), with their measured
 loops from its end.
+
+One file of about 400 lines on purpose: the GPU machine runs it as it is, beside the workloads it
+drives (compute_burn, compute_torch.py, partition_torch.py), with nothing to install.
 """
 import json
 import os
