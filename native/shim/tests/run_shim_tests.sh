@@ -153,7 +153,10 @@ fi
 # fake's busy time; each scenario with its own busy directory and board directory.
 CFAKE=$WORK/fake_cuda_compute.json
 echo '{"contextBytes": 4194304, "sharedGpu": true, "devices": [{}, {}, {}, {}, {}]}' >"$CFAKE"
-for sc in alone unlimited colocated paths policy priority published kill; do
+# tenants: boards per user, burners of three users (as root; else it says it skipped), which must
+# reach the fake's files: the work directory is made traversable for it.
+chmod 755 "$WORK"
+for sc in alone unlimited colocated paths policy priority published kill tenants; do
     mkdir -p "$WORK/cbusy-$sc" "$WORK/cboard-$sc"
     run "compute $sc" "$A" "$ASAN_PRELOAD" GPUSHARE_FAKE_CUDA="$CFAKE" GPUSHARE_FAKE_CUDA_BUSY_DIR="$WORK/cbusy-$sc" \
         GPUSHARE_COMPUTE_DIR="$WORK/cboard-$sc" GPUSHARE_LOG_LEVEL=error -- "$T/compute_test" $sc
