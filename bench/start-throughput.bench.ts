@@ -33,6 +33,8 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 const ROUNDS = Number(process.env['START_BENCH_ROUNDS'] ?? 5);
 const RATE = Number(process.env['START_BENCH_RATE'] ?? 500);
@@ -156,6 +158,17 @@ async function closedLoop(count: number, clients: number, send: () => Promise<An
   return sent;
 }
 
+/**
+ * A full collection of this client's heap before each measured run, so that the client's own
+ * collection of what tsx and the warm-up left does not fall inside a run, delaying its sends and
+ * reads and counting as the daemon's latency. On the loaded development machine a first round's
+ * fixed-rate run held 421 ms of the client's GC against 115 ms in the second (START_BENCH_STALLS),
+ * but longer, backlogged runs held more: whether this was the quiet machine's slow first round is
+ * for a quiet run with START_BENCH_STALLS to show.
+ */
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
+
 const STALLS = process.env['START_BENCH_STALLS'];
 const STALL_LOG = join(root, 'bench', 'lib', 'stall-log.mjs');
 if (STALLS) {
@@ -225,6 +238,7 @@ async function drain(c: Client, keep = 0): Promise<void> {
 }
 
 async function startRun(c: Client, pid: number, run: () => Promise<Sent[]>): Promise<StartResult> {
+  collectGarbage();
   const cpu0 = cpuMs(pid);
   const [cpuP0, ioP0] = [pressureUs('cpu'), pressureUs('io')];
   const sent = await run();
@@ -263,6 +277,7 @@ async function listRun(c: Client, pid: number): Promise<ListResult> {
   const listed = JSON.parse((await call(c, 'GET', '/v1/tasks')).body) as { state: string }[];
   // A build with pages (issue 17) lists the first 500; one without, all of them.
   if (listed.filter((t) => t.state === 'running').length !== GPUS || listed.length < 500) throw new Error(`expected ${GPUS} running and ${LIST_TASKS - GPUS} queued, got ${listed.length} listed`);
+  collectGarbage();
   const writer = new Client0(c.socket);
   const writes = openLoop(LIST_SECONDS * LIST_WRITES_PER_S, LIST_WRITES_PER_S, () => call(writer, 'POST', '/v1/tasks', TRIVIAL));
   let bytes = 0;
