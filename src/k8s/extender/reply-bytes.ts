@@ -3,9 +3,8 @@
  * reply is the largest thing the extender makes (prioritize: ~3,900 HostPriority entries, 150
  * KB): built as a string it is ~4,000 small strings concatenated, flattened, then encoded to
  * bytes again on the way out, all young garbage the collector pays for. Here every node name
- * is JSON-quoted once and kept as bytes (names repeat pod after pod), the reply's length is
- * summed first and the bytes copied into one buffer of that size: one allocation a reply,
- * outside the JS heap. The text is exactly JSON.stringify of the reply object (wire.test.ts,
+ * is JSON-quoted once and kept as bytes (names repeat pod after pod) and copied into one buffer:
+ * one allocation a reply, outside the JS heap. The text is exactly JSON.stringify of the reply object (wire.test.ts,
  * reply-bytes.test.ts).
  */
 import type { FilterAnswer, NodeReasons, PriorityAnswer } from './wire.js';
@@ -50,81 +49,95 @@ function put(out: Uint8Array, at: number, src: Uint8Array): number {
   return at + n;
 }
 
-/** Writes replies; keeps the quoted names and reasons between replies. */
+/**
+ * Writes replies; keeps the quoted names and reasons between replies. A reply is written once
+ * into a scratch buffer kept between replies and copied out at its size (one lookup of each
+ * name, not one to count and one to write). prioritize's list is the one filter just answered
+ * (the routes hand back the same array): its names' quoted bytes are taken from filter's pass.
+ */
 export class ReplyWriter {
   private readonly names = new QuotedCache();
   private readonly reasons = new QuotedCache();
+  private scratch = Buffer.allocUnsafe(64 * 1024);
+  /** The last filter's NodeNames and each one's quoted bytes (same positions). */
+  private lastList: { readonly names: readonly string[]; readonly quoted: readonly Uint8Array[] } | null = null;
 
   /** The ExtenderFilterResult JSON of `a`, and where its NodeNames array lies in it (prioritize sends that text back). */
   filter(a: FilterAnswer): { readonly bytes: Buffer; readonly nodeNamesStart: number; readonly nodeNamesEnd: number } {
     const nodes = a.nodes === null ? NULL : Buffer.from(JSON.stringify(a.nodes), 'utf8');
-    const list = a.nodeNames;
-    let size = FILTER_HEAD.length + nodes.length + NODE_NAMES.length + FAILED.length + UNRESOLVABLE.length + FILTER_TAIL.length;
-    if (list === null) size += NULL.length;
-    else {
-      size += 2 + Math.max(0, list.length - 1);
-      for (let k = 0; k < list.length; k++) size += this.names.of(list[k] as string).length;
-    }
-    size += this.reasonsSize(a.failed) + this.reasonsSize(a.unresolvable);
-    const out = Buffer.allocUnsafe(size);
+    let out = this.room(0, FILTER_HEAD.length + nodes.length + NODE_NAMES.length + NULL.length);
     let at = put(out, 0, FILTER_HEAD);
     at = put(out, at, nodes);
     at = put(out, at, NODE_NAMES);
     const nodeNamesStart = at;
+    const list = a.nodeNames;
     if (list === null) at = put(out, at, NULL);
     else {
+      const quoted = new Array<Uint8Array>(list.length);
       out[at++] = 0x5b; // [
       for (let k = 0; k < list.length; k++) {
+        const q = (quoted[k] = this.names.of(list[k] as string));
+        out = this.room(at, q.length + 2);
         if (k > 0) out[at++] = 0x2c; // ,
-        at = put(out, at, this.names.of(list[k] as string));
+        at = put(out, at, q);
       }
       out[at++] = 0x5d; // ]
+      this.lastList = { names: list, quoted };
     }
     const nodeNamesEnd = at;
+    out = this.room(at, FAILED.length);
     at = put(out, at, FAILED);
-    at = this.putReasons(out, at, a.failed);
+    at = this.putReasons(at, a.failed);
+    out = this.room(at, UNRESOLVABLE.length);
     at = put(out, at, UNRESOLVABLE);
-    at = this.putReasons(out, at, a.unresolvable);
+    at = this.putReasons(at, a.unresolvable);
+    out = this.room(at, FILTER_TAIL.length);
     at = put(out, at, FILTER_TAIL);
-    if (at !== size) throw new Error(`gpushare: filter reply is ${at} bytes, ${size} were counted`);
-    return { bytes: out, nodeNamesStart, nodeNamesEnd };
+    return { bytes: Buffer.from(out.subarray(0, at)), nodeNamesStart, nodeNamesEnd };
   }
 
   /** The HostPriorityList JSON of `a` (scores are integers 0..10, as extender/v1 allows). */
   priorities(a: PriorityAnswer): Buffer {
     const { hosts, scores } = a;
-    let size = 2 + Math.max(0, hosts.length - 1) + hosts.length * (HOST.length + SCORE.length + 1);
-    for (let k = 0; k < hosts.length; k++) size += this.names.of(hosts[k] as string).length + digits(scores[k] as number).length;
-    const out = Buffer.allocUnsafe(size);
+    const last = this.lastList;
+    const known = last !== null && last.names === hosts ? last.quoted : null;
+    let out = this.room(0, 2);
     let at = 0;
     out[at++] = 0x5b; // [
     for (let k = 0; k < hosts.length; k++) {
+      const q = known === null ? this.names.of(hosts[k] as string) : (known[k] as Uint8Array);
+      const score = digits(scores[k] as number);
+      out = this.room(at, 1 + HOST.length + q.length + SCORE.length + score.length + 2);
       if (k > 0) out[at++] = 0x2c; // ,
       at = put(out, at, HOST);
-      at = put(out, at, this.names.of(hosts[k] as string));
+      at = put(out, at, q);
       at = put(out, at, SCORE);
-      at = put(out, at, digits(scores[k] as number));
+      at = put(out, at, score);
       out[at++] = 0x7d; // }
     }
     out[at++] = 0x5d; // ]
-    if (at !== size) throw new Error(`gpushare: prioritize reply is ${at} bytes, ${size} were counted`);
-    return out;
+    return Buffer.from(out.subarray(0, at));
   }
 
-  private reasonsSize(r: NodeReasons): number {
-    // `"name":"reason"`, commas between.
-    let size = Math.max(0, r.names.length - 1) + r.names.length;
-    for (let k = 0; k < r.names.length; k++) size += this.names.of(r.names[k] as string).length + this.reasons.of(r.reasons[k] as string).length;
-    return size;
+  /** The scratch with room for `more` bytes after `at` (grown, what is written kept). */
+  private room(at: number, more: number): Buffer {
+    if (at + more <= this.scratch.length) return this.scratch;
+    const grown = Buffer.allocUnsafe(Math.max(2 * this.scratch.length, at + more));
+    this.scratch.copy(grown, 0, 0, at);
+    this.scratch = grown;
+    return grown;
   }
 
-  private putReasons(out: Uint8Array, from: number, r: NodeReasons): number {
+  private putReasons(from: number, r: NodeReasons): number {
     let at = from;
     for (let k = 0; k < r.names.length; k++) {
+      const name = this.names.of(r.names[k] as string);
+      const reason = this.reasons.of(r.reasons[k] as string);
+      const out = this.room(at, name.length + reason.length + 2);
       if (k > 0) out[at++] = 0x2c; // ,
-      at = put(out, at, this.names.of(r.names[k] as string));
+      at = put(out, at, name);
       out[at++] = 0x3a; // :
-      at = put(out, at, this.reasons.of(r.reasons[k] as string));
+      at = put(out, at, reason);
     }
     return at;
   }

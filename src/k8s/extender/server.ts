@@ -127,7 +127,14 @@ class RecentTexts {
   private readonly entries: { text: string; made: unknown }[] = [];
 
   get(text: string): unknown {
-    for (const e of this.entries) if (e.text.length === text.length && e.text === text) return e.made;
+    const { entries } = this;
+    for (let k = 0; k < entries.length; k++) {
+      const e = entries[k] as { text: string; made: unknown };
+      if (e.text.length !== text.length || e.text !== text) continue;
+      // Most recent first: the cluster's list, asked pod after pod, outlives the answers between.
+      if (k > 0) entries.unshift(...entries.splice(k, 1));
+      return e.made;
+    }
     return undefined;
   }
 
