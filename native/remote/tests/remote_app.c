@@ -6,6 +6,8 @@
  *   remote_app full              every forwarded call, results and errors checked
  *   remote_app limit             1 MiB allocations until refused: prints "limit <bytes> <code> <total>"
  *   remote_app hold              64 MiB allocated and filled, prints "holding", waits to be killed
+ *   remote_app bench             round trips (cuCtxGetDevice: median us), launches per second
+ *                                (sleep_0, batched), copy bandwidth each way (256 MiB)
  *   remote_app linkloss          prints "ready", waits for a line on stdin (the test kills the
  *                                worker meanwhile), then every call must fail with
  *                                CUDA_ERROR_DEVICE_UNAVAILABLE, quickly
@@ -76,7 +78,7 @@ static int full(void) {
     CHECK(strstr(name, "H100") != NULL); /* the fake's default machine */
     size_t total = 0;
     EXPECT(cuDeviceTotalMem_v2(&total, 0), CUDA_SUCCESS);
-    CHECK(total > (1ull << 30));
+    CHECK(total >= (256ull << 20)); /* the whole fake GPU, or the slice under libgpushare */
     CUuuid uuid;
     memset(&uuid, 0, sizeof uuid);
     EXPECT(cuDeviceGetUuid_v2(&uuid, 0), CUDA_SUCCESS);
@@ -228,6 +230,48 @@ static int hold(void) {
     return 0; /* not reached: the test kills this process */
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int bench(void) {
+    start();
+    enum { ROUNDS = 20000, LAUNCHES = 100000 };
+    static double t[ROUNDS];
+    CUdevice dev;
+    for (int i = 0; i < 100; i++) EXPECT(cuCtxGetDevice(&dev), CUDA_SUCCESS);
+    for (int i = 0; i < ROUNDS; i++) {
+        double t0 = now_ms();
+        EXPECT(cuCtxGetDevice(&dev), CUDA_SUCCESS);
+        t[i] = (now_ms() - t0) * 1e3;
+    }
+    qsort(t, ROUNDS, sizeof t[0], cmp_double);
+    printf("bench round_trip_us median %.1f p99 %.1f\n", t[ROUNDS / 2], t[ROUNDS * 99 / 100]);
+    CUmodule mod;
+    CUfunction k;
+    EXPECT(cuModuleLoadData(&mod, "// bench\n"), CUDA_SUCCESS);
+    EXPECT(cuModuleGetFunction(&k, mod, "sleep_0"), CUDA_SUCCESS);
+    double t0 = now_ms();
+    for (int i = 0; i < LAUNCHES; i++) EXPECT(cuLaunchKernel(k, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL), CUDA_SUCCESS);
+    EXPECT(cuCtxSynchronize(), CUDA_SUCCESS);
+    printf("bench launches_per_s %.0f\n", LAUNCHES / ((now_ms() - t0) / 1e3));
+    size_t n = 256u << 20;
+    uint8_t *host = malloc(n);
+    memset(host, 1, n);
+    CUdeviceptr p;
+    EXPECT(cuMemAlloc_v2(&p, n), CUDA_SUCCESS);
+    t0 = now_ms();
+    EXPECT(cuMemcpyHtoD_v2(p, host, n), CUDA_SUCCESS);
+    double htod = now_ms() - t0;
+    t0 = now_ms();
+    EXPECT(cuMemcpyDtoH_v2(host, p, n), CUDA_SUCCESS);
+    double dtoh = now_ms() - t0;
+    printf("bench htod_gb_s %.2f dtoh_gb_s %.2f\n", n / htod / 1e6, n / dtoh / 1e6);
+    free(host);
+    return failures ? 1 : 0;
+}
+
 static int linkloss(void) {
     start();
     CUdeviceptr p;
@@ -253,6 +297,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "limit")) return limit();
     if (!strcmp(mode, "hold")) return hold();
     if (!strcmp(mode, "linkloss")) return linkloss();
+    if (!strcmp(mode, "bench")) return bench();
     fprintf(stderr, "remote_app: unknown mode %s\n", mode);
     return 2;
 }

@@ -19,6 +19,9 @@ interface RunFlags {
   readonly tenant?: string;
   readonly detach?: boolean;
   readonly preserveEnv?: boolean;
+  readonly remote?: string;
+  readonly port?: string;
+  readonly connectTimeout?: string;
 }
 
 export function registerRun(program: Command): void {
@@ -36,12 +39,16 @@ export function registerRun(program: Command): void {
     .option('-E, --preserve-env', 'give the task your whole environment (default: only your PATH, so commands resolve as in your shell)')
     .option('--tenant <name>', 'submit for this tenant')
     .option('-d, --detach', 'print the task id and return; see `gpushare logs -f ID`')
+    .option('--remote <daemon>', "run the command here, on a remote GPU session of that daemon's machine (docs/remote.md): a socket path or http(s)://host:port")
+    .option('--port <n>', "with --remote: the session worker's port on the daemon's machine (default: any free one)")
+    .option('--connect-timeout <seconds>', 'with --remote: how long the worker waits for the command to connect (default 60)')
     .passThroughOptions()
     .addHelpText('after', `
 Examples:
   gpushare run --mem 8Gi --cores 30 -- python train.py
   gpushare run -d --priority high --gpus 2 -- ./bench.sh
   gpushare run --gpus 0 -- sh -c 'echo no GPU needed'
+  gpushare run --remote https://gpu1:7070 --mem 8Gi -- ./my-cuda-program
 
 The task starts from a clean environment (its user's HOME, USER, the daemon's locale), plus your
 PATH, plus -e variables (or, with -E, all of yours but GPUSHARE_*); it never sees the daemon's.
@@ -50,6 +57,10 @@ Ctrl-C sends SIGINT to the task (a second Ctrl-C sends SIGKILL); the task's exit
 gpushare's (128+N when a signal N ended it).
 `);
   addHostOption(cmd).action(async (command: string[], flags: RunFlags) => {
+    if (flags.remote !== undefined) {
+      process.exitCode = await runRemote(command, flags.remote, flags);
+      return;
+    }
     const client = await clientFor(flags);
     const body: SubmitTask = {
       command,
@@ -72,6 +83,17 @@ gpushare's (128+N when a signal N ended it).
     if (task.state === 'queued' && task.waiting !== null) process.stderr.write(`gpushare: task ${task.id} is queued; it starts when its slice fits (Ctrl-C cancels it)\n`);
     process.exitCode = await attach(client, task.id);
   });
+}
+
+/** `run --remote`: a session on that daemon's machine, the command run here against it. */
+async function runRemote(command: string[], daemon: string, flags: RunFlags): Promise<number> {
+  const { openSession, runAgainst } = await import('./remote.js');
+  const { dataHost } = await import('./remote-session.js');
+  const { resolveTarget } = await import('../client.js');
+  const client = await clientFor({ ...flags, host: daemon });
+  const say = (line: string): void => void process.stderr.write(`gpushare: ${line}\n`);
+  const session = await openSession(client, dataHost(resolveTarget(daemon, process.env)), flags, say);
+  return runAgainst(client, session, command);
 }
 
 /** How long `run` waits before each retry of its submission when the daemon goes away mid-request. */
