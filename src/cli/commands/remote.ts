@@ -14,7 +14,7 @@ import { LIVE_STATES } from '../../contract/task.js';
 import { ErrorCodes, GsError } from '../../domain/index.js';
 import type { Client } from '../client.js';
 import { clientEnv, dataHost, listeningPort, sessionTask } from './remote-session.js';
-import { submit } from './run.js';
+import { submit } from './submit.js';
 import { addHostOption, clientFor } from './tasks-common.js';
 
 const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
