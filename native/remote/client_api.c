@@ -129,83 +129,66 @@ static CUresult device_query(unsigned op, CUdevice dev, int attrib, gsr_args *ou
     return gsr_call(op, &in, out);
 }
 
+/* Whether the answer `op` asks for about dev is cached; lock held. */
+static int *cached_flag(unsigned op, CUdevice dev) {
+    switch (op) {
+    case GSR_OP_DEVICE_GET_NAME:
+        return &cache.dev[dev].have_name;
+    case GSR_OP_DEVICE_GET_PCI_BUS_ID:
+        return &cache.dev[dev].have_pci;
+    case GSR_OP_DEVICE_GET_UUID:
+        return &cache.dev[dev].have_uuid;
+    default: /* GSR_OP_DEVICE_TOTAL_MEM */
+        return &cache.dev[dev].have_total;
+    }
+}
+
+static void copy_text(char *slot, size_t cap, const gsr_args *reply) {
+    size_t n = reply->blob_len[0] < cap - 1 ? reply->blob_len[0] : cap - 1;
+    memcpy(slot, reply->blob[0], n);
+    slot[n] = 0;
+}
+
+/* An immutable answer about a device (name, PCI id, UUID, total memory): asked once, then
+ * copied from the cache into out (len bytes: text is cut to len - 1 and NUL-ended). */
+static CUresult cached(unsigned op, CUdevice dev, void *out, size_t len) {
+    if (!out || len == 0) return CUDA_ERROR_INVALID_VALUE;
+    if (dev < 0 || dev >= MAX_DEVICES) return CUDA_ERROR_INVALID_DEVICE;
+    pthread_mutex_lock(&cache.lock);
+    if (!*cached_flag(op, dev)) {
+        pthread_mutex_unlock(&cache.lock);
+        gsr_args reply;
+        CUresult rc = device_query(op, dev, 0, &reply);
+        if (rc != CUDA_SUCCESS) return rc;
+        if (op == GSR_OP_DEVICE_GET_UUID && reply.blob_len[0] != sizeof cache.dev[dev].uuid.bytes) return CUDA_ERROR_UNKNOWN;
+        pthread_mutex_lock(&cache.lock);
+        if (op == GSR_OP_DEVICE_GET_NAME) copy_text(cache.dev[dev].name, sizeof cache.dev[dev].name, &reply);
+        if (op == GSR_OP_DEVICE_GET_PCI_BUS_ID) copy_text(cache.dev[dev].pci, sizeof cache.dev[dev].pci, &reply);
+        if (op == GSR_OP_DEVICE_GET_UUID) memcpy(cache.dev[dev].uuid.bytes, reply.blob[0], sizeof cache.dev[dev].uuid.bytes);
+        if (op == GSR_OP_DEVICE_TOTAL_MEM) cache.dev[dev].total = (size_t)reply.v[0];
+        *cached_flag(op, dev) = 1;
+    }
+    if (op == GSR_OP_DEVICE_GET_NAME || op == GSR_OP_DEVICE_GET_PCI_BUS_ID) {
+        strncpy(out, op == GSR_OP_DEVICE_GET_NAME ? cache.dev[dev].name : cache.dev[dev].pci, len - 1);
+        ((char *)out)[len - 1] = 0;
+    } else if (op == GSR_OP_DEVICE_GET_UUID) {
+        memcpy(out, &cache.dev[dev].uuid, sizeof cache.dev[dev].uuid);
+    } else {
+        memcpy(out, &cache.dev[dev].total, sizeof cache.dev[dev].total);
+    }
+    pthread_mutex_unlock(&cache.lock);
+    return CUDA_SUCCESS;
+}
+
 GSR_EXPORT CUresult cuDeviceGetName(char *name, int len, CUdevice dev) {
-    if (!name || len <= 0) return CUDA_ERROR_INVALID_VALUE;
-    gsr_args out;
-    pthread_mutex_lock(&cache.lock);
-    CUresult rc = CUDA_SUCCESS;
-    if (dev < 0 || dev >= MAX_DEVICES || !cache.dev[dev].have_name) {
-        pthread_mutex_unlock(&cache.lock);
-        rc = device_query(GSR_OP_DEVICE_GET_NAME, dev, 0, &out);
-        if (rc != CUDA_SUCCESS) return rc;
-        pthread_mutex_lock(&cache.lock);
-        size_t n = out.blob_len[0] < sizeof cache.dev[dev].name - 1 ? out.blob_len[0] : sizeof cache.dev[dev].name - 1;
-        memcpy(cache.dev[dev].name, out.blob[0], n);
-        cache.dev[dev].name[n] = 0;
-        cache.dev[dev].have_name = 1;
-    }
-    strncpy(name, cache.dev[dev].name, (size_t)len - 1);
-    name[len - 1] = 0;
-    pthread_mutex_unlock(&cache.lock);
-    return rc;
+    return len <= 0 ? CUDA_ERROR_INVALID_VALUE : cached(GSR_OP_DEVICE_GET_NAME, dev, name, (size_t)len);
 }
-
 GSR_EXPORT CUresult cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev) {
-    if (!pciBusId || len <= 0) return CUDA_ERROR_INVALID_VALUE;
-    gsr_args out;
-    pthread_mutex_lock(&cache.lock);
-    if (dev < 0 || dev >= MAX_DEVICES || !cache.dev[dev].have_pci) {
-        pthread_mutex_unlock(&cache.lock);
-        CUresult rc = device_query(GSR_OP_DEVICE_GET_PCI_BUS_ID, dev, 0, &out);
-        if (rc != CUDA_SUCCESS) return rc;
-        pthread_mutex_lock(&cache.lock);
-        size_t n = out.blob_len[0] < sizeof cache.dev[dev].pci - 1 ? out.blob_len[0] : sizeof cache.dev[dev].pci - 1;
-        memcpy(cache.dev[dev].pci, out.blob[0], n);
-        cache.dev[dev].pci[n] = 0;
-        cache.dev[dev].have_pci = 1;
-    }
-    strncpy(pciBusId, cache.dev[dev].pci, (size_t)len - 1);
-    pciBusId[len - 1] = 0;
-    pthread_mutex_unlock(&cache.lock);
-    return CUDA_SUCCESS;
+    return len <= 0 ? CUDA_ERROR_INVALID_VALUE : cached(GSR_OP_DEVICE_GET_PCI_BUS_ID, dev, pciBusId, (size_t)len);
 }
-
-GSR_EXPORT CUresult cuDeviceGetUuid_v2(CUuuid *uuid, CUdevice dev) {
-    if (!uuid) return CUDA_ERROR_INVALID_VALUE;
-    gsr_args out;
-    pthread_mutex_lock(&cache.lock);
-    if (dev < 0 || dev >= MAX_DEVICES || !cache.dev[dev].have_uuid) {
-        pthread_mutex_unlock(&cache.lock);
-        CUresult rc = device_query(GSR_OP_DEVICE_GET_UUID, dev, 0, &out);
-        if (rc != CUDA_SUCCESS) return rc;
-        if (out.blob_len[0] != sizeof uuid->bytes) return CUDA_ERROR_UNKNOWN;
-        pthread_mutex_lock(&cache.lock);
-        memcpy(cache.dev[dev].uuid.bytes, out.blob[0], sizeof uuid->bytes);
-        cache.dev[dev].have_uuid = 1;
-    }
-    *uuid = cache.dev[dev].uuid;
-    pthread_mutex_unlock(&cache.lock);
-    return CUDA_SUCCESS;
-}
-
+GSR_EXPORT CUresult cuDeviceGetUuid_v2(CUuuid *uuid, CUdevice dev) { return cached(GSR_OP_DEVICE_GET_UUID, dev, uuid, sizeof *uuid); }
 GSR_EXPORT CUresult cuDeviceGetUuid(CUuuid *uuid, CUdevice dev) { return cuDeviceGetUuid_v2(uuid, dev); }
-
-GSR_EXPORT CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev) {
-    if (!bytes) return CUDA_ERROR_INVALID_VALUE;
-    gsr_args out;
-    pthread_mutex_lock(&cache.lock);
-    if (dev < 0 || dev >= MAX_DEVICES || !cache.dev[dev].have_total) {
-        pthread_mutex_unlock(&cache.lock);
-        CUresult rc = device_query(GSR_OP_DEVICE_TOTAL_MEM, dev, 0, &out);
-        if (rc != CUDA_SUCCESS) return rc;
-        pthread_mutex_lock(&cache.lock);
-        cache.dev[dev].total = (size_t)out.v[0];
-        cache.dev[dev].have_total = 1;
-    }
-    *bytes = cache.dev[dev].total;
-    pthread_mutex_unlock(&cache.lock);
-    return CUDA_SUCCESS;
-}
+GSR_EXPORT CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev) { return cached(GSR_OP_DEVICE_TOTAL_MEM, dev, bytes, sizeof *bytes); }
 
 GSR_EXPORT CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev) {
     if (!pi) return CUDA_ERROR_INVALID_VALUE;

@@ -15,18 +15,14 @@
 
 int gsr_read_full(int fd, void *buf, size_t n) {
     uint8_t *p = buf;
-    while (n > 0) {
-        ssize_t got = recv(fd, p, n, 0);
-        if (got == 0) {
-            errno = ECONNRESET;
+    for (size_t done = 0; done < n;) {
+        ssize_t got = recv(fd, p + done, n - done, 0);
+        if (got > 0) {
+            done += (size_t)got;
+        } else if (got == 0 || errno != EINTR) {
+            if (got == 0) errno = ECONNRESET; /* the peer closed mid-frame or between frames */
             return -1;
         }
-        if (got < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += got;
-        n -= (size_t)got;
     }
     return 0;
 }

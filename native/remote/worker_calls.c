@@ -463,11 +463,11 @@ int gsr_session_handle(gsr_session *s, const gsr_header *h) {
         set_ok(&r);
         break;
     case GSR_OP_DRIVER_GET_VERSION:
-        r.status = cuDriverGetVersion(&iv);
-        if (r.status == CUDA_SUCCESS) put_u64(&r, (uint64_t)(int64_t)iv);
-        break;
     case GSR_OP_DEVICE_GET_COUNT:
-        r.status = cuDeviceGetCount(&iv);
+    case GSR_OP_CTX_GET_DEVICE: /* one int each */
+        r.status = h->op == GSR_OP_DRIVER_GET_VERSION ? cuDriverGetVersion(&iv)
+                   : h->op == GSR_OP_DEVICE_GET_COUNT ? cuDeviceGetCount(&iv)
+                                                      : cuCtxGetDevice(&iv);
         if (r.status == CUDA_SUCCESS) put_u64(&r, (uint64_t)(int64_t)iv);
         break;
     case GSR_OP_DEVICE_GET_NAME:
@@ -503,10 +503,6 @@ int gsr_session_handle(gsr_session *s, const gsr_header *h) {
         break;
     case GSR_OP_CTX_SYNCHRONIZE:
         r.status = cuCtxSynchronize();
-        break;
-    case GSR_OP_CTX_GET_DEVICE:
-        r.status = cuCtxGetDevice(&iv);
-        if (r.status == CUDA_SUCCESS) put_u64(&r, (uint64_t)(int64_t)iv);
         break;
     case GSR_OP_MEM_ALLOC:
         handle_alloc(s, a.v[0], &r);

@@ -10,6 +10,7 @@
  */
 #include "../proto.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,15 +26,19 @@ static uint64_t rnd(void) {
 }
 
 static int failures;
-#define CHECK(cond, ...)                                             \
-    do {                                                             \
-        if (!(cond)) {                                               \
-            failures++;                                              \
-            fprintf(stderr, "test_proto_fuzz: FAIL %s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                            \
-            fputc('\n', stderr);                                     \
-        }                                                            \
-    } while (0)
+
+/* Counts and reports a failed check, and carries on: one run shows every failure. */
+__attribute__((format(printf, 3, 4))) static void check_at(int line, int ok, const char *fmt, ...) {
+    if (ok) return;
+    failures++;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "test_proto_fuzz: FAIL line %d: ", line);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+#define CHECK(cond, ...) check_at(__LINE__, (cond) != 0, __VA_ARGS__)
 
 static unsigned ops[64];
 static unsigned nops;
