@@ -4,8 +4,11 @@
 # launched with kernelParams, round trips, launches/s, 1 GiB copies) run natively and through
 # the client libcuda.so.1 against gpushare-remote-worker on the real driver; the session's
 # memory limit (libgpushare in the worker); a client SIGKILLed while holding 4 GiB: the
-# worker's memory gone from nvidia-smi. Needs gcc only (no CUDA toolkit). Prints a table;
-# JSON lines go to $OUT/results.jsonl.
+# worker's memory gone from nvidia-smi. No Node.js and no CUDA toolkit: the native files come
+# in the device call's carry (build/native/gpushare-remote-worker, build/native/remote,
+# build/native/libgpushare.so), or are built here with make and gcc when missing; the test
+# program is built here with gcc against our own declarations. Prints a table; JSON lines go
+# to $OUT/results.jsonl.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-check-remote}
@@ -13,8 +16,10 @@ mkdir -p "$OUT"
 WORK=$(mktemp -d)
 results=$OUT/results.jsonl
 : > "$results"
-make -s -C native remote shim >/dev/null || { echo "native build failed"; exit 1; }
 B=$PWD/build/native
+if [ ! -x "$B/gpushare-remote-worker" ] || [ ! -f "$B/remote/libcuda.so.1" ] || [ ! -f "$B/libgpushare.so" ]; then
+    make -s -C native remote shim >/dev/null || { echo "native build failed (carry build/native/gpushare-remote-worker, build/native/remote, build/native/libgpushare.so)"; exit 1; }
+fi
 cudalib=$(ldconfig -p | awk '/libcuda.so.1 /{print $NF; exit}')
 mkdir -p build/gpu
 gcc -O2 -std=c11 -Inative/include scripts/gpu/remote_check.c -o build/gpu/remote_check "$cudalib" || { echo "remote_check: build failed"; exit 1; }
