@@ -69,11 +69,61 @@ static int wait_readable(int fd, int ms) {
     }
 }
 
-static int handshake(gsr_session *s, const uint8_t key[GSR_KEY_BYTES], int timeout_ms) {
+int gsr_in_read(gsr_session *s, void *dst, size_t n) {
+    uint8_t *out = dst;
+    while (n > 0) {
+        if (s->in_pos == s->in_len) {
+            int ready = wait_readable(s->fd, s->timeout_ms);
+            if (ready != 1) {
+                if (ready == 0) errno = ETIMEDOUT;
+                return -1;
+            }
+            /* A large read (a copy's chunk) goes straight to its destination. */
+            uint8_t *to = n >= GSR_IN_BYTES / 2 ? out : s->in;
+            ssize_t got = recv(s->fd, to, to == out ? n : GSR_IN_BYTES, 0);
+            if (got == 0) errno = ECONNRESET;
+            if (got <= 0) {
+                if (got < 0 && errno == EINTR) continue;
+                return -1;
+            }
+            if (to == out) {
+                out += got;
+                n -= (size_t)got;
+                continue;
+            }
+            s->in_pos = 0;
+            s->in_len = (size_t)got;
+        }
+        size_t take = s->in_len - s->in_pos < n ? s->in_len - s->in_pos : n;
+        memcpy(out, s->in + s->in_pos, take);
+        s->in_pos += take;
+        out += take;
+        n -= take;
+    }
+    return 0;
+}
+
+int gsr_in_header(gsr_session *s, gsr_header *h) {
+    uint8_t hb[GSR_HEADER_BYTES];
+    if (gsr_in_read(s, hb, sizeof hb) != 0) return -1;
+    return (int)gsr_header_decode(hb, h);
+}
+
+int gsr_in_discard(gsr_session *s, size_t n) {
+    uint8_t sink[4096];
+    while (n > 0) {
+        size_t take = n < sizeof sink ? n : sizeof sink;
+        if (gsr_in_read(s, sink, take) != 0) return -1;
+        n -= take;
+    }
+    return 0;
+}
+
+static int handshake(gsr_session *s, const uint8_t key[GSR_KEY_BYTES]) {
     gsr_header h;
     gsr_args a;
-    if (wait_readable(s->fd, timeout_ms) != 1 || gsr_recv_header(s->fd, &h) != 0 || h.op != GSR_OP_HELLO) return -1;
-    if (gsr_read_full(s->fd, s->payload, h.length) != 0) return -1;
+    if (gsr_in_header(s, &h) != 0 || h.op != GSR_OP_HELLO) return -1;
+    if (gsr_in_read(s, s->payload, h.length) != 0) return -1;
     CUresult status = CUDA_SUCCESS;
     if (gsr_decode(GSR_OP_HELLO, 0, s->payload, h.length, &a) != GSR_OK || a.v[0] != GSR_MAGIC)
         return -1;
@@ -134,25 +184,20 @@ void gsr_session_release(gsr_session *s) {
     gsr_table_free(t);
 }
 
-static int serve(gsr_session *s, int idle_ms) {
+static int serve(gsr_session *s) {
     for (;;) {
-        int ready = wait_readable(s->fd, idle_ms);
-        if (ready == 0) {
-            log_end("no frame within the idle timeout");
-            return 0;
-        }
         gsr_header h;
-        int rc = ready < 0 ? -1 : gsr_recv_header(s->fd, &h);
+        int rc = gsr_in_header(s, &h);
         if (rc < 0) {
-            log_end(strerror(errno));
+            log_end(errno == ETIMEDOUT ? "no frame within the idle timeout" : strerror(errno));
             return 0;
         }
         if (rc > 0) {
             log_end("bad frame header");
             return 0;
         }
-        if (gsr_read_full(s->fd, s->payload, h.length) != 0) {
-            log_end("link lost inside a frame");
+        if (gsr_in_read(s, s->payload, h.length) != 0) {
+            log_end(errno == ETIMEDOUT ? "a frame stalled past the idle timeout" : "link lost inside a frame");
             return 0;
         }
         if (gsr_session_handle(s, &h) != 0) {
@@ -201,8 +246,10 @@ int main(int argc, char **argv) {
     s.fd = -1;
     s.payload = malloc(GSR_MAX_PAYLOAD);
     s.staging = aligned_alloc(4096, GSR_CHUNK_BYTES);
+    s.in = malloc(GSR_IN_BYTES);
+    s.timeout_ms = o.accept_timeout_ms; /* the handshake's; the idle timeout once it is done */
     int code = 0;
-    if (!s.payload || !s.staging) code = 4;
+    if (!s.payload || !s.staging || !s.in) code = 4;
     if (code == 0) gsr_session_prepare(&s);
     /* One client, the first to connect: one that fails the handshake ends the worker too,
      * so a session key gets exactly one guess. */
@@ -215,17 +262,19 @@ int main(int argc, char **argv) {
         s.fd = accept(lfd, NULL, NULL);
         if (s.fd < 0) continue;
         gsr_set_link_options(s.fd);
-        if (handshake(&s, key, o.accept_timeout_ms) != 0) {
+        if (handshake(&s, key) != 0) {
             fprintf(stderr, "gpushare-remote-worker: the client failed the handshake\n");
             code = 5;
         }
     }
     close(lfd);
-    if (code == 0) code = serve(&s, o.idle_timeout_ms);
+    s.timeout_ms = o.idle_timeout_ms;
+    if (code == 0) code = serve(&s);
     gsr_session_release(&s);
     if (s.fd >= 0) close(s.fd);
     free(s.payload);
     free(s.staging);
+    free(s.in);
     fprintf(stderr, "gpushare-remote-worker: everything freed, exiting\n");
     return code;
 }

@@ -113,7 +113,7 @@ static void drop_dependents(gsr_session *s, uint64_t ctx) {
  * stream is out of step (the session ends). */
 static size_t next_data(gsr_session *s, uint64_t left) {
     gsr_header d;
-    if (gsr_recv_header(s->fd, &d) != 0) return 0;
+    if (gsr_in_header(s, &d) != 0) return 0;
     if (d.op != GSR_OP_DATA || d.length == 0 || d.length > GSR_CHUNK_BYTES || d.length > left) return 0;
     return d.length;
 }
@@ -127,7 +127,7 @@ static int handle_htod(gsr_session *s, const gsr_args *a, reply *r) {
     if (r->status == CUDA_SUCCESS && async && !s->memcpy_htod_async) r->status = cuStreamSynchronize(stream);
     for (uint64_t off = 0; off < bytes;) {
         size_t n = next_data(s, bytes - off);
-        if (n == 0 || gsr_read_full(s->fd, s->staging, n) != 0) return ends_session(s);
+        if (n == 0 || gsr_in_read(s, s->staging, n) != 0) return ends_session(s);
         if (r->status == CUDA_SUCCESS) {
             if (async && s->memcpy_htod_async) {
                 r->status = s->memcpy_htod_async(dst + off, s->staging, n, stream);
@@ -198,7 +198,7 @@ static int handle_module_load(gsr_session *s, const gsr_args *a, reply *r) {
             free(image);
             return ends_session(s);
         }
-        int rc = image ? gsr_read_full(s->fd, image + off, n) : gsr_discard(s->fd, n);
+        int rc = image ? gsr_in_read(s, image + off, n) : gsr_in_discard(s, n);
         if (rc != 0) {
             free(image);
             return ends_session(s);
@@ -447,7 +447,7 @@ int gsr_session_handle(gsr_session *s, const gsr_header *h) {
             uint64_t bytes = h->op == GSR_OP_MEMCPY_HTOD ? a.v[1] : a.v[0];
             for (uint64_t off = 0; off < bytes;) {
                 size_t n = next_data(s, bytes - off);
-                if (n == 0 || gsr_discard(s->fd, n) != 0) return ends_session(s);
+                if (n == 0 || gsr_in_discard(s, n) != 0) return ends_session(s);
                 off += n;
             }
         }

@@ -5,7 +5,7 @@
  * the session held and exit; never crash or hang.
  *
  *   remote_raw MODE HOST:PORT KEYHEX
- *   MODE: nohello | badkey | oldversion | garbage | badpayload | midhtod | middtoh | midframe
+ *   MODE: nohello | badkey | oldversion | garbage | badpayload | midhtod | middtoh | midframe | stall
  */
 #define _DEFAULT_SOURCE
 #include "gs_cuda.h"
@@ -144,6 +144,12 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "midframe")) { /* gone inside a frame */
         gsr_header h = {100, GSR_OP_MEM_ALLOC, 0, next_id++, 0, ctx};
         if (gsr_send_frame(fd, &h, payload, 10, NULL, 0) != 0) die("send");
+        return 0;
+    }
+    if (!strcmp(mode, "stall")) { /* a frame started and never finished, the link kept: the worker's idle timeout ends it */
+        gsr_header h = {100, GSR_OP_MEM_ALLOC, 0, next_id++, 0, ctx};
+        if (gsr_send_frame(fd, &h, payload, 10, NULL, 0) != 0) die("send");
+        expect_closed();
         return 0;
     }
     die("unknown mode");

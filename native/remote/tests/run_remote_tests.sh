@@ -28,7 +28,7 @@ bad() {
 start_worker() {
     rm -f "$WORK"/*.out "$WORK"/*.err
     env GPUSHARE_REMOTE_KEY="$KEY" LD_LIBRARY_PATH="$B/fake/asan:$B/asan" ASAN_OPTIONS=detect_leaks=1 "$@" \
-        "$R/asan/gpushare-remote-worker" --listen 127.0.0.1:0 --accept-timeout-ms 20000 --idle-timeout-ms 20000 \
+        "$R/asan/gpushare-remote-worker" --listen 127.0.0.1:0 --accept-timeout-ms 20000 --idle-timeout-ms "${IDLE_MS:-20000}" \
         >"$WORK/worker.out" 2>"$WORK/worker.err" &
     WPID=$!
     i=0
@@ -118,6 +118,7 @@ raw_case badpayload 0 "bad payload, forged handles and pointers: errors, the ses
 raw_case midhtod 0 "client gone halfway through a host-to-device copy"
 raw_case middtoh 0 "client gone while the worker sends a device-to-host copy"
 raw_case midframe 0 "client gone inside a frame"
+IDLE_MS=1000 raw_case stall 0 "a frame stalled halfway, the link kept: dropped at the idle timeout (1 s), not a hang"
 
 if [ $fail -eq 0 ]; then
     echo "remote-test: PASS ($pass cases)"
