@@ -67,16 +67,6 @@ int gsr_recv_header(int fd, gsr_header *h) {
     return (int)gsr_header_decode(hb, h);
 }
 
-int gsr_discard(int fd, size_t n) {
-    uint8_t sink[4096];
-    while (n > 0) {
-        size_t take = n < sizeof sink ? n : sizeof sink;
-        if (gsr_read_full(fd, sink, take) != 0) return -1;
-        n -= take;
-    }
-    return 0;
-}
-
 void gsr_set_link_options(int fd) {
     /* Best effort: a socket that refuses an option still works, only notices loss later. */
     int one = 1, idle = 5, intvl = 1, cnt = 5;

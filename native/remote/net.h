@@ -18,8 +18,6 @@ int gsr_write_full(int fd, const void *buf, size_t n);
 int gsr_send_frame(int fd, const gsr_header *h, const void *a, size_t an, const void *b, size_t bn);
 /* Reads a header and validates it (gsr_header_decode); -1 on I/O error, else the gsr_error. */
 int gsr_recv_header(int fd, gsr_header *h);
-/* Reads and throws away n bytes (a payload nobody wants). */
-int gsr_discard(int fd, size_t n);
 /* TCP_NODELAY, keepalive (idle 5 s, interval 1 s, 5 probes), TCP_USER_TIMEOUT 10 s. */
 void gsr_set_link_options(int fd);
 /* "host:port" (host may be [v6]) -> a connected socket, or -1 with errno. */
