@@ -60,7 +60,7 @@ kill -9 "$APID"
 t0=$(date +%s.%N)
 gone=""
 for _ in $(seq 200); do
-    if ! nvidia-smi --query-compute-apps=pid --format=csv,noheader | grep -qx "$WPID"; then gone=$(echo "$(date +%s.%N) - $t0" | bc); break; fi
+    if ! nvidia-smi --query-compute-apps=pid --format=csv,noheader | grep -qx "$WPID"; then gone=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.2f", a - b }'); break; fi
     sleep 0.05
 done
 wait "$WPID"; wcode=$?
