@@ -10,6 +10,12 @@
 # the fake at run time, through the library path), as a CUDA program does; under the daemon it
 # runs with libgpushare preloaded.
 
+# The worker and the client ship (package.json "files"): built for glibc >= 2.28 and stripped,
+# as libgpushare is (compat/ship.mk).
+ifndef SHIP_DEPS
+include compat/ship.mk
+endif
+
 REMOTE_BUILD := $(abspath $(CURDIR)/..)/build/native/remote
 REMOTE_WORKER := $(abspath $(CURDIR)/..)/build/native/gpushare-remote-worker
 REMOTE_CLIENT := $(REMOTE_BUILD)/libcuda.so.1
@@ -44,16 +50,18 @@ $(REMOTE_MAP):
 	@mkdir -p $(@D)
 	printf '{\n    global: cu*;\n    local: *;\n};\n' > $@
 
-$(REMOTE_CLIENT): $(REMOTE_CLIENT_SRCS) $(REMOTE_STUBS) $(REMOTE_MAP) $(REMOTE_HDRS)
-	$(CC) $(REMOTE_CFLAGS) -O2 -g $(REMOTE_CLIENT_LDFLAGS) -o $@ $(REMOTE_CLIENT_SRCS) -Wno-unused-parameter $(REMOTE_STUBS)
+$(REMOTE_CLIENT): $(REMOTE_CLIENT_SRCS) $(REMOTE_STUBS) $(REMOTE_MAP) $(REMOTE_HDRS) $(SHIP_DEPS)
+	$(CC) $(REMOTE_CFLAGS) $(SHIP_CFLAGS) -O2 -g $(REMOTE_CLIENT_LDFLAGS) -o $@ $(REMOTE_CLIENT_SRCS) -Wno-unused-parameter $(REMOTE_STUBS) $(SHIP_LIBS)
+	$(call SHIP_SPLIT_DEBUG,$@)
 
 $(REMOTE_ASAN_CLIENT): $(REMOTE_CLIENT_SRCS) $(REMOTE_STUBS) $(REMOTE_MAP) $(REMOTE_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) $(REMOTE_CLIENT_LDFLAGS) -o $@ $(REMOTE_CLIENT_SRCS) -Wno-unused-parameter $(REMOTE_STUBS)
 
-$(REMOTE_WORKER): $(REMOTE_WORKER_SRCS) $(REMOTE_HDRS) $(REMOTE_FAKE_DIR)/libcuda.so.1
+$(REMOTE_WORKER): $(REMOTE_WORKER_SRCS) $(REMOTE_HDRS) $(REMOTE_FAKE_DIR)/libcuda.so.1 $(SHIP_DEPS) $(SHIP_START_SRC)
 	@mkdir -p $(@D)
-	$(CC) $(REMOTE_CFLAGS) -O2 -g -o $@ $(REMOTE_WORKER_SRCS) -L$(REMOTE_FAKE_DIR) -l:libcuda.so.1
+	$(CC) $(REMOTE_CFLAGS) $(SHIP_CFLAGS) -O2 -g -o $@ $(REMOTE_WORKER_SRCS) $(SHIP_START_SRC) $(SHIP_START_LDFLAGS) -L$(REMOTE_FAKE_DIR) -l:libcuda.so.1 $(SHIP_LIBS)
+	$(call SHIP_SPLIT_DEBUG,$@)
 
 $(REMOTE_ASAN_WORKER): $(REMOTE_WORKER_SRCS) $(REMOTE_HDRS) $(REMOTE_FAKE_DIR)/asan/libcuda.so.1
 	@mkdir -p $(@D)
