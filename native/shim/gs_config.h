@@ -55,6 +55,7 @@ typedef struct {
     bool oversubscribe;
     bool scrub;
     char region_path[GS_CONFIG_PATH_LEN]; /* empty: private accounting */
+    char swap_dir[GS_CONFIG_PATH_LEN];    /* GPUSHARE_SWAP: the control socket's directory; empty: no swap */
     gs_compute_policy compute_policy;
     bool priority_set; /* GPUSHARE_PRIORITY or CUDA_TASK_PRIORITY was given (and understood) */
     /* GPUSHARE_SM_OFFSET (sm-partition mode): where the partition starts, in SMs of the
