@@ -235,10 +235,11 @@ void gs_swap_ctl_start(void)
     } else if ((C.fd = listen_at(C.path)) < 0) {
         gs_log(GS_LOG_WARN, "swap: cannot listen on %s (%s); this process cannot be swapped", C.path, strerror(errno));
     } else {
-        /* the thread takes none of the program's signals */
+        /* the thread takes none of the program's signals (sigprocmask: the calling thread's
+         * mask on Linux, and in glibc 2.2.5 where pthread_sigmask moved to 2.32's libc) */
         sigset_t all, old;
         sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
+        sigprocmask(SIG_SETMASK, &all, &old);
         pthread_t t;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
@@ -250,7 +251,7 @@ void gs_swap_ctl_start(void)
             C.fd = -1;
         }
         pthread_attr_destroy(&attr);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
         C.pid = getpid();
     }
     pthread_mutex_unlock(&C.lock);

@@ -317,6 +317,91 @@ FAKE_EXPORT CUresult cuMemcpyDtoH(void *dstHost, CUdeviceptr_v1 srcDevice, unsig
     return dtoh("cuMemcpyDtoH", dstHost, srcDevice, ByteCount);
 }
 
+/* ---- copies between any two addresses (unified addressing), synchronous or stream-ordered:
+ * an address the fake gave out as device memory is checked; host addresses are the caller's.
+ * A stream-ordered copy runs once its stream drains, then returns (as memset8_async). ---- */
+static CUresult copy_any(const char *fn, uintptr_t dst, uintptr_t src, size_t n, bool dst_dev, bool src_dev, bool ordered,
+                         CUstream h)
+{
+    struct CUctx_st *ctx;
+    fake_stream_t *s = NULL;
+    CUresult r = fake_enter(fn);
+    if (r == CUDA_SUCCESS)
+        r = fake_need_ctx(&ctx);
+    if (r == CUDA_SUCCESS && n &&
+        (!dst || !src || (dst_dev && !fake_range_valid(dst, n)) || (src_dev && !fake_range_valid(src, n))))
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS && ordered)
+        r = fake_stream_resolve(h, &s);
+    else if (r == CUDA_SUCCESS)
+        s = ctx->default_stream;
+    if (r == CUDA_SUCCESS && s)
+        fake_stream_wait_idle(s);
+    if (r == CUDA_SUCCESS && n)
+        memmove((void *)dst, (const void *)src, n);
+    return fake_leave(r);
+}
+
+FAKE_EXPORT CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t n)
+{
+    return copy_any("cuMemcpy", dst, src, n, false, false, false, NULL);
+}
+
+FAKE_EXPORT CUresult cuMemcpy_ptds(CUdeviceptr dst, CUdeviceptr src, size_t n)
+{
+    return copy_any("cuMemcpy_ptds", dst, src, n, false, false, false, NULL);
+}
+
+FAKE_EXPORT CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream h)
+{
+    return copy_any("cuMemcpyAsync", dst, src, n, false, false, true, h);
+}
+
+FAKE_EXPORT CUresult cuMemcpyAsync_ptsz(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream h)
+{
+    return copy_any("cuMemcpyAsync_ptsz", dst, src, n, false, false, true, h);
+}
+
+FAKE_EXPORT CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n)
+{
+    return copy_any("cuMemcpyDtoD_v2", dst, src, n, true, true, false, NULL);
+}
+
+FAKE_EXPORT CUresult cuMemcpyDtoD_v2_ptds(CUdeviceptr dst, CUdeviceptr src, size_t n)
+{
+    return copy_any("cuMemcpyDtoD_v2_ptds", dst, src, n, true, true, false, NULL);
+}
+
+FAKE_EXPORT CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream h)
+{
+    return copy_any("cuMemcpyDtoDAsync_v2", dst, src, n, true, true, true, h);
+}
+
+FAKE_EXPORT CUresult cuMemcpyDtoDAsync_v2_ptsz(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream h)
+{
+    return copy_any("cuMemcpyDtoDAsync_v2_ptsz", dst, src, n, true, true, true, h);
+}
+
+FAKE_EXPORT CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, CUstream h)
+{
+    return copy_any("cuMemcpyDtoHAsync_v2", (uintptr_t)dst, src, n, false, true, true, h);
+}
+
+FAKE_EXPORT CUresult cuMemcpyDtoHAsync_v2_ptsz(void *dst, CUdeviceptr src, size_t n, CUstream h)
+{
+    return copy_any("cuMemcpyDtoHAsync_v2_ptsz", (uintptr_t)dst, src, n, false, true, true, h);
+}
+
+FAKE_EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, CUstream h)
+{
+    return copy_any("cuMemcpyHtoDAsync_v2", dst, (uintptr_t)src, n, true, false, true, h);
+}
+
+FAKE_EXPORT CUresult cuMemcpyHtoDAsync_v2_ptsz(CUdeviceptr dst, const void *src, size_t n, CUstream h)
+{
+    return copy_any("cuMemcpyHtoDAsync_v2_ptsz", dst, (uintptr_t)src, n, true, false, true, h);
+}
+
 /* ---- stream-ordered set: after the stream's earlier work, before its later work ------- */
 static CUresult memset8_async(const char *fn, CUdeviceptr dst, unsigned char uc, size_t n, CUstream h)
 {

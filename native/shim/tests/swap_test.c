@@ -187,7 +187,7 @@ static void t_bytes(void)
 /* ---- held: a launch, a copy and an allocation during the swap wait and run after it ---- */
 
 typedef struct held_arg {
-    int what; /* 0: launch, 1: copy, 2: allocation */
+    int what; /* 0: launch, 1: copy, 2: allocation, 3: stream-ordered copy */
     _Atomic int done;
     double at;
     CUresult r;
@@ -213,6 +213,13 @@ static void *held_call(void *p)
         h->r = cuMemcpyDtoH_v2(b, buf[0], sizeof b);
         if (h->r == CUDA_SUCCESS && memcmp(b, want[0], sizeof b) != 0)
             h->r = CUDA_ERROR_UNKNOWN;
+    } else if (h->what == 3) {
+        unsigned char b[64];
+        h->r = cuMemcpyDtoHAsync_v2(b, buf[1], sizeof b, NULL);
+        if (h->r == CUDA_SUCCESS)
+            h->r = cuCtxSynchronize();
+        if (h->r == CUDA_SUCCESS && memcmp(b, want[1], sizeof b) != 0)
+            h->r = CUDA_ERROR_UNKNOWN;
     } else {
         CUdeviceptr p2;
         h->r = cuMemAlloc_v2(&p2, 2 * MiB);
@@ -232,21 +239,21 @@ static void t_held(void)
     char a[640];
     ask(fd, "out", a, sizeof a);
     check(has(a, "\"ok\":true"), "out: %s", a);
-    held_arg h[3] = {{.what = 0}, {.what = 1}, {.what = 2}};
-    pthread_t t[3];
-    for (int i = 0; i < 3; i++)
+    held_arg h[4] = {{.what = 0}, {.what = 1}, {.what = 2}, {.what = 3}};
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
         pthread_create(&t[i], NULL, held_call, &h[i]);
     usleep(300000);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         check(!atomic_load(&h[i].done), "%s waits while the slice is swapped out",
-              (const char *[]){"a launch", "a copy", "an allocation"}[i]);
+              (const char *[]){"a launch", "a copy", "an allocation", "a stream-ordered copy"}[i]);
     double in_at = now_s();
     ask(fd, "in", a, sizeof a);
     check(has(a, "\"ok\":true"), "in: %s", a);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         pthread_join(t[i], NULL);
         check(h[i].r == CUDA_SUCCESS && h[i].at >= in_at, "%s ran after the swap-in (%d)",
-              (const char *[]){"the launch", "the copy", "the allocation"}[i], (int)h[i].r);
+              (const char *[]){"the launch", "the copy", "the allocation", "the stream-ordered copy"}[i], (int)h[i].r);
     }
     verify("after held calls");
     close(fd);
