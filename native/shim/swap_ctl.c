@@ -84,9 +84,9 @@ static int render(char *out, size_t len, const char *op, const gs_swap_result *r
     }
     return snprintf(out, len,
                     "{\"ok\":true,\"op\":\"%s\",\"pid\":%d,\"bytes\":%llu,\"allocations\":%llu,\"pinnedBytes\":%llu,"
-                    "\"seconds\":%.6f,\"pinSeconds\":%.6f,\"drainSeconds\":%.6f,\"out\":%s}\n",
+                    "\"residentBytes\":%llu,\"seconds\":%.6f,\"pinSeconds\":%.6f,\"drainSeconds\":%.6f,\"out\":%s}\n",
                     op, (int)getpid(), (unsigned long long)r->bytes, (unsigned long long)r->allocations,
-                    (unsigned long long)r->pinned_bytes, r->seconds, r->pin_s, r->drain_s,
+                    (unsigned long long)r->pinned_bytes, (unsigned long long)r->resident_bytes, r->seconds, r->pin_s, r->drain_s,
                     r->out ? "true" : "false");
 }
 

@@ -19,6 +19,7 @@ typedef struct gs_swap_result {
     double pin_s;          /* of it, pinning staging that was not pinned ahead */
     double drain_s;        /* of it, waiting for the program's queued GPU work */
     bool out;              /* status: swapped out */
+    uint64_t resident_bytes; /* this process's device memory a swap leaves in place (region's count) */
 } gs_swap_result;
 
 void gs_swap_refuse(gs_swap_result *res, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

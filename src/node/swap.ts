@@ -19,18 +19,22 @@ import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { groupMembers, signalGroup, usesCudaDriver } from './proc.js';
 
+/** Swap only when at most 1/8 of the task's device memory (contexts aside) would stay on the GPU. */
+const RESIDENT_MAX_PARTS = 8;
 const SIGSTOP = 19;
 const SIGCONT = 18;
 
 /** One process's answer (SWAP.md, "The control socket"). */
 export type SwapAnswer =
-  | { readonly ok: true; readonly pid: number; readonly bytes: number; readonly seconds: number; readonly pinSeconds: number; readonly drainSeconds: number; readonly pinnedBytes: number }
+  | { readonly ok: true; readonly pid: number; readonly bytes: number; readonly residentBytes: number; readonly seconds: number; readonly pinSeconds: number; readonly drainSeconds: number; readonly pinnedBytes: number }
   | { readonly ok: false; readonly pid: number; readonly code: string; readonly message: string };
 
 /** A swap of the whole group: the bytes moved and how fast, as the daemon timed it (request to every answer). */
 export interface SwapOutcome {
   readonly path: 'swap';
   readonly bytes: number;
+  /** Device memory the swap left in place (allocations the library cannot swap; contexts aside). */
+  readonly residentBytes: number;
   readonly seconds: number;
   /** Bytes per second / 1e9; null when nothing moved. */
   readonly gbps: number | null;
@@ -94,7 +98,7 @@ class Control {
         if (line === null) return resolve({ ok: false, pid, code: 'gone', message: `process ${pid} went away during the swap` });
         try {
           const a = JSON.parse(line) as Record<string, unknown>;
-          if (a['ok'] === true) resolve({ ok: true, pid, bytes: Number(a['bytes']), seconds: Number(a['seconds']), pinSeconds: Number(a['pinSeconds']), drainSeconds: Number(a['drainSeconds']), pinnedBytes: Number(a['pinnedBytes']) });
+          if (a['ok'] === true) resolve({ ok: true, pid, bytes: Number(a['bytes']), residentBytes: Number(a['residentBytes'] ?? 0), seconds: Number(a['seconds']), pinSeconds: Number(a['pinSeconds']), drainSeconds: Number(a['drainSeconds']), pinnedBytes: Number(a['pinnedBytes']) });
           else resolve({ ok: false, pid, code: String(a['code']), message: String(a['message']) });
         } catch {
           resolve({ ok: false, pid, code: 'protocol', message: `process ${pid} answered something other than a swap answer` });
@@ -118,7 +122,8 @@ interface Held {
 
 function outcome(answers: readonly SwapAnswer[], seconds: number): SwapOutcome {
   const bytes = answers.reduce((sum, a) => sum + (a.ok ? a.bytes : 0), 0);
-  return { path: 'swap', bytes, seconds, gbps: bytes > 0 && seconds > 0 ? Math.round((bytes / seconds / 1e9) * 100) / 100 : null, processes: answers.length };
+  const residentBytes = answers.reduce((sum, a) => sum + (a.ok ? a.residentBytes : 0), 0);
+  return { path: 'swap', bytes, residentBytes, seconds, gbps: bytes > 0 && seconds > 0 ? Math.round((bytes / seconds / 1e9) * 100) / 100 : null, processes: answers.length };
 }
 
 /** The daemon's swaps in progress or done: the connections of each swapped-out task. */
@@ -142,6 +147,14 @@ export class SwapSessions {
     if (held.length < opened.length) {
       for (const h of held) h.control.close();
       return { ok: false, code: 'swap-unavailable', message: 'a process of the task does not answer on its swap control socket' };
+    }
+    // Worth it only when it frees the task's memory: most of it swappable (else the checkpoint API).
+    const status = await Promise.all(held.map((h) => h.control.ask(h.pid, 'status')));
+    const swappable = status.reduce((sum, a) => sum + (a.ok ? a.bytes : 0), 0);
+    const resident = status.reduce((sum, a) => sum + (a.ok ? a.residentBytes : 0), 0);
+    if (status.some((a) => !a.ok) || swappable === 0 || resident * RESIDENT_MAX_PARTS > swappable + resident) {
+      for (const h of held) h.control.close();
+      return { ok: false, code: 'swap-unavailable', message: swappable === 0 ? 'the task has no swappable GPU memory' : `slice swap would leave ${resident} of its ${swappable + resident} bytes on the GPU` };
     }
     const answers = await Promise.all(held.map((h) => h.control.ask(h.pid, 'out')));
     const refused = answers.find((a) => !a.ok);
