@@ -281,7 +281,7 @@ export class Lifecycle {
       }
       const sandbox = this.options.sandbox.prepare(task);
       env = { ...taskEnvironment(sandbox.baseEnv, task, gpus, limit, smRanges === null ? null : { ranges: smRanges, mpsPipeDir }), ...sandbox.wrapperEnv };
-      if (this.options.swap === true && gpus.length > 0) {
+      if (this.options.swap === true && gpus.length > 0 && this.options.sandbox.userFor(task.tenant) === null) {
         // The library's control sockets (native/shim/SWAP.md); a task run as its tenant's own
         // user cannot create them here, and is suspended through the checkpoint API.
         const dir = swapDirFor(task.regionPath);
