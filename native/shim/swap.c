@@ -146,16 +146,14 @@ static size_t granularity(CUdevice dev)
 
 static bool list_add(const swap_alloc *x)
 {
-    if (S.n == S.cap) {
-        size_t cap = S.cap ? S.cap * 2 : 64;
-        swap_alloc *a = realloc(S.a, cap * sizeof *a);
-        if (a == NULL)
-            return false;
+    size_t cap = S.n < S.cap ? S.cap : S.cap * 2 + 64;
+    swap_alloc *a = cap == S.cap ? S.a : realloc(S.a, cap * sizeof *a);
+    if (a != NULL) {
         S.a = a;
         S.cap = cap;
+        S.a[S.n++] = *x;
     }
-    S.a[S.n++] = *x;
-    return true;
+    return a != NULL;
 }
 
 /* Waits (under S.lock) while the slice is swapped out: an allocation or free then goes after

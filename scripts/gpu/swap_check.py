@@ -23,7 +23,7 @@ import tempfile
 import time
 
 LIB, OUT = sys.argv[1], sys.argv[2]
-BALLAST = float(sys.argv[3]) if len(sys.argv) > 3 else 10.5
+BALLAST = int(sys.argv[3]) if len(sys.argv) > 3 else 11
 ROUNDS = int(sys.argv[4]) if len(sys.argv) > 4 else 3
 STEPS = 4000  # about 50 s of training: room for every round of either path
 TASK = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "swap_task.py"), str(STEPS), str(BALLAST)]

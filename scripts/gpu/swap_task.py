@@ -18,34 +18,11 @@ import time
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 import torch  # noqa: E402
 
-GiB = 1 << 30
-STEP = 1 << 27  # elements per chunk: every kernel stays far below 2**31 elements
-
-
-def say(**kv):
-    kv["t"] = round(time.time(), 4)
-    print(json.dumps(kv), flush=True)
-
-
-def chunk(i, n):
-    return torch.arange(i, min(i + STEP, n), dtype=torch.int64, device="cuda").mul_(2654435761).remainder_(1 << 31)
-
-
-def pattern(gib):
-    n = int(gib * GiB) // 8
-    x = torch.empty(n, dtype=torch.int64, device="cuda")
-    for i in range(0, n, STEP):
-        x[i : i + STEP] = chunk(i, n)
-    return x
-
-
-def check(x):
-    n = x.numel()
-    return all(bool(torch.equal(x[i : i + STEP], chunk(i, n))) for i in range(0, n, STEP))
+from suspend_train import GiB, check, pattern, say  # noqa: E402  the same known pattern and its check
 
 
 def main():
-    steps, ballast_gib = int(sys.argv[1]), float(sys.argv[2])
+    steps, ballast_gib = int(sys.argv[1]), int(sys.argv[2])
     torch.manual_seed(0)
     torch.use_deterministic_algorithms(True)
     torch.backends.cuda.matmul.allow_tf32 = False

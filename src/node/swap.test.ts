@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../test/helpers/cli.js';
 import { SwapSessions, swapDirFor } from './swap.js';
@@ -23,14 +24,10 @@ function train(name: string, swap: boolean): { child: ChildProcess; dir: string;
   if (swap) env['GPUSHARE_SWAP'] = dir;
   // Its own process group, as the daemon's tasks: the group is what gets SIGSTOP/SIGCONT.
   const child = spawn(TRAIN, ['60', '20', '16', '7'], { env, detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  let onReady: () => void = () => undefined;
-  const ready = new Promise<void>((r) => (onReady = r));
-  child.stdout?.on('data', (b: Buffer) => {
-    out += b.toString();
-    if (out.includes('ready')) onReady();
-  });
-  const done = new Promise<{ code: number | null; out: string }>((r) => child.once('exit', (code) => r({ code, out })));
+  const lines: string[] = [];
+  const reader = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  const ready = new Promise<void>((resolve) => reader.on('line', (line) => (lines.push(line), line.startsWith('ready') && resolve())));
+  const done = new Promise<{ code: number | null; out: string }>((resolve) => child.once('close', (code) => resolve({ code, out: lines.join('\n') })));
   return { child, dir, ready, done };
 }
 

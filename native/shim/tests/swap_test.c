@@ -260,52 +260,41 @@ static void t_held(void)
     release();
 }
 
-/* Refusals: nothing changes (the program goes on, bytes intact, memory where it was). */
-static void t_refuse(void)
+/* A refusal of `cmd` with `code`: nothing changes (the program goes on, bytes intact, the GPU
+ * memory where it was, nothing left pinned or out). */
+static void refused(const char *cmd, const char *code, const char *why)
 {
     setup();
     fill();
     int fd = ctl_connect(getpid());
-    char a[640];
+    char a[640], want[48];
     size_t before = fake_free();
-    ask(fd, "in", a, sizeof a);
-    check(has(a, "\"ok\":false") && has(a, "\"code\":\"state\"") && has(a, "not swapped out"), "in before out: %s", a);
-    check(fake_free() == before, "nothing changed");
-    verify("after a refusal");
+    ask(fd, cmd, a, sizeof a);
+    snprintf(want, sizeof want, "\"code\":\"%s\"", code);
+    check(has(a, "\"ok\":false") && has(a, want), "%s (%s): %s", cmd, why, a);
+    check(fake_free() == before, "%s: no GPU memory moved", why);
+    ask(fd, "status", a, sizeof a);
+    check(has(a, "\"out\":false") && field(a, "pinnedBytes") == 0, "%s: nothing pinned, not out: %s", why, a);
+    verify(why);
     close(fd);
     release();
+}
+
+static void t_refuse(void)
+{
+    refused("in", "state", "in before out");
 }
 
 /* GPUSHARE_FAKE_CUDA's errors fail cuMemHostAlloc: the staging cannot be pinned. */
 static void t_hostmem(void)
 {
-    setup();
-    fill();
-    int fd = ctl_connect(getpid());
-    char a[640];
-    size_t before = fake_free();
-    ask(fd, "out", a, sizeof a);
-    check(has(a, "\"ok\":false") && has(a, "\"code\":\"host-memory\""), "out without host memory: %s", a);
-    check(fake_free() == before, "no GPU memory moved");
-    ask(fd, "status", a, sizeof a);
-    check(has(a, "\"out\":false") && field(a, "pinnedBytes") == 0, "nothing pinned, not out: %s", a);
-    verify("after a host-memory refusal");
-    close(fd);
-    release();
+    refused("out", "host-memory", "no pinned host memory");
 }
 
 /* The fake's cuMemGetAllocationGranularity fails: no VMM; memory is plain, out is refused. */
 static void t_novmm(void)
 {
-    setup();
-    fill();
-    int fd = ctl_connect(getpid());
-    char a[640];
-    ask(fd, "out", a, sizeof a);
-    check(has(a, "\"ok\":false") && has(a, "\"code\":\"no-vmm\""), "out without VMM: %s", a);
-    verify("after a no-VMM refusal");
-    close(fd);
-    release();
+    refused("out", "no-vmm", "no VMM");
 }
 
 /* The daemon's connection closes with the slice out: the library swaps it back in. */
