@@ -279,7 +279,7 @@ export class Lifecycle {
         // Said on the task, so whoever wonders why its partition is slow sees it.
         if (mpsPipeDir === null) message = `running without MPS (${mps.problem}): SM partitions on one GPU take turns instead of running at once`;
       }
-      const sandbox = this.options.sandbox.prepare(task);
+      const sandbox = this.options.sandbox.prepare(task, gpus);
       env = { ...taskEnvironment(sandbox.baseEnv, task, gpus, limit, smRanges === null ? null : { ranges: smRanges, mpsPipeDir }), ...sandbox.wrapperEnv };
       if (this.options.swap === true && gpus.length > 0 && this.options.sandbox.userFor(task.tenant) === null) {
         // The library's control sockets (native/shim/SWAP.md); a task run as its tenant's own
