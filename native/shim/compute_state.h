@@ -90,8 +90,8 @@ typedef struct line {
     uint64_t used_ns;      /* last sampled launch on it (the least recent idle line is reused) */
 } line;
 
-/* gs_gov.mode, cdev.state */
-enum { DEV_UNKNOWN = 0, DEV_OFF, DEV_ON };
+/* gs_gov.mode, cdev.state; DEV_HELD (mode only): a slice swap holds every launch (swap.c) */
+enum { DEV_UNKNOWN = 0, DEV_OFF, DEV_ON, DEV_HELD };
 
 /* Why a launch took the gate's precise path (fast_go's answer; GO: it did not). Counted, and
  * printed at exit with GPUSHARE_LOG_LEVEL=debug: where the gate's cost per launch goes. */

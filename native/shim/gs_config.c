@@ -426,6 +426,17 @@ static void load_region(loader *l, gs_config *c) {
     }
 }
 
+/* GPUSHARE_SWAP: the directory of the swap control socket (swap_ctl.c). */
+static void load_swap(loader *l, gs_config *c) {
+    const char *v = var(l, "GPUSHARE_SWAP");
+    if (v == NULL || *v == '\0') return;
+    if (strlen(v) >= sizeof c->swap_dir) {
+        problem(l, "GPUSHARE_SWAP", "is longer than a path can be (4095 bytes)");
+        return;
+    }
+    strcpy(c->swap_dir, v);
+}
+
 /* ---- GPUSHARE_SM_OFFSET (sm-partition placement): "64", or per ordinal "0=0,1=64" ---- */
 static int parse_sm_count(const char *text, size_t len, int *out) {
     int v = 0;
@@ -547,6 +558,7 @@ int gs_config_load(gs_config *out, gs_getenv_fn getenv_fn, void *env_ctx, gs_con
     parse_flag(&l, "GPUSHARE_OVERSUBSCRIBE", &c.oversubscribe);
     parse_flag(&l, "GPUSHARE_SCRUB", &c.scrub);
     load_region(&l, &c);
+    load_swap(&l, &c);
     load_sm_offset(&l, &c);
 
     *out = c;

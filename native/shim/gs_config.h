@@ -59,6 +59,7 @@ typedef struct {
     bool oversubscribe;
     bool scrub;
     char region_path[GS_CONFIG_PATH_LEN]; /* empty: private accounting */
+    char swap_dir[GS_CONFIG_PATH_LEN];    /* GPUSHARE_SWAP: the control socket's directory; empty: no swap */
     gs_compute_policy compute_policy;
     gs_compute_accounting compute_accounting;
     /* GPUSHARE_COMPUTE_CLOCK: the SM clock (MHz) the work holds when it runs unlimited; 0 = learned */

@@ -149,6 +149,21 @@ else
     fail=$((fail + 1)); echo "FAIL out-of-memory line"; sed 's/^/    /' "$WORK/err"
 fi
 
+# Slice swap (issue 22, SWAP.md): each scenario with its own socket directory; a 64 MiB slice
+# in a shared region (kill: a killed task's accounting comes back).
+for sc in bytes held refuse gone kill; do
+    mkdir -p "$WORK/swap-$sc"
+    run "swap $sc" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$WORK/swap-$sc" GPUSHARE_MEMORY_LIMIT=64Mi \
+        GPUSHARE_REGION="$WORK/region-swap-$sc" -- "$T/swap_test" $sc
+done
+mkdir -p "$WORK/swap-hostmem" "$WORK/swap-novmm"
+echo '{"contextBytes": 4194304, "errors": {"cuMemHostAlloc": 2}}' >"$WORK/fake_cuda_nopin.json"
+echo '{"contextBytes": 4194304, "errors": {"cuMemGetAllocationGranularity": 801}}' >"$WORK/fake_cuda_novmm.json"
+run "swap refused: no pinned host memory" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$WORK/swap-hostmem" \
+    GPUSHARE_FAKE_CUDA="$WORK/fake_cuda_nopin.json" -- "$T/swap_test" hostmem
+run "swap refused: no VMM" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$WORK/swap-novmm" \
+    GPUSHARE_FAKE_CUDA="$WORK/fake_cuda_novmm.json" -- "$T/swap_test" novmm
+
 # Compute governor (issue 4): burners on a shared fake GPU (5 devices), measured by the
 # fake's busy time; each scenario with its own busy directory and board directory.
 CFAKE=$WORK/fake_cuda_compute.json
