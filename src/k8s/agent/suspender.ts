@@ -94,6 +94,11 @@ export class Suspender {
     await this.settled();
   }
 
+  /** The pods bound to this node as the watch knows them now (the monitor labels DRA slices with them). */
+  boundPods(): readonly V1Pod[] {
+    return this.watches[0]?.list() ?? [];
+  }
+
   /** Resolves when no pass is running or pending. */
   async settled(): Promise<void> {
     while (this.loop !== null) await this.loop;
