@@ -145,11 +145,49 @@ describe('the dashboard in a browser', () => {
     await tabs[0]!.context().close();
   });
 
+  it('shows a task submitted after its first read and before its stream was live, even when that first read answers last', async () => {
+    const tab = await dash.page('root-token');
+    // The first GET /v1/tasks is answered by the daemon at once (before the submission) but
+    // reaches the page only when released; the stream opens only once the task is submitted.
+    let fetched: () => void = () => {};
+    const firstRead = new Promise<void>((resolve) => (fetched = resolve));
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let open: () => void = () => {};
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    let reads = 0;
+    let delivered: () => void = () => {};
+    const staleDelivered = new Promise<void>((resolve) => (delivered = resolve));
+    await tab.route((url) => url.pathname === '/v1/tasks', async (route) => {
+      if (++reads > 1) return route.continue();
+      const stale = await route.fetch();
+      fetched();
+      await released;
+      await route.fulfill({ response: stale });
+      delivered();
+    });
+    await tab.route((url) => url.pathname === '/v1/monitor/stream', async (route) => {
+      await opened;
+      return route.continue();
+    });
+    await tab.goto(`${dash.url}/ui/#/tasks`);
+    await firstRead;
+    const id = dash.d.daemon.submit({ command: ['sleep', '120'], gpus: 0 }, admin).id;
+    open();
+    await tab.waitForSelector('header .live.on', { timeout: 10_000 });
+    await tab.waitForSelector(`#tasks tr[data-task="${id}"]`, { timeout: 10_000 });
+    // The first read's answer, older than what is shown, lands now: the task stays listed.
+    release();
+    await staleDelivered;
+    await tab.waitForTimeout(500);
+    expect(await tab.locator(`#tasks tr[data-task="${id}"]`).count()).toBe(1);
+    dash.d.daemon.kill(id, admin, { signal: 'SIGKILL' });
+    await tab.context().close();
+  });
+
   it("shows a user token its own tenant's tasks only, and the reason an action is refused", async () => {
     const user = await dash.page('alice-token');
     await user.goto(`${dash.url}/ui/#/tasks`);
-    // Live first: a task submitted before the page's stream is open is seen only at the next re-read.
-    await user.waitForSelector('span.live.on');
     const mine = dash.d.daemon.submit({ command: ['sleep', '120'], gpus: 1, memory: '10Gi' }, alice).id;
     await user.waitForSelector(`#tasks tr[data-task="${mine}"]`);
     expect(await user.locator(`#tasks tr[data-task="${waiting}"]`).count()).toBe(0);

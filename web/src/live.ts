@@ -6,6 +6,11 @@
  * One stream, not two: browsers allow six connections per origin over HTTP/1.1, and every open
  * tab holds its stream. Alerts are fetched on those changes and every 30 s. Only when no sample
  * has come for a while (a daemon without a monitor) are the lists fetched every few seconds.
+ *
+ * Nothing that happens between the page's first read and its stream going live is missed: the
+ * daemon subscribes the stream to events before it writes the first line, and that line makes
+ * the page read the lists again; and an answer is shown only if no read begun after it has been
+ * shown already, so a slow first read cannot land after that re-read and put the older lists back.
  */
 import type { AlertEvent, HistoryResponse, HistorySeries, MonitorSample } from '../../src/contract/monitor';
 import type { GpuWithSlices } from '../../src/contract/gpus';
@@ -33,6 +38,26 @@ export interface LiveState {
   readonly problem: string | null;
 }
 
+/**
+ * Reads that may answer out of order (a slow first read, the re-read as the stream opens): the
+ * answer of a read begun before one already shown is stale and is dropped.
+ */
+class ReadOrder {
+  private begun = 0;
+  private shown = 0;
+
+  begin(): number {
+    return ++this.begun;
+  }
+
+  /** Whether read `n`'s answer is to be shown (and, if so, it becomes the newest shown). */
+  accept(n: number): boolean {
+    if (n < this.shown) return false;
+    this.shown = n;
+    return true;
+  }
+}
+
 /** How much of a chart's past is shown (and backfilled from history): 15 minutes. */
 export const WINDOW_MS = 15 * 60_000;
 const FALLBACK_MS = 5_000;
@@ -52,6 +77,8 @@ export class Live {
   private lastAlertsAt = 0;
   private sliceKey = '';
   private notifyQueued = false;
+  private readonly listReads = new ReadOrder();
+  private readonly alertReads = new ReadOrder();
 
   constructor(private readonly onUnauthenticated: (message: string) => void) {}
 
@@ -87,13 +114,14 @@ export class Live {
   }
 
   async refresh(): Promise<void> {
+    const read = this.listReads.begin();
     try {
       const [gpus, tasks, tenants] = await Promise.all([
         getJson<GpusView>('/v1/gpus', this.abort.signal),
         getJson<TaskBody[]>('/v1/tasks', this.abort.signal),
         getJson<TenantBody[]>('/v1/tenants', this.abort.signal),
       ]);
-      this.set({ gpus, tasks, tenants, problem: null });
+      if (this.listReads.accept(read)) this.set({ gpus, tasks, tenants, problem: null });
       await this.refreshAlerts();
     } catch (err) {
       this.failed(err);
@@ -102,10 +130,11 @@ export class Live {
 
   private async refreshAlerts(): Promise<void> {
     this.lastAlertsAt = Date.now();
+    const read = this.alertReads.begin();
     try {
       // Firing ones and the last day's resolved ones: the view lists firing first, then what fired lately.
       const body = await getOptional<{ alerts: AlertEvent[] }>(`/v1/alerts?state=all&since=${Date.now() - 24 * 3600_000}`, this.abort.signal);
-      this.set({ alerts: body === null ? 'unavailable' : body.alerts });
+      if (this.alertReads.accept(read)) this.set({ alerts: body === null ? 'unavailable' : body.alerts });
     } catch (err) {
       this.failed(err);
     }
