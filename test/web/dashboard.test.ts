@@ -121,6 +121,21 @@ describe('the dashboard in a browser', () => {
     await tab.context().close();
   });
 
+  it('shows an alert as it fires, from the stream, without waiting for the next read of the alerts', async () => {
+    const tab = await dash.page('root-token');
+    await tab.goto(`${dash.url}/ui/#/alerts`);
+    await tab.waitForSelector('header .live.on');
+    await tab.waitForSelector('#alerts');
+    const at = Date.now();
+    dash.alerts.fire({ id: 'live-1', rule: 'gpu-temperature', severity: 'warning', state: 'firing', subject: { gpu: 0 }, value: 88, threshold: 85, startedAt: at, resolvedAt: null, summary: 'GPU 0 temperature at 88 °C (threshold 85 °C)', silenced: false });
+    // Well inside the 30 s between the page's own reads of the alerts.
+    await tab.locator('#alerts tbody tr', { hasText: 'gpu-temperature' }).waitFor({ timeout: 5_000 });
+    expect(await tab.locator('header a[href="#/alerts"] .count').innerText()).toBe('1');
+    dash.alerts.fire({ id: 'live-1', rule: 'gpu-temperature', severity: 'warning', state: 'resolved', subject: { gpu: 0 }, value: 80, threshold: 85, startedAt: at, resolvedAt: Date.now(), summary: 'GPU 0 temperature at 88 °C (threshold 85 °C)', silenced: false });
+    await tab.locator('#alerts tbody tr', { hasText: 'resolved' }).waitFor({ timeout: 5_000 });
+    await tab.context().close();
+  });
+
   it("shows a task's record, output and charts, and kills it from its page; the queued task then starts", async () => {
     await page.click('header a[href="#/tasks"]');
     await page.click(`#tasks tr[data-task="${running}"] a`);

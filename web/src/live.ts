@@ -2,7 +2,8 @@
  * Everything the views show, kept current without polling the daemon in a loop: one NDJSON
  * stream (GET /v1/monitor/stream?events=1) carries the monitor's samples (about one a second),
  * which feed the charts, and the task events, which say when the task, GPU and tenant lists
- * changed, so they are fetched again only then (the daemon caches those answers per viewer).
+ * changed, so they are fetched again only then (the daemon caches those answers per viewer), and
+ * the alerts as they fire or resolve, so the alerts are fetched again then.
  * One stream, not two: browsers allow six connections per origin over HTTP/1.1, and every open
  * tab holds its stream. Alerts are fetched on those changes and every 30 s. Only when no sample
  * has come for a while (a daemon without a monitor) are the lists fetched every few seconds.
@@ -18,8 +19,8 @@ import type { GpusResponse, TaskBody, TenantBody } from '../../src/contract/sche
 import { ApiError, getJson, getOptional, readNdjson } from './api';
 import { Series } from './series';
 
-/** A line of the stream: a sample, or one of the caller's task events (only its arrival matters here). */
-type StreamLine = { readonly sample: MonitorSample } | { readonly event: unknown };
+/** A line of the stream: a sample, one of the caller's task events, or an alert firing or resolving (only their arrival matters here). */
+type StreamLine = { readonly sample: MonitorSample } | { readonly event: unknown } | { readonly alert: unknown };
 
 /** GET /v1/gpus with each GPU as the contract types it (the wire schema leaves the inventory's fields open). */
 export type GpusView = Omit<GpusResponse, 'gpus'> & { readonly gpus: readonly GpuWithSlices[] };
@@ -183,6 +184,7 @@ export class Live {
               this.refreshSoon();
             }
             if ('sample' in line) this.take(line.sample);
+            else if ('alert' in line) void this.refreshAlerts();
             else this.refreshSoon();
           },
           this.abort.signal,

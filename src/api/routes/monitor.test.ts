@@ -1,7 +1,8 @@
 import { request } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { MonitorSample, SliceSample } from '../../contract/monitor.js';
+import type { AlertEvent, MonitorSample, SliceSample } from '../../contract/monitor.js';
 import { SampleHub } from '../../monitor/hub.js';
+import { handAlerts } from '../../../test/helpers/alerts.js';
 import { bearer, inProcessDaemon, TEST_TOKENS } from '../../../test/helpers/api.js';
 import { sampleStream, SAMPLE_STREAM_BACKLOG_BYTES } from '../streams.js';
 
@@ -107,6 +108,39 @@ describe('GET /v1/monitor/stream', () => {
     const events = lines.filter((l) => 'event' in l).map((l) => l['event'] as { taskId: string });
     expect(events.length).toBeGreaterThan(0);
     expect(events.every((e) => e.taskId === bobs)).toBe(true);
+  });
+
+  it('with events=1, carries each alert the caller may see as it fires or resolves', async () => {
+    const alerts = handAlerts();
+    const withAlerts = await d.api({ tokens: TEST_TOKENS, samples: hub, alerts });
+    const url = await withAlerts.listen({ host: '127.0.0.1', port: 0 });
+    hub.publish(sample(30));
+    const alert = (id: string, tenant: string): AlertEvent => ({
+      id, rule: 'slice-memory', severity: 'warning', state: 'firing', subject: { task: `${tenant}-task`, tenant, gpu: 0 }, value: 0.9, threshold: 0.85, startedAt: 30, resolvedAt: null, summary: `task ${tenant}-task memory`, silenced: false,
+    });
+    const lines: Record<string, unknown>[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const req = request(`${url}/v1/monitor/stream?events=1`, { headers: bearer('bob-token') }, (res) => {
+        let rest = '';
+        res.on('data', (b: Buffer) => {
+          rest += b.toString();
+          for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n')) {
+            lines.push(JSON.parse(rest.slice(0, nl)) as Record<string, unknown>);
+            rest = rest.slice(nl + 1);
+            // Alice's alert first: bob must not see it; then bob's own.
+            if (lines.length === 1) ['alice', 'bob'].forEach((t) => alerts.fire(alert(`a-${t}`, t)));
+            if (lines.some((l) => 'alert' in l)) {
+              req.destroy();
+              resolve();
+            }
+          }
+        });
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(lines.filter((l) => 'alert' in l).map((l) => (l['alert'] as AlertEvent).id)).toEqual(['a-bob']);
+    await withAlerts.close();
   });
 
   it('skips samples for a reader that does not keep up instead of buffering them, and unsubscribes when closed', () => {
