@@ -39,6 +39,8 @@ export interface MonitoredContainer {
   readonly namespace: string;
   readonly pod: string;
   readonly container: string;
+  /** Its pod is suspended (processes checkpointed and stopped) for preemption. */
+  readonly suspended: boolean;
   /** Its GPUs by CUDA ordinal inside the container, with the slice of each. */
   readonly gpus: readonly { readonly uuid: string; readonly index: number; readonly memoryLimitBytes: number; readonly computeLimitPercent: number | null }[];
   /** null before its first CUDA call (no region yet). */
@@ -124,7 +126,7 @@ function slicesOf(m: MonitoredTask, gpus: ReadonlyMap<string, Gpu>): SliceSample
  * they key a task) and its tenant its namespace (as compat.ts shows a daemon task's tenant).
  */
 function containerSlices(c: MonitoredContainer, gpus: ReadonlyMap<string, Gpu>): SliceSample[] {
-  const owner = { task: `${c.namespace}/${c.pod}/${c.container}`, tenant: c.namespace, state: 'running', kubernetes: { namespace: c.namespace, pod: c.pod, container: c.container } } as const;
+  const owner = { task: `${c.namespace}/${c.pod}/${c.container}`, tenant: c.namespace, state: c.suspended ? 'suspended' : 'running', kubernetes: { namespace: c.namespace, pod: c.pod, container: c.container } } as const;
   return c.gpus.map((held, ordinal) =>
     sliceOf(owner, { uuid: held.uuid, index: gpus.get(held.uuid)?.index ?? held.index, memoryLimitBytes: held.memoryLimitBytes, computeLimit: held.computeLimitPercent === null ? null : held.computeLimitPercent / 100 }, ordinal, c.usage),
   );

@@ -205,7 +205,8 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
         ...(classic?.slices?.() ?? []),
         ...(dra === null ? [] : draOwners(dra.prepared(), (c) => claimRegion(dra.stateDir, c), suspender?.boundPods() ?? [])),
       ];
-      monitor = await startAgentMonitor({ listen: config.metrics.listen, sampleMs: config.metrics.sampleMs, compat: config.metrics.compat, nodeName, gpus: () => backend.gpus(), owners, log });
+      const suspending = suspender;
+      monitor = await startAgentMonitor({ listen: config.metrics.listen, sampleMs: config.metrics.sampleMs, compat: config.metrics.compat, nodeName, gpus: () => backend.gpus(), owners, log, ...(suspending !== null ? { suspended: (uid: string) => suspending.isSuspended(uid) } : {}) });
       const started = monitor;
       stack.push(() => started.close());
     }

@@ -69,7 +69,7 @@ export function deviceClassicPlugin(settings: ClassicSettings = {}): StartClassi
     return {
       regionsOf: (pod: V1Pod) => (pod.metadata?.uid === undefined ? [] : plugin.regionsOf(pod.metadata.uid)),
       notReady: () => classicNotReady(plugin.registration()),
-      slices: () => plugin.served().map((e) => ({ namespace: e.namespace, pod: e.pod, container: e.container, gpus: e.gpus, region: plugin.regionOf(e) })),
+      slices: () => plugin.served().map((e) => ({ namespace: e.namespace, pod: e.pod, podUid: e.podUid, container: e.container, gpus: e.gpus, region: plugin.regionOf(e) })),
       close: () => plugin.stop(),
     };
   };

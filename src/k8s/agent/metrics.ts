@@ -25,6 +25,8 @@ export interface AgentMonitorOptions {
   readonly gpus: () => Gpu[];
   /** Every region-holding container or claim on the node now. */
   readonly owners: () => readonly PodSliceOwner[];
+  /** Whether a pod is suspended now (the suspender's record); absent: none is. */
+  readonly suspended?: (podUid: string) => boolean;
   readonly log: AgentLog;
 }
 
@@ -44,7 +46,7 @@ export async function startAgentMonitor(options: AgentMonitorOptions): Promise<A
   let gpus: Gpu[] = [];
   const sampler = new Sampler({
     backend: { gpus: () => (gpus = options.gpus()) },
-    containers: () => readPodSlices(options.owners(), gpus),
+    containers: () => readPodSlices(options.owners(), gpus, options.suspended),
     publish: (s) => samples.publish(s),
     periodMs: options.sampleMs,
     hostname: options.nodeName,

@@ -36,12 +36,12 @@ describe('the DRA claims as the monitor shows them', () => {
     ];
     const owners = draOwners(claims, (c) => join(root, c.uid, 'region'), pods);
     expect(owners).toEqual([
-      { namespace: 'ml', pod: 'trainer', container: 'main,loader', gpus: [gpus[0]!.uuid, gpus[1]!.uuid], region: join(root, 'uid-train-gpu-abc', 'region'), decided: [{ memoryBytes: 16 * GIB, computeLimitPercent: 50 }, { memoryBytes: 20 * GIB, computeLimitPercent: null }] },
+      { namespace: 'ml', pod: 'trainer', podUid: 'pod-trainer', container: 'main,loader', gpus: [gpus[0]!.uuid, gpus[1]!.uuid], region: join(root, 'uid-train-gpu-abc', 'region'), decided: [{ memoryBytes: 16 * GIB, computeLimitPercent: 50 }, { memoryBytes: 20 * GIB, computeLimitPercent: null }] },
       { namespace: 'ml', pod: '', container: '', gpus: [gpus[1]!.uuid], region: join(root, 'uid-orphan', 'region'), decided: [{ memoryBytes: 4 * GIB, computeLimitPercent: null }] },
     ]);
-    // No region yet (no process used CUDA): the decided slices, nothing measured.
-    expect(readPodSlices(owners.slice(0, 1), gpus)).toEqual([
-      { namespace: 'ml', pod: 'trainer', container: 'main,loader', usage: null, gpus: [{ uuid: gpus[0]!.uuid, index: 0, memoryLimitBytes: 16 * GIB, computeLimitPercent: 50 }, { uuid: gpus[1]!.uuid, index: 1, memoryLimitBytes: 20 * GIB, computeLimitPercent: null }] },
+    // No region yet (no process used CUDA): the decided slices, nothing measured; suspended as the suspender says.
+    expect(readPodSlices(owners.slice(0, 1), gpus, (uid) => uid === 'pod-trainer')).toEqual([
+      { namespace: 'ml', pod: 'trainer', container: 'main,loader', suspended: true, usage: null, gpus: [{ uuid: gpus[0]!.uuid, index: 0, memoryLimitBytes: 16 * GIB, computeLimitPercent: 50 }, { uuid: gpus[1]!.uuid, index: 1, memoryLimitBytes: 20 * GIB, computeLimitPercent: null }] },
     ]);
   });
 

@@ -19,6 +19,8 @@ export interface PodSliceOwner {
   readonly namespace: string;
   readonly pod: string;
   readonly container: string;
+  /** The pod's uid where known (its suspension is looked up by it). */
+  readonly podUid?: string;
   /** GPU uuids by CUDA ordinal inside the container (CUDA_VISIBLE_DEVICES' order). */
   readonly gpus: readonly string[];
   readonly region: string;
@@ -26,8 +28,11 @@ export interface PodSliceOwner {
   readonly decided?: readonly { readonly memoryBytes: number; readonly computeLimitPercent: number | null }[];
 }
 
-/** Reads each owner's region: its slices with their limits and usage. An unreadable region is skipped (a torn file is read again next time). */
-export function readPodSlices(owners: readonly PodSliceOwner[], gpus: readonly Gpu[]): MonitoredContainer[] {
+/**
+ * Reads each owner's region: its slices with their limits and usage. An unreadable region is
+ * skipped (a torn file is read again next time). `suspended`: whether a pod is suspended now.
+ */
+export function readPodSlices(owners: readonly PodSliceOwner[], gpus: readonly Gpu[], suspended: (podUid: string) => boolean = () => false): MonitoredContainer[] {
   const byUuid = new Map(gpus.map((g) => [g.uuid, g]));
   const out: MonitoredContainer[] = [];
   for (const o of owners) {
@@ -48,7 +53,7 @@ export function readPodSlices(owners: readonly PodSliceOwner[], gpus: readonly G
       const computeLimitPercent = limits !== undefined ? limits.computeLimitPercent : (decided?.computeLimitPercent ?? null);
       return { uuid, index: gpu?.index ?? -1, memoryLimitBytes, computeLimitPercent };
     });
-    out.push({ namespace: o.namespace, pod: o.pod, container: o.container, gpus: held, usage: snapshot === null ? null : usageByDevice(snapshot.slots) });
+    out.push({ namespace: o.namespace, pod: o.pod, container: o.container, suspended: o.podUid !== undefined && suspended(o.podUid), gpus: held, usage: snapshot === null ? null : usageByDevice(snapshot.slots) });
   }
   return out;
 }
@@ -63,12 +68,14 @@ export function readPodSlices(owners: readonly PodSliceOwner[], gpus: readonly G
 export function draOwners(prepared: readonly PreparedClaim[], regionOf: (claim: PreparedClaim) => string, pods: readonly V1Pod[]): PodSliceOwner[] {
   return prepared.map((claim) => {
     let pod = '';
+    let podUid: string | undefined;
     let container = '';
     for (const p of pods) {
       if ((p.metadata?.namespace ?? 'default') !== claim.namespace) continue;
       const podClaim = (p.status?.resourceClaimStatuses ?? []).find((s) => s.resourceClaimName === claim.name)?.name;
       if (podClaim === undefined) continue;
       pod = p.metadata?.name ?? '';
+      podUid = p.metadata?.uid;
       container = (p.spec?.containers ?? []).filter((c) => (c.resources?.claims ?? []).some((r) => r.name === podClaim)).map((c) => c.name).join(',');
       break;
     }
@@ -79,6 +86,6 @@ export function draOwners(prepared: readonly PreparedClaim[], regionOf: (claim: 
       const cores = Math.min(100, on.reduce((sum, d) => sum + d.cores, 0));
       return { memoryBytes: on.reduce((sum, d) => sum + d.memoryBytes, 0), computeLimitPercent: cores > 0 && cores < 100 ? cores : null };
     });
-    return { namespace: claim.namespace, pod, container, gpus: uuids, region: regionOf(claim), decided };
+    return { namespace: claim.namespace, pod, ...(podUid !== undefined ? { podUid } : {}), container, gpus: uuids, region: regionOf(claim), decided };
   });
 }
