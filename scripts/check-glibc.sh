@@ -6,7 +6,7 @@
 # as GLIBC_ABI_DT_RELR or GLIBC_PRIVATE). Also checks that a binary using functions that lived
 # in libdl, libpthread or librt before glibc 2.34 names those libraries (DT_NEEDED): an old
 # loader finds the functions only there (native/compat/glibc228.h). A static binary passes
-# when it has no program interpreter. Default binaries: the three the package ships.
+# when it has no program interpreter. Default binaries: the five the package ships.
 #
 # Exit 0: all pass; 1: some binary needs more (listed); 2: usage or missing tool/binary.
 set -eu
@@ -15,7 +15,8 @@ max=2.28
 if [ "${1:-}" = "--max" ]; then max=${2:?--max needs a version}; shift 2; fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [ "$#" -eq 0 ]; then
-    set -- "$root/build/native/libgpushare.so" "$root/build/native/gpushare-exec" "$root/build/native/gpushare-smprobe"
+    set -- "$root/build/native/libgpushare.so" "$root/build/native/gpushare-exec" "$root/build/native/gpushare-smprobe" \
+        "$root/build/native/gpushare-remote-worker" "$root/build/native/remote/libcuda.so.1"
 fi
 for tool in readelf objdump awk; do
     command -v "$tool" >/dev/null 2>&1 || { echo "check-glibc: needs $tool (binutils)" >&2; exit 2; }

@@ -24,8 +24,10 @@ const SHIPPED = [
   'README.md',
   'bin/gpushare.js',
   'build/native/gpushare-exec',
+  'build/native/gpushare-remote-worker',
   'build/native/gpushare-smprobe',
   'build/native/libgpushare.so',
+  'build/native/remote/libcuda.so.1',
   'package.json',
   'proto/k8s/deviceplugin/api-v1beta1.proto',
   'proto/k8s/dra-health-v1.proto',
@@ -50,10 +52,13 @@ function webBuild(): string[] {
 }
 /** Source trees compiled into dist/ but not shipped: only tests import them. */
 const NOT_SHIPPED_SRC = ['src/scheduler/testing/'];
-/** Budget: 0.65 MB packed and 1.7 MB unpacked when this was written (7.7 MB / 26.9 MB before). */
+/**
+ * Budget: 0.65 MB packed and 1.7 MB unpacked when this was written (7.7 MB / 26.9 MB before);
+ * 2.5 MB unpacked with the dashboard, 3 MB with remote GPUs' worker and client (0.3 MB).
+ */
 const MAX_PACKED_BYTES = 1024 * 1024;
-const MAX_UNPACKED_BYTES = 2.5 * 1024 * 1024;
-const NATIVE = ['libgpushare.so', 'gpushare-exec', 'gpushare-smprobe'];
+const MAX_UNPACKED_BYTES = 3 * 1024 * 1024;
+const NATIVE = ['libgpushare.so', 'gpushare-exec', 'gpushare-smprobe', 'gpushare-remote-worker', 'remote/libcuda.so.1'];
 
 interface PackResult {
   readonly filename: string;

@@ -163,12 +163,24 @@
     X(cuMemRelease, 10020, cuMemRelease, GS_CUDA_PROC_LEGACY) \
     X(cuMemSetAccess, 10020, cuMemSetAccess, GS_CUDA_PROC_LEGACY) \
     X(cuMemUnmap, 10020, cuMemUnmap, GS_CUDA_PROC_LEGACY) \
+    X(cuMemcpy, 4000, cuMemcpy, GS_CUDA_PROC_LEGACY) \
+    X(cuMemcpy, 7000, cuMemcpy_ptds, GS_CUDA_PROC_PTDS) \
+    X(cuMemcpyAsync, 4000, cuMemcpyAsync, GS_CUDA_PROC_LEGACY) \
+    X(cuMemcpyAsync, 7000, cuMemcpyAsync_ptsz, GS_CUDA_PROC_PTSZ) \
+    X(cuMemcpyDtoD, 3020, cuMemcpyDtoD_v2, GS_CUDA_PROC_LEGACY) \
+    X(cuMemcpyDtoD, 7000, cuMemcpyDtoD_v2_ptds, GS_CUDA_PROC_PTDS) \
+    X(cuMemcpyDtoDAsync, 3020, cuMemcpyDtoDAsync_v2, GS_CUDA_PROC_LEGACY) \
+    X(cuMemcpyDtoDAsync, 7000, cuMemcpyDtoDAsync_v2_ptsz, GS_CUDA_PROC_PTSZ) \
     X(cuMemcpyDtoH, 2000, cuMemcpyDtoH, GS_CUDA_PROC_LEGACY) \
     X(cuMemcpyDtoH, 3020, cuMemcpyDtoH_v2, GS_CUDA_PROC_LEGACY) \
     X(cuMemcpyDtoH, 7000, cuMemcpyDtoH_v2_ptds, GS_CUDA_PROC_PTDS) \
+    X(cuMemcpyDtoHAsync, 3020, cuMemcpyDtoHAsync_v2, GS_CUDA_PROC_LEGACY) \
+    X(cuMemcpyDtoHAsync, 7000, cuMemcpyDtoHAsync_v2_ptsz, GS_CUDA_PROC_PTSZ) \
     X(cuMemcpyHtoD, 2000, cuMemcpyHtoD, GS_CUDA_PROC_LEGACY) \
     X(cuMemcpyHtoD, 3020, cuMemcpyHtoD_v2, GS_CUDA_PROC_LEGACY) \
     X(cuMemcpyHtoD, 7000, cuMemcpyHtoD_v2_ptds, GS_CUDA_PROC_PTDS) \
+    X(cuMemcpyHtoDAsync, 3020, cuMemcpyHtoDAsync_v2, GS_CUDA_PROC_LEGACY) \
+    X(cuMemcpyHtoDAsync, 7000, cuMemcpyHtoDAsync_v2_ptsz, GS_CUDA_PROC_PTSZ) \
     X(cuMemsetD8, 2000, cuMemsetD8, GS_CUDA_PROC_LEGACY) \
     X(cuMemsetD8, 3020, cuMemsetD8_v2, GS_CUDA_PROC_LEGACY) \
     X(cuMemsetD8, 7000, cuMemsetD8_v2_ptds, GS_CUDA_PROC_PTDS) \

@@ -17,9 +17,11 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "compute_hold.h"
 #include "compute_state.h"
 #include "log.h"
 #include "state.h"
+#include "swap.h"
 
 /* The one governor of the process (compute_state.h: gs_governor), shared by the governor's files:
  * global because the launch hooks carry no handle and every thread must find the same one. */
@@ -59,6 +61,7 @@ static void dev_setup(cdev *d, int dev)
     uint64_t now = now_ns();
     d->token = ((uint64_t)(uint32_t)getpid() << GS_BOARD_OWNER_PID_SHIFT) |
                (((uint64_t)now ^ (uint64_t)(uintptr_t)d) & 0xffffffffu) | 1u; /* odd: never 0 (free) */
+    gs_clock_setup(d, dev, uuid[0] ? uuid : NULL);
     gs_board_join(d, uuid[0] ? uuid : NULL, now);
     atomic_store(&d->period, now / PERIOD_NS);
     atomic_store(&d->balance_ns, (int64_t)(PERIOD_NS / PPM * d->share_ppm));
@@ -84,13 +87,46 @@ static bool any_governed_possible(void)
     return false;
 }
 
-/* The first launch of the process: whether any device can be governed. */
+/* Whether any device can be governed (ctx_get set: it is published with the mode). */
+static int decide_mode(void)
+{
+    atomic_store_explicit(&gs_gov.ctx_get, gs_real()->cuCtxGetCurrent, memory_order_relaxed);
+    return any_governed_possible() ? DEV_ON : DEV_OFF;
+}
+
+/* The mode a swap's hold put aside (compute_hold.h); written only by the swapping thread. */
+static int held_mode = DEV_UNKNOWN;
+
+/* The first launch of the process: whether any device can be governed. A launch during a
+ * slice swap's hold (DEV_HELD) waits here until the gate opens. */
 int gs_gov_mode_setup(void)
 {
-    int mode = any_governed_possible() ? DEV_ON : DEV_OFF;
-    atomic_store_explicit(&gs_gov.ctx_get, gs_real()->cuCtxGetCurrent, memory_order_relaxed); /* published by the release below */
-    atomic_store_explicit(&gs_gov.mode, mode, memory_order_release);
-    return mode;
+    for (;;) {
+        int mode = atomic_load_explicit(&gs_gov.mode, memory_order_acquire);
+        if (mode == DEV_HELD) {
+            gs_swap_wait_slow();
+            continue;
+        }
+        if (mode != DEV_UNKNOWN)
+            return mode;
+        int decided = decide_mode();
+        if (atomic_compare_exchange_strong(&gs_gov.mode, &mode, decided))
+            return decided;
+    }
+}
+
+void gs_compute_hold(void)
+{
+    int mode = atomic_load(&gs_gov.mode);
+    if (mode == DEV_UNKNOWN)
+        mode = decide_mode();
+    held_mode = mode;
+    atomic_store_explicit(&gs_gov.mode, DEV_HELD, memory_order_release);
+}
+
+void gs_compute_open(void)
+{
+    atomic_store_explicit(&gs_gov.mode, held_mode, memory_order_release);
 }
 
 /* The first launch on a device. */
@@ -128,6 +164,10 @@ __attribute__((destructor)) static void governor_exit(void)
                    (unsigned long long)atomic_load(&d->credited), (unsigned long long)n, why,
                    (unsigned long long)atomic_load(&gs_gov.tick) / 1000, (double)atomic_load(&d->busy_ns) / 1e6,
                    (double)atomic_load(&d->throttle_ns) / 1e6);
+            if (d->clock_on)
+                gs_log(GS_LOG_DEBUG, "compute: device %u: throughput shares: busy %.1f ms charged as %.1f ms, saturated clock %u MHz%s",
+                       dev, (double)atomic_load(&d->busy_ns) / 1e6, (double)atomic_load(&d->charged_ns) / 1e6,
+                       d->clock.saturated_mhz, d->clock.fixed ? " (GPUSHARE_COMPUTE_CLOCK)" : d->clock.saturated_mhz ? " (learned)" : " (not learned yet: time)");
         }
         if (atomic_load(&d->state) == DEV_ON)
             gs_board_leave(d);

@@ -15,6 +15,7 @@
 #include "guard.h"
 #include "hooks.h"
 #include "launch.h"
+#include "swap.h"
 
 GS_TLS int gs_depth;
 
@@ -44,6 +45,8 @@ GS_TLS int gs_depth;
 #define GS_WRAP_gate(name, params, args, stream, ptsz)                                                                 \
     GS_CUDA_GUARDED(name, params, args, CUstream s_ = stream; gs_gate g_; gs_compute_enter(&g_, s_, ptsz);             \
                     r_ = R_->name args; gs_compute_leave(&g_, s_, r_);)
+/* A slice swap may hold the program (swap.h): wait, then the driver's function. */
+#define GS_WRAP_held(name, params, args, wait, ptsz) GS_CUDA_GUARDED(name, params, args, wait(); r_ = R_->name args;)
 #define GS_WRAP_always(name, params, args, policy, ptsz)                                                               \
     GS_EXPORT CUresult name params                                                                                     \
     {                                                                                                                  \

@@ -17,6 +17,7 @@
 #define GS_POLICY_always(name, params, policy) GS_POLICY_guard(name, params, policy)
 #define GS_POLICY_stream(name, params, policy) CUresult policy(gs_fn_##name real, bool ptsz, GS_UNPAREN params);
 #define GS_POLICY_gate(name, params, stream) /* an expression, not a function */
+#define GS_POLICY_held(name, params, wait) /* swap.h's wait, then the driver's function */
 #define GS_HOOK(name, params, args, how, policy) GS_POLICY_##how(name, params, policy)
 #include "hooks.def"
 

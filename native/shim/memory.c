@@ -12,6 +12,7 @@
 #include "log.h"
 #include "scrub.h"
 #include "state.h"
+#include "swap.h"
 #include "track.h"
 
 /* One allocation in progress. */
@@ -168,6 +169,18 @@ static CUresult host_backed(CUdeviceptr *dptr, size_t bytes, unsigned int flags,
 
 /* ---- plain and managed -------------------------------------------------------------- */
 
+/* cuMemAlloc_v2: swappable (swap.c) under GPUSHARE_SWAP when the allocation can be, else
+ * the driver's. */
+static CUresult plain_alloc(gs_fn_cuMemAlloc_v2 plain, CUdeviceptr *dptr, size_t bytesize)
+{
+    if (gs_swap_on()) {
+        CUresult r = gs_swap_alloc(dptr, bytesize);
+        if (r != CUDA_ERROR_NOT_SUPPORTED)
+            return r;
+    }
+    return plain(dptr, bytesize);
+}
+
 /* cuMemAlloc_v2 (plain) or cuMemAllocManaged (managed): counted; past the limit with
  * GPUSHARE_OVERSUBSCRIBE, host-backed. */
 static CUresult device_alloc(gs_fn_cuMemAlloc_v2 plain, gs_fn_cuMemAllocManaged managed, CUdeviceptr *dptr,
@@ -175,7 +188,7 @@ static CUresult device_alloc(gs_fn_cuMemAlloc_v2 plain, gs_fn_cuMemAllocManaged 
 {
     acct a;
     if (acct_begin_ex(&a, GS_REGION_KIND_ALLOC, bytesize, gs_cfg.oversubscribe)) {
-        CUresult r = managed != NULL ? managed(dptr, bytesize, flags) : plain(dptr, bytesize);
+        CUresult r = managed != NULL ? managed(dptr, bytesize, flags) : plain_alloc(plain, dptr, bytesize);
         acct_end(&a, r, GS_SPACE_PTR, r == CUDA_SUCCESS ? (uint64_t)*dptr : 0);
         return r;
     }
@@ -218,7 +231,10 @@ static untrack free_begin(CUdeviceptr p)
 CUresult gs_memory_free(gs_fn_cuMemFree_v2 real, CUdeviceptr dptr)
 {
     untrack u = free_begin(dptr);
-    CUresult r = real(dptr);
+    bool swappable = false;
+    CUresult r = gs_swap_on() ? gs_swap_free(dptr, &swappable) : CUDA_SUCCESS;
+    if (!swappable)
+        r = real(dptr);
     untrack_end(&u, r);
     return r;
 }

@@ -317,6 +317,43 @@ FAKE_EXPORT CUresult cuMemcpyDtoH(void *dstHost, CUdeviceptr_v1 srcDevice, unsig
     return dtoh("cuMemcpyDtoH", dstHost, srcDevice, ByteCount);
 }
 
+/* ---- copies between any two addresses (unified addressing), synchronous or stream-ordered:
+ * what the fake gave out as device memory is checked; host addresses are the caller's. After
+ * the context's default stream drains (touch), and a stream-ordered one after its stream too,
+ * then it returns (the ordering a program can observe is the same). ---- */
+static CUresult copy_any(const char *fn, uintptr_t dst, uintptr_t src, size_t n, bool dst_dev, bool src_dev, bool ordered,
+                         CUstream h)
+{
+    fake_stream_t *s = NULL;
+    CUresult r = touch(fn, dst_dev ? dst : src, dst_dev || src_dev ? n : 0);
+    if (r == CUDA_SUCCESS && n && (!dst || !src || (dst_dev && src_dev && !fake_range_valid(src, n))))
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS && ordered && fake_stream_resolve(h, &s) == CUDA_SUCCESS && s)
+        fake_stream_wait_idle(s);
+    if (r == CUDA_SUCCESS && n)
+        memmove((void *)dst, (const void *)src, n);
+    return fake_leave(r);
+}
+
+/* One exported copy entry point (a whole function): name, parameters, copy_any's arguments. */
+#define FAKE_COPY(name, params, dst, src, n, dst_dev, src_dev, ordered, h)                                             \
+    FAKE_EXPORT CUresult name params                                                                                   \
+    {                                                                                                                  \
+        return copy_any(#name, (uintptr_t)(dst), (uintptr_t)(src), n, dst_dev, src_dev, ordered, h);                   \
+    }
+FAKE_COPY(cuMemcpy, (CUdeviceptr d, CUdeviceptr s, size_t n), d, s, n, false, false, false, NULL)
+FAKE_COPY(cuMemcpy_ptds, (CUdeviceptr d, CUdeviceptr s, size_t n), d, s, n, false, false, false, NULL)
+FAKE_COPY(cuMemcpyAsync, (CUdeviceptr d, CUdeviceptr s, size_t n, CUstream h), d, s, n, false, false, true, h)
+FAKE_COPY(cuMemcpyAsync_ptsz, (CUdeviceptr d, CUdeviceptr s, size_t n, CUstream h), d, s, n, false, false, true, h)
+FAKE_COPY(cuMemcpyDtoD_v2, (CUdeviceptr d, CUdeviceptr s, size_t n), d, s, n, true, true, false, NULL)
+FAKE_COPY(cuMemcpyDtoD_v2_ptds, (CUdeviceptr d, CUdeviceptr s, size_t n), d, s, n, true, true, false, NULL)
+FAKE_COPY(cuMemcpyDtoDAsync_v2, (CUdeviceptr d, CUdeviceptr s, size_t n, CUstream h), d, s, n, true, true, true, h)
+FAKE_COPY(cuMemcpyDtoDAsync_v2_ptsz, (CUdeviceptr d, CUdeviceptr s, size_t n, CUstream h), d, s, n, true, true, true, h)
+FAKE_COPY(cuMemcpyDtoHAsync_v2, (void *d, CUdeviceptr s, size_t n, CUstream h), d, s, n, false, true, true, h)
+FAKE_COPY(cuMemcpyDtoHAsync_v2_ptsz, (void *d, CUdeviceptr s, size_t n, CUstream h), d, s, n, false, true, true, h)
+FAKE_COPY(cuMemcpyHtoDAsync_v2, (CUdeviceptr d, const void *s, size_t n, CUstream h), d, s, n, true, false, true, h)
+FAKE_COPY(cuMemcpyHtoDAsync_v2_ptsz, (CUdeviceptr d, const void *s, size_t n, CUstream h), d, s, n, true, false, true, h)
+
 /* ---- stream-ordered set: after the stream's earlier work, before its later work ------- */
 static CUresult memset8_async(const char *fn, CUdeviceptr dst, unsigned char uc, size_t n, CUstream h)
 {

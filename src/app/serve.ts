@@ -219,6 +219,7 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
     checkpoint: checkpoint.ok ? checkpoint.value : null,
     ...(checkpointProblem ? { checkpointProblem } : {}),
     preemption: config.preemption,
+    swap: config.swap,
     lockTimeoutMs: config.lockTimeoutMs,
     mps,
     smGroups: smGroups.groups,

@@ -94,6 +94,8 @@ export const ConfigFileSchema = z.strictObject({
   allowInsecureTcp: z.boolean().optional(),
   /** What a higher-priority task that does not fit does to lower-priority ones (planner.ts PREEMPTION_POLICIES). */
   preemption: z.enum(PREEMPTION_POLICIES).optional(),
+  /** Slice swap (native/shim/SWAP.md): tasks' memory swappable, suspension by swap first, the checkpoint API as the fallback. */
+  swap: z.boolean().optional(),
   /** How long suspending waits for a task's queued GPU work (cuCheckpointProcessLock's timeout); 0: no limit. */
   checkpointLockTimeoutSeconds: z.number().min(0).max(3600).optional(),
   /** An MPS control daemon for sm-partition tasks (mps.ts): auto (real GPUs, when the binary is there), on, off. */
@@ -135,6 +137,8 @@ export interface ServeFlags {
   readonly policy?: string | undefined;
   readonly logLevel?: string | undefined;
   readonly preemption?: string | undefined;
+  /** --swap: slice swap on (the file's `swap`). */
+  readonly swap?: boolean | undefined;
   readonly mps?: string | undefined;
   readonly tlsCert?: string | undefined;
   readonly tlsKey?: string | undefined;
@@ -169,6 +173,8 @@ export interface DaemonConfig {
   readonly tls: TlsFiles | null;
   readonly allowInsecureTcp: boolean;
   readonly preemption: PreemptionPolicy;
+  /** Slice swap on: tasks get GPUSHARE_SWAP; suspension swaps first. */
+  readonly swap: boolean;
   readonly lockTimeoutMs: number;
   readonly mps: MpsMode;
   readonly tenants: readonly { readonly name: string; readonly quota: Quota; readonly runAs?: RunAs | undefined }[];
@@ -204,6 +210,7 @@ export function loadConfig(flags: ServeFlags, env: Readonly<Record<string, strin
     tls: tlsFiles(flags, file.value.tls),
     allowInsecureTcp: flags.insecure ?? file.value.allowInsecureTcp ?? false,
     preemption: parsePreemption(flags.preemption ?? file.value.preemption ?? 'suspend'),
+    swap: flags.swap ?? file.value.swap ?? false,
     lockTimeoutMs: (file.value.checkpointLockTimeoutSeconds ?? 30) * 1000,
     mps: parseMps(flags.mps ?? file.value.mps ?? 'auto'),
     tenants: configTenants(path, file.value.tenants ?? []),

@@ -78,6 +78,8 @@ export interface DaemonOptions {
   readonly checkpoint?: CheckpointApi | null;
   readonly checkpointProblem?: string;
   readonly preemption?: PreemptionPolicy;
+  /** Slice swap (lifecycle.ts, swap.ts): tasks' memory swappable, suspension by swap first. */
+  readonly swap?: boolean;
   /** How long lock may wait for a task's GPU work to drain; 0: as long as it takes. */
   readonly lockTimeoutMs?: number;
   /** The MPS control daemon sm-partition tasks run under (mps.ts); null or absent: none. */
@@ -150,6 +152,7 @@ export class Daemon {
       sandbox: this.sandbox,
       checkpoint: options.checkpoint ?? null,
       checkpointProblem: options.checkpointProblem,
+      swap: options.swap ?? false,
       preemption: options.preemption ?? 'suspend',
       lockTimeoutMs: options.lockTimeoutMs ?? 0,
       mps: options.mps ?? null,
@@ -166,7 +169,7 @@ export class Daemon {
       policy: this.policy,
       quotas: () => this.tenantService.quotas(),
       preemption: options.preemption ?? 'suspend',
-      suspendable: options.checkpoint != null,
+      suspendable: options.checkpoint != null || options.swap === true,
       observer: options.observer,
     });
   }
@@ -536,7 +539,7 @@ export class Daemon {
   async resume(idOrPrefix: string, by: Actor): Promise<Task> {
     const task = this.get(idOrPrefix);
     if (task.state !== 'suspended') throw new GsError(ErrorCodes.conflict, `task ${task.id} is ${describeState(task)}; only a suspended task can be resumed`);
-    if (!this.options.checkpoint) throw new GsError(ErrorCodes.checkpointUnavailable, `cannot resume: ${this.lifecycle.checkpointProblem()}`);
+    if (!this.options.checkpoint && this.options.swap !== true) throw new GsError(ErrorCodes.checkpointUnavailable, `cannot resume: ${this.lifecycle.checkpointProblem()}`);
     this.store.transaction(() => {
       this.tenantService.audit(by, { action: 'task.resume', target: task.id, detail: {} });
       this.store.update(task.id, { autoResume: true, message: null });
@@ -552,7 +555,7 @@ export class Daemon {
   private checkSuspendable(task: Task): void {
     if (task.state !== 'running') throw new GsError(ErrorCodes.conflict, `task ${task.id} is ${describeState(task)}; only a running task can be suspended`);
     if (task.killRequested) throw new GsError(ErrorCodes.conflict, `task ${task.id} is being killed; it cannot be suspended`);
-    if (!this.options.checkpoint) throw new GsError(ErrorCodes.checkpointUnavailable, `cannot suspend: ${this.lifecycle.checkpointProblem()}`);
+    if (!this.options.checkpoint && this.options.swap !== true) throw new GsError(ErrorCodes.checkpointUnavailable, `cannot suspend: ${this.lifecycle.checkpointProblem()}`);
   }
 
 }

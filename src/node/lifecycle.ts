@@ -21,9 +21,10 @@
  * operation's steps beside the code that finishes them after a crash is what lets a reader check
  * every crash point against its recovery.
  */
+import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { ErrorCodes } from '../domain/index.js';
-import type { CheckpointApi, GpuPair } from '../gpu/checkpoint.js';
+import { CHECKPOINT_ERROR_CODES, type CheckpointApi, type GpuPair } from '../gpu/checkpoint.js';
 import { readRegion } from '../gpu/region/index.js';
 import { STARTED_STATES, type Task, type TaskGpu, type TaskSmRange } from '../contract/task.js';
 import { describeEnding } from './ending.js';
@@ -38,7 +39,8 @@ import type { Sandbox } from './sandbox.js';
 import { SpawnError, Spawner, SpawnerLostError } from './spawner.js';
 import type { TaskStore } from './store/tasks.js';
 import { Supervisor, type DeviceUsage, type Ending } from './supervisor.js';
-import { cudaStates, resumeGroup, suspendGroup } from './suspend.js';
+import { cudaStates, resumeGroup, suspendGroup, type GroupResult } from './suspend.js';
+import { SwapSessions, swapDirFor, type SwapResult } from './swap.js';
 
 export interface LifecycleOptions {
   readonly stateDir: string;
@@ -52,6 +54,8 @@ export interface LifecycleOptions {
   readonly sandbox: Sandbox;
   readonly checkpoint: CheckpointApi | null;
   readonly checkpointProblem?: string | undefined;
+  /** Slice swap (swap.ts): tasks get GPUSHARE_SWAP, and suspension swaps first, the checkpoint API as the fallback. */
+  readonly swap?: boolean;
   readonly preemption: PreemptionPolicy;
   readonly lockTimeoutMs: number;
   readonly mps: MpsControl | null;
@@ -93,6 +97,8 @@ export class Lifecycle {
   private readonly busy = new Map<string, Promise<unknown>>();
   /** Where a resuming task goes (its record keeps its old GPUs until the restore succeeded). */
   private readonly resumeTargets = new Map<string, readonly TaskGpu[]>();
+  /** Tasks swapped out by this daemon, with their control connections (swap.ts). */
+  private readonly swaps = new SwapSessions();
   private closed = false;
 
   constructor(private readonly options: LifecycleOptions) {
@@ -273,8 +279,15 @@ export class Lifecycle {
         // Said on the task, so whoever wonders why its partition is slow sees it.
         if (mpsPipeDir === null) message = `running without MPS (${mps.problem}): SM partitions on one GPU take turns instead of running at once`;
       }
-      const sandbox = this.options.sandbox.prepare(task);
+      const sandbox = this.options.sandbox.prepare(task, gpus);
       env = { ...taskEnvironment(sandbox.baseEnv, task, gpus, limit, smRanges === null ? null : { ranges: smRanges, mpsPipeDir }), ...sandbox.wrapperEnv };
+      if (this.options.swap === true && gpus.length > 0 && this.options.sandbox.userFor(task.tenant) === null) {
+        // The library's control sockets (native/shim/SWAP.md); a task run as its tenant's own
+        // user cannot create them here, and is suspended through the checkpoint API.
+        const dir = swapDirFor(task.regionPath);
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        env['GPUSHARE_SWAP'] = dir;
+      }
       // The intent, durable before the process exists: after a crash from here on, the next
       // daemon finds `starting` and asks the launch claim rather than starting it again. No
       // event: the state lasts only until `running` below, unless a crash cuts it short.
@@ -417,21 +430,29 @@ export class Lifecycle {
   suspend(task: Task, why: { preemptedBy: string | null; autoResume: boolean; by: string }): Promise<SuspendResult> {
     const api = this.options.checkpoint;
     const pid = task.pid;
-    if (!api || pid === null) return Promise.resolve({ ok: false, code: ErrorCodes.checkpointUnavailable, message: this.checkpointProblem() });
+    const swap = this.options.swap === true;
+    if ((!api && !swap) || pid === null) return Promise.resolve({ ok: false, code: ErrorCodes.checkpointUnavailable, message: this.checkpointProblem() });
     this.events.commit(task.id, { state: 'suspending', preemptedBy: why.preemptedBy, autoResume: why.autoResume }, 'task.suspending', { by: why.by, preemptedBy: why.preemptedBy });
     faultPoint('suspend.after-intent');
     const bytes = regionBytes(task.regionPath);
     const started = performance.now();
     const op = (async (): Promise<SuspendResult> => {
-      const r = await suspendGroup(api, pid, this.options.lockTimeoutMs);
+      // Slice swap first; the checkpoint API where the library cannot (its reason kept).
+      const swapped = swap ? await this.swaps.out(task.id, swapDirFor(task.regionPath), pid) : null;
+      const r: GroupResult = swapped?.ok === true
+        ? { ok: true, pids: [] }
+        : api
+          ? await suspendGroup(api, pid, this.options.lockTimeoutMs)
+          : { ok: false, error: { code: CHECKPOINT_ERROR_CODES.failed, message: `slice swap: ${swapped?.message ?? 'off'}; ${this.checkpointProblem()}`, cudaResult: null, call: 'swap' } };
+      const path = pathOf(swapped);
       this.busy.delete(task.id);
       if (this.closed || this.store.get(task.id).state !== 'suspending') return r.ok ? { ok: true } : { ok: false, code: r.error.code, message: r.error.message };
       const ms = Math.round(performance.now() - started);
       if (r.ok) {
         faultPoint('suspend.after-checkpoint');
-        this.events.commit(task.id, { state: 'suspended', suspendedAt: this.options.now(), suspensions: task.suspensions + 1, message: null }, 'task.suspended', { ms, gpuBytes: bytes, processes: r.pids.length, preemptedBy: why.preemptedBy });
+        this.events.commit(task.id, { state: 'suspended', suspendedAt: this.options.now(), suspensions: task.suspensions + 1, message: null }, 'task.suspended', { ms, gpuBytes: bytes, processes: swapped?.ok === true ? swapped.value.processes : r.pids.length, preemptedBy: why.preemptedBy, ...path });
         faultPoint('suspend.after-commit');
-        this.log.info({ task: task.id, ms, gpuBytes: bytes, preemptedBy: why.preemptedBy }, 'task suspended');
+        this.log.info({ task: task.id, ms, gpuBytes: bytes, preemptedBy: why.preemptedBy, ...path }, 'task suspended');
       } else {
         this.events.commit(task.id, { state: 'running', preemptedBy: null, autoResume: false }, 'task.suspend-failed', { code: r.error.code, cudaResult: r.error.cudaResult, message: r.error.message });
         this.log.warn({ task: task.id, err: r.error }, 'suspend failed; the task goes on running');
@@ -448,7 +469,8 @@ export class Lifecycle {
   resume(task: Task, gpus: readonly TaskGpu[]): void {
     const api = this.options.checkpoint;
     const pid = task.pid;
-    if (!api || pid === null) return;
+    const swapped = this.swaps.has(task.id);
+    if ((!api && !swapped) || pid === null) return;
     const old = task.gpus ?? [];
     const moved = old.length === gpus.length && old.some((g, i) => g.uuid !== gpus[i]?.uuid);
     // The driver maps every checkpointed GPU to its new one; CUDA_VISIBLE_DEVICES in the task's
@@ -460,16 +482,27 @@ export class Lifecycle {
     const bytes = regionBytes(task.regionPath);
     const started = performance.now();
     const op = (async () => {
-      const r = await resumeGroup(api, pid, pairs);
+      // A swapped slice comes back where it was (moving one is issue 22 item 5).
+      const back = swapped
+        ? moved
+          ? ({ ok: false, code: 'swap-refused', message: 'a swapped-out task resumes on its own GPUs only' } as const)
+          : await this.swaps.in(task.id, pid)
+        : null;
+      const r: GroupResult = back === null
+        ? await resumeGroup(api as CheckpointApi, pid, pairs)
+        : back.ok
+          ? { ok: true, pids: [] }
+          : { ok: false, error: { code: CHECKPOINT_ERROR_CODES.failed, message: `slice swap: ${back.message}`, cudaResult: null, call: 'swap' } };
+      const path = pathOf(back);
       this.busy.delete(task.id);
       this.resumeTargets.delete(task.id);
       if (this.closed || this.store.get(task.id).state !== 'resuming') return;
       const ms = Math.round(performance.now() - started);
       if (r.ok) {
         faultPoint('resume.after-restore');
-        this.events.commit(task.id, { state: 'running', gpus, smRanges: rangesOnto(task.smRanges, gpus), resumeGpus: null, preemptedBy: null, autoResume: false, message: null }, 'task.resumed', { ms, gpuBytes: bytes, gpus: gpus.map((g) => g.uuid), moved, processes: r.pids.length });
+        this.events.commit(task.id, { state: 'running', gpus, smRanges: rangesOnto(task.smRanges, gpus), resumeGpus: null, preemptedBy: null, autoResume: false, message: null }, 'task.resumed', { ms, gpuBytes: bytes, gpus: gpus.map((g) => g.uuid), moved, processes: back?.ok === true ? back.value.processes : r.pids.length, ...path });
         faultPoint('resume.after-commit');
-        this.log.info({ task: task.id, ms, moved }, 'task resumed');
+        this.log.info({ task: task.id, ms, moved, ...path }, 'task resumed');
       } else {
         this.events.commit(task.id, { state: 'suspended', resumeGpus: null, message: `resume failed: ${r.error.message}` }, 'task.resume-failed', { code: r.error.code, cudaResult: r.error.cudaResult, message: r.error.message });
         this.log.warn({ task: task.id, err: r.error }, 'resume failed; the task stays suspended');
@@ -557,6 +590,7 @@ export class Lifecycle {
   }
 
   private ended(id: string, ending: Ending, atStart = false): void {
+    this.swaps.drop(id);
     const task = this.store.get(id);
     // Our wrapper ran nothing: a wrapper of the last daemon holds the launch claim. That one is the task.
     if (ending.wrapper?.code === EXIT_CLAIM_TAKEN && STARTED_STATES.has(task.state)) {
@@ -593,4 +627,14 @@ function regionBytes(path: string): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * How a suspension or resumption went, for its event and log line: `path` swap (with the bytes the
+ * library moved, its seconds and GB/s) or checkpoint (with why swap was not used, when it was tried).
+ */
+function pathOf(swapped: SwapResult | null): Record<string, unknown> {
+  if (swapped === null) return { path: 'checkpoint' };
+  if (!swapped.ok) return { path: 'checkpoint', swapRefused: swapped.message };
+  return { path: 'swap', swappedBytes: swapped.value.bytes, residentBytes: swapped.value.residentBytes, swapSeconds: Math.round(swapped.value.seconds * 1000) / 1000, gbps: swapped.value.gbps };
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ErrorBody, TaskBody } from '../../src/contract/schemas.js';
 import { REPO_ROOT } from '../helpers/cli.js';
-import { Harness, sleep } from './harness.js';
+import { Harness, procState, sleep, stateBecomes } from './harness.js';
 
 const TRAIN = `${REPO_ROOT}build/native/fake/fake-train`;
 const MiB = 2 ** 20;
@@ -52,25 +52,6 @@ function trainPid(dir: string): number[] {
   return readdirSync(dir)
     .map((f) => Number(f.replace('.ckpt', '')))
     .filter((p) => procState(p) !== null && procState(p) !== 'Z');
-}
-
-function procState(pid: number): string | null {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return text.slice(text.lastIndexOf(')') + 2).split(' ')[0] ?? null;
-  } catch {
-    return null;
-  }
-}
-
-/** A stop signal takes effect when the process is next scheduled: on a loaded machine, give it time. */
-async function stateBecomes(pid: number, want: string, timeoutMs = 10_000): Promise<string | null> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const s = procState(pid);
-    if (s === want || Date.now() > deadline) return s;
-    await sleep(20);
-  }
 }
 
 async function waitForOutput(task: TaskBody, text: string, timeoutMs = 15_000): Promise<string> {

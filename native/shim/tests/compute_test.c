@@ -21,6 +21,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -36,6 +37,7 @@
 #include <unistd.h>
 
 #include "fake_cuda_busy.h"
+#include "gpushare_board.h"
 #include "gpushare_region.h"
 #include "gs_cuda.h"
 #include "test_check.h"
@@ -76,6 +78,14 @@ static void sleep_s(double s)
     } while (0)
 
 static int burn(const char *api, const char *us);
+
+/* SIGTERM: the burner returns from main, so the library's exit line is printed (t_clock). */
+static volatile sig_atomic_t burn_stop;
+static void on_term(int sig)
+{
+    (void)sig;
+    burn_stop = 1;
+}
 
 typedef struct thread_arg {
     CUcontext ctx;
@@ -181,8 +191,11 @@ static int burn(const char *api, const char *us)
             fprintf(stderr, "burn: unknown API %s\n", api);
             return 2;
         }
-        if (i % 16 == 0)
+        if (i % 16 == 0) {
             CK(cuStreamSynchronize(target));
+            if (burn_stop)
+                return 0;
+        }
     }
 }
 
@@ -193,11 +206,16 @@ typedef struct burner {
     double target; /* percent it should get (for messages) */
 } burner;
 
-/* Starts a burner on fake device `dev` with extra "NAME=VALUE" variables (NULL-terminated). */
-static pid_t spawn(int dev, const char *api, const char *const *vars)
+/* Starts a burner on fake device `dev` with extra "NAME=VALUE" variables (NULL-terminated), as
+ * user `uid` (0: as this process); its stderr to err_path when given. */
+static pid_t spawn_full(int dev, const char *api, const char *const *vars, const char *err_path, uid_t uid)
 {
     pid_t pid = fork();
     if (pid == 0) {
+        if (err_path != NULL && freopen(err_path, "w", stderr) == NULL)
+            _exit(126);
+        if (uid != 0 && (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0))
+            _exit(126);
         char d[16];
         snprintf(d, sizeof d, "%d", dev);
         setenv("CUDA_VISIBLE_DEVICES", d, 1);
@@ -209,6 +227,21 @@ static pid_t spawn(int dev, const char *api, const char *const *vars)
         _exit(127);
     }
     return pid;
+}
+
+static pid_t spawn(int dev, const char *api, const char *const *vars)
+{
+    return spawn_full(dev, api, vars, NULL, 0);
+}
+
+static pid_t spawn_to(int dev, const char *api, const char *const *vars, const char *err_path)
+{
+    return spawn_full(dev, api, vars, err_path, 0);
+}
+
+static pid_t spawn_as(int dev, const char *api, const char *const *vars, uid_t uid)
+{
+    return spawn_full(dev, api, vars, NULL, uid);
 }
 
 static void stop(pid_t pid)
@@ -479,11 +512,182 @@ static void t_kill(void)
     check(q[0] >= BUSY_PCT, "the survivor takes the GPU: %.1f%%", q[0]);
 }
 
+/*
+ * Throughput shares (COMPUTE.md): the fake NVML's SM clock held at 1800 MHz (a file it reads at
+ * each call) against a saturated clock of 1500 set by GPUSHARE_COMPUTE_CLOCK: a 50% burner's busy
+ * time is charged at 1.2x, so it gets 50 / 1.2 = 41.7% of the GPU's time (what 1500 MHz work
+ * would do in 50% at 1800); with GPUSHARE_COMPUTE_ACCOUNTING=time it gets 50%; learning the
+ * saturated clock from a clock that does not move gives 50% too. Then the first burner is asked
+ * to stop (SIGTERM): its exit line says its busy time was charged at 1.2x.
+ */
+static void t_clock(void)
+{
+    const char *dir = getenv("GPUSHARE_FAKE_CUDA_BUSY_DIR");
+    static char clock_path[600], clock_var[700], err_path[600];
+    snprintf(clock_path, sizeof clock_path, "%s/sm-clock", dir);
+    snprintf(clock_var, sizeof clock_var, "GPUSHARE_FAKE_NVML_CLOCK_FILE=%s", clock_path);
+    snprintf(err_path, sizeof err_path, "%s/clock-burner.err", dir);
+    FILE *f = fopen(clock_path, "w");
+    check(f != NULL && fprintf(f, "1800\n") > 0 && fclose(f) == 0, "write %s", clock_path);
+    const char *fixed[] = {"GPUSHARE_COMPUTE_LIMIT=50", "GPUSHARE_COMPUTE_CLOCK=1500", clock_var,
+                           "GPUSHARE_LOG_LEVEL=debug", NULL};
+    const char *timed[] = {"GPUSHARE_COMPUTE_LIMIT=50", "GPUSHARE_COMPUTE_CLOCK=1500", clock_var,
+                           "GPUSHARE_COMPUTE_ACCOUNTING=time", NULL};
+    const char *learned[] = {"GPUSHARE_COMPUTE_LIMIT=50", clock_var, NULL};
+    double pct[3] = {0, 0, 0};
+    bool ok = false;
+    for (int attempt = 0; attempt < 3 && !ok; attempt++) {
+        pid_t pids[3] = {spawn_to(0, "kernel", fixed, err_path), spawn(1, "kernel", timed), spawn(2, "kernel", learned)};
+        measure(pids, 3, pct);
+        kill(pids[0], SIGTERM);
+        int st = -1;
+        waitpid(pids[0], &st, 0);
+        stop(pids[1]);
+        stop(pids[2]);
+        check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the 1.2x burner stopped on SIGTERM: status %d", st);
+        printf("clock%s: 50%% at 1.2x the saturated clock %.1f%% (want %.1f), time accounting %.1f%% (want 50), "
+               "learned from a steady clock %.1f%% (want 50)\n",
+               attempt ? " (retry)" : "", pct[0], 50 / 1.2, pct[1], pct[2]);
+        ok = fabs(pct[0] - 50 / 1.2) <= 3 && fabs(pct[1] - 50) <= 3 && fabs(pct[2] - 50) <= 3;
+    }
+    check(fabs(pct[0] - 50 / 1.2) <= 3, "50%% at 1.2x the saturated clock: %.1f%%, want %.1f", pct[0], 50 / 1.2);
+    check(fabs(pct[1] - 50) <= 3, "time accounting: %.1f%%, want 50", pct[1]);
+    check(fabs(pct[2] - 50) <= 3, "learned from a steady clock: %.1f%%, want 50", pct[2]);
+    /* the exit line of the last attempt's 1.2x burner: busy charged at 1.2x */
+    char line[512] = "";
+    double busy = 0, charged = 0;
+    unsigned sat = 0;
+    FILE *e = fopen(err_path, "r");
+    while (e != NULL && fgets(line, sizeof line, e) != NULL)
+        if (sscanf(line, "gpushare: compute: device 0: throughput shares: busy %lf ms charged as %lf ms, saturated clock %u MHz",
+                   &busy, &charged, &sat) == 3)
+            break;
+    if (e != NULL)
+        fclose(e);
+    printf("clock: exit line: busy %.1f ms charged as %.1f ms (x%.3f), saturated clock %u MHz\n", busy, charged,
+           busy > 0 ? charged / busy : 0, sat);
+    check(busy > 500 && fabs(charged / busy - 1.2) <= 0.01 && sat == 1500,
+          "busy %.1f ms charged as %.1f ms, want x1.2 (saturated %u MHz)", busy, charged, sat);
+}
+
+/* ---- boards per user (COMPUTE.md "Boards per user") ------------------------------------ */
+
+#define UUID0 "GPU-fa4e0000-0000-4000-8000-000000000000" /* the fake's device 0 */
+enum { USER_A = 61001, USER_B = 61002, USER_HOSTILE = 61003 };
+
+/* uid's board of device 0 in dir, made as gpushare-exec makes it (root's directory, the user's file). */
+static void make_user_board(const char *dir, uid_t uid, char *path, size_t size)
+{
+    snprintf(path, size, "%s/gpushare-compute-" UUID0 ".u%u", dir, (unsigned)uid);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    check(fd >= 0 && fchown(fd, uid, uid) == 0 && fchmod(fd, 0644) == 0 && ftruncate(fd, sizeof(gs_board)) == 0,
+          "make %s", path);
+    if (fd >= 0)
+        close(fd);
+}
+
+/* The hostile task (run as USER_HOSTILE): what it must not be able to do to user A's board and the
+ * directory, then what it may do to its own board (scribble, truncate), which the others read.
+ * Exits 0 when every refusal held, else the number of the step that was allowed. */
+static int hostile(const char *dir, const char *board_a, const char *own)
+{
+    int fd = open(board_a, O_RDWR);
+    if (fd >= 0 || errno != EACCES)
+        return 1; /* it would forge A's slots */
+    if (truncate(board_a, 0) == 0 || errno != EACCES)
+        return 2; /* it would SIGBUS A's processes */
+    if (unlink(board_a) == 0 || errno != EACCES)
+        return 3;
+    char forged[700];
+    snprintf(forged, sizeof forged, "%s/gpushare-compute-" UUID0 ".u%u", dir, (unsigned)USER_B + 100);
+    if (open(forged, O_RDWR | O_CREAT, 0644) >= 0 || errno != EACCES)
+        return 4; /* a board under a name it does not own */
+    fd = open(own, O_RDWR);
+    if (fd < 0)
+        return 5;
+    char junk[sizeof(gs_board)];
+    memset(junk, 0xa5, sizeof junk);
+    if (pwrite(fd, junk, sizeof junk, 0) != (ssize_t)sizeof junk)
+        return 6;
+    usleep(300000); /* the others read the junk for a while */
+    if (ftruncate(fd, 0) != 0)
+        return 7; /* its own board: allowed, and it must hurt nobody else */
+    close(fd);
+    return 0;
+}
+
+/* Two users' burners on one GPU with boards per user share its time (B's high priority makes A's
+ * low one yield), and a third user playing the hostile task breaks neither: it cannot write, cut,
+ * remove or forge their boards, and scribbling on and truncating its own (which both read) kills
+ * nobody (a mapped board would SIGBUS them) and changes no share. As root only: the burners run as
+ * three users. */
+static void t_tenants(void)
+{
+    if (geteuid() != 0) {
+        printf("tenants: skipped: the burners must run as three users, which needs root\n");
+        return;
+    }
+    const char *busy = getenv("GPUSHARE_FAKE_CUDA_BUSY_DIR");
+    char dir[600], board_a[800], board_b[800], board_h[800];
+    snprintf(dir, sizeof dir, "%s/boards", busy);
+    check(chmod(busy, 01777) == 0 && (mkdir(dir, 0755) == 0 || errno == EEXIST) && chmod(dir, 0755) == 0,
+          "the burners' directories");
+    char gpu[700]; /* the fake's shared device, which every user's burner claims (FAKE_CUDA.md) */
+    snprintf(gpu, sizeof gpu, "%s/" UUID0 ".gpu", busy);
+    int gfd = open(gpu, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    check(gfd >= 0 && fchmod(gfd, 0666) == 0, "the fake's shared device %s", gpu);
+    if (gfd >= 0)
+        close(gfd);
+    make_user_board(dir, USER_A, board_a, sizeof board_a);
+    make_user_board(dir, USER_B, board_b, sizeof board_b);
+    make_user_board(dir, USER_HOSTILE, board_h, sizeof board_h);
+    char dir_var[700];
+    snprintf(dir_var, sizeof dir_var, "GPUSHARE_COMPUTE_DIR=%s", dir);
+    const char *low[] = {"GPUSHARE_COMPUTE_LIMIT=50", "GPUSHARE_COMPUTE_POLICY=share", "GPUSHARE_PRIORITY=low",
+                         "GPUSHARE_COMPUTE_BOARD=per-user", dir_var, NULL};
+    const char *high[] = {"GPUSHARE_COMPUTE_LIMIT=50", "GPUSHARE_COMPUTE_POLICY=share", "GPUSHARE_PRIORITY=high",
+                          "GPUSHARE_COMPUTE_BOARD=per-user", dir_var, NULL};
+    double p[2] = {0, 0};
+    int refused = -1;
+    bool alive = false, ok = false;
+    for (int attempt = 0; attempt < 3 && !ok; attempt++) {
+        pid_t a = spawn_as(0, "kernel", low, USER_A), b = spawn_as(0, "kernel", high, USER_B);
+        double t0 = now_s();
+        while ((busy_of(a) < 0 || busy_of(b) < 0) && now_s() - t0 < 10)
+            sleep_s(0.01);
+        sleep_s(0.2); /* both have read the boards, the hostile one's included */
+        pid_t h = fork();
+        if (h == 0)
+            _exit(setgroups(0, NULL) == 0 && setresgid(USER_HOSTILE, USER_HOSTILE, USER_HOSTILE) == 0 &&
+                          setresuid(USER_HOSTILE, USER_HOSTILE, USER_HOSTILE) == 0
+                      ? hostile(dir, board_a, board_h)
+                      : 100);
+        int st = 0;
+        (void)waitpid(h, &st, 0);
+        refused = WIFEXITED(st) ? WEXITSTATUS(st) : 200;
+        pid_t both[2] = {a, b};
+        measure(both, 2, p);
+        alive = waitpid(a, NULL, WNOHANG) == 0 && waitpid(b, NULL, WNOHANG) == 0;
+        stop(a);
+        stop(b);
+        printf("tenants%s: hostile step allowed: %d (0: none); user A low %.1f%%, user B high %.1f%%; both alive: %s\n",
+               attempt ? " (retry)" : "", refused, p[0], p[1], alive ? "yes" : "no");
+        ok = refused == 0 && alive && p[0] <= 5 && p[1] >= BUSY_PCT;
+        make_user_board(dir, USER_HOSTILE, board_h, sizeof board_h); /* as the next task's wrapper would */
+    }
+    check(refused == 0, "the hostile task was refused everything but its own board (step %d was allowed)", refused);
+    check(alive, "neither burner died of the hostile task's truncated board");
+    check(p[0] <= 5, "user A's low-priority burner yields to user B's high one across boards: %.1f%%", p[0]);
+    check(p[1] >= BUSY_PCT, "user B's high-priority burner gets the GPU: %.1f%%", p[1]);
+}
+
 int main(int argc, char **argv)
 {
     scenario = argc > 1 ? argv[1] : "alone";
-    if (strcmp(scenario, "burn") == 0 && argc == 4)
+    if (strcmp(scenario, "burn") == 0 && argc == 4) {
+        signal(SIGTERM, on_term);
         return burn(argv[2], argv[3]);
+    }
     ssize_t n = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
     if (n <= 0)
         return 2;
@@ -494,6 +698,6 @@ int main(int argc, char **argv)
     }
     static const test_scenario all[] = {{"alone", t_alone},   {"unlimited", t_unlimited}, {"colocated", t_colocated},
                {"paths", t_paths},   {"policy", t_policy},       {"priority", t_priority},
-               {"published", t_published}, {"kill", t_kill}};
+               {"published", t_published}, {"kill", t_kill}, {"clock", t_clock}, {"tenants", t_tenants}};
     return run_scenario(all, sizeof all / sizeof all[0]);
 }

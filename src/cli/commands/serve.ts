@@ -10,6 +10,7 @@ interface ServeFlags {
   readonly policy?: string;
   readonly logLevel?: string;
   readonly preemption?: string;
+  readonly swap?: boolean;
   readonly mps?: string;
   readonly sandbox?: string;
   readonly passEnv?: string[];
@@ -37,6 +38,7 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--backend <kind>', 'where GPUs come from').choices(BACKEND_CHOICES).env('GPUSHARE_BACKEND'))
     .addOption(new Option('--simulate <fleet>', 'simulate GPUs: "1xH100-80GB", "2xH100-80GB,1xA100-40GB" or a file').env('GPUSHARE_SIMULATE'))
     .option('--policy <name>', 'scheduling policy: binpack (default), spread, bestfit, topology, fragmentation, random')
+    .option('--swap', "slice swap: tasks' GPU memory can move to host memory and back at PCIe speed (libgpushare); suspend, resume and preemption swap first, the CUDA checkpoint API as the fallback (config: swap)")
     .addOption(new Option('--preemption <policy>', 'what a higher-priority task that does not fit does to lower-priority ones: suspend them (default), suspend-then-kill (kill those that cannot be suspended), off').choices(['suspend', 'suspend-then-kill', 'off']))
     .addOption(
       new Option('--mps <mode>', 'an MPS control daemon for sm-partition tasks, so partitions run at once: auto (default: on real GPUs when nvidia-cuda-mps-control is on PATH), on, off').choices([

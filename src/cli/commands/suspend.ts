@@ -25,6 +25,12 @@ export interface CheckpointOutcome {
   readonly gpus: readonly string[] | null;
   readonly moved: boolean | null;
   readonly seconds: number;
+  /** How the memory moved: `swap` (libgpushare's slice swap) or `checkpoint` (the CUDA checkpoint API); null when it did not run. */
+  readonly path: 'swap' | 'checkpoint' | null;
+  /** Slice swap's rate (bytes the library moved / its seconds, in GB/s); null for the checkpoint path. */
+  readonly gbps: number | null;
+  /** Why slice swap was not used when the daemon tried it first (the checkpoint API then ran). */
+  readonly swapRefused: string | null;
 }
 
 type Op = 'suspend' | 'resume';
@@ -107,16 +113,27 @@ export async function operate(client: Client, op: Op, idOrPrefix: string, progre
     gpus: Array.isArray(done?.data['gpus']) ? (done.data['gpus'] as string[]) : null,
     moved: typeof done?.data['moved'] === 'boolean' ? done.data['moved'] : null,
     seconds: Math.round((performance.now() - started) / 10) / 100,
+    path: done?.data['path'] === 'swap' || done?.data['path'] === 'checkpoint' ? done.data['path'] : null,
+    gbps: num(done?.data['gbps']),
+    swapRefused: typeof done?.data['swapRefused'] === 'string' ? done.data['swapRefused'] : null,
   };
 }
 
 export function finalLine(op: Op, o: CheckpointOutcome): string {
-  const time = o.ms !== null ? `${(o.ms / 1000).toFixed(1)} s` : `${o.seconds.toFixed(1)} s`;
+  const time = o.ms !== null ? `${(o.ms / 1000).toFixed(o.path === 'swap' ? 2 : 1)} s` : `${o.seconds.toFixed(1)} s`;
   const bytes = o.gpuBytes !== null ? `, ${formatBytes(o.gpuBytes)} of GPU memory` : '';
-  if (op === 'suspend') return o.state === 'suspended' ? `${o.id} suspended in ${time}${bytes} moved to host memory` : `${o.id} ${o.state}`;
+  const how = pathNote(o);
+  if (op === 'suspend') return o.state === 'suspended' ? `${o.id} suspended in ${time}${bytes} moved to host memory${how}` : `${o.id} ${o.state}`;
   if (o.state === 'suspended') return `${o.id} suspended (waiting for room; resumes by itself)`;
   const where = o.moved ? ` onto another GPU (${(o.gpus ?? []).join(', ')})` : '';
-  return o.ms !== null ? `${o.id} ${o.state}, resumed in ${time}${bytes} restored${where}` : `${o.id} ${o.state}`;
+  return o.ms !== null ? `${o.id} ${o.state}, resumed in ${time}${bytes} restored${where}${how}` : `${o.id} ${o.state}`;
+}
+
+/** " by slice swap (12.3 GB/s)", " through the checkpoint API (slice swap: why not)", or nothing (checkpoint API only). */
+function pathNote(o: CheckpointOutcome): string {
+  if (o.path === 'swap') return ` by slice swap${o.gbps !== null ? ` (${o.gbps} GB/s)` : ''}`;
+  if (o.path === 'checkpoint' && o.swapRefused !== null) return ` through the checkpoint API (slice swap: ${o.swapRefused})`;
+  return '';
 }
 
 function describeEvent(e: EventBody): string {
@@ -125,7 +142,7 @@ function describeEvent(e: EventBody): string {
     case 'task.suspending':
       return `suspending (${typeof d['preemptedBy'] === 'string' ? `preempted by ${d['preemptedBy']}` : `asked by ${String(d['by'])}`}): draining its GPU work, then copying its GPU memory to host memory`;
     case 'task.suspended':
-      return `suspended in ${(Number(d['ms']) / 1000).toFixed(1)} s: ${typeof d['gpuBytes'] === 'number' ? formatBytes(d['gpuBytes']) : 'its GPU memory'} moved, ${String(d['processes'])} CUDA process(es) stopped`;
+      return `suspended in ${(Number(d['ms']) / 1000).toFixed(1)} s: ${typeof d['gpuBytes'] === 'number' ? formatBytes(d['gpuBytes']) : 'its GPU memory'} moved${d['path'] === 'swap' ? ' by slice swap' : ''}, ${String(d['processes'])} CUDA process(es) stopped`;
     case 'task.resuming':
       return `resuming on ${Array.isArray(d['gpus']) ? d['gpus'].join(', ') : 'its GPUs'}${d['moved'] === true ? ' (another GPU: remapped)' : ''}`;
     case 'task.resumed':

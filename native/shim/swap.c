@@ -1,0 +1,520 @@
+/*
+ * swap.c: slice swap (SWAP.md). With GPUSHARE_SWAP=<directory>, every cuMemAlloc_v2 of at
+ * least the VMM granularity is an address range reserved for it with physical memory
+ * (cuMemCreate) mapped in, so the physical memory can go and come back under the same
+ * addresses. The daemon asks through a Unix socket, <directory>/<pid>.sock, served by one
+ * thread started at the first such allocation (swap_ctl.c):
+ *
+ *   swap-out: pin the staging (before anything stops; refused if host memory cannot hold it),
+ *             hold the program (launches at the compute gate, copies, allocations and frees
+ *             wait), drain every context, copy every allocation to the pinned staging on
+ *             several threads, unmap and release the physical memory.
+ *   swap-in:  create and map physical memory at the same addresses, copy back, let go.
+ *
+ * A failure before the release undoes what was done and leaves the program running as it
+ * was; a swap-in that cannot get the GPU memory back leaves it swapped out (the daemon
+ * retries). The staging stays pinned after a swap-in, to be reused (its cost in host memory:
+ * the swapped bytes, until the daemon says "unstage").
+ *
+ * Why one list under one lock: swappable allocations are the large ones (a PyTorch caching
+ * allocator segment is >= 2 MiB and allocates rarely), and a swap walks them all.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "compute_hold.h"
+#include "hooks.h"
+#include "log.h"
+#include "state.h"
+#include "swap.h"
+#include "swap_impl.h"
+
+_Atomic int gs_swap_held;
+
+/* Staging chunks: pinned host memory, allocations packed one after another across them. */
+#define CHUNK ((size_t)64 << 20)
+/* Copy threads: more than one keeps the copy engines busy across small allocations. */
+#define COPY_THREADS 4
+
+typedef struct swap_alloc {
+    CUdeviceptr va;
+    size_t size;  /* reserved and mapped: the request rounded up to the granularity */
+    size_t bytes; /* what the program asked for: what is copied */
+    CUdevice dev;
+    CUcontext ctx;
+    CUmemGenericAllocationHandle handle; /* 0 while swapped out */
+} swap_alloc;
+
+static struct {
+    pthread_mutex_t lock; /* the list, the staging, `out`; held through a whole swap */
+    pthread_cond_t back;  /* signalled when the hold ends */
+    swap_alloc *a;
+    size_t n, cap;
+    bool out;
+    void **chunk;
+    size_t nchunk, capchunk;
+    CUcontext stage_ctx; /* current while pinning or freeing the staging (the driver wants one) */
+} S = {.lock = PTHREAD_MUTEX_INITIALIZER, .back = PTHREAD_COND_INITIALIZER};
+
+/* The first device found without VMM (its allocations could not be made swappable), or -1. */
+static _Atomic int no_vmm_dev = -1;
+
+bool gs_swap_on(void)
+{
+    return gs_cfg.swap_dir[0] != '\0';
+}
+
+void gs_swap_wait_slow(void)
+{
+    pthread_mutex_lock(&S.lock);
+    while (atomic_load(&gs_swap_held) != 0)
+        pthread_cond_wait(&S.back, &S.lock);
+    pthread_mutex_unlock(&S.lock);
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* ---- allocation ------------------------------------------------------------------------ */
+
+static CUmemAllocationProp prop_of(CUdevice dev)
+{
+    CUmemAllocationProp p;
+    memset(&p, 0, sizeof p);
+    p.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    p.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    p.location.id = dev;
+    return p;
+}
+
+/* Physical memory for `x` mapped at its address, readable and writable by its device. */
+static CUresult back(swap_alloc *x)
+{
+    const gs_real_fns *R = gs_real();
+    CUmemAllocationProp p = prop_of(x->dev);
+    CUmemAccessDesc access = {.location = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = x->dev},
+                              .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
+    CUmemGenericAllocationHandle h = 0;
+    CUresult r = R->cuMemCreate(&h, x->size, &p, 0);
+    if (r != CUDA_SUCCESS)
+        return r;
+    r = R->cuMemMap(x->va, x->size, 0, h, 0);
+    if (r == CUDA_SUCCESS) {
+        r = R->cuMemSetAccess(x->va, x->size, &access, 1);
+        if (r != CUDA_SUCCESS)
+            (void)R->cuMemUnmap(x->va, x->size);
+    }
+    if (r != CUDA_SUCCESS) {
+        (void)R->cuMemRelease(h);
+        return r;
+    }
+    x->handle = h;
+    return CUDA_SUCCESS;
+}
+
+/* Unmaps and releases `x`'s physical memory (its address range stays reserved). */
+static CUresult unback(swap_alloc *x)
+{
+    const gs_real_fns *R = gs_real();
+    CUresult r = R->cuMemUnmap(x->va, x->size);
+    if (r == CUDA_SUCCESS) {
+        r = R->cuMemRelease(x->handle);
+        x->handle = 0;
+    }
+    return r;
+}
+
+/* Whether dev can hold swappable memory: the granularity, 0 when not (no VMM). */
+static size_t granularity(CUdevice dev)
+{
+    const gs_real_fns *R = gs_real();
+    int vmm = 0;
+    size_t g = 0;
+    CUmemAllocationProp p = prop_of(dev);
+    if (R->cuDeviceGetAttribute(&vmm, CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED, dev) != CUDA_SUCCESS ||
+        vmm == 0 || R->cuMemGetAllocationGranularity(&g, &p, CU_MEM_ALLOC_GRANULARITY_MINIMUM) != CUDA_SUCCESS)
+        return 0;
+    return g;
+}
+
+static bool list_add(const swap_alloc *x)
+{
+    size_t cap = S.n < S.cap ? S.cap : S.cap * 2 + 64;
+    swap_alloc *a = cap == S.cap ? S.a : realloc(S.a, cap * sizeof *a);
+    if (a != NULL) {
+        S.a = a;
+        S.cap = cap;
+        S.a[S.n++] = *x;
+    }
+    return a != NULL;
+}
+
+/* Waits (under S.lock) while the slice is swapped out: an allocation or free then goes after
+ * the swap-in. */
+static void wait_in(void)
+{
+    while (S.out || atomic_load(&gs_swap_held) != 0)
+        pthread_cond_wait(&S.back, &S.lock);
+}
+
+CUresult gs_swap_alloc(CUdeviceptr *dptr, size_t bytes)
+{
+    const gs_real_fns *R = gs_real();
+    CUcontext ctx = NULL;
+    CUdevice dev = -1;
+    if (dptr == NULL || bytes == 0 || R->cuCtxGetCurrent(&ctx) != CUDA_SUCCESS || ctx == NULL ||
+        R->cuCtxGetDevice(&dev) != CUDA_SUCCESS)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    gs_swap_ctl_start();
+    size_t g = granularity(dev);
+    if (g == 0) {
+        int none = -1;
+        (void)atomic_compare_exchange_strong(&no_vmm_dev, &none, (int)dev);
+    }
+    if (g == 0 || bytes < g || bytes > SIZE_MAX - g)
+        return CUDA_ERROR_NOT_SUPPORTED; /* stays resident: SWAP.md, "What is swapped" */
+    swap_alloc x = {.size = (bytes + g - 1) / g * g, .bytes = bytes, .dev = dev, .ctx = ctx};
+    pthread_mutex_lock(&S.lock);
+    wait_in();
+    CUresult r = R->cuMemAddressReserve(&x.va, x.size, 0, 0, 0);
+    if (r == CUDA_SUCCESS) {
+        r = back(&x);
+        if (r == CUDA_SUCCESS && !list_add(&x)) {
+            (void)unback(&x);
+            r = CUDA_ERROR_OUT_OF_MEMORY;
+        }
+        if (r != CUDA_SUCCESS)
+            (void)R->cuMemAddressFree(x.va, x.size);
+    }
+    pthread_mutex_unlock(&S.lock);
+    if (r == CUDA_SUCCESS)
+        *dptr = x.va;
+    return r;
+}
+
+CUresult gs_swap_free(CUdeviceptr p, bool *done)
+{
+    *done = false;
+    if (p == 0)
+        return CUDA_SUCCESS;
+    pthread_mutex_lock(&S.lock);
+    wait_in();
+    CUresult r = CUDA_SUCCESS;
+    for (size_t i = 0; i < S.n; i++) {
+        if (S.a[i].va != p)
+            continue;
+        *done = true;
+        /* cuMemFree waits for the work that may use the memory; unmapping does not */
+        r = gs_real()->cuCtxSynchronize();
+        if (r == CUDA_SUCCESS)
+            r = unback(&S.a[i]);
+        if (r == CUDA_SUCCESS)
+            r = gs_real()->cuMemAddressFree(S.a[i].va, S.a[i].size);
+        if (r == CUDA_SUCCESS)
+            S.a[i] = S.a[--S.n];
+        break;
+    }
+    pthread_mutex_unlock(&S.lock);
+    return r;
+}
+
+/* ---- staging --------------------------------------------------------------------------- */
+
+static size_t swappable_bytes(void)
+{
+    size_t sum = 0;
+    for (size_t i = 0; i < S.n; i++)
+        sum += S.a[i].bytes;
+    return sum;
+}
+
+/* Pins chunks until the staging holds `want` bytes. Refused (nothing kept of this call's
+ * chunks) when the host's available memory cannot hold them or pinning fails. */
+static bool stage(size_t want, gs_swap_result *res)
+{
+    size_t need = (want + CHUNK - 1) / CHUNK, had = S.nchunk;
+    if (need <= had)
+        return true;
+    uint64_t avail = gs_swap_host_available();
+    uint64_t more = (uint64_t)(need - had) * CHUNK;
+    if (avail != UINT64_MAX && more > avail) {
+        gs_swap_refuse(res, "host-memory", "staging needs %llu more bytes of pinned host memory; the host has %llu available",
+                       (unsigned long long)more, (unsigned long long)avail);
+        return false;
+    }
+    if (need > S.capchunk) {
+        void **c = realloc(S.chunk, need * sizeof *c);
+        if (c == NULL) {
+            gs_swap_refuse(res, "host-memory", "out of host memory for the staging's list");
+            return false;
+        }
+        S.chunk = c;
+        S.capchunk = need;
+    }
+    double t0 = now_s();
+    if (S.n > 0)
+        S.stage_ctx = S.a[0].ctx;
+    (void)gs_real()->cuCtxSetCurrent(S.stage_ctx);
+    while (S.nchunk < need) {
+        CUresult r = gs_real()->cuMemHostAlloc(&S.chunk[S.nchunk], CHUNK, CU_MEMHOSTALLOC_PORTABLE);
+        if (r != CUDA_SUCCESS) {
+            while (S.nchunk > had)
+                (void)gs_real()->cuMemFreeHost(S.chunk[--S.nchunk]);
+            (void)gs_real()->cuCtxSetCurrent(NULL);
+            gs_swap_refuse(res, "host-memory", "pinning %llu bytes of staging failed (CUDA error %d)",
+                           (unsigned long long)more, (int)r);
+            return false;
+        }
+        S.nchunk++;
+    }
+    (void)gs_real()->cuCtxSetCurrent(NULL);
+    res->pin_s += now_s() - t0;
+    res->pinned_bytes = (uint64_t)S.nchunk * CHUNK;
+    return true;
+}
+
+static void unstage(void)
+{
+    (void)gs_real()->cuCtxSetCurrent(S.stage_ctx);
+    while (S.nchunk > 0)
+        (void)gs_real()->cuMemFreeHost(S.chunk[--S.nchunk]);
+    (void)gs_real()->cuCtxSetCurrent(NULL);
+}
+
+/* ---- copies ---------------------------------------------------------------------------- */
+
+/* One contiguous copy: part of one allocation, inside one staging chunk. */
+typedef struct piece {
+    CUcontext ctx;
+    CUdeviceptr dev;
+    char *host;
+    size_t len;
+} piece;
+
+typedef struct copy_job {
+    piece *p;
+    size_t n;
+    _Atomic size_t next;
+    _Atomic int error; /* the first failed copy's CUresult */
+    bool to_host;
+} copy_job;
+
+static void *copier(void *arg)
+{
+    copy_job *j = arg;
+    const gs_real_fns *R = gs_real();
+    CUcontext cur = NULL;
+    for (size_t i; (i = atomic_fetch_add(&j->next, 1)) < j->n && atomic_load(&j->error) == 0;) {
+        piece *p = &j->p[i];
+        CUresult r = CUDA_SUCCESS;
+        if (p->ctx != cur && (r = R->cuCtxSetCurrent(p->ctx)) == CUDA_SUCCESS)
+            cur = p->ctx;
+        /* the per-thread default stream: copies of different threads run side by side */
+        if (r == CUDA_SUCCESS)
+            r = j->to_host ? R->cuMemcpyDtoH_v2_ptds(p->host, p->dev, p->len) : R->cuMemcpyHtoD_v2_ptds(p->dev, p->host, p->len);
+        if (r != CUDA_SUCCESS) {
+            int none = 0;
+            (void)atomic_compare_exchange_strong(&j->error, &none, (int)r);
+        }
+    }
+    if (cur != NULL)
+        (void)R->cuCtxSetCurrent(NULL);
+    return NULL;
+}
+
+/* Every allocation's bytes to (or from) the staging, on COPY_THREADS threads. */
+static CUresult copy_all(bool to_host)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < S.n; i++)
+        n += S.a[i].bytes / CHUNK + 2;
+    copy_job j = {.p = calloc(n ? n : 1, sizeof(piece)), .to_host = to_host};
+    if (j.p == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    size_t at = 0; /* offset in the staging */
+    for (size_t i = 0; i < S.n; i++) {
+        for (size_t done = 0; done < S.a[i].bytes;) {
+            size_t in_chunk = CHUNK - at % CHUNK, len = S.a[i].bytes - done;
+            len = len < in_chunk ? len : in_chunk;
+            j.p[j.n++] = (piece){S.a[i].ctx, S.a[i].va + done, (char *)S.chunk[at / CHUNK] + at % CHUNK, len};
+            done += len;
+            at += len;
+        }
+    }
+    pthread_t t[COPY_THREADS];
+    int started = 0;
+    for (; started < COPY_THREADS && (size_t)started < j.n; started++)
+        if (pthread_create(&t[started], NULL, copier, &j) != 0)
+            break;
+    if (started == 0)
+        copier(&j);
+    for (int k = 0; k < started; k++)
+        pthread_join(t[k], NULL);
+    free(j.p);
+    return (CUresult)atomic_load(&j.error);
+}
+
+/* Every context of the slice drained. */
+static CUresult drain(void)
+{
+    const gs_real_fns *R = gs_real();
+    CUresult r = CUDA_SUCCESS;
+    for (size_t i = 0; i < S.n && r == CUDA_SUCCESS; i++) {
+        bool seen = false;
+        for (size_t k = 0; k < i; k++)
+            seen |= S.a[k].ctx == S.a[i].ctx;
+        if (!seen && (r = R->cuCtxSetCurrent(S.a[i].ctx)) == CUDA_SUCCESS)
+            r = R->cuCtxSynchronize();
+    }
+    (void)R->cuCtxSetCurrent(NULL);
+    return r;
+}
+
+static void hold(void)
+{
+    atomic_store(&gs_swap_held, 1);
+    gs_compute_hold();
+    /* a launch that passed the gate just before the hold reaches the driver within
+     * microseconds; the drain below waits for it (SWAP.md, "Holding the program") */
+    struct timespec grace = {0, 2000000};
+    nanosleep(&grace, NULL);
+}
+
+static void let_go(void)
+{
+    gs_compute_open();
+    atomic_store(&gs_swap_held, 0);
+    pthread_cond_broadcast(&S.back);
+}
+
+/* ---- the operations ---------------------------------------------------------------------- */
+
+/* What this process holds on its devices that a swap leaves (smaller allocations, pools, arrays,
+ * graph memory; not contexts), from the region's count of it; 0 without a region. */
+static uint64_t resident_bytes(void)
+{
+    static const gs_region_kind kinds[] = {GS_REGION_KIND_ALLOC, GS_REGION_KIND_VMM, GS_REGION_KIND_ARRAY,
+                                           GS_REGION_KIND_POOL, GS_REGION_KIND_GRAPH};
+    uint64_t held = 0, swappable = swappable_bytes();
+    for (uint32_t dev = 0; gs_ready() && dev < GS_REGION_MAX_DEVICES; dev++) {
+        gs_region_usage u;
+        if (gs_region_usage_self(dev, &u) != 0)
+            continue;
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+            held += u.bytes[kinds[k]];
+    }
+    return held > swappable ? held - swappable : 0;
+}
+
+static void finish(gs_swap_result *res, double t0, uint64_t bytes)
+{
+    res->ok = true;
+    res->resident_bytes = resident_bytes();
+    res->bytes = bytes;
+    res->allocations = (uint64_t)S.n;
+    res->seconds = now_s() - t0;
+}
+
+void gs_swap_out(gs_swap_result *res)
+{
+    double t0 = now_s();
+    pthread_mutex_lock(&S.lock);
+    size_t bytes = swappable_bytes();
+    int novmm = atomic_load(&no_vmm_dev);
+    if (S.out) {
+        gs_swap_refuse(res, "state", "the slice is already swapped out");
+    } else if (novmm >= 0) {
+        gs_swap_refuse(res, "no-vmm", "device %d has no virtual memory management: its memory cannot be swapped", novmm);
+    } else if (stage(bytes, res)) {
+        hold();
+        double t1 = now_s();
+        CUresult r = drain();
+        res->drain_s = now_s() - t1;
+        if (r == CUDA_SUCCESS)
+            r = copy_all(true);
+        for (size_t i = 0; i < S.n && r == CUDA_SUCCESS; i++)
+            r = unback(&S.a[i]);
+        if (r != CUDA_SUCCESS) {
+            /* what was released comes back from the staging (the copies finished) */
+            for (size_t i = 0; i < S.n; i++)
+                if (S.a[i].handle == 0 && back(&S.a[i]) != CUDA_SUCCESS)
+                    r = CUDA_ERROR_OUT_OF_MEMORY;
+            CUresult back_r = copy_all(false);
+            let_go();
+            gs_swap_refuse(res, "driver", "swap-out failed (CUDA error %d); %s", (int)r,
+                           back_r == CUDA_SUCCESS ? "the program goes on as before" : "restoring it failed too");
+        } else {
+            S.out = true;
+            finish(res, t0, bytes);
+        }
+    }
+    pthread_mutex_unlock(&S.lock);
+}
+
+void gs_swap_in(gs_swap_result *res)
+{
+    double t0 = now_s();
+    pthread_mutex_lock(&S.lock);
+    if (!S.out) {
+        gs_swap_refuse(res, "state", "the slice is not swapped out");
+        pthread_mutex_unlock(&S.lock);
+        return;
+    }
+    CUresult r = CUDA_SUCCESS;
+    for (size_t i = 0; i < S.n && r == CUDA_SUCCESS; i++)
+        r = back(&S.a[i]);
+    if (r == CUDA_SUCCESS)
+        r = copy_all(false);
+    if (r != CUDA_SUCCESS) {
+        for (size_t i = 0; i < S.n; i++)
+            if (S.a[i].handle != 0)
+                (void)unback(&S.a[i]);
+        gs_swap_refuse(res, r == CUDA_ERROR_OUT_OF_MEMORY ? "gpu-memory" : "driver",
+                       "swap-in failed (CUDA error %d); the slice stays swapped out", (int)r);
+    } else {
+        S.out = false;
+        finish(res, t0, swappable_bytes());
+        let_go();
+    }
+    pthread_mutex_unlock(&S.lock);
+}
+
+void gs_swap_stage(gs_swap_result *res, bool pin)
+{
+    double t0 = now_s();
+    pthread_mutex_lock(&S.lock);
+    if (!pin) {
+        if (S.out)
+            gs_swap_refuse(res, "state", "the staging holds the swapped-out slice");
+        else
+            unstage();
+    }
+    if ((!pin && res->code[0] == '\0') || (pin && stage(swappable_bytes(), res)))
+        finish(res, t0, swappable_bytes());
+    res->pinned_bytes = (uint64_t)S.nchunk * CHUNK;
+    pthread_mutex_unlock(&S.lock);
+}
+
+void gs_swap_status(gs_swap_result *res)
+{
+    pthread_mutex_lock(&S.lock);
+    finish(res, now_s(), swappable_bytes());
+    res->out = S.out;
+    res->pinned_bytes = (uint64_t)S.nchunk * CHUNK;
+    pthread_mutex_unlock(&S.lock);
+}
+
+bool gs_swap_is_out(void)
+{
+    pthread_mutex_lock(&S.lock);
+    bool out = S.out;
+    pthread_mutex_unlock(&S.lock);
+    return out;
+}

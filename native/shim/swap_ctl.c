@@ -1,0 +1,258 @@
+/*
+ * swap_ctl.c: how the daemon asks for a swap (swap.c, SWAP.md "The control socket"): a Unix
+ * stream socket, <GPUSHARE_SWAP>/<pid>.sock, served by one thread started at the process's
+ * first swappable allocation.
+ *
+ * Why a socket, not a command word in the shared region read by a polling thread or on a
+ * signal: a request gets its answer (bytes, seconds, or a refusal's reason) on the same
+ * connection; the waiting thread costs nothing (blocked in accept or read); no signal of the
+ * program's is taken; and the daemon's going away is seen at once, as the connection closing.
+ * A slice swapped out by a connection that then closes is swapped back in (retried for a
+ * minute while the GPU memory is not free), so a daemon killed mid-swap leaves the task
+ * running; if the memory never comes back the process ends with a clear error rather than
+ * hang forever.
+ *
+ * Protocol: one command per line (out, in, stage, unstage, status); one JSON line back each.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "state.h"
+#include "swap.h"
+#include "swap_impl.h"
+
+/* How long a slice left swapped out by a closed connection is retried before the process ends. */
+#define ORPHAN_RETRY_S 60
+
+static struct {
+    pthread_mutex_t lock;
+    bool started;
+    int fd; /* the listening socket, -1 when none */
+    pid_t pid;
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+} C = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+
+void gs_swap_refuse(gs_swap_result *res, const char *code, const char *fmt, ...)
+{
+    res->ok = false;
+    snprintf(res->code, sizeof res->code, "%s", code);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(res->message, sizeof res->message, fmt, ap);
+    va_end(ap);
+}
+
+uint64_t gs_swap_host_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "re");
+    if (f == NULL)
+        return UINT64_MAX;
+    char line[128];
+    unsigned long long kib = 0;
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f) != NULL)
+        found = sscanf(line, "MemAvailable: %llu kB", &kib) == 1;
+    fclose(f);
+    return found ? (uint64_t)kib * 1024u : UINT64_MAX;
+}
+
+/* The answer as one JSON line (messages are ours: no control characters, quotes escaped). */
+static int render(char *out, size_t len, const char *op, const gs_swap_result *r)
+{
+    if (!r->ok) {
+        char msg[2 * sizeof r->message];
+        size_t k = 0;
+        for (const char *p = r->message; *p && k + 2 < sizeof msg; p++) {
+            if (*p == '"' || *p == '\\')
+                msg[k++] = '\\';
+            msg[k++] = *p;
+        }
+        msg[k] = '\0';
+        return snprintf(out, len, "{\"ok\":false,\"op\":\"%s\",\"pid\":%d,\"code\":\"%s\",\"message\":\"%s\"}\n", op,
+                        (int)getpid(), r->code, msg);
+    }
+    return snprintf(out, len,
+                    "{\"ok\":true,\"op\":\"%s\",\"pid\":%d,\"bytes\":%llu,\"allocations\":%llu,\"pinnedBytes\":%llu,"
+                    "\"residentBytes\":%llu,\"seconds\":%.6f,\"pinSeconds\":%.6f,\"drainSeconds\":%.6f,\"out\":%s}\n",
+                    op, (int)getpid(), (unsigned long long)r->bytes, (unsigned long long)r->allocations,
+                    (unsigned long long)r->pinned_bytes, (unsigned long long)r->resident_bytes, r->seconds, r->pin_s, r->drain_s,
+                    r->out ? "true" : "false");
+}
+
+static void run(const char *cmd, gs_swap_result *r)
+{
+    memset(r, 0, sizeof *r);
+    if (strcmp(cmd, "out") == 0)
+        gs_swap_out(r);
+    else if (strcmp(cmd, "in") == 0)
+        gs_swap_in(r);
+    else if (strcmp(cmd, "stage") == 0)
+        gs_swap_stage(r, true);
+    else if (strcmp(cmd, "unstage") == 0)
+        gs_swap_stage(r, false);
+    else if (strcmp(cmd, "status") == 0)
+        gs_swap_status(r);
+    else
+        gs_swap_refuse(r, "usage", "unknown command (out, in, stage, unstage, status)");
+    if (r->ok && strcmp(cmd, "status") != 0)
+        r->out = gs_swap_is_out();
+}
+
+static bool write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+/* The daemon is gone and the slice is out: back in, or the process ends saying why. */
+static void orphaned(void)
+{
+    gs_log(GS_LOG_WARN, "swap: the daemon's connection closed with the slice swapped out; swapping it back in");
+    for (int tries = 0; tries < ORPHAN_RETRY_S * 10; tries++) {
+        gs_swap_result r;
+        run("in", &r);
+        if (r.ok || !gs_swap_is_out())
+            return;
+        struct timespec t = {0, 100000000};
+        nanosleep(&t, NULL);
+    }
+    gs_log(GS_LOG_ERROR, "swap: the slice was left swapped out by a daemon that went away, and its GPU memory did not "
+                         "come back within %d s; ending the process", ORPHAN_RETRY_S);
+    _exit(75);
+}
+
+static void session(int fd)
+{
+    char buf[256];
+    size_t have = 0;
+    bool swapped_here = false;
+    for (;;) {
+        char *nl = memchr(buf, '\n', have);
+        if (nl == NULL) {
+            if (have == sizeof buf)
+                break; /* not our protocol */
+            ssize_t n = recv(fd, buf + have, sizeof buf - have, 0);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            have += (size_t)n;
+            continue;
+        }
+        *nl = '\0';
+        gs_swap_result r;
+        run(buf, &r);
+        swapped_here = r.out;
+        char out[640];
+        int len = render(out, sizeof out, buf, &r);
+        size_t used = (size_t)(nl + 1 - buf);
+        memmove(buf, nl + 1, have - used);
+        have -= used;
+        if (len < 0 || !write_all(fd, out, (size_t)len < sizeof out ? (size_t)len : sizeof out - 1))
+            break;
+    }
+    if (swapped_here && gs_swap_is_out())
+        orphaned();
+}
+
+static void *serve(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    for (;;) {
+        int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0 && (errno == EINTR || errno == ECONNABORTED))
+            continue;
+        if (c < 0)
+            break;
+        session(c);
+        close(c);
+    }
+    return NULL;
+}
+
+/* A forked child has no control thread and must not answer on its parent's socket. */
+static void after_fork_child(void)
+{
+    if (C.fd >= 0)
+        close(C.fd);
+    C.fd = -1;
+    C.started = false;
+    pthread_mutex_init(&C.lock, NULL);
+}
+
+__attribute__((destructor)) static void ctl_exit(void)
+{
+    if (C.fd >= 0 && C.pid == getpid())
+        (void)unlink(C.path);
+}
+
+static int listen_at(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    memcpy(a.sun_path, path, strlen(path) + 1);
+    (void)unlink(path); /* a process of the same pid before us */
+    if (fd >= 0 && (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 4) != 0)) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+void gs_swap_ctl_start(void)
+{
+    static bool atfork;
+    pthread_mutex_lock(&C.lock);
+    if (C.started) {
+        pthread_mutex_unlock(&C.lock);
+        return;
+    }
+    C.started = true;
+    if (!atfork)
+        atfork = pthread_atfork(NULL, NULL, after_fork_child) == 0;
+    int n = snprintf(C.path, sizeof C.path, "%s/%d.sock", gs_cfg.swap_dir, (int)getpid());
+    if (n < 0 || (size_t)n >= sizeof C.path) {
+        gs_log(GS_LOG_WARN, "swap: GPUSHARE_SWAP is too long for a socket path; this process cannot be swapped");
+    } else if ((C.fd = listen_at(C.path)) < 0) {
+        gs_log(GS_LOG_WARN, "swap: cannot listen on %s (%s); this process cannot be swapped", C.path, strerror(errno));
+    } else {
+        /* the thread takes none of the program's signals (sigprocmask: the calling thread's
+         * mask on Linux, and in glibc 2.2.5 where pthread_sigmask moved to 2.32's libc) */
+        sigset_t all, old;
+        sigfillset(&all);
+        sigprocmask(SIG_SETMASK, &all, &old);
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, serve, (void *)(intptr_t)C.fd) != 0) {
+            gs_log(GS_LOG_WARN, "swap: cannot start the control thread; this process cannot be swapped");
+            close(C.fd);
+            (void)unlink(C.path);
+            C.fd = -1;
+        }
+        pthread_attr_destroy(&attr);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        C.pid = getpid();
+    }
+    pthread_mutex_unlock(&C.lock);
+}

@@ -1,0 +1,39 @@
+/*
+ * swap_impl.h: between the swap itself (swap.c) and its control socket (swap_ctl.c).
+ */
+#ifndef GS_SWAP_IMPL_H
+#define GS_SWAP_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* One operation's answer, written to the daemon as one JSON line. */
+typedef struct gs_swap_result {
+    bool ok;
+    char code[16];     /* a refusal's stable code: state, host-memory, gpu-memory, driver, usage */
+    char message[200]; /* a refusal's reason, for people */
+    uint64_t bytes;    /* swapped (or swappable, for status) */
+    uint64_t allocations;
+    uint64_t pinned_bytes; /* the staging's pinned host memory after the operation */
+    double seconds;        /* the whole operation, from the request to done */
+    double pin_s;          /* of it, pinning staging that was not pinned ahead */
+    double drain_s;        /* of it, waiting for the program's queued GPU work */
+    bool out;              /* status: swapped out */
+    uint64_t resident_bytes; /* this process's device memory a swap leaves in place (region's count) */
+} gs_swap_result;
+
+void gs_swap_refuse(gs_swap_result *res, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* MemAvailable of /proc/meminfo in bytes; UINT64_MAX when unknown. */
+uint64_t gs_swap_host_available(void);
+/* Starts the control thread once (the first swappable allocation). */
+void gs_swap_ctl_start(void);
+
+/* The operations (swap.c); each fills *res, which starts zeroed. */
+void gs_swap_out(gs_swap_result *res);
+void gs_swap_in(gs_swap_result *res);
+/* pin: pins the staging for what is allocated now (ahead of a swap-out); else frees it. */
+void gs_swap_stage(gs_swap_result *res, bool pin);
+void gs_swap_status(gs_swap_result *res);
+bool gs_swap_is_out(void);
+
+#endif /* GS_SWAP_IMPL_H */

@@ -1,0 +1,198 @@
+/**
+ * Suspending a task by slice swap (issue 22): libgpushare moves each CUDA process's GPU memory
+ * to pinned host memory and back under the same addresses, asked through its control socket
+ * (native/shim/SWAP.md), `<dir>/<pid>.sock` in the directory the daemon gives the task as
+ * GPUSHARE_SWAP. Suspend: every CUDA process of the group swaps out, then the group gets
+ * SIGSTOP (as the checkpoint path does: its CPU threads stop too). Resume: SIGCONT, then every
+ * process swaps in; until it has, the library holds the program's launches and copies.
+ *
+ * The connections that swapped a task out stay open until its swap-in: the library swaps a
+ * process back in by itself when the connection that swapped it out closes, so a daemon that
+ * dies leaves no task stranded on the host (it resumes at its SIGCONT). A task the library
+ * cannot swap (a process without a socket: no libgpushare, swap off, or no swappable memory
+ * yet; a refusal such as no VMM or too little host memory) is answered `unavailable` or
+ * `refused` with the reason, and nothing is left changed: the caller falls back to the
+ * checkpoint API.
+ */
+import { existsSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import { groupMembers, signalGroup, usesCudaDriver } from './proc.js';
+
+/** Swap only when at most 1/8 of the task's device memory (contexts aside) would stay on the GPU. */
+const RESIDENT_MAX_PARTS = 8;
+const SIGSTOP = 19;
+const SIGCONT = 18;
+
+/** One process's answer (SWAP.md, "The control socket"). */
+export type SwapAnswer =
+  | { readonly ok: true; readonly pid: number; readonly bytes: number; readonly residentBytes: number; readonly seconds: number; readonly pinSeconds: number; readonly drainSeconds: number; readonly pinnedBytes: number }
+  | { readonly ok: false; readonly pid: number; readonly code: string; readonly message: string };
+
+/** A swap of the whole group: the bytes moved and how fast, as the daemon timed it (request to every answer). */
+export interface SwapOutcome {
+  readonly path: 'swap';
+  readonly bytes: number;
+  /** Device memory the swap left in place (allocations the library cannot swap; contexts aside). */
+  readonly residentBytes: number;
+  readonly seconds: number;
+  /** Bytes per second / 1e9; null when nothing moved. */
+  readonly gbps: number | null;
+  readonly processes: number;
+}
+
+export type SwapResult = { readonly ok: true; readonly value: SwapOutcome } | { readonly ok: false; readonly code: 'swap-unavailable' | 'swap-refused'; readonly message: string };
+
+/** The directory of a task's control sockets: beside its region (GPUSHARE_SWAP). */
+export function swapDirFor(regionPath: string): string {
+  return join(dirname(regionPath), 'swap');
+}
+
+/** One control connection: a command out, its JSON line back. */
+class Control {
+  private buffered = '';
+  private waiting: ((line: string | null) => void) | null = null;
+  private closed = false;
+
+  private constructor(private readonly socket: Socket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      this.buffered += chunk;
+      this.deliver();
+    });
+    const end = (): void => {
+      this.closed = true;
+      this.deliver();
+    };
+    socket.on('close', end);
+    socket.on('error', end);
+  }
+
+  static open(path: string): Promise<Control | null> {
+    return new Promise((resolve) => {
+      const s = connect(path);
+      s.once('connect', () => resolve(new Control(s)));
+      s.once('error', () => resolve(null));
+    });
+  }
+
+  private deliver(): void {
+    if (!this.waiting) return;
+    const nl = this.buffered.indexOf('\n');
+    if (nl >= 0) {
+      const line = this.buffered.slice(0, nl);
+      this.buffered = this.buffered.slice(nl + 1);
+      const w = this.waiting;
+      this.waiting = null;
+      w(line);
+    } else if (this.closed) {
+      const w = this.waiting;
+      this.waiting = null;
+      w(null);
+    }
+  }
+
+  ask(pid: number, command: string): Promise<SwapAnswer> {
+    return new Promise((resolve) => {
+      this.waiting = (line) => {
+        if (line === null) return resolve({ ok: false, pid, code: 'gone', message: `process ${pid} went away during the swap` });
+        try {
+          const a = JSON.parse(line) as Record<string, unknown>;
+          if (a['ok'] === true) resolve({ ok: true, pid, bytes: Number(a['bytes']), residentBytes: Number(a['residentBytes'] ?? 0), seconds: Number(a['seconds']), pinSeconds: Number(a['pinSeconds']), drainSeconds: Number(a['drainSeconds']), pinnedBytes: Number(a['pinnedBytes']) });
+          else resolve({ ok: false, pid, code: String(a['code']), message: String(a['message']) });
+        } catch {
+          resolve({ ok: false, pid, code: 'protocol', message: `process ${pid} answered something other than a swap answer` });
+        }
+      };
+      if (this.closed) this.deliver();
+      else this.socket.write(`${command}\n`);
+      this.deliver();
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+interface Held {
+  readonly pid: number;
+  readonly control: Control;
+}
+
+function outcome(answers: readonly SwapAnswer[], seconds: number): SwapOutcome {
+  const bytes = answers.reduce((sum, a) => sum + (a.ok ? a.bytes : 0), 0);
+  const residentBytes = answers.reduce((sum, a) => sum + (a.ok ? a.residentBytes : 0), 0);
+  return { path: 'swap', bytes, residentBytes, seconds, gbps: bytes > 0 && seconds > 0 ? Math.round((bytes / seconds / 1e9) * 100) / 100 : null, processes: answers.length };
+}
+
+/** The daemon's swaps in progress or done: the connections of each swapped-out task. */
+export class SwapSessions {
+  private readonly held = new Map<string, readonly Held[]>();
+
+  /** Whether `taskId` is swapped out by this daemon (its resume goes through `in`). */
+  has(taskId: string): boolean {
+    return this.held.has(taskId);
+  }
+
+  /** Swaps every CUDA process of the group out, then stops the group; on refusal nothing is left changed. */
+  async out(taskId: string, dir: string, pgid: number): Promise<SwapResult> {
+    const pids = groupMembers(pgid).filter(usesCudaDriver);
+    if (pids.length === 0) return { ok: false, code: 'swap-unavailable', message: 'the task has no CUDA process' };
+    const missing = pids.filter((pid) => !existsSync(join(dir, `${pid}.sock`)));
+    if (missing.length > 0) return { ok: false, code: 'swap-unavailable', message: `process ${missing.join(', ')} has no swap control (libgpushare not loaded, swap off, or no swappable GPU memory)` };
+    const started = performance.now();
+    const opened = await Promise.all(pids.map(async (pid) => ({ pid, control: await Control.open(join(dir, `${pid}.sock`)) })));
+    const held = opened.filter((o): o is Held => o.control !== null);
+    if (held.length < opened.length) {
+      for (const h of held) h.control.close();
+      return { ok: false, code: 'swap-unavailable', message: 'a process of the task does not answer on its swap control socket' };
+    }
+    // Worth it only when it frees the task's memory: most of it swappable (else the checkpoint API).
+    const status = await Promise.all(held.map((h) => h.control.ask(h.pid, 'status')));
+    const swappable = status.reduce((sum, a) => sum + (a.ok ? a.bytes : 0), 0);
+    const resident = status.reduce((sum, a) => sum + (a.ok ? a.residentBytes : 0), 0);
+    if (status.some((a) => !a.ok) || swappable === 0 || resident * RESIDENT_MAX_PARTS > swappable + resident) {
+      for (const h of held) h.control.close();
+      return { ok: false, code: 'swap-unavailable', message: swappable === 0 ? 'the task has no swappable GPU memory' : `slice swap would leave ${resident} of its ${swappable + resident} bytes on the GPU` };
+    }
+    const answers = await Promise.all(held.map((h) => h.control.ask(h.pid, 'out')));
+    const refused = answers.find((a) => !a.ok);
+    if (refused && !refused.ok) {
+      // Back in where it went out; closing the connections would do it too, but this waits for it.
+      await Promise.all(held.filter((_, i) => answers[i]?.ok === true).map((h) => h.control.ask(h.pid, 'in')));
+      for (const h of held) h.control.close();
+      return { ok: false, code: 'swap-refused', message: `process ${refused.pid}: ${refused.message} (${refused.code})` };
+    }
+    const seconds = (performance.now() - started) / 1000;
+    this.held.set(taskId, held);
+    signalGroup(pgid, SIGSTOP);
+    return { ok: true, value: outcome(answers, seconds) };
+  }
+
+  /**
+   * Continues the group and swaps every process back in. A process the library already swapped
+   * in (its connection was lost) counts as done; on another failure the group is stopped again
+   * and stays swapped out (the caller retries later).
+   */
+  async in(taskId: string, pgid: number): Promise<SwapResult> {
+    const held = this.held.get(taskId);
+    if (!held) return { ok: false, code: 'swap-unavailable', message: 'the task was not swapped out by this daemon' };
+    signalGroup(pgid, SIGCONT);
+    const started = performance.now();
+    const answers = await Promise.all(held.map((h) => h.control.ask(h.pid, 'in')));
+    const failed = answers.find((a) => !a.ok && a.code !== 'state' && a.code !== 'gone');
+    if (failed && !failed.ok) {
+      signalGroup(pgid, SIGSTOP);
+      return { ok: false, code: 'swap-refused', message: `process ${failed.pid}: ${failed.message} (${failed.code})` };
+    }
+    this.drop(taskId);
+    return { ok: true, value: outcome(answers, (performance.now() - started) / 1000) };
+  }
+
+  /** Forgets a task (it ended): its connections close. */
+  drop(taskId: string): void {
+    for (const h of this.held.get(taskId) ?? []) h.control.close();
+    this.held.delete(taskId);
+  }
+}
