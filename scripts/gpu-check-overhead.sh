@@ -18,7 +18,8 @@
 # while the time budget OVERHEAD_SECONDS (default 460) allows one more (the longest round so far);
 # never more than MAX_ROUNDS (30), and never one that would end past HARD_SECONDS (505), so the
 # table comes within the device's 9 minutes even when the machine is slower than expected. Prints progress,
-# then one table; $OUT/overhead.jsonl holds every run, $OUT/overhead.md the table, $OUT/stderr.txt
+# then one table; $OUT/overhead.jsonl holds every run, $OUT/overhead.md the table (rewritten after
+# every round, so a run cut short still leaves the table of its rounds), $OUT/stderr.txt
 # the failures' last lines. About 8 minutes on an H100 with the defaults.
 # BENCH: another launch benchmark printing bench_launch's JSON line (a stand-in to try the harness).
 # Needs build/native/libgpushare.so (npm run build) and build/gpu/bench_launch (bash
@@ -42,6 +43,12 @@ for name in "${!other[@]}"; do launch_variants="$launch_variants memcompute-$nam
 # The loops' process uses a few cores (PyTorch's threads, the driver's); every variant the same ones.
 pin_loops=""; [ -n "$pin" ] && [ "$(nproc)" -ge 8 ] && pin_loops="taskset -c 2-7"
 pin_launch=$pin
+# NO_ASLR=1: every process without address-space randomisation (setarch -R), to see whether the
+# whole-process fast and slow modes come from where things land in memory (a diagnosis: it fixes
+# each variant's layout, which may then favour one variant throughout).
+if [ "${NO_ASLR:-0}" = 1 ] && command -v setarch > /dev/null; then
+  pin_loops="setarch $(uname -m) -R $pin_loops" pin_launch="setarch $(uname -m) -R $pin_launch"
+fi
 have_loops=1
 # LOOP_ARGS: more arguments for overhead_loops.py ("--device cpu --reps 2 ..." tries the harness without a GPU).
 read -r -a loop_args <<< "${LOOP_ARGS:-}"
@@ -78,12 +85,12 @@ rotated() {
 }
 
 # Warm-up, not recorded: the first process after the machine starts loads PyTorch's files from disk
-# and wakes the GPU, which would make round 1's first variant slow. Its time is the first estimate
-# of a round's.
+# and wakes the GPU, which would make round 1's first variant slow. A round (4 loop processes and
+# 5 launch ones) is first estimated at 3 warm-ups (the cold one is slower than the others).
 t0=$SECONDS
 if [ "$have_loops" = 1 ]; then pin=$pin_loops variant_run none timeout 150 python3 scripts/gpu/overhead_loops.py "${loop_args[@]}" > "$OUT/warmup.json" 2>> "$OUT/stderr.txt"; fi
 [ -n "$launch_variants" ] && pin=$pin_launch variant_run none timeout 150 "$BENCH" launch > /dev/null 2>&1
-longest=$(( (SECONDS - t0) * 5 ))
+longest=$(( (SECONDS - t0) * 3 ))
 echo "warm-up: $((SECONDS - t0))s"
 round=0
 while [ "$round" -lt "$max_rounds" ]; do
@@ -109,6 +116,8 @@ while [ "$round" -lt "$max_rounds" ]; do
   # the warm-up's estimate is replaced by the first round's time (a cold first process overstates it)
   if [ "$round" = 1 ] || [ "$took" -gt "$longest" ]; then longest=$took; fi
   echo "round $round: ${took}s (total ${SECONDS}s)"
+  # the table so far, in case the run is cut short (the device's time limit)
+  python3 scripts/gpu/overhead_summary.py "$raw" > "$OUT/overhead.md" 2>&1
 done
 
 # What the gate did in one more limited run (the debug exit line: launches, precise path, credit).

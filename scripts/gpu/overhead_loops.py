@@ -20,7 +20,7 @@ import torch
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--device", default="cuda")
-parser.add_argument("--reps", type=int, default=5)
+parser.add_argument("--reps", type=int, default=4)
 parser.add_argument("--workloads", default="train,decode1,decode8")
 parser.add_argument("--train-steps", type=int, default=30, help="training steps per repetition")
 parser.add_argument("--new-tokens", type=int, default=32, help="tokens generated per sequence and repetition")
@@ -104,7 +104,7 @@ def decode_workload(model, batch):
         if out.shape[1] != prompt.shape[1] + n:
             raise RuntimeError(f"generated {out.shape[1] - prompt.shape[1]} tokens, not {n}")
 
-    reps = timed(generate, args.reps, warmup=2)
+    reps = timed(generate, args.reps, warmup=1)
     return [r / n for r in reps]
 
 
