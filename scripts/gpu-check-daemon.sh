@@ -14,15 +14,11 @@ mkdir -p "$OUT"
 exec > >(tee "$OUT/run.log") 2>&1
 fail() { echo "gpu-check-daemon: $*"; exit 2; }
 
-[ -s .carry/node.xz ] && [ -s .carry/app.tar.xz ] || fail ".carry/node.xz and .carry/app.tar.xz are missing: run scripts/gpu-carry.sh on the build machine and name \".carry\" in the device call's carry"
-xz -dc .carry/node.xz > /tmp/gpushare-node && chmod +x /tmp/gpushare-node || fail "cannot unpack the carried node"
-tar -xJf .carry/app.tar.xz || fail "cannot unpack .carry/app.tar.xz"
-export NODE=/tmp/gpushare-node
-"$NODE" bin/gpushare.js --version > /dev/null || fail "the carried CLI does not start with the carried node ($(cat .carry/node.version 2>/dev/null))"
+. scripts/gpu/unpack-carry.sh
+unpack_carry
 "$NODE" -e "require('better-sqlite3')(':memory:'); require('koffi').load('libc.so.6')" || fail "the carried native addons (better-sqlite3, koffi) do not load here"
 if [ "${DRY_RUN:-0}" != 1 ]; then  # DRY_RUN=1: no GPU, see scripts/gpu-check-suspend.sh
-  command -v nvidia-smi > /dev/null || fail "no nvidia-smi: not a GPU machine"
-  python3 -c "import torch; assert torch.cuda.is_available()" || fail "python3 has no PyTorch with CUDA"
+  check_gpu_machine
   count=$(nvidia-smi -L | grep -c '^GPU ')
   echo "GPUs visible: $count; ALLOW_SECOND_GPU=${ALLOW_SECOND_GPU:-unset}"
   nvidia-smi -L

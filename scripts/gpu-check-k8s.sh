@@ -36,12 +36,9 @@ if [ "${DRY_RUN:-0}" = 1 ]; then
   probe_env=(--image-env "PATH=$base_path" --image-env HOME=/root --image-env "LD_LIBRARY_PATH=$PWD/build/native/fake" --image-env 'GPUSHARE_FAKE_CUDA={"contextBytes":4194304}')
   missing=report MEM_A=256Mi MEM_B=512Mi
 else
-  [ -s .carry/node.xz ] && [ -s .carry/app.tar.xz ] || fail ".carry/node.xz and .carry/app.tar.xz are missing: run scripts/gpu-carry.sh on the build machine"
-  xz -dc .carry/node.xz > /tmp/gpushare-node && chmod +x /tmp/gpushare-node || fail "cannot unpack the carried node"
-  tar -xJf .carry/app.tar.xz || fail "cannot unpack .carry/app.tar.xz"
-  NODE=/tmp/gpushare-node
-  command -v nvidia-smi > /dev/null || fail "no nvidia-smi: not a GPU machine"
-  python3 -c "import torch; assert torch.cuda.is_available()" || fail "python3 has no PyTorch with CUDA"
+  . scripts/gpu/unpack-carry.sh
+  unpack_carry
+  check_gpu_machine
   nvidia-smi --query-gpu=index,name,uuid,memory.total,driver_version --format=csv,noheader
   NVML=libnvidia-ml.so.1
   # The pods' image is this machine's: the usual PATH, HOME, and what its image sets for CUDA

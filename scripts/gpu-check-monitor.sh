@@ -23,12 +23,9 @@ if [ "${DRY_RUN:-0}" = 1 ]; then
   NODE=$(command -v node) || fail "no node"
   backend=(--backend simulated --simulate 1xH100-80GB)
 else
-  [ -s .carry/node.xz ] && [ -s .carry/app.tar.xz ] || fail ".carry/node.xz and .carry/app.tar.xz are missing: run scripts/gpu-carry.sh on the build machine"
-  xz -dc .carry/node.xz > /tmp/gpushare-node && chmod +x /tmp/gpushare-node || fail "cannot unpack the carried node"
-  tar -xJf .carry/app.tar.xz || fail "cannot unpack .carry/app.tar.xz"
-  NODE=/tmp/gpushare-node
-  command -v nvidia-smi > /dev/null || fail "no nvidia-smi: not a GPU machine"
-  python3 -c "import torch; assert torch.cuda.is_available()" || fail "python3 has no PyTorch with CUDA"
+  . scripts/gpu/unpack-carry.sh
+  unpack_carry
+  check_gpu_machine
   nvidia-smi --query-gpu=index,name,uuid,memory.total,driver_version --format=csv,noheader
   backend=(--backend nvml)
 fi

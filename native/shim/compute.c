@@ -59,6 +59,7 @@ static void dev_setup(cdev *d, int dev)
     uint64_t now = now_ns();
     d->token = ((uint64_t)(uint32_t)getpid() << GS_BOARD_OWNER_PID_SHIFT) |
                (((uint64_t)now ^ (uint64_t)(uintptr_t)d) & 0xffffffffu) | 1u; /* odd: never 0 (free) */
+    gs_clock_setup(d, dev, uuid[0] ? uuid : NULL);
     gs_board_join(d, uuid[0] ? uuid : NULL, now);
     atomic_store(&d->period, now / PERIOD_NS);
     atomic_store(&d->balance_ns, (int64_t)(PERIOD_NS / PPM * d->share_ppm));
@@ -128,6 +129,10 @@ __attribute__((destructor)) static void governor_exit(void)
                    (unsigned long long)atomic_load(&d->credited), (unsigned long long)n, why,
                    (unsigned long long)atomic_load(&gs_gov.tick) / 1000, (double)atomic_load(&d->busy_ns) / 1e6,
                    (double)atomic_load(&d->throttle_ns) / 1e6);
+            if (d->clock_on)
+                gs_log(GS_LOG_DEBUG, "compute: device %u: throughput shares: busy %.1f ms charged as %.1f ms, saturated clock %u MHz%s",
+                       dev, (double)atomic_load(&d->busy_ns) / 1e6, (double)atomic_load(&d->charged_ns) / 1e6,
+                       d->clock.saturated_mhz, d->clock.fixed ? " (GPUSHARE_COMPUTE_CLOCK)" : d->clock.saturated_mhz ? " (learned)" : " (not learned yet: time)");
         }
         if (atomic_load(&d->state) == DEV_ON)
             gs_board_leave(d);

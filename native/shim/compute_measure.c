@@ -110,8 +110,7 @@ static void count_busy(cdev *d, int64_t a, int64_t b)
     uint64_t ns = add_span(d, a, b);
     if (ns == 0)
         return;
-    atomic_fetch_add(&d->busy_ns, ns);
-    atomic_fetch_sub(&d->balance_ns, (int64_t)ns);
+    charge_busy(d, ns);
 }
 
 /* When ev completed, in ns after the base event (the first completed marker becomes the
@@ -164,8 +163,7 @@ static void take(cdev *d, line *l, const marker *m, uint64_t now)
             int64_t a = l->have_ref && t > l->ref_t ? l->ref_t : t - (int64_t)ns;
             count_busy(d, a, a + (int64_t)ns);
         } else if (ns > 0) {
-            atomic_fetch_add(&d->busy_ns, ns);
-            atomic_fetch_sub(&d->balance_ns, (int64_t)ns);
+            charge_busy(d, ns);
         }
     } else if (l->have_ref && have_t && t > l->ref_t) {
         uint64_t ns = (uint64_t)(t - l->ref_t);
@@ -206,8 +204,7 @@ void gs_measure_reap(cdev *d, uint64_t now)
         /* streams that found every line busy: at the estimate, outside the union */
         uint64_t ns = (unlined - d->unlined_seen) * atomic_load(&d->d_est_ns);
         d->unlined_seen = unlined;
-        atomic_fetch_add(&d->busy_ns, ns);
-        atomic_fetch_sub(&d->balance_ns, (int64_t)ns);
+        charge_busy(d, ns);
     }
     for (int i = 0; i < LINES && d->outstanding > 0; i++) {
         line *l = &d->lines[i];
@@ -226,6 +223,7 @@ void gs_measure_reap(cdev *d, uint64_t now)
             take(d, l, &m, now);
         }
     }
+    gs_clock_sample(d, (int)(d - gs_gov.dev), now); /* throughput shares: the clock, at a low rate */
 }
 
 /* The line of stream s: its own, else a free one, else the least recently used idle one.

@@ -12,6 +12,8 @@
  *                      the counters published in the region
  *   compute_board.c    the board (native/region/gpushare_board.h): slots, demand, who is laid out
  *   compute_windows.c  the layout of a period (pure)
+ *   compute_clock.c    throughput shares' clock factor (pure); compute_clock_read.c reads the
+ *                      SM clock (NVML) and weights busy time by it
  *
  * Inside the process, sampling and reaping take a device's mutex with trylock only (a thread
  * that finds it taken launches without sampling); the decision reads atomics.
@@ -23,6 +25,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "compute_clock.h"
 #include "compute_windows.h"
 #include "gpushare_board.h"
 #include "gs_common.h"
@@ -148,6 +151,14 @@ typedef struct cdev {
     uint64_t pub_at, pub_busy, pub_throttle, pub_kernels;
     uint64_t snap_t[SHARE_SNAPS], snap_busy[SHARE_SNAPS];
     unsigned snap_next;
+    /* throughput shares (compute_clock_read.c): busy time is charged to the budget at the clock
+     * factor; clock_on, nvml written at setup, the tracker under the lock */
+    bool clock_on;
+    nvmlDevice_t nvml;
+    nvmlReturn_t (*reasons)(nvmlDevice_t, unsigned long long *); /* clock event reasons; NULL: not known */
+    gs_clock_track clock;
+    _Atomic uint32_t clock_ppm;   /* the factor now (GS_CLOCK_ONE: time) */
+    _Atomic uint64_t charged_ns;  /* busy time as charged to the budget (busy_ns weighted) */
 } cdev;
 
 /* The governor of this process: one per process, shared by its threads (every field is atomic
@@ -243,6 +254,24 @@ void gs_board_demand(cdev *d, uint64_t now, uint64_t until);
 int gs_board_holders(const cdev *d, uint64_t now, gs_window_holder *h, int *mine);
 /* Frees d's slot (process exit). */
 void gs_board_leave(cdev *d);
+
+/* compute_clock_read.c: throughput shares. Setup (at the device's setup: d's share and policy
+ * known) turns them on where they apply and the SM clock can be read, else says once why not. */
+void gs_clock_setup(cdev *d, int dev, const char *uuid);
+/* Under d->lock, after a reap: a clock reading if one is due while the work is queued. */
+void gs_clock_sample(cdev *d, int dev, uint64_t now);
+
+/* ns of measured busy time: counted as busy, and charged to the budget at the clock factor. */
+static inline void charge_busy(cdev *d, uint64_t ns)
+{
+    uint64_t w = ns;
+    if (d->clock_on)
+        w = ns / GS_CLOCK_ONE * atomic_load_explicit(&d->clock_ppm, memory_order_relaxed) +
+            ns % GS_CLOCK_ONE * atomic_load_explicit(&d->clock_ppm, memory_order_relaxed) / GS_CLOCK_ONE;
+    atomic_fetch_add(&d->busy_ns, ns);
+    atomic_fetch_add_explicit(&d->charged_ns, w, memory_order_relaxed);
+    atomic_fetch_sub(&d->balance_ns, (int64_t)w);
+}
 
 /* compute_measure.c: the marker events and what they measure. Under d->lock unless said. */
 /* Takes in the markers that completed, oldest first on each stream, without blocking. */

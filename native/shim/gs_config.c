@@ -472,6 +472,20 @@ int gs_config_sm_offset(const gs_config *config, int ordinal) {
     return config->sm_offset_all;
 }
 
+/* ---- GPUSHARE_COMPUTE_CLOCK: the saturated SM clock in MHz (100-10000), else learned ---- */
+static void load_clock(loader *l, gs_config *c) {
+    const char *v = var(l, "GPUSHARE_COMPUTE_CLOCK");
+    int mhz = -1;
+    if (v == NULL) return;
+    if (parse_sm_count(v, strlen(v), &mhz) != 0 || mhz < 100 || mhz > 10000) {
+        char why[200];
+        snprintf(why, sizeof why, "\"%.60s\" is not a clock; expected the SM clock in MHz the work holds when it runs unlimited (100-10000, e.g. 1755)", v);
+        problem(l, "GPUSHARE_COMPUTE_CLOCK", why);
+        return;
+    }
+    c->compute_clock_mhz = (unsigned)mhz;
+}
+
 int gs_config_load(gs_config *out, gs_getenv_fn getenv_fn, void *env_ctx, gs_config_report_fn report, void *report_ctx) {
     loader l = {getenv_fn, env_ctx, report, report_ctx, 0};
     gs_config c;
@@ -513,6 +527,11 @@ int gs_config_load(gs_config *out, gs_getenv_fn getenv_fn, void *env_ctx, gs_con
     int policy = (int)c.compute_policy;
     load_enum(&l, "GPUSHARE_COMPUTE_POLICY", policy_names, 2, &policy, "hard or share");
     c.compute_policy = (gs_compute_policy)policy;
+    static const char *const accounting_names[] = {"throughput", "time"};
+    int accounting = (int)c.compute_accounting;
+    load_enum(&l, "GPUSHARE_COMPUTE_ACCOUNTING", accounting_names, 2, &accounting, "throughput or time");
+    c.compute_accounting = (gs_compute_accounting)accounting;
+    load_clock(&l, &c);
     static const char *const isolation_names[] = {"time-slice", "sm-partition"};
     int isolation = (int)c.isolation;
     load_enum(&l, "GPUSHARE_ISOLATION", isolation_names, 2, &isolation, "time-slice or sm-partition");

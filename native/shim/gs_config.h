@@ -43,6 +43,10 @@ typedef enum { GS_ISOLATION_TIME_SLICE = 0, GS_ISOLATION_SM_PARTITION } gs_isola
 typedef enum { GS_LOG_ERROR = 0, GS_LOG_WARN, GS_LOG_INFO, GS_LOG_DEBUG } gs_log_level;
 /* GPUSHARE_COMPUTE_POLICY: hard caps (default), or work-conserving sharing. */
 typedef enum { GS_COMPUTE_HARD = 0, GS_COMPUTE_SHARE } gs_compute_policy;
+/* GPUSHARE_COMPUTE_ACCOUNTING: what a hard limit's percent is of (native/shim/COMPUTE.md): the
+ * program's unlimited throughput (default; busy time weighted by the SM clock it ran at), or
+ * GPU time. */
+typedef enum { GS_ACCOUNT_THROUGHPUT = 0, GS_ACCOUNT_TIME } gs_compute_accounting;
 
 typedef struct {
     gs_memory_limit memory_all; /* for devices without their own entry */
@@ -56,6 +60,9 @@ typedef struct {
     bool scrub;
     char region_path[GS_CONFIG_PATH_LEN]; /* empty: private accounting */
     gs_compute_policy compute_policy;
+    gs_compute_accounting compute_accounting;
+    /* GPUSHARE_COMPUTE_CLOCK: the SM clock (MHz) the work holds when it runs unlimited; 0 = learned */
+    unsigned compute_clock_mhz;
     bool priority_set; /* GPUSHARE_PRIORITY or CUDA_TASK_PRIORITY was given (and understood) */
     /* GPUSHARE_SM_OFFSET (sm-partition mode): where the partition starts, in SMs of the
      * driver's split order; -1 = unset (the first SMs). By ordinal, else the whole value. */

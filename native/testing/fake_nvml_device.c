@@ -5,6 +5,8 @@
  * GetAttributes_v2 here; every other query answers them NVML_ERROR_NOT_SUPPORTED.
  */
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fake_nvml_state.h"
@@ -259,13 +261,30 @@ static bool valid_clock(nvmlClockType_t type)
     return (unsigned int)type <= NVML_CLOCK_VIDEO;
 }
 
+/* GPUSHARE_FAKE_NVML_CLOCK_FILE: the SM (and graphics) clock of every device, MHz, read from
+ * that file at each call, so a test can move it while a program runs (as a power cap moves a
+ * real GPU's); false when unset or not a number (the configuration's clock then). */
+static bool clock_from_file(unsigned int *mhz)
+{
+    const char *path = getenv("GPUSHARE_FAKE_NVML_CLOCK_FILE");
+    FILE *f = path != NULL && path[0] != '\0' ? fopen(path, "r") : NULL;
+    if (f == NULL)
+        return false;
+    unsigned int v = 0;
+    bool ok = fscanf(f, "%u", &v) == 1 && v > 0;
+    fclose(f);
+    if (ok)
+        *mhz = v;
+    return ok;
+}
+
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetClockInfo(nvmlDevice_t device, nvmlClockType_t type, unsigned int *clock)
 {
     fake_target_t t;
     fake_lock();
     nvmlReturn_t r = fake_device_gate(FAKE_FN_nvmlDeviceGetClockInfo, device, clock != NULL && valid_clock(type),
                                       FAKE_GPU_HANDLES, &t);
-    if (r == NVML_SUCCESS)
+    if (r == NVML_SUCCESS && ((type != NVML_CLOCK_SM && type != NVML_CLOCK_GRAPHICS) || !clock_from_file(clock)))
         *clock = t.gpu->clock[type];
     fake_unlock();
     return r;

@@ -84,6 +84,9 @@ int main(int argc, char **argv) {
         CHECK(cudaStreamSynchronize(s));
         wait_start();
         double t0 = now_s();
+        // when the measured loop began (Unix time): a driver that starts runs ahead of their
+        // START_AT (scripts/gpu/shares_run.py) checks that none began late
+        double start = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
         long total = 0;
         for (;;) {
             for (int i = 0; i < 4; i++) burn<<<blocks, threads, 0, s>>>(out, iters);
@@ -93,7 +96,8 @@ int main(int argc, char **argv) {
             bins[(size_t)(t * 10)] += 4;
             total += 4;
         }
-        std::printf("{\"mode\": \"burn\", \"iters\": %d, \"kernels\": %ld, \"bin_s\": 0.1, \"bins\": [", iters, total);
+        std::printf("{\"mode\": \"burn\", \"iters\": %d, \"kernels\": %ld, \"start\": %.3f, \"bin_s\": 0.1, \"bins\": [", iters,
+                    total, start);
         for (size_t i = 0; i < (size_t)(seconds * 10); i++) std::printf("%s%ld", i ? ", " : "", bins[i]);
         std::printf("]}\n");
         return 0;

@@ -4,7 +4,7 @@
  * CLI's client uses their inferred types. Times are UTC epoch milliseconds.
  */
 import { z } from 'zod';
-import { ISOLATION_MODES } from '../domain/index.js';
+import { COMPUTE_ACCOUNTING, ISOLATION_MODES } from '../domain/index.js';
 import { TASK_LIST_DEFAULT_LIMIT, TASK_LIST_MAX_LIMIT } from './pages.js';
 import { shown } from './shown.js';
 import type { Task } from './task.js';
@@ -63,6 +63,7 @@ export const SubmitTaskSchema = z
     models: Selector.optional(),
     uuids: Selector.optional(),
     numaNode: z.union([z.number(), Short]).optional(),
+    computeAccounting: Short.optional().describe(`what a time-slice compute limit is a share of: ${COMPUTE_ACCOUNTING.join(' (default) or ')} (GPUSHARE_COMPUTE_ACCOUNTING)`),
     tenant: z.string().min(1).max(64).optional(),
   })
   .meta({ id: 'SubmitTask' });
@@ -102,6 +103,7 @@ export const TaskSchema = z
       models: SelectorOut,
       uuids: SelectorOut,
       numaNode: z.number().nullable(),
+      computeAccounting: z.enum(COMPUTE_ACCOUNTING).optional(),
     }),
     priority: z.number(),
     tenant: z.string().nullable(),

@@ -31,6 +31,13 @@ describe('parseSliceRequest', () => {
     expect(r.ok && r.value).toMatchObject({ gpus: 2, memory: { kind: 'bytes', bytes: 8 * 2 ** 30 }, compute: 0.3, priority: 900, numaNode: 1 });
   });
 
+  it('takes a compute accounting for a time-slice limit (absent: none stored, the library defaults to throughput)', () => {
+    const r = parseSliceRequest({ compute: '30', computeAccounting: ' Time ' });
+    expect(r.ok && r.value.computeAccounting).toBe('time');
+    const d = parseSliceRequest({ compute: '30' });
+    expect(d.ok && 'computeAccounting' in d.value).toBe(false);
+  });
+
   it('implies isolation mig from a MIG profile', () => {
     const r = parseSliceRequest({ migProfile: '1G.10GB' });
     expect(r.ok && r.value).toMatchObject({ isolation: 'mig', migProfile: '1g.10gb' });
@@ -57,6 +64,9 @@ describe('parseSliceRequest', () => {
     ['include and exclude the same model', { models: { include: ['A100'], exclude: ['a100'] } }, 'models', 'conflict', /both included and excluded/],
     ['fewer UUIDs than GPUs', { gpus: 2, uuids: { include: ['GPU-1'] } }, 'uuids', 'conflict', /asks for 2 GPUs/],
     ['negative NUMA node', { numaNode: -1 }, 'numaNode', 'negative', /negative/],
+    ['unknown compute accounting', { compute: 30, computeAccounting: 'power' }, 'computeAccounting', 'unknownValue', /throughput, time/],
+    ['compute accounting without a limit', { computeAccounting: 'time' }, 'computeAccounting', 'conflict', /time-slice compute limit under 100%/],
+    ['compute accounting on an SM partition', { isolation: 'sm-partition', compute: 50, computeAccounting: 'time' }, 'computeAccounting', 'conflict', /SM partition is a number of SMs/],
   ];
   it.each(rejected)('rejects %s', (_name, input, field, code, message) => {
     const r = parseSliceRequest(input);

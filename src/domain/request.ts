@@ -6,6 +6,14 @@ import { formatBytes, parseBytes, parseMemoryQuantity, parsePercent, resolveMemo
 export const ISOLATION_MODES = ['time-slice', 'sm-partition', 'mig', 'exclusive'] as const;
 export type IsolationMode = (typeof ISOLATION_MODES)[number];
 
+/**
+ * What a time-slice compute limit of P% is P% of (libgpushare's GPUSHARE_COMPUTE_ACCOUNTING,
+ * native/shim/COMPUTE.md): the program's unlimited throughput (busy time weighted by the SM clock
+ * it ran at: a power-capped GPU left partly idle clocks higher), or the GPU's time.
+ */
+export const COMPUTE_ACCOUNTING = ['throughput', 'time'] as const;
+export type ComputeAccounting = (typeof COMPUTE_ACCOUNTING)[number];
+
 /** Named priorities; any integer 0-1000 is accepted too (higher wins). */
 export const PRIORITY_LEVELS = { low: 100, normal: 500, high: 900 } as const;
 export const PRIORITY_MAX = 1000;
@@ -32,6 +40,8 @@ export interface SliceRequest {
   readonly models: Selector;
   readonly uuids: Selector;
   readonly numaNode: number | null;
+  /** How a time-slice compute limit is accounted; absent: `throughput` (stored requests from before it have none). */
+  readonly computeAccounting?: ComputeAccounting;
 }
 
 /** A request as it arrives from a CLI flag set or an API body, before validation. */
@@ -48,6 +58,8 @@ export interface SliceRequestInput {
   readonly models?: { readonly include?: readonly string[]; readonly exclude?: readonly string[] } | undefined;
   readonly uuids?: { readonly include?: readonly string[]; readonly exclude?: readonly string[] } | undefined;
   readonly numaNode?: number | string | undefined;
+  /** `throughput` (default) or `time`. */
+  readonly computeAccounting?: string | undefined;
 }
 
 const MIG_PROFILE = /^(\d)g\.(\d+)gb(\+me)?$/;
@@ -71,10 +83,11 @@ export function parseSliceRequest(input: SliceRequestInput): Result<SliceRequest
   const models = take(parseSelector(input.models, 'models'), EMPTY_SELECTOR);
   const uuids = take(parseSelector(input.uuids, 'uuids'), EMPTY_SELECTOR);
   const numaNode = input.numaNode === undefined ? null : take(parseCount(input.numaNode, 'numaNode', 0, { allowZero: true, max: 1023 }), null);
+  const computeAccounting = input.computeAccounting === undefined ? undefined : take(parseComputeAccounting(input.computeAccounting), undefined);
 
   if (issues.length > 0) return { ok: false, issues };
 
-  const request: SliceRequest = { gpus, memory, compute, priority, isolation, migProfile, models, uuids, numaNode };
+  const request: SliceRequest = { gpus, memory, compute, priority, isolation, migProfile, models, uuids, numaNode, ...(computeAccounting !== undefined ? { computeAccounting } : {}) };
   const conflicts = findConflicts(request);
   return conflicts.length > 0 ? { ok: false, issues: conflicts } : ok(request);
 }
@@ -173,6 +186,14 @@ function parseIsolation(value: string | undefined, migProfile: string | null): R
   return ok(mode as IsolationMode);
 }
 
+function parseComputeAccounting(value: string): Result<ComputeAccounting> {
+  const v = value.trim().toLowerCase();
+  if (!(COMPUTE_ACCOUNTING as readonly string[]).includes(v)) {
+    return fail('computeAccounting', 'unknownValue', `"${value}" is not a compute accounting; expected one of ${COMPUTE_ACCOUNTING.join(', ')}`);
+  }
+  return ok(v as ComputeAccounting);
+}
+
 function parseMigProfile(value: string): Result<string> {
   const profile = value.trim().toLowerCase();
   if (!MIG_PROFILE.test(profile)) return fail('migProfile', 'malformed', `"${value}" is not a MIG profile; expected a name like 1g.10gb, 3g.40gb or 1g.10gb+me`);
@@ -216,6 +237,9 @@ function findConflicts(r: SliceRequest): Issue[] {
   const percent = r.compute === null ? null : sharePercent(r.compute);
   if (r.isolation === 'sm-partition' && percent !== null && !Number.isInteger(percent)) {
     conflict('compute', `is ${percent}%; isolation sm-partition takes a whole percentage (it becomes a number of SMs)`);
+  }
+  if (r.computeAccounting !== undefined && (r.compute === null || r.compute >= 1 || r.isolation !== 'time-slice')) {
+    conflict('computeAccounting', 'applies to a time-slice compute limit under 100% only (an SM partition is a number of SMs); set compute, or drop computeAccounting');
   }
   if (r.isolation === 'mig') {
     if (r.compute !== null) conflict('compute', 'cannot be set with isolation mig: a MIG instance has fixed compute; pick a larger profile instead');

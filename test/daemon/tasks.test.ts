@@ -30,6 +30,17 @@ async function post(path: string, body: unknown, contentType = 'application/json
 }
 
 describe('gpushare run (foreground)', () => {
+  it("sets what --cores is a share of: throughput by default, time with --cores-accounting time (the task's own value never wins)", async () => {
+    const show = ['--', 'sh', '-c', 'echo "$GPUSHARE_COMPUTE_ACCOUNTING|${GPUSHARE_COMPUTE_CLOCK-unset}"'];
+    const byDefault = await h.run(['run', '--cores', '30', '-e', 'GPUSHARE_COMPUTE_CLOCK=9999', ...show]);
+    expect(byDefault.stdout.trim()).toBe('throughput|unset');
+    const time = await h.run(['run', '--cores', '30', '--cores-accounting', 'time', '-e', 'GPUSHARE_COMPUTE_ACCOUNTING=throughput', ...show]);
+    expect(time.stdout.trim()).toBe('time|unset');
+    const all = await h.client.json<{ command: string[]; request: { computeAccounting?: string } }[]>('GET', '/v1/tasks?all=1');
+    const shown = all.filter((t) => t.command.join(' ') === show.slice(1).join(' ')).map((t) => t.request.computeAccounting ?? 'none');
+    expect(shown.sort()).toEqual(['none', 'time']);
+  });
+
   it('gives the task its slice in the environment and the library preloaded', async () => {
     const r = await h.run(['run', '--mem', '8Gi', '--cores', '30', '--', 'sh', '-c', 'echo "$GPUSHARE_MEMORY_LIMIT|$GPUSHARE_COMPUTE_LIMIT|$CUDA_VISIBLE_DEVICES|$GPUSHARE_REGION|$LD_PRELOAD|$GPUSHARE_PRIORITY"']);
     expect(r.stderr).toBe('');

@@ -77,6 +77,14 @@ static void sleep_s(double s)
 
 static int burn(const char *api, const char *us);
 
+/* SIGTERM: the burner returns from main, so the library's exit line is printed (t_clock). */
+static volatile sig_atomic_t burn_stop;
+static void on_term(int sig)
+{
+    (void)sig;
+    burn_stop = 1;
+}
+
 typedef struct thread_arg {
     CUcontext ctx;
     CUfunction fn;
@@ -181,8 +189,11 @@ static int burn(const char *api, const char *us)
             fprintf(stderr, "burn: unknown API %s\n", api);
             return 2;
         }
-        if (i % 16 == 0)
+        if (i % 16 == 0) {
             CK(cuStreamSynchronize(target));
+            if (burn_stop)
+                return 0;
+        }
     }
 }
 
@@ -193,11 +204,14 @@ typedef struct burner {
     double target; /* percent it should get (for messages) */
 } burner;
 
-/* Starts a burner on fake device `dev` with extra "NAME=VALUE" variables (NULL-terminated). */
-static pid_t spawn(int dev, const char *api, const char *const *vars)
+/* Starts a burner on fake device `dev` with extra "NAME=VALUE" variables (NULL-terminated);
+ * its stderr to err_path when given. */
+static pid_t spawn_to(int dev, const char *api, const char *const *vars, const char *err_path)
 {
     pid_t pid = fork();
     if (pid == 0) {
+        if (err_path != NULL && freopen(err_path, "w", stderr) == NULL)
+            _exit(126);
         char d[16];
         snprintf(d, sizeof d, "%d", dev);
         setenv("CUDA_VISIBLE_DEVICES", d, 1);
@@ -209,6 +223,11 @@ static pid_t spawn(int dev, const char *api, const char *const *vars)
         _exit(127);
     }
     return pid;
+}
+
+static pid_t spawn(int dev, const char *api, const char *const *vars)
+{
+    return spawn_to(dev, api, vars, NULL);
 }
 
 static void stop(pid_t pid)
@@ -479,11 +498,71 @@ static void t_kill(void)
     check(q[0] >= BUSY_PCT, "the survivor takes the GPU: %.1f%%", q[0]);
 }
 
+/*
+ * Throughput shares (COMPUTE.md): the fake NVML's SM clock held at 1800 MHz (a file it reads at
+ * each call) against a saturated clock of 1500 set by GPUSHARE_COMPUTE_CLOCK: a 50% burner's busy
+ * time is charged at 1.2x, so it gets 50 / 1.2 = 41.7% of the GPU's time (what 1500 MHz work
+ * would do in 50% at 1800); with GPUSHARE_COMPUTE_ACCOUNTING=time it gets 50%; learning the
+ * saturated clock from a clock that does not move gives 50% too. Then the first burner is asked
+ * to stop (SIGTERM): its exit line says its busy time was charged at 1.2x.
+ */
+static void t_clock(void)
+{
+    const char *dir = getenv("GPUSHARE_FAKE_CUDA_BUSY_DIR");
+    static char clock_path[600], clock_var[700], err_path[600];
+    snprintf(clock_path, sizeof clock_path, "%s/sm-clock", dir);
+    snprintf(clock_var, sizeof clock_var, "GPUSHARE_FAKE_NVML_CLOCK_FILE=%s", clock_path);
+    snprintf(err_path, sizeof err_path, "%s/clock-burner.err", dir);
+    FILE *f = fopen(clock_path, "w");
+    check(f != NULL && fprintf(f, "1800\n") > 0 && fclose(f) == 0, "write %s", clock_path);
+    const char *fixed[] = {"GPUSHARE_COMPUTE_LIMIT=50", "GPUSHARE_COMPUTE_CLOCK=1500", clock_var,
+                           "GPUSHARE_LOG_LEVEL=debug", NULL};
+    const char *timed[] = {"GPUSHARE_COMPUTE_LIMIT=50", "GPUSHARE_COMPUTE_CLOCK=1500", clock_var,
+                           "GPUSHARE_COMPUTE_ACCOUNTING=time", NULL};
+    const char *learned[] = {"GPUSHARE_COMPUTE_LIMIT=50", clock_var, NULL};
+    double pct[3] = {0, 0, 0};
+    bool ok = false;
+    for (int attempt = 0; attempt < 3 && !ok; attempt++) {
+        pid_t pids[3] = {spawn_to(0, "kernel", fixed, err_path), spawn(1, "kernel", timed), spawn(2, "kernel", learned)};
+        measure(pids, 3, pct);
+        kill(pids[0], SIGTERM);
+        int st = -1;
+        waitpid(pids[0], &st, 0);
+        stop(pids[1]);
+        stop(pids[2]);
+        check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the 1.2x burner stopped on SIGTERM: status %d", st);
+        printf("clock%s: 50%% at 1.2x the saturated clock %.1f%% (want %.1f), time accounting %.1f%% (want 50), "
+               "learned from a steady clock %.1f%% (want 50)\n",
+               attempt ? " (retry)" : "", pct[0], 50 / 1.2, pct[1], pct[2]);
+        ok = fabs(pct[0] - 50 / 1.2) <= 3 && fabs(pct[1] - 50) <= 3 && fabs(pct[2] - 50) <= 3;
+    }
+    check(fabs(pct[0] - 50 / 1.2) <= 3, "50%% at 1.2x the saturated clock: %.1f%%, want %.1f", pct[0], 50 / 1.2);
+    check(fabs(pct[1] - 50) <= 3, "time accounting: %.1f%%, want 50", pct[1]);
+    check(fabs(pct[2] - 50) <= 3, "learned from a steady clock: %.1f%%, want 50", pct[2]);
+    /* the exit line of the last attempt's 1.2x burner: busy charged at 1.2x */
+    char line[512] = "";
+    double busy = 0, charged = 0;
+    unsigned sat = 0;
+    FILE *e = fopen(err_path, "r");
+    while (e != NULL && fgets(line, sizeof line, e) != NULL)
+        if (sscanf(line, "gpushare: compute: device 0: throughput shares: busy %lf ms charged as %lf ms, saturated clock %u MHz",
+                   &busy, &charged, &sat) == 3)
+            break;
+    if (e != NULL)
+        fclose(e);
+    printf("clock: exit line: busy %.1f ms charged as %.1f ms (x%.3f), saturated clock %u MHz\n", busy, charged,
+           busy > 0 ? charged / busy : 0, sat);
+    check(busy > 500 && fabs(charged / busy - 1.2) <= 0.01 && sat == 1500,
+          "busy %.1f ms charged as %.1f ms, want x1.2 (saturated %u MHz)", busy, charged, sat);
+}
+
 int main(int argc, char **argv)
 {
     scenario = argc > 1 ? argv[1] : "alone";
-    if (strcmp(scenario, "burn") == 0 && argc == 4)
+    if (strcmp(scenario, "burn") == 0 && argc == 4) {
+        signal(SIGTERM, on_term);
         return burn(argv[2], argv[3]);
+    }
     ssize_t n = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
     if (n <= 0)
         return 2;
@@ -494,6 +573,6 @@ int main(int argc, char **argv)
     }
     static const test_scenario all[] = {{"alone", t_alone},   {"unlimited", t_unlimited}, {"colocated", t_colocated},
                {"paths", t_paths},   {"policy", t_policy},       {"priority", t_priority},
-               {"published", t_published}, {"kill", t_kill}};
+               {"published", t_published}, {"kill", t_kill}, {"clock", t_clock}};
     return run_scenario(all, sizeof all / sizeof all[0]);
 }

@@ -153,12 +153,26 @@ fi
 # fake's busy time; each scenario with its own busy directory and board directory.
 CFAKE=$WORK/fake_cuda_compute.json
 echo '{"contextBytes": 4194304, "sharedGpu": true, "devices": [{}, {}, {}, {}, {}]}' >"$CFAKE"
-for sc in alone unlimited colocated paths policy priority published kill; do
+# The fake NVML has the same 5 devices (the same UUIDs by index): throughput shares read their clocks.
+CNVML=$WORK/fake_nvml_compute.json
+echo '{"devices": [{}, {}, {}, {}, {}]}' >"$CNVML"
+for sc in alone unlimited colocated paths policy priority published kill clock; do
     mkdir -p "$WORK/cbusy-$sc" "$WORK/cboard-$sc"
-    run "compute $sc" "$A" "$ASAN_PRELOAD" GPUSHARE_FAKE_CUDA="$CFAKE" GPUSHARE_FAKE_CUDA_BUSY_DIR="$WORK/cbusy-$sc" \
+    run "compute $sc" "$A" "$ASAN_PRELOAD" GPUSHARE_FAKE_CUDA="$CFAKE" GPUSHARE_FAKE_NVML="$CNVML" GPUSHARE_FAKE_CUDA_BUSY_DIR="$WORK/cbusy-$sc" \
         GPUSHARE_COMPUTE_DIR="$WORK/cboard-$sc" GPUSHARE_LOG_LEVEL=error -- "$T/compute_test" $sc
     sed -n 's/^/    /; /%/p' "$WORK/out"
 done
+# Throughput shares without a readable SM clock (NVML_ERROR_NOT_SUPPORTED): the limit is a share
+# of GPU time, said in exactly one line, and the program runs.
+mkdir -p "$WORK/cboard-noclock"
+run "compute without a clock" "$A" "$ASAN_PRELOAD" GPUSHARE_COMPUTE_LIMIT=50 GPUSHARE_COMPUTE_DIR="$WORK/cboard-noclock" \
+    GPUSHARE_FAKE_NVML='{"devices":[{"errors":{"nvmlDeviceGetClockInfo":3}}]}' -- "$T/shim_test" launch direct
+if [ "$(grep -c '^gpushare: device 0: the SM clock cannot be read (not supported, 3): its compute limit is a share of GPU time, not of throughput' "$WORK/err")" = 1 ]; then
+    pass=$((pass + 1)); echo "PASS compute without a clock: one line"
+else
+    fail=$((fail + 1)); echo "FAIL compute without a clock: one line"; sed 's/^/    /' "$WORK/err" | head
+fi
+
 # What the gate did, at exit with GPUSHARE_LOG_LEVEL=debug (scripts/gpu-launch-*.sh read it):
 # every launch counted, measured or not (launch: 100 on the main thread; launchthreads: 4 threads
 # x 50, each followed by a refused one, that exit before the main thread's 50, so launches made on

@@ -12,6 +12,7 @@ interface RunFlags {
   readonly gpus?: string;
   readonly mem?: string;
   readonly cores?: string;
+  readonly coresAccounting?: string;
   readonly priority?: string;
   readonly gpuModel?: string[];
   readonly isolation?: string;
@@ -29,6 +30,7 @@ export function registerRun(program: Command): void {
     .option('--gpus <n>', 'number of GPUs (default 1; 0 for a CPU-only task)')
     .option('--mem <size>', 'GPU memory per GPU: 8Gi, 8192Mi, 50% (default: the whole GPU)')
     .option('--cores <percent>', 'compute per GPU, percent: 30 (default: no limit)')
+    .addOption(new Option('--cores-accounting <what>', "what --cores is a share of: the program's unlimited throughput (default) or the GPU's time").choices(['throughput', 'time']))
     .option('--priority <p>', 'low, normal (default), high or 0-1000; higher runs first')
     .option('--gpu-model <model...>', 'only GPUs of these models, e.g. H100-80GB')
     .addOption(new Option('--isolation <mode>', 'how the slice shares its GPU').choices(['time-slice', 'sm-partition', 'exclusive']))
@@ -58,6 +60,7 @@ gpushare's (128+N when a signal N ended it).
       ...(flags.gpus !== undefined ? { gpus: flags.gpus } : {}),
       ...(flags.mem !== undefined ? { memory: flags.mem } : {}),
       ...(flags.cores !== undefined ? { compute: flags.cores } : {}),
+      ...(flags.coresAccounting !== undefined ? { computeAccounting: flags.coresAccounting } : {}),
       ...(flags.priority !== undefined ? { priority: flags.priority } : {}),
       ...(flags.gpuModel ? { models: { include: flags.gpuModel } } : {}),
       ...(flags.isolation !== undefined ? { isolation: flags.isolation } : {}),
