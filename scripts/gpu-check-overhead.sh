@@ -117,7 +117,7 @@ while [ "$round" -lt "$max_rounds" ]; do
   if [ "$round" = 1 ] || [ "$took" -gt "$longest" ]; then longest=$took; fi
   echo "round $round: ${took}s (total ${SECONDS}s)"
   # the table so far, in case the run is cut short (the device's time limit)
-  python3 scripts/gpu/overhead_summary.py "$raw" > "$OUT/overhead.md" 2>&1
+  OVERHEAD_RESAMPLES=500 python3 scripts/gpu/overhead_summary.py "$raw" > "$OUT/overhead.md" 2>&1
 done
 
 # What the gate did in one more limited run (the debug exit line: launches, precise path, credit).
