@@ -16,15 +16,18 @@
 // across rounds, the median and a 95% bootstrap interval of the median.
 // `--cpu` times by the process's CPU time (process.cpuUsage: user + system, all threads, so GC
 // helpers count) instead of the wall clock, for a machine shared with other work.
-// Side by side with another build: K8S_EXTENDER_BENCH_BASELINE=/other/checkout. Each build runs
+// Side by side with another build: --baseline <checkout or git ref> (e.g. base/session19; or
+// K8S_EXTENDER_BENCH_BASELINE). Each build runs
 // in a child process of its own (this file with --child <checkout>: that checkout's src/, its
 // own heap, so one build's garbage is not collected on the other's time) holding its own copy of
 // the same cluster; the parent asks each for a round in turn, the order reversed every other
 // round. Both answer the same (extender-reference.test.ts), so both clusters change alike.
-// Usage: node --import tsx bench/k8s-extender.bench.ts [nodes] [--rounds N] [--pods N] [--occupancy 0.5,0.9] [--names all,500] [--paths direct,http] [--cpu]
-// or the same by env: K8S_EXTENDER_BENCH_NODES, _ROUNDS, _PODS, _OCCUPANCY, _NAMES, _PATHS, _CPU=1.
+// Usage: node --import tsx bench/k8s-extender.bench.ts [nodes] [--rounds N] [--pods N] [--occupancy 0.5,0.9] [--names all,500] [--paths direct,http] [--baseline DIR|REF] [--cpu]
+// or the same by env: K8S_EXTENDER_BENCH_NODES, _ROUNDS, _PODS, _OCCUPANCY, _NAMES, _PATHS, _BASELINE, _CPU=1.
 import Fastify from 'fastify';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
@@ -87,9 +90,22 @@ async function load(root: string) {
 }
 type Impl = Awaited<ReturnType<typeof load>>;
 const here = resolve(fileURLToPath(new URL('..', import.meta.url)));
-const baselineRoot = process.env[`${ENV}BASELINE`];
-const builds = [{ name: 'this build', root: here }, ...(baselineRoot ? [{ name: `baseline (${baselineRoot})`, root: resolve(baselineRoot) }] : [])];
 const childAt = args.indexOf('--child');
+/**
+ * The build to compare with: a checkout's directory, or a git ref of this repository (its src/
+ * is unpacked into a temporary directory beside this checkout's node_modules).
+ */
+function baselineCheckout(what: string): string | undefined {
+  if (what === '') return undefined;
+  if (existsSync(join(what, 'src'))) return what;
+  const dir = mkdtempSync(join(tmpdir(), 'gpushare-extender-baseline-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  execFileSync('sh', ['-c', 'git -C "$1" archive "$2" src | tar -x -C "$3"', 'sh', here, what, dir]);
+  symlinkSync(join(here, 'node_modules'), join(dir, 'node_modules'));
+  return dir;
+}
+const baselineRoot = childAt >= 0 ? undefined : baselineCheckout(opt('--baseline', ''));
+const builds = [{ name: 'this build', root: here }, ...(baselineRoot ? [{ name: `baseline (${opt('--baseline', '')})`, root: resolve(baselineRoot) }] : [])];
 
 /** Binding is never exercised here: the bench reserves in the view directly (untimed). */
 const noApi: PodBinder = {

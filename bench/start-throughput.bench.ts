@@ -18,16 +18,23 @@
 //
 // START_BENCH_BASELINE=/other/checkout (built): its bin/gpushare.js runs alongside this one.
 // START_BENCH_PROFILE=dir: every daemon runs under `node --cpu-prof` and leaves its profile there.
+// START_BENCH_STALLS=dir: where the time of the fixed-rate run went, printed per round (a slow
+// first round, issue 17's leftover): the daemon's and this client's longest event-loop stall and
+// their garbage collection in that run (bench/lib/stall-log.mjs, logs kept in dir), and the
+// machine's CPU and IO pressure over it (/proc/pressure: the share of the run in which some
+// runnable task waited for a CPU, or for IO).
 // START_BENCH_SERVE_ARGS='--sandbox off': more serve flags for this build only;
 // START_BENCH_BASELINE_SERVE_ARGS: the same for the baseline (one that knows them).
 // Per-round numbers are printed as they come; the table gives medians over rounds with a 95%
 // bootstrap interval of the median.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 const ROUNDS = Number(process.env['START_BENCH_ROUNDS'] ?? 5);
 const RATE = Number(process.env['START_BENCH_RATE'] ?? 500);
@@ -151,6 +158,48 @@ async function closedLoop(count: number, clients: number, send: () => Promise<An
   return sent;
 }
 
+/**
+ * A full collection of this client's heap before each measured run, so that the client's own
+ * collection of what tsx and the warm-up left does not fall inside a run, delaying its sends and
+ * reads and counting as the daemon's latency. On the loaded development machine a first round's
+ * fixed-rate run held 421 ms of the client's GC against 115 ms in the second (START_BENCH_STALLS),
+ * but longer, backlogged runs held more: whether this was the quiet machine's slow first round is
+ * for a quiet run with START_BENCH_STALLS to show.
+ */
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
+
+const STALLS = process.env['START_BENCH_STALLS'];
+const STALL_LOG = join(root, 'bench', 'lib', 'stall-log.mjs');
+if (STALLS) {
+  process.env['START_BENCH_STALL_FILE'] = join(STALLS, `client-${process.pid}.log`);
+  await import(STALL_LOG);
+}
+
+/** The longest stall and the GC time (ms) a stall log shows between two wall times (epoch ms). */
+function stallsIn(file: string, from: number, to: number): { longest: number; gc: number } {
+  let longest = 0;
+  let gc = 0;
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  for (const line of text.split('\n')) {
+    const [at, stall, gcMs] = line.split(' ').map(Number);
+    if (at === undefined || stall === undefined || gcMs === undefined || !(at >= from && at <= to + 100)) continue;
+    longest = Math.max(longest, stall);
+    gc += gcMs;
+  }
+  return { longest, gc };
+}
+
+/** /proc/pressure/<what>'s "some" total (us): how long some runnable task waited for it; null without PSI. */
+function pressureUs(what: 'cpu' | 'io'): number | null {
+  try {
+    const m = /^some .*total=(\d+)/m.exec(readFileSync(`/proc/pressure/${what}`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
 interface StartResult {
   readonly acceptedPerS: number;
   readonly p50: number;
@@ -160,6 +209,10 @@ interface StartResult {
   readonly refused: number;
   /** The daemon's CPU time per accepted submission, ms (its share of the machine, whatever else runs). */
   readonly cpuPerTask: number;
+  /** From the first due to the last answer (epoch ms): the window START_BENCH_STALLS reports on. */
+  readonly window: readonly [number, number];
+  /** The machine's CPU and IO pressure over the run, percent of its time; null without PSI. */
+  readonly pressure: { readonly cpu: number | null; readonly io: number | null };
 }
 
 /** When each task's `task.started` event was recorded (daemon clock, ms). */
@@ -185,8 +238,11 @@ async function drain(c: Client, keep = 0): Promise<void> {
 }
 
 async function startRun(c: Client, pid: number, run: () => Promise<Sent[]>): Promise<StartResult> {
+  collectGarbage();
   const cpu0 = cpuMs(pid);
+  const [cpuP0, ioP0] = [pressureUs('cpu'), pressureUs('io')];
   const sent = await run();
+  const [cpuP1, ioP1] = [pressureUs('cpu'), pressureUs('io')];
   await drain(c);
   const cpu = cpuMs(pid) - cpu0;
   const started = await startedAt(c);
@@ -199,7 +255,8 @@ async function startRun(c: Client, pid: number, run: () => Promise<Sent[]>): Pro
   });
   if (toRunning.length !== ok.length) throw new Error(`${ok.length - toRunning.length} accepted tasks never started`);
   const lat = ok.map((s) => s.end - s.due);
-  return { acceptedPerS: (ok.length * 1000) / (last - first), p50: pct(lat, 50), p99: pct(lat, 99), runP50: pct(toRunning, 50), runP99: pct(toRunning, 99), refused: sent.length - ok.length, cpuPerTask: cpu / ok.length };
+  const share = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : (100 * (b - a)) / 1000 / (last - first));
+  return { acceptedPerS: (ok.length * 1000) / (last - first), p50: pct(lat, 50), p99: pct(lat, 99), runP50: pct(toRunning, 50), runP99: pct(toRunning, 99), refused: sent.length - ok.length, cpuPerTask: cpu / ok.length, window: [first, last], pressure: { cpu: share(cpuP0, cpuP1), io: share(ioP0, ioP1) } };
 }
 
 interface ListResult {
@@ -220,6 +277,7 @@ async function listRun(c: Client, pid: number): Promise<ListResult> {
   const listed = JSON.parse((await call(c, 'GET', '/v1/tasks')).body) as { state: string }[];
   // A build with pages (issue 17) lists the first 500; one without, all of them.
   if (listed.filter((t) => t.state === 'running').length !== GPUS || listed.length < 500) throw new Error(`expected ${GPUS} running and ${LIST_TASKS - GPUS} queued, got ${listed.length} listed`);
+  collectGarbage();
   const writer = new Client0(c.socket);
   const writes = openLoop(LIST_SECONDS * LIST_WRITES_PER_S, LIST_WRITES_PER_S, () => call(writer, 'POST', '/v1/tasks', TRIVIAL));
   let bytes = 0;
@@ -267,7 +325,9 @@ async function round(bin: string): Promise<RoundResult> {
   // baseline's are START_BENCH_BASELINE_SERVE_ARGS (an older build may not know them).
   const extra = (process.env[bin === builds[0]?.bin ? 'START_BENCH_SERVE_ARGS' : 'START_BENCH_BASELINE_SERVE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
   // Its own session, as a service's (systemd's, or setsid's): what its CPU priority applies to (src/node/priority.ts).
-  const args = [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), bin, 'serve', '--backend', 'simulated', '--simulate', `${GPUS}xH100-80GB`, '--state-dir', join(dir, 'state'), '--listen', socket, '--log-level', 'warn', ...extra];
+  const stallFile = STALLS ? join(STALLS, `daemon-${Date.now()}.log`) : null;
+  if (stallFile !== null) env['START_BENCH_STALL_FILE'] = stallFile;
+  const args = [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), ...(stallFile !== null ? ['--import', STALL_LOG] : []), bin, 'serve', '--backend', 'simulated', '--simulate', `${GPUS}xH100-80GB`, '--state-dir', join(dir, 'state'), '--listen', socket, '--log-level', 'warn', ...extra];
   const daemon = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   daemons.add(daemon);
   const c = new Client0(socket);
@@ -286,6 +346,13 @@ async function round(bin: string): Promise<RoundResult> {
     const fixed = await startRun(c, pid, () => openLoop(COUNT, RATE, () => call(c, 'POST', '/v1/tasks', TRIVIAL)));
     const max = await startRun(c, pid, () => closedLoop(COUNT, CLIENTS, () => call(c, 'POST', '/v1/tasks', TRIVIAL)));
     const list = await listRun(c, pid);
+    if (stallFile !== null) {
+      const [from, to] = fixed.window;
+      const d = stallsIn(stallFile, from, to);
+      const cl = stallsIn(process.env['START_BENCH_STALL_FILE'] ?? '', from, to);
+      const p = (x: number | null): string => (x === null ? '?' : `${x.toFixed(0)}%`);
+      console.log(`  fixed-rate run (${((to - from) / 1000).toFixed(1)} s): daemon longest stall ${d.longest.toFixed(0)} ms, GC ${d.gc.toFixed(0)} ms; client longest stall ${cl.longest.toFixed(0)} ms, GC ${cl.gc.toFixed(0)} ms; machine CPU pressure ${p(fixed.pressure.cpu)}, IO ${p(fixed.pressure.io)}`);
+    }
     return { fixed, max, list };
   } finally {
     // The sleeps lead their own process groups and outlive the daemon: end them through it first.

@@ -27,7 +27,7 @@ EXEC_SRC := exec/gpushare_exec.c exec/claim.c exec/sandbox.c exec/spawner.c
 # dynamic loader each exec costs less (the wrapper chain ran about 20% faster here:
 # docs/benchmarks.md); no loader variable can ever run code in it, which runs as root; and it
 # needs no particular glibc on the machine. It calls nothing that needs NSS or dlopen.
-$(EXEC_BIN): $(EXEC_SRC) exec/claim.h exec/sandbox.h exec/spawner.h exec/exec.mk
+$(EXEC_BIN): $(EXEC_SRC) exec/claim.h exec/sandbox.h exec/spawner.h region/gpushare_board.h exec/exec.mk
 	@mkdir -p $(@D)
 	$(CC) $(EXEC_CFLAGS) -static -o $@ $(EXEC_SRC)
 	$(call SHIP_SPLIT_DEBUG,$@)
@@ -45,7 +45,7 @@ TEST_RUNS += $(EXEC_TEST_BIN)@$(EXEC_ASAN_BIN)
 .PHONY: exec-test
 exec-test: $(EXEC_ASAN_BIN) $(EXEC_TEST_BIN)
 
-$(EXEC_ASAN_BIN): $(EXEC_SRC) exec/claim.h exec/sandbox.h exec/spawner.h exec/exec.mk
+$(EXEC_ASAN_BIN): $(EXEC_SRC) exec/claim.h exec/sandbox.h exec/spawner.h region/gpushare_board.h exec/exec.mk
 	@mkdir -p $(@D)
 	$(CC) $(EXEC_CFLAGS) -O1 $(SANITIZE) -o $@ $(EXEC_SRC)
 

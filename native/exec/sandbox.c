@@ -21,6 +21,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "../region/gpushare_board.h"
+
 enum { MAX_GROUPS = 64 };
 
 /* A decimal id from 1 to 2^32-2 (0 would be root, -1 is "no change" to the kernel). */
@@ -121,6 +123,35 @@ static int drop_to(const task_user *u) {
     return 0;
 }
 
+/*
+ * The task's user's compute boards (sandbox.h: GPUSHARE_EXEC_BOARDS), made here, as root and
+ * before the user change, because their directory is root's: a task can then write its own
+ * user's board and no other, and cannot make boards under other users' names. A board its user
+ * shrank (which hurts only that user's processes: the others read it, never map it) is brought
+ * back to size for the next task. A board that cannot be made is said on the task's stderr; the
+ * task runs, its compute limited for itself alone (libgpushare says so too).
+ */
+static void make_boards(char *list, uid_t uid, gid_t gid, int give) {
+    for (char *path = list, *next; path != NULL && path[0] != '\0'; path = next) {
+        next = strchr(path, ':');
+        if (next != NULL) *next++ = '\0';
+        int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+        struct stat st;
+        const char *step = fd < 0 ? "open" : fstat(fd, &st) != 0 ? "stat" : NULL;
+        if (step == NULL && !S_ISREG(st.st_mode)) {
+            step = "use";
+            errno = EINVAL; /* not a plain file */
+        }
+        if (step == NULL && give && (st.st_uid != uid || st.st_gid != gid) && fchown(fd, uid, gid) != 0) step = "chown";
+        if (step == NULL && (st.st_mode & 07777) != 0644 && fchmod(fd, 0644) != 0) step = "chmod";
+        if (step == NULL && st.st_size < (off_t)GS_BOARD_FILE_SIZE && ftruncate(fd, GS_BOARD_FILE_SIZE) != 0) step = "size";
+        if (step != NULL)
+            fprintf(stderr, "gpushare-exec: cannot %s the compute board %s (%s): compute is limited for this task alone\n",
+                    step, path, strerror(errno));
+        if (fd >= 0) close(fd);
+    }
+}
+
 /* The PATH left when none of the submitter's entries can be searched (sudo's secure_path). */
 static const char SECURE_PATH[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -177,10 +208,29 @@ int sandbox_enter(void) {
         }
         if (unsetenv(vars[i]) != 0) return fail("unsetenv", vars[i], errno);
     }
-    if (set[0] && cgroup[0] != '\0' && join_cgroup(cgroup) != 0) return -1;
-    if (!set[1]) return 0;
+    /* The boards' list may be long (one path per GPU): copied whole, like the others. */
+    const char *boards_var = getenv("GPUSHARE_EXEC_BOARDS");
+    char *boards = boards_var != NULL ? strdup(boards_var) : NULL;
+    if (boards_var != NULL && (boards == NULL || unsetenv("GPUSHARE_EXEC_BOARDS") != 0)) {
+        free(boards);
+        return fail("GPUSHARE_EXEC_BOARDS", "cannot be copied", errno != 0 ? errno : ENOMEM);
+    }
+    if (set[0] && cgroup[0] != '\0' && join_cgroup(cgroup) != 0) {
+        free(boards);
+        return -1;
+    }
+    if (!set[1]) {
+        make_boards(boards, getuid(), getgid(), 0);
+        free(boards);
+        return 0;
+    }
     task_user user;
-    if (parse_user(uid, set[2] ? gid : NULL, groups, &user) != 0) return -1;
+    if (parse_user(uid, set[2] ? gid : NULL, groups, &user) != 0) {
+        free(boards);
+        return -1;
+    }
+    make_boards(boards, user.uid, user.gid, 1);
+    free(boards);
     if (set[4] && own[0] != '\0' && make_own_dir(own, &user) != 0) return -1;
     if (drop_to(&user) != 0 || prune_path() != 0) return -1;
     /* The daemon put us in the submitter's directory as root: say so plainly if the task's

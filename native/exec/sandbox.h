@@ -8,8 +8,12 @@
  *   GPUSHARE_EXEC_OWN_DIR its own directory, created if missing and given to that user (0700)
  *   GPUSHARE_EXEC_GID     its primary group
  *   GPUSHARE_EXEC_GROUPS  its supplementary groups, comma-separated (absent or empty: none)
+ *   GPUSHARE_EXEC_BOARDS  its user's compute boards, one per GPU of the task (paths, ':'-separated;
+ *                         native/shim/COMPUTE.md "Boards per user"): made if missing, given to the
+ *                         user (0644), and brought back to a board's size if the user shrank one
  *
- * None set: the command runs as the wrapper does (a daemon that is not root).
+ * None set: the command runs as the wrapper does (a daemon that is not root); the boards are
+ * then made the wrapper's user's.
  */
 #ifndef GPUSHARE_EXEC_SANDBOX_H
 #define GPUSHARE_EXEC_SANDBOX_H

@@ -129,6 +129,7 @@ typedef struct cdev {
     int32_t priority;
     uint32_t policy;
     gs_board *b;
+    struct gs_board_peers *peers; /* boards per user: the other users' boards (compute_board.c); NULL: none */
     _Atomic int slot; /* our board slot, -1: none (alone) */
     uint64_t token;
     pthread_mutex_t lock; /* sampling, reaping, publishing; trylock only */

@@ -532,6 +532,10 @@ int gs_config_load(gs_config *out, gs_getenv_fn getenv_fn, void *env_ctx, gs_con
     load_enum(&l, "GPUSHARE_COMPUTE_ACCOUNTING", accounting_names, 2, &accounting, "throughput or time");
     c.compute_accounting = (gs_compute_accounting)accounting;
     load_clock(&l, &c);
+    static const char *const board_names[] = {"shared", "per-user"};
+    int board = c.compute_board_per_user ? 1 : 0;
+    load_enum(&l, "GPUSHARE_COMPUTE_BOARD", board_names, 2, &board, "shared or per-user");
+    c.compute_board_per_user = board == 1;
     static const char *const isolation_names[] = {"time-slice", "sm-partition"};
     int isolation = (int)c.isolation;
     load_enum(&l, "GPUSHARE_ISOLATION", isolation_names, 2, &isolation, "time-slice or sm-partition");

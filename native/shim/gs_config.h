@@ -63,6 +63,9 @@ typedef struct {
     gs_compute_accounting compute_accounting;
     /* GPUSHARE_COMPUTE_CLOCK: the SM clock (MHz) the work holds when it runs unlimited; 0 = learned */
     unsigned compute_clock_mhz;
+    /* GPUSHARE_COMPUTE_BOARD=per-user: each user's processes write only their own user's board
+     * (the daemon's tasks; native/shim/COMPUTE.md "Boards per user"); default: one shared board */
+    bool compute_board_per_user;
     bool priority_set; /* GPUSHARE_PRIORITY or CUDA_TASK_PRIORITY was given (and understood) */
     /* GPUSHARE_SM_OFFSET (sm-partition mode): where the partition starts, in SMs of the
      * driver's split order; -1 = unset (the first SMs). By ordinal, else the whole value. */

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -85,6 +85,42 @@ describe('gpushare-exec', () => {
     expect(nnp).toMatch(/NoNewPrivs:\s+1/);
     expect(leaked).toBe('0');
     expect(r.status).toEqual({ kind: 'exit', code: 0 });
+  });
+
+  describe('compute boards (GPUSHARE_EXEC_BOARDS)', () => {
+    const BOARD_BYTES = 4160; // gpushare_board.h GS_BOARD_FILE_SIZE
+    it("makes the task's user's boards, brings a shrunk one back to size, refuses a link, and runs the command either way", () => {
+      const boards = join(dir, 'boards');
+      mkdirSync(boards);
+      const [a, b, link] = [join(boards, 'a'), join(boards, 'b'), join(boards, 'link')] as const;
+      writeFileSync(b, 'cut short'); // as its user may leave it
+      chmodSync(b, 0o600);
+      symlinkSync('/etc/passwd', link);
+      const r = run(['sh', '-c', 'echo "ran ${GPUSHARE_EXEC_BOARDS-unset}"'], { GPUSHARE_EXEC_BOARDS: [a, b, link].join(':') });
+      expect(r.stdout.trim()).toBe('ran unset');
+      expect(r.status).toEqual({ kind: 'exit', code: 0 });
+      for (const f of [a, b]) {
+        const st = statSync(f);
+        expect([st.size, st.mode & 0o777, st.uid]).toEqual([BOARD_BYTES, 0o644, process.getuid?.()]);
+      }
+      expect(readFileSync(b).subarray(0, 9).toString()).toBe('cut short'); // grown, never rewritten
+      expect(lstatSync(link).isSymbolicLink()).toBe(true);
+      expect(r.stderr).toMatch(/gpushare-exec: cannot open the compute board .*\/link \(Too many levels of symbolic links\): compute is limited for this task alone/);
+    });
+
+    it.skipIf(process.getuid?.() !== 0)("gives them to the task's user, who can write and cut only its own (root only)", () => {
+      chmodSync(dir, 0o755); // mkdtemp's 0700 would keep the task's user out of the boards' directory below
+      const boards = join(dir, 'boards-root');
+      mkdirSync(boards, { mode: 0o755 });
+      const own = join(boards, 'own');
+      const other = join(boards, 'other');
+      writeFileSync(other, Buffer.alloc(BOARD_BYTES), { mode: 0o644 });
+      const script = [`: > ${own} && echo "own cut"`, `(: > ${other}) 2>/dev/null && echo "other CUT" || echo "other refused"`, `touch ${boards}/new 2>/dev/null && echo "new MADE" || echo "new refused"`].join('; ');
+      const r = run(['sh', '-c', script], { GPUSHARE_EXEC_UID: '65534', GPUSHARE_EXEC_GID: '65534', GPUSHARE_EXEC_BOARDS: own });
+      expect(r.stdout.trim().split('\n')).toEqual(['own cut', 'other refused', 'new refused']);
+      expect([statSync(own).uid, statSync(own).gid, statSync(other).size]).toEqual([65534, 65534, BOARD_BYTES]);
+      truncateSync(own, 0);
+    });
   });
 
   it('refuses a call without its arguments', () => {

@@ -273,7 +273,7 @@ export class Lifecycle {
         // Said on the task, so whoever wonders why its partition is slow sees it.
         if (mpsPipeDir === null) message = `running without MPS (${mps.problem}): SM partitions on one GPU take turns instead of running at once`;
       }
-      const sandbox = this.options.sandbox.prepare(task);
+      const sandbox = this.options.sandbox.prepare(task, gpus);
       env = { ...taskEnvironment(sandbox.baseEnv, task, gpus, limit, smRanges === null ? null : { ranges: smRanges, mpsPipeDir }), ...sandbox.wrapperEnv };
       // The intent, durable before the process exists: after a crash from here on, the next
       // daemon finds `starting` and asks the launch claim rather than starting it again. No

@@ -4,6 +4,7 @@
  * /etc/subuid) come in as text; sandbox.ts is the shell that reads them and acts.
  */
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import { ErrorCodes, GsError } from '../domain/index.js';
 
 /** The unprivileged user a task runs as. */
@@ -156,6 +157,25 @@ export function wrapperVariables(user: TaskUser | null, cgroup: string | null, o
     if (ownDir !== null) env['GPUSHARE_EXEC_OWN_DIR'] = ownDir;
   }
   return env;
+}
+
+/**
+ * A GPU's compute board for one user (native/shim/COMPUTE.md "Boards per user"), named as
+ * libgpushare names it: the UUID as the driver gives it, "GPU-" and lower-case hex, a MIG
+ * device's too (the driver reports a MIG device by its MIG UUID's bytes).
+ */
+export function boardFile(dir: string, uuid: string, uid: number): string {
+  return join(dir, `gpushare-compute-GPU-${uuid.replace(/^(GPU|MIG)-/i, '').toLowerCase()}.u${uid}`);
+}
+
+/**
+ * The variables that put a task's compute on its user's own boards, one per GPU of the task,
+ * which gpushare-exec makes for that user in `dir` (root's): the task can write no other user's
+ * board, and reads theirs without mapping them. None for a task without GPUs.
+ */
+export function boardVariables(dir: string, uuids: readonly string[], uid: number): Record<string, string> {
+  if (uuids.length === 0) return {};
+  return { GPUSHARE_COMPUTE_DIR: dir, GPUSHARE_COMPUTE_BOARD: 'per-user', GPUSHARE_EXEC_BOARDS: uuids.map((u) => boardFile(dir, u, uid)).join(':') };
 }
 
 /** What `canEnter` needs of a directory: stat's owner, group and mode. */

@@ -2,7 +2,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Task } from '../contract/task.js';
+import type { Task, TaskGpu } from '../contract/task.js';
 import type { SandboxConfig } from './config.js';
 import { claimUidRange, removeOwnDir, Sandbox, sandboxUsers, type SandboxOptions } from './sandbox.js';
 import { DEFAULT_UID_BASE } from './sandbox-plan.js';
@@ -68,11 +68,27 @@ describe('Sandbox', () => {
     ]);
   });
 
+  it("puts a task's compute on its user's own boards, one per GPU, in a directory every task lists and only root writes", () => {
+    const s = open();
+    const task = { id: 'abc124', tenant: 'team-a', pid: null, regionPath: s.regionPath('abc124'), stdoutPath: '/state/tasks/abc124/stdout.log' } as unknown as Task;
+    const gpus = [{ uuid: 'GPU-AB12CD34-0000-4000-8000-000000000001' }, { uuid: 'MIG-5e6f0000-0000-4000-8000-000000000002' }] as TaskGpu[];
+    const boards = join(dir, 'tasks', 'compute');
+    expect(s.prepare(task, gpus).wrapperEnv).toMatchObject({
+      GPUSHARE_COMPUTE_DIR: boards,
+      GPUSHARE_COMPUTE_BOARD: 'per-user',
+      GPUSHARE_EXEC_BOARDS: `${boards}/gpushare-compute-GPU-ab12cd34-0000-4000-8000-000000000001.u1001:${boards}/gpushare-compute-GPU-5e6f0000-0000-4000-8000-000000000002.u1001`,
+    });
+    expect(statSync(boards).mode & 0o7777).toBe(0o755);
+    // Without GPUs there is no board to make.
+    expect(Object.keys(s.prepare(task, []).wrapperEnv).filter((k) => k.includes('BOARD'))).toEqual([]);
+  });
+
   it('runs tasks as the daemon\'s user without users, and says so', () => {
     const s = open({ usersOn: false, usersProblem: 'the daemon is not root (uid 1000), so it cannot switch users' });
     expect(s.userFor('team-b')).toBeNull();
     expect(s.regionPath('abc')).toBeNull();
-    expect(s.prepare({ id: 'abc', tenant: 'team-b', pid: null, regionPath: '/state/tasks/abc/region', stdoutPath: '/state/tasks/abc/stdout.log' } as unknown as Task).wrapperEnv).toEqual({});
+    // Nor boards per user: its tasks share one board per GPU, as any process under libgpushare does.
+    expect(s.prepare({ id: 'abc', tenant: 'team-b', pid: null, regionPath: '/state/tasks/abc/region', stdoutPath: '/state/tasks/abc/stdout.log' } as unknown as Task, [{ uuid: 'GPU-1' } as TaskGpu]).wrapperEnv).toEqual({});
     expect(s.notices()).toEqual([expect.stringMatching(/tasks run as the daemon's own user \(the daemon is not root .*\): tenants are separated only at the API/)]);
     expect(s.status()).toEqual({ users: false, usersProblem: expect.stringMatching(/not root/), cgroupRoot: null, cgroupProblem: expect.any(String) });
   });

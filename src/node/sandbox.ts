@@ -12,10 +12,10 @@ import { rm, rmdir } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { ErrorCodes, GsError } from '../domain/index.js';
-import type { Task } from '../contract/task.js';
+import type { Task, TaskGpu } from '../contract/task.js';
 import { setUpCgroups, TaskCgroups } from './cgroup.js';
 import type { SandboxConfig } from './config.js';
-import { allocatedUser, baseEnvironment, daemonKey, DEFAULT_TASK_DIR, DEFAULT_UID_BASE, DEFAULT_UID_COUNT, nextFreeUid, parsePasswd, rangeConflicts, resolveRunAs, wrapperVariables, type RunAs, type TaskUser } from './sandbox-plan.js';
+import { allocatedUser, baseEnvironment, boardVariables, daemonKey, DEFAULT_TASK_DIR, DEFAULT_UID_BASE, DEFAULT_UID_COUNT, nextFreeUid, parsePasswd, rangeConflicts, resolveRunAs, wrapperVariables, type RunAs, type TaskUser } from './sandbox-plan.js';
 import type { TenantUidStore } from './store/tenant-uids.js';
 
 /** What is isolated on this daemon, for the start-up message and the health endpoint. */
@@ -97,6 +97,13 @@ export class Sandbox {
   private readonly cgroupProblem: string | null;
   /** This daemon's part of sandbox.taskDir; null: tasks' own directories are their state directories'. */
   private readonly taskDir: string | null;
+  /**
+   * Where tasks' compute boards are, one per user and GPU (native/shim/COMPUTE.md "Boards per
+   * user"): sandbox.taskDir's `compute`, root's and shared by the daemons of the host, so every
+   * task on a GPU is laid out with every other; null without users (tasks share one board per
+   * GPU in /dev/shm, as any process under libgpushare does).
+   */
+  private readonly boardDir: string | null;
   private readonly daemonUser = { name: userInfo().username, home: homedir() };
 
   /** Resolves every configured user and checks the uid range now: a bad setting stops the start, not a task. */
@@ -116,6 +123,7 @@ export class Sandbox {
     }
     this.taskDir = options.usersOn ? sharedRootDir(join(config.taskDir, daemonKey(options.stateDir))) : null;
     if (options.usersOn) claimUidRange(config.taskDir, config.uidBase, config.uidCount, options.stateDir);
+    this.boardDir = options.usersOn ? sharedRootDir(join(config.taskDir, 'compute'), 0o755) : null;
     const nt = config.noTenant;
     this.noTenant = typeof nt === 'string' ? nt : options.usersOn ? resolveRunAs(nt, passwd, groups, 'sandbox.noTenant') : 'daemon';
     const setup = options.usersOn ? setUpCgroups(config.cgroup, daemonKey(options.stateDir), options.mountinfo) : setUpCgroups('off', '');
@@ -163,7 +171,7 @@ export class Sandbox {
    * /etc/passwd gives it one) and its cgroup. Its logs and exit status stay in the daemon's
    * private state directory. Throws when a user cannot be allocated; the task then fails so.
    */
-  prepare(task: Task): PreparedTask {
+  prepare(task: Task, gpus: readonly TaskGpu[] = []): PreparedTask {
     const user = this.userFor(task.tenant);
     // gpushare-exec creates the own directory and the cgroup, between fork and exec: the
     // daemon's event loop pays for neither mkdir (hundreds of microseconds on a slow disk).
@@ -172,7 +180,10 @@ export class Sandbox {
     if (own !== null && user === null) mkdirSync(own, { recursive: true, mode: 0o700 });
     const cgroup = this.cgroups?.pathOf(task.tenant, task.id) ?? null;
     const who = user === null ? this.daemonUser : { name: user.name, home: user.home ?? own ?? '/' };
-    return { baseEnv: this.baseEnvOf(who), wrapperEnv: wrapperVariables(user, cgroup, own) };
+    const wrapperEnv = wrapperVariables(user, cgroup, own);
+    // Read by the task too: gpushare-exec removes only GPUSHARE_EXEC_BOARDS.
+    if (this.boardDir !== null) Object.assign(wrapperEnv, boardVariables(this.boardDir, gpus.map((g) => g.uuid), user?.uid ?? process.getuid?.() ?? 0));
+    return { baseEnv: this.baseEnvOf(who), wrapperEnv };
   }
 
   /** A user's base environment, made once per user (it walks the daemon's whole environment). */
@@ -325,16 +336,17 @@ function runAsWithNode(argv: readonly string[], user: { readonly uid: number; re
 
 /**
  * Creates `dir` (and parents) the daemon's (root's) and 0711: others may pass through to their
- * own task's directory, never list it. Refused when a part we create exists as someone else's
- * or as a link.
+ * own task's directory, never list it (`mode` 0755: the compute boards' directory, which every
+ * task lists). Refused when a part we create exists as someone else's or as a link.
  */
-function sharedRootDir(dir: string): string {
+function sharedRootDir(dir: string, mode = 0o711): string {
   mkdirSync(dir, { recursive: true, mode: 0o711 });
   const me = process.getuid?.() ?? 0;
   for (const d of [dirname(dir), dir]) {
     const st = lstatSync(d);
     if (!st.isDirectory() || st.uid !== me) throw new GsError(ErrorCodes.forbidden, `sandbox.taskDir: ${d} is not a directory of the daemon's user (uid ${me}); refusing to put tasks' files there`);
-    if ((st.mode & 0o7777) !== 0o711) chmodSync(d, 0o711);
+    const want = d === dir ? mode : 0o711;
+    if ((st.mode & 0o7777) !== want) chmodSync(d, want);
   }
   return dir;
 }

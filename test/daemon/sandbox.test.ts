@@ -5,12 +5,12 @@
  * everything it started with it, processes that left its process group included (its cgroup).
  * Switching users needs root: without it these tests are skipped, saying so.
  */
-import { chmodSync, existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskBody } from '../../src/contract/schemas.js';
 import { cgroup2Mount } from '../../src/node/cgroup.js';
-import { daemonKey } from '../../src/node/sandbox-plan.js';
+import { boardFile, daemonKey } from '../../src/node/sandbox-plan.js';
 import { alive, Harness, sleep } from './harness.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -35,6 +35,15 @@ async function submit(tenant: string, script: string): Promise<string> {
   return t.id;
 }
 
+/** The same on the GPU: a slice of it (memory, compute), so that both tenants' tasks fit at once. */
+async function submitOnGpu(tenant: string, script: string): Promise<string> {
+  const t = await h.client.json<TaskBody>('POST', '/v1/tasks', { command: ['sh', '-c', script], tenant, gpus: 1, memory: '1Gi', compute: 30, cwd: '/' });
+  return t.id;
+}
+
+/** Board files the tests' tasks got (sandbox.taskDir's compute directory outlives daemons, by design). */
+const boardsMade: string[] = [];
+
 /** `key value` lines as a map. */
 function report(text: string): Map<string, string> {
   return new Map(text.trim().split('\n').map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)] as [string, string]));
@@ -48,6 +57,7 @@ describe.skipIf(!isRoot)(`tasks as their tenant's own user${isRoot ? '' : ' (ski
   });
   afterAll(async () => {
     await h.cleanup();
+    for (const f of boardsMade) rmSync(f, { force: true });
     // The killed daemon could not remove its (now empty) levels of the shared directories.
     rmSync(join('/var/lib/gpushare/tasks', daemonKey(h.stateDir)), { recursive: true, force: true });
     const mount = cgroup2Mount(readFileSync('/proc/self/mountinfo', 'utf8'));
@@ -127,6 +137,41 @@ describe.skipIf(!isRoot)(`tasks as their tenant's own user${isRoot ? '' : ' (ski
     expect((await outputOf(again, '\n')).trim()).toBe(String(uidA));
     await h.run(['kill', b]);
     await h.waitFor(b);
+  });
+
+  it("gives each tenant's task its own compute board, which no other tenant can write, cut, remove or forge", async () => {
+    const boards = '/var/lib/gpushare/tasks/compute';
+    const uuid = (await h.client.json<{ gpus: { uuid: string }[] }>('GET', '/v1/gpus')).gpus[0]?.uuid ?? '';
+    const b = await submitOnGpu('team-b', 'echo "uid $(id -u)"; echo "dir $GPUSHARE_COMPUTE_DIR"; echo "board $GPUSHARE_COMPUTE_BOARD"; echo ready; exec sleep 60');
+    const bOut = report(await outputOf(b, 'ready'));
+    expect(bOut.get('dir')).toBe(boards);
+    expect(bOut.get('board')).toBe('per-user');
+    const bBoard = boardFile(boards, uuid, Number(bOut.get('uid')));
+    boardsMade.push(bBoard);
+    const probe = [
+      'echo "uid $(id -u)"',
+      `(: > ${bBoard}) 2>/dev/null && echo "cut DONE" || echo "cut refused"`,
+      `(printf x | dd of=${bBoard} conv=notrunc status=none) 2>/dev/null && echo "write DONE" || echo "write refused"`,
+      `rm -f ${bBoard} 2>/dev/null && echo "remove DONE" || echo "remove refused"`,
+      `(: > ${boards}/forged) 2>/dev/null && echo "forge DONE" || echo "forge refused"`,
+      `own=${boards}/$(cd ${boards} && ls | grep "[.]u$(id -u)$")`,
+      'echo "own $(stat -c "%u %a %s" "$own")"',
+      '(: > "$own") 2>/dev/null && echo "owncut done" || echo "owncut REFUSED"',
+      'echo done',
+    ].join('; ');
+    const a = await submitOnGpu('team-a', probe);
+    const got = report(await outputOf(a, 'done'));
+    expect((await h.waitFor(a)).exitCode).toBe(0);
+    const uidA = Number(got.get('uid'));
+    boardsMade.push(boardFile(boards, uuid, uidA));
+    expect([got.get('cut'), got.get('write'), got.get('remove'), got.get('forge')]).toEqual(['refused', 'refused', 'refused', 'refused']);
+    expect(got.get('own')).toBe(`${uidA} 644 4160`);
+    expect(got.get('owncut')).toBe('done'); // its own, which the others read and never map
+    const st = statSync(bBoard);
+    expect([st.uid, st.mode & 0o777, st.size]).toEqual([Number(bOut.get('uid')), 0o644, 4160]);
+    expect(statSync(boards).uid).toBe(0);
+    expect((await h.task(b)).state).toBe('running');
+    await h.run(['kill', b]);
   });
 
   it('kills everything a task started, a grandchild that left its process group with setsid included, and removes its cgroup and directory', async (ctx) => {

@@ -21,6 +21,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -36,6 +37,7 @@
 #include <unistd.h>
 
 #include "fake_cuda_busy.h"
+#include "gpushare_board.h"
 #include "gpushare_region.h"
 #include "gs_cuda.h"
 #include "test_check.h"
@@ -204,13 +206,15 @@ typedef struct burner {
     double target; /* percent it should get (for messages) */
 } burner;
 
-/* Starts a burner on fake device `dev` with extra "NAME=VALUE" variables (NULL-terminated);
- * its stderr to err_path when given. */
-static pid_t spawn_to(int dev, const char *api, const char *const *vars, const char *err_path)
+/* Starts a burner on fake device `dev` with extra "NAME=VALUE" variables (NULL-terminated), as
+ * user `uid` (0: as this process); its stderr to err_path when given. */
+static pid_t spawn_full(int dev, const char *api, const char *const *vars, const char *err_path, uid_t uid)
 {
     pid_t pid = fork();
     if (pid == 0) {
         if (err_path != NULL && freopen(err_path, "w", stderr) == NULL)
+            _exit(126);
+        if (uid != 0 && (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0))
             _exit(126);
         char d[16];
         snprintf(d, sizeof d, "%d", dev);
@@ -227,7 +231,17 @@ static pid_t spawn_to(int dev, const char *api, const char *const *vars, const c
 
 static pid_t spawn(int dev, const char *api, const char *const *vars)
 {
-    return spawn_to(dev, api, vars, NULL);
+    return spawn_full(dev, api, vars, NULL, 0);
+}
+
+static pid_t spawn_to(int dev, const char *api, const char *const *vars, const char *err_path)
+{
+    return spawn_full(dev, api, vars, err_path, 0);
+}
+
+static pid_t spawn_as(int dev, const char *api, const char *const *vars, uid_t uid)
+{
+    return spawn_full(dev, api, vars, NULL, uid);
 }
 
 static void stop(pid_t pid)
@@ -556,6 +570,117 @@ static void t_clock(void)
           "busy %.1f ms charged as %.1f ms, want x1.2 (saturated %u MHz)", busy, charged, sat);
 }
 
+/* ---- boards per user (COMPUTE.md "Boards per user") ------------------------------------ */
+
+#define UUID0 "GPU-fa4e0000-0000-4000-8000-000000000000" /* the fake's device 0 */
+enum { USER_A = 61001, USER_B = 61002, USER_HOSTILE = 61003 };
+
+/* uid's board of device 0 in dir, made as gpushare-exec makes it (root's directory, the user's file). */
+static void make_user_board(const char *dir, uid_t uid, char *path, size_t size)
+{
+    snprintf(path, size, "%s/gpushare-compute-" UUID0 ".u%u", dir, (unsigned)uid);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    check(fd >= 0 && fchown(fd, uid, uid) == 0 && fchmod(fd, 0644) == 0 && ftruncate(fd, sizeof(gs_board)) == 0,
+          "make %s", path);
+    if (fd >= 0)
+        close(fd);
+}
+
+/* The hostile task (run as USER_HOSTILE): what it must not be able to do to user A's board and the
+ * directory, then what it may do to its own board (scribble, truncate), which the others read.
+ * Exits 0 when every refusal held, else the number of the step that was allowed. */
+static int hostile(const char *dir, const char *board_a, const char *own)
+{
+    int fd = open(board_a, O_RDWR);
+    if (fd >= 0 || errno != EACCES)
+        return 1; /* it would forge A's slots */
+    if (truncate(board_a, 0) == 0 || errno != EACCES)
+        return 2; /* it would SIGBUS A's processes */
+    if (unlink(board_a) == 0 || errno != EACCES)
+        return 3;
+    char forged[700];
+    snprintf(forged, sizeof forged, "%s/gpushare-compute-" UUID0 ".u%u", dir, (unsigned)USER_B + 100);
+    if (open(forged, O_RDWR | O_CREAT, 0644) >= 0 || errno != EACCES)
+        return 4; /* a board under a name it does not own */
+    fd = open(own, O_RDWR);
+    if (fd < 0)
+        return 5;
+    char junk[sizeof(gs_board)];
+    memset(junk, 0xa5, sizeof junk);
+    if (pwrite(fd, junk, sizeof junk, 0) != (ssize_t)sizeof junk)
+        return 6;
+    usleep(300000); /* the others read the junk for a while */
+    if (ftruncate(fd, 0) != 0)
+        return 7; /* its own board: allowed, and it must hurt nobody else */
+    close(fd);
+    return 0;
+}
+
+/* Two users' burners on one GPU with boards per user share its time (B's high priority makes A's
+ * low one yield), and a third user playing the hostile task breaks neither: it cannot write, cut,
+ * remove or forge their boards, and scribbling on and truncating its own (which both read) kills
+ * nobody (a mapped board would SIGBUS them) and changes no share. As root only: the burners run as
+ * three users. */
+static void t_tenants(void)
+{
+    if (geteuid() != 0) {
+        printf("tenants: skipped: the burners must run as three users, which needs root\n");
+        return;
+    }
+    const char *busy = getenv("GPUSHARE_FAKE_CUDA_BUSY_DIR");
+    char dir[600], board_a[800], board_b[800], board_h[800];
+    snprintf(dir, sizeof dir, "%s/boards", busy);
+    check(chmod(busy, 01777) == 0 && (mkdir(dir, 0755) == 0 || errno == EEXIST) && chmod(dir, 0755) == 0,
+          "the burners' directories");
+    char gpu[700]; /* the fake's shared device, which every user's burner claims (FAKE_CUDA.md) */
+    snprintf(gpu, sizeof gpu, "%s/" UUID0 ".gpu", busy);
+    int gfd = open(gpu, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    check(gfd >= 0 && fchmod(gfd, 0666) == 0, "the fake's shared device %s", gpu);
+    if (gfd >= 0)
+        close(gfd);
+    make_user_board(dir, USER_A, board_a, sizeof board_a);
+    make_user_board(dir, USER_B, board_b, sizeof board_b);
+    make_user_board(dir, USER_HOSTILE, board_h, sizeof board_h);
+    char dir_var[700];
+    snprintf(dir_var, sizeof dir_var, "GPUSHARE_COMPUTE_DIR=%s", dir);
+    const char *low[] = {"GPUSHARE_COMPUTE_LIMIT=50", "GPUSHARE_COMPUTE_POLICY=share", "GPUSHARE_PRIORITY=low",
+                         "GPUSHARE_COMPUTE_BOARD=per-user", dir_var, NULL};
+    const char *high[] = {"GPUSHARE_COMPUTE_LIMIT=50", "GPUSHARE_COMPUTE_POLICY=share", "GPUSHARE_PRIORITY=high",
+                          "GPUSHARE_COMPUTE_BOARD=per-user", dir_var, NULL};
+    double p[2] = {0, 0};
+    int refused = -1;
+    bool alive = false, ok = false;
+    for (int attempt = 0; attempt < 3 && !ok; attempt++) {
+        pid_t a = spawn_as(0, "kernel", low, USER_A), b = spawn_as(0, "kernel", high, USER_B);
+        double t0 = now_s();
+        while ((busy_of(a) < 0 || busy_of(b) < 0) && now_s() - t0 < 10)
+            sleep_s(0.01);
+        sleep_s(0.2); /* both have read the boards, the hostile one's included */
+        pid_t h = fork();
+        if (h == 0)
+            _exit(setgroups(0, NULL) == 0 && setresgid(USER_HOSTILE, USER_HOSTILE, USER_HOSTILE) == 0 &&
+                          setresuid(USER_HOSTILE, USER_HOSTILE, USER_HOSTILE) == 0
+                      ? hostile(dir, board_a, board_h)
+                      : 100);
+        int st = 0;
+        (void)waitpid(h, &st, 0);
+        refused = WIFEXITED(st) ? WEXITSTATUS(st) : 200;
+        pid_t both[2] = {a, b};
+        measure(both, 2, p);
+        alive = waitpid(a, NULL, WNOHANG) == 0 && waitpid(b, NULL, WNOHANG) == 0;
+        stop(a);
+        stop(b);
+        printf("tenants%s: hostile step allowed: %d (0: none); user A low %.1f%%, user B high %.1f%%; both alive: %s\n",
+               attempt ? " (retry)" : "", refused, p[0], p[1], alive ? "yes" : "no");
+        ok = refused == 0 && alive && p[0] <= 5 && p[1] >= BUSY_PCT;
+        make_user_board(dir, USER_HOSTILE, board_h, sizeof board_h); /* as the next task's wrapper would */
+    }
+    check(refused == 0, "the hostile task was refused everything but its own board (step %d was allowed)", refused);
+    check(alive, "neither burner died of the hostile task's truncated board");
+    check(p[0] <= 5, "user A's low-priority burner yields to user B's high one across boards: %.1f%%", p[0]);
+    check(p[1] >= BUSY_PCT, "user B's high-priority burner gets the GPU: %.1f%%", p[1]);
+}
+
 int main(int argc, char **argv)
 {
     scenario = argc > 1 ? argv[1] : "alone";
@@ -573,6 +698,6 @@ int main(int argc, char **argv)
     }
     static const test_scenario all[] = {{"alone", t_alone},   {"unlimited", t_unlimited}, {"colocated", t_colocated},
                {"paths", t_paths},   {"policy", t_policy},       {"priority", t_priority},
-               {"published", t_published}, {"kill", t_kill}, {"clock", t_clock}};
+               {"published", t_published}, {"kill", t_kill}, {"clock", t_clock}, {"tenants", t_tenants}};
     return run_scenario(all, sizeof all / sizeof all[0]);
 }

@@ -156,7 +156,10 @@ echo '{"contextBytes": 4194304, "sharedGpu": true, "devices": [{}, {}, {}, {}, {
 # The fake NVML has the same 5 devices (the same UUIDs by index): throughput shares read their clocks.
 CNVML=$WORK/fake_nvml_compute.json
 echo '{"devices": [{}, {}, {}, {}, {}]}' >"$CNVML"
-for sc in alone unlimited colocated paths policy priority published kill clock; do
+# tenants: boards per user, burners of three users (as root; else it says it skipped), which must
+# reach the fake's files: the work directory is made traversable for it.
+chmod 755 "$WORK"
+for sc in alone unlimited colocated paths policy priority published kill clock tenants; do
     mkdir -p "$WORK/cbusy-$sc" "$WORK/cboard-$sc"
     run "compute $sc" "$A" "$ASAN_PRELOAD" GPUSHARE_FAKE_CUDA="$CFAKE" GPUSHARE_FAKE_NVML="$CNVML" GPUSHARE_FAKE_CUDA_BUSY_DIR="$WORK/cbusy-$sc" \
         GPUSHARE_COMPUTE_DIR="$WORK/cboard-$sc" GPUSHARE_LOG_LEVEL=error -- "$T/compute_test" $sc

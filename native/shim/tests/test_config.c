@@ -156,6 +156,7 @@ static void test_bad_values_are_reported_and_ignored(void) {
         {"GPUSHARE_ISOLATION", "mps", "time-slice or sm-partition"},
         {"GPUSHARE_LOG_LEVEL", "loud", "error, warn, info or debug"},
         {"GPUSHARE_SCRUB", "maybe", "1 or 0"},
+        {"GPUSHARE_COMPUTE_BOARD", "mine", "shared or per-user"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int n = load(&c, &r, (env_table){{bad[i].name, bad[i].value, NULL}});
@@ -169,6 +170,9 @@ static void test_switches(void) {
     CHECK(load(&c, &r, (env_table){{NULL}}) == 0 && !c.oversubscribe && !c.scrub && c.priority == GS_PRIORITY_NORMAL && c.log_level == GS_LOG_WARN && c.region_path[0] == '\0', "defaults");
     CHECK(load(&c, &r, (env_table){{"GPUSHARE_OVERSUBSCRIBE", "1", "GPUSHARE_SCRUB", "true", "GPUSHARE_ISOLATION", "sm-partition", "GPUSHARE_LOG_LEVEL", "debug", NULL}}) == 0, "switches");
     CHECK(c.oversubscribe && c.scrub && c.isolation == GS_ISOLATION_SM_PARTITION && c.log_level == GS_LOG_DEBUG, "switches set");
+    CHECK(!c.compute_board_per_user, "one shared compute board by default");
+    CHECK(load(&c, &r, (env_table){{"GPUSHARE_COMPUTE_BOARD", "per-user", NULL}}) == 0 && c.compute_board_per_user, "boards per user");
+    CHECK(load(&c, &r, (env_table){{"GPUSHARE_COMPUTE_BOARD", "shared", NULL}}) == 0 && !c.compute_board_per_user, "a shared board, said");
 }
 
 /* GPUSHARE_SM_OFFSET: whole, per ordinal (falling back to the whole value), and bad forms. */

@@ -12,6 +12,7 @@ export interface CommandEntry {
 export const commands: readonly CommandEntry[] = [
   { names: ['serve'], load: async () => (await import('./serve.js')).registerServe },
   { names: ['run'], load: async () => (await import('./run.js')).registerRun },
+  { names: ['remote'], load: async () => (await import('./remote.js')).registerRemote },
   { names: ['ps'], load: async () => (await import('./ps.js')).registerPs },
   { names: ['logs'], load: async () => (await import('./logs.js')).registerLogs },
   { names: ['inspect'], load: async () => (await import('./inspect.js')).registerInspect },

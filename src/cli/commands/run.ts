@@ -1,9 +1,9 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { randomUUID } from 'node:crypto';
 import { constants } from 'node:os';
 import type { LogChunk, SubmitTask, TaskBody } from '../../contract/schemas.js';
 import { ErrorCodes, GsError, isGsError } from '../../domain/index.js';
 import type { Client } from '../client.js';
+import { submit } from './submit.js';
 import { addHostOption, clientFor } from './tasks-common.js';
 import { LIVE_STATES } from '../../contract/task.js';
 
@@ -20,6 +20,9 @@ interface RunFlags {
   readonly tenant?: string;
   readonly detach?: boolean;
   readonly preserveEnv?: boolean;
+  readonly remote?: string;
+  readonly port?: string;
+  readonly connectTimeout?: string;
 }
 
 export function registerRun(program: Command): void {
@@ -38,12 +41,16 @@ export function registerRun(program: Command): void {
     .option('-E, --preserve-env', 'give the task your whole environment (default: only your PATH, so commands resolve as in your shell)')
     .option('--tenant <name>', 'submit for this tenant')
     .option('-d, --detach', 'print the task id and return; see `gpushare logs -f ID`')
+    .option('--remote <daemon>', "run the command here, on a remote GPU session of that daemon's machine (docs/remote.md): a socket path or http(s)://host:port")
+    .option('--port <n>', "with --remote: the session worker's port on the daemon's machine (default: any free one)")
+    .option('--connect-timeout <seconds>', 'with --remote: how long the worker waits for the command to connect (default 60)')
     .passThroughOptions()
     .addHelpText('after', `
 Examples:
   gpushare run --mem 8Gi --cores 30 -- python train.py
   gpushare run -d --priority high --gpus 2 -- ./bench.sh
   gpushare run --gpus 0 -- sh -c 'echo no GPU needed'
+  gpushare run --remote https://gpu1:7070 --mem 8Gi -- ./my-cuda-program
 
 The task starts from a clean environment (its user's HOME, USER, the daemon's locale), plus your
 PATH, plus -e variables (or, with -E, all of yours but GPUSHARE_*); it never sees the daemon's.
@@ -52,6 +59,10 @@ Ctrl-C sends SIGINT to the task (a second Ctrl-C sends SIGKILL); the task's exit
 gpushare's (128+N when a signal N ended it).
 `);
   addHostOption(cmd).action(async (command: string[], flags: RunFlags) => {
+    if (flags.remote !== undefined) {
+      process.exitCode = await runRemote(command, flags.remote, flags);
+      return;
+    }
     const client = await clientFor(flags);
     const body: SubmitTask = {
       command,
@@ -77,29 +88,15 @@ gpushare's (128+N when a signal N ended it).
   });
 }
 
-/** How long `run` waits before each retry of its submission when the daemon goes away mid-request. */
-const RETRY_DELAYS_MS = [250, 500, 1000, 2000];
-
-/**
- * Submits with an Idempotency-Key, retrying when the daemon dropped the connection (a restart,
- * a crash) with the same key: the daemon answers a retry of a submission it already took with
- * that task, so a retry never makes a second one. A daemon that was never there is not retried.
- */
-export async function submit(client: Client, body: SubmitTask, sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))): Promise<TaskBody> {
-  const headers = { 'idempotency-key': randomUUID() };
-  let dropped = false;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await client.json<TaskBody>('POST', '/v1/tasks', body, headers);
-    } catch (err) {
-      const code = isGsError(err) && err.code === ErrorCodes.daemonUnreachable ? ((err.cause as NodeJS.ErrnoException | undefined)?.code ?? '') : '';
-      // Reset or closed: it may have taken the task. Refused after that: it is restarting.
-      dropped ||= code === 'ECONNRESET' || code === 'EPIPE';
-      const delay = RETRY_DELAYS_MS[attempt];
-      if (!dropped || code === '' || delay === undefined) throw err;
-      await sleep(delay);
-    }
-  }
+/** `run --remote`: a session on that daemon's machine, the command run here against it. */
+async function runRemote(command: string[], daemon: string, flags: RunFlags): Promise<number> {
+  const { openSession, runAgainst } = await import('./remote.js');
+  const { dataHost } = await import('./remote-session.js');
+  const { resolveTarget } = await import('../client.js');
+  const client = await clientFor({ ...flags, host: daemon });
+  const say = (line: string): void => void process.stderr.write(`gpushare: ${line}\n`);
+  const session = await openSession(client, dataHost(resolveTarget(daemon, process.env)), flags, say);
+  return runAgainst(client, session, command);
 }
 
 /** How long `run` waits between attempts to reach a daemon that went away, and how long it keeps trying. */

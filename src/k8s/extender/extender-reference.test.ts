@@ -6,6 +6,7 @@
  * between pods (placements, departures, a node's inventory), as the watch changes it.
  */
 import type { V1Pod } from '@kubernetes/client-node';
+import fc from 'fast-check';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { MemoryApi, gpuNode, gpuPod } from '../../../test/k8s/extender-memory-api.js';
@@ -119,5 +120,67 @@ describe('filter and prioritize equal the node-by-node reference', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('over HTTP, as the kube-scheduler sends it, the answers equal the reference (fast-check)', () => {
+  // Bodies laid out as Go's encoder writes them (the routes' split path: lists and pods
+  // remembered by their text), prioritize sent filter's NodeNames as the very text filter
+  // wrote, several pods in turn with the cluster changing between them (the caches' keys).
+  const podArb = fc.record({ shape: fc.nat(SHAPES.length - 1), spread: fc.boolean(), pick: fc.option(fc.array(fc.boolean(), { minLength: 13, maxLength: 13 }), { nil: null }), leave: fc.boolean() });
+  const clusterArb = fc.record({
+    nodes: fc.array(fc.record({ gpus: fc.integer({ min: 1, max: 8 }), small: fc.boolean() }), { minLength: 1, maxLength: 12 }),
+    bound: fc.array(fc.record({ shape: fc.nat(SHAPES.length - 1), node: fc.nat(11) }), { maxLength: 30 }),
+    pods: fc.array(podArb, { minLength: 1, maxLength: 6 }),
+  });
+
+  it('filter and prioritize: same nodes, reasons and scores, and the JSON of the objects', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(clusterArb, async ({ nodes, bound, pods }) => {
+        run++;
+        const ext = new Extender(new MemoryApi(), { now: () => 0 });
+        const names = nodes.map((n, k) => {
+          ext.view.observeNode(gpuNode(`n${k}`, n.gpus, { memoryMiB: n.small ? 40960 : 81920 }));
+          return `n${k}`;
+        });
+        names.push('cpu-only');
+        const alive: string[] = [];
+        for (const [k, b] of bound.entries()) {
+          const uid = place(ext, gpuPod(`b${run}-${k}`, SHAPES[b.shape] as Record<string, string>), names[b.node % nodes.length] as string);
+          if (uid !== null) alive.push(uid);
+        }
+        const app = Fastify();
+        registerExtenderRoutes(app, ext);
+        await app.ready();
+        try {
+          for (const [k, p] of pods.entries()) {
+            const pod = gpuPod(`p${run}-${k}`, SHAPES[p.shape] as Record<string, string>, p.spread ? { annotations: { 'hami.io/node-scheduler-policy': 'spread' } } : {});
+            const asked = p.pick === null ? names : names.filter((_, i) => p.pick?.[i] === true);
+            const want = reference(ext, pod, asked);
+            const post = (verb: string, list: string) =>
+              app.inject({ method: 'POST', url: `/gpushare-scheduler/${verb}`, headers: { 'content-type': 'application/json' }, payload: `{"Pod":${JSON.stringify(pod)},"Nodes":null,"NodeNames":${list}}` });
+            const fr = await post('filter', JSON.stringify(asked));
+            const filter = JSON.parse(fr.body) as ExtenderFilterResult;
+            expect(filter).toEqual(want.filter);
+            expect(fr.body).toBe(JSON.stringify(filter));
+            const namesText = /,"NodeNames":(null|\[[^\]]*\]),"FailedNodes"/.exec(fr.body)?.[1] ?? 'null';
+            const pr = await post('prioritize', namesText);
+            const prioritize = JSON.parse(pr.body) as HostPriority[];
+            expect(prioritize).toEqual(want.prioritize);
+            expect(pr.body).toBe(JSON.stringify(prioritize));
+            // Asked again, directly: the same answer (the route's caches are not the answer).
+            expect(ext.prioritize({ Pod: pod as never, NodeNames: filter.NodeNames ?? [] })).toEqual(want.prioritize);
+            const best = prioritize.reduce<HostPriority | null>((a, b) => (a === null || b.Score > a.Score ? b : a), null);
+            const uid = best ? place(ext, pod, best.Host) : null;
+            if (uid !== null) alive.push(uid);
+            if (p.leave && alive.length > 0) ext.view.observePod({ metadata: { uid: alive.shift() as string } }, true);
+          }
+        } finally {
+          await app.close();
+        }
+      }),
+      { numRuns: 40 },
+    );
   });
 });

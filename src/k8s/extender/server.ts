@@ -7,7 +7,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import type { Extender } from './extender.js';
-import { bindingArgsSchema, describeZodError, encodeFilterAnswer, encodePriorities, parseExtenderArgs, preemptionArgsSchema, splitNodeNames, type ExtenderArgs } from './wire.js';
+import { ReplyWriter } from './reply-bytes.js';
+import { bindingArgsSchema, describeZodError, parseExtenderArgs, parseRest, preemptionArgsSchema, splitNodeNamesText, type ExtenderArgs } from './wire.js';
 
 export interface ExtenderRouteOptions {
   /** Path prefix of the verbs (default `/gpushare-scheduler`). */
@@ -26,16 +27,20 @@ export function registerExtenderRoutes(app: FastifyInstance, extender: Extender,
 function routes(app: FastifyInstance, extender: Extender, options: ExtenderRouteOptions): void {
   // Plain JSON.parse for these bodies (fastify's default parser scans the whole text again for
   // prototype-poisoning keys: a 5,000-name body costs twice). Safe here: zod copies what it
-  // reads, and nothing merges a body into another object. A node list whose text was seen
-  // lately (splitNodeNames) is the array made of it then: nothing on the way mutates it.
-  const lists = new RecentLists();
+  // reads, and nothing merges a body into another object. An ExtenderArgs body laid out as Go
+  // writes it comes apart (SplitArgs): a node list or a rest (the pod) whose text was seen
+  // lately is the object made of it then, validated then: nothing on the way mutates them.
+  const lists = new RecentTexts();
+  const rests = new RecentTexts();
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: EXTENDER_BODY_LIMIT }, (_req, body, done) => {
     try {
       const text = body as string;
-      const split = splitNodeNames(text);
-      if (split === null) return done(null, JSON.parse(text));
-      split.rest['NodeNames'] = lists.get(split.namesJson) ?? lists.remember(split.namesJson, JSON.parse(split.namesJson));
-      done(null, split.rest);
+      const split = splitNodeNamesText(text);
+      const rest = split === null ? null : (rests.get(split.restJson) ?? rests.remember(split.restJson, parseRest(split.restJson)));
+      // Not laid out so, or the rest is not a JSON object: parsed whole (and its error said).
+      if (split === null || rest === null) return done(null, JSON.parse(text));
+      const names = lists.get(split.namesJson) ?? lists.remember(split.namesJson, JSON.parse(split.namesJson));
+      done(null, new SplitArgs(rest as Record<string, unknown>, names));
     } catch (e) {
       done(Object.assign(new Error(`gpushare: the body is not JSON: ${(e as Error).message}`), { statusCode: 400 }), undefined);
     }
@@ -44,50 +49,98 @@ function routes(app: FastifyInstance, extender: Extender, options: ExtenderRoute
   const invalid = (verb: string, error: z.ZodError): string => `gpushare: ${describeZodError(error, `${verb} request is not extender/v1 JSON`)}`;
   const route = <S extends z.ZodType>(verb: string, schema: S, handle: (body: z.infer<S>) => unknown, answer: (message: string) => unknown): void => {
     app.post(`${prefix}/${verb}`, async (req, reply) => {
-      const parsed = schema.safeParse(req.body);
+      const parsed = schema.safeParse(req.body instanceof SplitArgs ? req.body.whole() : req.body);
       if (!parsed.success) return reply.code(400).send(answer(invalid(verb, parsed.error)));
       return reply.code(200).send(await handle(parsed.data));
     });
   };
   // filter and prioritize carry every candidate node both ways: their bodies are checked
-  // (parseExtenderArgs) and their answers written (encode*) without an object per node.
-  const listRoute = (verb: string, encode: (args: ExtenderArgs) => string, answer: (message: string) => unknown): void => {
+  // (parseExtenderArgs, once per pod text) and their answers written as bytes (ReplyWriter)
+  // without an object per node.
+  const checked = new CheckedArgs();
+  const writer = new ReplyWriter();
+  const listRoute = (verb: string, encode: (args: ExtenderArgs) => Buffer, answer: (message: string) => unknown): void => {
     app.post(`${prefix}/${verb}`, async (req, reply) => {
-      const parsed = parseExtenderArgs(req.body);
+      const parsed = req.body instanceof SplitArgs ? checked.of(req.body) : parseExtenderArgs(req.body);
       if (!parsed.ok) return reply.code(400).send(answer(invalid(verb, parsed.error)));
       return reply.code(200).type('application/json; charset=utf-8').send(encode(parsed.value));
     });
   };
   listRoute('filter', (b) => {
     const answer = extender.filterAnswer(b);
-    if (answer.nodeNames === null) return encodeFilterAnswer(answer);
+    const written = writer.filter(answer);
     // The kube-scheduler's prioritize sends back the names filter passed, as this very text.
-    const namesJson = JSON.stringify(answer.nodeNames);
-    lists.remember(namesJson, answer.nodeNames);
-    return encodeFilterAnswer(answer, namesJson);
+    if (answer.nodeNames !== null) lists.remember(written.bytes.toString('utf8', written.nodeNamesStart, written.nodeNamesEnd), answer.nodeNames);
+    return written.bytes;
   }, (Error) => ({ Nodes: null, NodeNames: null, FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error }));
   // HostPriorityList has no Error field: a bad body gets the message as the reply's only text.
-  listRoute('prioritize', (b) => encodePriorities(extender.prioritizeAnswer(b)), (Error) => ({ Error }));
+  listRoute('prioritize', (b) => writer.priorities(extender.prioritizeAnswer(b)), (Error) => ({ Error }));
   route('bind', bindingArgsSchema, (b) => extender.bind(b), (Error) => ({ Error }));
   route('preempt', preemptionArgsSchema, (b) => extender.preempt(b), (Error) => ({ NodeNameToMetaVictims: {}, Error }));
 }
 
+/** An ExtenderArgs body taken apart (splitNodeNamesText): the rest parsed, and the node list. */
+class SplitArgs {
+  constructor(
+    readonly rest: Record<string, unknown>,
+    readonly names: unknown,
+  ) {}
+
+  /** The body as one object, as JSON.parse of the whole text gives it. */
+  whole(): Record<string, unknown> {
+    return { ...this.rest, NodeNames: this.names };
+  }
+}
+
+type Checked = ReturnType<typeof parseExtenderArgs>;
+
 /**
- * The last few node lists by their JSON text (the whole cluster's, which filter gets pod after
- * pod, and each filter's answer, which its prioritize sends back): a text seen again is not
- * parsed again. Compared whole: a hit costs one string comparison.
+ * parseExtenderArgs of split bodies, remembered per rest and per list object (the same objects
+ * come back while their texts do, RecentTexts): the pod is validated once for its filter and
+ * its prioritize, a list of names once however many pods it comes with.
  */
-class RecentLists {
-  private readonly entries: { text: string; names: unknown }[] = [];
+class CheckedArgs {
+  private readonly rests = new WeakMap<object, Checked>();
+  private readonly stringLists = new WeakSet<object>();
+
+  of(body: SplitArgs): Checked {
+    const { rest, names } = body;
+    if (!Array.isArray(names)) return parseExtenderArgs(body.whole());
+    if (!this.stringLists.has(names)) {
+      // A name that is not a string: the schema's own error says which.
+      if (!names.every((n) => typeof n === 'string')) return parseExtenderArgs(body.whole());
+      this.stringLists.add(names);
+    }
+    let checked = this.rests.get(rest);
+    if (checked === undefined) this.rests.set(rest, (checked = parseExtenderArgs({ ...rest, NodeNames: null })));
+    return checked.ok ? { ok: true, value: { ...checked.value, NodeNames: names as string[] } } : checked;
+  }
+}
+
+/**
+ * The last few texts and what was made of each: node lists (the whole cluster's, which filter
+ * gets pod after pod, and each filter's answer, which its prioritize sends back) and pods (the
+ * same pod's filter and prioritize). A text seen again is not parsed again. Compared whole: a
+ * hit costs one string comparison.
+ */
+class RecentTexts {
+  private readonly entries: { text: string; made: unknown }[] = [];
 
   get(text: string): unknown {
-    for (const e of this.entries) if (e.text.length === text.length && e.text === text) return e.names;
+    const { entries } = this;
+    for (let k = 0; k < entries.length; k++) {
+      const e = entries[k] as { text: string; made: unknown };
+      if (e.text.length !== text.length || e.text !== text) continue;
+      // Most recent first: the cluster's list, asked pod after pod, outlives the answers between.
+      if (k > 0) entries.unshift(...entries.splice(k, 1));
+      return e.made;
+    }
     return undefined;
   }
 
-  remember(text: string, names: unknown): unknown {
-    this.entries.unshift({ text, names });
+  remember(text: string, made: unknown): unknown {
+    this.entries.unshift({ text, made });
     if (this.entries.length > 4) this.entries.pop();
-    return names;
+    return made;
   }
 }

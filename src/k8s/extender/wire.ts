@@ -5,6 +5,7 @@
  * checked only as far as the extender reads it (hami/pod-request.ts reads the rest).
  */
 import { z } from 'zod';
+import { ReplyWriter } from './reply-bytes.js';
 
 /** extender/v1's MaxExtenderPriority: prioritize answers 0..10. */
 export const MAX_EXTENDER_PRIORITY = 10;
@@ -102,30 +103,15 @@ export function hostPrioritiesOf(a: PriorityAnswer): HostPriority[] {
 
 /**
  * The ExtenderFilterResult JSON of `a`: what JSON.stringify(filterResultOf(a)) gives, written
- * directly (each distinct reason quoted once; no object per node).
+ * directly (ReplyWriter: no object per node).
  */
-export function encodeFilterAnswer(a: FilterAnswer, nodeNamesJson?: string): string {
-  const nodeNames = nodeNamesJson ?? (a.nodeNames === null ? 'null' : JSON.stringify(a.nodeNames));
-  return `{"Nodes":${JSON.stringify(a.nodes)},"NodeNames":${nodeNames},"FailedNodes":${encodeReasons(a.failed)},"FailedAndUnresolvableNodes":${encodeReasons(a.unresolvable)},"Error":""}`;
+export function encodeFilterAnswer(a: FilterAnswer): string {
+  return new ReplyWriter().filter(a).bytes.toString('utf8');
 }
 
 /** The HostPriorityList JSON of `a`. */
 export function encodePriorities(a: PriorityAnswer): string {
-  let out = '[';
-  for (let k = 0; k < a.hosts.length; k++) out += `${k === 0 ? '' : ','}{"Host":${JSON.stringify(a.hosts[k])},"Score":${a.scores[k] as number}}`;
-  return `${out}]`;
-}
-
-function encodeReasons(r: NodeReasons): string {
-  const quoted = new Map<string, string>();
-  let out = '{';
-  for (let k = 0; k < r.names.length; k++) {
-    const reason = r.reasons[k] as string;
-    let q = quoted.get(reason);
-    if (q === undefined) quoted.set(reason, (q = JSON.stringify(reason)));
-    out += `${k === 0 ? '' : ','}${JSON.stringify(r.names[k])}:${q}`;
-  }
-  return `${out}}`;
+  return new ReplyWriter().priorities(a).toString('utf8');
 }
 
 function recordOf(r: NodeReasons): FailedNodesMap {
@@ -147,17 +133,36 @@ const NODE_NAMES_MEMBER = ',"NodeNames":';
  * Whole, the text is the rest with one more member, so parsing it gives the same object.
  */
 export function splitNodeNames(text: string): { readonly rest: Record<string, unknown>; readonly namesJson: string } | null {
+  const split = splitNodeNamesText(text);
+  if (split === null) return null;
+  const rest = parseRest(split.restJson);
+  return rest === null ? null : { rest, namesJson: split.namesJson };
+}
+
+/**
+ * splitNodeNames without parsing: the rest's text (an object, `}` put back) and the list's.
+ * The rest is JSON only if parseRest says so. The same pod comes to filter and then to
+ * prioritize: its text is parsed and validated once (server.ts keeps it).
+ */
+export function splitNodeNamesText(text: string): { readonly restJson: string; readonly namesJson: string } | null {
   if (!text.endsWith(']}')) return null;
-  const at = text.lastIndexOf(NODE_NAMES_MEMBER);
+  // The last member of that name (a pod may carry one deeper): found forward, then checked to
+  // be the last, which costs less than lastIndexOf's backward walk over 5,000 names.
+  const first = text.indexOf(NODE_NAMES_MEMBER);
+  const at = first < 0 || text.indexOf(NODE_NAMES_MEMBER, first + 1) < 0 ? first : text.lastIndexOf(NODE_NAMES_MEMBER);
   if (at < 0 || text.charCodeAt(at + NODE_NAMES_MEMBER.length) !== 0x5b /* [ */) return null;
+  return { restJson: `${text.slice(0, at)}}`, namesJson: text.slice(at + NODE_NAMES_MEMBER.length, -1) };
+}
+
+/** A split body's rest as an object, or null where it is not a JSON object. */
+export function parseRest(restJson: string): Record<string, unknown> | null {
   let rest: unknown;
   try {
-    rest = JSON.parse(`${text.slice(0, at)}}`);
+    rest = JSON.parse(restJson);
   } catch {
     return null;
   }
-  if (typeof rest !== 'object' || rest === null || Array.isArray(rest)) return null;
-  return { rest: rest as Record<string, unknown>, namesJson: text.slice(at + NODE_NAMES_MEMBER.length, -1) };
+  return typeof rest === 'object' && rest !== null && !Array.isArray(rest) ? (rest as Record<string, unknown>) : null;
 }
 
 /**

@@ -1,0 +1,32 @@
+/*
+ * client.h: the remote client library's connection (client_conn.c) as its API functions
+ * (client_api.c) use it. One connection per process, opened at the first call that needs
+ * the server; every exchange holds the connection's lock, so threads take turns.
+ */
+#ifndef GSR_CLIENT_H
+#define GSR_CLIENT_H
+
+#include "gs_cuda.h"
+#include "proto.h"
+
+#define GSR_EXPORT __attribute__((visibility("default")))
+
+/* The calling thread's current context id (0: none): sent in every request header. */
+uint64_t gsr_current_ctx(void);
+/* Connects (once) and shakes hands; CUDA_SUCCESS, or why not: no server configured
+ * (CUDA_ERROR_NO_DEVICE), or unreachable / refused / link lost (CUDA_ERROR_DEVICE_UNAVAILABLE). */
+CUresult gsr_connect_once(void);
+/* A synchronous call: sends `in`, waits for the reply, decodes its payload into *out. */
+CUresult gsr_call(unsigned op, const gsr_args *in, gsr_args *out);
+/* A call that returns nothing: buffered, sent with the next synchronous call (docs/remote.md). */
+CUresult gsr_post(unsigned op, const gsr_args *in);
+/* Host to device: the request, then the bytes as DATA frames straight from src. */
+CUresult gsr_send_htod(uint64_t dst, const void *src, uint64_t bytes, uint64_t stream, int async);
+/* Device to host: DATA frames received straight into dst, then the status. */
+CUresult gsr_recv_dtoh(void *dst, uint64_t src, uint64_t bytes, uint64_t stream, int async);
+/* A module image of `bytes` bytes, sent as DATA frames; *module gets its id. */
+CUresult gsr_send_module(const void *image, uint64_t bytes, uint64_t *module);
+/* One stderr line per name, the first time (GPUSHARE_REMOTE_LOG=1). */
+void gsr_log_once(const char *what, int *logged);
+
+#endif /* GSR_CLIENT_H */

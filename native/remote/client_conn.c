@@ -1,0 +1,270 @@
+/*
+ * client_conn.c: the client's one connection to its session's worker (client.h,
+ * docs/remote.md): lazy connect and handshake, buffered calls that return nothing,
+ * synchronous calls, chunked copies, the heartbeat, and the one-way trip to "broken".
+ */
+#define _DEFAULT_SOURCE
+#include "client.h"
+#include "net.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SEND_BUFFER_BYTES (64u * 1024u)
+#define HEARTBEAT_SECONDS 2
+
+/* The process's one connection: state shared by every thread, so one lock guards it all. */
+static struct {
+    pthread_mutex_t lock;
+    int state; /* 0 not yet connected, 1 connected, -1 broken (or never reachable) */
+    CUresult why; /* the error every call gets once state is -1 */
+    int fd;
+    uint32_t next_id;
+    uint8_t send[SEND_BUFFER_BYTES];
+    size_t sent_len;
+    uint8_t reply[4096];
+    time_t last_io;
+    int log;
+} conn = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+
+void gsr_log_once(const char *what, int *logged) {
+    if (!conn.log || __atomic_exchange_n(logged, 1, __ATOMIC_RELAXED)) return;
+    fprintf(stderr, "gpushare remote: %s\n", what);
+}
+
+/* Called with the lock held: the link is gone for good; every later call fails fast. */
+static CUresult break_link(const char *why) {
+    if (conn.state != -1 && conn.log) fprintf(stderr, "gpushare remote: link lost: %s\n", why);
+    if (conn.fd >= 0) close(conn.fd);
+    conn.fd = -1;
+    conn.state = -1;
+    conn.why = CUDA_ERROR_DEVICE_UNAVAILABLE;
+    return conn.why;
+}
+
+static int flush_locked(void) {
+    if (conn.sent_len == 0) return 0;
+    int rc = gsr_write_full(conn.fd, conn.send, conn.sent_len);
+    conn.sent_len = 0;
+    conn.last_io = time(NULL);
+    return rc;
+}
+
+/* Reads one reply frame's header and payload (into conn.reply) for request `id`. */
+static CUresult read_reply(unsigned op, uint32_t id, gsr_header *h) {
+    if (gsr_recv_header(conn.fd, h) != 0) return break_link(errno ? strerror(errno) : "bad reply header");
+    if (!(h->flags & GSR_FLAG_REPLY) || h->op != op || h->id != id || h->length > sizeof conn.reply)
+        return break_link("reply out of step");
+    if (gsr_read_full(conn.fd, conn.reply, h->length) != 0) return break_link(strerror(errno));
+    conn.last_io = time(NULL);
+    return CUDA_SUCCESS;
+}
+
+static CUresult finish_call(unsigned op, uint32_t id, gsr_args *out) {
+    gsr_header h;
+    CUresult rc = read_reply(op, id, &h);
+    if (rc != CUDA_SUCCESS) return rc;
+    if (h.status != CUDA_SUCCESS) return (CUresult)h.status;
+    gsr_args ignored;
+    if (gsr_decode(op, 1, conn.reply, h.length, out ? out : &ignored) != GSR_OK) return break_link("malformed reply");
+    return CUDA_SUCCESS;
+}
+
+static void *heartbeat(void *arg) {
+    (void)arg;
+    for (;;) {
+        sleep(HEARTBEAT_SECONDS);
+        /* Only when idle: a busy connection is its own heartbeat, and a thread waiting on a
+         * long synchronize holds the lock (the worker's TCP keepalive covers that case). */
+        if (pthread_mutex_trylock(&conn.lock) != 0) continue;
+        int stop = conn.state != 1;
+        if (!stop && time(NULL) - conn.last_io >= HEARTBEAT_SECONDS) {
+            uint32_t id = conn.next_id++;
+            gsr_header h = {0, GSR_OP_PING, 0, id, 0, 0};
+            if (flush_locked() != 0 || gsr_send_frame(conn.fd, &h, NULL, 0, NULL, 0) != 0)
+                (void)break_link(strerror(errno));
+            else
+                (void)finish_call(GSR_OP_PING, id, NULL);
+            stop = conn.state != 1;
+        }
+        pthread_mutex_unlock(&conn.lock);
+        if (stop) return NULL;
+    }
+}
+
+static CUresult connect_locked(void) {
+    if (conn.state == 1) return CUDA_SUCCESS;
+    if (conn.state == -1) return conn.why;
+    const char *log = getenv("GPUSHARE_REMOTE_LOG");
+    conn.log = log && strcmp(log, "1") == 0;
+    const char *endpoint = getenv("GPUSHARE_REMOTE");
+    uint8_t key[GSR_KEY_BYTES];
+    const char *hex = getenv("GPUSHARE_REMOTE_KEY");
+    char file_hex[2 * GSR_KEY_BYTES + 2] = {0};
+    const char *key_file = getenv("GPUSHARE_REMOTE_KEY_FILE");
+    if ((!hex || !*hex) && key_file) {
+        FILE *f = fopen(key_file, "r");
+        if (f) {
+            size_t n = fread(file_hex, 1, sizeof file_hex - 1, f);
+            fclose(f);
+            while (n > 0 && (file_hex[n - 1] == '\n' || file_hex[n - 1] == '\r')) file_hex[--n] = 0;
+            hex = file_hex;
+        }
+    }
+    conn.state = -1;
+    if (!endpoint || !*endpoint || gsr_key_from_hex(hex, key) != 0) {
+        if (conn.log) fprintf(stderr, "gpushare remote: GPUSHARE_REMOTE and a 64-hex-digit GPUSHARE_REMOTE_KEY(_FILE) are required\n");
+        conn.why = CUDA_ERROR_NO_DEVICE;
+        return conn.why;
+    }
+    conn.fd = gsr_connect(endpoint);
+    if (conn.fd < 0) return break_link(strerror(errno));
+    gsr_args hello = {.v = {GSR_MAGIC, GSR_VERSION, GSR_VERSION}, .nv = 3, .blob = {key}, .blob_len = {GSR_KEY_BYTES}, .nblob = 1};
+    uint8_t buf[128];
+    gsr_writer w;
+    gsr_writer_init(&w, buf, sizeof buf);
+    gsr_encode(GSR_OP_HELLO, 0, &hello, &w);
+    gsr_header h = {(uint32_t)w.len, GSR_OP_HELLO, 0, conn.next_id++, 0, 0};
+    if (gsr_send_frame(conn.fd, &h, buf, w.len, NULL, 0) != 0) return break_link(strerror(errno));
+    conn.state = 1;
+    gsr_args out;
+    CUresult rc = finish_call(GSR_OP_HELLO, h.id, &out);
+    if (rc != CUDA_SUCCESS) {
+        if (conn.log) fprintf(stderr, "gpushare remote: the worker refused the session (%d)\n", (int)rc);
+        return break_link("handshake refused");
+    }
+    conn.last_io = time(NULL);
+    pthread_t t;
+    if (pthread_create(&t, NULL, heartbeat, NULL) == 0) pthread_detach(t);
+    return CUDA_SUCCESS;
+}
+
+CUresult gsr_connect_once(void) {
+    pthread_mutex_lock(&conn.lock);
+    CUresult rc = connect_locked();
+    pthread_mutex_unlock(&conn.lock);
+    return rc;
+}
+
+/* Sends a request frame; with the lock held and the connection up. */
+static CUresult send_request(unsigned op, uint16_t flags, const gsr_args *in, uint32_t *id) {
+    uint8_t payload[GSR_MAX_NAME + 256];
+    gsr_writer w;
+    gsr_writer_init(&w, payload, sizeof payload);
+    gsr_encode(op, 0, in, &w);
+    if (w.bad) return CUDA_ERROR_INVALID_VALUE; /* too large for a request: nothing sent */
+    *id = conn.next_id++;
+    gsr_header h = {(uint32_t)w.len, (uint16_t)op, flags, *id, 0, gsr_current_ctx()};
+    if (flags & GSR_FLAG_NO_REPLY) {
+        if (GSR_HEADER_BYTES + w.len > sizeof conn.send - conn.sent_len && flush_locked() != 0)
+            return break_link(strerror(errno));
+        if (GSR_HEADER_BYTES + w.len <= sizeof conn.send - conn.sent_len) {
+            gsr_header_encode(&h, conn.send + conn.sent_len);
+            memcpy(conn.send + conn.sent_len + GSR_HEADER_BYTES, payload, w.len);
+            conn.sent_len += GSR_HEADER_BYTES + w.len;
+            return CUDA_SUCCESS;
+        }
+    }
+    if (flush_locked() != 0 || gsr_send_frame(conn.fd, &h, payload, w.len, NULL, 0) != 0) return break_link(strerror(errno));
+    conn.last_io = time(NULL);
+    return CUDA_SUCCESS;
+}
+
+CUresult gsr_call(unsigned op, const gsr_args *in, gsr_args *out) {
+    pthread_mutex_lock(&conn.lock);
+    uint32_t id;
+    CUresult rc = connect_locked();
+    if (rc == CUDA_SUCCESS) rc = send_request(op, 0, in, &id);
+    if (rc == CUDA_SUCCESS) rc = finish_call(op, id, out);
+    pthread_mutex_unlock(&conn.lock);
+    return rc;
+}
+
+CUresult gsr_post(unsigned op, const gsr_args *in) {
+    pthread_mutex_lock(&conn.lock);
+    uint32_t id;
+    CUresult rc = connect_locked();
+    if (rc == CUDA_SUCCESS) rc = send_request(op, GSR_FLAG_NO_REPLY, in, &id);
+    pthread_mutex_unlock(&conn.lock);
+    return rc;
+}
+
+/* The DATA frames of a transfer, straight from the caller's memory. Lock held. */
+static CUresult send_data(const void *src, uint64_t bytes) {
+    const uint8_t *p = src;
+    for (uint64_t off = 0; off < bytes;) {
+        size_t n = bytes - off > GSR_CHUNK_BYTES ? GSR_CHUNK_BYTES : (size_t)(bytes - off);
+        gsr_header d = {(uint32_t)n, GSR_OP_DATA, (uint16_t)(off + n < bytes ? GSR_FLAG_MORE : 0), 0, 0, 0};
+        if (gsr_send_frame(conn.fd, &d, p + off, n, NULL, 0) != 0) return break_link(strerror(errno));
+        off += n;
+    }
+    conn.last_io = time(NULL);
+    return CUDA_SUCCESS;
+}
+
+CUresult gsr_send_htod(uint64_t dst, const void *src, uint64_t bytes, uint64_t stream, int async) {
+    gsr_args in = {.v = {dst, bytes, stream, (uint64_t)(async != 0)}, .nv = 4};
+    pthread_mutex_lock(&conn.lock);
+    uint32_t id;
+    uint16_t flags = async ? GSR_FLAG_NO_REPLY : 0;
+    CUresult rc = connect_locked();
+    if (rc == CUDA_SUCCESS && flush_locked() != 0) rc = break_link(strerror(errno));
+    if (rc == CUDA_SUCCESS) rc = send_request(GSR_OP_MEMCPY_HTOD, flags, &in, &id);
+    if (rc == CUDA_SUCCESS && flush_locked() != 0) rc = break_link(strerror(errno)); /* the request before its data */
+    if (rc == CUDA_SUCCESS) rc = send_data(src, bytes);
+    if (rc == CUDA_SUCCESS && !async) rc = finish_call(GSR_OP_MEMCPY_HTOD, id, NULL);
+    pthread_mutex_unlock(&conn.lock);
+    return rc;
+}
+
+CUresult gsr_recv_dtoh(void *dst, uint64_t src, uint64_t bytes, uint64_t stream, int async) {
+    gsr_args in = {.v = {src, bytes, stream, (uint64_t)(async != 0)}, .nv = 4};
+    pthread_mutex_lock(&conn.lock);
+    uint32_t id;
+    CUresult rc = connect_locked();
+    if (rc == CUDA_SUCCESS) rc = send_request(GSR_OP_MEMCPY_DTOH, 0, &in, &id);
+    uint64_t off = 0;
+    while (rc == CUDA_SUCCESS) {
+        gsr_header h;
+        if (gsr_recv_header(conn.fd, &h) != 0) {
+            rc = break_link("bad frame in a copy");
+            break;
+        }
+        if (h.op == GSR_OP_DATA) {
+            if (h.length > bytes - off || gsr_read_full(conn.fd, (uint8_t *)dst + off, h.length) != 0) {
+                rc = break_link("copy data out of step");
+                break;
+            }
+            off += h.length;
+            continue;
+        }
+        if (h.op != GSR_OP_MEMCPY_DTOH || h.id != id || h.length != 0) {
+            rc = break_link("reply out of step");
+            break;
+        }
+        conn.last_io = time(NULL);
+        rc = (CUresult)h.status;
+        if (rc == CUDA_SUCCESS && off != bytes) rc = break_link("copy ended short");
+        break;
+    }
+    pthread_mutex_unlock(&conn.lock);
+    return rc;
+}
+
+CUresult gsr_send_module(const void *image, uint64_t bytes, uint64_t *module) {
+    gsr_args in = {.v = {bytes}, .nv = 1}, out;
+    pthread_mutex_lock(&conn.lock);
+    uint32_t id;
+    CUresult rc = connect_locked();
+    if (rc == CUDA_SUCCESS) rc = send_request(GSR_OP_MODULE_LOAD_DATA, 0, &in, &id);
+    if (rc == CUDA_SUCCESS) rc = send_data(image, bytes);
+    if (rc == CUDA_SUCCESS) rc = finish_call(GSR_OP_MODULE_LOAD_DATA, id, &out);
+    if (rc == CUDA_SUCCESS) *module = out.v[0];
+    pthread_mutex_unlock(&conn.lock);
+    return rc;
+}

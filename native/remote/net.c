@@ -1,0 +1,186 @@
+/* net.c: socket helpers of the remote protocol (net.h). */
+#define _DEFAULT_SOURCE
+#include "net.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+int gsr_read_full(int fd, void *buf, size_t n) {
+    uint8_t *p = buf;
+    for (size_t done = 0; done < n;) {
+        ssize_t got = recv(fd, p + done, n - done, 0);
+        if (got > 0) {
+            done += (size_t)got;
+        } else if (got == 0 || errno != EINTR) {
+            if (got == 0) errno = ECONNRESET; /* the peer closed mid-frame or between frames */
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int gsr_write_full(int fd, const void *buf, size_t n) {
+    return gsr_send_frame(fd, NULL, buf, n, NULL, 0);
+}
+
+int gsr_send_frame(int fd, const gsr_header *h, const void *a, size_t an, const void *b, size_t bn) {
+    uint8_t hb[GSR_HEADER_BYTES];
+    struct iovec iov[3];
+    int n = 0;
+    if (h) {
+        gsr_header_encode(h, hb);
+        iov[n++] = (struct iovec){hb, sizeof hb};
+    }
+    if (an) iov[n++] = (struct iovec){(void *)a, an};
+    if (bn) iov[n++] = (struct iovec){(void *)b, bn};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    int i = 0;
+    while (i < n) {
+        msg.msg_iov = iov + i;
+        msg.msg_iovlen = (size_t)(n - i);
+        ssize_t sent = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (sent < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        size_t left = (size_t)sent;
+        while (i < n && left >= iov[i].iov_len) left -= iov[i++].iov_len;
+        if (i < n) {
+            iov[i].iov_base = (uint8_t *)iov[i].iov_base + left;
+            iov[i].iov_len -= left;
+        }
+    }
+    return 0;
+}
+
+int gsr_recv_header(int fd, gsr_header *h) {
+    uint8_t hb[GSR_HEADER_BYTES];
+    if (gsr_read_full(fd, hb, sizeof hb) != 0) return -1;
+    return (int)gsr_header_decode(hb, h);
+}
+
+void gsr_set_link_options(int fd) {
+    /* Best effort: a socket that refuses an option still works, only notices loss later. */
+    int one = 1, idle = 5, intvl = 1, cnt = 5;
+    unsigned timeout_ms = 10000;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout_ms, sizeof timeout_ms);
+}
+
+/* Splits "host:port" / "[v6]:port" into its parts (host may be empty: any/loopback). */
+static int split_endpoint(const char *endpoint, char *host, size_t host_cap, char *port, size_t port_cap) {
+    const char *colon;
+    const char *h = endpoint;
+    size_t hl;
+    if (endpoint[0] == '[') {
+        const char *close = strchr(endpoint, ']');
+        if (!close || close[1] != ':') return -1;
+        h = endpoint + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(endpoint, ':');
+        if (!colon) return -1;
+        hl = (size_t)(colon - endpoint);
+    }
+    if (hl >= host_cap || strlen(colon + 1) >= port_cap || colon[1] == '\0') return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    strcpy(port, colon + 1);
+    return 0;
+}
+
+static struct addrinfo *resolve(const char *endpoint, int passive) {
+    char host[256], port[16];
+    if (split_endpoint(endpoint, host, sizeof host, port, sizeof port) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = passive ? AI_PASSIVE : 0};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host[0] ? host : NULL, port, &hints, &res) != 0) {
+        errno = EHOSTUNREACH;
+        return NULL;
+    }
+    return res;
+}
+
+int gsr_connect(const char *endpoint) {
+    struct addrinfo *res = resolve(endpoint, 0);
+    if (!res) return -1;
+    int fd = -1, err = ECONNREFUSED;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) continue;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
+        err = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        errno = err;
+        return -1;
+    }
+    gsr_set_link_options(fd);
+    return fd;
+}
+
+int gsr_listen(const char *endpoint, unsigned *port) {
+    struct addrinfo *res = resolve(endpoint, 1);
+    if (!res) return -1;
+    int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
+    int one = 1;
+    if (fd >= 0) (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4) != 0) {
+        int err = errno;
+        if (fd >= 0) close(fd);
+        freeaddrinfo(res);
+        errno = err;
+        return -1;
+    }
+    freeaddrinfo(res);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    *port = 0;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) *port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        if (ss.ss_family == AF_INET6) *port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    return fd;
+}
+
+static int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+int gsr_key_from_hex(const char *hex, uint8_t key[GSR_KEY_BYTES]) {
+    if (!hex || strlen(hex) != 2 * GSR_KEY_BYTES) return -1;
+    for (unsigned i = 0; i < GSR_KEY_BYTES; i++) {
+        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) return -1;
+        key[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+int gsr_equal_ct(const uint8_t *a, const uint8_t *b, size_t n) {
+    uint8_t diff = 0;
+    for (size_t i = 0; i < n; i++) diff |= (uint8_t)(a[i] ^ b[i]);
+    return diff == 0;
+}

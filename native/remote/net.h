@@ -1,0 +1,32 @@
+/*
+ * net.h: the socket side of the remote protocol, shared by the worker and the client:
+ * whole-frame reads and writes over a connected TCP socket, the link options both ends
+ * set (docs/remote.md "Link loss"), address parsing, and the session key's hex form.
+ */
+#ifndef GSR_NET_H
+#define GSR_NET_H
+
+#include "proto.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Returns 0, or -1 with errno set (EPIPE/ECONNRESET/ETIMEDOUT..., 0-byte read: ECONNRESET). */
+int gsr_read_full(int fd, void *buf, size_t n);
+int gsr_write_full(int fd, const void *buf, size_t n);
+/* One frame: header + up to two payload pieces (either may be NULL/0), in one writev. */
+int gsr_send_frame(int fd, const gsr_header *h, const void *a, size_t an, const void *b, size_t bn);
+/* Reads a header and validates it (gsr_header_decode); -1 on I/O error, else the gsr_error. */
+int gsr_recv_header(int fd, gsr_header *h);
+/* TCP_NODELAY, keepalive (idle 5 s, interval 1 s, 5 probes), TCP_USER_TIMEOUT 10 s. */
+void gsr_set_link_options(int fd);
+/* "host:port" (host may be [v6]) -> a connected socket, or -1 with errno. */
+int gsr_connect(const char *endpoint);
+/* A listening socket on "host:port" (port 0: any); *port gets the bound port. */
+int gsr_listen(const char *endpoint, unsigned *port);
+/* 64 hex digits -> 32 bytes; 0 on success, -1 on anything else. */
+int gsr_key_from_hex(const char *hex, uint8_t key[GSR_KEY_BYTES]);
+/* Constant-time comparison of n bytes: 1 when equal. */
+int gsr_equal_ct(const uint8_t *a, const uint8_t *b, size_t n);
+
+#endif /* GSR_NET_H */

@@ -1,0 +1,79 @@
+# native/remote/remote.mk: remote GPUs (docs/remote.md): the wire codec, the per-session
+# worker and the drop-in client libcuda.so.1. Every variable starts with REMOTE_; paths
+# relative to native/. Included by native/Makefile:
+#
+#   make -C native remote        build/native/gpushare-remote-worker, build/native/remote/libcuda.so.1
+#   make -C native remote-test   the codec fuzz test and the end-to-end tests over loopback
+#                                (ASan+UBSan worker and client, the fake driver, libgpushare)
+#
+# The worker links against libcuda.so.1 by soname (the fake at build time, the real driver or
+# the fake at run time, through the library path), as a CUDA program does; under the daemon it
+# runs with libgpushare preloaded.
+
+REMOTE_BUILD := $(abspath $(CURDIR)/..)/build/native/remote
+REMOTE_WORKER := $(abspath $(CURDIR)/..)/build/native/gpushare-remote-worker
+REMOTE_CLIENT := $(REMOTE_BUILD)/libcuda.so.1
+REMOTE_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -fPIC -fvisibility=hidden -pthread -Iinclude -Iremote
+REMOTE_SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+REMOTE_FAKE_DIR := $(abspath $(CURDIR)/..)/build/native/fake
+
+REMOTE_CODEC_SRCS := remote/proto.c remote/net.c
+REMOTE_WORKER_SRCS := remote/worker.c remote/worker_calls.c remote/table.c $(REMOTE_CODEC_SRCS)
+REMOTE_CLIENT_SRCS := remote/client_conn.c remote/client_api.c remote/client_procs.c $(REMOTE_CODEC_SRCS)
+REMOTE_HDRS := $(wildcard remote/*.h) $(wildcard include/gs_cuda*.h) remote/remote.mk
+REMOTE_STUBS := $(REMOTE_BUILD)/client_stubs.c
+REMOTE_MAP := $(REMOTE_BUILD)/client.map
+REMOTE_CLIENT_LDFLAGS := -shared -Wl,-soname,libcuda.so.1 -Wl,--version-script=$(REMOTE_MAP) -Wl,-z,defs -pthread
+
+REMOTE_T := $(REMOTE_BUILD)/tests
+REMOTE_ASAN_WORKER := $(REMOTE_BUILD)/asan/gpushare-remote-worker
+REMOTE_ASAN_CLIENT := $(REMOTE_BUILD)/asan/libcuda.so.1
+REMOTE_TEST_BINS := $(REMOTE_T)/test_proto_fuzz $(REMOTE_T)/remote_app $(REMOTE_T)/remote_raw
+
+.PHONY: remote remote-asan remote-test
+
+remote: $(REMOTE_WORKER) $(REMOTE_CLIENT)
+remote-asan: $(REMOTE_ASAN_WORKER) $(REMOTE_ASAN_CLIENT)
+
+# Every prototype of gs_cuda_api.h that the client does not forward: NOT_SUPPORTED, logged once.
+$(REMOTE_STUBS): include/gs_cuda_api.h remote/client_api.c remote/client_procs.c remote/gen_stubs.sh
+	@mkdir -p $(@D)
+	sh remote/gen_stubs.sh include/gs_cuda_api.h $@ remote/client_api.c remote/client_procs.c
+
+$(REMOTE_MAP):
+	@mkdir -p $(@D)
+	printf '{\n    global: cu*;\n    local: *;\n};\n' > $@
+
+$(REMOTE_CLIENT): $(REMOTE_CLIENT_SRCS) $(REMOTE_STUBS) $(REMOTE_MAP) $(REMOTE_HDRS)
+	$(CC) $(REMOTE_CFLAGS) -O2 -g $(REMOTE_CLIENT_LDFLAGS) -o $@ $(REMOTE_CLIENT_SRCS) -Wno-unused-parameter $(REMOTE_STUBS)
+
+$(REMOTE_ASAN_CLIENT): $(REMOTE_CLIENT_SRCS) $(REMOTE_STUBS) $(REMOTE_MAP) $(REMOTE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) $(REMOTE_CLIENT_LDFLAGS) -o $@ $(REMOTE_CLIENT_SRCS) -Wno-unused-parameter $(REMOTE_STUBS)
+
+$(REMOTE_WORKER): $(REMOTE_WORKER_SRCS) $(REMOTE_HDRS) $(REMOTE_FAKE_DIR)/libcuda.so.1
+	@mkdir -p $(@D)
+	$(CC) $(REMOTE_CFLAGS) -O2 -g -o $@ $(REMOTE_WORKER_SRCS) -L$(REMOTE_FAKE_DIR) -l:libcuda.so.1
+
+$(REMOTE_ASAN_WORKER): $(REMOTE_WORKER_SRCS) $(REMOTE_HDRS) $(REMOTE_FAKE_DIR)/asan/libcuda.so.1
+	@mkdir -p $(@D)
+	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ $(REMOTE_WORKER_SRCS) -L$(REMOTE_FAKE_DIR)/asan -l:libcuda.so.1
+
+$(REMOTE_T)/test_proto_fuzz: remote/tests/test_proto_fuzz.c remote/proto.c $(REMOTE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ remote/tests/test_proto_fuzz.c remote/proto.c
+
+# A driver-API program, linked against libcuda.so.1 by soname: the library path decides
+# whether it reaches the fake directly or the remote client.
+$(REMOTE_T)/remote_app: remote/tests/remote_app.c $(REMOTE_HDRS) $(REMOTE_FAKE_DIR)/asan/libcuda.so.1
+	@mkdir -p $(@D)
+	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ remote/tests/remote_app.c -L$(REMOTE_FAKE_DIR)/asan -l:libcuda.so.1
+
+# A hand-driven protocol client for bad frames and disconnects at each stage.
+$(REMOTE_T)/remote_raw: remote/tests/remote_raw.c $(REMOTE_CODEC_SRCS) $(REMOTE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ remote/tests/remote_raw.c $(REMOTE_CODEC_SRCS)
+
+remote-test: $(REMOTE_TEST_BINS) $(REMOTE_ASAN_WORKER) $(REMOTE_ASAN_CLIENT) $(REMOTE_CLIENT) $(REMOTE_WORKER) fake-cuda-asan shim-asan $(FAKE_NVML_ASAN_LIB)
+	@$(REMOTE_T)/test_proto_fuzz
+	@sh remote/tests/run_remote_tests.sh $(abspath $(CURDIR)/..)/build/native

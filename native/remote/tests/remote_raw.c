@@ -1,0 +1,156 @@
+/*
+ * remote_raw.c: a hand-driven protocol client (run_remote_tests.sh): bad frames and a client
+ * that goes away at each stage of a session. The worker must answer a bad request with an
+ * error and stay up, or drop a stream it can no longer follow, and in every case free what
+ * the session held and exit; never crash or hang.
+ *
+ *   remote_raw MODE HOST:PORT KEYHEX
+ *   MODE: nohello | badkey | oldversion | garbage | badpayload | midhtod | middtoh | midframe | stall
+ */
+#define _DEFAULT_SOURCE
+#include "gs_cuda.h"
+#include "net.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int fd;
+static uint32_t next_id = 1;
+static uint8_t payload[GSR_MAX_PAYLOAD];
+
+static void die(const char *why) {
+    fprintf(stderr, "remote_raw: FAIL: %s\n", why);
+    exit(1);
+}
+
+static void send_op(unsigned op, uint16_t flags, uint64_t ctx, const gsr_args *in) {
+    uint8_t buf[512];
+    gsr_writer w;
+    gsr_writer_init(&w, buf, sizeof buf);
+    gsr_encode(op, 0, in, &w);
+    if (w.bad) die("encode");
+    gsr_header h = {(uint32_t)w.len, (uint16_t)op, flags, next_id++, 0, ctx};
+    if (gsr_send_frame(fd, &h, buf, w.len, NULL, 0) != 0) die("send");
+}
+
+/* The next reply: its status; *out decoded when it succeeded. */
+static int reply(unsigned op, gsr_args *out) {
+    gsr_header h;
+    if (gsr_recv_header(fd, &h) != 0) die("no reply");
+    if (h.op != op || !(h.flags & GSR_FLAG_REPLY)) die("reply of another op");
+    if (gsr_read_full(fd, payload, h.length) != 0) die("reply payload");
+    gsr_args ignored;
+    if (h.status == 0 && gsr_decode(op, 1, payload, h.length, out ? out : &ignored) != GSR_OK) die("reply decode");
+    return h.status;
+}
+
+static int call(unsigned op, uint64_t ctx, const gsr_args *in, gsr_args *out) {
+    send_op(op, 0, ctx, in);
+    return reply(op, out);
+}
+
+static void expect(int got, int want, const char *what) {
+    if (got != want) {
+        fprintf(stderr, "remote_raw: FAIL: %s = %d, want %d\n", what, got, want);
+        exit(1);
+    }
+}
+
+/* After a stream the worker cannot follow: it closes (EOF), it does not answer. */
+static void expect_closed(void) {
+    uint8_t b;
+    if (read(fd, &b, 1) > 0) die("the worker kept a broken stream open");
+}
+
+static void hello(const uint8_t *key, uint32_t min, uint32_t max) {
+    gsr_args in = {.v = {GSR_MAGIC, min, max}, .nv = 3, .blob = {key}, .blob_len = {GSR_KEY_BYTES}, .nblob = 1};
+    send_op(GSR_OP_HELLO, 0, 0, &in);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) die("usage: remote_raw MODE HOST:PORT KEYHEX");
+    const char *mode = argv[1];
+    uint8_t key[GSR_KEY_BYTES];
+    if (gsr_key_from_hex(argv[3], key) != 0) die("key");
+    fd = gsr_connect(argv[2]);
+    if (fd < 0) die("connect");
+    if (!strcmp(mode, "nohello")) return 0;
+    if (!strcmp(mode, "badkey")) {
+        key[0] ^= 1;
+        hello(key, 1, 1);
+        expect(reply(GSR_OP_HELLO, NULL), CUDA_ERROR_NOT_PERMITTED, "hello with a wrong key");
+        expect_closed();
+        return 0;
+    }
+    if (!strcmp(mode, "oldversion")) {
+        hello(key, 7, 9);
+        expect(reply(GSR_OP_HELLO, NULL), CUDA_ERROR_NOT_SUPPORTED, "hello for versions 7..9");
+        expect_closed();
+        return 0;
+    }
+    hello(key, 1, 1);
+    gsr_args out;
+    expect(reply(GSR_OP_HELLO, &out), 0, "hello");
+    if (out.v[0] != GSR_VERSION || out.v[1] != GSR_CHUNK_BYTES) die("hello reply");
+    expect(call(GSR_OP_PRIMARY_CTX_RETAIN, 0, &(gsr_args){.v = {0}, .nv = 1}, &out), 0, "retain");
+    uint64_t ctx = out.v[0];
+    if (!strcmp(mode, "garbage")) {
+        uint8_t junk[GSR_HEADER_BYTES];
+        memset(junk, 0xff, sizeof junk); /* length 4 GiB - 1, unknown op */
+        if (gsr_write_full(fd, junk, sizeof junk) != 0) die("send junk");
+        expect_closed();
+        return 0;
+    }
+    if (!strcmp(mode, "badpayload")) {
+        /* A payload of the wrong shape: an error reply, the session goes on. */
+        gsr_header h = {3, GSR_OP_MEM_ALLOC, 0, next_id++, 0, ctx};
+        if (gsr_send_frame(fd, &h, "abc", 3, NULL, 0) != 0) die("send");
+        expect(reply(GSR_OP_MEM_ALLOC, NULL), CUDA_ERROR_INVALID_VALUE, "short MEM_ALLOC");
+        expect(call(GSR_OP_PING, 0, &(gsr_args){0}, NULL), 0, "ping after a bad payload");
+        /* Forged handles and pointers. */
+        expect(call(GSR_OP_MEM_FREE, ctx, &(gsr_args){.v = {0x7fff12345000ull}, .nv = 1}, NULL), CUDA_ERROR_INVALID_VALUE, "free of a foreign pointer");
+        const uint8_t *fname = (const uint8_t *)"sleep";
+        expect(call(GSR_OP_MODULE_GET_FUNCTION, ctx, &(gsr_args){.v = {ctx}, .nv = 1, .blob = {fname}, .blob_len = {5}, .nblob = 1}, NULL),
+               CUDA_ERROR_INVALID_HANDLE, "a context id as a module");
+        expect(call(GSR_OP_CTX_SYNCHRONIZE, ctx + 1000, &(gsr_args){0}, NULL), CUDA_ERROR_INVALID_CONTEXT, "a forged context");
+        gsr_args launch = {.v = {0x0300000000000042ull, 1, 1, 1, 1, 1, 1, 0, 0}, .nv = 9, .nblob = 1};
+        expect(call(GSR_OP_LAUNCH_KERNEL, ctx, &launch, NULL), CUDA_ERROR_INVALID_HANDLE, "a forged function");
+        expect(call(GSR_OP_MEMCPY_DTOH, ctx, &(gsr_args){.v = {(uintptr_t)payload, 64, 0, 0}, .nv = 4}, NULL), CUDA_ERROR_INVALID_VALUE,
+               "a copy from a worker-side address");
+        expect(call(GSR_OP_PRIMARY_CTX_RELEASE, 0, &(gsr_args){.v = {3}, .nv = 1}, NULL), CUDA_ERROR_INVALID_CONTEXT, "release never retained");
+        expect(call(GSR_OP_PING, 0, &(gsr_args){0}, NULL), 0, "ping after forged handles");
+        /* A DATA frame outside a transfer: the stream is out of step, the worker drops it. */
+        gsr_header d = {4, GSR_OP_DATA, 0, 0, 0, 0};
+        if (gsr_send_frame(fd, &d, "data", 4, NULL, 0) != 0) die("send");
+        expect_closed();
+        return 0;
+    }
+    expect(call(GSR_OP_MEM_ALLOC, ctx, &(gsr_args){.v = {8u << 20}, .nv = 1}, &out), 0, "alloc");
+    uint64_t dptr = out.v[0];
+    if (!strcmp(mode, "midhtod")) { /* gone with half the data sent */
+        send_op(GSR_OP_MEMCPY_HTOD, 0, ctx, &(gsr_args){.v = {dptr, 4u << 20, 0, 0}, .nv = 4});
+        gsr_header d = {GSR_CHUNK_BYTES, GSR_OP_DATA, GSR_FLAG_MORE, 0, 0, 0};
+        if (gsr_send_frame(fd, &d, payload, GSR_CHUNK_BYTES, NULL, 0) != 0) die("send data");
+        return 0;
+    }
+    if (!strcmp(mode, "middtoh")) { /* gone while the worker sends */
+        send_op(GSR_OP_MEMCPY_DTOH, 0, ctx, &(gsr_args){.v = {dptr, 8u << 20, 0, 0}, .nv = 4});
+        gsr_header h;
+        if (gsr_recv_header(fd, &h) != 0 || h.op != GSR_OP_DATA) die("first chunk");
+        return 0;
+    }
+    if (!strcmp(mode, "midframe")) { /* gone inside a frame */
+        gsr_header h = {100, GSR_OP_MEM_ALLOC, 0, next_id++, 0, ctx};
+        if (gsr_send_frame(fd, &h, payload, 10, NULL, 0) != 0) die("send");
+        return 0;
+    }
+    if (!strcmp(mode, "stall")) { /* a frame started and never finished, the link kept: the worker's idle timeout ends it */
+        gsr_header h = {100, GSR_OP_MEM_ALLOC, 0, next_id++, 0, ctx};
+        if (gsr_send_frame(fd, &h, payload, 10, NULL, 0) != 0) die("send");
+        expect_closed();
+        return 0;
+    }
+    die("unknown mode");
+}

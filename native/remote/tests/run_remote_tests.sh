@@ -1,0 +1,128 @@
+#!/bin/sh
+# run_remote_tests.sh BUILD_NATIVE_DIR: remote GPUs end to end over loopback (docs/remote.md).
+# The worker (ASan+UBSan) runs on the sanitized fake driver, the driver-API test program
+# (remote_app) reaches it through the sanitized client libcuda.so.1; remote_raw drives the
+# protocol by hand. Each case checks what the program saw and how the worker ended.
+set -u
+B=$1
+R="$B/remote"
+T="$R/tests"
+WORK="$R/test-work"
+rm -rf "$WORK"
+mkdir -p "$WORK"
+# A sanitized library preloaded into a sanitized program: the runtime must come first.
+ASAN_RT=$(${CC:-cc} -print-file-name=libasan.so)
+KEY=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+pass=0
+fail=0
+WPID=""
+PORT=""
+
+ok() { pass=$((pass + 1)); echo "PASS $1"; }
+bad() {
+    fail=$((fail + 1)); echo "FAIL $1"
+    for f in "$WORK"/*.out "$WORK"/*.err; do [ -s "$f" ] && sed "s|^|    $(basename "$f"): |" "$f" | tail -15; done
+}
+
+# start_worker [VAR=VALUE ...]: a worker on a free loopback port; sets WPID and PORT.
+start_worker() {
+    rm -f "$WORK"/*.out "$WORK"/*.err
+    env GPUSHARE_REMOTE_KEY="$KEY" LD_LIBRARY_PATH="$B/fake/asan:$B/asan" ASAN_OPTIONS=detect_leaks=1 "$@" \
+        "$R/asan/gpushare-remote-worker" --listen 127.0.0.1:0 --accept-timeout-ms 20000 --idle-timeout-ms "${IDLE_MS:-20000}" \
+        >"$WORK/worker.out" 2>"$WORK/worker.err" &
+    WPID=$!
+    i=0
+    while [ $i -lt 200 ]; do
+        PORT=$(sed -n 's/^gpushare-remote-worker listening \([0-9]*\)$/\1/p' "$WORK/worker.out" 2>/dev/null)
+        [ -n "$PORT" ] && return 0
+        sleep 0.05; i=$((i + 1))
+    done
+    echo "worker did not start"; cat "$WORK/worker.err"
+    return 1
+}
+
+# worker_exit SECONDS: the worker's exit status once it ended, or 124 if it is still running.
+worker_exit() {
+    i=0
+    while kill -0 "$WPID" 2>/dev/null && [ $i -lt $(($1 * 20)) ]; do sleep 0.05; i=$((i + 1)); done
+    if kill -0 "$WPID" 2>/dev/null; then kill -9 "$WPID"; wait "$WPID" 2>/dev/null; return 124; fi
+    wait "$WPID"
+}
+
+app() { env GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 "$T/remote_app" "$@"; }
+
+# 1. A driver-API program end to end; the worker frees everything and exits 0 when it leaves.
+start_worker
+if app full >"$WORK/app.out" 2>"$WORK/app.err" && grep -q '^remote_app full ok' "$WORK/app.out" &&
+    worker_exit 10 && grep -q 'everything freed' "$WORK/worker.err"; then
+    ok "driver-API program over loopback: results, bounds, deferred errors; worker freed all and exited ($(grep batched "$WORK/app.out" | sed 's/remote_app: //'))"
+else bad "driver-API program over loopback"; fi
+
+# 2. The session's memory limit holds: libgpushare in the worker, a 256 MiB slice (the fake's
+# context costs 4 MiB of it).
+start_worker GPUSHARE_FAKE_CUDA='{"contextBytes": 4194304}' LD_PRELOAD="$ASAN_RT $B/asan/libgpushare.so" GPUSHARE_MEMORY_LIMIT=256Mi
+app limit >"$WORK/app.out" 2>"$WORK/app.err"
+set -- $(sed -n 's/^limit //p' "$WORK/app.out") 
+if [ $# -eq 3 ] && [ "$2" = 2 ] && [ "$3" = 268435456 ] && [ "$1" -le 268435456 ] && [ "$1" -ge $((200 << 20)) ] && worker_exit 10; then
+    ok "memory limit through libgpushare in the worker: refused with OUT_OF_MEMORY after $(($1 >> 20)) MiB of a 256 MiB slice, total reads 256 MiB"
+else bad "memory limit in the worker ($(cat "$WORK/app.out"))"; fi
+
+# 3. A client killed mid-session: the worker notices, frees its memory, exits.
+start_worker
+# Not through app(): a function in the background is a subshell, and the kill must reach the program.
+env GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 \
+    "$T/remote_app" hold >"$WORK/app.out" 2>"$WORK/app.err" &
+APID=$!
+i=0; while ! grep -q holding "$WORK/app.out" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+kill -9 $APID; wait $APID 2>/dev/null
+start=$(date +%s)
+if worker_exit 10 && grep -q 'everything freed' "$WORK/worker.err"; then
+    ok "client SIGKILLed holding 64 MiB: worker freed everything and exited within $(($(date +%s) - start)) s"
+else bad "client killed mid-session"; fi
+
+# 4. The worker killed under a client: an error at the next call, not a hang.
+start_worker
+mkfifo "$WORK/in"
+env GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 \
+    "$T/remote_app" linkloss <"$WORK/in" >"$WORK/app.out" 2>"$WORK/app.err" &
+APID=$!
+exec 3>"$WORK/in"
+i=0; while ! grep -q ready "$WORK/app.out" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+kill -9 "$WPID"; wait "$WPID" 2>/dev/null
+echo go >&3
+exec 3>&-
+if wait $APID && grep -q 'linkloss ok' "$WORK/app.out"; then
+    ok "worker killed: the client's next calls fail with CUDA_ERROR_DEVICE_UNAVAILABLE at once"
+else bad "link loss on the client"; fi
+
+# 5. No server configured, or a wrong key: cuInit fails cleanly.
+if env -u GPUSHARE_REMOTE LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 "$T/remote_app" limit >"$WORK/app.out" 2>"$WORK/app.err"; then
+    bad "no GPUSHARE_REMOTE: the program should fail"
+elif grep -q 'cuInit(0) = 100' "$WORK/app.err"; then ok "no GPUSHARE_REMOTE: cuInit says CUDA_ERROR_NO_DEVICE"
+else bad "no GPUSHARE_REMOTE"; fi
+
+# 6. Bad frames and a client gone at each stage (remote_raw): expected worker exit status.
+raw_case() {
+    mode=$1; want=$2; what=$3
+    start_worker
+    if "$T/remote_raw" "$mode" "127.0.0.1:$PORT" "$KEY" >"$WORK/raw.out" 2>"$WORK/raw.err"; then
+        worker_exit 10; got=$?
+        if [ "$got" = "$want" ]; then ok "$what (worker exit $got)"; else bad "$what: worker exit $got, want $want"; fi
+    else bad "$what: remote_raw"; fi
+}
+raw_case nohello 5 "connected and gone without a hello: handshake failed, worker ends"
+raw_case badkey 5 "wrong key: refused (NOT_PERMITTED), connection closed"
+raw_case oldversion 5 "no common version: refused (NOT_SUPPORTED)"
+raw_case garbage 0 "a garbage header: connection dropped, session freed"
+raw_case badpayload 0 "bad payload, forged handles and pointers: errors, the session lives; a stray DATA frame drops it"
+raw_case midhtod 0 "client gone halfway through a host-to-device copy"
+raw_case middtoh 0 "client gone while the worker sends a device-to-host copy"
+raw_case midframe 0 "client gone inside a frame"
+IDLE_MS=1000 raw_case stall 0 "a frame stalled halfway, the link kept: dropped at the idle timeout (1 s), not a hang"
+
+if [ $fail -eq 0 ]; then
+    echo "remote-test: PASS ($pass cases)"
+else
+    echo "remote-test: FAIL ($fail of $((pass + fail)) cases)"
+    exit 1
+fi

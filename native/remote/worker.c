@@ -1,0 +1,280 @@
+/*
+ * worker.c: gpushare-remote-worker, one remote session's process (docs/remote.md).
+ *
+ *   gpushare-remote-worker [--listen HOST:PORT] [--key-file FILE]
+ *                          [--accept-timeout-ms N] [--idle-timeout-ms N]
+ *
+ * The key comes from --key-file or GPUSHARE_REMOTE_KEY (64 hex digits); the daemon starts the
+ * worker as a task's process under libgpushare with the slice's environment. It prints
+ * "gpushare-remote-worker listening PORT" on stdout once it listens (PORT 0 in --listen: any
+ * free one), serves the one client that presents the key, then frees everything and exits.
+ * Exit codes: 0 the session ended (client gone), 2 usage, 3 no client in time, 4 the driver
+ * failed to start, 5 the handshake failed.
+ */
+#define _DEFAULT_SOURCE
+#include "net.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct options {
+    const char *listen;
+    const char *key_file;
+    int accept_timeout_ms;
+    int idle_timeout_ms;
+} options;
+
+static int usage(const char *why) {
+    fprintf(stderr, "gpushare-remote-worker: %s\nusage: gpushare-remote-worker [--listen HOST:PORT] [--key-file FILE] "
+                    "[--accept-timeout-ms N] [--idle-timeout-ms N]\n", why);
+    return 2;
+}
+
+static int parse_ms(const char *s, int *out) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == 0 || *end || v <= 0 || v > 86400000) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int read_key(const options *o, uint8_t key[GSR_KEY_BYTES]) {
+    char hex[2 * GSR_KEY_BYTES + 2] = {0};
+    if (o->key_file) {
+        FILE *f = fopen(o->key_file, "r");
+        if (!f) return -1;
+        size_t n = fread(hex, 1, sizeof hex - 1, f);
+        fclose(f);
+        while (n > 0 && (hex[n - 1] == '\n' || hex[n - 1] == '\r')) hex[--n] = 0;
+        return gsr_key_from_hex(hex, key);
+    }
+    return gsr_key_from_hex(getenv("GPUSHARE_REMOTE_KEY"), key);
+}
+
+static void log_end(const char *why) { fprintf(stderr, "gpushare-remote-worker: session ended: %s\n", why); }
+
+/* Waits up to ms for fd to be readable: 1 ready, 0 timeout, -1 error. */
+static int wait_readable(int fd, int ms) {
+    struct pollfd p = {fd, POLLIN, 0};
+    for (;;) {
+        int rc = poll(&p, 1, ms);
+        if (rc < 0 && errno == EINTR) continue;
+        return rc < 0 ? -1 : rc > 0;
+    }
+}
+
+int gsr_in_read(gsr_session *s, void *dst, size_t n) {
+    uint8_t *out = dst;
+    while (n > 0) {
+        if (s->in_pos == s->in_len) {
+            int ready = wait_readable(s->fd, s->timeout_ms);
+            if (ready != 1) {
+                if (ready == 0) errno = ETIMEDOUT;
+                return -1;
+            }
+            /* A large read (a copy's chunk) goes straight to its destination. */
+            uint8_t *to = n >= GSR_IN_BYTES / 2 ? out : s->in;
+            ssize_t got = recv(s->fd, to, to == out ? n : GSR_IN_BYTES, 0);
+            if (got == 0) errno = ECONNRESET;
+            if (got <= 0) {
+                if (got < 0 && errno == EINTR) continue;
+                return -1;
+            }
+            if (to == out) {
+                out += got;
+                n -= (size_t)got;
+                continue;
+            }
+            s->in_pos = 0;
+            s->in_len = (size_t)got;
+        }
+        size_t take = s->in_len - s->in_pos < n ? s->in_len - s->in_pos : n;
+        memcpy(out, s->in + s->in_pos, take);
+        s->in_pos += take;
+        out += take;
+        n -= take;
+    }
+    return 0;
+}
+
+int gsr_in_header(gsr_session *s, gsr_header *h) {
+    uint8_t hb[GSR_HEADER_BYTES];
+    if (gsr_in_read(s, hb, sizeof hb) != 0) return -1;
+    return (int)gsr_header_decode(hb, h);
+}
+
+int gsr_in_discard(gsr_session *s, size_t n) {
+    uint8_t sink[4096];
+    while (n > 0) {
+        size_t take = n < sizeof sink ? n : sizeof sink;
+        if (gsr_in_read(s, sink, take) != 0) return -1;
+        n -= take;
+    }
+    return 0;
+}
+
+static int handshake(gsr_session *s, const uint8_t key[GSR_KEY_BYTES]) {
+    gsr_header h;
+    gsr_args a;
+    if (gsr_in_header(s, &h) != 0 || h.op != GSR_OP_HELLO) return -1;
+    if (gsr_in_read(s, s->payload, h.length) != 0) return -1;
+    CUresult status = CUDA_SUCCESS;
+    if (gsr_decode(GSR_OP_HELLO, 0, s->payload, h.length, &a) != GSR_OK || a.v[0] != GSR_MAGIC)
+        return -1;
+    if (a.blob_len[0] != GSR_KEY_BYTES || !gsr_equal_ct(a.blob[0], key, GSR_KEY_BYTES))
+        status = CUDA_ERROR_NOT_PERMITTED;
+    else if (a.v[1] > GSR_VERSION || a.v[2] < GSR_VERSION)
+        status = CUDA_ERROR_NOT_SUPPORTED;
+    int driver = 0;
+    (void)cuDriverGetVersion(&driver);
+    gsr_args out = {.v = {GSR_VERSION, GSR_CHUNK_BYTES, (uint32_t)driver}, .nv = 3};
+    uint8_t buf[64];
+    gsr_writer w;
+    gsr_writer_init(&w, buf, sizeof buf);
+    if (status == CUDA_SUCCESS) gsr_encode(GSR_OP_HELLO, 1, &out, &w);
+    gsr_header r = {(uint32_t)w.len, GSR_OP_HELLO, GSR_FLAG_REPLY, h.id, (int32_t)status, 0};
+    if (gsr_send_frame(s->fd, &r, buf, w.len, NULL, 0) != 0) return -1;
+    return status == CUDA_SUCCESS ? 0 : -1;
+}
+
+void gsr_session_prepare(gsr_session *s) {
+    /* Entry points a driver may lack (cuda_extra.h): looked up as the CUDA runtime does. */
+    void *p;
+    if (cuGetProcAddress_v2("cuMemcpyDtoD", &p, 12000, 0, NULL) == CUDA_SUCCESS) s->memcpy_dtod = (gsr_pfn_memcpy_dtod)p;
+    if (cuGetProcAddress_v2("cuMemcpyHtoDAsync", &p, 12000, 0, NULL) == CUDA_SUCCESS)
+        s->memcpy_htod_async = (gsr_pfn_memcpy_htod_async)p;
+    if (cuGetProcAddress_v2("cuMemcpyDtoHAsync", &p, 12000, 0, NULL) == CUDA_SUCCESS)
+        s->memcpy_dtoh_async = (gsr_pfn_memcpy_dtoh_async)p;
+    if (cuGetProcAddress_v2("cuFuncGetParamInfo", &p, 12040, 0, NULL) == CUDA_SUCCESS)
+        s->func_get_param_info = (gsr_pfn_func_get_param_info)p;
+}
+
+/* Frees what the client left, children before their context; each in its own context. */
+void gsr_session_release(gsr_session *s) {
+    static const unsigned order[] = {GSR_KIND_MODULE, GSR_KIND_EVENT, GSR_KIND_STREAM};
+    gsr_table *t = &s->table;
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
+        for (size_t i = 0; i < t->nobjs; i++) {
+            gsr_obj *o = &t->objs[i];
+            if (o->kind != order[k]) continue;
+            gsr_obj *c = gsr_table_find(t, o->ctx, GSR_KIND_CONTEXT);
+            if (c) (void)cuCtxSetCurrent(c->handle);
+            (void)(o->kind == GSR_KIND_MODULE ? cuModuleUnload(o->handle)
+                   : o->kind == GSR_KIND_EVENT ? cuEventDestroy_v2(o->handle)
+                                               : cuStreamDestroy_v2(o->handle));
+        }
+    for (size_t i = 0; i < t->nallocs; i++) {
+        gsr_obj *c = gsr_table_find(t, t->allocs[i].ctx, GSR_KIND_CONTEXT);
+        if (c) (void)cuCtxSetCurrent(c->handle);
+        (void)cuMemFree_v2(t->allocs[i].base);
+    }
+    (void)cuCtxSetCurrent(NULL);
+    for (size_t i = 0; i < t->nobjs; i++) {
+        gsr_obj *o = &t->objs[i];
+        if (o->kind != GSR_KIND_CONTEXT) continue;
+        if (o->primary_refs == 0) (void)cuCtxDestroy_v2(o->handle);
+        while (o->primary_refs-- > 0) (void)cuDevicePrimaryCtxRelease_v2(o->device);
+    }
+    gsr_table_free(t);
+}
+
+static int serve(gsr_session *s) {
+    for (;;) {
+        gsr_header h;
+        int rc = gsr_in_header(s, &h);
+        if (rc < 0) {
+            log_end(errno == ETIMEDOUT ? "no frame within the idle timeout" : strerror(errno));
+            return 0;
+        }
+        if (rc > 0) {
+            log_end("bad frame header");
+            return 0;
+        }
+        if (gsr_in_read(s, s->payload, h.length) != 0) {
+            log_end(errno == ETIMEDOUT ? "a frame stalled past the idle timeout" : "link lost inside a frame");
+            return 0;
+        }
+        if (gsr_session_handle(s, &h) != 0) {
+            log_end("request out of step with the protocol, or the link failed");
+            return 0;
+        }
+    }
+}
+
+int main(int argc, char **argv) {
+    options o = {"127.0.0.1:0", NULL, 30000, 60000};
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(argv[i], "--listen") && v)
+            o.listen = v;
+        else if (!strcmp(argv[i], "--key-file") && v)
+            o.key_file = v;
+        else if (!strcmp(argv[i], "--accept-timeout-ms") && v) {
+            if (parse_ms(v, &o.accept_timeout_ms) != 0) return usage("--accept-timeout-ms takes 1..86400000");
+        } else if (!strcmp(argv[i], "--idle-timeout-ms") && v) {
+            if (parse_ms(v, &o.idle_timeout_ms) != 0) return usage("--idle-timeout-ms takes 1..86400000");
+        } else
+            return usage("unknown or incomplete argument");
+        i++;
+    }
+    uint8_t key[GSR_KEY_BYTES];
+    if (read_key(&o, key) != 0) return usage("the session key (--key-file or GPUSHARE_REMOTE_KEY) must be 64 hex digits");
+    unsetenv("GPUSHARE_REMOTE_KEY"); /* not inherited by anything the driver starts */
+
+    CUresult rc = cuInit(0);
+    if (rc != CUDA_SUCCESS) {
+        fprintf(stderr, "gpushare-remote-worker: cuInit failed (%d)\n", (int)rc);
+        return 4;
+    }
+    unsigned port = 0;
+    int lfd = gsr_listen(o.listen, &port);
+    if (lfd < 0) {
+        fprintf(stderr, "gpushare-remote-worker: cannot listen on %s: %s\n", o.listen, strerror(errno));
+        return 2;
+    }
+    printf("gpushare-remote-worker listening %u\n", port);
+    fflush(stdout);
+
+    gsr_session s;
+    memset(&s, 0, sizeof s);
+    s.fd = -1;
+    s.payload = malloc(GSR_MAX_PAYLOAD);
+    s.staging = aligned_alloc(4096, GSR_CHUNK_BYTES);
+    s.in = malloc(GSR_IN_BYTES);
+    s.timeout_ms = o.accept_timeout_ms; /* the handshake's; the idle timeout once it is done */
+    int code = 0;
+    if (!s.payload || !s.staging || !s.in) code = 4;
+    if (code == 0) gsr_session_prepare(&s);
+    /* One client, the first to connect: one that fails the handshake ends the worker too,
+     * so a session key gets exactly one guess. */
+    while (code == 0 && s.fd < 0) {
+        if (wait_readable(lfd, o.accept_timeout_ms) != 1) {
+            fprintf(stderr, "gpushare-remote-worker: no client within %d ms\n", o.accept_timeout_ms);
+            code = 3;
+            break;
+        }
+        s.fd = accept(lfd, NULL, NULL);
+        if (s.fd < 0) continue;
+        gsr_set_link_options(s.fd);
+        if (handshake(&s, key) != 0) {
+            fprintf(stderr, "gpushare-remote-worker: the client failed the handshake\n");
+            code = 5;
+        }
+    }
+    close(lfd);
+    s.timeout_ms = o.idle_timeout_ms;
+    if (code == 0) code = serve(&s);
+    gsr_session_release(&s);
+    if (s.fd >= 0) close(s.fd);
+    free(s.payload);
+    free(s.staging);
+    free(s.in);
+    fprintf(stderr, "gpushare-remote-worker: everything freed, exiting\n");
+    return code;
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Real-GPU check of remote GPUs (issue 23, docs/remote.md): client and worker on this machine
+# over loopback TCP. One driver-API program (scripts/gpu/remote_check.c: a real PTX kernel
+# launched with kernelParams, round trips, launches/s, 1 GiB copies) run natively and through
+# the client libcuda.so.1 against gpushare-remote-worker on the real driver; the session's
+# memory limit (libgpushare in the worker); a client SIGKILLed while holding 4 GiB: the
+# worker's memory gone from nvidia-smi. No Node.js and no CUDA toolkit: the native files come
+# in the device call's carry (build/native/gpushare-remote-worker, build/native/remote,
+# build/native/libgpushare.so), or are built here with make and gcc when missing; the test
+# program is built here with gcc against our own declarations. Prints a table; JSON lines go
+# to $OUT/results.jsonl.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/gpu-check-remote}
+mkdir -p "$OUT"
+WORK=$(mktemp -d)
+results=$OUT/results.jsonl
+: > "$results"
+B=$PWD/build/native
+if [ ! -x "$B/gpushare-remote-worker" ] || [ ! -f "$B/remote/libcuda.so.1" ] || [ ! -f "$B/libgpushare.so" ]; then
+    make -s -C native remote shim >/dev/null || { echo "native build failed (carry build/native/gpushare-remote-worker, build/native/remote, build/native/libgpushare.so)"; exit 1; }
+fi
+cudalib=$(ldconfig -p | awk '/libcuda.so.1 /{print $NF; exit}')
+mkdir -p build/gpu
+gcc -O2 -std=c11 -Inative/include scripts/gpu/remote_check.c -o build/gpu/remote_check "$cudalib" || { echo "remote_check: build failed"; exit 1; }
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+KEY=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+
+# start_worker [VAR=VALUE ...]: a worker on the real driver, on a free loopback port.
+start_worker() {
+    env GPUSHARE_REMOTE_KEY="$KEY" "$@" "$B/gpushare-remote-worker" --listen 127.0.0.1:0 >"$WORK/worker.out" 2>>"$OUT/worker.err" &
+    WPID=$!
+    for _ in $(seq 200); do
+        PORT=$(sed -n 's/^gpushare-remote-worker listening \([0-9]*\)$/\1/p' "$WORK/worker.out" 2>/dev/null)
+        [ -n "$PORT" ] && return 0
+        sleep 0.05
+    done
+    echo "worker did not start"; return 1
+}
+remote() { env LD_LIBRARY_PATH="$B/remote" GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" "$@"; }
+
+# 1. The same program natively and remotely (twice each, interleaved).
+for round in 1 2; do
+    build/gpu/remote_check native >> "$results" 2>>"$OUT/native.err"
+    start_worker && remote build/gpu/remote_check remote >> "$results" 2>>"$OUT/remote.err"
+    wait "$WPID"
+done
+
+# 2. The session's memory limit: libgpushare in the worker, 2 GiB.
+start_worker LD_PRELOAD="$B/libgpushare.so" GPUSHARE_MEMORY_LIMIT=2Gi && remote build/gpu/remote_check remote-limit fill >> "$results" 2>>"$OUT/remote.err"
+wait "$WPID"
+
+# 3. A client killed holding 4 GiB: how long until the worker's memory is gone.
+start_worker
+remote build/gpu/remote_check remote-hold hold > "$WORK/hold.out" 2>>"$OUT/remote.err" &
+APID=$!
+for _ in $(seq 400); do grep -q holding "$WORK/hold.out" && break; sleep 0.05; done
+used_before=$(nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits | awk -F', ' -v p="$WPID" '$1==p{print $2}')
+kill -9 "$APID"
+t0=$(date +%s.%N)
+gone=""
+for _ in $(seq 200); do
+    if ! nvidia-smi --query-compute-apps=pid --format=csv,noheader | grep -qx "$WPID"; then gone=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.2f", a - b }'); break; fi
+    sleep 0.05
+done
+wait "$WPID"; wcode=$?
+echo "{\"mode\":\"kill-client\",\"worker_mib_before\":\"${used_before:-?}\",\"freed_after_s\":\"${gone:-not within 10 s}\",\"worker_exit\":$wcode}" >> "$results"
+
+python3 - "$results" <<'PY' | tee "$OUT/table.txt"
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith('{')]
+def runs(mode): return [r for r in rows if r.get('mode') == mode and 'error' not in r]
+for r in rows:
+    if 'error' in r: print('ERROR', r)
+nat, rem = runs('native'), runs('remote')
+def med(rs, k): return statistics.median(r[k] for r in rs) if rs else float('nan')
+print(f"{'check':44} {'native':>12} {'remote':>12}  verdict")
+same = bool(nat and rem) and all(r['results_ok'] for r in nat + rem) and len({r['checksum'] for r in nat + rem}) == 1
+print(f"{'kernel results (64 MiB, 3 launches)':44} {'ok' if nat and all(r['results_ok'] for r in nat) else 'BAD':>12} {'ok' if rem and all(r['results_ok'] for r in rem) else 'BAD':>12}  {'bit-identical' if same else 'DIFFER'}")
+rt = med(rem, 'rt_us_median')
+print(f"{'small call round trip, median us':44} {med(nat, 'rt_us_median'):12.2f} {rt:12.2f}  {'<= 50 us' if rt <= 50 else 'OVER 50 us'}")
+lps = med(rem, 'launches_per_s')
+print(f"{'launches per second':44} {med(nat, 'launches_per_s'):12.0f} {lps:12.0f}  {'>= 100k' if lps >= 1e5 else 'UNDER 100k'}")
+for k, label in (('htod_gb_s', 'host to device 1 GiB, GB/s'), ('dtoh_gb_s', 'device to host 1 GiB, GB/s')):
+    n, r = med(nat, k), med(rem, k)
+    print(f"{label:44} {n:12.2f} {r:12.2f}  {r / n * 100:.0f}% of native {'pinned' if nat and nat[0]['pinned'] else 'pageable'} (budget 50%)")
+for r in runs('remote-limit'):
+    ok = r['fill_rc'] == 2 and r['fill_bytes'] <= 2 << 30 and r['total'] == 2 << 30
+    print(f"{'memory limit 2 GiB in the worker':44} {'':>12} {r['fill_bytes'] >> 20:9d} MiB  {'held (OOM, total 2 GiB)' if ok else 'NOT HELD ' + json.dumps(r)}")
+for r in runs('kill-client'):
+    print(f"{'client SIGKILLed holding 4 GiB':44} {'':>12} {r['worker_mib_before']:>8} MiB  freed after {r['freed_after_s']} s, worker exit {r['worker_exit']}")
+PY
+rm -rf "$WORK"

@@ -1,0 +1,42 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ReplyWriter } from './reply-bytes.js';
+import { filterResultOf, hostPrioritiesOf, type FilterAnswer } from './wire.js';
+
+// Any text, escapes and characters outside ASCII included (a quoted name is bytes, not characters).
+const text = fc.string({ unit: 'binary', maxLength: 12 });
+const reasons = fc.array(fc.tuple(text, fc.constantFrom('full', 'no "room"', 'gpu \u00e9\u2028', '')), { maxLength: 8 });
+
+describe('ReplyWriter writes JSON.stringify of the reply objects, byte for byte', () => {
+  it('filter, and where its NodeNames lie', () => {
+    // One writer for all runs: names and reasons quoted by an earlier reply are reused.
+    const writer = new ReplyWriter();
+    fc.assert(
+      fc.property(fc.option(fc.array(text, { maxLength: 8 }), { nil: null }), reasons, reasons, fc.boolean(), (nodeNames, failed, unresolvable, withNodes) => {
+        const a: FilterAnswer = {
+          nodes: withNodes ? { items: [{ metadata: { name: 'x' } }] } : null,
+          nodeNames,
+          failed: { names: failed.map(([n]) => n), reasons: failed.map(([, r]) => r) },
+          unresolvable: { names: unresolvable.map(([n]) => n), reasons: unresolvable.map(([, r]) => r) },
+        };
+        // Keys repeated in a list are repeated in the text; the object keeps one: compared only without.
+        fc.pre(new Set(a.failed.names).size === a.failed.names.length && new Set(a.unresolvable.names).size === a.unresolvable.names.length);
+        const { bytes, nodeNamesStart, nodeNamesEnd } = writer.filter(a);
+        expect(bytes.toString('utf8')).toBe(JSON.stringify(filterResultOf(a)));
+        expect(bytes.toString('utf8', nodeNamesStart, nodeNamesEnd)).toBe(JSON.stringify(nodeNames));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('prioritize, scores 0..10 and others', () => {
+    const writer = new ReplyWriter();
+    fc.assert(
+      fc.property(fc.array(fc.tuple(text, fc.oneof(fc.integer({ min: 0, max: 10 }), fc.double())), { maxLength: 10 }), (entries) => {
+        const a = { hosts: entries.map(([h]) => h), scores: entries.map(([, s]) => s) };
+        expect(writer.priorities(a).toString('utf8')).toBe(JSON.stringify(hostPrioritiesOf(a)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
