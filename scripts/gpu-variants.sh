@@ -1,9 +1,13 @@
-# Sourced by scripts/gpu-launch-ab.sh and scripts/gpu-launch-cpu.sh: the variants they compare
-# side by side and the rounds that run them. Variants: none (no library), nolimit (the library
-# without a compute limit), limit100 (GPUSHARE_COMPUTE_LIMIT=100: the whole gate runs and never
-# waits), and limit100-NAME for each other build in BASE_LIBS="NAME=PATH ..." (before/after a
-# change). Needs LIB (this build's libgpushare.so). Every run is pinned to one core.
+# Sourced by scripts/gpu-launch-ab.sh, scripts/gpu-launch-cpu.sh and scripts/gpu-check-overhead.sh:
+# the variants they compare side by side and the rounds that run them. Variants: none (no
+# library), nolimit (the library without a compute limit), limit100 (GPUSHARE_COMPUTE_LIMIT=100:
+# the whole gate runs and never waits), and limit100-NAME for each other build in
+# BASE_LIBS="NAME=PATH ..." (before/after a change). The overhead harness's names: lib (= nolimit),
+# mem (GPUSHARE_MEMORY_LIMIT=$MEM_LIMIT), memcompute (and the gate at 100), memcompute-NAME (a
+# BASE_LIBS build's), none2 (no library again: the method's control). Needs LIB (this build's
+# libgpushare.so). Every run is pinned to one core (pin; a script may set its own before a run).
 pin=""; command -v taskset > /dev/null && pin="taskset -c 1"
+MEM_LIMIT=${MEM_LIMIT:-16Gi}
 variants="none nolimit limit100"
 declare -A other
 for entry in ${BASE_LIBS:-}; do
@@ -19,10 +23,15 @@ variant_run() {
   local v=$1
   shift
   case $v in
-    none) $pin "$@" ;;
-    nolimit) LD_PRELOAD=$LIB $pin "$@" ;;
+    none | none2) $pin "$@" ;;
+    nolimit | lib) LD_PRELOAD=$LIB $pin "$@" ;;
     limit100) GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=$LIB $pin "$@" ;;
     limit100-*) GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=${other[${v#limit100-}]} $pin "$@" ;;
+    mem) GPUSHARE_MEMORY_LIMIT=$MEM_LIMIT LD_PRELOAD=$LIB $pin "$@" ;;
+    memcompute) GPUSHARE_MEMORY_LIMIT=$MEM_LIMIT GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=$LIB $pin "$@" ;;
+    memcompute-*) GPUSHARE_MEMORY_LIMIT=$MEM_LIMIT GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 \
+      LD_PRELOAD=${other[${v#memcompute-}]} $pin "$@" ;;
+    *) echo "{\"error\": \"unknown variant $v\"}" ;;
   esac
 }
 

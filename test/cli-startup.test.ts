@@ -36,7 +36,8 @@ describe('CLI start-up loads only what the command needs', () => {
   it('gpushare run loads no other command\'s module, and --version none at all', () => {
     const commandModules = (loaded: string[]): string[] =>
       loaded.map((u) => /\/dist\/cli\/commands\/([\w-]+)\.js$/.exec(u)?.[1]).filter((m): m is string => m !== undefined).sort();
-    expect(commandModules(modulesLoaded(['run', '--gpus', '0', '--', 'true'], 'run-only'))).toEqual(['index', 'run', 'tasks-common']);
+    // submit.ts: run's submission, shared with `remote open` (which run --remote loads only then)
+    expect(commandModules(modulesLoaded(['run', '--gpus', '0', '--', 'true'], 'run-only'))).toEqual(['index', 'run', 'submit', 'tasks-common']);
     expect(commandModules(modulesLoaded(['--version'], 'version-only'))).toEqual(['index']);
     expect(commandModules(modulesLoaded(['--help'], 'help-all'))).toContain('simulate');
   });

@@ -106,18 +106,23 @@ GS_HOT_INLINE why_precise fast_go(cdev *d, int dev, int li)
 
 /*
  * Credit: a thread whose launch passed fast_go's whole check and was counted may make its next
- * CREDIT launches on the same stream and context without any check, when it is alone in its
- * layout and the pass allows CREDIT_HEADROOM more launches. A credit launch touches neither the
- * clock nor the device's cache line nor any atomic: it counts itself in the thread's own line,
- * and those counts go into the device's (one atomic add each) before the thread's next check,
- * or when it leaves (thread exit, process exit). On the H200 the checked fast path cost 65-85 ns
- * per launch, of which the coarse clock was about 35 and the two atomic adds about 24 (variants
- * with each removed, scripts/gpu-launch-ab.sh); credit pays for one check per CREDIT + 1 launches.
+ * launches on the same stream and context without any check, when it is alone in its layout:
+ * as many as the pass has launches to spare for CREDIT_THREADS threads (credit_size), up to
+ * CREDIT_MAX. A credit launch touches neither the clock nor the device's cache line nor any
+ * atomic: it counts itself in the thread's own line, and those counts go into the device's (one
+ * atomic add each) before the thread's next check, or when it leaves (thread exit, process
+ * exit). On the H200 the checked fast path cost 65-85 ns per launch, of which the coarse clock
+ * was about 35 and the two atomic adds about 24 (variants with each removed,
+ * scripts/gpu-launch-ab.sh); credit of c launches pays for one check per c + 1.
+ * Credit was a fixed 8 (one launch in 9 checked) and needed 64 launches to spare; now it is 8
+ * with 64 to spare and grows with the spare launches to 32 (one in 33 checked) with 256. The
+ * work it lets a thread queue unchecked stays bounded as before: the pass allows at most 20 ms
+ * of queued work, so c launches with 8 c to spare are at most 20 ms / 8 = 2.5 ms of it.
  *
  * What a credit launch skips, and why the gate still holds:
- * - the due times (layout, period, marker, reap): seen at most CREDIT launches late;
- * - the pass's launch count: credit is granted only with CREDIT_HEADROOM launches to spare, so
- *   CREDIT_HEADROOM / CREDIT threads holding credit at once stay within the pass;
+ * - the due times (layout, period, marker, reap): seen at most CREDIT_MAX launches late;
+ * - the pass's launch count: credit is at most the spare launches / CREDIT_THREADS, so
+ *   CREDIT_THREADS threads holding credit at once stay within the pass;
  * - an idle stream's start marker: not skipped unless markers are sparse (the stream's count of
  *   outstanding markers is read: one cache line of the device);
  * - its own count until the next check: this thread's credit launches are counted before it
@@ -125,8 +130,19 @@ GS_HOT_INLINE why_precise fast_go(cdev *d, int dev, int li)
  *   and that over-estimates the queued work (the error the gate makes anyway on the safe side),
  *   as does the late first_pending_ns.
  */
-#define CREDIT 8
-#define CREDIT_HEADROOM (8 * CREDIT)
+#define CREDIT_MIN 8
+#define CREDIT_MAX 32
+#define CREDIT_THREADS 8
+static_assert(CREDIT_MAX <= UINT8_MAX, "gate_thread.credit is a uint8_t");
+
+/* The credit a check grants with `spare` launches left in the pass: 0 (too few), else
+ * spare / CREDIT_THREADS up to CREDIT_MAX. */
+static inline unsigned credit_size(uint64_t spare)
+{
+    if (spare < CREDIT_THREADS * CREDIT_MIN)
+        return 0;
+    return spare >= CREDIT_THREADS * CREDIT_MAX ? CREDIT_MAX : (unsigned)(spare / CREDIT_THREADS);
+}
 
 /* Whether this launch (on device dev, stream s) goes on the thread's credit. */
 GS_HOT_INLINE bool credit_go(int dev, CUstream s, bool ptsz)
@@ -174,7 +190,8 @@ GS_HOT_INLINE void credit_grant(cdev *d, const gs_gate *g, CUstream s)
         return;
     uint64_t launches = atomic_load_explicit(&d->launches, memory_order_relaxed);
     uint64_t pass = atomic_load_explicit(&d->pass_launches, memory_order_relaxed);
-    if (pass < launches || pass - launches < CREDIT_HEADROOM)
+    unsigned credit = pass < launches ? 0 : credit_size(pass - launches);
+    if (credit == 0)
         return;
     if (__builtin_expect(!gs_gov_thread.keyed, 0)) { /* the thread's first credit: flush it at thread exit */
         (void)pthread_once(&gs_gov.key_once, credit_key_create);
@@ -182,7 +199,7 @@ GS_HOT_INLINE void credit_grant(cdev *d, const gs_gate *g, CUstream s)
             return;
         gs_gov_thread.keyed = true;
     }
-    gs_gov_thread.credit = CREDIT;
+    gs_gov_thread.credit = (uint8_t)credit;
     gs_gov_thread.credit_sparse = atomic_load_explicit(&d->pass_sparse, memory_order_relaxed);
 }
 

@@ -230,7 +230,7 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
   // Its own file, so its writes never hold up the task store's commits (monitor/history/store.ts).
   const historyPath = join(config.stateDir, 'history.sqlite');
   privateDatabase(historyPath);
-  const history = openHistoryStore(historyPath, Date.now(), (message) => logger.warn({ message }, 'history'));
+  const history = openHistoryStore(historyPath, Date.now(), config.historyRetention, (message) => logger.warn({ message }, 'history'));
   const stopHistory = recordHistory(samples, history);
   const stopEvents = daemon.onEvent((event) => metrics.taskEvent(event));
   // Each sample's GPUs tell the health book of resets and ECC counts back at 0: faults recover without an API call.
@@ -326,8 +326,9 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
         if (plan.apply.includes('tokens')) tokens.replaceConfigTokens(next.tokens);
         if (plan.apply.includes('logLevel')) logger.level = next.logLevel;
         if (nextAlerts !== null) alerts.configure(nextAlerts);
+        if (plan.apply.includes('historyRetention')) history.setRetention(next.historyRetention);
         // What was not applied keeps its running value, so the next reload compares with that.
-        current = { ...current, ...(plan.apply.includes('tenants') ? { tenants: next.tenants.map((t) => ({ ...t, runAs: current.tenants.find((c) => c.name === t.name)?.runAs })) } : {}), ...(plan.apply.includes('tokens') ? { tokens: next.tokens } : {}), ...(plan.apply.includes('logLevel') ? { logLevel: next.logLevel } : {}), ...(plan.apply.includes('tls') ? { tls: next.tls } : {}), ...(plan.apply.includes('alerts') ? { alerts: next.alerts } : {}) };
+        current = { ...current, ...(plan.apply.includes('tenants') ? { tenants: next.tenants.map((t) => ({ ...t, runAs: current.tenants.find((c) => c.name === t.name)?.runAs })) } : {}), ...(plan.apply.includes('tokens') ? { tokens: next.tokens } : {}), ...(plan.apply.includes('logLevel') ? { logLevel: next.logLevel } : {}), ...(plan.apply.includes('tls') ? { tls: next.tls } : {}), ...(plan.apply.includes('alerts') ? { alerts: next.alerts } : {}), ...(plan.apply.includes('historyRetention') ? { historyRetention: next.historyRetention } : {}) };
         logger.info({ applied: plan.apply, config: next.configFile }, 'config reloaded');
         if (plan.ignored.length > 0) logger.warn({ ignored: plan.ignored }, `config reload: ${plan.ignored.join(', ')} changed but take a restart; the running values stay`);
         return { ok: true, ...plan };

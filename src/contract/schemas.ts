@@ -196,7 +196,7 @@ export const EventsQuerySchema = z.strictObject({
   follow: Flag.optional(),
 });
 
-/** GET /v1/monitor/stream: events=1 interleaves the caller's task events with the samples (lines `{"sample": ...}` and `{"event": ...}`). */
+/** GET /v1/monitor/stream: events=1 interleaves the caller's task events and alerts with the samples (lines `{"sample": ...}`, `{"event": ...}` and `{"alert": ...}`). */
 export const MonitorStreamQuerySchema = z.strictObject({
   events: Flag.optional(),
 });

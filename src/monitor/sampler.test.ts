@@ -56,6 +56,20 @@ describe('buildSample', () => {
     expect(s.slices[1]).toMatchObject({ task: 't2', tenant: '', state: 'suspended', memoryUsedBytes: 0, computeShare: 0 });
   });
 
+  it("gives a pod's container (the node agent) its slices labelled with the pod, its namespace as tenant, suspended as its pod is", () => {
+    const usage = [{ device: 0, memoryBytes: 3_000_000, computeShare: 0.2, bytesByKind: { context: 1_000_000, alloc: 2_000_000, vmm: 0, array: 0, pool: 0, host: 0, graph: 0 }, kernelsLaunched: 7, busyNs: 2e9, throttleNs: 5e8 }];
+    const containers = [
+      { namespace: 'ml', pod: 'train-0', container: 'main', suspended: false, gpus: [{ uuid: 'GPU-b', index: -1, memoryLimitBytes: 4e9, computeLimitPercent: 30 }], usage },
+      { namespace: 'ml', pod: 'eval', container: 'w', suspended: true, gpus: [{ uuid: 'GPU-a', index: 0, memoryLimitBytes: 2e9, computeLimitPercent: null }], usage: null },
+    ];
+    const s = buildSample({ at: 5_000, hostname: 'node-3', gpus, tasks: [], containers });
+    expect(s.slices[0]).toEqual({
+      task: 'ml/train-0/main', tenant: 'ml', gpu: 1, uuid: 'GPU-b', state: 'running', memoryLimitBytes: 4e9, memoryUsedBytes: 3_000_000, memoryByKind: usage[0]!.bytesByKind,
+      computeLimit: 0.3, computeShare: 0.2, busySeconds: 2, throttledSeconds: 0.5, kernelLaunches: 7, kubernetes: { namespace: 'ml', pod: 'train-0', container: 'main' },
+    });
+    expect(s.slices[1]).toMatchObject({ task: 'ml/eval/w', state: 'suspended', gpu: 0, memoryUsedBytes: 0, computeShare: null, computeLimit: null });
+  });
+
   it('counts the queue and names its longest waiter', () => {
     const s = buildSample({ at: 11_000, hostname: 'h', gpus, tasks: [
       { task: task({ id: 'q2', state: 'queued', submittedAt: 4_000 }), gpus: [], usage: null },

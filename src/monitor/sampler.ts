@@ -9,6 +9,7 @@ import type { GpuSample, MonitorSample, QueueSample, SliceSample } from '../cont
 import { SAMPLE_MEMORY_KINDS, type SampleMemoryKind } from '../contract/monitor.js';
 import type { Task, TaskGpu } from '../contract/task.js';
 import type { Gpu } from '../domain/index.js';
+import type { DeviceUsage } from '../gpu/region/index.js';
 
 const MHZ = 1e6;
 const NS = 1e9;
@@ -16,26 +17,32 @@ const NO_BYTES: Readonly<Record<SampleMemoryKind, number>> = Object.freeze(Objec
 
 /**
  * What a task's processes hold on one of its GPUs, summed over them, as the supervisor last read
- * its region (src/node/supervisor.ts DeviceUsage has this shape; the monitor does not import the
- * daemon: DESIGN.md's layers).
+ * its region (src/gpu/region/usage.ts; the daemon and the node agent read regions the same way).
  */
-export interface TaskDeviceUsage {
-  /** CUDA ordinal inside the task. */
-  readonly device: number;
-  /** Bytes of the limited kinds: what the limit sees. */
-  readonly memoryBytes: number;
-  readonly computeShare: number;
-  readonly bytesByKind: Readonly<Record<SampleMemoryKind, number>>;
-  readonly kernelsLaunched: number;
-  readonly busyNs: number;
-  readonly throttleNs: number;
-}
+export type TaskDeviceUsage = DeviceUsage;
 
 /** A live task as the daemon hands it to the monitor (Daemon.monitoredTasks). */
 export interface MonitoredTask {
   readonly task: Pick<Task, 'id' | 'state' | 'tenant' | 'computeLimitPercent' | 'submittedAt'>;
   /** The GPUs it holds, by CUDA ordinal inside the task. */
   readonly gpus: readonly TaskGpu[];
+  /** null before its first CUDA call (no region yet). */
+  readonly usage: readonly TaskDeviceUsage[] | null;
+}
+
+/**
+ * A pod's container with GPU slices, as the node agent hands it to the monitor in Kubernetes
+ * mode (src/k8s/agent/pod-slices.ts): who it is, the slice of each GPU it holds, and what its
+ * processes hold now as its region says.
+ */
+export interface MonitoredContainer {
+  readonly namespace: string;
+  readonly pod: string;
+  readonly container: string;
+  /** Its pod is suspended (processes checkpointed and stopped) for preemption. */
+  readonly suspended: boolean;
+  /** Its GPUs by CUDA ordinal inside the container, with the slice of each. */
+  readonly gpus: readonly { readonly uuid: string; readonly index: number; readonly memoryLimitBytes: number; readonly computeLimitPercent: number | null }[];
   /** null before its first CUDA call (no region yet). */
   readonly usage: readonly TaskDeviceUsage[] | null;
 }
@@ -47,6 +54,8 @@ export interface SampleInputs {
   readonly gpus: readonly Gpu[];
   /** Live tasks, queued ones included. */
   readonly tasks: readonly MonitoredTask[];
+  /** Pods' containers with slices (the node agent; none in the daemon). */
+  readonly containers?: readonly MonitoredContainer[];
   /** What the daemon holds against a GPU (the health book): an admin's cordon, a fault not yet recovered; absent: nothing. */
   readonly holds?: (uuid: string) => GpuHolds;
 }
@@ -65,7 +74,7 @@ export function buildSample(inputs: SampleInputs): MonitorSample {
     at: inputs.at,
     hostname: inputs.hostname,
     gpus: inputs.gpus.map((g) => gpuSample(g, inputs.holds?.(g.uuid) ?? null)),
-    slices: inputs.tasks.flatMap((t) => slicesOf(t, byUuid)),
+    slices: [...inputs.tasks.flatMap((t) => slicesOf(t, byUuid)), ...(inputs.containers ?? []).flatMap((c) => containerSlices(c, byUuid))],
     queue: queueSample(inputs.tasks, inputs.at),
   };
 }
@@ -106,25 +115,47 @@ function gpuSample(g: Gpu, holds: GpuHolds | null): GpuSample {
 function slicesOf(m: MonitoredTask, gpus: ReadonlyMap<string, Gpu>): SliceSample[] {
   const { task } = m;
   if (task.state === 'queued') return [];
-  return m.gpus.map((held, ordinal) => {
-    const used = m.usage?.find((u) => u.device === ordinal) ?? null;
-    return {
-      task: task.id,
-      tenant: task.tenant ?? '',
-      gpu: gpus.get(held.uuid)?.index ?? held.index,
-      uuid: held.uuid,
-      state: task.state === 'suspended' ? 'suspended' : 'running',
-      memoryLimitBytes: held.memoryBytes,
-      memoryUsedBytes: used?.memoryBytes ?? 0,
-      memoryByKind: used === null ? NO_BYTES : { ...used.bytesByKind },
-      computeLimit: task.computeLimitPercent === null ? null : task.computeLimitPercent / 100,
-      computeShare: m.usage === null ? null : (used?.computeShare ?? 0),
-      busySeconds: (used?.busyNs ?? 0) / NS,
-      throttledSeconds: (used?.throttleNs ?? 0) / NS,
-      kernelLaunches: used?.kernelsLaunched ?? 0,
-      kubernetes: null,
-    };
-  });
+  const owner = { task: task.id, tenant: task.tenant ?? '', state: task.state === 'suspended' ? 'suspended' : 'running', kubernetes: null } as const;
+  const computeLimit = task.computeLimitPercent === null ? null : task.computeLimitPercent / 100;
+  return m.gpus.map((held, ordinal) => sliceOf(owner, { uuid: held.uuid, index: gpus.get(held.uuid)?.index ?? held.index, memoryLimitBytes: held.memoryBytes, computeLimit }, ordinal, m.usage));
+}
+
+/**
+ * A container's slices, one per GPU it holds, labelled with its pod. Its task is
+ * `<namespace>/<pod>/<container>` (unique on the node, so history and the dashboard key it as
+ * they key a task) and its tenant its namespace (as compat.ts shows a daemon task's tenant).
+ */
+function containerSlices(c: MonitoredContainer, gpus: ReadonlyMap<string, Gpu>): SliceSample[] {
+  const owner = { task: `${c.namespace}/${c.pod}/${c.container}`, tenant: c.namespace, state: c.suspended ? 'suspended' : 'running', kubernetes: { namespace: c.namespace, pod: c.pod, container: c.container } } as const;
+  return c.gpus.map((held, ordinal) =>
+    sliceOf(owner, { uuid: held.uuid, index: gpus.get(held.uuid)?.index ?? held.index, memoryLimitBytes: held.memoryLimitBytes, computeLimit: held.computeLimitPercent === null ? null : held.computeLimitPercent / 100 }, ordinal, c.usage),
+  );
+}
+
+/** One slice: a GPU held at CUDA ordinal `ordinal`, whose usage is the region's device `ordinal`. */
+function sliceOf(
+  owner: Pick<SliceSample, 'task' | 'tenant' | 'state' | 'kubernetes'>,
+  held: { readonly uuid: string; readonly index: number; readonly memoryLimitBytes: number; readonly computeLimit: number | null },
+  ordinal: number,
+  usage: readonly TaskDeviceUsage[] | null,
+): SliceSample {
+  const used = usage?.find((u) => u.device === ordinal) ?? null;
+  return {
+    task: owner.task,
+    tenant: owner.tenant,
+    gpu: held.index,
+    uuid: held.uuid,
+    state: owner.state,
+    memoryLimitBytes: held.memoryLimitBytes,
+    memoryUsedBytes: used?.memoryBytes ?? 0,
+    memoryByKind: used === null ? NO_BYTES : { ...used.bytesByKind },
+    computeLimit: held.computeLimit,
+    computeShare: usage === null ? null : (used?.computeShare ?? 0),
+    busySeconds: (used?.busyNs ?? 0) / NS,
+    throttledSeconds: (used?.throttleNs ?? 0) / NS,
+    kernelLaunches: used?.kernelsLaunched ?? 0,
+    kubernetes: owner.kubernetes,
+  };
 }
 
 function queueSample(tasks: readonly MonitoredTask[], at: number): QueueSample {
@@ -141,7 +172,10 @@ function queueSample(tasks: readonly MonitoredTask[], at: number): QueueSample {
 /** Where the sampler reads and what it publishes to. */
 export interface SamplerOptions {
   readonly backend: { gpus(): Gpu[] };
-  readonly daemon: { monitoredTasks(): MonitoredTask[] };
+  /** The daemon's live tasks; absent in the node agent. */
+  readonly daemon?: { monitoredTasks(): MonitoredTask[] };
+  /** Pods' containers with slices (the node agent); absent in the daemon. */
+  readonly containers?: () => readonly MonitoredContainer[];
   readonly publish: (sample: MonitorSample) => void;
   /** Milliseconds between samples (config monitor.sampleSeconds). */
   readonly periodMs: number;
@@ -174,7 +208,7 @@ export class Sampler {
   sampleNow(): MonitorSample | null {
     const start = process.cpuUsage();
     try {
-      const sample = buildSample({ at: this.now(), hostname: this.host, gpus: this.options.backend.gpus(), tasks: this.options.daemon.monitoredTasks(), ...(this.options.holds !== undefined ? { holds: this.options.holds } : {}) });
+      const sample = buildSample({ at: this.now(), hostname: this.host, gpus: this.options.backend.gpus(), tasks: this.options.daemon?.monitoredTasks() ?? [], ...(this.options.containers !== undefined ? { containers: this.options.containers() } : {}), ...(this.options.holds !== undefined ? { holds: this.options.holds } : {}) });
       this.options.publish(sample);
       return sample;
     } catch (err) {

@@ -30,6 +30,10 @@ describe('planReload', () => {
     expect(planReload(with_({ tls }), with_({ tls: { ...tls, clientCa: '/ca.pem' } }))).toEqual({ apply: [], ignored: ['tls'] });
   });
 
+  it("applies history's retention", () => {
+    expect(planReload(base, with_({ historyRetention: { ...base.historyRetention, rawMs: 7_200_000 } }))).toEqual({ apply: ['historyRetention'], ignored: [] });
+  });
+
   it('applies alert rules and webhooks', () => {
     expect(planReload(base, with_({ alerts: { rules: [{ name: 'gpu-xid', enabled: false }], webhooks: [{ url: 'http://127.0.0.1:9/' }] } }))).toEqual({ apply: ['alerts'], ignored: [] });
   });

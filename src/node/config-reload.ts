@@ -1,14 +1,14 @@
 /**
  * What a new config file (SIGHUP) changes in a running daemon: the parts that are safe to swap
  * while tasks run (tenants' quotas, tokens, the log level, the TLS files' contents, alert rules
- * and webhooks) and the keys
+ * and webhooks, history's retention) and the keys
  * that need a restart, which are named and left as they are. Pure: serve.ts applies the result.
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { DaemonConfig } from './config.js';
 
 /** The config keys a reload applies. */
-export const RELOADABLE_KEYS = ['tenants', 'tokens', 'logLevel', 'tls', 'alerts'] as const;
+export const RELOADABLE_KEYS = ['tenants', 'tokens', 'logLevel', 'tls', 'alerts', 'historyRetention'] as const;
 
 export interface ReloadPlan {
   /** The reloadable keys whose value changed (tls: whenever TLS stays on: the files may be new under the same paths). */

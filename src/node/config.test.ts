@@ -116,6 +116,19 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ config: file('mon3.json', '{"metrics": {"compat": ["nvidia"]}}') }, env)).toThrow(/metrics\.compat\.0: /);
   });
 
+  it("takes history's retention per resolution (1h, 7d, 90d by default), refusing a bad one with a clear reason", () => {
+    const env = { XDG_CONFIG_HOME: join(dir, 'none') };
+    expect(loadConfig({}, env).historyRetention).toEqual({ rawMs: 3_600_000, minuteMs: 7 * 86_400_000, hourMs: 90 * 86_400_000 });
+    const f = file('ret.json', JSON.stringify({ monitor: { history: { retention: { raw: '2h', hour: '1w' } } } }));
+    expect(loadConfig({ config: f }, env).historyRetention).toEqual({ rawMs: 7_200_000, minuteMs: 7 * 86_400_000, hourMs: 7 * 86_400_000 });
+    const refused = (name: string, retention: unknown): (() => unknown) => () => loadConfig({ config: file(name, JSON.stringify({ monitor: { history: { retention } } })) }, env);
+    expect(refused('r1.json', { raw: 'an hour' })).toThrow(/r1\.json: monitor\.history\.retention\.raw: "an hour" is not a duration/);
+    expect(refused('r2.json', { raw: '30s' })).toThrow(/monitor\.history\.retention\.raw: 30s is out of range \(5m to 24h\)/);
+    expect(refused('r3.json', { minute: '400d' })).toThrow(/monitor\.history\.retention\.minute: 400d is out of range \(1h to 90d\)/);
+    expect(refused('r4.json', { minute: '30d', hour: '14d' })).toThrow(/minute rollups \(30d\) kept longer than hour rollups \(14d\)/);
+    expect(refused('r5.json', { raw: '1h', minute: '1h', hour: '1d', week: '2w' })).toThrow(/monitor\.history\.retention: Unrecognized key: "week"/);
+  });
+
   it('reads tenants and their quotas, refusing a bad one with where it is', () => {
     const ok = loadConfig({ config: file('t1.json', JSON.stringify({ tenants: [{ name: 'a', quota: { gpus: 2, memory: '80Gi', compute: '150%' } }, { name: 'b' }] })) });
     expect(ok.tenants).toEqual([

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AlertsConfigSchema, type AlertsConfig } from '../contract/alerts.js';
+import { historyRetention, type HistoryRetention, type HistoryRetentionSettings } from '../contract/history-retention.js';
 import { ErrorCodes, GsError, PRIORITY_LEVELS } from '../domain/index.js';
 import { BACKEND_CHOICES } from '../gpu/open.js';
 import { PREEMPTION_POLICIES, type PreemptionPolicy } from './planner.js';
@@ -104,8 +105,17 @@ export const ConfigFileSchema = z.strictObject({
   sandbox: SandboxSchema.optional(),
   /** The daemon's CPU priority over its tasks (priority.ts): auto (nice -10 where permitted), off, or a nice value. */
   daemonNice: z.union([z.enum(['auto', 'off']), z.number().int().min(-20).max(19)]).optional(),
-  /** The monitor (src/monitor): how often it samples the GPUs and slices, in seconds (default 1). */
-  monitor: z.strictObject({ sampleSeconds: z.number().min(0.1).max(3600).optional() }).optional(),
+  /**
+   * The monitor (src/monitor): how often it samples the GPUs and slices, in seconds (default 1);
+   * how long history keeps raw samples and minute and hour rollups (durations, default 1h, 7d,
+   * 90d; reloaded on SIGHUP).
+   */
+  monitor: z.strictObject({
+    sampleSeconds: z.number().min(0.1).max(3600).optional(),
+    history: z.strictObject({
+      retention: z.strictObject({ raw: z.string().optional(), minute: z.string().optional(), hour: z.string().optional() }).optional(),
+    }).optional(),
+  }).optional(),
   /** GET /metrics: extra name sets for existing dashboards (off by default). */
   metrics: z.strictObject({ compat: z.array(z.enum(METRICS_COMPAT_SETS)).max(METRICS_COMPAT_SETS.length).optional() }).optional(),
   /** Alert rules (changes to the defaults, new ones), webhooks, resolved alerts kept (README, "Alerts"); reloaded on SIGHUP. */
@@ -172,6 +182,8 @@ export interface DaemonConfig {
   readonly daemonNice: DaemonNiceSetting;
   /** Milliseconds between the monitor's samples. */
   readonly sampleMs: number;
+  /** How long history keeps each resolution (monitor.history.retention). */
+  readonly historyRetention: HistoryRetention;
   /** Name sets /metrics adds beside gpushare_*. */
   readonly metricsCompat: readonly MetricsCompatSet[];
   /** The file's `alerts` section as written ({} if none): serve.ts applies it over the default rules. */
@@ -205,6 +217,7 @@ export function loadConfig(flags: ServeFlags, env: Readonly<Record<string, strin
     sandbox: sandboxConfig({ ...file.value.sandbox, ...(flags.sandbox !== undefined ? { users: parseSandboxMode(flags.sandbox) } : {}), ...(flags.passEnv ? { passEnv: [...flags.passEnv] } : {}) }),
     daemonNice: flags.daemonNice !== undefined ? parseDaemonNice(flags.daemonNice) : (file.value.daemonNice ?? 'auto'),
     sampleMs: Math.round((file.value.monitor?.sampleSeconds ?? 1) * 1000),
+    historyRetention: configRetention(path, file.value.monitor?.history?.retention ?? {}),
     metricsCompat: [...new Set(file.value.metrics?.compat ?? [])],
     alerts: file.value.alerts ?? {},
     configFile: file.found ? path : null,
@@ -264,6 +277,12 @@ export function isLoopback(host: string): boolean {
 }
 
 /** Tenants from the file, each quota checked as the API would: a bad one stops the start, saying where. */
+function configRetention(path: string, settings: HistoryRetentionSettings): HistoryRetention {
+  const r = historyRetention(settings);
+  if (!r.ok) throw new GsError(ErrorCodes.invalidArgument, `config file ${path}: ${r.problem}`);
+  return r.value;
+}
+
 function configTenants(path: string, tenants: NonNullable<ConfigFile['tenants']>): { name: string; quota: Quota; runAs?: RunAs }[] {
   const seen = new Set<string>();
   return tenants.map((t, i) => {

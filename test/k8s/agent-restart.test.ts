@@ -54,7 +54,7 @@ afterAll(async () => {
 });
 
 const args = ['k8s', 'node', '--config', paths.config, '--node-name', NODE, '--kubeconfig', paths.kubeconfig, '--simulate', '1xH100-80GB', '--library', paths.library,
-  '--plugin-dir', paths.plugins, '--registry-dir', paths.registry, '--cdi-dir', paths.cdi, '--health-listen', paths.health, '--log-level', 'info'];
+  '--plugin-dir', paths.plugins, '--registry-dir', paths.registry, '--cdi-dir', paths.cdi, '--health-listen', paths.health, '--metrics-listen', 'off', '--log-level', 'info'];
 
 function readyz(): Promise<number> {
   return new Promise((resolve) => {

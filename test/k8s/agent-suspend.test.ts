@@ -68,7 +68,7 @@ afterAll(async () => {
 async function startAgent(evictOnFailure = true): Promise<NodeAgent> {
   const file = join(root, 'agent.json');
   writeFileSync(file, JSON.stringify({ dra: { enabled: false }, suspend: { stateFile: join(root, 'state', 'suspensions.json'), evictOnFailure, lockTimeoutMs: 5000 } }));
-  const config = resolveAgentConfig({ config: file, nodeName: NODE, healthListen: '127.0.0.1:0' }, {});
+  const config = resolveAgentConfig({ config: file, nodeName: NODE, healthListen: '127.0.0.1:0', metricsListen: 'off' }, {});
   agent = await startNodeAgent({
     config: { ...config, pollMs: 0 }, backend, kubeConfig: api.kubeConfig(), log, checkpoint: { ok: true, value: checkpoint },
     locators: [{ regionsOf: (pod) => { const r = regions.get(pod.metadata?.uid ?? ''); return r === undefined ? [] : [r]; } }],

@@ -42,7 +42,7 @@ function backendWith(fleet: string, lost: Set<number>): GpuBackend {
 function flags(over: AgentFlags = {}): AgentFlags {
   writeFileSync(join(root, 'libgpushare.so'), 'not really a library');
   return {
-    nodeName: NODE, library: join(root, 'libgpushare.so'), pluginDir: join(root, 'plugins'), registryDir: join(root, 'registry'), cdiDir: join(root, 'cdi'), healthListen: '127.0.0.1:0',
+    nodeName: NODE, library: join(root, 'libgpushare.so'), pluginDir: join(root, 'plugins'), registryDir: join(root, 'registry'), cdiDir: join(root, 'cdi'), healthListen: '127.0.0.1:0', metricsListen: '127.0.0.1:0',
     ...over,
   };
 }
@@ -222,6 +222,7 @@ describe('a bad configuration: a clear error, nothing started', () => {
     ['an unknown layout', { layout: 'striped' }, {}, /layout: slice layout 'striped' is not known: accepted are consumable, fixed/],
     ['a relative plugin directory', { pluginDir: 'plugins' }, {}, /--plugin-dir "plugins" must be an absolute path/],
     ['a health address that is neither', { healthListen: 'localhost' }, {}, /health listen address "localhost" is neither host:port/],
+    ['a metrics address that is neither', { metricsListen: ':9394' }, {}, /metrics listen address ":9394" is neither host:port/],
   ])('%s', (_what, over, env, message) => {
     expect(() => resolveAgentConfig({ ...flags(), ...over }, env)).toThrow(message);
   });

@@ -237,8 +237,10 @@ describe('the chart\'s pieces agree with each other and with the code', () => {
     expect(Object.values(hostPaths).sort()).toEqual(['/var/lib/gpushare', '/var/lib/kubelet/device-plugins', `/var/lib/kubelet/plugins/${DRIVER_NAME}`, '/var/lib/kubelet/plugins_registry', '/var/run/cdi']);
     for (const [name, path] of Object.entries(hostPaths)) expect(c.volumeMounts).toContainEqual({ name, mountPath: path });
     expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'health' });
-    expect(c.ports).toEqual([{ name: 'health', containerPort: 8082, protocol: 'TCP' }]);
-    expect(JSON.parse(find<V1ConfigMap>(defaults, 'ConfigMap', 'gpushare-node').data!['node.json']!)).toEqual({ layout: { layout: 'consumable' }, dra: { enabled: true }, classic: { enabled: true }, health: { listen: '0.0.0.0:8082' }, suspend: { enabled: true } });
+    expect(c.ports).toEqual([{ name: 'health', containerPort: 8082, protocol: 'TCP' }, { name: 'metrics', containerPort: 9394, protocol: 'TCP' }]);
+    expect(JSON.parse(find<V1ConfigMap>(defaults, 'ConfigMap', 'gpushare-node').data!['node.json']!)).toEqual({ layout: { layout: 'consumable' }, dra: { enabled: true }, classic: { enabled: true }, health: { listen: '0.0.0.0:8082' }, metrics: { listen: '0.0.0.0:9394' }, suspend: { enabled: true } });
+    // Prometheus' pod discovery finds the agent's /metrics by the annotations on its pods.
+    expect(ds.spec!.template.metadata?.annotations).toEqual({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9394', 'prometheus.io/path': '/metrics' });
     expect(pod.nodeSelector).toEqual({ 'nvidia.com/gpu.present': 'true' });
     expect(pod.tolerations).toEqual([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
     expect(c.securityContext).toMatchObject({ privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'], add: ['SYS_PTRACE', 'KILL'] } });

@@ -2,7 +2,8 @@
  * What the browser tests drive: a real daemon (simulated backend, real tasks, its API on a TCP
  * port of 127.0.0.1 behind TEST_TOKENS), the dashboard built into dist/web, and a sample feed
  * made from the daemon's own GPUs and slices (a hand-made SampleSource, as the monitor's sampler
- * would publish, with made-up figures the simulated backend does not have), and headless Chromium.
+ * would publish, with made-up figures the simulated backend does not have), alerts fired by hand
+ * (test/helpers/alerts.ts), and headless Chromium.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { GpuSample, MonitorSample, SliceSample } from '../../src/contract/monitor.js';
 import { SampleHub } from '../../src/monitor/hub.js';
+import { handAlerts, type HandAlerts } from '../helpers/alerts.js';
 import { inProcessDaemon, TEST_TOKENS, type InProcessDaemon } from '../helpers/api.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 
@@ -27,6 +29,8 @@ export interface Dashboard {
   readonly d: InProcessDaemon;
   readonly url: string;
   readonly hub: SampleHub;
+  /** The daemon's alerts: none until a test fires one. */
+  readonly alerts: HandAlerts;
   readonly browser: Browser;
   /** A new tab (its own sessionStorage), already holding `token` when one is given. */
   page(token?: string): Promise<Page>;
@@ -41,7 +45,8 @@ export async function startDashboard(periodMs = 250): Promise<Dashboard> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   const d = inProcessDaemon();
   const hub = new SampleHub();
-  const app = await d.api({ tokens: TEST_TOKENS, samples: hub });
+  const alerts = handAlerts();
+  const app = await d.api({ tokens: TEST_TOKENS, samples: hub, alerts });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   let tick = 0;
   const feed = setInterval(() => hub.publish(sampleOf(d, tick++)), periodMs);
@@ -51,6 +56,7 @@ export async function startDashboard(periodMs = 250): Promise<Dashboard> {
     d,
     url,
     hub,
+    alerts,
     browser,
     async page(token) {
       const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });

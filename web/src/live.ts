@@ -2,10 +2,16 @@
  * Everything the views show, kept current without polling the daemon in a loop: one NDJSON
  * stream (GET /v1/monitor/stream?events=1) carries the monitor's samples (about one a second),
  * which feed the charts, and the task events, which say when the task, GPU and tenant lists
- * changed, so they are fetched again only then (the daemon caches those answers per viewer).
+ * changed, so they are fetched again only then (the daemon caches those answers per viewer), and
+ * the alerts as they fire or resolve, so the alerts are fetched again then.
  * One stream, not two: browsers allow six connections per origin over HTTP/1.1, and every open
  * tab holds its stream. Alerts are fetched on those changes and every 30 s. Only when no sample
  * has come for a while (a daemon without a monitor) are the lists fetched every few seconds.
+ *
+ * Nothing that happens between the page's first read and its stream going live is missed: the
+ * daemon subscribes the stream to events before it writes the first line, and that line makes
+ * the page read the lists again; and an answer is shown only if no read begun after it has been
+ * shown already, so a slow first read cannot land after that re-read and put the older lists back.
  */
 import type { AlertEvent, HistoryResponse, HistorySeries, MonitorSample } from '../../src/contract/monitor';
 import type { GpuWithSlices } from '../../src/contract/gpus';
@@ -13,8 +19,8 @@ import type { GpusResponse, TaskBody, TenantBody } from '../../src/contract/sche
 import { ApiError, getJson, getOptional, readNdjson } from './api';
 import { Series } from './series';
 
-/** A line of the stream: a sample, or one of the caller's task events (only its arrival matters here). */
-type StreamLine = { readonly sample: MonitorSample } | { readonly event: unknown };
+/** A line of the stream: a sample, one of the caller's task events, or an alert firing or resolving (only their arrival matters here). */
+type StreamLine = { readonly sample: MonitorSample } | { readonly event: unknown } | { readonly alert: unknown };
 
 /** GET /v1/gpus with each GPU as the contract types it (the wire schema leaves the inventory's fields open). */
 export type GpusView = Omit<GpusResponse, 'gpus'> & { readonly gpus: readonly GpuWithSlices[] };
@@ -31,6 +37,26 @@ export interface LiveState {
   readonly streaming: boolean;
   /** The last failure to reach the daemon, shown in the header until the next success. */
   readonly problem: string | null;
+}
+
+/**
+ * Reads that may answer out of order (a slow first read, the re-read as the stream opens): the
+ * answer of a read begun before one already shown is stale and is dropped.
+ */
+class ReadOrder {
+  private begun = 0;
+  private shown = 0;
+
+  begin(): number {
+    return ++this.begun;
+  }
+
+  /** Whether read `n`'s answer is to be shown (and, if so, it becomes the newest shown). */
+  accept(n: number): boolean {
+    if (n < this.shown) return false;
+    this.shown = n;
+    return true;
+  }
 }
 
 /** How much of a chart's past is shown (and backfilled from history): 15 minutes. */
@@ -52,6 +78,8 @@ export class Live {
   private lastAlertsAt = 0;
   private sliceKey = '';
   private notifyQueued = false;
+  private readonly listReads = new ReadOrder();
+  private readonly alertReads = new ReadOrder();
 
   constructor(private readonly onUnauthenticated: (message: string) => void) {}
 
@@ -87,13 +115,14 @@ export class Live {
   }
 
   async refresh(): Promise<void> {
+    const read = this.listReads.begin();
     try {
       const [gpus, tasks, tenants] = await Promise.all([
         getJson<GpusView>('/v1/gpus', this.abort.signal),
         getJson<TaskBody[]>('/v1/tasks', this.abort.signal),
         getJson<TenantBody[]>('/v1/tenants', this.abort.signal),
       ]);
-      this.set({ gpus, tasks, tenants, problem: null });
+      if (this.listReads.accept(read)) this.set({ gpus, tasks, tenants, problem: null });
       await this.refreshAlerts();
     } catch (err) {
       this.failed(err);
@@ -102,10 +131,11 @@ export class Live {
 
   private async refreshAlerts(): Promise<void> {
     this.lastAlertsAt = Date.now();
+    const read = this.alertReads.begin();
     try {
       // Firing ones and the last day's resolved ones: the view lists firing first, then what fired lately.
       const body = await getOptional<{ alerts: AlertEvent[] }>(`/v1/alerts?state=all&since=${Date.now() - 24 * 3600_000}`, this.abort.signal);
-      this.set({ alerts: body === null ? 'unavailable' : body.alerts });
+      if (this.alertReads.accept(read)) this.set({ alerts: body === null ? 'unavailable' : body.alerts });
     } catch (err) {
       this.failed(err);
     }
@@ -154,6 +184,7 @@ export class Live {
               this.refreshSoon();
             }
             if ('sample' in line) this.take(line.sample);
+            else if ('alert' in line) void this.refreshAlerts();
             else this.refreshSoon();
           },
           this.abort.signal,

@@ -198,7 +198,7 @@ fi
 # launches on credit (a short-kernel loop under its limit gets credit), and the precise path's
 # launches with their reasons adding up.
 mkdir -p "$WORK/cboard-exit"
-for scen in launch:100:100 launchthreads:250:450; do
+for scen in launch:100:100:90 launchthreads:250:450:20; do
     run "compute exit line ${scen%%:*}" "$A" "$ASAN_PRELOAD" GPUSHARE_COMPUTE_LIMIT=100 GPUSHARE_LOG_LEVEL=debug \
         GPUSHARE_COMPUTE_DIR="$WORK/cboard-exit" -- "$T/shim_test" "${scen%%:*}" direct
     line=$(grep '^gpushare: compute: device 0: ' "$WORK/err")
@@ -210,12 +210,14 @@ m = re.fullmatch(r"gpushare: compute: device 0: (\d+) launches \((\d+) at the es
 assert m, sys.argv[1]
 launches, other, credit, precise = int(m[1]), int(m[2]), int(m[3]), int(m[4])
 reasons = sum(int(x.split()[1]) for x in (m[5] or "").split(", ") if x)
-want, attempts = (int(x) for x in sys.argv[2].split(":"))  # launches that ran; with the refused ones
+want, attempts, least = (int(x) for x in sys.argv[2].split(":"))  # launches that ran; with the refused ones; on credit at least
 assert launches == want, (launches, want)
 assert 0 < precise <= attempts and reasons == precise, (attempts, precise, reasons)
 # the short kernels get credit (the main thread's, each thread's own); a precise-path count
-# includes refused launches, so only credit is bounded by the launches
-assert 20 <= credit <= launches - other, (credit, other, launches)
+# includes refused launches, so only credit is bounded by the launches. One thread's loop gets
+# credit of 32 launches, one check in 33 (95-96 of 100 on credit; a fixed credit of 8 made it 88);
+# threads' credit depends on how many launches the pass has to spare as they run (191-239 of 250).
+assert least <= credit <= launches - other, (credit, least, other, launches)
 PY
         pass=$((pass + 1)); echo "PASS compute exit line ${scen%%:*}: $line"
     else

@@ -1,7 +1,8 @@
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { MonitorSample, SliceSample } from '../../contract/monitor.js';
+import type { AlertEvent, MonitorSample, SliceSample } from '../../contract/monitor.js';
 import { SampleHub } from '../../monitor/hub.js';
+import { handAlerts } from '../../../test/helpers/alerts.js';
 import { bearer, inProcessDaemon, TEST_TOKENS } from '../../../test/helpers/api.js';
 import { sampleStream, SAMPLE_STREAM_BACKLOG_BYTES } from '../streams.js';
 
@@ -46,67 +47,81 @@ describe('GET /v1/monitor/sample', () => {
   });
 });
 
+/**
+ * Reads the stream at `path` as `token` line by line: `onLine` gets every line so far after each
+ * and says when to stop (true). Resolves with the lines read.
+ */
+function readStream(url: string, path: string, token: string, onLine: (lines: Record<string, unknown>[]) => boolean, onResponse: (res: IncomingMessage) => void = () => {}): Promise<Record<string, unknown>[]> {
+  const lines: Record<string, unknown>[] = [];
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${path}`, { headers: bearer(token) }, (res) => {
+      onResponse(res);
+      let rest = '';
+      res.on('data', (b: Buffer) => {
+        rest += b.toString();
+        for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n')) {
+          lines.push(JSON.parse(rest.slice(0, nl)) as Record<string, unknown>);
+          rest = rest.slice(nl + 1);
+          if (onLine(lines)) {
+            req.destroy();
+            resolve(lines);
+            return;
+          }
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('GET /v1/monitor/stream', () => {
   it('sends the newest sample at once, then each new one, one JSON line each, as the caller may see it', async () => {
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     hub.publish(sample(10));
-    const lines: MonitorSample[] = [];
-    await new Promise<void>((resolve, reject) => {
-      const req = request(`${url}/v1/monitor/stream`, { headers: bearer('bob-token') }, (res) => {
-        expect(res.statusCode).toBe(200);
-        expect(res.headers['content-type']).toContain('application/x-ndjson');
-        let rest = '';
-        res.on('data', (b: Buffer) => {
-          rest += b.toString();
-          for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n')) {
-            lines.push(JSON.parse(rest.slice(0, nl)) as MonitorSample);
-            rest = rest.slice(nl + 1);
-            if (lines.length === 1) hub.publish(sample(11));
-            if (lines.length === 2) {
-              req.destroy();
-              resolve();
-            }
-          }
-        });
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    const lines = (await readStream(url, '/v1/monitor/stream', 'bob-token', (read) => {
+      if (read.length === 1) hub.publish(sample(11));
+      return read.length === 2;
+    }, (res) => {
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-type']).toContain('application/x-ndjson');
+    })) as unknown as MonitorSample[];
     expect(lines.map((l) => [l.at, l.slices.map((s) => s.tenant)])).toEqual([[10, ['bob']], [11, ['bob']]]);
   });
 
   it("with events=1, interleaves the caller's task events with the samples, each line saying which it is", async () => {
     const url = app.server.listening ? `http://127.0.0.1:${(app.server.address() as { port: number }).port}` : await app.listen({ host: '127.0.0.1', port: 0 });
     hub.publish(sample(20));
-    const lines: Record<string, unknown>[] = [];
     let bobs = '';
-    await new Promise<void>((resolve, reject) => {
-      const req = request(`${url}/v1/monitor/stream?events=1`, { headers: bearer('bob-token') }, (res) => {
-        let rest = '';
-        res.on('data', (b: Buffer) => {
-          rest += b.toString();
-          for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n')) {
-            lines.push(JSON.parse(rest.slice(0, nl)) as Record<string, unknown>);
-            rest = rest.slice(nl + 1);
-            if (lines.length === 1) {
-              // Alice's task first: bob must not hear of it; then bob's own.
-              d.daemon.submit({ command: ['true'], gpus: 0 }, { actor: 'token:alice', role: 'user', tenant: 'alice' });
-              bobs = d.daemon.submit({ command: ['true'], gpus: 0 }, { actor: 'token:bob', role: 'user', tenant: 'bob' }).id;
-            }
-            if (lines.some((l) => (l['event'] as { taskId?: string } | undefined)?.taskId === bobs)) {
-              req.destroy();
-              resolve();
-            }
-          }
-        });
-      });
-      req.on('error', reject);
-      req.end();
+    const lines = await readStream(url, '/v1/monitor/stream?events=1', 'bob-token', (read) => {
+      if (read.length === 1) {
+        // Alice's task first: bob must not hear of it; then bob's own.
+        d.daemon.submit({ command: ['true'], gpus: 0 }, { actor: 'token:alice', role: 'user', tenant: 'alice' });
+        bobs = d.daemon.submit({ command: ['true'], gpus: 0 }, { actor: 'token:bob', role: 'user', tenant: 'bob' }).id;
+      }
+      return read.some((l) => (l['event'] as { taskId?: string } | undefined)?.taskId === bobs);
     });
     expect((lines[0]!['sample'] as MonitorSample).at).toBe(20);
     const events = lines.filter((l) => 'event' in l).map((l) => l['event'] as { taskId: string });
     expect(events.length).toBeGreaterThan(0);
     expect(events.every((e) => e.taskId === bobs)).toBe(true);
+  });
+
+  it('with events=1, carries each alert the caller may see as it fires or resolves', async () => {
+    const alerts = handAlerts();
+    const withAlerts = await d.api({ tokens: TEST_TOKENS, samples: hub, alerts });
+    const url = await withAlerts.listen({ host: '127.0.0.1', port: 0 });
+    hub.publish(sample(30));
+    const alert = (id: string, tenant: string): AlertEvent => ({
+      id, rule: 'slice-memory', severity: 'warning', state: 'firing', subject: { task: `${tenant}-task`, tenant, gpu: 0 }, value: 0.9, threshold: 0.85, startedAt: 30, resolvedAt: null, summary: `task ${tenant}-task memory`, silenced: false,
+    });
+    const lines = await readStream(url, '/v1/monitor/stream?events=1', 'bob-token', (read) => {
+      // Alice's alert first: bob must not see it; then bob's own.
+      if (read.length === 1) ['alice', 'bob'].forEach((t) => alerts.fire(alert(`a-${t}`, t)));
+      return read.some((l) => 'alert' in l);
+    });
+    expect(lines.filter((l) => 'alert' in l).map((l) => (l['alert'] as AlertEvent).id)).toEqual(['a-bob']);
+    await withAlerts.close();
   });
 
   it('skips samples for a reader that does not keep up instead of buffering them, and unsubscribes when closed', () => {

@@ -14,6 +14,7 @@ export function registerK8s(program: Command): void {
     .option('--simulate <fleet>', 'simulate GPUs: "2xH100-80GB" or a file (tests and demos)')
     .addOption(new Option('--layout <layout>', 'ResourceSlice layout: consumable (KEP-5075 consumable capacity) or fixed (counters and partitions)').choices(['consumable', 'fixed']))
     .option('--health-listen <address>', 'probe endpoint (/healthz, /readyz): host:port or a Unix socket path (default 0.0.0.0:8082)')
+    .option('--metrics-listen <address>', 'GET /metrics of the node\'s GPUs and pods\' slices: host:port, a Unix socket path, or off (default 0.0.0.0:9394)')
     .option('--library <file>', 'libgpushare.so to install on the host for containers (default /usr/local/gpushare/lib/libgpushare.so)')
     .option('--plugin-dir <dir>', 'the kubelet\'s plugins directory (default /var/lib/kubelet/plugins)')
     .option('--registry-dir <dir>', 'the kubelet\'s plugin registry (default /var/lib/kubelet/plugins_registry)')

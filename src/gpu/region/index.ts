@@ -11,3 +11,4 @@ export {
   type RegionSlotDevice,
   type RegionSnapshot,
 } from './reader.js';
+export { usageByDevice, type DeviceUsage } from './usage.js';

@@ -26,8 +26,10 @@ import type { Gpu } from '../../domain/gpu.js';
 import type { AgentConfig } from './config.js';
 import { startHealthServer, type HealthServer, type ReadinessCheck } from './health.js';
 import { pluginLog, type AgentLog } from './log.js';
+import { startAgentMonitor, type AgentMonitor } from './metrics.js';
 import { NodeGpusAnnotation, nodeGpusOf } from './node-inventory.js';
-import { combinedLocator, draRegionLocator, type RegionLocator } from './pod-processes.js';
+import { claimRegion, combinedLocator, draRegionLocator, type RegionLocator } from './pod-processes.js';
+import { draOwners, type PodSliceOwner } from './pod-slices.js';
 import { Suspender } from './suspender.js';
 import { deviceClassicPlugin, type ClassicPlugin, type StartClassicPlugin } from './classic.js';
 
@@ -46,6 +48,8 @@ export interface NodeAgentOptions {
   readonly deviceNode?: (gpu: Gpu) => string;
   /** Extra region locators (tests; the classic plugin's is added by the agent). */
   readonly locators?: readonly RegionLocator[];
+  /** Extra slice owners for the monitor (tests; the classic plugin's and the DRA claims' are added by the agent). */
+  readonly sliceOwners?: () => readonly PodSliceOwner[];
 }
 
 export interface NodeAgent {
@@ -56,6 +60,8 @@ export interface NodeAgent {
   readonly draPlugin: DraKubeletPlugin | null;
   readonly suspender: Suspender | null;
   readonly health: HealthServer;
+  /** GET /metrics and its sampler; null when config.metrics.listen is null. */
+  readonly monitor: AgentMonitor | null;
   /** What is not ready now (the /readyz answer). */
   notReady: ReadinessCheck;
   /** Reads the GPUs now, republishing if they changed (the poll does this on its own). */
@@ -190,7 +196,21 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
     };
     const health = await startHealthServer(config.health, notReady);
     stack.push(() => health.close());
-    log.info({ event: 'agent.started', node: nodeName, backend: backend.description, gpus: first.length, layout: config.layout.kind, dra: config.dra.enabled, classic: config.classic.enabled, suspend: config.suspend.enabled, health: health.address }, 'node agent started');
+
+    let monitor: AgentMonitor | null = null;
+    if (config.metrics.listen !== null) {
+      const dra = draPlugin;
+      const owners = (): PodSliceOwner[] => [
+        ...(options.sliceOwners?.() ?? []),
+        ...(classic?.slices?.() ?? []),
+        ...(dra === null ? [] : draOwners(dra.prepared(), (c) => claimRegion(dra.stateDir, c), suspender?.boundPods() ?? [])),
+      ];
+      const suspending = suspender;
+      monitor = await startAgentMonitor({ listen: config.metrics.listen, sampleMs: config.metrics.sampleMs, compat: config.metrics.compat, nodeName, gpus: () => backend.gpus(), owners, log, ...(suspending !== null ? { suspended: (uid: string) => suspending.isSuspended(uid) } : {}) });
+      const started = monitor;
+      stack.push(() => started.close());
+    }
+    log.info({ event: 'agent.started', node: nodeName, backend: backend.description, gpus: first.length, layout: config.layout.kind, dra: config.dra.enabled, classic: config.classic.enabled, suspend: config.suspend.enabled, health: health.address, metrics: monitor?.address ?? null }, 'node agent started');
 
     let closed = false;
     return {
@@ -201,6 +221,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
       draPlugin,
       suspender,
       health,
+      monitor,
       notReady,
       poll: () => inventory.poll(),
       async settled() {

@@ -11,6 +11,7 @@ import type { InventorySource } from '../dra/kubelet-inventory.js';
 import type { LayoutConfig } from '../dra/slices.js';
 import { pluginLog, type AgentLog } from './log.js';
 import type { RegionLocator } from './pod-processes.js';
+import type { PodSliceOwner } from './pod-slices.js';
 
 /**
  * What the classic (HAMi-compatible) device plugin gets from the agent: the same inventory and
@@ -34,6 +35,8 @@ export interface ClassicPluginHost {
 export interface ClassicPlugin extends RegionLocator {
   /** Why it is not ready (not registered with the kubelet, ...), or null. */
   notReady(): string | null;
+  /** The containers it served and their regions, for the monitor; absent: none to show. */
+  slices?(): readonly PodSliceOwner[];
   close(): Promise<void>;
 }
 
@@ -66,6 +69,7 @@ export function deviceClassicPlugin(settings: ClassicSettings = {}): StartClassi
     return {
       regionsOf: (pod: V1Pod) => (pod.metadata?.uid === undefined ? [] : plugin.regionsOf(pod.metadata.uid)),
       notReady: () => classicNotReady(plugin.registration()),
+      slices: () => plugin.served().map((e) => ({ namespace: e.namespace, pod: e.pod, podUid: e.podUid, container: e.container, gpus: e.gpus, region: plugin.regionOf(e) })),
       close: () => plugin.stop(),
     };
   };

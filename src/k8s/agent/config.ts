@@ -9,6 +9,7 @@
  *    "dra": {"enabled": true, "library": "/opt/gpushare/lib/libgpushare.so"},
  *    "classic": {"enabled": false},
  *    "health": {"listen": "0.0.0.0:8082"},
+ *    "metrics": {"listen": "0.0.0.0:9394", "sampleSeconds": 1, "compat": ["hami"]},
  *    "suspend": {"enabled": true, "evictOnFailure": true, "lockTimeoutMs": 10000}}
  */
 import { readFileSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { ErrorCodes, GsError } from '../../domain/index.js';
 import { BACKEND_CHOICES } from '../../gpu/choices.js';
 import type { KubeConfigSource } from '../api/client.js';
 import { layoutConfig, type LayoutConfig } from '../dra/slices.js';
+import { METRICS_COMPAT_SETS, type MetricsCompatSet } from '../../monitor/metrics/compat.js';
 import type { ClassicSettings } from './classic.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -64,6 +66,14 @@ const FileSchema = z.strictObject({
   }).optional(),
   /** Where the DaemonSet's probes ask: host:port, or a Unix socket path. */
   health: z.strictObject({ listen: z.string().min(1).optional() }).optional(),
+  /** GET /metrics of the node's GPUs and pods' slices (metrics.ts): where, how often sampled, which extra name sets. */
+  metrics: z.strictObject({
+    enabled: z.boolean().optional(),
+    /** host:port or a Unix socket path. */
+    listen: z.string().min(1).optional(),
+    sampleSeconds: z.number().min(0.1).max(3600).optional(),
+    compat: z.array(z.enum(METRICS_COMPAT_SETS)).max(METRICS_COMPAT_SETS.length).optional(),
+  }).optional(),
   suspend: z.strictObject({
     enabled: z.boolean().optional(),
     /** A pod that cannot be suspended is evicted (Eviction API, so disruption budgets apply); false: it keeps running. */
@@ -85,6 +95,8 @@ export interface AgentFlags {
   readonly simulate?: string;
   readonly layout?: string;
   readonly healthListen?: string;
+  /** host:port, a Unix socket path, or `off`. */
+  readonly metricsListen?: string;
   readonly library?: string;
   readonly pluginDir?: string;
   readonly registryDir?: string;
@@ -104,6 +116,8 @@ export interface AgentConfig {
   readonly dra: { readonly enabled: boolean; readonly library: string; readonly registryDir: string; readonly pluginDir: string; readonly cdiDir: string };
   readonly classic: { readonly enabled: boolean; readonly settings: ClassicSettings };
   readonly health: HealthListen;
+  /** null listen: no /metrics (metrics.enabled false, or --metrics-listen off). */
+  readonly metrics: { readonly listen: HealthListen | null; readonly sampleMs: number; readonly compat: readonly MetricsCompatSet[] };
   readonly suspend: { readonly enabled: boolean; readonly evictOnFailure: boolean; readonly lockTimeoutMs: number; readonly stateFile: string };
 }
 
@@ -114,6 +128,8 @@ export const AGENT_DEFAULTS = {
   pluginDir: '/var/lib/kubelet/plugins',
   cdiDir: '/var/run/cdi',
   health: '0.0.0.0:8082',
+  /** HAMi's device-plugin DaemonSet serves its vGPU metrics on 9394 (dcgm-exporter takes 9400). */
+  metrics: '0.0.0.0:9394',
   lockTimeoutMs: 10_000,
   stateFile: '/var/lib/gpushare/agent/suspensions.json',
 } as const;
@@ -193,6 +209,7 @@ export function resolveAgentConfig(flags: AgentFlags, env: Readonly<Record<strin
       },
     },
     health: parseHealthListen(flags.healthListen ?? file.health?.listen ?? AGENT_DEFAULTS.health),
+    metrics: metricsConfig(flags.metricsListen, file.metrics ?? {}),
     suspend: {
       enabled: suspend.enabled ?? true,
       evictOnFailure: suspend.evictOnFailure ?? true,
@@ -202,11 +219,20 @@ export function resolveAgentConfig(flags: AgentFlags, env: Readonly<Record<strin
   };
 }
 
-/** `host:port` (port 0: any free one) or an absolute Unix socket path. */
-export function parseHealthListen(text: string): HealthListen {
+function metricsConfig(flag: string | undefined, file: NonNullable<AgentConfigFile['metrics']>): AgentConfig['metrics'] {
+  const off = flag === 'off' || (flag === undefined && file.enabled === false);
+  return {
+    listen: off ? null : parseHealthListen(flag ?? file.listen ?? AGENT_DEFAULTS.metrics, 'metrics'),
+    sampleMs: Math.round((file.sampleSeconds ?? 1) * 1000),
+    compat: [...new Set(file.compat ?? [])],
+  };
+}
+
+/** `host:port` (port 0: any free one) or an absolute Unix socket path; `what` names the endpoint in the error. */
+export function parseHealthListen(text: string, what = 'health'): HealthListen {
   if (text.startsWith('/')) return { kind: 'unix', path: text };
   const m = /^(.*):(\d{1,5})$/.exec(text);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || m[1] === '' || port > 65535) invalid(`health listen address "${text}" is neither host:port (port 0-65535) nor an absolute Unix socket path`);
+  if (!m || m[1] === '' || port > 65535) invalid(`${what} listen address "${text}" is neither host:port (port 0-65535) nor an absolute Unix socket path`);
   return { kind: 'tcp', host: (m[1] as string).replace(/^\[(.*)\]$/, '$1'), port };
 }

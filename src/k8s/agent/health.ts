@@ -5,13 +5,14 @@
  * a sidecar probe reads it).
  */
 import { chmodSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HealthListen } from './config.js';
 
 /** What is not ready, part by part (an empty list: ready). */
 export type ReadinessCheck = () => readonly { readonly part: string; readonly reason: string }[];
 
+/** A running endpoint of the agent (HealthServer names the probes' one). */
 export interface HealthServer {
   /** `host:port` as bound (port 0 resolved), or the socket path. */
   readonly address: string;
@@ -19,7 +20,7 @@ export interface HealthServer {
 }
 
 export async function startHealthServer(listen: HealthListen, ready: ReadinessCheck): Promise<HealthServer> {
-  const server: Server = createServer((req, res) => {
+  return startHttpEndpoint(listen, 'the health endpoint', (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
@@ -36,9 +37,14 @@ export async function startHealthServer(listen: HealthListen, ready: ReadinessCh
     }
     res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found: /healthz and /readyz are served"}\n');
   });
+}
+
+/** An HTTP endpoint of the agent (probes, /metrics) on host:port or a Unix socket; `what` names it in a failure to listen. */
+export async function startHttpEndpoint(listen: HealthListen, what: string, handle: (req: IncomingMessage, res: ServerResponse) => void): Promise<HealthServer> {
+  const server: Server = createServer(handle);
   if (listen.kind === 'unix') rmSync(listen.path, { force: true });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => reject(new Error(`the health endpoint cannot listen on ${listen.kind === 'unix' ? listen.path : `${listen.host}:${listen.port}`}: ${e.message}`)));
+    server.once('error', (e) => reject(new Error(`${what} cannot listen on ${listen.kind === 'unix' ? listen.path : `${listen.host}:${listen.port}`}: ${e.message}`)));
     if (listen.kind === 'unix') server.listen(listen.path, resolve);
     else server.listen(listen.port, listen.host, resolve);
   });

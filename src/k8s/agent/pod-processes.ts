@@ -103,9 +103,14 @@ export function draRegionLocator(prepared: () => readonly PreparedClaim[], state
       const namespace = pod.metadata?.namespace ?? 'default';
       const names = new Set((pod.status?.resourceClaimStatuses ?? []).map((s) => s.resourceClaimName).filter((n): n is string => typeof n === 'string' && n !== ''));
       if (names.size === 0) return [];
-      return prepared().filter((c) => c.namespace === namespace && names.has(c.name)).map((c) => join(stateDir, 'claims', c.uid, 'region'));
+      return prepared().filter((c) => c.namespace === namespace && names.has(c.name)).map((c) => claimRegion(stateDir, c));
     },
   };
+}
+
+/** Where a prepared claim's region is on the host. */
+export function claimRegion(stateDir: string, claim: Pick<PreparedClaim, 'uid'>): string {
+  return join(stateDir, 'claims', claim.uid, 'region');
 }
 
 /** Several locators as one: a pod may hold slices of both paths. */

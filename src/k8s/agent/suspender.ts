@@ -94,6 +94,16 @@ export class Suspender {
     await this.settled();
   }
 
+  /** Whether the pod is suspended now (its processes checkpointed and stopped); the monitor shows its slices so. */
+  isSuspended(podUid: string): boolean {
+    return this.state.pods[podUid]?.step === 'suspended';
+  }
+
+  /** The pods bound to this node as the watch knows them now (the monitor labels DRA slices with them). */
+  boundPods(): readonly V1Pod[] {
+    return this.watches[0]?.list() ?? [];
+  }
+
   /** Resolves when no pass is running or pending. */
   async settled(): Promise<void> {
     while (this.loop !== null) await this.loop;

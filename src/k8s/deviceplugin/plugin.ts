@@ -87,6 +87,8 @@ export interface DevicePlugin {
   served(): readonly LedgerEntry[];
   /** The regions of a pod's served containers (each container's directory holds one; it exists once a process attached). */
   regionsOf(podUid: string): readonly string[];
+  /** A served container's region (the monitor reads it; it exists once a process attached). */
+  regionOf(entry: LedgerEntry): string;
   /** Resolves when the pod annotations of every served container are written (tests, shutdown). */
   settled(): Promise<void>;
   stop(): Promise<void>;
@@ -343,11 +345,13 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
     throw e;
   }
 
+  const regionOf = (e: LedgerEntry): string => join(containerDir(e.podUid, e.index), 'region');
   return {
     socket: link.socket,
     registration: () => link.registration(),
     served: () => ledger.all(),
-    regionsOf: (podUid) => ledger.all().filter((e) => e.podUid === podUid).map((e) => join(containerDir(e.podUid, e.index), 'region')),
+    regionsOf: (podUid) => ledger.all().filter((e) => e.podUid === podUid).map(regionOf),
+    regionOf,
     async settled() {
       await new Promise((resolve) => setImmediate(resolve)); // the patches are started after the answer
       while (annotating.size > 0) await Promise.all([...annotating]);

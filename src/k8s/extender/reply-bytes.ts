@@ -7,7 +7,7 @@
  * one allocation a reply, outside the JS heap. The text is exactly JSON.stringify of the reply object (wire.test.ts,
  * reply-bytes.test.ts).
  */
-import type { FilterAnswer, NodeReasons, PriorityAnswer } from './wire.js';
+import type { FilterAnswer, NodeReasons, PriorityAnswer } from './answer.js';
 
 /** Distinct strings kept quoted; past this the cache starts again (names from requests are not bounded). */
 const MAX_QUOTED = 1 << 16;

@@ -5,6 +5,7 @@
  * checked only as far as the extender reads it (hami/pod-request.ts reads the rest).
  */
 import { z } from 'zod';
+import type { FilterAnswer, NodeReasons, PriorityAnswer } from './answer.js';
 import { ReplyWriter } from './reply-bytes.js';
 
 /** extender/v1's MaxExtenderPriority: prioritize answers 0..10. */
@@ -66,28 +67,7 @@ export interface HostPriority {
   Score: number;
 }
 
-/**
- * A FailedNodesMap as two lists of the same length (node, why): at 5,000 nodes a pod, an object
- * keyed by node name is the slowest thing to build and to serialize, and few reasons differ.
- */
-export interface NodeReasons {
-  readonly names: string[];
-  readonly reasons: string[];
-}
-
-/** ExtenderFilterResult before it is encoded (encodeFilterAnswer) or made objects (filterResultOf). */
-export interface FilterAnswer {
-  readonly nodes: { items: unknown[] } | null;
-  readonly nodeNames: readonly string[] | null;
-  readonly failed: NodeReasons;
-  readonly unresolvable: NodeReasons;
-}
-
-/** A HostPriorityList as two lists of the same length. */
-export interface PriorityAnswer {
-  readonly hosts: readonly string[];
-  readonly scores: ArrayLike<number>;
-}
+export type { FilterAnswer, NodeReasons, PriorityAnswer } from './answer.js';
 
 /** The answer as extender/v1's ExtenderFilterResult object. */
 export function filterResultOf(a: FilterAnswer): ExtenderFilterResult {

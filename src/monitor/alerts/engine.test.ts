@@ -59,6 +59,13 @@ describe('AlertEngine', () => {
     expect(engine.evaluate(sample(1000, { slices: [] }))).toEqual([{ ...fired, state: 'resolved', resolvedAt: 1000 }]);
   });
 
+  it('names no tenant for the slice of a task of no tenant (sampled as tenant "")', () => {
+    const engine = new AlertEngine([rule({ name: 'slice-mem', figure: 'slice_memory_used_ratio' })]);
+    const [fired] = engine.evaluate(sample(0, { slices: [sliceSample({ tenant: '', memoryUsedBytes: 9.9 * GIB })] }));
+    expect(fired?.subject).toEqual({ task: 'aaaaaaaaaaaa', gpu: 0, uuid: 'GPU-aaaa' });
+    expect(fired?.summary).toBe('task aaaaaaaaaaaa on GPU 0 memory (of its slice) at 99% (threshold 85%)');
+  });
+
   it('counts new XIDs over the window: fires at once, resolves when the window has passed', () => {
     const engine = new AlertEngine([rule({ name: 'xid', figure: 'gpu_xid_errors_increase', threshold: 0, clear: 0, windowSeconds: 10, severity: 'critical' })]);
     const at = (t: number, xids: number) => engine.evaluate(sample(t * 1000, { gpus: [gpuSample({ xidErrors: xids, lastXid: xids > 0 ? 79 : null })] }));

@@ -55,7 +55,8 @@ export function readings(figure: AlertFigure, sample: MonitorSample, tenantOf: (
   if (figure === 'slice_memory_used_ratio' || figure === 'slice_compute_pinned_ratio') {
     for (const s of sample.slices) {
       const value = figure === 'slice_memory_used_ratio' ? ratio(s.memoryUsedBytes, s.memoryLimitBytes) : ratio(s.computeShare, s.computeLimit);
-      if (value !== null && Number.isFinite(value)) out.push({ key: `slice:${s.task}:${s.uuid}`, subject: { gpu: s.gpu, uuid: s.uuid, task: s.task, tenant: s.tenant }, value });
+      // A task of no tenant (sampled as tenant "") names none: no `tenant ""` in subjects or webhook labels.
+      if (value !== null && Number.isFinite(value)) out.push({ key: `slice:${s.task}:${s.uuid}`, subject: { gpu: s.gpu, uuid: s.uuid, task: s.task, ...(s.tenant !== '' ? { tenant: s.tenant } : {}) }, value });
     }
     return out;
   }

@@ -145,4 +145,9 @@ describe('alertmanagerBody', () => {
       ],
     });
   });
+
+  it('gives no tenant label to an alert kept with tenant "" (a task of no tenant, before subjects left it out)', () => {
+    const body = alertmanagerBody([{ ...alert('0123456789abcdef'), subject: { gpu: 0, uuid: 'GPU-aaaa', task: 't0', tenant: '' } }], 'ops', 'node-1');
+    expect((body['alerts'] as { labels: Record<string, string> }[])[0]?.labels).toEqual({ alertname: 'gpu-memory-warning', severity: 'warning', hostname: 'node-1', gpu: '0', uuid: 'GPU-aaaa', task: 't0' });
+  });
 });

@@ -42,7 +42,8 @@ function amAlert(alert: AlertEvent, hostname: string): Record<string, unknown> {
   if (alert.subject.gpu !== undefined) labels['gpu'] = String(alert.subject.gpu);
   if (alert.subject.uuid !== undefined) labels['uuid'] = alert.subject.uuid;
   if (alert.subject.task !== undefined) labels['task'] = alert.subject.task;
-  if (alert.subject.tenant !== undefined) labels['tenant'] = alert.subject.tenant;
+  // Alerts kept from before tasks of no tenant named none carry tenant "": no label, as Prometheus reads an empty one.
+  if (alert.subject.tenant !== undefined && alert.subject.tenant !== '') labels['tenant'] = alert.subject.tenant;
   return {
     status: alert.state,
     labels,

@@ -8,6 +8,7 @@
  * every minute's close, so a crash loses at most the open minute's rollup (and raw rows still
  * hold that; recovery rebuilds it from them).
  */
+import { DEFAULT_HISTORY_RETENTION, type HistoryRetention } from '../../contract/history-retention.js';
 import type { HistoryPoint } from '../../contract/monitor.js';
 
 export const SECOND_MS = 1_000;
@@ -18,13 +19,9 @@ export const HOUR_MS = 3_600_000;
 export type Resolution = 'raw' | 'minute' | 'hour';
 export const RESOLUTION_MS: Readonly<Record<Resolution, number>> = { raw: SECOND_MS, minute: MINUTE_MS, hour: HOUR_MS };
 
-/** How long each resolution is kept. */
-export interface Retention {
-  readonly rawMs: number;
-  readonly minuteMs: number;
-  readonly hourMs: number;
-}
-export const DEFAULT_RETENTION: Retention = { rawMs: HOUR_MS, minuteMs: 7 * 24 * HOUR_MS, hourMs: 90 * 24 * HOUR_MS };
+/** How long each resolution is kept (config monitor.history.retention). */
+export type Retention = HistoryRetention;
+export const DEFAULT_RETENTION: Retention = DEFAULT_HISTORY_RETENTION;
 
 /** Values over an interval; the mean is sum / count. Summable, so buckets merge exactly. */
 export interface Aggregate {

@@ -132,4 +132,26 @@ describe('HistoryStore', () => {
     expect(size.bytes).toBeLessThanOrEqual(bytesAt4h * 1.1);
     store.close();
   });
+
+  it('prunes each resolution at the retention it is given, and at a shorter one from the next minute once it is changed', () => {
+    const store = new HistoryStore(':memory:', { retention: { rawMs: 10 * MINUTE_MS, minuteMs: 2 * HOUR_MS, hourMs: 24 * HOUR_MS } });
+    const end = T0 + 6 * HOUR_MS;
+    for (let t = T0; t < end; t += 10_000) store.record(fleetSample(t, 1, 0));
+    // Five series (a GPU's four and the queue), a row each per 10 s.
+    const series = 5;
+    const perMinute = 6 * series;
+    // Raw: 10 min, plus up to the 2 min grace the store keeps and the minute not yet pruned.
+    expect(store.size().raw).toBeGreaterThanOrEqual(10 * perMinute);
+    expect(store.size().raw).toBeLessThanOrEqual(13 * perMinute);
+    // Minutes: 2 h of the 6; hours: all 6, the first from T0.
+    expect(store.size().minute).toBeGreaterThanOrEqual(series * (2 * 60 - 1));
+    expect(store.size().minute).toBeLessThanOrEqual(series * (2 * 60 + 1));
+    expect(store.query({ series: 'gpu_utilization', subject: gpuSubject(0), from: T0, to: end, stepMs: HOUR_MS, now: end }).points[0]?.t).toBe(T0);
+    // Shorter (a config reload): minute rows past 30 min and hour rows past a day go at the next minute's close.
+    store.setRetention({ rawMs: 5 * MINUTE_MS, minuteMs: 30 * MINUTE_MS, hourMs: 24 * HOUR_MS });
+    for (let t = end; t < end + MINUTE_MS + 10_000; t += 10_000) store.record(fleetSample(t, 1, 0));
+    expect(store.size().minute).toBeLessThanOrEqual(series * (30 + 2));
+    expect(store.size().raw).toBeLessThanOrEqual((5 + 3) * perMinute);
+    store.close();
+  });
 });

@@ -64,7 +64,7 @@ export class HistoryStore implements HistorySource {
   /** When each series was last written (since this start): who the per-minute prune looks at. */
   private readonly lastWritten = new Map<number, number>();
   private readonly stmt: ReturnType<HistoryStore['prepare']>;
-  private readonly retention: Retention;
+  private retention: Retention;
   private lastHour = -Infinity;
 
   /** Opens (creating) the store at `path`; ":memory:" for tests. */
@@ -174,6 +174,16 @@ export class HistoryStore implements HistorySource {
       this.ids.delete(seriesKey(g.name, g.subject));
       this.lastWritten.delete(g.id);
     }
+  }
+
+  /**
+   * A new retention (config reload): rows past it go at the next minute's close, every series'
+   * at the next sweep, which a shorter setting brings forward to that close.
+   */
+  setRetention(retention: Retention): void {
+    const shorter = retention.rawMs < this.retention.rawMs || retention.minuteMs < this.retention.minuteMs || retention.hourMs < this.retention.hourMs;
+    this.retention = retention;
+    if (shorter) this.lastHour = -Infinity;
   }
 
   /** Whether the store has ever recorded `series` for `subject`, and the tenant a task's series was filed under. */

@@ -23,8 +23,9 @@ import type { GpuSample, MonitorSample, SliceSample } from '../../contract/monit
 import { CLOCK_EVENT_REASONS } from '../../gpu/nvml/codes.js';
 import { labelText, writeFamilies, type Family } from './text.js';
 
-/** Name sets /metrics can add (config `metrics.compat`; src/node/config.ts lists the same). */
-export type MetricsCompatSet = 'dcgm' | 'hami';
+/** Name sets /metrics can add (config `metrics.compat`, the daemon's and the node agent's; src/node/config.ts lists the same). */
+export const METRICS_COMPAT_SETS = ['dcgm', 'hami'] as const;
+export type MetricsCompatSet = (typeof METRICS_COMPAT_SETS)[number];
 
 const MIB = 2 ** 20;
 const REASON_BITS = new Map(CLOCK_EVENT_REASONS.map(([bit, name]) => [name, bit]));

@@ -25,6 +25,8 @@ export interface ExporterOptions {
   /** A task's submission time, to measure its wait when it starts; null when it is gone. */
   readonly submittedAt: (taskId: string) => number | null;
   readonly compat?: readonly MetricsCompatSet[];
+  /** false: only the sample's families (the node agent has no queue, API or tenants of its own); default true. */
+  readonly daemonMetrics?: boolean;
 }
 
 /** A task event as the daemon's event bus hands it out (EventRecord's shape). */
@@ -64,9 +66,11 @@ export class MetricsExporter {
       writeCompatFamilies(out, sample, this.options.compat ?? [], f.openMetrics);
       f.written = { sample, text: `${out.join('\n')}\n` };
     }
+    const sampled = f.written?.text ?? '';
+    if (this.options.daemonMetrics === false) return { contentType: f.registry.contentType, body: f.openMetrics ? `${sampled}# EOF\n` : sampled };
     f.daemon.applyTenants(this.options.tenants());
     // prom-client's part ends with OpenMetrics' `# EOF`, which must come last.
-    return { contentType: f.registry.contentType, body: (f.written?.text ?? '') + (await f.registry.metrics()) };
+    return { contentType: f.registry.contentType, body: sampled + (await f.registry.metrics()) };
   }
 
   /** One API response (fastify's onResponse): its route pattern, never the raw URL (ids would explode the label set). */

@@ -35,7 +35,7 @@ export function AlertsView({ state }: { state: LiveState }) {
               <td>
                 {a.subject.gpu !== undefined ? <a href={`#/gpu/${a.subject.gpu}`}>GPU {a.subject.gpu}</a> : null}
                 {a.subject.task !== undefined ? <TaskLink id={a.subject.task} /> : null}
-                {a.subject.tenant !== undefined ? ` tenant ${a.subject.tenant}` : ''}
+                {a.subject.tenant !== undefined && a.subject.tenant !== '' ? ` tenant ${a.subject.tenant}` : ''}
               </td>
               <td>{a.summary}</td>
               <td>{clock(a.startedAt)}</td>

@@ -1,0 +1,122 @@
+"""The overhead harness's table (scripts/gpu-check-overhead.sh): per workload and variant, the
+median of the per-round paired ratios (the variant's time per unit over the no-library process of
+the same round) and its bootstrap 95% confidence interval, against the issue's budgets.
+
+Input: the harness's JSON lines, {"round", "variant", "kind", "data"}. A ratio is taken only in
+rounds where both the variant and the no-library process have the metric. The interval resamples
+the rounds with replacement (percentile bootstrap of the median, fixed seed: the same input gives
+the same table). A cell reads "+0.42% [-0.10, +0.95]": 0.42% slower than no library, the interval
+in percent. Verdicts: "within" when the interval's upper end is at or under the budget, "over"
+when its lower end is above it, else "undecided" (the interval spans the budget: more rounds).
+
+Usage: overhead_summary.py RAW.jsonl [--markdown]   (prints the table; --markdown: the same).
+"""
+import json
+import os
+import random
+import statistics
+import sys
+
+# OVERHEAD_RESAMPLES: fewer for the harness's table after each round (it must not take the
+# rounds' time), the full count for the final one.
+RESAMPLES = int(os.environ.get("OVERHEAD_RESAMPLES", "4000"))
+
+# (metric label, kind, how to read seconds-or-ns per unit from a run's data, unit shown, budget %)
+METRICS = [
+    ("training step (transformer, AdamW)", "loops", lambda d: d.get("train_step_s"), "ms/step", 1e3, 1.0),
+    ("decode, batch 1 (Llama-style, greedy)", "loops", lambda d: d.get("decode1_token_s"), "ms/token", 1e3, 1.0),
+    ("decode, batch 8", "loops", lambda d: d.get("decode8_token_s"), "ms/token", 1e3, 1.0),
+    ("empty kernel launch, wall", "launch", lambda d: 1.0 / d["launches_per_s"] if d.get("launches_per_s") else None, "us/launch", 1e6, 2.0),
+    ("empty kernel launch, CPU time", "launch", lambda d: d["launch_cpu_ns"] * 1e-9 if d.get("launch_cpu_ns") else None, "us/launch", 1e6, 2.0),
+]
+# Variants in the order shown; the harness may add others (a base build's gate, the control).
+KNOWN = ["lib", "mem", "memcompute"]
+LABELS = {
+    "lib": "library, no limits",
+    "mem": "memory limit",
+    "memcompute": "memory + compute 100%",
+    "none2": "no library again (control)",
+}
+# The budgets apply with limits set (issue 21: <= 1% on the loops, <= 2% on empty launches).
+BUDGETED = {"mem", "memcompute"}
+
+
+def variant_label(v):
+    if v.startswith("memcompute-"):
+        return f"memory + compute 100%, build {v[len('memcompute-'):]}"
+    return LABELS.get(v, v)
+
+
+def bootstrap_ci(xs, rng):
+    n = len(xs)
+    meds = sorted(statistics.median(rng.choices(xs, k=n)) for _ in range(RESAMPLES))
+    return meds[int(0.025 * RESAMPLES)], meds[int(0.975 * RESAMPLES) - 1]
+
+
+def load(path):
+    runs = []
+    for line in open(path):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            runs.append(json.loads(line))
+        except ValueError:
+            print(f"unreadable line: {line[:120]}", file=sys.stderr)
+    return runs
+
+
+def main():
+    runs = load(sys.argv[1])
+    by = {}  # (kind, round, variant) -> data
+    variants = []
+    failed = []
+    for r in runs:
+        data = r.get("data") or {}
+        if "error" in data or not data:
+            failed.append(f"{r.get('kind')} {r.get('variant')} round {r.get('round')}: {data.get('error', 'no result')}")
+            continue
+        by[(r["kind"], r["round"], r["variant"])] = data
+        if r["variant"] != "none" and r["variant"] not in variants:
+            variants.append(r["variant"])
+    variants.sort(key=lambda v: (KNOWN.index(v) if v in KNOWN else len(KNOWN), v))
+    rng = random.Random(21)
+    head = ["workload", "no library (median)"] + [variant_label(v) for v in variants] + ["budget (limits set)"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + " --- |" * len(head))
+    for label, kind, read, unit, scale, budget in METRICS:
+        rounds = sorted({rd for (k, rd, v) in by if k == kind and v == "none"})
+        base = [read(by[(kind, rd, "none")]) for rd in rounds]
+        base = [b for b in base if b]
+        if not base:
+            continue
+        cells = [label, f"{statistics.median(base) * scale:.3f} {unit} (n={len(base)})"]
+        verdicts = []
+        for v in variants:
+            ratios = []
+            for rd in rounds:
+                b, x = by.get((kind, rd, "none")), by.get((kind, rd, v))
+                if b is not None and x is not None and read(b) and read(x):
+                    ratios.append(read(x) / read(b) - 1)
+            if len(ratios) < 3:
+                cells.append("-")
+                continue
+            med = statistics.median(ratios)
+            lo, hi = bootstrap_ci(ratios, rng)
+            cells.append(f"{100 * med:+.2f}% [{100 * lo:+.2f}, {100 * hi:+.2f}] (n={len(ratios)})")
+            if v in BUDGETED:
+                word = "within" if 100 * hi <= budget else "over" if 100 * lo > budget else "undecided"
+                verdicts.append(f"{variant_label(v)}: {word}")
+        cells.append(f"<= {budget:g}%: " + ", ".join(verdicts) if verdicts else f"<= {budget:g}%")
+        print("| " + " | ".join(cells) + " |")
+    print(
+        "\nCells: the variant's time per unit against the no-library process of the same round, median of the rounds'"
+        f" ratios in percent (+ is slower) [bootstrap 95% CI, {RESAMPLES} resamples] (rounds). A 1% difference is"
+        " resolved where the interval is under 1 point wide on either side of it."
+    )
+    for f in failed:
+        print(f"failed: {f}")
+
+
+if __name__ == "__main__":
+    main()
