@@ -16,6 +16,9 @@ import { readRegion, usageByDevice } from '../../src/gpu/region/index.js';
 import { startNodeAgent, type NodeAgent } from '../../src/k8s/agent/agent.js';
 import { resolveAgentConfig } from '../../src/k8s/agent/config.js';
 import type { PodSliceOwner } from '../../src/k8s/agent/pod-slices.js';
+import { DEFAULT_GPU_CONFIG } from '../../src/k8s/dra/config.js';
+import { currentBootId, writeCheckpoint } from '../../src/k8s/dra/kubelet-checkpoint.js';
+import { DRIVER_NAME } from '../../src/k8s/dra/names.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { recordingLog } from './agent-fixtures.js';
 import { startFakeApiServer, until, type FakeApiServer } from './fake-apiserver.js';
@@ -134,5 +137,51 @@ describe('the node agent serves /metrics', () => {
     expect(om.type).toMatch(/application\/openmetrics-text/);
     expect(om.body.endsWith('# EOF\n')).toBe(true);
     expect(om.body).toMatch(/^gpushare_slice_kernel_launches_total\{.*pod="trainer-0".*\} \d+$/m);
+  });
+});
+
+describe('DRA slices carry their pod without the suspender', () => {
+  it("names the pod and containers of a prepared claim from the agent's own pod watch, and follows pods that come later", async () => {
+    // A claim the DRA plugin prepared before (its checkpoint, read at start), on GPU 0.
+    const pluginDir = join(root, 'dra-plugins');
+    mkdirSync(join(pluginDir, DRIVER_NAME), { recursive: true });
+    const g = gpus[0]!;
+    const device = { request: 'gpu', pool: NODE, device: 'gpu-0', shareId: null, gpuUuid: g.uuid, gpuIndex: g.index, gpuMemoryBytes: g.memoryTotalBytes, deviceNode: '/dev/nvidia0', memoryBytes: 8 * 1024 * MIB, cores: 30 };
+    const claims = ['train-gpu', 'later-gpu'].map((name) => ({ uid: `uid-${name}`, namespace: 'ml', name, devices: [device], config: DEFAULT_GPU_CONFIG, smRanges: [] }));
+    writeCheckpoint(join(pluginDir, DRIVER_NAME, 'checkpoint.json'), currentBootId(), claims);
+    const podUsing = (name: string, claim: string, node: string) => ({
+      metadata: { name, namespace: 'ml', uid: `uid-pod-${name}` },
+      spec: { nodeName: node, containers: [{ name: 'main', image: 'x', resources: { claims: [{ name: 'gpu' }] } }, { name: 'sidecar', image: 'x' }] },
+      status: { resourceClaimStatuses: [{ name: 'gpu', resourceClaimName: claim }] },
+    });
+    api.seed('pods', podUsing('trainer', 'train-gpu', NODE));
+    // A pod of another node naming the same claim name: not this node's, never its label.
+    api.seed('pods', podUsing('elsewhere', 'later-gpu', 'gpu-node-9'));
+    const library = join(root, 'libgpushare-copy.so');
+    writeFileSync(library, 'not really a library');
+    const file = join(root, 'agent-dra.json');
+    writeFileSync(file, JSON.stringify({ dra: { enabled: true }, classic: { enabled: false }, suspend: { enabled: false }, metrics: { sampleSeconds: 3600 } }));
+    const config = resolveAgentConfig({ config: file, nodeName: NODE, library, pluginDir, registryDir: join(root, 'dra-registry'), cdiDir: join(root, 'dra-cdi'), healthListen: '127.0.0.1:0', metricsListen: '127.0.0.1:0' }, {});
+    const dra = await startNodeAgent({ config: { ...config, pollMs: 0 }, backend, kubeConfig: api.kubeConfig(), log, checkpoint: { ok: false, error: { message: 'none in this test' } }, deviceNode: (x) => `/dev/nvidia${x.index}` });
+    try {
+      expect(dra.suspender).toBeNull();
+      const monitor = dra.monitor!;
+      // The claims' decided slices (no region yet: no process used CUDA), by the pod they name.
+      const limit = async (pod: string): Promise<number | undefined> => {
+        monitor.sampleNow();
+        return value((await scrape(monitor.address)).body, 'gpushare_slice_memory_limit_bytes', { namespace: 'ml', pod, container: pod === '' ? '' : 'main', uuid: g.uuid });
+      };
+      expect(await limit('trainer')).toBe(8 * 1024 * MIB);
+      expect(await limit('')).toBe(8 * 1024 * MIB);
+      expect(await limit('elsewhere')).toBeUndefined();
+      // The later claim's pod arrives on this node: the watch brings it to a next sample.
+      api.seed('pods', podUsing('later', 'later-gpu', NODE));
+      const deadline = Date.now() + 10_000;
+      while ((await limit('later')) === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(await limit('later')).toBe(8 * 1024 * MIB);
+      expect(await limit('')).toBeUndefined();
+    } finally {
+      await dra.close();
+    }
   });
 });

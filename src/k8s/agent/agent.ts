@@ -29,6 +29,7 @@ import { pluginLog, type AgentLog } from './log.js';
 import { startAgentMonitor, type AgentMonitor } from './metrics.js';
 import { NodeGpusAnnotation, nodeGpusOf } from './node-inventory.js';
 import { claimRegion, combinedLocator, draRegionLocator, type RegionLocator } from './pod-processes.js';
+import { watchNodePods, type NodePods } from './node-pods.js';
 import { draOwners, type PodSliceOwner } from './pod-slices.js';
 import { Suspender } from './suspender.js';
 import { deviceClassicPlugin, type ClassicPlugin, type StartClassicPlugin } from './classic.js';
@@ -200,10 +201,18 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
     let monitor: AgentMonitor | null = null;
     if (config.metrics.listen !== null) {
       const dra = draPlugin;
+      // The DRA claims' pods: the suspender's watch where it runs, else one of the monitor's own.
+      let pods: NodePods | null = suspender;
+      if (dra !== null && pods === null) {
+        const watch = await watchNodePods(options.kubeConfig, nodeName, log);
+        stack.push(() => watch.stop());
+        pods = watch;
+      }
+      const podsOfClaims = pods;
       const owners = (): PodSliceOwner[] => [
         ...(options.sliceOwners?.() ?? []),
         ...(classic?.slices?.() ?? []),
-        ...(dra === null ? [] : draOwners(dra.prepared(), (c) => claimRegion(dra.stateDir, c), suspender?.boundPods() ?? [])),
+        ...(dra === null ? [] : draOwners(dra.prepared(), (c) => claimRegion(dra.stateDir, c), podsOfClaims?.boundPods() ?? [])),
       ];
       const suspending = suspender;
       monitor = await startAgentMonitor({ listen: config.metrics.listen, sampleMs: config.metrics.sampleMs, compat: config.metrics.compat, nodeName, gpus: () => backend.gpus(), owners, log, ...(suspending !== null ? { suspended: (uid: string) => suspending.isSuspended(uid) } : {}) });

@@ -99,7 +99,7 @@ export class Suspender {
     return this.state.pods[podUid]?.step === 'suspended';
   }
 
-  /** The pods bound to this node as the watch knows them now (the monitor labels DRA slices with them). */
+  /** The pods bound to this node as the watch knows them now (the monitor labels DRA slices with them: node-pods.ts' NodePods). */
   boundPods(): readonly V1Pod[] {
     return this.watches[0]?.list() ?? [];
   }
