@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/api.js';
-import { REPO_ROOT } from '../helpers/cli.js';
 import { parseExposition, value, type ExposedSample } from '../helpers/exposition.js';
+import { dashboardQueries } from '../helpers/grafana.js';
 import { regionTool } from '../../src/gpu/region/native.js';
 import { Harness } from './harness.js';
 
@@ -149,12 +149,9 @@ describe('GET /metrics from a real daemon', () => {
   });
 
   it("emits every metric the Grafana dashboard's queries use (deploy/grafana/gpushare.json)", async () => {
-    const dashboard = JSON.parse(readFileSync(join(REPO_ROOT, 'deploy/grafana/gpushare.json'), 'utf8')) as { panels: { targets?: { expr: string }[] }[]; templating: { list: { query?: unknown }[] } };
-    const exprs = [
-      ...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)),
-      ...dashboard.templating.list.flatMap((v) => (typeof v.query === 'object' && v.query !== null ? [(v.query as { query: string }).query] : [])),
-    ];
-    const used = new Set(exprs.flatMap((e) => [...e.matchAll(/\bgpushare_[a-z_]+/g)].map((m) => m[0])));
+    const dashboard = dashboardQueries();
+    const names = [...dashboard.panels.flatMap((p) => p.targets.flat()), ...dashboard.variables.flatMap((v) => v.metrics)];
+    const used = new Set(names);
     expect(used.size).toBeGreaterThan(25);
     // Each name as a sample name of the scrape (a histogram's _bucket/_sum/_count are sample names).
     const emitted = new Set((await samples()).map((x) => x.name));

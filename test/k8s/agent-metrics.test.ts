@@ -20,6 +20,8 @@ import { DEFAULT_GPU_CONFIG } from '../../src/k8s/dra/config.js';
 import { currentBootId, writeCheckpoint } from '../../src/k8s/dra/kubelet-checkpoint.js';
 import { DRIVER_NAME } from '../../src/k8s/dra/names.js';
 import { REPO_ROOT } from '../helpers/cli.js';
+import { parseExposition } from '../helpers/exposition.js';
+import { dashboardQueries } from '../helpers/grafana.js';
 import { recordingLog } from './agent-fixtures.js';
 import { startFakeApiServer, until, type FakeApiServer } from './fake-apiserver.js';
 
@@ -137,6 +139,29 @@ describe('the node agent serves /metrics', () => {
     expect(om.type).toMatch(/application\/openmetrics-text/);
     expect(om.body.endsWith('# EOF\n')).toBe(true);
     expect(om.body).toMatch(/^gpushare_slice_kernel_launches_total\{.*pod="trainer-0".*\} \d+$/m);
+  });
+
+  it("feeds the Grafana dashboard in Kubernetes mode: its variables, and every panel but the daemon's own (queue, tenants' quotas, scheduling, API)", async () => {
+    const monitor = agent.monitor!;
+    monitor.sampleNow();
+    const { body } = await scrape(monitor.address);
+    const samples = parseExposition(body);
+    // The families it serves: those with samples now, and those declared (# TYPE) with none now
+    // (no slice here has a compute limit, so gpushare_slice_compute_limit_ratio has no sample).
+    const emitted = new Set([...samples.map((x) => x.name), ...[...body.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]!)]);
+    const dashboard = dashboardQueries();
+    // Each variable reads a family the agent emits; the tenant one lists the pods' namespaces.
+    for (const v of dashboard.variables) expect(v.metrics.some((m) => emitted.has(m)), `variable ${v.name}: ${v.metrics.join(', ')}`).toBe(true);
+    const tenants = new Set(samples.filter((x) => x.name === 'gpushare_slice_memory_limit_bytes').map((x) => x.labels['tenant']));
+    expect([...tenants].sort()).toEqual(['ml', 'research']);
+    // The daemon's own families, which an agent has no source for: a panel of only those is the
+    // daemon's; any other must have a target whose every name is emitted or the daemon's (the
+    // tenant panels' `gpushare_tenant_usage ... or on (tenant) <from the slices>`) and one emitted.
+    const daemonOnly = /^gpushare_(queue|scheduling|suspend|resume|api_request|tenant_usage|tenant_quota|gpu_cordoned)(_|$)/;
+    const fed = (names: readonly string[]): boolean => names.some((n) => emitted.has(n)) && names.every((n) => emitted.has(n) || daemonOnly.test(n));
+    const panels = dashboard.panels.filter((p) => p.type !== 'row' && !p.targets.flat().every((n) => daemonOnly.test(n)));
+    expect(panels.filter((p) => !p.targets.some(fed)).map((p) => p.title)).toEqual([]);
+    expect(panels.filter((p) => p.title.startsWith('Tenant ')).length).toBe(3);
   });
 });
 
