@@ -4,7 +4,7 @@
  * the CLI points the local program at its endpoint, the key in the program's environment.
  */
 
-export { listeningPort } from '../../contract/remote.js';
+export { listeningPort } from '../../contract/remote-worker.js';
 
 /**
  * The host the client reaches the worker at: the daemon's own host for a TCP daemon, the
