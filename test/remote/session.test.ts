@@ -6,8 +6,8 @@
  * libcuda.so.1. Checked: the program's results, the slice's memory limit in the worker, the
  * task in the list and its audit row, and that the session ends when its program does.
  */
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RemoteSessionBody } from '../../src/contract/remote.js';
@@ -130,6 +130,8 @@ describe.skipIf(!built)('remote GPU sessions through the daemon', () => {
     expect(now.waiting?.kind).toBe('quota');
     const keyFile = now.command[now.command.indexOf('--key-file') + 1] ?? '';
     expect(existsSync(keyFile)).toBe(true); // kept for the worker until it runs
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    expect(statSync(dirname(keyFile)).mode & 0o777).toBe(0o700);
     for (const t of [second.body.task, first.body.task]) await h.client.json('POST', `/v1/tasks/${t.id}/kill`, { signal: 'SIGKILL' });
     await h.waitFor(second.body.task.id);
     for (let i = 0; i < 40 && existsSync(keyFile); i++) await new Promise((r) => setTimeout(r, 50));
