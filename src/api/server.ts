@@ -31,6 +31,7 @@ import { registerEventRoutes } from './routes/events.js';
 import { registerGpuRoutes } from './routes/gpus.js';
 import { registerHistoryRoutes } from './routes/history.js';
 import { registerMonitorRoutes } from './routes/monitor.js';
+import { registerRemoteRoutes } from './routes/remote.js';
 import { RawJson } from './routes/shared.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerTenantRoutes } from './routes/tenants.js';
@@ -181,6 +182,7 @@ export async function buildApi(options: ApiOptions) {
   const context = { daemon, backend: options.backend, tokens: options.tokenAdmin ?? (checker instanceof TokenAuthority ? checker : null), samples: options.samples ?? null, history: options.history ?? null, webRoot: options.webRoot ?? null, alerts: options.alerts ?? null };
   registerGpuRoutes(api, context);
   registerTaskRoutes(api, context);
+  registerRemoteRoutes(api, context);
   registerEventRoutes(api, context);
   registerTenantRoutes(api, context);
   registerAuditRoutes(api, context);

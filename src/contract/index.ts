@@ -15,3 +15,5 @@ export { defaultSocketPath } from './paths.js';
 export { ErrorCodes, GsError, type ErrorCode } from '../domain/errors.js';
 export * from './monitor.js';
 export * from './history.js';
+export * from './remote.js';
+export { listeningPort } from './remote-worker.js';

@@ -1,27 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { clientEnv, dataHost, listeningPort, sessionTask } from './remote-session.js';
+import { clientEnv, dataHost, listeningPort } from './remote-session.js';
 
 const KEY = 'ab'.repeat(32);
 
 describe('a remote session as a task', () => {
-  it('runs the worker on one GPU with the slice, the key only in its environment', () => {
-    const body = sessionTask({ workerPath: '/opt/gs/gpushare-remote-worker', key: KEY, port: 0, acceptTimeoutMs: 60_000, idleTimeoutMs: 30_000, memory: '8Gi', compute: '30', priority: 'high' });
-    expect(body.command).toEqual(['/opt/gs/gpushare-remote-worker', '--listen', '0.0.0.0:0', '--accept-timeout-ms', '60000', '--idle-timeout-ms', '30000']);
-    expect(body.command.join(' ')).not.toContain(KEY);
-    expect(body.env).toEqual({ GPUSHARE_REMOTE_KEY: KEY });
-    expect(body).toMatchObject({ gpus: 1, memory: '8Gi', compute: '30', priority: 'high' });
-    expect(body).not.toHaveProperty('tenant');
-  });
-
-  it.each([
-    ['a short key', { key: 'ab' }, /64 lowercase hex/],
-    ['an upper-case key', { key: 'AB'.repeat(32) }, /64 lowercase hex/],
-    ['a port out of range', { port: 70000 }, /0-65535/],
-    ['a fractional port', { port: 1.5 }, /0-65535/],
-  ])('refuses %s', (_what, change, message) => {
-    expect(() => sessionTask({ workerPath: '/w', key: KEY, port: 0, acceptTimeoutMs: 1, idleTimeoutMs: 1, ...change })).toThrow(message);
-  });
-
   it.each([
     ['gpushare-remote-worker listening 40123\n', 40123],
     ['noise\ngpushare-remote-worker listening 7\nmore', 7],

@@ -1,28 +1,24 @@
 /**
  * `gpushare remote open`: a remote GPU session on a daemon (docs/remote.md), and what
- * `gpushare run --remote` uses to run a local program on it. The session is a task (listed by
- * `ps`, limited, audited as a submission, killable); its worker listens on the daemon's machine
- * and the local program reaches it directly through the client libcuda.so.1.
+ * `gpushare run --remote` uses to run a local program on it. The daemon opens the session
+ * (POST /v1/remote/sessions): a task (listed by `ps`, limited, audited, killable) running its own
+ * worker, which listens on the daemon's machine; the local program reaches it directly through
+ * the client libcuda.so.1.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import type { OpenRemoteSession, RemoteSessionBody } from '../../contract/remote.js';
+import { listeningPort } from '../../contract/remote-worker.js';
 import type { LogChunk, TaskBody } from '../../contract/schemas.js';
 import { LIVE_STATES } from '../../contract/task.js';
 import { ErrorCodes, GsError } from '../../domain/index.js';
 import type { Client } from '../client.js';
-import { clientEnv, dataHost, listeningPort, sessionTask } from './remote-session.js';
-import { submit } from './submit.js';
+import { clientEnv, dataHost } from './remote-session.js';
 import { addHostOption, clientFor } from './tasks-common.js';
 
 const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-
-/** The worker binary on the daemon's machine: the same install layout as this one unless told. */
-export function workerPath(env: Readonly<Record<string, string | undefined>>): string {
-  return env['GPUSHARE_REMOTE_WORKER'] ?? join(PACKAGE_ROOT, 'build', 'native', 'gpushare-remote-worker');
-}
 
 /** The directory of the client libcuda.so.1 on this machine. */
 export function clientLibDir(env: Readonly<Record<string, string | undefined>>): string {
@@ -53,27 +49,25 @@ function seconds(value: string | undefined, fallback: number, what: string): num
 }
 
 /**
- * Submits the session's task and waits for its worker to listen: its endpoint and key. A
- * queued session waits for its slice (`say` tells once); a session that ends before it
- * listens is an error naming the task's message.
+ * Opens the session through the daemon (POST /v1/remote/sessions: the daemon makes the key,
+ * starts its own worker, keeps the key out of the task) and, when it is still queued, waits for
+ * its worker to listen: its endpoint and key. `say` tells once that it is queued; a session
+ * that ends before it listens is an error naming the task's message.
  */
 export async function openSession(client: Client, host: string, flags: SessionFlags, say: (line: string) => void, sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))): Promise<OpenSession> {
-  const key = randomBytes(32).toString('hex');
   const port = flags.port === undefined ? 0 : Number(flags.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GsError(ErrorCodes.invalidArgument, `--port: expected 0-65535, not "${flags.port ?? ''}"`);
-  const connectMs = Math.round(seconds(flags.connectTimeout, 60, '--connect-timeout') * 1000);
-  const body = sessionTask({
-    workerPath: workerPath(process.env),
-    key,
+  const body: OpenRemoteSession = {
     port,
-    acceptTimeoutMs: connectMs,
-    idleTimeoutMs: 60_000,
+    connectTimeoutSeconds: seconds(flags.connectTimeout, 60, '--connect-timeout'),
     ...(flags.mem !== undefined ? { memory: flags.mem } : {}),
     ...(flags.cores !== undefined ? { compute: flags.cores } : {}),
     ...(flags.priority !== undefined ? { priority: flags.priority } : {}),
     ...(flags.tenant !== undefined ? { tenant: flags.tenant } : {}),
-  });
-  const task = await submit(client, body);
+  };
+  const opened = await client.json<RemoteSessionBody>('POST', '/v1/remote/sessions', body);
+  const { task, key } = opened;
+  if (opened.port !== null) return { task, endpoint: `${host}:${opened.port}`, key };
   let toldQueued = false;
   for (;;) {
     let text = '';
