@@ -110,7 +110,11 @@ function kindName(k: number): RegionKind | `kind${number}` {
 }
 
 /** Decodes a region's bytes; throws GS_ERR_INVALID_ARGUMENT for anything but a region of this layout version. */
-export function decodeRegion(bytes: Uint8Array): RegionSnapshot {
+/**
+ * `bytes` is the whole region, or (readRegion) its header and the slots below the header's high
+ * water mark, from a file of `fileSize` bytes: the slots above it have never been used.
+ */
+export function decodeRegion(bytes: Uint8Array, fileSize: number = bytes.byteLength): RegionSnapshot {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.byteLength < C.headerSize) throw invalid(`${bytes.byteLength} bytes is shorter than the header`, { size: bytes.byteLength });
   const magic = `0x${view.getBigUint64(H.magic.offset, true).toString(16).padStart(16, '0')}`;
@@ -128,8 +132,8 @@ export function decodeRegion(bytes: Uint8Array): RegionSnapshot {
     fileSize: u64(view, H.file_size.offset),
   };
   const expected = { headerSize: C.headerSize, slotSize: C.slotSize, maxSlots: C.maxSlots, maxDevices: C.maxDevices, kinds: C.kinds, lanes: C.lanes, fileSize: C.fileSize };
-  if (JSON.stringify(geometry) !== JSON.stringify(expected) || bytes.byteLength !== C.fileSize) {
-    throw invalid(`foreign geometry ${JSON.stringify({ ...geometry, actualSize: bytes.byteLength })}`, { geometry, expected });
+  if (JSON.stringify(geometry) !== JSON.stringify(expected) || fileSize !== C.fileSize || bytes.byteLength < SLOTS_OFFSET) {
+    throw invalid(`foreign geometry ${JSON.stringify({ ...geometry, actualSize: fileSize })}`, { geometry, expected });
   }
   const limitedMask = view.getUint32(H.limited_kinds.offset, true);
   const header: RegionHeader = {
@@ -149,7 +153,8 @@ export function decodeRegion(bytes: Uint8Array): RegionSnapshot {
     limits.push({ device: d, memoryLimitBytes: mem === 0 ? null : mem, computeLimitPercent: core === 0 ? null : core, priority: view.getInt32(H.priority.offset + 4 * d, true) });
   }
   const slots: RegionSlot[] = [];
-  for (let i = 0; i < C.maxSlots; i++) {
+  const slotsHere = Math.min(C.maxSlots, Math.floor((bytes.byteLength - SLOTS_OFFSET) / C.slotSize));
+  for (let i = 0; i < slotsHere; i++) {
     const base = SLOTS_OFFSET + i * C.slotSize;
     const owner = view.getBigUint64(base + S.owner.offset, true);
     const state = SLOT_STATES[Number(owner >> BigInt(C.ownerStateShift)) as 0 | 1 | 2];
@@ -236,16 +241,33 @@ export function readRegion(path: string): RegionSnapshot {
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw invalid(`${path} is not a regular file`, { path });
-    // One byte more than a region: a longer file is reported as such, never read whole.
-    const bytes = Buffer.alloc(Math.min(st.size, C.fileSize + 1));
-    let got = 0;
-    while (got < bytes.length) {
-      const n = readSync(fd, bytes, got, bytes.length - got, got);
-      if (n === 0) break;
-      got += n;
+    if (st.size !== C.fileSize) {
+      // One byte more than a region: a longer file is reported as such, never read whole.
+      const bytes = readUpTo(fd, Buffer.alloc(Math.min(st.size, C.fileSize + 1)), 0);
+      return decodeRegion(bytes, bytes.byteLength);
     }
-    return decodeRegion(bytes.subarray(0, got));
+    // The header, then only the slots ever used (a node's regions hold a few processes among
+    // thousands of slots): a few KB a read instead of the whole file, every second per task
+    // (docs/benchmarks.md, the node agent's sampling). A slot taken between the two reads shows
+    // at the next one.
+    const head = readUpTo(fd, Buffer.alloc(SLOTS_OFFSET), 0);
+    if (head.byteLength < SLOTS_OFFSET) return decodeRegion(head, st.size);
+    const hwm = Math.min(head.readUInt32LE(H.slots_hwm.offset), C.maxSlots);
+    const bytes = Buffer.alloc(SLOTS_OFFSET + hwm * C.slotSize);
+    head.copy(bytes);
+    return decodeRegion(readUpTo(fd, bytes, SLOTS_OFFSET), st.size);
   } finally {
     closeSync(fd);
   }
+}
+
+/** Fills `into` from the file at its offset `from` on; what was read (shorter at end of file). */
+function readUpTo(fd: number, into: Buffer, from: number): Buffer {
+  let got = from;
+  while (got < into.length) {
+    const n = readSync(fd, into, got, into.length - got, got);
+    if (n === 0) break;
+    got += n;
+  }
+  return into.subarray(0, got);
 }
