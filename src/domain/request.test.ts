@@ -31,7 +31,7 @@ describe('parseSliceRequest', () => {
     expect(r.ok && r.value).toMatchObject({ gpus: 2, memory: { kind: 'bytes', bytes: 8 * 2 ** 30 }, compute: 0.3, priority: 900, numaNode: 1 });
   });
 
-  it('takes a compute accounting for a time-slice limit (absent: none stored, the library defaults to throughput)', () => {
+  it('takes a compute accounting for a time-slice limit (absent: none stored, the library defaults to time)', () => {
     const r = parseSliceRequest({ compute: '30', computeAccounting: ' Time ' });
     expect(r.ok && r.value.computeAccounting).toBe('time');
     const d = parseSliceRequest({ compute: '30' });
