@@ -64,7 +64,7 @@ describe('parseSliceRequest', () => {
     ['include and exclude the same model', { models: { include: ['A100'], exclude: ['a100'] } }, 'models', 'conflict', /both included and excluded/],
     ['fewer UUIDs than GPUs', { gpus: 2, uuids: { include: ['GPU-1'] } }, 'uuids', 'conflict', /asks for 2 GPUs/],
     ['negative NUMA node', { numaNode: -1 }, 'numaNode', 'negative', /negative/],
-    ['unknown compute accounting', { compute: 30, computeAccounting: 'power' }, 'computeAccounting', 'unknownValue', /throughput, time/],
+    ['unknown compute accounting', { compute: 30, computeAccounting: 'power' }, 'computeAccounting', 'unknownValue', /time, throughput/],
     ['compute accounting without a limit', { computeAccounting: 'time' }, 'computeAccounting', 'conflict', /time-slice compute limit under 100%/],
     ['compute accounting on an SM partition', { isolation: 'sm-partition', compute: 50, computeAccounting: 'time' }, 'computeAccounting', 'conflict', /SM partition is a number of SMs/],
   ];
