@@ -413,8 +413,33 @@ static uint64_t resident_bytes(void)
     return held > swappable ? held - swappable : 0;
 }
 
+/* The GPUs the allocations' device ordinals name now: after a restore onto other GPUs (a move,
+ * SWAP.md) the same ordinals name the new ones, where a swap-in creates the memory. */
+static void devices_of(char *out, size_t len)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < S.n; i++) {
+        bool seen = false;
+        for (size_t k = 0; k < i; k++)
+            seen |= S.a[k].dev == S.a[i].dev;
+        CUuuid u;
+        char uuid[64];
+        if (seen || gs_real()->cuDeviceGetUuid_v2 == NULL || gs_real()->cuDeviceGetUuid_v2(&u, S.a[i].dev) != CUDA_SUCCESS)
+            continue;
+        gs_uuid_string(&u, uuid, sizeof uuid);
+        int n = snprintf(out + at, len - at, "%s%s", at > 0 ? "," : "", uuid);
+        if (n < 0 || (size_t)n >= len - at) {
+            out[at] = '\0';
+            return;
+        }
+        at += (size_t)n;
+    }
+}
+
 static void finish(gs_swap_result *res, double t0, uint64_t bytes)
 {
+    devices_of(res->devices, sizeof res->devices);
     res->ok = true;
     res->resident_bytes = resident_bytes();
     res->bytes = bytes;

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,10 +85,11 @@ static int render(char *out, size_t len, const char *op, const gs_swap_result *r
     }
     return snprintf(out, len,
                     "{\"ok\":true,\"op\":\"%s\",\"pid\":%d,\"bytes\":%llu,\"allocations\":%llu,\"pinnedBytes\":%llu,"
-                    "\"residentBytes\":%llu,\"seconds\":%.6f,\"pinSeconds\":%.6f,\"drainSeconds\":%.6f,\"out\":%s}\n",
+                    "\"residentBytes\":%llu,\"seconds\":%.6f,\"pinSeconds\":%.6f,\"drainSeconds\":%.6f,\"out\":%s,"
+                    "\"devices\":\"%s\"}\n",
                     op, (int)getpid(), (unsigned long long)r->bytes, (unsigned long long)r->allocations,
                     (unsigned long long)r->pinned_bytes, (unsigned long long)r->resident_bytes, r->seconds, r->pin_s, r->drain_s,
-                    r->out ? "true" : "false");
+                    r->out ? "true" : "false", r->devices);
 }
 
 static void run(const char *cmd, gs_swap_result *r)
@@ -162,7 +164,7 @@ static void session(int fd)
         gs_swap_result r;
         run(buf, &r);
         swapped_here = r.out;
-        char out[640];
+        char out[896];
         int len = render(out, sizeof out, buf, &r);
         size_t used = (size_t)(nl + 1 - buf);
         memmove(buf, nl + 1, have - used);
@@ -211,7 +213,9 @@ static int listen_at(const char *path)
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     memcpy(a.sun_path, path, strlen(path) + 1);
     (void)unlink(path); /* a process of the same pid before us */
-    if (fd >= 0 && (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 4) != 0)) {
+    /* The socket is the task's user's alone (0600, in a 0700 directory of its own): only that
+     * user and root (the daemon) can connect, never another tenant's user (SWAP.md). */
+    if (fd >= 0 && (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || chmod(path, 0600) != 0 || listen(fd, 4) != 0)) {
         close(fd);
         fd = -1;
     }
@@ -230,6 +234,10 @@ void gs_swap_ctl_start(void)
     if (!atfork)
         atfork = pthread_atfork(NULL, NULL, after_fork_child) == 0;
     int n = snprintf(C.path, sizeof C.path, "%s/%d.sock", gs_cfg.swap_dir, (int)getpid());
+    /* A task run as its tenant's own user makes the directory itself (the daemon, root, could
+     * not give it one its user owns before the user exists in the task's own directory). */
+    if (mkdir(gs_cfg.swap_dir, 0700) != 0 && errno != EEXIST)
+        gs_log(GS_LOG_WARN, "swap: cannot create %s (%s)", gs_cfg.swap_dir, strerror(errno));
     if (n < 0 || (size_t)n >= sizeof C.path) {
         gs_log(GS_LOG_WARN, "swap: GPUSHARE_SWAP is too long for a socket path; this process cannot be swapped");
     } else if ((C.fd = listen_at(C.path)) < 0) {

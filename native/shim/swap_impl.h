@@ -20,6 +20,8 @@ typedef struct gs_swap_result {
     double drain_s;        /* of it, waiting for the program's queued GPU work */
     bool out;              /* status: swapped out */
     uint64_t resident_bytes; /* this process's device memory a swap leaves in place (region's count) */
+    char devices[200];       /* the UUIDs of the GPUs its swappable memory is on (or goes back to), comma-separated:
+                              * after a move (a restore onto other GPUs), the new ones */
 } gs_swap_result;
 
 void gs_swap_refuse(gs_swap_result *res, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -185,6 +185,14 @@ export const PruneBodySchema = z
   })
   .meta({ id: 'PruneTasks' });
 
+/** POST /v1/tasks/:id/move: the GPUs (by index on the daemon's machine) the task's slices move to, one per GPU it has, in its GPUs' order. */
+export const MoveBodySchema = z
+  .strictObject({
+    gpus: z.array(z.number().int().min(0)).min(1).max(64).describe("the target GPUs' indices, one per GPU of the task, in its GPUs' order; each of the same model as the one it replaces"),
+  })
+  .meta({ id: 'MoveTask' });
+export type MoveBody = z.infer<typeof MoveBodySchema>;
+
 export const PruneResponseSchema = z
   .object({ removed: z.array(RemovedTaskSchema), freedBytes: z.number(), dryRun: z.boolean() })
   .meta({ id: 'PruneResult' });

@@ -26,6 +26,7 @@ import { TaskEvents, type EventListener } from './events.js';
 import { taskFiles, type NativePaths } from './launcher.js';
 import { GpuHealthBook, readingOf, type GpuFaultReason, type GpuHealthState, type GpuReading } from './gpu-health.js';
 import { GpuInventory } from './inventory.js';
+import type { MoveRefusal } from './move-plan.js';
 import { Lifecycle } from './lifecycle.js';
 import type { MpsControl } from './mps.js';
 import type { PreemptionPolicy } from './planner.js';
@@ -552,12 +553,64 @@ export class Daemon {
     return after;
   }
 
+  /**
+   * Moves a task's slices to other GPUs of the same model (`targets`: GPU indices, one per GPU
+   * of the task): a running task is suspended (by slice swap where it can), then resumed onto
+   * the targets (move.ts); a suspended one is resumed onto them and runs. Refused, changing
+   * nothing, when the targets are not of its GPUs' model or have no room for its slices (the
+   * engine's reasons), or without the checkpoint API (only the driver moves contexts). If the
+   * move itself fails, the task goes back to its own GPUs: running again if it was running.
+   */
+  async move(idOrPrefix: string, targets: readonly number[], by: Actor): Promise<Task> {
+    const task = this.get(idOrPrefix);
+    // A refusal is audited by the route (its `action`), as for every refused change.
+    const refuse = (err: GsError): never => {
+      throw err;
+    };
+    if (task.state !== 'running' && task.state !== 'suspended') refuse(new GsError(ErrorCodes.conflict, `task ${task.id} is ${describeState(task)}; only a running or suspended task can be moved`));
+    if (task.killRequested) refuse(new GsError(ErrorCodes.conflict, `task ${task.id} is being killed; it cannot be moved`));
+    if (!this.options.checkpoint) refuse(new GsError(ErrorCodes.checkpointUnavailable, `cannot move: the CUDA checkpoint API moves a task's contexts to another GPU, and ${this.lifecycle.checkpointProblem()}`));
+    const plan = this.queue.planMove(task, targets);
+    if (!plan.ok) refuse(moveRefused(task.id, plan.refusal));
+    const wasRunning = task.state === 'running';
+    this.tenantService.audit(by, { action: 'task.move', target: task.id, detail: { gpus: [...targets] } });
+    if (wasRunning) {
+      const suspended = await this.lifecycle.suspend(task, { preemptedBy: null, autoResume: false, by: by.actor });
+      if (!suspended.ok) throw new GsError(ErrorCodes.checkpointFailed, `task ${task.id} could not be suspended to move, and goes on running on its own GPUs: ${suspended.message}`, { details: { checkpointCode: suspended.code } });
+    }
+    // Again on the machine as it is now: a task may have taken the room while this one was suspended.
+    const now = this.store.get(task.id);
+    const again = now.state === 'suspended' ? this.queue.planMove(now, targets) : null;
+    if (again?.ok === true) {
+      this.lifecycle.resume(now, again.gpus);
+      const op = this.lifecycle.operation(task.id);
+      if (op) await op;
+    }
+    const after = this.store.get(task.id);
+    if (after.state !== 'suspended') return this.withWaiting(after);
+    // Not moved: back onto its own GPUs if it was running (the queue resumes it there when room allows).
+    if (wasRunning) {
+      this.store.update(task.id, { autoResume: true });
+      this.queue.pump();
+      const back = this.lifecycle.operation(task.id);
+      if (back) await back;
+    }
+    const why = again === null ? 'it was not suspended' : again.ok ? (after.message ?? 'the resume failed') : again.refusal.text;
+    throw new GsError(ErrorCodes.checkpointFailed, `task ${task.id} was not moved: ${why}; ${wasRunning ? 'it goes back to its own GPUs' : 'it stays suspended'}`, { details: { moveCode: again?.ok === false ? again.refusal.code : 'failed' } });
+  }
+
   private checkSuspendable(task: Task): void {
     if (task.state !== 'running') throw new GsError(ErrorCodes.conflict, `task ${task.id} is ${describeState(task)}; only a running task can be suspended`);
     if (task.killRequested) throw new GsError(ErrorCodes.conflict, `task ${task.id} is being killed; it cannot be suspended`);
     if (!this.options.checkpoint && this.options.swap !== true) throw new GsError(ErrorCodes.checkpointUnavailable, `cannot suspend: ${this.lifecycle.checkpointProblem()}`);
   }
 
+}
+
+/** A move the checks refuse: the target is wrong (400) or has no room now (409); details carry the check's code and the engine's per-GPU reasons. */
+function moveRefused(id: string, r: MoveRefusal): GsError {
+  const code = r.code === 'no-room' ? ErrorCodes.conflict : ErrorCodes.invalidArgument;
+  return new GsError(code, `task ${id} cannot move: ${r.text}`, { details: { moveCode: r.code, ...(r.code === 'no-room' ? { gpus: r.gpus } : {}) } });
 }
 
 /** `queued`, `already suspended`, `ended (exited)`: a task's state in an error message. */

@@ -40,6 +40,7 @@ import { SpawnError, Spawner, SpawnerLostError } from './spawner.js';
 import type { TaskStore } from './store/tasks.js';
 import { Supervisor, type DeviceUsage, type Ending } from './supervisor.js';
 import { cudaStates, resumeGroup, suspendGroup, type GroupResult } from './suspend.js';
+import { moveSwapped, type MoveResult } from './move.js';
 import { SwapSessions, swapDirFor, type SwapResult } from './swap.js';
 
 export interface LifecycleOptions {
@@ -281,11 +282,13 @@ export class Lifecycle {
       }
       const sandbox = this.options.sandbox.prepare(task, gpus);
       env = { ...taskEnvironment(sandbox.baseEnv, task, gpus, limit, smRanges === null ? null : { ranges: smRanges, mpsPipeDir }), ...sandbox.wrapperEnv };
-      if (this.options.swap === true && gpus.length > 0 && this.options.sandbox.userFor(task.tenant) === null) {
-        // The library's control sockets (native/shim/SWAP.md); a task run as its tenant's own
-        // user cannot create them here, and is suspended through the checkpoint API.
+      const ownUser = this.options.sandbox.userFor(task.tenant) !== null;
+      if (this.options.swap === true && gpus.length > 0 && (!ownUser || this.options.sandbox.regionPath(task.id) === task.regionPath)) {
+        // The library's control sockets (native/shim/SWAP.md), beside the task's region. A task
+        // run as its tenant's own user has them in its own directory (0700, its user's), made
+        // by the library as that user: only that user and the daemon (root) can connect.
         const dir = swapDirFor(task.regionPath);
-        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        if (!ownUser) mkdirSync(dir, { recursive: true, mode: 0o700 });
         env['GPUSHARE_SWAP'] = dir;
       }
       // The intent, durable before the process exists: after a crash from here on, the next
@@ -482,12 +485,17 @@ export class Lifecycle {
     const bytes = regionBytes(task.regionPath);
     const started = performance.now();
     const op = (async () => {
-      // A swapped slice comes back where it was (moving one is issue 22 item 5).
-      const back = swapped
-        ? moved
-          ? ({ ok: false, code: 'swap-refused', message: 'a swapped-out task resumes on its own GPUs only' } as const)
-          : await this.swaps.in(task.id, pid)
-        : null;
+      // A swapped slice comes back where it was, or moves (move.ts: the driver moves its
+      // contexts, the library its memory).
+      let move: MoveResult | null = null;
+      if (swapped && moved) move = api ? await moveSwapped(api, this.swaps, task.id, pid, pairs, this.options.lockTimeoutMs) : { ok: false, step: 'checkpoint', message: `moving a swapped-out task needs the CUDA checkpoint API to move its contexts: ${this.checkpointProblem()}`, restored: true };
+      const back: SwapResult | null = !swapped
+        ? null
+        : move === null
+          ? await this.swaps.in(task.id, pid)
+          : move.ok
+            ? { ok: true, value: move.swap }
+            : { ok: false, code: 'swap-refused', message: `move failed at its ${move.step} step: ${move.message}${move.restored ? '' : ' (and putting it back failed too)'}` };
       const r: GroupResult = back === null
         ? await resumeGroup(api as CheckpointApi, pid, pairs)
         : back.ok
@@ -500,7 +508,7 @@ export class Lifecycle {
       const ms = Math.round(performance.now() - started);
       if (r.ok) {
         faultPoint('resume.after-restore');
-        this.events.commit(task.id, { state: 'running', gpus, smRanges: rangesOnto(task.smRanges, gpus), resumeGpus: null, preemptedBy: null, autoResume: false, message: null }, 'task.resumed', { ms, gpuBytes: bytes, gpus: gpus.map((g) => g.uuid), moved, processes: back?.ok === true ? back.value.processes : r.pids.length, ...path });
+        this.events.commit(task.id, { state: 'running', gpus, smRanges: rangesOnto(task.smRanges, gpus), resumeGpus: null, preemptedBy: null, autoResume: false, message: null }, 'task.resumed', { ms, gpuBytes: bytes, gpus: gpus.map((g) => g.uuid), moved, processes: back?.ok === true ? back.value.processes : r.pids.length, ...path, ...(move?.ok === true ? { move: { ...move.timings, devices: move.swap.devices } } : {}) });
         faultPoint('resume.after-commit');
         this.log.info({ task: task.id, ms, moved, ...path }, 'task resumed');
       } else {

@@ -13,6 +13,7 @@ import type { TaskEvents } from './events.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { GpuInventory } from './inventory.js';
 import { currentSnapshot, taskPlacement } from './placement.js';
+import { planMove, type MovePlan } from './move-plan.js';
 import { behind, planQueue, waitReasons, type Plan, type PlanAction, type PreemptionPolicy } from './planner.js';
 import type { TaskStore } from './store/tasks.js';
 import { queueOrder } from './task.js';
@@ -193,6 +194,12 @@ export class TaskQueue {
         }
       }
     }
+  }
+
+  /** Where `task` would move to `targets` (GPU indices) now, the engine deciding on the machine as it is (move-plan.ts). */
+  planMove(task: Task, targets: readonly number[]): MovePlan {
+    this.nodeSpec = this.options.inventory.node();
+    return planMove({ node: this.nodeSpec, policy: this.options.policy, rng: this.rng }, this.snapshot(this.store.list(), this.options.quotas()), task, targets);
   }
 
   /**

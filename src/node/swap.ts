@@ -26,7 +26,7 @@ const SIGCONT = 18;
 
 /** One process's answer (SWAP.md, "The control socket"). */
 export type SwapAnswer =
-  | { readonly ok: true; readonly pid: number; readonly bytes: number; readonly residentBytes: number; readonly seconds: number; readonly pinSeconds: number; readonly drainSeconds: number; readonly pinnedBytes: number }
+  | { readonly ok: true; readonly pid: number; readonly bytes: number; readonly residentBytes: number; readonly seconds: number; readonly pinSeconds: number; readonly drainSeconds: number; readonly pinnedBytes: number; readonly devices: readonly string[] }
   | { readonly ok: false; readonly pid: number; readonly code: string; readonly message: string };
 
 /** A swap of the whole group: the bytes moved and how fast, as the daemon timed it (request to every answer). */
@@ -39,6 +39,8 @@ export interface SwapOutcome {
   /** Bytes per second / 1e9; null when nothing moved. */
   readonly gbps: number | null;
   readonly processes: number;
+  /** The GPUs (UUIDs) the swapped memory is on after the operation, as the library's driver names them: after a move, the new ones. */
+  readonly devices: readonly string[];
 }
 
 export type SwapResult = { readonly ok: true; readonly value: SwapOutcome } | { readonly ok: false; readonly code: 'swap-unavailable' | 'swap-refused'; readonly message: string };
@@ -98,7 +100,7 @@ class Control {
         if (line === null) return resolve({ ok: false, pid, code: 'gone', message: `process ${pid} went away during the swap` });
         try {
           const a = JSON.parse(line) as Record<string, unknown>;
-          if (a['ok'] === true) resolve({ ok: true, pid, bytes: Number(a['bytes']), residentBytes: Number(a['residentBytes'] ?? 0), seconds: Number(a['seconds']), pinSeconds: Number(a['pinSeconds']), drainSeconds: Number(a['drainSeconds']), pinnedBytes: Number(a['pinnedBytes']) });
+          if (a['ok'] === true) resolve({ ok: true, pid, bytes: Number(a['bytes']), residentBytes: Number(a['residentBytes'] ?? 0), seconds: Number(a['seconds']), pinSeconds: Number(a['pinSeconds']), drainSeconds: Number(a['drainSeconds']), pinnedBytes: Number(a['pinnedBytes']), devices: typeof a['devices'] === 'string' && a['devices'] !== '' ? a['devices'].split(',') : [] });
           else resolve({ ok: false, pid, code: String(a['code']), message: String(a['message']) });
         } catch {
           resolve({ ok: false, pid, code: 'protocol', message: `process ${pid} answered something other than a swap answer` });
@@ -123,7 +125,7 @@ interface Held {
 function outcome(answers: readonly SwapAnswer[], seconds: number): SwapOutcome {
   const bytes = answers.reduce((sum, a) => sum + (a.ok ? a.bytes : 0), 0);
   const residentBytes = answers.reduce((sum, a) => sum + (a.ok ? a.residentBytes : 0), 0);
-  return { path: 'swap', bytes, residentBytes, seconds, gbps: bytes > 0 && seconds > 0 ? Math.round((bytes / seconds / 1e9) * 100) / 100 : null, processes: answers.length };
+  return { path: 'swap', bytes, residentBytes, seconds, gbps: bytes > 0 && seconds > 0 ? Math.round((bytes / seconds / 1e9) * 100) / 100 : null, processes: answers.length, devices: [...new Set(answers.flatMap((a) => (a.ok ? a.devices : [])))] };
 }
 
 /** The daemon's swaps in progress or done: the connections of each swapped-out task. */

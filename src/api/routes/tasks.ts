@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Principal } from '../../contract/principal.js';
 import { NEXT_CURSOR_HEADER, TASK_LIST_DEFAULT_LIMIT } from '../../contract/pages.js';
-import { KillBodySchema, ListTasksQuerySchema, LogsQuerySchema, PruneBodySchema, PruneResponseSchema, RemovedTaskSchema, SubmitTaskSchema, TaskIdParamsSchema, TaskSchema, type TaskBody } from '../../contract/schemas.js';
+import { KillBodySchema, ListTasksQuerySchema, LogsQuerySchema, MoveBodySchema, PruneBodySchema, PruneResponseSchema, RemovedTaskSchema, SubmitTaskSchema, TaskIdParamsSchema, TaskSchema, type TaskBody } from '../../contract/schemas.js';
 import { shown } from '../../contract/shown.js';
 import { LIVE_STATES, type Task } from '../../contract/task.js';
 import { ErrorCodes, GsError } from '../../domain/index.js';
@@ -183,4 +183,9 @@ export function registerTaskRoutes(api: Api, { daemon }: RouteContext): void {
   };
   checkpointRoute('suspend', 'Suspend a running task: its GPU memory moves to host memory (CUDA checkpoint) and its processes stop; answers once it is suspended', (id, p) => daemon.suspend(id, p));
   checkpointRoute('resume', 'Resume a suspended task on its GPUs or others of the same model; without room now it stays suspended (autoResume) and resumes when room returns', (id, p) => daemon.resume(id, p));
+  api.post(
+    '/v1/tasks/:id/move',
+    { config: { action: 'task.move' }, schema: { summary: 'Move a running or suspended task to other GPUs of the same model (slice swap for its memory, the checkpoint API for its contexts); answers once it runs there, or why not (nothing changed)', params: TaskIdParamsSchema, body: MoveBodySchema, response: { 200: TaskSchema, ...checkpointErrors } } },
+    async (req) => view(await daemon.move(find(req.params.id, req.principal).id, req.body.gpus, req.principal), req.principal),
+  );
 }

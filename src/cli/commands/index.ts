@@ -20,6 +20,7 @@ export const commands: readonly CommandEntry[] = [
   { names: ['rm'], load: async () => (await import('./rm.js')).registerRm },
   { names: ['prune'], load: async () => (await import('./prune.js')).registerPrune },
   { names: ['suspend', 'resume'], load: async () => (await import('./suspend.js')).registerSuspend },
+  { names: ['move'], load: async () => (await import('./move.js')).registerMove },
   { names: ['gpus'], load: async () => (await import('./gpus.js')).registerGpus },
   { names: ['gpu'], load: async () => (await import('./gpu.js')).registerGpu },
   { names: ['top'], load: async () => (await import('./top.js')).registerTop },

@@ -31,9 +31,21 @@ export interface CheckpointOutcome {
   readonly gbps: number | null;
   /** Why slice swap was not used when the daemon tried it first (the checkpoint API then ran). */
   readonly swapRefused: string | null;
+  /** A move of a swapped-out task: its steps' seconds (checkpoint of the rest, restore onto the new GPUs, swap-in there); null otherwise. */
+  readonly move: MoveTimingsBody | null;
 }
 
-type Op = 'suspend' | 'resume';
+export interface MoveTimingsBody {
+  readonly checkpointSeconds: number;
+  readonly restoreSeconds: number;
+  readonly swapInSeconds: number;
+}
+
+function isMoveTimings(v: unknown): v is MoveTimingsBody {
+  return typeof v === 'object' && v !== null && typeof (v as Record<string, unknown>)['swapInSeconds'] === 'number';
+}
+
+type Op = 'suspend' | 'resume' | 'move';
 
 /** `gpushare suspend ID...` and `gpushare resume ID...`: progress on a terminal, one final line (or JSON) per task. */
 export function registerSuspend(program: Command): void {
@@ -70,14 +82,14 @@ async function operateAll(op: Op, ids: readonly string[], flags: { host?: string
 }
 
 /** One task: the request runs while the task's events are polled for the progress line. */
-export async function operate(client: Client, op: Op, idOrPrefix: string, progress: Spinner | null): Promise<CheckpointOutcome> {
+export async function operate(client: Client, op: Op, idOrPrefix: string, progress: Spinner | null, body: unknown = {}): Promise<CheckpointOutcome> {
   const started = performance.now();
   const before = await client.json<TaskBody>('GET', `/v1/tasks/${encodeURIComponent(idOrPrefix)}`);
   const since = await lastEventSeq(client);
   let held: number | null = null;
   if (progress) {
     held = await heldBytes(client, before.id).catch(() => null);
-    const what = op === 'suspend' ? 'suspending' : 'resuming';
+    const what = op === 'suspend' ? 'suspending' : op === 'move' ? 'moving' : 'resuming';
     const size = held !== null && held > 0 ? ` - ${formatBytes(held)} of GPU memory ${op === 'suspend' ? 'to host memory' : 'back to the GPU'}` : '';
     progress.start(`${what} ${before.id}${size}`);
   }
@@ -90,7 +102,7 @@ export async function operate(client: Client, op: Op, idOrPrefix: string, progre
     return mine;
   };
   // It answers once the task's GPU memory has moved: longer than an ordinary request may take.
-  const request = client.json<TaskBody>('POST', `/v1/tasks/${encodeURIComponent(before.id)}/${op}`, undefined, {}, { atLeastMs: CHECKPOINT_ANSWER_MS });
+  const request = client.json<TaskBody>('POST', `/v1/tasks/${encodeURIComponent(before.id)}/${op}`, op === 'move' ? body : undefined, {}, { atLeastMs: CHECKPOINT_ANSWER_MS });
   const events: EventBody[] = [];
   let settled = false;
   void request.then(
@@ -116,6 +128,7 @@ export async function operate(client: Client, op: Op, idOrPrefix: string, progre
     path: done?.data['path'] === 'swap' || done?.data['path'] === 'checkpoint' ? done.data['path'] : null,
     gbps: num(done?.data['gbps']),
     swapRefused: typeof done?.data['swapRefused'] === 'string' ? done.data['swapRefused'] : null,
+    move: isMoveTimings(done?.data['move']) ? done.data['move'] : null,
   };
 }
 
@@ -124,9 +137,16 @@ export function finalLine(op: Op, o: CheckpointOutcome): string {
   const bytes = o.gpuBytes !== null ? `, ${formatBytes(o.gpuBytes)} of GPU memory` : '';
   const how = pathNote(o);
   if (op === 'suspend') return o.state === 'suspended' ? `${o.id} suspended in ${time}${bytes} moved to host memory${how}` : `${o.id} ${o.state}`;
+  if (op === 'move') return o.state === 'running' && o.moved === true ? `${o.id} moved to ${(o.gpus ?? []).join(', ')} in ${time}${bytes}${how}${moveSteps(o)}` : `${o.id} ${o.state}`;
   if (o.state === 'suspended') return `${o.id} suspended (waiting for room; resumes by itself)`;
   const where = o.moved ? ` onto another GPU (${(o.gpus ?? []).join(', ')})` : '';
   return o.ms !== null ? `${o.id} ${o.state}, resumed in ${time}${bytes} restored${where}${how}` : `${o.id} ${o.state}`;
+}
+
+/** " (checkpoint 0.12 s, restore 0.10 s, swap-in 0.20 s)": a swapped task's move, step by step. */
+function moveSteps(o: CheckpointOutcome): string {
+  const m = o.move;
+  return m === null ? '' : ` (checkpoint ${m.checkpointSeconds.toFixed(2)} s, restore ${m.restoreSeconds.toFixed(2)} s, swap-in ${m.swapInSeconds.toFixed(2)} s)`;
 }
 
 /** " by slice swap (12.3 GB/s)", " through the checkpoint API (slice swap: why not)", or nothing (checkpoint API only). */
