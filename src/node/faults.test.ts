@@ -19,6 +19,6 @@ describe('GPUSHARE_FAULT', () => {
 
   it('names each point after its operation and step, once', () => {
     expect(new Set(FAULT_POINTS).size).toBe(FAULT_POINTS.length);
-    for (const p of FAULT_POINTS) expect(p).toMatch(/^(start|kill|suspend|resume)\.after-[a-z]+$/);
+    for (const p of FAULT_POINTS) expect(p).toMatch(/^(start|kill|suspend|resume|move)\.after-[a-z]+$/);
   });
 });

@@ -24,6 +24,9 @@ export const FAULT_POINTS = [
   'resume.after-intent',
   'resume.after-restore',
   'resume.after-commit',
+  // move of a swapped-out task (move.ts, inside resume): the rest checkpointed, restored onto the new GPUs
+  'move.after-checkpoint',
+  'move.after-restore',
 ] as const;
 export type FaultPoint = (typeof FAULT_POINTS)[number];
 

@@ -41,7 +41,7 @@ import type { TaskStore } from './store/tasks.js';
 import { Supervisor, type DeviceUsage, type Ending } from './supervisor.js';
 import { cudaStates, resumeGroup, suspendGroup, type GroupResult } from './suspend.js';
 import { moveSwapped, type MoveResult } from './move.js';
-import { SwapSessions, swapDirFor, type SwapResult } from './swap.js';
+import { SwapSessions, swapDevices, swapDirFor, type SwapResult } from './swap.js';
 
 export interface LifecycleOptions {
   readonly stateDir: string;
@@ -547,10 +547,25 @@ export class Lifecycle {
       // A finished restore put the task where it was being restored to.
       const gpus = task.state === 'resuming' ? (this.resumeTargets.get(task.id) ?? task.gpus ?? []) : (task.gpus ?? []);
       this.resumeTargets.delete(task.id);
-      this.events.commit(task.id, { state: 'running', gpus, smRanges: rangesOnto(task.smRanges, gpus), resumeGpus: null, preemptedBy: null, autoResume: false }, 'task.reconciled', { state: 'running' });
+      const running = (on: readonly TaskGpu[]): void => this.events.commit(task.id, { state: 'running', gpus: on, smRanges: rangesOnto(task.smRanges, on), resumeGpus: null, preemptedBy: null, autoResume: false }, 'task.reconciled', { state: 'running' });
+      const old = task.gpus ?? [];
+      if (this.options.swap !== true || old.every((g, i) => g.uuid === gpus[i]?.uuid)) return running(gpus);
+      // A move cut short before its restore leaves a swapped task where it was (its library
+      // swaps it back in there, its daemon gone): where its memory is says which (move.ts).
+      const op = (async () => {
+        const devices = await swapDevices(swapDirFor(task.regionPath), pid);
+        this.busy.delete(task.id);
+        if (this.closed || this.store.get(task.id).state !== 'resuming') return;
+        running(devices.length > 0 && devices.every((d) => old.some((g) => g.uuid === d)) ? old : gpus);
+        this.options.onChange();
+      })();
+      this.busy.set(task.id, op);
       return;
     }
     const op = (async () => {
+      // A task its dead daemon swapped out is stopped with its slice on the host: continued, its
+      // library swaps it back in (the connection is gone) and the driver's lock can reach it.
+      if (this.options.swap === true) signalGroup(pid, SIGCONT);
       const r = await suspendGroup(api, pid, this.options.lockTimeoutMs);
       this.busy.delete(task.id);
       this.resumeTargets.delete(task.id);

@@ -18,6 +18,7 @@
  * or says that it could not (the task then stays suspended where the driver left it).
  */
 import type { CheckpointApi, GpuPair } from '../gpu/checkpoint.js';
+import { faultPoint } from './faults.js';
 import { signalGroup } from './proc.js';
 import { resumeGroup, suspendGroup } from './suspend.js';
 import type { SwapResult, SwapSessions } from './swap.js';
@@ -53,6 +54,7 @@ export async function moveSwapped(api: CheckpointApi, swaps: SwapSessions, taskI
     return { ok: false, step: 'checkpoint', message: ckpt.error.message, restored: true };
   }
   const checkpointSeconds = since(t);
+  faultPoint('move.after-checkpoint');
   t = performance.now();
   const moved = await resumeGroup(api, pgid, pairs);
   if (!moved.ok) {
@@ -62,6 +64,7 @@ export async function moveSwapped(api: CheckpointApi, swaps: SwapSessions, taskI
     return { ok: false, step: 'restore', message: moved.error.message, restored: back.ok };
   }
   const restoreSeconds = since(t);
+  faultPoint('move.after-restore');
   t = performance.now();
   const swapped = await swaps.in(taskId, pgid);
   if (!swapped.ok) {

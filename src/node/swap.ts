@@ -128,6 +128,23 @@ function outcome(answers: readonly SwapAnswer[], seconds: number): SwapOutcome {
   return { path: 'swap', bytes, residentBytes, seconds, gbps: bytes > 0 && seconds > 0 ? Math.round((bytes / seconds / 1e9) * 100) / 100 : null, processes: answers.length, devices: [...new Set(answers.flatMap((a) => (a.ok ? a.devices : [])))] };
 }
 
+/**
+ * The GPUs (UUIDs) the group's swappable memory is on, as each process's library sees its
+ * devices now (`status`); empty when no process answers. After a restart in the middle of a
+ * move this tells where the task is: a restore onto the new GPUs renames its device ordinals.
+ */
+export async function swapDevices(dir: string, pgid: number): Promise<string[]> {
+  const found = new Set<string>();
+  for (const pid of groupMembers(pgid).filter(usesCudaDriver)) {
+    const control = existsSync(join(dir, `${pid}.sock`)) ? await Control.open(join(dir, `${pid}.sock`)) : null;
+    if (control === null) continue;
+    const a = await control.ask(pid, 'status');
+    control.close();
+    if (a.ok) for (const d of a.devices) found.add(d);
+  }
+  return [...found];
+}
+
 /** The daemon's swaps in progress or done: the connections of each swapped-out task. */
 export class SwapSessions {
   private readonly held = new Map<string, readonly Held[]>();

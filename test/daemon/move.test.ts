@@ -152,3 +152,55 @@ describe('gpushare move (--swap, two GPUs of one model)', () => {
     await h.run(['kill', id, big.id]);
   }, 60_000);
 });
+
+describe('a daemon killed at each step of a move', () => {
+  /** A daemon with --swap on two H100s, armed with `fault` if given; the same state and fake-driver directory each time. */
+  async function startMoving(h: Harness, fault?: string): Promise<{ ckpt: string; uuids: string[]; fake: string }> {
+    const ckpt = join(h.dir, 'ckpt');
+    mkdirSync(ckpt, { recursive: true });
+    await h.start(['--swap', '--pass-env', 'GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR'], { GPUSHARE_CUDA_PATH: `${REPO_ROOT}build/native/fake/libcuda.so.1`, GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR: ckpt, ...(fault === undefined ? {} : { GPUSHARE_FAULT: fault }) }, '2xH100-80GB');
+    const gpus = await h.client.json<{ gpus: { uuid: string; name: string }[] }>('GET', '/v1/gpus');
+    return { ckpt, uuids: gpus.gpus.map((g) => g.uuid), fake: JSON.stringify({ contextBytes: 4 * MiB, devices: gpus.gpus.map((g) => ({ uuid: g.uuid, name: g.name })) }) };
+  }
+
+  // Each point cut short: the next daemon finds the task where it really is (its old GPU before
+  // the restore, the new one after), records it there, and the program ends with every byte.
+  it.each([
+    ['suspend.after-checkpoint', 'old'],
+    ['resume.after-intent', 'old'],
+    ['move.after-checkpoint', 'old'],
+    ['move.after-restore', 'new'],
+    ['resume.after-restore', 'new'],
+  ] as const)('%s: the task goes on, recorded on the GPU it is on (%s), to a correct end', async (point, where) => {
+    const h = new Harness();
+    try {
+      const { ckpt, uuids, fake } = await startMoving(h, point);
+      const created = await h.client.json<TaskBody>('POST', '/v1/tasks', { command: [TRAIN, '150', '40', '16', '9'], env: { GPUSHARE_FAKE_CUDA: fake }, memory: '8Gi' });
+      const task = await h.waitFor(created.id, (t) => t.state === 'running');
+      h.extraPids.add(task.pid ?? -1);
+      await waitForOutput(task, 'ready');
+      const from = task.gpus?.[0]?.uuid ?? '';
+      const to = uuids.find((u) => u !== from) ?? '';
+      const [pid] = livePids(ckpt);
+      await expect(h.client.json('POST', `/v1/tasks/${task.id}/move`, { gpus: [uuids.indexOf(to)] })).rejects.toThrow();
+      expect(await h.died()).toBe('SIGKILL');
+      await startMoving(h);
+      const settled = await h.waitFor(task.id, (t) => t.state === 'running' || t.state === 'suspended' || t.state === 'exited', 15_000);
+      // A suspension cut short is finished by the new daemon, which resumes it where it was.
+      const running = settled.state === 'suspended' ? await h.waitFor(task.id, (t) => t.state !== 'suspended' && t.state !== 'resuming', 15_000) : settled;
+      const expected = where === 'old' ? from : to;
+      if (running.state === 'running') {
+        expect(running.gpus?.[0]?.uuid).toBe(expected);
+        expect(device0(ckpt, pid ?? -1)?.uuid).toBe(expected);
+      }
+      const done = await h.waitFor(task.id, undefined, 30_000);
+      expect(done).toMatchObject({ state: 'exited', exitCode: 0 });
+      const out = readFileSync(task.stdoutPath, 'utf8');
+      expect(out.match(/^ready/gm)).toHaveLength(1);
+      expect(out).toContain(`end device ${expected}`);
+      expect(out).toMatch(/^result ok sum=[0-9a-f]+$/m);
+    } finally {
+      await h.cleanup();
+    }
+  }, 60_000);
+});
