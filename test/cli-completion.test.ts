@@ -31,7 +31,7 @@ describe('gpushare completion', () => {
     const ps = nodes.find((n) => n.path.join(' ') === 'ps');
     expect(ps?.options.find((o) => o.flags.includes('--output'))?.choices).toEqual(['json', 'yaml', 'wide', 'name']);
     expect(ps?.takesTaskId).toBe(false);
-    expect(nodes.filter((n) => n.takesTaskId).map((n) => n.path.join(' ')).sort()).toEqual(['inspect', 'kill', 'logs', 'resume', 'rm', 'suspend']);
+    expect(nodes.filter((n) => n.takesTaskId).map((n) => n.path.join(' ')).sort()).toEqual(['inspect', 'kill', 'logs', 'move', 'resume', 'rm', 'suspend']);
   });
 
   it.each(SHELLS)('the %s script holds every command, option and choice', (shell) => {
