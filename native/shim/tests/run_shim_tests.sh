@@ -163,6 +163,12 @@ run "swap refused: no pinned host memory" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$W
     GPUSHARE_FAKE_CUDA="$WORK/fake_cuda_nopin.json" -- "$T/swap_test" hostmem
 run "swap refused: no VMM" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$WORK/swap-novmm" \
     GPUSHARE_FAKE_CUDA="$WORK/fake_cuda_novmm.json" -- "$T/swap_test" novmm
+# A move (SWAP.md "Moving a slice"): two GPUs of one model; the helper process checkpoints and
+# restores the task onto the other one through the fake's checkpoint files.
+mkdir -p "$WORK/swap-move" "$WORK/ckpt-move"
+echo '{"contextBytes": 4194304, "devices": [{}, {}]}' >"$WORK/fake_cuda_two.json"
+run "swap move: onto the other GPU, every byte at its address" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$WORK/swap-move" \
+    GPUSHARE_FAKE_CUDA="$WORK/fake_cuda_two.json" GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR="$WORK/ckpt-move" -- "$T/swap_test" move
 
 # Compute governor (issue 4): burners on a shared fake GPU (5 devices), measured by the
 # fake's busy time; each scenario with its own busy directory and board directory.

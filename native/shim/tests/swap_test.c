@@ -3,7 +3,7 @@
  * libgpushare with GPUSHARE_SWAP set (run_shim_tests.sh). The program is both the task and,
  * on another thread or process, the daemon: it talks to the library's control socket.
  *
- *     swap_test SCENARIO     bytes, held, refuse, novmm, hostmem, gone, kill
+ *     swap_test SCENARIO     bytes, held, refuse, novmm, hostmem, gone, kill, move
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -365,11 +365,94 @@ static void t_kill(void)
     check(cuMemFree_v2(p) == CUDA_SUCCESS, "free");
 }
 
+/* ---- move: out on device 0, the rest checkpointed and restored onto device 1 (the driver's
+ * GPU pairs, asked by another process as the daemon asks), in there (SWAP.md "Moving a slice") */
+
+static void uuid_of(int ordinal, CUuuid *u)
+{
+    CUdevice d;
+    check(cuDeviceGet(&d, ordinal) == CUDA_SUCCESS && cuDeviceGetUuid(u, d) == CUDA_SUCCESS, "the UUID of device %d", ordinal);
+}
+
+/* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", as the library's answers write it. */
+static void uuid_text(const CUuuid *u, char *out, size_t len)
+{
+    const unsigned char *b = (const unsigned char *)u->bytes;
+    snprintf(out, len, "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4],
+             b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+static void t_move(void)
+{
+    setup();
+    fill();
+    CUuuid a, b, now;
+    uuid_of(0, &a);
+    uuid_of(1, &b);
+    char ta[64], tb[64], want[96];
+    uuid_text(&a, ta, sizeof ta);
+    uuid_text(&b, tb, sizeof tb);
+    int fd = ctl_connect(getpid());
+    char ans[640];
+    ask(fd, "out", ans, sizeof ans);
+    snprintf(want, sizeof want, "\"devices\":\"%s\"", ta);
+    check(has(ans, "\"ok\":true") && has(ans, want), "out on device 0 (%s): %s", ta, ans);
+    /* the daemon's part, in another process: lock, checkpoint, restore with the pairs, unlock */
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    pid_t helper = fork();
+    if (helper == 0) {
+        execl("/proc/self/exe", "swap_test", "move-helper", pid, NULL);
+        _exit(127);
+    }
+    int st = 0;
+    check(waitpid(helper, &st, 0) == helper && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the helper moved the rest onto device 1 (status %d)", st);
+    uuid_of(0, &now);
+    check(memcmp(&now, &b, sizeof b) == 0, "device 0 is the other GPU now");
+    ask(fd, "in", ans, sizeof ans);
+    snprintf(want, sizeof want, "\"devices\":\"%s\"", tb);
+    check(has(ans, "\"ok\":true") && has(ans, want), "in on the new GPU (%s): %s", tb, ans);
+    verify("after a move"); /* every byte, at the same addresses */
+    /* the program goes on there: it writes and reads its moved memory */
+    check(cuMemsetD8_v2(buf[0], 0x3c, SIZES[0]) == CUDA_SUCCESS, "a set on the moved memory");
+    unsigned char c = 0;
+    check(cuMemcpyDtoH_v2(&c, buf[0] + SIZES[0] - 1, 1) == CUDA_SUCCESS && c == 0x3c, "and a copy back (%02x)", c);
+    close(fd);
+    release();
+}
+
+/* The helper: another process that moves `pid` with the checkpoint API, device 0 <-> 1. */
+static int move_helper(const char *pid_text)
+{
+    int pid = atoi(pid_text);
+    CUuuid a, b;
+    check(cuInit(0) == CUDA_SUCCESS, "helper: cuInit");
+    uuid_of(0, &a);
+    uuid_of(1, &b);
+    CUcheckpointGpuPair pairs[2] = {{a, b}, {b, a}};
+    CUcheckpointRestoreArgs args;
+    memset(&args, 0, sizeof args);
+    args.gpuPairs = pairs;
+    args.gpuPairsCount = 2;
+    CUresult r[4] = {cuCheckpointProcessLock(pid, NULL), CUDA_ERROR_UNKNOWN, CUDA_ERROR_UNKNOWN, CUDA_ERROR_UNKNOWN};
+    if (r[0] == CUDA_SUCCESS)
+        r[1] = cuCheckpointProcessCheckpoint(pid, NULL);
+    if (r[1] == CUDA_SUCCESS)
+        r[2] = cuCheckpointProcessRestore(pid, &args);
+    if (r[2] == CUDA_SUCCESS)
+        r[3] = cuCheckpointProcessUnlock(pid, NULL);
+    if (r[3] != CUDA_SUCCESS)
+        fprintf(stderr, "move helper: lock %d, checkpoint %d, restore %d, unlock %d\n", (int)r[0], (int)r[1], (int)r[2], (int)r[3]);
+    return r[3] == CUDA_SUCCESS ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     scenario = argc > 1 ? argv[1] : "?";
+    if (argc > 2 && strcmp(scenario, "move-helper") == 0)
+        return move_helper(argv[2]);
     static const test_scenario all[] = {{"bytes", t_bytes}, {"held", t_held}, {"refuse", t_refuse},
                                         {"hostmem", t_hostmem}, {"novmm", t_novmm}, {"gone", t_gone},
-                                        {"kill", t_kill}};
+                                        {"kill", t_kill}, {"move", t_move}};
     return run_scenario(all, sizeof all / sizeof all[0]);
 }
