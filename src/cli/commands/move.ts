@@ -8,12 +8,10 @@ import { finalLine, operate, Spinner } from './suspend.js';
  * one named object; prints one line (or JSON) once it runs there, or the daemon's reason.
  */
 export function registerMove(program: Command): void {
-  const move = program
-    .command('move')
-    .description('move a running or suspended task to other GPUs of the same model: its memory by slice swap, its contexts through the CUDA checkpoint API (GPU pairs)')
-    .argument('<id>', 'task id or unique prefix')
-    .requiredOption('--gpu <indices>', "target GPU index, one per GPU of the task in its GPUs' order (comma-separated)", parseGpus)
-    .option('--json', 'print a JSON array: the state, the GPUs, the time taken and each step of the move');
+  const move = program.command('move').argument('<id>', 'task id or unique prefix');
+  move.description('move a running or suspended task to other GPUs of the same model: its memory by slice swap, its contexts through the CUDA checkpoint API (GPU pairs)');
+  move.requiredOption('--gpu <indices>', "target GPU index, one per GPU of the task in its GPUs' order (comma-separated)", parseGpus);
+  move.option('--json', 'print a JSON array: the state, the GPUs, the time taken and each step of the move');
   addHostOption(move).action(async (id: string, flags: { host?: string; json?: boolean; gpu: number[] }) => {
     const client = await clientFor(flags);
     const progress = process.stderr.isTTY === true ? new Spinner(process.stderr) : null;
