@@ -33,6 +33,14 @@ function device0(ckpt: string, pid: number): { uuid: string; used: number } | nu
   return { uuid: b.toString('utf8', at, at + 48).replace(/\0.*$/s, ''), used: Number(b.readBigUInt64LE(at + 48)) };
 }
 
+/** The task's fake-train: the live process with a fake-driver file in its process group. */
+function trainPid(ckpt: string, pgid: number | null): number | undefined {
+  return livePids(ckpt).find((p) => {
+    const stat = existsSync(`/proc/${p}/stat`) ? readFileSync(`/proc/${p}/stat`, 'utf8') : '';
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pgid;
+  });
+}
+
 function livePids(ckpt: string): number[] {
   return readdirSync(ckpt)
     .map((f) => Number(f.replace('.ckpt', '')))
@@ -67,12 +75,10 @@ describe('gpushare move (--swap, two GPUs of one model)', () => {
     const id = await h.detach(['--mem', '8Gi', '--gpu-model', 'H100-80GB', '-e', `GPUSHARE_FAKE_CUDA=${fake}`, '--', TRAIN, String(steps), '40', '16', '7']);
     const task = await h.task(id);
     await waitForOutput(task, 'ready');
-    const [pid] = livePids(ckpt).filter((p) => !seen.has(p));
+    const pid = trainPid(ckpt, (await h.task(id)).pid);
     if (pid === undefined) throw new Error('no fake-train process');
-    seen.add(pid);
     return { id, task, pid };
   }
-  const seen = new Set<number>();
 
   it('moves a running task to the other H100: memory by swap, contexts by the driver; it finishes there with every byte', async () => {
     const { id, task, pid } = await training();
@@ -181,13 +187,13 @@ describe('a daemon killed at each step of a move', () => {
       await waitForOutput(task, 'ready');
       const from = task.gpus?.[0]?.uuid ?? '';
       const to = uuids.find((u) => u !== from) ?? '';
-      const [pid] = livePids(ckpt);
+      const pid = trainPid(ckpt, task.pid);
       await expect(h.client.json('POST', `/v1/tasks/${task.id}/move`, { gpus: [uuids.indexOf(to)] })).rejects.toThrow();
       expect(await h.died()).toBe('SIGKILL');
       await startMoving(h);
-      const settled = await h.waitFor(task.id, (t) => t.state === 'running' || t.state === 'suspended' || t.state === 'exited', 15_000);
+      const settled = await h.waitFor(task.id, (t) => t.state === 'running' || t.state === 'suspended' || t.state === 'exited', 30_000);
       // A suspension cut short is finished by the new daemon, which resumes it where it was.
-      const running = settled.state === 'suspended' ? await h.waitFor(task.id, (t) => t.state !== 'suspended' && t.state !== 'resuming', 15_000) : settled;
+      const running = settled.state === 'suspended' ? await h.waitFor(task.id, (t) => t.state !== 'suspended' && t.state !== 'resuming', 30_000) : settled;
       const expected = where === 'old' ? from : to;
       if (running.state === 'running') {
         expect(running.gpus?.[0]?.uuid).toBe(expected);
