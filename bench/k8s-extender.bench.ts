@@ -270,7 +270,8 @@ async function childMode(checkout: string, occupancy: number): Promise<void> {
 
 /** A child for `root`'s build over a cluster at `occupancy`: ask() runs one round there. */
 async function startChild(root: string, occupancy: number): Promise<{ ask: (path: string, perPod: number) => Promise<RoundResult>; built: { built: number; seconds: number }; stop: () => void }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', root, '--occupancy', String(occupancy), String(NODES), '--pods', String(PODS), ...(CPU ? ['--cpu'] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const prof = opt('--cpu-prof', '');
+  const child = spawn(process.execPath, [...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []), '--import', 'tsx', fileURLToPath(import.meta.url), '--child', root, '--occupancy', String(occupancy), String(NODES), '--pods', String(PODS), ...(CPU ? ['--cpu'] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async (): Promise<unknown> => {
     const r = await lines.next();

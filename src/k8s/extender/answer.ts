@@ -13,16 +13,44 @@ export interface NodeReasons {
   readonly reasons: string[];
 }
 
+/** A node list's verdicts (verdicts.ts), position by position. */
+export const PASSED = 0;
+export const FAILED = 1;
+export const UNRESOLVABLE = 2;
+
+/**
+ * filter's answer for a node list kept between pods (verdicts.ts): the kind (PASSED, FAILED,
+ * UNRESOLVABLE) and reason ('' where passed) of each name of the list, in its order. The reply
+ * writer keeps the bytes it wrote for a table and rewrites only the positions that changed.
+ * Read it when it is given: the extender's next call may change it.
+ */
+export interface ListVerdicts {
+  readonly names: readonly string[];
+  readonly kinds: Uint8Array;
+  readonly reasons: readonly string[];
+  /**
+   * The answer's lists: new objects whenever a verdict changes, so an answer whose lists are
+   * these very objects is the table's now (the writer checks it before it reads the table).
+   */
+  readonly passed: readonly string[];
+  readonly failed: NodeReasons;
+  readonly unresolvable: NodeReasons;
+}
+
 /** ExtenderFilterResult before it is encoded (encodeFilterAnswer) or made objects (filterResultOf). */
 export interface FilterAnswer {
   readonly nodes: { items: unknown[] } | null;
   readonly nodeNames: readonly string[] | null;
   readonly failed: NodeReasons;
   readonly unresolvable: NodeReasons;
+  /** Where the answer is a kept table's: nodeNames, failed and unresolvable are its lists (same order). */
+  readonly verdicts?: ListVerdicts;
 }
 
 /** A HostPriorityList as two lists of the same length. */
 export interface PriorityAnswer {
   readonly hosts: readonly string[];
   readonly scores: ArrayLike<number>;
+  /** Where `hosts` are exactly the PASSED names of this table, in its order. */
+  readonly verdicts?: ListVerdicts;
 }

@@ -70,7 +70,7 @@ function routes(app: FastifyInstance, extender: Extender, options: ExtenderRoute
     const answer = extender.filterAnswer(b);
     const written = writer.filter(answer);
     // The kube-scheduler's prioritize sends back the names filter passed, as this very text.
-    if (answer.nodeNames !== null) lists.remember(written.bytes.toString('utf8', written.nodeNamesStart, written.nodeNamesEnd), answer.nodeNames);
+    if (answer.nodeNames !== null) lists.remember(written.nodeNamesText ?? written.bytes.toString('utf8', written.nodeNamesStart, written.nodeNamesEnd), answer.nodeNames);
     return written.bytes;
   }, (Error) => ({ Nodes: null, NodeNames: null, FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error }));
   // HostPriorityList has no Error field: a bad body gets the message as the reply's only text.
@@ -139,6 +139,9 @@ class RecentTexts {
   }
 
   remember(text: string, made: unknown): unknown {
+    // A kept filter answer comes back unchanged pod after pod: one entry, not one a pod.
+    const first = this.entries[0];
+    if (first !== undefined && first.made === made && first.text === text) return made;
     this.entries.unshift({ text, made });
     if (this.entries.length > 4) this.entries.pop();
     return made;
