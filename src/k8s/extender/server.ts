@@ -39,7 +39,7 @@ function routes(app: FastifyInstance, extender: Extender, options: ExtenderRoute
       const rest = split === null ? null : (rests.get(split.restJson) ?? rests.remember(split.restJson, parseRest(split.restJson)));
       // Not laid out so, or the rest is not a JSON object: parsed whole (and its error said).
       if (split === null || rest === null) return done(null, JSON.parse(text));
-      const names = lists.get(split.namesJson) ?? lists.remember(split.namesJson, JSON.parse(split.namesJson));
+      const names = lists.get(split.namesJson) ?? lists.remember(split.namesJson, frozen(JSON.parse(split.namesJson)));
       done(null, new SplitArgs(rest as Record<string, unknown>, names));
     } catch (e) {
       done(Object.assign(new Error(`gpushare: the body is not JSON: ${(e as Error).message}`), { statusCode: 400 }), undefined);
@@ -77,6 +77,14 @@ function routes(app: FastifyInstance, extender: Extender, options: ExtenderRoute
   listRoute('prioritize', (b) => writer.priorities(extender.prioritizeAnswer(b)), (Error) => ({ Error }));
   route('bind', bindingArgsSchema, (b) => extender.bind(b), (Error) => ({ Error }));
   route('preempt', preemptionArgsSchema, (b) => extender.preempt(b), (Error) => ({ NodeNameToMetaVictims: {}, Error }));
+}
+
+/**
+ * A parsed node list, frozen: the same array is handed to every request whose list has its
+ * text, so nothing may change it (and the extender's kept verdicts know it by the object).
+ */
+function frozen(list: unknown): unknown {
+  return Array.isArray(list) ? Object.freeze(list) : list;
 }
 
 /** An ExtenderArgs body taken apart (splitNodeNamesText): the rest parsed, and the node list. */

@@ -32,6 +32,8 @@ export class VerdictTable implements ListVerdicts {
   private readonly scores: Float64Array;
   /** The node state each position's verdict is for (undefined: not a node of the view). */
   private readonly states: (NodeState | undefined)[];
+  /** A frozen list found equal to `names` (fits). */
+  private frozenSame: readonly string[] | null = null;
   /** The view's generation the table was last brought up to date at. */
   generation = -1;
   /** The answer's lists: new arrays whenever a verdict changes (answers given out keep theirs). */
@@ -54,10 +56,18 @@ export class VerdictTable implements ListVerdicts {
     this.states = new Array<NodeState | undefined>(n).fill(undefined);
   }
 
-  /** Whether this table answers for `names` under `basis` (compared name by name: the list is sent anew each pod). */
+  /**
+   * Whether this table answers for `names` under `basis`: compared name by name (the list is
+   * sent anew each pod), except a frozen list found equal before (the routes freeze the lists
+   * they parse and hand the same one back while its text comes again).
+   */
   fits(names: readonly string[], basis: Basis): boolean {
     const b = this.basis;
-    return b.nodeByName === basis.nodeByName && b.empty === basis.empty && b.problems === basis.problems && sameList(this.names, names);
+    if (b.nodeByName !== basis.nodeByName || b.empty !== basis.empty || b.problems !== basis.problems) return false;
+    if (names === this.frozenSame) return true;
+    if (!sameList(this.names, names)) return false;
+    if (Object.isFrozen(names)) this.frozenSame = names;
+    return true;
   }
 
   /** Positions whose node is no longer the state their verdict is for (all of them on a new table). */
@@ -130,7 +140,8 @@ export class VerdictTable implements ListVerdicts {
       to.names.push(names[k] as string);
       to.reasons.push(reasons[k] as string);
     }
-    this.passed = passed;
+    // Frozen: handed out as answers, remembered by the routes and sent back by prioritize.
+    this.passed = Object.freeze(passed);
     this.passedOrdinals = passedOrdinals;
     this.passedScores = passedScores;
     this.failed = failed;
