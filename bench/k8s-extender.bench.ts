@@ -11,7 +11,11 @@
 // (placement and departure untimed). Two paths, in interleaved rounds:
 // - direct: Extender.filter + Extender.prioritize (decode of the pod, the engine, the answer);
 // - http: the same through the fastify routes (JSON parse, zod validation, JSON reply), the
-//   request bodies built and the replies decoded untimed (the kube-scheduler's side).
+//   request bodies built and the replies decoded untimed (the kube-scheduler's side), injected
+//   in process (light-my-request: the client's garbage is collected on the extender's time);
+// - net: the same routes on a loopback port, the client another process (the parent) over real
+//   HTTP with keep-alive, as the kube-scheduler calls it; timed by the client's wall clock, or
+//   with --cpu by the server process's CPU time from each request's first byte to its last.
 // Reported: per round, pods/s (pods / summed filter+prioritize time) and p50/p99 per pod;
 // across rounds, the median and a 95% bootstrap interval of the median.
 // `--cpu` times by the process's CPU time (process.cpuUsage: user + system, all threads, so GC
@@ -22,7 +26,8 @@
 // own heap, so one build's garbage is not collected on the other's time) holding its own copy of
 // the same cluster; the parent asks each for a round in turn, the order reversed every other
 // round. Both answer the same (extender-reference.test.ts), so both clusters change alike.
-// Usage: node --import tsx bench/k8s-extender.bench.ts [nodes] [--rounds N] [--pods N] [--occupancy 0.5,0.9] [--names all,500] [--paths direct,http] [--baseline DIR|REF] [--cpu]
+// `--cpu-prof DIR` writes each child's CPU profile there.
+// Usage: node --import tsx bench/k8s-extender.bench.ts [nodes] [--rounds N] [--pods N] [--occupancy 0.5,0.9] [--names all,500] [--paths direct,http,net] [--baseline DIR|REF] [--cpu] [--cpu-prof DIR]
 // or the same by env: K8S_EXTENDER_BENCH_NODES, _ROUNDS, _PODS, _OCCUPANCY, _NAMES, _PATHS, _BASELINE, _CPU=1.
 import Fastify from 'fastify';
 import { execFileSync, spawn } from 'node:child_process';

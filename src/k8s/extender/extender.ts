@@ -158,10 +158,13 @@ export class Extender {
     const names = candidateNames(args);
     const parsed = parsePodGpuRequest(args.Pod as V1Pod);
     if (!parsed.ok || parsed.value === null) return { hosts: names, scores: new Uint8Array(names.length) };
-    // The names filter just passed from its kept table (the kube-scheduler sends them back).
+    // The names filter just passed from its kept table (the kube-scheduler sends them back), or
+    // some of the table's names (another extender or plugin refused the others).
     const table = this.tables.get(shapeKey(parsed.value, this.suspendable));
-    if (table !== undefined && table.generation === this.view.generation && sameList(table.passed, names)) {
-      return { hosts: names, scores: scaled(Float64Array.from(table.passedScores)), verdicts: table };
+    if (table !== undefined && table.generation === this.view.generation) {
+      if (sameList(table.passed, names)) return { hosts: names, scores: scaled(Float64Array.from(table.passedScores)), verdicts: table };
+      const raw = table.scoresOf(names);
+      if (raw !== null) return { hosts: names, scores: scaled(raw) };
     }
     const { evaluation, ordinals, positional } = this.evaluate(parsed.value, names, true);
     // Each name's engine score, NaN where the node cannot take the pod.

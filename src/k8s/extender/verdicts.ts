@@ -70,6 +70,19 @@ export class VerdictTable implements ListVerdicts {
     return true;
   }
 
+  /** The engine's score of each of `names` (NaN: refused), or null where one is not in the list. */
+  scoresOf(names: readonly string[]): Float64Array | null {
+    const at = new Map<string, number>();
+    for (let k = 0; k < this.names.length; k++) at.set(this.names[k] as string, k);
+    const raw = new Float64Array(names.length);
+    for (let j = 0; j < names.length; j++) {
+      const k = at.get(names[j] as string);
+      if (k === undefined) return null;
+      raw[j] = this.scores[k] as number;
+    }
+    return raw;
+  }
+
   /** Positions whose node is no longer the state their verdict is for (all of them on a new table). */
   stale(snapshot: ClusterSnapshot): number[] {
     const out: number[] = [];
