@@ -27,14 +27,12 @@ export const UNRESOLVABLE = 2;
 export interface ListVerdicts {
   readonly names: readonly string[];
   readonly kinds: Uint8Array;
-  readonly reasons: readonly string[];
-  /**
-   * The answer's lists: new objects whenever a verdict changes, so an answer whose lists are
-   * these very objects is the table's now (the writer checks it before it reads the table).
-   */
+  // The answer's lists: new objects whenever a verdict changes, so an answer whose lists are
+  // these very objects is the table's now (the writer checks it before it reads the table).
   readonly passed: readonly string[];
   readonly failed: NodeReasons;
   readonly unresolvable: NodeReasons;
+  readonly reasons: readonly string[];
 }
 
 /** ExtenderFilterResult before it is encoded (encodeFilterAnswer) or made objects (filterResultOf). */

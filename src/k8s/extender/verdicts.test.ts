@@ -1,6 +1,7 @@
 /**
  * filter's kept verdicts (verdicts.ts) and the writer's kept bytes (reply-sections.ts) against
- * a fresh extender: random sequences of pods asked about, binds, departures and node changes
+ * a fresh extender: random sequences of pods asked about, binds (held as bind holds them),
+ * departures and node changes
  * (inventory, a bad annotation, a node gone and back), and after each question the kept
  * extender's answers equal those of an extender built from the same events with nothing kept.
  */
@@ -8,9 +9,10 @@ import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MemoryApi, gpuNode, gpuPod } from '../../../test/k8s/extender-memory-api.js';
-import { encodeDecision, type PodDecision } from '../hami/decision.js';
+import type { PodDecision } from '../hami/decision.js';
 import { parsePodGpuRequest } from '../hami/pod-request.js';
 import { containerDecisions, placePod, placementRequests } from './decide.js';
+import { placementsOf } from './cluster-view.js';
 import { Extender } from './extender.js';
 import { ReplyWriter } from './reply-bytes.js';
 import { filterResultOf, hostPrioritiesOf } from './wire.js';
@@ -23,28 +25,41 @@ const SHAPES: Record<string, string>[] = [
 ];
 const NODES = 8;
 
-type Event = { readonly node: V1Node } | { readonly pod: V1Pod; readonly deleted: boolean };
+type Reservation = Parameters<Extender['view']['reserve']>[0];
+type Event = { readonly node: V1Node } | { readonly reserve: Reservation } | { readonly release: string };
 
-function replay(events: readonly Event[]): Extender {
-  const ext = new Extender(new MemoryApi(), { now: () => 0 });
-  for (const e of events) apply(ext, e);
-  return ext;
+/** An extender fed events, and a fresh one built from the same events with nothing kept. */
+class Recorded {
+  readonly ext = new Extender(new MemoryApi(), { now: () => 0 });
+  private readonly events: Event[] = [];
+
+  record(e: Event): void {
+    this.events.push(e);
+    play(this.ext, e);
+  }
+
+  fresh(): Extender {
+    const ext = new Extender(new MemoryApi(), { now: () => 0 });
+    for (const e of this.events) play(ext, e);
+    return ext;
+  }
 }
 
-function apply(ext: Extender, e: Event): void {
+function play(ext: Extender, e: Event): void {
   if ('node' in e) ext.view.observeNode(e.node);
-  else ext.view.observePod(e.pod, e.deleted);
+  else if ('reserve' in e) ext.view.reserve(e.reserve);
+  else ext.view.release(e.release);
 }
 
-/** The bound pod's event for `pod` on `node`, or null where it does not fit there now. */
-function boundPod(ext: Extender, pod: V1Pod, node: string): V1Pod | null {
-  const parsed = parsePodGpuRequest(pod);
-  if (!parsed.ok || parsed.value === null) return null;
+/** `pod` held on `node` as bind holds it, or null where it does not fit there now. */
+function reservation(ext: Extender, pod: V1Pod, node: string): Reservation | null {
+  const request = parsePodGpuRequest(pod);
+  const value = request.ok ? request.value : null;
   const snapshot = ext.view.snapshot();
-  const placed = placePod(snapshot, node, parsed.value, placementRequests(parsed.value, false));
-  if (!placed.ok) return null;
-  const decision: PodDecision = { v: 1, podUid: parsed.value.uid, node, decidedAtMs: 0, containers: containerDecisions(snapshot, parsed.value, placed.placements) };
-  return { metadata: { uid: parsed.value.uid, name: parsed.value.name, namespace: 'default', annotations: { 'gpushare.io/decision': encodeDecision(decision) } }, spec: { nodeName: node, containers: [] }, status: { phase: 'Running' } };
+  const placed = value === null ? null : placePod(snapshot, node, value, placementRequests(value, false));
+  if (value === null || placed === null || !placed.ok) return null;
+  const decision: PodDecision = { v: 1, podUid: value.uid, node, decidedAtMs: 0, containers: containerDecisions(snapshot, value, placed.placements) };
+  return { uid: value.uid, namespace: 'default', name: value.name, decision, placements: placementsOf(decision, 0, false) };
 }
 
 const opArb = fc.oneof(
@@ -63,25 +78,21 @@ describe('kept verdicts and kept reply bytes equal a fresh extender', () => {
     fc.assert(
       fc.property(fc.array(opArb, { minLength: 1, maxLength: 60 }), (ops) => {
         run++;
-        const ext = new Extender(new MemoryApi(), { now: () => 0 });
+        const cluster = new Recorded();
+        const { ext } = cluster;
         const writer = new ReplyWriter();
-        const events: Event[] = [];
-        const record = (e: Event): void => {
-          events.push(e);
-          apply(ext, e);
-        };
         const names = Array.from({ length: NODES }, (_, k) => `n${k}`);
         names.push('cpu-only');
         // Small nodes, so that binds fill them and refusals (and their reasons) change.
-        for (let k = 0; k < NODES; k++) record({ node: gpuNode(`n${k}`, 1 + (k % 3)) });
-        const alive: V1Pod[] = [];
+        for (let k = 0; k < NODES; k++) cluster.record({ node: gpuNode(`n${k}`, 1 + (k % 3)) });
+        const alive: string[] = [];
         for (const [k, o] of ops.entries()) {
           if (o.op === 'ask') {
             const pod = gpuPod(`q${run}-${k}`, SHAPES[o.shape] as Record<string, string>, o.spread ? { annotations: { 'hami.io/node-scheduler-policy': 'spread' } } : {});
             // The list is sent anew each time (a copy), as each request's body is parsed anew.
             const answer = ext.filterAnswer({ Pod: pod as never, NodeNames: [...names] });
             if (answer.verdicts !== undefined) kept++;
-            const fresh = replay(events);
+            const fresh = cluster.fresh();
             const want = fresh.filter({ Pod: pod as never, NodeNames: [...names] });
             expect(filterResultOf(answer)).toEqual(want);
             const bytes = writer.filter(answer).bytes.toString('utf8');
@@ -97,19 +108,19 @@ describe('kept verdicts and kept reply bytes equal a fresh extender', () => {
             expect(hostPrioritiesOf(ext.prioritizeAnswer({ Pod: pod as never, NodeNames: some }))).toEqual(fresh.prioritize({ Pod: pod as never, NodeNames: some }));
             expect(hostPrioritiesOf(ext.prioritizeAnswer({ Pod: pod as never, NodeNames: [...some, 'elsewhere'] }))).toEqual(fresh.prioritize({ Pod: pod as never, NodeNames: [...some, 'elsewhere'] }));
           } else if (o.op === 'bind') {
-            const pod = boundPod(ext, gpuPod(`b${run}-${k}`, SHAPES[o.shape] as Record<string, string>), `n${o.node}`);
-            if (pod !== null) {
-              record({ pod, deleted: false });
-              alive.push(pod);
+            const held = reservation(ext, gpuPod(`b${run}-${k}`, SHAPES[o.shape] as Record<string, string>), `n${o.node}`);
+            if (held !== null) {
+              cluster.record({ reserve: held });
+              alive.push(held.uid);
             }
           } else if (o.op === 'leave') {
-            if (alive.length > 0) record({ pod: alive.splice(o.which % alive.length, 1)[0] as V1Pod, deleted: true });
+            if (alive.length > 0) cluster.record({ release: alive.splice(o.which % alive.length, 1)[0] as string });
           } else if (o.op === 'inventory') {
-            record({ node: gpuNode(`n${o.node}`, o.gpus, { memoryMiB: o.small ? 40960 : 81920, ...(o.lost ? { lost: [0] } : {}) }) });
+            cluster.record({ node: gpuNode(`n${o.node}`, o.gpus, { memoryMiB: o.small ? 40960 : 81920, ...(o.lost ? { lost: [0] } : {}) }) });
           } else if (o.op === 'bad') {
-            record({ node: { metadata: { name: `n${o.node}`, annotations: { 'gpushare.io/node-gpus': '{"v":1,"gpus":"not a list"}' } } } });
+            cluster.record({ node: { metadata: { name: `n${o.node}`, annotations: { 'gpushare.io/node-gpus': '{"v":1,"gpus":"not a list"}' } } } });
           } else {
-            record({ node: { metadata: { name: `n${o.node}` } } });
+            cluster.record({ node: { metadata: { name: `n${o.node}` } } });
           }
         }
       }),
@@ -120,28 +131,24 @@ describe('kept verdicts and kept reply bytes equal a fresh extender', () => {
   });
 
   it('a refused node whose reason changes while it stays refused is written anew', () => {
-    const ext = new Extender(new MemoryApi(), { now: () => 0 });
+    const cluster = new Recorded();
+    const { ext } = cluster;
     const writer = new ReplyWriter();
-    const events: Event[] = [];
-    const record = (e: Event): void => {
-      events.push(e);
-      apply(ext, e);
-    };
-    record({ node: gpuNode('n0', 3) });
-    record({ node: gpuNode('n1', 8) });
+    cluster.record({ node: gpuNode('n0', 3) });
+    cluster.record({ node: gpuNode('n1', 8) });
     const names = ['n0', 'n1'];
     const ask = (k: number): { kept: boolean; failed: string | undefined } => {
       const pod = gpuPod(`two-${k}`, { 'nvidia.com/gpu': '2' });
       const answer = ext.filterAnswer({ Pod: pod as never, NodeNames: [...names] });
-      const want = replay(events).filter({ Pod: pod as never, NodeNames: [...names] });
+      const want = cluster.fresh().filter({ Pod: pod as never, NodeNames: [...names] });
       expect(JSON.parse(writer.filter(answer).bytes.toString('utf8'))).toEqual(want);
       return { kept: answer.verdicts !== undefined, failed: want.FailedNodes['n0'] };
     };
     ask(0);
     const seen = new Set<string | undefined>();
     for (let k = 1; k <= 3; k++) {
-      const pod = boundPod(ext, gpuPod(`whole-${k}`, { 'nvidia.com/gpu': '1' }), 'n0');
-      if (pod !== null) record({ pod, deleted: false });
+      const held = reservation(ext, gpuPod(`whole-${k}`, { 'nvidia.com/gpu': '1' }), 'n0');
+      if (held !== null) cluster.record({ reserve: held });
       const { kept, failed } = ask(k);
       expect(kept).toBe(true);
       seen.add(failed);
