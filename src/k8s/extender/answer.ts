@@ -1,7 +1,7 @@
 /**
  * The extender's answers before they are written as JSON (reply-bytes.ts) or made objects
- * (wire.ts): lists, not objects keyed by node name. Apart from wire.ts so that the writer and
- * the wire format do not import each other.
+ * (wire.ts): lists, not objects keyed by node name, and the one comparison of such lists.
+ * Apart from wire.ts so that the writer and the wire format do not import each other.
  */
 
 /**
@@ -51,4 +51,12 @@ export interface PriorityAnswer {
   readonly scores: ArrayLike<number>;
   /** Where `hosts` are exactly the PASSED names of this table, in its order. */
   readonly verdicts?: ListVerdicts;
+}
+
+/** Same names in the same order. */
+export function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  return true;
 }

@@ -14,7 +14,8 @@ import type { PodBinder } from './api.js';
 import { PodBinding } from './bind.js';
 import { ClusterView, type SuspendPolicy } from './cluster-view.js';
 import { evaluatePod, placementRequests, type PodEvaluation } from './decide.js';
-import { sameList, VerdictTable, type Basis } from './verdicts.js';
+import { sameList } from './answer.js';
+import { VerdictTable, type Basis } from './verdicts.js';
 import {
   filterResultOf,
   hostPrioritiesOf,

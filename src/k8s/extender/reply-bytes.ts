@@ -7,9 +7,8 @@
  * one allocation a reply, outside the JS heap. The text is exactly JSON.stringify of the reply object (wire.test.ts,
  * reply-bytes.test.ts).
  */
-import { FAILED, PASSED, UNRESOLVABLE, type FilterAnswer, type ListVerdicts, type NodeReasons, type PriorityAnswer } from './answer.js';
+import { FAILED, PASSED, sameList, UNRESOLVABLE, type FilterAnswer, type ListVerdicts, type NodeReasons, type PriorityAnswer } from './answer.js';
 import { Section } from './reply-sections.js';
-import { sameList } from './verdicts.js';
 
 /** Distinct strings kept quoted; past this the cache starts again (names from requests are not bounded). */
 const MAX_QUOTED = 1 << 16;

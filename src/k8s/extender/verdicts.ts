@@ -10,7 +10,7 @@
  * (reply-bytes.ts) patches its bytes at the positions that changed.
  */
 import type { ClusterSnapshot, NodeState } from '../../scheduler/index.js';
-import { FAILED, PASSED, UNRESOLVABLE, type ListVerdicts, type NodeReasons } from './answer.js';
+import { FAILED, PASSED, sameList, UNRESOLVABLE, type ListVerdicts, type NodeReasons } from './answer.js';
 import type { PodEvaluation } from './decide.js';
 
 /**
@@ -160,14 +160,6 @@ export class VerdictTable implements ListVerdicts {
     this.failed = failed;
     this.unresolvable = unresolvable;
   }
-}
-
-/** Same names in the same order. */
-export function sameList(a: readonly string[], b: readonly string[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
-  return true;
 }
 
 function sameScore(a: number, b: number): boolean {
