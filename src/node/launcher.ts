@@ -71,7 +71,7 @@ export function taskEnvironment(
     env['GPUSHARE_COMPUTE_LIMIT'] = String(computeLimitPercent);
     // what a time-slice limit is a share of (absent in requests stored before it: throughput,
     // the library's default); set by the daemon, as the task's own would set its own limit's meaning
-    if (task.request.isolation === 'time-slice') env['GPUSHARE_COMPUTE_ACCOUNTING'] = task.request.computeAccounting ?? 'time';
+    if (task.request.isolation === 'time-slice') env['GPUSHARE_COMPUTE_ACCOUNTING'] = task.request.computeAccounting ?? 'throughput';
   }
   env['GPUSHARE_PRIORITY'] = libraryPriority(task.priority);
   env['GPUSHARE_ISOLATION'] = task.request.isolation === 'sm-partition' ? 'sm-partition' : 'time-slice';

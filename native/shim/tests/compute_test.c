@@ -529,11 +529,11 @@ static void t_clock(void)
     snprintf(err_path, sizeof err_path, "%s/clock-burner.err", dir);
     FILE *f = fopen(clock_path, "w");
     check(f != NULL && fprintf(f, "1800\n") > 0 && fclose(f) == 0, "write %s", clock_path);
-    const char *fixed[] = {"GPUSHARE_COMPUTE_LIMIT=50", "GPUSHARE_COMPUTE_ACCOUNTING=throughput", "GPUSHARE_COMPUTE_CLOCK=1500", clock_var,
+    const char *fixed[] = {"GPUSHARE_COMPUTE_LIMIT=50", "GPUSHARE_COMPUTE_CLOCK=1500", clock_var,
                            "GPUSHARE_LOG_LEVEL=debug", NULL};
     const char *timed[] = {"GPUSHARE_COMPUTE_LIMIT=50", "GPUSHARE_COMPUTE_CLOCK=1500", clock_var,
                            "GPUSHARE_COMPUTE_ACCOUNTING=time", NULL};
-    const char *learned[] = {"GPUSHARE_COMPUTE_LIMIT=50", "GPUSHARE_COMPUTE_ACCOUNTING=throughput", clock_var, NULL};
+    const char *learned[] = {"GPUSHARE_COMPUTE_LIMIT=50", clock_var, NULL};
     double pct[3] = {0, 0, 0};
     bool ok = false;
     for (int attempt = 0; attempt < 3 && !ok; attempt++) {
