@@ -4,67 +4,13 @@
  * call must settle with one of the SDK's typed errors, promptly, never hang or throw anything
  * else; a fast-check property throws arbitrary answers (then the fake hangs up) at it.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, GsError } from '../../src/domain/index.js';
-import { encodeHeader, encodePayload } from '../../src/remote/sdk/codec.js';
-import { FrameReader } from '../../src/remote/sdk/frames.js';
-import { FLAG_REPLY, HEADER_BYTES, Op } from '../../src/remote/sdk/ops.js';
-import { RemoteSession } from '../../src/remote/sdk/index.js';
-
-const KEY = 'cd'.repeat(32);
-
-function reply(op: number, id: number, schema: string, fields: (number | bigint)[], status = 0): Buffer {
-  const body = Buffer.alloc(64);
-  const n = status === 0 ? encodePayload(schema, fields, body, 0) : 0;
-  const b = Buffer.alloc(HEADER_BYTES + n);
-  encodeHeader({ length: n, op, flags: FLAG_REPLY, id, status, ctx: 0n }, b);
-  body.copy(b, HEADER_BYTES, 0, n);
-  return b;
-}
-
-/**
- * A fake worker: answers HELLO and PRIMARY_CTX_RETAIN as the real one does, then hands every
- * later request (op, id) to `answer`, which writes what it likes (or nothing) on the socket.
- */
-class FakeWorker {
-  answer: (socket: Socket, op: number, id: number) => void = () => undefined;
-  private server: Server | undefined;
-  port = 0;
-
-  async start(): Promise<void> {
-    this.server = createServer((socket) => {
-      socket.on('error', () => undefined);
-      const reader = new FrameReader(
-        ({ header: h }) => {
-          if (h.op === Op.HELLO) socket.write(reply(Op.HELLO, h.id, 'uuu', [1, 2 ** 20, 12040]));
-          else if (h.op === Op.PRIMARY_CTX_RETAIN) socket.write(reply(h.op, h.id, 'q', [0x0100000000000001n]));
-          else if (h.op !== Op.PING) this.answer(socket, h.op, h.id);
-          else socket.write(reply(Op.PING, h.id, '', []));
-        },
-        () => undefined,
-      );
-      socket.on('data', (d: Buffer) => {
-        try {
-          reader.push(d);
-        } catch {
-          socket.destroy();
-        }
-      });
-    });
-    await new Promise<void>((r) => this.server?.listen(0, '127.0.0.1', () => r()));
-    this.port = (this.server?.address() as { port: number }).port;
-  }
-
-  stop(): Promise<void> {
-    return new Promise((r) => this.server?.close(() => r()));
-  }
-
-  connect(timers?: { heartbeatMs?: number; pingTimeoutMs?: number }): Promise<RemoteSession> {
-    return RemoteSession.connect({ endpoint: `127.0.0.1:${this.port}`, key: KEY, ...(timers ? { timers } : {}) });
-  }
-}
+import { encodeHeader } from '../../src/remote/sdk/codec.js';
+import { HEADER_BYTES, Op } from '../../src/remote/sdk/ops.js';
+import { FakeWorker, reply } from './sdk-fake-worker.js';
 
 const TYPED = new Set<string>([ErrorCodes.cuda, ErrorCodes.remoteProtocol, ErrorCodes.remoteLinkLost]);
 
@@ -119,25 +65,15 @@ describe('the SDK against a worker that answers wrongly', () => {
   });
 
   it('declares the link lost when a heartbeat goes unanswered, instead of hanging', async () => {
-    // A worker that shakes hands, then never answers anything (PING included).
-    const silent = createServer((sock) => {
-      sock.on('error', () => undefined);
-      const reader = new FrameReader(
-        ({ header: h }) => {
-          if (h.op === Op.HELLO) sock.write(reply(Op.HELLO, h.id, 'uuu', [1, 2 ** 20, 12040]));
-          else if (h.op === Op.PRIMARY_CTX_RETAIN) sock.write(reply(h.op, h.id, 'q', [1n]));
-        },
-        () => undefined,
-      );
-      sock.on('data', (d: Buffer) => reader.push(d));
-    });
-    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
-    const quiet = await RemoteSession.connect({ endpoint: `127.0.0.1:${(silent.address() as { port: number }).port}`, key: KEY, timers: { heartbeatMs: 50, pingTimeoutMs: 300 } });
+    const silent = new FakeWorker(); // shakes hands, then answers nothing, PING included
+    silent.answersPing = false;
+    await silent.start();
+    const quiet = await silent.connect({ timers: { heartbeatMs: 50, pingTimeoutMs: 300 } });
     await new Promise((r) => setTimeout(r, 800));
     expect(quiet.lost?.code).toBe(ErrorCodes.remoteLinkLost);
     expect(quiet.lost?.message).toContain('heartbeat');
     expect(await settle(quiet.contextDevice())).toBe(ErrorCodes.remoteLinkLost);
-    await new Promise<void>((r) => silent.close(() => r()));
+    await silent.stop();
   });
 
   it('settles with a typed error or an answer, never a hang or another error, whatever the worker sends (fast-check)', async () => {

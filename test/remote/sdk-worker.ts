@@ -14,6 +14,8 @@ export const workerBuilt = existsSync(WORKER) && existsSync(`${NATIVE}/fake/libc
 export interface Worker {
   readonly endpoint: string;
   readonly key: string;
+  /** With --tls: the certificate's SHA-256 from the listening line. */
+  readonly tlsSha256: string | undefined;
   readonly pid: number;
   /** Its exit status and everything it said on stderr, once it ended. */
   readonly ended: Promise<{ code: number | null; signal: string | null; stderr: string }>;
@@ -30,14 +32,14 @@ export async function startWorker(env: Record<string, string> = {}, args: string
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += String(d)));
   const ended = new Promise<{ code: number | null; signal: string | null; stderr: string }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal, stderr })));
-  const port = await new Promise<number>((resolve, reject) => {
+  const [port, tlsSha256] = await new Promise<[number, string | undefined]>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += String(d);
-      const m = /^gpushare-remote-worker listening (\d+)$/m.exec(out);
-      if (m) resolve(Number(m[1]));
+      const m = /^gpushare-remote-worker listening (\d+)(?: tls-sha256 ([0-9a-f]{64}))?$/m.exec(out);
+      if (m) resolve([Number(m[1]), m[2]]);
     });
     void ended.then((e) => reject(new Error(`the worker ended before listening: ${e.code ?? e.signal} ${e.stderr}`)));
   });
-  return { endpoint: `127.0.0.1:${port}`, key, pid: child.pid as number, ended, kill: (signal = 'SIGKILL') => child.kill(signal) };
+  return { endpoint: `127.0.0.1:${port}`, key, tlsSha256, pid: child.pid as number, ended, kill: (signal = 'SIGKILL') => child.kill(signal) };
 }

@@ -15,7 +15,7 @@ import { CudaError, badArgument } from './errors.js';
 import { CudaResult } from './cuda-result.js';
 import { DEFAULT_TIMERS, Link, type LinkTimers } from './link.js';
 import { MAX_MODULE_BYTES, MAX_NAME, Op } from './ops.js';
-import { openSocket, parseEndpoint } from './transport.js';
+import { openSocket, parseEndpoint, parsePin } from './transport.js';
 import type { Field } from './codec.js';
 
 export interface Module {
@@ -60,6 +60,12 @@ export interface ConnectOptions {
   readonly endpoint: string;
   /** The session key: 64 hex digits (or its 32 bytes). */
   readonly key: string | Uint8Array;
+  /**
+   * For a session with TLS: the SHA-256 of the worker's certificate, as the daemon answered it
+   * (`tls.sha256`). The connection is then TLS 1.3 and refused unless the worker presents exactly
+   * that certificate; without it, plaintext.
+   */
+  readonly tlsSha256?: string;
   /** The device whose primary context the session uses (default 0; a session holds one GPU). */
   readonly device?: number;
   /** For the connection and the handshake (default 10 s). */
@@ -129,7 +135,8 @@ export class RemoteSession {
     const device = options.device ?? 0;
     if (!Number.isInteger(device) || device < 0 || device > 2 ** 31 - 1) throw badArgument(`device: an index, not ${String(device)}`);
     const timeoutMs = options.connectTimeoutMs ?? 10_000;
-    const socket = await openSocket(endpoint, timeoutMs);
+    const pin = options.tlsSha256 === undefined ? undefined : parsePin(options.tlsSha256);
+    const socket = await openSocket(endpoint, timeoutMs, pin);
     const { link, hello } = await Link.open(socket, key, { ...DEFAULT_TIMERS, ...options.timers }, timeoutMs);
     try {
       const [ctx] = await link.call(Op.PRIMARY_CTX_RETAIN, [device], 0n, 'cuDevicePrimaryCtxRetain');
