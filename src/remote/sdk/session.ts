@@ -17,6 +17,7 @@ import { DEFAULT_TIMERS, Link, type LinkTimers } from './link.js';
 import { MAX_MODULE_BYTES, MAX_NAME, Op } from './ops.js';
 import { openSocket, parseEndpoint, parsePin } from './transport.js';
 import type { Field } from './codec.js';
+import { openThroughDaemon, type DaemonOptions } from './daemon.js';
 
 export interface Module {
   readonly kind: 'module';
@@ -126,10 +127,22 @@ export class RemoteSession {
     readonly driverVersion: number,
     /** The device the session's context is on. */
     readonly device: number,
+    /** The session's task on the daemon (sessions opened with open()). */
+    readonly task: string | undefined,
   ) {}
 
+  /**
+   * Opens a session through the daemon (POST /v1/remote/sessions: a task of the caller's tenant
+   * with the slice asked), waits for its worker, and connects: `{ daemon, token, memory, compute }`.
+   * The session's task ends when the session closes (its worker exits with its client).
+   */
+  static async open(options: DaemonOptions & Omit<ConnectOptions, 'endpoint' | 'key' | 'tlsSha256'>): Promise<RemoteSession> {
+    const opened = await openThroughDaemon(options);
+    return RemoteSession.connect({ ...options, endpoint: opened.endpoint, key: opened.key, ...(opened.tlsSha256 ? { tlsSha256: opened.tlsSha256 } : {}) }, opened.task);
+  }
+
   /** Connects to a session's worker (an endpoint and key the daemon gave), shakes hands, retains the device's primary context. */
-  static async connect(options: ConnectOptions): Promise<RemoteSession> {
+  static async connect(options: ConnectOptions, task?: string): Promise<RemoteSession> {
     const endpoint = parseEndpoint(options.endpoint);
     const key = keyBytes(options.key);
     const device = options.device ?? 0;
@@ -140,7 +153,7 @@ export class RemoteSession {
     const { link, hello } = await Link.open(socket, key, { ...DEFAULT_TIMERS, ...options.timers }, timeoutMs);
     try {
       const [ctx] = await link.call(Op.PRIMARY_CTX_RETAIN, [device], 0n, 'cuDevicePrimaryCtxRetain');
-      return new RemoteSession(link, ctx as bigint, hello.driverVersion, device);
+      return new RemoteSession(link, ctx as bigint, hello.driverVersion, device, task);
     } catch (err) {
       await link.close();
       throw err;
