@@ -40,6 +40,7 @@ const ROUNDS = Number(process.env['START_BENCH_ROUNDS'] ?? 5);
 const RATE = Number(process.env['START_BENCH_RATE'] ?? 500);
 const COUNT = Number(process.env['START_BENCH_COUNT'] ?? 1000);
 const CLIENTS = Number(process.env['START_BENCH_CLIENTS'] ?? 8);
+const OPEN_WARMUP = process.env['START_BENCH_OPEN_WARMUP'] !== '0';
 const LIST_TASKS = 1020;
 const LIST_RATE = 200;
 const LIST_SECONDS = 5;
@@ -209,6 +210,8 @@ interface StartResult {
   readonly refused: number;
   /** The daemon's CPU time per accepted submission, ms (its share of the machine, whatever else runs). */
   readonly cpuPerTask: number;
+  /** CPU ms from the first send to the last answer: the daemon's, and this client's own. */
+  readonly cpuInRun: { readonly daemon: number; readonly client: number };
   /** From the first due to the last answer (epoch ms): the window START_BENCH_STALLS reports on. */
   readonly window: readonly [number, number];
   /** The machine's CPU and IO pressure over the run, percent of its time; null without PSI. */
@@ -240,9 +243,12 @@ async function drain(c: Client, keep = 0): Promise<void> {
 async function startRun(c: Client, pid: number, run: () => Promise<Sent[]>): Promise<StartResult> {
   collectGarbage();
   const cpu0 = cpuMs(pid);
+  const client0 = process.cpuUsage();
   const [cpuP0, ioP0] = [pressureUs('cpu'), pressureUs('io')];
   const sent = await run();
   const [cpuP1, ioP1] = [pressureUs('cpu'), pressureUs('io')];
+  const client = process.cpuUsage(client0);
+  const runCpu = cpuMs(pid) - cpu0;
   await drain(c);
   const cpu = cpuMs(pid) - cpu0;
   const started = await startedAt(c);
@@ -256,7 +262,7 @@ async function startRun(c: Client, pid: number, run: () => Promise<Sent[]>): Pro
   if (toRunning.length !== ok.length) throw new Error(`${ok.length - toRunning.length} accepted tasks never started`);
   const lat = ok.map((s) => s.end - s.due);
   const share = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : (100 * (b - a)) / 1000 / (last - first));
-  return { acceptedPerS: (ok.length * 1000) / (last - first), p50: pct(lat, 50), p99: pct(lat, 99), runP50: pct(toRunning, 50), runP99: pct(toRunning, 99), refused: sent.length - ok.length, cpuPerTask: cpu / ok.length, window: [first, last], pressure: { cpu: share(cpuP0, cpuP1), io: share(ioP0, ioP1) } };
+  return { acceptedPerS: (ok.length * 1000) / (last - first), p50: pct(lat, 50), p99: pct(lat, 99), runP50: pct(toRunning, 50), runP99: pct(toRunning, 99), refused: sent.length - ok.length, cpuPerTask: cpu / ok.length, cpuInRun: { daemon: runCpu, client: (client.user + client.system) / 1000 }, window: [first, last], pressure: { cpu: share(cpuP0, cpuP1), io: share(ioP0, ioP1) } };
 }
 
 interface ListResult {
@@ -341,6 +347,9 @@ async function round(bin: string): Promise<RoundResult> {
       daemon.once('exit', (code) => reject(new Error(`daemon exited ${code}: ${text}`)));
     });
     await closedLoop(200, CLIENTS, () => call(c, 'POST', '/v1/tasks', TRIVIAL)); // warm-up
+    // The open loop warmed up too (START_BENCH_OPEN_WARMUP=0: not, as before): its first use was
+    // the first round's measured run, where its sends ran late while V8 compiled it.
+    if (OPEN_WARMUP) await openLoop(200, RATE, () => call(c, 'POST', '/v1/tasks', TRIVIAL));
     await drain(c);
     const pid = daemon.pid ?? 0;
     const fixed = await startRun(c, pid, () => openLoop(COUNT, RATE, () => call(c, 'POST', '/v1/tasks', TRIVIAL)));
@@ -351,7 +360,7 @@ async function round(bin: string): Promise<RoundResult> {
       const d = stallsIn(stallFile, from, to);
       const cl = stallsIn(process.env['START_BENCH_STALL_FILE'] ?? '', from, to);
       const p = (x: number | null): string => (x === null ? '?' : `${x.toFixed(0)}%`);
-      console.log(`  fixed-rate run (${((to - from) / 1000).toFixed(1)} s): daemon longest stall ${d.longest.toFixed(0)} ms, GC ${d.gc.toFixed(0)} ms; client longest stall ${cl.longest.toFixed(0)} ms, GC ${cl.gc.toFixed(0)} ms; machine CPU pressure ${p(fixed.pressure.cpu)}, IO ${p(fixed.pressure.io)}`);
+      console.log(`  fixed-rate run (${((to - from) / 1000).toFixed(1)} s): daemon longest stall ${d.longest.toFixed(0)} ms, GC ${d.gc.toFixed(0)} ms; client longest stall ${cl.longest.toFixed(0)} ms, GC ${cl.gc.toFixed(0)} ms; CPU in the run: daemon ${fixed.cpuInRun.daemon.toFixed(0)} ms, client ${fixed.cpuInRun.client.toFixed(0)} ms; machine CPU pressure ${p(fixed.pressure.cpu)}, IO ${p(fixed.pressure.io)}`);
     }
     return { fixed, max, list };
   } finally {

@@ -79,6 +79,56 @@ typedef struct gs_board {
     gs_board_slot slot[GS_BOARD_SLOTS];
 } gs_board;
 
+/*
+ * Grants (boards per user, COMPUTE.md "Boards per user"): what each task is entitled to on a
+ * GPU, written by root only. One file per GPU beside the users' boards,
+ * <dir>/gpushare-compute-<UUID>.grants, owned by the boards directory's owner (root), 0644:
+ * gpushare-exec, as root and before the task's command exists, takes an entry for the task
+ * (share, priority, policy, the task's uid, as the daemon asked: GPUSHARE_EXEC_GRANT) and frees
+ * it when the command ends; the task learns its entry's index g from GPUSHARE_COMPUTE_GRANTS and
+ * writes only its demand, in slot g of its own user's board. Every process lays out the period
+ * from the grants, in grant order: grant g is a holder while slot g of the board of the uid the
+ * grant names wanted the GPU in the last 50 ms. A user's board keeps nothing a layout trusts but
+ * that demand: a share, priority or policy written there is never read in this mode, and a
+ * user's slots can only ever stand for that user's own grants.
+ *
+ * An entry is taken by a compare-and-swap of its owner word (the wrapper: pid << 32 | an odd
+ * nonce, as a board slot's), free when 0, or when that pid is gone (a wrapper killed with its
+ * task). Its fields change only while `live` is 0: the taker writes them, then live = 1; a
+ * release sets live = 0, then frees the owner.
+ */
+#define GS_GRANTS_MAGIC UINT64_C(0x544e415247534743) /* "CGSGRANT" as a little-endian u64 */
+#define GS_GRANTS_VERSION 1u
+/* Entry g stands for slot g of its user's board: as many entries as a board has slots. */
+#define GS_GRANTS_ENTRIES GS_BOARD_SLOTS
+#define GS_GRANTS_HEADER_SIZE 64u
+#define GS_GRANT_SIZE 64u
+#define GS_GRANTS_FILE_SIZE (GS_GRANTS_HEADER_SIZE + GS_GRANTS_ENTRIES * GS_GRANT_SIZE)
+/* The grants of the GPU with UUID u: GS_BOARD_FILE_PREFIX u GS_GRANTS_FILE_SUFFIX. */
+#define GS_GRANTS_FILE_SUFFIX ".grants"
+/* The variable that gives a task its entries: "<UUID>=<g>[,<UUID>=<g>...]" (UUID as in the file names). */
+#define GS_GRANTS_ENV "GPUSHARE_COMPUTE_GRANTS"
+
+/* One task's entitlement on the GPU (one cache line). */
+typedef struct gs_grant {
+    _Atomic uint64_t owner;     /* 0 = free, else the wrapper that took it (see above) */
+    _Atomic uint32_t live;      /* 1: the fields below are whole and in force; 0: not a grant */
+    _Atomic uint32_t uid;       /* the task's user: only that user's board speaks for it */
+    _Atomic uint32_t share_ppm; /* as a board slot's share_ppm (1..1000000) */
+    _Atomic int32_t priority;   /* as a board slot's priority */
+    _Atomic uint32_t policy;    /* as a board slot's policy */
+    uint32_t reserved0;
+    uint64_t reserved[4];
+} gs_grant;
+
+typedef struct gs_grants {
+    _Atomic uint64_t magic;   /* GS_GRANTS_MAGIC once the header is written (last) */
+    _Atomic uint32_t version; /* GS_GRANTS_VERSION */
+    uint32_t entries;         /* GS_GRANTS_ENTRIES (informational) */
+    uint64_t reserved[6];
+    gs_grant grant[GS_GRANTS_ENTRIES];
+} gs_grants;
+
 /* ---- the layout is fixed: these hold it there ------------------------------------------ */
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the board layout is little-endian");
 static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
@@ -91,5 +141,8 @@ static_assert(offsetof(gs_board_slot, share_ppm) == 24 && offsetof(gs_board_slot
               "the slot's 32-bit words follow its three 64-bit ones");
 static_assert(offsetof(gs_board, slot) == GS_BOARD_HEADER_SIZE, "slots start on line 1");
 static_assert(sizeof(gs_board) == GS_BOARD_FILE_SIZE, "board size");
+static_assert(sizeof(gs_grant) == GS_GRANT_SIZE && offsetof(gs_grant, policy) == 24, "a grant is one cache line");
+static_assert(offsetof(gs_grants, grant) == GS_GRANTS_HEADER_SIZE && sizeof(gs_grants) == GS_GRANTS_FILE_SIZE,
+              "grants size");
 
 #endif /* GPUSHARE_BOARD_H */

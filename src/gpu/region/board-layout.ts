@@ -21,6 +21,11 @@ export const BOARD_LAYOUT = {
     fileSize: 4160,
     ownerPidShift: 32,
     filePrefix: 'gpushare-compute-',
+    grantsMagic: '0x544e415247534743',
+    grantsVersion: 1,
+    grantsFileSize: 4160,
+    grantsFileSuffix: '.grants',
+    grantsEnv: 'GPUSHARE_COMPUTE_GRANTS',
   },
   structs: {
     gs_board: struct(4160, [
@@ -36,6 +41,21 @@ export const BOARD_LAYOUT = {
       ['share_ppm', 24, 4],
       ['priority', 28, 4],
       ['policy', 32, 4],
+    ]),
+    // boards per user: what each task is entitled to, written by root only (gpushare-exec)
+    gs_grants: struct(4160, [
+      ['magic', 0, 8],
+      ['version', 8, 4],
+      ['entries', 12, 4],
+      ['grant', 64, 4096],
+    ]),
+    gs_grant: struct(64, [
+      ['owner', 0, 8],
+      ['live', 8, 4],
+      ['uid', 12, 4],
+      ['share_ppm', 16, 4],
+      ['priority', 20, 4],
+      ['policy', 24, 4],
     ]),
   },
 } as const;
