@@ -80,6 +80,12 @@ function call(c: Client, method: string, path: string, payload?: unknown, bytesO
 }
 
 /** CPU time (user + system, ms) a process has used so far, from /proc (clock ticks of 10 ms). */
+/** A process's page faults so far (/proc/PID/stat): major ones read a file's pages from disk. */
+function faults(pid: number): { minor: number; major: number } {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return { minor: Number(fields[7]), major: Number(fields[9]) };
+}
+
 function cpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -212,6 +218,8 @@ interface StartResult {
   readonly cpuPerTask: number;
   /** CPU ms from the first send to the last answer: the daemon's, and this client's own. */
   readonly cpuInRun: { readonly daemon: number; readonly client: number };
+  /** Page faults in the run: the daemon's major (a file read from disk) and minor ones, the client's major ones. */
+  readonly faults: { readonly daemon: number; readonly daemonMinor: number; readonly client: number };
   /** From the first due to the last answer (epoch ms): the window START_BENCH_STALLS reports on. */
   readonly window: readonly [number, number];
   /** The machine's CPU and IO pressure over the run, percent of its time; null without PSI. */
@@ -244,11 +252,15 @@ async function startRun(c: Client, pid: number, run: () => Promise<Sent[]>): Pro
   collectGarbage();
   const cpu0 = cpuMs(pid);
   const client0 = process.cpuUsage();
+  const faults0 = faults(pid);
+  const clientFaults0 = process.resourceUsage().majorPageFault;
   const [cpuP0, ioP0] = [pressureUs('cpu'), pressureUs('io')];
   const sent = await run();
   const [cpuP1, ioP1] = [pressureUs('cpu'), pressureUs('io')];
   const client = process.cpuUsage(client0);
   const runCpu = cpuMs(pid) - cpu0;
+  const faults1 = faults(pid);
+  const majorFaults = { daemon: faults1.major - faults0.major, daemonMinor: faults1.minor - faults0.minor, client: process.resourceUsage().majorPageFault - clientFaults0 };
   await drain(c);
   const cpu = cpuMs(pid) - cpu0;
   const started = await startedAt(c);
@@ -262,7 +274,7 @@ async function startRun(c: Client, pid: number, run: () => Promise<Sent[]>): Pro
   if (toRunning.length !== ok.length) throw new Error(`${ok.length - toRunning.length} accepted tasks never started`);
   const lat = ok.map((s) => s.end - s.due);
   const share = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : (100 * (b - a)) / 1000 / (last - first));
-  return { acceptedPerS: (ok.length * 1000) / (last - first), p50: pct(lat, 50), p99: pct(lat, 99), runP50: pct(toRunning, 50), runP99: pct(toRunning, 99), refused: sent.length - ok.length, cpuPerTask: cpu / ok.length, cpuInRun: { daemon: runCpu, client: (client.user + client.system) / 1000 }, window: [first, last], pressure: { cpu: share(cpuP0, cpuP1), io: share(ioP0, ioP1) } };
+  return { acceptedPerS: (ok.length * 1000) / (last - first), p50: pct(lat, 50), p99: pct(lat, 99), runP50: pct(toRunning, 50), runP99: pct(toRunning, 99), refused: sent.length - ok.length, cpuPerTask: cpu / ok.length, cpuInRun: { daemon: runCpu, client: (client.user + client.system) / 1000 }, faults: majorFaults, window: [first, last], pressure: { cpu: share(cpuP0, cpuP1), io: share(ioP0, ioP1) } };
 }
 
 interface ListResult {
@@ -360,7 +372,7 @@ async function round(bin: string): Promise<RoundResult> {
       const d = stallsIn(stallFile, from, to);
       const cl = stallsIn(process.env['START_BENCH_STALL_FILE'] ?? '', from, to);
       const p = (x: number | null): string => (x === null ? '?' : `${x.toFixed(0)}%`);
-      console.log(`  fixed-rate run (${((to - from) / 1000).toFixed(1)} s): daemon longest stall ${d.longest.toFixed(0)} ms, GC ${d.gc.toFixed(0)} ms; client longest stall ${cl.longest.toFixed(0)} ms, GC ${cl.gc.toFixed(0)} ms; CPU in the run: daemon ${fixed.cpuInRun.daemon.toFixed(0)} ms, client ${fixed.cpuInRun.client.toFixed(0)} ms; machine CPU pressure ${p(fixed.pressure.cpu)}, IO ${p(fixed.pressure.io)}`);
+      console.log(`  fixed-rate run (${((to - from) / 1000).toFixed(1)} s): daemon longest stall ${d.longest.toFixed(0)} ms, GC ${d.gc.toFixed(0)} ms; client longest stall ${cl.longest.toFixed(0)} ms, GC ${cl.gc.toFixed(0)} ms; CPU in the run: daemon ${fixed.cpuInRun.daemon.toFixed(0)} ms, client ${fixed.cpuInRun.client.toFixed(0)} ms; page faults: daemon ${fixed.faults.daemon} major, ${fixed.faults.daemonMinor} minor, client ${fixed.faults.client} major; machine CPU pressure ${p(fixed.pressure.cpu)}, IO ${p(fixed.pressure.io)}`);
     }
     return { fixed, max, list };
   } finally {

@@ -4,7 +4,8 @@
  * <GPUSHARE_COMPUTE_DIR>/gpushare-compute-<UUID> (default directory /dev/shm), shared by every
  * governed process on that GPU whatever group or slice it belongs to: each claims a slot and
  * writes its share, priority, policy and the last time it wanted the GPU; from the slots every
- * process lays out the same windows of the period (native/shim/compute_windows.h).
+ * process lays out the same windows of the period (native/shim/compute_windows.h). With boards
+ * per user, what each task is entitled to comes from root's grants instead ("Grants" below).
  *
  * Anything that reads or writes a board (libgpushare through compute_board.c, the TypeScript
  * layout in src/gpu/region/board-layout.ts, tests) follows this file. The TypeScript side is
