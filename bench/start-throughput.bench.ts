@@ -23,6 +23,9 @@
 // their garbage collection in that run (bench/lib/stall-log.mjs, logs kept in dir), and the
 // machine's CPU and IO pressure over it (/proc/pressure: the share of the run in which some
 // runnable task waited for a CPU, or for IO).
+// With START_BENCH_STALLS, also the daemon's and the client's CPU time and page faults in that run
+// (a major fault is a file read from disk): whether a slow round did more work or waited.
+// START_BENCH_OPEN_WARMUP=1: the open loop is warmed up as well (see round()).
 // START_BENCH_SERVE_ARGS='--sandbox off': more serve flags for this build only;
 // START_BENCH_BASELINE_SERVE_ARGS: the same for the baseline (one that knows them).
 // Per-round numbers are printed as they come; the table gives medians over rounds with a 95%
@@ -40,7 +43,7 @@ const ROUNDS = Number(process.env['START_BENCH_ROUNDS'] ?? 5);
 const RATE = Number(process.env['START_BENCH_RATE'] ?? 500);
 const COUNT = Number(process.env['START_BENCH_COUNT'] ?? 1000);
 const CLIENTS = Number(process.env['START_BENCH_CLIENTS'] ?? 8);
-const OPEN_WARMUP = process.env['START_BENCH_OPEN_WARMUP'] !== '0';
+const OPEN_WARMUP = process.env['START_BENCH_OPEN_WARMUP'] === '1';
 const LIST_TASKS = 1020;
 const LIST_RATE = 200;
 const LIST_SECONDS = 5;
@@ -359,8 +362,9 @@ async function round(bin: string): Promise<RoundResult> {
       daemon.once('exit', (code) => reject(new Error(`daemon exited ${code}: ${text}`)));
     });
     await closedLoop(200, CLIENTS, () => call(c, 'POST', '/v1/tasks', TRIVIAL)); // warm-up
-    // The open loop warmed up too (START_BENCH_OPEN_WARMUP=0: not, as before): its first use was
-    // the first round's measured run, where its sends ran late while V8 compiled it.
+    // START_BENCH_OPEN_WARMUP=1: the open loop warmed up too, whose first use is otherwise the
+    // first round's measured run (to test whether the slow first round is this client's own
+    // code compiling; the client's CPU in that run, START_BENCH_STALLS, was no higher than later).
     if (OPEN_WARMUP) await openLoop(200, RATE, () => call(c, 'POST', '/v1/tasks', TRIVIAL));
     await drain(c);
     const pid = daemon.pid ?? 0;

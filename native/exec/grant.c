@@ -83,14 +83,7 @@ static gs_grants *grants_map(const char *path) {
         return NULL;
     }
     gs_grants *g = p;
-    /* Racing wrappers write the same values; the magic goes last. */
-    if (atomic_load(&g->magic) == 0) {
-        atomic_store(&g->version, GS_GRANTS_VERSION);
-        g->entries = GS_GRANTS_ENTRIES;
-        uint64_t zero = 0;
-        (void)atomic_compare_exchange_strong(&g->magic, &zero, GS_GRANTS_MAGIC);
-    }
-    if (atomic_load(&g->magic) != GS_GRANTS_MAGIC || atomic_load(&g->version) != GS_GRANTS_VERSION) {
+    if (!gs_board_header_ready(&g->magic, &g->version, &g->entries, GS_GRANTS_MAGIC, GS_GRANTS_VERSION, GS_GRANTS_ENTRIES)) {
         fprintf(stderr, "gpushare-exec: %s is not a compute grants file of version %u: compute is limited for this task alone\n",
                 path, GS_GRANTS_VERSION);
         munmap(p, sizeof(gs_grants));

@@ -130,6 +130,24 @@ typedef struct gs_grants {
     gs_grant grant[GS_GRANTS_ENTRIES];
 } gs_grants;
 
+/*
+ * A board's or grants file's header, as its first mapper writes it: whoever finds no magic
+ * writes the version and the count, then publishes the magic (racing creators write the same
+ * values). Returns whether the header is then `magic` at `version`: a file of another kind or
+ * version is used by nobody (its reader says so).
+ */
+static inline int gs_board_header_ready(_Atomic uint64_t *magic, _Atomic uint32_t *version, uint32_t *count,
+                                        uint64_t want_magic, uint32_t want_version, uint32_t n)
+{
+    if (atomic_load(magic) == 0) {
+        atomic_store(version, want_version);
+        *count = n;
+        uint64_t zero = 0;
+        (void)atomic_compare_exchange_strong(magic, &zero, want_magic);
+    }
+    return atomic_load(magic) == want_magic && atomic_load(version) == want_version;
+}
+
 /* ---- the layout is fixed: these hold it there ------------------------------------------ */
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the board layout is little-endian");
 static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,

@@ -37,14 +37,7 @@ gs_board *gs_board_map(int fd, const char *path)
         gs_log(GS_LOG_WARN, "cannot map %s: compute is limited for this process alone", path);
         return NULL;
     }
-    /* Racing creators write the same values; the magic goes last. */
-    if (atomic_load(&b->magic) == 0) {
-        atomic_store(&b->version, GS_BOARD_VERSION);
-        b->slots = GS_BOARD_SLOTS;
-        uint64_t zero = 0;
-        (void)atomic_compare_exchange_strong(&b->magic, &zero, GS_BOARD_MAGIC);
-    }
-    if (atomic_load(&b->magic) != GS_BOARD_MAGIC || atomic_load(&b->version) != GS_BOARD_VERSION) {
+    if (!gs_board_header_ready(&b->magic, &b->version, &b->slots, GS_BOARD_MAGIC, GS_BOARD_VERSION, GS_BOARD_SLOTS)) {
         gs_log(GS_LOG_WARN, "%s is not a gpushare compute board of version %u: compute is limited for this process "
                             "alone", path, GS_BOARD_VERSION);
         (void)munmap(b, sizeof *b);
