@@ -10,6 +10,12 @@ function struct(size: number, rows: readonly (readonly [name: string, offset: nu
   return { size, fields: Object.fromEntries(rows.map(([name, offset, bytes]) => [name, { offset, size: bytes }])) };
 }
 
+/** The same for a struct whose fields follow each other without a gap, from [field, size] rows. */
+function packed(size: number, rows: readonly (readonly [name: string, size: number])[]) {
+  let offset = 0;
+  return struct(size, rows.map(([name, bytes]) => [name, (offset += bytes) - bytes, bytes] as const));
+}
+
 /** Sizes and offsets in bytes, in the shape board_layout prints them. */
 export const BOARD_LAYOUT = {
   constants: {
@@ -49,13 +55,6 @@ export const BOARD_LAYOUT = {
       ['entries', 12, 4],
       ['grant', 64, 4096],
     ]),
-    gs_grant: struct(64, [
-      ['owner', 0, 8],
-      ['live', 8, 4],
-      ['uid', 12, 4],
-      ['share_ppm', 16, 4],
-      ['priority', 20, 4],
-      ['policy', 24, 4],
-    ]),
+    gs_grant: packed(64, [['owner', 8], ['live', 4], ['uid', 4], ['share_ppm', 4], ['priority', 4], ['policy', 4]]),
   },
 } as const;
