@@ -105,6 +105,8 @@ const TRIVIAL = { command: ['true'], cwd: '/', memory: '1Gi' };
 
 interface Sent {
   readonly due: number;
+  /** When this client sent it (the open loop's lateness: due to sent is the client's own delay). */
+  readonly sent: number;
   end: number;
   status: number;
   id: string | null;
@@ -120,7 +122,7 @@ async function openLoop(count: number, rate: number, send: (i: number) => Promis
     const tick = (): void => {
       const now = nowMs();
       while (i < count && start + (i * 1000) / rate <= now) {
-        const s: Sent = { due: start + (i * 1000) / rate, end: NaN, status: 0, id: null };
+        const s: Sent = { due: start + (i * 1000) / rate, sent: now, end: NaN, status: 0, id: null };
         sent.push(s);
         pending.push(
           send(i).then(
@@ -152,7 +154,8 @@ async function closedLoop(count: number, clients: number, send: () => Promise<An
   const worker = async (): Promise<void> => {
     while (next < count) {
       next += 1;
-      const s: Sent = { due: nowMs(), end: NaN, status: 0, id: null };
+      const due = nowMs();
+      const s: Sent = { due, sent: due, end: NaN, status: 0, id: null };
       sent.push(s);
       try {
         const a = await send();
@@ -219,6 +222,8 @@ interface StartResult {
   readonly refused: number;
   /** The daemon's CPU time per accepted submission, ms (its share of the machine, whatever else runs). */
   readonly cpuPerTask: number;
+  /** The 99th percentile of how late this client sent (ms after due): its part of the POST p99. */
+  readonly sendLateP99: number;
   /** CPU ms from the first send to the last answer: the daemon's, and this client's own. */
   readonly cpuInRun: { readonly daemon: number; readonly client: number };
   /** Page faults in the run: the daemon's major (a file read from disk) and minor ones, the client's major ones. */
@@ -277,7 +282,7 @@ async function startRun(c: Client, pid: number, run: () => Promise<Sent[]>): Pro
   if (toRunning.length !== ok.length) throw new Error(`${ok.length - toRunning.length} accepted tasks never started`);
   const lat = ok.map((s) => s.end - s.due);
   const share = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : (100 * (b - a)) / 1000 / (last - first));
-  return { acceptedPerS: (ok.length * 1000) / (last - first), p50: pct(lat, 50), p99: pct(lat, 99), runP50: pct(toRunning, 50), runP99: pct(toRunning, 99), refused: sent.length - ok.length, cpuPerTask: cpu / ok.length, cpuInRun: { daemon: runCpu, client: (client.user + client.system) / 1000 }, faults: majorFaults, window: [first, last], pressure: { cpu: share(cpuP0, cpuP1), io: share(ioP0, ioP1) } };
+  return { acceptedPerS: (ok.length * 1000) / (last - first), p50: pct(lat, 50), p99: pct(lat, 99), runP50: pct(toRunning, 50), runP99: pct(toRunning, 99), refused: sent.length - ok.length, cpuPerTask: cpu / ok.length, sendLateP99: pct(ok.map((s) => s.sent - s.due), 99), cpuInRun: { daemon: runCpu, client: (client.user + client.system) / 1000 }, faults: majorFaults, window: [first, last], pressure: { cpu: share(cpuP0, cpuP1), io: share(ioP0, ioP1) } };
 }
 
 interface ListResult {
@@ -376,7 +381,7 @@ async function round(bin: string): Promise<RoundResult> {
       const d = stallsIn(stallFile, from, to);
       const cl = stallsIn(process.env['START_BENCH_STALL_FILE'] ?? '', from, to);
       const p = (x: number | null): string => (x === null ? '?' : `${x.toFixed(0)}%`);
-      console.log(`  fixed-rate run (${((to - from) / 1000).toFixed(1)} s): daemon longest stall ${d.longest.toFixed(0)} ms, GC ${d.gc.toFixed(0)} ms; client longest stall ${cl.longest.toFixed(0)} ms, GC ${cl.gc.toFixed(0)} ms; CPU in the run: daemon ${fixed.cpuInRun.daemon.toFixed(0)} ms, client ${fixed.cpuInRun.client.toFixed(0)} ms; page faults: daemon ${fixed.faults.daemon} major, ${fixed.faults.daemonMinor} minor, client ${fixed.faults.client} major; machine CPU pressure ${p(fixed.pressure.cpu)}, IO ${p(fixed.pressure.io)}`);
+      console.log(`  fixed-rate run (${((to - from) / 1000).toFixed(1)} s): sent late p99 ${fixed.sendLateP99.toFixed(1)} ms (the client's own delay); daemon longest stall ${d.longest.toFixed(0)} ms, GC ${d.gc.toFixed(0)} ms; client longest stall ${cl.longest.toFixed(0)} ms, GC ${cl.gc.toFixed(0)} ms; CPU in the run: daemon ${fixed.cpuInRun.daemon.toFixed(0)} ms, client ${fixed.cpuInRun.client.toFixed(0)} ms; page faults: daemon ${fixed.faults.daemon} major, ${fixed.faults.daemonMinor} minor, client ${fixed.faults.client} major; machine CPU pressure ${p(fixed.pressure.cpu)}, IO ${p(fixed.pressure.io)}`);
     }
     return { fixed, max, list };
   } finally {
