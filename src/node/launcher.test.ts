@@ -42,9 +42,10 @@ describe('taskEnvironment', () => {
   });
 
   it('never lets the task ask the wrapper for its sandbox (GPUSHARE_EXEC_*): only the daemon adds those, after', () => {
-    const own = { ...task, env: { GPUSHARE_EXEC_UID: '0', GPUSHARE_EXEC_CGROUP: '/', GPUSHARE_EXEC_PRELOAD: '/x.so', KEEP: '1' } } as unknown as Task;
+    // nor name grants of its own: gpushare-exec gives it the entries it took (native/exec/grant.h)
+    const own = { ...task, env: { GPUSHARE_EXEC_UID: '0', GPUSHARE_EXEC_CGROUP: '/', GPUSHARE_EXEC_PRELOAD: '/x.so', GPUSHARE_EXEC_GRANT: '1000000,2,2', GPUSHARE_COMPUTE_GRANTS: 'GPU-a=0', KEEP: '1' } } as unknown as Task;
     const env = taskEnvironment({ PATH: '/bin' }, own, [], null);
-    expect(Object.keys(env).filter((k) => k.startsWith('GPUSHARE_EXEC_'))).toEqual([]);
+    expect(Object.keys(env).filter((k) => k.startsWith('GPUSHARE_EXEC_') || k === 'GPUSHARE_COMPUTE_GRANTS')).toEqual([]);
     expect(env['KEEP']).toBe('1');
   });
 
