@@ -18,6 +18,16 @@ static const proc_row_t rows[] = {GS_CUDA_PROC_LIST(PROC_ROW)};
 #undef PROC_ROW
 #define ROW_COUNT (sizeof rows / sizeof rows[0])
 
+/* Entry points gs_cuda_api.h does not declare (libgpushare does not intercept them), with
+ * their first versions as CUDA 13's cudaTypedefs.h: what the remote worker asks for. */
+static const proc_row_t extra_rows[] = {
+    {"cuFuncGetAttribute", 2020, (void *)&cuFuncGetAttribute, GS_CUDA_PROC_LEGACY},
+    {"cuFuncSetAttribute", 9000, (void *)&cuFuncSetAttribute, GS_CUDA_PROC_LEGACY},
+    {"cuOccupancyMaxActiveBlocksPerMultiprocessor", 6050, (void *)&cuOccupancyMaxActiveBlocksPerMultiprocessor, GS_CUDA_PROC_LEGACY},
+    {"cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags", 7000, (void *)&cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags,
+     GS_CUDA_PROC_LEGACY},
+};
+
 /* First row named `name` (the table is sorted by name), or ROW_COUNT. */
 static size_t first_row(const char *name)
 {
@@ -49,6 +59,13 @@ static CUresult lookup(const char *symbol, void **pfn, int version, cuuint64_t f
         const proc_row_t **slot = rows[i].flavor == GS_CUDA_PROC_LEGACY ? &best : &best_pt;
         if (!*slot || rows[i].version >= (*slot)->version)
             *slot = &rows[i];
+    }
+    for (size_t i = 0; i < sizeof extra_rows / sizeof extra_rows[0]; i++) {
+        if (strcmp(extra_rows[i].name, symbol) != 0)
+            continue;
+        st = CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT;
+        if (extra_rows[i].version <= version)
+            best = &extra_rows[i];
     }
     const proc_row_t *pick = per_thread && best_pt ? best_pt : best;
     if (pick) {

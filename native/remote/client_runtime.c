@@ -1,0 +1,214 @@
+/*
+ * client_runtime.c: what the CUDA runtime (libcudart, inside CuPy and PyTorch) asks of the
+ * driver beyond the driver-API basics of client_api.c (docs/remote.md "What the CUDA runtime
+ * calls"): CUDA 12's libraries and kernels (cudart loads its fatbins with cuLibraryLoadData
+ * and launches CUkernel handles), fatbin and JIT-option module loads, function attributes
+ * and occupancy (asked before a first launch), the parameter layout (answered here), the
+ * primary context's state and flags, and the per-thread-default-stream forms (_ptsz/_ptds)
+ * that cuGetProcAddress hands out with CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM.
+ *
+ * A library is a module on the wire: the worker loads it into the context current at load
+ * time (the runtime loads them with its primary context current), so a library is not
+ * shared by several contexts of one session as a real driver's is.
+ */
+#include "client.h"
+#include "cuda_extra.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#define MAX_DEVICES 64
+
+/* Entry points of client_api.c used here under their driver names. */
+CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n);
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, CUstream s);
+CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, CUstream s);
+CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s);
+
+/* ---- libraries and kernels (CUDA 12) ----------------------------------------------- */
+GSR_EXPORT CUresult cuModuleLoadFatBinary(CUmodule *module, const void *fatCubin) { return cuModuleLoadData(module, fatCubin); }
+
+/* JIT options tune a PTX compile (log buffers, optimization level): the worker's driver
+ * compiles with its defaults; a log buffer the caller passed stays empty. */
+GSR_EXPORT CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int numOptions, CUjit_option *options,
+                                       void **optionValues) {
+    (void)numOptions, (void)options, (void)optionValues;
+    return cuModuleLoadData(module, image);
+}
+
+GSR_EXPORT CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUjit_option *jitOptions, void **jitOptionsValues,
+                                      unsigned int numJitOptions, CUlibraryOption *libraryOptions, void **libraryOptionValues,
+                                      unsigned int numLibraryOptions) {
+    (void)jitOptions, (void)jitOptionsValues, (void)numJitOptions;
+    (void)libraryOptions, (void)libraryOptionValues, (void)numLibraryOptions;
+    if (!library) return CUDA_ERROR_INVALID_VALUE;
+    return cuModuleLoadData((CUmodule *)library, code);
+}
+
+GSR_EXPORT CUresult cuLibraryUnload(CUlibrary library) { return cuModuleUnload((CUmodule)library); }
+
+GSR_EXPORT CUresult cuLibraryGetModule(CUmodule *pMod, CUlibrary library) {
+    if (!pMod || !library) return CUDA_ERROR_INVALID_VALUE;
+    *pMod = (CUmodule)library;
+    return CUDA_SUCCESS;
+}
+
+/* A kernel is the same record as a function: cuLaunchKernel takes either. */
+GSR_EXPORT CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const char *name) {
+    return cuModuleGetFunction((CUfunction *)pKernel, (CUmodule)library, name);
+}
+
+static const gsr_function *function_record(const void *handle) {
+    const gsr_function *f = handle;
+    return f && f->magic == GSR_FUNC_MAGIC ? f : NULL;
+}
+
+GSR_EXPORT CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel) {
+    if (!pFunc) return CUDA_ERROR_INVALID_VALUE;
+    if (!function_record(kernel)) return CUDA_ERROR_INVALID_HANDLE;
+    *pFunc = (CUfunction)kernel;
+    return CUDA_SUCCESS;
+}
+
+/* ---- function attributes and occupancy ------------------------------------------- */
+static CUresult function_call(unsigned op, const void *handle, uint64_t a, uint64_t b, uint64_t c, int *value) {
+    const gsr_function *f = function_record(handle);
+    if (!f) return CUDA_ERROR_INVALID_HANDLE;
+    gsr_args in = {.v = {f->id, a, b, c}, .nv = op == GSR_OP_FUNC_GET_ATTRIBUTE ? 2 : op == GSR_OP_FUNC_SET_ATTRIBUTE ? 3 : 4};
+    gsr_args out;
+    if (!gsr_current_ctx() && op != GSR_OP_FUNC_GET_ATTRIBUTE && op != GSR_OP_FUNC_SET_ATTRIBUTE) return CUDA_ERROR_INVALID_CONTEXT;
+    CUresult rc = gsr_call(op, &in, &out);
+    if (rc == CUDA_SUCCESS && value) *value = (int)out.v[0];
+    return rc;
+}
+
+GSR_EXPORT CUresult cuFuncGetAttribute(int *pi, int attrib, CUfunction hfunc) {
+    if (!pi) return CUDA_ERROR_INVALID_VALUE;
+    return function_call(GSR_OP_FUNC_GET_ATTRIBUTE, hfunc, (uint64_t)(int64_t)attrib, 0, 0, pi);
+}
+
+GSR_EXPORT CUresult cuFuncSetAttribute(CUfunction hfunc, int attrib, int value) {
+    return function_call(GSR_OP_FUNC_SET_ATTRIBUTE, hfunc, (uint64_t)(int64_t)attrib, (uint64_t)(int64_t)value, 0, NULL);
+}
+
+/* One device per session: the device argument names the session's device. */
+GSR_EXPORT CUresult cuKernelGetAttribute(int *pi, int attrib, CUkernel kernel, CUdevice dev) {
+    (void)dev;
+    return cuFuncGetAttribute(pi, attrib, (CUfunction)kernel);
+}
+
+GSR_EXPORT CUresult cuKernelSetAttribute(int attrib, int val, CUkernel kernel, CUdevice dev) {
+    (void)dev;
+    return cuFuncSetAttribute((CUfunction)kernel, attrib, val);
+}
+
+/* A preference the driver is free to ignore (cuda.h): kept by none, so not sent. */
+GSR_EXPORT CUresult cuFuncSetCacheConfig(CUfunction hfunc, int config) {
+    (void)config;
+    return function_record(hfunc) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+
+GSR_EXPORT CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBlocks, CUfunction func, int blockSize,
+                                                                         size_t dynamicSMemSize, unsigned int flags) {
+    if (!numBlocks || blockSize <= 0) return CUDA_ERROR_INVALID_VALUE;
+    return function_call(GSR_OP_OCCUPANCY_MAX_BLOCKS, func, (uint64_t)blockSize, dynamicSMemSize, flags, numBlocks);
+}
+
+GSR_EXPORT CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize) {
+    return cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(numBlocks, func, blockSize, dynamicSMemSize, 0);
+}
+
+/* The layout the worker sent with the function (CUDA_ERROR_INVALID_VALUE past the last
+ * parameter, as the driver answers; NOT_SUPPORTED when the worker's driver gave none). */
+GSR_EXPORT CUresult cuFuncGetParamInfo(CUfunction func, size_t paramIndex, size_t *paramOffset, size_t *paramSize) {
+    const gsr_function *f = function_record(func);
+    if (!f) return CUDA_ERROR_INVALID_HANDLE;
+    if (!f->has_layout) return CUDA_ERROR_NOT_SUPPORTED;
+    if (paramIndex >= f->nparams) return CUDA_ERROR_INVALID_VALUE;
+    if (paramOffset) *paramOffset = f->layout[2 * paramIndex];
+    if (paramSize) *paramSize = f->layout[2 * paramIndex + 1];
+    return CUDA_SUCCESS;
+}
+
+/* ---- the primary context's state: this session's retains and the flags it set ------- */
+static struct {
+    pthread_mutex_t lock;
+    int retains[MAX_DEVICES];
+    unsigned flags[MAX_DEVICES];
+} primary = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+void gsr_primary_retained(CUdevice dev, int delta) {
+    if (dev < 0 || dev >= MAX_DEVICES) return;
+    pthread_mutex_lock(&primary.lock);
+    primary.retains[dev] += delta;
+    pthread_mutex_unlock(&primary.lock);
+}
+
+/* The worker serves one client, so the session's own retains are all there are. */
+GSR_EXPORT CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, int *active) {
+    if (!flags || !active) return CUDA_ERROR_INVALID_VALUE;
+    int count = 0;
+    CUresult rc = cuDeviceGetCount(&count);
+    if (rc != CUDA_SUCCESS) return rc;
+    if (dev < 0 || dev >= count || dev >= MAX_DEVICES) return CUDA_ERROR_INVALID_DEVICE;
+    pthread_mutex_lock(&primary.lock);
+    *flags = primary.flags[dev];
+    *active = primary.retains[dev] > 0;
+    pthread_mutex_unlock(&primary.lock);
+    return CUDA_SUCCESS;
+}
+
+GSR_EXPORT CUresult cuDevicePrimaryCtxSetFlags_v2(CUdevice dev, unsigned int flags) {
+    if (dev < 0 || dev >= MAX_DEVICES) return CUDA_ERROR_INVALID_DEVICE;
+    CUresult rc = gsr_call(GSR_OP_PRIMARY_CTX_SET_FLAGS, &(gsr_args){.v = {(uint64_t)(int64_t)dev, flags}, .nv = 2}, NULL);
+    if (rc == CUDA_SUCCESS) {
+        pthread_mutex_lock(&primary.lock);
+        primary.flags[dev] = flags;
+        pthread_mutex_unlock(&primary.lock);
+    }
+    return rc;
+}
+
+GSR_EXPORT CUresult cuDevicePrimaryCtxSetFlags(CUdevice dev, unsigned int flags) { return cuDevicePrimaryCtxSetFlags_v2(dev, flags); }
+
+/* NVML's memory answer (nvml_client.c): the device's total on the worker and this session's bytes. */
+GSR_EXPORT CUresult gsr_remote_session_memory(int dev, unsigned long long *total, unsigned long long *used) {
+    gsr_args out;
+    CUresult rc = gsr_connect_once();
+    if (rc == CUDA_SUCCESS) rc = gsr_call(GSR_OP_SESSION_MEMORY, &(gsr_args){.v = {(uint64_t)(int64_t)dev}, .nv = 1}, &out);
+    if (rc == CUDA_SUCCESS) {
+        *total = out.v[0];
+        *used = out.v[1];
+    }
+    return rc;
+}
+
+/* ---- per-thread default stream forms -------------------------------------------------
+ * The stream NULL of a _ptsz/_ptds call is the per-thread default stream; the worker maps
+ * CU_STREAM_PER_THREAD onto its own thread's (docs/remote.md). */
+static CUstream per_thread(CUstream s) { return s ? s : CU_STREAM_PER_THREAD; }
+
+GSR_EXPORT CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
+                                        unsigned int bz, unsigned int shared, CUstream s, void **kernelParams, void **extra) {
+    return cuLaunchKernel(f, gx, gy, gz, bx, by, bz, shared, per_thread(s), kernelParams, extra);
+}
+GSR_EXPORT CUresult cuMemcpyHtoDAsync_v2_ptsz(CUdeviceptr dst, const void *src, size_t n, CUstream s) {
+    return cuMemcpyHtoDAsync_v2(dst, src, n, per_thread(s));
+}
+GSR_EXPORT CUresult cuMemcpyDtoHAsync_v2_ptsz(void *dst, CUdeviceptr src, size_t n, CUstream s) {
+    return cuMemcpyDtoHAsync_v2(dst, src, n, per_thread(s));
+}
+GSR_EXPORT CUresult cuMemcpyDtoDAsync_v2_ptsz(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s) {
+    return cuMemcpyDtoDAsync_v2(dst, src, n, per_thread(s));
+}
+GSR_EXPORT CUresult cuMemsetD8Async_ptsz(CUdeviceptr dst, unsigned char uc, size_t n, CUstream s) {
+    return cuMemsetD8Async(dst, uc, n, per_thread(s));
+}
+GSR_EXPORT CUresult cuStreamSynchronize_ptsz(CUstream s) { return cuStreamSynchronize(per_thread(s)); }
+GSR_EXPORT CUresult cuStreamQuery_ptsz(CUstream s) { return cuStreamQuery(per_thread(s)); }
+GSR_EXPORT CUresult cuEventRecord_ptsz(CUevent e, CUstream s) { return cuEventRecord(e, per_thread(s)); }
+/* Synchronous copies: the legacy forms synchronize more than the per-thread ones need. */
+GSR_EXPORT CUresult cuMemcpyHtoD_v2_ptds(CUdeviceptr dst, const void *src, size_t n) { return cuMemcpyHtoD_v2(dst, src, n); }
+GSR_EXPORT CUresult cuMemcpyDtoH_v2_ptds(void *dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoH_v2(dst, src, n); }
+GSR_EXPORT CUresult cuMemcpyDtoD_v2_ptds(CUdeviceptr dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoD_v2(dst, src, n); }
+GSR_EXPORT CUresult cuMemsetD8_v2_ptds(CUdeviceptr dst, unsigned char uc, size_t n) { return cuMemsetD8_v2(dst, uc, n); }
