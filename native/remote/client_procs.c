@@ -36,6 +36,7 @@ CUresult cuFuncGetParamInfo(CUfunction func, size_t paramIndex, size_t *paramOff
 CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize);
 CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize,
                                                               unsigned int flags);
+CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority);
 GSR_EXPORT CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTableId);
 
 typedef struct proc_row {
@@ -54,6 +55,7 @@ static const proc_row procs[] = {
     {"cuMemcpyDtoDAsync", 3020, (void *)&cuMemcpyDtoDAsync_v2, GS_CUDA_PROC_LEGACY},
     {"cuMemcpyDtoHAsync", 3020, (void *)&cuMemcpyDtoHAsync_v2, GS_CUDA_PROC_LEGACY},
     {"cuMemcpyHtoDAsync", 3020, (void *)&cuMemcpyHtoDAsync_v2, GS_CUDA_PROC_LEGACY},
+    {"cuCtxGetStreamPriorityRange", 5050, (void *)&cuCtxGetStreamPriorityRange, GS_CUDA_PROC_LEGACY},
     {"cuModuleLoadFatBinary", 2000, (void *)&cuModuleLoadFatBinary, GS_CUDA_PROC_LEGACY},
     {"cuModuleLoadDataEx", 2010, (void *)&cuModuleLoadDataEx, GS_CUDA_PROC_LEGACY},
     {"cuLibraryLoadData", 12000, (void *)&cuLibraryLoadData, GS_CUDA_PROC_LEGACY},

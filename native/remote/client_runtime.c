@@ -4,8 +4,9 @@
  * calls"): CUDA 12's libraries and kernels (cudart loads its fatbins with cuLibraryLoadData
  * and launches CUkernel handles), fatbin and JIT-option module loads, function attributes
  * and occupancy (asked before a first launch), the parameter layout (answered here), the
- * primary context's state and flags, and the per-thread-default-stream forms (_ptsz/_ptds)
- * that cuGetProcAddress hands out with CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM.
+ * primary context's state and flags, the per-thread-default-stream forms (_ptsz/_ptds)
+ * that cuGetProcAddress hands out with CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM,
+ * stream waits and priorities, and page-locked host memory (local).
  *
  * A library is a module on the wire: the worker loads it into the context current at load
  * time (the runtime loads them with its primary context current), so a library is not
@@ -15,6 +16,7 @@
 #include "cuda_extra.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_DEVICES 64
@@ -212,3 +214,78 @@ GSR_EXPORT CUresult cuMemcpyHtoD_v2_ptds(CUdeviceptr dst, const void *src, size_
 GSR_EXPORT CUresult cuMemcpyDtoH_v2_ptds(void *dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoH_v2(dst, src, n); }
 GSR_EXPORT CUresult cuMemcpyDtoD_v2_ptds(CUdeviceptr dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoD_v2(dst, src, n); }
 GSR_EXPORT CUresult cuMemsetD8_v2_ptds(CUdeviceptr dst, unsigned char uc, size_t n) { return cuMemsetD8_v2(dst, uc, n); }
+GSR_EXPORT CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags) {
+    if (!gsr_current_ctx()) return CUDA_ERROR_INVALID_CONTEXT;
+    return gsr_post(GSR_OP_STREAM_WAIT_EVENT, &(gsr_args){.v = {(uintptr_t)hStream, (uintptr_t)hEvent, Flags}, .nv = 3});
+}
+GSR_EXPORT CUresult cuStreamWaitEvent_ptsz(CUstream hStream, CUevent hEvent, unsigned int Flags) {
+    return cuStreamWaitEvent(per_thread(hStream), hEvent, Flags);
+}
+
+/* ---- stream priorities (PyTorch's stream pools ask the range, then create with one) ---- */
+GSR_EXPORT CUresult cuStreamCreateWithPriority(CUstream *phStream, unsigned int flags, int priority) {
+    if (!phStream) return CUDA_ERROR_INVALID_VALUE;
+    if (!gsr_current_ctx()) return CUDA_ERROR_INVALID_CONTEXT;
+    gsr_args out;
+    CUresult rc = gsr_call(GSR_OP_STREAM_CREATE_PRIORITY, &(gsr_args){.v = {flags, (uint64_t)(int64_t)priority}, .nv = 2}, &out);
+    if (rc == CUDA_SUCCESS) *phStream = (CUstream)(uintptr_t)out.v[0];
+    return rc;
+}
+
+GSR_EXPORT CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority) {
+    if (!gsr_current_ctx()) return CUDA_ERROR_INVALID_CONTEXT;
+    gsr_args out;
+    CUresult rc = gsr_call(GSR_OP_CTX_STREAM_PRIORITY_RANGE, &(gsr_args){0}, &out);
+    if (rc == CUDA_SUCCESS) {
+        if (leastPriority) *leastPriority = (int)out.v[0];
+        if (greatestPriority) *greatestPriority = (int)out.v[1];
+    }
+    return rc;
+}
+
+/* ---- page-locked host memory: plain page-aligned memory on this machine -----------------
+ * Copies to and from it go over the wire like any host memory; it has no device mapping
+ * (cuMemHostGetDevicePointer is not served). The registry lets cuMemFreeHost refuse a
+ * pointer it did not hand out, as the driver does. */
+static struct {
+    pthread_mutex_t lock;
+    void **ptrs;
+    size_t n, cap;
+} host_allocs = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+GSR_EXPORT CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags) {
+    if (!pp || bytesize == 0 || Flags > 7) return CUDA_ERROR_INVALID_VALUE;
+    size_t page = 4096, rounded = (bytesize + page - 1) / page * page;
+    void *p = aligned_alloc(page, rounded);
+    if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
+    pthread_mutex_lock(&host_allocs.lock);
+    if (host_allocs.n == host_allocs.cap) {
+        size_t cap = host_allocs.cap ? 2 * host_allocs.cap : 64;
+        void **grown = realloc(host_allocs.ptrs, cap * sizeof *grown);
+        if (!grown) {
+            pthread_mutex_unlock(&host_allocs.lock);
+            free(p);
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        }
+        host_allocs.ptrs = grown;
+        host_allocs.cap = cap;
+    }
+    host_allocs.ptrs[host_allocs.n++] = p;
+    pthread_mutex_unlock(&host_allocs.lock);
+    *pp = p;
+    return CUDA_SUCCESS;
+}
+
+GSR_EXPORT CUresult cuMemAllocHost_v2(void **pp, size_t bytesize) { return cuMemHostAlloc(pp, bytesize, 0); }
+
+GSR_EXPORT CUresult cuMemFreeHost(void *p) {
+    pthread_mutex_lock(&host_allocs.lock);
+    size_t i = 0;
+    while (i < host_allocs.n && host_allocs.ptrs[i] != p) i++;
+    int found = i < host_allocs.n;
+    if (found) host_allocs.ptrs[i] = host_allocs.ptrs[--host_allocs.n];
+    pthread_mutex_unlock(&host_allocs.lock);
+    if (!found) return CUDA_ERROR_INVALID_VALUE;
+    free(p);
+    return CUDA_SUCCESS;
+}

@@ -17,6 +17,7 @@ typedef CUresult (*gsr_pfn_func_get_param_info)(CUfunction func, size_t index, s
 /* What the CUDA runtime asks of a function before its first launch (attributes, occupancy). */
 typedef CUresult (*gsr_pfn_func_get_attribute)(int *value, int attrib, CUfunction func);
 typedef CUresult (*gsr_pfn_func_set_attribute)(CUfunction func, int attrib, int value);
+typedef CUresult (*gsr_pfn_stream_priority_range)(int *least, int *greatest);
 typedef CUresult (*gsr_pfn_occupancy)(int *blocks, CUfunction func, int block_size, size_t dynamic_smem, unsigned int flags);
 
 /* CUDA 12's library entry points (context-independent modules), as cudart 12+ loads its fatbins. */

@@ -85,7 +85,10 @@
     X(FUNC_SET_ATTRIBUTE, 71, "qii", "") \
     X(OCCUPANCY_MAX_BLOCKS, 72, "ququ", "i") \
     X(PRIMARY_CTX_SET_FLAGS, 73, "iu", "") \
-    X(SESSION_MEMORY, 74, "i", "qq")
+    X(SESSION_MEMORY, 74, "i", "qq") \
+    X(STREAM_WAIT_EVENT, 75, "qqu", "") \
+    X(STREAM_CREATE_PRIORITY, 76, "ui", "q") \
+    X(CTX_STREAM_PRIORITY_RANGE, 77, "", "ii")
 
 #define GSR_OP_ENUM_ITEM(name, number, request, reply) GSR_OP_##name = number,
 typedef enum gsr_op { GSR_OP_LIST(GSR_OP_ENUM_ITEM) } gsr_op;

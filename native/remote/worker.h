@@ -32,6 +32,7 @@ typedef struct gsr_session {
     gsr_pfn_func_get_attribute func_get_attribute;
     gsr_pfn_func_set_attribute func_set_attribute;
     gsr_pfn_occupancy occupancy;
+    gsr_pfn_stream_priority_range stream_priority_range;
 } gsr_session;
 
 /* Reads exactly n bytes of the client's stream (buffered); 0, or -1 when the link failed,

@@ -365,9 +365,12 @@ static void handle_free(gsr_session *s, uint64_t ptr, reply *r) {
     if (r->status == CUDA_SUCCESS) gsr_table_remove_alloc(&s->table, (size_t)i);
 }
 
-static void handle_object_create(gsr_session *s, unsigned kind, unsigned flags, reply *r) {
+/* A stream (with a priority when `prioritized`) or an event, entered in the session's table. */
+static void handle_object_create(gsr_session *s, unsigned kind, unsigned flags, int prioritized, int priority, reply *r) {
     void *handle = NULL;
-    r->status = kind == GSR_KIND_STREAM ? cuStreamCreate((CUstream *)&handle, flags) : cuEventCreate((CUevent *)&handle, flags);
+    r->status = kind == GSR_KIND_EVENT ? cuEventCreate((CUevent *)&handle, flags)
+                : prioritized          ? cuStreamCreateWithPriority((CUstream *)&handle, flags, priority)
+                                       : cuStreamCreate((CUstream *)&handle, flags);
     if (r->status != CUDA_SUCCESS) return;
     gsr_obj *o = gsr_table_add(&s->table, kind, handle, s->current_ctx);
     if (!o) {
@@ -590,10 +593,10 @@ int gsr_session_handle(gsr_session *s, const gsr_header *h) {
         handle_launch(s, &a, &r);
         break;
     case GSR_OP_STREAM_CREATE:
-        handle_object_create(s, GSR_KIND_STREAM, (unsigned)a.v[0], &r);
+        handle_object_create(s, GSR_KIND_STREAM, (unsigned)a.v[0], 0, 0, &r);
         break;
     case GSR_OP_EVENT_CREATE:
-        handle_object_create(s, GSR_KIND_EVENT, (unsigned)a.v[0], &r);
+        handle_object_create(s, GSR_KIND_EVENT, (unsigned)a.v[0], 0, 0, &r);
         break;
     case GSR_OP_STREAM_DESTROY:
         handle_object_destroy(s, a.v[0], GSR_KIND_STREAM, &r);
@@ -641,6 +644,25 @@ int gsr_session_handle(gsr_session *s, const gsr_header *h) {
     case GSR_OP_SESSION_MEMORY:
         handle_session_memory(s, (int)a.v[0], &r);
         break;
+    case GSR_OP_STREAM_WAIT_EVENT: {
+        CUevent ev = find_handle(s, a.v[1], GSR_KIND_EVENT);
+        CUstream stream;
+        r.status = ev ? find_stream(s, a.v[0], &stream) : CUDA_ERROR_INVALID_HANDLE;
+        if (r.status == CUDA_SUCCESS) r.status = cuStreamWaitEvent(stream, ev, (unsigned)a.v[2]);
+        break;
+    }
+    case GSR_OP_STREAM_CREATE_PRIORITY:
+        handle_object_create(s, GSR_KIND_STREAM, (unsigned)a.v[0], 1, (int)a.v[1], &r);
+        break;
+    case GSR_OP_CTX_STREAM_PRIORITY_RANGE: {
+        int least = 0, greatest = 0;
+        r.status = s->stream_priority_range ? s->stream_priority_range(&least, &greatest) : CUDA_ERROR_NOT_SUPPORTED;
+        if (r.status == CUDA_SUCCESS) {
+            put_u64(&r, (uint64_t)(int64_t)least);
+            put_u64(&r, (uint64_t)(int64_t)greatest);
+        }
+        break;
+    }
     case GSR_OP_HELLO:
     case GSR_OP_DATA:
         return ends_session(s);

@@ -21,6 +21,7 @@ static const proc_row_t rows[] = {GS_CUDA_PROC_LIST(PROC_ROW)};
 /* Entry points gs_cuda_api.h does not declare (libgpushare does not intercept them), with
  * their first versions as CUDA 13's cudaTypedefs.h: what the remote worker asks for. */
 static const proc_row_t extra_rows[] = {
+    {"cuCtxGetStreamPriorityRange", 5050, (void *)&cuCtxGetStreamPriorityRange, GS_CUDA_PROC_LEGACY},
     {"cuFuncGetAttribute", 2020, (void *)&cuFuncGetAttribute, GS_CUDA_PROC_LEGACY},
     {"cuFuncSetAttribute", 9000, (void *)&cuFuncSetAttribute, GS_CUDA_PROC_LEGACY},
     {"cuOccupancyMaxActiveBlocksPerMultiprocessor", 6050, (void *)&cuOccupancyMaxActiveBlocksPerMultiprocessor, GS_CUDA_PROC_LEGACY},

@@ -335,6 +335,7 @@ uint64_t fake_kernel_ns(const struct CUfunc_st *f, const struct CUctx_st *ctx, u
 bool fake_function_valid(const struct CUfunc_st *f);
 /* fake_cuda_function.c: served by cuGetProcAddress beside gs_cuda_procs.h's table. */
 CUresult cuFuncGetAttribute(int *pi, int attrib, CUfunction hfunc);
+CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority);
 CUresult cuFuncSetAttribute(CUfunction hfunc, int attrib, int value);
 CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize);
 CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize,

@@ -359,6 +359,23 @@ static CUresult wait_event(const char *fn, CUstream h, CUevent ev, unsigned int 
     return fake_leave(r);
 }
 
+/* Not in gs_cuda_api.h (served by cuGetProcAddress's extra rows): the range
+ * cuStreamCreateWithPriority clamps to, as an H100's driver reports it. */
+FAKE_EXPORT CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority)
+{
+    struct CUctx_st *ctx;
+    CUresult r = fake_enter("cuCtxGetStreamPriorityRange");
+    if (r == CUDA_SUCCESS)
+        r = fake_need_ctx(&ctx);
+    if (r == CUDA_SUCCESS) {
+        if (leastPriority)
+            *leastPriority = 0;
+        if (greatestPriority)
+            *greatestPriority = -5;
+    }
+    return fake_leave(r);
+}
+
 FAKE_EXPORT CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags)
 {
     return wait_event("cuStreamWaitEvent", hStream, hEvent, Flags);

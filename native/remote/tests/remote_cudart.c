@@ -5,7 +5,9 @@
  * point through it with a CUDA version and stream flags; cuGetExportTable; the primary
  * context's state, retain and set current; a fatbin registered with cuLibraryLoadData, a
  * kernel by cuLibraryGetKernel, its attributes and occupancy, launches through the kernel
- * handle (default and per-thread stream); then the NVML calls frameworks make, through
+ * handle (default and per-thread stream); stream priorities, event waits across streams and
+ * page-locked host memory, as PyTorch's stream pool and caching host allocator use them;
+ * then the NVML calls frameworks make, through
  * libnvidia-ml.so.1. Prints "remote_cudart ok" when every check held, else the first failure.
  */
 #define _DEFAULT_SOURCE
@@ -252,6 +254,49 @@ int main(void) {
     EXPECT(cuStreamSynchronize_pt(NULL), CUDA_SUCCESS);
     EXPECT(p_cuStreamSynchronize(NULL), CUDA_SUCCESS);
     EXPECT(p_cuCtxSynchronize(), CUDA_SUCCESS);
+
+    /* PyTorch's stream pool: the priority range, streams with priorities, cross-stream waits
+     * on events; pinned host buffers for copies. */
+    PROC(CUresult(*)(int *, int *), cuCtxGetStreamPriorityRange);
+    PROC(CUresult(*)(CUstream *, unsigned, int), cuStreamCreateWithPriority);
+    PROC(CUresult(*)(CUevent *, unsigned), cuEventCreate);
+    PROC(CUresult(*)(CUevent, CUstream), cuEventRecord);
+    PROC(CUresult(*)(CUstream, CUevent, unsigned), cuStreamWaitEvent);
+    PROC(CUresult(*)(CUstream), cuStreamDestroy);
+    PROC(CUresult(*)(CUevent), cuEventDestroy);
+    PROC(CUresult(*)(void **, size_t, unsigned), cuMemHostAlloc);
+    PROC(CUresult(*)(void *), cuMemFreeHost);
+    PROC(CUresult(*)(CUdeviceptr, const void *, size_t, CUstream), cuMemcpyHtoDAsync);
+    PROC(CUresult(*)(void *, CUdeviceptr, size_t, CUstream), cuMemcpyDtoHAsync);
+    int least = 1, greatest = 1;
+    EXPECT(p_cuCtxGetStreamPriorityRange(&least, &greatest), CUDA_SUCCESS);
+    CHECK(least == 0 && greatest == -5);
+    CUstream hi = NULL, lo = NULL;
+    CUevent ev = NULL;
+    EXPECT(p_cuStreamCreateWithPriority(&hi, 1 /* NON_BLOCKING */, greatest), CUDA_SUCCESS);
+    EXPECT(p_cuStreamCreateWithPriority(&lo, 1, least), CUDA_SUCCESS);
+    EXPECT(p_cuEventCreate(&ev, 2 /* DISABLE_TIMING */), CUDA_SUCCESS);
+    void *pinned = NULL;
+    EXPECT(p_cuMemHostAlloc(&pinned, 1 << 20, 3 /* PORTABLE | DEVICEMAP */), CUDA_SUCCESS);
+    CHECK(pinned != NULL && ((uintptr_t)pinned & 4095) == 0);
+    CUdeviceptr buf = 0;
+    EXPECT(p_cuMemAlloc(&buf, 1 << 20), CUDA_SUCCESS);
+    memset(pinned, 0x5a, 1 << 20);
+    EXPECT(p_cuMemcpyHtoDAsync(buf, pinned, 1 << 20, hi), CUDA_SUCCESS);
+    EXPECT(p_cuEventRecord(ev, hi), CUDA_SUCCESS);
+    EXPECT(p_cuStreamWaitEvent(lo, ev, 0), CUDA_SUCCESS);
+    memset(pinned, 0, 1 << 20);
+    EXPECT(p_cuMemcpyDtoHAsync(pinned, buf, 1 << 20, lo), CUDA_SUCCESS);
+    EXPECT(p_cuStreamSynchronize(lo), CUDA_SUCCESS);
+    CHECK(((unsigned char *)pinned)[0] == 0x5a && ((unsigned char *)pinned)[(1 << 20) - 1] == 0x5a);
+    EXPECT(p_cuStreamWaitEvent(lo, (CUevent)(uintptr_t)0x0500000000000777ull, 0), CUDA_SUCCESS); /* sent without reply: */
+    EXPECT(p_cuStreamSynchronize(lo), CUDA_ERROR_INVALID_HANDLE);                                /* its error shows here */
+    EXPECT(p_cuMemFree(buf), CUDA_SUCCESS);
+    EXPECT(p_cuMemFreeHost(pinned), CUDA_SUCCESS);
+    EXPECT(p_cuMemFreeHost(pinned), CUDA_ERROR_INVALID_VALUE); /* not (any longer) ours */
+    EXPECT(p_cuEventDestroy(ev), CUDA_SUCCESS);
+    EXPECT(p_cuStreamDestroy(hi), CUDA_SUCCESS);
+    EXPECT(p_cuStreamDestroy(lo), CUDA_SUCCESS);
 
     check_nvml(dev, p_cuMemAlloc, p_cuMemFree);
 
