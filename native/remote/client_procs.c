@@ -6,6 +6,7 @@
  */
 #include "client.h"
 #include "cuda_extra.h"
+#include "gs_cuda_procs_extra.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -29,14 +30,8 @@ CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const char *na
 CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel);
 CUresult cuKernelGetAttribute(int *pi, int attrib, CUkernel kernel, CUdevice dev);
 CUresult cuKernelSetAttribute(int attrib, int val, CUkernel kernel, CUdevice dev);
-CUresult cuFuncGetAttribute(int *pi, int attrib, CUfunction hfunc);
-CUresult cuFuncSetAttribute(CUfunction hfunc, int attrib, int value);
 CUresult cuFuncSetCacheConfig(CUfunction hfunc, int config);
 CUresult cuFuncGetParamInfo(CUfunction func, size_t paramIndex, size_t *paramOffset, size_t *paramSize);
-CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize);
-CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize,
-                                                              unsigned int flags);
-CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority);
 GSR_EXPORT CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTableId);
 
 typedef struct proc_row {
@@ -50,12 +45,12 @@ typedef struct proc_row {
 #define GSR_PROC_ROW(name, version, symbol, flavor) {#name, version, (void *)&symbol, flavor},
 static const proc_row procs[] = {
     GS_CUDA_PROC_LIST(GSR_PROC_ROW)
+    GS_CUDA_PROC_EXTRA_LIST(GSR_PROC_ROW)
     {"cuGetExportTable", 3000, (void *)&cuGetExportTable, GS_CUDA_PROC_LEGACY},
     {"cuMemcpyDtoD", 3020, (void *)&cuMemcpyDtoD_v2, GS_CUDA_PROC_LEGACY},
     {"cuMemcpyDtoDAsync", 3020, (void *)&cuMemcpyDtoDAsync_v2, GS_CUDA_PROC_LEGACY},
     {"cuMemcpyDtoHAsync", 3020, (void *)&cuMemcpyDtoHAsync_v2, GS_CUDA_PROC_LEGACY},
     {"cuMemcpyHtoDAsync", 3020, (void *)&cuMemcpyHtoDAsync_v2, GS_CUDA_PROC_LEGACY},
-    {"cuCtxGetStreamPriorityRange", 5050, (void *)&cuCtxGetStreamPriorityRange, GS_CUDA_PROC_LEGACY},
     {"cuModuleLoadFatBinary", 2000, (void *)&cuModuleLoadFatBinary, GS_CUDA_PROC_LEGACY},
     {"cuModuleLoadDataEx", 2010, (void *)&cuModuleLoadDataEx, GS_CUDA_PROC_LEGACY},
     {"cuLibraryLoadData", 12000, (void *)&cuLibraryLoadData, GS_CUDA_PROC_LEGACY},
@@ -65,13 +60,8 @@ static const proc_row procs[] = {
     {"cuKernelGetFunction", 12000, (void *)&cuKernelGetFunction, GS_CUDA_PROC_LEGACY},
     {"cuKernelGetAttribute", 12000, (void *)&cuKernelGetAttribute, GS_CUDA_PROC_LEGACY},
     {"cuKernelSetAttribute", 12000, (void *)&cuKernelSetAttribute, GS_CUDA_PROC_LEGACY},
-    {"cuFuncGetAttribute", 2020, (void *)&cuFuncGetAttribute, GS_CUDA_PROC_LEGACY},
-    {"cuFuncSetAttribute", 9000, (void *)&cuFuncSetAttribute, GS_CUDA_PROC_LEGACY},
     {"cuFuncSetCacheConfig", 3000, (void *)&cuFuncSetCacheConfig, GS_CUDA_PROC_LEGACY},
     {"cuFuncGetParamInfo", 12040, (void *)&cuFuncGetParamInfo, GS_CUDA_PROC_LEGACY},
-    {"cuOccupancyMaxActiveBlocksPerMultiprocessor", 6050, (void *)&cuOccupancyMaxActiveBlocksPerMultiprocessor, GS_CUDA_PROC_LEGACY},
-    {"cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags", 7000, (void *)&cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags,
-     GS_CUDA_PROC_LEGACY},
 };
 #undef GSR_PROC_ROW
 

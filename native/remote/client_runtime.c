@@ -14,6 +14,7 @@
  */
 #include "client.h"
 #include "cuda_extra.h"
+#include "gs_cuda_procs_extra.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -9,6 +9,7 @@
  * of fake_cuda_procaddr.c) and exported, as the real driver exports them.
  */
 #include "fake_cuda_state.h"
+#include "gs_cuda_procs_extra.h"
 
 /* CUfunction_attribute values (cuda.h). */
 enum {
@@ -41,10 +42,8 @@ static int function_cc(void)
 FAKE_EXPORT CUresult cuFuncGetAttribute(int *pi, int attrib, CUfunction hfunc)
 {
     CUresult r = fake_enter("cuFuncGetAttribute");
-    if (r == CUDA_SUCCESS && !pi)
-        r = CUDA_ERROR_INVALID_VALUE;
-    if (r == CUDA_SUCCESS && !fake_function_valid(hfunc))
-        r = CUDA_ERROR_INVALID_HANDLE;
+    if (r == CUDA_SUCCESS)
+        r = !pi ? CUDA_ERROR_INVALID_VALUE : fake_function_valid(hfunc) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
     if (r != CUDA_SUCCESS)
         return fake_leave(r);
     switch (attrib) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fake_cuda_state.h"
+#include "gs_cuda_procs_extra.h"
 
 typedef struct proc_row {
     const char *name;
@@ -15,19 +16,12 @@ typedef struct proc_row {
 
 #define PROC_ROW(name, version, symbol, flavor) {#name, version, (void *)&symbol, flavor},
 static const proc_row_t rows[] = {GS_CUDA_PROC_LIST(PROC_ROW)};
-#undef PROC_ROW
 #define ROW_COUNT (sizeof rows / sizeof rows[0])
 
-/* Entry points gs_cuda_api.h does not declare (libgpushare does not intercept them), with
- * their first versions as CUDA 13's cudaTypedefs.h: what the remote worker asks for. */
-static const proc_row_t extra_rows[] = {
-    {"cuCtxGetStreamPriorityRange", 5050, (void *)&cuCtxGetStreamPriorityRange, GS_CUDA_PROC_LEGACY},
-    {"cuFuncGetAttribute", 2020, (void *)&cuFuncGetAttribute, GS_CUDA_PROC_LEGACY},
-    {"cuFuncSetAttribute", 9000, (void *)&cuFuncSetAttribute, GS_CUDA_PROC_LEGACY},
-    {"cuOccupancyMaxActiveBlocksPerMultiprocessor", 6050, (void *)&cuOccupancyMaxActiveBlocksPerMultiprocessor, GS_CUDA_PROC_LEGACY},
-    {"cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags", 7000, (void *)&cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags,
-     GS_CUDA_PROC_LEGACY},
-};
+/* Entry points beyond gs_cuda_api.h (fake_cuda_function.c, cuCtxGetStreamPriorityRange in
+ * fake_cuda_stream.c): what the CUDA runtime, and so the remote worker, asks for. */
+static const proc_row_t extra_rows[] = {GS_CUDA_PROC_EXTRA_LIST(PROC_ROW)};
+#undef PROC_ROW
 
 /* First row named `name` (the table is sorted by name), or ROW_COUNT. */
 static size_t first_row(const char *name)

@@ -333,13 +333,7 @@ void fake_ctx_sync(struct CUctx_st *ctx);
 uint64_t fake_kernel_ns(const struct CUfunc_st *f, const struct CUctx_st *ctx, unsigned long long blocks,
                         void **params, void **extra);
 bool fake_function_valid(const struct CUfunc_st *f);
-/* fake_cuda_function.c: served by cuGetProcAddress beside gs_cuda_procs.h's table. */
-CUresult cuFuncGetAttribute(int *pi, int attrib, CUfunction hfunc);
-CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority);
-CUresult cuFuncSetAttribute(CUfunction hfunc, int attrib, int value);
-CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize);
-CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize,
-                                                              unsigned int flags);
+
 /* GPUSHARE_FAKE_CUDA_LAUNCH_LOG: one line per accepted launch, with its context's SMs. */
 void fake_launch_log(const char *fn, const struct CUfunc_st *f, const struct CUctx_st *ctx, unsigned long long blocks);
 

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "fake_cuda_state.h"
+#include "gs_cuda_procs_extra.h"
 
 static void sleep_until(uint64_t t_ns)
 {
