@@ -290,3 +290,41 @@ GSR_EXPORT CUresult cuMemFreeHost(void *p) {
     free(p);
     return CUDA_SUCCESS;
 }
+
+/* ---- CUDA 13's forms of the context calls (cuGetProcAddress at 13000 hands these out) ---- */
+/* A call about `ctx` (NULL: the current one): made with ctx pushed for its duration, since the
+ * request header names the calling thread's current context. */
+static CUresult with_context(CUcontext ctx, CUresult (*call)(void *), void *arg) {
+    if (!ctx) return call(arg);
+    CUresult rc = cuCtxPushCurrent_v2(ctx);
+    if (rc != CUDA_SUCCESS) return rc;
+    rc = call(arg);
+    (void)cuCtxPopCurrent_v2(NULL);
+    return rc;
+}
+
+static CUresult synchronize_current(void *unused) {
+    (void)unused;
+    return cuCtxSynchronize();
+}
+
+static CUresult device_of_current(void *device) { return cuCtxGetDevice(device); }
+
+GSR_EXPORT CUresult cuCtxSynchronize_v2(CUcontext ctx) { return with_context(ctx, synchronize_current, NULL); }
+
+GSR_EXPORT CUresult cuCtxGetDevice_v2(CUdevice *device, CUcontext ctx) {
+    if (!device) return CUDA_ERROR_INVALID_VALUE;
+    return with_context(ctx, device_of_current, device);
+}
+
+static int logged_create_params;
+
+/* Without parameters it is cuCtxCreate_v2; execution affinity and CIG parameters are not
+ * forwarded (NOT_SUPPORTED, logged once). */
+GSR_EXPORT CUresult cuCtxCreate_v4(CUcontext *pctx, CUctxCreateParams *ctxCreateParams, unsigned int flags, CUdevice dev) {
+    if (ctxCreateParams) {
+        gsr_log_once("cuCtxCreate_v4 with CUctxCreateParams is not forwarded (CUDA_ERROR_NOT_SUPPORTED)", &logged_create_params);
+        return CUDA_ERROR_NOT_SUPPORTED;
+    }
+    return cuCtxCreate_v2(pctx, flags, dev);
+}

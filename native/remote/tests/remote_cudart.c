@@ -222,6 +222,31 @@ int main(void) {
     CHECK(active == 1);
     EXPECT(p_cuCtxSetCurrent(ctx), CUDA_SUCCESS);
 
+    /* CUDA 13's forms, which cuGetProcAddress hands out at 13000: the context explicit. */
+    CUresult (*sync13)(CUcontext) = (CUresult(*)(CUcontext))proc("cuCtxSynchronize", 13000, 0);
+    CUresult (*device13)(CUdevice *, CUcontext) = (CUresult(*)(CUdevice *, CUcontext))proc("cuCtxGetDevice", 13000, 0);
+    CUresult (*create13)(CUcontext *, void *, unsigned, CUdevice) =
+        (CUresult(*)(CUcontext *, void *, unsigned, CUdevice))proc("cuCtxCreate", 13000, 0);
+    PROC(CUresult(*)(CUcontext), cuCtxDestroy);
+    PROC(CUresult(*)(CUcontext *), cuCtxGetCurrent);
+    CHECK(sync13 == dlsym(lib, "cuCtxSynchronize_v2") && device13 == dlsym(lib, "cuCtxGetDevice_v2") && create13 == dlsym(lib, "cuCtxCreate_v4"));
+    if (sync13 && device13 && create13 && p_cuCtxDestroy && p_cuCtxGetCurrent) {
+        CUcontext other = NULL, cur = NULL;
+        CUdevice d13 = -1;
+        EXPECT(create13(&other, NULL, 0, dev), CUDA_SUCCESS); /* pushed: now current */
+        EXPECT(p_cuCtxSetCurrent(ctx), CUDA_SUCCESS);
+        EXPECT(sync13(NULL), CUDA_SUCCESS);
+        EXPECT(sync13(other), CUDA_SUCCESS);
+        EXPECT(device13(&d13, other), CUDA_SUCCESS);
+        CHECK(d13 == dev);
+        EXPECT(device13(&d13, (CUcontext)(uintptr_t)0x0100000000000999ull), CUDA_ERROR_INVALID_CONTEXT); /* not one of ours */
+        EXPECT(p_cuCtxGetCurrent(&cur), CUDA_SUCCESS);
+        CHECK(cur == ctx); /* the explicit context was pushed only for the call */
+        EXPECT(create13(&cur, &d13, 0, dev), CUDA_ERROR_NOT_SUPPORTED); /* parameters are not forwarded */
+        EXPECT(p_cuCtxDestroy(other), CUDA_SUCCESS);
+        EXPECT(p_cuCtxSetCurrent(ctx), CUDA_SUCCESS);
+    }
+
     /* First launch: the fatbin registered as a library, the kernel found in it. */
     make_fatbin();
     CUlibrary library = NULL;
