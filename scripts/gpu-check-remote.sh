@@ -14,7 +14,7 @@
 # device call's carry (build/native/gpushare-remote-worker, build/native/remote,
 # build/native/libgpushare.so), or are built here with make and gcc when missing; the test
 # program is built here with gcc against our own declarations. Prints a table; JSON lines go
-# to $OUT/results.jsonl. About 3 minutes.
+# to $OUT/results.jsonl. About 3 minutes; at most about 8 (each framework run is bounded to 90 s).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-check-remote}
@@ -54,12 +54,12 @@ done
 
 # 1b. CuPy and PyTorch, natively then remotely (GPUSHARE_REMOTE_LOG=1: the calls not served).
 for case in cupy torch; do
-    timeout 240 env CUBLAS_WORKSPACE_CONFIG=:4096:8 python3 "scripts/gpu/remote_$case.py" native > "$WORK/$case.out" 2>"$OUT/$case-native.err"
+    timeout 90 env CUBLAS_WORKSPACE_CONFIG=:4096:8 python3 "scripts/gpu/remote_$case.py" native > "$WORK/$case.out" 2>"$OUT/$case-native.err"
     rc=$?
     grep '^{' "$WORK/$case.out" >> "$results" || echo "{\"case\":\"$case\",\"mode\":\"native\",\"error\":\"exit $rc, no result line\"}" >> "$results"
     grep -q '"skip"' "$WORK/$case.out" && continue
     start_worker || continue
-    remote timeout 240 env CUBLAS_WORKSPACE_CONFIG=:4096:8 GPUSHARE_REMOTE_LOG=1 python3 "scripts/gpu/remote_$case.py" remote > "$WORK/$case.out" 2>"$OUT/$case-remote.err"
+    remote timeout 90 env CUBLAS_WORKSPACE_CONFIG=:4096:8 GPUSHARE_REMOTE_LOG=1 python3 "scripts/gpu/remote_$case.py" remote > "$WORK/$case.out" 2>"$OUT/$case-remote.err"
     rc=$?
     grep '^{' "$WORK/$case.out" >> "$results" || echo "{\"case\":\"$case\",\"mode\":\"remote\",\"error\":\"exit $rc, no result line\"}" >> "$results"
     sed -n 's/^gpushare remote: cuGetProcAddress("\([^"]*\)").*/\1/p' "$OUT/$case-remote.err" > "$OUT/unserved-$case.txt"
@@ -120,6 +120,13 @@ def first_unsupported(case):
             return l[len('gpushare remote: '):]
     return 'none logged'
 
+def export_tables(case):
+    try:
+        text = open(os.path.join(out_dir, f'{case}-remote.err'), errors='replace').read()
+    except OSError:
+        return []
+    return re.findall(r'cuGetExportTable\(([0-9a-f]{32})\)', text)
+
 def unserved(case):
     try:
         return len(open(os.path.join(out_dir, f'unserved-{case}.txt')).read().split())
@@ -136,7 +143,7 @@ for case, label in (('cupy', 'CuPy elementwise + matmul (bit-identical)'), ('tor
         print(f"{label:44} {'BAD':>12} {'':>12}  FAIL natively: {n and n.get('error')}")
         continue
     if not r or 'error' in r:
-        print(f"{label:44} {'ok':>12} {'BAD':>12}  FAIL: {r and r.get('error')}; first unsupported: {first_unsupported(case)}; {unserved(case)} names not served (unserved-{case}.txt)")
+        print(f"{label:44} {'ok':>12} {'BAD':>12}  FAIL: {r and r.get('error')}; first unsupported: {first_unsupported(case)}; {unserved(case)} names not served (unserved-{case}.txt); export tables asked: {', '.join(export_tables(case)) or 'none'}")
         continue
     if case == 'cupy':
         same = n['sha256'] == r['sha256'] and n['elementwise_matches_numpy'] and r['elementwise_matches_numpy']
