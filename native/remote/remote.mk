@@ -5,6 +5,8 @@
 #   make -C native remote        build/native/gpushare-remote-worker, build/native/remote/libcuda.so.1
 #   make -C native remote-test   the codec fuzz test and the end-to-end tests over loopback
 #                                (ASan+UBSan worker and client, the fake driver, libgpushare)
+#   make -C native remote-cudart-probe   what a CUDA toolkit's libcudart asks of the client
+#                                (CUDA_HOME, default /usr/local/cuda), on the fake driver
 #
 # The worker links against libcuda.so.1 by soname (the fake at build time, the real driver or
 # the fake at run time, through the library path), as a CUDA program does; under the daemon it
@@ -41,7 +43,7 @@ REMOTE_ASAN_CLIENT := $(REMOTE_BUILD)/asan/libcuda.so.1
 REMOTE_ASAN_NVML := $(REMOTE_BUILD)/asan/libnvidia-ml.so.1
 REMOTE_TEST_BINS := $(REMOTE_T)/test_proto_fuzz $(REMOTE_T)/remote_app $(REMOTE_T)/remote_raw $(REMOTE_T)/remote_cudart
 
-.PHONY: remote remote-asan remote-test
+.PHONY: remote remote-asan remote-test remote-cudart-probe
 
 remote: $(REMOTE_WORKER) $(REMOTE_CLIENT) $(REMOTE_NVML)
 remote-asan: $(REMOTE_ASAN_WORKER) $(REMOTE_ASAN_CLIENT) $(REMOTE_ASAN_NVML)
@@ -108,3 +110,7 @@ $(REMOTE_T)/remote_raw: remote/tests/remote_raw.c $(REMOTE_CODEC_SRCS) $(REMOTE_
 remote-test: $(REMOTE_TEST_BINS) $(REMOTE_ASAN_WORKER) $(REMOTE_ASAN_CLIENT) $(REMOTE_ASAN_NVML) $(REMOTE_CLIENT) $(REMOTE_NVML) $(REMOTE_WORKER) fake-cuda-asan shim-asan $(FAKE_NVML_ASAN_LIB)
 	@$(REMOTE_T)/test_proto_fuzz
 	@sh remote/tests/run_remote_tests.sh $(abspath $(CURDIR)/..)/build/native
+
+# What a CUDA toolkit's libcudart asks of the client, without a GPU (a probe, not part of test).
+remote-cudart-probe: $(REMOTE_WORKER) $(REMOTE_CLIENT) $(REMOTE_NVML) fake-cuda
+	@sh remote/tests/cudart_probe.sh $(abspath $(CURDIR)/..)/build/native
