@@ -43,7 +43,7 @@ start_worker() {
     done
     echo "worker did not start"; return 1
 }
-remote() { env LD_LIBRARY_PATH="$B/remote" GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" GPUSHARE_REMOTE_LOG=1 "$@"; }
+remote() { env LD_LIBRARY_PATH="$B/remote${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" GPUSHARE_REMOTE_LOG=1 "$@"; }
 
 # 1. The same program natively and remotely (twice each, interleaved).
 for round in 1 2; do
