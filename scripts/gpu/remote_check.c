@@ -2,8 +2,8 @@
  * remote_check.c: one driver-API program, run natively and through the remote client
  * (scripts/gpu-check-remote.sh): results of a real kernel (PTX below, loaded with
  * cuModuleLoadData, launched with kernelParams; then the CUDA runtime's path to it:
- * cuGetProcAddress, cuLibraryLoadData, cuLibraryGetKernel, attributes, occupancy, a launch
- * through the kernel handle on the per-thread stream), a small call's round trip, launches
+ * cuGetProcAddress, cuLibraryLoadData, cuLibraryGetKernel, its function's attributes and
+ * occupancy, a launch through the kernel handle itself on the per-thread stream), a small call's round trip, launches
  * per second, 1 GiB copy bandwidth each way. Prints one JSON line.
  *
  *   remote_check MODE [fill|hold]    MODE names the run in the output (native, remote)
@@ -119,23 +119,26 @@ int main(int argc, char **argv) {
     typedef CUresult (*pfn_occupancy)(int *, void *, int, size_t);
     typedef CUresult (*pfn_launch)(void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream, void **, void **);
     typedef CUresult (*pfn_sync)(CUstream);
-    void *fp[6] = {0};
-    static const char *const names[6] = {"cuLibraryLoadData", "cuLibraryGetKernel", "cuFuncGetAttribute",
-                                         "cuOccupancyMaxActiveBlocksPerMultiprocessor", "cuLaunchKernel", "cuStreamSynchronize"};
-    for (int i = 0; i < 6; i++) {
+    typedef CUresult (*pfn_kernel_function)(void **, void *);
+    void *fp[7] = {0};
+    static const char *const names[7] = {"cuLibraryLoadData", "cuLibraryGetKernel", "cuFuncGetAttribute",
+                                         "cuOccupancyMaxActiveBlocksPerMultiprocessor", "cuLaunchKernel", "cuStreamSynchronize",
+                                         "cuKernelGetFunction"};
+    for (int i = 0; i < 7; i++) {
         CUdriverProcAddressQueryResult st;
-        cuuint64_t flags = i >= 4 ? CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM : 0;
+        cuuint64_t flags = i == 4 || i == 5 ? CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM : 0;
         if (cuGetProcAddress_v2(names[i], &fp[i], 12080, flags, &st) != CUDA_SUCCESS || !fp[i]) {
             printf("{\"mode\":\"%s\",\"error\":\"cuGetProcAddress(%s) status %d\"}\n", mode, names[i], (int)st);
             return 1;
         }
     }
-    void *library = NULL, *kernel = NULL;
+    void *library = NULL, *kernel = NULL, *kernel_fn = NULL;
     int max_threads = 0, occupancy = 0;
     TRY(((pfn_library_load)fp[0])(&library, PTX, NULL, NULL, 0, NULL, NULL, 0));
     TRY(((pfn_library_get_kernel)fp[1])(&kernel, library, "add_one"));
-    TRY(((pfn_func_get_attribute)fp[2])(&max_threads, 0 /* MAX_THREADS_PER_BLOCK */, kernel));
-    TRY(((pfn_occupancy)fp[3])(&occupancy, kernel, 256, 0));
+    TRY(((pfn_kernel_function)fp[6])(&kernel_fn, kernel));
+    TRY(((pfn_func_get_attribute)fp[2])(&max_threads, 0 /* MAX_THREADS_PER_BLOCK */, kernel_fn));
+    TRY(((pfn_occupancy)fp[3])(&occupancy, kernel_fn, 256, 0));
     CUdeviceptr d2;
     TRY(cuMemAlloc_v2(&d2, n));
     for (unsigned i = 0; i < n; i++) h[i] = (uint8_t)(i * 31 + 7);
