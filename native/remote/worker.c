@@ -252,7 +252,14 @@ int main(int argc, char **argv) {
         i++;
     }
     uint8_t key[GSR_KEY_BYTES];
-    if (read_key(&o, key) != 0) return usage("the session key (--key-file or GPUSHARE_REMOTE_KEY) must be 64 hex digits");
+    if (read_key(&o, key) != 0) {
+        /* An unreadable file is not a malformed key: say which (sandbox users: docs/remote.md). */
+        if (o.key_file && access(o.key_file, R_OK) != 0) {
+            fprintf(stderr, "gpushare-remote-worker: cannot read the key file %s: %s\n", o.key_file, strerror(errno));
+            return 2;
+        }
+        return usage("the session key (--key-file or GPUSHARE_REMOTE_KEY) must be 64 hex digits");
+    }
     unsetenv("GPUSHARE_REMOTE_KEY"); /* not inherited by anything the driver starts */
 
     CUresult rc = cuInit(0);

@@ -356,6 +356,11 @@ export class Daemon {
     return this.submitted(task);
   }
 
+  /** The user a task of `tenant` runs as (sandbox users); null: the daemon's own. Throws when none can be allocated. */
+  taskUser(tenant: string | null): TaskUser | null {
+    return this.sandbox.userFor(tenant);
+  }
+
   /**
    * submit() with its commit shared: bad input throws here, at once, as there; a valid
    * submission is stored with every other that arrives in this turn of the event loop, in one
