@@ -77,6 +77,7 @@ typedef struct ossl_api {
     int (*X509_sign)(void *x, void *pkey, const void *md);
     int (*X509_digest)(const void *x, const void *md, unsigned char *out, unsigned *len);
     unsigned long (*ERR_get_error)(void);
+    unsigned long (*ERR_peek_error)(void);
     void (*ERR_error_string_n)(unsigned long e, char *buf, size_t len);
     void (*ERR_clear_error)(void);
 } ossl_api;
@@ -123,7 +124,7 @@ static void load(void) {
         GSR_SLOT(ASN1_INTEGER_set), GSR_SLOT(X509_getm_notBefore), GSR_SLOT(X509_getm_notAfter),
         GSR_SLOT(X509_gmtime_adj), GSR_SLOT(X509_set_pubkey), GSR_SLOT(X509_get_subject_name),
         GSR_SLOT(X509_NAME_add_entry_by_txt), GSR_SLOT(X509_set_issuer_name), GSR_SLOT(X509_sign),
-        GSR_SLOT(X509_digest), GSR_SLOT(ERR_get_error), GSR_SLOT(ERR_error_string_n), GSR_SLOT(ERR_clear_error),
+        GSR_SLOT(X509_digest), GSR_SLOT(ERR_get_error), GSR_SLOT(ERR_peek_error), GSR_SLOT(ERR_error_string_n), GSR_SLOT(ERR_clear_error),
 #undef GSR_SLOT
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
@@ -257,6 +258,14 @@ static gsr_tls *wrap(void *ctx, void *own_ctx, int fd) {
     return t;
 }
 
+/* OpenSSL 3 reports a peer gone mid-handshake as a protocol error; its reason says so
+ * (SSL_R_UNEXPECTED_EOF_WHILE_READING, the low 23 bits of the queued error). */
+static int left_early(void) {
+    if ((ossl.ERR_peek_error() & 0x7FFFFFUL) != 294) return 0;
+    ossl.ERR_clear_error();
+    return 1;
+}
+
 gsr_tls *gsr_tls_accept(gsr_tls_server *srv, int fd, char *why, size_t cap) {
     gsr_tls *t = wrap(srv->ctx, NULL, fd);
     if (!t) {
@@ -268,7 +277,7 @@ gsr_tls *gsr_tls_accept(gsr_tls_server *srv, int fd, char *why, size_t cap) {
     int e = ossl.SSL_get_error(t->ssl, rc);
     if (e == OSSL_ERROR_WANT_READ || e == OSSL_ERROR_WANT_WRITE)
         snprintf(why, cap, "TLS: the client's handshake did not come in time");
-    else if (e == OSSL_ERROR_SYSCALL)
+    else if (e == OSSL_ERROR_SYSCALL || (e == OSSL_ERROR_SSL && left_early()))
         snprintf(why, cap, "TLS: the client left during the handshake (%s)", errno ? strerror(errno) : "end of stream");
     else
         say_ssl(why, cap, "handshake failed (not TLS 1.3, or not TLS at all)");
