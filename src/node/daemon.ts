@@ -356,8 +356,12 @@ export class Daemon {
     return this.submitted(task);
   }
 
-  /** The user a task of `tenant` runs as (sandbox users); null: the daemon's own. Throws when none can be allocated. */
+  /**
+   * The user a task of `tenant` runs as (sandbox users); null: the daemon's own. Throws for a
+   * name a submission would refuse (before a uid is allocated to it) and when none can be allocated.
+   */
   taskUser(tenant: string | null): TaskUser | null {
+    if (tenant !== null) checkTenantName(tenant);
     return this.sandbox.userFor(tenant);
   }
 

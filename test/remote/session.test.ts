@@ -126,6 +126,7 @@ describe.skipIf(!built)('remote GPU sessions through the daemon', () => {
     ['a command of its own', { command: ['sh'] }, /command/],
     ['a port out of range', { port: 70000 }, /port/],
     ['a memory that is not a size', { memory: 'lots' }, /memory|lots/],
+    ['a tenant name a submission refuses', { tenant: 'no such/tenant' }, /not a tenant name/],
   ])('refuses a body with %s with a clear 400, opening nothing', async (_what, body, message) => {
     const before = (await h.client.json<TaskBody[]>('GET', '/v1/tasks?all=1')).length;
     await expect(h.client.json('POST', '/v1/remote/sessions', body)).rejects.toMatchObject({ code: 'GS_ERR_INVALID_ARGUMENT', message: expect.stringMatching(message) });
