@@ -53,11 +53,12 @@ $(REMOTE_STUBS): include/gs_cuda_api.h remote/client_api.c remote/client_procs.c
 	@mkdir -p $(@D)
 	sh remote/gen_stubs.sh include/gs_cuda_api.h $@ remote/client_api.c remote/client_procs.c remote/client_runtime.c
 
-$(REMOTE_MAP):
+# The version scripts are written by these rules: rewritten when the rules change.
+$(REMOTE_MAP): remote/remote.mk
 	@mkdir -p $(@D)
 	printf '{\n    global: cu*; gsr_remote_*;\n    local: *;\n};\n' > $@
 
-$(REMOTE_NVML_MAP):
+$(REMOTE_NVML_MAP): remote/remote.mk
 	@mkdir -p $(@D)
 	printf '{\n    global: nvml*;\n    local: *;\n};\n' > $@
 
