@@ -79,8 +79,9 @@ describe('planResidency', () => {
     expect(p.actions).toEqual([]);
   });
 
-  it('leaves slices with a swap in flight alone', () => {
+  it('leaves slices with a swap in flight alone, and makes no room beside one (it may be going out)', () => {
     expect(plan([slice('a', { busy: true }), slice('b', { busy: true })]).actions).toEqual([]);
+    expect(plan([slice('going', { busy: true, lastActiveAt: 0 }), slice('b')]).actions).toEqual([]);
   });
 });
 

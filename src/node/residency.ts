@@ -17,7 +17,8 @@
  * - A slice the library cannot swap (no control socket: no libgpushare, or run as its
  *   tenant's own user, or spanning several GPUs) is never swapped, and counts at the larger
  *   of what it holds and what it was promised, so it never meets a card it was not promised.
- * - A slice with a swap in flight is left alone and counted as resident.
+ * - A slice with a swap in flight is left alone and counted as resident; no room is made on
+ *   its GPU until it is done.
  */
 
 /** One slice on one GPU, as the shell saw it. Times are epoch milliseconds. */
@@ -80,7 +81,8 @@ export interface ResidencyPlan {
 
 /** What a resident slice counts for on its card. */
 export function residentBytes(s: ResidentSlice): number {
-  if (s.out) return s.bytes - s.movableBytes;
+  // One with a swap in flight counts whole, whichever way it goes.
+  if (s.out && !s.busy) return s.bytes - s.movableBytes;
   return s.swappable ? s.bytes : Math.max(s.bytes, s.promisedBytes);
 }
 
@@ -116,9 +118,11 @@ function planGpu(gpu: string, limit: number, slices: readonly ResidentSlice[], s
   const movable = slices.filter((s) => !s.out && !s.busy && s.swappable && s.movableBytes > 0).sort(outOrder(settings, now));
   const gone = new Set<string>();
 
-  // Room: the card is over its limit.
+  // Room: the card is over its limit. Not while a swap is in flight here: one going out still
+  // counts as resident until it is out, and would send a second slice after it.
+  const inFlight = slices.some((s) => s.busy);
   for (const s of movable) {
-    if (used <= limit) break;
+    if (used <= limit || inFlight) break;
     actions.push({ kind: 'out', id: s.id, gpu, reason: 'room', for: null });
     gone.add(s.id);
     used -= s.movableBytes;
