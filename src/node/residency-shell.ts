@@ -45,7 +45,13 @@ interface Seen {
   busy: boolean;
   /** Over its wait's bound already said (once per wait). */
   overdueSaid: boolean;
+  /** Bytes its staging was last pinned for (staged ahead: a swap-out then pins nothing). */
+  stagedBytes: number;
+  staging: boolean;
 }
+
+/** Growth that has the staging pinned again ahead of a swap. */
+const STAGE_STEP_BYTES = 2 ** 30;
 
 export class ResidencyShell {
   private readonly seen = new Map<string, Seen>();
@@ -148,7 +154,7 @@ export class ResidencyShell {
     const launches = usage.reduce((sum, d) => sum + d.kernelsLaunched, 0);
     let s = this.seen.get(task.id);
     if (s === undefined) {
-      s = { launches, lastActiveAt: now, since: now, out: null, wantsInSince: null, busy: false, overdueSaid: false };
+      s = { launches, lastActiveAt: now, since: now, out: null, wantsInSince: null, busy: false, overdueSaid: false, stagedBytes: 0, staging: false };
       this.seen.set(task.id, s);
     } else if (launches !== s.launches) {
       s.launches = launches;
@@ -158,6 +164,7 @@ export class ResidencyShell {
     const pid = task.pid ?? -1;
     // Several GPUs: not moved (a slice is swapped whole, and the planner looks at one card at a time).
     const swappable = s.out !== null || (gpus.length === 1 && SwapSessions.swappable(swapDirFor(task.regionPath), pid));
+    if (swappable && s.out === null && !s.busy && !s.staging && bytes >= s.stagedBytes + STAGE_STEP_BYTES) void this.stage(task, s, bytes);
     return {
       id: task.id,
       gpu: gpus[0]?.uuid ?? '',
@@ -172,6 +179,22 @@ export class ResidencyShell {
       wantsInSince: s.wantsInSince,
       since: s.since,
     };
+  }
+
+  /**
+   * Pins the slice's staging ahead (SWAP.md, "Swap-out, swap-in"), so its swap-outs run at the
+   * copy rate: host memory the size of the slice's swappable bytes, pinned while it runs.
+   */
+  private async stage(task: Task, s: Seen, bytes: number): Promise<void> {
+    // Not `busy`: a swap-out may be planned meanwhile (the library answers it after the pinning).
+    s.staging = true;
+    s.stagedBytes = bytes;
+    try {
+      const ok = await SwapSessions.stage(swapDirFor(task.regionPath), task.pid ?? -1);
+      if (!ok) this.options.log.warn({ task: task.id, bytes }, 'overcommit: could not pin the staging ahead; its first swap-out pins it');
+    } finally {
+      s.staging = false;
+    }
   }
 
   /** One swap and its event; whether it was done. */

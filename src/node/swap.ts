@@ -203,6 +203,25 @@ export class SwapSessions {
     return { ok: true, value: outcome(answers, (performance.now() - started) / 1000) };
   }
 
+  /**
+   * Pins the staging of every CUDA process of the group for what it holds now (`stage`), so a
+   * later swap-out pins nothing (pinning costs about 0.5 s per GiB, issue 22); false when a
+   * process refused or could not be asked. Memory overcommit stages its slices ahead.
+   */
+  static async stage(dir: string, pgid: number): Promise<boolean> {
+    const pids = groupMembers(pgid).filter(usesCudaDriver);
+    const answers = await Promise.all(
+      pids.map(async (pid) => {
+        const control = await Control.open(join(dir, `${pid}.sock`));
+        if (control === null) return false;
+        const a = await control.ask(pid, 'stage');
+        control.close();
+        return a.ok;
+      }),
+    );
+    return pids.length > 0 && answers.every(Boolean);
+  }
+
   /** Whether every CUDA process of the group has a control socket (and there is one): the library can swap it. */
   static swappable(dir: string, pgid: number): boolean {
     const pids = groupMembers(pgid).filter(usesCudaDriver);
