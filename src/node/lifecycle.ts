@@ -308,6 +308,8 @@ export class Lifecycle {
         const dir = swapDirFor(task.regionPath);
         mkdirSync(dir, { recursive: true, mode: 0o700 });
         env['GPUSHARE_SWAP'] = dir;
+        // On an overcommitted GPU the library refuses managed memory beyond the card's free memory (SWAP.md).
+        if (this.options.overcommit?.gpus().some((g) => gpus.some((t) => t.uuid === g.uuid)) === true) env['GPUSHARE_OVERCOMMIT'] = '1';
       }
       // The intent, durable before the process exists: after a crash from here on, the next
       // daemon finds `starting` and asks the launch claim rather than starting it again. No

@@ -384,11 +384,24 @@ static void t_kill(void)
     check(cuMemFree_v2(p) == CUDA_SUCCESS, "free");
 }
 
+/* GPUSHARE_OVERCOMMIT=1: managed memory beyond the card's free memory is refused, within it given. */
+static void t_managed(void)
+{
+    setup();
+    size_t free = 0, total = 0;
+    check(cuMemGetInfo_v2(&free, &total) == CUDA_SUCCESS, "meminfo");
+    CUdeviceptr p = 0;
+    check(cuMemAllocManaged(&p, free + 2 * MiB, CU_MEM_ATTACH_GLOBAL) == CUDA_ERROR_OUT_OF_MEMORY && p == 0,
+          "managed memory beyond the free %zu bytes is refused", free);
+    check(cuMemAllocManaged(&p, 2 * MiB, CU_MEM_ATTACH_GLOBAL) == CUDA_SUCCESS, "managed memory within it is given");
+    check(cuMemFree_v2(p) == CUDA_SUCCESS, "free");
+}
+
 int main(int argc, char **argv)
 {
     scenario = argc > 1 ? argv[1] : "?";
     static const test_scenario all[] = {{"bytes", t_bytes}, {"held", t_held}, {"refuse", t_refuse},
                                         {"hostmem", t_hostmem}, {"novmm", t_novmm}, {"gone", t_gone},
-                                        {"kill", t_kill}};
+                                        {"kill", t_kill}, {"managed", t_managed}};
     return run_scenario(all, sizeof all / sizeof all[0]);
 }
