@@ -23,6 +23,9 @@
 // their garbage collection in that run (bench/lib/stall-log.mjs, logs kept in dir), and the
 // machine's CPU and IO pressure over it (/proc/pressure: the share of the run in which some
 // runnable task waited for a CPU, or for IO).
+// With START_BENCH_STALLS, also the daemon's and the client's CPU time and page faults in that run
+// (a major fault is a file read from disk): whether a slow round did more work or waited.
+// START_BENCH_OPEN_WARMUP=1: the open loop is warmed up as well (see round()).
 // START_BENCH_SERVE_ARGS='--sandbox off': more serve flags for this build only;
 // START_BENCH_BASELINE_SERVE_ARGS: the same for the baseline (one that knows them).
 // Per-round numbers are printed as they come; the table gives medians over rounds with a 95%
@@ -40,6 +43,7 @@ const ROUNDS = Number(process.env['START_BENCH_ROUNDS'] ?? 5);
 const RATE = Number(process.env['START_BENCH_RATE'] ?? 500);
 const COUNT = Number(process.env['START_BENCH_COUNT'] ?? 1000);
 const CLIENTS = Number(process.env['START_BENCH_CLIENTS'] ?? 8);
+const OPEN_WARMUP = process.env['START_BENCH_OPEN_WARMUP'] === '1';
 const LIST_TASKS = 1020;
 const LIST_RATE = 200;
 const LIST_SECONDS = 5;
@@ -79,6 +83,12 @@ function call(c: Client, method: string, path: string, payload?: unknown, bytesO
 }
 
 /** CPU time (user + system, ms) a process has used so far, from /proc (clock ticks of 10 ms). */
+/** A process's page faults so far (/proc/PID/stat): major ones read a file's pages from disk. */
+function faults(pid: number): { minor: number; major: number } {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return { minor: Number(fields[7]), major: Number(fields[9]) };
+}
+
 function cpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -95,6 +105,8 @@ const TRIVIAL = { command: ['true'], cwd: '/', memory: '1Gi' };
 
 interface Sent {
   readonly due: number;
+  /** When this client sent it (the open loop's lateness: due to sent is the client's own delay). */
+  readonly sent: number;
   end: number;
   status: number;
   id: string | null;
@@ -110,7 +122,7 @@ async function openLoop(count: number, rate: number, send: (i: number) => Promis
     const tick = (): void => {
       const now = nowMs();
       while (i < count && start + (i * 1000) / rate <= now) {
-        const s: Sent = { due: start + (i * 1000) / rate, end: NaN, status: 0, id: null };
+        const s: Sent = { due: start + (i * 1000) / rate, sent: now, end: NaN, status: 0, id: null };
         sent.push(s);
         pending.push(
           send(i).then(
@@ -142,7 +154,8 @@ async function closedLoop(count: number, clients: number, send: () => Promise<An
   const worker = async (): Promise<void> => {
     while (next < count) {
       next += 1;
-      const s: Sent = { due: nowMs(), end: NaN, status: 0, id: null };
+      const due = nowMs();
+      const s: Sent = { due, sent: due, end: NaN, status: 0, id: null };
       sent.push(s);
       try {
         const a = await send();
@@ -209,6 +222,12 @@ interface StartResult {
   readonly refused: number;
   /** The daemon's CPU time per accepted submission, ms (its share of the machine, whatever else runs). */
   readonly cpuPerTask: number;
+  /** The 99th percentile of how late this client sent (ms after due): its part of the POST p99. */
+  readonly sendLateP99: number;
+  /** CPU ms from the first send to the last answer: the daemon's, and this client's own. */
+  readonly cpuInRun: { readonly daemon: number; readonly client: number };
+  /** Page faults in the run: the daemon's major (a file read from disk) and minor ones, the client's major ones. */
+  readonly faults: { readonly daemon: number; readonly daemonMinor: number; readonly client: number };
   /** From the first due to the last answer (epoch ms): the window START_BENCH_STALLS reports on. */
   readonly window: readonly [number, number];
   /** The machine's CPU and IO pressure over the run, percent of its time; null without PSI. */
@@ -240,9 +259,16 @@ async function drain(c: Client, keep = 0): Promise<void> {
 async function startRun(c: Client, pid: number, run: () => Promise<Sent[]>): Promise<StartResult> {
   collectGarbage();
   const cpu0 = cpuMs(pid);
+  const client0 = process.cpuUsage();
+  const faults0 = faults(pid);
+  const clientFaults0 = process.resourceUsage().majorPageFault;
   const [cpuP0, ioP0] = [pressureUs('cpu'), pressureUs('io')];
   const sent = await run();
   const [cpuP1, ioP1] = [pressureUs('cpu'), pressureUs('io')];
+  const client = process.cpuUsage(client0);
+  const runCpu = cpuMs(pid) - cpu0;
+  const faults1 = faults(pid);
+  const majorFaults = { daemon: faults1.major - faults0.major, daemonMinor: faults1.minor - faults0.minor, client: process.resourceUsage().majorPageFault - clientFaults0 };
   await drain(c);
   const cpu = cpuMs(pid) - cpu0;
   const started = await startedAt(c);
@@ -256,7 +282,7 @@ async function startRun(c: Client, pid: number, run: () => Promise<Sent[]>): Pro
   if (toRunning.length !== ok.length) throw new Error(`${ok.length - toRunning.length} accepted tasks never started`);
   const lat = ok.map((s) => s.end - s.due);
   const share = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : (100 * (b - a)) / 1000 / (last - first));
-  return { acceptedPerS: (ok.length * 1000) / (last - first), p50: pct(lat, 50), p99: pct(lat, 99), runP50: pct(toRunning, 50), runP99: pct(toRunning, 99), refused: sent.length - ok.length, cpuPerTask: cpu / ok.length, window: [first, last], pressure: { cpu: share(cpuP0, cpuP1), io: share(ioP0, ioP1) } };
+  return { acceptedPerS: (ok.length * 1000) / (last - first), p50: pct(lat, 50), p99: pct(lat, 99), runP50: pct(toRunning, 50), runP99: pct(toRunning, 99), refused: sent.length - ok.length, cpuPerTask: cpu / ok.length, sendLateP99: pct(ok.map((s) => s.sent - s.due), 99), cpuInRun: { daemon: runCpu, client: (client.user + client.system) / 1000 }, faults: majorFaults, window: [first, last], pressure: { cpu: share(cpuP0, cpuP1), io: share(ioP0, ioP1) } };
 }
 
 interface ListResult {
@@ -341,6 +367,10 @@ async function round(bin: string): Promise<RoundResult> {
       daemon.once('exit', (code) => reject(new Error(`daemon exited ${code}: ${text}`)));
     });
     await closedLoop(200, CLIENTS, () => call(c, 'POST', '/v1/tasks', TRIVIAL)); // warm-up
+    // START_BENCH_OPEN_WARMUP=1: the open loop warmed up too, whose first use is otherwise the
+    // first round's measured run (to test whether the slow first round is this client's own
+    // code compiling; the client's CPU in that run, START_BENCH_STALLS, was no higher than later).
+    if (OPEN_WARMUP) await openLoop(200, RATE, () => call(c, 'POST', '/v1/tasks', TRIVIAL));
     await drain(c);
     const pid = daemon.pid ?? 0;
     const fixed = await startRun(c, pid, () => openLoop(COUNT, RATE, () => call(c, 'POST', '/v1/tasks', TRIVIAL)));
@@ -351,7 +381,7 @@ async function round(bin: string): Promise<RoundResult> {
       const d = stallsIn(stallFile, from, to);
       const cl = stallsIn(process.env['START_BENCH_STALL_FILE'] ?? '', from, to);
       const p = (x: number | null): string => (x === null ? '?' : `${x.toFixed(0)}%`);
-      console.log(`  fixed-rate run (${((to - from) / 1000).toFixed(1)} s): daemon longest stall ${d.longest.toFixed(0)} ms, GC ${d.gc.toFixed(0)} ms; client longest stall ${cl.longest.toFixed(0)} ms, GC ${cl.gc.toFixed(0)} ms; machine CPU pressure ${p(fixed.pressure.cpu)}, IO ${p(fixed.pressure.io)}`);
+      console.log(`  fixed-rate run (${((to - from) / 1000).toFixed(1)} s): sent late p99 ${fixed.sendLateP99.toFixed(1)} ms (the client's own delay); daemon longest stall ${d.longest.toFixed(0)} ms, GC ${d.gc.toFixed(0)} ms; client longest stall ${cl.longest.toFixed(0)} ms, GC ${cl.gc.toFixed(0)} ms; CPU in the run: daemon ${fixed.cpuInRun.daemon.toFixed(0)} ms, client ${fixed.cpuInRun.client.toFixed(0)} ms; page faults: daemon ${fixed.faults.daemon} major, ${fixed.faults.daemonMinor} minor, client ${fixed.faults.client} major; machine CPU pressure ${p(fixed.pressure.cpu)}, IO ${p(fixed.pressure.io)}`);
     }
     return { fixed, max, list };
   } finally {

@@ -16,7 +16,7 @@ if [ "${1:-}" = "--max" ]; then max=${2:?--max needs a version}; shift 2; fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [ "$#" -eq 0 ]; then
     set -- "$root/build/native/libgpushare.so" "$root/build/native/gpushare-exec" "$root/build/native/gpushare-smprobe" \
-        "$root/build/native/gpushare-remote-worker" "$root/build/native/remote/libcuda.so.1"
+        "$root/build/native/gpushare-remote-worker" "$root/build/native/remote/libcuda.so.1" "$root/build/native/remote/libnvidia-ml.so.1"
 fi
 for tool in readelf objdump awk; do
     command -v "$tool" >/dev/null 2>&1 || { echo "check-glibc: needs $tool (binutils)" >&2; exit 2; }

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Real-GPU check of remote GPUs (issue 23, docs/remote.md): client and worker on this machine
 # over loopback TCP. One driver-API program (scripts/gpu/remote_check.c: a real PTX kernel
-# launched with kernelParams, round trips, launches/s, 1 GiB copies) run natively and through
-# the client libcuda.so.1 against gpushare-remote-worker on the real driver; the session's
-# memory limit (libgpushare in the worker); a client SIGKILLed while holding 4 GiB: the
-# worker's memory gone from nvidia-smi. No Node.js and no CUDA toolkit: the native files come
-# in the device call's carry (build/native/gpushare-remote-worker, build/native/remote,
+# launched with kernelParams, then the CUDA runtime's path to it (cuGetProcAddress,
+# cuLibraryLoadData, a kernel handle), round trips, launches/s, 1 GiB copies) run natively
+# and through the client libcuda.so.1 against gpushare-remote-worker on the real driver; CuPy
+# (an elementwise kernel and a matmul, results compared bit for bit) and a PyTorch training
+# loop (10 deterministic steps, losses compared exactly, step time vs native), each natively
+# and remotely; the session's memory limit (libgpushare in the worker); a client SIGKILLed
+# while holding 4 GiB: the worker's memory gone from nvidia-smi. Every case prints PASS, FAIL
+# or SKIP; a failing remote case names the first call the client did not serve (its
+# GPUSHARE_REMOTE_LOG=1 lines, kept in $OUT/*-remote.err, every unserved cuGetProcAddress
+# name in $OUT/unserved-*.txt). No Node.js and no CUDA toolkit: the native files come in the
+# device call's carry (build/native/gpushare-remote-worker, build/native/remote,
 # build/native/libgpushare.so), or are built here with make and gcc when missing; the test
 # program is built here with gcc against our own declarations. Prints a table; JSON lines go
-# to $OUT/results.jsonl.
+# to $OUT/results.jsonl. About 3 minutes; at most about 8 (each framework run is bounded to 90 s).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-check-remote}
@@ -17,7 +23,7 @@ WORK=$(mktemp -d)
 results=$OUT/results.jsonl
 : > "$results"
 B=$PWD/build/native
-if [ ! -x "$B/gpushare-remote-worker" ] || [ ! -f "$B/remote/libcuda.so.1" ] || [ ! -f "$B/libgpushare.so" ]; then
+if [ ! -x "$B/gpushare-remote-worker" ] || [ ! -f "$B/remote/libcuda.so.1" ] || [ ! -f "$B/remote/libnvidia-ml.so.1" ] || [ ! -f "$B/libgpushare.so" ]; then
     make -s -C native remote shim >/dev/null || { echo "native build failed (carry build/native/gpushare-remote-worker, build/native/remote, build/native/libgpushare.so)"; exit 1; }
 fi
 cudalib=$(ldconfig -p | awk '/libcuda.so.1 /{print $NF; exit}')
@@ -37,12 +43,26 @@ start_worker() {
     done
     echo "worker did not start"; return 1
 }
-remote() { env LD_LIBRARY_PATH="$B/remote" GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" "$@"; }
+remote() { env LD_LIBRARY_PATH="$B/remote${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" GPUSHARE_REMOTE_LOG=1 "$@"; }
 
 # 1. The same program natively and remotely (twice each, interleaved).
 for round in 1 2; do
     build/gpu/remote_check native >> "$results" 2>>"$OUT/native.err"
     start_worker && remote build/gpu/remote_check remote >> "$results" 2>>"$OUT/remote.err"
+    wait "$WPID"
+done
+
+# 1b. CuPy and PyTorch, natively then remotely (GPUSHARE_REMOTE_LOG=1: the calls not served).
+for case in cupy torch; do
+    timeout 90 env CUBLAS_WORKSPACE_CONFIG=:4096:8 python3 "scripts/gpu/remote_$case.py" native > "$WORK/$case.out" 2>"$OUT/$case-native.err"
+    rc=$?
+    grep '^{' "$WORK/$case.out" >> "$results" || echo "{\"case\":\"$case\",\"mode\":\"native\",\"error\":\"exit $rc, no result line\"}" >> "$results"
+    grep -q '"skip"' "$WORK/$case.out" && continue
+    start_worker || continue
+    remote timeout 90 env CUBLAS_WORKSPACE_CONFIG=:4096:8 GPUSHARE_REMOTE_LOG=1 python3 "scripts/gpu/remote_$case.py" remote > "$WORK/$case.out" 2>"$OUT/$case-remote.err"
+    rc=$?
+    grep '^{' "$WORK/$case.out" >> "$results" || echo "{\"case\":\"$case\",\"mode\":\"remote\",\"error\":\"exit $rc, no result line\"}" >> "$results"
+    sed -n 's/^gpushare remote: cuGetProcAddress("\([^"]*\)").*/\1/p' "$OUT/$case-remote.err" > "$OUT/unserved-$case.txt"
     wait "$WPID"
 done
 
@@ -66,10 +86,11 @@ done
 wait "$WPID"; wcode=$?
 echo "{\"mode\":\"kill-client\",\"worker_mib_before\":\"${used_before:-?}\",\"freed_after_s\":\"${gone:-not within 10 s}\",\"worker_exit\":$wcode}" >> "$results"
 
-python3 - "$results" <<'PY' | tee "$OUT/table.txt"
-import json, statistics, sys
+python3 - "$results" "$OUT" <<'PY' | tee "$OUT/table.txt"
+import json, os, re, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith('{')]
-def runs(mode): return [r for r in rows if r.get('mode') == mode and 'error' not in r]
+out_dir = sys.argv[2]
+def runs(mode): return [r for r in rows if r.get('mode') == mode and 'error' not in r and 'case' not in r]
 for r in rows:
     if 'error' in r: print('ERROR', r)
 nat, rem = runs('native'), runs('remote')
@@ -84,6 +105,53 @@ print(f"{'launches per second':44} {med(nat, 'launches_per_s'):12.0f} {lps:12.0f
 for k, label in (('htod_gb_s', 'host to device 1 GiB, GB/s'), ('dtoh_gb_s', 'device to host 1 GiB, GB/s')):
     n, r = med(nat, k), med(rem, k)
     print(f"{label:44} {n:12.2f} {r:12.2f}  {r / n * 100:.0f}% of native {'pinned' if nat and nat[0]['pinned'] else 'pageable'} (budget 50%)")
+rp = bool(nat and rem) and all(r.get('runtime_path_ok') for r in nat + rem)
+attrs = {(r.get('max_threads'), r.get('occupancy_256')) for r in nat + rem}
+print(f"{'runtime path: library, kernel handle, attrs':44} {'ok' if nat and all(r.get('runtime_path_ok') for r in nat) else 'BAD':>12} {'ok' if rem and all(r.get('runtime_path_ok') for r in rem) else 'BAD':>12}  {'PASS' if rp and len(attrs) == 1 else 'FAIL'} (max threads, occupancy at 256: {sorted(attrs)})")
+
+def first_unsupported(case):
+    """The first call the client did not serve (a stub called, an export table refused, a link loss)."""
+    try:
+        lines = open(os.path.join(out_dir, f'{case}-remote.err'), errors='replace').read().splitlines()
+    except OSError:
+        return 'no log'
+    for l in lines:
+        if l.startswith('gpushare remote: ') and 'cuGetProcAddress(' not in l:
+            return l[len('gpushare remote: '):]
+    return 'none logged'
+
+def export_tables(case):
+    try:
+        text = open(os.path.join(out_dir, f'{case}-remote.err'), errors='replace').read()
+    except OSError:
+        return []
+    return re.findall(r'cuGetExportTable\(([0-9a-f]{32})\)', text)
+
+def unserved(case):
+    try:
+        return len(open(os.path.join(out_dir, f'unserved-{case}.txt')).read().split())
+    except OSError:
+        return 0
+
+cases = {(r.get('case'), r.get('mode')): r for r in rows if r.get('case')}
+for case, label in (('cupy', 'CuPy elementwise + matmul (bit-identical)'), ('torch', 'PyTorch 10 training steps (losses exact)')):
+    n, r = cases.get((case, 'native')), cases.get((case, 'remote'))
+    if n and 'skip' in n:
+        print(f"{label:44} {'skip':>12} {'skip':>12}  SKIP ({n['skip']})")
+        continue
+    if not n or 'error' in n:
+        print(f"{label:44} {'BAD':>12} {'':>12}  FAIL natively: {n and n.get('error')}")
+        continue
+    if not r or 'error' in r:
+        print(f"{label:44} {'ok':>12} {'BAD':>12}  FAIL: {r and r.get('error')}; first unsupported: {first_unsupported(case)}; {unserved(case)} names not served (unserved-{case}.txt); export tables asked: {', '.join(export_tables(case)) or 'none'}")
+        continue
+    if case == 'cupy':
+        same = n['sha256'] == r['sha256'] and n['elementwise_matches_numpy'] and r['elementwise_matches_numpy']
+        print(f"{label:44} {n['seconds']:11.3f}s {r['seconds']:11.3f}s  {'PASS' if same else 'FAIL (results differ)'}")
+    else:
+        same = n['losses'] == r['losses']
+        ratio = r['step_ms_median'] / n['step_ms_median']
+        print(f"{label:44} {n['step_ms_median']:10.2f}ms {r['step_ms_median']:10.2f}ms  {'PASS' if same else 'FAIL (losses differ)'}, step {ratio:.2f}x native {'(<= 1.2x)' if ratio <= 1.2 else '(OVER 1.2x)'}")
 for r in runs('remote-limit'):
     ok = r['fill_rc'] == 2 and r['fill_bytes'] <= 2 << 30 and r['total'] == 2 << 30
     print(f"{'memory limit 2 GiB in the worker':44} {'':>12} {r['fill_bytes'] >> 20:9d} MiB  {'held (OOM, total 2 GiB)' if ok else 'NOT HELD ' + json.dumps(r)}")

@@ -28,6 +28,7 @@ const SHIPPED = [
   'build/native/gpushare-smprobe',
   'build/native/libgpushare.so',
   'build/native/remote/libcuda.so.1',
+  'build/native/remote/libnvidia-ml.so.1',
   'package.json',
   'proto/k8s/deviceplugin/api-v1beta1.proto',
   'proto/k8s/dra-health-v1.proto',
@@ -58,7 +59,7 @@ const NOT_SHIPPED_SRC = ['src/scheduler/testing/'];
  */
 const MAX_PACKED_BYTES = 1024 * 1024;
 const MAX_UNPACKED_BYTES = 3 * 1024 * 1024;
-const NATIVE = ['libgpushare.so', 'gpushare-exec', 'gpushare-smprobe', 'gpushare-remote-worker', 'remote/libcuda.so.1'];
+const NATIVE = ['libgpushare.so', 'gpushare-exec', 'gpushare-smprobe', 'gpushare-remote-worker', 'remote/libcuda.so.1', 'remote/libnvidia-ml.so.1'];
 
 interface PackResult {
   readonly filename: string;

@@ -20,14 +20,15 @@ endif
 exec: $(EXEC_BIN) $(SMPROBE_BIN)
 
 # claim.c: the launch's claim (exactly-once start); sandbox.c: the task's cgroup and
-# unprivileged user, entered between fork and exec; spawner.c: `--spawner`, the daemon's
+# unprivileged user, entered between fork and exec; grant.c: the task's compute grants
+# (written as root before the command runs); spawner.c: `--spawner`, the daemon's
 # long-lived process starter
-EXEC_SRC := exec/gpushare_exec.c exec/claim.c exec/sandbox.c exec/spawner.c
+EXEC_SRC := exec/gpushare_exec.c exec/claim.c exec/grant.c exec/sandbox.c exec/spawner.c
 # Linked statically: it runs twice per task (the spawner's fork, the wrapper), and without the
 # dynamic loader each exec costs less (the wrapper chain ran about 20% faster here:
 # docs/benchmarks.md); no loader variable can ever run code in it, which runs as root; and it
 # needs no particular glibc on the machine. It calls nothing that needs NSS or dlopen.
-$(EXEC_BIN): $(EXEC_SRC) exec/claim.h exec/sandbox.h exec/spawner.h region/gpushare_board.h exec/exec.mk
+$(EXEC_BIN): $(EXEC_SRC) exec/claim.h exec/grant.h exec/sandbox.h exec/spawner.h region/gpushare_board.h exec/exec.mk
 	@mkdir -p $(@D)
 	$(CC) $(EXEC_CFLAGS) -static -o $@ $(EXEC_SRC)
 	$(call SHIP_SPLIT_DEBUG,$@)
@@ -45,7 +46,7 @@ TEST_RUNS += $(EXEC_TEST_BIN)@$(EXEC_ASAN_BIN)
 .PHONY: exec-test
 exec-test: $(EXEC_ASAN_BIN) $(EXEC_TEST_BIN)
 
-$(EXEC_ASAN_BIN): $(EXEC_SRC) exec/claim.h exec/sandbox.h exec/spawner.h region/gpushare_board.h exec/exec.mk
+$(EXEC_ASAN_BIN): $(EXEC_SRC) exec/claim.h exec/grant.h exec/sandbox.h exec/spawner.h region/gpushare_board.h exec/exec.mk
 	@mkdir -p $(@D)
 	$(CC) $(EXEC_CFLAGS) -O1 $(SANITIZE) -o $@ $(EXEC_SRC)
 

@@ -12,6 +12,9 @@
  * nothing and exits with EXIT_CLAIM_TAKEN (120), so a task's command runs once even when a
  * daemon crash led to two wrappers being started for it.
  *
+ * GPUSHARE_EXEC_GRANT and GPUSHARE_EXEC_BOARDS, when set, give the task its compute grants (grant.h):
+ * taken here, as root, before the command exists, and freed when it ends.
+ *
  * GPUSHARE_EXEC_PRELOAD, when set, becomes the command's LD_PRELOAD (prepended to any it
  * already has), so libgpushare loads into the task and never into this wrapper.
  *
@@ -38,6 +41,7 @@
 #include <unistd.h>
 
 #include "claim.h"
+#include "grant.h"
 #include "sandbox.h"
 #include "spawner.h"
 
@@ -154,15 +158,21 @@ int main(int argc, char **argv) {
         claim_result_t claimed = claim_launch(claim);
         if (claimed != CLAIM_TAKEN_BY_US) return claimed == CLAIM_HELD_BY_OTHER ? EXIT_CLAIM_TAKEN : EXIT_WRAPPER;
     }
+    /* The task's compute grants (grant.h), written as root before the command exists; freed
+     * below when it ends. */
+    grants_taken grants;
+    grants_take(&grants);
     /* The child reports a failed exec through this pipe; a successful exec closes it empty. */
     int report[2];
     if (pipe(report) != 0 || fcntl(report[1], F_SETFD, FD_CLOEXEC) != 0) {
         fprintf(stderr, "gpushare-exec: pipe: %s\n", strerror(errno));
+        grants_release(&grants);
         return EXIT_WRAPPER;
     }
     pid_t child = fork();
     if (child < 0) {
         fprintf(stderr, "gpushare-exec: fork: %s\n", strerror(errno));
+        grants_release(&grants);
         return EXIT_WRAPPER;
     }
     if (child == 0) {
@@ -199,6 +209,7 @@ int main(int argc, char **argv) {
             return EXIT_WRAPPER;
         }
     }
+    grants_release(&grants);
     char line[64];
     int code;
     if (got == (ssize_t)sizeof exec_errno) {

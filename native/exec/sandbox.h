@@ -10,7 +10,8 @@
  *   GPUSHARE_EXEC_GROUPS  its supplementary groups, comma-separated (absent or empty: none)
  *   GPUSHARE_EXEC_BOARDS  its user's compute boards, one per GPU of the task (paths, ':'-separated;
  *                         native/shim/COMPUTE.md "Boards per user"): made if missing, given to the
- *                         user (0644), and brought back to a board's size if the user shrank one
+ *                         user (0644), and brought back to a board's size if the user shrank one;
+ *                         the task's grants on those GPUs are the wrapper's (grant.h), before the fork
  *
  * None set: the command runs as the wrapper does (a daemon that is not root); the boards are
  * then made the wrapper's user's.

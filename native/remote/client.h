@@ -11,6 +11,17 @@
 
 #define GSR_EXPORT __attribute__((visibility("default")))
 
+/* A function handle (CUfunction, and CUkernel: cudart 12 launches kernel handles as
+ * functions) is the client's own record: the worker's id and the parameter layout. */
+#define GSR_FUNC_MAGIC 0x47535246u
+typedef struct gsr_function {
+    uint32_t magic;
+    uint64_t id;
+    int has_layout;
+    uint32_t nparams;
+    uint32_t layout[]; /* nparams (offset, size) pairs */
+} gsr_function;
+
 /* The calling thread's current context id (0: none): sent in every request header. */
 uint64_t gsr_current_ctx(void);
 /* Connects (once) and shakes hands; CUDA_SUCCESS, or why not: no server configured
@@ -26,6 +37,8 @@ CUresult gsr_send_htod(uint64_t dst, const void *src, uint64_t bytes, uint64_t s
 CUresult gsr_recv_dtoh(void *dst, uint64_t src, uint64_t bytes, uint64_t stream, int async);
 /* A module image of `bytes` bytes, sent as DATA frames; *module gets its id. */
 CUresult gsr_send_module(const void *image, uint64_t bytes, uint64_t *module);
+/* The session's retains of a device's primary context (cuDevicePrimaryCtxGetState). */
+void gsr_primary_retained(CUdevice dev, int delta);
 /* One stderr line per name, the first time (GPUSHARE_REMOTE_LOG=1). */
 void gsr_log_once(const char *what, int *logged);
 

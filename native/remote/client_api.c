@@ -219,13 +219,18 @@ GSR_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev) {
     if (!pctx) return CUDA_ERROR_INVALID_VALUE;
     gsr_args out;
     CUresult rc = device_query(GSR_OP_PRIMARY_CTX_RETAIN, dev, 0, &out);
-    if (rc == CUDA_SUCCESS) *pctx = ctx_handle(out.v[0]);
+    if (rc == CUDA_SUCCESS) {
+        *pctx = ctx_handle(out.v[0]);
+        gsr_primary_retained(dev, 1);
+    }
     return rc;
 }
 
 GSR_EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev) {
     gsr_args out;
-    return device_query(GSR_OP_PRIMARY_CTX_RELEASE, dev, 0, &out);
+    CUresult rc = device_query(GSR_OP_PRIMARY_CTX_RELEASE, dev, 0, &out);
+    if (rc == CUDA_SUCCESS) gsr_primary_retained(dev, -1);
+    return rc;
 }
 
 GSR_EXPORT CUresult cuDevicePrimaryCtxRelease(CUdevice dev) { return cuDevicePrimaryCtxRelease_v2(dev); }
@@ -379,15 +384,6 @@ GSR_EXPORT CUresult cuMemsetD8_v2(CUdeviceptr dst, unsigned char uc, size_t n) {
 GSR_EXPORT CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char uc, size_t n, CUstream s) { return memset_d8(dst, uc, n, s, 1); }
 
 /* ---- modules and launches ----------------------------------------------------------- */
-/* A function handle is the client's own record: the worker's id and the parameter layout. */
-#define FUNC_MAGIC 0x47535246u
-typedef struct gsr_function {
-    uint32_t magic;
-    uint64_t id;
-    int has_layout;
-    uint32_t nparams;
-    uint32_t layout[]; /* nparams (offset, size) pairs */
-} gsr_function;
 
 /* How many bytes a module image spans: a fatbin or ELF by its headers, else NUL-terminated PTX. */
 static uint64_t image_bytes(const void *image) {
@@ -462,7 +458,7 @@ GSR_EXPORT CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const 
     if (out.blob_len[0] % 8 || nparams > GSR_MAX_PARAMS) return CUDA_ERROR_UNKNOWN;
     gsr_function *f = malloc(sizeof *f + (size_t)nparams * 2 * sizeof(uint32_t));
     if (!f) return CUDA_ERROR_OUT_OF_MEMORY;
-    f->magic = FUNC_MAGIC;
+    f->magic = GSR_FUNC_MAGIC;
     f->id = out.v[0];
     f->has_layout = out.v[1] != 0;
     f->nparams = nparams;
@@ -482,7 +478,7 @@ GSR_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int g
     CUresult rc = need_init();
     if (rc != CUDA_SUCCESS) return rc;
     const gsr_function *fn = (const gsr_function *)f;
-    if (!fn || fn->magic != FUNC_MAGIC) return CUDA_ERROR_INVALID_HANDLE;
+    if (!fn || fn->magic != GSR_FUNC_MAGIC) return CUDA_ERROR_INVALID_HANDLE;
     uint8_t packed[4096];
     const uint8_t *params = NULL;
     size_t size = 0;

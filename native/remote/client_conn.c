@@ -33,7 +33,9 @@ static struct {
 } conn = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
 
 void gsr_log_once(const char *what, int *logged) {
-    if (!conn.log || __atomic_exchange_n(logged, 1, __ATOMIC_RELAXED)) return;
+    /* The environment, not conn.log: the runtime asks for entry points before it connects. */
+    const char *log = getenv("GPUSHARE_REMOTE_LOG");
+    if (!log || strcmp(log, "1") != 0 || __atomic_exchange_n(logged, 1, __ATOMIC_RELAXED)) return;
     fprintf(stderr, "gpushare remote: %s\n", what);
 }
 

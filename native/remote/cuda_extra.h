@@ -14,5 +14,15 @@ typedef CUresult (*gsr_pfn_memcpy_dtod)(CUdeviceptr dst, CUdeviceptr src, size_t
 typedef CUresult (*gsr_pfn_memcpy_htod_async)(CUdeviceptr dst, const void *src, size_t bytes, CUstream stream);
 typedef CUresult (*gsr_pfn_memcpy_dtoh_async)(void *dst, CUdeviceptr src, size_t bytes, CUstream stream);
 typedef CUresult (*gsr_pfn_func_get_param_info)(CUfunction func, size_t index, size_t *offset, size_t *size);
+/* What the CUDA runtime asks of a function before its first launch (attributes, occupancy). */
+typedef CUresult (*gsr_pfn_func_get_attribute)(int *value, int attrib, CUfunction func);
+typedef CUresult (*gsr_pfn_func_set_attribute)(CUfunction func, int attrib, int value);
+typedef CUresult (*gsr_pfn_stream_priority_range)(int *least, int *greatest);
+typedef CUresult (*gsr_pfn_occupancy)(int *blocks, CUfunction func, int block_size, size_t dynamic_smem, unsigned int flags);
+
+/* CUDA 12's library entry points (context-independent modules), as cudart 12+ loads its fatbins. */
+typedef struct CUlib_st *CUlibrary;
+typedef int CUjit_option;
+typedef int CUlibraryOption;
 
 #endif /* GSR_CUDA_EXTRA_H */

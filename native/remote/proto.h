@@ -80,7 +80,15 @@
     X(EVENT_SYNCHRONIZE, 62, "q", "") \
     X(EVENT_QUERY, 63, "q", "") \
     X(EVENT_ELAPSED_TIME, 64, "qq", "u") \
-    X(EVENT_DESTROY, 65, "q", "")
+    X(EVENT_DESTROY, 65, "q", "") \
+    X(FUNC_GET_ATTRIBUTE, 70, "qi", "i") \
+    X(FUNC_SET_ATTRIBUTE, 71, "qii", "") \
+    X(OCCUPANCY_MAX_BLOCKS, 72, "ququ", "i") \
+    X(PRIMARY_CTX_SET_FLAGS, 73, "iu", "") \
+    X(SESSION_MEMORY, 74, "i", "qq") \
+    X(STREAM_WAIT_EVENT, 75, "qqu", "") \
+    X(STREAM_CREATE_PRIORITY, 76, "ui", "q") \
+    X(CTX_STREAM_PRIORITY_RANGE, 77, "", "ii")
 
 #define GSR_OP_ENUM_ITEM(name, number, request, reply) GSR_OP_##name = number,
 typedef enum gsr_op { GSR_OP_LIST(GSR_OP_ENUM_ITEM) } gsr_op;

@@ -5,6 +5,8 @@
 #   make -C native remote        build/native/gpushare-remote-worker, build/native/remote/libcuda.so.1
 #   make -C native remote-test   the codec fuzz test and the end-to-end tests over loopback
 #                                (ASan+UBSan worker and client, the fake driver, libgpushare)
+#   make -C native remote-cudart-probe   what a CUDA toolkit's libcudart asks of the client
+#                                (CUDA_HOME, default /usr/local/cuda), on the fake driver
 #
 # The worker links against libcuda.so.1 by soname (the fake at build time, the real driver or
 # the fake at run time, through the library path), as a CUDA program does; under the daemon it
@@ -19,13 +21,17 @@ endif
 REMOTE_BUILD := $(abspath $(CURDIR)/..)/build/native/remote
 REMOTE_WORKER := $(abspath $(CURDIR)/..)/build/native/gpushare-remote-worker
 REMOTE_CLIENT := $(REMOTE_BUILD)/libcuda.so.1
+# The NVML calls frameworks make, answered through the client libcuda.so.1 (its one connection).
+REMOTE_NVML := $(REMOTE_BUILD)/libnvidia-ml.so.1
+REMOTE_NVML_MAP := $(REMOTE_BUILD)/nvml.map
+REMOTE_NVML_LDFLAGS := -shared -Wl,-soname,libnvidia-ml.so.1 -Wl,--version-script=$(REMOTE_NVML_MAP) -Wl,-z,defs -pthread
 REMOTE_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -fPIC -fvisibility=hidden -pthread -Iinclude -Iremote
 REMOTE_SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 REMOTE_FAKE_DIR := $(abspath $(CURDIR)/..)/build/native/fake
 
 REMOTE_CODEC_SRCS := remote/proto.c remote/net.c
 REMOTE_WORKER_SRCS := remote/worker.c remote/worker_calls.c remote/table.c $(REMOTE_CODEC_SRCS)
-REMOTE_CLIENT_SRCS := remote/client_conn.c remote/client_api.c remote/client_procs.c $(REMOTE_CODEC_SRCS)
+REMOTE_CLIENT_SRCS := remote/client_conn.c remote/client_api.c remote/client_procs.c remote/client_runtime.c $(REMOTE_CODEC_SRCS)
 REMOTE_HDRS := $(wildcard remote/*.h) $(wildcard include/gs_cuda*.h) remote/remote.mk
 REMOTE_STUBS := $(REMOTE_BUILD)/client_stubs.c
 REMOTE_MAP := $(REMOTE_BUILD)/client.map
@@ -34,21 +40,35 @@ REMOTE_CLIENT_LDFLAGS := -shared -Wl,-soname,libcuda.so.1 -Wl,--version-script=$
 REMOTE_T := $(REMOTE_BUILD)/tests
 REMOTE_ASAN_WORKER := $(REMOTE_BUILD)/asan/gpushare-remote-worker
 REMOTE_ASAN_CLIENT := $(REMOTE_BUILD)/asan/libcuda.so.1
-REMOTE_TEST_BINS := $(REMOTE_T)/test_proto_fuzz $(REMOTE_T)/remote_app $(REMOTE_T)/remote_raw
+REMOTE_ASAN_NVML := $(REMOTE_BUILD)/asan/libnvidia-ml.so.1
+REMOTE_TEST_BINS := $(REMOTE_T)/test_proto_fuzz $(REMOTE_T)/remote_app $(REMOTE_T)/remote_raw $(REMOTE_T)/remote_cudart
 
-.PHONY: remote remote-asan remote-test
+.PHONY: remote remote-asan remote-test remote-cudart-probe
 
-remote: $(REMOTE_WORKER) $(REMOTE_CLIENT)
-remote-asan: $(REMOTE_ASAN_WORKER) $(REMOTE_ASAN_CLIENT)
+remote: $(REMOTE_WORKER) $(REMOTE_CLIENT) $(REMOTE_NVML)
+remote-asan: $(REMOTE_ASAN_WORKER) $(REMOTE_ASAN_CLIENT) $(REMOTE_ASAN_NVML)
 
 # Every prototype of gs_cuda_api.h that the client does not forward: NOT_SUPPORTED, logged once.
-$(REMOTE_STUBS): include/gs_cuda_api.h remote/client_api.c remote/client_procs.c remote/gen_stubs.sh
+$(REMOTE_STUBS): include/gs_cuda_api.h remote/client_api.c remote/client_procs.c remote/client_runtime.c remote/gen_stubs.sh
 	@mkdir -p $(@D)
-	sh remote/gen_stubs.sh include/gs_cuda_api.h $@ remote/client_api.c remote/client_procs.c
+	sh remote/gen_stubs.sh include/gs_cuda_api.h $@ remote/client_api.c remote/client_procs.c remote/client_runtime.c
 
-$(REMOTE_MAP):
+# The version scripts are written by these rules: rewritten when the rules change.
+$(REMOTE_MAP): remote/remote.mk
 	@mkdir -p $(@D)
-	printf '{\n    global: cu*;\n    local: *;\n};\n' > $@
+	printf '{\n    global: cu*; gsr_remote_*;\n    local: *;\n};\n' > $@
+
+$(REMOTE_NVML_MAP): remote/remote.mk
+	@mkdir -p $(@D)
+	printf '{\n    global: nvml*;\n    local: *;\n};\n' > $@
+
+$(REMOTE_NVML): remote/nvml_client.c $(REMOTE_CLIENT) $(REMOTE_NVML_MAP) $(REMOTE_HDRS) $(SHIP_DEPS)
+	$(CC) $(REMOTE_CFLAGS) $(SHIP_CFLAGS) -O2 -g $(REMOTE_NVML_LDFLAGS) -o $@ remote/nvml_client.c -L$(REMOTE_BUILD) -l:libcuda.so.1 $(SHIP_LIBS)
+	$(call SHIP_SPLIT_DEBUG,$@)
+
+$(REMOTE_ASAN_NVML): remote/nvml_client.c $(REMOTE_ASAN_CLIENT) $(REMOTE_NVML_MAP) $(REMOTE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) $(REMOTE_NVML_LDFLAGS) -o $@ remote/nvml_client.c -L$(REMOTE_BUILD)/asan -l:libcuda.so.1
 
 $(REMOTE_CLIENT): $(REMOTE_CLIENT_SRCS) $(REMOTE_STUBS) $(REMOTE_MAP) $(REMOTE_HDRS) $(SHIP_DEPS)
 	$(CC) $(REMOTE_CFLAGS) $(SHIP_CFLAGS) -O2 -g $(REMOTE_CLIENT_LDFLAGS) -o $@ $(REMOTE_CLIENT_SRCS) -Wno-unused-parameter $(REMOTE_STUBS) $(SHIP_LIBS)
@@ -77,11 +97,21 @@ $(REMOTE_T)/remote_app: remote/tests/remote_app.c $(REMOTE_HDRS) $(REMOTE_FAKE_D
 	@mkdir -p $(@D)
 	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ remote/tests/remote_app.c -L$(REMOTE_FAKE_DIR)/asan -l:libcuda.so.1
 
+# Calls the driver as the CUDA runtime does: dlopen("libcuda.so.1"), every entry point through
+# cuGetProcAddress, fatbins through cuLibraryLoadData, launches through kernel handles, NVML.
+$(REMOTE_T)/remote_cudart: remote/tests/remote_cudart.c $(REMOTE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ remote/tests/remote_cudart.c -ldl
+
 # A hand-driven protocol client for bad frames and disconnects at each stage.
 $(REMOTE_T)/remote_raw: remote/tests/remote_raw.c $(REMOTE_CODEC_SRCS) $(REMOTE_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ remote/tests/remote_raw.c $(REMOTE_CODEC_SRCS)
 
-remote-test: $(REMOTE_TEST_BINS) $(REMOTE_ASAN_WORKER) $(REMOTE_ASAN_CLIENT) $(REMOTE_CLIENT) $(REMOTE_WORKER) fake-cuda-asan shim-asan $(FAKE_NVML_ASAN_LIB)
+remote-test: $(REMOTE_TEST_BINS) $(REMOTE_ASAN_WORKER) $(REMOTE_ASAN_CLIENT) $(REMOTE_ASAN_NVML) $(REMOTE_CLIENT) $(REMOTE_NVML) $(REMOTE_WORKER) fake-cuda-asan shim-asan $(FAKE_NVML_ASAN_LIB)
 	@$(REMOTE_T)/test_proto_fuzz
 	@sh remote/tests/run_remote_tests.sh $(abspath $(CURDIR)/..)/build/native
+
+# What a CUDA toolkit's libcudart asks of the client, without a GPU (a probe, not part of test).
+remote-cudart-probe: $(REMOTE_WORKER) $(REMOTE_CLIENT) $(REMOTE_NVML) fake-cuda
+	@sh remote/tests/cudart_probe.sh $(abspath $(CURDIR)/..)/build/native

@@ -153,6 +153,12 @@ void gsr_session_prepare(gsr_session *s) {
         s->memcpy_dtoh_async = (gsr_pfn_memcpy_dtoh_async)p;
     if (cuGetProcAddress_v2("cuFuncGetParamInfo", &p, 12040, 0, NULL) == CUDA_SUCCESS)
         s->func_get_param_info = (gsr_pfn_func_get_param_info)p;
+    if (cuGetProcAddress_v2("cuFuncGetAttribute", &p, 12000, 0, NULL) == CUDA_SUCCESS) s->func_get_attribute = (gsr_pfn_func_get_attribute)p;
+    if (cuGetProcAddress_v2("cuFuncSetAttribute", &p, 12000, 0, NULL) == CUDA_SUCCESS) s->func_set_attribute = (gsr_pfn_func_set_attribute)p;
+    if (cuGetProcAddress_v2("cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags", &p, 12000, 0, NULL) == CUDA_SUCCESS)
+        s->occupancy = (gsr_pfn_occupancy)p;
+    if (cuGetProcAddress_v2("cuCtxGetStreamPriorityRange", &p, 12000, 0, NULL) == CUDA_SUCCESS)
+        s->stream_priority_range = (gsr_pfn_stream_priority_range)p;
 }
 
 /* Frees what the client left, children before their context; each in its own context. */

@@ -29,6 +29,10 @@ typedef struct gsr_session {
     gsr_pfn_memcpy_htod_async memcpy_htod_async;
     gsr_pfn_memcpy_dtoh_async memcpy_dtoh_async;
     gsr_pfn_func_get_param_info func_get_param_info;
+    gsr_pfn_func_get_attribute func_get_attribute;
+    gsr_pfn_func_set_attribute func_set_attribute;
+    gsr_pfn_occupancy occupancy;
+    gsr_pfn_stream_priority_range stream_priority_range;
 } gsr_session;
 
 /* Reads exactly n bytes of the client's stream (buffered); 0, or -1 when the link failed,

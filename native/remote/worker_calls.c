@@ -89,6 +89,13 @@ static CUresult use_ctx(gsr_session *s, uint64_t ctx) {
 static CUresult find_stream(gsr_session *s, uint64_t id, CUstream *out) {
     *out = NULL;
     if (id == 0) return CUDA_SUCCESS;
+    /* The driver's special handles: the legacy stream, and the per-thread default stream
+     * (the worker has one thread, so every client thread's per-thread stream is that one:
+     * more ordering than the program asked, never less). */
+    if (id == (uintptr_t)CU_STREAM_LEGACY || id == (uintptr_t)CU_STREAM_PER_THREAD) {
+        *out = (CUstream)(uintptr_t)id;
+        return CUDA_SUCCESS;
+    }
     gsr_obj *o = gsr_table_find(&s->table, id, GSR_KIND_STREAM);
     if (!o) return CUDA_ERROR_INVALID_HANDLE;
     *out = o->handle;
@@ -358,9 +365,12 @@ static void handle_free(gsr_session *s, uint64_t ptr, reply *r) {
     if (r->status == CUDA_SUCCESS) gsr_table_remove_alloc(&s->table, (size_t)i);
 }
 
-static void handle_object_create(gsr_session *s, unsigned kind, unsigned flags, reply *r) {
+/* A stream (with a priority when `prioritized`) or an event, entered in the session's table. */
+static void handle_object_create(gsr_session *s, unsigned kind, unsigned flags, int prioritized, int priority, reply *r) {
     void *handle = NULL;
-    r->status = kind == GSR_KIND_STREAM ? cuStreamCreate((CUstream *)&handle, flags) : cuEventCreate((CUevent *)&handle, flags);
+    r->status = kind == GSR_KIND_EVENT ? cuEventCreate((CUevent *)&handle, flags)
+                : prioritized          ? cuStreamCreateWithPriority((CUstream *)&handle, flags, priority)
+                                       : cuStreamCreate((CUstream *)&handle, flags);
     if (r->status != CUDA_SUCCESS) return;
     gsr_obj *o = gsr_table_add(&s->table, kind, handle, s->current_ctx);
     if (!o) {
@@ -425,8 +435,41 @@ static void handle_device_query(const gsr_header *h, const gsr_args *a, reply *r
     }
 }
 
+/* A function's attribute, its settable attributes, its occupancy: through the entry points
+ * gsr_session_prepare found (NOT_SUPPORTED where the driver has none). */
+static void handle_function_query(gsr_session *s, const gsr_header *h, const gsr_args *a, reply *r) {
+    CUfunction f = find_handle(s, a->v[0], GSR_KIND_FUNCTION);
+    int value = 0;
+    if (!f) {
+        r->status = CUDA_ERROR_INVALID_HANDLE;
+        return;
+    }
+    r->status = CUDA_ERROR_NOT_SUPPORTED;
+    if (h->op == GSR_OP_FUNC_GET_ATTRIBUTE && s->func_get_attribute)
+        r->status = s->func_get_attribute(&value, (int)a->v[1], f);
+    else if (h->op == GSR_OP_FUNC_SET_ATTRIBUTE && s->func_set_attribute)
+        r->status = s->func_set_attribute(f, (int)a->v[1], (int)a->v[2]);
+    else if (h->op == GSR_OP_OCCUPANCY_MAX_BLOCKS && s->occupancy)
+        r->status = s->occupancy(&value, f, (int)a->v[1], (size_t)a->v[2], (unsigned)a->v[3]);
+    if (r->status == CUDA_SUCCESS && h->op != GSR_OP_FUNC_SET_ATTRIBUTE) put_u64(r, (uint64_t)(int64_t)value);
+}
+
+/* NVML's memory answer for the client (docs/remote.md "NVML"): the device's total as this
+ * worker's driver reports it (libgpushare: the slice), and what this session holds. */
+static void handle_session_memory(gsr_session *s, int dev, reply *r) {
+    size_t total = 0;
+    uint64_t used = 0;
+    r->status = cuDeviceTotalMem_v2(&total, dev);
+    if (r->status != CUDA_SUCCESS) return;
+    for (size_t i = 0; i < s->table.nallocs; i++) used += s->table.allocs[i].size;
+    put_u64(r, total);
+    put_u64(r, used);
+}
+
 /* Ops that run in the caller's current context (the header's ctx made current first). */
-static int needs_ctx(unsigned op) { return op >= GSR_OP_CTX_SYNCHRONIZE; }
+static int needs_ctx(unsigned op) {
+    return op >= GSR_OP_CTX_SYNCHRONIZE && op != GSR_OP_PRIMARY_CTX_SET_FLAGS && op != GSR_OP_SESSION_MEMORY;
+}
 
 int gsr_session_handle(gsr_session *s, const gsr_header *h) {
     gsr_args a;
@@ -550,10 +593,10 @@ int gsr_session_handle(gsr_session *s, const gsr_header *h) {
         handle_launch(s, &a, &r);
         break;
     case GSR_OP_STREAM_CREATE:
-        handle_object_create(s, GSR_KIND_STREAM, (unsigned)a.v[0], &r);
+        handle_object_create(s, GSR_KIND_STREAM, (unsigned)a.v[0], 0, 0, &r);
         break;
     case GSR_OP_EVENT_CREATE:
-        handle_object_create(s, GSR_KIND_EVENT, (unsigned)a.v[0], &r);
+        handle_object_create(s, GSR_KIND_EVENT, (unsigned)a.v[0], 0, 0, &r);
         break;
     case GSR_OP_STREAM_DESTROY:
         handle_object_destroy(s, a.v[0], GSR_KIND_STREAM, &r);
@@ -587,6 +630,36 @@ int gsr_session_handle(gsr_session *s, const gsr_header *h) {
         if (r.status == CUDA_SUCCESS) {
             memcpy(&bits, &ms, sizeof bits);
             put_u64(&r, bits);
+        }
+        break;
+    }
+    case GSR_OP_FUNC_GET_ATTRIBUTE:
+    case GSR_OP_FUNC_SET_ATTRIBUTE:
+    case GSR_OP_OCCUPANCY_MAX_BLOCKS:
+        handle_function_query(s, h, &a, &r);
+        break;
+    case GSR_OP_PRIMARY_CTX_SET_FLAGS:
+        r.status = cuDevicePrimaryCtxSetFlags_v2((int)a.v[0], (unsigned)a.v[1]);
+        break;
+    case GSR_OP_SESSION_MEMORY:
+        handle_session_memory(s, (int)a.v[0], &r);
+        break;
+    case GSR_OP_STREAM_WAIT_EVENT: {
+        CUevent ev = find_handle(s, a.v[1], GSR_KIND_EVENT);
+        CUstream stream;
+        r.status = ev ? find_stream(s, a.v[0], &stream) : CUDA_ERROR_INVALID_HANDLE;
+        if (r.status == CUDA_SUCCESS) r.status = cuStreamWaitEvent(stream, ev, (unsigned)a.v[2]);
+        break;
+    }
+    case GSR_OP_STREAM_CREATE_PRIORITY:
+        handle_object_create(s, GSR_KIND_STREAM, (unsigned)a.v[0], 1, (int)a.v[1], &r);
+        break;
+    case GSR_OP_CTX_STREAM_PRIORITY_RANGE: {
+        int least = 0, greatest = 0;
+        r.status = s->stream_priority_range ? s->stream_priority_range(&least, &greatest) : CUDA_ERROR_NOT_SUPPORTED;
+        if (r.status == CUDA_SUCCESS) {
+            put_u64(&r, (uint64_t)(int64_t)least);
+            put_u64(&r, (uint64_t)(int64_t)greatest);
         }
         break;
     }

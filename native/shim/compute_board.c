@@ -6,15 +6,10 @@
  * process that dies stops refreshing its demand and drops out of every layout within IDLE_NS,
  * and its slot is taken over when its pid is gone (or after STALE_NS without a heartbeat).
  *
- * Boards per user (GPUSHARE_COMPUTE_BOARD=per-user; COMPUTE.md "Boards per user"): the daemon
- * gives each user of a GPU its own board, <dir>/gpushare-compute-<UUID>.u<uid>, owned by that
- * user in a directory only root writes. A process maps its own user's board (the only one it
- * may write) and reads the others' with pread, never through a mapping: their owners may
- * truncate them, which would kill a mapping's reader with SIGBUS, while a short read only
- * leaves that board out of the layout.
+ * Boards per user (GPUSHARE_COMPUTE_BOARD=per-user) are compute_board_user.c's: there the
+ * layout comes from root's grants, and a process only writes its demand in its grant's slot.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -29,28 +24,10 @@
 #include "log.h"
 #include "state.h"
 
-/* Other users' boards read per GPU; more are left out (the same ones in every process: by uid). */
-#define PEERS_MAX 64
-
-/* The other users' boards of one GPU (boards per user), each open read-only. */
-struct gs_board_peers {
-    pthread_mutex_t lock; /* one thread of the process rescans or reads at a time */
-    int dirfd;            /* the boards' directory (its mtime says when a board was added) */
-    char prefix[96];      /* "gpushare-compute-<UUID>.u" */
-    uint32_t uid;         /* ours: our own board is mapped, not read here */
-    struct timespec mtime; /* the directory's at the last scan */
-    bool scanned;
-    int n;
-    struct {
-        uint32_t uid;
-        int fd;
-    } peer[PEERS_MAX]; /* by uid */
-};
-
 static_assert(GS_BOARD_SLOTS <= GS_WINDOWS_MAX, "a board's holders fit one layout");
 
 /* Maps the board open on fd; NULL (said) when it cannot be used. Writes its header if new. */
-static gs_board *board_map(int fd, const char *path)
+gs_board *gs_board_map(int fd, const char *path)
 {
     gs_board *b = NULL;
     void *p = mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -60,14 +37,7 @@ static gs_board *board_map(int fd, const char *path)
         gs_log(GS_LOG_WARN, "cannot map %s: compute is limited for this process alone", path);
         return NULL;
     }
-    /* Racing creators write the same values; the magic goes last. */
-    if (atomic_load(&b->magic) == 0) {
-        atomic_store(&b->version, GS_BOARD_VERSION);
-        b->slots = GS_BOARD_SLOTS;
-        uint64_t zero = 0;
-        (void)atomic_compare_exchange_strong(&b->magic, &zero, GS_BOARD_MAGIC);
-    }
-    if (atomic_load(&b->magic) != GS_BOARD_MAGIC || atomic_load(&b->version) != GS_BOARD_VERSION) {
+    if (!gs_board_header_ready(&b->magic, &b->version, &b->slots, GS_BOARD_MAGIC, GS_BOARD_VERSION, GS_BOARD_SLOTS)) {
         gs_log(GS_LOG_WARN, "%s is not a gpushare compute board of version %u: compute is limited for this process "
                             "alone", path, GS_BOARD_VERSION);
         (void)munmap(b, sizeof *b);
@@ -76,7 +46,7 @@ static gs_board *board_map(int fd, const char *path)
     return b;
 }
 
-static const char *board_dir(void)
+const char *gs_board_dir(void)
 {
     const char *dir = getenv("GPUSHARE_COMPUTE_DIR");
     return dir && dir[0] ? dir : "/dev/shm";
@@ -86,7 +56,7 @@ static const char *board_dir(void)
 static gs_board *board_open_shared(const char *uuid)
 {
     char path[4200];
-    (void)snprintf(path, sizeof path, "%s/" GS_BOARD_FILE_PREFIX "%s", board_dir(), uuid);
+    (void)snprintf(path, sizeof path, "%s/" GS_BOARD_FILE_PREFIX "%s", gs_board_dir(), uuid);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0) {
         gs_log(GS_LOG_WARN, "cannot open %s (%s): compute is limited for this process alone, not shared with others "
@@ -100,130 +70,14 @@ static gs_board *board_open_shared(const char *uuid)
         gs_log(GS_LOG_WARN, "cannot size %s: compute is limited for this process alone", path);
         return NULL;
     }
-    return board_map(fd, path);
-}
-
-/* Our user's board (boards per user): made by gpushare-exec for us, never created here (the
- * directory is root's); it must be ours and whole. Fills *peers with the other users' boards. */
-static gs_board *board_open_own(const char *uuid, struct gs_board_peers **peers)
-{
-    const char *dir = board_dir();
-    char path[4200];
-    uint32_t uid = (uint32_t)geteuid();
-    (void)snprintf(path, sizeof path, "%s/" GS_BOARD_FILE_PREFIX "%s.u%u", dir, uuid, uid);
-    int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-    struct stat sb;
-    const char *why = NULL;
-    if (fd < 0)
-        why = strerror(errno);
-    else if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != uid)
-        why = "not a file of this user";
-    else if ((size_t)sb.st_size < sizeof(gs_board))
-        why = "shorter than a board";
-    if (why != NULL) {
-        if (fd >= 0)
-            (void)close(fd);
-        gs_log(GS_LOG_WARN, "cannot use %s (%s): compute is limited for this process alone, not shared with others on "
-                            "the GPU", path, why);
-        return NULL;
-    }
-    struct gs_board_peers *p = calloc(1, sizeof *p);
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (p == NULL || dfd < 0) {
-        free(p);
-        if (dfd >= 0)
-            (void)close(dfd);
-        (void)close(fd);
-        gs_log(GS_LOG_WARN, "cannot read %s: compute is limited for this process alone", dir);
-        return NULL;
-    }
-    (void)pthread_mutex_init(&p->lock, NULL);
-    p->dirfd = dfd;
-    p->uid = uid;
-    (void)snprintf(p->prefix, sizeof p->prefix, GS_BOARD_FILE_PREFIX "%s.u", uuid);
-    gs_board *b = board_map(fd, path);
-    if (b == NULL) {
-        (void)close(dfd);
-        (void)pthread_mutex_destroy(&p->lock);
-        free(p);
-        return NULL;
-    }
-    *peers = p;
-    return b;
+    return gs_board_map(fd, path);
 }
 
 /* The board of the GPU with this UUID, mapped; NULL (said once) when it cannot be used. */
 static gs_board *board_open(const char *uuid, struct gs_board_peers **peers)
 {
     *peers = NULL;
-    return gs_cfg.compute_board_per_user ? board_open_own(uuid, peers) : board_open_shared(uuid);
-}
-
-/* The uid a board's file name gives after the prefix ("1001"), or -1 when it is not one. */
-static int64_t name_uid(const char *rest)
-{
-    if (rest[0] < '0' || rest[0] > '9')
-        return -1;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(rest, &end, 10);
-    return errno != 0 || *end != '\0' || v > UINT32_MAX ? -1 : (int64_t)v;
-}
-
-/* Re-reads which other users have a board, when the directory changed since the last time (only
- * gpushare-exec adds boards there). A board counts when it is a plain file of the user its name
- * says: a link, or another user's board linked under a new name, is not one. Under p->lock. */
-static void peers_scan(struct gs_board_peers *p)
-{
-    struct stat ds;
-    if (fstat(p->dirfd, &ds) != 0 ||
-        (p->scanned && ds.st_mtim.tv_sec == p->mtime.tv_sec && ds.st_mtim.tv_nsec == p->mtime.tv_nsec))
-        return;
-    int dup_fd = dup(p->dirfd);
-    DIR *dir = dup_fd < 0 ? NULL : fdopendir(dup_fd);
-    if (dir == NULL) {
-        if (dup_fd >= 0)
-            (void)close(dup_fd);
-        return; /* the boards known stay; tried again next time */
-    }
-    for (int i = 0; i < p->n; i++)
-        (void)close(p->peer[i].fd);
-    p->n = 0;
-    rewinddir(dir);
-    size_t plen = strlen(p->prefix);
-    struct dirent *e;
-    while ((e = readdir(dir)) != NULL) {
-        if (strncmp(e->d_name, p->prefix, plen) != 0)
-            continue;
-        int64_t uid = name_uid(e->d_name + plen);
-        if (uid < 0 || (uint32_t)uid == p->uid)
-            continue;
-        int fd = openat(p->dirfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-        struct stat sb;
-        if (fd < 0)
-            continue;
-        if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != (uid_t)uid) {
-            (void)close(fd);
-            continue;
-        }
-        int at = p->n;
-        if (at == PEERS_MAX) { /* keep the lowest uids, as every other process does */
-            if ((uint32_t)uid > p->peer[at - 1].uid) {
-                (void)close(fd);
-                continue;
-            }
-            (void)close(p->peer[--at].fd);
-            p->n--;
-        }
-        for (; at > 0 && p->peer[at - 1].uid > (uint32_t)uid; at--)
-            p->peer[at] = p->peer[at - 1];
-        p->peer[at].uid = (uint32_t)uid;
-        p->peer[at].fd = fd;
-        p->n++;
-    }
-    (void)closedir(dir);
-    p->mtime = ds.st_mtim;
-    p->scanned = true;
+    return gs_cfg.compute_board_per_user ? gs_board_user_open(uuid, peers) : board_open_shared(uuid);
 }
 
 static bool slot_takeable(const gs_board_slot *s, uint64_t owner, uint64_t now)
@@ -269,6 +123,14 @@ void gs_board_join(cdev *d, const char *uuid, uint64_t now)
     atomic_store(&d->slot, -1);
     if (uuid != NULL)
         d->b = board_open(uuid, &d->peers);
+    if (d->peers != NULL) {
+        /* boards per user: our grant's slot, shared by every process of the task; nothing to claim */
+        int g = gs_board_user_grant(d->peers);
+        atomic_store(&d->b->slot[g].demand_ns, now);
+        atomic_store(&d->b->slot[g].heartbeat_ns, now);
+        atomic_store(&d->slot, g);
+        return;
+    }
     board_claim(d, now);
 }
 
@@ -280,7 +142,7 @@ void gs_board_demand(cdev *d, uint64_t now, uint64_t until)
     int i = atomic_load(&d->slot);
     if (d->b == NULL)
         return;
-    if (i < 0 || atomic_load_explicit(&d->b->slot[i].owner, memory_order_relaxed) != d->token) {
+    if (d->peers == NULL && (i < 0 || atomic_load_explicit(&d->b->slot[i].owner, memory_order_relaxed) != d->token)) {
         board_claim(d, now);
         i = atomic_load(&d->slot);
         if (i < 0)
@@ -290,8 +152,8 @@ void gs_board_demand(cdev *d, uint64_t now, uint64_t until)
     atomic_store_explicit(&d->b->slot[i].heartbeat_ns, now, memory_order_relaxed);
 }
 
-/* A slot as a holder of the layout, when it wanted the GPU in the last IDLE_NS and says something
- * a layout can use (another user's board may hold anything). */
+/* A slot of the shared board as a holder of the layout, when it wanted the GPU in the last IDLE_NS
+ * and says something a layout can use. */
 static bool slot_holder(const gs_board_slot *s, uint64_t now, gs_window_holder *out)
 {
     if (atomic_load_explicit(&s->owner, memory_order_relaxed) == 0)
@@ -306,18 +168,6 @@ static bool slot_holder(const gs_board_slot *s, uint64_t now, gs_window_holder *
     return true;
 }
 
-/* Adds the holders of the board open on fd (another user's: read, never mapped) to h[n..cap). */
-static int peer_holders(int fd, uint64_t now, gs_window_holder *h, int n, int cap)
-{
-    gs_board b;
-    if (pread(fd, &b, sizeof b, 0) != (ssize_t)sizeof b || atomic_load_explicit(&b.magic, memory_order_relaxed) != GS_BOARD_MAGIC ||
-        atomic_load_explicit(&b.version, memory_order_relaxed) != GS_BOARD_VERSION)
-        return n; /* truncated, not yet written, or not a board: left out */
-    for (int i = 0; i < (int)GS_BOARD_SLOTS && n < cap; i++)
-        n += slot_holder(&b.slot[i], now, &h[n]);
-    return n;
-}
-
 int gs_board_holders(const cdev *d, uint64_t now, gs_window_holder *h, int *mine)
 {
     const gs_window_holder self = {.share_ppm = d->share_ppm, .priority = d->priority,
@@ -329,35 +179,19 @@ int gs_board_holders(const cdev *d, uint64_t now, gs_window_holder *h, int *mine
         h[0] = self;
         return 1;
     }
-    /* Our board's holders (we are always among them), then, with boards per user, the others'
-     * around them in the order of their uids, the same order in every process. */
-    gs_window_holder own[GS_BOARD_SLOTS];
-    int k = 0, own_mine = -1;
+    if (d->peers != NULL)
+        return gs_board_user_holders(d, now, h, mine);
+    /* The one shared board: its holders in slot order (we are always among them). */
+    int n = 0;
     for (int i = 0; i < (int)GS_BOARD_SLOTS; i++) {
         if (atomic_load_explicit(&d->b->slot[i].owner, memory_order_relaxed) == 0)
             continue; /* our own slot too, when it was freed: we are then not laid out */
         if (i == me) {
-            own_mine = k;
-            own[k++] = self;
+            *mine = n;
+            h[n++] = self;
         } else {
-            k += slot_holder(&d->b->slot[i], now, &own[k]);
+            n += slot_holder(&d->b->slot[i], now, &h[n]);
         }
-    }
-    struct gs_board_peers *p = d->peers;
-    int n = 0, cap = (int)GS_BOARD_SLOTS - k, at = 0;
-    if (p != NULL) {
-        (void)pthread_mutex_lock(&p->lock);
-        peers_scan(p);
-        for (; at < p->n && p->peer[at].uid < p->uid; at++)
-            n = peer_holders(p->peer[at].fd, now, h, n, cap);
-    }
-    memcpy(&h[n], own, (size_t)k * sizeof *own);
-    *mine = own_mine < 0 ? -1 : n + own_mine;
-    n += k;
-    if (p != NULL) {
-        for (; at < p->n; at++)
-            n = peer_holders(p->peer[at].fd, now, h, n, (int)GS_BOARD_SLOTS);
-        (void)pthread_mutex_unlock(&p->lock);
     }
     return n;
 }
@@ -365,7 +199,8 @@ int gs_board_holders(const cdev *d, uint64_t now, gs_window_holder *h, int *mine
 void gs_board_leave(cdev *d)
 {
     int i = atomic_load(&d->slot);
-    if (d->b != NULL && i >= 0) {
+    /* a grant's slot is the task's, not ours: its other processes may still want the GPU */
+    if (d->b != NULL && i >= 0 && d->peers == NULL) {
         uint64_t mine = d->token;
         (void)atomic_compare_exchange_strong(&d->b->slot[i].owner, &mine, 0);
     }

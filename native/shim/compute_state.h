@@ -10,7 +10,8 @@
  *   compute_precise.c  the gate's precise path: the layout, the budget, the pass, waiting
  *   compute_measure.c  measurement: marker events per stream, busy time as their union, reaping,
  *                      the counters published in the region
- *   compute_board.c    the board (native/region/gpushare_board.h): slots, demand, who is laid out
+ *   compute_board.c    the board (native/region/gpushare_board.h): slots, demand, who is laid out;
+ *                      compute_board_user.c the same with boards per user (root's grants)
  *   compute_windows.c  the layout of a period (pure)
  *   compute_clock.c    throughput shares' clock factor (pure); compute_clock_read.c reads the
  *                      SM clock (NVML) and weights busy time by it
@@ -255,6 +256,20 @@ void gs_board_demand(cdev *d, uint64_t now, uint64_t until);
 int gs_board_holders(const cdev *d, uint64_t now, gs_window_holder *h, int *mine);
 /* Frees d's slot (process exit). */
 void gs_board_leave(cdev *d);
+/* What the shared board and boards per user (compute_board_user.c) share: the boards'
+ * directory, and mapping a board open on fd (its header written if new; NULL, said, when it
+ * cannot be used; fd closed either way). */
+const char *gs_board_dir(void);
+gs_board *gs_board_map(int fd, const char *path);
+
+/* compute_board_user.c: boards per user. Our user's board for the GPU with this UUID, mapped,
+ * with *peers (the grants, ours, the other users' boards); NULL (said) when the board, the
+ * grants or our grant cannot be used: the process is then laid out alone. */
+gs_board *gs_board_user_open(const char *uuid, struct gs_board_peers **peers);
+/* Our grant's index: the slot of our board where the task's processes write their demand. */
+int gs_board_user_grant(const struct gs_board_peers *p);
+/* gs_board_holders with boards per user: the grants that want the GPU now, in grant order. */
+int gs_board_user_holders(const cdev *d, uint64_t now, gs_window_holder *h, int *mine);
 
 /* compute_clock_read.c: throughput shares. Setup (at the device's setup: d's share and policy
  * known) turns them on where they apply and the SM clock can be read, else says once why not. */

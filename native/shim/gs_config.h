@@ -46,8 +46,7 @@ typedef enum { GS_COMPUTE_HARD = 0, GS_COMPUTE_SHARE } gs_compute_policy;
 /* GPUSHARE_COMPUTE_ACCOUNTING: what a hard limit's percent is of (native/shim/COMPUTE.md): the
  * program's unlimited throughput (default; busy time weighted by the SM clock it ran at), or
  * GPU time. */
-/* TIME is the default until throughput shares are measured on a GPU (COMPUTE.md "Throughput shares") */
-typedef enum { GS_ACCOUNT_TIME = 0, GS_ACCOUNT_THROUGHPUT } gs_compute_accounting;
+typedef enum { GS_ACCOUNT_THROUGHPUT = 0, GS_ACCOUNT_TIME } gs_compute_accounting;
 
 typedef struct {
     gs_memory_limit memory_all; /* for devices without their own entry */

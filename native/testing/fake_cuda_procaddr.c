@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fake_cuda_state.h"
+#include "gs_cuda_procs_extra.h"
 
 typedef struct proc_row {
     const char *name;
@@ -15,8 +16,12 @@ typedef struct proc_row {
 
 #define PROC_ROW(name, version, symbol, flavor) {#name, version, (void *)&symbol, flavor},
 static const proc_row_t rows[] = {GS_CUDA_PROC_LIST(PROC_ROW)};
-#undef PROC_ROW
 #define ROW_COUNT (sizeof rows / sizeof rows[0])
+
+/* Entry points beyond gs_cuda_api.h (fake_cuda_function.c, cuCtxGetStreamPriorityRange in
+ * fake_cuda_stream.c): what the CUDA runtime, and so the remote worker, asks for. */
+static const proc_row_t extra_rows[] = {GS_CUDA_PROC_EXTRA_LIST(PROC_ROW)};
+#undef PROC_ROW
 
 /* First row named `name` (the table is sorted by name), or ROW_COUNT. */
 static size_t first_row(const char *name)
@@ -49,6 +54,13 @@ static CUresult lookup(const char *symbol, void **pfn, int version, cuuint64_t f
         const proc_row_t **slot = rows[i].flavor == GS_CUDA_PROC_LEGACY ? &best : &best_pt;
         if (!*slot || rows[i].version >= (*slot)->version)
             *slot = &rows[i];
+    }
+    for (size_t i = 0; i < sizeof extra_rows / sizeof extra_rows[0]; i++) {
+        if (strcmp(extra_rows[i].name, symbol) != 0)
+            continue;
+        st = CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT;
+        if (extra_rows[i].version <= version)
+            best = &extra_rows[i];
     }
     const proc_row_t *pick = per_thread && best_pt ? best_pt : best;
     if (pick) {

@@ -177,6 +177,9 @@ struct CUfunc_st {
     char name[64];
     bool duration_from_param;   /* "sleep": the first kernel parameter is the duration */
     uint64_t duration_us;
+    int max_dynamic_shared;     /* cuFuncSetAttribute (fake_cuda_function.c); 0: the default */
+    int carveout;
+    bool carveout_set;
 };
 
 struct CUmod_st {
@@ -330,6 +333,7 @@ void fake_ctx_sync(struct CUctx_st *ctx);
 uint64_t fake_kernel_ns(const struct CUfunc_st *f, const struct CUctx_st *ctx, unsigned long long blocks,
                         void **params, void **extra);
 bool fake_function_valid(const struct CUfunc_st *f);
+
 /* GPUSHARE_FAKE_CUDA_LAUNCH_LOG: one line per accepted launch, with its context's SMs. */
 void fake_launch_log(const char *fn, const struct CUfunc_st *f, const struct CUctx_st *ctx, unsigned long long blocks);
 

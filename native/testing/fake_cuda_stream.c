@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "fake_cuda_state.h"
+#include "gs_cuda_procs_extra.h"
 
 static void sleep_until(uint64_t t_ns)
 {
@@ -355,6 +356,23 @@ static CUresult wait_event(const char *fn, CUstream h, CUevent ev, unsigned int 
         op->event = ev;
         op->event_seq = ev->recorded;
         fake_stream_push(s, op);
+    }
+    return fake_leave(r);
+}
+
+/* Not in gs_cuda_api.h (served by cuGetProcAddress's extra rows): the range
+ * cuStreamCreateWithPriority clamps to, as an H100's driver reports it. */
+FAKE_EXPORT CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority)
+{
+    struct CUctx_st *ctx;
+    CUresult r = fake_enter("cuCtxGetStreamPriorityRange");
+    if (r == CUDA_SUCCESS)
+        r = fake_need_ctx(&ctx);
+    if (r == CUDA_SUCCESS) {
+        if (leastPriority)
+            *leastPriority = 0;
+        if (greatestPriority)
+            *greatestPriority = -5;
     }
     return fake_leave(r);
 }

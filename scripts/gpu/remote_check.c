@@ -1,8 +1,10 @@
 /*
  * remote_check.c: one driver-API program, run natively and through the remote client
  * (scripts/gpu-check-remote.sh): results of a real kernel (PTX below, loaded with
- * cuModuleLoadData, launched with kernelParams), a small call's round trip, launches per
- * second, 1 GiB copy bandwidth each way. Prints one JSON line.
+ * cuModuleLoadData, launched with kernelParams; then the CUDA runtime's path to it:
+ * cuGetProcAddress, cuLibraryLoadData, cuLibraryGetKernel, its function's attributes and
+ * occupancy, a launch through the kernel handle itself on the per-thread stream), a small call's round trip, launches
+ * per second, 1 GiB copy bandwidth each way. Prints one JSON line.
  *
  *   remote_check MODE [fill|hold]    MODE names the run in the output (native, remote)
  *   fill: 256 MiB allocations until refused; hold: 4 GiB allocated, "holding", wait to be killed
@@ -108,6 +110,46 @@ int main(int argc, char **argv) {
         sum = sum * 1099511628211ull + h[i];
     }
 
+    /* The CUDA runtime's path to the same kernel (what CuPy and PyTorch take): entry points
+     * through cuGetProcAddress, the image as a CUDA 12 library, the kernel handle's attributes
+     * and occupancy, launched as a function with kernelParams on the per-thread stream. */
+    typedef CUresult (*pfn_library_load)(void **, const void *, void *, void **, unsigned, void *, void **, unsigned);
+    typedef CUresult (*pfn_library_get_kernel)(void **, void *, const char *);
+    typedef CUresult (*pfn_func_get_attribute)(int *, int, void *);
+    typedef CUresult (*pfn_occupancy)(int *, void *, int, size_t);
+    typedef CUresult (*pfn_launch)(void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream, void **, void **);
+    typedef CUresult (*pfn_sync)(CUstream);
+    typedef CUresult (*pfn_kernel_function)(void **, void *);
+    void *fp[7] = {0};
+    static const char *const names[7] = {"cuLibraryLoadData", "cuLibraryGetKernel", "cuFuncGetAttribute",
+                                         "cuOccupancyMaxActiveBlocksPerMultiprocessor", "cuLaunchKernel", "cuStreamSynchronize",
+                                         "cuKernelGetFunction"};
+    for (int i = 0; i < 7; i++) {
+        CUdriverProcAddressQueryResult st;
+        cuuint64_t flags = i == 4 || i == 5 ? CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM : 0;
+        if (cuGetProcAddress_v2(names[i], &fp[i], 12080, flags, &st) != CUDA_SUCCESS || !fp[i]) {
+            printf("{\"mode\":\"%s\",\"error\":\"cuGetProcAddress(%s) status %d\"}\n", mode, names[i], (int)st);
+            return 1;
+        }
+    }
+    void *library = NULL, *kernel = NULL, *kernel_fn = NULL;
+    int max_threads = 0, occupancy = 0;
+    TRY(((pfn_library_load)fp[0])(&library, PTX, NULL, NULL, 0, NULL, NULL, 0));
+    TRY(((pfn_library_get_kernel)fp[1])(&kernel, library, "add_one"));
+    TRY(((pfn_kernel_function)fp[6])(&kernel_fn, kernel));
+    TRY(((pfn_func_get_attribute)fp[2])(&max_threads, 0 /* MAX_THREADS_PER_BLOCK */, kernel_fn));
+    TRY(((pfn_occupancy)fp[3])(&occupancy, kernel_fn, 256, 0));
+    CUdeviceptr d2;
+    TRY(cuMemAlloc_v2(&d2, n));
+    for (unsigned i = 0; i < n; i++) h[i] = (uint8_t)(i * 31 + 7);
+    TRY(cuMemcpyHtoD_v2(d2, h, n));
+    void *args2[] = {&d2, &n};
+    for (int k = 0; k < 3; k++) TRY(((pfn_launch)fp[4])(kernel, (n + 255) / 256, 1, 1, 256, 1, 1, 0, NULL, args2, NULL));
+    TRY(((pfn_sync)fp[5])(NULL));
+    TRY(cuMemcpyDtoH_v2(h, d2, n));
+    int runtime_ok = 1;
+    for (unsigned i = 0; i < n; i++) runtime_ok &= h[i] == (uint8_t)(i * 31 + 7 + 3);
+
     /* A small synchronous call's round trip: cuCtxSynchronize with nothing queued. */
     enum { ROUNDS = 20000, LAUNCHES = 200000 };
     static double t[ROUNDS];
@@ -141,8 +183,9 @@ int main(int argc, char **argv) {
         if (b < dtoh) dtoh = b;
     }
     printf("{\"mode\":\"%s\",\"gpu\":\"%s\",\"results_ok\":%s,\"checksum\":\"%016llx\",\"rt_us_median\":%.2f,\"rt_us_p99\":%.2f,"
-           "\"launches_per_s\":%.0f,\"htod_gb_s\":%.2f,\"dtoh_gb_s\":%.2f,\"pinned\":%s}\n",
+           "\"launches_per_s\":%.0f,\"htod_gb_s\":%.2f,\"dtoh_gb_s\":%.2f,\"pinned\":%s,\"runtime_path_ok\":%s,"
+           "\"max_threads\":%d,\"occupancy_256\":%d}\n",
            mode, name, ok ? "true" : "false", sum, t[ROUNDS / 2], t[ROUNDS * 99 / 100], launches, big / htod / 1e9, big / dtoh / 1e9,
-           pinned ? "true" : "false");
-    return ok ? 0 : 1;
+           pinned ? "true" : "false", runtime_ok ? "true" : "false", max_threads, occupancy);
+    return ok && runtime_ok ? 0 : 1;
 }

@@ -35,6 +35,12 @@ export const ErrorCodes = {
   checkpointFailed: 'GS_ERR_CHECKPOINT_FAILED',
   /** MPS was required (mps: on) and cannot be had: no nvidia-cuda-mps-control, or it would not start. */
   mpsUnavailable: 'GS_ERR_MPS_UNAVAILABLE',
+  /** A CUDA call on a remote GPU session failed: details carry the CUresult (`result`) and its name (`resultName`). */
+  cuda: 'GS_ERR_CUDA',
+  /** The link to a remote GPU session's worker broke (reset, closed, no answer in time): the session is gone. */
+  remoteLinkLost: 'GS_ERR_REMOTE_LINK_LOST',
+  /** A remote GPU session's worker sent what the protocol does not allow (docs/remote.md): the link is dropped. */
+  remoteProtocol: 'GS_ERR_REMOTE_PROTOCOL',
   /** A bug: never the user's fault. */
   internal: 'GS_ERR_INTERNAL',
 } as const;
@@ -59,6 +65,9 @@ const expectedCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCodes.checkpointUnavailable,
   ErrorCodes.checkpointFailed,
   ErrorCodes.mpsUnavailable,
+  ErrorCodes.cuda,
+  ErrorCodes.remoteLinkLost,
+  ErrorCodes.remoteProtocol,
 ]);
 
 /** The one base error of the project: a stable code, a message for people, optional structured details. */

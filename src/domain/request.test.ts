@@ -31,7 +31,7 @@ describe('parseSliceRequest', () => {
     expect(r.ok && r.value).toMatchObject({ gpus: 2, memory: { kind: 'bytes', bytes: 8 * 2 ** 30 }, compute: 0.3, priority: 900, numaNode: 1 });
   });
 
-  it('takes a compute accounting for a time-slice limit (absent: none stored, the library defaults to time)', () => {
+  it('takes a compute accounting for a time-slice limit (absent: none stored, the library defaults to throughput)', () => {
     const r = parseSliceRequest({ compute: '30', computeAccounting: ' Time ' });
     expect(r.ok && r.value.computeAccounting).toBe('time');
     const d = parseSliceRequest({ compute: '30' });
@@ -64,7 +64,7 @@ describe('parseSliceRequest', () => {
     ['include and exclude the same model', { models: { include: ['A100'], exclude: ['a100'] } }, 'models', 'conflict', /both included and excluded/],
     ['fewer UUIDs than GPUs', { gpus: 2, uuids: { include: ['GPU-1'] } }, 'uuids', 'conflict', /asks for 2 GPUs/],
     ['negative NUMA node', { numaNode: -1 }, 'numaNode', 'negative', /negative/],
-    ['unknown compute accounting', { compute: 30, computeAccounting: 'power' }, 'computeAccounting', 'unknownValue', /time, throughput/],
+    ['unknown compute accounting', { compute: 30, computeAccounting: 'power' }, 'computeAccounting', 'unknownValue', /throughput, time/],
     ['compute accounting without a limit', { computeAccounting: 'time' }, 'computeAccounting', 'conflict', /time-slice compute limit under 100%/],
     ['compute accounting on an SM partition', { isolation: 'sm-partition', compute: 50, computeAccounting: 'time' }, 'computeAccounting', 'conflict', /SM partition is a number of SMs/],
   ];

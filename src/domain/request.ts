@@ -11,7 +11,7 @@ export type IsolationMode = (typeof ISOLATION_MODES)[number];
  * native/shim/COMPUTE.md): the program's unlimited throughput (busy time weighted by the SM clock
  * it ran at: a power-capped GPU left partly idle clocks higher), or the GPU's time.
  */
-export const COMPUTE_ACCOUNTING = ['time', 'throughput'] as const;
+export const COMPUTE_ACCOUNTING = ['throughput', 'time'] as const;
 export type ComputeAccounting = (typeof COMPUTE_ACCOUNTING)[number];
 
 /** Named priorities; any integer 0-1000 is accepted too (higher wins). */
@@ -58,7 +58,7 @@ export interface SliceRequestInput {
   readonly models?: { readonly include?: readonly string[]; readonly exclude?: readonly string[] } | undefined;
   readonly uuids?: { readonly include?: readonly string[]; readonly exclude?: readonly string[] } | undefined;
   readonly numaNode?: number | string | undefined;
-  /** `time` (default) or `throughput`. */
+  /** `throughput` (default) or `time`. */
   readonly computeAccounting?: string | undefined;
 }
 

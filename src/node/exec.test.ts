@@ -123,6 +123,69 @@ describe('gpushare-exec', () => {
     });
   });
 
+  describe('compute grants (GPUSHARE_EXEC_GRANT)', () => {
+    const GRANTS_BYTES = 4160; // gpushare_board.h GS_GRANTS_FILE_SIZE
+    /** Grant entry i's owner (as two u32: nonce, pid), live, uid, share_ppm, priority, policy. */
+    const entry = (file: string, i: number): number[] => {
+      const b = readFileSync(file);
+      return Array.from({ length: 7 }, (_, k) => b.readUInt32LE(64 + 64 * i + 4 * k));
+    };
+    const uuids = ['GPU-ab120000-0000-4000-8000-000000000001', 'GPU-cd340000-0000-4000-8000-000000000002'];
+    const uid = process.getuid?.() ?? 0;
+
+    it("takes an entry per GPU for the task's uid before the command runs, tells the command which, and frees them when it ends", () => {
+      const boards = join(dir, 'grants');
+      mkdirSync(boards);
+      const grants = uuids.map((u) => join(boards, `gpushare-compute-${u}.grants`));
+      const script = `echo "grants $GPUSHARE_COMPUTE_GRANTS|\${GPUSHARE_EXEC_GRANT-unset}"; od -An -tu4 -w28 -j 64 -N 28 ${grants[1]}`;
+      // A task's own GPUSHARE_COMPUTE_GRANTS never reaches the command: only what the wrapper took.
+      const env = { GPUSHARE_EXEC_BOARDS: uuids.map((u) => join(boards, `gpushare-compute-${u}.u${uid}`)).join(':'), GPUSHARE_EXEC_GRANT: '300000,2,1', GPUSHARE_COMPUTE_GRANTS: `${uuids[0]}=7` };
+      const r = run(['sh', '-c', script], env);
+      expect(r.status).toEqual({ kind: 'exit', code: 0 });
+      const [head, dump] = r.stdout.trim().split('\n');
+      expect(head).toBe(`grants ${uuids[0]}=0,${uuids[1]}=0|unset`);
+      const seen = (dump ?? '').trim().split(/\s+/).map(Number);
+      expect(seen.slice(2)).toEqual([1, uid, 300_000, 2, 1]); // live, the task's uid, its terms
+      expect(seen[0]! % 2).toBe(1); // the owner's odd nonce ...
+      expect(seen[1]).toBeGreaterThan(0); // ... and the wrapper's pid
+      for (const f of grants) {
+        const st = statSync(f);
+        expect([st.size, st.mode & 0o777, st.uid]).toEqual([GRANTS_BYTES, 0o644, uid]);
+        expect(entry(f, 0)).toEqual([0, 0, 0, uid, 300_000, 2, 1]); // freed: no owner, not live
+      }
+      // Taken again by the next task (entry 0 is free), with its own terms.
+      const again = run(['sh', '-c', 'echo "$GPUSHARE_COMPUTE_GRANTS"'], { ...env, GPUSHARE_EXEC_GRANT: '1000000,0,2' });
+      expect(again.stdout.trim()).toBe(`${uuids[0]}=0,${uuids[1]}=0`);
+      expect(entry(grants[0]!, 0).slice(2)).toEqual([0, uid, 1_000_000, 0, 2]);
+    });
+
+    it('takes over an entry whose wrapper is gone, and runs the command without grants it cannot take, saying why', () => {
+      const boards = join(dir, 'grants-2');
+      mkdirSync(boards);
+      const file = join(boards, `gpushare-compute-${uuids[0]}.grants`);
+      const board = join(boards, `gpushare-compute-${uuids[0]}.u${uid}`);
+      run(['true'], { GPUSHARE_EXEC_BOARDS: board, GPUSHARE_EXEC_GRANT: '100000,1,1' }); // makes the file
+      const b = readFileSync(file);
+      for (let i = 0; i < 64; i++) b.writeUInt32LE(i === 3 ? 0x7ffffff0 : process.pid, 64 + 64 * i + 4); // entry 3's pid is gone
+      for (let i = 0; i < 64; i++) b.writeUInt32LE(1, 64 + 64 * i);
+      writeFileSync(file, b);
+      const r = run(['sh', '-c', 'echo "$GPUSHARE_COMPUTE_GRANTS"'], { GPUSHARE_EXEC_BOARDS: board, GPUSHARE_EXEC_GRANT: '100000,1,1' });
+      expect(r.stdout.trim()).toBe(`${uuids[0]}=3`);
+      // all taken (entry 3 by this test's pid now), a board not named as one, terms the daemon never writes
+      const c = readFileSync(file);
+      c.writeUInt32LE(process.pid, 64 + 64 * 3 + 4);
+      c.writeUInt32LE(1, 64 + 64 * 3);
+      writeFileSync(file, c);
+      const full = run(['sh', '-c', 'echo "ran ${GPUSHARE_COMPUTE_GRANTS-none}"'], { GPUSHARE_EXEC_BOARDS: `${board}:${join(boards, 'not-a-board')}`, GPUSHARE_EXEC_GRANT: '100000,1,1' });
+      expect(full.stdout.trim()).toBe('ran none');
+      expect(full.stderr).toMatch(/the compute grants .*\.grants are all taken \(64 tasks\): compute is limited for this task alone/);
+      expect(full.stderr).toMatch(/not-a-board is not named as a compute board: no grant for it/);
+      const bad = run(['sh', '-c', 'echo "ran ${GPUSHARE_COMPUTE_GRANTS-none}"'], { GPUSHARE_EXEC_BOARDS: board, GPUSHARE_EXEC_GRANT: '2000000,1,1', GPUSHARE_COMPUTE_GRANTS: 'forged=1' });
+      expect(bad.stdout.trim()).toBe('ran none');
+      expect(bad.stderr).toMatch(/GPUSHARE_EXEC_GRANT=2000000,1,1 is not SHARE_PPM,PRIORITY,POLICY/);
+    });
+  });
+
   it('refuses a call without its arguments', () => {
     const r = spawnSync(exec, ['only-status'], { encoding: 'utf8' });
     expect(r.status).toBe(125);

@@ -25,7 +25,7 @@ describe('taskEnvironment', () => {
       CUDA_VISIBLE_DEVICES: 'GPU-a',
       GPUSHARE_MEMORY_LIMIT: String(8 * 2 ** 30),
       GPUSHARE_COMPUTE_LIMIT: '30',
-      GPUSHARE_COMPUTE_ACCOUNTING: 'time',
+      GPUSHARE_COMPUTE_ACCOUNTING: 'throughput',
       GPUSHARE_PRIORITY: 'high',
       GPUSHARE_ISOLATION: 'time-slice',
       GPUSHARE_REGION: '/state/tasks/abc123/region',
@@ -33,18 +33,19 @@ describe('taskEnvironment', () => {
   });
 
   it("sets the request's compute accounting; the task's own accounting and saturated clock are dropped (a clock it named could lift its limit)", () => {
-    const timeReq = parseSliceRequest({ compute: '30', computeAccounting: 'throughput' });
+    const timeReq = parseSliceRequest({ compute: '30', computeAccounting: 'time' });
     if (!timeReq.ok) throw new Error('fixture');
-    const own = { ...task, request: timeReq.value, env: { GPUSHARE_COMPUTE_ACCOUNTING: 'time', GPUSHARE_COMPUTE_CLOCK: '10000' } } as unknown as Task;
+    const own = { ...task, request: timeReq.value, env: { GPUSHARE_COMPUTE_ACCOUNTING: 'throughput', GPUSHARE_COMPUTE_CLOCK: '10000' } } as unknown as Task;
     const env = taskEnvironment({ PATH: '/bin' }, own, [{ index: 0, uuid: 'GPU-a', memoryBytes: 8 * 2 ** 30, computeMilli: 300 }], 30);
-    expect(env['GPUSHARE_COMPUTE_ACCOUNTING']).toBe('throughput');
+    expect(env['GPUSHARE_COMPUTE_ACCOUNTING']).toBe('time');
     expect(env['GPUSHARE_COMPUTE_CLOCK']).toBeUndefined();
   });
 
   it('never lets the task ask the wrapper for its sandbox (GPUSHARE_EXEC_*): only the daemon adds those, after', () => {
-    const own = { ...task, env: { GPUSHARE_EXEC_UID: '0', GPUSHARE_EXEC_CGROUP: '/', GPUSHARE_EXEC_PRELOAD: '/x.so', KEEP: '1' } } as unknown as Task;
+    // nor name grants of its own: gpushare-exec gives it the entries it took (native/exec/grant.h)
+    const own = { ...task, env: { GPUSHARE_EXEC_UID: '0', GPUSHARE_EXEC_CGROUP: '/', GPUSHARE_EXEC_PRELOAD: '/x.so', GPUSHARE_EXEC_GRANT: '1000000,2,2', GPUSHARE_COMPUTE_GRANTS: 'GPU-a=0', KEEP: '1' } } as unknown as Task;
     const env = taskEnvironment({ PATH: '/bin' }, own, [], null);
-    expect(Object.keys(env).filter((k) => k.startsWith('GPUSHARE_EXEC_'))).toEqual([]);
+    expect(Object.keys(env).filter((k) => k.startsWith('GPUSHARE_EXEC_') || k === 'GPUSHARE_COMPUTE_GRANTS')).toEqual([]);
     expect(env['KEEP']).toBe('1');
   });
 

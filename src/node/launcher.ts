@@ -37,7 +37,7 @@ export function taskFiles(stateDir: string, id: string): { dir: string; stdout: 
  * Variables that set a slice, ours and HAMi-core's (native/shim/gs_config.c reads them), and
  * those that ask gpushare-exec for its sandbox (GPUSHARE_EXEC_*): only the daemon sets these.
  */
-const SLICE_VARIABLE = /^(GPUSHARE_EXEC_[A-Z_]*|GPUSHARE_(MEMORY_LIMIT|COMPUTE_LIMIT|COMPUTE_ACCOUNTING|COMPUTE_CLOCK|REGION|PRIORITY|ISOLATION|OVERSUBSCRIBE|SM_OFFSET)|CUDA_DEVICE_(MEMORY_LIMIT|SM_LIMIT)(_\d+)?|CUDA_DEVICE_MEMORY_SHARED_CACHE|CUDA_TASK_PRIORITY)$/;
+const SLICE_VARIABLE = /^(GPUSHARE_EXEC_[A-Z_]*|GPUSHARE_(MEMORY_LIMIT|COMPUTE_LIMIT|COMPUTE_ACCOUNTING|COMPUTE_CLOCK|COMPUTE_GRANTS|REGION|PRIORITY|ISOLATION|OVERSUBSCRIBE|SM_OFFSET)|CUDA_DEVICE_(MEMORY_LIMIT|SM_LIMIT)(_\d+)?|CUDA_DEVICE_MEMORY_SHARED_CACHE|CUDA_TASK_PRIORITY)$/;
 
 /** Where an sm-partition task's SMs are, and the MPS daemon that lets partitions run at once (null: none). */
 export interface PartitionEnv {
@@ -71,7 +71,7 @@ export function taskEnvironment(
     env['GPUSHARE_COMPUTE_LIMIT'] = String(computeLimitPercent);
     // what a time-slice limit is a share of (absent in requests stored before it: throughput,
     // the library's default); set by the daemon, as the task's own would set its own limit's meaning
-    if (task.request.isolation === 'time-slice') env['GPUSHARE_COMPUTE_ACCOUNTING'] = task.request.computeAccounting ?? 'time';
+    if (task.request.isolation === 'time-slice') env['GPUSHARE_COMPUTE_ACCOUNTING'] = task.request.computeAccounting ?? 'throughput';
   }
   env['GPUSHARE_PRIORITY'] = libraryPriority(task.priority);
   env['GPUSHARE_ISOLATION'] = task.request.isolation === 'sm-partition' ? 'sm-partition' : 'time-slice';

@@ -36,6 +36,7 @@ import { computeLimitPercent, rangesOnto } from './placement.js';
 import type { PreemptionPolicy } from './planner.js';
 import { isSameLiveProcess, signalGroup, signalName, signalNumber } from './proc.js';
 import type { Sandbox } from './sandbox.js';
+import { grantVariable } from './sandbox-plan.js';
 import { SpawnError, Spawner, SpawnerLostError } from './spawner.js';
 import type { TaskStore } from './store/tasks.js';
 import { Supervisor, type DeviceUsage, type Ending } from './supervisor.js';
@@ -302,6 +303,7 @@ export class Lifecycle {
       }
       const sandbox = this.options.sandbox.prepare(task, gpus);
       env = { ...taskEnvironment(sandbox.baseEnv, task, gpus, limit, smRanges === null ? null : { ranges: smRanges, mpsPipeDir }), ...sandbox.wrapperEnv };
+      Object.assign(env, grantVariable(env)); // its compute grants, written by root (boards per user)
       if (this.options.swap === true && gpus.length > 0 && this.options.sandbox.userFor(task.tenant) === null) {
         // The library's control sockets (native/shim/SWAP.md); a task run as its tenant's own
         // user cannot create them here, and is suspended through the checkpoint API.

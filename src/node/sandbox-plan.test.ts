@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allocatedUser, baseEnvironment, canEnter, daemonKey, DEFAULT_PATH, DEFAULT_UID_BASE, groupsOf, nextFreeUid, parsePasswd, rangeConflicts, resolveRunAs, wrapperVariables } from './sandbox-plan.js';
+import { allocatedUser, baseEnvironment, canEnter, daemonKey, DEFAULT_PATH, DEFAULT_UID_BASE, grantVariable, groupsOf, nextFreeUid, parsePasswd, rangeConflicts, resolveRunAs, wrapperVariables } from './sandbox-plan.js';
 
 const PASSWD = ['root:x:0:0:root:/root:/bin/bash', 'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin', 'alice:x:1001:1001:Alice:/home/alice:/bin/bash', 'broken line', 'bob:x:notanumber:1:b:/home/bob:/bin/sh'].join('\n');
 const GROUP = ['root:x:0:', 'video:x:44:alice,carol', 'render:x:109:alice', 'alice:x:1001:', 'wheel:x:10:bob'].join('\n');
@@ -138,5 +138,23 @@ describe('canEnter: the working directory as the task\'s user would find it', ()
     seen.length = 0;
     expect(canEnter('/home/alice/work/secret', bob, statOf)).toBe(false);
     expect(seen).toEqual(['/', '/home', '/home/alice']);
+  });
+});
+
+describe("a task's compute grant (GPUSHARE_EXEC_GRANT)", () => {
+  const boards = { GPUSHARE_EXEC_BOARDS: '/b/gpushare-compute-GPU-1.u1001', GPUSHARE_ISOLATION: 'time-slice' };
+  it.each([
+    ['a hard limit, as the library lays it out', { GPUSHARE_COMPUTE_LIMIT: '30', GPUSHARE_PRIORITY: 'normal' }, '300000,1,1'],
+    ['a work-conserving limit', { GPUSHARE_COMPUTE_LIMIT: '30', GPUSHARE_PRIORITY: 'high', GPUSHARE_COMPUTE_POLICY: 'share' }, '300000,2,2'],
+    ['a priority without a limit: the whole GPU, work-conserving', { GPUSHARE_PRIORITY: 'low' }, '1000000,0,2'],
+    ['a policy the library would not know: hard, its default', { GPUSHARE_COMPUTE_LIMIT: '100', GPUSHARE_COMPUTE_POLICY: 'SHARE' }, '1000000,1,1'],
+  ])('%s', (_what, env, want) => {
+    expect(grantVariable({ ...boards, ...env })).toEqual({ GPUSHARE_EXEC_GRANT: want });
+  });
+
+  it('has none without boards or for an SM partition, and refuses a limit the library would not read', () => {
+    expect(grantVariable({ GPUSHARE_COMPUTE_LIMIT: '30' })).toEqual({});
+    expect(grantVariable({ ...boards, GPUSHARE_ISOLATION: 'sm-partition', GPUSHARE_COMPUTE_LIMIT: '30' })).toEqual({});
+    expect(() => grantVariable({ ...boards, GPUSHARE_COMPUTE_LIMIT: '33.3' })).toThrow(/not a whole percent/);
   });
 });

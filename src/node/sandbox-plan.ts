@@ -178,6 +178,28 @@ export function boardVariables(dir: string, uuids: readonly string[], uid: numbe
   return { GPUSHARE_COMPUTE_DIR: dir, GPUSHARE_COMPUTE_BOARD: 'per-user', GPUSHARE_EXEC_BOARDS: uuids.map((u) => boardFile(dir, u, uid)).join(':') };
 }
 
+/** libgpushare's priorities as a board and a grant hold them (native/shim/gs_config.h gs_priority). */
+const GRANT_PRIORITY: Readonly<Record<string, number>> = { low: 0, normal: 1, high: 2 };
+
+/**
+ * What the task is entitled to on each of its boards' GPUs, for gpushare-exec to write into the
+ * GPU's grants as root before the command exists (native/exec/grant.h, gpushare_board.h
+ * "Grants"): "SHARE_PPM,PRIORITY,POLICY", from the environment the daemon gives the task, as
+ * libgpushare reads it there (native/shim/compute.c dev_setup: no limit is the whole GPU,
+ * work-conserving; a limit is hard unless GPUSHARE_COMPUTE_POLICY says share). Other tenants'
+ * libraries lay the task out from this alone: what the task writes on its board later cannot
+ * change it. None without boards, or for an SM partition (no time slices there).
+ */
+export function grantVariable(env: Readonly<Record<string, string>>): Record<string, string> {
+  if (env['GPUSHARE_EXEC_BOARDS'] === undefined || env['GPUSHARE_ISOLATION'] === 'sm-partition') return {};
+  const limit = Number(env['GPUSHARE_COMPUTE_LIMIT'] ?? '0');
+  if (!Number.isInteger(limit) || limit < 0 || limit > 100) throw new Error(`the compute limit ${env['GPUSHARE_COMPUTE_LIMIT']} is not a whole percent`);
+  const share = limit > 0 ? limit * 10_000 : 1_000_000;
+  const priority = GRANT_PRIORITY[env['GPUSHARE_PRIORITY'] ?? 'normal'] ?? 1;
+  const policy = limit > 0 && env['GPUSHARE_COMPUTE_POLICY'] !== 'share' ? 1 : 2;
+  return { GPUSHARE_EXEC_GRANT: `${share},${priority},${policy}` };
+}
+
 /** What `canEnter` needs of a directory: stat's owner, group and mode. */
 export interface DirStat {
   readonly uid: number;

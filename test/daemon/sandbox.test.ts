@@ -44,6 +44,18 @@ async function submitOnGpu(tenant: string, script: string): Promise<string> {
 /** Board files the tests' tasks got (sandbox.taskDir's compute directory outlives daemons, by design). */
 const boardsMade: string[] = [];
 
+/** A GPU's grants in force (gpushare_board.h "Grants"): live entries whose wrapper still runs. */
+function liveGrants(file: string): { index: number; uid: number; share: number; priority: number; policy: number }[] {
+  const b = readFileSync(file);
+  const out = [];
+  for (let i = 0; i < 64; i++) {
+    const at = 64 + 64 * i;
+    if (b.readBigUInt64LE(at) === 0n || b.readUInt32LE(at + 8) !== 1 || !alive(b.readUInt32LE(at + 4))) continue;
+    out.push({ index: i, uid: b.readUInt32LE(at + 12), share: b.readUInt32LE(at + 16), priority: b.readInt32LE(at + 20), policy: b.readUInt32LE(at + 24) });
+  }
+  return out;
+}
+
 /** `key value` lines as a map. */
 function report(text: string): Map<string, string> {
   return new Map(text.trim().split('\n').map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)] as [string, string]));
@@ -139,13 +151,16 @@ describe.skipIf(!isRoot)(`tasks as their tenant's own user${isRoot ? '' : ' (ski
     await h.waitFor(b);
   });
 
-  it("gives each tenant's task its own compute board, which no other tenant can write, cut, remove or forge", async () => {
+  it("gives each tenant's task its own compute board, which no other tenant can write, cut, remove or forge, and a grant only root writes", async () => {
     const boards = '/var/lib/gpushare/tasks/compute';
     const uuid = (await h.client.json<{ gpus: { uuid: string }[] }>('GET', '/v1/gpus')).gpus[0]?.uuid ?? '';
-    const b = await submitOnGpu('team-b', 'echo "uid $(id -u)"; echo "dir $GPUSHARE_COMPUTE_DIR"; echo "board $GPUSHARE_COMPUTE_BOARD"; echo ready; exec sleep 60');
+    const b = await submitOnGpu('team-b', 'echo "uid $(id -u)"; echo "dir $GPUSHARE_COMPUTE_DIR"; echo "board $GPUSHARE_COMPUTE_BOARD"; echo "grants $GPUSHARE_COMPUTE_GRANTS"; echo "limit $GPUSHARE_COMPUTE_LIMIT"; echo ready; exec sleep 60');
     const bOut = report(await outputOf(b, 'ready'));
     expect(bOut.get('dir')).toBe(boards);
     expect(bOut.get('board')).toBe('per-user');
+    const grants = boardFile(boards, uuid, 0).replace(/\.u0$/, '.grants');
+    boardsMade.push(grants);
+    expect(bOut.get('grants')).toMatch(new RegExp(`^GPU-[0-9a-f-]+=\\d+$`));
     const bBoard = boardFile(boards, uuid, Number(bOut.get('uid')));
     boardsMade.push(bBoard);
     const probe = [
@@ -154,8 +169,11 @@ describe.skipIf(!isRoot)(`tasks as their tenant's own user${isRoot ? '' : ' (ski
       `(printf x | dd of=${bBoard} conv=notrunc status=none) 2>/dev/null && echo "write DONE" || echo "write refused"`,
       `rm -f ${bBoard} 2>/dev/null && echo "remove DONE" || echo "remove refused"`,
       `(: > ${boards}/forged) 2>/dev/null && echo "forge DONE" || echo "forge refused"`,
+      `(printf x | dd of=${grants} conv=notrunc status=none) 2>/dev/null && echo "grant DONE" || echo "grant refused"`,
       `own=${boards}/$(cd ${boards} && ls | grep "[.]u$(id -u)$")`,
       'echo "own $(stat -c "%u %a %s" "$own")"',
+      // every byte of its own board 0xff: every slot's share, priority and policy as high as they go
+      'head -c 4160 /dev/zero | tr "\\000" "\\377" > "$own" && echo "forgeown done" || echo "forgeown REFUSED"',
       '(: > "$own") 2>/dev/null && echo "owncut done" || echo "owncut REFUSED"',
       'echo done',
     ].join('; ');
@@ -164,8 +182,17 @@ describe.skipIf(!isRoot)(`tasks as their tenant's own user${isRoot ? '' : ' (ski
     expect((await h.waitFor(a)).exitCode).toBe(0);
     const uidA = Number(got.get('uid'));
     boardsMade.push(boardFile(boards, uuid, uidA));
-    expect([got.get('cut'), got.get('write'), got.get('remove'), got.get('forge')]).toEqual(['refused', 'refused', 'refused', 'refused']);
+    expect([got.get('cut'), got.get('write'), got.get('remove'), got.get('forge'), got.get('grant')]).toEqual(['refused', 'refused', 'refused', 'refused', 'refused']);
     expect(got.get('own')).toBe(`${uidA} 644 4160`);
+    expect(got.get('forgeown')).toBe('done');
+    // The grants are root's, as the daemon asked (30% hard at normal priority), whatever the
+    // tasks wrote on their boards: team-a's was freed when it ended, team-b's holds while it runs.
+    const st0 = statSync(grants);
+    expect([st0.uid, st0.mode & 0o777, st0.size]).toEqual([0, 0o644, 4160]);
+    const live = liveGrants(grants);
+    const share = Number(bOut.get('limit')) * 10_000;
+    expect(live.filter((g) => g.uid === uidA)).toEqual([]);
+    expect(live.filter((g) => g.uid === Number(bOut.get('uid')))).toEqual([{ index: Number(bOut.get('grants')?.split('=')[1]), uid: Number(bOut.get('uid')), share, priority: 1, policy: 1 }]);
     expect(got.get('owncut')).toBe('done'); // its own, which the others read and never map
     const st = statSync(bBoard);
     expect([st.uid, st.mode & 0o777, st.size]).toEqual([Number(bOut.get('uid')), 0o644, 4160]);

@@ -58,6 +58,20 @@ if app full >"$WORK/app.out" 2>"$WORK/app.err" && grep -q '^remote_app full ok' 
     ok "driver-API program over loopback: results, bounds, deferred errors; worker freed all and exited ($(grep batched "$WORK/app.out" | sed 's/remote_app: //'))"
 else bad "driver-API program over loopback"; fi
 
+# 1b. A program that calls the driver as the CUDA runtime does (remote_cudart.c): entry points
+# through cuGetProcAddress, a fatbin through cuLibraryLoadData, launches through the kernel
+# handle, NVML through the client's libnvidia-ml.so.1. The fake's launch log shows both launches
+# reached the worker's driver; each unknown name and export table is logged once.
+start_worker GPUSHARE_FAKE_CUDA_LAUNCH_LOG="$WORK/launches.log"
+if env GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" GPUSHARE_REMOTE_LOG=1 LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 \
+    "$T/remote_cudart" >"$WORK/app.out" 2>"$WORK/app.err" && grep -q '^remote_cudart ok' "$WORK/app.out" &&
+    [ "$(grep -c ' sleep_1000 ' "$WORK/launches.log" 2>/dev/null)" = 2 ] &&
+    [ "$(grep -c 'cuGetProcAddress("cuNoSuchEntryPoint"): not served' "$WORK/app.err")" = 1 ] &&
+    [ "$(grep -c 'cuGetExportTable(6bd5fb6c5bf4e74a8987d93912fd9df9): not served' "$WORK/app.err")" = 1 ] &&
+    worker_exit 10 && grep -q 'everything freed' "$WORK/worker.err"; then
+    ok "runtime-style program: cuGetProcAddress (versions, per-thread forms, unknown names logged once), cuGetExportTable refused and logged, library/kernel launches, attributes, occupancy, NVML ($(grep nvml "$WORK/app.out" | sed 's/remote_cudart: nvml //'))"
+else bad "runtime-style program (remote_cudart)"; fi
+
 # 2. The session's memory limit holds: libgpushare in the worker, a 256 MiB slice (the fake's
 # context costs 4 MiB of it).
 start_worker GPUSHARE_FAKE_CUDA='{"contextBytes": 4194304}' LD_PRELOAD="$ASAN_RT $B/asan/libgpushare.so" GPUSHARE_MEMORY_LIMIT=256Mi

@@ -26,6 +26,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -529,11 +530,11 @@ static void t_clock(void)
     snprintf(err_path, sizeof err_path, "%s/clock-burner.err", dir);
     FILE *f = fopen(clock_path, "w");
     check(f != NULL && fprintf(f, "1800\n") > 0 && fclose(f) == 0, "write %s", clock_path);
-    const char *fixed[] = {"GPUSHARE_COMPUTE_LIMIT=50", "GPUSHARE_COMPUTE_ACCOUNTING=throughput", "GPUSHARE_COMPUTE_CLOCK=1500", clock_var,
+    const char *fixed[] = {"GPUSHARE_COMPUTE_LIMIT=50", "GPUSHARE_COMPUTE_CLOCK=1500", clock_var,
                            "GPUSHARE_LOG_LEVEL=debug", NULL};
     const char *timed[] = {"GPUSHARE_COMPUTE_LIMIT=50", "GPUSHARE_COMPUTE_CLOCK=1500", clock_var,
                            "GPUSHARE_COMPUTE_ACCOUNTING=time", NULL};
-    const char *learned[] = {"GPUSHARE_COMPUTE_LIMIT=50", "GPUSHARE_COMPUTE_ACCOUNTING=throughput", clock_var, NULL};
+    const char *learned[] = {"GPUSHARE_COMPUTE_LIMIT=50", clock_var, NULL};
     double pct[3] = {0, 0, 0};
     bool ok = false;
     for (int attempt = 0; attempt < 3 && !ok; attempt++) {
@@ -574,6 +575,10 @@ static void t_clock(void)
 
 #define UUID0 "GPU-fa4e0000-0000-4000-8000-000000000000" /* the fake's device 0 */
 enum { USER_A = 61001, USER_B = 61002, USER_HOSTILE = 61003 };
+/* Their grants' entries (any will do: a user's slots are read only for its own grants). */
+enum { GRANT_A = 5, GRANT_B = 9, GRANT_HOSTILE = 2 };
+enum { PRIORITY_LOW = 0, PRIORITY_HIGH = 2 }; /* a board's and a grant's priorities (gs_priority) */
+#define FORGE_S (SETTLE_S + WINDOW_S + 0.5) /* the hostile task forges its board through the measurement */
 
 /* uid's board of device 0 in dir, made as gpushare-exec makes it (root's directory, the user's file). */
 static void make_user_board(const char *dir, uid_t uid, char *path, size_t size)
@@ -586,10 +591,62 @@ static void make_user_board(const char *dir, uid_t uid, char *path, size_t size)
         close(fd);
 }
 
-/* The hostile task (run as USER_HOSTILE): what it must not be able to do to user A's board and the
- * directory, then what it may do to its own board (scribble, truncate), which the others read.
- * Exits 0 when every refusal held, else the number of the step that was allowed. */
-static int hostile(const char *dir, const char *board_a, const char *own)
+/* The device's grants in dir, as gpushare-exec writes them (root's, 0644), this process their owner. */
+static gs_grants *make_grants(const char *dir, char *path, size_t size)
+{
+    snprintf(path, size, "%s/gpushare-compute-" UUID0 GS_GRANTS_FILE_SUFFIX, dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    void *m = MAP_FAILED;
+    if (fd >= 0 && fchmod(fd, 0644) == 0 && ftruncate(fd, sizeof(gs_grants)) == 0)
+        m = mmap(NULL, sizeof(gs_grants), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    check(m != MAP_FAILED, "make %s", path);
+    if (fd >= 0)
+        close(fd);
+    if (m == MAP_FAILED)
+        return NULL;
+    gs_grants *g = m;
+    memset(g, 0, sizeof *g);
+    atomic_store(&g->version, GS_GRANTS_VERSION);
+    g->entries = GS_GRANTS_ENTRIES;
+    atomic_store(&g->magic, GS_GRANTS_MAGIC);
+    return g;
+}
+
+static void grant(gs_grants *g, int i, uid_t uid, uint32_t share_ppm, int32_t priority, uint32_t policy)
+{
+    gs_grant *e = &g->grant[i];
+    atomic_store(&e->owner, ((uint64_t)(uint32_t)getpid() << GS_BOARD_OWNER_PID_SHIFT) | 1u);
+    atomic_store(&e->uid, uid);
+    atomic_store(&e->share_ppm, share_ppm);
+    atomic_store(&e->priority, priority);
+    atomic_store(&e->policy, policy);
+    atomic_store(&e->live, 1);
+}
+
+/* Every slot of a board as a hostile task would write them: the whole GPU, high priority,
+ * work-conserving, wanting it now. */
+static void forge(gs_board *b, uint64_t now)
+{
+    atomic_store(&b->version, GS_BOARD_VERSION); /* a board any reader takes for one */
+    b->slots = GS_BOARD_SLOTS;
+    atomic_store(&b->magic, GS_BOARD_MAGIC);
+    for (unsigned i = 0; i < GS_BOARD_SLOTS; i++) {
+        gs_board_slot *s = &b->slot[i];
+        atomic_store(&s->owner, ((uint64_t)(uint32_t)getpid() << GS_BOARD_OWNER_PID_SHIFT) | (2u * i + 1u));
+        atomic_store(&s->demand_ns, now + 1000000000ull);
+        atomic_store(&s->heartbeat_ns, now);
+        atomic_store(&s->share_ppm, 1000000u);
+        atomic_store(&s->priority, PRIORITY_HIGH);
+        atomic_store(&s->policy, GS_REGION_POLICY_SHARE);
+    }
+}
+
+/* The hostile task (run as USER_HOSTILE): what it must not be able to do to user A's board, the
+ * grants and the directory, then what it may do to its own board: forge every field of every slot
+ * (a share of 100%, high priority, work-conserving, always wanting the GPU) while the others are
+ * measured, scribble on it and truncate it, which the others read. Exits 0 when every refusal
+ * held, else the number of the step that was allowed. */
+static int hostile(const char *dir, const char *board_a, const char *grants, const char *own)
 {
     int fd = open(board_a, O_RDWR);
     if (fd >= 0 || errno != EACCES)
@@ -602,9 +659,21 @@ static int hostile(const char *dir, const char *board_a, const char *own)
     snprintf(forged, sizeof forged, "%s/gpushare-compute-" UUID0 ".u%u", dir, (unsigned)USER_B + 100);
     if (open(forged, O_RDWR | O_CREAT, 0644) >= 0 || errno != EACCES)
         return 4; /* a board under a name it does not own */
+    if (open(grants, O_RDWR) >= 0 || errno != EACCES || truncate(grants, 0) == 0 || errno != EACCES)
+        return 8; /* it would raise its own grant, or lower the others' */
     fd = open(own, O_RDWR);
     if (fd < 0)
         return 5;
+    void *m = mmap(NULL, sizeof(gs_board), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED)
+        return 9;
+    for (double t0 = now_s(); now_s() - t0 < FORGE_S;) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        forge(m, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+        usleep(2000);
+    }
+    munmap(m, sizeof(gs_board));
     char junk[sizeof(gs_board)];
     memset(junk, 0xa5, sizeof junk);
     if (pwrite(fd, junk, sizeof junk, 0) != (ssize_t)sizeof junk)
@@ -616,11 +685,12 @@ static int hostile(const char *dir, const char *board_a, const char *own)
     return 0;
 }
 
-/* Two users' burners on one GPU with boards per user share its time (B's high priority makes A's
- * low one yield), and a third user playing the hostile task breaks neither: it cannot write, cut,
- * remove or forge their boards, and scribbling on and truncating its own (which both read) kills
- * nobody (a mapped board would SIGBUS them) and changes no share. As root only: the burners run as
- * three users. */
+/* Two users' burners on one GPU with boards per user share its time as their grants say (B's high
+ * priority makes A's low one yield), and a third user playing the hostile task changes neither:
+ * it cannot write, cut, remove or forge their boards or the grants, and what it writes in its own
+ * board (every slot: the whole GPU at high priority, work-conserving) is not laid out (trusted, B
+ * would yield most of the GPU to it); scribbling on and truncating that board (which both read)
+ * kills nobody (a mapped board would SIGBUS them). As root only: the burners run as three users. */
 static void t_tenants(void)
 {
     if (geteuid() != 0) {
@@ -628,7 +698,7 @@ static void t_tenants(void)
         return;
     }
     const char *busy = getenv("GPUSHARE_FAKE_CUDA_BUSY_DIR");
-    char dir[600], board_a[800], board_b[800], board_h[800];
+    char dir[600], board_a[800], board_b[800], board_h[800], grants_path[800];
     snprintf(dir, sizeof dir, "%s/boards", busy);
     check(chmod(busy, 01777) == 0 && (mkdir(dir, 0755) == 0 || errno == EEXIST) && chmod(dir, 0755) == 0,
           "the burners' directories");
@@ -641,12 +711,21 @@ static void t_tenants(void)
     make_user_board(dir, USER_A, board_a, sizeof board_a);
     make_user_board(dir, USER_B, board_b, sizeof board_b);
     make_user_board(dir, USER_HOSTILE, board_h, sizeof board_h);
-    char dir_var[700];
+    gs_grants *grants = make_grants(dir, grants_path, sizeof grants_path);
+    if (grants == NULL)
+        return;
+    grant(grants, GRANT_A, USER_A, 500000, PRIORITY_LOW, GS_REGION_POLICY_SHARE);
+    grant(grants, GRANT_B, USER_B, 500000, PRIORITY_HIGH, GS_REGION_POLICY_SHARE);
+    grant(grants, GRANT_HOSTILE, USER_HOSTILE, 100000, PRIORITY_LOW, GS_REGION_POLICY_HARD);
+    char dir_var[700], grant_a[120], grant_b[120];
     snprintf(dir_var, sizeof dir_var, "GPUSHARE_COMPUTE_DIR=%s", dir);
+    snprintf(grant_a, sizeof grant_a, GS_GRANTS_ENV "=" UUID0 "=%d", GRANT_A);
+    snprintf(grant_b, sizeof grant_b, GS_GRANTS_ENV "=GPU-other=1," UUID0 "=%d", GRANT_B);
+    /* what their environments say matches their grants: it is not what is read */
     const char *low[] = {"GPUSHARE_COMPUTE_LIMIT=50", "GPUSHARE_COMPUTE_POLICY=share", "GPUSHARE_PRIORITY=low",
-                         "GPUSHARE_COMPUTE_BOARD=per-user", dir_var, NULL};
+                         "GPUSHARE_COMPUTE_BOARD=per-user", dir_var, grant_a, NULL};
     const char *high[] = {"GPUSHARE_COMPUTE_LIMIT=50", "GPUSHARE_COMPUTE_POLICY=share", "GPUSHARE_PRIORITY=high",
-                          "GPUSHARE_COMPUTE_BOARD=per-user", dir_var, NULL};
+                          "GPUSHARE_COMPUTE_BOARD=per-user", dir_var, grant_b, NULL};
     double p[2] = {0, 0};
     int refused = -1;
     bool alive = false, ok = false;
@@ -655,30 +734,31 @@ static void t_tenants(void)
         double t0 = now_s();
         while ((busy_of(a) < 0 || busy_of(b) < 0) && now_s() - t0 < 10)
             sleep_s(0.01);
-        sleep_s(0.2); /* both have read the boards, the hostile one's included */
         pid_t h = fork();
         if (h == 0)
             _exit(setgroups(0, NULL) == 0 && setresgid(USER_HOSTILE, USER_HOSTILE, USER_HOSTILE) == 0 &&
                           setresuid(USER_HOSTILE, USER_HOSTILE, USER_HOSTILE) == 0
-                      ? hostile(dir, board_a, board_h)
+                      ? hostile(dir, board_a, grants_path, board_h)
                       : 100);
+        pid_t both[2] = {a, b};
+        measure(both, 2, p); /* while the hostile task forges its board */
         int st = 0;
         (void)waitpid(h, &st, 0);
         refused = WIFEXITED(st) ? WEXITSTATUS(st) : 200;
-        pid_t both[2] = {a, b};
-        measure(both, 2, p);
         alive = waitpid(a, NULL, WNOHANG) == 0 && waitpid(b, NULL, WNOHANG) == 0;
         stop(a);
         stop(b);
-        printf("tenants%s: hostile step allowed: %d (0: none); user A low %.1f%%, user B high %.1f%%; both alive: %s\n",
+        printf("tenants%s: hostile step allowed: %d (0: none); with the hostile board forged, user A low %.1f%%, "
+               "user B high %.1f%%; both alive after its junk and truncation: %s\n",
                attempt ? " (retry)" : "", refused, p[0], p[1], alive ? "yes" : "no");
         ok = refused == 0 && alive && p[0] <= 5 && p[1] >= BUSY_PCT;
         make_user_board(dir, USER_HOSTILE, board_h, sizeof board_h); /* as the next task's wrapper would */
     }
+    munmap(grants, sizeof *grants);
     check(refused == 0, "the hostile task was refused everything but its own board (step %d was allowed)", refused);
     check(alive, "neither burner died of the hostile task's truncated board");
     check(p[0] <= 5, "user A's low-priority burner yields to user B's high one across boards: %.1f%%", p[0]);
-    check(p[1] >= BUSY_PCT, "user B's high-priority burner gets the GPU: %.1f%%", p[1]);
+    check(p[1] >= BUSY_PCT, "user B's high-priority burner gets the GPU, whatever the hostile board says: %.1f%%", p[1]);
 }
 
 int main(int argc, char **argv)

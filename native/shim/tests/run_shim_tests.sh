@@ -186,7 +186,7 @@ done
 # Throughput shares without a readable SM clock (NVML_ERROR_NOT_SUPPORTED): the limit is a share
 # of GPU time, said in exactly one line, and the program runs.
 mkdir -p "$WORK/cboard-noclock"
-run "compute without a clock" "$A" "$ASAN_PRELOAD" GPUSHARE_COMPUTE_LIMIT=50 GPUSHARE_COMPUTE_ACCOUNTING=throughput GPUSHARE_COMPUTE_DIR="$WORK/cboard-noclock" \
+run "compute without a clock" "$A" "$ASAN_PRELOAD" GPUSHARE_COMPUTE_LIMIT=50 GPUSHARE_COMPUTE_DIR="$WORK/cboard-noclock" \
     GPUSHARE_FAKE_NVML='{"devices":[{"errors":{"nvmlDeviceGetClockInfo":3}}]}' -- "$T/shim_test" launch direct
 if [ "$(grep -c '^gpushare: device 0: the SM clock cannot be read (not supported, 3): its compute limit is a share of GPU time, not of throughput' "$WORK/err")" = 1 ]; then
     pass=$((pass + 1)); echo "PASS compute without a clock: one line"

@@ -10,6 +10,12 @@ function struct(size: number, rows: readonly (readonly [name: string, offset: nu
   return { size, fields: Object.fromEntries(rows.map(([name, offset, bytes]) => [name, { offset, size: bytes }])) };
 }
 
+/** The same for a struct whose fields follow each other without a gap, from [field, size] rows. */
+function packed(size: number, rows: readonly (readonly [name: string, size: number])[]) {
+  let offset = 0;
+  return struct(size, rows.map(([name, bytes]) => [name, (offset += bytes) - bytes, bytes] as const));
+}
+
 /** Sizes and offsets in bytes, in the shape board_layout prints them. */
 export const BOARD_LAYOUT = {
   constants: {
@@ -21,6 +27,11 @@ export const BOARD_LAYOUT = {
     fileSize: 4160,
     ownerPidShift: 32,
     filePrefix: 'gpushare-compute-',
+    grantsMagic: '0x544e415247534743',
+    grantsVersion: 1,
+    grantsFileSize: 4160,
+    grantsFileSuffix: '.grants',
+    grantsEnv: 'GPUSHARE_COMPUTE_GRANTS',
   },
   structs: {
     gs_board: struct(4160, [
@@ -37,5 +48,13 @@ export const BOARD_LAYOUT = {
       ['priority', 28, 4],
       ['policy', 32, 4],
     ]),
+    // boards per user: what each task is entitled to, written by root only (gpushare-exec)
+    gs_grants: struct(4160, [
+      ['magic', 0, 8],
+      ['version', 8, 4],
+      ['entries', 12, 4],
+      ['grant', 64, 4096],
+    ]),
+    gs_grant: packed(64, [['owner', 8], ['live', 4], ['uid', 4], ['share_ppm', 4], ['priority', 4], ['policy', 4]]),
   },
 } as const;

@@ -1,0 +1,28 @@
+/*
+ * gs_cuda_procs_extra.h: driver entry points beyond gs_cuda_api.h that cuGetProcAddress
+ * serves in the fake driver and the remote client (libgpushare does not intercept them, so
+ * they stay out of gs_cuda_api.h and its generated hooks): what the CUDA runtime asks
+ * before a first launch and when it builds its stream pools. One list for both tables, in
+ * gs_cuda_procs.h's row form; versions from CUDA 13's cudaTypedefs.h. The attribute
+ * arguments are CUfunction_attribute values, declared as int here.
+ */
+#ifndef GS_CUDA_PROCS_EXTRA_H
+#define GS_CUDA_PROCS_EXTRA_H
+
+#include "gs_cuda.h"
+
+#define GS_CUDA_PROC_EXTRA_LIST(X) \
+    X(cuCtxGetStreamPriorityRange, 5050, cuCtxGetStreamPriorityRange, GS_CUDA_PROC_LEGACY) \
+    X(cuFuncGetAttribute, 2020, cuFuncGetAttribute, GS_CUDA_PROC_LEGACY) \
+    X(cuFuncSetAttribute, 9000, cuFuncSetAttribute, GS_CUDA_PROC_LEGACY) \
+    X(cuOccupancyMaxActiveBlocksPerMultiprocessor, 6050, cuOccupancyMaxActiveBlocksPerMultiprocessor, GS_CUDA_PROC_LEGACY) \
+    X(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags, 7000, cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags, GS_CUDA_PROC_LEGACY)
+
+CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority);
+CUresult cuFuncGetAttribute(int *pi, int attrib, CUfunction hfunc);
+CUresult cuFuncSetAttribute(CUfunction hfunc, int attrib, int value);
+CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize);
+CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize,
+                                                              unsigned int flags);
+
+#endif /* GS_CUDA_PROCS_EXTRA_H */

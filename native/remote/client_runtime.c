@@ -1,0 +1,330 @@
+/*
+ * client_runtime.c: what the CUDA runtime (libcudart, inside CuPy and PyTorch) asks of the
+ * driver beyond the driver-API basics of client_api.c (docs/remote.md "What the CUDA runtime
+ * calls"): CUDA 12's libraries and kernels (cudart loads its fatbins with cuLibraryLoadData
+ * and launches CUkernel handles), fatbin and JIT-option module loads, function attributes
+ * and occupancy (asked before a first launch), the parameter layout (answered here), the
+ * primary context's state and flags, the per-thread-default-stream forms (_ptsz/_ptds)
+ * that cuGetProcAddress hands out with CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM,
+ * stream waits and priorities, and page-locked host memory (local).
+ *
+ * A library is a module on the wire: the worker loads it into the context current at load
+ * time (the runtime loads them with its primary context current), so a library is not
+ * shared by several contexts of one session as a real driver's is.
+ */
+#include "client.h"
+#include "cuda_extra.h"
+#include "gs_cuda_procs_extra.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEVICES 64
+
+/* Entry points of client_api.c used here under their driver names. */
+CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n);
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, CUstream s);
+CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, CUstream s);
+CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s);
+
+/* ---- libraries and kernels (CUDA 12) ----------------------------------------------- */
+GSR_EXPORT CUresult cuModuleLoadFatBinary(CUmodule *module, const void *fatCubin) { return cuModuleLoadData(module, fatCubin); }
+
+/* JIT options tune a PTX compile (log buffers, optimization level): the worker's driver
+ * compiles with its defaults; a log buffer the caller passed stays empty. */
+GSR_EXPORT CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int numOptions, CUjit_option *options,
+                                       void **optionValues) {
+    (void)numOptions, (void)options, (void)optionValues;
+    return cuModuleLoadData(module, image);
+}
+
+GSR_EXPORT CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUjit_option *jitOptions, void **jitOptionsValues,
+                                      unsigned int numJitOptions, CUlibraryOption *libraryOptions, void **libraryOptionValues,
+                                      unsigned int numLibraryOptions) {
+    (void)jitOptions, (void)jitOptionsValues, (void)numJitOptions;
+    (void)libraryOptions, (void)libraryOptionValues, (void)numLibraryOptions;
+    if (!library) return CUDA_ERROR_INVALID_VALUE;
+    return cuModuleLoadData((CUmodule *)library, code);
+}
+
+GSR_EXPORT CUresult cuLibraryUnload(CUlibrary library) { return cuModuleUnload((CUmodule)library); }
+
+GSR_EXPORT CUresult cuLibraryGetModule(CUmodule *pMod, CUlibrary library) {
+    if (!pMod || !library) return CUDA_ERROR_INVALID_VALUE;
+    *pMod = (CUmodule)library;
+    return CUDA_SUCCESS;
+}
+
+/* A kernel is the same record as a function: cuLaunchKernel takes either. */
+GSR_EXPORT CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const char *name) {
+    return cuModuleGetFunction((CUfunction *)pKernel, (CUmodule)library, name);
+}
+
+static const gsr_function *function_record(const void *handle) {
+    const gsr_function *f = handle;
+    return f && f->magic == GSR_FUNC_MAGIC ? f : NULL;
+}
+
+GSR_EXPORT CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel) {
+    if (!pFunc) return CUDA_ERROR_INVALID_VALUE;
+    if (!function_record(kernel)) return CUDA_ERROR_INVALID_HANDLE;
+    *pFunc = (CUfunction)kernel;
+    return CUDA_SUCCESS;
+}
+
+/* ---- function attributes and occupancy ------------------------------------------- */
+static CUresult function_call(unsigned op, const void *handle, uint64_t a, uint64_t b, uint64_t c, int *value) {
+    const gsr_function *f = function_record(handle);
+    if (!f) return CUDA_ERROR_INVALID_HANDLE;
+    gsr_args in = {.v = {f->id, a, b, c}, .nv = op == GSR_OP_FUNC_GET_ATTRIBUTE ? 2 : op == GSR_OP_FUNC_SET_ATTRIBUTE ? 3 : 4};
+    gsr_args out;
+    if (!gsr_current_ctx() && op != GSR_OP_FUNC_GET_ATTRIBUTE && op != GSR_OP_FUNC_SET_ATTRIBUTE) return CUDA_ERROR_INVALID_CONTEXT;
+    CUresult rc = gsr_call(op, &in, &out);
+    if (rc == CUDA_SUCCESS && value) *value = (int)out.v[0];
+    return rc;
+}
+
+GSR_EXPORT CUresult cuFuncGetAttribute(int *pi, int attrib, CUfunction hfunc) {
+    if (!pi) return CUDA_ERROR_INVALID_VALUE;
+    return function_call(GSR_OP_FUNC_GET_ATTRIBUTE, hfunc, (uint64_t)(int64_t)attrib, 0, 0, pi);
+}
+
+GSR_EXPORT CUresult cuFuncSetAttribute(CUfunction hfunc, int attrib, int value) {
+    return function_call(GSR_OP_FUNC_SET_ATTRIBUTE, hfunc, (uint64_t)(int64_t)attrib, (uint64_t)(int64_t)value, 0, NULL);
+}
+
+/* One device per session: the device argument names the session's device. */
+GSR_EXPORT CUresult cuKernelGetAttribute(int *pi, int attrib, CUkernel kernel, CUdevice dev) {
+    (void)dev;
+    return cuFuncGetAttribute(pi, attrib, (CUfunction)kernel);
+}
+
+GSR_EXPORT CUresult cuKernelSetAttribute(int attrib, int val, CUkernel kernel, CUdevice dev) {
+    (void)dev;
+    return cuFuncSetAttribute((CUfunction)kernel, attrib, val);
+}
+
+/* A preference the driver is free to ignore (cuda.h): kept by none, so not sent. */
+GSR_EXPORT CUresult cuFuncSetCacheConfig(CUfunction hfunc, int config) {
+    (void)config;
+    return function_record(hfunc) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+
+GSR_EXPORT CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBlocks, CUfunction func, int blockSize,
+                                                                         size_t dynamicSMemSize, unsigned int flags) {
+    if (!numBlocks || blockSize <= 0) return CUDA_ERROR_INVALID_VALUE;
+    return function_call(GSR_OP_OCCUPANCY_MAX_BLOCKS, func, (uint64_t)blockSize, dynamicSMemSize, flags, numBlocks);
+}
+
+GSR_EXPORT CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize) {
+    return cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(numBlocks, func, blockSize, dynamicSMemSize, 0);
+}
+
+/* The layout the worker sent with the function (CUDA_ERROR_INVALID_VALUE past the last
+ * parameter, as the driver answers; NOT_SUPPORTED when the worker's driver gave none). */
+GSR_EXPORT CUresult cuFuncGetParamInfo(CUfunction func, size_t paramIndex, size_t *paramOffset, size_t *paramSize) {
+    const gsr_function *f = function_record(func);
+    if (!f) return CUDA_ERROR_INVALID_HANDLE;
+    if (!f->has_layout) return CUDA_ERROR_NOT_SUPPORTED;
+    if (paramIndex >= f->nparams) return CUDA_ERROR_INVALID_VALUE;
+    if (paramOffset) *paramOffset = f->layout[2 * paramIndex];
+    if (paramSize) *paramSize = f->layout[2 * paramIndex + 1];
+    return CUDA_SUCCESS;
+}
+
+/* ---- the primary context's state: this session's retains and the flags it set ------- */
+static struct {
+    pthread_mutex_t lock;
+    int retains[MAX_DEVICES];
+    unsigned flags[MAX_DEVICES];
+} primary = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+void gsr_primary_retained(CUdevice dev, int delta) {
+    if (dev < 0 || dev >= MAX_DEVICES) return;
+    pthread_mutex_lock(&primary.lock);
+    primary.retains[dev] += delta;
+    pthread_mutex_unlock(&primary.lock);
+}
+
+/* The worker serves one client, so the session's own retains are all there are. */
+GSR_EXPORT CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, int *active) {
+    if (!flags || !active) return CUDA_ERROR_INVALID_VALUE;
+    int count = 0;
+    CUresult rc = cuDeviceGetCount(&count);
+    if (rc != CUDA_SUCCESS) return rc;
+    if (dev < 0 || dev >= count || dev >= MAX_DEVICES) return CUDA_ERROR_INVALID_DEVICE;
+    pthread_mutex_lock(&primary.lock);
+    *flags = primary.flags[dev];
+    *active = primary.retains[dev] > 0;
+    pthread_mutex_unlock(&primary.lock);
+    return CUDA_SUCCESS;
+}
+
+GSR_EXPORT CUresult cuDevicePrimaryCtxSetFlags_v2(CUdevice dev, unsigned int flags) {
+    if (dev < 0 || dev >= MAX_DEVICES) return CUDA_ERROR_INVALID_DEVICE;
+    CUresult rc = gsr_call(GSR_OP_PRIMARY_CTX_SET_FLAGS, &(gsr_args){.v = {(uint64_t)(int64_t)dev, flags}, .nv = 2}, NULL);
+    if (rc == CUDA_SUCCESS) {
+        pthread_mutex_lock(&primary.lock);
+        primary.flags[dev] = flags;
+        pthread_mutex_unlock(&primary.lock);
+    }
+    return rc;
+}
+
+GSR_EXPORT CUresult cuDevicePrimaryCtxSetFlags(CUdevice dev, unsigned int flags) { return cuDevicePrimaryCtxSetFlags_v2(dev, flags); }
+
+/* NVML's memory answer (nvml_client.c): the device's total on the worker and this session's bytes. */
+GSR_EXPORT CUresult gsr_remote_session_memory(int dev, unsigned long long *total, unsigned long long *used) {
+    gsr_args out;
+    CUresult rc = gsr_connect_once();
+    if (rc == CUDA_SUCCESS) rc = gsr_call(GSR_OP_SESSION_MEMORY, &(gsr_args){.v = {(uint64_t)(int64_t)dev}, .nv = 1}, &out);
+    if (rc == CUDA_SUCCESS) {
+        *total = out.v[0];
+        *used = out.v[1];
+    }
+    return rc;
+}
+
+/* ---- per-thread default stream forms -------------------------------------------------
+ * The stream NULL of a _ptsz/_ptds call is the per-thread default stream; the worker maps
+ * CU_STREAM_PER_THREAD onto its own thread's (docs/remote.md). */
+static CUstream per_thread(CUstream s) { return s ? s : CU_STREAM_PER_THREAD; }
+
+GSR_EXPORT CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
+                                        unsigned int bz, unsigned int shared, CUstream s, void **kernelParams, void **extra) {
+    return cuLaunchKernel(f, gx, gy, gz, bx, by, bz, shared, per_thread(s), kernelParams, extra);
+}
+GSR_EXPORT CUresult cuMemcpyHtoDAsync_v2_ptsz(CUdeviceptr dst, const void *src, size_t n, CUstream s) {
+    return cuMemcpyHtoDAsync_v2(dst, src, n, per_thread(s));
+}
+GSR_EXPORT CUresult cuMemcpyDtoHAsync_v2_ptsz(void *dst, CUdeviceptr src, size_t n, CUstream s) {
+    return cuMemcpyDtoHAsync_v2(dst, src, n, per_thread(s));
+}
+GSR_EXPORT CUresult cuMemcpyDtoDAsync_v2_ptsz(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s) {
+    return cuMemcpyDtoDAsync_v2(dst, src, n, per_thread(s));
+}
+GSR_EXPORT CUresult cuMemsetD8Async_ptsz(CUdeviceptr dst, unsigned char uc, size_t n, CUstream s) {
+    return cuMemsetD8Async(dst, uc, n, per_thread(s));
+}
+GSR_EXPORT CUresult cuStreamSynchronize_ptsz(CUstream s) { return cuStreamSynchronize(per_thread(s)); }
+GSR_EXPORT CUresult cuStreamQuery_ptsz(CUstream s) { return cuStreamQuery(per_thread(s)); }
+GSR_EXPORT CUresult cuEventRecord_ptsz(CUevent e, CUstream s) { return cuEventRecord(e, per_thread(s)); }
+/* Synchronous copies: the legacy forms synchronize more than the per-thread ones need. */
+GSR_EXPORT CUresult cuMemcpyHtoD_v2_ptds(CUdeviceptr dst, const void *src, size_t n) { return cuMemcpyHtoD_v2(dst, src, n); }
+GSR_EXPORT CUresult cuMemcpyDtoH_v2_ptds(void *dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoH_v2(dst, src, n); }
+GSR_EXPORT CUresult cuMemcpyDtoD_v2_ptds(CUdeviceptr dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoD_v2(dst, src, n); }
+GSR_EXPORT CUresult cuMemsetD8_v2_ptds(CUdeviceptr dst, unsigned char uc, size_t n) { return cuMemsetD8_v2(dst, uc, n); }
+GSR_EXPORT CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags) {
+    if (!gsr_current_ctx()) return CUDA_ERROR_INVALID_CONTEXT;
+    return gsr_post(GSR_OP_STREAM_WAIT_EVENT, &(gsr_args){.v = {(uintptr_t)hStream, (uintptr_t)hEvent, Flags}, .nv = 3});
+}
+GSR_EXPORT CUresult cuStreamWaitEvent_ptsz(CUstream hStream, CUevent hEvent, unsigned int Flags) {
+    return cuStreamWaitEvent(per_thread(hStream), hEvent, Flags);
+}
+
+/* ---- stream priorities (PyTorch's stream pools ask the range, then create with one) ---- */
+GSR_EXPORT CUresult cuStreamCreateWithPriority(CUstream *phStream, unsigned int flags, int priority) {
+    if (!phStream) return CUDA_ERROR_INVALID_VALUE;
+    if (!gsr_current_ctx()) return CUDA_ERROR_INVALID_CONTEXT;
+    gsr_args out;
+    CUresult rc = gsr_call(GSR_OP_STREAM_CREATE_PRIORITY, &(gsr_args){.v = {flags, (uint64_t)(int64_t)priority}, .nv = 2}, &out);
+    if (rc == CUDA_SUCCESS) *phStream = (CUstream)(uintptr_t)out.v[0];
+    return rc;
+}
+
+GSR_EXPORT CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority) {
+    if (!gsr_current_ctx()) return CUDA_ERROR_INVALID_CONTEXT;
+    gsr_args out;
+    CUresult rc = gsr_call(GSR_OP_CTX_STREAM_PRIORITY_RANGE, &(gsr_args){0}, &out);
+    if (rc == CUDA_SUCCESS) {
+        if (leastPriority) *leastPriority = (int)out.v[0];
+        if (greatestPriority) *greatestPriority = (int)out.v[1];
+    }
+    return rc;
+}
+
+/* ---- page-locked host memory: plain page-aligned memory on this machine -----------------
+ * Copies to and from it go over the wire like any host memory; it has no device mapping
+ * (cuMemHostGetDevicePointer is not served). The registry lets cuMemFreeHost refuse a
+ * pointer it did not hand out, as the driver does. */
+static struct {
+    pthread_mutex_t lock;
+    void **ptrs;
+    size_t n, cap;
+} host_allocs = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+GSR_EXPORT CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags) {
+    if (!pp || bytesize == 0 || Flags > 7) return CUDA_ERROR_INVALID_VALUE;
+    size_t page = 4096, rounded = (bytesize + page - 1) / page * page;
+    void *p = aligned_alloc(page, rounded);
+    if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
+    pthread_mutex_lock(&host_allocs.lock);
+    if (host_allocs.n == host_allocs.cap) {
+        size_t cap = host_allocs.cap ? 2 * host_allocs.cap : 64;
+        void **grown = realloc(host_allocs.ptrs, cap * sizeof *grown);
+        if (!grown) {
+            pthread_mutex_unlock(&host_allocs.lock);
+            free(p);
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        }
+        host_allocs.ptrs = grown;
+        host_allocs.cap = cap;
+    }
+    host_allocs.ptrs[host_allocs.n++] = p;
+    pthread_mutex_unlock(&host_allocs.lock);
+    *pp = p;
+    return CUDA_SUCCESS;
+}
+
+GSR_EXPORT CUresult cuMemAllocHost_v2(void **pp, size_t bytesize) { return cuMemHostAlloc(pp, bytesize, 0); }
+
+GSR_EXPORT CUresult cuMemFreeHost(void *p) {
+    pthread_mutex_lock(&host_allocs.lock);
+    size_t i = 0;
+    while (i < host_allocs.n && host_allocs.ptrs[i] != p) i++;
+    int found = i < host_allocs.n;
+    if (found) host_allocs.ptrs[i] = host_allocs.ptrs[--host_allocs.n];
+    pthread_mutex_unlock(&host_allocs.lock);
+    if (!found) return CUDA_ERROR_INVALID_VALUE;
+    free(p);
+    return CUDA_SUCCESS;
+}
+
+/* ---- CUDA 13's forms of the context calls (cuGetProcAddress at 13000 hands these out) ---- */
+/* A call about `ctx` (NULL: the current one): made with ctx pushed for its duration, since the
+ * request header names the calling thread's current context. */
+static CUresult with_context(CUcontext ctx, CUresult (*call)(void *), void *arg) {
+    if (!ctx) return call(arg);
+    CUresult rc = cuCtxPushCurrent_v2(ctx);
+    if (rc != CUDA_SUCCESS) return rc;
+    rc = call(arg);
+    (void)cuCtxPopCurrent_v2(NULL);
+    return rc;
+}
+
+static CUresult synchronize_current(void *unused) {
+    (void)unused;
+    return cuCtxSynchronize();
+}
+
+static CUresult device_of_current(void *device) { return cuCtxGetDevice(device); }
+
+GSR_EXPORT CUresult cuCtxSynchronize_v2(CUcontext ctx) { return with_context(ctx, synchronize_current, NULL); }
+
+GSR_EXPORT CUresult cuCtxGetDevice_v2(CUdevice *device, CUcontext ctx) {
+    if (!device) return CUDA_ERROR_INVALID_VALUE;
+    return with_context(ctx, device_of_current, device);
+}
+
+static int logged_create_params;
+
+/* Without parameters it is cuCtxCreate_v2; execution affinity and CIG parameters are not
+ * forwarded (NOT_SUPPORTED, logged once). */
+GSR_EXPORT CUresult cuCtxCreate_v4(CUcontext *pctx, CUctxCreateParams *ctxCreateParams, unsigned int flags, CUdevice dev) {
+    if (ctxCreateParams) {
+        gsr_log_once("cuCtxCreate_v4 with CUctxCreateParams is not forwarded (CUDA_ERROR_NOT_SUPPORTED)", &logged_create_params);
+        return CUDA_ERROR_NOT_SUPPORTED;
+    }
+    return cuCtxCreate_v2(pctx, flags, dev);
+}

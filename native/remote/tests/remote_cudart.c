@@ -1,0 +1,340 @@
+/*
+ * remote_cudart.c: calls the driver the way the CUDA runtime (libcudart 12/13, inside CuPy
+ * and PyTorch) does, through whatever libcuda.so.1 the library path gives (the remote client
+ * in run_remote_tests.sh): dlopen, one dlsym (cuGetProcAddress_v2) and every other entry
+ * point through it with a CUDA version and stream flags; cuGetExportTable; the primary
+ * context's state, retain and set current; a fatbin registered with cuLibraryLoadData, a
+ * kernel by cuLibraryGetKernel, its attributes and occupancy, launches through the kernel
+ * handle (default and per-thread stream); stream priorities, event waits across streams and
+ * page-locked host memory, as PyTorch's stream pool and caching host allocator use them;
+ * then the NVML calls frameworks make, through
+ * libnvidia-ml.so.1. Prints "remote_cudart ok" when every check held, else the first failure.
+ */
+#define _DEFAULT_SOURCE
+#include "cuda_extra.h"
+#include "gs_cuda.h"
+#include "gs_nvml.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures;
+
+#define CHECK(cond)                                                          \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            printf("remote_cudart: FAIL line %d: %s\n", __LINE__, #cond);    \
+            failures++;                                                      \
+        }                                                                    \
+    } while (0)
+#define EXPECT(call, want)                                                                                   \
+    do {                                                                                                     \
+        int got_ = (int)(call);                                                                              \
+        if (got_ != (int)(want)) {                                                                           \
+            printf("remote_cudart: FAIL line %d: %s = %d, expected %d\n", __LINE__, #call, got_, (int)(want)); \
+            failures++;                                                                                      \
+        }                                                                                                    \
+    } while (0)
+
+typedef CUresult (*pfn_get_proc)(const char *, void **, int, cuuint64_t, CUdriverProcAddressQueryResult *);
+static pfn_get_proc get_proc;
+
+/* An entry point as the runtime gets one: CUDA 12.8 headers, the given stream flags. */
+static void *proc(const char *name, int version, cuuint64_t flags) {
+    void *fn = NULL;
+    CUdriverProcAddressQueryResult st = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+    CUresult rc = get_proc(name, &fn, version, flags, &st);
+    if (rc != CUDA_SUCCESS || st != CU_GET_PROC_ADDRESS_SUCCESS || !fn) {
+        printf("remote_cudart: FAIL cuGetProcAddress(%s, %d, %llu) = %d status %d\n", name, version, (unsigned long long)flags, (int)rc,
+               (int)st);
+        failures++;
+    }
+    return fn;
+}
+#define PROC(type, name) __typeof__(type) p_##name = (type)proc(#name, 12080, CU_GET_PROC_ADDRESS_DEFAULT)
+
+/* A fatbin as nvcc embeds one: the wrapper cudart registers, pointing at the fatbin (header
+ * {magic, version, header size, payload size}, then the payload). The fake loads any image. */
+static unsigned char fatbin[16 + 64] __attribute__((aligned(8)));
+static struct {
+    unsigned int magic, version;
+    const void *data;
+    const void *filename;
+} wrapper = {0x466243B1u, 1, fatbin, NULL};
+
+static void make_fatbin(void) {
+    unsigned int magic = 0xBA55ED50u;
+    unsigned short version = 1, header = 16;
+    unsigned long long payload = 64;
+    memcpy(fatbin, &magic, 4);
+    memcpy(fatbin + 4, &version, 2);
+    memcpy(fatbin + 6, &header, 2);
+    memcpy(fatbin + 8, &payload, 8);
+    for (int i = 0; i < 64; i++) fatbin[16 + i] = (unsigned char)i;
+}
+
+static void check_nvml(CUdevice dev, CUresult (*mem_alloc)(CUdeviceptr *, size_t), CUresult (*mem_free)(CUdeviceptr)) {
+    PROC(CUresult(*)(char *, int, CUdevice), cuDeviceGetName);
+    PROC(CUresult(*)(CUuuid *, CUdevice), cuDeviceGetUuid);
+    PROC(CUresult(*)(size_t *, CUdevice), cuDeviceTotalMem);
+    if (!p_cuDeviceGetName || !p_cuDeviceGetUuid || !p_cuDeviceTotalMem) return;
+    void *h = dlopen("libnvidia-ml.so.1", RTLD_NOW);
+    CHECK(h != NULL);
+    if (!h) return;
+    nvmlReturn_t (*init)(void) = (nvmlReturn_t(*)(void))dlsym(h, "nvmlInit_v2");
+    nvmlReturn_t (*count)(unsigned *) = (nvmlReturn_t(*)(unsigned *))dlsym(h, "nvmlDeviceGetCount_v2");
+    nvmlReturn_t (*by_index)(unsigned, nvmlDevice_t *) = (nvmlReturn_t(*)(unsigned, nvmlDevice_t *))dlsym(h, "nvmlDeviceGetHandleByIndex_v2");
+    nvmlReturn_t (*by_uuid)(const char *, nvmlDevice_t *) = (nvmlReturn_t(*)(const char *, nvmlDevice_t *))dlsym(h, "nvmlDeviceGetHandleByUUID");
+    nvmlReturn_t (*name)(nvmlDevice_t, char *, unsigned) = (nvmlReturn_t(*)(nvmlDevice_t, char *, unsigned))dlsym(h, "nvmlDeviceGetName");
+    nvmlReturn_t (*uuid)(nvmlDevice_t, char *, unsigned) = (nvmlReturn_t(*)(nvmlDevice_t, char *, unsigned))dlsym(h, "nvmlDeviceGetUUID");
+    nvmlReturn_t (*memory)(nvmlDevice_t, nvmlMemory_t *) = (nvmlReturn_t(*)(nvmlDevice_t, nvmlMemory_t *))dlsym(h, "nvmlDeviceGetMemoryInfo");
+    nvmlReturn_t (*cc)(nvmlDevice_t, int *, int *) = (nvmlReturn_t(*)(nvmlDevice_t, int *, int *))dlsym(h, "nvmlDeviceGetCudaComputeCapability");
+    nvmlReturn_t (*shutdown)(void) = (nvmlReturn_t(*)(void))dlsym(h, "nvmlShutdown");
+    CHECK(init && count && by_index && by_uuid && name && uuid && memory && cc && shutdown);
+    CHECK(dlsym(h, "nvmlDeviceGetPowerUsage") == NULL); /* not served: absent, not a stub */
+    if (!init || !count || !by_index || !by_uuid || !name || !uuid || !memory || !cc || !shutdown) return;
+    unsigned n = 0;
+    nvmlDevice_t d = NULL, d2 = NULL;
+    EXPECT(count(&n), NVML_ERROR_UNINITIALIZED);
+    EXPECT(init(), NVML_SUCCESS);
+    EXPECT(count(&n), NVML_SUCCESS);
+    CHECK(n == 1);
+    EXPECT(by_index(0, &d), NVML_SUCCESS);
+    EXPECT(by_index(n, &d2), NVML_ERROR_INVALID_ARGUMENT);
+    EXPECT(name((nvmlDevice_t)&n, (char[96]){0}, 96), NVML_ERROR_INVALID_ARGUMENT); /* a forged handle */
+
+    char nv_name[96] = {0}, cu_name[96] = {0}, nv_uuid[96] = {0}, want_uuid[48];
+    EXPECT(name(d, nv_name, sizeof nv_name), NVML_SUCCESS);
+    EXPECT(p_cuDeviceGetName(cu_name, sizeof cu_name, dev), CUDA_SUCCESS);
+    CHECK(strcmp(nv_name, cu_name) == 0);
+    EXPECT(name(d, nv_name, 4), NVML_ERROR_INSUFFICIENT_SIZE);
+    CUuuid u;
+    EXPECT(p_cuDeviceGetUuid(&u, dev), CUDA_SUCCESS);
+    const unsigned char *b = (const unsigned char *)u.bytes;
+    snprintf(want_uuid, sizeof want_uuid, "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
+             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    EXPECT(uuid(d, nv_uuid, sizeof nv_uuid), NVML_SUCCESS);
+    CHECK(strcmp(nv_uuid, want_uuid) == 0);
+    EXPECT(by_uuid(want_uuid, &d2), NVML_SUCCESS);
+    CHECK(d2 == d);
+    EXPECT(by_uuid("GPU-00000000-0000-0000-0000-000000000000", &d2), NVML_ERROR_NOT_FOUND);
+    int major = 0, minor = 0;
+    EXPECT(cc(d, &major, &minor), NVML_SUCCESS);
+    CHECK(major == 9 && minor == 0); /* the fake's default H100 */
+
+    /* Memory: the device's total, and this session's allocations as used. */
+    nvmlMemory_t before, after;
+    size_t total = 0;
+    EXPECT(p_cuDeviceTotalMem(&total, dev), CUDA_SUCCESS);
+    EXPECT(memory(d, &before), NVML_SUCCESS);
+    CHECK(before.total == total && before.used + before.free == before.total);
+    CUdeviceptr p = 0;
+    EXPECT(mem_alloc(&p, 64u << 20), CUDA_SUCCESS);
+    EXPECT(memory(d, &after), NVML_SUCCESS);
+    CHECK(after.used == before.used + (64u << 20));
+    EXPECT(mem_free(p), CUDA_SUCCESS);
+    EXPECT(memory(d, &after), NVML_SUCCESS);
+    CHECK(after.used == before.used);
+    EXPECT(shutdown(), NVML_SUCCESS);
+    EXPECT(count(&n), NVML_ERROR_UNINITIALIZED);
+    printf("remote_cudart: nvml %s %s used %llu of %llu\n", nv_name, nv_uuid, before.used, before.total);
+}
+
+int main(void) {
+    void *lib = dlopen("libcuda.so.1", RTLD_NOW);
+    if (!lib) {
+        printf("remote_cudart: FAIL dlopen: %s\n", dlerror());
+        return 1;
+    }
+    get_proc = (pfn_get_proc)dlsym(lib, "cuGetProcAddress_v2");
+    if (!get_proc) {
+        printf("remote_cudart: FAIL no cuGetProcAddress_v2\n");
+        return 1;
+    }
+
+    /* The lookups themselves: versioned names, per-thread forms, unknown and too-new names. */
+    void *fn = NULL;
+    CUdriverProcAddressQueryResult st;
+    CHECK(proc("cuMemAlloc", 12080, 0) == dlsym(lib, "cuMemAlloc_v2"));
+    CHECK(proc("cuMemAlloc", 3000, 0) == dlsym(lib, "cuMemAlloc"));
+    CHECK(proc("cuLaunchKernel", 12080, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) == dlsym(lib, "cuLaunchKernel_ptsz"));
+    CHECK(proc("cuLaunchKernel", 12080, CU_GET_PROC_ADDRESS_LEGACY_STREAM) == dlsym(lib, "cuLaunchKernel"));
+    CHECK(proc("cuMemcpyHtoD", 12080, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) == dlsym(lib, "cuMemcpyHtoD_v2_ptds"));
+    EXPECT(get_proc("cuNoSuchEntryPoint", &fn, 12080, 0, &st), CUDA_ERROR_NOT_FOUND);
+    CHECK(st == CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND && fn == NULL);
+    EXPECT(get_proc("cuLibraryLoadData", &fn, 11080, 0, &st), CUDA_ERROR_NOT_FOUND);
+    CHECK(st == CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT);
+
+    /* Private tables: none served; asked twice, logged once (the script counts the lines). */
+    CUresult (*get_export)(const void **, const CUuuid *) = (CUresult(*)(const void **, const CUuuid *))proc("cuGetExportTable", 12080, 0);
+    const void *table = (const void *)1;
+    CUuuid id = {{0x6b, (char)0xd5, (char)0xfb, 0x6c, 0x5b, (char)0xf4, (char)0xe7, 0x4a, (char)0x89, (char)0x87, (char)0xd9, 0x39, 0x12,
+                  (char)0xfd, (char)0x9d, (char)0xf9}};
+    if (get_export) {
+        EXPECT(get_export(&table, &id), CUDA_ERROR_NOT_SUPPORTED);
+        CHECK(table == NULL);
+        EXPECT(get_export(&table, &id), CUDA_ERROR_NOT_SUPPORTED);
+    }
+
+    PROC(CUresult(*)(unsigned), cuInit);
+    PROC(CUresult(*)(CUdevice *, int), cuDeviceGet);
+    PROC(CUresult(*)(CUdevice, unsigned *, int *), cuDevicePrimaryCtxGetState);
+    PROC(CUresult(*)(CUcontext *, CUdevice), cuDevicePrimaryCtxRetain);
+    PROC(CUresult(*)(CUdevice), cuDevicePrimaryCtxRelease);
+    PROC(CUresult(*)(CUcontext), cuCtxSetCurrent);
+    PROC(CUresult(*)(CUdeviceptr *, size_t), cuMemAlloc);
+    PROC(CUresult(*)(CUdeviceptr), cuMemFree);
+    PROC(CUresult(*)(CUlibrary *, const void *, CUjit_option *, void **, unsigned, CUlibraryOption *, void **, unsigned), cuLibraryLoadData);
+    PROC(CUresult(*)(CUkernel *, CUlibrary, const char *), cuLibraryGetKernel);
+    PROC(CUresult(*)(CUfunction *, CUkernel), cuKernelGetFunction);
+    PROC(CUresult(*)(CUlibrary), cuLibraryUnload);
+    PROC(CUresult(*)(int *, int, CUfunction), cuFuncGetAttribute);
+    PROC(CUresult(*)(CUfunction, int, int), cuFuncSetAttribute);
+    PROC(CUresult(*)(int *, CUfunction, int, size_t), cuOccupancyMaxActiveBlocksPerMultiprocessor);
+    PROC(CUresult(*)(CUfunction, size_t, size_t *, size_t *), cuFuncGetParamInfo);
+    PROC(CUresult(*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream, void **, void **), cuLaunchKernel);
+    PROC(CUresult(*)(CUstream), cuStreamSynchronize);
+    PROC(CUresult(*)(void), cuCtxSynchronize);
+    void *launch_pt = proc("cuLaunchKernel", 12080, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
+    void *sync_pt = proc("cuStreamSynchronize", 12080, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
+    if (failures) {
+        printf("remote_cudart: %d failures before the session\n", failures);
+        return 1;
+    }
+    CUresult (*cuLaunchKernel_pt)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream, void **,
+                                  void **) = launch_pt;
+    CUresult (*cuStreamSynchronize_pt)(CUstream) = sync_pt;
+
+    /* The runtime's start: init, the primary context (state, retain, current). */
+    CUdevice dev = -1;
+    unsigned flags = 99;
+    int active = -1;
+    EXPECT(p_cuInit(0), CUDA_SUCCESS);
+    EXPECT(p_cuDeviceGet(&dev, 0), CUDA_SUCCESS);
+    EXPECT(p_cuDevicePrimaryCtxGetState(dev, &flags, &active), CUDA_SUCCESS);
+    CHECK(flags == 0 && active == 0);
+    EXPECT(p_cuDevicePrimaryCtxGetState(7, &flags, &active), CUDA_ERROR_INVALID_DEVICE);
+    CUcontext ctx = NULL;
+    EXPECT(p_cuDevicePrimaryCtxRetain(&ctx, dev), CUDA_SUCCESS);
+    EXPECT(p_cuDevicePrimaryCtxGetState(dev, &flags, &active), CUDA_SUCCESS);
+    CHECK(active == 1);
+    EXPECT(p_cuCtxSetCurrent(ctx), CUDA_SUCCESS);
+
+    /* CUDA 13's forms, which cuGetProcAddress hands out at 13000: the context explicit. */
+    CUresult (*sync13)(CUcontext) = (CUresult(*)(CUcontext))proc("cuCtxSynchronize", 13000, 0);
+    CUresult (*device13)(CUdevice *, CUcontext) = (CUresult(*)(CUdevice *, CUcontext))proc("cuCtxGetDevice", 13000, 0);
+    CUresult (*create13)(CUcontext *, void *, unsigned, CUdevice) =
+        (CUresult(*)(CUcontext *, void *, unsigned, CUdevice))proc("cuCtxCreate", 13000, 0);
+    PROC(CUresult(*)(CUcontext), cuCtxDestroy);
+    PROC(CUresult(*)(CUcontext *), cuCtxGetCurrent);
+    CHECK(sync13 == dlsym(lib, "cuCtxSynchronize_v2") && device13 == dlsym(lib, "cuCtxGetDevice_v2") && create13 == dlsym(lib, "cuCtxCreate_v4"));
+    if (sync13 && device13 && create13 && p_cuCtxDestroy && p_cuCtxGetCurrent) {
+        CUcontext other = NULL, cur = NULL;
+        CUdevice d13 = -1;
+        EXPECT(create13(&other, NULL, 0, dev), CUDA_SUCCESS); /* pushed: now current */
+        EXPECT(p_cuCtxSetCurrent(ctx), CUDA_SUCCESS);
+        EXPECT(sync13(NULL), CUDA_SUCCESS);
+        EXPECT(sync13(other), CUDA_SUCCESS);
+        EXPECT(device13(&d13, other), CUDA_SUCCESS);
+        CHECK(d13 == dev);
+        EXPECT(device13(&d13, (CUcontext)(uintptr_t)0x0100000000000999ull), CUDA_ERROR_INVALID_CONTEXT); /* not one of ours */
+        EXPECT(p_cuCtxGetCurrent(&cur), CUDA_SUCCESS);
+        CHECK(cur == ctx); /* the explicit context was pushed only for the call */
+        EXPECT(create13(&cur, &d13, 0, dev), CUDA_ERROR_NOT_SUPPORTED); /* parameters are not forwarded */
+        EXPECT(p_cuCtxDestroy(other), CUDA_SUCCESS);
+        EXPECT(p_cuCtxSetCurrent(ctx), CUDA_SUCCESS);
+    }
+
+    /* First launch: the fatbin registered as a library, the kernel found in it. */
+    make_fatbin();
+    CUlibrary library = NULL;
+    CUkernel kernel = NULL;
+    CUfunction func = NULL;
+    EXPECT(p_cuLibraryLoadData(&library, &wrapper, NULL, NULL, 0, NULL, NULL, 0), CUDA_SUCCESS);
+    EXPECT(p_cuLibraryGetKernel(&kernel, library, "sleep_1000"), CUDA_SUCCESS);
+    EXPECT(p_cuKernelGetFunction(&func, kernel), CUDA_SUCCESS);
+    EXPECT(p_cuKernelGetFunction(&func, (CUkernel)&flags), CUDA_ERROR_INVALID_HANDLE); /* not one of ours */
+    int v = 0;
+    EXPECT(p_cuFuncGetAttribute(&v, 0 /* MAX_THREADS_PER_BLOCK */, func), CUDA_SUCCESS);
+    CHECK(v == 1024);
+    EXPECT(p_cuFuncGetAttribute(&v, 6 /* BINARY_VERSION */, func), CUDA_SUCCESS);
+    CHECK(v == 90);
+    EXPECT(p_cuFuncSetAttribute(func, 8 /* MAX_DYNAMIC_SHARED_SIZE_BYTES */, 96 * 1024), CUDA_SUCCESS);
+    EXPECT(p_cuFuncGetAttribute(&v, 8, func), CUDA_SUCCESS);
+    CHECK(v == 96 * 1024);
+    EXPECT(p_cuFuncSetAttribute(func, 4 /* NUM_REGS: read-only */, 8), CUDA_ERROR_INVALID_VALUE);
+    EXPECT(p_cuFuncGetAttribute(&v, 4, (CUfunction)&flags), CUDA_ERROR_INVALID_HANDLE);
+    EXPECT(p_cuOccupancyMaxActiveBlocksPerMultiprocessor(&v, func, 256, 0), CUDA_SUCCESS);
+    CHECK(v == 8);
+    EXPECT(p_cuOccupancyMaxActiveBlocksPerMultiprocessor(&v, func, 128, 64 * 1024), CUDA_SUCCESS);
+    CHECK(v == 3);
+    size_t off = 0, size = 0;
+    EXPECT(p_cuFuncGetParamInfo(func, 0, &off, &size), CUDA_ERROR_NOT_SUPPORTED); /* the fake's driver gives no layout */
+
+    /* Launches through the kernel handle itself and through its function, both streams. */
+    EXPECT(p_cuLaunchKernel((CUfunction)kernel, 1, 1, 1, 32, 1, 1, 0, NULL, NULL, NULL), CUDA_SUCCESS);
+    EXPECT(cuLaunchKernel_pt(func, 2, 1, 1, 32, 1, 1, 0, NULL, NULL, NULL), CUDA_SUCCESS);
+    EXPECT(cuStreamSynchronize_pt(NULL), CUDA_SUCCESS);
+    EXPECT(p_cuStreamSynchronize(NULL), CUDA_SUCCESS);
+    EXPECT(p_cuCtxSynchronize(), CUDA_SUCCESS);
+
+    /* PyTorch's stream pool: the priority range, streams with priorities, cross-stream waits
+     * on events; pinned host buffers for copies. */
+    PROC(CUresult(*)(int *, int *), cuCtxGetStreamPriorityRange);
+    PROC(CUresult(*)(CUstream *, unsigned, int), cuStreamCreateWithPriority);
+    PROC(CUresult(*)(CUevent *, unsigned), cuEventCreate);
+    PROC(CUresult(*)(CUevent, CUstream), cuEventRecord);
+    PROC(CUresult(*)(CUstream, CUevent, unsigned), cuStreamWaitEvent);
+    PROC(CUresult(*)(CUstream), cuStreamDestroy);
+    PROC(CUresult(*)(CUevent), cuEventDestroy);
+    PROC(CUresult(*)(void **, size_t, unsigned), cuMemHostAlloc);
+    PROC(CUresult(*)(void *), cuMemFreeHost);
+    PROC(CUresult(*)(CUdeviceptr, const void *, size_t, CUstream), cuMemcpyHtoDAsync);
+    PROC(CUresult(*)(void *, CUdeviceptr, size_t, CUstream), cuMemcpyDtoHAsync);
+    int least = 1, greatest = 1;
+    EXPECT(p_cuCtxGetStreamPriorityRange(&least, &greatest), CUDA_SUCCESS);
+    CHECK(least == 0 && greatest == -5);
+    CUstream hi = NULL, lo = NULL;
+    CUevent ev = NULL;
+    EXPECT(p_cuStreamCreateWithPriority(&hi, 1 /* NON_BLOCKING */, greatest), CUDA_SUCCESS);
+    EXPECT(p_cuStreamCreateWithPriority(&lo, 1, least), CUDA_SUCCESS);
+    EXPECT(p_cuEventCreate(&ev, 2 /* DISABLE_TIMING */), CUDA_SUCCESS);
+    void *pinned = NULL;
+    EXPECT(p_cuMemHostAlloc(&pinned, 1 << 20, 3 /* PORTABLE | DEVICEMAP */), CUDA_SUCCESS);
+    CHECK(pinned != NULL && ((uintptr_t)pinned & 4095) == 0);
+    CUdeviceptr buf = 0;
+    EXPECT(p_cuMemAlloc(&buf, 1 << 20), CUDA_SUCCESS);
+    memset(pinned, 0x5a, 1 << 20);
+    EXPECT(p_cuMemcpyHtoDAsync(buf, pinned, 1 << 20, hi), CUDA_SUCCESS);
+    EXPECT(p_cuEventRecord(ev, hi), CUDA_SUCCESS);
+    EXPECT(p_cuStreamWaitEvent(lo, ev, 0), CUDA_SUCCESS);
+    memset(pinned, 0, 1 << 20);
+    EXPECT(p_cuMemcpyDtoHAsync(pinned, buf, 1 << 20, lo), CUDA_SUCCESS);
+    EXPECT(p_cuStreamSynchronize(lo), CUDA_SUCCESS);
+    CHECK(((unsigned char *)pinned)[0] == 0x5a && ((unsigned char *)pinned)[(1 << 20) - 1] == 0x5a);
+    EXPECT(p_cuStreamWaitEvent(lo, (CUevent)(uintptr_t)0x0500000000000777ull, 0), CUDA_SUCCESS); /* sent without reply: */
+    EXPECT(p_cuStreamSynchronize(lo), CUDA_ERROR_INVALID_HANDLE);                                /* its error shows here */
+    EXPECT(p_cuMemFree(buf), CUDA_SUCCESS);
+    EXPECT(p_cuMemFreeHost(pinned), CUDA_SUCCESS);
+    EXPECT(p_cuMemFreeHost(pinned), CUDA_ERROR_INVALID_VALUE); /* not (any longer) ours */
+    EXPECT(p_cuEventDestroy(ev), CUDA_SUCCESS);
+    EXPECT(p_cuStreamDestroy(hi), CUDA_SUCCESS);
+    EXPECT(p_cuStreamDestroy(lo), CUDA_SUCCESS);
+
+    check_nvml(dev, p_cuMemAlloc, p_cuMemFree);
+
+    EXPECT(p_cuLibraryUnload(library), CUDA_SUCCESS);
+    EXPECT(p_cuLaunchKernel(func, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL), CUDA_SUCCESS); /* sent without reply: */
+    EXPECT(p_cuCtxSynchronize(), CUDA_ERROR_INVALID_HANDLE);                              /* its error shows here */
+    EXPECT(p_cuDevicePrimaryCtxRelease(dev), CUDA_SUCCESS);
+    EXPECT(p_cuDevicePrimaryCtxGetState(dev, &flags, &active), CUDA_SUCCESS);
+    CHECK(active == 0);
+    if (failures) {
+        printf("remote_cudart: %d failures\n", failures);
+        return 1;
+    }
+    printf("remote_cudart ok\n");
+    return 0;
+}
