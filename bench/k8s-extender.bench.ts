@@ -11,7 +11,11 @@
 // (placement and departure untimed). Two paths, in interleaved rounds:
 // - direct: Extender.filter + Extender.prioritize (decode of the pod, the engine, the answer);
 // - http: the same through the fastify routes (JSON parse, zod validation, JSON reply), the
-//   request bodies built and the replies decoded untimed (the kube-scheduler's side).
+//   request bodies built and the replies decoded untimed (the kube-scheduler's side), injected
+//   in process (light-my-request: the client's garbage is collected on the extender's time);
+// - net: the same routes on a loopback port, the client another process (the parent) over real
+//   HTTP with keep-alive, as the kube-scheduler calls it; timed by the client's wall clock, or
+//   with --cpu by the server process's CPU time from each request's first byte to its last.
 // Reported: per round, pods/s (pods / summed filter+prioritize time) and p50/p99 per pod;
 // across rounds, the median and a 95% bootstrap interval of the median.
 // `--cpu` times by the process's CPU time (process.cpuUsage: user + system, all threads, so GC
@@ -22,11 +26,13 @@
 // own heap, so one build's garbage is not collected on the other's time) holding its own copy of
 // the same cluster; the parent asks each for a round in turn, the order reversed every other
 // round. Both answer the same (extender-reference.test.ts), so both clusters change alike.
-// Usage: node --import tsx bench/k8s-extender.bench.ts [nodes] [--rounds N] [--pods N] [--occupancy 0.5,0.9] [--names all,500] [--paths direct,http] [--baseline DIR|REF] [--cpu]
+// `--cpu-prof DIR` writes each child's CPU profile there.
+// Usage: node --import tsx bench/k8s-extender.bench.ts [nodes] [--rounds N] [--pods N] [--occupancy 0.5,0.9] [--names all,500] [--paths direct,http,net] [--baseline DIR|REF] [--cpu] [--cpu-prof DIR]
 // or the same by env: K8S_EXTENDER_BENCH_NODES, _ROUNDS, _PODS, _OCCUPANCY, _NAMES, _PATHS, _BASELINE, _CPU=1.
 import Fastify from 'fastify';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -212,6 +218,106 @@ function medianCi(xs: readonly number[], digits: number): string {
   return `${med.toFixed(digits)} (${pct(meds, 2.5).toFixed(digits)}-${pct(meds, 97.5).toFixed(digits)})`;
 }
 
+/** The round's i-th pod and the names it is sent with. */
+function nextPod(w: World, i: number, perPod: number): { pod: V1Pod; names: string[] } {
+  const uid = `new-${w.next++}`;
+  const pod = pendingPod(i, uid);
+  const start = (w.next * perPod) % NODES;
+  const names = perPod >= NODES ? w.names : [...w.names.slice(start, start + perPod), ...w.names.slice(0, Math.max(0, start + perPod - NODES))];
+  return { pod, names };
+}
+
+/** CPU time of this process in ms (server side of the `net` path). */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/**
+ * The `net` path's server: the extender's routes on a loopback port, and two routes of the
+ * bench's own, untimed: /bench/next (the next pod's filter body, as Go writes it) and
+ * /bench/churn (the pod placed on the host the client chose, a bound pod leaves; answers the
+ * CPU time this process spent in filter and prioritize for that pod, from their first byte
+ * in to their last byte out). Answers the port; the round ends on the next line from the parent.
+ */
+async function serveNet(w: World, perPod: number): Promise<{ port: number; close: () => Promise<void> }> {
+  const app = Fastify({ bodyLimit: 256 * MIB });
+  let pending: V1Pod | null = null;
+  let i = 0;
+  let cpu = 0;
+  let since = 0;
+  if (CPU) {
+    app.addHook('onRequest', async (req) => {
+      if (!req.url.startsWith('/bench/')) since = cpuMs();
+    });
+    app.addHook('onResponse', async (req) => {
+      if (!req.url.startsWith('/bench/')) cpu += cpuMs() - since;
+    });
+  }
+  w.impl.registerExtenderRoutes(app, w.ext);
+  app.post('/bench/next', async (_req, reply) => {
+    const { pod, names } = nextPod(w, i++, perPod);
+    pending = pod;
+    return reply.type('application/json').send(JSON.stringify({ Pod: pod, Nodes: null, NodeNames: names }));
+  });
+  app.post('/bench/churn', async (req) => {
+    const { host } = req.body as { host: string | null };
+    if (pending !== null) churn(w, pending, host === null ? [] : [{ Host: host, Score: 10 }]);
+    pending = null;
+    const spent = cpu;
+    cpu = 0;
+    return { cpu: spent };
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return { port: address.port, close: () => app.close() };
+}
+
+/**
+ * The `net` path's client, in the parent process (the kube-scheduler's side: its JSON work and
+ * garbage are not the extender's): per pod, filter's body from /bench/next, POST filter, the
+ * reply parsed and prioritize's body written from it, POST prioritize, the reply parsed, the
+ * best host to /bench/churn. Timed: the two POSTs, by the wall clock here, or (--cpu) by the
+ * server process's CPU time in them.
+ */
+async function netRound(port: number): Promise<RoundResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const post = (path: string, body: string): Promise<string> =>
+    new Promise((done, fail) => {
+      const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => (res.statusCode === 200 ? done(Buffer.concat(chunks).toString('utf8')) : fail(new Error(`${path}: ${res.statusCode}`))));
+        res.on('error', fail);
+      });
+      req.on('error', fail);
+      req.end(body);
+    });
+  const times: number[] = [];
+  let feasible = 0;
+  for (let i = 0; i < WARMUP + PODS; i++) {
+    const filterBody = await post('/bench/next', '{}');
+    const { Pod } = JSON.parse(filterBody) as { Pod: V1Pod };
+    const t0 = performance.now();
+    const f = JSON.parse(await post('/gpushare-scheduler/filter', filterBody)) as ExtenderFilterResult;
+    let t = performance.now() - t0;
+    const prioritizeBody = JSON.stringify({ Pod, Nodes: null, NodeNames: f.NodeNames });
+    const t1 = performance.now();
+    const ranked = JSON.parse(await post('/gpushare-scheduler/prioritize', prioritizeBody)) as HostPriority[];
+    t += performance.now() - t1;
+    const best = ranked.length === 0 ? null : ranked.reduce((a, b) => (b.Score > a.Score ? b : a)).Host;
+    const { cpu } = JSON.parse(await post('/bench/churn', JSON.stringify({ host: best }))) as { cpu: number };
+    if (i >= WARMUP) {
+      times.push(CPU ? cpu : t);
+      feasible += f.NodeNames?.length ?? 0;
+    }
+  }
+  agent.destroy();
+  const total = times.reduce((a, b) => a + b, 0);
+  return { podsPerS: (PODS / total) * 1000, p50: pct(times, 50), p99: pct(times, 99), feasible: feasible / PODS };
+}
+
 async function round(w: World, path: 'direct' | 'http', perPod: number): Promise<RoundResult> {
   const app = Fastify({ bodyLimit: 256 * MIB });
   w.impl.registerExtenderRoutes(app, w.ext);
@@ -219,10 +325,7 @@ async function round(w: World, path: 'direct' | 'http', perPod: number): Promise
   const times: number[] = [];
   let feasible = 0;
   for (let i = 0; i < WARMUP + PODS; i++) {
-    const uid = `new-${w.next++}`;
-    const pod = pendingPod(i, uid);
-    const start = (w.next * perPod) % NODES;
-    const names = perPod >= NODES ? w.names : [...w.names.slice(start, start + perPod), ...w.names.slice(0, Math.max(0, start + perPod - NODES))];
+    const { pod, names } = nextPod(w, i, perPod);
     let t = 0;
     let ranked: HostPriority[];
     if (path === 'direct') {
@@ -261,8 +364,21 @@ async function childMode(checkout: string, occupancy: number): Promise<void> {
   const world = build(await load(checkout), occupancy, 42);
   process.stdout.write(`${JSON.stringify({ built: world.alive.length, seconds: (performance.now() - t0) / 1000 })}\n`);
   const lines = createInterface({ input: process.stdin });
+  let net: { port: number; close: () => Promise<void> } | null = null;
   for await (const line of lines) {
-    const [, path, perPod] = line.split(' ');
+    const [verb, path, perPod] = line.split(' ');
+    if (verb === 'serve') {
+      // The net path: serve until the parent's next line says the round is over.
+      net = await serveNet(world, Number(perPod));
+      process.stdout.write(`${JSON.stringify({ port: net.port })}\n`);
+      continue;
+    }
+    if (verb === 'close') {
+      await net?.close();
+      net = null;
+      process.stdout.write('{}\n');
+      continue;
+    }
     const res = await round(world, path === 'http' ? 'http' : 'direct', Number(perPod));
     process.stdout.write(`${JSON.stringify(res)}\n`);
   }
@@ -270,7 +386,8 @@ async function childMode(checkout: string, occupancy: number): Promise<void> {
 
 /** A child for `root`'s build over a cluster at `occupancy`: ask() runs one round there. */
 async function startChild(root: string, occupancy: number): Promise<{ ask: (path: string, perPod: number) => Promise<RoundResult>; built: { built: number; seconds: number }; stop: () => void }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', root, '--occupancy', String(occupancy), String(NODES), '--pods', String(PODS), ...(CPU ? ['--cpu'] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const prof = opt('--cpu-prof', '');
+  const child = spawn(process.execPath, [...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []), '--import', 'tsx', fileURLToPath(import.meta.url), '--child', root, '--occupancy', String(occupancy), String(NODES), '--pods', String(PODS), ...(CPU ? ['--cpu'] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async (): Promise<unknown> => {
     const r = await lines.next();
@@ -281,6 +398,14 @@ async function startChild(root: string, occupancy: number): Promise<{ ask: (path
   return {
     built,
     ask: async (path, perPod) => {
+      if (path === 'net') {
+        child.stdin.write(`serve net ${perPod}\n`);
+        const { port } = (await next()) as { port: number };
+        const res = await netRound(port);
+        child.stdin.write('close\n');
+        await next();
+        return res;
+      }
       child.stdin.write(`round ${path} ${perPod}\n`);
       return (await next()) as RoundResult;
     },
@@ -293,7 +418,7 @@ if (childAt >= 0) {
 } else {
   console.log(`extender filter + prioritize: ${NODES} nodes x ${GPUS} GPUs, ${PODS} pods a round after ${WARMUP} warm-up, ${ROUNDS} interleaved rounds, ${CPU ? 'CPU time' : 'wall clock'}; Node ${process.version}; builds: ${builds.map((b) => b.name).join(', ')}`);
   const rows: string[] = [];
-  const paths = (['direct', 'http'] as const).filter((p) => opt('--paths', 'direct,http').split(',').includes(p));
+  const paths = (['direct', 'http', 'net'] as const).filter((p) => opt('--paths', 'direct,http,net').split(',').includes(p));
   for (const occupancy of OCCUPANCIES) {
     const children = [];
     for (const b of builds) {

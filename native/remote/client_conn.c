@@ -23,14 +23,14 @@ static struct {
     pthread_mutex_t lock;
     int state; /* 0 not yet connected, 1 connected, -1 broken (or never reachable) */
     CUresult why; /* the error every call gets once state is -1 */
-    int fd;
+    gsr_link link;
     uint32_t next_id;
     uint8_t send[SEND_BUFFER_BYTES];
     size_t sent_len;
     uint8_t reply[4096];
     time_t last_io;
     int log;
-} conn = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+} conn = {.lock = PTHREAD_MUTEX_INITIALIZER, .link = {-1, NULL}};
 
 void gsr_log_once(const char *what, int *logged) {
     /* The environment, not conn.log: the runtime asks for entry points before it connects. */
@@ -42,8 +42,7 @@ void gsr_log_once(const char *what, int *logged) {
 /* Called with the lock held: the link is gone for good; every later call fails fast. */
 static CUresult break_link(const char *why) {
     if (conn.state != -1 && conn.log) fprintf(stderr, "gpushare remote: link lost: %s\n", why);
-    if (conn.fd >= 0) close(conn.fd);
-    conn.fd = -1;
+    gsr_link_close(&conn.link);
     conn.state = -1;
     conn.why = CUDA_ERROR_DEVICE_UNAVAILABLE;
     return conn.why;
@@ -51,7 +50,7 @@ static CUresult break_link(const char *why) {
 
 static int flush_locked(void) {
     if (conn.sent_len == 0) return 0;
-    int rc = gsr_write_full(conn.fd, conn.send, conn.sent_len);
+    int rc = gsr_write_full(&conn.link, conn.send, conn.sent_len);
     conn.sent_len = 0;
     conn.last_io = time(NULL);
     return rc;
@@ -59,10 +58,10 @@ static int flush_locked(void) {
 
 /* Reads one reply frame's header and payload (into conn.reply) for request `id`. */
 static CUresult read_reply(unsigned op, uint32_t id, gsr_header *h) {
-    if (gsr_recv_header(conn.fd, h) != 0) return break_link(errno ? strerror(errno) : "bad reply header");
+    if (gsr_recv_header(&conn.link, h) != 0) return break_link(errno ? strerror(errno) : "bad reply header");
     if (!(h->flags & GSR_FLAG_REPLY) || h->op != op || h->id != id || h->length > sizeof conn.reply)
         return break_link("reply out of step");
-    if (gsr_read_full(conn.fd, conn.reply, h->length) != 0) return break_link(strerror(errno));
+    if (gsr_read_full(&conn.link, conn.reply, h->length) != 0) return break_link(strerror(errno));
     conn.last_io = time(NULL);
     return CUDA_SUCCESS;
 }
@@ -88,7 +87,7 @@ static void *heartbeat(void *arg) {
         if (!stop && time(NULL) - conn.last_io >= HEARTBEAT_SECONDS) {
             uint32_t id = conn.next_id++;
             gsr_header h = {0, GSR_OP_PING, 0, id, 0, 0};
-            if (flush_locked() != 0 || gsr_send_frame(conn.fd, &h, NULL, 0, NULL, 0) != 0)
+            if (flush_locked() != 0 || gsr_send_frame(&conn.link, &h, NULL, 0, NULL, 0) != 0)
                 (void)break_link(strerror(errno));
             else
                 (void)finish_call(GSR_OP_PING, id, NULL);
@@ -118,21 +117,36 @@ static CUresult connect_locked(void) {
             hex = file_hex;
         }
     }
+    /* A pin asks for TLS, and then nothing is ever sent in plaintext (docs/remote.md "TLS"). */
+    const char *pin_hex = getenv("GPUSHARE_REMOTE_TLS_SHA256");
+    uint8_t pin[GSR_FINGERPRINT_BYTES];
+    int tls = pin_hex && *pin_hex;
     conn.state = -1;
-    if (!endpoint || !*endpoint || gsr_key_from_hex(hex, key) != 0) {
-        if (conn.log) fprintf(stderr, "gpushare remote: GPUSHARE_REMOTE and a 64-hex-digit GPUSHARE_REMOTE_KEY(_FILE) are required\n");
+    if (!endpoint || !*endpoint || gsr_key_from_hex(hex, key) != 0 || (tls && gsr_fingerprint_from_hex(pin_hex, pin) != 0)) {
+        if (conn.log || tls)
+            fprintf(stderr, "gpushare remote: GPUSHARE_REMOTE and a 64-hex-digit GPUSHARE_REMOTE_KEY(_FILE) are required, "
+                            "and GPUSHARE_REMOTE_TLS_SHA256, when set, must be 64 hex digits\n");
         conn.why = CUDA_ERROR_NO_DEVICE;
         return conn.why;
     }
-    conn.fd = gsr_connect(endpoint);
-    if (conn.fd < 0) return break_link(strerror(errno));
+    conn.link.fd = gsr_connect(endpoint);
+    if (conn.link.fd < 0) return break_link(strerror(errno));
+    if (tls) {
+        char why[256];
+        conn.link.tls = gsr_tls_connect(conn.link.fd, pin, why, sizeof why);
+        if (!conn.link.tls) {
+            /* Always said, log or not: the program would otherwise see only "device unavailable". */
+            fprintf(stderr, "gpushare remote: %s\n", why);
+            return break_link(why);
+        }
+    }
     gsr_args hello = {.v = {GSR_MAGIC, GSR_VERSION, GSR_VERSION}, .nv = 3, .blob = {key}, .blob_len = {GSR_KEY_BYTES}, .nblob = 1};
     uint8_t buf[128];
     gsr_writer w;
     gsr_writer_init(&w, buf, sizeof buf);
     gsr_encode(GSR_OP_HELLO, 0, &hello, &w);
     gsr_header h = {(uint32_t)w.len, GSR_OP_HELLO, 0, conn.next_id++, 0, 0};
-    if (gsr_send_frame(conn.fd, &h, buf, w.len, NULL, 0) != 0) return break_link(strerror(errno));
+    if (gsr_send_frame(&conn.link, &h, buf, w.len, NULL, 0) != 0) return break_link(strerror(errno));
     conn.state = 1;
     gsr_args out;
     CUresult rc = finish_call(GSR_OP_HELLO, h.id, &out);
@@ -172,7 +186,7 @@ static CUresult send_request(unsigned op, uint16_t flags, const gsr_args *in, ui
             return CUDA_SUCCESS;
         }
     }
-    if (flush_locked() != 0 || gsr_send_frame(conn.fd, &h, payload, w.len, NULL, 0) != 0) return break_link(strerror(errno));
+    if (flush_locked() != 0 || gsr_send_frame(&conn.link, &h, payload, w.len, NULL, 0) != 0) return break_link(strerror(errno));
     conn.last_io = time(NULL);
     return CUDA_SUCCESS;
 }
@@ -202,7 +216,7 @@ static CUresult send_data(const void *src, uint64_t bytes) {
     for (uint64_t off = 0; off < bytes;) {
         size_t n = bytes - off > GSR_CHUNK_BYTES ? GSR_CHUNK_BYTES : (size_t)(bytes - off);
         gsr_header d = {(uint32_t)n, GSR_OP_DATA, (uint16_t)(off + n < bytes ? GSR_FLAG_MORE : 0), 0, 0, 0};
-        if (gsr_send_frame(conn.fd, &d, p + off, n, NULL, 0) != 0) return break_link(strerror(errno));
+        if (gsr_send_frame(&conn.link, &d, p + off, n, NULL, 0) != 0) return break_link(strerror(errno));
         off += n;
     }
     conn.last_io = time(NULL);
@@ -233,12 +247,12 @@ CUresult gsr_recv_dtoh(void *dst, uint64_t src, uint64_t bytes, uint64_t stream,
     uint64_t off = 0;
     while (rc == CUDA_SUCCESS) {
         gsr_header h;
-        if (gsr_recv_header(conn.fd, &h) != 0) {
+        if (gsr_recv_header(&conn.link, &h) != 0) {
             rc = break_link("bad frame in a copy");
             break;
         }
         if (h.op == GSR_OP_DATA) {
-            if (h.length > bytes - off || gsr_read_full(conn.fd, (uint8_t *)dst + off, h.length) != 0) {
+            if (h.length > bytes - off || gsr_read_full(&conn.link, (uint8_t *)dst + off, h.length) != 0) {
                 rc = break_link("copy data out of step");
                 break;
             }

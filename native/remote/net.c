@@ -13,26 +13,62 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-int gsr_read_full(int fd, void *buf, size_t n) {
+ssize_t gsr_link_recv(gsr_link *l, void *buf, size_t n) {
+    if (l->tls) return gsr_tls_read(l->tls, buf, n);
+    for (;;) {
+        ssize_t got = recv(l->fd, buf, n, 0);
+        if (got > 0) return got;
+        if (got < 0 && errno == EINTR) continue;
+        if (got == 0) errno = ECONNRESET; /* the peer closed mid-frame or between frames */
+        return -1;
+    }
+}
+
+int gsr_link_pending(gsr_link *l) { return l->tls ? gsr_tls_pending(l->tls) : 0; }
+
+void gsr_link_close(gsr_link *l) {
+    gsr_tls_free(l->tls);
+    if (l->fd >= 0) close(l->fd);
+    *l = (gsr_link){-1, NULL};
+}
+
+int gsr_read_full(gsr_link *l, void *buf, size_t n) {
     uint8_t *p = buf;
     for (size_t done = 0; done < n;) {
-        ssize_t got = recv(fd, p + done, n - done, 0);
-        if (got > 0) {
-            done += (size_t)got;
-        } else if (got == 0 || errno != EINTR) {
-            if (got == 0) errno = ECONNRESET; /* the peer closed mid-frame or between frames */
-            return -1;
-        }
+        ssize_t got = gsr_link_recv(l, p + done, n - done);
+        if (got < 0) return -1;
+        done += (size_t)got;
     }
     return 0;
 }
 
-int gsr_write_full(int fd, const void *buf, size_t n) {
-    return gsr_send_frame(fd, NULL, buf, n, NULL, 0);
+int gsr_write_full(gsr_link *l, const void *buf, size_t n) {
+    return gsr_send_frame(l, NULL, buf, n, NULL, 0);
 }
 
-int gsr_send_frame(int fd, const gsr_header *h, const void *a, size_t an, const void *b, size_t bn) {
+/* TLS has no writev: a frame that fits one record goes as one (one syscall, one record's
+ * overhead); a larger one piece by piece (a copy's chunk straight from the caller's memory). */
+#define TLS_COALESCE_BYTES 16384u
+
+static int send_frame_tls(gsr_tls *t, const uint8_t *hb, size_t hn, const void *a, size_t an, const void *b, size_t bn) {
+    if (hn + an + bn <= TLS_COALESCE_BYTES) {
+        uint8_t one[TLS_COALESCE_BYTES];
+        memcpy(one, hb, hn);
+        if (an) memcpy(one + hn, a, an);
+        if (bn) memcpy(one + hn + an, b, bn);
+        return gsr_tls_write(t, one, hn + an + bn);
+    }
+    if (hn && gsr_tls_write(t, hb, hn) != 0) return -1;
+    if (an && gsr_tls_write(t, a, an) != 0) return -1;
+    return bn ? gsr_tls_write(t, b, bn) : 0;
+}
+
+int gsr_send_frame(gsr_link *l, const gsr_header *h, const void *a, size_t an, const void *b, size_t bn) {
     uint8_t hb[GSR_HEADER_BYTES];
+    if (l->tls) {
+        if (h) gsr_header_encode(h, hb);
+        return send_frame_tls(l->tls, hb, h ? sizeof hb : 0, a, an, b, bn);
+    }
     struct iovec iov[3];
     int n = 0;
     if (h) {
@@ -46,7 +82,7 @@ int gsr_send_frame(int fd, const gsr_header *h, const void *a, size_t an, const 
     while (i < n) {
         msg.msg_iov = iov + i;
         msg.msg_iovlen = (size_t)(n - i);
-        ssize_t sent = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        ssize_t sent = sendmsg(l->fd, &msg, MSG_NOSIGNAL);
         if (sent < 0) {
             if (errno == EINTR) continue;
             return -1;
@@ -61,9 +97,9 @@ int gsr_send_frame(int fd, const gsr_header *h, const void *a, size_t an, const 
     return 0;
 }
 
-int gsr_recv_header(int fd, gsr_header *h) {
+int gsr_recv_header(gsr_link *l, gsr_header *h) {
     uint8_t hb[GSR_HEADER_BYTES];
-    if (gsr_read_full(fd, hb, sizeof hb) != 0) return -1;
+    if (gsr_read_full(l, hb, sizeof hb) != 0) return -1;
     return (int)gsr_header_decode(hb, h);
 }
 
@@ -177,6 +213,19 @@ int gsr_key_from_hex(const char *hex, uint8_t key[GSR_KEY_BYTES]) {
         key[i] = (uint8_t)(hi << 4 | lo);
     }
     return 0;
+}
+
+int gsr_fingerprint_from_hex(const char *hex, uint8_t out[GSR_FINGERPRINT_BYTES]) {
+    size_t got = 0;
+    if (!hex) return -1;
+    for (const char *c = hex; *c; c++) {
+        if (*c == ':') continue;
+        int hi = hex_digit(c[0]), lo = c[1] ? hex_digit(c[1]) : -1;
+        if (hi < 0 || lo < 0 || got == GSR_FINGERPRINT_BYTES) return -1;
+        out[got++] = (uint8_t)(hi << 4 | lo);
+        c++;
+    }
+    return got == GSR_FINGERPRINT_BYTES ? 0 : -1;
 }
 
 int gsr_equal_ct(const uint8_t *a, const uint8_t *b, size_t n) {

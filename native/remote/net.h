@@ -1,23 +1,40 @@
 /*
  * net.h: the socket side of the remote protocol, shared by the worker and the client:
- * whole-frame reads and writes over a connected TCP socket, the link options both ends
- * set (docs/remote.md "Link loss"), address parsing, and the session key's hex form.
+ * whole-frame reads and writes over a link (a connected TCP socket, plaintext or TLS), the
+ * link options both ends set (docs/remote.md "Link loss"), address parsing, and the hex
+ * forms of the session key and the certificate pin.
  */
 #ifndef GSR_NET_H
 #define GSR_NET_H
 
 #include "proto.h"
+#include "tls.h"
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
+/* One end of a session's connection: the socket, and its TLS state when it has one (then
+ * every byte goes through it). */
+typedef struct gsr_link {
+    int fd;
+    gsr_tls *tls;
+} gsr_link;
+
+/* At most n bytes, one recv (or one TLS read): > 0, or -1 with errno (closed: ECONNRESET). */
+ssize_t gsr_link_recv(gsr_link *l, void *buf, size_t n);
+/* Whether received bytes wait inside the link, where a poll on its socket cannot see them. */
+int gsr_link_pending(gsr_link *l);
+/* Frees the TLS state and closes the socket; the link is then {-1, NULL}. */
+void gsr_link_close(gsr_link *l);
 /* Returns 0, or -1 with errno set (EPIPE/ECONNRESET/ETIMEDOUT..., 0-byte read: ECONNRESET). */
-int gsr_read_full(int fd, void *buf, size_t n);
-int gsr_write_full(int fd, const void *buf, size_t n);
-/* One frame: header + up to two payload pieces (either may be NULL/0), in one writev. */
-int gsr_send_frame(int fd, const gsr_header *h, const void *a, size_t an, const void *b, size_t bn);
+int gsr_read_full(gsr_link *l, void *buf, size_t n);
+int gsr_write_full(gsr_link *l, const void *buf, size_t n);
+/* One frame: header + up to two payload pieces (either may be NULL/0), in one writev (TLS:
+ * one record when it fits in one). */
+int gsr_send_frame(gsr_link *l, const gsr_header *h, const void *a, size_t an, const void *b, size_t bn);
 /* Reads a header and validates it (gsr_header_decode); -1 on I/O error, else the gsr_error. */
-int gsr_recv_header(int fd, gsr_header *h);
+int gsr_recv_header(gsr_link *l, gsr_header *h);
 /* TCP_NODELAY, keepalive (idle 5 s, interval 1 s, 5 probes), TCP_USER_TIMEOUT 10 s. */
 void gsr_set_link_options(int fd);
 /* "host:port" (host may be [v6]) -> a connected socket, or -1 with errno. */
@@ -26,6 +43,8 @@ int gsr_connect(const char *endpoint);
 int gsr_listen(const char *endpoint, unsigned *port);
 /* 64 hex digits -> 32 bytes; 0 on success, -1 on anything else. */
 int gsr_key_from_hex(const char *hex, uint8_t key[GSR_KEY_BYTES]);
+/* A certificate pin: 64 hex digits, colons allowed, any case -> 32 bytes; 0 or -1. */
+int gsr_fingerprint_from_hex(const char *hex, uint8_t out[GSR_FINGERPRINT_BYTES]);
 /* Constant-time comparison of n bytes: 1 when equal. */
 int gsr_equal_ct(const uint8_t *a, const uint8_t *b, size_t n);
 

@@ -1,15 +1,16 @@
 /*
  * worker.c: gpushare-remote-worker, one remote session's process (docs/remote.md).
  *
- *   gpushare-remote-worker [--listen HOST:PORT] [--key-file FILE]
+ *   gpushare-remote-worker [--listen HOST:PORT] [--key-file FILE] [--tls]
  *                          [--accept-timeout-ms N] [--idle-timeout-ms N]
  *
  * The key comes from --key-file or GPUSHARE_REMOTE_KEY (64 hex digits); the daemon starts the
  * worker as a task's process under libgpushare with the slice's environment. It prints
  * "gpushare-remote-worker listening PORT" on stdout once it listens (PORT 0 in --listen: any
- * free one), serves the one client that presents the key, then frees everything and exits.
- * Exit codes: 0 the session ended (client gone), 2 usage, 3 no client in time, 4 the driver
- * failed to start, 5 the handshake failed.
+ * free one; with --tls, then " tls-sha256 FP": its fresh certificate's pin), serves the one
+ * client that presents the key, then frees everything and exits.
+ * Exit codes: 0 the session ended (client gone), 2 usage (or --tls without OpenSSL), 3 no
+ * client in time, 4 the driver failed to start, 5 the handshake (TLS or HELLO) failed.
  */
 #define _DEFAULT_SOURCE
 #include "net.h"
@@ -21,17 +22,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 typedef struct options {
     const char *listen;
     const char *key_file;
+    int tls;
     int accept_timeout_ms;
     int idle_timeout_ms;
 } options;
 
 static int usage(const char *why) {
-    fprintf(stderr, "gpushare-remote-worker: %s\nusage: gpushare-remote-worker [--listen HOST:PORT] [--key-file FILE] "
+    fprintf(stderr, "gpushare-remote-worker: %s\nusage: gpushare-remote-worker [--listen HOST:PORT] [--key-file FILE] [--tls] "
                     "[--accept-timeout-ms N] [--idle-timeout-ms N]\n", why);
     return 2;
 }
@@ -73,17 +76,17 @@ int gsr_in_read(gsr_session *s, void *dst, size_t n) {
     uint8_t *out = dst;
     while (n > 0) {
         if (s->in_pos == s->in_len) {
-            int ready = wait_readable(s->fd, s->timeout_ms);
+            int ready = gsr_link_pending(&s->link) ? 1 : wait_readable(s->link.fd, s->timeout_ms);
             if (ready != 1) {
                 if (ready == 0) errno = ETIMEDOUT;
                 return -1;
             }
             /* A large read (a copy's chunk) goes straight to its destination. */
             uint8_t *to = n >= GSR_IN_BYTES / 2 ? out : s->in;
-            ssize_t got = recv(s->fd, to, to == out ? n : GSR_IN_BYTES, 0);
-            if (got == 0) errno = ECONNRESET;
-            if (got <= 0) {
-                if (got < 0 && errno == EINTR) continue;
+            ssize_t got = gsr_link_recv(&s->link, to, to == out ? n : GSR_IN_BYTES);
+            if (got < 0) {
+                /* TLS: a record stalled halfway past the socket's receive timeout (set_timeout). */
+                if (errno == EAGAIN) errno = ETIMEDOUT;
                 return -1;
             }
             if (to == out) {
@@ -139,7 +142,7 @@ static int handshake(gsr_session *s, const uint8_t key[GSR_KEY_BYTES]) {
     gsr_writer_init(&w, buf, sizeof buf);
     if (status == CUDA_SUCCESS) gsr_encode(GSR_OP_HELLO, 1, &out, &w);
     gsr_header r = {(uint32_t)w.len, GSR_OP_HELLO, GSR_FLAG_REPLY, h.id, (int32_t)status, 0};
-    if (gsr_send_frame(s->fd, &r, buf, w.len, NULL, 0) != 0) return -1;
+    if (gsr_send_frame(&s->link, &r, buf, w.len, NULL, 0) != 0) return -1;
     return status == CUDA_SUCCESS ? 0 : -1;
 }
 
@@ -190,6 +193,27 @@ void gsr_session_release(gsr_session *s) {
     gsr_table_free(t);
 }
 
+/* Every wait inside one TLS read (a record that arrives in pieces) is bounded too: the socket's
+ * receive timeout, so a half-sent record cannot hold the worker past the timeout. */
+static void set_timeout(gsr_session *s, int ms) {
+    s->timeout_ms = ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    if (s->link.fd >= 0) (void)setsockopt(s->link.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+/* The client's connection: TLS first when the session has it. 0, or -1 (said on stderr). */
+static int open_link(gsr_session *s, gsr_tls_server *srv, const uint8_t key[GSR_KEY_BYTES]) {
+    if (srv) {
+        char why[256];
+        s->link.tls = gsr_tls_accept(srv, s->link.fd, why, sizeof why);
+        if (!s->link.tls) {
+            fprintf(stderr, "gpushare-remote-worker: %s\n", why);
+            return -1;
+        }
+    }
+    return handshake(s, key);
+}
+
 static int serve(gsr_session *s) {
     for (;;) {
         gsr_header h;
@@ -214,13 +238,17 @@ static int serve(gsr_session *s) {
 }
 
 int main(int argc, char **argv) {
-    options o = {"127.0.0.1:0", NULL, 30000, 60000};
+    options o = {"127.0.0.1:0", NULL, 0, 30000, 60000};
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(argv[i], "--listen") && v)
             o.listen = v;
         else if (!strcmp(argv[i], "--key-file") && v)
             o.key_file = v;
+        else if (!strcmp(argv[i], "--tls")) {
+            o.tls = 1;
+            continue;
+        }
         else if (!strcmp(argv[i], "--accept-timeout-ms") && v) {
             if (parse_ms(v, &o.accept_timeout_ms) != 0) return usage("--accept-timeout-ms takes 1..86400000");
         } else if (!strcmp(argv[i], "--idle-timeout-ms") && v) {
@@ -230,7 +258,14 @@ int main(int argc, char **argv) {
         i++;
     }
     uint8_t key[GSR_KEY_BYTES];
-    if (read_key(&o, key) != 0) return usage("the session key (--key-file or GPUSHARE_REMOTE_KEY) must be 64 hex digits");
+    if (read_key(&o, key) != 0) {
+        /* An unreadable file is not a malformed key: say which (sandbox users: docs/remote.md). */
+        if (o.key_file && access(o.key_file, R_OK) != 0) {
+            fprintf(stderr, "gpushare-remote-worker: cannot read the key file %s: %s\n", o.key_file, strerror(errno));
+            return 2;
+        }
+        return usage("the session key (--key-file or GPUSHARE_REMOTE_KEY) must be 64 hex digits");
+    }
     unsetenv("GPUSHARE_REMOTE_KEY"); /* not inherited by anything the driver starts */
 
     CUresult rc = cuInit(0);
@@ -238,18 +273,32 @@ int main(int argc, char **argv) {
         fprintf(stderr, "gpushare-remote-worker: cuInit failed (%d)\n", (int)rc);
         return 4;
     }
+    /* The session's certificate, before it listens: its pin is in the listening line. */
+    gsr_tls_server *srv = NULL;
+    char fingerprint[2 * GSR_FINGERPRINT_BYTES + 1] = "";
+    if (o.tls) {
+        char why[256];
+        if (!(srv = gsr_tls_server_new(fingerprint, why, sizeof why))) {
+            fprintf(stderr, "gpushare-remote-worker: --tls: %s\n", why);
+            return 2;
+        }
+    }
     unsigned port = 0;
     int lfd = gsr_listen(o.listen, &port);
     if (lfd < 0) {
         fprintf(stderr, "gpushare-remote-worker: cannot listen on %s: %s\n", o.listen, strerror(errno));
+        gsr_tls_server_free(srv);
         return 2;
     }
-    printf("gpushare-remote-worker listening %u\n", port);
+    if (srv)
+        printf("gpushare-remote-worker listening %u tls-sha256 %s\n", port, fingerprint);
+    else
+        printf("gpushare-remote-worker listening %u\n", port);
     fflush(stdout);
 
     gsr_session s;
     memset(&s, 0, sizeof s);
-    s.fd = -1;
+    s.link = (gsr_link){-1, NULL};
     s.payload = malloc(GSR_MAX_PAYLOAD);
     s.staging = aligned_alloc(4096, GSR_CHUNK_BYTES);
     s.in = malloc(GSR_IN_BYTES);
@@ -259,25 +308,27 @@ int main(int argc, char **argv) {
     if (code == 0) gsr_session_prepare(&s);
     /* One client, the first to connect: one that fails the handshake ends the worker too,
      * so a session key gets exactly one guess. */
-    while (code == 0 && s.fd < 0) {
+    while (code == 0 && s.link.fd < 0) {
         if (wait_readable(lfd, o.accept_timeout_ms) != 1) {
             fprintf(stderr, "gpushare-remote-worker: no client within %d ms\n", o.accept_timeout_ms);
             code = 3;
             break;
         }
-        s.fd = accept(lfd, NULL, NULL);
-        if (s.fd < 0) continue;
-        gsr_set_link_options(s.fd);
-        if (handshake(&s, key) != 0) {
+        s.link.fd = accept(lfd, NULL, NULL);
+        if (s.link.fd < 0) continue;
+        gsr_set_link_options(s.link.fd);
+        set_timeout(&s, o.accept_timeout_ms);
+        if (open_link(&s, srv, key) != 0) {
             fprintf(stderr, "gpushare-remote-worker: the client failed the handshake\n");
             code = 5;
         }
     }
     close(lfd);
-    s.timeout_ms = o.idle_timeout_ms;
+    set_timeout(&s, o.idle_timeout_ms);
     if (code == 0) code = serve(&s);
     gsr_session_release(&s);
-    if (s.fd >= 0) close(s.fd);
+    gsr_link_close(&s.link);
+    gsr_tls_server_free(srv);
     free(s.payload);
     free(s.staging);
     free(s.in);

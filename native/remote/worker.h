@@ -6,13 +6,14 @@
 #define GSR_WORKER_H
 
 #include "cuda_extra.h"
+#include "net.h"
 #include "proto.h"
 #include "table.h"
 
 #define GSR_IN_BYTES (256u * 1024u)
 
 typedef struct gsr_session {
-    int fd;
+    gsr_link link; /* the client's connection (TLS when the session has it) */
     /* What was received and not yet taken: many small frames (batched launches) come in one
      * recv. Every wait for more bytes is bounded by timeout_ms, mid-frame too. */
     uint8_t *in;

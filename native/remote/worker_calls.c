@@ -68,7 +68,7 @@ static int send_reply(gsr_session *s, const gsr_header *h, reply *r, int synchro
     if (r->status == CUDA_SUCCESS) gsr_encode(h->op, 1, &r->out, &w);
     if (w.bad) return ends_session(s); /* a handler filled a reply its schema does not allow: a bug */
     gsr_header out = {(uint32_t)w.len, h->op, GSR_FLAG_REPLY, h->id, (int32_t)r->status, 0};
-    if (gsr_send_frame(s->fd, &out, buf, w.len, NULL, 0) != 0) return ends_session(s);
+    if (gsr_send_frame(&s->link, &out, buf, w.len, NULL, 0) != 0) return ends_session(s);
     return 0;
 }
 
@@ -161,7 +161,7 @@ static int handle_dtoh(gsr_session *s, const gsr_args *a, reply *r) {
         if (r->status != CUDA_SUCCESS) break;
         off += n;
         gsr_header d = {(uint32_t)n, GSR_OP_DATA, (uint16_t)(GSR_FLAG_REPLY | (off < bytes ? GSR_FLAG_MORE : 0)), 0, 0, 0};
-        if (gsr_send_frame(s->fd, &d, s->staging, n, NULL, 0) != 0) return ends_session(s);
+        if (gsr_send_frame(&s->link, &d, s->staging, n, NULL, 0) != 0) return ends_session(s);
     }
     return 0;
 }

@@ -16,4 +16,4 @@ export { ErrorCodes, GsError, type ErrorCode } from '../domain/errors.js';
 export * from './monitor.js';
 export * from './history.js';
 export * from './remote.js';
-export { listeningPort } from './remote-worker.js';
+export { listeningPort, workerListening, type WorkerListening } from './remote-worker.js';

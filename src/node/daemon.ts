@@ -369,6 +369,15 @@ export class Daemon {
   }
 
   /**
+   * The user a task of `tenant` runs as (sandbox users); null: the daemon's own. Throws for a
+   * name a submission would refuse (before a uid is allocated to it) and when none can be allocated.
+   */
+  taskUser(tenant: string | null): TaskUser | null {
+    if (tenant !== null) checkTenantName(tenant);
+    return this.sandbox.userFor(tenant);
+  }
+
+  /**
    * submit() with its commit shared: bad input throws here, at once, as there; a valid
    * submission is stored with every other that arrives in this turn of the event loop, in one
    * transaction (each its own savepoint), and the promise settles once that commits. A commit

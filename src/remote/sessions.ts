@@ -4,16 +4,19 @@
  * the session key and hands it to the worker in a 0600 file of its own, named on the worker's
  * command line (`--key-file`), so the key is in no task record, environment or argv. The file
  * is removed as soon as the worker has read it (it says "listening" only after), or when the
- * task ends first.
+ * task ends first. When tasks run as their tenants' own users (sandbox users), the file is
+ * given to the user the worker will run as (the directory is then traversable, not listable),
+ * so that user alone besides the daemon can read it. A TLS session's worker makes its own
+ * certificate and says its pin in the same line as its port (docs/remote.md "TLS").
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Principal } from '../contract/principal.js';
 import type { OpenRemoteSession } from '../contract/remote.js';
-import { listeningPort } from '../contract/remote-worker.js';
+import { workerListening } from '../contract/remote-worker.js';
 import type { SubmitTask } from '../contract/schemas.js';
 import { LIVE_STATES, type SubmitInput, type Task } from '../contract/task.js';
 import { ErrorCodes, GsError } from '../domain/index.js';
@@ -25,23 +28,27 @@ export function daemonWorkerPath(env: Readonly<Record<string, string | undefined
   return env['GPUSHARE_REMOTE_WORKER'] ?? join(PACKAGE_ROOT, 'build', 'native', 'gpushare-remote-worker');
 }
 
-/** What of the daemon a session needs: submit a task, read it back. */
+/** What of the daemon a session needs: submit a task, read it back, and whom a tenant's tasks run as. */
 export interface SessionDaemon {
   submitSoon(input: SubmitInput, principal: Principal): Promise<Task>;
   get(id: string): Task;
+  /** The user a task of `tenant` will run as; null: the daemon's own (no sandbox users). */
+  taskUser(tenant: string | null): { readonly uid: number; readonly gid: number } | null;
 }
 
 export interface OpenedSession {
   readonly task: Task;
   readonly port: number | null;
   readonly key: string;
+  /** null: a plaintext session; else its worker's certificate pin (null while it is queued). */
+  readonly tls: { readonly sha256: string | null } | null;
 }
 
-/** The worker's task: one GPU, the slice asked for, the key's file (never the key) on its command line. */
-export function workerTask(body: OpenRemoteSession, workerPath: string, keyFile: string): SubmitTask {
+/** The worker's task: one GPU, the slice asked for, the key's file (never the key) on its command line; `--tls` when `tls`. */
+export function workerTask(body: OpenRemoteSession, workerPath: string, keyFile: string, tls = false): SubmitTask {
   const acceptMs = Math.round((body.connectTimeoutSeconds ?? 60) * 1000);
   return {
-    command: [workerPath, '--listen', `0.0.0.0:${body.port ?? 0}`, '--key-file', keyFile, '--accept-timeout-ms', String(acceptMs), '--idle-timeout-ms', '60000'],
+    command: [workerPath, '--listen', `0.0.0.0:${body.port ?? 0}`, '--key-file', keyFile, ...(tls ? ['--tls'] : []), '--accept-timeout-ms', String(acceptMs), '--idle-timeout-ms', '60000'],
     gpus: 1,
     ...(body.memory !== undefined ? { memory: body.memory } : {}),
     ...(body.compute !== undefined ? { compute: body.compute } : {}),
@@ -64,16 +71,16 @@ export class RemoteSessions {
   /**
    * Submits the session's task (the tenant's quota and priority rules apply as to any task)
    * and waits up to `waitSeconds` for its worker to listen. A session that ends before it
-   * listens is an error naming why; one still queued is answered with port null.
+   * listens is an error naming why; one still queued is answered with port null. `tls`: the
+   * session's default when the body does not say (the route: whether the request came over TLS).
    */
-  async open(body: OpenRemoteSession, principal: Principal): Promise<OpenedSession> {
+  async open(body: OpenRemoteSession, principal: Principal, tlsByDefault = false): Promise<OpenedSession> {
     const key = randomBytes(32).toString('hex');
-    this.keyDir ??= mkdtempSync(join(tmpdir(), 'gpushare-remote-keys-'));
-    const keyFile = join(this.keyDir, `${randomBytes(12).toString('hex')}.key`);
-    writeFileSync(keyFile, `${key}\n`, { mode: 0o600, flag: 'wx' });
+    const tls = body.tls ?? tlsByDefault;
+    const keyFile = this.writeKey(key, this.daemon.taskUser(body.tenant ?? principal.tenant));
     let task: Task;
     try {
-      task = await this.daemon.submitSoon(workerTask(body, this.workerPath, keyFile), principal);
+      task = await this.daemon.submitSoon(workerTask(body, this.workerPath, keyFile, tls), principal);
     } catch (err) {
       rmSync(keyFile, { force: true });
       throw err;
@@ -81,10 +88,10 @@ export class RemoteSessions {
     const deadline = Date.now() + (body.waitSeconds ?? 10) * 1000;
     for (;;) {
       const now = this.daemon.get(task.id);
-      const port = listeningPort(readSoFar(now.stdoutPath));
-      if (port !== null) {
+      const listening = workerListening(readSoFar(now.stdoutPath));
+      if (listening !== null) {
         rmSync(keyFile, { force: true });
-        return { task: now, port, key };
+        return { task: now, port: listening.port, key, tls: tls ? { sha256: listening.tlsSha256 } : null };
       }
       if (!LIVE_STATES.has(now.state)) {
         rmSync(keyFile, { force: true });
@@ -93,10 +100,32 @@ export class RemoteSessions {
       }
       if (Date.now() >= deadline) {
         this.watch(now.id, keyFile);
-        return { task: now, port: null, key };
+        return { task: now, port: null, key, tls: tls ? { sha256: null } : null };
       }
       await new Promise((r) => setTimeout(r, this.pollMs));
     }
+  }
+
+  /**
+   * The key's file, 0600 in the daemon's own directory. For a worker that runs as another user
+   * (sandbox users) the file is that user's and the directory 0711: the user reaches the file
+   * by its name (on the worker's command line) but cannot list or change the directory, and
+   * nobody else can read the file. Without sandbox users the directory stays 0700.
+   */
+  private writeKey(key: string, user: { readonly uid: number; readonly gid: number } | null): string {
+    this.keyDir ??= mkdtempSync(join(tmpdir(), 'gpushare-remote-keys-'));
+    const keyFile = join(this.keyDir, `${randomBytes(12).toString('hex')}.key`);
+    writeFileSync(keyFile, `${key}\n`, { mode: 0o600, flag: 'wx' });
+    if (user !== null) {
+      try {
+        chownSync(keyFile, user.uid, user.gid);
+        chmodSync(this.keyDir, 0o711);
+      } catch (err) {
+        rmSync(keyFile, { force: true });
+        throw err;
+      }
+    }
+    return keyFile;
   }
 
   /** Keeps a queued session's key file until its worker has read it or its task ended. */
@@ -105,7 +134,7 @@ export class RemoteSessions {
       let done = true;
       try {
         const t = this.daemon.get(id);
-        done = !LIVE_STATES.has(t.state) || listeningPort(readSoFar(t.stdoutPath)) !== null;
+        done = !LIVE_STATES.has(t.state) || workerListening(readSoFar(t.stdoutPath)) !== null;
       } catch {
         // gone (removed): nothing will read it
       }

@@ -5,7 +5,10 @@
  * the session held and exit; never crash or hang.
  *
  *   remote_raw MODE HOST:PORT KEYHEX
- *   MODE: nohello | badkey | oldversion | garbage | badpayload | midhtod | middtoh | midframe | stall
+ *   MODE: nohello | silent | badkey | oldversion | garbage | badpayload | midhtod | middtoh | midframe | stall
+ *   (silent: connects and says nothing for 3 s)
+ *
+ * With GSR_RAW_TLS_SHA256 set (the worker's pin) it speaks TLS first, as the client does.
  */
 #define _DEFAULT_SOURCE
 #include "gs_cuda.h"
@@ -16,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int fd;
+static gsr_link conn = {-1, NULL};
 static uint32_t next_id = 1;
 static uint8_t payload[GSR_MAX_PAYLOAD];
 
@@ -32,15 +35,15 @@ static void send_op(unsigned op, uint16_t flags, uint64_t ctx, const gsr_args *i
     gsr_encode(op, 0, in, &w);
     if (w.bad) die("encode");
     gsr_header h = {(uint32_t)w.len, (uint16_t)op, flags, next_id++, 0, ctx};
-    if (gsr_send_frame(fd, &h, buf, w.len, NULL, 0) != 0) die("send");
+    if (gsr_send_frame(&conn, &h, buf, w.len, NULL, 0) != 0) die("send");
 }
 
 /* The next reply: its status; *out decoded when it succeeded. */
 static int reply(unsigned op, gsr_args *out) {
     gsr_header h;
-    if (gsr_recv_header(fd, &h) != 0) die("no reply");
+    if (gsr_recv_header(&conn, &h) != 0) die("no reply");
     if (h.op != op || !(h.flags & GSR_FLAG_REPLY)) die("reply of another op");
-    if (gsr_read_full(fd, payload, h.length) != 0) die("reply payload");
+    if (gsr_read_full(&conn, payload, h.length) != 0) die("reply payload");
     gsr_args ignored;
     if (h.status == 0 && gsr_decode(op, 1, payload, h.length, out ? out : &ignored) != GSR_OK) die("reply decode");
     return h.status;
@@ -61,7 +64,7 @@ static void expect(int got, int want, const char *what) {
 /* After a stream the worker cannot follow: it closes (EOF), it does not answer. */
 static void expect_closed(void) {
     uint8_t b;
-    if (read(fd, &b, 1) > 0) die("the worker kept a broken stream open");
+    if (gsr_link_recv(&conn, &b, 1) > 0) die("the worker kept a broken stream open");
 }
 
 static void hello(const uint8_t *key, uint32_t min, uint32_t max) {
@@ -74,9 +77,20 @@ int main(int argc, char **argv) {
     const char *mode = argv[1];
     uint8_t key[GSR_KEY_BYTES];
     if (gsr_key_from_hex(argv[3], key) != 0) die("key");
-    fd = gsr_connect(argv[2]);
-    if (fd < 0) die("connect");
+    conn.fd = gsr_connect(argv[2]);
+    if (conn.fd < 0) die("connect");
+    const char *pin_hex = getenv("GSR_RAW_TLS_SHA256");
+    if (pin_hex) {
+        uint8_t pin[GSR_FINGERPRINT_BYTES];
+        char why[256];
+        if (gsr_fingerprint_from_hex(pin_hex, pin) != 0) die("GSR_RAW_TLS_SHA256");
+        if (!(conn.tls = gsr_tls_connect(conn.fd, pin, why, sizeof why))) die(why);
+    }
     if (!strcmp(mode, "nohello")) return 0;
+    if (!strcmp(mode, "silent")) {
+        sleep(3);
+        return 0;
+    }
     if (!strcmp(mode, "badkey")) {
         key[0] ^= 1;
         hello(key, 1, 1);
@@ -99,14 +113,14 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "garbage")) {
         uint8_t junk[GSR_HEADER_BYTES];
         memset(junk, 0xff, sizeof junk); /* length 4 GiB - 1, unknown op */
-        if (gsr_write_full(fd, junk, sizeof junk) != 0) die("send junk");
+        if (gsr_write_full(&conn, junk, sizeof junk) != 0) die("send junk");
         expect_closed();
         return 0;
     }
     if (!strcmp(mode, "badpayload")) {
         /* A payload of the wrong shape: an error reply, the session goes on. */
         gsr_header h = {3, GSR_OP_MEM_ALLOC, 0, next_id++, 0, ctx};
-        if (gsr_send_frame(fd, &h, "abc", 3, NULL, 0) != 0) die("send");
+        if (gsr_send_frame(&conn, &h, "abc", 3, NULL, 0) != 0) die("send");
         expect(reply(GSR_OP_MEM_ALLOC, NULL), CUDA_ERROR_INVALID_VALUE, "short MEM_ALLOC");
         expect(call(GSR_OP_PING, 0, &(gsr_args){0}, NULL), 0, "ping after a bad payload");
         /* Forged handles and pointers. */
@@ -123,7 +137,7 @@ int main(int argc, char **argv) {
         expect(call(GSR_OP_PING, 0, &(gsr_args){0}, NULL), 0, "ping after forged handles");
         /* A DATA frame outside a transfer: the stream is out of step, the worker drops it. */
         gsr_header d = {4, GSR_OP_DATA, 0, 0, 0, 0};
-        if (gsr_send_frame(fd, &d, "data", 4, NULL, 0) != 0) die("send");
+        if (gsr_send_frame(&conn, &d, "data", 4, NULL, 0) != 0) die("send");
         expect_closed();
         return 0;
     }
@@ -132,23 +146,23 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "midhtod")) { /* gone with half the data sent */
         send_op(GSR_OP_MEMCPY_HTOD, 0, ctx, &(gsr_args){.v = {dptr, 4u << 20, 0, 0}, .nv = 4});
         gsr_header d = {GSR_CHUNK_BYTES, GSR_OP_DATA, GSR_FLAG_MORE, 0, 0, 0};
-        if (gsr_send_frame(fd, &d, payload, GSR_CHUNK_BYTES, NULL, 0) != 0) die("send data");
+        if (gsr_send_frame(&conn, &d, payload, GSR_CHUNK_BYTES, NULL, 0) != 0) die("send data");
         return 0;
     }
     if (!strcmp(mode, "middtoh")) { /* gone while the worker sends */
         send_op(GSR_OP_MEMCPY_DTOH, 0, ctx, &(gsr_args){.v = {dptr, 8u << 20, 0, 0}, .nv = 4});
         gsr_header h;
-        if (gsr_recv_header(fd, &h) != 0 || h.op != GSR_OP_DATA) die("first chunk");
+        if (gsr_recv_header(&conn, &h) != 0 || h.op != GSR_OP_DATA) die("first chunk");
         return 0;
     }
     if (!strcmp(mode, "midframe")) { /* gone inside a frame */
         gsr_header h = {100, GSR_OP_MEM_ALLOC, 0, next_id++, 0, ctx};
-        if (gsr_send_frame(fd, &h, payload, 10, NULL, 0) != 0) die("send");
+        if (gsr_send_frame(&conn, &h, payload, 10, NULL, 0) != 0) die("send");
         return 0;
     }
     if (!strcmp(mode, "stall")) { /* a frame started and never finished, the link kept: the worker's idle timeout ends it */
         gsr_header h = {100, GSR_OP_MEM_ALLOC, 0, next_id++, 0, ctx};
-        if (gsr_send_frame(fd, &h, payload, 10, NULL, 0) != 0) die("send");
+        if (gsr_send_frame(&conn, &h, payload, 10, NULL, 0) != 0) die("send");
         expect_closed();
         return 0;
     }

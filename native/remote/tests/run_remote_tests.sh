@@ -24,16 +24,18 @@ bad() {
     for f in "$WORK"/*.out "$WORK"/*.err; do [ -s "$f" ] && sed "s|^|    $(basename "$f"): |" "$f" | tail -15; done
 }
 
-# start_worker [VAR=VALUE ...]: a worker on a free loopback port; sets WPID and PORT.
+# start_worker [VAR=VALUE ...]: a worker on a free loopback port; sets WPID and PORT. With
+# TLS=1 it is a --tls worker and FP gets its certificate's pin.
 start_worker() {
     rm -f "$WORK"/*.out "$WORK"/*.err
     env GPUSHARE_REMOTE_KEY="$KEY" LD_LIBRARY_PATH="$B/fake/asan:$B/asan" ASAN_OPTIONS=detect_leaks=1 "$@" \
-        "$R/asan/gpushare-remote-worker" --listen 127.0.0.1:0 --accept-timeout-ms 20000 --idle-timeout-ms "${IDLE_MS:-20000}" \
+        "$R/asan/gpushare-remote-worker" --listen 127.0.0.1:0 ${TLS:+--tls} --accept-timeout-ms "${ACCEPT_MS:-20000}" --idle-timeout-ms "${IDLE_MS:-20000}" \
         >"$WORK/worker.out" 2>"$WORK/worker.err" &
     WPID=$!
     i=0
     while [ $i -lt 200 ]; do
-        PORT=$(sed -n 's/^gpushare-remote-worker listening \([0-9]*\)$/\1/p' "$WORK/worker.out" 2>/dev/null)
+        PORT=$(sed -n 's/^gpushare-remote-worker listening \([0-9]*\)\( tls-sha256 [0-9a-f]\{64\}\)\{0,1\}$/\1/p' "$WORK/worker.out" 2>/dev/null)
+        FP=$(sed -n 's/^gpushare-remote-worker listening [0-9]* tls-sha256 \([0-9a-f]\{64\}\)$/\1/p' "$WORK/worker.out" 2>/dev/null)
         [ -n "$PORT" ] && return 0
         sleep 0.05; i=$((i + 1))
     done
@@ -119,7 +121,7 @@ else bad "no GPUSHARE_REMOTE"; fi
 raw_case() {
     mode=$1; want=$2; what=$3
     start_worker
-    if "$T/remote_raw" "$mode" "127.0.0.1:$PORT" "$KEY" >"$WORK/raw.out" 2>"$WORK/raw.err"; then
+    if env ${FP:+GSR_RAW_TLS_SHA256=$FP} "$T/remote_raw" "$mode" "127.0.0.1:$PORT" "$KEY" >"$WORK/raw.out" 2>"$WORK/raw.err"; then
         worker_exit 10; got=$?
         if [ "$got" = "$want" ]; then ok "$what (worker exit $got)"; else bad "$what: worker exit $got, want $want"; fi
     else bad "$what: remote_raw"; fi
@@ -133,6 +135,62 @@ raw_case midhtod 0 "client gone halfway through a host-to-device copy"
 raw_case middtoh 0 "client gone while the worker sends a device-to-host copy"
 raw_case midframe 0 "client gone inside a frame"
 IDLE_MS=1000 raw_case stall 0 "a frame stalled halfway, the link kept: dropped at the idle timeout (1 s), not a hang"
+
+# 7. TLS (docs/remote.md "TLS"): the worker's own certificate, pinned by the client.
+# A driver-API program end to end over TLS 1.3, through the pin in the listening line.
+TLS=1 start_worker
+if [ -z "$FP" ]; then bad "TLS worker: no tls-sha256 pin in its listening line ($(cat "$WORK/worker.out"))"
+elif GPUSHARE_REMOTE_TLS_SHA256="$FP" app full >"$WORK/app.out" 2>"$WORK/app.err" && grep -q '^remote_app full ok' "$WORK/app.out" &&
+    worker_exit 10 && grep -q 'everything freed' "$WORK/worker.err"; then
+    ok "driver-API program over TLS 1.3, the worker's certificate pinned: results, bounds, deferred errors; worker freed all ($(grep batched "$WORK/app.out" | sed 's/remote_app: //'))"
+else bad "driver-API program over TLS"; fi
+
+# The pin in upper case with colons (Node's fingerprint256) is the same pin; the raw client's
+# bad frames over TLS get the same answers as in plaintext.
+TLS=1 start_worker
+UPPER=$(printf '%s' "$FP" | tr 'a-f' 'A-F' | sed 's/\(..\)/\1:/g; s/:$//')
+if GSR_RAW_TLS_SHA256="$UPPER" "$T/remote_raw" badpayload "127.0.0.1:$PORT" "$KEY" >"$WORK/raw.out" 2>"$WORK/raw.err" && worker_exit 10; then
+    ok "bad payload and forged handles over TLS (pin as AB:CD:...): errors, the session lives; a stray DATA frame drops it (worker exit 0)"
+else bad "bad frames over TLS"; fi
+
+# A wrong pin: the client refuses the worker before sending anything (the key stays here), says
+# why, and cuInit fails; the worker sees no HELLO and ends (exit 5).
+TLS=1 start_worker
+WRONG=$(printf '%s' "$FP" | sed 's/^./0/; t; s/^/0/')
+[ "$WRONG" = "$FP" ] && WRONG=$(printf '%s' "$FP" | sed 's/^./1/')
+GPUSHARE_REMOTE_TLS_SHA256="$WRONG" app limit >"$WORK/app.out" 2>"$WORK/app.err"; app_rc=$?
+worker_exit 10; got=$?
+if [ $app_rc -ne 0 ] && grep -q "certificate is not the pinned one" "$WORK/app.err" && grep -q 'cuInit(0) = 46' "$WORK/app.err" && [ "$got" = 5 ]; then
+    ok "a wrong pin: refused before any frame (\"$(sed -n 's/^gpushare remote: //p' "$WORK/app.err" | head -1)\"), cuInit = DEVICE_UNAVAILABLE, worker exit $got"
+else bad "wrong pin: app rc $app_rc, worker exit $got"; fi
+
+# TLS asked, plaintext worker: an error, never a plaintext retry (the key is not sent). Any
+# 64 hex digits do as the pin: the handshake fails before it is compared.
+start_worker
+GPUSHARE_REMOTE_TLS_SHA256="$KEY" app limit >"$WORK/app.out" 2>"$WORK/app.err"; app_rc=$?
+worker_exit 10; got=$?
+if [ $app_rc -ne 0 ] && grep -q "is it a TLS session" "$WORK/app.err" && [ "$got" = 5 ] && grep -q 'failed the handshake' "$WORK/worker.err"; then
+    ok "TLS asked of a plaintext worker: the handshake fails, no plaintext fallback (worker exit $got)"
+else bad "no plaintext fallback: app rc $app_rc, worker exit $got"; fi
+
+TLS=1 raw_case midhtod 0 "over TLS: client gone halfway through a host-to-device copy"
+TLS=1 IDLE_MS=1000 raw_case stall 0 "over TLS: a frame stalled halfway, dropped at the idle timeout (1 s)"
+
+# Bad handshakes never crash a --tls worker (ASan+UBSan): a plaintext HELLO with the right key,
+# garbage, a client that connects and says nothing; each ends it with exit 5.
+tls_bad() {
+    mode=$1; what=$2
+    TLS=1 ACCEPT_MS=1000 start_worker
+    "$T/remote_raw" "$mode" "127.0.0.1:$PORT" "$KEY" >"$WORK/raw.out" 2>"$WORK/raw.err"
+    worker_exit 10; got=$?
+    if [ "$got" = 5 ] && grep -q 'TLS' "$WORK/worker.err" && ! grep -q 'ERROR: \(Address\|Undefined\)Sanitizer\|runtime error' "$WORK/worker.err"; then
+        ok "$what: worker exit 5 (\"$(sed -n 's/^gpushare-remote-worker: TLS: //p' "$WORK/worker.err" | head -1)\")"
+    else bad "$what: worker exit $got"; fi
+}
+tls_bad badkey "a plaintext HELLO to a TLS worker"
+tls_bad garbage "garbage to a TLS worker"
+tls_bad nohello "a client gone before its TLS handshake"
+tls_bad silent "a client silent in the TLS handshake (accept timeout 1 s)"
 
 if [ $fail -eq 0 ]; then
     echo "remote-test: PASS ($pass cases)"

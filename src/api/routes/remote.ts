@@ -19,7 +19,7 @@ export function registerRemoteRoutes(api: Api, { daemon }: RouteContext): void {
     {
       config: { action: 'remote.session.open' },
       schema: {
-        summary: "Open a remote GPU session: a task of the caller's tenant running this daemon's worker on one GPU with the slice asked for; answers its port and a one-time key (never stored in the task)",
+        summary: "Open a remote GPU session: a task of the caller's tenant running this daemon's worker on one GPU with the slice asked for; answers its port, a one-time key (never stored in the task) and, for a TLS session, the pin of its worker's certificate",
         body: OpenRemoteSessionSchema,
         response: { 201: RemoteSessionSchema, 202: RemoteSessionSchema, ...errors },
       },
@@ -27,7 +27,9 @@ export function registerRemoteRoutes(api: Api, { daemon }: RouteContext): void {
     async (req, reply) => {
       checkSubmitTenant(req.principal, req.body.tenant);
       checkSubmitPriority(req.principal, askedPriority(req.body.priority));
-      const opened = await sessions.open(req.body, req.principal);
+      // The data path is protected as the request that opened it was (docs/remote.md "TLS").
+      const overTls = 'encrypted' in req.socket && req.socket.encrypted === true;
+      const opened = await sessions.open(req.body, req.principal, overTls);
       daemon.recordRefusal(req.principal, { action: 'remote.session.open', target: opened.task.id, detail: { request: req.body, port: opened.port }, result: 'ok', message: null });
       const host = endpointHost(req.hostname, req.socket.remoteAddress === undefined);
       return reply.status(opened.port === null ? 202 : 201).send({
@@ -35,6 +37,7 @@ export function registerRemoteRoutes(api: Api, { daemon }: RouteContext): void {
         port: opened.port,
         endpoint: opened.port === null ? null : `${host}:${opened.port}`,
         key: opened.key,
+        tls: opened.tls,
       });
     },
   );

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { OpenRemoteSession, RemoteSessionBody } from '../../contract/remote.js';
-import { listeningPort } from '../../contract/remote-worker.js';
+import { workerListening } from '../../contract/remote-worker.js';
 import type { LogChunk, TaskBody } from '../../contract/schemas.js';
 import { LIVE_STATES } from '../../contract/task.js';
 import { ErrorCodes, GsError } from '../../domain/index.js';
@@ -39,6 +39,8 @@ export interface OpenSession {
   readonly task: TaskBody;
   readonly endpoint: string;
   readonly key: string;
+  /** The worker's certificate pin for a TLS session (docs/remote.md "TLS"); null: plaintext. */
+  readonly tlsSha256: string | null;
 }
 
 function seconds(value: string | undefined, fallback: number, what: string): number {
@@ -67,7 +69,7 @@ export async function openSession(client: Client, host: string, flags: SessionFl
   };
   const opened = await client.json<RemoteSessionBody>('POST', '/v1/remote/sessions', body);
   const { task, key } = opened;
-  if (opened.port !== null) return { task, endpoint: `${host}:${opened.port}`, key };
+  if (opened.port !== null) return { task, endpoint: `${host}:${opened.port}`, key, tlsSha256: opened.tls?.sha256 ?? null };
   let toldQueued = false;
   for (;;) {
     let text = '';
@@ -77,8 +79,12 @@ export async function openSession(client: Client, host: string, flags: SessionFl
       if (chunk.stream === 'stdout') text += chunk.data;
       else errors += chunk.data;
     });
-    const listening = listeningPort(text);
-    if (listening !== null) return { task, endpoint: `${host}:${listening}`, key };
+    const listening = workerListening(text);
+    if (listening !== null) {
+      // A TLS session whose worker names no pin would make the client refuse it anyway: say why here.
+      if (opened.tls !== null && listening.tlsSha256 === null) throw new GsError(ErrorCodes.invalidArgument, `remote session ${task.id}: TLS was asked, but its worker listens without it`);
+      return { task, endpoint: `${host}:${listening.port}`, key, tlsSha256: opened.tls === null ? null : listening.tlsSha256 };
+    }
     const now = await client.json<TaskBody>('GET', `/v1/tasks/${task.id}`);
     if (!LIVE_STATES.has(now.state)) {
       const said = errors.trim().split('\n').slice(-3).join(' / ');
@@ -98,7 +104,7 @@ export async function openSession(client: Client, host: string, flags: SessionFl
  * ends; if it has not within a few seconds it is killed, so the slice is given back.
  */
 export async function runAgainst(client: Client, session: OpenSession, command: readonly string[], sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))): Promise<number> {
-  const env = clientEnv(process.env, session.endpoint, session.key, clientLibDir(process.env));
+  const env = clientEnv(process.env, session.endpoint, session.key, clientLibDir(process.env), session.tlsSha256);
   const [program, ...args] = command;
   if (program === undefined) throw new GsError(ErrorCodes.invalidArgument, 'no command to run');
   const status = await new Promise<number>((resolve) => {
@@ -152,7 +158,8 @@ its slice back) when that program exits, or when none connects within --connect-
     const host = dataHost(resolveTarget(flags.host, process.env));
     const session = await openSession(client, host, flags, (line) => process.stderr.write(`gpushare: ${line}\n`));
     process.stderr.write(`gpushare: remote session ${session.task.id} listening at ${session.endpoint}\n`);
-    const env = clientEnv({ LD_LIBRARY_PATH: process.env['LD_LIBRARY_PATH'] }, session.endpoint, session.key, clientLibDir(process.env));
-    for (const name of ['LD_LIBRARY_PATH', 'GPUSHARE_REMOTE', 'GPUSHARE_REMOTE_KEY']) process.stdout.write(`export ${name}='${env[name] ?? ''}'\n`);
+    const env = clientEnv({ LD_LIBRARY_PATH: process.env['LD_LIBRARY_PATH'] }, session.endpoint, session.key, clientLibDir(process.env), session.tlsSha256);
+    // The pin's line is printed empty for a plaintext session, so no pin left from an earlier one applies.
+    for (const name of ['LD_LIBRARY_PATH', 'GPUSHARE_REMOTE', 'GPUSHARE_REMOTE_KEY', 'GPUSHARE_REMOTE_TLS_SHA256']) process.stdout.write(`export ${name}='${env[name] ?? ''}'\n`);
   });
 }

@@ -1,7 +1,7 @@
 /**
  * The extender's answers before they are written as JSON (reply-bytes.ts) or made objects
- * (wire.ts): lists, not objects keyed by node name. Apart from wire.ts so that the writer and
- * the wire format do not import each other.
+ * (wire.ts): lists, not objects keyed by node name, and the one comparison of such lists.
+ * Apart from wire.ts so that the writer and the wire format do not import each other.
  */
 
 /**
@@ -13,16 +13,50 @@ export interface NodeReasons {
   readonly reasons: string[];
 }
 
+/** A node list's verdicts (verdicts.ts), position by position. */
+export const PASSED = 0;
+export const FAILED = 1;
+export const UNRESOLVABLE = 2;
+
+/**
+ * filter's answer for a node list kept between pods (verdicts.ts): the kind (PASSED, FAILED,
+ * UNRESOLVABLE) and reason ('' where passed) of each name of the list, in its order. The reply
+ * writer keeps the bytes it wrote for a table and rewrites only the positions that changed.
+ * Read it when it is given: the extender's next call may change it.
+ */
+export interface ListVerdicts {
+  readonly names: readonly string[];
+  readonly kinds: Uint8Array;
+  // The answer's lists: new objects whenever a verdict changes, so an answer whose lists are
+  // these very objects is the table's now (the writer checks it before it reads the table).
+  readonly passed: readonly string[];
+  readonly failed: NodeReasons;
+  readonly unresolvable: NodeReasons;
+  readonly reasons: readonly string[];
+}
+
 /** ExtenderFilterResult before it is encoded (encodeFilterAnswer) or made objects (filterResultOf). */
 export interface FilterAnswer {
   readonly nodes: { items: unknown[] } | null;
   readonly nodeNames: readonly string[] | null;
   readonly failed: NodeReasons;
   readonly unresolvable: NodeReasons;
+  /** Where the answer is a kept table's: nodeNames, failed and unresolvable are its lists (same order). */
+  readonly verdicts?: ListVerdicts;
 }
 
 /** A HostPriorityList as two lists of the same length. */
 export interface PriorityAnswer {
   readonly hosts: readonly string[];
   readonly scores: ArrayLike<number>;
+  /** Where `hosts` are exactly the PASSED names of this table, in its order. */
+  readonly verdicts?: ListVerdicts;
+}
+
+/** Same names in the same order. */
+export function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  return true;
 }

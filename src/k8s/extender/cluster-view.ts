@@ -51,6 +51,8 @@ export class ClusterView {
   private readonly dirtyNodes = new Set<string>();
   /** Bumped on every change: answers cached for one generation are stale in the next. */
   generation = 0;
+  /** Bumped when problems() changes (a node refused for its inventory, or no longer). */
+  problemsVersion = 0;
 
   constructor(private readonly suspendable: SuspendPolicy = () => false) {}
 
@@ -65,11 +67,16 @@ export class ClusterView {
     }
     const r = decodeNodeGpus(text);
     if (!r.ok) {
+      const message = r.issues.map((i) => `${i.field}: ${i.message}`).join('; ');
+      const before = this.invalidInventory.get(name);
+      const versions = this.problemsVersion;
       this.removeNode(name);
-      this.invalidInventory.set(name, r.issues.map((i) => `${i.field}: ${i.message}`).join('; '));
+      this.invalidInventory.set(name, message);
+      // The same refusal again (a resync) leaves answers kept for the problems as they are.
+      this.problemsVersion = before === message ? versions : versions + 1;
       return;
     }
-    this.invalidInventory.delete(name);
+    if (this.invalidInventory.delete(name)) this.problemsVersion++;
     const spec: NodeSpec = { name, cpuMilli: UNLIMITED, memoryBytes: UNLIMITED, gpus: r.value.map(gpuSpecOf) };
     const old = this.specs.get(name);
     if (old && JSON.stringify(old.gpus) === JSON.stringify(spec.gpus)) return;
@@ -79,7 +86,7 @@ export class ClusterView {
   }
 
   removeNode(name: string): void {
-    this.invalidInventory.delete(name);
+    if (this.invalidInventory.delete(name)) this.problemsVersion++;
     if (!this.specs.delete(name)) return;
     this.structureDirty = true;
     this.generation++;

@@ -14,6 +14,8 @@ import type { PodBinder } from './api.js';
 import { PodBinding } from './bind.js';
 import { ClusterView, type SuspendPolicy } from './cluster-view.js';
 import { evaluatePod, placementRequests, type PodEvaluation } from './decide.js';
+import { sameList } from './answer.js';
+import { VerdictTable, type Basis } from './verdicts.js';
 import {
   filterResultOf,
   hostPrioritiesOf,
@@ -82,6 +84,10 @@ export class Extender {
   private readonly emptyMemo = new DecisionMemo();
   private readonly rendered = new WeakMap<NodeRejection, string>();
   private readonly cache = new Map<string, Passed>();
+  /** filter's verdicts kept per pod shape (shapeKey) over the list they were asked for, least recently used first. */
+  private readonly tables = new Map<string, VerdictTable>();
+  /** The node list the last filter without a table was sent (a copy). */
+  private lastFilterList: readonly string[] | null = null;
   private lastNames: { nodeByName: ReadonlyMap<string, number>; names: readonly string[]; ordinals: readonly number[] } | null = null;
   private readonly suspendable: SuspendPolicy;
   private readonly now: () => number;
@@ -123,6 +129,10 @@ export class Extender {
       return result([], none(), { names: [...names], reasons: names.map(() => why) });
     }
     if (parsed.value === null) return result(names, none(), none());
+    if (args.NodeNames) {
+      const table = this.verdicts(parsed.value, args.NodeNames);
+      if (table !== null) return { ...result(table.passed, table.failed, table.unresolvable), verdicts: table };
+    }
     const { evaluation } = this.evaluate(parsed.value, names, false);
     const { unresolvable } = evaluation;
     if (this.view.problemCount > 0) {
@@ -149,6 +159,14 @@ export class Extender {
     const names = candidateNames(args);
     const parsed = parsePodGpuRequest(args.Pod as V1Pod);
     if (!parsed.ok || parsed.value === null) return { hosts: names, scores: new Uint8Array(names.length) };
+    // The names filter just passed from its kept table (the kube-scheduler sends them back), or
+    // some of the table's names (another extender or plugin refused the others).
+    const table = this.tables.get(shapeKey(parsed.value, this.suspendable));
+    if (table !== undefined && table.generation === this.view.generation) {
+      if (sameList(table.passed, names)) return { hosts: names, scores: scaled(Float64Array.from(table.passedScores)), verdicts: table };
+      const raw = table.scoresOf(names);
+      if (raw !== null) return { hosts: names, scores: scaled(raw) };
+    }
     const { evaluation, ordinals, positional } = this.evaluate(parsed.value, names, true);
     // Each name's engine score, NaN where the node cannot take the pod.
     const raw = new Float64Array(names.length);
@@ -158,20 +176,7 @@ export class Extender {
       for (let k = 0; k < evaluation.passedOrdinals.length; k++) byOrdinal.set(evaluation.passedOrdinals[k] as number, evaluation.passedScores[k] as number);
       for (let k = 0; k < names.length; k++) raw[k] = byOrdinal.get(ordinals[k] as number) ?? NaN;
     }
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (const s of raw) {
-      if (Number.isNaN(s)) continue;
-      if (s < lo) lo = s;
-      if (s > hi) hi = s;
-    }
-    const flat = hi - lo <= 1e-12 * Math.max(1, Math.abs(hi));
-    const scores = new Uint8Array(names.length);
-    for (let k = 0; k < names.length; k++) {
-      const s = raw[k] as number;
-      scores[k] = Number.isNaN(s) ? 0 : flat ? MAX_EXTENDER_PRIORITY : Math.round((MAX_EXTENDER_PRIORITY * (s - lo)) / (hi - lo));
-    }
-    return { hosts: names, scores };
+    return { hosts: names, scores: scaled(raw) };
   }
 
   bind(args: ExtenderBindingArgs): Promise<ExtenderBindingResult> {
@@ -252,6 +257,46 @@ export class Extender {
   }
 
   /**
+   * filter's kept verdicts for `pod`'s shape over `names`, brought up to date: only the nodes
+   * whose state changed since are judged again. A table is made for a list the previous filter
+   * was sent too (the kube-scheduler's list of every node, pod after pod); null for a list
+   * not seen twice in a row (a window of the nodes moving pod by pod: judged as it comes).
+   */
+  private verdicts(pod: PodGpuRequest, names: readonly string[]): VerdictTable | null {
+    const key = shapeKey(pod, this.suspendable);
+    const snapshot = this.view.snapshot();
+    const basis: Basis = { nodeByName: snapshot.nodeByName, empty: this.view.emptySnapshot(), problems: this.view.problemsVersion };
+    let table = this.tables.get(key);
+    if (table === undefined || !table.fits(names, basis)) {
+      const last = this.lastFilterList;
+      if (last === null || !sameList(last, names)) {
+        this.lastFilterList = [...names];
+        return null;
+      }
+      table = new VerdictTable(last, this.ordinalsOf(snapshot, last), basis);
+    }
+    this.tables.delete(key);
+    this.tables.set(key, table);
+    if (this.tables.size > KEPT_TABLES) this.tables.delete(this.tables.keys().next().value as string);
+    if (table.generation === this.view.generation) return table;
+    const stale = table.stale(snapshot);
+    if (stale.length > 0) {
+      const staleNames = stale.map((k) => table.names[k] as string);
+      const staleOrdinals = stale.map((k) => table.ordinals[k] as number);
+      const suspendable = this.suspendable({ namespace: pod.namespace, priorityClassName: pod.priorityClassName });
+      const evaluation = evaluatePod(snapshot, basis.empty, pod, placementRequests(pod, suspendable), staleNames, staleOrdinals, {
+        memo: this.memo,
+        emptyMemo: this.emptyMemo,
+        rendered: this.rendered,
+        explain: this.explain,
+      });
+      table.apply(snapshot, stale, evaluation, (node) => (this.view.problemCount > 0 && this.view.problemOf(node) !== null ? `gpushare: node's ${GPUSHARE_ANNOTATION.nodeGpus} is invalid: ${this.view.problemOf(node)}` : null));
+    }
+    table.generation = this.view.generation;
+    return table;
+  }
+
+  /**
    * The pod's evaluation over `names` and the names' ordinals. filter evaluates; prioritize
    * reuses its pod's filter answer while the view is unchanged (it asks about the nodes filter
    * passed: `positional`, the scores are the passed ones in order) and evaluates otherwise.
@@ -307,6 +352,43 @@ export class Extender {
 }
 
 const NO_REASONS: NodeReasons = { names: [], reasons: [] };
+
+/**
+ * Pod shapes whose verdicts are kept (each a few slots per node; the kube-scheduler's pods come
+ * in a handful of shapes, and a shape seen again after many others is judged whole again).
+ */
+const KEPT_TABLES = 16;
+
+/**
+ * What filter's verdicts for a pod depend on besides the cluster: its containers' slices, its
+ * node policy, and whether its slices may be suspended (the placement requests evaluatePod
+ * makes of it). Not its name, uid or GPU policy (bind's choice of GPUs on the node).
+ */
+function shapeKey(pod: PodGpuRequest, suspendable: SuspendPolicy): string {
+  const s = suspendable({ namespace: pod.namespace, priorityClassName: pod.priorityClassName });
+  return `${pod.nodePolicy}|${s}|${JSON.stringify(pod.containers.map((c) => c.slice))}`;
+}
+
+/**
+ * Scores 0..10 of the engine's (NaN: the node cannot take the pod, 0): the best node gets 10
+ * and the worst 0; all alike, all 10.
+ */
+function scaled(raw: Float64Array): Uint8Array {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const s of raw) {
+    if (Number.isNaN(s)) continue;
+    if (s < lo) lo = s;
+    if (s > hi) hi = s;
+  }
+  const flat = hi - lo <= 1e-12 * Math.max(1, Math.abs(hi));
+  const scores = new Uint8Array(raw.length);
+  for (let k = 0; k < raw.length; k++) {
+    const s = raw[k] as number;
+    scores[k] = Number.isNaN(s) ? 0 : flat ? MAX_EXTENDER_PRIORITY : Math.round((MAX_EXTENDER_PRIORITY * (s - lo)) / (hi - lo));
+  }
+  return scores;
+}
 
 function candidateNames(args: ExtenderArgs): string[] {
   if (args.NodeNames) return args.NodeNames;

@@ -7,7 +7,8 @@
  * one allocation a reply, outside the JS heap. The text is exactly JSON.stringify of the reply object (wire.test.ts,
  * reply-bytes.test.ts).
  */
-import type { FilterAnswer, NodeReasons, PriorityAnswer } from './answer.js';
+import { FAILED, PASSED, sameList, UNRESOLVABLE, type FilterAnswer, type ListVerdicts, type NodeReasons, type PriorityAnswer } from './answer.js';
+import { Section } from './reply-sections.js';
 
 /** Distinct strings kept quoted; past this the cache starts again (names from requests are not bounded). */
 const MAX_QUOTED = 1 << 16;
@@ -15,8 +16,8 @@ const MAX_QUOTED = 1 << 16;
 const ascii = (s: string): Uint8Array => Buffer.from(s, 'latin1');
 const FILTER_HEAD = ascii('{"Nodes":');
 const NODE_NAMES = ascii(',"NodeNames":');
-const FAILED = ascii(',"FailedNodes":{');
-const UNRESOLVABLE = ascii('},"FailedAndUnresolvableNodes":{');
+const FAILED_BYTES = ascii(',"FailedNodes":{');
+const UNRESOLVABLE_BYTES = ascii('},"FailedAndUnresolvableNodes":{');
 const FILTER_TAIL = ascii('},"Error":""}');
 const NULL = ascii('null');
 const HOST = ascii('{"Host":');
@@ -59,11 +60,15 @@ export class ReplyWriter {
   private readonly names = new QuotedCache();
   private readonly reasons = new QuotedCache();
   private scratch = Buffer.allocUnsafe(64 * 1024);
+  /** Per kept table (verdicts.ts): the bytes written for it last time, by section. */
+  private readonly tables = new WeakMap<ListVerdicts, TableBytes>();
   /** The last filter's NodeNames and each one's quoted bytes (same positions). */
   private lastList: { readonly names: readonly string[]; readonly quoted: readonly Uint8Array[] } | null = null;
 
   /** The ExtenderFilterResult JSON of `a`, and where its NodeNames array lies in it (prioritize sends that text back). */
-  filter(a: FilterAnswer): { readonly bytes: Buffer; readonly nodeNamesStart: number; readonly nodeNamesEnd: number } {
+  filter(a: FilterAnswer): { readonly bytes: Buffer; readonly nodeNamesStart: number; readonly nodeNamesEnd: number; readonly nodeNamesText?: string } {
+    const v = a.verdicts;
+    if (v !== undefined && a.nodes === null && a.nodeNames === v.passed && a.failed === v.failed && a.unresolvable === v.unresolvable) return this.filterOf(v);
     const nodes = a.nodes === null ? NULL : Buffer.from(JSON.stringify(a.nodes), 'utf8');
     let out = this.room(0, FILTER_HEAD.length + nodes.length + NODE_NAMES.length + NULL.length);
     let at = put(out, 0, FILTER_HEAD);
@@ -85,11 +90,11 @@ export class ReplyWriter {
       this.lastList = { names: list, quoted };
     }
     const nodeNamesEnd = at;
-    out = this.room(at, FAILED.length);
-    at = put(out, at, FAILED);
+    out = this.room(at, FAILED_BYTES.length);
+    at = put(out, at, FAILED_BYTES);
     at = this.putReasons(at, a.failed);
-    out = this.room(at, UNRESOLVABLE.length);
-    at = put(out, at, UNRESOLVABLE);
+    out = this.room(at, UNRESOLVABLE_BYTES.length);
+    at = put(out, at, UNRESOLVABLE_BYTES);
     at = this.putReasons(at, a.unresolvable);
     out = this.room(at, FILTER_TAIL.length);
     at = put(out, at, FILTER_TAIL);
@@ -99,6 +104,7 @@ export class ReplyWriter {
   /** The HostPriorityList JSON of `a` (scores are integers 0..10, as extender/v1 allows). */
   priorities(a: PriorityAnswer): Buffer {
     const { hosts, scores } = a;
+    if (a.verdicts !== undefined && sameList(hosts, a.verdicts.passed)) return this.prioritiesOf(a.verdicts, scores);
     const last = this.lastList;
     const known = last !== null && last.names === hosts ? last.quoted : null;
     let out = this.room(0, 2);
@@ -117,6 +123,111 @@ export class ReplyWriter {
     }
     out[at++] = 0x5d; // ]
     return Buffer.from(out.subarray(0, at));
+  }
+
+  /**
+   * filter's reply from a kept table: each section (the passed names, the failed and the
+   * unresolvable ones) is the bytes written for the table last time, rewritten only at the
+   * positions whose verdict changed since (a pod or two's nodes between two pods of a shape).
+   */
+  private filterOf(v: ListVerdicts): { readonly bytes: Buffer; readonly nodeNamesStart: number; readonly nodeNamesEnd: number; readonly nodeNamesText: string } {
+    const t = this.tableBytes(v);
+    const n = v.names.length;
+    const changed: number[] = [];
+    const { kinds, reasons } = v;
+    for (let k = 0; k < n; k++) if (kinds[k] !== t.kinds[k] || reasons[k] !== t.reasons[k]) changed.push(k);
+    if (changed.length > 0) {
+      const quoted = t.quoted;
+      const quotedReason = (k: number): Uint8Array => this.reasons.of(reasons[k] as string);
+      t.passed.patch(changed, (k, out, at) => (kinds[k] === PASSED ? putEntry(out, at, quoted[k] as Uint8Array) : at), (k) => (kinds[k] === PASSED ? 1 + (quoted[k] as Uint8Array).length : 0));
+      for (const [section, kind] of [[t.failed, FAILED], [t.unresolvable, UNRESOLVABLE]] as const) {
+        section.patch(
+          changed,
+          (k, out, at) => (kinds[k] === kind ? putPair(out, at, quoted[k] as Uint8Array, quotedReason(k)) : at),
+          (k) => (kinds[k] === kind ? 2 + (quoted[k] as Uint8Array).length + quotedReason(k).length : 0),
+        );
+      }
+      // The names' text (what prioritize sends back) only when the passed set changed.
+      for (const k of changed) if ((kinds[k] === PASSED) !== (t.kinds[k] === PASSED)) t.namesText = null;
+      for (const k of changed) {
+        t.kinds[k] = kinds[k] as number;
+        t.reasons[k] = reasons[k] as string;
+      }
+    }
+    const names = t.passed.body();
+    const failed = t.failed.body();
+    const unresolvable = t.unresolvable.body();
+    const size = FILTER_HEAD.length + NULL.length + NODE_NAMES.length + names.length + 2 + FAILED_BYTES.length + failed.length + UNRESOLVABLE_BYTES.length + unresolvable.length + FILTER_TAIL.length;
+    const out = Buffer.allocUnsafe(size);
+    let at = put(out, 0, FILTER_HEAD);
+    at = put(out, at, NULL);
+    at = put(out, at, NODE_NAMES);
+    const nodeNamesStart = at;
+    out[at++] = 0x5b; // [
+    out.set(names, at);
+    at += names.length;
+    out[at++] = 0x5d; // ]
+    const nodeNamesEnd = at;
+    at = put(out, at, FAILED_BYTES);
+    out.set(failed, at);
+    at += failed.length;
+    at = put(out, at, UNRESOLVABLE_BYTES);
+    out.set(unresolvable, at);
+    at += unresolvable.length;
+    put(out, at, FILTER_TAIL);
+    t.namesText ??= out.toString(t.ascii ? 'latin1' : 'utf8', nodeNamesStart, nodeNamesEnd);
+    return { bytes: out, nodeNamesStart, nodeNamesEnd, nodeNamesText: t.namesText };
+  }
+
+  /** prioritize's reply for a table's passed names: the entries whose score changed rewritten. */
+  private prioritiesOf(v: ListVerdicts, scores: ArrayLike<number>): Buffer {
+    const t = this.tableBytes(v);
+    const n = v.names.length;
+    const { kinds } = v;
+    const changed: number[] = [];
+    const now = new Uint8Array(n).fill(NO_SCORE);
+    for (let k = 0, j = 0; k < n; k++) {
+      if (kinds[k] !== PASSED) continue;
+      const s = scores[j++] as number;
+      // Scores are 0..10 (prioritizeAnswer); anything else is written the general way.
+      if (!(Number.isInteger(s) && s >= 0 && s <= 10)) return this.priorities({ hosts: v.passed, scores });
+      now[k] = s;
+    }
+    for (let k = 0; k < n; k++) if (now[k] !== t.scores[k]) changed.push(k);
+    if (changed.length > 0) {
+      const quoted = t.quoted;
+      t.priorities.patch(changed, (k, out, at) => (now[k] === NO_SCORE ? at : putHost(out, at, quoted[k] as Uint8Array, now[k] as number)), (k) => (now[k] === NO_SCORE ? 0 : HOST_ENTRY + (quoted[k] as Uint8Array).length + (now[k] === 10 ? 2 : 1)));
+      t.scores.set(now);
+    }
+    const body = t.priorities.body();
+    const out = Buffer.allocUnsafe(body.length + 2);
+    out[0] = 0x5b; // [
+    out.set(body, 1);
+    out[body.length + 1] = 0x5d; // ]
+    return out;
+  }
+
+  /** What this writer keeps for table `v` (made on first sight: every position to write). */
+  private tableBytes(v: ListVerdicts): TableBytes {
+    let t = this.tables.get(v);
+    if (t === undefined) {
+      const quoted = v.names.map((name) => this.names.of(name));
+      const n = v.names.length;
+      t = {
+        quoted,
+        ascii: v.names.every((name, k) => (quoted[k] as Uint8Array).length === JSON.stringify(name).length),
+        kinds: new Uint8Array(n).fill(NO_KIND),
+        reasons: new Array<string>(n).fill(''),
+        scores: new Uint8Array(n).fill(NO_SCORE),
+        passed: new Section(n),
+        failed: new Section(n),
+        unresolvable: new Section(n),
+        priorities: new Section(n),
+        namesText: null,
+      };
+      this.tables.set(v, t);
+    }
+    return t;
   }
 
   /** The scratch with room for `more` bytes after `at` (grown, what is written kept). */
@@ -141,6 +252,52 @@ export class ReplyWriter {
     }
     return at;
   }
+}
+
+/** A position's kind or score not written yet. */
+const NO_KIND = 255;
+const NO_SCORE = 255;
+/** `,{"Host":` + `,"Score":` + `}`: an entry's bytes besides its name and digits. */
+const HOST_ENTRY = 1 + HOST.length + SCORE.length + 1;
+
+/** What a writer keeps for one table: each position's quoted name, what it last wrote there, and the sections' bytes. */
+interface TableBytes {
+  readonly quoted: readonly Uint8Array[];
+  /** Every name is ASCII: the names' text is decoded as latin1 (a copy, no UTF-8 decoding). */
+  readonly ascii: boolean;
+  readonly kinds: Uint8Array;
+  readonly reasons: string[];
+  readonly scores: Uint8Array;
+  readonly passed: Section;
+  readonly failed: Section;
+  readonly unresolvable: Section;
+  readonly priorities: Section;
+  namesText: string | null;
+}
+
+/** `,` + a quoted name (a section's entries each start with a comma; the body drops the first). */
+function putEntry(out: Uint8Array, at: number, name: Uint8Array): number {
+  out[at] = 0x2c; // ,
+  return put(out, at + 1, name);
+}
+
+/** `,"name":"reason"`. */
+function putPair(out: Uint8Array, at: number, name: Uint8Array, reason: Uint8Array): number {
+  out[at] = 0x2c; // ,
+  at = put(out, at + 1, name);
+  out[at] = 0x3a; // :
+  return put(out, at + 1, reason);
+}
+
+/** `,{"Host":"name","Score":s}`. */
+function putHost(out: Uint8Array, at: number, name: Uint8Array, score: number): number {
+  out[at] = 0x2c; // ,
+  at = put(out, at + 1, HOST);
+  at = put(out, at, name);
+  at = put(out, at, SCORE);
+  at = put(out, at, SMALL[score] as Uint8Array);
+  out[at] = 0x7d; // }
+  return at + 1;
 }
 
 /** 0..10 as digits, made once; any other number as JSON.stringify writes it. */

@@ -39,7 +39,7 @@ function routes(app: FastifyInstance, extender: Extender, options: ExtenderRoute
       const rest = split === null ? null : (rests.get(split.restJson) ?? rests.remember(split.restJson, parseRest(split.restJson)));
       // Not laid out so, or the rest is not a JSON object: parsed whole (and its error said).
       if (split === null || rest === null) return done(null, JSON.parse(text));
-      const names = lists.get(split.namesJson) ?? lists.remember(split.namesJson, JSON.parse(split.namesJson));
+      const names = lists.get(split.namesJson) ?? lists.remember(split.namesJson, frozen(JSON.parse(split.namesJson)));
       done(null, new SplitArgs(rest as Record<string, unknown>, names));
     } catch (e) {
       done(Object.assign(new Error(`gpushare: the body is not JSON: ${(e as Error).message}`), { statusCode: 400 }), undefined);
@@ -70,13 +70,21 @@ function routes(app: FastifyInstance, extender: Extender, options: ExtenderRoute
     const answer = extender.filterAnswer(b);
     const written = writer.filter(answer);
     // The kube-scheduler's prioritize sends back the names filter passed, as this very text.
-    if (answer.nodeNames !== null) lists.remember(written.bytes.toString('utf8', written.nodeNamesStart, written.nodeNamesEnd), answer.nodeNames);
+    if (answer.nodeNames !== null) lists.remember(written.nodeNamesText ?? written.bytes.toString('utf8', written.nodeNamesStart, written.nodeNamesEnd), answer.nodeNames);
     return written.bytes;
   }, (Error) => ({ Nodes: null, NodeNames: null, FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error }));
   // HostPriorityList has no Error field: a bad body gets the message as the reply's only text.
   listRoute('prioritize', (b) => writer.priorities(extender.prioritizeAnswer(b)), (Error) => ({ Error }));
   route('bind', bindingArgsSchema, (b) => extender.bind(b), (Error) => ({ Error }));
   route('preempt', preemptionArgsSchema, (b) => extender.preempt(b), (Error) => ({ NodeNameToMetaVictims: {}, Error }));
+}
+
+/**
+ * A parsed node list, frozen: the same array is handed to every request whose list has its
+ * text, so nothing may change it (and the extender's kept verdicts know it by the object).
+ */
+function frozen(list: unknown): unknown {
+  return Array.isArray(list) ? Object.freeze(list) : list;
 }
 
 /** An ExtenderArgs body taken apart (splitNodeNamesText): the rest parsed, and the node list. */
@@ -139,6 +147,9 @@ class RecentTexts {
   }
 
   remember(text: string, made: unknown): unknown {
+    // A kept filter answer comes back unchanged pod after pod: one entry, not one a pod.
+    const first = this.entries[0];
+    if (first !== undefined && first.made === made && first.text === text) return made;
     this.entries.unshift({ text, made });
     if (this.entries.length > 4) this.entries.pop();
     return made;

@@ -68,6 +68,14 @@ const OP_LIST = [
   ['EVENT_QUERY', 63, 'q', ''],
   ['EVENT_ELAPSED_TIME', 64, 'qq', 'u'],
   ['EVENT_DESTROY', 65, 'q', ''],
+  ['FUNC_GET_ATTRIBUTE', 70, 'qi', 'i'],
+  ['FUNC_SET_ATTRIBUTE', 71, 'qii', ''],
+  ['OCCUPANCY_MAX_BLOCKS', 72, 'ququ', 'i'],
+  ['PRIMARY_CTX_SET_FLAGS', 73, 'iu', ''],
+  ['SESSION_MEMORY', 74, 'i', 'qq'],
+  ['STREAM_WAIT_EVENT', 75, 'qqu', ''],
+  ['STREAM_CREATE_PRIORITY', 76, 'ui', 'q'],
+  ['CTX_STREAM_PRIORITY_RANGE', 77, '', 'ii'],
 ] as const;
 
 export type OpName = (typeof OP_LIST)[number][0];

@@ -1,0 +1,159 @@
+/**
+ * filter's kept verdicts (verdicts.ts) and the writer's kept bytes (reply-sections.ts) against
+ * a fresh extender: random sequences of pods asked about, binds (held as bind holds them),
+ * departures and node changes
+ * (inventory, a bad annotation, a node gone and back), and after each question the kept
+ * extender's answers equal those of an extender built from the same events with nothing kept.
+ */
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MemoryApi, gpuNode, gpuPod } from '../../../test/k8s/extender-memory-api.js';
+import type { PodDecision } from '../hami/decision.js';
+import { parsePodGpuRequest } from '../hami/pod-request.js';
+import { containerDecisions, placePod, placementRequests } from './decide.js';
+import { placementsOf } from './cluster-view.js';
+import { Extender } from './extender.js';
+import { ReplyWriter } from './reply-bytes.js';
+import { filterResultOf, hostPrioritiesOf } from './wire.js';
+
+const SHAPES: Record<string, string>[] = [
+  { 'nvidia.com/gpu': '1', 'nvidia.com/gpumem': '20480', 'nvidia.com/gpucores': '25' },
+  { 'nvidia.com/gpu': '1', 'nvidia.com/gpumem': '40960', 'nvidia.com/gpucores': '50' },
+  { 'nvidia.com/gpu': '1' },
+  { 'nvidia.com/gpu': '2', 'nvidia.com/gpumem': '30000' },
+];
+const NODES = 8;
+
+type Reservation = Parameters<Extender['view']['reserve']>[0];
+type Event = { readonly node: V1Node } | { readonly reserve: Reservation } | { readonly release: string };
+
+/** An extender fed events, and a fresh one built from the same events with nothing kept. */
+class Recorded {
+  readonly ext = new Extender(new MemoryApi(), { now: () => 0 });
+  private readonly events: Event[] = [];
+
+  record(e: Event): void {
+    this.events.push(e);
+    play(this.ext, e);
+  }
+
+  fresh(): Extender {
+    const ext = new Extender(new MemoryApi(), { now: () => 0 });
+    for (const e of this.events) play(ext, e);
+    return ext;
+  }
+}
+
+function play(ext: Extender, e: Event): void {
+  if ('node' in e) ext.view.observeNode(e.node);
+  else if ('reserve' in e) ext.view.reserve(e.reserve);
+  else ext.view.release(e.release);
+}
+
+/** `pod` held on `node` as bind holds it, or null where it does not fit there now. */
+function reservation(ext: Extender, pod: V1Pod, node: string): Reservation | null {
+  const request = parsePodGpuRequest(pod);
+  const value = request.ok ? request.value : null;
+  const snapshot = ext.view.snapshot();
+  const placed = value === null ? null : placePod(snapshot, node, value, placementRequests(value, false));
+  if (value === null || placed === null || !placed.ok) return null;
+  const decision: PodDecision = { v: 1, podUid: value.uid, node, decidedAtMs: 0, containers: containerDecisions(snapshot, value, placed.placements) };
+  return { uid: value.uid, namespace: 'default', name: value.name, decision, placements: placementsOf(decision, 0, false) };
+}
+
+const opArb = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ op: fc.constant('ask' as const), shape: fc.nat(SHAPES.length - 1), spread: fc.boolean() }) },
+  { weight: 6, arbitrary: fc.record({ op: fc.constant('bind' as const), shape: fc.nat(SHAPES.length - 1), node: fc.nat(NODES - 1) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('leave' as const), which: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('inventory' as const), node: fc.nat(NODES - 1), gpus: fc.integer({ min: 1, max: 8 }), small: fc.boolean(), lost: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('bad' as const), node: fc.nat(NODES - 1) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('gone' as const), node: fc.nat(NODES - 1) }) },
+);
+
+describe('kept verdicts and kept reply bytes equal a fresh extender', () => {
+  it('after any sequence of binds, departures and node changes', () => {
+    let run = 0;
+    let kept = 0;
+    fc.assert(
+      fc.property(fc.array(opArb, { minLength: 1, maxLength: 60 }), (ops) => {
+        run++;
+        const cluster = new Recorded();
+        const { ext } = cluster;
+        const writer = new ReplyWriter();
+        const names = Array.from({ length: NODES }, (_, k) => `n${k}`);
+        names.push('cpu-only');
+        // Small nodes, so that binds fill them and refusals (and their reasons) change.
+        for (let k = 0; k < NODES; k++) cluster.record({ node: gpuNode(`n${k}`, 1 + (k % 3)) });
+        const alive: string[] = [];
+        for (const [k, o] of ops.entries()) {
+          if (o.op === 'ask') {
+            const pod = gpuPod(`q${run}-${k}`, SHAPES[o.shape] as Record<string, string>, o.spread ? { annotations: { 'hami.io/node-scheduler-policy': 'spread' } } : {});
+            // The list is sent anew each time (a copy), as each request's body is parsed anew.
+            const answer = ext.filterAnswer({ Pod: pod as never, NodeNames: [...names] });
+            if (answer.verdicts !== undefined) kept++;
+            const fresh = cluster.fresh();
+            const want = fresh.filter({ Pod: pod as never, NodeNames: [...names] });
+            expect(filterResultOf(answer)).toEqual(want);
+            const bytes = writer.filter(answer).bytes.toString('utf8');
+            expect(JSON.parse(bytes)).toEqual(want);
+            expect(bytes).toBe(JSON.stringify(filterResultOf(answer)));
+            const passed = want.NodeNames ?? [];
+            const ranked = ext.prioritizeAnswer({ Pod: pod as never, NodeNames: [...passed] });
+            const wantRanked = fresh.prioritize({ Pod: pod as never, NodeNames: [...passed] });
+            expect(hostPrioritiesOf(ranked)).toEqual(wantRanked);
+            expect(JSON.parse(writer.priorities(ranked).toString('utf8'))).toEqual(wantRanked);
+            // Some of them (another extender refused the rest), and one name filter was not asked about.
+            const some = passed.filter((_, j) => j % 2 === 0);
+            expect(hostPrioritiesOf(ext.prioritizeAnswer({ Pod: pod as never, NodeNames: some }))).toEqual(fresh.prioritize({ Pod: pod as never, NodeNames: some }));
+            expect(hostPrioritiesOf(ext.prioritizeAnswer({ Pod: pod as never, NodeNames: [...some, 'elsewhere'] }))).toEqual(fresh.prioritize({ Pod: pod as never, NodeNames: [...some, 'elsewhere'] }));
+          } else if (o.op === 'bind') {
+            const held = reservation(ext, gpuPod(`b${run}-${k}`, SHAPES[o.shape] as Record<string, string>), `n${o.node}`);
+            if (held !== null) {
+              cluster.record({ reserve: held });
+              alive.push(held.uid);
+            }
+          } else if (o.op === 'leave') {
+            if (alive.length > 0) cluster.record({ release: alive.splice(o.which % alive.length, 1)[0] as string });
+          } else if (o.op === 'inventory') {
+            cluster.record({ node: gpuNode(`n${o.node}`, o.gpus, { memoryMiB: o.small ? 40960 : 81920, ...(o.lost ? { lost: [0] } : {}) }) });
+          } else if (o.op === 'bad') {
+            cluster.record({ node: { metadata: { name: `n${o.node}`, annotations: { 'gpushare.io/node-gpus': '{"v":1,"gpus":"not a list"}' } } } });
+          } else {
+            cluster.record({ node: { metadata: { name: `n${o.node}` } } });
+          }
+        }
+      }),
+      { numRuns: 200 },
+    );
+    // The kept path was taken, not only the fresh one.
+    expect(kept).toBeGreaterThan(100);
+  });
+
+  it('a refused node whose reason changes while it stays refused is written anew', () => {
+    const cluster = new Recorded();
+    const { ext } = cluster;
+    const writer = new ReplyWriter();
+    cluster.record({ node: gpuNode('n0', 3) });
+    cluster.record({ node: gpuNode('n1', 8) });
+    const names = ['n0', 'n1'];
+    const ask = (k: number): { kept: boolean; failed: string | undefined } => {
+      const pod = gpuPod(`two-${k}`, { 'nvidia.com/gpu': '2' });
+      const answer = ext.filterAnswer({ Pod: pod as never, NodeNames: [...names] });
+      const want = cluster.fresh().filter({ Pod: pod as never, NodeNames: [...names] });
+      expect(JSON.parse(writer.filter(answer).bytes.toString('utf8'))).toEqual(want);
+      return { kept: answer.verdicts !== undefined, failed: want.FailedNodes['n0'] };
+    };
+    ask(0);
+    const seen = new Set<string | undefined>();
+    for (let k = 1; k <= 3; k++) {
+      const held = reservation(ext, gpuPod(`whole-${k}`, { 'nvidia.com/gpu': '1' }), 'n0');
+      if (held !== null) cluster.record({ reserve: held });
+      const { kept, failed } = ask(k);
+      expect(kept).toBe(true);
+      seen.add(failed);
+    }
+    // Passed, then refused for one reason, then for another.
+    expect(seen.size).toBe(3);
+  });
+});
