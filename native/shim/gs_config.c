@@ -557,6 +557,7 @@ int gs_config_load(gs_config *out, gs_getenv_fn getenv_fn, void *env_ctx, gs_con
     c.log_level = (gs_log_level)level;
     parse_flag(&l, "GPUSHARE_OVERSUBSCRIBE", &c.oversubscribe);
     parse_flag(&l, "GPUSHARE_SCRUB", &c.scrub);
+    parse_flag(&l, "GPUSHARE_OVERCOMMIT", &c.overcommit);
     load_region(&l, &c);
     load_swap(&l, &c);
     load_sm_offset(&l, &c);

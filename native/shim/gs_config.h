@@ -58,6 +58,9 @@ typedef struct {
     gs_log_level log_level;
     bool oversubscribe;
     bool scrub;
+    /* GPUSHARE_OVERCOMMIT=1: the daemon promised this GPU beyond its memory (issue 22 item 3):
+     * managed memory asked beyond what the card has free is refused */
+    bool overcommit;
     char region_path[GS_CONFIG_PATH_LEN]; /* empty: private accounting */
     char swap_dir[GS_CONFIG_PATH_LEN];    /* GPUSHARE_SWAP: the control socket's directory; empty: no swap */
     gs_compute_policy compute_policy;

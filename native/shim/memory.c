@@ -206,6 +206,17 @@ CUresult gs_memory_alloc(gs_fn_cuMemAlloc_v2 real, CUdeviceptr *dptr, size_t byt
  * GPUSHARE_OVERSUBSCRIBE it is the same managed memory, advised to stay on the host. */
 CUresult gs_memory_alloc_managed(gs_fn_cuMemAllocManaged real, CUdeviceptr *dptr, size_t bytesize, unsigned int flags)
 {
+    /* On an overcommitted GPU the daemon makes room by swapping slices, which moves no managed
+     * memory: more than the card has free would leave the driver evicting pages under everyone
+     * (SWAP.md, "Memory overcommit"). */
+    size_t free = 0, total = 0;
+    if (gs_cfg.overcommit && bytesize > 0 && gs_real()->cuMemGetInfo_v2(&free, &total) == CUDA_SUCCESS &&
+        bytesize > free) {
+        char a[48], f[48];
+        gs_log(GS_LOG_WARN, "managed memory of %s refused: this GPU is overcommitted (GPUSHARE_OVERCOMMIT) and has %s free",
+               gs_human_bytes(bytesize, a, sizeof a), gs_human_bytes(free, f, sizeof f));
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
     return device_alloc(NULL, real, dptr, bytesize, flags);
 }
 

@@ -67,12 +67,24 @@ bool gs_swap_on(void)
     return gs_cfg.swap_dir[0] != '\0';
 }
 
+/* Threads of the program waiting for the hold to end (read by swap_ctl.c: a wants-in is said
+ * when the slice is out and one waits, whichever comes last). */
+static _Atomic int waiters;
+
+int gs_swap_waiters(void)
+{
+    return atomic_load(&waiters);
+}
+
 void gs_swap_wait_slow(void)
 {
+    atomic_fetch_add(&waiters, 1);
+    gs_swap_ctl_wants_in();
     pthread_mutex_lock(&S.lock);
     while (atomic_load(&gs_swap_held) != 0)
         pthread_cond_wait(&S.back, &S.lock);
     pthread_mutex_unlock(&S.lock);
+    atomic_fetch_sub(&waiters, 1);
 }
 
 static double now_s(void)
@@ -160,8 +172,13 @@ static bool list_add(const swap_alloc *x)
  * the swap-in. */
 static void wait_in(void)
 {
+    if (!S.out && atomic_load(&gs_swap_held) == 0)
+        return;
+    atomic_fetch_add(&waiters, 1);
+    gs_swap_ctl_wants_in();
     while (S.out || atomic_load(&gs_swap_held) != 0)
         pthread_cond_wait(&S.back, &S.lock);
+    atomic_fetch_sub(&waiters, 1);
 }
 
 CUresult gs_swap_alloc(CUdeviceptr *dptr, size_t bytes)

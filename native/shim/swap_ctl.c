@@ -13,6 +13,9 @@
  * hang forever.
  *
  * Protocol: one command per line (out, in, stage, unstage, status); one JSON line back each.
+ * One line comes unasked: {"event":"wants-in","pid":N}, on the connection that swapped the
+ * slice out, once per swap-out, when a thread of the program waits for the swap-in (a launch,
+ * a copy or an allocation held): the daemon's cue under memory overcommit (SWAP.md).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -142,6 +145,49 @@ static void orphaned(void)
     _exit(75);
 }
 
+/* The connection that swapped the slice out (where a wants-in goes; -1: none) and whether it
+ * was told. Its lock also keeps an answer and a wants-in from interleaving on the socket; it is
+ * taken under swap.c's lock (wait_in), so nothing here takes that lock while holding it. */
+static struct {
+    pthread_mutex_t lock;
+    int fd;
+    bool told;
+} W = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+
+/* Under W.lock. */
+static void tell_wants_in(void)
+{
+    if (W.fd < 0 || W.told)
+        return;
+    W.told = true;
+    char line[64];
+    int n = snprintf(line, sizeof line, "{\"event\":\"wants-in\",\"pid\":%d}\n", (int)getpid());
+    if (n > 0 && (size_t)n < sizeof line && !write_all(W.fd, line, (size_t)n))
+        gs_log(GS_LOG_WARN, "swap: could not tell the daemon that the program waits to be swapped in");
+}
+
+void gs_swap_ctl_wants_in(void)
+{
+    pthread_mutex_lock(&W.lock);
+    tell_wants_in();
+    pthread_mutex_unlock(&W.lock);
+}
+
+/* After a command on `fd`: a swap-out makes it the one told; a swap-in (or the end) forgets it. */
+static void track(int fd, const char *cmd, const gs_swap_result *r, bool ending)
+{
+    pthread_mutex_lock(&W.lock);
+    if (!ending && r->ok && strcmp(cmd, "out") == 0) {
+        W.fd = fd;
+        W.told = false;
+        if (gs_swap_waiters() > 0) /* a thread that began waiting during the swap-out */
+            tell_wants_in();
+    } else if (ending ? W.fd == fd : (r->ok && strcmp(cmd, "in") == 0)) {
+        W.fd = -1;
+    }
+    pthread_mutex_unlock(&W.lock);
+}
+
 static void session(int fd)
 {
     char buf[256];
@@ -166,12 +212,18 @@ static void session(int fd)
         swapped_here = r.out;
         char out[896];
         int len = render(out, sizeof out, buf, &r);
+        /* the answer before a wants-in the swap-out may bring on */
+        pthread_mutex_lock(&W.lock);
+        bool sent = len >= 0 && write_all(fd, out, (size_t)len < sizeof out ? (size_t)len : sizeof out - 1);
+        pthread_mutex_unlock(&W.lock);
+        track(fd, buf, &r, false);
         size_t used = (size_t)(nl + 1 - buf);
         memmove(buf, nl + 1, have - used);
         have -= used;
-        if (len < 0 || !write_all(fd, out, (size_t)len < sizeof out ? (size_t)len : sizeof out - 1))
+        if (!sent)
             break;
     }
+    track(fd, "", NULL, true);
     if (swapped_here && gs_swap_is_out())
         orphaned();
 }

@@ -27,6 +27,11 @@ typedef struct gs_swap_result {
 void gs_swap_refuse(gs_swap_result *res, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* MemAvailable of /proc/meminfo in bytes; UINT64_MAX when unknown. */
 uint64_t gs_swap_host_available(void);
+/* The program has a thread waiting for the hold to end: tells the daemon's connection that
+ * swapped the slice out, once per swap-out (swap_ctl.c; never blocks on the swap's lock). */
+void gs_swap_ctl_wants_in(void);
+/* How many of the program's threads wait for the hold to end now. */
+int gs_swap_waiters(void);
 /* Starts the control thread once (the first swappable allocation). */
 void gs_swap_ctl_start(void);
 

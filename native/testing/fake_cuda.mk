@@ -10,6 +10,7 @@
 #   build/native/fake/libcuda.so.1          the fake driver (soname libcuda.so.1)
 #   build/native/fake/asan/libcuda.so.1     the same with ASan + UBSan, for the tests
 #   build/native/fake/fake-train            a stand-in training job (testing/tools/fake_train.c)
+#   build/native/fake/fake-phases           a job in phases: idle, work, grow (testing/tools/fake_phases.c)
 #   build/native/fake/tests/                test programs; build/native/fake/check-headers/
 #
 # check-cuda-headers looks for cuda.h in $(CUDA_INCLUDE_DIR), else /usr/local/cuda/include,
@@ -46,11 +47,16 @@ FAKECUDA_TEST_BINS := $(patsubst $(FAKECUDA_TEST_DIR)/%.c,$(FAKECUDA_BUILD)/test
 .PHONY: fake-cuda fake-cuda-asan fake-cuda-test check-cuda-headers fake-cuda-check-exports fake-cuda-clean
 .DELETE_ON_ERROR:
 
-fake-cuda: $(FAKECUDA_LIB) $(FAKECUDA_BUILD)/fake-train
+fake-cuda: $(FAKECUDA_LIB) $(FAKECUDA_BUILD)/fake-train $(FAKECUDA_BUILD)/fake-phases
 
 # A stand-in training job for the daemon's suspend/resume tests (testing/tools/fake_train.c);
 # it finds the fake libcuda.so.1 beside itself.
 $(FAKECUDA_BUILD)/fake-train: $(FAKECUDA_NATIVE)/testing/tools/fake_train.c $(FAKECUDA_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(FAKECUDA_CFLAGS) -o $@ $< $(FAKECUDA_LIB) -Wl,-rpath,'$$ORIGIN'
+
+# A job in phases (idle, work, grow) for the daemon's overcommit tests (testing/tools/fake_phases.c).
+$(FAKECUDA_BUILD)/fake-phases: $(FAKECUDA_NATIVE)/testing/tools/fake_phases.c $(FAKECUDA_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(FAKECUDA_CFLAGS) -o $@ $< $(FAKECUDA_LIB) -Wl,-rpath,'$$ORIGIN'
 

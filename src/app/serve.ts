@@ -220,6 +220,7 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
     ...(checkpointProblem ? { checkpointProblem } : {}),
     preemption: config.preemption,
     swap: config.swap,
+    overcommit: config.overcommit,
     lockTimeoutMs: config.lockTimeoutMs,
     mps,
     smGroups: smGroups.groups,

@@ -11,6 +11,7 @@ import { ErrorCodes, GsError, PRIORITY_LEVELS } from '../domain/index.js';
 import { BACKEND_CHOICES } from '../gpu/open.js';
 import { PREEMPTION_POLICIES, type PreemptionPolicy } from './planner.js';
 import { MPS_MODES, type MpsMode } from './mps.js';
+import { overcommitConfig, OvercommitSchema, type OvercommitConfig } from './overcommit-config.js';
 import { defaultPaths } from './paths.js';
 import type { DaemonNiceSetting } from './priority.js';
 import { DEFAULT_TASK_DIR, DEFAULT_UID_BASE, DEFAULT_UID_COUNT, type RunAs } from './sandbox-plan.js';
@@ -96,6 +97,8 @@ export const ConfigFileSchema = z.strictObject({
   preemption: z.enum(PREEMPTION_POLICIES).optional(),
   /** Slice swap (native/shim/SWAP.md): tasks' memory swappable, suspension by swap first, the checkpoint API as the fallback. */
   swap: z.boolean().optional(),
+  /** Memory overcommit (overcommit-config.ts): GPUs that may promise more memory than they have, idle slices swapped out. */
+  overcommit: OvercommitSchema.optional(),
   /** How long suspending waits for a task's queued GPU work (cuCheckpointProcessLock's timeout); 0: no limit. */
   checkpointLockTimeoutSeconds: z.number().min(0).max(3600).optional(),
   /** An MPS control daemon for sm-partition tasks (mps.ts): auto (real GPUs, when the binary is there), on, off. */
@@ -139,6 +142,10 @@ export interface ServeFlags {
   readonly preemption?: string | undefined;
   /** --swap: slice swap on (the file's `swap`). */
   readonly swap?: boolean | undefined;
+  /** --overcommit RATIO: every GPU may promise RATIO x its memory (the file's overcommit.gpus). */
+  readonly overcommit?: string | undefined;
+  /** --timeshare-quantum 30s (overcommit.timeshareQuantumSeconds). */
+  readonly timeshareQuantum?: string | undefined;
   readonly mps?: string | undefined;
   readonly tlsCert?: string | undefined;
   readonly tlsKey?: string | undefined;
@@ -175,6 +182,8 @@ export interface DaemonConfig {
   readonly preemption: PreemptionPolicy;
   /** Slice swap on: tasks get GPUSHARE_SWAP; suspension swaps first. */
   readonly swap: boolean;
+  /** Memory overcommit; null: no GPU is overcommitted. */
+  readonly overcommit: OvercommitConfig | null;
   readonly lockTimeoutMs: number;
   readonly mps: MpsMode;
   readonly tenants: readonly { readonly name: string; readonly quota: Quota; readonly runAs?: RunAs | undefined }[];
@@ -211,6 +220,7 @@ export function loadConfig(flags: ServeFlags, env: Readonly<Record<string, strin
     allowInsecureTcp: flags.insecure ?? file.value.allowInsecureTcp ?? false,
     preemption: parsePreemption(flags.preemption ?? file.value.preemption ?? 'suspend'),
     swap: flags.swap ?? file.value.swap ?? false,
+    overcommit: overcommitConfig(file.value.overcommit, flags, flags.swap ?? file.value.swap ?? false),
     lockTimeoutMs: (file.value.checkpointLockTimeoutSeconds ?? 30) * 1000,
     mps: parseMps(flags.mps ?? file.value.mps ?? 'auto'),
     tenants: configTenants(path, file.value.tenants ?? []),

@@ -27,6 +27,7 @@ import { taskFiles, type NativePaths } from './launcher.js';
 import { GpuHealthBook, readingOf, type GpuFaultReason, type GpuHealthState, type GpuReading } from './gpu-health.js';
 import { GpuInventory } from './inventory.js';
 import type { MoveRefusal } from './move-plan.js';
+import { checkOvercommitGpus, ratioOf, type OvercommitConfig } from './overcommit-config.js';
 import { Lifecycle } from './lifecycle.js';
 import type { MpsControl } from './mps.js';
 import type { PreemptionPolicy } from './planner.js';
@@ -81,6 +82,8 @@ export interface DaemonOptions {
   readonly preemption?: PreemptionPolicy;
   /** Slice swap (lifecycle.ts, swap.ts): tasks' memory swappable, suspension by swap first. */
   readonly swap?: boolean;
+  /** Memory overcommit (overcommit-config.ts); null or absent: no GPU is overcommitted. */
+  readonly overcommit?: OvercommitConfig | null;
   /** How long lock may wait for a task's GPU work to drain; 0: as long as it takes. */
   readonly lockTimeoutMs?: number;
   /** The MPS control daemon sm-partition tasks run under (mps.ts); null or absent: none. */
@@ -154,13 +157,16 @@ export class Daemon {
       checkpoint: options.checkpoint ?? null,
       checkpointProblem: options.checkpointProblem,
       swap: options.swap ?? false,
+      overcommit: options.overcommit ? { config: options.overcommit, gpus: () => this.overcommittedGpus() } : undefined,
       preemption: options.preemption ?? 'suspend',
       lockTimeoutMs: options.lockTimeoutMs ?? 0,
       mps: options.mps ?? null,
       onChange: () => this.queue.passSoon(),
     });
     this.health = new GpuHealthBook(this.store, this.bus, this.now);
-    this.inventory = new GpuInventory(options.backend, options.smGroups, undefined, undefined, this.health);
+    const overcommit = options.overcommit ?? null;
+    this.inventory = new GpuInventory(options.backend, options.smGroups, undefined, undefined, this.health, (index) => ratioOf(overcommit, index));
+    checkOvercommitGpus(overcommit, this.inventory.gpus().map((g) => g.index));
     this.queue = new TaskQueue({
       store: this.store,
       inventory: this.inventory,
@@ -173,6 +179,12 @@ export class Daemon {
       suspendable: options.checkpoint != null || options.swap === true,
       observer: options.observer,
     });
+  }
+
+  /** The GPUs memory overcommit covers, with their cards' memory (what the residents must fit). */
+  private overcommittedGpus(): { uuid: string; capacityBytes: number }[] {
+    const overcommit = this.options.overcommit ?? null;
+    return this.inventory.gpus().filter((g) => ratioOf(overcommit, g.index) > 1).map((g) => ({ uuid: g.uuid, capacityBytes: g.memoryTotalBytes }));
   }
 
   /** Reconciles with what survived the last daemon, then starts whatever fits. */

@@ -46,6 +46,8 @@ export class GpuInventory {
     private readonly maxAgeMs = INVENTORY_MAX_AGE_MS,
     private readonly clock: () => number = () => performance.now(),
     private readonly health: GpuHealthView | null = null,
+    /** Memory overcommit: the ratio of the GPU at an index (1: none). */
+    private readonly ratioOf: (index: number) => number = () => 1,
   ) {}
 
   /** The GPUs as last read (the same array until the next read). */
@@ -85,7 +87,7 @@ export class GpuInventory {
     if (this.read === null || now - this.read.at >= this.maxAgeMs) {
       const gpus = this.backend.gpus();
       this.health?.observe(gpus.map(readingOf));
-      const machine = localNode(gpus, this.smGroups);
+      const machine = localNode(gpus, this.smGroups, undefined, this.ratioOf);
       this.read = { at: now, gpus, machine, feasible: new Set(), node: this.heldNode(gpus, machine), version: this.health?.version() ?? 0 };
     }
     return this.read;
@@ -95,6 +97,6 @@ export class GpuInventory {
   private heldNode(gpus: readonly Gpu[], machine: NodeSpec): NodeSpec {
     const health = this.health;
     if (health === null || gpus.every((g) => holdOf(health.state(g.uuid)) === null)) return machine;
-    return localNode(gpus, this.smGroups, (uuid) => holdOf(health.state(uuid)));
+    return localNode(gpus, this.smGroups, (uuid) => holdOf(health.state(uuid)), this.ratioOf);
   }
 }

@@ -43,6 +43,9 @@ import { Supervisor, type DeviceUsage, type Ending } from './supervisor.js';
 import { cudaStates, resumeGroup, suspendGroup, type GroupResult } from './suspend.js';
 import { moveSwapped, type MoveResult } from './move.js';
 import { SwapSessions, swapDevices, swapDirFor, type SwapResult } from './swap.js';
+import type { OvercommitConfig } from './overcommit-config.js';
+import type { ResidencyGpu } from './residency.js';
+import { ResidencyShell } from './residency-shell.js';
 
 export interface LifecycleOptions {
   readonly stateDir: string;
@@ -58,6 +61,8 @@ export interface LifecycleOptions {
   readonly checkpointProblem?: string | undefined;
   /** Slice swap (swap.ts): tasks get GPUSHARE_SWAP, and suspension swaps first, the checkpoint API as the fallback. */
   readonly swap?: boolean;
+  /** Memory overcommit (residency-shell.ts) on these GPUs, with their cards' memory; absent: none. */
+  readonly overcommit?: { readonly config: OvercommitConfig; readonly gpus: () => readonly ResidencyGpu[] } | undefined;
   readonly preemption: PreemptionPolicy;
   readonly lockTimeoutMs: number;
   readonly mps: MpsControl | null;
@@ -101,6 +106,8 @@ export class Lifecycle {
   private readonly resumeTargets = new Map<string, readonly TaskGpu[]>();
   /** Tasks swapped out by this daemon, with their control connections (swap.ts). */
   private readonly swaps = new SwapSessions();
+  /** Memory overcommit's swaps of running tasks (null: no GPU is overcommitted). */
+  private readonly residency: ResidencyShell | null;
   private closed = false;
 
   constructor(private readonly options: LifecycleOptions) {
@@ -122,6 +129,19 @@ export class Lifecycle {
         this.log.warn({ why }, 'the spawner died; its tasks are watched by pid from now on, and the next start runs a new one');
         this.supervisor.spawnerLost();
       },
+    });
+    const oc = options.overcommit;
+    this.residency = oc === undefined ? null : new ResidencyShell({
+      settings: oc.config.residency,
+      tickMs: oc.config.tickMs,
+      gpus: oc.gpus,
+      running: () => this.store.list().filter((t) => t.state === 'running'),
+      usage: (id) => this.supervisor.usage(id),
+      lifecycleBusy: (id) => this.busy.has(id),
+      swaps: this.swaps,
+      events: this.events,
+      log: this.log,
+      now: options.now,
     });
     options.sandbox.useStarter(async (argv, user) => {
       await this.spawner.run({ argv, env: {}, cwd: '/', stdout: '', stderr: '', user });
@@ -221,6 +241,7 @@ export class Lifecycle {
     this.closed = true;
     for (const t of this.reconcileTimers) clearTimeout(t);
     this.reconcileTimers.clear();
+    this.residency?.close();
     this.spawner.close();
     this.supervisor.close();
     for (const t of this.killTimers.values()) clearTimeout(t);
@@ -292,6 +313,8 @@ export class Lifecycle {
         const dir = swapDirFor(task.regionPath);
         if (!ownUser) mkdirSync(dir, { recursive: true, mode: 0o700 });
         env['GPUSHARE_SWAP'] = dir;
+        // On an overcommitted GPU the library refuses managed memory beyond the card's free memory (SWAP.md).
+        if (this.options.overcommit?.gpus().some((g) => gpus.some((t) => t.uuid === g.uuid)) === true) env['GPUSHARE_OVERCOMMIT'] = '1';
       }
       // The intent, durable before the process exists: after a crash from here on, the next
       // daemon finds `starting` and asks the launch claim rather than starting it again. No
@@ -443,7 +466,8 @@ export class Lifecycle {
     const started = performance.now();
     const op = (async (): Promise<SuspendResult> => {
       // Slice swap first; the checkpoint API where the library cannot (its reason kept).
-      const swapped = swap ? await this.swaps.out(task.id, swapDirFor(task.regionPath), pid) : null;
+      // A slice overcommit swapped out is out already: the group only stops.
+      const swapped = this.residency?.parked(task.id) === true ? this.residency.handOver(task.id, pid) : swap ? await this.swaps.out(task.id, swapDirFor(task.regionPath), pid) : null;
       const r: GroupResult = swapped?.ok === true
         ? { ok: true, pids: [] }
         : api
@@ -615,6 +639,7 @@ export class Lifecycle {
   }
 
   private ended(id: string, ending: Ending, atStart = false): void {
+    this.residency?.forget(id);
     this.swaps.drop(id);
     const task = this.store.get(id);
     // Our wrapper ran nothing: a wrapper of the last daemon holds the launch claim. That one is the task.

@@ -14,23 +14,24 @@ export const LOCAL_NODE = 'local';
  * (yet): effectively unlimited. `holdOf`: why a GPU takes no new work (gpu-health.ts: cordoned,
  * faulted), which the scheduler reads as its health; a lost GPU stays lost.
  */
-export function localNode(gpus: readonly Gpu[], groups: ReadonlyMap<string, SmGroups> = new Map(), holdOf: (uuid: string) => GpuHold | null = () => null): NodeSpec {
+export function localNode(gpus: readonly Gpu[], groups: ReadonlyMap<string, SmGroups> = new Map(), holdOf: (uuid: string) => GpuHold | null = () => null, ratioOf: (index: number) => number = () => 1): NodeSpec {
   return {
     name: LOCAL_NODE,
     cpuMilli: Number.MAX_SAFE_INTEGER,
     memoryBytes: Number.MAX_SAFE_INTEGER,
-    gpus: gpus.map((g) => toGpuSpec(g, groups.get(g.uuid) ?? null, g.health === 'ok' ? holdOf(g.uuid) : null)),
+    gpus: gpus.map((g) => toGpuSpec(g, groups.get(g.uuid) ?? null, g.health === 'ok' ? holdOf(g.uuid) : null, ratioOf(g.index))),
   };
 }
 
 /** `groups`: what the driver said of the GPU's SM groups (gpushare-smprobe), so partitions stay within the SMs it groups. */
-function toGpuSpec(g: Gpu, groups: SmGroups | null, hold: GpuHold | null): GpuSpec {
+/** `ratio`: memory overcommit (overcommit-config.ts): the scheduler may promise ratio x the card's memory. */
+function toGpuSpec(g: Gpu, groups: SmGroups | null, hold: GpuHold | null, ratio: number): GpuSpec {
   return {
     index: g.index,
     uuid: g.uuid,
     model: g.model,
     name: g.name,
-    memoryBytes: g.memoryTotalBytes,
+    memoryBytes: Math.floor(g.memoryTotalBytes * ratio),
     computeMilli: GPU_MILLI,
     numaNode: g.numaNode,
     health: hold ?? g.health,

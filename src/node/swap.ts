@@ -78,19 +78,26 @@ class Control {
     });
   }
 
+  /** Hears the library's unasked lines ({"event":"wants-in"}: SWAP.md, "The control socket"). */
+  onEvent: ((event: string) => void) | null = null;
+
   private deliver(): void {
-    if (!this.waiting) return;
-    const nl = this.buffered.indexOf('\n');
-    if (nl >= 0) {
+    for (;;) {
+      const nl = this.buffered.indexOf('\n');
+      // Unasked lines (before or after an answer, in the same chunk or not): never inside one.
+      if (nl >= 0 && this.buffered.startsWith('{"event":')) {
+        const event = /^\{"event":"([a-z-]+)"/.exec(this.buffered.slice(0, nl))?.[1];
+        this.buffered = this.buffered.slice(nl + 1);
+        if (event !== undefined) this.onEvent?.(event);
+        continue;
+      }
+      if (!this.waiting || (nl < 0 && !this.closed)) return;
+      const w = this.waiting;
+      this.waiting = null;
+      if (nl < 0) return w(null);
       const line = this.buffered.slice(0, nl);
       this.buffered = this.buffered.slice(nl + 1);
-      const w = this.waiting;
-      this.waiting = null;
       w(line);
-    } else if (this.closed) {
-      const w = this.waiting;
-      this.waiting = null;
-      w(null);
     }
   }
 
@@ -154,8 +161,12 @@ export class SwapSessions {
     return this.held.has(taskId);
   }
 
-  /** Swaps every CUDA process of the group out, then stops the group; on refusal nothing is left changed. */
-  async out(taskId: string, dir: string, pgid: number): Promise<SwapResult> {
+  /**
+   * Swaps every CUDA process of the group out, then stops the group; on refusal nothing is left
+   * changed. `park` (memory overcommit, residency-shell.ts): the group is not stopped, and
+   * `onWantsIn` hears when one of its processes waits to come back in.
+   */
+  async out(taskId: string, dir: string, pgid: number, park?: { readonly onWantsIn: () => void }): Promise<SwapResult> {
     const pids = groupMembers(pgid).filter(usesCudaDriver);
     if (pids.length === 0) return { ok: false, code: 'swap-unavailable', message: 'the task has no CUDA process' };
     const missing = pids.filter((pid) => !existsSync(join(dir, `${pid}.sock`)));
@@ -175,6 +186,8 @@ export class SwapSessions {
       for (const h of held) h.control.close();
       return { ok: false, code: 'swap-unavailable', message: swappable === 0 ? 'the task has no swappable GPU memory' : `slice swap would leave ${resident} of its ${swappable + resident} bytes on the GPU` };
     }
+    // Heard from before the swap-out's answer: a held thread's wants-in follows it at once.
+    if (park) for (const h of held) h.control.onEvent = (e) => e === 'wants-in' && park.onWantsIn();
     const answers = await Promise.all(held.map((h) => h.control.ask(h.pid, 'out')));
     const refused = answers.find((a) => !a.ok);
     if (refused && !refused.ok) {
@@ -185,7 +198,7 @@ export class SwapSessions {
     }
     const seconds = (performance.now() - started) / 1000;
     this.held.set(taskId, held);
-    signalGroup(pgid, SIGSTOP);
+    if (!park) signalGroup(pgid, SIGSTOP);
     return { ok: true, value: outcome(answers, seconds) };
   }
 
@@ -194,19 +207,44 @@ export class SwapSessions {
    * in (its connection was lost) counts as done; on another failure the group is stopped again
    * and stays swapped out (the caller retries later).
    */
-  async in(taskId: string, pgid: number): Promise<SwapResult> {
+  async in(taskId: string, pgid: number, parked = false): Promise<SwapResult> {
     const held = this.held.get(taskId);
     if (!held) return { ok: false, code: 'swap-unavailable', message: 'the task was not swapped out by this daemon' };
-    signalGroup(pgid, SIGCONT);
+    if (!parked) signalGroup(pgid, SIGCONT);
     const started = performance.now();
     const answers = await Promise.all(held.map((h) => h.control.ask(h.pid, 'in')));
     const failed = answers.find((a) => !a.ok && a.code !== 'state' && a.code !== 'gone');
     if (failed && !failed.ok) {
-      signalGroup(pgid, SIGSTOP);
+      if (!parked) signalGroup(pgid, SIGSTOP);
       return { ok: false, code: 'swap-refused', message: `process ${failed.pid}: ${failed.message} (${failed.code})` };
     }
     this.drop(taskId);
     return { ok: true, value: outcome(answers, (performance.now() - started) / 1000) };
+  }
+
+  /**
+   * Pins the staging of every CUDA process of the group for what it holds now (`stage`), so a
+   * later swap-out pins nothing (pinning costs about 0.5 s per GiB, issue 22); false when a
+   * process refused or could not be asked. Memory overcommit stages its slices ahead.
+   */
+  static async stage(dir: string, pgid: number): Promise<boolean> {
+    const pids = groupMembers(pgid).filter(usesCudaDriver);
+    const answers = await Promise.all(
+      pids.map(async (pid) => {
+        const control = await Control.open(join(dir, `${pid}.sock`));
+        if (control === null) return false;
+        const a = await control.ask(pid, 'stage');
+        control.close();
+        return a.ok;
+      }),
+    );
+    return pids.length > 0 && answers.every(Boolean);
+  }
+
+  /** Whether every CUDA process of the group has a control socket (and there is one): the library can swap it. */
+  static swappable(dir: string, pgid: number): boolean {
+    const pids = groupMembers(pgid).filter(usesCudaDriver);
+    return pids.length > 0 && pids.every((pid) => existsSync(join(dir, `${pid}.sock`)));
   }
 
   /** Forgets a task (it ended): its connections close. */

@@ -159,6 +159,9 @@ done
 mkdir -p "$WORK/swap-hostmem" "$WORK/swap-novmm"
 echo '{"contextBytes": 4194304, "errors": {"cuMemHostAlloc": 2}}' >"$WORK/fake_cuda_nopin.json"
 echo '{"contextBytes": 4194304, "errors": {"cuMemGetAllocationGranularity": 801}}' >"$WORK/fake_cuda_novmm.json"
+mkdir -p "$WORK/swap-managed"
+run "swap: managed memory past the free memory of an overcommitted GPU refused" "$A" "$ASAN_PRELOAD" \
+    GPUSHARE_SWAP="$WORK/swap-managed" GPUSHARE_OVERCOMMIT=1 -- "$T/swap_test" managed
 run "swap refused: no pinned host memory" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$WORK/swap-hostmem" \
     GPUSHARE_FAKE_CUDA="$WORK/fake_cuda_nopin.json" -- "$T/swap_test" hostmem
 run "swap refused: no VMM" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$WORK/swap-novmm" \

@@ -69,13 +69,13 @@ static int ctl_connect(pid_t pid)
     return -1;
 }
 
-/* Sends `cmd`, returns the answer line in out (empty when the connection closed). */
+/* Sends `cmd` (none: NULL), returns the next line in out (empty when the connection closed). */
 static void ask(int fd, const char *cmd, char *out, size_t len)
 {
     char line[64];
-    snprintf(line, sizeof line, "%s\n", cmd);
+    snprintf(line, sizeof line, "%s\n", cmd != NULL ? cmd : "");
     out[0] = '\0';
-    if (fd < 0 || send(fd, line, strlen(line), MSG_NOSIGNAL) < 0)
+    if (fd < 0 || (cmd != NULL && send(fd, line, strlen(line), MSG_NOSIGNAL) < 0))
         return;
     size_t have = 0;
     while (have + 1 < len) {
@@ -247,6 +247,11 @@ static void t_held(void)
     for (int i = 0; i < 4; i++)
         check(!atomic_load(&h[i].done), "%s waits while the slice is swapped out",
               (const char *[]){"a launch", "a copy", "an allocation", "a stream-ordered copy"}[i]);
+    /* the waiting program says so once, unasked, on the connection that swapped it out */
+    ask(fd, NULL, a, sizeof a);
+    char want_line[64];
+    snprintf(want_line, sizeof want_line, "{\"event\":\"wants-in\",\"pid\":%d}\n", (int)getpid());
+    check(strcmp(a, want_line) == 0, "one wants-in line: %s", a);
     double in_at = now_s();
     ask(fd, "in", a, sizeof a);
     check(has(a, "\"ok\":true"), "in: %s", a);
@@ -256,6 +261,20 @@ static void t_held(void)
               (const char *[]){"the launch", "the copy", "the allocation", "the stream-ordered copy"}[i], (int)h[i].r);
     }
     verify("after held calls");
+    ask(fd, "status", a, sizeof a);
+    check(has(a, "\"op\":\"status\""), "no second wants-in for one swap-out: %s", a);
+    /* each swap-out is told of anew */
+    ask(fd, "out", a, sizeof a);
+    check(has(a, "\"ok\":true"), "out again: %s", a);
+    held_arg h2 = {.what = 1};
+    pthread_t t2;
+    pthread_create(&t2, NULL, held_call, &h2);
+    ask(fd, NULL, a, sizeof a);
+    check(strcmp(a, want_line) == 0, "wants-in after the second swap-out: %s", a);
+    ask(fd, "in", a, sizeof a);
+    check(has(a, "\"ok\":true"), "in again: %s", a);
+    pthread_join(t2, NULL);
+    check(h2.r == CUDA_SUCCESS, "the copy ran after the second swap-in");
     close(fd);
     release();
 }
@@ -444,6 +463,18 @@ static int move_helper(const char *pid_text)
     if (r[3] != CUDA_SUCCESS)
         fprintf(stderr, "move helper: lock %d, checkpoint %d, restore %d, unlock %d\n", (int)r[0], (int)r[1], (int)r[2], (int)r[3]);
     return r[3] == CUDA_SUCCESS ? 0 : 1;
+
+/* GPUSHARE_OVERCOMMIT=1: managed memory beyond the card's free memory is refused, within it given. */
+static void t_managed(void)
+{
+    setup();
+    size_t free = 0, total = 0;
+    check(cuMemGetInfo_v2(&free, &total) == CUDA_SUCCESS, "meminfo");
+    CUdeviceptr p = 0;
+    check(cuMemAllocManaged(&p, free + 2 * MiB, CU_MEM_ATTACH_GLOBAL) == CUDA_ERROR_OUT_OF_MEMORY && p == 0,
+          "managed memory beyond the free %zu bytes is refused", free);
+    check(cuMemAllocManaged(&p, 2 * MiB, CU_MEM_ATTACH_GLOBAL) == CUDA_SUCCESS, "managed memory within it is given");
+    check(cuMemFree_v2(p) == CUDA_SUCCESS, "free");
 }
 
 int main(int argc, char **argv)
@@ -454,5 +485,7 @@ int main(int argc, char **argv)
     static const test_scenario all[] = {{"bytes", t_bytes}, {"held", t_held}, {"refuse", t_refuse},
                                         {"hostmem", t_hostmem}, {"novmm", t_novmm}, {"gone", t_gone},
                                         {"kill", t_kill}, {"move", t_move}};
+
+                                        {"kill", t_kill}, {"managed", t_managed}};
     return run_scenario(all, sizeof all / sizeof all[0]);
 }

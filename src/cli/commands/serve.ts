@@ -11,6 +11,8 @@ interface ServeFlags {
   readonly logLevel?: string;
   readonly preemption?: string;
   readonly swap?: boolean;
+  readonly overcommit?: string;
+  readonly timeshareQuantum?: string;
   readonly mps?: string;
   readonly sandbox?: string;
   readonly passEnv?: string[];
@@ -39,6 +41,8 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--simulate <fleet>', 'simulate GPUs: "1xH100-80GB", "2xH100-80GB,1xA100-40GB" or a file').env('GPUSHARE_SIMULATE'))
     .option('--policy <name>', 'scheduling policy: binpack (default), spread, bestfit, topology, fragmentation, random')
     .option('--swap', "slice swap: tasks' GPU memory can move to host memory and back at PCIe speed (libgpushare); suspend, resume and preemption swap first, the CUDA checkpoint API as the fallback (config: swap)")
+    .option('--overcommit <ratio>', 'memory overcommit (with --swap): each GPU may promise ratio x its memory (1-4); idle slices are swapped to host memory when the real use would not fit, and slices that cannot all fit take turns (config: overcommit.gpus, per GPU)')
+    .option('--timeshare-quantum <duration>', 'under --overcommit, how long a slice others wait for keeps the GPU before they swap turns, e.g. 30s (default; config: overcommit.timeshareQuantumSeconds)')
     .addOption(new Option('--preemption <policy>', 'what a higher-priority task that does not fit does to lower-priority ones: suspend them (default), suspend-then-kill (kill those that cannot be suspended), off').choices(['suspend', 'suspend-then-kill', 'off']))
     .addOption(
       new Option('--mps <mode>', 'an MPS control daemon for sm-partition tasks, so partitions run at once: auto (default: on real GPUs when nvidia-cuda-mps-control is on PATH), on, off').choices([

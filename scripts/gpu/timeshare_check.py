@@ -1,0 +1,129 @@
+"""Time-sharing two big training tasks by slice swap (issue 22 item 4), on the real GPU under the
+daemon started by scripts/gpu-check-timeshare.sh (--swap, overcommit 2x, 30 s quantum).
+
+    timeshare_check.py SOCKET OUT_DIR NODE
+
+1. solo: one task (FRACTION of the card's memory) trains alone for SOLO_S s: steps/s.
+2. pair: two such tasks, which cannot both be resident, train for PAIR_S s each: their steps/s
+   over the window where both run, against solo (budget, issue 22 scaled: >= 47% each), the
+   turns (task.swapped-out reason turn), the swap seconds and the lost share per turn, the
+   longest wait, and every ballast intact.
+Writes results.json and table.md to OUT_DIR and prints the table.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+from daemon_client import api_client
+
+SOCK, OUT, NODE = sys.argv[1], sys.argv[2], sys.argv[3]
+FRACTION = float(os.environ.get("FRACTION", "0.55"))
+SOLO_S = float(os.environ.get("SOLO_S", "40"))
+PAIR_S = float(os.environ.get("PAIR_S", "150"))
+GROW = os.environ.get("GROW_GIB_PER_S", "4")
+BUDGET = 0.47
+api = api_client(SOCK)
+
+
+def gs(*args):
+    r = subprocess.run([NODE, os.environ.get("GPUSHARE_CLI", "bin/gpushare.js"), *args], capture_output=True, text=True, env={**os.environ, "GPUSHARE_HOST": SOCK})
+    if r.returncode != 0:
+        print(f"gpushare {' '.join(args[:4])} failed ({r.returncode}): {r.stderr.strip()}", flush=True)
+    return r.stdout.strip()
+
+
+def lines(tid):
+    try:
+        text = open(api("GET", f"/v1/tasks/{tid}")["stdoutPath"]).read()
+    except OSError:
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass
+    return out
+
+
+def wait_end(tid, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        t = api("GET", f"/v1/tasks/{tid}")
+        if t["state"] in ("exited", "failed", "killed", "lost"):
+            return t
+        time.sleep(1)
+    raise TimeoutError(f"task {tid} still {t['state']} after {timeout} s")
+
+
+def submit(gib, duration):
+    out = gs("run", "-d", "--mem", f"{gib + 3}Gi", "--", "python3", "scripts/gpu/timeshare_task.py", str(gib), str(duration), GROW)
+    if not out:
+        raise SystemExit("could not submit")
+    return out.split()[-1]
+
+
+def rate(tid, lo, hi):
+    ticks = [l for l in lines(tid) if l.get("event") == "tick" and lo <= l["t"] <= hi]
+    if len(ticks) < 2:
+        return None
+    return (ticks[-1]["steps"] - ticks[0]["steps"]) / (ticks[-1]["t"] - ticks[0]["t"])
+
+
+def events(tid):
+    return [e for e in api("GET", "/v1/events?since=0&limit=10000") if e.get("taskId") == tid]
+
+
+def main():
+    gpu = api("GET", "/v1/gpus")["gpus"][0]
+    gib = int(gpu["memoryTotalBytes"] * FRACTION / 2**30)
+    rows, results = [], {"gpu": gpu["name"], "ballastGiB": gib, "fraction": FRACTION, "soloS": SOLO_S, "pairS": PAIR_S}
+
+    solo = submit(gib, SOLO_S)
+    t = wait_end(solo, SOLO_S + 120)
+    ready = next((l for l in lines(solo) if l.get("event") == "ready"), None)
+    final = next((l for l in lines(solo) if l.get("event") == "final"), None)
+    solo_rate = rate(solo, ready["t"] + 3, final["t"]) if ready and final else None
+    results["solo"] = {"task": solo, "exitCode": t["exitCode"], "stepsPerS": solo_rate}
+    rows.append(("solo", "steps/s alone", "-", f"{solo_rate:.2f}" if solo_rate else "none", bool(solo_rate)))
+
+    a = submit(gib, PAIR_S)
+    time.sleep(2)
+    b = submit(gib, PAIR_S)
+    ta, tb = wait_end(a, PAIR_S * 2 + 180), wait_end(b, PAIR_S * 2 + 180)
+    readies = [next((l["t"] for l in lines(x) if l.get("event") == "ready"), None) for x in (a, b)]
+    finals = [next((l for l in lines(x) if l.get("event") == "final"), None) for x in (a, b)]
+    ok_all = True
+    if None in readies or None in finals:
+        rows.append(("pair", "both trained to the end", "yes", "no", False))
+        ok_all = False
+    else:
+        lo, hi = max(readies), min(f["t"] for f in finals)
+        for name, tid, f in (("A", a, finals[0]), ("B", b, finals[1])):
+            r = rate(tid, lo, hi)
+            share = r / solo_rate if r and solo_rate else None
+            ev = events(tid)
+            turns = [e for e in ev if e["type"] == "task.swapped-out" and e["data"].get("reason") in ("turn", "bound")]
+            ins = [e for e in ev if e["type"] == "task.swapped-in"]
+            lost = [e["data"]["lostShare"] for e in ins if "lostShare" in e["data"]]
+            outs = [e["data"]["swapSeconds"] for e in ev if e["type"] == "task.swapped-out"]
+            waits = [e["data"]["waitedMs"] for e in ins]
+            results[name] = {"task": tid, "stepsPerS": r, "shareOfSolo": share, "turnsGivenUp": len(turns), "swapOutSeconds": outs,
+                             "swapInSeconds": [e["data"]["swapSeconds"] for e in ins], "lostShares": lost, "maxWaitMs": max(waits) if waits else None,
+                             "ballastOk": f["ballast_ok"], "exitCode": (ta if tid == a else tb)["exitCode"]}
+            ok = share is not None and share >= BUDGET
+            rows.append((f"pair {name}", "share of solo steps/s over the window both run", f">= {BUDGET:.0%}", f"{share:.1%}" if share else "none", ok))
+            rows.append((f"pair {name}", "turns given up / lost share per turn", ">= 1", f"{len(turns)} / {', '.join(f'{x:.3f}' for x in lost) or '-'}", len(turns) >= 1))
+            rows.append((f"pair {name}", "ballast intact, exit 0", "yes", f"{f['ballast_ok']}, {results[name]['exitCode']}", f["ballast_ok"] and results[name]["exitCode"] == 0))
+            ok_all = ok_all and ok and f["ballast_ok"]
+    table = ["| phase | check | target | measured | ok |", "|---|---|---|---|---|"] + [f"| {p} | {c} | {t} | {m} | {'yes' if o else 'NO'} |" for p, c, t, m, o in rows]
+    open(os.path.join(OUT, "table.md"), "w").write("\n".join(table) + "\n")
+    json.dump(results, open(os.path.join(OUT, "results.json"), "w"), indent=2)
+    print("\n".join(table), flush=True)
+    sys.exit(0 if ok_all and all(r[4] for r in rows) else 1)
+
+
+if __name__ == "__main__":
+    main()

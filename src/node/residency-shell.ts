@@ -1,0 +1,267 @@
+/**
+ * Memory overcommit's shell (issue 22 items 3-4): every `tickMs` it looks at the running tasks
+ * on overcommitted GPUs (what their regions hold, whether their launch counts moved, whether
+ * their library said it wants in), asks the pure planner (residency.ts) which slices should be
+ * resident, and performs its swaps through SwapSessions without stopping the task's processes
+ * (`park`): a swapped-out slice's program runs on until it launches work, which the library
+ * holds, telling the daemon on its control socket (a wants-in), which brings the next look at
+ * once. Each swap is a task event: `task.swapped-out` (why, for whom, bytes, seconds) and
+ * `task.swapped-in` (how long the program waited, the swap's seconds, and under time-sharing the
+ * turn's lost share: swap seconds / quantum).
+ */
+import type { Logger } from 'pino';
+import type { Task } from '../contract/task.js';
+import type { TaskEvents } from './events.js';
+import { planResidency, type ResidencyAction, type ResidencyGpu, type ResidencySettings, type ResidentSlice } from './residency.js';
+import type { DeviceUsage } from './supervisor.js';
+import { signalGroup } from './proc.js';
+import { SwapSessions, swapDirFor, type SwapResult } from './swap.js';
+
+const SIGSTOP = 19;
+
+export interface ResidencyShellOptions {
+  readonly settings: ResidencySettings;
+  readonly tickMs: number;
+  /** The overcommitted GPUs, with their cards' memory. */
+  readonly gpus: () => readonly ResidencyGpu[];
+  /** Tasks in state running. */
+  readonly running: () => readonly Task[];
+  readonly usage: (id: string) => readonly DeviceUsage[] | null;
+  /** A suspension or resumption is in flight (lifecycle.ts): the slice is not ours to move. */
+  readonly lifecycleBusy: (id: string) => boolean;
+  readonly swaps: SwapSessions;
+  readonly events: TaskEvents;
+  readonly log: Logger;
+  readonly now: () => number;
+}
+
+/** What the shell remembers of a slice between looks. */
+interface Seen {
+  launches: number;
+  lastActiveAt: number;
+  since: number;
+  out: { readonly movableBytes: number; readonly seconds: number; readonly reason: string; readonly devices: readonly string[] } | null;
+  wantsInSince: number | null;
+  busy: boolean;
+  /** Over its wait's bound already said (once per wait). */
+  overdueSaid: boolean;
+  /** Bytes its staging was last pinned for (staged ahead: a swap-out then pins nothing). */
+  stagedBytes: number;
+  staging: boolean;
+}
+
+/** Growth that has the staging pinned again ahead of a swap. */
+const STAGE_STEP_BYTES = 2 ** 30;
+
+export class ResidencyShell {
+  private readonly seen = new Map<string, Seen>();
+  private readonly timer: NodeJS.Timeout;
+  private pending: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(private readonly options: ResidencyShellOptions) {
+    this.timer = setInterval(() => this.tick(), options.tickMs);
+    this.timer.unref();
+  }
+
+  /** Whether the slice is swapped out by overcommit (its task's processes run on, held at their next launch). */
+  parked(id: string): boolean {
+    return this.seen.get(id)?.out != null;
+  }
+
+  /**
+   * A parked slice is being suspended (lifecycle.ts): it is out already, so its group only
+   * stops; its swap-out's figures stand for the suspension's. From now on the lifecycle's.
+   */
+  handOver(id: string, pgid: number): SwapResult {
+    const out = this.seen.get(id)?.out;
+    this.seen.delete(id);
+    signalGroup(pgid, SIGSTOP);
+    const bytes = out?.movableBytes ?? 0;
+    return { ok: true, value: { path: 'swap', bytes, residentBytes: 0, seconds: 0, gbps: null, processes: 0, devices: out?.devices ?? [] } };
+  }
+
+  /** The task left the overcommit's hands (ended): forgotten; its connections stay with SwapSessions. */
+  forget(id: string): void {
+    this.seen.delete(id);
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.timer);
+    if (this.pending !== null) clearTimeout(this.pending);
+  }
+
+  /** One look: gather, plan, perform. */
+  tick(): void {
+    if (this.closed) return;
+    const now = this.options.now();
+    const gpus = this.options.gpus();
+    const uuids = new Set(gpus.map((g) => g.uuid));
+    const slices: ResidentSlice[] = [];
+    const live = new Set<string>();
+    for (const task of this.options.running()) {
+      const first = task.gpus?.[0];
+      if (task.pid === null || first === undefined || !uuids.has(first.uuid)) continue;
+      live.add(task.id);
+      slices.push(this.sliceOf(task, now));
+    }
+    for (const id of this.seen.keys()) if (!live.has(id)) this.seen.delete(id);
+    const plan = planResidency(gpus, slices, this.options.settings, now);
+    for (const o of plan.overdue) {
+      const s = this.seen.get(o.id);
+      if (s === undefined || s.overdueSaid) continue;
+      s.overdueSaid = true;
+      this.options.events.record('task.swap-wait-overdue', o.id, { waitedMs: o.waitedMs, maxWaitMs: this.options.settings.maxWaitMs, heldBy: o.heldBy });
+    }
+    void this.apply(plan.actions);
+  }
+
+  /** The swaps-out first, then the swaps-in they made room for (an in whose room did not come waits for the next look). */
+  private async apply(actions: readonly ResidencyAction[]): Promise<void> {
+    const byId = new Map(this.options.running().map((t) => [t.id, t]));
+    const steps = actions.flatMap((a) => {
+      const task = byId.get(a.id);
+      const s = this.seen.get(a.id);
+      if (task === undefined || s === undefined) return [];
+      s.busy = true; // at once: the next look leaves it alone
+      return [{ a, task, s }];
+    });
+    const outSteps = steps.filter((x) => x.a.kind === 'out');
+    const done = await Promise.all(outSteps.map((x) => this.perform(x.task, x.a, x.s)));
+    const failedFor = new Set(outSteps.filter((_, i) => done[i] === false).map((x) => (x.a.kind === 'out' ? x.a.for : null)));
+    await Promise.all(
+      steps.filter((x) => x.a.kind === 'in').map((x) => {
+        if (!failedFor.has(x.a.id)) return this.perform(x.task, x.a, x.s);
+        x.s.busy = false;
+        return false;
+      }),
+    );
+  }
+
+  /** A look as soon as possible (a wants-in came). */
+  private soon(): void {
+    if (this.pending !== null || this.closed) return;
+    this.pending = setTimeout(() => {
+      this.pending = null;
+      this.tick();
+    }, 0);
+  }
+
+  private sliceOf(task: Task, now: number): ResidentSlice {
+    const usage = this.options.usage(task.id) ?? [];
+    const bytes = usage.reduce((sum, d) => sum + d.memoryBytes, 0);
+    const launches = usage.reduce((sum, d) => sum + d.kernelsLaunched, 0);
+    let s = this.seen.get(task.id);
+    if (s === undefined) {
+      s = { launches, lastActiveAt: now, since: now, out: null, wantsInSince: null, busy: false, overdueSaid: false, stagedBytes: 0, staging: false };
+      this.seen.set(task.id, s);
+    } else if (launches !== s.launches) {
+      s.launches = launches;
+      s.lastActiveAt = now;
+    }
+    const gpus = task.gpus ?? [];
+    const pid = task.pid ?? -1;
+    // Several GPUs: not moved (a slice is swapped whole, and the planner looks at one card at a time).
+    const swappable = s.out !== null || (gpus.length === 1 && SwapSessions.swappable(swapDirFor(task.regionPath), pid));
+    if (swappable && s.out === null && !s.busy && !s.staging && bytes >= s.stagedBytes + STAGE_STEP_BYTES) void this.stage(task, s, bytes);
+    return {
+      id: task.id,
+      gpu: gpus[0]?.uuid ?? '',
+      priority: task.priority,
+      swappable,
+      out: s.out !== null,
+      busy: s.busy || this.options.lifecycleBusy(task.id),
+      bytes,
+      movableBytes: s.out?.movableBytes ?? bytes,
+      promisedBytes: gpus[0]?.memoryBytes ?? 0,
+      lastActiveAt: s.lastActiveAt,
+      wantsInSince: s.wantsInSince,
+      since: s.since,
+    };
+  }
+
+  /**
+   * Pins the slice's staging ahead (SWAP.md, "Swap-out, swap-in"), so its swap-outs run at the
+   * copy rate: host memory the size of the slice's swappable bytes, pinned while it runs.
+   */
+  private async stage(task: Task, s: Seen, bytes: number): Promise<void> {
+    // Not `busy`: a swap-out may be planned meanwhile (the library answers it after the pinning).
+    s.staging = true;
+    s.stagedBytes = bytes;
+    try {
+      const ok = await SwapSessions.stage(swapDirFor(task.regionPath), task.pid ?? -1);
+      if (!ok) this.options.log.warn({ task: task.id, bytes }, 'overcommit: could not pin the staging ahead; its first swap-out pins it');
+    } finally {
+      s.staging = false;
+    }
+  }
+
+  /** One swap and its event; whether it was done. */
+  private async perform(task: Task, a: ResidencyAction, s: Seen): Promise<boolean> {
+    const pid = task.pid;
+    if (pid === null) {
+      s.busy = false;
+      return false;
+    }
+    let r: SwapResult;
+    try {
+      r = a.kind === 'out'
+        ? await this.options.swaps.out(task.id, swapDirFor(task.regionPath), pid, { onWantsIn: () => this.wantsIn(task.id) })
+        : await this.options.swaps.in(task.id, pid, true);
+    } finally {
+      s.busy = false;
+    }
+    if (this.closed || this.seen.get(task.id) !== s) return r.ok;
+    const now = this.options.now();
+    if (!r.ok) {
+      if (a.kind === 'out') s.wantsInSince = null;
+      this.options.log.warn({ task: task.id, op: a.kind, message: r.message }, 'overcommit: swap refused');
+      this.options.events.record(a.kind === 'out' ? 'task.swap-out-refused' : 'task.swap-in-refused', task.id, { code: r.code, message: r.message });
+      return false;
+    }
+    const seconds = Math.round(r.value.seconds * 1000) / 1000;
+    if (a.kind === 'out') {
+      s.out = { movableBytes: r.value.bytes, seconds, reason: a.reason, devices: r.value.devices };
+      s.since = now;
+      const early = s.wantsInSince !== null;
+      s.wantsInSince = null;
+      s.overdueSaid = false;
+      this.options.events.record('task.swapped-out', task.id, { reason: a.reason, for: a.for, swappedBytes: r.value.bytes, residentBytes: r.value.residentBytes, swapSeconds: seconds, gbps: r.value.gbps });
+      this.options.log.info({ task: task.id, reason: a.reason, for: a.for, bytes: r.value.bytes, seconds }, 'overcommit: slice swapped out');
+      if (early) this.wantsIn(task.id);
+    } else {
+      const turn = s.out?.reason === 'turn' || s.out?.reason === 'bound';
+      const lost = (s.out?.seconds ?? 0) + seconds;
+      s.out = null;
+      s.since = now;
+      s.lastActiveAt = now;
+      s.wantsInSince = null;
+      this.options.events.record('task.swapped-in', task.id, {
+        waitedMs: a.waitedMs,
+        swappedBytes: r.value.bytes,
+        swapSeconds: seconds,
+        gbps: r.value.gbps,
+        // Time-sharing: the share of a turn the two swaps took (swap-out + swap-in seconds / quantum).
+        ...(turn ? { lostShare: Math.round((lost / (this.options.settings.quantumMs / 1000)) * 10_000) / 10_000 } : {}),
+      });
+      this.options.log.info({ task: task.id, waitedMs: a.waitedMs, seconds }, 'overcommit: slice swapped in');
+    }
+    this.soon();
+    return true;
+  }
+
+  private wantsIn(id: string): void {
+    const s = this.seen.get(id);
+    if (s === undefined || s.wantsInSince !== null) return;
+    // It may come with the swap-out's answer, before `out` is recorded: kept, heard once out.
+    if (s.out === null) {
+      s.wantsInSince = this.options.now();
+      return;
+    }
+    s.wantsInSince = this.options.now();
+    s.lastActiveAt = s.wantsInSince; // it launched
+    this.options.events.record('task.wants-in', id, {});
+    this.soon();
+  }
+}
