@@ -55,10 +55,12 @@ function webBuild(): string[] {
 const NOT_SHIPPED_SRC = ['src/scheduler/testing/'];
 /**
  * Budget: 0.65 MB packed and 1.7 MB unpacked when this was written (7.7 MB / 26.9 MB before);
- * 2.5 MB unpacked with the dashboard, 3 MB with remote GPUs' worker and client (0.3 MB).
+ * 2.5 MB unpacked with the dashboard, 3 MB with remote GPUs' worker and client (0.3 MB);
+ * 1.1 MB packed and 3.4 MB unpacked with the remote client's runtime calls and NVML library, its
+ * TLS, the TypeScript SDK, moves and overcommit (session 20: 1.00 MB / 3.08 MB).
  */
-const MAX_PACKED_BYTES = 1024 * 1024;
-const MAX_UNPACKED_BYTES = 3 * 1024 * 1024;
+const MAX_PACKED_BYTES = 1.1 * 1024 * 1024;
+const MAX_UNPACKED_BYTES = 3.4 * 1024 * 1024;
 const NATIVE = ['libgpushare.so', 'gpushare-exec', 'gpushare-smprobe', 'gpushare-remote-worker', 'remote/libcuda.so.1', 'remote/libnvidia-ml.so.1'];
 
 interface PackResult {

@@ -49,6 +49,10 @@ typedef struct swap_alloc {
 } swap_alloc;
 
 static struct {
+    /* One daemon request at a time (each control connection has its own thread): the staging
+     * is pinned ahead with `lock` let go between chunks, so only this keeps two requests from
+     * pinning or freeing it at once. Taken before `lock`. */
+    pthread_mutex_t op;
     pthread_mutex_t lock; /* the list, the staging, `out`; held through a whole swap */
     pthread_cond_t back;  /* signalled when the hold ends */
     swap_alloc *a;
@@ -57,7 +61,7 @@ static struct {
     void **chunk;
     size_t nchunk, capchunk;
     CUcontext stage_ctx; /* current while pinning or freeing the staging (the driver wants one) */
-} S = {.lock = PTHREAD_MUTEX_INITIALIZER, .back = PTHREAD_COND_INITIALIZER};
+} S = {.op = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER, .back = PTHREAD_COND_INITIALIZER};
 
 /* The first device found without VMM (its allocations could not be made swappable), or -1. */
 static _Atomic int no_vmm_dev = -1;
@@ -253,8 +257,12 @@ static size_t swappable_bytes(void)
 }
 
 /* Pins chunks until the staging holds `want` bytes. Refused (nothing kept of this call's
- * chunks) when the host's available memory cannot hold them or pinning fails. */
-static bool stage(size_t want, gs_swap_result *res)
+ * chunks) when the host's available memory cannot hold them or pinning fails. `ahead`: a
+ * `stage` request while the program runs: `lock` is let go around each chunk's pinning (about
+ * 30 ms for 64 MiB), so the program's allocations and frees wait one chunk at most, not the
+ * whole pinning (5.6 s for 12 GiB on an H100); `op`, held by the caller, keeps the staging
+ * this request's meanwhile. */
+static bool stage(size_t want, gs_swap_result *res, bool ahead)
 {
     size_t need = (want + CHUNK - 1) / CHUNK, had = S.nchunk;
     if (need <= had)
@@ -280,7 +288,11 @@ static bool stage(size_t want, gs_swap_result *res)
         S.stage_ctx = S.a[0].ctx;
     (void)gs_real()->cuCtxSetCurrent(S.stage_ctx);
     while (S.nchunk < need) {
+        if (ahead)
+            pthread_mutex_unlock(&S.lock);
         CUresult r = gs_real()->cuMemHostAlloc(&S.chunk[S.nchunk], CHUNK, CU_MEMHOSTALLOC_PORTABLE);
+        if (ahead)
+            pthread_mutex_lock(&S.lock);
         if (r != CUDA_SUCCESS) {
             while (S.nchunk > had)
                 (void)gs_real()->cuMemFreeHost(S.chunk[--S.nchunk]);
@@ -467,6 +479,7 @@ static void finish(gs_swap_result *res, double t0, uint64_t bytes)
 void gs_swap_out(gs_swap_result *res)
 {
     double t0 = now_s();
+    pthread_mutex_lock(&S.op);
     pthread_mutex_lock(&S.lock);
     size_t bytes = swappable_bytes();
     int novmm = atomic_load(&no_vmm_dev);
@@ -474,7 +487,7 @@ void gs_swap_out(gs_swap_result *res)
         gs_swap_refuse(res, "state", "the slice is already swapped out");
     } else if (novmm >= 0) {
         gs_swap_refuse(res, "no-vmm", "device %d has no virtual memory management: its memory cannot be swapped", novmm);
-    } else if (stage(bytes, res)) {
+    } else if (stage(bytes, res, false)) {
         hold();
         double t1 = now_s();
         CUresult r = drain();
@@ -498,15 +511,18 @@ void gs_swap_out(gs_swap_result *res)
         }
     }
     pthread_mutex_unlock(&S.lock);
+    pthread_mutex_unlock(&S.op);
 }
 
 void gs_swap_in(gs_swap_result *res)
 {
     double t0 = now_s();
+    pthread_mutex_lock(&S.op);
     pthread_mutex_lock(&S.lock);
     if (!S.out) {
         gs_swap_refuse(res, "state", "the slice is not swapped out");
         pthread_mutex_unlock(&S.lock);
+        pthread_mutex_unlock(&S.op);
         return;
     }
     CUresult r = CUDA_SUCCESS;
@@ -526,11 +542,13 @@ void gs_swap_in(gs_swap_result *res)
         let_go();
     }
     pthread_mutex_unlock(&S.lock);
+    pthread_mutex_unlock(&S.op);
 }
 
 void gs_swap_stage(gs_swap_result *res, bool pin)
 {
     double t0 = now_s();
+    pthread_mutex_lock(&S.op);
     pthread_mutex_lock(&S.lock);
     if (!pin) {
         if (S.out)
@@ -538,10 +556,11 @@ void gs_swap_stage(gs_swap_result *res, bool pin)
         else
             unstage();
     }
-    if ((!pin && res->code[0] == '\0') || (pin && stage(swappable_bytes(), res)))
+    if ((!pin && res->code[0] == '\0') || (pin && stage(swappable_bytes(), res, true)))
         finish(res, t0, swappable_bytes());
     res->pinned_bytes = (uint64_t)S.nchunk * CHUNK;
     pthread_mutex_unlock(&S.lock);
+    pthread_mutex_unlock(&S.op);
 }
 
 void gs_swap_status(gs_swap_result *res)

@@ -53,6 +53,7 @@ typedef struct fake_cuda_config {
     bool shared_gpu;                     /* "sharedGpu": kernels of all processes of busy_dir serialize */
     bool inline_launch;                  /* "inlineLaunch": a 0 us kernel onto an idle stream completes in the call */
     unsigned long long launch_touch_bytes; /* "launchTouchBytes": bytes a launch walks through (cache pressure) */
+    unsigned long long host_alloc_us;      /* "hostAllocMicros": how long pinning host memory takes (outside the fake's lock) */
 } fake_cuda_config_t;
 
 /* Fills *c from the environment; unset or empty gives one default H100. On failure

@@ -9,6 +9,7 @@
  * on the host only with "managedResidency": "host". Host allocations cost no device memory.
  */
 #include <string.h>
+#include <time.h>
 
 #include "fake_cuda_state.h"
 
@@ -197,6 +198,15 @@ static CUresult host_alloc(const char *fn, void **pp, size_t bytesize, unsigned 
 {
     CUdeviceptr p = 0;
     CUresult r = fake_enter(fn);
+    /* Pinning is slow on a real driver (about 0.5 s a GiB) without stopping other threads' calls */
+    unsigned long long delay = r == CUDA_SUCCESS ? fake_state()->config.host_alloc_us : 0;
+    if (delay > 0) {
+        fake_unlock();
+        struct timespec ts = {.tv_sec = (time_t)(delay / 1000000), .tv_nsec = (long)(delay % 1000000) * 1000};
+        while (nanosleep(&ts, &ts) != 0) {
+        }
+        fake_lock();
+    }
     if (r == CUDA_SUCCESS && (!pp || bytesize == 0 || flags > 0x7))
         r = CUDA_ERROR_INVALID_VALUE;
     if (r == CUDA_SUCCESS)

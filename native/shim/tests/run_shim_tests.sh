@@ -162,6 +162,10 @@ echo '{"contextBytes": 4194304, "errors": {"cuMemGetAllocationGranularity": 801}
 mkdir -p "$WORK/swap-managed"
 run "swap: managed memory past the free memory of an overcommitted GPU refused" "$A" "$ASAN_PRELOAD" \
     GPUSHARE_SWAP="$WORK/swap-managed" GPUSHARE_OVERCOMMIT=1 -- "$T/swap_test" managed
+mkdir -p "$WORK/swap-ahead"
+echo '{"contextBytes": 4194304, "hostAllocMicros": 150000}' >"$WORK/fake_cuda_slowpin.json"
+run "swap: staging pinned ahead lets the program allocate between chunks" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$WORK/swap-ahead" \
+    GPUSHARE_FAKE_CUDA="$WORK/fake_cuda_slowpin.json" -- "$T/swap_test" ahead
 run "swap refused: no pinned host memory" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$WORK/swap-hostmem" \
     GPUSHARE_FAKE_CUDA="$WORK/fake_cuda_nopin.json" -- "$T/swap_test" hostmem
 run "swap refused: no VMM" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$WORK/swap-novmm" \

@@ -8,7 +8,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { ErrorCodes, GsError } from '../../domain/index.js';
 import { fromErrorBody } from '../../contract/error-body.js';
-import { listeningPort } from '../../contract/remote-worker.js';
+import { workerListening } from '../../contract/remote-worker.js';
 import { LIVE_STATES } from '../../contract/task.js';
 import type { OpenRemoteSession, RemoteSessionBody } from '../../contract/remote.js';
 import type { TaskBody } from '../../contract/schemas.js';
@@ -88,7 +88,7 @@ function dataHost(t: Target): string {
 /** Opens the session through the daemon and waits (up to queueWaitMs) for its worker to listen. */
 export async function openThroughDaemon(o: DaemonOptions, sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))): Promise<OpenedSession> {
   const t = target(o.daemon);
-  const body: OpenRemoteSession & { tls?: boolean } = {
+  const body: OpenRemoteSession = {
     ...(o.memory !== undefined ? { memory: o.memory } : {}),
     ...(o.compute !== undefined ? { compute: o.compute } : {}),
     ...(o.priority !== undefined ? { priority: o.priority } : {}),
@@ -96,16 +96,16 @@ export async function openThroughDaemon(o: DaemonOptions, sleep = (ms: number) =
     ...(o.tls !== undefined ? { tls: o.tls } : {}),
     ...(o.connectTimeoutSeconds !== undefined ? { connectTimeoutSeconds: o.connectTimeoutSeconds } : {}),
   };
-  // `tls` is the data path's pin where the daemon has TLS (docs/remote.md "TLS"); absent on one without.
-  const opened = (await ask(o, t, 'POST', '/v1/remote/sessions', body)) as RemoteSessionBody & { tls?: { sha256: string | null } | null };
+  // `tls` is the data path's pin where the session has TLS (docs/remote.md "TLS"), null without.
+  const opened = (await ask(o, t, 'POST', '/v1/remote/sessions', body)) as RemoteSessionBody;
   const task = opened.task.id;
   const host = dataHost(t);
   if (opened.port !== null) return { task, endpoint: opened.endpoint ?? `${host}:${opened.port}`, key: opened.key, tlsSha256: opened.tls?.sha256 ?? undefined };
   const until = Date.now() + (o.queueWaitMs ?? 60_000);
   for (;;) {
     const log = String(await ask(o, t, 'GET', `/v1/tasks/${task}/logs?stream=stdout`));
-    const port = listeningPort(log);
-    if (port !== null) return { task, endpoint: `${host}:${port}`, key: opened.key, tlsSha256: /^gpushare-remote-worker listening \d+ tls-sha256 ([0-9a-f]{64})$/m.exec(log)?.[1] };
+    const listening = workerListening(log);
+    if (listening !== null) return { task, endpoint: `${host}:${listening.port}`, key: opened.key, tlsSha256: listening.tlsSha256 ?? undefined };
     const now = (await ask(o, t, 'GET', `/v1/tasks/${task}`)) as TaskBody;
     if (!LIVE_STATES.has(now.state)) throw new GsError(ErrorCodes.conflict, `remote session ${task} ${now.state} before its worker listened${now.message ? `: ${now.message}` : ''}`);
     if (Date.now() > until) throw new GsError(ErrorCodes.conflict, `remote session ${task} is still ${now.state} after ${o.queueWaitMs ?? 60_000} ms (it stays queued: gpushare kill ${task})`);
