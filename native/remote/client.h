@@ -39,6 +39,11 @@ CUresult gsr_recv_dtoh(void *dst, uint64_t src, uint64_t bytes, uint64_t stream,
 CUresult gsr_send_module(const void *image, uint64_t bytes, uint64_t *module);
 /* The session's retains of a device's primary context (cuDevicePrimaryCtxGetState). */
 void gsr_primary_retained(CUdevice dev, int delta);
+/* The private table cuGetExportTable serves for a UUID (client_export.c), its name in *name;
+ * NULL when none is served. */
+const void *gsr_export_table(const CUuuid *id, const char **name);
+/* A context is gone: its context-local storage is dropped, each entry's destructor called. */
+void gsr_context_storage_drop(uint64_t ctx);
 /* One stderr line per name, the first time (GPUSHARE_REMOTE_LOG=1). */
 void gsr_log_once(const char *what, int *logged);
 

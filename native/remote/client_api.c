@@ -251,6 +251,9 @@ GSR_EXPORT CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice
 GSR_EXPORT CUresult cuCtxDestroy_v2(CUcontext ctx) {
     CUresult rc = need_init();
     if (rc != CUDA_SUCCESS) return rc;
+    /* The runtime's per-context state goes first, while the context still exists: its
+     * destructors may free what they kept in it, as the driver lets them. */
+    if (ctx) gsr_context_storage_drop(ctx_id(ctx));
     rc = gsr_call(GSR_OP_CTX_DESTROY, &(gsr_args){.v = {ctx_id(ctx)}, .nv = 1}, NULL);
     if (rc == CUDA_SUCCESS) /* gone from this thread's stack too */
         for (int i = 0; i < ctx_depth; i++)

@@ -2,7 +2,7 @@
  * client_procs.c: the remote client's local answers: cuGetProcAddress (the driver's table,
  * gs_cuda_procs.h, pointing at this library's own functions, plus the entry points of
  * cuda_extra.h; names it does not serve are logged once), error names and strings, and
- * cuGetExportTable (no private table served; each asked is logged once).
+ * cuGetExportTable (the tables of client_export.c; each UUID asked is logged once).
  */
 #include "client.h"
 #include "cuda_extra.h"
@@ -149,12 +149,10 @@ GSR_EXPORT CUresult cuGetErrorString(CUresult error, const char **pStr) { return
 
 /*
  * cuGetExportTable: the driver's private tables (function pointers by UUID) that the CUDA
- * runtime asks for at its start. Their entries are undocumented calls into the driver's own
- * state (context-local storage, the runtime's callbacks into the driver, tools hooks); a
- * table of pointers cannot cross the wire, and emulating one needs each entry's meaning.
- * So none is served: each UUID asked is logged once (GPUSHARE_REMOTE_LOG=1) and answered
- * CUDA_ERROR_NOT_SUPPORTED, which the runtime reports as its initialization error
- * (docs/remote.md "What the CUDA runtime calls").
+ * runtime asks for at its start, served by client_export.c. A UUID it does not know is
+ * answered CUDA_ERROR_NOT_SUPPORTED (the runtime goes on without the first table it asks,
+ * f8cff951-..., and reports its initialization error for the others). Each UUID asked is logged
+ * once with GPUSHARE_REMOTE_LOG=1, served or not (docs/remote.md "The export tables").
  */
 #define EXPORT_SLOTS 32
 static struct {
@@ -163,23 +161,28 @@ static struct {
     int n;
 } export_asked = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+static void log_export_table(const CUuuid *id, const char *served_as) {
+    const char *log = getenv("GPUSHARE_REMOTE_LOG");
+    if (!log || strcmp(log, "1") != 0) return;
+    int fresh = 1;
+    pthread_mutex_lock(&export_asked.lock);
+    for (int i = 0; i < export_asked.n && fresh; i++)
+        if (memcmp(&export_asked.seen[i], id, sizeof *id) == 0) fresh = 0;
+    if (fresh && export_asked.n < EXPORT_SLOTS) export_asked.seen[export_asked.n++] = *id;
+    pthread_mutex_unlock(&export_asked.lock);
+    if (!fresh) return;
+    char hex[2 * sizeof id->bytes + 1];
+    for (size_t i = 0; i < sizeof id->bytes; i++) snprintf(hex + 2 * i, 3, "%02x", (unsigned char)id->bytes[i]);
+    if (served_as)
+        fprintf(stderr, "gpushare remote: cuGetExportTable(%s): served (%s)\n", hex, served_as);
+    else
+        fprintf(stderr, "gpushare remote: cuGetExportTable(%s): not served (CUDA_ERROR_NOT_SUPPORTED)\n", hex);
+}
+
 GSR_EXPORT CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTableId) {
     if (!ppExportTable || !pExportTableId) return CUDA_ERROR_INVALID_VALUE;
-    *ppExportTable = NULL;
-    const char *log = getenv("GPUSHARE_REMOTE_LOG");
-    if (log && strcmp(log, "1") == 0) {
-        int fresh = 1;
-        pthread_mutex_lock(&export_asked.lock);
-        for (int i = 0; i < export_asked.n && fresh; i++)
-            if (memcmp(&export_asked.seen[i], pExportTableId, sizeof *pExportTableId) == 0) fresh = 0;
-        if (fresh && export_asked.n < EXPORT_SLOTS) export_asked.seen[export_asked.n++] = *pExportTableId;
-        pthread_mutex_unlock(&export_asked.lock);
-        if (fresh) {
-            char hex[2 * sizeof pExportTableId->bytes + 1];
-            for (size_t i = 0; i < sizeof pExportTableId->bytes; i++)
-                snprintf(hex + 2 * i, 3, "%02x", (unsigned char)pExportTableId->bytes[i]);
-            fprintf(stderr, "gpushare remote: cuGetExportTable(%s): not served (CUDA_ERROR_NOT_SUPPORTED)\n", hex);
-        }
-    }
-    return CUDA_ERROR_NOT_SUPPORTED;
+    const char *name = NULL;
+    *ppExportTable = gsr_export_table(pExportTableId, &name);
+    log_export_table(pExportTableId, name);
+    return *ppExportTable ? CUDA_SUCCESS : CUDA_ERROR_NOT_SUPPORTED;
 }
