@@ -42,6 +42,14 @@ void gsr_primary_retained(CUdevice dev, int delta);
 /* The private table cuGetExportTable serves for a UUID (client_export.c), its name in *name;
  * NULL when none is served. */
 const void *gsr_export_table(const CUuuid *id, const char **name);
+/* The device's primary context, retained once by the client for the session's life and not
+ * counted as the program's retain (client_export.c). */
+CUresult gsr_primary_context(CUcontext *pctx, CUdevice dev);
+/* Kernels' parameter layouts from a module image's cubin (client_kparams.c), for a worker whose
+ * driver reports none: learnt at load, found by kernel name, forgotten at unload. */
+void gsr_kparams_learn(uint64_t module, const void *image, uint64_t bytes);
+int gsr_kparams_find(uint64_t module, const char *name, uint32_t *layout, uint32_t *nparams);
+void gsr_kparams_forget(uint64_t module);
 /* A context is gone: its context-local storage is dropped, each entry's destructor called. */
 void gsr_context_storage_drop(uint64_t ctx);
 /* One stderr line per name, the first time (GPUSHARE_REMOTE_LOG=1). */

@@ -425,6 +425,10 @@ static uint64_t image_bytes(const void *image) {
     return strnlen(image, GSR_MAX_MODULE_BYTES) + 1;
 }
 
+/* Set once a function came with the worker driver's layout (cuFuncGetParamInfo): then
+ * module images need not be read here (client_kparams.c). */
+static int worker_reports_layouts;
+
 GSR_EXPORT CUresult cuModuleLoadData(CUmodule *module, const void *image) {
     if (!module || !image) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = need_init();
@@ -438,13 +442,19 @@ GSR_EXPORT CUresult cuModuleLoadData(CUmodule *module, const void *image) {
     uint64_t bytes = image_bytes(image), id = 0;
     if (bytes == 0 || bytes > GSR_MAX_MODULE_BYTES) return CUDA_ERROR_INVALID_IMAGE;
     rc = gsr_send_module(image, bytes, &id);
-    if (rc == CUDA_SUCCESS) *module = (CUmodule)(uintptr_t)id;
-    return rc;
+    if (rc != CUDA_SUCCESS) return rc;
+    *module = (CUmodule)(uintptr_t)id;
+    /* The image may be gone after this call: its layouts are read now, unless the worker's
+     * driver is known to report them. */
+    if (!__atomic_load_n(&worker_reports_layouts, __ATOMIC_RELAXED)) gsr_kparams_learn(id, image, bytes);
+    return CUDA_SUCCESS;
 }
 
 GSR_EXPORT CUresult cuModuleUnload(CUmodule hmod) {
     CUresult rc = need_init();
-    return rc != CUDA_SUCCESS ? rc : gsr_call(GSR_OP_MODULE_UNLOAD, &(gsr_args){.v = {(uintptr_t)hmod}, .nv = 1}, NULL);
+    if (rc == CUDA_SUCCESS) rc = gsr_call(GSR_OP_MODULE_UNLOAD, &(gsr_args){.v = {(uintptr_t)hmod}, .nv = 1}, NULL);
+    if (rc == CUDA_SUCCESS) gsr_kparams_forget((uintptr_t)hmod);
+    return rc;
 }
 
 GSR_EXPORT CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const char *name) {
@@ -457,18 +467,24 @@ GSR_EXPORT CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const 
     rc = gsr_call(GSR_OP_MODULE_GET_FUNCTION,
                   &(gsr_args){.v = {(uintptr_t)hmod}, .nv = 1, .blob = {(const uint8_t *)name}, .blob_len = {n}, .nblob = 1}, &out);
     if (rc != CUDA_SUCCESS) return rc;
-    uint32_t nparams = (uint32_t)(out.blob_len[0] / 8);
+    uint32_t nparams = (uint32_t)(out.blob_len[0] / 8), layout[2 * GSR_MAX_PARAMS];
     if (out.blob_len[0] % 8 || nparams > GSR_MAX_PARAMS) return CUDA_ERROR_UNKNOWN;
+    int has_layout = out.v[1] != 0;
+    for (uint32_t i = 0; i < 2 * nparams; i++) {
+        const uint8_t *b = out.blob[0] + 4 * i;
+        layout[i] = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    }
+    if (has_layout)
+        __atomic_store_n(&worker_reports_layouts, 1, __ATOMIC_RELAXED);
+    else
+        has_layout = gsr_kparams_find((uintptr_t)hmod, name, layout, &nparams); /* read from the image */
     gsr_function *f = malloc(sizeof *f + (size_t)nparams * 2 * sizeof(uint32_t));
     if (!f) return CUDA_ERROR_OUT_OF_MEMORY;
     f->magic = GSR_FUNC_MAGIC;
     f->id = out.v[0];
-    f->has_layout = out.v[1] != 0;
+    f->has_layout = has_layout;
     f->nparams = nparams;
-    for (uint32_t i = 0; i < 2 * nparams; i++) {
-        const uint8_t *b = out.blob[0] + 4 * i;
-        f->layout[i] = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-    }
+    memcpy(f->layout, layout, (size_t)nparams * 2 * sizeof(uint32_t));
     *hfunc = (CUfunction)f; /* kept for the process's life, as the driver keeps functions */
     return CUDA_SUCCESS;
 }

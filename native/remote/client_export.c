@@ -91,7 +91,7 @@ static struct {
     uint64_t id[MAX_DEVICES];
 } primary_ids = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static CUresult primary_context(CUcontext *pctx, CUdevice dev) {
+CUresult gsr_primary_context(CUcontext *pctx, CUdevice dev) {
     if (!pctx) return CUDA_ERROR_INVALID_VALUE;
     if (dev < 0 || dev >= MAX_DEVICES) return CUDA_ERROR_INVALID_DEVICE;
     CUresult rc = cuInit(0);
@@ -114,7 +114,7 @@ static void runtime_notice(size_t arg) { (void)arg; }
 static CUresult load_compilers(void) { return CUDA_SUCCESS; }
 
 static const slot cudart_interface[13] = {
-    (slot)(uintptr_t)(13 * sizeof(slot)), (slot)module_from_fatbin, (slot)primary_context, (slot)cudart_slot3,
+    (slot)(uintptr_t)(13 * sizeof(slot)), (slot)module_from_fatbin, (slot)gsr_primary_context, (slot)cudart_slot3,
     (slot)cudart_slot4, (slot)cudart_slot5, (slot)module_from_fatbin_ext, (slot)runtime_notice,
     (slot)module_from_fatbin_header, (slot)cudart_slot9, (slot)cudart_slot10, (slot)cudart_slot11,
     (slot)load_compilers,

@@ -45,7 +45,17 @@ GSR_EXPORT CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUji
     (void)jitOptions, (void)jitOptionsValues, (void)numJitOptions;
     (void)libraryOptions, (void)libraryOptionValues, (void)numLibraryOptions;
     if (!library) return CUDA_ERROR_INVALID_VALUE;
-    return cuModuleLoadData((CUmodule *)library, code);
+    if (gsr_current_ctx()) return cuModuleLoadData((CUmodule *)library, code);
+    /* A library needs no context, and cudart 13 loads the program's fatbins before it has one.
+     * The session has one device: the library goes into its primary context, where the
+     * runtime will run its kernels. */
+    CUcontext primary = NULL;
+    CUresult rc = gsr_primary_context(&primary, 0);
+    if (rc == CUDA_SUCCESS) rc = cuCtxPushCurrent_v2(primary);
+    if (rc != CUDA_SUCCESS) return rc;
+    rc = cuModuleLoadData((CUmodule *)library, code);
+    (void)cuCtxPopCurrent_v2(NULL);
+    return rc;
 }
 
 GSR_EXPORT CUresult cuLibraryUnload(CUlibrary library) { return cuModuleUnload((CUmodule)library); }
