@@ -2,7 +2,8 @@
  * remote_cudart.c: calls the driver the way the CUDA runtime (libcudart 12/13, inside CuPy
  * and PyTorch) does, through whatever libcuda.so.1 the library path gives (the remote client
  * in run_remote_tests.sh): dlopen, one dlsym (cuGetProcAddress_v2) and every other entry
- * point through it with a CUDA version and stream flags; cuGetExportTable; the primary
+ * point through it with a CUDA version and stream flags; cuGetExportTable's tables (the
+ * primary context, module loads, context-local storage, the integrity check); the primary
  * context's state, retain and set current; a fatbin registered with cuLibraryLoadData, a
  * kernel by cuLibraryGetKernel, its attributes and occupancy, launches through the kernel
  * handle (default and per-thread stream); stream priorities, event waits across streams and
@@ -63,6 +64,27 @@ static struct {
     const void *data;
     const void *filename;
 } wrapper = {0x466243B1u, 1, fatbin, NULL};
+
+/* The export tables' UUIDs, as the runtime asks for them (client_export.c). */
+static const CUuuid cudart_interface_id = {{0x6b, (char)0xd5, (char)0xfb, 0x6c, 0x5b, (char)0xf4, (char)0xe7, 0x4a, (char)0x89, (char)0x87,
+                                            (char)0xd9, 0x39, 0x12, (char)0xfd, (char)0x9d, (char)0xf9}};
+static const CUuuid context_storage_id = {{(char)0xc6, (char)0x93, 0x33, 0x6e, 0x11, 0x21, (char)0xdf, 0x11, (char)0xa8, (char)0xc3, 0x68,
+                                           (char)0xf3, 0x55, (char)0xd8, (char)0x95, (char)0x93}};
+static const CUuuid integrity_id = {{(char)0xd4, 0x08, 0x20, 0x55, (char)0xbd, (char)0xe6, 0x70, 0x4b, (char)0x8d, 0x34, (char)0xba, 0x12,
+                                     0x3c, 0x66, (char)0xe1, (char)0xf2}};
+static const CUuuid tools_hooks_id = {{(char)0xa0, (char)0x94, 0x79, (char)0x8c, 0x2e, 0x74, 0x2e, 0x74, (char)0x93, (char)0xf2, 0x08, 0x00,
+                                       0x20, 0x0c, 0x0a, 0x66}};
+
+/* What the context-local storage's destructor was last called with. */
+static int gone_calls;
+static CUcontext gone_ctx;
+static void *gone_key, *gone_value;
+static void storage_gone(CUcontext ctx, void *key, void *value) {
+    gone_calls++;
+    gone_ctx = ctx;
+    gone_key = key;
+    gone_value = value;
+}
 
 static void make_fatbin(void) {
     unsigned int magic = 0xBA55ED50u;
@@ -167,16 +189,41 @@ int main(void) {
     EXPECT(get_proc("cuLibraryLoadData", &fn, 11080, 0, &st), CUDA_ERROR_NOT_FOUND);
     CHECK(st == CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT);
 
-    /* Private tables: none served; asked twice, logged once (the script counts the lines). */
+    /* Private tables (client_export.c): served by UUID, each asked logged once (the script
+     * counts the lines); an unknown one refused. */
     CUresult (*get_export)(const void **, const CUuuid *) = (CUresult(*)(const void **, const CUuuid *))proc("cuGetExportTable", 12080, 0);
     const void *table = (const void *)1;
-    CUuuid id = {{0x6b, (char)0xd5, (char)0xfb, 0x6c, 0x5b, (char)0xf4, (char)0xe7, 0x4a, (char)0x89, (char)0x87, (char)0xd9, 0x39, 0x12,
-                  (char)0xfd, (char)0x9d, (char)0xf9}};
+    CUuuid unknown = {{(char)0xf8, (char)0xcf, (char)0xf9, 0x51, 0x21, 0x46, (char)0x8b, 0x4e, (char)0xb9, (char)0xe2, (char)0xfb, 0x46,
+                       (char)0x9e, 0x7c, 0x0d, (char)0xd9}};
+    void *const *cudart = NULL, *const *cls = NULL, *const *integrity = NULL;
+    CHECK(get_export != NULL);
     if (get_export) {
-        EXPECT(get_export(&table, &id), CUDA_ERROR_NOT_SUPPORTED);
+        EXPECT(get_export(&table, &unknown), CUDA_ERROR_NOT_SUPPORTED);
         CHECK(table == NULL);
-        EXPECT(get_export(&table, &id), CUDA_ERROR_NOT_SUPPORTED);
+        EXPECT(get_export(&table, &unknown), CUDA_ERROR_NOT_SUPPORTED);
+        EXPECT(get_export(&table, &cudart_interface_id), CUDA_SUCCESS);
+        EXPECT(get_export(&table, &cudart_interface_id), CUDA_SUCCESS);
+        cudart = table;
+        EXPECT(get_export(&table, &context_storage_id), CUDA_SUCCESS);
+        cls = table;
+        EXPECT(get_export(&table, &integrity_id), CUDA_SUCCESS);
+        integrity = table;
+        EXPECT(get_export(&table, &tools_hooks_id), CUDA_SUCCESS);
+        CHECK(table && ((const uintptr_t *)table)[0] == 7 * sizeof(void *));
     }
+    if (!cudart || !cls || !integrity) {
+        printf("remote_cudart: the export tables are missing\n");
+        return 1;
+    }
+    CHECK((uintptr_t)cudart[0] == 13 * sizeof(void *) && (uintptr_t)integrity[0] == 3 * sizeof(void *));
+    CUresult (*table_primary_ctx)(CUcontext *, CUdevice) = (CUresult(*)(CUcontext *, CUdevice))cudart[2];
+    CUresult (*table_module)(CUmodule *, const void *) = (CUresult(*)(CUmodule *, const void *))cudart[1];
+    CUresult (*cls_put)(CUcontext, void *, void *, void (*)(CUcontext, void *, void *)) =
+        (CUresult(*)(CUcontext, void *, void *, void (*)(CUcontext, void *, void *)))cls[0];
+    CUresult (*cls_delete)(CUcontext, void *) = (CUresult(*)(CUcontext, void *))cls[1];
+    CUresult (*cls_get)(void **, CUcontext, void *) = (CUresult(*)(void **, CUcontext, void *))cls[2];
+    CUresult (*integrity_check)(unsigned, unsigned long long, unsigned long long *) =
+        (CUresult(*)(unsigned, unsigned long long, unsigned long long *))integrity[1];
 
     PROC(CUresult(*)(unsigned), cuInit);
     PROC(CUresult(*)(CUdevice *, int), cuDeviceGet);
@@ -216,8 +263,13 @@ int main(void) {
     EXPECT(p_cuDevicePrimaryCtxGetState(dev, &flags, &active), CUDA_SUCCESS);
     CHECK(flags == 0 && active == 0);
     EXPECT(p_cuDevicePrimaryCtxGetState(7, &flags, &active), CUDA_ERROR_INVALID_DEVICE);
-    CUcontext ctx = NULL;
+    /* The runtime's table gives the primary context before anyone retains it: not active. */
+    CUcontext ctx = NULL, early = NULL;
+    EXPECT(table_primary_ctx(&early, dev), CUDA_SUCCESS);
+    EXPECT(p_cuDevicePrimaryCtxGetState(dev, &flags, &active), CUDA_SUCCESS);
+    CHECK(early != NULL && active == 0);
     EXPECT(p_cuDevicePrimaryCtxRetain(&ctx, dev), CUDA_SUCCESS);
+    CHECK(ctx == early);
     EXPECT(p_cuDevicePrimaryCtxGetState(dev, &flags, &active), CUDA_SUCCESS);
     CHECK(active == 1);
     EXPECT(p_cuCtxSetCurrent(ctx), CUDA_SUCCESS);
@@ -243,9 +295,39 @@ int main(void) {
         EXPECT(p_cuCtxGetCurrent(&cur), CUDA_SUCCESS);
         CHECK(cur == ctx); /* the explicit context was pushed only for the call */
         EXPECT(create13(&cur, &d13, 0, dev), CUDA_ERROR_NOT_SUPPORTED); /* parameters are not forwarded */
+        /* Context-local storage: per context, NULL meaning the current one; a context's
+         * entries go with it, their destructors called with what was put. */
+        int key1, key2;
+        void *got = NULL;
+        EXPECT(cls_get(&got, NULL, &key1), CUDA_ERROR_INVALID_HANDLE); /* never put */
+        EXPECT(cls_put(NULL, &key1, &key2, NULL), CUDA_SUCCESS);
+        EXPECT(cls_get(&got, ctx, &key1), CUDA_SUCCESS);
+        CHECK(got == &key2);
+        EXPECT(cls_get(&got, other, &key1), CUDA_ERROR_INVALID_HANDLE); /* another context's */
+        EXPECT(cls_put(other, &key1, &key1, storage_gone), CUDA_SUCCESS);
+        EXPECT(cls_put(other, &key1, &flags, storage_gone), CUDA_SUCCESS); /* replaced */
+        EXPECT(cls_get(&got, other, &key1), CUDA_SUCCESS);
+        CHECK(got == &flags);
+        EXPECT(cls_delete(NULL, &key1), CUDA_SUCCESS);
+        EXPECT(cls_get(&got, NULL, &key1), CUDA_ERROR_INVALID_HANDLE);
         EXPECT(p_cuCtxDestroy(other), CUDA_SUCCESS);
+        CHECK(gone_calls == 1 && gone_ctx == other && gone_key == &key1 && gone_value == &flags);
+        EXPECT(cls_get(&got, other, &key1), CUDA_ERROR_INVALID_HANDLE);
         EXPECT(p_cuCtxSetCurrent(ctx), CUDA_SUCCESS);
     }
+
+    /* The integrity check: fixed answers for versions ending in 0 and 1, else a hash of the
+     * process, the tables and the devices that moves with the time given (its exact value is
+     * checked by the real runtime: cudart_app.sh). */
+    unsigned long long h0[2] = {0}, h1[2] = {0}, h2[2] = {0}, h3[2] = {0};
+    EXPECT(integrity_check(13000, 1, h0), CUDA_SUCCESS);
+    EXPECT(integrity_check(13001, 1, h1), CUDA_SUCCESS);
+    CHECK(h0[1] == h1[1] && h0[0] != h1[0]);
+    EXPECT(integrity_check(13002, 1700000000, h2), CUDA_SUCCESS);
+    EXPECT(integrity_check(13002, 1700000000, h3), CUDA_SUCCESS);
+    CHECK(h2[0] == h3[0] && h2[1] == h3[1] && (h2[0] | h2[1]) != 0);
+    EXPECT(integrity_check(13002, 1700000001, h3), CUDA_SUCCESS);
+    CHECK(h2[0] != h3[0] || h2[1] != h3[1]);
 
     /* First launch: the fatbin registered as a library, the kernel found in it. */
     make_fatbin();
@@ -254,6 +336,11 @@ int main(void) {
     CUfunction func = NULL;
     EXPECT(p_cuLibraryLoadData(&library, &wrapper, NULL, NULL, 0, NULL, NULL, 0), CUDA_SUCCESS);
     EXPECT(p_cuLibraryGetKernel(&kernel, library, "sleep_1000"), CUDA_SUCCESS);
+    CUmodule from_table = NULL;
+    EXPECT(table_module(&from_table, &wrapper), CUDA_SUCCESS); /* the runtime's module load */
+    EXPECT(table_module(NULL, &wrapper), CUDA_ERROR_INVALID_VALUE);
+    PROC(CUresult(*)(CUmodule), cuModuleUnload);
+    if (p_cuModuleUnload) EXPECT(p_cuModuleUnload(from_table), CUDA_SUCCESS);
     EXPECT(p_cuKernelGetFunction(&func, kernel), CUDA_SUCCESS);
     EXPECT(p_cuKernelGetFunction(&func, (CUkernel)&flags), CUDA_ERROR_INVALID_HANDLE); /* not one of ours */
     int v = 0;

@@ -69,9 +69,10 @@ if env GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" GPUSHARE_REM
     "$T/remote_cudart" >"$WORK/app.out" 2>"$WORK/app.err" && grep -q '^remote_cudart ok' "$WORK/app.out" &&
     [ "$(grep -c ' sleep_1000 ' "$WORK/launches.log" 2>/dev/null)" = 2 ] &&
     [ "$(grep -c 'cuGetProcAddress("cuNoSuchEntryPoint"): not served' "$WORK/app.err")" = 1 ] &&
-    [ "$(grep -c 'cuGetExportTable(6bd5fb6c5bf4e74a8987d93912fd9df9): not served' "$WORK/app.err")" = 1 ] &&
+    [ "$(grep -c 'cuGetExportTable(f8cff95121468b4eb9e2fb469e7c0dd9): not served' "$WORK/app.err")" = 1 ] &&
+    [ "$(grep -c 'cuGetExportTable(6bd5fb6c5bf4e74a8987d93912fd9df9): served (CUDART_INTERFACE)' "$WORK/app.err")" = 1 ] &&
     worker_exit 10 && grep -q 'everything freed' "$WORK/worker.err"; then
-    ok "runtime-style program: cuGetProcAddress (versions, per-thread forms, unknown names logged once), cuGetExportTable refused and logged, library/kernel launches, attributes, occupancy, NVML ($(grep nvml "$WORK/app.out" | sed 's/remote_cudart: nvml //'))"
+    ok "runtime-style program: cuGetProcAddress (versions, per-thread forms, unknown names logged once), export tables (primary context, module load, context-local storage, integrity; an unknown one refused, each logged once), library/kernel launches, attributes, occupancy, NVML ($(grep nvml "$WORK/app.out" | sed 's/remote_cudart: nvml //'))"
 else bad "runtime-style program (remote_cudart)"; fi
 
 # 2. The session's memory limit holds: libgpushare in the worker, a 256 MiB slice (the fake's
