@@ -131,10 +131,10 @@ void gsr_kparams_learn(uint64_t module, const void *image, uint64_t bytes) {
     module_layouts m = {.module = module};
     if (bytes >= 16 && rd32(p) == FATBIN_MAGIC) {
         uint64_t at = rd16(p + 6), end = rd64(p + 8);
-        end = end > bytes - at ? bytes : at + end;
+        end = at > bytes ? 0 : end > bytes - at ? bytes : at + end; /* never past the image */
         while (at + 0x38 <= end && !m.n) { /* the first ELF that says anything: layouts do not vary by GPU */
             uint32_t header = rd32(p + at + 4), payload = rd32(p + at + 8);
-            if (header < 0x38 || payload > end - at - header || header > end - at) break;
+            if (header < 0x38 || header > end - at || payload > end - at - header) break;
             if (rd16(p + at) == FATBIN_KIND_ELF && !(rd64(p + at + 0x30) & FATBIN_COMPRESSED)) parse_elf(p + at + header, payload, &m);
             at += (uint64_t)header + payload;
         }

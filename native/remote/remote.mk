@@ -3,7 +3,7 @@
 # relative to native/. Included by native/Makefile:
 #
 #   make -C native remote        build/native/gpushare-remote-worker, build/native/remote/libcuda.so.1
-#   make -C native remote-test   the codec fuzz test and the end-to-end tests over loopback
+#   make -C native remote-test   the codec fuzz test, the client's parsers, the end-to-end tests over loopback
 #                                (ASan+UBSan worker and client, the fake driver, libgpushare)
 #   make -C native remote-cudart-probe   what a CUDA toolkit's libcudart asks of the client
 #                                (CUDA_HOME, default /usr/local/cuda), on the fake driver
@@ -41,7 +41,7 @@ REMOTE_T := $(REMOTE_BUILD)/tests
 REMOTE_ASAN_WORKER := $(REMOTE_BUILD)/asan/gpushare-remote-worker
 REMOTE_ASAN_CLIENT := $(REMOTE_BUILD)/asan/libcuda.so.1
 REMOTE_ASAN_NVML := $(REMOTE_BUILD)/asan/libnvidia-ml.so.1
-REMOTE_TEST_BINS := $(REMOTE_T)/test_proto_fuzz $(REMOTE_T)/remote_app $(REMOTE_T)/remote_raw $(REMOTE_T)/remote_cudart
+REMOTE_TEST_BINS := $(REMOTE_T)/test_proto_fuzz $(REMOTE_T)/test_client_parse $(REMOTE_T)/remote_app $(REMOTE_T)/remote_raw $(REMOTE_T)/remote_cudart
 
 .PHONY: remote remote-asan remote-test remote-cudart-probe
 
@@ -91,6 +91,11 @@ $(REMOTE_T)/test_proto_fuzz: remote/tests/test_proto_fuzz.c remote/proto.c $(REM
 	@mkdir -p $(@D)
 	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ remote/tests/test_proto_fuzz.c remote/proto.c
 
+# The client's parsers of what the runtime hands it: MD2 (the integrity check) and cubin layouts.
+$(REMOTE_T)/test_client_parse: remote/tests/test_client_parse.c remote/md2.c remote/client_kparams.c $(REMOTE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ remote/tests/test_client_parse.c remote/md2.c remote/client_kparams.c
+
 # A driver-API program, linked against libcuda.so.1 by soname: the library path decides
 # whether it reaches the fake directly or the remote client.
 $(REMOTE_T)/remote_app: remote/tests/remote_app.c $(REMOTE_HDRS) $(REMOTE_FAKE_DIR)/asan/libcuda.so.1
@@ -110,6 +115,7 @@ $(REMOTE_T)/remote_raw: remote/tests/remote_raw.c $(REMOTE_CODEC_SRCS) $(REMOTE_
 
 remote-test: $(REMOTE_TEST_BINS) $(REMOTE_ASAN_WORKER) $(REMOTE_ASAN_CLIENT) $(REMOTE_ASAN_NVML) $(REMOTE_CLIENT) $(REMOTE_NVML) $(REMOTE_WORKER) fake-cuda-asan shim-asan $(FAKE_NVML_ASAN_LIB)
 	@$(REMOTE_T)/test_proto_fuzz
+	@$(REMOTE_T)/test_client_parse
 	@sh remote/tests/run_remote_tests.sh $(abspath $(CURDIR)/..)/build/native
 
 # What a CUDA toolkit's libcudart asks of the client, without a GPU (a probe, not part of test).

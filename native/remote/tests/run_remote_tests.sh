@@ -75,6 +75,34 @@ if env GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" GPUSHARE_REM
     ok "runtime-style program: cuGetProcAddress (versions, per-thread forms, unknown names logged once), export tables (primary context, module load, context-local storage, integrity; an unknown one refused, each logged once), library/kernel launches, attributes, occupancy, NVML ($(grep nvml "$WORK/app.out" | sed 's/remote_cudart: nvml //'))"
 else bad "runtime-style program (remote_cudart)"; fi
 
+# 1c. An unmodified CUDA runtime-API program (cudart_app.cu), built by nvcc with the runtime
+# shared and static: the real libcudart through the client's export tables, its fatbin loaded
+# before any context, <<<>>> launches packed by the cubin's layouts. Needs a CUDA toolkit
+# (CUDA_HOME, default /usr/local/cuda) to build it: skipped, saying so, where there is none.
+CUDA=${CUDA_HOME:-/usr/local/cuda}
+if [ ! -x "$CUDA/bin/nvcc" ]; then
+    echo "SKIP CUDA runtime-API program through the client: no nvcc at $CUDA/bin (set CUDA_HOME to a CUDA toolkit)"
+else
+    for mode in shared static; do
+        if ! "$CUDA/bin/nvcc" -cudart "$mode" -o "$T/cudart_app_$mode" "$(dirname "$0")/cudart_app.cu" >"$WORK/nvcc.out" 2>&1; then
+            bad "CUDA runtime-API program (-cudart $mode): nvcc failed"
+            continue
+        fi
+        start_worker GPUSHARE_FAKE_CUDA_LAUNCH_LOG="$WORK/launches.log"
+        rm -f "$WORK/launches.log"
+        if env GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" GPUSHARE_REMOTE_LOG=1 LD_LIBRARY_PATH="$R/asan" \
+            LD_PRELOAD="$ASAN_RT" ASAN_OPTIONS=detect_leaks=0 "$T/cudart_app_$mode" >"$WORK/app.out" 2>"$WORK/app.err" &&
+            grep -q '^cudart_app ok' "$WORK/app.out" &&
+            [ "$(grep -c ' _Z5scalePffi blocks=256 ' "$WORK/launches.log" 2>/dev/null)" = 1 ] &&
+            [ "$(grep -c ' sleep blocks=1 ' "$WORK/launches.log" 2>/dev/null)" = 1 ] &&
+            [ "$(grep -c ' _Z5mixedcds5threePif blocks=2 ' "$WORK/launches.log" 2>/dev/null)" = 1 ] &&
+            [ "$(grep -c 'cuGetExportTable([0-9a-f]*): served' "$WORK/app.err")" = 6 ] &&
+            worker_exit 10 && grep -q 'everything freed' "$WORK/worker.err"; then
+            ok "CUDA runtime-API program (nvcc -cudart $mode): device query, malloc/memcpy/memset round trips, 3 kernels launched on the worker, a stream, events timing the sleep kernel's parameter ($(sed -n 's/.*event-timed sleep \(.*\)/\1/p' "$WORK/app.out")); worker freed all"
+        else bad "CUDA runtime-API program (nvcc -cudart $mode)"; fi
+    done
+fi
+
 # 2. The session's memory limit holds: libgpushare in the worker, a 256 MiB slice (the fake's
 # context costs 4 MiB of it).
 start_worker GPUSHARE_FAKE_CUDA='{"contextBytes": 4194304}' LD_PRELOAD="$ASAN_RT $B/asan/libgpushare.so" GPUSHARE_MEMORY_LIMIT=256Mi
