@@ -6,7 +6,8 @@
 # and through the client libcuda.so.1 against gpushare-remote-worker on the real driver; CuPy
 # (an elementwise kernel and a matmul, results compared bit for bit) and a PyTorch training
 # loop (10 deterministic steps, losses compared exactly, step time vs native), each natively
-# and remotely; the session's memory limit (libgpushare in the worker); a client SIGKILLed
+# and remotely; an nvcc-built CUDA runtime-API program (static runtime) natively and remotely;
+# the session's memory limit (libgpushare in the worker); a client SIGKILLed
 # while holding 4 GiB: the worker's memory gone from nvidia-smi. Every case prints PASS, FAIL
 # or SKIP; a failing remote case names the first call the client did not serve (its
 # GPUSHARE_REMOTE_LOG=1 lines, kept in $OUT/*-remote.err, every unserved cuGetProcAddress
@@ -66,6 +67,20 @@ for case in cupy torch; do
     wait "$WPID"
 done
 
+# 1c. An unmodified CUDA runtime-API program (native/remote/tests/cudart_app.cu, nvcc -cudart
+# static: the runtime inside, reaching the driver through cuGetProcAddress and the export
+# tables), natively then remotely; built where nvcc is (make -C native remote-cudart-app) and
+# carried in build/native/remote/tests.
+APP=$B/remote/tests/cudart_app_static
+for mode in native remote; do
+    if [ ! -x "$APP" ]; then echo "{\"case\":\"cudart\",\"mode\":\"$mode\",\"skip\":\"no $APP (make -C native remote-cudart-app where nvcc is, then carry build/native/remote)\"}" >> "$results"; continue; fi
+    if [ "$mode" = native ]; then timeout 60 "$APP" gpu > "$WORK/cudart.out" 2>"$OUT/cudart-native.err"
+    else start_worker || continue; remote timeout 60 "$APP" gpu > "$WORK/cudart.out" 2>"$OUT/cudart-remote.err"; wait "$WPID"; fi
+    line=$(grep -m1 '^cudart_app' "$WORK/cudart.out" | tr -d '"\\')
+    if grep -q '^cudart_app ok' "$WORK/cudart.out"; then echo "{\"case\":\"cudart\",\"mode\":\"$mode\",\"line\":\"$line\"}" >> "$results"
+    else echo "{\"case\":\"cudart\",\"mode\":\"$mode\",\"error\":\"${line:-no output}\"}" >> "$results"; fi
+done
+
 # 2. The session's memory limit: libgpushare in the worker, 2 GiB.
 start_worker LD_PRELOAD="$B/libgpushare.so" GPUSHARE_MEMORY_LIMIT=2Gi && remote build/gpu/remote_check remote-limit fill >> "$results" 2>>"$OUT/remote.err"
 wait "$WPID"
@@ -116,7 +131,9 @@ def first_unsupported(case):
     except OSError:
         return 'no log'
     for l in lines:
-        if l.startswith('gpushare remote: ') and 'cuGetProcAddress(' not in l:
+        # Served tables and the one table the runtime goes on without are not refusals.
+        if l.startswith('gpushare remote: ') and 'cuGetProcAddress(' not in l and '): served (' not in l \
+                and 'cuGetExportTable(f8cff95121468b4eb9e2fb469e7c0dd9)' not in l:
             return l[len('gpushare remote: '):]
     return 'none logged'
 
@@ -134,6 +151,14 @@ def unserved(case):
         return 0
 
 cases = {(r.get('case'), r.get('mode')): r for r in rows if r.get('case')}
+n, r = cases.get(('cudart', 'native')), cases.get(('cudart', 'remote'))
+label = 'runtime-API program (nvcc -cudart static)'
+if n and 'skip' in n:
+    print(f"{label:44} {'skip':>12} {'skip':>12}  SKIP ({n['skip']})")
+elif n and r and 'line' in n and 'line' in r:
+    print(f"{label:44} {'ok':>12} {'ok':>12}  PASS (kernel results checked both ways)")
+else:
+    print(f"{label:44} {'ok' if n and 'line' in n else 'BAD':>12} {'ok' if r and 'line' in r else 'BAD':>12}  FAIL: native {n and n.get('error')}; remote {r and r.get('error')}; first unsupported: {first_unsupported('cudart')}")
 for case, label in (('cupy', 'CuPy elementwise + matmul (bit-identical)'), ('torch', 'PyTorch 10 training steps (losses exact)')):
     n, r = cases.get((case, 'native')), cases.get((case, 'remote'))
     if n and 'skip' in n:

@@ -5,6 +5,7 @@
 #   make -C native remote        build/native/gpushare-remote-worker, build/native/remote/libcuda.so.1
 #   make -C native remote-test   the codec fuzz test, the client's parsers, the end-to-end tests over loopback
 #                                (ASan+UBSan worker and client, the fake driver, libgpushare)
+#   make -C native remote-cudart-app     the nvcc-built runtime-API test program, for the GPU check
 #   make -C native remote-cudart-probe   what a CUDA toolkit's libcudart asks of the client
 #                                (CUDA_HOME, default /usr/local/cuda), on the fake driver
 #
@@ -43,7 +44,7 @@ REMOTE_ASAN_CLIENT := $(REMOTE_BUILD)/asan/libcuda.so.1
 REMOTE_ASAN_NVML := $(REMOTE_BUILD)/asan/libnvidia-ml.so.1
 REMOTE_TEST_BINS := $(REMOTE_T)/test_proto_fuzz $(REMOTE_T)/test_client_parse $(REMOTE_T)/remote_app $(REMOTE_T)/remote_raw $(REMOTE_T)/remote_cudart
 
-.PHONY: remote remote-asan remote-test remote-cudart-probe
+.PHONY: remote remote-asan remote-test remote-cudart-probe remote-cudart-app
 
 remote: $(REMOTE_WORKER) $(REMOTE_CLIENT) $(REMOTE_NVML)
 remote-asan: $(REMOTE_ASAN_WORKER) $(REMOTE_ASAN_CLIENT) $(REMOTE_ASAN_NVML)
@@ -117,6 +118,15 @@ remote-test: $(REMOTE_TEST_BINS) $(REMOTE_ASAN_WORKER) $(REMOTE_ASAN_CLIENT) $(R
 	@$(REMOTE_T)/test_proto_fuzz
 	@$(REMOTE_T)/test_client_parse
 	@sh remote/tests/run_remote_tests.sh $(abspath $(CURDIR)/..)/build/native
+
+# The nvcc-built runtime-API program (remote-test builds it too), for scripts/gpu-check-remote.sh
+# on a GPU machine without a toolkit: carried there in build/native/remote. Static runtime:
+# nothing else to carry.
+REMOTE_CUDA_HOME ?= $(or $(CUDA_HOME),/usr/local/cuda)
+remote-cudart-app: $(REMOTE_T)/cudart_app_static
+$(REMOTE_T)/cudart_app_static: remote/tests/cudart_app.cu
+	@mkdir -p $(@D)
+	$(REMOTE_CUDA_HOME)/bin/nvcc -cudart static -o $@ remote/tests/cudart_app.cu
 
 # What a CUDA toolkit's libcudart asks of the client, without a GPU (a probe, not part of test).
 remote-cudart-probe: $(REMOTE_WORKER) $(REMOTE_CLIENT) $(REMOTE_NVML) fake-cuda
