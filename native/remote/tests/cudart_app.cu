@@ -24,21 +24,19 @@ struct three { char c[3]; };
 __global__ void mixed(char a, double b, short c, three d, int *e, float f) {}
 
 static int failures;
-#define CHECK(call)                                                                                      \
-    do {                                                                                                 \
-        cudaError_t e_ = (call);                                                                         \
-        if (e_ != cudaSuccess) {                                                                         \
-            printf("cudart_app: FAIL line %d: %s -> %d %s\n", __LINE__, #call, (int)e_, cudaGetErrorName(e_)); \
-            failures++;                                                                                  \
-        }                                                                                                \
-    } while (0)
-#define EXPECT(cond)                                                                                     \
-    do {                                                                                                 \
-        if (!(cond)) {                                                                                   \
-            printf("cudart_app: FAIL line %d: %s\n", __LINE__, #cond);                                    \
-            failures++;                                                                                  \
-        }                                                                                                \
-    } while (0)
+
+static void call_at(int line, cudaError_t e, const char *what) {
+    if (e == cudaSuccess) return;
+    printf("cudart_app: FAIL line %d: %s -> %d %s\n", line, what, (int)e, cudaGetErrorName(e));
+    failures++;
+}
+static void expect_at(int line, bool ok, const char *what) {
+    if (ok) return;
+    printf("cudart_app: FAIL line %d: %s\n", line, what);
+    failures++;
+}
+#define CHECK(call) call_at(__LINE__, (call), #call)
+#define EXPECT(cond) expect_at(__LINE__, (cond), #cond)
 
 int main(int argc, char **argv) {
     const bool gpu = argc > 1 && strcmp(argv[1], "gpu") == 0;

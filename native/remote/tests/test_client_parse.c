@@ -13,13 +13,13 @@
 #include <string.h>
 
 static int failures;
-#define CHECK(cond)                                                       \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            printf("test_client_parse: FAIL line %d: %s\n", __LINE__, #cond); \
-            failures++;                                                   \
-        }                                                                 \
-    } while (0)
+
+static void check_at(int line, int ok, const char *what) {
+    if (ok) return;
+    printf("test_client_parse: FAIL line %d: %s\n", line, what);
+    failures++;
+}
+#define CHECK(cond) check_at(__LINE__, (cond) != 0, #cond)
 
 static void md2_hex(const char *msg, char out[33]) {
     gsr_md2 m;
