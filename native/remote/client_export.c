@@ -36,6 +36,7 @@ static void log_slot(const char *table, int index, int *logged) {
     gsr_log_once(what, logged);
 }
 
+/* Log-once flags, process-wide as the tables are (one line per slot per process). */
 static int logged_slots[32];
 static CUresult cudart_slot3(void) { log_slot("CUDART_INTERFACE", 3, &logged_slots[0]); return CUDA_ERROR_NOT_SUPPORTED; }
 static CUresult cudart_slot4(void) { log_slot("CUDART_INTERFACE", 4, &logged_slots[1]); return CUDA_ERROR_NOT_SUPPORTED; }
@@ -121,7 +122,8 @@ static const slot cudart_interface[13] = {
 };
 
 /* ---- TOOLS_RUNTIME_CALLBACK_HOOKS: two buffers the runtime writes its callback state into.
- * No tool reads them here (tools attach to the worker's driver, not to this client). */
+ * No tool reads them here (tools attach to the worker's driver, not to this client). Global:
+ * the runtime keeps the pointers for the process's life, as the driver's own buffers live. */
 static uint32_t hooks_buffer1[1024], hooks_buffer2[14];
 
 static void hooks_get_buffer1(void **ptr, size_t *size) {
@@ -144,7 +146,8 @@ static const slot tools_tls[4] = {(slot)(uintptr_t)(4 * sizeof(slot)), (slot)tls
 
 /* ---- CONTEXT_LOCAL_STORAGE: the runtime's own state per context, as (context, key) -> value
  * with a destructor the driver calls when the context goes (cuCtxDestroy here). Local: these
- * are pointers into this process. No size slot in this table. */
+ * are pointers into this process. Process-wide, as the contexts it is keyed by are. No size
+ * slot in this table. */
 typedef void (*cls_destructor)(CUcontext ctx, void *key, void *value);
 typedef struct cls_entry {
     uint64_t ctx;
