@@ -50,6 +50,10 @@ CUresult gsr_primary_context(CUcontext *pctx, CUdevice dev);
 void gsr_kparams_learn(uint64_t module, const void *image, uint64_t bytes);
 int gsr_kparams_find(uint64_t module, const char *name, uint32_t *layout, uint32_t *nparams);
 void gsr_kparams_forget(uint64_t module);
+/* The device ranges of this session's allocations, reserved in this process's address space so
+ * cuMemcpy can tell device from host addresses (client_unified.c). */
+void gsr_device_range_add(uint64_t base, uint64_t bytes);
+void gsr_device_range_remove(uint64_t base);
 /* A context is gone: its context-local storage is dropped, each entry's destructor called. */
 void gsr_context_storage_drop(uint64_t ctx);
 /* One stderr line per name, the first time (GPUSHARE_REMOTE_LOG=1). */

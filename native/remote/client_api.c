@@ -334,15 +334,19 @@ GSR_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize) {
     if (rc != CUDA_SUCCESS) return rc;
     gsr_args out;
     rc = gsr_call(GSR_OP_MEM_ALLOC, &(gsr_args){.v = {bytesize}, .nv = 1}, &out);
-    if (rc == CUDA_SUCCESS) *dptr = (CUdeviceptr)out.v[0];
-    return rc;
+    if (rc != CUDA_SUCCESS) return rc;
+    *dptr = (CUdeviceptr)out.v[0];
+    gsr_device_range_add(out.v[0], bytesize);
+    return CUDA_SUCCESS;
 }
 
 GSR_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr) {
     CUresult rc = need_init();
     if (rc != CUDA_SUCCESS) return rc;
     if (dptr == 0) return CUDA_SUCCESS;
-    return gsr_call(GSR_OP_MEM_FREE, &(gsr_args){.v = {dptr}, .nv = 1}, NULL);
+    rc = gsr_call(GSR_OP_MEM_FREE, &(gsr_args){.v = {dptr}, .nv = 1}, NULL);
+    if (rc == CUDA_SUCCESS) gsr_device_range_remove(dptr);
+    return rc;
 }
 
 static uint64_t stream_id(CUstream s) { return (uint64_t)(uintptr_t)s; }

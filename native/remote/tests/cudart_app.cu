@@ -66,6 +66,15 @@ int main(int argc, char **argv) {
     } else {
         EXPECT(memcmp(host, back, sizeof host) == 0); /* the fake ran no code: the bytes came back as sent */
     }
+    /* cudaMemcpyDefault: the direction from the addresses (unified addressing). */
+    float *dev2 = nullptr;
+    CHECK(cudaMalloc(&dev2, n * sizeof(float)));
+    CHECK(cudaMemcpy(dev2, back, n * sizeof(float), cudaMemcpyDefault));
+    CHECK(cudaMemcpy(dev, dev2, n * sizeof(float), cudaMemcpyDefault));
+    static float again[n];
+    CHECK(cudaMemcpy(again, dev, n * sizeof(float), cudaMemcpyDefault));
+    EXPECT(memcmp(again, back, sizeof back) == 0);
+    CHECK(cudaFree(dev2));
     CHECK(cudaMemset(dev, 0x7f, 4096));
     unsigned char bytes[4096];
     CHECK(cudaMemcpy(bytes, dev, sizeof bytes, cudaMemcpyDeviceToHost));

@@ -401,6 +401,25 @@ int main(void) {
     EXPECT(p_cuMemcpyDtoHAsync(pinned, buf, 1 << 20, lo), CUDA_SUCCESS);
     EXPECT(p_cuStreamSynchronize(lo), CUDA_SUCCESS);
     CHECK(((unsigned char *)pinned)[0] == 0x5a && ((unsigned char *)pinned)[(1 << 20) - 1] == 0x5a);
+    /* Copies in the direction the addresses say (cudaMemcpyDefault): device ranges are this
+     * session's allocations, reserved in this process's address space. */
+    PROC(CUresult(*)(CUdeviceptr, CUdeviceptr, size_t), cuMemcpy);
+    PROC(CUresult(*)(CUdeviceptr, CUdeviceptr, size_t, CUstream), cuMemcpyAsync);
+    if (p_cuMemcpy && p_cuMemcpyAsync) {
+        static unsigned char src[8192], dst[8192], other[8192];
+        CUdeviceptr buf2 = 0;
+        for (size_t i = 0; i < sizeof src; i++) src[i] = (unsigned char)(i * 7 + 3);
+        /* 1 MiB: outside ASan's fixed-address size classes, which the client's own heap shares
+         * (the fake's device memory is the worker's heap; an overlap would be refused). */
+        EXPECT(p_cuMemAlloc(&buf2, 1 << 20), CUDA_SUCCESS);
+        EXPECT(p_cuMemcpy(buf2 + 100, (CUdeviceptr)(uintptr_t)src, sizeof src), CUDA_SUCCESS); /* host to device, inside */
+        EXPECT(p_cuMemcpyAsync(buf, buf2 + 100, sizeof src, lo), CUDA_SUCCESS);                /* device to device */
+        EXPECT(p_cuMemcpyAsync((CUdeviceptr)(uintptr_t)dst, buf, sizeof dst, lo), CUDA_SUCCESS); /* device to host */
+        EXPECT(p_cuMemcpyAsync((CUdeviceptr)(uintptr_t)other, (CUdeviceptr)(uintptr_t)dst, sizeof dst, lo), CUDA_SUCCESS); /* host, in order */
+        CHECK(memcmp(other, src, sizeof src) == 0);
+        EXPECT(p_cuMemcpy(buf2 + (1 << 20) - 8, (CUdeviceptr)(uintptr_t)src, 64), CUDA_ERROR_INVALID_VALUE); /* past the end: the worker says no */
+        EXPECT(p_cuMemFree(buf2), CUDA_SUCCESS);
+    }
     EXPECT(p_cuStreamWaitEvent(lo, (CUevent)(uintptr_t)0x0500000000000777ull, 0), CUDA_SUCCESS); /* sent without reply: */
     EXPECT(p_cuStreamSynchronize(lo), CUDA_ERROR_INVALID_HANDLE);                                /* its error shows here */
     EXPECT(p_cuMemFree(buf), CUDA_SUCCESS);
