@@ -35,6 +35,9 @@ KEY=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 
 # start_worker [VAR=VALUE ...]: a worker on the real driver, on a free loopback port.
 start_worker() {
+    # The last worker's line must not be read as this one's: the redirection below happens in
+    # the background job, possibly after the loop's first read.
+    rm -f "$WORK/worker.out"
     env GPUSHARE_REMOTE_KEY="$KEY" "$@" "$B/gpushare-remote-worker" --listen 127.0.0.1:0 >"$WORK/worker.out" 2>>"$OUT/worker.err" &
     WPID=$!
     for _ in $(seq 200); do
