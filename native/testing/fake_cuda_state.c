@@ -180,7 +180,7 @@ uintptr_t fake_map_space_low(size_t size, size_t *mapped)
 
 void fake_unmap_space(uintptr_t base, size_t mapped)
 {
-    if (!base)
+    if (!base || mapped == 0) /* 0: the program's own pages (cuMemHostRegister), not ours to unmap */
         return;
     if (fake.config.reuse_freed && base >= (1ULL << 31)) { /* 32-bit ABI addresses are never kept */
         if (reuse.count == REUSE_SLOTS) {

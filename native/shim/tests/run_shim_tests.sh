@@ -157,7 +157,7 @@ for sc in bytes held refuse gone kill; do
         GPUSHARE_REGION="$WORK/region-swap-$sc" -- "$T/swap_test" $sc
 done
 mkdir -p "$WORK/swap-hostmem" "$WORK/swap-novmm"
-echo '{"contextBytes": 4194304, "errors": {"cuMemHostAlloc": 2}}' >"$WORK/fake_cuda_nopin.json"
+echo '{"contextBytes": 4194304, "errors": {"cuMemHostRegister_v2": 2}}' >"$WORK/fake_cuda_nopin.json"
 echo '{"contextBytes": 4194304, "errors": {"cuMemGetAllocationGranularity": 801}}' >"$WORK/fake_cuda_novmm.json"
 mkdir -p "$WORK/swap-managed"
 run "swap: managed memory past the free memory of an overcommitted GPU refused" "$A" "$ASAN_PRELOAD" \
