@@ -155,8 +155,14 @@ $(SHIM_SWAP_TEST): shim/tests/swap_test.c shim/tests/test_check.h shim-fakes
 	@mkdir -p $(@D)
 	$(CC) $(SHIM_CFLAGS_ASAN) -Itesting -o $@ $< $(SHIM_FAKE_CUDA_ASAN) -ldl -lpthread
 
+# Waiting for room (swap_room_test.c, SWAP.md "Waiting for room"): the same way.
+SHIM_SWAP_ROOM_TEST := $(SHIM_TEST_DIR)/swap_room_test
+$(SHIM_SWAP_ROOM_TEST): shim/tests/swap_room_test.c shim/tests/test_check.h shim-fakes
+	@mkdir -p $(@D)
+	$(CC) $(SHIM_CFLAGS_ASAN) -Itesting -o $@ $< $(SHIM_FAKE_CUDA_ASAN) -ldl -lpthread
+
 shim-test: $(SHIM_LIB) $(SHIM_LIB_ASAN) $(SHIM_TEST_BIN) $(SHIM_TEST_BIN_REL) $(SHIM_TEST_DIR)/symbolic/libcuda.so.1 \
-	$(SHIM_COMPUTE_TEST) $(SHIM_SWAP_TEST) $(SHIM_TEST_DIR)/partition_test
+	$(SHIM_COMPUTE_TEST) $(SHIM_SWAP_TEST) $(SHIM_SWAP_ROOM_TEST) $(SHIM_TEST_DIR)/partition_test
 	@sh shim/tests/run_shim_tests.sh "$(SHIM_ROOT)" "$(CC)"
 	@sh shim/tests/run_partition_tests.sh "$(SHIM_ROOT)" "$(CC)"
 

@@ -12,10 +12,13 @@
  * running; if the memory never comes back the process ends with a clear error rather than
  * hang forever.
  *
- * Protocol: one command per line (out, in, stage, unstage, status); one JSON line back each.
- * One line comes unasked: {"event":"wants-in","pid":N}, on the connection that swapped the
- * slice out, once per swap-out, when a thread of the program waits for the swap-in (a launch,
- * a copy or an allocation held): the daemon's cue under memory overcommit (SWAP.md).
+ * Protocol: one command per line (out, in, stage, unstage, status, watch, room, no-room); one
+ * JSON line back each. Two lines come unasked: {"event":"wants-in","pid":N}, on the connection
+ * that swapped the slice out, once per swap-out, when a thread of the program waits for the
+ * swap-in (a launch, a copy or an allocation held); and {"event":"wants-room","pid":N,
+ * "bytes":B}, on the connection that said `watch`, when the driver refused an allocation for
+ * want of GPU memory: the allocating thread waits (bounded) for `room` (retry) or `no-room`
+ * (out of memory). Both are the daemon's cues under memory overcommit (SWAP.md).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -97,6 +100,7 @@ static int render(char *out, size_t len, const char *op, const gs_swap_result *r
 
 static void run(const char *cmd, gs_swap_result *r)
 {
+    /* watch, room, no-room: taken apart by session(), which knows the connection */
     memset(r, 0, sizeof *r);
     if (strcmp(cmd, "out") == 0)
         gs_swap_out(r);
@@ -154,6 +158,126 @@ static struct {
     bool told;
 } W = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
 
+/*
+ * Waiting for room (SWAP.md, "Waiting for room"): the connection that said `watch` (-1: none,
+ * and then nobody waits), and the daemon's answers counted, so a waiting thread sees an answer
+ * that came after it asked. Never held while W.lock or swap.c's lock is: a thread waits here
+ * with neither, so a swap-out of this very process runs meanwhile.
+ */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t answered;
+    int fd;
+    uint64_t answers; /* room, no-room or the watcher gone: each adds one */
+    bool room;        /* the last answer */
+    long wait_ms;     /* GPUSHARE_SWAP_ROOM_WAIT_MS; -1: not read yet */
+} R = {.lock = PTHREAD_MUTEX_INITIALIZER, .answered = PTHREAD_COND_INITIALIZER, .fd = -1, .wait_ms = -1};
+
+/* GPUSHARE_SWAP_ROOM_WAIT_MS, the daemon's bound on a wait for room (0 or unset: no wait).
+ * Read here rather than in gs_config: nothing else in the library uses it. Under R.lock. */
+static long room_wait_ms(void)
+{
+    if (R.wait_ms >= 0)
+        return R.wait_ms;
+    const char *v = getenv("GPUSHARE_SWAP_ROOM_WAIT_MS");
+    char *end = NULL;
+    long ms = v != NULL && *v != '\0' ? strtol(v, &end, 10) : 0;
+    if (v != NULL && *v != '\0' && (end == NULL || *end != '\0' || ms < 0 || ms > 3600000)) {
+        gs_log(GS_LOG_WARN, "GPUSHARE_SWAP_ROOM_WAIT_MS=\"%s\" is not milliseconds from 0 to 3600000; an allocation "
+                            "the GPU cannot hold fails at once", v);
+        ms = 0;
+    }
+    R.wait_ms = ms;
+    return ms;
+}
+
+/* The daemon's answer to a wait for room (or the watcher gone: no room). */
+static void room_answer(int fd, bool room)
+{
+    pthread_mutex_lock(&R.lock);
+    if (R.fd == fd) {
+        R.answers++;
+        R.room = room; /* a no-room ends the waits, not the watching */
+        pthread_cond_broadcast(&R.answered);
+    }
+    pthread_mutex_unlock(&R.lock);
+}
+
+static void room_watch(int fd, bool on)
+{
+    pthread_mutex_lock(&R.lock);
+    if (on) {
+        R.fd = fd;
+    } else if (R.fd == fd) {
+        /* the daemon went away: whoever waits gets its out-of-memory now */
+        R.fd = -1;
+        R.answers++;
+        R.room = false;
+        pthread_cond_broadcast(&R.answered);
+    }
+    pthread_mutex_unlock(&R.lock);
+}
+
+/* Slices of a wait: a swap-out of this process meanwhile ends it early (the retry then waits
+ * for the swap-in, where the room is the daemon's to make). */
+#define ROOM_SLICE_MS 20
+
+bool gs_swap_ctl_wait_room(uint64_t bytes, double *deadline)
+{
+    pthread_mutex_lock(&R.lock);
+    long ms = room_wait_ms();
+    int fd = R.fd;
+    uint64_t seen = R.answers;
+    pthread_mutex_unlock(&R.lock);
+    if (fd < 0 || ms == 0)
+        return false;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double t = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+    if (*deadline == 0)
+        *deadline = t + (double)ms / 1000.0;
+    if (t >= *deadline)
+        return false;
+    char line[96];
+    int n = snprintf(line, sizeof line, "{\"event\":\"wants-room\",\"pid\":%d,\"bytes\":%llu}\n", (int)getpid(),
+                     (unsigned long long)bytes);
+    pthread_mutex_lock(&W.lock); /* never inside an answer on the same connection */
+    bool sent = n > 0 && (size_t)n < sizeof line && write_all(fd, line, (size_t)n);
+    pthread_mutex_unlock(&W.lock);
+    if (!sent)
+        return false;
+    bool room = false, answered = false;
+    pthread_mutex_lock(&R.lock);
+    while (!answered) {
+        if (R.answers != seen) {
+            answered = true;
+            room = R.room;
+            break;
+        }
+        if (atomic_load(&gs_swap_held) != 0) {
+            room = true; /* swapped out meanwhile: the retry waits for the swap-in */
+            break;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        t = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+        if (t >= *deadline)
+            break;
+        double until = t + ROOM_SLICE_MS / 1000.0 < *deadline ? t + ROOM_SLICE_MS / 1000.0 : *deadline;
+        struct timespec at;
+        clock_gettime(CLOCK_REALTIME, &at);
+        double wait = until - t;
+        at.tv_sec += (time_t)wait;
+        at.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
+        if (at.tv_nsec >= 1000000000L) {
+            at.tv_sec++;
+            at.tv_nsec -= 1000000000L;
+        }
+        (void)pthread_cond_timedwait(&R.answered, &R.lock, &at);
+    }
+    pthread_mutex_unlock(&R.lock);
+    return room;
+}
+
 /* Under W.lock. */
 static void tell_wants_in(void)
 {
@@ -208,7 +332,16 @@ static void session(int fd)
         }
         *nl = '\0';
         gs_swap_result r;
-        run(buf, &r);
+        if (strcmp(buf, "watch") == 0 || strcmp(buf, "room") == 0 || strcmp(buf, "no-room") == 0) {
+            memset(&r, 0, sizeof r);
+            if (buf[0] == 'w')
+                room_watch(fd, true);
+            else
+                room_answer(fd, buf[0] == 'r');
+            r.ok = true;
+        } else {
+            run(buf, &r);
+        }
         swapped_here = r.out;
         char out[896];
         int len = render(out, sizeof out, buf, &r);
@@ -224,22 +357,41 @@ static void session(int fd)
             break;
     }
     track(fd, "", NULL, true);
+    room_watch(fd, false);
     if (swapped_here && gs_swap_is_out())
         orphaned();
 }
 
+static void *session_thread(void *arg)
+{
+    int c = (int)(intptr_t)arg;
+    session(c);
+    close(c);
+    return NULL;
+}
+
+/* Each connection on a thread of its own (inheriting this one's blocked signals): the daemon
+ * keeps a watching connection open for as long as the task runs (wants-room), and one per
+ * swap-out until the swap-in, beside which its other requests must be served. */
 static void *serve(void *arg)
 {
     int fd = (int)(intptr_t)arg;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     for (;;) {
         int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
         if (c < 0 && (errno == EINTR || errno == ECONNABORTED))
             continue;
         if (c < 0)
             break;
-        session(c);
-        close(c);
+        pthread_t t;
+        if (pthread_create(&t, &attr, session_thread, (void *)(intptr_t)c) != 0) {
+            gs_log(GS_LOG_WARN, "swap: cannot start a thread for a control connection; refused");
+            close(c);
+        }
     }
+    pthread_attr_destroy(&attr);
     return NULL;
 }
 
