@@ -208,6 +208,7 @@ static void room_watch(int fd, bool on)
     pthread_mutex_lock(&R.lock);
     if (on) {
         R.fd = fd;
+        pthread_cond_broadcast(&R.answered); /* an allocation waiting for a watcher to ask */
     } else if (R.fd == fd) {
         /* the daemon went away: whoever waits gets its out-of-memory now */
         R.fd = -1;
@@ -221,22 +222,55 @@ static void room_watch(int fd, bool on)
 /* Slices of a wait: a swap-out of this process meanwhile ends it early (the retry then waits
  * for the swap-in, where the room is the daemon's to make). */
 #define ROOM_SLICE_MS 20
+/* With a wait set (the daemon overcommits this GPU) but no watcher yet: how long to wait for
+ * one. The daemon watches a slice at its next look (every 250 ms at most) after the socket
+ * appears, which is at the first swappable allocation: that very allocation may fail before. */
+#define WATCH_GRACE_S 1.0
+
+/* CLOCK_REALTIME `s` seconds from now, for pthread_cond_timedwait. */
+static struct timespec realtime_in(double s)
+{
+    struct timespec at;
+    clock_gettime(CLOCK_REALTIME, &at);
+    at.tv_sec += (time_t)s;
+    at.tv_nsec += (long)((s - (double)(time_t)s) * 1e9);
+    if (at.tv_nsec >= 1000000000L) {
+        at.tv_sec++;
+        at.tv_nsec -= 1000000000L;
+    }
+    return at;
+}
+
+static double mono_s(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+/* Under R.lock: the watching connection, waiting up to WATCH_GRACE_S (within the deadline) for one. */
+static int watcher(double deadline)
+{
+    double until = mono_s() + WATCH_GRACE_S;
+    until = until < deadline ? until : deadline;
+    for (double t = mono_s(); R.fd < 0 && t < until; t = mono_s()) {
+        struct timespec at = realtime_in(until - t);
+        (void)pthread_cond_timedwait(&R.answered, &R.lock, &at);
+    }
+    return R.fd;
+}
 
 bool gs_swap_ctl_wait_room(uint64_t bytes, double *deadline)
 {
     pthread_mutex_lock(&R.lock);
     long ms = room_wait_ms();
-    int fd = R.fd;
+    double t = mono_s();
+    if (ms > 0 && *deadline == 0)
+        *deadline = t + (double)ms / 1000.0;
+    int fd = ms > 0 && t < *deadline ? watcher(*deadline) : -1;
     uint64_t seen = R.answers;
     pthread_mutex_unlock(&R.lock);
-    if (fd < 0 || ms == 0)
-        return false;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    double t = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-    if (*deadline == 0)
-        *deadline = t + (double)ms / 1000.0;
-    if (t >= *deadline)
+    if (fd < 0)
         return false;
     char line[96];
     int n = snprintf(line, sizeof line, "{\"event\":\"wants-room\",\"pid\":%d,\"bytes\":%llu}\n", (int)getpid(),
@@ -258,20 +292,11 @@ bool gs_swap_ctl_wait_room(uint64_t bytes, double *deadline)
             room = true; /* swapped out meanwhile: the retry waits for the swap-in */
             break;
         }
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        t = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+        t = mono_s();
         if (t >= *deadline)
             break;
-        double until = t + ROOM_SLICE_MS / 1000.0 < *deadline ? t + ROOM_SLICE_MS / 1000.0 : *deadline;
-        struct timespec at;
-        clock_gettime(CLOCK_REALTIME, &at);
-        double wait = until - t;
-        at.tv_sec += (time_t)wait;
-        at.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
-        if (at.tv_nsec >= 1000000000L) {
-            at.tv_sec++;
-            at.tv_nsec -= 1000000000L;
-        }
+        double slice = ROOM_SLICE_MS / 1000.0 < *deadline - t ? ROOM_SLICE_MS / 1000.0 : *deadline - t;
+        struct timespec at = realtime_in(slice);
         (void)pthread_cond_timedwait(&R.answered, &R.lock, &at);
     }
     pthread_mutex_unlock(&R.lock);

@@ -179,7 +179,9 @@ run "swap move: onto the other GPU, every byte at its address" "$A" "$ASAN_PRELO
 # Waiting for room (SWAP.md "Waiting for room"): a 64 MiB fake card, a wait bound of 0.8 s; the
 # limit scenario with a 20 MiB limit of its own.
 echo '{"contextBytes": 4194304, "devices": [{"totalMemory": 67108864}]}' >"$WORK/fake_cuda_64m.json"
-for sc in nodaemon retry bound refused gone limit; do
+run "swap room nodaemon (no wait set)" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$WORK/swap-room-nowait" \
+    GPUSHARE_FAKE_CUDA="$WORK/fake_cuda_64m.json" -- "$T/swap_room_test" nodaemon
+for sc in nodaemon retry bound refused gone limit late; do
     mkdir -p "$WORK/swap-room-$sc"
     lim=""; [ "$sc" = limit ] && lim="GPUSHARE_MEMORY_LIMIT=20Mi"
     run "swap room $sc" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$WORK/swap-room-$sc" GPUSHARE_SWAP_ROOM_WAIT_MS=800 $lim \
