@@ -166,7 +166,10 @@ export class ResidencyShell {
     if (s === undefined || wait == null || (a.kind !== 'room' && a.kind !== 'no-room')) return;
     s.wantsRoom = null;
     const now = this.options.now();
-    if (room) s.grant = { base: s.grant?.base ?? this.bytesOf(a.id), bytes: (s.grant?.bytes ?? 0) + a.bytes, at: now };
+    if (room) {
+      s.grant = { base: s.grant?.base ?? this.bytesOf(a.id), bytes: (s.grant?.bytes ?? 0) + a.bytes, at: now };
+      s.since = now; // its turn on the card starts now, as for a slice that came in
+    }
     await this.options.swaps.answerRoom(a.id, [...wait.pids.keys()], room);
     if (room) {
       this.options.events.record('task.room-made', a.id, { bytes: a.bytes, waitedMs: a.waitedMs });
