@@ -4,7 +4,8 @@
  * GPUSHARE_SWAP_ROOM_WAIT_MS set (run_shim_tests.sh). The fake card is 64 MiB; "other
  * slices" are a blocker allocated from the fake directly (past libgpushare), so the library's
  * allocation fails in the driver, as on a card full of other processes' memory. The program
- * is the task and, on its main thread, the daemon on the control socket.
+ * is the task and, on its main thread, the daemon on the control socket. The bound is 0.8 s for
+ * nodaemon, bound and gone (what they test), 10 s for the others.
  *
  *     swap_room_test SCENARIO   nodaemon, retry, bound, refused, gone, limit, late
  */
