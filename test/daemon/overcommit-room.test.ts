@@ -13,22 +13,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TaskBody } from '../../src/contract/schemas.js';
 import { REPO_ROOT } from '../helpers/cli.js';
-import { Harness, sleep } from './harness.js';
-
-const PHASES = `${REPO_ROOT}build/native/fake/fake-phases`;
-const MiB = 2 ** 20;
-
-type Event = { seq: number; type: string; taskId: string | null; data: Record<string, unknown> };
-
-async function waitForOutput(task: TaskBody, text: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(existsSync(task.stdoutPath) && readFileSync(task.stdoutPath, 'utf8').includes(text))) {
-    if (Date.now() > deadline) throw new Error(`task ${task.id} never printed "${text}"`);
-    await sleep(30);
-  }
-}
+import { Harness } from './harness.js';
+import { MiB, PHASES, waitForOutput, type Event } from './overcommit-helpers.js';
 
 describe('an allocation waits for the room overcommit makes', () => {
   const h = new Harness();

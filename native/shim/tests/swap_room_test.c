@@ -152,6 +152,19 @@ static void expect_wants_room(int watch, asking *a)
     check(atomic_load(&a->done) == 0, "the allocation waits for the daemon's answer");
 }
 
+/* The card full, a daemon watching, and an allocation on thread *t waiting for room: the watcher. */
+static int waiting(asking *a, pthread_t *t)
+{
+    setup();
+    int watch = ctl_connect();
+    char ans[640];
+    ask(watch, "watch", ans, sizeof ans);
+    check(has(ans, "\"ok\":true") && has(ans, "\"op\":\"watch\""), "watch: %s", ans);
+    start(a, t);
+    expect_wants_room(watch, a);
+    return watch;
+}
+
 /* No daemon watching: the driver's out-of-memory; at once without a wait set (no daemon that
  * overcommits: run with GPUSHARE_SWAP_ROOM_WAIT_MS unset), else after the grace a daemon has
  * to start watching (1 s, within the 0.8 s bound here). */
@@ -179,15 +192,10 @@ static void t_nodaemon(void)
  */
 static void t_retry(void)
 {
-    setup();
-    int watch = ctl_connect(), ctl = ctl_connect();
-    char ans[640];
-    ask(watch, "watch", ans, sizeof ans);
-    check(has(ans, "\"ok\":true") && has(ans, "\"op\":\"watch\""), "watch: %s", ans);
     asking a;
     pthread_t t;
-    start(&a, &t);
-    expect_wants_room(watch, &a);
+    int watch = waiting(&a, &t), ctl = ctl_connect();
+    char ans[640];
     ask(ctl, "out", ans, sizeof ans);
     check(has(ans, "\"ok\":true") && has(ans, "\"out\":true"), "a swap-out of the waiting process runs: %s", ans);
     ask(ctl, "in", ans, sizeof ans);
@@ -207,14 +215,9 @@ static void t_retry(void)
 /* Nobody answers: out of memory at the bound (GPUSHARE_SWAP_ROOM_WAIT_MS=800), not before. */
 static void t_bound(void)
 {
-    setup();
-    int watch = ctl_connect();
-    char ans[640];
-    ask(watch, "watch", ans, sizeof ans);
     asking a;
     pthread_t t;
-    start(&a, &t);
-    expect_wants_room(watch, &a);
+    int watch = waiting(&a, &t);
     pthread_join(t, NULL);
     check(a.r == CUDA_ERROR_OUT_OF_MEMORY, "out of memory at the bound (%d)", (int)a.r);
     check(a.took >= 0.75 && a.took < 2.0, "after the bound of 0.8 s (%.3f s)", a.took);
@@ -225,14 +228,10 @@ static void t_bound(void)
 /* `no-room`: out of memory at once. */
 static void t_refused(void)
 {
-    setup();
-    int watch = ctl_connect();
-    char ans[640];
-    ask(watch, "watch", ans, sizeof ans);
     asking a;
     pthread_t t;
-    start(&a, &t);
-    expect_wants_room(watch, &a);
+    int watch = waiting(&a, &t);
+    char ans[640];
     double t0 = now_s();
     ask(watch, "no-room", ans, sizeof ans);
     check(has(ans, "\"ok\":true"), "no-room: %s", ans);
@@ -246,14 +245,9 @@ static void t_refused(void)
  * bound for a watcher, then fails. */
 static void t_gone(void)
 {
-    setup();
-    int watch = ctl_connect();
-    char ans[640];
-    ask(watch, "watch", ans, sizeof ans);
     asking a;
     pthread_t t;
-    start(&a, &t);
-    expect_wants_room(watch, &a);
+    int watch = waiting(&a, &t);
     double t0 = now_s();
     close(watch);
     pthread_join(t, NULL);
