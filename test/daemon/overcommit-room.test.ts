@@ -14,8 +14,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../helpers/cli.js';
-import { Harness } from './harness.js';
-import { MiB, PHASES, waitForOutput, type Event } from './overcommit-helpers.js';
+import { Harness, waitForOutput } from './harness.js';
+import { MiB, PHASES, type Event } from './overcommit-helpers.js';
 
 describe('an allocation waits for the room overcommit makes', () => {
   const h = new Harness();

@@ -11,8 +11,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
-import { Harness } from './harness.js';
-import { MiB, PHASES, waitForOutput, type Event } from './overcommit-helpers.js';
+import { Harness, waitForOutput } from './harness.js';
+import { MiB, PHASES, type Event } from './overcommit-helpers.js';
 
 function overcommitConfig(dir: string, quantumSeconds: number): string {
   const path = join(dir, `overcommit-${quantumSeconds}.json`);
