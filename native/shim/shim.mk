@@ -33,7 +33,7 @@ endif
 SHIM_SHIP_CFLAGS := $(SHIP_CFLAGS) -DGS_GLIBC228_OWN_DLSYM
 
 SHIM_SRCS := shim/dispatch.c shim/state.c shim/track.c shim/memory.c shim/pool.c shim/context.c shim/info.c \
-	shim/nvml.c shim/scrub.c shim/vmm.c shim/graph.c shim/swap.c shim/swap_ctl.c shim/compute.c shim/compute_gate.c shim/compute_precise.c shim/compute_measure.c shim/compute_board.c shim/compute_board_user.c shim/compute_windows.c shim/compute_clock.c shim/compute_clock_read.c shim/hooks.c shim/partition.c shim/partition_round.c shim/log.c shim/gs_config.c region/region.c
+	shim/nvml.c shim/scrub.c shim/vmm.c shim/graph.c shim/swap.c shim/swap_ctl.c shim/swap_room.c shim/compute.c shim/compute_gate.c shim/compute_precise.c shim/compute_measure.c shim/compute_board.c shim/compute_board_user.c shim/compute_windows.c shim/compute_clock.c shim/compute_clock_read.c shim/hooks.c shim/partition.c shim/partition_round.c shim/log.c shim/gs_config.c region/region.c
 SHIM_MAP := $(SHIM_BUILD)/shim/gpushare.map
 SHIM_LIB := $(SHIM_BUILD)/libgpushare.so
 SHIM_LIB_ASAN := $(SHIM_BUILD)/asan/libgpushare.so

@@ -222,7 +222,7 @@ CUresult gs_swap_alloc(CUdeviceptr *dptr, size_t bytes)
         pthread_mutex_unlock(&S.lock);
         /* Under overcommit the card may be full of other slices the daemon can swap out: ask
          * it for room and wait, with no lock held (SWAP.md, "Waiting for room"). */
-        if (card_full && gs_swap_ctl_wait_room(size, &deadline))
+        if (card_full && gs_swap_room_wait(size, &deadline))
             continue;
         if (r == CUDA_SUCCESS)
             *dptr = x.va;
