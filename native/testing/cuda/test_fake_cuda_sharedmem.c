@@ -35,18 +35,18 @@ static bool tell(int up, int down, const char *cmd)
     return write(down, cmd, 1) == 1 && read(up, &c, 1) == 1 && c == 'k';
 }
 
+/* A 64 MiB card shared through the busy directory (its file: <dir>/<uuid>.mem). */
+static const char CARD[] = "{\"contextBytes\": 0, \"sharedMemory\": true, \"devices\": [{\"uuid\": "
+                           "\"GPU-5ead3e30-0000-4000-8000-000000000000\", \"totalMemory\": 67108864}]}";
+
 int main(void)
 {
-    char dir[256];
-    if (!fct_busy_dir(dir, sizeof dir))
-        return 2;
-    fct_configure("{\"contextBytes\": 0, \"sharedMemory\": true, \"devices\": [{\"uuid\": "
-                  "\"GPU-5ead3e30-0000-4000-8000-000000000000\", \"totalMemory\": 67108864}]}",
-                  NULL);
-    /* the child first: the parent's driver threads would not survive a fork */
+    char busy[256];
     int u[2], d[2];
-    if (pipe(u) != 0 || pipe(d) != 0)
+    if (!fct_busy_dir(busy, sizeof busy) || pipe(u) != 0 || pipe(d) != 0)
         return 2;
+    fct_configure(CARD, NULL);
+    /* the child first: the parent's driver threads would not survive a fork */
     pid_t kid = fork();
     if (kid == 0) {
         close(u[0]);
