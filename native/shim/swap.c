@@ -203,23 +203,33 @@ CUresult gs_swap_alloc(CUdeviceptr *dptr, size_t bytes)
     }
     if (g == 0 || bytes < g || bytes > SIZE_MAX - g)
         return CUDA_ERROR_NOT_SUPPORTED; /* stays resident: SWAP.md, "What is swapped" */
-    swap_alloc x = {.size = (bytes + g - 1) / g * g, .bytes = bytes, .dev = dev, .ctx = ctx};
-    pthread_mutex_lock(&S.lock);
-    wait_in();
-    CUresult r = R->cuMemAddressReserve(&x.va, x.size, 0, 0, 0);
-    if (r == CUDA_SUCCESS) {
-        r = back(&x);
-        if (r == CUDA_SUCCESS && !list_add(&x)) {
-            (void)unback(&x);
-            r = CUDA_ERROR_OUT_OF_MEMORY;
+    size_t size = (bytes + g - 1) / g * g;
+    double deadline = 0;
+    for (;;) {
+        swap_alloc x = {.size = size, .bytes = bytes, .dev = dev, .ctx = ctx};
+        bool card_full = false;
+        pthread_mutex_lock(&S.lock);
+        wait_in();
+        CUresult r = R->cuMemAddressReserve(&x.va, x.size, 0, 0, 0);
+        if (r == CUDA_SUCCESS) {
+            r = back(&x);
+            card_full = r == CUDA_ERROR_OUT_OF_MEMORY; /* the driver's: our limit refused before we got here */
+            if (r == CUDA_SUCCESS && !list_add(&x)) {
+                (void)unback(&x);
+                r = CUDA_ERROR_OUT_OF_MEMORY;
+            }
+            if (r != CUDA_SUCCESS)
+                (void)R->cuMemAddressFree(x.va, x.size);
         }
-        if (r != CUDA_SUCCESS)
-            (void)R->cuMemAddressFree(x.va, x.size);
+        pthread_mutex_unlock(&S.lock);
+        /* Under overcommit the card may be full of other slices the daemon can swap out: ask
+         * it for room and wait, with no lock held (SWAP.md, "Waiting for room"). */
+        if (card_full && gs_swap_room_wait(size, &deadline))
+            continue;
+        if (r == CUDA_SUCCESS)
+            *dptr = x.va;
+        return r;
     }
-    pthread_mutex_unlock(&S.lock);
-    if (r == CUDA_SUCCESS)
-        *dptr = x.va;
-    return r;
 }
 
 CUresult gs_swap_free(CUdeviceptr p, bool *done)

@@ -105,7 +105,8 @@ unsigned long long fake_round_up(unsigned long long v, unsigned long long to)
 unsigned long long fake_free_bytes(int device)
 {
     const fake_device_t *d = &fake.devices[device];
-    unsigned long long taken = d->used + d->cfg.reserved_bytes;
+    fake_shared_memory_note(device, d->used); /* a checkpoint's change shows here too */
+    unsigned long long taken = d->used + d->cfg.reserved_bytes + fake_shared_memory_others(device);
     return taken >= d->cfg.total_bytes ? 0 : d->cfg.total_bytes - taken;
 }
 
@@ -115,6 +116,7 @@ CUresult fake_charge(int device, unsigned long long bytes)
         return CUDA_ERROR_OUT_OF_MEMORY;
     fake.devices[device].used += bytes;
     fake_checkpoint_note_used(device);
+    fake_shared_memory_note(device, fake.devices[device].used);
     return CUDA_SUCCESS;
 }
 
@@ -123,6 +125,7 @@ void fake_uncharge(int device, unsigned long long bytes)
     fake_device_t *d = &fake.devices[device];
     d->used = bytes > d->used ? 0 : d->used - bytes;
     fake_checkpoint_note_used(device);
+    fake_shared_memory_note(device, d->used);
 }
 
 /* "reuseFreed": freed ranges wait here (newest first) for an allocation of the same
