@@ -34,7 +34,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
-import { performance } from 'node:perf_hooks';
+import { constants as perfConstants, performance, PerformanceObserver } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -206,7 +206,7 @@ interface RoundResult {
    * own CPU in them (the kube-scheduler's side: writing the bodies, reading and parsing the
    * replies) and, with --cpu, the server's CPU by phase (NetPhases).
    */
-  net?: { bytesIn: number; bytesOut: number; clientCpu: number; read?: number; handle?: number; write?: number };
+  net?: { bytesIn: number; bytesOut: number; clientCpu: number; read?: number; handle?: number; write?: number; majorGcs: number; majorGcMs: number; otherGcMsPerPod: number };
 }
 
 function pct(xs: readonly number[], p: number): number {
@@ -256,6 +256,19 @@ async function serveNet(w: World, perPod: number): Promise<{ port: number; close
   // body (first byte in to the handler), the handler (the decision and the reply's bytes), and
   // writing the reply (the handler's end to the last byte handed to the kernel).
   const phases = { read: 0, handle: 0, write: 0 };
+  // The server's full (mark-compact) collections over the round: the old generation holds the
+  // 80,000-144,000 pods' state, and a reply's bytes are external memory whose rate starts them.
+  const gc = { major: 0, ms: 0, otherMs: 0 };
+  const gcs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) {
+        gc.major++;
+        gc.ms += e.duration;
+      } else gc.otherMs += e.duration;
+    }
+  });
+  gcs.observe({ entryTypes: ['gc'] });
   let mark = 0;
   if (CPU) {
     const extender = (req: { url: string }): boolean => !req.url.startsWith('/bench/');
@@ -285,14 +298,20 @@ async function serveNet(w: World, perPod: number): Promise<{ port: number; close
     const { host } = req.body as { host: string | null };
     if (pending !== null) churn(w, pending, host === null ? [] : [{ Host: host, Score: 10 }]);
     pending = null;
-    const spent = { cpu, ...phases };
+    const spent = { cpu, ...phases, majorGcs: gc.major, majorGcMs: gc.ms, otherGcMs: gc.otherMs };
     cpu = phases.read = phases.handle = phases.write = 0;
     return spent;
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no port');
-  return { port: address.port, close: () => app.close() };
+  return {
+    port: address.port,
+    close: () => {
+      gcs.disconnect();
+      return app.close();
+    },
+  };
 }
 
 /**
@@ -321,6 +340,8 @@ async function netRound(port: number): Promise<RoundResult> {
   const bytesOut: number[] = [];
   const phases: { read: number[]; handle: number[]; write: number[] } = { read: [], handle: [], write: [] };
   let feasible = 0;
+  let gcFrom: { majorGcs: number; majorGcMs: number; otherGcMs: number } | undefined;
+  let gcAt: { majorGcs: number; majorGcMs: number; otherGcMs: number } | undefined;
   for (let i = 0; i < WARMUP + PODS; i++) {
     const filterBody = (await post('/bench/next', '{}')).toString('utf8');
     const { Pod } = JSON.parse(filterBody) as { Pod: V1Pod };
@@ -338,7 +359,8 @@ async function netRound(port: number): Promise<RoundResult> {
     const ranked = JSON.parse(prioritizeReply.toString('utf8')) as HostPriority[];
     const c = cpuMs() - c0;
     const best = ranked.length === 0 ? null : ranked.reduce((a, b) => (b.Score > a.Score ? b : a)).Host;
-    const server = JSON.parse((await post('/bench/churn', JSON.stringify({ host: best }))).toString('utf8')) as { cpu: number; read: number; handle: number; write: number };
+    const server = JSON.parse((await post('/bench/churn', JSON.stringify({ host: best }))).toString('utf8')) as { cpu: number; read: number; handle: number; write: number; majorGcs: number; majorGcMs: number; otherGcMs: number };
+    if (i === WARMUP - 1) gcFrom = server;
     if (i >= WARMUP) {
       times.push(CPU ? server.cpu : t);
       clientCpu.push(c);
@@ -347,13 +369,17 @@ async function netRound(port: number): Promise<RoundResult> {
       phases.read.push(server.read);
       phases.handle.push(server.handle);
       phases.write.push(server.write);
+      gcAt = server;
       feasible += f.NodeNames?.length ?? 0;
     }
   }
   agent.destroy();
   const total = times.reduce((a, b) => a + b, 0);
   const med = (xs: number[]): number => pct(xs, 50);
-  const net: RoundResult['net'] = { bytesIn: med(bytesIn), bytesOut: med(bytesOut), clientCpu: med(clientCpu), ...(CPU ? { read: med(phases.read), handle: med(phases.handle), write: med(phases.write) } : {}) };
+  const majorGcs = (gcAt?.majorGcs ?? 0) - (gcFrom?.majorGcs ?? 0);
+  const majorGcMs = (gcAt?.majorGcMs ?? 0) - (gcFrom?.majorGcMs ?? 0);
+  const otherGcMs = (gcAt?.otherGcMs ?? 0) - (gcFrom?.otherGcMs ?? 0);
+  const net: RoundResult['net'] = { bytesIn: med(bytesIn), bytesOut: med(bytesOut), clientCpu: med(clientCpu), majorGcs, majorGcMs, otherGcMsPerPod: otherGcMs / PODS, ...(CPU ? { read: med(phases.read), handle: med(phases.handle), write: med(phases.write) } : {}) };
   return { podsPerS: (PODS / total) * 1000, p50: pct(times, 50), p99: pct(times, 99), feasible: feasible / PODS, net };
 }
 
@@ -510,5 +536,5 @@ function netLine(res: RoundResult): string {
   const n = res.net;
   if (n === undefined) return '';
   const server = n.read === undefined ? '' : `, server read ${n.read.toFixed(2)} / handle ${(n.handle ?? NaN).toFixed(2)} / write ${(n.write ?? NaN).toFixed(2)} ms`;
-  return `; ${(n.bytesOut / 1024).toFixed(0)} KiB out, ${(n.bytesIn / 1024).toFixed(0)} KiB in, client CPU ${n.clientCpu.toFixed(2)} ms${server}`;
+  return `; ${(n.bytesOut / 1024).toFixed(0)} KiB out, ${(n.bytesIn / 1024).toFixed(0)} KiB in, client CPU ${n.clientCpu.toFixed(2)} ms${server}; server full GCs ${n.majorGcs} (${n.majorGcMs.toFixed(0)} ms), other GC pauses ${n.otherGcMsPerPod.toFixed(2)} ms a pod`;
 }
