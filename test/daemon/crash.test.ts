@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TaskBody } from '../../src/contract/schemas.js';
 import { REPO_ROOT } from '../helpers/cli.js';
-import { Harness, sleep } from './harness.js';
+import { Harness, sleep, waitForOutput } from './harness.js';
 
 const TRAIN = `${REPO_ROOT}build/native/fake/fake-train`;
 const EXEC = `${REPO_ROOT}build/native/gpushare-exec`;
@@ -193,15 +193,6 @@ async function startCheckpointing(fault?: string, simulate = '1xH100-80GB'): Pro
   return gpus.gpus.map((g) => g.uuid);
 }
 
-async function waitForOutput(task: TaskBody, text: string): Promise<string> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const out = existsSync(task.stdoutPath) ? readFileSync(task.stdoutPath, 'utf8') : '';
-    if (out.includes(text)) return out;
-    if (Date.now() > deadline) throw new Error(`task ${task.id} never printed "${text}"; stdout so far:\n${out}`);
-    await sleep(20);
-  }
-}
 
 /** fake-train's steps (30 ms each) in the suspend and resume cases. */
 const STEPS = 40;

@@ -207,3 +207,25 @@ export async function stateBecomes(pid: number, want: string, timeoutMs = 10_000
     await sleep(20);
   }
 }
+
+function readIfThere(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Waits until the task's stdout contains `text`, and returns the whole stdout. On a timeout the
+ * error carries both streams: a task that failed says why in its stderr.
+ */
+export async function waitForOutput(task: Pick<TaskBody, 'id' | 'stdoutPath' | 'stderrPath'>, text: string, timeoutMs = 15_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const out = readIfThere(task.stdoutPath);
+    if (out.includes(text)) return out;
+    if (Date.now() > deadline) throw new Error(`task ${task.id} never printed "${text}"; stdout so far:\n${out}\nstderr:\n${readIfThere(task.stderrPath)}`);
+    await sleep(30);
+  }
+}

@@ -11,18 +11,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskBody } from '../../src/contract/schemas.js';
 import { REPO_ROOT } from '../helpers/cli.js';
-import { Harness, procState, sleep } from './harness.js';
+import { Harness, procState, waitForOutput } from './harness.js';
 
 const TRAIN = `${REPO_ROOT}build/native/fake/fake-train`;
 const MiB = 2 ** 20;
 
-async function waitForOutput(task: TaskBody, text: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(existsSync(task.stdoutPath) && readFileSync(task.stdoutPath, 'utf8').includes(text))) {
-    if (Date.now() > deadline) throw new Error(`task ${task.id} never printed "${text}"`);
-    await sleep(30);
-  }
-}
 
 /** The fake's per-process file: the physical GPU behind the process's device 0 now, and what it holds there. */
 function device0(ckpt: string, pid: number): { uuid: string; used: number } | null {

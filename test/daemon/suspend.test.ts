@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ErrorBody, TaskBody } from '../../src/contract/schemas.js';
 import { REPO_ROOT } from '../helpers/cli.js';
-import { Harness, procState, sleep, stateBecomes } from './harness.js';
+import { Harness, procState, sleep, stateBecomes, waitForOutput } from './harness.js';
 
 const TRAIN = `${REPO_ROOT}build/native/fake/fake-train`;
 const MiB = 2 ** 20;
@@ -54,15 +54,6 @@ function trainPid(dir: string): number[] {
     .filter((p) => procState(p) !== null && procState(p) !== 'Z');
 }
 
-async function waitForOutput(task: TaskBody, text: string, timeoutMs = 15_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const out = existsSync(task.stdoutPath) ? readFileSync(task.stdoutPath, 'utf8') : '';
-    if (out.includes(text)) return out;
-    if (Date.now() > deadline) throw new Error(`task ${task.id} never printed "${text}"; stdout so far:\n${out}\nstderr:\n${existsSync(task.stderrPath) ? readFileSync(task.stderrPath, 'utf8') : ''}`);
-    await sleep(30);
-  }
-}
 
 async function post(h: Harness, path: string): Promise<{ status: number; body: ErrorBody & TaskBody }> {
   const { request } = await import('node:http');
