@@ -7,7 +7,8 @@
 # (an elementwise kernel and a matmul, results compared bit for bit) and a PyTorch training
 # loop (10 deterministic steps, losses compared exactly, step time vs native), each natively
 # and remotely; the session's memory limit (libgpushare in the worker); a client SIGKILLed
-# while holding 4 GiB: the worker's memory gone from nvidia-smi. Every case prints PASS, FAIL
+# while holding 4 GiB: the worker's memory gone from nvidia-smi; what loopback TCP carries over
+# one connection and several (scripts/gpu/tcp_blast.c). Every case prints PASS, FAIL
 # or SKIP; a failing remote case names the first call the client did not serve (its
 # GPUSHARE_REMOTE_LOG=1 lines, kept in $OUT/*-remote.err, every unserved cuGetProcAddress
 # name in $OUT/unserved-*.txt). No Node.js and no CUDA toolkit: the native files come in the
@@ -107,6 +108,15 @@ if start_worker; then
 fi
 echo "{\"mode\":\"kill-client\",\"held\":$held,\"worker_mib_before\":\"${used_before:-?}\",\"freed_after_s\":\"${gone:-not within 10 s}\",\"worker_exit\":$wcode}" >> "$results"
 
+# 4. What loopback TCP carries here (scripts/gpu/tcp_blast.c): the ceiling of a copy over one
+# connection, and over several (whether bulk lanes would pay, docs/remote.md "Copies").
+if gcc -O2 -std=c11 -pthread scripts/gpu/tcp_blast.c -o build/gpu/tcp_blast; then
+    for cfg in "1024 0 0 1" "4096 0 0 1" "4096 0 1 1" "4096 16384 0 1" "4096 0 0 2" "4096 0 0 4" "4096 0 0 8"; do
+        # shellcheck disable=SC2086 # the configuration's words are the arguments
+        timeout 60 build/gpu/tcp_blast 4096 $cfg >> "$results" 2>>"$OUT/tcp.err" || echo "{\"mode\":\"tcp\",\"error\":\"tcp_blast $cfg failed\"}" >> "$results"
+    done
+fi
+
 python3 - "$results" "$OUT" <<'PY' | tee "$OUT/table.txt"
 import json, os, re, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith('{')]
@@ -176,8 +186,13 @@ for case, label in (('cupy', 'CuPy elementwise + matmul (bit-identical)'), ('tor
 for r in runs('remote-limit'):
     ok = r['fill_rc'] == 2 and r['fill_bytes'] <= 2 << 30 and r['total'] == 2 << 30
     print(f"{'memory limit 2 GiB in the worker':44} {'':>12} {r['fill_bytes'] >> 20:9d} MiB  {'held (OOM, total 2 GiB)' if ok else 'NOT HELD ' + json.dumps(r)}")
+for r in runs('tcp'):
+    label = f"loopback TCP, {r['streams']} stream{'s' if r['streams'] > 1 else ''}, {r['write_kib'] >> 10} MiB sends"
+    label += f", buf {r['buf_kib'] >> 10} MiB" if r['buf_kib'] else ''
+    label += ', zerocopy' if r['zerocopy'] else ''
+    print(f"{label:44} {'':>12} {r['gb_s']:12.2f}  GB/s (the copy ceiling of that many connections)")
 for r in runs('kill-client'):
     ok = r.get('held') == 1 and r['worker_exit'] == 0 and not r['freed_after_s'].startswith('not')
-    print(f"{'client SIGKILLed holding 4 GiB':44} {'':>12} {r['worker_mib_before']:>8} MiB  {'PASS' if ok else 'FAIL'}: freed after {r['freed_after_s']} s, worker exit {r['worker_exit']}{'' if r.get('held') == 1 else ', the client never said holding'}")
+    print(f"{'client SIGKILLed holding 4 GiB':44} {'':>12} {r['worker_mib_before']:>8} MiB  {'PASS' if ok else 'FAIL'}: {'not freed within 10 s' if r['freed_after_s'].startswith('not') else 'freed after ' + r['freed_after_s'] + ' s'}, worker exit {r['worker_exit']}{'' if r.get('held') == 1 else ', the client never said holding'}")
 PY
 rm -rf "$WORK"
