@@ -134,11 +134,13 @@ sw_final = sw.finish()
 results["swap"] = {"status": status, "stage": stage, "rounds": rounds, "final": sw_final, "ready": ready}
 
 # 3. checkpoint API: the same task without swap, locked + checkpointed, restored + unlocked
-ck = Task("checkpoint", {})
-ck.next_event("ready")
-api = checkpoint_api()
-ck_rounds = []
-for r in range(min(ROUNDS, 2)):  # 10 s a round
+# (SKIP_CHECKPOINT=1 leaves it out: a re-check of the swap path alone, a minute shorter)
+ck_final, ck_rounds = None, []
+ck = None if os.environ.get("SKIP_CHECKPOINT") == "1" else Task("checkpoint", {})
+if ck is not None:
+    ck.next_event("ready")
+    api = checkpoint_api()
+for r in range(min(ROUNDS, 2) if ck is not None else 0):  # 10 s a round
     time.sleep(1.0)
     before = gpu_used_mib()
     t0 = time.perf_counter()
@@ -152,7 +154,8 @@ for r in range(min(ROUNDS, 2)):  # 10 s a round
     rc.append(api["Unlock"](ck.p.pid, None))
     t_in = time.perf_counter() - t0
     ck_rounds.append({"rc": rc, "out_s": t_out, "in_s": t_in, "gpu_used_before_mib": before, "gpu_used_out_mib": during})
-ck_final = ck.finish()
+if ck is not None:
+    ck_final = ck.finish()
 results["checkpoint"] = {"rounds": ck_rounds, "final": ck_final}
 
 # ---- the table ----
@@ -190,6 +193,13 @@ lines.append(f"swap as the library times it (request to done): out {lib_out} s, 
              f"{'MET' if sw_out is not None and sw_in is not None and sw_out <= BUDGET_S and sw_in <= BUDGET_S else 'NOT MET'}")
 lines.append(f"reference run: {ref_final and ref_final.get('params_sha', '')[:16]}; swap run: "
              f"{sw_final and sw_final.get('params_sha', '')[:16]}; checkpoint run: {ck_final and ck_final.get('params_sha', '')[:16]}")
+# Each round as the library answered it: a refused request says why here, not only in results.json.
+for i, r in enumerate(rounds):
+    for op in ("out", "in"):
+        a = r[op]
+        lines.append(f"round {i + 1} {op}: " + (f"ok, {a.get('seconds')} s (wall {round(a['wall_s'], 3)} s)" if a.get("ok") else
+                     f"REFUSED {a.get('code')}: {a.get('message')} (wall {round(a['wall_s'], 3)} s)") +
+                     (f", GPU MiB {r['gpu_used_before_mib']} -> {r['gpu_used_out_mib']}" if op == "out" else ""))
 table = "\n".join(lines)
 print(table)
 with open(os.path.join(OUT, "table.md"), "w") as f:
