@@ -73,17 +73,22 @@ static void slot_wait(pipeline *p, unsigned k, CUresult *status) {
     if (rc != CUDA_SUCCESS && *status == CUDA_SUCCESS) *status = rc;
 }
 
-/* Marks slot k in flight on stream: 0, or the error (then the slot was waited for in place). */
+/* Marks slot k in flight on stream: 0, or the copy's error. */
 static CUresult slot_record(pipeline *p, unsigned k, CUstream stream) {
-    CUresult rc = p->ev[k] ? CUDA_SUCCESS : cuEventCreate(&p->ev[k], CU_EVENT_DISABLE_TIMING);
+    CUresult rc = CUDA_SUCCESS;
+    if (!p->ev[k]) {
+        CUevent made = NULL;
+        rc = cuEventCreate(&made, CU_EVENT_DISABLE_TIMING);
+        if (rc == CUDA_SUCCESS) p->ev[k] = made; /* on failure the handle is not the driver's */
+    }
     if (rc == CUDA_SUCCESS) rc = cuEventRecord(p->ev[k], stream);
     if (rc == CUDA_SUCCESS) {
         p->busy[k] = 1;
         return CUDA_SUCCESS;
     }
-    /* No event: the slot cannot be tracked, so wait for the whole stream now. */
-    CUresult sync = cuStreamSynchronize(stream);
-    return sync != CUDA_SUCCESS ? sync : rc;
+    /* No event (none left, say): the slot cannot be tracked, so the copy waits for its stream
+     * here instead; only the copy's own outcome is the status. */
+    return cuStreamSynchronize(stream);
 }
 
 static void pipeline_end(pipeline *p, CUresult *status) {

@@ -146,6 +146,12 @@ raw_case copies 0 "version-2 client: 24 MiB + 12345 bytes both ways in 4 MiB fra
 raw_case bigframe 0 "version-1 session: a DATA frame of 1 MiB + 1 drops it"
 raw_case bigframe 0 "version-2 session: a DATA frame of 4 MiB + 1 drops it" 2
 raw_case midhtod 0 "version 2: client gone two chunks into a pipelined host-to-device copy" 2
+# A driver that refuses to pin and has no events left: the same copies on pageable staging, each
+# chunk waited for in place.
+start_worker GPUSHARE_FAKE_CUDA='{"errors":{"cuMemHostAlloc":2,"cuEventCreate":2}}'
+if env GSR_RAW_VERSION=2 "$T/remote_raw" copies "127.0.0.1:$PORT" "$KEY" >"$WORK/raw.out" 2>"$WORK/raw.err" && worker_exit 10; then
+    ok "version 2, the driver refusing pinned memory and events: the same copies, identical (pageable ring, no pipeline)"
+else bad "copies without pinned memory or events"; fi
 raw_case middtoh 0 "version 2: client gone while the worker's ring sends a device-to-host copy" 2
 
 # 7. TLS (docs/remote.md "TLS"): the worker's own certificate, pinned by the client.
