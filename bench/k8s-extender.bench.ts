@@ -34,7 +34,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
-import { performance } from 'node:perf_hooks';
+import { constants as perfConstants, performance, PerformanceObserver } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -201,6 +201,12 @@ interface RoundResult {
   p50: number;
   p99: number;
   feasible: number;
+  /**
+   * `net` only: per pod (medians), the bytes the two requests sent and received, the client's
+   * own CPU in them (the kube-scheduler's side: writing the bodies, reading and parsing the
+   * replies) and, with --cpu, the server's CPU by phase (NetPhases).
+   */
+  net?: { bytesIn: number; bytesOut: number; clientCpu: number; read?: number; handle?: number; write?: number; majorGcs: number; majorGcMs: number; otherGcMsPerPod: number };
 }
 
 function pct(xs: readonly number[], p: number): number {
@@ -246,12 +252,40 @@ async function serveNet(w: World, perPod: number): Promise<{ port: number; close
   let i = 0;
   let cpu = 0;
   let since = 0;
+  // Where the server's CPU goes, summed over the pod's two requests: reading and parsing the
+  // body (first byte in to the handler), the handler (the decision and the reply's bytes), and
+  // writing the reply (the handler's end to the last byte handed to the kernel).
+  const phases = { read: 0, handle: 0, write: 0 };
+  // The server's full (mark-compact) collections over the round: the old generation holds the
+  // 80,000-144,000 pods' state, and a reply's bytes are external memory whose rate starts them.
+  const gc = { major: 0, ms: 0, otherMs: 0 };
+  const gcs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) {
+        gc.major++;
+        gc.ms += e.duration;
+      } else gc.otherMs += e.duration;
+    }
+  });
+  gcs.observe({ entryTypes: ['gc'] });
+  let mark = 0;
   if (CPU) {
+    const extender = (req: { url: string }): boolean => !req.url.startsWith('/bench/');
     app.addHook('onRequest', async (req) => {
-      if (!req.url.startsWith('/bench/')) since = cpuMs();
+      if (extender(req)) since = mark = cpuMs();
+    });
+    app.addHook('preValidation', async (req) => {
+      if (extender(req)) phases.read += -mark + (mark = cpuMs());
+    });
+    app.addHook('onSend', async (req) => {
+      if (extender(req)) phases.handle += -mark + (mark = cpuMs());
     });
     app.addHook('onResponse', async (req) => {
-      if (!req.url.startsWith('/bench/')) cpu += cpuMs() - since;
+      if (!extender(req)) return;
+      const now = cpuMs();
+      phases.write += now - mark;
+      cpu += now - since;
     });
   }
   w.impl.registerExtenderRoutes(app, w.ext);
@@ -264,14 +298,20 @@ async function serveNet(w: World, perPod: number): Promise<{ port: number; close
     const { host } = req.body as { host: string | null };
     if (pending !== null) churn(w, pending, host === null ? [] : [{ Host: host, Score: 10 }]);
     pending = null;
-    const spent = cpu;
-    cpu = 0;
-    return { cpu: spent };
+    const spent = { cpu, ...phases, majorGcs: gc.major, majorGcMs: gc.ms, otherGcMs: gc.otherMs };
+    cpu = phases.read = phases.handle = phases.write = 0;
+    return spent;
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no port');
-  return { port: address.port, close: () => app.close() };
+  return {
+    port: address.port,
+    close: () => {
+      gcs.disconnect();
+      return app.close();
+    },
+  };
 }
 
 /**
@@ -283,39 +323,64 @@ async function serveNet(w: World, perPod: number): Promise<{ port: number; close
  */
 async function netRound(port: number): Promise<RoundResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const post = (path: string, body: string): Promise<string> =>
+  const post = (path: string, body: string): Promise<Buffer> =>
     new Promise((done, fail) => {
       const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => (res.statusCode === 200 ? done(Buffer.concat(chunks).toString('utf8')) : fail(new Error(`${path}: ${res.statusCode}`))));
+        res.on('end', () => (res.statusCode === 200 ? done(Buffer.concat(chunks)) : fail(new Error(`${path}: ${res.statusCode}`))));
         res.on('error', fail);
       });
       req.on('error', fail);
       req.end(body);
     });
   const times: number[] = [];
+  const clientCpu: number[] = [];
+  const bytesIn: number[] = [];
+  const bytesOut: number[] = [];
+  const phases: { read: number[]; handle: number[]; write: number[] } = { read: [], handle: [], write: [] };
   let feasible = 0;
+  let gcFrom: { majorGcs: number; majorGcMs: number; otherGcMs: number } | undefined;
+  let gcAt: { majorGcs: number; majorGcMs: number; otherGcMs: number } | undefined;
   for (let i = 0; i < WARMUP + PODS; i++) {
-    const filterBody = await post('/bench/next', '{}');
+    const filterBody = (await post('/bench/next', '{}')).toString('utf8');
     const { Pod } = JSON.parse(filterBody) as { Pod: V1Pod };
+    // Timed: each POST from its first byte out to the reply's last byte in (the client's
+    // parsing of the reply is its own work, counted in clientCpu, not in the extender's time).
+    const c0 = cpuMs();
     const t0 = performance.now();
-    const f = JSON.parse(await post('/gpushare-scheduler/filter', filterBody)) as ExtenderFilterResult;
+    const filterReply = await post('/gpushare-scheduler/filter', filterBody);
     let t = performance.now() - t0;
+    const f = JSON.parse(filterReply.toString('utf8')) as ExtenderFilterResult;
     const prioritizeBody = JSON.stringify({ Pod, Nodes: null, NodeNames: f.NodeNames });
     const t1 = performance.now();
-    const ranked = JSON.parse(await post('/gpushare-scheduler/prioritize', prioritizeBody)) as HostPriority[];
+    const prioritizeReply = await post('/gpushare-scheduler/prioritize', prioritizeBody);
     t += performance.now() - t1;
+    const ranked = JSON.parse(prioritizeReply.toString('utf8')) as HostPriority[];
+    const c = cpuMs() - c0;
     const best = ranked.length === 0 ? null : ranked.reduce((a, b) => (b.Score > a.Score ? b : a)).Host;
-    const { cpu } = JSON.parse(await post('/bench/churn', JSON.stringify({ host: best }))) as { cpu: number };
+    const server = JSON.parse((await post('/bench/churn', JSON.stringify({ host: best }))).toString('utf8')) as { cpu: number; read: number; handle: number; write: number; majorGcs: number; majorGcMs: number; otherGcMs: number };
+    if (i === WARMUP - 1) gcFrom = server;
     if (i >= WARMUP) {
-      times.push(CPU ? cpu : t);
+      times.push(CPU ? server.cpu : t);
+      clientCpu.push(c);
+      bytesOut.push(Buffer.byteLength(filterBody) + Buffer.byteLength(prioritizeBody));
+      bytesIn.push(filterReply.length + prioritizeReply.length);
+      phases.read.push(server.read);
+      phases.handle.push(server.handle);
+      phases.write.push(server.write);
+      gcAt = server;
       feasible += f.NodeNames?.length ?? 0;
     }
   }
   agent.destroy();
   const total = times.reduce((a, b) => a + b, 0);
-  return { podsPerS: (PODS / total) * 1000, p50: pct(times, 50), p99: pct(times, 99), feasible: feasible / PODS };
+  const med = (xs: number[]): number => pct(xs, 50);
+  const majorGcs = (gcAt?.majorGcs ?? 0) - (gcFrom?.majorGcs ?? 0);
+  const majorGcMs = (gcAt?.majorGcMs ?? 0) - (gcFrom?.majorGcMs ?? 0);
+  const otherGcMs = (gcAt?.otherGcMs ?? 0) - (gcFrom?.otherGcMs ?? 0);
+  const net: RoundResult['net'] = { bytesIn: med(bytesIn), bytesOut: med(bytesOut), clientCpu: med(clientCpu), majorGcs, majorGcMs, otherGcMsPerPod: otherGcMs / PODS, ...(CPU ? { read: med(phases.read), handle: med(phases.handle), write: med(phases.write) } : {}) };
+  return { podsPerS: (PODS / total) * 1000, p50: pct(times, 50), p99: pct(times, 99), feasible: feasible / PODS, net };
 }
 
 async function round(w: World, path: 'direct' | 'http', perPod: number): Promise<RoundResult> {
@@ -418,6 +483,7 @@ if (childAt >= 0) {
 } else {
   console.log(`extender filter + prioritize: ${NODES} nodes x ${GPUS} GPUs, ${PODS} pods a round after ${WARMUP} warm-up, ${ROUNDS} interleaved rounds, ${CPU ? 'CPU time' : 'wall clock'}; Node ${process.version}; builds: ${builds.map((b) => b.name).join(', ')}`);
   const rows: string[] = [];
+  const netRows: string[] = [];
   const paths = (['direct', 'http', 'net'] as const).filter((p) => opt('--paths', 'direct,http,net').split(',').includes(p));
   for (const occupancy of OCCUPANCIES) {
     const children = [];
@@ -434,13 +500,21 @@ if (childAt >= 0) {
         for (const run of order) {
           const res = await run.child.ask(run.path, perPod);
           run.results.push(res);
-          console.log(`  names ${mode} round ${r + 1} ${run.build} ${run.path}: ${res.podsPerS.toFixed(0)} pods/s, p50 ${res.p50.toFixed(2)} ms, p99 ${res.p99.toFixed(2)} ms, ${res.feasible.toFixed(0)} feasible nodes a pod`);
+          console.log(`  names ${mode} round ${r + 1} ${run.build} ${run.path}: ${res.podsPerS.toFixed(0)} pods/s, p50 ${res.p50.toFixed(2)} ms, p99 ${res.p99.toFixed(2)} ms, ${res.feasible.toFixed(0)} feasible nodes a pod${netLine(res)}`);
         }
       }
       for (const { build: name, path, results: xs } of runs) {
         const p99 = pct(xs.map((x) => x.p99), 50);
         const rate = pct(xs.map((x) => x.podsPerS), 50);
         const ok = p99 <= 5 && rate >= 500 ? 'ok' : 'MISSED';
+        const nets = xs.flatMap((x) => (x.net ? [x.net] : []));
+        if (nets.length > 0) {
+          const m = (f: (n: NonNullable<RoundResult['net']>) => number | undefined, digits: number): string => {
+            const v = nets.map(f).filter((x): x is number => x !== undefined);
+            return v.length === 0 ? '-' : pct(v, 50).toFixed(digits);
+          };
+          netRows.push(`| ${name} | ${Math.round(occupancy * 100)}% | ${mode === 'all' ? NODES : mode} | ${m((n) => n.bytesOut / 1024, 0)} | ${m((n) => n.bytesIn / 1024, 0)} | ${m((n) => n.clientCpu, 2)} | ${m((n) => n.read, 2)} | ${m((n) => n.handle, 2)} | ${m((n) => n.write, 2)} |`);
+        }
         rows.push(`| ${name} | ${Math.round(occupancy * 100)}% | ${mode === 'all' ? NODES : mode} | ${path} | ${medianCi(xs.map((x) => x.podsPerS), 0)} | ${medianCi(xs.map((x) => x.p50), 2)} | ${medianCi(xs.map((x) => x.p99), 2)} | ${pct(xs.map((x) => x.feasible), 50).toFixed(0)} | ${ok} |`);
       }
     }
@@ -450,4 +524,17 @@ if (childAt >= 0) {
   console.log('| build | occupancy | names a pod | path | pods/s | p50 ms | p99 ms | feasible nodes a pod | budget (p99 <= 5 ms, >= 500/s) |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) console.log(r);
+  if (netRows.length > 0) {
+    console.log(`\nnet, per pod (filter + prioritize; medians of the rounds' medians): KiB sent and received by the client, the client's own CPU ms (writing bodies, parsing replies)${CPU ? ", and the server's CPU ms by phase (read: first byte in to the handler; handle: the decision and the reply's bytes; write: to the last byte handed to the kernel)" : ''}`);
+    console.log('| build | occupancy | names a pod | KiB out | KiB in | client CPU ms | server read ms | server handle ms | server write ms |');
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    for (const r of netRows) console.log(r);
+  }
+}
+
+function netLine(res: RoundResult): string {
+  const n = res.net;
+  if (n === undefined) return '';
+  const server = n.read === undefined ? '' : `, server read ${n.read.toFixed(2)} / handle ${(n.handle ?? NaN).toFixed(2)} / write ${(n.write ?? NaN).toFixed(2)} ms`;
+  return `; ${(n.bytesOut / 1024).toFixed(0)} KiB out, ${(n.bytesIn / 1024).toFixed(0)} KiB in, client CPU ${n.clientCpu.toFixed(2)} ms${server}; server full GCs ${n.majorGcs} (${n.majorGcMs.toFixed(0)} ms), other GC pauses ${n.otherGcMsPerPod.toFixed(2)} ms a pod`;
 }

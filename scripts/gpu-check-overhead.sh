@@ -8,6 +8,11 @@
 #   loops   one Python process: a small transformer's training loop, and a `transformers` greedy
 #           decode loop of a small random Llama-style model at batch 1 and 8 (scripts/gpu/overhead_loops.py)
 #   launch  bench_launch launch: empty kernels, best of 9 repetitions of 20,000 (scripts/gpu/bench_launch.cu)
+#   alloc   alloc_bench: cuMemAlloc_v2 and cuMemFree_v2 per call, 1 MiB to 1 GiB (scripts/gpu/alloc_bench.c;
+#           no budget: what slice swap's VMM-backed allocations cost a program that allocates often)
+# WORKLOADS: which, as words (loops, launch, alloc; "both" = loops launch, the default; "all").
+# VARIANTS: the variants to run instead of the defaults below (none is always run: the ratios' base),
+# e.g. VARIANTS="none mem memswap" WORKLOADS="loops alloc" for slice swap's cost (about 8 minutes).
 # Variants (scripts/gpu-variants.sh): none (no library), lib (no limits), mem (GPUSHARE_MEMORY_LIMIT,
 # MEM_LIMIT=16Gi), memcompute (and GPUSHARE_COMPUTE_LIMIT=100: the whole gate, never waiting);
 # launch rounds also run none2 (no library again: the method's control, whose interval should
@@ -24,7 +29,8 @@
 # BENCH: another launch benchmark printing bench_launch's JSON line (a stand-in to try the harness).
 # Needs build/native/libgpushare.so (npm run build) and build/gpu/bench_launch (bash
 # scripts/gpu-build.sh; built here if nvcc is present); PyTorch and transformers on the GPU machine.
-# Device carry: ["build/gpu", "build/native/libgpushare.so"] (+ the BASE_LIBS files).
+# Device carry: ["build/gpu", "build/native/libgpushare.so"] (+ the BASE_LIBS files); build/gpu/alloc_bench
+# is built here when missing and gcc is present (gcc -Inative/include ... build/native/fake/libcuda.so.1).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-check-overhead}
@@ -35,11 +41,31 @@ BENCH=${BENCH:-$PWD/build/gpu/bench_launch}
 if [ ! -x "$BENCH" ] && command -v nvcc > /dev/null; then
   mkdir -p build/gpu && nvcc -O2 -o "$BENCH" scripts/gpu/bench_launch.cu || echo "bench_launch: build failed"
 fi
+ALLOC_BENCH=${ALLOC_BENCH:-$PWD/build/gpu/alloc_bench}
+if [ ! -x "$ALLOC_BENCH" ] && command -v gcc > /dev/null && [ -f build/native/fake/libcuda.so.1 ]; then
+  mkdir -p build/gpu && gcc -O2 -Wall -Inative/include -o "$ALLOC_BENCH" scripts/gpu/alloc_bench.c build/native/fake/libcuda.so.1 ||
+    echo "alloc_bench: build failed"
+fi
 . scripts/gpu-variants.sh
 min_rounds=${ROUNDS:-10} max_rounds=${MAX_ROUNDS:-30} budget=${OVERHEAD_SECONDS:-460} hard=${HARD_SECONDS:-505}
 loop_variants="none lib mem memcompute"
 launch_variants="none lib mem memcompute none2"
 for name in "${!other[@]}"; do launch_variants="$launch_variants memcompute-$name"; done
+alloc_variants="none mem memswap"
+if [ -n "${VARIANTS:-}" ]; then
+  for v in $VARIANTS; do case $v in
+    none | none2 | lib | nolimit | limit100 | mem | memswap | memcompute) ;;
+    memcompute-* | limit100-*) [ -n "${other[${v#*-}]:-}" ] || { echo "VARIANTS: $v names no BASE_LIBS build"; exit 1; } ;;
+    *) echo "VARIANTS: unknown variant $v"; exit 1 ;; esac; done
+  chosen="none $(echo " $VARIANTS " | sed 's/ none / /g')"
+  loop_variants=$chosen launch_variants=$chosen alloc_variants=$chosen
+fi
+workloads=" ${WORKLOADS:-both} "
+workloads=${workloads/ both / loops launch }
+workloads=${workloads/ all / loops launch alloc }
+for w in $workloads; do case $w in loops | launch | alloc) ;; *) echo "WORKLOADS: unknown workload $w (loops, launch, alloc, both, all)"; exit 1 ;; esac; done
+case $workloads in *" launch "*) ;; *) launch_variants="" ;; esac
+case $workloads in *" alloc "*) ;; *) alloc_variants="" ;; esac
 # The loops' process uses a few cores (PyTorch's threads, the driver's); every variant the same ones.
 pin_loops=""; [ -n "$pin" ] && [ "$(nproc)" -ge 8 ] && pin_loops="taskset -c 2-7"
 pin_launch=$pin
@@ -50,11 +76,16 @@ if [ "${NO_ASLR:-0}" = 1 ] && command -v setarch > /dev/null; then
   pin_loops="setarch $(uname -m) -R $pin_loops" pin_launch="setarch $(uname -m) -R $pin_launch"
 fi
 have_loops=1
+case $workloads in *" loops "*) ;; *) have_loops=0 ;; esac
 # LOOP_ARGS: more arguments for overhead_loops.py ("--device cpu --reps 2 ..." tries the harness without a GPU).
 read -r -a loop_args <<< "${LOOP_ARGS:-}"
-python3 -c "import torch, transformers; assert torch.cuda.is_available() or '--device cpu' in '${LOOP_ARGS:-}'" 2> "$OUT/import.err" ||
-  { have_loops=0; echo "no PyTorch with CUDA or no transformers: launch rounds only ($(tail -n 1 "$OUT/import.err"))"; }
-[ -x "$BENCH" ] || { launch_variants=""; echo "no $BENCH: loop rounds only"; }
+[ "$have_loops" = 1 ] && { python3 -c "import torch, transformers; assert torch.cuda.is_available() or '--device cpu' in '${LOOP_ARGS:-}'" 2> "$OUT/import.err" ||
+  { have_loops=0; echo "no PyTorch with CUDA or no transformers: no loop rounds ($(tail -n 1 "$OUT/import.err"))"; }; }
+[ -z "$launch_variants" ] || [ -x "$BENCH" ] || { launch_variants=""; echo "no $BENCH: no launch rounds"; }
+[ -z "$alloc_variants" ] || [ -x "$ALLOC_BENCH" ] || { alloc_variants=""; echo "no $ALLOC_BENCH: no alloc rounds"; }
+[ "$have_loops" = 1 ] || loop_variants=""
+echo "workloads:${workloads% }; variants: loops ${loop_variants:-"-"} | launch ${launch_variants:-"-"} | alloc ${alloc_variants:-"-"}"
+[ "$have_loops" = 1 ] || [ -n "$launch_variants" ] || [ -n "$alloc_variants" ] || { echo "nothing to run"; exit 1; }
 
 raw=$OUT/overhead.jsonl
 : > "$raw"
@@ -90,6 +121,7 @@ rotated() {
 t0=$SECONDS
 if [ "$have_loops" = 1 ]; then pin=$pin_loops variant_run none timeout 150 python3 scripts/gpu/overhead_loops.py "${loop_args[@]}" > "$OUT/warmup.json" 2>> "$OUT/stderr.txt"; fi
 [ -n "$launch_variants" ] && pin=$pin_launch variant_run none timeout 150 "$BENCH" launch > /dev/null 2>&1
+[ -n "$alloc_variants" ] && pin=$pin_launch variant_run none timeout 150 "$ALLOC_BENCH" > /dev/null 2>&1
 longest=$(( (SECONDS - t0) * 3 ))
 echo "warm-up: $((SECONDS - t0))s"
 round=0
@@ -112,6 +144,9 @@ while [ "$round" -lt "$max_rounds" ]; do
   for v in $(rotated "$launch_variants" "$round"); do
     record launch "$round" $((order++)) "$v" "$BENCH" launch
   done
+  for v in $(rotated "$alloc_variants" "$round"); do
+    record alloc "$round" $((order++)) "$v" "$ALLOC_BENCH"
+  done
   took=$((SECONDS - t0))
   # the warm-up's estimate is replaced by the first round's time (a cold first process overstates it)
   if [ "$round" = 1 ] || [ "$took" -gt "$longest" ]; then longest=$took; fi
@@ -121,7 +156,7 @@ while [ "$round" -lt "$max_rounds" ]; do
 done
 
 # What the gate did in one more limited run (the debug exit line: launches, precise path, credit).
-if [ -n "$launch_variants" ]; then
+if [ -n "$launch_variants" ] && [[ " $launch_variants " == *" memcompute "* ]]; then
   pin=$pin_launch
   echo "gate, bench_launch at limit 100: $(GPUSHARE_LOG_LEVEL=debug variant_run memcompute "$BENCH" launch 2>&1 | grep 'compute: device' | head -n 1)"
 fi

@@ -8,14 +8,16 @@
 # loop (10 deterministic steps, losses compared exactly, step time vs native), each natively
 # and remotely; an nvcc-built CUDA runtime-API program (static runtime) natively and remotely;
 # the session's memory limit (libgpushare in the worker); a client SIGKILLed
-# while holding 4 GiB: the worker's memory gone from nvidia-smi. Every case prints PASS, FAIL
+# while holding 4 GiB: the worker's memory gone from nvidia-smi; what loopback TCP carries over
+# one connection and several (scripts/gpu/tcp_blast.c). Every case prints PASS, FAIL
 # or SKIP; a failing remote case names the first call the client did not serve (its
 # GPUSHARE_REMOTE_LOG=1 lines, kept in $OUT/*-remote.err, every unserved cuGetProcAddress
 # name in $OUT/unserved-*.txt). No Node.js and no CUDA toolkit: the native files come in the
 # device call's carry (build/native/gpushare-remote-worker, build/native/remote,
 # build/native/libgpushare.so), or are built here with make and gcc when missing; the test
 # program is built here with gcc against our own declarations. Prints a table; JSON lines go
-# to $OUT/results.jsonl. About 3 minutes; at most about 8 (each framework run is bounded to 90 s).
+# to $OUT/results.jsonl. About 3 minutes; at most about 9: every client run and every wait is
+# bounded (a case that overruns prints FAIL and the check goes on).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-check-remote}
@@ -47,13 +49,29 @@ start_worker() {
     done
     echo "worker did not start"; return 1
 }
-remote() { env LD_LIBRARY_PATH="$B/remote${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" GPUSHARE_REMOTE_LOG=1 "$@"; }
+# remote_exec CMD...: CMD as a client of the worker, in place of the calling shell; so
+# `remote_exec CMD &` makes $! the client itself (a function sent to the background runs in a
+# subshell, and a kill -9 of that subshell leaves its child running: the session-21 hang).
+remote_exec() { exec env LD_LIBRARY_PATH="$B/remote${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" GPUSHARE_REMOTE_LOG=1 "$@"; }
+remote() { (remote_exec "$@"); }
+# wait_bounded PID SECONDS WHAT: PID's exit status once it ended; still running after SECONDS,
+# it is killed, "FAIL WHAT" is said and the status is 124. No wait in this script is unbounded.
+wait_bounded() {
+    local i=0
+    while kill -0 "$1" 2>/dev/null && [ $i -lt $(($2 * 20)) ]; do sleep 0.05; i=$((i + 1)); done
+    if kill -0 "$1" 2>/dev/null; then
+        echo "FAIL $3: still running after $2 s, killed"
+        kill -9 "$1" 2>/dev/null; wait "$1" 2>/dev/null
+        return 124
+    fi
+    wait "$1"
+}
 
 # 1. The same program natively and remotely (twice each, interleaved).
 for round in 1 2; do
     build/gpu/remote_check native >> "$results" 2>>"$OUT/native.err"
-    start_worker && remote build/gpu/remote_check remote >> "$results" 2>>"$OUT/remote.err"
-    wait "$WPID"
+    start_worker && remote timeout 120 build/gpu/remote_check remote >> "$results" 2>>"$OUT/remote.err"
+    wait_bounded "$WPID" 30 "worker after remote_check (round $round)"
 done
 
 # 1b. CuPy and PyTorch, natively then remotely (GPUSHARE_REMOTE_LOG=1: the calls not served).
@@ -67,7 +85,7 @@ for case in cupy torch; do
     rc=$?
     grep '^{' "$WORK/$case.out" >> "$results" || echo "{\"case\":\"$case\",\"mode\":\"remote\",\"error\":\"exit $rc, no result line\"}" >> "$results"
     sed -n 's/^gpushare remote: cuGetProcAddress("\([^"]*\)").*/\1/p' "$OUT/$case-remote.err" > "$OUT/unserved-$case.txt"
-    wait "$WPID"
+    wait_bounded "$WPID" 30 "worker after $case"
 done
 
 # 1c. An unmodified CUDA runtime-API program (native/remote/tests/cudart_app.cu, nvcc -cudart
@@ -78,31 +96,44 @@ APP=$B/remote/tests/cudart_app_static
 for mode in native remote; do
     if [ ! -x "$APP" ]; then echo "{\"case\":\"cudart\",\"mode\":\"$mode\",\"skip\":\"no $APP (make -C native remote-cudart-app where nvcc is, then carry build/native/remote)\"}" >> "$results"; continue; fi
     if [ "$mode" = native ]; then timeout 60 "$APP" gpu > "$WORK/cudart.out" 2>"$OUT/cudart-native.err"
-    else start_worker || continue; remote timeout 60 "$APP" gpu > "$WORK/cudart.out" 2>"$OUT/cudart-remote.err"; wait "$WPID"; fi
+    else start_worker || continue; remote timeout 60 "$APP" gpu > "$WORK/cudart.out" 2>"$OUT/cudart-remote.err"; wait_bounded "$WPID" 30 "worker after cudart_app"; fi
     line=$(grep -m1 '^cudart_app' "$WORK/cudart.out" | tr -d '"\\')
     if grep -q '^cudart_app ok' "$WORK/cudart.out"; then echo "{\"case\":\"cudart\",\"mode\":\"$mode\",\"line\":\"$line\"}" >> "$results"
     else echo "{\"case\":\"cudart\",\"mode\":\"$mode\",\"error\":\"${line:-no output}\"}" >> "$results"; fi
 done
 
 # 2. The session's memory limit: libgpushare in the worker, 2 GiB.
-start_worker LD_PRELOAD="$B/libgpushare.so" GPUSHARE_MEMORY_LIMIT=2Gi && remote build/gpu/remote_check remote-limit fill >> "$results" 2>>"$OUT/remote.err"
-wait "$WPID"
+start_worker LD_PRELOAD="$B/libgpushare.so" GPUSHARE_MEMORY_LIMIT=2Gi && remote timeout 120 build/gpu/remote_check remote-limit fill >> "$results" 2>>"$OUT/remote.err"
+wait_bounded "$WPID" 30 "worker after the memory-limit run"
 
-# 3. A client killed holding 4 GiB: how long until the worker's memory is gone.
-start_worker
-remote build/gpu/remote_check remote-hold hold > "$WORK/hold.out" 2>>"$OUT/remote.err" &
-APID=$!
-for _ in $(seq 400); do grep -q holding "$WORK/hold.out" && break; sleep 0.05; done
-used_before=$(nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits | awk -F', ' -v p="$WPID" '$1==p{print $2}')
-kill -9 "$APID"
-t0=$(date +%s.%N)
-gone=""
-for _ in $(seq 200); do
-    if ! nvidia-smi --query-compute-apps=pid --format=csv,noheader | grep -qx "$WPID"; then gone=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.2f", a - b }'); break; fi
-    sleep 0.05
-done
-wait "$WPID"; wcode=$?
-echo "{\"mode\":\"kill-client\",\"worker_mib_before\":\"${used_before:-?}\",\"freed_after_s\":\"${gone:-not within 10 s}\",\"worker_exit\":$wcode}" >> "$results"
+# 3. A client killed holding 4 GiB: how long until the worker's memory is gone. The client
+# is started with remote_exec so that $APID is the program itself, and is checked to be gone.
+used_before="" gone="" wcode=124 held=0
+if start_worker; then
+    remote_exec build/gpu/remote_check remote-hold hold > "$WORK/hold.out" 2>>"$OUT/remote.err" &
+    APID=$!
+    for _ in $(seq 400); do grep -q holding "$WORK/hold.out" && { held=1; break; }; kill -0 "$APID" 2>/dev/null || break; sleep 0.05; done
+    used_before=$(timeout 10 nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits | awk -F', ' -v p="$WPID" '$1==p{print $2}')
+    kill -9 "$APID" 2>/dev/null
+    wait_bounded "$APID" 5 "the killed remote-hold client" >/dev/null
+    t0=$(date +%s.%N)
+    # Bounded by the clock, not a count: one nvidia-smi can take a second on a busy machine.
+    while awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { exit !(a - b < 10) }'; do
+        if ! timeout 10 nvidia-smi --query-compute-apps=pid --format=csv,noheader | grep -qx "$WPID"; then gone=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.2f", a - b }'); break; fi
+        sleep 0.05
+    done
+    wait_bounded "$WPID" 20 "the worker after its client was killed"; wcode=$?
+fi
+echo "{\"mode\":\"kill-client\",\"held\":$held,\"worker_mib_before\":\"${used_before:-?}\",\"freed_after_s\":\"${gone:-not within 10 s}\",\"worker_exit\":$wcode}" >> "$results"
+
+# 4. What loopback TCP carries here (scripts/gpu/tcp_blast.c): the ceiling of a copy over one
+# connection, and over several (whether bulk lanes would pay, docs/remote.md "Copies").
+if gcc -O2 -std=c11 -pthread scripts/gpu/tcp_blast.c -o build/gpu/tcp_blast; then
+    for cfg in "1024 0 0 1" "4096 0 0 1" "4096 0 1 1" "4096 16384 0 1" "4096 0 0 2" "4096 0 0 4" "4096 0 0 8"; do
+        # shellcheck disable=SC2086 # the configuration's words are the arguments
+        timeout 60 build/gpu/tcp_blast 4096 $cfg >> "$results" 2>>"$OUT/tcp.err" || echo "{\"mode\":\"tcp\",\"error\":\"tcp_blast $cfg failed\"}" >> "$results"
+    done
+fi
 
 python3 - "$results" "$OUT" <<'PY' | tee "$OUT/table.txt"
 import json, os, re, statistics, sys
@@ -183,7 +214,13 @@ for case, label in (('cupy', 'CuPy elementwise + matmul (bit-identical)'), ('tor
 for r in runs('remote-limit'):
     ok = r['fill_rc'] == 2 and r['fill_bytes'] <= 2 << 30 and r['total'] == 2 << 30
     print(f"{'memory limit 2 GiB in the worker':44} {'':>12} {r['fill_bytes'] >> 20:9d} MiB  {'held (OOM, total 2 GiB)' if ok else 'NOT HELD ' + json.dumps(r)}")
+for r in runs('tcp'):
+    label = f"loopback TCP, {r['streams']} stream{'s' if r['streams'] > 1 else ''}, {r['write_kib'] >> 10} MiB sends"
+    label += f", buf {r['buf_kib'] >> 10} MiB" if r['buf_kib'] else ''
+    label += ', zerocopy' if r['zerocopy'] else ''
+    print(f"{label:44} {'':>12} {r['gb_s']:12.2f}  GB/s (the copy ceiling of that many connections)")
 for r in runs('kill-client'):
-    print(f"{'client SIGKILLed holding 4 GiB':44} {'':>12} {r['worker_mib_before']:>8} MiB  freed after {r['freed_after_s']} s, worker exit {r['worker_exit']}")
+    ok = r.get('held') == 1 and r['worker_exit'] == 0 and not r['freed_after_s'].startswith('not')
+    print(f"{'client SIGKILLed holding 4 GiB':44} {'':>12} {r['worker_mib_before']:>8} MiB  {'PASS' if ok else 'FAIL'}: {'not freed within 10 s' if r['freed_after_s'].startswith('not') else 'freed after ' + r['freed_after_s'] + ' s'}, worker exit {r['worker_exit']}{'' if r.get('held') == 1 else ', the client never said holding'}")
 PY
 rm -rf "$WORK"

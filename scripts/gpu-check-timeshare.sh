@@ -4,8 +4,10 @@
 # PyTorch task holding FRACTION (default 0.55) of the card trains alone (its steps/s), then two
 # such tasks, which cannot both be resident, train side by side; each must get >= 47% of its solo
 # steps/s (issue 22's budget for two 50 GiB tasks on an 80 GB H100, scaled to the card), every
-# ballast intact. The ballast grows 1 GiB at a time (GROW_GIB_PER_S, default 4) and the daemon
-# keeps 6 GiB of headroom: it sees real use by sampling (README, "Memory overcommit").
+# ballast intact, and no out-of-memory: the second task's allocations that the card cannot hold
+# while the first is resident wait for the room the daemon makes (native/shim/SWAP.md, "Waiting
+# for room"). The ballast grows 1 GiB at a time (GROW_GIB_PER_S, default 4) and the daemon keeps
+# 6 GiB of headroom: it sees real use by sampling (README, "Memory overcommit").
 # About 6 minutes. From a clean checkout plus .carry/ (scripts/gpu-carry.sh), as gpu-check-daemon.sh.
 # Device call: command "bash scripts/gpu-check-timeshare.sh", carry [".carry"].
 set -uo pipefail

@@ -4,7 +4,9 @@
 # the whole gate runs and never waits), and limit100-NAME for each other build in
 # BASE_LIBS="NAME=PATH ..." (before/after a change). The overhead harness's names: lib (= nolimit),
 # mem (GPUSHARE_MEMORY_LIMIT=$MEM_LIMIT), memcompute (and the gate at 100), memcompute-NAME (a
-# BASE_LIBS build's), none2 (no library again: the method's control). Needs LIB (this build's
+# BASE_LIBS build's), memswap (mem plus GPUSHARE_SWAP=<a temp dir>, as `serve --swap` sets it:
+# swappable allocations, a control socket; issue 22's "no cost when no swap happens"), none2 (no
+# library again: the method's control). Needs LIB (this build's
 # libgpushare.so). Every run is pinned to one core (pin; a script may set its own before a run).
 pin=""; command -v taskset > /dev/null && pin="taskset -c 1"
 MEM_LIMIT=${MEM_LIMIT:-16Gi}
@@ -17,6 +19,7 @@ for entry in ${BASE_LIBS:-}; do
   variants="$variants limit100-$name"
 done
 board=$(mktemp -d)
+swapdir=$(mktemp -d)
 
 # variant_run NAME CMD [ARGS...]: CMD as variant NAME.
 variant_run() {
@@ -28,6 +31,7 @@ variant_run() {
     limit100) GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=$LIB $pin "$@" ;;
     limit100-*) GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=${other[${v#limit100-}]} $pin "$@" ;;
     mem) GPUSHARE_MEMORY_LIMIT=$MEM_LIMIT LD_PRELOAD=$LIB $pin "$@" ;;
+    memswap) GPUSHARE_MEMORY_LIMIT=$MEM_LIMIT GPUSHARE_SWAP=$swapdir LD_PRELOAD=$LIB $pin "$@" ;;
     memcompute) GPUSHARE_MEMORY_LIMIT=$MEM_LIMIT GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=$LIB $pin "$@" ;;
     memcompute-*) GPUSHARE_MEMORY_LIMIT=$MEM_LIMIT GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 \
       LD_PRELOAD=${other[${v#memcompute-}]} $pin "$@" ;;

@@ -86,6 +86,8 @@ typedef struct CUuuid_st {
 
 /* cuMemHostAlloc flags */
 #define CU_MEMHOSTALLOC_PORTABLE 0x01
+/* cuMemHostRegister flags */
+#define CU_MEMHOSTREGISTER_PORTABLE 0x01
 #define CU_MEMHOSTALLOC_DEVICEMAP 0x02
 #define CU_MEMHOSTALLOC_WRITECOMBINED 0x04
 

@@ -25,6 +25,7 @@ static struct {
     CUresult why; /* the error every call gets once state is -1 */
     gsr_link link;
     uint32_t next_id;
+    uint32_t chunk; /* the DATA frame size the worker's HELLO reply named */
     uint8_t send[SEND_BUFFER_BYTES];
     size_t sent_len;
     uint8_t reply[4096];
@@ -140,7 +141,8 @@ static CUresult connect_locked(void) {
             return break_link(why);
         }
     }
-    gsr_args hello = {.v = {GSR_MAGIC, GSR_VERSION, GSR_VERSION}, .nv = 3, .blob = {key}, .blob_len = {GSR_KEY_BYTES}, .nblob = 1};
+    /* Every version this library speaks: the worker answers with the highest it knows too. */
+    gsr_args hello = {.v = {GSR_MAGIC, GSR_VERSION_MIN, GSR_VERSION}, .nv = 3, .blob = {key}, .blob_len = {GSR_KEY_BYTES}, .nblob = 1};
     uint8_t buf[128];
     gsr_writer w;
     gsr_writer_init(&w, buf, sizeof buf);
@@ -154,6 +156,13 @@ static CUresult connect_locked(void) {
         if (conn.log) fprintf(stderr, "gpushare remote: the worker refused the session (%d)\n", (int)rc);
         return break_link("handshake refused");
     }
+    /* Version 1 (an older worker): 1 MiB frames; 2: the chunk the worker named, within the cap. */
+    uint64_t limit = out.v[0] >= 2 ? GSR_MAX_DATA : GSR_CHUNK_BYTES;
+    if (out.v[0] < GSR_VERSION_MIN || out.v[0] > GSR_VERSION || out.v[1] == 0 || out.v[1] > limit) {
+        if (conn.log) fprintf(stderr, "gpushare remote: the worker answered version %llu, chunk %llu\n", (unsigned long long)out.v[0], (unsigned long long)out.v[1]);
+        return break_link("handshake out of range");
+    }
+    conn.chunk = (uint32_t)out.v[1];
     conn.last_io = time(NULL);
     pthread_t t;
     if (pthread_create(&t, NULL, heartbeat, NULL) == 0) pthread_detach(t);
@@ -214,7 +223,7 @@ CUresult gsr_post(unsigned op, const gsr_args *in) {
 static CUresult send_data(const void *src, uint64_t bytes) {
     const uint8_t *p = src;
     for (uint64_t off = 0; off < bytes;) {
-        size_t n = bytes - off > GSR_CHUNK_BYTES ? GSR_CHUNK_BYTES : (size_t)(bytes - off);
+        size_t n = bytes - off > conn.chunk ? conn.chunk : (size_t)(bytes - off);
         gsr_header d = {(uint32_t)n, GSR_OP_DATA, (uint16_t)(off + n < bytes ? GSR_FLAG_MORE : 0), 0, 0, 0};
         if (gsr_send_frame(&conn.link, &d, p + off, n, NULL, 0) != 0) return break_link(strerror(errno));
         off += n;

@@ -42,7 +42,7 @@ gsr_error gsr_header_decode(const uint8_t in[GSR_HEADER_BYTES], gsr_header *h) {
     h->id = (uint32_t)get_le(in + 8, 4);
     h->status = (int32_t)(uint32_t)get_le(in + 12, 4);
     h->ctx = get_le(in + 16, 8);
-    if (h->length > GSR_MAX_PAYLOAD) return GSR_ERR_LENGTH;
+    if (h->length > (h->op == GSR_OP_DATA ? GSR_MAX_DATA : GSR_MAX_PAYLOAD)) return GSR_ERR_LENGTH;
     if (gsr_op_name(h->op) == NULL) return GSR_ERR_OP;
     if (h->flags & ~GSR_FLAGS_KNOWN) return GSR_ERR_FLAGS;
     return GSR_OK;

@@ -15,10 +15,17 @@
 #include <stdint.h>
 
 #define GSR_MAGIC 0x47535231u /* "GSR1" */
-#define GSR_VERSION 1u
+/* Versions (docs/remote.md "Handshake"): 1, DATA frames of at most 1 MiB; 2, of at most the
+ * chunk the worker's HELLO reply names (GSR_CHUNK_BYTES_V2). Both ends speak both; the HELLO
+ * reply names the highest both know, so an old client or an old worker still works. */
+#define GSR_VERSION 2u
+#define GSR_VERSION_MIN 1u
 #define GSR_HEADER_BYTES 24u
 #define GSR_CHUNK_BYTES (1u << 20)
+#define GSR_CHUNK_BYTES_V2 (4u << 20)
+/* A request's or reply's payload; DATA frames may be up to GSR_MAX_DATA (the v2 chunk). */
 #define GSR_MAX_PAYLOAD (GSR_CHUNK_BYTES + 64u)
+#define GSR_MAX_DATA GSR_CHUNK_BYTES_V2
 #define GSR_KEY_BYTES 32u
 #define GSR_MAX_NAME 4096u
 #define GSR_MAX_PARAMS 256u
@@ -127,7 +134,8 @@ typedef enum gsr_error {
 /* The op's name ("MEM_ALLOC"), or NULL for an unknown number. */
 const char *gsr_op_name(unsigned op);
 void gsr_header_encode(const gsr_header *h, uint8_t out[GSR_HEADER_BYTES]);
-/* Decodes and validates (length cap, known op, known flags). */
+/* Decodes and validates (length cap: GSR_MAX_DATA for DATA, else GSR_MAX_PAYLOAD; known op,
+ * known flags). */
 gsr_error gsr_header_decode(const uint8_t in[GSR_HEADER_BYTES], gsr_header *h);
 
 /* A payload being written into a caller's buffer; overflow sets `bad` (nothing written past cap). */

@@ -132,11 +132,14 @@ static int handshake(gsr_session *s, const uint8_t key[GSR_KEY_BYTES]) {
         return -1;
     if (a.blob_len[0] != GSR_KEY_BYTES || !gsr_equal_ct(a.blob[0], key, GSR_KEY_BYTES))
         status = CUDA_ERROR_NOT_PERMITTED;
-    else if (a.v[1] > GSR_VERSION || a.v[2] < GSR_VERSION)
+    else if (a.v[1] > GSR_VERSION || a.v[2] < GSR_VERSION_MIN || a.v[1] > a.v[2])
         status = CUDA_ERROR_NOT_SUPPORTED;
+    /* The highest version both speak (the client's range is [v1, v2]), and its chunk. */
+    uint32_t version = a.v[2] < GSR_VERSION ? (uint32_t)a.v[2] : GSR_VERSION;
+    s->chunk = version >= 2 ? GSR_CHUNK_BYTES_V2 : GSR_CHUNK_BYTES;
     int driver = 0;
     (void)cuDriverGetVersion(&driver);
-    gsr_args out = {.v = {GSR_VERSION, GSR_CHUNK_BYTES, (uint32_t)driver}, .nv = 3};
+    gsr_args out = {.v = {version, s->chunk, (uint32_t)driver}, .nv = 3};
     uint8_t buf[64];
     gsr_writer w;
     gsr_writer_init(&w, buf, sizeof buf);
@@ -168,6 +171,7 @@ void gsr_session_prepare(gsr_session *s) {
 void gsr_session_release(gsr_session *s) {
     static const unsigned order[] = {GSR_KIND_MODULE, GSR_KIND_EVENT, GSR_KIND_STREAM};
     gsr_table *t = &s->table;
+    gsr_ring_release(s);
     for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
         for (size_t i = 0; i < t->nobjs; i++) {
             gsr_obj *o = &t->objs[i];
@@ -300,11 +304,12 @@ int main(int argc, char **argv) {
     memset(&s, 0, sizeof s);
     s.link = (gsr_link){-1, NULL};
     s.payload = malloc(GSR_MAX_PAYLOAD);
-    s.staging = aligned_alloc(4096, GSR_CHUNK_BYTES);
+    s.ring.pageable = aligned_alloc(4096, (size_t)GSR_RING_SLOTS * GSR_CHUNK_BYTES_V2);
+    s.chunk = GSR_CHUNK_BYTES;
     s.in = malloc(GSR_IN_BYTES);
     s.timeout_ms = o.accept_timeout_ms; /* the handshake's; the idle timeout once it is done */
     int code = 0;
-    if (!s.payload || !s.staging || !s.in) code = 4;
+    if (!s.payload || !s.ring.pageable || !s.in) code = 4;
     if (code == 0) gsr_session_prepare(&s);
     /* One client, the first to connect: one that fails the handshake ends the worker too,
      * so a session key gets exactly one guess. */
@@ -330,7 +335,7 @@ int main(int argc, char **argv) {
     gsr_link_close(&s.link);
     gsr_tls_server_free(srv);
     free(s.payload);
-    free(s.staging);
+    free(s.ring.pageable);
     free(s.in);
     fprintf(stderr, "gpushare-remote-worker: everything freed, exiting\n");
     return code;

@@ -11,6 +11,20 @@
 #include "table.h"
 
 #define GSR_IN_BYTES (256u * 1024u)
+#define GSR_RING_SLOTS 4u
+
+/* Copy staging (docs/remote.md "Copies"): GSR_RING_SLOTS buffers of GSR_CHUNK_BYTES_V2, so
+ * that receiving chunk k+1 overlaps the device copy of chunk k (and, device to host, the
+ * device copy of k+1 overlaps sending k). `pageable` is always there; `pinned` is allocated
+ * (cuMemHostAlloc, portable) in the context of the first large copy and is the driver's to
+ * free with that context: when the session drops that context it is forgotten, and the
+ * next copy pins again in its own. */
+typedef struct gsr_ring {
+    uint8_t *pageable;
+    uint8_t *pinned;
+    uint64_t pinned_ctx; /* the context id pinned was allocated in */
+    int pin_failed;      /* the driver refused once: stay on pageable staging */
+} gsr_ring;
 
 typedef struct gsr_session {
     gsr_link link; /* the client's connection (TLS when the session has it) */
@@ -21,8 +35,8 @@ typedef struct gsr_session {
     int timeout_ms;
     gsr_table table;
     uint8_t *payload;     /* the current request's payload (GSR_MAX_PAYLOAD bytes) */
-    uint8_t *staging;     /* copy staging: pinned (cuMemAllocHost) when the driver allows */
-    int staging_pinned;
+    uint32_t chunk;       /* the largest DATA frame of this session (its version's, at HELLO) */
+    gsr_ring ring;        /* copy staging (worker_copy.c) */
     uint64_t current_ctx; /* the context id last made current on this thread (0: none) */
     CUresult deferred;    /* first error of a call sent without reply, not yet reported */
     int broken;           /* the stream is out of step or closed: end the session */
@@ -43,8 +57,26 @@ int gsr_in_read(gsr_session *s, void *dst, size_t n);
 int gsr_in_header(gsr_session *s, gsr_header *h);
 int gsr_in_discard(gsr_session *s, size_t n);
 
-/* Resolves the optional entry points (cuda_extra.h) and the staging buffer; after cuInit. */
+/* Resolves the optional entry points (cuda_extra.h); after cuInit. */
 void gsr_session_prepare(gsr_session *s);
+
+/* A stream id of the session (0 and the driver's special handles as they are) -> its handle;
+ * CUDA_ERROR_INVALID_HANDLE when it is not one of the session's. */
+CUresult gsr_find_stream(gsr_session *s, uint64_t id, CUstream *out);
+
+/* worker_copy.c. The next DATA frame of a transfer with `left` bytes to come: its length, or
+ * 0 when the stream is out of step (the caller ends the session). */
+size_t gsr_next_data(gsr_session *s, uint64_t left);
+/* The copy requests (a: the request's decoded fields; *status: its reply status). The data
+ * is taken in or sent whatever the status; 0, or -1 when the session must end (s->broken). */
+int gsr_copy_htod(gsr_session *s, const gsr_args *a, CUresult *status);
+int gsr_copy_dtoh(gsr_session *s, const gsr_args *a, CUresult *status);
+/* Device to device through the staging, for a driver without cuMemcpyDtoD (the fake). */
+CUresult gsr_copy_dtod_staged(gsr_session *s, uint64_t dst, uint64_t src, uint64_t bytes);
+/* The session dropped context ctx: pinned staging allocated in it went with it. */
+void gsr_ring_forget_ctx(gsr_session *s, uint64_t ctx);
+/* Frees the pinned staging in its context (before the session's contexts go). */
+void gsr_ring_release(gsr_session *s);
 /* Handles one request whose header is h and payload s->payload; sends its reply unless the
  * request said NO_REPLY. Returns 0, or -1 when the session must end (s->broken). */
 int gsr_session_handle(gsr_session *s, const gsr_header *h);

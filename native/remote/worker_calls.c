@@ -86,7 +86,7 @@ static CUresult use_ctx(gsr_session *s, uint64_t ctx) {
     return rc;
 }
 
-static CUresult find_stream(gsr_session *s, uint64_t id, CUstream *out) {
+CUresult gsr_find_stream(gsr_session *s, uint64_t id, CUstream *out) {
     *out = NULL;
     if (id == 0) return CUDA_SUCCESS;
     /* The driver's special handles: the legacy stream, and the per-thread default stream
@@ -114,62 +114,13 @@ static void drop_dependents(gsr_session *s, uint64_t ctx) {
     for (size_t i = s->table.nobjs; i-- > 0;)
         if (s->table.objs[i].ctx == ctx) gsr_table_remove(&s->table, s->table.objs[i].id);
     if (s->current_ctx == ctx) s->current_ctx = UINT64_MAX; /* unknown: set again next time */
-}
-
-/* The next DATA frame of a transfer with `left` bytes to come: its length, or 0 when the
- * stream is out of step (the session ends). */
-static size_t next_data(gsr_session *s, uint64_t left) {
-    gsr_header d;
-    if (gsr_in_header(s, &d) != 0) return 0;
-    if (d.op != GSR_OP_DATA || d.length == 0 || d.length > GSR_CHUNK_BYTES || d.length > left) return 0;
-    return d.length;
-}
-
-static int handle_htod(gsr_session *s, const gsr_args *a, reply *r) {
-    uint64_t dst = a->v[0], bytes = a->v[1];
-    int async = a->v[3] != 0;
-    CUstream stream;
-    r->status = find_stream(s, a->v[2], &stream);
-    if (r->status == CUDA_SUCCESS && !gsr_table_range_ok(&s->table, dst, bytes)) r->status = CUDA_ERROR_INVALID_VALUE;
-    if (r->status == CUDA_SUCCESS && async && !s->memcpy_htod_async) r->status = cuStreamSynchronize(stream);
-    for (uint64_t off = 0; off < bytes;) {
-        size_t n = next_data(s, bytes - off);
-        if (n == 0 || gsr_in_read(s, s->staging, n) != 0) return ends_session(s);
-        if (r->status == CUDA_SUCCESS) {
-            if (async && s->memcpy_htod_async) {
-                r->status = s->memcpy_htod_async(dst + off, s->staging, n, stream);
-                if (r->status == CUDA_SUCCESS) r->status = cuStreamSynchronize(stream); /* staging is reused */
-            } else {
-                r->status = cuMemcpyHtoD_v2(dst + off, s->staging, n);
-            }
-        }
-        off += n;
-    }
-    return 0;
-}
-
-/* DATA frames straight from the device range, then the status reply (sent by the caller). */
-static int handle_dtoh(gsr_session *s, const gsr_args *a, reply *r) {
-    uint64_t src = a->v[0], bytes = a->v[1];
-    CUstream stream;
-    r->status = find_stream(s, a->v[2], &stream);
-    if (r->status == CUDA_SUCCESS && !gsr_table_range_ok(&s->table, src, bytes)) r->status = CUDA_ERROR_INVALID_VALUE;
-    if (r->status == CUDA_SUCCESS && a->v[3]) r->status = cuStreamSynchronize(stream);
-    for (uint64_t off = 0; off < bytes && r->status == CUDA_SUCCESS;) {
-        size_t n = bytes - off > GSR_CHUNK_BYTES ? GSR_CHUNK_BYTES : (size_t)(bytes - off);
-        r->status = cuMemcpyDtoH_v2(s->staging, src + off, n);
-        if (r->status != CUDA_SUCCESS) break;
-        off += n;
-        gsr_header d = {(uint32_t)n, GSR_OP_DATA, (uint16_t)(GSR_FLAG_REPLY | (off < bytes ? GSR_FLAG_MORE : 0)), 0, 0, 0};
-        if (gsr_send_frame(&s->link, &d, s->staging, n, NULL, 0) != 0) return ends_session(s);
-    }
-    return 0;
+    gsr_ring_forget_ctx(s, ctx);
 }
 
 static void handle_dtod(gsr_session *s, const gsr_args *a, reply *r) {
     uint64_t dst = a->v[0], src = a->v[1], bytes = a->v[2];
     CUstream stream;
-    r->status = find_stream(s, a->v[3], &stream);
+    r->status = gsr_find_stream(s, a->v[3], &stream);
     if (r->status != CUDA_SUCCESS) return;
     if (!gsr_table_range_ok(&s->table, dst, bytes) || !gsr_table_range_ok(&s->table, src, bytes)) {
         r->status = CUDA_ERROR_INVALID_VALUE;
@@ -181,14 +132,7 @@ static void handle_dtod(gsr_session *s, const gsr_args *a, reply *r) {
         r->status = s->memcpy_dtod(dst, src, bytes);
         return;
     }
-    /* A driver without cuMemcpyDtoD (the fake): through the staging buffer. Overlapping
-     * ranges copy forward chunk by chunk, like memmove only when dst < src. */
-    for (uint64_t off = 0; off < bytes && r->status == CUDA_SUCCESS;) {
-        size_t n = bytes - off > GSR_CHUNK_BYTES ? GSR_CHUNK_BYTES : (size_t)(bytes - off);
-        r->status = cuMemcpyDtoH_v2(s->staging, src + off, n);
-        if (r->status == CUDA_SUCCESS) r->status = cuMemcpyHtoD_v2(dst + off, s->staging, n);
-        off += n;
-    }
+    r->status = gsr_copy_dtod_staged(s, dst, src, bytes); /* a driver without cuMemcpyDtoD (the fake) */
 }
 
 static int handle_module_load(gsr_session *s, const gsr_args *a, reply *r) {
@@ -200,7 +144,7 @@ static int handle_module_load(gsr_session *s, const gsr_args *a, reply *r) {
     else if (!(image = malloc((size_t)bytes + 1)))
         r->status = CUDA_ERROR_OUT_OF_MEMORY;
     for (uint64_t off = 0; off < bytes;) {
-        size_t n = next_data(s, bytes - off);
+        size_t n = gsr_next_data(s, bytes - off);
         if (n == 0) {
             free(image);
             return ends_session(s);
@@ -284,7 +228,7 @@ static void handle_launch(gsr_session *s, const gsr_args *a, reply *r) {
         r->status = CUDA_ERROR_INVALID_HANDLE;
         return;
     }
-    r->status = find_stream(s, a->v[8], &stream);
+    r->status = gsr_find_stream(s, a->v[8], &stream);
     if (r->status != CUDA_SUCCESS) return;
     size_t size = a->blob_len[0];
     if (size > sizeof params) {
@@ -489,7 +433,7 @@ int gsr_session_handle(gsr_session *s, const gsr_header *h) {
         if (h->op == GSR_OP_MEMCPY_HTOD || h->op == GSR_OP_MODULE_LOAD_DATA) {
             uint64_t bytes = h->op == GSR_OP_MEMCPY_HTOD ? a.v[1] : a.v[0];
             for (uint64_t off = 0; off < bytes;) {
-                size_t n = next_data(s, bytes - off);
+                size_t n = gsr_next_data(s, bytes - off);
                 if (n == 0 || gsr_in_discard(s, n) != 0) return ends_session(s);
                 off += n;
             }
@@ -561,17 +505,17 @@ int gsr_session_handle(gsr_session *s, const gsr_header *h) {
         }
         break;
     case GSR_OP_MEMCPY_HTOD:
-        rc = handle_htod(s, &a, &r);
+        rc = gsr_copy_htod(s, &a, &r.status);
         break;
     case GSR_OP_MEMCPY_DTOH:
-        rc = handle_dtoh(s, &a, &r);
+        rc = gsr_copy_dtoh(s, &a, &r.status);
         break;
     case GSR_OP_MEMCPY_DTOD:
         handle_dtod(s, &a, &r);
         break;
     case GSR_OP_MEMSET_D8: {
         CUstream stream;
-        r.status = find_stream(s, a.v[3], &stream);
+        r.status = gsr_find_stream(s, a.v[3], &stream);
         if (r.status != CUDA_SUCCESS) break;
         if (!gsr_table_range_ok(&s->table, a.v[0], a.v[2]))
             r.status = CUDA_ERROR_INVALID_VALUE;
@@ -607,14 +551,14 @@ int gsr_session_handle(gsr_session *s, const gsr_header *h) {
     case GSR_OP_STREAM_SYNCHRONIZE:
     case GSR_OP_STREAM_QUERY: {
         CUstream stream;
-        r.status = find_stream(s, a.v[0], &stream);
+        r.status = gsr_find_stream(s, a.v[0], &stream);
         if (r.status == CUDA_SUCCESS) r.status = h->op == GSR_OP_STREAM_QUERY ? cuStreamQuery(stream) : cuStreamSynchronize(stream);
         break;
     }
     case GSR_OP_EVENT_RECORD: {
         CUevent ev = find_handle(s, a.v[0], GSR_KIND_EVENT);
         CUstream stream;
-        r.status = ev ? find_stream(s, a.v[1], &stream) : CUDA_ERROR_INVALID_HANDLE;
+        r.status = ev ? gsr_find_stream(s, a.v[1], &stream) : CUDA_ERROR_INVALID_HANDLE;
         if (r.status == CUDA_SUCCESS) r.status = cuEventRecord(ev, stream);
         break;
     }
@@ -647,7 +591,7 @@ int gsr_session_handle(gsr_session *s, const gsr_header *h) {
     case GSR_OP_STREAM_WAIT_EVENT: {
         CUevent ev = find_handle(s, a.v[1], GSR_KIND_EVENT);
         CUstream stream;
-        r.status = ev ? find_stream(s, a.v[0], &stream) : CUDA_ERROR_INVALID_HANDLE;
+        r.status = ev ? gsr_find_stream(s, a.v[0], &stream) : CUDA_ERROR_INVALID_HANDLE;
         if (r.status == CUDA_SUCCESS) r.status = cuStreamWaitEvent(stream, ev, (unsigned)a.v[2]);
         break;
     }

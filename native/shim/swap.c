@@ -19,10 +19,12 @@
  * Why one list under one lock: swappable allocations are the large ones (a PyTorch caching
  * allocator segment is >= 2 MiB and allocates rarely), and a swap walks them all.
  */
+#define _GNU_SOURCE /* MAP_ANONYMOUS, MAP_POPULATE */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "compute_hold.h"
@@ -201,23 +203,33 @@ CUresult gs_swap_alloc(CUdeviceptr *dptr, size_t bytes)
     }
     if (g == 0 || bytes < g || bytes > SIZE_MAX - g)
         return CUDA_ERROR_NOT_SUPPORTED; /* stays resident: SWAP.md, "What is swapped" */
-    swap_alloc x = {.size = (bytes + g - 1) / g * g, .bytes = bytes, .dev = dev, .ctx = ctx};
-    pthread_mutex_lock(&S.lock);
-    wait_in();
-    CUresult r = R->cuMemAddressReserve(&x.va, x.size, 0, 0, 0);
-    if (r == CUDA_SUCCESS) {
-        r = back(&x);
-        if (r == CUDA_SUCCESS && !list_add(&x)) {
-            (void)unback(&x);
-            r = CUDA_ERROR_OUT_OF_MEMORY;
+    size_t size = (bytes + g - 1) / g * g;
+    double deadline = 0;
+    for (;;) {
+        swap_alloc x = {.size = size, .bytes = bytes, .dev = dev, .ctx = ctx};
+        bool card_full = false;
+        pthread_mutex_lock(&S.lock);
+        wait_in();
+        CUresult r = R->cuMemAddressReserve(&x.va, x.size, 0, 0, 0);
+        if (r == CUDA_SUCCESS) {
+            r = back(&x);
+            card_full = r == CUDA_ERROR_OUT_OF_MEMORY; /* the driver's: our limit refused before we got here */
+            if (r == CUDA_SUCCESS && !list_add(&x)) {
+                (void)unback(&x);
+                r = CUDA_ERROR_OUT_OF_MEMORY;
+            }
+            if (r != CUDA_SUCCESS)
+                (void)R->cuMemAddressFree(x.va, x.size);
         }
-        if (r != CUDA_SUCCESS)
-            (void)R->cuMemAddressFree(x.va, x.size);
+        pthread_mutex_unlock(&S.lock);
+        /* Under overcommit the card may be full of other slices the daemon can swap out: ask
+         * it for room and wait, with no lock held (SWAP.md, "Waiting for room"). */
+        if (card_full && gs_swap_room_wait(size, &deadline))
+            continue;
+        if (r == CUDA_SUCCESS)
+            *dptr = x.va;
+        return r;
     }
-    pthread_mutex_unlock(&S.lock);
-    if (r == CUDA_SUCCESS)
-        *dptr = x.va;
-    return r;
 }
 
 CUresult gs_swap_free(CUdeviceptr p, bool *done)
@@ -256,6 +268,34 @@ static size_t swappable_bytes(void)
     return sum;
 }
 
+/* One staging chunk: the host pages made present first (MAP_POPULATE), then pinned with
+ * cuMemHostRegister. Not cuMemHostAlloc: on an H100 (2026-12-07, scripts/gpu/pin_stall.py),
+ * pinning 8.6 GB in 64 MiB cuMemHostAlloc chunks beside a training loop in the same process
+ * slowed the loop to 1% of its speed (the driver serializes the program's calls behind each
+ * allocation), 27% even with 5 ms between chunks; registering populated pages took as long
+ * (3.8 s against 3.1) and left the loop 96% of its speed, its longest step 4 ms. */
+static CUresult pin_chunk(void **chunk)
+{
+    void *p = mmap(NULL, CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult r = gs_real()->cuMemHostRegister_v2(p, CHUNK, CU_MEMHOSTREGISTER_PORTABLE);
+    if (r != CUDA_SUCCESS) {
+        (void)munmap(p, CHUNK);
+        return r;
+    }
+    *chunk = p;
+    return CUDA_SUCCESS;
+}
+
+static void unpin_chunk(void *chunk)
+{
+    CUresult r = gs_real()->cuMemHostUnregister(chunk);
+    if (r != CUDA_SUCCESS)
+        gs_log(GS_LOG_WARN, "swap: unpinning a staging chunk failed (CUDA error %d); its pages are unmapped anyway", (int)r);
+    (void)munmap(chunk, CHUNK);
+}
+
 /* Pins chunks until the staging holds `want` bytes. Refused (nothing kept of this call's
  * chunks) when the host's available memory cannot hold them or pinning fails. `ahead`: a
  * `stage` request while the program runs: `lock` is let go around each chunk's pinning (about
@@ -290,12 +330,12 @@ static bool stage(size_t want, gs_swap_result *res, bool ahead)
     while (S.nchunk < need) {
         if (ahead)
             pthread_mutex_unlock(&S.lock);
-        CUresult r = gs_real()->cuMemHostAlloc(&S.chunk[S.nchunk], CHUNK, CU_MEMHOSTALLOC_PORTABLE);
+        CUresult r = pin_chunk(&S.chunk[S.nchunk]);
         if (ahead)
             pthread_mutex_lock(&S.lock);
         if (r != CUDA_SUCCESS) {
             while (S.nchunk > had)
-                (void)gs_real()->cuMemFreeHost(S.chunk[--S.nchunk]);
+                unpin_chunk(S.chunk[--S.nchunk]);
             (void)gs_real()->cuCtxSetCurrent(NULL);
             gs_swap_refuse(res, "host-memory", "pinning %llu bytes of staging failed (CUDA error %d)",
                            (unsigned long long)more, (int)r);
@@ -313,7 +353,7 @@ static void unstage(void)
 {
     (void)gs_real()->cuCtxSetCurrent(S.stage_ctx);
     while (S.nchunk > 0)
-        (void)gs_real()->cuMemFreeHost(S.chunk[--S.nchunk]);
+        unpin_chunk(S.chunk[--S.nchunk]);
     (void)gs_real()->cuCtxSetCurrent(NULL);
 }
 

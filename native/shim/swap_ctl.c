@@ -1,7 +1,7 @@
 /*
  * swap_ctl.c: how the daemon asks for a swap (swap.c, SWAP.md "The control socket"): a Unix
- * stream socket, <GPUSHARE_SWAP>/<pid>.sock, served by one thread started at the process's
- * first swappable allocation.
+ * stream socket, <GPUSHARE_SWAP>/<pid>.sock, accepted by one thread started at the process's
+ * first swappable allocation, each connection served on a thread of its own.
  *
  * Why a socket, not a command word in the shared region read by a polling thread or on a
  * signal: a request gets its answer (bytes, seconds, or a refusal's reason) on the same
@@ -12,10 +12,13 @@
  * running; if the memory never comes back the process ends with a clear error rather than
  * hang forever.
  *
- * Protocol: one command per line (out, in, stage, unstage, status); one JSON line back each.
- * One line comes unasked: {"event":"wants-in","pid":N}, on the connection that swapped the
- * slice out, once per swap-out, when a thread of the program waits for the swap-in (a launch,
- * a copy or an allocation held): the daemon's cue under memory overcommit (SWAP.md).
+ * Protocol: one command per line (out, in, stage, unstage, status, watch, room, no-room); one
+ * JSON line back each. Two lines come unasked: {"event":"wants-in","pid":N}, on the connection
+ * that swapped the slice out, once per swap-out, when a thread of the program waits for the
+ * swap-in (a launch, a copy or an allocation held); and {"event":"wants-room","pid":N,
+ * "bytes":B}, on the connection that said `watch`, when the driver refused an allocation for
+ * want of GPU memory: the allocating thread waits (bounded) for `room` (retry) or `no-room`
+ * (out of memory). Both are the daemon's cues under memory overcommit (SWAP.md).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -97,6 +100,7 @@ static int render(char *out, size_t len, const char *op, const gs_swap_result *r
 
 static void run(const char *cmd, gs_swap_result *r)
 {
+    /* watch, room, no-room: taken apart by session(), which knows the connection */
     memset(r, 0, sizeof *r);
     if (strcmp(cmd, "out") == 0)
         gs_swap_out(r);
@@ -166,6 +170,14 @@ static void tell_wants_in(void)
         gs_log(GS_LOG_WARN, "swap: could not tell the daemon that the program waits to be swapped in");
 }
 
+bool gs_swap_ctl_send(int fd, const char *line, size_t n)
+{
+    pthread_mutex_lock(&W.lock);
+    bool sent = write_all(fd, line, n);
+    pthread_mutex_unlock(&W.lock);
+    return sent;
+}
+
 void gs_swap_ctl_wants_in(void)
 {
     pthread_mutex_lock(&W.lock);
@@ -208,7 +220,16 @@ static void session(int fd)
         }
         *nl = '\0';
         gs_swap_result r;
-        run(buf, &r);
+        if (strcmp(buf, "watch") == 0 || strcmp(buf, "room") == 0 || strcmp(buf, "no-room") == 0) {
+            memset(&r, 0, sizeof r);
+            if (buf[0] == 'w')
+                gs_swap_room_watch(fd, true);
+            else
+                gs_swap_room_answer(fd, buf[0] == 'r');
+            r.ok = true;
+        } else {
+            run(buf, &r);
+        }
         swapped_here = r.out;
         char out[896];
         int len = render(out, sizeof out, buf, &r);
@@ -224,22 +245,41 @@ static void session(int fd)
             break;
     }
     track(fd, "", NULL, true);
+    gs_swap_room_watch(fd, false);
     if (swapped_here && gs_swap_is_out())
         orphaned();
 }
 
+static void *session_thread(void *arg)
+{
+    int c = (int)(intptr_t)arg;
+    session(c);
+    close(c);
+    return NULL;
+}
+
+/* Each connection on a thread of its own (inheriting this one's blocked signals): the daemon
+ * keeps a watching connection open for as long as the task runs (wants-room), and one per
+ * swap-out until the swap-in, beside which its other requests must be served. */
 static void *serve(void *arg)
 {
     int fd = (int)(intptr_t)arg;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     for (;;) {
         int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
         if (c < 0 && (errno == EINTR || errno == ECONNABORTED))
             continue;
         if (c < 0)
             break;
-        session(c);
-        close(c);
+        pthread_t t;
+        if (pthread_create(&t, &attr, session_thread, (void *)(intptr_t)c) != 0) {
+            gs_log(GS_LOG_WARN, "swap: cannot start a thread for a control connection; refused");
+            close(c);
+        }
     }
+    pthread_attr_destroy(&attr);
     return NULL;
 }
 

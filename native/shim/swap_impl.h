@@ -5,6 +5,7 @@
 #define GS_SWAP_IMPL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* One operation's answer, written to the daemon as one JSON line. */
@@ -30,6 +31,17 @@ uint64_t gs_swap_host_available(void);
 /* The program has a thread waiting for the hold to end: tells the daemon's connection that
  * swapped the slice out, once per swap-out (swap_ctl.c; never blocks on the swap's lock). */
 void gs_swap_ctl_wants_in(void);
+/* Writes one line on a control connection, never inside another line on it (swap_ctl.c). */
+bool gs_swap_ctl_send(int fd, const char *line, size_t n);
+/* A control connection's `watch` (on) or its end (off: whoever waits gets out of memory), and
+ * its `room` / `no-room` (swap_room.c). */
+void gs_swap_room_watch(int fd, bool on);
+void gs_swap_room_answer(int fd, bool room);
+/* The driver refused `bytes` of GPU memory: tells the watching daemon (a wants-room line) and
+ * waits, holding no lock, for its answer until *deadline (CLOCK_MONOTONIC seconds; 0: set it
+ * now from GPUSHARE_SWAP_ROOM_WAIT_MS). True: retry the allocation (room was made, or the
+ * process was swapped out meanwhile). False at once when no daemon watches or no wait is set. */
+bool gs_swap_room_wait(uint64_t bytes, double *deadline);
 /* How many of the program's threads wait for the hold to end now. */
 int gs_swap_waiters(void);
 /* Starts the control thread once (the first swappable allocation). */

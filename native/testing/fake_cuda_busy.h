@@ -52,4 +52,19 @@ typedef struct fake_cuda_shared_gpu {
     uint64_t free_at_ns; /* CLOCK_MONOTONIC: the device is claimed until then */
 } fake_cuda_shared_gpu_t;
 
+/*
+ * Shared memory: with "sharedMemory": true (or GPUSHARE_FAKE_CUDA_SHARED_MEMORY=1) and a busy
+ * directory, the processes of the directory share each card's memory, as on a real GPU:
+ * <dir>/<uuid>.mem holds a slot per process (its pid, the bytes it holds); a process's free
+ * memory is the card's total less its own and every live other's (fake_cuda_sharedmem.c).
+ */
+#define FAKE_CUDA_SHARED_MEMORY_SLOTS 64
+typedef struct fake_cuda_shared_memory {
+    struct {
+        int32_t pid; /* 0: free; a dead pid's slot is free too */
+        uint32_t reserved;
+        uint64_t used; /* bytes this process holds on the card */
+    } slot[FAKE_CUDA_SHARED_MEMORY_SLOTS];
+} fake_cuda_shared_memory_t;
+
 #endif /* GS_FAKE_CUDA_BUSY_H */

@@ -19,7 +19,7 @@
 
 static const char *const top_fields[] = {"driverVersion", "contextBytes", "allocRounding", "pitchAlignment",
                                          "vmmGranularity", "poolChunkBytes", "managedResidency",
-                                         "defaultKernelMicros", "checkpointStepMillis", "busyDir", "reuseFreed", "sharedGpu", "inlineLaunch", "launchTouchBytes", "hostAllocMicros", "errors", "devices", NULL};
+                                         "defaultKernelMicros", "checkpointStepMillis", "busyDir", "reuseFreed", "sharedGpu", "sharedMemory", "inlineLaunch", "launchTouchBytes", "hostAllocMicros", "errors", "devices", NULL};
 static const char *const device_fields[] = {"name", "uuid", "totalMemory", "reservedMemory", "contextBytes",
                                             "multiprocessorCount", "computeCapability", "pciBusId",
                                             "smPartitionMin", "smCoscheduledAlignment", "smGroupable", NULL};
@@ -232,6 +232,7 @@ static bool read_root(reader_t *r, const json_value_t *root, fake_cuda_config_t 
         !read_string(r, "(top level)", root, "busyDir", c->busy_dir, sizeof c->busy_dir) ||
         !read_bool(r, "(top level)", root, "reuseFreed", &c->reuse_freed) ||
         !read_bool(r, "(top level)", root, "sharedGpu", &c->shared_gpu) ||
+        !read_bool(r, "(top level)", root, "sharedMemory", &c->shared_memory) ||
         !read_bool(r, "(top level)", root, "inlineLaunch", &c->inline_launch) ||
         !read_u64(r, "(top level)", root, "launchTouchBytes", 0, 64ULL << 20, &c->launch_touch_bytes) ||
         !read_u64(r, "(top level)", root, "hostAllocMicros", 0, 10000000, &c->host_alloc_us) ||
@@ -338,6 +339,9 @@ bool fake_cuda_config_load(fake_cuda_config_t *c, char *err, size_t err_size)
     const char *shared = getenv("GPUSHARE_FAKE_CUDA_SHARED_GPU");
     if (ok && shared && shared[0])
         c->shared_gpu = strcmp(shared, "1") == 0;
+    const char *memory = getenv("GPUSHARE_FAKE_CUDA_SHARED_MEMORY");
+    if (ok && memory && memory[0])
+        c->shared_memory = strcmp(memory, "1") == 0;
     return ok;
 }
 

@@ -50,6 +50,7 @@ typedef struct fake_cuda_config {
     unsigned int error_count;
     fake_cuda_forced_error_t errors[FAKE_CUDA_MAX_ERRORS];
     char busy_dir[256];                  /* empty: no busy-time file */
+    bool shared_memory;                  /* "sharedMemory": the processes of busy_dir share each card's memory */
     bool shared_gpu;                     /* "sharedGpu": kernels of all processes of busy_dir serialize */
     bool inline_launch;                  /* "inlineLaunch": a 0 us kernel onto an idle stream completes in the call */
     unsigned long long launch_touch_bytes; /* "launchTouchBytes": bytes a launch walks through (cache pressure) */

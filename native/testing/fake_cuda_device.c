@@ -42,6 +42,7 @@ FAKE_EXPORT CUresult cuInit(unsigned int Flags)
     }
     st->checkpoint_state = CU_PROCESS_STATE_RUNNING;
     fake_busy_open();
+    fake_shared_memory_open();
     fake_checkpoint_agent_start();
     st->initialized = true;
     return fake_leave(CUDA_SUCCESS);

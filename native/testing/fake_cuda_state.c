@@ -105,7 +105,8 @@ unsigned long long fake_round_up(unsigned long long v, unsigned long long to)
 unsigned long long fake_free_bytes(int device)
 {
     const fake_device_t *d = &fake.devices[device];
-    unsigned long long taken = d->used + d->cfg.reserved_bytes;
+    fake_shared_memory_note(device, d->used); /* a checkpoint's change shows here too */
+    unsigned long long taken = d->used + d->cfg.reserved_bytes + fake_shared_memory_others(device);
     return taken >= d->cfg.total_bytes ? 0 : d->cfg.total_bytes - taken;
 }
 
@@ -115,6 +116,7 @@ CUresult fake_charge(int device, unsigned long long bytes)
         return CUDA_ERROR_OUT_OF_MEMORY;
     fake.devices[device].used += bytes;
     fake_checkpoint_note_used(device);
+    fake_shared_memory_note(device, fake.devices[device].used);
     return CUDA_SUCCESS;
 }
 
@@ -123,6 +125,7 @@ void fake_uncharge(int device, unsigned long long bytes)
     fake_device_t *d = &fake.devices[device];
     d->used = bytes > d->used ? 0 : d->used - bytes;
     fake_checkpoint_note_used(device);
+    fake_shared_memory_note(device, d->used);
 }
 
 /* "reuseFreed": freed ranges wait here (newest first) for an allocation of the same
@@ -180,7 +183,7 @@ uintptr_t fake_map_space_low(size_t size, size_t *mapped)
 
 void fake_unmap_space(uintptr_t base, size_t mapped)
 {
-    if (!base)
+    if (!base || mapped == 0) /* 0: the program's own pages (cuMemHostRegister), not ours to unmap */
         return;
     if (fake.config.reuse_freed && base >= (1ULL << 31)) { /* 32-bit ABI addresses are never kept */
         if (reuse.count == REUSE_SLOTS) {

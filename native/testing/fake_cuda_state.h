@@ -340,6 +340,11 @@ void fake_launch_log(const char *fn, const struct CUfunc_st *f, const struct CUc
 /* Busy-time accounting for a finished kernel interval [start, end) on a device. */
 void fake_busy_record(int device, uint64_t start_ns, uint64_t end_ns, unsigned int kernels);
 void fake_busy_open(void);
+/* Shared memory mode (fake_cuda_sharedmem.c): the card files, from cuInit; what the other live
+ * processes hold on a device (0 when not shared); this process's count published. */
+void fake_shared_memory_open(void);
+unsigned long long fake_shared_memory_others(int device);
+void fake_shared_memory_note(int device, unsigned long long used);
 /* Shared GPU mode: the start of [start, start + duration) claimed on the device for a
  * kernel that could start at earliest_ns (earliest_ns itself when the device is not shared). */
 uint64_t fake_shared_gpu_claim(int device, uint64_t earliest_ns, uint64_t duration_ns);

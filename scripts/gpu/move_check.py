@@ -14,58 +14,8 @@ import sys
 import tempfile
 import time
 
-import socket
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-class Task:
-    """swap_task.py under libgpushare, its JSON lines read as they come (as swap_check.py runs it)."""
-
-    def __init__(self, name, env, lib, out, steps, ballast):
-        self.log = open(os.path.join(out, f"task-{name}.log"), "w")
-        self.err = open(os.path.join(out, f"task-{name}.stderr"), "w")
-        full = dict(os.environ, LD_PRELOAD=lib, PYTHONUNBUFFERED="1", **env)
-        full.pop("PYTORCH_CUDA_ALLOC_CONF", None)  # plain cudaMalloc segments: the swappable kind
-        cmd = [sys.executable, os.path.join(HERE, "swap_task.py"), str(steps), str(ballast)]
-        self.p = subprocess.Popen(cmd, env=full, stdout=subprocess.PIPE, stderr=self.err, text=True, cwd=HERE)
-
-    def next_event(self, want):
-        for line in self.p.stdout:
-            self.log.write(line)
-            self.log.flush()
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            if ev.get("event") == want:
-                return ev
-        return None
-
-    def finish(self):
-        ev = self.next_event("final")
-        self.p.wait()
-        return ev
-
-
-class Control:
-    """The daemon's side of the library's control socket."""
-
-    def __init__(self, path):
-        for _ in range(200):
-            if os.path.exists(path):
-                break
-            time.sleep(0.05)
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.connect(path)
-        self.f = self.s.makefile("r")
-
-    def ask(self, cmd):
-        t0 = time.perf_counter()
-        self.s.sendall((cmd + "\n").encode())
-        ans = json.loads(self.f.readline())
-        ans["wall_s"] = time.perf_counter() - t0
-        return ans
+from swap_driving import Control, Task
 
 LIB, OUT = sys.argv[1], sys.argv[2]
 BALLAST = int(sys.argv[3]) if len(sys.argv) > 3 else 11

@@ -28,17 +28,26 @@ METRICS = [
     ("decode, batch 8", "loops", lambda d: d.get("decode8_token_s"), "ms/token", 1e3, 1.0),
     ("empty kernel launch, wall", "launch", lambda d: 1.0 / d["launches_per_s"] if d.get("launches_per_s") else None, "us/launch", 1e6, 2.0),
     ("empty kernel launch, CPU time", "launch", lambda d: d["launch_cpu_ns"] * 1e-9 if d.get("launch_cpu_ns") else None, "us/launch", 1e6, 2.0),
+] + [
+    # alloc_bench (no budget: slice swap's VMM-backed allocation is several driver calls by design)
+    (f"cuMemAlloc_v2 {label}", "alloc", lambda d, k=k: d.get("alloc_us", {}).get(k) and d["alloc_us"][k] * 1e-6, "us/call", 1e6, None)
+    for k, label in (("1", "1 MiB"), ("16", "16 MiB"), ("256", "256 MiB"), ("1024", "1 GiB"))
+] + [
+    (f"cuMemFree_v2 {label}", "alloc", lambda d, k=k: d.get("free_us", {}).get(k) and d["free_us"][k] * 1e-6, "us/call", 1e6, None)
+    for k, label in (("1", "1 MiB"), ("16", "16 MiB"), ("256", "256 MiB"), ("1024", "1 GiB"))
 ]
 # Variants in the order shown; the harness may add others (a base build's gate, the control).
-KNOWN = ["lib", "mem", "memcompute"]
+KNOWN = ["lib", "mem", "memswap", "memcompute"]
 LABELS = {
     "lib": "library, no limits",
     "mem": "memory limit",
+    "memswap": "memory limit + slice swap on",
     "memcompute": "memory + compute 100%",
     "none2": "no library again (control)",
 }
 # The budgets apply with limits set (issue 21: <= 1% on the loops, <= 2% on empty launches).
-BUDGETED = {"mem", "memcompute"}
+# memswap too: `serve --swap` on by default puts every task there (issue 22: no cost when no swap happens).
+BUDGETED = {"mem", "memswap", "memcompute"}
 
 
 def variant_label(v):
@@ -104,10 +113,13 @@ def main():
             med = statistics.median(ratios)
             lo, hi = bootstrap_ci(ratios, rng)
             cells.append(f"{100 * med:+.2f}% [{100 * lo:+.2f}, {100 * hi:+.2f}] (n={len(ratios)})")
-            if v in BUDGETED:
+            if v in BUDGETED and budget is not None:
                 word = "within" if 100 * hi <= budget else "over" if 100 * lo > budget else "undecided"
                 verdicts.append(f"{variant_label(v)}: {word}")
-        cells.append(f"<= {budget:g}%: " + ", ".join(verdicts) if verdicts else f"<= {budget:g}%")
+        if budget is None:
+            cells.append("none (measured)")
+        else:
+            cells.append(f"<= {budget:g}%: " + ", ".join(verdicts) if verdicts else f"<= {budget:g}%")
         print("| " + " | ".join(cells) + " |")
     print(
         "\nCells: the variant's time per unit against the no-library process of the same round, median of the rounds'"

@@ -15,20 +15,25 @@ import ctypes
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+import swap_driving
+
 LIB, OUT = sys.argv[1], sys.argv[2]
 BALLAST = int(sys.argv[3]) if len(sys.argv) > 3 else 11
 ROUNDS = int(sys.argv[4]) if len(sys.argv) > 4 else 3
 STEPS = 4000  # about 50 s of training: room for every round of either path
-TASK = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "swap_task.py"), str(STEPS), str(BALLAST)]
 BUDGET_S = 0.5
 os.makedirs(OUT, exist_ok=True)
+Control = swap_driving.Control
+
+
+def Task(name, env):
+    return swap_driving.Task(name, env, LIB, OUT, STEPS, BALLAST)
 
 
 def gpu_used_mib():
@@ -38,55 +43,6 @@ def gpu_used_mib():
         return int(out.split()[0])
     except Exception:
         return None
-
-
-class Task:
-    def __init__(self, name, env):
-        self.name = name
-        self.log = open(os.path.join(OUT, f"task-{name}.log"), "w")
-        self.err = open(os.path.join(OUT, f"task-{name}.stderr"), "w")
-        full = dict(os.environ, LD_PRELOAD=LIB, PYTHONUNBUFFERED="1", **env)
-        full.pop("PYTORCH_CUDA_ALLOC_CONF", None)  # plain cudaMalloc segments: the swappable kind
-        self.p = subprocess.Popen(TASK, env=full, stdout=subprocess.PIPE, stderr=self.err, text=True)
-        self.lines = []
-
-    def next_event(self, want):
-        for line in self.p.stdout:
-            self.log.write(line)
-            self.log.flush()
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            self.lines.append(ev)
-            if ev.get("event") == want:
-                return ev
-        return None
-
-    def finish(self):
-        ev = self.next_event("final")
-        self.p.wait()
-        return ev
-
-
-class Control:
-    """The daemon's side of the library's control socket."""
-
-    def __init__(self, path):
-        for _ in range(200):
-            if os.path.exists(path):
-                break
-            time.sleep(0.05)
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.connect(path)
-        self.f = self.s.makefile("r")
-
-    def ask(self, cmd):
-        t0 = time.perf_counter()
-        self.s.sendall((cmd + "\n").encode())
-        ans = json.loads(self.f.readline())
-        ans["wall_s"] = time.perf_counter() - t0
-        return ans
 
 
 def checkpoint_api():
@@ -131,7 +87,7 @@ for r in range(ROUNDS):
     inn = ctl.ask("in")
     rounds.append({"out": out, "in": inn, "gpu_used_before_mib": before, "gpu_used_out_mib": during})
 sw_final = sw.finish()
-results["swap"] = {"status": status, "stage": stage, "rounds": rounds, "final": sw_final, "ready": ready}
+results["swap"] = {"status": status, "stage": stage, "rounds": rounds, "final": sw_final, "ready": ready, "unasked": ctl.events}
 
 # 3. checkpoint API: the same task without swap, locked + checkpointed, restored + unlocked
 # (SKIP_CHECKPOINT=1 leaves it out: a re-check of the swap path alone, a minute shorter)

@@ -7,7 +7,10 @@ daemon started by scripts/gpu-check-timeshare.sh (--swap, overcommit 2x, 30 s qu
 2. pair: two such tasks, which cannot both be resident, train for PAIR_S s each: their steps/s
    over the window where both run, against solo (budget, issue 22 scaled: >= 47% each), the
    turns (task.swapped-out reason turn), the swap seconds and the lost share per turn, the
-   longest wait, and every ballast intact.
+   longest wait, and every ballast intact; and no out-of-memory: an allocation the card cannot
+   hold while the other task is resident waits for the room the daemon makes (task.wants-room,
+   task.room-made; native/shim/SWAP.md "Waiting for room") instead of failing, so neither task's
+   stderr says out of memory and no wait is refused (task.wants-room-refused).
 Writes results.json and table.md to OUT_DIR and prints the table.
 """
 import json
@@ -72,6 +75,15 @@ def rate(tid, lo, hi):
     return (ticks[-1]["steps"] - ticks[0]["steps"]) / (ticks[-1]["t"] - ticks[0]["t"])
 
 
+def out_of_memory(tid):
+    """The out-of-memory lines of the task's stderr (PyTorch's OutOfMemoryError, the driver's error)."""
+    try:
+        text = open(api("GET", f"/v1/tasks/{tid}")["stderrPath"]).read()
+    except OSError:
+        return []
+    return [l for l in text.splitlines() if "out of memory" in l.lower() or "OutOfMemoryError" in l][-3:]
+
+
 def events(tid):
     return [e for e in api("GET", "/v1/events?since=0&limit=10000") if e.get("taskId") == tid]
 
@@ -97,7 +109,7 @@ def main():
     finals = [next((l for l in lines(x) if l.get("event") == "final"), None) for x in (a, b)]
     ok_all = True
     if None in readies or None in finals:
-        rows.append(("pair", "both trained to the end", "yes", "no", False))
+        rows.append(("pair", "both trained to the end", "yes", "no; " + " | ".join(" ".join(out_of_memory(x)) for x in (a, b)), False))
         ok_all = False
     else:
         lo, hi = max(readies), min(f["t"] for f in finals)
@@ -110,14 +122,22 @@ def main():
             lost = [e["data"]["lostShare"] for e in ins if "lostShare" in e["data"]]
             outs = [e["data"]["swapSeconds"] for e in ev if e["type"] == "task.swapped-out"]
             waits = [e["data"]["waitedMs"] for e in ins]
+            asked = [e for e in ev if e["type"] == "task.wants-room"]
+            made = [e["data"]["waitedMs"] for e in ev if e["type"] == "task.room-made"]
+            refused = [e["data"] for e in ev if e["type"] == "task.wants-room-refused"]
+            oom = out_of_memory(tid)
             results[name] = {"task": tid, "stepsPerS": r, "shareOfSolo": share, "turnsGivenUp": len(turns), "swapOutSeconds": outs,
                              "swapInSeconds": [e["data"]["swapSeconds"] for e in ins], "lostShares": lost, "maxWaitMs": max(waits) if waits else None,
-                             "ballastOk": f["ballast_ok"], "exitCode": (ta if tid == a else tb)["exitCode"]}
+                             "ballastOk": f["ballast_ok"], "exitCode": (ta if tid == a else tb)["exitCode"],
+                             "wantsRoom": len(asked), "roomWaitsMs": made, "roomRefused": refused, "outOfMemory": oom}
             ok = share is not None and share >= BUDGET
             rows.append((f"pair {name}", "share of solo steps/s over the window both run", f">= {BUDGET:.0%}", f"{share:.1%}" if share else "none", ok))
             rows.append((f"pair {name}", "turns given up / lost share per turn", ">= 1", f"{len(turns)} / {', '.join(f'{x:.3f}' for x in lost) or '-'}", len(turns) >= 1))
             rows.append((f"pair {name}", "ballast intact, exit 0", "yes", f"{f['ballast_ok']}, {results[name]['exitCode']}", f["ballast_ok"] and results[name]["exitCode"] == 0))
-            ok_all = ok_all and ok and f["ballast_ok"]
+            rows.append((f"pair {name}", "waits for room / longest (ms)", "-", f"{len(made)} / {max(made) if made else '-'}", True))
+            no_oom = not oom and not refused
+            rows.append((f"pair {name}", "no out-of-memory (stderr, refused waits)", "none", "; ".join(oom) or (f"{len(refused)} refused" if refused else "none"), no_oom))
+            ok_all = ok_all and ok and f["ballast_ok"] and no_oom
     table = ["| phase | check | target | measured | ok |", "|---|---|---|---|---|"] + [f"| {p} | {c} | {t} | {m} | {'yes' if o else 'NO'} |" for p, c, t, m, o in rows]
     open(os.path.join(OUT, "table.md"), "w").write("\n".join(table) + "\n")
     json.dump(results, open(os.path.join(OUT, "results.json"), "w"), indent=2)

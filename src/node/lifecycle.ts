@@ -80,6 +80,8 @@ interface Placed {
 
 export type SuspendResult = { ok: true } | { ok: false; code: string; message: string };
 
+/** The library waits this much past the daemon's bound for room before it answers out of memory itself. */
+const ROOM_WAIT_SLACK_MS = 5000;
 /** How long after a lost spawner its unanswered starts are asked through their claims. */
 const RECONCILE_DELAY_MS = 200;
 
@@ -314,7 +316,13 @@ export class Lifecycle {
         if (!ownUser) mkdirSync(dir, { recursive: true, mode: 0o700 });
         env['GPUSHARE_SWAP'] = dir;
         // On an overcommitted GPU the library refuses managed memory beyond the card's free memory (SWAP.md).
-        if (this.options.overcommit?.gpus().some((g) => gpus.some((t) => t.uuid === g.uuid)) === true) env['GPUSHARE_OVERCOMMIT'] = '1';
+        const oc = this.options.overcommit;
+        if (oc?.gpus().some((g) => gpus.some((t) => t.uuid === g.uuid)) === true) {
+          env['GPUSHARE_OVERCOMMIT'] = '1';
+          // An allocation the card cannot hold waits for the room the daemon makes (SWAP.md,
+          // "Waiting for room"); the daemon answers at its bound, this is the library's backstop.
+          env['GPUSHARE_SWAP_ROOM_WAIT_MS'] = String(Math.round(oc.config.residency.maxWaitMs + ROOM_WAIT_SLACK_MS));
+        }
       }
       // The intent, durable before the process exists: after a crash from here on, the next
       // daemon finds `starting` and asks the launch claim rather than starting it again. No

@@ -8,6 +8,14 @@
  * once. Each swap is a task event: `task.swapped-out` (why, for whom, bytes, seconds) and
  * `task.swapped-in` (how long the program waited, the swap's seconds, and under time-sharing the
  * turn's lost share: swap seconds / quantum).
+ *
+ * Waiting for room (SWAP.md): it keeps a watching connection to every swappable slice's
+ * processes (SwapSessions.watch); an allocation the driver refused for want of memory comes as
+ * a wants-room with its bytes (`task.wants-room`), the planner serves it in the queue of
+ * waits, and the answer goes back on that connection: `room` once the outs it needed are done
+ * (`task.room-made`, with the wait) or `no-room` at the bound (`task.wants-room-refused`, with
+ * who held the card). A slice given room counts at its bytes plus the grant until its region
+ * shows the allocation (or GRANT_HOLD_MS passes), so the next look does not hand that room out again.
  */
 import type { Logger } from 'pino';
 import type { Task } from '../contract/task.js';
@@ -48,7 +56,14 @@ interface Seen {
   /** Bytes its staging was last pinned for (staged ahead: a swap-out then pins nothing). */
   stagedBytes: number;
   staging: boolean;
+  /** Its processes' allocations waiting for room (pid -> bytes asked), since when; null: none. */
+  wantsRoom: { readonly pids: Map<number, number>; readonly since: number } | null;
+  /** Room granted and not yet seen in its region: counted on top of `base` until it shows. */
+  grant: { readonly base: number; readonly bytes: number; readonly at: number } | null;
 }
+
+/** How long a grant of room counts before the slice's region shows the allocation it was for. */
+const GRANT_HOLD_MS = 3000;
 
 /** Growth that has the staging pinned again ahead of a swap. */
 const STAGE_STEP_BYTES = 2 ** 30;
@@ -84,9 +99,11 @@ export class ResidencyShell {
   /** The task left the overcommit's hands (ended): forgotten; its connections stay with SwapSessions. */
   forget(id: string): void {
     this.seen.delete(id);
+    this.options.swaps.unwatch(id);
   }
 
   close(): void {
+    for (const id of this.seen.keys()) this.options.swaps.unwatch(id);
     this.closed = true;
     clearInterval(this.timer);
     if (this.pending !== null) clearTimeout(this.pending);
@@ -106,21 +123,23 @@ export class ResidencyShell {
       live.add(task.id);
       slices.push(this.sliceOf(task, now));
     }
-    for (const id of this.seen.keys()) if (!live.has(id)) this.seen.delete(id);
+    for (const id of this.seen.keys()) if (!live.has(id)) this.forget(id);
     const plan = planResidency(gpus, slices, this.options.settings, now);
     for (const o of plan.overdue) {
       const s = this.seen.get(o.id);
-      if (s === undefined || s.overdueSaid) continue;
+      if (s === undefined || s.overdueSaid || s.out === null) continue; // a wait for room says so in its refusal
       s.overdueSaid = true;
       this.options.events.record('task.swap-wait-overdue', o.id, { waitedMs: o.waitedMs, maxWaitMs: this.options.settings.maxWaitMs, heldBy: o.heldBy });
     }
     void this.apply(plan.actions);
   }
 
-  /** The swaps-out first, then the swaps-in they made room for (an in whose room did not come waits for the next look). */
+  /** The swaps-out first, then the swaps-in and rooms they made room for (one whose room did not come waits for the next look). */
   private async apply(actions: readonly ResidencyAction[]): Promise<void> {
     const byId = new Map(this.options.running().map((t) => [t.id, t]));
+    for (const a of actions) if (a.kind === 'no-room') void this.answerRoom(a, false);
     const steps = actions.flatMap((a) => {
+      if (a.kind === 'room' || a.kind === 'no-room') return [];
       const task = byId.get(a.id);
       const s = this.seen.get(a.id);
       if (task === undefined || s === undefined) return [];
@@ -130,13 +149,53 @@ export class ResidencyShell {
     const outSteps = steps.filter((x) => x.a.kind === 'out');
     const done = await Promise.all(outSteps.map((x) => this.perform(x.task, x.a, x.s)));
     const failedFor = new Set(outSteps.filter((_, i) => done[i] === false).map((x) => (x.a.kind === 'out' ? x.a.for : null)));
-    await Promise.all(
-      steps.filter((x) => x.a.kind === 'in').map((x) => {
+    await Promise.all([
+      ...steps.filter((x) => x.a.kind === 'in').map((x) => {
         if (!failedFor.has(x.a.id)) return this.perform(x.task, x.a, x.s);
         x.s.busy = false;
         return false;
       }),
-    );
+      ...actions.filter((a) => a.kind === 'room' && !failedFor.has(a.id)).map((a) => this.answerRoom(a, true)),
+    ]);
+  }
+
+  /** Room made for a slice's waiting allocations (they retry), or none at the bound (they fail): said to its library, recorded. */
+  private async answerRoom(a: ResidencyAction, room: boolean): Promise<void> {
+    const s = this.seen.get(a.id);
+    const wait = s?.wantsRoom;
+    if (s === undefined || wait == null || (a.kind !== 'room' && a.kind !== 'no-room')) return;
+    s.wantsRoom = null;
+    const now = this.options.now();
+    if (room) {
+      s.grant = { base: s.grant?.base ?? this.bytesOf(a.id), bytes: (s.grant?.bytes ?? 0) + a.bytes, at: now };
+      s.since = now; // its turn on the card starts now, as for a slice that came in
+    }
+    await this.options.swaps.answerRoom(a.id, [...wait.pids.keys()], room);
+    if (room) {
+      this.options.events.record('task.room-made', a.id, { bytes: a.bytes, waitedMs: a.waitedMs });
+      this.options.log.info({ task: a.id, bytes: a.bytes, waitedMs: a.waitedMs }, 'overcommit: room made for a waiting allocation');
+    } else if (a.kind === 'no-room') {
+      this.options.events.record('task.wants-room-refused', a.id, { bytes: a.bytes, waitedMs: a.waitedMs, maxWaitMs: this.options.settings.maxWaitMs, heldBy: a.heldBy });
+      this.options.log.warn({ task: a.id, bytes: a.bytes, waitedMs: a.waitedMs, heldBy: a.heldBy }, 'overcommit: no room for a waiting allocation within its bound (out of memory)');
+    }
+  }
+
+  private bytesOf(id: string): number {
+    return (this.options.usage(id) ?? []).reduce((sum, d) => sum + d.memoryBytes, 0);
+  }
+
+  /** A process of the slice waits for room (the library said so). */
+  private wantsRoom(id: string, pid: number, bytes: number): void {
+    const s = this.seen.get(id);
+    if (s === undefined || s.out !== null) return;
+    const now = this.options.now();
+    s.lastActiveAt = now; // it allocates
+    if (s.wantsRoom === null) {
+      s.wantsRoom = { pids: new Map(), since: now };
+      this.options.events.record('task.wants-room', id, { bytes, pid });
+    }
+    s.wantsRoom.pids.set(pid, bytes);
+    this.soon();
   }
 
   /** A look as soon as possible (a wants-in came). */
@@ -154,7 +213,7 @@ export class ResidencyShell {
     const launches = usage.reduce((sum, d) => sum + d.kernelsLaunched, 0);
     let s = this.seen.get(task.id);
     if (s === undefined) {
-      s = { launches, lastActiveAt: now, since: now, out: null, wantsInSince: null, busy: false, overdueSaid: false, stagedBytes: 0, staging: false };
+      s = { launches, lastActiveAt: now, since: now, out: null, wantsInSince: null, busy: false, overdueSaid: false, stagedBytes: 0, staging: false, wantsRoom: null, grant: null };
       this.seen.set(task.id, s);
     } else if (launches !== s.launches) {
       s.launches = launches;
@@ -165,6 +224,11 @@ export class ResidencyShell {
     // Several GPUs: not moved (a slice is swapped whole, and the planner looks at one card at a time).
     const swappable = s.out !== null || (gpus.length === 1 && SwapSessions.swappable(swapDirFor(task.regionPath), pid));
     if (swappable && s.out === null && !s.busy && !s.staging && bytes >= s.stagedBytes + STAGE_STEP_BYTES) void this.stage(task, s, bytes);
+    if (swappable && s.out === null) void this.options.swaps.watch(task.id, swapDirFor(task.regionPath), pid, (p, b) => this.wantsRoom(task.id, p, b));
+    // A grant counts until the region shows what it was for.
+    if (s.grant !== null && (bytes >= s.grant.base + s.grant.bytes || now - s.grant.at >= GRANT_HOLD_MS)) s.grant = null;
+    const counted = s.grant === null ? bytes : Math.max(bytes, s.grant.base + s.grant.bytes);
+    const asked = s.wantsRoom === null ? 0 : [...s.wantsRoom.pids.values()].reduce((sum, b) => sum + b, 0);
     return {
       id: task.id,
       gpu: gpus[0]?.uuid ?? '',
@@ -172,12 +236,13 @@ export class ResidencyShell {
       swappable,
       out: s.out !== null,
       busy: s.busy || this.options.lifecycleBusy(task.id),
-      bytes,
-      movableBytes: s.out?.movableBytes ?? bytes,
+      bytes: counted,
+      movableBytes: s.out?.movableBytes ?? counted,
       promisedBytes: gpus[0]?.memoryBytes ?? 0,
       lastActiveAt: s.lastActiveAt,
       wantsInSince: s.wantsInSince,
       since: s.since,
+      wantsRoom: s.wantsRoom === null || s.out !== null ? null : { bytes: asked, since: s.wantsRoom.since },
     };
   }
 
@@ -223,6 +288,9 @@ export class ResidencyShell {
     const seconds = Math.round(r.value.seconds * 1000) / 1000;
     if (a.kind === 'out') {
       s.out = { movableBytes: r.value.bytes, seconds, reason: a.reason, devices: r.value.devices };
+      // Its waiting allocations retry once it is back in (the library ends their waits at the hold).
+      s.wantsRoom = null;
+      s.grant = null;
       s.since = now;
       const early = s.wantsInSince !== null;
       s.wantsInSince = null;

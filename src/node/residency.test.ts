@@ -9,11 +9,11 @@ const NOW = 1_000_000;
 
 function slice(id: string, over: Partial<ResidentSlice> = {}): ResidentSlice {
   const bytes = over.bytes ?? 40 * MiB;
-  return { id, gpu: GPU, priority: 500, swappable: true, out: false, busy: false, bytes, movableBytes: bytes, promisedBytes: bytes, lastActiveAt: NOW, wantsInSince: null, since: NOW - 100_000, ...over };
+  return { id, gpu: GPU, priority: 500, swappable: true, out: false, busy: false, bytes, movableBytes: bytes, promisedBytes: bytes, lastActiveAt: NOW, wantsInSince: null, since: NOW - 100_000, wantsRoom: null, ...over };
 }
 
 const plan = (slices: ResidentSlice[], capacity = 64 * MiB, s = settings) => planResidency([{ uuid: GPU, capacityBytes: capacity }], slices, s, NOW);
-const brief = (actions: readonly ResidencyAction[]) => actions.map((a) => (a.kind === 'out' ? `out ${a.id} ${a.reason}` : `in ${a.id}`));
+const brief = (actions: readonly ResidencyAction[]) => actions.map((a) => (a.kind === 'out' ? `out ${a.id} ${a.reason}` : `${a.kind} ${a.id}`));
 
 describe('planResidency', () => {
   it('does nothing while the residents fit the card', () => {
@@ -83,6 +83,43 @@ describe('planResidency', () => {
     expect(plan([slice('a', { busy: true }), slice('b', { busy: true })]).actions).toEqual([]);
     expect(plan([slice('going', { busy: true, lastActiveAt: 0 }), slice('b')]).actions).toEqual([]);
   });
+
+  describe('an allocation waiting for room', () => {
+    const asks = (bytes: number, waited = 100, over: Partial<ResidentSlice> = {}) => slice('asker', { bytes: 10 * MiB, wantsRoom: { bytes, since: NOW - waited }, ...over });
+
+    it('gets room at once where the card has it', () => {
+      expect(plan([asks(20 * MiB), slice('a', { bytes: 20 * MiB })]).actions).toEqual([{ kind: 'room', id: 'asker', gpu: GPU, bytes: 20 * MiB, waitedMs: 100 }]);
+    });
+
+    it('counts at its bytes plus what it asks: room from an idle slice first', () => {
+      const p = plan([asks(40 * MiB), slice('idle', { lastActiveAt: NOW - 5000, priority: 900 }), slice('active', { bytes: 10 * MiB, priority: 100 })]);
+      expect(brief(p.actions)).toEqual(['out idle idle', 'room asker']);
+      expect(p.actions[0]).toMatchObject({ for: 'asker' });
+    });
+
+    it('time-shares with a same-priority active slice: its quantum first, then its turn ends', () => {
+      expect(plan([asks(40 * MiB), slice('r', { since: NOW - 10_000 })]).actions).toEqual([]);
+      expect(brief(plan([asks(40 * MiB), slice('r', { since: NOW - 30_000 })]).actions)).toEqual(['out r turn', 'room asker']);
+    });
+
+    it('never displaces a higher-priority active slice: at the bound, no room, said and reported', () => {
+      const high = slice('high', { priority: 900, since: NOW - 100_000 });
+      expect(plan([asks(40 * MiB, 1000), high]).actions).toEqual([]);
+      const p = plan([asks(40 * MiB, 60_000), high]);
+      expect(p.actions).toEqual([{ kind: 'no-room', id: 'asker', gpu: GPU, bytes: 40 * MiB, waitedMs: 60_000, heldBy: ['high'] }]);
+      expect(p.overdue).toEqual([{ id: 'asker', waitedMs: 60_000, heldBy: ['high'] }]);
+    });
+
+    it('is never swapped out for its own room, nor by the card being over while it waits', () => {
+      expect(plan([asks(80 * MiB, 60_000)]).actions).toEqual([{ kind: 'no-room', id: 'asker', gpu: GPU, bytes: 80 * MiB, waitedMs: 60_000, heldBy: [] }]);
+      expect(brief(plan([asks(8 * MiB, 10, { bytes: 40 * MiB }), slice('b', { bytes: 30 * MiB, priority: 900 })]).actions)).toEqual(['out b room', 'room asker']);
+    });
+
+    it('waits in one queue with the slices that want in, by priority', () => {
+      const p = plan([asks(40 * MiB, 10, { priority: 900 }), slice('w', { out: true, wantsInSince: NOW - 9000, bytes: 30 * MiB }), slice('r', { bytes: 20 * MiB, lastActiveAt: NOW - 5000 })]);
+      expect(brief(p.actions)).toEqual(['out r idle', 'room asker']);
+    });
+  });
 });
 
 const sliceArb = (i: number) =>
@@ -97,18 +134,22 @@ const sliceArb = (i: number) =>
     idleFor: fc.integer({ min: 0, max: 5000 }),
     waitedFor: fc.option(fc.integer({ min: 0, max: 120_000 })),
     residentFor: fc.integer({ min: 0, max: 100_000 }),
+    asks: fc.option(fc.integer({ min: 1, max: 96 }).map((m) => m * MiB)),
   }).map((r): ResidentSlice => {
     const movable = r.swappable ? Math.floor((r.bytes * r.movablePart) / 8) : 0;
     const out = r.out && r.swappable && movable > 0;
-    return { id: `s${i}`, gpu: GPU, priority: r.priority, swappable: r.swappable, out, busy: r.busy, bytes: r.bytes, movableBytes: movable, promisedBytes: r.promised, lastActiveAt: NOW - r.idleFor, wantsInSince: out && r.waitedFor !== null ? NOW - r.waitedFor : null, since: NOW - r.residentFor };
+    const waited = r.waitedFor !== null ? NOW - r.waitedFor : null;
+    return { id: `s${i}`, gpu: GPU, priority: r.priority, swappable: r.swappable, out, busy: r.busy, bytes: r.bytes, movableBytes: movable, promisedBytes: r.promised, lastActiveAt: NOW - r.idleFor, wantsInSince: out ? waited : null, since: NOW - r.residentFor, wantsRoom: !out && r.swappable && r.asks !== null ? { bytes: r.asks, since: waited ?? NOW } : null };
   });
 const slicesArb = fc.integer({ min: 0, max: 7 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => sliceArb(i))));
 
-/** The slices after the plan's swaps. */
+/** The slices after the plan's swaps, a slice given room holding what it asked. */
 function apply(slices: readonly ResidentSlice[], actions: readonly ResidencyAction[]): ResidentSlice[] {
   return slices.map((s) => {
     const a = actions.find((x) => x.id === s.id);
-    return a === undefined ? s : { ...s, out: a.kind === 'out', wantsInSince: null };
+    if (a === undefined || a.kind === 'no-room') return s;
+    if (a.kind === 'room') return { ...s, bytes: s.bytes + a.bytes, movableBytes: s.movableBytes + a.bytes, wantsRoom: null };
+    return { ...s, out: a.kind === 'out', wantsInSince: null };
   });
 }
 const used = (slices: readonly ResidentSlice[]) => slices.reduce((sum, s) => sum + residentBytes(s), 0);
@@ -120,7 +161,7 @@ describe('planResidency properties', () => {
       fc.property(slicesArb, (slices) => {
         const p = plan(slices, capacity);
         const after = used(apply(slices, p.actions));
-        if (p.actions.some((a) => a.kind === 'in')) expect(after).toBeLessThanOrEqual(capacity);
+        if (p.actions.some((a) => a.kind === 'in' || a.kind === 'room')) expect(after).toBeLessThanOrEqual(capacity);
         expect(after).toBeLessThanOrEqual(Math.max(capacity, used(slices)));
       }),
     );
@@ -134,6 +175,7 @@ describe('planResidency properties', () => {
           expect(s?.swappable).toBe(true);
           expect(s?.busy).toBe(false);
           expect(s?.out).toBe(a.kind === 'in');
+          if (a.kind === 'room' || a.kind === 'no-room') expect(s?.wantsRoom).not.toBeNull();
         }
       }),
     );
@@ -161,6 +203,22 @@ describe('planResidency properties', () => {
           const w = slices.find((x) => x.id === a.for);
           if (s && w && a.reason !== 'idle') expect(s.priority).toBeLessThanOrEqual(w.priority);
         }
+      }),
+    );
+  });
+
+  it('never makes room for an asker by swapping the asker out, and never grants room past the card', () => {
+    fc.assert(
+      fc.property(slicesArb, (slices) => {
+        const p = plan(slices, capacity);
+        const outs = new Set(p.actions.filter((a) => a.kind === 'out').map((a) => a.id));
+        for (const a of p.actions) {
+          if (a.kind === 'room' || a.kind === 'no-room') expect(outs.has(a.id)).toBe(false);
+          if (a.kind === 'out') expect(a.for).not.toBe(a.id);
+          if (a.kind === 'no-room') expect(a.waitedMs).toBeGreaterThanOrEqual(settings.maxWaitMs);
+        }
+        const granted = p.actions.filter((a) => a.kind === 'room');
+        if (granted.length > 0) expect(used(apply(slices, p.actions))).toBeLessThanOrEqual(capacity);
       }),
     );
   });

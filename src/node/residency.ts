@@ -14,6 +14,13 @@
  *   same priority once they have been resident a quantum (time-sharing) or once the waiting
  *   one has waited `maxWaitMs` (the bound). A higher-priority active slice is never swapped
  *   out for a lower one: that wait is reported as over the bound, not cut short.
+ * - **Wants room**: a resident slice whose allocation the driver refused for want of memory
+ *   (the library waits and says how much) counts at its bytes plus what it asks, and is served
+ *   in the same queue as the slices that want in, by the same rules: room from idle slices,
+ *   lower-priority active ones, same-priority ones after their quantum or at the bound; never
+ *   from the asker itself, never from a higher-priority active slice. Room made: `room` (the
+ *   library retries). At the bound without room: `no-room` (the library answers out of memory)
+ *   and the wait is reported; a refused asker holds up nobody after it.
  * - A slice the library cannot swap (no control socket: no libgpushare, swap off, or spanning
  *   several GPUs) is never swapped, and counts at the larger
  *   of what it holds and what it was promised, so it never meets a card it was not promised.
@@ -45,6 +52,8 @@ export interface ResidentSlice {
   readonly wantsInSince: number | null;
   /** When it last came in or went out. */
   readonly since: number;
+  /** Resident, an allocation waits for room (the library said how much, and since when); null: none. */
+  readonly wantsRoom: { readonly bytes: number; readonly since: number } | null;
 }
 
 export interface ResidencyGpu {
@@ -69,7 +78,11 @@ export type OutReason = 'room' | 'idle' | 'turn' | 'bound';
 
 export type ResidencyAction =
   | { readonly kind: 'out'; readonly id: string; readonly gpu: string; readonly reason: OutReason; readonly for: string | null }
-  | { readonly kind: 'in'; readonly id: string; readonly gpu: string; readonly waitedMs: number };
+  | { readonly kind: 'in'; readonly id: string; readonly gpu: string; readonly waitedMs: number }
+  /** The room a resident slice waits for is made (after the outs before it): its allocation is retried. */
+  | { readonly kind: 'room'; readonly id: string; readonly gpu: string; readonly bytes: number; readonly waitedMs: number }
+  /** Its wait for room reached the bound without room: its allocation fails (out of memory). */
+  | { readonly kind: 'no-room'; readonly id: string; readonly gpu: string; readonly bytes: number; readonly waitedMs: number; readonly heldBy: readonly string[] };
 
 export interface ResidencyPlan {
   readonly actions: readonly ResidencyAction[];
@@ -119,10 +132,12 @@ function planGpu(gpu: string, limit: number, slices: readonly ResidentSlice[], s
   const gone = new Set<string>();
 
   // Room: the card is over its limit. Not while a swap is in flight here: one going out still
-  // counts as resident until it is out, and would send a second slice after it.
+  // counts as resident until it is out, and would send a second slice after it. Not a slice
+  // waiting for room: it is allocating, and its wait is served below.
   const inFlight = slices.some((s) => s.busy);
   for (const s of movable) {
     if (used <= limit || inFlight) break;
+    if (s.wantsRoom !== null) continue;
     actions.push({ kind: 'out', id: s.id, gpu, reason: 'room', for: null });
     gone.add(s.id);
     used -= s.movableBytes;
@@ -130,15 +145,19 @@ function planGpu(gpu: string, limit: number, slices: readonly ResidentSlice[], s
   const pinned = slices.filter((s) => !s.out && (!s.swappable || s.busy)).reduce((sum, s) => sum + residentBytes(s), 0);
   const overPinned = pinned > limit;
 
-  // Wants in: highest priority first, then the longest waiting; the first that cannot stops.
+  // Wants in and wants room, one queue: highest priority first, then the longest waiting; the
+  // first that cannot be served stops the GPU's pass (an asker refused at its bound does not).
+  const since = (s: ResidentSlice): number => (s.out ? s.wantsInSince : s.wantsRoom?.since) ?? now;
   const waiting = slices
-    .filter((s) => s.out && !s.busy && s.wantsInSince !== null)
-    .sort((a, b) => b.priority - a.priority || (a.wantsInSince ?? 0) - (b.wantsInSince ?? 0) || a.id.localeCompare(b.id));
+    .filter((s) => !s.busy && (s.out ? s.wantsInSince !== null : s.wantsRoom !== null && !gone.has(s.id)))
+    .sort((a, b) => b.priority - a.priority || since(a) - since(b) || a.id.localeCompare(b.id));
+  const granted = new Set<string>(); // given room in this pass: they allocate now, not to be swapped out
   for (const w of waiting) {
-    const waitedMs = now - (w.wantsInSince ?? now);
-    const need = w.movableBytes;
+    if (gone.has(w.id)) continue; // an asker swapped out for a higher one: it asks again once back in
+    const waitedMs = now - since(w);
+    const need = w.out ? w.movableBytes : (w.wantsRoom?.bytes ?? 0);
     const displace = (s: ResidentSlice): OutReason | null => {
-      if (gone.has(s.id)) return null;
+      if (gone.has(s.id) || s.id === w.id || granted.has(s.id)) return null;
       if (idle(s, settings, now)) return 'idle';
       if (s.priority < w.priority) return 'turn';
       if (s.priority === w.priority && now - s.since >= settings.quantumMs) return 'turn';
@@ -155,7 +174,12 @@ function planGpu(gpu: string, limit: number, slices: readonly ResidentSlice[], s
       free += s.movableBytes;
     }
     if (free < need) {
-      if (waitedMs >= settings.maxWaitMs) overdue.push({ id: w.id, waitedMs, heldBy: movable.filter((s) => !gone.has(s.id) && displace(s) === null).map((s) => s.id) });
+      const heldBy = movable.filter((s) => !gone.has(s.id) && s.id !== w.id && !granted.has(s.id) && displace(s) === null).map((s) => s.id);
+      if (waitedMs >= settings.maxWaitMs) overdue.push({ id: w.id, waitedMs, heldBy });
+      if (!w.out && waitedMs >= settings.maxWaitMs) {
+        actions.push({ kind: 'no-room', id: w.id, gpu, bytes: need, waitedMs, heldBy });
+        continue;
+      }
       break;
     }
     for (const { s, reason } of chosen) {
@@ -163,7 +187,8 @@ function planGpu(gpu: string, limit: number, slices: readonly ResidentSlice[], s
       gone.add(s.id);
       used -= s.movableBytes;
     }
-    actions.push({ kind: 'in', id: w.id, gpu, waitedMs });
+    actions.push(w.out ? { kind: 'in', id: w.id, gpu, waitedMs } : { kind: 'room', id: w.id, gpu, bytes: need, waitedMs });
+    if (!w.out) granted.add(w.id);
     used += need;
   }
   return { actions, overdue, overPinned };

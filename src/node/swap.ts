@@ -55,6 +55,8 @@ class Control {
   private buffered = '';
   private waiting: ((line: string | null) => void) | null = null;
   private closed = false;
+  /** One command at a time on a connection: the next is asked once the last is answered. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly socket: Socket) {
     socket.setEncoding('utf8');
@@ -63,6 +65,7 @@ class Control {
       this.deliver();
     });
     const end = (): void => {
+      if (!this.closed) this.onClose?.();
       this.closed = true;
       this.deliver();
     };
@@ -78,17 +81,26 @@ class Control {
     });
   }
 
-  /** Hears the library's unasked lines ({"event":"wants-in"}: SWAP.md, "The control socket"). */
-  onEvent: ((event: string) => void) | null = null;
+  /** Hears the library's unasked lines (wants-in, wants-room: SWAP.md, "The control socket"), with their fields. */
+  onEvent: ((event: string, fields: Record<string, unknown>) => void) | null = null;
+  /** Hears the connection end (the process went away). */
+  onClose: (() => void) | null = null;
 
   private deliver(): void {
     for (;;) {
       const nl = this.buffered.indexOf('\n');
       // Unasked lines (before or after an answer, in the same chunk or not): never inside one.
       if (nl >= 0 && this.buffered.startsWith('{"event":')) {
-        const event = /^\{"event":"([a-z-]+)"/.exec(this.buffered.slice(0, nl))?.[1];
+        const line = this.buffered.slice(0, nl);
+        const event = /^\{"event":"([a-z-]+)"/.exec(line)?.[1];
         this.buffered = this.buffered.slice(nl + 1);
-        if (event !== undefined) this.onEvent?.(event);
+        let fields: Record<string, unknown> = {};
+        try {
+          fields = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          // the event's name is enough for wants-in; a wants-room without its bytes asks for none
+        }
+        if (event !== undefined) this.onEvent?.(event, fields);
         continue;
       }
       if (!this.waiting || (nl < 0 && !this.closed)) return;
@@ -102,6 +114,12 @@ class Control {
   }
 
   ask(pid: number, command: string): Promise<SwapAnswer> {
+    const next = this.queue.then(() => this.askNow(pid, command));
+    this.queue = next;
+    return next;
+  }
+
+  private askNow(pid: number, command: string): Promise<SwapAnswer> {
     return new Promise((resolve) => {
       this.waiting = (line) => {
         if (line === null) return resolve({ ok: false, pid, code: 'gone', message: `process ${pid} went away during the swap` });
@@ -155,6 +173,8 @@ export async function swapDevices(dir: string, pgid: number): Promise<string[]> 
 /** The daemon's swaps in progress or done: the connections of each swapped-out task. */
 export class SwapSessions {
   private readonly held = new Map<string, readonly Held[]>();
+  /** Memory overcommit's watching connections per task and pid (null while one connects). */
+  private readonly watching = new Map<string, Map<number, Control | null>>();
 
   /** Whether `taskId` is swapped out by this daemon (its resume goes through `in`). */
   has(taskId: string): boolean {
@@ -245,6 +265,49 @@ export class SwapSessions {
   static swappable(dir: string, pgid: number): boolean {
     const pids = groupMembers(pgid).filter(usesCudaDriver);
     return pids.length > 0 && pids.every((pid) => existsSync(join(dir, `${pid}.sock`)));
+  }
+
+  /**
+   * Memory overcommit: a connection kept open to every CUDA process of the group that said
+   * `watch`, on which the library says when the driver refused an allocation for want of GPU
+   * memory (`wants-room`, with its bytes; SWAP.md "Waiting for room") and waits for `room` or
+   * `no-room`. Processes already watched are left as they are; one that ends is forgotten.
+   */
+  async watch(taskId: string, dir: string, pgid: number, onWantsRoom: (pid: number, bytes: number) => void): Promise<void> {
+    let mine = this.watching.get(taskId);
+    if (mine === undefined) this.watching.set(taskId, (mine = new Map()));
+    const fresh = groupMembers(pgid).filter((pid) => usesCudaDriver(pid) && !mine.has(pid) && existsSync(join(dir, `${pid}.sock`)));
+    await Promise.all(
+      fresh.map(async (pid) => {
+        mine.set(pid, null); // taken: a second look while this one connects does not connect again
+        const control = await Control.open(join(dir, `${pid}.sock`));
+        if (control === null || this.watching.get(taskId) !== mine) {
+          control?.close();
+          mine.delete(pid);
+          return;
+        }
+        control.onEvent = (e, f) => e === 'wants-room' && onWantsRoom(pid, Number(f['bytes'] ?? 0));
+        control.onClose = () => mine.get(pid) === control && mine.delete(pid);
+        mine.set(pid, control);
+        const a = await control.ask(pid, 'watch');
+        if (!a.ok) {
+          control.close();
+          mine.delete(pid);
+        }
+      }),
+    );
+  }
+
+  /** Answers the waits for room of these processes of the task: room made (retry) or none (out of memory). */
+  async answerRoom(taskId: string, pids: readonly number[], room: boolean): Promise<void> {
+    const mine = this.watching.get(taskId);
+    await Promise.all(pids.map(async (pid) => mine?.get(pid)?.ask(pid, room ? 'room' : 'no-room')));
+  }
+
+  /** Stops watching a task (it ended or left overcommit's hands): its watching connections close. */
+  unwatch(taskId: string): void {
+    for (const c of this.watching.get(taskId)?.values() ?? []) c?.close();
+    this.watching.delete(taskId);
   }
 
   /** Forgets a task (it ended): its connections close. */

@@ -10,22 +10,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TaskBody } from '../../src/contract/schemas.js';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
-import { Harness, sleep } from './harness.js';
-
-const PHASES = `${REPO_ROOT}build/native/fake/fake-phases`;
-const MiB = 2 ** 20;
-
-type Event = { seq: number; type: string; taskId: string | null; data: Record<string, unknown> };
-
-async function waitForOutput(task: TaskBody, text: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(existsSync(task.stdoutPath) && readFileSync(task.stdoutPath, 'utf8').includes(text))) {
-    if (Date.now() > deadline) throw new Error(`task ${task.id} never printed "${text}"`);
-    await sleep(30);
-  }
-}
+import { Harness, waitForOutput } from './harness.js';
+import { MiB, PHASES, type Event } from './overcommit-helpers.js';
 
 function overcommitConfig(dir: string, quantumSeconds: number): string {
   const path = join(dir, `overcommit-${quantumSeconds}.json`);

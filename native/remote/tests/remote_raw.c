@@ -21,7 +21,7 @@
 
 static gsr_link conn = {-1, NULL};
 static uint32_t next_id = 1;
-static uint8_t payload[GSR_MAX_PAYLOAD];
+static uint8_t payload[GSR_MAX_DATA + 64];
 
 static void die(const char *why) {
     fprintf(stderr, "remote_raw: FAIL: %s\n", why);
@@ -72,6 +72,62 @@ static void hello(const uint8_t *key, uint32_t min, uint32_t max) {
     send_op(GSR_OP_HELLO, 0, 0, &in);
 }
 
+/* A pattern through the session both ways: host to device in the session's chunk (the last one
+ * short), then device to host, compared; a range one byte past the allocation is refused. */
+static int copies(uint64_t ctx, uint64_t dptr, uint64_t size, uint32_t chunk) {
+    uint8_t *src = malloc(size), *back = malloc(size);
+    if (!src || !back) die("malloc");
+    for (uint64_t i = 0; i < size; i++) src[i] = (uint8_t)(i * 2654435761u >> 13);
+    send_op(GSR_OP_MEMCPY_HTOD, 0, ctx, &(gsr_args){.v = {dptr, size, 0, 0}, .nv = 4});
+    for (uint64_t off = 0; off < size;) {
+        uint32_t n = size - off > chunk ? chunk : (uint32_t)(size - off);
+        gsr_header d = {n, GSR_OP_DATA, (uint16_t)(off + n < size ? GSR_FLAG_MORE : 0), 0, 0, 0};
+        if (gsr_send_frame(&conn, &d, src + off, n, NULL, 0) != 0) die("send data");
+        off += n;
+    }
+    expect(reply(GSR_OP_MEMCPY_HTOD, NULL), 0, "host to device");
+    send_op(GSR_OP_MEMCPY_DTOH, 0, ctx, &(gsr_args){.v = {dptr, size, 0, 0}, .nv = 4});
+    uint64_t got = 0;
+    for (;;) {
+        gsr_header h;
+        if (gsr_recv_header(&conn, &h) != 0) die("device to host: no frame");
+        if (h.op != GSR_OP_DATA) {
+            if (h.op != GSR_OP_MEMCPY_DTOH || h.status != 0 || h.length != 0) die("device to host: bad end");
+            break;
+        }
+        if (h.length > chunk || h.length > size - got) die("device to host: a frame over the chunk");
+        if (gsr_read_full(&conn, back + got, h.length) != 0) die("device to host: data");
+        got += h.length;
+    }
+    if (got != size || memcmp(src, back, size) != 0) die("device to host: not what was written");
+    /* Bounds before any byte moves: one byte past the allocation, the data taken in and refused. */
+    send_op(GSR_OP_MEMCPY_HTOD, 0, ctx, &(gsr_args){.v = {dptr + 1, size, 0, 0}, .nv = 4});
+    for (uint64_t off = 0; off < size;) {
+        uint32_t n = size - off > chunk ? chunk : (uint32_t)(size - off);
+        gsr_header d = {n, GSR_OP_DATA, (uint16_t)(off + n < size ? GSR_FLAG_MORE : 0), 0, 0, 0};
+        if (gsr_send_frame(&conn, &d, back + off, n, NULL, 0) != 0) die("send data");
+        off += n;
+    }
+    expect(reply(GSR_OP_MEMCPY_HTOD, NULL), CUDA_ERROR_INVALID_VALUE, "a copy one byte past the allocation");
+    expect(call(GSR_OP_MEMCPY_DTOH, ctx, &(gsr_args){.v = {dptr + 1, size, 0, 0}, .nv = 4}, NULL), CUDA_ERROR_INVALID_VALUE,
+           "a read one byte past the allocation");
+    memset(back, 0, size);
+    send_op(GSR_OP_MEMCPY_DTOH, 0, ctx, &(gsr_args){.v = {dptr, size, 0, 0}, .nv = 4});
+    for (got = 0;;) {
+        gsr_header h;
+        if (gsr_recv_header(&conn, &h) != 0) die("second read: no frame");
+        if (h.op != GSR_OP_DATA) break;
+        if (h.length > size - got || gsr_read_full(&conn, back + got, h.length) != 0) die("second read: data");
+        got += h.length;
+    }
+    if (got != size || memcmp(src, back, size) != 0) die("a refused copy changed the memory");
+    free(src);
+    free(back);
+    printf("remote_raw copies ok (version %u, %llu bytes in %u-byte chunks)\n", chunk == GSR_CHUNK_BYTES ? 1u : 2u,
+           (unsigned long long)size, chunk);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) die("usage: remote_raw MODE HOST:PORT KEYHEX");
     const char *mode = argv[1];
@@ -104,10 +160,15 @@ int main(int argc, char **argv) {
         expect_closed();
         return 0;
     }
-    hello(key, 1, 1);
+    /* GSR_RAW_VERSION=2: a version-2 client (1..2 offered); else a version-1 client, as the
+     * clients before version 2 were (an old client must still work). */
+    const char *version_env = getenv("GSR_RAW_VERSION");
+    uint32_t version = version_env && !strcmp(version_env, "2") ? 2 : 1;
+    hello(key, 1, version);
     gsr_args out;
     expect(reply(GSR_OP_HELLO, &out), 0, "hello");
-    if (out.v[0] != GSR_VERSION || out.v[1] != GSR_CHUNK_BYTES) die("hello reply");
+    uint32_t chunk = version == 2 ? GSR_CHUNK_BYTES_V2 : GSR_CHUNK_BYTES;
+    if (out.v[0] != version || out.v[1] != chunk) die("hello reply: not the version offered, or not its chunk");
     expect(call(GSR_OP_PRIMARY_CTX_RETAIN, 0, &(gsr_args){.v = {0}, .nv = 1}, &out), 0, "retain");
     uint64_t ctx = out.v[0];
     if (!strcmp(mode, "garbage")) {
@@ -141,16 +202,29 @@ int main(int argc, char **argv) {
         expect_closed();
         return 0;
     }
-    expect(call(GSR_OP_MEM_ALLOC, ctx, &(gsr_args){.v = {8u << 20}, .nv = 1}, &out), 0, "alloc");
+    /* Large enough for a pipelined copy that wraps the worker's ring (more than 4 chunks). */
+    const uint64_t size = 6ull * chunk + 12345;
+    expect(call(GSR_OP_MEM_ALLOC, ctx, &(gsr_args){.v = {size}, .nv = 1}, &out), 0, "alloc");
     uint64_t dptr = out.v[0];
-    if (!strcmp(mode, "midhtod")) { /* gone with half the data sent */
-        send_op(GSR_OP_MEMCPY_HTOD, 0, ctx, &(gsr_args){.v = {dptr, 4u << 20, 0, 0}, .nv = 4});
-        gsr_header d = {GSR_CHUNK_BYTES, GSR_OP_DATA, GSR_FLAG_MORE, 0, 0, 0};
-        if (gsr_send_frame(&conn, &d, payload, GSR_CHUNK_BYTES, NULL, 0) != 0) die("send data");
+    if (!strcmp(mode, "copies")) return copies(ctx, dptr, size, chunk);
+    if (!strcmp(mode, "bigframe")) { /* a DATA frame over the session's chunk: dropped, nothing written */
+        send_op(GSR_OP_MEMCPY_HTOD, 0, ctx, &(gsr_args){.v = {dptr, 2ull * chunk, 0, 0}, .nv = 4});
+        if (chunk + 1 > sizeof payload) die("payload buffer");
+        gsr_header d = {chunk + 1, GSR_OP_DATA, GSR_FLAG_MORE, 0, 0, 0};
+        /* The worker may close before it has read it all: a failed send is fine. */
+        (void)gsr_send_frame(&conn, &d, payload, chunk + 1, NULL, 0);
+        expect_closed();
         return 0;
     }
-    if (!strcmp(mode, "middtoh")) { /* gone while the worker sends */
-        send_op(GSR_OP_MEMCPY_DTOH, 0, ctx, &(gsr_args){.v = {dptr, 8u << 20, 0, 0}, .nv = 4});
+    if (!strcmp(mode, "midhtod")) { /* gone with two chunks of six sent (pipelined copies in flight) */
+        send_op(GSR_OP_MEMCPY_HTOD, 0, ctx, &(gsr_args){.v = {dptr, size, 0, 0}, .nv = 4});
+        gsr_header d = {chunk, GSR_OP_DATA, GSR_FLAG_MORE, 0, 0, 0};
+        for (int i = 0; i < 2; i++)
+            if (gsr_send_frame(&conn, &d, payload, chunk, NULL, 0) != 0) die("send data");
+        return 0;
+    }
+    if (!strcmp(mode, "middtoh")) { /* gone while the worker sends (its ring's copies queued) */
+        send_op(GSR_OP_MEMCPY_DTOH, 0, ctx, &(gsr_args){.v = {dptr, size, 0, 0}, .nv = 4});
         gsr_header h;
         if (gsr_recv_header(&conn, &h) != 0 || h.op != GSR_OP_DATA) die("first chunk");
         return 0;

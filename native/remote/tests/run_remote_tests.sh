@@ -147,10 +147,12 @@ elif grep -q 'cuInit(0) = 100' "$WORK/app.err"; then ok "no GPUSHARE_REMOTE: cuI
 else bad "no GPUSHARE_REMOTE"; fi
 
 # 6. Bad frames and a client gone at each stage (remote_raw): expected worker exit status.
+# raw_case MODE WANT WHAT [VERSION]: VERSION 2 makes remote_raw a version-2 client (4 MiB
+# chunks, docs/remote.md "Handshake"); without it, a version-1 client as the older ones were.
 raw_case() {
     mode=$1; want=$2; what=$3
     start_worker
-    if env ${FP:+GSR_RAW_TLS_SHA256=$FP} "$T/remote_raw" "$mode" "127.0.0.1:$PORT" "$KEY" >"$WORK/raw.out" 2>"$WORK/raw.err"; then
+    if env ${FP:+GSR_RAW_TLS_SHA256=$FP} ${4:+GSR_RAW_VERSION=$4} "$T/remote_raw" "$mode" "127.0.0.1:$PORT" "$KEY" >"$WORK/raw.out" 2>"$WORK/raw.err"; then
         worker_exit 10; got=$?
         if [ "$got" = "$want" ]; then ok "$what (worker exit $got)"; else bad "$what: worker exit $got, want $want"; fi
     else bad "$what: remote_raw"; fi
@@ -164,6 +166,22 @@ raw_case midhtod 0 "client gone halfway through a host-to-device copy"
 raw_case middtoh 0 "client gone while the worker sends a device-to-host copy"
 raw_case midframe 0 "client gone inside a frame"
 IDLE_MS=1000 raw_case stall 0 "a frame stalled halfway, the link kept: dropped at the idle timeout (1 s), not a hang"
+# Copies (docs/remote.md "Copies"): a version-1 client (1 MiB frames) and a version-2 one (4 MiB,
+# pipelined through the worker's ring), each a pattern both ways past the ring's wrap, bounds
+# refused before a byte moves; a frame over the session's chunk drops the session; a client gone
+# while the ring's copies are in flight each way.
+raw_case copies 0 "version-1 client: 6 MiB + 12345 bytes both ways in 1 MiB frames, identical; one byte past the allocation refused, nothing written"
+raw_case copies 0 "version-2 client: 24 MiB + 12345 bytes both ways in 4 MiB frames (pipelined, the ring wraps), identical; out of bounds refused" 2
+raw_case bigframe 0 "version-1 session: a DATA frame of 1 MiB + 1 drops it"
+raw_case bigframe 0 "version-2 session: a DATA frame of 4 MiB + 1 drops it" 2
+raw_case midhtod 0 "version 2: client gone two chunks into a pipelined host-to-device copy" 2
+# A driver that refuses to pin and has no events left: the same copies on pageable staging, each
+# chunk waited for in place.
+start_worker GPUSHARE_FAKE_CUDA='{"errors":{"cuMemHostAlloc":2,"cuEventCreate":2}}'
+if env GSR_RAW_VERSION=2 "$T/remote_raw" copies "127.0.0.1:$PORT" "$KEY" >"$WORK/raw.out" 2>"$WORK/raw.err" && worker_exit 10; then
+    ok "version 2, the driver refusing pinned memory and events: the same copies, identical (pageable ring, no pipeline)"
+else bad "copies without pinned memory or events"; fi
+raw_case middtoh 0 "version 2: client gone while the worker's ring sends a device-to-host copy" 2
 
 # 7. TLS (docs/remote.md "TLS"): the worker's own certificate, pinned by the client.
 # A driver-API program end to end over TLS 1.3, through the pin in the listening line.
@@ -203,6 +221,8 @@ if [ $app_rc -ne 0 ] && grep -q "is it a TLS session" "$WORK/app.err" && [ "$got
 else bad "no plaintext fallback: app rc $app_rc, worker exit $got"; fi
 
 TLS=1 raw_case midhtod 0 "over TLS: client gone halfway through a host-to-device copy"
+TLS=1 raw_case copies 0 "over TLS, version 2: 24 MiB + 12345 bytes both ways in 4 MiB frames, identical" 2
+TLS=1 raw_case middtoh 0 "over TLS, version 2: client gone while the worker's ring sends" 2
 TLS=1 IDLE_MS=1000 raw_case stall 0 "over TLS: a frame stalled halfway, dropped at the idle timeout (1 s)"
 
 # Bad handshakes never crash a --tls worker (ASan+UBSan): a plaintext HELLO with the right key,

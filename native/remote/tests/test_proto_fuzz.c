@@ -163,13 +163,13 @@ int main(void) {
         uint8_t hb[GSR_HEADER_BYTES];
         for (size_t i = 0; i < sizeof hb; i++) hb[i] = (uint8_t)rnd();
         if (rnd() & 1) {
-            gsr_header h = {(uint32_t)(rnd() % (GSR_MAX_PAYLOAD + 2)), (uint16_t)op, (uint16_t)(rnd() % 16), (uint32_t)rnd(), (int32_t)rnd(), rnd()};
+            gsr_header h = {(uint32_t)(rnd() % ((op == GSR_OP_DATA ? GSR_MAX_DATA : GSR_MAX_PAYLOAD) + 2)), (uint16_t)op, (uint16_t)(rnd() % 16), (uint32_t)rnd(), (int32_t)rnd(), rnd()};
             gsr_header_encode(&h, hb);
         }
         gsr_header h;
         gsr_error he = gsr_header_decode(hb, &h);
         if (he == GSR_OK) {
-            CHECK(h.length <= GSR_MAX_PAYLOAD && gsr_op_name(h.op) && !(h.flags & ~GSR_FLAGS_KNOWN), "bad header accepted");
+            CHECK(h.length <= (h.op == GSR_OP_DATA ? GSR_MAX_DATA : GSR_MAX_PAYLOAD) && gsr_op_name(h.op) && !(h.flags & ~GSR_FLAGS_KNOWN), "bad header accepted");
             uint8_t again[GSR_HEADER_BYTES];
             gsr_header_encode(&h, again);
             CHECK(memcmp(again, hb, sizeof hb) == 0, "header does not round-trip");

@@ -157,7 +157,7 @@ for sc in bytes held refuse gone kill; do
         GPUSHARE_REGION="$WORK/region-swap-$sc" -- "$T/swap_test" $sc
 done
 mkdir -p "$WORK/swap-hostmem" "$WORK/swap-novmm"
-echo '{"contextBytes": 4194304, "errors": {"cuMemHostAlloc": 2}}' >"$WORK/fake_cuda_nopin.json"
+echo '{"contextBytes": 4194304, "errors": {"cuMemHostRegister_v2": 2}}' >"$WORK/fake_cuda_nopin.json"
 echo '{"contextBytes": 4194304, "errors": {"cuMemGetAllocationGranularity": 801}}' >"$WORK/fake_cuda_novmm.json"
 mkdir -p "$WORK/swap-managed"
 run "swap: managed memory past the free memory of an overcommitted GPU refused" "$A" "$ASAN_PRELOAD" \
@@ -176,6 +176,19 @@ mkdir -p "$WORK/swap-move" "$WORK/ckpt-move"
 echo '{"contextBytes": 4194304, "devices": [{}, {}]}' >"$WORK/fake_cuda_two.json"
 run "swap move: onto the other GPU, every byte at its address" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$WORK/swap-move" \
     GPUSHARE_FAKE_CUDA="$WORK/fake_cuda_two.json" GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR="$WORK/ckpt-move" -- "$T/swap_test" move
+# Waiting for room (SWAP.md "Waiting for room"): a 64 MiB fake card; a wait bound of 0.8 s where
+# the bound is what is tested, else 10 s (a loaded machine under the sanitizers takes more than
+# 0.8 s over a swap-out and in); the limit scenario with a 20 MiB limit of its own.
+echo '{"contextBytes": 4194304, "devices": [{"totalMemory": 67108864}]}' >"$WORK/fake_cuda_64m.json"
+run "swap room nodaemon (no wait set)" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$WORK/swap-room-nowait" \
+    GPUSHARE_FAKE_CUDA="$WORK/fake_cuda_64m.json" -- "$T/swap_room_test" nodaemon
+for sc in nodaemon retry bound refused gone limit late; do
+    mkdir -p "$WORK/swap-room-$sc"
+    lim=""; [ "$sc" = limit ] && lim="GPUSHARE_MEMORY_LIMIT=20Mi"
+    wait_ms=10000; case $sc in nodaemon | bound | gone) wait_ms=800 ;; esac
+    run "swap room $sc" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$WORK/swap-room-$sc" GPUSHARE_SWAP_ROOM_WAIT_MS=$wait_ms $lim \
+        GPUSHARE_FAKE_CUDA="$WORK/fake_cuda_64m.json" -- "$T/swap_room_test" $sc
+done
 
 # Compute governor (issue 4): burners on a shared fake GPU (5 devices), measured by the
 # fake's busy time; each scenario with its own busy directory and board directory.

@@ -66,7 +66,7 @@ export class ReplyWriter {
   private lastList: { readonly names: readonly string[]; readonly quoted: readonly Uint8Array[] } | null = null;
 
   /** The ExtenderFilterResult JSON of `a`, and where its NodeNames array lies in it (prioritize sends that text back). */
-  filter(a: FilterAnswer): { readonly bytes: Buffer; readonly nodeNamesStart: number; readonly nodeNamesEnd: number; readonly nodeNamesText?: string } {
+  filter(a: FilterAnswer): { readonly bytes: Buffer; readonly nodeNamesStart: number; readonly nodeNamesEnd: number } {
     const v = a.verdicts;
     if (v !== undefined && a.nodes === null && a.nodeNames === v.passed && a.failed === v.failed && a.unresolvable === v.unresolvable) return this.filterOf(v);
     const nodes = a.nodes === null ? NULL : Buffer.from(JSON.stringify(a.nodes), 'utf8');
@@ -130,7 +130,7 @@ export class ReplyWriter {
    * unresolvable ones) is the bytes written for the table last time, rewritten only at the
    * positions whose verdict changed since (a pod or two's nodes between two pods of a shape).
    */
-  private filterOf(v: ListVerdicts): { readonly bytes: Buffer; readonly nodeNamesStart: number; readonly nodeNamesEnd: number; readonly nodeNamesText: string } {
+  private filterOf(v: ListVerdicts): { readonly bytes: Buffer; readonly nodeNamesStart: number; readonly nodeNamesEnd: number } {
     const t = this.tableBytes(v);
     const n = v.names.length;
     const changed: number[] = [];
@@ -147,8 +147,6 @@ export class ReplyWriter {
           (k) => (kinds[k] === kind ? 2 + (quoted[k] as Uint8Array).length + quotedReason(k).length : 0),
         );
       }
-      // The names' text (what prioritize sends back) only when the passed set changed.
-      for (const k of changed) if ((kinds[k] === PASSED) !== (t.kinds[k] === PASSED)) t.namesText = null;
       for (const k of changed) {
         t.kinds[k] = kinds[k] as number;
         t.reasons[k] = reasons[k] as string;
@@ -175,8 +173,7 @@ export class ReplyWriter {
     out.set(unresolvable, at);
     at += unresolvable.length;
     put(out, at, FILTER_TAIL);
-    t.namesText ??= out.toString(t.ascii ? 'latin1' : 'utf8', nodeNamesStart, nodeNamesEnd);
-    return { bytes: out, nodeNamesStart, nodeNamesEnd, nodeNamesText: t.namesText };
+    return { bytes: out, nodeNamesStart, nodeNamesEnd };
   }
 
   /** prioritize's reply for a table's passed names: the entries whose score changed rewritten. */
@@ -215,7 +212,6 @@ export class ReplyWriter {
       const n = v.names.length;
       t = {
         quoted,
-        ascii: v.names.every((name, k) => (quoted[k] as Uint8Array).length === JSON.stringify(name).length),
         kinds: new Uint8Array(n).fill(NO_KIND),
         reasons: new Array<string>(n).fill(''),
         scores: new Uint8Array(n).fill(NO_SCORE),
@@ -223,7 +219,6 @@ export class ReplyWriter {
         failed: new Section(n),
         unresolvable: new Section(n),
         priorities: new Section(n),
-        namesText: null,
       };
       this.tables.set(v, t);
     }
@@ -263,8 +258,6 @@ const HOST_ENTRY = 1 + HOST.length + SCORE.length + 1;
 /** What a writer keeps for one table: each position's quoted name, what it last wrote there, and the sections' bytes. */
 interface TableBytes {
   readonly quoted: readonly Uint8Array[];
-  /** Every name is ASCII: the names' text is decoded as latin1 (a copy, no UTF-8 decoding). */
-  readonly ascii: boolean;
   readonly kinds: Uint8Array;
   readonly reasons: string[];
   readonly scores: Uint8Array;
@@ -272,7 +265,6 @@ interface TableBytes {
   readonly failed: Section;
   readonly unresolvable: Section;
   readonly priorities: Section;
-  namesText: string | null;
 }
 
 /** `,` + a quoted name (a section's entries each start with a comma; the body drops the first). */

@@ -40,9 +40,12 @@ export class Section {
     let next = 0;
     const copy = (until: number): void => {
       // Positions next..until-1 unchanged: their bytes in one move, their starts shifted.
+      // Nothing between two changed positions (all of prioritize's entries change when the
+      // best or worst score moves): no call into Buffer.copy, ~0.1 us each.
+      if (next === until) return;
       const a = from[next] as number;
       const b = from[until] as number;
-      old.copy(out, at, a, b);
+      if (b > a) old.copy(out, at, a, b);
       const shift = at - a;
       for (let k = next; k < until; k++) to[k] = (from[k] as number) + shift;
       at += b - a;

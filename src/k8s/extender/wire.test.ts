@@ -16,16 +16,23 @@ describe('splitNodeNames: the node list apart from the rest, or nothing', () => 
     ['NodeNames null', JSON.stringify({ Pod: pod, Nodes: null, NodeNames: null }), false],
   ];
   it.each(cases)('%s', (_, text, splits) => {
-    const split = splitNodeNames(text);
+    const split = splitNodeNames(Buffer.from(text));
     expect(split !== null).toBe(splits);
-    if (split !== null) expect({ ...split.rest, NodeNames: JSON.parse(split.namesJson) as unknown }).toEqual(JSON.parse(text));
+    if (split !== null) expect({ ...split.rest, NodeNames: JSON.parse(split.names.toString()) as unknown }).toEqual(JSON.parse(text));
+  });
+
+  it('takes trailing spaces and a byte view inside a larger buffer', () => {
+    const text = JSON.stringify({ Pod: pod, Nodes: null, NodeNames: ['a', 'b'] });
+    const big = Buffer.from(`xx${text}\n yy`);
+    const split = splitNodeNames(big.subarray(2, big.length - 2));
+    expect(split && { ...split.rest, NodeNames: JSON.parse(split.names.toString()) as unknown }).toEqual(JSON.parse(text));
   });
 
   it('never splits text that is not JSON', () => {
     for (const text of ['{"Pod":{,"NodeNames":["a"]}', '{"Pod":"x,"NodeNames":["a"]}', ',"NodeNames":["a"]}', '{"Pod":{}},"NodeNames":["a"]}']) {
       expect(() => JSON.parse(text)).toThrow();
-      const split = splitNodeNames(text);
-      if (split !== null) expect(() => JSON.parse(split.namesJson)).toThrow();
+      const split = splitNodeNames(Buffer.from(text));
+      if (split !== null) expect(() => JSON.parse(split.names.toString())).toThrow();
     }
   });
 });

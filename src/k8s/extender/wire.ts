@@ -101,44 +101,54 @@ function recordOf(r: NodeReasons): FailedNodesMap {
   return out;
 }
 
-const NODE_NAMES_MEMBER = ',"NodeNames":';
+const NODE_NAMES_MEMBER = Buffer.from(',"NodeNames":[', 'latin1');
+const SPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
 
-/**
- * ExtenderArgs JSON taken apart where the kube-scheduler's Go encoder lays it out (fields in
- * struct order, no spaces: `{"Pod":...,"Nodes":null,"NodeNames":[...]}`): the rest parsed, the
- * node list's text returned unparsed. The same list comes pod after pod (filter) or is the one
- * filter just answered (prioritize), and JSON.parse of 5,000 names is most of such a request:
- * the caller parses the list only when it has not seen that text. Null where the text is not
- * laid out so, or the rest is not JSON (the caller parses it whole, and says what is wrong).
- * Whole, the text is the rest with one more member, so parsing it gives the same object.
- */
-export function splitNodeNames(text: string): { readonly rest: Record<string, unknown>; readonly namesJson: string } | null {
-  const split = splitNodeNamesText(text);
-  if (split === null) return null;
-  const rest = parseRest(split.restJson);
-  return rest === null ? null : { rest, namesJson: split.namesJson };
+/** Where a body's parts lie (splitNodeNamesAt): the rest ends at restEnd (its `}` dropped), the list is namesStart..namesEnd, brackets included. */
+export interface NodeNamesAt {
+  readonly restEnd: number;
+  readonly namesStart: number;
+  readonly namesEnd: number;
 }
 
 /**
- * splitNodeNames without parsing: the rest's text (an object, `}` put back) and the list's.
- * The rest is JSON only if parseRest says so. The same pod comes to filter and then to
- * prioritize: its text is parsed and validated once (server.ts keeps it).
+ * ExtenderArgs bytes taken apart where the kube-scheduler's Go encoder lays them out (fields
+ * in struct order, no spaces: `{"Pod":...,"Nodes":null,"NodeNames":[...]}`): where the rest
+ * ends and where the node list's bytes lie, nothing parsed. The same list comes pod after pod
+ * (filter) or is the one filter just answered (prioritize), and parsing 5,000 names is most of
+ * such a request: the caller compares the list's bytes with the lists it knows and parses only
+ * a new one (args-reader.ts). Null where the body does not end with that member. The member
+ * found is the last `,"NodeNames":[` (its quote follows a comma, so it is never inside a JSON
+ * string); where it is not the top level's (a pod may carry one deeper), the rest or the list
+ * is not JSON on its own and the caller parses the body whole. Whole, the body is the rest
+ * with one more member, so parsing the parts gives the same object.
  */
-export function splitNodeNamesText(text: string): { readonly restJson: string; readonly namesJson: string } | null {
-  if (!text.endsWith(']}')) return null;
-  // The last member of that name (a pod may carry one deeper): found forward, then checked to
-  // be the last, which costs less than lastIndexOf's backward walk over 5,000 names.
-  const first = text.indexOf(NODE_NAMES_MEMBER);
-  const at = first < 0 || text.indexOf(NODE_NAMES_MEMBER, first + 1) < 0 ? first : text.lastIndexOf(NODE_NAMES_MEMBER);
-  if (at < 0 || text.charCodeAt(at + NODE_NAMES_MEMBER.length) !== 0x5b /* [ */) return null;
-  return { restJson: `${text.slice(0, at)}}`, namesJson: text.slice(at + NODE_NAMES_MEMBER.length, -1) };
+export function splitNodeNamesAt(body: Uint8Array): NodeNamesAt | null {
+  let end = body.length;
+  while (end > 0 && SPACE.has(body[end - 1] as number)) end--;
+  if (end < 2 || body[end - 1] !== 0x7d /* } */ || body[end - 2] !== 0x5d /* ] */) return null;
+  const at = Buffer.from(body.buffer, body.byteOffset, end).lastIndexOf(NODE_NAMES_MEMBER);
+  if (at <= 0) return null;
+  return { restEnd: at, namesStart: at + NODE_NAMES_MEMBER.length - 1, namesEnd: end - 1 };
 }
 
-/** A split body's rest as an object, or null where it is not a JSON object. */
-export function parseRest(restJson: string): Record<string, unknown> | null {
+/**
+ * splitNodeNamesAt with the rest parsed: the rest as an object and the list's bytes. Null where
+ * the body is not laid out so or the rest is not a JSON object.
+ */
+export function splitNodeNames(body: Uint8Array): { readonly rest: Record<string, unknown>; readonly names: Buffer } | null {
+  const at = splitNodeNamesAt(body);
+  if (at === null) return null;
+  const bytes = Buffer.from(body.buffer, body.byteOffset, body.length);
+  const rest = parseRest(bytes, at);
+  return rest === null ? null : { rest, names: bytes.subarray(at.namesStart, at.namesEnd) };
+}
+
+/** A split body's rest as an object (its `}` put back), or null where it is not a JSON object. */
+export function parseRest(body: Buffer, at: NodeNamesAt): Record<string, unknown> | null {
   let rest: unknown;
   try {
-    rest = JSON.parse(restJson);
+    rest = JSON.parse(`${body.toString('utf8', 0, at.restEnd)}}`);
   } catch {
     return null;
   }
