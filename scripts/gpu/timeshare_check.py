@@ -68,11 +68,54 @@ def submit(gib, duration):
     return out.split()[-1]
 
 
+def ticks_of(tid):
+    return [(l["t"], l["steps"]) for l in lines(tid) if l.get("event") == "tick"]
+
+
+def steps_at(ticks, t):
+    """Steps done by time t: the last tick at or before it (0 before the first)."""
+    done = 0
+    for when, steps in ticks:
+        if when > t:
+            break
+        done = steps
+    return done
+
+
 def rate(tid, lo, hi):
-    ticks = [l for l in lines(tid) if l.get("event") == "tick" and lo <= l["t"] <= hi]
-    if len(ticks) < 2:
+    """Steps gained between lo and hi over hi - lo: a task held at either edge of the window is
+    charged for it (not measured from its first tick inside the window)."""
+    ticks = ticks_of(tid)
+    if hi <= lo or not ticks:
         return None
-    return (ticks[-1]["steps"] - ticks[0]["steps"]) / (ticks[-1]["t"] - ticks[0]["t"])
+    return (steps_at(ticks, hi) - steps_at(ticks, lo)) / (hi - lo)
+
+
+def active(ticks, gap=1.5):
+    """The stretches in which a task trained: ticks less than `gap` seconds apart (one comes
+    about every 0.5 s while it runs; a held task prints none)."""
+    spans = []
+    for when, _ in ticks:
+        if spans and when - spans[-1][1] <= gap:
+            spans[-1][1] = when
+        else:
+            spans.append([when, when])
+    return spans
+
+
+def idle_both(ticks_a, ticks_b, lo, hi):
+    """Seconds of [lo, hi] in which neither task trained (the swaps between turns), and how many
+    hand-overs there were: the time-sharing's own cost, whatever the window's edges."""
+    spans = sorted(s for s in active(ticks_a) + active(ticks_b) if s[1] > lo and s[0] < hi)
+    covered, end, handovers = 0.0, lo, 0
+    for a, b in spans:
+        a, b = max(a, lo), min(b, hi)
+        if b > end:
+            covered += b - max(a, end)
+            end = b
+    for i in range(1, len(spans)):
+        handovers += spans[i][0] > spans[i - 1][1]
+    return (hi - lo) - covered, handovers
 
 
 def out_of_memory(tid):
@@ -138,6 +181,11 @@ def main():
             no_oom = not oom and not refused
             rows.append((f"pair {name}", "no out-of-memory (stderr, refused waits)", "none", "; ".join(oom) or (f"{len(refused)} refused" if refused else "none"), no_oom))
             ok_all = ok_all and ok and f["ballast_ok"] and no_oom
+        idle, handovers = idle_both(ticks_of(a), ticks_of(b), lo, hi)
+        per = idle / handovers if handovers else None
+        results["pair"] = {"windowS": hi - lo, "idleBothS": idle, "handovers": handovers, "secondsPerHandover": per}
+        rows.append(("pair", "neither trains: seconds in the window / per hand-over", "-",
+                     f"{idle:.1f} of {hi - lo:.1f} / {per:.2f}" if per is not None else f"{idle:.1f} of {hi - lo:.1f} / no hand-over", True))
     table = ["| phase | check | target | measured | ok |", "|---|---|---|---|---|"] + [f"| {p} | {c} | {t} | {m} | {'yes' if o else 'NO'} |" for p, c, t, m, o in rows]
     open(os.path.join(OUT, "table.md"), "w").write("\n".join(table) + "\n")
     json.dump(results, open(os.path.join(OUT, "results.json"), "w"), indent=2)
