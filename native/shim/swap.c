@@ -35,6 +35,7 @@
 #include "swap_impl.h"
 
 _Atomic int gs_swap_held;
+_Atomic unsigned long gs_swap_outs;
 
 /* Staging chunks: pinned host memory, allocations packed one after another across them. */
 #define CHUNK ((size_t)64 << 20)
@@ -449,6 +450,7 @@ static CUresult drain(void)
 static void hold(void)
 {
     atomic_store(&gs_swap_held, 1);
+    atomic_fetch_add(&gs_swap_outs, 1);
     gs_compute_hold();
     /* a launch that passed the gate just before the hold reaches the driver within
      * microseconds; the drain below waits for it (SWAP.md, "Holding the program") */

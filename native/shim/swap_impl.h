@@ -31,6 +31,9 @@ uint64_t gs_swap_host_available(void);
 /* The program has a thread waiting for the hold to end: tells the daemon's connection that
  * swapped the slice out, once per swap-out (swap_ctl.c; never blocks on the swap's lock). */
 void gs_swap_ctl_wants_in(void);
+/* Swap-outs begun so far: a wait for room that sees it move knows the process was swapped out
+ * meanwhile, even when it is already back in by the time the waiting thread wakes. */
+extern _Atomic unsigned long gs_swap_outs;
 /* Writes one line on a control connection, never inside another line on it (swap_ctl.c). */
 bool gs_swap_ctl_send(int fd, const char *line, size_t n);
 /* A control connection's `watch` (on) or its end (off: whoever waits gets out of memory), and

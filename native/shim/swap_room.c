@@ -127,6 +127,7 @@ bool gs_swap_room_wait(uint64_t bytes, double *deadline)
         *deadline = t + (double)ms / 1000.0;
     int fd = ms > 0 && t < *deadline ? watcher(*deadline) : -1;
     uint64_t seen = R.answers;
+    unsigned long outs = atomic_load(&gs_swap_outs);
     pthread_mutex_unlock(&R.lock);
     if (fd < 0)
         return false;
@@ -143,8 +144,10 @@ bool gs_swap_room_wait(uint64_t bytes, double *deadline)
             room = R.room;
             break;
         }
-        if (atomic_load(&gs_swap_held) != 0) {
-            room = true; /* swapped out meanwhile: the retry waits for the swap-in */
+        if (atomic_load(&gs_swap_outs) != outs) {
+            /* swapped out meanwhile (perhaps already back in: a swap of small memory can come
+             * and go within one slice of this wait): retry, after the swap-in if still out */
+            room = true;
             break;
         }
         t = mono_s();
