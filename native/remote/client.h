@@ -19,6 +19,7 @@ typedef struct gsr_function {
     uint64_t id;
     int has_layout;
     uint32_t nparams;
+    const char *name;  /* the name it was found by (cuFuncGetName), stored after the layout */
     uint32_t layout[]; /* nparams (offset, size) pairs */
 } gsr_function;
 

@@ -75,6 +75,18 @@ if env GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" GPUSHARE_REM
     ok "runtime-style program: cuGetProcAddress (versions, per-thread forms, unknown names logged once), export tables (primary context, module load, context-local storage, integrity; an unknown one refused, each logged once), library/kernel launches, attributes, occupancy, NVML ($(grep nvml "$WORK/app.out" | sed 's/remote_cudart: nvml //'))"
 else bad "runtime-style program (remote_cudart)"; fi
 
+# 1b'. What CuPy and PyTorch ask after their start (remote_calls.c): stream and context queries,
+# events with flags, pointer attributes, globals, names, host functions, registered host memory,
+# peers, the profiler, IPC (refused, logged once), 2D memsets; forged handles refused; the
+# worker frees everything.
+start_worker
+if env GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" GPUSHARE_REMOTE_LOG=1 LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 \
+    "$T/remote_calls" >"$WORK/app.out" 2>"$WORK/app.err" && grep -q '^remote_calls ok' "$WORK/app.out" &&
+    [ "$(grep -c 'cuIpc\*: .*(CUDA_ERROR_NOT_SUPPORTED)' "$WORK/app.err")" = 1 ] &&
+    worker_exit 10 && grep -q 'everything freed' "$WORK/worker.err"; then
+    ok "framework calls: capture state, stream/context queries, events with flags, pointer attributes, globals, names, host functions, registered host memory, peers, profiler, IPC refused, 2D memsets; forged handles refused; worker freed all"
+else bad "framework calls (remote_calls)"; fi
+
 # 1c. An unmodified CUDA runtime-API program (cudart_app.cu), built by nvcc with the runtime
 # shared and static: the real libcudart through the client's export tables, its fatbin loaded
 # before any context, <<<>>> launches packed by the cubin's layouts. Needs a CUDA toolkit

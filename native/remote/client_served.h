@@ -1,0 +1,134 @@
+/*
+ * client_served.h: the entry points of client_queries.c and client_calls.c that
+ * native/include/gs_cuda_api.h does not declare, declared once for their definitions and for
+ * cuGetProcAddress's table (client_procs.c). Signatures as CUDA 13's cuda.h, with the types
+ * the client does not otherwise need written as what they are on the ABI.
+ */
+#ifndef GSR_CLIENT_SERVED_H
+#define GSR_CLIENT_SERVED_H
+
+#include "cuda_extra.h"
+
+typedef void (*gsr_host_fn)(void *user);
+typedef void (*gsr_stream_callback)(CUstream stream, CUresult status, void *user);
+typedef struct gsr_ipc_handle {
+    char reserved[64];
+} gsr_ipc_handle;
+
+/* client_queries.c */
+CUresult cuStreamGetCaptureInfo(CUstream hStream, CUstreamCaptureStatus *captureStatus, cuuint64_t *id);
+CUresult cuStreamGetCaptureInfo_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus, cuuint64_t *id);
+CUresult cuStreamGetCaptureInfo_v2(CUstream hStream, CUstreamCaptureStatus *captureStatus, cuuint64_t *id, void **graph, const void ***deps,
+                                   size_t *numDeps);
+CUresult cuStreamGetCaptureInfo_v2_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus, cuuint64_t *id, void **graph,
+                                        const void ***deps, size_t *numDeps);
+CUresult cuStreamGetCaptureInfo_v3(CUstream hStream, CUstreamCaptureStatus *captureStatus, cuuint64_t *id, void **graph, const void ***deps,
+                                   const void **edgeData, size_t *numDeps);
+CUresult cuStreamGetCaptureInfo_v3_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus, cuuint64_t *id, void **graph,
+                                        const void ***deps, const void **edgeData, size_t *numDeps);
+CUresult cuStreamGetPriority(CUstream hStream, int *priority);
+CUresult cuStreamGetPriority_ptsz(CUstream hStream, int *priority);
+CUresult cuStreamGetFlags(CUstream hStream, unsigned int *flags);
+CUresult cuStreamGetFlags_ptsz(CUstream hStream, unsigned int *flags);
+CUresult cuStreamGetId(CUstream hStream, unsigned long long *streamId);
+CUresult cuStreamGetId_ptsz(CUstream hStream, unsigned long long *streamId);
+CUresult cuStreamGetDevice(CUstream hStream, CUdevice *device);
+CUresult cuStreamGetDevice_ptsz(CUstream hStream, CUdevice *device);
+CUresult cuStreamGetCtx(CUstream hStream, CUcontext *pctx);
+CUresult cuStreamGetCtx_ptsz(CUstream hStream, CUcontext *pctx);
+CUresult cuStreamGetCtx_v2(CUstream hStream, CUcontext *pctx, void **pGreenCtx);
+CUresult cuStreamGetCtx_v2_ptsz(CUstream hStream, CUcontext *pctx, void **pGreenCtx);
+CUresult cuCtxGetLimit(size_t *pvalue, int limit);
+CUresult cuCtxSetLimit(int limit, size_t value);
+CUresult cuCtxGetCacheConfig(int *pconfig);
+CUresult cuCtxSetCacheConfig(int config);
+CUresult cuCtxGetFlags(unsigned int *flags);
+CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int *version);
+CUresult cuCtxGetId(CUcontext ctx, unsigned long long *ctxId);
+CUresult cuEventRecordWithFlags(CUevent hEvent, CUstream hStream, unsigned int flags);
+CUresult cuEventRecordWithFlags_ptsz(CUevent hEvent, CUstream hStream, unsigned int flags);
+CUresult cuPointerGetAttribute(void *data, int attribute, CUdeviceptr ptr);
+CUresult cuPointerGetAttributes(unsigned int numAttributes, int *attributes, void **data, CUdeviceptr ptr);
+CUresult cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmodule hmod, const char *name);
+CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name);
+CUresult cuFuncGetName(const char **name, CUfunction hfunc);
+CUresult cuKernelGetName(const char **name, CUkernel hfunc);
+
+/* client_calls.c */
+CUresult cuLaunchHostFunc(CUstream hStream, gsr_host_fn fn, void *userData);
+CUresult cuLaunchHostFunc_ptsz(CUstream hStream, gsr_host_fn fn, void *userData);
+CUresult cuStreamAddCallback(CUstream hStream, gsr_stream_callback callback, void *userData, unsigned int flags);
+CUresult cuStreamAddCallback_ptsz(CUstream hStream, gsr_stream_callback callback, void *userData, unsigned int flags);
+CUresult cuMemHostRegister(void *p, size_t bytesize, unsigned int Flags);
+CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int Flags);
+CUresult cuDeviceCanAccessPeer(int *canAccessPeer, CUdevice dev, CUdevice peerDev);
+CUresult cuProfilerStart(void);
+CUresult cuProfilerStop(void);
+CUresult cuIpcGetMemHandle(gsr_ipc_handle *pHandle, CUdeviceptr dptr);
+CUresult cuIpcOpenMemHandle(CUdeviceptr *pdptr, gsr_ipc_handle handle, unsigned int Flags);
+CUresult cuIpcOpenMemHandle_v2(CUdeviceptr *pdptr, gsr_ipc_handle handle, unsigned int Flags);
+CUresult cuIpcCloseMemHandle(CUdeviceptr dptr);
+CUresult cuIpcGetEventHandle(gsr_ipc_handle *pHandle, CUevent event);
+CUresult cuIpcOpenEventHandle(CUevent *phEvent, gsr_ipc_handle handle);
+CUresult cuMemsetD2D8_v2(CUdeviceptr dst, size_t pitch, unsigned char uc, size_t width, size_t height);
+CUresult cuMemsetD2D8_v2_ptds(CUdeviceptr dst, size_t pitch, unsigned char uc, size_t width, size_t height);
+CUresult cuMemsetD2D8Async(CUdeviceptr dst, size_t pitch, unsigned char uc, size_t width, size_t height, CUstream hStream);
+CUresult cuMemsetD2D8Async_ptsz(CUdeviceptr dst, size_t pitch, unsigned char uc, size_t width, size_t height, CUstream hStream);
+
+/* The table rows of the above (client_procs.c): name, CUDA version, symbol, stream flavour. */
+#define GSR_SERVED_PROC_LIST(X) \
+    X(cuStreamGetCaptureInfo, 10010, cuStreamGetCaptureInfo, GS_CUDA_PROC_LEGACY) \
+    X(cuStreamGetCaptureInfo, 10010, cuStreamGetCaptureInfo_ptsz, GS_CUDA_PROC_PTSZ) \
+    X(cuStreamGetCaptureInfo, 11030, cuStreamGetCaptureInfo_v2, GS_CUDA_PROC_LEGACY) \
+    X(cuStreamGetCaptureInfo, 11030, cuStreamGetCaptureInfo_v2_ptsz, GS_CUDA_PROC_PTSZ) \
+    X(cuStreamGetCaptureInfo, 12030, cuStreamGetCaptureInfo_v3, GS_CUDA_PROC_LEGACY) \
+    X(cuStreamGetCaptureInfo, 12030, cuStreamGetCaptureInfo_v3_ptsz, GS_CUDA_PROC_PTSZ) \
+    X(cuStreamGetPriority, 5050, cuStreamGetPriority, GS_CUDA_PROC_LEGACY) \
+    X(cuStreamGetPriority, 7000, cuStreamGetPriority_ptsz, GS_CUDA_PROC_PTSZ) \
+    X(cuStreamGetFlags, 5050, cuStreamGetFlags, GS_CUDA_PROC_LEGACY) \
+    X(cuStreamGetFlags, 7000, cuStreamGetFlags_ptsz, GS_CUDA_PROC_PTSZ) \
+    X(cuStreamGetId, 12000, cuStreamGetId, GS_CUDA_PROC_LEGACY) \
+    X(cuStreamGetId, 12000, cuStreamGetId_ptsz, GS_CUDA_PROC_PTSZ) \
+    X(cuStreamGetDevice, 12080, cuStreamGetDevice, GS_CUDA_PROC_LEGACY) \
+    X(cuStreamGetDevice, 12080, cuStreamGetDevice_ptsz, GS_CUDA_PROC_PTSZ) \
+    X(cuStreamGetCtx, 9020, cuStreamGetCtx, GS_CUDA_PROC_LEGACY) \
+    X(cuStreamGetCtx, 9020, cuStreamGetCtx_ptsz, GS_CUDA_PROC_PTSZ) \
+    X(cuStreamGetCtx, 12050, cuStreamGetCtx_v2, GS_CUDA_PROC_LEGACY) \
+    X(cuStreamGetCtx, 12050, cuStreamGetCtx_v2_ptsz, GS_CUDA_PROC_PTSZ) \
+    X(cuCtxGetLimit, 3010, cuCtxGetLimit, GS_CUDA_PROC_LEGACY) \
+    X(cuCtxSetLimit, 3010, cuCtxSetLimit, GS_CUDA_PROC_LEGACY) \
+    X(cuCtxGetCacheConfig, 3020, cuCtxGetCacheConfig, GS_CUDA_PROC_LEGACY) \
+    X(cuCtxSetCacheConfig, 3020, cuCtxSetCacheConfig, GS_CUDA_PROC_LEGACY) \
+    X(cuCtxGetFlags, 7000, cuCtxGetFlags, GS_CUDA_PROC_LEGACY) \
+    X(cuCtxGetApiVersion, 3020, cuCtxGetApiVersion, GS_CUDA_PROC_LEGACY) \
+    X(cuCtxGetId, 12000, cuCtxGetId, GS_CUDA_PROC_LEGACY) \
+    X(cuEventRecordWithFlags, 11010, cuEventRecordWithFlags, GS_CUDA_PROC_LEGACY) \
+    X(cuEventRecordWithFlags, 11010, cuEventRecordWithFlags_ptsz, GS_CUDA_PROC_PTSZ) \
+    X(cuPointerGetAttribute, 4000, cuPointerGetAttribute, GS_CUDA_PROC_LEGACY) \
+    X(cuPointerGetAttributes, 7000, cuPointerGetAttributes, GS_CUDA_PROC_LEGACY) \
+    X(cuModuleGetGlobal, 3020, cuModuleGetGlobal_v2, GS_CUDA_PROC_LEGACY) \
+    X(cuLibraryGetGlobal, 12000, cuLibraryGetGlobal, GS_CUDA_PROC_LEGACY) \
+    X(cuFuncGetName, 12030, cuFuncGetName, GS_CUDA_PROC_LEGACY) \
+    X(cuKernelGetName, 12030, cuKernelGetName, GS_CUDA_PROC_LEGACY) \
+    X(cuLaunchHostFunc, 10000, cuLaunchHostFunc, GS_CUDA_PROC_LEGACY) \
+    X(cuLaunchHostFunc, 10000, cuLaunchHostFunc_ptsz, GS_CUDA_PROC_PTSZ) \
+    X(cuStreamAddCallback, 5000, cuStreamAddCallback, GS_CUDA_PROC_LEGACY) \
+    X(cuStreamAddCallback, 7000, cuStreamAddCallback_ptsz, GS_CUDA_PROC_PTSZ) \
+    X(cuMemHostRegister, 6050, cuMemHostRegister_v2, GS_CUDA_PROC_LEGACY) \
+    X(cuMemHostUnregister, 4000, cuMemHostUnregister, GS_CUDA_PROC_LEGACY) \
+    X(cuMemHostGetDevicePointer, 3020, cuMemHostGetDevicePointer_v2, GS_CUDA_PROC_LEGACY) \
+    X(cuDeviceCanAccessPeer, 4000, cuDeviceCanAccessPeer, GS_CUDA_PROC_LEGACY) \
+    X(cuProfilerStart, 4000, cuProfilerStart, GS_CUDA_PROC_LEGACY) \
+    X(cuProfilerStop, 4000, cuProfilerStop, GS_CUDA_PROC_LEGACY) \
+    X(cuIpcGetMemHandle, 4010, cuIpcGetMemHandle, GS_CUDA_PROC_LEGACY) \
+    X(cuIpcOpenMemHandle, 4010, cuIpcOpenMemHandle, GS_CUDA_PROC_LEGACY) \
+    X(cuIpcOpenMemHandle, 11000, cuIpcOpenMemHandle_v2, GS_CUDA_PROC_LEGACY) \
+    X(cuIpcCloseMemHandle, 4010, cuIpcCloseMemHandle, GS_CUDA_PROC_LEGACY) \
+    X(cuIpcGetEventHandle, 4010, cuIpcGetEventHandle, GS_CUDA_PROC_LEGACY) \
+    X(cuIpcOpenEventHandle, 4010, cuIpcOpenEventHandle, GS_CUDA_PROC_LEGACY) \
+    X(cuMemsetD2D8, 3020, cuMemsetD2D8_v2, GS_CUDA_PROC_LEGACY) \
+    X(cuMemsetD2D8, 7000, cuMemsetD2D8_v2_ptds, GS_CUDA_PROC_PTDS) \
+    X(cuMemsetD2D8Async, 3020, cuMemsetD2D8Async, GS_CUDA_PROC_LEGACY) \
+    X(cuMemsetD2D8Async, 7000, cuMemsetD2D8Async_ptsz, GS_CUDA_PROC_PTSZ)
+
+#endif /* GSR_CLIENT_SERVED_H */
