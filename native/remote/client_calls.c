@@ -50,6 +50,7 @@ static struct {
     struct range {
         uintptr_t base;
         size_t size;
+        int allocated; /* cuMemHostAlloc's: cuMemFreeHost's to remove, not cuMemHostUnregister's */
     } *r;
     size_t n, cap;
 } registered = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -61,8 +62,7 @@ static size_t registered_at(uintptr_t p) {
     return registered.n;
 }
 
-GSR_EXPORT CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int Flags) {
-    if (!p || bytesize == 0 || Flags > 0xf) return CUDA_ERROR_INVALID_VALUE;
+CUresult gsr_host_range_add(void *p, size_t bytesize, int allocated) {
     uintptr_t base = (uintptr_t)p;
     if (base + bytesize < base) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = CUDA_SUCCESS;
@@ -78,9 +78,30 @@ GSR_EXPORT CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int 
         else
             registered.r = grown, registered.cap = cap;
     }
-    if (rc == CUDA_SUCCESS) registered.r[registered.n++] = (struct range){base, bytesize};
+    if (rc == CUDA_SUCCESS) registered.r[registered.n++] = (struct range){base, bytesize, allocated};
     pthread_mutex_unlock(&registered.lock);
     return rc;
+}
+
+void gsr_host_range_remove(void *p) {
+    pthread_mutex_lock(&registered.lock);
+    size_t i = registered_at((uintptr_t)p);
+    if (i < registered.n && registered.r[i].base == (uintptr_t)p) registered.r[i] = registered.r[--registered.n];
+    pthread_mutex_unlock(&registered.lock);
+}
+
+int gsr_host_range_holds(uint64_t p, uint64_t *base, uint64_t *size) {
+    pthread_mutex_lock(&registered.lock);
+    size_t i = registered_at((uintptr_t)p);
+    int held = i < registered.n;
+    if (held) *base = registered.r[i].base, *size = registered.r[i].size;
+    pthread_mutex_unlock(&registered.lock);
+    return held;
+}
+
+GSR_EXPORT CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int Flags) {
+    if (!p || bytesize == 0 || Flags > 0xf) return CUDA_ERROR_INVALID_VALUE;
+    return gsr_host_range_add(p, bytesize, 0);
 }
 GSR_EXPORT CUresult cuMemHostRegister(void *p, size_t bytesize, unsigned int Flags) { return cuMemHostRegister_v2(p, bytesize, Flags); }
 
@@ -88,7 +109,7 @@ GSR_EXPORT CUresult cuMemHostUnregister(void *p) {
     CUresult rc = CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
     pthread_mutex_lock(&registered.lock);
     size_t i = registered_at((uintptr_t)p);
-    if (i < registered.n && registered.r[i].base == (uintptr_t)p) {
+    if (i < registered.n && registered.r[i].base == (uintptr_t)p && !registered.r[i].allocated) {
         registered.r[i] = registered.r[--registered.n];
         rc = CUDA_SUCCESS;
     }

@@ -214,11 +214,15 @@ enum {
     ATTR_RANGE_SIZE = 12,
     ATTR_MAPPED = 13,
 };
+#define MEMORYTYPE_HOST 1u
 #define MEMORYTYPE_DEVICE 2u
 
-/* What the worker said of a pointer (known: a device pointer of this session). */
+/* What a pointer is: a device pointer of this session (the worker says), page-locked host
+ * memory of this process (cuMemHostAlloc, cuMemHostRegister: the client's registry), or
+ * neither (known 0). */
 typedef struct pointer_info {
     int known;
+    unsigned type; /* MEMORYTYPE_* when known */
     uint64_t ptr, ctx, base, size;
     int device;
 } pointer_info;
@@ -226,6 +230,13 @@ typedef struct pointer_info {
 static CUresult pointer_info_of(CUdeviceptr ptr, pointer_info *info) {
     memset(info, 0, sizeof *info);
     info->ptr = ptr;
+    if (gsr_host_range_holds(ptr, &info->base, &info->size)) {
+        /* Pinned for the session's device (one a session), in the current context. */
+        info->known = 1;
+        info->type = MEMORYTYPE_HOST;
+        info->ctx = gsr_current_ctx();
+        return CUDA_SUCCESS;
+    }
     CUresult rc = gsr_connect_once();
     if (rc != CUDA_SUCCESS) return rc;
     gsr_args out;
@@ -233,6 +244,7 @@ static CUresult pointer_info_of(CUdeviceptr ptr, pointer_info *info) {
     if (rc == CUDA_ERROR_INVALID_VALUE) return CUDA_SUCCESS; /* not the session's: host memory */
     if (rc != CUDA_SUCCESS) return rc;
     info->known = 1;
+    info->type = MEMORYTYPE_DEVICE;
     info->ctx = out.v[0];
     info->base = out.v[1];
     info->size = out.v[2];
@@ -244,7 +256,8 @@ static void put_value(void *data, const void *v, size_t n) { memcpy(data, v, n);
 
 /* One attribute into data. For memory the session does not hold, CUDA's answer for
  * unregistered host memory: an error alone (`alone`, cuPointerGetAttribute), NULL values with
- * success in a list (cuPointerGetAttributes). */
+ * success in a list (cuPointerGetAttributes). Device memory has no host pointer here, and
+ * page-locked host memory no device pointer (the GPU is on another machine). */
 static CUresult pointer_attribute(const pointer_info *in, int attribute, void *data, int alone) {
     if (!data) return CUDA_ERROR_INVALID_VALUE;
     if (!in->known && alone) return CUDA_ERROR_INVALID_VALUE;
@@ -253,20 +266,21 @@ static CUresult pointer_attribute(const pointer_info *in, int attribute, void *d
     unsigned u32;
     int i32;
     void *ptr;
+    int host = in->known && in->type == MEMORYTYPE_HOST, device = in->known && in->type == MEMORYTYPE_DEVICE;
     switch (attribute) {
     case ATTR_CONTEXT:
-    case ATTR_DEVICE_POINTER:
     case ATTR_RANGE_START_ADDR:
-        ptr = (void *)(uintptr_t)(!in->known ? 0 : attribute == ATTR_CONTEXT ? in->ctx : attribute == ATTR_DEVICE_POINTER ? in->ptr : in->base);
+        ptr = (void *)(uintptr_t)(!in->known ? 0 : attribute == ATTR_CONTEXT ? in->ctx : in->base);
         put_value(data, &ptr, sizeof ptr);
         return CUDA_SUCCESS;
-    case ATTR_HOST_POINTER: /* device memory has no host mapping here */
-        if (alone) return CUDA_ERROR_INVALID_VALUE;
-        ptr = NULL;
+    case ATTR_DEVICE_POINTER:
+    case ATTR_HOST_POINTER:
+        if ((attribute == ATTR_DEVICE_POINTER ? !device : !host) && alone) return CUDA_ERROR_INVALID_VALUE;
+        ptr = (void *)(uintptr_t)((attribute == ATTR_DEVICE_POINTER ? device : host) ? in->ptr : 0);
         put_value(data, &ptr, sizeof ptr);
         return CUDA_SUCCESS;
     case ATTR_MEMORY_TYPE:
-        u32 = in->known ? MEMORYTYPE_DEVICE : 0;
+        u32 = in->known ? in->type : 0;
         put_value(data, &u32, sizeof u32);
         return CUDA_SUCCESS;
     case ATTR_BUFFER_ID: /* the allocation's base: unique among the session's live allocations */
@@ -285,7 +299,7 @@ static CUresult pointer_attribute(const pointer_info *in, int attribute, void *d
     case ATTR_SYNC_MEMOPS:
     case ATTR_IS_LEGACY_CUDA_IPC_CAPABLE: /* cuIpc* is not served */
     case ATTR_MAPPED:
-        u32 = attribute == ATTR_MAPPED && in->known;
+        u32 = attribute == ATTR_MAPPED && device;
         put_value(data, &u32, sizeof u32);
         return CUDA_SUCCESS;
     default:

@@ -309,10 +309,29 @@ int main(void) {
     CHECK(memcmp(back, host + 4096, 4096) == 0);
     EXPECT(p_cuMemHostGetDevicePointer(&dptr, host, 0), CUDA_ERROR_NOT_SUPPORTED);
     EXPECT(p_cuMemHostGetDevicePointer(&dptr, back, 0), CUDA_ERROR_INVALID_VALUE);
+    mtype = 0, host_ptr = NULL, start = 0, range = 0;
+    EXPECT(p_cuPointerGetAttribute(&mtype, 2 /* MEMORY_TYPE */, (CUdeviceptr)(uintptr_t)(host + 10)), CUDA_SUCCESS);
+    EXPECT(p_cuPointerGetAttribute(&host_ptr, 4 /* HOST_POINTER */, (CUdeviceptr)(uintptr_t)(host + 10)), CUDA_SUCCESS);
+    EXPECT(p_cuPointerGetAttribute(&start, 11, (CUdeviceptr)(uintptr_t)(host + 10)), CUDA_SUCCESS);
+    EXPECT(p_cuPointerGetAttribute(&range, 12, (CUdeviceptr)(uintptr_t)(host + 10)), CUDA_SUCCESS);
+    CHECK(mtype == 1 /* HOST */ && host_ptr == host + 10 && start == (CUdeviceptr)(uintptr_t)host && range == 8192);
+    EXPECT(p_cuPointerGetAttribute(&dptr, 3 /* DEVICE_POINTER */, (CUdeviceptr)(uintptr_t)host), CUDA_ERROR_INVALID_VALUE);
     EXPECT(p_cuMemHostUnregister(host + 1), CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED);
     EXPECT(p_cuMemHostUnregister(host), CUDA_SUCCESS);
     EXPECT(p_cuMemHostUnregister(host), CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED);
+    EXPECT(p_cuPointerGetAttribute(&mtype, 2, (CUdeviceptr)(uintptr_t)host), CUDA_ERROR_INVALID_VALUE); /* no longer pinned */
     free(host);
+    /* cuMemHostAlloc's memory is page-locked host memory too, not cuMemHostUnregister's to drop. */
+    P(CUresult(*)(void **, size_t, unsigned), cuMemHostAlloc);
+    P(CUresult(*)(void *), cuMemFreeHost);
+    void *pinned = NULL;
+    EXPECT(p_cuMemHostAlloc(&pinned, 5000, 0), CUDA_SUCCESS);
+    EXPECT(p_cuPointerGetAttribute(&mtype, 2, (CUdeviceptr)(uintptr_t)pinned + 4999), CUDA_SUCCESS);
+    CHECK(mtype == 1);
+    EXPECT(p_cuMemHostRegister(pinned, 10, 0), CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED);
+    EXPECT(p_cuMemHostUnregister(pinned), CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED);
+    EXPECT(p_cuMemFreeHost(pinned), CUDA_SUCCESS);
+    EXPECT(p_cuPointerGetAttribute(&mtype, 2, (CUdeviceptr)(uintptr_t)pinned), CUDA_ERROR_INVALID_VALUE);
 
     /* ---- peers, the profiler, IPC */
     P(CUresult(*)(int *, CUdevice, CUdevice), cuDeviceCanAccessPeer);
