@@ -6,13 +6,14 @@
  * copies from it cross the wire as host memory; it can have no device mapping on the worker's
  * GPU), peer access (none across one session's devices), the profiler (no-ops), CUDA IPC (not
  * supported: a handle could only name the worker's memory to another process on the worker),
- * 2D byte memsets (one memset a row, or one for a contiguous range).
+ * 2D byte memsets and copies (one memset or copy a row, or one for a contiguous range).
  */
 #include "client.h"
 #include "client_served.h"
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* ---- host functions and stream callbacks ------------------------------------------- */
 static CUstream per_thread(CUstream s) { return s ? s : CU_STREAM_PER_THREAD; }
@@ -211,3 +212,79 @@ GSR_EXPORT CUresult cuMemsetD2D8Async(CUdeviceptr dst, size_t pitch, unsigned ch
 GSR_EXPORT CUresult cuMemsetD2D8Async_ptsz(CUdeviceptr dst, size_t pitch, unsigned char uc, size_t width, size_t height, CUstream hStream) {
     return memset_2d(dst, pitch, uc, width, height, per_thread(hStream), 1);
 }
+
+/* ---- 2D copies -------------------------------------------------------------------------- */
+CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n);
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, CUstream s);
+CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, CUstream s);
+CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s);
+CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s);
+
+#define MEM_HOST 1u
+#define MEM_DEVICE 2u
+#define MEM_UNIFIED 4u
+
+/* Bytes through the copy path their memory types name (unified: the client's address ranges
+ * say, client_unified.c), in the stream's order. Host to host waits for the stream first. */
+static CUresult copy_span(unsigned dst_type, uint64_t dst, unsigned src_type, uint64_t src, size_t n, CUstream stream) {
+    if (dst_type == MEM_UNIFIED || src_type == MEM_UNIFIED) return cuMemcpyAsync(dst, src, n, stream);
+    if (src_type == MEM_HOST && dst_type == MEM_DEVICE) return cuMemcpyHtoDAsync_v2(dst, (const void *)(uintptr_t)src, n, stream);
+    if (src_type == MEM_DEVICE && dst_type == MEM_HOST) return cuMemcpyDtoHAsync_v2((void *)(uintptr_t)dst, src, n, stream);
+    if (src_type == MEM_DEVICE && dst_type == MEM_DEVICE) return cuMemcpyDtoDAsync_v2(dst, src, n, stream);
+    CUresult rc = cuStreamSynchronize(stream);
+    if (rc == CUDA_SUCCESS) memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n);
+    return rc;
+}
+
+static int known_type(unsigned t) { return t == MEM_HOST || t == MEM_DEVICE || t == MEM_UNIFIED; }
+
+static int logged_array_copy;
+
+/* The last byte of a side (base + x + (y + height - 1) * pitch + width) is addressable
+ * without wrapping. */
+static int span_ok(uint64_t base, uint64_t x, uint64_t y, uint64_t pitch, uint64_t width, uint64_t height) {
+    uint64_t last_row = y + height - 1, end = base;
+    if (last_row < y || (pitch && last_row > UINT64_MAX / pitch)) return 0;
+    uint64_t parts[] = {x, last_row * pitch, width};
+    for (size_t i = 0; i < 3; i++) {
+        if (end > UINT64_MAX - parts[i]) return 0;
+        end += parts[i];
+    }
+    return 1;
+}
+
+/* Rows of WidthInBytes from (srcXInBytes, srcY) at srcPitch to (dstXInBytes, dstY) at
+ * dstPitch; one copy when both sides' rows are contiguous. The synchronous forms copy in the
+ * legacy default stream (NULL) and then synchronize it, which reports a row's error. */
+static CUresult memcpy_2d(const gsr_memcpy2d *p, CUstream stream, int async) {
+    if (!p) return CUDA_ERROR_INVALID_VALUE;
+    if (p->srcMemoryType == 3u || p->dstMemoryType == 3u) { /* CUarray: arrays are not forwarded */
+        gsr_log_once("cuMemcpy2D with a CUarray side is not forwarded (CUDA_ERROR_NOT_SUPPORTED)", &logged_array_copy);
+        return CUDA_ERROR_NOT_SUPPORTED;
+    }
+    if (!known_type(p->srcMemoryType) || !known_type(p->dstMemoryType)) return CUDA_ERROR_INVALID_VALUE;
+    size_t width = p->WidthInBytes, height = p->Height;
+    if (width == 0 || height == 0) return CUDA_SUCCESS;
+    if (width > p->srcPitch || width > p->dstPitch) return CUDA_ERROR_INVALID_VALUE;
+    uint64_t src = (p->srcMemoryType == MEM_HOST ? (uint64_t)(uintptr_t)p->srcHost : p->srcDevice);
+    uint64_t dst = (p->dstMemoryType == MEM_HOST ? (uint64_t)(uintptr_t)p->dstHost : p->dstDevice);
+    if (!span_ok(src, p->srcXInBytes, p->srcY, p->srcPitch, width, height) || !span_ok(dst, p->dstXInBytes, p->dstY, p->dstPitch, width, height))
+        return CUDA_ERROR_INVALID_VALUE;
+    src += p->srcXInBytes + p->srcY * p->srcPitch;
+    dst += p->dstXInBytes + p->dstY * p->dstPitch;
+    CUresult rc = CUDA_SUCCESS;
+    if (height == 1 || (p->srcPitch == width && p->dstPitch == width))
+        rc = copy_span(p->dstMemoryType, dst, p->srcMemoryType, src, width * height, stream);
+    else
+        for (size_t row = 0; row < height && rc == CUDA_SUCCESS; row++)
+            rc = copy_span(p->dstMemoryType, dst + row * p->dstPitch, p->srcMemoryType, src + row * p->srcPitch, width, stream);
+    if (rc == CUDA_SUCCESS && !async) rc = cuStreamSynchronize(stream);
+    return rc;
+}
+
+GSR_EXPORT CUresult cuMemcpy2D_v2(const gsr_memcpy2d *pCopy) { return memcpy_2d(pCopy, NULL, 0); }
+GSR_EXPORT CUresult cuMemcpy2D_v2_ptds(const gsr_memcpy2d *pCopy) { return memcpy_2d(pCopy, CU_STREAM_PER_THREAD, 0); }
+GSR_EXPORT CUresult cuMemcpy2DUnaligned_v2(const gsr_memcpy2d *pCopy) { return memcpy_2d(pCopy, NULL, 0); }
+GSR_EXPORT CUresult cuMemcpy2DUnaligned_v2_ptds(const gsr_memcpy2d *pCopy) { return memcpy_2d(pCopy, CU_STREAM_PER_THREAD, 0); }
+GSR_EXPORT CUresult cuMemcpy2DAsync_v2(const gsr_memcpy2d *pCopy, CUstream hStream) { return memcpy_2d(pCopy, hStream, 1); }
+GSR_EXPORT CUresult cuMemcpy2DAsync_v2_ptsz(const gsr_memcpy2d *pCopy, CUstream hStream) { return memcpy_2d(pCopy, per_thread(hStream), 1); }

@@ -15,6 +15,23 @@ typedef struct gsr_ipc_handle {
     char reserved[64];
 } gsr_ipc_handle;
 
+/* CUDA_MEMCPY2D, as cuda.h lays it out (memory types: 1 host, 2 device, 3 array, 4 unified). */
+typedef struct gsr_memcpy2d {
+    size_t srcXInBytes, srcY;
+    unsigned srcMemoryType;
+    const void *srcHost;
+    CUdeviceptr srcDevice;
+    void *srcArray;
+    size_t srcPitch;
+    size_t dstXInBytes, dstY;
+    unsigned dstMemoryType;
+    void *dstHost;
+    CUdeviceptr dstDevice;
+    void *dstArray;
+    size_t dstPitch;
+    size_t WidthInBytes, Height;
+} gsr_memcpy2d;
+
 /* client_queries.c */
 CUresult cuStreamGetCaptureInfo(CUstream hStream, CUstreamCaptureStatus *captureStatus, cuuint64_t *id);
 CUresult cuStreamGetCaptureInfo_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus, cuuint64_t *id);
@@ -74,6 +91,12 @@ CUresult cuMemsetD2D8_v2(CUdeviceptr dst, size_t pitch, unsigned char uc, size_t
 CUresult cuMemsetD2D8_v2_ptds(CUdeviceptr dst, size_t pitch, unsigned char uc, size_t width, size_t height);
 CUresult cuMemsetD2D8Async(CUdeviceptr dst, size_t pitch, unsigned char uc, size_t width, size_t height, CUstream hStream);
 CUresult cuMemsetD2D8Async_ptsz(CUdeviceptr dst, size_t pitch, unsigned char uc, size_t width, size_t height, CUstream hStream);
+CUresult cuMemcpy2D_v2(const gsr_memcpy2d *pCopy);
+CUresult cuMemcpy2D_v2_ptds(const gsr_memcpy2d *pCopy);
+CUresult cuMemcpy2DUnaligned_v2(const gsr_memcpy2d *pCopy);
+CUresult cuMemcpy2DUnaligned_v2_ptds(const gsr_memcpy2d *pCopy);
+CUresult cuMemcpy2DAsync_v2(const gsr_memcpy2d *pCopy, CUstream hStream);
+CUresult cuMemcpy2DAsync_v2_ptsz(const gsr_memcpy2d *pCopy, CUstream hStream);
 
 /* The table rows of the above (client_procs.c): name, CUDA version, symbol, stream flavour. */
 #define GSR_SERVED_PROC_LIST(X) \
@@ -129,6 +152,12 @@ CUresult cuMemsetD2D8Async_ptsz(CUdeviceptr dst, size_t pitch, unsigned char uc,
     X(cuMemsetD2D8, 3020, cuMemsetD2D8_v2, GS_CUDA_PROC_LEGACY) \
     X(cuMemsetD2D8, 7000, cuMemsetD2D8_v2_ptds, GS_CUDA_PROC_PTDS) \
     X(cuMemsetD2D8Async, 3020, cuMemsetD2D8Async, GS_CUDA_PROC_LEGACY) \
-    X(cuMemsetD2D8Async, 7000, cuMemsetD2D8Async_ptsz, GS_CUDA_PROC_PTSZ)
+    X(cuMemsetD2D8Async, 7000, cuMemsetD2D8Async_ptsz, GS_CUDA_PROC_PTSZ) \
+    X(cuMemcpy2D, 3020, cuMemcpy2D_v2, GS_CUDA_PROC_LEGACY) \
+    X(cuMemcpy2D, 7000, cuMemcpy2D_v2_ptds, GS_CUDA_PROC_PTDS) \
+    X(cuMemcpy2DUnaligned, 3020, cuMemcpy2DUnaligned_v2, GS_CUDA_PROC_LEGACY) \
+    X(cuMemcpy2DUnaligned, 7000, cuMemcpy2DUnaligned_v2_ptds, GS_CUDA_PROC_PTDS) \
+    X(cuMemcpy2DAsync, 3020, cuMemcpy2DAsync_v2, GS_CUDA_PROC_LEGACY) \
+    X(cuMemcpy2DAsync, 7000, cuMemcpy2DAsync_v2_ptsz, GS_CUDA_PROC_PTSZ)
 
 #endif /* GSR_CLIENT_SERVED_H */

@@ -373,6 +373,42 @@ int main(void) {
     EXPECT(p_cuMemsetD2D8Async(buf, 1 << 10, 0x33, 1 << 10, 2048, s1), CUDA_SUCCESS);       /* contiguous: one memset, */
     EXPECT(p_cuStreamSynchronize(s1), CUDA_ERROR_INVALID_VALUE);                            /* past the end */
 
+    /* ---- 2D copies: rows of a pitched host block into a pitched device block and back */
+    P(CUresult(*)(const gsr_memcpy2d *), cuMemcpy2D);
+    P(CUresult(*)(const gsr_memcpy2d *, CUstream), cuMemcpy2DAsync);
+    static unsigned char h2d[64 * 40], d2h[48 * 40];
+    for (size_t i = 0; i < sizeof h2d; i++) h2d[i] = (unsigned char)(i * 13 + 7);
+    memset(d2h, 0xee, sizeof d2h);
+    EXPECT(p_cuMemsetD8(buf, 0, 1 << 20), CUDA_SUCCESS);
+    gsr_memcpy2d up = {.srcXInBytes = 4, .srcY = 2, .srcMemoryType = 1, .srcHost = h2d, .srcPitch = 64,
+                       .dstXInBytes = 8, .dstY = 1, .dstMemoryType = 2, .dstDevice = buf, .dstPitch = 512,
+                       .WidthInBytes = 30, .Height = 20};
+    EXPECT(p_cuMemcpy2D(&up), CUDA_SUCCESS);
+    gsr_memcpy2d down = {.srcXInBytes = 8, .srcY = 1, .srcMemoryType = 2, .srcDevice = buf, .srcPitch = 512,
+                         .dstMemoryType = 1, .dstHost = d2h, .dstPitch = 48, .WidthInBytes = 30, .Height = 20};
+    EXPECT(p_cuMemcpy2DAsync(&down, s1), CUDA_SUCCESS);
+    EXPECT(p_cuStreamSynchronize(s1), CUDA_SUCCESS);
+    int copy2d_ok = 1;
+    for (int row = 0; row < 20; row++)
+        for (int col = 0; col < 48; col++)
+            if (d2h[row * 48 + col] != (col < 30 ? h2d[(row + 2) * 64 + 4 + col] : 0xee)) copy2d_ok = 0;
+    CHECK(copy2d_ok);
+    EXPECT(p_cuMemcpyDtoH(grid, buf, 1024), CUDA_SUCCESS); /* row 0 untouched, row 1 from byte 8 to 38 */
+    CHECK(grid[0] == 0 && grid[511] == 0 && grid[512 + 7] == 0 && grid[512 + 8] == h2d[2 * 64 + 4] && grid[512 + 37] == h2d[2 * 64 + 33] &&
+          grid[512 + 38] == 0);
+    gsr_memcpy2d bad = up;
+    bad.WidthInBytes = 65; /* over the source's pitch */
+    EXPECT(p_cuMemcpy2D(&bad), CUDA_ERROR_INVALID_VALUE);
+    bad = up;
+    bad.dstY = 2047; /* the last rows past the allocation: the worker refuses */
+    EXPECT(p_cuMemcpy2D(&bad), CUDA_ERROR_INVALID_VALUE);
+    bad = up;
+    bad.srcMemoryType = 3; /* an array */
+    EXPECT(p_cuMemcpy2D(&bad), CUDA_ERROR_NOT_SUPPORTED);
+    bad = up;
+    bad.dstPitch = SIZE_MAX / 4; /* wraps */
+    EXPECT(p_cuMemcpy2D(&bad), CUDA_ERROR_INVALID_VALUE);
+
     /* ---- what the runtime does at exit; the worker frees the rest */
     EXPECT(p_cuMemFree(buf), CUDA_SUCCESS);
     EXPECT(p_cuPointerGetAttribute(&mtype, 2, buf), CUDA_ERROR_INVALID_VALUE); /* no longer the session's */

@@ -84,7 +84,7 @@ if env GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" GPUSHARE_REM
     "$T/remote_calls" >"$WORK/app.out" 2>"$WORK/app.err" && grep -q '^remote_calls ok' "$WORK/app.out" &&
     [ "$(grep -c 'cuIpc\*: .*(CUDA_ERROR_NOT_SUPPORTED)' "$WORK/app.err")" = 1 ] &&
     worker_exit 10 && grep -q 'everything freed' "$WORK/worker.err"; then
-    ok "framework calls: capture state, stream/context queries, events with flags, pointer attributes, globals, names, host functions, registered host memory, peers, profiler, IPC refused, 2D memsets; forged handles refused; worker freed all"
+    ok "framework calls: capture state, stream/context queries, events with flags, pointer attributes, globals, names, host functions, registered host memory, peers, profiler, IPC refused, 2D memsets and copies; forged handles refused; worker freed all"
 else bad "framework calls (remote_calls)"; fi
 
 # 1c. An unmodified CUDA runtime-API program (cudart_app.cu), built by nvcc with the runtime
