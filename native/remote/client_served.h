@@ -98,66 +98,57 @@ CUresult cuMemcpy2DUnaligned_v2_ptds(const gsr_memcpy2d *pCopy);
 CUresult cuMemcpy2DAsync_v2(const gsr_memcpy2d *pCopy, CUstream hStream);
 CUresult cuMemcpy2DAsync_v2_ptsz(const gsr_memcpy2d *pCopy, CUstream hStream);
 
-/* The table rows of the above (client_procs.c): name, CUDA version, symbol, stream flavour. */
+/* The table rows of the above for client_procs.c, each expanded into X(name, CUDA version,
+ * symbol, stream flavour): GSR_SERVED, a default-stream row; GSR_SERVED_PTSZ/PTDS(..., version
+ * of the per-thread form), that row and the per-thread one, whose symbol is the first's with
+ * _ptsz/_ptds. */
+#define GSR_SERVED(X, name, version, symbol) X(name, version, symbol, GS_CUDA_PROC_LEGACY)
+#define GSR_SERVED_PTSZ(X, name, version, symbol, pt_version) \
+    X(name, version, symbol, GS_CUDA_PROC_LEGACY) X(name, pt_version, symbol##_ptsz, GS_CUDA_PROC_PTSZ)
+#define GSR_SERVED_PTDS(X, name, version, symbol, pt_version) \
+    X(name, version, symbol, GS_CUDA_PROC_LEGACY) X(name, pt_version, symbol##_ptds, GS_CUDA_PROC_PTDS)
 #define GSR_SERVED_PROC_LIST(X) \
-    X(cuStreamGetCaptureInfo, 10010, cuStreamGetCaptureInfo, GS_CUDA_PROC_LEGACY) \
-    X(cuStreamGetCaptureInfo, 10010, cuStreamGetCaptureInfo_ptsz, GS_CUDA_PROC_PTSZ) \
-    X(cuStreamGetCaptureInfo, 11030, cuStreamGetCaptureInfo_v2, GS_CUDA_PROC_LEGACY) \
-    X(cuStreamGetCaptureInfo, 11030, cuStreamGetCaptureInfo_v2_ptsz, GS_CUDA_PROC_PTSZ) \
-    X(cuStreamGetCaptureInfo, 12030, cuStreamGetCaptureInfo_v3, GS_CUDA_PROC_LEGACY) \
-    X(cuStreamGetCaptureInfo, 12030, cuStreamGetCaptureInfo_v3_ptsz, GS_CUDA_PROC_PTSZ) \
-    X(cuStreamGetPriority, 5050, cuStreamGetPriority, GS_CUDA_PROC_LEGACY) \
-    X(cuStreamGetPriority, 7000, cuStreamGetPriority_ptsz, GS_CUDA_PROC_PTSZ) \
-    X(cuStreamGetFlags, 5050, cuStreamGetFlags, GS_CUDA_PROC_LEGACY) \
-    X(cuStreamGetFlags, 7000, cuStreamGetFlags_ptsz, GS_CUDA_PROC_PTSZ) \
-    X(cuStreamGetId, 12000, cuStreamGetId, GS_CUDA_PROC_LEGACY) \
-    X(cuStreamGetId, 12000, cuStreamGetId_ptsz, GS_CUDA_PROC_PTSZ) \
-    X(cuStreamGetDevice, 12080, cuStreamGetDevice, GS_CUDA_PROC_LEGACY) \
-    X(cuStreamGetDevice, 12080, cuStreamGetDevice_ptsz, GS_CUDA_PROC_PTSZ) \
-    X(cuStreamGetCtx, 9020, cuStreamGetCtx, GS_CUDA_PROC_LEGACY) \
-    X(cuStreamGetCtx, 9020, cuStreamGetCtx_ptsz, GS_CUDA_PROC_PTSZ) \
-    X(cuStreamGetCtx, 12050, cuStreamGetCtx_v2, GS_CUDA_PROC_LEGACY) \
-    X(cuStreamGetCtx, 12050, cuStreamGetCtx_v2_ptsz, GS_CUDA_PROC_PTSZ) \
-    X(cuCtxGetLimit, 3010, cuCtxGetLimit, GS_CUDA_PROC_LEGACY) \
-    X(cuCtxSetLimit, 3010, cuCtxSetLimit, GS_CUDA_PROC_LEGACY) \
-    X(cuCtxGetCacheConfig, 3020, cuCtxGetCacheConfig, GS_CUDA_PROC_LEGACY) \
-    X(cuCtxSetCacheConfig, 3020, cuCtxSetCacheConfig, GS_CUDA_PROC_LEGACY) \
-    X(cuCtxGetFlags, 7000, cuCtxGetFlags, GS_CUDA_PROC_LEGACY) \
-    X(cuCtxGetApiVersion, 3020, cuCtxGetApiVersion, GS_CUDA_PROC_LEGACY) \
-    X(cuCtxGetId, 12000, cuCtxGetId, GS_CUDA_PROC_LEGACY) \
-    X(cuEventRecordWithFlags, 11010, cuEventRecordWithFlags, GS_CUDA_PROC_LEGACY) \
-    X(cuEventRecordWithFlags, 11010, cuEventRecordWithFlags_ptsz, GS_CUDA_PROC_PTSZ) \
-    X(cuPointerGetAttribute, 4000, cuPointerGetAttribute, GS_CUDA_PROC_LEGACY) \
-    X(cuPointerGetAttributes, 7000, cuPointerGetAttributes, GS_CUDA_PROC_LEGACY) \
-    X(cuModuleGetGlobal, 3020, cuModuleGetGlobal_v2, GS_CUDA_PROC_LEGACY) \
-    X(cuLibraryGetGlobal, 12000, cuLibraryGetGlobal, GS_CUDA_PROC_LEGACY) \
-    X(cuFuncGetName, 12030, cuFuncGetName, GS_CUDA_PROC_LEGACY) \
-    X(cuKernelGetName, 12030, cuKernelGetName, GS_CUDA_PROC_LEGACY) \
-    X(cuLaunchHostFunc, 10000, cuLaunchHostFunc, GS_CUDA_PROC_LEGACY) \
-    X(cuLaunchHostFunc, 10000, cuLaunchHostFunc_ptsz, GS_CUDA_PROC_PTSZ) \
-    X(cuStreamAddCallback, 5000, cuStreamAddCallback, GS_CUDA_PROC_LEGACY) \
-    X(cuStreamAddCallback, 7000, cuStreamAddCallback_ptsz, GS_CUDA_PROC_PTSZ) \
-    X(cuMemHostRegister, 6050, cuMemHostRegister_v2, GS_CUDA_PROC_LEGACY) \
-    X(cuMemHostUnregister, 4000, cuMemHostUnregister, GS_CUDA_PROC_LEGACY) \
-    X(cuMemHostGetDevicePointer, 3020, cuMemHostGetDevicePointer_v2, GS_CUDA_PROC_LEGACY) \
-    X(cuDeviceCanAccessPeer, 4000, cuDeviceCanAccessPeer, GS_CUDA_PROC_LEGACY) \
-    X(cuProfilerStart, 4000, cuProfilerStart, GS_CUDA_PROC_LEGACY) \
-    X(cuProfilerStop, 4000, cuProfilerStop, GS_CUDA_PROC_LEGACY) \
-    X(cuIpcGetMemHandle, 4010, cuIpcGetMemHandle, GS_CUDA_PROC_LEGACY) \
-    X(cuIpcOpenMemHandle, 4010, cuIpcOpenMemHandle, GS_CUDA_PROC_LEGACY) \
-    X(cuIpcOpenMemHandle, 11000, cuIpcOpenMemHandle_v2, GS_CUDA_PROC_LEGACY) \
-    X(cuIpcCloseMemHandle, 4010, cuIpcCloseMemHandle, GS_CUDA_PROC_LEGACY) \
-    X(cuIpcGetEventHandle, 4010, cuIpcGetEventHandle, GS_CUDA_PROC_LEGACY) \
-    X(cuIpcOpenEventHandle, 4010, cuIpcOpenEventHandle, GS_CUDA_PROC_LEGACY) \
-    X(cuMemsetD2D8, 3020, cuMemsetD2D8_v2, GS_CUDA_PROC_LEGACY) \
-    X(cuMemsetD2D8, 7000, cuMemsetD2D8_v2_ptds, GS_CUDA_PROC_PTDS) \
-    X(cuMemsetD2D8Async, 3020, cuMemsetD2D8Async, GS_CUDA_PROC_LEGACY) \
-    X(cuMemsetD2D8Async, 7000, cuMemsetD2D8Async_ptsz, GS_CUDA_PROC_PTSZ) \
-    X(cuMemcpy2D, 3020, cuMemcpy2D_v2, GS_CUDA_PROC_LEGACY) \
-    X(cuMemcpy2D, 7000, cuMemcpy2D_v2_ptds, GS_CUDA_PROC_PTDS) \
-    X(cuMemcpy2DUnaligned, 3020, cuMemcpy2DUnaligned_v2, GS_CUDA_PROC_LEGACY) \
-    X(cuMemcpy2DUnaligned, 7000, cuMemcpy2DUnaligned_v2_ptds, GS_CUDA_PROC_PTDS) \
-    X(cuMemcpy2DAsync, 3020, cuMemcpy2DAsync_v2, GS_CUDA_PROC_LEGACY) \
-    X(cuMemcpy2DAsync, 7000, cuMemcpy2DAsync_v2_ptsz, GS_CUDA_PROC_PTSZ)
+    GSR_SERVED_PTSZ(X, cuStreamGetCaptureInfo, 10010, cuStreamGetCaptureInfo, 10010) \
+    GSR_SERVED_PTSZ(X, cuStreamGetCaptureInfo, 11030, cuStreamGetCaptureInfo_v2, 11030) \
+    GSR_SERVED_PTSZ(X, cuStreamGetCaptureInfo, 12030, cuStreamGetCaptureInfo_v3, 12030) \
+    GSR_SERVED_PTSZ(X, cuStreamGetPriority, 5050, cuStreamGetPriority, 7000) \
+    GSR_SERVED_PTSZ(X, cuStreamGetFlags, 5050, cuStreamGetFlags, 7000) \
+    GSR_SERVED_PTSZ(X, cuStreamGetId, 12000, cuStreamGetId, 12000) \
+    GSR_SERVED_PTSZ(X, cuStreamGetDevice, 12080, cuStreamGetDevice, 12080) \
+    GSR_SERVED_PTSZ(X, cuStreamGetCtx, 9020, cuStreamGetCtx, 9020) \
+    GSR_SERVED_PTSZ(X, cuStreamGetCtx, 12050, cuStreamGetCtx_v2, 12050) \
+    GSR_SERVED(X, cuCtxGetLimit, 3010, cuCtxGetLimit) \
+    GSR_SERVED(X, cuCtxSetLimit, 3010, cuCtxSetLimit) \
+    GSR_SERVED(X, cuCtxGetCacheConfig, 3020, cuCtxGetCacheConfig) \
+    GSR_SERVED(X, cuCtxSetCacheConfig, 3020, cuCtxSetCacheConfig) \
+    GSR_SERVED(X, cuCtxGetFlags, 7000, cuCtxGetFlags) \
+    GSR_SERVED(X, cuCtxGetApiVersion, 3020, cuCtxGetApiVersion) \
+    GSR_SERVED(X, cuCtxGetId, 12000, cuCtxGetId) \
+    GSR_SERVED_PTSZ(X, cuEventRecordWithFlags, 11010, cuEventRecordWithFlags, 11010) \
+    GSR_SERVED(X, cuPointerGetAttribute, 4000, cuPointerGetAttribute) \
+    GSR_SERVED(X, cuPointerGetAttributes, 7000, cuPointerGetAttributes) \
+    GSR_SERVED(X, cuModuleGetGlobal, 3020, cuModuleGetGlobal_v2) \
+    GSR_SERVED(X, cuLibraryGetGlobal, 12000, cuLibraryGetGlobal) \
+    GSR_SERVED(X, cuFuncGetName, 12030, cuFuncGetName) \
+    GSR_SERVED(X, cuKernelGetName, 12030, cuKernelGetName) \
+    GSR_SERVED_PTSZ(X, cuLaunchHostFunc, 10000, cuLaunchHostFunc, 10000) \
+    GSR_SERVED_PTSZ(X, cuStreamAddCallback, 5000, cuStreamAddCallback, 7000) \
+    GSR_SERVED(X, cuMemHostRegister, 6050, cuMemHostRegister_v2) \
+    GSR_SERVED(X, cuMemHostUnregister, 4000, cuMemHostUnregister) \
+    GSR_SERVED(X, cuMemHostGetDevicePointer, 3020, cuMemHostGetDevicePointer_v2) \
+    GSR_SERVED(X, cuDeviceCanAccessPeer, 4000, cuDeviceCanAccessPeer) \
+    GSR_SERVED(X, cuProfilerStart, 4000, cuProfilerStart) \
+    GSR_SERVED(X, cuProfilerStop, 4000, cuProfilerStop) \
+    GSR_SERVED(X, cuIpcGetMemHandle, 4010, cuIpcGetMemHandle) \
+    GSR_SERVED(X, cuIpcOpenMemHandle, 4010, cuIpcOpenMemHandle) \
+    GSR_SERVED(X, cuIpcOpenMemHandle, 11000, cuIpcOpenMemHandle_v2) \
+    GSR_SERVED(X, cuIpcCloseMemHandle, 4010, cuIpcCloseMemHandle) \
+    GSR_SERVED(X, cuIpcGetEventHandle, 4010, cuIpcGetEventHandle) \
+    GSR_SERVED(X, cuIpcOpenEventHandle, 4010, cuIpcOpenEventHandle) \
+    GSR_SERVED_PTDS(X, cuMemsetD2D8, 3020, cuMemsetD2D8_v2, 7000) \
+    GSR_SERVED_PTSZ(X, cuMemsetD2D8Async, 3020, cuMemsetD2D8Async, 7000) \
+    GSR_SERVED_PTDS(X, cuMemcpy2D, 3020, cuMemcpy2D_v2, 7000) \
+    GSR_SERVED_PTDS(X, cuMemcpy2DUnaligned, 3020, cuMemcpy2DUnaligned_v2, 7000) \
+    GSR_SERVED_PTSZ(X, cuMemcpy2DAsync, 3020, cuMemcpy2DAsync_v2, 7000)
 
 #endif /* GSR_CLIENT_SERVED_H */

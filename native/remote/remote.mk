@@ -106,13 +106,13 @@ $(REMOTE_T)/remote_app: remote/tests/remote_app.c $(REMOTE_HDRS) $(REMOTE_FAKE_D
 
 # Calls the driver as the CUDA runtime does: dlopen("libcuda.so.1"), every entry point through
 # cuGetProcAddress, fatbins through cuLibraryLoadData, launches through kernel handles, NVML.
-$(REMOTE_T)/remote_cudart: remote/tests/remote_cudart.c $(REMOTE_HDRS)
+$(REMOTE_T)/remote_cudart: remote/tests/remote_cudart.c remote/tests/runtime_check.h $(REMOTE_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ remote/tests/remote_cudart.c -ldl
 
 # The calls CuPy and PyTorch make after their start (client_queries.c, client_calls.c), taken
 # through cuGetProcAddress.
-$(REMOTE_T)/remote_calls: remote/tests/remote_calls.c $(REMOTE_HDRS)
+$(REMOTE_T)/remote_calls: remote/tests/remote_calls.c remote/tests/runtime_check.h $(REMOTE_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ remote/tests/remote_calls.c -ldl
 

@@ -10,54 +10,22 @@
 #define _DEFAULT_SOURCE
 #include "client_served.h"
 #include "gs_cuda.h"
+#define CHECK_PROGRAM "remote_calls"
+#include "runtime_check.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
-
-#define CHECK(cond)                                                       \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            printf("remote_calls: FAIL line %d: %s\n", __LINE__, #cond);  \
-            failures++;                                                   \
-        }                                                                 \
-    } while (0)
-#define EXPECT(call, want)                                                                                  \
-    do {                                                                                                    \
-        int got_ = (int)(call);                                                                             \
-        if (got_ != (int)(want)) {                                                                          \
-            printf("remote_calls: FAIL line %d: %s = %d, expected %d\n", __LINE__, #call, got_, (int)(want)); \
-            failures++;                                                                                     \
-        }                                                                                                   \
-    } while (0)
-
-typedef CUresult (*pfn_get_proc)(const char *, void **, int, cuuint64_t, CUdriverProcAddressQueryResult *);
-static pfn_get_proc get_proc;
-
-static void *proc(const char *name, int version, cuuint64_t flags) {
-    void *fn = NULL;
-    CUdriverProcAddressQueryResult st = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
-    if (get_proc(name, &fn, version, flags, &st) != CUDA_SUCCESS || st != CU_GET_PROC_ADDRESS_SUCCESS || !fn) {
-        printf("remote_calls: FAIL cuGetProcAddress(%s, %d, %llu)\n", name, version, (unsigned long long)flags);
-        failures++;
-        exit(1);
-    }
+/* Every entry point here must be served: the program cannot go on without one. */
+static void *need(void *fn) {
+    if (!fn) exit(1);
     return fn;
 }
-/* As the runtime of CUDA 12.8 gets it; P13 as CUDA 13's; PT: the per-thread-default-stream form. */
-#define P(type, name) __typeof__(type) p_##name = (type)proc(#name, 12080, 0)
-#define PT(type, name) __typeof__(type) pt_##name = (type)proc(#name, 12080, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM)
-
-/* A fatbin the fake loads (any image): {magic, version, header size, payload size}, payload. */
-static unsigned char fatbin[16 + 64] __attribute__((aligned(8)));
-static struct {
-    unsigned int magic, version;
-    const void *data;
-    const void *filename;
-} wrapper = {0x466243B1u, 1, fatbin, NULL};
+/* As the runtime of CUDA 12.8 gets it; PT: the per-thread-default-stream form. */
+#define P(type, name) __typeof__(type) p_##name = (type)need(proc(#name, 12080, 0))
+#define PT(type, name) __typeof__(type) pt_##name = (type)need(proc(#name, 12080, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM))
 
 static int host_calls;
 static void host_fn(void *user) { host_calls += *(int *)user; }
@@ -113,12 +81,12 @@ int main(void) {
     PT(CUresult(*)(CUstream, CUstreamCaptureStatus *), cuStreamIsCapturing);
     P(CUresult(*)(CUstream, CUstreamCaptureStatus *, cuuint64_t *, void **, const void ***, const void **, size_t *), cuStreamGetCaptureInfo);
     CUresult (*capture_v2)(CUstream, CUstreamCaptureStatus *, cuuint64_t *, void **, const void ***, size_t *) =
-        (CUresult(*)(CUstream, CUstreamCaptureStatus *, cuuint64_t *, void **, const void ***, size_t *))proc("cuStreamGetCaptureInfo", 12000, 0);
+        (CUresult(*)(CUstream, CUstreamCaptureStatus *, cuuint64_t *, void **, const void ***, size_t *))need(proc("cuStreamGetCaptureInfo", 12000, 0));
     P(CUresult(*)(CUstream, int *), cuStreamGetPriority);
     P(CUresult(*)(CUstream, unsigned *), cuStreamGetFlags);
     P(CUresult(*)(CUstream, unsigned long long *), cuStreamGetId);
     P(CUresult(*)(CUstream, CUcontext *, void **), cuStreamGetCtx); /* _v2 at 12.5+: the green context too */
-    CUresult (*stream_ctx_v1)(CUstream, CUcontext *) = (CUresult(*)(CUstream, CUcontext *))proc("cuStreamGetCtx", 12000, 0);
+    CUresult (*stream_ctx_v1)(CUstream, CUcontext *) = (CUresult(*)(CUstream, CUcontext *))need(proc("cuStreamGetCtx", 12000, 0));
     void *green = &green;
     P(CUresult(*)(CUstream, CUdevice *), cuStreamGetDevice);
     CUstream s1 = NULL, s2 = NULL;
@@ -259,10 +227,7 @@ int main(void) {
     P(CUresult(*)(CUfunction *, CUkernel), cuKernelGetFunction);
     P(CUresult(*)(const char **, CUfunction), cuFuncGetName);
     P(CUresult(*)(const char **, CUkernel), cuKernelGetName);
-    unsigned int magic = 0xBA55ED50u;
-    unsigned short version = 1, header = 16;
-    unsigned long long payload = 64;
-    memcpy(fatbin, &magic, 4), memcpy(fatbin + 4, &version, 2), memcpy(fatbin + 6, &header, 2), memcpy(fatbin + 8, &payload, 8);
+    make_fatbin();
     CUlibrary library = NULL;
     CUkernel kernel = NULL;
     CUfunction func = NULL;
