@@ -138,6 +138,27 @@ describe('the exporter', () => {
     expect(value(s, 'gpushare_api_request_seconds_bucket', { route: '/v1/tasks/:id', method: 'GET', status_class: '2xx', le: '0.001' })).toBe(1);
   });
 
+  it("counts overcommit's swaps by direction and reason, and its waits by kind", async () => {
+    const { m } = exporter();
+    m.taskEvent({ at: 1, type: 'task.swapped-out', taskId: 'a', data: { reason: 'turn', for: 'b', swappedBytes: 10, swapSeconds: 0.98 } });
+    m.taskEvent({ at: 2, type: 'task.swapped-out', taskId: 'b', data: { reason: 'idle', swapSeconds: 0.5 } });
+    m.taskEvent({ at: 3, type: 'task.swapped-out', taskId: 'c', data: { reason: 'x'.repeat(400), swapSeconds: 'nan' } });
+    m.taskEvent({ at: 4, type: 'task.swapped-in', taskId: 'b', data: { waitedMs: 30_100, swapSeconds: 0.9 } });
+    m.taskEvent({ at: 5, type: 'task.room-made', taskId: 'b', data: { bytes: 1, waitedMs: 1500 } });
+    m.taskEvent({ at: 6, type: 'task.wants-room-refused', taskId: 'd', data: { bytes: 1, waitedMs: 60_000 } });
+    const s = await scrape(m);
+    expect(value(s, 'gpushare_overcommit_swaps_total', { direction: 'out', reason: 'turn' })).toBe(1);
+    expect(value(s, 'gpushare_overcommit_swaps_total', { direction: 'out', reason: 'idle' })).toBe(1);
+    // a reason the daemon never writes is not turned into a label value
+    expect(value(s, 'gpushare_overcommit_swaps_total', { direction: 'out', reason: 'unknown' })).toBe(1);
+    expect(value(s, 'gpushare_overcommit_swaps_total', { direction: 'in', reason: 'in' })).toBe(1);
+    expect(value(s, 'gpushare_overcommit_swap_seconds_sum', { direction: 'out' })).toBeCloseTo(1.48, 6);
+    expect(value(s, 'gpushare_overcommit_swap_seconds_count', { direction: 'out' })).toBe(2);
+    expect(value(s, 'gpushare_overcommit_wait_seconds_sum', { kind: 'in' })).toBeCloseTo(30.1, 6);
+    expect(value(s, 'gpushare_overcommit_wait_seconds_sum', { kind: 'room' })).toBeCloseTo(1.5, 6);
+    expect(value(s, 'gpushare_overcommit_room_refused_total', {})).toBe(1);
+  });
+
   it('speaks OpenMetrics when the Accept header asks for it, and the Prometheus text format otherwise', async () => {
     const { hub, m } = exporter();
     hub.publish(sample());

@@ -87,7 +87,8 @@ export class MetricsExporter {
     });
   }
 
-  /** Task events: a start measures the task's wait; a suspension or resumption its time and bytes. */
+  /** Task events: a start measures the task's wait; a suspension or resumption its time and
+   * bytes; overcommit's swaps, waits and refusals (README, "Memory overcommit") are counted. */
   taskEvent(event: TaskEventLike): void {
     if (event.type === 'task.started' && event.data['adopted'] !== true && event.taskId !== null) {
       const since = this.options.submittedAt(event.taskId);
@@ -100,6 +101,22 @@ export class MetricsExporter {
         if (ms !== null) (suspended ? d.suspendSeconds : d.resumeSeconds).observe(ms / 1000);
         if (bytes !== null) (suspended ? d.suspendBytes : d.resumeBytes).inc(bytes);
       });
+    } else if (event.type === 'task.swapped-out' || event.type === 'task.swapped-in') {
+      const out = event.type === 'task.swapped-out';
+      const direction = out ? 'out' : 'in';
+      const reason = out ? labelOr(event.data['reason'], 'unknown') : 'in';
+      const seconds = numberOr(event.data['swapSeconds']);
+      const waited = out ? null : numberOr(event.data['waitedMs']);
+      this.each((d) => {
+        d.overcommitSwaps.inc({ direction, reason });
+        if (seconds !== null) d.overcommitSwapSeconds.observe({ direction }, seconds);
+        if (waited !== null) d.overcommitWaitSeconds.observe({ kind: 'in' }, waited / 1000);
+      });
+    } else if (event.type === 'task.room-made') {
+      const waited = numberOr(event.data['waitedMs']);
+      if (waited !== null) this.each((d) => d.overcommitWaitSeconds.observe({ kind: 'room' }, waited / 1000));
+    } else if (event.type === 'task.wants-room-refused') {
+      this.each((d) => d.overcommitRoomRefused.inc());
     }
   }
 
@@ -116,6 +133,11 @@ function format(registry: AnyRegistry, openMetrics: boolean): Format {
 /** Prometheus asks for OpenMetrics first in its Accept header when it can read it. */
 export function wantsOpenMetrics(accept: string | undefined): boolean {
   return accept !== undefined && /application\/openmetrics-text/i.test(accept);
+}
+
+/** A label value from an event's field: only the short lower-case words the daemon writes. */
+function labelOr(v: unknown, fallback: string): string {
+  return typeof v === 'string' && /^[a-z-]{1,16}$/.test(v) ? v : fallback;
 }
 
 function numberOr(v: unknown): number | null {
