@@ -74,10 +74,12 @@ CUresult gsr_host_range_add(void *p, size_t bytesize, int allocated) {
     if (rc == CUDA_SUCCESS && registered.n == registered.cap) {
         size_t cap = registered.cap ? 2 * registered.cap : 16;
         struct range *grown = realloc(registered.r, cap * sizeof *grown);
-        if (!grown)
+        if (grown) {
+            registered.r = grown;
+            registered.cap = cap;
+        } else {
             rc = CUDA_ERROR_OUT_OF_MEMORY;
-        else
-            registered.r = grown, registered.cap = cap;
+        }
     }
     if (rc == CUDA_SUCCESS) registered.r[registered.n++] = (struct range){base, bytesize, allocated};
     pthread_mutex_unlock(&registered.lock);
@@ -95,7 +97,10 @@ int gsr_host_range_holds(uint64_t p, uint64_t *base, uint64_t *size) {
     pthread_mutex_lock(&registered.lock);
     size_t i = registered_at((uintptr_t)p);
     int held = i < registered.n;
-    if (held) *base = registered.r[i].base, *size = registered.r[i].size;
+    if (held) {
+        *base = registered.r[i].base;
+        *size = registered.r[i].size;
+    }
     pthread_mutex_unlock(&registered.lock);
     return held;
 }

@@ -149,10 +149,8 @@ static CUresult ctx_get(gsr_session *s, const gsr_args *a, gsr_args *out) {
         out->v[0] = flags;
         return rc;
     case GSR_CTX_ID:
-        if (opt[GSR_OPT_CTX_ID])
-            rc = ((pfn_ctx_u64)opt[GSR_OPT_CTX_ID])(c->handle, &id);
-        else
-            rc = CUDA_SUCCESS, id = c->id; /* unique among the session's contexts */
+        id = c->id; /* unique among the session's contexts: the answer where the driver has none */
+        rc = opt[GSR_OPT_CTX_ID] ? ((pfn_ctx_u64)opt[GSR_OPT_CTX_ID])(c->handle, &id) : CUDA_SUCCESS;
         out->v[0] = id;
         return rc;
     default:
