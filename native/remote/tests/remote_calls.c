@@ -40,7 +40,10 @@ static void stream_callback(CUstream stream, CUresult status, void *user) {
 #define FORGED_STREAM ((CUstream)(uintptr_t)0x0400000000000999ull)
 #define FORGED_CTX ((CUcontext)(uintptr_t)0x0100000000000999ull)
 
-int main(void) {
+/* With "driver-extras" the worker has driver_extras.c preloaded: the driver then answers the
+ * context queries and gives module globals, which the fake alone does not. */
+int main(int argc, char **argv) {
+    int extras = argc > 1 && strcmp(argv[1], "driver-extras") == 0;
     void *lib = dlopen("libcuda.so.1", RTLD_NOW);
     if (!lib || !(get_proc = (pfn_get_proc)dlsym(lib, "cuGetProcAddress_v2"))) {
         printf("remote_calls: FAIL no libcuda.so.1 / cuGetProcAddress_v2\n");
@@ -138,8 +141,9 @@ int main(void) {
     EXPECT(p_cuStreamGetPriority(FORGED_STREAM, &prio), CUDA_ERROR_INVALID_HANDLE);
     EXPECT(stream_ctx_v1(FORGED_STREAM, &sctx), CUDA_ERROR_INVALID_HANDLE);
 
-    /* ---- the current context: what the worker's driver answers (the fake has no limits,
-     * cache preference, flags or API version: NOT_SUPPORTED comes back, not a guess); ids. */
+    /* ---- the current context: what the worker's driver answers (the fake alone has no
+     * limits, cache preference, flags or API version: NOT_SUPPORTED comes back, not a guess);
+     * ids. */
     P(CUresult(*)(size_t *, int), cuCtxGetLimit);
     P(CUresult(*)(int, size_t), cuCtxSetLimit);
     P(CUresult(*)(int *), cuCtxGetCacheConfig);
@@ -151,12 +155,15 @@ int main(void) {
     int config = 0;
     unsigned cflags = 0, api = 0;
     unsigned long long cid1 = 0, cid2 = 0;
-    EXPECT(p_cuCtxGetLimit(&limit, 0 /* STACK_SIZE */), CUDA_ERROR_NOT_SUPPORTED);
-    EXPECT(p_cuCtxSetLimit(0, 4096), CUDA_ERROR_NOT_SUPPORTED);
-    EXPECT(p_cuCtxGetCacheConfig(&config), CUDA_ERROR_NOT_SUPPORTED);
-    EXPECT(p_cuCtxSetCacheConfig(1), CUDA_ERROR_NOT_SUPPORTED);
-    EXPECT(p_cuCtxGetFlags(&cflags), CUDA_ERROR_NOT_SUPPORTED);
-    EXPECT(p_cuCtxGetApiVersion(NULL, &api), CUDA_ERROR_NOT_SUPPORTED);
+    CUresult driver_has = extras ? CUDA_SUCCESS : CUDA_ERROR_NOT_SUPPORTED;
+    EXPECT(p_cuCtxSetLimit(0 /* STACK_SIZE */, 4096), driver_has);
+    EXPECT(p_cuCtxGetLimit(&limit, 0), driver_has);
+    EXPECT(p_cuCtxSetCacheConfig(1), driver_has);
+    EXPECT(p_cuCtxGetCacheConfig(&config), driver_has);
+    EXPECT(p_cuCtxGetFlags(&cflags), driver_has);
+    EXPECT(p_cuCtxGetApiVersion(NULL, &api), driver_has);
+    if (extras) CHECK(limit == 4096 && config == 1 && cflags == 0x8 && api == 3020);
+    EXPECT(p_cuCtxGetApiVersion(FORGED_CTX, &api), CUDA_ERROR_INVALID_CONTEXT);
     EXPECT(p_cuCtxGetLimit(NULL, 0), CUDA_ERROR_INVALID_VALUE);
     EXPECT(p_cuCtxGetId(NULL, &cid1), CUDA_SUCCESS);
     EXPECT(p_cuCtxGetId(ctx, &cid2), CUDA_SUCCESS);
@@ -234,7 +241,25 @@ int main(void) {
     const char *name = NULL;
     size_t gsize = 0;
     EXPECT(p_cuLibraryLoadData(&library, &wrapper, NULL, NULL, 0, NULL, NULL, 0), CUDA_SUCCESS);
-    EXPECT(p_cuLibraryGetGlobal(&dptr, &gsize, library, "counter"), CUDA_ERROR_NOT_SUPPORTED);
+    EXPECT(p_cuLibraryGetGlobal(&dptr, &gsize, library, "counter"), driver_has);
+    CUdeviceptr global = 0;
+    if (extras) { /* the global's range is the session's for copies, the module's to free */
+        static unsigned char in[4097], out[4096];
+        CUdeviceptr again = 0;
+        for (size_t i = 0; i < sizeof in; i++) in[i] = (unsigned char)(i * 3 + 1);
+        global = dptr;
+        CHECK(global != 0 && gsize == 4096);
+        EXPECT(p_cuModuleGetGlobal(&again, &gsize, (CUmodule)library, "counter"), CUDA_SUCCESS);
+        CHECK(again == global);
+        EXPECT(p_cuModuleGetGlobal(&again, &gsize, (CUmodule)library, "missing"), CUDA_ERROR_NOT_FOUND);
+        EXPECT(p_cuMemcpyHtoD(global, in, 4096), CUDA_SUCCESS);
+        EXPECT(p_cuMemcpyDtoH(out, global, 4096), CUDA_SUCCESS);
+        CHECK(memcmp(in, out, 4096) == 0);
+        EXPECT(p_cuMemcpyHtoD(global, in, 4097), CUDA_ERROR_INVALID_VALUE); /* one byte past it */
+        EXPECT(p_cuMemFree(global), CUDA_ERROR_INVALID_VALUE);               /* not the program's to free */
+        EXPECT(p_cuPointerGetAttribute(&range, 12 /* RANGE_SIZE */, global + 10), CUDA_SUCCESS);
+        CHECK(range == 4096);
+    }
     EXPECT(p_cuModuleGetGlobal(&dptr, &gsize, (CUmodule)(uintptr_t)0x0200000000000999ull, "counter"), CUDA_ERROR_INVALID_HANDLE);
     EXPECT(p_cuModuleGetGlobal(&dptr, &gsize, (CUmodule)library, ""), CUDA_ERROR_INVALID_VALUE);
     EXPECT(p_cuLibraryGetKernel(&kernel, library, "sleep_1000"), CUDA_SUCCESS);
@@ -382,6 +407,7 @@ int main(void) {
     EXPECT(p_cuStreamIsCapturing(s1, &cs), CUDA_ERROR_INVALID_HANDLE); /* destroyed */
     EXPECT(p_cuStreamDestroy(s2), CUDA_SUCCESS);
     EXPECT(p_cuLibraryUnload(library), CUDA_SUCCESS);
+    if (extras) EXPECT(p_cuMemcpyHtoD(global, grid, 16), CUDA_ERROR_INVALID_VALUE); /* gone with its module */
     EXPECT(p_cuDevicePrimaryCtxRelease(dev), CUDA_SUCCESS);
     if (failures) {
         printf("remote_calls: %d failures\n", failures);

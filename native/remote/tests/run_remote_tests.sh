@@ -55,7 +55,7 @@ worker_exit() {
 # output in app.out/app.err; true when it ran to its "PROG ok" line.
 runtime_style() {
     env GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" GPUSHARE_REMOTE_LOG=1 LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 \
-        "$T/$1" >"$WORK/app.out" 2>"$WORK/app.err" && grep -q "^$1 ok" "$WORK/app.out"
+        "$T/$1" ${2:+"$2"} >"$WORK/app.out" 2>"$WORK/app.err" && grep -q "^$1 ok" "$WORK/app.out"
 }
 
 # seen N FILE PATTERN...: FILE has exactly N lines matching each PATTERN (a missing file has none).
@@ -100,6 +100,13 @@ if runtime_style remote_calls &&
     worker_freed; then
     ok "framework calls: capture state, stream/context queries, events with flags, pointer attributes, globals, names, host functions, registered host memory, peers, profiler, IPC refused, 2D memsets and copies; forged handles refused; worker freed all"
 else bad "framework calls (remote_calls)"; fi
+# The same with the driver's context queries and module globals (driver_extras.c preloaded into
+# the worker): their answers pass through; a global's range takes copies, not cuMemFree, and
+# goes with its module.
+start_worker LD_PRELOAD="$ASAN_RT:$T/libdriver_extras.so"
+if runtime_style remote_calls driver-extras && worker_freed; then
+    ok "framework calls with the driver's context queries and module globals: answers passed through, a global's range copied both ways, bounds-checked, not freeable, gone with its module"
+else bad "framework calls with the driver's extras (remote_calls driver-extras)"; fi
 
 # 1c. An unmodified CUDA runtime-API program (cudart_app.cu), built by nvcc with the runtime
 # shared and static: the real libcudart through the client's export tables, its fatbin loaded
