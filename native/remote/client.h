@@ -19,6 +19,7 @@ typedef struct gsr_function {
     uint64_t id;
     int has_layout;
     uint32_t nparams;
+    const char *name;  /* the name it was found by (cuFuncGetName), stored after the layout */
     uint32_t layout[]; /* nparams (offset, size) pairs */
 } gsr_function;
 
@@ -54,6 +55,12 @@ void gsr_kparams_forget(uint64_t module);
  * cuMemcpy can tell device from host addresses (client_unified.c). */
 void gsr_device_range_add(uint64_t base, uint64_t bytes);
 void gsr_device_range_remove(uint64_t base);
+/* Page-locked host memory of this process (client_calls.c): cuMemHostAlloc's blocks
+ * (`allocated`) and cuMemHostRegister's ranges, for cuPointerGetAttribute(s). Add returns
+ * CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED for an overlap; holds gives the range holding p. */
+CUresult gsr_host_range_add(void *p, size_t bytes, int allocated);
+void gsr_host_range_remove(void *p);
+int gsr_host_range_holds(uint64_t p, uint64_t *base, uint64_t *size);
 /* A context is gone: its context-local storage is dropped, each entry's destructor called. */
 void gsr_context_storage_drop(uint64_t ctx);
 /* One stderr line per name, the first time (GPUSHARE_REMOTE_LOG=1). */

@@ -482,9 +482,11 @@ GSR_EXPORT CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const 
         __atomic_store_n(&worker_reports_layouts, 1, __ATOMIC_RELAXED);
     else
         has_layout = gsr_kparams_find((uintptr_t)hmod, name, layout, &nparams); /* read from the image */
-    gsr_function *f = malloc(sizeof *f + (size_t)nparams * 2 * sizeof(uint32_t));
+    size_t layout_bytes = (size_t)nparams * 2 * sizeof(uint32_t);
+    gsr_function *f = malloc(sizeof *f + layout_bytes + n + 1);
     if (!f) return CUDA_ERROR_OUT_OF_MEMORY;
     f->magic = GSR_FUNC_MAGIC;
+    f->name = memcpy((char *)f->layout + layout_bytes, name, n + 1);
     f->id = out.v[0];
     f->has_layout = has_layout;
     f->nparams = nparams;

@@ -5,6 +5,7 @@
  * cuGetExportTable (the tables of client_export.c; each UUID asked is logged once).
  */
 #include "client.h"
+#include "client_served.h"
 #include "cuda_extra.h"
 #include "gs_cuda_procs_extra.h"
 
@@ -46,6 +47,7 @@ typedef struct proc_row {
 static const proc_row procs[] = {
     GS_CUDA_PROC_LIST(GSR_PROC_ROW)
     GS_CUDA_PROC_EXTRA_LIST(GSR_PROC_ROW)
+    GSR_SERVED_PROC_LIST(GSR_PROC_ROW)
     {"cuGetExportTable", 3000, (void *)&cuGetExportTable, GS_CUDA_PROC_LEGACY},
     {"cuMemcpyDtoD", 3020, (void *)&cuMemcpyDtoD_v2, GS_CUDA_PROC_LEGACY},
     {"cuMemcpyDtoDAsync", 3020, (void *)&cuMemcpyDtoDAsync_v2, GS_CUDA_PROC_LEGACY},

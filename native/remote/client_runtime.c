@@ -283,6 +283,10 @@ GSR_EXPORT CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flag
     }
     host_allocs.ptrs[host_allocs.n++] = p;
     pthread_mutex_unlock(&host_allocs.lock);
+    if (gsr_host_range_add(p, rounded, 1) != CUDA_SUCCESS) { /* for pointer attributes */
+        (void)cuMemFreeHost(p);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
     *pp = p;
     return CUDA_SUCCESS;
 }
@@ -297,6 +301,7 @@ GSR_EXPORT CUresult cuMemFreeHost(void *p) {
     if (found) host_allocs.ptrs[i] = host_allocs.ptrs[--host_allocs.n];
     pthread_mutex_unlock(&host_allocs.lock);
     if (!found) return CUDA_ERROR_INVALID_VALUE;
+    gsr_host_range_remove(p);
     free(p);
     return CUDA_SUCCESS;
 }

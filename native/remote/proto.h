@@ -95,7 +95,27 @@
     X(SESSION_MEMORY, 74, "i", "qq") \
     X(STREAM_WAIT_EVENT, 75, "qqu", "") \
     X(STREAM_CREATE_PRIORITY, 76, "ui", "q") \
-    X(CTX_STREAM_PRIORITY_RANGE, 77, "", "ii")
+    X(CTX_STREAM_PRIORITY_RANGE, 77, "", "ii") \
+    X(STREAM_GET, 78, "qu", "qq") \
+    X(CTX_GET, 79, "uq", "q") \
+    X(CTX_SET, 80, "uqq", "") \
+    X(EVENT_RECORD_FLAGS, 81, "qqu", "") \
+    X(POINTER_GET, 82, "q", "qqqq") \
+    X(MODULE_GET_GLOBAL, 83, "qb", "qq")
+
+/* What STREAM_GET asks of a stream (docs/remote.md "Queries"): v[0] (and v[1]) of its reply. */
+#define GSR_STREAM_CAPTURE 0u  /* capture status, capture id */
+#define GSR_STREAM_PRIORITY 1u
+#define GSR_STREAM_FLAGS 2u
+#define GSR_STREAM_ID 3u
+#define GSR_STREAM_CTX 4u      /* the id of its context */
+#define GSR_STREAM_DEVICE 5u
+/* What CTX_GET asks (CTX_SET sets the first two) of the current context; arg: the CUlimit. */
+#define GSR_CTX_LIMIT 0u
+#define GSR_CTX_CACHE_CONFIG 1u
+#define GSR_CTX_FLAGS 2u
+#define GSR_CTX_API_VERSION 3u
+#define GSR_CTX_ID 4u
 
 #define GSR_OP_ENUM_ITEM(name, number, request, reply) GSR_OP_##name = number,
 typedef enum gsr_op { GSR_OP_LIST(GSR_OP_ENUM_ITEM) } gsr_op;

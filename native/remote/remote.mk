@@ -31,8 +31,8 @@ REMOTE_SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 REMOTE_FAKE_DIR := $(abspath $(CURDIR)/..)/build/native/fake
 
 REMOTE_CODEC_SRCS := remote/proto.c remote/net.c remote/tls.c
-REMOTE_WORKER_SRCS := remote/worker.c remote/worker_calls.c remote/worker_copy.c remote/table.c $(REMOTE_CODEC_SRCS)
-REMOTE_CLIENT_SRCS := remote/client_conn.c remote/client_api.c remote/client_procs.c remote/client_runtime.c remote/client_export.c remote/client_kparams.c remote/client_unified.c remote/md2.c $(REMOTE_CODEC_SRCS)
+REMOTE_WORKER_SRCS := remote/worker.c remote/worker_calls.c remote/worker_copy.c remote/worker_queries.c remote/table.c $(REMOTE_CODEC_SRCS)
+REMOTE_CLIENT_SRCS := remote/client_conn.c remote/client_api.c remote/client_procs.c remote/client_runtime.c remote/client_export.c remote/client_kparams.c remote/client_unified.c remote/client_queries.c remote/client_calls.c remote/md2.c $(REMOTE_CODEC_SRCS)
 REMOTE_HDRS := $(wildcard remote/*.h) $(wildcard include/gs_cuda*.h) remote/remote.mk
 REMOTE_STUBS := $(REMOTE_BUILD)/client_stubs.c
 REMOTE_MAP := $(REMOTE_BUILD)/client.map
@@ -42,7 +42,7 @@ REMOTE_T := $(REMOTE_BUILD)/tests
 REMOTE_ASAN_WORKER := $(REMOTE_BUILD)/asan/gpushare-remote-worker
 REMOTE_ASAN_CLIENT := $(REMOTE_BUILD)/asan/libcuda.so.1
 REMOTE_ASAN_NVML := $(REMOTE_BUILD)/asan/libnvidia-ml.so.1
-REMOTE_TEST_BINS := $(REMOTE_T)/test_proto_fuzz $(REMOTE_T)/test_client_parse $(REMOTE_T)/remote_app $(REMOTE_T)/remote_raw $(REMOTE_T)/remote_cudart
+REMOTE_TEST_BINS := $(REMOTE_T)/test_proto_fuzz $(REMOTE_T)/test_client_parse $(REMOTE_T)/remote_app $(REMOTE_T)/remote_raw $(REMOTE_T)/remote_cudart $(REMOTE_T)/remote_calls $(REMOTE_T)/libdriver_extras.so
 
 .PHONY: remote remote-asan remote-test remote-cudart-probe remote-cudart-app
 
@@ -50,9 +50,10 @@ remote: $(REMOTE_WORKER) $(REMOTE_CLIENT) $(REMOTE_NVML)
 remote-asan: $(REMOTE_ASAN_WORKER) $(REMOTE_ASAN_CLIENT) $(REMOTE_ASAN_NVML)
 
 # Every prototype of gs_cuda_api.h that the client does not forward: NOT_SUPPORTED, logged once.
-$(REMOTE_STUBS): include/gs_cuda_api.h remote/client_api.c remote/client_procs.c remote/client_runtime.c remote/client_unified.c remote/gen_stubs.sh
+REMOTE_STUB_SRCS := remote/client_api.c remote/client_procs.c remote/client_runtime.c remote/client_unified.c remote/client_queries.c remote/client_calls.c
+$(REMOTE_STUBS): include/gs_cuda_api.h $(REMOTE_STUB_SRCS) remote/gen_stubs.sh
 	@mkdir -p $(@D)
-	sh remote/gen_stubs.sh include/gs_cuda_api.h $@ remote/client_api.c remote/client_procs.c remote/client_runtime.c remote/client_unified.c
+	sh remote/gen_stubs.sh include/gs_cuda_api.h $@ $(REMOTE_STUB_SRCS)
 
 # The version scripts are written by these rules: rewritten when the rules change.
 $(REMOTE_MAP): remote/remote.mk
@@ -105,9 +106,20 @@ $(REMOTE_T)/remote_app: remote/tests/remote_app.c $(REMOTE_HDRS) $(REMOTE_FAKE_D
 
 # Calls the driver as the CUDA runtime does: dlopen("libcuda.so.1"), every entry point through
 # cuGetProcAddress, fatbins through cuLibraryLoadData, launches through kernel handles, NVML.
-$(REMOTE_T)/remote_cudart: remote/tests/remote_cudart.c $(REMOTE_HDRS)
+$(REMOTE_T)/remote_cudart: remote/tests/remote_cudart.c remote/tests/runtime_check.h $(REMOTE_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ remote/tests/remote_cudart.c -ldl
+
+# The calls CuPy and PyTorch make after their start (client_queries.c, client_calls.c), taken
+# through cuGetProcAddress.
+$(REMOTE_T)/remote_calls: remote/tests/remote_calls.c remote/tests/runtime_check.h $(REMOTE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ remote/tests/remote_calls.c -ldl
+
+# Preloaded into the worker: driver entry points the fake lacks (context queries, module globals).
+$(REMOTE_T)/libdriver_extras.so: remote/tests/driver_extras.c $(REMOTE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -shared -o $@ remote/tests/driver_extras.c -ldl
 
 # A hand-driven protocol client for bad frames and disconnects at each stage.
 $(REMOTE_T)/remote_raw: remote/tests/remote_raw.c $(REMOTE_CODEC_SRCS) $(REMOTE_HDRS)

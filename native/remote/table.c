@@ -90,7 +90,7 @@ int gsr_table_add_alloc(gsr_table *t, uint64_t base, uint64_t size, uint64_t ctx
     if (grow((void **)&t->allocs, &t->cap_allocs, t->nallocs + 1, sizeof *t->allocs) != 0) return -1;
     size_t at = (size_t)(alloc_floor(t, base) + 1);
     memmove(&t->allocs[at + 1], &t->allocs[at], (t->nallocs - at) * sizeof *t->allocs);
-    t->allocs[at] = (gsr_alloc){base, size, ctx};
+    t->allocs[at] = (gsr_alloc){base, size, ctx, 0};
     t->nallocs++;
     return 0;
 }

@@ -21,11 +21,15 @@ typedef struct gsr_obj {
     uint32_t nparams;  /* functions: parameter count from cuFuncGetParamInfo (layout known) */
     int has_layout;
     uint32_t *layout;  /* functions: nparams (offset, size) pairs, owned */
+    unsigned flags;    /* streams: the flags and priority they were created with */
+    int priority;
 } gsr_obj;
 
 typedef struct gsr_alloc {
     uint64_t base, size;
     uint64_t ctx;
+    uint64_t module; /* 0: the session's cuMemAlloc; else the id of the module whose global it is
+                      * (the driver's to free with the module: never cuMemFree'd, not counted) */
 } gsr_alloc;
 
 typedef struct gsr_table {

@@ -165,6 +165,7 @@ void gsr_session_prepare(gsr_session *s) {
         s->occupancy = (gsr_pfn_occupancy)p;
     if (cuGetProcAddress_v2("cuCtxGetStreamPriorityRange", &p, 12000, 0, NULL) == CUDA_SUCCESS)
         s->stream_priority_range = (gsr_pfn_stream_priority_range)p;
+    gsr_queries_prepare(s);
 }
 
 /* Frees what the client left, children before their context; each in its own context. */
@@ -183,6 +184,7 @@ void gsr_session_release(gsr_session *s) {
                                                : cuStreamDestroy_v2(o->handle));
         }
     for (size_t i = 0; i < t->nallocs; i++) {
+        if (t->allocs[i].module) continue; /* a module's global: gone with its module */
         gsr_obj *c = gsr_table_find(t, t->allocs[i].ctx, GSR_KIND_CONTEXT);
         if (c) (void)cuCtxSetCurrent(c->handle);
         (void)cuMemFree_v2(t->allocs[i].base);

@@ -26,6 +26,24 @@ typedef struct gsr_ring {
     int pin_failed;      /* the driver refused once: stay on pageable staging */
 } gsr_ring;
 
+/* Entry points a driver may lack, found at prepare (worker_queries.c); NULL when absent. */
+enum gsr_optional {
+    GSR_OPT_STREAM_CAPTURE_INFO,
+    GSR_OPT_STREAM_PRIORITY,
+    GSR_OPT_STREAM_FLAGS,
+    GSR_OPT_STREAM_ID,
+    GSR_OPT_CTX_GET_LIMIT,
+    GSR_OPT_CTX_SET_LIMIT,
+    GSR_OPT_CTX_GET_CACHE_CONFIG,
+    GSR_OPT_CTX_SET_CACHE_CONFIG,
+    GSR_OPT_CTX_FLAGS,
+    GSR_OPT_CTX_API_VERSION,
+    GSR_OPT_CTX_ID,
+    GSR_OPT_EVENT_RECORD_FLAGS,
+    GSR_OPT_MODULE_GLOBAL,
+    GSR_OPT_COUNT
+};
+
 typedef struct gsr_session {
     gsr_link link; /* the client's connection (TLS when the session has it) */
     /* What was received and not yet taken: many small frames (batched launches) come in one
@@ -48,6 +66,7 @@ typedef struct gsr_session {
     gsr_pfn_func_set_attribute func_set_attribute;
     gsr_pfn_occupancy occupancy;
     gsr_pfn_stream_priority_range stream_priority_range;
+    void *optional[GSR_OPT_COUNT]; /* enum gsr_optional */
 } gsr_session;
 
 /* Reads exactly n bytes of the client's stream (buffered); 0, or -1 when the link failed,
@@ -80,6 +99,12 @@ void gsr_ring_release(gsr_session *s);
 /* Handles one request whose header is h and payload s->payload; sends its reply unless the
  * request said NO_REPLY. Returns 0, or -1 when the session must end (s->broken). */
 int gsr_session_handle(gsr_session *s, const gsr_header *h);
+/* worker_queries.c: finds the optional entry points (from gsr_session_prepare). */
+void gsr_queries_prepare(gsr_session *s);
+/* The query ops (STREAM_GET, CTX_GET, CTX_SET, EVENT_RECORD_FLAGS, POINTER_GET,
+ * MODULE_GET_GLOBAL): a's fields checked against the session's table; the reply's fields in *out. */
+CUresult gsr_handle_query(gsr_session *s, unsigned op, const gsr_args *a, gsr_args *out);
+
 /* Frees every object and allocation of the session (modules, events, streams, memory, contexts). */
 void gsr_session_release(gsr_session *s);
 

@@ -301,7 +301,7 @@ static void handle_alloc(gsr_session *s, uint64_t bytes, reply *r) {
 
 static void handle_free(gsr_session *s, uint64_t ptr, reply *r) {
     long i = gsr_table_alloc_at(&s->table, ptr);
-    if (i < 0) {
+    if (i < 0 || s->table.allocs[i].module != 0) { /* a module's global is the module's */
         r->status = CUDA_ERROR_INVALID_VALUE; /* not the start of one of this session's allocations */
         return;
     }
@@ -322,6 +322,8 @@ static void handle_object_create(gsr_session *s, unsigned kind, unsigned flags, 
         r->status = CUDA_ERROR_OUT_OF_MEMORY;
         return;
     }
+    o->flags = flags; /* what STREAM_GET answers where the driver cannot say */
+    o->priority = priority;
     put_u64(r, o->id);
 }
 
@@ -343,9 +345,12 @@ static void handle_object_destroy(gsr_session *s, uint64_t id, unsigned kind, re
         break;
     }
     if (r->status != CUDA_SUCCESS) return;
-    if (kind == GSR_KIND_MODULE) /* its functions go with it */
+    if (kind == GSR_KIND_MODULE) { /* its functions and globals go with it */
         for (size_t i = s->table.nobjs; i-- > 0;)
             if (s->table.objs[i].kind == GSR_KIND_FUNCTION && s->table.objs[i].parent == id) gsr_table_remove(&s->table, s->table.objs[i].id);
+        for (size_t i = s->table.nallocs; i-- > 0;)
+            if (s->table.allocs[i].module == id) gsr_table_remove_alloc(&s->table, i);
+    }
     gsr_table_remove(&s->table, id);
 }
 
@@ -405,14 +410,15 @@ static void handle_session_memory(gsr_session *s, int dev, reply *r) {
     uint64_t used = 0;
     r->status = cuDeviceTotalMem_v2(&total, dev);
     if (r->status != CUDA_SUCCESS) return;
-    for (size_t i = 0; i < s->table.nallocs; i++) used += s->table.allocs[i].size;
+    for (size_t i = 0; i < s->table.nallocs; i++)
+        if (s->table.allocs[i].module == 0) used += s->table.allocs[i].size;
     put_u64(r, total);
     put_u64(r, used);
 }
 
 /* Ops that run in the caller's current context (the header's ctx made current first). */
 static int needs_ctx(unsigned op) {
-    return op >= GSR_OP_CTX_SYNCHRONIZE && op != GSR_OP_PRIMARY_CTX_SET_FLAGS && op != GSR_OP_SESSION_MEMORY;
+    return op >= GSR_OP_CTX_SYNCHRONIZE && op != GSR_OP_PRIMARY_CTX_SET_FLAGS && op != GSR_OP_SESSION_MEMORY && op != GSR_OP_POINTER_GET;
 }
 
 int gsr_session_handle(gsr_session *s, const gsr_header *h) {
@@ -607,6 +613,14 @@ int gsr_session_handle(gsr_session *s, const gsr_header *h) {
         }
         break;
     }
+    case GSR_OP_STREAM_GET:
+    case GSR_OP_CTX_GET:
+    case GSR_OP_CTX_SET:
+    case GSR_OP_EVENT_RECORD_FLAGS:
+    case GSR_OP_POINTER_GET:
+    case GSR_OP_MODULE_GET_GLOBAL:
+        r.status = gsr_handle_query(s, h->op, &a, &r.out);
+        break;
     case GSR_OP_HELLO:
     case GSR_OP_DATA:
         return ends_session(s);

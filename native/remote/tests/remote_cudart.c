@@ -15,55 +15,15 @@
 #include "cuda_extra.h"
 #include "gs_cuda.h"
 #include "gs_nvml.h"
+#define CHECK_PROGRAM "remote_cudart"
+#include "runtime_check.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            printf("remote_cudart: FAIL line %d: %s\n", __LINE__, #cond);    \
-            failures++;                                                      \
-        }                                                                    \
-    } while (0)
-#define EXPECT(call, want)                                                                                   \
-    do {                                                                                                     \
-        int got_ = (int)(call);                                                                              \
-        if (got_ != (int)(want)) {                                                                           \
-            printf("remote_cudart: FAIL line %d: %s = %d, expected %d\n", __LINE__, #call, got_, (int)(want)); \
-            failures++;                                                                                      \
-        }                                                                                                    \
-    } while (0)
-
-typedef CUresult (*pfn_get_proc)(const char *, void **, int, cuuint64_t, CUdriverProcAddressQueryResult *);
-static pfn_get_proc get_proc;
-
-/* An entry point as the runtime gets one: CUDA 12.8 headers, the given stream flags. */
-static void *proc(const char *name, int version, cuuint64_t flags) {
-    void *fn = NULL;
-    CUdriverProcAddressQueryResult st = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
-    CUresult rc = get_proc(name, &fn, version, flags, &st);
-    if (rc != CUDA_SUCCESS || st != CU_GET_PROC_ADDRESS_SUCCESS || !fn) {
-        printf("remote_cudart: FAIL cuGetProcAddress(%s, %d, %llu) = %d status %d\n", name, version, (unsigned long long)flags, (int)rc,
-               (int)st);
-        failures++;
-    }
-    return fn;
-}
 #define PROC(type, name) __typeof__(type) p_##name = (type)proc(#name, 12080, CU_GET_PROC_ADDRESS_DEFAULT)
-
-/* A fatbin as nvcc embeds one: the wrapper cudart registers, pointing at the fatbin (header
- * {magic, version, header size, payload size}, then the payload). The fake loads any image. */
-static unsigned char fatbin[16 + 64] __attribute__((aligned(8)));
-static struct {
-    unsigned int magic, version;
-    const void *data;
-    const void *filename;
-} wrapper = {0x466243B1u, 1, fatbin, NULL};
 
 /* The export tables' UUIDs, as the runtime asks for them (client_export.c). */
 static const CUuuid cudart_interface_id = {{0x6b, (char)0xd5, (char)0xfb, 0x6c, 0x5b, (char)0xf4, (char)0xe7, 0x4a, (char)0x89, (char)0x87,
@@ -84,17 +44,6 @@ static void storage_gone(CUcontext ctx, void *key, void *value) {
     gone_ctx = ctx;
     gone_key = key;
     gone_value = value;
-}
-
-static void make_fatbin(void) {
-    unsigned int magic = 0xBA55ED50u;
-    unsigned short version = 1, header = 16;
-    unsigned long long payload = 64;
-    memcpy(fatbin, &magic, 4);
-    memcpy(fatbin + 4, &version, 2);
-    memcpy(fatbin + 6, &header, 2);
-    memcpy(fatbin + 8, &payload, 8);
-    for (int i = 0; i < 64; i++) fatbin[16 + i] = (unsigned char)i;
 }
 
 static void check_nvml(CUdevice dev, CUresult (*mem_alloc)(CUdeviceptr *, size_t), CUresult (*mem_free)(CUdeviceptr)) {

@@ -51,12 +51,29 @@ worker_exit() {
     wait "$WPID"
 }
 
+# runtime_style PROG: a test program that dlopens the sanitized client with logging on; its
+# output in app.out/app.err; true when it ran to its "PROG ok" line.
+runtime_style() {
+    env GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" GPUSHARE_REMOTE_LOG=1 LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 \
+        "$T/$1" ${2:+"$2"} >"$WORK/app.out" 2>"$WORK/app.err" && grep -q "^$1 ok" "$WORK/app.out"
+}
+
+# seen N FILE PATTERN...: FILE has exactly N lines matching each PATTERN (a missing file has none).
+seen() {
+    seen_n=$1 seen_file=$2
+    shift 2
+    for seen_pattern in "$@"; do [ "$(grep -c -- "$seen_pattern" "$seen_file" 2>/dev/null)" = "$seen_n" ] || return 1; done
+}
+
+# worker_freed: the worker ended within 10 s, saying it freed everything.
+worker_freed() { worker_exit 10 && grep -q 'everything freed' "$WORK/worker.err"; }
+
 app() { env GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 "$T/remote_app" "$@"; }
 
 # 1. A driver-API program end to end; the worker frees everything and exits 0 when it leaves.
 start_worker
 if app full >"$WORK/app.out" 2>"$WORK/app.err" && grep -q '^remote_app full ok' "$WORK/app.out" &&
-    worker_exit 10 && grep -q 'everything freed' "$WORK/worker.err"; then
+    worker_freed; then
     ok "driver-API program over loopback: results, bounds, deferred errors; worker freed all and exited ($(grep batched "$WORK/app.out" | sed 's/remote_app: //'))"
 else bad "driver-API program over loopback"; fi
 
@@ -65,15 +82,31 @@ else bad "driver-API program over loopback"; fi
 # handle, NVML through the client's libnvidia-ml.so.1. The fake's launch log shows both launches
 # reached the worker's driver; each unknown name and export table is logged once.
 start_worker GPUSHARE_FAKE_CUDA_LAUNCH_LOG="$WORK/launches.log"
-if env GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" GPUSHARE_REMOTE_LOG=1 LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 \
-    "$T/remote_cudart" >"$WORK/app.out" 2>"$WORK/app.err" && grep -q '^remote_cudart ok' "$WORK/app.out" &&
-    [ "$(grep -c ' sleep_1000 ' "$WORK/launches.log" 2>/dev/null)" = 2 ] &&
-    [ "$(grep -c 'cuGetProcAddress("cuNoSuchEntryPoint"): not served' "$WORK/app.err")" = 1 ] &&
-    [ "$(grep -c 'cuGetExportTable(f8cff95121468b4eb9e2fb469e7c0dd9): not served' "$WORK/app.err")" = 1 ] &&
-    [ "$(grep -c 'cuGetExportTable(6bd5fb6c5bf4e74a8987d93912fd9df9): served (CUDART_INTERFACE)' "$WORK/app.err")" = 1 ] &&
-    worker_exit 10 && grep -q 'everything freed' "$WORK/worker.err"; then
+if runtime_style remote_cudart &&
+    seen 2 "$WORK/launches.log" ' sleep_1000 ' &&
+    seen 1 "$WORK/app.err" 'cuGetProcAddress("cuNoSuchEntryPoint"): not served' 'cuGetExportTable(f8cff95121468b4eb9e2fb469e7c0dd9): not served' \
+        'cuGetExportTable(6bd5fb6c5bf4e74a8987d93912fd9df9): served (CUDART_INTERFACE)' &&
+    worker_freed; then
     ok "runtime-style program: cuGetProcAddress (versions, per-thread forms, unknown names logged once), export tables (primary context, module load, context-local storage, integrity; an unknown one refused, each logged once), library/kernel launches, attributes, occupancy, NVML ($(grep nvml "$WORK/app.out" | sed 's/remote_cudart: nvml //'))"
 else bad "runtime-style program (remote_cudart)"; fi
+
+# 1b'. What CuPy and PyTorch ask after their start (remote_calls.c): stream and context queries,
+# events with flags, pointer attributes, globals, names, host functions, registered host memory,
+# peers, the profiler, IPC (refused, logged once), 2D memsets and copies; forged handles refused; the
+# worker frees everything.
+start_worker
+if runtime_style remote_calls &&
+    seen 1 "$WORK/app.err" 'cuIpc\*: .*(CUDA_ERROR_NOT_SUPPORTED)' &&
+    worker_freed; then
+    ok "framework calls: capture state, stream/context queries, events with flags, pointer attributes, globals, names, host functions, registered host memory, peers, profiler, IPC refused, 2D memsets and copies; forged handles refused; worker freed all"
+else bad "framework calls (remote_calls)"; fi
+# The same with the driver's context queries and module globals (driver_extras.c preloaded into
+# the worker): their answers pass through; a global's range takes copies, not cuMemFree, and
+# goes with its module.
+start_worker LD_PRELOAD="$ASAN_RT:$T/libdriver_extras.so"
+if runtime_style remote_calls driver-extras && worker_freed; then
+    ok "framework calls with the driver's context queries and module globals: answers passed through, a global's range copied both ways, bounds-checked, not freeable, gone with its module"
+else bad "framework calls with the driver's extras (remote_calls driver-extras)"; fi
 
 # 1c. An unmodified CUDA runtime-API program (cudart_app.cu), built by nvcc with the runtime
 # shared and static: the real libcudart through the client's export tables, its fatbin loaded
@@ -93,11 +126,9 @@ else
         if env GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" GPUSHARE_REMOTE_LOG=1 LD_LIBRARY_PATH="$R/asan" \
             LD_PRELOAD="$ASAN_RT" ASAN_OPTIONS=detect_leaks=0 "$T/cudart_app_$mode" >"$WORK/app.out" 2>"$WORK/app.err" &&
             grep -q '^cudart_app ok' "$WORK/app.out" &&
-            [ "$(grep -c ' _Z5scalePffi blocks=256 ' "$WORK/launches.log" 2>/dev/null)" = 1 ] &&
-            [ "$(grep -c ' sleep blocks=1 ' "$WORK/launches.log" 2>/dev/null)" = 1 ] &&
-            [ "$(grep -c ' _Z5mixedcds5threePif blocks=2 ' "$WORK/launches.log" 2>/dev/null)" = 1 ] &&
-            [ "$(grep -c 'cuGetExportTable([0-9a-f]*): served' "$WORK/app.err")" = 6 ] &&
-            worker_exit 10 && grep -q 'everything freed' "$WORK/worker.err"; then
+            seen 1 "$WORK/launches.log" ' _Z5scalePffi blocks=256 ' ' sleep blocks=1 ' ' _Z5mixedcds5threePif blocks=2 ' &&
+            seen 6 "$WORK/app.err" 'cuGetExportTable([0-9a-f]*): served' &&
+            worker_freed; then
             ok "CUDA runtime-API program (nvcc -cudart $mode): device query, malloc/memcpy/memset round trips, 3 kernels launched on the worker, a stream, events timing the sleep kernel's parameter ($(sed -n 's/.*event-timed sleep \(.*\)/\1/p' "$WORK/app.out")); worker freed all"
         else bad "CUDA runtime-API program (nvcc -cudart $mode)"; fi
     done
@@ -121,7 +152,7 @@ APID=$!
 i=0; while ! grep -q holding "$WORK/app.out" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
 kill -9 $APID; wait $APID 2>/dev/null
 start=$(date +%s)
-if worker_exit 10 && grep -q 'everything freed' "$WORK/worker.err"; then
+if worker_freed; then
     ok "client SIGKILLed holding 64 MiB: worker freed everything and exited within $(($(date +%s) - start)) s"
 else bad "client killed mid-session"; fi
 
@@ -188,7 +219,7 @@ raw_case middtoh 0 "version 2: client gone while the worker's ring sends a devic
 TLS=1 start_worker
 if [ -z "$FP" ]; then bad "TLS worker: no tls-sha256 pin in its listening line ($(cat "$WORK/worker.out"))"
 elif GPUSHARE_REMOTE_TLS_SHA256="$FP" app full >"$WORK/app.out" 2>"$WORK/app.err" && grep -q '^remote_app full ok' "$WORK/app.out" &&
-    worker_exit 10 && grep -q 'everything freed' "$WORK/worker.err"; then
+    worker_freed; then
     ok "driver-API program over TLS 1.3, the worker's certificate pinned: results, bounds, deferred errors; worker freed all ($(grep batched "$WORK/app.out" | sed 's/remote_app: //'))"
 else bad "driver-API program over TLS"; fi
 

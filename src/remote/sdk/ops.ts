@@ -76,6 +76,12 @@ const OP_LIST = [
   ['STREAM_WAIT_EVENT', 75, 'qqu', ''],
   ['STREAM_CREATE_PRIORITY', 76, 'ui', 'q'],
   ['CTX_STREAM_PRIORITY_RANGE', 77, '', 'ii'],
+  ['STREAM_GET', 78, 'qu', 'qq'],
+  ['CTX_GET', 79, 'uq', 'q'],
+  ['CTX_SET', 80, 'uqq', ''],
+  ['EVENT_RECORD_FLAGS', 81, 'qqu', ''],
+  ['POINTER_GET', 82, 'q', 'qqqq'],
+  ['MODULE_GET_GLOBAL', 83, 'qb', 'qq'],
 ] as const;
 
 export type OpName = (typeof OP_LIST)[number][0];
