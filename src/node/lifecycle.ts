@@ -139,6 +139,7 @@ export class Lifecycle {
       gpus: oc.gpus,
       running: () => this.store.list().filter((t) => t.state === 'running'),
       usage: (id) => this.supervisor.usage(id),
+      sampleNow: () => this.supervisor.sampleNow(),
       lifecycleBusy: (id) => this.busy.has(id),
       swaps: this.swaps,
       events: this.events,

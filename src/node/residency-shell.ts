@@ -35,6 +35,8 @@ export interface ResidencyShellOptions {
   /** Tasks in state running. */
   readonly running: () => readonly Task[];
   readonly usage: (id: string) => readonly DeviceUsage[] | null;
+  /** Reads the regions afresh: room is granted from what the card holds now, not a second ago. */
+  readonly sampleNow?: () => void;
   /** A suspension or resumption is in flight (lifecycle.ts): the slice is not ours to move. */
   readonly lifecycleBusy: (id: string) => boolean;
   readonly swaps: SwapSessions;
@@ -73,6 +75,8 @@ export class ResidencyShell {
   private readonly timer: NodeJS.Timeout;
   private pending: NodeJS.Timeout | null = null;
   private closed = false;
+  /** A wants-room came since the last look: read the regions afresh first. */
+  private fresh = false;
 
   constructor(private readonly options: ResidencyShellOptions) {
     this.timer = setInterval(() => this.tick(), options.tickMs);
@@ -112,6 +116,10 @@ export class ResidencyShell {
   /** One look: gather, plan, perform. */
   tick(): void {
     if (this.closed) return;
+    // A wants-room is answered from the regions as they are now: the supervisor's sample can be
+    // a second old, from before another slice allocated, and room granted from it does not exist.
+    if (this.fresh) this.options.sampleNow?.();
+    this.fresh = false;
     const now = this.options.now();
     const gpus = this.options.gpus();
     const uuids = new Set(gpus.map((g) => g.uuid));
@@ -195,6 +203,7 @@ export class ResidencyShell {
       this.options.events.record('task.wants-room', id, { bytes, pid });
     }
     s.wantsRoom.pids.set(pid, bytes);
+    this.fresh = true;
     this.soon();
   }
 

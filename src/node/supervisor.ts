@@ -92,6 +92,11 @@ export class Supervisor {
     return this.watched.get(id)?.latest ?? null;
   }
 
+  /** Samples every watched task's region now (a decision that cannot wait for the next tick). */
+  sampleNow(): void {
+    this.sampleAll();
+  }
+
   /** Ids of the tasks being watched. */
   ids(): string[] {
     return [...this.watched.keys()];
