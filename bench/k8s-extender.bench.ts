@@ -379,7 +379,8 @@ function startClient(): { round: (req: ClientRequest) => Promise<ClientRound>; s
     stop: () => child.stdin.end(),
   };
 }
-let netClient: ReturnType<typeof startClient> | null = null;
+/** Started by the first `net` round. */
+const clients: { net: ReturnType<typeof startClient> | null } = { net: null };
 
 async function round(w: World, path: 'direct' | 'http', perPod: number): Promise<RoundResult> {
   const app = Fastify({ bodyLimit: 256 * MIB });
@@ -465,8 +466,8 @@ async function startChild(root: string, occupancy: number): Promise<{ ask: (path
       if (path === 'net') {
         child.stdin.write(`serve net ${perPod}\n`);
         const { port } = (await next()) as { port: number };
-        netClient ??= startClient();
-        const res = netResult(await netClient.round({ port, pods: PODS, warmup: WARMUP, mode: CLIENT_MODE, sample: SAMPLE, verify: VERIFY }));
+        clients.net ??= startClient();
+        const res = netResult(await clients.net.round({ port, pods: PODS, warmup: WARMUP, mode: CLIENT_MODE, sample: SAMPLE, verify: VERIFY }));
         child.stdin.write('close\n');
         await next();
         return res;
@@ -520,7 +521,7 @@ if (childAt >= 0) {
     }
     for (const c of children) c.stop();
   }
-  netClient?.stop();
+  clients.net?.stop();
   console.log(`\n${NODES} nodes x ${GPUS} GPUs; medians of ${ROUNDS} rounds (95% bootstrap interval)`);
   console.log('| build | occupancy | names a pod | path | pods/s | p50 ms | p99 ms | feasible nodes a pod | budget (p99 <= 5 ms, >= 500/s) |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
