@@ -31,7 +31,9 @@
 //   and its node list before it calls).
 // Reported: per round, pods/s (pods / summed filter+prioritize time) and p50/p99 per pod;
 // across rounds, the median and a 95% bootstrap interval of the median.
-// `--cpu` times by the process's CPU time (process.cpuUsage: user + system, all threads, so GC
+// `--cpu` times by the process's CPU time (net: the server's, from filter's first byte in to
+// prioritize's last byte out; `--phases` splits it by phase of each request, at the cost of
+// two more getrusage calls a request inside the window) (process.cpuUsage: user + system, all threads, so GC
 // helpers count) instead of the wall clock, for a machine shared with other work.
 // Side by side with another build: --baseline <checkout or git ref> (e.g. base/session19; or
 // K8S_EXTENDER_BENCH_BASELINE). Each build runs
@@ -40,7 +42,7 @@
 // the same cluster; the parent asks each for a round in turn, the order reversed every other
 // round. Both answer the same (extender-reference.test.ts), so both clusters change alike.
 // `--cpu-prof DIR` writes each child's CPU profile there.
-// Usage: node --import tsx bench/k8s-extender.bench.ts [nodes] [--rounds N] [--pods N] [--occupancy 0.5,0.9] [--names all,500] [--paths direct,http,net] [--baseline DIR|REF] [--cpu] [--cpu-prof DIR] [--client spliced|parsed] [--no-pin] [--sample N] [--verify N]
+// Usage: node --import tsx bench/k8s-extender.bench.ts [nodes] [--rounds N] [--pods N] [--occupancy 0.5,0.9] [--names all,500] [--paths direct,http,net] [--baseline DIR|REF] [--cpu] [--cpu-prof DIR] [--client spliced|parsed] [--no-pin] [--sample N] [--verify N] [--phases]
 // or the same by env: K8S_EXTENDER_BENCH_NODES, _ROUNDS, _PODS, _OCCUPANCY, _NAMES, _PATHS, _BASELINE, _CPU=1.
 import Fastify from 'fastify';
 import { execFileSync, spawn } from 'node:child_process';
@@ -84,6 +86,8 @@ const OCCUPANCIES = opt('--occupancy', '0.5,0.9').split(',').map(Number);
 const NAME_MODES = opt('--names', 'all,500').split(',');
 const GPUS = 8;
 const CPU = args.includes('--cpu') || process.env[`${ENV}CPU`] === '1';
+/** With --cpu, the server's CPU split by phase of each request (four getrusage calls a request instead of two a pod). */
+const PHASES = CPU && args.includes('--phases');
 /** Milliseconds, of wall clock or of the process's CPU time (--cpu). */
 const clock = CPU
   ? (): number => {
@@ -290,7 +294,19 @@ async function serveNet(w: World, perPod: number): Promise<{ port: number; close
   });
   gcs.observe({ entryTypes: ['gc'] });
   let mark = 0;
-  if (CPU) {
+  if (CPU && !PHASES) {
+    // A pod's CPU from filter's first byte in to prioritize's last byte out: two getrusage
+    // calls a pod (each ~20-70 us of this process's own CPU on a loaded machine, inside the
+    // window it measures). Between the two requests the server waits for the client (no CPU
+    // but its event loop's and what the filter left to collect).
+    app.addHook('onRequest', async (req) => {
+      if (req.url.endsWith('/filter')) since = cpuMs();
+    });
+    app.addHook('onResponse', async (req) => {
+      if (req.url.endsWith('/prioritize')) cpu += cpuMs() - since;
+    });
+  }
+  if (CPU && PHASES) {
     const extender = (req: { url: string }): boolean => !req.url.startsWith('/bench/');
     app.addHook('onRequest', async (req) => {
       if (extender(req)) since = mark = cpuMs();
@@ -358,7 +374,7 @@ function netResult(c: ClientRound): RoundResult {
     otherGcMsPerPod: otherGcMs / PODS,
     checked: c.checked,
     verified: c.verified,
-    ...(CPU ? { read: med(c.server.map((x) => x.read)), handle: med(c.server.map((x) => x.handle)), write: med(c.server.map((x) => x.write)) } : {}),
+    ...(PHASES ? { read: med(c.server.map((x) => x.read)), handle: med(c.server.map((x) => x.handle)), write: med(c.server.map((x) => x.write)) } : {}),
   };
   return { podsPerS: (PODS / total) * 1000, p50: pct(times, 50), p99: pct(times, 99), feasible: c.feasible / PODS, net };
 }
@@ -451,7 +467,7 @@ async function childMode(checkout: string, occupancy: number): Promise<void> {
 /** A child for `root`'s build over a cluster at `occupancy`: ask() runs one round there. */
 async function startChild(root: string, occupancy: number): Promise<{ ask: (path: string, perPod: number) => Promise<RoundResult>; built: { built: number; seconds: number }; stop: () => void }> {
   const prof = opt('--cpu-prof', '');
-  const argv = [process.execPath, ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []), '--import', 'tsx', fileURLToPath(import.meta.url), '--child', root, '--occupancy', String(occupancy), String(NODES), '--pods', String(PODS), ...(CPU ? ['--cpu'] : [])];
+  const argv = [process.execPath, ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []), '--import', 'tsx', fileURLToPath(import.meta.url), '--child', root, '--occupancy', String(occupancy), String(NODES), '--pods', String(PODS), ...(CPU ? ['--cpu'] : []), ...(PHASES ? ['--phases'] : [])];
   const child = spawn(PIN ? 'taskset' : (argv.shift() as string), PIN ? ['-c', '1', ...argv] : argv, { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async (): Promise<unknown> => {
@@ -527,7 +543,7 @@ if (childAt >= 0) {
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) console.log(r);
   if (netRows.length > 0) {
-    console.log(`\nnet, per pod (filter + prioritize; medians of the rounds' medians): KiB sent and received by the client, the client's own CPU ms (${CLIENT_MODE === 'spliced' ? 'splicing bodies, scanning replies' : 'writing bodies, parsing replies'})${CPU ? ", and the server's CPU ms by phase (read: first byte in to the handler; handle: the decision and the reply's bytes; write: to the last byte handed to the kernel)" : ''}`);
+    console.log(`\nnet, per pod (filter + prioritize; medians of the rounds' medians): KiB sent and received by the client, the client's own CPU ms (${CLIENT_MODE === 'spliced' ? 'splicing bodies, scanning replies' : 'writing bodies, parsing replies'})${PHASES ? ", and the server's CPU ms by phase (read: first byte in to the handler; handle: the decision and the reply's bytes; write: to the last byte handed to the kernel)" : ''}`);
     console.log('| build | occupancy | names a pod | KiB out | KiB in | client CPU ms | server read ms | server handle ms | server write ms |');
     console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const r of netRows) console.log(r);
