@@ -13,12 +13,27 @@
 // - http: the same through the fastify routes (JSON parse, zod validation, JSON reply), the
 //   request bodies built and the replies decoded untimed (the kube-scheduler's side), injected
 //   in process (light-my-request: the client's garbage is collected on the extender's time);
-// - net: the same routes on a loopback port, the client another process (the parent) over real
-//   HTTP with keep-alive, as the kube-scheduler calls it; timed by the client's wall clock, or
-//   with --cpu by the server process's CPU time from each request's first byte to its last.
+// - net: the same routes on a loopback port, the client another process over real HTTP with
+//   keep-alive, as the kube-scheduler calls it; timed by the client's wall clock (each POST from
+//   its first byte out to its reply's last byte in), or with --cpu by the server process's CPU
+//   time from each request's first byte to its last. The client is bench/lib/extender-client.ts
+//   in a process of its own; with two or more cores and taskset (--pin, the default; --no-pin
+//   to not) the client runs on core 0 and the extender's processes on core 1, so the client's
+//   work is not done on the extender's core. `--client spliced` (default) makes prioritize's
+//   body by splicing the NodeNames bytes of filter's reply into filter's body (what a client
+//   must forward, no JSON decoding or encoding), reads each reply to its last byte and checks
+//   it cheaply (length; both replies parsed whole every --sample N-th timed pod, default 20;
+//   the first --verify N warm-up pods, default 20, compared with the direct path's answer for
+//   the same pod); `--client parsed` is the client before session 22 (filter's reply parsed,
+//   prioritize's body stringified, prioritize's reply parsed: Node's JSON for the
+//   kube-scheduler's Go). What is not measured: the kube-scheduler's own plugins and its Go
+//   decoding, and making filter's body (fetched untimed: the kube-scheduler has the pod's JSON
+//   and its node list before it calls).
 // Reported: per round, pods/s (pods / summed filter+prioritize time) and p50/p99 per pod;
 // across rounds, the median and a 95% bootstrap interval of the median.
-// `--cpu` times by the process's CPU time (process.cpuUsage: user + system, all threads, so GC
+// `--cpu` times by the process's CPU time (net: the server's, from filter's first byte in to
+// prioritize's last byte out; `--phases` splits it by phase of each request, at the cost of
+// two more getrusage calls a request inside the window) (process.cpuUsage: user + system, all threads, so GC
 // helpers count) instead of the wall clock, for a machine shared with other work.
 // Side by side with another build: --baseline <checkout or git ref> (e.g. base/session19; or
 // K8S_EXTENDER_BENCH_BASELINE). Each build runs
@@ -27,13 +42,12 @@
 // the same cluster; the parent asks each for a round in turn, the order reversed every other
 // round. Both answer the same (extender-reference.test.ts), so both clusters change alike.
 // `--cpu-prof DIR` writes each child's CPU profile there.
-// Usage: node --import tsx bench/k8s-extender.bench.ts [nodes] [--rounds N] [--pods N] [--occupancy 0.5,0.9] [--names all,500] [--paths direct,http,net] [--baseline DIR|REF] [--cpu] [--cpu-prof DIR]
+// Usage: node --import tsx bench/k8s-extender.bench.ts [nodes] [--rounds N] [--pods N] [--occupancy 0.5,0.9] [--names all,500] [--paths direct,http,net] [--baseline DIR|REF] [--cpu] [--cpu-prof DIR] [--client spliced|parsed] [--no-pin] [--sample N] [--verify N] [--phases]
 // or the same by env: K8S_EXTENDER_BENCH_NODES, _ROUNDS, _PODS, _OCCUPANCY, _NAMES, _PATHS, _BASELINE, _CPU=1.
 import Fastify from 'fastify';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import http from 'node:http';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { constants as perfConstants, performance, PerformanceObserver } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
@@ -41,6 +55,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { PodBinder } from '../src/k8s/extender/api.js';
 import type { ExtenderFilterResult, HostPriority } from '../src/k8s/extender/wire.js';
+import type { ClientMode, ClientRequest, ClientRound } from './lib/extender-client.js';
 import type { PodDecision } from '../src/k8s/hami/decision.js';
 import type * as ClusterViewModule from '../src/k8s/extender/cluster-view.js';
 import type * as DecideModule from '../src/k8s/extender/decide.js';
@@ -71,6 +86,8 @@ const OCCUPANCIES = opt('--occupancy', '0.5,0.9').split(',').map(Number);
 const NAME_MODES = opt('--names', 'all,500').split(',');
 const GPUS = 8;
 const CPU = args.includes('--cpu') || process.env[`${ENV}CPU`] === '1';
+/** With --cpu, the server's CPU split by phase of each request (four getrusage calls a request instead of two a pod). */
+const PHASES = CPU && args.includes('--phases');
 /** Milliseconds, of wall clock or of the process's CPU time (--cpu). */
 const clock = CPU
   ? (): number => {
@@ -80,6 +97,12 @@ const clock = CPU
   : (): number => performance.now();
 const MIB = 2 ** 20;
 const GPU_MIB = 81920;
+const CLIENT_MODE: ClientMode = opt('--client', 'spliced') === 'parsed' ? 'parsed' : 'spliced';
+if (!['spliced', 'parsed'].includes(opt('--client', 'spliced'))) throw new Error('--client: spliced or parsed');
+const SAMPLE = Number(opt('--sample', '20'));
+const VERIFY = Math.min(WARMUP, Number(opt('--verify', '20')));
+/** Client on core 0, the extender's processes on core 1 (taskset), where there are 2 cores and taskset. */
+const PIN = !args.includes('--no-pin') && availableParallelism() >= 2 && existsSync('/usr/bin/taskset');
 
 /** The modules the bench drives, from one checkout's src/. */
 async function load(root: string) {
@@ -206,7 +229,7 @@ interface RoundResult {
    * own CPU in them (the kube-scheduler's side: writing the bodies, reading and parsing the
    * replies) and, with --cpu, the server's CPU by phase (NetPhases).
    */
-  net?: { bytesIn: number; bytesOut: number; clientCpu: number; read?: number; handle?: number; write?: number; majorGcs: number; majorGcMs: number; otherGcMsPerPod: number };
+  net?: { bytesIn: number; bytesOut: number; clientCpu: number; read?: number; handle?: number; write?: number; majorGcs: number; majorGcMs: number; otherGcMsPerPod: number; checked: number; verified: number };
 }
 
 function pct(xs: readonly number[], p: number): number {
@@ -249,6 +272,7 @@ function cpuMs(): number {
 async function serveNet(w: World, perPod: number): Promise<{ port: number; close: () => Promise<void> }> {
   const app = Fastify({ bodyLimit: 256 * MIB });
   let pending: V1Pod | null = null;
+  let pendingNames: string[] = [];
   let i = 0;
   let cpu = 0;
   let since = 0;
@@ -270,7 +294,19 @@ async function serveNet(w: World, perPod: number): Promise<{ port: number; close
   });
   gcs.observe({ entryTypes: ['gc'] });
   let mark = 0;
-  if (CPU) {
+  if (CPU && !PHASES) {
+    // A pod's CPU from filter's first byte in to prioritize's last byte out: two getrusage
+    // calls a pod (each ~20-70 us of this process's own CPU on a loaded machine, inside the
+    // window it measures). Between the two requests the server waits for the client (no CPU
+    // but its event loop's and what the filter left to collect).
+    app.addHook('onRequest', async (req) => {
+      if (req.url.endsWith('/filter')) since = cpuMs();
+    });
+    app.addHook('onResponse', async (req) => {
+      if (req.url.endsWith('/prioritize')) cpu += cpuMs() - since;
+    });
+  }
+  if (CPU && PHASES) {
     const extender = (req: { url: string }): boolean => !req.url.startsWith('/bench/');
     app.addHook('onRequest', async (req) => {
       if (extender(req)) since = mark = cpuMs();
@@ -292,7 +328,14 @@ async function serveNet(w: World, perPod: number): Promise<{ port: number; close
   app.post('/bench/next', async (_req, reply) => {
     const { pod, names } = nextPod(w, i++, perPod);
     pending = pod;
+    pendingNames = names;
     return reply.type('application/json').send(JSON.stringify({ Pod: pod, Nodes: null, NodeNames: names }));
+  });
+  // The client's correctness pass: the extender's own answer for the pending pod, in process.
+  app.post('/bench/direct', async () => {
+    if (pending === null) throw new Error('no pod pending');
+    const filter = w.ext.filter({ Pod: pending as never, NodeNames: pendingNames });
+    return { filter, prioritize: w.ext.prioritize({ Pod: pending as never, NodeNames: filter.NodeNames ?? [] }) };
   });
   app.post('/bench/churn', async (req) => {
     const { host } = req.body as { host: string | null };
@@ -314,74 +357,46 @@ async function serveNet(w: World, perPod: number): Promise<{ port: number; close
   };
 }
 
-/**
- * The `net` path's client, in the parent process (the kube-scheduler's side: its JSON work and
- * garbage are not the extender's): per pod, filter's body from /bench/next, POST filter, the
- * reply parsed and prioritize's body written from it, POST prioritize, the reply parsed, the
- * best host to /bench/churn. Timed: the two POSTs, by the wall clock here, or (--cpu) by the
- * server process's CPU time in them.
- */
-async function netRound(port: number): Promise<RoundResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const post = (path: string, body: string): Promise<Buffer> =>
-    new Promise((done, fail) => {
-      const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => (res.statusCode === 200 ? done(Buffer.concat(chunks)) : fail(new Error(`${path}: ${res.statusCode}`))));
-        res.on('error', fail);
-      });
-      req.on('error', fail);
-      req.end(body);
-    });
-  const times: number[] = [];
-  const clientCpu: number[] = [];
-  const bytesIn: number[] = [];
-  const bytesOut: number[] = [];
-  const phases: { read: number[]; handle: number[]; write: number[] } = { read: [], handle: [], write: [] };
-  let feasible = 0;
-  let gcFrom: { majorGcs: number; majorGcMs: number; otherGcMs: number } | undefined;
-  let gcAt: { majorGcs: number; majorGcMs: number; otherGcMs: number } | undefined;
-  for (let i = 0; i < WARMUP + PODS; i++) {
-    const filterBody = (await post('/bench/next', '{}')).toString('utf8');
-    const { Pod } = JSON.parse(filterBody) as { Pod: V1Pod };
-    // Timed: each POST from its first byte out to the reply's last byte in (the client's
-    // parsing of the reply is its own work, counted in clientCpu, not in the extender's time).
-    const c0 = cpuMs();
-    const t0 = performance.now();
-    const filterReply = await post('/gpushare-scheduler/filter', filterBody);
-    let t = performance.now() - t0;
-    const f = JSON.parse(filterReply.toString('utf8')) as ExtenderFilterResult;
-    const prioritizeBody = JSON.stringify({ Pod, Nodes: null, NodeNames: f.NodeNames });
-    const t1 = performance.now();
-    const prioritizeReply = await post('/gpushare-scheduler/prioritize', prioritizeBody);
-    t += performance.now() - t1;
-    const ranked = JSON.parse(prioritizeReply.toString('utf8')) as HostPriority[];
-    const c = cpuMs() - c0;
-    const best = ranked.length === 0 ? null : ranked.reduce((a, b) => (b.Score > a.Score ? b : a)).Host;
-    const server = JSON.parse((await post('/bench/churn', JSON.stringify({ host: best }))).toString('utf8')) as { cpu: number; read: number; handle: number; write: number; majorGcs: number; majorGcMs: number; otherGcMs: number };
-    if (i === WARMUP - 1) gcFrom = server;
-    if (i >= WARMUP) {
-      times.push(CPU ? server.cpu : t);
-      clientCpu.push(c);
-      bytesOut.push(Buffer.byteLength(filterBody) + Buffer.byteLength(prioritizeBody));
-      bytesIn.push(filterReply.length + prioritizeReply.length);
-      phases.read.push(server.read);
-      phases.handle.push(server.handle);
-      phases.write.push(server.write);
-      gcAt = server;
-      feasible += f.NodeNames?.length ?? 0;
-    }
-  }
-  agent.destroy();
+/** A `net` round from the client process's answer. */
+function netResult(c: ClientRound): RoundResult {
+  const times = CPU ? c.server.map((x) => x.cpu) : c.wall;
   const total = times.reduce((a, b) => a + b, 0);
   const med = (xs: number[]): number => pct(xs, 50);
-  const majorGcs = (gcAt?.majorGcs ?? 0) - (gcFrom?.majorGcs ?? 0);
-  const majorGcMs = (gcAt?.majorGcMs ?? 0) - (gcFrom?.majorGcMs ?? 0);
-  const otherGcMs = (gcAt?.otherGcMs ?? 0) - (gcFrom?.otherGcMs ?? 0);
-  const net: RoundResult['net'] = { bytesIn: med(bytesIn), bytesOut: med(bytesOut), clientCpu: med(clientCpu), majorGcs, majorGcMs, otherGcMsPerPod: otherGcMs / PODS, ...(CPU ? { read: med(phases.read), handle: med(phases.handle), write: med(phases.write) } : {}) };
-  return { podsPerS: (PODS / total) * 1000, p50: pct(times, 50), p99: pct(times, 99), feasible: feasible / PODS, net };
+  const majorGcs = (c.gcAt?.majorGcs ?? 0) - (c.gcFrom?.majorGcs ?? 0);
+  const majorGcMs = (c.gcAt?.majorGcMs ?? 0) - (c.gcFrom?.majorGcMs ?? 0);
+  const otherGcMs = (c.gcAt?.otherGcMs ?? 0) - (c.gcFrom?.otherGcMs ?? 0);
+  const net: RoundResult['net'] = {
+    bytesIn: med(c.bytesIn),
+    bytesOut: med(c.bytesOut),
+    clientCpu: med(c.clientCpu),
+    majorGcs,
+    majorGcMs,
+    otherGcMsPerPod: otherGcMs / PODS,
+    checked: c.checked,
+    verified: c.verified,
+    ...(PHASES ? { read: med(c.server.map((x) => x.read)), handle: med(c.server.map((x) => x.handle)), write: med(c.server.map((x) => x.write)) } : {}),
+  };
+  return { podsPerS: (PODS / total) * 1000, p50: pct(times, 50), p99: pct(times, 99), feasible: c.feasible / PODS, net };
 }
+
+/** The `net` path's client process (bench/lib/extender-client.ts), pinned to core 0 with --pin. */
+function startClient(): { round: (req: ClientRequest) => Promise<ClientRound>; stop: () => void } {
+  const script = fileURLToPath(new URL('./lib/extender-client.ts', import.meta.url));
+  const argv = [process.execPath, '--import', 'tsx', script, '--client-process'];
+  const child = spawn(PIN ? 'taskset' : (argv.shift() as string), PIN ? ['-c', '0', ...argv] : argv, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  return {
+    round: async (req) => {
+      child.stdin.write(`${JSON.stringify(req)}\n`);
+      const r = await lines.next();
+      if (r.done === true) throw new Error('the bench client ended');
+      return JSON.parse(r.value as string) as ClientRound;
+    },
+    stop: () => child.stdin.end(),
+  };
+}
+/** Started by the first `net` round. */
+const clients: { net: ReturnType<typeof startClient> | null } = { net: null };
 
 async function round(w: World, path: 'direct' | 'http', perPod: number): Promise<RoundResult> {
   const app = Fastify({ bodyLimit: 256 * MIB });
@@ -452,7 +467,8 @@ async function childMode(checkout: string, occupancy: number): Promise<void> {
 /** A child for `root`'s build over a cluster at `occupancy`: ask() runs one round there. */
 async function startChild(root: string, occupancy: number): Promise<{ ask: (path: string, perPod: number) => Promise<RoundResult>; built: { built: number; seconds: number }; stop: () => void }> {
   const prof = opt('--cpu-prof', '');
-  const child = spawn(process.execPath, [...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []), '--import', 'tsx', fileURLToPath(import.meta.url), '--child', root, '--occupancy', String(occupancy), String(NODES), '--pods', String(PODS), ...(CPU ? ['--cpu'] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const argv = [process.execPath, ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []), '--import', 'tsx', fileURLToPath(import.meta.url), '--child', root, '--occupancy', String(occupancy), String(NODES), '--pods', String(PODS), ...(CPU ? ['--cpu'] : []), ...(PHASES ? ['--phases'] : [])];
+  const child = spawn(PIN ? 'taskset' : (argv.shift() as string), PIN ? ['-c', '1', ...argv] : argv, { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async (): Promise<unknown> => {
     const r = await lines.next();
@@ -466,7 +482,8 @@ async function startChild(root: string, occupancy: number): Promise<{ ask: (path
       if (path === 'net') {
         child.stdin.write(`serve net ${perPod}\n`);
         const { port } = (await next()) as { port: number };
-        const res = await netRound(port);
+        clients.net ??= startClient();
+        const res = netResult(await clients.net.round({ port, pods: PODS, warmup: WARMUP, mode: CLIENT_MODE, sample: SAMPLE, verify: VERIFY }));
         child.stdin.write('close\n');
         await next();
         return res;
@@ -481,7 +498,7 @@ async function startChild(root: string, occupancy: number): Promise<{ ask: (path
 if (childAt >= 0) {
   await childMode(args[childAt + 1] ?? here, OCCUPANCIES[0] ?? 0.5);
 } else {
-  console.log(`extender filter + prioritize: ${NODES} nodes x ${GPUS} GPUs, ${PODS} pods a round after ${WARMUP} warm-up, ${ROUNDS} interleaved rounds, ${CPU ? 'CPU time' : 'wall clock'}; Node ${process.version}; builds: ${builds.map((b) => b.name).join(', ')}`);
+  console.log(`extender filter + prioritize: ${NODES} nodes x ${GPUS} GPUs, ${PODS} pods a round after ${WARMUP} warm-up, ${ROUNDS} interleaved rounds, ${CPU ? 'CPU time' : 'wall clock'}; net client ${CLIENT_MODE}${PIN ? ', pinned to core 0, the extender to core 1' : ', not pinned'}; Node ${process.version}; builds: ${builds.map((b) => b.name).join(', ')}`);
   const rows: string[] = [];
   const netRows: string[] = [];
   const paths = (['direct', 'http', 'net'] as const).filter((p) => opt('--paths', 'direct,http,net').split(',').includes(p));
@@ -520,12 +537,13 @@ if (childAt >= 0) {
     }
     for (const c of children) c.stop();
   }
+  clients.net?.stop();
   console.log(`\n${NODES} nodes x ${GPUS} GPUs; medians of ${ROUNDS} rounds (95% bootstrap interval)`);
   console.log('| build | occupancy | names a pod | path | pods/s | p50 ms | p99 ms | feasible nodes a pod | budget (p99 <= 5 ms, >= 500/s) |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) console.log(r);
   if (netRows.length > 0) {
-    console.log(`\nnet, per pod (filter + prioritize; medians of the rounds' medians): KiB sent and received by the client, the client's own CPU ms (writing bodies, parsing replies)${CPU ? ", and the server's CPU ms by phase (read: first byte in to the handler; handle: the decision and the reply's bytes; write: to the last byte handed to the kernel)" : ''}`);
+    console.log(`\nnet, per pod (filter + prioritize; medians of the rounds' medians): KiB sent and received by the client, the client's own CPU ms (${CLIENT_MODE === 'spliced' ? 'splicing bodies, scanning replies' : 'writing bodies, parsing replies'})${PHASES ? ", and the server's CPU ms by phase (read: first byte in to the handler; handle: the decision and the reply's bytes; write: to the last byte handed to the kernel)" : ''}`);
     console.log('| build | occupancy | names a pod | KiB out | KiB in | client CPU ms | server read ms | server handle ms | server write ms |');
     console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const r of netRows) console.log(r);
@@ -536,5 +554,5 @@ function netLine(res: RoundResult): string {
   const n = res.net;
   if (n === undefined) return '';
   const server = n.read === undefined ? '' : `, server read ${n.read.toFixed(2)} / handle ${(n.handle ?? NaN).toFixed(2)} / write ${(n.write ?? NaN).toFixed(2)} ms`;
-  return `; ${(n.bytesOut / 1024).toFixed(0)} KiB out, ${(n.bytesIn / 1024).toFixed(0)} KiB in, client CPU ${n.clientCpu.toFixed(2)} ms${server}; server full GCs ${n.majorGcs} (${n.majorGcMs.toFixed(0)} ms), other GC pauses ${n.otherGcMsPerPod.toFixed(2)} ms a pod`;
+  return `; ${(n.bytesOut / 1024).toFixed(0)} KiB out, ${(n.bytesIn / 1024).toFixed(0)} KiB in, client CPU ${n.clientCpu.toFixed(2)} ms${server}; ${n.verified} pods verified against direct, ${n.checked} parsed and checked; server full GCs ${n.majorGcs} (${n.majorGcMs.toFixed(0)} ms), other GC pauses ${n.otherGcMsPerPod.toFixed(2)} ms a pod`;
 }

@@ -15,7 +15,7 @@ import { PodBinding } from './bind.js';
 import { ClusterView, type SuspendPolicy } from './cluster-view.js';
 import { evaluatePod, placementRequests, type PodEvaluation } from './decide.js';
 import { sameList } from './answer.js';
-import { VerdictTable, type Basis } from './verdicts.js';
+import { NodeVerdicts, VerdictTable, type Basis } from './verdicts.js';
 import {
   filterResultOf,
   hostPrioritiesOf,
@@ -86,12 +86,16 @@ export class Extender {
   private readonly cache = new Map<string, Passed>();
   /** filter's verdicts kept per pod shape (shapeKey) over the list they were asked for, least recently used first. */
   private readonly tables = new Map<string, VerdictTable>();
+  /** Verdicts kept per pod shape by node ordinal, for lists no table fits (a window moving pod by pod), least recently used first. */
+  private readonly byNode = new Map<string, NodeVerdicts>();
   /** The node list the last filter without a table was sent (a copy). */
   private lastFilterList: readonly string[] | null = null;
   private lastNames: { nodeByName: ReadonlyMap<string, number>; names: readonly string[]; ordinals: readonly number[] } | null = null;
   private readonly suspendable: SuspendPolicy;
   private readonly now: () => number;
   private readonly explain: boolean;
+  /** Names asked about outside kept tables, and how many of them the engine judged (the rest kept by ordinal): read by tests and the bench. */
+  readonly judged = { asked: 0, byEngine: 0 };
   /** Suspensions preempt chose, by preemptor uid, until the preemptor is nominated (or goes). */
   readonly preemptions = new Map<string, PreemptionRecord[]>();
 
@@ -317,13 +321,7 @@ export class Extender {
     if (hit && hit.generation === generation && ordinals.every((i) => i >= 0 && hit.asked[i] === 1)) {
       return { evaluation: hit.evaluation, ordinals, positional: false };
     }
-    const suspendable = this.suspendable({ namespace: pod.namespace, priorityClassName: pod.priorityClassName });
-    const evaluation = evaluatePod(snapshot, this.view.emptySnapshot(), pod, placementRequests(pod, suspendable), names, ordinals, {
-      memo: this.memo,
-      emptyMemo: this.emptyMemo,
-      rendered: this.rendered,
-      explain: this.explain,
-    });
+    const evaluation = this.judge(pod, snapshot, names, ordinals);
     const asked = new Uint8Array(snapshot.nodes.length);
     for (const i of ordinals) if (i >= 0) asked[i] = 1;
     this.cache.delete(key);
@@ -331,6 +329,33 @@ export class Extender {
     this.cache.set(key, { generation, evaluation: { ...evaluation, failed: NO_REASONS, unresolvable: NO_REASONS }, asked });
     if (this.cache.size > CACHED_PODS) this.cache.delete(this.cache.keys().next().value as string);
     return { evaluation, ordinals, positional: false };
+  }
+
+  /**
+   * evaluatePod of `names`, by way of the shape's verdicts kept by node ordinal: only the nodes
+   * whose state changed since the shape last asked about them are judged by the engine.
+   */
+  private judge(pod: PodGpuRequest, snapshot: ClusterSnapshot, names: readonly string[], ordinals: readonly number[]): PodEvaluation {
+    const key = shapeKey(pod, this.suspendable);
+    const empty = this.view.emptySnapshot();
+    const basis: Basis = { nodeByName: snapshot.nodeByName, empty, problems: this.view.problemsVersion };
+    let kept = this.byNode.get(key);
+    if (kept === undefined || !kept.fits(basis, snapshot.nodes.length)) kept = new NodeVerdicts(basis, snapshot.nodes.length);
+    this.byNode.delete(key);
+    this.byNode.set(key, kept);
+    if (this.byNode.size > KEPT_TABLES) this.byNode.delete(this.byNode.keys().next().value as string);
+    const suspendable = this.suspendable({ namespace: pod.namespace, priorityClassName: pod.priorityClassName });
+    const requests = placementRequests(pod, suspendable);
+    this.judged.asked += names.length;
+    return kept.judge(snapshot, names, ordinals, (some, at) => {
+      this.judged.byEngine += some.length;
+      return evaluatePod(snapshot, empty, pod, requests, some, at, {
+        memo: this.memo,
+        emptyMemo: this.emptyMemo,
+        rendered: this.rendered,
+        explain: this.explain,
+      });
+    });
   }
 
   /**

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { FAILED, PASSED, type ListVerdicts } from './answer.js';
 import { ReplyWriter } from './reply-bytes.js';
 import { filterResultOf, hostPrioritiesOf, type FilterAnswer } from './wire.js';
 
@@ -37,6 +38,28 @@ describe('ReplyWriter writes JSON.stringify of the reply objects, byte for byte'
         expect(writer.priorities(a).toString('utf8')).toBe(JSON.stringify(hostPrioritiesOf(a)));
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it("prioritize over a kept table, call after call: entries that come, go, or change their score's digits", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 12 }).chain((n) => fc.tuple(fc.constant(n), fc.array(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 10 })), { minLength: n, maxLength: n }), { minLength: 1, maxLength: 8 }))),
+        ([n, steps]) => {
+          const writer = new ReplyWriter();
+          const names = Array.from({ length: n }, (_, k) => `node-${k}`);
+          // One table object whose verdicts change between calls, as verdicts.ts's do.
+          const v: { -readonly [K in keyof ListVerdicts]: ListVerdicts[K] } = { names, kinds: new Uint8Array(n), passed: [], failed: { names: [], reasons: [] }, unresolvable: { names: [], reasons: [] }, reasons: names.map(() => '') };
+          for (const step of steps) {
+            step.forEach(([pass], k) => (v.kinds[k] = pass ? PASSED : FAILED));
+            v.passed = names.filter((_, k) => step[k]?.[0] === true);
+            const scores = step.filter(([pass]) => pass).map(([, s]) => s);
+            const a = { hosts: v.passed, scores, verdicts: v };
+            expect(writer.priorities(a).toString('utf8')).toBe(JSON.stringify(hostPrioritiesOf(a)));
+          }
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 });

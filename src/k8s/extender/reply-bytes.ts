@@ -181,7 +181,6 @@ export class ReplyWriter {
     const t = this.tableBytes(v);
     const n = v.names.length;
     const { kinds } = v;
-    const changed: number[] = [];
     const now = new Uint8Array(n).fill(NO_SCORE);
     for (let k = 0, j = 0; k < n; k++) {
       if (kinds[k] !== PASSED) continue;
@@ -190,12 +189,28 @@ export class ReplyWriter {
       if (!(Number.isInteger(s) && s >= 0 && s <= 10)) return this.priorities({ hosts: v.passed, scores });
       now[k] = s;
     }
-    for (let k = 0; k < n; k++) if (now[k] !== t.scores[k]) changed.push(k);
-    if (changed.length > 0) {
-      const quoted = t.quoted;
-      t.priorities.patch(changed, (k, out, at) => (now[k] === NO_SCORE ? at : putHost(out, at, quoted[k] as Uint8Array, now[k] as number)), (k) => (now[k] === NO_SCORE ? 0 : HOST_ENTRY + (quoted[k] as Uint8Array).length + (now[k] === 10 ? 2 : 1)));
-      t.scores.set(now);
+    // The best or worst score moving (pod after pod with binpack: the node just chosen is
+    // fuller) changes nearly every entry's score, and only its digit: an entry that comes or
+    // goes, or whose score becomes or stops being 10 (two digits), is written again; the others
+    // keep their bytes, and a changed score is its digit written over in place.
+    const old = t.scores;
+    const rewrite: number[] = [];
+    const digits: number[] = [];
+    for (let k = 0; k < n; k++) {
+      const a = old[k] as number;
+      const b = now[k] as number;
+      if (a === b) continue;
+      if (a === NO_SCORE || b === NO_SCORE || a === 10 || b === 10) rewrite.push(k);
+      else digits.push(k);
     }
+    const { quoted, heads } = t;
+    const head = (k: number): Uint8Array => (heads[k] ??= hostHead(quoted[k] as Uint8Array));
+    if (rewrite.length > 0) t.priorities.patch(rewrite, (k, out, at) => (now[k] === NO_SCORE ? at : putScore(out, put(out, at, head(k)), now[k] as number)), (k) => (now[k] === NO_SCORE ? 0 : head(k).length + (now[k] === 10 ? 3 : 2)));
+    if (digits.length > 0) {
+      const { bytes, starts } = t.priorities.entries();
+      for (const k of digits) bytes[(starts[k] as number) + head(k).length] = DIGIT_0 + (now[k] as number);
+    }
+    t.scores.set(now);
     const body = t.priorities.body();
     const out = Buffer.allocUnsafe(body.length + 2);
     out[0] = 0x5b; // [
@@ -219,6 +234,7 @@ export class ReplyWriter {
         failed: new Section(n),
         unresolvable: new Section(n),
         priorities: new Section(n),
+        heads: new Array<Uint8Array | undefined>(n),
       };
       this.tables.set(v, t);
     }
@@ -252,8 +268,6 @@ export class ReplyWriter {
 /** A position's kind or score not written yet. */
 const NO_KIND = 255;
 const NO_SCORE = 255;
-/** `,{"Host":` + `,"Score":` + `}`: an entry's bytes besides its name and digits. */
-const HOST_ENTRY = 1 + HOST.length + SCORE.length + 1;
 
 /** What a writer keeps for one table: each position's quoted name, what it last wrote there, and the sections' bytes. */
 interface TableBytes {
@@ -265,6 +279,8 @@ interface TableBytes {
   readonly failed: Section;
   readonly unresolvable: Section;
   readonly priorities: Section;
+  /** prioritize's entry up to its score at each position, made when first written. */
+  readonly heads: (Uint8Array | undefined)[];
 }
 
 /** `,` + a quoted name (a section's entries each start with a comma; the body drops the first). */
@@ -281,15 +297,24 @@ function putPair(out: Uint8Array, at: number, name: Uint8Array, reason: Uint8Arr
   return put(out, at + 1, reason);
 }
 
-/** `,{"Host":"name","Score":s}`. */
-function putHost(out: Uint8Array, at: number, name: Uint8Array, score: number): number {
-  out[at] = 0x2c; // ,
-  at = put(out, at + 1, HOST);
-  at = put(out, at, name);
-  at = put(out, at, SCORE);
-  at = put(out, at, SMALL[score] as Uint8Array);
+/** A score 0..10's digits and `}`. */
+function putScore(out: Uint8Array, at: number, s: number): number {
+  if (s === 10) {
+    out[at++] = DIGIT_0 + 1;
+    out[at++] = DIGIT_0;
+  } else out[at++] = DIGIT_0 + s;
   out[at] = 0x7d; // }
   return at + 1;
+}
+
+/** `,{"Host":"name","Score":` (the score's digits and `}` follow). */
+function hostHead(name: Uint8Array): Uint8Array {
+  const head = new Uint8Array(1 + HOST.length + name.length + SCORE.length);
+  head[0] = 0x2c; // ,
+  head.set(HOST, 1);
+  head.set(name, 1 + HOST.length);
+  head.set(SCORE, 1 + HOST.length + name.length);
+  return head;
 }
 
 /** 0..10 as digits, made once; any other number as JSON.stringify writes it. */

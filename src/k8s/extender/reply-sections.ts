@@ -25,6 +25,14 @@ export class Section {
   }
 
   /**
+   * The entries' bytes and where each position's start, to write over in place (bytes of the
+   * same length only: the starts stay).
+   */
+  entries(): { readonly bytes: Buffer; readonly starts: Int32Array } {
+    return { bytes: this.bytes, starts: this.starts };
+  }
+
+  /**
    * Rewrites the positions `changed` (ascending) with `write`, which puts position k's entry
    * at `at` and returns its end (`at` for none); `length` says how many bytes it will write.
    */

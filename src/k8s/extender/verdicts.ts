@@ -165,3 +165,113 @@ export class VerdictTable implements ListVerdicts {
 function sameScore(a: number, b: number): boolean {
   return a === b || (Number.isNaN(a) && Number.isNaN(b));
 }
+
+/**
+ * One pod shape's verdicts kept by node ordinal, for node lists that change pod by pod (the
+ * kube-scheduler's percentageOfNodesToScore window moving round the cluster: each filter's list
+ * is new, so no VerdictTable fits it). A node's verdict is kept with the state it is for and is
+ * served only while the snapshot holds that very state object at its ordinal (under the same
+ * Basis); every other name of a list is judged again, and its verdict replaces the kept one.
+ */
+export class NodeVerdicts {
+  private readonly states: (NodeState | undefined)[];
+  private readonly kinds: Uint8Array;
+  private readonly reasons: string[];
+  private readonly scores: Float64Array;
+  /** Per ordinal, the last judge() call that asked for it again (a name twice in a list is judged once). */
+  private readonly asked: Uint32Array;
+  private call = 0;
+
+  constructor(
+    readonly basis: Basis,
+    private readonly size: number,
+  ) {
+    this.states = new Array<NodeState | undefined>(size).fill(undefined);
+    this.kinds = new Uint8Array(size).fill(UNRESOLVABLE);
+    this.reasons = new Array<string>(size).fill('');
+    this.scores = new Float64Array(size).fill(NaN);
+    this.asked = new Uint32Array(size);
+  }
+
+  fits(basis: Basis, size: number): boolean {
+    const b = this.basis;
+    return b.nodeByName === basis.nodeByName && b.empty === basis.empty && b.problems === basis.problems && this.size === size;
+  }
+
+  /**
+   * The evaluation of `names` (at `ordinals` in `snapshot`, -1: not a node of the view), in the
+   * list's order: kept verdicts where the node's state is the one they are for, `evaluate` (the
+   * engine, evaluatePod) over the rest. Names not of the view are judged every time.
+   */
+  judge(snapshot: ClusterSnapshot, names: readonly string[], ordinals: readonly number[], evaluate: (names: readonly string[], ordinals: readonly number[]) => PodEvaluation): PodEvaluation {
+    const { states, kinds, reasons, scores, asked, size } = this;
+    const nodes = snapshot.nodes;
+    const call = ++this.call;
+    const staleNames: string[] = [];
+    const staleOrdinals: number[] = [];
+    for (let k = 0; k < names.length; k++) {
+      const i = ordinals[k] as number;
+      if (i >= 0 && i < size) {
+        const node = nodes[i];
+        if (node !== undefined && states[i] === node) continue;
+        if (asked[i] === call) continue;
+        asked[i] = call;
+        // Forgotten until its new verdict comes (one missing from the evaluation is not served).
+        states[i] = undefined;
+      }
+      staleNames.push(names[k] as string);
+      staleOrdinals.push(i);
+    }
+    // Verdicts of names not of the view (or past the kept size), for this call only.
+    const outside = new Map<string, string>();
+    if (staleNames.length > 0) {
+      const ev = evaluate(staleNames, staleOrdinals);
+      const ordinalOf = new Map<string, number>();
+      for (let j = 0; j < staleNames.length; j++) ordinalOf.set(staleNames[j] as string, staleOrdinals[j] as number);
+      const keep = (name: string, i: number, kind: number, reason: string, score: number): void => {
+        if (i >= 0 && i < size) {
+          states[i] = nodes[i];
+          kinds[i] = kind;
+          reasons[i] = reason;
+          scores[i] = score;
+        } else if (kind === UNRESOLVABLE) outside.set(name, reason);
+      };
+      for (let j = 0; j < ev.passed.length; j++) keep(ev.passed[j] as string, ev.passedOrdinals[j] as number, PASSED, '', ev.passedScores[j] as number);
+      for (const [list, kind] of [[ev.failed, FAILED], [ev.unresolvable, UNRESOLVABLE]] as const) {
+        for (let j = 0; j < list.names.length; j++) {
+          const name = list.names[j] as string;
+          keep(name, ordinalOf.get(name) ?? -1, kind, list.reasons[j] as string, NaN);
+        }
+      }
+    }
+    const passed: string[] = [];
+    const passedOrdinals: number[] = [];
+    const passedScores: number[] = [];
+    const failed: NodeReasons = { names: [], reasons: [] };
+    const unresolvable: NodeReasons = { names: [], reasons: [] };
+    for (let k = 0; k < names.length; k++) {
+      const name = names[k] as string;
+      const i = ordinals[k] as number;
+      if (i >= 0 && i < size) {
+        // No verdict for the node's state now (the evaluation left it out): judged whole.
+        if (states[i] !== nodes[i] || states[i] === undefined) return evaluate(names, ordinals);
+        const kind = kinds[i];
+        if (kind === PASSED) {
+          passed.push(name);
+          passedOrdinals.push(i);
+          passedScores.push(scores[i] as number);
+        } else {
+          const to = kind === FAILED ? failed : unresolvable;
+          to.names.push(name);
+          to.reasons.push(reasons[i] as string);
+        }
+        continue;
+      }
+      const why = outside.get(name);
+      if (why === undefined) return evaluate(names, ordinals);
+      unresolvable.names.push(name);
+      unresolvable.reasons.push(why);
+    }
+    return { passed, passedOrdinals, passedScores, failed, unresolvable };
+  }
+}
