@@ -223,5 +223,8 @@ int main(int argc, char **argv) {
         code = WEXITSTATUS(st);
     }
     write_status(status, line);
+    /* After the status, so a kill meanwhile loses nothing the daemon needs: the daemon's end of
+     * the task then finds its directory empty and starts no `rm` (an exec per task) to empty it. */
+    (void)sandbox_clean_own_dir();
     return code;
 }

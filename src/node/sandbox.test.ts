@@ -140,6 +140,38 @@ describe.skipIf(!root)(`removing a task's own directory${root ? '' : ' (skipped:
   });
 });
 
+describe.skipIf(!root)(`removing a task's own directory its wrapper emptied${root ? '' : ' (skipped: needs root)'}`, () => {
+  const starts: string[][] = [];
+  const runAs = async (argv: readonly string[]): Promise<void> => {
+    starts.push([...argv]);
+  };
+  it('removes the region and the directory without starting anything', async () => {
+    for (const [name, files] of [['own-3', ['region']], ['own-4', []]] as const) {
+      const own = join(dir, name);
+      mkdirSync(own);
+      for (const f of files) writeFileSync(join(own, f), 'x');
+      chownSync(own, 65534, 65534);
+      await removeOwnDir(own, runAs);
+      expect(existsSync(own)).toBe(false);
+    }
+    expect(starts).toEqual([]);
+  });
+
+  it("starts its user's rm when more is left (what the task's processes wrote after its command ended)", async () => {
+    const own = join(dir, 'own-5');
+    mkdirSync(join(own, 'late'), { recursive: true });
+    writeFileSync(join(own, 'region'), 'x');
+    chownSync(own, 65534, 65534);
+    // The fake rm empties it, as the user's would.
+    await removeOwnDir(own, async (argv) => {
+      starts.push([...argv]);
+      rmSync(join(own, 'late'), { recursive: true });
+    });
+    expect(starts).toEqual([[expect.stringMatching(/rm$/), '-rf', '--', own]]);
+    expect(existsSync(own)).toBe(false);
+  });
+});
+
 describe("claiming the tenants' uid range", () => {
   it("refuses a range overlapping another live daemon's, takes over a dead one's, and keeps its own", () => {
     const shared = mkdtempSync(join(tmpdir(), 'gpushare-uids-'));
