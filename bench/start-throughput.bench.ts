@@ -30,6 +30,7 @@
 // the task, its end's cleanup) whatever cgroup v2 group the sandbox moves them to: "all CPU ms
 // per task" is that group's CPU from the first send to the last task's end, over the accepted
 // tasks: the whole cost of a start on this machine, whatever else runs beside it (null without).
+// START_BENCH_LIST=0: no live-list phase (a profile or a CPU count of the starts alone).
 // START_BENCH_OPEN_WARMUP=1: the open loop is warmed up as well (see round()).
 // START_BENCH_SERVE_ARGS='--sandbox off': more serve flags for this build only;
 // START_BENCH_BASELINE_SERVE_ARGS: the same for the baseline (one that knows them).
@@ -49,6 +50,7 @@ const RATE = Number(process.env['START_BENCH_RATE'] ?? 500);
 const COUNT = Number(process.env['START_BENCH_COUNT'] ?? 1000);
 const CLIENTS = Number(process.env['START_BENCH_CLIENTS'] ?? 8);
 const OPEN_WARMUP = process.env['START_BENCH_OPEN_WARMUP'] === '1';
+const LIST = process.env['START_BENCH_LIST'] !== '0';
 const LIST_TASKS = 1020;
 const LIST_RATE = 200;
 const LIST_SECONDS = 5;
@@ -414,7 +416,7 @@ async function round(bin: string): Promise<RoundResult> {
     const pid = daemon.pid ?? 0;
     const fixed = await startRun(c, pid, () => openLoop(COUNT, RATE, () => call(c, 'POST', '/v1/tasks', TRIVIAL)), group);
     const max = await startRun(c, pid, () => closedLoop(COUNT, CLIENTS, () => call(c, 'POST', '/v1/tasks', TRIVIAL)), group);
-    const list = await listRun(c, pid);
+    const list = LIST ? await listRun(c, pid) : { tasks: NaN, kb: NaN, p50: NaN, p99: NaN, cpuPerPoll: NaN };
     if (stallFile !== null) {
       const [from, to] = fixed.window;
       const d = stallsIn(stallFile, from, to);

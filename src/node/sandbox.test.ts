@@ -62,6 +62,10 @@ describe('Sandbox', () => {
     const own = join(region ?? '', '..');
     expect(baseEnv).toEqual({ PATH: expect.any(String), HOME: own, USER: 'gpushare-team-b', LOGNAME: 'gpushare-team-b', LANG: 'C', CUDA_HOME: '/cuda' });
     expect(wrapperEnv).toEqual({ GPUSHARE_EXEC_UID: String(DEFAULT_UID_BASE), GPUSHARE_EXEC_GID: String(DEFAULT_UID_BASE), GPUSHARE_EXEC_GROUPS: '', GPUSHARE_EXEC_OWN_DIR: own });
+    // The next task of the same user: its own HOME, the rest as before (made once per user).
+    const next = { ...task, id: 'abc125', regionPath: s.regionPath('abc125') } as unknown as Task;
+    expect(s.prepare(next).baseEnv).toEqual({ ...baseEnv, HOME: join(s.regionPath('abc125') ?? '', '..') });
+    expect(s.prepare(task).baseEnv).toEqual(baseEnv);
     expect(s.notices()).toEqual([
       expect.stringMatching(/tasks run as their tenant's own unprivileged user/),
       'gpushare serve: no per-task cgroups (per-task cgroups are off (sandbox.cgroup: off)): killing a task reaches its process group only; processes that leave it (setsid) survive.',

@@ -186,15 +186,17 @@ export class Sandbox {
     return { baseEnv: this.baseEnvOf(who), wrapperEnv };
   }
 
-  /** A user's base environment, made once per user (it walks the daemon's whole environment). */
+  /**
+   * A user's base environment, made once per user (it walks the daemon's whole environment),
+   * its HOME put in per task: an allocated user's is the task's own directory, a new one each.
+   */
   private baseEnvOf(who: { readonly name: string; readonly home: string }): Readonly<Record<string, string>> {
-    const key = `${who.name}\0${who.home}`;
-    let env = this.baseEnvs.get(key);
+    let env = this.baseEnvs.get(who.name);
     if (env === undefined) {
       env = Object.freeze(baseEnvironment(who, this.options.daemonEnv, this.options.config.passEnv));
-      this.baseEnvs.set(key, env);
+      this.baseEnvs.set(who.name, env);
     }
-    return env;
+    return env['HOME'] === who.home ? env : { ...env, HOME: who.home };
   }
 
   /** Sends `signal` to the task's processes that left its process group (the caller signals the group). */
