@@ -107,6 +107,25 @@ static int open_log(const char *path) {
     return open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
 }
 
+/*
+ * The new session is a new autogroup (the kernel's CPU fairness per session): as root, it starts
+ * at nice START_NICE, so a burst of starts (each its own session, as heavy as any other) does
+ * not take the CPU from the daemon (whose group is at nice -10, src/node/priority.ts), from
+ * those who submit and from the tasks already running; the wrapper gives its session the
+ * normal weight back once its command is exec'd (gpushare_exec.c). A daemon that is not root
+ * leaves it alone: its wrappers could not lower the nice again. Best effort: without
+ * autogroups there is no such file and nothing changes. System calls only (vfork child).
+ */
+static const char START_NICE[] = "10";
+static void start_low(void) {
+    if (geteuid() != 0) return;
+    int fd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    ssize_t ignored = write(fd, START_NICE, sizeof START_NICE - 1);
+    (void)ignored;
+    close(fd);
+}
+
 _Noreturn static void child_fail(volatile struct child_failure *report, int step) {
     report->err = errno;
     report->step = step;
@@ -128,6 +147,7 @@ _Noreturn static void run_child(volatile struct child_failure *report, const str
     const int restored[] = {SIGPIPE, SIGINT, SIGQUIT, SIGHUP};
     for (size_t i = 0; i < sizeof restored / sizeof restored[0]; i++) signal(restored[i], SIG_DFL);
     if (setsid() < 0) child_fail(report, SPAWN_STEP_FORK);
+    start_low();
     int in = open("/dev/null", O_RDONLY);
     if (in < 0 || dup2(in, STDIN_FILENO) < 0) child_fail(report, SPAWN_STEP_STDOUT);
     int o = open_log(out);
