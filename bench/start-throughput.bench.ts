@@ -434,11 +434,13 @@ async function round(bin: string): Promise<RoundResult> {
     if (daemon.exitCode === null) await new Promise((r) => daemon.once('exit', r));
     daemons.delete(daemon);
     rmSync(dir, { recursive: true, force: true });
-    if (group !== null) {
+    // Once the killed tasks' processes have left it (up to 5 s).
+    for (let i = 0; group !== null && i < 50; i++) {
       try {
         rmdirSync(group);
+        break;
       } catch {
-        // a task's process still in it (it goes when that ends)
+        await new Promise((r) => setTimeout(r, 100));
       }
     }
   }
