@@ -373,15 +373,19 @@ interface RoundResult {
 }
 
 const daemons = new Set<ChildProcess>();
+/** The rounds' state directories: an interrupted run removes them too (as root, a daemon's uid-range claim names its state directory, and one left behind blocks the next run's daemons). */
+const stateDirs = new Set<string>();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     for (const d of daemons) d.kill('SIGKILL');
+    for (const dir of stateDirs) rmSync(dir, { recursive: true, force: true });
     process.exit(130);
   });
 }
 
 async function round(bin: string): Promise<RoundResult> {
   const dir = mkdtempSync(join(tmpdir(), 'gpushare-start-bench-'));
+  stateDirs.add(dir);
   const socket = join(dir, 'api.sock');
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('GPUSHARE_')) delete env[k];
@@ -434,6 +438,7 @@ async function round(bin: string): Promise<RoundResult> {
     if (daemon.exitCode === null) await new Promise((r) => daemon.once('exit', r));
     daemons.delete(daemon);
     rmSync(dir, { recursive: true, force: true });
+    stateDirs.delete(dir);
     // Once the killed tasks' processes have left it (up to 5 s).
     for (let i = 0; group !== null && i < 50; i++) {
       try {
