@@ -25,13 +25,19 @@
 // runnable task waited for a CPU, or for IO).
 // With START_BENCH_STALLS, also the daemon's and the client's CPU time and page faults in that run
 // (a major fault is a file read from disk): whether a slow round did more work or waited.
+// As root with a cgroup v1 cpuacct hierarchy (/sys/fs/cgroup/cpuacct), each daemon runs in a
+// cpuacct group of its own, which keeps everything it starts (the spawner, each task's wrapper,
+// the task, its end's cleanup) whatever cgroup v2 group the sandbox moves them to: "all CPU ms
+// per task" is that group's CPU from the first send to the last task's end, over the accepted
+// tasks: the whole cost of a start on this machine, whatever else runs beside it (null without).
+// START_BENCH_LIST=0: no live-list phase (a profile or a CPU count of the starts alone).
 // START_BENCH_OPEN_WARMUP=1: the open loop is warmed up as well (see round()).
 // START_BENCH_SERVE_ARGS='--sandbox off': more serve flags for this build only;
 // START_BENCH_BASELINE_SERVE_ARGS: the same for the baseline (one that knows them).
 // Per-round numbers are printed as they come; the table gives medians over rounds with a 95%
 // bootstrap interval of the median.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +50,7 @@ const RATE = Number(process.env['START_BENCH_RATE'] ?? 500);
 const COUNT = Number(process.env['START_BENCH_COUNT'] ?? 1000);
 const CLIENTS = Number(process.env['START_BENCH_CLIENTS'] ?? 8);
 const OPEN_WARMUP = process.env['START_BENCH_OPEN_WARMUP'] === '1';
+const LIST = process.env['START_BENCH_LIST'] !== '0';
 const LIST_TASKS = 1020;
 const LIST_RATE = 200;
 const LIST_SECONDS = 5;
@@ -222,6 +229,8 @@ interface StartResult {
   readonly refused: number;
   /** The daemon's CPU time per accepted submission, ms (its share of the machine, whatever else runs). */
   readonly cpuPerTask: number;
+  /** The CPU (ms) of the daemon and everything it started, per accepted task, to the last task's end; null without a cpuacct group. */
+  readonly allCpuPerTask: number | null;
   /** The 99th percentile of how late this client sent (ms after due): its part of the POST p99. */
   readonly sendLateP99: number;
   /** CPU ms from the first send to the last answer: the daemon's, and this client's own. */
@@ -256,8 +265,31 @@ async function drain(c: Client, keep = 0): Promise<void> {
   throw new Error('tasks still live after 30 s');
 }
 
-async function startRun(c: Client, pid: number, run: () => Promise<Sent[]>): Promise<StartResult> {
+/**
+ * A cpuacct (cgroup v1) group for one daemon and all it starts (see the top of this file); null
+ * when there is none to make (not root, or no v1 cpuacct hierarchy).
+ */
+function cpuacctGroup(pid: number): string | null {
+  const base = '/sys/fs/cgroup/cpuacct';
+  if (process.getuid?.() !== 0 || !existsSync(join(base, 'cpuacct.usage'))) return null;
+  const dir = join(base, `gpushare-start-bench-${process.pid}-${pid}`);
+  try {
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'cgroup.procs'), String(pid));
+    return dir;
+  } catch {
+    return null;
+  }
+}
+
+/** A cpuacct group's CPU so far (ms). */
+function groupCpuMs(group: string | null): number | null {
+  return group === null ? null : Number(readFileSync(join(group, 'cpuacct.usage'), 'utf8')) / 1e6;
+}
+
+async function startRun(c: Client, pid: number, run: () => Promise<Sent[]>, group: string | null): Promise<StartResult> {
   collectGarbage();
+  const all0 = groupCpuMs(group);
   const cpu0 = cpuMs(pid);
   const client0 = process.cpuUsage();
   const faults0 = faults(pid);
@@ -271,6 +303,7 @@ async function startRun(c: Client, pid: number, run: () => Promise<Sent[]>): Pro
   const majorFaults = { daemon: faults1.major - faults0.major, daemonMinor: faults1.minor - faults0.minor, client: process.resourceUsage().majorPageFault - clientFaults0 };
   await drain(c);
   const cpu = cpuMs(pid) - cpu0;
+  const all1 = groupCpuMs(group);
   const started = await startedAt(c);
   const ok = sent.filter((s) => s.status === 201);
   const first = Math.min(...sent.map((s) => s.due));
@@ -282,7 +315,7 @@ async function startRun(c: Client, pid: number, run: () => Promise<Sent[]>): Pro
   if (toRunning.length !== ok.length) throw new Error(`${ok.length - toRunning.length} accepted tasks never started`);
   const lat = ok.map((s) => s.end - s.due);
   const share = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : (100 * (b - a)) / 1000 / (last - first));
-  return { acceptedPerS: (ok.length * 1000) / (last - first), p50: pct(lat, 50), p99: pct(lat, 99), runP50: pct(toRunning, 50), runP99: pct(toRunning, 99), refused: sent.length - ok.length, cpuPerTask: cpu / ok.length, sendLateP99: pct(ok.map((s) => s.sent - s.due), 99), cpuInRun: { daemon: runCpu, client: (client.user + client.system) / 1000 }, faults: majorFaults, window: [first, last], pressure: { cpu: share(cpuP0, cpuP1), io: share(ioP0, ioP1) } };
+  return { acceptedPerS: (ok.length * 1000) / (last - first), p50: pct(lat, 50), p99: pct(lat, 99), runP50: pct(toRunning, 50), runP99: pct(toRunning, 99), refused: sent.length - ok.length, cpuPerTask: cpu / ok.length, allCpuPerTask: all0 === null || all1 === null ? null : (all1 - all0) / ok.length, sendLateP99: pct(ok.map((s) => s.sent - s.due), 99), cpuInRun: { daemon: runCpu, client: (client.user + client.system) / 1000 }, faults: majorFaults, window: [first, last], pressure: { cpu: share(cpuP0, cpuP1), io: share(ioP0, ioP1) } };
 }
 
 interface ListResult {
@@ -300,7 +333,13 @@ async function listRun(c: Client, pid: number): Promise<ListResult> {
     if (a.status !== 201) throw new Error(`blocker: ${a.status} ${a.body}`);
   }
   await closedLoop(LIST_TASKS - GPUS, 4, () => call(c, 'POST', '/v1/tasks', TRIVIAL));
-  const listed = JSON.parse((await call(c, 'GET', '/v1/tasks')).body) as { state: string }[];
+  // The blockers may still be starting on a loaded machine: waited for (up to 30 s).
+  let listed: { state: string }[] = [];
+  for (let i = 0; i < 300; i++) {
+    listed = JSON.parse((await call(c, 'GET', '/v1/tasks')).body) as { state: string }[];
+    if (listed.filter((t) => t.state === 'running').length === GPUS) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
   // A build with pages (issue 17) lists the first 500; one without, all of them.
   if (listed.filter((t) => t.state === 'running').length !== GPUS || listed.length < 500) throw new Error(`expected ${GPUS} running and ${LIST_TASKS - GPUS} queued, got ${listed.length} listed`);
   collectGarbage();
@@ -334,15 +373,19 @@ interface RoundResult {
 }
 
 const daemons = new Set<ChildProcess>();
+/** The rounds' state directories: an interrupted run removes them too (as root, a daemon's uid-range claim names its state directory, and one left behind blocks the next run's daemons). */
+const stateDirs = new Set<string>();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     for (const d of daemons) d.kill('SIGKILL');
+    for (const dir of stateDirs) rmSync(dir, { recursive: true, force: true });
     process.exit(130);
   });
 }
 
 async function round(bin: string): Promise<RoundResult> {
   const dir = mkdtempSync(join(tmpdir(), 'gpushare-start-bench-'));
+  stateDirs.add(dir);
   const socket = join(dir, 'api.sock');
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('GPUSHARE_')) delete env[k];
@@ -356,6 +399,8 @@ async function round(bin: string): Promise<RoundResult> {
   const args = [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), ...(stallFile !== null ? ['--import', STALL_LOG] : []), bin, 'serve', '--backend', 'simulated', '--simulate', `${GPUS}xH100-80GB`, '--state-dir', join(dir, 'state'), '--listen', socket, '--log-level', 'warn', ...extra];
   const daemon = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   daemons.add(daemon);
+  // Before its first task (the spawner starts with the first one): everything it starts is counted.
+  const group = cpuacctGroup(daemon.pid ?? 0);
   const c = new Client0(socket);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -373,9 +418,9 @@ async function round(bin: string): Promise<RoundResult> {
     if (OPEN_WARMUP) await openLoop(200, RATE, () => call(c, 'POST', '/v1/tasks', TRIVIAL));
     await drain(c);
     const pid = daemon.pid ?? 0;
-    const fixed = await startRun(c, pid, () => openLoop(COUNT, RATE, () => call(c, 'POST', '/v1/tasks', TRIVIAL)));
-    const max = await startRun(c, pid, () => closedLoop(COUNT, CLIENTS, () => call(c, 'POST', '/v1/tasks', TRIVIAL)));
-    const list = await listRun(c, pid);
+    const fixed = await startRun(c, pid, () => openLoop(COUNT, RATE, () => call(c, 'POST', '/v1/tasks', TRIVIAL)), group);
+    const max = await startRun(c, pid, () => closedLoop(COUNT, CLIENTS, () => call(c, 'POST', '/v1/tasks', TRIVIAL)), group);
+    const list = LIST ? await listRun(c, pid) : { tasks: NaN, kb: NaN, p50: NaN, p99: NaN, cpuPerPoll: NaN };
     if (stallFile !== null) {
       const [from, to] = fixed.window;
       const d = stallsIn(stallFile, from, to);
@@ -393,6 +438,16 @@ async function round(bin: string): Promise<RoundResult> {
     if (daemon.exitCode === null) await new Promise((r) => daemon.once('exit', r));
     daemons.delete(daemon);
     rmSync(dir, { recursive: true, force: true });
+    stateDirs.delete(dir);
+    // Once the killed tasks' processes have left it (up to 5 s).
+    for (let i = 0; group !== null && i < 50; i++) {
+      try {
+        rmdirSync(group);
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 }
 
@@ -420,7 +475,7 @@ for (let r = 0; r < ROUNDS; r++) {
     const res = await round(b.bin);
     results[i]?.push(res);
     console.log(
-      `round ${r + 1} ${b.name}: fixed ${res.fixed.acceptedPerS.toFixed(0)}/s p99 ${res.fixed.p99.toFixed(1)} ms; max ${res.max.acceptedPerS.toFixed(0)}/s p99 ${res.max.p99.toFixed(1)} ms; list ${res.list.tasks} tasks a poll, p99 ${res.list.p99.toFixed(1)} ms; CPU ${res.fixed.cpuPerTask.toFixed(2)}/${res.max.cpuPerTask.toFixed(2)} ms a submission, ${res.list.cpuPerPoll.toFixed(2)} ms a poll`,
+      `round ${r + 1} ${b.name}: fixed ${res.fixed.acceptedPerS.toFixed(0)}/s p99 ${res.fixed.p99.toFixed(1)} ms; max ${res.max.acceptedPerS.toFixed(0)}/s p99 ${res.max.p99.toFixed(1)} ms; list ${res.list.tasks} tasks a poll, p99 ${res.list.p99.toFixed(1)} ms; CPU ${res.fixed.cpuPerTask.toFixed(2)}/${res.max.cpuPerTask.toFixed(2)} ms a submission${res.fixed.allCpuPerTask === null ? '' : ` (all: ${res.fixed.allCpuPerTask.toFixed(2)}/${(res.max.allCpuPerTask ?? NaN).toFixed(2)} ms a task)`}, ${res.list.cpuPerPoll.toFixed(2)} ms a poll`,
     );
   }
 }
@@ -436,6 +491,7 @@ const rows: [string, (x: RoundResult) => number][] = [
   [`max rate, ${CLIENTS} clients: POST p99 ms`, (x) => x.max.p99],
   [`max rate, ${CLIENTS} clients: to running p99 ms`, (x) => x.max.runP99],
   ['daemon CPU ms per submission (both runs)', (x) => (x.fixed.cpuPerTask + x.max.cpuPerTask) / 2],
+  ['all CPU ms per task: daemon and all it starts (both runs; cpuacct)', (x) => (x.fixed.allCpuPerTask === null || x.max.allCpuPerTask === null ? NaN : (x.fixed.allCpuPerTask + x.max.allCpuPerTask) / 2)],
   [`GET /v1/tasks at ${LIST_RATE}/s, ${LIST_TASKS}+ live tasks, ${LIST_WRITES_PER_S} writes/s: p50 ms`, (x) => x.list.p50],
   [`GET /v1/tasks ... p99 ms`, (x) => x.list.p99],
   ['GET /v1/tasks: daemon CPU ms per poll', (x) => x.list.cpuPerPoll],

@@ -141,6 +141,21 @@ static void set_preload(void) {
     unsetenv("GPUSHARE_EXEC_PRELOAD");
 }
 
+/*
+ * The spawner starts a root daemon's wrappers in sessions whose autogroup is at a low weight
+ * (spawner.c start_low): once the command is exec'd (or could not be), the session, the
+ * command's, gets the normal weight (nice 0) back. Only for a session this wrapper leads (the
+ * spawner's): one run from a shell shares that shell's group, which is not ours to change.
+ */
+static void normal_weight(void) {
+    if (getsid(0) != getpid()) return;
+    int fd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    ssize_t ignored = write(fd, "0", 1);
+    (void)ignored;
+    close(fd);
+}
+
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "--spawner") == 0) return spawner_main();
     const char *claim = NULL;
@@ -201,6 +216,7 @@ int main(int argc, char **argv) {
     do got = read(report[0], &exec_errno, sizeof exec_errno);
     while (got < 0 && errno == EINTR);
     close(report[0]);
+    normal_weight();
 
     int st;
     while (waitpid(child, &st, 0) < 0) {
@@ -223,5 +239,8 @@ int main(int argc, char **argv) {
         code = WEXITSTATUS(st);
     }
     write_status(status, line);
+    /* After the status, so a kill meanwhile loses nothing the daemon needs: the daemon's end of
+     * the task then finds its directory empty and starts no `rm` (an exec per task) to empty it. */
+    (void)sandbox_clean_own_dir();
     return code;
 }

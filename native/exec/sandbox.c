@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "sandbox.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -241,4 +243,78 @@ int sandbox_enter(void) {
         return fail("the task's user cannot enter its working directory", getcwd(cwd, sizeof cwd) ? cwd : "(unknown)", err);
     }
     return 0;
+}
+
+/*
+ * Emptying the task's own directory when its command has ended (sandbox_clean_own_dir). Bounded,
+ * so that a HOME full of caches never holds up the wrapper's exit (and so the task's recorded
+ * end): what is left over is the daemon's to remove, with an `rm -rf` as the user, as before.
+ * The top-level `region` is kept: the daemon samples it once more when it hears of the end
+ * (supervisor.ts), and removes it and the directory itself (sandbox.ts removeOwnDir).
+ */
+enum { CLEAN_MAX_ENTRIES = 4096, CLEAN_MAX_DEPTH = 32 };
+
+/* Removes everything in the directory `fd` (taken over and closed) without following a link:
+ * every step is relative to a descriptor opened with O_NOFOLLOW, so a directory swapped for a
+ * link mid-walk is unlinked as a link, never entered. 0 when it is empty (but for a kept region). */
+static int empty_dir_at(int fd, int depth, size_t *budget) {
+    DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        close(fd);
+        return -1;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *name = e->d_name;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) continue;
+        if (depth == 0 && strcmp(name, "region") == 0) continue;
+        if (*budget == 0) {
+            rc = -1;
+            break;
+        }
+        (*budget)--;
+        if (unlinkat(dirfd(d), name, 0) == 0) continue;
+        /* Linux says EISDIR for a directory (POSIX allows EPERM). */
+        if ((errno != EISDIR && errno != EPERM) || depth + 1 >= CLEAN_MAX_DEPTH) {
+            rc = -1;
+            continue;
+        }
+        int sub = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0 || empty_dir_at(sub, depth + 1, budget) != 0 || unlinkat(dirfd(d), name, AT_REMOVEDIR) != 0) rc = -1;
+    }
+    closedir(d);
+    return rc;
+}
+
+int sandbox_clean_own_dir(void) {
+    const char *own = getenv("GPUSHARE_EXEC_OWN_DIR");
+    const char *uid_text = getenv("GPUSHARE_EXEC_UID");
+    if (own == NULL || own[0] == '\0' || uid_text == NULL) return 0;
+    task_user user;
+    if (parse_user(uid_text, getenv("GPUSHARE_EXEC_GID"), NULL, &user) != 0) return -1;
+    /* Opened as root: the directory's path is root's all the way (sandbox.taskDir, 0711). */
+    int fd = open(own, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? 0 : -1;
+    /* The walk has the task's user's rights and no more: its file-system ids (a change from 0
+     * also drops the capabilities that bypass permissions) and no supplementary groups, as the
+     * `rm` the daemon would run as that user has. Real, effective and saved ids stay root, so
+     * what the task left running can neither signal nor trace this process meanwhile. */
+    if (setgroups(0, NULL) != 0) {
+        close(fd);
+        return -1;
+    }
+    setfsgid(user.gid);
+    setfsuid(user.uid);
+    /* An invalid id changes nothing and returns the current one: the switch is checked. */
+    int rc = -1;
+    if ((uid_t)setfsuid((uid_t)-1) == user.uid && (gid_t)setfsgid((gid_t)-1) == user.gid) {
+        size_t budget = CLEAN_MAX_ENTRIES;
+        rc = empty_dir_at(fd, 0, &budget);
+    } else {
+        close(fd);
+    }
+    setfsuid(0);
+    setfsgid(0);
+    return rc;
 }

@@ -23,4 +23,10 @@
  * no new privileges), in the child, just before exec. 0 on success; -1 with errno set and a line on stderr otherwise. */
 int sandbox_enter(void);
 
+/* In the wrapper (still root) once the command has ended: empties the task's own directory with
+ * its user's file-system rights (setfsuid, no process to start), all but its `region` and at
+ * most a few thousand entries (the daemon removes the rest, sandbox.ts removeOwnDir). 0 when
+ * there is nothing left but the region; -1 otherwise (nothing to report: the daemon cleans up). */
+int sandbox_clean_own_dir(void);
+
 #endif

@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { cgroup2Mount, setUpCgroups, taskCgroupPath } from './cgroup.js';
+import { cgroup2Mount, setUpCgroups, TaskCgroups, taskCgroupPath } from './cgroup.js';
 
 const PURE_V2 = '25 30 0:23 / /sys rw,nosuid shared:7 - sysfs sysfs rw\n36 25 0:31 / /sys/fs/cgroup rw,nosuid,nodev,noexec shared:9 - cgroup2 cgroup2 rw,nsdelegate\n';
 const HYBRID = [
@@ -34,5 +36,32 @@ describe('cgroup v2', () => {
     expect(setUpCgroups('auto', 'k', () => {
       throw new Error('EACCES');
     })).toEqual({ ok: false, problem: 'cannot read /proc/self/mountinfo: EACCES' });
+  });
+});
+
+const setup = process.getuid?.() === 0 ? setUpCgroups('auto', `state-test-${process.pid}`) : null;
+describe.skipIf(setup?.ok !== true)(`a task's cgroup at its end${setup?.ok === true ? '' : ' (skipped: needs root and a writable cgroup v2)'}`, () => {
+  const waitFor = async (what: () => boolean): Promise<void> => {
+    for (let i = 0; i < 100 && !what(); i++) await new Promise((r) => setTimeout(r, 50));
+  };
+
+  it('removes an empty one, and kills what is left in one that is not, then removes it', async () => {
+    if (setup?.ok !== true) return;
+    const problems: string[] = [];
+    const cgroups = new TaskCgroups(setup.root, (m) => problems.push(m));
+    const [empty, busy] = [cgroups.pathOf('t', 'empty'), cgroups.pathOf('t', 'busy')];
+    mkdirSync(empty, { recursive: true });
+    mkdirSync(busy);
+    const left = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const gone = new Promise((r) => left.once('exit', (_code, signal) => r(signal)));
+    writeFileSync(`${busy}/cgroup.procs`, String(left.pid));
+    cgroups.release('t', 'empty');
+    cgroups.release('t', 'busy');
+    expect(await gone).toBe('SIGKILL');
+    await waitFor(() => !existsSync(busy) && !existsSync(empty));
+    expect([existsSync(empty), existsSync(busy), problems]).toEqual([false, false, []]);
+    cgroups.close();
+    rmdirSync(`${setup.root}/tenant-t`);
+    rmdirSync(setup.root);
   });
 });

@@ -87,6 +87,35 @@ describe('gpushare-exec', () => {
     expect(r.status).toEqual({ kind: 'exit', code: 0 });
   });
 
+  it.skipIf(process.getuid?.() !== 0)("empties the task's own directory as its user once the command ends: the region kept, no link followed, nothing its user could not delete (root only)", () => {
+    chmodSync(dir, 0o755); // mkdtemp's 0700 would keep the task's user out
+    const own = join(dir, 'own-clean');
+    const outside = join(dir, 'outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'keep'), 'x');
+    // Root's, inside the task's directory: root walking the tree could empty it, the user cannot.
+    mkdirSync(join(own, 'roots'), { recursive: true });
+    writeFileSync(join(own, 'roots', 'keep'), 'x');
+    const script = [
+      'cd "$GPUSHARE_TEST_OWN"',
+      ': > region',
+      'mkdir -p a/b && : > a/b/f && : > top',
+      `ln -s ${outside} a/out && ln -s ${outside} out`,
+      'echo "uid $(id -u)"',
+    ].join(' && ');
+    const r = run(['sh', '-c', script], { GPUSHARE_EXEC_UID: '65534', GPUSHARE_EXEC_GID: '65534', GPUSHARE_EXEC_OWN_DIR: own, GPUSHARE_TEST_OWN: own });
+    expect(r.stdout.trim()).toBe('uid 65534');
+    expect(r.status).toEqual({ kind: 'exit', code: 0 });
+    expect(readdirSync(own).sort()).toEqual(['region', 'roots']);
+    expect(readdirSync(join(own, 'roots'))).toEqual(['keep']);
+    expect(readdirSync(outside)).toEqual(['keep']);
+    // Without a user the wrapper leaves the directory alone (the daemon's own tasks keep their files where they are).
+    const mine = join(dir, 'own-daemon');
+    mkdirSync(mine);
+    run(['sh', '-c', `: > ${mine}/f`], { GPUSHARE_EXEC_OWN_DIR: mine });
+    expect(readdirSync(mine)).toEqual(['f']);
+  });
+
   describe('compute boards (GPUSHARE_EXEC_BOARDS)', () => {
     const BOARD_BYTES = 4160; // gpushare_board.h GS_BOARD_FILE_SIZE
     it("makes the task's user's boards, brings a shrunk one back to size, refuses a link, and runs the command either way", () => {

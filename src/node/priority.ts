@@ -9,7 +9,8 @@
  * setsid), so each is a group as heavy as the daemon's, and a hundred runnable tasks leave the
  * daemon a hundredth of a CPU. A group's weight is its nice value, set through
  * /proc/self/autogroup; it covers the daemon and its spawner (same session) and never reaches a
- * task (a new session starts a new group at nice 0). Process nice values are not touched: a
+ * task (a new session starts a new group at nice 0; as root the spawner starts it at nice 10
+ * and the task's wrapper sets it back to 0 once the command is exec'd: native/exec/spawner.c). Process nice values are not touched: a
  * task forked from a reniced process would inherit it. Only a daemon that leads its own session
  * (a service, `setsid gpushare serve`) does this: one started from a shell shares the terminal's
  * group, and raising that would raise everything else typed there.

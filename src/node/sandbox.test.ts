@@ -62,6 +62,10 @@ describe('Sandbox', () => {
     const own = join(region ?? '', '..');
     expect(baseEnv).toEqual({ PATH: expect.any(String), HOME: own, USER: 'gpushare-team-b', LOGNAME: 'gpushare-team-b', LANG: 'C', CUDA_HOME: '/cuda' });
     expect(wrapperEnv).toEqual({ GPUSHARE_EXEC_UID: String(DEFAULT_UID_BASE), GPUSHARE_EXEC_GID: String(DEFAULT_UID_BASE), GPUSHARE_EXEC_GROUPS: '', GPUSHARE_EXEC_OWN_DIR: own });
+    // The next task of the same user: its own HOME, the rest as before (made once per user).
+    const next = { ...task, id: 'abc125', regionPath: s.regionPath('abc125') } as unknown as Task;
+    expect(s.prepare(next).baseEnv).toEqual({ ...baseEnv, HOME: join(s.regionPath('abc125') ?? '', '..') });
+    expect(s.prepare(task).baseEnv).toEqual(baseEnv);
     expect(s.notices()).toEqual([
       expect.stringMatching(/tasks run as their tenant's own unprivileged user/),
       'gpushare serve: no per-task cgroups (per-task cgroups are off (sandbox.cgroup: off)): killing a task reaches its process group only; processes that leave it (setsid) survive.',
@@ -137,6 +141,38 @@ describe.skipIf(!root)(`removing a task's own directory${root ? '' : ' (skipped:
     await removeOwnDir(own);
     expect(existsSync(own)).toBe(false);
     expect(existsSync('/etc/passwd')).toBe(true);
+  });
+});
+
+describe.skipIf(!root)(`removing a task's own directory its wrapper emptied${root ? '' : ' (skipped: needs root)'}`, () => {
+  const starts: string[][] = [];
+  const runAs = async (argv: readonly string[]): Promise<void> => {
+    starts.push([...argv]);
+  };
+  it('removes the region and the directory without starting anything', async () => {
+    for (const [name, files] of [['own-3', ['region']], ['own-4', []]] as const) {
+      const own = join(dir, name);
+      mkdirSync(own);
+      for (const f of files) writeFileSync(join(own, f), 'x');
+      chownSync(own, 65534, 65534);
+      await removeOwnDir(own, runAs);
+      expect(existsSync(own)).toBe(false);
+    }
+    expect(starts).toEqual([]);
+  });
+
+  it("starts its user's rm when more is left (what the task's processes wrote after its command ended)", async () => {
+    const own = join(dir, 'own-5');
+    mkdirSync(join(own, 'late'), { recursive: true });
+    writeFileSync(join(own, 'region'), 'x');
+    chownSync(own, 65534, 65534);
+    // The fake rm empties it, as the user's would.
+    await removeOwnDir(own, async (argv) => {
+      starts.push([...argv]);
+      rmSync(join(own, 'late'), { recursive: true });
+    });
+    expect(starts).toEqual([[expect.stringMatching(/rm$/), '-rf', '--', own]]);
+    expect(existsSync(own)).toBe(false);
   });
 });
 

@@ -8,7 +8,7 @@
  */
 import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { rm, rmdir } from 'node:fs/promises';
+import { rm, rmdir, unlink } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { ErrorCodes, GsError } from '../domain/index.js';
@@ -186,15 +186,17 @@ export class Sandbox {
     return { baseEnv: this.baseEnvOf(who), wrapperEnv };
   }
 
-  /** A user's base environment, made once per user (it walks the daemon's whole environment). */
+  /**
+   * A user's base environment, made once per user (it walks the daemon's whole environment),
+   * its HOME put in per task: an allocated user's is the task's own directory, a new one each.
+   */
   private baseEnvOf(who: { readonly name: string; readonly home: string }): Readonly<Record<string, string>> {
-    const key = `${who.name}\0${who.home}`;
-    let env = this.baseEnvs.get(key);
+    let env = this.baseEnvs.get(who.name);
     if (env === undefined) {
       env = Object.freeze(baseEnvironment(who, this.options.daemonEnv, this.options.config.passEnv));
-      this.baseEnvs.set(key, env);
+      this.baseEnvs.set(who.name, env);
     }
-    return env;
+    return env['HOME'] === who.home ? env : { ...env, HOME: who.home };
   }
 
   /** Sends `signal` to the task's processes that left its process group (the caller signals the group). */
@@ -297,12 +299,17 @@ export function claimUidRange(shared: string, base: number, count: number, state
 }
 
 /**
- * Removes a task's own directory. One owned by another user is emptied by `rm -rf` running as
- * that user, then the daemon removes the empty directory: root walking a tree its owner can
- * still change (another task of the same tenant, or a process that escaped without a cgroup)
- * could be led by a directory swapped for a symlink mid-walk into deleting anything; the
- * owner's own rm can only delete what the owner could delete anyway. Costs one spawn per
- * ended task when tasks run as their tenants' users.
+ * Removes a task's own directory. One owned by another user is emptied with that user's rights,
+ * then the daemon removes the empty directory: root walking a tree its owner can still change
+ * (another task of the same tenant, or a process that escaped without a cgroup) could be led by
+ * a directory swapped for a symlink mid-walk into deleting anything; the owner's own rights can
+ * only delete what the owner could delete anyway. The task's wrapper has usually emptied it
+ * already when its command ended (native/exec/sandbox.c sandbox_clean_own_dir: as the user's
+ * file-system ids, no process started), all but the region the daemon reads last: that file
+ * and the directory go here without a walk (a name in a directory only root can rename is
+ * unlinked, never followed). Anything more (a task that left more than the wrapper's bound,
+ * or a process of the task that wrote on after its command ended) is emptied by `rm -rf`
+ * running as that user: a spawn, which used to be every ended task's.
  */
 export async function removeOwnDir(dir: string, runAs: StartAs = runAsWithNode): Promise<void> {
   let st;
@@ -315,9 +322,29 @@ export async function removeOwnDir(dir: string, runAs: StartAs = runAsWithNode):
   if (!st.isDirectory()) throw new Error(`${dir} is not a directory`);
   const me = process.getuid?.() ?? 0;
   if (st.uid === me) return rm(dir, { recursive: true, force: true });
+  if (await removeEmptied(dir)) return;
   // Its rm cannot remove `dir` itself (the parent is the daemon's); it empties it.
   await runAs([RM, '-rf', '--', dir], { uid: st.uid, gid: st.gid }).catch(() => undefined);
   await rmdir(dir);
+}
+
+/** The region and the directory, when that is all there is (the wrapper emptied the rest); false: more is left. */
+async function removeEmptied(dir: string): Promise<boolean> {
+  try {
+    await unlink(join(dir, 'region'));
+  } catch (err) {
+    // ENOENT: a task that never used CUDA; anything else (a directory by that name): rm's to remove.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+  }
+  try {
+    await rmdir(dir);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return true;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') return false;
+    throw err;
+  }
 }
 
 /** Runs a program as a user, to its end; the daemon's is its spawner (Sandbox.useStarter). */

@@ -55,6 +55,19 @@ describe('spawner', () => {
     expect(statSync(join(dir, 'tasks', 'logs')).mode & 0o777).toBe(0o700);
   });
 
+  it.skipIf(process.getuid?.() !== 0 || readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() !== '1')(
+    "starts a root daemon's programs at a low CPU weight; a wrapper gives its command the normal weight back (root, autogroups on)",
+    async () => {
+      const [plain, wrapped] = [join(dir, 'plain.log'), join(dir, 'wrapped.log')];
+      const a = await spawner.spawn({ argv: ['/bin/cat', '/proc/self/autogroup'], env: {}, cwd: '', stdout: plain, stderr: '' });
+      // Read after the wrapper has seen the exec (it resets the weight then, beside its command).
+      const b = await spawner.spawn({ argv: [exec, join(dir, 'status'), '--', '/bin/sh', '-c', 'sleep 0.3; cat /proc/self/autogroup'], env: { PATH: '/usr/bin:/bin' }, cwd: '', stdout: wrapped, stderr: '' });
+      await Promise.all([exitOf(a.pid), exitOf(b.pid)]);
+      expect(readFileSync(plain, 'utf8')).toMatch(/^\/autogroup-\d+ nice 10\n$/);
+      expect(readFileSync(wrapped, 'utf8')).toMatch(/^\/autogroup-\d+ nice 0\n$/);
+    },
+  );
+
   it('starts programs with no signal ignored or blocked (the spawner ignores ^C, hangup and quit; a task never does)', async () => {
     const out = join(dir, 'sig.log');
     const s = await spawner.spawn({ argv: ['/bin/grep', '-E', '^Sig(Ign|Blk)', '/proc/self/status'], env: {}, cwd: '', stdout: out, stderr: '' });
