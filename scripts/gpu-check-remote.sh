@@ -12,7 +12,8 @@
 # one connection and several (scripts/gpu/tcp_blast.c). Every case prints PASS, FAIL
 # or SKIP; a failing remote case names the first call the client did not serve (its
 # GPUSHARE_REMOTE_LOG=1 lines, kept in $OUT/*-remote.err, every unserved cuGetProcAddress
-# name in $OUT/unserved-*.txt). No Node.js and no CUDA toolkit: the native files come in the
+# name in $OUT/unserved-*.txt; CuPy and PyTorch run with GPUSHARE_REMOTE_LOG=2, a trace whose
+# end is in $OUT/*-trace-tail.txt, and say the stage that failed). No Node.js and no CUDA toolkit: the native files come in the
 # device call's carry (build/native/gpushare-remote-worker, build/native/remote,
 # build/native/libgpushare.so), or are built here with make and gcc when missing; the test
 # program is built here with gcc against our own declarations. Prints a table; JSON lines go
@@ -81,10 +82,14 @@ for case in cupy torch; do
     grep '^{' "$WORK/$case.out" >> "$results" || echo "{\"case\":\"$case\",\"mode\":\"native\",\"error\":\"exit $rc, no result line\"}" >> "$results"
     grep -q '"skip"' "$WORK/$case.out" && continue
     start_worker || continue
-    remote timeout 90 env CUBLAS_WORKSPACE_CONFIG=:4096:8 GPUSHARE_REMOTE_LOG=1 python3 "scripts/gpu/remote_$case.py" remote > "$WORK/$case.out" 2>"$OUT/$case-remote.err"
+    # GPUSHARE_REMOTE_LOG=2: every entry point and export table asked, every slot called and
+    # every call the worker refused, in order; the table names the first refusal.
+    remote timeout 90 env CUBLAS_WORKSPACE_CONFIG=:4096:8 GPUSHARE_REMOTE_LOG=2 python3 "scripts/gpu/remote_$case.py" remote > "$WORK/$case.out" 2>"$OUT/$case-remote.err"
     rc=$?
     grep '^{' "$WORK/$case.out" >> "$results" || echo "{\"case\":\"$case\",\"mode\":\"remote\",\"error\":\"exit $rc, no result line\"}" >> "$results"
     sed -n 's/^gpushare remote: cuGetProcAddress("\([^"]*\)").*/\1/p' "$OUT/$case-remote.err" > "$OUT/unserved-$case.txt"
+    # The last of the trace (less the entry point asks), where a failure's cause shows.
+    grep -v 'gpushare remote: ask cuGetProcAddress' "$OUT/$case-remote.err" | tail -n 60 > "$OUT/$case-trace-tail.txt"
     wait_bounded "$WPID" 30 "worker after $case"
 done
 
@@ -165,9 +170,10 @@ def first_unsupported(case):
     except OSError:
         return 'no log'
     for l in lines:
-        # Served tables and the one table the runtime goes on without are not refusals.
+        # Served tables, the one table the runtime goes on without, GPUSHARE_REMOTE_LOG=2's trace
+        # of asks and of slots that succeeded are not refusals.
         if l.startswith('gpushare remote: ') and 'cuGetProcAddress(' not in l and '): served (' not in l \
-                and 'cuGetExportTable(f8cff95121468b4eb9e2fb469e7c0dd9)' not in l:
+                and 'cuGetExportTable(f8cff95121468b4eb9e2fb469e7c0dd9)' not in l and not l.endswith(' -> 0'):
             return l[len('gpushare remote: '):]
     return 'none logged'
 
@@ -176,7 +182,7 @@ def export_tables(case):
         text = open(os.path.join(out_dir, f'{case}-remote.err'), errors='replace').read()
     except OSError:
         return []
-    return re.findall(r'cuGetExportTable\(([0-9a-f]{32})\)', text)
+    return list(dict.fromkeys(re.findall(r'cuGetExportTable\(([0-9a-f]{32})\)', text)))  # in order, once each
 
 def unserved(case):
     try:

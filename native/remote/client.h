@@ -63,7 +63,11 @@ void gsr_host_range_remove(void *p);
 int gsr_host_range_holds(uint64_t p, uint64_t *base, uint64_t *size);
 /* A context is gone: its context-local storage is dropped, each entry's destructor called. */
 void gsr_context_storage_drop(uint64_t ctx);
-/* One stderr line per name, the first time (GPUSHARE_REMOTE_LOG=1). */
+/* GPUSHARE_REMOTE_LOG: 0 (unset), 1 (each unserved name, table and slot once), 2 (also every
+ * cuGetProcAddress and cuGetExportTable asked, every export-table slot called and every call
+ * that returned an error, each time: a trace to find the first failing call). */
+int gsr_log_level(void);
+/* One stderr line per name, the first time (GPUSHARE_REMOTE_LOG=1 or 2). */
 void gsr_log_once(const char *what, int *logged);
 
 #endif /* GSR_CLIENT_H */

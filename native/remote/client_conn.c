@@ -33,10 +33,15 @@ static struct {
     int log;
 } conn = {.lock = PTHREAD_MUTEX_INITIALIZER, .link = {-1, NULL}};
 
-void gsr_log_once(const char *what, int *logged) {
+int gsr_log_level(void) {
     /* The environment, not conn.log: the runtime asks for entry points before it connects. */
     const char *log = getenv("GPUSHARE_REMOTE_LOG");
-    if (!log || strcmp(log, "1") != 0 || __atomic_exchange_n(logged, 1, __ATOMIC_RELAXED)) return;
+    if (!log || !log[0] || log[1]) return 0;
+    return log[0] == '1' ? 1 : log[0] == '2' ? 2 : 0;
+}
+
+void gsr_log_once(const char *what, int *logged) {
+    if (gsr_log_level() < 1 || __atomic_exchange_n(logged, 1, __ATOMIC_RELAXED)) return;
     fprintf(stderr, "gpushare remote: %s\n", what);
 }
 
@@ -102,8 +107,7 @@ static void *heartbeat(void *arg) {
 static CUresult connect_locked(void) {
     if (conn.state == 1) return CUDA_SUCCESS;
     if (conn.state == -1) return conn.why;
-    const char *log = getenv("GPUSHARE_REMOTE_LOG");
-    conn.log = log && strcmp(log, "1") == 0;
+    conn.log = gsr_log_level() >= 1;
     const char *endpoint = getenv("GPUSHARE_REMOTE");
     uint8_t key[GSR_KEY_BYTES];
     const char *hex = getenv("GPUSHARE_REMOTE_KEY");
@@ -207,6 +211,12 @@ CUresult gsr_call(unsigned op, const gsr_args *in, gsr_args *out) {
     if (rc == CUDA_SUCCESS) rc = send_request(op, 0, in, &id);
     if (rc == CUDA_SUCCESS) rc = finish_call(op, id, out);
     pthread_mutex_unlock(&conn.lock);
+    /* GPUSHARE_REMOTE_LOG=2: every call and its result, in order (the first refusal is the clue). */
+    if (gsr_log_level() >= 2) {
+        const char *name = "";
+        if (rc != CUDA_SUCCESS && cuGetErrorName(rc, &name) != CUDA_SUCCESS) name = "?";
+        fprintf(stderr, "gpushare remote: call %s -> %d%s%s\n", gsr_op_name(op), (int)rc, *name ? " " : "", name);
+    }
     return rc;
 }
 
