@@ -67,6 +67,8 @@ void gsr_context_storage_drop(uint64_t ctx);
  * cuGetProcAddress and cuGetExportTable asked, every export-table slot called and every call
  * that returned an error, each time: a trace to find the first failing call). */
 int gsr_log_level(void);
+/* rc, after logging "call WHAT -> rc" at GPUSHARE_REMOTE_LOG=2. */
+CUresult gsr_trace(const char *what, CUresult rc);
 /* One stderr line per name, the first time (GPUSHARE_REMOTE_LOG=1 or 2). */
 void gsr_log_once(const char *what, int *logged);
 

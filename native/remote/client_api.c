@@ -444,7 +444,7 @@ GSR_EXPORT CUresult cuModuleLoadData(CUmodule *module, const void *image) {
         image = *data;
     }
     uint64_t bytes = image_bytes(image), id = 0;
-    if (bytes == 0 || bytes > GSR_MAX_MODULE_BYTES) return CUDA_ERROR_INVALID_IMAGE;
+    if (bytes == 0 || bytes > GSR_MAX_MODULE_BYTES) return gsr_trace("cuModuleLoadData (image size)", CUDA_ERROR_INVALID_IMAGE);
     rc = gsr_send_module(image, bytes, &id);
     if (rc != CUDA_SUCCESS) return rc;
     *module = (CUmodule)(uintptr_t)id;

@@ -40,6 +40,16 @@ int gsr_log_level(void) {
     return log[0] == '1' ? 1 : log[0] == '2' ? 2 : 0;
 }
 
+CUresult gsr_trace(const char *what, CUresult rc) {
+    /* GPUSHARE_REMOTE_LOG=2: every call and its result, in order (the first refusal is the clue). */
+    if (gsr_log_level() >= 2) {
+        const char *name = "";
+        if (rc != CUDA_SUCCESS && cuGetErrorName(rc, &name) != CUDA_SUCCESS) name = "?";
+        fprintf(stderr, "gpushare remote: call %s -> %d%s%s\n", what, (int)rc, *name ? " " : "", name);
+    }
+    return rc;
+}
+
 void gsr_log_once(const char *what, int *logged) {
     if (gsr_log_level() < 1 || __atomic_exchange_n(logged, 1, __ATOMIC_RELAXED)) return;
     fprintf(stderr, "gpushare remote: %s\n", what);
@@ -211,13 +221,7 @@ CUresult gsr_call(unsigned op, const gsr_args *in, gsr_args *out) {
     if (rc == CUDA_SUCCESS) rc = send_request(op, 0, in, &id);
     if (rc == CUDA_SUCCESS) rc = finish_call(op, id, out);
     pthread_mutex_unlock(&conn.lock);
-    /* GPUSHARE_REMOTE_LOG=2: every call and its result, in order (the first refusal is the clue). */
-    if (gsr_log_level() >= 2) {
-        const char *name = "";
-        if (rc != CUDA_SUCCESS && cuGetErrorName(rc, &name) != CUDA_SUCCESS) name = "?";
-        fprintf(stderr, "gpushare remote: call %s -> %d%s%s\n", gsr_op_name(op), (int)rc, *name ? " " : "", name);
-    }
-    return rc;
+    return gsr_trace(gsr_op_name(op), rc);
 }
 
 CUresult gsr_post(unsigned op, const gsr_args *in) {
@@ -301,5 +305,5 @@ CUresult gsr_send_module(const void *image, uint64_t bytes, uint64_t *module) {
     if (rc == CUDA_SUCCESS) rc = finish_call(GSR_OP_MODULE_LOAD_DATA, id, &out);
     if (rc == CUDA_SUCCESS) *module = out.v[0];
     pthread_mutex_unlock(&conn.lock);
-    return rc;
+    return gsr_trace("MODULE_LOAD_DATA", rc);
 }
