@@ -16,7 +16,10 @@
     X(cuFuncGetAttribute, 2020, cuFuncGetAttribute, GS_CUDA_PROC_LEGACY) \
     X(cuFuncSetAttribute, 9000, cuFuncSetAttribute, GS_CUDA_PROC_LEGACY) \
     X(cuOccupancyMaxActiveBlocksPerMultiprocessor, 6050, cuOccupancyMaxActiveBlocksPerMultiprocessor, GS_CUDA_PROC_LEGACY) \
-    X(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags, 7000, cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags, GS_CUDA_PROC_LEGACY)
+    X(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags, 7000, cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags, GS_CUDA_PROC_LEGACY) \
+    X(cuOccupancyAvailableDynamicSMemPerBlock, 10020, cuOccupancyAvailableDynamicSMemPerBlock, GS_CUDA_PROC_LEGACY) \
+    X(cuOccupancyMaxActiveClusters, 11070, cuOccupancyMaxActiveClusters, GS_CUDA_PROC_LEGACY) \
+    X(cuOccupancyMaxPotentialClusterSize, 11070, cuOccupancyMaxPotentialClusterSize, GS_CUDA_PROC_LEGACY)
 
 CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority);
 CUresult cuFuncGetAttribute(int *pi, int attrib, CUfunction hfunc);
@@ -24,5 +27,10 @@ CUresult cuFuncSetAttribute(CUfunction hfunc, int attrib, int value);
 CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize);
 CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize,
                                                               unsigned int flags);
+/* What cuBLAS(Lt) asks at its start of an sm_90 kernel: dynamic shared memory left for a block,
+ * and occupancy with thread block clusters. */
+CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t *dynamicSmemSize, CUfunction func, int numBlocks, int blockSize);
+CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction func, const CUlaunchConfig *config);
+CUresult cuOccupancyMaxPotentialClusterSize(int *clusterSize, CUfunction func, const CUlaunchConfig *config);
 
 #endif /* GS_CUDA_PROCS_EXTRA_H */

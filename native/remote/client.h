@@ -23,6 +23,12 @@ typedef struct gsr_function {
     uint32_t layout[]; /* nparams (offset, size) pairs */
 } gsr_function;
 
+/* A launch's parameters as one buffer (client_api.c): from extra's buffer, or kernelParams
+ * packed by the function's layout into `packed`; *out and *out_size name the bytes to send. */
+#define GSR_PACKED_PARAM_BYTES 4096u
+CUresult gsr_pack_params(CUfunction f, void **kernelParams, void **extra, uint8_t packed[GSR_PACKED_PARAM_BYTES], const uint8_t **out,
+                         size_t *out_size);
+
 /* The calling thread's current context id (0: none): sent in every request header. */
 uint64_t gsr_current_ctx(void);
 /* Connects (once) and shakes hands; CUDA_SUCCESS, or why not: no server configured

@@ -101,7 +101,22 @@
     X(CTX_SET, 80, "uqq", "") \
     X(EVENT_RECORD_FLAGS, 81, "qqu", "") \
     X(POINTER_GET, 82, "q", "qqqq") \
-    X(MODULE_GET_GLOBAL, 83, "qb", "qq")
+    X(MODULE_GET_GLOBAL, 83, "qb", "qq") \
+    /* 100-149: cuBLAS's needs (helper F, session 22): occupancy with clusters, cluster launches. */ \
+    X(OCCUPANCY_DYNAMIC_SMEM, 100, "qii", "q") \
+    X(OCCUPANCY_CLUSTERS, 101, "uqb", "i") \
+    X(LAUNCH_KERNEL_EX, 102, "qbb", "")
+
+/* A launch configuration (CUlaunchConfig) as OCCUPANCY_CLUSTERS and LAUNCH_KERNEL_EX carry it
+ * in their first blob, little-endian: u32 grid x y z, block x y z, shared bytes, attribute
+ * count, u64 stream id; then per attribute u32 id, u32 0, its 64 value bytes as cuda.h lays
+ * them out. OCCUPANCY_CLUSTERS's u32: 0 cuOccupancyMaxActiveClusters, 1
+ * cuOccupancyMaxPotentialClusterSize. */
+#define GSR_LAUNCH_HEAD_BYTES 40u
+#define GSR_LAUNCH_ATTR_BYTES 72u
+#define GSR_MAX_LAUNCH_ATTRS 16u
+#define GSR_CLUSTERS_MAX_ACTIVE 0u
+#define GSR_CLUSTERS_MAX_SIZE 1u
 
 /* What STREAM_GET asks of a stream (docs/remote.md "Queries"): v[0] (and v[1]) of its reply. */
 #define GSR_STREAM_CAPTURE 0u  /* capture status, capture id */

@@ -43,7 +43,7 @@ REMOTE_T := $(REMOTE_BUILD)/tests
 REMOTE_ASAN_WORKER := $(REMOTE_BUILD)/asan/gpushare-remote-worker
 REMOTE_ASAN_CLIENT := $(REMOTE_BUILD)/asan/libcuda.so.1
 REMOTE_ASAN_NVML := $(REMOTE_BUILD)/asan/libnvidia-ml.so.1
-REMOTE_TEST_BINS := $(REMOTE_T)/test_proto_fuzz $(REMOTE_T)/test_client_parse $(REMOTE_T)/remote_app $(REMOTE_T)/remote_raw $(REMOTE_T)/remote_cudart $(REMOTE_T)/remote_calls $(REMOTE_T)/libdriver_extras.so
+REMOTE_TEST_BINS := $(REMOTE_T)/test_proto_fuzz $(REMOTE_T)/test_client_parse $(REMOTE_T)/remote_app $(REMOTE_T)/remote_raw $(REMOTE_T)/remote_cudart $(REMOTE_T)/remote_calls $(REMOTE_T)/remote_clusters $(REMOTE_T)/libdriver_extras.so
 
 .PHONY: remote remote-asan remote-test remote-cudart-probe remote-cudart-app remote-cublas-probe
 
@@ -118,6 +118,10 @@ $(REMOTE_T)/remote_calls: remote/tests/remote_calls.c remote/tests/runtime_check
 	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ remote/tests/remote_calls.c -ldl
 
 # Preloaded into the worker: driver entry points the fake lacks (context queries, module globals).
+$(REMOTE_T)/remote_clusters: remote/tests/remote_clusters.c remote/tests/runtime_check.h $(REMOTE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ remote/tests/remote_clusters.c -ldl
+
 $(REMOTE_T)/libdriver_extras.so: remote/tests/driver_extras.c $(REMOTE_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -shared -o $@ remote/tests/driver_extras.c -ldl

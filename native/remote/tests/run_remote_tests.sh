@@ -105,6 +105,17 @@ if LOG_LEVEL=2 runtime_style remote_cudart &&
     ok "GPUSHARE_REMOTE_LOG=2 trace: entry points asked, calls with results (a refusal named), export slots called; level-1 lines once"
 else bad "GPUSHARE_REMOTE_LOG=2 trace (remote_cudart)"; fi
 
+# 1b++. What cuBLAS(Lt) asks of an sm_90 kernel and how it launches it (remote_clusters.c): dynamic
+# shared memory per block, cluster occupancy, cuLaunchKernelEx with a cluster dimension (both
+# launches in the fake's launch log); an event attribute, a too-large cluster, a forged handle refused.
+start_worker GPUSHARE_FAKE_CUDA_LAUNCH_LOG="$WORK/launches.log"
+if runtime_style remote_clusters &&
+    seen 2 "$WORK/launches.log" '^cuLaunchKernelEx gemm_sm90_cluster ' &&
+    seen 1 "$WORK/app.err" 'cuLaunchKernelEx: an event or graph launch attribute is not forwarded' &&
+    worker_freed; then
+    ok "cuBLAS's sm_90 needs: dynamic shared memory per block, cluster occupancy (sizes, active clusters), cuLaunchKernelEx with clusters on the worker; refusals ($(sed -n 's/^remote_clusters ok: //p' "$WORK/app.out"))"
+else bad "cuBLAS's sm_90 needs (remote_clusters)"; fi
+
 # 1b'. What CuPy and PyTorch ask after their start (remote_calls.c): stream and context queries,
 # events with flags, pointer attributes, globals, names, host functions, registered host memory,
 # peers, the profiler, IPC (refused, logged once), 2D memsets and copies; forged handles refused; the
