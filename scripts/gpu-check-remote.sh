@@ -172,10 +172,30 @@ def first_unsupported(case):
     for l in lines:
         # Served tables, the one table the runtime goes on without, GPUSHARE_REMOTE_LOG=2's trace
         # of asks and of slots that succeeded are not refusals.
-        if l.startswith('gpushare remote: ') and 'cuGetProcAddress(' not in l and '): served (' not in l \
-                and 'cuGetExportTable(f8cff95121468b4eb9e2fb469e7c0dd9)' not in l and not l.endswith(' -> 0'):
+        if refusal(l):
             return l[len('gpushare remote: '):]
     return 'none logged'
+
+def refusal(l):
+    """A log line saying the client or the worker refused something: not an entry point asked, a
+    table served, the table the runtime goes on without, a call or slot that succeeded, nor a
+    context-local-storage miss (the runtime's way to ask whether it set a key yet)."""
+    return l.startswith('gpushare remote: ') and 'cuGetProcAddress(' not in l and '): served (' not in l \
+        and 'cuGetExportTable(f8cff95121468b4eb9e2fb469e7c0dd9)' not in l and not l.endswith(' -> 0') \
+        and 'CONTEXT_LOCAL_STORAGE slot 2 called -> ' not in l
+
+def refusals(case):
+    """Every kind of refusal in the trace (GPUSHARE_REMOTE_LOG=2), in order, with its count."""
+    try:
+        lines = open(os.path.join(out_dir, f'{case}-remote.err'), errors='replace').read().splitlines()
+    except OSError:
+        return 'no log'
+    seen = {}
+    for l in lines:
+        if refusal(l):
+            k = l[len('gpushare remote: '):]
+            seen[k] = seen.get(k, 0) + 1
+    return '; '.join(f'{k} (x{n})' for k, n in list(seen.items())[:8]) or 'none'
 
 def export_tables(case):
     try:
@@ -208,7 +228,7 @@ for case, label in (('cupy', 'CuPy elementwise + matmul (bit-identical)'), ('tor
         print(f"{label:44} {'BAD':>12} {'':>12}  FAIL natively: {n and n.get('error')}")
         continue
     if not r or 'error' in r:
-        print(f"{label:44} {'ok':>12} {'BAD':>12}  FAIL: {r and r.get('error')}; first unsupported: {first_unsupported(case)}; {unserved(case)} names not served (unserved-{case}.txt); export tables asked: {', '.join(export_tables(case)) or 'none'}")
+        print(f"{label:44} {'ok':>12} {'BAD':>12}  FAIL: {r and r.get('error')}; first unsupported: {first_unsupported(case)}; {unserved(case)} names not served (unserved-{case}.txt); export tables asked: {', '.join(export_tables(case)) or 'none'}; refusals in the trace: {refusals(case)}; last calls: {case}-trace-tail.txt")
         continue
     if case == 'cupy':
         same = n['sha256'] == r['sha256'] and n['elementwise_matches_numpy'] and r['elementwise_matches_numpy']
