@@ -36,6 +36,8 @@ uint64_t gsr_current_ctx(void);
 CUresult gsr_connect_once(void);
 /* A synchronous call: sends `in`, waits for the reply, decodes its payload into *out. */
 CUresult gsr_call(unsigned op, const gsr_args *in, gsr_args *out);
+/* A synchronous call whose reply is one blob of exactly `bytes` bytes, copied into blob. */
+CUresult gsr_call_blob(unsigned op, const gsr_args *in, void *blob, size_t bytes);
 /* A call that returns nothing: buffered, sent with the next synchronous call (docs/remote.md). */
 CUresult gsr_post(unsigned op, const gsr_args *in);
 /* Host to device: the request, then the bytes as DATA frames straight from src. */

@@ -224,6 +224,20 @@ CUresult gsr_call(unsigned op, const gsr_args *in, gsr_args *out) {
     return gsr_trace(gsr_op_name(op), rc);
 }
 
+CUresult gsr_call_blob(unsigned op, const gsr_args *in, void *blob, size_t bytes) {
+    gsr_args out;
+    pthread_mutex_lock(&conn.lock);
+    uint32_t id;
+    CUresult rc = connect_locked();
+    if (rc == CUDA_SUCCESS) rc = send_request(op, 0, in, &id);
+    if (rc == CUDA_SUCCESS) rc = finish_call(op, id, &out);
+    /* The blob points into conn.reply: copied before another thread's reply lands there. */
+    if (rc == CUDA_SUCCESS && (out.nblob < 1 || out.blob_len[0] != bytes)) rc = break_link("reply of the wrong size");
+    if (rc == CUDA_SUCCESS) memcpy(blob, out.blob[0], bytes);
+    pthread_mutex_unlock(&conn.lock);
+    return gsr_trace(gsr_op_name(op), rc);
+}
+
 CUresult gsr_post(unsigned op, const gsr_args *in) {
     pthread_mutex_lock(&conn.lock);
     uint32_t id;

@@ -446,3 +446,32 @@ GSR_EXPORT CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t *dynamicSmemS
     if (rc == CUDA_SUCCESS) *dynamicSmemSize = (size_t)out.v[0];
     return rc;
 }
+
+/* ---- TMA descriptors: encoded by the worker's driver (the format is the driver's own); the
+ * global address is the worker's device address, as every address the client hands out. */
+GSR_EXPORT CUresult cuTensorMapEncodeTiled(CUtensorMap *tensorMap, int tensorDataType, cuuint32_t tensorRank, void *globalAddress,
+                                           const cuuint64_t *globalDim, const cuuint64_t *globalStrides, const cuuint32_t *boxDim,
+                                           const cuuint32_t *elementStrides, int interleave, int swizzle, int l2Promotion, int oobFill) {
+    if (!tensorMap || tensorRank == 0 || tensorRank > 5 || !globalDim || (tensorRank > 1 && !globalStrides) || !boxDim || !elementStrides)
+        return CUDA_ERROR_INVALID_VALUE;
+    uint8_t b[GSR_TENSOR_MAP_ARGS_BYTES] = {0};
+    uint32_t head[6] = {(uint32_t)tensorDataType, tensorRank, (uint32_t)interleave, (uint32_t)swizzle, (uint32_t)l2Promotion, (uint32_t)oobFill};
+    uint64_t address = (uint64_t)(uintptr_t)globalAddress;
+    memcpy(b, head, sizeof head);
+    memcpy(b + 24, &address, 8);
+    memcpy(b + 32, globalDim, tensorRank * sizeof *globalDim);
+    if (tensorRank > 1) memcpy(b + 72, globalStrides, (tensorRank - 1) * sizeof *globalStrides);
+    memcpy(b + 104, boxDim, tensorRank * sizeof *boxDim);
+    memcpy(b + 124, elementStrides, tensorRank * sizeof *elementStrides);
+    gsr_args in = {.blob = {b}, .blob_len = {sizeof b}, .nblob = 1};
+    return gsr_call_blob(GSR_OP_TENSOR_MAP_ENCODE_TILED, &in, tensorMap, sizeof *tensorMap);
+}
+
+GSR_EXPORT CUresult cuTensorMapReplaceAddress(CUtensorMap *tensorMap, void *globalAddress) {
+    if (!tensorMap) return CUDA_ERROR_INVALID_VALUE;
+    gsr_args in = {.v = {(uint64_t)(uintptr_t)globalAddress}, .nv = 1, .blob = {(const uint8_t *)tensorMap}, .blob_len = {sizeof *tensorMap},
+                   .nblob = 1};
+    return gsr_call_blob(GSR_OP_TENSOR_MAP_REPLACE_ADDRESS, &in, tensorMap, sizeof *tensorMap);
+}
+_Static_assert(sizeof(CUtensorMap) == GSR_TENSOR_MAP_BYTES, "a CUtensorMap is 128 bytes");
+_Static_assert(GSR_TENSOR_MAP_ARGS_BYTES == 144, "the encode blob's layout");

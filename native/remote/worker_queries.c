@@ -7,6 +7,7 @@
  * ids), else CUDA_ERROR_NOT_SUPPORTED: never a guess.
  */
 #include "worker.h"
+#include "gs_cuda_procs_extra.h"
 
 #include <string.h>
 
@@ -46,6 +47,8 @@ static const struct {
     [GSR_OPT_OCCUPANCY_MAX_ACTIVE_CLUSTERS] = {"cuOccupancyMaxActiveClusters", 12000},
     [GSR_OPT_OCCUPANCY_MAX_CLUSTER_SIZE] = {"cuOccupancyMaxPotentialClusterSize", 12000},
     [GSR_OPT_LAUNCH_KERNEL_EX] = {"cuLaunchKernelEx", 12000},
+    [GSR_OPT_TENSOR_MAP_ENCODE_TILED] = {"cuTensorMapEncodeTiled", 12000},
+    [GSR_OPT_TENSOR_MAP_REPLACE_ADDRESS] = {"cuTensorMapReplaceAddress", 12000},
 };
 
 void gsr_queries_prepare(gsr_session *s) {
@@ -300,11 +303,52 @@ static CUresult decode_launch_config(gsr_session *s, const uint8_t *b, size_t le
     return CUDA_SUCCESS;
 }
 
+typedef CUresult (*pfn_tensor_map_encode)(CUtensorMap *, int, cuuint32_t, void *, const cuuint64_t *, const cuuint64_t *, const cuuint32_t *,
+                                          const cuuint32_t *, int, int, int, int);
+typedef CUresult (*pfn_tensor_map_replace)(CUtensorMap *, void *);
+
+/* A TMA descriptor, encoded or re-addressed by the driver (its format is the driver's); the
+ * reply's blob is this static map, sent before the next request is read. */
+static CUresult tensor_map(gsr_session *s, unsigned op, const gsr_args *a, gsr_args *out) {
+    static CUtensorMap map;
+    memset(&map, 0, sizeof map);
+    if (op == GSR_OP_TENSOR_MAP_REPLACE_ADDRESS) {
+        void *p = s->optional[GSR_OPT_TENSOR_MAP_REPLACE_ADDRESS];
+        if (!p) return CUDA_ERROR_NOT_SUPPORTED;
+        if (a->blob_len[0] != sizeof map) return CUDA_ERROR_INVALID_VALUE;
+        memcpy(&map, a->blob[0], sizeof map);
+        CUresult rc = ((pfn_tensor_map_replace)p)(&map, (void *)(uintptr_t)a->v[0]);
+        if (rc != CUDA_SUCCESS) return rc;
+    } else {
+        void *p = s->optional[GSR_OPT_TENSOR_MAP_ENCODE_TILED];
+        if (!p) return CUDA_ERROR_NOT_SUPPORTED;
+        if (a->blob_len[0] != GSR_TENSOR_MAP_ARGS_BYTES) return CUDA_ERROR_INVALID_VALUE;
+        const uint8_t *b = a->blob[0];
+        uint32_t head[6], box[5], elem[5];
+        uint64_t address, dim[5], strides[4];
+        memcpy(head, b, sizeof head);
+        memcpy(&address, b + 24, 8);
+        memcpy(dim, b + 32, sizeof dim);
+        memcpy(strides, b + 72, sizeof strides);
+        memcpy(box, b + 104, sizeof box);
+        memcpy(elem, b + 124, sizeof elem);
+        if (head[1] == 0 || head[1] > 5) return CUDA_ERROR_INVALID_VALUE;
+        CUresult rc = ((pfn_tensor_map_encode)p)(&map, (int)head[0], head[1], (void *)(uintptr_t)address, dim, strides, box, elem,
+                                                 (int)head[2], (int)head[3], (int)head[4], (int)head[5]);
+        if (rc != CUDA_SUCCESS) return rc;
+    }
+    out->nblob = 1;
+    out->blob[0] = (const uint8_t *)&map;
+    out->blob_len[0] = sizeof map;
+    return CUDA_SUCCESS;
+}
+
 CUresult gsr_handle_cublas_op(gsr_session *s, unsigned op, const gsr_args *a, gsr_args *out) {
     static uint64_t params[32768 / 8]; /* 8-aligned, as a kernel's parameters are */
     CUlaunchAttribute attrs[GSR_MAX_LAUNCH_ATTRS];
     CUlaunchConfig config;
     memset(out, 0, sizeof *out);
+    if (op == GSR_OP_TENSOR_MAP_ENCODE_TILED || op == GSR_OP_TENSOR_MAP_REPLACE_ADDRESS) return tensor_map(s, op, a, out);
     gsr_obj *f = gsr_table_find(&s->table, op == GSR_OP_OCCUPANCY_CLUSTERS ? a->v[1] : a->v[0], GSR_KIND_FUNCTION);
     if (!f) return CUDA_ERROR_INVALID_HANDLE;
     CUresult rc;

@@ -11,6 +11,8 @@
 #include "fake_cuda_state.h"
 #include "gs_cuda_procs_extra.h"
 
+#include <string.h>
+
 /* CUfunction_attribute values (cuda.h). */
 enum {
     ATTR_MAX_THREADS_PER_BLOCK = 0,
@@ -237,4 +239,52 @@ FAKE_EXPORT CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction f
     int sms = (int)fake_state()->devices[ctx ? ctx->device : 0].cfg.sm_count;
     *numClusters = sms * blocks / size;
     return fake_leave(CUDA_SUCCESS);
+}
+
+/* TMA descriptors (sm_90 kernels' parameters). The real format is the driver's own; the fake
+ * checks the arguments as cuda.h documents them and writes its own encoding: word 0 the
+ * address, 1-5 the dimensions, 6-9 the strides, 10 the box (8 bits each, less one), 11 the
+ * element strides (4 bits each), data type, rank, interleave, swizzle, promotion and fill. */
+FAKE_EXPORT CUresult cuTensorMapEncodeTiled(CUtensorMap *tensorMap, int tensorDataType, cuuint32_t tensorRank, void *globalAddress,
+                                            const cuuint64_t *globalDim, const cuuint64_t *globalStrides, const cuuint32_t *boxDim,
+                                            const cuuint32_t *elementStrides, int interleave, int swizzle, int l2Promotion, int oobFill)
+{
+    CUresult r = fake_enter("cuTensorMapEncodeTiled");
+    if (r != CUDA_SUCCESS)
+        return fake_leave(r);
+    uintptr_t address = (uintptr_t)globalAddress;
+    bool ok = tensorMap && globalDim && boxDim && elementStrides && tensorRank >= 1 && tensorRank <= 5 && tensorDataType >= 0 &&
+              tensorDataType <= 12 && interleave >= 0 && interleave <= 2 && swizzle >= 0 && swizzle <= 3 && l2Promotion >= 0 &&
+              l2Promotion <= 3 && (oobFill == 0 || oobFill == 1) && address % (interleave == 2 ? 32 : 16) == 0 &&
+              (tensorRank == 1 || globalStrides) && (interleave == 0 || tensorRank >= 3);
+    for (cuuint32_t i = 0; ok && i < tensorRank; i++) {
+        ok = globalDim[i] > 0 && globalDim[i] <= (1ull << 32) && boxDim[i] > 0 && boxDim[i] <= 256 && elementStrides[i] >= 1 &&
+             elementStrides[i] <= 8;
+        if (ok && i + 1 < tensorRank)
+            ok = globalStrides[i] % 16 == 0 && globalStrides[i] < (1ull << 40);
+    }
+    if (!ok)
+        return fake_leave(CUDA_ERROR_INVALID_VALUE);
+    memset(tensorMap, 0, sizeof *tensorMap);
+    tensorMap->opaque[0] = (cuuint64_t)address;
+    for (cuuint32_t i = 0; i < tensorRank; i++) {
+        tensorMap->opaque[1 + i] = globalDim[i];
+        if (i + 1 < tensorRank)
+            tensorMap->opaque[6 + i] = globalStrides[i];
+        tensorMap->opaque[10] |= (cuuint64_t)(boxDim[i] - 1) << (8 * i);
+        tensorMap->opaque[11] |= (cuuint64_t)(elementStrides[i] - 1) << (4 * i);
+    }
+    tensorMap->opaque[11] |= (cuuint64_t)tensorDataType << 32 | (cuuint64_t)tensorRank << 40 | (cuuint64_t)interleave << 44 |
+                             (cuuint64_t)swizzle << 48 | (cuuint64_t)l2Promotion << 52 | (cuuint64_t)oobFill << 56;
+    return fake_leave(CUDA_SUCCESS);
+}
+
+FAKE_EXPORT CUresult cuTensorMapReplaceAddress(CUtensorMap *tensorMap, void *globalAddress)
+{
+    CUresult r = fake_enter("cuTensorMapReplaceAddress");
+    if (r == CUDA_SUCCESS && (!tensorMap || (uintptr_t)globalAddress % 16 != 0 || ((tensorMap->opaque[11] >> 40) & 0xf) == 0))
+        r = CUDA_ERROR_INVALID_VALUE; /* unaligned, or not a map the fake encoded */
+    if (r == CUDA_SUCCESS)
+        tensorMap->opaque[0] = (cuuint64_t)(uintptr_t)globalAddress;
+    return fake_leave(r);
 }

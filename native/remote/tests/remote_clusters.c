@@ -3,7 +3,8 @@
  * it, over the remote client (run_remote_tests.sh, worker on the fake driver): the dynamic
  * shared memory left for a block, the cluster occupancy (cuOccupancyMaxPotentialClusterSize,
  * cuOccupancyMaxActiveClusters, after cuFuncSetAttribute's cluster attributes) and
- * cuLaunchKernelEx with a cluster dimension (the fake's launch log shows it arrived). The
+ * cuLaunchKernelEx with a cluster dimension (the fake's launch log shows it arrived), TMA
+ * descriptors (cuTensorMapEncodeTiled, cuTensorMapReplaceAddress) encoded by the worker. The
  * answers are the fake's H100 model (FAKE_CUDA.md) passed through; refusals: an event launch
  * attribute (NOT_SUPPORTED, nothing sent), a cluster too large (the driver's
  * INVALID_CLUSTER_SIZE), a forged function handle (INVALID_HANDLE).
@@ -11,6 +12,7 @@
 #define _GNU_SOURCE
 #define CHECK_PROGRAM "remote_clusters"
 #include "cuda_extra.h"
+#include "gs_cuda_procs_extra.h"
 #include "runtime_check.h"
 
 #include <dlfcn.h>
@@ -42,6 +44,12 @@ int main(void) {
     PROC(CUresult(*)(int *, CUfunction, const CUlaunchConfig *), cuOccupancyMaxPotentialClusterSize);
     PROC(CUresult(*)(const CUlaunchConfig *, CUfunction, void **, void **), cuLaunchKernelEx);
     PROC(CUresult(*)(void), cuCtxSynchronize);
+    PROC(CUresult(*)(CUdeviceptr *, size_t), cuMemAlloc);
+    PROC(CUresult(*)(CUdeviceptr), cuMemFree);
+    PROC(CUresult(*)(CUtensorMap *, int, cuuint32_t, void *, const cuuint64_t *, const cuuint64_t *, const cuuint32_t *, const cuuint32_t *,
+                     int, int, int, int),
+         cuTensorMapEncodeTiled);
+    PROC(CUresult(*)(CUtensorMap *, void *), cuTensorMapReplaceAddress);
     void *launch_ex_pt = proc("cuLaunchKernelEx", 12080, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
     CHECK(launch_ex_pt == dlsym(lib, "cuLaunchKernelEx_ptsz"));
     if (failures) {
@@ -108,6 +116,28 @@ int main(void) {
     config.numAttrs = 1;
     EXPECT(p_cuLaunchKernelEx(&config, forged, NULL, NULL), CUDA_ERROR_INVALID_HANDLE);
     EXPECT(p_cuCtxSynchronize(), CUDA_SUCCESS);
+
+    /* A TMA descriptor for a 256 x 128 float matrix in device memory, 64 x 32 boxes: encoded by
+     * the worker's driver (the fake's own encoding: word 0 the address, 1-2 the dimensions), then
+     * moved to another address; bad arguments refused by the driver, nothing written. */
+    CUdeviceptr d = 0;
+    EXPECT(p_cuMemAlloc(&d, 256 * 128 * 4), CUDA_SUCCESS);
+    CUtensorMap map;
+    memset(&map, 0xab, sizeof map);
+    cuuint64_t dims[2] = {128, 256}, strides[1] = {128 * 4};
+    cuuint32_t box[2] = {32, 64}, elem[2] = {1, 1};
+    EXPECT(p_cuTensorMapEncodeTiled(&map, 7 /* FLOAT32 */, 2, (void *)(uintptr_t)d, dims, strides, box, elem, 0, 3 /* 128B */, 2, 0),
+           CUDA_SUCCESS);
+    CHECK(map.opaque[0] == d && map.opaque[1] == 128 && map.opaque[2] == 256 && map.opaque[6] == 512 && map.opaque[15] == 0);
+    EXPECT(p_cuTensorMapReplaceAddress(&map, (void *)(uintptr_t)(d + 4096)), CUDA_SUCCESS);
+    CHECK(map.opaque[0] == d + 4096 && map.opaque[1] == 128);
+    CUtensorMap before = map;
+    EXPECT(p_cuTensorMapReplaceAddress(&map, (void *)(uintptr_t)(d + 4)), CUDA_ERROR_INVALID_VALUE); /* unaligned */
+    box[0] = 512;
+    EXPECT(p_cuTensorMapEncodeTiled(&map, 7, 2, (void *)(uintptr_t)d, dims, strides, box, elem, 0, 3, 2, 0), CUDA_ERROR_INVALID_VALUE);
+    CHECK(memcmp(&map, &before, sizeof map) == 0);
+    EXPECT(p_cuTensorMapEncodeTiled(&map, 7, 6, (void *)(uintptr_t)d, dims, strides, box, elem, 0, 3, 2, 0), CUDA_ERROR_INVALID_VALUE);
+    EXPECT(p_cuMemFree(d), CUDA_SUCCESS);
 
     EXPECT(p_cuLibraryUnload(library), CUDA_SUCCESS);
     EXPECT(p_cuDevicePrimaryCtxRelease(0), CUDA_SUCCESS);

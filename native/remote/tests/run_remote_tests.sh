@@ -113,7 +113,7 @@ if runtime_style remote_clusters &&
     seen 2 "$WORK/launches.log" '^cuLaunchKernelEx gemm_sm90_cluster ' &&
     seen 1 "$WORK/app.err" 'cuLaunchKernelEx: an event or graph launch attribute is not forwarded' &&
     worker_freed; then
-    ok "cuBLAS's sm_90 needs: dynamic shared memory per block, cluster occupancy (sizes, active clusters), cuLaunchKernelEx with clusters on the worker; refusals ($(sed -n 's/^remote_clusters ok: //p' "$WORK/app.out"))"
+    ok "cuBLAS's sm_90 needs: dynamic shared memory per block, cluster occupancy (sizes, active clusters), cuLaunchKernelEx with clusters on the worker, TMA descriptors encoded and re-addressed by the worker; refusals ($(sed -n 's/^remote_clusters ok: //p' "$WORK/app.out"))"
 else bad "cuBLAS's sm_90 needs (remote_clusters)"; fi
 
 # 1b'. What CuPy and PyTorch ask after their start (remote_calls.c): stream and context queries,
