@@ -192,7 +192,8 @@ CUresult gsr_connect_once(void) {
 
 /* Sends a request frame; with the lock held and the connection up. */
 static CUresult send_request(unsigned op, uint16_t flags, const gsr_args *in, uint32_t *id) {
-    uint8_t payload[GSR_MAX_NAME + 256];
+    /* The largest request: a name, or a launch with its configuration and 4 KiB of parameters. */
+    uint8_t payload[GSR_MAX_NAME + GSR_LAUNCH_HEAD_BYTES + GSR_MAX_LAUNCH_ATTRS * GSR_LAUNCH_ATTR_BYTES + 256];
     gsr_writer w;
     gsr_writer_init(&w, payload, sizeof payload);
     gsr_encode(op, 0, in, &w);

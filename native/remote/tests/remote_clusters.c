@@ -110,6 +110,20 @@ int main(void) {
         (CUresult(*)(const CUlaunchConfig *, CUfunction, void **, void **))launch_ex_pt;
     config.gridDimX = 4;
     EXPECT(launch_pt(&config, f, NULL, NULL), CUDA_SUCCESS);
+    /* The largest launch: 4 KiB of parameters (a Hopper GEMM's carry TMA descriptors) and
+     * sixteen attributes fit one request. */
+    static unsigned char big[4096] __attribute__((aligned(64)));
+    size_t big_size = sizeof big;
+    void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, big, CU_LAUNCH_PARAM_BUFFER_SIZE, &big_size, CU_LAUNCH_PARAM_END};
+    CUlaunchAttribute many[16];
+    memset(many, 0, sizeof many);
+    for (int i = 0; i < 16; i++) many[i].id = i == 0 ? CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION : CU_LAUNCH_ATTRIBUTE_PRIORITY;
+    many[0].value.clusterDim.x = many[0].value.clusterDim.y = many[0].value.clusterDim.z = 1;
+    CUlaunchConfig wide = config;
+    wide.attrs = many, wide.numAttrs = 16;
+    EXPECT(p_cuLaunchKernelEx(&wide, f, NULL, extra), CUDA_SUCCESS);
+    wide.numAttrs = 17;
+    EXPECT(p_cuLaunchKernelEx(&wide, f, NULL, extra), CUDA_ERROR_NOT_SUPPORTED);
     attrs[1].id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT;
     config.numAttrs = 2;
     EXPECT(p_cuLaunchKernelEx(&config, f, NULL, NULL), CUDA_ERROR_NOT_SUPPORTED);

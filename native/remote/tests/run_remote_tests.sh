@@ -110,7 +110,7 @@ else bad "GPUSHARE_REMOTE_LOG=2 trace (remote_cudart)"; fi
 # launches in the fake's launch log); an event attribute, a too-large cluster, a forged handle refused.
 start_worker GPUSHARE_FAKE_CUDA_LAUNCH_LOG="$WORK/launches.log"
 if runtime_style remote_clusters &&
-    seen 2 "$WORK/launches.log" '^cuLaunchKernelEx gemm_sm90_cluster ' &&
+    seen 3 "$WORK/launches.log" '^cuLaunchKernelEx gemm_sm90_cluster ' &&
     seen 1 "$WORK/app.err" 'cuLaunchKernelEx: an event or graph launch attribute is not forwarded' &&
     worker_freed; then
     ok "cuBLAS's sm_90 needs: dynamic shared memory per block, cluster occupancy (sizes, active clusters), cuLaunchKernelEx with clusters on the worker, TMA descriptors encoded and re-addressed by the worker; refusals ($(sed -n 's/^remote_clusters ok: //p' "$WORK/app.out"))"
