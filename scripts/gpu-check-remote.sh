@@ -12,7 +12,8 @@
 # one connection and several (scripts/gpu/tcp_blast.c). Every case prints PASS, FAIL
 # or SKIP; a failing remote case names the first call the client did not serve (its
 # GPUSHARE_REMOTE_LOG=1 lines, kept in $OUT/*-remote.err, every unserved cuGetProcAddress
-# name in $OUT/unserved-*.txt). No Node.js and no CUDA toolkit: the native files come in the
+# name in $OUT/unserved-*.txt; CuPy and PyTorch run with GPUSHARE_REMOTE_LOG=2, a trace whose
+# end is in $OUT/*-trace-tail.txt, and say the stage that failed). No Node.js and no CUDA toolkit: the native files come in the
 # device call's carry (build/native/gpushare-remote-worker, build/native/remote,
 # build/native/libgpushare.so), or are built here with make and gcc when missing; the test
 # program is built here with gcc against our own declarations. Prints a table; JSON lines go
@@ -81,10 +82,14 @@ for case in cupy torch; do
     grep '^{' "$WORK/$case.out" >> "$results" || echo "{\"case\":\"$case\",\"mode\":\"native\",\"error\":\"exit $rc, no result line\"}" >> "$results"
     grep -q '"skip"' "$WORK/$case.out" && continue
     start_worker || continue
-    remote timeout 90 env CUBLAS_WORKSPACE_CONFIG=:4096:8 GPUSHARE_REMOTE_LOG=1 python3 "scripts/gpu/remote_$case.py" remote > "$WORK/$case.out" 2>"$OUT/$case-remote.err"
+    # GPUSHARE_REMOTE_LOG=2: every entry point and export table asked, every slot called and
+    # every call the worker refused, in order; the table names the first refusal.
+    remote timeout 90 env CUBLAS_WORKSPACE_CONFIG=:4096:8 GPUSHARE_REMOTE_LOG=2 python3 "scripts/gpu/remote_$case.py" remote > "$WORK/$case.out" 2>"$OUT/$case-remote.err"
     rc=$?
     grep '^{' "$WORK/$case.out" >> "$results" || echo "{\"case\":\"$case\",\"mode\":\"remote\",\"error\":\"exit $rc, no result line\"}" >> "$results"
     sed -n 's/^gpushare remote: cuGetProcAddress("\([^"]*\)").*/\1/p' "$OUT/$case-remote.err" > "$OUT/unserved-$case.txt"
+    # The last of the trace (less the entry point asks), where a failure's cause shows.
+    grep -v 'gpushare remote: ask cuGetProcAddress' "$OUT/$case-remote.err" | tail -n 60 > "$OUT/$case-trace-tail.txt"
     wait_bounded "$WPID" 30 "worker after $case"
 done
 
@@ -165,18 +170,39 @@ def first_unsupported(case):
     except OSError:
         return 'no log'
     for l in lines:
-        # Served tables and the one table the runtime goes on without are not refusals.
-        if l.startswith('gpushare remote: ') and 'cuGetProcAddress(' not in l and '): served (' not in l \
-                and 'cuGetExportTable(f8cff95121468b4eb9e2fb469e7c0dd9)' not in l:
+        # Served tables, the one table the runtime goes on without, GPUSHARE_REMOTE_LOG=2's trace
+        # of asks and of slots that succeeded are not refusals.
+        if refusal(l):
             return l[len('gpushare remote: '):]
     return 'none logged'
+
+def refusal(l):
+    """A log line saying the client or the worker refused something: not an entry point asked, a
+    table served, the table the runtime goes on without, a call or slot that succeeded, nor a
+    context-local-storage miss (the runtime's way to ask whether it set a key yet)."""
+    return l.startswith('gpushare remote: ') and 'cuGetProcAddress(' not in l and '): served (' not in l \
+        and 'cuGetExportTable(f8cff95121468b4eb9e2fb469e7c0dd9)' not in l and not l.endswith(' -> 0') \
+        and 'CONTEXT_LOCAL_STORAGE slot 2 called -> ' not in l
+
+def refusals(case):
+    """Every kind of refusal in the trace (GPUSHARE_REMOTE_LOG=2), in order, with its count."""
+    try:
+        lines = open(os.path.join(out_dir, f'{case}-remote.err'), errors='replace').read().splitlines()
+    except OSError:
+        return 'no log'
+    seen = {}
+    for l in lines:
+        if refusal(l):
+            k = l[len('gpushare remote: '):]
+            seen[k] = seen.get(k, 0) + 1
+    return '; '.join(f'{k} (x{n})' for k, n in list(seen.items())[:8]) or 'none'
 
 def export_tables(case):
     try:
         text = open(os.path.join(out_dir, f'{case}-remote.err'), errors='replace').read()
     except OSError:
         return []
-    return re.findall(r'cuGetExportTable\(([0-9a-f]{32})\)', text)
+    return list(dict.fromkeys(re.findall(r'cuGetExportTable\(([0-9a-f]{32})\)', text)))  # in order, once each
 
 def unserved(case):
     try:
@@ -202,7 +228,7 @@ for case, label in (('cupy', 'CuPy elementwise + matmul (bit-identical)'), ('tor
         print(f"{label:44} {'BAD':>12} {'':>12}  FAIL natively: {n and n.get('error')}")
         continue
     if not r or 'error' in r:
-        print(f"{label:44} {'ok':>12} {'BAD':>12}  FAIL: {r and r.get('error')}; first unsupported: {first_unsupported(case)}; {unserved(case)} names not served (unserved-{case}.txt); export tables asked: {', '.join(export_tables(case)) or 'none'}")
+        print(f"{label:44} {'ok':>12} {'BAD':>12}  FAIL: {r and r.get('error')}; first unsupported: {first_unsupported(case)}; {unserved(case)} names not served (unserved-{case}.txt); export tables asked: {', '.join(export_tables(case)) or 'none'}; refusals in the trace: {refusals(case)}; last calls: {case}-trace-tail.txt")
         continue
     if case == 'cupy':
         same = n['sha256'] == r['sha256'] and n['elementwise_matches_numpy'] and r['elementwise_matches_numpy']

@@ -23,6 +23,12 @@ typedef struct gsr_function {
     uint32_t layout[]; /* nparams (offset, size) pairs */
 } gsr_function;
 
+/* A launch's parameters as one buffer (client_api.c): from extra's buffer, or kernelParams
+ * packed by the function's layout into `packed`; *out and *out_size name the bytes to send. */
+#define GSR_PACKED_PARAM_BYTES 4096u
+CUresult gsr_pack_params(CUfunction f, void **kernelParams, void **extra, uint8_t packed[GSR_PACKED_PARAM_BYTES], const uint8_t **out,
+                         size_t *out_size);
+
 /* The calling thread's current context id (0: none): sent in every request header. */
 uint64_t gsr_current_ctx(void);
 /* Connects (once) and shakes hands; CUDA_SUCCESS, or why not: no server configured
@@ -30,6 +36,8 @@ uint64_t gsr_current_ctx(void);
 CUresult gsr_connect_once(void);
 /* A synchronous call: sends `in`, waits for the reply, decodes its payload into *out. */
 CUresult gsr_call(unsigned op, const gsr_args *in, gsr_args *out);
+/* A synchronous call whose reply is one blob of exactly `bytes` bytes, copied into blob. */
+CUresult gsr_call_blob(unsigned op, const gsr_args *in, void *blob, size_t bytes);
 /* A call that returns nothing: buffered, sent with the next synchronous call (docs/remote.md). */
 CUresult gsr_post(unsigned op, const gsr_args *in);
 /* Host to device: the request, then the bytes as DATA frames straight from src. */
@@ -63,7 +71,13 @@ void gsr_host_range_remove(void *p);
 int gsr_host_range_holds(uint64_t p, uint64_t *base, uint64_t *size);
 /* A context is gone: its context-local storage is dropped, each entry's destructor called. */
 void gsr_context_storage_drop(uint64_t ctx);
-/* One stderr line per name, the first time (GPUSHARE_REMOTE_LOG=1). */
+/* GPUSHARE_REMOTE_LOG: 0 (unset), 1 (each unserved name, table and slot once), 2 (also every
+ * cuGetProcAddress and cuGetExportTable asked, every export-table slot called and every call
+ * that returned an error, each time: a trace to find the first failing call). */
+int gsr_log_level(void);
+/* rc, after logging "call WHAT -> rc" at GPUSHARE_REMOTE_LOG=2. */
+CUresult gsr_trace(const char *what, CUresult rc);
+/* One stderr line per name, the first time (GPUSHARE_REMOTE_LOG=1 or 2). */
 void gsr_log_once(const char *what, int *logged);
 
 #endif /* GSR_CLIENT_H */

@@ -444,7 +444,7 @@ GSR_EXPORT CUresult cuModuleLoadData(CUmodule *module, const void *image) {
         image = *data;
     }
     uint64_t bytes = image_bytes(image), id = 0;
-    if (bytes == 0 || bytes > GSR_MAX_MODULE_BYTES) return CUDA_ERROR_INVALID_IMAGE;
+    if (bytes == 0 || bytes > GSR_MAX_MODULE_BYTES) return gsr_trace("cuModuleLoadData (image size)", CUDA_ERROR_INVALID_IMAGE);
     rc = gsr_send_module(image, bytes, &id);
     if (rc != CUDA_SUCCESS) return rc;
     *module = (CUmodule)(uintptr_t)id;
@@ -497,14 +497,12 @@ GSR_EXPORT CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const 
 
 static int logged_no_layout;
 
-GSR_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,
-                                   unsigned int by, unsigned int bz, unsigned int shared, CUstream hStream, void **kernelParams,
-                                   void **extra) {
+CUresult gsr_pack_params(CUfunction f, void **kernelParams, void **extra, uint8_t packed[GSR_PACKED_PARAM_BYTES], const uint8_t **out,
+                         size_t *out_size) {
     CUresult rc = need_init();
     if (rc != CUDA_SUCCESS) return rc;
     const gsr_function *fn = (const gsr_function *)f;
     if (!fn || fn->magic != GSR_FUNC_MAGIC) return CUDA_ERROR_INVALID_HANDLE;
-    uint8_t packed[4096];
     const uint8_t *params = NULL;
     size_t size = 0;
     if (extra) { /* CU_LAUNCH_PARAM_BUFFER_POINTER / _SIZE pairs, ended by CU_LAUNCH_PARAM_END */
@@ -520,7 +518,7 @@ GSR_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int g
     } else if (kernelParams && fn->nparams) {
         for (uint32_t i = 0; i < fn->nparams; i++) {
             uint32_t end = fn->layout[2 * i] + fn->layout[2 * i + 1];
-            if (end > sizeof packed) return CUDA_ERROR_INVALID_VALUE;
+            if (end > GSR_PACKED_PARAM_BYTES) return CUDA_ERROR_INVALID_VALUE;
             memcpy(packed + fn->layout[2 * i], kernelParams[i], fn->layout[2 * i + 1]);
             if (end > size) size = end;
         }
@@ -529,7 +527,20 @@ GSR_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int g
         gsr_log_once("cuLaunchKernel with kernelParams needs the worker's cuFuncGetParamInfo (CUDA >= 12.4); use extra", &logged_no_layout);
         return CUDA_ERROR_NOT_SUPPORTED;
     }
-    gsr_args in = {.v = {fn->id, gx, gy, gz, bx, by, bz, shared, stream_id(hStream)}, .nv = 9,
+    *out = params;
+    *out_size = size;
+    return CUDA_SUCCESS;
+}
+
+GSR_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,
+                                   unsigned int by, unsigned int bz, unsigned int shared, CUstream hStream, void **kernelParams,
+                                   void **extra) {
+    uint8_t packed[GSR_PACKED_PARAM_BYTES];
+    const uint8_t *params = NULL;
+    size_t size = 0;
+    CUresult rc = gsr_pack_params(f, kernelParams, extra, packed, &params, &size);
+    if (rc != CUDA_SUCCESS) return rc;
+    gsr_args in = {.v = {((const gsr_function *)f)->id, gx, gy, gz, bx, by, bz, shared, stream_id(hStream)}, .nv = 9,
                    .blob = {params}, .blob_len = {size}, .nblob = 1};
     return gsr_post(GSR_OP_LAUNCH_KERNEL, &in);
 }

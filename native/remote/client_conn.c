@@ -33,10 +33,25 @@ static struct {
     int log;
 } conn = {.lock = PTHREAD_MUTEX_INITIALIZER, .link = {-1, NULL}};
 
-void gsr_log_once(const char *what, int *logged) {
+int gsr_log_level(void) {
     /* The environment, not conn.log: the runtime asks for entry points before it connects. */
     const char *log = getenv("GPUSHARE_REMOTE_LOG");
-    if (!log || strcmp(log, "1") != 0 || __atomic_exchange_n(logged, 1, __ATOMIC_RELAXED)) return;
+    if (!log || !log[0] || log[1]) return 0;
+    return log[0] == '1' ? 1 : log[0] == '2' ? 2 : 0;
+}
+
+CUresult gsr_trace(const char *what, CUresult rc) {
+    /* GPUSHARE_REMOTE_LOG=2: every call and its result, in order (the first refusal is the clue). */
+    if (gsr_log_level() >= 2) {
+        const char *name = "";
+        if (rc != CUDA_SUCCESS && cuGetErrorName(rc, &name) != CUDA_SUCCESS) name = "?";
+        fprintf(stderr, "gpushare remote: call %s -> %d%s%s\n", what, (int)rc, *name ? " " : "", name);
+    }
+    return rc;
+}
+
+void gsr_log_once(const char *what, int *logged) {
+    if (gsr_log_level() < 1 || __atomic_exchange_n(logged, 1, __ATOMIC_RELAXED)) return;
     fprintf(stderr, "gpushare remote: %s\n", what);
 }
 
@@ -102,8 +117,7 @@ static void *heartbeat(void *arg) {
 static CUresult connect_locked(void) {
     if (conn.state == 1) return CUDA_SUCCESS;
     if (conn.state == -1) return conn.why;
-    const char *log = getenv("GPUSHARE_REMOTE_LOG");
-    conn.log = log && strcmp(log, "1") == 0;
+    conn.log = gsr_log_level() >= 1;
     const char *endpoint = getenv("GPUSHARE_REMOTE");
     uint8_t key[GSR_KEY_BYTES];
     const char *hex = getenv("GPUSHARE_REMOTE_KEY");
@@ -178,7 +192,8 @@ CUresult gsr_connect_once(void) {
 
 /* Sends a request frame; with the lock held and the connection up. */
 static CUresult send_request(unsigned op, uint16_t flags, const gsr_args *in, uint32_t *id) {
-    uint8_t payload[GSR_MAX_NAME + 256];
+    /* The largest request: a name, or a launch with its configuration and 4 KiB of parameters. */
+    uint8_t payload[GSR_MAX_NAME + GSR_LAUNCH_HEAD_BYTES + GSR_MAX_LAUNCH_ATTRS * GSR_LAUNCH_ATTR_BYTES + 256];
     gsr_writer w;
     gsr_writer_init(&w, payload, sizeof payload);
     gsr_encode(op, 0, in, &w);
@@ -207,7 +222,21 @@ CUresult gsr_call(unsigned op, const gsr_args *in, gsr_args *out) {
     if (rc == CUDA_SUCCESS) rc = send_request(op, 0, in, &id);
     if (rc == CUDA_SUCCESS) rc = finish_call(op, id, out);
     pthread_mutex_unlock(&conn.lock);
-    return rc;
+    return gsr_trace(gsr_op_name(op), rc);
+}
+
+CUresult gsr_call_blob(unsigned op, const gsr_args *in, void *blob, size_t bytes) {
+    gsr_args out;
+    pthread_mutex_lock(&conn.lock);
+    uint32_t id;
+    CUresult rc = connect_locked();
+    if (rc == CUDA_SUCCESS) rc = send_request(op, 0, in, &id);
+    if (rc == CUDA_SUCCESS) rc = finish_call(op, id, &out);
+    /* The blob points into conn.reply: copied before another thread's reply lands there. */
+    if (rc == CUDA_SUCCESS && (out.nblob < 1 || out.blob_len[0] != bytes)) rc = break_link("reply of the wrong size");
+    if (rc == CUDA_SUCCESS) memcpy(blob, out.blob[0], bytes);
+    pthread_mutex_unlock(&conn.lock);
+    return gsr_trace(gsr_op_name(op), rc);
 }
 
 CUresult gsr_post(unsigned op, const gsr_args *in) {
@@ -291,5 +320,5 @@ CUresult gsr_send_module(const void *image, uint64_t bytes, uint64_t *module) {
     if (rc == CUDA_SUCCESS) rc = finish_call(GSR_OP_MODULE_LOAD_DATA, id, &out);
     if (rc == CUDA_SUCCESS) *module = out.v[0];
     pthread_mutex_unlock(&conn.lock);
-    return rc;
+    return gsr_trace("MODULE_LOAD_DATA", rc);
 }

@@ -33,7 +33,14 @@ typedef void *slot;
 static void log_slot(const char *table, int index, int *logged) {
     char what[160];
     snprintf(what, sizeof what, "cuGetExportTable %s slot %d called: not served (CUDA_ERROR_NOT_SUPPORTED)", table, index);
+    if (gsr_log_level() >= 2) fprintf(stderr, "gpushare remote: %s\n", what);
     gsr_log_once(what, logged);
+}
+
+/* GPUSHARE_REMOTE_LOG=2: each served slot's call and its result, in order. */
+static CUresult trace_slot(const char *table, int index, CUresult rc) {
+    if (gsr_log_level() >= 2) fprintf(stderr, "gpushare remote: cuGetExportTable %s slot %d called -> %d\n", table, index, (int)rc);
+    return rc;
 }
 
 /* Log-once flags, process-wide as the tables are (one line per slot per process). */
@@ -59,8 +66,8 @@ static CUresult integrity_slot2(void) { log_slot("INTEGRITY_CHECK", 2, &logged_s
 
 /* A registered fatbin (its __fatBinC_Wrapper_t): cuModuleLoadData takes the wrapper itself. */
 static CUresult module_from_fatbin(CUmodule *module, const void *fatbin_wrapper) {
-    if (!module || !fatbin_wrapper) return CUDA_ERROR_INVALID_VALUE;
-    return cuModuleLoadData(module, fatbin_wrapper);
+    if (!module || !fatbin_wrapper) return trace_slot("CUDART_INTERFACE", 1, CUDA_ERROR_INVALID_VALUE);
+    return trace_slot("CUDART_INTERFACE", 1, cuModuleLoadData(module, fatbin_wrapper));
 }
 
 /* The same with three more arguments ZLUDA saw null/zero in every call (their meaning is
@@ -165,7 +172,7 @@ static uint64_t context_or_current(CUcontext ctx) { return ctx ? (uint64_t)(uint
 
 static CUresult cls_put(CUcontext ctx, void *key, void *value, cls_destructor dtor) {
     uint64_t id = context_or_current(ctx);
-    if (!id) return CUDA_ERROR_INVALID_CONTEXT;
+    if (!id) return trace_slot("CONTEXT_LOCAL_STORAGE", 0, CUDA_ERROR_INVALID_CONTEXT);
     CUresult rc = CUDA_SUCCESS;
     pthread_mutex_lock(&cls.lock);
     size_t i = 0;
@@ -185,7 +192,7 @@ static CUresult cls_put(CUcontext ctx, void *key, void *value, cls_destructor dt
         cls.e[i] = (cls_entry){.ctx = id, .key = key, .value = value, .dtor = dtor};
     }
     pthread_mutex_unlock(&cls.lock);
-    return rc;
+    return trace_slot("CONTEXT_LOCAL_STORAGE", 0, rc);
 }
 
 static CUresult cls_delete(CUcontext ctx, void *key) {
@@ -203,9 +210,9 @@ static CUresult cls_delete(CUcontext ctx, void *key) {
 
 /* A key never put is CUDA_ERROR_INVALID_HANDLE: the runtime takes that as "not set yet". */
 static CUresult cls_get(void **value, CUcontext ctx, void *key) {
-    if (!value) return CUDA_ERROR_INVALID_VALUE;
+    if (!value) return trace_slot("CONTEXT_LOCAL_STORAGE", 2, CUDA_ERROR_INVALID_VALUE);
     uint64_t id = context_or_current(ctx);
-    if (!id) return CUDA_ERROR_INVALID_CONTEXT;
+    if (!id) return trace_slot("CONTEXT_LOCAL_STORAGE", 2, CUDA_ERROR_INVALID_CONTEXT);
     CUresult rc = CUDA_ERROR_INVALID_HANDLE;
     pthread_mutex_lock(&cls.lock);
     for (size_t i = 0; i < cls.n; i++)
@@ -215,7 +222,7 @@ static CUresult cls_get(void **value, CUcontext ctx, void *key) {
             break;
         }
     pthread_mutex_unlock(&cls.lock);
-    return rc;
+    return trace_slot("CONTEXT_LOCAL_STORAGE", 2, rc);
 }
 
 void gsr_context_storage_drop(uint64_t ctx) {
@@ -240,7 +247,7 @@ static const slot context_local_storage[4] = {(slot)cls_put, (slot)cls_delete, (
 static CUresult context_check(CUcontext ctx, uint32_t *result1, const void **result2) {
     (void)ctx, (void)result2;
     if (result1) *result1 = 0;
-    return CUDA_SUCCESS;
+    return trace_slot("CONTEXT_CHECKS", 2, CUDA_SUCCESS);
 }
 
 static uint32_t context_check3(void) { return 0; }

@@ -82,8 +82,7 @@ static uint64_t name_hash(const char *s) {
 }
 
 static void log_unknown(const char *symbol, const char *why) {
-    const char *log = getenv("GPUSHARE_REMOTE_LOG");
-    if (!log || strcmp(log, "1") != 0) return;
+    if (gsr_log_level() < 1) return;
     uint64_t h = name_hash(symbol);
     int fresh = 0;
     pthread_mutex_lock(&unknown.lock);
@@ -116,6 +115,9 @@ GSR_EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cuda
         if (!best || (wanted && !best_wanted) || (wanted == best_wanted && r->version >= best->version)) best = r;
     }
     if (!best) log_unknown(symbol, known ? "no row at this version" : "not served");
+    if (gsr_log_level() >= 2)
+        fprintf(stderr, "gpushare remote: ask cuGetProcAddress(\"%s\", %d, %s): %s\n", symbol, cudaVersion,
+                per_thread ? "per-thread" : "legacy", best ? "served" : known ? "no row at this version" : "not served");
     *pfn = best ? best->fn : NULL;
     if (symbolStatus)
         *symbolStatus = best ? CU_GET_PROC_ADDRESS_SUCCESS : known ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
@@ -164,15 +166,15 @@ static struct {
 } export_asked = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void log_export_table(const CUuuid *id, const char *served_as) {
-    const char *log = getenv("GPUSHARE_REMOTE_LOG");
-    if (!log || strcmp(log, "1") != 0) return;
+    int level = gsr_log_level();
+    if (level < 1) return;
     int fresh = 1;
     pthread_mutex_lock(&export_asked.lock);
     for (int i = 0; i < export_asked.n && fresh; i++)
         if (memcmp(&export_asked.seen[i], id, sizeof *id) == 0) fresh = 0;
     if (fresh && export_asked.n < EXPORT_SLOTS) export_asked.seen[export_asked.n++] = *id;
     pthread_mutex_unlock(&export_asked.lock);
-    if (!fresh) return;
+    if (!fresh && level < 2) return;
     char hex[2 * sizeof id->bytes + 1];
     for (size_t i = 0; i < sizeof id->bytes; i++) snprintf(hex + 2 * i, 3, "%02x", (unsigned char)id->bytes[i]);
     if (served_as)

@@ -17,6 +17,7 @@
 #include "gs_cuda_procs_extra.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -343,3 +344,134 @@ GSR_EXPORT CUresult cuCtxCreate_v4(CUcontext *pctx, CUctxCreateParams *ctxCreate
     }
     return cuCtxCreate_v2(pctx, flags, dev);
 }
+
+/* ---- clusters: occupancy and launches with a launch configuration (cuBLAS on sm_90) -----
+ * cuBLAS(Lt) asks, at its start, how much dynamic shared memory a block may have, then the
+ * cluster occupancy of its sm_90 kernels, and launches them with cuLaunchKernelEx. The
+ * configuration goes to the worker as GSR_LAUNCH_* bytes (proto.h); an attribute naming an
+ * object of this process (an event: PROGRAMMATIC_EVENT, LAUNCH_COMPLETION_EVENT), one for
+ * graphs (DEVICE_UPDATABLE_KERNEL_NODE) or one unknown here is refused, logged once. */
+static int logged_launch_attribute;
+
+static CUresult encode_launch_config(const CUlaunchConfig *config, uint8_t *buf, size_t *len) {
+    if (!config || (config->numAttrs && !config->attrs)) return CUDA_ERROR_INVALID_VALUE;
+    if (config->numAttrs > GSR_MAX_LAUNCH_ATTRS) return CUDA_ERROR_NOT_SUPPORTED;
+    uint32_t head[8] = {config->gridDimX, config->gridDimY, config->gridDimZ, config->blockDimX,
+                        config->blockDimY, config->blockDimZ, config->sharedMemBytes, config->numAttrs};
+    uint64_t stream = (uint64_t)(uintptr_t)config->hStream;
+    memcpy(buf, head, sizeof head);
+    memcpy(buf + sizeof head, &stream, sizeof stream);
+    size_t at = GSR_LAUNCH_HEAD_BYTES;
+    for (unsigned i = 0; i < config->numAttrs; i++) {
+        const CUlaunchAttribute *attr = &config->attrs[i];
+        switch ((int)attr->id) {
+        case CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT:
+        case CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT:
+        case CU_LAUNCH_ATTRIBUTE_DEVICE_UPDATABLE_KERNEL_NODE:
+            gsr_log_once("cuLaunchKernelEx: an event or graph launch attribute is not forwarded (CUDA_ERROR_NOT_SUPPORTED)",
+                         &logged_launch_attribute);
+            return CUDA_ERROR_NOT_SUPPORTED;
+        default:
+            if ((int)attr->id < 0 || (int)attr->id > CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT) {
+                char what[128];
+                snprintf(what, sizeof what, "cuLaunchKernelEx: launch attribute %d, unknown to the client, is not forwarded (CUDA_ERROR_NOT_SUPPORTED)",
+                         (int)attr->id);
+                gsr_log_once(what, &logged_launch_attribute);
+                return CUDA_ERROR_NOT_SUPPORTED;
+            }
+        }
+        uint32_t id[2] = {(uint32_t)attr->id, 0};
+        memcpy(buf + at, id, sizeof id);
+        memcpy(buf + at + sizeof id, &attr->value, sizeof attr->value);
+        at += GSR_LAUNCH_ATTR_BYTES;
+    }
+    *len = at;
+    return CUDA_SUCCESS;
+}
+
+_Static_assert(sizeof(CUlaunchAttributeValue) == GSR_LAUNCH_ATTR_BYTES - 8, "a launch attribute's value is 64 bytes");
+
+static CUresult launch_ex(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra, int ptsz) {
+    uint8_t packed[GSR_PACKED_PARAM_BYTES], cfg[GSR_LAUNCH_HEAD_BYTES + GSR_MAX_LAUNCH_ATTRS * GSR_LAUNCH_ATTR_BYTES];
+    const uint8_t *params = NULL;
+    size_t size = 0, cfg_len = 0;
+    CUresult rc = gsr_pack_params(f, kernelParams, extra, packed, &params, &size);
+    if (rc == CUDA_SUCCESS) rc = encode_launch_config(config, cfg, &cfg_len);
+    if (rc != CUDA_SUCCESS) return rc;
+    if (ptsz && !config->hStream) {
+        uint64_t stream = (uint64_t)(uintptr_t)CU_STREAM_PER_THREAD;
+        memcpy(cfg + 32, &stream, sizeof stream);
+    }
+    gsr_args in = {.v = {((const gsr_function *)f)->id}, .nv = 1, .blob = {cfg, params}, .blob_len = {cfg_len, size}, .nblob = 2};
+    return gsr_post(GSR_OP_LAUNCH_KERNEL_EX, &in);
+}
+
+GSR_EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra) {
+    return launch_ex(config, f, kernelParams, extra, 0);
+}
+GSR_EXPORT CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra) {
+    return launch_ex(config, f, kernelParams, extra, 1);
+}
+
+static CUresult clusters(unsigned what, int *value, CUfunction func, const CUlaunchConfig *config) {
+    uint8_t cfg[GSR_LAUNCH_HEAD_BYTES + GSR_MAX_LAUNCH_ATTRS * GSR_LAUNCH_ATTR_BYTES];
+    size_t cfg_len = 0;
+    if (!value) return CUDA_ERROR_INVALID_VALUE;
+    const gsr_function *fn = function_record(func);
+    if (!fn) return CUDA_ERROR_INVALID_HANDLE;
+    if (!gsr_current_ctx()) return CUDA_ERROR_INVALID_CONTEXT;
+    CUresult rc = encode_launch_config(config, cfg, &cfg_len);
+    if (rc != CUDA_SUCCESS) return rc;
+    gsr_args in = {.v = {what, fn->id}, .nv = 2, .blob = {cfg}, .blob_len = {cfg_len}, .nblob = 1}, out;
+    rc = gsr_call(GSR_OP_OCCUPANCY_CLUSTERS, &in, &out);
+    if (rc == CUDA_SUCCESS) *value = (int)out.v[0];
+    return rc;
+}
+
+GSR_EXPORT CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction func, const CUlaunchConfig *config) {
+    return clusters(GSR_CLUSTERS_MAX_ACTIVE, numClusters, func, config);
+}
+
+GSR_EXPORT CUresult cuOccupancyMaxPotentialClusterSize(int *clusterSize, CUfunction func, const CUlaunchConfig *config) {
+    return clusters(GSR_CLUSTERS_MAX_SIZE, clusterSize, func, config);
+}
+
+GSR_EXPORT CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t *dynamicSmemSize, CUfunction func, int numBlocks, int blockSize) {
+    if (!dynamicSmemSize || numBlocks <= 0 || blockSize <= 0) return CUDA_ERROR_INVALID_VALUE;
+    const gsr_function *fn = function_record(func);
+    if (!fn) return CUDA_ERROR_INVALID_HANDLE;
+    if (!gsr_current_ctx()) return CUDA_ERROR_INVALID_CONTEXT;
+    gsr_args in = {.v = {fn->id, (uint64_t)(int64_t)numBlocks, (uint64_t)(int64_t)blockSize}, .nv = 3}, out;
+    CUresult rc = gsr_call(GSR_OP_OCCUPANCY_DYNAMIC_SMEM, &in, &out);
+    if (rc == CUDA_SUCCESS) *dynamicSmemSize = (size_t)out.v[0];
+    return rc;
+}
+
+/* ---- TMA descriptors: encoded by the worker's driver (the format is the driver's own); the
+ * global address is the worker's device address, as every address the client hands out. */
+GSR_EXPORT CUresult cuTensorMapEncodeTiled(CUtensorMap *tensorMap, int tensorDataType, cuuint32_t tensorRank, void *globalAddress,
+                                           const cuuint64_t *globalDim, const cuuint64_t *globalStrides, const cuuint32_t *boxDim,
+                                           const cuuint32_t *elementStrides, int interleave, int swizzle, int l2Promotion, int oobFill) {
+    if (!tensorMap || tensorRank == 0 || tensorRank > 5 || !globalDim || (tensorRank > 1 && !globalStrides) || !boxDim || !elementStrides)
+        return CUDA_ERROR_INVALID_VALUE;
+    uint8_t b[GSR_TENSOR_MAP_ARGS_BYTES] = {0};
+    uint32_t head[6] = {(uint32_t)tensorDataType, tensorRank, (uint32_t)interleave, (uint32_t)swizzle, (uint32_t)l2Promotion, (uint32_t)oobFill};
+    uint64_t address = (uint64_t)(uintptr_t)globalAddress;
+    memcpy(b, head, sizeof head);
+    memcpy(b + 24, &address, 8);
+    memcpy(b + 32, globalDim, tensorRank * sizeof *globalDim);
+    if (tensorRank > 1) memcpy(b + 72, globalStrides, (tensorRank - 1) * sizeof *globalStrides);
+    memcpy(b + 104, boxDim, tensorRank * sizeof *boxDim);
+    memcpy(b + 124, elementStrides, tensorRank * sizeof *elementStrides);
+    gsr_args in = {.blob = {b}, .blob_len = {sizeof b}, .nblob = 1};
+    return gsr_call_blob(GSR_OP_TENSOR_MAP_ENCODE_TILED, &in, tensorMap, sizeof *tensorMap);
+}
+
+GSR_EXPORT CUresult cuTensorMapReplaceAddress(CUtensorMap *tensorMap, void *globalAddress) {
+    if (!tensorMap) return CUDA_ERROR_INVALID_VALUE;
+    gsr_args in = {.v = {(uint64_t)(uintptr_t)globalAddress}, .nv = 1, .blob = {(const uint8_t *)tensorMap}, .blob_len = {sizeof *tensorMap},
+                   .nblob = 1};
+    return gsr_call_blob(GSR_OP_TENSOR_MAP_REPLACE_ADDRESS, &in, tensorMap, sizeof *tensorMap);
+}
+_Static_assert(sizeof(CUtensorMap) == GSR_TENSOR_MAP_BYTES, "a CUtensorMap is 128 bytes");
+_Static_assert(GSR_TENSOR_MAP_ARGS_BYTES == 144, "the encode blob's layout");

@@ -101,7 +101,29 @@
     X(CTX_SET, 80, "uqq", "") \
     X(EVENT_RECORD_FLAGS, 81, "qqu", "") \
     X(POINTER_GET, 82, "q", "qqqq") \
-    X(MODULE_GET_GLOBAL, 83, "qb", "qq")
+    X(MODULE_GET_GLOBAL, 83, "qb", "qq") \
+    /* 100-149: cuBLAS's needs (helper F, session 22): occupancy with clusters, cluster launches. */ \
+    X(OCCUPANCY_DYNAMIC_SMEM, 100, "qii", "q") \
+    X(OCCUPANCY_CLUSTERS, 101, "uqb", "i") \
+    X(LAUNCH_KERNEL_EX, 102, "qbb", "") \
+    X(TENSOR_MAP_ENCODE_TILED, 103, "b", "b") \
+    X(TENSOR_MAP_REPLACE_ADDRESS, 104, "bq", "b")
+
+/* A launch configuration (CUlaunchConfig) as OCCUPANCY_CLUSTERS and LAUNCH_KERNEL_EX carry it
+ * in their first blob, little-endian: u32 grid x y z, block x y z, shared bytes, attribute
+ * count, u64 stream id; then per attribute u32 id, u32 0, its 64 value bytes as cuda.h lays
+ * them out. OCCUPANCY_CLUSTERS's u32: 0 cuOccupancyMaxActiveClusters, 1
+ * cuOccupancyMaxPotentialClusterSize. */
+#define GSR_LAUNCH_HEAD_BYTES 40u
+#define GSR_LAUNCH_ATTR_BYTES 72u
+#define GSR_MAX_LAUNCH_ATTRS 16u
+#define GSR_CLUSTERS_MAX_ACTIVE 0u
+#define GSR_CLUSTERS_MAX_SIZE 1u
+/* TENSOR_MAP_ENCODE_TILED's blob, little-endian: u32 data type, rank (1..5), interleave,
+ * swizzle, L2 promotion, OOB fill; u64 global address; u64 globalDim[5], globalStrides[4];
+ * u32 boxDim[5], elementStrides[5] (unused entries 0). Both replies: the 128-byte CUtensorMap. */
+#define GSR_TENSOR_MAP_BYTES 128u
+#define GSR_TENSOR_MAP_ARGS_BYTES (6u * 4u + 8u + 9u * 8u + 10u * 4u)
 
 /* What STREAM_GET asks of a stream (docs/remote.md "Queries"): v[0] (and v[1]) of its reply. */
 #define GSR_STREAM_CAPTURE 0u  /* capture status, capture id */

@@ -7,6 +7,7 @@
 #                                (ASan+UBSan worker and client, the fake driver, libgpushare)
 #   make -C native remote-cudart-app     the nvcc-built runtime-API test program, for the GPU check
 #   make -C native remote-cudart-probe   what a CUDA toolkit's libcudart asks of the client
+#   make -C native remote-cublas-probe CUBLAS_DIR=...   how far cuBLAS's start gets, traced
 #                                (CUDA_HOME, default /usr/local/cuda), on the fake driver
 #
 # The worker links against libcuda.so.1 by soname (the fake at build time, the real driver or
@@ -42,9 +43,9 @@ REMOTE_T := $(REMOTE_BUILD)/tests
 REMOTE_ASAN_WORKER := $(REMOTE_BUILD)/asan/gpushare-remote-worker
 REMOTE_ASAN_CLIENT := $(REMOTE_BUILD)/asan/libcuda.so.1
 REMOTE_ASAN_NVML := $(REMOTE_BUILD)/asan/libnvidia-ml.so.1
-REMOTE_TEST_BINS := $(REMOTE_T)/test_proto_fuzz $(REMOTE_T)/test_client_parse $(REMOTE_T)/remote_app $(REMOTE_T)/remote_raw $(REMOTE_T)/remote_cudart $(REMOTE_T)/remote_calls $(REMOTE_T)/libdriver_extras.so
+REMOTE_TEST_BINS := $(REMOTE_T)/test_proto_fuzz $(REMOTE_T)/test_client_parse $(REMOTE_T)/remote_app $(REMOTE_T)/remote_raw $(REMOTE_T)/remote_cudart $(REMOTE_T)/remote_calls $(REMOTE_T)/remote_clusters $(REMOTE_T)/libdriver_extras.so
 
-.PHONY: remote remote-asan remote-test remote-cudart-probe remote-cudart-app
+.PHONY: remote remote-asan remote-test remote-cudart-probe remote-cudart-app remote-cublas-probe
 
 remote: $(REMOTE_WORKER) $(REMOTE_CLIENT) $(REMOTE_NVML)
 remote-asan: $(REMOTE_ASAN_WORKER) $(REMOTE_ASAN_CLIENT) $(REMOTE_ASAN_NVML)
@@ -117,6 +118,10 @@ $(REMOTE_T)/remote_calls: remote/tests/remote_calls.c remote/tests/runtime_check
 	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ remote/tests/remote_calls.c -ldl
 
 # Preloaded into the worker: driver entry points the fake lacks (context queries, module globals).
+$(REMOTE_T)/remote_clusters: remote/tests/remote_clusters.c remote/tests/runtime_check.h $(REMOTE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ remote/tests/remote_clusters.c -ldl
+
 $(REMOTE_T)/libdriver_extras.so: remote/tests/driver_extras.c $(REMOTE_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -shared -o $@ remote/tests/driver_extras.c -ldl
@@ -139,6 +144,11 @@ remote-cudart-app: $(REMOTE_T)/cudart_app_static
 $(REMOTE_T)/cudart_app_static: remote/tests/cudart_app.cu
 	@mkdir -p $(@D)
 	$(REMOTE_CUDA_HOME)/bin/nvcc -cudart static -o $@ remote/tests/cudart_app.cu
+
+# How far cuBLAS's start gets over the client on the fake driver, traced (a probe, not part of
+# test): CUBLAS_DIR=folder with libcublas.so.N and libcublasLt.so.N (default CUDA_HOME/lib64).
+remote-cublas-probe: $(REMOTE_WORKER) $(REMOTE_CLIENT) $(REMOTE_NVML) fake-cuda
+	@sh remote/tests/cublas_probe.sh $(abspath $(CURDIR)/..)/build/native $(CUBLAS_DIR)
 
 # What a CUDA toolkit's libcudart asks of the client, without a GPU (a probe, not part of test).
 remote-cudart-probe: $(REMOTE_WORKER) $(REMOTE_CLIENT) $(REMOTE_NVML) fake-cuda

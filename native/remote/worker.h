@@ -41,6 +41,13 @@ enum gsr_optional {
     GSR_OPT_CTX_ID,
     GSR_OPT_EVENT_RECORD_FLAGS,
     GSR_OPT_MODULE_GLOBAL,
+    /* cuBLAS's needs (ops 100-102, worker_queries.c) */
+    GSR_OPT_OCCUPANCY_DYNAMIC_SMEM,
+    GSR_OPT_OCCUPANCY_MAX_ACTIVE_CLUSTERS,
+    GSR_OPT_OCCUPANCY_MAX_CLUSTER_SIZE,
+    GSR_OPT_LAUNCH_KERNEL_EX,
+    GSR_OPT_TENSOR_MAP_ENCODE_TILED,
+    GSR_OPT_TENSOR_MAP_REPLACE_ADDRESS,
     GSR_OPT_COUNT
 };
 
@@ -101,6 +108,9 @@ void gsr_ring_release(gsr_session *s);
 int gsr_session_handle(gsr_session *s, const gsr_header *h);
 /* worker_queries.c: finds the optional entry points (from gsr_session_prepare). */
 void gsr_queries_prepare(gsr_session *s);
+/* worker_queries.c: ops 100-149 (cuBLAS's needs: cluster occupancy, launches with a launch
+ * configuration); the reply's scalars in *out. */
+CUresult gsr_handle_cublas_op(gsr_session *s, unsigned op, const gsr_args *a, gsr_args *out);
 /* The query ops (STREAM_GET, CTX_GET, CTX_SET, EVENT_RECORD_FLAGS, POINTER_GET,
  * MODULE_GET_GLOBAL): a's fields checked against the session's table; the reply's fields in *out. */
 CUresult gsr_handle_query(gsr_session *s, unsigned op, const gsr_args *a, gsr_args *out);

@@ -621,6 +621,14 @@ int gsr_session_handle(gsr_session *s, const gsr_header *h) {
     case GSR_OP_MODULE_GET_GLOBAL:
         r.status = gsr_handle_query(s, h->op, &a, &r.out);
         break;
+    /* ops 100-149: cuBLAS's needs (worker_queries.c) */
+    case GSR_OP_OCCUPANCY_DYNAMIC_SMEM:
+    case GSR_OP_OCCUPANCY_CLUSTERS:
+    case GSR_OP_LAUNCH_KERNEL_EX:
+    case GSR_OP_TENSOR_MAP_ENCODE_TILED:
+    case GSR_OP_TENSOR_MAP_REPLACE_ADDRESS:
+        r.status = gsr_handle_cublas_op(s, h->op, &a, &r.out);
+        break;
     case GSR_OP_HELLO:
     case GSR_OP_DATA:
         return ends_session(s);

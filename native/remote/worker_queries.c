@@ -7,6 +7,7 @@
  * ids), else CUDA_ERROR_NOT_SUPPORTED: never a guess.
  */
 #include "worker.h"
+#include "gs_cuda_procs_extra.h"
 
 #include <string.h>
 
@@ -42,6 +43,12 @@ static const struct {
     [GSR_OPT_CTX_ID] = {"cuCtxGetId", 12000},
     [GSR_OPT_EVENT_RECORD_FLAGS] = {"cuEventRecordWithFlags", 12000},
     [GSR_OPT_MODULE_GLOBAL] = {"cuModuleGetGlobal", 12000}, /* _v2 */
+    [GSR_OPT_OCCUPANCY_DYNAMIC_SMEM] = {"cuOccupancyAvailableDynamicSMemPerBlock", 12000},
+    [GSR_OPT_OCCUPANCY_MAX_ACTIVE_CLUSTERS] = {"cuOccupancyMaxActiveClusters", 12000},
+    [GSR_OPT_OCCUPANCY_MAX_CLUSTER_SIZE] = {"cuOccupancyMaxPotentialClusterSize", 12000},
+    [GSR_OPT_LAUNCH_KERNEL_EX] = {"cuLaunchKernelEx", 12000},
+    [GSR_OPT_TENSOR_MAP_ENCODE_TILED] = {"cuTensorMapEncodeTiled", 12000},
+    [GSR_OPT_TENSOR_MAP_REPLACE_ADDRESS] = {"cuTensorMapReplaceAddress", 12000},
 };
 
 void gsr_queries_prepare(gsr_session *s) {
@@ -254,6 +261,131 @@ CUresult gsr_handle_query(gsr_session *s, unsigned op, const gsr_args *a, gsr_ar
         return pointer_get(s, a->v[0], out);
     case GSR_OP_MODULE_GET_GLOBAL:
         return module_global(s, a, out);
+    default:
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+}
+
+/* ---- ops 100-149: cuBLAS's needs (docs/remote.md "cuBLAS") ------------------------------ */
+typedef CUresult (*pfn_dynamic_smem)(size_t *, CUfunction, int, int);
+typedef CUresult (*pfn_clusters)(int *, CUfunction, const CUlaunchConfig *);
+typedef CUresult (*pfn_launch_ex)(const CUlaunchConfig *, CUfunction, void **, void **);
+
+/* A launch configuration from its GSR_LAUNCH_* bytes (proto.h): its stream found in the
+ * session's table, every attribute one the client forwards (the client refuses the others;
+ * a forged one is refused here too, as are a short blob and too many attributes). */
+static CUresult decode_launch_config(gsr_session *s, const uint8_t *b, size_t len, CUlaunchConfig *c, CUlaunchAttribute *attrs) {
+    uint32_t head[8];
+    uint64_t stream_id;
+    if (len < GSR_LAUNCH_HEAD_BYTES) return CUDA_ERROR_INVALID_VALUE;
+    memcpy(head, b, sizeof head);
+    memcpy(&stream_id, b + sizeof head, sizeof stream_id);
+    if (head[7] > GSR_MAX_LAUNCH_ATTRS || len != GSR_LAUNCH_HEAD_BYTES + (size_t)head[7] * GSR_LAUNCH_ATTR_BYTES) return CUDA_ERROR_INVALID_VALUE;
+    memset(c, 0, sizeof *c);
+    c->gridDimX = head[0], c->gridDimY = head[1], c->gridDimZ = head[2];
+    c->blockDimX = head[3], c->blockDimY = head[4], c->blockDimZ = head[5];
+    c->sharedMemBytes = head[6];
+    CUresult rc = gsr_find_stream(s, stream_id, &c->hStream);
+    if (rc != CUDA_SUCCESS) return rc;
+    for (uint32_t i = 0; i < head[7]; i++) {
+        const uint8_t *at = b + GSR_LAUNCH_HEAD_BYTES + (size_t)i * GSR_LAUNCH_ATTR_BYTES;
+        uint32_t id;
+        memcpy(&id, at, sizeof id);
+        if (id > CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT || id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT ||
+            id == CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT || id == CU_LAUNCH_ATTRIBUTE_DEVICE_UPDATABLE_KERNEL_NODE)
+            return CUDA_ERROR_NOT_SUPPORTED;
+        memset(&attrs[i], 0, sizeof attrs[i]);
+        attrs[i].id = (CUlaunchAttributeID)id;
+        memcpy(&attrs[i].value, at + 8, sizeof attrs[i].value);
+    }
+    c->attrs = head[7] ? attrs : NULL;
+    c->numAttrs = head[7];
+    return CUDA_SUCCESS;
+}
+
+typedef CUresult (*pfn_tensor_map_encode)(CUtensorMap *, int, cuuint32_t, void *, const cuuint64_t *, const cuuint64_t *, const cuuint32_t *,
+                                          const cuuint32_t *, int, int, int, int);
+typedef CUresult (*pfn_tensor_map_replace)(CUtensorMap *, void *);
+
+/* A TMA descriptor, encoded or re-addressed by the driver (its format is the driver's); the
+ * reply's blob is this static map, sent before the next request is read. */
+static CUresult tensor_map(gsr_session *s, unsigned op, const gsr_args *a, gsr_args *out) {
+    static CUtensorMap map;
+    memset(&map, 0, sizeof map);
+    if (op == GSR_OP_TENSOR_MAP_REPLACE_ADDRESS) {
+        void *p = s->optional[GSR_OPT_TENSOR_MAP_REPLACE_ADDRESS];
+        if (!p) return CUDA_ERROR_NOT_SUPPORTED;
+        if (a->blob_len[0] != sizeof map) return CUDA_ERROR_INVALID_VALUE;
+        memcpy(&map, a->blob[0], sizeof map);
+        CUresult rc = ((pfn_tensor_map_replace)p)(&map, (void *)(uintptr_t)a->v[0]);
+        if (rc != CUDA_SUCCESS) return rc;
+    } else {
+        void *p = s->optional[GSR_OPT_TENSOR_MAP_ENCODE_TILED];
+        if (!p) return CUDA_ERROR_NOT_SUPPORTED;
+        if (a->blob_len[0] != GSR_TENSOR_MAP_ARGS_BYTES) return CUDA_ERROR_INVALID_VALUE;
+        const uint8_t *b = a->blob[0];
+        uint32_t head[6], box[5], elem[5];
+        uint64_t address, dim[5], strides[4];
+        memcpy(head, b, sizeof head);
+        memcpy(&address, b + 24, 8);
+        memcpy(dim, b + 32, sizeof dim);
+        memcpy(strides, b + 72, sizeof strides);
+        memcpy(box, b + 104, sizeof box);
+        memcpy(elem, b + 124, sizeof elem);
+        if (head[1] == 0 || head[1] > 5) return CUDA_ERROR_INVALID_VALUE;
+        CUresult rc = ((pfn_tensor_map_encode)p)(&map, (int)head[0], head[1], (void *)(uintptr_t)address, dim, strides, box, elem,
+                                                 (int)head[2], (int)head[3], (int)head[4], (int)head[5]);
+        if (rc != CUDA_SUCCESS) return rc;
+    }
+    out->nblob = 1;
+    out->blob[0] = (const uint8_t *)&map;
+    out->blob_len[0] = sizeof map;
+    return CUDA_SUCCESS;
+}
+
+CUresult gsr_handle_cublas_op(gsr_session *s, unsigned op, const gsr_args *a, gsr_args *out) {
+    static uint64_t params[32768 / 8]; /* 8-aligned, as a kernel's parameters are */
+    CUlaunchAttribute attrs[GSR_MAX_LAUNCH_ATTRS];
+    CUlaunchConfig config;
+    memset(out, 0, sizeof *out);
+    if (op == GSR_OP_TENSOR_MAP_ENCODE_TILED || op == GSR_OP_TENSOR_MAP_REPLACE_ADDRESS) return tensor_map(s, op, a, out);
+    gsr_obj *f = gsr_table_find(&s->table, op == GSR_OP_OCCUPANCY_CLUSTERS ? a->v[1] : a->v[0], GSR_KIND_FUNCTION);
+    if (!f) return CUDA_ERROR_INVALID_HANDLE;
+    CUresult rc;
+    switch (op) {
+    case GSR_OP_OCCUPANCY_DYNAMIC_SMEM: {
+        void *p = s->optional[GSR_OPT_OCCUPANCY_DYNAMIC_SMEM];
+        size_t bytes = 0;
+        if (!p) return CUDA_ERROR_NOT_SUPPORTED;
+        rc = ((pfn_dynamic_smem)p)(&bytes, f->handle, (int)(int64_t)a->v[1], (int)(int64_t)a->v[2]);
+        if (rc != CUDA_SUCCESS) return rc;
+        out->nv = 1;
+        out->v[0] = bytes;
+        return CUDA_SUCCESS;
+    }
+    case GSR_OP_OCCUPANCY_CLUSTERS: {
+        if (a->v[0] != GSR_CLUSTERS_MAX_ACTIVE && a->v[0] != GSR_CLUSTERS_MAX_SIZE) return CUDA_ERROR_INVALID_VALUE;
+        void *p = s->optional[a->v[0] == GSR_CLUSTERS_MAX_ACTIVE ? GSR_OPT_OCCUPANCY_MAX_ACTIVE_CLUSTERS : GSR_OPT_OCCUPANCY_MAX_CLUSTER_SIZE];
+        int value = 0;
+        if (!p) return CUDA_ERROR_NOT_SUPPORTED;
+        rc = decode_launch_config(s, a->blob[0], a->blob_len[0], &config, attrs);
+        if (rc == CUDA_SUCCESS) rc = ((pfn_clusters)p)(&value, f->handle, &config);
+        if (rc != CUDA_SUCCESS) return rc;
+        out->nv = 1;
+        out->v[0] = (uint64_t)(int64_t)value;
+        return CUDA_SUCCESS;
+    }
+    case GSR_OP_LAUNCH_KERNEL_EX: {
+        void *p = s->optional[GSR_OPT_LAUNCH_KERNEL_EX];
+        size_t size = a->blob_len[1];
+        if (!p) return CUDA_ERROR_NOT_SUPPORTED;
+        if (size > sizeof params) return CUDA_ERROR_INVALID_VALUE;
+        rc = decode_launch_config(s, a->blob[0], a->blob_len[0], &config, attrs);
+        if (rc != CUDA_SUCCESS) return rc;
+        if (size) memcpy(params, a->blob[1], size);
+        void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, params, CU_LAUNCH_PARAM_BUFFER_SIZE, &size, CU_LAUNCH_PARAM_END};
+        return ((pfn_launch_ex)p)(&config, f->handle, NULL, size ? extra : NULL);
+    }
     default:
         return CUDA_ERROR_INVALID_VALUE;
     }

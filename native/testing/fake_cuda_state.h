@@ -180,6 +180,9 @@ struct CUfunc_st {
     int max_dynamic_shared;     /* cuFuncSetAttribute (fake_cuda_function.c); 0: the default */
     int carveout;
     bool carveout_set;
+    int cluster_dim[3];         /* REQUIRED_CLUSTER_WIDTH/HEIGHT/DEPTH set; 0: none */
+    int non_portable_cluster;   /* NON_PORTABLE_CLUSTER_SIZE_ALLOWED */
+    int cluster_policy;         /* CLUSTER_SCHEDULING_POLICY_PREFERENCE */
 };
 
 struct CUmod_st {

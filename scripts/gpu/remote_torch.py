@@ -1,6 +1,7 @@
 """A small PyTorch training loop over the remote client (scripts/gpu-check-remote.sh): 10 steps
 under deterministic settings, each step's loss as exact float hex (compared with native's by
-the script), then the median step time of 30 more steps. Prints one JSON line, or the error.
+the script), then the median step time of 30 more steps. Prints one JSON line, or the error and
+the stage it happened in (setup, cublas handle: cuBLAS's start alone, a plain matmul, training).
 Usage: remote_torch.py MODE   (CUBLAS_WORKSPACE_CONFIG=:4096:8 set by the script)"""
 import json
 import statistics
@@ -8,8 +9,11 @@ import sys
 import time
 
 mode = sys.argv[1] if len(sys.argv) > 1 else "native"
+stage = "import"
 try:
     import torch
+
+    stage = "setup"
 
     torch.manual_seed(0)
     torch.use_deterministic_algorithms(True)
@@ -21,6 +25,11 @@ try:
     g = torch.Generator().manual_seed(1)
     x = torch.randn(512, 1024, generator=g).cuda()
     y = torch.randint(0, 10, (512,), generator=g).cuda()
+    stage = "cublas handle"  # cublasCreate alone (torch makes the handle at its first GEMM)
+    torch.cuda.current_blas_handle()
+    stage = "matmul"
+    (x[:64, :64] @ x[:64, :64]).sum().item()
+    stage = "training"
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -42,5 +51,6 @@ try:
                       "device": torch.cuda.get_device_name(0), "torch": torch.__version__,
                       "cuda_runtime": torch.version.cuda}))
 except Exception as e:
-    print(json.dumps({"case": "torch", "mode": mode, "error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}))
+    print(json.dumps({"case": "torch", "mode": mode, "stage": stage,
+                      "error": f"{stage}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}))
     sys.exit(1)

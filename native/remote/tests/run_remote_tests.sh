@@ -54,7 +54,7 @@ worker_exit() {
 # runtime_style PROG: a test program that dlopens the sanitized client with logging on; its
 # output in app.out/app.err; true when it ran to its "PROG ok" line.
 runtime_style() {
-    env GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" GPUSHARE_REMOTE_LOG=1 LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 \
+    env GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" GPUSHARE_REMOTE_LOG="${LOG_LEVEL:-1}" LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 \
         "$T/$1" ${2:+"$2"} >"$WORK/app.out" 2>"$WORK/app.err" && grep -q "^$1 ok" "$WORK/app.out"
 }
 
@@ -89,6 +89,32 @@ if runtime_style remote_cudart &&
     worker_freed; then
     ok "runtime-style program: cuGetProcAddress (versions, per-thread forms, unknown names logged once), export tables (primary context, module load, context-local storage, integrity; an unknown one refused, each logged once), library/kernel launches, attributes, occupancy, NVML ($(grep nvml "$WORK/app.out" | sed 's/remote_cudart: nvml //'))"
 else bad "runtime-style program (remote_cudart)"; fi
+
+# 1b+. The same with GPUSHARE_REMOTE_LOG=2, the trace: every entry point asked (with its
+# version and flavour), every served slot called and every call with its result, in order; the
+# once-only lines of level 1 are still there, once.
+start_worker
+if LOG_LEVEL=2 runtime_style remote_cudart &&
+    seen 1 "$WORK/app.err" 'cuGetProcAddress("cuNoSuchEntryPoint"): not served' &&
+    grep -q '^gpushare remote: ask cuGetProcAddress("cuNoSuchEntryPoint", [0-9]*, legacy): not served$' "$WORK/app.err" &&
+    grep -q '^gpushare remote: ask cuGetProcAddress("cuMemAlloc", [0-9]*, legacy): served$' "$WORK/app.err" &&
+    grep -q '^gpushare remote: call MEM_ALLOC -> 0$' "$WORK/app.err" &&
+    grep -q '^gpushare remote: call [A-Z_]* -> [1-9][0-9]* CUDA_ERROR_[A-Z_]*$' "$WORK/app.err" &&
+    grep -q '^gpushare remote: cuGetExportTable CONTEXT_LOCAL_STORAGE slot [0-9] called -> [0-9]*$' "$WORK/app.err" &&
+    worker_freed; then
+    ok "GPUSHARE_REMOTE_LOG=2 trace: entry points asked, calls with results (a refusal named), export slots called; level-1 lines once"
+else bad "GPUSHARE_REMOTE_LOG=2 trace (remote_cudart)"; fi
+
+# 1b++. What cuBLAS(Lt) asks of an sm_90 kernel and how it launches it (remote_clusters.c): dynamic
+# shared memory per block, cluster occupancy, cuLaunchKernelEx with a cluster dimension (both
+# launches in the fake's launch log); an event attribute, a too-large cluster, a forged handle refused.
+start_worker GPUSHARE_FAKE_CUDA_LAUNCH_LOG="$WORK/launches.log"
+if runtime_style remote_clusters &&
+    seen 3 "$WORK/launches.log" '^cuLaunchKernelEx gemm_sm90_cluster ' &&
+    seen 1 "$WORK/app.err" 'cuLaunchKernelEx: an event or graph launch attribute is not forwarded' &&
+    worker_freed; then
+    ok "cuBLAS's sm_90 needs: dynamic shared memory per block, cluster occupancy (sizes, active clusters), cuLaunchKernelEx with clusters on the worker, TMA descriptors encoded and re-addressed by the worker; refusals ($(sed -n 's/^remote_clusters ok: //p' "$WORK/app.out"))"
+else bad "cuBLAS's sm_90 needs (remote_clusters)"; fi
 
 # 1b'. What CuPy and PyTorch ask after their start (remote_calls.c): stream and context queries,
 # events with flags, pointer attributes, globals, names, host functions, registered host memory,

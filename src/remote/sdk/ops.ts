@@ -82,6 +82,12 @@ const OP_LIST = [
   ['EVENT_RECORD_FLAGS', 81, 'qqu', ''],
   ['POINTER_GET', 82, 'q', 'qqqq'],
   ['MODULE_GET_GLOBAL', 83, 'qb', 'qq'],
+  // 100-149: cuBLAS's needs (cluster occupancy, launches with a launch configuration, TMA descriptors)
+  ['OCCUPANCY_DYNAMIC_SMEM', 100, 'qii', 'q'],
+  ['OCCUPANCY_CLUSTERS', 101, 'uqb', 'i'],
+  ['LAUNCH_KERNEL_EX', 102, 'qbb', ''],
+  ['TENSOR_MAP_ENCODE_TILED', 103, 'b', 'b'],
+  ['TENSOR_MAP_REPLACE_ADDRESS', 104, 'bq', 'b'],
 ] as const;
 
 export type OpName = (typeof OP_LIST)[number][0];
