@@ -70,6 +70,9 @@ FAKE_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t si
         r = CUDA_ERROR_INVALID_VALUE;
     if (r == CUDA_SUCCESS && !fake_device_valid(prop->location.id))
         r = CUDA_ERROR_INVALID_DEVICE;
+    if (r == CUDA_SUCCESS && fake_state()->config.no_shareable &&
+        prop->requestedHandleTypes != CU_MEM_HANDLE_TYPE_NONE)
+        r = CUDA_ERROR_NOT_SUPPORTED;
     if (r == CUDA_SUCCESS)
         r = fake_charge(prop->location.id, size);
     if (r != CUDA_SUCCESS)

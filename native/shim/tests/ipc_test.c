@@ -4,7 +4,7 @@
  * set (run_shim_tests.sh). Two real processes: this one, and itself started again (fork and
  * exec, so the other is a fresh process under the same LD_PRELOAD) with a handle in hex.
  *
- *     ipc_test SCENARIO     share, passthrough, bad, swap
+ *     ipc_test SCENARIO     share, passthrough, bad, swap, plain (with the fake's noShareable)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -444,6 +444,31 @@ static int hold_child(const char *hex, const char *seed)
     return failures ? 1 : 0;
 }
 
+/* ---- plain: a driver that refuses shareable memory (the fake's noShareable) --------------- */
+
+static void t_plain(void)
+{
+    setup();
+    CUdeviceptr p = 0, q = 0;
+    check(cuMemAlloc_v2(&p, 4 * MiB) == CUDA_SUCCESS, "allocate: made again without the handle type");
+    check(cuMemAlloc_v2(&q, 4 * MiB) == CUDA_SUCCESS, "and the next one");
+    unsigned char w[64] = {1, 2, 3}, r[64] = {0};
+    check(cuMemcpyHtoD_v2(q, w, sizeof w) == CUDA_SUCCESS && cuMemcpyDtoH_v2(r, q, sizeof r) == CUDA_SUCCESS &&
+              memcmp(w, r, sizeof w) == 0,
+          "the memory works");
+    CUipcMemHandle h;
+    check(cuIpcGetMemHandle(&h, p) == CUDA_ERROR_NOT_SUPPORTED, "its IPC handle: CUDA_ERROR_NOT_SUPPORTED, said why");
+    int ctl = ctl_connect();
+    char ans[512];
+    ask(ctl, "out", ans, sizeof ans);
+    check(strstr(ans, "\"ok\":true") != NULL, "still swappable: %s", ans);
+    ask(ctl, "in", ans, sizeof ans);
+    check(strstr(ans, "\"ok\":true") != NULL, "swap-in: %s", ans);
+    check(cuMemcpyDtoH_v2(r, q, sizeof r) == CUDA_SUCCESS && memcmp(w, r, sizeof w) == 0, "bytes through the swap");
+    close(ctl);
+    check(cuMemFree_v2(p) == CUDA_SUCCESS && cuMemFree_v2(q) == CUDA_SUCCESS, "free");
+}
+
 int main(int argc, char **argv)
 {
     scenario = argc > 1 ? argv[1] : "?";
@@ -455,6 +480,7 @@ int main(int argc, char **argv)
         return export_and_exit();
     if (argc > 3 && strcmp(scenario, "hold-child") == 0)
         return hold_child(argv[2], argv[3]);
-    static const test_scenario all[] = {{"share", t_share}, {"passthrough", t_passthrough}, {"bad", t_bad}, {"swap", t_swap}};
+    static const test_scenario all[] = {{"share", t_share}, {"passthrough", t_passthrough}, {"bad", t_bad}, {"swap", t_swap},
+                                        {"plain", t_plain}};
     return run_scenario(all, sizeof all / sizeof all[0]);
 }
