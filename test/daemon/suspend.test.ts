@@ -370,6 +370,34 @@ describe('without a driver that can checkpoint', () => {
   });
 });
 
+describe('slice swap on (the default) without a driver that can checkpoint', () => {
+  const h = new Harness();
+  beforeAll(async () => {
+    await h.start([], { GPUSHARE_CUDA_PATH: '/nonexistent/libcuda.so.1' });
+  });
+  afterAll(async () => {
+    await h.cleanup();
+  });
+
+  it('tries a suspension once for a victim neither path can suspend, says why, and does not ask again at once', async () => {
+    const low = await h.detach(['--mem', '60Gi', '--priority', 'low', '--', 'sleep', '30']);
+    await h.waitFor(low, (t) => t.state === 'running');
+    const r = await post(h, `/v1/tasks/${low}/suspend`);
+    expect(r.status).toBe(503);
+    expect(r.body.error.message).toMatch(/slice swap: the task has no CUDA process; cannot load the CUDA driver/);
+    expect((await h.task(low)).state).toBe('running');
+    const high = await h.detach(['--mem', '40Gi', '--priority', 'high', '--', 'true']);
+    await sleep(2500);
+    // Before the queue remembered the failure, the preemption was asked again on every pass:
+    // hundreds of task.suspend-failed events a second.
+    const failed = (await events(h)).filter((e) => e.taskId === low && e.type === 'task.suspend-failed');
+    expect(failed.length).toBeGreaterThanOrEqual(2); // the explicit one, then the preemption's
+    expect(failed.length).toBeLessThanOrEqual(3);
+    expect((await h.task(low)).state).toBe('running');
+    expect((await h.task(high)).state).toBe('queued');
+  }, 60_000);
+});
+
 describe('a daemon killed in the middle of a suspension', () => {
   const h = new Harness();
   let ckpt = '';
