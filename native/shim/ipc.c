@@ -321,6 +321,9 @@ static void *serve(void *arg)
                 gs_log(GS_LOG_WARN, "ipc: a process of another user asked for this process's memory; refused");
                 close(fd);
             } else if (fd >= 0) {
+                /* a peer that connects and sends half a request holds this thread 2 s at most */
+                struct timeval tv = {.tv_sec = 2};
+                (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
                 c[n++] = (gs_conn){fd, false};
             }
         }
