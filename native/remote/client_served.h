@@ -11,9 +11,7 @@
 
 typedef void (*gsr_host_fn)(void *user);
 typedef void (*gsr_stream_callback)(CUstream stream, CUresult status, void *user);
-typedef struct gsr_ipc_handle {
-    char reserved[64];
-} gsr_ipc_handle;
+typedef CUipcMemHandle gsr_ipc_handle; /* gs_cuda_types.h's, so these definitions match gs_cuda_api.h */
 
 /* CUDA_MEMCPY2D, as cuda.h lays it out (memory types: 1 host, 2 device, 3 array, 4 unified). */
 typedef struct gsr_memcpy2d {

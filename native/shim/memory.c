@@ -12,6 +12,7 @@
 #include "log.h"
 #include "scrub.h"
 #include "state.h"
+#include "ipc.h"
 #include "swap.h"
 #include "track.h"
 
@@ -246,6 +247,8 @@ CUresult gs_memory_free(gs_fn_cuMemFree_v2 real, CUdeviceptr dptr)
     CUresult r = gs_swap_on() ? gs_swap_free(dptr, &swappable) : CUDA_SUCCESS;
     if (!swappable)
         r = real(dptr);
+    else if (r == CUDA_SUCCESS)
+        gs_ipc_forget(dptr); /* its IPC handles open nothing now (ipc.c) */
     untrack_end(&u, r);
     return r;
 }

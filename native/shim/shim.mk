@@ -33,7 +33,7 @@ endif
 SHIM_SHIP_CFLAGS := $(SHIP_CFLAGS) -DGS_GLIBC228_OWN_DLSYM
 
 SHIM_SRCS := shim/dispatch.c shim/state.c shim/track.c shim/memory.c shim/pool.c shim/context.c shim/info.c \
-	shim/nvml.c shim/scrub.c shim/vmm.c shim/graph.c shim/swap.c shim/swap_ctl.c shim/swap_room.c shim/compute.c shim/compute_gate.c shim/compute_precise.c shim/compute_measure.c shim/compute_board.c shim/compute_board_user.c shim/compute_windows.c shim/compute_clock.c shim/compute_clock_read.c shim/hooks.c shim/partition.c shim/partition_round.c shim/log.c shim/gs_config.c region/region.c
+	shim/nvml.c shim/scrub.c shim/vmm.c shim/graph.c shim/swap.c shim/ipc.c shim/swap_ctl.c shim/swap_room.c shim/compute.c shim/compute_gate.c shim/compute_precise.c shim/compute_measure.c shim/compute_board.c shim/compute_board_user.c shim/compute_windows.c shim/compute_clock.c shim/compute_clock_read.c shim/hooks.c shim/partition.c shim/partition_round.c shim/log.c shim/gs_config.c region/region.c
 SHIM_MAP := $(SHIM_BUILD)/shim/gpushare.map
 SHIM_LIB := $(SHIM_BUILD)/libgpushare.so
 SHIM_LIB_ASAN := $(SHIM_BUILD)/asan/libgpushare.so
@@ -161,8 +161,14 @@ $(SHIM_SWAP_ROOM_TEST): shim/tests/swap_room_test.c shim/tests/test_check.h shim
 	@mkdir -p $(@D)
 	$(CC) $(SHIM_CFLAGS_ASAN) -Itesting -o $@ $< $(SHIM_FAKE_CUDA_ASAN) -ldl -lpthread
 
+# IPC handles of swappable memory (ipc_test.c, SWAP.md "Sharing memory between processes"): the same way.
+SHIM_IPC_TEST := $(SHIM_TEST_DIR)/ipc_test
+$(SHIM_IPC_TEST): shim/tests/ipc_test.c shim/tests/test_check.h shim-fakes
+	@mkdir -p $(@D)
+	$(CC) $(SHIM_CFLAGS_ASAN) -Itesting -o $@ $< $(SHIM_FAKE_CUDA_ASAN) -ldl -lpthread
+
 shim-test: $(SHIM_LIB) $(SHIM_LIB_ASAN) $(SHIM_TEST_BIN) $(SHIM_TEST_BIN_REL) $(SHIM_TEST_DIR)/symbolic/libcuda.so.1 \
-	$(SHIM_COMPUTE_TEST) $(SHIM_SWAP_TEST) $(SHIM_SWAP_ROOM_TEST) $(SHIM_TEST_DIR)/partition_test
+	$(SHIM_COMPUTE_TEST) $(SHIM_SWAP_TEST) $(SHIM_SWAP_ROOM_TEST) $(SHIM_IPC_TEST) $(SHIM_TEST_DIR)/partition_test
 	@sh shim/tests/run_shim_tests.sh "$(SHIM_ROOT)" "$(CC)"
 	@sh shim/tests/run_partition_tests.sh "$(SHIM_ROOT)" "$(CC)"
 

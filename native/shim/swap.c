@@ -29,6 +29,7 @@
 
 #include "compute_hold.h"
 #include "hooks.h"
+#include "ipc.h"
 #include "log.h"
 #include "state.h"
 #include "swap.h"
@@ -49,6 +50,7 @@ typedef struct swap_alloc {
     CUdevice dev;
     CUcontext ctx;
     CUmemGenericAllocationHandle handle; /* 0 while swapped out */
+    bool shareable; /* created with a POSIX fd handle type: IPC handles can be served (ipc.c) */
 } swap_alloc;
 
 static struct {
@@ -121,9 +123,18 @@ static CUresult back(swap_alloc *x)
     CUmemAccessDesc access = {.location = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = x->dev},
                               .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
     CUmemGenericAllocationHandle h = 0;
+    /* shareable, so that cuIpcGetMemHandle can be served (ipc.c); a driver that refuses it
+     * gets plain memory from then on */
+    p.requestedHandleTypes = gs_ipc_handle_type(x->dev);
     CUresult r = R->cuMemCreate(&h, x->size, &p, 0);
+    if (r != CUDA_SUCCESS && r != CUDA_ERROR_OUT_OF_MEMORY && p.requestedHandleTypes != CU_MEM_HANDLE_TYPE_NONE) {
+        gs_ipc_not_shareable(x->dev, r);
+        p.requestedHandleTypes = CU_MEM_HANDLE_TYPE_NONE;
+        r = R->cuMemCreate(&h, x->size, &p, 0);
+    }
     if (r != CUDA_SUCCESS)
         return r;
+    x->shareable = p.requestedHandleTypes != CU_MEM_HANDLE_TYPE_NONE;
     r = R->cuMemMap(x->va, x->size, 0, h, 0);
     if (r == CUDA_SUCCESS) {
         r = R->cuMemSetAccess(x->va, x->size, &access, 1);
@@ -253,6 +264,49 @@ CUresult gs_swap_free(CUdeviceptr p, bool *done)
             r = gs_real()->cuMemAddressFree(S.a[i].va, S.a[i].size);
         if (r == CUDA_SUCCESS)
             S.a[i] = S.a[--S.n];
+        break;
+    }
+    pthread_mutex_unlock(&S.lock);
+    return r;
+}
+
+/* ---- IPC (ipc.c) ----------------------------------------------------------------------- */
+
+bool gs_swap_find(CUdeviceptr ptr, CUdeviceptr *base, size_t *size, CUdevice *dev, bool *shareable)
+{
+    bool found = false;
+    pthread_mutex_lock(&S.lock);
+    for (size_t i = 0; i < S.n && !found; i++) {
+        if (ptr >= S.a[i].va && ptr - S.a[i].va < S.a[i].size) {
+            found = true;
+            *base = S.a[i].va;
+            *size = S.a[i].size;
+            *dev = S.a[i].dev;
+            *shareable = S.a[i].shareable;
+        }
+    }
+    pthread_mutex_unlock(&S.lock);
+    return found;
+}
+
+CUresult gs_swap_export(CUdeviceptr base, int *fd, size_t *size)
+{
+    const gs_real_fns *R = gs_real();
+    CUresult r = CUDA_ERROR_INVALID_HANDLE; /* freed since the handle was made */
+    pthread_mutex_lock(&S.lock);
+    wait_in(); /* swapped out: the memory is on the host; the export waits for the swap-in */
+    for (size_t i = 0; i < S.n; i++) {
+        if (S.a[i].va != base)
+            continue;
+        r = S.a[i].shareable ? R->cuCtxSetCurrent(S.a[i].ctx) : CUDA_ERROR_NOT_SUPPORTED;
+        if (r == CUDA_SUCCESS) {
+            r = R->cuMemExportToShareableHandle(fd, S.a[i].handle, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0);
+            (void)R->cuCtxSetCurrent(NULL);
+        }
+        if (r == CUDA_SUCCESS) {
+            *size = S.a[i].size;
+            atomic_fetch_add(&gs_ipc_live, 1); /* under S.lock: a swap-out sees it */
+        }
         break;
     }
     pthread_mutex_unlock(&S.lock);
@@ -529,6 +583,12 @@ void gs_swap_out(gs_swap_result *res)
         gs_swap_refuse(res, "state", "the slice is already swapped out");
     } else if (novmm >= 0) {
         gs_swap_refuse(res, "no-vmm", "device %d has no virtual memory management: its memory cannot be swapped", novmm);
+    } else if (atomic_load(&gs_ipc_live) > 0) {
+        /* an importer's mapping keeps the physical memory: the swap would free nothing of it,
+         * and the importer would go on with the old bytes after the swap-in (SWAP.md) */
+        gs_swap_refuse(res, "exported", "%d mapping(s) of this process's memory are open in other processes (CUDA IPC); "
+                                        "memory another process maps cannot be swapped out",
+                       atomic_load(&gs_ipc_live));
     } else if (stage(bytes, res, false)) {
         hold();
         double t1 = now_s();

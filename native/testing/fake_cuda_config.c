@@ -19,7 +19,7 @@
 
 static const char *const top_fields[] = {"driverVersion", "contextBytes", "allocRounding", "pitchAlignment",
                                          "vmmGranularity", "poolChunkBytes", "managedResidency",
-                                         "defaultKernelMicros", "checkpointStepMillis", "busyDir", "reuseFreed", "sharedGpu", "sharedMemory", "inlineLaunch", "launchTouchBytes", "hostAllocMicros", "errors", "devices", NULL};
+                                         "defaultKernelMicros", "checkpointStepMillis", "busyDir", "reuseFreed", "sharedGpu", "sharedMemory", "inlineLaunch", "launchTouchBytes", "hostAllocMicros", "noShareable", "errors", "devices", NULL};
 static const char *const device_fields[] = {"name", "uuid", "totalMemory", "reservedMemory", "contextBytes",
                                             "multiprocessorCount", "computeCapability", "pciBusId",
                                             "smPartitionMin", "smCoscheduledAlignment", "smGroupable", NULL};
@@ -236,6 +236,7 @@ static bool read_root(reader_t *r, const json_value_t *root, fake_cuda_config_t 
         !read_bool(r, "(top level)", root, "inlineLaunch", &c->inline_launch) ||
         !read_u64(r, "(top level)", root, "launchTouchBytes", 0, 64ULL << 20, &c->launch_touch_bytes) ||
         !read_u64(r, "(top level)", root, "hostAllocMicros", 0, 10000000, &c->host_alloc_us) ||
+        !read_bool(r, "(top level)", root, "noShareable", &c->no_shareable) ||
         !read_errors(r, root, c) ||
         !read_step_millis(r, root, c))
         return false;

@@ -41,6 +41,7 @@ typedef struct fake_cuda_config {
     unsigned long long pool_chunk_bytes;
     bool managed_on_host;                /* "managedResidency": "host" */
     bool reuse_freed;                    /* "reuseFreed": freed address ranges come back, bytes intact */
+    bool no_shareable;                   /* "noShareable": cuMemCreate refuses a POSIX fd handle type */
     unsigned long long default_kernel_us;
     /* "checkpointStepMillis": how long each step another process asks of this one takes at
      * least: lock, checkpoint, restore, unlock (FAKE_CKPT_LOCK - 1 ...) */

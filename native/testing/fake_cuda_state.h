@@ -143,6 +143,8 @@ typedef struct fake_vmm_handle {
     int fd;                     /* memfd backing, so several mappings share the bytes */
     unsigned int maps;
     bool released;
+    bool shareable;             /* created asking for CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR */
+    bool imported;              /* cuMemImportFromShareableHandle: the exporter's memory, not charged here */
 } fake_vmm_handle_t;
 
 typedef struct fake_va {

@@ -5,11 +5,19 @@
  * Physical allocations (cuMemCreate) cost their size in device memory until released
  * and unmapped everywhere; address reservations cost nothing. A handle is backed by a
  * memfd, so mapping it really makes the bytes visible at the mapped address, and two
- * mappings of one handle share them, as on the GPU.
+ * mappings of one handle share them, as on the GPU. A handle created asking for
+ * CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR exports that memfd (a duplicate of it): another
+ * process that imports it maps the same pages, as two processes share one allocation on a
+ * GPU. The memfd's name carries the device ordinal ("fake-cuda-vmm-dev<N>"), which the
+ * importer reads back from /proc/self/fd.
  */
 #define _GNU_SOURCE
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fake_cuda_state.h"
@@ -21,7 +29,9 @@ static unsigned long long gran(void)
 
 static bool prop_ok(const CUmemAllocationProp *prop)
 {
-    return prop && prop->type == CU_MEM_ALLOCATION_TYPE_PINNED && prop->location.type == CU_MEM_LOCATION_TYPE_DEVICE;
+    return prop && prop->type == CU_MEM_ALLOCATION_TYPE_PINNED && prop->location.type == CU_MEM_LOCATION_TYPE_DEVICE &&
+           (prop->requestedHandleTypes == CU_MEM_HANDLE_TYPE_NONE ||
+            prop->requestedHandleTypes == CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
 }
 
 FAKE_EXPORT CUresult cuMemGetAllocationGranularity(size_t *granularity, const CUmemAllocationProp *prop,
@@ -45,7 +55,8 @@ static fake_vmm_handle_t *handle_of(CUmemGenericAllocationHandle h)
 
 static void handle_free(fake_vmm_handle_t *h)
 {
-    fake_uncharge(h->device, h->size);
+    if (!h->imported)
+        fake_uncharge(h->device, h->size);
     (void)close(h->fd);
     fake_list_remove(&fake_state()->vmm_handles, h);
     free(h);
@@ -59,12 +70,17 @@ FAKE_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t si
         r = CUDA_ERROR_INVALID_VALUE;
     if (r == CUDA_SUCCESS && !fake_device_valid(prop->location.id))
         r = CUDA_ERROR_INVALID_DEVICE;
+    if (r == CUDA_SUCCESS && fake_state()->config.no_shareable &&
+        prop->requestedHandleTypes != CU_MEM_HANDLE_TYPE_NONE)
+        r = CUDA_ERROR_NOT_SUPPORTED;
     if (r == CUDA_SUCCESS)
         r = fake_charge(prop->location.id, size);
     if (r != CUDA_SUCCESS)
         return fake_leave(r);
     fake_vmm_handle_t *h = calloc(1, sizeof *h);
-    int fd = memfd_create("fake-cuda-vmm", MFD_CLOEXEC);
+    char name[40];
+    (void)snprintf(name, sizeof name, "fake-cuda-vmm-dev%d", prop->location.id);
+    int fd = memfd_create(name, MFD_CLOEXEC);
     if (!h || fd < 0 || ftruncate(fd, (off_t)size) != 0) {
         free(h);
         if (fd >= 0)
@@ -75,6 +91,72 @@ FAKE_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t si
     h->device = prop->location.id;
     h->size = size;
     h->fd = fd;
+    h->shareable = prop->requestedHandleTypes == CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+    fake_list_add(&fake_state()->vmm_handles, h);
+    *handle = (CUmemGenericAllocationHandle)(uintptr_t)h;
+    return fake_leave(CUDA_SUCCESS);
+}
+
+/* The handle's memfd, duplicated into *(int *)shareableHandle: the caller owns (and closes) it. */
+FAKE_EXPORT CUresult cuMemExportToShareableHandle(void *shareableHandle, CUmemGenericAllocationHandle handle,
+                                                  CUmemAllocationHandleType handleType, unsigned long long flags)
+{
+    CUresult r = fake_enter("cuMemExportToShareableHandle");
+    fake_vmm_handle_t *h = r == CUDA_SUCCESS ? handle_of(handle) : NULL;
+    if (r == CUDA_SUCCESS && (!shareableHandle || !h || h->released || flags != 0))
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS && (handleType != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR || !h->shareable))
+        r = CUDA_ERROR_INVALID_VALUE; /* as the driver: only a type asked for at cuMemCreate */
+    if (r == CUDA_SUCCESS) {
+        int fd = fcntl(h->fd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0)
+            r = CUDA_ERROR_OUT_OF_MEMORY;
+        else
+            *(int *)shareableHandle = fd;
+    }
+    return fake_leave(r);
+}
+
+/* Reads the device ordinal back from the memfd's name; -1 when fd is not one of ours. */
+static int exported_device(int fd)
+{
+    char link[64], target[128];
+    (void)snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n <= 0)
+        return -1;
+    target[n] = '\0';
+    int dev = -1;
+    return sscanf(target, "/memfd:fake-cuda-vmm-dev%d", &dev) == 1 ? dev : -1;
+}
+
+FAKE_EXPORT CUresult cuMemImportFromShareableHandle(CUmemGenericAllocationHandle *handle, void *osHandle,
+                                                    CUmemAllocationHandleType shHandleType)
+{
+    CUresult r = fake_enter("cuMemImportFromShareableHandle");
+    int fd = (int)(intptr_t)osHandle, dev = -1;
+    struct stat st;
+    if (r == CUDA_SUCCESS && (!handle || shHandleType != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR))
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS && (fd < 0 || fstat(fd, &st) != 0 || st.st_size <= 0 || (dev = exported_device(fd)) < 0))
+        r = CUDA_ERROR_INVALID_VALUE; /* not an exported fake allocation */
+    if (r == CUDA_SUCCESS && !fake_device_valid(dev))
+        r = CUDA_ERROR_INVALID_DEVICE;
+    if (r != CUDA_SUCCESS)
+        return fake_leave(r);
+    fake_vmm_handle_t *h = calloc(1, sizeof *h);
+    int own = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* the caller keeps (and closes) its fd, as with the driver */
+    if (!h || own < 0) {
+        free(h);
+        if (own >= 0)
+            (void)close(own);
+        return fake_leave(CUDA_ERROR_OUT_OF_MEMORY);
+    }
+    h->device = dev;
+    h->size = (size_t)st.st_size;
+    h->fd = own;
+    h->shareable = true;
+    h->imported = true;
     fake_list_add(&fake_state()->vmm_handles, h);
     *handle = (CUmemGenericAllocationHandle)(uintptr_t)h;
     return fake_leave(CUDA_SUCCESS);

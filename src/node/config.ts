@@ -95,7 +95,7 @@ export const ConfigFileSchema = z.strictObject({
   allowInsecureTcp: z.boolean().optional(),
   /** What a higher-priority task that does not fit does to lower-priority ones (planner.ts PREEMPTION_POLICIES). */
   preemption: z.enum(PREEMPTION_POLICIES).optional(),
-  /** Slice swap (native/shim/SWAP.md): tasks' memory swappable, suspension by swap first, the checkpoint API as the fallback. */
+  /** Slice swap (native/shim/SWAP.md): tasks' memory swappable, suspension by swap first, the checkpoint API as the fallback. On unless false. */
   swap: z.boolean().optional(),
   /** Memory overcommit (overcommit-config.ts): GPUs that may promise more memory than they have, idle slices swapped out. */
   overcommit: OvercommitSchema.optional(),
@@ -140,7 +140,7 @@ export interface ServeFlags {
   readonly policy?: string | undefined;
   readonly logLevel?: string | undefined;
   readonly preemption?: string | undefined;
-  /** --swap: slice swap on (the file's `swap`). */
+  /** --swap / --no-swap: slice swap on or off (the file's `swap`; on when neither says). */
   readonly swap?: boolean | undefined;
   /** --overcommit RATIO: every GPU may promise RATIO x its memory (the file's overcommit.gpus). */
   readonly overcommit?: string | undefined;
@@ -219,8 +219,8 @@ export function loadConfig(flags: ServeFlags, env: Readonly<Record<string, strin
     tls: tlsFiles(flags, file.value.tls),
     allowInsecureTcp: flags.insecure ?? file.value.allowInsecureTcp ?? false,
     preemption: parsePreemption(flags.preemption ?? file.value.preemption ?? 'suspend'),
-    swap: flags.swap ?? file.value.swap ?? false,
-    overcommit: overcommitConfig(file.value.overcommit, flags, flags.swap ?? file.value.swap ?? false),
+    swap: swapOn(flags, file.value),
+    overcommit: overcommitConfig(file.value.overcommit, flags, swapOn(flags, file.value)),
     lockTimeoutMs: (file.value.checkpointLockTimeoutSeconds ?? 30) * 1000,
     mps: parseMps(flags.mps ?? file.value.mps ?? 'auto'),
     tenants: configTenants(path, file.value.tenants ?? []),
@@ -254,6 +254,16 @@ export interface SandboxConfig {
   readonly passEnv: readonly string[];
   readonly taskDir: string;
   readonly cgroup: string;
+}
+
+/**
+ * Slice swap is on unless --no-swap or `"swap": false` says otherwise: where the library is
+ * loaded a suspension swaps (tenths of a second) before it falls back to the CUDA checkpoint
+ * API (seconds), and tasks' memory can still be shared between their processes through CUDA
+ * IPC (native/shim/SWAP.md, "Sharing memory between processes").
+ */
+function swapOn(flags: ServeFlags, file: ConfigFile): boolean {
+  return flags.swap ?? file.swap ?? true;
 }
 
 function sandboxConfig(file: NonNullable<ConfigFile['sandbox']>): SandboxConfig {

@@ -40,6 +40,9 @@ export interface QueueObserver {
   queuePass(decisions: Readonly<Record<PlanAction['kind'], number>>, seconds: number): void;
 }
 
+/** How long a task whose suspension failed counts as not suspendable for preemption. */
+const SUSPEND_RETRY_MS = 30_000;
+
 export class TaskQueue {
   private readonly store: TaskStore;
   private readonly lifecycle: Lifecycle;
@@ -59,6 +62,13 @@ export class TaskQueue {
    * rather than the task's history, and storing it would add a write per queued task per pass.
    */
   private waiting = new Map<string, WaitReason>();
+  /**
+   * Tasks whose suspension for a preemption just failed, and when (performance.now() ms): they
+   * count as not suspendable for SUSPEND_RETRY_MS, so the next pass does not ask again at once.
+   * Without it a victim that cannot be suspended (no checkpoint API and no slice swap for it, or
+   * its memory shared with another process) was asked again on every pass, many times a second.
+   */
+  private suspendFailed = new Map<string, number>();
   /** Counts changes to `waiting` (see Daemon.liveVersion). */
   private waitingChanges = 0;
   /** A pass is scheduled for the submissions of this turn of the event loop (see submitted). */
@@ -187,7 +197,11 @@ export class TaskQueue {
           this.options.events.record('task.preempting', task.id, { victims: victims.map((v) => ({ id: v.task.id, action: v.action })) });
           this.log.info({ task: task.id, victims: victims.map((v) => `${v.task.id}:${v.action}`) }, 'preempting lower-priority tasks');
           for (const v of victims) {
-            if (v.action === 'suspend') void this.lifecycle.suspend(v.task, { preemptedBy: task.id, autoResume: true, by: `preemption:${task.id}` });
+            if (v.action === 'suspend') {
+              void this.lifecycle.suspend(v.task, { preemptedBy: task.id, autoResume: true, by: `preemption:${task.id}` }).then((r) => {
+                if (!r.ok) this.suspendFailed.set(v.task.id, performance.now());
+              });
+            }
             else this.lifecycle.evict(v.task, task.id, 'cannot be suspended');
           }
           break;
@@ -209,13 +223,15 @@ export class TaskQueue {
    */
   private snapshot(all: readonly Task[], quotas: ReadonlyMap<string, TenantQuota>): ClusterSnapshot {
     const placements: Placement[] = [];
+    const now = performance.now();
+    for (const [id, at] of this.suspendFailed) if (now - at >= SUSPEND_RETRY_MS) this.suspendFailed.delete(id);
     for (const t of all) {
       if (!HOLDING_STATES.has(t.state)) continue;
       const target = this.lifecycle.resumeTarget(t.id);
       const p = taskPlacement(target ? { ...t, gpus: target } : t, this.nodeSpec);
       if (!p) continue;
       const locked = this.lifecycle.isBusy(t.id) || t.state !== 'running' || t.killRequested;
-      placements.push({ ...p, suspendable: this.options.suspendable, priority: locked ? Number.MAX_SAFE_INTEGER : p.priority });
+      placements.push({ ...p, suspendable: this.options.suspendable && !this.suspendFailed.has(t.id), priority: locked ? Number.MAX_SAFE_INTEGER : p.priority });
     }
     return buildSnapshot([this.nodeSpec], placements, quotas);
   }

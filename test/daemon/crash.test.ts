@@ -183,12 +183,17 @@ function fakeCuda(uuids: readonly string[]): string {
   return JSON.stringify({ contextBytes: 4 * MiB, devices: uuids.map((uuid) => ({ uuid, name: 'NVIDIA H100 80GB HBM3' })) });
 }
 
-/** A daemon whose tasks and checkpoint calls use the fake driver (see suspend.test.ts), armed with `fault` if given. */
+/**
+ * A daemon whose tasks and checkpoint calls use the fake driver (see suspend.test.ts), armed with
+ * `fault` if given. Its fault points are the CUDA checkpoint API path's, so slice swap (on by
+ * default, which would suspend these tasks by swap and never reach them) is off: --no-swap. A
+ * daemon killed mid-swap is tested in move.test.ts and native/shim/tests/swap_test.c.
+ */
 async function startCheckpointing(fault?: string, simulate = '1xH100-80GB'): Promise<string[]> {
   const ckpt = join(h.dir, 'ckpt');
   mkdirSync(ckpt, { recursive: true });
   // Tasks get no daemon variable unless passed on: their fake driver meets the daemon's in ckpt.
-  await h.start(['--pass-env', 'GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR'], { GPUSHARE_CUDA_PATH: `${REPO_ROOT}build/native/fake/libcuda.so.1`, GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR: ckpt, ...(fault === undefined ? {} : { GPUSHARE_FAULT: fault }) }, simulate);
+  await h.start(['--no-swap', '--pass-env', 'GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR'], { GPUSHARE_CUDA_PATH: `${REPO_ROOT}build/native/fake/libcuda.so.1`, GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR: ckpt, ...(fault === undefined ? {} : { GPUSHARE_FAULT: fault }) }, simulate);
   const gpus = await h.client.json<{ gpus: { uuid: string }[] }>('GET', '/v1/gpus');
   return gpus.gpus.map((g) => g.uuid);
 }

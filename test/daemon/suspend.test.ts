@@ -23,12 +23,17 @@ interface Event {
   data: Record<string, unknown>;
 }
 
-/** A daemon whose tasks and checkpoint calls use the fake driver. */
+/**
+ * A daemon whose tasks and checkpoint calls use the fake driver. These tests are about the CUDA
+ * checkpoint API path, so slice swap (on by default, which would suspend these tasks by swap
+ * first) is turned off here: --no-swap. test/daemon/swap.test.ts covers the swap path and its
+ * fallback to the checkpoint API.
+ */
 async function startDaemon(h: Harness, simulate: string, extra: readonly string[] = []): Promise<{ ckpt: string; uuids: string[] }> {
   const ckpt = join(h.dir, 'ckpt');
   mkdirSync(ckpt, { recursive: true });
   // The tasks' fake driver meets the daemon's through the checkpoint directory: they need it too.
-  await h.start([...extra, '--pass-env', 'GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR'], { GPUSHARE_CUDA_PATH: `${REPO_ROOT}build/native/fake/libcuda.so.1`, GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR: ckpt }, simulate);
+  await h.start(['--no-swap', ...extra, '--pass-env', 'GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR'], { GPUSHARE_CUDA_PATH: `${REPO_ROOT}build/native/fake/libcuda.so.1`, GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR: ckpt }, simulate);
   const gpus = await h.client.json<{ gpus: { uuid: string }[] }>('GET', '/v1/gpus');
   return { ckpt, uuids: gpus.gpus.map((g) => g.uuid) };
 }
@@ -326,8 +331,10 @@ describe('without a driver that can checkpoint', () => {
   const h = new Harness();
   const k = new Harness();
   const noDriver = { GPUSHARE_CUDA_PATH: '/nonexistent/libcuda.so.1' };
+  // Neither the checkpoint API nor slice swap (on by default: turned off here, --no-swap): no way
+  // to suspend at all. A daemon with swap on but no checkpoint API is the next describe's.
   beforeAll(async () => {
-    await Promise.all([h.start([], noDriver), k.start(['--preemption', 'suspend-then-kill'], noDriver)]);
+    await Promise.all([h.start(['--no-swap'], noDriver), k.start(['--no-swap', '--preemption', 'suspend-then-kill'], noDriver)]);
   });
   afterAll(async () => {
     await Promise.all([h.cleanup(), k.cleanup()]);
@@ -361,6 +368,34 @@ describe('without a driver that can checkpoint', () => {
     const ev = (await events(k)).find((e) => e.type === 'task.preempting');
     expect(ev?.data['victims']).toEqual([{ id: low, action: 'evict' }]);
   });
+});
+
+describe('slice swap on (the default) without a driver that can checkpoint', () => {
+  const h = new Harness();
+  beforeAll(async () => {
+    await h.start([], { GPUSHARE_CUDA_PATH: '/nonexistent/libcuda.so.1' });
+  });
+  afterAll(async () => {
+    await h.cleanup();
+  });
+
+  it('tries a suspension once for a victim neither path can suspend, says why, and does not ask again at once', async () => {
+    const low = await h.detach(['--mem', '60Gi', '--priority', 'low', '--', 'sleep', '30']);
+    await h.waitFor(low, (t) => t.state === 'running');
+    const r = await post(h, `/v1/tasks/${low}/suspend`);
+    expect(r.status).toBe(503);
+    expect(r.body.error.message).toMatch(/slice swap: the task has no CUDA process; cannot load the CUDA driver/);
+    expect((await h.task(low)).state).toBe('running');
+    const high = await h.detach(['--mem', '40Gi', '--priority', 'high', '--', 'true']);
+    await sleep(2500);
+    // Before the queue remembered the failure, the preemption was asked again on every pass:
+    // hundreds of task.suspend-failed events a second.
+    const failed = (await events(h)).filter((e) => e.taskId === low && e.type === 'task.suspend-failed');
+    expect(failed.length).toBeGreaterThanOrEqual(2); // the explicit one, then the preemption's
+    expect(failed.length).toBeLessThanOrEqual(3);
+    expect((await h.task(low)).state).toBe('running');
+    expect((await h.task(high)).state).toBe('queued');
+  }, 60_000);
 });
 
 describe('a daemon killed in the middle of a suspension', () => {

@@ -176,6 +176,16 @@ mkdir -p "$WORK/swap-move" "$WORK/ckpt-move"
 echo '{"contextBytes": 4194304, "devices": [{}, {}]}' >"$WORK/fake_cuda_two.json"
 run "swap move: onto the other GPU, every byte at its address" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$WORK/swap-move" \
     GPUSHARE_FAKE_CUDA="$WORK/fake_cuda_two.json" GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR="$WORK/ckpt-move" -- "$T/swap_test" move
+# CUDA IPC handles of swappable memory (SWAP.md "Sharing memory between processes"): two real
+# processes under the library, each scenario with its own socket directory.
+for sc in share passthrough bad swap; do
+    mkdir -p "$WORK/ipc-$sc"
+    run "ipc $sc" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$WORK/ipc-$sc" -- "$T/ipc_test" $sc
+done
+mkdir -p "$WORK/ipc-plain"
+echo '{"contextBytes": 4194304, "noShareable": true}' >"$WORK/fake_cuda_noshare.json"
+run "ipc plain: a driver that refuses shareable memory" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$WORK/ipc-plain" \
+    GPUSHARE_FAKE_CUDA="$WORK/fake_cuda_noshare.json" -- "$T/ipc_test" plain
 # Waiting for room (SWAP.md "Waiting for room"): a 64 MiB fake card; a wait bound of 0.8 s where
 # the bound is what is tested, else 10 s (a loaded machine under the sanitizers takes more than
 # 0.8 s over a swap-out and in); the limit scenario with a 20 MiB limit of its own.
