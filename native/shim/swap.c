@@ -579,6 +579,7 @@ static CUresult back_and_copy_in(double deadline, double *wait_s)
     }
     CUresult r = CUDA_SUCCESS;
     for (size_t left = S.n; left > 0 && r == CUDA_SUCCESS;) {
+        double round_t0 = now_s();
         bool moved = false;
         size_t bar = SIZE_MAX; /* refused at this size in this round: larger ones are not tried */
         for (size_t k = 0; k < S.n && r == CUDA_SUCCESS && atomic_load(&c.j.error) == 0; k++) {
@@ -602,14 +603,13 @@ static CUresult back_and_copy_in(double deadline, double *wait_s)
             break;
         if (left == 0 || moved || r != CUDA_SUCCESS)
             continue;
-        double t = now_s();
-        if (t >= deadline || atomic_load(&in_stop) != 0) {
+        if (now_s() >= deadline || atomic_load(&in_stop) != 0) {
             r = CUDA_ERROR_OUT_OF_MEMORY;
             break;
         }
         struct timespec nap = {0, ROOM_POLL_NS};
         nanosleep(&nap, NULL);
-        *wait_s += now_s() - t;
+        *wait_s += now_s() - round_t0; /* a round that backed nothing: its tries and its nap */
     }
     CUresult copied = copiers_end(&c);
     free(o);
