@@ -565,9 +565,10 @@ void gs_swap_in_stop(void)
  * tried again every millisecond until `deadline` (CLOCK_MONOTONIC seconds; 0: no wait), the
  * others tried meanwhile largest first, skipping any at least as large as one refused in the
  * same round (first fit: a smaller one that fits starts copying while the larger waits for
- * the outgoing slice's releases). *wait_s: the time spent waiting for room.
+ * the outgoing slice's releases). `stoppable`: an in-stop ends the wait. *wait_s: the time
+ * spent waiting for room (the rounds that could back nothing).
  */
-static CUresult back_and_copy_in(double deadline, double *wait_s)
+static CUresult back_and_copy_in(double deadline, bool stoppable, double *wait_s)
 {
     copiers c;
     size_t *o = largest_first();
@@ -603,7 +604,7 @@ static CUresult back_and_copy_in(double deadline, double *wait_s)
             break;
         if (left == 0 || moved || r != CUDA_SUCCESS)
             continue;
-        if (now_s() >= deadline || atomic_load(&in_stop) != 0) {
+        if (now_s() >= deadline || (stoppable && atomic_load(&in_stop) != 0)) {
             r = CUDA_ERROR_OUT_OF_MEMORY;
             break;
         }
@@ -645,7 +646,7 @@ static CUresult restore_released(double deadline)
     S.a = gone;
     S.n = n;
     double wait = 0;
-    CUresult r = back_and_copy_in(deadline, &wait);
+    CUresult r = back_and_copy_in(deadline, false, &wait);
     S.a = all;
     S.n = total;
     for (size_t k = 0; k < n; k++)
@@ -791,7 +792,7 @@ void gs_swap_in(gs_swap_result *res, unsigned wait_ms)
         pthread_mutex_unlock(&S.op);
         return;
     }
-    CUresult r = back_and_copy_in(wait_ms > 0 ? t0 + wait_ms / 1000.0 : 0, &res->wait_s);
+    CUresult r = back_and_copy_in(wait_ms > 0 ? t0 + wait_ms / 1000.0 : 0, true, &res->wait_s);
     if (r != CUDA_SUCCESS) {
         for (size_t i = 0; i < S.n; i++)
             if (S.a[i].handle != 0)
