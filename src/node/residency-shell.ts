@@ -7,7 +7,9 @@
  * holds, telling the daemon on its control socket (a wants-in), which brings the next look at
  * once. Each swap is a task event: `task.swapped-out` (why, for whom, bytes, seconds) and
  * `task.swapped-in` (how long the program waited, the swap's seconds, and under time-sharing the
- * turn's lost share: swap seconds / quantum).
+ * turn's lost share: lost seconds / quantum). A swap-in that others were swapped out for is an
+ * overlapped hand-over (apply, below): asked at once with their swap-outs, its allocations
+ * waiting on the card for their releases; its event carries the split (`handover`).
  *
  * Waiting for room (SWAP.md): it keeps a watching connection to every swappable slice's
  * processes (SwapSessions.watch); an allocation the driver refused for want of memory comes as
