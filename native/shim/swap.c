@@ -435,6 +435,19 @@ static void *copier(void *arg)
     return NULL;
 }
 
+/* How many pieces allocation x's bytes make in the staging (from its offset `at`). */
+static size_t pieces_of(const swap_alloc *x)
+{
+    size_t n = 0;
+    for (size_t done = 0, at = x->at; done < x->bytes; n++) {
+        size_t in_chunk = CHUNK - at % CHUNK, len = x->bytes - done;
+        len = len < in_chunk ? len : in_chunk;
+        done += len;
+        at += len;
+    }
+    return n;
+}
+
 /* Publishes allocation i's pieces (its staging offset `at` set). */
 static void job_add(copy_job *j, size_t i)
 {
@@ -530,19 +543,9 @@ static CUresult copy_out(void)
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     for (size_t i = 0; i < S.n; i++)
-        c.j.left[i] = S.a[i].bytes / CHUNK + 2; /* more than its pieces until published */
-    for (size_t k = 0; k < S.n; k++) {
-        size_t i = o[k];
-        size_t before = c.j.n;
-        job_add(&c.j, i);
-        size_t pieces = c.j.n - before;
-        /* published: its count becomes its pieces (some may be copied already) */
-        if (atomic_fetch_sub(&c.j.left[i], S.a[i].bytes / CHUNK + 2 - pieces) == S.a[i].bytes / CHUNK + 2 - pieces) {
-            CUresult r = unback(&S.a[i]); /* every piece copied before the count was set */
-            if (r != CUDA_SUCCESS)
-                job_fail(&c.j, r);
-        }
-    }
+        c.j.left[i] = pieces_of(&S.a[i]); /* set before any is published */
+    for (size_t k = 0; k < S.n; k++)
+        job_add(&c.j, o[k]);
     free(o);
     return copiers_end(&c);
 }
