@@ -96,6 +96,10 @@ describe('ResidencyShell hand-over', () => {
     pending.get('in a')?.resolve(ok(60 * MiB, 1.0, 0.2));
     await settle();
     expect(recorded.some((e) => e.type === 'task.swapped-in' && e.id === 'a')).toBe(false);
+    // Until then both count as busy: a look meanwhile asks nothing more of them.
+    shell.tick();
+    await settle();
+    expect(calls).toEqual(['out a', 'out b', 'in a 30000']);
     pending.get('out b')?.resolve(ok(60 * MiB, 0.9));
     await settle();
     const types = recorded.map((e) => `${e.type} ${e.id}`);

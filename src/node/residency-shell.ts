@@ -185,8 +185,9 @@ export class ResidencyShell {
     const outSteps = steps.filter((x) => x.a.kind === 'out');
     const outsFor = (id: string) => outSteps.filter((x) => x.a.kind === 'out' && x.a.for === id);
     const outs = outSteps.map(async (x) => {
-      const r = await this.swap(x.task, x.a, x.s, 0);
+      const r = await this.swap(x.task, x.a, 0);
       const ended = (performance.now() - started) / 1000;
+      x.s.busy = false;
       this.record(x.task, x.a, x.s, r, null);
       return { x, r, ended };
     });
@@ -195,13 +196,15 @@ export class ResidencyShell {
       .map(async (x) => {
         const mine = outsFor(x.a.id);
         const handover = mine.length > 0;
-        const pending = this.swap(x.task, x.a, x.s, handover ? HANDOVER_WAIT_MS : 0);
+        const pending = this.swap(x.task, x.a, handover ? HANDOVER_WAIT_MS : 0);
         const done = await Promise.all(outs.filter((_, i) => mine.includes(outSteps[i]!)));
         // A failed swap-out leaves its memory where it was: the waiting swap-in stops.
         if (done.some((d) => !d.r.ok && d.r.gone !== true) && x.task.pid !== null) void this.options.swaps.stopIn(x.task.id, swapDirFor(x.task.regionPath));
         const r = await pending;
         const wall = (performance.now() - started) / 1000;
         const outSeconds = done.reduce((most, d) => Math.max(most, d.r.ok ? d.r.value.seconds : 0), 0);
+        // Busy until recorded: a swap-in answered before its swap-out must not read as out and idle meanwhile.
+        x.s.busy = false;
         this.record(x.task, x.a, x.s, r, handover && r.ok ? { outSeconds, outWallSeconds: done.reduce((most, d) => Math.max(most, d.ended), 0), inSeconds: r.value.seconds, waitSeconds: r.value.waitSeconds ?? 0, wallSeconds: wall, from: mine.map((m) => m.a.id) } : null);
       });
     const outDone = await Promise.all(outs);
@@ -313,19 +316,16 @@ export class ResidencyShell {
     }
   }
 
-  /** One swap (the slice stays busy until it ends). `roomWaitMs`: a swap-in's wait for room (a hand-over). */
-  private async swap(task: Task, a: ResidencyAction, s: Seen, roomWaitMs: number): Promise<SwapResult> {
+  /** One swap; the caller ends the slice's `busy` when it records the outcome. `roomWaitMs`: a swap-in's wait for room (a hand-over). */
+  private async swap(task: Task, a: ResidencyAction, roomWaitMs: number): Promise<SwapResult> {
     const pid = task.pid;
-    if (pid === null) {
-      s.busy = false;
-      return { ok: false, code: 'swap-unavailable', message: 'the task has no process' };
-    }
+    if (pid === null) return { ok: false, code: 'swap-unavailable', message: 'the task has no process' };
     try {
       return a.kind === 'out'
         ? await this.options.swaps.out(task.id, swapDirFor(task.regionPath), pid, { onWantsIn: () => this.wantsIn(task.id) })
         : await this.options.swaps.in(task.id, pid, true, roomWaitMs);
-    } finally {
-      s.busy = false;
+    } catch (e) {
+      return { ok: false, code: 'swap-unavailable', message: e instanceof Error ? e.message : String(e) };
     }
   }
 
