@@ -7,7 +7,10 @@
 # ballast intact, and no out-of-memory: the second task's allocations that the card cannot hold
 # while the first is resident wait for the room the daemon makes (native/shim/SWAP.md, "Waiting
 # for room"). The ballast grows 1 GiB at a time (GROW_GIB_PER_S, default 4) and the daemon keeps
-# 6 GiB of headroom: it sees real use by sampling (README, "Memory overcommit").
+# 6 GiB of headroom: it sees real use by sampling (README, "Memory overcommit"). Each turn is an
+# overlapped hand-over (native/shim/SWAP.md, "Hand-over"): the table splits it into the outgoing
+# swap-out, the incoming swap-in (and its wait for the other's releases) and their wall time.
+# SOLO_S (default 40) and PAIR_S (default 150) shorten it; QUANTUM_S (default 30) the turn.
 # About 6 minutes. From a clean checkout plus .carry/ (scripts/gpu-carry.sh), as gpu-check-daemon.sh.
 # Device call: command "bash scripts/gpu-check-timeshare.sh", carry [".carry"].
 set -uo pipefail

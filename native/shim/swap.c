@@ -51,6 +51,7 @@ typedef struct swap_alloc {
     CUcontext ctx;
     CUmemGenericAllocationHandle handle; /* 0 while swapped out */
     bool shareable; /* created with a POSIX fd handle type: IPC handles can be served (ipc.c) */
+    size_t at;                           /* its bytes' offset in the staging (set at the swap-out) */
 } swap_alloc;
 
 static struct {
@@ -414,9 +415,19 @@ static void unstage(void)
 
 /* ---- copies ---------------------------------------------------------------------------- */
 
-/* One contiguous copy: part of one allocation, inside one staging chunk. */
+/*
+ * The copies run on COPY_THREADS threads, each on its own per-thread default stream, taking
+ * pieces (part of one allocation inside one staging chunk) in the order they are published.
+ *
+ * Swap-out: every piece is published at once, the allocations largest first; the thread that
+ * copies an allocation's last piece releases its physical memory there and then, so the card
+ * gets memory back allocation by allocation, the largest first, while the rest still copies
+ * (an overlapped hand-over's incoming slice finds room earliest: SWAP.md, "Hand-over").
+ * Swap-in: an allocation's pieces are published as soon as its physical memory is mapped, so
+ * allocation i+1 is backed (or waits for room) while allocation i copies.
+ */
 typedef struct piece {
-    CUcontext ctx;
+    size_t alloc; /* index in S.a */
     CUdeviceptr dev;
     char *host;
     size_t len;
@@ -424,65 +435,282 @@ typedef struct piece {
 
 typedef struct copy_job {
     piece *p;
-    size_t n;
-    _Atomic size_t next;
-    _Atomic int error; /* the first failed copy's CUresult */
+    size_t cap;            /* pieces the array can hold: every allocation's */
+    pthread_mutex_t mu;    /* n, taken, closed */
+    pthread_cond_t more;
+    size_t n;              /* published */
+    size_t taken;
+    bool closed;           /* nothing more will be published */
+    _Atomic int error;     /* the first failed copy's (or release's) CUresult */
     bool to_host;
+    _Atomic size_t *left;  /* to_host: per allocation, its pieces not yet copied */
 } copy_job;
+
+static void job_fail(copy_job *j, CUresult r)
+{
+    int none = 0;
+    pthread_mutex_lock(&j->mu);
+    (void)atomic_compare_exchange_strong(&j->error, &none, (int)r);
+    pthread_cond_broadcast(&j->more);
+    pthread_mutex_unlock(&j->mu);
+}
 
 static void *copier(void *arg)
 {
     copy_job *j = arg;
     const gs_real_fns *R = gs_real();
     CUcontext cur = NULL;
-    for (size_t i; (i = atomic_fetch_add(&j->next, 1)) < j->n && atomic_load(&j->error) == 0;) {
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        while (j->taken >= j->n && !j->closed && atomic_load(&j->error) == 0)
+            pthread_cond_wait(&j->more, &j->mu);
+        bool stop = j->taken >= j->n || atomic_load(&j->error) != 0;
+        size_t i = stop ? 0 : j->taken++;
+        pthread_mutex_unlock(&j->mu);
+        if (stop)
+            break;
         piece *p = &j->p[i];
+        swap_alloc *x = &S.a[p->alloc];
         CUresult r = CUDA_SUCCESS;
-        if (p->ctx != cur && (r = R->cuCtxSetCurrent(p->ctx)) == CUDA_SUCCESS)
-            cur = p->ctx;
+        if (x->ctx != cur && (r = R->cuCtxSetCurrent(x->ctx)) == CUDA_SUCCESS)
+            cur = x->ctx;
         /* the per-thread default stream: copies of different threads run side by side */
         if (r == CUDA_SUCCESS)
             r = j->to_host ? R->cuMemcpyDtoH_v2_ptds(p->host, p->dev, p->len) : R->cuMemcpyHtoD_v2_ptds(p->dev, p->host, p->len);
-        if (r != CUDA_SUCCESS) {
-            int none = 0;
-            (void)atomic_compare_exchange_strong(&j->error, &none, (int)r);
-        }
+        /* the allocation's last piece is on the host (the copy returns when it is): its
+         * physical memory goes back to the card now, not after the whole slice */
+        if (r == CUDA_SUCCESS && j->to_host && atomic_fetch_sub(&j->left[p->alloc], 1) == 1)
+            r = unback(x);
+        if (r != CUDA_SUCCESS)
+            job_fail(j, r);
     }
     if (cur != NULL)
         (void)R->cuCtxSetCurrent(NULL);
     return NULL;
 }
 
-/* Every allocation's bytes to (or from) the staging, on COPY_THREADS threads. */
-static CUresult copy_all(bool to_host)
+/* How many pieces allocation x's bytes make in the staging (from its offset `at`). */
+static size_t pieces_of(const swap_alloc *x)
+{
+    size_t n = 0;
+    for (size_t done = 0, at = x->at; done < x->bytes; n++) {
+        size_t in_chunk = CHUNK - at % CHUNK, len = x->bytes - done;
+        len = len < in_chunk ? len : in_chunk;
+        done += len;
+        at += len;
+    }
+    return n;
+}
+
+/* Publishes allocation i's pieces (its staging offset `at` set). */
+static void job_add(copy_job *j, size_t i)
+{
+    const swap_alloc *x = &S.a[i];
+    pthread_mutex_lock(&j->mu);
+    for (size_t done = 0, at = x->at; done < x->bytes && j->n < j->cap;) {
+        size_t in_chunk = CHUNK - at % CHUNK, len = x->bytes - done;
+        len = len < in_chunk ? len : in_chunk;
+        j->p[j->n++] = (piece){i, x->va + done, (char *)S.chunk[at / CHUNK] + at % CHUNK, len};
+        done += len;
+        at += len;
+    }
+    pthread_cond_broadcast(&j->more);
+    pthread_mutex_unlock(&j->mu);
+}
+
+typedef struct copiers {
+    copy_job j;
+    pthread_t t[COPY_THREADS];
+    int started;
+} copiers;
+
+/* The job (nothing published yet) and its threads; false: no memory for it. */
+static bool copiers_start(copiers *c, bool to_host)
+{
+    memset(c, 0, sizeof *c);
+    size_t cap = 0;
+    for (size_t i = 0; i < S.n; i++)
+        cap += S.a[i].bytes / CHUNK + 2;
+    c->j.cap = cap;
+    c->j.to_host = to_host;
+    c->j.p = calloc(cap ? cap : 1, sizeof(piece));
+    c->j.left = calloc(S.n ? S.n : 1, sizeof(_Atomic size_t));
+    if (c->j.p == NULL || c->j.left == NULL) {
+        free(c->j.p);
+        free((void *)c->j.left);
+        return false;
+    }
+    pthread_mutex_init(&c->j.mu, NULL);
+    pthread_cond_init(&c->j.more, NULL);
+    for (; c->started < COPY_THREADS; c->started++)
+        if (pthread_create(&c->t[c->started], NULL, copier, &c->j) != 0)
+            break;
+    return true;
+}
+
+/* Nothing more to publish: waits for the copies; the first failure's CUresult. */
+static CUresult copiers_end(copiers *c)
+{
+    pthread_mutex_lock(&c->j.mu);
+    c->j.closed = true;
+    pthread_cond_broadcast(&c->j.more);
+    pthread_mutex_unlock(&c->j.mu);
+    if (c->started == 0)
+        copier(&c->j); /* no thread could start: this one copies */
+    for (int k = 0; k < c->started; k++)
+        pthread_join(c->t[k], NULL);
+    pthread_mutex_destroy(&c->j.mu);
+    pthread_cond_destroy(&c->j.more);
+    free(c->j.p);
+    free((void *)c->j.left);
+    return (CUresult)atomic_load(&c->j.error);
+}
+
+/* Indices of S.a, the largest allocation first (a caller's array of S.n). */
+static size_t *largest_first(void)
+{
+    size_t *o = malloc((S.n ? S.n : 1) * sizeof *o);
+    if (o == NULL)
+        return NULL;
+    for (size_t i = 0; i < S.n; i++) {
+        size_t k = i;
+        for (; k > 0 && S.a[o[k - 1]].size < S.a[i].size; k--)
+            o[k] = o[k - 1];
+        o[k] = i;
+    }
+    return o;
+}
+
+/* Swap-out's copies: staging offsets in list order, pieces published largest allocation first,
+ * each allocation released as soon as its bytes are on the host. */
+static CUresult copy_out(void)
+{
+    size_t at = 0;
+    for (size_t i = 0; i < S.n; i++) {
+        S.a[i].at = at;
+        at += S.a[i].bytes;
+    }
+    copiers c;
+    size_t *o = largest_first();
+    if (o == NULL || !copiers_start(&c, true)) {
+        free(o);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    for (size_t i = 0; i < S.n; i++)
+        c.j.left[i] = pieces_of(&S.a[i]); /* set before any is published */
+    for (size_t k = 0; k < S.n; k++)
+        job_add(&c.j, o[k]);
+    free(o);
+    return copiers_end(&c);
+}
+
+/* How long a swap-in waiting for room sleeps between tries. */
+#define ROOM_POLL_NS 1000000L
+
+/* The daemon gave up on a swap-in waiting for room ("in-stop": the outgoing slice's swap-out
+ * failed); cleared when a swap-in ends. */
+static _Atomic int in_stop;
+
+void gs_swap_in_stop(void)
+{
+    atomic_store(&in_stop, 1);
+}
+
+/*
+ * Swap-in's backing and copies: each allocation backed, then its pieces published to the copy
+ * threads while the next is backed. An allocation the driver refuses for want of memory is
+ * tried again every millisecond until `deadline` (CLOCK_MONOTONIC seconds; 0: no wait), the
+ * others tried meanwhile largest first, skipping any at least as large as one refused in the
+ * same round (first fit: a smaller one that fits starts copying while the larger waits for
+ * the outgoing slice's releases). `stoppable`: an in-stop ends the wait. *wait_s: the time
+ * spent waiting for room (the rounds that could back nothing).
+ */
+static CUresult back_and_copy_in(double deadline, bool stoppable, double *wait_s)
+{
+    copiers c;
+    size_t *o = largest_first();
+    bool *done = calloc(S.n ? S.n : 1, sizeof *done);
+    if (o == NULL || done == NULL || !copiers_start(&c, false)) {
+        free(o);
+        free(done);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    CUresult r = CUDA_SUCCESS;
+    for (size_t left = S.n; left > 0 && r == CUDA_SUCCESS;) {
+        double round_t0 = now_s();
+        bool moved = false;
+        size_t bar = SIZE_MAX; /* refused at this size in this round: larger ones are not tried */
+        for (size_t k = 0; k < S.n && r == CUDA_SUCCESS && atomic_load(&c.j.error) == 0; k++) {
+            size_t i = o[k];
+            if (done[i] || S.a[i].size >= bar)
+                continue;
+            r = back(&S.a[i]);
+            if (r == CUDA_ERROR_OUT_OF_MEMORY) {
+                bar = S.a[i].size;
+                r = CUDA_SUCCESS;
+                continue;
+            }
+            if (r == CUDA_SUCCESS) {
+                done[i] = true;
+                left--;
+                moved = true;
+                job_add(&c.j, i);
+            }
+        }
+        if (r == CUDA_SUCCESS && atomic_load(&c.j.error) != 0)
+            break;
+        if (left == 0 || moved || r != CUDA_SUCCESS)
+            continue;
+        if (now_s() >= deadline || (stoppable && atomic_load(&in_stop) != 0)) {
+            r = CUDA_ERROR_OUT_OF_MEMORY;
+            break;
+        }
+        struct timespec nap = {0, ROOM_POLL_NS};
+        nanosleep(&nap, NULL);
+        *wait_s += now_s() - round_t0; /* a round that backed nothing: its tries and its nap */
+    }
+    CUresult copied = copiers_end(&c);
+    free(o);
+    free(done);
+    return r != CUDA_SUCCESS ? r : copied;
+}
+
+/* The allocations released by a failed swap-out back from the staging (their copies were whole);
+ * waits for room until `deadline`, as a swap-in does (an overlapped hand-over's incoming slice
+ * may hold what they had). */
+static CUresult restore_released(double deadline)
 {
     size_t n = 0;
     for (size_t i = 0; i < S.n; i++)
-        n += S.a[i].bytes / CHUNK + 2;
-    copy_job j = {.p = calloc(n ? n : 1, sizeof(piece)), .to_host = to_host};
-    if (j.p == NULL)
+        n += S.a[i].handle == 0;
+    if (n == 0)
+        return CUDA_SUCCESS;
+    /* back_and_copy_in walks every allocation: those still mapped are set aside meanwhile */
+    swap_alloc *all = S.a;
+    size_t total = S.n;
+    swap_alloc *gone = malloc(n * sizeof *gone);
+    size_t *from = malloc(n * sizeof *from);
+    if (gone == NULL || from == NULL) {
+        free(gone);
+        free(from);
         return CUDA_ERROR_OUT_OF_MEMORY;
-    size_t at = 0; /* offset in the staging */
-    for (size_t i = 0; i < S.n; i++) {
-        for (size_t done = 0; done < S.a[i].bytes;) {
-            size_t in_chunk = CHUNK - at % CHUNK, len = S.a[i].bytes - done;
-            len = len < in_chunk ? len : in_chunk;
-            j.p[j.n++] = (piece){S.a[i].ctx, S.a[i].va + done, (char *)S.chunk[at / CHUNK] + at % CHUNK, len};
-            done += len;
-            at += len;
-        }
     }
-    pthread_t t[COPY_THREADS];
-    int started = 0;
-    for (; started < COPY_THREADS && (size_t)started < j.n; started++)
-        if (pthread_create(&t[started], NULL, copier, &j) != 0)
-            break;
-    if (started == 0)
-        copier(&j);
-    for (int k = 0; k < started; k++)
-        pthread_join(t[k], NULL);
-    free(j.p);
-    return (CUresult)atomic_load(&j.error);
+    for (size_t i = 0, k = 0; i < total; i++)
+        if (all[i].handle == 0) {
+            from[k] = i;
+            gone[k++] = all[i];
+        }
+    S.a = gone;
+    S.n = n;
+    double wait = 0;
+    CUresult r = back_and_copy_in(deadline, false, &wait);
+    S.a = all;
+    S.n = total;
+    for (size_t k = 0; k < n; k++)
+        all[from[k]].handle = gone[k].handle;
+    free(gone);
+    free(from);
+    return r;
 }
 
 /* Every context of the slice drained. */
@@ -572,6 +800,9 @@ static void finish(gs_swap_result *res, double t0, uint64_t bytes)
     res->seconds = now_s() - t0;
 }
 
+/* How long a failed swap-out waits for room to put back what it had released. */
+#define RESTORE_WAIT_S 60.0
+
 void gs_swap_out(gs_swap_result *res)
 {
     double t0 = now_s();
@@ -595,15 +826,11 @@ void gs_swap_out(gs_swap_result *res)
         CUresult r = drain();
         res->drain_s = now_s() - t1;
         if (r == CUDA_SUCCESS)
-            r = copy_all(true);
-        for (size_t i = 0; i < S.n && r == CUDA_SUCCESS; i++)
-            r = unback(&S.a[i]);
+            r = copy_out(); /* each allocation released once copied */
         if (r != CUDA_SUCCESS) {
-            /* what was released comes back from the staging (the copies finished) */
-            for (size_t i = 0; i < S.n; i++)
-                if (S.a[i].handle == 0 && back(&S.a[i]) != CUDA_SUCCESS)
-                    r = CUDA_ERROR_OUT_OF_MEMORY;
-            CUresult back_r = copy_all(false);
+            /* what was released comes back from the staging (its copy was whole); the rest
+             * never left */
+            CUresult back_r = restore_released(now_s() + RESTORE_WAIT_S);
             let_go();
             gs_swap_refuse(res, "driver", "swap-out failed (CUDA error %d); %s", (int)r,
                            back_r == CUDA_SUCCESS ? "the program goes on as before" : "restoring it failed too");
@@ -616,33 +843,35 @@ void gs_swap_out(gs_swap_result *res)
     pthread_mutex_unlock(&S.op);
 }
 
-void gs_swap_in(gs_swap_result *res)
+void gs_swap_in(gs_swap_result *res, unsigned wait_ms)
 {
     double t0 = now_s();
     pthread_mutex_lock(&S.op);
     pthread_mutex_lock(&S.lock);
     if (!S.out) {
         gs_swap_refuse(res, "state", "the slice is not swapped out");
+        atomic_store(&in_stop, 0);
         pthread_mutex_unlock(&S.lock);
         pthread_mutex_unlock(&S.op);
         return;
     }
-    CUresult r = CUDA_SUCCESS;
-    for (size_t i = 0; i < S.n && r == CUDA_SUCCESS; i++)
-        r = back(&S.a[i]);
-    if (r == CUDA_SUCCESS)
-        r = copy_all(false);
+    CUresult r = back_and_copy_in(wait_ms > 0 ? t0 + wait_ms / 1000.0 : 0, true, &res->wait_s);
     if (r != CUDA_SUCCESS) {
         for (size_t i = 0; i < S.n; i++)
             if (S.a[i].handle != 0)
                 (void)unback(&S.a[i]);
-        gs_swap_refuse(res, r == CUDA_ERROR_OUT_OF_MEMORY ? "gpu-memory" : "driver",
-                       "swap-in failed (CUDA error %d); the slice stays swapped out", (int)r);
+        if (r == CUDA_ERROR_OUT_OF_MEMORY && wait_ms > 0)
+            gs_swap_refuse(res, "gpu-memory", "swap-in found no room on the GPU within %u ms%s; the slice stays swapped out", wait_ms,
+                           atomic_load(&in_stop) ? " (the daemon stopped the wait)" : "");
+        else
+            gs_swap_refuse(res, r == CUDA_ERROR_OUT_OF_MEMORY ? "gpu-memory" : "driver",
+                           "swap-in failed (CUDA error %d); the slice stays swapped out", (int)r);
     } else {
         S.out = false;
         finish(res, t0, swappable_bytes());
         let_go();
     }
+    atomic_store(&in_stop, 0);
     pthread_mutex_unlock(&S.lock);
     pthread_mutex_unlock(&S.op);
 }

@@ -91,11 +91,26 @@ static int render(char *out, size_t len, const char *op, const gs_swap_result *r
     }
     return snprintf(out, len,
                     "{\"ok\":true,\"op\":\"%s\",\"pid\":%d,\"bytes\":%llu,\"allocations\":%llu,\"pinnedBytes\":%llu,"
-                    "\"residentBytes\":%llu,\"seconds\":%.6f,\"pinSeconds\":%.6f,\"drainSeconds\":%.6f,\"out\":%s,"
-                    "\"devices\":\"%s\"}\n",
+                    "\"residentBytes\":%llu,\"seconds\":%.6f,\"pinSeconds\":%.6f,\"drainSeconds\":%.6f,"
+                    "\"waitSeconds\":%.6f,\"out\":%s,\"devices\":\"%s\"}\n",
                     op, (int)getpid(), (unsigned long long)r->bytes, (unsigned long long)r->allocations,
                     (unsigned long long)r->pinned_bytes, (unsigned long long)r->resident_bytes, r->seconds, r->pin_s, r->drain_s,
-                    r->out ? "true" : "false", r->devices);
+                    r->wait_s, r->out ? "true" : "false", r->devices);
+}
+
+/* The longest wait for room a swap-in may be asked for (ms). */
+#define IN_WAIT_MAX_MS 600000u
+
+/* `in MS`: a swap-in whose allocations wait up to MS ms for room (SWAP.md, "Hand-over"). */
+static void in_waiting(const char *arg, gs_swap_result *r)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long ms = arg[0] >= '0' && arg[0] <= '9' ? strtoul(arg, &end, 10) : 0;
+    if (end == NULL || *end != '\0' || errno != 0 || ms == 0 || ms > IN_WAIT_MAX_MS)
+        gs_swap_refuse(r, "usage", "in: the wait for room must be whole milliseconds from 1 to %u", IN_WAIT_MAX_MS);
+    else
+        gs_swap_in(r, (unsigned)ms);
 }
 
 static void run(const char *cmd, gs_swap_result *r)
@@ -105,7 +120,9 @@ static void run(const char *cmd, gs_swap_result *r)
     if (strcmp(cmd, "out") == 0)
         gs_swap_out(r);
     else if (strcmp(cmd, "in") == 0)
-        gs_swap_in(r);
+        gs_swap_in(r, 0);
+    else if (strncmp(cmd, "in ", 3) == 0)
+        in_waiting(cmd + 3, r);
     else if (strcmp(cmd, "stage") == 0)
         gs_swap_stage(r, true);
     else if (strcmp(cmd, "unstage") == 0)
@@ -113,7 +130,7 @@ static void run(const char *cmd, gs_swap_result *r)
     else if (strcmp(cmd, "status") == 0)
         gs_swap_status(r);
     else
-        gs_swap_refuse(r, "usage", "unknown command (out, in, stage, unstage, status)");
+        gs_swap_refuse(r, "usage", "unknown command (out, in [MS], in-stop, stage, unstage, status)");
     if (r->ok && strcmp(cmd, "status") != 0)
         r->out = gs_swap_is_out();
 }
@@ -194,7 +211,7 @@ static void track(int fd, const char *cmd, const gs_swap_result *r, bool ending)
         W.told = false;
         if (gs_swap_waiters() > 0) /* a thread that began waiting during the swap-out */
             tell_wants_in();
-    } else if (ending ? W.fd == fd : (r->ok && strcmp(cmd, "in") == 0)) {
+    } else if (ending ? W.fd == fd : (r->ok && (strcmp(cmd, "in") == 0 || strncmp(cmd, "in ", 3) == 0))) {
         W.fd = -1;
     }
     pthread_mutex_unlock(&W.lock);
@@ -227,12 +244,18 @@ static void session(int fd)
             else
                 gs_swap_room_answer(fd, buf[0] == 'r');
             r.ok = true;
+        } else if (strcmp(buf, "in-stop") == 0) {
+            /* not under the swap's locks: the swap-in it stops holds them while it waits */
+            memset(&r, 0, sizeof r);
+            gs_swap_in_stop();
+            r.ok = true;
+            r.out = swapped_here; /* gs_swap_is_out would wait for that very swap-in */
         } else {
             run(buf, &r);
         }
         swapped_here = r.out;
         char out[896];
-        int len = render(out, sizeof out, buf, &r);
+        int len = render(out, sizeof out, strncmp(buf, "in ", 3) == 0 ? "in" : buf, &r);
         /* the answer before a wants-in the swap-out may bring on */
         pthread_mutex_lock(&W.lock);
         bool sent = len >= 0 && write_all(fd, out, (size_t)len < sizeof out ? (size_t)len : sizeof out - 1);

@@ -19,6 +19,7 @@ typedef struct gs_swap_result {
     double seconds;        /* the whole operation, from the request to done */
     double pin_s;          /* of it, pinning staging that was not pinned ahead */
     double drain_s;        /* of it, waiting for the program's queued GPU work */
+    double wait_s;         /* of it (swap-in), waiting for room on the GPU (another slice's releases) */
     bool out;              /* status: swapped out */
     uint64_t resident_bytes; /* this process's device memory a swap leaves in place (region's count) */
     char devices[200];       /* the UUIDs of the GPUs its swappable memory is on (or goes back to), comma-separated:
@@ -52,7 +53,11 @@ void gs_swap_ctl_start(void);
 
 /* The operations (swap.c); each fills *res, which starts zeroed. */
 void gs_swap_out(gs_swap_result *res);
-void gs_swap_in(gs_swap_result *res);
+/* wait_ms: how long allocations the driver refuses for want of memory are tried again (an
+ * overlapped hand-over: the outgoing slice releases meanwhile); 0: refused at once. */
+void gs_swap_in(gs_swap_result *res, unsigned wait_ms);
+/* Ends a swap-in's wait for room now (or the next one's, if none waits yet). Takes no lock. */
+void gs_swap_in_stop(void);
 /* pin: pins the staging for what is allocated now (ahead of a swap-out); else frees it. */
 void gs_swap_stage(gs_swap_result *res, bool pin);
 void gs_swap_status(gs_swap_result *res);

@@ -65,6 +65,10 @@ typedef struct fake_cuda_shared_memory {
         uint32_t reserved;
         uint64_t used; /* bytes this process holds on the card */
     } slot[FAKE_CUDA_SHARED_MEMORY_SLOTS];
+    /* The most the live processes held together, as a process that had just changed its count
+     * added it up (a count read stale is one that only fell since: never under the truth). For
+     * the tests of an overlapped hand-over: the incoming slice never took more than the card. */
+    uint64_t peak;
 } fake_cuda_shared_memory_t;
 
 #endif /* GS_FAKE_CUDA_BUSY_H */

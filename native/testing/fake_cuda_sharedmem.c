@@ -95,6 +95,11 @@ unsigned long long fake_shared_memory_others(int device)
 void fake_shared_memory_note(int device, unsigned long long used)
 {
     fake_cuda_shared_memory_t *c = device >= 0 && device < FAKE_CUDA_BUSY_DEVICES ? card[device] : NULL;
-    if (c)
-        __atomic_store_n(&c->slot[slot_of[device]].used, (uint64_t)used, __ATOMIC_RELEASE);
+    if (!c)
+        return;
+    __atomic_store_n(&c->slot[slot_of[device]].used, (uint64_t)used, __ATOMIC_RELEASE);
+    uint64_t sum = (uint64_t)used + fake_shared_memory_others(device);
+    uint64_t was = __atomic_load_n(&c->peak, __ATOMIC_ACQUIRE);
+    while (sum > was && !__atomic_compare_exchange_n(&c->peak, &was, sum, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    }
 }

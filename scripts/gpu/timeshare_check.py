@@ -7,7 +7,10 @@ daemon started by scripts/gpu-check-timeshare.sh (--swap, overcommit 2x, 30 s qu
 2. pair: two such tasks, which cannot both be resident, train for PAIR_S s each: their steps/s
    over the window where both run, against solo (budget, issue 22 scaled: >= 47% each), the
    turns (task.swapped-out reason turn), the swap seconds and the lost share per turn, the
-   longest wait, and every ballast intact; and no out-of-memory: an allocation the card cannot
+   longest wait, and every ballast intact; each hand-over's split (the outgoing slice's swap-out,
+   the incoming one's swap-in, of it the wait for the outgoing one's releases, and the wall time
+   of the two overlapped: task.swapped-in's `handover`, native/shim/SWAP.md "Hand-over"); and no
+   out-of-memory: an allocation the card cannot
    hold while the other task is resident waits for the room the daemon makes (task.wants-room,
    task.room-made; native/shim/SWAP.md "Waiting for room") instead of failing, so neither task's
    stderr says out of memory and no wait is refused (task.wants-room-refused).
@@ -131,6 +134,29 @@ def events(tid):
     return [e for e in api("GET", "/v1/events?since=0&limit=10000") if e.get("taskId") == tid]
 
 
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if xs else None
+
+
+def split_rows(evs):
+    """The overlapped hand-overs (task.swapped-in with `handover`) of both tasks: how many, and
+    the median (max) of each side's seconds and the wall time."""
+    hs = [e["data"]["handover"] for e in evs if e["type"] == "task.swapped-in" and "handover" in e["data"]]
+    ins = [e for e in evs if e["type"] == "task.swapped-in"]
+    cols = ("outSeconds", "inSeconds", "waitSeconds", "wallSeconds")
+    fig = {k: (median([h[k] for h in hs]), max((h[k] for h in hs), default=None)) for k in cols}
+    text = " / ".join(f"{m:.2f} ({x:.2f})" if m is not None else "-" for m, x in fig.values())
+    serial = [h["outSeconds"] + h["inSeconds"] for h in hs]
+    return hs, [
+        ("pair", "swap-ins overlapped with the other's swap-out / all swap-ins", ">= 1", f"{len(hs)} / {len(ins)}", len(hs) >= 1),
+        ("pair", "hand-over, median (max) s: out / in / in's wait for room / wall", "-", text, True),
+        ("pair", "hand-over wall vs out + in one after the other, median s", "wall < out + in",
+         f"{median([h['wallSeconds'] for h in hs]):.2f} vs {median(serial):.2f}" if hs else "-",
+         bool(hs) and median([h["wallSeconds"] for h in hs]) < median(serial)),
+    ]
+
+
 def main():
     gpu = api("GET", "/v1/gpus")["gpus"][0]
     gib = int(gpu["memoryTotalBytes"] * FRACTION / 2**30)
@@ -183,9 +209,11 @@ def main():
             ok_all = ok_all and ok and f["ballast_ok"] and no_oom
         idle, handovers = idle_both(ticks_of(a), ticks_of(b), lo, hi)
         per = idle / handovers if handovers else None
-        results["pair"] = {"windowS": hi - lo, "idleBothS": idle, "handovers": handovers, "secondsPerHandover": per}
+        hs, split = split_rows(events(a) + events(b))
+        results["pair"] = {"windowS": hi - lo, "idleBothS": idle, "handovers": handovers, "secondsPerHandover": per, "overlapped": hs}
         rows.append(("pair", "neither trains: seconds in the window / per hand-over", "-",
                      f"{idle:.1f} of {hi - lo:.1f} / {per:.2f}" if per is not None else f"{idle:.1f} of {hi - lo:.1f} / no hand-over", True))
+        rows.extend(split)
     table = ["| phase | check | target | measured | ok |", "|---|---|---|---|---|"] + [f"| {p} | {c} | {t} | {m} | {'yes' if o else 'NO'} |" for p, c, t, m, o in rows]
     open(os.path.join(OUT, "table.md"), "w").write("\n".join(table) + "\n")
     json.dump(results, open(os.path.join(OUT, "results.json"), "w"), indent=2)

@@ -7,7 +7,9 @@
  * holds, telling the daemon on its control socket (a wants-in), which brings the next look at
  * once. Each swap is a task event: `task.swapped-out` (why, for whom, bytes, seconds) and
  * `task.swapped-in` (how long the program waited, the swap's seconds, and under time-sharing the
- * turn's lost share: swap seconds / quantum).
+ * turn's lost share: lost seconds / quantum). A swap-in that others were swapped out for is an
+ * overlapped hand-over (apply, below): asked at once with their swap-outs, its allocations
+ * waiting on the card for their releases; its event carries the split (`handover`).
  *
  * Waiting for room (SWAP.md): it keeps a watching connection to every swappable slice's
  * processes (SwapSessions.watch); an allocation the driver refused for want of memory comes as
@@ -63,6 +65,23 @@ interface Seen {
   /** Room granted and not yet seen in its region: counted on top of `base` until it shows. */
   grant: { readonly base: number; readonly bytes: number; readonly at: number } | null;
 }
+
+/** An overlapped hand-over's figures (seconds): the outgoing swap-outs' own (the longest), when the last ended (from the start), the swap-in's, of it the wait for room, and the wall time from the start to the swap-in's end. */
+interface Handover {
+  readonly from: readonly string[];
+  readonly outSeconds: number;
+  readonly outWallSeconds: number;
+  readonly inSeconds: number;
+  readonly waitSeconds: number;
+  readonly wallSeconds: number;
+}
+
+/**
+ * How long a hand-over's swap-in waits for the outgoing slices' releases: a swap-out of a whole
+ * card (80 GB at 50 GB/s) takes under 2 s, its drain a long kernel's length; its failure ends
+ * the wait at once (stopIn).
+ */
+const HANDOVER_WAIT_MS = 30_000;
 
 /** How long a grant of room counts before the slice's region shows the allocation it was for. */
 const GRANT_HOLD_MS = 3000;
@@ -142,7 +161,15 @@ export class ResidencyShell {
     void this.apply(plan.actions);
   }
 
-  /** The swaps-out first, then the swaps-in and rooms they made room for (one whose room did not come waits for the next look). */
+  /**
+   * The swaps. A swap-in the planner made room for by swapping others out is a hand-over: it
+   * starts together with those swap-outs (PCIe carries both directions at once), its
+   * allocations waiting on the card for the outgoing slices' releases (the library tries again
+   * every millisecond, up to HANDOVER_WAIT_MS), not on the planner's arithmetic: both slices
+   * count as resident (busy) until their swaps end. A hand-over whose swap-out failed stops its
+   * swap-in's wait (the room will not come; the slice stays out and asks again), unless the
+   * outgoing task went away (its memory went with it). Rooms are answered once their outs are done.
+   */
   private async apply(actions: readonly ResidencyAction[]): Promise<void> {
     const byId = new Map(this.options.running().map((t) => [t.id, t]));
     for (const a of actions) if (a.kind === 'no-room') void this.answerRoom(a, false);
@@ -154,17 +181,35 @@ export class ResidencyShell {
       s.busy = true; // at once: the next look leaves it alone
       return [{ a, task, s }];
     });
+    const started = performance.now();
     const outSteps = steps.filter((x) => x.a.kind === 'out');
-    const done = await Promise.all(outSteps.map((x) => this.perform(x.task, x.a, x.s)));
-    const failedFor = new Set(outSteps.filter((_, i) => done[i] === false).map((x) => (x.a.kind === 'out' ? x.a.for : null)));
-    await Promise.all([
-      ...steps.filter((x) => x.a.kind === 'in').map((x) => {
-        if (!failedFor.has(x.a.id)) return this.perform(x.task, x.a, x.s);
+    const outsFor = (id: string) => outSteps.filter((x) => x.a.kind === 'out' && x.a.for === id);
+    const outs = outSteps.map(async (x) => {
+      const r = await this.swap(x.task, x.a, 0);
+      const ended = (performance.now() - started) / 1000;
+      x.s.busy = false;
+      this.record(x.task, x.a, x.s, r, null);
+      return { x, r, ended };
+    });
+    const ins = steps
+      .filter((x) => x.a.kind === 'in')
+      .map(async (x) => {
+        const mine = outsFor(x.a.id);
+        const handover = mine.length > 0;
+        const pending = this.swap(x.task, x.a, handover ? HANDOVER_WAIT_MS : 0);
+        const done = await Promise.all(outs.filter((_, i) => mine.includes(outSteps[i]!)));
+        // A failed swap-out leaves its memory where it was: the waiting swap-in stops.
+        if (done.some((d) => !d.r.ok && d.r.gone !== true) && x.task.pid !== null) void this.options.swaps.stopIn(x.task.id, swapDirFor(x.task.regionPath));
+        const r = await pending;
+        const wall = (performance.now() - started) / 1000;
+        const outSeconds = done.reduce((most, d) => Math.max(most, d.r.ok ? d.r.value.seconds : 0), 0);
+        // Busy until recorded: a swap-in answered before its swap-out must not read as out and idle meanwhile.
         x.s.busy = false;
-        return false;
-      }),
-      ...actions.filter((a) => a.kind === 'room' && !failedFor.has(a.id)).map((a) => this.answerRoom(a, true)),
-    ]);
+        this.record(x.task, x.a, x.s, r, handover && r.ok ? { outSeconds, outWallSeconds: done.reduce((most, d) => Math.max(most, d.ended), 0), inSeconds: r.value.seconds, waitSeconds: r.value.waitSeconds ?? 0, wallSeconds: wall, from: mine.map((m) => m.a.id) } : null);
+      });
+    const outDone = await Promise.all(outs);
+    const failedFor = new Set(outDone.filter((d) => !d.r.ok).map((d) => (d.x.a.kind === 'out' ? d.x.a.for : null)));
+    await Promise.all([...ins, ...actions.filter((a) => a.kind === 'room' && !failedFor.has(a.id)).map((a) => this.answerRoom(a, true))]);
   }
 
   /** Room made for a slice's waiting allocations (they retry), or none at the bound (they fail): said to its library, recorded. */
@@ -271,28 +316,28 @@ export class ResidencyShell {
     }
   }
 
-  /** One swap and its event; whether it was done. */
-  private async perform(task: Task, a: ResidencyAction, s: Seen): Promise<boolean> {
+  /** One swap; the caller ends the slice's `busy` when it records the outcome. `roomWaitMs`: a swap-in's wait for room (a hand-over). */
+  private async swap(task: Task, a: ResidencyAction, roomWaitMs: number): Promise<SwapResult> {
     const pid = task.pid;
-    if (pid === null) {
-      s.busy = false;
-      return false;
-    }
-    let r: SwapResult;
+    if (pid === null) return { ok: false, code: 'swap-unavailable', message: 'the task has no process' };
     try {
-      r = a.kind === 'out'
+      return a.kind === 'out'
         ? await this.options.swaps.out(task.id, swapDirFor(task.regionPath), pid, { onWantsIn: () => this.wantsIn(task.id) })
-        : await this.options.swaps.in(task.id, pid, true);
-    } finally {
-      s.busy = false;
+        : await this.options.swaps.in(task.id, pid, true, roomWaitMs);
+    } catch (e) {
+      return { ok: false, code: 'swap-unavailable', message: e instanceof Error ? e.message : String(e) };
     }
-    if (this.closed || this.seen.get(task.id) !== s) return r.ok;
+  }
+
+  /** A swap's outcome remembered, and its event. */
+  private record(task: Task, a: ResidencyAction, s: Seen, r: SwapResult, handover: Handover | null): void {
+    if (this.closed || this.seen.get(task.id) !== s || (a.kind !== 'out' && a.kind !== 'in')) return;
     const now = this.options.now();
     if (!r.ok) {
       if (a.kind === 'out') s.wantsInSince = null;
       this.options.log.warn({ task: task.id, op: a.kind, message: r.message }, 'overcommit: swap refused');
       this.options.events.record(a.kind === 'out' ? 'task.swap-out-refused' : 'task.swap-in-refused', task.id, { code: r.code, message: r.message });
-      return false;
+      return;
     }
     const seconds = Math.round(r.value.seconds * 1000) / 1000;
     if (a.kind === 'out') {
@@ -309,23 +354,28 @@ export class ResidencyShell {
       if (early) this.wantsIn(task.id);
     } else {
       const turn = s.out?.reason === 'turn' || s.out?.reason === 'bound';
-      const lost = (s.out?.seconds ?? 0) + seconds;
+      // The turn's lost time: the hand-over's wall time when overlapped, else its own two swaps.
+      const lost = handover !== null ? handover.wallSeconds : (s.out?.seconds ?? 0) + seconds;
       s.out = null;
       s.since = now;
       s.lastActiveAt = now;
       s.wantsInSince = null;
+      const ms = (x: number): number => Math.round(x * 1000) / 1000;
       this.options.events.record('task.swapped-in', task.id, {
         waitedMs: a.waitedMs,
         swappedBytes: r.value.bytes,
         swapSeconds: seconds,
         gbps: r.value.gbps,
-        // Time-sharing: the share of a turn the two swaps took (swap-out + swap-in seconds / quantum).
+        // Time-sharing: the share of a turn the swaps took (hand-over wall, or swap-out + swap-in seconds, / quantum).
         ...(turn ? { lostShare: Math.round((lost / (this.options.settings.quantumMs / 1000)) * 10_000) / 10_000 } : {}),
+        // Overlapped with the swap-outs that made its room: each side's seconds and the wall time.
+        ...(handover !== null
+          ? { handover: { from: handover.from, outSeconds: ms(handover.outSeconds), outWallSeconds: ms(handover.outWallSeconds), inSeconds: ms(handover.inSeconds), waitSeconds: ms(handover.waitSeconds), wallSeconds: ms(handover.wallSeconds) } }
+          : {}),
       });
-      this.options.log.info({ task: task.id, waitedMs: a.waitedMs, seconds }, 'overcommit: slice swapped in');
+      this.options.log.info({ task: task.id, waitedMs: a.waitedMs, seconds, handover }, 'overcommit: slice swapped in');
     }
     this.soon();
-    return true;
   }
 
   private wantsIn(id: string): void {

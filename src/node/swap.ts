@@ -26,7 +26,7 @@ const SIGCONT = 18;
 
 /** One process's answer (SWAP.md, "The control socket"). */
 export type SwapAnswer =
-  | { readonly ok: true; readonly pid: number; readonly bytes: number; readonly residentBytes: number; readonly seconds: number; readonly pinSeconds: number; readonly drainSeconds: number; readonly pinnedBytes: number; readonly devices: readonly string[] }
+  | { readonly ok: true; readonly pid: number; readonly bytes: number; readonly residentBytes: number; readonly seconds: number; readonly pinSeconds: number; readonly drainSeconds: number; readonly pinnedBytes: number; readonly devices: readonly string[]; readonly waitSeconds: number }
   | { readonly ok: false; readonly pid: number; readonly code: string; readonly message: string };
 
 /** A swap of the whole group: the bytes moved and how fast, as the daemon timed it (request to every answer). */
@@ -41,9 +41,14 @@ export interface SwapOutcome {
   readonly processes: number;
   /** The GPUs (UUIDs) the swapped memory is on after the operation, as the library's driver names them: after a move, the new ones. */
   readonly devices: readonly string[];
+  /** A swap-in asked to wait for room (a hand-over): of `seconds`, the longest any process waited for the GPU's memory. */
+  readonly waitSeconds?: number;
 }
 
-export type SwapResult = { readonly ok: true; readonly value: SwapOutcome } | { readonly ok: false; readonly code: 'swap-unavailable' | 'swap-refused'; readonly message: string };
+export type SwapResult =
+  | { readonly ok: true; readonly value: SwapOutcome }
+  /** `gone`: a process of the task went away during the swap (killed: its memory went with it). */
+  | { readonly ok: false; readonly code: 'swap-unavailable' | 'swap-refused'; readonly message: string; readonly gone?: boolean };
 
 /** The directory of a task's control sockets: beside its region (GPUSHARE_SWAP). */
 export function swapDirFor(regionPath: string): string {
@@ -125,7 +130,7 @@ class Control {
         if (line === null) return resolve({ ok: false, pid, code: 'gone', message: `process ${pid} went away during the swap` });
         try {
           const a = JSON.parse(line) as Record<string, unknown>;
-          if (a['ok'] === true) resolve({ ok: true, pid, bytes: Number(a['bytes']), residentBytes: Number(a['residentBytes'] ?? 0), seconds: Number(a['seconds']), pinSeconds: Number(a['pinSeconds']), drainSeconds: Number(a['drainSeconds']), pinnedBytes: Number(a['pinnedBytes']), devices: typeof a['devices'] === 'string' && a['devices'] !== '' ? a['devices'].split(',') : [] });
+          if (a['ok'] === true) resolve({ ok: true, pid, bytes: Number(a['bytes']), residentBytes: Number(a['residentBytes'] ?? 0), seconds: Number(a['seconds']), pinSeconds: Number(a['pinSeconds']), drainSeconds: Number(a['drainSeconds']), pinnedBytes: Number(a['pinnedBytes']), devices: typeof a['devices'] === 'string' && a['devices'] !== '' ? a['devices'].split(',') : [], waitSeconds: Number(a['waitSeconds'] ?? 0) });
           else resolve({ ok: false, pid, code: String(a['code']), message: String(a['message']) });
         } catch {
           resolve({ ok: false, pid, code: 'protocol', message: `process ${pid} answered something other than a swap answer` });
@@ -150,7 +155,8 @@ interface Held {
 function outcome(answers: readonly SwapAnswer[], seconds: number): SwapOutcome {
   const bytes = answers.reduce((sum, a) => sum + (a.ok ? a.bytes : 0), 0);
   const residentBytes = answers.reduce((sum, a) => sum + (a.ok ? a.residentBytes : 0), 0);
-  return { path: 'swap', bytes, residentBytes, seconds, gbps: bytes > 0 && seconds > 0 ? Math.round((bytes / seconds / 1e9) * 100) / 100 : null, processes: answers.length, devices: [...new Set(answers.flatMap((a) => (a.ok ? a.devices : [])))] };
+  const waitSeconds = answers.reduce((most, a) => Math.max(most, a.ok ? a.waitSeconds : 0), 0);
+  return { path: 'swap', bytes, residentBytes, seconds, gbps: bytes > 0 && seconds > 0 ? Math.round((bytes / seconds / 1e9) * 100) / 100 : null, processes: answers.length, devices: [...new Set(answers.flatMap((a) => (a.ok ? a.devices : [])))], waitSeconds };
 }
 
 /**
@@ -214,7 +220,7 @@ export class SwapSessions {
       // Back in where it went out; closing the connections would do it too, but this waits for it.
       await Promise.all(held.filter((_, i) => answers[i]?.ok === true).map((h) => h.control.ask(h.pid, 'in')));
       for (const h of held) h.control.close();
-      return { ok: false, code: 'swap-refused', message: `process ${refused.pid}: ${refused.message} (${refused.code})` };
+      return { ok: false, code: 'swap-refused', message: `process ${refused.pid}: ${refused.message} (${refused.code})`, gone: refused.code === 'gone' };
     }
     const seconds = (performance.now() - started) / 1000;
     this.held.set(taskId, held);
@@ -227,12 +233,15 @@ export class SwapSessions {
    * in (its connection was lost) counts as done; on another failure the group is stopped again
    * and stays swapped out (the caller retries later).
    */
-  async in(taskId: string, pgid: number, parked = false): Promise<SwapResult> {
+  async in(taskId: string, pgid: number, parked = false, roomWaitMs = 0): Promise<SwapResult> {
     const held = this.held.get(taskId);
     if (!held) return { ok: false, code: 'swap-unavailable', message: 'the task was not swapped out by this daemon' };
     if (!parked) signalGroup(pgid, SIGCONT);
     const started = performance.now();
-    const answers = await Promise.all(held.map((h) => h.control.ask(h.pid, 'in')));
+    // `in MS` (a hand-over): allocations the driver refuses for want of memory are tried again
+    // until MS passes, while the outgoing slice releases its memory (SWAP.md, "Hand-over").
+    const command = roomWaitMs > 0 ? `in ${Math.max(1, Math.round(roomWaitMs))}` : 'in';
+    const answers = await Promise.all(held.map((h) => h.control.ask(h.pid, command)));
     const failed = answers.find((a) => !a.ok && a.code !== 'state' && a.code !== 'gone');
     if (failed && !failed.ok) {
       if (!parked) signalGroup(pgid, SIGSTOP);
@@ -240,6 +249,22 @@ export class SwapSessions {
     }
     this.drop(taskId);
     return { ok: true, value: outcome(answers, (performance.now() - started) / 1000) };
+  }
+
+  /**
+   * Ends the waits for room of a swap-in asked with `roomWaitMs` (its hand-over's swap-out
+   * failed: the room will not come): the swap-in is refused at once (`gpu-memory`) and the slice
+   * stays out. On connections of their own: the task's are busy with the swap-in.
+   */
+  async stopIn(taskId: string, dir: string): Promise<void> {
+    await Promise.all(
+      (this.held.get(taskId) ?? []).map(async (h) => {
+        const control = await Control.open(join(dir, `${h.pid}.sock`));
+        if (control === null) return;
+        await control.ask(h.pid, 'in-stop');
+        control.close();
+      }),
+    );
   }
 
   /**

@@ -199,6 +199,15 @@ for sc in nodaemon retry bound refused gone limit late; do
     run "swap room $sc" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$WORK/swap-room-$sc" GPUSHARE_SWAP_ROOM_WAIT_MS=$wait_ms $lim \
         GPUSHARE_FAKE_CUDA="$WORK/fake_cuda_64m.json" -- "$T/swap_room_test" $sc
 done
+# An overlapped hand-over (SWAP.md "Hand-over"): two task processes on one 72 MiB fake card
+# shared through a busy directory (the fake's sharedMemory), each scenario with its own.
+echo '{"contextBytes": 4194304, "sharedMemory": true, "devices": [{"totalMemory": 75497472}]}' >"$WORK/fake_cuda_72m_shared.json"
+for sc in overlap bound kill-in kill-out; do
+    mkdir -p "$WORK/swap-handover-$sc" "$WORK/card-handover-$sc"
+    run "swap hand-over $sc" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$WORK/swap-handover-$sc" \
+        GPUSHARE_FAKE_CUDA="$WORK/fake_cuda_72m_shared.json" GPUSHARE_FAKE_CUDA_BUSY_DIR="$WORK/card-handover-$sc" -- \
+        "$T/swap_handover_test" $sc
+done
 
 # Compute governor (issue 4): burners on a shared fake GPU (5 devices), measured by the
 # fake's busy time; each scenario with its own busy directory and board directory.

@@ -45,6 +45,7 @@ export class DaemonMetrics {
   /** Overcommit's swaps (residency-shell.ts's events): by direction, and why a slice went out. */
   readonly overcommitSwaps: Counter<'direction' | 'reason'>;
   readonly overcommitSwapSeconds: Histogram<'direction'>;
+  readonly overcommitHandoverSeconds: Histogram;
   /** How long a slice waited: to come back in (`in`), or for room for an allocation (`room`). */
   readonly overcommitWaitSeconds: Histogram<'kind'>;
   readonly overcommitRoomRefused: Counter;
@@ -64,6 +65,7 @@ export class DaemonMetrics {
     this.apiSeconds = new Histogram({ name: 'gpushare_api_request_seconds', help: 'API request latency, by route pattern, method and status class (2xx, 4xx, ...).', labelNames: ['route', 'method', 'status_class'], buckets: API_BUCKETS, registers: r });
     this.overcommitSwaps = new Counter({ name: 'gpushare_overcommit_swaps_total', help: 'Slices swapped out or in by memory overcommit, by direction and reason (out: room, idle, turn, bound; in: in).', labelNames: ['direction', 'reason'], registers: r });
     this.overcommitSwapSeconds = new Histogram({ name: 'gpushare_overcommit_swap_seconds', help: "Time a slice swap of memory overcommit took, by direction.", labelNames: ['direction'], buckets: SWAP_BUCKETS, registers: r });
+    this.overcommitHandoverSeconds = new Histogram({ name: 'gpushare_overcommit_handover_seconds', help: 'Wall time of an overlapped hand-over of memory overcommit (the outgoing slices swapped out while the incoming one swaps in), from asking both to the incoming one running.', buckets: SWAP_BUCKETS, registers: r });
     this.overcommitWaitSeconds = new Histogram({ name: 'gpushare_overcommit_wait_seconds', help: 'How long a slice waited under memory overcommit: to come back in (kind in) or for room for an allocation (kind room).', labelNames: ['kind'], buckets: WAIT_BUCKETS, registers: r });
     this.overcommitRoomRefused = new Counter({ name: 'gpushare_overcommit_room_refused_total', help: 'Allocations whose wait for room ended without room (the program got out-of-memory).', registers: r });
     this.tenantUsage = new Gauge({ name: 'gpushare_tenant_usage', help: "What a tenant's running tasks hold, by resource (gpus, memory_bytes, compute_gpus).", labelNames: ['tenant', 'resource'], registers: r });

@@ -144,6 +144,7 @@ describe('the exporter', () => {
     m.taskEvent({ at: 2, type: 'task.swapped-out', taskId: 'b', data: { reason: 'idle', swapSeconds: 0.5 } });
     m.taskEvent({ at: 3, type: 'task.swapped-out', taskId: 'c', data: { reason: 'x'.repeat(400), swapSeconds: 'nan' } });
     m.taskEvent({ at: 4, type: 'task.swapped-in', taskId: 'b', data: { waitedMs: 30_100, swapSeconds: 0.9 } });
+    m.taskEvent({ at: 4, type: 'task.swapped-in', taskId: 'a', data: { waitedMs: 100, swapSeconds: 1.0, handover: { from: ['b'], outSeconds: 0.95, inSeconds: 1.0, waitSeconds: 0.2, wallSeconds: 1.07 } } });
     m.taskEvent({ at: 5, type: 'task.room-made', taskId: 'b', data: { bytes: 1, waitedMs: 1500 } });
     m.taskEvent({ at: 6, type: 'task.wants-room-refused', taskId: 'd', data: { bytes: 1, waitedMs: 60_000 } });
     const s = await scrape(m);
@@ -151,10 +152,14 @@ describe('the exporter', () => {
     expect(value(s, 'gpushare_overcommit_swaps_total', { direction: 'out', reason: 'idle' })).toBe(1);
     // a reason the daemon never writes is not turned into a label value
     expect(value(s, 'gpushare_overcommit_swaps_total', { direction: 'out', reason: 'unknown' })).toBe(1);
-    expect(value(s, 'gpushare_overcommit_swaps_total', { direction: 'in', reason: 'in' })).toBe(1);
+    expect(value(s, 'gpushare_overcommit_swaps_total', { direction: 'in', reason: 'in' })).toBe(2);
+    // an overlapped hand-over's wall time (the in's own seconds stay in swap_seconds)
+    expect(value(s, 'gpushare_overcommit_handover_seconds_sum', {})).toBeCloseTo(1.07, 6);
+    expect(value(s, 'gpushare_overcommit_handover_seconds_count', {})).toBe(1);
+    expect(value(s, 'gpushare_overcommit_swap_seconds_count', { direction: 'in' })).toBe(2);
     expect(value(s, 'gpushare_overcommit_swap_seconds_sum', { direction: 'out' })).toBeCloseTo(1.48, 6);
     expect(value(s, 'gpushare_overcommit_swap_seconds_count', { direction: 'out' })).toBe(2);
-    expect(value(s, 'gpushare_overcommit_wait_seconds_sum', { kind: 'in' })).toBeCloseTo(30.1, 6);
+    expect(value(s, 'gpushare_overcommit_wait_seconds_sum', { kind: 'in' })).toBeCloseTo(30.2, 6);
     expect(value(s, 'gpushare_overcommit_wait_seconds_sum', { kind: 'room' })).toBeCloseTo(1.5, 6);
     expect(value(s, 'gpushare_overcommit_room_refused_total', {})).toBe(1);
   });

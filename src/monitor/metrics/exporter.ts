@@ -107,9 +107,12 @@ export class MetricsExporter {
       const reason = out ? labelOr(event.data['reason'], 'unknown') : 'in';
       const seconds = numberOr(event.data['swapSeconds']);
       const waited = out ? null : numberOr(event.data['waitedMs']);
+      const handover = out ? null : event.data['handover'];
+      const wall = typeof handover === 'object' && handover !== null ? numberOr((handover as Record<string, unknown>)['wallSeconds']) : null;
       this.each((d) => {
         d.overcommitSwaps.inc({ direction, reason });
         if (seconds !== null) d.overcommitSwapSeconds.observe({ direction }, seconds);
+        if (wall !== null) d.overcommitHandoverSeconds.observe(wall);
         if (waited !== null) d.overcommitWaitSeconds.observe({ kind: 'in' }, waited / 1000);
       });
     } else if (event.type === 'task.room-made') {
