@@ -16,9 +16,11 @@
 
 #define GSR_MAGIC 0x47535231u /* "GSR1" */
 /* Versions (docs/remote.md "Handshake"): 1, DATA frames of at most 1 MiB; 2, of at most the
- * chunk the worker's HELLO reply names (GSR_CHUNK_BYTES_V2). Both ends speak both; the HELLO
- * reply names the highest both know, so an old client or an old worker still works. */
-#define GSR_VERSION 2u
+ * chunk the worker's HELLO reply names (GSR_CHUNK_BYTES_V2); 3, version 2 and bulk lanes
+ * (LANES_OPEN, LANE_HELLO: "Bulk lanes"). Both ends speak all; the HELLO reply names the
+ * highest both know, so an old client or an old worker still works. */
+#define GSR_VERSION 3u
+#define GSR_VERSION_LANES 3u
 #define GSR_VERSION_MIN 1u
 #define GSR_HEADER_BYTES 24u
 #define GSR_CHUNK_BYTES (1u << 20)
@@ -30,6 +32,10 @@
 #define GSR_MAX_NAME 4096u
 #define GSR_MAX_PARAMS 256u
 #define GSR_MAX_MODULE_BYTES (1ull << 30)
+/* Bulk lanes: at most this many data connections beside the control one; the token the
+ * worker's LANES_OPEN reply gives, which each lane presents with the session key. */
+#define GSR_MAX_LANES 16u
+#define GSR_LANE_TOKEN_BYTES 16u
 
 #define GSR_FLAG_REPLY 0x1u
 #define GSR_FLAG_NO_REPLY 0x2u
@@ -101,7 +107,9 @@
     X(CTX_SET, 80, "uqq", "") \
     X(EVENT_RECORD_FLAGS, 81, "qqu", "") \
     X(POINTER_GET, 82, "q", "qqqq") \
-    X(MODULE_GET_GLOBAL, 83, "qb", "qq")
+    X(MODULE_GET_GLOBAL, 83, "qb", "qq") \
+    X(LANES_OPEN, 84, "u", "ub") \
+    X(LANE_HELLO, 85, "uubb", "")
 
 /* What STREAM_GET asks of a stream (docs/remote.md "Queries"): v[0] (and v[1]) of its reply. */
 #define GSR_STREAM_CAPTURE 0u  /* capture status, capture id */
