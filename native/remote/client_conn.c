@@ -343,10 +343,14 @@ static void *lane_main(void *arg) {
         }
     }
     if (j->why) {
-        /* Wakes the other lanes' threads and anything waiting on the control connection. */
+        /* Wakes the other lanes' threads and anything waiting on the control connection. A TLS
+         * link is only shut for reading: OpenSSL answers the end of its input with an alert, and
+         * a write to a socket shut for writing raises SIGPIPE in the program (reads are not
+         * guarded as gsr_tls_write is); a thread blocked writing to it ends when the worker
+         * closes, which it does when its lane fails. */
         j->failed = 1;
-        for (unsigned i = 0; i < conn.nlanes; i++) (void)shutdown(conn.lanes[i].fd, SHUT_RDWR);
-        (void)shutdown(conn.link.fd, SHUT_RDWR);
+        for (unsigned i = 0; i < conn.nlanes; i++) (void)shutdown(conn.lanes[i].fd, conn.lanes[i].tls ? SHUT_RD : SHUT_RDWR);
+        (void)shutdown(conn.link.fd, conn.link.tls ? SHUT_RD : SHUT_RDWR);
     }
     return NULL;
 }

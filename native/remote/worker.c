@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -393,6 +394,9 @@ int main(int argc, char **argv) {
         return usage("the session key (--key-file or GPUSHARE_REMOTE_KEY) must be 64 hex digits");
     }
     unsetenv("GPUSHARE_REMOTE_KEY"); /* not inherited by anything the driver starts */
+    /* A write to a connection the client closed, or one a failed bulk lane shut down, is an error
+     * value here, never a signal (OpenSSL writes alerts with write(2), reads included). */
+    signal(SIGPIPE, SIG_IGN);
 
     CUresult rc = cuInit(0);
     if (rc != CUDA_SUCCESS) {

@@ -11,6 +11,9 @@
  *   remote_app lanes             copies at sizes around the chunk's and the lanes' stripe, unaligned,
  *                                from two threads on two streams at once (GPUSHARE_REMOTE_LANES
  *                                decides how many lanes carry them), compared byte for byte
+ *   remote_app lanekill          prints "copying", then 64 MiB copies both ways until one fails (the
+ *                                test kills the worker meanwhile): it must be
+ *                                CUDA_ERROR_DEVICE_UNAVAILABLE, and so must the next call
  *   remote_app linkloss          prints "ready", waits for a line on stdin (the test kills the
  *                                worker meanwhile), then every call must fail with
  *                                CUDA_ERROR_DEVICE_UNAVAILABLE, quickly
@@ -345,6 +348,28 @@ static int lanes(void) {
     return 0;
 }
 
+static int lanekill(void) {
+    start();
+    size_t n = 64u << 20;
+    uint8_t *host = malloc(n);
+    CUdeviceptr p;
+    EXPECT(cuMemAlloc_v2(&p, n), CUDA_SUCCESS);
+    if (!host || failures) return 1;
+    memset(host, 3, n);
+    printf("copying\n");
+    fflush(stdout);
+    CUresult rc = CUDA_SUCCESS;
+    double t0 = now_ms();
+    for (int i = 0; rc == CUDA_SUCCESS && now_ms() - t0 < 60000; i++)
+        rc = i % 2 ? cuMemcpyDtoH_v2(host, p, n) : cuMemcpyHtoD_v2(p, host, n);
+    EXPECT(rc, CUDA_ERROR_DEVICE_UNAVAILABLE);
+    EXPECT(cuCtxSynchronize(), CUDA_ERROR_DEVICE_UNAVAILABLE);
+    free(host);
+    if (failures) return 1;
+    printf("lanekill ok\n");
+    return 0;
+}
+
 static int linkloss(void) {
     start();
     CUdeviceptr p;
@@ -372,6 +397,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "linkloss")) return linkloss();
     if (!strcmp(mode, "bench")) return bench();
     if (!strcmp(mode, "lanes")) return lanes();
+    if (!strcmp(mode, "lanekill")) return lanekill();
     fprintf(stderr, "remote_app: unknown mode %s\n", mode);
     return 2;
 }
