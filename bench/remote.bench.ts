@@ -1,6 +1,6 @@
 // Remote GPU sessions on loopback (issue 23's budgets), fake driver (NOT a GPU): the C client
 // (libcuda.so.1 under native/remote/tests/remote_app's `bench` mode; with GPUSHARE_REMOTE_LANES=0,
-// one connection, and with REMOTE_BENCH_LANES bulk lanes, default 4) and the TypeScript SDK (one connection)
+// one connection, and with REMOTE_BENCH_LANES bulk lanes, default 8) and the TypeScript SDK (one connection)
 // (src/remote/sdk) against the same worker build, side by side with plain Node TCP to a Node peer
 // in its own process (bench/remote-peer.mjs: the floor any Node client stands on). Rounds are
 // interleaved (the first variant rotates) so drift hits all alike; each cell is the median over
@@ -28,7 +28,7 @@ const ROUNDS = Number(process.env['REMOTE_BENCH_ROUNDS'] ?? 7);
 const CALLS = 20_000;
 const LAUNCHES = 100_000;
 const COPY_BYTES = Number(process.env['REMOTE_BENCH_COPY_MIB'] ?? 256) * 2 ** 20;
-const LANES = process.env['REMOTE_BENCH_LANES'] ?? '4';
+const LANES = process.env['REMOTE_BENCH_LANES'] ?? '8';
 const repo = fileURLToPath(new URL('../', import.meta.url));
 const worker = `${nativeRoot}gpushare-remote-worker`;
 const clientDir = `${nativeRoot}remote`;

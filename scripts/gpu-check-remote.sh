@@ -16,7 +16,7 @@
 # device call's carry (build/native/gpushare-remote-worker, build/native/remote,
 # build/native/libgpushare.so), or are built here with make and gcc when missing; the test
 # program is built here with gcc against our own declarations. 1 GiB copies alone over bulk lanes
-# (GPUSHARE_REMOTE_LANES 0, 2, 4, 8) against native pinned. Prints a table; JSON lines go
+# (GPUSHARE_REMOTE_LANES 0, 4, 8, 12, 16) against native pinned. Prints a table; JSON lines go
 # to $OUT/results.jsonl. About 3 minutes; at most about 9: every client run and every wait is
 # bounded (a case that overruns prints FAIL and the check goes on).
 set -uo pipefail
@@ -76,12 +76,12 @@ for round in 1 2; do
 done
 
 # 1a. Copies over bulk lanes (docs/remote.md "Bulk lanes"): 1 GiB each way natively (pinned) and
-# remotely with GPUSHARE_REMOTE_LANES 0 (one connection), 2, 4 and 8, interleaved, twice; the
+# remotely with GPUSHARE_REMOTE_LANES 0 (one connection), 4, 8, 12 and 16, interleaved, twice; the
 # table gives each as % of native pinned (budget 50%) beside tcp_blast's ceiling for as many
 # connections (section 4).
 for round in 1 2; do
     build/gpu/remote_check copies-native copies >> "$results" 2>>"$OUT/native.err"
-    for lanes in 0 2 4 8; do
+    for lanes in 0 4 8 12 16; do
         start_worker && GPUSHARE_REMOTE_LANES=$lanes remote timeout 120 build/gpu/remote_check "copies-lanes-$lanes" copies >> "$results" 2>>"$OUT/remote.err"
         wait_bounded "$WPID" 30 "worker after the copies over $lanes lanes (round $round)"
     done
@@ -142,7 +142,7 @@ echo "{\"mode\":\"kill-client\",\"held\":$held,\"worker_mib_before\":\"${used_be
 # 4. What loopback TCP carries here (scripts/gpu/tcp_blast.c): the ceiling of a copy over one
 # connection, and over several (whether bulk lanes would pay, docs/remote.md "Copies").
 if gcc -O2 -std=c11 -pthread scripts/gpu/tcp_blast.c -o build/gpu/tcp_blast; then
-    for cfg in "1024 0 0 1" "4096 0 0 1" "4096 0 1 1" "4096 16384 0 1" "4096 0 0 2" "4096 0 0 4" "4096 0 0 8"; do
+    for cfg in "1024 0 0 1" "4096 0 0 1" "4096 0 1 1" "4096 16384 0 1" "4096 0 0 2" "4096 0 0 4" "4096 0 0 8" "4096 0 0 16"; do
         # shellcheck disable=SC2086 # the configuration's words are the arguments
         timeout 60 build/gpu/tcp_blast 4096 $cfg >> "$results" 2>>"$OUT/tcp.err" || echo "{\"mode\":\"tcp\",\"error\":\"tcp_blast $cfg failed\"}" >> "$results"
     done
@@ -171,7 +171,7 @@ for k, label in (('htod_gb_s', 'host to device 1 GiB, GB/s'), ('dtoh_gb_s', 'dev
 cn = [r for r in rows if r.get('mode') == 'copies-native' and 'error' not in r]
 for k, label in (('htod_gb_s', 'host to device'), ('dtoh_gb_s', 'device to host')):
     n = med(cn, k)
-    for lanes in (0, 2, 4, 8):
+    for lanes in (0, 4, 8, 12, 16):
         cr = [r for r in rows if r.get('mode') == f'copies-lanes-{lanes}' and 'error' not in r]
         v = med(cr, k)
         ok = bool(cr) and all(r['data_ok'] for r in cr)

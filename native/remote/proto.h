@@ -108,8 +108,8 @@
     X(EVENT_RECORD_FLAGS, 81, "qqu", "") \
     X(POINTER_GET, 82, "q", "qqqq") \
     X(MODULE_GET_GLOBAL, 83, "qb", "qq") \
-    X(LANES_OPEN, 84, "u", "ub") \
-    X(LANE_HELLO, 85, "uubb", "")
+    X(LANES_OPEN, 150, "u", "ub") \
+    X(LANE_HELLO, 151, "uubb", "")
 
 /* What STREAM_GET asks of a stream (docs/remote.md "Queries"): v[0] (and v[1]) of its reply. */
 #define GSR_STREAM_CAPTURE 0u  /* capture status, capture id */

@@ -83,8 +83,8 @@ const OP_LIST = [
   ['POINTER_GET', 82, 'q', 'qqqq'],
   ['MODULE_GET_GLOBAL', 83, 'qb', 'qq'],
   // Bulk lanes (version 3, docs/remote.md "Bulk lanes"): the C client's; the SDK keeps one connection.
-  ['LANES_OPEN', 84, 'u', 'ub'],
-  ['LANE_HELLO', 85, 'uubb', ''],
+  ['LANES_OPEN', 150, 'u', 'ub'],
+  ['LANE_HELLO', 151, 'uubb', ''],
 ] as const;
 
 export type OpName = (typeof OP_LIST)[number][0];
