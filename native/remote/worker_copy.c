@@ -65,10 +65,8 @@ void gsr_ring_release(gsr_session *s) {
     for (unsigned i = 0; i < s->nlanes; i++) ring_release(s, &s->lanes[i].ring);
 }
 
-typedef gsr_pipeline pipeline;
-
 /* Waits until slot k's device copy is done; a failure becomes the copy's status. */
-void gsr_slot_wait(pipeline *p, unsigned k, CUresult *status) {
+void gsr_slot_wait(gsr_pipeline *p, unsigned k, CUresult *status) {
     if (!p->busy[k]) return;
     p->busy[k] = 0;
     CUresult rc = cuEventSynchronize(p->ev[k]);
@@ -76,7 +74,7 @@ void gsr_slot_wait(pipeline *p, unsigned k, CUresult *status) {
 }
 
 /* Marks slot k in flight on stream: 0, or the copy's error. */
-CUresult gsr_slot_record(pipeline *p, unsigned k, CUstream stream) {
+CUresult gsr_slot_record(gsr_pipeline *p, unsigned k, CUstream stream) {
     CUresult rc = CUDA_SUCCESS;
     if (!p->ev[k]) {
         CUevent made = NULL;
@@ -93,7 +91,7 @@ CUresult gsr_slot_record(pipeline *p, unsigned k, CUstream stream) {
     return cuStreamSynchronize(stream);
 }
 
-void gsr_pipeline_end(pipeline *p, CUresult *status) {
+void gsr_pipeline_end(gsr_pipeline *p, CUresult *status) {
     for (unsigned k = 0; k < GSR_RING_SLOTS; k++) {
         gsr_slot_wait(p, k, status);
         if (p->ev[k]) (void)cuEventDestroy_v2(p->ev[k]);
@@ -116,7 +114,7 @@ int gsr_copy_htod(gsr_session *s, const gsr_args *a, CUresult *status) {
     int piped = *status == CUDA_SUCCESS && s->memcpy_htod_async && bytes > s->chunk;
     if (*status == CUDA_SUCCESS && async && !s->memcpy_htod_async) *status = cuStreamSynchronize(stream);
     uint8_t *ring = ring_base(s);
-    pipeline p;
+    gsr_pipeline p;
     memset(&p, 0, sizeof p);
     unsigned k = 0;
     for (uint64_t off = 0; off < bytes;) {
@@ -146,7 +144,7 @@ int gsr_copy_htod(gsr_session *s, const gsr_args *a, CUresult *status) {
 }
 
 /* Queues the device copy of the next chunk (from *issued) into slot k; its length in *len. */
-static CUresult dtoh_issue(gsr_session *s, pipeline *p, unsigned k, uint8_t *ring, uint64_t src, uint64_t bytes, uint64_t *issued,
+static CUresult dtoh_issue(gsr_session *s, gsr_pipeline *p, unsigned k, uint8_t *ring, uint64_t src, uint64_t bytes, uint64_t *issued,
                            size_t *len, CUstream stream) {
     size_t n = bytes - *issued > s->chunk ? s->chunk : (size_t)(bytes - *issued);
     CUresult rc = s->memcpy_dtoh_async(ring + (size_t)k * GSR_CHUNK_BYTES_V2, src + *issued, n, stream);
@@ -170,7 +168,7 @@ int gsr_copy_dtoh(gsr_session *s, const gsr_args *a, CUresult *status) {
     uint8_t *ring = ring_base(s);
     if (s->memcpy_dtoh_async && bytes > s->chunk) {
         /* Stream-ordered from the start: the copies wait for the stream's earlier work. */
-        pipeline p;
+        gsr_pipeline p;
         memset(&p, 0, sizeof p);
         size_t len[GSR_RING_SLOTS] = {0};
         uint64_t issued = 0, off = 0;
