@@ -165,6 +165,11 @@ int gsr_lanes_copy(gsr_session *s, int dir, uint64_t addr, uint64_t bytes, CUstr
     unsigned used = nchunks < s->nlanes ? (unsigned)nchunks : s->nlanes;
     CUcontext ctx = NULL;
     if (*status == CUDA_SUCCESS && cuCtxGetCurrent(&ctx) != CUDA_SUCCESS) ctx = NULL;
+    /* The per-thread default stream is this thread's own: on a lane's thread it would be another
+     * stream, unordered with the work queued here before the copy. That work is waited for
+     * first; the copy's chunks then go on the lanes' threads' own per-thread streams, and they
+     * are all done before the next request is read, so later work is ordered after them. */
+    if (*status == CUDA_SUCCESS && stream == CU_STREAM_PER_THREAD) *status = cuStreamSynchronize(stream);
     for (unsigned i = 0; i < used; i++) {
         /* Staging pinned in the current context, here on the loop's thread, once per lane. */
         uint8_t *ring = *status == CUDA_SUCCESS ? gsr_ring_base(s, &s->lanes[i].ring) : s->lanes[i].ring.pageable;

@@ -9,7 +9,8 @@
  *   remote_app bench             round trips (cuCtxGetDevice: median us), launches per second
  *                                (sleep_0, batched), copy bandwidth each way (256 MiB)
  *   remote_app lanes             copies at sizes around the chunk's and the lanes' stripe, unaligned,
- *                                from two threads on two streams at once (GPUSHARE_REMOTE_LANES
+ *                                from two threads at once, one on a stream of its own, one on the
+ *                                per-thread default stream (GPUSHARE_REMOTE_LANES
  *                                decides how many lanes carry them), compared byte for byte
  *   remote_app lanekill          prints "copying", then 64 MiB copies both ways until one fails (the
  *                                test kills the worker meanwhile): it must be
@@ -298,7 +299,10 @@ static void *lanes_thread(void *p) {
     uint8_t *src = malloc(cap), *back = malloc(cap);
     CUdeviceptr d = 0;
     CUstream st = NULL;
-    if (!src || !back || cuCtxSetCurrent(a->ctx) != CUDA_SUCCESS || cuStreamCreate(&st, 0) != CUDA_SUCCESS ||
+    /* The second thread copies on the per-thread default stream (the worker waits for that
+     * stream's earlier work before striping, as the lanes' threads have their own). */
+    if (!src || !back || cuCtxSetCurrent(a->ctx) != CUDA_SUCCESS ||
+        (a->seed == 2 ? (st = CU_STREAM_PER_THREAD, CUDA_SUCCESS) : cuStreamCreate(&st, 0)) != CUDA_SUCCESS ||
         cuMemAlloc_v2(&d, cap) != CUDA_SUCCESS) {
         a->failed = 1;
         free(src);
@@ -329,7 +333,7 @@ static void *lanes_thread(void *p) {
         a->failed = 1;
     }
     (void)cuMemFree_v2(d);
-    (void)cuStreamDestroy_v2(st);
+    if (st != CU_STREAM_PER_THREAD) (void)cuStreamDestroy_v2(st);
     free(src);
     free(back);
     return NULL;
