@@ -142,7 +142,7 @@ echo "{\"mode\":\"kill-client\",\"held\":$held,\"worker_mib_before\":\"${used_be
 # 4. What loopback TCP carries here (scripts/gpu/tcp_blast.c): the ceiling of a copy over one
 # connection, and over several (whether bulk lanes would pay, docs/remote.md "Copies").
 if gcc -O2 -std=c11 -pthread scripts/gpu/tcp_blast.c -o build/gpu/tcp_blast; then
-    for cfg in "1024 0 0 1" "4096 0 0 1" "4096 0 1 1" "4096 16384 0 1" "4096 0 0 2" "4096 0 0 4" "4096 0 0 8" "4096 0 0 16"; do
+    for cfg in "1024 0 0 1" "4096 0 0 1" "4096 0 1 1" "4096 16384 0 1" "4096 0 0 2" "4096 0 0 4" "4096 0 0 8" "4096 0 0 12" "4096 0 0 16"; do
         # shellcheck disable=SC2086 # the configuration's words are the arguments
         timeout 60 build/gpu/tcp_blast 4096 $cfg >> "$results" 2>>"$OUT/tcp.err" || echo "{\"mode\":\"tcp\",\"error\":\"tcp_blast $cfg failed\"}" >> "$results"
     done
