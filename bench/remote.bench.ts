@@ -1,5 +1,6 @@
 // Remote GPU sessions on loopback (issue 23's budgets), fake driver (NOT a GPU): the C client
-// (libcuda.so.1 under native/remote/tests/remote_app's `bench` mode) and the TypeScript SDK
+// (libcuda.so.1 under native/remote/tests/remote_app's `bench` mode; with GPUSHARE_REMOTE_LANES=0,
+// one connection, and with REMOTE_BENCH_LANES bulk lanes, default 8) and the TypeScript SDK (one connection)
 // (src/remote/sdk) against the same worker build, side by side with plain Node TCP to a Node peer
 // in its own process (bench/remote-peer.mjs: the floor any Node client stands on). Rounds are
 // interleaved (the first variant rotates) so drift hits all alike; each cell is the median over
@@ -27,6 +28,7 @@ const ROUNDS = Number(process.env['REMOTE_BENCH_ROUNDS'] ?? 7);
 const CALLS = 20_000;
 const LAUNCHES = 100_000;
 const COPY_BYTES = Number(process.env['REMOTE_BENCH_COPY_MIB'] ?? 256) * 2 ** 20;
+const LANES = process.env['REMOTE_BENCH_LANES'] ?? '8';
 const repo = fileURLToPath(new URL('../', import.meta.url));
 const worker = `${nativeRoot}gpushare-remote-worker`;
 const clientDir = `${nativeRoot}remote`;
@@ -66,10 +68,14 @@ async function startWorker(key: string): Promise<{ port: number; done: Promise<v
   return { port: Number(await lineOf(child, /listening (\d+)/)), done };
 }
 
-async function cClient(): Promise<Metrics> {
+/** The C client with `lanes` bulk lanes (docs/remote.md "Bulk lanes"; '0': one connection). */
+async function cClient(lanes: string): Promise<Metrics> {
   const key = randomBytes(32).toString('hex');
   const w = await startWorker(key);
-  const r = spawnSync(app, ['bench'], { encoding: 'utf8', env: { ...process.env, GPUSHARE_REMOTE: `127.0.0.1:${w.port}`, GPUSHARE_REMOTE_KEY: key, LD_LIBRARY_PATH: clientDir } });
+  const r = spawnSync(app, ['bench'], {
+    encoding: 'utf8',
+    env: { ...process.env, GPUSHARE_REMOTE: `127.0.0.1:${w.port}`, GPUSHARE_REMOTE_KEY: key, GPUSHARE_REMOTE_LANES: lanes, LD_LIBRARY_PATH: clientDir },
+  });
   await w.done;
   const num = (re: RegExp): number => Number(re.exec(r.stdout)?.[1] ?? NaN);
   if (r.status !== 0) throw new Error(`remote_app bench: ${r.stdout} ${r.stderr}`);
@@ -174,7 +180,7 @@ if (!existsSync(worker)) {
 const peer = spawn(process.execPath, [fileURLToPath(new URL('./remote-peer.mjs', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
 const peerPort = Number(await lineOf(peer, /listening (\d+)/));
 const before = loadavg();
-const variants = [() => plainTcp(peerPort), cClient, sdk];
+const variants = [() => plainTcp(peerPort), () => cClient('0'), () => cClient(LANES), sdk];
 const results: Metrics[][] = variants.map(() => []);
 // bench/lib/native.ts's interleaved() order (the first variant rotates), for async rounds.
 for (let i = 0; i < ROUNDS; i++) {
@@ -190,9 +196,11 @@ const cell = (k: number, key: keyof Metrics, digits: number): string => {
   return xs.every(Number.isNaN) ? '-' : formatInterval(xs, digits);
 };
 console.log(`remote sessions on loopback, fake driver (not a GPU); ${ROUNDS} interleaved rounds, median (95% bootstrap interval); load average ${before[0]?.toFixed(2)} before, ${after[0]?.toFixed(2)} after`);
-console.log('| measure | plain Node TCP (peer process) | C client (libcuda.so.1) | TypeScript SDK | budget |');
-console.log('| --- | --- | --- | --- | --- |');
-console.log(`| small call round trip, us (median of ${CALLS}) | ${cell(0, 'rtUs', 1)} | ${cell(1, 'rtUs', 1)} | ${cell(2, 'rtUs', 1)} | <= 50 |`);
-console.log(`| launches returning nothing, per s | - | ${cell(1, 'launchesPerS', 0)} | ${cell(2, 'launchesPerS', 0)} | >= 100,000 |`);
-console.log(`| host to device, GB/s (${COPY_BYTES / 2 ** 20} MiB) | ${cell(0, 'h2dGBs', 2)} | ${cell(1, 'h2dGBs', 2)} | ${cell(2, 'h2dGBs', 2)} | >= 50% of native |`);
-console.log(`| device to host, GB/s (${COPY_BYTES / 2 ** 20} MiB) | ${cell(0, 'd2hGBs', 2)} | ${cell(1, 'd2hGBs', 2)} | ${cell(2, 'd2hGBs', 2)} | >= 50% of native |`);
+console.log(`| measure | plain Node TCP (peer process) | C client, 1 connection | C client, ${LANES} bulk lanes | TypeScript SDK | budget |`);
+console.log('| --- | --- | --- | --- | --- | --- |');
+const row = (label: string, key: keyof Metrics, digits: number, budget: string): void =>
+  console.log(`| ${label} | ${[0, 1, 2, 3].map((k) => cell(k, key, digits)).join(' | ')} | ${budget} |`);
+row(`small call round trip, us (median of ${CALLS})`, 'rtUs', 1, '<= 50');
+row('launches returning nothing, per s', 'launchesPerS', 0, '>= 100,000');
+row(`host to device, GB/s (${COPY_BYTES / 2 ** 20} MiB; fake driver, not GPU numbers)`, 'h2dGBs', 2, '>= 50% of native');
+row(`device to host, GB/s (${COPY_BYTES / 2 ** 20} MiB; fake driver, not GPU numbers)`, 'd2hGBs', 2, '>= 50% of native');

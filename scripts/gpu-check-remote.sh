@@ -16,7 +16,8 @@
 # end is in $OUT/*-trace-tail.txt, and say the stage that failed). No Node.js and no CUDA toolkit: the native files come in the
 # device call's carry (build/native/gpushare-remote-worker, build/native/remote,
 # build/native/libgpushare.so), or are built here with make and gcc when missing; the test
-# program is built here with gcc against our own declarations. Prints a table; JSON lines go
+# program is built here with gcc against our own declarations. 1 GiB copies alone over bulk lanes
+# (GPUSHARE_REMOTE_LANES 0, 4, 8, 12, 16) against native pinned. Prints a table; JSON lines go
 # to $OUT/results.jsonl. About 3 minutes; at most about 9: every client run and every wait is
 # bounded (a case that overruns prints FAIL and the check goes on).
 set -uo pipefail
@@ -73,6 +74,18 @@ for round in 1 2; do
     build/gpu/remote_check native >> "$results" 2>>"$OUT/native.err"
     start_worker && remote timeout 120 build/gpu/remote_check remote >> "$results" 2>>"$OUT/remote.err"
     wait_bounded "$WPID" 30 "worker after remote_check (round $round)"
+done
+
+# 1a. Copies over bulk lanes (docs/remote.md "Bulk lanes"): 1 GiB each way natively (pinned) and
+# remotely with GPUSHARE_REMOTE_LANES 0 (one connection), 4, 8, 12 and 16, interleaved, twice; the
+# table gives each as % of native pinned (budget 50%) beside tcp_blast's ceiling for as many
+# connections (section 4).
+for round in 1 2; do
+    build/gpu/remote_check copies-native copies >> "$results" 2>>"$OUT/native.err"
+    for lanes in 0 4 8 12 16; do
+        start_worker && GPUSHARE_REMOTE_LANES=$lanes remote timeout 120 build/gpu/remote_check "copies-lanes-$lanes" copies >> "$results" 2>>"$OUT/remote.err"
+        wait_bounded "$WPID" 30 "worker after the copies over $lanes lanes (round $round)"
+    done
 done
 
 # 1b. CuPy and PyTorch, natively then remotely (GPUSHARE_REMOTE_LOG=1: the calls not served).
@@ -134,7 +147,7 @@ echo "{\"mode\":\"kill-client\",\"held\":$held,\"worker_mib_before\":\"${used_be
 # 4. What loopback TCP carries here (scripts/gpu/tcp_blast.c): the ceiling of a copy over one
 # connection, and over several (whether bulk lanes would pay, docs/remote.md "Copies").
 if gcc -O2 -std=c11 -pthread scripts/gpu/tcp_blast.c -o build/gpu/tcp_blast; then
-    for cfg in "1024 0 0 1" "4096 0 0 1" "4096 0 1 1" "4096 16384 0 1" "4096 0 0 2" "4096 0 0 4" "4096 0 0 8"; do
+    for cfg in "1024 0 0 1" "4096 0 0 1" "4096 0 1 1" "4096 16384 0 1" "4096 0 0 2" "4096 0 0 4" "4096 0 0 8" "4096 0 0 12" "4096 0 0 16"; do
         # shellcheck disable=SC2086 # the configuration's words are the arguments
         timeout 60 build/gpu/tcp_blast 4096 $cfg >> "$results" 2>>"$OUT/tcp.err" || echo "{\"mode\":\"tcp\",\"error\":\"tcp_blast $cfg failed\"}" >> "$results"
     done
@@ -159,6 +172,16 @@ print(f"{'launches per second':44} {med(nat, 'launches_per_s'):12.0f} {lps:12.0f
 for k, label in (('htod_gb_s', 'host to device 1 GiB, GB/s'), ('dtoh_gb_s', 'device to host 1 GiB, GB/s')):
     n, r = med(nat, k), med(rem, k)
     print(f"{label:44} {n:12.2f} {r:12.2f}  {r / n * 100:.0f}% of native {'pinned' if nat and nat[0]['pinned'] else 'pageable'} (budget 50%)")
+# Copies alone over bulk lanes (section 1a): each lane count against native pinned, side by side.
+cn = [r for r in rows if r.get('mode') == 'copies-native' and 'error' not in r]
+for k, label in (('htod_gb_s', 'host to device'), ('dtoh_gb_s', 'device to host')):
+    n = med(cn, k)
+    for lanes in (0, 4, 8, 12, 16):
+        cr = [r for r in rows if r.get('mode') == f'copies-lanes-{lanes}' and 'error' not in r]
+        v = med(cr, k)
+        ok = bool(cr) and all(r['data_ok'] for r in cr)
+        conns = '1 connection' if lanes == 0 else f'{lanes} lanes'
+        print(f"{'1 GiB ' + label + ', ' + conns + ', GB/s':44} {n:12.2f} {v:12.2f}  {v / n * 100:.0f}% of native pinned (budget 50%){'' if ok else ', DATA BAD or missing'}")
 rp = bool(nat and rem) and all(r.get('runtime_path_ok') for r in nat + rem)
 attrs = {(r.get('max_threads'), r.get('occupancy_256')) for r in nat + rem}
 print(f"{'runtime path: library, kernel handle, attrs':44} {'ok' if nat and all(r.get('runtime_path_ok') for r in nat) else 'BAD':>12} {'ok' if rem and all(r.get('runtime_path_ok') for r in rem) else 'BAD':>12}  {'PASS' if rp and len(attrs) == 1 else 'FAIL'} (max threads, occupancy at 256: {sorted(attrs)})")

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -232,4 +233,16 @@ int gsr_equal_ct(const uint8_t *a, const uint8_t *b, size_t n) {
     uint8_t diff = 0;
     for (size_t i = 0; i < n; i++) diff |= (uint8_t)(a[i] ^ b[i]);
     return diff == 0;
+}
+
+int gsr_random(void *buf, size_t n) {
+    uint8_t *p = buf;
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return -1;
+        p += got;
+        n -= (size_t)got;
+    }
+    return 0;
 }

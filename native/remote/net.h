@@ -45,6 +45,8 @@ int gsr_listen(const char *endpoint, unsigned *port);
 int gsr_key_from_hex(const char *hex, uint8_t key[GSR_KEY_BYTES]);
 /* A certificate pin: 64 hex digits, colons allowed, any case -> 32 bytes; 0 or -1. */
 int gsr_fingerprint_from_hex(const char *hex, uint8_t out[GSR_FINGERPRINT_BYTES]);
+/* n random bytes from the kernel: 0, or -1. */
+int gsr_random(void *buf, size_t n);
 /* Constant-time comparison of n bytes: 1 when equal. */
 int gsr_equal_ct(const uint8_t *a, const uint8_t *b, size_t n);
 

@@ -16,9 +16,11 @@
 
 #define GSR_MAGIC 0x47535231u /* "GSR1" */
 /* Versions (docs/remote.md "Handshake"): 1, DATA frames of at most 1 MiB; 2, of at most the
- * chunk the worker's HELLO reply names (GSR_CHUNK_BYTES_V2). Both ends speak both; the HELLO
- * reply names the highest both know, so an old client or an old worker still works. */
-#define GSR_VERSION 2u
+ * chunk the worker's HELLO reply names (GSR_CHUNK_BYTES_V2); 3, version 2 and bulk lanes
+ * (LANES_OPEN, LANE_HELLO: "Bulk lanes"). Both ends speak all; the HELLO reply names the
+ * highest both know, so an old client or an old worker still works. */
+#define GSR_VERSION 3u
+#define GSR_VERSION_LANES 3u
 #define GSR_VERSION_MIN 1u
 #define GSR_HEADER_BYTES 24u
 #define GSR_CHUNK_BYTES (1u << 20)
@@ -30,6 +32,10 @@
 #define GSR_MAX_NAME 4096u
 #define GSR_MAX_PARAMS 256u
 #define GSR_MAX_MODULE_BYTES (1ull << 30)
+/* Bulk lanes: at most this many data connections beside the control one; the token the
+ * worker's LANES_OPEN reply gives, which each lane presents with the session key. */
+#define GSR_MAX_LANES 16u
+#define GSR_LANE_TOKEN_BYTES 16u
 
 #define GSR_FLAG_REPLY 0x1u
 #define GSR_FLAG_NO_REPLY 0x2u
@@ -107,7 +113,9 @@
     X(OCCUPANCY_CLUSTERS, 101, "uqb", "i") \
     X(LAUNCH_KERNEL_EX, 102, "qbb", "") \
     X(TENSOR_MAP_ENCODE_TILED, 103, "b", "b") \
-    X(TENSOR_MAP_REPLACE_ADDRESS, 104, "bq", "b")
+    X(TENSOR_MAP_REPLACE_ADDRESS, 104, "bq", "b") \
+    X(LANES_OPEN, 150, "u", "ub") \
+    X(LANE_HELLO, 151, "uubb", "")
 
 /* A launch configuration (CUlaunchConfig) as OCCUPANCY_CLUSTERS and LAUNCH_KERNEL_EX carry it
  * in their first blob, little-endian: u32 grid x y z, block x y z, shared bytes, attribute

@@ -32,7 +32,7 @@ REMOTE_SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 REMOTE_FAKE_DIR := $(abspath $(CURDIR)/..)/build/native/fake
 
 REMOTE_CODEC_SRCS := remote/proto.c remote/net.c remote/tls.c
-REMOTE_WORKER_SRCS := remote/worker.c remote/worker_calls.c remote/worker_copy.c remote/worker_queries.c remote/table.c $(REMOTE_CODEC_SRCS)
+REMOTE_WORKER_SRCS := remote/worker.c remote/worker_calls.c remote/worker_copy.c remote/worker_lanes.c remote/worker_queries.c remote/table.c $(REMOTE_CODEC_SRCS)
 REMOTE_CLIENT_SRCS := remote/client_conn.c remote/client_api.c remote/client_procs.c remote/client_runtime.c remote/client_export.c remote/client_kparams.c remote/client_unified.c remote/client_queries.c remote/client_calls.c remote/md2.c $(REMOTE_CODEC_SRCS)
 REMOTE_HDRS := $(wildcard remote/*.h) $(wildcard include/gs_cuda*.h) remote/remote.mk
 REMOTE_STUBS := $(REMOTE_BUILD)/client_stubs.c

@@ -373,7 +373,9 @@ int gsr_tls_write(gsr_tls *t, const void *buf, size_t n) {
         rc = -1;
         break;
     }
-    if (rc != 0 && err == EPIPE && !was_pending) {
+    /* Whatever OpenSSL made of the failure (after a peer's reset it may say SSL_ERROR_SSL, not
+     * EPIPE), a SIGPIPE this write raised is taken back before the mask is restored. */
+    if (rc != 0 && !was_pending) {
         struct timespec zero = {0, 0};
         (void)sigtimedwait(&pipe_only, NULL, &zero);
     }

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,7 @@ static int handshake(gsr_session *s, const uint8_t key[GSR_KEY_BYTES]) {
     /* The highest version both speak (the client's range is [v1, v2]), and its chunk. */
     uint32_t version = a.v[2] < GSR_VERSION ? (uint32_t)a.v[2] : GSR_VERSION;
     s->chunk = version >= 2 ? GSR_CHUNK_BYTES_V2 : GSR_CHUNK_BYTES;
+    s->version = version;
     int driver = 0;
     (void)cuDriverGetVersion(&driver);
     gsr_args out = {.v = {version, s->chunk, (uint32_t)driver}, .nv = 3};
@@ -220,7 +222,108 @@ static int open_link(gsr_session *s, gsr_tls_server *srv, const uint8_t key[GSR_
     return handshake(s, key);
 }
 
-static int serve(gsr_session *s) {
+/* What the loop needs to open bulk lanes: the listening socket (kept until the first request
+ * after HELLO, -1 after), the TLS server, the key, the bound of each wait. */
+typedef struct lane_setup {
+    int lfd;
+    gsr_tls_server *srv;
+    const uint8_t *key;
+    int accept_timeout_ms;
+    int idle_timeout_ms;
+} lane_setup;
+
+/* One lane's handshake on a fresh connection: TLS when the session has it, then LANE_HELLO
+ * {magic, index, key, token}, answered with its status. 0, or -1 (said on stderr). */
+static int lane_handshake(lane_setup *ls, gsr_lane *lane, unsigned index, const uint8_t token[GSR_LANE_TOKEN_BYTES]) {
+    if (ls->srv) {
+        char why[256];
+        lane->link.tls = gsr_tls_accept(ls->srv, lane->link.fd, why, sizeof why);
+        if (!lane->link.tls) {
+            fprintf(stderr, "gpushare-remote-worker: lane %u: %s\n", index, why);
+            return -1;
+        }
+    }
+    gsr_header h;
+    uint8_t buf[256];
+    gsr_args a;
+    if (gsr_recv_header(&lane->link, &h) != 0 || h.op != GSR_OP_LANE_HELLO || h.length > sizeof buf ||
+        gsr_read_full(&lane->link, buf, h.length) != 0 || gsr_decode(GSR_OP_LANE_HELLO, 0, buf, h.length, &a) != GSR_OK ||
+        a.v[0] != GSR_MAGIC) {
+        fprintf(stderr, "gpushare-remote-worker: lane %u: no LANE_HELLO\n", index);
+        return -1;
+    }
+    /* Both compared whole, in constant time, whatever the first said. */
+    int key_ok = a.blob_len[0] == GSR_KEY_BYTES && gsr_equal_ct(a.blob[0], ls->key, GSR_KEY_BYTES);
+    int token_ok = a.blob_len[1] == GSR_LANE_TOKEN_BYTES && gsr_equal_ct(a.blob[1], token, GSR_LANE_TOKEN_BYTES);
+    CUresult status = key_ok && token_ok && a.v[1] == index ? CUDA_SUCCESS : CUDA_ERROR_NOT_PERMITTED;
+    gsr_header r = {0, GSR_OP_LANE_HELLO, GSR_FLAG_REPLY, h.id, (int32_t)status, 0};
+    if (gsr_send_frame(&lane->link, &r, NULL, 0, NULL, 0) != 0) return -1;
+    if (status != CUDA_SUCCESS) {
+        fprintf(stderr, "gpushare-remote-worker: lane %u refused: %s\n", index,
+                !key_ok ? "wrong key" : !token_ok ? "wrong lane token" : "lane index out of order");
+        return -1;
+    }
+    return 0;
+}
+
+/* LANES_OPEN {u32 asked} (the first request after HELLO, version >= 3): the reply grants
+ * min(asked, GSR_MAX_LANES) lanes and gives a fresh token; then exactly that many connections
+ * are accepted, in order, each bounded by the accept timeout. A lane that fails its handshake
+ * ends the session, as a failed HELLO ends the worker (the key gets one guess). 0 (the
+ * session goes on, with or without lanes), or -1 (it ends). */
+static int open_lanes(gsr_session *s, lane_setup *ls, const gsr_header *h) {
+    gsr_args a;
+    CUresult status = CUDA_SUCCESS;
+    if (gsr_decode(GSR_OP_LANES_OPEN, 0, s->payload, h->length, &a) != GSR_OK) status = CUDA_ERROR_INVALID_VALUE;
+    else if (s->version < GSR_VERSION_LANES || ls->lfd < 0) status = CUDA_ERROR_NOT_SUPPORTED;
+    unsigned n = status == CUDA_SUCCESS ? (a.v[0] < GSR_MAX_LANES ? (unsigned)a.v[0] : GSR_MAX_LANES) : 0;
+    uint8_t token[GSR_LANE_TOKEN_BYTES];
+    if (n > 0 && gsr_random(token, sizeof token) != 0) status = CUDA_ERROR_OPERATING_SYSTEM;
+    if (status == CUDA_SUCCESS && n > 0) {
+        /* s->nlanes counts the lanes with a ring; gsr_lanes_free frees those and closes their links. */
+        if (!(s->lanes = calloc(n, sizeof *s->lanes))) status = CUDA_ERROR_OUT_OF_MEMORY;
+        for (unsigned i = 0; status == CUDA_SUCCESS && i < n; i++) {
+            s->lanes[i].link = (gsr_link){-1, NULL};
+            if (!(s->lanes[i].ring.pageable = aligned_alloc(4096, (size_t)GSR_RING_SLOTS * GSR_CHUNK_BYTES_V2)))
+                status = CUDA_ERROR_OUT_OF_MEMORY;
+            else
+                s->nlanes = i + 1;
+        }
+        if (status != CUDA_SUCCESS) {
+            gsr_lanes_free(s);
+            n = 0;
+        }
+    }
+    gsr_args out = {.v = {n}, .nv = 1, .blob = {token}, .blob_len = {n > 0 ? GSR_LANE_TOKEN_BYTES : 0}, .nblob = 1};
+    uint8_t buf[64];
+    gsr_writer w;
+    gsr_writer_init(&w, buf, sizeof buf);
+    if (status == CUDA_SUCCESS) gsr_encode(GSR_OP_LANES_OPEN, 1, &out, &w);
+    gsr_header r = {(uint32_t)w.len, GSR_OP_LANES_OPEN, GSR_FLAG_REPLY, h->id, (int32_t)status, 0};
+    if (gsr_send_frame(&s->link, &r, buf, w.len, NULL, 0) != 0) return -1;
+    if (status != CUDA_SUCCESS) return 0; /* refused: the session goes on without lanes */
+    for (unsigned i = 0; i < n; i++) {
+        gsr_lane *lane = &s->lanes[i];
+        if (wait_readable(ls->lfd, ls->accept_timeout_ms) != 1) {
+            fprintf(stderr, "gpushare-remote-worker: lane %u did not connect within %d ms\n", i, ls->accept_timeout_ms);
+            return -1;
+        }
+        lane->link.fd = accept(ls->lfd, NULL, NULL);
+        if (lane->link.fd < 0) return -1;
+        gsr_set_link_options(lane->link.fd);
+        struct timeval tv = {ls->accept_timeout_ms / 1000, (ls->accept_timeout_ms % 1000) * 1000};
+        (void)setsockopt(lane->link.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        if (lane_handshake(ls, lane, i, token) != 0) return -1;
+        /* Between copies a lane is idle as long as the session likes; inside one, a read waits
+         * at most the idle timeout. */
+        tv = (struct timeval){ls->idle_timeout_ms / 1000, (ls->idle_timeout_ms % 1000) * 1000};
+        (void)setsockopt(lane->link.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
+    if (n > 0) fprintf(stderr, "gpushare-remote-worker: %u bulk lanes open\n", n);
+    return 0;
+}
+
+static int serve(gsr_session *s, lane_setup *ls) {
     for (;;) {
         gsr_header h;
         int rc = gsr_in_header(s, &h);
@@ -236,7 +339,25 @@ static int serve(gsr_session *s) {
             log_end(errno == ETIMEDOUT ? "a frame stalled past the idle timeout" : "link lost inside a frame");
             return 0;
         }
+        if (h.op == GSR_OP_LANES_OPEN && ls->lfd >= 0) {
+            int lanes_rc = open_lanes(s, ls, &h);
+            close(ls->lfd);
+            ls->lfd = -1;
+            if (lanes_rc != 0) {
+                log_end("a bulk lane failed its handshake");
+                return 5;
+            }
+            continue;
+        }
+        if (ls->lfd >= 0) { /* no lanes asked: nobody else is let in */
+            close(ls->lfd);
+            ls->lfd = -1;
+        }
         if (gsr_session_handle(s, &h) != 0) {
+            if (s->nlanes > 0 && s->broken) {
+                log_end("a bulk lane failed (closed, silent or out of step), or the link did");
+                return 0;
+            }
             log_end("request out of step with the protocol, or the link failed");
             return 0;
         }
@@ -273,6 +394,9 @@ int main(int argc, char **argv) {
         return usage("the session key (--key-file or GPUSHARE_REMOTE_KEY) must be 64 hex digits");
     }
     unsetenv("GPUSHARE_REMOTE_KEY"); /* not inherited by anything the driver starts */
+    /* A write to a connection the client closed, or one a failed bulk lane shut down, is an error
+     * value here, never a signal (OpenSSL writes alerts with write(2), reads included). */
+    signal(SIGPIPE, SIG_IGN);
 
     CUresult rc = cuInit(0);
     if (rc != CUDA_SUCCESS) {
@@ -330,10 +454,14 @@ int main(int argc, char **argv) {
             code = 5;
         }
     }
-    close(lfd);
+    /* Kept open for the bulk lanes the first request may ask for (open_lanes). */
+    lane_setup ls = {code == 0 ? lfd : -1, srv, key, o.accept_timeout_ms, o.idle_timeout_ms};
+    if (code != 0) close(lfd);
     set_timeout(&s, o.idle_timeout_ms);
-    if (code == 0) code = serve(&s);
+    if (code == 0) code = serve(&s, &ls);
+    if (ls.lfd >= 0) close(ls.lfd);
     gsr_session_release(&s);
+    gsr_lanes_free(&s);
     gsr_link_close(&s.link);
     gsr_tls_server_free(srv);
     free(s.payload);

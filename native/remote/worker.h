@@ -1,6 +1,8 @@
 /*
  * worker.h: one remote session's state in gpushare-remote-worker (docs/remote.md). The
- * worker is single-threaded: one client, one loop, so the session needs no locks.
+ * worker serves one client from one loop, so the session needs no locks; a large copy over
+ * bulk lanes (worker_lanes.c) runs one thread per lane for that copy only, each touching its
+ * own lane and ring, and the loop waits for all of them before it reads the next request.
  */
 #ifndef GSR_WORKER_H
 #define GSR_WORKER_H
@@ -25,6 +27,13 @@ typedef struct gsr_ring {
     uint64_t pinned_ctx; /* the context id pinned was allocated in */
     int pin_failed;      /* the driver refused once: stay on pageable staging */
 } gsr_ring;
+
+/* A bulk lane (docs/remote.md "Bulk lanes"): a data connection of its own, authenticated as
+ * the control one, and its own staging ring. */
+typedef struct gsr_lane {
+    gsr_link link;
+    gsr_ring ring;
+} gsr_lane;
 
 /* Entry points a driver may lack, found at prepare (worker_queries.c); NULL when absent. */
 enum gsr_optional {
@@ -64,6 +73,9 @@ typedef struct gsr_session {
     gsr_ring ring;        /* copy staging (worker_copy.c) */
     uint64_t current_ctx; /* the context id last made current on this thread (0: none) */
     CUresult deferred;    /* first error of a call sent without reply, not yet reported */
+    gsr_lane *lanes;      /* bulk lanes (LANES_OPEN), nlanes of them; copies over one chunk go there */
+    unsigned nlanes;
+    uint32_t version;     /* the session's protocol version (HELLO) */
     int broken;           /* the stream is out of step or closed: end the session */
     gsr_pfn_memcpy_dtod memcpy_dtod;
     gsr_pfn_memcpy_htod_async memcpy_htod_async;
@@ -114,6 +126,30 @@ CUresult gsr_handle_cublas_op(gsr_session *s, unsigned op, const gsr_args *a, gs
 /* The query ops (STREAM_GET, CTX_GET, CTX_SET, EVENT_RECORD_FLAGS, POINTER_GET,
  * MODULE_GET_GLOBAL): a's fields checked against the session's table; the reply's fields in *out. */
 CUresult gsr_handle_query(gsr_session *s, unsigned op, const gsr_args *a, gsr_args *out);
+
+/* worker_lanes.c. A copy striped over the session's lanes (s->nlanes > 0, bytes > s->chunk):
+ * chunk i (s->chunk bytes, the last one short) travels on lane i mod nlanes. dir 0: host to
+ * device (every lane's DATA frames are taken in whatever the status), 1: device to host
+ * (every lane sends its frames; zeros where the copy failed, so the lanes stay in step).
+ * *status: in, the request's checks (stream, range); out, the copy's. 0, or -1 when a lane
+ * failed (the session ends: s->broken). */
+int gsr_lanes_copy(gsr_session *s, int dir, uint64_t addr, uint64_t bytes, CUstream stream, CUresult *status);
+/* Pinned (else pageable) staging of a ring, in the current context (worker_copy.c). */
+uint8_t *gsr_ring_base(gsr_session *s, gsr_ring *g);
+/* Wakes every thread blocked on one of the session's connections (a lane failed). */
+void gsr_lanes_shutdown(gsr_session *s);
+/* Frees the lanes' links and pageable rings (their pinned rings: gsr_ring_release). */
+void gsr_lanes_free(gsr_session *s);
+
+/* The pipeline of one copy over one ring (worker_copy.c): an event per slot, created on first
+ * use in the copy's context, waited on before the slot is reused and when the copy ends. */
+typedef struct gsr_pipeline {
+    CUevent ev[GSR_RING_SLOTS];
+    int busy[GSR_RING_SLOTS];
+} gsr_pipeline;
+void gsr_slot_wait(gsr_pipeline *p, unsigned k, CUresult *status);
+CUresult gsr_slot_record(gsr_pipeline *p, unsigned k, CUstream stream);
+void gsr_pipeline_end(gsr_pipeline *p, CUresult *status);
 
 /* Frees every object and allocation of the session (modules, events, streams, memory, contexts). */
 void gsr_session_release(gsr_session *s);

@@ -418,7 +418,8 @@ static void handle_session_memory(gsr_session *s, int dev, reply *r) {
 
 /* Ops that run in the caller's current context (the header's ctx made current first). */
 static int needs_ctx(unsigned op) {
-    return op >= GSR_OP_CTX_SYNCHRONIZE && op != GSR_OP_PRIMARY_CTX_SET_FLAGS && op != GSR_OP_SESSION_MEMORY && op != GSR_OP_POINTER_GET;
+    return op >= GSR_OP_CTX_SYNCHRONIZE && op != GSR_OP_PRIMARY_CTX_SET_FLAGS && op != GSR_OP_SESSION_MEMORY && op != GSR_OP_POINTER_GET &&
+           op != GSR_OP_LANES_OPEN && op != GSR_OP_LANE_HELLO;
 }
 
 int gsr_session_handle(gsr_session *s, const gsr_header *h) {
@@ -426,7 +427,7 @@ int gsr_session_handle(gsr_session *s, const gsr_header *h) {
     reply r;
     memset(&r, 0, sizeof r);
     r.status = CUDA_ERROR_INVALID_VALUE;
-    if (h->op == GSR_OP_HELLO || h->op == GSR_OP_DATA) return ends_session(s); /* out of sequence */
+    if (h->op == GSR_OP_HELLO || h->op == GSR_OP_DATA || h->op == GSR_OP_LANE_HELLO) return ends_session(s); /* out of sequence */
     if (gsr_decode(h->op, 0, s->payload, h->length, &a) != GSR_OK) {
         /* A transfer's DATA frames follow its request: their count is unknown now. */
         if (h->op == GSR_OP_MEMCPY_HTOD || h->op == GSR_OP_MODULE_LOAD_DATA) return ends_session(s);
@@ -436,7 +437,10 @@ int gsr_session_handle(gsr_session *s, const gsr_header *h) {
     if (ctx_rc != CUDA_SUCCESS) {
         r.status = ctx_rc;
         /* The transfer's data still comes: take it in and throw it away. */
-        if (h->op == GSR_OP_MEMCPY_HTOD || h->op == GSR_OP_MODULE_LOAD_DATA) {
+        if ((h->op == GSR_OP_MEMCPY_HTOD || h->op == GSR_OP_MEMCPY_DTOH) && s->nlanes > 0 && a.v[1] > s->chunk) {
+            /* On the lanes: taken in, or zeros sent, all the same. */
+            if (gsr_lanes_copy(s, h->op == GSR_OP_MEMCPY_DTOH, 0, a.v[1], NULL, &r.status) != 0) return -1;
+        } else if (h->op == GSR_OP_MEMCPY_HTOD || h->op == GSR_OP_MODULE_LOAD_DATA) {
             uint64_t bytes = h->op == GSR_OP_MEMCPY_HTOD ? a.v[1] : a.v[0];
             for (uint64_t off = 0; off < bytes;) {
                 size_t n = gsr_next_data(s, bytes - off);
@@ -621,6 +625,9 @@ int gsr_session_handle(gsr_session *s, const gsr_header *h) {
     case GSR_OP_MODULE_GET_GLOBAL:
         r.status = gsr_handle_query(s, h->op, &a, &r.out);
         break;
+    case GSR_OP_LANES_OPEN: /* served by the loop (worker.c) as the first request only */
+        r.status = CUDA_ERROR_NOT_SUPPORTED;
+        break;
     /* ops 100-149: cuBLAS's needs (worker_queries.c) */
     case GSR_OP_OCCUPANCY_DYNAMIC_SMEM:
     case GSR_OP_OCCUPANCY_CLUSTERS:
@@ -631,6 +638,7 @@ int gsr_session_handle(gsr_session *s, const gsr_header *h) {
         break;
     case GSR_OP_HELLO:
     case GSR_OP_DATA:
+    case GSR_OP_LANE_HELLO: /* a lane's, never the control connection's */
         return ends_session(s);
     }
     if (rc != 0) return rc;

@@ -31,8 +31,7 @@ size_t gsr_next_data(gsr_session *s, uint64_t left) {
 }
 
 /* Pinned staging for this copy when the driver gives it (once per context), else pageable. */
-static uint8_t *ring_base(gsr_session *s) {
-    gsr_ring *g = &s->ring;
+uint8_t *gsr_ring_base(gsr_session *s, gsr_ring *g) {
     if (!g->pinned && !g->pin_failed && s->current_ctx != 0 && s->current_ctx != UINT64_MAX) {
         void *p = NULL;
         if (cuMemHostAlloc(&p, (size_t)GSR_RING_SLOTS * GSR_CHUNK_BYTES_V2, CU_MEMHOSTALLOC_PORTABLE) == CUDA_SUCCESS && p) {
@@ -45,12 +44,15 @@ static uint8_t *ring_base(gsr_session *s) {
     return g->pinned ? g->pinned : g->pageable;
 }
 
+static uint8_t *ring_base(gsr_session *s) { return gsr_ring_base(s, &s->ring); }
+
 void gsr_ring_forget_ctx(gsr_session *s, uint64_t ctx) {
     if (s->ring.pinned && s->ring.pinned_ctx == ctx) s->ring.pinned = NULL;
+    for (unsigned i = 0; i < s->nlanes; i++)
+        if (s->lanes[i].ring.pinned && s->lanes[i].ring.pinned_ctx == ctx) s->lanes[i].ring.pinned = NULL;
 }
 
-void gsr_ring_release(gsr_session *s) {
-    gsr_ring *g = &s->ring;
+static void ring_release(gsr_session *s, gsr_ring *g) {
     if (!g->pinned) return;
     gsr_obj *c = gsr_table_find(&s->table, g->pinned_ctx, GSR_KIND_CONTEXT);
     if (c && cuCtxSetCurrent(c->handle) == CUDA_SUCCESS) (void)cuMemFreeHost(g->pinned);
@@ -58,15 +60,13 @@ void gsr_ring_release(gsr_session *s) {
     s->current_ctx = UINT64_MAX;
 }
 
-/* The slots' events of one copy: created on first use in the copy's context, each waited on
- * before its slot is reused, all waited on and destroyed when the copy ends. */
-typedef struct pipeline {
-    CUevent ev[GSR_RING_SLOTS];
-    int busy[GSR_RING_SLOTS];
-} pipeline;
+void gsr_ring_release(gsr_session *s) {
+    ring_release(s, &s->ring);
+    for (unsigned i = 0; i < s->nlanes; i++) ring_release(s, &s->lanes[i].ring);
+}
 
 /* Waits until slot k's device copy is done; a failure becomes the copy's status. */
-static void slot_wait(pipeline *p, unsigned k, CUresult *status) {
+void gsr_slot_wait(gsr_pipeline *p, unsigned k, CUresult *status) {
     if (!p->busy[k]) return;
     p->busy[k] = 0;
     CUresult rc = cuEventSynchronize(p->ev[k]);
@@ -74,7 +74,7 @@ static void slot_wait(pipeline *p, unsigned k, CUresult *status) {
 }
 
 /* Marks slot k in flight on stream: 0, or the copy's error. */
-static CUresult slot_record(pipeline *p, unsigned k, CUstream stream) {
+CUresult gsr_slot_record(gsr_pipeline *p, unsigned k, CUstream stream) {
     CUresult rc = CUDA_SUCCESS;
     if (!p->ev[k]) {
         CUevent made = NULL;
@@ -91,9 +91,9 @@ static CUresult slot_record(pipeline *p, unsigned k, CUstream stream) {
     return cuStreamSynchronize(stream);
 }
 
-static void pipeline_end(pipeline *p, CUresult *status) {
+void gsr_pipeline_end(gsr_pipeline *p, CUresult *status) {
     for (unsigned k = 0; k < GSR_RING_SLOTS; k++) {
-        slot_wait(p, k, status);
+        gsr_slot_wait(p, k, status);
         if (p->ev[k]) (void)cuEventDestroy_v2(p->ev[k]);
         p->ev[k] = NULL;
     }
@@ -102,29 +102,33 @@ static void pipeline_end(pipeline *p, CUresult *status) {
 int gsr_copy_htod(gsr_session *s, const gsr_args *a, CUresult *status) {
     uint64_t dst = a->v[0], bytes = a->v[1];
     int async = a->v[3] != 0;
-    CUstream stream;
+    CUstream stream = NULL;
     *status = gsr_find_stream(s, a->v[2], &stream);
     if (*status == CUDA_SUCCESS && !gsr_table_range_ok(&s->table, dst, bytes)) *status = CUDA_ERROR_INVALID_VALUE;
+    if (s->nlanes > 0 && bytes > s->chunk) { /* striped over the bulk lanes (worker_lanes.c) */
+        if (*status == CUDA_SUCCESS && async && !s->memcpy_htod_async) *status = cuStreamSynchronize(stream);
+        return gsr_lanes_copy(s, 0, dst, bytes, stream, status);
+    }
     /* One chunk: no pipeline to fill, and no events to pay for on the small copies frameworks
      * make all the time. */
     int piped = *status == CUDA_SUCCESS && s->memcpy_htod_async && bytes > s->chunk;
     if (*status == CUDA_SUCCESS && async && !s->memcpy_htod_async) *status = cuStreamSynchronize(stream);
     uint8_t *ring = ring_base(s);
-    pipeline p;
+    gsr_pipeline p;
     memset(&p, 0, sizeof p);
     unsigned k = 0;
     for (uint64_t off = 0; off < bytes;) {
         uint8_t *slot = ring + (size_t)k * GSR_CHUNK_BYTES_V2;
-        slot_wait(&p, k, status);
+        gsr_slot_wait(&p, k, status);
         size_t n = gsr_next_data(s, bytes - off);
         if (n == 0 || gsr_in_read(s, slot, n) != 0) {
-            pipeline_end(&p, status);
+            gsr_pipeline_end(&p, status);
             return ends_session(s);
         }
         if (*status == CUDA_SUCCESS) {
             if (piped) {
                 *status = s->memcpy_htod_async(dst + off, slot, n, stream);
-                if (*status == CUDA_SUCCESS) *status = slot_record(&p, k, stream);
+                if (*status == CUDA_SUCCESS) *status = gsr_slot_record(&p, k, stream);
             } else if (async && s->memcpy_htod_async) {
                 *status = s->memcpy_htod_async(dst + off, slot, n, stream);
                 if (*status == CUDA_SUCCESS) *status = cuStreamSynchronize(stream); /* staging is reused */
@@ -135,16 +139,16 @@ int gsr_copy_htod(gsr_session *s, const gsr_args *a, CUresult *status) {
         off += n;
         k = (k + 1) % GSR_RING_SLOTS;
     }
-    pipeline_end(&p, status);
+    gsr_pipeline_end(&p, status);
     return 0;
 }
 
 /* Queues the device copy of the next chunk (from *issued) into slot k; its length in *len. */
-static CUresult dtoh_issue(gsr_session *s, pipeline *p, unsigned k, uint8_t *ring, uint64_t src, uint64_t bytes, uint64_t *issued,
+static CUresult dtoh_issue(gsr_session *s, gsr_pipeline *p, unsigned k, uint8_t *ring, uint64_t src, uint64_t bytes, uint64_t *issued,
                            size_t *len, CUstream stream) {
     size_t n = bytes - *issued > s->chunk ? s->chunk : (size_t)(bytes - *issued);
     CUresult rc = s->memcpy_dtoh_async(ring + (size_t)k * GSR_CHUNK_BYTES_V2, src + *issued, n, stream);
-    if (rc == CUDA_SUCCESS) rc = slot_record(p, k, stream);
+    if (rc == CUDA_SUCCESS) rc = gsr_slot_record(p, k, stream);
     len[k] = n;
     *issued += n;
     return rc;
@@ -153,31 +157,35 @@ static CUresult dtoh_issue(gsr_session *s, pipeline *p, unsigned k, uint8_t *rin
 /* DATA frames out of the device range, then the status reply (sent by the caller). */
 int gsr_copy_dtoh(gsr_session *s, const gsr_args *a, CUresult *status) {
     uint64_t src = a->v[0], bytes = a->v[1];
-    CUstream stream;
+    CUstream stream = NULL;
     *status = gsr_find_stream(s, a->v[2], &stream);
     if (*status == CUDA_SUCCESS && !gsr_table_range_ok(&s->table, src, bytes)) *status = CUDA_ERROR_INVALID_VALUE;
+    if (s->nlanes > 0 && bytes > s->chunk) { /* every lane's frames come whatever the status */
+        if (*status == CUDA_SUCCESS && a->v[3] && !s->memcpy_dtoh_async) *status = cuStreamSynchronize(stream);
+        return gsr_lanes_copy(s, 1, src, bytes, stream, status);
+    }
     if (*status != CUDA_SUCCESS) return 0;
     uint8_t *ring = ring_base(s);
     if (s->memcpy_dtoh_async && bytes > s->chunk) {
         /* Stream-ordered from the start: the copies wait for the stream's earlier work. */
-        pipeline p;
+        gsr_pipeline p;
         memset(&p, 0, sizeof p);
         size_t len[GSR_RING_SLOTS] = {0};
         uint64_t issued = 0, off = 0;
         for (unsigned k = 0; k < GSR_RING_SLOTS && issued < bytes && *status == CUDA_SUCCESS; k++)
             *status = dtoh_issue(s, &p, k, ring, src, bytes, &issued, len, stream);
         for (unsigned k = 0; off < bytes && *status == CUDA_SUCCESS; k = (k + 1) % GSR_RING_SLOTS) {
-            slot_wait(&p, k, status);
+            gsr_slot_wait(&p, k, status);
             if (*status != CUDA_SUCCESS) break;
             off += len[k];
             gsr_header d = {(uint32_t)len[k], GSR_OP_DATA, (uint16_t)(GSR_FLAG_REPLY | (off < bytes ? GSR_FLAG_MORE : 0)), 0, 0, 0};
             if (gsr_send_frame(&s->link, &d, ring + (size_t)k * GSR_CHUNK_BYTES_V2, len[k], NULL, 0) != 0) {
-                pipeline_end(&p, status);
+                gsr_pipeline_end(&p, status);
                 return ends_session(s);
             }
             if (issued < bytes) *status = dtoh_issue(s, &p, k, ring, src, bytes, &issued, len, stream);
         }
-        pipeline_end(&p, status);
+        gsr_pipeline_end(&p, status);
         return 0;
     }
     if (a->v[3]) *status = cuStreamSynchronize(stream);

@@ -7,7 +7,9 @@
  * per second, 1 GiB copy bandwidth each way. Prints one JSON line.
  *
  *   remote_check MODE [fill|hold]    MODE names the run in the output (native, remote)
- *   fill: 256 MiB allocations until refused; hold: 4 GiB allocated, "holding", wait to be killed
+ *   fill: 256 MiB allocations until refused; hold: 4 GiB allocated, "holding", wait to be killed;
+ *   copies: only the 1 GiB copies each way (best of 5, the first round's bytes checked), with
+ *   "lanes" the client's GPUSHARE_REMOTE_LANES as given ("" when unset)
  * Built with our own declarations (native/include), linked against libcuda.so.1 by soname.
  */
 #define _DEFAULT_SOURCE
@@ -86,6 +88,32 @@ int main(int argc, char **argv) {
         printf("holding\n");
         fflush(stdout);
         for (;;) pause();
+    }
+    if (!strcmp(what, "copies")) {
+        size_t big = 1ull << 30;
+        int pinned;
+        uint8_t *hb = host_buffer(big, &pinned), *back = malloc(big);
+        if (!hb || !back) return 1;
+        for (size_t i = 0; i < big; i++) hb[i] = (uint8_t)(i * 2654435761u >> 13);
+        CUdeviceptr db;
+        TRY(cuMemAlloc_v2(&db, big));
+        double htod = 1e9, dtoh = 1e9;
+        int data_ok = 1;
+        for (int r = 0; r < 5; r++) {
+            double t0 = now_s();
+            TRY(cuMemcpyHtoD_v2(db, hb, big));
+            double a = now_s() - t0;
+            t0 = now_s();
+            TRY(cuMemcpyDtoH_v2(r == 0 ? back : hb, db, big));
+            double b = now_s() - t0;
+            if (r == 0) data_ok = memcmp(hb, back, big) == 0;
+            if (a < htod) htod = a;
+            if (b < dtoh) dtoh = b;
+        }
+        const char *lanes = getenv("GPUSHARE_REMOTE_LANES");
+        printf("{\"mode\":\"%s\",\"copies\":true,\"lanes\":\"%s\",\"htod_gb_s\":%.2f,\"dtoh_gb_s\":%.2f,\"pinned\":%s,\"data_ok\":%s}\n", mode,
+               lanes ? lanes : "", big / htod / 1e9, big / dtoh / 1e9, pinned ? "true" : "false", data_ok ? "true" : "false");
+        return data_ok ? 0 : 1;
     }
     CUmodule mod;
     CUfunction add_one, empty;

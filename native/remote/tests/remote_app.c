@@ -8,6 +8,13 @@
  *   remote_app hold              64 MiB allocated and filled, prints "holding", waits to be killed
  *   remote_app bench             round trips (cuCtxGetDevice: median us), launches per second
  *                                (sleep_0, batched), copy bandwidth each way (256 MiB)
+ *   remote_app lanes             copies at sizes around the chunk's and the lanes' stripe, unaligned,
+ *                                from two threads at once, one on a stream of its own, one on the
+ *                                per-thread default stream (GPUSHARE_REMOTE_LANES
+ *                                decides how many lanes carry them), compared byte for byte
+ *   remote_app lanekill          prints "copying", then 64 MiB copies both ways until one fails (the
+ *                                test kills the worker meanwhile): it must be
+ *                                CUDA_ERROR_DEVICE_UNAVAILABLE, and so must the next call
  *   remote_app linkloss          prints "ready", waits for a line on stdin (the test kills the
  *                                worker meanwhile), then every call must fail with
  *                                CUDA_ERROR_DEVICE_UNAVAILABLE, quickly
@@ -16,6 +23,8 @@
 #include "gs_cuda.h"
 #include "cuda_extra.h"
 
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,6 +283,97 @@ static int bench(void) {
     return failures ? 1 : 0;
 }
 
+/* One thread's copies on its own stream: host to device (async, then a synchronous one), back,
+ * compared; sizes around the 4 MiB chunk and the stripe over the lanes, at an odd offset. */
+typedef struct lanes_arg {
+    CUcontext ctx;
+    unsigned seed;
+    int failed;
+} lanes_arg;
+
+static void *lanes_thread(void *p) {
+    lanes_arg *a = p;
+    const size_t chunk = 4u << 20;
+    const size_t sizes[] = {chunk - 1, chunk, chunk + 1, 2 * chunk, 4 * chunk + 1, 8 * chunk - 3, 17 * chunk + 3};
+    const size_t cap = 17 * chunk + 3 + 4099;
+    uint8_t *src = malloc(cap), *back = malloc(cap);
+    CUdeviceptr d = 0;
+    CUstream st = NULL;
+    /* The second thread copies on the per-thread default stream (the worker waits for that
+     * stream's earlier work before striping, as the lanes' threads have their own). */
+    if (!src || !back || cuCtxSetCurrent(a->ctx) != CUDA_SUCCESS ||
+        (a->seed == 2 ? (st = CU_STREAM_PER_THREAD, CUDA_SUCCESS) : cuStreamCreate(&st, 0)) != CUDA_SUCCESS ||
+        cuMemAlloc_v2(&d, cap) != CUDA_SUCCESS) {
+        a->failed = 1;
+        free(src);
+        free(back);
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0] && !a->failed; i++)
+        for (size_t at = 0; at <= 4099 && !a->failed; at += 4099) {
+            size_t n = sizes[i];
+            for (size_t b = 0; b < n; b++) src[b] = (uint8_t)((b + a->seed + i) * 2654435761u >> 11);
+            memset(back, 0xee, n);
+            int async = (i + at) % 2;
+            CUresult rc = async ? cuMemcpyHtoDAsync_v2(d + at, src, n, st) : cuMemcpyHtoD_v2(d + at, src, n);
+            if (rc == CUDA_SUCCESS && async) rc = cuStreamSynchronize(st);
+            if (rc == CUDA_SUCCESS) rc = async ? cuMemcpyDtoHAsync_v2(back, d + at, n, st) : cuMemcpyDtoH_v2(back, d + at, n);
+            if (rc == CUDA_SUCCESS) rc = cuStreamSynchronize(st);
+            if (rc != CUDA_SUCCESS || memcmp(src, back, n) != 0) {
+                fprintf(stderr, "remote_app: FAIL lanes: thread %u, %zu bytes at +%zu: %d%s\n", a->seed, n, at, (int)rc,
+                        rc == CUDA_SUCCESS ? ", data differs" : "");
+                a->failed = 1;
+            }
+        }
+    /* Out of bounds over the lanes: refused, nothing written. */
+    if (!a->failed && cuMemcpyHtoD_v2(d + 4100, src, 17 * chunk + 3) != CUDA_ERROR_INVALID_VALUE) a->failed = 1;
+    if (!a->failed && cuMemcpyDtoH_v2(back, d + 4100, 17 * chunk + 3) != CUDA_ERROR_INVALID_VALUE) a->failed = 1;
+    if (!a->failed && (cuMemcpyDtoH_v2(back, d + 4099, 17 * chunk + 3) != CUDA_SUCCESS || memcmp(src, back, 17 * chunk + 3) != 0)) {
+        fprintf(stderr, "remote_app: FAIL lanes: a refused copy changed the memory\n");
+        a->failed = 1;
+    }
+    (void)cuMemFree_v2(d);
+    if (st != CU_STREAM_PER_THREAD) (void)cuStreamDestroy_v2(st);
+    free(src);
+    free(back);
+    return NULL;
+}
+
+static int lanes(void) {
+    CUcontext ctx = start();
+    lanes_arg args[2] = {{ctx, 1, 0}, {ctx, 2, 0}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) CHECK(pthread_create(&t[i], NULL, lanes_thread, &args[i]) == 0);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    CHECK(!args[0].failed && !args[1].failed);
+    EXPECT(cuCtxSynchronize(), CUDA_SUCCESS);
+    if (failures) return 1;
+    printf("remote_app lanes ok\n");
+    return 0;
+}
+
+static int lanekill(void) {
+    start();
+    size_t n = 64u << 20;
+    uint8_t *host = malloc(n);
+    CUdeviceptr p;
+    EXPECT(cuMemAlloc_v2(&p, n), CUDA_SUCCESS);
+    if (!host || failures) return 1;
+    memset(host, 3, n);
+    printf("copying\n");
+    fflush(stdout);
+    CUresult rc = CUDA_SUCCESS;
+    double t0 = now_ms();
+    for (int i = 0; rc == CUDA_SUCCESS && now_ms() - t0 < 60000; i++)
+        rc = i % 2 ? cuMemcpyDtoH_v2(host, p, n) : cuMemcpyHtoD_v2(p, host, n);
+    EXPECT(rc, CUDA_ERROR_DEVICE_UNAVAILABLE);
+    EXPECT(cuCtxSynchronize(), CUDA_ERROR_DEVICE_UNAVAILABLE);
+    free(host);
+    if (failures) return 1;
+    printf("lanekill ok\n");
+    return 0;
+}
+
 static int linkloss(void) {
     start();
     CUdeviceptr p;
@@ -300,6 +400,8 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "hold")) return hold();
     if (!strcmp(mode, "linkloss")) return linkloss();
     if (!strcmp(mode, "bench")) return bench();
+    if (!strcmp(mode, "lanes")) return lanes();
+    if (!strcmp(mode, "lanekill")) return lanekill();
     fprintf(stderr, "remote_app: unknown mode %s\n", mode);
     return 2;
 }

@@ -6,7 +6,10 @@
  *
  *   remote_raw MODE HOST:PORT KEYHEX
  *   MODE: nohello | silent | badkey | oldversion | garbage | badpayload | midhtod | middtoh | midframe | stall
- *   (silent: connects and says nothing for 3 s)
+ *         | copies | bigframe | lanes | lanebadkey | lanebadtoken | lanebadindex | lanedrop | lanedropdtoh
+ *         | lanebadframe | laneslate
+ *   (silent: connects and says nothing for 3 s; lane*: bulk lanes, GSR_RAW_VERSION=3, docs/remote.md
+ *   "Bulk lanes")
  *
  * With GSR_RAW_TLS_SHA256 set (the worker's pin) it speaks TLS first, as the client does.
  */
@@ -20,6 +23,11 @@
 #include <unistd.h>
 
 static gsr_link conn = {-1, NULL};
+static gsr_link lanes[GSR_MAX_LANES];
+static unsigned nlanes;
+static uint8_t lane_token[GSR_LANE_TOKEN_BYTES];
+static const char *endpoint;
+static const uint8_t *pin;
 static uint32_t next_id = 1;
 static uint8_t payload[GSR_MAX_DATA + 64];
 
@@ -128,19 +136,148 @@ static int copies(uint64_t ctx, uint64_t dptr, uint64_t size, uint32_t chunk) {
     return 0;
 }
 
+/* LANES_OPEN for n lanes: the number granted and the token. */
+static unsigned lanes_open(unsigned n) {
+    gsr_args out;
+    expect(call(GSR_OP_LANES_OPEN, 0, &(gsr_args){.v = {n}, .nv = 1}, &out), 0, "lanes open");
+    if (out.v[0] != n || out.blob_len[0] != GSR_LANE_TOKEN_BYTES) die("lanes open: not the lanes asked, or no token");
+    memcpy(lane_token, out.blob[0], sizeof lane_token);
+    return (unsigned)out.v[0];
+}
+
+/* Connects lane i (TLS when the session has it) and sends its LANE_HELLO; the reply's status. */
+static int lane_connect(unsigned i, const uint8_t *key, const uint8_t *token, uint32_t index) {
+    gsr_link *l = &lanes[i];
+    *l = (gsr_link){gsr_connect(endpoint), NULL};
+    if (l->fd < 0) die("lane connect");
+    char why[256];
+    if (pin && !(l->tls = gsr_tls_connect(l->fd, pin, why, sizeof why))) die(why);
+    gsr_args in = {.v = {GSR_MAGIC, index}, .nv = 2, .blob = {key, token}, .blob_len = {GSR_KEY_BYTES, GSR_LANE_TOKEN_BYTES}, .nblob = 2};
+    uint8_t buf[128];
+    gsr_writer w;
+    gsr_writer_init(&w, buf, sizeof buf);
+    gsr_encode(GSR_OP_LANE_HELLO, 0, &in, &w);
+    gsr_header h = {(uint32_t)w.len, GSR_OP_LANE_HELLO, 0, next_id++, 0, 0}, r;
+    if (gsr_send_frame(l, &h, buf, w.len, NULL, 0) != 0) die("lane hello");
+    if (gsr_recv_header(l, &r) != 0 || r.op != GSR_OP_LANE_HELLO || !(r.flags & GSR_FLAG_REPLY) || r.length != 0) die("lane hello reply");
+    nlanes = i + 1;
+    return r.status;
+}
+
+/* Host to device over the lanes: the request on the control connection, chunk i on lane
+ * i mod nlanes (one lane after another: the worker reads them all at once). */
+static int lanes_htod(uint64_t ctx, uint64_t dptr, const uint8_t *src, uint64_t size, uint32_t chunk, int async) {
+    send_op(GSR_OP_MEMCPY_HTOD, async ? GSR_FLAG_NO_REPLY : 0, ctx, &(gsr_args){.v = {dptr, size, 0, (uint64_t)async}, .nv = 4});
+    for (unsigned lane = 0; lane < nlanes; lane++)
+        for (uint64_t off = (uint64_t)lane * chunk; off < size; off += (uint64_t)chunk * nlanes) {
+            uint32_t n = size - off > chunk ? chunk : (uint32_t)(size - off);
+            gsr_header d = {n, GSR_OP_DATA, 0, 0, 0, 0};
+            if (gsr_send_frame(&lanes[lane], &d, src + off, n, NULL, 0) != 0) die("lane data");
+        }
+    return async ? 0 : reply(GSR_OP_MEMCPY_HTOD, NULL);
+}
+
+static int lanes_dtoh(uint64_t ctx, uint64_t dptr, uint8_t *dst, uint64_t size, uint32_t chunk) {
+    send_op(GSR_OP_MEMCPY_DTOH, 0, ctx, &(gsr_args){.v = {dptr, size, 0, 0}, .nv = 4});
+    for (unsigned lane = 0; lane < nlanes; lane++)
+        for (uint64_t off = (uint64_t)lane * chunk; off < size; off += (uint64_t)chunk * nlanes) {
+            uint32_t n = size - off > chunk ? chunk : (uint32_t)(size - off);
+            gsr_header h;
+            if (gsr_recv_header(&lanes[lane], &h) != 0 || h.op != GSR_OP_DATA || h.length != n ||
+                gsr_read_full(&lanes[lane], dst + off, n) != 0)
+                die("lane data in");
+        }
+    return reply(GSR_OP_MEMCPY_DTOH, NULL);
+}
+
+static void fill(uint8_t *p, uint64_t n, unsigned seed) {
+    for (uint64_t i = 0; i < n; i++) p[i] = (uint8_t)((i + seed) * 2654435761u >> 13);
+}
+
+/* Copies over 3 lanes at sizes around the chunk's and the stripe's boundaries, unaligned, one
+ * wrapping every lane's ring; both ways, byte for byte; bounds refused with the lanes kept in
+ * step (the data taken in, zeros sent); small copies on the control connection between. */
+static int lane_copies(uint64_t ctx, uint32_t chunk) {
+    const uint64_t cap = 15ull * chunk + 12345 + 4097;
+    gsr_args out;
+    expect(call(GSR_OP_MEM_ALLOC, ctx, &(gsr_args){.v = {cap}, .nv = 1}, &out), 0, "alloc");
+    uint64_t dptr = out.v[0];
+    uint8_t *src = malloc(cap), *back = malloc(cap);
+    if (!src || !back) die("malloc");
+    const uint64_t sizes[] = {chunk + 1ull, 2ull * chunk, 3ull * chunk - 1, 3ull * chunk, 3ull * chunk + 1, 15ull * chunk + 12345};
+    const uint64_t offsets[] = {0, 4097};
+    unsigned round = 0;
+    for (size_t o = 0; o < sizeof offsets / sizeof offsets[0]; o++)
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++, round++) {
+            uint64_t n = sizes[i], at = dptr + offsets[o];
+            fill(src, n, round);
+            expect(lanes_htod(ctx, at, src, n, chunk, round % 2), 0, "host to device over lanes");
+            memset(back, 0xa5, n);
+            expect(lanes_dtoh(ctx, at, back, n, chunk), 0, "device to host over lanes");
+            if (memcmp(src, back, n) != 0) {
+                fprintf(stderr, "remote_raw: FAIL: %llu bytes at +%llu over %u lanes differ\n", (unsigned long long)n,
+                        (unsigned long long)offsets[o], nlanes);
+                exit(1);
+            }
+            /* A small copy on the control connection between lane copies. */
+            uint8_t small[100], small_back[100];
+            fill(small, sizeof small, round + 7);
+            send_op(GSR_OP_MEMCPY_HTOD, 0, ctx, &(gsr_args){.v = {at, sizeof small, 0, 0}, .nv = 4});
+            gsr_header d = {sizeof small, GSR_OP_DATA, 0, 0, 0, 0};
+            if (gsr_send_frame(&conn, &d, small, sizeof small, NULL, 0) != 0) die("small data");
+            expect(reply(GSR_OP_MEMCPY_HTOD, NULL), 0, "small copy between lane copies");
+            send_op(GSR_OP_MEMCPY_DTOH, 0, ctx, &(gsr_args){.v = {at, sizeof small, 0, 0}, .nv = 4});
+            gsr_header h;
+            if (gsr_recv_header(&conn, &h) != 0 || h.op != GSR_OP_DATA || h.length != sizeof small ||
+                gsr_read_full(&conn, small_back, sizeof small) != 0)
+                die("small copy back");
+            expect(reply(GSR_OP_MEMCPY_DTOH, NULL), 0, "small copy back");
+            if (memcmp(small, small_back, sizeof small) != 0) die("small copy between lane copies differs");
+        }
+    expect(call(GSR_OP_CTX_SYNCHRONIZE, ctx, &(gsr_args){0}, NULL), 0, "async lane copies: no deferred error");
+    /* One byte past the allocation: refused, nothing written, the lanes still in step. */
+    uint64_t n = 15ull * chunk + 12345;
+    fill(src, n, 99);
+    expect(lanes_htod(ctx, dptr, src, n, chunk, 0), 0, "a full copy");
+    memset(back, 0x5a, n);
+    expect(lanes_htod(ctx, dptr + cap - n + 1, back, n, chunk, 0), CUDA_ERROR_INVALID_VALUE, "a lane copy one byte past the allocation");
+    expect(lanes_dtoh(ctx, dptr + cap - n + 1, back, n, chunk), CUDA_ERROR_INVALID_VALUE, "a lane read one byte past the allocation");
+    for (uint64_t i = 0; i < n; i++)
+        if (back[i] != 0) die("a refused lane read sent something other than zeros");
+    /* A forged stream: refused the same way. */
+    send_op(GSR_OP_MEMCPY_DTOH, 0, ctx, &(gsr_args){.v = {dptr, n, 0x0400000000000099ull, 1}, .nv = 4});
+    for (unsigned lane = 0; lane < nlanes; lane++)
+        for (uint64_t off = (uint64_t)lane * chunk; off < n; off += (uint64_t)chunk * nlanes) {
+            uint32_t m = n - off > chunk ? chunk : (uint32_t)(n - off);
+            gsr_header h;
+            if (gsr_recv_header(&lanes[lane], &h) != 0 || h.op != GSR_OP_DATA || h.length != m || gsr_read_full(&lanes[lane], back + off, m) != 0)
+                die("forged stream: lane data");
+        }
+    expect(reply(GSR_OP_MEMCPY_DTOH, NULL), CUDA_ERROR_INVALID_HANDLE, "a lane read on a forged stream");
+    expect(lanes_dtoh(ctx, dptr, back, n, chunk), 0, "read after refusals");
+    if (memcmp(src, back, n) != 0) die("a refused lane copy changed the memory");
+    expect(call(GSR_OP_PING, 0, &(gsr_args){0}, NULL), 0, "ping after lane copies");
+    free(src);
+    free(back);
+    printf("remote_raw lane copies ok (%u lanes, %u-byte chunks, %zu sizes x 2 offsets)\n", nlanes, chunk, sizeof sizes / sizeof sizes[0]);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) die("usage: remote_raw MODE HOST:PORT KEYHEX");
     const char *mode = argv[1];
     uint8_t key[GSR_KEY_BYTES];
     if (gsr_key_from_hex(argv[3], key) != 0) die("key");
+    endpoint = argv[2];
     conn.fd = gsr_connect(argv[2]);
     if (conn.fd < 0) die("connect");
     const char *pin_hex = getenv("GSR_RAW_TLS_SHA256");
     if (pin_hex) {
-        uint8_t pin[GSR_FINGERPRINT_BYTES];
+        static uint8_t pin_bytes[GSR_FINGERPRINT_BYTES];
         char why[256];
-        if (gsr_fingerprint_from_hex(pin_hex, pin) != 0) die("GSR_RAW_TLS_SHA256");
-        if (!(conn.tls = gsr_tls_connect(conn.fd, pin, why, sizeof why))) die(why);
+        if (gsr_fingerprint_from_hex(pin_hex, pin_bytes) != 0) die("GSR_RAW_TLS_SHA256");
+        if (!(conn.tls = gsr_tls_connect(conn.fd, pin_bytes, why, sizeof why))) die(why);
+        pin = pin_bytes;
     }
     if (!strcmp(mode, "nohello")) return 0;
     if (!strcmp(mode, "silent")) {
@@ -163,14 +300,77 @@ int main(int argc, char **argv) {
     /* GSR_RAW_VERSION=2: a version-2 client (1..2 offered); else a version-1 client, as the
      * clients before version 2 were (an old client must still work). */
     const char *version_env = getenv("GSR_RAW_VERSION");
-    uint32_t version = version_env && !strcmp(version_env, "2") ? 2 : 1;
+    uint32_t version = version_env && !strcmp(version_env, "3") ? 3 : version_env && !strcmp(version_env, "2") ? 2 : 1;
     hello(key, 1, version);
     gsr_args out;
     expect(reply(GSR_OP_HELLO, &out), 0, "hello");
-    uint32_t chunk = version == 2 ? GSR_CHUNK_BYTES_V2 : GSR_CHUNK_BYTES;
+    uint32_t chunk = version >= 2 ? GSR_CHUNK_BYTES_V2 : GSR_CHUNK_BYTES;
+    if (!strncmp(mode, "lane", 4) && strcmp(mode, "laneslate") != 0) {
+        if (version < 3) { /* a version-2 session: no lanes, the session goes on */
+            expect(call(GSR_OP_LANES_OPEN, 0, &(gsr_args){.v = {2}, .nv = 1}, NULL), CUDA_ERROR_NOT_SUPPORTED, "lanes on a version-2 session");
+            expect(call(GSR_OP_PING, 0, &(gsr_args){0}, NULL), 0, "ping after lanes refused");
+            printf("remote_raw lanes refused on version %u\n", version);
+            return 0;
+        }
+        unsigned n = lanes_open(!strcmp(mode, "lanes") ? 3 : 2);
+        uint8_t wrong_key[GSR_KEY_BYTES], wrong_token[GSR_LANE_TOKEN_BYTES];
+        memcpy(wrong_key, key, sizeof wrong_key);
+        memcpy(wrong_token, lane_token, sizeof wrong_token);
+        wrong_key[5] ^= 0x40;
+        wrong_token[0] ^= 1;
+        expect(lane_connect(0, key, lane_token, 0), 0, "lane 0");
+        if (!strcmp(mode, "lanebadkey") || !strcmp(mode, "lanebadtoken") || !strcmp(mode, "lanebadindex")) {
+            int got = !strcmp(mode, "lanebadkey")     ? lane_connect(1, wrong_key, lane_token, 1)
+                      : !strcmp(mode, "lanebadtoken") ? lane_connect(1, key, wrong_token, 1)
+                                                      : lane_connect(1, key, lane_token, 7);
+            expect(got, CUDA_ERROR_NOT_PERMITTED, "a lane with a wrong key, token or index");
+            expect_closed(); /* the session ends: a key gets one guess */
+            return 0;
+        }
+        for (unsigned i = 1; i < n; i++) expect(lane_connect(i, key, lane_token, i), 0, "lane");
+        expect(call(GSR_OP_PRIMARY_CTX_RETAIN, 0, &(gsr_args){.v = {0}, .nv = 1}, &out), 0, "retain");
+        uint64_t lctx = out.v[0];
+        /* A second LANES_OPEN: the listener is closed, refused, the session goes on. */
+        expect(call(GSR_OP_LANES_OPEN, 0, &(gsr_args){.v = {2}, .nv = 1}, NULL), CUDA_ERROR_NOT_SUPPORTED, "a second lanes open");
+        if (!strcmp(mode, "lanes")) return lane_copies(lctx, chunk);
+        const uint64_t size = 6ull * chunk + 12345;
+        expect(call(GSR_OP_MEM_ALLOC, lctx, &(gsr_args){.v = {size}, .nv = 1}, &out), 0, "alloc");
+        uint64_t dptr = out.v[0];
+        if (!strcmp(mode, "lanedrop")) { /* lane 1 closed with one of its three chunks sent */
+            send_op(GSR_OP_MEMCPY_HTOD, 0, lctx, &(gsr_args){.v = {dptr, size, 0, 0}, .nv = 4});
+            gsr_header d = {chunk, GSR_OP_DATA, 0, 0, 0, 0};
+            if (gsr_send_frame(&lanes[0], &d, payload, chunk, NULL, 0) != 0 || gsr_send_frame(&lanes[1], &d, payload, chunk, NULL, 0) != 0)
+                die("lane data");
+            gsr_link_close(&lanes[1]);
+            expect_closed();
+            return 0;
+        }
+        if (!strcmp(mode, "lanedropdtoh")) { /* lane 0 closed after its first chunk came */
+            send_op(GSR_OP_MEMCPY_DTOH, 0, lctx, &(gsr_args){.v = {dptr, size, 0, 0}, .nv = 4});
+            gsr_header h;
+            if (gsr_recv_header(&lanes[0], &h) != 0 || h.op != GSR_OP_DATA) die("first lane chunk");
+            gsr_link_close(&lanes[0]);
+            expect_closed();
+            return 0;
+        }
+        if (!strcmp(mode, "lanebadframe")) { /* a chunk one byte short on lane 1: out of step */
+            send_op(GSR_OP_MEMCPY_HTOD, 0, lctx, &(gsr_args){.v = {dptr, size, 0, 0}, .nv = 4});
+            gsr_header d = {chunk - 1, GSR_OP_DATA, 0, 0, 0, 0};
+            (void)gsr_send_frame(&lanes[1], &d, payload, chunk - 1, NULL, 0);
+            expect_closed();
+            return 0;
+        }
+        die("unknown lane mode");
+    }
     if (out.v[0] != version || out.v[1] != chunk) die("hello reply: not the version offered, or not its chunk");
     expect(call(GSR_OP_PRIMARY_CTX_RETAIN, 0, &(gsr_args){.v = {0}, .nv = 1}, &out), 0, "retain");
     uint64_t ctx = out.v[0];
+    if (!strcmp(mode, "laneslate")) { /* lanes asked after another request: refused, the session goes on */
+        expect(call(GSR_OP_LANES_OPEN, 0, &(gsr_args){.v = {2}, .nv = 1}, NULL), CUDA_ERROR_NOT_SUPPORTED, "lanes asked late");
+        expect(call(GSR_OP_PING, 0, &(gsr_args){0}, NULL), 0, "ping after lanes refused");
+        printf("remote_raw late lanes refused\n");
+        return 0;
+    }
     if (!strcmp(mode, "garbage")) {
         uint8_t junk[GSR_HEADER_BYTES];
         memset(junk, 0xff, sizeof junk); /* length 4 GiB - 1, unknown op */

@@ -240,6 +240,58 @@ if env GSR_RAW_VERSION=2 "$T/remote_raw" copies "127.0.0.1:$PORT" "$KEY" >"$WORK
 else bad "copies without pinned memory or events"; fi
 raw_case middtoh 0 "version 2: client gone while the worker's ring sends a device-to-host copy" 2
 
+# 6b. Bulk lanes (docs/remote.md "Bulk lanes"): a version-3 session's data connections, a copy of
+# more than one chunk striped over them. lane_case MODE WANT WHAT [LOG]: remote_raw as a version-3
+# client; the worker's exit status, everything freed, and LOG (a pattern) in its stderr.
+lane_case() {
+    start_worker
+    if env ${FP:+GSR_RAW_TLS_SHA256=$FP} GSR_RAW_VERSION=${LANE_VERSION:-3} "$T/remote_raw" "$1" "127.0.0.1:$PORT" "$KEY" >"$WORK/raw.out" 2>"$WORK/raw.err"; then
+        worker_exit 10; got=$?
+        if [ "$got" = "$2" ] && grep -q 'everything freed' "$WORK/worker.err" && { [ -z "${4:-}" ] || grep -q -- "$4" "$WORK/worker.err"; }; then
+            ok "$3 (worker exit $got, freed all)"
+        else bad "$3: worker exit $got, want $2${4:+, log \"$4\"}"; fi
+    else bad "$3: remote_raw"; fi
+}
+lane_case lanes 0 "bulk lanes, raw: 3 lanes, 4 MiB + 1 to 60 MiB + 12345 bytes (around the chunk and the stripe; each lane's ring wraps), aligned and at +4097, sync and async, both ways identical; out of bounds and a forged stream refused with the lanes kept in step (the data taken in, zeros sent); small copies on the control connection between; a second LANES_OPEN refused" '3 bulk lanes open'
+LANE_VERSION=2 lane_case lanes 0 "bulk lanes asked by a version-2 session: refused (NOT_SUPPORTED), the session goes on"
+lane_case laneslate 0 "bulk lanes asked after another request: refused (the listener is closed), the session goes on"
+lane_case lanebadkey 5 "a lane with a wrong key: refused (NOT_PERMITTED), the session ends" 'lane 1 refused: wrong key'
+lane_case lanebadtoken 5 "a lane with the key but a wrong lane token: refused, the session ends" 'lane 1 refused: wrong lane token'
+lane_case lanebadindex 5 "a lane out of order: refused, the session ends" 'lane 1 refused: lane index'
+lane_case lanedrop 0 "a lane closed halfway through a striped host-to-device copy: the session ends, not a hang" 'a bulk lane failed'
+lane_case lanedropdtoh 0 "a lane closed while the worker sends a striped device-to-host copy: the session ends" 'a bulk lane failed'
+lane_case lanebadframe 0 "a lane's chunk one byte short (out of step): the session ends" 'a bulk lane failed'
+# Through the client library: two threads copying at once (one on a stream of its own, one on the
+# per-thread default stream) at sizes around the
+# chunk and the stripe, with 0 (one connection), 3 (uneven stripe), the default (8) and 16 lanes.
+for lanes in 0 3 "" 16; do
+    start_worker
+    if env GPUSHARE_REMOTE_LANES="$lanes" GPUSHARE_REMOTE_LOG=1 GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 \
+        "$T/remote_app" lanes >"$WORK/app.out" 2>"$WORK/app.err" && grep -q '^remote_app lanes ok' "$WORK/app.out" &&
+        { [ "$lanes" = 0 ] && ! grep -q 'bulk lanes open' "$WORK/app.err" || grep -q "^gpushare remote: ${lanes:-8} bulk lanes open" "$WORK/app.err"; } &&
+        worker_freed; then
+        ok "client library, GPUSHARE_REMOTE_LANES=${lanes:-unset (8)}: two threads at once (a stream, the per-thread stream), 4 MiB - 1 to 68 MiB + 3 bytes, unaligned, sync and async, identical; out of bounds refused, nothing written; worker freed all"
+    else bad "client library with GPUSHARE_REMOTE_LANES=${lanes:-unset}"; fi
+done
+# The worker killed in the middle of striped copies: the copy fails with DEVICE_UNAVAILABLE, then
+# every call, never a hang.
+start_worker
+env GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 \
+    "$T/remote_app" lanekill >"$WORK/app.out" 2>"$WORK/app.err" &
+APID=$!
+i=0; while ! grep -q copying "$WORK/app.out" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+sleep 0.5
+kill -9 "$WPID"; wait "$WPID" 2>/dev/null
+start=$(date +%s)
+if wait $APID && grep -q 'lanekill ok' "$WORK/app.out"; then
+    ok "worker killed during striped copies: the copy and the next call fail with DEVICE_UNAVAILABLE within $(($(date +%s) - start)) s"
+else bad "worker killed during striped copies"; fi
+# A bad lane count: a clear error, cuInit fails, nothing sent.
+if env GPUSHARE_REMOTE_LANES=17 GPUSHARE_REMOTE="127.0.0.1:1" GPUSHARE_REMOTE_KEY="$KEY" LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 \
+    "$T/remote_app" limit >"$WORK/app.out" 2>"$WORK/app.err"; then bad "GPUSHARE_REMOTE_LANES=17 accepted"
+elif grep -q 'cuInit(0) = 100' "$WORK/app.err" && grep -q 'GPUSHARE_REMOTE_LANES 0 to 16' "$WORK/app.err"; then ok "GPUSHARE_REMOTE_LANES=17: refused, said why, cuInit = NO_DEVICE"
+else bad "GPUSHARE_REMOTE_LANES=17"; fi
+
 # 7. TLS (docs/remote.md "TLS"): the worker's own certificate, pinned by the client.
 # A driver-API program end to end over TLS 1.3, through the pin in the listening line.
 TLS=1 start_worker
@@ -280,6 +332,15 @@ else bad "no plaintext fallback: app rc $app_rc, worker exit $got"; fi
 TLS=1 raw_case midhtod 0 "over TLS: client gone halfway through a host-to-device copy"
 TLS=1 raw_case copies 0 "over TLS, version 2: 24 MiB + 12345 bytes both ways in 4 MiB frames, identical" 2
 TLS=1 raw_case middtoh 0 "over TLS, version 2: client gone while the worker's ring sends" 2
+TLS=1 lane_case lanes 0 "bulk lanes over TLS: 3 lanes, each its own TLS session pinned to the worker's certificate; the same copies, identical" '3 bulk lanes open'
+TLS=1 lane_case lanebadkey 5 "over TLS: a lane with a wrong key refused, the session ends" 'lane 1 refused: wrong key'
+TLS=1 lane_case lanedrop 0 "over TLS: a lane closed halfway through a striped copy, the session ends" 'a bulk lane failed'
+TLS=1 lane_case lanedropdtoh 0 "over TLS: a lane closed while the worker sends a striped copy, the session ends" 'a bulk lane failed'
+TLS=1 start_worker
+if env GPUSHARE_REMOTE_TLS_SHA256="$FP" GPUSHARE_REMOTE_LANES=3 GPUSHARE_REMOTE_LOG=1 GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 \
+    "$T/remote_app" lanes >"$WORK/app.out" 2>"$WORK/app.err" && grep -q '^remote_app lanes ok' "$WORK/app.out" && grep -q '3 bulk lanes open' "$WORK/app.err" && worker_freed; then
+    ok "client library over TLS with 3 lanes: two threads on two streams, identical; worker freed all"
+else bad "client library over TLS with lanes"; fi
 TLS=1 IDLE_MS=1000 raw_case stall 0 "over TLS: a frame stalled halfway, dropped at the idle timeout (1 s)"
 
 # Bad handshakes never crash a --tls worker (ASan+UBSan): a plaintext HELLO with the right key,

@@ -88,6 +88,9 @@ const OP_LIST = [
   ['LAUNCH_KERNEL_EX', 102, 'qbb', ''],
   ['TENSOR_MAP_ENCODE_TILED', 103, 'b', 'b'],
   ['TENSOR_MAP_REPLACE_ADDRESS', 104, 'bq', 'b'],
+  // Bulk lanes (version 3, docs/remote.md "Bulk lanes"): the C client's; the SDK keeps one connection.
+  ['LANES_OPEN', 150, 'u', 'ub'],
+  ['LANE_HELLO', 151, 'uubb', ''],
 ] as const;
 
 export type OpName = (typeof OP_LIST)[number][0];
