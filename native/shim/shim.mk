@@ -151,7 +151,7 @@ $(SHIM_COMPUTE_TEST): shim/tests/compute_test.c shim/tests/test_check.h shim-fak
 
 # Slice swap's scenarios (swap_test.c, SWAP.md): ASan+UBSan, against the sanitized fake.
 SHIM_SWAP_TEST := $(SHIM_TEST_DIR)/swap_test
-$(SHIM_SWAP_TEST): shim/tests/swap_test.c shim/tests/test_check.h shim-fakes
+$(SHIM_SWAP_TEST): shim/tests/swap_test.c shim/tests/test_check.h shim/tests/swap_ctl_connect.h shim-fakes
 	@mkdir -p $(@D)
 	$(CC) $(SHIM_CFLAGS_ASAN) -Itesting -o $@ $< $(SHIM_FAKE_CUDA_ASAN) -ldl -lpthread
 
@@ -163,13 +163,13 @@ $(SHIM_SWAP_ROOM_TEST): shim/tests/swap_room_test.c shim/tests/test_check.h shim
 
 # IPC handles of swappable memory (ipc_test.c, SWAP.md "Sharing memory between processes"): the same way.
 SHIM_IPC_TEST := $(SHIM_TEST_DIR)/ipc_test
-$(SHIM_IPC_TEST): shim/tests/ipc_test.c shim/tests/test_check.h shim-fakes
+$(SHIM_IPC_TEST): shim/tests/ipc_test.c shim/tests/test_check.h shim/tests/swap_ctl_connect.h shim-fakes
 	@mkdir -p $(@D)
 	$(CC) $(SHIM_CFLAGS_ASAN) -Itesting -o $@ $< $(SHIM_FAKE_CUDA_ASAN) -ldl -lpthread
 
 # An overlapped hand-over between two task processes (swap_handover_test.c, SWAP.md "Hand-over").
 SHIM_SWAP_HANDOVER_TEST := $(SHIM_TEST_DIR)/swap_handover_test
-$(SHIM_SWAP_HANDOVER_TEST): shim/tests/swap_handover_test.c shim/tests/test_check.h testing/fake_cuda_busy.h shim-fakes
+$(SHIM_SWAP_HANDOVER_TEST): shim/tests/swap_handover_test.c shim/tests/test_check.h shim/tests/swap_ctl_connect.h testing/fake_cuda_busy.h shim-fakes
 	@mkdir -p $(@D)
 	$(CC) $(SHIM_CFLAGS_ASAN) -Itesting -o $@ $< $(SHIM_FAKE_CUDA_ASAN) -ldl -lpthread
 

@@ -163,17 +163,7 @@ export class TaskCgroups {
    * on the development VM, under 500 starts a second).
    */
   private async releaseLater(dir: string): Promise<void> {
-    try {
-      await rmdir(dir);
-      return;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return;
-      if (code !== 'EBUSY') {
-        this.onProblem(`cannot remove ${dir}: ${(err as Error).message}`);
-        return;
-      }
-    }
+    if ((await this.rmdirOnce(dir)) === 'done') return;
     try {
       // Every process in it gets SIGKILL at once; none can fork its way out meanwhile.
       await writeFile(join(dir, 'cgroup.kill'), '1');
@@ -193,20 +183,22 @@ export class TaskCgroups {
     }
   }
 
+  /** One rmdir off the event loop: 'busy' while processes are left in it (EBUSY); else 'done' (removed, already gone, or the problem reported). */
+  private async rmdirOnce(dir: string): Promise<'done' | 'busy'> {
+    try {
+      await rmdir(dir);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EBUSY') return 'busy';
+      if (code !== 'ENOENT') this.onProblem(`cannot remove ${dir}: ${(err as Error).message}`);
+    }
+    return 'done';
+  }
+
   /** rmdir off the event loop (a cgroup's is slow), refused (EBUSY) until the killed processes are really gone. */
   private async removeLater(dir: string, tries: number): Promise<void> {
     for (let left = tries; left > 0 && !this.closed; left--) {
-      try {
-        await rmdir(dir);
-        return;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') return;
-        if (code !== 'EBUSY') {
-          this.onProblem(`cannot remove ${dir}: ${(err as Error).message}`);
-          return;
-        }
-      }
+      if ((await this.rmdirOnce(dir)) === 'done') return;
       await new Promise((resolve) => {
         const t = setTimeout(() => {
           this.retries.delete(t);

@@ -22,6 +22,7 @@
 
 #include "gs_cuda.h"
 #include "test_check.h"
+#include "swap_ctl_connect.h"
 
 #define MiB (1024ull * 1024ull)
 
@@ -305,17 +306,7 @@ static int export_and_exit(void)
 
 static int ctl_connect(void)
 {
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    snprintf(a.sun_path, sizeof a.sun_path, "%s/%d.sock", getenv("GPUSHARE_SWAP"), (int)getpid());
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    for (int i = 0; i < 200; i++) {
-        if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
-            return fd;
-        usleep(10000);
-    }
-    check(0, "connect to %s: %s", a.sun_path, strerror(errno));
-    close(fd);
-    return -1;
+    return swap_ctl_connect(getpid(), 200);
 }
 
 /* Sends cmd and returns its answer line, past any {"event": line (a wants-in comes when a

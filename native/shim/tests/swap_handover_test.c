@@ -42,6 +42,7 @@
 #include "fake_cuda_busy.h"
 #include "gs_cuda.h"
 #include "test_check.h"
+#include "swap_ctl_connect.h"
 
 #define MiB (1024ull * 1024ull)
 #define CARD (72 * MiB)
@@ -203,17 +204,7 @@ static uint64_t peak(void)
 
 static int ctl_connect(pid_t pid)
 {
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    snprintf(a.sun_path, sizeof a.sun_path, "%s/%d.sock", getenv("GPUSHARE_SWAP"), (int)pid);
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    for (int i = 0; i < 300; i++) {
-        if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
-            return fd;
-        usleep(10000);
-    }
-    check(0, "connect to %s: %s", a.sun_path, strerror(errno));
-    close(fd);
-    return -1;
+    return swap_ctl_connect(pid, 300);
 }
 
 static void say(int fd, const char *cmd)

@@ -23,6 +23,7 @@
 
 #include "gs_cuda.h"
 #include "test_check.h"
+#include "swap_ctl_connect.h"
 
 #define MiB (1024ull * 1024ull)
 
@@ -56,17 +57,7 @@ static size_t fake_free(void)
 
 static int ctl_connect(pid_t pid)
 {
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    snprintf(a.sun_path, sizeof a.sun_path, "%s/%d.sock", getenv("GPUSHARE_SWAP"), (int)pid);
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    for (int i = 0; i < 200; i++) {
-        if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
-            return fd;
-        usleep(10000);
-    }
-    check(0, "connect to %s: %s", a.sun_path, strerror(errno));
-    close(fd);
-    return -1;
+    return swap_ctl_connect(pid, 200);
 }
 
 /* Sends `cmd` (none: NULL), returns the next line in out (empty when the connection closed). */

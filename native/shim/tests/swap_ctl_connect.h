@@ -1,0 +1,33 @@
+/*
+ * swap_ctl_connect.h: a test's connection to a process's swap control socket
+ * ($GPUSHARE_SWAP/<pid>.sock, SWAP.md), made as the daemon makes it: retried every 10 ms, `tries`
+ * times, while the library's listener comes up in that process. Include after test_check.h.
+ */
+#ifndef SWAP_CTL_CONNECT_H
+#define SWAP_CTL_CONNECT_H
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static int swap_ctl_connect(pid_t pid, int tries)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s/%d.sock", getenv("GPUSHARE_SWAP"), (int)pid);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    for (int i = 0; i < tries; i++) {
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
+            return fd;
+        usleep(10000);
+    }
+    check(0, "connect to %s: %s", a.sun_path, strerror(errno));
+    close(fd);
+    return -1;
+}
+
+#endif
