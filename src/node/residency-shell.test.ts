@@ -82,7 +82,7 @@ async function setup() {
   now += 31_000;
   wantsIn.get('a')?.();
   await settle();
-  return { shell, calls, recorded, pending, settle, swaps };
+  return { shell, calls, recorded, pending, settle, swaps, advance: (ms: number) => (now += ms) };
 }
 
 describe('ResidencyShell hand-over', () => {
@@ -127,6 +127,24 @@ describe('ResidencyShell hand-over', () => {
     // a stays out (it asks again), b stays in
     expect(shell.parked('a')).toBe(true);
     expect(shell.parked('b')).toBe(false);
+    shell.close();
+  });
+
+  it('leaves a slice whose memory another process maps (exported) out of the plans for 30 s, not asked again at every look', async () => {
+    const { shell, calls, pending, settle, advance } = await setup();
+    pending.get('out b')?.resolve({ ok: false, code: 'swap-refused', message: 'process 102: 1 mapping(s) open in other processes (exported)', libraryCode: 'exported' });
+    pending.get('in a')?.resolve({ ok: false, code: 'swap-refused', message: 'process 101: stopped (state)' });
+    await settle();
+    const asked = () => calls.filter((c) => c === 'out b').length;
+    expect(asked()).toBe(1);
+    advance(1_000);
+    shell.tick();
+    await settle();
+    expect(asked()).toBe(1);
+    advance(30_000);
+    shell.tick();
+    await settle();
+    expect(asked()).toBe(2);
     shell.close();
   });
 

@@ -47,6 +47,9 @@ export interface ResidencyShellOptions {
   readonly now: () => number;
 }
 
+/** How long a slice whose swap-out was refused as `exported` (SWAP.md, "Sharing memory between processes") is not offered for swap-out again. */
+const EXPORTED_RETRY_MS = 30_000;
+
 /** What the shell remembers of a slice between looks. */
 interface Seen {
   launches: number;
@@ -64,6 +67,8 @@ interface Seen {
   wantsRoom: { readonly pids: Map<number, number>; readonly since: number } | null;
   /** Room granted and not yet seen in its region: counted on top of `base` until it shows. */
   grant: { readonly base: number; readonly bytes: number; readonly at: number } | null;
+  /** Not offered to the planner as swappable before this time: its swap-out was refused because another process maps its memory (`exported`). */
+  notSwappableUntil: number;
 }
 
 /** An overlapped hand-over's figures (seconds): the outgoing swap-outs' own (the longest), when the last ended (from the start), the swap-in's, of it the wait for room, and the wall time from the start to the swap-in's end. */
@@ -267,7 +272,7 @@ export class ResidencyShell {
     const launches = usage.reduce((sum, d) => sum + d.kernelsLaunched, 0);
     let s = this.seen.get(task.id);
     if (s === undefined) {
-      s = { launches, lastActiveAt: now, since: now, out: null, wantsInSince: null, busy: false, overdueSaid: false, stagedBytes: 0, staging: false, wantsRoom: null, grant: null };
+      s = { launches, lastActiveAt: now, since: now, out: null, wantsInSince: null, busy: false, overdueSaid: false, stagedBytes: 0, staging: false, wantsRoom: null, grant: null, notSwappableUntil: 0 };
       this.seen.set(task.id, s);
     } else if (launches !== s.launches) {
       s.launches = launches;
@@ -276,7 +281,7 @@ export class ResidencyShell {
     const gpus = task.gpus ?? [];
     const pid = task.pid ?? -1;
     // Several GPUs: not moved (a slice is swapped whole, and the planner looks at one card at a time).
-    const swappable = s.out !== null || (gpus.length === 1 && SwapSessions.swappable(swapDirFor(task.regionPath), pid));
+    const swappable = s.out !== null || (now >= s.notSwappableUntil && gpus.length === 1 && SwapSessions.swappable(swapDirFor(task.regionPath), pid));
     if (swappable && s.out === null && !s.busy && !s.staging && bytes >= s.stagedBytes + STAGE_STEP_BYTES) void this.stage(task, s, bytes);
     if (swappable && s.out === null) void this.options.swaps.watch(task.id, swapDirFor(task.regionPath), pid, (p, b) => this.wantsRoom(task.id, p, b));
     // A grant counts until the region shows what it was for.
@@ -335,6 +340,9 @@ export class ResidencyShell {
     const now = this.options.now();
     if (!r.ok) {
       if (a.kind === 'out') s.wantsInSince = null;
+      // Its memory is mapped by another process (CUDA IPC): asked again at once, it would be
+      // refused again at every look; it stays resident, and the planner looks elsewhere, a while.
+      if (a.kind === 'out' && r.libraryCode === 'exported') s.notSwappableUntil = now + EXPORTED_RETRY_MS;
       this.options.log.warn({ task: task.id, op: a.kind, message: r.message }, 'overcommit: swap refused');
       this.options.events.record(a.kind === 'out' ? 'task.swap-out-refused' : 'task.swap-in-refused', task.id, { code: r.code, message: r.message });
       return;

@@ -48,7 +48,14 @@ export interface SwapOutcome {
 export type SwapResult =
   | { readonly ok: true; readonly value: SwapOutcome }
   /** `gone`: a process of the task went away during the swap (killed: its memory went with it). */
-  | { readonly ok: false; readonly code: 'swap-unavailable' | 'swap-refused'; readonly message: string; readonly gone?: boolean };
+  | {
+      readonly ok: false;
+      readonly code: 'swap-unavailable' | 'swap-refused';
+      readonly message: string;
+      readonly gone?: boolean;
+      /** Where a process refused: the library's own code (SWAP.md), e.g. `exported` while another process maps its memory. */
+      readonly libraryCode?: string;
+    };
 
 /** The directory of a task's control sockets: beside its region (GPUSHARE_SWAP). */
 export function swapDirFor(regionPath: string): string {
@@ -220,7 +227,7 @@ export class SwapSessions {
       // Back in where it went out; closing the connections would do it too, but this waits for it.
       await Promise.all(held.filter((_, i) => answers[i]?.ok === true).map((h) => h.control.ask(h.pid, 'in')));
       for (const h of held) h.control.close();
-      return { ok: false, code: 'swap-refused', message: `process ${refused.pid}: ${refused.message} (${refused.code})`, gone: refused.code === 'gone' };
+      return { ok: false, code: 'swap-refused', message: `process ${refused.pid}: ${refused.message} (${refused.code})`, gone: refused.code === 'gone', libraryCode: refused.code };
     }
     const seconds = (performance.now() - started) / 1000;
     this.held.set(taskId, held);
