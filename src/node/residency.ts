@@ -152,12 +152,13 @@ function planGpu(gpu: string, limit: number, slices: readonly ResidentSlice[], s
     .filter((s) => !s.busy && (s.out ? s.wantsInSince !== null : s.wantsRoom !== null && !gone.has(s.id)))
     .sort((a, b) => b.priority - a.priority || since(a) - since(b) || a.id.localeCompare(b.id));
   const granted = new Set<string>(); // given room in this pass: they allocate now, not to be swapped out
+  const refused = new Set<string>(); // answered no-room in this pass: their allocation fails now; not also swapped out in it
   for (const w of waiting) {
     if (gone.has(w.id)) continue; // an asker swapped out for a higher one: it asks again once back in
     const waitedMs = now - since(w);
     const need = w.out ? w.movableBytes : (w.wantsRoom?.bytes ?? 0);
     const displace = (s: ResidentSlice): OutReason | null => {
-      if (gone.has(s.id) || s.id === w.id || granted.has(s.id)) return null;
+      if (gone.has(s.id) || s.id === w.id || granted.has(s.id) || refused.has(s.id)) return null;
       if (idle(s, settings, now)) return 'idle';
       if (s.priority < w.priority) return 'turn';
       if (s.priority === w.priority && now - s.since >= settings.quantumMs) return 'turn';
@@ -174,10 +175,11 @@ function planGpu(gpu: string, limit: number, slices: readonly ResidentSlice[], s
       free += s.movableBytes;
     }
     if (free < need) {
-      const heldBy = movable.filter((s) => !gone.has(s.id) && s.id !== w.id && !granted.has(s.id) && displace(s) === null).map((s) => s.id);
+      const heldBy = movable.filter((s) => !gone.has(s.id) && s.id !== w.id && !granted.has(s.id) && !refused.has(s.id) && displace(s) === null).map((s) => s.id);
       if (waitedMs >= settings.maxWaitMs) overdue.push({ id: w.id, waitedMs, heldBy });
       if (!w.out && waitedMs >= settings.maxWaitMs) {
         actions.push({ kind: 'no-room', id: w.id, gpu, bytes: need, waitedMs, heldBy });
+        refused.add(w.id);
         continue;
       }
       break;

@@ -370,10 +370,10 @@ describe('without a driver that can checkpoint', () => {
   });
 });
 
-describe('slice swap on (the default) without a driver that can checkpoint', () => {
+describe('slice swap on (--swap) without a driver that can checkpoint', () => {
   const h = new Harness();
   beforeAll(async () => {
-    await h.start([], { GPUSHARE_CUDA_PATH: '/nonexistent/libcuda.so.1' });
+    await h.start(['--swap'], { GPUSHARE_CUDA_PATH: '/nonexistent/libcuda.so.1' });
   });
   afterAll(async () => {
     await h.cleanup();
