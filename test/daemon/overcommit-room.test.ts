@@ -72,10 +72,10 @@ describe('an allocation waits for the room overcommit makes', () => {
     expect(secondEvents.some((e) => e.type === 'task.wants-room-refused')).toBe(false);
   }, 70_000);
 
-  // Known open race (session 22): under CI load the low task's allocation is sometimes granted
-  // (exit 0) instead of refused at the bound, in about 1 of 3 fresh-clone runs, on this session's
-  // code and on the base's alike; not reproduced alone on a quiet machine. Retried so that a
-  // consistent failure still fails, and listed as open in the closing note.
+  // Known open race: under load the low task's allocation is sometimes granted (exit 0) instead
+  // of refused at the bound. Seen in two fresh-clone CI runs (sessions 21 and 22) and on the
+  // session-22 base under load; not reproduced alone on a quiet machine. Retried so that a
+  // consistent failure still fails; open in the closing note until it is found.
   it('never swaps out a higher-priority active slice for a lower one: the wait ends at the bound in out-of-memory, said in an event', { retry: 2, timeout: 60_000 }, async () => {
     const fake = fakeFor('priority');
     const high = await h.detach(['--priority', 'high', '--mem', '64Mi', '-e', `GPUSHARE_FAKE_CUDA=${fake}`, '--', PHASES, '36', '1', 'work:9000']);
