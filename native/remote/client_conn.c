@@ -4,7 +4,9 @@
  * copies, the heartbeat, and the one-way trip to "broken". A version-3 worker also takes bulk
  * lanes (GPUSHARE_REMOTE_LANES, "Bulk lanes"): data connections opened right after HELLO, over
  * which a copy of more than one chunk is striped, one thread per lane for that copy, the
- * request and its status on the control connection as before.
+ * request and its status on the control connection as before. A version-4 worker also
+ * compresses copies' chunks when asked (GPUSHARE_REMOTE_COMPRESS, "Compression"): COMPRESS
+ * right after HELLO, before LANES_OPEN; each connection then has its own codec state.
  */
 #define _DEFAULT_SOURCE
 #include "client.h"
@@ -41,6 +43,9 @@ static struct {
     int log;
     gsr_link lanes[GSR_MAX_LANES];
     unsigned nlanes;
+    /* The granted codec's state per connection (codec NONE: copies go raw). */
+    gsr_packer pack;
+    gsr_packer lane_pack[GSR_MAX_LANES];
 } conn = {.lock = PTHREAD_MUTEX_INITIALIZER, .link = {-1, NULL}};
 
 int gsr_log_level(void) {
@@ -187,6 +192,38 @@ static CUresult open_lanes_locked(const char *endpoint, const uint8_t key[GSR_KE
     return CUDA_SUCCESS;
 }
 
+/* After HELLO (and before LANES_OPEN): COMPRESS {codec, level}. The user asked for this codec:
+ * a worker too old for it, or one that does not offer it, fails the session with the reason on
+ * stderr (always), never a silent fallback to raw copies. */
+static CUresult open_compress_locked(uint32_t version, unsigned codec, int level) {
+    char why[256];
+    if (version < GSR_VERSION_COMPRESS) {
+        snprintf(why, sizeof why, "GPUSHARE_REMOTE_COMPRESS=%s: the worker speaks protocol version %u, compression needs %u",
+                 gsr_codec_name(codec), (unsigned)version, GSR_VERSION_COMPRESS);
+    } else {
+        gsr_args in = {.v = {codec, (uint64_t)(int64_t)level}, .nv = 2}, out;
+        uint32_t id;
+        CUresult rc = send_request(GSR_OP_COMPRESS, 0, &in, &id);
+        if (rc == CUDA_SUCCESS) rc = finish_call(GSR_OP_COMPRESS, id, &out);
+        if (conn.state != 1) return conn.why;
+        if (rc == CUDA_SUCCESS && out.v[0] == codec) {
+            if (gsr_packer_init(&conn.pack, codec, level, conn.chunk) != 0) return break_link("no memory for compression");
+            if (conn.log) fprintf(stderr, "gpushare remote: copies compressed with %s\n", gsr_codec_name(codec));
+            return CUDA_SUCCESS;
+        }
+        char offered[64] = "";
+        for (unsigned c = GSR_CODEC_NONE + 1; rc == CUDA_SUCCESS && c < GSR_CODEC_COUNT; c++)
+            if (out.v[1] & (1u << c)) snprintf(offered + strlen(offered), sizeof offered - strlen(offered), "%s%s", *offered ? ", " : "", gsr_codec_name(c));
+        if (rc != CUDA_SUCCESS)
+            snprintf(why, sizeof why, "GPUSHARE_REMOTE_COMPRESS=%s: the worker refused COMPRESS (%d)", gsr_codec_name(codec), (int)rc);
+        else
+            snprintf(why, sizeof why, "GPUSHARE_REMOTE_COMPRESS=%s: the worker does not offer it (it offers: %s)", gsr_codec_name(codec),
+                     *offered ? offered : "none");
+    }
+    fprintf(stderr, "gpushare remote: %s (GPUSHARE_REMOTE_COMPRESS=off copies raw)\n", why);
+    return break_link(why);
+}
+
 static CUresult connect_locked(void) {
     if (conn.state == 1) return CUDA_SUCCESS;
     if (conn.state == -1) return conn.why;
@@ -211,6 +248,22 @@ static CUresult connect_locked(void) {
     int tls = pin_hex && *pin_hex;
     int lanes = lanes_wanted();
     conn.state = -1;
+    /* Compression asked for must be usable here, before anything is sent. */
+    const char *compress = getenv("GPUSHARE_REMOTE_COMPRESS");
+    unsigned codec = GSR_CODEC_NONE;
+    int level = 0;
+    const char *missing = NULL;
+    if (gsr_codec_parse(compress, &codec, &level) != 0) {
+        fprintf(stderr, "gpushare remote: GPUSHARE_REMOTE_COMPRESS must be off, lz4, zstd or zstd:LEVEL (1 to %d), not \"%s\"\n",
+                GSR_ZSTD_LEVEL_MAX, compress);
+        conn.why = CUDA_ERROR_NO_DEVICE;
+        return conn.why;
+    }
+    if (!gsr_codec_available(codec, &missing)) {
+        fprintf(stderr, "gpushare remote: GPUSHARE_REMOTE_COMPRESS=%s, but %s cannot be used here: %s\n", compress, gsr_codec_name(codec), missing);
+        conn.why = CUDA_ERROR_NO_DEVICE;
+        return conn.why;
+    }
     if (!endpoint || !*endpoint || gsr_key_from_hex(hex, key) != 0 || (tls && gsr_fingerprint_from_hex(pin_hex, pin) != 0) || lanes < 0) {
         if (conn.log || tls || lanes < 0)
             fprintf(stderr, "gpushare remote: GPUSHARE_REMOTE and a 64-hex-digit GPUSHARE_REMOTE_KEY(_FILE) are required, "
@@ -251,8 +304,11 @@ static CUresult connect_locked(void) {
         return break_link("handshake out of range");
     }
     conn.chunk = (uint32_t)out.v[1];
+    if (codec != GSR_CODEC_NONE && open_compress_locked((uint32_t)out.v[0], codec, level) != CUDA_SUCCESS) return conn.why;
     if (out.v[0] >= GSR_VERSION_LANES && lanes > 0 && open_lanes_locked(endpoint, key, tls ? pin : NULL, (unsigned)lanes) != CUDA_SUCCESS)
         return conn.why;
+    for (unsigned i = 0; codec != GSR_CODEC_NONE && i < conn.nlanes; i++)
+        if (gsr_packer_init(&conn.lane_pack[i], codec, level, conn.chunk) != 0) return break_link("no memory for compression");
     conn.last_io = time(NULL);
     pthread_t t;
     if (pthread_create(&t, NULL, heartbeat, NULL) == 0) pthread_detach(t);
@@ -324,13 +380,15 @@ CUresult gsr_post(unsigned op, const gsr_args *in) {
     return rc;
 }
 
-/* The DATA frames of a transfer, straight from the caller's memory. Lock held. */
-static CUresult send_data(const void *src, uint64_t bytes) {
+/* The DATA frames of a transfer, straight from the caller's memory (a copy's compressed where
+ * the session has a codec and it pays; a module's always raw). Lock held. */
+static CUresult send_data(const void *src, uint64_t bytes, gsr_packer *pack) {
     const uint8_t *p = src;
+    gsr_packer raw = {0};
     for (uint64_t off = 0; off < bytes;) {
         size_t n = bytes - off > conn.chunk ? conn.chunk : (size_t)(bytes - off);
-        gsr_header d = {(uint32_t)n, GSR_OP_DATA, (uint16_t)(off + n < bytes ? GSR_FLAG_MORE : 0), 0, 0, 0};
-        if (gsr_send_frame(&conn.link, &d, p + off, n, NULL, 0) != 0) return break_link(strerror(errno));
+        if (gsr_send_chunk(&conn.link, pack ? pack : &raw, (uint16_t)(off + n < bytes ? GSR_FLAG_MORE : 0), p + off, n) != 0)
+            return break_link(strerror(errno));
         off += n;
     }
     conn.last_io = time(NULL);
@@ -354,9 +412,9 @@ static void *lane_main(void *arg) {
     uint64_t stride = (uint64_t)conn.chunk * conn.nlanes;
     for (uint64_t off = (uint64_t)j->lane * conn.chunk; off < j->bytes; off += stride) {
         size_t n = j->bytes - off > conn.chunk ? conn.chunk : (size_t)(j->bytes - off);
+        gsr_packer *pack = &conn.lane_pack[j->lane];
         if (j->dir == 0) {
-            gsr_header d = {(uint32_t)n, GSR_OP_DATA, (uint16_t)(off + stride < j->bytes ? GSR_FLAG_MORE : 0), 0, 0, 0};
-            if (gsr_send_frame(l, &d, j->buf + off, n, NULL, 0) != 0) {
+            if (gsr_send_chunk(l, pack, (uint16_t)(off + stride < j->bytes ? GSR_FLAG_MORE : 0), j->buf + off, n) != 0) {
                 j->why = "a bulk lane failed to send";
                 break;
             }
@@ -367,7 +425,12 @@ static void *lane_main(void *arg) {
             j->why = "a bulk lane failed to receive";
             break;
         }
-        if (h.op != GSR_OP_DATA || !(h.flags & GSR_FLAG_REPLY) || h.length != n || gsr_read_full(l, j->buf + off, n) != 0) {
+        int got = h.op == GSR_OP_DATA && (h.flags & GSR_FLAG_REPLY);
+        if (got && (h.flags & GSR_FLAG_COMPRESSED))
+            got = gsr_recv_packed(l, pack, &h, conn.chunk, j->buf + off, n) == 0;
+        else if (got)
+            got = h.length == n && gsr_read_full(l, j->buf + off, n) == 0;
+        if (!got) {
             j->why = "a bulk lane's data out of step";
             break;
         }
@@ -420,7 +483,7 @@ CUresult gsr_send_htod(uint64_t dst, const void *src, uint64_t bytes, uint64_t s
     if (rc == CUDA_SUCCESS && flush_locked() != 0) rc = break_link(strerror(errno));
     if (rc == CUDA_SUCCESS) rc = send_request(GSR_OP_MEMCPY_HTOD, flags, &in, &id);
     if (rc == CUDA_SUCCESS && flush_locked() != 0) rc = break_link(strerror(errno)); /* the request before its data */
-    if (rc == CUDA_SUCCESS) rc = on_lanes(bytes) ? lanes_transfer(0, (uint8_t *)(uintptr_t)src, bytes) : send_data(src, bytes);
+    if (rc == CUDA_SUCCESS) rc = on_lanes(bytes) ? lanes_transfer(0, (uint8_t *)(uintptr_t)src, bytes) : send_data(src, bytes, &conn.pack);
     if (rc == CUDA_SUCCESS && !async) rc = finish_call(GSR_OP_MEMCPY_HTOD, id, NULL);
     pthread_mutex_unlock(&conn.lock);
     return rc;
@@ -443,6 +506,18 @@ CUresult gsr_recv_dtoh(void *dst, uint64_t src, uint64_t bytes, uint64_t stream,
         if (gsr_recv_header(&conn.link, &h) != 0) {
             rc = break_link("bad frame in a copy");
             break;
+        }
+        if (h.op == GSR_OP_DATA && (h.flags & GSR_FLAG_COMPRESSED)) {
+            /* Its declared length checked (the chunk, what is left) before it is decompressed. */
+            uint32_t raw = 0;
+            if (conn.pack.codec == GSR_CODEC_NONE || h.length > conn.chunk || gsr_read_full(&conn.link, conn.pack.buf, h.length) != 0 ||
+                (raw = gsr_packed_raw_len(conn.pack.buf, h.length)) == 0 || raw > conn.chunk || raw > bytes - off ||
+                gsr_unpack(&conn.pack, conn.pack.buf, h.length, (uint8_t *)dst + off, raw) != 0) {
+                rc = break_link("compressed copy data out of step");
+                break;
+            }
+            off += raw;
+            continue;
         }
         if (h.op == GSR_OP_DATA) {
             if (h.length > bytes - off || gsr_read_full(&conn.link, (uint8_t *)dst + off, h.length) != 0) {
@@ -471,7 +546,7 @@ CUresult gsr_send_module(const void *image, uint64_t bytes, uint64_t *module) {
     uint32_t id;
     CUresult rc = connect_locked();
     if (rc == CUDA_SUCCESS) rc = send_request(GSR_OP_MODULE_LOAD_DATA, 0, &in, &id);
-    if (rc == CUDA_SUCCESS) rc = send_data(image, bytes);
+    if (rc == CUDA_SUCCESS) rc = send_data(image, bytes, NULL);
     if (rc == CUDA_SUCCESS) rc = finish_call(GSR_OP_MODULE_LOAD_DATA, id, &out);
     if (rc == CUDA_SUCCESS) *module = out.v[0];
     pthread_mutex_unlock(&conn.lock);

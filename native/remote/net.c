@@ -246,3 +246,19 @@ int gsr_random(void *buf, size_t n) {
     }
     return 0;
 }
+
+int gsr_recv_packed(gsr_link *l, gsr_packer *p, const gsr_header *d, size_t max, uint8_t *dst, size_t n) {
+    if (p->codec == GSR_CODEC_NONE || d->length == 0 || d->length > max || d->length > p->cap) return -1;
+    if (gsr_read_full(l, p->buf, d->length) != 0) return -1;
+    return gsr_unpack(p, p->buf, d->length, dst, n);
+}
+
+int gsr_send_chunk(gsr_link *l, gsr_packer *p, uint16_t flags, const uint8_t *data, size_t n) {
+    size_t m = p->codec != GSR_CODEC_NONE ? gsr_pack(p, data, n) : 0;
+    if (m > 0) {
+        gsr_header d = {(uint32_t)m, GSR_OP_DATA, (uint16_t)(flags | GSR_FLAG_COMPRESSED), 0, 0, 0};
+        return gsr_send_frame(l, &d, p->buf, m, NULL, 0);
+    }
+    gsr_header d = {(uint32_t)n, GSR_OP_DATA, flags, 0, 0, 0};
+    return gsr_send_frame(l, &d, data, n, NULL, 0);
+}

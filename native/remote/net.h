@@ -7,6 +7,7 @@
 #ifndef GSR_NET_H
 #define GSR_NET_H
 
+#include "compress.h"
 #include "proto.h"
 #include "tls.h"
 
@@ -49,5 +50,14 @@ int gsr_fingerprint_from_hex(const char *hex, uint8_t out[GSR_FINGERPRINT_BYTES]
 int gsr_random(void *buf, size_t n);
 /* Constant-time comparison of n bytes: 1 when equal. */
 int gsr_equal_ct(const uint8_t *a, const uint8_t *b, size_t n);
+
+/* Compressed copies (docs/remote.md "Compression"). One chunk of a copy as a DATA frame (flags:
+ * REPLY and MORE as the direction needs), compressed with p's codec when it has one and it
+ * pays, else raw: 0, or -1 (link). */
+int gsr_send_chunk(gsr_link *l, gsr_packer *p, uint16_t flags, const uint8_t *data, size_t n);
+/* A compressed DATA frame's payload (its header d) read from l into p's scratch and decompressed
+ * into exactly n bytes at dst: 0, or -1 (link; no codec granted; the frame over max; a declared
+ * length other than n, or bytes that do not decompress to exactly it). */
+int gsr_recv_packed(gsr_link *l, gsr_packer *p, const gsr_header *d, size_t max, uint8_t *dst, size_t n);
 
 #endif /* GSR_NET_H */

@@ -45,6 +45,7 @@ gsr_error gsr_header_decode(const uint8_t in[GSR_HEADER_BYTES], gsr_header *h) {
     if (h->length > (h->op == GSR_OP_DATA ? GSR_MAX_DATA : GSR_MAX_PAYLOAD)) return GSR_ERR_LENGTH;
     if (gsr_op_name(h->op) == NULL) return GSR_ERR_OP;
     if (h->flags & ~GSR_FLAGS_KNOWN) return GSR_ERR_FLAGS;
+    if ((h->flags & GSR_FLAG_COMPRESSED) && h->op != GSR_OP_DATA) return GSR_ERR_FLAGS;
     return GSR_OK;
 }
 

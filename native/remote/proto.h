@@ -17,10 +17,12 @@
 #define GSR_MAGIC 0x47535231u /* "GSR1" */
 /* Versions (docs/remote.md "Handshake"): 1, DATA frames of at most 1 MiB; 2, of at most the
  * chunk the worker's HELLO reply names (GSR_CHUNK_BYTES_V2); 3, version 2 and bulk lanes
- * (LANES_OPEN, LANE_HELLO: "Bulk lanes"). Both ends speak all; the HELLO reply names the
+ * (LANES_OPEN, LANE_HELLO: "Bulk lanes"); 4, version 3 and compressed copy chunks (COMPRESS,
+ * GSR_FLAG_COMPRESSED: "Compression"). Both ends speak all; the HELLO reply names the
  * highest both know, so an old client or an old worker still works. */
-#define GSR_VERSION 3u
+#define GSR_VERSION 4u
 #define GSR_VERSION_LANES 3u
+#define GSR_VERSION_COMPRESS 4u
 #define GSR_VERSION_MIN 1u
 #define GSR_HEADER_BYTES 24u
 #define GSR_CHUNK_BYTES (1u << 20)
@@ -40,7 +42,10 @@
 #define GSR_FLAG_REPLY 0x1u
 #define GSR_FLAG_NO_REPLY 0x2u
 #define GSR_FLAG_MORE 0x4u
-#define GSR_FLAGS_KNOWN 0x7u
+/* On DATA frames only, in a session whose COMPRESS was granted: the payload is {u32 raw
+ * length, the codec's bytes} (compress.h). */
+#define GSR_FLAG_COMPRESSED 0x8u
+#define GSR_FLAGS_KNOWN 0xfu
 
 /* Object ids on the wire: kind in the top byte, a sequence number below (docs/remote.md). */
 #define GSR_KIND_CONTEXT 1u
@@ -115,7 +120,8 @@
     X(TENSOR_MAP_ENCODE_TILED, 103, "b", "b") \
     X(TENSOR_MAP_REPLACE_ADDRESS, 104, "bq", "b") \
     X(LANES_OPEN, 150, "u", "ub") \
-    X(LANE_HELLO, 151, "uubb", "")
+    X(LANE_HELLO, 151, "uubb", "") \
+    X(COMPRESS, 152, "ui", "uu")
 
 /* A launch configuration (CUlaunchConfig) as OCCUPANCY_CLUSTERS and LAUNCH_KERNEL_EX carry it
  * in their first blob, little-endian: u32 grid x y z, block x y z, shared bytes, attribute
@@ -185,7 +191,7 @@ typedef enum gsr_error {
 const char *gsr_op_name(unsigned op);
 void gsr_header_encode(const gsr_header *h, uint8_t out[GSR_HEADER_BYTES]);
 /* Decodes and validates (length cap: GSR_MAX_DATA for DATA, else GSR_MAX_PAYLOAD; known op,
- * known flags). */
+ * known flags, GSR_FLAG_COMPRESSED on DATA only). */
 gsr_error gsr_header_decode(const uint8_t in[GSR_HEADER_BYTES], gsr_header *h);
 
 /* A payload being written into a caller's buffer; overflow sets `bad` (nothing written past cap). */

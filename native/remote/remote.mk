@@ -31,7 +31,7 @@ REMOTE_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -fPIC 
 REMOTE_SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 REMOTE_FAKE_DIR := $(abspath $(CURDIR)/..)/build/native/fake
 
-REMOTE_CODEC_SRCS := remote/proto.c remote/net.c remote/tls.c
+REMOTE_CODEC_SRCS := remote/proto.c remote/net.c remote/tls.c remote/compress.c
 REMOTE_WORKER_SRCS := remote/worker.c remote/worker_calls.c remote/worker_copy.c remote/worker_lanes.c remote/worker_queries.c remote/table.c $(REMOTE_CODEC_SRCS)
 REMOTE_CLIENT_SRCS := remote/client_conn.c remote/client_api.c remote/client_procs.c remote/client_runtime.c remote/client_export.c remote/client_kparams.c remote/client_unified.c remote/client_queries.c remote/client_calls.c remote/md2.c $(REMOTE_CODEC_SRCS)
 REMOTE_HDRS := $(wildcard remote/*.h) $(wildcard include/gs_cuda*.h) remote/remote.mk
@@ -90,9 +90,9 @@ $(REMOTE_ASAN_WORKER): $(REMOTE_WORKER_SRCS) $(REMOTE_HDRS) $(REMOTE_FAKE_DIR)/a
 	@mkdir -p $(@D)
 	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ $(REMOTE_WORKER_SRCS) -L$(REMOTE_FAKE_DIR)/asan -l:libcuda.so.1
 
-$(REMOTE_T)/test_proto_fuzz: remote/tests/test_proto_fuzz.c remote/proto.c $(REMOTE_HDRS)
+$(REMOTE_T)/test_proto_fuzz: remote/tests/test_proto_fuzz.c remote/proto.c remote/compress.c $(REMOTE_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ remote/tests/test_proto_fuzz.c remote/proto.c
+	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ remote/tests/test_proto_fuzz.c remote/proto.c remote/compress.c -ldl -pthread
 
 # The client's parsers of what the runtime hands it: MD2 (the integrity check) and cubin layouts.
 $(REMOTE_T)/test_client_parse: remote/tests/test_client_parse.c remote/md2.c remote/client_kparams.c $(REMOTE_HDRS)

@@ -2,13 +2,15 @@
  * worker.c: gpushare-remote-worker, one remote session's process (docs/remote.md).
  *
  *   gpushare-remote-worker [--listen HOST:PORT] [--key-file FILE] [--tls]
- *                          [--accept-timeout-ms N] [--idle-timeout-ms N]
+ *                          [--accept-timeout-ms N] [--idle-timeout-ms N] [--codecs LIST]
  *
  * The key comes from --key-file or GPUSHARE_REMOTE_KEY (64 hex digits); the daemon starts the
  * worker as a task's process under libgpushare with the slice's environment. It prints
  * "gpushare-remote-worker listening PORT" on stdout once it listens (PORT 0 in --listen: any
  * free one; with --tls, then " tls-sha256 FP": its fresh certificate's pin), serves the one
- * client that presents the key, then frees everything and exits.
+ * client that presents the key, then frees everything and exits. --codecs (lz4, zstd, comma
+ * separated, or none; default both) names the copy compression it offers a client that asks
+ * (docs/remote.md "Compression"), of those whose library loads here.
  * Exit codes: 0 the session ended (client gone), 2 usage (or --tls without OpenSSL), 3 no
  * client in time, 4 the driver failed to start, 5 the handshake (TLS or HELLO) failed.
  */
@@ -32,11 +34,12 @@ typedef struct options {
     int tls;
     int accept_timeout_ms;
     int idle_timeout_ms;
+    uint32_t codecs; /* offered if their library loads: 1 << codec */
 } options;
 
 static int usage(const char *why) {
     fprintf(stderr, "gpushare-remote-worker: %s\nusage: gpushare-remote-worker [--listen HOST:PORT] [--key-file FILE] [--tls] "
-                    "[--accept-timeout-ms N] [--idle-timeout-ms N]\n", why);
+                    "[--accept-timeout-ms N] [--idle-timeout-ms N] [--codecs lz4,zstd|none]\n", why);
     return 2;
 }
 
@@ -46,6 +49,24 @@ static int parse_ms(const char *s, int *out) {
     if (*s == 0 || *end || v <= 0 || v > 86400000) return -1;
     *out = (int)v;
     return 0;
+}
+
+/* --codecs: "none", or names from lz4 and zstd, comma separated. 0, or -1. */
+static int parse_codecs(const char *v, uint32_t *out) {
+    *out = 0;
+    if (!strcmp(v, "none")) return 0;
+    for (const char *p = v; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == 3 && !strncmp(p, "lz4", 3))
+            *out |= 1u << GSR_CODEC_LZ4;
+        else if (n == 4 && !strncmp(p, "zstd", 4))
+            *out |= 1u << GSR_CODEC_ZSTD;
+        else
+            return -1;
+        p += n;
+        if (*p == ',' && *++p == 0) return -1;
+    }
+    return *out ? 0 : -1;
 }
 
 static int read_key(const options *o, uint8_t key[GSR_KEY_BYTES]) {
@@ -266,6 +287,35 @@ static int lane_handshake(lane_setup *ls, gsr_lane *lane, unsigned index, const 
     return 0;
 }
 
+/* COMPRESS {u32 codec, i32 level} (version >= 4, before LANES_OPEN, once): the reply is {u32
+ * granted, u32 offered}: the codec asked when this worker offers it (and the level is in its
+ * range), else 0 (none), and the mask of what it offers, so the client can say why. Copies'
+ * chunks may then come and go compressed with the granted codec, on every connection. */
+static void compress_open(gsr_session *s, const gsr_header *h) {
+    gsr_args a;
+    CUresult status = CUDA_SUCCESS;
+    uint32_t granted = GSR_CODEC_NONE;
+    if (gsr_decode(GSR_OP_COMPRESS, 0, s->payload, h->length, &a) != GSR_OK) status = CUDA_ERROR_INVALID_VALUE;
+    else if (s->version < GSR_VERSION_COMPRESS) status = CUDA_ERROR_NOT_SUPPORTED;
+    if (status == CUDA_SUCCESS && a.v[0] > GSR_CODEC_NONE && a.v[0] < GSR_CODEC_COUNT && (s->codecs & (1u << a.v[0]))) {
+        int level = (int)(int64_t)a.v[1];
+        int level_ok = a.v[0] == GSR_CODEC_LZ4 ? level == 0 : level >= 1 && level <= GSR_ZSTD_LEVEL_MAX;
+        if (!level_ok) {
+            fprintf(stderr, "gpushare-remote-worker: compression %s level %d refused\n", gsr_codec_name((unsigned)a.v[0]), level);
+        } else if (gsr_packer_init(&s->pack, (unsigned)a.v[0], level, GSR_CHUNK_BYTES_V2) == 0) {
+            granted = (uint32_t)a.v[0];
+            fprintf(stderr, "gpushare-remote-worker: copies compressed with %s (level %d)\n", gsr_codec_name(granted), level);
+        }
+    }
+    gsr_args out = {.v = {granted, s->codecs}, .nv = 2};
+    uint8_t buf[32];
+    gsr_writer w;
+    gsr_writer_init(&w, buf, sizeof buf);
+    if (status == CUDA_SUCCESS) gsr_encode(GSR_OP_COMPRESS, 1, &out, &w);
+    gsr_header r = {(uint32_t)w.len, GSR_OP_COMPRESS, GSR_FLAG_REPLY, h->id, (int32_t)status, 0};
+    if (gsr_send_frame(&s->link, &r, buf, w.len, NULL, 0) != 0) s->broken = 1;
+}
+
 /* LANES_OPEN {u32 asked} (the first request after HELLO, version >= 3): the reply grants
  * min(asked, GSR_MAX_LANES) lanes and gives a fresh token; then exactly that many connections
  * are accepted, in order, each bounded by the accept timeout. A lane that fails its handshake
@@ -284,10 +334,12 @@ static int open_lanes(gsr_session *s, lane_setup *ls, const gsr_header *h) {
         if (!(s->lanes = calloc(n, sizeof *s->lanes))) status = CUDA_ERROR_OUT_OF_MEMORY;
         for (unsigned i = 0; status == CUDA_SUCCESS && i < n; i++) {
             s->lanes[i].link = (gsr_link){-1, NULL};
-            if (!(s->lanes[i].ring.pageable = aligned_alloc(4096, (size_t)GSR_RING_SLOTS * GSR_CHUNK_BYTES_V2)))
+            s->lanes[i].ring.pageable = aligned_alloc(4096, (size_t)GSR_RING_SLOTS * GSR_CHUNK_BYTES_V2);
+            s->nlanes = s->lanes[i].ring.pageable ? i + 1 : i;
+            /* Each lane compresses on its own thread: its own codec state and scratch. */
+            if (!s->lanes[i].ring.pageable ||
+                (s->pack.codec != GSR_CODEC_NONE && gsr_packer_init(&s->lanes[i].pack, s->pack.codec, s->pack.level, GSR_CHUNK_BYTES_V2) != 0))
                 status = CUDA_ERROR_OUT_OF_MEMORY;
-            else
-                s->nlanes = i + 1;
         }
         if (status != CUDA_SUCCESS) {
             gsr_lanes_free(s);
@@ -324,6 +376,7 @@ static int open_lanes(gsr_session *s, lane_setup *ls, const gsr_header *h) {
 }
 
 static int serve(gsr_session *s, lane_setup *ls) {
+    int compress_asked = 0;
     for (;;) {
         gsr_header h;
         int rc = gsr_in_header(s, &h);
@@ -338,6 +391,16 @@ static int serve(gsr_session *s, lane_setup *ls) {
         if (gsr_in_read(s, s->payload, h.length) != 0) {
             log_end(errno == ETIMEDOUT ? "a frame stalled past the idle timeout" : "link lost inside a frame");
             return 0;
+        }
+        if (h.op == GSR_OP_COMPRESS && ls->lfd >= 0 && !compress_asked) {
+            /* Part of the session's start: the listener stays open for LANES_OPEN. */
+            compress_asked = 1;
+            compress_open(s, &h);
+            if (s->broken) {
+                log_end("link lost answering COMPRESS");
+                return 0;
+            }
+            continue;
         }
         if (h.op == GSR_OP_LANES_OPEN && ls->lfd >= 0) {
             int lanes_rc = open_lanes(s, ls, &h);
@@ -365,7 +428,7 @@ static int serve(gsr_session *s, lane_setup *ls) {
 }
 
 int main(int argc, char **argv) {
-    options o = {"127.0.0.1:0", NULL, 0, 30000, 60000};
+    options o = {"127.0.0.1:0", NULL, 0, 30000, 60000, (1u << GSR_CODEC_LZ4) | (1u << GSR_CODEC_ZSTD)};
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(argv[i], "--listen") && v)
@@ -380,6 +443,8 @@ int main(int argc, char **argv) {
             if (parse_ms(v, &o.accept_timeout_ms) != 0) return usage("--accept-timeout-ms takes 1..86400000");
         } else if (!strcmp(argv[i], "--idle-timeout-ms") && v) {
             if (parse_ms(v, &o.idle_timeout_ms) != 0) return usage("--idle-timeout-ms takes 1..86400000");
+        } else if (!strcmp(argv[i], "--codecs") && v) {
+            if (parse_codecs(v, &o.codecs) != 0) return usage("--codecs takes none, or lz4 and/or zstd, comma separated");
         } else
             return usage("unknown or incomplete argument");
         i++;
@@ -437,6 +502,15 @@ int main(int argc, char **argv) {
     int code = 0;
     if (!s.payload || !s.ring.pageable || !s.in) code = 4;
     if (code == 0) gsr_session_prepare(&s);
+    /* The codecs offered: those named whose library loads here (a missing one is said, once). */
+    for (unsigned c = GSR_CODEC_NONE + 1; c < GSR_CODEC_COUNT; c++) {
+        const char *why = NULL;
+        if (!(o.codecs & (1u << c))) continue;
+        if (gsr_codec_available(c, &why))
+            s.codecs |= 1u << c;
+        else
+            fprintf(stderr, "gpushare-remote-worker: %s compression not offered: %s\n", gsr_codec_name(c), why);
+    }
     /* One client, the first to connect: one that fails the handshake ends the worker too,
      * so a session key gets exactly one guess. */
     while (code == 0 && s.link.fd < 0) {
@@ -461,6 +535,17 @@ int main(int argc, char **argv) {
     if (code == 0) code = serve(&s, &ls);
     if (ls.lfd >= 0) close(ls.lfd);
     gsr_session_release(&s);
+    if (s.pack.codec != GSR_CODEC_NONE) {
+        uint64_t packed = s.pack.packed, raw = s.pack.raw, unpacked = s.pack.unpacked;
+        for (unsigned i = 0; i < s.nlanes; i++) {
+            packed += s.lanes[i].pack.packed;
+            raw += s.lanes[i].pack.raw;
+            unpacked += s.lanes[i].pack.unpacked;
+        }
+        fprintf(stderr, "gpushare-remote-worker: %s: %llu chunks sent compressed, %llu raw; %llu received compressed\n",
+                gsr_codec_name(s.pack.codec), (unsigned long long)packed, (unsigned long long)raw, (unsigned long long)unpacked);
+    }
+    gsr_packer_free(&s.pack);
     gsr_lanes_free(&s);
     gsr_link_close(&s.link);
     gsr_tls_server_free(srv);

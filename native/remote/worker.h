@@ -7,6 +7,7 @@
 #ifndef GSR_WORKER_H
 #define GSR_WORKER_H
 
+#include "compress.h"
 #include "cuda_extra.h"
 #include "net.h"
 #include "proto.h"
@@ -33,6 +34,7 @@ typedef struct gsr_ring {
 typedef struct gsr_lane {
     gsr_link link;
     gsr_ring ring;
+    gsr_packer pack; /* the session's codec on this lane (COMPRESS granted), else {0} */
 } gsr_lane;
 
 /* Entry points a driver may lack, found at prepare (worker_queries.c); NULL when absent. */
@@ -76,6 +78,8 @@ typedef struct gsr_session {
     gsr_lane *lanes;      /* bulk lanes (LANES_OPEN), nlanes of them; copies over one chunk go there */
     unsigned nlanes;
     uint32_t version;     /* the session's protocol version (HELLO) */
+    uint32_t codecs;      /* the codecs this worker offers (1 << codec; --codecs, loadable ones) */
+    gsr_packer pack;      /* the granted codec on the control connection, else {0} (COMPRESS) */
     int broken;           /* the stream is out of step or closed: end the session */
     gsr_pfn_memcpy_dtod memcpy_dtod;
     gsr_pfn_memcpy_htod_async memcpy_htod_async;
@@ -103,8 +107,12 @@ void gsr_session_prepare(gsr_session *s);
 CUresult gsr_find_stream(gsr_session *s, uint64_t id, CUstream *out);
 
 /* worker_copy.c. The next DATA frame of a transfer with `left` bytes to come: its length, or
- * 0 when the stream is out of step (the caller ends the session). */
+ * 0 when the stream is out of step (the caller ends the session). Never a compressed one. */
 size_t gsr_next_data(gsr_session *s, uint64_t left);
+/* The next chunk of a copy to the device with `left` bytes to come, raw or compressed (in a
+ * session that granted COMPRESS), into dst (NULL: taken in and dropped): its raw length, or 0
+ * when the stream is out of step or a compressed frame lies (the caller ends the session). */
+size_t gsr_take_chunk(gsr_session *s, uint64_t left, uint8_t *dst);
 /* The copy requests (a: the request's decoded fields; *status: its reply status). The data
  * is taken in or sent whatever the status; 0, or -1 when the session must end (s->broken). */
 int gsr_copy_htod(gsr_session *s, const gsr_args *a, CUresult *status);

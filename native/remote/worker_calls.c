@@ -419,7 +419,7 @@ static void handle_session_memory(gsr_session *s, int dev, reply *r) {
 /* Ops that run in the caller's current context (the header's ctx made current first). */
 static int needs_ctx(unsigned op) {
     return op >= GSR_OP_CTX_SYNCHRONIZE && op != GSR_OP_PRIMARY_CTX_SET_FLAGS && op != GSR_OP_SESSION_MEMORY && op != GSR_OP_POINTER_GET &&
-           op != GSR_OP_LANES_OPEN && op != GSR_OP_LANE_HELLO;
+           op != GSR_OP_LANES_OPEN && op != GSR_OP_LANE_HELLO && op != GSR_OP_COMPRESS;
 }
 
 int gsr_session_handle(gsr_session *s, const gsr_header *h) {
@@ -443,8 +443,9 @@ int gsr_session_handle(gsr_session *s, const gsr_header *h) {
         } else if (h->op == GSR_OP_MEMCPY_HTOD || h->op == GSR_OP_MODULE_LOAD_DATA) {
             uint64_t bytes = h->op == GSR_OP_MEMCPY_HTOD ? a.v[1] : a.v[0];
             for (uint64_t off = 0; off < bytes;) {
-                size_t n = gsr_next_data(s, bytes - off);
-                if (n == 0 || gsr_in_discard(s, n) != 0) return ends_session(s);
+                /* A copy's chunks may come compressed; a module's never do. */
+                size_t n = h->op == GSR_OP_MEMCPY_HTOD ? gsr_take_chunk(s, bytes - off, NULL) : gsr_next_data(s, bytes - off);
+                if (n == 0 || (h->op != GSR_OP_MEMCPY_HTOD && gsr_in_discard(s, n) != 0)) return ends_session(s);
                 off += n;
             }
         }
@@ -626,6 +627,7 @@ int gsr_session_handle(gsr_session *s, const gsr_header *h) {
         r.status = gsr_handle_query(s, h->op, &a, &r.out);
         break;
     case GSR_OP_LANES_OPEN: /* served by the loop (worker.c) as the first request only */
+    case GSR_OP_COMPRESS:   /* likewise, before LANES_OPEN */
         r.status = CUDA_ERROR_NOT_SUPPORTED;
         break;
     /* ops 100-149: cuBLAS's needs (worker_queries.c) */

@@ -26,8 +26,25 @@ static int ends_session(gsr_session *s) {
 size_t gsr_next_data(gsr_session *s, uint64_t left) {
     gsr_header d;
     if (gsr_in_header(s, &d) != 0) return 0;
-    if (d.op != GSR_OP_DATA || d.length == 0 || d.length > s->chunk || d.length > left) return 0;
+    if (d.op != GSR_OP_DATA || (d.flags & GSR_FLAG_COMPRESSED) || d.length == 0 || d.length > s->chunk || d.length > left) return 0;
     return d.length;
+}
+
+size_t gsr_take_chunk(gsr_session *s, uint64_t left, uint8_t *dst) {
+    gsr_header d;
+    if (gsr_in_header(s, &d) != 0 || d.op != GSR_OP_DATA || d.length == 0 || d.length > s->chunk) return 0;
+    if (!(d.flags & GSR_FLAG_COMPRESSED)) {
+        if (d.length > left) return 0;
+        if (dst ? gsr_in_read(s, dst, d.length) != 0 : gsr_in_discard(s, d.length) != 0) return 0;
+        return d.length;
+    }
+    /* Compressed: only where granted; the declared raw length checked before anything is
+     * decompressed, into exactly that many bytes. */
+    if (s->pack.codec == GSR_CODEC_NONE || gsr_in_read(s, s->pack.buf, d.length) != 0) return 0;
+    uint32_t raw = gsr_packed_raw_len(s->pack.buf, d.length);
+    if (raw == 0 || raw > s->chunk || raw > left) return 0;
+    if (dst && gsr_unpack(&s->pack, s->pack.buf, d.length, dst, raw) != 0) return 0;
+    return raw;
 }
 
 /* Pinned staging for this copy when the driver gives it (once per context), else pageable. */
@@ -120,8 +137,8 @@ int gsr_copy_htod(gsr_session *s, const gsr_args *a, CUresult *status) {
     for (uint64_t off = 0; off < bytes;) {
         uint8_t *slot = ring + (size_t)k * GSR_CHUNK_BYTES_V2;
         gsr_slot_wait(&p, k, status);
-        size_t n = gsr_next_data(s, bytes - off);
-        if (n == 0 || gsr_in_read(s, slot, n) != 0) {
+        size_t n = gsr_take_chunk(s, bytes - off, slot);
+        if (n == 0) {
             gsr_pipeline_end(&p, status);
             return ends_session(s);
         }
@@ -178,8 +195,8 @@ int gsr_copy_dtoh(gsr_session *s, const gsr_args *a, CUresult *status) {
             gsr_slot_wait(&p, k, status);
             if (*status != CUDA_SUCCESS) break;
             off += len[k];
-            gsr_header d = {(uint32_t)len[k], GSR_OP_DATA, (uint16_t)(GSR_FLAG_REPLY | (off < bytes ? GSR_FLAG_MORE : 0)), 0, 0, 0};
-            if (gsr_send_frame(&s->link, &d, ring + (size_t)k * GSR_CHUNK_BYTES_V2, len[k], NULL, 0) != 0) {
+            uint16_t flags = (uint16_t)(GSR_FLAG_REPLY | (off < bytes ? GSR_FLAG_MORE : 0));
+            if (gsr_send_chunk(&s->link, &s->pack, flags, ring + (size_t)k * GSR_CHUNK_BYTES_V2, len[k]) != 0) {
                 gsr_pipeline_end(&p, status);
                 return ends_session(s);
             }
@@ -194,8 +211,8 @@ int gsr_copy_dtoh(gsr_session *s, const gsr_args *a, CUresult *status) {
         *status = cuMemcpyDtoH_v2(ring, src + off, n);
         if (*status != CUDA_SUCCESS) break;
         off += n;
-        gsr_header d = {(uint32_t)n, GSR_OP_DATA, (uint16_t)(GSR_FLAG_REPLY | (off < bytes ? GSR_FLAG_MORE : 0)), 0, 0, 0};
-        if (gsr_send_frame(&s->link, &d, ring, n, NULL, 0) != 0) return ends_session(s);
+        if (gsr_send_chunk(&s->link, &s->pack, (uint16_t)(GSR_FLAG_REPLY | (off < bytes ? GSR_FLAG_MORE : 0)), ring, n) != 0)
+            return ends_session(s);
     }
     return 0;
 }

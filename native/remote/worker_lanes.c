@@ -44,6 +44,7 @@ void gsr_lanes_free(gsr_session *s) {
     for (unsigned i = 0; i < s->nlanes; i++) {
         gsr_link_close(&s->lanes[i].link);
         free(s->lanes[i].ring.pageable);
+        gsr_packer_free(&s->lanes[i].pack);
     }
     free(s->lanes);
     s->lanes = NULL;
@@ -75,7 +76,12 @@ static void lane_htod(lane_job *j) {
         uint8_t *slot = j->ring + (size_t)k * GSR_CHUNK_BYTES_V2;
         gsr_slot_wait(&p, k, &j->status);
         gsr_header d;
-        if (gsr_recv_header(l, &d) != 0 || d.op != GSR_OP_DATA || d.length != n || gsr_read_full(l, slot, n) != 0) {
+        int got = gsr_recv_header(l, &d) == 0 && d.op == GSR_OP_DATA;
+        if (got && (d.flags & GSR_FLAG_COMPRESSED))
+            got = gsr_recv_packed(l, &s->lanes[j->lane].pack, &d, s->chunk, slot, n) == 0;
+        else if (got)
+            got = d.length == n && gsr_read_full(l, slot, n) == 0;
+        if (!got) {
             gsr_pipeline_end(&p, &j->status);
             (void)lane_fail(j);
             return;
@@ -130,8 +136,8 @@ static void lane_dtoh(lane_job *j) {
                 zeroed = 1;
             }
         }
-        gsr_header d = {(uint32_t)n, GSR_OP_DATA, (uint16_t)(GSR_FLAG_REPLY | (send + stride < j->bytes ? GSR_FLAG_MORE : 0)), 0, 0, 0};
-        if (gsr_send_frame(l, &d, slot, n, NULL, 0) != 0) {
+        uint16_t flags = (uint16_t)(GSR_FLAG_REPLY | (send + stride < j->bytes ? GSR_FLAG_MORE : 0));
+        if (gsr_send_chunk(l, &s->lanes[j->lane].pack, flags, slot, n) != 0) {
             gsr_pipeline_end(&p, &j->status);
             (void)lane_fail(j);
             return;

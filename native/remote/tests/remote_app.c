@@ -15,6 +15,11 @@
  *   remote_app lanekill          prints "copying", then 64 MiB copies both ways until one fails (the
  *                                test kills the worker meanwhile): it must be
  *                                CUDA_ERROR_DEVICE_UNAVAILABLE, and so must the next call
+ *   remote_app compress          64 MiB (and 64 MiB + 12345 at +4099, async) of compressible and of
+ *                                random bytes both ways, a 1 MiB and a 100-byte copy, compared byte
+ *                                for byte (GPUSHARE_REMOTE_COMPRESS and _LANES decide the path)
+ *   remote_app cbench KIND MIB   KIND zeros or random: MIB MiB each way, timed (best of 3 after
+ *                                one untimed), "cbench KIND htod_gb_s X dtoh_gb_s Y"
  *   remote_app linkloss          prints "ready", waits for a line on stdin (the test kills the
  *                                worker meanwhile), then every call must fail with
  *                                CUDA_ERROR_DEVICE_UNAVAILABLE, quickly
@@ -374,6 +379,92 @@ static int lanekill(void) {
     return 0;
 }
 
+/* Compressible: runs of a few byte values (text-like, not all zeros); random: xorshift. */
+static void fill(uint8_t *b, size_t n, int random, uint64_t seed) {
+    uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+    for (size_t i = 0; i < n; i++) {
+        if (random) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b[i] = (uint8_t)(x >> 24);
+        } else {
+            b[i] = (uint8_t)((i / 97) % 5 == 0 ? 'a' + (i % 7) : 0);
+        }
+    }
+}
+
+static int compress_case(CUdeviceptr d, uint8_t *src, uint8_t *back, size_t n, size_t at, int random, int async, CUstream st) {
+    fill(src, n, random, n + at);
+    memset(back, 0xee, n);
+    CUresult rc = async ? cuMemcpyHtoDAsync_v2(d + at, src, n, st) : cuMemcpyHtoD_v2(d + at, src, n);
+    if (rc == CUDA_SUCCESS) rc = async ? cuMemcpyDtoHAsync_v2(back, d + at, n, st) : cuMemcpyDtoH_v2(back, d + at, n);
+    if (rc == CUDA_SUCCESS) rc = cuStreamSynchronize(st);
+    if (rc != CUDA_SUCCESS || memcmp(src, back, n) != 0) {
+        fprintf(stderr, "remote_app: FAIL compress: %s %zu bytes at +%zu%s: %d%s\n", random ? "random" : "compressible", n, at,
+                async ? " async" : "", (int)rc, rc == CUDA_SUCCESS ? ", data differs" : "");
+        return 1;
+    }
+    return 0;
+}
+
+static int compress(void) {
+    start();
+    const size_t big = 64u << 20, cap = big + 12345 + 4099;
+    uint8_t *src = malloc(cap), *back = malloc(cap);
+    CUdeviceptr d;
+    CUstream st;
+    EXPECT(cuMemAlloc_v2(&d, cap), CUDA_SUCCESS);
+    EXPECT(cuStreamCreate(&st, 0), CUDA_SUCCESS);
+    if (!src || !back || failures) return 1;
+    for (int random = 0; random <= 1; random++) {
+        failures += compress_case(d, src, back, big, 0, random, 0, st);
+        failures += compress_case(d, src, back, big + 12345, 4099, random, 1, st);
+        failures += compress_case(d, src, back, 1u << 20, 7, random, 0, st);
+        failures += compress_case(d, src, back, 100, 3, random, 0, st);
+    }
+    /* Out of bounds: refused, nothing written, the stream still in step. */
+    failures += compress_case(d, src, back, big + 12345, 4099, 1, 1, st);
+    fill(src, big, 0, 1);
+    EXPECT(cuMemcpyHtoD_v2(d + 4100 + 12345, src, big), CUDA_ERROR_INVALID_VALUE);
+    EXPECT(cuMemcpyDtoH_v2(back, d + 4099, big + 12345), CUDA_SUCCESS);
+    fill(src, big + 12345, 1, big + 12345 + 4099);
+    CHECK(memcmp(src, back, big + 12345) == 0);
+    EXPECT(cuStreamDestroy_v2(st), CUDA_SUCCESS);
+    EXPECT(cuMemFree_v2(d), CUDA_SUCCESS);
+    free(src);
+    free(back);
+    if (failures) return 1;
+    printf("remote_app compress ok\n");
+    return 0;
+}
+
+static int cbench(const char *kind, const char *mib) {
+    start();
+    size_t n = (size_t)strtoul(mib, NULL, 10) << 20;
+    int random = !strcmp(kind, "random");
+    uint8_t *host = malloc(n);
+    CUdeviceptr p;
+    EXPECT(cuMemAlloc_v2(&p, n), CUDA_SUCCESS);
+    if (!host || n == 0 || failures) return 1;
+    fill(host, n, random, 1);
+    if (!random) memset(host, 0, n);
+    double best[2] = {1e30, 1e30};
+    for (int round = 0; round < 4; round++) {
+        double t0 = now_ms();
+        EXPECT(cuMemcpyHtoD_v2(p, host, n), CUDA_SUCCESS);
+        double t1 = now_ms();
+        EXPECT(cuMemcpyDtoH_v2(host, p, n), CUDA_SUCCESS);
+        double t2 = now_ms();
+        if (round == 0) continue; /* the fake's first touch of its pages */
+        if (t1 - t0 < best[0]) best[0] = t1 - t0;
+        if (t2 - t1 < best[1]) best[1] = t2 - t1;
+    }
+    printf("cbench %s htod_gb_s %.2f dtoh_gb_s %.2f\n", kind, n / best[0] / 1e6, n / best[1] / 1e6);
+    free(host);
+    return failures ? 1 : 0;
+}
+
 static int linkloss(void) {
     start();
     CUdeviceptr p;
@@ -402,6 +493,8 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "bench")) return bench();
     if (!strcmp(mode, "lanes")) return lanes();
     if (!strcmp(mode, "lanekill")) return lanekill();
+    if (!strcmp(mode, "compress")) return compress();
+    if (!strcmp(mode, "cbench") && argc == 4) return cbench(argv[2], argv[3]);
     fprintf(stderr, "remote_app: unknown mode %s\n", mode);
     return 2;
 }

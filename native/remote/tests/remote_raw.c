@@ -7,9 +7,11 @@
  *   remote_raw MODE HOST:PORT KEYHEX
  *   MODE: nohello | silent | badkey | oldversion | garbage | badpayload | midhtod | middtoh | midframe | stall
  *         | copies | bigframe | lanes | lanebadkey | lanebadtoken | lanebadindex | lanedrop | lanedropdtoh
- *         | lanebadframe | laneslate
+ *         | lanebadframe | laneslate | compressed | lieover | lieleft | lieshort | liegarbage | lieungranted
+ *         | lielane
  *   (silent: connects and says nothing for 3 s; lane*: bulk lanes, GSR_RAW_VERSION=3, docs/remote.md
- *   "Bulk lanes")
+ *   "Bulk lanes"; compressed, lie*: version 4, COMPRESS with GSR_RAW_CODEC (lz4, zstd; default
+ *   lz4), "Compression": copies both ways with compressed chunks, and compressed frames that lie)
  *
  * With GSR_RAW_TLS_SHA256 set (the worker's pin) it speaks TLS first, as the client does.
  */
@@ -194,6 +196,115 @@ static void fill(uint8_t *p, uint64_t n, unsigned seed) {
     for (uint64_t i = 0; i < n; i++) p[i] = (uint8_t)((i + seed) * 2654435761u >> 13);
 }
 
+/* Version 4, COMPRESS granted (docs/remote.md "Compression"). */
+static gsr_packer pack;
+
+static void compress_open(unsigned codec, int level) {
+    gsr_args out;
+    expect(call(GSR_OP_COMPRESS, 0, &(gsr_args){.v = {codec, (uint64_t)(int64_t)level}, .nv = 2}, &out), 0, "compress");
+    if (out.v[0] != codec || !(out.v[1] & (1u << codec))) die("compress: not granted");
+    if (gsr_packer_init(&pack, codec, level, GSR_CHUNK_BYTES_V2) != 0) die("packer");
+}
+
+/* Compressible (runs) and random halves, 6 chunks + 12345 bytes, to the device with every
+ * chunk that pays compressed, back (the worker compresses what pays), compared; a second
+ * COMPRESS refused; the counts of compressed chunks each way printed. */
+static int compressed_copies(uint64_t ctx, uint32_t chunk) {
+    const uint64_t size = 6ull * chunk + 12345;
+    gsr_args out;
+    expect(call(GSR_OP_MEM_ALLOC, ctx, &(gsr_args){.v = {size}, .nv = 1}, &out), 0, "alloc");
+    uint64_t dptr = out.v[0];
+    uint8_t *src = malloc(size), *back = malloc(size);
+    if (!src || !back) die("malloc");
+    uint64_t x = 88172645463325252ull;
+    for (uint64_t i = 0; i < size; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        src[i] = i < size / 2 ? (uint8_t)((i / 101) % 3 ? 0 : i) : (uint8_t)x;
+    }
+    send_op(GSR_OP_MEMCPY_HTOD, 0, ctx, &(gsr_args){.v = {dptr, size, 0, 0}, .nv = 4});
+    for (uint64_t off = 0; off < size;) {
+        uint32_t n = size - off > chunk ? chunk : (uint32_t)(size - off);
+        if (gsr_send_chunk(&conn, &pack, (uint16_t)(off + n < size ? GSR_FLAG_MORE : 0), src + off, n) != 0) die("send data");
+        off += n;
+    }
+    expect(reply(GSR_OP_MEMCPY_HTOD, NULL), 0, "host to device");
+    send_op(GSR_OP_MEMCPY_DTOH, 0, ctx, &(gsr_args){.v = {dptr, size, 0, 0}, .nv = 4});
+    uint64_t got = 0, packed_in = 0;
+    for (;;) {
+        gsr_header h;
+        if (gsr_recv_header(&conn, &h) != 0) die("device to host: no frame");
+        if (h.op != GSR_OP_DATA) {
+            if (h.op != GSR_OP_MEMCPY_DTOH || h.status != 0 || h.length != 0) die("device to host: bad end");
+            break;
+        }
+        if (h.length > chunk) die("device to host: a frame over the chunk");
+        if (h.flags & GSR_FLAG_COMPRESSED) {
+            if (gsr_read_full(&conn, pack.buf, h.length) != 0) die("device to host: data");
+            uint32_t raw = gsr_packed_raw_len(pack.buf, h.length);
+            if (raw == 0 || raw > size - got || gsr_unpack(&pack, pack.buf, h.length, back + got, raw) != 0) die("device to host: a bad compressed frame");
+            got += raw;
+            packed_in++;
+            continue;
+        }
+        if (h.length > size - got || gsr_read_full(&conn, back + got, h.length) != 0) die("device to host: data");
+        got += h.length;
+    }
+    if (got != size || memcmp(src, back, size) != 0) die("device to host: not what was written");
+    if (pack.packed == 0 || pack.raw == 0 || packed_in == 0) die("compressed copies: nothing compressed, or nothing went raw");
+    expect(call(GSR_OP_COMPRESS, 0, &(gsr_args){.v = {pack.codec, 0}, .nv = 2}, NULL), CUDA_ERROR_NOT_SUPPORTED, "a second COMPRESS");
+    printf("remote_raw compressed copies ok (%s: %llu chunks sent compressed, %llu raw; %llu received compressed)\n", gsr_codec_name(pack.codec),
+           (unsigned long long)pack.packed, (unsigned long long)pack.raw, (unsigned long long)packed_in);
+    free(src);
+    free(back);
+    return 0;
+}
+
+/* A compressed frame that lies, in a copy to the device: the worker must end the session (no
+ * crash, nothing leaked), never write past the chunk. */
+static int lie(const char *mode, uint64_t ctx, uint32_t chunk) {
+    const uint64_t size = 2ull * chunk;
+    gsr_args out;
+    expect(call(GSR_OP_MEM_ALLOC, ctx, &(gsr_args){.v = {size}, .nv = 1}, &out), 0, "alloc");
+    uint64_t dptr = out.v[0];
+    static uint8_t raw[GSR_CHUNK_BYTES_V2 + 1];
+    memset(raw, 'z', sizeof raw);
+    gsr_packer p;
+    if (gsr_packer_init(&p, pack.codec ? pack.codec : GSR_CODEC_LZ4, pack.codec ? pack.level : 0, sizeof raw) != 0) die("packer");
+    size_t m = gsr_pack(&p, raw, !strcmp(mode, "lieshort") ? chunk - 100 : chunk);
+    if (m == 0) die("pack");
+    /* Every lie keeps a well-formed header: only what the payload says is wrong. */
+    if (!strcmp(mode, "lieover")) { /* declares one byte over the chunk (its bytes are a chunk + 1) */
+        size_t m2 = gsr_pack(&p, raw, (size_t)chunk + 1);
+        if (m2 == 0) die("pack over");
+        m = m2;
+    } else if (!strcmp(mode, "lieshort")) { /* declares a chunk, decompresses to 100 bytes less */
+        uint32_t c = chunk;
+        memcpy(p.buf, &c, 4);
+    } else if (!strcmp(mode, "liegarbage")) { /* declares a chunk, the codec bytes are noise */
+        for (size_t i = GSR_PACK_PREFIX; i < m; i++) p.buf[i] = (uint8_t)(i * 2654435761u >> 7);
+    }
+    uint64_t asked = !strcmp(mode, "lieleft") ? 100 : size; /* lieleft: a chunk declared where 100 bytes are left */
+    if (!strcmp(mode, "lielane")) {
+        send_op(GSR_OP_MEMCPY_HTOD, 0, ctx, &(gsr_args){.v = {dptr, size, 0, 0}, .nv = 4});
+        gsr_header d = {(uint32_t)m, GSR_OP_DATA, GSR_FLAG_COMPRESSED, 0, 0, 0};
+        if (gsr_send_frame(&lanes[0], &d, p.buf, m, NULL, 0) != 0) die("lane data");
+        /* Lane 1's chunk declares a chunk but holds 100 bytes less. */
+        m = gsr_pack(&p, raw, chunk - 100);
+        uint32_t c = chunk;
+        memcpy(p.buf, &c, 4);
+        d.length = (uint32_t)m;
+        (void)gsr_send_frame(&lanes[1], &d, p.buf, m, NULL, 0);
+    } else {
+        send_op(GSR_OP_MEMCPY_HTOD, 0, ctx, &(gsr_args){.v = {dptr, asked, 0, 0}, .nv = 4});
+        gsr_header d = {(uint32_t)m, GSR_OP_DATA, (uint16_t)(GSR_FLAG_COMPRESSED | GSR_FLAG_MORE), 0, 0, 0};
+        (void)gsr_send_frame(&conn, &d, p.buf, m, NULL, 0);
+    }
+    expect_closed();
+    gsr_packer_free(&p);
+    printf("remote_raw %s: the session ended\n", mode);
+    return 0;
+}
+
 /* Copies over 3 lanes at sizes around the chunk's and the stripe's boundaries, unaligned, one
  * wrapping every lane's ring; both ways, byte for byte; bounds refused with the lanes kept in
  * step (the data taken in, zeros sent); small copies on the control connection between. */
@@ -300,11 +411,23 @@ int main(int argc, char **argv) {
     /* GSR_RAW_VERSION=2: a version-2 client (1..2 offered); else a version-1 client, as the
      * clients before version 2 were (an old client must still work). */
     const char *version_env = getenv("GSR_RAW_VERSION");
-    uint32_t version = version_env && !strcmp(version_env, "3") ? 3 : version_env && !strcmp(version_env, "2") ? 2 : 1;
+    uint32_t version = version_env && (*version_env >= '1' && *version_env <= '4') && !version_env[1] ? (uint32_t)(*version_env - '0') : 1;
     hello(key, 1, version);
     gsr_args out;
     expect(reply(GSR_OP_HELLO, &out), 0, "hello");
     uint32_t chunk = version >= 2 ? GSR_CHUNK_BYTES_V2 : GSR_CHUNK_BYTES;
+    if (!strcmp(mode, "compressed") || !strncmp(mode, "lie", 3)) {
+        if (out.v[0] != 4 || version != 4) die("compression needs a version-4 session (GSR_RAW_VERSION=4)");
+        const char *codec = getenv("GSR_RAW_CODEC");
+        int zstd = codec && !strcmp(codec, "zstd");
+        if (strcmp(mode, "lieungranted") != 0) compress_open(zstd ? GSR_CODEC_ZSTD : GSR_CODEC_LZ4, zstd ? 3 : 0);
+        if (!strcmp(mode, "lielane")) { /* COMPRESS, then LANES_OPEN: both before any other request */
+            lanes_open(2);
+            for (unsigned i = 0; i < 2; i++) expect(lane_connect(i, key, lane_token, i), 0, "lane");
+        }
+        expect(call(GSR_OP_PRIMARY_CTX_RETAIN, 0, &(gsr_args){.v = {0}, .nv = 1}, &out), 0, "retain");
+        return !strcmp(mode, "compressed") ? compressed_copies(out.v[0], chunk) : lie(mode, out.v[0], chunk);
+    }
     if (!strncmp(mode, "lane", 4) && strcmp(mode, "laneslate") != 0) {
         if (version < 3) { /* a version-2 session: no lanes, the session goes on */
             expect(call(GSR_OP_LANES_OPEN, 0, &(gsr_args){.v = {2}, .nv = 1}, NULL), CUDA_ERROR_NOT_SUPPORTED, "lanes on a version-2 session");

@@ -29,7 +29,7 @@ bad() {
 start_worker() {
     rm -f "$WORK"/*.out "$WORK"/*.err
     env GPUSHARE_REMOTE_KEY="$KEY" LD_LIBRARY_PATH="$B/fake/asan:$B/asan" ASAN_OPTIONS=detect_leaks=1 "$@" \
-        "$R/asan/gpushare-remote-worker" --listen 127.0.0.1:0 ${TLS:+--tls} --accept-timeout-ms "${ACCEPT_MS:-20000}" --idle-timeout-ms "${IDLE_MS:-20000}" \
+        "$R/asan/gpushare-remote-worker" --listen 127.0.0.1:0 ${TLS:+--tls} ${WORKER_ARGS:-} --accept-timeout-ms "${ACCEPT_MS:-20000}" --idle-timeout-ms "${IDLE_MS:-20000}" \
         >"$WORK/worker.out" 2>"$WORK/worker.err" &
     WPID=$!
     i=0
@@ -291,6 +291,66 @@ if env GPUSHARE_REMOTE_LANES=17 GPUSHARE_REMOTE="127.0.0.1:1" GPUSHARE_REMOTE_KE
     "$T/remote_app" limit >"$WORK/app.out" 2>"$WORK/app.err"; then bad "GPUSHARE_REMOTE_LANES=17 accepted"
 elif grep -q 'cuInit(0) = 100' "$WORK/app.err" && grep -q 'GPUSHARE_REMOTE_LANES 0 to 16' "$WORK/app.err"; then ok "GPUSHARE_REMOTE_LANES=17: refused, said why, cuInit = NO_DEVICE"
 else bad "GPUSHARE_REMOTE_LANES=17"; fi
+
+# 6c. Compression (docs/remote.md "Compression"): a version-4 session's copy chunks, compressed
+# where it pays. comp_case MODE WHAT [CODEC]: remote_raw as a version-4 client; the worker ends
+# as it should (0), freed all, and (compressed) said what it compressed.
+comp_case() {
+    start_worker
+    if env GSR_RAW_VERSION=4 ${3:+GSR_RAW_CODEC=$3} "$T/remote_raw" "$1" "127.0.0.1:$PORT" "$KEY" >"$WORK/raw.out" 2>"$WORK/raw.err"; then
+        worker_exit 10; got=$?
+        if [ "$got" = 0 ] && grep -q 'everything freed' "$WORK/worker.err"; then ok "$2 (worker exit 0, freed all; $(sed 's/^remote_raw //' "$WORK/raw.out"))"
+        else bad "$2: worker exit $got"; fi
+    else bad "$2: remote_raw"; fi
+}
+comp_case compressed "compression raw, lz4: 24 MiB + 12345 bytes both ways, compressible and random halves, identical, chunks compressed both ways and raw where it did not pay; a second COMPRESS refused" lz4
+comp_case compressed "compression raw, zstd level 3: the same" zstd
+comp_case lieover "a compressed chunk declaring 4 MiB + 1 (over the chunk): refused before decompressing, the session ends"
+comp_case lieleft "a compressed chunk declaring 4 MiB where the copy has 100 bytes left: the session ends"
+comp_case lieshort "a compressed chunk declaring 4 MiB that decompresses to 100 bytes less: the session ends"
+comp_case liegarbage "a compressed chunk declaring 4 MiB whose codec bytes are noise: the session ends"
+comp_case lieungranted "a compressed chunk in a session that never asked for compression: the session ends"
+comp_case lielane "a compressed chunk on a bulk lane that decompresses short: the session ends (every lane shut)"
+# Through the client library: 64 MiB compressible and random copies both ways (and + 12345 at an
+# odd offset, async), 1 MiB and 100 bytes, with each codec, on one connection and on 8 lanes; the
+# worker says how many chunks went compressed and raw each way (both must be > 0).
+for spec in "lz4 0" "lz4 8" "zstd 0" "zstd:5 8"; do
+    codec=${spec% *} lanes=${spec#* }
+    start_worker
+    if env GPUSHARE_REMOTE_COMPRESS="$codec" GPUSHARE_REMOTE_LANES="$lanes" GPUSHARE_REMOTE_LOG=1 GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" \
+        LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 "$T/remote_app" compress >"$WORK/app.out" 2>"$WORK/app.err" &&
+        grep -q '^remote_app compress ok' "$WORK/app.out" && grep -q "copies compressed with ${codec%%:*}" "$WORK/app.err" && worker_freed &&
+        counts=$(sed -n 's/^gpushare-remote-worker: [a-z0-9]*: \([0-9]*\) chunks sent compressed, \([0-9]*\) raw; \([0-9]*\) received compressed$/\1 \2 \3/p' "$WORK/worker.err") &&
+        set -- $counts && [ "${1:-0}" -gt 0 ] && [ "${2:-0}" -gt 0 ] && [ "${3:-0}" -gt 0 ]; then
+        ok "client library, GPUSHARE_REMOTE_COMPRESS=$codec, GPUSHARE_REMOTE_LANES=$lanes: 64 MiB compressible and random both ways, sync and async, odd sizes and offsets, identical; out of bounds refused (worker sent $1 chunks compressed, $2 raw; received $3 compressed)"
+    else bad "client library with GPUSHARE_REMOTE_COMPRESS=$codec, GPUSHARE_REMOTE_LANES=$lanes"; fi
+done
+# Two threads at once over 3 lanes, compressed (their patterns compress): identical.
+start_worker
+if env GPUSHARE_REMOTE_COMPRESS=lz4 GPUSHARE_REMOTE_LANES=3 GPUSHARE_REMOTE_LOG=1 GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 \
+    "$T/remote_app" lanes >"$WORK/app.out" 2>"$WORK/app.err" && grep -q '^remote_app lanes ok' "$WORK/app.out" && worker_freed; then
+    ok "client library, lz4 over 3 lanes: the two-thread lane copies, identical; worker freed all"
+else bad "client library, lz4 over 3 lanes, two threads"; fi
+# A codec the worker does not offer (--codecs), and none at all: cuInit fails, saying why.
+for offer in lz4 none; do
+    WORKER_ARGS="--codecs $offer" start_worker
+    if env GPUSHARE_REMOTE_COMPRESS=zstd GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 \
+        "$T/remote_app" limit >"$WORK/app.out" 2>"$WORK/app.err"; then bad "zstd asked of a worker offering $offer: accepted"
+    elif grep -q 'cuInit(0) = 46' "$WORK/app.err" && grep -q "GPUSHARE_REMOTE_COMPRESS=zstd: the worker does not offer it (it offers: $offer)" "$WORK/app.err" && worker_freed; then
+        ok "zstd asked of a worker started with --codecs $offer: cuInit = DEVICE_UNAVAILABLE, stderr says what it offers; worker freed all"
+    else bad "zstd asked of a worker offering $offer"; fi
+done
+# Bad values: refused at cuInit with the reason, nothing sent (port 1: nothing listens there).
+for value in gzip zstd:0 zstd:20 lz4:1 ZSTD "zstd:"; do
+    if env GPUSHARE_REMOTE_COMPRESS="$value" GPUSHARE_REMOTE="127.0.0.1:1" GPUSHARE_REMOTE_KEY="$KEY" LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 \
+        "$T/remote_app" limit >"$WORK/app.out" 2>"$WORK/app.err"; then bad "GPUSHARE_REMOTE_COMPRESS=$value accepted"
+    elif grep -q 'cuInit(0) = 100' "$WORK/app.err" && grep -q "GPUSHARE_REMOTE_COMPRESS must be off, lz4, zstd or zstd:LEVEL (1 to 19), not \"$value\"" "$WORK/app.err"; then :
+    else bad "GPUSHARE_REMOTE_COMPRESS=$value"; fi
+done
+ok "GPUSHARE_REMOTE_COMPRESS=gzip, zstd:0, zstd:20, lz4:1, ZSTD, zstd: each refused at cuInit (NO_DEVICE), saying what is allowed"
+if env LD_LIBRARY_PATH="$B/fake/asan:$B/asan" "$R/asan/gpushare-remote-worker" --codecs gzip >"$WORK/w.out" 2>"$WORK/w.err"; then bad "--codecs gzip accepted"
+elif [ $? = 2 ] && grep -q -- '--codecs takes none' "$WORK/w.err"; then ok "worker --codecs gzip: usage error (exit 2)"
+else bad "worker --codecs gzip"; fi
 
 # 7. TLS (docs/remote.md "TLS"): the worker's own certificate, pinned by the client.
 # A driver-API program end to end over TLS 1.3, through the pin in the listening line.

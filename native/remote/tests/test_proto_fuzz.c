@@ -5,9 +5,14 @@
  *  - every op's schema fits gsr_args, and valid args round-trip encode -> decode exactly;
  *  - random headers decode without a crash, and what passes is within the documented caps;
  *  - random and mutated payloads of every op decode without reading out of bounds, and
- *    whatever decodes re-encodes to the very same bytes (nothing is silently skipped).
+ *    whatever decodes re-encodes to the very same bytes (nothing is silently skipped);
+ *  - compressed DATA payloads (compress.c, each codec whose library loads here): what is packed
+ *    unpacks to the same bytes, only into exactly its declared size; mutated, truncated,
+ *    relabelled and random payloads are refused or decompress to exactly the size asked,
+ *    never more; GSR_FLAG_COMPRESSED is refused on anything but DATA.
  * The buffers are heap blocks of the exact length, so ASan sees any read one byte past.
  */
+#include "../compress.h"
 #include "../proto.h"
 
 #include <stdarg.h>
@@ -26,6 +31,7 @@ static uint64_t rnd(void) {
 }
 
 static int failures;
+static void fuzz_compressed(long rounds);
 
 /* Counts and reports a failed check, and carries on: one run shows every failure. */
 __attribute__((format(printf, 3, 4))) static void check_at(int line, int ok, const char *fmt, ...) {
@@ -175,10 +181,121 @@ int main(void) {
             CHECK(memcmp(again, hb, sizeof hb) == 0, "header does not round-trip");
         }
     }
+    fuzz_compressed(rounds);
     if (failures) {
         fprintf(stderr, "test_proto_fuzz: %d failures (seed %#llx)\n", failures, (unsigned long long)seed);
         return 1;
     }
     printf("test_proto_fuzz: ok (%ld rounds, seed %#llx)\n", rounds, (unsigned long long)seed);
     return 0;
+}
+
+/* Text-like: runs from a small alphabet, sometimes noise (some chunks must not pay). */
+static void fill_chunk(uint8_t *b, size_t n) {
+    int noise = rnd() % 4 == 0;
+    unsigned alphabet = 1 + (unsigned)(rnd() % 8);
+    for (size_t i = 0; i < n;) {
+        size_t run = 1 + rnd() % 64;
+        uint8_t v = noise ? 0 : (uint8_t)('a' + rnd() % alphabet);
+        for (size_t k = 0; k < run && i < n; k++, i++) b[i] = noise ? (uint8_t)rnd() : v;
+    }
+}
+
+static void put_le32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* One unpack into a heap block of exactly `expect` bytes (ASan sees a byte past it): 0 or -1,
+ * and 0 only when the declared size is `expect`. */
+static int unpack_exact(gsr_packer *p, const uint8_t *payload, size_t len, size_t expect) {
+    uint8_t *frame = malloc(len ? len : 1), *out = malloc(expect ? expect : 1);
+    if (!frame || !out) abort();
+    memcpy(frame, payload, len);
+    int rc = gsr_unpack(p, frame, len, out, expect);
+    CHECK(rc == 0 || rc == -1, "unpack returned %d", rc);
+    CHECK(rc != 0 || gsr_packed_raw_len(frame, len) == expect, "unpack accepted a size it was not asked");
+    free(frame);
+    free(out);
+    return rc;
+}
+
+static void fuzz_compressed(long rounds) {
+    /* The flag belongs to DATA frames only. */
+    uint8_t hb[GSR_HEADER_BYTES];
+    gsr_header h = {8, GSR_OP_MEM_ALLOC, GSR_FLAG_COMPRESSED, 1, 0, 0}, back;
+    gsr_header_encode(&h, hb);
+    CHECK(gsr_header_decode(hb, &back) == GSR_ERR_FLAGS, "COMPRESSED accepted on a request");
+    h.op = GSR_OP_DATA;
+    gsr_header_encode(&h, hb);
+    CHECK(gsr_header_decode(hb, &back) == GSR_OK && back.flags == GSR_FLAG_COMPRESSED, "COMPRESSED refused on DATA");
+    const size_t cap = 64u << 10;
+    uint8_t *raw = malloc(cap), *copy = malloc(cap);
+    if (!raw || !copy) abort();
+    long n_rounds = rounds / 4 > 200 ? rounds / 4 : 200;
+    for (unsigned codec = GSR_CODEC_LZ4; codec < GSR_CODEC_COUNT; codec++) {
+        const char *why = NULL;
+        if (!gsr_codec_available(codec, &why)) {
+            printf("test_proto_fuzz: %s not here (%s): its frames not fuzzed\n", gsr_codec_name(codec), why);
+            continue;
+        }
+        gsr_packer p;
+        CHECK(gsr_packer_init(&p, codec, codec == GSR_CODEC_ZSTD ? 1 + (int)(rnd() % 5) : 0, cap) == 0, "packer");
+        long refused = 0, accepted = 0;
+        for (long r = 0; r < n_rounds; r++) {
+            size_t n = GSR_PACK_MIN_BYTES + rnd() % (cap - GSR_PACK_MIN_BYTES);
+            fill_chunk(raw, n);
+            size_t m = gsr_pack(&p, raw, n);
+            if (m == 0) { /* did not pay: never for a run-length text */
+                continue;
+            }
+            CHECK(m <= n - n / 10 && gsr_packed_raw_len(p.buf, m) == n, "%s: a frame of %zu for %zu bytes", gsr_codec_name(codec), m, n);
+            memcpy(copy, p.buf, m);
+            /* Exactly its size: the same bytes. Any other size: refused before decompressing. */
+            uint8_t *out = malloc(n);
+            if (!out) abort();
+            CHECK(gsr_unpack(&p, copy, m, out, n) == 0 && memcmp(out, raw, n) == 0, "%s: %zu bytes do not round-trip", gsr_codec_name(codec), n);
+            free(out);
+            CHECK(unpack_exact(&p, copy, m, n - 1) == -1 && unpack_exact(&p, copy, m, n + 1) == -1, "%s: another size accepted", gsr_codec_name(codec));
+            /* A lie about the size: declared smaller, larger, zero, huge. */
+            uint32_t lies[] = {(uint32_t)n - 1, (uint32_t)n + 1, 0, UINT32_MAX, (uint32_t)(rnd() % cap)};
+            for (size_t i = 0; i < sizeof lies / sizeof lies[0]; i++) {
+                put_le32(copy, lies[i]);
+                size_t expect = lies[i] <= cap && lies[i] > 0 ? lies[i] : n;
+                if (unpack_exact(&p, copy, m, expect) == 0) CHECK(lies[i] == n, "%s: a lying size decompressed", gsr_codec_name(codec));
+            }
+            put_le32(copy, (uint32_t)n);
+            /* Mutations of the codec's bytes: refused, or exactly n bytes (never more). */
+            size_t len = m;
+            switch (rnd() % 4) {
+            case 0:
+                for (int k = 0; k < 1 + (int)(rnd() % 4); k++) copy[GSR_PACK_PREFIX + rnd() % (m - GSR_PACK_PREFIX)] ^= (uint8_t)(1u << (rnd() % 8));
+                break;
+            case 1:
+                len = rnd() % m;
+                break;
+            case 2:
+                for (size_t i = GSR_PACK_PREFIX; i < m; i++) copy[i] = (uint8_t)rnd();
+                break;
+            default: {
+                size_t extra = 1 + rnd() % 64;
+                if (m + extra <= cap) {
+                    for (size_t i = 0; i < extra; i++) copy[m + i] = (uint8_t)rnd();
+                    len = m + extra;
+                }
+                break;
+            }
+            }
+            if (unpack_exact(&p, copy, len, n) == 0)
+                accepted++;
+            else
+                refused++;
+        }
+        CHECK(p.packed > 0, "%s compressed nothing", gsr_codec_name(codec));
+        CHECK(refused > 0, "%s refused no mutated frame", gsr_codec_name(codec));
+        printf("test_proto_fuzz: %s frames: %llu packed, mutations %ld refused, %ld decompressed to exactly the size\n", gsr_codec_name(codec),
+               (unsigned long long)p.packed, refused, accepted);
+        gsr_packer_free(&p);
+    }
+    free(raw);
+    free(copy);
 }

@@ -91,6 +91,9 @@ const OP_LIST = [
   // Bulk lanes (version 3, docs/remote.md "Bulk lanes"): the C client's; the SDK keeps one connection.
   ['LANES_OPEN', 150, 'u', 'ub'],
   ['LANE_HELLO', 151, 'uubb', ''],
+  // Compression (version 4, docs/remote.md "Compression"): the C client's; the SDK offers version 1, so it
+  // never asks and a worker never compresses for it (a compressed frame would be a protocol error here).
+  ['COMPRESS', 152, 'ui', 'uu'],
 ] as const;
 
 export type OpName = (typeof OP_LIST)[number][0];
