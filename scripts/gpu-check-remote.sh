@@ -17,8 +17,9 @@
 # device call's carry (build/native/gpushare-remote-worker, build/native/remote,
 # build/native/libgpushare.so), or are built here with make and gcc when missing; the test
 # program is built here with gcc against our own declarations. 1 GiB copies alone over bulk lanes
-# (GPUSHARE_REMOTE_LANES 0, 4, 8, 12, 16) against native pinned. Prints a table; JSON lines go
-# to $OUT/results.jsonl. About 3 minutes; at most about 9: every client run and every wait is
+# (GPUSHARE_REMOTE_LANES 0, 4, 8, 12, 16) against native pinned, and 1 GiB of zeros over 8 lanes
+# raw and with GPUSHARE_REMOTE_COMPRESS=lz4. Prints a table; JSON lines go
+# to $OUT/results.jsonl. About 4 minutes; at most about 10: every client run and every wait is
 # bounded (a case that overruns prints FAIL and the check goes on).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -85,6 +86,12 @@ for round in 1 2; do
     for lanes in 0 4 8 12 16; do
         start_worker && GPUSHARE_REMOTE_LANES=$lanes remote timeout 120 build/gpu/remote_check "copies-lanes-$lanes" copies >> "$results" 2>>"$OUT/remote.err"
         wait_bounded "$WPID" 30 "worker after the copies over $lanes lanes (round $round)"
+    done
+    # Compression (docs/remote.md "Compression"): 1 GiB of zeros over 8 lanes, raw and lz4.
+    build/gpu/remote_check copies-native-zeros copies-zeros >> "$results" 2>>"$OUT/native.err"
+    for codec in off lz4; do
+        start_worker && GPUSHARE_REMOTE_LANES=8 GPUSHARE_REMOTE_COMPRESS=$codec remote timeout 120 build/gpu/remote_check "copies-zeros-$codec" copies-zeros >> "$results" 2>>"$OUT/remote.err"
+        wait_bounded "$WPID" 30 "worker after the zeros copies, compression $codec (round $round)"
     done
 done
 
@@ -182,6 +189,15 @@ for k, label in (('htod_gb_s', 'host to device'), ('dtoh_gb_s', 'device to host'
         ok = bool(cr) and all(r['data_ok'] for r in cr)
         conns = '1 connection' if lanes == 0 else f'{lanes} lanes'
         print(f"{'1 GiB ' + label + ', ' + conns + ', GB/s':44} {n:12.2f} {v:12.2f}  {v / n * 100:.0f}% of native pinned (budget 50%){'' if ok else ', DATA BAD or missing'}")
+# Compression (section 1a): 1 GiB of zeros over 8 lanes, raw and lz4, against native pinned zeros.
+cz = [r for r in rows if r.get('mode') == 'copies-native-zeros' and 'error' not in r]
+for k, label in (('htod_gb_s', 'host to device'), ('dtoh_gb_s', 'device to host')):
+    n = med(cz, k)
+    for codec in ('off', 'lz4'):
+        cr = [r for r in rows if r.get('mode') == f'copies-zeros-{codec}' and 'error' not in r]
+        v = med(cr, k)
+        ok = bool(cr) and all(r['data_ok'] for r in cr)
+        print(f"{'1 GiB zeros ' + label + ', 8 lanes, ' + ('raw' if codec == 'off' else codec) + ', GB/s':44} {n:12.2f} {v:12.2f}  {v / n * 100 if n else 0:.0f}% of native pinned{'' if ok else ', DATA BAD or missing'}")
 rp = bool(nat and rem) and all(r.get('runtime_path_ok') for r in nat + rem)
 attrs = {(r.get('max_threads'), r.get('occupancy_256')) for r in nat + rem}
 print(f"{'runtime path: library, kernel handle, attrs':44} {'ok' if nat and all(r.get('runtime_path_ok') for r in nat) else 'BAD':>12} {'ok' if rem and all(r.get('runtime_path_ok') for r in rem) else 'BAD':>12}  {'PASS' if rp and len(attrs) == 1 else 'FAIL'} (max threads, occupancy at 256: {sorted(attrs)})")

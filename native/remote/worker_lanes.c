@@ -2,7 +2,8 @@
  * worker_lanes.c: copies striped over a session's bulk lanes (docs/remote.md "Bulk lanes").
  * One loopback TCP connection carries a few GB/s; a 1 GiB copy at half of an H100's pinned
  * bandwidth needs several. A copy of more than one chunk is cut into chunks of s->chunk
- * bytes, chunk i travelling on lane i mod nlanes as one DATA frame of exactly its length;
+ * bytes, chunk i travelling on lane i mod nlanes as one DATA frame of exactly its length
+ * (compressed, docs/remote.md "Compression": one that decompresses to exactly that length);
  * each lane runs in its own thread for the copy, through its own staging ring, pipelined as
  * the control connection's copies are (worker_copy.c). The request and its status reply stay
  * on the control connection, so the order of copies, launches and synchronizes is the

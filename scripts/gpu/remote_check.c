@@ -9,7 +9,8 @@
  *   remote_check MODE [fill|hold]    MODE names the run in the output (native, remote)
  *   fill: 256 MiB allocations until refused; hold: 4 GiB allocated, "holding", wait to be killed;
  *   copies: only the 1 GiB copies each way (best of 5, the first round's bytes checked), with
- *   "lanes" the client's GPUSHARE_REMOTE_LANES as given ("" when unset)
+ *   "lanes" the client's GPUSHARE_REMOTE_LANES as given ("" when unset); copies-zeros: the same
+ *   with zeros (compressible), "compress" the client's GPUSHARE_REMOTE_COMPRESS ("" when unset)
  * Built with our own declarations (native/include), linked against libcuda.so.1 by soname.
  */
 #define _DEFAULT_SOURCE
@@ -89,12 +90,13 @@ int main(int argc, char **argv) {
         fflush(stdout);
         for (;;) pause();
     }
-    if (!strcmp(what, "copies")) {
+    if (!strcmp(what, "copies") || !strcmp(what, "copies-zeros")) {
         size_t big = 1ull << 30;
-        int pinned;
+        int pinned, zeros = !strcmp(what, "copies-zeros");
         uint8_t *hb = host_buffer(big, &pinned), *back = malloc(big);
         if (!hb || !back) return 1;
-        for (size_t i = 0; i < big; i++) hb[i] = (uint8_t)(i * 2654435761u >> 13);
+        for (size_t i = 0; i < big; i++) hb[i] = zeros ? 0 : (uint8_t)(i * 2654435761u >> 13);
+        if (zeros) memset(back, 0xee, big);
         CUdeviceptr db;
         TRY(cuMemAlloc_v2(&db, big));
         double htod = 1e9, dtoh = 1e9;
@@ -110,9 +112,10 @@ int main(int argc, char **argv) {
             if (a < htod) htod = a;
             if (b < dtoh) dtoh = b;
         }
-        const char *lanes = getenv("GPUSHARE_REMOTE_LANES");
-        printf("{\"mode\":\"%s\",\"copies\":true,\"lanes\":\"%s\",\"htod_gb_s\":%.2f,\"dtoh_gb_s\":%.2f,\"pinned\":%s,\"data_ok\":%s}\n", mode,
-               lanes ? lanes : "", big / htod / 1e9, big / dtoh / 1e9, pinned ? "true" : "false", data_ok ? "true" : "false");
+        const char *lanes = getenv("GPUSHARE_REMOTE_LANES"), *compress = getenv("GPUSHARE_REMOTE_COMPRESS");
+        printf("{\"mode\":\"%s\",\"copies\":true,\"zeros\":%s,\"lanes\":\"%s\",\"compress\":\"%s\",\"htod_gb_s\":%.2f,\"dtoh_gb_s\":%.2f,\"pinned\":%s,\"data_ok\":%s}\n",
+               mode, zeros ? "true" : "false", lanes ? lanes : "", compress ? compress : "", big / htod / 1e9, big / dtoh / 1e9, pinned ? "true" : "false",
+               data_ok ? "true" : "false");
         return data_ok ? 0 : 1;
     }
     CUmodule mod;
