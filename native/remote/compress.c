@@ -146,25 +146,37 @@ static void put_le32(uint8_t *out, uint32_t v) {
     for (int i = 0; i < 4; i++) out[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* n bytes of src compressed into p->buf after the prefix, at most `limit` bytes: their count, or
+ * 0 when they do not fit (or the codec failed). */
+static size_t squeeze(gsr_packer *p, const void *src, size_t n, size_t limit) {
+    if (p->codec == GSR_CODEC_LZ4) {
+        int r = lz4.compress_default(src, (char *)p->buf + GSR_PACK_PREFIX, (int)n, (int)limit);
+        return r > 0 && (size_t)r <= limit ? (size_t)r : 0;
+    }
+    if (p->codec == GSR_CODEC_ZSTD) {
+        if (!p->cctx) p->cctx = zstd.createCCtx();
+        if (!p->cctx) return 0;
+        size_t r = zstd.compressCCtx(p->cctx, p->buf + GSR_PACK_PREFIX, limit, src, n, p->level);
+        return !zstd.isError(r) && r <= limit ? r : 0;
+    }
+    return 0;
+}
+
 size_t gsr_pack(gsr_packer *p, const void *src, size_t n) {
     if (p->codec == GSR_CODEC_NONE || n < GSR_PACK_MIN_BYTES || n > p->cap || n > INT32_MAX) {
         p->raw++;
         return 0;
     }
-    /* At most 90% of the raw size, prefix included: a codec that cannot fit gives up early. */
-    size_t limit = n - n / 10 - GSR_PACK_PREFIX;
-    size_t got = 0;
-    if (p->codec == GSR_CODEC_LZ4) {
-        int r = lz4.compress_default(src, (char *)p->buf + GSR_PACK_PREFIX, (int)n, (int)limit);
-        got = r > 0 ? (size_t)r : 0;
-    } else if (p->codec == GSR_CODEC_ZSTD) {
-        if (!p->cctx) p->cctx = zstd.createCCtx();
-        if (p->cctx) {
-            size_t r = zstd.compressCCtx(p->cctx, p->buf + GSR_PACK_PREFIX, limit, src, n, p->level);
-            got = zstd.isError(r) ? 0 : r;
-        }
+    /* A large chunk's first GSR_PACK_PROBE_BYTES first: incompressible data (random, already
+     * compressed) then costs a 64th of a chunk's compression, not a whole one, before it goes raw. */
+    if (n >= 4 * GSR_PACK_PROBE_BYTES &&
+        squeeze(p, src, GSR_PACK_PROBE_BYTES, GSR_PACK_PROBE_BYTES - GSR_PACK_PROBE_BYTES / 10 - GSR_PACK_PREFIX) == 0) {
+        p->raw++;
+        return 0;
     }
-    if (got == 0 || got > limit) {
+    /* At most 90% of the raw size, prefix included: a codec that cannot fit gives up early. */
+    size_t got = squeeze(p, src, n, n - n / 10 - GSR_PACK_PREFIX);
+    if (got == 0) {
         p->raw++;
         return 0;
     }

@@ -24,6 +24,9 @@
 /* Chunks under this go raw (not worth a codec call); a chunk goes compressed only when its
  * frame is at most 90% of the raw size. */
 #define GSR_PACK_MIN_BYTES 4096u
+/* A chunk of 4 times this or more is tried on its first GSR_PACK_PROBE_BYTES first: when they do
+ * not fit in 90%, the chunk goes raw without the whole attempt. */
+#define GSR_PACK_PROBE_BYTES (64u * 1024u)
 #define GSR_ZSTD_LEVEL_DEFAULT 1
 #define GSR_ZSTD_LEVEL_MAX 19
 

@@ -4,7 +4,8 @@
 # random bytes, host to device and back, with GPUSHARE_REMOTE_COMPRESS off, lz4 and zstd (level 1),
 # GPUSHARE_REMOTE_LANES=LANES (default 0: the control connection). One worker per variant (the
 # release build, on the fake driver, whose device copies are memcpy); remote_app cbench times
-# each direction, best of 3 after an untimed one. Prints a table.
+# each direction, best of 3 after an untimed one. Prints a table; then one core's codec speeds
+# (codec_speed.c).
 set -u
 B=$1
 MIB=${2:-1024}
@@ -34,3 +35,8 @@ for kind in zeros random; do
         echo "| $kind | $codec | ${bw:-? | ?} | ${counts:--} |"
     done
 done
+# One core's codec speed (native/remote/tests/codec_speed.c), 256 MiB per row: what a link must
+# be slower than for compression to pay.
+echo
+cc -std=c11 -O2 -I"$(dirname "$0")/../../include" -I"$(dirname "$0")/.." -o "$WORK/codec_speed" "$(dirname "$0")/codec_speed.c" "$(dirname "$0")/../compress.c" -ldl -pthread &&
+    "$WORK/codec_speed" 256
