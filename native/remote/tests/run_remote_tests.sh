@@ -340,6 +340,25 @@ for offer in lz4 none; do
         ok "zstd asked of a worker started with --codecs $offer: cuInit = DEVICE_UNAVAILABLE, stderr says what it offers; worker freed all"
     else bad "zstd asked of a worker offering $offer"; fi
 done
+# A codec whose library is missing: a liblz4.so.1 without LZ4's functions first on the library
+# path (as a machine without liblz4 would fail to load it). The worker does not offer lz4 (and
+# says why); the client refuses GPUSHARE_REMOTE_COMPRESS=lz4 at cuInit, saying why, nothing sent.
+mkdir -p "$WORK/nolz4"
+echo 'int gsr_not_lz4(void) { return 0; }' > "$WORK/nolz4/empty.c"
+if ${CC:-cc} -shared -fPIC -o "$WORK/nolz4/liblz4.so.1" "$WORK/nolz4/empty.c"; then
+    start_worker LD_LIBRARY_PATH="$WORK/nolz4:$B/fake/asan:$B/asan"
+    if env GPUSHARE_REMOTE_COMPRESS=lz4 GPUSHARE_REMOTE="127.0.0.1:$PORT" GPUSHARE_REMOTE_KEY="$KEY" LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 \
+        "$T/remote_app" limit >"$WORK/app.out" 2>"$WORK/app.err"; then bad "lz4 asked of a worker without liblz4: accepted"
+    elif grep -q 'cuInit(0) = 46' "$WORK/app.err" && grep -q 'GPUSHARE_REMOTE_COMPRESS=lz4: the worker does not offer it (it offers: zstd)' "$WORK/app.err" &&
+        worker_freed && grep -q 'lz4 compression not offered: liblz4.so.1 lacks LZ4_compress_default' "$WORK/worker.err"; then
+        ok "a worker without a usable liblz4.so.1: says so at start, offers zstd only; lz4 asked: cuInit = DEVICE_UNAVAILABLE, stderr says what it offers"
+    else bad "lz4 asked of a worker without liblz4"; fi
+    if env GPUSHARE_REMOTE_COMPRESS=lz4 GPUSHARE_REMOTE="127.0.0.1:1" GPUSHARE_REMOTE_KEY="$KEY" LD_LIBRARY_PATH="$WORK/nolz4:$R/asan" ASAN_OPTIONS=detect_leaks=0 \
+        "$T/remote_app" limit >"$WORK/app.out" 2>"$WORK/app.err"; then bad "lz4 asked by a client without liblz4: accepted"
+    elif grep -q 'cuInit(0) = 100' "$WORK/app.err" && grep -q 'GPUSHARE_REMOTE_COMPRESS=lz4, but lz4 cannot be used here: liblz4.so.1 lacks LZ4_compress_default' "$WORK/app.err"; then
+        ok "a client without a usable liblz4.so.1 asking lz4: refused at cuInit (NO_DEVICE), saying why, nothing sent"
+    else bad "lz4 asked by a client without liblz4"; fi
+else bad "cannot build the stand-in liblz4.so.1"; fi
 # Bad values: refused at cuInit with the reason, nothing sent (port 1: nothing listens there).
 for value in gzip zstd:0 zstd:20 lz4:1 ZSTD "zstd:"; do
     if env GPUSHARE_REMOTE_COMPRESS="$value" GPUSHARE_REMOTE="127.0.0.1:1" GPUSHARE_REMOTE_KEY="$KEY" LD_LIBRARY_PATH="$R/asan" ASAN_OPTIONS=detect_leaks=0 \
