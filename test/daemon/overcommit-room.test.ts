@@ -72,16 +72,17 @@ describe('an allocation waits for the room overcommit makes', () => {
     expect(secondEvents.some((e) => e.type === 'task.wants-room-refused')).toBe(false);
   }, 70_000);
 
-  // Known open race: under load the low task's allocation is sometimes granted (exit 0) instead
-  // of refused at the bound. Seen in two fresh-clone CI runs (sessions 21 and 22) and on the
-  // session-22 base under load; not reproduced alone on a quiet machine. Retried so that a
-  // consistent failure still fails; open in the closing note until it is found.
-  it('never swaps out a higher-priority active slice for a lower one: the wait ends at the bound in out-of-memory, said in an event', { retry: 2, timeout: 60_000 }, async () => {
+  // The low task reaches the GPU a second after it starts (as a program's imports take): for
+  // that second its processes have no control socket yet. It was once counted at its whole
+  // promise then, the card read over, and the room rule swapped the high task out for memory
+  // nobody held; the low one's allocation was granted when it came while the high one was out
+  // (the open race of sessions 21-22, under load; the delay here makes that window certain).
+  it('never swaps out a higher-priority active slice for a lower one: the wait ends at the bound in out-of-memory, said in an event', { timeout: 60_000 }, async () => {
     const fake = fakeFor('priority');
     const high = await h.detach(['--priority', 'high', '--mem', '64Mi', '-e', `GPUSHARE_FAKE_CUDA=${fake}`, '--', PHASES, '36', '1', 'work:9000']);
     await waitForOutput(await h.task(high), 'ready');
     const started = Date.now();
-    const low = await h.detach(['--priority', 'low', '--mem', '64Mi', '-e', `GPUSHARE_FAKE_CUDA=${fake}`, '--', PHASES, '36', '2', 'work:1000']);
+    const low = await h.detach(['--priority', 'low', '--mem', '64Mi', '-e', `GPUSHARE_FAKE_CUDA=${fake}`, '--', '/bin/sh', '-c', 'sleep 1 && exec "$0" "$@"', PHASES, '36', '2', 'work:1000']);
     const lowDone = await h.waitFor(low, undefined, 30_000);
     const waited = Date.now() - started;
     expect(lowDone.exitCode).not.toBe(0);
