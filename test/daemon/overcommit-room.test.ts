@@ -96,7 +96,9 @@ describe('an allocation waits for the room overcommit makes', () => {
       writeFileSync(lowEnded, '');
     }
     const waited = Date.now() - started;
-    expect(lowDone.exitCode).not.toBe(0);
+    // Should it ever fail, the two tasks' events say how.
+    const story = async (): Promise<string> => [...(await events(high)).map((e) => `high ${e.type} ${JSON.stringify(e.data)}`), ...(await events(low)).map((e) => `low ${e.type} ${JSON.stringify(e.data)}`)].join('\n');
+    expect(lowDone.exitCode, await story()).not.toBe(0);
     expect(readFileSync(lowDone.stderrPath, 'utf8')).toMatch(/cuMemAlloc_v2 failed: CUresult 2/);
     expect(waited).toBeGreaterThanOrEqual(4000);
     const refused = (await events(low)).find((e) => e.type === 'task.wants-room-refused');
@@ -105,7 +107,7 @@ describe('an allocation waits for the room overcommit makes', () => {
     // Room is granted from the regions as they are when the wants-room comes (the supervisor's
     // sample can be a second old, from before the high task allocated: granted from it, the
     // room did not exist, the card then read over and the room rule took the high task).
-    expect((await events(high)).some((e) => e.type === 'task.swapped-out')).toBe(false);
+    expect((await events(high)).some((e) => e.type === 'task.swapped-out'), await story()).toBe(false);
     const highDone = await h.waitFor(high, undefined, 30_000);
     expect(highDone.exitCode).toBe(0);
     expect(readFileSync(highDone.stdoutPath, 'utf8')).toMatch(/^result ok$/m);
