@@ -173,8 +173,15 @@ $(SHIM_SWAP_HANDOVER_TEST): shim/tests/swap_handover_test.c shim/tests/test_chec
 	@mkdir -p $(@D)
 	$(CC) $(SHIM_CFLAGS_ASAN) -Itesting -o $@ $< $(SHIM_FAKE_CUDA_ASAN) -ldl -lpthread
 
+# A daemon or a task killed at each step of a swap (swap_fault_test.c, SWAP.md "Faults"): the same way.
+SHIM_SWAP_FAULT_TEST := $(SHIM_TEST_DIR)/swap_fault_test
+$(SHIM_SWAP_FAULT_TEST): shim/tests/swap_fault_test.c shim/tests/test_check.h shim/tests/swap_ctl_connect.h testing/fake_cuda_busy.h shim-fakes
+	@mkdir -p $(@D)
+	$(CC) $(SHIM_CFLAGS_ASAN) -Itesting -o $@ $< $(SHIM_FAKE_CUDA_ASAN) -ldl -lpthread
+
 shim-test: $(SHIM_LIB) $(SHIM_LIB_ASAN) $(SHIM_TEST_BIN) $(SHIM_TEST_BIN_REL) $(SHIM_TEST_DIR)/symbolic/libcuda.so.1 \
-	$(SHIM_COMPUTE_TEST) $(SHIM_SWAP_TEST) $(SHIM_SWAP_ROOM_TEST) $(SHIM_IPC_TEST) $(SHIM_SWAP_HANDOVER_TEST) $(SHIM_TEST_DIR)/partition_test
+	$(SHIM_COMPUTE_TEST) $(SHIM_SWAP_TEST) $(SHIM_SWAP_ROOM_TEST) $(SHIM_IPC_TEST) $(SHIM_SWAP_HANDOVER_TEST) $(SHIM_SWAP_FAULT_TEST) \
+	$(SHIM_TEST_DIR)/partition_test
 	@sh shim/tests/run_shim_tests.sh "$(SHIM_ROOT)" "$(CC)"
 	@sh shim/tests/run_partition_tests.sh "$(SHIM_ROOT)" "$(CC)"
 

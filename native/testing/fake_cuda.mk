@@ -10,7 +10,7 @@
 #   build/native/fake/libcuda.so.1          the fake driver (soname libcuda.so.1)
 #   build/native/fake/asan/libcuda.so.1     the same with ASan + UBSan, for the tests
 #   build/native/fake/fake-train            a stand-in training job (testing/tools/fake_train.c)
-#   build/native/fake/fake-phases           a job in phases: idle, work, grow (testing/tools/fake_phases.c)
+#   build/native/fake/fake-phases           a job in phases: idle, work, until, grow (testing/tools/fake_phases.c)
 #   build/native/fake/tests/                test programs; build/native/fake/check-headers/
 #
 # check-cuda-headers looks for cuda.h in $(CUDA_INCLUDE_DIR), else /usr/local/cuda/include,
@@ -55,7 +55,7 @@ $(FAKECUDA_BUILD)/fake-train: $(FAKECUDA_NATIVE)/testing/tools/fake_train.c $(FA
 	@mkdir -p $(@D)
 	$(CC) $(FAKECUDA_CFLAGS) -o $@ $< $(FAKECUDA_LIB) -Wl,-rpath,'$$ORIGIN'
 
-# A job in phases (idle, work, grow) for the daemon's overcommit tests (testing/tools/fake_phases.c).
+# A job in phases (idle, work, until, grow) for the daemon's overcommit tests (testing/tools/fake_phases.c).
 $(FAKECUDA_BUILD)/fake-phases: $(FAKECUDA_NATIVE)/testing/tools/fake_phases.c $(FAKECUDA_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(FAKECUDA_CFLAGS) -o $@ $< $(FAKECUDA_LIB) -Wl,-rpath,'$$ORIGIN'

@@ -19,7 +19,7 @@
 
 static const char *const top_fields[] = {"driverVersion", "contextBytes", "allocRounding", "pitchAlignment",
                                          "vmmGranularity", "poolChunkBytes", "managedResidency",
-                                         "defaultKernelMicros", "checkpointStepMillis", "busyDir", "reuseFreed", "sharedGpu", "sharedMemory", "inlineLaunch", "launchTouchBytes", "hostAllocMicros", "noShareable", "errors", "devices", NULL};
+                                         "defaultKernelMicros", "checkpointStepMillis", "busyDir", "reuseFreed", "sharedGpu", "sharedMemory", "inlineLaunch", "launchTouchBytes", "hostAllocMicros", "noShareable", "errors", "pauseAt", "devices", NULL};
 static const char *const device_fields[] = {"name", "uuid", "totalMemory", "reservedMemory", "contextBytes",
                                             "multiprocessorCount", "computeCapability", "pciBusId",
                                             "smPartitionMin", "smCoscheduledAlignment", "smGroupable", NULL};
@@ -202,6 +202,24 @@ static bool read_errors(reader_t *r, const json_value_t *root, fake_cuda_config_
     return true;
 }
 
+static bool read_pause_at(reader_t *r, const json_value_t *root, fake_cuda_config_t *c)
+{
+    static const char *const fields[] = {"fn", "nth", "dir", NULL};
+    const json_value_t *o = json_get(root, "pauseAt");
+    if (!o || o->type == JSON_NULL)
+        return true;
+    unsigned long long nth = 1;
+    if (!check_keys(r, "pauseAt", o, fields) ||
+        !read_string(r, "pauseAt", o, "fn", c->pause_at.fn, sizeof c->pause_at.fn) ||
+        !read_u64(r, "pauseAt", o, "nth", 1, 1000000, &nth) ||
+        !read_string(r, "pauseAt", o, "dir", c->pause_at.dir, sizeof c->pause_at.dir))
+        return false;
+    if (strncmp(c->pause_at.fn, "cu", 2) != 0 || c->pause_at.dir[0] == '\0')
+        return fail(r, "pauseAt", "expected {\"fn\": a cu* function name, \"nth\": 1.., \"dir\": a directory}");
+    c->pause_at.nth = nth;
+    return true;
+}
+
 static bool read_step_millis(reader_t *r, const json_value_t *root, fake_cuda_config_t *c)
 {
     static const char *const steps[] = {"lock", "checkpoint", "restore", "unlock", NULL};
@@ -238,6 +256,7 @@ static bool read_root(reader_t *r, const json_value_t *root, fake_cuda_config_t 
         !read_u64(r, "(top level)", root, "hostAllocMicros", 0, 10000000, &c->host_alloc_us) ||
         !read_bool(r, "(top level)", root, "noShareable", &c->no_shareable) ||
         !read_errors(r, root, c) ||
+        !read_pause_at(r, root, c) ||
         !read_step_millis(r, root, c))
         return false;
     c->driver_version = (int)driver;

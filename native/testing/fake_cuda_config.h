@@ -56,6 +56,13 @@ typedef struct fake_cuda_config {
     bool inline_launch;                  /* "inlineLaunch": a 0 us kernel onto an idle stream completes in the call */
     unsigned long long launch_touch_bytes; /* "launchTouchBytes": bytes a launch walks through (cache pressure) */
     unsigned long long host_alloc_us;      /* "hostAllocMicros": how long pinning host memory takes (outside the fake's lock) */
+    /* "pauseAt": the nth call of fn (this process's, counted from 1) announces itself as the
+     * file <dir>/reached and waits, before doing anything, until <dir>/go exists (fn empty: none) */
+    struct {
+        char fn[64];
+        unsigned long long nth;
+        char dir[256];
+    } pause_at;
 } fake_cuda_config_t;
 
 /* Fills *c from the environment; unset or empty gives one default H100. On failure

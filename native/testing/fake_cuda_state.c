@@ -5,10 +5,13 @@
 #define _GNU_SOURCE
 #include "fake_cuda_state.h"
 
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Global because the driver API is global: every entry point of the process shares the
  * devices, contexts and allocations, exactly as with the real libcuda. */
@@ -32,8 +35,36 @@ void fake_unlock(void)
     (void)pthread_mutex_unlock(&fake.lock);
 }
 
+/* "pauseAt" (FAKE_CUDA.md): a test's gate at the nth call of one entry point, before the
+ * fake's lock is taken, so the process's other threads go on meanwhile. The test sees
+ * <dir>/reached appear (holding the pid), does what it means to do at that step (kill the
+ * process, close the daemon's connection), then creates <dir>/go. */
+static void pause_point(const char *fn)
+{
+    static atomic_ullong calls;
+    const fake_cuda_config_t *c = &fake.config;
+    if (c->pause_at.fn[0] == '\0' || strcmp(c->pause_at.fn, fn) != 0 || atomic_fetch_add(&calls, 1) + 1 != c->pause_at.nth)
+        return;
+    char path[sizeof c->pause_at.dir + 16];
+    (void)snprintf(path, sizeof path, "%s/reached", c->pause_at.dir);
+    FILE *f = fopen(path, "we");
+    if (f != NULL) {
+        (void)fprintf(f, "%d\n", (int)getpid());
+        (void)fclose(f);
+    }
+    (void)snprintf(path, sizeof path, "%s/go", c->pause_at.dir);
+    for (int ms = 0; ms < 60000; ms++) {
+        if (access(path, F_OK) == 0)
+            return;
+        struct timespec t = {0, 1000000};
+        (void)nanosleep(&t, NULL);
+    }
+    (void)fprintf(stderr, "fake libcuda: pauseAt %s: no %s within 60 s; going on\n", fn, path);
+}
+
 CUresult fake_enter(const char *fn)
 {
+    pause_point(fn);
     fake_lock();
     if (!fake.initialized)
         return CUDA_ERROR_NOT_INITIALIZED;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSameLiveProcess, parseProcStat, readProcStat, signalName, signalNumber } from './proc.js';
+import { isSameLiveProcess, librariesIn, parseProcStat, readProcStat, signalName, signalNumber } from './proc.js';
 
 describe('parseProcStat', () => {
   it('counts fields from the last parenthesis, whatever the command name holds', () => {
@@ -39,5 +39,18 @@ describe('signals', () => {
   it('names numbers', () => {
     expect(signalName(15)).toBe('SIGTERM');
     expect(signalName(250)).toBe('signal 250');
+  });
+});
+
+describe('librariesIn', () => {
+  const line = (path: string) => `7f1c2a000000-7f1c2a021000 r-xp 00000000 fd:01 1234    ${path}`;
+  it('finds the CUDA driver and libgpushare among the mapped files', () => {
+    expect(librariesIn([line('/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.15'), line('/opt/gpushare/build/native/libgpushare.so')].join('\n'))).toEqual({ cuda: true, gpushare: true });
+    expect(librariesIn(line('/usr/lib/x86_64-linux-gnu/libcuda.so.1'))).toEqual({ cuda: true, gpushare: false });
+    expect(librariesIn(line('/usr/lib/libc.so.6'))).toEqual({ cuda: false, gpushare: false });
+  });
+  it('takes a name only as the mapped file, not inside a directory name or another library', () => {
+    expect(librariesIn(line('/tmp/libgpushare.so.d/libfoo.so'))).toEqual({ cuda: false, gpushare: false });
+    expect(librariesIn(line('/usr/lib/libcudart.so.12'))).toEqual({ cuda: false, gpushare: false });
   });
 });

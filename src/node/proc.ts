@@ -98,9 +98,25 @@ export function groupMembers(pgid: number): number[] {
 
 /** Whether the process has the CUDA driver library mapped (it may hold GPU state). */
 export function usesCudaDriver(pid: number): boolean {
+  return mappedLibraries(pid).cuda;
+}
+
+/**
+ * Which of the two libraries the process has mapped: the CUDA driver (it may hold GPU state)
+ * and libgpushare (every GPU allocation it makes is counted in its task's region). Both false
+ * when the process is gone or its maps cannot be read.
+ */
+export function mappedLibraries(pid: number): { readonly cuda: boolean; readonly gpushare: boolean } {
+  let maps: string;
   try {
-    return /\/libcuda\.so[.\d]*$/m.test(readFileSync(`/proc/${pid}/maps`, 'utf8'));
+    maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
   } catch {
-    return false;
+    return { cuda: false, gpushare: false };
   }
+  return librariesIn(maps);
+}
+
+/** The libraries a /proc/PID/maps text maps (mappedLibraries). Pure. */
+export function librariesIn(maps: string): { readonly cuda: boolean; readonly gpushare: boolean } {
+  return { cuda: /\/libcuda\.so[.\d]*$/m.test(maps), gpushare: /\/libgpushare[^/\n]*\.so[.\d]*$/m.test(maps) };
 }

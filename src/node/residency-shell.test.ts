@@ -159,3 +159,52 @@ describe('ResidencyShell hand-over', () => {
     shell.close();
   });
 });
+
+describe('ResidencyShell with a task not swappable yet', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  /** A high-priority active 36 MiB slice and a low-priority one starting (promised 64 MiB, holding nothing) on a 64 MiB card. */
+  async function look(pending: boolean) {
+    vi.spyOn(SwapSessions, 'swappable').mockImplementation((dir: string) => dir.includes('/high/'));
+    vi.spyOn(SwapSessions, 'pending').mockReturnValue(pending);
+    const calls: string[] = [];
+    const swaps = {
+      out: vi.fn((id: string) => {
+        calls.push(`out ${id}`);
+        return Promise.resolve(ok(36 * MiB, 0.1));
+      }),
+      in: vi.fn(() => Promise.resolve(ok(36 * MiB, 0.1))),
+      stopIn: vi.fn(() => Promise.resolve()),
+      watch: vi.fn(() => Promise.resolve()),
+      unwatch: vi.fn(),
+      answerRoom: vi.fn(() => Promise.resolve()),
+    };
+    const high = { ...task('high', 201), priority: 900 } as Task;
+    const low = { ...task('low', 202), priority: 100 } as Task;
+    let launches = 0;
+    const shell = new ResidencyShell({
+      settings: { idleMs: 3_600_000, quantumMs: 30_000, maxWaitMs: 60_000, headroomBytes: 0 },
+      tickMs: 3_600_000,
+      gpus: () => [{ uuid: GPU, capacityBytes: 64 * MiB }],
+      running: () => [high, low],
+      usage: (id) => (id === 'high' ? [{ memoryBytes: 36 * MiB, kernelsLaunched: ++launches } as unknown as DeviceUsage] : null),
+      lifecycleBusy: () => false,
+      swaps: swaps as unknown as SwapSessions,
+      events: { record: () => undefined } as unknown as TaskEvents,
+      log: { info: () => undefined, warn: () => undefined } as unknown as Logger,
+      now: () => 1_000_000,
+    });
+    shell.tick();
+    await new Promise((r) => setTimeout(r, 5));
+    shell.close();
+    return calls;
+  }
+
+  it('counts a starting task whose processes run the library at what it holds: the higher-priority active slice stays', async () => {
+    expect(await look(true)).toEqual([]);
+  });
+
+  it('counts one with a CUDA process outside the library at its promise: room is made for it', async () => {
+    expect(await look(false)).toEqual(['out high']);
+  });
+});

@@ -282,6 +282,8 @@ export class ResidencyShell {
     const pid = task.pid ?? -1;
     // Several GPUs: not moved (a slice is swapped whole, and the planner looks at one card at a time).
     const swappable = s.out !== null || (now >= s.notSwappableUntil && gpus.length === 1 && SwapSessions.swappable(swapDirFor(task.regionPath), pid));
+    // Not swappable yet (starting: no swappable allocation has opened its socket), its memory all in its region.
+    const pending = !swappable && now >= s.notSwappableUntil && gpus.length === 1 && SwapSessions.pending(swapDirFor(task.regionPath), pid);
     if (swappable && s.out === null && !s.busy && !s.staging && bytes >= s.stagedBytes + STAGE_STEP_BYTES) void this.stage(task, s, bytes);
     if (swappable && s.out === null) void this.options.swaps.watch(task.id, swapDirFor(task.regionPath), pid, (p, b) => this.wantsRoom(task.id, p, b));
     // A grant counts until the region shows what it was for.
@@ -293,6 +295,7 @@ export class ResidencyShell {
       gpu: gpus[0]?.uuid ?? '',
       priority: task.priority,
       swappable,
+      pending,
       out: s.out !== null,
       busy: s.busy || this.options.lifecycleBusy(task.id),
       bytes: counted,

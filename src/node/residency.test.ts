@@ -9,7 +9,7 @@ const NOW = 1_000_000;
 
 function slice(id: string, over: Partial<ResidentSlice> = {}): ResidentSlice {
   const bytes = over.bytes ?? 40 * MiB;
-  return { id, gpu: GPU, priority: 500, swappable: true, out: false, busy: false, bytes, movableBytes: bytes, promisedBytes: bytes, lastActiveAt: NOW, wantsInSince: null, since: NOW - 100_000, wantsRoom: null, ...over };
+  return { id, gpu: GPU, priority: 500, swappable: true, pending: false, out: false, busy: false, bytes, movableBytes: bytes, promisedBytes: bytes, lastActiveAt: NOW, wantsInSince: null, since: NOW - 100_000, wantsRoom: null, ...over };
 }
 
 const plan = (slices: ResidentSlice[], capacity = 64 * MiB, s = settings) => planResidency([{ uuid: GPU, capacityBytes: capacity }], slices, s, NOW);
@@ -39,6 +39,20 @@ describe('planResidency', () => {
     const p = plan([pinned, slice('b', { bytes: 20 * MiB })]);
     expect(brief(p.actions)).toEqual(['out b room']);
     expect(plan([pinned, slice('c', { swappable: false, bytes: 20 * MiB })]).overPinned).toEqual([GPU]);
+  });
+
+  it('counts a slice not swappable yet (its library has not opened its socket) at what it holds, and makes no room for its promise', () => {
+    // The overcommit-room race (issue 22): a low-priority task starting beside a high-priority
+    // active one, before its first swappable allocation. Counted at its 64 MiB promise, the card
+    // read over and the room rule swapped the high one out for memory nobody held.
+    const starting = slice('starting', { priority: 100, swappable: false, pending: true, bytes: 0, promisedBytes: 64 * MiB });
+    expect(residentBytes(starting)).toBe(0);
+    const high = slice('high', { priority: 900, bytes: 36 * MiB });
+    expect(plan([high, starting]).actions).toEqual([]);
+    // Its memory is counted as the region shows it, so real use past the card still makes room.
+    expect(brief(plan([high, { ...starting, bytes: 40 * MiB }]).actions)).toEqual(['out high room']);
+    // One without the library (not pending) still counts at its promise.
+    expect(brief(plan([high, { ...starting, pending: false }]).actions)).toEqual(['out high room']);
   });
 
   it('lets a waiting slice in where there is room, and reports how long it waited', () => {
@@ -136,6 +150,7 @@ const sliceArb = (i: number) =>
   fc.record({
     priority: fc.integer({ min: 0, max: 3 }).map((p) => p * 250),
     swappable: fc.boolean(),
+    pending: fc.boolean(),
     out: fc.boolean(),
     busy: fc.boolean(),
     bytes: fc.integer({ min: 1, max: 64 }).map((m) => m * MiB),
@@ -149,7 +164,7 @@ const sliceArb = (i: number) =>
     const movable = r.swappable ? Math.floor((r.bytes * r.movablePart) / 8) : 0;
     const out = r.out && r.swappable && movable > 0;
     const waited = r.waitedFor !== null ? NOW - r.waitedFor : null;
-    return { id: `s${i}`, gpu: GPU, priority: r.priority, swappable: r.swappable, out, busy: r.busy, bytes: r.bytes, movableBytes: movable, promisedBytes: r.promised, lastActiveAt: NOW - r.idleFor, wantsInSince: out ? waited : null, since: NOW - r.residentFor, wantsRoom: !out && r.swappable && r.asks !== null ? { bytes: r.asks, since: waited ?? NOW } : null };
+    return { id: `s${i}`, gpu: GPU, priority: r.priority, swappable: r.swappable, pending: !r.swappable && r.pending, out, busy: r.busy, bytes: r.bytes, movableBytes: movable, promisedBytes: r.promised, lastActiveAt: NOW - r.idleFor, wantsInSince: out ? waited : null, since: NOW - r.residentFor, wantsRoom: !out && r.swappable && r.asks !== null ? { bytes: r.asks, since: waited ?? NOW } : null };
   });
 const slicesArb = fc.integer({ min: 0, max: 7 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => sliceArb(i))));
 

@@ -24,6 +24,13 @@
  * - A slice the library cannot swap (no control socket: no libgpushare, swap off, or spanning
  *   several GPUs) is never swapped, and counts at the larger
  *   of what it holds and what it was promised, so it never meets a card it was not promised.
+ *   Except a slice that cannot be swapped *yet* (`pending`: every CUDA process of it runs the
+ *   library, none has made a swappable allocation, which opens its control socket; a task that
+ *   has not reached the GPU yet): its region counts all it holds, and an allocation the driver
+ *   refuses asks for room (served by the rules below, priorities kept). It counts at what it
+ *   holds: counted at its promise, a task starting beside a higher-priority active slice made
+ *   the card read over and the room rule swapped that slice out for memory nobody held (the
+ *   overcommit-room race, issue 22).
  * - A slice with a swap in flight is left alone and counted as resident; no room is made on
  *   its GPU until it is done.
  */
@@ -36,6 +43,8 @@ export interface ResidentSlice {
   readonly priority: number;
   /** Every CUDA process of the task answers on its control socket. */
   readonly swappable: boolean;
+  /** Not swappable yet, but every CUDA process of it runs libgpushare (or none has reached the GPU yet): `bytes` is all it holds. */
+  readonly pending: boolean;
   /** Swapped out (its movable bytes are in host memory). */
   readonly out: boolean;
   /** A swap-out or swap-in is in flight. */
@@ -96,7 +105,7 @@ export interface ResidencyPlan {
 export function residentBytes(s: ResidentSlice): number {
   // One with a swap in flight counts whole, whichever way it goes.
   if (s.out && !s.busy) return s.bytes - s.movableBytes;
-  return s.swappable ? s.bytes : Math.max(s.bytes, s.promisedBytes);
+  return s.swappable || s.pending ? s.bytes : Math.max(s.bytes, s.promisedBytes);
 }
 
 /** The swaps that keep each GPU within its card and let waiting slices in: see the module's rules. */

@@ -17,7 +17,7 @@
 import { existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { groupMembers, signalGroup, usesCudaDriver } from './proc.js';
+import { groupMembers, mappedLibraries, signalGroup, usesCudaDriver } from './proc.js';
 
 /** Swap only when at most 1/8 of the task's device memory (contexts aside) would stay on the GPU. */
 const RESIDENT_MAX_PARTS = 8;
@@ -291,6 +291,20 @@ export class SwapSessions {
       }),
     );
     return pids.length > 0 && answers.every(Boolean);
+  }
+
+  /**
+   * Whether the group cannot be swapped yet but its GPU memory is all counted: every CUDA
+   * process without a control socket runs libgpushare (the socket opens at its first swappable
+   * allocation, and one the driver refuses asks for room), vacuously so before any process maps
+   * the CUDA driver. Such a slice holds what its region says, not its whole promise
+   * (residency.ts, ResidentSlice.pending).
+   */
+  static pending(dir: string, pgid: number): boolean {
+    return groupMembers(pgid).every((pid) => {
+      const libs = mappedLibraries(pid);
+      return !libs.cuda || libs.gpushare || existsSync(join(dir, `${pid}.sock`));
+    });
   }
 
   /** Whether every CUDA process of the group has a control socket (and there is one): the library can swap it. */

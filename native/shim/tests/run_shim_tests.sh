@@ -208,6 +208,15 @@ for sc in overlap bound kill-in kill-out; do
         GPUSHARE_FAKE_CUDA="$WORK/fake_cuda_72m_shared.json" GPUSHARE_FAKE_CUDA_BUSY_DIR="$WORK/card-handover-$sc" -- \
         "$T/swap_handover_test" $sc
 done
+# A daemon or a task killed at each step of a swap (SWAP.md "Faults"): the step reached through
+# the fake's pauseAt, a card of 72 MiB shared by the test's task processes, a 24 MiB limit in a
+# region they share (a dead task's accounting must come back for the next one's slice to fit).
+for sc in daemon task; do
+    mkdir -p "$WORK/card-fault-$sc"
+    run "swap fault: the $sc killed at each step" "$A" "$ASAN_PRELOAD" GPUSHARE_SWAP="$WORK/swap-fault-$sc" \
+        GPUSHARE_MEMORY_LIMIT=24Mi GPUSHARE_REGION="$WORK/region-swap-fault-$sc" \
+        GPUSHARE_FAKE_CUDA_BUSY_DIR="$WORK/card-fault-$sc" -- "$T/swap_fault_test" $sc
+done
 
 # Compute governor (issue 4): burners on a shared fake GPU (5 devices), measured by the
 # fake's busy time; each scenario with its own busy directory and board directory.

@@ -5,6 +5,8 @@
  *   idle:MS   no GPU call for MS milliseconds
  *   work:MS   a 1 ms kernel launched and waited for, over and over, for MS milliseconds
  *             (wall time: a swapped-out slice waits inside a launch)
+ *   until:PATH  the same work until the file PATH exists (a test says when it has seen what
+ *             it waits for, so a loaded machine's slowness cannot end the work first)
  *   grow:MIB  MIB MiB more device memory, filled from the pattern
  * printing "phase N ..." at each start and "work N launches in MS ms" at each work phase's end.
  * At the end it reads every buffer back: "result ok" when every byte survived, "result CORRUPT"
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gs_cuda.h"
 
@@ -72,7 +75,7 @@ static void add_buffer(size_t mib, unsigned int seed)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: fake-phases MIB SEED PHASE... (idle:MS, work:MS, grow:MIB)\n");
+        fprintf(stderr, "usage: fake-phases MIB SEED PHASE... (idle:MS, work:MS, until:PATH, grow:MIB)\n");
         return 2;
     }
     unsigned int seed = (unsigned int)atol(argv[2]);
@@ -102,10 +105,19 @@ int main(int argc, char **argv)
                 launches++;
             }
             printf("work %ld launches in %.0f ms\n", launches, now_ms() - start);
+        } else if (strncmp(argv[p], "until:", 6) == 0 && argv[p][6] != '\0') {
+            double start = now_ms();
+            long launches = 0;
+            while (access(argv[p] + 6, F_OK) != 0) {
+                check("cuLaunchKernel", cuLaunchKernel(kernel, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL));
+                check("cuCtxSynchronize", cuCtxSynchronize());
+                launches++;
+            }
+            printf("work %ld launches in %.0f ms\n", launches, now_ms() - start);
         } else if (sscanf(argv[p], "grow:%ld", &n) == 1 && n > 0) {
             add_buffer((size_t)n, seed + (unsigned int)p);
         } else {
-            fprintf(stderr, "fake-phases: \"%s\" is not idle:MS, work:MS or grow:MIB\n", argv[p]);
+            fprintf(stderr, "fake-phases: \"%s\" is not idle:MS, work:MS, until:PATH or grow:MIB\n", argv[p]);
             return 2;
         }
         fflush(stdout);
