@@ -64,6 +64,27 @@ describe('replay', () => {
     const inflated = replay(nodes, pods, { policy: policy('bestfit'), seed: 7, inflate: 1.3 });
     expect(inflated.allocatedAtInflate).toBe(inflated.allocatedAtEnd);
   });
+  it('replays an arrival order given as is: no shuffle, no copies', () => {
+    const order = [pods[3], pods[0], pods[0], pods[2]].map((p) => p as (typeof pods)[number]);
+    const r = replay(nodes, pods, { policy: policy('bestfit'), seed: 7, inflate: 1.3, keepRecords: true, order });
+    expect(r.pods).toBe(4);
+    expect(r.records?.map((rec) => rec.pod.name)).toEqual(['p3', 'p0', 'p0', 'p2']);
+    expect(r.arrivedAtEnd).toBeCloseTo((100 * 3000) / 3000);
+  });
+  it('keeps the workload estimate to the prior when learning is off (the artifact\'s typical pods)', () => {
+    // 3 GPUs; the prior is one whole-GPU pod, the arrivals three half-GPU pods. Under the prior
+    // alone a GPU with half left is a fragment: fgd pairs two halves on one GPU and the third
+    // strands 500 of the 1,500 idle (33.3%). Learning from the arrivals weighs the whole-GPU
+    // shape 1/4, and the same 500 count a quarter (8.3%).
+    const half = parsePodList('name,cpu_milli,memory_mib,num_gpu,gpu_milli\nh,1000,1024,1,500\n')[0] as (typeof pods)[number];
+    const prior = [pods[1] as (typeof pods)[number]];
+    const order = [half, half, half];
+    const fixed = replay(nodes, pods, { policy: policy('fgd'), seed: 1, inflate: 1.3, order, prior, learn: false });
+    expect(fixed.allocatedAtEnd).toBeCloseTo(50);
+    expect(fixed.fragmentationAtEnd).toBeCloseTo(100 / 3);
+    const learned = replay(nodes, pods, { policy: policy('fgd'), seed: 1, inflate: 1.3, order, prior });
+    expect(learned.fragmentationAtEnd).toBeCloseTo(100 / 12);
+  });
   it('parses seed lists', () => {
     expect(parseSeeds('42-44,50')).toEqual({ ok: true, value: [42, 43, 44, 50] });
     expect(parseSeeds('5-1').ok).toBe(false);

@@ -77,8 +77,16 @@ export interface ReplayOptions {
   readonly progressEvery?: number;
   /** Requests the workload estimate starts from (history from before the run); none by default. */
   readonly prior?: readonly TracePod[];
+  /**
+   * Whether arrivals update the workload estimate (true by default). False keeps the estimate
+   * to `prior` alone: with the whole pod list as prior, the FGD artifact's typical pods, taken
+   * from the whole trace in advance.
+   */
+  readonly learn?: boolean;
   /** Share of arrivals the estimated workload's shapes cover (ShapeEstimator's coverage; 0.95 by default). */
   readonly shapeCoverage?: number;
+  /** The arrival order to replay as given (no shuffle, no copies); arrivals() of the list by default. */
+  readonly order?: readonly TracePod[];
   /** Isolation of GPU-sharing pods whose row names none (the trace has no such column): time-slice by default. */
   readonly isolation?: PodIsolation;
 }
@@ -117,7 +125,7 @@ export function clusterFragmentation(snapshot: ClusterSnapshot, model: WorkloadM
 export function replay(nodes: readonly NodeSpec[], pods: readonly TracePod[], options: ReplayOptions): ReplayResult {
   let snapshot = buildSnapshot(nodes);
   const capacityMilli = nodes.reduce((s, n) => s + n.gpus.reduce((t, g) => t + g.computeMilli, 0), 0);
-  const order = arrivals(pods, capacityMilli, options.inflate, options.seed);
+  const order = options.order ?? arrivals(pods, capacityMilli, options.inflate, options.seed);
   // The tie-break stream is separate from the shuffle's, so a policy's choices do not change the arrivals.
   const rng = createPrng((options.seed ^ 0x9e3779b9) >>> 0);
   const estimator = new ShapeEstimator(options.shapeCoverage);
@@ -139,7 +147,7 @@ export function replay(nodes: readonly NodeSpec[], pods: readonly TracePod[], op
   for (let seq = 0; seq < order.length; seq++) {
     const pod = order[seq] as TracePod;
     const request = podRequest(pod, `${seq}`, sharing);
-    estimator.observe(request);
+    if (options.learn !== false) estimator.observe(request);
     const workload = estimator.model();
     const decision = schedule(snapshot, request, { policy: options.policy, rng, workload, explain: false, memo });
     const milli = podGpuMilli(pod);
