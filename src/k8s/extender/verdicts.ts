@@ -36,6 +36,10 @@ export class VerdictTable implements ListVerdicts {
   private frozenSame: readonly string[] | null = null;
   /** The view's generation the table was last brought up to date at. */
   generation = -1;
+  /** The view's snapshot (ClusterView.snapshotSeq) the table was last brought up to date with; -1: none. */
+  snapshotSeq = -1;
+  /** Each node ordinal's position in the list (-1: none), or null when a node is at two positions. */
+  private readonly positionOf: Int32Array | null;
   /** The answer's lists: new arrays whenever a verdict changes (answers given out keep theirs). */
   passed: readonly string[] = [];
   passedOrdinals: readonly number[] = [];
@@ -54,6 +58,19 @@ export class VerdictTable implements ListVerdicts {
     this.reasons = new Array<string>(n).fill('');
     this.scores = new Float64Array(n).fill(NaN);
     this.states = new Array<NodeState | undefined>(n).fill(undefined);
+    let top = -1;
+    for (const i of ordinals) if (i > top) top = i;
+    let positionOf: Int32Array | null = new Int32Array(top + 1).fill(-1);
+    for (let k = 0; k < n; k++) {
+      const i = ordinals[k] as number;
+      if (i < 0) continue;
+      if (positionOf[i] !== -1) {
+        positionOf = null;
+        break;
+      }
+      positionOf[i] = k;
+    }
+    this.positionOf = positionOf;
   }
 
   /**
@@ -83,11 +100,27 @@ export class VerdictTable implements ListVerdicts {
     return raw;
   }
 
-  /** Positions whose node is no longer the state their verdict is for (all of them on a new table). */
-  stale(snapshot: ClusterSnapshot): number[] {
+  /**
+   * Positions whose node is no longer the state their verdict is for (all of them on a new
+   * table), ascending. `changed`: the ordinals of the nodes changed since the table's snapshot
+   * (ClusterView.changedSince), so only their positions are looked at; null: every position.
+   */
+  stale(snapshot: ClusterSnapshot, changed: readonly number[] | null = null): number[] {
     const out: number[] = [];
-    const { ordinals, states } = this;
+    const { ordinals, states, positionOf } = this;
     const nodes = snapshot.nodes;
+    if (changed !== null && positionOf !== null && this.generation >= 0) {
+      for (const i of changed) {
+        const k = i < positionOf.length ? (positionOf[i] as number) : -1;
+        if (k >= 0 && nodes[i] !== states[k]) out.push(k);
+      }
+      // A node changed in two snapshots is listed twice: once each, in list order.
+      out.sort((a, b) => a - b);
+      let w = 0;
+      for (let r = 0; r < out.length; r++) if (r === 0 || out[r] !== out[r - 1]) out[w++] = out[r] as number;
+      out.length = w;
+      return out;
+    }
     for (let k = 0; k < ordinals.length; k++) {
       const i = ordinals[k] as number;
       const node = i >= 0 ? nodes[i] : undefined;
