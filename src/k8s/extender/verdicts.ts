@@ -25,6 +25,9 @@ export interface Basis {
   readonly problems: number;
 }
 
+/** Revisions whose judged positions a table keeps for its reply writer (ListVerdicts.changedSince). */
+const CHANGE_LOG = 64;
+
 export class VerdictTable implements ListVerdicts {
   readonly kinds: Uint8Array;
   readonly reasons: string[];
@@ -38,6 +41,11 @@ export class VerdictTable implements ListVerdicts {
   generation = -1;
   /** The view's snapshot (ClusterView.snapshotSeq) the table was last brought up to date with; -1: none. */
   snapshotSeq = -1;
+  /** Bumped by every apply (ListVerdicts.revision). */
+  revision = 0;
+  /** The positions each of the last revisions judged again (oldest first), from `logFrom` on. */
+  private changeLog: { readonly revision: number; readonly positions: readonly number[] }[] = [];
+  private logFrom = 0;
   /** Each node ordinal's position in the list (-1: none), or null when a node is at two positions. */
   private readonly positionOf: Int32Array | null;
   /** The answer's lists: new arrays whenever a verdict changes (answers given out keep theirs). */
@@ -134,7 +142,20 @@ export class VerdictTable implements ListVerdicts {
    * verdicts for the states `snapshot` holds; `problem` gives the reason of an unresolvable
    * node the view refuses for its inventory. Returns whether any verdict changed.
    */
+  changedSince(revision: number): readonly number[] | null {
+    if (revision < this.logFrom || revision > this.revision) return null;
+    const out: number[] = [];
+    for (const e of this.changeLog) if (e.revision > revision) for (const k of e.positions) out.push(k);
+    out.sort((a, b) => a - b);
+    let w = 0;
+    for (let r = 0; r < out.length; r++) if (r === 0 || out[r] !== out[r - 1]) out[w++] = out[r] as number;
+    out.length = w;
+    return out;
+  }
+
   apply(snapshot: ClusterSnapshot, positions: readonly number[], ev: PodEvaluation, problem: (node: string) => string | null): boolean {
+    this.changeLog.push({ revision: ++this.revision, positions: positions.slice() });
+    if (this.changeLog.length > CHANGE_LOG) this.logFrom = (this.changeLog.shift() as { revision: number }).revision;
     const at = new Map<string, number[]>();
     for (const k of positions) {
       const name = this.names[k] as string;
