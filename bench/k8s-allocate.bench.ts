@@ -1,22 +1,28 @@
 // The device plugin's Allocate over a real Unix socket (issue 18 budget: p99 <= 5 ms on this machine).
 //
-// The plugin runs in a child process with the fake API server (test/k8s/fake-apiserver.ts) it
-// watches, as it runs beside the kubelet with its pod cache already current; this process is the
-// kubelet: it serves the Registration socket, and calls the plugin one call at a time, as the
+// The plugin runs in a child process, as it runs beside the kubelet with its pod cache already
+// current, and the fake API server it watches (test/k8s/fake-apiserver.ts) in another (since
+// session 23: in the plugin's process, the fake's handling of each pod's patch and the watch
+// event it sends ran on the plugin's event loop, in front of the kubelet's next call; a real API
+// server is another machine). This process is the kubelet: it serves the Registration socket, and calls the plugin one call at a time, as the
 // kubelet's device manager does. A round fills the node as the kubelet would: 8 GPUs x 10
 // replicas, so 80 one-GPU pods bound with their extender decisions; per pod the kubelet asks
 // GetPreferredAllocation, then Allocate (what is timed: finding the pod in the cache, the
 // decision, the container's directory, the ledger written by rename, the answer), then
-// GetDevicePluginOptions as the floor (a gRPC round trip that does nothing), interleaved so the
-// three see the same machine. Then the pods are deleted and the plugin forgets them. Per round,
+// GetDevicePluginOptions as the floor (a gRPC round trip that does nothing, right after the
+// Allocate, while the plugin sends the pod's patch), then after a 10 ms pause the same call again
+// as the idle floor (the plugin's loop has nothing else to do), interleaved so all four see the
+// same machine. Then the pods are deleted and the plugin forgets them. Per round,
 // each call's p50 and p99; across rounds, the median (and the range) of the rounds' values.
 // The pods' gpushare.io/allocated patches run in the background during the round, as they do in
-// service. Env: K8S_ALLOCATE_ROUNDS (30, so 2,400 Allocates).
+// service. Env: K8S_ALLOCATE_ROUNDS (30, so 2,400 Allocates); K8S_ALLOCATE_API=inprocess puts the
+// fake API server back in the plugin's process (the layout before session 23).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { KubeConfig } from '@kubernetes/client-node';
 import { apiClients } from '../src/k8s/api/client.js';
 import { StaticInventory } from '../src/k8s/dra/kubelet-inventory.js';
 import { startDevicePlugin } from '../src/k8s/deviceplugin/plugin.js';
@@ -30,49 +36,96 @@ const SPLIT = 10;
 const PODS = GPUS.length * SPLIT;
 const BUDGET_MS = 5;
 
-/** The plugin's side: API server + plugin; on stdin, `fill <round>` seeds a round's pods, `clear <round>` deletes them. */
-async function pluginMode(root: string): Promise<void> {
-  writeFileSync(join(root, 'libgpushare.so'), 'bench');
-  // Not strict: its typed check of every write is the fake's own cost, not an API server's, and
-  // it runs on the plugin's event loop here (tests check the plugin's writes strictly).
-  const api = await startFakeApiServer({ strict: false });
-  const plugin = await startDevicePlugin({
-    nodeName: 'node-a', gpus: GPUS, health: new StaticInventory(GPUS), api: apiClients(api.kubeConfig()), library: join(root, 'libgpushare.so'),
-    deviceDir: join(root, 'device-plugins'), stateDir: join(root, 'state'), split: SPLIT, deviceNode: (g) => `/dev/nvidia${g.index}`,
-    log: { info: () => undefined, error: (m, f) => process.stderr.write(`${m} ${JSON.stringify(f)}\n`) },
-  });
-  const name = (round: number, i: number): string => `r${round}-p${i}`;
+const API_INPROCESS = process.env['K8S_ALLOCATE_API'] === 'inprocess';
+
+/**
+ * Answers the control lines on stdin (`<verb> <round>`), each with `done <verb>` on stdout once
+ * its work is done; `ready` first.
+ */
+function serveLines(handle: (verb: string, round: number) => Promise<void>, onFail: (e: Error) => string): void {
   let input = '';
   process.stdin.on('data', (b: Buffer) => {
     input += b.toString();
     for (let nl = input.indexOf('\n'); nl >= 0; nl = input.indexOf('\n')) {
       const [verb, arg] = input.slice(0, nl).split(' ');
       input = input.slice(nl + 1);
-      const round = Number(arg);
-      void (async () => {
-        if (verb === 'fill') {
-          for (let i = 0; i < PODS; i++) {
-            api.seed('pods', podJson({ name: name(round, i), uid: `u-${round}-${i}`, decidedAtMs: round * 1000 + i, containers: [{ gpus: 1, memoryMiB: 1024, cores: 10, decided: [GPUS[i % GPUS.length]!.uuid] }] }));
-          }
-          // The kubelet sees a pod when the plugin's watch does (or later): wait for the cache.
-          await until(() => api.openWatches('pods') > 0 && api.requests.length > 0, 10_000, 'the watch');
-          await new Promise((resolve) => setTimeout(resolve, 200));
-        } else if (verb === 'clear') {
-          await plugin.settled();
-          for (let i = 0; i < PODS; i++) api.remove('pods', name(round, i), 'ml');
-          await until(() => plugin.served().length === 0, 10_000, 'the plugin to forget the pods');
-        } else if (verb === 'stop') {
-          await plugin.stop();
-          await api.close();
-          process.exit(0);
-        }
-        process.stdout.write(`done ${verb}\n`);
-      })().catch((e: unknown) => {
-        process.stderr.write(`the plugin's side failed: ${(e as Error).message}; served ${plugin.served().length}\n`);
+      void handle(verb ?? '', Number(arg)).then(() => process.stdout.write(`done ${verb}\n`)).catch((e: unknown) => {
+        process.stderr.write(`${onFail(e as Error)}\n`);
         process.exit(1);
       });
     }
   });
+}
+
+const podName = (round: number, i: number): string => `r${round}-p${i}`;
+
+/**
+ * The fake API server's process: prints its URL, then `fill <round>` seeds a round's pods,
+ * `remove <round>` deletes them, `watching` waits for the plugin's pod watch.
+ */
+async function apiMode(): Promise<void> {
+  // Not strict: its typed check of every write is the fake's own cost, not an API server's
+  // (tests check the plugin's writes strictly).
+  const api = await startFakeApiServer({ strict: false });
+  serveLines(async (verb, round) => {
+    if (verb === 'fill') {
+      for (let i = 0; i < PODS; i++) {
+        api.seed('pods', podJson({ name: podName(round, i), uid: `u-${round}-${i}`, decidedAtMs: round * 1000 + i, containers: [{ gpus: 1, memoryMiB: 1024, cores: 10, decided: [GPUS[i % GPUS.length]!.uuid] }] }));
+      }
+      await until(() => api.openWatches('pods') > 0 && api.requests.length > 0, 10_000, 'the watch');
+    } else if (verb === 'remove') {
+      for (let i = 0; i < PODS; i++) api.remove('pods', podName(round, i), 'ml');
+    } else if (verb === 'stop') {
+      await api.close();
+      process.exit(0);
+    }
+  }, (e) => `the API server's side failed: ${e.message}`);
+  process.stdout.write(`${api.url}\n`);
+}
+
+/**
+ * The plugin's process: `fill <round>` waits for the pods to reach its cache (and with the API
+ * server in this process, seeds them first), `clear <round>` waits for its patches, deletes the
+ * pods (in-process API) and waits until it forgot them.
+ */
+async function pluginMode(root: string, apiUrl: string | null): Promise<void> {
+  writeFileSync(join(root, 'libgpushare.so'), 'bench');
+  const api = apiUrl === null ? await startFakeApiServer({ strict: false }) : null;
+  const kubeConfig = api?.kubeConfig() ?? new KubeConfig();
+  if (apiUrl !== null) {
+    kubeConfig.loadFromOptions({
+      clusters: [{ name: 'fake', server: apiUrl, skipTLSVerify: true }], users: [{ name: 'fake', token: 'fake-token' }],
+      contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }], currentContext: 'fake',
+    });
+  }
+  const plugin = await startDevicePlugin({
+    nodeName: 'node-a', gpus: GPUS, health: new StaticInventory(GPUS), api: apiClients(kubeConfig), library: join(root, 'libgpushare.so'),
+    deviceDir: join(root, 'device-plugins'), stateDir: join(root, 'state'), split: SPLIT, deviceNode: (g) => `/dev/nvidia${g.index}`,
+    log: { info: () => undefined, error: (m, f) => process.stderr.write(`${m} ${JSON.stringify(f)}\n`) },
+  });
+  serveLines(async (verb, round) => {
+    if (verb === 'fill') {
+      if (api !== null) {
+        for (let i = 0; i < PODS; i++) {
+          api.seed('pods', podJson({ name: podName(round, i), uid: `u-${round}-${i}`, decidedAtMs: round * 1000 + i, containers: [{ gpus: 1, memoryMiB: 1024, cores: 10, decided: [GPUS[i % GPUS.length]!.uuid] }] }));
+        }
+        await until(() => api.openWatches('pods') > 0 && api.requests.length > 0, 10_000, 'the watch');
+      }
+      // The kubelet sees a pod when the plugin's watch does (or later): wait for the cache.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    } else if (verb === 'settle') {
+      await plugin.settled();
+    } else if (verb === 'clear') {
+      await plugin.settled();
+      if (api !== null) for (let i = 0; i < PODS; i++) api.remove('pods', podName(round, i), 'ml');
+    } else if (verb === 'forgotten') {
+      await until(() => plugin.served().length === 0, 10_000, 'the plugin to forget the pods');
+    } else if (verb === 'stop') {
+      await plugin.stop();
+      await api?.close();
+      process.exit(0);
+    }
+  }, (e) => `the plugin's side failed: ${e.message}; served ${plugin.served().length}`);
   process.stdout.write('ready\n');
 }
 
@@ -80,18 +133,19 @@ function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 }
 
-/** Sends a line to the plugin's process and waits for its `done`/`ready` line. */
-function control(child: ChildProcess): (line: string | null) => Promise<void> {
+/** Sends a line to a child process and waits for its next line (`done <verb>`, or its first line). */
+function control(child: ChildProcess): (line: string | null) => Promise<string> {
   let text = '';
-  const waiters: (() => void)[] = [];
+  const waiters: ((line: string) => void)[] = [];
   child.stdout?.on('data', (b: Buffer) => {
     text += b.toString();
     for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n')) {
+      const line = text.slice(0, nl);
       text = text.slice(nl + 1);
-      waiters.shift()?.();
+      waiters.shift()?.(line);
     }
   });
-  return (line) => new Promise<void>((resolve) => {
+  return (line) => new Promise<string>((resolve) => {
     waiters.push(resolve);
     if (line !== null) child.stdin?.write(`${line}\n`);
   });
@@ -103,18 +157,25 @@ async function main(): Promise<void> {
   mkdirSync(dir);
   const kubelet = new FakeKubelet(dir);
   await kubelet.start();
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--plugin', root], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const spawnChild = (argv: string[], what: string): ChildProcess => {
+    const c = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...argv], { stdio: ['pipe', 'pipe', 'inherit'] });
+    c.once('exit', (code) => {
+      if (code !== 0 && code !== null) {
+        console.error(`the ${what}'s process exited ${code}`);
+        process.exit(1);
+      }
+    });
+    return c;
+  };
+  const apiChild = API_INPROCESS ? null : spawnChild(['--api'], 'API server');
+  const toApi = apiChild === null ? null : control(apiChild);
+  const apiUrl = toApi === null ? null : await toApi(null);
+  const child = spawnChild(['--plugin', root, ...(apiUrl === null ? [] : ['--api-url', apiUrl])], 'plugin');
   const send = control(child);
-  child.once('exit', (code) => {
-    if (code !== 0 && code !== null) {
-      console.error(`the plugin's process exited ${code}`);
-      process.exit(1);
-    }
-  });
   await send(null); // ready
   await until(() => kubelet.registrations.length === 1 && kubelet.latest() !== undefined, 10_000, 'the plugin to register');
 
-  const ops = ['Allocate', 'GetPreferredAllocation', 'floor: GetDevicePluginOptions'] as const;
+  const ops = ['Allocate', 'GetPreferredAllocation', 'floor: GetDevicePluginOptions', 'idle floor: the same after 10 ms'] as const;
   type Op = (typeof ops)[number];
   const perRound = Object.fromEntries(ops.map((op) => [op, { p50: [] as number[], p99: [] as number[] }])) as Record<Op, { p50: number[]; p99: number[] }>;
   const allIds = GPUS.flatMap((g) => Array.from({ length: SPLIT }, (_, r) => `${g.uuid}::${r}`));
@@ -124,6 +185,7 @@ async function main(): Promise<void> {
     return [performance.now() - t0, r];
   };
   for (let round = -1; round < ROUNDS; round++) { // round -1 warms up
+    await toApi?.(`fill ${round + 1}`);
     await send(`fill ${round + 1}`);
     const samples = Object.fromEntries(ops.map((op) => [op, [] as number[]])) as Record<Op, number[]>;
     const used = new Set<string>();
@@ -133,11 +195,16 @@ async function main(): Promise<void> {
       if (answer[0]?.envs['GPUSHARE_POD'] !== `ml/r${round + 1}-p${i}`) throw new Error(`Allocate ${i} of round ${round + 1} served ${answer[0]?.envs['GPUSHARE_POD']}`);
       preferred.forEach((id) => used.add(id));
       const [tf] = await time(() => kubelet.options());
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      const [ti] = await time(() => kubelet.options());
       samples.Allocate.push(ta);
       samples.GetPreferredAllocation.push(tp);
       samples['floor: GetDevicePluginOptions'].push(tf);
+      samples['idle floor: the same after 10 ms'].push(ti);
     }
     await send(`clear ${round + 1}`);
+    await toApi?.(`remove ${round + 1}`);
+    await send(`forgotten ${round + 1}`);
     if (round < 0) continue;
     for (const op of ops) {
       const sorted = samples[op].sort((a, b) => a - b);
@@ -148,6 +215,11 @@ async function main(): Promise<void> {
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.stdin?.write('stop\n');
   await exited;
+  if (apiChild !== null) {
+    const apiExited = new Promise((resolve) => apiChild.once('exit', resolve));
+    apiChild.stdin?.write('stop\n');
+    await apiExited;
+  }
   await kubelet.stop();
   rmSync(root, { recursive: true, force: true });
 
@@ -156,7 +228,7 @@ async function main(): Promise<void> {
     const s = [...v].sort((a, b) => a - b);
     return `${f(quantile(s, 0.5))} (${f(s[0] ?? NaN)}-${f(s[s.length - 1] ?? NaN)})`;
   };
-  console.log(`device plugin over a Unix socket, ${ROUNDS} rounds x ${PODS} pods (${ROUNDS * PODS} Allocates); ms, median of the rounds (range)`);
+  console.log(`device plugin over a Unix socket, ${ROUNDS} rounds x ${PODS} pods (${ROUNDS * PODS} Allocates), the fake API server ${API_INPROCESS ? "in the plugin's process" : 'in a process of its own'}; ms, median of the rounds (range)`);
   console.log('| call | p50 | p99 |');
   console.log('| --- | --- | --- |');
   for (const op of ops) console.log(`| ${op} | ${summary(perRound[op].p50)} | ${summary(perRound[op].p99)} |`);
@@ -165,5 +237,7 @@ async function main(): Promise<void> {
 }
 
 const pluginAt = process.argv.indexOf('--plugin');
-if (pluginAt >= 0) await pluginMode(process.argv[pluginAt + 1] ?? '');
+const apiUrlAt = process.argv.indexOf('--api-url');
+if (pluginAt >= 0) await pluginMode(process.argv[pluginAt + 1] ?? '', apiUrlAt >= 0 ? (process.argv[apiUrlAt + 1] ?? null) : null);
+else if (process.argv.includes('--api')) await apiMode();
 else await main();

@@ -4,11 +4,12 @@
  * (every claim the kubelet still wants is prepared, everything else is gone).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
+import { currentBootId, readCheckpoint } from '../../src/k8s/dra/kubelet-checkpoint.js';
 import { FakeKubelet } from './dra-kubelet-fixtures.js';
 
 const child = fileURLToPath(new URL('./dra-kubelet-child.ts', import.meta.url));
@@ -47,7 +48,7 @@ const ref = (n: number): { namespace: string; name: string; uid: string } => ({ 
 const specUids = (): string[] => readdirSync(join(root, 'cdi')).filter((f) => f.endsWith('.json')).map((f) => f.replace(/^gpushare\.io-claim_(.*)\.json$/, '$1')).sort();
 const checkpointUids = (): string[] => {
   const path = join(root, 'plugins', 'gpu.gpushare.io', 'checkpoint.json');
-  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as { claims: { uid: string }[] }).claims.map((c) => c.uid).sort() : [];
+  return readCheckpoint(path, currentBootId()).claims.map((c) => c.uid).sort();
 };
 
 it('converges after kills at arbitrary moments of prepares and unprepares', async () => {

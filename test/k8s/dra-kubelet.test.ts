@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/domain/gpu.js';
 import { currentBootId, writeCheckpoint } from '../../src/k8s/dra/kubelet-checkpoint.js';
+import { readSlotFile } from '../../src/k8s/cdi/slot-file.js';
 import type { ClaimSource } from '../../src/k8s/dra/kubelet-claims.js';
 import { StaticInventory } from '../../src/k8s/dra/kubelet-inventory.js';
 import { buildResourceSlices, layoutConfig } from '../../src/k8s/dra/slices.js';
@@ -69,7 +70,11 @@ const specOf = (uid: string): { kind: string; devices: { name: string; container
 const checkpointUids = (p: DraKubeletPlugin): string[] => {
   const path = join(p.stateDir, 'checkpoint.json');
   if (!existsSync(path)) return [];
-  return (JSON.parse(readFileSync(path, 'utf8')) as { claims: { uid: string }[] }).claims.map((c) => c.uid).sort();
+  // The uids recorded, whatever the boot (the file is in the slotted layout, cdi/slot-file.ts).
+  const read = readSlotFile(path);
+  if (read.kind === 'absent') return [];
+  if (read.kind !== 'slots') throw new Error(`${path}: ${read.kind}`);
+  return (JSON.parse(read.text) as { claims: { uid: string }[] }).claims.map((c) => c.uid).sort();
 };
 
 beforeEach(() => {

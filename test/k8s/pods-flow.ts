@@ -19,6 +19,7 @@ import { decodeAllocateResponse, type ContainerAllocateResponse } from '../../sr
 import { checkDeviceNodes, createMountTargets, execTools, runPlan, type DeviceCheck, type RunResult } from '../../src/k8s/cdi/apply-exec.js';
 import { decodeCdiSpec, type DecodedCdiSpec } from '../../src/k8s/cdi/apply-spec.js';
 import { containerProcess, type ProcessPlan } from '../../src/k8s/cdi/apply.js';
+import { currentBootId, readCheckpoint } from '../../src/k8s/dra/kubelet-checkpoint.js';
 import { apiClaimSource } from '../../src/k8s/dra/kubelet-claims.js';
 import { StaticInventory } from '../../src/k8s/dra/kubelet-inventory.js';
 import { startDraKubeletPlugin } from '../../src/k8s/dra/kubelet-plugin.js';
@@ -128,7 +129,7 @@ export async function runPodsFlow(options: FlowOptions): Promise<FlowReport> {
       afterUnprepare: {
         cdiFiles: readdirSync(cdiDir),
         claimDirs: existsSync(claimsDir) ? readdirSync(claimsDir) : [],
-        checkpointClaims: existsSync(checkpoint) ? (JSON.parse(readFileSync(checkpoint, 'utf8')) as { claims: unknown[] }).claims.length : 0,
+        checkpointClaims: readCheckpoint(checkpoint, currentBootId()).claims.length,
         prepared: plugin.prepared().length,
       },
     };

@@ -2,14 +2,14 @@
  * The node's ledger of served containers: which pod container each Allocate was for, on which
  * GPUs and replica IDs. Allocate consults it so a decision is consumed once; PreStartContainer
  * finds a container's allocation by its IDs; it survives a restart of the plugin (one file,
- * replaced atomically by rename). Not fsynced: a flush costs milliseconds on a node's disk, over
+ * written in place into one of two slots, cdi/slot-file.ts: a killed write leaves the previous
+ * ledger, and no rename over the file makes ext4 write it back inside the call). Not fsynced: a flush costs milliseconds on a node's disk, over
  * the Allocate budget, and what it would guard (a power loss) also restarts every container
  * without a new Allocate; the pod's `gpushare.io/allocated` annotation records the same
  * entries in the API server for that case.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { writeFileAtomic } from '../cdi/write.js';
+import { SlotFile } from '../cdi/slot-file.js';
 
 const entrySchema = z.strictObject({
   key: z.string(),
@@ -31,18 +31,28 @@ export type LedgerEntry = z.infer<typeof entrySchema>;
 export class Ledger {
   private readonly entries = new Map<string, LedgerEntry>();
 
+  private readonly file: SlotFile;
+
   /** Reads the file (absent: empty). A file that is not a ledger is an error naming it: served containers must not be forgotten silently. */
-  constructor(private readonly path: string) {
-    if (!existsSync(path)) return;
+  constructor(path: string) {
+    this.file = new SlotFile(path);
+    const read = this.file.read();
+    if (read.kind === 'absent') return;
+    if (read.kind === 'torn') throw new Error(`the device plugin's ledger ${path} is torn (${read.why}); move it aside to start with an empty one`);
     let parsed: unknown;
     try {
-      parsed = JSON.parse(readFileSync(path, 'utf8'));
+      parsed = JSON.parse(read.text);
     } catch (e) {
       throw new Error(`the device plugin's ledger ${path} is not JSON (${(e as Error).message}); move it aside to start with an empty one`);
     }
     const r = fileSchema.safeParse(parsed);
     if (!r.success) throw new Error(`the device plugin's ledger ${path} is not a ledger: ${r.error.issues[0]?.path.join('.') ?? ''} ${r.error.issues[0]?.message ?? ''}`);
     for (const e of r.data.entries) this.entries.set(e.key, e);
+  }
+
+  /** Lets the file go (the plugin stops); a later write opens it again. */
+  close(): void {
+    this.file.close();
   }
 
   has(key: string): boolean {
@@ -94,6 +104,6 @@ export class Ledger {
   }
 
   private save(): void {
-    writeFileAtomic(this.path, JSON.stringify({ v: 1, entries: [...this.entries.values()] }), 0o600, false);
+    this.file.write(JSON.stringify({ v: 1, entries: [...this.entries.values()] }));
   }
 }

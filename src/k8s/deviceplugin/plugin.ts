@@ -342,6 +342,7 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
   } catch (e) {
     stopHealth();
     await pods.stop();
+    ledger.close();
     throw e;
   }
 
@@ -365,6 +366,7 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
       await link.stop();
       await pods.stop();
       await Promise.race([Promise.all([...annotating]), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+      ledger.close();
     },
   };
 }

@@ -1,10 +1,13 @@
 /**
  * The kubelet plugin's record of the claims it has prepared, on disk so that a restarted agent
- * answers the kubelet as before and frees what it promised. One JSON file, replaced atomically
- * (temp + rename) and not fsynced: it is trusted only within the boot that wrote it.
+ * answers the kubelet as before and frees what it promised. One JSON document, written in place
+ * into one of the file's two slots (cdi/slot-file.ts: the other keeps the previous one, and no
+ * rename over the file makes ext4 write it back inside a prepare) and not fsynced: it is trusted
+ * only within the boot that wrote it. A plain JSON file (written by rename before session 23) is
+ * read as before and replaced by the slotted layout at the next write.
  *
  * Why no fsync (docs/kubernetes.md, "State, idempotence, restarts"): a crash of the agent keeps
- * the page cache, and the rename makes the old file or the new one visible, never half of one.
+ * the page cache, and the slots make the old document or the new one visible, never half of one.
  * Only a power loss (or kernel crash) can lose the last writes or tear the file, and that is a
  * new boot: every container is gone, and the kubelet, which never trusts its own "prepared" state
  * across its restart, prepares again every claim of every pod it starts. So a checkpoint written
@@ -14,7 +17,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { uptime } from 'node:os';
 import { z } from 'zod';
-import { writeFileAtomic } from '../cdi/write.js';
+import { readSlotFile, SlotFile, type SlotRead } from '../cdi/slot-file.js';
 import type { PreparedClaim } from './prepare.js';
 
 const CHECKPOINT_VERSION = 2;
@@ -52,16 +55,20 @@ export interface CheckpointRead {
  * was written in another boot); a corrupt file of this boot is an error saying so.
  */
 export function readCheckpoint(path: string, bootId: string): CheckpointRead {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { claims: [] };
-    throw e;
+  return fromRead(path, bootId, readSlotFile(path));
+}
+
+function fromRead(path: string, bootId: string, read: SlotRead): CheckpointRead {
+  if (read.kind === 'absent') return { claims: [] };
+  if (read.kind === 'torn') {
+    // Both slots torn: only the end of the boot that wrote them can do that (a killed write
+    // tears one slot); in this boot it is a bug or a hand, and is said.
+    if (writtenBeforeThisBoot(path)) return { claims: [], dropped: 'it was torn by the end of the boot that wrote it' };
+    throw new Error(`${path} is not a gpushare DRA checkpoint of version ${CHECKPOINT_VERSION}: ${read.why}`);
   }
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(read.text);
   } catch (e) {
     // Not JSON: torn by a power loss (this boot's writes are whole: the page cache serves them)
     // when the file is older than this boot; anything else is a bug or a hand, and is said.
@@ -74,9 +81,41 @@ export function readCheckpoint(path: string, bootId: string): CheckpointRead {
   return { claims: parsed.data.claims };
 }
 
-/** Replaces the checkpoint with `claims`, for boot `bootId` (not fsynced: see the top of this file). */
+function text(bootId: string, claims: Iterable<PreparedClaim>): string {
+  return `${JSON.stringify({ version: CHECKPOINT_VERSION, bootId, claims: [...claims] })}\n`;
+}
+
+/** The plugin's checkpoint, kept open: read once at start, then written in place (not fsynced: see the top of this file). */
+export class CheckpointFile {
+  private readonly file: SlotFile;
+
+  constructor(readonly path: string, private readonly bootId: string) {
+    this.file = new SlotFile(path);
+  }
+
+  read(): CheckpointRead {
+    return fromRead(this.path, this.bootId, this.file.read());
+  }
+
+  /** Replaces the recorded claims with `claims`; throws (the file keeping the previous claims) on a failed write. */
+  write(claims: Iterable<PreparedClaim>): void {
+    this.file.write(text(this.bootId, claims));
+  }
+
+  close(): void {
+    this.file.close();
+  }
+}
+
+/** Replaces the checkpoint at `path` with `claims`, for boot `bootId` (a writer of its own, closed after). */
 export function writeCheckpoint(path: string, bootId: string, claims: Iterable<PreparedClaim>): void {
-  writeFileAtomic(path, `${JSON.stringify({ version: CHECKPOINT_VERSION, bootId, claims: [...claims] })}\n`, 0o600, false);
+  const f = new SlotFile(path);
+  f.read();
+  try {
+    f.write(text(bootId, claims));
+  } finally {
+    f.close();
+  }
 }
 
 function writtenBeforeThisBoot(path: string): boolean {

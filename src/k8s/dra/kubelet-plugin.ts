@@ -14,7 +14,7 @@ import { buildClaimSpec, cdiDeviceId, cdiSpecFileName, CDI_CLASS, CDI_VENDOR, CO
 import { removeFile, removeTemporaries, writeFileAtomic } from '../cdi/write.js';
 import { ADVERTISED_SERVICES, kubeletProtos } from '../grpc/protos.js';
 import type { ClaimSource } from './kubelet-claims.js';
-import { currentBootId, readCheckpoint, writeCheckpoint } from './kubelet-checkpoint.js';
+import { CheckpointFile, currentBootId } from './kubelet-checkpoint.js';
 import { healthSnapshot, type HealthDevice } from './kubelet-health.js';
 import type { InventorySource } from './kubelet-inventory.js';
 import { DRIVER_NAME } from './names.js';
@@ -117,7 +117,8 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
   };
 
   const bootId = options.bootId ?? currentBootId();
-  const recorded = readCheckpoint(checkpointPath, bootId);
+  const checkpoint = new CheckpointFile(checkpointPath, bootId);
+  const recorded = checkpoint.read();
   if (recorded.dropped !== undefined) log.info('dropped the checkpoint of another boot: the kubelet prepares its pods\' claims again', { checkpoint: checkpointPath, why: recorded.dropped });
   // Reconcile: the checkpoint is the truth. A spec or claim directory it does not name is from
   // a prepare killed before its checkpoint (the kubelet will ask again), an unprepare killed
@@ -134,7 +135,7 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
   for (const uid of readdirSync(claimsDir)) if (!prepared.has(uid)) removeClaimFiles(uid);
   for (const claim of prepared.values()) writeClaimFiles(claim);
 
-  const save = (): void => writeCheckpoint(checkpointPath, bootId, prepared.values());
+  const save = (): void => checkpoint.write(prepared.values());
 
   const response = (claim: PreparedClaim): Wire => ({
     devices: claim.devices.map((d) => ({
@@ -322,11 +323,17 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
     },
   });
 
-  await bindUnix(draServer, pluginSocket);
+  try {
+    await bindUnix(draServer, pluginSocket);
+  } catch (e) {
+    checkpoint.close();
+    throw e;
+  }
   try {
     await bindUnix(registrationServer, registrySocket);
   } catch (e) {
     await shutdown(draServer);
+    checkpoint.close();
     throw e;
   }
   log.info('serving', { registrySocket, pluginSocket, prepared: prepared.size });
@@ -347,6 +354,7 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
       for (const s of streams) s.end();
       await shutdown(draServer);
       removeFile(pluginSocket);
+      checkpoint.close();
     },
   };
 }

@@ -33,6 +33,13 @@ export interface ListVerdicts {
   readonly failed: NodeReasons;
   readonly unresolvable: NodeReasons;
   readonly reasons: readonly string[];
+  /** Bumped whenever verdicts may have changed (a table kept between pods); absent: unknown. */
+  readonly revision?: number;
+  /**
+   * The positions whose verdict may have changed since `revision` (a superset, ascending), or
+   * null when that is too far back to say: a writer then compares every position.
+   */
+  changedSince?(revision: number): readonly number[] | null;
 }
 
 /** ExtenderFilterResult before it is encoded (encodeFilterAnswer) or made objects (filterResultOf). */

@@ -51,6 +51,12 @@ export class ClusterView {
   private readonly dirtyNodes = new Set<string>();
   /** Bumped on every change: answers cached for one generation are stale in the next. */
   generation = 0;
+  /** Numbers the snapshots: bumped whenever snapshot() makes another one. */
+  private seq = 0;
+  /** The node ordinals each snapshot since `logFrom` changed from the one before (oldest first). */
+  private changeLog: { readonly seq: number; readonly ordinals: readonly number[] }[] = [];
+  /** The oldest snapshot changedSince answers from (a rebuild, or the log's length, moves it). */
+  private logFrom = 0;
   /** Bumped when problems() changes (a node refused for its inventory, or no longer). */
   problemsVersion = 0;
 
@@ -173,17 +179,38 @@ export class ClusterView {
   snapshot(): ClusterSnapshot {
     if (this.structureDirty) this.rebuild();
     if (this.dirtyNodes.size > 0 || this.current === null) {
+      const ordinals: number[] = [];
       for (const name of this.dirtyNodes) {
         const i = this.byName.get(name);
         const spec = this.specs.get(name);
         if (i === undefined || !spec) continue;
         this.states[i] = nodeState(spec, i, this.placementsOn(name));
+        ordinals.push(i);
       }
       this.dirtyNodes.clear();
       const base = this.base as ClusterSnapshot;
       this.current = { ...base, nodes: this.states.slice() };
+      this.changeLog.push({ seq: ++this.seq, ordinals });
+      if (this.changeLog.length > CHANGE_LOG) this.logFrom = (this.changeLog.shift() as { seq: number }).seq;
     }
     return this.current;
+  }
+
+  /** The number of the snapshot snapshot() last returned. */
+  get snapshotSeq(): number {
+    return this.seq;
+  }
+
+  /**
+   * The ordinals of the nodes whose state object in the current snapshot is another than in
+   * snapshot `seq` (a superset: a node changed and changed back is in it), or null when that
+   * snapshot is too old to say (or of another node index). Call snapshot() first.
+   */
+  changedSince(seq: number): number[] | null {
+    if (seq < this.logFrom || seq > this.seq) return null;
+    const out: number[] = [];
+    for (const e of this.changeLog) if (e.seq > seq) for (const i of e.ordinals) out.push(i);
+    return out;
   }
 
   /** Every node with nothing on it: what preemption could reach at best (filter's unresolvable test). */
@@ -203,6 +230,8 @@ export class ClusterView {
     this.empty = null;
     this.structureDirty = false;
     this.dirtyNodes.clear();
+    this.changeLog = [];
+    this.logFrom = ++this.seq;
   }
 
   private placementsOn(node: string): Placement[] {
@@ -240,6 +269,9 @@ export class ClusterView {
     if (this.specs.has(node)) this.dirtyNodes.add(node);
   }
 }
+
+/** Snapshots whose changes are kept for changedSince (a table asked again after more is scanned whole). */
+const CHANGE_LOG = 256;
 
 /** The scheduler's placements for a decision: one per container, id `<pod uid>/<container index>`. */
 export function placementsOf(d: PodDecision, priority: number, suspendable: boolean): Placement[] {

@@ -283,7 +283,8 @@ export class Extender {
     this.tables.set(key, table);
     if (this.tables.size > KEPT_TABLES) this.tables.delete(this.tables.keys().next().value as string);
     if (table.generation === this.view.generation) return table;
-    const stale = table.stale(snapshot);
+    // Only the nodes changed since the table's snapshot are looked at (all, when that is too far back).
+    const stale = table.stale(snapshot, table.snapshotSeq < 0 ? null : this.view.changedSince(table.snapshotSeq));
     if (stale.length > 0) {
       const staleNames = stale.map((k) => table.names[k] as string);
       const staleOrdinals = stale.map((k) => table.ordinals[k] as number);
@@ -297,6 +298,7 @@ export class Extender {
       table.apply(snapshot, stale, evaluation, (node) => (this.view.problemCount > 0 && this.view.problemOf(node) !== null ? `gpushare: node's ${GPUSHARE_ANNOTATION.nodeGpus} is invalid: ${this.view.problemOf(node)}` : null));
     }
     table.generation = this.view.generation;
+    table.snapshotSeq = this.view.snapshotSeq;
     return table;
   }
 

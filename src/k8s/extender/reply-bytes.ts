@@ -135,7 +135,12 @@ export class ReplyWriter {
     const n = v.names.length;
     const changed: number[] = [];
     const { kinds, reasons } = v;
-    for (let k = 0; k < n; k++) if (kinds[k] !== t.kinds[k] || reasons[k] !== t.reasons[k]) changed.push(k);
+    // Only the positions the table judged again since this writer's last reply for it, where it
+    // can say (a kept table: two to ten a pod of 5,000); else every position.
+    const since = t.filterRevision >= 0 && v.changedSince !== undefined ? v.changedSince(t.filterRevision) : null;
+    if (since === null) {
+      for (let k = 0; k < n; k++) if (kinds[k] !== t.kinds[k] || reasons[k] !== t.reasons[k]) changed.push(k);
+    } else for (const k of since) if (kinds[k] !== t.kinds[k] || reasons[k] !== t.reasons[k]) changed.push(k);
     if (changed.length > 0) {
       const quoted = t.quoted;
       const quotedReason = (k: number): Uint8Array => this.reasons.of(reasons[k] as string);
@@ -152,6 +157,7 @@ export class ReplyWriter {
         t.reasons[k] = reasons[k] as string;
       }
     }
+    t.filterRevision = v.revision ?? -1;
     const names = t.passed.body();
     const failed = t.failed.body();
     const unresolvable = t.unresolvable.body();
@@ -235,6 +241,7 @@ export class ReplyWriter {
         unresolvable: new Section(n),
         priorities: new Section(n),
         heads: new Array<Uint8Array | undefined>(n),
+        filterRevision: -1,
       };
       this.tables.set(v, t);
     }
@@ -281,6 +288,8 @@ interface TableBytes {
   readonly priorities: Section;
   /** prioritize's entry up to its score at each position, made when first written. */
   readonly heads: (Uint8Array | undefined)[];
+  /** The table's revision (ListVerdicts.revision) filter's sections were last written for; -1: none. */
+  filterRevision: number;
 }
 
 /** `,` + a quoted name (a section's entries each start with a comma; the body drops the first). */

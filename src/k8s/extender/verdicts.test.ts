@@ -151,6 +151,39 @@ describe('kept verdicts and kept reply bytes equal a fresh extender', () => {
     expect(judged.byEngine).toBeLessThan(judged.asked * 0.8);
   });
 
+  it('a writer that missed more revisions than the table keeps compares every position', () => {
+    const cluster = new Recorded();
+    const { ext } = cluster;
+    const writer = new ReplyWriter();
+    const names = Array.from({ length: NODES }, (_, k) => `n${k}`);
+    for (let k = 0; k < NODES; k++) cluster.record({ node: gpuNode(`n${k}`, 2) });
+    const shape = SHAPES[0] as Record<string, string>;
+    const ask = (k: number) => ext.filterAnswer({ Pod: gpuPod(`m-${k}`, shape) as never, NodeNames: [...names] });
+    ask(0);
+    const first = ask(1);
+    expect(first.verdicts?.changedSince).toBeDefined();
+    writer.filter(first);
+    const written = first.verdicts?.revision ?? -1;
+    expect(written).toBeGreaterThan(0);
+    // 100 revisions unwritten (more than the 64 a table keeps): n0 changes before each ask
+    // (its oldest pod leaves, a new one comes), full from the eighth on.
+    const alive: string[] = [];
+    for (let k = 2; k < 102; k++) {
+      if (alive.length >= 8) cluster.record({ release: alive.shift() as string });
+      const held = reservation(ext, gpuPod(`fill-${k}`, shape), 'n0');
+      if (held !== null) {
+        cluster.record({ reserve: held });
+        alive.push(held.uid);
+      }
+      ask(k);
+    }
+    expect(first.verdicts?.changedSince?.(written)).toBeNull();
+    const answer = ask(102);
+    const want = cluster.fresh().filter({ Pod: gpuPod('m-102', shape) as never, NodeNames: [...names] });
+    expect(want.NodeNames).not.toEqual(names); // verdicts did change in between
+    expect(JSON.parse(writer.filter(answer).bytes.toString('utf8'))).toEqual(want);
+  });
+
   it('a refused node whose reason changes while it stays refused is written anew', () => {
     const cluster = new Recorded();
     const { ext } = cluster;

@@ -25,6 +25,9 @@ export interface Basis {
   readonly problems: number;
 }
 
+/** Revisions whose judged positions a table keeps for its reply writer (ListVerdicts.changedSince). */
+const CHANGE_LOG = 64;
+
 export class VerdictTable implements ListVerdicts {
   readonly kinds: Uint8Array;
   readonly reasons: string[];
@@ -36,6 +39,15 @@ export class VerdictTable implements ListVerdicts {
   private frozenSame: readonly string[] | null = null;
   /** The view's generation the table was last brought up to date at. */
   generation = -1;
+  /** The view's snapshot (ClusterView.snapshotSeq) the table was last brought up to date with; -1: none. */
+  snapshotSeq = -1;
+  /** Bumped by every apply (ListVerdicts.revision). */
+  revision = 0;
+  /** The positions each of the last revisions judged again (oldest first), from `logFrom` on. */
+  private changeLog: { readonly revision: number; readonly positions: readonly number[] }[] = [];
+  private logFrom = 0;
+  /** Each node ordinal's position in the list (-1: none), or null when a node is at two positions. */
+  private readonly positionOf: Int32Array | null;
   /** The answer's lists: new arrays whenever a verdict changes (answers given out keep theirs). */
   passed: readonly string[] = [];
   passedOrdinals: readonly number[] = [];
@@ -54,6 +66,19 @@ export class VerdictTable implements ListVerdicts {
     this.reasons = new Array<string>(n).fill('');
     this.scores = new Float64Array(n).fill(NaN);
     this.states = new Array<NodeState | undefined>(n).fill(undefined);
+    let top = -1;
+    for (const i of ordinals) if (i > top) top = i;
+    let positionOf: Int32Array | null = new Int32Array(top + 1).fill(-1);
+    for (let k = 0; k < n; k++) {
+      const i = ordinals[k] as number;
+      if (i < 0) continue;
+      if (positionOf[i] !== -1) {
+        positionOf = null;
+        break;
+      }
+      positionOf[i] = k;
+    }
+    this.positionOf = positionOf;
   }
 
   /**
@@ -83,11 +108,27 @@ export class VerdictTable implements ListVerdicts {
     return raw;
   }
 
-  /** Positions whose node is no longer the state their verdict is for (all of them on a new table). */
-  stale(snapshot: ClusterSnapshot): number[] {
+  /**
+   * Positions whose node is no longer the state their verdict is for (all of them on a new
+   * table), ascending. `changed`: the ordinals of the nodes changed since the table's snapshot
+   * (ClusterView.changedSince), so only their positions are looked at; null: every position.
+   */
+  stale(snapshot: ClusterSnapshot, changed: readonly number[] | null = null): number[] {
     const out: number[] = [];
-    const { ordinals, states } = this;
+    const { ordinals, states, positionOf } = this;
     const nodes = snapshot.nodes;
+    if (changed !== null && positionOf !== null && this.generation >= 0) {
+      for (const i of changed) {
+        const k = i < positionOf.length ? (positionOf[i] as number) : -1;
+        if (k >= 0 && nodes[i] !== states[k]) out.push(k);
+      }
+      // A node changed in two snapshots is listed twice: once each, in list order.
+      out.sort((a, b) => a - b);
+      let w = 0;
+      for (let r = 0; r < out.length; r++) if (r === 0 || out[r] !== out[r - 1]) out[w++] = out[r] as number;
+      out.length = w;
+      return out;
+    }
     for (let k = 0; k < ordinals.length; k++) {
       const i = ordinals[k] as number;
       const node = i >= 0 ? nodes[i] : undefined;
@@ -101,7 +142,20 @@ export class VerdictTable implements ListVerdicts {
    * verdicts for the states `snapshot` holds; `problem` gives the reason of an unresolvable
    * node the view refuses for its inventory. Returns whether any verdict changed.
    */
+  changedSince(revision: number): readonly number[] | null {
+    if (revision < this.logFrom || revision > this.revision) return null;
+    const out: number[] = [];
+    for (const e of this.changeLog) if (e.revision > revision) for (const k of e.positions) out.push(k);
+    out.sort((a, b) => a - b);
+    let w = 0;
+    for (let r = 0; r < out.length; r++) if (r === 0 || out[r] !== out[r - 1]) out[w++] = out[r] as number;
+    out.length = w;
+    return out;
+  }
+
   apply(snapshot: ClusterSnapshot, positions: readonly number[], ev: PodEvaluation, problem: (node: string) => string | null): boolean {
+    this.changeLog.push({ revision: ++this.revision, positions: positions.slice() });
+    if (this.changeLog.length > CHANGE_LOG) this.logFrom = (this.changeLog.shift() as { revision: number }).revision;
     const at = new Map<string, number[]>();
     for (const k of positions) {
       const name = this.names[k] as string;

@@ -1,0 +1,149 @@
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { readSlotFile, SlotFile } from './slot-file.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'gs-slots-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Overwrites `bytes.length` bytes at `at`, as a writer killed in the middle of its pwrite leaves them. */
+function scribble(path: string, at: number, bytes: Buffer): void {
+  const b = readFileSync(path);
+  bytes.copy(b, at);
+  writeFileSync(path, b);
+}
+
+describe('SlotFile', () => {
+  it('reads absent, then each write, in place after the first (same inode, same size)', () => {
+    const path = join(dir, 'state');
+    const f = new SlotFile(path);
+    expect(f.read()).toEqual({ kind: 'absent' });
+    f.write('{"a":1}');
+    const first = statSync(path);
+    expect(first.size).toBe(8192);
+    expect(readSlotFile(path)).toEqual({ kind: 'slots', text: '{"a":1}', seq: 1 });
+    for (let i = 2; i < 6; i++) {
+      f.write(`{"a":${i}}`);
+      expect(readSlotFile(path)).toEqual({ kind: 'slots', text: `{"a":${i}}`, seq: i });
+      expect(statSync(path)).toMatchObject({ ino: first.ino, size: first.size });
+    }
+    f.close();
+  });
+
+  it('a torn newest slot leaves the previous record; a torn older slot does not matter', () => {
+    const path = join(dir, 'state');
+    const f = new SlotFile(path);
+    f.read();
+    f.write('one'); // both slots (the file made), newest slot 1
+    f.write('two'); // slot 0
+    f.write('three'); // slot 1
+    f.close();
+    expect(readSlotFile(path)).toMatchObject({ text: 'three' });
+    scribble(path, 4096 + 80, Buffer.from('XX')); // inside slot 1's header hash or payload
+    expect(readSlotFile(path)).toMatchObject({ kind: 'slots', text: 'two' });
+    scribble(path, 0, Buffer.from('gpushare-slots 1 2 3 0000')); // slot 0's hash torn too
+    expect(readSlotFile(path)).toMatchObject({ kind: 'torn' });
+  });
+
+  it('a writer starting on a file with a torn slot writes the torn one, and keeps the good one', () => {
+    const path = join(dir, 'state');
+    const a = new SlotFile(path);
+    a.read();
+    a.write('one');
+    a.write('two'); // slot 0, seq 2
+    a.close();
+    scribble(path, 30, Buffer.from('zzzz')); // slot 0 torn: slot 1 ('one', seq 1) is the newest valid
+    const b = new SlotFile(path);
+    expect(b.read()).toMatchObject({ kind: 'slots', text: 'one', seq: 1 });
+    b.write('three');
+    expect(readSlotFile(path)).toMatchObject({ text: 'three', seq: 2 });
+    scribble(path, 4096 + 30, Buffer.from('zzzz')); // slot 1 (seq 1) torn now: 'three' went to slot 0
+    expect(readSlotFile(path)).toMatchObject({ text: 'three' });
+    b.close();
+  });
+
+  it('grows the file when a record does not fit a slot, and shrinks records in place', () => {
+    const path = join(dir, 'state');
+    const f = new SlotFile(path);
+    f.read();
+    f.write('x');
+    const big = 'y'.repeat(10_000);
+    f.write(big);
+    expect(statSync(path).size).toBe(65536);
+    expect(readSlotFile(path)).toMatchObject({ text: big });
+    f.write('small');
+    expect(readSlotFile(path)).toMatchObject({ text: 'small' });
+    expect(statSync(path).size).toBe(65536);
+    f.close();
+  });
+
+  it('reads a plain file as it is and replaces it with slots at the first write', () => {
+    const path = join(dir, 'state');
+    writeFileSync(path, '{"v":1,"entries":[]}');
+    const f = new SlotFile(path);
+    expect(f.read()).toEqual({ kind: 'plain', text: '{"v":1,"entries":[]}' });
+    f.write('{"v":1,"entries":[1]}');
+    expect(readSlotFile(path)).toMatchObject({ kind: 'slots', text: '{"v":1,"entries":[1]}' });
+    f.close();
+    writeFileSync(path, '');
+    expect(readSlotFile(path)).toEqual({ kind: 'plain', text: '' });
+  });
+
+  it('makes the file again when it was replaced or removed behind the writer', () => {
+    const path = join(dir, 'state');
+    const f = new SlotFile(path);
+    f.read();
+    f.write('one');
+    rmSync(path);
+    f.write('two');
+    expect(readSlotFile(path)).toMatchObject({ text: 'two' });
+    writeFileSync(path, 'by hand');
+    f.write('three');
+    expect(readSlotFile(path)).toMatchObject({ text: 'three' });
+    f.close();
+  });
+
+  it('keeps utf-8 text exactly', () => {
+    const path = join(dir, 'state');
+    const f = new SlotFile(path);
+    f.read();
+    f.write('{"n":"é✓ \\u0000"}');
+    expect(readSlotFile(path)).toMatchObject({ text: '{"n":"é✓ \\u0000"}' });
+    f.close();
+  });
+
+  it('property: after any writes, a tear of any bytes of the slot last written reads the last or the one before', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ maxLength: 3000 }), { minLength: 2, maxLength: 8 }), fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 64 }), (texts, where, junk) => {
+        const path = join(dir, `p-${Math.random()}`);
+        const f = new SlotFile(path);
+        f.read();
+        for (const t of texts) f.write(t);
+        f.close();
+        const last = texts[texts.length - 1] as string;
+        const before = texts[texts.length - 2] as string;
+        const read = readSlotFile(path);
+        expect(read).toMatchObject({ kind: 'slots', text: last });
+        // Tear the slot holding the last record somewhere in its first 4 KiB (header or payload).
+        const size = statSync(path).size;
+        const cap = size / 2;
+        const bytes = readFileSync(path);
+        const slot = bytes.toString('latin1', 0, 40).includes(` ${(read as { seq: number }).seq} `) && bytes.toString('latin1', 0, 17) === 'gpushare-slots 1 ' ? 0 : 1;
+        const lastLen = Buffer.byteLength(last) + 100;
+        const at = slot * cap + (where % Math.min(cap - junk.length, lastLen));
+        const old = bytes.subarray(at, at + junk.length);
+        scribble(path, at, Buffer.from(junk));
+        const torn = readSlotFile(path);
+        if (Buffer.compare(old, Buffer.from(junk)) === 0) expect(torn).toMatchObject({ text: last });
+        else expect([last, before]).toContain((torn as { text: string }).text);
+        rmSync(path);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
