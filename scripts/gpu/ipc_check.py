@@ -45,17 +45,36 @@ def digest(t):
     return hashlib.sha256(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()).hexdigest()[:16]
 
 
-def ctl(cmd):
-    """One command on this process's swap control socket; the answer line (events skipped)."""
-    path = os.path.join(os.environ["GPUSHARE_SWAP"], f"{os.getpid()}.sock")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.connect(path)
-        s.sendall((cmd + "\n").encode())
-        f = s.makefile()
+class Ctl:
+    """This process's swap control socket, one connection held open: a slice left swapped out
+    when its connection closes is swapped back in by the library (native/shim/SWAP.md), so a
+    swap-out and its swap-in go over one connection, as the daemon sends them."""
+
+    def __init__(self):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.connect(os.path.join(os.environ["GPUSHARE_SWAP"], f"{os.getpid()}.sock"))
+        self.f = self.s.makefile()
+
+    def __call__(self, cmd):
+        """One command; the answer line (events skipped)."""
+        self.s.sendall((cmd + "\n").encode())
         while True:
-            line = f.readline()
+            line = self.f.readline()
             if not line or not line.startswith('{"event":'):
                 return json.loads(line) if line else {}
+
+    def close(self):
+        self.f.close()
+        self.s.close()
+
+
+def ctl(cmd):
+    """One command on a connection of its own (status; never a swap-out left open)."""
+    c = Ctl()
+    try:
+        return c(cmd)
+    finally:
+        c.close()
 
 
 # ---- children (spawned: fresh processes, under the same LD_PRELOAD) -------------------------
@@ -225,17 +244,19 @@ def main():
 
     # swap while the child maps the tensor: refused; after it is gone, out and in, bytes the same
     before = digest(x)
-    r1 = ctl("out")
+    swap = Ctl()
+    r1 = swap("out")
     refused = r1.get("ok") is False and r1.get("code") == "exported"
     q_in.put("done")
     p.join(60)
     r2 = {}
     for _ in range(50):
-        r2 = ctl("out")
+        r2 = swap("out")
         if r2.get("ok"):
             break
         time.sleep(0.1)
-    r3 = ctl("in") if r2.get("ok") else {}
+    r3 = swap("in") if r2.get("ok") else {}
+    swap.close()
     same = digest(x) == before
     rows.append(("swap exported", refused and r2.get("ok") is True and r3.get("ok") is True and same,
                  f"while shared: {r1.get('code') or r1.get('ok')}; after: out {r2.get('ok')} ({r2.get('seconds')} s), in {r3.get('ok')}, bytes {'same' if same else 'DIFFER'}"))
