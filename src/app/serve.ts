@@ -21,6 +21,8 @@ import { Daemon } from '../node/daemon.js';
 import { findNativePaths } from '../node/launcher.js';
 import { MpsControl } from '../node/mps.js';
 import { applyDaemonNice } from '../node/priority.js';
+import { setUpTaskCpu } from '../node/task-cpu.js';
+import { daemonKey } from '../node/sandbox-plan.js';
 import { readSmGroups } from '../node/smgroups.js';
 import { ensurePrivateDir } from '../node/paths.js';
 import { lockStateDir } from '../node/state-lock.js';
@@ -141,6 +143,13 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
     if (priority.asked) say(`gpushare serve: ${priority.problem}; the API may answer slowly while tasks keep every CPU busy.`);
     else logger.info({ problem: priority.problem }, "the daemon's CPU priority is the same as its tasks'");
   }
+  const taskCpu = setUpTaskCpu(config.taskCpuWeight, daemonKey(config.stateDir));
+  const taskCpuGroup = taskCpu.kind === 'set' ? taskCpu.group : null;
+  if (taskCpu.kind === 'set') logger.info({ weight: taskCpu.group.weight, cgroup: taskCpu.group.dir }, "everything the daemon starts runs at a lower CPU weight than the daemon (task-cpu.ts)");
+  else if (taskCpu.kind === 'unavailable') {
+    if (taskCpu.asked) say(`gpushare serve: ${taskCpu.problem}; submissions may wait for the CPU behind the tasks they start.`);
+    else logger.info({ problem: taskCpu.problem }, "the tasks' CPU weight is the daemon's");
+  }
   const { backend, notice } = openBackend({ backend: config.backend, simulate: config.simulate, nvmlPath: process.env['GPUSHARE_NVML_PATH'] });
   if (notice) say(notice);
   if (backend.kind === 'simulated') say(`gpushare serve: using ${backend.description.replace(/^simulated GPUs/i, 'SIMULATED GPUs')}, not real ones: tasks get simulated GPU UUIDs; nothing measured here is real.`);
@@ -225,6 +234,7 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
     mps,
     smGroups: smGroups.groups,
     sandbox,
+    taskCpu: taskCpuGroup,
   });
   // One authority for every listener: a token revoked through one is refused on all.
   const tokens = new TokenAuthority(config.tokens, { db, tasks: store });
@@ -268,6 +278,7 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
     stopObserving();
     await alerts.close();
     daemon.close();
+    taskCpuGroup?.close();
     stopHistory();
     history.close();
     await checkpointer.stop();

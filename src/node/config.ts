@@ -14,6 +14,7 @@ import { MPS_MODES, type MpsMode } from './mps.js';
 import { overcommitConfig, OvercommitSchema, type OvercommitConfig } from './overcommit-config.js';
 import { defaultPaths } from './paths.js';
 import type { DaemonNiceSetting } from './priority.js';
+import type { TaskCpuWeightSetting } from './task-cpu.js';
 import { DEFAULT_TASK_DIR, DEFAULT_UID_BASE, DEFAULT_UID_COUNT, type RunAs } from './sandbox-plan.js';
 import type { Quota } from './store/tenants.js';
 import { checkTenantName, parseQuota } from './tenants.js';
@@ -108,6 +109,8 @@ export const ConfigFileSchema = z.strictObject({
   sandbox: SandboxSchema.optional(),
   /** The daemon's CPU priority over its tasks (priority.ts): auto (nice -10 where permitted), off, or a nice value. */
   daemonNice: z.union([z.enum(['auto', 'off']), z.number().int().min(-20).max(19)]).optional(),
+  /** The CPU weight of everything the daemon starts, against its own (task-cpu.ts): auto (10 where permitted), off, or a cgroup v2 weight 1-10000. */
+  taskCpuWeight: z.union([z.enum(['auto', 'off']), z.number().int().min(1).max(10000)]).optional(),
   /**
    * The monitor (src/monitor): how often it samples the GPUs and slices, in seconds (default 1);
    * how long history keeps raw samples and minute and hour rollups (durations, default 1h, 7d,
@@ -154,6 +157,8 @@ export interface ServeFlags {
   readonly insecure?: boolean | undefined;
   /** auto, off or a nice value (daemonNice). */
   readonly daemonNice?: string | undefined;
+  /** auto, off or a weight (taskCpuWeight). */
+  readonly taskCpuWeight?: string | undefined;
   /** The system service's paths as the defaults, whoever runs it (paths.ts SYSTEM_PATHS). */
   readonly system?: boolean | undefined;
 }
@@ -189,6 +194,7 @@ export interface DaemonConfig {
   readonly tenants: readonly { readonly name: string; readonly quota: Quota; readonly runAs?: RunAs | undefined }[];
   readonly sandbox: SandboxConfig;
   readonly daemonNice: DaemonNiceSetting;
+  readonly taskCpuWeight: TaskCpuWeightSetting;
   /** Milliseconds between the monitor's samples. */
   readonly sampleMs: number;
   /** How long history keeps each resolution (monitor.history.retention). */
@@ -226,6 +232,7 @@ export function loadConfig(flags: ServeFlags, env: Readonly<Record<string, strin
     tenants: configTenants(path, file.value.tenants ?? []),
     sandbox: sandboxConfig({ ...file.value.sandbox, ...(flags.sandbox !== undefined ? { users: parseSandboxMode(flags.sandbox) } : {}), ...(flags.passEnv ? { passEnv: [...flags.passEnv] } : {}) }),
     daemonNice: flags.daemonNice !== undefined ? parseDaemonNice(flags.daemonNice) : (file.value.daemonNice ?? 'auto'),
+    taskCpuWeight: flags.taskCpuWeight !== undefined ? parseTaskCpuWeight(flags.taskCpuWeight) : (file.value.taskCpuWeight ?? 'auto'),
     sampleMs: Math.round((file.value.monitor?.sampleSeconds ?? 1) * 1000),
     historyRetention: configRetention(path, file.value.monitor?.history?.retention ?? {}),
     metricsCompat: [...new Set(file.value.metrics?.compat ?? [])],
@@ -368,6 +375,13 @@ export function parseListen(text: string): ListenAddress {
 }
 
 /** `--daemon-nice`: auto, off, or an integer nice value from -20 to 19. */
+export function parseTaskCpuWeight(text: string): TaskCpuWeightSetting {
+  if (text === 'auto' || text === 'off') return text;
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (Number.isInteger(n) && n >= 1 && n <= 10000) return n;
+  throw new GsError(ErrorCodes.invalidArgument, `task CPU weight: "${text.slice(0, 40)}" is not auto, off, or a weight from 1 to 10000`);
+}
+
 export function parseDaemonNice(text: string): DaemonNiceSetting {
   if (text === 'auto' || text === 'off') return text;
   const n = /^-?\d+$/.test(text) ? Number(text) : NaN;

@@ -39,6 +39,7 @@ import { TaskQueue, type QueueObserver } from './queue.js';
 import { diskUse, removeDir } from './task-dir.js';
 import { Sandbox } from './sandbox.js';
 import { canEnter, type DirStat, type TaskUser } from './sandbox-plan.js';
+import type { TaskCpuGroup } from './task-cpu.js';
 import { TenantService, type Actor } from './tenant-service.js';
 import { checkTenantName, type QuotaInput, type TenantView } from './tenants.js';
 import { HOLDING_STATES, LIVE_STATES, STARTED_STATES, type Task, type TaskGpu, type WaitReason } from '../contract/task.js';
@@ -75,6 +76,8 @@ export interface DaemonOptions {
   readonly killGraceMs: number;
   /** Tasks' users, environments, directories and cgroups (sandbox.ts); absent: the daemon's user, no cgroups, a clean environment. */
   readonly sandbox?: Sandbox;
+  /** The low-weight CPU group every start runs in (task-cpu.ts); absent: the daemon's own. */
+  readonly taskCpu?: TaskCpuGroup | null;
   readonly now?: () => number;
   /** The CUDA checkpoint API; null: suspend, resume and preemption by suspension are unavailable (`checkpointProblem` says why). */
   readonly checkpoint?: CheckpointApi | null;
@@ -161,6 +164,7 @@ export class Daemon {
       preemption: options.preemption ?? 'suspend',
       lockTimeoutMs: options.lockTimeoutMs ?? 0,
       mps: options.mps ?? null,
+      taskCpu: options.taskCpu ?? null,
       onChange: () => this.queue.passSoon(),
     });
     this.health = new GpuHealthBook(this.store, this.bus, this.now);

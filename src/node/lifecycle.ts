@@ -46,6 +46,7 @@ import { SwapSessions, swapDevices, swapDirFor, type SwapResult } from './swap.j
 import type { OvercommitConfig } from './overcommit-config.js';
 import type { ResidencyGpu } from './residency.js';
 import { ResidencyShell } from './residency-shell.js';
+import type { TaskCpuGroup } from './task-cpu.js';
 
 export interface LifecycleOptions {
   readonly stateDir: string;
@@ -68,6 +69,8 @@ export interface LifecycleOptions {
   readonly mps: MpsControl | null;
   /** Something changed that may let queued tasks move (a task ended, a suspension finished). */
   readonly onChange: () => void;
+  /** The low-weight CPU group the spawner, and so every start, runs in (task-cpu.ts); absent: the daemon's. */
+  readonly taskCpu?: TaskCpuGroup | null | undefined;
 }
 
 /** Where a started task was placed, and its files. */
@@ -131,6 +134,12 @@ export class Lifecycle {
         this.log.warn({ why }, 'the spawner died; its tasks are watched by pid from now on, and the next start runs a new one');
         this.supervisor.spawnerLost();
       },
+      ...(options.taskCpu
+        ? {
+            onStart: (pid: number) => options.taskCpu?.place(pid),
+            onPlaceFailed: (err: unknown) => this.log.warn({ err }, "the spawner could not be moved into the tasks' CPU group; its starts run at the daemon's CPU weight"),
+          }
+        : {}),
     });
     const oc = options.overcommit;
     this.residency = oc === undefined ? null : new ResidencyShell({

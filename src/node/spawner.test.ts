@@ -166,3 +166,33 @@ describe('spawner', () => {
     expect(decodeWaitStatus(15 | 0x80)).toEqual({ code: null, signal: 'SIGTERM' }); // core dumped
   });
 });
+
+describe("the spawner's start hook (task-cpu.ts places it)", () => {
+  it('is told the pid of each new spawner before it is sent anything, and a throw there does not stop the starts', async () => {
+    const placed: { pid: number }[] = [];
+    const failures: unknown[] = [];
+    const hooked = new Spawner(exec, {
+      onExit: (pid, _startTime, e) => exits.set(pid, e),
+      onLost: (why) => lost.push(why),
+      onStart: (pid) => {
+        placed.push({ pid });
+        if (placed.length === 1) throw new Error('no cgroup here');
+      },
+      onPlaceFailed: (err) => failures.push(err),
+    });
+    try {
+      const child = await hooked.spawn({ argv: ['/bin/sleep', '5'], env: {}, cwd: '', stdout: '', stderr: '' });
+      expect(placed).toHaveLength(1);
+      expect(failures).toHaveLength(1);
+      // The program was started by the process the hook was told of (its parent, field 4 of /proc/PID/stat).
+      const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+      expect(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])).toBe(placed[0]?.pid);
+      process.kill(child.pid, 'SIGKILL');
+      await exitOf(child.pid);
+      await hooked.spawn({ argv: ['/bin/true'], env: {}, cwd: '', stdout: '', stderr: '' });
+      expect(placed).toHaveLength(1); // the same spawner: not placed again
+    } finally {
+      hooked.close();
+    }
+  });
+});

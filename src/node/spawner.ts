@@ -107,6 +107,13 @@ export class Spawner {
       readonly onExit: (pid: number, startTime: number, exit: SpawnedExit) => void;
       /** The spawner died: the processes it started are no longer reported. */
       readonly onLost: (why: string) => void;
+      /**
+       * A new spawner runs as `pid` and has been sent nothing yet: the daemon moves it into the
+       * tasks' CPU group here (task-cpu.ts), so everything it starts is inside. A throw is
+       * reported through `onPlaceFailed` and the spawner runs on where it is.
+       */
+      readonly onStart?: (pid: number) => void;
+      readonly onPlaceFailed?: (err: unknown) => void;
     },
   ) {}
 
@@ -153,6 +160,13 @@ export class Spawner {
     // (spawner.c): it ends when the daemon does.
     const child = spawn(this.execPath, ['--spawner'], { stdio: ['pipe', 'pipe', 'inherit'], env: {} });
     this.child = child;
+    if (child.pid !== undefined && this.handlers.onStart !== undefined) {
+      try {
+        this.handlers.onStart(child.pid);
+      } catch (err) {
+        this.handlers.onPlaceFailed?.(err);
+      }
+    }
     this.partial = Buffer.alloc(0);
     child.stdout?.on('data', (chunk: Buffer) => this.read(chunk));
     // Its stdin is a pipe: a write after it died is an EPIPE, reported through 'exit' below.

@@ -8,6 +8,9 @@ import { Daemon } from './daemon.js';
 import { findNativePaths } from './launcher.js';
 import { openDatabase } from './store/db.js';
 import { TaskStore } from './store/tasks.js';
+import { MAX_STARTS_PER_PASS, paced } from './queue.js';
+import type { Plan, PlanAction } from './planner.js';
+import type { Task } from '../contract/task.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gpushare-submit-'));
 const { backend } = openBackend({ backend: 'simulated', simulate: '1xH100-80GB' });
@@ -105,5 +108,42 @@ describe('submissions of one turn, committed together (submitSoon)', () => {
       store.audit = audit;
     }
     await allEnded();
+  });
+});
+
+describe('a burst of starts, paced (queue.ts MAX_STARTS_PER_PASS)', () => {
+  it('one pass starts at most MAX_STARTS_PER_PASS tasks; the next turn plans again and starts the rest, in submission order', async () => {
+    await allEnded();
+    const count = MAX_STARTS_PER_PASS * 2 + 6;
+    const ids = Array.from({ length: count }, () => daemon.submit({ command: ['true'], cwd: '/', memory: '512Mi' }, principal).id);
+    // The pass asked for by the submissions runs in this turn's check phase, before this callback.
+    await new Promise((r) => setImmediate(r));
+    const leftQueued = (): number => ids.filter((id) => store.get(id).state === 'queued').length;
+    expect(leftQueued()).toBe(count - MAX_STARTS_PER_PASS);
+    await new Promise((r) => setImmediate(r));
+    expect(leftQueued()).toBe(count - 2 * MAX_STARTS_PER_PASS);
+    const deadline = Date.now() + 20_000;
+    while (store.events(0, 100_000).filter((e) => e.type === 'task.started' && ids.includes(e.taskId ?? '')).length < count) {
+      if (Date.now() > deadline) throw new Error('not every task started');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(store.events(0, 100_000).filter((e) => e.type === 'task.started' && ids.includes(e.taskId ?? '')).map((e) => e.taskId)).toEqual(ids);
+    await allEnded();
+  });
+
+  it('a plan within the bound is performed whole; past it, only its first starts, and another pass is asked for', () => {
+    const task = (id: string): Task => ({ id }) as Task;
+    const start = (id: string): PlanAction => ({ kind: 'start', task: task(id), gpus: [], smRanges: null }) as unknown as PlanAction;
+    const wait = (id: string): PlanAction => ({ kind: 'wait', task: task(id), reason: { kind: 'noRoom' } }) as unknown as PlanAction;
+    let asked = 0;
+    const small: Plan = { actions: [start('a'), wait('b')], blocked: null };
+    expect(paced(small, () => (asked += 1))).toBe(small);
+    expect(asked).toBe(0);
+    const starts = Array.from({ length: MAX_STARTS_PER_PASS + 3 }, (_, i) => start(`s${i}`));
+    const big: Plan = { actions: [wait('w0'), ...starts.slice(0, 10), wait('w1'), ...starts.slice(10)], blocked: task('w1') };
+    const now = paced(big, () => (asked += 1));
+    expect(asked).toBe(1);
+    expect(now.actions).toEqual(starts.slice(0, MAX_STARTS_PER_PASS));
+    expect(now.blocked).toBe(big.blocked);
   });
 });

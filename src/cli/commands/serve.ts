@@ -21,6 +21,7 @@ interface ServeFlags {
   readonly tlsClientCa?: string;
   readonly insecure?: boolean;
   readonly daemonNice?: string;
+  readonly taskCpuWeight?: string;
   readonly system?: boolean;
 }
 
@@ -37,6 +38,7 @@ export function registerServe(program: Command): void {
     .option('--tls-client-ca <file>', 'require client certificates signed by this PEM CA too, besides bearer tokens (config: tls.clientCa)')
     .option('--insecure', 'allow plain HTTP on a TCP address that is not loopback: tokens cross the network in clear (config: allowInsecureTcp)')
     .option('--daemon-nice <nice>', "the daemon's CPU priority over its tasks: auto (nice -10 where permitted; default), off, or -20..19 (config: daemonNice)")
+    .option('--task-cpu-weight <weight>', "the CPU weight of everything the daemon starts (spawner, wrappers, tasks) in a cgroup of their own, against 100 for others: auto (10 where permitted; default), off, or 1..10000 (config: taskCpuWeight)")
     .addOption(new Option('--backend <kind>', 'where GPUs come from').choices(BACKEND_CHOICES).env('GPUSHARE_BACKEND'))
     .addOption(new Option('--simulate <fleet>', 'simulate GPUs: "1xH100-80GB", "2xH100-80GB,1xA100-40GB" or a file').env('GPUSHARE_SIMULATE'))
     .option('--policy <name>', 'scheduling policy: binpack (default), spread, bestfit, topology, fragmentation, random')
