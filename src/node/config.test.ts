@@ -72,19 +72,17 @@ describe('loadConfig', () => {
     expect(loadConfig({ config: f, policy: 'bestfit' }, env)).toMatchObject({ stateDir: '/from-file', killGraceMs: 2000, policy: 'bestfit', configFile: f });
   });
 
-  it('leaves slice swap off unless --swap or "swap": true turns it on; --no-swap and the flag over the file', () => {
+  it('turns slice swap on unless --no-swap or "swap": false says otherwise; the flag over the file', () => {
     const env = { XDG_CONFIG_HOME: join(dir, 'none'), XDG_STATE_HOME: '/st', XDG_RUNTIME_DIR: '/rt' };
-    expect(loadConfig({}, env).swap).toBe(false);
-    expect(loadConfig({ swap: true }, env).swap).toBe(true);
+    expect(loadConfig({}, env).swap).toBe(true);
     expect(loadConfig({ swap: false }, env).swap).toBe(false);
     const off = file('swap-off.json', JSON.stringify({ swap: false }));
     expect(loadConfig({ config: off }, env).swap).toBe(false);
     expect(loadConfig({ config: off, swap: true }, env).swap).toBe(true);
     expect(loadConfig({ config: file('swap-on.json', JSON.stringify({ swap: true })), swap: false }, env).swap).toBe(false);
-    // overcommit needs swap: refused by default and with swap turned off, accepted with it on
-    expect(() => loadConfig({ overcommit: '2' }, env)).toThrow(/slice swap is off/);
+    // overcommit needs swap: refused with swap turned off, accepted by default
     expect(() => loadConfig({ config: off, overcommit: '2' }, env)).toThrow(/slice swap is off/);
-    expect(loadConfig({ swap: true, overcommit: '2' }, env).overcommit).not.toBeNull();
+    expect(loadConfig({ overcommit: '2' }, env).overcommit).not.toBeNull();
   });
 
   it('takes the system paths with --system whoever runs it, the XDG variables ignored; --state-dir and --listen still win', () => {

@@ -96,7 +96,7 @@ export const ConfigFileSchema = z.strictObject({
   allowInsecureTcp: z.boolean().optional(),
   /** What a higher-priority task that does not fit does to lower-priority ones (planner.ts PREEMPTION_POLICIES). */
   preemption: z.enum(PREEMPTION_POLICIES).optional(),
-  /** Slice swap (native/shim/SWAP.md): tasks' memory swappable, suspension by swap first, the checkpoint API as the fallback. Off unless true (see swapOn). */
+  /** Slice swap (native/shim/SWAP.md): tasks' memory swappable, suspension by swap first, the checkpoint API as the fallback. On unless false. */
   swap: z.boolean().optional(),
   /** Memory overcommit (overcommit-config.ts): GPUs that may promise more memory than they have, idle slices swapped out. */
   overcommit: OvercommitSchema.optional(),
@@ -143,7 +143,7 @@ export interface ServeFlags {
   readonly policy?: string | undefined;
   readonly logLevel?: string | undefined;
   readonly preemption?: string | undefined;
-  /** --swap / --no-swap: slice swap on or off (the file's `swap`; off when neither says). */
+  /** --swap / --no-swap: slice swap on or off (the file's `swap`; on when neither says). */
   readonly swap?: boolean | undefined;
   /** --overcommit RATIO: every GPU may promise RATIO x its memory (the file's overcommit.gpus). */
   readonly overcommit?: string | undefined;
@@ -264,14 +264,13 @@ export interface SandboxConfig {
 }
 
 /**
- * Slice swap is off unless --swap or `"swap": true` turns it on. Swap itself is measured on an
- * H100 (docs/benchmarks.md), but the memory it makes is now created shareable and its CUDA IPC
- * handles are served by libgpushare (native/shim/SWAP.md, "Sharing memory between processes"),
- * which has run on the fake driver only: it becomes the default once scripts/gpu-check-ipc.sh
- * passes on a GPU (and a program outside any task cannot open such a handle: README).
+ * Slice swap is on unless --no-swap or `"swap": false` says otherwise: where the library is
+ * loaded a suspension swaps (tenths of a second) before it falls back to the CUDA checkpoint
+ * API (seconds), and tasks' memory can still be shared between their processes through CUDA
+ * IPC (native/shim/SWAP.md, "Sharing memory between processes").
  */
 function swapOn(flags: ServeFlags, file: ConfigFile): boolean {
-  return flags.swap ?? file.swap ?? false;
+  return flags.swap ?? file.swap ?? true;
 }
 
 function sandboxConfig(file: NonNullable<ConfigFile['sandbox']>): SandboxConfig {

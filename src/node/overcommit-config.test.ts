@@ -19,7 +19,7 @@ describe('overcommitConfig', () => {
   });
 
   it('refuses bad settings with the reason', () => {
-    expect(() => overcommitConfig(undefined, { overcommit: '1.5' }, false)).toThrow(/slice swap is off \(its default.*turn it on too \(--swap/);
+    expect(() => overcommitConfig(undefined, { overcommit: '1.5' }, false)).toThrow(/slice swap is off \(--no-swap/);
     expect(() => overcommitConfig(undefined, { overcommit: '5' }, true)).toThrow(/not a ratio from 1 to 4/);
     expect(() => overcommitConfig(undefined, { overcommit: 'lots' }, true)).toThrow(/"lots" is not a ratio/);
     expect(() => overcommitConfig(undefined, { overcommit: '2', timeshareQuantum: '30x' }, true)).toThrow(/--timeshare-quantum: "30x" is not a duration/);

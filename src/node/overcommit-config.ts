@@ -59,7 +59,7 @@ export function overcommitConfig(file: OvercommitFile | undefined, flags: { read
   const byIndex = new Map(typeof gpus === 'number' ? [] : Object.entries(gpus).map(([k, v]) => [Number(k), v] as const));
   const all = typeof gpus === 'number' ? gpus : null;
   if ((all ?? 1) === 1 && [...byIndex.values()].every((r) => r === 1)) return null;
-  if (!swap) throw new GsError(ErrorCodes.invalidArgument, 'overcommit: memory overcommit moves idle slices to host memory by slice swap, and slice swap is off (its default, or --no-swap / "swap": false); turn it on too (--swap, or "swap": true)');
+  if (!swap) throw new GsError(ErrorCodes.invalidArgument, 'overcommit: memory overcommit moves idle slices to host memory by slice swap, and slice swap is off (--no-swap, or "swap": false); leave it on');
   let headroomBytes = DEFAULT_HEADROOM;
   if (file?.headroom !== undefined) {
     const parsed = typeof file.headroom === 'number' ? { ok: true as const, value: file.headroom } : parseBytes(file.headroom, 'overcommit.headroom');

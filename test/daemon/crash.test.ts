@@ -185,8 +185,8 @@ function fakeCuda(uuids: readonly string[]): string {
 
 /**
  * A daemon whose tasks and checkpoint calls use the fake driver (see suspend.test.ts), armed with
- * `fault` if given. Its fault points are the CUDA checkpoint API path's, so slice swap (which
- * would suspend these tasks by swap and never reach them) is turned off explicitly: --no-swap. A
+ * `fault` if given. Its fault points are the CUDA checkpoint API path's, so slice swap (on by
+ * default, which would suspend these tasks by swap and never reach them) is off: --no-swap. A
  * daemon killed mid-swap is tested in move.test.ts and native/shim/tests/swap_test.c.
  */
 async function startCheckpointing(fault?: string, simulate = '1xH100-80GB'): Promise<string[]> {

@@ -83,9 +83,8 @@ describe('memory overcommit by slice swap', () => {
 
   it('refuses bad settings, saying which', async () => {
     const bad = (args: string[]) => runCli(['serve', '--sandbox', 'off', '--state-dir', join(h.dir, 'bad'), '--listen', join(h.dir, 'bad.sock'), '--backend', 'simulated', '--simulate', '1xH100-80GB', ...args]);
-    // Slice swap is off by default: overcommit without --swap is refused, and with --no-swap too.
-    expect((bad(['--overcommit', '1.5'])).stderr).toMatch(/slice swap is off \(its default.*turn it on too \(--swap/);
-    expect((bad(['--no-swap', '--overcommit', '1.5'])).stderr).toMatch(/slice swap is off/);
+    // Slice swap is on by default: overcommit is refused only where it is turned off.
+    expect((bad(['--no-swap', '--overcommit', '1.5'])).stderr).toMatch(/slice swap is off \(--no-swap/);
     expect((bad(['--swap', '--overcommit', '9'])).stderr).toMatch(/--overcommit: "9" is not a ratio from 1 to 4/);
     expect((bad(['--swap', '--overcommit', '1.5', '--timeshare-quantum', 'soon'])).stderr).toMatch(/--timeshare-quantum: "soon" is not a duration/);
     expect((bad(['--swap', '--timeshare-quantum', '30s'])).stderr).toMatch(/give a ratio too/);

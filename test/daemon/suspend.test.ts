@@ -25,8 +25,8 @@ interface Event {
 
 /**
  * A daemon whose tasks and checkpoint calls use the fake driver. These tests are about the CUDA
- * checkpoint API path, so slice swap (which would suspend these tasks by swap
- * first) is turned off explicitly here: --no-swap. test/daemon/swap.test.ts covers the swap path and its
+ * checkpoint API path, so slice swap (on by default, which would suspend these tasks by swap
+ * first) is turned off here: --no-swap. test/daemon/swap.test.ts covers the swap path and its
  * fallback to the checkpoint API.
  */
 async function startDaemon(h: Harness, simulate: string, extra: readonly string[] = []): Promise<{ ckpt: string; uuids: string[] }> {
@@ -331,7 +331,7 @@ describe('without a driver that can checkpoint', () => {
   const h = new Harness();
   const k = new Harness();
   const noDriver = { GPUSHARE_CUDA_PATH: '/nonexistent/libcuda.so.1' };
-  // Neither the checkpoint API nor slice swap (turned off explicitly here, --no-swap): no way
+  // Neither the checkpoint API nor slice swap (on by default: turned off here, --no-swap): no way
   // to suspend at all. A daemon with swap on but no checkpoint API is the next describe's.
   beforeAll(async () => {
     await Promise.all([h.start(['--no-swap'], noDriver), k.start(['--no-swap', '--preemption', 'suspend-then-kill'], noDriver)]);

@@ -38,7 +38,7 @@ function livePids(ckpt: string): number[] {
     .filter((p) => procState(p) !== null && procState(p) !== 'Z');
 }
 
-describe('suspend and resume by slice swap (--swap)', () => {
+describe('suspend and resume by slice swap (the default: no flag)', () => {
   const h = new Harness();
   let ckpt = '';
   let fake = '';
@@ -46,7 +46,8 @@ describe('suspend and resume by slice swap (--swap)', () => {
     expect(existsSync(TRAIN), `${TRAIN} is built by npm run build`).toBe(true);
     ckpt = join(h.dir, 'ckpt');
     mkdirSync(ckpt, { recursive: true });
-    await h.start(['--swap', '--pass-env', 'GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR'], { GPUSHARE_CUDA_PATH: `${REPO_ROOT}build/native/fake/libcuda.so.1`, GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR: ckpt });
+    // No --swap: slice swap is the daemon's default (issue 22 item 2); what follows proves it.
+    await h.start(['--pass-env', 'GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR'], { GPUSHARE_CUDA_PATH: `${REPO_ROOT}build/native/fake/libcuda.so.1`, GPUSHARE_FAKE_CUDA_CHECKPOINT_DIR: ckpt });
     const gpus = await h.client.json<{ gpus: { uuid: string }[] }>('GET', '/v1/gpus');
     fake = JSON.stringify({ contextBytes: 4 * MiB, devices: gpus.gpus.map((g) => ({ uuid: g.uuid, name: 'NVIDIA H100 80GB HBM3' })) });
   });

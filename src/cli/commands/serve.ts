@@ -42,9 +42,9 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--backend <kind>', 'where GPUs come from').choices(BACKEND_CHOICES).env('GPUSHARE_BACKEND'))
     .addOption(new Option('--simulate <fleet>', 'simulate GPUs: "1xH100-80GB", "2xH100-80GB,1xA100-40GB" or a file').env('GPUSHARE_SIMULATE'))
     .option('--policy <name>', 'scheduling policy: binpack (default), spread, bestfit, topology, fragmentation, random')
-    .option('--swap', "slice swap (off by default until checked on a GPU; README, Slice swap): tasks' GPU memory can move to host memory and back at PCIe speed (libgpushare); suspend, resume and preemption swap first, the CUDA checkpoint API as the fallback (config: swap)")
-    .option('--no-swap', 'slice swap off (the default): tasks allocate as without it, suspension goes through the CUDA checkpoint API only (config: "swap": false)')
-    .option('--overcommit <ratio>', 'memory overcommit (with --swap): each GPU may promise ratio x its memory (1-4); idle slices are swapped to host memory when the real use would not fit, and slices that cannot all fit take turns (config: overcommit.gpus, per GPU)')
+    .option('--swap', "slice swap (the default): tasks' GPU memory can move to host memory and back at PCIe speed (libgpushare); suspend, resume and preemption swap first, the CUDA checkpoint API as the fallback (config: swap)")
+    .option('--no-swap', 'slice swap off: tasks allocate as without it, suspension goes through the CUDA checkpoint API only (config: "swap": false)')
+    .option('--overcommit <ratio>', 'memory overcommit (with swap on): each GPU may promise ratio x its memory (1-4); idle slices are swapped to host memory when the real use would not fit, and slices that cannot all fit take turns (config: overcommit.gpus, per GPU)')
     .option('--timeshare-quantum <duration>', 'under --overcommit, how long a slice others wait for keeps the GPU before they swap turns, e.g. 30s (default; config: overcommit.timeshareQuantumSeconds)')
     .addOption(new Option('--preemption <policy>', 'what a higher-priority task that does not fit does to lower-priority ones: suspend them (default), suspend-then-kill (kill those that cannot be suspended), off').choices(['suspend', 'suspend-then-kill', 'off']))
     .addOption(
