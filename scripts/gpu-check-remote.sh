@@ -110,6 +110,9 @@ for case in cupy torch; do
     sed -n 's/^gpushare remote: cuGetProcAddress("\([^"]*\)").*/\1/p' "$OUT/$case-remote.err" > "$OUT/unserved-$case.txt"
     # The last of the trace (less the entry point asks), where a failure's cause shows.
     grep -v 'gpushare remote: ask cuGetProcAddress' "$OUT/$case-remote.err" | tail -n 60 > "$OUT/$case-trace-tail.txt"
+    # A module image the worker's driver refused, described by the client (its fatbin entries
+    # and what lies past its end): printed with the table.
+    grep 'gpushare remote: module image refused' "$OUT/$case-remote.err" | head -n 3 > "$OUT/$case-refused-images.txt"
     wait_bounded "$WPID" 30 "worker after $case"
 done
 
@@ -268,6 +271,8 @@ for case, label in (('cupy', 'CuPy elementwise + matmul (bit-identical)'), ('tor
         continue
     if not r or 'error' in r:
         print(f"{label:44} {'ok':>12} {'BAD':>12}  FAIL: {r and r.get('error')}; first unsupported: {first_unsupported(case)}; {unserved(case)} names not served (unserved-{case}.txt); export tables asked: {', '.join(export_tables(case)) or 'none'}; refusals in the trace: {refusals(case)}; last calls: {case}-trace-tail.txt")
+        for line in (open(os.path.join(out_dir, f"{case}-refused-images.txt")).read().splitlines() if os.path.exists(os.path.join(out_dir, f"{case}-refused-images.txt")) else []):
+            print(f"{'':44} {'':>12} {'':>12}  {line.replace('gpushare remote: ', '')[:600]}")
         continue
     if case == 'cupy':
         same = n['sha256'] == r['sha256'] and n['elementwise_matches_numpy'] and r['elementwise_matches_numpy']

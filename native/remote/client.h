@@ -59,6 +59,9 @@ CUresult gsr_primary_context(CUcontext *pctx, CUdevice dev);
 void gsr_kparams_learn(uint64_t module, const void *image, uint64_t bytes);
 int gsr_kparams_find(uint64_t module, const char *name, uint32_t *layout, uint32_t *nparams);
 void gsr_kparams_forget(uint64_t module);
+/* A module image the worker refused, described into out (at most cap bytes, NUL-terminated):
+ * its fatbin entries and what follows its end, for GPUSHARE_REMOTE_LOG (client_kparams.c). */
+size_t gsr_describe_image(char *out, size_t cap, const void *image, uint64_t bytes);
 /* The device ranges of this session's allocations, reserved in this process's address space so
  * cuMemcpy can tell device from host addresses (client_unified.c). */
 void gsr_device_range_add(uint64_t base, uint64_t bytes);

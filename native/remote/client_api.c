@@ -9,6 +9,7 @@
 #include "cuda_extra.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -439,14 +440,30 @@ GSR_EXPORT CUresult cuModuleLoadData(CUmodule *module, const void *image) {
     if (rc != CUDA_SUCCESS) return rc;
     uint32_t magic;
     memcpy(&magic, image, 4);
+    int wrapped = -1;
     if (magic == 0x466243B1u) { /* a fatbin wrapper {magic, version, data, filename}: the data */
         const void *const *data = (const void *const *)((const uint8_t *)image + 8);
+        int32_t version;
+        memcpy(&version, (const uint8_t *)image + 4, 4);
+        wrapped = version;
         image = *data;
     }
     uint64_t bytes = image_bytes(image), id = 0;
     if (bytes == 0 || bytes > GSR_MAX_MODULE_BYTES) return gsr_trace("cuModuleLoadData (image size)", CUDA_ERROR_INVALID_IMAGE);
     rc = gsr_send_module(image, bytes, &id);
-    if (rc != CUDA_SUCCESS) return rc;
+    if (rc != CUDA_SUCCESS) {
+        /* The clue to an image the worker's driver refuses that a local one takes (cuBLAS on
+         * an H100: CUDA_ERROR_NO_BINARY_FOR_GPU): what was sent, and what lies past it. */
+        if (gsr_log_level() >= 1) {
+            char what[2048];
+            gsr_describe_image(what, sizeof what, image, bytes);
+            if (wrapped >= 0)
+                fprintf(stderr, "gpushare remote: module image refused (%d), from a fatbin wrapper of version %d: %s\n", (int)rc, wrapped, what);
+            else
+                fprintf(stderr, "gpushare remote: module image refused (%d): %s\n", (int)rc, what);
+        }
+        return rc;
+    }
     *module = (CUmodule)(uintptr_t)id;
     /* The image may be gone after this call: its layouts are read now, unless the worker's
      * driver is known to report them. */

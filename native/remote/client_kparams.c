@@ -19,11 +19,15 @@
  * never a read outside the image (the image is this process's own memory; the worker trusts
  * none of it). Unknown attribute formats stop the walk and give no layout for that kernel.
  */
+#define _GNU_SOURCE /* process_vm_readv */
 #include "client.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #define FATBIN_MAGIC 0xBA55ED50u
 #define FATBIN_KIND_ELF 2
@@ -183,4 +187,54 @@ void gsr_kparams_forget(uint64_t module) {
             break;
         }
     pthread_mutex_unlock(&known.lock);
+}
+
+/* n bytes of this process's memory at p into dst, or -1 where they are not mapped: what lies
+ * past a module image is not known to be readable, and a probe must not fault. */
+static int read_own(void *dst, const void *p, size_t n) {
+    struct iovec local = {dst, n}, remote = {(void *)(uintptr_t)p, n};
+    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n ? 0 : -1;
+}
+
+/* What a module image the worker's driver refused holds, for the log: its fatbin entries (kind
+ * 1 PTX, 2 ELF; the SM version at 0x1c of an entry's header, as the public fatbin decoders read
+ * it; the flags at 0x30, 0x2000 LZ4 and 0x8000 Zstd compression) and what follows its end (a
+ * further fatbin header there would be a part the size in the first header does not cover). */
+size_t gsr_describe_image(char *out, size_t cap, const void *image, uint64_t bytes) {
+    const uint8_t *p = image;
+    size_t n = 0;
+#define PUT(...) do { int w_ = snprintf(out + n, cap - n, __VA_ARGS__); if (w_ < 0) return n; n += (size_t)w_ < cap - n ? (size_t)w_ : cap - n - 1; } while (0)
+    if (cap == 0) return 0;
+    out[0] = '\0';
+    PUT("%llu bytes", (unsigned long long)bytes);
+    if (bytes < 16 || rd32(p) != FATBIN_MAGIC) {
+        PUT(bytes >= 4 && memcmp(p, "\x7f" "ELF", 4) == 0 ? ", an ELF" : ", not a fatbin");
+        return n;
+    }
+    uint64_t at = rd16(p + 6), end = rd64(p + 8);
+    end = at > bytes ? 0 : end > bytes - at ? bytes : at + end;
+    PUT(", fatbin version %u:", rd16(p + 4));
+    unsigned entries = 0;
+    while (at + 0x38 <= end && n + 1 < cap) {
+        uint32_t header = rd32(p + at + 4);
+        uint64_t payload = rd64(p + at + 8);
+        if (header < 0x38 || header > end - at || payload > end - at - header) {
+            PUT(" an entry out of place at %llu;", (unsigned long long)at);
+            break;
+        }
+        if (++entries <= 24)
+            PUT(" kind %u sm %u flags 0x%llx %llu B;", rd16(p + at), rd32(p + at + 0x1c), (unsigned long long)rd64(p + at + 0x30),
+                (unsigned long long)payload);
+        at += header + payload;
+    }
+    if (entries > 24) PUT(" ... %u entries in all;", entries);
+    uint8_t next[4];
+    if (read_own(next, p + bytes, sizeof next) != 0)
+        PUT(" past its end: not mapped");
+    else if (rd32(next) == FATBIN_MAGIC)
+        PUT(" past its end: another fatbin header");
+    else
+        PUT(" past its end: %02x%02x%02x%02x", next[0], next[1], next[2], next[3]);
+#undef PUT
+    return n;
 }

@@ -5,11 +5,14 @@
  * gives every parameter's offset and size, a gap or an unknown attribute format gives none, and
  * every truncation and many random corruptions of the image are read without a byte outside it.
  */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include "client.h"
 #include "md2.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <string.h>
 
 static int failures;
@@ -174,13 +177,49 @@ static void test_kparams(void) {
     }
 }
 
+/* A refused image described for the log: its entries, and what follows its end, read without
+ * faulting where nothing is mapped. */
+static void test_describe(void) {
+    long page = sysconf(_SC_PAGESIZE);
+    uint8_t *two = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(two != MAP_FAILED);
+    if (two == MAP_FAILED) return;
+    uint8_t info[16];
+    size_t len = kparam(info, 0, 0, 8);
+    static uint8_t buf[4096];
+    size_t size = make_image(buf, "k", info, len);
+    put32(buf + 16 + 0x1c, 90);     /* the entry's SM version */
+    put64(buf + 16 + 0x30, 0x2000); /* and an LZ4 flag, printed as it is */
+    char out[512];
+    /* followed by another fatbin header */
+    memcpy(two, buf, size);
+    put32(two + size, 0xBA55ED50u);
+    gsr_describe_image(out, sizeof out, two, size);
+    CHECK(strstr(out, "kind 2 sm 90 flags 0x2000") != NULL);
+    CHECK(strstr(out, "past its end: another fatbin header") != NULL);
+    /* ending where the mapping ends */
+    CHECK(munmap(two + page, (size_t)page) == 0);
+    uint8_t *at = two + page - size;
+    memcpy(at, buf, size);
+    gsr_describe_image(out, sizeof out, at, size);
+    CHECK(strstr(out, "past its end: not mapped") != NULL);
+    /* a small buffer is cut, never overrun; not a fatbin */
+    char small[12];
+    memset(small, 'x', sizeof small);
+    CHECK(gsr_describe_image(small, 8, at, size) < 8 && small[7] == '\0' && small[8] == 'x');
+    gsr_describe_image(out, sizeof out, "ptx text", 9);
+    CHECK(strstr(out, "not a fatbin") != NULL);
+    munmap(two, (size_t)page);
+}
+
 int main(void) {
     test_md2();
     test_kparams();
+    test_describe();
     if (failures) {
         printf("test_client_parse: %d failures\n", failures);
         return 1;
     }
-    printf("test_client_parse: ok (MD2 RFC 1319 suite, HMAC, cubin layouts, truncations, 20000 corruptions)\n");
+    printf("test_client_parse: ok (MD2 RFC 1319 suite, HMAC, cubin layouts, truncations, 20000 corruptions, refused images described)\n");
     return 0;
 }
