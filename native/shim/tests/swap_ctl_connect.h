@@ -1,12 +1,14 @@
 /*
  * swap_ctl_connect.h: a test's connection to a process's swap control socket
  * ($GPUSHARE_SWAP/<pid>.sock, SWAP.md), made as the daemon makes it: retried every 10 ms, `tries`
- * times, while the library's listener comes up in that process. Include after test_check.h.
+ * times, while the library's listener comes up in that process; and the two readings of its
+ * one-line JSON answers the tests make. Include after test_check.h.
  */
 #ifndef SWAP_CTL_CONNECT_H
 #define SWAP_CTL_CONNECT_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,21 @@ static int swap_ctl_connect(pid_t pid, int tries)
     check(0, "connect to %s: %s", a.sun_path, strerror(errno));
     close(fd);
     return -1;
+}
+
+/* The answer holds `part` (a key and its value, as the library writes them). */
+static inline bool has(const char *answer, const char *part)
+{
+    return strstr(answer, part) != NULL;
+}
+
+/* The unsigned number after "name": in the answer, or ~0 where it has none. */
+static inline unsigned long long field(const char *answer, const char *name)
+{
+    char key[40];
+    snprintf(key, sizeof key, "\"%s\":", name);
+    const char *p = strstr(answer, key);
+    return p ? strtoull(p + strlen(key), NULL, 10) : ~0ull;
 }
 
 #endif

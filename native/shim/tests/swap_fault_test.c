@@ -48,6 +48,7 @@
 #include "gs_cuda.h"
 #include "test_check.h"
 #include "swap_ctl_connect.h"
+#include "fake_card_map.h"
 
 #define MiB (1024ull * 1024ull)
 #define CTX (4 * MiB)
@@ -178,22 +179,8 @@ static fake_cuda_shared_memory_t *card;
 
 static void map_card(void)
 {
-    if (card != NULL)
-        return;
-    const char *dir = getenv("GPUSHARE_FAKE_CUDA_BUSY_DIR");
-    DIR *d = dir != NULL ? opendir(dir) : NULL;
-    char path[512] = "";
-    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;)
-        if (strlen(e->d_name) > 4 && strcmp(e->d_name + strlen(e->d_name) - 4, ".mem") == 0)
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    if (d != NULL)
-        closedir(d);
-    int fd = path[0] ? open(path, O_RDWR | O_CLOEXEC) : -1;
-    void *p = fd >= 0 ? mmap(NULL, sizeof *card, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
-    if (fd >= 0)
-        close(fd);
-    check(p != MAP_FAILED, "the fake's card file in %s", dir ? dir : "(GPUSHARE_FAKE_CUDA_BUSY_DIR unset)");
-    card = p == MAP_FAILED ? NULL : p;
+    if (card == NULL)
+        card = fake_card_map();
 }
 
 /* What live processes hold on the card, all together, by the fake's count. */
@@ -240,19 +227,6 @@ static void ask(int fd, const char *cmd, char *out, size_t len)
 {
     say(fd, cmd);
     hear(fd, out, len, 20000);
-}
-
-static bool has(const char *s, const char *part)
-{
-    return strstr(s, part) != NULL;
-}
-
-static unsigned long long field(const char *answer, const char *name)
-{
-    char key[40];
-    snprintf(key, sizeof key, "\"%s\":", name);
-    const char *p = strstr(answer, key);
-    return p ? strtoull(p + strlen(key), NULL, 10) : ~0ull;
 }
 
 /* Waits (up to 20 s) for the task's fake driver to say it stopped at the step. */

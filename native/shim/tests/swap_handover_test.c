@@ -43,6 +43,7 @@
 #include "gs_cuda.h"
 #include "test_check.h"
 #include "swap_ctl_connect.h"
+#include "fake_card_map.h"
 
 #define MiB (1024ull * 1024ull)
 #define CARD (72 * MiB)
@@ -170,20 +171,8 @@ static fake_cuda_shared_memory_t *card;
 
 static void map_card(void)
 {
-    const char *dir = getenv("GPUSHARE_FAKE_CUDA_BUSY_DIR");
-    DIR *d = dir != NULL ? opendir(dir) : NULL;
-    char path[512] = "";
-    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;)
-        if (strlen(e->d_name) > 4 && strcmp(e->d_name + strlen(e->d_name) - 4, ".mem") == 0)
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    if (d != NULL)
-        closedir(d);
-    int fd = path[0] ? open(path, O_RDWR | O_CLOEXEC) : -1;
-    void *p = fd >= 0 ? mmap(NULL, sizeof *card, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
-    if (fd >= 0)
-        close(fd);
-    check(p != MAP_FAILED, "the fake's card file in %s", dir ? dir : "(GPUSHARE_FAKE_CUDA_BUSY_DIR unset)");
-    card = p == MAP_FAILED ? NULL : p;
+    if (card == NULL)
+        card = fake_card_map();
 }
 
 /* What process `pid` holds on the card, by the fake's count (~0: no slot). */
@@ -239,11 +228,6 @@ static void ask(int fd, const char *cmd, char *out, size_t len)
 {
     say(fd, cmd);
     hear(fd, out, len, 20000);
-}
-
-static bool has(const char *s, const char *part)
-{
-    return strstr(s, part) != NULL;
 }
 
 static double number(const char *answer, const char *name)

@@ -80,19 +80,6 @@ static void ask(int fd, const char *cmd, char *out, size_t len)
     out[have] = '\0';
 }
 
-static bool has(const char *answer, const char *part)
-{
-    return strstr(answer, part) != NULL;
-}
-
-static unsigned long long field(const char *answer, const char *name)
-{
-    char key[40];
-    snprintf(key, sizeof key, "\"%s\":", name);
-    const char *p = strstr(answer, key);
-    return p ? strtoull(p + strlen(key), NULL, 10) : ~0ull;
-}
-
 /* ---- the task's memory ------------------------------------------------------------------ */
 
 #define NBUF 3
