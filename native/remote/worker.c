@@ -388,6 +388,12 @@ static int serve(gsr_session *s, lane_setup *ls) {
             log_end("bad frame header");
             return 0;
         }
+        /* The header allows a DATA frame up to a chunk, but outside a copy none belongs here,
+         * and the payload buffer holds a call's frame only: refuse before reading into it. */
+        if (h.length > GSR_MAX_PAYLOAD) {
+            log_end("a frame larger than a call's outside a copy");
+            return 0;
+        }
         if (gsr_in_read(s, s->payload, h.length) != 0) {
             log_end(errno == ETIMEDOUT ? "a frame stalled past the idle timeout" : "link lost inside a frame");
             return 0;

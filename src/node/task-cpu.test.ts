@@ -66,6 +66,7 @@ describe("the tasks' CPU group", () => {
     expect(fs.dirs.has('/sys/fs/cgroup/gpushare/state-k')).toBe(true);
     expect(fs.files['/sys/fs/cgroup/gpushare/cgroup.subtree_control']).toBe('+cpu');
     expect(fs.files['/sys/fs/cgroup/gpushare/state-k/cpu.weight']).toBe(String(AUTO_TASK_CPU_WEIGHT));
+    expect(fs.files['/sys/fs/cgroup/gpushare/cpu.weight']).toBe(String(AUTO_TASK_CPU_WEIGHT)); // where it competes
     out.group.place(4321);
     expect(fs.dirs.has('/sys/fs/cgroup/gpushare/state-k/spawner')).toBe(true);
     expect(fs.files['/sys/fs/cgroup/gpushare/state-k/spawner/cgroup.procs']).toBe('4321');
@@ -79,6 +80,7 @@ describe("the tasks' CPU group", () => {
     expect(out.kind).toBe('set');
     if (out.kind !== 'set') return;
     expect(fs.files['/sys/fs/cgroup/cpu,cpuacct/gpushare/state-k/cpu.shares']).toBe('512');
+    expect(fs.files['/sys/fs/cgroup/cpu,cpuacct/gpushare/cpu.shares']).toBe('512');
     out.group.place(77);
     expect(fs.files['/sys/fs/cgroup/cpu,cpuacct/gpushare/state-k/cgroup.procs']).toBe('77');
   });

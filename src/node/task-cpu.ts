@@ -177,9 +177,16 @@ export function setUpTaskCpu(
   const problem =
     step(`cannot create ${dir}`, () => fs.mkdir(dir)) ??
     (hierarchy.version === 2 ? step(`cannot enable cpu in ${top}/cgroup.subtree_control`, () => fs.writeFile(join(top, 'cgroup.subtree_control'), '+cpu')) : null) ??
-    (hierarchy.version === 2
-      ? step(`cannot set ${dir}/cpu.weight`, () => fs.writeFile(join(dir, 'cpu.weight'), String(weight)))
-      : step(`cannot set ${dir}/cpu.shares`, () => fs.writeFile(join(dir, 'cpu.shares'), String(weightToShares(weight)))));
+    // The weight is set on `gpushare` too: a weight shares the CPU among siblings only, and
+    // `gpushare` is what competes with the daemon's own group; `<key>` is usually its only child.
+    [top, dir].reduce<string | null>(
+      (failed, at) =>
+        failed ??
+        (hierarchy.version === 2
+          ? step(`cannot set ${at}/cpu.weight`, () => fs.writeFile(join(at, 'cpu.weight'), String(weight)))
+          : step(`cannot set ${at}/cpu.shares`, () => fs.writeFile(join(at, 'cpu.shares'), String(weightToShares(weight))))),
+      null,
+    );
   if (problem !== null) return { kind: 'unavailable', problem: `the tasks' CPU weight could not be set (${problem})`, asked };
   return { kind: 'set', group: new TaskCpuGroup(hierarchy, dir, weight, fs) };
 }

@@ -494,6 +494,18 @@ int main(int argc, char **argv) {
         printf("remote_raw late lanes refused\n");
         return 0;
     }
+    if (!strcmp(mode, "bigstray")) {
+        /* A DATA frame of two call payloads' size outside any copy: a version 2+ header allows
+         * DATA up to a chunk, the loop's buffer holds a call; refused before it is read (the
+         * ASan worker overflowed its heap here before). */
+        uint32_t n = 2 * GSR_MAX_PAYLOAD;
+        if (n > sizeof payload) die("payload buffer");
+        memset(payload, 'A', n);
+        gsr_header d = {n, GSR_OP_DATA, 0, 0, 0, 0};
+        (void)gsr_send_frame(&conn, &d, payload, n, NULL, 0); /* the worker may close first */
+        expect_closed();
+        return 0;
+    }
     if (!strcmp(mode, "garbage")) {
         uint8_t junk[GSR_HEADER_BYTES];
         memset(junk, 0xff, sizeof junk); /* length 4 GiB - 1, unknown op */

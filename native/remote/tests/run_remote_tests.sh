@@ -218,6 +218,7 @@ raw_case nohello 5 "connected and gone without a hello: handshake failed, worker
 raw_case badkey 5 "wrong key: refused (NOT_PERMITTED), connection closed"
 raw_case oldversion 5 "no common version: refused (NOT_SUPPORTED)"
 raw_case garbage 0 "a garbage header: connection dropped, session freed"
+raw_case bigstray 0 "version-2 session: a 2 MiB DATA frame outside any copy dropped before it is read (no overflow of the call buffer)" 2
 raw_case badpayload 0 "bad payload, forged handles and pointers: errors, the session lives; a stray DATA frame drops it"
 raw_case midhtod 0 "client gone halfway through a host-to-device copy"
 raw_case middtoh 0 "client gone while the worker sends a device-to-host copy"
