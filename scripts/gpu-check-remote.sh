@@ -104,7 +104,9 @@ for case in cupy torch; do
     start_worker || continue
     # GPUSHARE_REMOTE_LOG=2: every entry point and export table asked, every slot called and
     # every call the worker refused, in order; the table names the first refusal.
-    remote timeout 90 env CUBLAS_WORKSPACE_CONFIG=:4096:8 GPUSHARE_REMOTE_LOG=2 python3 "scripts/gpu/remote_$case.py" remote > "$WORK/$case.out" 2>"$OUT/$case-remote.err"
+    # GPUSHARE_REMOTE_DUMP: a refused module image's bytes, loaded below on the real driver.
+    mkdir -p "$WORK/dump-$case"
+    remote timeout 90 env CUBLAS_WORKSPACE_CONFIG=:4096:8 GPUSHARE_REMOTE_LOG=2 GPUSHARE_REMOTE_DUMP="$WORK/dump-$case" python3 "scripts/gpu/remote_$case.py" remote > "$WORK/$case.out" 2>"$OUT/$case-remote.err"
     rc=$?
     grep '^{' "$WORK/$case.out" >> "$results" || echo "{\"case\":\"$case\",\"mode\":\"remote\",\"error\":\"exit $rc, no result line\"}" >> "$results"
     sed -n 's/^gpushare remote: cuGetProcAddress("\([^"]*\)").*/\1/p' "$OUT/$case-remote.err" > "$OUT/unserved-$case.txt"
@@ -113,6 +115,10 @@ for case in cupy torch; do
     # A module image the worker's driver refused, described by the client (its fatbin entries
     # and what lies past its end): printed with the table.
     grep 'gpushare remote: module image refused' "$OUT/$case-remote.err" | head -n 3 > "$OUT/$case-refused-images.txt"
+    # Each dumped image loaded here natively, as sent and with what followed it in the client:
+    # which of the two the driver takes says whether the client cut the image short.
+    timeout 60 python3 scripts/gpu/load_image.py "$WORK/dump-$case" >> "$OUT/$case-refused-images.txt" 2>&1
+    ls "$WORK/dump-$case"/*.bin >/dev/null 2>&1 && tar -C "$WORK/dump-$case" -czf "$OUT/$case-refused-images.tgz" --exclude='*.past' .
     wait_bounded "$WPID" 30 "worker after $case"
 done
 

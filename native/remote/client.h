@@ -45,7 +45,13 @@ CUresult gsr_send_htod(uint64_t dst, const void *src, uint64_t bytes, uint64_t s
 /* Device to host: DATA frames received straight into dst, then the status. */
 CUresult gsr_recv_dtoh(void *dst, uint64_t src, uint64_t bytes, uint64_t stream, int async);
 /* A module image of `bytes` bytes, sent as DATA frames; *module gets its id. */
-CUresult gsr_send_module(const void *image, uint64_t bytes, uint64_t *module);
+/* library: load it as a CUlibrary where the worker can (protocol version 5), else as a module
+ * in the current context. */
+CUresult gsr_send_module(const void *image, uint64_t bytes, int library, uint64_t *module);
+/* The protocol version the worker answered (connecting first), 0 when unreachable. */
+uint32_t gsr_worker_version(void);
+/* cuModuleLoadData, or with library set cuLibraryLoadData's load (client_api.c). */
+CUresult gsr_load_image(uint64_t *id, const void *image, int library);
 /* The session's retains of a device's primary context (cuDevicePrimaryCtxGetState). */
 void gsr_primary_retained(CUdevice dev, int delta);
 /* The private table cuGetExportTable serves for a UUID (client_export.c), its name in *name;
@@ -62,6 +68,7 @@ void gsr_kparams_forget(uint64_t module);
 /* A module image the worker refused, described into out (at most cap bytes, NUL-terminated):
  * its fatbin entries and what follows its end, for GPUSHARE_REMOTE_LOG (client_kparams.c). */
 size_t gsr_describe_image(char *out, size_t cap, const void *image, uint64_t bytes);
+void gsr_dump_image(const char *dir, const void *image, uint64_t bytes);
 /* The device ranges of this session's allocations, reserved in this process's address space so
  * cuMemcpy can tell device from host addresses (client_unified.c). */
 void gsr_device_range_add(uint64_t base, uint64_t bytes);

@@ -436,6 +436,14 @@ static int worker_reports_layouts;
 
 GSR_EXPORT CUresult cuModuleLoadData(CUmodule *module, const void *image) {
     if (!module || !image) return CUDA_ERROR_INVALID_VALUE;
+    uint64_t id = 0;
+    CUresult rc = gsr_load_image(&id, image, 0);
+    if (rc == CUDA_SUCCESS) *module = (CUmodule)(uintptr_t)id;
+    return rc;
+}
+
+CUresult gsr_load_image(uint64_t *out_id, const void *image, int library) {
+    if (!out_id || !image) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = need_init();
     if (rc != CUDA_SUCCESS) return rc;
     uint32_t magic;
@@ -450,7 +458,7 @@ GSR_EXPORT CUresult cuModuleLoadData(CUmodule *module, const void *image) {
     }
     uint64_t bytes = image_bytes(image), id = 0;
     if (bytes == 0 || bytes > GSR_MAX_MODULE_BYTES) return gsr_trace("cuModuleLoadData (image size)", CUDA_ERROR_INVALID_IMAGE);
-    rc = gsr_send_module(image, bytes, &id);
+    rc = gsr_send_module(image, bytes, library, &id);
     if (rc != CUDA_SUCCESS) {
         /* The clue to an image the worker's driver refuses that a local one takes (cuBLAS on
          * an H100: CUDA_ERROR_NO_BINARY_FOR_GPU): what was sent, and what lies past it. */
@@ -462,9 +470,11 @@ GSR_EXPORT CUresult cuModuleLoadData(CUmodule *module, const void *image) {
             else
                 fprintf(stderr, "gpushare remote: module image refused (%d): %s\n", (int)rc, what);
         }
+        const char *dump = getenv("GPUSHARE_REMOTE_DUMP");
+        if (dump && *dump) gsr_dump_image(dump, image, bytes);
         return rc;
     }
-    *module = (CUmodule)(uintptr_t)id;
+    *out_id = id;
     /* The image may be gone after this call: its layouts are read now, unless the worker's
      * driver is known to report them. */
     if (!__atomic_load_n(&worker_reports_layouts, __ATOMIC_RELAXED)) gsr_kparams_learn(id, image, bytes);

@@ -36,6 +36,7 @@ static struct {
     gsr_link link;
     uint32_t next_id;
     uint32_t chunk; /* the DATA frame size the worker's HELLO reply named */
+    uint32_t version; /* the protocol version the worker's HELLO reply named */
     uint8_t send[SEND_BUFFER_BYTES];
     size_t sent_len;
     uint8_t reply[4096];
@@ -304,6 +305,7 @@ static CUresult connect_locked(void) {
         return break_link("handshake out of range");
     }
     conn.chunk = (uint32_t)out.v[1];
+    conn.version = (uint32_t)out.v[0];
     if (codec != GSR_CODEC_NONE && open_compress_locked((uint32_t)out.v[0], codec, level) != CUDA_SUCCESS) return conn.why;
     if (out.v[0] >= GSR_VERSION_LANES && lanes > 0 && open_lanes_locked(endpoint, key, tls ? pin : NULL, (unsigned)lanes) != CUDA_SUCCESS)
         return conn.why;
@@ -540,15 +542,25 @@ CUresult gsr_recv_dtoh(void *dst, uint64_t src, uint64_t bytes, uint64_t stream,
     return rc;
 }
 
-CUresult gsr_send_module(const void *image, uint64_t bytes, uint64_t *module) {
+CUresult gsr_send_module(const void *image, uint64_t bytes, int library, uint64_t *module) {
     gsr_args in = {.v = {bytes}, .nv = 1}, out;
     pthread_mutex_lock(&conn.lock);
     uint32_t id;
     CUresult rc = connect_locked();
-    if (rc == CUDA_SUCCESS) rc = send_request(GSR_OP_MODULE_LOAD_DATA, 0, &in, &id);
+    /* A library where the worker loads one (version 5), else a module in the current context. */
+    unsigned op = library && conn.version >= GSR_VERSION_LIBRARY ? GSR_OP_LIBRARY_LOAD_DATA : GSR_OP_MODULE_LOAD_DATA;
+    if (rc == CUDA_SUCCESS) rc = send_request(op, 0, &in, &id);
     if (rc == CUDA_SUCCESS) rc = send_data(image, bytes, NULL);
-    if (rc == CUDA_SUCCESS) rc = finish_call(GSR_OP_MODULE_LOAD_DATA, id, &out);
+    if (rc == CUDA_SUCCESS) rc = finish_call(op, id, &out);
     if (rc == CUDA_SUCCESS) *module = out.v[0];
     pthread_mutex_unlock(&conn.lock);
-    return gsr_trace("MODULE_LOAD_DATA", rc);
+    return gsr_trace(op == GSR_OP_LIBRARY_LOAD_DATA ? "LIBRARY_LOAD_DATA" : "MODULE_LOAD_DATA", rc);
+}
+
+uint32_t gsr_worker_version(void) {
+    pthread_mutex_lock(&conn.lock);
+    CUresult rc = connect_locked();
+    uint32_t v = rc == CUDA_SUCCESS ? conn.version : 0;
+    pthread_mutex_unlock(&conn.lock);
+    return v;
 }

@@ -238,3 +238,34 @@ size_t gsr_describe_image(char *out, size_t cap, const void *image, uint64_t byt
 #undef PUT
     return n;
 }
+
+/* The refused image's bytes as sent into DIR/refused-PID-N.bin, and what lies past its end (up
+ * to 16 MiB, as far as it is mapped) into DIR/refused-PID-N.past: a check loads both on the
+ * real driver to tell an image cut short from one the worker's context will not take. Only
+ * with GPUSHARE_REMOTE_DUMP set (a diagnosis, never on by default). */
+void gsr_dump_image(const char *dir, const void *image, uint64_t bytes) {
+    static unsigned seq; /* files of one process told apart; atomic */
+    unsigned n = __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED);
+    char path[4096];
+    int w = snprintf(path, sizeof path, "%s/refused-%d-%u.bin", dir, (int)getpid(), n);
+    if (w < 0 || (size_t)w >= sizeof path - 8) return;
+    FILE *f = fopen(path, "wb");
+    if (!f) return;
+    size_t wrote = fwrite(image, 1, (size_t)bytes, f);
+    if (fclose(f) != 0 || wrote != bytes) {
+        unlink(path);
+        return;
+    }
+    memcpy(path + w - 4, ".past", 6);
+    f = fopen(path, "wb");
+    if (!f) return;
+    enum { CHUNK = 65536 };
+    uint8_t *chunk = malloc(CHUNK);
+    const uint8_t *at = (const uint8_t *)image + bytes;
+    for (size_t done = 0; chunk && done < (16u << 20); done += CHUNK, at += CHUNK) {
+        if (read_own(chunk, at, CHUNK) != 0) break; /* the mapping ends inside this chunk */
+        if (fwrite(chunk, 1, CHUNK, f) != CHUNK) break;
+    }
+    free(chunk);
+    fclose(f);
+}

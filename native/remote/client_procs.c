@@ -26,6 +26,7 @@ CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUjit_option *j
                            unsigned int numJitOptions, CUlibraryOption *libraryOptions, void **libraryOptionValues,
                            unsigned int numLibraryOptions);
 CUresult cuLibraryUnload(CUlibrary library);
+CUresult cuModuleGetLoadingMode(int *mode);
 CUresult cuLibraryGetModule(CUmodule *pMod, CUlibrary library);
 CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const char *name);
 CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel);
@@ -57,6 +58,7 @@ static const proc_row procs[] = {
     {"cuModuleLoadDataEx", 2010, (void *)&cuModuleLoadDataEx, GS_CUDA_PROC_LEGACY},
     {"cuLibraryLoadData", 12000, (void *)&cuLibraryLoadData, GS_CUDA_PROC_LEGACY},
     {"cuLibraryUnload", 12000, (void *)&cuLibraryUnload, GS_CUDA_PROC_LEGACY},
+    {"cuModuleGetLoadingMode", 11070, (void *)&cuModuleGetLoadingMode, GS_CUDA_PROC_LEGACY},
     {"cuLibraryGetModule", 12000, (void *)&cuLibraryGetModule, GS_CUDA_PROC_LEGACY},
     {"cuLibraryGetKernel", 12000, (void *)&cuLibraryGetKernel, GS_CUDA_PROC_LEGACY},
     {"cuKernelGetFunction", 12000, (void *)&cuKernelGetFunction, GS_CUDA_PROC_LEGACY},

@@ -338,11 +338,6 @@ GSR_EXPORT CUresult cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmod
     return CUDA_SUCCESS;
 }
 
-/* A library is a module on the wire (client_runtime.c). */
-GSR_EXPORT CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name) {
-    return cuModuleGetGlobal_v2(dptr, bytes, (CUmodule)library, name);
-}
-
 /* The name the function was found by (kept in the client's record). */
 GSR_EXPORT CUresult cuFuncGetName(const char **name, CUfunction hfunc) {
     const gsr_function *f = (const gsr_function *)hfunc;

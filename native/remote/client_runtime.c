@@ -8,11 +8,15 @@
  * that cuGetProcAddress hands out with CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM,
  * stream waits and priorities, and page-locked host memory (local).
  *
- * A library is a module on the wire: the worker loads it into the context current at load
- * time (the runtime loads them with its primary context current), so a library is not
- * shared by several contexts of one session as a real driver's is.
+ * A library is a CUlibrary on the worker (protocol version 5): loaded without a context, as
+ * the driver loads one, so an image with no code for this GPU loads (a library like cuBLAS
+ * carries fatbins for other GPUs only) and fails only when one of its kernels is asked for,
+ * as it does locally; its kernels become functions in the context current when they are
+ * asked for. With an older worker a library is a module loaded into the context current at
+ * load time (the primary one where none is), so such an image is refused at load.
  */
 #include "client.h"
+#include "client_served.h"
 #include "cuda_extra.h"
 #include "gs_cuda_procs_extra.h"
 
@@ -40,23 +44,59 @@ GSR_EXPORT CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsi
     return cuModuleLoadData(module, image);
 }
 
+/* A call that needs a context on the worker, made where the caller has none (the runtime
+ * asks for a library's kernels and globals before it makes one current): in the session's
+ * primary context, where the runtime will run them. *pushed says whether to pop after. */
+static CUresult need_context(int *pushed) {
+    *pushed = 0;
+    if (gsr_current_ctx()) return CUDA_SUCCESS;
+    CUcontext primary = NULL;
+    CUresult rc = gsr_primary_context(&primary, 0);
+    if (rc == CUDA_SUCCESS) rc = cuCtxPushCurrent_v2(primary);
+    if (rc == CUDA_SUCCESS) *pushed = 1;
+    return rc;
+}
+
 GSR_EXPORT CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUjit_option *jitOptions, void **jitOptionsValues,
                                       unsigned int numJitOptions, CUlibraryOption *libraryOptions, void **libraryOptionValues,
                                       unsigned int numLibraryOptions) {
     (void)jitOptions, (void)jitOptionsValues, (void)numJitOptions;
     (void)libraryOptions, (void)libraryOptionValues, (void)numLibraryOptions;
-    if (!library) return CUDA_ERROR_INVALID_VALUE;
-    if (gsr_current_ctx()) return cuModuleLoadData((CUmodule *)library, code);
-    /* A library needs no context, and cudart 13 loads the program's fatbins before it has one.
-     * The session has one device: the library goes into its primary context, where the
-     * runtime will run its kernels. */
-    CUcontext primary = NULL;
-    CUresult rc = gsr_primary_context(&primary, 0);
-    if (rc == CUDA_SUCCESS) rc = cuCtxPushCurrent_v2(primary);
-    if (rc != CUDA_SUCCESS) return rc;
-    rc = cuModuleLoadData((CUmodule *)library, code);
-    (void)cuCtxPopCurrent_v2(NULL);
+    if (!library || !code) return CUDA_ERROR_INVALID_VALUE;
+    uint64_t id = 0;
+    CUresult rc;
+    /* NOT_SUPPORTED: the worker's driver has no libraries. */
+    if (gsr_worker_version() < GSR_VERSION_LIBRARY || (rc = gsr_load_image(&id, code, 1)) == CUDA_ERROR_NOT_SUPPORTED) {
+        /* An older worker: a module, in the primary context where none is current (cudart 13
+         * loads the program's fatbins before it has one). */
+        int pushed;
+        rc = need_context(&pushed);
+        if (rc != CUDA_SUCCESS) return rc;
+        rc = gsr_load_image(&id, code, 0);
+        if (pushed) (void)cuCtxPopCurrent_v2(NULL);
+    }
+    if (rc == CUDA_SUCCESS) *library = (CUlibrary)(uintptr_t)id;
     return rc;
+}
+
+/* A library's global, in the context current (the primary one where none is). */
+GSR_EXPORT CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name) {
+    int pushed;
+    CUresult rc = need_context(&pushed);
+    if (rc != CUDA_SUCCESS) return rc;
+    rc = cuModuleGetGlobal_v2(dptr, bytes, (CUmodule)library, name);
+    if (pushed) (void)cuCtxPopCurrent_v2(NULL);
+    return rc;
+}
+
+/* The runtime asks how modules load before it loads its fatbins: lazy (the driver's default
+ * since CUDA 12.2) unless CUDA_MODULE_LOADING=EAGER, as the driver reads it. A runtime told
+ * nothing loads every fatbin of a library like cuBLAS at its start, eagerly. */
+GSR_EXPORT CUresult cuModuleGetLoadingMode(int *mode) {
+    if (!mode) return CUDA_ERROR_INVALID_VALUE;
+    const char *env = getenv("CUDA_MODULE_LOADING");
+    *mode = env && strcmp(env, "EAGER") == 0 ? 1 /* CU_MODULE_EAGER_LOADING */ : 2 /* CU_MODULE_LAZY_LOADING */;
+    return CUDA_SUCCESS;
 }
 
 GSR_EXPORT CUresult cuLibraryUnload(CUlibrary library) { return cuModuleUnload((CUmodule)library); }
@@ -69,7 +109,12 @@ GSR_EXPORT CUresult cuLibraryGetModule(CUmodule *pMod, CUlibrary library) {
 
 /* A kernel is the same record as a function: cuLaunchKernel takes either. */
 GSR_EXPORT CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const char *name) {
-    return cuModuleGetFunction((CUfunction *)pKernel, (CUmodule)library, name);
+    int pushed;
+    CUresult rc = need_context(&pushed);
+    if (rc != CUDA_SUCCESS) return rc;
+    rc = cuModuleGetFunction((CUfunction *)pKernel, (CUmodule)library, name);
+    if (pushed) (void)cuCtxPopCurrent_v2(NULL);
+    return rc;
 }
 
 static const gsr_function *function_record(const void *handle) {

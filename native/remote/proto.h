@@ -18,11 +18,13 @@
 /* Versions (docs/remote.md "Handshake"): 1, DATA frames of at most 1 MiB; 2, of at most the
  * chunk the worker's HELLO reply names (GSR_CHUNK_BYTES_V2); 3, version 2 and bulk lanes
  * (LANES_OPEN, LANE_HELLO: "Bulk lanes"); 4, version 3 and compressed copy chunks (COMPRESS,
- * GSR_FLAG_COMPRESSED: "Compression"). Both ends speak all; the HELLO reply names the
+ * GSR_FLAG_COMPRESSED: "Compression"); 5, version 4 and libraries (LIBRARY_LOAD_DATA: a
+ * CUlibrary on the worker, loaded as the driver loads one, "Libraries"). Both ends speak all; the HELLO reply names the
  * highest both know, so an old client or an old worker still works. */
-#define GSR_VERSION 4u
+#define GSR_VERSION 5u
 #define GSR_VERSION_LANES 3u
 #define GSR_VERSION_COMPRESS 4u
+#define GSR_VERSION_LIBRARY 5u
 #define GSR_VERSION_MIN 1u
 #define GSR_HEADER_BYTES 24u
 #define GSR_CHUNK_BYTES (1u << 20)
@@ -53,6 +55,7 @@
 #define GSR_KIND_FUNCTION 3u
 #define GSR_KIND_STREAM 4u
 #define GSR_KIND_EVENT 5u
+#define GSR_KIND_LIBRARY 6u /* a module's ops take a library's id too */
 #define GSR_ID_KIND(id) ((unsigned)((id) >> 56))
 
 /*
@@ -113,6 +116,7 @@
     X(EVENT_RECORD_FLAGS, 81, "qqu", "") \
     X(POINTER_GET, 82, "q", "qqqq") \
     X(MODULE_GET_GLOBAL, 83, "qb", "qq") \
+    X(LIBRARY_LOAD_DATA, 84, "q", "q") \
     /* 100-149: cuBLAS's needs (helper F, session 22): occupancy with clusters, cluster launches. */ \
     X(OCCUPANCY_DYNAMIC_SMEM, 100, "qii", "q") \
     X(OCCUPANCY_CLUSTERS, 101, "uqb", "i") \

@@ -193,7 +193,7 @@ void gsr_session_prepare(gsr_session *s) {
 
 /* Frees what the client left, children before their context; each in its own context. */
 void gsr_session_release(gsr_session *s) {
-    static const unsigned order[] = {GSR_KIND_MODULE, GSR_KIND_EVENT, GSR_KIND_STREAM};
+    static const unsigned order[] = {GSR_KIND_MODULE, GSR_KIND_LIBRARY, GSR_KIND_EVENT, GSR_KIND_STREAM};
     gsr_table *t = &s->table;
     gsr_ring_release(s);
     for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
@@ -202,6 +202,11 @@ void gsr_session_release(gsr_session *s) {
             if (o->kind != order[k]) continue;
             gsr_obj *c = gsr_table_find(t, o->ctx, GSR_KIND_CONTEXT);
             if (c) (void)cuCtxSetCurrent(c->handle);
+            if (o->kind == GSR_KIND_LIBRARY) { /* made only where the driver has cuLibraryUnload */
+                CUresult (*unload)(void *) = (CUresult (*)(void *))s->optional[GSR_OPT_LIBRARY_UNLOAD];
+                (void)unload(o->handle);
+                continue;
+            }
             (void)(o->kind == GSR_KIND_MODULE ? cuModuleUnload(o->handle)
                    : o->kind == GSR_KIND_EVENT ? cuEventDestroy_v2(o->handle)
                                                : cuStreamDestroy_v2(o->handle));

@@ -135,7 +135,20 @@ static void handle_dtod(gsr_session *s, const gsr_args *a, reply *r) {
     r->status = gsr_copy_dtod_staged(s, dst, src, bytes); /* a driver without cuMemcpyDtoD (the fake) */
 }
 
-static int handle_module_load(gsr_session *s, const gsr_args *a, reply *r) {
+typedef CUresult (*pfn_library_load)(void **, const void *, void *, void **, unsigned, void *, void **, unsigned);
+typedef CUresult (*pfn_library_unload)(void *);
+typedef CUresult (*pfn_library_get_kernel)(void **, void *, const char *);
+typedef CUresult (*pfn_kernel_get_function)(CUfunction *, void *);
+
+/* LIBRARY_LOAD_DATA asks for a library where the driver has them: loaded without a context,
+ * as cuLibraryLoadData does, so an image with no code for this GPU is refused only when a
+ * kernel of it is asked for (client_runtime.c). */
+static int can_load_libraries(const gsr_session *s) {
+    return s->optional[GSR_OPT_LIBRARY_LOAD_DATA] && s->optional[GSR_OPT_LIBRARY_UNLOAD] && s->optional[GSR_OPT_LIBRARY_GET_KERNEL] &&
+           s->optional[GSR_OPT_KERNEL_GET_FUNCTION];
+}
+
+static int handle_module_load(gsr_session *s, const gsr_args *a, reply *r, int library) {
     uint64_t bytes = a->v[0];
     uint8_t *image = NULL;
     r->status = CUDA_SUCCESS;
@@ -158,12 +171,17 @@ static int handle_module_load(gsr_session *s, const gsr_args *a, reply *r) {
     }
     if (r->status == CUDA_SUCCESS) {
         image[bytes] = 0; /* PTX is text: the driver reads to its NUL */
-        CUmodule m = NULL;
-        r->status = cuModuleLoadData(&m, image);
+        void *m = NULL;
+        if (library && can_load_libraries(s))
+            r->status = ((pfn_library_load)s->optional[GSR_OPT_LIBRARY_LOAD_DATA])(&m, image, NULL, NULL, 0, NULL, NULL, 0);
+        else if (library)
+            r->status = CUDA_ERROR_NOT_SUPPORTED; /* a driver without libraries: the client loads a module */
+        else
+            r->status = cuModuleLoadData((CUmodule *)&m, image);
         if (r->status == CUDA_SUCCESS) {
-            gsr_obj *o = gsr_table_add(&s->table, GSR_KIND_MODULE, m, s->current_ctx);
+            gsr_obj *o = gsr_table_add(&s->table, library ? GSR_KIND_LIBRARY : GSR_KIND_MODULE, m, library ? 0 : s->current_ctx);
             if (!o) {
-                (void)cuModuleUnload(m);
+                (void)(library ? ((pfn_library_unload)s->optional[GSR_OPT_LIBRARY_UNLOAD])(m) : cuModuleUnload(m));
                 r->status = CUDA_ERROR_OUT_OF_MEMORY;
             } else {
                 put_u64(r, o->id);
@@ -176,7 +194,8 @@ static int handle_module_load(gsr_session *s, const gsr_args *a, reply *r) {
 
 static void handle_get_function(gsr_session *s, const gsr_args *a, reply *r) {
     char name[GSR_MAX_NAME + 1];
-    CUmodule m = find_handle(s, a->v[0], GSR_KIND_MODULE);
+    int library = GSR_ID_KIND(a->v[0]) == GSR_KIND_LIBRARY;
+    void *m = find_handle(s, a->v[0], library ? GSR_KIND_LIBRARY : GSR_KIND_MODULE);
     if (!m) {
         r->status = CUDA_ERROR_INVALID_HANDLE;
         return;
@@ -188,7 +207,14 @@ static void handle_get_function(gsr_session *s, const gsr_args *a, reply *r) {
     memcpy(name, a->blob[0], a->blob_len[0]);
     name[a->blob_len[0]] = 0;
     CUfunction f = NULL;
-    r->status = cuModuleGetFunction(&f, m, name);
+    if (library) {
+        /* The kernel, then its function in the current context (loaded there now). */
+        void *kernel = NULL;
+        r->status = ((pfn_library_get_kernel)s->optional[GSR_OPT_LIBRARY_GET_KERNEL])(&kernel, m, name);
+        if (r->status == CUDA_SUCCESS) r->status = ((pfn_kernel_get_function)s->optional[GSR_OPT_KERNEL_GET_FUNCTION])(&f, kernel);
+    } else {
+        r->status = cuModuleGetFunction(&f, m, name);
+    }
     if (r->status != CUDA_SUCCESS) return;
     gsr_obj *o = gsr_table_find_handle(&s->table, GSR_KIND_FUNCTION, f);
     if (!o) {
@@ -197,7 +223,7 @@ static void handle_get_function(gsr_session *s, const gsr_args *a, reply *r) {
             r->status = CUDA_ERROR_OUT_OF_MEMORY;
             return;
         }
-        o->ctx = gsr_table_find(&s->table, a->v[0], GSR_KIND_MODULE)->ctx;
+        o->ctx = library ? s->current_ctx : gsr_table_find(&s->table, a->v[0], GSR_KIND_MODULE)->ctx;
         o->parent = a->v[0];
         /* The layout, once: the client packs kernelParams by it (docs/remote.md "Launches"). */
         if (s->func_get_param_info && (o->layout = malloc(GSR_MAX_PARAMS * 2 * sizeof(uint32_t)))) {
@@ -340,12 +366,15 @@ static void handle_object_destroy(gsr_session *s, uint64_t id, unsigned kind, re
     case GSR_KIND_EVENT:
         r->status = cuEventDestroy_v2(handle);
         break;
+    case GSR_KIND_LIBRARY:
+        r->status = ((pfn_library_unload)s->optional[GSR_OPT_LIBRARY_UNLOAD])(handle);
+        break;
     default:
         r->status = cuModuleUnload(handle);
         break;
     }
     if (r->status != CUDA_SUCCESS) return;
-    if (kind == GSR_KIND_MODULE) { /* its functions and globals go with it */
+    if (kind == GSR_KIND_MODULE || kind == GSR_KIND_LIBRARY) { /* its functions and globals go with it */
         for (size_t i = s->table.nobjs; i-- > 0;)
             if (s->table.objs[i].kind == GSR_KIND_FUNCTION && s->table.objs[i].parent == id) gsr_table_remove(&s->table, s->table.objs[i].id);
         for (size_t i = s->table.nallocs; i-- > 0;)
@@ -419,7 +448,7 @@ static void handle_session_memory(gsr_session *s, int dev, reply *r) {
 /* Ops that run in the caller's current context (the header's ctx made current first). */
 static int needs_ctx(unsigned op) {
     return op >= GSR_OP_CTX_SYNCHRONIZE && op != GSR_OP_PRIMARY_CTX_SET_FLAGS && op != GSR_OP_SESSION_MEMORY && op != GSR_OP_POINTER_GET &&
-           op != GSR_OP_LANES_OPEN && op != GSR_OP_LANE_HELLO && op != GSR_OP_COMPRESS;
+           op != GSR_OP_LANES_OPEN && op != GSR_OP_LANE_HELLO && op != GSR_OP_COMPRESS && op != GSR_OP_LIBRARY_LOAD_DATA;
 }
 
 int gsr_session_handle(gsr_session *s, const gsr_header *h) {
@@ -430,7 +459,7 @@ int gsr_session_handle(gsr_session *s, const gsr_header *h) {
     if (h->op == GSR_OP_HELLO || h->op == GSR_OP_DATA || h->op == GSR_OP_LANE_HELLO) return ends_session(s); /* out of sequence */
     if (gsr_decode(h->op, 0, s->payload, h->length, &a) != GSR_OK) {
         /* A transfer's DATA frames follow its request: their count is unknown now. */
-        if (h->op == GSR_OP_MEMCPY_HTOD || h->op == GSR_OP_MODULE_LOAD_DATA) return ends_session(s);
+        if (h->op == GSR_OP_MEMCPY_HTOD || h->op == GSR_OP_MODULE_LOAD_DATA || h->op == GSR_OP_LIBRARY_LOAD_DATA) return ends_session(s);
         return send_reply(s, h, &r, 0);
     }
     CUresult ctx_rc = needs_ctx(h->op) ? use_ctx(s, h->ctx) : CUDA_SUCCESS;
@@ -536,10 +565,11 @@ int gsr_session_handle(gsr_session *s, const gsr_header *h) {
         break;
     }
     case GSR_OP_MODULE_LOAD_DATA:
-        rc = handle_module_load(s, &a, &r);
+    case GSR_OP_LIBRARY_LOAD_DATA:
+        rc = handle_module_load(s, &a, &r, h->op == GSR_OP_LIBRARY_LOAD_DATA);
         break;
-    case GSR_OP_MODULE_UNLOAD:
-        handle_object_destroy(s, a.v[0], GSR_KIND_MODULE, &r);
+    case GSR_OP_MODULE_UNLOAD: /* a library's too (cuLibraryUnload) */
+        handle_object_destroy(s, a.v[0], GSR_ID_KIND(a.v[0]) == GSR_KIND_LIBRARY && can_load_libraries(s) ? GSR_KIND_LIBRARY : GSR_KIND_MODULE, &r);
         break;
     case GSR_OP_MODULE_GET_FUNCTION:
         handle_get_function(s, &a, &r);

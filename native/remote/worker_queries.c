@@ -24,6 +24,7 @@ typedef CUresult (*pfn_ctx_uint)(CUcontext, unsigned *);
 typedef CUresult (*pfn_ctx_u64)(CUcontext, unsigned long long *);
 typedef CUresult (*pfn_record_flags)(CUevent, CUstream, unsigned);
 typedef CUresult (*pfn_module_global)(CUdeviceptr *, size_t *, CUmodule, const char *);
+typedef CUresult (*pfn_library_global)(CUdeviceptr *, size_t *, void *, const char *);
 
 /* Names and the CUDA version asked (the signature above each pfn is that version's). */
 static const struct {
@@ -49,6 +50,11 @@ static const struct {
     [GSR_OPT_LAUNCH_KERNEL_EX] = {"cuLaunchKernelEx", 12000},
     [GSR_OPT_TENSOR_MAP_ENCODE_TILED] = {"cuTensorMapEncodeTiled", 12000},
     [GSR_OPT_TENSOR_MAP_REPLACE_ADDRESS] = {"cuTensorMapReplaceAddress", 12000},
+    [GSR_OPT_LIBRARY_LOAD_DATA] = {"cuLibraryLoadData", 12000},
+    [GSR_OPT_LIBRARY_UNLOAD] = {"cuLibraryUnload", 12000},
+    [GSR_OPT_LIBRARY_GET_KERNEL] = {"cuLibraryGetKernel", 12000},
+    [GSR_OPT_KERNEL_GET_FUNCTION] = {"cuKernelGetFunction", 12000},
+    [GSR_OPT_LIBRARY_GET_GLOBAL] = {"cuLibraryGetGlobal", 12000},
 };
 
 void gsr_queries_prepare(gsr_session *s) {
@@ -216,21 +222,23 @@ static CUresult pointer_get(gsr_session *s, uint64_t ptr, gsr_args *out) {
     return CUDA_SUCCESS;
 }
 
-/* A module's global: its address and size, entered in the session's ranges (owned by the
- * module) so copies to and from it pass the bounds check. */
+/* A module's (or a library's) global: its address and size, entered in the session's ranges
+ * (owned by the module or library) so copies to and from it pass the bounds check. A library's
+ * global is its copy in the current context. */
 static CUresult module_global(gsr_session *s, const gsr_args *a, gsr_args *out) {
     char name[GSR_MAX_NAME + 1];
-    gsr_obj *m = gsr_table_find(&s->table, a->v[0], GSR_KIND_MODULE);
+    int library = GSR_ID_KIND(a->v[0]) == GSR_KIND_LIBRARY;
+    gsr_obj *m = gsr_table_find(&s->table, a->v[0], library ? GSR_KIND_LIBRARY : GSR_KIND_MODULE);
     if (!m) return CUDA_ERROR_INVALID_HANDLE;
     if (a->blob_len[0] == 0 || a->blob_len[0] > GSR_MAX_NAME || memchr(a->blob[0], 0, a->blob_len[0])) return CUDA_ERROR_INVALID_VALUE;
     memcpy(name, a->blob[0], a->blob_len[0]);
     name[a->blob_len[0]] = 0;
-    void *p = s->optional[GSR_OPT_MODULE_GLOBAL];
+    void *p = s->optional[library ? GSR_OPT_LIBRARY_GET_GLOBAL : GSR_OPT_MODULE_GLOBAL];
     if (!p) return CUDA_ERROR_NOT_SUPPORTED;
     CUdeviceptr dptr = 0;
     size_t bytes = 0;
-    uint64_t module = m->id, ctx = m->ctx;
-    CUresult rc = ((pfn_module_global)p)(&dptr, &bytes, m->handle, name);
+    uint64_t module = m->id, ctx = library ? s->current_ctx : m->ctx;
+    CUresult rc = library ? ((pfn_library_global)p)(&dptr, &bytes, m->handle, name) : ((pfn_module_global)p)(&dptr, &bytes, m->handle, name);
     if (rc != CUDA_SUCCESS) return rc;
     long at = gsr_table_alloc_at(&s->table, dptr);
     if (at < 0 && bytes > 0) {

@@ -31,7 +31,7 @@ FAKECUDA_CFLAGS_ASAN := $(FAKECUDA_CFLAGS_BASE) -O1 -g $(FAKECUDA_SANITIZE)
 FAKECUDA_SRCS := $(addprefix $(FAKECUDA_NATIVE)/testing/,\
 	fake_cuda_state.c fake_cuda_config.c fake_cuda_device.c fake_cuda_context.c fake_cuda_green.c \
 	fake_cuda_stream.c fake_cuda_memory.c fake_cuda_pool.c fake_cuda_vmm.c fake_cuda_ipc.c fake_cuda_array.c \
-	fake_cuda_launch.c fake_cuda_function.c fake_cuda_graph.c fake_cuda_procaddr.c fake_cuda_checkpoint.c fake_cuda_busy.c fake_cuda_sharedmem.c fake_cuda_launchlog.c json.c)
+	fake_cuda_launch.c fake_cuda_library.c fake_cuda_function.c fake_cuda_graph.c fake_cuda_procaddr.c fake_cuda_checkpoint.c fake_cuda_busy.c fake_cuda_sharedmem.c fake_cuda_launchlog.c json.c)
 FAKECUDA_MAP := $(FAKECUDA_NATIVE)/testing/fake_cuda.map
 FAKECUDA_LIB := $(FAKECUDA_BUILD)/libcuda.so.1
 FAKECUDA_ASAN_LIB := $(FAKECUDA_BUILD)/asan/libcuda.so.1

@@ -1,7 +1,9 @@
 /*
  * fake_cuda_launch.c: modules, functions and kernel launches.
  *
- * Any image loads; cuModuleGetFunction finds every name. What a kernel does is its run
+ * Any image loads, but one starting "nobinary", which cuModuleLoadData refuses with
+ * CUDA_ERROR_NO_BINARY_FOR_GPU as the driver refuses a fatbin with no code for the GPU (a
+ * library takes it: fake_cuda_library.c); cuModuleGetFunction finds every name. What a kernel does is its run
  * time: "sleep_<us>" runs <us> microseconds; "sleep" reads its run time in microseconds
  * from its first parameter (a uint64_t, through kernelParams[0] or the first 8 bytes of
  * an `extra` buffer); any other name runs `defaultKernelMicros`. That time is per wave:
@@ -21,6 +23,8 @@ FAKE_EXPORT CUresult cuModuleLoadData(CUmodule *module, const void *image)
         r = CUDA_ERROR_INVALID_VALUE;
     if (r == CUDA_SUCCESS)
         r = fake_need_ctx(&ctx);
+    if (r == CUDA_SUCCESS && strncmp(image, "nobinary", 8) == 0)
+        r = CUDA_ERROR_NO_BINARY_FOR_GPU;
     if (r == CUDA_SUCCESS) {
         struct CUmod_st *m = calloc(1, sizeof *m);
         if (!m)
@@ -34,7 +38,7 @@ FAKE_EXPORT CUresult cuModuleLoadData(CUmodule *module, const void *image)
 FAKE_EXPORT CUresult cuModuleUnload(CUmodule hmod)
 {
     CUresult r = fake_enter("cuModuleUnload");
-    if (r == CUDA_SUCCESS && !fake_list_has(&fake_state()->modules, hmod))
+    if (r == CUDA_SUCCESS && (!fake_list_has(&fake_state()->modules, hmod) || hmod->library))
         r = CUDA_ERROR_INVALID_HANDLE;
     if (r == CUDA_SUCCESS) {
         fake_list_remove(&fake_state()->modules, hmod);
@@ -52,18 +56,23 @@ FAKE_EXPORT CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const
     CUresult r = fake_enter("cuModuleGetFunction");
     if (r == CUDA_SUCCESS && (!hfunc || !name))
         r = CUDA_ERROR_INVALID_VALUE;
-    if (r == CUDA_SUCCESS && !fake_list_has(&fake_state()->modules, hmod))
+    if (r == CUDA_SUCCESS && (!fake_list_has(&fake_state()->modules, hmod) || hmod->library))
         r = CUDA_ERROR_INVALID_HANDLE;
     if (r != CUDA_SUCCESS)
         return fake_leave(r);
+    return fake_leave(fake_module_function(hmod, name, hfunc));
+}
+
+CUresult fake_module_function(struct CUmod_st *hmod, const char *name, struct CUfunc_st **hfunc)
+{
     for (struct CUfunc_st *f = hmod->functions; f; f = f->next)
         if (strncmp(f->name, name, sizeof f->name - 1) == 0) {
             *hfunc = f;
-            return fake_leave(CUDA_SUCCESS);
+            return CUDA_SUCCESS;
         }
     struct CUfunc_st *f = calloc(1, sizeof *f);
     if (!f)
-        return fake_leave(CUDA_ERROR_OUT_OF_MEMORY);
+        return CUDA_ERROR_OUT_OF_MEMORY;
     strncpy(f->name, name, sizeof f->name - 1);
     f->duration_us = fake_state()->config.default_kernel_us;
     if (strcmp(name, "sleep") == 0) {
@@ -77,7 +86,7 @@ FAKE_EXPORT CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const
     f->next = hmod->functions;
     hmod->functions = f;
     *hfunc = f;
-    return fake_leave(CUDA_SUCCESS);
+    return CUDA_SUCCESS;
 }
 
 bool fake_function_valid(const struct CUfunc_st *f)

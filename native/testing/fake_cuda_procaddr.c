@@ -7,6 +7,14 @@
 #include "fake_cuda_state.h"
 #include "gs_cuda_procs_extra.h"
 
+/* fake_cuda_library.c's entry points (CUlibrary and CUkernel as the fake's records). */
+CUresult cuLibraryLoadData(struct CUmod_st **library, const void *code, void *jitOptions, void **jitOptionsValues,
+                           unsigned int numJitOptions, void *libraryOptions, void **libraryOptionValues,
+                           unsigned int numLibraryOptions);
+CUresult cuLibraryUnload(struct CUmod_st *library);
+CUresult cuLibraryGetKernel(struct CUfunc_st **kernel, struct CUmod_st *library, const char *name);
+CUresult cuKernelGetFunction(struct CUfunc_st **func, struct CUfunc_st *kernel);
+
 typedef struct proc_row {
     const char *name;
     int version;
@@ -20,7 +28,14 @@ static const proc_row_t rows[] = {GS_CUDA_PROC_LIST(PROC_ROW)};
 
 /* Entry points beyond gs_cuda_api.h (fake_cuda_function.c, cuCtxGetStreamPriorityRange in
  * fake_cuda_stream.c): what the CUDA runtime, and so the remote worker, asks for. */
-static const proc_row_t extra_rows[] = {GS_CUDA_PROC_EXTRA_LIST(PROC_ROW)};
+static const proc_row_t extra_rows[] = {
+    GS_CUDA_PROC_EXTRA_LIST(PROC_ROW)
+    /* fake_cuda_library.c */
+    {"cuLibraryLoadData", 12000, (void *)&cuLibraryLoadData, GS_CUDA_PROC_LEGACY},
+    {"cuLibraryUnload", 12000, (void *)&cuLibraryUnload, GS_CUDA_PROC_LEGACY},
+    {"cuLibraryGetKernel", 12000, (void *)&cuLibraryGetKernel, GS_CUDA_PROC_LEGACY},
+    {"cuKernelGetFunction", 12000, (void *)&cuKernelGetFunction, GS_CUDA_PROC_LEGACY},
+};
 #undef PROC_ROW
 
 /* First row named `name` (the table is sorted by name), or ROW_COUNT. */

@@ -190,7 +190,12 @@ struct CUfunc_st {
 struct CUmod_st {
     fake_link_t link;
     struct CUfunc_st *functions;
+    bool library;               /* made by cuLibraryLoadData (fake_cuda_library.c) */
+    bool no_binary;             /* an image starting "nobinary": no code for this GPU */
 };
+
+/* The module's function of that name, made on first ask (fake_cuda_launch.c); lock held. */
+CUresult fake_module_function(struct CUmod_st *m, const char *name, struct CUfunc_st **out);
 
 /* A graph memory allocation node's allocation; lives beyond the graph, like the real one. */
 typedef struct fake_graph_alloc {

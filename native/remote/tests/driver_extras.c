@@ -44,14 +44,25 @@ static CUresult module_global(CUdeviceptr *dptr, size_t *bytes, CUmodule module,
     return CUDA_SUCCESS;
 }
 
-EXPORT CUresult cuModuleUnload(CUmodule module) {
-    CUresult (*next)(CUmodule) = (CUresult(*)(CUmodule))dlsym(RTLD_NEXT, "cuModuleUnload");
+static void free_globals(CUmodule module) {
     for (int i = 0; i < MAX_MODULES; i++)
         if (module && globals[i].module == module) {
             (void)cuMemFree_v2(globals[i].global);
             globals[i].module = NULL;
         }
+}
+
+EXPORT CUresult cuModuleUnload(CUmodule module) {
+    CUresult (*next)(CUmodule) = (CUresult(*)(CUmodule))dlsym(RTLD_NEXT, "cuModuleUnload");
+    free_globals(module);
     return next ? next(module) : CUDA_ERROR_NOT_SUPPORTED;
+}
+
+/* A library's globals the same way (the worker finds both through cuGetProcAddress). */
+static CUresult library_unload(CUmodule library) {
+    CUresult (*next)(CUmodule) = (CUresult(*)(CUmodule))dlsym(RTLD_NEXT, "cuLibraryUnload");
+    free_globals(library);
+    return next ? next(library) : CUDA_ERROR_NOT_SUPPORTED;
 }
 
 static CUresult get_limit(size_t *value, int limit) {
@@ -91,7 +102,8 @@ static const struct {
     const char *name;
     void *fn;
 } extras[] = {
-    {"cuModuleGetGlobal", (void *)module_global}, {"cuCtxGetLimit", (void *)get_limit},           {"cuCtxSetLimit", (void *)set_limit},
+    {"cuModuleGetGlobal", (void *)module_global}, {"cuLibraryGetGlobal", (void *)module_global}, {"cuLibraryUnload", (void *)library_unload},
+    {"cuCtxGetLimit", (void *)get_limit},           {"cuCtxSetLimit", (void *)set_limit},
     {"cuCtxGetCacheConfig", (void *)get_cache_config}, {"cuCtxSetCacheConfig", (void *)set_cache_config},
     {"cuCtxGetFlags", (void *)get_flags},         {"cuCtxGetApiVersion", (void *)get_api_version},
 };

@@ -271,6 +271,21 @@ int main(int argc, char **argv) {
     CHECK(name && strcmp(name, "sleep_1000") == 0);
     EXPECT(p_cuFuncGetName(&name, (CUfunction)&on_stack), CUDA_ERROR_INVALID_HANDLE);
 
+    /* ---- an image with no code for this GPU (the fake's "nobinary"): a module refuses it at
+     * load; a library takes it, as cuBLAS's fatbins for other GPUs are taken, and refuses only
+     * a kernel of it, at cuLibraryGetKernel or at cuKernelGetFunction */
+    P(CUresult(*)(CUmodule *, const void *), cuModuleLoadData);
+    CUmodule no_module = NULL;
+    CUlibrary no_binary = NULL;
+    CUkernel no_kernel = NULL;
+    CUfunction no_func = NULL;
+    EXPECT(p_cuModuleLoadData(&no_module, "nobinary image"), CUDA_ERROR_NO_BINARY_FOR_GPU);
+    EXPECT(p_cuLibraryLoadData(&no_binary, "nobinary image", NULL, NULL, 0, NULL, NULL, 0), CUDA_SUCCESS);
+    CUresult no_rc = p_cuLibraryGetKernel(&no_kernel, no_binary, "sleep_1000");
+    if (no_rc == CUDA_SUCCESS) no_rc = p_cuKernelGetFunction(&no_func, no_kernel);
+    EXPECT(no_rc, CUDA_ERROR_NO_BINARY_FOR_GPU);
+    EXPECT(p_cuLibraryUnload(no_binary), CUDA_SUCCESS);
+
     /* ---- host functions and callbacks: run here once the stream reached them */
     P(CUresult(*)(CUstream, gsr_host_fn, void *), cuLaunchHostFunc);
     P(CUresult(*)(CUstream, gsr_stream_callback, void *, unsigned), cuStreamAddCallback);

@@ -21,7 +21,7 @@ export const FLAG_MORE = 0x4;
 export const FLAGS_KNOWN = 0x7;
 
 /** Object ids on the wire: kind in the top byte, a sequence number below. */
-export const Kind = { context: 1, module: 2, function: 3, stream: 4, event: 5 } as const;
+export const Kind = { context: 1, module: 2, function: 3, stream: 4, event: 5, library: 6 } as const;
 
 /**
  * A payload's fields in order: 'u' u32, 'i' i32, 'q' u64, 'b' blob (u32 length + bytes).
@@ -82,6 +82,7 @@ const OP_LIST = [
   ['EVENT_RECORD_FLAGS', 81, 'qqu', ''],
   ['POINTER_GET', 82, 'q', 'qqqq'],
   ['MODULE_GET_GLOBAL', 83, 'qb', 'qq'],
+  ['LIBRARY_LOAD_DATA', 84, 'q', 'q'],
   // 100-149: cuBLAS's needs (cluster occupancy, launches with a launch configuration, TMA descriptors)
   ['OCCUPANCY_DYNAMIC_SMEM', 100, 'qii', 'q'],
   ['OCCUPANCY_CLUSTERS', 101, 'uqb', 'i'],
