@@ -17,7 +17,7 @@
 # device call's carry (build/native/gpushare-remote-worker, build/native/remote,
 # build/native/libgpushare.so), or are built here with make and gcc when missing; the test
 # program is built here with gcc against our own declarations. 1 GiB copies alone over bulk lanes
-# (GPUSHARE_REMOTE_LANES 0, 4, 8, 12, 16) against native pinned, and 1 GiB of zeros over 8 lanes
+# (GPUSHARE_REMOTE_LANES 0, 4, 8, 12, 16; unset: 16) against native pinned, and 1 GiB of zeros over 8 lanes
 # raw and with GPUSHARE_REMOTE_COMPRESS=lz4. Prints a table; JSON lines go
 # to $OUT/results.jsonl. About 4 minutes; at most about 10: every client run and every wait is
 # bounded (a case that overruns prints FAIL and the check goes on).
@@ -161,9 +161,13 @@ fi
 echo "{\"mode\":\"kill-client\",\"held\":$held,\"worker_mib_before\":\"${used_before:-?}\",\"freed_after_s\":\"${gone:-not within 10 s}\",\"worker_exit\":$wcode}" >> "$results"
 
 # 4. What loopback TCP carries here (scripts/gpu/tcp_blast.c): the ceiling of a copy over one
-# connection, and over several (whether bulk lanes would pay, docs/remote.md "Copies").
+# connection, and over several (whether bulk lanes would pay, docs/remote.md "Copies"). The last
+# word of a configuration is the span: 0, one 4 MiB buffer per thread (cached); 1, every byte
+# out of and into 4 GiB buffers of 4 KiB pages, as a copy of ordinary memory; 2, the same on
+# transparent huge pages, as the client's page-locked memory and the worker's staging rings are.
 if gcc -O2 -std=c11 -pthread scripts/gpu/tcp_blast.c -o build/gpu/tcp_blast; then
-    for cfg in "1024 0 0 1" "4096 0 0 1" "4096 0 1 1" "4096 16384 0 1" "4096 0 0 2" "4096 0 0 4" "4096 0 0 8" "4096 0 0 12" "4096 0 0 16"; do
+    for cfg in "1024 0 0 1 0" "4096 0 0 1 0" "4096 0 1 1 0" "4096 16384 0 1 0" "4096 0 0 2 0" "4096 0 0 4 0" "4096 0 0 8 0" "4096 0 0 12 0" "4096 0 0 16 0" \
+        "4096 0 0 8 1" "4096 0 0 8 2" "4096 0 0 16 1" "4096 0 0 16 2"; do
         # shellcheck disable=SC2086 # the configuration's words are the arguments
         timeout 60 build/gpu/tcp_blast 4096 $cfg >> "$results" 2>>"$OUT/tcp.err" || echo "{\"mode\":\"tcp\",\"error\":\"tcp_blast $cfg failed\"}" >> "$results"
     done
@@ -294,6 +298,7 @@ for r in runs('tcp'):
     label = f"loopback TCP, {r['streams']} stream{'s' if r['streams'] > 1 else ''}, {r['write_kib'] >> 10} MiB sends"
     label += f", buf {r['buf_kib'] >> 10} MiB" if r['buf_kib'] else ''
     label += ', zerocopy' if r['zerocopy'] else ''
+    label += {1: ', 4 KiB pages', 2: ', huge pages'}.get(r.get('span', 0), '')
     print(f"{label:44} {'':>12} {r['gb_s']:12.2f}  GB/s (the copy ceiling of that many connections)")
 for r in runs('kill-client'):
     ok = r.get('held') == 1 and r['worker_exit'] == 0 and not r['freed_after_s'].startswith('not')

@@ -23,10 +23,12 @@
 
 #define SEND_BUFFER_BYTES (64u * 1024u)
 #define HEARTBEAT_SECONDS 2
-/* Bulk lanes when GPUSHARE_REMOTE_LANES is unset (docs/remote.md "Bulk lanes"): on the H100
- * machine's loopback tcp_blast carried 4.1 GB/s over one connection, 14.9 over 4, 27.1 over 8,
- * and half of native pinned is about 27.7 GB/s; the GPU check's lane rows settle it. */
-#define DEFAULT_LANES 8u
+/* Bulk lanes when GPUSHARE_REMOTE_LANES is unset (docs/remote.md "Bulk lanes"): half of an
+ * H100's native pinned bandwidth is about 27.7 GB/s; there (session 23, loopback) 1 GiB copies
+ * over 8 lanes ran at 19.6 / 18.9 GB/s each way, over 16 at 24.9 / 22.9, and bare TCP carried
+ * 29.1 GB/s over 8 connections, 36.7 over 16. Each lane costs the worker 16 MiB of staging
+ * (pinned in place) and a thread during large copies; the client nothing but the thread. */
+#define DEFAULT_LANES 16u
 
 /* The process's one connection: state shared by every thread, so one lock guards it all. */
 static struct {

@@ -19,6 +19,7 @@
 #include "client_served.h"
 #include "cuda_extra.h"
 #include "gs_cuda_procs_extra.h"
+#include "net.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -300,7 +301,8 @@ GSR_EXPORT CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greates
     return rc;
 }
 
-/* ---- page-locked host memory: plain page-aligned memory on this machine -----------------
+/* ---- page-locked host memory: plain page-aligned memory on this machine (from 2 MiB up on
+ * transparent huge pages where the kernel gives them: net.h gsr_alloc_bulk) -----------------
  * Copies to and from it go over the wire like any host memory; it has no device mapping
  * (cuMemHostGetDevicePointer is not served). The registry lets cuMemFreeHost refuse a
  * pointer it did not hand out, as the driver does. */
@@ -313,7 +315,7 @@ static struct {
 GSR_EXPORT CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags) {
     if (!pp || bytesize == 0 || Flags > 7) return CUDA_ERROR_INVALID_VALUE;
     size_t page = 4096, rounded = (bytesize + page - 1) / page * page;
-    void *p = aligned_alloc(page, rounded);
+    void *p = gsr_alloc_bulk(bytesize, NULL); /* huge pages from 2 MiB: the copies out of it are the bulk ones */
     if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
     pthread_mutex_lock(&host_allocs.lock);
     if (host_allocs.n == host_allocs.cap) {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -197,6 +198,20 @@ int gsr_listen(const char *endpoint, unsigned *port) {
         if (ss.ss_family == AF_INET6) *port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     }
     return fd;
+}
+
+#define HUGE_PAGE_BYTES ((size_t)2 << 20)
+
+void *gsr_alloc_bulk(size_t n, size_t *rounded) {
+    size_t align = n >= HUGE_PAGE_BYTES ? HUGE_PAGE_BYTES : 4096;
+    if (n == 0 || n > SIZE_MAX - align) return NULL;
+    size_t size = (n + align - 1) / align * align;
+    void *p = aligned_alloc(align, size);
+#ifdef MADV_HUGEPAGE
+    if (p && align == HUGE_PAGE_BYTES) (void)madvise(p, size, MADV_HUGEPAGE); /* refused or THP off: 4 KiB pages, as before */
+#endif
+    if (p && rounded) *rounded = size;
+    return p;
 }
 
 static int hex_digit(char c) {

@@ -51,6 +51,15 @@ int gsr_random(void *buf, size_t n);
 /* Constant-time comparison of n bytes: 1 when equal. */
 int gsr_equal_ct(const uint8_t *a, const uint8_t *b, size_t n);
 
+/* Memory that copies go through in bulk (the worker's staging rings, the client's page-locked
+ * host memory): page-aligned n bytes (rounded up to a page), or NULL; free() frees it. From
+ * 2 MiB up it is 2 MiB-aligned and asked for transparent huge pages (madvise, best effort):
+ * every socket copy into or out of it then walks one page-table entry per 2 MiB instead of
+ * one per 4 KiB (docs/remote.md "Bulk lanes": on this project's test VM a 1 GiB loopback
+ * transfer out of 4 KiB pages ran at a tenth of the same out of huge pages). *rounded gets
+ * the size allocated (NULL: not wanted). */
+void *gsr_alloc_bulk(size_t n, size_t *rounded);
+
 /* Compressed copies (docs/remote.md "Compression"). One chunk of a copy as a DATA frame (flags:
  * REPLY and MORE as the direction needs), compressed with p's codec when it has one and it
  * pays, else raw: 0, or -1 (link). */

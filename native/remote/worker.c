@@ -339,7 +339,7 @@ static int open_lanes(gsr_session *s, lane_setup *ls, const gsr_header *h) {
         if (!(s->lanes = calloc(n, sizeof *s->lanes))) status = CUDA_ERROR_OUT_OF_MEMORY;
         for (unsigned i = 0; status == CUDA_SUCCESS && i < n; i++) {
             s->lanes[i].link = (gsr_link){-1, NULL};
-            s->lanes[i].ring.pageable = aligned_alloc(4096, (size_t)GSR_RING_SLOTS * GSR_CHUNK_BYTES_V2);
+            s->lanes[i].ring.pageable = gsr_alloc_bulk((size_t)GSR_RING_SLOTS * GSR_CHUNK_BYTES_V2, NULL);
             s->nlanes = s->lanes[i].ring.pageable ? i + 1 : i;
             /* Each lane compresses on its own thread: its own codec state and scratch. */
             if (!s->lanes[i].ring.pageable ||
@@ -506,7 +506,7 @@ int main(int argc, char **argv) {
     memset(&s, 0, sizeof s);
     s.link = (gsr_link){-1, NULL};
     s.payload = malloc(GSR_MAX_PAYLOAD);
-    s.ring.pageable = aligned_alloc(4096, (size_t)GSR_RING_SLOTS * GSR_CHUNK_BYTES_V2);
+    s.ring.pageable = gsr_alloc_bulk((size_t)GSR_RING_SLOTS * GSR_CHUNK_BYTES_V2, NULL);
     s.chunk = GSR_CHUNK_BYTES;
     s.in = malloc(GSR_IN_BYTES);
     s.timeout_ms = o.accept_timeout_ms; /* the handshake's; the idle timeout once it is done */

@@ -18,14 +18,17 @@
 
 /* Copy staging (docs/remote.md "Copies"): GSR_RING_SLOTS buffers of GSR_CHUNK_BYTES_V2, so
  * that receiving chunk k+1 overlaps the device copy of chunk k (and, device to host, the
- * device copy of k+1 overlaps sending k). `pageable` is always there; `pinned` is allocated
- * (cuMemHostAlloc, portable) in the context of the first large copy and is the driver's to
- * free with that context: when the session drops that context it is forgotten, and the
- * next copy pins again in its own. */
+ * device copy of k+1 overlaps sending k). `pageable` is always there (gsr_alloc_bulk: on huge
+ * pages where the kernel gives them); `pinned` is `pageable` itself registered with the driver
+ * (cuMemHostRegister, portable), or where the driver refuses that, allocated (cuMemHostAlloc,
+ * portable), in the context of the first large copy; either is the driver's to drop with that
+ * context: when the session drops that context it is forgotten, and the next copy pins again
+ * in its own. */
 typedef struct gsr_ring {
     uint8_t *pageable;
     uint8_t *pinned;
     uint64_t pinned_ctx; /* the context id pinned was allocated in */
+    int registered;      /* pinned is pageable itself, registered (cuMemHostRegister), not the driver's */
     int pin_failed;      /* the driver refused once: stay on pageable staging */
 } gsr_ring;
 

@@ -47,12 +47,23 @@ size_t gsr_take_chunk(gsr_session *s, uint64_t left, uint8_t *dst) {
     return raw;
 }
 
-/* Pinned staging for this copy when the driver gives it (once per context), else pageable. */
+/* Pinned staging for this copy when the driver gives it (once per context), else pageable.
+ * The ring's own memory (huge pages where the kernel gives them: gsr_alloc_bulk) is pinned in
+ * place (cuMemHostRegister, portable), so every recv into it and send out of it walks 2 MiB
+ * pages; a driver that refuses that gives its own pinned memory (cuMemHostAlloc) as before. */
 uint8_t *gsr_ring_base(gsr_session *s, gsr_ring *g) {
     if (!g->pinned && !g->pin_failed && s->current_ctx != 0 && s->current_ctx != UINT64_MAX) {
+        size_t size = (size_t)GSR_RING_SLOTS * GSR_CHUNK_BYTES_V2;
+        CUresult rc = cuMemHostRegister_v2(g->pageable, size, CU_MEMHOSTREGISTER_PORTABLE);
         void *p = NULL;
-        if (cuMemHostAlloc(&p, (size_t)GSR_RING_SLOTS * GSR_CHUNK_BYTES_V2, CU_MEMHOSTALLOC_PORTABLE) == CUDA_SUCCESS && p) {
+        /* Already registered: a context that went away left it so (the driver keeps it). */
+        if (rc == CUDA_SUCCESS || rc == CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED) {
+            g->pinned = g->pageable;
+            g->registered = 1;
+            g->pinned_ctx = s->current_ctx;
+        } else if (cuMemHostAlloc(&p, size, CU_MEMHOSTALLOC_PORTABLE) == CUDA_SUCCESS && p) {
             g->pinned = p;
+            g->registered = 0;
             g->pinned_ctx = s->current_ctx;
         } else {
             g->pin_failed = 1; /* e.g. a slice whose host-memory limit refuses it: copies still work */
@@ -72,7 +83,7 @@ void gsr_ring_forget_ctx(gsr_session *s, uint64_t ctx) {
 static void ring_release(gsr_session *s, gsr_ring *g) {
     if (!g->pinned) return;
     gsr_obj *c = gsr_table_find(&s->table, g->pinned_ctx, GSR_KIND_CONTEXT);
-    if (c && cuCtxSetCurrent(c->handle) == CUDA_SUCCESS) (void)cuMemFreeHost(g->pinned);
+    if (c && cuCtxSetCurrent(c->handle) == CUDA_SUCCESS) (void)(g->registered ? cuMemHostUnregister(g->pinned) : cuMemFreeHost(g->pinned));
     g->pinned = NULL;
     s->current_ctx = UINT64_MAX;
 }

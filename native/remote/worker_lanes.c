@@ -100,9 +100,27 @@ static void lane_htod(lane_job *j) {
     gsr_pipeline_end(&p, &j->status);
 }
 
-/* Device to host: the device fills this lane's next slots while one is sent. After a failure
- * the rest of the lane's frames carry zeros (never stale staging), so the client's lanes stay
- * in step and the status reply says what failed. */
+/* Device to host: the device fills this lane's next slots while one is sent, DTOH_AHEAD chunks
+ * ahead. Not the whole ring at once: the lanes' first device copies all queue on the request's
+ * one stream, so with 16 lanes x 4 slots the last lane's first chunk would wait behind 64 device
+ * copies (256 MiB, about 4.6 ms on an H100) before its first send, and the copy ends with that
+ * lane; two ahead halves the wait and still keeps a device copy behind every send (a 4 MiB
+ * device copy is a small fraction of a lane's 4 MiB send). After a failure the rest of the
+ * lane's frames carry zeros (never stale staging), so the client's lanes stay in step and the
+ * status reply says what failed. */
+#define DTOH_AHEAD 2u
+_Static_assert(DTOH_AHEAD < GSR_RING_SLOTS, "the slot refilled holds a chunk already sent");
+
+/* Queues the device copy of the chunk at *issue into slot *slot (stream-ordered after earlier
+ * work), then moves both on. */
+static void dtoh_issue(lane_job *j, gsr_pipeline *p, uint64_t *issue, unsigned *slot) {
+    uint64_t stride = (uint64_t)j->s->chunk * j->s->nlanes;
+    j->status = j->s->memcpy_dtoh_async(j->ring + (size_t)*slot * GSR_CHUNK_BYTES_V2, j->addr + *issue, chunk_len(j, *issue), j->stream);
+    if (j->status == CUDA_SUCCESS) j->status = gsr_slot_record(p, *slot, j->stream);
+    *issue += stride;
+    *slot = (*slot + 1) % GSR_RING_SLOTS;
+}
+
 static void lane_dtoh(lane_job *j) {
     gsr_session *s = j->s;
     gsr_link *l = &s->lanes[j->lane].link;
@@ -111,22 +129,19 @@ static void lane_dtoh(lane_job *j) {
     uint64_t stride = (uint64_t)s->chunk * s->nlanes;
     uint64_t first = (uint64_t)j->lane * s->chunk;
     uint64_t issue = first, send = first;
-    size_t len[GSR_RING_SLOTS] = {0};
+    unsigned issue_slot = 0;
     int zeroed = 0;
     unsigned k = 0;
     int piped = s->memcpy_dtoh_async != NULL;
-    /* Queue the first slots' device copies at once (stream-ordered after earlier work). */
-    for (unsigned q = 0; piped && q < GSR_RING_SLOTS && issue < j->bytes && j->status == CUDA_SUCCESS; q++) {
-        len[q] = chunk_len(j, issue);
-        j->status = s->memcpy_dtoh_async(j->ring + (size_t)q * GSR_CHUNK_BYTES_V2, j->addr + issue, len[q], j->stream);
-        if (j->status == CUDA_SUCCESS) j->status = gsr_slot_record(&p, q, j->stream);
-        issue += stride;
-    }
+    for (unsigned q = 0; piped && q < DTOH_AHEAD && issue < j->bytes && j->status == CUDA_SUCCESS; q++) dtoh_issue(j, &p, &issue, &issue_slot);
     for (; send < j->bytes; send += stride, k = (k + 1) % GSR_RING_SLOTS) {
         size_t n = chunk_len(j, send);
         uint8_t *slot = j->ring + (size_t)k * GSR_CHUNK_BYTES_V2;
         if (piped) {
             gsr_slot_wait(&p, k, &j->status);
+            /* The next chunk's slot held one already sent (DTOH_AHEAD < GSR_RING_SLOTS): refill it
+             * while this one is sent. */
+            if (j->status == CUDA_SUCCESS && issue < j->bytes) dtoh_issue(j, &p, &issue, &issue_slot);
         } else if (j->status == CUDA_SUCCESS) {
             j->status = cuMemcpyDtoH_v2(slot, j->addr + send, n);
         }
@@ -142,12 +157,6 @@ static void lane_dtoh(lane_job *j) {
             gsr_pipeline_end(&p, &j->status);
             (void)lane_fail(j);
             return;
-        }
-        if (piped && j->status == CUDA_SUCCESS && issue < j->bytes) {
-            len[k] = chunk_len(j, issue);
-            j->status = s->memcpy_dtoh_async(slot, j->addr + issue, len[k], j->stream);
-            if (j->status == CUDA_SUCCESS) j->status = gsr_slot_record(&p, k, j->stream);
-            issue += stride;
         }
     }
     gsr_pipeline_end(&p, &j->status);

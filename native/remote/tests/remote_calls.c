@@ -337,6 +337,16 @@ int main(int argc, char **argv) {
     EXPECT(p_cuMemHostUnregister(pinned), CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED);
     EXPECT(p_cuMemFreeHost(pinned), CUDA_SUCCESS);
     EXPECT(p_cuPointerGetAttribute(&mtype, 2, (CUdeviceptr)(uintptr_t)pinned), CUDA_ERROR_INVALID_VALUE);
+    /* From 2 MiB up it is 2 MiB-aligned (huge pages for the copies out of it: net.h gsr_alloc_bulk),
+     * every byte usable, its range the size asked rounded to a page, as below 2 MiB. */
+    void *big = NULL;
+    EXPECT(p_cuMemHostAlloc(&big, (3u << 20) + 5, 0), CUDA_SUCCESS);
+    CHECK(big && (uintptr_t)big % (2u << 20) == 0);
+    if (big) memset(big, 0x5a, (3u << 20) + 5);
+    range = 0;
+    EXPECT(p_cuPointerGetAttribute(&range, 12, (CUdeviceptr)(uintptr_t)big + (3u << 20)), CUDA_SUCCESS);
+    CHECK(range == (3u << 20) + 4096);
+    EXPECT(p_cuMemFreeHost(big), CUDA_SUCCESS);
 
     /* ---- peers, the profiler, IPC */
     P(CUresult(*)(int *, CUdevice, CUdevice), cuDeviceCanAccessPeer);
