@@ -22,6 +22,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -34,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gs_config.h"
 #include "log.h"
 #include "state.h"
 #include "swap.h"
@@ -337,6 +339,27 @@ static int listen_at(const char *path)
     return fd;
 }
 
+/*
+ * This process will never have a control socket: says so to the daemon with an empty file
+ * <GPUSHARE_SWAP>/<pid>.noswap (0600), so memory overcommit counts its task at its promise at
+ * once instead of waiting for a socket that will not come (SWAP.md, "Waiting for room"; the
+ * daemon's src/node/swap.ts, pending). A file rather than a word in the region: the region is
+ * the task's, this is one process's, and the directory is where the daemon already looks.
+ */
+static void say_no_swap(void)
+{
+    char path[GS_CONFIG_PATH_LEN + 32];
+    int n = snprintf(path, sizeof path, "%s/%d.noswap", gs_cfg.swap_dir, (int)getpid());
+    if (n < 0 || (size_t)n >= sizeof path)
+        return;
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        gs_log(GS_LOG_WARN, "swap: cannot write %s (%s); the daemon finds out later", path, strerror(errno));
+        return;
+    }
+    close(fd);
+}
+
 void gs_swap_ctl_start(void)
 {
     static bool atfork;
@@ -355,8 +378,10 @@ void gs_swap_ctl_start(void)
         gs_log(GS_LOG_WARN, "swap: cannot create %s (%s)", gs_cfg.swap_dir, strerror(errno));
     if (n < 0 || (size_t)n >= sizeof C.path) {
         gs_log(GS_LOG_WARN, "swap: GPUSHARE_SWAP is too long for a socket path; this process cannot be swapped");
+        say_no_swap();
     } else if ((C.fd = listen_at(C.path)) < 0) {
         gs_log(GS_LOG_WARN, "swap: cannot listen on %s (%s); this process cannot be swapped", C.path, strerror(errno));
+        say_no_swap();
     } else {
         /* the thread takes none of the program's signals (sigprocmask: the calling thread's
          * mask on Linux, and in glibc 2.2.5 where pthread_sigmask moved to 2.32's libc) */
@@ -372,6 +397,7 @@ void gs_swap_ctl_start(void)
             close(C.fd);
             (void)unlink(C.path);
             C.fd = -1;
+            say_no_swap();
         }
         pthread_attr_destroy(&attr);
         sigprocmask(SIG_SETMASK, &old, NULL);
