@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,6 +106,51 @@ describe('SlotFile', () => {
     writeFileSync(path, 'by hand');
     f.write('three');
     expect(readSlotFile(path)).toMatchObject({ text: 'three' });
+    f.close();
+  });
+
+  it('one writer per file: a second is refused naming the first, until the first closes', () => {
+    const path = join(dir, 'state');
+    const a = new SlotFile(path);
+    a.read();
+    a.write('a1');
+    const b = new SlotFile(path);
+    expect(() => b.read()).toThrow(expect.objectContaining({ code: 'GS_ERR_CONFLICT', message: expect.stringMatching(new RegExp(`being written by process ${process.pid} \\(this one`)) }));
+    expect(() => b.write('b1')).toThrow(/one writer per file/);
+    expect(readSlotFile(path)).toMatchObject({ text: 'a1' }); // nothing changed
+    a.close();
+    expect(b.read()).toMatchObject({ kind: 'slots', text: 'a1' });
+    b.write('b1');
+    expect(() => a.write('a2')).toThrow(/one writer per file/);
+    b.close();
+    expect(readSlotFile(path)).toMatchObject({ text: 'b1' });
+    expect(readFileSync(`${path}.lock`, 'utf8')).toBe(`pid ${process.pid}\n`);
+  });
+
+  it('a writer in another process is refused while it lives, and its death frees the file (flock: no stale lock)', async () => {
+    const path = join(dir, 'state');
+    // flock(1) holds the lock in a process group of its own (its shell inherits the descriptor).
+    const holder = spawn('flock', ['-x', `${path}.lock`, '-c', 'echo locked; exec sleep 30'], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+    await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
+    const f = new SlotFile(path);
+    expect(() => f.read()).toThrow(/being written by another process/);
+    const gone = new Promise((resolve) => holder.once('exit', resolve));
+    process.kill(-(holder.pid ?? 0), 'SIGKILL');
+    await gone;
+    expect(f.read()).toEqual({ kind: 'absent' });
+    f.write('mine');
+    f.close();
+  });
+
+  it('with sync, writes in place and remakes the same way (fdatasync after each)', () => {
+    const path = join(dir, 'state');
+    const f = new SlotFile(path, { sync: true });
+    f.read();
+    f.write('one');
+    f.write('x'.repeat(10_000)); // remade larger
+    f.write('three');
+    expect(readSlotFile(path)).toMatchObject({ kind: 'slots', text: 'three', seq: 3 });
+    expect(statSync(path).size).toBe(65536);
     f.close();
   });
 

@@ -129,10 +129,17 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
 
   for (const dir of [stateDir, containersDir, join(stateDir, 'lib'), computeDir]) mkdirSync(dir, { recursive: true });
   chmodSync(computeDir, 0o1777); // every container's processes, whatever their user, meet on the boards
-  removeTemporaries(stateDir);
-  installLibrary(options.library, hostLibrary);
-  writeFileAtomic(hostPreload, `${CONTAINER_PATHS.library}\n`);
+  // The ledger first: its lock (slot-file.ts) refuses a second agent on this node before it
+  // touches anything of the first's (temporaries, the library, containers' directories).
   const ledger = new Ledger(join(stateDir, 'ledger.json'));
+  try {
+    removeTemporaries(stateDir);
+    installLibrary(options.library, hostLibrary);
+    writeFileAtomic(hostPreload, `${CONTAINER_PATHS.library}\n`);
+  } catch (e) {
+    ledger.close();
+    throw e;
+  }
 
   const containerDir = (podUid: string, index: number): string => join(containersDir, `${podUid}_${index}`);
   const hostPaths = (podUid: string, index: number): HostPaths => ({ library: hostLibrary, preload: hostPreload, claimDir: containerDir(podUid, index), computeDir });
