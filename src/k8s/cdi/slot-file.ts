@@ -24,6 +24,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from './write.js';
 import { ErrorCodes, GsError } from '../../domain/index.js';
 import { tryLockExclusive } from '../../node/state-lock.js';
 
@@ -290,5 +291,28 @@ function syncDir(dir: string): void {
     fdatasyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * Rewrites a slot file in the plain layout (its newest record's text alone, renamed into place
+ * and fsynced): the layout gpushare before the slots (base/session23 and earlier) reads and
+ * writes, for a downgrade (`gpushare k8s downgrade-state`, docs/kubernetes.md, "State,
+ * idempotence, restarts"). The record's text is that layout's whole file already (the slots
+ * changed the container, not the document). Offline only: it takes the writer's lock, so a
+ * running agent makes it refuse (GS_ERR_CONFLICT). `plain`: the file was in the plain layout
+ * already, and is left as it is. Absent (GS_ERR_NOT_FOUND) or torn (GS_ERR_CONFLICT): nothing changed.
+ */
+export function writePlainLayout(path: string, mode = 0o600): 'written' | 'plain' {
+  const f = new SlotFile(path, { mode });
+  try {
+    const read = f.read();
+    if (read.kind === 'absent') throw new GsError(ErrorCodes.notFound, `${path}: no such file`);
+    if (read.kind === 'torn') throw new GsError(ErrorCodes.conflict, `${path} has no whole record (${read.why}); nothing changed`);
+    if (read.kind === 'plain') return 'plain';
+    writeFileAtomic(path, read.text, mode, true);
+    return 'written';
+  } finally {
+    f.close();
   }
 }

@@ -28,6 +28,9 @@ import { NodePods } from './pods.js';
 import { DEFAULT_DEVICE_PLUGIN_DIR, devicePluginProtos } from './protos.js';
 import { containerResponse, type ContainerAllocateResponse } from './response.js';
 
+/** Where the device plugin keeps its state (the ledger, the library) unless configured. */
+export const DEFAULT_STATE_DIR = '/var/lib/gpushare/device-plugin';
+
 export type { PluginLog };
 
 /** A change of one GPU's health. */
@@ -118,7 +121,7 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
   const split = checkSplit(options.split ?? DEFAULT_SPLIT);
   if (!split.ok) throw new Error(`device plugin: ${describeIssues(split.issues)}`);
   const gpus = options.gpus;
-  const stateDir = options.stateDir ?? '/var/lib/gpushare/device-plugin';
+  const stateDir = options.stateDir ?? DEFAULT_STATE_DIR;
   const containersDir = join(stateDir, 'containers');
   const computeDir = options.computeDir ?? join(stateDir, 'compute');
   const hostLibrary = join(stateDir, 'lib', 'libgpushare.so');
