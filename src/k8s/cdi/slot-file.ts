@@ -8,7 +8,10 @@
  * allocation and a queued write: 0.2-1 ms at the median and 3-12 ms at p99 on the development
  * VM's disk under load (docs/benchmarks.md, "Session 23"), against 0.01 / 0.06 ms for a write
  * into pages the file already has. Neither way is fsynced (the callers say why: their state is
- * trusted only within the boot that wrote it).
+ * trusted only within the boot that wrote it; `sync` adds an fdatasync, measured at 2.9-8.7 ms
+ * p99 on the development VM in session 24: with it a prepare's p99 would pass its 5 ms budget). One writer per file: a lock
+ * beside it (SlotFile). An older gpushare reads the slotted file as "not JSON" and refuses it:
+ * writePlainLayout (`gpushare k8s downgrade-state`) is the way back (docs/kubernetes.md).
  *
  * Layout: the file is 2 x `cap` bytes (`cap` a power of two, >= 4 KiB); slot i starts at
  * i x cap with one header line `gpushare-slots 1 <seq> <length> <sha256 of the payload>\n`
