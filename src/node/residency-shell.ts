@@ -107,6 +107,10 @@ const GRANT_HOLD_MS = 3000;
  * cuBLAS's workspace) come within a second of its first big one, and a loaded machine's
  * scheduling delays are well under it; what a slice can take from others meanwhile is bounded
  * by the room rule, which swaps the lowest-priority idle slice out when the card reads over.
+ * Counted from its first GPU memory, not its start: before that it holds nothing, and a bound
+ * from the start would count a program still importing its libraries at its whole promise (the
+ * overcommit-room race this state exists to avoid, issue 22); the risk begins with allocations
+ * that open no socket, and the first of them starts the clock.
  */
 export const PENDING_GRACE_MS = 10_000;
 
