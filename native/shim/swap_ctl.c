@@ -26,6 +26,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,12 +353,36 @@ static void say_no_swap(void)
     int n = snprintf(path, sizeof path, "%s/%d.noswap", gs_cfg.swap_dir, (int)getpid());
     if (n < 0 || (size_t)n >= sizeof path)
         return;
+    (void)mkdir(gs_cfg.swap_dir, 0700); /* as gs_swap_ctl_start: a task of its own user makes it */
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         gs_log(GS_LOG_WARN, "swap: cannot write %s (%s); the daemon finds out later", path, strerror(errno));
         return;
     }
     close(fd);
+}
+
+/* This process said <pid>.noswap, or has its socket: nothing more to say (reset in a forked child). */
+static _Atomic int said_no_swap;
+static void said_reset_child(void)
+{
+    atomic_store(&said_no_swap, 0);
+}
+
+void gs_swap_ctl_unswappable(void)
+{
+    static bool atfork;
+    if (atomic_load_explicit(&said_no_swap, memory_order_relaxed) != 0 || !gs_swap_on())
+        return;
+    pthread_mutex_lock(&C.lock);
+    if (atomic_load(&said_no_swap) == 0) {
+        if (!atfork)
+            atfork = pthread_atfork(NULL, NULL, said_reset_child) == 0;
+        if (!C.started)
+            say_no_swap();
+        atomic_store(&said_no_swap, 1);
+    }
+    pthread_mutex_unlock(&C.lock);
 }
 
 void gs_swap_ctl_start(void)
