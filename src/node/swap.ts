@@ -320,21 +320,23 @@ export class SwapSessions {
    * (`<pid>.noswap`, written by the library when its socket cannot be made, SWAP.md), vacuously
    * so before any process maps the CUDA driver. Such a slice holds what its region says, not its
    * whole promise (residency.ts, ResidentSlice.pending). Fails closed: a process whose maps
-   * cannot be read (a daemon that is not root, hidepid) may use the GPU outside the library, and
-   * a group with no visible process (hidepid hides them all) is not pending. How long a slice
-   * may stay pending is the caller's bound (residency-shell.ts, PENDING_GRACE_MS). `proc` is for tests.
+   * cannot be read (a daemon that is not root, hidepid, a process that changed its credentials)
+   * may use the GPU outside the library. An empty group stays pending (vacuously): it is a task
+   * between its fork and its setsid, or ending, which counted at its promise re-opened the
+   * overcommit-room race (issue 22), and it is never a group hidden from the daemon (root sees
+   * every process; a daemon that is not root starts its tasks as its own user, whose processes
+   * hidepid does not hide). How long a slice may stay pending is the caller's bound
+   * (residency-shell.ts, PENDING_GRACE_MS). `proc` is for tests.
    */
   static pending(dir: string, pgid: number, proc: ProcView = liveProc): boolean {
-    let seen = 0;
     for (const pid of proc.members(pgid)) {
       const libs = proc.libraries(pid);
       if (libs === 'gone') continue;
-      seen++;
       if (proc.exists(join(dir, `${pid}.sock`))) continue;
       if (libs === 'unreadable') return false;
       if (libs.cuda && (!libs.gpushare || !socketPathFits(dir, pid) || proc.exists(join(dir, `${pid}.noswap`)))) return false;
     }
-    return seen > 0;
+    return true;
   }
 
   /** Whether every CUDA process of the group has a control socket (and there is one): the library can swap it. */
