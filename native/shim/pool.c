@@ -18,6 +18,7 @@
 #include "log.h"
 #include "scrub.h"
 #include "state.h"
+#include "swap.h"
 #include "track.h"
 
 typedef struct pool_acct {
@@ -156,8 +157,10 @@ static CUresult pool_alloc(const async_alloc *a, CUdeviceptr *dptr, size_t bytes
 static CUresult alloc_noted(const async_alloc *a, CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream s)
 {
     CUresult r = pool_alloc(a, dptr, bytesize, pool, s);
-    if (r == CUDA_SUCCESS && dptr != NULL)
+    if (r == CUDA_SUCCESS && dptr != NULL) {
         gs_scrub_note_async(*dptr, bytesize);
+        gs_swap_ctl_unswappable(); /* pool memory is never swapped (SWAP.md) */
+    }
     return r;
 }
 

@@ -29,6 +29,10 @@ bool gs_swap_on(void);
  * memory mapped in); CUDA_ERROR_NOT_SUPPORTED when this allocation cannot be swappable (no
  * VMM on the device, smaller than the granularity): the caller then uses the plain path. */
 CUresult gs_swap_alloc(CUdeviceptr *dptr, size_t bytes);
+/* An allocation that cannot be swapped was made (a pool's, cuMemAllocAsync): while this process
+ * has no control socket, the daemon hears at once that it may never get one (<pid>.noswap,
+ * SWAP.md "Waiting for room"), once per process. One relaxed load after the first. */
+void gs_swap_ctl_unswappable(void);
 /* Frees p when it is a swappable allocation (*done = true), else leaves it (*done = false). */
 CUresult gs_swap_free(CUdeviceptr p, bool *done);
 

@@ -22,9 +22,11 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gs_config.h"
 #include "log.h"
 #include "state.h"
 #include "swap.h"
@@ -337,6 +340,51 @@ static int listen_at(const char *path)
     return fd;
 }
 
+/*
+ * This process will never have a control socket: says so to the daemon with an empty file
+ * <GPUSHARE_SWAP>/<pid>.noswap (0600), so memory overcommit counts its task at its promise at
+ * once instead of waiting for a socket that will not come (SWAP.md, "Waiting for room"; the
+ * daemon's src/node/swap.ts, pending). A file rather than a word in the region: the region is
+ * the task's, this is one process's, and the directory is where the daemon already looks.
+ */
+static void say_no_swap(void)
+{
+    char path[GS_CONFIG_PATH_LEN + 32];
+    int n = snprintf(path, sizeof path, "%s/%d.noswap", gs_cfg.swap_dir, (int)getpid());
+    if (n < 0 || (size_t)n >= sizeof path)
+        return;
+    (void)mkdir(gs_cfg.swap_dir, 0700); /* as gs_swap_ctl_start: a task of its own user makes it */
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        gs_log(GS_LOG_WARN, "swap: cannot write %s (%s); the daemon finds out later", path, strerror(errno));
+        return;
+    }
+    close(fd);
+}
+
+/* This process said <pid>.noswap, or has its socket: nothing more to say (reset in a forked child). */
+static _Atomic int said_no_swap;
+static void said_reset_child(void)
+{
+    atomic_store(&said_no_swap, 0);
+}
+
+void gs_swap_ctl_unswappable(void)
+{
+    static bool atfork;
+    if (atomic_load_explicit(&said_no_swap, memory_order_relaxed) != 0 || !gs_swap_on())
+        return;
+    pthread_mutex_lock(&C.lock);
+    if (atomic_load(&said_no_swap) == 0) {
+        if (!atfork)
+            atfork = pthread_atfork(NULL, NULL, said_reset_child) == 0;
+        if (!C.started)
+            say_no_swap();
+        atomic_store(&said_no_swap, 1);
+    }
+    pthread_mutex_unlock(&C.lock);
+}
+
 void gs_swap_ctl_start(void)
 {
     static bool atfork;
@@ -355,8 +403,10 @@ void gs_swap_ctl_start(void)
         gs_log(GS_LOG_WARN, "swap: cannot create %s (%s)", gs_cfg.swap_dir, strerror(errno));
     if (n < 0 || (size_t)n >= sizeof C.path) {
         gs_log(GS_LOG_WARN, "swap: GPUSHARE_SWAP is too long for a socket path; this process cannot be swapped");
+        say_no_swap();
     } else if ((C.fd = listen_at(C.path)) < 0) {
         gs_log(GS_LOG_WARN, "swap: cannot listen on %s (%s); this process cannot be swapped", C.path, strerror(errno));
+        say_no_swap();
     } else {
         /* the thread takes none of the program's signals (sigprocmask: the calling thread's
          * mask on Linux, and in glibc 2.2.5 where pthread_sigmask moved to 2.32's libc) */
@@ -372,6 +422,7 @@ void gs_swap_ctl_start(void)
             close(C.fd);
             (void)unlink(C.path);
             C.fd = -1;
+            say_no_swap();
         }
         pthread_attr_destroy(&attr);
         sigprocmask(SIG_SETMASK, &old, NULL);

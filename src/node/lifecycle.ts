@@ -150,6 +150,7 @@ export class Lifecycle {
       usage: (id) => this.supervisor.usage(id),
       sampleNow: () => this.supervisor.sampleNow(),
       lifecycleBusy: (id) => this.busy.has(id),
+      swapOn: (task) => this.swapOn(task, task.gpus ?? []),
       swaps: this.swaps,
       events: this.events,
       log: this.log,
@@ -318,7 +319,7 @@ export class Lifecycle {
       env = { ...taskEnvironment(sandbox.baseEnv, task, gpus, limit, smRanges === null ? null : { ranges: smRanges, mpsPipeDir }), ...sandbox.wrapperEnv };
       Object.assign(env, grantVariable(env)); // its compute grants, written by root (boards per user)
       const ownUser = this.options.sandbox.userFor(task.tenant) !== null;
-      if (this.options.swap === true && gpus.length > 0 && (!ownUser || this.options.sandbox.regionPath(task.id) === task.regionPath)) {
+      if (this.swapOn(task, gpus)) {
         // The library's control sockets (native/shim/SWAP.md), beside the task's region. A task
         // run as its tenant's own user has them in its own directory (0700, its user's), made
         // by the library as that user: only that user and the daemon (root) can connect.
@@ -345,6 +346,16 @@ export class Lifecycle {
     // Once `starting` is committed (with the queue pass's other starts): the spawner forks and
     // execs off this event loop; until it answers the task is `starting`.
     this.store.afterCommit(() => this.spawn(task, env, at, { gpus, smRanges, mpsPipeDir, files }));
+  }
+
+  /**
+   * Whether the task gets slice swap (GPUSHARE_SWAP): swap on, GPUs, and, run as its tenant's
+   * own user, its region where the sandbox puts it (the library makes the socket directory as
+   * that user). Memory overcommit counts a task without it at its promise (residency-shell.ts).
+   */
+  private swapOn(task: Task, gpus: readonly TaskGpu[]): boolean {
+    const ownUser = this.options.sandbox.userFor(task.tenant) !== null;
+    return this.options.swap === true && gpus.length > 0 && (!ownUser || this.options.sandbox.regionPath(task.id) === task.regionPath);
   }
 
   private spawn(task: Task, env: Record<string, string>, at: number, placed: Placed): void {

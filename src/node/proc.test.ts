@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSameLiveProcess, librariesIn, parseProcStat, readProcStat, signalName, signalNumber } from './proc.js';
+import { isSameLiveProcess, librariesIn, parseProcStat, readMappedLibraries, readProcStat, signalName, signalNumber } from './proc.js';
 
 describe('parseProcStat', () => {
   it('counts fields from the last parenthesis, whatever the command name holds', () => {
@@ -52,5 +52,22 @@ describe('librariesIn', () => {
   it('takes a name only as the mapped file, not inside a directory name or another library', () => {
     expect(librariesIn(line('/tmp/libgpushare.so.d/libfoo.so'))).toEqual({ cuda: false, gpushare: false });
     expect(librariesIn(line('/usr/lib/libcudart.so.12'))).toEqual({ cuda: false, gpushare: false });
+  });
+});
+
+describe('readMappedLibraries', () => {
+  const fails = (code: string) => () => {
+    throw Object.assign(new Error(code), { code });
+  };
+  it('tells a process that is gone from one whose maps this daemon may not read (never "no CUDA")', () => {
+    expect(readMappedLibraries(1, fails('ENOENT'))).toBe('gone');
+    expect(readMappedLibraries(1, fails('ESRCH'))).toBe('gone');
+    expect(readMappedLibraries(1, fails('EACCES'))).toBe('unreadable');
+    expect(readMappedLibraries(1, fails('EPERM'))).toBe('unreadable');
+    expect(readMappedLibraries(1, () => '7f1c2a000000-7f1c2a021000 r-xp 00000000 fd:01 1234    /usr/lib/libcuda.so.1')).toEqual({ cuda: true, gpushare: false });
+  });
+  it('reads this process as what it is, and a pid that cannot exist as gone', () => {
+    expect(readMappedLibraries(process.pid)).toEqual({ cuda: false, gpushare: false });
+    expect(readMappedLibraries(2 ** 22 + 1)).toBe('gone');
   });
 });

@@ -96,22 +96,48 @@ export function groupMembers(pgid: number): number[] {
   return pids.sort((a, b) => a - b);
 }
 
-/** Whether the process has the CUDA driver library mapped (it may hold GPU state). */
+/** Whether the process has the CUDA driver library mapped (it may hold GPU state); false when gone or its maps cannot be read. */
 export function usesCudaDriver(pid: number): boolean {
   return mappedLibraries(pid).cuda;
 }
 
 /**
+ * Whether the process may hold GPU state: it maps the CUDA driver, or its maps cannot be read
+ * (not root, hidepid, another user's process: failing closed, issue 22 review). False when it is gone.
+ */
+export function mayUseCudaDriver(pid: number): boolean {
+  const libs = readMappedLibraries(pid);
+  return libs === 'unreadable' || (libs !== 'gone' && libs.cuda);
+}
+
+export interface MappedLibraries {
+  readonly cuda: boolean;
+  readonly gpushare: boolean;
+}
+
+/**
  * Which of the two libraries the process has mapped: the CUDA driver (it may hold GPU state)
  * and libgpushare (every GPU allocation it makes is counted in its task's region). Both false
- * when the process is gone or its maps cannot be read.
+ * when the process is gone or its maps cannot be read (readMappedLibraries tells those apart).
  */
-export function mappedLibraries(pid: number): { readonly cuda: boolean; readonly gpushare: boolean } {
+export function mappedLibraries(pid: number): MappedLibraries {
+  const libs = readMappedLibraries(pid);
+  return typeof libs === 'string' ? { cuda: false, gpushare: false } : libs;
+}
+
+/**
+ * mappedLibraries, telling a process that is gone (`gone`: no such process, ENOENT/ESRCH) from
+ * one whose maps this daemon may not read (`unreadable`: EACCES/EPERM under a daemon that is
+ * not root, hidepid, or any other error), which callers must not read as "no CUDA". `read` is
+ * for tests.
+ */
+export function readMappedLibraries(pid: number, read: (path: string) => string = (path) => readFileSync(path, 'utf8')): MappedLibraries | 'gone' | 'unreadable' {
   let maps: string;
   try {
-    maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
-  } catch {
-    return { cuda: false, gpushare: false };
+    maps = read(`/proc/${pid}/maps`);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ESRCH' ? 'gone' : 'unreadable';
   }
   return librariesIn(maps);
 }

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Task } from '../contract/task.js';
 import type { TaskEvents } from './events.js';
-import { ResidencyShell } from './residency-shell.js';
+import { PENDING_GRACE_MS, ResidencyShell } from './residency-shell.js';
 import type { DeviceUsage } from './supervisor.js';
 import { SwapSessions, type SwapResult } from './swap.js';
 
@@ -163,8 +163,11 @@ describe('ResidencyShell hand-over', () => {
 describe('ResidencyShell with a task not swappable yet', () => {
   afterEach(() => vi.restoreAllMocks());
 
-  /** A high-priority active 36 MiB slice and a low-priority one starting (promised 64 MiB, holding nothing) on a 64 MiB card. */
-  async function look(pending: boolean) {
+  /**
+   * A high-priority active 36 MiB slice and a low-priority one starting (promised 64 MiB,
+   * holding `lowBytes`) on a 64 MiB card; one look at each time of `at` (ms after the first).
+   */
+  async function look(pending: boolean, o: { lowBytes?: number; at?: readonly number[]; swapOn?: boolean } = {}) {
     vi.spyOn(SwapSessions, 'swappable').mockImplementation((dir: string) => dir.includes('/high/'));
     vi.spyOn(SwapSessions, 'pending').mockReturnValue(pending);
     const calls: string[] = [];
@@ -182,22 +185,30 @@ describe('ResidencyShell with a task not swappable yet', () => {
     const high = { ...task('high', 201), priority: 900 } as Task;
     const low = { ...task('low', 202), priority: 100 } as Task;
     let launches = 0;
+    let now = 1_000_000;
+    const lowBytes = o.lowBytes ?? 0;
     const shell = new ResidencyShell({
       settings: { idleMs: 3_600_000, quantumMs: 30_000, maxWaitMs: 60_000, headroomBytes: 0 },
       tickMs: 3_600_000,
       gpus: () => [{ uuid: GPU, capacityBytes: 64 * MiB }],
       running: () => [high, low],
-      usage: (id) => (id === 'high' ? [{ memoryBytes: 36 * MiB, kernelsLaunched: ++launches } as unknown as DeviceUsage] : null),
+      usage: (id) => (id === 'high' ? [{ memoryBytes: 36 * MiB, kernelsLaunched: ++launches } as unknown as DeviceUsage] : lowBytes > 0 ? [{ memoryBytes: lowBytes, kernelsLaunched: 0 } as unknown as DeviceUsage] : null),
       lifecycleBusy: () => false,
+      ...(o.swapOn === undefined ? {} : { swapOn: (t: Task) => t.id !== 'low' || o.swapOn === true }),
       swaps: swaps as unknown as SwapSessions,
       events: { record: () => undefined } as unknown as TaskEvents,
       log: { info: () => undefined, warn: () => undefined } as unknown as Logger,
-      now: () => 1_000_000,
+      now: () => now,
     });
-    shell.tick();
-    await new Promise((r) => setTimeout(r, 5));
+    const looks: string[][] = [];
+    for (const at of o.at ?? [0]) {
+      now = 1_000_000 + at;
+      shell.tick();
+      await new Promise((r) => setTimeout(r, 5));
+      looks.push([...calls]);
+    }
     shell.close();
-    return calls;
+    return o.at === undefined ? calls : looks;
   }
 
   it('counts a starting task whose processes run the library at what it holds: the higher-priority active slice stays', async () => {
@@ -206,5 +217,18 @@ describe('ResidencyShell with a task not swappable yet', () => {
 
   it('counts one with a CUDA process outside the library at its promise: room is made for it', async () => {
     expect(await look(false)).toEqual(['out high']);
+  });
+
+  it(`bounds the wait for a socket: ${PENDING_GRACE_MS} ms after its first GPU memory a slice still without one counts at its promise`, async () => {
+    // 8 MiB held (through allocations that open no socket, e.g. cuMemAllocAsync): pending at
+    // first (36 + 8 fits the 64 MiB card), then counted at its 64 MiB promise: room is made.
+    expect(await look(true, { lowBytes: 8 * MiB, at: [0, PENDING_GRACE_MS - 1000, PENDING_GRACE_MS + 1000] })).toEqual([[], [], ['out high']]);
+    // Holding nothing yet (not at the GPU): no bound runs.
+    expect(await look(true, { at: [0, 10 * PENDING_GRACE_MS] })).toEqual([[], []]);
+  });
+
+  it('counts a task started without slice swap at its promise at once (it never gets a socket)', async () => {
+    expect(await look(true, { swapOn: false })).toEqual(['out high']);
+    expect(await look(true, { swapOn: true })).toEqual([]);
   });
 });

@@ -39,6 +39,8 @@ export interface ResidencyShellOptions {
   readonly usage: (id: string) => readonly DeviceUsage[] | null;
   /** Reads the regions afresh: room is granted from what the card holds now, not a second ago. */
   readonly sampleNow?: () => void;
+  /** Whether the task was started with slice swap (GPUSHARE_SWAP): without it no process of it ever gets a control socket. Absent: every task. */
+  readonly swapOn?: (task: Task) => boolean;
   /** A suspension or resumption is in flight (lifecycle.ts): the slice is not ours to move. */
   readonly lifecycleBusy: (id: string) => boolean;
   readonly swaps: SwapSessions;
@@ -69,6 +71,8 @@ interface Seen {
   grant: { readonly base: number; readonly bytes: number; readonly at: number } | null;
   /** Not offered to the planner as swappable before this time: its swap-out was refused because another process maps its memory (`exported`). */
   notSwappableUntil: number;
+  /** The first look whose region showed GPU memory (its first allocation, give or take a look); null: none yet. */
+  heldSince: number | null;
 }
 
 /** An overlapped hand-over's figures (seconds): the outgoing swap-outs' own (the longest), when the last ended (from the start), the swap-in's, of it the wait for room, and the wall time from the start to the swap-in's end. */
@@ -90,6 +94,25 @@ const HANDOVER_WAIT_MS = 30_000;
 
 /** How long a grant of room counts before the slice's region shows the allocation it was for. */
 const GRANT_HOLD_MS = 3000;
+
+/**
+ * How long after its first GPU memory (the first look whose region shows any) a slice may stay
+ * `pending` (counted at what it holds, not its promise) without a control socket. A swappable
+ * allocation opens the socket in the same call (swap_ctl.c), so a slice that holds memory and
+ * still has none after a few looks allocates in ways that never open one (cuMemAllocAsync and
+ * pools, expandable segments' own VMM, only pieces under the 2 MiB granularity; SWAP.md, "What
+ * is swapped"): from then on it counts at its promise, as a slice that cannot be swapped does,
+ * so the daemon never promises its room to others and the task never meets out-of-memory
+ * growing into its own promise. 10 s: a program's first small allocations (a context's,
+ * cuBLAS's workspace) come within a second of its first big one, and a loaded machine's
+ * scheduling delays are well under it; what a slice can take from others meanwhile is bounded
+ * by the room rule, which swaps the lowest-priority idle slice out when the card reads over.
+ * Counted from its first GPU memory, not its start: before that it holds nothing, and a bound
+ * from the start would count a program still importing its libraries at its whole promise (the
+ * overcommit-room race this state exists to avoid, issue 22); the risk begins with allocations
+ * that open no socket, and the first of them starts the clock.
+ */
+export const PENDING_GRACE_MS = 10_000;
 
 /** Growth that has the staging pinned again ahead of a swap. */
 const STAGE_STEP_BYTES = 2 ** 30;
@@ -272,7 +295,7 @@ export class ResidencyShell {
     const launches = usage.reduce((sum, d) => sum + d.kernelsLaunched, 0);
     let s = this.seen.get(task.id);
     if (s === undefined) {
-      s = { launches, lastActiveAt: now, since: now, out: null, wantsInSince: null, busy: false, overdueSaid: false, stagedBytes: 0, staging: false, wantsRoom: null, grant: null, notSwappableUntil: 0 };
+      s = { launches, lastActiveAt: now, since: now, out: null, wantsInSince: null, busy: false, overdueSaid: false, stagedBytes: 0, staging: false, wantsRoom: null, grant: null, notSwappableUntil: 0, heldSince: null };
       this.seen.set(task.id, s);
     } else if (launches !== s.launches) {
       s.launches = launches;
@@ -282,8 +305,17 @@ export class ResidencyShell {
     const pid = task.pid ?? -1;
     // Several GPUs: not moved (a slice is swapped whole, and the planner looks at one card at a time).
     const swappable = s.out !== null || (now >= s.notSwappableUntil && gpus.length === 1 && SwapSessions.swappable(swapDirFor(task.regionPath), pid));
-    // Not swappable yet (starting: no swappable allocation has opened its socket), its memory all in its region.
-    const pending = !swappable && now >= s.notSwappableUntil && gpus.length === 1 && SwapSessions.pending(swapDirFor(task.regionPath), pid);
+    if (s.heldSince === null && bytes > 0) s.heldSince = now;
+    // Not swappable yet (starting: no swappable allocation has opened its socket), its memory
+    // all in its region; only while it can still get a socket: swap on for it, and within
+    // PENDING_GRACE_MS of its first GPU memory. After that it counts at its promise.
+    const pending =
+      !swappable &&
+      now >= s.notSwappableUntil &&
+      gpus.length === 1 &&
+      (this.options.swapOn?.(task) ?? true) &&
+      (s.heldSince === null || now - s.heldSince < PENDING_GRACE_MS) &&
+      SwapSessions.pending(swapDirFor(task.regionPath), pid);
     if (swappable && s.out === null && !s.busy && !s.staging && bytes >= s.stagedBytes + STAGE_STEP_BYTES) void this.stage(task, s, bytes);
     if (swappable && s.out === null) void this.options.swaps.watch(task.id, swapDirFor(task.regionPath), pid, (p, b) => this.wantsRoom(task.id, p, b));
     // A grant counts until the region shows what it was for.

@@ -30,7 +30,11 @@
  *   refuses asks for room (served by the rules below, priorities kept). It counts at what it
  *   holds: counted at its promise, a task starting beside a higher-priority active slice made
  *   the card read over and the room rule swapped that slice out for memory nobody held (the
- *   overcommit-room race, issue 22).
+ *   overcommit-room race, issue 22). Bounded (the shell decides it, residency-shell.ts): only
+ *   while the task can still get a socket (swap on for it, its socket path fits, no process said
+ *   `<pid>.noswap`) and within PENDING_GRACE_MS of its first GPU memory; a process whose
+ *   /proc/PID/maps cannot be read counts as one outside the library (fails closed). After that
+ *   it counts at its promise, so its room is never promised to others.
  * - A slice with a swap in flight is left alone and counted as resident; no room is made on
  *   its GPU until it is done.
  */

@@ -48,6 +48,18 @@ function flock(): Flock {
 }
 
 /**
+ * Takes flock(2) LOCK_EX on `fd` without waiting: true when taken, false when another open file
+ * holds it (in this process or another); throws on any other failure, naming `path`. For other
+ * one-writer files (k8s/cdi/slot-file.ts).
+ */
+export function tryLockExclusive(fd: number, path: string): boolean {
+  if (flock()(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const errno = koffi.errno();
+  if (errno === koffi.os.errno['EWOULDBLOCK'] || errno === koffi.os.errno['EAGAIN']) return false;
+  throw new GsError(ErrorCodes.internal, `cannot lock ${path}: flock failed with errno ${errno}`);
+}
+
+/**
  * Takes the state directory's lock, or throws GS_ERR_CONFLICT naming the daemon that holds it.
  * `dir` must exist (ensurePrivateDir). `now` and `pid` are parameters for tests.
  */

@@ -88,4 +88,15 @@ describe('slice swap through libgpushare (fake driver)', () => {
     none.kill('SIGKILL');
     none.unref();
   });
+
+  it('a process that cannot get a socket says so (<pid>.noswap): its task is not pending, counted at its promise at once', async () => {
+    const t = train(`long-${'x'.repeat(100)}`, true); // <dir>/<pid>.sock is over sun_path's 108 bytes
+    await t.ready;
+    const pid = t.child.pid ?? -1;
+    expect(existsSync(join(t.dir, `${pid}.noswap`))).toBe(true);
+    expect(existsSync(join(t.dir, `${pid}.sock`))).toBe(false);
+    expect(SwapSessions.pending(t.dir, pid)).toBe(false);
+    expect(SwapSessions.swappable(t.dir, pid)).toBe(false);
+    expect((await t.done).out).toMatch(/result ok/);
+  });
 });

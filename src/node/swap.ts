@@ -17,7 +17,7 @@
 import { existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { groupMembers, mappedLibraries, signalGroup, usesCudaDriver } from './proc.js';
+import { groupMembers, mayUseCudaDriver, readMappedLibraries, signalGroup, type MappedLibraries } from './proc.js';
 
 /** Swap only when at most 1/8 of the task's device memory (contexts aside) would stay on the GPU. */
 const RESIDENT_MAX_PARTS = 8;
@@ -56,6 +56,26 @@ export type SwapResult =
       /** Where a process refused: the library's own code (SWAP.md), e.g. `exported` while another process maps its memory. */
       readonly libraryCode?: string;
     };
+
+/**
+ * Whether `<dir>/<pid>.sock` fits a Unix socket address (sun_path: 108 bytes with its NUL on
+ * Linux); the library cannot listen on a longer one (swap_ctl.c), so such a process never gets
+ * a control socket.
+ */
+export function socketPathFits(dir: string, pid: number): boolean {
+  return Buffer.byteLength(join(dir, `${pid}.sock`)) < SUN_PATH_BYTES;
+}
+
+const SUN_PATH_BYTES = 108;
+
+/** What pending reads of /proc and the swap directory (tests pass their own). */
+export interface ProcView {
+  members(pgid: number): readonly number[];
+  libraries(pid: number): MappedLibraries | 'gone' | 'unreadable';
+  exists(path: string): boolean;
+}
+
+const liveProc: ProcView = { members: groupMembers, libraries: (pid) => readMappedLibraries(pid), exists: existsSync };
 
 /** The directory of a task's control sockets: beside its region (GPUSHARE_SWAP). */
 export function swapDirFor(regionPath: string): string {
@@ -173,7 +193,7 @@ function outcome(answers: readonly SwapAnswer[], seconds: number): SwapOutcome {
  */
 export async function swapDevices(dir: string, pgid: number): Promise<string[]> {
   const found = new Set<string>();
-  for (const pid of groupMembers(pgid).filter(usesCudaDriver)) {
+  for (const pid of groupMembers(pgid).filter(mayUseCudaDriver)) {
     const control = existsSync(join(dir, `${pid}.sock`)) ? await Control.open(join(dir, `${pid}.sock`)) : null;
     if (control === null) continue;
     const a = await control.ask(pid, 'status');
@@ -200,7 +220,7 @@ export class SwapSessions {
    * `onWantsIn` hears when one of its processes waits to come back in.
    */
   async out(taskId: string, dir: string, pgid: number, park?: { readonly onWantsIn: () => void }): Promise<SwapResult> {
-    const pids = groupMembers(pgid).filter(usesCudaDriver);
+    const pids = groupMembers(pgid).filter(mayUseCudaDriver);
     if (pids.length === 0) return { ok: false, code: 'swap-unavailable', message: 'the task has no CUDA process' };
     const missing = pids.filter((pid) => !existsSync(join(dir, `${pid}.sock`)));
     if (missing.length > 0) return { ok: false, code: 'swap-unavailable', message: `process ${missing.join(', ')} has no swap control (libgpushare not loaded, swap off, or no swappable GPU memory)` };
@@ -280,7 +300,7 @@ export class SwapSessions {
    * process refused or could not be asked. Memory overcommit stages its slices ahead.
    */
   static async stage(dir: string, pgid: number): Promise<boolean> {
-    const pids = groupMembers(pgid).filter(usesCudaDriver);
+    const pids = groupMembers(pgid).filter(mayUseCudaDriver);
     const answers = await Promise.all(
       pids.map(async (pid) => {
         const control = await Control.open(join(dir, `${pid}.sock`));
@@ -296,20 +316,32 @@ export class SwapSessions {
   /**
    * Whether the group cannot be swapped yet but its GPU memory is all counted: every CUDA
    * process without a control socket runs libgpushare (the socket opens at its first swappable
-   * allocation, and one the driver refuses asks for room), vacuously so before any process maps
-   * the CUDA driver. Such a slice holds what its region says, not its whole promise
-   * (residency.ts, ResidentSlice.pending).
+   * allocation, and one the driver refuses asks for room) and has not said it will not get one
+   * (`<pid>.noswap`, written by the library when its socket cannot be made, SWAP.md), vacuously
+   * so before any process maps the CUDA driver. Such a slice holds what its region says, not its
+   * whole promise (residency.ts, ResidentSlice.pending). Fails closed: a process whose maps
+   * cannot be read (a daemon that is not root, hidepid, a process that changed its credentials)
+   * may use the GPU outside the library. An empty group stays pending (vacuously): it is a task
+   * between its fork and its setsid, or ending, which counted at its promise re-opened the
+   * overcommit-room race (issue 22), and it is never a group hidden from the daemon (root sees
+   * every process; a daemon that is not root starts its tasks as its own user, whose processes
+   * hidepid does not hide). How long a slice may stay pending is the caller's bound
+   * (residency-shell.ts, PENDING_GRACE_MS). `proc` is for tests.
    */
-  static pending(dir: string, pgid: number): boolean {
-    return groupMembers(pgid).every((pid) => {
-      const libs = mappedLibraries(pid);
-      return !libs.cuda || libs.gpushare || existsSync(join(dir, `${pid}.sock`));
-    });
+  static pending(dir: string, pgid: number, proc: ProcView = liveProc): boolean {
+    for (const pid of proc.members(pgid)) {
+      const libs = proc.libraries(pid);
+      if (libs === 'gone') continue;
+      if (proc.exists(join(dir, `${pid}.sock`))) continue;
+      if (libs === 'unreadable') return false;
+      if (libs.cuda && (!libs.gpushare || !socketPathFits(dir, pid) || proc.exists(join(dir, `${pid}.noswap`)))) return false;
+    }
+    return true;
   }
 
   /** Whether every CUDA process of the group has a control socket (and there is one): the library can swap it. */
   static swappable(dir: string, pgid: number): boolean {
-    const pids = groupMembers(pgid).filter(usesCudaDriver);
+    const pids = groupMembers(pgid).filter(mayUseCudaDriver);
     return pids.length > 0 && pids.every((pid) => existsSync(join(dir, `${pid}.sock`)));
   }
 
@@ -322,7 +354,7 @@ export class SwapSessions {
   async watch(taskId: string, dir: string, pgid: number, onWantsRoom: (pid: number, bytes: number) => void): Promise<void> {
     let mine = this.watching.get(taskId);
     if (mine === undefined) this.watching.set(taskId, (mine = new Map()));
-    const fresh = groupMembers(pgid).filter((pid) => usesCudaDriver(pid) && !mine.has(pid) && existsSync(join(dir, `${pid}.sock`)));
+    const fresh = groupMembers(pgid).filter((pid) => mayUseCudaDriver(pid) && !mine.has(pid) && existsSync(join(dir, `${pid}.sock`)));
     await Promise.all(
       fresh.map(async (pid) => {
         mine.set(pid, null); // taken: a second look while this one connects does not connect again

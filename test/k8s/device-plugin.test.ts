@@ -299,6 +299,15 @@ describe('Allocate', () => {
     expect(c?.envs['GPUSHARE_POD']).toBe('ml/p-3');
   });
 
+  it('refuses a second plugin on the same state while the first runs (the ledger\'s lock), leaving the first serving', async () => {
+    seed(onePod(1, G0));
+    const first = await start();
+    await expect(startDevicePlugin(options())).rejects.toThrow(/ledger\.json is being written by process \d+ .*one writer per file/);
+    const [a] = await kubelet.allocate(ids(G0, 0));
+    expect(a?.envs['GPUSHARE_POD']).toBe('ml/p-1');
+    await first.settled();
+  });
+
   it('forgets a deleted pod\'s containers and removes their directories', async () => {
     seed(onePod(1, G0));
     const p = await start();

@@ -303,6 +303,19 @@ describe('NodePrepareResources / NodeUnprepareResources', () => {
 });
 
 describe('restarts', () => {
+  it('refuses a second plugin on the same state while the first runs, touching none of its files; starts once the first is closed', async () => {
+    const p = await start();
+    const ref = claims.add({ uid: 'uid-1' });
+    await kubelet.prepare(p.pluginSocket, [ref]);
+    const before = cdiFiles();
+    await expect(startDraKubeletPlugin(options())).rejects.toThrow(/checkpoint\.json is being written by process \d+ .*one writer per file/);
+    expect(cdiFiles()).toEqual(before);
+    expect(p.prepared().map((c) => c.uid)).toEqual(['uid-1']);
+    kubelet.close();
+    const again = await restart();
+    expect(again.prepared().map((c) => c.uid)).toEqual(['uid-1']);
+  });
+
   it('a restarted plugin answers a prepare as before (without reading the claim) and unprepares what it prepared', async () => {
     let p = await start();
     const ref = claims.add({ uid: 'uid-1', results: [{ device: 'gpu-0', consumedCapacity: { memory: '60Gi' } }] });

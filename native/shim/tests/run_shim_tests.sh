@@ -159,6 +159,9 @@ done
 mkdir -p "$WORK/swap-hostmem" "$WORK/swap-novmm"
 echo '{"contextBytes": 4194304, "errors": {"cuMemHostRegister_v2": 2}}' >"$WORK/fake_cuda_nopin.json"
 echo '{"contextBytes": 4194304, "errors": {"cuMemGetAllocationGranularity": 801}}' >"$WORK/fake_cuda_novmm.json"
+mkdir -p "$WORK/swap-noswap"
+run "swap: a pool allocation before any swappable one says <pid>.noswap" "$A" "$ASAN_PRELOAD" \
+    GPUSHARE_SWAP="$WORK/swap-noswap" -- "$T/swap_test" noswap
 mkdir -p "$WORK/swap-managed"
 run "swap: managed memory past the free memory of an overcommitted GPU refused" "$A" "$ASAN_PRELOAD" \
     GPUSHARE_SWAP="$WORK/swap-managed" GPUSHARE_OVERCOMMIT=1 -- "$T/swap_test" managed

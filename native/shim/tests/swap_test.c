@@ -3,7 +3,7 @@
  * libgpushare with GPUSHARE_SWAP set (run_shim_tests.sh). The program is both the task and,
  * on another thread or process, the daemon: it talks to the library's control socket.
  *
- *     swap_test SCENARIO     bytes, held, refuse, novmm, hostmem, gone, kill, move
+ *     swap_test SCENARIO     bytes, held, refuse, novmm, hostmem, gone, kill, move, managed, ahead, noswap
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -501,6 +501,38 @@ static void t_managed(void)
     check(cuMemFree_v2(p) == CUDA_SUCCESS, "free");
 }
 
+/* Whether <GPUSHARE_SWAP>/<pid>.<ext> exists. */
+static bool swap_file(pid_t pid, const char *ext)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%d.%s", getenv("GPUSHARE_SWAP"), (int)pid, ext);
+    return access(path, F_OK) == 0;
+}
+
+/* A pool allocation (never swapped) before any swappable one says <pid>.noswap at once; a
+ * swappable allocation then opens the socket (which the daemon prefers); a forked child says
+ * its own; a process with its socket says nothing more. */
+static void t_noswap(void)
+{
+    setup();
+    pid_t me = getpid();
+    check(!swap_file(me, "noswap") && !swap_file(me, "sock"), "nothing before any allocation");
+    CUdeviceptr a = 0, b = 0;
+    check(cuMemAllocAsync(&a, 4 * MiB, NULL) == CUDA_SUCCESS, "cuMemAllocAsync");
+    check(swap_file(me, "noswap") && !swap_file(me, "sock"), "a pool allocation says noswap");
+    check(cuMemAlloc_v2(&b, 8 * MiB) == CUDA_SUCCESS && swap_file(me, "sock"), "a swappable allocation opens the socket");
+    pid_t child = fork();
+    if (child == 0) {
+        /* The child's own: its socket opens at its first swappable allocation, none here. */
+        CUdeviceptr c = 0;
+        bool ok = cuMemAllocAsync(&c, 2 * MiB, NULL) == CUDA_SUCCESS && swap_file(getpid(), "noswap");
+        _exit(ok ? 0 : 1);
+    }
+    int st = 0;
+    check(child > 0 && waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0, "a forked child says its own noswap");
+    check(cuMemFreeAsync(a, NULL) == CUDA_SUCCESS && cuStreamSynchronize(NULL) == CUDA_SUCCESS && cuMemFree_v2(b) == CUDA_SUCCESS, "frees");
+}
+
 int main(int argc, char **argv)
 {
     scenario = argc > 1 ? argv[1] : "?";
@@ -509,6 +541,6 @@ int main(int argc, char **argv)
     static const test_scenario all[] = {{"bytes", t_bytes}, {"held", t_held}, {"refuse", t_refuse},
                                         {"hostmem", t_hostmem}, {"novmm", t_novmm}, {"gone", t_gone},
                                         {"kill", t_kill}, {"move", t_move}, {"managed", t_managed},
-                                        {"ahead", t_ahead}};
+                                        {"ahead", t_ahead}, {"noswap", t_noswap}};
     return run_scenario(all, sizeof all / sizeof all[0]);
 }

@@ -31,6 +31,19 @@ Examples:
       await runNodeAgent(flags);
     });
   k8s
+    .command('downgrade-state')
+    .description('rewrite the node agent\'s state files in the plain layout gpushare before the slotted files (session 23 and earlier) reads, for a downgrade; run with the agent stopped (a running one holds the files\' lock: refused)')
+    .argument('[files...]', 'state files (default: the DRA plugin\'s checkpoint and the device plugin\'s ledger at their default places, those that exist)')
+    .addHelpText('after', `
+Examples:
+  gpushare k8s downgrade-state                                                 the default files, before installing the older agent
+  gpushare k8s downgrade-state /var/lib/kubelet/plugins/gpu.gpushare.io/checkpoint.json
+`)
+    .action(async (files: string[]) => {
+      const { downgradeState } = await import('../../k8s/agent/downgrade-state.js');
+      for (const line of downgradeState(files)) process.stdout.write(`${line}\n`);
+    });
+  k8s
     .command('controller')
     .description('serve the scheduler extender (filter/prioritize/bind/preempt) and the mutating webhook over HTTPS, watching the cluster\'s nodes and pods')
     .option('--config <file>', 'JSON config file (docs/kubernetes.md, "Deploying": listen, tls, extender, webhook, suspend, schedulerName)')

@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { readSlotFile, SlotFile } from './slot-file.js';
+import { readSlotFile, SlotFile, writePlainLayout } from './slot-file.js';
 
 let dir: string;
 beforeEach(() => {
@@ -106,6 +107,85 @@ describe('SlotFile', () => {
     f.write('three');
     expect(readSlotFile(path)).toMatchObject({ text: 'three' });
     f.close();
+  });
+
+  it('one writer per file: a second is refused naming the first, until the first closes', () => {
+    const path = join(dir, 'state');
+    const a = new SlotFile(path);
+    a.read();
+    a.write('a1');
+    const b = new SlotFile(path);
+    expect(() => b.read()).toThrow(expect.objectContaining({ code: 'GS_ERR_CONFLICT', message: expect.stringMatching(new RegExp(`being written by process ${process.pid} \\(this one`)) }));
+    expect(() => b.write('b1')).toThrow(/one writer per file/);
+    expect(readSlotFile(path)).toMatchObject({ text: 'a1' }); // nothing changed
+    a.close();
+    expect(b.read()).toMatchObject({ kind: 'slots', text: 'a1' });
+    b.write('b1');
+    expect(() => a.write('a2')).toThrow(/one writer per file/);
+    b.close();
+    expect(readSlotFile(path)).toMatchObject({ text: 'b1' });
+    expect(readFileSync(`${path}.lock`, 'utf8')).toBe(`pid ${process.pid}\n`);
+  });
+
+  it('a writer in another process is refused while it lives, and its death frees the file (flock: no stale lock)', async () => {
+    const path = join(dir, 'state');
+    // flock(1) holds the lock in a process group of its own (its shell inherits the descriptor).
+    const holder = spawn('flock', ['-x', `${path}.lock`, '-c', 'echo locked; exec sleep 30'], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+    await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
+    const f = new SlotFile(path);
+    expect(() => f.read()).toThrow(/being written by another process/);
+    process.kill(-(holder.pid ?? 0), 'SIGKILL');
+    // Free once the group's last process (the shell's `sleep`, which inherited the descriptor) is torn down.
+    let read: ReturnType<SlotFile['read']> | null = null;
+    for (let i = 0; i < 200 && read === null; i++) {
+      try {
+        read = f.read();
+      } catch {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+    expect(read).toEqual({ kind: 'absent' });
+    f.write('mine');
+    f.close();
+  });
+
+  it('with sync, writes in place and remakes the same way (fdatasync after each)', () => {
+    const path = join(dir, 'state');
+    const f = new SlotFile(path, { sync: true });
+    f.read();
+    f.write('one');
+    f.write('x'.repeat(10_000)); // remade larger
+    f.write('three');
+    expect(readSlotFile(path)).toMatchObject({ kind: 'slots', text: 'three', seq: 3 });
+    expect(statSync(path).size).toBe(65536);
+    f.close();
+  });
+
+  it('downgrade: writePlainLayout leaves the newest record alone in the file, which the reader before the slots (JSON.parse of the file) reads', () => {
+    const path = join(dir, 'checkpoint.json');
+    const doc = `${JSON.stringify({ version: 2, bootId: 'b', claims: [{ uid: 'u1' }] })}\n`;
+    const f = new SlotFile(path);
+    f.read();
+    f.write('{"version":2,"bootId":"b","claims":[]}\n');
+    f.write(doc);
+    // What base/session23's readers do with the slotted file: refuse it as not JSON.
+    expect(() => JSON.parse(readFileSync(path, 'utf8'))).toThrow(SyntaxError);
+    // Refused while a writer (a running agent) holds it, changing nothing.
+    expect(() => writePlainLayout(path)).toThrow(expect.objectContaining({ code: 'GS_ERR_CONFLICT' }));
+    expect(readSlotFile(path)).toMatchObject({ kind: 'slots', text: doc });
+    f.close();
+    expect(writePlainLayout(path)).toBe('written');
+    expect(readFileSync(path, 'utf8')).toBe(doc);
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toMatchObject({ claims: [{ uid: 'u1' }] });
+    expect(writePlainLayout(path)).toBe('plain');
+    // And this version reads it back (an upgrade again), slotted at its first write.
+    const g = new SlotFile(path);
+    expect(g.read()).toEqual({ kind: 'plain', text: doc });
+    g.close();
+    expect(() => writePlainLayout(join(dir, 'absent.json'))).toThrow(expect.objectContaining({ code: 'GS_ERR_NOT_FOUND' }));
+    // The slotted layout with neither slot whole.
+    writeFileSync(path, Buffer.concat([Buffer.from('gpushare-slots 1 x'), Buffer.alloc(8192 - 18)]));
+    expect(() => writePlainLayout(path)).toThrow(/no whole record.*nothing changed/);
   });
 
   it('keeps utf-8 text exactly', () => {

@@ -8,7 +8,10 @@
  * allocation and a queued write: 0.2-1 ms at the median and 3-12 ms at p99 on the development
  * VM's disk under load (docs/benchmarks.md, "Session 23"), against 0.01 / 0.06 ms for a write
  * into pages the file already has. Neither way is fsynced (the callers say why: their state is
- * trusted only within the boot that wrote it).
+ * trusted only within the boot that wrote it; `sync` adds an fdatasync, measured at 2.9-8.7 ms
+ * p99 on the development VM in session 24: with it a prepare's p99 would pass its 5 ms budget). One writer per file: a lock
+ * beside it (SlotFile). An older gpushare reads the slotted file as "not JSON" and refuses it:
+ * writePlainLayout (`gpushare k8s downgrade-state`) is the way back (docs/kubernetes.md).
  *
  * Layout: the file is 2 x `cap` bytes (`cap` a power of two, >= 4 KiB); slot i starts at
  * i x cap with one header line `gpushare-slots 1 <seq> <length> <sha256 of the payload>\n`
@@ -22,8 +25,11 @@
  * earlier versions) is read as it is, and replaced by the slotted layout at the first write.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from './write.js';
+import { ErrorCodes, GsError } from '../../domain/index.js';
+import { tryLockExclusive } from '../../node/state-lock.js';
 
 const MAGIC = 'gpushare-slots 1 ';
 const MIN_CAP = 4096;
@@ -97,22 +103,59 @@ function decode(bytes: Buffer): { read: SlotRead; newest: 0 | 1; seq: number; ca
   return { read: { kind: 'slots', text: best.text, seq: best.seq }, newest: best.i, seq: best.seq, cap };
 }
 
+/** Options of a writer. */
+export interface SlotFileOptions {
+  /** The file's mode when made. */
+  readonly mode?: number;
+  /**
+   * fdatasync after each write (and the directory after a remake): the write survives a power
+   * loss. Off by default: the callers' state is trusted only within the boot that wrote it, and
+   * what a flush costs is in docs/benchmarks.md ("Session 24: the slot file's lock and fdatasync").
+   */
+  readonly sync?: boolean;
+}
+
+/** The lock beside a slot file: `<path>.lock`, never removed (removing it would let two writers lock two different files). */
+export const lockPathFor = (path: string): string => `${path}.lock`;
+
 /**
- * The writer: one per file and process, keeping the file open. `read()` first (it learns the
- * newest slot); `write(text)` then costs one stat and one pwrite while the record fits.
+ * The writer: one per file, keeping the file open. `read()` first (it takes the writer's lock
+ * and learns the newest slot); `write(text)` then costs one stat and one pwrite while the
+ * record fits.
+ *
+ * One writer at a time: flock(2) LOCK_EX on `<path>.lock`, taken by `read()` (or the first
+ * write) and held until `close()`. Two writers (an agent restarted while the old one still
+ * runs, two agents on one node by mistake) would each write the slot the other thinks is free
+ * and interleave their sequence numbers, so the second is refused (GS_ERR_CONFLICT, naming the
+ * holder's pid from the lock file's text, which decides nothing). flock, as the daemon's state
+ * lock (node/state-lock.ts), rather than an O_EXCL pid file: the kernel drops it however the
+ * holder dies, so a killed agent never blocks the next and no stale lock needs judging; Node
+ * opens files close-on-exec, so no child inherits it. Readers (`readSlotFile`) take no lock:
+ * a slot is whole or fails its hash.
  */
 export class SlotFile {
   private fd: number | null = null;
+  private lockFd: number | null = null;
   private ino = -1;
   private cap = 0;
   private seq = 0;
   private newest: 0 | 1 = 0;
+  private readonly mode: number;
+  private readonly sync: boolean;
 
-  constructor(readonly path: string, private readonly mode = 0o600) {}
+  constructor(
+    readonly path: string,
+    options: SlotFileOptions | number = {},
+  ) {
+    const o = typeof options === 'number' ? { mode: options } : options;
+    this.mode = o.mode ?? 0o600;
+    this.sync = o.sync ?? false;
+  }
 
-  /** The file's state (and the writer's place in it). */
+  /** The file's state (and the writer's place in it); throws GS_ERR_CONFLICT when another writer holds the file. */
   read(): SlotRead {
-    this.close();
+    this.closeData();
+    this.lock();
     let bytes: Buffer;
     try {
       bytes = readFileSync(this.path);
@@ -142,6 +185,7 @@ export class SlotFile {
    * still holds the previous state (the newest slot is never the one written).
    */
   write(text: string): void {
+    this.lock();
     const payload = Buffer.from(text, 'utf8');
     const seq = this.seq + 1;
     const bytes = record(seq, payload);
@@ -149,6 +193,7 @@ export class SlotFile {
       const slot = this.newest === 0 ? 1 : 0;
       const n = writeSync(this.fd, bytes, 0, bytes.length, slot * this.cap);
       if (n !== bytes.length) throw new Error(`${this.path}: wrote ${n} of ${bytes.length} bytes`);
+      if (this.sync) fdatasyncSync(this.fd);
       this.seq = seq;
       this.newest = slot;
       return;
@@ -156,10 +201,51 @@ export class SlotFile {
     this.remake(seq, bytes);
   }
 
+  /** Lets the file and its lock go; a later read or write takes them again. */
   close(): void {
+    this.closeData();
+    if (this.lockFd !== null) closeSync(this.lockFd);
+    this.lockFd = null;
+  }
+
+  private closeData(): void {
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
     this.cap = 0;
+  }
+
+  /** Takes the writer's lock (once), or throws GS_ERR_CONFLICT naming its holder. */
+  private lock(): void {
+    if (this.lockFd !== null) return;
+    const path = lockPathFor(this.path);
+    const fd = openSync(path, constants.O_RDWR | constants.O_CREAT, this.mode);
+    let taken: boolean;
+    try {
+      taken = tryLockExclusive(fd, path);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+    if (!taken) {
+      closeSync(fd);
+      let holder = 'another process (starting: its pid is not written yet)';
+      try {
+        const pid = /^pid (\d+)/.exec(readFileSync(path, 'utf8'))?.[1];
+        if (pid !== undefined) holder = `process ${pid}${Number(pid) === process.pid ? ' (this one: a second writer in one process)' : ''}`;
+      } catch {
+        // named as unknown
+      }
+      throw new GsError(ErrorCodes.conflict, `${this.path} is being written by ${holder}, which holds ${path}: one writer per file (is another gpushare agent running on this node, or the old one still stopping?); stop it first`);
+    }
+    const text = Buffer.from(`pid ${process.pid}\n`);
+    try {
+      writeSync(fd, text, 0, text.length, 0);
+      ftruncateSync(fd, text.length);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+    this.lockFd = fd;
   }
 
   private stillOurs(): boolean {
@@ -184,17 +270,52 @@ export class SlotFile {
     try {
       const n = writeSync(fd, file, 0, file.length, 0);
       if (n !== file.length) throw new Error(`${temp}: wrote ${n} of ${file.length} bytes`);
+      if (this.sync) fdatasyncSync(fd);
       renameSync(temp, this.path);
+      if (this.sync) syncDir(dir);
     } catch (e) {
       closeSync(fd);
       rmSync(temp, { force: true });
       throw e;
     }
-    this.close();
+    this.closeData();
     this.fd = fd;
     this.ino = fstatSync(fd).ino;
     this.cap = cap;
     this.seq = seq;
     this.newest = 1;
+  }
+}
+
+/** fsync of a directory: a rename in it survives a power loss. */
+function syncDir(dir: string): void {
+  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    fdatasyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Rewrites a slot file in the plain layout (its newest record's text alone, renamed into place
+ * and fsynced): the layout gpushare before the slots (base/session23 and earlier) reads and
+ * writes, for a downgrade (`gpushare k8s downgrade-state`, docs/kubernetes.md, "State,
+ * idempotence, restarts"). The record's text is that layout's whole file already (the slots
+ * changed the container, not the document). Offline only: it takes the writer's lock, so a
+ * running agent makes it refuse (GS_ERR_CONFLICT). `plain`: the file was in the plain layout
+ * already, and is left as it is. Absent (GS_ERR_NOT_FOUND) or torn (GS_ERR_CONFLICT): nothing changed.
+ */
+export function writePlainLayout(path: string, mode = 0o600): 'written' | 'plain' {
+  const f = new SlotFile(path, { mode });
+  try {
+    const read = f.read();
+    if (read.kind === 'absent') throw new GsError(ErrorCodes.notFound, `${path}: no such file`);
+    if (read.kind === 'torn') throw new GsError(ErrorCodes.conflict, `${path} has no whole record (${read.why}); nothing changed`);
+    if (read.kind === 'plain') return 'plain';
+    writeFileAtomic(path, read.text, mode, true);
+    return 'written';
+  } finally {
+    f.close();
   }
 }

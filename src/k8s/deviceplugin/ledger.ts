@@ -33,9 +33,22 @@ export class Ledger {
 
   private readonly file: SlotFile;
 
-  /** Reads the file (absent: empty). A file that is not a ledger is an error naming it: served containers must not be forgotten silently. */
+  /**
+   * Reads the file (absent: empty) and holds its writer's lock until close(): a second agent on
+   * the file is refused (GS_ERR_CONFLICT). A file that is not a ledger is an error naming it:
+   * served containers must not be forgotten silently.
+   */
   constructor(path: string) {
     this.file = new SlotFile(path);
+    try {
+      this.load(path);
+    } catch (e) {
+      this.file.close(); // its lock too
+      throw e;
+    }
+  }
+
+  private load(path: string): void {
     const read = this.file.read();
     if (read.kind === 'absent') return;
     if (read.kind === 'torn') throw new Error(`the device plugin's ledger ${path} is torn (${read.why}); move it aside to start with an empty one`);

@@ -28,6 +28,9 @@ import { NodePods } from './pods.js';
 import { DEFAULT_DEVICE_PLUGIN_DIR, devicePluginProtos } from './protos.js';
 import { containerResponse, type ContainerAllocateResponse } from './response.js';
 
+/** Where the device plugin keeps its state (the ledger, the library) unless configured. */
+export const DEFAULT_STATE_DIR = '/var/lib/gpushare/device-plugin';
+
 export type { PluginLog };
 
 /** A change of one GPU's health. */
@@ -118,7 +121,7 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
   const split = checkSplit(options.split ?? DEFAULT_SPLIT);
   if (!split.ok) throw new Error(`device plugin: ${describeIssues(split.issues)}`);
   const gpus = options.gpus;
-  const stateDir = options.stateDir ?? '/var/lib/gpushare/device-plugin';
+  const stateDir = options.stateDir ?? DEFAULT_STATE_DIR;
   const containersDir = join(stateDir, 'containers');
   const computeDir = options.computeDir ?? join(stateDir, 'compute');
   const hostLibrary = join(stateDir, 'lib', 'libgpushare.so');
@@ -129,10 +132,17 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
 
   for (const dir of [stateDir, containersDir, join(stateDir, 'lib'), computeDir]) mkdirSync(dir, { recursive: true });
   chmodSync(computeDir, 0o1777); // every container's processes, whatever their user, meet on the boards
-  removeTemporaries(stateDir);
-  installLibrary(options.library, hostLibrary);
-  writeFileAtomic(hostPreload, `${CONTAINER_PATHS.library}\n`);
+  // The ledger first: its lock (slot-file.ts) refuses a second agent on this node before it
+  // touches anything of the first's (temporaries, the library, containers' directories).
   const ledger = new Ledger(join(stateDir, 'ledger.json'));
+  try {
+    removeTemporaries(stateDir);
+    installLibrary(options.library, hostLibrary);
+    writeFileAtomic(hostPreload, `${CONTAINER_PATHS.library}\n`);
+  } catch (e) {
+    ledger.close();
+    throw e;
+  }
 
   const containerDir = (podUid: string, index: number): string => join(containersDir, `${podUid}_${index}`);
   const hostPaths = (podUid: string, index: number): HostPaths => ({ library: hostLibrary, preload: hostPreload, claimDir: containerDir(podUid, index), computeDir });

@@ -97,9 +97,20 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
   for (const dir of [registryDir, stateDir, cdiDir, claimsDir, join(stateDir, 'lib')]) mkdirSync(dir, { recursive: true });
   mkdirSync(computeDir, { recursive: true });
   chmodSync(computeDir, 0o1777); // every container's processes, whatever their user, meet on the boards
-  for (const dir of [cdiDir, stateDir, join(stateDir, 'lib')]) removeTemporaries(dir);
-  installLibrary(options.library, hostLibrary);
-  writeFileAtomic(hostPreload, `${CONTAINER_PATHS.library}\n`);
+  // The checkpoint first: its lock (slot-file.ts) refuses a second agent on this node before it
+  // touches anything of the first's (temporaries, CDI specs, claims' directories).
+  const bootId = options.bootId ?? currentBootId();
+  const checkpoint = new CheckpointFile(checkpointPath, bootId);
+  let recorded: ReturnType<CheckpointFile['read']>;
+  try {
+    recorded = checkpoint.read();
+    for (const dir of [cdiDir, stateDir, join(stateDir, 'lib')]) removeTemporaries(dir);
+    installLibrary(options.library, hostLibrary);
+    writeFileAtomic(hostPreload, `${CONTAINER_PATHS.library}\n`);
+  } catch (e) {
+    checkpoint.close();
+    throw e;
+  }
 
   const hostPaths = (uid: string): HostPaths => ({ library: hostLibrary, preload: hostPreload, claimDir: join(claimsDir, uid), computeDir });
   const specPath = (uid: string): string => join(cdiDir, cdiSpecFileName(uid));
@@ -116,9 +127,6 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
     rmSync(join(claimsDir, uid), { recursive: true, force: true });
   };
 
-  const bootId = options.bootId ?? currentBootId();
-  const checkpoint = new CheckpointFile(checkpointPath, bootId);
-  const recorded = checkpoint.read();
   if (recorded.dropped !== undefined) log.info('dropped the checkpoint of another boot: the kubelet prepares its pods\' claims again', { checkpoint: checkpointPath, why: recorded.dropped });
   // Reconcile: the checkpoint is the truth. A spec or claim directory it does not name is from
   // a prepare killed before its checkpoint (the kubelet will ask again), an unprepare killed
