@@ -13,7 +13,9 @@
 // Allocate, while the plugin sends the pod's patch), then after a 10 ms pause the same call again
 // as the idle floor (the plugin's loop has nothing else to do), interleaved so all four see the
 // same machine. Then the pods are deleted and the plugin forgets them. Per round,
-// each call's p50 and p99; across rounds, the median (and the range) of the rounds' values.
+// each call's p50 and slowest call (what this bench called the round's p99 before session 24:
+// with 80 calls a round the two are the same sample); across rounds, the median (and the range)
+// of the rounds' values, and the p99 of all the rounds' calls together (the budget's number).
 // The pods' gpushare.io/allocated patches run in the background during the round, as they do in
 // service. Env: K8S_ALLOCATE_ROUNDS (30, so 2,400 Allocates); K8S_ALLOCATE_API=inprocess puts the
 // fake API server back in the plugin's process (the layout before session 23).
@@ -178,6 +180,10 @@ async function main(): Promise<void> {
   const ops = ['Allocate', 'GetPreferredAllocation', 'floor: GetDevicePluginOptions', 'idle floor: the same after 10 ms'] as const;
   type Op = (typeof ops)[number];
   const perRound = Object.fromEntries(ops.map((op) => [op, { p50: [] as number[], p99: [] as number[] }])) as Record<Op, { p50: number[]; p99: number[] }>;
+  // Every timed call of every round: a round has only 80 calls of each kind, so a round's "p99"
+  // is its slowest call (index floor(0.99 * 80) = 79); the p99 over all rounds' calls is the
+  // quantile itself (7 rounds: the 6th slowest of 560).
+  const pooled = Object.fromEntries(ops.map((op) => [op, [] as number[]])) as Record<Op, number[]>;
   const allIds = GPUS.flatMap((g) => Array.from({ length: SPLIT }, (_, r) => `${g.uuid}::${r}`));
   const time = async <T>(fn: () => Promise<T>): Promise<[number, T]> => {
     const t0 = performance.now();
@@ -207,6 +213,7 @@ async function main(): Promise<void> {
     await send(`forgotten ${round + 1}`);
     if (round < 0) continue;
     for (const op of ops) {
+      pooled[op].push(...samples[op]);
       const sorted = samples[op].sort((a, b) => a - b);
       perRound[op].p50.push(quantile(sorted, 0.5));
       perRound[op].p99.push(quantile(sorted, 0.99));
@@ -229,11 +236,12 @@ async function main(): Promise<void> {
     return `${f(quantile(s, 0.5))} (${f(s[0] ?? NaN)}-${f(s[s.length - 1] ?? NaN)})`;
   };
   console.log(`device plugin over a Unix socket, ${ROUNDS} rounds x ${PODS} pods (${ROUNDS * PODS} Allocates), the fake API server ${API_INPROCESS ? "in the plugin's process" : 'in a process of its own'}; ms, median of the rounds (range)`);
-  console.log('| call | p50 | p99 |');
-  console.log('| --- | --- | --- |');
-  for (const op of ops) console.log(`| ${op} | ${summary(perRound[op].p50)} | ${summary(perRound[op].p99)} |`);
-  const p99 = quantile([...perRound.Allocate.p99].sort((a, b) => a - b), 0.5);
-  console.log(`Allocate p99 ${f(p99)} ms: ${p99 <= BUDGET_MS ? 'within' : 'OVER'} the ${BUDGET_MS} ms budget`);
+  console.log(`| call | p50 | slowest of a round's ${PODS} | p99 of all ${ROUNDS * PODS} |`);
+  console.log('| --- | --- | --- | --- |');
+  const all = (op: Op): number => quantile([...pooled[op]].sort((a, b) => a - b), 0.99);
+  for (const op of ops) console.log(`| ${op} | ${summary(perRound[op].p50)} | ${summary(perRound[op].p99)} | ${f(all(op))} |`);
+  const p99 = all('Allocate');
+  console.log(`Allocate p99 of all calls ${f(p99)} ms: ${p99 <= BUDGET_MS ? 'within' : 'OVER'} the ${BUDGET_MS} ms budget`);
 }
 
 const pluginAt = process.argv.indexOf('--plugin');
