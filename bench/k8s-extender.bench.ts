@@ -502,9 +502,13 @@ async function startChild(root: string, occupancy: number, flags: string[]): Pro
   const child = spawn(PIN ? 'taskset' : (argv.shift() as string), PIN ? ['-c', '1', ...argv] : argv, { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async (): Promise<unknown> => {
-    const r = await lines.next();
-    if (r.done === true) throw new Error(`the bench child for ${root} ended`);
-    return JSON.parse(r.value as string);
+    for (;;) {
+      const r = await lines.next();
+      if (r.done === true) throw new Error(`the bench child for ${root} ended`);
+      // A line that is not the child's JSON is V8's (--flags "--trace-gc" and the like): to stderr, stamped.
+      if ((r.value as string).startsWith('{')) return JSON.parse(r.value as string);
+      process.stderr.write(`[${root === here ? 'this build' : 'baseline'} ${performance.now().toFixed(0)}] ${r.value as string}\n`);
+    }
   };
   const built = (await next()) as { built: number; seconds: number };
   return {
