@@ -27,6 +27,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance, PerformanceObserver } from 'node:perf_hooks';
+import { startHeapSampling } from './lib/heap-sample.js';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { apiClients } from '../src/k8s/api/client.js';
@@ -96,7 +97,7 @@ async function apiMode(): Promise<void> {
  */
 async function pluginMode(root: string, apiUrl: string | null): Promise<void> {
   const gcs = recordGcs();
-  const heapSample = await startHeapSampling(process.env['K8S_ALLOCATE_HEAP_SAMPLE']);
+  const heapSample = await startHeapSampling(process.env['K8S_ALLOCATE_HEAP_SAMPLE'], 'plugin'); // K8S_ALLOCATE_HEAP_SAMPLE=FILE: the plugin's allocations, garbage included
   writeFileSync(join(root, 'libgpushare.so'), 'bench');
   const api = apiUrl === null ? await startFakeApiServer({ strict: false }) : null;
   const kubeConfig = api?.kubeConfig() ?? new KubeConfig();
@@ -149,36 +150,6 @@ function recordGcs(): [number, number][] {
   return gcs;
 }
 
-/**
- * K8S_ALLOCATE_HEAP_SAMPLE=FILE: the plugin's allocations, garbage included (V8's sampling heap
- * profiler keeping the objects scavenges and full collections took), written at the end as
- * FILE (a .heapprofile for Chrome's DevTools) and summed by function to stderr: what makes the
- * plugin scavenge.
- */
-async function startHeapSampling(file: string | undefined): Promise<(() => Promise<void>) | null> {
-  if (file === undefined || file === '') return null;
-  const { Session } = await import('node:inspector/promises');
-  const session = new Session();
-  session.connect();
-  await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
-  return async () => {
-    const { profile } = (await session.post('HeapProfiler.stopSampling')) as { profile: { head: HeapNode } };
-    writeFileSync(file, JSON.stringify(profile));
-    const byFunction = new Map<string, number>();
-    const walk = (n: HeapNode, path: string): void => {
-      const self = n.selfSize;
-      const where = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/src\//, 'src/')}:${n.callFrame.lineNumber + 1}`;
-      if (self > 0) byFunction.set(where, (byFunction.get(where) ?? 0) + self);
-      for (const c of n.children) walk(c, path);
-    };
-    walk(profile.head, '');
-    const total = [...byFunction.values()].reduce((a, b) => a + b, 0);
-    process.stderr.write(`plugin allocations sampled: ${(total / 2 ** 20).toFixed(1)} MiB; the top 25 functions by bytes allocated in them:\n`);
-    for (const [where, bytes] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stderr.write(`  ${(bytes / 2 ** 20).toFixed(2)} MiB ${((100 * bytes) / total).toFixed(1)}% ${where}\n`);
-    session.disconnect();
-  };
-}
-interface HeapNode { callFrame: { functionName: string; url: string; lineNumber: number }; selfSize: number; children: HeapNode[] }
 
 function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;

@@ -18,6 +18,8 @@
 // file, --plugin) runs as a second child, and every claim goes to both, in turns (the order
 // reversed every other claim), so both see the same machine.
 // K8S_PREPARE_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/p': more node flags for the plugins.
+// K8S_PREPARE_HEAP_SAMPLE=FILE: each plugin's allocations, garbage included, summed by function
+// to stderr at the end (and FILE written); each plugin also prints its collections there.
 // Env: K8S_PREPARE_ROUNDS (7), K8S_PREPARE_CLAIMS (300).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +27,8 @@ import { writeFileAtomic } from '../src/k8s/cdi/write.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { startHeapSampling } from './lib/heap-sample.js';
 import { StaticInventory } from '../src/k8s/dra/kubelet-inventory.js';
 import { startDraKubeletPlugin } from '../src/k8s/dra/kubelet-plugin.js';
 import { claimJson, FakeKubelet, gpu } from '../test/k8s/dra-kubelet-fixtures.js';
@@ -40,6 +44,15 @@ function claimFor(name: string): Record<string, unknown> {
 }
 
 async function pluginMode(root: string): Promise<void> {
+  // K8S_PREPARE_HEAP_SAMPLE=FILE: the plugin's allocations, garbage included, summed to stderr at the end; and its collections.
+  const heapSample = await startHeapSampling(process.env['K8S_PREPARE_HEAP_SAMPLE'], `plugin (${process.cwd()})`);
+  const gcs = { count: 0, ms: 0 };
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gcs.count++;
+      gcs.ms += e.duration;
+    }
+  }).observe({ entryTypes: ['gc'] });
   writeFileSync(join(root, 'libgpushare.so'), 'bench');
   const plugin = await startDraKubeletPlugin({
     poolName: 'node-a',
@@ -51,7 +64,12 @@ async function pluginMode(root: string): Promise<void> {
   });
   process.stdout.write(`ready ${plugin.pluginSocket}\n`);
   process.stdin.resume();
-  process.stdin.on('end', () => void plugin.close().then(() => process.exit(0)));
+  process.stdin.on('end', () => void (async () => {
+    await heapSample?.();
+    process.stderr.write(`plugin (${process.cwd()}): ${gcs.count} collections, ${gcs.ms.toFixed(1)} ms in all, warm-up included\n`);
+    await plugin.close();
+    process.exit(0);
+  })());
 }
 
 function quantile(sorted: readonly number[], q: number): number {
