@@ -13,14 +13,21 @@
 // Allocate, while the plugin sends the pod's patch), then after a 10 ms pause the same call again
 // as the idle floor (the plugin's loop has nothing else to do), interleaved so all four see the
 // same machine. Then the pods are deleted and the plugin forgets them. Per round,
-// each call's p50 and p99; across rounds, the median (and the range) of the rounds' values.
+// each call's p50 and slowest call (what this bench called the round's p99 before session 24:
+// with 80 calls a round the two are the same sample); across rounds, the median (and the range)
+// of the rounds' values, and the p99 of all the rounds' calls together (the budget's number).
 // The pods' gpushare.io/allocated patches run in the background during the round, as they do in
-// service. Env: K8S_ALLOCATE_ROUNDS (30, so 2,400 Allocates); K8S_ALLOCATE_API=inprocess puts the
+// service. Since session 24 it also says how many Allocates overlapped a garbage collection in
+// the plugin or in this process, and the p99 of the others (where the tail comes from).
+// K8S_ALLOCATE_NODE_ARGS: node/V8 flags for the plugin's process (e.g. "--v8-pool-size=1").
+// Env: K8S_ALLOCATE_ROUNDS (30, so 2,400 Allocates); K8S_ALLOCATE_API=inprocess puts the
 // fake API server back in the plugin's process (the layout before session 23).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance, PerformanceObserver } from 'node:perf_hooks';
+import { startHeapSampling } from './lib/heap-sample.js';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { apiClients } from '../src/k8s/api/client.js';
@@ -42,14 +49,14 @@ const API_INPROCESS = process.env['K8S_ALLOCATE_API'] === 'inprocess';
  * Answers the control lines on stdin (`<verb> <round>`), each with `done <verb>` on stdout once
  * its work is done; `ready` first.
  */
-function serveLines(handle: (verb: string, round: number) => Promise<void>, onFail: (e: Error) => string): void {
+function serveLines(handle: (verb: string, round: number) => Promise<string | void>, onFail: (e: Error) => string): void {
   let input = '';
   process.stdin.on('data', (b: Buffer) => {
     input += b.toString();
     for (let nl = input.indexOf('\n'); nl >= 0; nl = input.indexOf('\n')) {
       const [verb, arg] = input.slice(0, nl).split(' ');
       input = input.slice(nl + 1);
-      void handle(verb ?? '', Number(arg)).then(() => process.stdout.write(`done ${verb}\n`)).catch((e: unknown) => {
+      void handle(verb ?? '', Number(arg)).then((extra) => process.stdout.write(`done ${verb}${typeof extra === 'string' ? ` ${extra}` : ''}\n`)).catch((e: unknown) => {
         process.stderr.write(`${onFail(e as Error)}\n`);
         process.exit(1);
       });
@@ -89,6 +96,8 @@ async function apiMode(): Promise<void> {
  * pods (in-process API) and waits until it forgot them.
  */
 async function pluginMode(root: string, apiUrl: string | null): Promise<void> {
+  const gcs = recordGcs();
+  const heapSample = await startHeapSampling(process.env['K8S_ALLOCATE_HEAP_SAMPLE'], 'plugin'); // K8S_ALLOCATE_HEAP_SAMPLE=FILE: the plugin's allocations, garbage included
   writeFileSync(join(root, 'libgpushare.so'), 'bench');
   const api = apiUrl === null ? await startFakeApiServer({ strict: false }) : null;
   const kubeConfig = api?.kubeConfig() ?? new KubeConfig();
@@ -118,9 +127,12 @@ async function pluginMode(root: string, apiUrl: string | null): Promise<void> {
     } else if (verb === 'clear') {
       await plugin.settled();
       if (api !== null) for (let i = 0; i < PODS; i++) api.remove('pods', podName(round, i), 'ml');
+    } else if (verb === 'gcs') {
+      return JSON.stringify(gcs.splice(0));
     } else if (verb === 'forgotten') {
       await until(() => plugin.served().length === 0, 10_000, 'the plugin to forget the pods');
     } else if (verb === 'stop') {
+      await heapSample?.();
       await plugin.stop();
       await api?.close();
       process.exit(0);
@@ -128,6 +140,16 @@ async function pluginMode(root: string, apiUrl: string | null): Promise<void> {
   }, (e) => `the plugin's side failed: ${e.message}; served ${plugin.served().length}`);
   process.stdout.write('ready\n');
 }
+
+/** [start, end] of each garbage collection in this process from now on, in ms of the epoch clock shared by the processes. */
+function recordGcs(): [number, number][] {
+  const gcs: [number, number][] = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcs.push([performance.timeOrigin + e.startTime, performance.timeOrigin + e.startTime + e.duration]);
+  }).observe({ entryTypes: ['gc'] });
+  return gcs;
+}
+
 
 function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
@@ -158,7 +180,8 @@ async function main(): Promise<void> {
   const kubelet = new FakeKubelet(dir);
   await kubelet.start();
   const spawnChild = (argv: string[], what: string): ChildProcess => {
-    const c = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...argv], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const flags = argv[0] === '--plugin' ? (process.env['K8S_ALLOCATE_NODE_ARGS'] ?? '').split(' ').filter((f) => f !== '') : [];
+    const c = spawn(process.execPath, [...flags, '--import', 'tsx', fileURLToPath(import.meta.url), ...argv], { stdio: ['pipe', 'pipe', 'inherit'] });
     c.once('exit', (code) => {
       if (code !== 0 && code !== null) {
         console.error(`the ${what}'s process exited ${code}`);
@@ -178,6 +201,16 @@ async function main(): Promise<void> {
   const ops = ['Allocate', 'GetPreferredAllocation', 'floor: GetDevicePluginOptions', 'idle floor: the same after 10 ms'] as const;
   type Op = (typeof ops)[number];
   const perRound = Object.fromEntries(ops.map((op) => [op, { p50: [] as number[], p99: [] as number[] }])) as Record<Op, { p50: number[]; p99: number[] }>;
+  // Every timed call of every round: a round has only 80 calls of each kind, so a round's "p99"
+  // is its slowest call (index floor(0.99 * 80) = 79); the p99 over all rounds' calls is the
+  // quantile itself (7 rounds: the 6th slowest of 560).
+  const pooled = Object.fromEntries(ops.map((op) => [op, [] as number[]])) as Record<Op, number[]>;
+  // Where Allocate's tail comes from: each Allocate's [start, end] on the epoch clock, against
+  // the plugin's collections and this process's (the kubelet's stand-in: the kubelet is Go, so
+  // those are the bench's cost). Allocates that overlapped one, and the p99 of the others.
+  const clientGcs = recordGcs();
+  const gcHit = { plugin: 0, client: 0, calls: 0, pluginGcs: 0, pluginGcMs: 0 };
+  const noGc: number[] = [];
   const allIds = GPUS.flatMap((g) => Array.from({ length: SPLIT }, (_, r) => `${g.uuid}::${r}`));
   const time = async <T>(fn: () => Promise<T>): Promise<[number, T]> => {
     const t0 = performance.now();
@@ -188,10 +221,15 @@ async function main(): Promise<void> {
     await toApi?.(`fill ${round + 1}`);
     await send(`fill ${round + 1}`);
     const samples = Object.fromEntries(ops.map((op) => [op, [] as number[]])) as Record<Op, number[]>;
+    const spans: [number, number][] = [];
+    await send('gcs 0'); // forget the fill's collections
+    clientGcs.splice(0);
     const used = new Set<string>();
     for (let i = 0; i < PODS; i++) {
       const [tp, preferred] = await time(() => kubelet.preferred(allIds.filter((id) => !used.has(id)), 1));
+      const at = performance.timeOrigin + performance.now();
       const [ta, answer] = await time(() => kubelet.allocate(preferred));
+      spans.push([at, at + ta]);
       if (answer[0]?.envs['GPUSHARE_POD'] !== `ml/r${round + 1}-p${i}`) throw new Error(`Allocate ${i} of round ${round + 1} served ${answer[0]?.envs['GPUSHARE_POD']}`);
       preferred.forEach((id) => used.add(id));
       const [tf] = await time(() => kubelet.options());
@@ -202,11 +240,26 @@ async function main(): Promise<void> {
       samples['floor: GetDevicePluginOptions'].push(tf);
       samples['idle floor: the same after 10 ms'].push(ti);
     }
+    const pluginGcs = JSON.parse((await send('gcs 0')).slice('done gcs '.length)) as [number, number][];
+    const overlaps = (gcs: [number, number][], [a, b]: [number, number]): boolean => gcs.some(([s, e]) => s < b && e > a);
+    if (round >= 0) {
+      gcHit.pluginGcs += pluginGcs.length;
+      gcHit.pluginGcMs += pluginGcs.reduce((sum, [a, b]) => sum + b - a, 0);
+      for (const span of spans) {
+        const inPlugin = overlaps(pluginGcs, span);
+        const inClient = overlaps(clientGcs, span);
+        gcHit.calls++;
+        if (inPlugin) gcHit.plugin++;
+        if (inClient) gcHit.client++;
+        if (!inPlugin && !inClient) noGc.push(span[1] - span[0]);
+      }
+    }
     await send(`clear ${round + 1}`);
     await toApi?.(`remove ${round + 1}`);
     await send(`forgotten ${round + 1}`);
     if (round < 0) continue;
     for (const op of ops) {
+      pooled[op].push(...samples[op]);
       const sorted = samples[op].sort((a, b) => a - b);
       perRound[op].p50.push(quantile(sorted, 0.5));
       perRound[op].p99.push(quantile(sorted, 0.99));
@@ -228,12 +281,14 @@ async function main(): Promise<void> {
     const s = [...v].sort((a, b) => a - b);
     return `${f(quantile(s, 0.5))} (${f(s[0] ?? NaN)}-${f(s[s.length - 1] ?? NaN)})`;
   };
-  console.log(`device plugin over a Unix socket, ${ROUNDS} rounds x ${PODS} pods (${ROUNDS * PODS} Allocates), the fake API server ${API_INPROCESS ? "in the plugin's process" : 'in a process of its own'}; ms, median of the rounds (range)`);
-  console.log('| call | p50 | p99 |');
-  console.log('| --- | --- | --- |');
-  for (const op of ops) console.log(`| ${op} | ${summary(perRound[op].p50)} | ${summary(perRound[op].p99)} |`);
-  const p99 = quantile([...perRound.Allocate.p99].sort((a, b) => a - b), 0.5);
-  console.log(`Allocate p99 ${f(p99)} ms: ${p99 <= BUDGET_MS ? 'within' : 'OVER'} the ${BUDGET_MS} ms budget`);
+  console.log(`device plugin over a Unix socket, ${ROUNDS} rounds x ${PODS} pods (${ROUNDS * PODS} Allocates), the fake API server ${API_INPROCESS ? "in the plugin's process" : 'in a process of its own'}${process.env['K8S_ALLOCATE_NODE_ARGS'] ? `, plugin flags ${process.env['K8S_ALLOCATE_NODE_ARGS']}` : ''}; ms, median of the rounds (range)`);
+  console.log(`| call | p50 | slowest of a round's ${PODS} | p99 of all ${ROUNDS * PODS} |`);
+  console.log('| --- | --- | --- | --- |');
+  const all = (op: Op): number => quantile([...pooled[op]].sort((a, b) => a - b), 0.99);
+  for (const op of ops) console.log(`| ${op} | ${summary(perRound[op].p50)} | ${summary(perRound[op].p99)} | ${f(all(op))} |`);
+  console.log(`Allocates that overlapped a collection: ${gcHit.plugin} of ${gcHit.calls} in the plugin, ${gcHit.client} in this process (the kubelet's stand-in); p99 of the ${noGc.length} others ${f(quantile(noGc.sort((a, b) => a - b), 0.99))} ms; the plugin's collections during the rounds' calls: ${gcHit.pluginGcs}, ${f(gcHit.pluginGcMs)} ms in all`);
+  const p99 = all('Allocate');
+  console.log(`Allocate p99 of all calls ${f(p99)} ms: ${p99 <= BUDGET_MS ? 'within' : 'OVER'} the ${BUDGET_MS} ms budget`);
 }
 
 const pluginAt = process.argv.indexOf('--plugin');

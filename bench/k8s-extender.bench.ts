@@ -42,7 +42,7 @@
 // the same cluster; the parent asks each for a round in turn, the order reversed every other
 // round. Both answer the same (extender-reference.test.ts), so both clusters change alike.
 // `--cpu-prof DIR` writes each child's CPU profile there.
-// Usage: node --import tsx bench/k8s-extender.bench.ts [nodes] [--rounds N] [--pods N] [--occupancy 0.5,0.9] [--names all,500] [--paths direct,http,net] [--baseline DIR|REF] [--cpu] [--cpu-prof DIR] [--client spliced|parsed] [--no-pin] [--sample N] [--verify N] [--phases]
+// Usage: node --import tsx bench/k8s-extender.bench.ts [nodes] [--rounds N] [--pods N] [--occupancy 0.5,0.9] [--names all,500] [--paths direct,http,net] [--baseline DIR|REF] [--cpu] [--cpu-prof DIR] [--client spliced|parsed] [--no-pin] [--sample N] [--verify N] [--phases] [--flags "V8 FLAGS"] [--baseline-flags "V8 FLAGS"]
 // or the same by env: K8S_EXTENDER_BENCH_NODES, _ROUNDS, _PODS, _OCCUPANCY, _NAMES, _PATHS, _BASELINE, _CPU=1.
 import Fastify from 'fastify';
 import { execFileSync, spawn } from 'node:child_process';
@@ -134,7 +134,12 @@ function baselineCheckout(what: string): string | undefined {
   return dir;
 }
 const baselineRoot = childAt >= 0 ? undefined : baselineCheckout(opt('--baseline', ''));
-const builds = [{ name: 'this build', root: here }, ...(baselineRoot ? [{ name: `baseline (${opt('--baseline', '')})`, root: resolve(baselineRoot) }] : [])];
+/** V8/Node flags for each build's extender child (`--flags`, `--baseline-flags`: e.g. "--max-semi-space-size=64"), to measure a runtime setting side by side. */
+const childFlags = (name: string): string[] => opt(name, '').split(' ').filter((f) => f !== '');
+const builds = [
+  { name: `this build${childFlags('--flags').length > 0 ? ` ${childFlags('--flags').join(' ')}` : ''}`, root: here, flags: childFlags('--flags') },
+  ...(baselineRoot ? [{ name: `baseline (${opt('--baseline', '')})${childFlags('--baseline-flags').length > 0 ? ` ${childFlags('--baseline-flags').join(' ')}` : ''}`, root: resolve(baselineRoot), flags: childFlags('--baseline-flags') }] : []),
+];
 
 /** Binding is never exercised here: the bench reserves in the view directly (untimed). */
 const noApi: PodBinder = {
@@ -229,7 +234,7 @@ interface RoundResult {
    * own CPU in them (the kube-scheduler's side: writing the bodies, reading and parsing the
    * replies) and, with --cpu, the server's CPU by phase (NetPhases).
    */
-  net?: { bytesIn: number; bytesOut: number; clientCpu: number; read?: number; handle?: number; write?: number; majorGcs: number; majorGcMs: number; otherGcMsPerPod: number; checked: number; verified: number };
+  net?: { bytesIn: number; bytesOut: number; clientCpu: number; read?: number; handle?: number; write?: number; majorGcs: number; majorGcMs: number; otherGcs: number; otherGcMsPerPod: number; gcPods: number; p99NoGc: number; slowest: string; checked: number; verified: number };
 }
 
 function pct(xs: readonly number[], p: number): number {
@@ -282,14 +287,30 @@ async function serveNet(w: World, perPod: number): Promise<{ port: number; close
   const phases = { read: 0, handle: 0, write: 0 };
   // The server's full (mark-compact) collections over the round: the old generation holds the
   // 80,000-144,000 pods' state, and a reply's bytes are external memory whose rate starts them.
-  const gc = { major: 0, ms: 0, otherMs: 0 };
+  const gc = { major: 0, ms: 0, others: 0, otherMs: 0 };
+  // Each pod's window (filter's first byte in to prioritize's last byte out, performance.now())
+  // and the recent collections' [start, end], so /bench/churn can say how many ms of the pod's
+  // window were a collection's pause (the observer reports a pause a tick after it).
+  const window = { start: 0, end: 0 };
+  const recentGcs: [number, number][] = [];
+  app.addHook('onRequest', async (req) => {
+    if (req.url.endsWith('/filter')) window.start = performance.now();
+  });
+  app.addHook('onResponse', async (req) => {
+    if (req.url.endsWith('/prioritize')) window.end = performance.now();
+  });
   const gcs = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
+      recentGcs.push([e.startTime, e.startTime + e.duration]);
+      if (recentGcs.length > 64) recentGcs.shift();
       const kind = (e as { detail?: { kind?: number } }).detail?.kind;
       if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) {
         gc.major++;
         gc.ms += e.duration;
-      } else gc.otherMs += e.duration;
+      } else {
+        gc.others++;
+        gc.otherMs += e.duration;
+      }
     }
   });
   gcs.observe({ entryTypes: ['gc'] });
@@ -341,7 +362,8 @@ async function serveNet(w: World, perPod: number): Promise<{ port: number; close
     const { host } = req.body as { host: string | null };
     if (pending !== null) churn(w, pending, host === null ? [] : [{ Host: host, Score: 10 }]);
     pending = null;
-    const spent = { cpu, ...phases, majorGcs: gc.major, majorGcMs: gc.ms, otherGcMs: gc.otherMs };
+    const gcInPodMs = recentGcs.reduce((sum, [a, b]) => sum + Math.max(0, Math.min(b, window.end) - Math.max(a, window.start)), 0);
+    const spent = { cpu, ...phases, majorGcs: gc.major, majorGcMs: gc.ms, otherGcs: gc.others, otherGcMs: gc.otherMs, gcInPodMs };
     cpu = phases.read = phases.handle = phases.write = 0;
     return spent;
   });
@@ -365,13 +387,22 @@ function netResult(c: ClientRound): RoundResult {
   const majorGcs = (c.gcAt?.majorGcs ?? 0) - (c.gcFrom?.majorGcs ?? 0);
   const majorGcMs = (c.gcAt?.majorGcMs ?? 0) - (c.gcFrom?.majorGcMs ?? 0);
   const otherGcMs = (c.gcAt?.otherGcMs ?? 0) - (c.gcFrom?.otherGcMs ?? 0);
+  const otherGcs = (c.gcAt?.otherGcs ?? 0) - (c.gcFrom?.otherGcs ?? 0);
   const net: RoundResult['net'] = {
     bytesIn: med(c.bytesIn),
     bytesOut: med(c.bytesOut),
     clientCpu: med(c.clientCpu),
     majorGcs,
     majorGcMs,
+    otherGcs,
     otherGcMsPerPod: otherGcMs / PODS,
+    gcPods: c.server.filter((x) => x.gcInPodMs > 0).length,
+    p99NoGc: pct(times.filter((_, k) => (c.server[k]?.gcInPodMs ?? 0) === 0), 99),
+    // The three slowest pods: their place in the round (the pod mix repeats every 10) and, with --phases, where their time went.
+    slowest: times.map((t, k) => ({ t, k })).sort((a, b) => b.t - a.t).slice(0, 3).map(({ t, k }) => {
+      const x = c.server[k];
+      return `#${k} (mix ${(WARMUP + k) % 10}) ${t.toFixed(2)}${PHASES && x !== undefined ? ` = ${x.read.toFixed(2)} + ${x.handle.toFixed(2)} + ${x.write.toFixed(2)}` : ''}${(x?.gcInPodMs ?? 0) > 0 ? ` gc ${(x?.gcInPodMs ?? 0).toFixed(2)}` : ''}`;
+    }).join(', '),
     checked: c.checked,
     verified: c.verified,
     ...(PHASES ? { read: med(c.server.map((x) => x.read)), handle: med(c.server.map((x) => x.handle)), write: med(c.server.map((x) => x.write)) } : {}),
@@ -465,15 +496,19 @@ async function childMode(checkout: string, occupancy: number): Promise<void> {
 }
 
 /** A child for `root`'s build over a cluster at `occupancy`: ask() runs one round there. */
-async function startChild(root: string, occupancy: number): Promise<{ ask: (path: string, perPod: number) => Promise<RoundResult>; built: { built: number; seconds: number }; stop: () => void }> {
+async function startChild(root: string, occupancy: number, flags: string[]): Promise<{ ask: (path: string, perPod: number) => Promise<RoundResult>; built: { built: number; seconds: number }; stop: () => void }> {
   const prof = opt('--cpu-prof', '');
-  const argv = [process.execPath, ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []), '--import', 'tsx', fileURLToPath(import.meta.url), '--child', root, '--occupancy', String(occupancy), String(NODES), '--pods', String(PODS), ...(CPU ? ['--cpu'] : []), ...(PHASES ? ['--phases'] : [])];
+  const argv = [process.execPath, ...flags, ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []), '--import', 'tsx', fileURLToPath(import.meta.url), '--child', root, '--occupancy', String(occupancy), String(NODES), '--pods', String(PODS), ...(CPU ? ['--cpu'] : []), ...(PHASES ? ['--phases'] : [])];
   const child = spawn(PIN ? 'taskset' : (argv.shift() as string), PIN ? ['-c', '1', ...argv] : argv, { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async (): Promise<unknown> => {
-    const r = await lines.next();
-    if (r.done === true) throw new Error(`the bench child for ${root} ended`);
-    return JSON.parse(r.value as string);
+    for (;;) {
+      const r = await lines.next();
+      if (r.done === true) throw new Error(`the bench child for ${root} ended`);
+      // A line that is not the child's JSON is V8's (--flags "--trace-gc" and the like): to stderr, stamped.
+      if ((r.value as string).startsWith('{')) return JSON.parse(r.value as string);
+      process.stderr.write(`[${root === here ? 'this build' : 'baseline'} ${performance.now().toFixed(0)}] ${r.value as string}\n`);
+    }
   };
   const built = (await next()) as { built: number; seconds: number };
   return {
@@ -505,7 +540,7 @@ if (childAt >= 0) {
   for (const occupancy of OCCUPANCIES) {
     const children = [];
     for (const b of builds) {
-      const c = await startChild(b.root, occupancy);
+      const c = await startChild(b.root, occupancy, b.flags);
       console.log(`occupancy ${occupancy}, ${b.name}: ${c.built.built} pods bound, built in ${c.built.seconds.toFixed(1)} s`);
       children.push(c);
     }
@@ -530,7 +565,7 @@ if (childAt >= 0) {
             const v = nets.map(f).filter((x): x is number => x !== undefined);
             return v.length === 0 ? '-' : pct(v, 50).toFixed(digits);
           };
-          netRows.push(`| ${name} | ${Math.round(occupancy * 100)}% | ${mode === 'all' ? NODES : mode} | ${m((n) => n.bytesOut / 1024, 0)} | ${m((n) => n.bytesIn / 1024, 0)} | ${m((n) => n.clientCpu, 2)} | ${m((n) => n.read, 2)} | ${m((n) => n.handle, 2)} | ${m((n) => n.write, 2)} |`);
+          netRows.push(`| ${name} | ${Math.round(occupancy * 100)}% | ${mode === 'all' ? NODES : mode} | ${m((n) => n.bytesOut / 1024, 0)} | ${m((n) => n.bytesIn / 1024, 0)} | ${m((n) => n.clientCpu, 2)} | ${m((n) => n.read, 2)} | ${m((n) => n.handle, 2)} | ${m((n) => n.write, 2)} | ${m((n) => n.gcPods, 0)} | ${m((n) => n.p99NoGc, 2)} |`);
         }
         rows.push(`| ${name} | ${Math.round(occupancy * 100)}% | ${mode === 'all' ? NODES : mode} | ${path} | ${medianCi(xs.map((x) => x.podsPerS), 0)} | ${medianCi(xs.map((x) => x.p50), 2)} | ${medianCi(xs.map((x) => x.p99), 2)} | ${pct(xs.map((x) => x.feasible), 50).toFixed(0)} | ${ok} |`);
       }
@@ -543,9 +578,9 @@ if (childAt >= 0) {
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) console.log(r);
   if (netRows.length > 0) {
-    console.log(`\nnet, per pod (filter + prioritize; medians of the rounds' medians): KiB sent and received by the client, the client's own CPU ms (${CLIENT_MODE === 'spliced' ? 'splicing bodies, scanning replies' : 'writing bodies, parsing replies'})${PHASES ? ", and the server's CPU ms by phase (read: first byte in to the handler; handle: the decision and the reply's bytes; write: to the last byte handed to the kernel)" : ''}`);
-    console.log('| build | occupancy | names a pod | KiB out | KiB in | client CPU ms | server read ms | server handle ms | server write ms |');
-    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    console.log(`\nnet, per pod (filter + prioritize; medians of the rounds' medians): KiB sent and received by the client, the client's own CPU ms (${CLIENT_MODE === 'spliced' ? 'splicing bodies, scanning replies' : 'writing bodies, parsing replies'})${PHASES ? ", and the server's CPU ms by phase (read: first byte in to the handler; handle: the decision and the reply's bytes; write: to the last byte handed to the kernel)" : ''}; pods whose window held a collection's pause (server side), and the p99 of the pods whose window held none`);
+    console.log('| build | occupancy | names a pod | KiB out | KiB in | client CPU ms | server read ms | server handle ms | server write ms | pods with a GC pause inside | p99 ms of the others |');
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const r of netRows) console.log(r);
   }
 }
@@ -554,5 +589,5 @@ function netLine(res: RoundResult): string {
   const n = res.net;
   if (n === undefined) return '';
   const server = n.read === undefined ? '' : `, server read ${n.read.toFixed(2)} / handle ${(n.handle ?? NaN).toFixed(2)} / write ${(n.write ?? NaN).toFixed(2)} ms`;
-  return `; ${(n.bytesOut / 1024).toFixed(0)} KiB out, ${(n.bytesIn / 1024).toFixed(0)} KiB in, client CPU ${n.clientCpu.toFixed(2)} ms${server}; ${n.verified} pods verified against direct, ${n.checked} parsed and checked; server full GCs ${n.majorGcs} (${n.majorGcMs.toFixed(0)} ms), other GC pauses ${n.otherGcMsPerPod.toFixed(2)} ms a pod`;
+  return `; ${(n.bytesOut / 1024).toFixed(0)} KiB out, ${(n.bytesIn / 1024).toFixed(0)} KiB in, client CPU ${n.clientCpu.toFixed(2)} ms${server}; ${n.verified} pods verified against direct, ${n.checked} parsed and checked; server full GCs ${n.majorGcs} (${n.majorGcMs.toFixed(0)} ms), other GC pauses ${n.otherGcs} (${n.otherGcMsPerPod.toFixed(2)} ms a pod); ${n.gcPods} pods with a pause inside, p99 of the others ${n.p99NoGc.toFixed(2)} ms; slowest ms${PHASES ? ' (read + handle + write)' : ''}: ${n.slowest}`;
 }

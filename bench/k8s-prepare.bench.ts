@@ -8,7 +8,8 @@
 //
 // Per claim: prepare (new claim), prepare again (the idempotent answer from the checkpoint) and
 // unprepare, so the three see the same machine state; per round, each operation's p50 and p99;
-// across rounds, the median and a 95% bootstrap interval of the rounds' values. A last row,
+// across rounds, the median and a 95% bootstrap interval of the rounds' values, and (since session
+// 24) the p99 of all rounds' calls together. A last row,
 // interleaved the same way, is the disk's floor for a durable write: a checkpoint-sized file
 // written with fsync and renamed, in this process (what a prepare cost before the checkpoint
 // stopped being fsynced: kubelet-checkpoint.ts says why it need not be).
@@ -17,6 +18,8 @@
 // file, --plugin) runs as a second child, and every claim goes to both, in turns (the order
 // reversed every other claim), so both see the same machine.
 // K8S_PREPARE_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/p': more node flags for the plugins.
+// K8S_PREPARE_HEAP_SAMPLE=FILE: each plugin's allocations, garbage included, summed by function
+// to stderr at the end (and FILE written); each plugin also prints its collections there.
 // Env: K8S_PREPARE_ROUNDS (7), K8S_PREPARE_CLAIMS (300).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +27,8 @@ import { writeFileAtomic } from '../src/k8s/cdi/write.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { startHeapSampling } from './lib/heap-sample.js';
 import { StaticInventory } from '../src/k8s/dra/kubelet-inventory.js';
 import { startDraKubeletPlugin } from '../src/k8s/dra/kubelet-plugin.js';
 import { claimJson, FakeKubelet, gpu } from '../test/k8s/dra-kubelet-fixtures.js';
@@ -39,6 +44,15 @@ function claimFor(name: string): Record<string, unknown> {
 }
 
 async function pluginMode(root: string): Promise<void> {
+  // K8S_PREPARE_HEAP_SAMPLE=FILE: the plugin's allocations, garbage included, summed to stderr at the end; and its collections.
+  const heapSample = await startHeapSampling(process.env['K8S_PREPARE_HEAP_SAMPLE'], `plugin (${process.cwd()})`);
+  const gcs = { count: 0, ms: 0 };
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gcs.count++;
+      gcs.ms += e.duration;
+    }
+  }).observe({ entryTypes: ['gc'] });
   writeFileSync(join(root, 'libgpushare.so'), 'bench');
   const plugin = await startDraKubeletPlugin({
     poolName: 'node-a',
@@ -50,7 +64,12 @@ async function pluginMode(root: string): Promise<void> {
   });
   process.stdout.write(`ready ${plugin.pluginSocket}\n`);
   process.stdin.resume();
-  process.stdin.on('end', () => void plugin.close().then(() => process.exit(0)));
+  process.stdin.on('end', () => void (async () => {
+    await heapSample?.();
+    process.stderr.write(`plugin (${process.cwd()}): ${gcs.count} collections, ${gcs.ms.toFixed(1)} ms in all, warm-up included\n`);
+    await plugin.close();
+    process.exit(0);
+  })());
 }
 
 function quantile(sorted: readonly number[], q: number): number {
@@ -99,6 +118,8 @@ async function main(): Promise<void> {
   const FLOOR = 'floor: 1 KiB write + fsync + rename';
   const rows = [...plugins.flatMap((p) => ops.map((op) => `${p.name}: ${op}`)), FLOOR];
   const perRound = new Map(rows.map((row) => [row, { p50: [] as number[], p99: [] as number[] }]));
+  /** Every round's calls together: the p99 over all of them is the budget's quantile itself, steadier than any one round's. */
+  const pooled = new Map(rows.map((row) => [row, [] as number[]]));
   const floorDir = mkdtempSync(join(tmpdir(), 'gs-prepare-floor-'));
   const floorFile = join(floorDir, 'floor.json');
   const floorText = 'x'.repeat(1024);
@@ -134,6 +155,7 @@ async function main(): Promise<void> {
       add(FLOOR, performance.now() - t0);
     }
     for (const row of rows) {
+      pooled.get(row)?.push(...(samples.get(row) ?? []));
       const sorted = (samples.get(row) ?? []).sort((a, b) => a - b);
       perRound.get(row)?.p50.push(quantile(sorted, 0.5));
       perRound.get(row)?.p99.push(quantile(sorted, 0.99));
@@ -145,16 +167,17 @@ async function main(): Promise<void> {
 
   const f = (v: number): string => v.toFixed(2);
   console.log(`NodePrepareResources over a Unix socket, ${ROUNDS} rounds x ${CLAIMS} claims (ms; median of the rounds [95% CI])`);
-  console.log('| build: operation | p50 | p99 |');
-  console.log('| --- | --- | --- |');
+  console.log(`| build: operation | p50 | p99 | p99 of all ${ROUNDS * CLAIMS} |`);
+  console.log('| --- | --- | --- | --- |');
+  const all = (row: string): number => quantile([...(pooled.get(row) ?? [])].sort((a, b) => a - b), 0.99);
   for (const row of rows) {
     const r = perRound.get(row) ?? { p50: [], p99: [] };
     const p50 = medianCi(r.p50);
     const p99 = medianCi(r.p99);
-    console.log(`| ${row} | ${f(p50.median)} [${f(p50.low)}, ${f(p50.high)}] | ${f(p99.median)} [${f(p99.low)}, ${f(p99.high)}] |`);
+    console.log(`| ${row} | ${f(p50.median)} [${f(p50.low)}, ${f(p50.high)}] | ${f(p99.median)} [${f(p99.low)}, ${f(p99.high)}] | ${f(all(row))} |`);
   }
   const worst = medianCi(perRound.get('this build: prepare')?.p99 ?? []).median;
-  console.log(`this build's prepare p99 ${f(worst)} ms: ${worst <= BUDGET_MS ? 'within' : 'OVER'} the ${BUDGET_MS} ms budget`);
+  console.log(`this build's prepare p99 ${f(worst)} ms (median of the rounds), ${f(all('this build: prepare'))} ms (all claims): ${Math.max(worst, all('this build: prepare')) <= BUDGET_MS ? 'within' : 'OVER'} the ${BUDGET_MS} ms budget`);
 }
 
 const pluginAt = process.argv.indexOf('--plugin');

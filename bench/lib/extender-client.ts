@@ -53,7 +53,10 @@ export interface ServerSpent {
   write: number;
   majorGcs: number;
   majorGcMs: number;
+  otherGcs: number;
   otherGcMs: number;
+  /** The ms of this pod's window (filter's first byte in to prioritize's last out) that were a collection's pause. */
+  gcInPodMs: number;
 }
 
 export interface ClientRound {

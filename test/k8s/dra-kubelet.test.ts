@@ -278,6 +278,22 @@ describe('NodePrepareResources / NodeUnprepareResources', () => {
     expect(cdiFiles()).toHaveLength(8);
   });
 
+  it('reads the GPUs\' device nodes once per inventory list, and a prepare after a change sees the new list', async () => {
+    const asked: number[] = [];
+    inventory.set([gpu(0), gpu(1)]);
+    const p = await start({ deviceNode: (g) => { asked.push(g.index); return `/dev/nvidia${g.index + 10}`; } });
+    const before = asked.length;
+    for (let i = 0; i < 3; i++) {
+      const ref = claims.add({ uid: `n${i}`, results: [{ device: 'gpu-1', consumedCapacity: { memory: '1Gi', cores: '1' } }] });
+      expect((await kubelet.prepare(p.pluginSocket, [ref])).claims[`n${i}`]?.error).toBe('');
+      expect(JSON.stringify(specOf(`n${i}`))).toContain('/dev/nvidia11');
+    }
+    expect(asked.length - before).toBeLessThanOrEqual(2); // at most the first catalog's two GPUs, not two a prepare
+    inventory.set([gpu(0)]);
+    const gone = claims.add({ uid: 'gone', results: [{ device: 'gpu-1', consumedCapacity: { memory: '1Gi', cores: '1' } }] });
+    expect((await kubelet.prepare(p.pluginSocket, [gone])).claims['gone']?.error).toMatch(/gpu-1: is not a device of this node; its devices are gpu-0/);
+  });
+
   it('prepares a fixed-layout partition the publisher published, with the capacity its slice says', async () => {
     const layout = layoutConfig({ layout: 'fixed' });
     const gpus = [h100(0), h100(1)];

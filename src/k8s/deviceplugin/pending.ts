@@ -44,50 +44,100 @@ export function containerKey(podUid: string, index: number): string {
  */
 export function pendingContainer(pods: Iterable<V1Pod>, node: string, count: number, served: (key: string) => boolean, decode: (text: string) => Result<PodDecision> = decodeDecision): PendingChoice {
   const passed: Passed[] = [];
-  const candidates: { found: PendingContainer; at: number; created: number }[] = [];
+  // The oldest candidate so far (decision time, then creation, then uid), kept as it is found
+  // rather than collected and sorted: creation is parsed only to break a tie.
+  let best: V1Pod | null = null;
+  let bestUid = '';
+  let bestDecision: PodDecision | null = null;
+  let bestContainer: ContainerDecision | null = null;
+  let bestCreated: number | null = null;
+  // Every Allocate and GetPreferredAllocation reads every pod bound to the node, most of them
+  // already served: what is only needed to explain a pod passed over (its name) or to judge a
+  // container the ledger has not served (the pod's allocated annotation, its started
+  // containers) is made only then. Before session 24 each call decoded every served pod's
+  // annotation (JSON and its schema) and built a set and a sorted copy per pod: the largest
+  // share of the device plugin's garbage, which made it scavenge every ~20 pods.
   for (const pod of pods) {
     const md = pod.metadata;
-    const name = `${md?.namespace ?? ''}/${md?.name ?? ''}`;
     if (pod.spec?.nodeName !== node || md?.uid === undefined) continue;
     if (md.deletionTimestamp !== undefined && md.deletionTimestamp !== null) continue;
     const phase = pod.status?.phase;
     if (phase !== undefined && phase !== 'Pending') continue;
     const text = md.annotations?.[GPUSHARE_ANNOTATION.decision];
     if (text === undefined) {
-      if (asksGpus(pod)) passed.push({ pod: name, why: `has no ${GPUSHARE_ANNOTATION.decision} annotation (not scheduled by the gpushare extender, or its decision is not here yet)` });
+      if (asksGpus(pod)) passed.push({ pod: nameOf(pod), why: `has no ${GPUSHARE_ANNOTATION.decision} annotation (not scheduled by the gpushare extender, or its decision is not here yet)` });
       continue;
     }
     const decoded = decode(text);
     if (!decoded.ok) {
-      passed.push({ pod: name, why: describeIssues(decoded.issues) });
+      passed.push({ pod: nameOf(pod), why: describeIssues(decoded.issues) });
       continue;
     }
     const decision = decoded.value;
     if (decision.podUid !== md.uid) {
-      passed.push({ pod: name, why: `its decision is for pod uid ${decision.podUid}, not this pod (${md.uid}): a copied annotation is not trusted` });
+      passed.push({ pod: nameOf(pod), why: `its decision is for pod uid ${decision.podUid}, not this pod (${md.uid}): a copied annotation is not trusted` });
       continue;
     }
     if (decision.node !== node) {
-      passed.push({ pod: name, why: `its decision is for node ${decision.node}, not ${node}` });
+      passed.push({ pod: nameOf(pod), why: `its decision is for node ${decision.node}, not ${node}` });
       continue;
     }
-    const annotated = allocatedIndexes(md.annotations);
-    const started = new Set((pod.status?.containerStatuses ?? []).filter((s) => s.state?.running || s.state?.terminated || s.lastState?.terminated).map((s) => s.name));
-    const next = [...decision.containers]
-      .sort((a, b) => a.index - b.index)
-      .find((c) => !served(containerKey(md.uid!, c.index)) && !(annotated.ok && annotated.value.has(c.index)) && !started.has(c.name));
+    const next = nextUnserved(pod, md.uid, decision.containers, served);
     if (next === undefined) continue; // every GPU container served: not pending for us
     const asked = gpuLimit(pod, next.index);
     if (next.gpus.length !== count || asked !== count) {
-      passed.push({ pod: name, why: `its next container ${JSON.stringify(next.name)} was given ${next.gpus.length} GPU(s) and asks for ${asked ?? 'no'} ${RESOURCE.gpu}; the kubelet is allocating ${count}` });
+      passed.push({ pod: nameOf(pod), why: `its next container ${JSON.stringify(next.name)} was given ${next.gpus.length} GPU(s) and asks for ${asked ?? 'no'} ${RESOURCE.gpu}; the kubelet is allocating ${count}` });
       continue;
     }
-    const created = Date.parse(String(md.creationTimestamp ?? ''));
-    candidates.push({ found: { pod: { namespace: md.namespace ?? 'default', name: md.name ?? '', uid: md.uid }, decision, container: next }, at: decision.decidedAtMs, created: Number.isNaN(created) ? 0 : created });
+    let older = best === null || bestDecision === null || decision.decidedAtMs < bestDecision.decidedAtMs;
+    if (!older && bestDecision !== null && decision.decidedAtMs === bestDecision.decidedAtMs) {
+      const created = createdMs(pod);
+      bestCreated ??= createdMs(best!);
+      older = created < bestCreated || (created === bestCreated && md.uid < bestUid);
+    }
+    if (older) {
+      best = pod;
+      bestUid = md.uid;
+      bestDecision = decision;
+      bestContainer = next;
+      bestCreated = null;
+    }
   }
-  candidates.sort((a, b) => a.at - b.at || a.created - b.created || (a.found.pod.uid < b.found.pod.uid ? -1 : 1));
-  const first = candidates[0];
-  return first === undefined ? { found: null, passed } : { found: first.found };
+  if (best === null || bestDecision === null || bestContainer === null) return { found: null, passed };
+  const md = best.metadata;
+  return { found: { pod: { namespace: md?.namespace ?? 'default', name: md?.name ?? '', uid: bestUid }, decision: bestDecision, container: bestContainer } };
+}
+
+function nameOf(pod: V1Pod): string {
+  return `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
+}
+
+function createdMs(pod: V1Pod): number {
+  const ms = Date.parse(String(pod.metadata?.creationTimestamp ?? ''));
+  return Number.isNaN(ms) ? 0 : ms;
+}
+
+/**
+ * The pod's lowest-index GPU container that is not served: not in the ledger, not recorded in
+ * the pod's `gpushare.io/allocated` annotation, not started. The annotation and the started
+ * set are read only for a container the ledger has not served.
+ */
+function nextUnserved(pod: V1Pod, uid: string, containers: readonly ContainerDecision[], served: (key: string) => boolean): ContainerDecision | undefined {
+  let inOrder = true;
+  for (let i = 1; i < containers.length && inOrder; i++) inOrder = containers[i - 1]!.index <= containers[i]!.index;
+  const ordered = inOrder ? containers : [...containers].sort((a, b) => a.index - b.index);
+  let annotated: Result<ReadonlySet<number>> | undefined;
+  const statuses = pod.status?.containerStatuses;
+  for (const c of ordered) {
+    if (served(containerKey(uid, c.index))) continue;
+    if (pod.metadata?.annotations?.[GPUSHARE_ANNOTATION.allocated] !== undefined) {
+      annotated ??= allocatedIndexes(pod.metadata.annotations);
+      if (annotated.ok && annotated.value.has(c.index)) continue;
+    }
+    if (statuses !== undefined && statuses.some((s) => s.name === c.name && (s.state?.running || s.state?.terminated || s.lastState?.terminated))) continue;
+    return c;
+  }
+  return undefined;
 }
 
 /** What "no pod" means, for the kubelet's event on the pod: every pod passed over and why. */

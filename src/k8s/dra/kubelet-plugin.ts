@@ -19,7 +19,7 @@ import { healthSnapshot, type HealthDevice } from './kubelet-health.js';
 import type { InventorySource } from './kubelet-inventory.js';
 import { DRIVER_NAME } from './names.js';
 import { bindUnix, installLibrary, procDeviceNode, shutdown } from './kubelet-host.js';
-import { decidePrepare, deviceCatalog, type ClaimRef, type PreparedClaim } from './prepare.js';
+import { decidePrepare, deviceCatalog, type ClaimRef, type DeviceCatalog, type PreparedClaim } from './prepare.js';
 import { decodeClaim, type ClaimAllocation } from './prepare-claim.js';
 import { layoutConfig, publishedDevices, type LayoutConfig } from './slices.js';
 import type { Gpu } from '../../domain/gpu.js';
@@ -180,11 +180,22 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
    * and its files written, and one checkpoint write (one flush) covers the whole call. Calls
    * that overlap take turns in that synchronous part, so no two decisions see the same room.
    */
+  // The catalog of the inventory's current list, made again only when the list changes (the
+  // inventory hands out a new list on every change, health included). Made per call before
+  // session 24: each prepare read every GPU's /proc/driver/nvidia/gpus/<bus>/information, 8
+  // files (and an exception each where the driver is absent) on the kubelet's critical path.
+  let catalogOf: { gpus: readonly Gpu[]; catalog: DeviceCatalog } | null = null;
+  const currentCatalog = (): DeviceCatalog => {
+    const gpus = options.inventory.current();
+    if (catalogOf?.gpus !== gpus) catalogOf = { gpus, catalog: deviceCatalog(options.poolName, gpus, layout, deviceNode) };
+    return catalogOf.catalog;
+  };
+
   const prepareCall = async (refs: readonly ClaimRef[]): Promise<Record<string, Wire>> => {
     const reads = await Promise.all(refs.map(readOne));
     const answers = new Map<string, Wire>();
     const added: PreparedClaim[] = [];
-    const catalog = deviceCatalog(options.poolName, options.inventory.current(), layout, deviceNode);
+    const catalog = currentCatalog();
     for (const read of reads) {
       if ('answer' in read) continue;
       const { ref } = read;
@@ -289,7 +300,7 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
     const send = (): void => {
       let devices: HealthDevice[];
       try {
-        devices = healthSnapshot(deviceCatalog(options.poolName, options.inventory.current(), layout, deviceNode));
+        devices = healthSnapshot(currentCatalog());
       } catch (e) {
         // A GPU that changed since start so the layout no longer fits it: the stream stays as it was.
         log.error('the device-health stream could not list the devices', { error: (e as Error).message });
