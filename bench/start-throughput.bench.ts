@@ -34,6 +34,8 @@
 // START_BENCH_OPEN_WARMUP=1: the open loop is warmed up as well (see round()).
 // START_BENCH_SERVE_ARGS='--sandbox off': more serve flags for this build only;
 // START_BENCH_BASELINE_SERVE_ARGS: the same for the baseline (one that knows them).
+// START_BENCH_NODE_ARGS='--max-semi-space-size=32': more `node` flags for this build's daemon;
+// START_BENCH_BASELINE_NODE_ARGS: the same for the baseline's (a GC setting, tried side by side).
 // Per-round numbers are printed as they come; the table gives medians over rounds with a 95%
 // bootstrap interval of the median.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -197,17 +199,21 @@ if (STALLS) {
 }
 
 /** The longest stall and the GC time (ms) a stall log shows between two wall times (epoch ms). */
-function stallsIn(file: string, from: number, to: number): { longest: number; gc: number } {
+function stallsIn(file: string, from: number, to: number): { longest: number; gc: number; major: number; longestGc: number } {
   let longest = 0;
   let gc = 0;
+  let major = 0;
+  let longestGc = 0;
   const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
   for (const line of text.split('\n')) {
-    const [at, stall, gcMs] = line.split(' ').map(Number);
+    const [at, stall, gcMs, majorMs, pause] = line.split(' ').map(Number);
     if (at === undefined || stall === undefined || gcMs === undefined || !(at >= from && at <= to + 100)) continue;
     longest = Math.max(longest, stall);
     gc += gcMs;
+    major += majorMs ?? 0;
+    longestGc = Math.max(longestGc, pause ?? 0);
   }
-  return { longest, gc };
+  return { longest, gc, major, longestGc };
 }
 
 /** /proc/pressure/<what>'s "some" total (us): how long some runnable task waited for it; null without PSI. */
@@ -256,19 +262,19 @@ async function startedAt(c: Client): Promise<Map<string, number>> {
 }
 
 /**
- * Waits until nothing is live but `keep` tasks (the `true` tasks have all ended): up to 120 s,
+ * Waits until nothing is live but `keep` tasks (the `true` tasks have all ended): up to 300 s (120 s failed a round at load 19 in session 24),
  * since on a loaded machine starts at a low CPU weight (task-cpu.ts) trail the submissions by
  * tens of seconds. Each poll asks for `keep` + 1 tasks, not the first page (500 tasks, half a
  * megabyte): the daemon's CPU counted over a run goes on to the drain's end, and a poll of a
  * full page every 100 ms counted milliseconds a second against the builds whose starts trail.
  */
 async function drain(c: Client, keep = 0): Promise<void> {
-  for (let i = 0; i < 1200; i++) {
+  for (let i = 0; i < 3000; i++) {
     const live = JSON.parse((await call(c, 'GET', `/v1/tasks?limit=${keep + 1}`)).body) as unknown[];
     if (live.length <= keep) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error('tasks still live after 120 s');
+  throw new Error('tasks still live after 300 s');
 }
 
 /**
@@ -398,11 +404,13 @@ async function round(bin: string): Promise<RoundResult> {
   const profile = process.env['START_BENCH_PROFILE'];
   // START_BENCH_SERVE_ARGS: more `serve` flags for this build (`--sandbox off`, say); the
   // baseline's are START_BENCH_BASELINE_SERVE_ARGS (an older build may not know them).
-  const extra = (process.env[bin === builds[0]?.bin ? 'START_BENCH_SERVE_ARGS' : 'START_BENCH_BASELINE_SERVE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const mine = bin === builds[0]?.bin;
+  const extra = (process.env[mine ? 'START_BENCH_SERVE_ARGS' : 'START_BENCH_BASELINE_SERVE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const nodeArgs = (process.env[mine ? 'START_BENCH_NODE_ARGS' : 'START_BENCH_BASELINE_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
   // Its own session, as a service's (systemd's, or setsid's): what its CPU priority applies to (src/node/priority.ts).
   const stallFile = STALLS ? join(STALLS, `daemon-${Date.now()}.log`) : null;
   if (stallFile !== null) env['START_BENCH_STALL_FILE'] = stallFile;
-  const args = [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), ...(stallFile !== null ? ['--import', STALL_LOG] : []), bin, 'serve', '--backend', 'simulated', '--simulate', `${GPUS}xH100-80GB`, '--state-dir', join(dir, 'state'), '--listen', socket, '--log-level', 'warn', ...extra];
+  const args = [...nodeArgs, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), ...(stallFile !== null ? ['--import', STALL_LOG] : []), bin, 'serve', '--backend', 'simulated', '--simulate', `${GPUS}xH100-80GB`, '--state-dir', join(dir, 'state'), '--listen', socket, '--log-level', 'warn', ...extra];
   const daemon = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   daemons.add(daemon);
   // Before its first task (the spawner starts with the first one): everything it starts is counted.
@@ -432,7 +440,7 @@ async function round(bin: string): Promise<RoundResult> {
       const d = stallsIn(stallFile, from, to);
       const cl = stallsIn(process.env['START_BENCH_STALL_FILE'] ?? '', from, to);
       const p = (x: number | null): string => (x === null ? '?' : `${x.toFixed(0)}%`);
-      console.log(`  fixed-rate run (${((to - from) / 1000).toFixed(1)} s): sent late p99 ${fixed.sendLateP99.toFixed(1)} ms (the client's own delay); daemon longest stall ${d.longest.toFixed(0)} ms, GC ${d.gc.toFixed(0)} ms; client longest stall ${cl.longest.toFixed(0)} ms, GC ${cl.gc.toFixed(0)} ms; CPU in the run: daemon ${fixed.cpuInRun.daemon.toFixed(0)} ms, client ${fixed.cpuInRun.client.toFixed(0)} ms; page faults: daemon ${fixed.faults.daemon} major, ${fixed.faults.daemonMinor} minor, client ${fixed.faults.client} major; machine CPU pressure ${p(fixed.pressure.cpu)}, IO ${p(fixed.pressure.io)}`);
+      console.log(`  fixed-rate run (${((to - from) / 1000).toFixed(1)} s): sent late p99 ${fixed.sendLateP99.toFixed(1)} ms (the client's own delay); daemon longest stall ${d.longest.toFixed(0)} ms, GC ${d.gc.toFixed(0)} ms (full ${d.major.toFixed(0)} ms, longest pause ${d.longestGc.toFixed(0)} ms); client longest stall ${cl.longest.toFixed(0)} ms, GC ${cl.gc.toFixed(0)} ms; CPU in the run: daemon ${fixed.cpuInRun.daemon.toFixed(0)} ms, client ${fixed.cpuInRun.client.toFixed(0)} ms; page faults: daemon ${fixed.faults.daemon} major, ${fixed.faults.daemonMinor} minor, client ${fixed.faults.client} major; machine CPU pressure ${p(fixed.pressure.cpu)}, IO ${p(fixed.pressure.io)}`);
     }
     return { fixed, max, list };
   } finally {
@@ -490,6 +498,7 @@ const rows: [string, (x: RoundResult) => number][] = [
   [`${RATE}/s offered: accepted/s`, (x) => x.fixed.acceptedPerS],
   [`${RATE}/s offered: POST p50 ms (from due)`, (x) => x.fixed.p50],
   [`${RATE}/s offered: POST p99 ms (from due)`, (x) => x.fixed.p99],
+  [`${RATE}/s offered: client sent late p99 ms (its own delay, inside the POST p99)`, (x) => x.fixed.sendLateP99],
   [`${RATE}/s offered: to running p50 ms`, (x) => x.fixed.runP50],
   [`${RATE}/s offered: to running p99 ms`, (x) => x.fixed.runP99],
   [`max rate, ${CLIENTS} clients: accepted/s`, (x) => x.max.acceptedPerS],

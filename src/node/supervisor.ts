@@ -41,7 +41,19 @@ export interface SupervisorOptions {
   readonly pollMs?: number;
   /** How often regions are read for peak memory. */
   readonly sampleMs?: number;
+  /** How many tasks one turn of the event loop samples in the timer's round (SAMPLE_CHUNK). */
+  readonly sampleChunk?: number;
 }
+
+/**
+ * The timer's round of samples reads this many tasks' regions per turn of the event loop, then
+ * yields (setImmediate) so that requests waiting meanwhile are served. Each task costs a stat
+ * (and a read when it has a region), about 10-20 us on the 2-core development VM: with 2,000
+ * live tasks (500 starts a second trailing by seconds) one round in one go held the event loop
+ * 15-40 ms every second, which a submission arriving then waited out (its p99 is about the
+ * longest stall: docs/benchmarks.md, session 24).
+ */
+export const SAMPLE_CHUNK = 128;
 
 export class Supervisor {
   private readonly watched = new Map<string, Watched>();
@@ -49,10 +61,15 @@ export class Supervisor {
   private readonly byProcess = new Map<string, string>();
   private readonly pollTimer: NodeJS.Timeout;
   private readonly sampleTimer: NodeJS.Timeout;
+  /** The timer's round in progress (tasks still to sample), or null. */
+  private round: string[] | null = null;
+  private roundAt = 0;
+  private readonly chunk: number;
 
   constructor(private readonly options: SupervisorOptions) {
     this.pollTimer = setInterval(() => this.pollAdopted(), options.pollMs ?? 200);
-    this.sampleTimer = setInterval(() => this.sampleAll(), options.sampleMs ?? 1000);
+    this.chunk = Math.max(1, options.sampleChunk ?? SAMPLE_CHUNK);
+    this.sampleTimer = setInterval(() => this.startRound(), options.sampleMs ?? 1000);
     this.pollTimer.unref();
     this.sampleTimer.unref();
   }
@@ -105,6 +122,7 @@ export class Supervisor {
   close(): void {
     clearInterval(this.pollTimer);
     clearInterval(this.sampleTimer);
+    this.round = null;
     this.watched.clear();
     this.byProcess.clear();
   }
@@ -130,6 +148,35 @@ export class Supervisor {
 
   private sampleAll(): void {
     for (const w of this.watched.values()) this.sample(w);
+    // Everything is fresh now: a round under way has nothing left to do.
+    this.round = null;
+  }
+
+  /**
+   * The timer's round: every task watched now, SAMPLE_CHUNK per turn of the event loop (a task
+   * that ends meanwhile is sampled by its finish and skipped here). A round still under way
+   * when the next tick comes (a very slow machine) goes on; the tick starts none.
+   */
+  private startRound(): void {
+    if (this.round !== null) return;
+    this.round = [...this.watched.keys()];
+    const at = ++this.roundAt;
+    this.sampleSome(at);
+  }
+
+  private sampleSome(at: number): void {
+    const round = this.round;
+    if (round === null || at !== this.roundAt) return;
+    for (let n = 0; n < this.chunk; n++) {
+      const id = round.pop();
+      if (id === undefined) {
+        this.round = null;
+        return;
+      }
+      const w = this.watched.get(id);
+      if (w !== undefined && !w.ended) this.sample(w);
+    }
+    setImmediate(() => this.sampleSome(at));
   }
 
   /** Adds up what every process of the task holds now; a task that never used CUDA has no region. */

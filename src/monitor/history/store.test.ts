@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { fleetSample } from './fixtures.js';
 import { HOUR_MS, MINUTE_MS } from './rollup.js';
 import { gpuSubject, QUEUE_SUBJECT, taskSubject, tenantSubject } from './series.js';
-import { HistoryStore } from './store.js';
+import { HistoryStore, RECORD_CHUNK } from './store.js';
 
 const T0 = 1_800_000_000_000; // on an hour boundary
 const dirs: string[] = [];
@@ -99,6 +99,37 @@ describe('HistoryStore', () => {
     expect(ask(again, HOUR_MS).points).toHaveLength(1);
     again.close();
     ref.close();
+  });
+
+  it('writes a sample larger than RECORD_CHUNK over several turns, behind the one before it, and close() writes what is left', async () => {
+    const path = tempDb();
+    const store = new HistoryStore(path);
+    const S = 300; // 4G + 2S + 2T + 1 = 617 values a sample
+    const first = fleetSample(T0, 2, S, 2, 1);
+    const second = fleetSample(T0 + 5_000, 2, S, 2, 2);
+    expect(4 * 2 + 2 * S + 2 * 2 + 1).toBeGreaterThan(3 * RECORD_CHUNK);
+    const q = (series: Parameters<HistoryStore['query']>[0]['series'], subject: string) => store.query({ series, subject, from: T0 - 1000, to: T0 + 10_000, stepMs: 0, now: T0 + 10_000 }).points.map((p) => [p.t, p.mean]);
+    store.record(first);
+    store.record(second);
+    // The first chunk only: the GPUs' series (written first) are there, the queue's (written last) is not yet.
+    expect(q('gpu_utilization', gpuSubject(0))).toEqual([[T0, first.gpus[0]!.utilizationGpu]]);
+    expect(store.known('queue_length', QUEUE_SUBJECT)).toBeNull();
+    let turns = 0;
+    while (q('queue_length', QUEUE_SUBJECT).length < 2) {
+      await new Promise((r) => setImmediate(r));
+      turns += 1;
+      expect(turns).toBeLessThan(100);
+    }
+    expect(turns).toBeGreaterThanOrEqual(8); // 1,234 writes, 128 a turn
+    expect(q('queue_length', QUEUE_SUBJECT)).toEqual([[T0, 1], [T0 + 5_000, 2]]);
+    const last = S - 1;
+    expect(q('slice_memory_used_bytes', taskSubject(first.slices[last]!.task))).toEqual([[T0, first.slices[last]!.memoryUsedBytes], [T0 + 5_000, second.slices[last]!.memoryUsedBytes]]);
+    // A third, left half-written: close() finishes it before the file is closed.
+    store.record(fleetSample(T0 + 10_000, 2, S, 2, 3));
+    store.close();
+    const again = new HistoryStore(path);
+    expect(again.query({ series: 'queue_length', subject: QUEUE_SUBJECT, from: T0 - 1000, to: T0 + 20_000, stepMs: 0, now: T0 + 20_000 }).points.map((p) => p.mean)).toEqual([1, 2, 3]);
+    again.close();
   });
 
   it('stays within its row bound: (4G + 2S + 2T + 1) series, each at most its window of raw, minute and hour rows', () => {

@@ -33,6 +33,8 @@ CREATE TABLE IF NOT EXISTS hour (series INTEGER NOT NULL, t INTEGER NOT NULL, mi
 
 /** A series written within this long of a minute's close is pruned then; the rest at the hour's sweep. */
 const ACTIVE_MARGIN_MS = 5 * MINUTE_MS;
+/** The most writes (a row, a bucket, or a series' prune) per transaction and per turn of the event loop (record()). */
+export const RECORD_CHUNK = 128;
 
 export interface HistoryQuery {
   readonly series: HistorySeries;
@@ -124,26 +126,71 @@ export class HistoryStore implements HistorySource {
     for (const [key, t, v] of raw) this.builder.add(key, t, v);
   }
 
-  /** Records one sample: its raw values, and whatever buckets its time closed. One transaction. */
+  /**
+   * Records one sample: its raw values, and whatever buckets its time closed. A sample of up to
+   * RECORD_CHUNK writes is one transaction, done before this returns; a larger one (thousands of
+   * live tasks, each a series) is written RECORD_CHUNK rows per transaction and per turn of the
+   * event loop, in order, behind any sample still being written: in one go, a sample of 1,000
+   * short tasks' slices held the daemon's event loop 14-175 ms every second, and the minute's
+   * prune of their series about a second, on the 2-core development VM (docs/benchmarks.md,
+   * session 24), and every request waited it out. Until its last chunk, a query may miss part of
+   * that sample; a crash may leave part of it unwritten (history is rebuilt from nothing at worst).
+   */
   record(sample: MonitorSample): void {
     const values = sampleValues(sample);
     const at = sample.at;
-    this.db.transaction(() => {
+    this.writes.push(() => {
       const closed = this.builder.advance(at);
-      this.writeBuckets(this.stmt.minute, closed.minutes);
-      this.writeBuckets(this.stmt.hour, closed.hours);
-      for (const v of values) {
-        const id = this.idOf(v.series, v.subject, v.tenant);
-        this.stmt.raw.run(id, at, v.value);
-        this.builder.add(id, at, v.value);
-        this.lastWritten.set(id, at);
-      }
-      if (closed.minutes.length > 0) this.prune(at, bucketOf(at, HOUR_MS) > this.lastHour);
-    })();
+      return [
+        ...closed.minutes.map((r) => () => this.writeBucket(this.stmt.minute, r)),
+        ...closed.hours.map((r) => () => this.writeBucket(this.stmt.hour, r)),
+        ...values.map((v) => () => {
+          const id = this.idOf(v.series, v.subject, v.tenant);
+          this.stmt.raw.run(id, at, v.value);
+          this.builder.add(id, at, v.value);
+          this.lastWritten.set(id, at);
+        }),
+        // After the values: the ids written lately include this sample's.
+        ...(closed.minutes.length > 0 ? [() => this.prune(at, bucketOf(at, HOUR_MS) > this.lastHour)] : []),
+      ];
+    });
+    if (this.writes.length === 1 && this.pending.length === 0) this.writeSome();
   }
 
-  private writeBuckets(stmt: Database.Statement, rows: readonly BucketRow[]): void {
-    for (const r of rows) stmt.run(r.key, r.t, r.agg.min, r.agg.max, r.agg.sum, r.agg.count);
+  /** Samples not yet begun (each expands into its writes when its turn comes). */
+  private readonly writes: (() => (() => void | (() => void)[])[])[] = [];
+  /** The writes of the sample under way (a prune's expand into one per series). */
+  private pending: (() => void | (() => void)[])[] = [];
+  private writeTimer: NodeJS.Immediate | null = null;
+
+  /** Up to RECORD_CHUNK writes in one transaction; the rest on the next turn. */
+  private writeSome(limit = RECORD_CHUNK): void {
+    this.writeTimer = null;
+    this.db.transaction(() => {
+      let done = 0;
+      while (done < limit) {
+        if (this.pending.length === 0) {
+          const next = this.writes.shift();
+          if (next === undefined) break;
+          this.pending = next().reverse();
+          continue;
+        }
+        const more = this.pending.pop()!();
+        done += 1;
+        if (Array.isArray(more)) for (let i = more.length - 1; i >= 0; i--) this.pending.push(more[i]!);
+      }
+    })();
+    if (this.pending.length > 0 || this.writes.length > 0) this.writeTimer = setImmediate(() => this.writeSome());
+  }
+
+  /** Writes everything still queued now (close, and tests). */
+  flush(): void {
+    if (this.writeTimer !== null) clearImmediate(this.writeTimer);
+    this.writeSome(Infinity);
+  }
+
+  private writeBucket(stmt: Database.Statement, r: BucketRow): void {
+    stmt.run(r.key, r.t, r.agg.min, r.agg.max, r.agg.sum, r.agg.count);
   }
 
   private idOf(name: HistorySeries, subject: SubjectKey, tenant: string | null): number {
@@ -156,16 +203,24 @@ export class HistoryStore implements HistorySource {
   }
 
   /** Drops rows past their retention: the series written lately each minute, every series (and the emptied ones) at `sweep`. */
-  private prune(now: number, sweep: boolean): void {
+  private prune(now: number, sweep: boolean): (() => void)[] {
     const r = this.retention;
     const ids = sweep ? [...this.ids.values()].map((s) => s.id) : [...this.lastWritten].filter(([, t]) => t >= now - r.rawMs - 2 * RAW_GRACE_MS - ACTIVE_MARGIN_MS).map(([id]) => id);
-    for (const id of ids) {
+    // One write per series (its three deletes), in record()'s chunks; the sweep of emptied series after them all.
+    const writes = ids.map((id) => () => {
       this.stmt.pruneRaw.run(id, now - r.rawMs - 2 * RAW_GRACE_MS);
       this.stmt.pruneMinute.run(id, now - r.minuteMs);
       this.stmt.pruneHour.run(id, now - r.hourMs);
+    });
+    if (sweep) {
+      this.lastHour = bucketOf(now, HOUR_MS);
+      writes.push(() => this.dropEmptied());
     }
-    if (!sweep) return;
-    this.lastHour = bucketOf(now, HOUR_MS);
+    return writes;
+  }
+
+  /** Forgets the series with no rows left (and no open bucket). */
+  private dropEmptied(): void {
     const gone = this.db.prepare('SELECT id, name, subject FROM series s WHERE NOT EXISTS (SELECT 1 FROM raw WHERE series = s.id) AND NOT EXISTS (SELECT 1 FROM minute WHERE series = s.id) AND NOT EXISTS (SELECT 1 FROM hour WHERE series = s.id)').all() as { id: number; name: string; subject: string }[];
     const drop = this.db.prepare('DELETE FROM series WHERE id = ?');
     for (const g of gone) {
@@ -244,6 +299,7 @@ export class HistoryStore implements HistorySource {
   }
 
   close(): void {
+    this.flush();
     this.db.close();
   }
 }
