@@ -37,6 +37,8 @@ mkdir -p build/gpu
 gcc -O2 -std=c11 -Inative/include scripts/gpu/remote_check.c -o build/gpu/remote_check "$cudalib" || { echo "remote_check: build failed"; exit 1; }
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 KEY=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+# PARTS="1 1b" runs only those sections (numbered below; default all): a short device call.
+want() { case " ${PARTS:-all} " in *" all "* | *" $1 "*) return 0 ;; esac; return 1; }
 
 # start_worker [VAR=VALUE ...]: a worker on the real driver, on a free loopback port.
 start_worker() {
@@ -71,7 +73,7 @@ wait_bounded() {
 }
 
 # 1. The same program natively and remotely (twice each, interleaved).
-for round in 1 2; do
+want 1 && for round in 1 2; do
     build/gpu/remote_check native >> "$results" 2>>"$OUT/native.err"
     start_worker && remote timeout 120 build/gpu/remote_check remote >> "$results" 2>>"$OUT/remote.err"
     wait_bounded "$WPID" 30 "worker after remote_check (round $round)"
@@ -81,7 +83,7 @@ done
 # remotely with GPUSHARE_REMOTE_LANES 0 (one connection), 4, 8, 12 and 16, interleaved, twice; the
 # table gives each as % of native pinned (budget 50%) beside tcp_blast's ceiling for as many
 # connections (section 4).
-for round in 1 2; do
+want 1a && for round in 1 2; do
     build/gpu/remote_check copies-native copies >> "$results" 2>>"$OUT/native.err"
     for lanes in 0 4 8 12 16; do
         start_worker && GPUSHARE_REMOTE_LANES=$lanes remote timeout 120 build/gpu/remote_check "copies-lanes-$lanes" copies >> "$results" 2>>"$OUT/remote.err"
@@ -96,7 +98,7 @@ for round in 1 2; do
 done
 
 # 1b. CuPy and PyTorch, natively then remotely (GPUSHARE_REMOTE_LOG=1: the calls not served).
-for case in cupy torch; do
+want 1b && for case in cupy torch; do
     timeout 90 env CUBLAS_WORKSPACE_CONFIG=:4096:8 python3 "scripts/gpu/remote_$case.py" native > "$WORK/$case.out" 2>"$OUT/$case-native.err"
     rc=$?
     grep '^{' "$WORK/$case.out" >> "$results" || echo "{\"case\":\"$case\",\"mode\":\"native\",\"error\":\"exit $rc, no result line\"}" >> "$results"
@@ -127,7 +129,7 @@ done
 # tables), natively then remotely; built where nvcc is (make -C native remote-cudart-app) and
 # carried in build/native/remote/tests.
 APP=$B/remote/tests/cudart_app_static
-for mode in native remote; do
+want 1c && for mode in native remote; do
     if [ ! -x "$APP" ]; then echo "{\"case\":\"cudart\",\"mode\":\"$mode\",\"skip\":\"no $APP (make -C native remote-cudart-app where nvcc is, then carry build/native/remote)\"}" >> "$results"; continue; fi
     if [ "$mode" = native ]; then timeout 60 "$APP" gpu > "$WORK/cudart.out" 2>"$OUT/cudart-native.err"
     else start_worker || continue; remote timeout 60 "$APP" gpu > "$WORK/cudart.out" 2>"$OUT/cudart-remote.err"; wait_bounded "$WPID" 30 "worker after cudart_app"; fi
@@ -137,13 +139,15 @@ for mode in native remote; do
 done
 
 # 2. The session's memory limit: libgpushare in the worker, 2 GiB.
-start_worker LD_PRELOAD="$B/libgpushare.so" GPUSHARE_MEMORY_LIMIT=2Gi && remote timeout 120 build/gpu/remote_check remote-limit fill >> "$results" 2>>"$OUT/remote.err"
-wait_bounded "$WPID" 30 "worker after the memory-limit run"
+if want 2; then
+    start_worker LD_PRELOAD="$B/libgpushare.so" GPUSHARE_MEMORY_LIMIT=2Gi && remote timeout 120 build/gpu/remote_check remote-limit fill >> "$results" 2>>"$OUT/remote.err"
+    wait_bounded "$WPID" 30 "worker after the memory-limit run"
+fi
 
 # 3. A client killed holding 4 GiB: how long until the worker's memory is gone. The client
 # is started with remote_exec so that $APID is the program itself, and is checked to be gone.
 used_before="" gone="" wcode=124 held=0
-if start_worker; then
+if want 3 && start_worker; then
     remote_exec build/gpu/remote_check remote-hold hold > "$WORK/hold.out" 2>>"$OUT/remote.err" &
     APID=$!
     for _ in $(seq 400); do grep -q holding "$WORK/hold.out" && { held=1; break; }; kill -0 "$APID" 2>/dev/null || break; sleep 0.05; done
@@ -158,14 +162,14 @@ if start_worker; then
     done
     wait_bounded "$WPID" 20 "the worker after its client was killed"; wcode=$?
 fi
-echo "{\"mode\":\"kill-client\",\"held\":$held,\"worker_mib_before\":\"${used_before:-?}\",\"freed_after_s\":\"${gone:-not within 10 s}\",\"worker_exit\":$wcode}" >> "$results"
+want 3 && echo "{\"mode\":\"kill-client\",\"held\":$held,\"worker_mib_before\":\"${used_before:-?}\",\"freed_after_s\":\"${gone:-not within 10 s}\",\"worker_exit\":$wcode}" >> "$results"
 
 # 4. What loopback TCP carries here (scripts/gpu/tcp_blast.c): the ceiling of a copy over one
 # connection, and over several (whether bulk lanes would pay, docs/remote.md "Copies"). The last
 # word of a configuration is the span: 0, one 4 MiB buffer per thread (cached); 1, every byte
 # out of and into 4 GiB buffers of 4 KiB pages, as a copy of ordinary memory; 2, the same on
 # transparent huge pages, as the client's page-locked memory and the worker's staging rings are.
-if gcc -O2 -std=c11 -pthread scripts/gpu/tcp_blast.c -o build/gpu/tcp_blast; then
+if want 4 && gcc -O2 -std=c11 -pthread scripts/gpu/tcp_blast.c -o build/gpu/tcp_blast; then
     for cfg in "1024 0 0 1 0" "4096 0 0 1 0" "4096 0 1 1 0" "4096 16384 0 1 0" "4096 0 0 2 0" "4096 0 0 4 0" "4096 0 0 8 0" "4096 0 0 12 0" "4096 0 0 16 0" \
         "4096 0 0 8 1" "4096 0 0 8 2" "4096 0 0 16 1" "4096 0 0 16 2"; do
         # shellcheck disable=SC2086 # the configuration's words are the arguments
