@@ -459,6 +459,7 @@ CUresult gsr_load_image(uint64_t *out_id, const void *image, int library) {
     uint64_t bytes = image_bytes(image), id = 0;
     if (bytes == 0 || bytes > GSR_MAX_MODULE_BYTES) return gsr_trace("cuModuleLoadData (image size)", CUDA_ERROR_INVALID_IMAGE);
     rc = gsr_send_module(image, bytes, library, &id);
+    if (rc == CUDA_ERROR_NOT_SUPPORTED && library) return rc; /* no libraries there: the caller sends a module */
     if (rc != CUDA_SUCCESS) {
         /* The clue to an image the worker's driver refuses that a local one takes (cuBLAS on
          * an H100: CUDA_ERROR_NO_BINARY_FOR_GPU): what was sent, and what lies past it. */

@@ -22,6 +22,8 @@
 #define _GNU_SOURCE /* process_vm_readv */
 #include "client.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,6 +193,18 @@ void gsr_kparams_forget(uint64_t module) {
 
 /* n bytes of this process's memory at p into dst, or -1 where they are not mapped: what lies
  * past a module image is not known to be readable, and a probe must not fault. */
+/* 1 when all n bytes went to fd. */
+static int write_all(int fd, const void *p, size_t n) {
+    for (const uint8_t *b = p; n > 0;) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return 0;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 1;
+}
+
 static int read_own(void *dst, const void *p, size_t n) {
     struct iovec local = {dst, n}, remote = {(void *)(uintptr_t)p, n};
     return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n ? 0 : -1;
@@ -249,23 +263,29 @@ void gsr_dump_image(const char *dir, const void *image, uint64_t bytes) {
     char path[4096];
     int w = snprintf(path, sizeof path, "%s/refused-%d-%u.bin", dir, (int)getpid(), n);
     if (w < 0 || (size_t)w >= sizeof path - 8) return;
-    FILE *f = fopen(path, "wb");
-    if (!f) return;
-    size_t wrote = fwrite(image, 1, (size_t)bytes, f);
-    if (fclose(f) != 0 || wrote != bytes) {
+    /* The bytes may be a program's: readable by its user alone, never through a link or over
+     * a file already there. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    int ok = write_all(fd, image, (size_t)bytes);
+    if (close(fd) != 0 || !ok) {
         unlink(path);
         return;
     }
     memcpy(path + w - 4, ".past", 6);
-    f = fopen(path, "wb");
-    if (!f) return;
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return;
     enum { CHUNK = 65536 };
     uint8_t *chunk = malloc(CHUNK);
     const uint8_t *at = (const uint8_t *)image + bytes;
-    for (size_t done = 0; chunk && done < (16u << 20); done += CHUNK, at += CHUNK) {
-        if (read_own(chunk, at, CHUNK) != 0) break; /* the mapping ends inside this chunk */
-        if (fwrite(chunk, 1, CHUNK, f) != CHUNK) break;
+    for (size_t done = 0; chunk && done < (16u << 20);) {
+        /* As much as is mapped: a short read is where the mapping ends. */
+        struct iovec local = {chunk, CHUNK}, remote = {(void *)(uintptr_t)at, CHUNK};
+        ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+        if (got <= 0 || !write_all(fd, chunk, (size_t)got) || got < CHUNK) break;
+        done += CHUNK;
+        at += CHUNK;
     }
     free(chunk);
-    fclose(f);
+    close(fd);
 }

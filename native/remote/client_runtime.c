@@ -64,10 +64,16 @@ GSR_EXPORT CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUji
     (void)jitOptions, (void)jitOptionsValues, (void)numJitOptions;
     (void)libraryOptions, (void)libraryOptionValues, (void)numLibraryOptions;
     if (!library || !code) return CUDA_ERROR_INVALID_VALUE;
+    /* Set once the worker answered NOT_SUPPORTED (its driver has no libraries): every later
+     * library goes as a module at once, its image sent once. */
+    static int worker_lacks_libraries;
     uint64_t id = 0;
-    CUresult rc;
-    /* NOT_SUPPORTED: the worker's driver has no libraries. */
-    if (gsr_worker_version() < GSR_VERSION_LIBRARY || (rc = gsr_load_image(&id, code, 1)) == CUDA_ERROR_NOT_SUPPORTED) {
+    CUresult rc = CUDA_ERROR_NOT_SUPPORTED;
+    if (gsr_worker_version() >= GSR_VERSION_LIBRARY && !__atomic_load_n(&worker_lacks_libraries, __ATOMIC_RELAXED)) {
+        rc = gsr_load_image(&id, code, 1);
+        if (rc == CUDA_ERROR_NOT_SUPPORTED) __atomic_store_n(&worker_lacks_libraries, 1, __ATOMIC_RELAXED);
+    }
+    if (rc == CUDA_ERROR_NOT_SUPPORTED) {
         /* An older worker: a module, in the primary context where none is current (cudart 13
          * loads the program's fatbins before it has one). */
         int pushed;

@@ -230,6 +230,9 @@ static CUresult module_global(gsr_session *s, const gsr_args *a, gsr_args *out) 
     int library = GSR_ID_KIND(a->v[0]) == GSR_KIND_LIBRARY;
     gsr_obj *m = gsr_table_find(&s->table, a->v[0], library ? GSR_KIND_LIBRARY : GSR_KIND_MODULE);
     if (!m) return CUDA_ERROR_INVALID_HANDLE;
+    /* A library's global is its copy in a context: none current, none to give (and its range
+     * would outlive whatever context the driver picked). */
+    if (library && (s->current_ctx == 0 || s->current_ctx == UINT64_MAX)) return CUDA_ERROR_INVALID_CONTEXT;
     if (a->blob_len[0] == 0 || a->blob_len[0] > GSR_MAX_NAME || memchr(a->blob[0], 0, a->blob_len[0])) return CUDA_ERROR_INVALID_VALUE;
     memcpy(name, a->blob[0], a->blob_len[0]);
     name[a->blob_len[0]] = 0;

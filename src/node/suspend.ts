@@ -20,17 +20,17 @@
  */
 import type { CheckpointApi, CheckpointError, GpuPair, ProcessCheckpointState } from '../gpu/checkpoint.js';
 import { CHECKPOINT_ERROR_CODES } from '../gpu/checkpoint.js';
-import { groupMembers, signalGroup, usesCudaDriver } from './proc.js';
+import { groupMembers, mayUseCudaDriver, signalGroup } from './proc.js';
 
 const SIGSTOP = 19;
 const SIGCONT = 18;
 
 export type GroupResult = { readonly ok: true; readonly pids: readonly number[] } | { readonly ok: false; readonly error: CheckpointError };
 
-/** The group's CUDA processes with their checkpoint states; processes with no CUDA state are left out. */
+/** The group's CUDA processes with their checkpoint states; processes with no CUDA state are left out. A process whose maps cannot be read is asked too (failing closed): the driver answers notFound where it has no CUDA. */
 export function cudaStates(api: CheckpointApi, pgid: number): { ok: true; states: Map<number, ProcessCheckpointState> } | { ok: false; error: CheckpointError } {
   const states = new Map<number, ProcessCheckpointState>();
-  for (const pid of groupMembers(pgid).filter(usesCudaDriver)) {
+  for (const pid of groupMembers(pgid).filter(mayUseCudaDriver)) {
     const s = api.state(pid);
     if (s.ok) states.set(pid, s.value);
     // The driver is mapped but the process never initialised CUDA (or just ended): nothing to move.
