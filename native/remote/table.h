@@ -23,6 +23,8 @@ typedef struct gsr_obj {
     uint32_t *layout;  /* functions: nparams (offset, size) pairs, owned */
     unsigned flags;    /* streams: the flags and priority they were created with */
     int priority;
+    void *kernel;      /* functions of a library: its CUkernel (no context: ctx is 0), and */
+    uint64_t fn_ctx;   /* the context whose function `handle` is (gsr_function_of resolves) */
 } gsr_obj;
 
 typedef struct gsr_alloc {

@@ -171,4 +171,8 @@ void gsr_pipeline_end(gsr_pipeline *p, CUresult *status);
 /* Frees every object and allocation of the session (modules, events, streams, memory, contexts). */
 void gsr_session_release(gsr_session *s);
 
+/* The function an id names, in the current context: a library's kernel is one function per
+ * context, found there (cuKernelGetFunction) when the context changed since its last use. */
+CUresult gsr_function_of(gsr_session *s, uint64_t id, CUfunction *out);
+
 #endif /* GSR_WORKER_H */

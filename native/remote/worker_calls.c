@@ -107,8 +107,29 @@ static void *find_handle(gsr_session *s, uint64_t id, unsigned kind) {
     return o ? o->handle : NULL;
 }
 
+typedef CUresult (*pfn_library_load)(void **, const void *, void *, void **, unsigned, void *, void **, unsigned);
+typedef CUresult (*pfn_library_unload)(void *);
+typedef CUresult (*pfn_library_get_kernel)(void **, void *, const char *);
+typedef CUresult (*pfn_kernel_get_function)(CUfunction *, void *);
+
+CUresult gsr_function_of(gsr_session *s, uint64_t id, CUfunction *out) {
+    gsr_obj *o = gsr_table_find(&s->table, id, GSR_KIND_FUNCTION);
+    if (!o) return CUDA_ERROR_INVALID_HANDLE;
+    if (o->kernel && o->fn_ctx != s->current_ctx) {
+        CUfunction f = NULL;
+        CUresult rc = ((pfn_kernel_get_function)s->optional[GSR_OPT_KERNEL_GET_FUNCTION])(&f, o->kernel);
+        if (rc != CUDA_SUCCESS) return rc;
+        o->handle = f;
+        o->fn_ctx = s->current_ctx;
+    }
+    *out = o->handle;
+    return CUDA_SUCCESS;
+}
+
 /* Everything of a context that goes with it (the driver frees them with it). */
 static void drop_dependents(gsr_session *s, uint64_t ctx) {
+    for (size_t i = 0; i < s->table.nobjs; i++) /* a library's kernel stays; its function there goes */
+        if (s->table.objs[i].kernel && s->table.objs[i].fn_ctx == ctx) s->table.objs[i].fn_ctx = UINT64_MAX;
     for (size_t i = s->table.nallocs; i-- > 0;)
         if (s->table.allocs[i].ctx == ctx) gsr_table_remove_alloc(&s->table, i);
     for (size_t i = s->table.nobjs; i-- > 0;)
@@ -134,11 +155,6 @@ static void handle_dtod(gsr_session *s, const gsr_args *a, reply *r) {
     }
     r->status = gsr_copy_dtod_staged(s, dst, src, bytes); /* a driver without cuMemcpyDtoD (the fake) */
 }
-
-typedef CUresult (*pfn_library_load)(void **, const void *, void *, void **, unsigned, void *, void **, unsigned);
-typedef CUresult (*pfn_library_unload)(void *);
-typedef CUresult (*pfn_library_get_kernel)(void **, void *, const char *);
-typedef CUresult (*pfn_kernel_get_function)(CUfunction *, void *);
 
 /* LIBRARY_LOAD_DATA asks for a library where the driver has them: loaded without a context,
  * as cuLibraryLoadData does, so an image with no code for this GPU is refused only when a
@@ -207,23 +223,34 @@ static void handle_get_function(gsr_session *s, const gsr_args *a, reply *r) {
     memcpy(name, a->blob[0], a->blob_len[0]);
     name[a->blob_len[0]] = 0;
     CUfunction f = NULL;
+    void *kernel = NULL;
+    gsr_obj *o = NULL;
     if (library) {
-        /* The kernel, then its function in the current context (loaded there now). */
-        void *kernel = NULL;
+        /* The kernel (one for the library, in no context), then its function in the current
+         * context, loaded there now: the launch of a kernel in another context finds its
+         * function there (gsr_function_of). */
         r->status = ((pfn_library_get_kernel)s->optional[GSR_OPT_LIBRARY_GET_KERNEL])(&kernel, m, name);
         if (r->status == CUDA_SUCCESS) r->status = ((pfn_kernel_get_function)s->optional[GSR_OPT_KERNEL_GET_FUNCTION])(&f, kernel);
+        for (size_t i = 0; r->status == CUDA_SUCCESS && i < s->table.nobjs && !o; i++)
+            if (s->table.objs[i].kind == GSR_KIND_FUNCTION && s->table.objs[i].kernel == kernel) o = &s->table.objs[i];
     } else {
         r->status = cuModuleGetFunction(&f, m, name);
+        if (r->status == CUDA_SUCCESS) o = gsr_table_find_handle(&s->table, GSR_KIND_FUNCTION, f);
     }
     if (r->status != CUDA_SUCCESS) return;
-    gsr_obj *o = gsr_table_find_handle(&s->table, GSR_KIND_FUNCTION, f);
+    if (o && library) {
+        o->handle = f;
+        o->fn_ctx = s->current_ctx;
+    }
     if (!o) {
-        o = gsr_table_add(&s->table, GSR_KIND_FUNCTION, f, s->current_ctx);
+        o = gsr_table_add(&s->table, GSR_KIND_FUNCTION, f, library ? 0 : s->current_ctx);
         if (!o) {
             r->status = CUDA_ERROR_OUT_OF_MEMORY;
             return;
         }
-        o->ctx = library ? s->current_ctx : gsr_table_find(&s->table, a->v[0], GSR_KIND_MODULE)->ctx;
+        o->ctx = library ? 0 : gsr_table_find(&s->table, a->v[0], GSR_KIND_MODULE)->ctx;
+        o->kernel = kernel;
+        o->fn_ctx = s->current_ctx;
         o->parent = a->v[0];
         /* The layout, once: the client packs kernelParams by it (docs/remote.md "Launches"). */
         if (s->func_get_param_info && (o->layout = malloc(GSR_MAX_PARAMS * 2 * sizeof(uint32_t)))) {
@@ -248,12 +275,10 @@ static void handle_get_function(gsr_session *s, const gsr_args *a, reply *r) {
 
 static void handle_launch(gsr_session *s, const gsr_args *a, reply *r) {
     static uint64_t params[GSR_MAX_PARAM_BYTES / 8]; /* 8-aligned, as a kernel's parameters are */
-    CUfunction f = find_handle(s, a->v[0], GSR_KIND_FUNCTION);
+    CUfunction f = NULL;
     CUstream stream;
-    if (!f) {
-        r->status = CUDA_ERROR_INVALID_HANDLE;
-        return;
-    }
+    r->status = gsr_function_of(s, a->v[0], &f);
+    if (r->status != CUDA_SUCCESS) return;
     r->status = gsr_find_stream(s, a->v[8], &stream);
     if (r->status != CUDA_SUCCESS) return;
     size_t size = a->blob_len[0];
@@ -416,12 +441,10 @@ static void handle_device_query(const gsr_header *h, const gsr_args *a, reply *r
 /* A function's attribute, its settable attributes, its occupancy: through the entry points
  * gsr_session_prepare found (NOT_SUPPORTED where the driver has none). */
 static void handle_function_query(gsr_session *s, const gsr_header *h, const gsr_args *a, reply *r) {
-    CUfunction f = find_handle(s, a->v[0], GSR_KIND_FUNCTION);
+    CUfunction f = NULL;
     int value = 0;
-    if (!f) {
-        r->status = CUDA_ERROR_INVALID_HANDLE;
-        return;
-    }
+    r->status = gsr_function_of(s, a->v[0], &f);
+    if (r->status != CUDA_SUCCESS) return;
     r->status = CUDA_ERROR_NOT_SUPPORTED;
     if (h->op == GSR_OP_FUNC_GET_ATTRIBUTE && s->func_get_attribute)
         r->status = s->func_get_attribute(&value, (int)a->v[1], f);

@@ -360,15 +360,15 @@ CUresult gsr_handle_cublas_op(gsr_session *s, unsigned op, const gsr_args *a, gs
     CUlaunchConfig config;
     memset(out, 0, sizeof *out);
     if (op == GSR_OP_TENSOR_MAP_ENCODE_TILED || op == GSR_OP_TENSOR_MAP_REPLACE_ADDRESS) return tensor_map(s, op, a, out);
-    gsr_obj *f = gsr_table_find(&s->table, op == GSR_OP_OCCUPANCY_CLUSTERS ? a->v[1] : a->v[0], GSR_KIND_FUNCTION);
-    if (!f) return CUDA_ERROR_INVALID_HANDLE;
-    CUresult rc;
+    CUfunction fn = NULL;
+    CUresult rc = gsr_function_of(s, op == GSR_OP_OCCUPANCY_CLUSTERS ? a->v[1] : a->v[0], &fn);
+    if (rc != CUDA_SUCCESS) return rc;
     switch (op) {
     case GSR_OP_OCCUPANCY_DYNAMIC_SMEM: {
         void *p = s->optional[GSR_OPT_OCCUPANCY_DYNAMIC_SMEM];
         size_t bytes = 0;
         if (!p) return CUDA_ERROR_NOT_SUPPORTED;
-        rc = ((pfn_dynamic_smem)p)(&bytes, f->handle, (int)(int64_t)a->v[1], (int)(int64_t)a->v[2]);
+        rc = ((pfn_dynamic_smem)p)(&bytes, fn, (int)(int64_t)a->v[1], (int)(int64_t)a->v[2]);
         if (rc != CUDA_SUCCESS) return rc;
         out->nv = 1;
         out->v[0] = bytes;
@@ -380,7 +380,7 @@ CUresult gsr_handle_cublas_op(gsr_session *s, unsigned op, const gsr_args *a, gs
         int value = 0;
         if (!p) return CUDA_ERROR_NOT_SUPPORTED;
         rc = decode_launch_config(s, a->blob[0], a->blob_len[0], &config, attrs);
-        if (rc == CUDA_SUCCESS) rc = ((pfn_clusters)p)(&value, f->handle, &config);
+        if (rc == CUDA_SUCCESS) rc = ((pfn_clusters)p)(&value, fn, &config);
         if (rc != CUDA_SUCCESS) return rc;
         out->nv = 1;
         out->v[0] = (uint64_t)(int64_t)value;
@@ -395,7 +395,7 @@ CUresult gsr_handle_cublas_op(gsr_session *s, unsigned op, const gsr_args *a, gs
         if (rc != CUDA_SUCCESS) return rc;
         if (size) memcpy(params, a->blob[1], size);
         void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, params, CU_LAUNCH_PARAM_BUFFER_SIZE, &size, CU_LAUNCH_PARAM_END};
-        return ((pfn_launch_ex)p)(&config, f->handle, NULL, size ? extra : NULL);
+        return ((pfn_launch_ex)p)(&config, fn, NULL, size ? extra : NULL);
     }
     default:
         return CUDA_ERROR_INVALID_VALUE;

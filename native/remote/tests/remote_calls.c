@@ -431,6 +431,15 @@ int main(int argc, char **argv) {
     EXPECT(p_cuStreamDestroy(s1), CUDA_SUCCESS);
     EXPECT(p_cuStreamIsCapturing(s1, &cs), CUDA_ERROR_INVALID_HANDLE); /* destroyed */
     EXPECT(p_cuStreamDestroy(s2), CUDA_SUCCESS);
+    /* ---- a library's kernel outlives a reset of the context it was first used in (what
+     * cudaDeviceReset does: the primary context released to nothing, then retained again) */
+    P(CUresult(*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream, void **, void **), cuLaunchKernel);
+    P(CUresult(*)(void), cuCtxSynchronize);
+    EXPECT(p_cuDevicePrimaryCtxRelease(dev), CUDA_SUCCESS);
+    EXPECT(p_cuDevicePrimaryCtxRetain(&ctx, dev), CUDA_SUCCESS);
+    EXPECT(p_cuCtxSetCurrent(ctx), CUDA_SUCCESS);
+    EXPECT(p_cuLaunchKernel((CUfunction)kernel, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL), CUDA_SUCCESS);
+    EXPECT(p_cuCtxSynchronize(), CUDA_SUCCESS);
     EXPECT(p_cuLibraryUnload(library), CUDA_SUCCESS);
     if (extras) EXPECT(p_cuMemcpyHtoD(global, grid, 16), CUDA_ERROR_INVALID_VALUE); /* gone with its module */
     EXPECT(p_cuDevicePrimaryCtxRelease(dev), CUDA_SUCCESS);
