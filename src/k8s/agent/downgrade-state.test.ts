@@ -25,8 +25,17 @@ describe('downgradeState', () => {
     expect(() => downgradeState([join(dir, 'none.json'), plain])).toThrow(/none\.json: no such file/);
   });
 
-  it('with no file named, takes the default places that exist (none here)', () => {
+  it('with no file named, takes the default places that exist, and says so when none does', () => {
     expect(DEFAULT_STATE_FILES).toEqual(['/var/lib/kubelet/plugins/gpu.gpushare.io/checkpoint.json', '/var/lib/gpushare/device-plugin/ledger.json']);
-    if (DEFAULT_STATE_FILES.every((p) => !existsSync(p))) expect(downgradeState([])).toEqual([`no state file at ${DEFAULT_STATE_FILES.join(' or ')}: nothing to do`]);
+    const present = join(dir, 'checkpoint.json');
+    const absent = join(dir, 'ledger.json');
+    const f = new SlotFile(present);
+    f.read();
+    f.write('{"version":2,"bootId":"b","claims":[]}\n');
+    f.close();
+    expect(downgradeState([], [present, absent])).toEqual([`${present}: rewritten in the plain layout`]);
+    expect(existsSync(absent)).toBe(false);
+    rmSync(present);
+    expect(downgradeState([], [present, absent])).toEqual([`no state file at ${present} or ${absent}: nothing to do`]);
   });
 });

@@ -16,12 +16,12 @@ import { AGENT_DEFAULTS } from './config.js';
 export const DEFAULT_STATE_FILES = [join(AGENT_DEFAULTS.pluginDir, DRIVER_NAME, 'checkpoint.json'), join(DEFAULT_STATE_DIR, 'ledger.json')] as const;
 
 /**
- * Rewrites each file (default: those of DEFAULT_STATE_FILES that exist) and says what it did,
+ * Rewrites each file (none named: those of `defaults` that exist) and says what it did,
  * one line each. Stops at the first that cannot be (a running agent holds it, torn, absent),
  * throwing its error; the files before it stay rewritten (rewriting one again is harmless).
  */
-export function downgradeState(files: readonly string[]): string[] {
-  const chosen = files.length > 0 ? files : DEFAULT_STATE_FILES.filter((f) => existsSync(f));
-  if (chosen.length === 0) return [`no state file at ${DEFAULT_STATE_FILES.join(' or ')}: nothing to do`];
+export function downgradeState(files: readonly string[], defaults: readonly string[] = DEFAULT_STATE_FILES): string[] {
+  const chosen = files.length > 0 ? files : defaults.filter((f) => existsSync(f));
+  if (chosen.length === 0) return [`no state file at ${defaults.join(' or ')}: nothing to do`];
   return chosen.map((f) => (writePlainLayout(f) === 'written' ? `${f}: rewritten in the plain layout` : `${f}: in the plain layout already, left as it is`));
 }

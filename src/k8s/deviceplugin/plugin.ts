@@ -208,7 +208,13 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
       .finally(() => annotating.delete(p));
     annotating.add(p);
   };
-  await pods.start();
+  try {
+    await pods.start();
+  } catch (e) {
+    stopHealth();
+    ledger.close(); // the lock goes with a start that failed: a retry in this process must not meet it
+    throw e;
+  }
   if (pods.synced()) {
     // Reconcile with the API server: a served pod no longer bound here is gone; an entry its pod
     // does not record yet is recorded; a container directory no entry names is left over.
@@ -222,7 +228,14 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
     }
   }
   const named = new Set(ledger.all().map((e) => `${e.podUid}_${e.index}`));
-  for (const d of readdirSync(containersDir)) if (!named.has(d)) rmSync(join(containersDir, d), { recursive: true, force: true });
+  try {
+    for (const d of readdirSync(containersDir)) if (!named.has(d)) rmSync(join(containersDir, d), { recursive: true, force: true });
+  } catch (e) {
+    stopHealth();
+    await pods.stop();
+    ledger.close();
+    throw e;
+  }
 
   /** The pending container for `count` GPUs, waiting for the watch up to admissionWaitMs. */
   const awaitPending = async (count: number, taken: ReadonlySet<string>): Promise<PendingContainer> => {
