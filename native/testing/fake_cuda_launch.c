@@ -35,19 +35,23 @@ FAKE_EXPORT CUresult cuModuleLoadData(CUmodule *module, const void *image)
     return fake_leave(r);
 }
 
+void fake_module_free(struct CUmod_st *m)
+{
+    fake_list_remove(&fake_state()->modules, m);
+    for (struct CUfunc_st *f = m->functions, *next; f; f = next) {
+        next = f->next;
+        free(f);
+    }
+    free(m);
+}
+
 FAKE_EXPORT CUresult cuModuleUnload(CUmodule hmod)
 {
     CUresult r = fake_enter("cuModuleUnload");
     if (r == CUDA_SUCCESS && (!fake_list_has(&fake_state()->modules, hmod) || hmod->library))
         r = CUDA_ERROR_INVALID_HANDLE;
-    if (r == CUDA_SUCCESS) {
-        fake_list_remove(&fake_state()->modules, hmod);
-        for (struct CUfunc_st *f = hmod->functions, *next; f; f = next) {
-            next = f->next;
-            free(f);
-        }
-        free(hmod);
-    }
+    if (r == CUDA_SUCCESS)
+        fake_module_free(hmod);
     return fake_leave(r);
 }
 

@@ -44,14 +44,8 @@ FAKE_EXPORT CUresult cuLibraryUnload(struct CUmod_st *library)
     CUresult r = fake_enter("cuLibraryUnload");
     if (r == CUDA_SUCCESS && !is_library(library))
         r = CUDA_ERROR_INVALID_HANDLE;
-    if (r == CUDA_SUCCESS) {
-        fake_list_remove(&fake_state()->modules, library);
-        for (struct CUfunc_st *f = library->functions, *next; f; f = next) {
-            next = f->next;
-            free(f);
-        }
-        free(library);
-    }
+    if (r == CUDA_SUCCESS)
+        fake_module_free(library);
     return fake_leave(r);
 }
 

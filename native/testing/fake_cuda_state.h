@@ -196,6 +196,8 @@ struct CUmod_st {
 
 /* The module's function of that name, made on first ask (fake_cuda_launch.c); lock held. */
 CUresult fake_module_function(struct CUmod_st *m, const char *name, struct CUfunc_st **out);
+/* A module or library gone, with its functions (fake_cuda_launch.c); lock held. */
+void fake_module_free(struct CUmod_st *m);
 
 /* A graph memory allocation node's allocation; lives beyond the graph, like the real one. */
 typedef struct fake_graph_alloc {

@@ -1,16 +1,14 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { MonitorSample } from '../contract/monitor.js';
 import type { Task } from '../contract/task.js';
-import { regionTool } from '../gpu/region/native.js';
 import { readRegion } from '../gpu/region/index.js';
 import { Supervisor } from '../node/supervisor.js';
 import { h100 } from '../../test/k8s/gpus.js';
 import { buildSample, Sampler, type MonitoredTask } from './sampler.js';
+import { withRegionFixture } from '../../test/helpers/region-fixture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gpushare-sampler-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -82,25 +80,9 @@ describe('buildSample', () => {
 });
 
 describe('a slice sampled from a real region file', () => {
-  /** region_fixture: two processes that allocate in one region and stay attached until stdin closes. */
-  async function withFixture<T>(path: string, body: () => Promise<T>): Promise<T> {
-    const proc = spawn(regionTool('region_fixture'), [path], { stdio: ['pipe', 'pipe', 'inherit'] });
-    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-    try {
-      await new Promise<string>((resolve, reject) => {
-        createInterface({ input: proc.stdout }).once('line', resolve);
-        proc.once('exit', (code) => reject(new Error(`region_fixture exited ${code} before it was ready`)));
-      });
-      return await body();
-    } finally {
-      proc.stdin.end('\n');
-      expect(await exited).toBe(0);
-    }
-  }
-
   it("equals the region's accounting to the byte, through the supervisor's reading", async () => {
     const path = join(dir, 'region');
-    await withFixture(path, async () => {
+    await withRegionFixture(path, async () => {
       const supervisor = new Supervisor({ onEnd: () => {}, sampleMs: 10, pollMs: 60_000 });
       try {
         supervisor.watchSpawned('t1', 999_999, 1, join(dir, 'status'), path);

@@ -1,35 +1,17 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { regionTool } from '../gpu/region/native.js';
 import { Supervisor } from './supervisor.js';
+import { withRegionFixture } from '../../test/helpers/region-fixture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gpushare-supervisor-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** region_fixture: processes that allocate in one region and stay attached until stdin closes. */
-async function withFixture<T>(path: string, body: () => Promise<T>): Promise<T> {
-  const proc = spawn(regionTool('region_fixture'), [path], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  try {
-    await new Promise<string>((resolve, reject) => {
-      createInterface({ input: proc.stdout }).once('line', resolve);
-      proc.once('exit', (code) => reject(new Error(`region_fixture exited ${code} before it was ready`)));
-    });
-    return await body();
-  } finally {
-    proc.stdin.end('\n');
-    expect(await exited).toBe(0);
-  }
-}
-
 describe("the supervisor's timed round of region samples", () => {
   it('samples every watched task, a chunk per turn of the event loop, and skips a task that ended meanwhile', async () => {
     const region = join(dir, 'region');
-    await withFixture(region, async () => {
+    await withRegionFixture(region, async () => {
       vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'setImmediate', 'clearImmediate'] });
       const ended: string[] = [];
       const supervisor = new Supervisor({ onEnd: (id) => ended.push(id), sampleMs: 1000, pollMs: 60_000, sampleChunk: 2 });
@@ -58,7 +40,7 @@ describe("the supervisor's timed round of region samples", () => {
 
   it('sampleNow reads every task at once, and a round under way then has nothing left to do', async () => {
     const region = join(dir, 'region-now');
-    await withFixture(region, async () => {
+    await withRegionFixture(region, async () => {
       vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'setImmediate', 'clearImmediate'] });
       const supervisor = new Supervisor({ onEnd: () => {}, sampleMs: 1000, pollMs: 60_000, sampleChunk: 1 });
       try {
