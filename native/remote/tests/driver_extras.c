@@ -11,6 +11,7 @@
 #include "gs_cuda.h"
 
 #include <dlfcn.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -109,6 +110,14 @@ static const struct {
 };
 
 EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version, cuuint64_t flags, CUdriverProcAddressQueryResult *status) {
+    /* DRIVER_EXTRAS_NO_LIBRARIES=1: a driver without CUDA 12's libraries, so the worker answers
+     * LIBRARY_LOAD_DATA with NOT_SUPPORTED and the client falls back to modules. */
+    const char *no_libraries = getenv("DRIVER_EXTRAS_NO_LIBRARIES");
+    if (symbol && pfn && no_libraries && *no_libraries == '1' && (strncmp(symbol, "cuLibrary", 9) == 0 || strcmp(symbol, "cuKernelGetFunction") == 0)) {
+        *pfn = NULL;
+        if (status) *status = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+        return CUDA_ERROR_NOT_FOUND;
+    }
     for (size_t i = 0; symbol && pfn && i < sizeof extras / sizeof extras[0]; i++)
         if (strcmp(symbol, extras[i].name) == 0) {
             *pfn = extras[i].fn;

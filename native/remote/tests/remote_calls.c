@@ -43,7 +43,10 @@ static void stream_callback(CUstream stream, CUresult status, void *user) {
 /* With "driver-extras" the worker has driver_extras.c preloaded: the driver then answers the
  * context queries and gives module globals, which the fake alone does not. */
 int main(int argc, char **argv) {
-    int extras = argc > 1 && strcmp(argv[1], "driver-extras") == 0;
+    /* "no-libraries": driver_extras.c preloaded with DRIVER_EXTRAS_NO_LIBRARIES=1, a worker whose
+     * driver has no libraries: the client loads modules instead. */
+    int no_libraries = argc > 1 && strcmp(argv[1], "no-libraries") == 0;
+    int extras = no_libraries || (argc > 1 && strcmp(argv[1], "driver-extras") == 0);
     void *lib = dlopen("libcuda.so.1", RTLD_NOW);
     if (!lib || !(get_proc = (pfn_get_proc)dlsym(lib, "cuGetProcAddress_v2"))) {
         printf("remote_calls: FAIL no libcuda.so.1 / cuGetProcAddress_v2\n");
@@ -280,11 +283,15 @@ int main(int argc, char **argv) {
     CUkernel no_kernel = NULL;
     CUfunction no_func = NULL;
     EXPECT(p_cuModuleLoadData(&no_module, "nobinary image"), CUDA_ERROR_NO_BINARY_FOR_GPU);
-    EXPECT(p_cuLibraryLoadData(&no_binary, "nobinary image", NULL, NULL, 0, NULL, NULL, 0), CUDA_SUCCESS);
-    CUresult no_rc = p_cuLibraryGetKernel(&no_kernel, no_binary, "sleep_1000");
-    if (no_rc == CUDA_SUCCESS) no_rc = p_cuKernelGetFunction(&no_func, no_kernel);
-    EXPECT(no_rc, CUDA_ERROR_NO_BINARY_FOR_GPU);
-    EXPECT(p_cuLibraryUnload(no_binary), CUDA_SUCCESS);
+    if (no_libraries) { /* a module after all: refused at load */
+        EXPECT(p_cuLibraryLoadData(&no_binary, "nobinary image", NULL, NULL, 0, NULL, NULL, 0), CUDA_ERROR_NO_BINARY_FOR_GPU);
+    } else {
+        EXPECT(p_cuLibraryLoadData(&no_binary, "nobinary image", NULL, NULL, 0, NULL, NULL, 0), CUDA_SUCCESS);
+        CUresult no_rc = p_cuLibraryGetKernel(&no_kernel, no_binary, "sleep_1000");
+        if (no_rc == CUDA_SUCCESS) no_rc = p_cuKernelGetFunction(&no_func, no_kernel);
+        EXPECT(no_rc, CUDA_ERROR_NO_BINARY_FOR_GPU);
+        EXPECT(p_cuLibraryUnload(no_binary), CUDA_SUCCESS);
+    }
 
     /* ---- host functions and callbacks: run here once the stream reached them */
     P(CUresult(*)(CUstream, gsr_host_fn, void *), cuLaunchHostFunc);
@@ -435,11 +442,13 @@ int main(int argc, char **argv) {
      * cudaDeviceReset does: the primary context released to nothing, then retained again) */
     P(CUresult(*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream, void **, void **), cuLaunchKernel);
     P(CUresult(*)(void), cuCtxSynchronize);
-    EXPECT(p_cuDevicePrimaryCtxRelease(dev), CUDA_SUCCESS);
-    EXPECT(p_cuDevicePrimaryCtxRetain(&ctx, dev), CUDA_SUCCESS);
-    EXPECT(p_cuCtxSetCurrent(ctx), CUDA_SUCCESS);
-    EXPECT(p_cuLaunchKernel((CUfunction)kernel, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL), CUDA_SUCCESS);
-    EXPECT(p_cuCtxSynchronize(), CUDA_SUCCESS);
+    if (!no_libraries) { /* a module's function goes with its context (docs/remote.md) */
+        EXPECT(p_cuDevicePrimaryCtxRelease(dev), CUDA_SUCCESS);
+        EXPECT(p_cuDevicePrimaryCtxRetain(&ctx, dev), CUDA_SUCCESS);
+        EXPECT(p_cuCtxSetCurrent(ctx), CUDA_SUCCESS);
+        EXPECT(p_cuLaunchKernel((CUfunction)kernel, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL), CUDA_SUCCESS);
+        EXPECT(p_cuCtxSynchronize(), CUDA_SUCCESS);
+    }
     EXPECT(p_cuLibraryUnload(library), CUDA_SUCCESS);
     if (extras) EXPECT(p_cuMemcpyHtoD(global, grid, 16), CUDA_ERROR_INVALID_VALUE); /* gone with its module */
     EXPECT(p_cuDevicePrimaryCtxRelease(dev), CUDA_SUCCESS);

@@ -133,6 +133,12 @@ start_worker LD_PRELOAD="$ASAN_RT:$T/libdriver_extras.so"
 if runtime_style remote_calls driver-extras && worker_freed; then
     ok "framework calls with the driver's context queries and module globals: answers passed through, a global's range copied both ways, bounds-checked, not freeable, gone with its module"
 else bad "framework calls with the driver's extras (remote_calls driver-extras)"; fi
+# The same against a worker whose driver has no libraries (protocol 5, cuLibrary* hidden): the
+# client falls back to modules after the first NOT_SUPPORTED, logging no refusal for it.
+start_worker LD_PRELOAD="$ASAN_RT:$T/libdriver_extras.so" DRIVER_EXTRAS_NO_LIBRARIES=1
+if runtime_style remote_calls no-libraries && seen 0 "$WORK/app.err" 'module image refused (801)' && worker_freed; then
+    ok "framework calls against a driver without libraries: libraries loaded as modules, no refusal logged for the fallback; worker freed all"
+else bad "framework calls against a driver without libraries (remote_calls no-libraries)"; fi
 
 # 1c. An unmodified CUDA runtime-API program (cudart_app.cu), built by nvcc with the runtime
 # shared and static: the real libcudart through the client's export tables, its fatbin loaded
