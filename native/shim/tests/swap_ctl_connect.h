@@ -8,6 +8,7 @@
 #define SWAP_CTL_CONNECT_H
 
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,25 @@ static int swap_ctl_connect(pid_t pid, int tries)
     check(0, "connect to %s: %s", a.sun_path, strerror(errno));
     close(fd);
     return -1;
+}
+
+/* The next line on fd within ms (-1: no limit; empty: the connection closed or nothing came). */
+static inline void swap_ctl_hear(int fd, char *out, size_t len, int ms)
+{
+    size_t have = 0;
+    out[0] = '\0';
+    while (have + 1 < len) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, ms) <= 0)
+            break;
+        ssize_t n = recv(fd, out + have, len - 1 - have, 0);
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        if (memchr(out, '\n', have))
+            break;
+    }
+    out[have] = '\0';
 }
 
 /* The answer holds `part` (a key and its value, as the library writes them). */

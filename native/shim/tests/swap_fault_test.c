@@ -204,29 +204,10 @@ static void say(int fd, const char *cmd)
     check(send(fd, line, (size_t)n, MSG_NOSIGNAL) == n, "send %s", cmd);
 }
 
-/* The next line on fd within ms (empty: the connection closed or nothing came). */
-static void hear(int fd, char *out, size_t len, int ms)
-{
-    size_t have = 0;
-    out[0] = '\0';
-    while (have + 1 < len) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, ms) <= 0)
-            break;
-        ssize_t n = recv(fd, out + have, len - 1 - have, 0);
-        if (n <= 0)
-            break;
-        have += (size_t)n;
-        if (memchr(out, '\n', have))
-            break;
-    }
-    out[have] = '\0';
-}
-
 static void ask(int fd, const char *cmd, char *out, size_t len)
 {
     say(fd, cmd);
-    hear(fd, out, len, 20000);
+    swap_ctl_hear(fd, out, len, 20000);
 }
 
 /* Waits (up to 20 s) for the task's fake driver to say it stopped at the step. */
@@ -318,7 +299,7 @@ static void t_task(void)
         task t = at_step(k, dir, &fd);
         task_reap(&t, true); /* the task dies at this step */
         go(dir);
-        hear(fd, a, sizeof a, 5000);
+        swap_ctl_hear(fd, a, sizeof a, 5000);
         check(a[0] == '\0', "%s: the daemon's connection ends, no answer (%s)", s->name, a);
         close(fd);
         /* Its GPU memory went with the process (the driver's doing, as the fake's card, which

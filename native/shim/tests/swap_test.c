@@ -68,16 +68,7 @@ static void ask(int fd, const char *cmd, char *out, size_t len)
     out[0] = '\0';
     if (fd < 0 || (cmd != NULL && send(fd, line, strlen(line), MSG_NOSIGNAL) < 0))
         return;
-    size_t have = 0;
-    while (have + 1 < len) {
-        ssize_t n = recv(fd, out + have, len - 1 - have, 0);
-        if (n <= 0)
-            break;
-        have += (size_t)n;
-        if (memchr(out, '\n', have))
-            break;
-    }
-    out[have] = '\0';
+    swap_ctl_hear(fd, out, len, -1);
 }
 
 /* ---- the task's memory ------------------------------------------------------------------ */
