@@ -3,8 +3,9 @@ scripts/gpu-check-shares.sh. Prints one markdown report; raw JSON lines go to OU
 
     python3 shares_run.py OUT LIB BURN
 
-For each program (compute_burn: a compute-bound kernel; compute_torch.py: 8192x8192 bf16
-matmuls, power-limited on an H100/H200), round by round: the program unlimited without the
+For each program (compute_burn: a compute-bound kernel; compute_torch.py burn: 8192x8192 bf16
+matmuls, power-limited on an H100/H200; compute_torch.py train: a transformer training step,
+power-limited real work), round by round: the program unlimited without the
 library (that round's baseline), then under libgpushare alone at 10/25/50/75/90% and in the
 pairs 30+70 and 50+50, once with GPUSHARE_COMPUTE_ACCOUNTING=throughput and once with time (the
 two accountings alternate which goes first, round by round). For the matmul loop alone, also
@@ -43,19 +44,20 @@ from compute_summary import SKIP, windows  # noqa: E402  the same 1 s windows as
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SECS = float(os.environ.get("SECS", "3"))
-ROUNDS = {"burn": int(os.environ.get("ROUNDS_BURN", "2")), "torch": int(os.environ.get("ROUNDS_TORCH", "2"))}
+ROUNDS = {"burn": int(os.environ.get("ROUNDS_BURN", "2")), "torch": int(os.environ.get("ROUNDS_TORCH", "2")),
+          "train": int(os.environ.get("ROUNDS_TRAIN", "1"))}
 BUDGET_S = float(os.environ.get("BUDGET_S", "380"))
 TARGETS = [int(x) for x in os.environ.get("TARGETS", "10 25 50 75 90").split()]
 PAIRS = [tuple(int(v) for v in p.split(":")) for p in os.environ.get("PAIRS", "30:70 50:50").split()]
-LEAD = {"burn": 2.0, "torch": 9.0}  # partitions: seconds from start to the pair's start: start-up and warm-up
-STARTUP_S = {"burn": 2.0, "torch": 8.0}  # at least this long from a process's start to its measured loop
+LEAD = {"burn": 2.0, "torch": 9.0, "train": 12.0}  # partitions: seconds from start to the pair's start: start-up and warm-up
+STARTUP_S = {"burn": 2.0, "torch": 8.0, "train": 12.0}  # at least this long from a process's start to its measured loop
 DEPTH = 3  # slots started at once: one measuring, the next ones starting up
 GAP_S = 0.5  # between one slot's end and the next one's start (a limited run's last batch may
 # wait up to (1 - share) s for its window: inside the next slot's first SKIP s, never measured)
 LATE_S = 0.3  # a loop that began later than this after its START_AT is dropped
 POLICIES = ("throughput", "time")
 SET = "throughput, clock set"  # throughput accounting, GPUSHARE_COMPUTE_CLOCK = the unlimited run's clock
-NAMES = {"burn": "compute-bound kernel", "torch": "bf16 8192 matmul (torch)"}
+NAMES = {"burn": "compute-bound kernel", "torch": "bf16 8192 matmul (torch)", "train": "transformer training step (torch)"}
 
 
 def log(msg):
@@ -121,7 +123,7 @@ class Runner:
     def cmd(self, prog):
         if prog == "burn":
             return [self.burn, "burn", str(SECS), str(self.iters)]
-        return [sys.executable, os.path.join(HERE, "compute_torch.py"), "burn", str(SECS)]
+        return [sys.executable, os.path.join(HERE, "compute_torch.py"), "train" if prog == "train" else "burn", str(SECS)]
 
     def env(self, prog, limit, policy, start_at):
         e = dict(self.base_env, START_AT=f"{start_at:.3f}")
@@ -212,7 +214,7 @@ def timeslice(r, table, charged):
     """The time-slice rounds: table[(prog, case, target, policy)] = [achieved %], charged[same] =
     [(charged / busy, saturated MHz)] from the exit lines."""
     skipped = []
-    for prog in ("burn", "torch"):
+    for prog in ("burn", "torch", "train"):
         per_round_s = None
         for rnd in range(ROUNDS[prog]):
             if per_round_s is not None and time.time() - r.t0 + per_round_s > BUDGET_S:
