@@ -108,7 +108,7 @@ want 1b && for case in cupy torch; do
     # every call the worker refused, in order; the table names the first refusal.
     # GPUSHARE_REMOTE_DUMP: a refused module image's bytes, loaded below on the real driver.
     mkdir -p "$WORK/dump-$case"
-    remote timeout 90 env CUBLAS_WORKSPACE_CONFIG=:4096:8 GPUSHARE_REMOTE_LOG=2 GPUSHARE_REMOTE_DUMP="$WORK/dump-$case" python3 "scripts/gpu/remote_$case.py" remote > "$WORK/$case.out" 2>"$OUT/$case-remote.err"
+    remote timeout 90 env CUBLAS_WORKSPACE_CONFIG=:4096:8 CUBLAS_LOGINFO_DBG=1 CUBLAS_LOGDEST_DBG="$OUT/$case-cublas.log" CUBLASLT_LOG_LEVEL=5 CUBLASLT_LOG_FILE="$OUT/$case-cublaslt.log" GPUSHARE_REMOTE_LOG=2 GPUSHARE_REMOTE_DUMP="$WORK/dump-$case" python3 "scripts/gpu/remote_$case.py" remote > "$WORK/$case.out" 2>"$OUT/$case-remote.err"
     rc=$?
     grep '^{' "$WORK/$case.out" >> "$results" || echo "{\"case\":\"$case\",\"mode\":\"remote\",\"error\":\"exit $rc, no result line\"}" >> "$results"
     sed -n 's/^gpushare remote: cuGetProcAddress("\([^"]*\)").*/\1/p' "$OUT/$case-remote.err" > "$OUT/unserved-$case.txt"

@@ -73,6 +73,10 @@ void gsr_dump_image(const char *dir, const void *image, uint64_t bytes);
  * cuMemcpy can tell device from host addresses (client_unified.c). */
 void gsr_device_range_add(uint64_t base, uint64_t bytes);
 void gsr_device_range_remove(uint64_t base);
+/* A module's or library's global (its device address and size), recorded until
+ * gsr_device_globals_forget(module) at its unload. */
+void gsr_device_global_add(uint64_t base, uint64_t bytes, uint64_t module);
+void gsr_device_globals_forget(uint64_t module);
 /* Page-locked host memory of this process (client_calls.c): cuMemHostAlloc's blocks
  * (`allocated`) and cuMemHostRegister's ranges, for cuPointerGetAttribute(s). Add returns
  * CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED for an overlap; holds gives the range holding p. */

@@ -485,7 +485,7 @@ CUresult gsr_load_image(uint64_t *out_id, const void *image, int library) {
 GSR_EXPORT CUresult cuModuleUnload(CUmodule hmod) {
     CUresult rc = need_init();
     if (rc == CUDA_SUCCESS) rc = gsr_call(GSR_OP_MODULE_UNLOAD, &(gsr_args){.v = {(uintptr_t)hmod}, .nv = 1}, NULL);
-    if (rc == CUDA_SUCCESS) gsr_kparams_forget((uintptr_t)hmod);
+    if (rc == CUDA_SUCCESS) gsr_kparams_forget((uintptr_t)hmod), gsr_device_globals_forget((uintptr_t)hmod);
     return rc;
 }
 

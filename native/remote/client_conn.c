@@ -381,7 +381,7 @@ CUresult gsr_post(unsigned op, const gsr_args *in) {
     CUresult rc = connect_locked();
     if (rc == CUDA_SUCCESS) rc = send_request(op, GSR_FLAG_NO_REPLY, in, &id);
     pthread_mutex_unlock(&conn.lock);
-    return rc;
+    return gsr_trace(gsr_op_name(op), rc); /* sent: its own error comes at the next synchronizing call */
 }
 
 /* The DATA frames of a transfer, straight from the caller's memory (a copy's compressed where
@@ -490,7 +490,7 @@ CUresult gsr_send_htod(uint64_t dst, const void *src, uint64_t bytes, uint64_t s
     if (rc == CUDA_SUCCESS) rc = on_lanes(bytes) ? lanes_transfer(0, (uint8_t *)(uintptr_t)src, bytes) : send_data(src, bytes, &conn.pack);
     if (rc == CUDA_SUCCESS && !async) rc = finish_call(GSR_OP_MEMCPY_HTOD, id, NULL);
     pthread_mutex_unlock(&conn.lock);
-    return rc;
+    return gsr_trace(async ? "MEMCPY_HTOD (async)" : "MEMCPY_HTOD", rc);
 }
 
 CUresult gsr_recv_dtoh(void *dst, uint64_t src, uint64_t bytes, uint64_t stream, int async) {
@@ -541,7 +541,7 @@ CUresult gsr_recv_dtoh(void *dst, uint64_t src, uint64_t bytes, uint64_t stream,
         break;
     }
     pthread_mutex_unlock(&conn.lock);
-    return rc;
+    return gsr_trace("MEMCPY_DTOH", rc);
 }
 
 CUresult gsr_send_module(const void *image, uint64_t bytes, int library, uint64_t *module) {

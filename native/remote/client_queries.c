@@ -333,6 +333,7 @@ GSR_EXPORT CUresult cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmod
     rc = gsr_call(GSR_OP_MODULE_GET_GLOBAL,
                   &(gsr_args){.v = {(uintptr_t)hmod}, .nv = 1, .blob = {(const uint8_t *)name}, .blob_len = {n}, .nblob = 1}, &out);
     if (rc != CUDA_SUCCESS) return rc;
+    gsr_device_global_add(out.v[0], out.v[1], (uint64_t)(uintptr_t)hmod);
     if (dptr) *dptr = (CUdeviceptr)out.v[0];
     if (bytes) *bytes = (size_t)out.v[1];
     return CUDA_SUCCESS;

@@ -7,18 +7,25 @@
  * reserved here (PROT_NONE, nothing committed), so no host memory of this process can lie in
  * it later, and an address inside a recorded range is a device address. Where the range was
  * already host memory here (the reservation fails), pointers into it are ambiguous: such a copy
- * is refused (CUDA_ERROR_NOT_SUPPORTED, logged), never guessed. Device pointers come only from
- * cuMemAlloc_v2 (the client serves no other allocator), so every one of them is recorded.
+ * is refused (CUDA_ERROR_NOT_SUPPORTED, logged), never guessed. Device pointers come from
+ * cuMemAlloc_v2 (the client serves no other allocator) and from modules' and libraries'
+ * globals (cuModuleGetGlobal, cuLibraryGetGlobal: cudaMemcpyToSymbol's and
+ * cudaGetSymbolAddress's addresses), so every one of them is recorded. A global is not
+ * reserved (it need not start on a page, and several share one): it is a device address while
+ * no host memory of this process lies on its pages, checked at each copy (mincore), and
+ * ambiguous (refused) otherwise; its record goes when its module or library is unloaded.
  * The worker still bounds-checks the device side of every copy against the session's own
  * allocations, as for the explicit forms.
  */
 #define _GNU_SOURCE
 #include "client.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17; an older kernel takes it as a hint (checked below) */
@@ -32,6 +39,7 @@ CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstre
 typedef struct device_range {
     uint64_t base, bytes;
     int reserved; /* 0: host memory was there already, pointers into it are ambiguous */
+    uint64_t module; /* a global's module or library (never reserved); 0: an allocation */
 } device_range;
 
 /* Process-wide, as the address space it describes is. Sorted by base. */
@@ -71,9 +79,47 @@ void gsr_device_range_add(uint64_t base, uint64_t bytes) {
     }
     size_t i = first_above(base);
     memmove(&ranges.r[i + 1], &ranges.r[i], (ranges.n - i) * sizeof ranges.r[0]);
-    ranges.r[i] = (device_range){base, bytes, reserved};
+    ranges.r[i] = (device_range){base, bytes, reserved, 0};
     ranges.n++;
     pthread_mutex_unlock(&ranges.lock);
+}
+
+void gsr_device_global_add(uint64_t base, uint64_t bytes, uint64_t module) {
+    if (bytes == 0 || base + bytes < base) return;
+    pthread_mutex_lock(&ranges.lock);
+    size_t i = first_above(base);
+    /* Asked again (the runtime asks per use): recorded once. An overlap with another range is
+     * left unrecorded, so a default-direction copy at it is never guessed. */
+    int overlaps = (i > 0 && base - ranges.r[i - 1].base < ranges.r[i - 1].bytes) || (i < ranges.n && ranges.r[i].base < base + bytes);
+    if (!overlaps && ranges.n == ranges.cap) {
+        size_t cap = ranges.cap ? 2 * ranges.cap : 64;
+        device_range *grown = realloc(ranges.r, cap * sizeof *grown);
+        if (grown) ranges.r = grown, ranges.cap = cap;
+    }
+    if (!overlaps && ranges.n < ranges.cap) {
+        memmove(&ranges.r[i + 1], &ranges.r[i], (ranges.n - i) * sizeof ranges.r[0]);
+        ranges.r[i] = (device_range){base, bytes, 0, module};
+        ranges.n++;
+    }
+    pthread_mutex_unlock(&ranges.lock);
+}
+
+void gsr_device_globals_forget(uint64_t module) {
+    pthread_mutex_lock(&ranges.lock);
+    size_t kept = 0;
+    for (size_t i = 0; i < ranges.n; i++)
+        if (ranges.r[i].module != module || module == 0) ranges.r[kept++] = ranges.r[i];
+    ranges.n = kept;
+    pthread_mutex_unlock(&ranges.lock);
+}
+
+/* Whether any page of [base, base + bytes) is mapped in this process (host memory there). */
+static int host_mapped(uint64_t base, uint64_t bytes) {
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    unsigned char vec;
+    for (uint64_t p = base & ~(page - 1); p < base + bytes; p += page)
+        if (mincore((void *)(uintptr_t)p, page, &vec) == 0 || errno != ENOMEM) return 1;
+    return 0;
 }
 
 void gsr_device_range_remove(uint64_t base) {
@@ -92,10 +138,15 @@ void gsr_device_range_remove(uint64_t base) {
 /* 1: a device address, 0: a host address, -1: ambiguous (host memory here overlaps a device range). */
 static int where(uint64_t p) {
     int kind = 0;
+    device_range global = {0};
     pthread_mutex_lock(&ranges.lock);
     size_t i = first_above(p);
-    if (i > 0 && p - ranges.r[i - 1].base < ranges.r[i - 1].bytes) kind = ranges.r[i - 1].reserved ? 1 : -1;
+    if (i > 0 && p - ranges.r[i - 1].base < ranges.r[i - 1].bytes) {
+        kind = ranges.r[i - 1].reserved ? 1 : -1;
+        if (ranges.r[i - 1].module) global = ranges.r[i - 1];
+    }
     pthread_mutex_unlock(&ranges.lock);
+    if (global.module) kind = host_mapped(global.base, global.bytes) ? -1 : 1;
     return kind;
 }
 

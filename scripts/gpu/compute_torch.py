@@ -6,10 +6,12 @@ scripts/gpu-check-shares.sh). Prints one JSON line, in compute_burn's "burn" for
 
 burn: bf16 N x N matmuls (default 8192: about 1.5 ms each on an H100/H200), a synchronize every
 4, completed matmuls counted in 100 ms bins of wall time.
-train: a transformer training step (a GPT-style decoder: 6 layers, width 1024, 16 heads, batch
-16 x 256 tokens, bf16 autocast, AdamW; fixed seed and data), a synchronize after each step,
-completed steps counted the same way: the power-limited work of a real job, with its mix of
-large matmuls, attention, normalisation and the optimizer's many small kernels.
+train: a transformer training step (a GPT-style decoder: TRAIN_LAYERS=4 layers, TRAIN_WIDTH=2048
+wide, 16 heads, batch 8 x 512 tokens, bf16 autocast, AdamW; fixed seed and data), a
+synchronize after each step, completed steps counted the same way: a real job's mix of large
+matmuls, attention, normalisation and the optimizer's many small kernels, large enough to
+keep an H100 busy under its power cap (6 layers of width 1024 at 16 x 256 tokens, measured
+first, is launch-bound: the GPU idles between its kernels at full clock).
 """
 import json
 import os
@@ -36,7 +38,8 @@ def matmul_step(n):
 def train_step():
     """One unit of train work: a whole training step (count 1), then a synchronize."""
     torch.manual_seed(0)
-    width, layers, heads, batch, seq, vocab = 1024, 6, 16, 16, 256, 8192
+    width, layers = int(os.environ.get("TRAIN_WIDTH", "2048")), int(os.environ.get("TRAIN_LAYERS", "4"))
+    heads, batch, seq, vocab = 16, int(os.environ.get("TRAIN_BATCH", "8")), int(os.environ.get("TRAIN_SEQ", "512")), 8192
     layer = torch.nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, batch_first=True, norm_first=True)
     model = torch.nn.ModuleDict({
         "emb": torch.nn.Embedding(vocab, width),

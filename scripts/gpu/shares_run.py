@@ -49,8 +49,8 @@ ROUNDS = {"burn": int(os.environ.get("ROUNDS_BURN", "2")), "torch": int(os.envir
 BUDGET_S = float(os.environ.get("BUDGET_S", "380"))
 TARGETS = [int(x) for x in os.environ.get("TARGETS", "10 25 50 75 90").split()]
 PAIRS = [tuple(int(v) for v in p.split(":")) for p in os.environ.get("PAIRS", "30:70 50:50").split()]
-LEAD = {"burn": 2.0, "torch": 9.0, "train": 12.0}  # partitions: seconds from start to the pair's start: start-up and warm-up
-STARTUP_S = {"burn": 2.0, "torch": 8.0, "train": 12.0}  # at least this long from a process's start to its measured loop
+LEAD = {"burn": 2.0, "torch": 9.0, "train": 25.0}  # partitions: seconds from start to the pair's start: start-up and warm-up
+STARTUP_S = {"burn": 2.0, "torch": 8.0, "train": 25.0}  # at least this long from a process's start to its measured loop
 DEPTH = 3  # slots started at once: one measuring, the next ones starting up
 GAP_S = 0.5  # between one slot's end and the next one's start (a limited run's last batch may
 # wait up to (1 - share) s for its window: inside the next slot's first SKIP s, never measured)

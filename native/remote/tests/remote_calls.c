@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* Every entry point here must be served: the program cannot go on without one. */
 static void *need(void *fn) {
@@ -259,6 +260,16 @@ int main(int argc, char **argv) {
         EXPECT(p_cuMemcpyDtoH(out, global, 4096), CUDA_SUCCESS);
         CHECK(memcmp(in, out, 4096) == 0);
         EXPECT(p_cuMemcpyHtoD(global, in, 4097), CUDA_ERROR_INVALID_VALUE); /* one byte past it */
+        /* cudaMemcpyToSymbol with cudaMemcpyDefault: the global is a device address to cuMemcpy
+         * (a host-to-host memmove there would read or write whatever this process has at that
+         * address), unless this process happens to have memory on its page: then refused. */
+        P(CUresult(*)(CUdeviceptr, CUdeviceptr, size_t), cuMemcpy);
+        unsigned char vec;
+        int clash = mincore((void *)(uintptr_t)(global & ~(CUdeviceptr)4095), 4096, &vec) == 0;
+        memset(out, 0, sizeof out);
+        EXPECT(p_cuMemcpy(global, (CUdeviceptr)(uintptr_t)(in + 1), 4096), clash ? CUDA_ERROR_NOT_SUPPORTED : CUDA_SUCCESS);
+        EXPECT(p_cuMemcpy((CUdeviceptr)(uintptr_t)out, global, 4096), clash ? CUDA_ERROR_NOT_SUPPORTED : CUDA_SUCCESS);
+        CHECK(clash || memcmp(in + 1, out, 4096) == 0);
         EXPECT(p_cuMemFree(global), CUDA_ERROR_INVALID_VALUE);               /* not the program's to free */
         EXPECT(p_cuPointerGetAttribute(&range, 12 /* RANGE_SIZE */, global + 10), CUDA_SUCCESS);
         CHECK(range == 4096);
