@@ -11,7 +11,7 @@
 // put in one class: it overlapped a collection in the server, one in this (client) process, or
 // neither (the machine's scheduling, the event loops, grpc-js itself). The kubelet's client is
 // Go, so the client's own collections are this bench's cost, not the plugin's.
-// Usage: node --import tsx bench/grpc-floor.bench.ts [--opts] [--rounds 3] [--calls 1000] [--server-flags F] [--compare F]
+// Usage: node --import tsx bench/grpc-floor.bench.ts [--opts] [--gap-ms 10] [--rounds 3] [--calls 1000] [--server-flags F] [--compare F]
 import { credentials, Server, ServerCredentials } from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -28,6 +28,8 @@ const opt = (name: string, fallback: string): string => {
   return i >= 0 ? (args[i + 1] ?? fallback) : fallback;
 };
 const OPTS = args.includes('--opts');
+/** `--gap-ms N`: a pause of N ms before each call (0: back to back), as the Kubernetes benches pause between a pod's calls. */
+const GAP_MS = Number(opt('--gap-ms', '0'));
 const SLOW_MS = 1;
 
 /** [start, end] of each collection in this process, in ms of the shared epoch clock. */
@@ -80,7 +82,7 @@ if (serverAt >= 0) {
   const q = (s: number[], p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
   for (let i = 0; i < 2000; i++) for (const s of servers) await s.call(); // warm-up: the JIT's tiers in both processes
   const overlaps = (gcs: [number, number][], a: number, b: number): boolean => gcs.some(([s, e]) => s < b && e > a);
-  console.log(`grpc-js unary no-op over a Unix socket, two processes${OPTS ? ', channelz and retries off' : ''}; ms; calls over ${SLOW_MS} ms by what they overlapped`);
+  console.log(`grpc-js unary no-op over a Unix socket, two processes${OPTS ? ', channelz and retries off' : ''}${GAP_MS > 0 ? `, ${GAP_MS} ms pause before each call` : ', back to back'}; ms; calls over ${SLOW_MS} ms by what they overlapped`);
   console.log('| server | round | p50 | p99 | max | calls > 1 ms | of which: server GC | client GC | neither | server GCs (ms) |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   const pooled = servers.map(() => [] as number[]);
@@ -91,6 +93,7 @@ if (serverAt >= 0) {
     for (let i = 0; i < CALLS; i++) {
       const order = i % 2 === 0 ? servers.map((_, k) => k) : servers.map((_, k) => k).reverse();
       for (const k of order) {
+        if (GAP_MS > 0) await new Promise((resolve) => setTimeout(resolve, GAP_MS));
         const a = performance.timeOrigin + performance.now();
         await servers[k]!.call();
         spans[k]!.push([a, performance.timeOrigin + performance.now()]);
