@@ -16,6 +16,7 @@ import type { Gpu, GpuHealth } from '../../domain/gpu.js';
 import { describeIssues } from '../../domain/result.js';
 import type { ApiClients } from '../api/client.js';
 import { CONTAINER_PATHS, type HostPaths } from '../cdi/spec.js';
+import { GoneDirs } from '../cdi/gone-dirs.js';
 import { removeTemporaries, writeFileAtomic } from '../cdi/write.js';
 import { installLibrary, procDeviceNode } from '../dra/kubelet-host.js';
 import type { PluginLog } from '../dra/kubelet-plugin.js';
@@ -135,7 +136,10 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
   // The ledger first: its lock (slot-file.ts) refuses a second agent on this node before it
   // touches anything of the first's (temporaries, the library, containers' directories).
   const ledger = new Ledger(join(stateDir, 'ledger.json'));
+  // Deleted pods' container directories, removed off the event loop (gone-dirs.ts says why).
+  const gone = new GoneDirs(join(stateDir, 'gone'), (path, error) => log.error('removing a deleted pod\'s container directory failed', { path, error: error.message }));
   try {
+    gone.reset();
     removeTemporaries(stateDir);
     installLibrary(options.library, hostLibrary);
     writeFileAtomic(hostPreload, `${CONTAINER_PATHS.library}\n`);
@@ -152,7 +156,7 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
     chmodSync(dir, 0o1777); // the region is created by the container's first process, whatever its user
   };
   const forget = (podUids: ReadonlySet<string>): void => {
-    for (const e of ledger.removePods(podUids)) rmSync(containerDir(e.podUid, e.index), { recursive: true, force: true });
+    for (const e of ledger.removePods(podUids)) gone.discard(containerDir(e.podUid, e.index));
   };
 
   // Health: a full list to every ListAndWatch stream on every change.
@@ -389,6 +393,7 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
       await link.stop();
       await pods.stop();
       await Promise.race([Promise.all([...annotating]), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+      await gone.settled();
       ledger.close();
     },
   };

@@ -11,6 +11,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeIssues } from '../../domain/result.js';
 import { buildClaimSpec, cdiDeviceId, cdiSpecFileName, CDI_CLASS, CDI_VENDOR, CONTAINER_PATHS, type HostPaths } from '../cdi/spec.js';
+import { GoneDirs } from '../cdi/gone-dirs.js';
 import { removeFile, removeTemporaries, writeFileAtomic } from '../cdi/write.js';
 import { ADVERTISED_SERVICES, kubeletProtos } from '../grpc/protos.js';
 import type { ClaimSource } from './kubelet-claims.js';
@@ -101,9 +102,12 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
   // touches anything of the first's (temporaries, CDI specs, claims' directories).
   const bootId = options.bootId ?? currentBootId();
   const checkpoint = new CheckpointFile(checkpointPath, bootId);
+  // Unprepared claims' directories, removed after the answer (gone-dirs.ts says why).
+  const gone = new GoneDirs(join(stateDir, 'gone'), (path, error) => log.error('removing an unprepared claim\'s directory failed', { path, error: error.message }));
   let recorded: ReturnType<CheckpointFile['read']>;
   try {
     recorded = checkpoint.read();
+    gone.reset();
     for (const dir of [cdiDir, stateDir, join(stateDir, 'lib')]) removeTemporaries(dir);
     installLibrary(options.library, hostLibrary);
     writeFileAtomic(hostPreload, `${CONTAINER_PATHS.library}\n`);
@@ -125,6 +129,11 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
   const removeClaimFiles = (uid: string): void => {
     removeFile(specPath(uid));
     rmSync(join(claimsDir, uid), { recursive: true, force: true });
+  };
+  /** An unprepare's removal: the spec now (the runtime must not find it), the directory renamed away now and removed after the answer. */
+  const dropClaimFiles = (uid: string): void => {
+    removeFile(specPath(uid));
+    gone.discard(join(claimsDir, uid));
   };
 
   if (recorded.dropped !== undefined) log.info('dropped the checkpoint of another boot: the kubelet prepares its pods\' claims again', { checkpoint: checkpointPath, why: recorded.dropped });
@@ -240,7 +249,7 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
     }));
   };
 
-  /** One NodeUnprepareResources call: the ledger and one checkpoint write first, then the files. */
+  /** One NodeUnprepareResources call: the ledger and one checkpoint write first, then the files (the claim's directory renamed away, removed after the answer). */
   const unprepareCall = (refs: readonly ClaimRef[]): Record<string, Wire> => {
     const answers = new Map<string, Wire>();
     const removed: PreparedClaim[] = [];
@@ -268,7 +277,7 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
     for (const ref of refs) {
       if (answers.has(ref.uid)) continue;
       try {
-        removeClaimFiles(ref.uid);
+        dropClaimFiles(ref.uid);
         answers.set(ref.uid, { error: '' });
       } catch (e) {
         answers.set(ref.uid, { error: `unpreparing ResourceClaim ${ref.namespace}/${ref.name} failed: ${(e as Error).message}` });
@@ -373,6 +382,7 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
       for (const s of streams) s.end();
       await shutdown(draServer);
       removeFile(pluginSocket);
+      await gone.settled();
       checkpoint.close();
     },
   };
