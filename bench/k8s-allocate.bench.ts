@@ -32,6 +32,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { startHeapSampling } from './lib/heap-sample.js';
+import { processCpuMs } from './lib/proc-cpu.js';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { apiClients } from '../src/k8s/api/client.js';
@@ -197,6 +198,8 @@ interface Tally {
   readonly pooled: Record<Op, number[]>;
   readonly gcHit: { plugin: number; client: number; calls: number; pluginGcs: number; pluginGcMs: number };
   readonly noGc: number[];
+  /** The plugin process's CPU ms per pod, per round (its four calls, the pod's patch and the watch event it brings back). */
+  readonly cpuPerPod: number[];
 }
 
 async function main(): Promise<void> {
@@ -241,6 +244,7 @@ async function main(): Promise<void> {
     pooled: Object.fromEntries(OPS.map((op) => [op, [] as number[]])) as Tally['pooled'],
     gcHit: { plugin: 0, client: 0, calls: 0, pluginGcs: 0, pluginGcMs: 0 },
     noGc: [],
+    cpuPerPod: [],
   }));
   // Where Allocate's tail comes from: each Allocate's [start, end] on the epoch clock, against
   // the plugin's collections and this process's (the kubelet's stand-in: the kubelet is Go, so
@@ -262,6 +266,7 @@ async function main(): Promise<void> {
     const samples = targets.map(() => Object.fromEntries(OPS.map((op) => [op, [] as number[]])) as Record<Op, number[]>);
     const spans = targets.map(() => [] as [number, number][]);
     const used = targets.map(() => new Set<string>());
+    const cpuAtStart = targets.map((t) => processCpuMs(t.child.pid));
     for (let i = 0; i < PODS; i++) {
       // Both plugins get every pod, in turns (the order reversed every other pod), so both see the same machine.
       const order = i % 2 === 0 ? targets.map((_, k) => k) : targets.map((_, k) => k).reverse();
@@ -283,11 +288,16 @@ async function main(): Promise<void> {
         s['idle floor: the same after 10 ms'].push(ti);
       }
     }
+    const cpuPerPod = await Promise.all(targets.map(async (t, k) => {
+      await t.send('settle'); // the last pods' patches
+      return (processCpuMs(t.child.pid) - cpuAtStart[k]!) / PODS;
+    }));
     const overlaps = (gcs: [number, number][], [a, b]: [number, number]): boolean => gcs.some(([s, e]) => s < b && e > a);
     for (const [k, t] of targets.entries()) {
       const pluginGcs = JSON.parse((await t.send('gcs 0')).slice('done gcs '.length)) as [number, number][];
       const tally = tallies[k]!;
       if (round >= 0) {
+        tally.cpuPerPod.push(cpuPerPod[k]!);
         tally.gcHit.pluginGcs += pluginGcs.length;
         tally.gcHit.pluginGcMs += pluginGcs.reduce((sum, [a, b]) => sum + b - a, 0);
         for (const span of spans[k]!) {
@@ -337,6 +347,7 @@ async function main(): Promise<void> {
   }
   for (const [k, t] of targets.entries()) {
     const { gcHit, noGc } = tallies[k]!;
+    console.log(`${t.name}: the plugin process's CPU per pod (its four calls, the pod's patch, the watch event) ${summary(tallies[k]!.cpuPerPod)} ms, median of the rounds (range)`);
     console.log(`${t.name}: Allocates that overlapped a collection: ${gcHit.plugin} of ${gcHit.calls} in the plugin, ${gcHit.client} in this process (the kubelet's stand-in); p99 of the ${noGc.length} others ${f(quantile(noGc.sort((a, b) => a - b), 0.99))} ms; the plugin's collections during the rounds' calls: ${gcHit.pluginGcs}, ${f(gcHit.pluginGcMs)} ms in all`);
   }
   const p99 = all(0, 'Allocate');
