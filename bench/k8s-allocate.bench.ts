@@ -8,16 +8,19 @@
 // kubelet's device manager does. A round fills the node as the kubelet would: 8 GPUs x 10
 // replicas, so 80 one-GPU pods bound with their extender decisions; per pod the kubelet asks
 // GetPreferredAllocation, then Allocate (what is timed: finding the pod in the cache, the
-// decision, the container's directory, the ledger written by rename, the answer), then
+// decision, the container's directory, the ledger written in place, the answer), then
 // GetDevicePluginOptions as the floor (a gRPC round trip that does nothing, right after the
-// Allocate, while the plugin sends the pod's patch), then after a 10 ms pause the same call again
-// as the idle floor (the plugin's loop has nothing else to do), interleaved so all four see the
-// same machine. Then the pods are deleted and the plugin forgets them. Per round,
+// Allocate; until session 25 while the plugin sent the pod's patch, which now waits for a 5 ms
+// pause in the kubelet's calls: deviceplugin/quiet-queue.ts), then after a 10 ms pause (in which
+// the patch and its watch event run) the same call again as the idle floor, interleaved so all
+// four see the same machine. The pauses cost a call something of their own on this VM: a call
+// after 10 ms idle took 1.5 ms at p50 against 0.8 back to back (grpc-floor.bench.ts --gap-ms 0,10). Then the pods are deleted and the plugin forgets them. Per round,
 // each call's p50 and slowest call (what this bench called the round's p99 before session 24:
 // with 80 calls a round the two are the same sample); across rounds, the median (and the range)
 // of the rounds' values, and the p99 of all the rounds' calls together (the budget's number).
 // The pods' gpushare.io/allocated patches run in the background during the round, as they do in
-// service. Since session 24 it also says how many Allocates overlapped a garbage collection in
+// service. Since session 25 it also gives each plugin process's CPU time per pod (/proc), which
+// compares builds where a shared machine's wall clock cannot. Since session 24 it also says how many Allocates overlapped a garbage collection in
 // the plugin or in this process, and the p99 of the others (where the tail comes from).
 // K8S_ALLOCATE_NODE_ARGS: node/V8 flags for the plugin's process (e.g. "--v8-pool-size=1").
 // K8S_ALLOCATE_BENCH_BASELINE=/other/checkout (since session 25): that checkout's plugin (its own
