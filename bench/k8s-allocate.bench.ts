@@ -11,7 +11,7 @@
 // decision, the container's directory, the ledger written in place, the answer), then
 // GetDevicePluginOptions as the floor (a gRPC round trip that does nothing, right after the
 // Allocate; until session 25 while the plugin sent the pod's patch, which now waits for a 5 ms
-// pause in the kubelet's calls: deviceplugin/quiet-queue.ts), then after a 10 ms pause (in which
+// pause in the kubelet's calls: grpc/quiet-queue.ts), then after a 10 ms pause (in which
 // the patch and its watch event run) the same call again as the idle floor, interleaved so all
 // four see the same machine. The pauses cost a call something of their own on this VM: a call
 // after 10 ms idle took 1.5 ms at p50 against 0.8 back to back (grpc-floor.bench.ts --gap-ms 0,10). Then the pods are deleted and the plugin forgets them. Per round,

@@ -68,4 +68,18 @@ describe('GoneDirs', () => {
     expect(() => blocked.discard(dir)).toThrow(/ENOTDIR|not a directory/);
     expect(existsSync(dir)).toBe(true);
   });
+
+  it('starts the removals only when its schedule says (the DRA plugin: a pause in the kubelet\'s calls)', async () => {
+    let start: (() => void) | null = null;
+    const gone = new GoneDirs(join(root, 'gone'), (p, e) => errors.push(`${p}: ${e.message}`), (s) => { start = s; });
+    gone.reset();
+    gone.discard(made('uid-1'));
+    gone.discard(made('uid-2'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(readdirSync(join(root, 'gone'))).toHaveLength(2);
+    expect(start).not.toBeNull();
+    start!();
+    await gone.settled();
+    expect(readdirSync(join(root, 'gone'))).toEqual([]);
+  });
 });

@@ -9,9 +9,15 @@
  * renames the directory into `gone/` (a sibling of its parent, on the same file system, so the
  * parent's lock is not held by the removal while the next call makes a directory in it) and
  * answers; the directory's name is free at once, so a claim prepared again gets a new one. The
- * removal runs afterwards, one directory at a time, on libuv's threads (fs.promises.rm), not on
- * the event loop. Nothing reads `gone/`: a start empties it (what an agent killed before the
- * removal left), so nothing is leaked across a crash.
+ * removal runs afterwards, when the owner's `schedule` says (default: right after the current
+ * call's answer), one directory at a time, on libuv's threads (fs.promises.rm), not on the event
+ * loop. Nothing reads `gone/`: a start empties it (what an agent killed before the removal left),
+ * so nothing is leaked across a crash.
+ *
+ * Why the DRA plugin schedules the removal for a quiet moment (grpc/quiet-queue.ts): the
+ * removal's rmdir holds `gone/`'s lock while ext4's journal makes it wait, and the next
+ * unprepare's rename into `gone/` waited behind it: 0.35 ms a rename on average in the plugin's
+ * profile with the removal right after each answer (session 25), against 0.015 ms alone.
  */
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -22,8 +28,16 @@ export class GoneDirs {
   private readonly queue: string[] = [];
   private running: Promise<void> | null = null;
 
-  /** `dir`: the trash, on the same file system as the directories discarded; `onError`: a removal that failed (logged: nothing else depends on it). */
-  constructor(readonly dir: string, private readonly onError: (path: string, error: Error) => void) {}
+  /**
+   * `dir`: the trash, on the same file system as the directories discarded; `onError`: a removal
+   * that failed (logged: nothing else depends on it); `schedule`: runs the removals' start when
+   * the owner likes (default: after the current turn of the event loop).
+   */
+  constructor(
+    readonly dir: string,
+    private readonly onError: (path: string, error: Error) => void,
+    private readonly schedule: (start: () => void) => void = (start) => void setImmediate(start),
+  ) {}
 
   /** Empties the trash and makes it (at start, under the agent's state lock: what a killed agent left). */
   reset(): void {
@@ -52,7 +66,7 @@ export class GoneDirs {
   }
 
   private async drain(): Promise<void> {
-    await new Promise((resolve) => setImmediate(resolve)); // after the answer of the call that discarded
+    await new Promise<void>((resolve) => this.schedule(resolve)); // after the answer of the call that discarded, at the earliest
     for (let path = this.queue.shift(); path !== undefined; path = this.queue.shift()) {
       try {
         await rm(path, { recursive: true, force: true });

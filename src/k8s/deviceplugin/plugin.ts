@@ -26,7 +26,7 @@ import { KubeletLink, type RegistrationState } from './kubelet-link.js';
 import { Ledger, type LedgerEntry } from './ledger.js';
 import { containerKey, describeNoPending, memoDecoder, pendingContainer, type PendingContainer } from './pending.js';
 import { NodePods } from './pods.js';
-import { QuietQueue } from './quiet-queue.js';
+import { QuietQueue } from '../grpc/quiet-queue.js';
 import { DEFAULT_DEVICE_PLUGIN_DIR, devicePluginProtos } from './protos.js';
 import { containerResponse, type ContainerAllocateResponse } from './response.js';
 

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { describeIssues } from '../../domain/result.js';
 import { buildClaimSpec, cdiDeviceId, cdiSpecFileName, CDI_CLASS, CDI_VENDOR, CONTAINER_PATHS, type HostPaths } from '../cdi/spec.js';
 import { GoneDirs } from '../cdi/gone-dirs.js';
+import { QuietQueue } from '../grpc/quiet-queue.js';
 import { removeFile, removeTemporaries, writeFileAtomic } from '../cdi/write.js';
 import { ADVERTISED_SERVICES, kubeletProtos } from '../grpc/protos.js';
 import type { ClaimSource } from './kubelet-claims.js';
@@ -102,8 +103,10 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
   // touches anything of the first's (temporaries, CDI specs, claims' directories).
   const bootId = options.bootId ?? currentBootId();
   const checkpoint = new CheckpointFile(checkpointPath, bootId);
-  // Unprepared claims' directories, removed after the answer (gone-dirs.ts says why).
-  const gone = new GoneDirs(join(stateDir, 'gone'), (path, error) => log.error('removing an unprepared claim\'s directory failed', { path, error: error.message }));
+  // Unprepared claims' directories, removed once the kubelet's calls pause for a second (at most
+  // 30 s after the first waits): gone-dirs.ts says why.
+  const quiet = new QuietQueue(1000, 30_000);
+  const gone = new GoneDirs(join(stateDir, 'gone'), (path, error) => log.error('removing an unprepared claim\'s directory failed', { path, error: error.message }), (start) => quiet.add(start));
   let recorded: ReturnType<CheckpointFile['read']>;
   try {
     recorded = checkpoint.read();
@@ -291,12 +294,14 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
   const draServer = new Server();
   draServer.addService(protos.draPlugin.service, {
     NodePrepareResources: (call: ServerUnaryCall<{ claims: ClaimRef[] }, Wire>, callback: sendUnaryData<Wire>) => {
+      quiet.busy();
       prepareCall(call.request.claims).then(
         (claims) => callback(null, { claims }),
         (e: unknown) => callback({ code: status.INTERNAL, details: `NodePrepareResources: ${(e as Error).message}` }),
       );
     },
     NodeUnprepareResources: (call: ServerUnaryCall<{ claims: ClaimRef[] }, Wire>, callback: sendUnaryData<Wire>) => {
+      quiet.busy();
       callback(null, { claims: unprepareCall(call.request.claims) });
     },
   });
@@ -382,6 +387,7 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
       for (const s of streams) s.end();
       await shutdown(draServer);
       removeFile(pluginSocket);
+      quiet.flush(); // the removals waiting for a pause start now
       await gone.settled();
       checkpoint.close();
     },
