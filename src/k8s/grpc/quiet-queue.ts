@@ -4,13 +4,14 @@
  * whichever is first; jobs run in the order added.
  *
  * Why (session 25, docs/benchmarks.md "Device plugin: Allocate"): the pod's patch that records
- * an Allocate (`gpushare.io/allocated`) used to start right after the answer (setImmediate). Its
- * work (client-node's request, the socket write that wakes the API server, then the watch event
- * it sends back) then ran while the kubelet was still receiving that answer or making its next
- * call: on the 2-core development VM, Allocate's p50 as the kubelet sees it was 4.9 ms with the
- * patch right after the answer and 2.5 ms with it 5 ms later, the same build otherwise. The
- * patch records what the ledger already holds (written before the answer), so when it runs
- * changes no answer; only how long a restarted plugin without its ledger would take to see it.
+ * an Allocate (`gpushare.io/allocated`) used to start "after the answer" with setImmediate; but
+ * grpc-js writes a unary answer to the socket only after the turn's immediates
+ * (bench/grpc-after-answer.bench.ts), so the patch's work (client-node's request, the socket
+ * write that wakes the API server) ran before the kubelet got its answer, and the watch event it
+ * brings back met the kubelet's next call: on the 2-core development VM, Allocate's p50 as the
+ * kubelet sees it was 4.9 ms with the patch that way and 2.5 ms with it 5 ms later, the same
+ * build otherwise. The patch records what the ledger already holds (written before the answer),
+ * so when it runs changes no answer; only how soon the pod shows it.
  */
 export class QuietQueue {
   private readonly jobs: (() => void)[] = [];
