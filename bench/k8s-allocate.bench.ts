@@ -23,6 +23,8 @@
 // compares builds where a shared machine's wall clock cannot. Since session 24 it also says how many Allocates overlapped a garbage collection in
 // the plugin or in this process, and the p99 of the others (where the tail comes from).
 // K8S_ALLOCATE_NODE_ARGS: node/V8 flags for the plugin's process (e.g. "--v8-pool-size=1").
+// K8S_ALLOCATE_LOG=pipe (since session 25): the plugin logs as in the DaemonSet (JSON lines on
+// stderr) into a pipe this process drains, instead of not logging.
 // K8S_ALLOCATE_BENCH_BASELINE=/other/checkout (since session 25): that checkout's plugin (its own
 // copy of this file, --plugin) runs too, with a fake API server and a kubelet socket of its own,
 // and every pod's four calls go to both in turns (the order reversed every other pod), so both
@@ -118,7 +120,8 @@ async function pluginMode(root: string, apiUrl: string | null): Promise<void> {
   const plugin = await startDevicePlugin({
     nodeName: 'node-a', gpus: GPUS, health: new StaticInventory(GPUS), api: apiClients(kubeConfig), library: join(root, 'libgpushare.so'),
     deviceDir: join(root, 'device-plugins'), stateDir: join(root, 'state'), split: SPLIT, deviceNode: (g) => `/dev/nvidia${g.index}`,
-    log: { info: () => undefined, error: (m, f) => process.stderr.write(`${m} ${JSON.stringify(f)}\n`) },
+    // K8S_ALLOCATE_LOG=pipe: the plugin's own log (JSON lines on stderr, as in the DaemonSet) into a pipe this process drains.
+    ...(process.env['K8S_ALLOCATE_LOG'] === 'pipe' ? {} : { log: { info: () => undefined, error: (m: string, f?: Record<string, unknown>) => process.stderr.write(`${m} ${JSON.stringify(f)}\n`) } }),
   });
   serveLines(async (verb, round) => {
     if (verb === 'fill') {
@@ -210,10 +213,16 @@ async function main(): Promise<void> {
   const baseline = process.env['K8S_ALLOCATE_BENCH_BASELINE'];
   const spawnChild = (script: string, cwd: string, argv: string[], what: string): ChildProcess => {
     const flags = argv[0] === '--plugin' ? (process.env['K8S_ALLOCATE_NODE_ARGS'] ?? '').split(' ').filter((f) => f !== '') : [];
-    const c = spawn(process.execPath, [...flags, '--import', 'tsx', script, ...argv], { cwd, stdio: ['pipe', 'pipe', 'inherit'] });
+    // K8S_ALLOCATE_LOG=pipe: the plugin's stderr is a pipe, as a container's is, drained here (its tail kept for a failure).
+    const logPipe = argv[0] === '--plugin' && process.env['K8S_ALLOCATE_LOG'] === 'pipe';
+    const c = spawn(process.execPath, [...flags, '--import', 'tsx', script, ...argv], { cwd, stdio: ['pipe', 'pipe', logPipe ? 'pipe' : 'inherit'] });
+    let tail = '';
+    c.stderr?.on('data', (b: Buffer) => {
+      tail = (tail + b.toString()).slice(-4000);
+    });
     c.once('exit', (code) => {
       if (code !== 0 && code !== null) {
-        console.error(`the ${what}'s process exited ${code}`);
+        console.error(`the ${what}'s process exited ${code}${tail === '' ? '' : `; its stderr ended:\n${tail}`}`);
         process.exit(1);
       }
     });
