@@ -26,7 +26,7 @@ import { KubeletLink, type RegistrationState } from './kubelet-link.js';
 import { Ledger, type LedgerEntry } from './ledger.js';
 import { containerKey, describeNoPending, memoDecoder, pendingContainer, type PendingContainer } from './pending.js';
 import { NodePods } from './pods.js';
-import { QuietQueue } from '../grpc/quiet-queue.js';
+import { afterAnswer, QuietQueue } from '../grpc/quiet-queue.js';
 import { DEFAULT_DEVICE_PLUGIN_DIR, devicePluginProtos } from './protos.js';
 import { containerResponse, type ContainerAllocateResponse } from './response.js';
 
@@ -311,7 +311,12 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
       found.forEach((f, i) => {
         const e = entries[i]!;
         byPod.set(f.pod.uid, { pod: f.pod, entries: [...(byPod.get(f.pod.uid)?.entries ?? []), e] });
-        log.info('allocated', { pod: `${f.pod.namespace}/${f.pod.name}`, container: f.container.name, gpus: e.gpus, deviceIds: e.deviceIds });
+      });
+      afterAnswer(() => {
+        found.forEach((f, i) => {
+          const e = entries[i]!;
+          log.info('allocated', { pod: `${f.pod.namespace}/${f.pod.name}`, container: f.container.name, gpus: e.gpus, deviceIds: e.deviceIds });
+        });
       });
       // Once the kubelet's calls pause: the patch's request is work the kubelet need not wait for.
       background.add(() => {

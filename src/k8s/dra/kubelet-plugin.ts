@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describeIssues } from '../../domain/result.js';
 import { buildClaimSpec, cdiDeviceId, cdiSpecFileName, CDI_CLASS, CDI_VENDOR, CONTAINER_PATHS, type HostPaths } from '../cdi/spec.js';
 import { GoneDirs } from '../cdi/gone-dirs.js';
-import { QuietQueue } from '../grpc/quiet-queue.js';
+import { afterAnswer, QuietQueue } from '../grpc/quiet-queue.js';
 import { removeFile, removeTemporaries, writeFileAtomic } from '../cdi/write.js';
 import { ADVERTISED_SERVICES, kubeletProtos } from '../grpc/protos.js';
 import type { ClaimSource } from './kubelet-claims.js';
@@ -234,10 +234,10 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
     if (added.length > 0) {
       try {
         save();
-        for (const c of added) {
-          answers.set(c.uid, response(c));
-          log.info('prepared claim', { claim: `${c.namespace}/${c.name}`, uid: c.uid, devices: c.devices.map((d) => d.device) });
-        }
+        for (const c of added) answers.set(c.uid, response(c));
+        afterAnswer(() => {
+          for (const c of added) log.info('prepared claim', { claim: `${c.namespace}/${c.name}`, uid: c.uid, devices: c.devices.map((d) => d.device) });
+        });
       } catch (e) {
         for (const c of added) {
           prepared.delete(c.uid);
@@ -286,7 +286,10 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
         answers.set(ref.uid, { error: `unpreparing ResourceClaim ${ref.namespace}/${ref.name} failed: ${(e as Error).message}` });
       }
     }
-    for (const c of removed) if (answers.get(c.uid)?.['error'] === '') log.info('unprepared claim', { claim: `${c.namespace}/${c.name}`, uid: c.uid });
+    const unprepared = removed.filter((c) => answers.get(c.uid)?.['error'] === '');
+    if (unprepared.length > 0) afterAnswer(() => {
+      for (const c of unprepared) log.info('unprepared claim', { claim: `${c.namespace}/${c.name}`, uid: c.uid });
+    });
     return Object.fromEntries(refs.map((ref) => [ref.uid, answers.get(ref.uid) ?? unanswered(ref)]));
   };
 
