@@ -11,7 +11,7 @@
 // put in one class: it overlapped a collection in the server, one in this (client) process, or
 // neither (the machine's scheduling, the event loops, grpc-js itself). The kubelet's client is
 // Go, so the client's own collections are this bench's cost, not the plugin's.
-// Usage: node --import tsx bench/grpc-floor.bench.ts [--opts] [--rounds 3] [--calls 1000] [--server-flags F] [--compare F]
+// Usage: node --import tsx bench/grpc-floor.bench.ts [--opts] [--gap-ms 0,10] [--rounds 3] [--calls 1000] [--server-flags F] [--compare F]
 import { credentials, Server, ServerCredentials } from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -28,6 +28,12 @@ const opt = (name: string, fallback: string): string => {
   return i >= 0 ? (args[i + 1] ?? fallback) : fallback;
 };
 const OPTS = args.includes('--opts');
+/**
+ * `--gap-ms N[,M...]`: a pause of N ms before each call (0: back to back), as the Kubernetes
+ * benches pause between a pod's calls; several values: each server is called with each pause in
+ * turns (one row each), so they see the same machine.
+ */
+const GAPS = opt('--gap-ms', '0').split(',').map(Number);
 const SLOW_MS = 1;
 
 /** [start, end] of each collection in this process, in ms of the shared epoch clock. */
@@ -79,25 +85,30 @@ if (serverAt >= 0) {
   }));
   const q = (s: number[], p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
   for (let i = 0; i < 2000; i++) for (const s of servers) await s.call(); // warm-up: the JIT's tiers in both processes
+  // Each server with each pause: a row each, called in turns.
+  const variants = servers.flatMap((s, server) => GAPS.map((gap) => ({ ...s, server, gap, name: GAPS.length > 1 || gap > 0 ? `${s.name}, ${gap} ms pause before each call` : s.name })));
   const overlaps = (gcs: [number, number][], a: number, b: number): boolean => gcs.some(([s, e]) => s < b && e > a);
   console.log(`grpc-js unary no-op over a Unix socket, two processes${OPTS ? ', channelz and retries off' : ''}; ms; calls over ${SLOW_MS} ms by what they overlapped`);
   console.log('| server | round | p50 | p99 | max | calls > 1 ms | of which: server GC | client GC | neither | server GCs (ms) |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-  const pooled = servers.map(() => [] as number[]);
+  const pooled = variants.map(() => [] as number[]);
   for (let r = 0; r < ROUNDS; r++) {
-    const spans = servers.map(() => [] as [number, number][]);
+    const spans = variants.map(() => [] as [number, number][]);
     await Promise.all(servers.map((s) => s.gcs())); // forget the warm-up's and the last round's
     clientGcs.splice(0);
     for (let i = 0; i < CALLS; i++) {
-      const order = i % 2 === 0 ? servers.map((_, k) => k) : servers.map((_, k) => k).reverse();
+      const order = i % 2 === 0 ? variants.map((_, k) => k) : variants.map((_, k) => k).reverse();
       for (const k of order) {
+        const v = variants[k]!;
+        if (v.gap > 0) await new Promise((resolve) => setTimeout(resolve, v.gap));
         const a = performance.timeOrigin + performance.now();
-        await servers[k]!.call();
+        await v.call();
         spans[k]!.push([a, performance.timeOrigin + performance.now()]);
       }
     }
-    for (const [k, s] of servers.entries()) {
-      const serverGcs = await s.gcs();
+    const gcsOf = await Promise.all(servers.map((s) => s.gcs()));
+    for (const [k, s] of variants.entries()) {
+      const serverGcs = gcsOf[s.server]!;
       const t = spans[k]!.map(([a, b]) => b - a);
       pooled[k]!.push(...t);
       const slow = spans[k]!.filter(([a, b]) => b - a > SLOW_MS);
@@ -108,7 +119,7 @@ if (serverAt >= 0) {
       console.log(`| ${s.name} | ${r + 1} | ${q(t, 0.5).toFixed(3)} | ${q(t, 0.99).toFixed(3)} | ${(t[t.length - 1] ?? NaN).toFixed(3)} | ${slow.length} | ${bySrv} | ${byCli} | ${slow.length - bySrv - byCli} | ${serverGcs.length} (${gcMs.toFixed(1)}) |`);
     }
   }
-  for (const [k, s] of servers.entries()) {
+  for (const [k, s] of variants.entries()) {
     const t = pooled[k]!.sort((x, y) => x - y);
     console.log(`${s.name}: all ${t.length} calls p50 ${q(t, 0.5).toFixed(3)} ms, p99 ${q(t, 0.99).toFixed(3)} ms`);
   }

@@ -9,10 +9,17 @@
 // Per claim: prepare (new claim), prepare again (the idempotent answer from the checkpoint) and
 // unprepare, so the three see the same machine state; per round, each operation's p50 and p99;
 // across rounds, the median and a 95% bootstrap interval of the rounds' values, and (since session
-// 24) the p99 of all rounds' calls together. A last row,
-// interleaved the same way, is the disk's floor for a durable write: a checkpoint-sized file
-// written with fsync and renamed, in this process (what a prepare cost before the checkpoint
-// stopped being fsynced: kubelet-checkpoint.ts says why it need not be).
+// 24) the p99 of all rounds' calls together. Per plugin, a fourth row interleaved the same way
+// (since session 25) is the floor: NodePrepareResources naming no claim, the same server's round
+// trip with no work. Before session 25 the floor was a 1 KiB write with fsync and rename in this
+// process, what a prepare cost before the checkpoint stopped being fsynced; it is no longer on
+// any plugin's path, and its flush forced a journal commit on the disk the plugins write to
+// between their calls (bench work, not the plugin's): K8S_PREPARE_FSYNC_FLOOR=1 adds it back.
+//
+// The CDI directory: since session 25 on a tmpfs (a directory under /dev/shm, symlinked as the
+// plugin's `cdi/`, so a baseline's own copy of this file gets it too), as /var/run/cdi is on a
+// node; K8S_PREPARE_CDI_DISK=1 keeps it on the disk beside the plugin's state, as before. The
+// claim directories and the checkpoint stay on the disk (/tmp), as /var/lib/kubelet is.
 //
 // K8S_PREPARE_BENCH_BASELINE=/other/checkout: that checkout's plugin (its own copy of this
 // file, --plugin) runs as a second child, and every claim goes to both, in turns (the order
@@ -22,13 +29,14 @@
 // to stderr at the end (and FILE written); each plugin also prints its collections there.
 // Env: K8S_PREPARE_ROUNDS (7), K8S_PREPARE_CLAIMS (300).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { writeFileAtomic } from '../src/k8s/cdi/write.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { startHeapSampling } from './lib/heap-sample.js';
+import { processCpuMs } from './lib/proc-cpu.js';
 import { StaticInventory } from '../src/k8s/dra/kubelet-inventory.js';
 import { startDraKubeletPlugin } from '../src/k8s/dra/kubelet-plugin.js';
 import { claimJson, FakeKubelet, gpu } from '../test/k8s/dra-kubelet-fixtures.js';
@@ -36,6 +44,8 @@ import { claimJson, FakeKubelet, gpu } from '../test/k8s/dra-kubelet-fixtures.js
 const ROUNDS = Number(process.env['K8S_PREPARE_ROUNDS'] ?? 7);
 const CLAIMS = Number(process.env['K8S_PREPARE_CLAIMS'] ?? 300);
 const BUDGET_MS = 5;
+const FSYNC_FLOOR = process.env['K8S_PREPARE_FSYNC_FLOOR'] === '1';
+const CDI_ON_DISK = process.env['K8S_PREPARE_CDI_DISK'] === '1' || !existsSync('/dev/shm');
 
 /** A claim for name `c-<n>`: 1 GiB and 1% of gpu-<n mod 8>, so prepared claims never run out of room. */
 function claimFor(name: string): Record<string, unknown> {
@@ -86,8 +96,12 @@ function medianCi(values: readonly number[]): { median: number; low: number; hig
 }
 
 /** A plugin child of the checkout at `root`, serving in its own state directory; resolves with its socket. */
-async function startPlugin(checkout: string, name: string): Promise<{ name: string; socket: string; stop: () => Promise<void>; dir: string }> {
+async function startPlugin(checkout: string, name: string): Promise<{ name: string; socket: string; stop: () => Promise<void>; dir: string; pid: number | undefined }> {
   const dir = mkdtempSync(join(tmpdir(), 'gs-prepare-bench-'));
+  // The CDI directory on a tmpfs, as /var/run/cdi is on a node: the plugin makes `<dir>/cdi`
+  // with mkdir -p, which takes the link as it is.
+  const cdi = CDI_ON_DISK ? null : mkdtempSync('/dev/shm/gs-prepare-cdi-');
+  if (cdi !== null) symlinkSync(cdi, join(dir, 'cdi'));
   const script = join(checkout, 'bench', 'k8s-prepare.bench.ts');
   const nodeArgs = (process.env['K8S_PREPARE_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, '--plugin', dir], { cwd: checkout, stdio: ['pipe', 'pipe', 'inherit'] });
@@ -104,8 +118,9 @@ async function startPlugin(checkout: string, name: string): Promise<{ name: stri
     child.stdin.end();
     await new Promise((r) => child.once('exit', r));
     rmSync(dir, { recursive: true, force: true });
+    if (cdi !== null) rmSync(cdi, { recursive: true, force: true });
   };
-  return { name, socket, stop, dir };
+  return { name, socket, stop, dir, pid: child.pid };
 }
 
 async function main(): Promise<void> {
@@ -114,21 +129,21 @@ async function main(): Promise<void> {
   const plugins = [await startPlugin(here, 'this build')];
   if (baseline) plugins.push(await startPlugin(resolve(baseline), `baseline (${baseline})`));
   const kubelet = new FakeKubelet();
-  const ops = ['prepare', 'prepare again', 'unprepare'] as const;
-  const FLOOR = 'floor: 1 KiB write + fsync + rename';
-  const rows = [...plugins.flatMap((p) => ops.map((op) => `${p.name}: ${op}`)), FLOOR];
+  const ops = ['prepare', 'prepare again', 'unprepare', 'floor: a call naming no claim'] as const;
+  const FLOOR = 'fsync floor (this process): 1 KiB write + fsync + rename';
+  const rows = [...plugins.flatMap((p) => ops.map((op) => `${p.name}: ${op}`)), ...(FSYNC_FLOOR ? [FLOOR] : [])];
   const perRound = new Map(rows.map((row) => [row, { p50: [] as number[], p99: [] as number[] }]));
   /** Every round's calls together: the p99 over all of them is the budget's quantile itself, steadier than any one round's. */
   const pooled = new Map(rows.map((row) => [row, [] as number[]]));
   const floorDir = mkdtempSync(join(tmpdir(), 'gs-prepare-floor-'));
   const floorFile = join(floorDir, 'floor.json');
   const floorText = 'x'.repeat(1024);
-  const timed = async (fn: () => Promise<{ claims: Record<string, { error: string }> }>): Promise<number> => {
+  const timed = async (fn: () => Promise<{ claims: Record<string, { error: string }> }>, claims = 1): Promise<number> => {
     const t0 = performance.now();
     const r = await fn();
     const ms = performance.now() - t0;
-    const error = Object.values(r.claims)[0]?.error;
-    if (error !== '') throw new Error(`the plugin answered an error: ${error}`);
+    const answers = Object.values(r.claims);
+    if (answers.length !== claims || answers.some((a) => a.error !== '')) throw new Error(`the plugin answered ${JSON.stringify(r.claims)}`);
     return ms;
   };
   // Warm-up: connections, JIT, the first files.
@@ -139,8 +154,11 @@ async function main(): Promise<void> {
       await timed(() => kubelet.unprepare(p.socket, [ref]));
     }
   }
+  /** Each plugin process's CPU ms per claim, per round (its four calls and whatever it does after them). */
+  const cpuPerClaim = plugins.map(() => [] as number[]);
   for (let round = 0; round < ROUNDS; round++) {
     const samples = new Map(rows.map((row) => [row, [] as number[]]));
+    const cpuAtStart = plugins.map((p) => processCpuMs(p.pid));
     const add = (row: string, ms: number): void => void samples.get(row)?.push(ms);
     for (let i = 0; i < CLAIMS; i++) {
       const n = round * CLAIMS + i;
@@ -149,11 +167,15 @@ async function main(): Promise<void> {
         add(`${p.name}: prepare`, await timed(() => kubelet.prepare(p.socket, [ref])));
         add(`${p.name}: prepare again`, await timed(() => kubelet.prepare(p.socket, [ref])));
         add(`${p.name}: unprepare`, await timed(() => kubelet.unprepare(p.socket, [ref])));
+        add(`${p.name}: floor: a call naming no claim`, await timed(() => kubelet.prepare(p.socket, []), 0));
       }
-      const t0 = performance.now();
-      writeFileAtomic(floorFile, floorText);
-      add(FLOOR, performance.now() - t0);
+      if (FSYNC_FLOOR) {
+        const t0 = performance.now();
+        writeFileAtomic(floorFile, floorText);
+        add(FLOOR, performance.now() - t0);
+      }
     }
+    plugins.forEach((p, k) => cpuPerClaim[k]?.push((processCpuMs(p.pid) - (cpuAtStart[k] ?? NaN)) / CLAIMS));
     for (const row of rows) {
       pooled.get(row)?.push(...(samples.get(row) ?? []));
       const sorted = (samples.get(row) ?? []).sort((a, b) => a - b);
@@ -166,7 +188,7 @@ async function main(): Promise<void> {
   rmSync(floorDir, { recursive: true, force: true });
 
   const f = (v: number): string => v.toFixed(2);
-  console.log(`NodePrepareResources over a Unix socket, ${ROUNDS} rounds x ${CLAIMS} claims (ms; median of the rounds [95% CI])`);
+  console.log(`NodePrepareResources over a Unix socket, ${ROUNDS} rounds x ${CLAIMS} claims, the CDI directory ${CDI_ON_DISK ? 'on the disk' : 'on a tmpfs (/dev/shm)'} (ms; median of the rounds [95% CI])`);
   console.log(`| build: operation | p50 | p99 | p99 of all ${ROUNDS * CLAIMS} |`);
   console.log('| --- | --- | --- | --- |');
   const all = (row: string): number => quantile([...(pooled.get(row) ?? [])].sort((a, b) => a - b), 0.99);
@@ -176,6 +198,10 @@ async function main(): Promise<void> {
     const p99 = medianCi(r.p99);
     console.log(`| ${row} | ${f(p50.median)} [${f(p50.low)}, ${f(p50.high)}] | ${f(p99.median)} [${f(p99.low)}, ${f(p99.high)}] | ${f(all(row))} |`);
   }
+  plugins.forEach((p, k) => {
+    const c = medianCi(cpuPerClaim[k] ?? []);
+    console.log(`${p.name}: the plugin process's CPU per claim (prepare, again, unprepare, the empty call) ${f(c.median)} ms [${f(c.low)}, ${f(c.high)}]`);
+  });
   const worst = medianCi(perRound.get('this build: prepare')?.p99 ?? []).median;
   console.log(`this build's prepare p99 ${f(worst)} ms (median of the rounds), ${f(all('this build: prepare'))} ms (all claims): ${Math.max(worst, all('this build: prepare')) <= BUDGET_MS ? 'within' : 'OVER'} the ${BUDGET_MS} ms budget`);
 }

@@ -6,12 +6,13 @@
  * plugin, bad input. Every pod the plugin patches is checked with client-node's typed serializer.
  */
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { apiClients } from '../../src/k8s/api/client.js';
 import { decodeAllocateResponse } from '../../src/k8s/cdi/apply-allocate.js';
+import { readSlotFile } from '../../src/k8s/cdi/slot-file.js';
 import { StaticInventory } from '../../src/k8s/dra/kubelet-inventory.js';
 import { decodeAllocated } from '../../src/k8s/deviceplugin/allocated.js';
 import { startDevicePlugin, type DevicePlugin, type DevicePluginOptions, type GpuHealthEvent, type PluginLog } from '../../src/k8s/deviceplugin/plugin.js';
@@ -297,6 +298,28 @@ describe('Allocate', () => {
     await until(() => kubelet.registrations.length === 3, 5000, 're-registration');
     const [c] = await kubelet.allocate(ids(G0, 2));
     expect(c?.envs['GPUSHARE_POD']).toBe('ml/p-3');
+  });
+
+  it('writes the annotated marks at stop, and after a crash that lost them records nothing again (the pod has it)', async () => {
+    seed(onePod(1, G0));
+    const first = await start();
+    await kubelet.allocate(ids(G0, 0));
+    await first.settled();
+    expect(allocatedOn('p-1')).toHaveLength(1);
+    const ledgerPath = join(root, 'state', 'ledger.json');
+    // The mark waits in memory (no second write of the ledger after each patch): the file as a
+    // crash right now would leave it says the entry is not on its pod yet.
+    const crashed = readFileSync(ledgerPath);
+    expect((JSON.parse((readSlotFile(ledgerPath) as { text: string }).text) as { entries: { annotated: boolean }[] }).entries.map((e) => e.annotated)).toEqual([false]);
+    await first.stop();
+    expect((JSON.parse((readSlotFile(ledgerPath) as { text: string }).text) as { entries: { annotated: boolean }[] }).entries.map((e) => e.annotated)).toEqual([true]);
+    writeFileSync(ledgerPath, crashed);
+    const patches = api.writes('pods').length;
+    const again = await start();
+    await again.settled();
+    expect(api.writes('pods')).toHaveLength(patches);
+    expect(allocatedOn('p-1')).toHaveLength(1);
+    expect(again.served().map((e) => e.annotated)).toEqual([true]);
   });
 
   it('refuses a second plugin on the same state while the first runs (the ledger\'s lock), leaving the first serving', async () => {

@@ -16,6 +16,7 @@ import { buildResourceSlices, layoutConfig } from '../../src/k8s/dra/slices.js';
 import { startDraKubeletPlugin, type DraKubeletPlugin, type DraKubeletPluginOptions, type PluginLog } from '../../src/k8s/dra/kubelet-plugin.js';
 import { DRIVER_FACTS, h100 } from './gpus.js';
 import { claimJson, FakeKubelet, GIB, gpu, validConfig, type ClaimFixture, type WireHealth } from './dra-kubelet-fixtures.js';
+import { until } from './fake-apiserver.js';
 
 /** Claims by namespace/name, as the API server would return them; reads are counted. */
 class FixtureClaims implements ClaimSource {
@@ -346,6 +347,24 @@ describe('restarts', () => {
     expect((await kubelet.prepare(p.pluginSocket, [more])).claims['more']?.error).toMatch(/cannot hold 30 GiB more/);
     await kubelet.unprepare(p.pluginSocket, [ref]);
     expect(cdiFiles()).toEqual([]);
+  });
+
+  it('unprepare moves the claim\'s directory away at once and removes it after the answer; prepared again at once, the claim keeps its new directory', async () => {
+    let p = await start();
+    const ref = claims.add({ uid: 'uid-1' });
+    await kubelet.prepare(p.pluginSocket, [ref]);
+    writeFileSync(join(p.stateDir, 'claims', 'uid-1', 'region'), 'the old region');
+    expect(await kubelet.unprepare(p.pluginSocket, [ref])).toEqual({ claims: { 'uid-1': { error: '' } } });
+    expect(existsSync(join(p.stateDir, 'claims', 'uid-1'))).toBe(false);
+    expect((await kubelet.prepare(p.pluginSocket, [ref])).claims['uid-1']?.error).toBe('');
+    await until(() => readdirSync(join(p.stateDir, 'gone')).length === 0, 5000, 'the old directory to be removed');
+    expect(readdirSync(join(p.stateDir, 'claims', 'uid-1'))).toEqual([]); // the new one, empty: not the old region
+    // An agent killed before a removal leaves the directory in gone/: the next start empties it.
+    mkdirSync(join(p.stateDir, 'gone', 'uid-0.123.1'));
+    writeFileSync(join(p.stateDir, 'gone', 'uid-0.123.1', 'region'), 'left');
+    p = await restart();
+    expect(readdirSync(join(p.stateDir, 'gone'))).toEqual([]);
+    expect(existsSync(join(p.stateDir, 'claims', 'uid-1'))).toBe(true);
   });
 
   it('killed after the spec, before the checkpoint: the orphan spec and claim directory are removed at start, the retry prepares', async () => {

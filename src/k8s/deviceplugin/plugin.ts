@@ -16,6 +16,7 @@ import type { Gpu, GpuHealth } from '../../domain/gpu.js';
 import { describeIssues } from '../../domain/result.js';
 import type { ApiClients } from '../api/client.js';
 import { CONTAINER_PATHS, type HostPaths } from '../cdi/spec.js';
+import { GoneDirs } from '../cdi/gone-dirs.js';
 import { removeTemporaries, writeFileAtomic } from '../cdi/write.js';
 import { installLibrary, procDeviceNode } from '../dra/kubelet-host.js';
 import type { PluginLog } from '../dra/kubelet-plugin.js';
@@ -25,6 +26,7 @@ import { KubeletLink, type RegistrationState } from './kubelet-link.js';
 import { Ledger, type LedgerEntry } from './ledger.js';
 import { containerKey, describeNoPending, memoDecoder, pendingContainer, type PendingContainer } from './pending.js';
 import { NodePods } from './pods.js';
+import { afterAnswer, QuietQueue } from '../grpc/quiet-queue.js';
 import { DEFAULT_DEVICE_PLUGIN_DIR, devicePluginProtos } from './protos.js';
 import { containerResponse, type ContainerAllocateResponse } from './response.js';
 
@@ -79,6 +81,11 @@ export interface DevicePluginOptions {
   readonly preStartRequired?: boolean;
   /** How long Allocate waits for the pod's decision to reach the watch before refusing; default 10 s. */
   readonly admissionWaitMs?: number;
+  /**
+   * The pods' `gpushare.io/allocated` patches wait until the kubelet has made no call for this
+   * long (quiet-queue.ts says why), and no longer than 100 ms in all; default 5 ms.
+   */
+  readonly patchQuietMs?: number;
   /** The device-plugin directory's safety-net poll; default 5 s. */
   readonly pollMs?: number;
 }
@@ -135,7 +142,10 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
   // The ledger first: its lock (slot-file.ts) refuses a second agent on this node before it
   // touches anything of the first's (temporaries, the library, containers' directories).
   const ledger = new Ledger(join(stateDir, 'ledger.json'));
+  // Deleted pods' container directories, removed off the event loop (gone-dirs.ts says why).
+  const gone = new GoneDirs(join(stateDir, 'gone'), (path, error) => log.error('removing a deleted pod\'s container directory failed', { path, error: error.message }));
   try {
+    gone.reset();
     removeTemporaries(stateDir);
     installLibrary(options.library, hostLibrary);
     writeFileAtomic(hostPreload, `${CONTAINER_PATHS.library}\n`);
@@ -152,7 +162,7 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
     chmodSync(dir, 0o1777); // the region is created by the container's first process, whatever its user
   };
   const forget = (podUids: ReadonlySet<string>): void => {
-    for (const e of ledger.removePods(podUids)) rmSync(containerDir(e.podUid, e.index), { recursive: true, force: true });
+    for (const e of ledger.removePods(podUids)) gone.discard(containerDir(e.podUid, e.index));
   };
 
   // Health: a full list to every ListAndWatch stream on every change.
@@ -200,6 +210,7 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
     if (uid !== undefined) forget(new Set([uid]));
   });
   const decode = memoDecoder();
+  const background = new QuietQueue(options.patchQuietMs ?? 5, 100);
   const annotating = new Set<Promise<void>>();
   const annotate = (pod: PendingContainer['pod'], entries: readonly LedgerEntry[]): void => {
     const p = pods.recordAllocated(pod, entries.map((e) => ({ index: e.index, name: e.container, gpus: e.gpus, deviceIds: e.deviceIds, atMs: e.atMs })))
@@ -300,10 +311,15 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
       found.forEach((f, i) => {
         const e = entries[i]!;
         byPod.set(f.pod.uid, { pod: f.pod, entries: [...(byPod.get(f.pod.uid)?.entries ?? []), e] });
-        log.info('allocated', { pod: `${f.pod.namespace}/${f.pod.name}`, container: f.container.name, gpus: e.gpus, deviceIds: e.deviceIds });
       });
-      // After the answer has gone: the patch's request is work the kubelet need not wait for.
-      setImmediate(() => {
+      afterAnswer(() => {
+        found.forEach((f, i) => {
+          const e = entries[i]!;
+          log.info('allocated', { pod: `${f.pod.namespace}/${f.pod.name}`, container: f.container.name, gpus: e.gpus, deviceIds: e.deviceIds });
+        });
+      });
+      // Once the kubelet's calls pause: the patch's request is work the kubelet need not wait for.
+      background.add(() => {
         if (stopping) return; // the ledger says it is not recorded yet: the next start records it
         for (const { pod, entries: es } of byPod.values()) annotate(pod, es);
       });
@@ -313,6 +329,7 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
 
   const unary = <Req>(name: string, handler: (request: Req) => Promise<Wire> | Wire) =>
     (call: ServerUnaryCall<Req, Wire>, callback: sendUnaryData<Wire>): void => {
+      background.busy();
       Promise.resolve().then(() => handler(call.request)).then(
         (answer) => callback(null, answer),
         (e: unknown) => {
@@ -377,18 +394,20 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
     regionsOf: (podUid) => ledger.all().filter((e) => e.podUid === podUid).map(regionOf),
     regionOf,
     async settled() {
-      await new Promise((resolve) => setImmediate(resolve)); // the patches are started after the answer
+      background.flush(); // the patches waiting for the kubelet's calls to pause start now
       while (annotating.size > 0) await Promise.all([...annotating]);
     },
     async stop() {
       if (stopping) return;
       stopping = true;
+      background.dispose(); // patches not started: the ledger says so, and the next start records them
       stopHealth();
       for (const s of streams) s.end();
       streams.clear();
       await link.stop();
       await pods.stop();
       await Promise.race([Promise.all([...annotating]), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+      await gone.settled();
       ledger.close();
     },
   };

@@ -4,7 +4,7 @@
  * hand claims over in the exact JSON the API server returns.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { ResourceV1Api } from '@kubernetes/client-node';
+import { apiClients } from '../api/client.js';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 
 export interface ClaimSource {
@@ -12,9 +12,13 @@ export interface ClaimSource {
   read(namespace: string, name: string): Promise<unknown>;
 }
 
-/** Claims from the API server through @kubernetes/client-node's ResourceV1Api. */
+/**
+ * Claims from the API server through @kubernetes/client-node's ResourceV1Api, one GET a claim on
+ * NodePrepareResources' path, over a kept connection (apiClients: before session 25 every read
+ * opened a new one, a TLS handshake on the kubelet's path).
+ */
 export function apiClaimSource(kubeConfig: KubeConfig): ClaimSource {
-  const api = kubeConfig.makeApiClient(ResourceV1Api);
+  const api = apiClients(kubeConfig).resource;
   return {
     async read(namespace, name) {
       const claim = await api.readNamespacedResourceClaim({ namespace, name });

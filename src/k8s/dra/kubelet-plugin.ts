@@ -11,6 +11,8 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeIssues } from '../../domain/result.js';
 import { buildClaimSpec, cdiDeviceId, cdiSpecFileName, CDI_CLASS, CDI_VENDOR, CONTAINER_PATHS, type HostPaths } from '../cdi/spec.js';
+import { GoneDirs } from '../cdi/gone-dirs.js';
+import { afterAnswer, QuietQueue } from '../grpc/quiet-queue.js';
 import { removeFile, removeTemporaries, writeFileAtomic } from '../cdi/write.js';
 import { ADVERTISED_SERVICES, kubeletProtos } from '../grpc/protos.js';
 import type { ClaimSource } from './kubelet-claims.js';
@@ -101,9 +103,14 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
   // touches anything of the first's (temporaries, CDI specs, claims' directories).
   const bootId = options.bootId ?? currentBootId();
   const checkpoint = new CheckpointFile(checkpointPath, bootId);
+  // Unprepared claims' directories, removed once the kubelet's calls pause for a second (at most
+  // 30 s after the first waits): gone-dirs.ts says why.
+  const quiet = new QuietQueue(1000, 30_000);
+  const gone = new GoneDirs(join(stateDir, 'gone'), (path, error) => log.error('removing an unprepared claim\'s directory failed', { path, error: error.message }), (start) => quiet.add(start));
   let recorded: ReturnType<CheckpointFile['read']>;
   try {
     recorded = checkpoint.read();
+    gone.reset();
     for (const dir of [cdiDir, stateDir, join(stateDir, 'lib')]) removeTemporaries(dir);
     installLibrary(options.library, hostLibrary);
     writeFileAtomic(hostPreload, `${CONTAINER_PATHS.library}\n`);
@@ -125,6 +132,11 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
   const removeClaimFiles = (uid: string): void => {
     removeFile(specPath(uid));
     rmSync(join(claimsDir, uid), { recursive: true, force: true });
+  };
+  /** An unprepare's removal: the spec now (the runtime must not find it), the directory renamed away now and removed after the answer. */
+  const dropClaimFiles = (uid: string): void => {
+    removeFile(specPath(uid));
+    gone.discard(join(claimsDir, uid));
   };
 
   if (recorded.dropped !== undefined) log.info('dropped the checkpoint of another boot: the kubelet prepares its pods\' claims again', { checkpoint: checkpointPath, why: recorded.dropped });
@@ -222,10 +234,10 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
     if (added.length > 0) {
       try {
         save();
-        for (const c of added) {
-          answers.set(c.uid, response(c));
-          log.info('prepared claim', { claim: `${c.namespace}/${c.name}`, uid: c.uid, devices: c.devices.map((d) => d.device) });
-        }
+        for (const c of added) answers.set(c.uid, response(c));
+        afterAnswer(() => {
+          for (const c of added) log.info('prepared claim', { claim: `${c.namespace}/${c.name}`, uid: c.uid, devices: c.devices.map((d) => d.device) });
+        });
       } catch (e) {
         for (const c of added) {
           prepared.delete(c.uid);
@@ -240,7 +252,7 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
     }));
   };
 
-  /** One NodeUnprepareResources call: the ledger and one checkpoint write first, then the files. */
+  /** One NodeUnprepareResources call: the ledger and one checkpoint write first, then the files (the claim's directory renamed away, removed after the answer). */
   const unprepareCall = (refs: readonly ClaimRef[]): Record<string, Wire> => {
     const answers = new Map<string, Wire>();
     const removed: PreparedClaim[] = [];
@@ -268,13 +280,16 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
     for (const ref of refs) {
       if (answers.has(ref.uid)) continue;
       try {
-        removeClaimFiles(ref.uid);
+        dropClaimFiles(ref.uid);
         answers.set(ref.uid, { error: '' });
       } catch (e) {
         answers.set(ref.uid, { error: `unpreparing ResourceClaim ${ref.namespace}/${ref.name} failed: ${(e as Error).message}` });
       }
     }
-    for (const c of removed) if (answers.get(c.uid)?.['error'] === '') log.info('unprepared claim', { claim: `${c.namespace}/${c.name}`, uid: c.uid });
+    const unprepared = removed.filter((c) => answers.get(c.uid)?.['error'] === '');
+    if (unprepared.length > 0) afterAnswer(() => {
+      for (const c of unprepared) log.info('unprepared claim', { claim: `${c.namespace}/${c.name}`, uid: c.uid });
+    });
     return Object.fromEntries(refs.map((ref) => [ref.uid, answers.get(ref.uid) ?? unanswered(ref)]));
   };
 
@@ -282,12 +297,14 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
   const draServer = new Server();
   draServer.addService(protos.draPlugin.service, {
     NodePrepareResources: (call: ServerUnaryCall<{ claims: ClaimRef[] }, Wire>, callback: sendUnaryData<Wire>) => {
+      quiet.busy();
       prepareCall(call.request.claims).then(
         (claims) => callback(null, { claims }),
         (e: unknown) => callback({ code: status.INTERNAL, details: `NodePrepareResources: ${(e as Error).message}` }),
       );
     },
     NodeUnprepareResources: (call: ServerUnaryCall<{ claims: ClaimRef[] }, Wire>, callback: sendUnaryData<Wire>) => {
+      quiet.busy();
       callback(null, { claims: unprepareCall(call.request.claims) });
     },
   });
@@ -373,6 +390,8 @@ export async function startDraKubeletPlugin(options: DraKubeletPluginOptions): P
       for (const s of streams) s.end();
       await shutdown(draServer);
       removeFile(pluginSocket);
+      quiet.flush(); // the removals waiting for a pause start now
+      await gone.settled();
       checkpoint.close();
     },
   };
