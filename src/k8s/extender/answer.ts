@@ -17,6 +17,8 @@ export interface NodeReasons {
 export const PASSED = 0;
 export const FAILED = 1;
 export const UNRESOLVABLE = 2;
+/** A position's prioritize score where it did not pass (PriorityAnswer.byPosition). */
+export const NO_POSITION_SCORE = 255;
 
 /**
  * filter's answer for a node list kept between pods (verdicts.ts): the kind (PASSED, FAILED,
@@ -58,6 +60,11 @@ export interface PriorityAnswer {
   readonly scores: ArrayLike<number>;
   /** Where `hosts` are exactly the PASSED names of this table, in its order. */
   readonly verdicts?: ListVerdicts;
+  /**
+   * With `verdicts`: the same scores by position of the table's list (NO_POSITION_SCORE where
+   * a position did not pass), each 0..10, so the writer need not map them back to positions.
+   */
+  readonly byPosition?: Uint8Array;
 }
 
 /** Same names in the same order. */

@@ -167,7 +167,10 @@ export class Extender {
     // some of the table's names (another extender or plugin refused the others).
     const table = this.tables.get(shapeKey(parsed.value, this.suspendable));
     if (table !== undefined && table.generation === this.view.generation) {
-      if (sameList(table.passed, names)) return { hosts: names, scores: scaled(Float64Array.from(table.passedScores)), verdicts: table };
+      if (sameList(table.passed, names)) {
+        const { scores, byPosition } = table.scaledScores();
+        return { hosts: names, scores, verdicts: table, byPosition };
+      }
       const raw = table.scoresOf(names);
       if (raw !== null) return { hosts: names, scores: scaled(raw) };
     }

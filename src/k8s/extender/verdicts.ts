@@ -10,7 +10,8 @@
  * (reply-bytes.ts) patches its bytes at the positions that changed.
  */
 import type { ClusterSnapshot, NodeState } from '../../scheduler/index.js';
-import { FAILED, PASSED, sameList, UNRESOLVABLE, type ListVerdicts, type NodeReasons } from './answer.js';
+import { FAILED, NO_POSITION_SCORE, PASSED, sameList, UNRESOLVABLE, type ListVerdicts, type NodeReasons } from './answer.js';
+import { MAX_EXTENDER_PRIORITY } from './wire.js';
 import type { PodEvaluation } from './decide.js';
 
 /**
@@ -48,10 +49,13 @@ export class VerdictTable implements ListVerdicts {
   private logFrom = 0;
   /** Each node ordinal's position in the list (-1: none), or null when a node is at two positions. */
   private readonly positionOf: Int32Array | null;
-  /** The answer's lists: new arrays whenever a verdict changes (answers given out keep theirs). */
+  /**
+   * The answer's lists: each made again (a new array) whenever a verdict of its own changes,
+   * and kept (the same object) otherwise, so answers given out keep theirs and an unchanged
+   * passed list stays the object the routes remember for prioritize. The scores are not
+   * among them: prioritize reads them by position (scaledScores).
+   */
   passed: readonly string[] = [];
-  passedOrdinals: readonly number[] = [];
-  passedScores: readonly number[] = [];
   failed: NodeReasons = { names: [], reasons: [] };
   unresolvable: NodeReasons = { names: [], reasons: [] };
 
@@ -165,10 +169,18 @@ export class VerdictTable implements ListVerdicts {
       const i = this.ordinals[k] as number;
       this.states[k] = i >= 0 ? snapshot.nodes[i] : undefined;
     }
+    // What changed decides which of the answer's lists are made again: the passed names only
+    // when a position comes into or goes out of them, the refused ones only when one of theirs
+    // changed kind or reason; a passed node's new score changes no list.
     let changed = false;
+    let passedSet = false;
+    let refused = false;
     const set = (name: string, kind: number, reason: string, score: number): void => {
       for (const k of at.get(name) ?? []) {
-        if (this.kinds[k] !== kind || this.reasons[k] !== reason || !sameScore(this.scores[k] as number, score)) changed = true;
+        const was = this.kinds[k] as number;
+        if (was !== kind || this.reasons[k] !== reason || !sameScore(this.scores[k] as number, score)) changed = true;
+        if ((was === PASSED) !== (kind === PASSED)) passedSet = true;
+        if ((was !== PASSED || kind !== PASSED) && (was !== kind || this.reasons[k] !== reason)) refused = true;
         this.kinds[k] = kind;
         this.reasons[k] = reason;
         this.scores[k] = score;
@@ -180,37 +192,68 @@ export class VerdictTable implements ListVerdicts {
       const name = ev.unresolvable.names[j] as string;
       set(name, UNRESOLVABLE, problem(name) ?? (ev.unresolvable.reasons[j] as string), NaN);
     }
-    if (changed || this.generation < 0) this.makeLists();
+    const first = this.generation < 0;
+    if (first || passedSet) this.makePassed();
+    if (first || refused) this.makeRefused();
     return changed;
   }
 
-  /** The answer's lists, in the list's order. */
-  private makeLists(): void {
-    const { kinds, names, reasons, scores, ordinals } = this;
+  /**
+   * prioritize's 0..10 scores of the passed names (Extender's scaling: the best engine score
+   * 10, the worst 0, all alike all 10, a NaN score 0), in the passed list's order and by
+   * position of the list (NO_POSITION_SCORE where a position did not pass): one pass over the
+   * positions, no list of raw scores.
+   */
+  scaledScores(): { readonly scores: Uint8Array; readonly byPosition: Uint8Array } {
+    const { kinds, scores: raw } = this;
+    const n = kinds.length;
+    let lo = Infinity;
+    let hi = -Infinity;
+    let count = 0;
+    for (let k = 0; k < n; k++) {
+      if (kinds[k] !== PASSED) continue;
+      count++;
+      const s = raw[k] as number;
+      if (Number.isNaN(s)) continue;
+      if (s < lo) lo = s;
+      if (s > hi) hi = s;
+    }
+    const flat = hi - lo <= 1e-12 * Math.max(1, Math.abs(hi));
+    const scores = new Uint8Array(count);
+    const byPosition = new Uint8Array(n).fill(NO_POSITION_SCORE);
+    for (let k = 0, j = 0; k < n; k++) {
+      if (kinds[k] !== PASSED) continue;
+      const s = raw[k] as number;
+      const v = Number.isNaN(s) ? 0 : flat ? MAX_EXTENDER_PRIORITY : Math.round((MAX_EXTENDER_PRIORITY * (s - lo)) / (hi - lo));
+      scores[j++] = v;
+      byPosition[k] = v;
+    }
+    return { scores, byPosition };
+  }
+
+  /** The passed names, in the list's order. */
+  private makePassed(): void {
+    const { kinds, names } = this;
     let count = 0;
     for (let k = 0; k < kinds.length; k++) if (kinds[k] === PASSED) count++;
     const passed = new Array<string>(count);
-    const passedOrdinals = new Array<number>(count);
-    const passedScores = new Array<number>(count);
+    for (let k = 0, j = 0; k < kinds.length; k++) if (kinds[k] === PASSED) passed[j++] = names[k] as string;
+    // Frozen: handed out as answers, remembered by the routes and sent back by prioritize.
+    this.passed = Object.freeze(passed);
+  }
+
+  /** The failed and the unresolvable names with their reasons, in the list's order. */
+  private makeRefused(): void {
+    const { kinds, names, reasons } = this;
     const failed: NodeReasons = { names: [], reasons: [] };
     const unresolvable: NodeReasons = { names: [], reasons: [] };
-    let j = 0;
     for (let k = 0; k < kinds.length; k++) {
       const kind = kinds[k];
-      if (kind === PASSED) {
-        passed[j] = names[k] as string;
-        passedOrdinals[j] = ordinals[k] as number;
-        passedScores[j++] = scores[k] as number;
-        continue;
-      }
+      if (kind === PASSED) continue;
       const to = kind === FAILED ? failed : unresolvable;
       to.names.push(names[k] as string);
       to.reasons.push(reasons[k] as string);
     }
-    // Frozen: handed out as answers, remembered by the routes and sent back by prioritize.
-    this.passed = Object.freeze(passed);
-    this.passedOrdinals = passedOrdinals;
-    this.passedScores = passedScores;
     this.failed = failed;
     this.unresolvable = unresolvable;
   }
