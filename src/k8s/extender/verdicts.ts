@@ -207,22 +207,23 @@ export class VerdictTable implements ListVerdicts {
   scaledScores(): { readonly scores: Uint8Array; readonly byPosition: Uint8Array } {
     const { kinds, scores: raw } = this;
     const n = kinds.length;
+    // Every position that did not pass holds NaN (apply), and NaN is neither below nor above
+    // anything: the range of the passed scores without a look at the kinds.
     let lo = Infinity;
     let hi = -Infinity;
-    let count = 0;
     for (let k = 0; k < n; k++) {
-      if (kinds[k] !== PASSED) continue;
-      count++;
       const s = raw[k] as number;
-      if (Number.isNaN(s)) continue;
       if (s < lo) lo = s;
       if (s > hi) hi = s;
     }
     const flat = hi - lo <= 1e-12 * Math.max(1, Math.abs(hi));
-    const scores = new Uint8Array(count);
-    const byPosition = new Uint8Array(n).fill(NO_POSITION_SCORE);
+    const scores = new Uint8Array(this.passed.length);
+    const byPosition = new Uint8Array(n);
     for (let k = 0, j = 0; k < n; k++) {
-      if (kinds[k] !== PASSED) continue;
+      if (kinds[k] !== PASSED) {
+        byPosition[k] = NO_POSITION_SCORE;
+        continue;
+      }
       const s = raw[k] as number;
       const v = Number.isNaN(s) ? 0 : flat ? MAX_EXTENDER_PRIORITY : Math.round((MAX_EXTENDER_PRIORITY * (s - lo)) / (hi - lo));
       scores[j++] = v;
@@ -242,17 +243,28 @@ export class VerdictTable implements ListVerdicts {
     this.passed = Object.freeze(passed);
   }
 
-  /** The failed and the unresolvable names with their reasons, in the list's order. */
+  /** The failed and the unresolvable names with their reasons, in the list's order (each list made at its size). */
   private makeRefused(): void {
     const { kinds, names, reasons } = this;
-    const failed: NodeReasons = { names: [], reasons: [] };
-    const unresolvable: NodeReasons = { names: [], reasons: [] };
-    for (let k = 0; k < kinds.length; k++) {
+    const n = kinds.length;
+    let failedCount = 0;
+    let unresolvableCount = 0;
+    for (let k = 0; k < n; k++) {
       const kind = kinds[k];
-      if (kind === PASSED) continue;
-      const to = kind === FAILED ? failed : unresolvable;
-      to.names.push(names[k] as string);
-      to.reasons.push(reasons[k] as string);
+      if (kind === FAILED) failedCount++;
+      else if (kind === UNRESOLVABLE) unresolvableCount++;
+    }
+    const failed: NodeReasons = { names: new Array<string>(failedCount), reasons: new Array<string>(failedCount) };
+    const unresolvable: NodeReasons = { names: new Array<string>(unresolvableCount), reasons: new Array<string>(unresolvableCount) };
+    for (let k = 0, f = 0, u = 0; k < n; k++) {
+      const kind = kinds[k];
+      if (kind === FAILED) {
+        failed.names[f] = names[k] as string;
+        failed.reasons[f++] = reasons[k] as string;
+      } else if (kind === UNRESOLVABLE) {
+        unresolvable.names[u] = names[k] as string;
+        unresolvable.reasons[u++] = reasons[k] as string;
+      }
     }
     this.failed = failed;
     this.unresolvable = unresolvable;
