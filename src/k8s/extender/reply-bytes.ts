@@ -7,7 +7,7 @@
  * one allocation a reply, outside the JS heap. The text is exactly JSON.stringify of the reply object (wire.test.ts,
  * reply-bytes.test.ts).
  */
-import { FAILED, NO_POSITION_SCORE, PASSED, sameList, UNRESOLVABLE, type FilterAnswer, type ListVerdicts, type NodeReasons, type PriorityAnswer } from './answer.js';
+import { FAILED, NO_POSITION_SCORE, PASSED, sameList, UNRESOLVABLE, type FilterAnswer, type ListVerdicts, type NodeReasons, type PositionScores, type PriorityAnswer } from './answer.js';
 import { Section } from './reply-sections.js';
 
 /** Distinct strings kept quoted; past this the cache starts again (names from requests are not bounded). */
@@ -104,7 +104,7 @@ export class ReplyWriter {
   /** The HostPriorityList JSON of `a` (scores are integers 0..10, as extender/v1 allows). */
   priorities(a: PriorityAnswer): Buffer {
     const { hosts, scores } = a;
-    if (a.verdicts !== undefined && sameList(hosts, a.verdicts.passed)) return this.prioritiesOf(a.verdicts, scores, a.byPosition);
+    if (a.verdicts !== undefined && sameList(hosts, a.verdicts.passed)) return this.prioritiesOf(a.verdicts, scores, a.positions);
     const last = this.lastList;
     const known = last !== null && last.names === hosts ? last.quoted : null;
     let out = this.room(0, 2);
@@ -183,21 +183,31 @@ export class ReplyWriter {
   }
 
   /** prioritize's reply for a table's passed names: the entries whose score changed rewritten. */
-  private prioritiesOf(v: ListVerdicts, scores: ArrayLike<number>, byPosition: Uint8Array | undefined): Buffer {
+  private prioritiesOf(v: ListVerdicts, scores: ArrayLike<number>, positions: PositionScores | undefined): Buffer {
     const t = this.tableBytes(v);
     const n = v.names.length;
-    let now = byPosition;
-    if (now === undefined || now.length !== n) {
+    let now: Uint8Array;
+    // The positions to look at: those the table says may have changed since the scores this
+    // writer wrote last for it, else all.
+    let only: readonly number[] | null = null;
+    if (positions !== undefined && positions.byPosition.length === n) {
+      now = positions.byPosition;
+      if (positions.changed !== null && positions.from === t.scoresSerial) only = positions.changed;
+    } else {
       const { kinds } = v;
       now = new Uint8Array(n).fill(NO_SCORE);
       for (let k = 0, j = 0; k < n; k++) {
         if (kinds[k] !== PASSED) continue;
         const s = scores[j++] as number;
         // Scores are 0..10 (prioritizeAnswer); anything else is written the general way.
-        if (!(Number.isInteger(s) && s >= 0 && s <= 10)) return this.priorities({ hosts: v.passed, scores });
+        if (!(Number.isInteger(s) && s >= 0 && s <= 10)) {
+          t.scoresSerial = -1;
+          return this.priorities({ hosts: v.passed, scores });
+        }
         now[k] = s;
       }
     }
+    t.scoresSerial = positions?.serial ?? -1;
     // The best or worst score moving (pod after pod with binpack: the node just chosen is
     // fuller) changes nearly every entry's score, and only its digit: an entry that comes or
     // goes, or whose score becomes or stops being 10 (two digits), is written again; the others
@@ -207,14 +217,16 @@ export class ReplyWriter {
     const rewrite: number[] = [];
     const { bytes, starts } = t.priorities.entries();
     const { digitAt } = t;
-    for (let k = 0; k < n; k++) {
+    const look = (k: number): void => {
       const a = old[k] as number;
       const b = now[k] as number;
-      if (a === b) continue;
+      if (a === b) return;
       if (a === NO_SCORE || b === NO_SCORE || a === 10 || b === 10) rewrite.push(k);
       else bytes[(starts[k] as number) + (digitAt[k] as number)] = DIGIT_0 + b;
       old[k] = b;
-    }
+    };
+    if (only === null) for (let k = 0; k < n; k++) look(k);
+    else for (const k of only) look(k);
     if (rewrite.length > 0) {
       const { quoted, heads } = t;
       const head = (k: number): Uint8Array => (heads[k] ??= hostHead(quoted[k] as Uint8Array));
@@ -249,6 +261,7 @@ export class ReplyWriter {
         priorities: new Section(n),
         heads: new Array<Uint8Array | undefined>(n),
         filterRevision: -1,
+        scoresSerial: -1,
       };
       this.tables.set(v, t);
     }
@@ -299,6 +312,8 @@ interface TableBytes {
   readonly heads: (Uint8Array | undefined)[];
   /** The table's revision (ListVerdicts.revision) filter's sections were last written for; -1: none. */
   filterRevision: number;
+  /** The table's scores (PositionScores.serial) prioritize's section was last written from; -1: none or others. */
+  scoresSerial: number;
 }
 
 /** `,` + a quoted name (a section's entries each start with a comma; the body drops the first). */
