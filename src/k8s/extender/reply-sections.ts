@@ -74,3 +74,79 @@ export class Section {
     this.size = size;
   }
 }
+
+const COMMA = 0x2c;
+
+/**
+ * A part of a kept reply whose bytes are the last reply's own: each reply is written once,
+ * this part's entries copied from the last reply in runs and the changed positions written
+ * anew (one copy a reply, where Section copies into its own bytes and then into the reply),
+ * and the next reply reads from it. A reply's buffer is never written again once given out (it
+ * may still be on its way to the socket). In a reply the part's first byte is its opener (`[`
+ * or `{`) where its first entry's comma is (the entries each start with a comma).
+ */
+export class ReplySection {
+  /** The part as the last reply holds it (its first byte the opener, read as a comma). */
+  private bytes: Uint8Array = new Uint8Array(0);
+  private size = 0;
+  /** Where position k's entries start (relative to `bytes`); starts[n] is the end. */
+  private starts: Int32Array;
+  private spareStarts: Int32Array;
+
+  constructor(private readonly positions: number) {
+    this.starts = new Int32Array(positions + 1);
+    this.spareStarts = new Int32Array(positions + 1);
+  }
+
+  /** The part's size once the positions `changed` are rewritten (`length(k)` bytes each). */
+  sizeAfter(changed: readonly number[], length: (k: number) => number): number {
+    const from = this.starts;
+    let size = this.size;
+    for (const k of changed) size += length(k) - ((from[k + 1] as number) - (from[k] as number));
+    return size;
+  }
+
+  /**
+   * Writes the part into `out` at `at` with the positions `changed` (ascending) rewritten by
+   * `write` (position k's entry at `to`, returning its end), `size` its size (sizeAfter), its
+   * first byte `opener`; returns where it ends (its opener alone where it has no entries).
+   * From then on the part is those bytes of `out`.
+   */
+  writeInto(out: Buffer, at: number, opener: number, size: number, changed: readonly number[], write: (k: number, out: Buffer, to: number) => number): number {
+    const old = this.bytes;
+    const from = this.starts;
+    const to = this.spareStarts;
+    let w = at;
+    let next = 0;
+    // Where the old first byte (an opener standing for a comma) went, to be a comma again.
+    let firstAt = -1;
+    const copy = (until: number): void => {
+      if (next === until) return;
+      const a = from[next] as number;
+      const b = from[until] as number;
+      if (b > a) {
+        if (a === 0) firstAt = w;
+        out.set(old.subarray(a, b), w);
+      }
+      const shift = w - at - a;
+      for (let k = next; k < until; k++) to[k] = (from[k] as number) + shift;
+      w += b - a;
+    };
+    for (const k of changed) {
+      copy(k);
+      to[k] = w - at;
+      w = write(k, out, w);
+      next = k + 1;
+    }
+    copy(this.positions);
+    to[this.positions] = w - at;
+    if (w - at !== size) throw new Error(`reply section: wrote ${w - at} bytes, expected ${size}`);
+    if (firstAt >= 0) out[firstAt] = COMMA;
+    out[at] = opener;
+    this.spareStarts = from;
+    this.starts = to;
+    this.bytes = out.subarray(at, at + size);
+    this.size = size;
+    return at + Math.max(size, 1);
+  }
+}
