@@ -8,7 +8,7 @@
  * reply-bytes.test.ts).
  */
 import { FAILED, NO_POSITION_SCORE, PASSED, sameList, UNRESOLVABLE, type FilterAnswer, type ListVerdicts, type NodeReasons, type PositionScores, type PriorityAnswer } from './answer.js';
-import { ReplySection, Section } from './reply-sections.js';
+import { Section } from './reply-sections.js';
 
 /** Distinct strings kept quoted; past this the cache starts again (names from requests are not bounded). */
 const MAX_QUOTED = 1 << 16;
@@ -18,9 +18,6 @@ const FILTER_HEAD = ascii('{"Nodes":');
 const NODE_NAMES = ascii(',"NodeNames":');
 const FAILED_BYTES = ascii(',"FailedNodes":{');
 const UNRESOLVABLE_BYTES = ascii('},"FailedAndUnresolvableNodes":{');
-/** The same keys without the object's brace (a ReplySection writes it). */
-const FAILED_KEY = ascii(',"FailedNodes":');
-const UNRESOLVABLE_KEY = ascii('},"FailedAndUnresolvableNodes":');
 const FILTER_TAIL = ascii('},"Error":""}');
 const NULL = ascii('null');
 const HOST = ascii('{"Host":');
@@ -144,35 +141,44 @@ export class ReplyWriter {
     if (since === null) {
       for (let k = 0; k < n; k++) if (kinds[k] !== t.kinds[k] || reasons[k] !== t.reasons[k]) changed.push(k);
     } else for (const k of since) if (kinds[k] !== t.kinds[k] || reasons[k] !== t.reasons[k]) changed.push(k);
-    const quoted = t.quoted;
-    const quotedReason = (k: number): Uint8Array => this.reasons.of(reasons[k] as string);
-    const passedLength = (k: number): number => (kinds[k] === PASSED ? 1 + (quoted[k] as Uint8Array).length : 0);
-    const pairLength = (kind: number) => (k: number): number => (kinds[k] === kind ? 2 + (quoted[k] as Uint8Array).length + quotedReason(k).length : 0);
-    const pair = (kind: number) => (k: number, out: Buffer, at: number): number => (kinds[k] === kind ? putPair(out, at, quoted[k] as Uint8Array, quotedReason(k)) : at);
-    const namesSize = t.passed.sizeAfter(changed, passedLength);
-    const failedSize = t.failed.sizeAfter(changed, pairLength(FAILED));
-    const unresolvableSize = t.unresolvable.sizeAfter(changed, pairLength(UNRESOLVABLE));
-    // One buffer a reply, each part written into it once (from the last reply's bytes).
-    const size = FILTER_HEAD.length + NULL.length + NODE_NAMES.length + Math.max(namesSize, 1) + 1 + FAILED_KEY.length + Math.max(failedSize, 1) + UNRESOLVABLE_KEY.length + Math.max(unresolvableSize, 1) + FILTER_TAIL.length;
+    if (changed.length > 0) {
+      const quoted = t.quoted;
+      const quotedReason = (k: number): Uint8Array => this.reasons.of(reasons[k] as string);
+      t.passed.patch(changed, (k, out, at) => (kinds[k] === PASSED ? putEntry(out, at, quoted[k] as Uint8Array) : at), (k) => (kinds[k] === PASSED ? 1 + (quoted[k] as Uint8Array).length : 0));
+      for (const [section, kind] of [[t.failed, FAILED], [t.unresolvable, UNRESOLVABLE]] as const) {
+        section.patch(
+          changed,
+          (k, out, at) => (kinds[k] === kind ? putPair(out, at, quoted[k] as Uint8Array, quotedReason(k)) : at),
+          (k) => (kinds[k] === kind ? 2 + (quoted[k] as Uint8Array).length + quotedReason(k).length : 0),
+        );
+      }
+      for (const k of changed) {
+        t.kinds[k] = kinds[k] as number;
+        t.reasons[k] = reasons[k] as string;
+      }
+    }
+    t.filterRevision = v.revision ?? -1;
+    const names = t.passed.body();
+    const failed = t.failed.body();
+    const unresolvable = t.unresolvable.body();
+    const size = FILTER_HEAD.length + NULL.length + NODE_NAMES.length + names.length + 2 + FAILED_BYTES.length + failed.length + UNRESOLVABLE_BYTES.length + unresolvable.length + FILTER_TAIL.length;
     const out = Buffer.allocUnsafe(size);
     let at = put(out, 0, FILTER_HEAD);
     at = put(out, at, NULL);
     at = put(out, at, NODE_NAMES);
     const nodeNamesStart = at;
-    at = t.passed.writeInto(out, at, 0x5b /* [ */, namesSize, changed, (k, o, to) => (kinds[k] === PASSED ? putEntry(o, to, quoted[k] as Uint8Array) : to));
+    out[at++] = 0x5b; // [
+    out.set(names, at);
+    at += names.length;
     out[at++] = 0x5d; // ]
     const nodeNamesEnd = at;
-    at = put(out, at, FAILED_KEY);
-    at = t.failed.writeInto(out, at, 0x7b /* { */, failedSize, changed, pair(FAILED));
-    at = put(out, at, UNRESOLVABLE_KEY);
-    at = t.unresolvable.writeInto(out, at, 0x7b /* { */, unresolvableSize, changed, pair(UNRESOLVABLE));
-    at = put(out, at, FILTER_TAIL);
-    if (at !== size) throw new Error(`filter reply: wrote ${at} bytes, expected ${size}`);
-    for (const k of changed) {
-      t.kinds[k] = kinds[k] as number;
-      t.reasons[k] = reasons[k] as string;
-    }
-    t.filterRevision = v.revision ?? -1;
+    at = put(out, at, FAILED_BYTES);
+    out.set(failed, at);
+    at += failed.length;
+    at = put(out, at, UNRESOLVABLE_BYTES);
+    out.set(unresolvable, at);
+    at += unresolvable.length;
+    put(out, at, FILTER_TAIL);
     return { bytes: out, nodeNamesStart, nodeNamesEnd };
   }
 
@@ -249,9 +255,9 @@ export class ReplyWriter {
         kinds: new Uint8Array(n).fill(NO_KIND),
         reasons: new Array<string>(n).fill(''),
         scores: new Uint8Array(n).fill(NO_SCORE),
-        passed: new ReplySection(n),
-        failed: new ReplySection(n),
-        unresolvable: new ReplySection(n),
+        passed: new Section(n),
+        failed: new Section(n),
+        unresolvable: new Section(n),
         priorities: new Section(n),
         heads: new Array<Uint8Array | undefined>(n),
         filterRevision: -1,
@@ -296,9 +302,9 @@ interface TableBytes {
   readonly kinds: Uint8Array;
   readonly reasons: string[];
   readonly scores: Uint8Array;
-  readonly passed: ReplySection;
-  readonly failed: ReplySection;
-  readonly unresolvable: ReplySection;
+  readonly passed: Section;
+  readonly failed: Section;
+  readonly unresolvable: Section;
   readonly priorities: Section;
   /** Where the score's first digit lies in each position's prioritize entry (the length of its head). */
   readonly digitAt: Int32Array;
