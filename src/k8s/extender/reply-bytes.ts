@@ -144,10 +144,17 @@ export class ReplyWriter {
     if (changed.length > 0) {
       const quoted = t.quoted;
       const quotedReason = (k: number): Uint8Array => this.reasons.of(reasons[k] as string);
-      t.passed.patch(changed, (k, out, at) => (kinds[k] === PASSED ? putEntry(out, at, quoted[k] as Uint8Array) : at), (k) => (kinds[k] === PASSED ? 1 + (quoted[k] as Uint8Array).length : 0));
+      // Each part patched at only the positions whose entry there comes, goes or changes (a
+      // position's entry is in the part of its kind): a reason that changes leaves the passed
+      // names' bytes as they are, and a part none of whose positions changed is not copied.
+      const of = (kind: number): number[] => changed.filter((k) => kinds[k] === kind || t.kinds[k] === kind);
+      const passed = of(PASSED);
+      if (passed.length > 0) t.passed.patch(passed, (k, out, at) => (kinds[k] === PASSED ? putEntry(out, at, quoted[k] as Uint8Array) : at), (k) => (kinds[k] === PASSED ? 1 + (quoted[k] as Uint8Array).length : 0));
       for (const [section, kind] of [[t.failed, FAILED], [t.unresolvable, UNRESOLVABLE]] as const) {
+        const mine = of(kind);
+        if (mine.length === 0) continue;
         section.patch(
-          changed,
+          mine,
           (k, out, at) => (kinds[k] === kind ? putPair(out, at, quoted[k] as Uint8Array, quotedReason(k)) : at),
           (k) => (kinds[k] === kind ? 2 + (quoted[k] as Uint8Array).length + quotedReason(k).length : 0),
         );
