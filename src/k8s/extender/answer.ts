@@ -17,6 +17,8 @@ export interface NodeReasons {
 export const PASSED = 0;
 export const FAILED = 1;
 export const UNRESOLVABLE = 2;
+/** A position's prioritize score where it did not pass (PriorityAnswer.byPosition). */
+export const NO_POSITION_SCORE = 255;
 
 /**
  * filter's answer for a node list kept between pods (verdicts.ts): the kind (PASSED, FAILED,
@@ -58,6 +60,31 @@ export interface PriorityAnswer {
   readonly scores: ArrayLike<number>;
   /** Where `hosts` are exactly the PASSED names of this table, in its order. */
   readonly verdicts?: ListVerdicts;
+  /** With `verdicts`: the same scores by position of the table's list (the writer need not map them back). */
+  readonly positions?: PositionScores;
+}
+
+/**
+ * prioritize's scores over a kept table's list, by position (VerdictTable.scaledScores), and
+ * which positions may have another score than in the table's earlier scores numbered `from`:
+ * a writer that wrote those looks at only these.
+ */
+export interface PositionScores {
+  /** 0..10 at each position that passed, NO_POSITION_SCORE elsewhere; never changed once given. */
+  readonly byPosition: Uint8Array;
+  /** Numbers these scores among the table's. */
+  readonly serial: number;
+  /** The earlier scores `changed` is relative to (-1: none). */
+  readonly from: number;
+  /** Ascending positions whose score may differ from those of `from` (a superset), or null: any may. */
+  readonly changed: readonly number[] | null;
+}
+
+/** The scores of `byPosition` that are not NO_POSITION_SCORE, in position order (`count` of them). */
+export function passedScores(byPosition: Uint8Array, count: number): Uint8Array {
+  const out = new Uint8Array(count);
+  for (let k = 0, j = 0; k < byPosition.length; k++) if (byPosition[k] !== NO_POSITION_SCORE) out[j++] = byPosition[k] as number;
+  return out;
 }
 
 /** Same names in the same order. */

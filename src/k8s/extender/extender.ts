@@ -14,7 +14,7 @@ import type { PodBinder } from './api.js';
 import { PodBinding } from './bind.js';
 import { ClusterView, type SuspendPolicy } from './cluster-view.js';
 import { evaluatePod, placementRequests, type PodEvaluation } from './decide.js';
-import { sameList } from './answer.js';
+import { passedScores, sameList } from './answer.js';
 import { NodeVerdicts, VerdictTable, type Basis } from './verdicts.js';
 import {
   filterResultOf,
@@ -167,7 +167,19 @@ export class Extender {
     // some of the table's names (another extender or plugin refused the others).
     const table = this.tables.get(shapeKey(parsed.value, this.suspendable));
     if (table !== undefined && table.generation === this.view.generation) {
-      if (sameList(table.passed, names)) return { hosts: names, scores: scaled(Float64Array.from(table.passedScores)), verdicts: table };
+      if (sameList(table.passed, names)) {
+        const positions = table.scaledScores();
+        // In the names' order only when asked for (the routes' writer reads them by position).
+        let scores: Uint8Array | null = null;
+        return {
+          hosts: names,
+          get scores(): Uint8Array {
+            return (scores ??= passedScores(positions.byPosition, names.length));
+          },
+          verdicts: table,
+          positions,
+        };
+      }
       const raw = table.scoresOf(names);
       if (raw !== null) return { hosts: names, scores: scaled(raw) };
     }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FAILED, PASSED, type ListVerdicts } from './answer.js';
+import { FAILED, PASSED, UNRESOLVABLE, type ListVerdicts } from './answer.js';
 import { ReplyWriter } from './reply-bytes.js';
 import { filterResultOf, hostPrioritiesOf, type FilterAnswer } from './wire.js';
 
@@ -38,6 +38,35 @@ describe('ReplyWriter writes JSON.stringify of the reply objects, byte for byte'
         expect(writer.priorities(a).toString('utf8')).toBe(JSON.stringify(hostPrioritiesOf(a)));
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it('filter over a kept table, call after call: entries that come before the first, go, move between parts or change their reason', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 10 }).chain((n) => fc.tuple(fc.constant(n), fc.array(fc.array(fc.tuple(fc.constantFrom(PASSED, FAILED, UNRESOLVABLE), fc.constantFrom('full', 'no "room"', 'gpu \u00e9')), { minLength: n, maxLength: n }), { minLength: 1, maxLength: 10 }))),
+        ([n, steps]) => {
+          const writer = new ReplyWriter();
+          const names = Array.from({ length: n }, (_, k) => `node-${k}`);
+          // One table object whose verdicts change between calls, as verdicts.ts's do (no
+          // revisions: the writer compares every position).
+          const v: { -readonly [K in keyof ListVerdicts]: ListVerdicts[K] } = { names, kinds: new Uint8Array(n), passed: [], failed: { names: [], reasons: [] }, unresolvable: { names: [], reasons: [] }, reasons: names.map(() => '') };
+          for (const step of steps) {
+            const reasons = step.map(([kind, why]) => (kind === PASSED ? '' : why));
+            step.forEach(([kind], k) => (v.kinds[k] = kind));
+            v.reasons = reasons;
+            const of = (kind: number) => ({ names: names.filter((_, k) => step[k]?.[0] === kind), reasons: reasons.filter((_, k) => step[k]?.[0] === kind) });
+            v.passed = names.filter((_, k) => step[k]?.[0] === PASSED);
+            v.failed = of(FAILED);
+            v.unresolvable = of(UNRESOLVABLE);
+            const a: FilterAnswer = { nodes: null, nodeNames: v.passed, failed: v.failed, unresolvable: v.unresolvable, verdicts: v };
+            const { bytes, nodeNamesStart, nodeNamesEnd } = writer.filter(a);
+            expect(bytes.toString('utf8')).toBe(JSON.stringify(filterResultOf(a)));
+            expect(bytes.toString('utf8', nodeNamesStart, nodeNamesEnd)).toBe(JSON.stringify(v.passed));
+          }
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 

@@ -7,7 +7,7 @@
  * one allocation a reply, outside the JS heap. The text is exactly JSON.stringify of the reply object (wire.test.ts,
  * reply-bytes.test.ts).
  */
-import { FAILED, PASSED, sameList, UNRESOLVABLE, type FilterAnswer, type ListVerdicts, type NodeReasons, type PriorityAnswer } from './answer.js';
+import { FAILED, NO_POSITION_SCORE, PASSED, sameList, UNRESOLVABLE, type FilterAnswer, type ListVerdicts, type NodeReasons, type PositionScores, type PriorityAnswer } from './answer.js';
 import { Section } from './reply-sections.js';
 
 /** Distinct strings kept quoted; past this the cache starts again (names from requests are not bounded). */
@@ -104,7 +104,7 @@ export class ReplyWriter {
   /** The HostPriorityList JSON of `a` (scores are integers 0..10, as extender/v1 allows). */
   priorities(a: PriorityAnswer): Buffer {
     const { hosts, scores } = a;
-    if (a.verdicts !== undefined && sameList(hosts, a.verdicts.passed)) return this.prioritiesOf(a.verdicts, scores);
+    if (a.verdicts !== undefined && sameList(hosts, a.verdicts.passed)) return this.prioritiesOf(a.verdicts, scores, a.positions);
     const last = this.lastList;
     const known = last !== null && last.names === hosts ? last.quoted : null;
     let out = this.room(0, 2);
@@ -144,10 +144,17 @@ export class ReplyWriter {
     if (changed.length > 0) {
       const quoted = t.quoted;
       const quotedReason = (k: number): Uint8Array => this.reasons.of(reasons[k] as string);
-      t.passed.patch(changed, (k, out, at) => (kinds[k] === PASSED ? putEntry(out, at, quoted[k] as Uint8Array) : at), (k) => (kinds[k] === PASSED ? 1 + (quoted[k] as Uint8Array).length : 0));
+      // Each part patched at only the positions whose entry there comes, goes or changes (a
+      // position's entry is in the part of its kind): a reason that changes leaves the passed
+      // names' bytes as they are, and a part none of whose positions changed is not copied.
+      const of = (kind: number): number[] => changed.filter((k) => kinds[k] === kind || t.kinds[k] === kind);
+      const passed = of(PASSED);
+      if (passed.length > 0) t.passed.patch(passed, (k, out, at) => (kinds[k] === PASSED ? putEntry(out, at, quoted[k] as Uint8Array) : at), (k) => (kinds[k] === PASSED ? 1 + (quoted[k] as Uint8Array).length : 0));
       for (const [section, kind] of [[t.failed, FAILED], [t.unresolvable, UNRESOLVABLE]] as const) {
+        const mine = of(kind);
+        if (mine.length === 0) continue;
         section.patch(
-          changed,
+          mine,
           (k, out, at) => (kinds[k] === kind ? putPair(out, at, quoted[k] as Uint8Array, quotedReason(k)) : at),
           (k) => (kinds[k] === kind ? 2 + (quoted[k] as Uint8Array).length + quotedReason(k).length : 0),
         );
@@ -183,40 +190,56 @@ export class ReplyWriter {
   }
 
   /** prioritize's reply for a table's passed names: the entries whose score changed rewritten. */
-  private prioritiesOf(v: ListVerdicts, scores: ArrayLike<number>): Buffer {
+  private prioritiesOf(v: ListVerdicts, scores: ArrayLike<number>, positions: PositionScores | undefined): Buffer {
     const t = this.tableBytes(v);
     const n = v.names.length;
-    const { kinds } = v;
-    const now = new Uint8Array(n).fill(NO_SCORE);
-    for (let k = 0, j = 0; k < n; k++) {
-      if (kinds[k] !== PASSED) continue;
-      const s = scores[j++] as number;
-      // Scores are 0..10 (prioritizeAnswer); anything else is written the general way.
-      if (!(Number.isInteger(s) && s >= 0 && s <= 10)) return this.priorities({ hosts: v.passed, scores });
-      now[k] = s;
+    let now: Uint8Array;
+    // The positions to look at: those the table says may have changed since the scores this
+    // writer wrote last for it, else all.
+    let only: readonly number[] | null = null;
+    if (positions !== undefined && positions.byPosition.length === n) {
+      now = positions.byPosition;
+      if (positions.changed !== null && positions.from === t.scoresSerial) only = positions.changed;
+    } else {
+      const { kinds } = v;
+      now = new Uint8Array(n).fill(NO_SCORE);
+      for (let k = 0, j = 0; k < n; k++) {
+        if (kinds[k] !== PASSED) continue;
+        const s = scores[j++] as number;
+        // Scores are 0..10 (prioritizeAnswer); anything else is written the general way.
+        if (!(Number.isInteger(s) && s >= 0 && s <= 10)) {
+          t.scoresSerial = -1;
+          return this.priorities({ hosts: v.passed, scores });
+        }
+        now[k] = s;
+      }
     }
+    t.scoresSerial = positions?.serial ?? -1;
     // The best or worst score moving (pod after pod with binpack: the node just chosen is
     // fuller) changes nearly every entry's score, and only its digit: an entry that comes or
     // goes, or whose score becomes or stops being 10 (two digits), is written again; the others
-    // keep their bytes, and a changed score is its digit written over in place.
+    // keep their bytes, and a changed score is its digit written over in place, here and now
+    // (the patch below copies the unchanged runs, digits included, from these bytes).
     const old = t.scores;
     const rewrite: number[] = [];
-    const digits: number[] = [];
-    for (let k = 0; k < n; k++) {
+    const { bytes, starts } = t.priorities.entries();
+    const { digitAt } = t;
+    const look = (k: number): void => {
       const a = old[k] as number;
       const b = now[k] as number;
-      if (a === b) continue;
+      if (a === b) return;
       if (a === NO_SCORE || b === NO_SCORE || a === 10 || b === 10) rewrite.push(k);
-      else digits.push(k);
+      else bytes[(starts[k] as number) + (digitAt[k] as number)] = DIGIT_0 + b;
+      old[k] = b;
+    };
+    if (only === null) for (let k = 0; k < n; k++) look(k);
+    else for (const k of only) look(k);
+    if (rewrite.length > 0) {
+      const { quoted, heads } = t;
+      const head = (k: number): Uint8Array => (heads[k] ??= hostHead(quoted[k] as Uint8Array));
+      const score = (k: number): number => old[k] as number;
+      t.priorities.patch(rewrite, (k, out, at) => (score(k) === NO_SCORE ? at : putScore(out, put(out, at, head(k)), score(k))), (k) => (score(k) === NO_SCORE ? 0 : head(k).length + (score(k) === 10 ? 3 : 2)));
     }
-    const { quoted, heads } = t;
-    const head = (k: number): Uint8Array => (heads[k] ??= hostHead(quoted[k] as Uint8Array));
-    if (rewrite.length > 0) t.priorities.patch(rewrite, (k, out, at) => (now[k] === NO_SCORE ? at : putScore(out, put(out, at, head(k)), now[k] as number)), (k) => (now[k] === NO_SCORE ? 0 : head(k).length + (now[k] === 10 ? 3 : 2)));
-    if (digits.length > 0) {
-      const { bytes, starts } = t.priorities.entries();
-      for (const k of digits) bytes[(starts[k] as number) + head(k).length] = DIGIT_0 + (now[k] as number);
-    }
-    t.scores.set(now);
     const body = t.priorities.body();
     const out = Buffer.allocUnsafe(body.length + 2);
     out[0] = 0x5b; // [
@@ -231,8 +254,11 @@ export class ReplyWriter {
     if (t === undefined) {
       const quoted = v.names.map((name) => this.names.of(name));
       const n = v.names.length;
+      const digitAt = new Int32Array(n);
+      for (let k = 0; k < n; k++) digitAt[k] = 1 + HOST.length + (quoted[k] as Uint8Array).length + SCORE.length;
       t = {
         quoted,
+        digitAt,
         kinds: new Uint8Array(n).fill(NO_KIND),
         reasons: new Array<string>(n).fill(''),
         scores: new Uint8Array(n).fill(NO_SCORE),
@@ -242,6 +268,7 @@ export class ReplyWriter {
         priorities: new Section(n),
         heads: new Array<Uint8Array | undefined>(n),
         filterRevision: -1,
+        scoresSerial: -1,
       };
       this.tables.set(v, t);
     }
@@ -274,7 +301,7 @@ export class ReplyWriter {
 
 /** A position's kind or score not written yet. */
 const NO_KIND = 255;
-const NO_SCORE = 255;
+const NO_SCORE = NO_POSITION_SCORE;
 
 /** What a writer keeps for one table: each position's quoted name, what it last wrote there, and the sections' bytes. */
 interface TableBytes {
@@ -286,10 +313,14 @@ interface TableBytes {
   readonly failed: Section;
   readonly unresolvable: Section;
   readonly priorities: Section;
+  /** Where the score's first digit lies in each position's prioritize entry (the length of its head). */
+  readonly digitAt: Int32Array;
   /** prioritize's entry up to its score at each position, made when first written. */
   readonly heads: (Uint8Array | undefined)[];
   /** The table's revision (ListVerdicts.revision) filter's sections were last written for; -1: none. */
   filterRevision: number;
+  /** The table's scores (PositionScores.serial) prioritize's section was last written from; -1: none or others. */
+  scoresSerial: number;
 }
 
 /** `,` + a quoted name (a section's entries each start with a comma; the body drops the first). */

@@ -184,6 +184,57 @@ describe('kept verdicts and kept reply bytes equal a fresh extender', () => {
     expect(JSON.parse(writer.filter(answer).bytes.toString('utf8'))).toEqual(want);
   });
 
+  it("prioritize's scores by position, scaled again only where they may have changed, for writers that missed some", () => {
+    // Two writers of one extender (two route scopes, or one that missed calls another made):
+    // each must write its own last scores forward, not another's. After each change to the
+    // cluster, filter and prioritize are asked, and the answer is written by A, by B or by none.
+    let incremental = 0;
+    let writtenFromChanges = 0;
+    fc.assert(
+      fc.property(fc.array(fc.record({ node: fc.nat(NODES - 1), leave: fc.boolean(), shape: fc.nat(1), writer: fc.constantFrom('A', 'B', 'none') }), { minLength: 5, maxLength: 30 }), (steps) => {
+        const cluster = new Recorded();
+        const { ext } = cluster;
+        const writers = { A: new ReplyWriter(), B: new ReplyWriter() };
+        const names = Array.from({ length: NODES }, (_, k) => `n${k}`);
+        for (let k = 0; k < NODES; k++) cluster.record({ node: gpuNode(`n${k}`, 4) });
+        const alive: string[] = [];
+        const served = { A: -1, B: -1 };
+        steps.forEach((step, k) => {
+          const shape = SHAPES[step.shape] as Record<string, string>;
+          if (step.leave && alive.length > 0) cluster.record({ release: alive.shift() as string });
+          else {
+            const held = reservation(ext, gpuPod(`fill-${k}`, shape), `n${step.node}`);
+            if (held !== null) {
+              cluster.record({ reserve: held });
+              alive.push(held.uid);
+            }
+          }
+          const pod = gpuPod(`p-${k}`, shape);
+          // Asked twice: the second time over the kept table.
+          for (let again = 0; again < 2; again++) {
+            const answer = ext.filterAnswer({ Pod: pod as never, NodeNames: [...names] });
+            if (answer.verdicts === undefined) continue;
+            const passed = answer.nodeNames ?? [];
+            const ranked = ext.prioritizeAnswer({ Pod: pod as never, NodeNames: passed as string[] });
+            const want = cluster.fresh().prioritize({ Pod: pod as never, NodeNames: [...passed] });
+            expect(hostPrioritiesOf(ranked)).toEqual(want);
+            const positions = ranked.positions;
+            expect(positions).toBeDefined();
+            if (positions?.changed != null) incremental++;
+            if (step.writer === 'none') continue;
+            if (positions?.changed != null && positions.from === served[step.writer]) writtenFromChanges++;
+            expect(writers[step.writer].priorities(ranked).toString('utf8')).toBe(JSON.stringify(want));
+            served[step.writer] = positions?.serial ?? -1;
+          }
+        });
+      }),
+      { numRuns: 100 },
+    );
+    // Both ways were taken: scores scaled again only where changed, and written from them.
+    expect(incremental).toBeGreaterThan(100);
+    expect(writtenFromChanges).toBeGreaterThan(50);
+  });
+
   it('a refused node whose reason changes while it stays refused is written anew', () => {
     const cluster = new Recorded();
     const { ext } = cluster;

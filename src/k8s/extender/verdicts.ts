@@ -10,7 +10,8 @@
  * (reply-bytes.ts) patches its bytes at the positions that changed.
  */
 import type { ClusterSnapshot, NodeState } from '../../scheduler/index.js';
-import { FAILED, PASSED, sameList, UNRESOLVABLE, type ListVerdicts, type NodeReasons } from './answer.js';
+import { FAILED, NO_POSITION_SCORE, PASSED, sameList, UNRESOLVABLE, type ListVerdicts, type NodeReasons, type PositionScores } from './answer.js';
+import { MAX_EXTENDER_PRIORITY } from './wire.js';
 import type { PodEvaluation } from './decide.js';
 
 /**
@@ -43,15 +44,21 @@ export class VerdictTable implements ListVerdicts {
   snapshotSeq = -1;
   /** Bumped by every apply (ListVerdicts.revision). */
   revision = 0;
+  /** The last scaledScores: the range it scaled, its scores, the revision they are for. */
+  private scaled: { readonly lo: number; readonly hi: number; readonly byPosition: Uint8Array; readonly revision: number; readonly serial: number } | null = null;
+  private scaledSerial = 0;
   /** The positions each of the last revisions judged again (oldest first), from `logFrom` on. */
   private changeLog: { readonly revision: number; readonly positions: readonly number[] }[] = [];
   private logFrom = 0;
   /** Each node ordinal's position in the list (-1: none), or null when a node is at two positions. */
   private readonly positionOf: Int32Array | null;
-  /** The answer's lists: new arrays whenever a verdict changes (answers given out keep theirs). */
+  /**
+   * The answer's lists: each made again (a new array) whenever a verdict of its own changes,
+   * and kept (the same object) otherwise, so answers given out keep theirs and an unchanged
+   * passed list stays the object the routes remember for prioritize. The scores are not
+   * among them: prioritize reads them by position (scaledScores).
+   */
   passed: readonly string[] = [];
-  passedOrdinals: readonly number[] = [];
-  passedScores: readonly number[] = [];
   failed: NodeReasons = { names: [], reasons: [] };
   unresolvable: NodeReasons = { names: [], reasons: [] };
 
@@ -165,10 +172,18 @@ export class VerdictTable implements ListVerdicts {
       const i = this.ordinals[k] as number;
       this.states[k] = i >= 0 ? snapshot.nodes[i] : undefined;
     }
+    // What changed decides which of the answer's lists are made again: the passed names only
+    // when a position comes into or goes out of them, the refused ones only when one of theirs
+    // changed kind or reason; a passed node's new score changes no list.
     let changed = false;
+    let passedSet = false;
+    let refused = false;
     const set = (name: string, kind: number, reason: string, score: number): void => {
       for (const k of at.get(name) ?? []) {
-        if (this.kinds[k] !== kind || this.reasons[k] !== reason || !sameScore(this.scores[k] as number, score)) changed = true;
+        const was = this.kinds[k] as number;
+        if (was !== kind || this.reasons[k] !== reason || !sameScore(this.scores[k] as number, score)) changed = true;
+        if ((was === PASSED) !== (kind === PASSED)) passedSet = true;
+        if ((was !== PASSED || kind !== PASSED) && (was !== kind || this.reasons[k] !== reason)) refused = true;
         this.kinds[k] = kind;
         this.reasons[k] = reason;
         this.scores[k] = score;
@@ -180,37 +195,90 @@ export class VerdictTable implements ListVerdicts {
       const name = ev.unresolvable.names[j] as string;
       set(name, UNRESOLVABLE, problem(name) ?? (ev.unresolvable.reasons[j] as string), NaN);
     }
-    if (changed || this.generation < 0) this.makeLists();
+    const first = this.generation < 0;
+    if (first || passedSet) this.makePassed();
+    if (first || refused) this.makeRefused();
     return changed;
   }
 
-  /** The answer's lists, in the list's order. */
-  private makeLists(): void {
-    const { kinds, names, reasons, scores, ordinals } = this;
+  /**
+   * prioritize's 0..10 scores of the passed positions (Extender's scaling: the best engine
+   * score 10, the worst 0, all alike all 10, a NaN score 0), by position of the list. Where the
+   * best and worst scores are those of the last call and the table can say which positions it
+   * judged again since, only those are scaled again (at 90% occupancy nearly every pod; at 50%
+   * about half, binpack moving the best score the other half), and the answer says which.
+   */
+  scaledScores(): PositionScores {
+    const { kinds, scores: raw } = this;
+    const n = kinds.length;
+    // Every position that did not pass holds NaN (apply), and NaN is neither below nor above
+    // anything: the range of the passed scores without a look at the kinds.
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let k = 0; k < n; k++) {
+      const s = raw[k] as number;
+      if (s < lo) lo = s;
+      if (s > hi) hi = s;
+    }
+    const flat = hi - lo <= 1e-12 * Math.max(1, Math.abs(hi));
+    // The module's constants as locals: read once, not once a position.
+    const pass = PASSED;
+    const none = NO_POSITION_SCORE;
+    const top = MAX_EXTENDER_PRIORITY;
+    const at = (k: number): number => {
+      if (kinds[k] !== pass) return none;
+      const s = raw[k] as number;
+      return Number.isNaN(s) ? 0 : flat ? top : Math.round((top * (s - lo)) / (hi - lo));
+    };
+    const last = this.scaled;
+    const changed = last !== null && last.lo === lo && last.hi === hi ? this.changedSince(last.revision) : null;
+    let byPosition: Uint8Array;
+    if (last !== null && changed !== null) {
+      byPosition = last.byPosition.slice();
+      for (const k of changed) byPosition[k] = at(k);
+    } else {
+      byPosition = new Uint8Array(n);
+      for (let k = 0; k < n; k++) byPosition[k] = at(k);
+    }
+    const serial = ++this.scaledSerial;
+    this.scaled = { lo, hi, byPosition, revision: this.revision, serial };
+    return { byPosition, serial, from: last?.serial ?? -1, changed };
+  }
+
+  /** The passed names, in the list's order. */
+  private makePassed(): void {
+    const { kinds, names } = this;
     let count = 0;
     for (let k = 0; k < kinds.length; k++) if (kinds[k] === PASSED) count++;
     const passed = new Array<string>(count);
-    const passedOrdinals = new Array<number>(count);
-    const passedScores = new Array<number>(count);
-    const failed: NodeReasons = { names: [], reasons: [] };
-    const unresolvable: NodeReasons = { names: [], reasons: [] };
-    let j = 0;
-    for (let k = 0; k < kinds.length; k++) {
-      const kind = kinds[k];
-      if (kind === PASSED) {
-        passed[j] = names[k] as string;
-        passedOrdinals[j] = ordinals[k] as number;
-        passedScores[j++] = scores[k] as number;
-        continue;
-      }
-      const to = kind === FAILED ? failed : unresolvable;
-      to.names.push(names[k] as string);
-      to.reasons.push(reasons[k] as string);
-    }
+    for (let k = 0, j = 0; k < kinds.length; k++) if (kinds[k] === PASSED) passed[j++] = names[k] as string;
     // Frozen: handed out as answers, remembered by the routes and sent back by prioritize.
     this.passed = Object.freeze(passed);
-    this.passedOrdinals = passedOrdinals;
-    this.passedScores = passedScores;
+  }
+
+  /** The failed and the unresolvable names with their reasons, in the list's order (each list made at its size). */
+  private makeRefused(): void {
+    const { kinds, names, reasons } = this;
+    const n = kinds.length;
+    let failedCount = 0;
+    let unresolvableCount = 0;
+    for (let k = 0; k < n; k++) {
+      const kind = kinds[k];
+      if (kind === FAILED) failedCount++;
+      else if (kind === UNRESOLVABLE) unresolvableCount++;
+    }
+    const failed: NodeReasons = { names: new Array<string>(failedCount), reasons: new Array<string>(failedCount) };
+    const unresolvable: NodeReasons = { names: new Array<string>(unresolvableCount), reasons: new Array<string>(unresolvableCount) };
+    for (let k = 0, f = 0, u = 0; k < n; k++) {
+      const kind = kinds[k];
+      if (kind === FAILED) {
+        failed.names[f] = names[k] as string;
+        failed.reasons[f++] = reasons[k] as string;
+      } else if (kind === UNRESOLVABLE) {
+        unresolvable.names[u] = names[k] as string;
+        unresolvable.reasons[u++] = reasons[k] as string;
+      }
+    }
     this.failed = failed;
     this.unresolvable = unresolvable;
   }
