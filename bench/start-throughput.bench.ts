@@ -489,7 +489,8 @@ async function round(bin: string): Promise<RoundResult> {
     daemon.kill('SIGTERM');
     if (daemon.exitCode === null) await new Promise((r) => daemon.once('exit', r));
     daemons.delete(daemon);
-    rmSync(dir, { recursive: true, force: true });
+    // Retried: a removal racing the last writes of a stopping daemon's processes (ENOTEMPTY once, 2026-12-07) is not the bench's result.
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     stateDirs.delete(dir);
     // Once the killed tasks' processes have left it (up to 5 s).
     for (let i = 0; group !== null && i < 50; i++) {
