@@ -406,7 +406,7 @@ const stateDirs = new Set<string>();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     for (const d of daemons) d.kill('SIGKILL');
-    for (const dir of stateDirs) rmSync(dir, { recursive: true, force: true });
+    for (const dir of stateDirs) rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     process.exit(130);
   });
 }
@@ -489,7 +489,7 @@ async function round(bin: string): Promise<RoundResult> {
     daemon.kill('SIGTERM');
     if (daemon.exitCode === null) await new Promise((r) => daemon.once('exit', r));
     daemons.delete(daemon);
-    // Retried: a removal racing the last writes of a stopping daemon's processes (ENOTEMPTY once, 2026-12-07) is not the bench's result.
+    // Retried, as on an interrupt above: a task directory the spawner makes after its daemon was killed (an interrupted run, 2026-12-07) must not fail the removal.
     rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     stateDirs.delete(dir);
     // Once the killed tasks' processes have left it (up to 5 s).
