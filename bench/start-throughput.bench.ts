@@ -25,6 +25,10 @@
 // runnable task waited for a CPU, or for IO).
 // With START_BENCH_STALLS, also the daemon's and the client's CPU time and page faults in that run
 // (a major fault is a file read from disk): whether a slow round did more work or waited.
+// And what a slow round has: its slowest 1% of fixed-rate answers, each split into when the
+// client sent it, when the daemon's handler took it (submittedAt), when its commit stored it
+// (task.submitted) and when the answer came (ms after due), beside every daemon callback that
+// held its event loop 10 ms or more (stall-log.mjs's `.slow` file) and its stalled 100-ms windows.
 // As root with a cgroup v1 cpuacct hierarchy (/sys/fs/cgroup/cpuacct), each daemon runs in a
 // cpuacct group of its own, which keeps everything it starts (the spawner, each task's wrapper,
 // the task, its end's cleanup) whatever cgroup v2 group the sandbox moves them to: "all CPU ms
