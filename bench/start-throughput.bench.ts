@@ -25,6 +25,10 @@
 // runnable task waited for a CPU, or for IO).
 // With START_BENCH_STALLS, also the daemon's and the client's CPU time and page faults in that run
 // (a major fault is a file read from disk): whether a slow round did more work or waited.
+// And what a slow round has: its slowest 1% of fixed-rate answers, each split into when the
+// client sent it, when the daemon's handler took it (submittedAt), when its commit stored it
+// (task.submitted) and when the answer came (ms after due), beside every daemon callback that
+// held its event loop 10 ms or more (stall-log.mjs's `.slow` file) and its stalled 100-ms windows.
 // As root with a cgroup v1 cpuacct hierarchy (/sys/fs/cgroup/cpuacct), each daemon runs in a
 // cpuacct group of its own, which keeps everything it starts (the spawner, each task's wrapper,
 // the task, its end's cleanup) whatever cgroup v2 group the sandbox moves them to: "all CPU ms
@@ -119,6 +123,8 @@ interface Sent {
   end: number;
   status: number;
   id: string | null;
+  /** When the daemon's handler took it (its `submittedAt`, daemon clock, epoch ms; open loop only). */
+  taken?: number;
 }
 
 /** Open loop: `count` requests at `rate`/s; each one's timing from when it was due. */
@@ -138,7 +144,11 @@ async function openLoop(count: number, rate: number, send: (i: number) => Promis
             (a) => {
               s.end = nowMs();
               s.status = a.status;
-              if (a.status === 201) s.id = (JSON.parse(a.body) as { id: string }).id;
+              if (a.status === 201) {
+                const task = JSON.parse(a.body) as { id: string; submittedAt?: number };
+                s.id = task.id;
+                s.taken = task.submittedAt ?? NaN;
+              }
             },
             () => {
               s.end = nowMs();
@@ -243,20 +253,29 @@ interface StartResult {
   readonly cpuInRun: { readonly daemon: number; readonly client: number };
   /** Page faults in the run: the daemon's major (a file read from disk) and minor ones, the client's major ones. */
   readonly faults: { readonly daemon: number; readonly daemonMinor: number; readonly client: number };
+  /** The slowest 1% of answers: when each was due (epoch ms), its latency, how late the client sent it, when the daemon's handler took it and when its commit recorded it (ms after due), in due order. */
+  readonly slowest: readonly { readonly due: number; readonly ms: number; readonly sentLate: number; readonly taken: number; readonly stored: number }[];
   /** From the first due to the last answer (epoch ms): the window START_BENCH_STALLS reports on. */
   readonly window: readonly [number, number];
   /** The machine's CPU and IO pressure over the run, percent of its time; null without PSI. */
   readonly pressure: { readonly cpu: number | null; readonly io: number | null };
 }
 
-/** When each task's `task.started` event was recorded (daemon clock, ms). */
-async function startedAt(c: Client): Promise<Map<string, number>> {
+/**
+ * When each task's `task.started` event was recorded (daemon clock, ms), and its
+ * `task.submitted` (the time the daemon's handler took the submission: how much of an answer's
+ * latency came before the daemon had read it).
+ */
+async function startedAt(c: Client, submitted?: Map<string, number>): Promise<Map<string, number>> {
   const at = new Map<string, number>();
   let since = 0;
   for (;;) {
     const page = JSON.parse((await call(c, 'GET', `/v1/events?since=${since}&limit=10000`)).body) as { seq: number; at: number; type: string; taskId: string | null }[];
     if (page.length === 0) return at;
-    for (const e of page) if (e.type === 'task.started' && e.taskId !== null) at.set(e.taskId, e.at);
+    for (const e of page) {
+      if (e.type === 'task.started' && e.taskId !== null) at.set(e.taskId, e.at);
+      else if (e.type === 'task.submitted' && e.taskId !== null) submitted?.set(e.taskId, e.at);
+    }
     since = page[page.length - 1]?.seq ?? since;
   }
 }
@@ -316,7 +335,8 @@ async function startRun(c: Client, pid: number, run: () => Promise<Sent[]>, grou
   await drain(c);
   const cpu = cpuMs(pid) - cpu0;
   const all1 = groupCpuMs(group);
-  const started = await startedAt(c);
+  const submittedAt = new Map<string, number>();
+  const started = await startedAt(c, submittedAt);
   const ok = sent.filter((s) => s.status === 201);
   const first = Math.min(...sent.map((s) => s.due));
   const last = Math.max(...ok.map((s) => s.end));
@@ -327,7 +347,7 @@ async function startRun(c: Client, pid: number, run: () => Promise<Sent[]>, grou
   if (toRunning.length !== ok.length) throw new Error(`${ok.length - toRunning.length} accepted tasks never started`);
   const lat = ok.map((s) => s.end - s.due);
   const share = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : (100 * (b - a)) / 1000 / (last - first));
-  return { acceptedPerS: (ok.length * 1000) / (last - first), p50: pct(lat, 50), p99: pct(lat, 99), runP50: pct(toRunning, 50), runP99: pct(toRunning, 99), refused: sent.length - ok.length, cpuPerTask: cpu / ok.length, allCpuPerTask: all0 === null || all1 === null ? null : (all1 - all0) / ok.length, sendLateP99: pct(ok.map((s) => s.sent - s.due), 99), cpuInRun: { daemon: runCpu, client: (client.user + client.system) / 1000 }, faults: majorFaults, window: [first, last], pressure: { cpu: share(cpuP0, cpuP1), io: share(ioP0, ioP1) } };
+  return { acceptedPerS: (ok.length * 1000) / (last - first), p50: pct(lat, 50), p99: pct(lat, 99), runP50: pct(toRunning, 50), runP99: pct(toRunning, 99), refused: sent.length - ok.length, cpuPerTask: cpu / ok.length, allCpuPerTask: all0 === null || all1 === null ? null : (all1 - all0) / ok.length, sendLateP99: pct(ok.map((s) => s.sent - s.due), 99), slowest: [...ok].sort((a, b) => b.end - b.due - (a.end - a.due)).slice(0, Math.ceil(ok.length / 100)).sort((a, b) => a.due - b.due).map((s) => ({ due: s.due, ms: s.end - s.due, sentLate: s.sent - s.due, taken: (s.taken ?? NaN) - s.due, stored: (s.id === null ? NaN : submittedAt.get(s.id) ?? NaN) - s.due })), cpuInRun: { daemon: runCpu, client: (client.user + client.system) / 1000 }, faults: majorFaults, window: [first, last], pressure: { cpu: share(cpuP0, cpuP1), io: share(ioP0, ioP1) } };
 }
 
 interface ListResult {
@@ -390,7 +410,7 @@ const stateDirs = new Set<string>();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     for (const d of daemons) d.kill('SIGKILL');
-    for (const dir of stateDirs) rmSync(dir, { recursive: true, force: true });
+    for (const dir of stateDirs) rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     process.exit(130);
   });
 }
@@ -442,6 +462,28 @@ async function round(bin: string): Promise<RoundResult> {
       const p = (x: number | null): string => (x === null ? '?' : `${x.toFixed(0)}%`);
       console.log(`  fixed-rate run (${((to - from) / 1000).toFixed(1)} s): sent late p99 ${fixed.sendLateP99.toFixed(1)} ms (the client's own delay); daemon longest stall ${d.longest.toFixed(0)} ms, GC ${d.gc.toFixed(0)} ms (full ${d.major.toFixed(0)} ms, longest pause ${d.longestGc.toFixed(0)} ms); client longest stall ${cl.longest.toFixed(0)} ms, GC ${cl.gc.toFixed(0)} ms; CPU in the run: daemon ${fixed.cpuInRun.daemon.toFixed(0)} ms, client ${fixed.cpuInRun.client.toFixed(0)} ms; page faults: daemon ${fixed.faults.daemon} major, ${fixed.faults.daemonMinor} minor, client ${fixed.faults.client} major; machine CPU pressure ${p(fixed.pressure.cpu)}, IO ${p(fixed.pressure.io)}`);
     }
+    if (stallFile !== null) {
+      // What the daemon ran for 10 ms or more around the fixed-rate run (stall-log.mjs's `.slow`
+      // file), beside when the slowest answers were due: what a slow round has that others lack.
+      const [from, to] = fixed.window;
+      const at = (t: number): string => `${t - from >= 0 ? '+' : ''}${(t - from).toFixed(0)}`;
+      console.log(`  slowest 1% of the fixed-rate answers (ms after the first due: sent / taken by the daemon's handler / stored / answered, ms after due): ${fixed.slowest.map((s) => `${at(s.due)}: ${s.sentLate.toFixed(0)}/${s.taken.toFixed(0)}/${s.stored.toFixed(0)}/${s.ms.toFixed(0)}`).join(', ')}`);
+      const slow = existsSync(`${stallFile}.slow`) ? readFileSync(`${stallFile}.slow`, 'utf8').split('\n').filter((l) => l !== '') : [];
+      const inRun = slow.filter((l) => {
+        const t = Number(l.split(' ')[0]);
+        return t >= from - 200 && t <= to + 100;
+      });
+      console.log(`  daemon callbacks of 10 ms or more in the run (ends, ms after the first due): ${inRun.length === 0 ? 'none' : ''}`);
+      for (const l of inRun) {
+        const [t, ms, ...what] = l.split(' ');
+        console.log(`    ${at(Number(t))} ${ms} ms ${what.join(' ').slice(0, 140)}`);
+      }
+      const gcs = (existsSync(stallFile) ? readFileSync(stallFile, 'utf8').split('\n') : []).filter((l) => {
+        const [t, stall, , major] = l.split(' ').map(Number);
+        return t !== undefined && t >= from && t <= to + 100 && ((stall ?? 0) > 20 || (major ?? 0) > 0);
+      });
+      console.log(`  daemon's 100-ms windows with a stall over 20 ms or a full GC (end: stall, gc, full gc, longest pause): ${gcs.map((l) => { const [t, ...r] = l.split(' '); return `${at(Number(t))}: ${r.join('/')}`; }).join('; ') || 'none'}`);
+    }
     return { fixed, max, list };
   } finally {
     // The sleeps lead their own process groups and outlive the daemon: end them through it first.
@@ -451,7 +493,8 @@ async function round(bin: string): Promise<RoundResult> {
     daemon.kill('SIGTERM');
     if (daemon.exitCode === null) await new Promise((r) => daemon.once('exit', r));
     daemons.delete(daemon);
-    rmSync(dir, { recursive: true, force: true });
+    // Retried, as on an interrupt above: a task directory the spawner makes after its daemon was killed (an interrupted run, 2026-12-07) must not fail the removal.
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     stateDirs.delete(dir);
     // Once the killed tasks' processes have left it (up to 5 s).
     for (let i = 0; group !== null && i < 50; i++) {

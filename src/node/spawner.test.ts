@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findNativePaths } from './launcher.js';
 import { readProcStat } from './proc.js';
-import { decodeWaitStatus, SpawnError, Spawner, SpawnerLostError, type SpawnedExit } from './spawner.js';
+import { decodeWaitStatus, MAX_EXITS_PER_TURN, SpawnError, Spawner, SpawnerLostError, type SpawnedExit } from './spawner.js';
 
 const exec = findNativePaths().exec;
 let dir: string;
@@ -102,6 +102,34 @@ describe('spawner', () => {
     expect(new Set(started.map((s) => s.pid)).size).toBe(50);
     const ended = await Promise.all(started.map((s) => exitOf(s.pid)));
     expect(ended.map((e) => e.code)).toEqual(started.map((_, i) => i % 7));
+  });
+
+  it('reports a burst of exits at most MAX_EXITS_PER_TURN a turn, each turn its own batch, every one', async () => {
+    const batches: number[][] = [];
+    const s = new Spawner(exec, {
+      batch: (report) => {
+        batches.push([]);
+        report();
+      },
+      onExit: (pid) => batches[batches.length - 1]?.push(pid),
+      onLost: (why) => lost.push(why),
+    });
+    try {
+      const n = 3 * MAX_EXITS_PER_TURN + 5;
+      const started = await Promise.all(Array.from({ length: n }, () => s.spawn({ argv: ['/bin/sleep', '0.2'], env: {}, cwd: '', stdout: '', stderr: '' })));
+      // The loop held while they all end: their exits wait in the pipe and are read at once.
+      const until = Date.now() + 1500;
+      while (Date.now() < until) {
+        // busy
+      }
+      const deadline = Date.now() + 5000;
+      while (batches.flat().length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(batches.flat().sort()).toEqual(started.map((x) => x.pid).sort());
+      expect(Math.max(...batches.map((b) => b.length))).toBe(MAX_EXITS_PER_TURN);
+      expect(batches.length).toBeGreaterThanOrEqual(4);
+    } finally {
+      s.close();
+    }
   });
 
   it('when it dies, unanswered requests are lost, the loss is reported, and the next request starts a new one', async () => {
