@@ -8,6 +8,7 @@ import type { ScorePlugin } from './framework.js';
 import { binpack, bestfit, fgd, fragmentation, numa, random, spread, topology } from './plugins/scores.js';
 import { reserve } from './plugins/reserve.js';
 import { headroom } from './plugins/headroom.js';
+import { capacity } from './plugins/capacity.js';
 
 export interface WeightedPlugin {
   readonly plugin: ScorePlugin;
@@ -21,7 +22,7 @@ export interface Policy {
 
 /** Every score plugin by the name policies use. */
 export const SCORE_PLUGINS: ReadonlyMap<string, ScorePlugin> = new Map(
-  [random, binpack, spread, bestfit, topology, numa, fragmentation, fgd, reserve, headroom].map((p) => [p.name, p]),
+  [random, binpack, spread, bestfit, topology, numa, fragmentation, fgd, reserve, headroom, capacity].map((p) => [p.name, p]),
 );
 
 export { POLICY_NAMES };
@@ -58,7 +59,7 @@ export { POLICY_NAMES };
  */
 const PRESETS: ReadonlyMap<string, string> = new Map([
   ['topology', 'topology+numa:0.5+binpack:0.5'],
-  ['fragmentation', 'fragmentation+bestfit:0.006+topology:0.01+reserve:0.02+headroom:0.1'],
+  ['fragmentation', 'fragmentation+bestfit:0.006+topology:0.01+reserve:0.02+headroom:0.1+capacity:1'],
 ]);
 
 /** Parses `NAME[:WEIGHT](+NAME[:WEIGHT])*`; preset names expand to their definitions. */
