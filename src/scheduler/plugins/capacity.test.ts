@@ -55,6 +55,15 @@ describe('capacity', () => {
     const scale = snap.scale.computeMilli;
     expect(p?.score(n, [0])).toBeCloseTo(0.5 - (idx.total - onHalfUsed) / (2 * scale), 9);
     expect(p?.score(n, [2])).toBeCloseTo(0.5 - (idx.total - onIdle) / (2 * scale), 9);
+    // Answers are kept per node state and request kind: asked again, the same; another kind, its own.
+    expect(p?.score(n, [0])).toBeCloseTo(0.5 - (idx.total - onHalfUsed) / (2 * scale), 9);
+    const heavy = share(0.5, {}, { cpuMilli: 24_000 });
+    const q = capacity.prepare({ snapshot: snap, request: heavy, demand: demandOf(heavy), workload: model });
+    expect(q?.score(n, [0])).toBeCloseTo(0.5 - (idx.total - cpuHeavy) / (2 * scale), 9);
+    // Two GPUs at once (not kept): half a GPU on GPUs 2 and 3, 8 cores -> half min(1 + 1 + 1, 3) = 3, no whole GPU, no pair.
+    const two = share(0.5, { gpus: 2 }, { cpuMilli: 8000 });
+    const r = capacity.prepare({ snapshot: snap, request: two, demand: demandOf(two), workload: model });
+    expect(r?.score(n, [2, 3])).toBeCloseTo(0.5 - (idx.total - 1000 * 0.25 * 3) / (2 * scale), 9);
     expect(capacity.prepare({ snapshot: snap, request: req, demand: demandOf(req), workload: null })).toBeNull();
   });
 

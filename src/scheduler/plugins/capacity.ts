@@ -28,6 +28,8 @@ interface CapIndex {
   /** Per shape: sum of perGpu over the node's GPUs. */
   readonly gpuUnits: Int32Array;
   readonly total: number;
+  /** Per request kind: capacity after placing one GPU's worth on GPU i (NaN: not yet known). */
+  readonly memo: Map<string, Float64Array>;
 }
 
 const cache = new WeakMap<NodeState, CapIndex>();
@@ -70,7 +72,7 @@ export function capIndex(node: NodeState, model: WorkloadModel): CapIndex {
     const s = shapes[k] as Shape;
     if (s.count > 0) total += s.weight * unitsOf(s, gpuUnits[k] as number, node.cpuFree) * 1000;
   }
-  const index = { model, needs, perGpu, gpuUnits, total };
+  const index = { model, needs, perGpu, gpuUnits, total, memo: new Map<string, Float64Array>() };
   cache.set(node, index);
   return index;
 }
@@ -114,20 +116,47 @@ export const capacity: ScorePlugin = {
     const scale = ctx.snapshot.scale.computeMilli;
     const cpu = ctx.request.cpuMilli;
     const exclusive = ctx.demand.exclusive;
+    // As fragmentation's scorer does: a node state keeps its single-GPU answers per request
+    // kind, so the many nodes a decision leaves unchanged are a lookup at the next one.
+    const s = ctx.request.slice;
+    const mem = s.memory === null ? 'all' : s.memory.kind === 'bytes' ? `${s.memory.bytes}b` : `${s.memory.fraction}f`;
+    const kind = `${cpu}/${s.compute}/${mem}/${s.isolation}/${s.migProfile}`;
     const compute: number[] = [];
     const memory: number[] = [];
+    const one = [0];
     return {
       score(node, gpus) {
         const index = capIndex(node, model);
-        compute.length = gpus.length;
-        memory.length = gpus.length;
-        for (let j = 0; j < gpus.length; j++) {
-          const g = node.spec.gpus[gpus[j] as number] as GpuSpec;
-          compute[j] = ctx.demand.computeOn(g);
-          memory[j] = ctx.demand.memoryOn(g);
+        let after: number;
+        if (gpus.length === 1) {
+          const i = gpus[0] as number;
+          let memo = index.memo.get(kind);
+          if (memo === undefined) {
+            memo = new Float64Array(node.spec.gpus.length).fill(NaN);
+            index.memo.set(kind, memo);
+          }
+          after = memo[i] as number;
+          if (after !== after) {
+            const g = node.spec.gpus[i] as GpuSpec;
+            one[0] = i;
+            compute[0] = ctx.demand.computeOn(g);
+            memory[0] = ctx.demand.memoryOn(g);
+            compute.length = 1;
+            memory.length = 1;
+            after = capacityAfter(index, node, one, compute, memory, cpu, exclusive);
+            memo[i] = after;
+          }
+        } else {
+          compute.length = gpus.length;
+          memory.length = gpus.length;
+          for (let j = 0; j < gpus.length; j++) {
+            const g = node.spec.gpus[gpus[j] as number] as GpuSpec;
+            compute[j] = ctx.demand.computeOn(g);
+            memory[j] = ctx.demand.memoryOn(g);
+          }
+          after = capacityAfter(index, node, gpus, compute, memory, cpu, exclusive);
         }
-        const lost = index.total - capacityAfter(index, node, gpus, compute, memory, cpu, exclusive);
-        const v = 0.5 - lost / (2 * scale);
+        const v = 0.5 - (index.total - after) / (2 * scale);
         return v < 0 ? 0 : v > 1 ? 1 : v;
       },
     };
