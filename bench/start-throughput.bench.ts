@@ -204,6 +204,7 @@ const collectGarbage = runInNewContext('gc') as () => void;
 const STALLS = process.env['START_BENCH_STALLS'];
 const STALL_LOG = join(root, 'bench', 'lib', 'stall-log.mjs');
 if (STALLS) {
+  mkdirSync(STALLS, { recursive: true }); // the daemons' stall logs go there too: a missing folder ended them
   process.env['START_BENCH_STALL_FILE'] = join(STALLS, `client-${process.pid}.log`);
   await import(STALL_LOG);
 }
