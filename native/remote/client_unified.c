@@ -59,6 +59,19 @@ static size_t first_above(uint64_t p) { /* index of the first range with base > 
     return lo;
 }
 
+/* A global's record outlives its memory where its context went without an unload (cuCtxDestroy,
+ * the primary context's last release): whatever the worker hands out at those addresses later,
+ * an allocation or another global, replaces it. Lock held. */
+static void drop_stale_globals(uint64_t base, uint64_t bytes) {
+    size_t kept = 0;
+    for (size_t i = 0; i < ranges.n; i++) {
+        const device_range *r = &ranges.r[i];
+        int overlaps = r->base < base + bytes && base < r->base + r->bytes;
+        if (!(r->module && overlaps)) ranges.r[kept++] = *r;
+    }
+    ranges.n = kept;
+}
+
 void gsr_device_range_add(uint64_t base, uint64_t bytes) {
     int reserved = 0;
     void *want = (void *)(uintptr_t)base;
@@ -77,6 +90,7 @@ void gsr_device_range_add(uint64_t base, uint64_t bytes) {
         ranges.r = grown;
         ranges.cap = cap;
     }
+    drop_stale_globals(base, bytes);
     size_t i = first_above(base);
     memmove(&ranges.r[i + 1], &ranges.r[i], (ranges.n - i) * sizeof ranges.r[0]);
     ranges.r[i] = (device_range){base, bytes, reserved, 0};
@@ -87,9 +101,11 @@ void gsr_device_range_add(uint64_t base, uint64_t bytes) {
 void gsr_device_global_add(uint64_t base, uint64_t bytes, uint64_t module) {
     if (bytes == 0 || base + bytes < base) return;
     pthread_mutex_lock(&ranges.lock);
+    /* Asked again (the runtime asks per use): the same record. Another global over the same
+     * addresses is stale (drop_stale_globals); an allocation's range there would be the
+     * worker's contradiction: left unrecorded, so a default-direction copy is never guessed. */
+    drop_stale_globals(base, bytes);
     size_t i = first_above(base);
-    /* Asked again (the runtime asks per use): recorded once. An overlap with another range is
-     * left unrecorded, so a default-direction copy at it is never guessed. */
     int overlaps = (i > 0 && base - ranges.r[i - 1].base < ranges.r[i - 1].bytes) || (i < ranges.n && ranges.r[i].base < base + bytes);
     if (!overlaps && ranges.n == ranges.cap) {
         size_t cap = ranges.cap ? 2 * ranges.cap : 64;
@@ -113,11 +129,11 @@ void gsr_device_globals_forget(uint64_t module) {
     pthread_mutex_unlock(&ranges.lock);
 }
 
-/* Whether any page of [base, base + bytes) is mapped in this process (host memory there). */
-static int host_mapped(uint64_t base, uint64_t bytes) {
+/* Whether any page of [from, to) is mapped in this process (host memory there). */
+static int host_mapped(uint64_t from, uint64_t to) {
     uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
     unsigned char vec;
-    for (uint64_t p = base & ~(page - 1); p < base + bytes; p += page)
+    for (uint64_t p = from & ~(page - 1); p < to; p += page)
         if (mincore((void *)(uintptr_t)p, page, &vec) == 0 || errno != ENOMEM) return 1;
     return 0;
 }
@@ -135,8 +151,9 @@ void gsr_device_range_remove(uint64_t base) {
     if (gone.reserved) munmap((void *)(uintptr_t)gone.base, gone.bytes);
 }
 
-/* 1: a device address, 0: a host address, -1: ambiguous (host memory here overlaps a device range). */
-static int where(uint64_t p) {
+/* 1: a device address, 0: a host address, -1: ambiguous (host memory here overlaps a device range).
+ * Of the n bytes at p (a global's pages are checked only where the copy touches them). */
+static int where(uint64_t p, uint64_t n) {
     int kind = 0;
     device_range global = {0};
     pthread_mutex_lock(&ranges.lock);
@@ -146,14 +163,18 @@ static int where(uint64_t p) {
         if (ranges.r[i - 1].module) global = ranges.r[i - 1];
     }
     pthread_mutex_unlock(&ranges.lock);
-    if (global.module) kind = host_mapped(global.base, global.bytes) ? -1 : 1;
+    if (global.module) {
+        uint64_t end = global.base + global.bytes, last = p + (n ? n : 1);
+        if (last < p || last > end) last = end; /* the copy past the global: the worker refuses it */
+        kind = host_mapped(p, last) ? -1 : 1;
+    }
     return kind;
 }
 
 static int logged_ambiguous;
 
 static CUresult copy_default(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream stream, int async) {
-    int d = where(dst), s = where(src);
+    int d = where(dst, n), s = where(src, n);
     if (d < 0 || s < 0) {
         gsr_log_once("cuMemcpy: an address is both this process's host memory and a session device range "
                      "(CUDA_ERROR_NOT_SUPPORTED)", &logged_ambiguous);

@@ -43,7 +43,7 @@ REMOTE_T := $(REMOTE_BUILD)/tests
 REMOTE_ASAN_WORKER := $(REMOTE_BUILD)/asan/gpushare-remote-worker
 REMOTE_ASAN_CLIENT := $(REMOTE_BUILD)/asan/libcuda.so.1
 REMOTE_ASAN_NVML := $(REMOTE_BUILD)/asan/libnvidia-ml.so.1
-REMOTE_TEST_BINS := $(REMOTE_T)/test_proto_fuzz $(REMOTE_T)/test_client_parse $(REMOTE_T)/remote_app $(REMOTE_T)/remote_raw $(REMOTE_T)/remote_cudart $(REMOTE_T)/remote_calls $(REMOTE_T)/remote_clusters $(REMOTE_T)/libdriver_extras.so
+REMOTE_TEST_BINS := $(REMOTE_T)/test_proto_fuzz $(REMOTE_T)/test_client_parse $(REMOTE_T)/test_client_unified $(REMOTE_T)/remote_app $(REMOTE_T)/remote_raw $(REMOTE_T)/remote_cudart $(REMOTE_T)/remote_calls $(REMOTE_T)/remote_clusters $(REMOTE_T)/libdriver_extras.so
 
 .PHONY: remote remote-asan remote-test remote-cudart-probe remote-cudart-app remote-cublas-probe
 
@@ -99,6 +99,11 @@ $(REMOTE_T)/test_client_parse: remote/tests/test_client_parse.c remote/md2.c rem
 	@mkdir -p $(@D)
 	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ remote/tests/test_client_parse.c remote/md2.c remote/client_kparams.c
 
+# The client's default-direction copies: which addresses are the session's device memory.
+$(REMOTE_T)/test_client_unified: remote/tests/test_client_unified.c remote/client_unified.c $(REMOTE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(REMOTE_CFLAGS) -O1 -g $(REMOTE_SANITIZE) -o $@ remote/tests/test_client_unified.c remote/client_unified.c
+
 # A driver-API program, linked against libcuda.so.1 by soname: the library path decides
 # whether it reaches the fake directly or the remote client.
 $(REMOTE_T)/remote_app: remote/tests/remote_app.c $(REMOTE_HDRS) $(REMOTE_FAKE_DIR)/asan/libcuda.so.1
@@ -134,6 +139,7 @@ $(REMOTE_T)/remote_raw: remote/tests/remote_raw.c $(REMOTE_CODEC_SRCS) $(REMOTE_
 remote-test: $(REMOTE_TEST_BINS) $(REMOTE_ASAN_WORKER) $(REMOTE_ASAN_CLIENT) $(REMOTE_ASAN_NVML) $(REMOTE_CLIENT) $(REMOTE_NVML) $(REMOTE_WORKER) fake-cuda-asan shim-asan $(FAKE_NVML_ASAN_LIB)
 	@$(REMOTE_T)/test_proto_fuzz
 	@$(REMOTE_T)/test_client_parse
+	@$(REMOTE_T)/test_client_unified
 	@sh remote/tests/run_remote_tests.sh $(abspath $(CURDIR)/..)/build/native
 
 # The nvcc-built runtime-API program (remote-test builds it too), for scripts/gpu-check-remote.sh

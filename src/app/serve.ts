@@ -244,7 +244,7 @@ async function serveLocked(options: ServeOptions, logger: Logger, say: (line: st
   const history = openHistoryStore(historyPath, Date.now(), config.historyRetention, (message) => logger.warn({ message }, 'history'));
   const stopHistory = recordHistory(samples, history);
   // Its checkpoints off the event loop too, as the task store's.
-  const historyCheckpointer = history.checkpointsBy((historyDb, path) => startCheckpointer(historyDb, path, { onError: (message) => logger.warn({ message }, 'history WAL checkpoint failed; retrying') }));
+  const historyCheckpointer = history.checkpointsBy((historyDb, path) => startCheckpointer(historyDb, path, { synchronous: 'OFF', onError: (message) => logger.warn({ message }, 'history WAL checkpoint failed; retrying') }));
   const stopEvents = daemon.onEvent((event) => metrics.taskEvent(event));
   // Each sample's GPUs tell the health book of resets and ECC counts back at 0: faults recover without an API call.
   const stopObserving = samples.subscribe((sample) => daemon.observeGpus(readingsOfSample(sample), sample.at));

@@ -48,6 +48,24 @@ describe('GoneDirs', () => {
     expect(errors).toEqual([]);
   });
 
+  it('waits for a new quiet moment for what is discarded while a removal runs', async () => {
+    const starts: (() => void)[] = [];
+    const gone = new GoneDirs(join(root, 'gone'), (p, e) => errors.push(`${p}: ${e.message}`), (start) => starts.push(start));
+    gone.reset();
+    gone.discard(made('uid-1'));
+    expect(starts).toHaveLength(1);
+    starts.shift()!(); // the first quiet moment: uid-1's removal begins
+    await new Promise((r) => setImmediate(r));
+    gone.discard(made('uid-2')); // during that drain
+    await new Promise((r) => setTimeout(r, 50));
+    expect(readdirSync(join(root, 'gone'))).toHaveLength(1); // uid-2 waits: not removed in the busy moment
+    expect(starts).toHaveLength(1);
+    starts.shift()!();
+    await gone.settled();
+    expect(readdirSync(join(root, 'gone'))).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
   it('empties what a killed agent left at reset, and makes the trash again if it was removed behind its back', async () => {
     mkdirSync(join(root, 'gone', 'uid-9.123.1'), { recursive: true });
     const gone = new GoneDirs(join(root, 'gone'), (p, e) => errors.push(`${p}: ${e.message}`));

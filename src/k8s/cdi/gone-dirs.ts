@@ -68,12 +68,16 @@ export class GoneDirs {
   }
 
   private async drain(): Promise<void> {
-    await new Promise<void>((resolve) => this.schedule(resolve)); // after the answer of the call that discarded, at the earliest
-    for (let path = this.queue.shift(); path !== undefined; path = this.queue.shift()) {
-      try {
-        await rm(path, { recursive: true, force: true });
-      } catch (e) {
-        this.onError(path, e as Error);
+    while (this.queue.length > 0) {
+      await new Promise<void>((resolve) => this.schedule(resolve)); // after the answer of the call that discarded, at the earliest
+      // What was discarded by then; later discards wait for the next quiet moment, not this one.
+      const batch = this.queue.splice(0);
+      for (const path of batch) {
+        try {
+          await rm(path, { recursive: true, force: true });
+        } catch (e) {
+          this.onError(path, e as Error);
+        }
       }
     }
     this.running = null;

@@ -27,6 +27,7 @@ describe('WAL checkpointer', () => {
     const deadline = Date.now() + 10_000;
     while (statSync(path).size < 4_000_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(statSync(path).size).toBeGreaterThan(4_000_000);
+    expect((await ckpt.ready).synchronous).toBe(1); // NORMAL: the task store's checkpoints fsync
     await ckpt.stop();
     await ckpt.stop(); // idempotent
     expect(db.prepare('SELECT count(*) FROM events').pluck().get()).toBe(2000);
@@ -39,7 +40,9 @@ describe("the history store's checkpoints (HistoryStore.checkpointsBy)", () => {
     const path = join(dir, 'history.sqlite');
     const store = new HistoryStore(path);
     // Not due during the writes: what reaches the database file before stop() was its own connection's doing.
-    const ckpt = store.checkpointsBy((db, file) => startCheckpointer(db, file, { everyMs: 60_000 }));
+    // synchronous OFF, as serve.ts starts it: the history's checkpoints never fsync.
+    const ckpt = store.checkpointsBy((db, file) => startCheckpointer(db, file, { everyMs: 60_000, synchronous: 'OFF' }));
+    expect((await ckpt.ready).synchronous).toBe(0);
     const before = statSync(path).size;
     // 2,000 slices a sample: thousands of series, over 4 MB (1,000 pages) of WAL in these samples.
     for (let i = 0; i < 30; i++) {
@@ -53,5 +56,12 @@ describe("the history store's checkpoints (HistoryStore.checkpointsBy)", () => {
     // The worker's last checkpoint, as the daemon stops.
     await ckpt.stop();
     expect(statSync(path).size).toBeGreaterThan(before + 1_000_000);
+  });
+
+  it('refuses a synchronous setting it does not know, starting nothing', () => {
+    const path = join(dir, 'bad.sqlite');
+    const db = openDatabase(path);
+    expect(() => startCheckpointer(db, path, { synchronous: 'FULL' as never })).toThrow(/synchronous must be NORMAL or OFF, not FULL/);
+    db.close();
   });
 });
