@@ -5,7 +5,7 @@
  */
 import { requestedBytesOn } from '../domain/index.js';
 import { migProfileBytes, migSlicesOf } from './mig.js';
-import type { GpuSpec, PlacementRequest } from './types.js';
+import type { GpuSpec, NodeState, PlacementRequest } from './types.js';
 
 export interface Demand {
   /** GPUs wanted; 0 for a CPU-only task. */
@@ -68,4 +68,16 @@ export function demandOf(request: PlacementRequest): Demand {
 export function migComputeMilli(profile: string, gpu: GpuSpec): number {
   const total = gpu.mig?.totalSlices ?? 7;
   return Math.round((migSlicesOf(profile) / total) * gpu.computeMilli);
+}
+
+/** `demand`'s compute and memory on `node`'s GPUs `gpus`, into `compute` and `memory` (arrays
+ * the caller reuses between calls, made `gpus`' length here). */
+export function demandOnGpus(demand: Demand, node: NodeState, gpus: readonly number[], compute: number[], memory: number[]): void {
+  compute.length = gpus.length;
+  memory.length = gpus.length;
+  for (let j = 0; j < gpus.length; j++) {
+    const g = node.spec.gpus[gpus[j] as number] as GpuSpec;
+    compute[j] = demand.computeOn(g);
+    memory[j] = demand.memoryOn(g);
+  }
 }

@@ -14,6 +14,7 @@
  * Score: 0.5 minus the requests lost x 1000 over twice the largest node's GPU compute (milli),
  * so that one typical request lost weighs what 1000 milli-GPU of `fragmentation`'s change does.
  */
+import { demandOnGpus } from '../demand.js';
 import type { CycleContext, ScorePlugin } from '../framework.js';
 import { fragNeeds, type FragNeeds } from '../fragmentation.js';
 import type { Shape, WorkloadModel } from '../workload.js';
@@ -147,13 +148,7 @@ export const capacity: ScorePlugin = {
             memo[i] = after;
           }
         } else {
-          compute.length = gpus.length;
-          memory.length = gpus.length;
-          for (let j = 0; j < gpus.length; j++) {
-            const g = node.spec.gpus[gpus[j] as number] as GpuSpec;
-            compute[j] = ctx.demand.computeOn(g);
-            memory[j] = ctx.demand.memoryOn(g);
-          }
+          demandOnGpus(ctx.demand, node, gpus, compute, memory);
           after = capacityAfter(index, node, gpus, compute, memory, cpu, exclusive);
         }
         const v = 0.5 - (index.total - after) / (2 * scale);

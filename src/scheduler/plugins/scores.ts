@@ -2,6 +2,7 @@
  * The score plugins. Each returns 0-1 (higher is better) so that policies can mix them by
  * weight without one plugin's scale drowning another's.
  */
+import { demandOnGpus } from '../demand.js';
 import type { CycleContext, PreparedScore, ScorePlugin } from '../framework.js';
 import { fragAfter, fragAfterOne, fragIndex, type FragIndex, type FragState } from '../fragmentation.js';
 import type { WorkloadModel } from '../workload.js';
@@ -345,13 +346,7 @@ function fragmentationScorer(ctx: CycleContext, model: WorkloadModel, score: (de
         }
         return score(after - index.total);
       }
-      compute.length = gpus.length;
-      memory.length = gpus.length;
-      for (let j = 0; j < gpus.length; j++) {
-        const g = node.spec.gpus[gpus[j] as number] as GpuSpec;
-        compute[j] = ctx.demand.computeOn(g);
-        memory[j] = ctx.demand.memoryOn(g);
-      }
+      demandOnGpus(ctx.demand, node, gpus, compute, memory);
       const after = fragAfter(index, state, model, gpus, compute, memory, cpu, exclusive);
       return score(after - index.total);
     },
