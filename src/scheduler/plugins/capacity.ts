@@ -16,9 +16,10 @@
  */
 import { demandOnGpus } from '../demand.js';
 import type { CycleContext, ScorePlugin } from '../framework.js';
+import { kindMemo, requestKind } from './scores.js';
 import { fragNeeds, type FragNeeds } from '../fragmentation.js';
 import type { Shape, WorkloadModel } from '../workload.js';
-import type { GpuSpec, NodeState } from '../types.js';
+import type { NodeState } from '../types.js';
 
 /** Per node state and model: units per shape x GPU, their sums per shape, and the capacity. */
 interface CapIndex {
@@ -119,9 +120,7 @@ export const capacity: ScorePlugin = {
     const exclusive = ctx.demand.exclusive;
     // As fragmentation's scorer does: a node state keeps its single-GPU answers per request
     // kind, so the many nodes a decision leaves unchanged are a lookup at the next one.
-    const s = ctx.request.slice;
-    const mem = s.memory === null ? 'all' : s.memory.kind === 'bytes' ? `${s.memory.bytes}b` : `${s.memory.fraction}f`;
-    const kind = `${cpu}/${s.compute}/${mem}/${s.isolation}/${s.migProfile}`;
+    const kind = requestKind(ctx.request);
     const compute: number[] = [];
     const memory: number[] = [];
     const one = [0];
@@ -131,19 +130,11 @@ export const capacity: ScorePlugin = {
         let after: number;
         if (gpus.length === 1) {
           const i = gpus[0] as number;
-          let memo = index.memo.get(kind);
-          if (memo === undefined) {
-            memo = new Float64Array(node.spec.gpus.length).fill(NaN);
-            index.memo.set(kind, memo);
-          }
+          const memo = kindMemo(index.memo, kind, node.spec.gpus.length);
           after = memo[i] as number;
           if (after !== after) {
-            const g = node.spec.gpus[i] as GpuSpec;
             one[0] = i;
-            compute[0] = ctx.demand.computeOn(g);
-            memory[0] = ctx.demand.memoryOn(g);
-            compute.length = 1;
-            memory.length = 1;
+            demandOnGpus(ctx.demand, node, one, compute, memory);
             after = capacityAfter(index, node, one, compute, memory, cpu, exclusive);
             memo[i] = after;
           }

@@ -6,7 +6,7 @@ import { demandOnGpus } from '../demand.js';
 import type { CycleContext, PreparedScore, ScorePlugin } from '../framework.js';
 import { fragAfter, fragAfterOne, fragIndex, type FragIndex, type FragState } from '../fragmentation.js';
 import type { WorkloadModel } from '../workload.js';
-import type { GpuSpec, NodeState } from '../types.js';
+import type { GpuSpec, NodeState, PlacementRequest } from '../types.js';
 
 /** Utilisation of GPU `i` after adding `compute`/`memory` to it: mean of the compute and memory shares. */
 function gpuUtilAfter(node: NodeState, i: number, compute: number, memory: number): number {
@@ -292,6 +292,26 @@ function fragState(node: NodeState): FragState {
   };
 }
 
+/**
+ * What a node-state memo of single-GPU answers is keyed by: the request's kind (GPU share,
+ * CPU, isolation), which alone decides a score's answer on an unchanged node.
+ */
+export function requestKind(request: PlacementRequest): string {
+  const s = request.slice;
+  const mem = s.memory === null ? 'all' : s.memory.kind === 'bytes' ? `${s.memory.bytes}b` : `${s.memory.fraction}f`;
+  return `${request.cpuMilli}/${s.compute}/${mem}/${s.isolation}/${s.migProfile}`;
+}
+
+/** A node state's single-GPU answers for one request kind (NaN: not yet known), made at first use. */
+export function kindMemo(memos: Map<string, Float64Array>, kind: string, gpus: number): Float64Array {
+  let memo = memos.get(kind);
+  if (memo === undefined) {
+    memo = new Float64Array(gpus).fill(NaN);
+    memos.set(kind, memo);
+  }
+  return memo;
+}
+
 function indexOf(node: NodeState, model: WorkloadModel): FragEntry {
   const hit = fragCache.get(node);
   if (hit && hit.model === model) return hit;
@@ -312,9 +332,7 @@ function fragmentationScorer(ctx: CycleContext, model: WorkloadModel, score: (de
   // takes, so each node state keeps its answers per request kind (GPU share, CPU,
   // exclusivity): a replay sees a few dozen kinds, and all but one node are unchanged
   // between decisions, so most candidates are a lookup.
-  const s = ctx.request.slice;
-  const mem = s.memory === null ? 'all' : s.memory.kind === 'bytes' ? `${s.memory.bytes}b` : `${s.memory.fraction}f`;
-  const kind = `${ctx.request.cpuMilli}/${s.compute}/${mem}/${s.isolation}/${s.migProfile}`;
+  const kind = requestKind(ctx.request);
   const exclusive = ctx.demand.exclusive;
   const cpu = ctx.request.cpuMilli;
   // The engine scores a node's candidates one after another: look its index up once.
@@ -331,13 +349,7 @@ function fragmentationScorer(ctx: CycleContext, model: WorkloadModel, score: (de
       const { index, state } = last;
       if (gpus.length === 1) {
         const i = gpus[0] as number;
-        if (memo === null) {
-          memo = last.memo.get(kind) ?? null;
-          if (memo === null) {
-            memo = new Float64Array(node.spec.gpus.length).fill(NaN);
-            last.memo.set(kind, memo);
-          }
-        }
+        memo ??= kindMemo(last.memo, kind, node.spec.gpus.length);
         let after = memo[i] as number;
         if (after !== after) {
           const g = node.spec.gpus[i] as GpuSpec;
