@@ -22,6 +22,7 @@
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { afterAnswer } from '../grpc/quiet-queue.js';
 
 export class GoneDirs {
   private count = 0;
@@ -36,9 +37,7 @@ export class GoneDirs {
   constructor(
     readonly dir: string,
     private readonly onError: (path: string, error: Error) => void,
-    // A timer, not setImmediate: grpc-js puts an answer on the socket after the turn's immediates
-    // (bench/grpc-after-answer.bench.ts), so an immediate would run before the answer goes.
-    private readonly schedule: (start: () => void) => void = (start) => void setTimeout(start, 0),
+    private readonly schedule: (start: () => void) => void = afterAnswer,
   ) {}
 
   /** Empties the trash and makes it (at start, under the agent's state lock: what a killed agent left). */
