@@ -108,10 +108,26 @@ want 1b && for case in cupy torch; do
     # every call the worker refused, in order; the table names the first refusal.
     # GPUSHARE_REMOTE_DUMP: a refused module image's bytes, loaded below on the real driver.
     mkdir -p "$WORK/dump-$case"
-    remote timeout 90 env CUBLAS_WORKSPACE_CONFIG=:4096:8 CUBLAS_LOGINFO_DBG=1 CUBLAS_LOGDEST_DBG="$OUT/$case-cublas.log" CUBLASLT_LOG_LEVEL=5 CUBLASLT_LOG_FILE="$OUT/$case-cublaslt.log" GPUSHARE_REMOTE_LOG=2 GPUSHARE_REMOTE_DUMP="$WORK/dump-$case" python3 "scripts/gpu/remote_$case.py" remote > "$WORK/$case.out" 2>"$OUT/$case-remote.err"
+    # LD_DEBUG=symbols,bindings: every name a library looked up in the process (dlsym
+    # included), kept only for driver names; one looked up and never bound is a dlsym the
+    # client library does not answer (the trace above cannot see those).
+    # CuPy only: PyTorch's libraries make the log gigabytes.
+    rm -rf "$WORK/ld-$case"; mkdir -p "$WORK/ld-$case"
+    lddebug=(); [ "$case" = cupy ] && lddebug=(LD_DEBUG=symbols,bindings LD_DEBUG_OUTPUT="$WORK/ld-$case/ld")
+    remote timeout 90 env "${lddebug[@]}" CUBLAS_WORKSPACE_CONFIG=:4096:8 CUBLAS_LOGINFO_DBG=1 CUBLAS_LOGDEST_DBG="$OUT/$case-cublas.log" CUBLASLT_LOG_LEVEL=5 CUBLASLT_LOG_FILE="$OUT/$case-cublaslt.log" GPUSHARE_REMOTE_LOG=2 GPUSHARE_REMOTE_DUMP="$WORK/dump-$case" python3 "scripts/gpu/remote_$case.py" remote > "$WORK/$case.out" 2>"$OUT/$case-remote.err"
     rc=$?
     grep '^{' "$WORK/$case.out" >> "$results" || echo "{\"case\":\"$case\",\"mode\":\"remote\",\"error\":\"exit $rc, no result line\"}" >> "$results"
     sed -n 's/^gpushare remote: cuGetProcAddress("\([^"]*\)").*/\1/p' "$OUT/$case-remote.err" > "$OUT/unserved-$case.txt"
+    cat "$WORK/ld-$case"/ld.* 2>/dev/null | sed -n "s/.*symbol=\(cu[A-Z][A-Za-z0-9_]*\);  lookup in file=\(.*\) \[.*/\1 \2/p" | sort -u > "$WORK/ld-$case/lookups"
+    cat "$WORK/ld-$case"/ld.* 2>/dev/null | sed -n "s/.*normal symbol \`\(cu[A-Z][A-Za-z0-9_]*\)'.*/\1/p" | sort -u > "$WORK/ld-$case/bound"
+    awk '{print $1}' "$WORK/ld-$case/lookups" | sort -u | comm -23 - "$WORK/ld-$case/bound" > "$OUT/$case-dlsym-unbound.txt"
+    grep -F -f <(sed 's/$/ /' "$OUT/$case-dlsym-unbound.txt") "$WORK/ld-$case/lookups" | head -n 400 > "$OUT/$case-dlsym-unbound-where.txt"
+    # Which libraries dlopen'ed what, and the driver names cuBLAS and cuBLASLt carry as text.
+    cat "$WORK/ld-$case"/ld.* 2>/dev/null | grep -E 'calling init|file=.*libcublas' | sort -u | head -n 200 > "$OUT/$case-ld-libs.txt"
+    for lib in $(grep -o '/[^ ]*libcublas[A-Za-z]*\.so[.0-9]*' "$OUT/$case-ld-libs.txt" | sort -u); do
+        strings -n 5 "$lib" | grep -E '^cu[A-Z][A-Za-z0-9_]+$' | sort -u > "$OUT/$case-names-$(basename "$lib").txt"
+    done
+    nm -D --defined-only "$B/remote/libcuda.so.1" | awk '{print $NF}' | sort -u > "$OUT/client-exports.txt"
     # The last of the trace (less the entry point asks), where a failure's cause shows.
     grep -v 'gpushare remote: ask cuGetProcAddress' "$OUT/$case-remote.err" | tail -n 60 > "$OUT/$case-trace-tail.txt"
     # A module image the worker's driver refused, described by the client (its fatbin entries

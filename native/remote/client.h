@@ -17,6 +17,7 @@
 typedef struct gsr_function {
     uint32_t magic;
     uint64_t id;
+    uint64_t module; /* the module or library it was found in, as the program holds it */
     int has_layout;
     uint32_t nparams;
     const char *name;  /* the name it was found by (cuFuncGetName), stored after the layout */

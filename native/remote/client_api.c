@@ -516,6 +516,7 @@ GSR_EXPORT CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const 
     f->magic = GSR_FUNC_MAGIC;
     f->name = memcpy((char *)f->layout + layout_bytes, name, n + 1);
     f->id = out.v[0];
+    f->module = (uintptr_t)hmod;
     f->has_layout = has_layout;
     f->nparams = nparams;
     memcpy(f->layout, layout, (size_t)nparams * 2 * sizeof(uint32_t));

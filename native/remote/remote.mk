@@ -33,7 +33,7 @@ REMOTE_FAKE_DIR := $(abspath $(CURDIR)/..)/build/native/fake
 
 REMOTE_CODEC_SRCS := remote/proto.c remote/net.c remote/tls.c remote/compress.c
 REMOTE_WORKER_SRCS := remote/worker.c remote/worker_calls.c remote/worker_copy.c remote/worker_lanes.c remote/worker_queries.c remote/table.c $(REMOTE_CODEC_SRCS)
-REMOTE_CLIENT_SRCS := remote/client_conn.c remote/client_api.c remote/client_procs.c remote/client_runtime.c remote/client_export.c remote/client_kparams.c remote/client_unified.c remote/client_queries.c remote/client_calls.c remote/md2.c $(REMOTE_CODEC_SRCS)
+REMOTE_CLIENT_SRCS := remote/client_conn.c remote/client_api.c remote/client_procs.c remote/client_runtime.c remote/client_export.c remote/client_kparams.c remote/client_unified.c remote/client_queries.c remote/client_calls.c remote/client_raw.c remote/md2.c $(REMOTE_CODEC_SRCS)
 REMOTE_HDRS := $(wildcard remote/*.h) $(wildcard include/gs_cuda*.h) remote/remote.mk
 REMOTE_STUBS := $(REMOTE_BUILD)/client_stubs.c
 REMOTE_MAP := $(REMOTE_BUILD)/client.map
@@ -50,11 +50,12 @@ REMOTE_TEST_BINS := $(REMOTE_T)/test_proto_fuzz $(REMOTE_T)/test_client_parse $(
 remote: $(REMOTE_WORKER) $(REMOTE_CLIENT) $(REMOTE_NVML)
 remote-asan: $(REMOTE_ASAN_WORKER) $(REMOTE_ASAN_CLIENT) $(REMOTE_ASAN_NVML)
 
-# Every prototype of gs_cuda_api.h that the client does not forward: NOT_SUPPORTED, logged once.
-REMOTE_STUB_SRCS := remote/client_api.c remote/client_procs.c remote/client_runtime.c remote/client_unified.c remote/client_queries.c remote/client_calls.c
-$(REMOTE_STUBS): include/gs_cuda_api.h $(REMOTE_STUB_SRCS) remote/gen_stubs.sh
+# Every prototype of gs_cuda_api.h and client_raw.h that the client does not forward:
+# NOT_SUPPORTED, logged once.
+REMOTE_STUB_SRCS := remote/client_api.c remote/client_procs.c remote/client_runtime.c remote/client_unified.c remote/client_queries.c remote/client_calls.c remote/client_raw.c
+$(REMOTE_STUBS): include/gs_cuda_api.h remote/client_raw.h $(REMOTE_STUB_SRCS) remote/gen_stubs.sh
 	@mkdir -p $(@D)
-	sh remote/gen_stubs.sh include/gs_cuda_api.h $@ $(REMOTE_STUB_SRCS)
+	sh remote/gen_stubs.sh "include/gs_cuda_api.h remote/client_raw.h" $@ $(REMOTE_STUB_SRCS)
 
 # The version scripts are written by these rules: rewritten when the rules change.
 $(REMOTE_MAP): remote/remote.mk
