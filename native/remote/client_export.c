@@ -55,8 +55,6 @@ static CUresult hooks_slot1(void) { log_slot("TOOLS_RUNTIME_CALLBACK_HOOKS", 1, 
 static CUresult hooks_slot3(void) { log_slot("TOOLS_RUNTIME_CALLBACK_HOOKS", 3, &logged_slots[7]); return CUDA_ERROR_NOT_SUPPORTED; }
 static CUresult hooks_slot4(void) { log_slot("TOOLS_RUNTIME_CALLBACK_HOOKS", 4, &logged_slots[8]); return CUDA_ERROR_NOT_SUPPORTED; }
 static CUresult hooks_slot5(void) { log_slot("TOOLS_RUNTIME_CALLBACK_HOOKS", 5, &logged_slots[9]); return CUDA_ERROR_NOT_SUPPORTED; }
-static CUresult tls_slot1(void) { log_slot("TOOLS_TLS", 1, &logged_slots[10]); return CUDA_ERROR_NOT_SUPPORTED; }
-static CUresult tls_slot2(void) { log_slot("TOOLS_TLS", 2, &logged_slots[11]); return CUDA_ERROR_NOT_SUPPORTED; }
 static CUresult tls_slot3(void) { log_slot("TOOLS_TLS", 3, &logged_slots[12]); return CUDA_ERROR_NOT_SUPPORTED; }
 static CUresult cls_slot3(void) { log_slot("CONTEXT_LOCAL_STORAGE", 3, &logged_slots[13]); return CUDA_ERROR_NOT_SUPPORTED; }
 static CUresult checks_slot1(void) { log_slot("CONTEXT_CHECKS", 1, &logged_slots[14]); return CUDA_ERROR_NOT_SUPPORTED; }
@@ -148,8 +146,13 @@ static const slot tools_callback_hooks[7] = {
     (slot)hooks_slot4, (slot)hooks_slot5, (slot)hooks_get_buffer2,
 };
 
-/* ---- TOOLS_TLS: only its size is read. */
-static const slot tools_tls[4] = {(slot)(uintptr_t)(4 * sizeof(slot)), (slot)tls_slot1, (slot)tls_slot2, (slot)tls_slot3};
+/* ---- TOOLS_TLS: a tool's way to set and get the thread's current context (slots 1 and 2,
+ * cuCtxSetCurrent and cuCtxGetCurrent by another name). cuBLASLt 13 gets the context with slot 2
+ * before it chooses a matmul's algorithm, and fails the choice (CUBLAS_STATUS_NOT_SUPPORTED)
+ * when it is refused. */
+static CUresult tls_set_current(CUcontext ctx) { return trace_slot("TOOLS_TLS", 1, cuCtxSetCurrent(ctx)); }
+static CUresult tls_get_current(CUcontext *pctx) { return trace_slot("TOOLS_TLS", 2, cuCtxGetCurrent(pctx)); }
+static const slot tools_tls[4] = {(slot)(uintptr_t)(4 * sizeof(slot)), (slot)tls_set_current, (slot)tls_get_current, (slot)tls_slot3};
 
 /* ---- CONTEXT_LOCAL_STORAGE: the runtime's own state per context, as (context, key) -> value
  * with a destructor the driver calls when the context goes (cuCtxDestroy here). Local: these

@@ -34,6 +34,8 @@ static const CUuuid integrity_id = {{(char)0xd4, 0x08, 0x20, 0x55, (char)0xbd, (
                                      0x3c, 0x66, (char)0xe1, (char)0xf2}};
 static const CUuuid tools_hooks_id = {{(char)0xa0, (char)0x94, 0x79, (char)0x8c, 0x2e, 0x74, 0x2e, 0x74, (char)0x93, (char)0xf2, 0x08, 0x00,
                                        0x20, 0x0c, 0x0a, 0x66}};
+static const CUuuid tools_tls_id = {{0x42, (char)0xd8, 0x5a, (char)0x81, 0x23, (char)0xf6, (char)0xcb, 0x47, (char)0x82, (char)0x98, (char)0xf6,
+                                     (char)0xe7, (char)0x8a, 0x3a, (char)0xec, (char)0xdc}};
 
 /* What the context-local storage's destructor was last called with. */
 static int gone_calls;
@@ -144,7 +146,7 @@ int main(void) {
     const void *table = (const void *)1;
     CUuuid unknown = {{(char)0xf8, (char)0xcf, (char)0xf9, 0x51, 0x21, 0x46, (char)0x8b, 0x4e, (char)0xb9, (char)0xe2, (char)0xfb, 0x46,
                        (char)0x9e, 0x7c, 0x0d, (char)0xd9}};
-    void *const *cudart = NULL, *const *cls = NULL, *const *integrity = NULL;
+    void *const *cudart = NULL, *const *cls = NULL, *const *integrity = NULL, *const *tools_tls = NULL;
     CHECK(get_export != NULL);
     if (get_export) {
         EXPECT(get_export(&table, &unknown), CUDA_ERROR_NOT_SUPPORTED);
@@ -159,8 +161,10 @@ int main(void) {
         integrity = table;
         EXPECT(get_export(&table, &tools_hooks_id), CUDA_SUCCESS);
         CHECK(table && ((const uintptr_t *)table)[0] == 7 * sizeof(void *));
+        EXPECT(get_export(&table, &tools_tls_id), CUDA_SUCCESS);
+        tools_tls = table;
     }
-    if (!cudart || !cls || !integrity) {
+    if (!cudart || !cls || !integrity || !tools_tls) {
         printf("remote_cudart: the export tables are missing\n");
         return 1;
     }
@@ -222,6 +226,20 @@ int main(void) {
     EXPECT(p_cuDevicePrimaryCtxGetState(dev, &flags, &active), CUDA_SUCCESS);
     CHECK(active == 1);
     EXPECT(p_cuCtxSetCurrent(ctx), CUDA_SUCCESS);
+    /* TOOLS_TLS: a tool's cuCtxGetCurrent (slot 2; cuBLASLt's before choosing a matmul's
+     * algorithm) and cuCtxSetCurrent (slot 1). */
+    CUresult (*tls_set)(CUcontext) = (CUresult(*)(CUcontext))tools_tls[1];
+    CUresult (*tls_get)(CUcontext *) = (CUresult(*)(CUcontext *))tools_tls[2];
+    CUcontext seen = NULL;
+    EXPECT(tls_get(&seen), CUDA_SUCCESS);
+    CHECK(seen == ctx);
+    EXPECT(tls_set(NULL), CUDA_SUCCESS);
+    EXPECT(tls_get(&seen), CUDA_SUCCESS);
+    CHECK(seen == NULL);
+    EXPECT(tls_set(ctx), CUDA_SUCCESS);
+    EXPECT(tls_get(&seen), CUDA_SUCCESS);
+    CHECK(seen == ctx);
+    EXPECT(tls_get(NULL), CUDA_ERROR_INVALID_VALUE);
 
     /* CUDA 13's forms, which cuGetProcAddress hands out at 13000: the context explicit. */
     CUresult (*sync13)(CUcontext) = (CUresult(*)(CUcontext))proc("cuCtxSynchronize", 13000, 0);
