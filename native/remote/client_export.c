@@ -154,6 +154,130 @@ static CUresult tls_set_current(CUcontext ctx) { return trace_slot("TOOLS_TLS", 
 static CUresult tls_get_current(CUcontext *pctx) { return trace_slot("TOOLS_TLS", 2, cuCtxGetCurrent(pctx)); }
 static const slot tools_tls[4] = {(slot)(uintptr_t)(4 * sizeof(slot)), (slot)tls_set_current, (slot)tls_get_current, (slot)tls_slot3};
 
+/* ---- TOOLS_CONTEXT (21318c60-...): the driver's context object for tools, 94 slots in
+ * driver 580 (the size word first). cuBLASLt 13 asks for it when it chooses a matmul's
+ * algorithm, after TOOLS_TLS's current context. What its slots do is not public: each is
+ * served as a refusal that names its index (GPUSHARE_REMOTE_LOG=1 once, =2 every call), so a
+ * run on a GPU shows which ones a library calls and in what order, and the library sees an
+ * error where an absent table would have given it the same. */
+static int logged_tools_context[95];
+#define TOOLS_CONTEXT_SLOT(n) \
+    static CUresult tc_slot##n(void) { log_slot("TOOLS_CONTEXT", n, &logged_tools_context[n]); return CUDA_ERROR_NOT_SUPPORTED; }
+TOOLS_CONTEXT_SLOT(1)
+TOOLS_CONTEXT_SLOT(2)
+TOOLS_CONTEXT_SLOT(3)
+TOOLS_CONTEXT_SLOT(4)
+TOOLS_CONTEXT_SLOT(5)
+TOOLS_CONTEXT_SLOT(6)
+TOOLS_CONTEXT_SLOT(7)
+TOOLS_CONTEXT_SLOT(8)
+TOOLS_CONTEXT_SLOT(9)
+TOOLS_CONTEXT_SLOT(10)
+TOOLS_CONTEXT_SLOT(11)
+TOOLS_CONTEXT_SLOT(12)
+TOOLS_CONTEXT_SLOT(13)
+TOOLS_CONTEXT_SLOT(14)
+TOOLS_CONTEXT_SLOT(15)
+TOOLS_CONTEXT_SLOT(16)
+TOOLS_CONTEXT_SLOT(17)
+TOOLS_CONTEXT_SLOT(18)
+TOOLS_CONTEXT_SLOT(19)
+TOOLS_CONTEXT_SLOT(20)
+TOOLS_CONTEXT_SLOT(21)
+TOOLS_CONTEXT_SLOT(22)
+TOOLS_CONTEXT_SLOT(23)
+TOOLS_CONTEXT_SLOT(24)
+TOOLS_CONTEXT_SLOT(25)
+TOOLS_CONTEXT_SLOT(26)
+TOOLS_CONTEXT_SLOT(27)
+TOOLS_CONTEXT_SLOT(28)
+TOOLS_CONTEXT_SLOT(29)
+TOOLS_CONTEXT_SLOT(30)
+TOOLS_CONTEXT_SLOT(31)
+TOOLS_CONTEXT_SLOT(32)
+TOOLS_CONTEXT_SLOT(33)
+TOOLS_CONTEXT_SLOT(34)
+TOOLS_CONTEXT_SLOT(35)
+TOOLS_CONTEXT_SLOT(36)
+TOOLS_CONTEXT_SLOT(37)
+TOOLS_CONTEXT_SLOT(38)
+TOOLS_CONTEXT_SLOT(39)
+TOOLS_CONTEXT_SLOT(40)
+TOOLS_CONTEXT_SLOT(41)
+TOOLS_CONTEXT_SLOT(42)
+TOOLS_CONTEXT_SLOT(43)
+TOOLS_CONTEXT_SLOT(44)
+TOOLS_CONTEXT_SLOT(45)
+TOOLS_CONTEXT_SLOT(46)
+TOOLS_CONTEXT_SLOT(47)
+TOOLS_CONTEXT_SLOT(48)
+TOOLS_CONTEXT_SLOT(49)
+TOOLS_CONTEXT_SLOT(50)
+TOOLS_CONTEXT_SLOT(51)
+TOOLS_CONTEXT_SLOT(52)
+TOOLS_CONTEXT_SLOT(53)
+TOOLS_CONTEXT_SLOT(54)
+TOOLS_CONTEXT_SLOT(55)
+TOOLS_CONTEXT_SLOT(56)
+TOOLS_CONTEXT_SLOT(57)
+TOOLS_CONTEXT_SLOT(58)
+TOOLS_CONTEXT_SLOT(59)
+TOOLS_CONTEXT_SLOT(60)
+TOOLS_CONTEXT_SLOT(61)
+TOOLS_CONTEXT_SLOT(62)
+TOOLS_CONTEXT_SLOT(63)
+TOOLS_CONTEXT_SLOT(64)
+TOOLS_CONTEXT_SLOT(65)
+TOOLS_CONTEXT_SLOT(66)
+TOOLS_CONTEXT_SLOT(67)
+TOOLS_CONTEXT_SLOT(68)
+TOOLS_CONTEXT_SLOT(69)
+TOOLS_CONTEXT_SLOT(70)
+TOOLS_CONTEXT_SLOT(71)
+TOOLS_CONTEXT_SLOT(72)
+TOOLS_CONTEXT_SLOT(73)
+TOOLS_CONTEXT_SLOT(74)
+TOOLS_CONTEXT_SLOT(75)
+TOOLS_CONTEXT_SLOT(76)
+TOOLS_CONTEXT_SLOT(77)
+TOOLS_CONTEXT_SLOT(78)
+TOOLS_CONTEXT_SLOT(79)
+TOOLS_CONTEXT_SLOT(80)
+TOOLS_CONTEXT_SLOT(81)
+TOOLS_CONTEXT_SLOT(82)
+TOOLS_CONTEXT_SLOT(83)
+TOOLS_CONTEXT_SLOT(84)
+TOOLS_CONTEXT_SLOT(85)
+TOOLS_CONTEXT_SLOT(86)
+TOOLS_CONTEXT_SLOT(87)
+TOOLS_CONTEXT_SLOT(88)
+TOOLS_CONTEXT_SLOT(89)
+TOOLS_CONTEXT_SLOT(90)
+TOOLS_CONTEXT_SLOT(91)
+TOOLS_CONTEXT_SLOT(92)
+TOOLS_CONTEXT_SLOT(93)
+TOOLS_CONTEXT_SLOT(94)
+#undef TOOLS_CONTEXT_SLOT
+static const slot tools_context[95] = {
+    (slot)(uintptr_t)(95 * sizeof(slot)),
+    (slot)tc_slot1, (slot)tc_slot2, (slot)tc_slot3, (slot)tc_slot4, (slot)tc_slot5, (slot)tc_slot6,
+    (slot)tc_slot7, (slot)tc_slot8, (slot)tc_slot9, (slot)tc_slot10, (slot)tc_slot11, (slot)tc_slot12,
+    (slot)tc_slot13, (slot)tc_slot14, (slot)tc_slot15, (slot)tc_slot16, (slot)tc_slot17, (slot)tc_slot18,
+    (slot)tc_slot19, (slot)tc_slot20, (slot)tc_slot21, (slot)tc_slot22, (slot)tc_slot23, (slot)tc_slot24,
+    (slot)tc_slot25, (slot)tc_slot26, (slot)tc_slot27, (slot)tc_slot28, (slot)tc_slot29, (slot)tc_slot30,
+    (slot)tc_slot31, (slot)tc_slot32, (slot)tc_slot33, (slot)tc_slot34, (slot)tc_slot35, (slot)tc_slot36,
+    (slot)tc_slot37, (slot)tc_slot38, (slot)tc_slot39, (slot)tc_slot40, (slot)tc_slot41, (slot)tc_slot42,
+    (slot)tc_slot43, (slot)tc_slot44, (slot)tc_slot45, (slot)tc_slot46, (slot)tc_slot47, (slot)tc_slot48,
+    (slot)tc_slot49, (slot)tc_slot50, (slot)tc_slot51, (slot)tc_slot52, (slot)tc_slot53, (slot)tc_slot54,
+    (slot)tc_slot55, (slot)tc_slot56, (slot)tc_slot57, (slot)tc_slot58, (slot)tc_slot59, (slot)tc_slot60,
+    (slot)tc_slot61, (slot)tc_slot62, (slot)tc_slot63, (slot)tc_slot64, (slot)tc_slot65, (slot)tc_slot66,
+    (slot)tc_slot67, (slot)tc_slot68, (slot)tc_slot69, (slot)tc_slot70, (slot)tc_slot71, (slot)tc_slot72,
+    (slot)tc_slot73, (slot)tc_slot74, (slot)tc_slot75, (slot)tc_slot76, (slot)tc_slot77, (slot)tc_slot78,
+    (slot)tc_slot79, (slot)tc_slot80, (slot)tc_slot81, (slot)tc_slot82, (slot)tc_slot83, (slot)tc_slot84,
+    (slot)tc_slot85, (slot)tc_slot86, (slot)tc_slot87, (slot)tc_slot88, (slot)tc_slot89, (slot)tc_slot90,
+    (slot)tc_slot91, (slot)tc_slot92, (slot)tc_slot93, (slot)tc_slot94,
+};
+
 /* ---- CONTEXT_LOCAL_STORAGE: the runtime's own state per context, as (context, key) -> value
  * with a destructor the driver calls when the context goes (cuCtxDestroy here). Local: these
  * are pointers into this process. Process-wide, as the contexts it is keyed by are. No size
@@ -327,6 +451,7 @@ static const export_table tables[] = {
     {"TOOLS_TLS", {0x42, 0xd8, 0x5a, 0x81, 0x23, 0xf6, 0xcb, 0x47, 0x82, 0x98, 0xf6, 0xe7, 0x8a, 0x3a, 0xec, 0xdc}, tools_tls},
     {"CONTEXT_LOCAL_STORAGE", {0xc6, 0x93, 0x33, 0x6e, 0x11, 0x21, 0xdf, 0x11, 0xa8, 0xc3, 0x68, 0xf3, 0x55, 0xd8, 0x95, 0x93}, context_local_storage},
     {"CONTEXT_CHECKS", {0x26, 0x3e, 0x88, 0x60, 0x7c, 0xd2, 0x61, 0x43, 0x92, 0xf6, 0xbb, 0xd5, 0x00, 0x6d, 0xfa, 0x7e}, context_checks},
+    {"TOOLS_CONTEXT", {0x21, 0x31, 0x8c, 0x60, 0x97, 0x14, 0x32, 0x48, 0x8c, 0xa6, 0x41, 0xff, 0x73, 0x24, 0xc8, 0xf2}, tools_context},
     {"INTEGRITY_CHECK", {0xd4, 0x08, 0x20, 0x55, 0xbd, 0xe6, 0x70, 0x4b, 0x8d, 0x34, 0xba, 0x12, 0x3c, 0x66, 0xe1, 0xf2}, integrity_table},
 };
 

@@ -34,6 +34,8 @@ static const CUuuid integrity_id = {{(char)0xd4, 0x08, 0x20, 0x55, (char)0xbd, (
                                      0x3c, 0x66, (char)0xe1, (char)0xf2}};
 static const CUuuid tools_hooks_id = {{(char)0xa0, (char)0x94, 0x79, (char)0x8c, 0x2e, 0x74, 0x2e, 0x74, (char)0x93, (char)0xf2, 0x08, 0x00,
                                        0x20, 0x0c, 0x0a, 0x66}};
+static const CUuuid tools_context_id = {{0x21, 0x31, (char)0x8c, 0x60, (char)0x97, 0x14, 0x32, 0x48, (char)0x8c, (char)0xa6, 0x41,
+                                         (char)0xff, 0x73, 0x24, (char)0xc8, (char)0xf2}};
 static const CUuuid tools_tls_id = {{0x42, (char)0xd8, 0x5a, (char)0x81, 0x23, (char)0xf6, (char)0xcb, 0x47, (char)0x82, (char)0x98, (char)0xf6,
                                      (char)0xe7, (char)0x8a, 0x3a, (char)0xec, (char)0xdc}};
 
@@ -163,6 +165,13 @@ int main(void) {
         CHECK(table && ((const uintptr_t *)table)[0] == 7 * sizeof(void *));
         EXPECT(get_export(&table, &tools_tls_id), CUDA_SUCCESS);
         tools_tls = table;
+        /* TOOLS_CONTEXT: served, every slot a named refusal (what a library calls, logged). */
+        EXPECT(get_export(&table, &tools_context_id), CUDA_SUCCESS);
+        CHECK(table && ((const uintptr_t *)table)[0] == 95 * sizeof(void *));
+        if (table) {
+            for (int i = 1; i < 95; i++) CHECK(((void *const *)table)[i] != NULL);
+            EXPECT(((CUresult(*)(void))((void *const *)table)[94])(), CUDA_ERROR_NOT_SUPPORTED);
+        }
     }
     if (!cudart || !cls || !integrity || !tools_tls) {
         printf("remote_cudart: the export tables are missing\n");
