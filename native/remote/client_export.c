@@ -161,8 +161,19 @@ static const slot tools_tls[4] = {(slot)(uintptr_t)(4 * sizeof(slot)), (slot)tls
  * run on a GPU shows which ones a library calls and in what order, and the library sees an
  * error where an absent table would have given it the same. */
 static int logged_tools_context[95];
-#define TOOLS_CONTEXT_SLOT(n) \
-    static CUresult tc_slot##n(void) { log_slot("TOOLS_CONTEXT", n, &logged_tools_context[n]); return CUDA_ERROR_NOT_SUPPORTED; }
+/* The arguments a slot was called with, as the first six integer registers hold them
+ * (GPUSHARE_REMOTE_LOG=2): what a slot's signature is must be read from its callers. */
+static CUresult tools_context_refused(int n, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5) {
+    if (gsr_log_level() >= 2)
+        fprintf(stderr, "gpushare remote: TOOLS_CONTEXT slot %d args 0x%llx 0x%llx 0x%llx 0x%llx 0x%llx 0x%llx\n", n, (unsigned long long)a0,
+                (unsigned long long)a1, (unsigned long long)a2, (unsigned long long)a3, (unsigned long long)a4, (unsigned long long)a5);
+    log_slot("TOOLS_CONTEXT", n, &logged_tools_context[n]);
+    return CUDA_ERROR_NOT_SUPPORTED;
+}
+#define TOOLS_CONTEXT_SLOT(n)                                                                                          \
+    static CUresult tc_slot##n(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5) {         \
+        return tools_context_refused(n, a0, a1, a2, a3, a4, a5);                                                       \
+    }
 TOOLS_CONTEXT_SLOT(1)
 TOOLS_CONTEXT_SLOT(2)
 TOOLS_CONTEXT_SLOT(3)

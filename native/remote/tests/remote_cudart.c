@@ -170,7 +170,8 @@ int main(void) {
         CHECK(table && ((const uintptr_t *)table)[0] == 95 * sizeof(void *));
         if (table) {
             for (int i = 1; i < 95; i++) CHECK(((void *const *)table)[i] != NULL);
-            EXPECT(((CUresult(*)(void))((void *const *)table)[94])(), CUDA_ERROR_NOT_SUPPORTED);
+            EXPECT(((CUresult(*)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t))((void *const *)table)[94])(1, 2, 3, 4, 5, 6),
+                   CUDA_ERROR_NOT_SUPPORTED);
         }
     }
     if (!cudart || !cls || !integrity || !tools_tls) {

@@ -101,8 +101,9 @@ if LOG_LEVEL=2 runtime_style remote_cudart &&
     grep -q '^gpushare remote: call MEM_ALLOC -> 0$' "$WORK/app.err" &&
     grep -q '^gpushare remote: call [A-Z_]* -> [1-9][0-9]* CUDA_ERROR_[A-Z_]*$' "$WORK/app.err" &&
     grep -q '^gpushare remote: cuGetExportTable CONTEXT_LOCAL_STORAGE slot [0-9] called -> [0-9]*$' "$WORK/app.err" &&
+    grep -q '^gpushare remote: TOOLS_CONTEXT slot 94 args 0x1 0x2 0x3 0x4 0x5 0x6$' "$WORK/app.err" &&
     worker_freed; then
-    ok "GPUSHARE_REMOTE_LOG=2 trace: entry points asked, calls with results (a refusal named), export slots called; level-1 lines once"
+    ok "GPUSHARE_REMOTE_LOG=2 trace: entry points asked, calls with results (a refusal named), export slots called (an unknown slot with its arguments); level-1 lines once"
 else bad "GPUSHARE_REMOTE_LOG=2 trace (remote_cudart)"; fi
 
 # 1b++. What cuBLAS(Lt) asks of an sm_90 kernel and how it launches it (remote_clusters.c): dynamic
