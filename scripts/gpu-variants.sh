@@ -21,22 +21,31 @@ done
 board=$(mktemp -d)
 swapdir=$(mktemp -d)
 
+# variant_argv NAME: sets the array vargv to the command prefix that runs a command as variant NAME
+# (env assignments, LD_PRELOAD, the pin); status 1 for an unknown NAME. The compute board is $board
+# (a caller starting several governed processes at once gives each its own).
+variant_argv() {
+  local v=$1
+  case $v in
+    none | none2) vargv=($pin) ;;
+    nolimit | lib) vargv=(env LD_PRELOAD="$LIB" $pin) ;;
+    limit100) vargv=(env GPUSHARE_COMPUTE_DIR="$board" GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD="$LIB" $pin) ;;
+    limit100-*) vargv=(env GPUSHARE_COMPUTE_DIR="$board" GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD="${other[${v#limit100-}]}" $pin) ;;
+    mem) vargv=(env GPUSHARE_MEMORY_LIMIT="$MEM_LIMIT" LD_PRELOAD="$LIB" $pin) ;;
+    memswap) vargv=(env GPUSHARE_MEMORY_LIMIT="$MEM_LIMIT" GPUSHARE_SWAP="$swapdir" LD_PRELOAD="$LIB" $pin) ;;
+    memcompute) vargv=(env GPUSHARE_MEMORY_LIMIT="$MEM_LIMIT" GPUSHARE_COMPUTE_DIR="$board" GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD="$LIB" $pin) ;;
+    memcompute-*) vargv=(env GPUSHARE_MEMORY_LIMIT="$MEM_LIMIT" GPUSHARE_COMPUTE_DIR="$board" GPUSHARE_COMPUTE_LIMIT=100
+      LD_PRELOAD="${other[${v#memcompute-}]}" $pin) ;;
+    *) return 1 ;;
+  esac
+}
+
 # variant_run NAME CMD [ARGS...]: CMD as variant NAME.
 variant_run() {
   local v=$1
   shift
-  case $v in
-    none | none2) $pin "$@" ;;
-    nolimit | lib) LD_PRELOAD=$LIB $pin "$@" ;;
-    limit100) GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=$LIB $pin "$@" ;;
-    limit100-*) GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=${other[${v#limit100-}]} $pin "$@" ;;
-    mem) GPUSHARE_MEMORY_LIMIT=$MEM_LIMIT LD_PRELOAD=$LIB $pin "$@" ;;
-    memswap) GPUSHARE_MEMORY_LIMIT=$MEM_LIMIT GPUSHARE_SWAP=$swapdir LD_PRELOAD=$LIB $pin "$@" ;;
-    memcompute) GPUSHARE_MEMORY_LIMIT=$MEM_LIMIT GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=$LIB $pin "$@" ;;
-    memcompute-*) GPUSHARE_MEMORY_LIMIT=$MEM_LIMIT GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 \
-      LD_PRELOAD=${other[${v#memcompute-}]} $pin "$@" ;;
-    *) echo "{\"error\": \"unknown variant $v\"}" ;;
-  esac
+  variant_argv "$v" || { echo "{\"error\": \"unknown variant $v\"}"; return; }
+  "${vargv[@]}" "$@"
 }
 
 # rounds N CMD [ARGS...]: N rounds of every variant, the order rotated round by round (drift
