@@ -32,9 +32,11 @@
 #   loops   scripts/gpu/overhead_loops.py --lockstep: a small transformer's training loop (LOOP_STEPS
 #           steps a repetition, default 20), a `transformers` greedy decode loop of a small random
 #           Llama-style model at batch 1 and 8 (32 tokens a repetition); LOOP_PAIRS pairs per
-#           variant, workload and round (default 6)
+#           variant, workload and round (default 5)
 #   launch  bench_launch lockstep: 2,000 empty kernels and a synchronize a repetition, wall and the
-#           launching thread's CPU time per launch; LAUNCH_PAIRS pairs (default 40)
+#           launching thread's CPU time per launch; LAUNCH_PAIRS pairs (default 40); LAUNCH_GROUPS
+#           lockstep groups per round (default 1; each counts as a round in the table: what differs
+#           between processes averages over more of them, for a few seconds each)
 #   alloc   alloc_bench: cuMemAlloc_v2 and cuMemFree_v2 per call, 1 MiB to 1 GiB (scripts/gpu/alloc_bench.c;
 #           whole processes one after another, as before; no budget: what slice swap's VMM-backed
 #           allocations cost a program that allocates often)
@@ -85,7 +87,7 @@ if [ ! -x "$ALLOC_BENCH" ] && command -v gcc > /dev/null && [ -f build/native/fa
 fi
 . scripts/gpu-variants.sh
 min_rounds=${ROUNDS:-10} max_rounds=${MAX_ROUNDS:-30} budget=${OVERHEAD_SECONDS:-460} hard=${HARD_SECONDS:-505}
-loop_pairs=${LOOP_PAIRS:-6} launch_pairs=${LAUNCH_PAIRS:-40}
+loop_pairs=${LOOP_PAIRS:-5} launch_pairs=${LAUNCH_PAIRS:-40} launch_groups=${LAUNCH_GROUPS:-1}
 loop_variants="mem memcompute none2"
 launch_variants="lib mem memcompute none2"
 for name in "${!other[@]}"; do launch_variants="$launch_variants memcompute-$name"; done
@@ -99,6 +101,7 @@ if [ -n "${VARIANTS:-}" ]; then
   loop_variants=$chosen launch_variants=$chosen alloc_variants=$chosen
 fi
 for n in "$loop_pairs" "$launch_pairs"; do [[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 2 ] || { echo "LOOP_PAIRS and LAUNCH_PAIRS: a number, at least 2"; exit 1; }; done
+[[ $launch_groups =~ ^[1-9][0-9]*$ ]] || { echo "LAUNCH_GROUPS: a number, at least 1"; exit 1; }
 workloads=" ${WORKLOADS:-both} "
 workloads=${workloads/ both / loops launch }
 workloads=${workloads/ all / loops launch alloc }
@@ -142,7 +145,7 @@ export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false TRANSFORMERS_VERBOSITY=er
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2> /dev/null | head -n 1
 python3 -c "import torch, transformers, platform; print('python', platform.python_version(), 'torch', torch.__version__, 'transformers', transformers.__version__)" 2> /dev/null
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; loops pinned: ${pin_loops:-no}, launches pinned: ${pin_launch:-no}"
-echo "pairs per variant, workload and round: loops $loop_pairs, launch $launch_pairs"
+echo "pairs per variant, workload and round: loops $loop_pairs, launch $launch_pairs (x $launch_groups groups)"
 
 # record KIND ROUND ORDER VARIANT CMD...: one fresh process of CMD as VARIANT; appends its JSON line.
 record() {
@@ -208,7 +211,9 @@ while [ "$round" -lt "$max_rounds" ]; do
     pin=$pin_loops lockstep loops "$round" train,decode1,decode8 "$loop_pairs" "$loop_variants" "${loop_worker[@]}"
   fi
   if [ -n "$launch_variants" ]; then
-    pin=$pin_launch lockstep launch "$round" launch "$launch_pairs" "$launch_variants" "${launch_worker[@]}"
+    for g in $(seq "$launch_groups"); do
+      pin=$pin_launch lockstep launch "$round" launch "$launch_pairs" "$launch_variants" "${launch_worker[@]}"
+    done
   fi
   order=0
   pin=$pin_launch

@@ -118,7 +118,8 @@ def collect(runs):
     for r in runs:
         data = r.get("data") or {}
         if "error" in data or not data:
-            failed.append(f"{r.get('kind')} {r.get('variant')} round {r.get('round')}: {data.get('error', 'no result')}")
+            who = r.get("variant") or " ".join(["lockstep"] + (r.get("variants") or "").split())
+            failed.append(f"{r.get('kind')} {who} round {r.get('round')}: {data.get('error', 'no result')}")
             continue
         if "reps" in data:
             lock.append((r["kind"], r["round"], data))
