@@ -8,7 +8,7 @@
 # swappable allocations, a control socket; issue 22's "no cost when no swap happens"), none2 (no
 # library again: the method's control). Needs LIB (this build's
 # libgpushare.so). Every run is pinned to one core (pin; a script may set its own before a run).
-pin=""; command -v taskset > /dev/null && pin="taskset -c 1"
+pin=""; command -v taskset > /dev/null && [ "$(nproc)" -ge 2 ] && pin="taskset -c 1"
 MEM_LIMIT=${MEM_LIMIT:-16Gi}
 variants="none nolimit limit100"
 declare -A other
