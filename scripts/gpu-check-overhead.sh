@@ -21,7 +21,10 @@
 #   - a hand-over costs a GPU context switch and colder CPU caches: every repetition, the control's
 #     and the variants', runs right after another process's, so each pays it once;
 #   - the CPU: every process of a round is pinned to the same CPU set (loops: cores 2-7 where there
-#     are 8, launches: core 1), and a waiting process sleeps in read();
+#     are 8, launches: core 1), and a waiting process sleeps in read(). Whatever a waiting process
+#     did in the background would land in the repetitions of the one running, the control's too,
+#     and hide a cost: the library starts no periodic thread (its socket threads block in accept),
+#     and PyTorch's CPU threads are idle once a repetition's synchronize returns;
 #   - the library in a variant process sees the other processes' contexts on the GPU. memcompute's
 #     gate (limit 100%) governs only its own process: each governed variant gets its own board,
 #     so with no other governed process on its board it never waits, as in a user's lone job.
