@@ -106,7 +106,12 @@ class Worker:
         go_r, self.go_w = os.pipe()
         self.res_r, res_w = os.pipe()
         env = dict(os.environ, LOCKSTEP_FDS=f"{go_r},{res_w}", LOCKSTEP_VARIANT=name)
-        self.proc = subprocess.Popen(cmd, env=env, pass_fds=(go_r, res_w), stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno())
+        try:
+            self.proc = subprocess.Popen(cmd, env=env, pass_fds=(go_r, res_w), stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno())
+        except OSError as e:
+            for fd in (go_r, res_w, self.go_w, self.res_r):
+                os.close(fd)
+            raise RuntimeError(f"{name}: cannot start {cmd[0]}: {e.strerror}")
         os.close(go_r)
         os.close(res_w)
         self.buf = b""
@@ -185,6 +190,8 @@ def run_main(argv):
     opts = {"--workloads": None, "--pairs": "10", "--warmup": "1", "--timeout": "120", "--round": "0"}
     i = 0
     while i < len(argv) and argv[i] in opts:
+        if i + 1 == len(argv):
+            return fail(f"{argv[i]} needs a value")
         opts[argv[i]] = argv[i + 1]
         i += 2
     procs, cur = [], []
@@ -199,13 +206,16 @@ def run_main(argv):
     if not opts["--workloads"]:
         return fail("--workloads is required")
     names = [n for n, _ in procs]
-    if len(procs) < 2 or len(set(names)) != len(names):
-        return fail(f"need a control and at least one variant, each named once: {names}")
+    if len(procs) < 2 or len(set(names)) != len(names) or "C" in names[1:]:
+        return fail(f"need a control and at least one variant, each named once (and no variant named C): {names}")
     workloads = opts["--workloads"].split(",")
-    pairs, warmup, timeout, rnd = int(opts["--pairs"]), int(opts["--warmup"]), float(opts["--timeout"]), int(opts["--round"])
+    try:
+        pairs, warmup, timeout, rnd = int(opts["--pairs"]), int(opts["--warmup"]), float(opts["--timeout"]), int(opts["--round"])
+    except ValueError:
+        return fail("--pairs, --warmup and --round take whole numbers, --timeout seconds")
     control, variants = names[0], names[1:]
-    if pairs < 2 or warmup < 0:
-        return fail("--pairs must be at least 2, --warmup at least 0")
+    if pairs < 2 or warmup < 0 or timeout <= 0:
+        return fail("--pairs must be at least 2, --warmup at least 0, --timeout above 0")
 
     workers = {}
     out = {"control": control, "variants": variants, "workloads": workloads, "pairs_per_variant": pairs, "reps": {}, "pairs": {}}
@@ -216,21 +226,21 @@ def run_main(argv):
         # the processes start together and warm up side by side (their start-up is not measured)
         out["ready"] = {n: workers[n].receive(timeout) for n in names}
         out["ready_s"] = round(time.monotonic() - t_start, 2)
+        def one(name, workload):
+            """One repetition of workload by the process named (C: the control): its metrics."""
+            wk = workers[control if name == "C" else name]
+            wk.send(f"go {workload}")
+            return wk.receive(timeout)
+
         for w, workload in enumerate(workloads):
-            turn = lambda name: workers[control if name == "C" else name]  # noqa: E731
-
-            def one(name):
-                wk = turn(name)
-                wk.send(f"go {workload}")
-                return wk.receive(timeout)
-
-            for name in schedule(variants, warmup, rnd):  # warm-up turns, not recorded
-                one(name)
+            if warmup:
+                for name in schedule(variants, warmup, rnd):  # warm-up turns, not recorded
+                    one(name, workload)
             seq = schedule(variants, pairs, rnd + w)
             reps = {n: [] for n in names}
             for name in seq:
                 at = round(time.monotonic() - t_start, 4)
-                m = one(name)
+                m = one(name, workload)
                 m["at_s"] = at
                 reps[control if name == "C" else name].append(m)
             out["reps"][workload] = reps

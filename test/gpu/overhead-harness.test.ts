@@ -114,6 +114,12 @@ describe('lockstep.py: a group of C workers (scripts/gpu/lockstep.h)', () => {
     expect(r.out.error).toMatch(/: unknown request 'go nope'$/);
   });
 
+  it('reports a worker command that cannot start, and ends the others', () => {
+    const r = lockstep(['--workloads', 'launch', 'none', busy, '1000', ':::', 'gone', join(root, 'no-such-worker')]);
+    expect(r.status).toBe(1);
+    expect(r.out.error).toMatch(/^gone: cannot start .*no-such-worker: No such file or directory$/);
+  });
+
   it('refuses a group without a variant, or a name given twice', () => {
     expect(lockstep(['--workloads', 'launch', 'none', busy, '1000']).out.error).toMatch(/need a control and at least one variant/);
     expect(lockstep(['--workloads', 'launch', 'none', busy, '1', ':::', 'none', busy, '1']).out.error).toMatch(/each named once/);
