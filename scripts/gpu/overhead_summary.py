@@ -87,17 +87,24 @@ def load(path):
     return runs
 
 
+def iqr(xs):
+    """The interquartile range of xs (at least 2 values)."""
+    q = statistics.quantiles(xs, n=4, method="inclusive")
+    return q[2] - q[0]
+
+
 def lockstep_round(data, workload, key):
-    """A lockstep round's {variant: median pair ratio - 1} and the control's median, for one
-    metric; ({}, None) when the round lacks it."""
+    """A lockstep round's {variant: median pair ratio - 1}, the control's median and the
+    interquartile ranges of each variant's pair ratios, for one metric; ({}, None, []) when the
+    round lacks it."""
     reps = (data.get("reps") or {}).get(workload)
     pairs = (data.get("pairs") or {}).get(workload)
     control = data.get("control")
     if not reps or not pairs or control not in reps:
-        return {}, None
+        return {}, None, []
     base = [m.get(key) for m in reps[control]]
     base = [b for b in base if b]
-    out = {}
+    out, spreads = {}, []
     for v, ps in pairs.items():
         r = []
         for i, j in ps:
@@ -106,12 +113,15 @@ def lockstep_round(data, workload, key):
                 r.append(x / b)
         if r:
             out[v] = statistics.median(r) - 1
-    return out, statistics.median(base) if base else None
+        if len(r) >= 2:
+            spreads.append(iqr(r))
+    return out, statistics.median(base) if base else None, spreads
 
 
 def collect(runs):
     """Per metric label: the no-library times per round, {variant: [(round, ratio - 1)]}, the
-    lockstep pair counts seen; and the failures, the variants in first-seen order."""
+    lockstep pair counts seen and the spreads of lockstep rounds' pair ratios; and the variants
+    in first-seen order, the failures."""
     by = {}  # (kind, round, variant) -> data, process-mode runs
     lock = []  # (kind, round, data), lockstep rounds
     variants, failed = [], []
@@ -132,7 +142,7 @@ def collect(runs):
                 variants.append(v)
     rows = {}
     for label, kind, read, lkey, *_ in METRICS:
-        base, ratios, pair_counts = [], {}, set()
+        base, ratios, pair_counts, spreads = [], {}, set(), []
         rounds = sorted({rd for (k, rd, v) in by if k == kind and v == "none"})
         for rd in rounds:
             b = read(by[(kind, rd, "none")])
@@ -146,14 +156,15 @@ def collect(runs):
             for k, rd, data in lock:
                 if k != kind:
                     continue
-                per, b = lockstep_round(data, *lkey)
+                per, b, sp = lockstep_round(data, *lkey)
+                spreads += sp
                 if b:
                     base.append(b)
                 for v, ratio in per.items():
                     ratios.setdefault(v, []).append((rd, ratio))
                 if per:
                     pair_counts.add(data.get("pairs_per_variant"))
-        rows[label] = (base, ratios, pair_counts)
+        rows[label] = (base, ratios, pair_counts, spreads)
     return rows, variants, failed
 
 
@@ -165,9 +176,9 @@ def main():
     head = ["workload", "no library (median)"] + [variant_label(v) for v in variants] + ["budget (limits set)"]
     print("| " + " | ".join(head) + " |")
     print("|" + " --- |" * len(head))
-    lockstep_pairs = set()
+    lockstep_pairs, noise = set(), []
     for label, kind, read, lkey, unit, scale, budget in METRICS:
-        base, ratios_by, pair_counts = rows[label]
+        base, ratios_by, pair_counts, spreads = rows[label]
         if not base:
             continue
         lockstep_pairs |= pair_counts
@@ -189,6 +200,10 @@ def main():
         else:
             cells.append(f"<= {budget:g}%: " + ", ".join(verdicts) if verdicts else f"<= {budget:g}%")
         print("| " + " | ".join(cells) + " |")
+        control = [x for _, x in ratios_by.get("none2", [])]
+        if spreads:
+            rounds = f"{100 * iqr(control):.2f}" if len(control) >= 2 else "-"
+            noise.append(f"{label} {100 * statistics.median(spreads):.2f} / {rounds}")
     print(
         "\nCells: the variant's time per unit against the no-library process of the same round, median of the rounds'"
         f" ratios in percent (+ is slower) [bootstrap 95% CI, {RESAMPLES} resamples] (rounds). A 1% difference is"
@@ -199,6 +214,14 @@ def main():
         print(
             f"Lockstep rows: a round's ratio is the median of its {counts} paired repetitions per variant (each beside a"
             " no-library repetition of the same round's control process, run just before or after it)."
+        )
+    if noise:
+        print(
+            "Noise, in points: pairs inside a round (the interquartile range of a round's pair ratios, median over"
+            " rounds and variants) / rounds (that of the control none2's round ratios). A round's median of P pairs"
+            " errs by about 0.93 x the first / sqrt(P), whose interquartile range is 1.35 times that: where the"
+            " second is well above it, what differs between processes dominates and only more rounds help, else"
+            " more pairs (LOOP_PAIRS, LAUNCH_PAIRS) do: " + "; ".join(noise) + "."
         )
     for f in failed:
         print(f"failed: {f}")

@@ -187,6 +187,9 @@ describe('overhead_summary.py', () => {
     expect(wall['budget (limits set)']).toBe('<= 2%: memory limit: within, memory + compute 100%: over');
     expect(row(out, 'empty kernel launch, CPU time')['memory + compute 100%']).toBe('+3.00% [+3.00, +3.00] (n=5)');
     expect(out.some((l) => l.startsWith('Lockstep rows: a round\'s ratio is the median of its 3 paired repetitions'))).toBe(true);
+    // pair spreads: mem's pairs 1.0, 1.0, 2.0 (IQR 0.5), memcompute's 1.02-1.04 (0.01), none2's 0.99-1.01
+    // (0.01): the median 1.00 point; none2's round ratios all 0: 0.00
+    expect(out.at(-2)).toMatch(/: empty kernel launch, wall 1\.00 \/ 0\.00; empty kernel launch, CPU time 1\.00 \/ 0\.00\.$/);
   });
 
   it('gives the median of the rounds and a bootstrap interval inside their range', () => {
