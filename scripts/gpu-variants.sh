@@ -8,7 +8,7 @@
 # swappable allocations, a control socket; issue 22's "no cost when no swap happens"), none2 (no
 # library again: the method's control). Needs LIB (this build's
 # libgpushare.so). Every run is pinned to one core (pin; a script may set its own before a run).
-pin=""; command -v taskset > /dev/null && pin="taskset -c 1"
+pin=""; command -v taskset > /dev/null && [ "$(nproc)" -ge 2 ] && pin="taskset -c 1"
 MEM_LIMIT=${MEM_LIMIT:-16Gi}
 variants="none nolimit limit100"
 declare -A other
@@ -21,22 +21,31 @@ done
 board=$(mktemp -d)
 swapdir=$(mktemp -d)
 
+# variant_argv NAME: sets the array vargv to the command prefix that runs a command as variant NAME
+# (env assignments, LD_PRELOAD, the pin); status 1 for an unknown NAME. The compute board is $board
+# (a caller starting several governed processes at once gives each its own).
+variant_argv() {
+  local v=$1
+  case $v in
+    none | none2) vargv=($pin) ;;
+    nolimit | lib) vargv=(env LD_PRELOAD="$LIB" $pin) ;;
+    limit100) vargv=(env GPUSHARE_COMPUTE_DIR="$board" GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD="$LIB" $pin) ;;
+    limit100-*) vargv=(env GPUSHARE_COMPUTE_DIR="$board" GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD="${other[${v#limit100-}]}" $pin) ;;
+    mem) vargv=(env GPUSHARE_MEMORY_LIMIT="$MEM_LIMIT" LD_PRELOAD="$LIB" $pin) ;;
+    memswap) vargv=(env GPUSHARE_MEMORY_LIMIT="$MEM_LIMIT" GPUSHARE_SWAP="$swapdir" LD_PRELOAD="$LIB" $pin) ;;
+    memcompute) vargv=(env GPUSHARE_MEMORY_LIMIT="$MEM_LIMIT" GPUSHARE_COMPUTE_DIR="$board" GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD="$LIB" $pin) ;;
+    memcompute-*) vargv=(env GPUSHARE_MEMORY_LIMIT="$MEM_LIMIT" GPUSHARE_COMPUTE_DIR="$board" GPUSHARE_COMPUTE_LIMIT=100
+      LD_PRELOAD="${other[${v#memcompute-}]}" $pin) ;;
+    *) return 1 ;;
+  esac
+}
+
 # variant_run NAME CMD [ARGS...]: CMD as variant NAME.
 variant_run() {
   local v=$1
   shift
-  case $v in
-    none | none2) $pin "$@" ;;
-    nolimit | lib) LD_PRELOAD=$LIB $pin "$@" ;;
-    limit100) GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=$LIB $pin "$@" ;;
-    limit100-*) GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=${other[${v#limit100-}]} $pin "$@" ;;
-    mem) GPUSHARE_MEMORY_LIMIT=$MEM_LIMIT LD_PRELOAD=$LIB $pin "$@" ;;
-    memswap) GPUSHARE_MEMORY_LIMIT=$MEM_LIMIT GPUSHARE_SWAP=$swapdir LD_PRELOAD=$LIB $pin "$@" ;;
-    memcompute) GPUSHARE_MEMORY_LIMIT=$MEM_LIMIT GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 LD_PRELOAD=$LIB $pin "$@" ;;
-    memcompute-*) GPUSHARE_MEMORY_LIMIT=$MEM_LIMIT GPUSHARE_COMPUTE_DIR=$board GPUSHARE_COMPUTE_LIMIT=100 \
-      LD_PRELOAD=${other[${v#memcompute-}]} $pin "$@" ;;
-    *) echo "{\"error\": \"unknown variant $v\"}" ;;
-  esac
+  variant_argv "$v" || { echo "{\"error\": \"unknown variant $v\"}"; return; }
+  "${vargv[@]}" "$@"
 }
 
 # rounds N CMD [ARGS...]: N rounds of every variant, the order rotated round by round (drift

@@ -1,9 +1,15 @@
 // bench_launch.cu: launch-rate and allocation microbenchmarks for libgpushare's overhead.
 // Prints one JSON line. Built with nvcc on the GPU machine; run with and without LD_PRELOAD.
-// `bench_launch launch`: the launch loop only (scripts/gpu-check-overhead.sh runs it in many
-// short processes); the allocation and graph-launch parts are skipped and left out of the line.
+// `bench_launch launch`: the launch loop only (short processes, one after another); the allocation
+// and graph-launch parts are skipped and left out of the line.
+// `bench_launch lockstep [LAUNCHES]`: a worker of scripts/gpu/lockstep.py (scripts/gpu-check-overhead.sh's
+// launch rounds): after a warm-up it answers each "go launch" with one repetition of LAUNCHES
+// (default 2,000) empty kernels and a synchronize, {"wall_s": .., "cpu_s": ..} per launch (wall:
+// the loop and the drain; CPU: the launching thread's, the loop only), through the pipes named by
+// LOCKSTEP_FDS. Nothing on stdout unless a CUDA call fails (its JSON error line, exit status 1).
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <cuda_runtime.h>
@@ -12,6 +18,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "check.cuh"
+#include "lockstep.h"
 
 __global__ void empty_kernel(int *p) {
     if (p != nullptr && threadIdx.x == 1024) *p = 1;  // never true: keeps the kernel from being elided
@@ -53,7 +60,43 @@ static long long read_counter(int fd) {
     return v;
 }
 
+// The lockstep worker: one repetition per request, until "stop" or the coordinator goes.
+static int lockstep_main(int launches) {
+    lockstep_conn conn;
+    if (lockstep_open(&conn) != 0) return 2;
+    CHECK(cudaFree(nullptr));
+    for (int i = 0; i < 1000; i++) empty_kernel<<<1, 32>>>(nullptr);
+    CHECK(cudaDeviceSynchronize());
+    if (lockstep_send(&conn, "{\"ready\": true}") != 0) return 2;
+    char workload[64], line[160];
+    int rc;
+    while ((rc = lockstep_next(&conn, workload, sizeof workload)) == 1) {
+        if (std::strcmp(workload, "launch") != 0) {
+            std::snprintf(line, sizeof line, "{\"error\": \"unknown workload %s\"}", workload);
+            lockstep_send(&conn, line);
+            return 2;
+        }
+        double t0 = now_s(), c0 = thread_cpu_s();
+        for (int i = 0; i < launches; i++) empty_kernel<<<1, 32>>>(nullptr);
+        double cpu = thread_cpu_s() - c0;
+        CHECK(cudaGetLastError());
+        CHECK(cudaDeviceSynchronize());
+        double wall = now_s() - t0;
+        std::snprintf(line, sizeof line, "{\"wall_s\": %.6e, \"cpu_s\": %.6e}", wall / launches, cpu / launches);
+        if (lockstep_send(&conn, line) != 0) return 2;
+    }
+    return rc == 0 ? 0 : 2;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && std::strcmp(argv[1], "lockstep") == 0) {
+        int launches = argc > 2 ? std::atoi(argv[2]) : 2000;
+        if (launches <= 0) {
+            std::printf("{\"error\": \"lockstep: LAUNCHES must be a positive number\"}\n");
+            return 2;
+        }
+        return lockstep_main(launches);
+    }
     const bool launch_only = argc > 1 && std::strcmp(argv[1], "launch") == 0;
     const int launches = 20000, allocs = 1000, graph_launches = 20000;
     CHECK(cudaFree(nullptr));

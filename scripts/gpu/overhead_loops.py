@@ -8,7 +8,11 @@ generated token of the batch), and every repetition. The harness compares proces
 matters here is that every variant runs exactly the same work: fixed seeds, fixed shapes, fixed
 token counts (greedy, min_new_tokens = max_new_tokens: no early stop).
 
-Usage: overhead_loops.py [--device cuda|cpu] [--reps N] [--workloads train,decode1,decode8]
+--lockstep: a worker of scripts/gpu/lockstep.py instead (scripts/gpu-check-overhead.sh's loop
+rounds): every workload built and warmed up, then one repetition per request ("go train"), its
+seconds per unit answered through the pipes named by LOCKSTEP_FDS ({"s": 0.0081}); nothing on stdout.
+
+Usage: overhead_loops.py [--device cuda|cpu] [--reps N] [--workloads train,decode1,decode8] [--lockstep]
 (--device cpu and small --reps only to try the script without a GPU). Prints one JSON line.
 """
 import argparse
@@ -18,12 +22,15 @@ import time
 
 import torch
 
+import lockstep
+
 parser = argparse.ArgumentParser()
 parser.add_argument("--device", default="cuda")
 parser.add_argument("--reps", type=int, default=4)
 parser.add_argument("--workloads", default="train,decode1,decode8")
 parser.add_argument("--train-steps", type=int, default=30, help="training steps per repetition")
 parser.add_argument("--new-tokens", type=int, default=32, help="tokens generated per sequence and repetition")
+parser.add_argument("--lockstep", action="store_true", help="serve repetitions to scripts/gpu/lockstep.py")
 args = parser.parse_args()
 dev = torch.device(args.device)
 
@@ -33,23 +40,26 @@ def sync():
         torch.cuda.synchronize()
 
 
+def once(fn):
+    """One repetition of fn, ending in a synchronize: its seconds."""
+    t0 = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - t0
+
+
 def timed(fn, reps, warmup):
     """fn's time, warmup calls first: every repetition's seconds."""
     for _ in range(warmup):
         fn()
     sync()
-    out = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        out.append(time.perf_counter() - t0)
-    return out
+    return [once(fn) for _ in range(reps)]
 
 
 def train_workload():
     """A 4-layer transformer encoder (d 256, 4 heads) on random tokens, AdamW: many small kernels
-    per step, so it is the loop most sensitive to what each launch costs."""
+    per step, so it is the loop most sensitive to what each launch costs. Returns (one
+    repetition's function, its units, warm-up repetitions), as decode_workload does."""
     torch.manual_seed(0)
     vocab, seq, batch, width = 4096, 128, 16, 256
     layer = torch.nn.TransformerEncoderLayer(width, 4, 4 * width, dropout=0.0, batch_first=True)
@@ -67,8 +77,7 @@ def train_workload():
             loss.backward()
             opt.step()
 
-    reps = timed(steps, args.reps, warmup=2)
-    return [r / args.train_steps for r in reps]
+    return steps, args.train_steps, 2
 
 
 def decode_model():
@@ -104,22 +113,33 @@ def decode_workload(model, batch):
         if out.shape[1] != prompt.shape[1] + n:
             raise RuntimeError(f"generated {out.shape[1] - prompt.shape[1]} tokens, not {n}")
 
-    reps = timed(generate, args.reps, warmup=1)
-    return [r / n for r in reps]
+    return generate, n, 1
 
 
-result = {"device": str(dev)}
-t_start = time.perf_counter()
 wanted = args.workloads.split(",")
+t_start = time.perf_counter()
+workloads = {}  # name -> (one repetition, units in it, warm-up repetitions)
 if "train" in wanted:
-    reps = train_workload()
-    result["train_step_s"] = statistics.median(reps)
-    result["train_reps"] = reps
+    workloads["train"] = train_workload()
 model = decode_model() if any(w.startswith("decode") for w in wanted) else None
 for w in wanted:
     if w.startswith("decode"):
-        reps = decode_workload(model, int(w[len("decode"):]))
-        result[f"{w}_token_s"] = statistics.median(reps)
+        workloads[w] = decode_workload(model, int(w[len("decode"):]))
+if args.lockstep:
+    for fn, _, warmup in workloads.values():
+        for _ in range(warmup):
+            fn()
+    sync()
+    lockstep.serve(
+        {w: (lambda fn=fn, units=units: {"s": once(fn) / units}) for w, (fn, units, _) in workloads.items()},
+        {"device": str(dev), "warmup_s": round(time.perf_counter() - t_start, 2)},
+    )
+else:
+    result = {"device": str(dev)}
+    for w, (fn, units, warmup) in workloads.items():
+        reps = [r / units for r in timed(fn, args.reps, warmup)]
+        key = "train_step_s" if w == "train" else f"{w}_token_s"
+        result[key] = statistics.median(reps)
         result[f"{w}_reps"] = reps
-result["workloads_s"] = time.perf_counter() - t_start
-print(json.dumps(result))
+    result["workloads_s"] = time.perf_counter() - t_start
+    print(json.dumps(result))
