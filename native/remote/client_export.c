@@ -17,6 +17,7 @@
  */
 #define _DEFAULT_SOURCE
 #include "client.h"
+#include "client_served.h"
 #include "md2.h"
 
 #include <pthread.h>
@@ -177,7 +178,6 @@ static CUresult tools_context_refused(int n, uint64_t a0, uint64_t a1, uint64_t 
 TOOLS_CONTEXT_SLOT(1)
 TOOLS_CONTEXT_SLOT(2)
 TOOLS_CONTEXT_SLOT(3)
-TOOLS_CONTEXT_SLOT(4)
 TOOLS_CONTEXT_SLOT(5)
 TOOLS_CONTEXT_SLOT(6)
 TOOLS_CONTEXT_SLOT(7)
@@ -269,9 +269,16 @@ TOOLS_CONTEXT_SLOT(92)
 TOOLS_CONTEXT_SLOT(93)
 TOOLS_CONTEXT_SLOT(94)
 #undef TOOLS_CONTEXT_SLOT
+/* Slot 4: a context's number (its arguments on the H100: the context, then a pointer to a
+ * 64-bit word), called by cuBLASLt 13 once per algorithm it weighs: the driver's unique id of the
+ * context, as cuCtxGetId answers it (public reverse engineering names the slot
+ * "getContextNumber"). NULL: the current context. */
+static CUresult tools_context_id(CUcontext ctx, unsigned long long *number) {
+    return trace_slot("TOOLS_CONTEXT", 4, cuCtxGetId(ctx, number));
+}
 static const slot tools_context[95] = {
     (slot)(uintptr_t)(95 * sizeof(slot)),
-    (slot)tc_slot1, (slot)tc_slot2, (slot)tc_slot3, (slot)tc_slot4, (slot)tc_slot5, (slot)tc_slot6,
+    (slot)tc_slot1, (slot)tc_slot2, (slot)tc_slot3, (slot)tools_context_id, (slot)tc_slot5, (slot)tc_slot6,
     (slot)tc_slot7, (slot)tc_slot8, (slot)tc_slot9, (slot)tc_slot10, (slot)tc_slot11, (slot)tc_slot12,
     (slot)tc_slot13, (slot)tc_slot14, (slot)tc_slot15, (slot)tc_slot16, (slot)tc_slot17, (slot)tc_slot18,
     (slot)tc_slot19, (slot)tc_slot20, (slot)tc_slot21, (slot)tc_slot22, (slot)tc_slot23, (slot)tc_slot24,

@@ -174,6 +174,23 @@ int main(int argc, char **argv) {
     EXPECT(p_cuCtxGetId(NULL, &cid1), CUDA_SUCCESS);
     EXPECT(p_cuCtxGetId(ctx, &cid2), CUDA_SUCCESS);
     CHECK(cid1 != 0 && cid1 == cid2);
+    /* TOOLS_CONTEXT's slot 4 (cuBLASLt 13's context number): the context's id. */
+    P(CUresult(*)(const void **, const CUuuid *), cuGetExportTable);
+    static const CUuuid tools_context = {{0x21, 0x31, (char)0x8c, 0x60, (char)0x97, 0x14, 0x32, 0x48, (char)0x8c, (char)0xa6, 0x41,
+                                          (char)0xff, 0x73, 0x24, (char)0xc8, (char)0xf2}};
+    const void *tc_table = NULL;
+    EXPECT(p_cuGetExportTable(&tc_table, &tools_context), CUDA_SUCCESS);
+    if (tc_table) {
+        CUresult (*context_number)(CUcontext, unsigned long long *) = (CUresult(*)(CUcontext, unsigned long long *))((void *const *)tc_table)[4];
+        unsigned long long number = 0;
+        EXPECT(context_number(ctx, &number), CUDA_SUCCESS);
+        CHECK(number == cid1);
+        number = 0;
+        EXPECT(context_number(NULL, &number), CUDA_SUCCESS);
+        CHECK(number == cid1);
+        EXPECT(context_number(FORGED_CTX, &number), CUDA_ERROR_INVALID_CONTEXT);
+        EXPECT(context_number(ctx, NULL), CUDA_ERROR_INVALID_VALUE);
+    }
     EXPECT(p_cuCtxGetId(FORGED_CTX, &cid2), CUDA_ERROR_INVALID_CONTEXT);
     EXPECT(p_cuCtxSetCurrent(NULL), CUDA_SUCCESS);
     EXPECT(p_cuCtxGetId(NULL, &cid2), CUDA_ERROR_INVALID_CONTEXT);
