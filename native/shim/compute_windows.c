@@ -1,4 +1,5 @@
-/* compute_windows.c: the layout of a period, pure (compute_windows.h). */
+/* compute_windows.c: the layout of a period and the windows' part of the gate's decision, pure
+ * (compute_windows.h). */
 #include "compute_windows.h"
 
 int gs_windows_lay_out(const gs_window_holder *h, int n, uint64_t period_ns, gs_window *win)

@@ -2,7 +2,9 @@
  * compute_windows.h: the layout of a period (COMPUTE.md, "Periods and windows"), pure: from the
  * processes that want a GPU now (their share, priority and policy, as their board slots say)
  * to each one's exclusive window in the period. Every process on the GPU computes it from the
- * same board, so all agree on the windows without any message. Tested by
+ * same board, so all agree on the windows without any message; and the windows' part of the
+ * gate's decision (whether a process may launch now, how far its work may queue; a hard process
+ * with throughput accounting is confined to its own window, also alone). Tested by
  * tests/test_windows.c; used by the gate (compute_precise.c).
  */
 #ifndef GS_COMPUTE_WINDOWS_H

@@ -60,7 +60,7 @@ export interface SliceRequestInput {
   readonly models?: { readonly include?: readonly string[]; readonly exclude?: readonly string[] } | undefined;
   readonly uuids?: { readonly include?: readonly string[]; readonly exclude?: readonly string[] } | undefined;
   readonly numaNode?: number | string | undefined;
-  /** `throughput` (default) or `time`. */
+  /** `throughput` (default), `gpu` or `time`. */
   readonly computeAccounting?: string | undefined;
 }
 
