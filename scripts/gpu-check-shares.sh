@@ -10,8 +10,9 @@
 # side under MPS (their interference: they share the power budget). scripts/gpu/shares_run.py.
 # Needs an NVIDIA GPU, PyTorch, build/native/libgpushare.so (npm run build) and
 # build/gpu/compute_burn (scripts/gpu-build.sh, or built here when nvcc is present).
-# Prints one markdown report (tables); raw JSON lines go to $OUT. About 6-7 minutes (at most 8:
-# a round that would end past BUDGET_S=380 s is skipped and named); each run's processes start
+# Prints one markdown report (tables); raw JSON lines go to $OUT. At most about 8 minutes (a round
+# that would end past BUDGET_S=380 s is skipped and named: with three accountings the default
+# rounds do not all fit, so pick ROUNDS_* or ACCOUNTINGS for what is asked); each run's processes start
 # while the one before measures, so start-up costs little. Also one 50% matmul run with the SM
 # clock sampled every 25 ms, by phase of the library's 1 s period (TRACE=0 leaves it out).
 #
