@@ -50,6 +50,8 @@ static void dev_setup(cdev *d, int dev)
     d->share_ppm = pct > 0 ? (uint32_t)pct * (PPM / 100) : PPM;
     d->policy = pct > 0 && gs_cfg.compute_policy == GS_COMPUTE_HARD ? GS_REGION_POLICY_HARD : GS_REGION_POLICY_SHARE;
     d->priority = (int32_t)gs_cfg.priority;
+    d->confined = gs_windows_confined(&(gs_window_holder){d->share_ppm, d->priority, d->policy == GS_REGION_POLICY_SHARE},
+                                      gs_cfg.compute_accounting);
     (void)pthread_mutex_init(&d->lock, NULL);
     d->last_line = -1;
     struct timespec res;
@@ -69,7 +71,7 @@ static void dev_setup(cdev *d, int dev)
         (void)gs_region_compute_set_policy((uint32_t)dev, (uint32_t)((uint64_t)d->share_ppm * GS_REGION_SHARE_ONE / PPM),
                                            d->priority, d->policy);
     gs_log(GS_LOG_INFO, "device %d: compute %u%% (%s, priority %s)", dev, d->share_ppm / (PPM / 100),
-           d->policy == GS_REGION_POLICY_HARD ? "hard" : "share",
+           d->confined ? "hard, its own window only" : d->policy == GS_REGION_POLICY_HARD ? "hard" : "share",
            d->priority == GS_PRIORITY_HIGH ? "high" : d->priority == GS_PRIORITY_LOW ? "low" : "normal");
     atomic_store(&d->state, DEV_ON);
 }

@@ -5,7 +5,7 @@
  * the factor charge_busy (compute_state.h) applies. The factor itself is compute_clock.c's.
  *
  * They apply to a hard limit under 100% with GPUSHARE_COMPUTE_ACCOUNTING=throughput (the
- * default): a share process's window is everything nobody holds, and a process without a
+ * default; its window binds it alone too: compute_windows.c) or gpu: a share process's window is everything nobody holds, and a process without a
  * limit has the whole GPU, so weighting their time would only hold them back on an idle GPU.
  * Without NVML, or a clock it cannot read, the limit is a share of GPU time, said once.
  */
@@ -74,7 +74,7 @@ void gs_clock_setup(cdev *d, int dev, const char *uuid)
 {
     d->clock_on = false;
     atomic_store(&d->clock_ppm, GS_CLOCK_ONE);
-    if (gs_cfg.compute_accounting != GS_ACCOUNT_THROUGHPUT || d->policy != GS_REGION_POLICY_HARD || d->share_ppm >= PPM)
+    if (gs_cfg.compute_accounting == GS_ACCOUNT_TIME || d->policy != GS_REGION_POLICY_HARD || d->share_ppm >= PPM)
         return;
     unsigned mhz = 0;
     nvmlReturn_t r = open_clock(uuid, &d->nvml, &mhz);

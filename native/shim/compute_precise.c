@@ -5,9 +5,10 @@
  * a period's start, decides whether the launch may go now (else sleeps in short naps and asks
  * again), and leaves the pass that lets the next launches go the fast way.
  *
- * A process launches inside its own window or in time nobody holds, only while its budget for
- * the period (its window's length) lasts, and never queues work that would run into another
- * process's window. Because the windows do not overlap, the time measured between two of its
+ * A process launches inside its own window or in time nobody holds (a confined one, a hard
+ * limit of throughput: only inside its own), only while its budget for the period (its window's
+ * length) lasts, and never queues work that would run into another process's window (confined:
+ * past its own window's end). Because the windows do not overlap, the time measured between two of its
  * events is its own work, not another context's time slice.
  */
 #include <errno.h>
@@ -15,11 +16,13 @@
 #include "compute_state.h"
 
 /* The windows of the thread's layout (the precise path only): its own and the others' (as many
- * as gs_gov_thread.n). Per thread: a thread checks its launches against its own copy, made
- * every LAYOUT_NS, without a lock. */
+ * as gs_gov_thread.n), and whether its own window binds it (confined: time nobody holds is not
+ * free to it, gs_windows_confined). Per thread: a thread checks its launches against its own
+ * copy, made every LAYOUT_NS, without a lock. */
 static GS_TLS struct {
-    uint64_t my_off, my_len;
-    uint64_t off[GS_BOARD_SLOTS], len[GS_BOARD_SLOTS];
+    gs_window own;
+    bool confined;
+    gs_window others[GS_BOARD_SLOTS];
 } W;
 
 static void sleep_ns(uint64_t ns)
@@ -76,19 +79,17 @@ static void compute_layout(cdev *d, int dev, uint64_t now)
     (void)gs_windows_lay_out(h, n, PERIOD_NS, win); /* n <= GS_BOARD_SLOTS: never refused */
     gs_gov_thread.dev = (int8_t)dev;
     gs_gov_thread.valid_until = now + LAYOUT_NS;
-    W.my_off = W.my_len = 0;
+    W.own = (gs_window){0, 0};
     gs_gov_thread.n = 0;
     for (int i = 0; i < n; i++) {
-        if (i == mine) {
-            W.my_off = win[i].off;
-            W.my_len = win[i].len;
-        } else if (win[i].len > 0) { /* disjoint windows: their order does not matter to decide() */
-            W.off[gs_gov_thread.n] = win[i].off;
-            W.len[gs_gov_thread.n] = win[i].len;
-            gs_gov_thread.n++;
-        }
+        if (i == mine)
+            W.own = win[i];
+        else if (win[i].len > 0) /* disjoint windows: their order does not matter to decide() */
+            W.others[gs_gov_thread.n++] = win[i];
     }
-    atomic_store_explicit(&d->allowance_ns, W.my_len, memory_order_relaxed);
+    /* our slot freed (mine -1): laid out as before, in time nobody holds, until it is claimed again */
+    W.confined = d->confined && mine >= 0;
+    atomic_store_explicit(&d->allowance_ns, W.own.len, memory_order_relaxed);
 }
 
 /* The period of now, in the thread's cache (a division only when a period starts). */
@@ -123,21 +124,17 @@ static uint64_t decide(cdev *d, uint64_t now, uint64_t pending)
     int64_t balance = atomic_load(&d->balance_ns);
     if (balance <= 0 || (int64_t)pending >= balance)
         return base + PERIOD_NS - now; /* spent: the next period refills */
-    for (int i = 0; i < gs_gov_thread.n; i++)
-        if (phase >= W.off[i] && phase < W.off[i] + W.len[i])
-            return base + W.off[i] + W.len[i] - now; /* another process's window */
-    /* Allowed here: our window or time nobody holds. Queue no further than the next
-     * window of another process (or QUEUE_NS ahead). */
-    uint64_t horizon = now + QUEUE_NS;
-    for (int i = 0; i < gs_gov_thread.n; i++) {
-        uint64_t start = base + W.off[i] + (W.off[i] <= phase ? PERIOD_NS : 0);
-        if (start < horizon)
-            horizon = start;
-    }
+    /* Not in another process's window and, confined, in our own (compute_windows.c). */
+    gs_window_gate wg = gs_windows_gate(W.own, W.confined, W.others, gs_gov_thread.n, phase, PERIOD_NS);
+    if (wg.wait != 0)
+        return wg.wait;
+    /* Allowed here: our window or time nobody holds. Queue no further than the next window of
+     * another process, nor, confined, past our window's end (or QUEUE_NS ahead). */
+    uint64_t horizon = now + (wg.room < QUEUE_NS ? wg.room : QUEUE_NS);
     if (now + pending + one <= horizon)
         return 0;
-    bool mine = phase >= W.my_off && phase < W.my_off + W.my_len;
-    if (pending == 0 && mine && phase - W.my_off < W.my_len / 2)
+    bool mine = phase >= W.own.off && phase - W.own.off < W.own.len;
+    if (pending == 0 && mine && phase - W.own.off < W.own.len / 2)
         return 0; /* a kernel longer than what is left: at the start of our window, and the debt carries */
     if (pending == 0)
         return horizon > now ? horizon - now + 1 : 1000; /* it cannot fit before the next window */
@@ -164,6 +161,12 @@ static uint64_t spacing(cdev *d, int dev, uint64_t at, uint64_t pending)
         at - gs_gov_thread.pstart >= PERIOD_NS)
         return SAMPLE_NS;
     uint64_t left = gs_gov_thread.pstart + PERIOD_NS - at;
+    if (W.confined) { /* the most GPU time it can take: to its window's end, outside none (it waits) */
+        uint64_t phase = at - gs_gov_thread.pstart;
+        if (phase < W.own.off || phase - W.own.off >= W.own.len)
+            return SAMPLE_NS;
+        left = W.own.off + W.own.len - phase;
+    }
     int64_t balance = atomic_load_explicit(&d->balance_ns, memory_order_relaxed);
     return pending <= QUEUE_NS / 4 && balance > 0 && (uint64_t)balance >= left + pending + SPARSE_NS ? SPARSE_NS
                                                                                                      : SAMPLE_NS;
@@ -192,6 +195,17 @@ static void give_pass(cdev *d, int dev, uint64_t now)
     int64_t balance = atomic_load(&d->balance_ns);
     uint64_t room = balance > 0 ? (uint64_t)balance : 0;
     room = room < QUEUE_NS ? room : QUEUE_NS + 1;
+    uint64_t until = a < b ? a : b;
+    if (W.confined && gs_gov_thread.dev == dev) {
+        /* Our window binds (no other window in the layout, or the fast path is not taken):
+         * the queued work, over-estimated, ends before our window does, and no launch goes the
+         * fast way at or past its end: fast_go's coarse clock lags by less than a tick. */
+        uint64_t end = gs_gov_thread.pstart + W.own.off + W.own.len;
+        uint64_t to_end = end > now ? end - now : 0;
+        room = room < to_end ? room : to_end;
+        uint64_t last = end > tick ? end - tick : 0;
+        until = until < last ? until : last;
+    }
     uint64_t done = atomic_load(&d->done), launches;
     if (room <= tick + one)
         launches = 0; /* every launch takes the precise path */
@@ -201,7 +215,7 @@ static void give_pass(cdev *d, int dev, uint64_t now)
         launches = done + (room - tick - 1) / one; /* counted + 1 - done <= (room - tick - 1) / one */
     atomic_store_explicit(&d->pass_sparse, gap == SPARSE_NS, memory_order_relaxed);
     atomic_store_explicit(&d->pass_launches, launches, memory_order_relaxed);
-    atomic_store_explicit(&d->pass_until, a < b ? a : b, memory_order_relaxed);
+    atomic_store_explicit(&d->pass_until, until, memory_order_relaxed);
 }
 
 /* The gate's precise path: reaps, markers, the demand word, the layout, waiting. */

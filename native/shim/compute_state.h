@@ -129,6 +129,7 @@ typedef struct cdev {
     uint32_t share_ppm;
     int32_t priority;
     uint32_t policy;
+    bool confined; /* runs only in its own window, even alone (gs_windows_confined; set at setup) */
     gs_board *b;
     struct gs_board_peers *peers; /* boards per user: the other users' boards (compute_board.c); NULL: none */
     _Atomic int slot; /* our board slot, -1: none (alone) */

@@ -1,4 +1,5 @@
-/* compute_windows.c: the layout of a period, pure (compute_windows.h). */
+/* compute_windows.c: the layout of a period and the windows' part of the gate's decision, pure
+ * (compute_windows.h). */
 #include "compute_windows.h"
 
 int gs_windows_lay_out(const gs_window_holder *h, int n, uint64_t period_ns, gs_window *win)
@@ -49,4 +50,35 @@ int gs_windows_lay_out(const gs_window_holder *h, int n, uint64_t period_ns, gs_
         a = b;
     }
     return 0;
+}
+
+bool gs_windows_confined(const gs_window_holder *self, gs_compute_accounting accounting)
+{
+    return accounting == GS_ACCOUNT_THROUGHPUT && !self->shares && self->share_ppm < GS_WINDOWS_PPM;
+}
+
+gs_window_gate gs_windows_gate(gs_window own, bool confined, const gs_window *others, int n, uint64_t phase,
+                               uint64_t period_ns)
+{
+    for (int i = 0; i < n; i++)
+        if (phase >= others[i].off && phase - others[i].off < others[i].len)
+            return (gs_window_gate){.wait = others[i].off + others[i].len - phase, .room = 0};
+    uint64_t room = UINT64_MAX;
+    if (confined) {
+        if (own.len == 0)
+            return (gs_window_gate){.wait = period_ns - phase, .room = 0};
+        if (phase < own.off)
+            return (gs_window_gate){.wait = own.off - phase, .room = 0};
+        if (phase - own.off >= own.len)
+            return (gs_window_gate){.wait = period_ns - phase + own.off, .room = 0};
+        room = own.off + own.len - phase;
+    }
+    for (int i = 0; i < n; i++) {
+        if (others[i].len == 0)
+            continue;
+        uint64_t to = others[i].off > phase ? others[i].off - phase : period_ns - phase + others[i].off;
+        if (to < room)
+            room = to;
+    }
+    return (gs_window_gate){.wait = 0, .room = room};
 }

@@ -538,9 +538,9 @@ int gs_config_load(gs_config *out, gs_getenv_fn getenv_fn, void *env_ctx, gs_con
     int policy = (int)c.compute_policy;
     load_enum(&l, "GPUSHARE_COMPUTE_POLICY", policy_names, 2, &policy, "hard or share");
     c.compute_policy = (gs_compute_policy)policy;
-    static const char *const accounting_names[] = {"throughput", "time"};
+    static const char *const accounting_names[] = {"throughput", "gpu", "time"};
     int accounting = (int)c.compute_accounting;
-    load_enum(&l, "GPUSHARE_COMPUTE_ACCOUNTING", accounting_names, 2, &accounting, "throughput or time");
+    load_enum(&l, "GPUSHARE_COMPUTE_ACCOUNTING", accounting_names, 3, &accounting, "throughput, gpu or time");
     c.compute_accounting = (gs_compute_accounting)accounting;
     load_clock(&l, &c);
     static const char *const board_names[] = {"shared", "per-user"};

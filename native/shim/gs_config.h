@@ -43,10 +43,12 @@ typedef enum { GS_ISOLATION_TIME_SLICE = 0, GS_ISOLATION_SM_PARTITION } gs_isola
 typedef enum { GS_LOG_ERROR = 0, GS_LOG_WARN, GS_LOG_INFO, GS_LOG_DEBUG } gs_log_level;
 /* GPUSHARE_COMPUTE_POLICY: hard caps (default), or work-conserving sharing. */
 typedef enum { GS_COMPUTE_HARD = 0, GS_COMPUTE_SHARE } gs_compute_policy;
-/* GPUSHARE_COMPUTE_ACCOUNTING: what a hard limit's percent is of (native/shim/COMPUTE.md): the
- * program's unlimited throughput (default; busy time weighted by the SM clock it ran at), or
- * GPU time. */
-typedef enum { GS_ACCOUNT_THROUGHPUT = 0, GS_ACCOUNT_TIME } gs_compute_accounting;
+/* GPUSHARE_COMPUTE_ACCOUNTING: what a hard limit's percent is of (native/shim/COMPUTE.md):
+ * `throughput` (default): the program's unlimited throughput: busy time weighted by the SM clock
+ * it ran at, and the process runs only in its own window even alone (its CPU gaps count too);
+ * `gpu`: the GPU's clock-weighted time only (a program that uses less is not slowed);
+ * `time`: the GPU's plain time. */
+typedef enum { GS_ACCOUNT_THROUGHPUT = 0, GS_ACCOUNT_GPU, GS_ACCOUNT_TIME } gs_compute_accounting;
 
 typedef struct {
     gs_memory_limit memory_all; /* for devices without their own entry */

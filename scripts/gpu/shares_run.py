@@ -7,8 +7,10 @@ For each program (compute_burn: a compute-bound kernel; compute_torch.py burn: 8
 matmuls, power-limited on an H100/H200; compute_torch.py train: a transformer training step,
 power-limited real work), round by round: the program unlimited without the
 library (that round's baseline), then under libgpushare alone at 10/25/50/75/90% and in the
-pairs 30+70 and 50+50, once with GPUSHARE_COMPUTE_ACCOUNTING=throughput and once with time (the
-two accountings alternate which goes first, round by round). For the matmul loop alone, also
+pairs 30+70 and 50+50, once with each GPUSHARE_COMPUTE_ACCOUNTING of ACCOUNTINGS (default
+"throughput gpu time": throughput, the default, confines a hard process to its own window even
+alone; gpu is what throughput was before, clock-weighted GPU time only; the accountings rotate
+which goes first, round by round). For the matmul loop alone, also
 throughput accounting with the saturated clock set (GPUSHARE_COMPUTE_CLOCK) to the SM clock
 of that round's unlimited run: what clock weighting gives when the saturated clock is right,
 apart from how well the library learns it. A run's achieved share is its mean 1 s window
@@ -55,7 +57,9 @@ DEPTH = 3  # slots started at once: one measuring, the next ones starting up
 GAP_S = 0.5  # between one slot's end and the next one's start (a limited run's last batch may
 # wait up to (1 - share) s for its window: inside the next slot's first SKIP s, never measured)
 LATE_S = 0.3  # a loop that began later than this after its START_AT is dropped
-POLICIES = ("throughput", "time")
+POLICIES = tuple(os.environ.get("ACCOUNTINGS", "throughput gpu time").split())
+if not POLICIES or any(p not in ("throughput", "gpu", "time") for p in POLICIES):
+    sys.exit(f"ACCOUNTINGS={os.environ.get('ACCOUNTINGS')!r}: expected some of throughput, gpu, time")
 SET = "throughput, clock set"  # throughput accounting, GPUSHARE_COMPUTE_CLOCK = the unlimited run's clock
 NAMES = {"burn": "compute-bound kernel", "torch": "bf16 8192 matmul (torch)", "train": "transformer training step (torch)"}
 
@@ -130,7 +134,7 @@ class Runner:
         if limit:
             # debug: the library's exit lines say how busy time was charged (throughput accounting)
             e.update(LD_PRELOAD=self.lib, GPUSHARE_COMPUTE_LIMIT=str(limit), GPUSHARE_LOG_LEVEL="debug",
-                     GPUSHARE_COMPUTE_ACCOUNTING="time" if policy == "time" else "throughput")
+                     GPUSHARE_COMPUTE_ACCOUNTING="throughput" if policy == SET else policy)
             if policy == SET:
                 e["GPUSHARE_COMPUTE_CLOCK"] = str(round(self.saturated[prog]))
         return e
@@ -245,7 +249,8 @@ def timeslice(r, table, charged):
                              charged=ch, sm_mhz_mean=statistics.mean(clk) if clk else None)
 
             slots = [([(0, "")], f"{prog}-r{rnd}-base", on_base)]
-            policies = list(POLICIES if rnd % 2 == 0 else POLICIES[::-1])  # which goes first alternates
+            k = rnd % len(POLICIES)
+            policies = list(POLICIES[k:] + POLICIES[:k])  # which goes first rotates
             for policy in policies + ([SET] if prog == "torch" else []):
                 for t in TARGETS:
                     tag = f"{prog}-r{rnd}-{policy.replace(' ', '').replace(',', '-')}-{t}"
@@ -348,15 +353,16 @@ def err(v, target):
 
 
 def report(r, table, charged, skipped, trace, part_rows):
-    print("\n| program | case | target | throughput: median (range) | error | charged x, clock used | time: median (range) | error "
-          "| throughput, clock set to the unlimited run's: median | error | charged x | rounds |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("\n| program | case | target | " + " | ".join(f"{p}: median (range) | error | charged x, clock used" for p in POLICIES)
+          + " | throughput, clock set to the unlimited run's: median | error | charged x | rounds |")
+    print("|" + " --- |" * (3 + 3 * len(POLICIES) + 4))
     seen = []
     for (prog, case, target, _) in table:
         if (prog, case, target) not in seen:
             seen.append((prog, case, target))
     for prog, case, target in seen:
-        th, ti, st = (table.get((prog, case, target, p), []) for p in (POLICIES[0], POLICIES[1], SET))
+        cols = [table.get((prog, case, target, p), []) for p in POLICIES]
+        st = table.get((prog, case, target, SET), [])
 
         def ch(policy, clock):
             c = charged.get((prog, case, target, policy), [])
@@ -365,9 +371,9 @@ def report(r, table, charged, skipped, trace, part_rows):
             x = f"x{statistics.median(v[0] for v in c):.3f}"
             return f"{x}, {statistics.median(v[1] for v in c):.0f} MHz" if clock else x
 
-        rounds = max(len(th), len(ti), len(st))
-        print(f"| {NAMES[prog]} | {case} | {target} | {fmt(th)} | {err(th, target)} | {ch(POLICIES[0], True)} | {fmt(ti)} | "
-              f"{err(ti, target)} | {fmt(st)} | {err(st, target)} | {ch(SET, False)} | {rounds} |")
+        rounds = max(len(v) for v in cols + [st])
+        per = " | ".join(f"{fmt(v)} | {err(v, target)} | {ch(p, True)}" for p, v in zip(POLICIES, cols))
+        print(f"| {NAMES[prog]} | {case} | {target} | {per} | {fmt(st)} | {err(st, target)} | {ch(SET, False)} | {rounds} |")
     for prog, mhz in r.saturated.items():
         print(f"\n{NAMES[prog]} unlimited (the latest round): SM clock {mhz:.0f} MHz", end="")
     print()

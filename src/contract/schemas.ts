@@ -63,7 +63,7 @@ export const SubmitTaskSchema = z
     models: Selector.optional(),
     uuids: Selector.optional(),
     numaNode: z.union([z.number(), Short]).optional(),
-    computeAccounting: Short.optional().describe(`what a time-slice compute limit is a share of: ${COMPUTE_ACCOUNTING.join(' (default) or ')} (GPUSHARE_COMPUTE_ACCOUNTING)`),
+    computeAccounting: Short.optional().describe(`what a time-slice compute limit is a share of: ${COMPUTE_ACCOUNTING[0]} (default), ${COMPUTE_ACCOUNTING.slice(1).join(' or ')} (GPUSHARE_COMPUTE_ACCOUNTING)`),
     tenant: z.string().min(1).max(64).optional(),
   })
   .meta({ id: 'SubmitTask' });

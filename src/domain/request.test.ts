@@ -34,6 +34,8 @@ describe('parseSliceRequest', () => {
   it('takes a compute accounting for a time-slice limit (absent: none stored, the library defaults to throughput)', () => {
     const r = parseSliceRequest({ compute: '30', computeAccounting: ' Time ' });
     expect(r.ok && r.value.computeAccounting).toBe('time');
+    const g = parseSliceRequest({ compute: '30', computeAccounting: 'GPU' });
+    expect(g.ok && g.value.computeAccounting).toBe('gpu');
     const d = parseSliceRequest({ compute: '30' });
     expect(d.ok && 'computeAccounting' in d.value).toBe(false);
   });
@@ -64,7 +66,7 @@ describe('parseSliceRequest', () => {
     ['include and exclude the same model', { models: { include: ['A100'], exclude: ['a100'] } }, 'models', 'conflict', /both included and excluded/],
     ['fewer UUIDs than GPUs', { gpus: 2, uuids: { include: ['GPU-1'] } }, 'uuids', 'conflict', /asks for 2 GPUs/],
     ['negative NUMA node', { numaNode: -1 }, 'numaNode', 'negative', /negative/],
-    ['unknown compute accounting', { compute: 30, computeAccounting: 'power' }, 'computeAccounting', 'unknownValue', /throughput, time/],
+    ['unknown compute accounting', { compute: 30, computeAccounting: 'power' }, 'computeAccounting', 'unknownValue', /throughput, gpu, time/],
     ['compute accounting without a limit', { computeAccounting: 'time' }, 'computeAccounting', 'conflict', /time-slice compute limit under 100%/],
     ['compute accounting on an SM partition', { isolation: 'sm-partition', compute: 50, computeAccounting: 'time' }, 'computeAccounting', 'conflict', /SM partition is a number of SMs/],
   ];

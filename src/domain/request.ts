@@ -8,10 +8,12 @@ export type IsolationMode = (typeof ISOLATION_MODES)[number];
 
 /**
  * What a time-slice compute limit of P% is P% of (libgpushare's GPUSHARE_COMPUTE_ACCOUNTING,
- * native/shim/COMPUTE.md): the program's unlimited throughput (busy time weighted by the SM clock
- * it ran at: a power-capped GPU left partly idle clocks higher), or the GPU's time.
+ * native/shim/COMPUTE.md "What a share means"): `throughput`, the program's unlimited throughput
+ * (busy time weighted by the SM clock it ran at, and the task runs only in its own window even
+ * alone, so its CPU gaps count too); `gpu`, the GPU's clock-weighted time (a program that keeps
+ * the GPU busy less than P% is not slowed); `time`, the GPU's plain time.
  */
-export const COMPUTE_ACCOUNTING = ['throughput', 'time'] as const;
+export const COMPUTE_ACCOUNTING = ['throughput', 'gpu', 'time'] as const;
 export type ComputeAccounting = (typeof COMPUTE_ACCOUNTING)[number];
 
 /** Named priorities; any integer 0-1000 is accepted too (higher wins). */
@@ -58,7 +60,7 @@ export interface SliceRequestInput {
   readonly models?: { readonly include?: readonly string[]; readonly exclude?: readonly string[] } | undefined;
   readonly uuids?: { readonly include?: readonly string[]; readonly exclude?: readonly string[] } | undefined;
   readonly numaNode?: number | string | undefined;
-  /** `throughput` (default) or `time`. */
+  /** `throughput` (default), `gpu` or `time`. */
   readonly computeAccounting?: string | undefined;
 }
 

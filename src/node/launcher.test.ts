@@ -39,6 +39,10 @@ describe('taskEnvironment', () => {
     const env = taskEnvironment({ PATH: '/bin' }, own, [{ index: 0, uuid: 'GPU-a', memoryBytes: 8 * 2 ** 30, computeMilli: 300 }], 30);
     expect(env['GPUSHARE_COMPUTE_ACCOUNTING']).toBe('time');
     expect(env['GPUSHARE_COMPUTE_CLOCK']).toBeUndefined();
+    const gpuReq = parseSliceRequest({ compute: '30', computeAccounting: 'gpu' });
+    if (!gpuReq.ok) throw new Error('fixture');
+    const gpuEnv = taskEnvironment({ PATH: '/bin' }, { ...own, request: gpuReq.value } as unknown as Task, [{ index: 0, uuid: 'GPU-a', memoryBytes: 8 * 2 ** 30, computeMilli: 300 }], 30);
+    expect(gpuEnv['GPUSHARE_COMPUTE_ACCOUNTING']).toBe('gpu');
   });
 
   it('never lets the task ask the wrapper for its sandbox (GPUSHARE_EXEC_*): only the daemon adds those, after', () => {

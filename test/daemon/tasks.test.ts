@@ -30,15 +30,17 @@ async function post(path: string, body: unknown, contentType = 'application/json
 }
 
 describe('gpushare run (foreground)', () => {
-  it("sets what --cores is a share of: throughput by default, time with --cores-accounting time (the task's own value never wins)", async () => {
+  it("sets what --cores is a share of: throughput by default, gpu or time with --cores-accounting (the task's own value never wins)", async () => {
     const show = ['--', 'sh', '-c', 'echo "$GPUSHARE_COMPUTE_ACCOUNTING|${GPUSHARE_COMPUTE_CLOCK-unset}"'];
     const byDefault = await h.run(['run', '--cores', '30', '-e', 'GPUSHARE_COMPUTE_CLOCK=9999', ...show]);
     expect(byDefault.stdout.trim()).toBe('throughput|unset');
     const time = await h.run(['run', '--cores', '30', '--cores-accounting', 'time', '-e', 'GPUSHARE_COMPUTE_ACCOUNTING=throughput', ...show]);
     expect(time.stdout.trim()).toBe('time|unset');
+    const gpu = await h.run(['run', '--cores', '30', '--cores-accounting', 'gpu', ...show]);
+    expect(gpu.stdout.trim()).toBe('gpu|unset');
     const all = await h.client.json<{ command: string[]; request: { computeAccounting?: string } }[]>('GET', '/v1/tasks?all=1');
     const shown = all.filter((t) => t.command.join(' ') === show.slice(1).join(' ')).map((t) => t.request.computeAccounting ?? 'none');
-    expect(shown.sort()).toEqual(['none', 'time']);
+    expect(shown.sort()).toEqual(['gpu', 'none', 'time']);
   });
 
   it('gives the task its slice in the environment and the library preloaded', async () => {

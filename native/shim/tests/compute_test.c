@@ -8,7 +8,9 @@
  *                                           graph_ptsz) forever, synchronizing every 16;
  *                                           "threads": 4 threads, each on its own stream;
  *                                           "streams": one thread, 2 kernels at a time on 2
- *                                           streams (side by side on the fake GPU)
+ *                                           streams (side by side on the fake GPU); "duty":
+ *                                           DUTY_KERNELS kernels, synchronize, DUTY_GAP_US on
+ *                                           the CPU, counting iterations (t_duty)
  *
  * The environment (run_shim_tests.sh) gives the fake config (5 devices, sharedGpu, a busy
  * directory), GPUSHARE_COMPUTE_DIR and the preloaded library; a scenario adds each burner's
@@ -109,6 +111,35 @@ static void *burn_thread(void *p)
     return NULL;
 }
 
+/*
+ * A program that does not keep the GPU busy (a training step's CPU gaps: Python, the optimizer):
+ * each iteration DUTY_KERNELS kernels of KERNEL_US, a synchronize, then DUTY_GAP_US of host time.
+ * Unlimited on the fake it is busy about half the time. It counts its iterations in
+ * <busy dir>/<pid>.iters (one uint64, mapped): its throughput, read by t_duty.
+ */
+#define DUTY_KERNELS 5
+#define DUTY_GAP_US 10000
+static int duty(CUfunction fn, CUstream s)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%d.iters", getenv("GPUSHARE_FAKE_CUDA_BUSY_DIR"), (int)getpid());
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || ftruncate(fd, sizeof(uint64_t)) != 0)
+        return 3;
+    _Atomic uint64_t *iters = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (iters == MAP_FAILED)
+        return 3;
+    while (!burn_stop) {
+        for (int k = 0; k < DUTY_KERNELS; k++)
+            CK(cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, s, NULL, NULL));
+        CK(cuStreamSynchronize(s));
+        atomic_fetch_add(iters, 1);
+        sleep_s(DUTY_GAP_US / 1e6);
+    }
+    return 0;
+}
+
 static int burn(const char *api, const char *us)
 {
     CUdevice dev;
@@ -136,6 +167,8 @@ static int burn(const char *api, const char *us)
             pthread_join(t[i], NULL);
         return 0;
     }
+    if (strcmp(api, "duty") == 0)
+        return duty(fn, s);
     if (strcmp(api, "streams") == 0) {
         CUstream s2;
         CK(cuStreamCreate(&s2, CU_STREAM_NON_BLOCKING));
@@ -763,6 +796,85 @@ static void t_tenants(void)
     check(p[1] >= BUSY_PCT, "user B's high-priority burner gets the GPU, whatever the hostile board says: %.1f%%", p[1]);
 }
 
+/* The iterations a duty burner (pid) has counted, or -1 when its file is not there yet. */
+static double iters_of(pid_t pid)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%d.iters", getenv("GPUSHARE_FAKE_CUDA_BUSY_DIR"), (int)pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    uint64_t n = 0;
+    ssize_t got = pread(fd, &n, sizeof n, 0);
+    close(fd);
+    return got == (ssize_t)sizeof n ? (double)n : -1;
+}
+
+/*
+ * What a share means for a program that keeps the GPU busy only part of the time (COMPUTE.md
+ * "What a share means"): duty burners (about half the time busy unlimited), side by side on
+ * their own devices: unlimited (the reference), hard 30% with throughput accounting (the
+ * default: its own window binds it alone, so it gets 30% of its unlimited iterations/s), with
+ * `gpu` and `time` accounting (30% of the GPU's time: 30 / its busy share of its unlimited
+ * iterations, about 60%), and policy `share` (not slowed). Iterations over 3 whole periods.
+ * The bounds cannot pass by accident: the throughput one is +-0.05 around 0.30 while gpu's is
+ * around 0.30 / U with U (the unlimited busy share) required in [0.35, 0.65], so >= 0.46.
+ */
+static void t_duty(void)
+{
+    static const char *const vars[5][3] = {
+        {"GPUSHARE_LOG_LEVEL=warn", NULL},
+        {"GPUSHARE_COMPUTE_LIMIT=30", NULL},
+        {"GPUSHARE_COMPUTE_LIMIT=30", "GPUSHARE_COMPUTE_ACCOUNTING=gpu", NULL},
+        {"GPUSHARE_COMPUTE_LIMIT=30", "GPUSHARE_COMPUTE_ACCOUNTING=time", NULL},
+        {"GPUSHARE_COMPUTE_LIMIT=30", "GPUSHARE_COMPUTE_POLICY=share", NULL},
+    };
+    const double span = 3.0;
+    double rate[5] = {0}, busy[5] = {0}, u = 0, r[5] = {0}, want_time = 0;
+    bool ok = false;
+    for (int attempt = 0; attempt < 3 && !ok; attempt++) {
+        pid_t pids[5];
+        for (int i = 0; i < 5; i++)
+            pids[i] = spawn(i, "duty", (const char *const *)vars[i]);
+        double t_wait = now_s();
+        for (int i = 0; i < 5; i++)
+            while ((iters_of(pids[i]) < 0 || busy_of(pids[i]) < 0) && now_s() - t_wait < 10)
+                sleep_s(0.01);
+        sleep_s(SETTLE_S);
+        double i0[5], b0[5], i1[5], b1[5];
+        double t0 = now_s();
+        for (int i = 0; i < 5; i++) {
+            i0[i] = iters_of(pids[i]);
+            b0[i] = busy_of(pids[i]);
+        }
+        sleep_s(span);
+        double t1 = now_s();
+        for (int i = 0; i < 5; i++) {
+            i1[i] = iters_of(pids[i]);
+            b1[i] = busy_of(pids[i]);
+        }
+        for (int i = 0; i < 5; i++)
+            stop(pids[i]);
+        for (int i = 0; i < 5; i++) {
+            rate[i] = (i1[i] - i0[i]) / (t1 - t0);
+            busy[i] = (b1[i] - b0[i]) / ((t1 - t0) * 1e9);
+            r[i] = rate[0] > 0 ? rate[i] / rate[0] : 0;
+        }
+        u = busy[0];
+        want_time = u > 0 ? (0.30 / u < 1 ? 0.30 / u : 1) : 0;
+        printf("duty%s: unlimited %.1f it/s, busy %.1f%%; at 30%%: throughput %.3f (want 0.30), gpu %.3f and time %.3f "
+               "(want %.3f), share %.3f (want >= 0.85) of its iterations/s\n",
+               attempt ? " (retry)" : "", rate[0], 100 * u, r[1], r[2], r[3], want_time, r[4]);
+        ok = u >= 0.35 && u <= 0.65 && fabs(r[1] - 0.30) <= 0.05 && fabs(r[2] - want_time) <= 0.07 &&
+             fabs(r[3] - want_time) <= 0.07 && r[4] >= 0.85;
+    }
+    check(u >= 0.35 && u <= 0.65, "the duty burner unlimited is busy %.1f%% of the time, want 35-65", 100 * u);
+    check(fabs(r[1] - 0.30) <= 0.05, "throughput accounting at 30%%: %.3f of its unlimited iterations/s, want 0.30", r[1]);
+    check(fabs(r[2] - want_time) <= 0.07, "gpu accounting at 30%%: %.3f, want %.3f", r[2], want_time);
+    check(fabs(r[3] - want_time) <= 0.07, "time accounting at 30%%: %.3f, want %.3f", r[3], want_time);
+    check(r[4] >= 0.85, "share policy at 30%%: %.3f, want >= 0.85 (not slowed)", r[4]);
+}
+
 int main(int argc, char **argv)
 {
     scenario = argc > 1 ? argv[1] : "alone";
@@ -780,6 +892,6 @@ int main(int argc, char **argv)
     }
     static const test_scenario all[] = {{"alone", t_alone},   {"unlimited", t_unlimited}, {"colocated", t_colocated},
                {"paths", t_paths},   {"policy", t_policy},       {"priority", t_priority},
-               {"published", t_published}, {"kill", t_kill}, {"clock", t_clock}, {"tenants", t_tenants}};
+               {"published", t_published}, {"kill", t_kill}, {"clock", t_clock}, {"duty", t_duty}, {"tenants", t_tenants}};
     return run_scenario(all, sizeof all / sizeof all[0]);
 }

@@ -231,7 +231,7 @@ echo '{"devices": [{}, {}, {}, {}, {}]}' >"$CNVML"
 # tenants: boards per user, burners of three users (as root; else it says it skipped), which must
 # reach the fake's files: the work directory is made traversable for it.
 chmod 755 "$WORK"
-for sc in alone unlimited colocated paths policy priority published kill clock tenants; do
+for sc in alone unlimited colocated paths policy priority published kill clock duty tenants; do
     mkdir -p "$WORK/cbusy-$sc" "$WORK/cboard-$sc"
     run "compute $sc" "$A" "$ASAN_PRELOAD" GPUSHARE_FAKE_CUDA="$CFAKE" GPUSHARE_FAKE_NVML="$CNVML" GPUSHARE_FAKE_CUDA_BUSY_DIR="$WORK/cbusy-$sc" \
         GPUSHARE_COMPUTE_DIR="$WORK/cboard-$sc" GPUSHARE_LOG_LEVEL=error -- "$T/compute_test" $sc

@@ -157,6 +157,7 @@ static void test_bad_values_are_reported_and_ignored(void) {
         {"GPUSHARE_LOG_LEVEL", "loud", "error, warn, info or debug"},
         {"GPUSHARE_SCRUB", "maybe", "1 or 0"},
         {"GPUSHARE_COMPUTE_BOARD", "mine", "shared or per-user"},
+        {"GPUSHARE_COMPUTE_ACCOUNTING", "clock", "throughput, gpu or time"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int n = load(&c, &r, (env_table){{bad[i].name, bad[i].value, NULL}});
@@ -173,6 +174,10 @@ static void test_switches(void) {
     CHECK(!c.compute_board_per_user, "one shared compute board by default");
     CHECK(load(&c, &r, (env_table){{"GPUSHARE_COMPUTE_BOARD", "per-user", NULL}}) == 0 && c.compute_board_per_user, "boards per user");
     CHECK(load(&c, &r, (env_table){{"GPUSHARE_COMPUTE_BOARD", "shared", NULL}}) == 0 && !c.compute_board_per_user, "a shared board, said");
+    CHECK(load(&c, &r, (env_table){{NULL}}) == 0 && c.compute_accounting == GS_ACCOUNT_THROUGHPUT, "throughput accounting by default");
+    CHECK(load(&c, &r, (env_table){{"GPUSHARE_COMPUTE_ACCOUNTING", "gpu", NULL}}) == 0 && c.compute_accounting == GS_ACCOUNT_GPU, "gpu accounting");
+    CHECK(load(&c, &r, (env_table){{"GPUSHARE_COMPUTE_ACCOUNTING", "time", NULL}}) == 0 && c.compute_accounting == GS_ACCOUNT_TIME, "time accounting");
+    CHECK(load(&c, &r, (env_table){{"GPUSHARE_COMPUTE_ACCOUNTING", "Gpu", NULL}}) == 1 && c.compute_accounting == GS_ACCOUNT_THROUGHPUT, "a bad accounting: said, the default kept");
 }
 
 /* GPUSHARE_SM_OFFSET: whole, per ordinal (falling back to the whole value), and bad forms. */

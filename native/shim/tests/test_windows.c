@@ -112,9 +112,64 @@ static void test_bad_count(void)
     }
 }
 
+/* The windows' part of the gate (gs_windows_confined, gs_windows_gate): holder 0 asks at `phase`. */
+#define TP GS_ACCOUNT_THROUGHPUT
+#define GPU GS_ACCOUNT_GPU
+#define TIME GS_ACCOUNT_TIME
+#define NONE UINT64_MAX
+typedef struct gate_row {
+    const char *name;
+    int n;
+    gs_window_holder h[4];
+    gs_compute_accounting acc;
+    uint64_t phase;
+    bool confined;
+    uint64_t wait, room;
+} gate_row;
+
+static const gate_row gate_rows[] = {
+    {"alone, hard 30%, throughput, in its window: goes, queue up to its end", 1, {HARD(30, NORMAL)}, TP, 100 * MS, true, 0, 200 * MS},
+    {"alone, hard 30%, throughput, past its window: held to the next period's window", 1, {HARD(30, NORMAL)}, TP, 500 * MS, true, 500 * MS, 0},
+    {"alone, hard 30%, throughput, at its window's end: held", 1, {HARD(30, NORMAL)}, TP, 300 * MS, true, 700 * MS, 0},
+    {"alone, hard 30%, gpu accounting, past its window: time nobody holds is free", 1, {HARD(30, NORMAL)}, GPU, 500 * MS, false, 0, NONE},
+    {"alone, hard 30%, time accounting, past its window: free", 1, {HARD(30, NORMAL)}, TIME, 500 * MS, false, 0, NONE},
+    {"alone, share 30%, throughput: not confined (the whole period is its window)", 1, {SHARE(30, NORMAL)}, TP, 500 * MS, false, 0, NONE},
+    {"a priority without a limit (share 100%): not confined", 1, {SHARE(100, HIGH)}, TP, 900 * MS, false, 0, NONE},
+    {"hard 100%: not confined (its window is the period)", 1, {HARD(100, NORMAL)}, TP, 900 * MS, false, 0, NONE},
+    {"hard 30% after a high hard 70%, throughput, before its window: held to it", 2, {HARD(30, NORMAL), HARD(70, HIGH)}, TP, 100 * MS, true, 600 * MS, 0},
+    {"hard 30% after a high hard 70%, in its window: queue to its end (the other's next window starts there too)", 2,
+     {HARD(30, NORMAL), HARD(70, HIGH)}, TP, 800 * MS, true, 0, 200 * MS},
+    {"hard 30% + hard 50%, throughput, in time nobody holds: held to the next period", 2, {HARD(30, NORMAL), HARD(50, NORMAL)}, TP, 900 * MS, true, 100 * MS, 0},
+    {"hard 30% + hard 50%, gpu accounting, in time nobody holds: goes, queue to the other's next window", 2,
+     {HARD(30, NORMAL), HARD(50, NORMAL)}, GPU, 900 * MS, false, 0, 400 * MS},
+    {"hard 30% + hard 50%, throughput, near its end: the other's window and its own end agree", 2,
+     {HARD(30, NORMAL), HARD(50, NORMAL)}, TP, 250 * MS, true, 0, 50 * MS},
+    {"hard 30% + hard 50%, time accounting, in the other's window: held to its end", 2, {HARD(30, NORMAL), HARD(50, NORMAL)}, TIME, 400 * MS, false, 400 * MS, 0},
+    {"a low hard 30% under a high share process: no window, held while the other's lasts", 2, {HARD(30, LOW), SHARE(10, HIGH)}, TP, 500 * MS, true, 500 * MS, 0},
+};
+
+static void test_gate(void)
+{
+    for (size_t r = 0; r < sizeof gate_rows / sizeof gate_rows[0]; r++) {
+        const gate_row *t = &gate_rows[r];
+        gs_window win[4], others[4];
+        check(gs_windows_lay_out(t->h, t->n, S, win) == 0, "%s: layout", t->name);
+        int n = 0;
+        for (int i = 1; i < t->n; i++)
+            if (win[i].len > 0)
+                others[n++] = win[i];
+        bool confined = gs_windows_confined(&t->h[0], t->acc);
+        gs_window_gate g = gs_windows_gate(win[0], confined, others, n, t->phase, S);
+        check(confined == t->confined && g.wait == t->wait && g.room == t->room,
+              "%s: confined %d wait %llu room %llu, want %d %llu %llu", t->name, confined, (unsigned long long)g.wait,
+              (unsigned long long)g.room, t->confined, (unsigned long long)t->wait, (unsigned long long)t->room);
+    }
+}
+
 static void test_all(void)
 {
     test_rows();
+    test_gate();
     test_disjoint();
     test_bad_count();
 }

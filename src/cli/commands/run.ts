@@ -33,7 +33,7 @@ export function registerRun(program: Command): void {
     .option('--gpus <n>', 'number of GPUs (default 1; 0 for a CPU-only task)')
     .option('--mem <size>', 'GPU memory per GPU: 8Gi, 8192Mi, 50% (default: the whole GPU)')
     .option('--cores <percent>', 'compute per GPU, percent: 30 (default: no limit)')
-    .addOption(new Option('--cores-accounting <what>', "what --cores is a share of: the program's unlimited throughput (default) or the GPU's time").choices(['throughput', 'time']))
+    .addOption(new Option('--cores-accounting <what>', "what --cores is a share of: throughput, the program's unlimited throughput (default); gpu, the GPU's clock-weighted time; time, the GPU's time").choices(['throughput', 'gpu', 'time']))
     .option('--priority <p>', 'low, normal (default), high or 0-1000; higher runs first')
     .option('--gpu-model <model...>', 'only GPUs of these models, e.g. H100-80GB')
     .addOption(new Option('--isolation <mode>', 'how the slice shares its GPU').choices(['time-slice', 'sm-partition', 'exclusive']))
