@@ -42,7 +42,10 @@
 // the same cluster; the parent asks each for a round in turn, the order reversed every other
 // round. Both answer the same (extender-reference.test.ts), so both clusters change alike.
 // `--cpu-prof DIR` writes each child's CPU profile there.
-// Usage: node --import tsx bench/k8s-extender.bench.ts [nodes] [--rounds N] [--pods N] [--occupancy 0.5,0.9] [--names all,500] [--paths direct,http,net] [--baseline DIR|REF] [--cpu] [--cpu-prof DIR] [--client spliced|parsed] [--no-pin] [--sample N] [--verify N] [--phases] [--flags "V8 FLAGS"] [--baseline-flags "V8 FLAGS"]
+// Usage: node --import tsx bench/k8s-extender.bench.ts [nodes] [--rounds N] [--pods N] [--occupancy 0.5,0.9] [--names all,500] [--paths direct,http,net] [--baseline DIR|REF] [--cpu] [--cpu-prof DIR] [--client spliced|parsed] [--no-pin] [--sample N] [--verify N] [--phases] [--flags "V8 FLAGS"] [--baseline-flags "V8 FLAGS"] [--heap-survivors FILE]
+// `--heap-survivors FILE`: each net round's server samples (V8's sampling heap profiler) what it
+// allocates and still holds at the round's end, by function (FILE-<build>-<occupancy>.<round>,
+// and the top functions to stderr): what a scavenge copies or promotes.
 // or the same by env: K8S_EXTENDER_BENCH_NODES, _ROUNDS, _PODS, _OCCUPANCY, _NAMES, _PATHS, _BASELINE, _CPU=1.
 import Fastify from 'fastify';
 import { execFileSync, spawn } from 'node:child_process';
@@ -65,6 +68,7 @@ import type * as DecisionModule from '../src/k8s/hami/decision.js';
 import type * as NodeGpusModule from '../src/k8s/hami/node-gpus.js';
 import type * as PodRequestModule from '../src/k8s/hami/pod-request.js';
 import { createPrng, type Prng } from '../src/scheduler/prng.js';
+import { startHeapSampling } from './lib/heap-sample.js';
 
 const args = process.argv.slice(2);
 const ENV = 'K8S_EXTENDER_BENCH_';
@@ -484,15 +488,22 @@ async function childMode(checkout: string, occupancy: number): Promise<void> {
   process.stdout.write(`${JSON.stringify({ built: world.alive.length, seconds: (performance.now() - t0) / 1000 })}\n`);
   const lines = createInterface({ input: process.stdin });
   let net: { port: number; close: () => Promise<void> } | null = null;
+  // --heap-survivors FILE: what each net round allocated and still held at its end (written as FILE.<round>).
+  const survivors = opt('--heap-survivors', '');
+  let stopSampling: (() => Promise<void>) | null = null;
+  let rounds = 0;
   for await (const line of lines) {
     const [verb, path, perPod] = line.split(' ');
     if (verb === 'serve') {
       // The net path: serve until the parent's next line says the round is over.
       net = await serveNet(world, Number(perPod));
+      stopSampling = await startHeapSampling(survivors === '' ? undefined : `${survivors}.${++rounds}`, `[${checkout}] net round ${rounds}:`, true);
       process.stdout.write(`${JSON.stringify({ port: net.port })}\n`);
       continue;
     }
     if (verb === 'close') {
+      await stopSampling?.();
+      stopSampling = null;
       await net?.close();
       net = null;
       process.stdout.write('{}\n');
@@ -506,7 +517,7 @@ async function childMode(checkout: string, occupancy: number): Promise<void> {
 /** A child for `root`'s build over a cluster at `occupancy`: ask() runs one round there. */
 async function startChild(root: string, occupancy: number, flags: string[]): Promise<{ ask: (path: string, perPod: number) => Promise<RoundResult>; built: { built: number; seconds: number }; stop: () => void }> {
   const prof = opt('--cpu-prof', '');
-  const argv = [process.execPath, ...flags, ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []), '--import', 'tsx', fileURLToPath(import.meta.url), '--child', root, '--occupancy', String(occupancy), String(NODES), '--pods', String(PODS), ...(CPU ? ['--cpu'] : []), ...(PHASES ? ['--phases'] : [])];
+  const argv = [process.execPath, ...flags, ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []), '--import', 'tsx', fileURLToPath(import.meta.url), '--child', root, '--occupancy', String(occupancy), String(NODES), '--pods', String(PODS), ...(CPU ? ['--cpu'] : []), ...(PHASES ? ['--phases'] : []), ...(opt('--heap-survivors', '') !== '' ? ['--heap-survivors', `${opt('--heap-survivors', '')}-${root === here ? 'this' : 'base'}-${occupancy}`] : [])];
   const child = spawn(PIN ? 'taskset' : (argv.shift() as string), PIN ? ['-c', '1', ...argv] : argv, { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async (): Promise<unknown> => {

@@ -30,7 +30,8 @@ export interface ListVerdicts {
   readonly names: readonly string[];
   readonly kinds: Uint8Array;
   // The answer's lists: new objects whenever a verdict changes, so an answer whose lists are
-  // these very objects is the table's now (the writer checks it before it reads the table).
+  // these very objects is the table's now (the writer checks it, or the answer's
+  // verdictsRevision, before it reads the table).
   readonly passed: readonly string[];
   readonly failed: NodeReasons;
   readonly unresolvable: NodeReasons;
@@ -42,6 +43,8 @@ export interface ListVerdicts {
    * null when that is too far back to say: a writer then compares every position.
    */
   changedSince?(revision: number): readonly number[] | null;
+  /** Whether `names` are exactly the passed names in order, without making the passed list; absent: compared with `passed`. */
+  passedIs?(names: readonly string[]): boolean;
 }
 
 /** ExtenderFilterResult before it is encoded (encodeFilterAnswer) or made objects (filterResultOf). */
@@ -52,6 +55,12 @@ export interface FilterAnswer {
   readonly unresolvable: NodeReasons;
   /** Where the answer is a kept table's: nodeNames, failed and unresolvable are its lists (same order). */
   readonly verdicts?: ListVerdicts;
+  /**
+   * With `verdicts`: the table's revision the answer's lists are (VerdictTable.answer: its
+   * lists are not the table's objects, and its refused lists are made only when read). A
+   * writer whose table is still at this revision writes the table's bytes without reading them.
+   */
+  readonly verdictsRevision?: number;
 }
 
 /** A HostPriorityList as two lists of the same length. */

@@ -135,7 +135,7 @@ export class Extender {
     if (parsed.value === null) return result(names, none(), none());
     if (args.NodeNames) {
       const table = this.verdicts(parsed.value, args.NodeNames);
-      if (table !== null) return { ...result(table.passed, table.failed, table.unresolvable), verdicts: table };
+      if (table !== null) return args.Nodes ? { ...result(table.passed, table.failed, table.unresolvable), verdicts: table } : table.answer();
     }
     const { evaluation } = this.evaluate(parsed.value, names, false);
     const { unresolvable } = evaluation;
@@ -167,7 +167,7 @@ export class Extender {
     // some of the table's names (another extender or plugin refused the others).
     const table = this.tables.get(shapeKey(parsed.value, this.suspendable));
     if (table !== undefined && table.generation === this.view.generation) {
-      if (sameList(table.passed, names)) {
+      if (table.passedIs(names)) {
         const positions = table.scaledScores();
         // In the names' order only when asked for (the routes' writer reads them by position).
         let scores: Uint8Array | null = null;

@@ -68,7 +68,7 @@ export class ReplyWriter {
   /** The ExtenderFilterResult JSON of `a`, and where its NodeNames array lies in it (prioritize sends that text back). */
   filter(a: FilterAnswer): { readonly bytes: Buffer; readonly nodeNamesStart: number; readonly nodeNamesEnd: number } {
     const v = a.verdicts;
-    if (v !== undefined && a.nodes === null && a.nodeNames === v.passed && a.failed === v.failed && a.unresolvable === v.unresolvable) return this.filterOf(v);
+    if (v !== undefined && a.nodes === null && (a.verdictsRevision !== undefined ? v.revision === a.verdictsRevision : a.nodeNames === v.passed && a.failed === v.failed && a.unresolvable === v.unresolvable)) return this.filterOf(v);
     const nodes = a.nodes === null ? NULL : Buffer.from(JSON.stringify(a.nodes), 'utf8');
     let out = this.room(0, FILTER_HEAD.length + nodes.length + NODE_NAMES.length + NULL.length);
     let at = put(out, 0, FILTER_HEAD);
@@ -104,7 +104,8 @@ export class ReplyWriter {
   /** The HostPriorityList JSON of `a` (scores are integers 0..10, as extender/v1 allows). */
   priorities(a: PriorityAnswer): Buffer {
     const { hosts, scores } = a;
-    if (a.verdicts !== undefined && sameList(hosts, a.verdicts.passed)) return this.prioritiesOf(a.verdicts, scores, a.positions);
+    const v = a.verdicts;
+    if (v !== undefined && (v.passedIs !== undefined ? v.passedIs(hosts) : sameList(hosts, v.passed))) return this.prioritiesOf(v, scores, a.positions);
     const last = this.lastList;
     const known = last !== null && last.names === hosts ? last.quoted : null;
     let out = this.room(0, 2);

@@ -7,7 +7,7 @@
  */
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { MemoryApi, gpuNode, gpuPod } from '../../../test/k8s/extender-memory-api.js';
 import type { PodDecision } from '../hami/decision.js';
 import { parsePodGpuRequest } from '../hami/pod-request.js';
@@ -15,6 +15,7 @@ import { containerDecisions, placePod, placementRequests } from './decide.js';
 import { placementsOf } from './cluster-view.js';
 import { Extender } from './extender.js';
 import { ReplyWriter } from './reply-bytes.js';
+import { VerdictTable } from './verdicts.js';
 import { filterResultOf, hostPrioritiesOf } from './wire.js';
 
 const SHAPES: Record<string, string>[] = [
@@ -233,6 +234,57 @@ describe('kept verdicts and kept reply bytes equal a fresh extender', () => {
     // Both ways were taken: scores scaled again only where changed, and written from them.
     expect(incremental).toBeGreaterThan(100);
     expect(writtenFromChanges).toBeGreaterThan(50);
+  });
+
+  it("the routes' path over a kept table makes no refused lists; an answer's are made when read, from its own revision", () => {
+    const cluster = new Recorded();
+    const { ext } = cluster;
+    const writer = new ReplyWriter();
+    const names = Array.from({ length: NODES }, (_, k) => `n${k}`);
+    for (let k = 0; k < NODES; k++) cluster.record({ node: gpuNode(`n${k}`, 1 + (k % 3)) });
+    const shape = SHAPES[3] as Record<string, string>;
+    const ask = (k: number) => ext.filterAnswer({ Pod: gpuPod(`r-${k}`, shape) as never, NodeNames: [...names] });
+    ask(0);
+    // The lists are made by a private method: spied on the prototype, as the routes' calls reach it.
+    const made = vi.spyOn(VerdictTable.prototype as unknown as { makeRefused: () => unknown }, 'makeRefused');
+    try {
+      const alive: string[] = [];
+      for (let k = 1; k <= 12; k++) {
+        // Each round a node fills or empties, so verdicts and their reasons change.
+        if (k % 3 === 0 && alive.length > 0) cluster.record({ release: alive.shift() as string });
+        const held = reservation(ext, gpuPod(`fill-${k}`, shape), `n${k % NODES}`);
+        if (held !== null) {
+          cluster.record({ reserve: held });
+          alive.push(held.uid);
+        }
+        const pod = gpuPod(`r-${k}`, shape);
+        const answer = ext.filterAnswer({ Pod: pod as never, NodeNames: [...names] });
+        expect(answer.verdicts).toBeDefined();
+        // What the filter route does: the writer, then prioritize over the passed names.
+        const bytes = writer.filter(answer).bytes.toString('utf8');
+        const fresh = cluster.fresh();
+        const want = fresh.filter({ Pod: pod as never, NodeNames: [...names] });
+        expect(JSON.parse(bytes)).toEqual(want);
+        const ranked = ext.prioritizeAnswer({ Pod: pod as never, NodeNames: answer.nodeNames as string[] });
+        expect(JSON.parse(writer.priorities(ranked).toString('utf8'))).toEqual(fresh.prioritize({ Pod: pod as never, NodeNames: [...(want.NodeNames ?? [])] }));
+      }
+      expect(made).not.toHaveBeenCalled();
+      // Read, the answer's refused lists are made once and equal a fresh extender's.
+      const pod = gpuPod('r-read', shape);
+      const answer = ext.filterAnswer({ Pod: pod as never, NodeNames: [...names] });
+      expect(filterResultOf(answer)).toEqual(cluster.fresh().filter({ Pod: pod as never, NodeNames: [...names] }));
+      expect(answer.failed).toBe(answer.failed);
+      expect(made).toHaveBeenCalledTimes(1);
+    } finally {
+      made.mockRestore();
+    }
+    // An answer whose refused lists are first read after its table changed: a clear error, not another revision's lists.
+    const stale = ask(100);
+    const held = reservation(ext, gpuPod('fill-last', { 'nvidia.com/gpu': '1', 'nvidia.com/gpumem': '1024' }), 'n2');
+    expect(held).not.toBeNull();
+    cluster.record({ reserve: held as Reservation });
+    ask(101);
+    expect(() => stale.failed).toThrow(/read after its table changed/);
   });
 
   it('a refused node whose reason changes while it stays refused is written anew', () => {

@@ -10,7 +10,7 @@
  * (reply-bytes.ts) patches its bytes at the positions that changed.
  */
 import type { ClusterSnapshot, NodeState } from '../../scheduler/index.js';
-import { FAILED, NO_POSITION_SCORE, PASSED, sameList, UNRESOLVABLE, type ListVerdicts, type NodeReasons, type PositionScores } from './answer.js';
+import { FAILED, NO_POSITION_SCORE, PASSED, sameList, UNRESOLVABLE, type FilterAnswer, type ListVerdicts, type NodeReasons, type PositionScores } from './answer.js';
 import { MAX_EXTENDER_PRIORITY } from './wire.js';
 import type { PodEvaluation } from './decide.js';
 
@@ -53,14 +53,15 @@ export class VerdictTable implements ListVerdicts {
   /** Each node ordinal's position in the list (-1: none), or null when a node is at two positions. */
   private readonly positionOf: Int32Array | null;
   /**
-   * The answer's lists: each made again (a new array) whenever a verdict of its own changes,
-   * and kept (the same object) otherwise, so answers given out keep theirs and an unchanged
-   * passed list stays the object the routes remember for prioritize. The scores are not
-   * among them: prioritize reads them by position (scaledScores).
+   * The answer's lists, made when first read after a verdict of their own changed (null: to
+   * make) and then the same object until one does, so answers given out keep theirs and an
+   * unchanged passed list stays the object the routes remember for prioritize. The routes
+   * never read the refused ones (their writer reads kinds and reasons by position), so on
+   * their path those are not made at all. The scores are not among them: prioritize reads
+   * them by position (scaledScores).
    */
-  passed: readonly string[] = [];
-  failed: NodeReasons = { names: [], reasons: [] };
-  unresolvable: NodeReasons = { names: [], reasons: [] };
+  private passedList: readonly string[] | null = null;
+  private refusedLists: { readonly failed: NodeReasons; readonly unresolvable: NodeReasons } | null = null;
 
   constructor(
     /** The node list (a copy: the caller's array may change). */
@@ -196,9 +197,61 @@ export class VerdictTable implements ListVerdicts {
       set(name, UNRESOLVABLE, problem(name) ?? (ev.unresolvable.reasons[j] as string), NaN);
     }
     const first = this.generation < 0;
-    if (first || passedSet) this.makePassed();
-    if (first || refused) this.makeRefused();
+    if (first || passedSet) this.passedList = null;
+    if (first || refused) this.refusedLists = null;
     return changed;
+  }
+
+  /** The passed names, in the list's order: a frozen list, the same object until the passed set changes. */
+  get passed(): readonly string[] {
+    return (this.passedList ??= this.passedNames());
+  }
+
+  get failed(): NodeReasons {
+    return (this.refusedLists ??= this.makeRefused()).failed;
+  }
+
+  get unresolvable(): NodeReasons {
+    return (this.refusedLists ??= this.makeRefused()).unresolvable;
+  }
+
+  /**
+   * filter's answer from the table as it is now: the passed names (the table's list), and
+   * the refused lists made from the table only when first asked for (the routes' writer never
+   * asks: it reads kinds and reasons by position). Read it before the extender's next call: a
+   * refused list first asked for after the table changed is refused with an error.
+   */
+  answer(): FilterAnswer {
+    const revision = this.revision;
+    const refused = (): { readonly failed: NodeReasons; readonly unresolvable: NodeReasons } => {
+      if (this.revision !== revision) throw new Error(`gpushare: a kept filter answer (revision ${revision}) read after its table changed (revision ${this.revision})`);
+      return (this.refusedLists ??= this.makeRefused());
+    };
+    return {
+      nodes: null,
+      nodeNames: this.passed,
+      get failed(): NodeReasons {
+        return refused().failed;
+      },
+      get unresolvable(): NodeReasons {
+        return refused().unresolvable;
+      },
+      verdicts: this,
+      verdictsRevision: revision,
+    };
+  }
+
+  /** Whether `names` are exactly the passed names, in the list's order (no list made). */
+  passedIs(names: readonly string[]): boolean {
+    if (names === this.passedList) return true;
+    const { kinds, names: all } = this;
+    let j = 0;
+    for (let k = 0; k < kinds.length; k++) {
+      if (kinds[k] !== PASSED) continue;
+      if (j >= names.length || names[j] !== all[k]) return false;
+      j++;
+    }
+    return j === names.length;
   }
 
   /**
@@ -245,19 +298,19 @@ export class VerdictTable implements ListVerdicts {
     return { byPosition, serial, from: last?.serial ?? -1, changed };
   }
 
-  /** The passed names, in the list's order. */
-  private makePassed(): void {
+  /** The passed names, in the list's order (a new list). */
+  private passedNames(): readonly string[] {
     const { kinds, names } = this;
     let count = 0;
     for (let k = 0; k < kinds.length; k++) if (kinds[k] === PASSED) count++;
     const passed = new Array<string>(count);
     for (let k = 0, j = 0; k < kinds.length; k++) if (kinds[k] === PASSED) passed[j++] = names[k] as string;
     // Frozen: handed out as answers, remembered by the routes and sent back by prioritize.
-    this.passed = Object.freeze(passed);
+    return Object.freeze(passed);
   }
 
   /** The failed and the unresolvable names with their reasons, in the list's order (each list made at its size). */
-  private makeRefused(): void {
+  private makeRefused(): { readonly failed: NodeReasons; readonly unresolvable: NodeReasons } {
     const { kinds, names, reasons } = this;
     const n = kinds.length;
     let failedCount = 0;
@@ -279,8 +332,7 @@ export class VerdictTable implements ListVerdicts {
         unresolvable.reasons[u++] = reasons[k] as string;
       }
     }
-    this.failed = failed;
-    this.unresolvable = unresolvable;
+    return { failed, unresolvable };
   }
 }
 
