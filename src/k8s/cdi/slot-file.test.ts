@@ -218,6 +218,26 @@ describe('SlotFile', () => {
     f.close();
   });
 
+  it('a text given as its UTF-8 bytes in pieces writes the same record as the string, in place and when the file is remade', () => {
+    const asString = join(dir, 'string');
+    const asParts = join(dir, 'parts');
+    const a = new SlotFile(asString);
+    const b = new SlotFile(asParts);
+    a.read();
+    b.read();
+    const texts = ['{"v":1,"entries":[]}', '{"n":"é✓"}', 'q'.repeat(9000), '', 'é'.repeat(3000)];
+    for (const text of texts) {
+      a.write(text);
+      const bytes = Buffer.from(text, 'utf8');
+      // Cut anywhere, a multi-byte character included: the pieces are bytes, not characters.
+      b.write([bytes.subarray(0, 3), Buffer.alloc(0), bytes.subarray(3, 7), bytes.subarray(7)]);
+      expect(readFileSync(asParts)).toEqual(readFileSync(asString));
+      expect(readSlotFile(asParts)).toMatchObject({ kind: 'slots', text });
+    }
+    a.close();
+    b.close();
+  });
+
   it('keeps utf-8 text exactly', () => {
     const path = join(dir, 'state');
     const f = new SlotFile(path);
