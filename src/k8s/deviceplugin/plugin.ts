@@ -7,7 +7,8 @@
  * once: a ledger on disk and the pod's `gpushare.io/allocated` annotation record it.
  *
  * The pure parts: devices.ts (IDs, health, preference), pending.ts (which pod an Allocate is
- * for), response.ts (the container's envs, mounts and devices). This module is the shell.
+ * for), response.ts (the container's envs, mounts and devices); prepared.ts makes the answers
+ * and directories ahead, from the pod watch (session 26). This module is the shell.
  */
 import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type ServiceError } from '@grpc/grpc-js';
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
