@@ -272,7 +272,14 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
     onError: (podUid, index, e) => log.error('making a container directory ahead failed (Allocate makes it)', { path: containerDir(podUid, index), error: e.message }),
   });
   if (options.prepareAhead ?? true) {
-    pods.onUpsert((pod) => ready.update(pod));
+    pods.onUpsert((pod) => {
+      try {
+        ready.update(pod);
+      } catch (e) {
+        // Never into the watch's event loop: Allocate makes at call time what was not made here.
+        log.error('making a pod\'s Allocate answers ahead failed (Allocate makes them)', { pod: `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`, error: (e as Error).message });
+      }
+    });
     for (const pod of pods.list()) ready.update(pod);
     prepared = ready;
   }
