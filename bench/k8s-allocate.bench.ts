@@ -8,7 +8,8 @@
 // kubelet's device manager does. A round fills the node as the kubelet would: 8 GPUs x 10
 // replicas, so 80 one-GPU pods bound with their extender decisions; per pod the kubelet asks
 // GetPreferredAllocation, then Allocate (what is timed: finding the pod in the cache, the
-// decision, the container's directory, the ledger written in place, the answer), then
+// decision, the ledger written in place, the answer; since session 26 the container's directory
+// and the answer are made when the watch sees the pod, during the fill), then
 // GetDevicePluginOptions as the floor (a gRPC round trip that does nothing, right after the
 // Allocate; until session 25 while the plugin sent the pod's patch, which now waits for a 5 ms
 // pause in the kubelet's calls: grpc/quiet-queue.ts), then after a 10 ms pause (in which

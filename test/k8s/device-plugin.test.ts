@@ -331,6 +331,42 @@ describe('Allocate', () => {
     await first.settled();
   });
 
+  it('makes a pending container\'s directory and answer when the watch sees its pod; the answer is the one made at call time', async () => {
+    seed({ name: 'p-1', uid: 'uid-1', containers: [{ gpus: 2, decided: [G2, G0], cores: 50, memoryMiB: 3000 }, { gpus: 1, decided: [G1] }] });
+    const ahead = await start({ stateDir: join(root, 'ahead') });
+    // Made before any call: both containers' directories.
+    await until(() => existsSync(join(root, 'ahead', 'containers', 'uid-1_1')), 5000, 'the directories made ahead');
+    expect(readdirSync(join(root, 'ahead', 'containers')).sort()).toEqual(['uid-1_0', 'uid-1_1']);
+    const first = [...await kubelet.allocate(ids(G1, 0, 1)), ...await kubelet.allocate(ids(G1, 2))];
+    await ahead.stop();
+    // The same pod to a plugin that makes both at call time (the behaviour before session 26).
+    api.mutate('pods', 'p-1', (pod) => {
+      delete (pod.metadata['annotations'] as Record<string, string>)[GPUSHARE_ANNOTATION.allocated];
+    }, 'ml');
+    const atCall = await start({ stateDir: join(root, 'at-call'), prepareAhead: false });
+    await until(() => kubelet.registrations.length === 2, 5000, 're-registration');
+    expect(readdirSync(join(root, 'at-call', 'containers'))).toEqual([]);
+    const second = [...await kubelet.allocate(ids(G1, 0, 1)), ...await kubelet.allocate(ids(G1, 2))];
+    expect(second.map((r) => r?.envs['NVIDIA_VISIBLE_DEVICES'])).toEqual([`${G2},${G0}`, G1]);
+    expect(JSON.parse(JSON.stringify(first).replaceAll(join(root, 'ahead'), join(root, 'at-call')))).toEqual(second);
+    expect(atCall.served().map((e) => e.key)).toEqual(['uid-1#0', 'uid-1#1']);
+  });
+
+  it('serves the decision the pod has when Allocate comes, not the one its answer was made ahead from', async () => {
+    seed(onePod(1, G0));
+    const p = await start();
+    await until(() => existsSync(join(root, 'state', 'containers', 'uid-1_0')), 5000, 'the directory made ahead');
+    const redecided = onePod(1, G2, { decidedAtMs: 1_796_000_000_500, containers: [{ gpus: 1, memoryMiB: 3333, cores: 40, decided: [G2] }] });
+    api.mutate('pods', 'p-1', (pod) => {
+      pod.metadata['annotations'] = (podJson(redecided)['metadata'] as { annotations: Record<string, string> }).annotations;
+    }, 'ml');
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the change reaches the watch
+    const [r] = await kubelet.allocate(ids(G0, 0));
+    expect(r?.envs).toMatchObject({ NVIDIA_VISIBLE_DEVICES: G2, GPUSHARE_MEMORY_LIMIT: String(3333 * 2 ** 20), GPUSHARE_COMPUTE_LIMIT: '40' });
+    expect(p.served().map((e) => e.gpus)).toEqual([[G2]]);
+    expect(readdirSync(join(root, 'state', 'containers'))).toEqual(['uid-1_0']);
+  });
+
   it('forgets a deleted pod\'s containers and removes their directories', async () => {
     seed(onePod(1, G0));
     const p = await start();
@@ -343,10 +379,14 @@ describe('Allocate', () => {
 });
 
 describe('bad input: a clear gRPC error, nothing allocated or leaked', () => {
-  const nothingServed = (p: DevicePlugin): void => {
+  // Nothing served and no pod written; the only directories are those made ahead (session 26:
+  // prepared.ts) for a pod still waiting with a valid decision, and they go with the pod.
+  const nothingServed = async (p: DevicePlugin, madeAhead: string[] = []): Promise<void> => {
     expect(p.served()).toEqual([]);
-    expect(readdirSync(join(root, 'state', 'containers'))).toEqual([]);
+    expect(readdirSync(join(root, 'state', 'containers'))).toEqual(madeAhead);
     expect(api.writes('pods')).toEqual([]);
+    api.remove('pods', 'p-1', 'ml');
+    await until(() => readdirSync(join(root, 'state', 'containers')).length === 0, 5000, 'the directories made ahead to go with the pod');
   };
 
   it.each([
@@ -360,7 +400,7 @@ describe('bad input: a clear gRPC error, nothing allocated or leaked', () => {
     const e = await refused(kubelet.allocate(devices));
     expect(e.code).toBe(status.INVALID_ARGUMENT);
     expect(e.details).toMatch(message);
-    nothingServed(p);
+    await nothingServed(p, ['uid-1_0']);
   });
 
   it('a count that matches no pending pod: refused after the wait, naming the pods passed over', async () => {
@@ -369,7 +409,7 @@ describe('bad input: a clear gRPC error, nothing allocated or leaked', () => {
     const e = await refused(kubelet.allocate(ids(G0, 0, 1)));
     expect(e.code).toBe(status.FAILED_PRECONDITION);
     expect(e.details).toMatch(/no pod bound to node node-a is waiting for a container of 2 nvidia.com\/gpu.*ml\/p-1: its next container "c0" was given 1 GPU\(s\)/);
-    nothingServed(p);
+    await nothingServed(p, ['uid-1_0']);
   });
 
   it.each([
@@ -382,7 +422,7 @@ describe('bad input: a clear gRPC error, nothing allocated or leaked', () => {
     const e = await refused(kubelet.allocate(ids(G0, 0)));
     expect(e.code).toBe(status.FAILED_PRECONDITION);
     expect(e.details).toMatch(message);
-    nothingServed(p);
+    await nothingServed(p);
   });
 
   it('a decision naming a GPU this node does not have', async () => {
@@ -390,7 +430,7 @@ describe('bad input: a clear gRPC error, nothing allocated or leaked', () => {
     const p = await start();
     const e = await refused(kubelet.allocate(ids(G0, 0)));
     expect(e.details).toMatch(/GPU-99999999.*which node node-a does not have/);
-    nothingServed(p);
+    await nothingServed(p);
   });
 
   it('PreStartContainer for devices no Allocate served', async () => {

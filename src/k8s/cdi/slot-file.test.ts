@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -186,6 +187,55 @@ describe('SlotFile', () => {
     // The slotted layout with neither slot whole.
     writeFileSync(path, Buffer.concat([Buffer.from('gpushare-slots 1 x'), Buffer.alloc(8192 - 18)]));
     expect(() => writePlainLayout(path)).toThrow(/no whole record.*nothing changed/);
+  });
+
+  it('an in-place write puts exactly the record in the slot (header, then the utf-8 payload), up to a record that fills the slot; one byte more remakes the file', () => {
+    const path = join(dir, 'state');
+    const f = new SlotFile(path);
+    f.read();
+    f.write('first'); // made: 2 x 4096, newest slot 1
+    const expected = (seq: number, text: string): Buffer => {
+      const payload = Buffer.from(text, 'utf8');
+      return Buffer.concat([Buffer.from(`gpushare-slots 1 ${seq} ${payload.length} ${createHash('sha256').update(payload).digest('hex')}\n`, 'latin1'), payload]);
+    };
+    const texts = ['{"n":"é✓ \u0000"}', 'é'.repeat(700), 'z'.repeat(3000), 'short'];
+    texts.forEach((text, i) => {
+      f.write(text);
+      const slot = i % 2 === 0 ? 0 : 1;
+      const want = expected(i + 2, text);
+      expect(readFileSync(path).subarray(slot * 4096, slot * 4096 + want.length)).toEqual(want);
+    });
+    // A record of exactly 4096 bytes fills slot 0 in place; one byte more does not fit.
+    const header = expected(6, '').length; // with a one-digit length
+    const fill = 'a'.repeat(4096 - header - String(4096 - header).length + 1);
+    expect(expected(6, fill).length).toBe(4096);
+    f.write(fill);
+    expect(statSync(path).size).toBe(8192);
+    expect(readFileSync(path).subarray(0, 4096)).toEqual(expected(6, fill));
+    f.write(`${fill}b`);
+    expect(statSync(path).size).toBe(32768); // slots of 16 KiB: at least twice the record
+    expect(readSlotFile(path)).toEqual({ kind: 'slots', text: `${fill}b`, seq: 7 });
+    f.close();
+  });
+
+  it('a text given as its UTF-8 bytes in pieces writes the same record as the string, in place and when the file is remade', () => {
+    const asString = join(dir, 'string');
+    const asParts = join(dir, 'parts');
+    const a = new SlotFile(asString);
+    const b = new SlotFile(asParts);
+    a.read();
+    b.read();
+    const texts = ['{"v":1,"entries":[]}', '{"n":"é✓"}', 'q'.repeat(9000), '', 'é'.repeat(3000)];
+    for (const text of texts) {
+      a.write(text);
+      const bytes = Buffer.from(text, 'utf8');
+      // Cut anywhere, a multi-byte character included: the pieces are bytes, not characters.
+      b.write([bytes.subarray(0, 3), Buffer.alloc(0), bytes.subarray(3, 7), bytes.subarray(7)]);
+      expect(readFileSync(asParts)).toEqual(readFileSync(asString));
+      expect(readSlotFile(asParts)).toMatchObject({ kind: 'slots', text });
+    }
+    a.close();
+    b.close();
   });
 
   it('keeps utf-8 text exactly', () => {

@@ -140,6 +140,7 @@ export class SlotFile {
   private cap = 0;
   private seq = 0;
   private newest: 0 | 1 = 0;
+  private scratch: Buffer | null = null;
   private readonly mode: number;
   private readonly sync: boolean;
 
@@ -182,23 +183,52 @@ export class SlotFile {
   /**
    * Makes `text` the file's state: in place while it fits a slot and the path is still the file
    * this writer has open, else by making the file again. Throws on a failed write; the file then
-   * still holds the previous state (the newest slot is never the one written).
+   * still holds the previous state (the newest slot is never the one written). `text` may be
+   * given as its UTF-8 bytes in pieces, written one after another (the device plugin's ledger
+   * keeps each entry's bytes, session 26): no string of the whole is made.
    */
-  write(text: string): void {
+  write(text: string | readonly Uint8Array[]): void {
     this.lock();
-    const payload = Buffer.from(text, 'utf8');
     const seq = this.seq + 1;
-    const bytes = record(seq, payload);
-    if (this.fd !== null && bytes.length <= this.cap && this.stillOurs()) {
-      const slot = this.newest === 0 ? 1 : 0;
-      const n = writeSync(this.fd, bytes, 0, bytes.length, slot * this.cap);
-      if (n !== bytes.length) throw new Error(`${this.path}: wrote ${n} of ${bytes.length} bytes`);
-      if (this.sync) fdatasyncSync(this.fd);
-      this.seq = seq;
-      this.newest = slot;
-      return;
+    if (this.fd !== null) {
+      // In place: the record is built in a buffer kept for the purpose (the payload copied once
+      // into it, the header before it), not in new buffers per write: session 26 measured a 20 KB
+      // record's Buffer.from at 0.06-0.29 ms p99 against 0.001-0.003 ms into a kept buffer on the
+      // development VM, and its two 20 KB allocations a write (encoding, concatenation) as the
+      // device plugin's ledger garbage on Allocate's path. The bytes are the same record().
+      const size = typeof text === 'string' ? Buffer.byteLength(text, 'utf8') : text.reduce((n, b) => n + b.length, 0);
+      if (size <= this.cap) {
+        const scratch = this.scratchFor(MAX_HEADER + this.cap);
+        if (typeof text === 'string') scratch.write(text, MAX_HEADER, size, 'utf8');
+        else {
+          let at = MAX_HEADER;
+          for (const b of text) {
+            scratch.set(b, at);
+            at += b.length;
+          }
+        }
+        const header = `${MAGIC}${seq} ${size} ${createHash('sha256').update(scratch.subarray(MAX_HEADER, MAX_HEADER + size)).digest('hex')}\n`;
+        const start = MAX_HEADER - header.length;
+        const length = header.length + size;
+        if (length <= this.cap && this.stillOurs()) {
+          scratch.write(header, start, 'latin1');
+          const slot = this.newest === 0 ? 1 : 0;
+          const n = writeSync(this.fd, scratch, start, length, slot * this.cap);
+          if (n !== length) throw new Error(`${this.path}: wrote ${n} of ${length} bytes`);
+          if (this.sync) fdatasyncSync(this.fd);
+          this.seq = seq;
+          this.newest = slot;
+          return;
+        }
+      }
     }
-    this.remake(seq, bytes);
+    this.remake(seq, record(seq, typeof text === 'string' ? Buffer.from(text, 'utf8') : Buffer.concat(text)));
+  }
+
+  /** The kept buffer in-place writes build their record in, at least `size` bytes. */
+  private scratchFor(size: number): Buffer {
+    if (this.scratch === null || this.scratch.length < size) this.scratch = Buffer.allocUnsafeSlow(size);
+    return this.scratch;
   }
 
   /** Lets the file and its lock go; a later read or write takes them again. */

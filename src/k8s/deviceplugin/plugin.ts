@@ -7,7 +7,8 @@
  * once: a ledger on disk and the pod's `gpushare.io/allocated` annotation record it.
  *
  * The pure parts: devices.ts (IDs, health, preference), pending.ts (which pod an Allocate is
- * for), response.ts (the container's envs, mounts and devices). This module is the shell.
+ * for), response.ts (the container's envs, mounts and devices); prepared.ts makes the answers
+ * and directories ahead, from the pod watch (session 26). This module is the shell.
  */
 import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type ServiceError } from '@grpc/grpc-js';
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -26,6 +27,7 @@ import { KubeletLink, type RegistrationState } from './kubelet-link.js';
 import { Ledger, type LedgerEntry } from './ledger.js';
 import { containerKey, describeNoPending, memoDecoder, pendingContainer, type PendingContainer } from './pending.js';
 import { NodePods } from './pods.js';
+import { PreparedAnswers } from './prepared.js';
 import { afterAnswer, QuietQueue } from '../grpc/quiet-queue.js';
 import { DEFAULT_DEVICE_PLUGIN_DIR, devicePluginProtos } from './protos.js';
 import { containerResponse, type ContainerAllocateResponse } from './response.js';
@@ -86,6 +88,11 @@ export interface DevicePluginOptions {
    * long (quiet-queue.ts says why), and no longer than 100 ms in all; default 5 ms.
    */
   readonly patchQuietMs?: number;
+  /**
+   * Make each pending container's answer and directory when the watch sees its pod, so Allocate
+   * only takes them (prepared.ts); default true. False: both at call time (before session 26).
+   */
+  readonly prepareAhead?: boolean;
   /** The device-plugin directory's safety-net poll; default 5 s. */
   readonly pollMs?: number;
 }
@@ -205,9 +212,13 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
 
   // The node's pods: served containers of a deleted pod are forgotten, their directories removed.
   const pods = new NodePods(options.api, options.nodeName, log);
+  // Allocate's answers made ahead, from the watch (prepared.ts); set up once the start's clean-up is done.
+  let prepared: PreparedAnswers | null = null;
   pods.onDelete((pod) => {
     const uid = pod.metadata?.uid;
-    if (uid !== undefined) forget(new Set([uid]));
+    if (uid === undefined) return;
+    forget(new Set([uid]));
+    prepared?.remove(uid);
   });
   const decode = memoDecoder();
   const background = new QuietQueue(options.patchQuietMs ?? 5, 100);
@@ -246,6 +257,31 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
     await pods.stop();
     ledger.close();
     throw e;
+  }
+  const answerOf = (pod: PendingContainer['pod'], container: PendingContainer['container']): ContainerAllocateResponse =>
+    containerResponse(pod, container, hostPaths(pod.uid, container.index), (uuid) => nodeOf.get(uuid) ?? '');
+  const ready = new PreparedAnswers({
+    node: options.nodeName, decode, served: (key) => ledger.has(key), hasGpu: (uuid) => nodeOf.has(uuid), answer: answerOf, makeDir: makeContainerDir,
+    dropDir: (podUid, index) => {
+      try {
+        gone.discard(containerDir(podUid, index));
+      } catch (e) {
+        log.error('removing a container directory made ahead for a pod that went failed', { path: containerDir(podUid, index), error: (e as Error).message });
+      }
+    },
+    onError: (podUid, index, e) => log.error('making a container directory ahead failed (Allocate makes it)', { path: containerDir(podUid, index), error: e.message }),
+  });
+  if (options.prepareAhead ?? true) {
+    pods.onUpsert((pod) => {
+      try {
+        ready.update(pod);
+      } catch (e) {
+        // Never into the watch's event loop: Allocate makes at call time what was not made here.
+        log.error('making a pod\'s Allocate answers ahead failed (Allocate makes them)', { pod: `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`, error: (e as Error).message });
+      }
+    });
+    for (const pod of pods.list()) ready.update(pod);
+    prepared = ready;
   }
 
   /** The pending container for `count` GPUs, waiting for the watch up to admissionWaitMs. */
@@ -300,8 +336,12 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
           throw new Refusal(status.FAILED_PRECONDITION, `pod ${f.pod.namespace}/${f.pod.name}: its decision gives container ${JSON.stringify(f.container.name)} GPU ${missing.uuid}, which node ${options.nodeName} does not have (${gpus.map((g) => g.uuid).join(', ')})`);
         }
       }
+      // The answers made ahead from these very decisions (their directories made then too), else made now.
+      const ahead = found.map((f) => ready.take(f));
       try {
-        for (const e of entries) makeContainerDir(e.podUid, e.index);
+        entries.forEach((e, i) => {
+          if (ahead[i] === undefined) makeContainerDir(e.podUid, e.index);
+        });
         ledger.add(entries);
       } catch (e) {
         for (const x of entries) if (!ledger.has(x.key)) rmSync(containerDir(x.podUid, x.index), { recursive: true, force: true });
@@ -323,7 +363,7 @@ export async function startDevicePlugin(options: DevicePluginOptions): Promise<D
         if (stopping) return; // the ledger says it is not recorded yet: the next start records it
         for (const { pod, entries: es } of byPod.values()) annotate(pod, es);
       });
-      return found.map((f) => containerResponse(f.pod, f.container, hostPaths(f.pod.uid, f.container.index), (uuid) => nodeOf.get(uuid) ?? ''));
+      return found.map((f, i) => ahead[i] ?? answerOf(f.pod, f.container));
     }
   };
 

@@ -13,6 +13,7 @@ import { decodeAllocated, encodeAllocated, withContainers, type ContainerAllocat
 export class NodePods {
   private readonly informer: ListWatch<V1Pod>;
   private readonly changeListeners = new Set<() => void>();
+  private readonly upsertListeners = new Set<(pod: V1Pod) => void>();
   private readonly deleteListeners = new Set<(pod: V1Pod) => void>();
   private restart: NodeJS.Timeout | null = null;
   private failures = 0;
@@ -25,8 +26,12 @@ export class NodePods {
       this.failures = 0;
       for (const l of [...this.changeListeners]) l();
     };
-    this.informer.on('add', changed);
-    this.informer.on('update', changed);
+    const upserted = (pod: V1Pod): void => {
+      for (const l of [...this.upsertListeners]) l(pod);
+      changed();
+    };
+    this.informer.on('add', upserted);
+    this.informer.on('update', upserted);
     this.informer.on('delete', (pod) => {
       for (const l of [...this.deleteListeners]) l(pod);
       changed();
@@ -62,6 +67,12 @@ export class NodePods {
   onChange(listener: () => void): () => void {
     this.changeListeners.add(listener);
     return () => this.changeListeners.delete(listener);
+  }
+
+  /** Calls `listener` with each pod added or changed (before the onChange listeners); returns the unsubscribe. */
+  onUpsert(listener: (pod: V1Pod) => void): () => void {
+    this.upsertListeners.add(listener);
+    return () => this.upsertListeners.delete(listener);
   }
 
   onDelete(listener: (pod: V1Pod) => void): () => void {
