@@ -53,6 +53,9 @@ CUresult gsr_send_module(const void *image, uint64_t bytes, int library, uint64_
 uint32_t gsr_worker_version(void);
 /* cuModuleLoadData, or with library set cuLibraryLoadData's load (client_api.c). */
 CUresult gsr_load_image(uint64_t *id, const void *image, int library);
+/* The same for an image of `limit` known bytes (a file read by cuModuleLoad): its headers are
+ * checked against them, a fatbin wrapper (a pointer) refused. */
+CUresult gsr_load_image_within(uint64_t *id, const void *image, uint64_t limit, int library);
 /* The session's retains of a device's primary context (cuDevicePrimaryCtxGetState). */
 void gsr_primary_retained(CUdevice dev, int delta);
 /* The private table cuGetExportTable serves for a UUID (client_export.c), its name in *name;

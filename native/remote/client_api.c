@@ -393,19 +393,25 @@ GSR_EXPORT CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char uc, size_t n,
 
 /* ---- modules and launches ----------------------------------------------------------- */
 
-/* How many bytes a module image spans: a fatbin or ELF by its headers, else NUL-terminated PTX. */
-static uint64_t image_bytes(const void *image) {
+/* How many bytes a module image spans: a fatbin or ELF by its headers, else NUL-terminated PTX.
+ * `limit`: the bytes known to be there (a file's size: its headers are checked against it, and 0
+ * is returned for an image that claims more), or UINT64_MAX for the program's memory, which the
+ * driver trusts as far as the headers say. */
+static uint64_t image_bytes(const void *image, uint64_t limit) {
     const uint8_t *p = image;
     uint32_t magic;
+    if (limit < 4) return 0;
     memcpy(&magic, p, 4);
     if (magic == 0xBA55ED50u) { /* fatbin: u32 magic, u16 version, u16 header size, u64 fat size */
         uint16_t header;
         uint64_t fat;
+        if (limit < 16) return 0;
         memcpy(&header, p + 6, 2);
         memcpy(&fat, p + 8, 8);
-        return header + fat;
+        return fat > limit || header + fat > limit ? 0 : header + fat;
     }
-    if (p[0] == 0x7f && p[1] == 'E' && p[2] == 'L' && p[3] == 'F' && p[4] == 2) { /* ELF64 (cubin) */
+    if (limit >= 5 && p[0] == 0x7f && p[1] == 'E' && p[2] == 'L' && p[3] == 'F' && p[4] == 2) { /* ELF64 (cubin) */
+        if (limit < 0x40) return 0;
         uint64_t shoff, phoff, end;
         uint16_t phentsize, phnum, shentsize, shnum;
         memcpy(&phoff, p + 0x20, 8);
@@ -416,6 +422,7 @@ static uint64_t image_bytes(const void *image) {
         memcpy(&shnum, p + 0x3c, 2);
         end = shoff + (uint64_t)shentsize * shnum;
         if (phoff + (uint64_t)phentsize * phnum > end) end = phoff + (uint64_t)phentsize * phnum;
+        if (limit != UINT64_MAX && (shoff > limit || phoff > limit || end > limit)) return 0; /* headers past the file */
         for (uint16_t i = 0; i < shnum && shentsize >= 0x28; i++) {
             const uint8_t *sh = p + shoff + (uint64_t)i * shentsize;
             uint32_t type;
@@ -424,10 +431,13 @@ static uint64_t image_bytes(const void *image) {
             memcpy(&off, sh + 0x18, 8);
             memcpy(&size, sh + 0x20, 8);
             if (type != 8 /* SHT_NOBITS */ && off + size > end) end = off + size;
+            if (limit != UINT64_MAX && (off > limit || size > limit || end > limit)) return 0; /* a section past the file */
         }
         return end;
     }
-    return strnlen(image, GSR_MAX_MODULE_BYTES) + 1;
+    /* Text: its NUL within the limit (a file's bytes are followed by one, client_raw.c). */
+    size_t n = strnlen(image, limit < GSR_MAX_MODULE_BYTES ? (size_t)limit + 1 : GSR_MAX_MODULE_BYTES);
+    return limit != UINT64_MAX && n > limit ? 0 : n + 1;
 }
 
 /* Set once a function came with the worker driver's layout (cuFuncGetParamInfo): then
@@ -442,13 +452,17 @@ GSR_EXPORT CUresult cuModuleLoadData(CUmodule *module, const void *image) {
     return rc;
 }
 
-CUresult gsr_load_image(uint64_t *out_id, const void *image, int library) {
+CUresult gsr_load_image(uint64_t *out_id, const void *image, int library) { return gsr_load_image_within(out_id, image, UINT64_MAX, library); }
+
+CUresult gsr_load_image_within(uint64_t *out_id, const void *image, uint64_t limit, int library) {
     if (!out_id || !image) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = need_init();
     if (rc != CUDA_SUCCESS) return rc;
-    uint32_t magic;
-    memcpy(&magic, image, 4);
+    uint32_t magic = 0;
+    if (limit >= 4) memcpy(&magic, image, 4);
     int wrapped = -1;
+    if (magic == 0x466243B1u && limit != UINT64_MAX) /* a wrapper holds a pointer: never in a file */
+        return gsr_trace("cuModuleLoad (a fatbin wrapper in a file)", CUDA_ERROR_INVALID_IMAGE);
     if (magic == 0x466243B1u) { /* a fatbin wrapper {magic, version, data, filename}: the data */
         const void *const *data = (const void *const *)((const uint8_t *)image + 8);
         int32_t version;
@@ -456,7 +470,7 @@ CUresult gsr_load_image(uint64_t *out_id, const void *image, int library) {
         wrapped = version;
         image = *data;
     }
-    uint64_t bytes = image_bytes(image), id = 0;
+    uint64_t bytes = image_bytes(image, limit), id = 0;
     if (bytes == 0 || bytes > GSR_MAX_MODULE_BYTES) return gsr_trace("cuModuleLoadData (image size)", CUDA_ERROR_INVALID_IMAGE);
     rc = gsr_send_module(image, bytes, library, &id);
     if (rc == CUDA_ERROR_NOT_SUPPORTED && library) return rc; /* no libraries there: the caller sends a module */

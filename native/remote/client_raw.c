@@ -23,12 +23,16 @@ GSR_EXPORT CUresult cuModuleLoad(CUmodule *module, const char *fname) {
     if (size <= 0 || (unsigned long long)size > GSR_MAX_MODULE_BYTES || fseek(f, 0, SEEK_SET) != 0) {
         rc = size < 0 ? CUDA_ERROR_FILE_NOT_FOUND : CUDA_ERROR_INVALID_IMAGE;
     }
-    /* One byte more, zero: a PTX text image ends at its NUL, as the driver reads one. */
+    /* One byte more, zero: a PTX text image ends at its NUL, as the driver reads one. The headers
+     * are read only within the file's size (gsr_load_image_within): a file is not trusted as the
+     * program's own memory is. */
     char *image = rc == CUDA_SUCCESS ? calloc(1, (size_t)size + 1) : NULL;
     if (rc == CUDA_SUCCESS && !image) rc = CUDA_ERROR_OUT_OF_MEMORY;
     if (rc == CUDA_SUCCESS && fread(image, 1, (size_t)size, f) != (size_t)size) rc = CUDA_ERROR_FILE_NOT_FOUND;
     fclose(f);
-    if (rc == CUDA_SUCCESS) rc = cuModuleLoadData(module, image);
+    uint64_t id = 0;
+    if (rc == CUDA_SUCCESS) rc = gsr_load_image_within(&id, image, (uint64_t)size, 0);
+    if (rc == CUDA_SUCCESS) *module = (CUmodule)(uintptr_t)id;
     free(image);
     return rc;
 }

@@ -344,6 +344,34 @@ int main(int argc, char **argv) {
         EXPECT(p_cuModuleUnload(from_file), CUDA_SUCCESS);
         unlink(image_path);
     }
+    /* A file is not the program's memory: headers that claim more than it holds, a fatbin
+     * wrapper (a pointer), a file too short for any header: refused, and the session goes on. */
+    static unsigned char wrapper_file[24] = {0xB1, 0x43, 0x62, 0x46, 1, 0, 0, 0, 0xef, 0xbe, 0xad, 0xde, 0xef, 0xbe, 0xad, 0xde};
+    static unsigned char elf_file[64] = {0x7f, 'E', 'L', 'F', 2, 1, 1};
+    static unsigned char fatbin_file[32] = {0x50, 0xED, 0x55, 0xBA, 1, 0, 16, 0};
+    uint64_t far = 1ull << 40, claimed = 512ull << 20;
+    uint16_t shentsize = 0x40, shnum = 4;
+    memcpy(elf_file + 0x28, &far, 8);
+    memcpy(elf_file + 0x3a, &shentsize, 2);
+    memcpy(elf_file + 0x3c, &shnum, 2);
+    memcpy(fatbin_file + 8, &claimed, 8);
+    const struct {
+        const void *bytes;
+        size_t n;
+    } bad_files[] = {{wrapper_file, sizeof wrapper_file}, {elf_file, sizeof elf_file}, {fatbin_file, sizeof fatbin_file}, {"//", 2}};
+    for (size_t i = 0; i < sizeof bad_files / sizeof bad_files[0]; i++) {
+        char bad_path[] = "/tmp/remote_calls_bad_XXXXXX";
+        int fd = mkstemp(bad_path);
+        CHECK(fd >= 0);
+        if (fd < 0) continue;
+        CHECK(write(fd, bad_files[i].bytes, bad_files[i].n) == (ssize_t)bad_files[i].n);
+        close(fd);
+        from_file = NULL;
+        EXPECT(raw_module_load(&from_file, bad_path), CUDA_ERROR_INVALID_IMAGE);
+        CHECK(from_file == NULL);
+        unlink(bad_path);
+    }
+    EXPECT(p_cuCtxGetId(NULL, &cid2), CUDA_SUCCESS); /* the session is still there */
     EXPECT(raw_module_load(&from_file, "/nonexistent/remote_calls.cubin"), CUDA_ERROR_FILE_NOT_FOUND);
     EXPECT(raw_module_load(NULL, image_path), CUDA_ERROR_INVALID_VALUE);
     CUresult (*raw_instantiate)(CUgraphExec *, CUgraph, CUgraphNode *, char *, size_t) =
