@@ -18,8 +18,13 @@
 # bootstrap 95% confidence interval (scripts/gpu/overhead_summary.py); rounds stay the unit since
 # what differs between processes (memory layout, where a context lands) averages only over more of
 # them. Things that could bias a pair, and why they do not:
-#   - a hand-over costs a GPU context switch and colder CPU caches: every repetition, the control's
-#     and the variants', runs right after another process's, so each pays it once;
+#   - a hand-over costs a GPU context switch and colder CPU caches: per cycle every process runs
+#     once, in an order drawn per cycle (never one process twice in a row), so every repetition,
+#     the control's and the variants', runs right after another process's, each after a
+#     different one from cycle to cycle, and the control runs before a variant in some cycles
+#     and after it in others; no process has a special place (session 26's first H100 pilot put
+#     the control between every two variant turns, and its none2 read -26 to -29% on decode at
+#     batch 1 in both rounds: the roles differed; not yet rerun on a GPU);
 #   - the CPU: every process of a round is pinned to the same CPU set (loops: cores 2-7 where there
 #     are 8, launches: core 1), and a waiting process sleeps in read(). Whatever a waiting process
 #     did in the background would land in the repetitions of the one running, the control's too,
@@ -28,9 +33,9 @@
 #   - the library in a variant process sees the other processes' contexts on the GPU. memcompute's
 #     gate (limit 100%) governs only its own process: each governed variant gets its own board,
 #     so with no other governed process on its board it never waits, as in a user's lone job.
-#   - the control runs more repetitions than each variant (one per pair): the none2 variant (no
-#     library again, paired like every variant) is the method's own control, and its interval
-#     must hold 0.
+#   - the none2 variant (no library again, paired like every variant) is the method's own
+#     control: its interval must hold 0. PyTorch's OpenMP threads may spin after a repetition
+#     (OMP_WAIT_POLICY): open until a GPU run's none2 says.
 # Workloads:
 #   loops   scripts/gpu/overhead_loops.py --lockstep: a small transformer's training loop (LOOP_STEPS
 #           steps a repetition, default 20), a `transformers` greedy decode loop of a small random

@@ -7,15 +7,19 @@ they take turns through pipes: one runs one short repetition while every other b
 pipe, so each variant repetition is paired with a control repetition run milliseconds away, at
 the same machine speed.
 
-Turns. Per workload and cycle the sequence is C v1 C v2 C v3 ... C (C the control; the variants'
-order rotated by round and cycle), so every repetition, the control's and the variants', runs
-right after another process's: each pays the same hand-over (a GPU context switch, colder CPU
-caches) once. A variant's k-th repetition is paired with the control repetition just before it
-when k is even and just after it when k is odd (the first of a pair alternates: a steady drift
-cancels). Under no difference, variant and control repetitions are alike in distribution, so a
-pair's log-ratio is symmetric about 0 whatever the noise's shape (stalls only ever slow), and the
-median of a round's pair ratios is unbiased; a ratio of sums or a mean over neighbours is not (one
-stall moves it). The control repetitions each stand in up to two pairs. A "none2" variant (no
+Turns. Per workload, cycles in which every process of the round (C the control and the
+variants) runs one repetition, in an order drawn at random per cycle (seeded by round and
+workload): no process has a special place, each runs once per cycle (about the same idle time
+before each of its repetitions), always right after another process's (each pays the same
+hand-over, a GPU context switch and colder CPU caches, once), and after a different one from
+cycle to cycle; with two processes the order stays C v, which alternates. A variant's repetition is paired with the control's of the same cycle, which runs
+before it in some cycles and after it in others (with two processes: the one before for even
+cycles, after for odd), so a steady drift cancels. Under no difference, variant and control
+repetitions are alike in distribution, so a pair's log-ratio is symmetric about 0 whatever the
+noise's shape (stalls only ever slow), and the median of a round's pair ratios is unbiased; a
+ratio of sums or a mean over neighbours is not (one stall moves it). (Session 26's first H100
+pilot put the control between every two variant repetitions, so it ran twice as often as each
+variant, and its decode-at-batch-1 control read -26 to -29%: the roles differed.) A "none2" variant (no
 library again) measures the method's own bias: its interval must hold 0.
 
 Usage:
@@ -36,6 +40,7 @@ unit) or {"error": "..."}, until "stop" or end of file. serve() is the Python si
 scripts/gpu/lockstep.h the C side (bench_launch.cu's lockstep mode).
 """
 import json
+import random
 import os
 import select
 import statistics
@@ -161,29 +166,40 @@ class Worker:
 
 
 def schedule(variants, cycles, offset):
-    """The turns of one workload: a list of process names, C first and last, C between every two
-    variant repetitions; the variants' order rotated by offset + cycle. With control "C":
-    schedule(["a", "b"], 2, 0) == ["C", "a", "C", "b", "C", "b", "C", "a", "C"]."""
+    """The turns of one workload: per cycle every process once, C (the control) and the variants,
+    in an order drawn at random per cycle (seeded by offset: the same round and workload give the
+    same turns), never starting with the process that ended the cycle before; so who runs before
+    whom, and whether the control runs before or after a variant, varies from cycle to cycle.
+    With one variant the order stays C v (two processes cannot change order without one running
+    twice in a row), and one more C ends it (the odd cycles' pair)."""
+    names = ["C"] + list(variants)
+    if len(names) == 2:
+        return names * cycles + ["C"]
+    rng = random.Random(offset)
     seq = []
-    for c in range(cycles):
-        k = (offset + c) % len(variants)
-        for v in variants[k:] + variants[:k]:
-            seq += ["C", v]
-    return seq + ["C"]
+    for _ in range(cycles):
+        order = names[:]
+        rng.shuffle(order)
+        while seq and order[0] == seq[-1]:
+            rng.shuffle(order)
+        seq += order
+    return seq
 
 
 def pairs_of(seq, variant):
     """Per repetition of variant in seq, the index of its own repetition and of the control
-    repetition it is paired with: the one before it for its even-numbered repetitions, after for
-    odd. Indices count each process's repetitions."""
-    control_idx, out, k = -1, [], 0
-    for p, name in enumerate(seq):
-        if name == "C":
-            control_idx += 1
-        elif name == variant:
-            out.append([k, control_idx if k % 2 == 0 else control_idx + 1])
-            k += 1
-    return out
+    repetition it is paired with: the control's of the same cycle (with one variant, C v C v ...
+    C: the one before it for even repetitions, after it for odd). Indices count each process's
+    repetitions."""
+    names = []
+    for name in seq:
+        if name in names:
+            break
+        names.append(name)
+    k = sum(1 for name in seq if name == variant)
+    if len(names) == 2:
+        return [[i, i if i % 2 == 0 else i + 1] for i in range(k)]
+    return [[i, i] for i in range(k)]
 
 
 def run_main(argv):

@@ -62,16 +62,34 @@ const median = (xs: number[]): number => {
 };
 
 describe('lockstep.py: turns and pairs', () => {
-  it('puts the control between every two variant repetitions, the variants rotated by cycle', () => {
-    expect(python('import lockstep; print(lockstep.schedule(["a", "b"], 2, 0))')).toBe("['C', 'a', 'C', 'b', 'C', 'b', 'C', 'a', 'C']");
-    expect(python('import lockstep; print(lockstep.schedule(["a", "b", "c"], 1, 1))')).toBe("['C', 'b', 'C', 'c', 'C', 'a', 'C']");
+  it('runs every process once per cycle, in orders that vary, never one process twice in a row', () => {
+    const out = python(
+      'import lockstep, json, collections; s = lockstep.schedule(["a", "b", "c"], 300, 7); ' +
+        'cyc = [s[i:i + 4] for i in range(0, len(s), 4)]; ' +
+        'prev = collections.Counter(s[i - 1] for i in range(1, len(s)) if s[i] == "C"); ' +
+        'before = sum(1 for c in cyc if c.index("C") < c.index("a")); ' +
+        'print(json.dumps({"n": len(s), "each": all(sorted(c) == ["C", "a", "b", "c"] for c in cyc), ' +
+        '"repeat": any(s[i] == s[i - 1] for i in range(1, len(s))), "prev": prev, "before": before, ' +
+        '"same": s == lockstep.schedule(["a", "b", "c"], 300, 7)}))',
+    );
+    const r = JSON.parse(out) as { n: number; each: boolean; repeat: boolean; prev: Record<string, number>; before: number; same: boolean };
+    expect(r).toMatchObject({ n: 1200, each: true, repeat: false, same: true });
+    // the control follows each variant about equally often, and runs before a variant about half the time
+    for (const v of ['a', 'b', 'c']) expect(r.prev[v]).toBeGreaterThan(60);
+    expect(r.before).toBeGreaterThan(110);
+    expect(r.before).toBeLessThan(190);
   });
 
-  it('pairs a variant repetition with the control one before it, then after it, alternately', () => {
-    // C a C b C b C a C: a's repetitions sit at control gaps 0 and 3; b's at 1 and 2
-    expect(python('import lockstep as l; s = l.schedule(["a", "b"], 2, 0); print(l.pairs_of(s, "a"), l.pairs_of(s, "b"))')).toBe(
-      '[[0, 0], [1, 4]] [[0, 1], [1, 3]]',
+  it('keeps two processes alternating, C first and last', () => {
+    expect(python('import lockstep; print(lockstep.schedule(["a"], 3, 0))')).toBe("['C', 'a', 'C', 'a', 'C', 'a', 'C']");
+  });
+
+  it("pairs a variant repetition with the control's of its cycle; with one variant before, then after it", () => {
+    expect(python('import lockstep as l; s = l.schedule(["a", "b"], 3, 5); print(l.pairs_of(s, "a"), l.pairs_of(s, "b"))')).toBe(
+      '[[0, 0], [1, 1], [2, 2]] [[0, 0], [1, 1], [2, 2]]',
     );
+    // C a C a C a C: a's repetitions 0, 1, 2 with the control's 0 (before), 2 (after), 2 (before)
+    expect(python('import lockstep as l; print(l.pairs_of(l.schedule(["a"], 3, 0), "a"))')).toBe('[[0, 0], [1, 2], [2, 2]]');
   });
 });
 
@@ -103,9 +121,12 @@ describe('lockstep.py: a group of C workers (scripts/gpu/lockstep.h)', () => {
   });
 
   it('reports a worker that never answers once the timeout passes, and ends it', () => {
+    const t0 = Date.now();
     const r = lockstep(['--workloads', 'launch', '--timeout', '1', 'none', busy, '1000', ':::', 'mute', 'sleep', '30']);
     expect(r.status).toBe(1);
     expect(r.out.error).toBe('mute: no answer within 1s');
+    // ended, not waited for: the silent `sleep 30` would hold lockstep.py (and spawnSync) 30 s
+    expect(Date.now() - t0).toBeLessThan(15_000);
   });
 
   it('reports an error a worker sends (an unknown workload) as the round failing', () => {
