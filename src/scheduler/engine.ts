@@ -78,7 +78,7 @@ export function schedule(snapshot: ClusterSnapshot, request: PlacementRequest, o
   const filters = options.filters ?? DEFAULT_FILTERS;
   const fast = filters === DEFAULT_FILTERS ? prepareFeasibility(ctx) : null;
   if (fast) {
-    const key = options.memo ? memoKey(pol, ctx, fast, options.memo) : null;
+    const key = options.memo ? memoKey(pol, ctx, fast, options.memo, scorers) : null;
     const table = key !== null && options.memo ? options.memo.table(key) : null;
     const found = fastScan(snapshot, fast, search, table);
     if (found) return { status: 'ok', placement: toPlacement(ctx, found.node, found.gpus), score: found.score };
@@ -128,7 +128,7 @@ export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementReque
   const rejected: number[] = [];
   const explain = options.explain ?? true;
   const gpus: number[] = [];
-  const key = fast && options.memo ? memoKey(pol, ctx, fast, options.memo) : null;
+  const key = fast && options.memo ? memoKey(pol, ctx, fast, options.memo, scorers) : null;
   const table = key !== null && options.memo ? options.memo.table(key) : null;
   const n = nodes === null ? all.length : nodes.length;
   for (let j = 0; j < n; j++) {
@@ -179,17 +179,20 @@ export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementReque
 
 /**
  * What a node's evaluation depends on besides its state: the policy, the request's shape, the
- * workload model, the cluster's scale and topology flag, and the tenant's memory quota left.
+ * workload model, the cluster's scale and topology flag, the tenant's memory quota left, and
+ * what a prepared score says it reads beyond those (PreparedScore.memoKey).
  * Not the request's host memory: no built-in score reads it, and fastScan checks it apart
  * (a trace has many more host memory sizes than shapes). Null when a plugin is not a built-in
  * one (a custom plugin may read anything).
  */
-function memoKey(pol: Policy, ctx: CycleContext, fast: Feasibility, memo: DecisionMemo): string | null {
+function memoKey(pol: Policy, ctx: CycleContext, fast: Feasibility, memo: DecisionMemo, scorers: readonly Scorer[]): string | null {
   let p = '';
   for (const { plugin, weight } of pol.plugins) {
     if (SCORE_PLUGINS.get(plugin.name) !== plugin) return null;
     p += `${plugin.name}:${weight}+`;
   }
+  // What a score reads beyond the node's state and the request (the cluster's, for `scarcity`).
+  for (const { prepared } of scorers) if (prepared.memoKey !== undefined) p += `[${prepared.memoKey}]`;
   const { request, snapshot } = ctx;
   const s = request.slice;
   const mem = s.memory === null ? '-' : s.memory.kind === 'bytes' ? `${s.memory.bytes}b` : `${s.memory.fraction}f`;

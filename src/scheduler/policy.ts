@@ -9,6 +9,7 @@ import { binpack, bestfit, fgd, fragmentation, numa, random, spread, topology } 
 import { reserve } from './plugins/reserve.js';
 import { headroom } from './plugins/headroom.js';
 import { capacity } from './plugins/capacity.js';
+import { scarcity } from './plugins/scarcity.js';
 
 export interface WeightedPlugin {
   readonly plugin: ScorePlugin;
@@ -22,7 +23,7 @@ export interface Policy {
 
 /** Every score plugin by the name policies use. */
 export const SCORE_PLUGINS: ReadonlyMap<string, ScorePlugin> = new Map(
-  [random, binpack, spread, bestfit, topology, numa, fragmentation, fgd, reserve, headroom, capacity].map((p) => [p.name, p]),
+  [random, binpack, spread, bestfit, topology, numa, fragmentation, fgd, reserve, headroom, capacity, scarcity].map((p) => [p.name, p]),
 );
 
 export { POLICY_NAMES };
@@ -69,7 +70,7 @@ export { POLICY_NAMES };
  */
 const PRESETS: ReadonlyMap<string, string> = new Map([
   ['topology', 'topology+numa:0.5+binpack:0.5'],
-  ['fragmentation', 'fragmentation+bestfit:0.006+topology:0.01+reserve:0.02+headroom:0.1+capacity:1'],
+  ['fragmentation', 'fragmentation+bestfit:0.006+topology:0.01+reserve:0.02+headroom:0.1+capacity:1+scarcity:1'],
 ]);
 
 /** Parses `NAME[:WEIGHT](+NAME[:WEIGHT])*`; preset names expand to their definitions. */
