@@ -67,9 +67,15 @@ function req(k: number): PlacementRequest {
   return { id: `r${k}`, slice, cpuMilli: 4000, memoryBytes: 16 * GIB, tenant: null, gang: null, suspendable: false, policy: null };
 }
 
+// SCHED_BENCH_WIDE=1: the model also has the mix's two-GPU request (1 in 10), which makes
+// `scarcity` (a multi-GPU shape's last nodes) do its per-decision pass over the cluster.
+const wide = process.env.SCHED_BENCH_WIDE === '1';
 const workload = fixedWorkload(
-  [0.25, 0.5, 1].map((share) => ({ cpuMilli: 4000, memoryBytes: 0, count: 1, computeShare: share, gpuMemory: share === 1 ? null : { kind: 'fraction' as const, fraction: share }, models: [] })),
-  [4, 3, 3],
+  [
+    ...[0.25, 0.5, 1].map((share) => ({ cpuMilli: 4000, memoryBytes: 0, count: 1, computeShare: share, gpuMemory: share === 1 ? null : { kind: 'fraction' as const, fraction: share }, models: [] })),
+    ...(wide ? [{ cpuMilli: 4000, memoryBytes: 0, count: 2, computeShare: 1, gpuMemory: null, models: [] }] : []),
+  ],
+  wide ? [4, 3, 2, 1] : [4, 3, 3],
 );
 
 /** The floor: the first node (in order) with CPU, memory and enough GPUs that fit; no scores. */
