@@ -139,7 +139,7 @@ export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementReque
       failed.push(node);
       continue;
     }
-    if (table !== null && table.states[ordinal] === node) {
+    if (table !== null && table.states[ordinal] === node && !search.volatile(node)) {
       const ties = table.ties[ordinal];
       const memoryOk = fast.memoryOk(node);
       if (ties !== null && ties !== undefined && memoryOk) {
@@ -216,7 +216,7 @@ function fastScan(snapshot: ClusterSnapshot, fast: Feasibility, search: Search, 
   const nodes = snapshot.nodes;
   for (let n = 0; n < nodes.length; n++) {
     const node = nodes[n] as NodeState;
-    if (table !== null && table.states[n] === node) {
+    if (table !== null && table.states[n] === node && !search.volatile(node)) {
       const ties = table.ties[n];
       if (ties !== null && ties !== undefined && fast.memoryOk(node)) search.offer(node, table.scores[n] as number, ties);
       continue;
@@ -238,7 +238,7 @@ function judgeFast(node: NodeState, n: number, fast: Feasibility, search: Search
     const k = count > 0 ? fast.gpus(node, gpus) : 0;
     ok = k >= count && search.evaluate(node, gpus, k);
   }
-  if (table !== null && fast.memoryOk(node)) {
+  if (table !== null && fast.memoryOk(node) && !search.volatile(node)) {
     table.states[n] = node;
     table.scores[n] = ok ? search.nodeScore : NaN;
     table.ties[n] = ok ? (count === 0 ? NO_TIES : search.nodeTies.slice()) : null;
@@ -442,6 +442,7 @@ class Search {
   /** With identity-aware scores that all give keys: per feasible position, the score and keys. */
   private readonly keyed: boolean;
   private readonly keyers: readonly PreparedScore[];
+  private readonly volatiles: readonly PreparedScore[];
   private readonly scores: number[] = [];
   private readonly keys: number[] = [];
   /** The node being evaluated: its best score and its tied GPU sets (flattened). */
@@ -456,9 +457,16 @@ class Search {
     private readonly tieMode: TieMode,
   ) {
     this.keyers = scorers.filter((s) => s.prepared.gpuKey !== undefined).map((s) => s.prepared);
+    this.volatiles = scorers.filter((s) => s.prepared.volatile !== undefined).map((s) => s.prepared);
     // Only identity-blind plugins and keyed identity-aware ones: then (class, keys) fixes the score.
     this.keyed = identity && count === 1 && this.keyers.length > 0 && scorers.every((s) => s.prepared.gpuKey !== undefined || !s.identity);
     this.draw = tieMode === 'hash' ? tieDraw(rng) : 0;
+  }
+
+  /** Whether some score of `node` reads more than its state (PreparedScore.volatile): the memo neither answers nor keeps it. */
+  volatile(node: NodeState): boolean {
+    for (const p of this.volatiles) if ((p.volatile as (node: NodeState) => boolean)(node)) return true;
+    return false;
   }
 
   /**

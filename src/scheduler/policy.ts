@@ -68,17 +68,21 @@ export { POLICY_NAMES };
  * requests) gave less on gpushare40 (1 -> 93.95 / 95.54); best-fit at 0 or 0.012 beside it,
  * 94.11 / 95.43 and 94.12 / 95.57: the 0.006 stays.
  *
- * `scarcity` (plugins/scarcity.ts) prices taking one of the last nodes that can hold a
- * multi-GPU request (every such shape seen, however rare) by the chance it is needed before the
- * cluster fills (Poisson over the shape's share of the GPU asked times half the free GPU
- * compute), in the same milli-GPU as `fragmentation`'s change: weight 1. Screened on the default
- * list (seeds 42-44, allocation % at 100% arrived; 95.51 without it): demand horizon 0.5 / 1 / 2
- * times the free compute -> 95.57 / 95.55 / 95.56; every shape priced, not only multi-GPU ones
- * (horizon 0.5) -> 95.59, at twice the replay's CPU time.
+ * `scarcity` (plugins/scarcity.ts, session 26) prices taking one of the last nodes that can
+ * hold a multi-GPU request (every such shape seen, however rare) by the chance it is needed
+ * before the cluster fills (Poisson over the shape's share of the GPU asked times half the free
+ * GPU compute), in `fragmentation`'s milli-GPU. Not in the preset: `fragmentation+scarcity:1`
+ * gains 0.02-0.08 points at 100% arrived on every list (default 95.55 -> 95.59, seeds 42-51;
+ * docs/benchmarks.md, session 26) but its nodes that still hold a unit are re-scored at every
+ * decision (they read the cluster's state), which takes the decision benchmark with a two-GPU
+ * shape in its model (SCHED_BENCH_WIDE=1) under the budget at 50% occupancy (3,200
+ * decisions/s, p99 2.3 ms). Screened on the default list (seeds 42-44, 95.51 without it):
+ * demand horizon 0.5 / 1 / 2 times the free compute -> 95.57 / 95.55 / 95.56; every shape
+ * priced, not only multi-GPU ones (horizon 0.5) -> 95.59, at twice the replay's CPU time.
  */
 const PRESETS: ReadonlyMap<string, string> = new Map([
   ['topology', 'topology+numa:0.5+binpack:0.5'],
-  ['fragmentation', 'fragmentation+bestfit:0.006+topology:0.01+reserve:0.02+headroom:0.1+capacity:1+scarcity:1'],
+  ['fragmentation', 'fragmentation+bestfit:0.006+topology:0.01+reserve:0.02+headroom:0.1+capacity:1'],
 ]);
 
 /** Parses `NAME[:WEIGHT](+NAME[:WEIGHT])*`; preset names expand to their definitions. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { demandOf } from '../demand.js';
 import { schedule } from '../engine.js';
 import { DecisionMemo } from '../memo.js';
-import { policy, type Policy } from '../policy.js';
+import { policy } from '../policy.js';
 import { createPrng } from '../prng.js';
 import { buildSnapshot, withPlacement } from '../snapshot.js';
 import { node, request, share } from '../testing/fixtures.js';
@@ -72,14 +72,16 @@ describe('scarcity', () => {
     expect(p?.score(a as NodeState, [3])).toBeCloseTo(0.5 - ((tails[0] as number) * 8000) / (2 * scale), 12);
     // b holds no 8-GPU request already: nothing to lose there.
     expect(p?.score(b as NodeState, [1])).toBe(0.5);
-    expect(p?.memoKey).toBe(`scarcity:0:2:${d},`);
+    expect(p?.memoKey).toBe("scarcity:0,");
+    expect(p?.volatile?.(a as NodeState)).toBe(true);
+    expect(p?.volatile?.(b as NodeState)).toBe(false);
     // Without multi-GPU shapes in the model, or without a model: nothing to say.
     const none = fixedWorkload([single], [1]);
     expect(scarcity.prepare({ snapshot: snap, request: req, demand: demandOf(req), workload: none })).toBeNull();
     expect(scarcity.prepare({ snapshot: snap, request: req, demand: demandOf(req), workload: null })).toBeNull();
   });
 
-  it('in the fragmentation policy: a whole GPU goes to the used node, not to one of the last two that hold the 8-GPU request', () => {
+  it('beside the fragmentation policy: a whole GPU goes to the used node, not to one of the last two that hold the 8-GPU request', () => {
     // b: GPU 0 taken with 40 of its 64 cores, so the 24 left feed few of its idle GPUs; the
     // typical request is half a GPU and 2 cores. A whole GPU with 8 cores costs b 4 of those
     // (12 -> 8, CPU-bound) and a or c 2 (16 -> 14, GPU-bound): without `scarcity` it goes to a
@@ -92,22 +94,21 @@ describe('scarcity', () => {
       const d = schedule(cpuBound, whole, { policy: pol, rng: createPrng(seed), workload: mix });
       return d.status === 'ok' ? d.placement.node : null;
     };
-    const before: Policy = { name: 'before', plugins: policy('fragmentation').plugins.filter((p) => p.plugin !== scarcity) };
     for (const seed of [1, 2, 3]) {
-      expect(place(policy('fragmentation'), seed)).toBe('b');
-      expect(place(before, seed)).not.toBe('b');
+      expect(place(policy('fragmentation+scarcity:1'), seed)).toBe('b');
+      expect(place(policy('fragmentation'), seed)).not.toBe('b');
     }
   });
 
-  it('names the cluster state it read in the decision memo\'s key: with the memo, the same decisions as without', () => {
+  it('names what it reads of the cluster in the memo key and its volatile nodes: with the memo, the same decisions as without', () => {
     let s1 = snap;
     let s2 = snap;
     const memo = new DecisionMemo();
     const reqs = [share(0.5, {}, { cpuMilli: 4000 }), request({ gpus: 8 }, { cpuMilli: 60_000 }), share(0.5, {}, { cpuMilli: 4000 }), share(0.25, {}, { cpuMilli: 4000 })];
     for (let i = 0; i < 12; i++) {
       const r = { ...(reqs[i % reqs.length] as PlacementRequest), id: `r${i}` };
-      const withMemo = schedule(s1, r, { policy: policy('fragmentation'), rng: createPrng(i), workload: model, memo, explain: false });
-      const without = schedule(s2, r, { policy: policy('fragmentation'), rng: createPrng(i), workload: model, explain: false });
+      const withMemo = schedule(s1, r, { policy: policy('fragmentation+scarcity:1'), rng: createPrng(i), workload: model, memo, explain: false });
+      const without = schedule(s2, r, { policy: policy('fragmentation+scarcity:1'), rng: createPrng(i), workload: model, explain: false });
       expect(withMemo.status).toBe(without.status);
       if (withMemo.status === 'ok' && without.status === 'ok') {
         expect(withMemo.placement.node).toBe(without.placement.node);

@@ -174,8 +174,7 @@ export const scarcity: ScorePlugin = {
       const u = units[k] as number;
       const unitMilli = w.shape.count * w.shape.computeShare * 1000;
       if (u === 0 || unitMilli === 0) continue;
-      // D on a grid of 1/16 in log scale (6%): the scores, and the memo key naming them, then
-      // change only when a shape's units or its demand moves by a step, not at every placement.
+      // D on a grid of 1/16 in log scale (6%), so that a score changes by steps.
       const d = quantize((HORIZON * w.share * free) / unitMilli);
       const tails = new Float64Array(Math.min(MAX_LOSS, u));
       poissonTails(d, u, tails);
@@ -188,15 +187,24 @@ export const scarcity: ScorePlugin = {
       }
       active.push(k);
       cost.push(tails);
-      key += `${k}:${u}:${d},`;
+      key += `${k},`;
     }
     if (active.length === 0) return null;
     const scale = ctx.snapshot.scale.computeMilli;
     const cpu = ctx.request.cpuMilli;
     const demand = ctx.demand;
     const exclusive = demand.exclusive;
+    // A node holding no unit of an active shape scores 0.5 whatever the cluster's state: the
+    // memo may keep it under the set of active shapes (the key). The others are volatile.
+    const volatile = (node: NodeState): boolean => {
+      const index = wideIndex(node, model, wide);
+      if (!index.any) return false;
+      for (const k of active) if ((index.units[k] as number) > 0) return true;
+      return false;
+    };
     return {
       memoKey: key,
+      volatile,
       score(node, gpus) {
         const index = wideIndex(node, model, wide);
         if (!index.any) return 0.5;
