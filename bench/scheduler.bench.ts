@@ -156,10 +156,12 @@ const clock = process.argv.includes('--cpu')
     }
   : (): number => performance.now();
 
-// SCHED_BENCH_POLICIES=fgd,bestfit limits the run to those (first-fit always runs: it is the floor).
-const POLICIES = ['first-fit', 'random', 'binpack', 'spread', 'bestfit', 'topology', 'fragmentation', 'fgd'].filter(
-  (p) => p === 'first-fit' || process.env.SCHED_BENCH_POLICIES === undefined || process.env.SCHED_BENCH_POLICIES.split(',').includes(p),
-);
+// SCHED_BENCH_POLICIES=fgd,bestfit limits the run to those, or to any policy text
+// (fragmentation+scarcity:1); first-fit always runs: it is the floor.
+const POLICIES =
+  process.env.SCHED_BENCH_POLICIES === undefined
+    ? ['first-fit', 'random', 'binpack', 'spread', 'bestfit', 'topology', 'fragmentation', 'fgd']
+    : ['first-fit', ...process.env.SCHED_BENCH_POLICIES.split(',').filter((p) => p !== 'first-fit')];
 const rows = [];
 const quick = process.argv.includes('--quick');
 const modes = process.argv.includes('--static') ? [true, false] : [true];

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { demandOf } from '../demand.js';
 import { schedule } from '../engine.js';
 import { DecisionMemo } from '../memo.js';
-import { policy } from '../policy.js';
+import { policy, type Policy } from '../policy.js';
 import { createPrng } from '../prng.js';
 import { buildSnapshot, withPlacement } from '../snapshot.js';
 import { node, request, share } from '../testing/fixtures.js';
