@@ -67,9 +67,15 @@ function req(k: number): PlacementRequest {
   return { id: `r${k}`, slice, cpuMilli: 4000, memoryBytes: 16 * GIB, tenant: null, gang: null, suspendable: false, policy: null };
 }
 
+// SCHED_BENCH_WIDE=1: the model also has the mix's two-GPU request (1 in 10), which makes
+// `scarcity` (a multi-GPU shape's last nodes) do its per-decision pass over the cluster.
+const wide = process.env.SCHED_BENCH_WIDE === '1';
 const workload = fixedWorkload(
-  [0.25, 0.5, 1].map((share) => ({ cpuMilli: 4000, memoryBytes: 0, count: 1, computeShare: share, gpuMemory: share === 1 ? null : { kind: 'fraction' as const, fraction: share }, models: [] })),
-  [4, 3, 3],
+  [
+    ...[0.25, 0.5, 1].map((share) => ({ cpuMilli: 4000, memoryBytes: 0, count: 1, computeShare: share, gpuMemory: share === 1 ? null : { kind: 'fraction' as const, fraction: share }, models: [] })),
+    ...(wide ? [{ cpuMilli: 4000, memoryBytes: 0, count: 2, computeShare: 1, gpuMemory: null, models: [] }] : []),
+  ],
+  wide ? [4, 3, 2, 1] : [4, 3, 3],
 );
 
 /** The floor: the first node (in order) with CPU, memory and enough GPUs that fit; no scores. */
@@ -150,10 +156,12 @@ const clock = process.argv.includes('--cpu')
     }
   : (): number => performance.now();
 
-// SCHED_BENCH_POLICIES=fgd,bestfit limits the run to those (first-fit always runs: it is the floor).
-const POLICIES = ['first-fit', 'random', 'binpack', 'spread', 'bestfit', 'topology', 'fragmentation', 'fgd'].filter(
-  (p) => p === 'first-fit' || process.env.SCHED_BENCH_POLICIES === undefined || process.env.SCHED_BENCH_POLICIES.split(',').includes(p),
-);
+// SCHED_BENCH_POLICIES=fgd,bestfit limits the run to those, or to any policy text
+// (fragmentation+scarcity:1); first-fit always runs: it is the floor.
+const POLICIES =
+  process.env.SCHED_BENCH_POLICIES === undefined
+    ? ['first-fit', 'random', 'binpack', 'spread', 'bestfit', 'topology', 'fragmentation', 'fgd']
+    : ['first-fit', ...process.env.SCHED_BENCH_POLICIES.split(',').filter((p) => p !== 'first-fit')];
 const rows = [];
 const quick = process.argv.includes('--quick');
 const modes = process.argv.includes('--static') ? [true, false] : [true];

@@ -78,7 +78,7 @@ export function schedule(snapshot: ClusterSnapshot, request: PlacementRequest, o
   const filters = options.filters ?? DEFAULT_FILTERS;
   const fast = filters === DEFAULT_FILTERS ? prepareFeasibility(ctx) : null;
   if (fast) {
-    const key = options.memo ? memoKey(pol, ctx, fast, options.memo) : null;
+    const key = options.memo ? memoKey(pol, ctx, fast, options.memo, scorers) : null;
     const table = key !== null && options.memo ? options.memo.table(key) : null;
     const found = fastScan(snapshot, fast, search, table);
     if (found) return { status: 'ok', placement: toPlacement(ctx, found.node, found.gpus), score: found.score };
@@ -128,7 +128,7 @@ export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementReque
   const rejected: number[] = [];
   const explain = options.explain ?? true;
   const gpus: number[] = [];
-  const key = fast && options.memo ? memoKey(pol, ctx, fast, options.memo) : null;
+  const key = fast && options.memo ? memoKey(pol, ctx, fast, options.memo, scorers) : null;
   const table = key !== null && options.memo ? options.memo.table(key) : null;
   const n = nodes === null ? all.length : nodes.length;
   for (let j = 0; j < n; j++) {
@@ -139,7 +139,7 @@ export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementReque
       failed.push(node);
       continue;
     }
-    if (table !== null && table.states[ordinal] === node) {
+    if (table !== null && table.states[ordinal] === node && !search.volatile(node)) {
       const ties = table.ties[ordinal];
       const memoryOk = fast.memoryOk(node);
       if (ties !== null && ties !== undefined && memoryOk) {
@@ -179,17 +179,20 @@ export function evaluateNodes(snapshot: ClusterSnapshot, request: PlacementReque
 
 /**
  * What a node's evaluation depends on besides its state: the policy, the request's shape, the
- * workload model, the cluster's scale and topology flag, and the tenant's memory quota left.
+ * workload model, the cluster's scale and topology flag, the tenant's memory quota left, and
+ * what a prepared score says it reads beyond those (PreparedScore.memoKey).
  * Not the request's host memory: no built-in score reads it, and fastScan checks it apart
  * (a trace has many more host memory sizes than shapes). Null when a plugin is not a built-in
  * one (a custom plugin may read anything).
  */
-function memoKey(pol: Policy, ctx: CycleContext, fast: Feasibility, memo: DecisionMemo): string | null {
+function memoKey(pol: Policy, ctx: CycleContext, fast: Feasibility, memo: DecisionMemo, scorers: readonly Scorer[]): string | null {
   let p = '';
   for (const { plugin, weight } of pol.plugins) {
     if (SCORE_PLUGINS.get(plugin.name) !== plugin) return null;
     p += `${plugin.name}:${weight}+`;
   }
+  // What a score reads beyond the node's state and the request (the cluster's, for `scarcity`).
+  for (const { prepared } of scorers) if (prepared.memoKey !== undefined) p += `[${prepared.memoKey}]`;
   const { request, snapshot } = ctx;
   const s = request.slice;
   const mem = s.memory === null ? '-' : s.memory.kind === 'bytes' ? `${s.memory.bytes}b` : `${s.memory.fraction}f`;
@@ -213,7 +216,7 @@ function fastScan(snapshot: ClusterSnapshot, fast: Feasibility, search: Search, 
   const nodes = snapshot.nodes;
   for (let n = 0; n < nodes.length; n++) {
     const node = nodes[n] as NodeState;
-    if (table !== null && table.states[n] === node) {
+    if (table !== null && table.states[n] === node && !search.volatile(node)) {
       const ties = table.ties[n];
       if (ties !== null && ties !== undefined && fast.memoryOk(node)) search.offer(node, table.scores[n] as number, ties);
       continue;
@@ -235,7 +238,7 @@ function judgeFast(node: NodeState, n: number, fast: Feasibility, search: Search
     const k = count > 0 ? fast.gpus(node, gpus) : 0;
     ok = k >= count && search.evaluate(node, gpus, k);
   }
-  if (table !== null && fast.memoryOk(node)) {
+  if (table !== null && fast.memoryOk(node) && !search.volatile(node)) {
     table.states[n] = node;
     table.scores[n] = ok ? search.nodeScore : NaN;
     table.ties[n] = ok ? (count === 0 ? NO_TIES : search.nodeTies.slice()) : null;
@@ -439,6 +442,7 @@ class Search {
   /** With identity-aware scores that all give keys: per feasible position, the score and keys. */
   private readonly keyed: boolean;
   private readonly keyers: readonly PreparedScore[];
+  private readonly volatiles: readonly PreparedScore[];
   private readonly scores: number[] = [];
   private readonly keys: number[] = [];
   /** The node being evaluated: its best score and its tied GPU sets (flattened). */
@@ -453,9 +457,16 @@ class Search {
     private readonly tieMode: TieMode,
   ) {
     this.keyers = scorers.filter((s) => s.prepared.gpuKey !== undefined).map((s) => s.prepared);
+    this.volatiles = scorers.filter((s) => s.prepared.volatile !== undefined).map((s) => s.prepared);
     // Only identity-blind plugins and keyed identity-aware ones: then (class, keys) fixes the score.
     this.keyed = identity && count === 1 && this.keyers.length > 0 && scorers.every((s) => s.prepared.gpuKey !== undefined || !s.identity);
     this.draw = tieMode === 'hash' ? tieDraw(rng) : 0;
+  }
+
+  /** Whether some score of `node` reads more than its state (PreparedScore.volatile): the memo neither answers nor keeps it. */
+  volatile(node: NodeState): boolean {
+    for (const p of this.volatiles) if ((p.volatile as (node: NodeState) => boolean)(node)) return true;
+    return false;
   }
 
   /**

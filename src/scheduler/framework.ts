@@ -52,6 +52,15 @@ export interface PreparedScore {
   gpuKey?(node: NodeState, gpu: number): number;
   /** Preference for one GPU, 0-1, used to pick the GPUs of a multi-GPU candidate. */
   gpu?(node: NodeState, gpu: number): number;
+  /**
+   * For a score that reads more than the node's state and the request on some nodes (a
+   * cluster-wide quantity, as `scarcity`'s): `memoKey` names what decides which nodes those
+   * are, and `volatile(node)` says whether this node is one. The engine's decision memo keys on
+   * `memoKey`, and neither answers for nor keeps a volatile node. Absent: the scores depend on
+   * the node's state, the request and the workload model alone.
+   */
+  readonly memoKey?: string;
+  volatile?(node: NodeState): boolean;
   /** Extra GPU sets worth scoring for a multi-GPU request (e.g. the best-connected ones). */
   propose?(node: NodeState, feasible: readonly number[], count: number): readonly (readonly number[])[];
 }

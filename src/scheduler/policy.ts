@@ -9,6 +9,7 @@ import { binpack, bestfit, fgd, fragmentation, numa, random, spread, topology } 
 import { reserve } from './plugins/reserve.js';
 import { headroom } from './plugins/headroom.js';
 import { capacity } from './plugins/capacity.js';
+import { scarcity } from './plugins/scarcity.js';
 
 export interface WeightedPlugin {
   readonly plugin: ScorePlugin;
@@ -22,7 +23,7 @@ export interface Policy {
 
 /** Every score plugin by the name policies use. */
 export const SCORE_PLUGINS: ReadonlyMap<string, ScorePlugin> = new Map(
-  [random, binpack, spread, bestfit, topology, numa, fragmentation, fgd, reserve, headroom, capacity].map((p) => [p.name, p]),
+  [random, binpack, spread, bestfit, topology, numa, fragmentation, fgd, reserve, headroom, capacity, scarcity].map((p) => [p.name, p]),
 );
 
 export { POLICY_NAMES };
@@ -66,6 +67,18 @@ export { POLICY_NAMES };
  * (95.17). Counting each shape's units by the GPU they ask (milli-GPU of the mix rather than
  * requests) gave less on gpushare40 (1 -> 93.95 / 95.54); best-fit at 0 or 0.012 beside it,
  * 94.11 / 95.43 and 94.12 / 95.57: the 0.006 stays.
+ *
+ * `scarcity` (plugins/scarcity.ts, session 26) prices taking one of the last nodes that can
+ * hold a multi-GPU request (every such shape seen, however rare) by the chance it is needed
+ * before the cluster fills (Poisson over the shape's share of the GPU asked times half the free
+ * GPU compute), in `fragmentation`'s milli-GPU. Not in the preset: `fragmentation+scarcity:1`
+ * gains 0.02-0.08 points at 100% arrived on every list (default 95.55 -> 95.59, seeds 42-51;
+ * docs/benchmarks.md, session 26) but its nodes that still hold a unit are re-scored at every
+ * decision (they read the cluster's state), which takes the decision benchmark with a two-GPU
+ * shape in its model (SCHED_BENCH_WIDE=1) under the budget at 50% occupancy (3,200
+ * decisions/s, p99 2.3 ms). Screened on the default list (seeds 42-44, 95.51 without it):
+ * demand horizon 0.5 / 1 / 2 times the free compute -> 95.57 / 95.55 / 95.56; every shape
+ * priced, not only multi-GPU ones (horizon 0.5) -> 95.59, at twice the replay's CPU time.
  */
 const PRESETS: ReadonlyMap<string, string> = new Map([
   ['topology', 'topology+numa:0.5+binpack:0.5'],

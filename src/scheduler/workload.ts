@@ -37,12 +37,25 @@ export interface ModelDemand {
   readonly share: number;
 }
 
+/**
+ * A multi-GPU request shape, however rare, and its share 0-1 of the GPU demand (milli-GPU) seen
+ * so far. A shape asking for several GPUs of one node can be rare among requests and still a
+ * large part of the GPU asked for (on the trace's default list, 8-GPU pods are 0.5% of the pods
+ * and 6% of the GPU); plugins/scarcity.ts keeps the nodes that can still take one for it.
+ */
+export interface WideShape {
+  readonly shape: Omit<Shape, 'weight'>;
+  readonly share: number;
+}
+
 export interface WorkloadModel {
   /** Changes whenever the shapes or weights do, so caches can key on it. */
   readonly version: number;
   readonly shapes: readonly Shape[];
   /** Demand restricted to model lists (none when unknown or every request takes any model). */
   readonly restricted?: readonly ModelDemand[];
+  /** Every multi-GPU shape seen, with its share of the GPU demand (none when unknown). */
+  readonly wide?: readonly WideShape[];
 }
 
 interface Count {
@@ -122,7 +135,11 @@ export class ShapeEstimator {
     const restricted = [...this.restricted]
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([, r]) => ({ models: r.models, share: r.milli / this.gpuMilli }));
-    this.current = { version: this.current.version + 1, shapes, restricted };
+    const wide = [...this.counts.values()]
+      .filter((c) => c.shape.count >= 2 && this.gpuMilli > 0)
+      .sort((a, b) => (a.shape.key < b.shape.key ? -1 : 1))
+      .map((c) => ({ shape: c.shape, share: (c.n * c.shape.count * c.shape.computeShare * 1000) / this.gpuMilli }));
+    this.current = { version: this.current.version + 1, shapes, restricted, wide };
     this.sinceBuild = 0;
   }
 }
@@ -142,9 +159,11 @@ export function fixedWorkload(shapes: readonly Omit<Shape, 'weight' | 'key'>[], 
     const key = models.join('|');
     restricted.set(key, { models, share: (restricted.get(key)?.share ?? 0) + gpuOf(s, i) / gpu });
   });
+  const keyed = shapes.map((s, i) => ({ ...s, key: `fixed${i}`, weight: (weights[i] ?? 0) / sum }));
   return {
     version: -1,
-    shapes: shapes.map((s, i) => ({ ...s, key: `fixed${i}`, weight: (weights[i] ?? 0) / sum })),
+    shapes: keyed,
     restricted: [...restricted].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, r]) => r),
+    wide: gpu > 0 ? keyed.flatMap((s, i) => (s.count >= 2 ? [{ shape: s, share: gpuOf(s, i) / gpu }] : [])) : [],
   };
 }
