@@ -82,12 +82,25 @@ const needsCache = new WeakMap<readonly GpuSpec[], FragNeeds>();
 export function fragNeeds(gpus: readonly GpuSpec[], model: WorkloadModel): FragNeeds {
   const hit = needsCache.get(gpus);
   if (hit && hit.model === model) return hit;
-  const shapes = model.shapes;
+  const needs = { model, ...shapeNeedsOnGpus(gpus, model.shapes) };
+  needsCache.set(gpus, needs);
+  return needs;
+}
+
+/**
+ * Per shape k and GPU i, at [k * gpus.length + i], the compute (milli) and GPU memory (bytes) one
+ * unit of the shape takes on that GPU, -1 where it can never go (unhealthy or MIG GPU, model not
+ * selected, CPU-only shape). The fragmentation and scarcity scores' needs tables.
+ */
+export function shapeNeedsOnGpus(
+  gpus: readonly GpuSpec[],
+  shapes: readonly Omit<Shape, 'weight'>[],
+): { compute: Float64Array; memory: Float64Array } {
   const n = gpus.length;
   const compute = new Float64Array(shapes.length * n).fill(-1);
   const memory = new Float64Array(shapes.length * n).fill(-1);
   for (let k = 0; k < shapes.length; k++) {
-    const shape = shapes[k] as Shape;
+    const shape = { ...(shapes[k] as Omit<Shape, 'weight'>), weight: 0 } as Shape;
     if (shape.count === 0) continue;
     for (let i = 0; i < n; i++) {
       const g = gpus[i] as GpuSpec;
@@ -98,9 +111,7 @@ export function fragNeeds(gpus: readonly GpuSpec[], model: WorkloadModel): FragN
       memory[k * n + i] = shape.gpuMemory === null ? g.memoryBytes : resolveMemory(shape.gpuMemory, g.memoryBytes);
     }
   }
-  const needs = { model, compute, memory };
-  needsCache.set(gpus, needs);
-  return needs;
+  return { compute, memory };
 }
 
 /**

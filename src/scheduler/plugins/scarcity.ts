@@ -22,9 +22,8 @@
  * scale of `fragmentation`'s change, so that weight 1 weighs a milli-GPU lost as one of
  * fragmentation.
  */
-import { resolveMemory } from '../../domain/index.js';
 import type { ScorePlugin } from '../framework.js';
-import { hostsShape } from '../fragmentation.js';
+import { shapeNeedsOnGpus } from '../fragmentation.js';
 import { gpuUnitsOf } from './capacity.js';
 import type { Shape, WideShape, WorkloadModel } from '../workload.js';
 import type { GpuSpec, NodeState } from '../types.js';
@@ -41,21 +40,7 @@ const needsCache = new WeakMap<readonly GpuSpec[], WideNeeds>();
 function wideNeeds(gpus: readonly GpuSpec[], model: WorkloadModel, wide: readonly WideShape[]): WideNeeds {
   const hit = needsCache.get(gpus);
   if (hit && hit.model === model) return hit;
-  const n = gpus.length;
-  const compute = new Float64Array(wide.length * n).fill(-1);
-  const memory = new Float64Array(wide.length * n).fill(-1);
-  for (let k = 0; k < wide.length; k++) {
-    const shape = { ...(wide[k] as WideShape).shape, weight: 0 } as Shape;
-    for (let i = 0; i < n; i++) {
-      const g = gpus[i] as GpuSpec;
-      if (g.health !== 'ok' || g.mig !== null) continue;
-      if (!hostsShape(g, g.computeMilli, Infinity, false, shape)) continue;
-      compute[k * n + i] = Math.round(shape.computeShare * g.computeMilli);
-      // A GPU's worth of memory: hostsShape with all memory free resolves it the same way.
-      memory[k * n + i] = shape.gpuMemory === null ? g.memoryBytes : resolveMemory(shape.gpuMemory, g.memoryBytes);
-    }
-  }
-  const needs = { model, compute, memory };
+  const needs = { model, ...shapeNeedsOnGpus(gpus, wide.map((w) => w.shape)) };
   needsCache.set(gpus, needs);
   return needs;
 }
