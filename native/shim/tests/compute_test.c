@@ -286,18 +286,25 @@ static void stop(pid_t pid)
     waitpid(pid, NULL, 0);
 }
 
+/* Whether pid's file NAME (in the fake's busy folder) holds at least `size` bytes, read into
+ * buf; false when it is not there yet. */
+static bool read_pid_file(pid_t pid, const char *name, void *buf, size_t size)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%d.%s", getenv("GPUSHARE_FAKE_CUDA_BUSY_DIR"), (int)pid, name);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return false;
+    ssize_t got = pread(fd, buf, size, 0);
+    close(fd);
+    return got == (ssize_t)size;
+}
+
 /* The busy time (ns) of pid's device 0, or -1 when its file is not there yet. */
 static double busy_of(pid_t pid)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%d.busy", getenv("GPUSHARE_FAKE_CUDA_BUSY_DIR"), (int)pid);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return -1;
     fake_cuda_busy_file_t f;
-    ssize_t got = pread(fd, &f, sizeof f, 0);
-    close(fd);
-    if (got != (ssize_t)sizeof f || f.magic != FAKE_CUDA_BUSY_MAGIC)
+    if (!read_pid_file(pid, "busy", &f, sizeof f) || f.magic != FAKE_CUDA_BUSY_MAGIC)
         return -1;
     return (double)__atomic_load_n(&f.devices[0].busy_ns, __ATOMIC_RELAXED);
 }
@@ -799,15 +806,8 @@ static void t_tenants(void)
 /* The iterations a duty burner (pid) has counted, or -1 when its file is not there yet. */
 static double iters_of(pid_t pid)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%d.iters", getenv("GPUSHARE_FAKE_CUDA_BUSY_DIR"), (int)pid);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return -1;
     uint64_t n = 0;
-    ssize_t got = pread(fd, &n, sizeof n, 0);
-    close(fd);
-    return got == (ssize_t)sizeof n ? (double)n : -1;
+    return read_pid_file(pid, "iters", &n, sizeof n) ? (double)n : -1;
 }
 
 /*
